@@ -1,0 +1,14 @@
+{
+  "targets": [
+    {
+      "target_name": "persistfs_native",
+      "sources": ["src/addon.cc", "src/ring.cc", "src/blocking.cc", "src/aligned.cc"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "libraries": ["-luring"],
+      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-fexceptions"]
+    }
+  ]
+}

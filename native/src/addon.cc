@@ -1,0 +1,18 @@
+// The persistfs native addon: the io_uring ring, thread-pool system calls, aligned buffers.
+#include <napi.h>
+
+#include "blocking.h"
+#include "ring.h"
+
+namespace persistfs {
+void DefineAligned(Napi::Env env, Napi::Object exports);
+}
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("Ring", persistfs::Ring::Define(env));
+  persistfs::DefineBlocking(env, exports);
+  persistfs::DefineAligned(env, exports);
+  return exports;
+}
+
+NODE_API_MODULE(persistfs_native, Init)

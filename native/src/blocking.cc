@@ -1,0 +1,282 @@
+#include "blocking.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "args.h"
+
+namespace persistfs {
+
+namespace {
+
+// Runs `work` on the thread pool; `work` returns a result >= 0 or -errno. `done` turns a non-negative
+// result into the JavaScript value (on the event loop thread); a negative one resolves as that number.
+class Call : public Napi::AsyncWorker {
+ public:
+  using Work = std::function<long()>;
+  using Done = std::function<Napi::Value(Napi::Env, long)>;
+
+  static Napi::Value Start(Napi::Env env, Work work, Done done = nullptr) {
+    auto* call = new Call(env, std::move(work), std::move(done));
+    Napi::Promise promise = call->deferred_.Promise();
+    call->Queue();
+    return promise;
+  }
+
+ private:
+  Call(Napi::Env env, Work work, Done done)
+      : Napi::AsyncWorker(env, "persistfs.blocking"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        work_(std::move(work)),
+        done_(std::move(done)) {}
+
+  void Execute() override { result_ = work_(); }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (result_ < 0 || !done_) {
+      deferred_.Resolve(Napi::Number::New(env, static_cast<double>(result_)));
+    } else {
+      deferred_.Resolve(done_(env, result_));
+    }
+  }
+
+  Napi::Promise::Deferred deferred_;
+  Work work_;
+  Done done_;
+  long result_ = 0;
+};
+
+long Check(long rc) { return rc < 0 ? -errno : rc; }
+
+// openat2(dirfd, path, flags, mode, resolve)
+Napi::Value Openat2(const Napi::CallbackInfo& info) {
+  int dirfd = I32(info, 0);
+  std::string path = PathCopy(info, 1);
+  open_how how{};
+  how.flags = U32(info, 2);
+  how.mode = U32(info, 3);
+  how.resolve = U32(info, 4);
+  return Call::Start(info.Env(), [=]() { return Check(syscall(SYS_openat2, dirfd, path.c_str(), &how, sizeof(how))); });
+}
+
+// close(fd)
+Napi::Value Close(const Napi::CallbackInfo& info) {
+  int fd = I32(info, 0);
+  return Call::Start(info.Env(), [=]() { return Check(close(fd)); });
+}
+
+// mkdirat(dirfd, path, mode)
+Napi::Value Mkdirat(const Napi::CallbackInfo& info) {
+  int dirfd = I32(info, 0);
+  std::string path = PathCopy(info, 1);
+  mode_t mode = U32(info, 2);
+  return Call::Start(info.Env(), [=]() { return Check(mkdirat(dirfd, path.c_str(), mode)); });
+}
+
+// unlinkat(dirfd, path, flags)
+Napi::Value Unlinkat(const Napi::CallbackInfo& info) {
+  int dirfd = I32(info, 0);
+  std::string path = PathCopy(info, 1);
+  int flags = I32(info, 2);
+  return Call::Start(info.Env(), [=]() { return Check(unlinkat(dirfd, path.c_str(), flags)); });
+}
+
+// renameat2(olddirfd, oldpath, newdirfd, newpath, flags)
+Napi::Value Renameat2(const Napi::CallbackInfo& info) {
+  int from_dir = I32(info, 0);
+  std::string from = PathCopy(info, 1);
+  int to_dir = I32(info, 2);
+  std::string to = PathCopy(info, 3);
+  unsigned flags = U32(info, 4);
+  return Call::Start(info.Env(),
+                     [=]() { return Check(syscall(SYS_renameat2, from_dir, from.c_str(), to_dir, to.c_str(), flags)); });
+}
+
+// symlinkat(target, dirfd, linkpath)
+Napi::Value Symlinkat(const Napi::CallbackInfo& info) {
+  std::string target = PathCopy(info, 0);
+  int dirfd = I32(info, 1);
+  std::string link = PathCopy(info, 2);
+  return Call::Start(info.Env(), [=]() { return Check(symlinkat(target.c_str(), dirfd, link.c_str())); });
+}
+
+// linkat(olddirfd, oldpath, newdirfd, newpath, flags)
+Napi::Value Linkat(const Napi::CallbackInfo& info) {
+  int from_dir = I32(info, 0);
+  std::string from = PathCopy(info, 1);
+  int to_dir = I32(info, 2);
+  std::string to = PathCopy(info, 3);
+  int flags = I32(info, 4);
+  return Call::Start(info.Env(), [=]() { return Check(linkat(from_dir, from.c_str(), to_dir, to.c_str(), flags)); });
+}
+
+// statx(dirfd, path, flags, mask, out: Uint8Array of 256 bytes); `out` is filled on the event loop thread.
+Napi::Value Statx(const Napi::CallbackInfo& info) {
+  int dirfd = I32(info, 0);
+  std::string path = PathCopy(info, 1);
+  int flags = I32(info, 2);
+  unsigned mask = U32(info, 3);
+  RangeOf(info, 4, 0, sizeof(struct statx));
+  auto out = std::make_shared<Napi::Reference<Napi::Uint8Array>>(Napi::Persistent(info[4].As<Napi::Uint8Array>()));
+  auto result = std::make_shared<struct statx>();
+  return Call::Start(
+      info.Env(), [=]() { return Check(statx(dirfd, path.c_str(), flags, mask, result.get())); },
+      [=](Napi::Env env, long rc) {
+        memcpy(out->Value().Data(), result.get(), sizeof(struct statx));
+        return Napi::Number::New(env, static_cast<double>(rc));
+      });
+}
+
+// readlinkat(dirfd, path) -> string | -errno
+Napi::Value Readlinkat(const Napi::CallbackInfo& info) {
+  int dirfd = I32(info, 0);
+  std::string path = PathCopy(info, 1);
+  auto target = std::make_shared<std::vector<char>>(4096);
+  return Call::Start(
+      info.Env(), [=]() { return Check(readlinkat(dirfd, path.c_str(), target->data(), target->size())); },
+      [=](Napi::Env env, long length) { return Napi::String::New(env, target->data(), static_cast<size_t>(length)); });
+}
+
+// readdir(dirfd) -> [name, d_type, name, d_type, ...] | -errno, read through a fresh descriptor so the
+// caller's directory offset is untouched.
+Napi::Value Readdir(const Napi::CallbackInfo& info) {
+  int dirfd = I32(info, 0);
+  auto entries = std::make_shared<std::vector<std::pair<std::string, unsigned char>>>();
+  return Call::Start(
+      info.Env(),
+      [=]() -> long {
+        int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0) return -errno;
+        DIR* dir = fdopendir(fd);
+        if (dir == nullptr) {
+          int err = errno;
+          close(fd);
+          return -err;
+        }
+        errno = 0;
+        while (dirent* entry = readdir(dir)) {
+          if (strcmp(entry->d_name, ".") != 0 && strcmp(entry->d_name, "..") != 0) {
+            entries->emplace_back(entry->d_name, entry->d_type);
+          }
+        }
+        int err = errno;
+        closedir(dir);
+        return err != 0 ? -err : static_cast<long>(entries->size());
+      },
+      [=](Napi::Env env, long) {
+        Napi::Array out = Napi::Array::New(env, entries->size() * 2);
+        uint32_t i = 0;
+        for (const auto& [name, type] : *entries) {
+          out.Set(i++, Napi::String::New(env, name));
+          out.Set(i++, Napi::Number::New(env, type));
+        }
+        return out;
+      });
+}
+
+// fchmod(fd, mode)
+Napi::Value Fchmod(const Napi::CallbackInfo& info) {
+  int fd = I32(info, 0);
+  mode_t mode = U32(info, 1);
+  return Call::Start(info.Env(), [=]() { return Check(fchmod(fd, mode)); });
+}
+
+// fchown(fd, uid, gid); -1 leaves one unchanged
+Napi::Value Fchown(const Napi::CallbackInfo& info) {
+  int fd = I32(info, 0);
+  uid_t uid = static_cast<uid_t>(I32(info, 1));
+  gid_t gid = static_cast<gid_t>(I32(info, 2));
+  return Call::Start(info.Env(), [=]() { return Check(fchown(fd, uid, gid)); });
+}
+
+// futimens(fd, atimeNs, mtimeNs); a negative time leaves that one unchanged (UTIME_OMIT)
+Napi::Value Futimens(const Napi::CallbackInfo& info) {
+  int fd = I32(info, 0);
+  auto to_timespec = [](double ns) {
+    timespec ts{};
+    if (ns < 0) {
+      ts.tv_nsec = UTIME_OMIT;
+    } else {
+      ts.tv_sec = static_cast<time_t>(ns / 1e9);
+      ts.tv_nsec = static_cast<long>(ns - static_cast<double>(ts.tv_sec) * 1e9);
+    }
+    return ts;
+  };
+  timespec times[2] = {to_timespec(info[1].As<Napi::Number>().DoubleValue()),
+                       to_timespec(info[2].As<Napi::Number>().DoubleValue())};
+  return Call::Start(info.Env(), [=]() { return Check(futimens(fd, times)); });
+}
+
+// ftruncate(fd, length)
+Napi::Value Ftruncate(const Napi::CallbackInfo& info) {
+  int fd = I32(info, 0);
+  off_t length = I64(info, 1);
+  return Call::Start(info.Env(), [=]() { return Check(ftruncate(fd, length)); });
+}
+
+// fallocate(fd, mode, offset, length)
+Napi::Value Fallocate(const Napi::CallbackInfo& info) {
+  int fd = I32(info, 0);
+  int mode = I32(info, 1);
+  off_t offset = I64(info, 2);
+  off_t length = I64(info, 3);
+  return Call::Start(info.Env(), [=]() { return Check(fallocate(fd, mode, offset, length)); });
+}
+
+// fstatfs(fd) -> { bsize, frsize, blocks, bfree, bavail, files, ffree, namemax } | -errno
+Napi::Value Fstatfs(const Napi::CallbackInfo& info) {
+  int fd = I32(info, 0);
+  auto result = std::make_shared<struct statfs>();
+  return Call::Start(
+      info.Env(), [=]() { return Check(fstatfs(fd, result.get())); },
+      [=](Napi::Env env, long) {
+        Napi::Object out = Napi::Object::New(env);
+        out.Set("bsize", static_cast<double>(result->f_bsize));
+        out.Set("frsize", static_cast<double>(result->f_frsize));
+        out.Set("blocks", static_cast<double>(result->f_blocks));
+        out.Set("bfree", static_cast<double>(result->f_bfree));
+        out.Set("bavail", static_cast<double>(result->f_bavail));
+        out.Set("files", static_cast<double>(result->f_files));
+        out.Set("ffree", static_cast<double>(result->f_ffree));
+        out.Set("namemax", static_cast<double>(result->f_namelen));
+        return out;
+      });
+}
+
+}  // namespace
+
+void DefineBlocking(Napi::Env env, Napi::Object exports) {
+  Napi::Object blocking = Napi::Object::New(env);
+  blocking.Set("openat2", Napi::Function::New(env, Openat2));
+  blocking.Set("close", Napi::Function::New(env, Close));
+  blocking.Set("mkdirat", Napi::Function::New(env, Mkdirat));
+  blocking.Set("unlinkat", Napi::Function::New(env, Unlinkat));
+  blocking.Set("renameat2", Napi::Function::New(env, Renameat2));
+  blocking.Set("symlinkat", Napi::Function::New(env, Symlinkat));
+  blocking.Set("linkat", Napi::Function::New(env, Linkat));
+  blocking.Set("statx", Napi::Function::New(env, Statx));
+  blocking.Set("readlinkat", Napi::Function::New(env, Readlinkat));
+  blocking.Set("readdir", Napi::Function::New(env, Readdir));
+  blocking.Set("fchmod", Napi::Function::New(env, Fchmod));
+  blocking.Set("fchown", Napi::Function::New(env, Fchown));
+  blocking.Set("futimens", Napi::Function::New(env, Futimens));
+  blocking.Set("ftruncate", Napi::Function::New(env, Ftruncate));
+  blocking.Set("fallocate", Napi::Function::New(env, Fallocate));
+  blocking.Set("fstatfs", Napi::Function::New(env, Fstatfs));
+  exports.Set("blocking", blocking);
+}
+
+}  // namespace persistfs

@@ -1,0 +1,97 @@
+// The IO engine interface: the system calls the storage adapters need, on file descriptors and on names
+// relative to directory descriptors. Two implementations: UringEngine (io_uring) and SyncEngine (the
+// libuv thread pool). Results are plain values; failures are StorageErrors with the kernel's code.
+import type { FsStats } from './native.js';
+
+export type IoMode = 'io_uring' | 'sync';
+
+export const O = {
+  RDONLY: 0o0,
+  WRONLY: 0o1,
+  RDWR: 0o2,
+  CREAT: 0o100,
+  EXCL: 0o200,
+  NOFOLLOW: 0o400000,
+  TRUNC: 0o1000,
+  APPEND: 0o2000,
+  DSYNC: 0o10000,
+  DIRECTORY: 0o200000,
+  CLOEXEC: 0o2000000,
+  DIRECT: 0o40000,
+  PATH: 0o10000000,
+} as const;
+
+export const AT = {
+  FDCWD: -100,
+  REMOVEDIR: 0x200,
+  SYMLINK_NOFOLLOW: 0x100,
+  EMPTY_PATH: 0x1000,
+} as const;
+
+export const RESOLVE = {
+  NO_XDEV: 0x01,
+  NO_MAGICLINKS: 0x02,
+  NO_SYMLINKS: 0x04,
+  BENEATH: 0x08,
+} as const;
+
+export const RENAME_NOREPLACE = 1;
+
+export const S_IFMT = 0o170000;
+export const S_IFDIR = 0o040000;
+export const S_IFREG = 0o100000;
+export const S_IFLNK = 0o120000;
+
+export interface Stat {
+  mode: number;
+  uid: number;
+  gid: number;
+  nlink: number;
+  ino: bigint;
+  dev: number;
+  size: number;
+  blocks: number;
+  blksize: number;
+  atimeNs: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+  birthtimeNs: bigint;
+  /** O_DIRECT alignment of memory and of file offsets, 0 where the kernel or file system does not say. */
+  dioMemAlign: number;
+  dioOffsetAlign: number;
+}
+
+export interface DirentRecord {
+  name: string;
+  /** d_type: 4 directory, 8 regular file, 10 symlink, 0 unknown */
+  type: number;
+}
+
+export interface IoEngine {
+  readonly mode: IoMode;
+  /** openat2 with RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS, always: nothing opened escapes `dirfd`. */
+  openat(dirfd: number, path: string, flags: number, mode: number): Promise<number>;
+  closeFd(fd: number): Promise<void>;
+  read(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): Promise<number>;
+  readv(fd: number, buffers: readonly Uint8Array[], position: number): Promise<number>;
+  write(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): Promise<number>;
+  writev(fd: number, buffers: readonly Uint8Array[], position: number): Promise<number>;
+  fsync(fd: number, datasync: boolean): Promise<void>;
+  /** statx of `name` in `dirfd` (not following a final symlink), or of `dirfd` itself when `name` is ''. */
+  statx(dirfd: number, name: string): Promise<Stat>;
+  renameat(fromDir: number, from: string, toDir: number, to: string, flags: number): Promise<void>;
+  unlinkat(dirfd: number, name: string, flags: number): Promise<void>;
+  mkdirat(dirfd: number, name: string, mode: number): Promise<void>;
+  symlinkat(target: string, dirfd: number, name: string): Promise<void>;
+  linkat(fromDir: number, from: string, toDir: number, to: string): Promise<void>;
+  readlinkat(dirfd: number, name: string): Promise<string>;
+  readdir(dirfd: number): Promise<DirentRecord[]>;
+  fchmod(fd: number, mode: number): Promise<void>;
+  fchown(fd: number, uid: number, gid: number): Promise<void>;
+  futimens(fd: number, atimeNs: number, mtimeNs: number): Promise<void>;
+  fallocate(fd: number, mode: number, offset: number, length: number): Promise<void>;
+  ftruncate(fd: number, length: number): Promise<void>;
+  fstatfs(fd: number): Promise<FsStats>;
+  /** Waits for every request in flight, then releases the engine. Later calls fail with EBADF. */
+  close(): Promise<void>;
+}

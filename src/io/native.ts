@@ -1,0 +1,83 @@
+// Loads the C++ addon built by node-gyp from native/ and describes what it exports.
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+export interface NativeRing {
+  read(slot: number, fd: number, buffer: Uint8Array, offset: number, length: number, position: number): void;
+  write(slot: number, fd: number, buffer: Uint8Array, offset: number, length: number, position: number): void;
+  readv(slot: number, fd: number, buffers: readonly Uint8Array[], position: number): void;
+  writev(slot: number, fd: number, buffers: readonly Uint8Array[], position: number): void;
+  fsync(slot: number, fd: number, datasync: boolean): void;
+  openat2(slot: number, dirfd: number, path: Uint8Array, flags: number, mode: number, resolve: number): void;
+  close(slot: number, fd: number): void;
+  statx(slot: number, dirfd: number, path: Uint8Array, flags: number, mask: number, out: Uint8Array): void;
+  renameat2(slot: number, fromDir: number, from: Uint8Array, toDir: number, to: Uint8Array, flags: number): void;
+  unlinkat(slot: number, dirfd: number, path: Uint8Array, flags: number): void;
+  mkdirat(slot: number, dirfd: number, path: Uint8Array, mode: number): void;
+  symlinkat(slot: number, target: Uint8Array, dirfd: number, path: Uint8Array): void;
+  linkat(slot: number, fromDir: number, from: Uint8Array, toDir: number, to: Uint8Array, flags: number): void;
+  fallocate(slot: number, fd: number, mode: number, offset: number, length: number): void;
+  ftruncate(slot: number, fd: number, length: number): void;
+  submit(): number;
+  supports(opcode: number): boolean;
+  counters(): RingCounters;
+  destroy(): void;
+}
+
+export interface RingCounters {
+  queued: number;
+  inKernel: number;
+  submits: number;
+  submitted: number;
+  completed: number;
+}
+
+export interface FsStats {
+  bsize: number;
+  frsize: number;
+  blocks: number;
+  bfree: number;
+  bavail: number;
+  files: number;
+  ffree: number;
+  namemax: number;
+}
+
+/** Thread-pool system calls: each resolves with the result, or with -errno. */
+export interface NativeBlocking {
+  openat2(dirfd: number, path: Uint8Array, flags: number, mode: number, resolve: number): Promise<number>;
+  close(fd: number): Promise<number>;
+  mkdirat(dirfd: number, path: Uint8Array, mode: number): Promise<number>;
+  unlinkat(dirfd: number, path: Uint8Array, flags: number): Promise<number>;
+  renameat2(fromDir: number, from: Uint8Array, toDir: number, to: Uint8Array, flags: number): Promise<number>;
+  symlinkat(target: Uint8Array, dirfd: number, path: Uint8Array): Promise<number>;
+  linkat(fromDir: number, from: Uint8Array, toDir: number, to: Uint8Array, flags: number): Promise<number>;
+  statx(dirfd: number, path: Uint8Array, flags: number, mask: number, out: Uint8Array): Promise<number>;
+  readlinkat(dirfd: number, path: Uint8Array): Promise<string | number>;
+  readdir(dirfd: number): Promise<Array<string | number> | number>;
+  fchmod(fd: number, mode: number): Promise<number>;
+  fchown(fd: number, uid: number, gid: number): Promise<number>;
+  futimens(fd: number, atimeNs: number, mtimeNs: number): Promise<number>;
+  ftruncate(fd: number, length: number): Promise<number>;
+  fallocate(fd: number, mode: number, offset: number, length: number): Promise<number>;
+  fstatfs(fd: number): Promise<FsStats | number>;
+}
+
+export interface NativeAddon {
+  Ring: new (entries: number, onComplete: (count: number) => void, results: Float64Array) => NativeRing;
+  blocking: NativeBlocking;
+  alignedBuffer(size: number, alignment: number): Buffer;
+  addressAlignment(buffer: Uint8Array): number;
+}
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+// dist/src/io -> repository root
+const addonPath = path.resolve(here, '../../../native/build/Release/persistfs_native.node');
+
+export const native: NativeAddon = createRequire(import.meta.url)(addonPath) as NativeAddon;
+
+/** A path or name as the NUL-terminated bytes the kernel takes. */
+export function cString(value: string): Uint8Array {
+  return Buffer.from(value + '\0', 'utf8');
+}

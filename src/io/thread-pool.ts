@@ -1,0 +1,90 @@
+// The system calls that run on the libuv thread pool through the native addon: the whole of the sync IO
+// mode's path operations, and what io_uring has no opcode for (readlink, readdir, chmod, chown, utimens,
+// statfs) in the io_uring mode.
+import { errnoError } from '../storage/errors.js';
+import { AT, RESOLVE, type DirentRecord, type Stat } from './engine.js';
+import { cString, native, type FsStats } from './native.js';
+import { decodeStatx, STATX_MASK, STATX_SIZE, statxFlags } from './statx.js';
+
+const blocking = native.blocking;
+
+export const BENEATH = RESOLVE.BENEATH | RESOLVE.NO_MAGICLINKS;
+
+function check(result: number, syscall: string, path?: string): number {
+  if (result < 0) throw errnoError(-result, syscall, path);
+  return result;
+}
+
+function checked<T>(result: T | number, syscall: string, path?: string): T {
+  if (typeof result === 'number') throw errnoError(-result, syscall, path);
+  return result;
+}
+
+export async function openat(dirfd: number, path: string, flags: number, mode: number): Promise<number> {
+  return check(await blocking.openat2(dirfd, cString(path), flags, mode, BENEATH), 'openat2', path);
+}
+
+export async function closeFd(fd: number): Promise<void> {
+  check(await blocking.close(fd), 'close');
+}
+
+export async function statx(dirfd: number, name: string): Promise<Stat> {
+  const out = new Uint8Array(STATX_SIZE);
+  check(await blocking.statx(dirfd, cString(name), statxFlags(name), STATX_MASK, out), 'statx', name);
+  return decodeStatx(out);
+}
+
+export async function renameat(fromDir: number, from: string, toDir: number, to: string, flags: number): Promise<void> {
+  check(await blocking.renameat2(fromDir, cString(from), toDir, cString(to), flags), 'renameat2', to);
+}
+
+export async function unlinkat(dirfd: number, name: string, flags: number): Promise<void> {
+  check(await blocking.unlinkat(dirfd, cString(name), flags), flags & AT.REMOVEDIR ? 'rmdir' : 'unlink', name);
+}
+
+export async function mkdirat(dirfd: number, name: string, mode: number): Promise<void> {
+  check(await blocking.mkdirat(dirfd, cString(name), mode), 'mkdirat', name);
+}
+
+export async function symlinkat(target: string, dirfd: number, name: string): Promise<void> {
+  check(await blocking.symlinkat(cString(target), dirfd, cString(name)), 'symlinkat', name);
+}
+
+export async function linkat(fromDir: number, from: string, toDir: number, to: string): Promise<void> {
+  check(await blocking.linkat(fromDir, cString(from), toDir, cString(to), 0), 'linkat', to);
+}
+
+export async function readlinkat(dirfd: number, name: string): Promise<string> {
+  return checked(await blocking.readlinkat(dirfd, cString(name)), 'readlinkat', name);
+}
+
+export async function readdir(dirfd: number): Promise<DirentRecord[]> {
+  const flat = checked(await blocking.readdir(dirfd), 'readdir');
+  const entries: DirentRecord[] = [];
+  for (let i = 0; i < flat.length; i += 2) entries.push({ name: flat[i] as string, type: flat[i + 1] as number });
+  return entries;
+}
+
+export async function fchmod(fd: number, mode: number): Promise<void> {
+  check(await blocking.fchmod(fd, mode), 'fchmod');
+}
+
+export async function fchown(fd: number, uid: number, gid: number): Promise<void> {
+  check(await blocking.fchown(fd, uid, gid), 'fchown');
+}
+
+export async function futimens(fd: number, atimeNs: number, mtimeNs: number): Promise<void> {
+  check(await blocking.futimens(fd, atimeNs, mtimeNs), 'futimens');
+}
+
+export async function fallocate(fd: number, mode: number, offset: number, length: number): Promise<void> {
+  check(await blocking.fallocate(fd, mode, offset, length), 'fallocate');
+}
+
+export async function ftruncate(fd: number, length: number): Promise<void> {
+  check(await blocking.ftruncate(fd, length), 'ftruncate');
+}
+
+export async function fstatfs(fd: number): Promise<FsStats> {
+  return checked(await blocking.fstatfs(fd), 'fstatfs');
+}

@@ -1,0 +1,231 @@
+// The io_uring IO mode. Requests are prepared into the ring's submission queue as they arrive and submitted
+// together: when `submitThreshold` are waiting, or at the end of the current tick (process.nextTick runs
+// after the microtasks of the tick drain), whichever comes first: one io_uring_enter for the batch.
+//
+// The ring has `queueDepth` slots. A request takes a free slot (its user_data); with none free it waits in
+// `parked`, in order, until a completion frees one. Completions arrive in batches from the native poll
+// handle (eventfd); each frees its slot first, then settles its promise, so user code runs after the batch,
+// never inside it, and whatever it queues is submitted before the loop sleeps.
+//
+// The request object holds the buffers (through its prep closure) until its completion is reaped, so the
+// kernel never writes into memory that JavaScript has let go.
+import { errnoError, storageError, toStorageError, type StorageError } from '../storage/errors.js';
+import type { DirentRecord, IoEngine, Stat } from './engine.js';
+import { cString, native, type FsStats, type NativeRing, type RingCounters } from './native.js';
+import { decodeStatx, STATX_MASK, STATX_SIZE, statxFlags } from './statx.js';
+import * as pool from './thread-pool.js';
+
+const IORING_OP_FTRUNCATE = 55;
+
+export interface UringOptions {
+  queueDepth: number;
+  submitThreshold: number;
+}
+
+interface Request {
+  prep: (slot: number) => void;
+  resolve: (result: number) => void;
+  reject: (error: StorageError) => void;
+  syscall: string;
+  path: string | undefined;
+}
+
+export class UringEngine implements IoEngine {
+  readonly mode = 'io_uring' as const;
+  private readonly ring: NativeRing;
+  private readonly results: Float64Array;
+  private readonly inSlot: Array<Request | undefined>;
+  private readonly freeSlots: number[] = [];
+  private parked: Request[] = [];
+  private parkedHead = 0;
+  private prepared = 0;
+  private flushScheduled = false;
+  private readonly threshold: number;
+  private readonly kernelFtruncate: boolean;
+  private poolCalls = 0;
+  private closed = false;
+  private drained: (() => void) | undefined;
+  private readonly flushNow = () => this.flush();
+
+  constructor(options: UringOptions) {
+    const depth = options.queueDepth;
+    this.results = new Float64Array(2 * 2 * depth);
+    try {
+      this.ring = new native.Ring(depth, (count) => this.complete(count), this.results);
+    } catch (error) {
+      throw toStorageError(error, 'io_uring_setup');
+    }
+    this.inSlot = new Array<Request | undefined>(depth).fill(undefined);
+    for (let slot = depth - 1; slot >= 0; slot--) this.freeSlots.push(slot);
+    this.threshold = Math.max(1, Math.min(options.submitThreshold, depth));
+    this.kernelFtruncate = this.ring.supports(IORING_OP_FTRUNCATE);
+  }
+
+  /** Requests prepared, in the kernel, submitted and completed: the ring made observable. */
+  counters(): RingCounters & { parked: number; poolCalls: number } {
+    return { ...this.ring.counters(), parked: this.parked.length - this.parkedHead, poolCalls: this.poolCalls };
+  }
+
+  private run(syscall: string, path: string | undefined, prep: (slot: number) => void): Promise<number> {
+    if (this.closed) return Promise.reject(storageError('EBADF', 'the IO engine is closed', { syscall, path }));
+    return new Promise<number>((resolve, reject) => {
+      const request: Request = { prep, resolve, reject, syscall, path };
+      const slot = this.freeSlots.pop();
+      if (slot === undefined) this.parked.push(request);
+      else this.start(slot, request);
+    });
+  }
+
+  private start(slot: number, request: Request): void {
+    try {
+      request.prep(slot);
+    } catch (error) {
+      this.freeSlots.push(slot);
+      request.reject(toStorageError(error, request.syscall, request.path));
+      return;
+    }
+    this.inSlot[slot] = request;
+    if (++this.prepared >= this.threshold) {
+      this.flush();
+    } else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      process.nextTick(this.flushNow);
+    }
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.prepared === 0) return;
+    this.prepared -= this.ring.submit();
+  }
+
+  private complete(count: number): void {
+    const results = this.results;
+    for (let i = 0; i < count; i++) {
+      const slot = results[2 * i]!;
+      const result = results[2 * i + 1]!;
+      const request = this.inSlot[slot]!;
+      this.inSlot[slot] = undefined;
+      this.freeSlots.push(slot);
+      if (result < 0) request.reject(errnoError(-result, request.syscall, request.path));
+      else request.resolve(result);
+    }
+    this.unpark();
+    if (this.prepared > 0) this.flush();
+    this.checkDrained();
+  }
+
+  private unpark(): void {
+    while (this.parkedHead < this.parked.length && this.freeSlots.length > 0) {
+      const request = this.parked[this.parkedHead]!;
+      this.parked[this.parkedHead++] = undefined as unknown as Request;
+      this.start(this.freeSlots.pop()!, request);
+    }
+    if (this.parkedHead === this.parked.length) {
+      this.parked = [];
+      this.parkedHead = 0;
+    }
+  }
+
+  private idle(): boolean {
+    return this.freeSlots.length === this.inSlot.length && this.parkedHead === this.parked.length && this.poolCalls === 0;
+  }
+
+  private checkDrained(): void {
+    if (this.drained && this.idle()) this.drained();
+  }
+
+  /** A thread-pool call in io_uring mode, counted so that close() waits for it too. */
+  private pooled<T>(syscall: string, call: () => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(storageError('EBADF', 'the IO engine is closed', { syscall }));
+    this.poolCalls++;
+    return call().finally(() => {
+      this.poolCalls--;
+      this.checkDrained();
+    });
+  }
+
+  openat(dirfd: number, path: string, flags: number, mode: number): Promise<number> {
+    const bytes = cString(path);
+    return this.run('openat2', path, (slot) => this.ring.openat2(slot, dirfd, bytes, flags, mode, pool.BENEATH));
+  }
+  async closeFd(fd: number): Promise<void> {
+    await this.run('close', undefined, (slot) => this.ring.close(slot, fd));
+  }
+  read(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+    return this.run('read', undefined, (slot) => this.ring.read(slot, fd, buffer, offset, length, position));
+  }
+  readv(fd: number, buffers: readonly Uint8Array[], position: number): Promise<number> {
+    return this.run('readv', undefined, (slot) => this.ring.readv(slot, fd, buffers, position));
+  }
+  write(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+    return this.run('write', undefined, (slot) => this.ring.write(slot, fd, buffer, offset, length, position));
+  }
+  writev(fd: number, buffers: readonly Uint8Array[], position: number): Promise<number> {
+    return this.run('writev', undefined, (slot) => this.ring.writev(slot, fd, buffers, position));
+  }
+  async fsync(fd: number, datasync: boolean): Promise<void> {
+    await this.run(datasync ? 'fdatasync' : 'fsync', undefined, (slot) => this.ring.fsync(slot, fd, datasync));
+  }
+  async statx(dirfd: number, name: string): Promise<Stat> {
+    const bytes = cString(name);
+    const out = new Uint8Array(STATX_SIZE);
+    await this.run('statx', name, (slot) => this.ring.statx(slot, dirfd, bytes, statxFlags(name), STATX_MASK, out));
+    return decodeStatx(out);
+  }
+  async renameat(fromDir: number, from: string, toDir: number, to: string, flags: number): Promise<void> {
+    const a = cString(from);
+    const b = cString(to);
+    await this.run('renameat2', to, (slot) => this.ring.renameat2(slot, fromDir, a, toDir, b, flags));
+  }
+  async unlinkat(dirfd: number, name: string, flags: number): Promise<void> {
+    const bytes = cString(name);
+    await this.run(flags ? 'rmdir' : 'unlink', name, (slot) => this.ring.unlinkat(slot, dirfd, bytes, flags));
+  }
+  async mkdirat(dirfd: number, name: string, mode: number): Promise<void> {
+    const bytes = cString(name);
+    await this.run('mkdirat', name, (slot) => this.ring.mkdirat(slot, dirfd, bytes, mode));
+  }
+  async symlinkat(target: string, dirfd: number, name: string): Promise<void> {
+    const a = cString(target);
+    const b = cString(name);
+    await this.run('symlinkat', name, (slot) => this.ring.symlinkat(slot, a, dirfd, b));
+  }
+  async linkat(fromDir: number, from: string, toDir: number, to: string): Promise<void> {
+    const a = cString(from);
+    const b = cString(to);
+    await this.run('linkat', to, (slot) => this.ring.linkat(slot, fromDir, a, toDir, b, 0));
+  }
+  async fallocate(fd: number, mode: number, offset: number, length: number): Promise<void> {
+    await this.run('fallocate', undefined, (slot) => this.ring.fallocate(slot, fd, mode, offset, length));
+  }
+  async ftruncate(fd: number, length: number): Promise<void> {
+    if (!this.kernelFtruncate) return this.pooled('ftruncate', () => pool.ftruncate(fd, length));
+    await this.run('ftruncate', undefined, (slot) => this.ring.ftruncate(slot, fd, length));
+  }
+  readlinkat(dirfd: number, name: string): Promise<string> {
+    return this.pooled('readlinkat', () => pool.readlinkat(dirfd, name));
+  }
+  readdir(dirfd: number): Promise<DirentRecord[]> {
+    return this.pooled('readdir', () => pool.readdir(dirfd));
+  }
+  fchmod(fd: number, mode: number): Promise<void> {
+    return this.pooled('fchmod', () => pool.fchmod(fd, mode));
+  }
+  fchown(fd: number, uid: number, gid: number): Promise<void> {
+    return this.pooled('fchown', () => pool.fchown(fd, uid, gid));
+  }
+  futimens(fd: number, atimeNs: number, mtimeNs: number): Promise<void> {
+    return this.pooled('futimens', () => pool.futimens(fd, atimeNs, mtimeNs));
+  }
+  fstatfs(fd: number): Promise<FsStats> {
+    return this.pooled('fstatfs', () => pool.fstatfs(fd));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (!this.idle()) await new Promise<void>((resolve) => (this.drained = resolve));
+    this.ring.destroy();
+  }
+}
