@@ -1,0 +1,113 @@
+// The storage adapter interface: where bytes live. The storage API (src/storage) checks names, modes,
+// arguments and handle state, then calls one of these. Adapters take single, already-checked names.
+import type { Stat } from '../io/engine.js';
+import type { FsStats } from '../io/native.js';
+
+export type EntryKind = 'file' | 'directory' | 'symlink' | 'other';
+
+export interface DirEntry {
+  name: string;
+  kind: EntryKind;
+}
+
+export interface EntryStat extends Stat {
+  kind: EntryKind;
+}
+
+export interface OpenFlags {
+  read: boolean;
+  write: boolean;
+  /** O_DIRECT: buffers, offsets and lengths must be aligned (see FileNode.alignment). */
+  direct: boolean;
+  /** O_DSYNC: every write is durable when it returns. */
+  dsync: boolean;
+}
+
+export interface FileNode {
+  /** O_DIRECT alignment for memory, offsets and lengths; 0 when the file is not open for direct IO. */
+  readonly alignment: number;
+  /** Current size as this process knows it (all handles on one file share it). */
+  size(): number;
+  /** Reads into `buffer` at `position` until it is full or the file ends; returns the bytes read. */
+  read(buffer: Uint8Array, position: number): Promise<number>;
+  readv(buffers: readonly Uint8Array[], position: number): Promise<number>;
+  /** Writes all of `buffers` at `position` (the file grows as needed). */
+  write(buffers: readonly Uint8Array[], position: number): Promise<void>;
+  /** Writes all of `buffers` at the end of the file, as one record; returns the offset it starts at. */
+  append(buffers: readonly Uint8Array[]): Promise<number>;
+  truncate(size: number): Promise<void>;
+  sync(datasync: boolean): Promise<void>;
+  stat(): Promise<EntryStat>;
+  chmod(mode: number): Promise<void>;
+  chown(uid: number, gid: number): Promise<void>;
+  utimes(atimeNs: number, mtimeNs: number): Promise<void>;
+  allocate(offset: number, length: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface DirNode {
+  mkdir(name: string, mode: number): Promise<void>;
+  openDir(name: string): Promise<DirNode>;
+  /** Creates `name` (EEXIST if present) and opens it. */
+  createFile(name: string, mode: number, flags: OpenFlags): Promise<FileNode>;
+  openFile(name: string, flags: OpenFlags): Promise<FileNode>;
+  /** Atomically replaces or creates `name` with `buffers`, durable when it resolves; nothing is left on error. */
+  flushWrite(name: string, buffers: readonly Uint8Array[], mode: number, flags: OpenFlags): Promise<FileNode>;
+  list(): Promise<DirEntry[]>;
+  /** Stat of `name`, not following a final symlink; of this directory when `name` is ''. */
+  stat(name: string): Promise<EntryStat>;
+  rename(from: string, to: DirNode, toName: string, replace: boolean): Promise<void>;
+  unlink(name: string): Promise<void>;
+  rmdir(name: string): Promise<void>;
+  symlink(target: string, name: string): Promise<void>;
+  readlink(name: string): Promise<string>;
+  link(name: string, to: DirNode, toName: string): Promise<void>;
+  chmod(mode: number): Promise<void>;
+  chown(uid: number, gid: number): Promise<void>;
+  utimes(atimeNs: number, mtimeNs: number): Promise<void>;
+  /** fsync of the directory itself: makes creations, renames and deletions in it durable. */
+  sync(): Promise<void>;
+  statfs(): Promise<FsStats>;
+  close(): Promise<void>;
+}
+
+export interface Adapter {
+  readonly kind: string;
+  /** The IO mode the adapter's bytes move through ('memory' for the in-memory adapter). */
+  readonly ioMode: string;
+  openRoot(): Promise<DirNode>;
+  close(): Promise<void>;
+}
+
+export function kindOfMode(mode: number): EntryKind {
+  switch (mode & 0o170000) {
+    case 0o100000:
+      return 'file';
+    case 0o040000:
+      return 'directory';
+    case 0o120000:
+      return 'symlink';
+    default:
+      return 'other';
+  }
+}
+
+/** The buffers left after the first `done` bytes of `buffers` (for resuming a short read or write). */
+export function skipBytes(buffers: readonly Uint8Array[], done: number): Uint8Array[] {
+  const rest: Uint8Array[] = [];
+  for (const buffer of buffers) {
+    if (done >= buffer.length) {
+      done -= buffer.length;
+      continue;
+    }
+    rest.push(done > 0 ? buffer.subarray(done) : buffer);
+    done = 0;
+  }
+  return rest;
+}
+
+export const totalBytes = (buffers: readonly Uint8Array[]): number => {
+  let total = 0;
+  for (const buffer of buffers) total += buffer.length;
+  return total;
+};

@@ -1,0 +1,171 @@
+// A directory open in a LocalAdapter: a descriptor opened beneath the root. Every call names a single
+// entry relative to it, so nothing reaches outside the root: openat2 refuses to resolve out of it, and
+// the other *at calls act on the entry itself (never following a final symlink).
+import { AT, O, RENAME_NOREPLACE, type IoEngine, type Stat } from '../../io/engine.js';
+import type { FsStats } from '../../io/native.js';
+import { storageError } from '../../storage/errors.js';
+import { kindOfMode, type DirEntry, type DirNode, type EntryKind, type EntryStat, type FileNode, type OpenFlags } from '../adapter.js';
+import type { InodeTable } from './inode-table.js';
+import { LocalFile, writeFully } from './local-file.js';
+
+export interface LocalContext {
+  engine: IoEngine;
+  inodes: InodeTable;
+  /** descriptor of the root's temporary directory, for flushWrite */
+  tmpFd: number;
+  umask: number;
+  nextTempName(): string;
+}
+
+const KIND_BY_DTYPE: Record<number, EntryKind> = { 4: 'directory', 8: 'file', 10: 'symlink' };
+const DIRECT_ALIGNMENT_FALLBACK = 4096;
+
+export const withKind = (stat: Stat): EntryStat => ({ ...stat, kind: kindOfMode(stat.mode) });
+
+function openFlags(flags: OpenFlags): number {
+  const access = flags.read && flags.write ? O.RDWR : flags.write ? O.WRONLY : O.RDONLY;
+  return access | O.CLOEXEC | (flags.direct ? O.DIRECT : 0) | (flags.dsync ? O.DSYNC : 0);
+}
+
+export class LocalDir implements DirNode {
+  constructor(
+    private readonly context: LocalContext,
+    readonly fd: number,
+  ) {}
+
+  private get engine(): IoEngine {
+    return this.context.engine;
+  }
+
+  /** Sets the exact mode where the process umask would have taken bits away at creation. */
+  private async exactMode(fd: number, mode: number): Promise<void> {
+    if ((mode & this.context.umask) !== 0) await this.engine.fchmod(fd, mode);
+  }
+
+  async mkdir(name: string, mode: number): Promise<void> {
+    await this.engine.mkdirat(this.fd, name, mode);
+    if ((mode & this.context.umask) !== 0) {
+      const dir = await this.openDir(name);
+      try {
+        await this.exactMode(dir.fd, mode);
+      } finally {
+        await dir.close();
+      }
+    }
+  }
+
+  async openDir(name: string): Promise<LocalDir> {
+    const fd = await this.engine.openat(this.fd, name, O.RDONLY | O.DIRECTORY | O.CLOEXEC, 0);
+    return new LocalDir(this.context, fd);
+  }
+
+  private async fileNode(fd: number, flags: OpenFlags): Promise<FileNode> {
+    try {
+      const stat = await this.engine.statx(fd, '');
+      if (kindOfMode(stat.mode) === 'directory') throw storageError('EISDIR', 'cannot open a directory as a file');
+      if (kindOfMode(stat.mode) !== 'file') throw storageError('EINVAL', 'not a regular file');
+      const alignment = flags.direct ? Math.max(stat.dioMemAlign, stat.dioOffsetAlign) || DIRECT_ALIGNMENT_FALLBACK : 0;
+      return new LocalFile(this.engine, this.context.inodes, fd, this.context.inodes.acquire(stat), alignment);
+    } catch (error) {
+      await this.engine.closeFd(fd).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  async createFile(name: string, mode: number, flags: OpenFlags): Promise<FileNode> {
+    const fd = await this.engine.openat(this.fd, name, openFlags(flags) | O.CREAT | O.EXCL, mode);
+    await this.exactMode(fd, mode);
+    return this.fileNode(fd, flags);
+  }
+
+  async openFile(name: string, flags: OpenFlags): Promise<FileNode> {
+    const fd = await this.engine.openat(this.fd, name, openFlags(flags), 0);
+    return this.fileNode(fd, flags);
+  }
+
+  async flushWrite(name: string, buffers: readonly Uint8Array[], mode: number, flags: OpenFlags): Promise<FileNode> {
+    const { engine, tmpFd } = this.context;
+    const temp = this.context.nextTempName();
+    const fd = await engine.openat(tmpFd, temp, openFlags({ ...flags, dsync: false }) | O.CREAT | O.EXCL, mode);
+    try {
+      await this.exactMode(fd, mode);
+      await writeFully(engine, fd, buffers, 0);
+      await engine.fsync(fd, false);
+      await engine.renameat(tmpFd, temp, this.fd, name, 0);
+    } catch (error) {
+      await engine.closeFd(fd).catch(() => undefined);
+      await engine.unlinkat(tmpFd, temp, 0).catch(() => undefined);
+      throw error;
+    }
+    try {
+      await this.sync();
+    } catch (error) {
+      await engine.closeFd(fd).catch(() => undefined);
+      throw error;
+    }
+    return this.fileNode(fd, flags);
+  }
+
+  async list(): Promise<DirEntry[]> {
+    const records = await this.engine.readdir(this.fd);
+    return Promise.all(
+      records.map(async ({ name, type }) => ({
+        name,
+        // d_type is unknown on some file systems: ask statx then
+        kind: KIND_BY_DTYPE[type] ?? (type === 0 ? (await this.stat(name)).kind : 'other'),
+      })),
+    );
+  }
+
+  async stat(name: string): Promise<EntryStat> {
+    return withKind(await this.engine.statx(this.fd, name));
+  }
+
+  rename(from: string, to: DirNode, toName: string, replace: boolean): Promise<void> {
+    return this.engine.renameat(this.fd, from, (to as LocalDir).fd, toName, replace ? 0 : RENAME_NOREPLACE);
+  }
+
+  unlink(name: string): Promise<void> {
+    return this.engine.unlinkat(this.fd, name, 0);
+  }
+
+  rmdir(name: string): Promise<void> {
+    return this.engine.unlinkat(this.fd, name, AT.REMOVEDIR);
+  }
+
+  symlink(target: string, name: string): Promise<void> {
+    return this.engine.symlinkat(target, this.fd, name);
+  }
+
+  readlink(name: string): Promise<string> {
+    return this.engine.readlinkat(this.fd, name);
+  }
+
+  link(name: string, to: DirNode, toName: string): Promise<void> {
+    return this.engine.linkat(this.fd, name, (to as LocalDir).fd, toName);
+  }
+
+  chmod(mode: number): Promise<void> {
+    return this.engine.fchmod(this.fd, mode);
+  }
+
+  chown(uid: number, gid: number): Promise<void> {
+    return this.engine.fchown(this.fd, uid, gid);
+  }
+
+  utimes(atimeNs: number, mtimeNs: number): Promise<void> {
+    return this.engine.futimens(this.fd, atimeNs, mtimeNs);
+  }
+
+  sync(): Promise<void> {
+    return this.engine.fsync(this.fd, false);
+  }
+
+  statfs(): Promise<FsStats> {
+    return this.engine.fstatfs(this.fd);
+  }
+
+  close(): Promise<void> {
+    return this.engine.closeFd(this.fd);
+  }
+}

@@ -1,0 +1,374 @@
+// The in-memory adapter: a tree of nodes in this process, for tests and for callers that want the storage
+// API without a disk. It keeps POSIX semantics (handles stay valid across renames, unlinked files stay
+// readable through open handles, ENOTEMPTY, EEXIST, ...) and can be given a capacity to exercise ENOSPC.
+import type { FsStats } from '../io/native.js';
+import { storageError } from '../storage/errors.js';
+import { totalBytes, type Adapter, type DirEntry, type DirNode, type EntryKind, type EntryStat, type FileNode, type OpenFlags } from './adapter.js';
+
+const TYPE_BITS: Record<EntryKind, number> = { file: 0o100000, directory: 0o040000, symlink: 0o120000, other: 0 };
+
+interface Node {
+  kind: EntryKind;
+  mode: number;
+  uid: number;
+  gid: number;
+  ino: number;
+  nlink: number;
+  data: Buffer;
+  size: number;
+  target: string;
+  children: Map<string, Node>;
+  atimeNs: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+  birthtimeNs: bigint;
+}
+
+const now = (): bigint => BigInt(Date.now()) * 1_000_000n;
+
+export interface MemoryOptions {
+  /** total bytes of file data the adapter holds before answering ENOSPC */
+  capacityBytes?: number;
+}
+
+export class MemoryAdapter implements Adapter {
+  readonly kind = 'memory';
+  readonly ioMode = 'memory';
+  private nextIno = 1;
+  used = 0;
+  readonly capacity: number;
+  private readonly rootNode: Node;
+
+  constructor(options: MemoryOptions = {}) {
+    this.capacity = options.capacityBytes ?? Number.MAX_SAFE_INTEGER;
+    this.rootNode = this.node('directory', 0o755);
+  }
+
+  node(kind: EntryKind, mode: number): Node {
+    const t = now();
+    return {
+      kind,
+      mode: TYPE_BITS[kind] | (mode & 0o7777),
+      uid: process.getuid?.() ?? 0,
+      gid: process.getgid?.() ?? 0,
+      ino: this.nextIno++,
+      nlink: kind === 'directory' ? 2 : 1,
+      data: Buffer.alloc(0),
+      size: 0,
+      target: '',
+      children: new Map(),
+      atimeNs: t,
+      mtimeNs: t,
+      ctimeNs: t,
+      birthtimeNs: t,
+    };
+  }
+
+  /** Grows `node` to hold `size` bytes, within the capacity. */
+  reserve(node: Node, size: number): void {
+    const growth = size - node.size;
+    if (growth > 0 && this.used + growth > this.capacity) {
+      throw storageError('ENOSPC', `memory adapter capacity of ${this.capacity} bytes reached`);
+    }
+    if (size > node.data.length) {
+      const data = Buffer.alloc(Math.max(size, node.data.length * 2, 64));
+      node.data.copy(data, 0, 0, node.size);
+      node.data = data;
+    } else if (size < node.size) {
+      node.data.fill(0, size, node.size);
+    }
+    this.used += growth;
+    node.size = size;
+    node.mtimeNs = node.ctimeNs = now();
+  }
+
+  release(node: Node): void {
+    if (node.kind === 'file' && node.nlink === 0) {
+      this.used -= node.size;
+      node.size = 0;
+      node.data = Buffer.alloc(0);
+    }
+  }
+
+  async openRoot(): Promise<DirNode> {
+    return new MemoryDir(this, this.rootNode);
+  }
+
+  async close(): Promise<void> {}
+}
+
+function stat(node: Node): EntryStat {
+  return {
+    kind: node.kind,
+    mode: node.mode,
+    uid: node.uid,
+    gid: node.gid,
+    nlink: node.nlink,
+    ino: BigInt(node.ino),
+    dev: 0,
+    size: node.kind === 'symlink' ? Buffer.byteLength(node.target) : node.size,
+    blocks: Math.ceil(node.size / 512),
+    blksize: 4096,
+    atimeNs: node.atimeNs,
+    mtimeNs: node.mtimeNs,
+    ctimeNs: node.ctimeNs,
+    birthtimeNs: node.birthtimeNs,
+    dioMemAlign: 0,
+    dioOffsetAlign: 0,
+  };
+}
+
+function setTimes(node: Node, atimeNs: number, mtimeNs: number): void {
+  if (atimeNs >= 0) node.atimeNs = BigInt(Math.round(atimeNs));
+  if (mtimeNs >= 0) node.mtimeNs = BigInt(Math.round(mtimeNs));
+  node.ctimeNs = now();
+}
+
+class MemoryFile implements FileNode {
+  readonly alignment = 0;
+
+  constructor(
+    private readonly adapter: MemoryAdapter,
+    private readonly node: Node,
+  ) {}
+
+  size(): number {
+    return this.node.size;
+  }
+
+  async read(buffer: Uint8Array, position: number): Promise<number> {
+    const end = Math.min(this.node.size, position + buffer.length);
+    if (end <= position) return 0;
+    this.node.data.copy(buffer, 0, position, end);
+    return end - position;
+  }
+
+  async readv(buffers: readonly Uint8Array[], position: number): Promise<number> {
+    let done = 0;
+    for (const buffer of buffers) {
+      const n = await this.read(buffer, position + done);
+      done += n;
+      if (n < buffer.length) break;
+    }
+    return done;
+  }
+
+  async write(buffers: readonly Uint8Array[], position: number): Promise<void> {
+    const end = position + totalBytes(buffers);
+    if (end > this.node.size) this.adapter.reserve(this.node, end);
+    let at = position;
+    for (const buffer of buffers) {
+      this.node.data.set(buffer, at);
+      at += buffer.length;
+    }
+    this.node.mtimeNs = this.node.ctimeNs = now();
+  }
+
+  async append(buffers: readonly Uint8Array[]): Promise<number> {
+    const offset = this.node.size;
+    await this.write(buffers, offset);
+    return offset;
+  }
+
+  async truncate(size: number): Promise<void> {
+    this.adapter.reserve(this.node, size);
+  }
+
+  async sync(): Promise<void> {}
+
+  async stat(): Promise<EntryStat> {
+    return stat(this.node);
+  }
+
+  async chmod(mode: number): Promise<void> {
+    this.node.mode = (this.node.mode & ~0o7777) | (mode & 0o7777);
+    this.node.ctimeNs = now();
+  }
+
+  async chown(uid: number, gid: number): Promise<void> {
+    if (uid >= 0) this.node.uid = uid;
+    if (gid >= 0) this.node.gid = gid;
+  }
+
+  async utimes(atimeNs: number, mtimeNs: number): Promise<void> {
+    setTimes(this.node, atimeNs, mtimeNs);
+  }
+
+  async allocate(offset: number, length: number): Promise<void> {
+    if (offset + length > this.node.size) this.adapter.reserve(this.node, offset + length);
+  }
+
+  async close(): Promise<void> {
+    this.adapter.release(this.node);
+  }
+}
+
+class MemoryDir implements DirNode {
+  constructor(
+    private readonly adapter: MemoryAdapter,
+    readonly node: Node,
+  ) {}
+
+  /** The entry `name`, or ENOENT; ENOENT too for every entry of a directory that was removed. */
+  private entry(name: string): Node {
+    const child = this.node.nlink > 0 ? this.node.children.get(name) : undefined;
+    if (!child) throw storageError('ENOENT', 'no entry', { path: name });
+    return child;
+  }
+
+  private add(name: string, child: Node): void {
+    if (this.node.nlink === 0) throw storageError('ENOENT', 'directory was removed', { path: name });
+    if (this.node.children.has(name)) throw storageError('EEXIST', 'entry exists', { path: name });
+    this.node.children.set(name, child);
+    if (child.kind === 'directory') this.node.nlink++;
+    this.node.mtimeNs = this.node.ctimeNs = now();
+  }
+
+  private fileOf(name: string): Node {
+    const child = this.entry(name);
+    if (child.kind === 'directory') throw storageError('EISDIR', 'cannot open a directory as a file', { path: name });
+    if (child.kind !== 'file') throw storageError('EINVAL', 'not a regular file', { path: name });
+    return child;
+  }
+
+  async mkdir(name: string, mode: number): Promise<void> {
+    this.add(name, this.adapter.node('directory', mode));
+  }
+
+  async openDir(name: string): Promise<DirNode> {
+    const child = this.entry(name);
+    if (child.kind !== 'directory') throw storageError('ENOTDIR', 'not a directory', { path: name });
+    return new MemoryDir(this.adapter, child);
+  }
+
+  async createFile(name: string, mode: number, _flags: OpenFlags): Promise<FileNode> {
+    const child = this.adapter.node('file', mode);
+    this.add(name, child);
+    return new MemoryFile(this.adapter, child);
+  }
+
+  async openFile(name: string, _flags: OpenFlags): Promise<FileNode> {
+    return new MemoryFile(this.adapter, this.fileOf(name));
+  }
+
+  async flushWrite(name: string, buffers: readonly Uint8Array[], mode: number, _flags: OpenFlags): Promise<FileNode> {
+    const existing = this.node.children.get(name);
+    if (existing?.kind === 'directory') throw storageError('EISDIR', 'cannot replace a directory with a file', { path: name });
+    const child = this.adapter.node('file', mode);
+    const bytes = totalBytes(buffers);
+    const freed = existing?.kind === 'file' && existing.nlink === 1 ? existing.size : 0;
+    if (this.adapter.used - freed + bytes > this.adapter.capacity) {
+      throw storageError('ENOSPC', `memory adapter capacity of ${this.adapter.capacity} bytes reached`, { path: name });
+    }
+    this.adapter.reserve(child, bytes);
+    Buffer.concat(buffers as Uint8Array[]).copy(child.data);
+    if (existing) this.detach(name, existing);
+    this.add(name, child);
+    return new MemoryFile(this.adapter, child);
+  }
+
+  private detach(name: string, child: Node): void {
+    this.node.children.delete(name);
+    if (child.kind === 'directory') {
+      this.node.nlink--;
+      child.nlink = 0;
+    } else {
+      child.nlink--;
+      this.adapter.release(child);
+    }
+    this.node.mtimeNs = this.node.ctimeNs = now();
+  }
+
+  async list(): Promise<DirEntry[]> {
+    if (this.node.nlink === 0) throw storageError('ENOENT', 'directory was removed');
+    return [...this.node.children].map(([name, child]) => ({ name, kind: child.kind }));
+  }
+
+  async stat(name: string): Promise<EntryStat> {
+    return stat(name === '' ? this.node : this.entry(name));
+  }
+
+  async rename(from: string, to: DirNode, toName: string, replace: boolean): Promise<void> {
+    const child = this.entry(from);
+    const target = to as MemoryDir;
+    if (child.kind === 'directory' && isWithin(target.node, child)) {
+      throw storageError('EINVAL', 'cannot move a directory into itself', { path: toName });
+    }
+    const existing = target.node.children.get(toName);
+    if (existing === child) return;
+    if (existing) {
+      if (!replace) throw storageError('EEXIST', 'target exists', { path: toName });
+      if (existing.kind === 'directory' && child.kind !== 'directory') throw storageError('EISDIR', 'target is a directory', { path: toName });
+      if (existing.kind !== 'directory' && child.kind === 'directory') throw storageError('ENOTDIR', 'target is not a directory', { path: toName });
+      if (existing.kind === 'directory' && existing.children.size > 0) throw storageError('ENOTEMPTY', 'target directory is not empty', { path: toName });
+      target.detach(toName, existing);
+    }
+    this.node.children.delete(from);
+    if (child.kind === 'directory') this.node.nlink--;
+    target.add(toName, child);
+  }
+
+  async unlink(name: string): Promise<void> {
+    const child = this.entry(name);
+    if (child.kind === 'directory') throw storageError('EISDIR', 'is a directory; use rmdir', { path: name });
+    this.detach(name, child);
+  }
+
+  async rmdir(name: string): Promise<void> {
+    const child = this.entry(name);
+    if (child.kind !== 'directory') throw storageError('ENOTDIR', 'not a directory', { path: name });
+    if (child.children.size > 0) throw storageError('ENOTEMPTY', 'directory not empty', { path: name });
+    this.detach(name, child);
+  }
+
+  async symlink(target: string, name: string): Promise<void> {
+    const link = this.adapter.node('symlink', 0o777);
+    link.target = target;
+    this.add(name, link);
+  }
+
+  async readlink(name: string): Promise<string> {
+    const child = this.entry(name);
+    if (child.kind !== 'symlink') throw storageError('EINVAL', 'not a symbolic link', { path: name });
+    return child.target;
+  }
+
+  async link(name: string, to: DirNode, toName: string): Promise<void> {
+    const child = this.entry(name);
+    if (child.kind === 'directory') throw storageError('EPERM', 'cannot hard-link a directory', { path: name });
+    (to as MemoryDir).add(toName, child);
+    child.nlink++;
+  }
+
+  async chmod(mode: number): Promise<void> {
+    this.node.mode = (this.node.mode & ~0o7777) | (mode & 0o7777);
+  }
+
+  async chown(uid: number, gid: number): Promise<void> {
+    if (uid >= 0) this.node.uid = uid;
+    if (gid >= 0) this.node.gid = gid;
+  }
+
+  async utimes(atimeNs: number, mtimeNs: number): Promise<void> {
+    setTimes(this.node, atimeNs, mtimeNs);
+  }
+
+  async sync(): Promise<void> {}
+
+  async statfs(): Promise<FsStats> {
+    const blocks = Math.floor(Math.min(this.adapter.capacity, 2 ** 50) / 4096);
+    const free = Math.max(0, blocks - Math.ceil(this.adapter.used / 4096));
+    return { bsize: 4096, frsize: 4096, blocks, bfree: free, bavail: free, files: 2 ** 32, ffree: 2 ** 32, namemax: 255 };
+  }
+
+  async close(): Promise<void> {}
+}
+
+function isWithin(node: Node, ancestor: Node): boolean {
+  if (node === ancestor) return true;
+  for (const child of ancestor.children.values()) {
+    if (child.kind === 'directory' && isWithin(node, child)) return true;
+  }
+  return false;
+}
+

@@ -1,0 +1,420 @@
+// Dir: an open directory of the storage API (seed 002). Children (File and Dir handles opened through it)
+// keep its descriptor alive after the caller closes it, so that they can still be renamed or deleted.
+//
+// The owner's Mode of the directory is enforced here for every adapter: creating, renaming and deleting
+// entries needs Write, listing needs Read (as the kernel would for a non-root owner).
+import type { DirEntry, DirNode, EntryStat, FileNode, OpenFlags } from '../adapters/adapter.js';
+import type { FsStats } from '../io/native.js';
+import { storageError } from './errors.js';
+import { File, type RenameOptions } from './file.js';
+import { Handle } from './handle.js';
+import { allows, canRead, canWrite, Mode, modeBits, permissionOf, withPermission, type Permission } from './mode.js';
+import { checkName, joinPath, RESERVED_NAME } from './names.js';
+
+export interface OpenOptions {
+  /** what the handle may do; by default what the file's owner permission allows */
+  access?: Mode;
+  /** O_DIRECT: bypass the page cache; buffers, offsets and lengths must be aligned (File.alignment) */
+  direct?: boolean;
+  /** O_DSYNC: every write is durable when it resolves */
+  dsync?: boolean;
+}
+
+/** Called by Dir for every handle it opens, and when one closes (the Storage keeps the set for close()). */
+export interface HandleRegistry {
+  opened(handle: File | Dir): void;
+  closed(handle: File | Dir): void;
+}
+
+export class Dir extends Handle {
+  private dirName: string;
+  private openChildren = 0;
+  private released = false;
+
+  /** @internal made by Storage and by other Dirs */
+  constructor(
+    readonly node: DirNode,
+    private parent: Dir | undefined,
+    name: string,
+    private mode: number,
+    private readonly registry: HandleRegistry,
+  ) {
+    super();
+    this.dirName = name;
+    registry.opened(this);
+    parent?.retain();
+  }
+
+  get name(): string {
+    return this.dirName;
+  }
+
+  get path(): string {
+    return this.parent === undefined ? '' : joinPath(this.parent.path, this.dirName);
+  }
+
+  get isRoot(): boolean {
+    return this.parent === undefined;
+  }
+
+  private retain(): void {
+    this.openChildren++;
+  }
+
+  private async release(): Promise<void> {
+    if (--this.openChildren === 0 && this.closed) await this.releaseNode();
+  }
+
+  private async releaseNode(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    await this.node.close();
+    await this.parent?.release();
+  }
+
+  private need(what: string, write: boolean): void {
+    const granted = permissionOf(this.mode);
+    if (write ? !canWrite(granted) : !canRead(granted)) {
+      throw storageError('EACCES', `${what}: the directory's permission does not allow ${write ? 'writing' : 'reading'}`, {
+        path: this.path === '' ? '/' : this.path,
+      });
+    }
+  }
+
+  private checkEntryName(name: string, what: string): string {
+    checkName(name);
+    if (this.isRoot && name === RESERVED_NAME) {
+      throw storageError('EINVAL', `${what}: '${RESERVED_NAME}' is reserved for persistfs's temporary files`, { path: name });
+    }
+    return name;
+  }
+
+  /** Creates the directory `name` (EEXIST if present) and opens it. */
+  createDirectory(name: string, permission: Permission = Mode.ReadAndWrite): Promise<Dir> {
+    return this.call(
+      'createDirectory',
+      async () => {
+        this.checkEntryName(name, 'createDirectory');
+        const bits = modeBits(permission, true);
+        this.need('createDirectory', true);
+        await this.node.mkdir(name, bits);
+        return this.openChild(name);
+      },
+      name,
+    );
+  }
+
+  /** Opens the directory `name` (ENOENT if missing, ENOTDIR if not a directory). */
+  openDirectory(name: string): Promise<Dir> {
+    return this.call(
+      'openDirectory',
+      async () => {
+        this.checkEntryName(name, 'openDirectory');
+        return this.openChild(name);
+      },
+      name,
+    );
+  }
+
+  private async openChild(name: string): Promise<Dir> {
+    const node = await this.node.openDir(name);
+    try {
+      const stat = await node.stat('');
+      return new Dir(node, this, name, stat.mode, this.registry);
+    } catch (error) {
+      await node.close();
+      throw error;
+    }
+  }
+
+  /** The entries of this directory with their kind (file, directory, symlink, other). */
+  read(): Promise<DirEntry[]> {
+    return this.call('read', async () => {
+      this.need('read', false);
+      const entries = await this.node.list();
+      return this.isRoot ? entries.filter((entry) => entry.name !== RESERVED_NAME) : entries;
+    });
+  }
+
+  private flags(options: OpenOptions, access: Mode): OpenFlags {
+    return { read: canRead(access), write: canWrite(access), direct: options.direct === true, dsync: options.dsync === true };
+  }
+
+  private checkAccess(access: unknown): Mode {
+    if (access !== Mode.Read && access !== Mode.Write && access !== Mode.ReadAndWrite) {
+      throw storageError('EINVAL', `access must be Mode.Read, Mode.Write or Mode.ReadAndWrite, got ${String(access)}`);
+    }
+    return access;
+  }
+
+  private fileHandle(node: FileNode, name: string, access: Mode, options: OpenOptions): File {
+    this.retain();
+    const file = new File(node, this, name, access, options.direct === true, async (closed) => {
+      this.registry.closed(closed);
+      await this.release();
+    });
+    this.registry.opened(file);
+    return file;
+  }
+
+  /** Creates the file `name` (EEXIST if present) and opens it for reading and writing. */
+  createFile(name: string, permission: Permission = Mode.ReadAndWrite, options: OpenOptions = {}): Promise<File> {
+    return this.call(
+      'createFile',
+      async () => {
+        this.checkEntryName(name, 'createFile');
+        const bits = modeBits(permission, false);
+        this.need('createFile', true);
+        const access = options.access === undefined ? Mode.ReadAndWrite : this.checkAccess(options.access);
+        const node = await this.node.createFile(name, bits, this.flags(options, access));
+        return this.fileHandle(node, name, access, options);
+      },
+      name,
+    );
+  }
+
+  /** Opens the file `name`; by default for what its owner permission allows. */
+  openFile(name: string, options: OpenOptions = {}): Promise<File> {
+    return this.call(
+      'openFile',
+      async () => {
+        this.checkEntryName(name, 'openFile');
+        const wanted = options.access === undefined ? undefined : this.checkAccess(options.access);
+        let stat = await this.node.stat(name);
+        if (stat.kind === 'symlink') stat = await this.targetStat(name);
+        if (stat.kind === 'directory') throw storageError('EISDIR', 'openFile: is a directory', { path: name });
+        const granted = permissionOf(stat.mode);
+        const access = wanted ?? granted;
+        if (access === undefined || !allows(granted, access)) {
+          throw storageError('EACCES', `openFile: the file's permission does not allow ${access ?? 'any access'}`, { path: name });
+        }
+        const node = await this.node.openFile(name, this.flags(options, access));
+        return this.fileHandle(node, name, access, options);
+      },
+      name,
+    );
+  }
+
+  /** The stat of what the symlink `name` leads to (beneath the root only). */
+  private async targetStat(name: string): Promise<EntryStat> {
+    const node = await this.node.openFile(name, { read: false, write: false, direct: false, dsync: false });
+    try {
+      return await node.stat();
+    } finally {
+      await node.close();
+    }
+  }
+
+  /**
+   * Writes `data` as the whole content of `name`, atomically: a temporary file is written, fsynced and
+   * renamed over `name`, then this directory is fsynced. On any error the old file (or no file) remains
+   * and no temporary is left. Resolves with the new file open for reading and writing.
+   */
+  flushWrite(name: string, data: Uint8Array | readonly Uint8Array[], permission: Permission = Mode.ReadAndWrite, options: OpenOptions = {}): Promise<File> {
+    return this.call(
+      'flushWrite',
+      async () => {
+        this.checkEntryName(name, 'flushWrite');
+        const bits = modeBits(permission, false);
+        const buffers = data instanceof Uint8Array ? [data] : data;
+        if (!Array.isArray(buffers) || !buffers.every((buffer) => buffer instanceof Uint8Array)) {
+          throw storageError('EINVAL', 'flushWrite data must be a Buffer, a Uint8Array or an array of them', { path: name });
+        }
+        this.need('flushWrite', true);
+        const node = await this.node.flushWrite(name, buffers, bits, this.flags(options, Mode.ReadAndWrite));
+        return this.fileHandle(node, name, Mode.ReadAndWrite, options);
+      },
+      name,
+    );
+  }
+
+  /** Removes the file `name` (EISDIR for a directory: use removeDirectory or Dir.delete). */
+  deleteFile(name: string): Promise<void> {
+    return this.call(
+      'deleteFile',
+      async () => {
+        this.checkEntryName(name, 'deleteFile');
+        this.need('deleteFile', true);
+        await this.node.unlink(name);
+      },
+      name,
+    );
+  }
+
+  /**
+   * Removes several files (seed 000's batch delete). All names are checked first; then they are removed
+   * in order, stopping at the first failure, whose error says how many were removed before it.
+   */
+  deleteFiles(names: readonly string[]): Promise<void> {
+    return this.call('deleteFiles', async () => {
+      if (!Array.isArray(names)) throw storageError('EINVAL', 'deleteFiles takes an array of names', { path: this.path });
+      for (const name of names) this.checkEntryName(name, 'deleteFiles');
+      this.need('deleteFiles', true);
+      for (let i = 0; i < names.length; i++) {
+        try {
+          await this.node.unlink(names[i]!);
+        } catch (error) {
+          const e = error as { code?: string };
+          throw storageError(e.code ?? 'EIO', `deleteFiles stopped after removing ${i} of ${names.length} files`, {
+            path: joinPath(this.path, names[i]!),
+            cause: error,
+          });
+        }
+      }
+    });
+  }
+
+  /** Removes the empty directory `name` (ENOTEMPTY otherwise, as POSIX rmdir). */
+  removeDirectory(name: string): Promise<void> {
+    return this.call(
+      'removeDirectory',
+      async () => {
+        this.checkEntryName(name, 'removeDirectory');
+        this.need('removeDirectory', true);
+        await this.node.rmdir(name);
+      },
+      name,
+    );
+  }
+
+  /** Deletes this directory and everything in it, then closes the handle. The root cannot be deleted. */
+  async delete(): Promise<void> {
+    await this.call('delete', async () => {
+      if (this.parent === undefined) throw storageError('EBUSY', 'the storage root cannot be deleted', { path: '/' });
+      await removeTree(this.node);
+      await this.parent.node.rmdir(this.dirName);
+    });
+    await this.close();
+  }
+
+  /**
+   * Moves the entry `from` of this directory to `to`/`toName`: EEXIST if the target exists unless
+   * `replace` is set (then POSIX rename rules: a directory replaces only an empty directory).
+   */
+  moveEntry(from: string, to: Dir, toName: string, options: RenameOptions = {}): Promise<void> {
+    return this.call(
+      'rename',
+      async () => {
+        this.checkEntryName(from, 'rename');
+        to.checkEntryName(toName, 'rename');
+        if (to.closed) throw to.closedError('rename');
+        this.need('rename', true);
+        to.need('rename', true);
+        await this.node.rename(from, to.node, toName, options.replace === true);
+      },
+      from,
+    );
+  }
+
+  /** Renames this directory within its parent; EEXIST if `newName` exists unless `replace` is set. */
+  rename(newName: string, options: RenameOptions = {}): Promise<void> {
+    return this.call('rename', async () => {
+      if (this.parent === undefined) throw storageError('EBUSY', 'the storage root cannot be renamed', { path: '/' });
+      await this.parent.moveEntry(this.dirName, this.parent, newName, options);
+      this.dirName = newName;
+    });
+  }
+
+  /** Stat of the entry `name` (a symlink itself, not its target), or of this directory without a name. */
+  stat(name?: string): Promise<EntryStat> {
+    return this.call(
+      'stat',
+      async () => {
+        if (name !== undefined) this.checkEntryName(name, 'stat');
+        return this.node.stat(name ?? '');
+      },
+      name,
+    );
+  }
+
+  /** Sets the owner's read/write permission of this directory (Mode) or its whole POSIX mode (number). */
+  setPermission(permission: Permission): Promise<void> {
+    return this.call('setPermission', async () => {
+      const mode = withPermission(this.mode, permission);
+      await this.node.chmod(mode);
+      this.mode = (this.mode & ~0o7777) | mode;
+    });
+  }
+
+  chown(uid: number, gid: number): Promise<void> {
+    return this.call('chown', () => this.node.chown(uid, gid));
+  }
+
+  utimes(atimeNs: number, mtimeNs: number): Promise<void> {
+    return this.call('utimes', () => this.node.utimes(atimeNs, mtimeNs));
+  }
+
+  symlink(target: string, name: string): Promise<void> {
+    return this.call(
+      'symlink',
+      async () => {
+        this.checkEntryName(name, 'symlink');
+        if (typeof target !== 'string' || target === '' || target.includes('\0')) {
+          throw storageError('EINVAL', 'symlink target must be a non-empty string without NUL', { path: name });
+        }
+        this.need('symlink', true);
+        await this.node.symlink(target, name);
+      },
+      name,
+    );
+  }
+
+  readlink(name: string): Promise<string> {
+    return this.call(
+      'readlink',
+      async () => {
+        this.checkEntryName(name, 'readlink');
+        return this.node.readlink(name);
+      },
+      name,
+    );
+  }
+
+  /** A hard link `to`/`toName` to the file `name` of this directory. */
+  link(name: string, to: Dir, toName: string): Promise<void> {
+    return this.call(
+      'link',
+      async () => {
+        this.checkEntryName(name, 'link');
+        to.checkEntryName(toName, 'link');
+        to.need('link', true);
+        await this.node.link(name, to.node, toName);
+      },
+      name,
+    );
+  }
+
+  /** fsync of this directory: makes the creations, renames and deletions in it durable. */
+  sync(): Promise<void> {
+    return this.call('sync', () => this.node.sync());
+  }
+
+  statfs(): Promise<FsStats> {
+    return this.call('statfs', () => this.node.statfs());
+  }
+
+  /** Waits for this handle's calls in progress and releases it (its descriptor once no child needs it). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.settle();
+    this.registry.closed(this);
+    if (this.openChildren === 0) await this.releaseNode();
+  }
+}
+
+/** Removes everything inside `node`, depth first. */
+async function removeTree(node: DirNode): Promise<void> {
+  for (const entry of await node.list()) {
+    if (entry.kind === 'directory') {
+      const child = await node.openDir(entry.name);
+      try {
+        await removeTree(child);
+      } finally {
+        await child.close();
+      }
+      await node.rmdir(entry.name);
+    } else {
+      await node.unlink(entry.name);
+    }
+  }
+}

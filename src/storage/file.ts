@@ -1,0 +1,251 @@
+// File: an open file of the storage API (seed 002), plus what a POSIX front needs (writeAt, truncate,
+// sync, datasync, stat). Every call checks the handle and its arguments before any IO, so bad input
+// changes nothing; every failure is a StorageError naming the file.
+import type { EntryStat, FileNode } from '../adapters/adapter.js';
+import { native } from '../io/native.js';
+import { storageError } from './errors.js';
+import { Handle } from './handle.js';
+import { canRead, canWrite, withPermission, type Mode, type Permission } from './mode.js';
+import { checkName, joinPath } from './names.js';
+import type { Dir } from './dir.js';
+
+export interface RenameOptions {
+  /** replace an existing entry of that name (POSIX rename); by default that is EEXIST, as the seed says */
+  replace?: boolean;
+}
+
+export const DEFAULT_CHUNK = 64 * 1024;
+
+function checkOffset(value: unknown, what: string, path: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw storageError('EINVAL', `${what} must be a non-negative integer, got ${String(value)}`, { path });
+  }
+  return value;
+}
+
+function checkBuffers(buffers: unknown, path: string): readonly Uint8Array[] {
+  if (!Array.isArray(buffers) || buffers.length === 0) {
+    throw storageError('EINVAL', 'expected a non-empty array of Buffers or Uint8Arrays', { path });
+  }
+  for (const buffer of buffers) {
+    if (!(buffer instanceof Uint8Array)) throw storageError('EINVAL', 'every element must be a Buffer or Uint8Array', { path });
+  }
+  return buffers as Uint8Array[];
+}
+
+function checkBuffer(buffer: unknown, path: string): Uint8Array {
+  if (!(buffer instanceof Uint8Array)) throw storageError('EINVAL', 'expected a Buffer or Uint8Array', { path });
+  return buffer;
+}
+
+export class File extends Handle {
+  private fileName: string;
+
+  /** @internal made by Dir */
+  constructor(
+    private readonly node: FileNode,
+    private parent: Dir,
+    name: string,
+    /** what this handle may do: read, write or both */
+    readonly access: Mode,
+    /** opened with O_DIRECT */
+    readonly direct: boolean,
+    private readonly onClose: (file: File) => Promise<void>,
+  ) {
+    super();
+    this.fileName = name;
+  }
+
+  get name(): string {
+    return this.fileName;
+  }
+
+  get path(): string {
+    return joinPath(this.parent.path, this.fileName);
+  }
+
+  /** O_DIRECT alignment (bytes) for buffers, offsets and lengths; 0 when not opened with direct. */
+  get alignment(): number {
+    return this.node.alignment;
+  }
+
+  private checkAccess(what: string, write: boolean): void {
+    if (write ? !canWrite(this.access) : !canRead(this.access)) {
+      throw storageError('EBADF', `${what}: the file is open for ${write ? 'reading' : 'writing'} only`, { path: this.path });
+    }
+  }
+
+  /** For O_DIRECT: the kernel refuses unaligned memory, offsets and lengths; say so before it does. */
+  private checkAligned(buffers: readonly Uint8Array[], offset: number | undefined): void {
+    const alignment = this.node.alignment;
+    if (alignment === 0) return;
+    const fail = (what: string) => {
+      throw storageError('EINVAL', `direct IO needs ${what} aligned to ${alignment} bytes; allocate with alignedBuffer()`, { path: this.path });
+    };
+    if (offset !== undefined && offset % alignment !== 0) fail(`the file offset (${offset})`);
+    for (const buffer of buffers) {
+      if (buffer.length % alignment !== 0) fail(`every length (got ${buffer.length})`);
+      if (native.addressAlignment(buffer) < alignment) fail('buffer memory');
+    }
+  }
+
+  /** Appends `buffer` at the end of the file as one record; resolves with the offset it starts at. */
+  append(buffer: Uint8Array): Promise<number> {
+    return this.appendv([buffer]);
+  }
+
+  /** Appends consecutive buffers at the end of the file as one record (one writev); resolves with its offset. */
+  appendv(buffers: readonly Uint8Array[]): Promise<number> {
+    return this.call('append', async () => {
+      this.checkAccess('append', true);
+      const checked = checkBuffers(buffers, this.path);
+      this.checkAligned(checked, this.node.alignment ? this.node.size() : undefined);
+      return this.node.append(checked);
+    });
+  }
+
+  /** Writes `buffer` at `offset` (in place, or extending the file). */
+  writeAt(offset: number, buffer: Uint8Array): Promise<void> {
+    return this.writevAt(offset, [buffer]);
+  }
+
+  writevAt(offset: number, buffers: readonly Uint8Array[]): Promise<void> {
+    return this.call('writeAt', async () => {
+      this.checkAccess('writeAt', true);
+      checkOffset(offset, 'offset', this.path);
+      const checked = checkBuffers(buffers, this.path);
+      this.checkAligned(checked, offset);
+      await this.node.write(checked, offset);
+    });
+  }
+
+  /**
+   * Reads into `buffer` from `offset` until the buffer is full or the file ends; resolves with the bytes
+   * read (short only at the end of the file). An offset past the end is EINVAL.
+   */
+  read(offset: number, buffer: Uint8Array): Promise<number> {
+    return this.call('read', async () => {
+      this.checkAccess('read', false);
+      this.checkReadOffset(offset);
+      checkBuffer(buffer, this.path);
+      this.checkAligned([buffer], offset);
+      return this.node.read(buffer, offset);
+    });
+  }
+
+  /** Reads the file from `offset` into consecutive buffers (one readv); resolves with the bytes read. */
+  readv(offset: number, buffers: readonly Uint8Array[]): Promise<number> {
+    return this.call('readv', async () => {
+      this.checkAccess('readv', false);
+      this.checkReadOffset(offset);
+      const checked = checkBuffers(buffers, this.path);
+      this.checkAligned(checked, offset);
+      return this.node.readv(checked, offset);
+    });
+  }
+
+  private checkReadOffset(offset: number): void {
+    checkOffset(offset, 'offset', this.path);
+    const size = this.node.size();
+    if (offset > size) {
+      throw storageError('EINVAL', `offset ${offset} is past the end of the file (size ${size})`, { path: this.path });
+    }
+  }
+
+  /**
+   * The file from `offset` to its end, `chunkSize` bytes at a time (the last chunk may be shorter). Each
+   * chunk is a new Buffer the caller may keep. Reads only as the iteration asks for more.
+   */
+  async *stream(offset = 0, chunkSize = DEFAULT_CHUNK): AsyncGenerator<Buffer, void, undefined> {
+    checkOffset(chunkSize, 'chunkSize', this.path);
+    if (chunkSize === 0) throw storageError('EINVAL', 'chunkSize must be at least 1', { path: this.path });
+    let position = offset;
+    for (;;) {
+      const chunk = this.direct ? native.alignedBuffer(chunkSize, this.alignment) : Buffer.allocUnsafe(chunkSize);
+      const n = await this.read(position, chunk);
+      if (n === 0) return;
+      position += n;
+      yield n === chunk.length ? chunk : chunk.subarray(0, n);
+      if (n < chunkSize) return;
+    }
+  }
+
+  /** The size of the file in bytes, as written through this storage. */
+  size(): Promise<number> {
+    return this.call('size', async () => this.node.size());
+  }
+
+  stat(): Promise<EntryStat> {
+    return this.call('stat', () => this.node.stat());
+  }
+
+  /** Cuts or extends (with zeros) the file to `size` bytes. */
+  truncate(size: number): Promise<void> {
+    return this.call('truncate', async () => {
+      this.checkAccess('truncate', true);
+      checkOffset(size, 'size', this.path);
+      await this.node.truncate(size);
+    });
+  }
+
+  /** Makes everything written so far durable, data and metadata (fsync). */
+  sync(): Promise<void> {
+    return this.call('sync', () => this.node.sync(false));
+  }
+
+  /** Makes the data written so far durable, and the metadata needed to read it (fdatasync). */
+  datasync(): Promise<void> {
+    return this.call('datasync', () => this.node.sync(true));
+  }
+
+  /** Preallocates [offset, offset + length), growing the file if needed (fallocate). */
+  allocate(offset: number, length: number): Promise<void> {
+    return this.call('allocate', async () => {
+      this.checkAccess('allocate', true);
+      checkOffset(offset, 'offset', this.path);
+      checkOffset(length, 'length', this.path);
+      if (length === 0) throw storageError('EINVAL', 'length must be at least 1', { path: this.path });
+      await this.node.allocate(offset, length);
+    });
+  }
+
+  /** Sets the owner's read/write permission (Mode) or the whole POSIX mode (number). */
+  setPermission(permission: Permission): Promise<void> {
+    return this.call('setPermission', async () => {
+      const current = (await this.node.stat()).mode;
+      await this.node.chmod(withPermission(current, permission));
+    });
+  }
+
+  chown(uid: number, gid: number): Promise<void> {
+    return this.call('chown', () => this.node.chown(uid, gid));
+  }
+
+  /** Sets access and modification times (nanoseconds since the epoch; -1 leaves one as it is). */
+  utimes(atimeNs: number, mtimeNs: number): Promise<void> {
+    return this.call('utimes', () => this.node.utimes(atimeNs, mtimeNs));
+  }
+
+  /** Renames the file within its directory; EEXIST if `newName` exists unless `replace` is set. */
+  rename(newName: string, options: RenameOptions = {}): Promise<void> {
+    return this.call('rename', async () => {
+      checkName(newName, 'new name');
+      await this.parent.moveEntry(this.fileName, this.parent, newName, options);
+      this.fileName = newName;
+    });
+  }
+
+  /** Removes the file's name and closes this handle. */
+  async delete(): Promise<void> {
+    await this.call('delete', () => this.parent.deleteFile(this.fileName));
+    await this.close();
+  }
+
+  /** Waits for this handle's calls in progress, then releases it. Later calls fail with EBADF. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.settle();
+    await this.node.close();
+    await this.onClose(this);
+  }
+}

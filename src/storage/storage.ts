@@ -1,0 +1,153 @@
+// Storage: the persistence-storage API opened on a root. The root Dir is where everything starts; the
+// path-taking methods here are shortcuts that walk from the root for callers that hold paths (the FUSE
+// front, tools). The adapter (where bytes live) and the IO mode come from options and configuration.
+import { LocalAdapter } from '../adapters/local/local-adapter.js';
+import { MemoryAdapter, type MemoryOptions } from '../adapters/memory-adapter.js';
+import type { Adapter, EntryStat } from '../adapters/adapter.js';
+import { loadConfig, type Config } from '../config/config.js';
+import { createEngine } from '../io/create-engine.js';
+import { createLogger, type Logger } from '../log.js';
+import { Dir, type HandleRegistry, type OpenOptions } from './dir.js';
+import { storageError } from './errors.js';
+import type { File } from './file.js';
+import { Mode, type Permission } from './mode.js';
+import { splitPath } from './names.js';
+
+export interface StorageOptions {
+  /** where bytes live: 'local' (a root directory, the default) or 'memory' */
+  adapter?: 'local' | 'memory';
+  /** configuration overrides (ioMode, queueDepth, ...) on top of the file and environment */
+  config?: Partial<Config>;
+  /** a JSON configuration file (PERSISTFS_CONFIG names one too) */
+  configFile?: string;
+  logger?: Logger;
+  memory?: MemoryOptions;
+}
+
+export class Storage implements HandleRegistry {
+  private readonly handles = new Set<File | Dir>();
+  private isClosed = false;
+  readonly root: Dir;
+
+  private constructor(
+    readonly adapter: Adapter,
+    readonly config: Config,
+    rootNodeDir: (registry: HandleRegistry) => Dir,
+  ) {
+    this.root = rootNodeDir(this);
+  }
+
+  /** Opens a storage on `root` (an existing directory for the local adapter; ignored for memory). */
+  static async open(root: string, options: StorageOptions = {}): Promise<Storage> {
+    const config = loadConfig({ file: options.configFile, overrides: options.config });
+    const logger = options.logger ?? createLogger(config.logLevel);
+    let adapter: Adapter;
+    if (options.adapter === 'memory') {
+      adapter = new MemoryAdapter(options.memory);
+    } else if (options.adapter === undefined || options.adapter === 'local') {
+      if (typeof root !== 'string' || root === '') throw storageError('EINVAL', 'the storage root must be a directory path');
+      adapter = new LocalAdapter(root, createEngine(config, logger), logger);
+    } else {
+      throw storageError('EINVAL', `unknown adapter '${String(options.adapter)}': use 'local' or 'memory'`);
+    }
+    let node;
+    try {
+      node = await adapter.openRoot();
+    } catch (error) {
+      await adapter.close().catch(() => undefined);
+      throw error;
+    }
+    const stat = await node.stat('');
+    return new Storage(adapter, config, (registry) => new Dir(node, undefined, '', stat.mode, registry));
+  }
+
+  /** 'io_uring' or 'sync' for the local adapter, 'memory' for the memory adapter. */
+  get ioMode(): string {
+    return this.adapter.ioMode;
+  }
+
+  /** @internal */
+  opened(handle: File | Dir): void {
+    this.handles.add(handle);
+  }
+
+  /** @internal */
+  closed(handle: File | Dir): void {
+    this.handles.delete(handle);
+  }
+
+  /** Open handles (files and directories, the root included). */
+  get openHandles(): number {
+    return this.handles.size;
+  }
+
+  /**
+   * Runs `work` on the directory holding the last name of `path`, opening the directories on the way from
+   * the root and releasing them after (handles `work` returns keep what they need open).
+   */
+  private async atParent<T>(path: string, work: (dir: Dir, name: string) => Promise<T>): Promise<T> {
+    if (this.isClosed) throw storageError('EBADF', 'the storage is closed', { path });
+    const names = splitPath(path);
+    const name = names.pop();
+    if (name === undefined) throw storageError('EINVAL', 'this needs a path below the root', { path });
+    let dir = this.root;
+    const opened: Dir[] = [];
+    try {
+      for (const part of names) {
+        dir = await dir.openDirectory(part);
+        opened.push(dir);
+      }
+      return await work(dir, name);
+    } finally {
+      for (const handle of opened.reverse()) await handle.close();
+    }
+  }
+
+  /** Opens the directory at `path` ('' is the root itself, returned as is). */
+  openDirectory(path: string): Promise<Dir> {
+    if (splitPath(path).length === 0) return Promise.resolve(this.root);
+    return this.atParent(path, (dir, name) => dir.openDirectory(name));
+  }
+
+  createDirectory(path: string, permission: Permission = Mode.ReadAndWrite): Promise<Dir> {
+    return this.atParent(path, (dir, name) => dir.createDirectory(name, permission));
+  }
+
+  openFile(path: string, options: OpenOptions = {}): Promise<File> {
+    return this.atParent(path, (dir, name) => dir.openFile(name, options));
+  }
+
+  createFile(path: string, permission: Permission = Mode.ReadAndWrite, options: OpenOptions = {}): Promise<File> {
+    return this.atParent(path, (dir, name) => dir.createFile(name, permission, options));
+  }
+
+  flushWrite(path: string, data: Uint8Array | readonly Uint8Array[], permission: Permission = Mode.ReadAndWrite, options: OpenOptions = {}): Promise<File> {
+    return this.atParent(path, (dir, name) => dir.flushWrite(name, data, permission, options));
+  }
+
+  stat(path: string): Promise<EntryStat> {
+    if (splitPath(path).length === 0) return this.root.stat();
+    return this.atParent(path, (dir, name) => dir.stat(name));
+  }
+
+  deleteFile(path: string): Promise<void> {
+    return this.atParent(path, (dir, name) => dir.deleteFile(name));
+  }
+
+  /**
+   * Closes every handle still open (waiting for their calls in progress), then the adapter and its IO
+   * engine. Calls on the storage or on any of its handles fail with EBADF afterwards.
+   */
+  async close(): Promise<void> {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    const open = [...this.handles];
+    const files = open.filter((handle) => !(handle instanceof Dir));
+    await Promise.all(files.map((file) => file.close()));
+    for (const dir of open.filter((handle) => handle instanceof Dir && handle !== this.root)) await dir.close();
+    await this.root.close();
+    await this.adapter.close();
+  }
+}
+
+export const openStorage = Storage.open;
