@@ -24,7 +24,7 @@ export abstract class Handle {
     try {
       return await work();
     } catch (error) {
-      throw labelled(error, what, name === undefined ? this.path : joinPath(this.path, name));
+      throw labelled(error, what, name === undefined ? this.path : joinPath(this.path, name), this.path);
     } finally {
       if (--this.inflight === 0 && this.idle) this.idle();
     }
@@ -42,9 +42,11 @@ export abstract class Handle {
 }
 
 /** `error` as a StorageError that names `path` (the engine below only knew a descriptor or a name). */
-export function labelled(error: unknown, what: string, path: string): StorageError {
+export function labelled(error: unknown, what: string, path: string, handlePath: string): StorageError {
   const e = toStorageError(error, what, path);
   const where = path === '' ? '/' : path;
   if (e.path === where) return e;
+  // the storage layer's own errors already name a full path below this handle
+  if (e.syscall === undefined && e.path !== undefined && (handlePath === '' || e.path.startsWith(`${handlePath}/`))) return e;
   return storageError(e.code, what, { syscall: e.syscall, path: where, cause: e });
 }

@@ -1,0 +1,44 @@
+# persistfs: `make run` mounts ./data on ./mnt, `make test` runs the whole suite.
+# Each target installs what is missing first (apt packages, npm packages, the native addon, tsc), and
+# does nothing for parts already in place.
+SHELL := /bin/bash
+APT_PACKAGES := liburing-dev libfuse2 libfuse-dev fuse3 fio pkg-config util-linux
+NODE_GYP := node_modules/.bin/node-gyp
+NODEDIR := $(shell [ -f /usr/include/node/node_api.h ] && echo --nodedir=/usr)
+ADDON := native/build/Release/persistfs_native.node
+TS_SOURCES := $(shell find src test scripts mount -name '*.ts' 2>/dev/null)
+
+.PHONY: build deps test bench fio run clean
+build: $(ADDON) dist/.built
+
+deps: .deps-apt node_modules/.package-lock.json
+
+# apt: only when a package is missing (dpkg -s answers without the network)
+.deps-apt:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing: $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@touch $@
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+$(ADDON): .deps-apt node_modules/.package-lock.json native/binding.gyp $(wildcard native/src/*)
+	cd native && ../$(NODE_GYP) rebuild $(NODEDIR) >/dev/null
+	@test -f $@
+
+dist/.built: node_modules/.package-lock.json tsconfig.json $(TS_SOURCES)
+	node_modules/.bin/tsc -p .
+	@touch $@
+
+test: build
+	node scripts/run-tests.mjs
+
+bench: build
+	node dist/scripts/bench.js
+
+clean:
+	rm -rf dist native/build .deps-apt

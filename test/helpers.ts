@@ -1,0 +1,59 @@
+// Test helpers: temporary directories removed after each test, and the backends every conformance test
+// runs against (each adapter x IO mode).
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import test from 'tape';
+
+import { openStorage, type Storage, type StorageOptions } from '../src/index.js';
+
+export interface Backend {
+  name: string;
+  options: StorageOptions;
+  local: boolean;
+}
+
+export const BACKENDS: Backend[] = [
+  { name: 'local/io_uring', options: { config: { ioMode: 'io_uring', logLevel: 'warn' } }, local: true },
+  { name: 'local/sync', options: { config: { ioMode: 'sync', logLevel: 'warn' } }, local: true },
+  { name: 'memory', options: { adapter: 'memory', config: { logLevel: 'warn' } }, local: false },
+];
+
+export const LOCAL_MODES = BACKENDS.filter((backend) => backend.local);
+
+/** A new empty directory, removed when the test ends (pass or fail). */
+export function tempDir(t: test.Test, prefix = 'persistfs-test-'): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A storage on a fresh temporary root, closed when the test ends. */
+export async function freshStorage(t: test.Test, backend: Backend): Promise<{ storage: Storage; root: string }> {
+  const root = tempDir(t);
+  const storage = await openStorage(root, backend.options);
+  t.teardown(() => storage.close());
+  return { storage, root };
+}
+
+/** Runs `body` as one tape test per backend. */
+export function eachBackend(name: string, body: (t: test.Test, backend: Backend) => Promise<void>, backends = BACKENDS): void {
+  for (const backend of backends) {
+    test(`${name} [${backend.name}]`, (t) => body(t, backend));
+  }
+}
+
+/** The error `promise` rejects with; a failed assertion when it resolves. */
+export async function rejection(t: test.Test, promise: Promise<unknown>, code: string, what: string): Promise<Error | undefined> {
+  try {
+    await promise;
+    t.fail(`${what}: expected ${code}, but it succeeded`);
+    return undefined;
+  } catch (error) {
+    t.equal((error as { code?: string }).code, code, `${what}: ${code}`);
+    t.equal((error as Error).name, 'StorageError', `${what}: a StorageError`);
+    return error as Error;
+  }
+}
+
+export const bytes = (text: string): Buffer => Buffer.from(text, 'utf8');
