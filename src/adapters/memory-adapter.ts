@@ -14,6 +14,8 @@ interface Node {
   gid: number;
   ino: number;
   nlink: number;
+  /** open handles: an unlinked file keeps its data while one is open */
+  opens: number;
   data: Buffer;
   size: number;
   target: string;
@@ -53,6 +55,7 @@ export class MemoryAdapter implements Adapter {
       gid: process.getgid?.() ?? 0,
       ino: this.nextIno++,
       nlink: kind === 'directory' ? 2 : 1,
+      opens: 0,
       data: Buffer.alloc(0),
       size: 0,
       target: '',
@@ -83,7 +86,7 @@ export class MemoryAdapter implements Adapter {
   }
 
   release(node: Node): void {
-    if (node.kind === 'file' && node.nlink === 0) {
+    if (node.kind === 'file' && node.nlink === 0 && node.opens === 0) {
       this.used -= node.size;
       node.size = 0;
       node.data = Buffer.alloc(0);
@@ -130,7 +133,9 @@ class MemoryFile implements FileNode {
   constructor(
     private readonly adapter: MemoryAdapter,
     private readonly node: Node,
-  ) {}
+  ) {
+    node.opens++;
+  }
 
   size(): number {
     return this.node.size;
@@ -199,6 +204,7 @@ class MemoryFile implements FileNode {
   }
 
   async close(): Promise<void> {
+    this.node.opens--;
     this.adapter.release(this.node);
   }
 }

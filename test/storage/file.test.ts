@@ -1,0 +1,185 @@
+// File operations of the storage API, with their errors, on every adapter x IO mode.
+import { Mode } from '../../src/index.js';
+import { bytes, eachBackend, freshStorage, rejection } from '../helpers.js';
+
+eachBackend('file create, open, EEXIST, ENOENT', async (t, backend) => {
+  const { storage } = await freshStorage(t, backend);
+  const dir = storage.root;
+  const file = await dir.createFile('a');
+  t.equal(file.access, Mode.ReadAndWrite, 'a new file is open for reading and writing');
+  await rejection(t, dir.createFile('a'), 'EEXIST', 'create an existing file');
+  await rejection(t, dir.openFile('b'), 'ENOENT', 'open a missing file');
+  await rejection(t, storage.openFile('nowhere/b'), 'ENOENT', 'open below a missing directory');
+  const again = await dir.openFile('a');
+  await file.append(bytes('shared'));
+  t.equal(await again.size(), 6, 'two handles on one file see one size');
+  t.equal(await again.append(bytes('!')), 6, 'an append through the second handle lands after the first');
+});
+
+eachBackend('append and appendv return offsets; read, readv, short read at the end', async (t, backend) => {
+  const { storage } = await freshStorage(t, backend);
+  const file = await storage.root.createFile('wal');
+  t.equal(await file.append(bytes('hello ')), 0, 'first append at 0');
+  t.equal(await file.appendv([bytes('wor'), bytes('ld')]), 6, 'appendv at 6');
+  t.equal(await file.size(), 11, 'size counts both');
+  const buffer = Buffer.alloc(5);
+  t.equal(await file.read(6, buffer), 5, 'a read fills its buffer');
+  t.equal(buffer.toString(), 'world', 'read at an offset');
+  const tail = Buffer.alloc(8);
+  t.equal(await file.read(8, tail), 3, 'a short read at the end reports its length');
+  t.equal(tail.subarray(0, 3).toString(), 'rld', 'the short read has the tail');
+  t.equal(await file.read(11, Buffer.alloc(4)), 0, 'a read at the end reads nothing');
+  await rejection(t, file.read(12, Buffer.alloc(4)), 'EINVAL', 'a read past the end');
+  const parts = [Buffer.alloc(3), Buffer.alloc(4), Buffer.alloc(10)];
+  t.equal(await file.readv(0, parts), 11, 'readv scatters the file');
+  t.equal(Buffer.concat(parts).subarray(0, 11).toString(), 'hello world', 'readv fills buffers in order');
+  await rejection(t, file.read(-1, buffer), 'EINVAL', 'a negative offset');
+  await rejection(t, file.read(1.5, buffer), 'EINVAL', 'a fractional offset');
+  await rejection(t, file.append('text' as unknown as Buffer), 'EINVAL', 'a string instead of a buffer');
+  await rejection(t, file.appendv([]), 'EINVAL', 'an empty appendv');
+  t.equal(await file.size(), 11, 'bad input changed nothing');
+  t.equal(await file.append(Buffer.alloc(0)), 11, 'an empty append returns the end offset');
+});
+
+eachBackend('stream reads the file in chunks from an offset', async (t, backend) => {
+  const { storage } = await freshStorage(t, backend);
+  const file = await storage.root.createFile('s');
+  const content = Buffer.from(Array.from({ length: 10_000 }, (_, i) => i % 251));
+  await file.append(content);
+  const chunks: Buffer[] = [];
+  for await (const chunk of file.stream(100, 4096)) chunks.push(chunk);
+  t.deepEqual(chunks.map((c) => c.length), [4096, 4096, 1708], 'chunks of the asked size, the last shorter');
+  t.ok(Buffer.concat(chunks).equals(content.subarray(100)), 'the stream is the file from the offset');
+  const none: Buffer[] = [];
+  for await (const chunk of file.stream(10_000)) none.push(chunk);
+  t.equal(none.length, 0, 'a stream from the end is empty');
+  await rejection(t, file.stream(10_001).next(), 'EINVAL', 'a stream past the end');
+  await rejection(t, file.stream(0, 0).next(), 'EINVAL', 'a zero chunk size');
+});
+
+eachBackend('writeAt, truncate, sync, datasync, stat', async (t, backend) => {
+  const { storage } = await freshStorage(t, backend);
+  const file = await storage.root.createFile('w');
+  await file.append(bytes('0123456789'));
+  await file.writeAt(2, bytes('ab'));
+  await file.writeAt(12, bytes('zz'));
+  const all = Buffer.alloc(14);
+  await file.read(0, all);
+  t.deepEqual(all, Buffer.concat([bytes('01ab456789'), Buffer.alloc(2), bytes('zz')]), 'in place and past the end (hole of zeros)');
+  await file.truncate(4);
+  t.equal(await file.size(), 4, 'truncate down');
+  t.equal(await file.append(bytes('X')), 4, 'appends continue at the new end');
+  await file.truncate(8);
+  const grown = Buffer.alloc(8);
+  await file.read(0, grown);
+  t.deepEqual(grown, Buffer.concat([bytes('01abX'), Buffer.alloc(3)]), 'truncate up adds zeros');
+  await file.sync();
+  await file.datasync();
+  const stat = await file.stat();
+  t.equal(stat.kind, 'file', 'stat kind');
+  t.equal(stat.size, 8, 'stat size');
+  t.equal(stat.mode & 0o777, 0o644, 'default mode rw-r--r--');
+  await rejection(t, file.truncate(-1), 'EINVAL', 'a negative size');
+});
+
+eachBackend('permissions: Mode on the owner bits, read-only handles, EACCES', async (t, backend) => {
+  const { storage } = await freshStorage(t, backend);
+  const dir = storage.root;
+  const file = await dir.createFile('p', Mode.Read);
+  t.equal((await file.stat()).mode & 0o777, 0o444, 'Mode.Read is r--r--r--');
+  await file.close();
+  const reader = await dir.openFile('p');
+  t.equal(reader.access, Mode.Read, 'open defaults to what the permission allows');
+  await rejection(t, reader.append(bytes('x')), 'EBADF', 'append on a read-only handle');
+  await rejection(t, dir.openFile('p', { access: Mode.ReadAndWrite }), 'EACCES', 'open for writing a read-only file');
+  await reader.setPermission(Mode.ReadAndWrite);
+  t.equal((await reader.stat()).mode & 0o777, 0o644, 'setPermission changes only the owner bits');
+  const writer = await dir.openFile('p', { access: Mode.Write });
+  await rejection(t, writer.read(0, Buffer.alloc(1)), 'EBADF', 'read on a write-only handle');
+  await writer.append(bytes('ok'));
+  await writer.setPermission(0o600);
+  t.equal((await writer.stat()).mode & 0o7777, 0o600, 'a full POSIX mode');
+  await rejection(t, writer.setPermission('rw' as Mode), 'EINVAL', 'an unknown permission');
+  await rejection(t, dir.openFile('p', { access: 'all' as Mode }), 'EINVAL', 'an unknown access');
+});
+
+eachBackend('flushWrite: atomic create and replace, returns the file', async (t, backend) => {
+  const { storage } = await freshStorage(t, backend);
+  const dir = storage.root;
+  const first = await dir.flushWrite('table.sst', bytes('version 1'));
+  t.equal(await first.size(), 9, 'the new file has the data');
+  const second = await dir.flushWrite('table.sst', [bytes('version '), bytes('2!')], Mode.Read);
+  const content = Buffer.alloc(10);
+  await second.read(0, content);
+  t.equal(content.toString(), 'version 2!', 'flushWrite replaces the content');
+  t.equal((await second.stat()).mode & 0o777, 0o444, 'with the permission asked');
+  const old = Buffer.alloc(9);
+  await first.read(0, old);
+  t.equal(old.toString(), 'version 1', 'a handle on the replaced file still reads the old content');
+  t.deepEqual((await dir.read()).map((e) => e.name), ['table.sst'], 'no temporary file is visible');
+  await dir.createDirectory('d');
+  await rejection(t, dir.flushWrite('d', bytes('x')), 'EISDIR', 'flushWrite over a directory');
+  await rejection(t, dir.flushWrite('bad', 'x' as unknown as Buffer), 'EINVAL', 'flushWrite of a string');
+  t.deepEqual((await dir.read()).map((e) => e.name).sort(), ['d', 'table.sst'], 'failed flushWrites leave nothing');
+});
+
+eachBackend('file rename and delete', async (t, backend) => {
+  const { storage } = await freshStorage(t, backend);
+  const dir = storage.root;
+  const file = await dir.createFile('old');
+  await file.append(bytes('content'));
+  await (await dir.createFile('taken')).close();
+  await rejection(t, file.rename('taken'), 'EEXIST', 'rename onto an existing file');
+  await file.rename('new');
+  t.equal(file.name, 'new', 'the handle has the new name');
+  t.deepEqual((await dir.read()).map((e) => e.name).sort(), ['new', 'taken'], 'the old name is gone');
+  await file.rename('taken', { replace: true });
+  t.deepEqual((await dir.read()).map((e) => e.name), ['taken'], 'replace overwrites the target');
+  t.equal(await file.append(bytes('!')), 7, 'the handle still writes after renames');
+  await file.delete();
+  t.deepEqual(await dir.read(), [], 'delete removes the file');
+  await rejection(t, file.size(), 'EBADF', 'the deleted handle is closed');
+  await rejection(t, dir.deleteFile('taken'), 'ENOENT', 'delete a missing file');
+  await dir.createDirectory('sub');
+  const sub = await dir.openDirectory('sub');
+  const moved = await dir.createFile('m');
+  await dir.moveEntry('m', sub, 'm2');
+  t.equal((await sub.read())[0]?.name, 'm2', 'moveEntry moves across directories');
+  await moved.close();
+});
+
+eachBackend('1,000 concurrent appends: every record once, none interleaved', async (t, backend) => {
+  const { storage } = await freshStorage(t, backend);
+  const file = await storage.root.createFile('log');
+  const records = Array.from({ length: 1000 }, (_, i) => Buffer.from(`<${i}:${'x'.repeat(i % 97)}>`));
+  const offsets = await Promise.all(
+    records.map((record, i) => (i % 3 === 0 ? file.appendv([record.subarray(0, 2), record.subarray(2)]) : file.append(record))),
+  );
+  const total = records.reduce((sum, r) => sum + r.length, 0);
+  t.equal(await file.size(), total, 'the file holds exactly the records');
+  const content = Buffer.alloc(total);
+  await file.read(0, content);
+  const bad = records.filter((record, i) => !content.subarray(offsets[i]!, offsets[i]! + record.length).equals(record));
+  t.equal(bad.length, 0, 'each record is whole at the offset its append returned');
+  t.equal(new Set(offsets).size, 1000, 'every record has its own offset');
+});
+
+eachBackend('a closed file: EBADF, no crash', async (t, backend) => {
+  const { storage } = await freshStorage(t, backend);
+  const file = await storage.root.createFile('c');
+  const pending = file.append(bytes('in flight'));
+  await file.close();
+  t.equal(await pending, 0, 'close waits for the call already running');
+  for (const [what, call] of [
+    ['append', () => file.append(bytes('x'))],
+    ['read', () => file.read(0, Buffer.alloc(1))],
+    ['size', () => file.size()],
+    ['sync', () => file.sync()],
+    ['truncate', () => file.truncate(0)],
+    ['rename', () => file.rename('d')],
+  ] as const) {
+    await rejection(t, call(), 'EBADF', `${what} on a closed file`);
+  }
+  await file.close();
+  t.pass('closing twice is harmless');
+});
