@@ -1,0 +1,64 @@
+// Running out of space on a small tmpfs mounted by the test: appends and flushWrite fail cleanly with
+// ENOSPC, flushWrite leaves the old file intact and no temporary behind, and the storage works again once
+// space is freed.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { openStorage } from '../../src/index.js';
+import os from 'node:os';
+
+import { eachBackend, LOCAL_MODES, rejection } from '../helpers.js';
+
+const SIZE = 2 * 1024 * 1024;
+
+/** A small tmpfs, lazily unmounted and removed when the test ends (open descriptors do not block it). */
+function mountTmpfs(t: { teardown(fn: () => void): void }): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'persistfs-tmpfs-'));
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${SIZE}`, 'persistfs-enospc', dir]);
+  t.teardown(() => {
+    execFileSync('umount', ['-l', dir]);
+    fs.rmdirSync(dir);
+  });
+  return dir;
+}
+
+eachBackend(
+  'ENOSPC: clean failures, old files intact, usable after space is freed',
+  async (t, backend) => {
+    const root = mountTmpfs(t);
+    const storage = await openStorage(root, backend.options);
+    t.teardown(() => storage.close());
+    const dir = storage.root;
+    const keep = Buffer.alloc(100_000, 7);
+    await (await dir.flushWrite('keep', keep)).close();
+
+    const log = await dir.createFile('log');
+    const chunk = Buffer.alloc(64 * 1024 + 123, 1);
+    let appended = 0;
+    let failure: unknown;
+    for (let i = 0; i < 100 && failure === undefined; i++) {
+      try {
+        await log.append(chunk);
+        appended += chunk.length;
+      } catch (error) {
+        failure = error;
+      }
+    }
+    t.equal((failure as { code?: string })?.code, 'ENOSPC', 'an append fails with ENOSPC');
+    t.equal(await log.size(), appended, 'the failed append left no partial record');
+    t.equal(fs.statSync(path.join(root, 'log')).size, appended, 'on disk too');
+
+    await rejection(t, dir.flushWrite('keep', Buffer.alloc(SIZE, 9)), 'ENOSPC', 'a flushWrite that does not fit');
+    t.ok(fs.readFileSync(path.join(root, 'keep')).equals(keep), 'the old file is intact');
+    t.deepEqual(fs.readdirSync(path.join(root, '.persistfs-tmp')), [], 'no temporary is left');
+
+    await log.truncate(0);
+    t.equal(await log.append(Buffer.from('after')), 0, 'appends work again once space is freed');
+    const replaced = await dir.flushWrite('keep', Buffer.alloc(SIZE / 2, 3));
+    t.equal(await replaced.size(), SIZE / 2, 'flushWrite works again');
+    await replaced.close();
+    await log.close();
+  },
+  LOCAL_MODES,
+);

@@ -1,0 +1,74 @@
+// What only the local adapter does: stale flushWrite temporaries removed at open, O_DIRECT with its
+// alignment rules, O_DSYNC, exact modes despite the umask, and durability calls on real files.
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { alignedBuffer, openStorage } from '../../src/index.js';
+import { eachBackend, LOCAL_MODES, rejection, tempDir } from '../helpers.js';
+
+eachBackend(
+  'stale temporaries of an interrupted flushWrite are removed when the storage opens',
+  async (t, backend) => {
+    const root = tempDir(t);
+    fs.mkdirSync(path.join(root, '.persistfs-tmp'));
+    fs.writeFileSync(path.join(root, '.persistfs-tmp', '1234-1-abc'), 'half written');
+    const storage = await openStorage(root, backend.options);
+    t.deepEqual(fs.readdirSync(path.join(root, '.persistfs-tmp')), [], 'the stale temporary is gone');
+    t.deepEqual(await storage.root.read(), [], 'the temporary directory is not listed');
+    await storage.close();
+  },
+  LOCAL_MODES,
+);
+
+eachBackend(
+  'O_DIRECT: aligned IO works, unaligned IO is a clear EINVAL',
+  async (t, backend) => {
+    const root = tempDir(t);
+    const storage = await openStorage(root, backend.options);
+    t.teardown(() => storage.close());
+    const plain = await storage.root.createFile('d');
+    await plain.append(Buffer.alloc(3 * 4096, 5));
+    await plain.close();
+    const file = await storage.root.openFile('d', { direct: true });
+    t.ok(file.alignment >= 512, `alignment is known (${file.alignment})`);
+    const aligned = alignedBuffer(4096);
+    t.equal(await file.read(4096, aligned), 4096, 'an aligned read');
+    t.ok(aligned.every((b) => b === 5), 'reads the data');
+    const error = await rejection(t, file.read(0, Buffer.alloc(4096 + 1)), 'EINVAL', 'an unaligned length');
+    t.match(error?.message ?? '', /aligned to \d+ bytes/, 'the message says what alignment is needed');
+    await rejection(t, file.read(100, alignedBuffer(4096)), 'EINVAL', 'an unaligned offset');
+    await rejection(t, file.read(0, alignedBuffer(8192).subarray(8, 8 + 4096)), 'EINVAL', 'unaligned memory');
+    const record = alignedBuffer(4096);
+    record.fill(9);
+    t.equal(await file.append(record), 3 * 4096, 'an aligned direct append');
+    await file.writeAt(0, record);
+    await file.close();
+    const check = fs.readFileSync(path.join(root, 'd'));
+    t.equal(check.length, 4 * 4096, 'the direct writes reached the file');
+    t.ok(check.subarray(0, 4096).every((b) => b === 9) && check.subarray(12288).every((b) => b === 9), 'with their data');
+  },
+  LOCAL_MODES,
+);
+
+eachBackend(
+  'O_DSYNC, fsync, fdatasync and directory sync on real files; exact modes under any umask',
+  async (t, backend) => {
+    const root = tempDir(t);
+    const previous = process.umask(0o077);
+    t.teardown(() => process.umask(previous));
+    const storage = await openStorage(root, backend.options);
+    t.teardown(() => storage.close());
+    const file = await storage.root.createFile('sync', 0o664, { dsync: true });
+    await file.append(Buffer.from('durable'));
+    await file.datasync();
+    await file.sync();
+    await storage.root.sync();
+    t.equal(fs.readFileSync(path.join(root, 'sync'), 'utf8'), 'durable', 'the data is in the file');
+    t.equal(fs.statSync(path.join(root, 'sync')).mode & 0o777, 0o664, 'the mode asked for, not cut by the umask');
+    await storage.root.createDirectory('d', 0o775);
+    t.equal(fs.statSync(path.join(root, 'd')).mode & 0o777, 0o775, 'directories too');
+    const stats = await storage.root.statfs();
+    t.ok(stats.blocks > 0 && stats.namemax === 255, 'statfs answers');
+  },
+  LOCAL_MODES,
+);
