@@ -1,0 +1,117 @@
+// The IO engines on their own: batching into one submit, parking when the ring is full, close with work in
+// flight, errors as StorageErrors, and a process with an idle engine that still exits by itself.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import test from 'tape';
+
+import { createEngine } from '../../src/io/create-engine.js';
+import { AT, O, type IoEngine } from '../../src/io/engine.js';
+import { UringEngine } from '../../src/io/uring-engine.js';
+import { loadConfig } from '../../src/index.js';
+import { tempDir } from '../helpers.js';
+
+async function withFile(t: test.Test, engine: IoEngine, size: number): Promise<number> {
+  const dir = tempDir(t);
+  fs.writeFileSync(path.join(dir, 'f'), Buffer.alloc(size, 1));
+  const dirfd = fs.openSync(dir, 'r');
+  t.teardown(() => fs.closeSync(dirfd));
+  return engine.openat(dirfd, 'f', O.RDWR, 0);
+}
+
+test('io_uring: concurrent requests go down in batches (fewer submits than requests)', async (t) => {
+  const engine = new UringEngine({ queueDepth: 64, submitThreshold: 32 });
+  const fd = await withFile(t, engine, 1 << 20);
+  const before = engine.counters();
+  await Promise.all(Array.from({ length: 64 }, (_, i) => engine.read(fd, Buffer.alloc(4096), 0, 4096, i * 4096)));
+  const after = engine.counters();
+  t.equal(after.submitted - before.submitted, 64, '64 requests were submitted');
+  t.ok(after.submits - before.submits <= 2, `in ${after.submits - before.submits} io_uring_enter calls`);
+  await engine.closeFd(fd);
+  await engine.close();
+});
+
+test('io_uring: more requests than ring slots wait their turn and all complete', async (t) => {
+  const engine = new UringEngine({ queueDepth: 4, submitThreshold: 2 });
+  const fd = await withFile(t, engine, 1 << 20);
+  const results = await Promise.all(Array.from({ length: 200 }, (_, i) => engine.read(fd, Buffer.alloc(512), 0, 512, (i % 256) * 512)));
+  t.ok(results.every((n) => n === 512), '200 reads through 4 slots');
+  t.equal(engine.counters().parked, 0, 'nothing left parked');
+  await engine.closeFd(fd);
+  await engine.close();
+});
+
+for (const ioMode of ['io_uring', 'sync'] as const) {
+  test(`${ioMode}: close waits for requests in flight, then refuses new ones with EBADF`, async (t) => {
+    const engine = createEngine({ ioMode, queueDepth: 32, submitThreshold: 8 });
+    const fd = await withFile(t, engine, 1 << 20);
+    const inflight = Array.from({ length: 32 }, (_, i) => engine.write(fd, Buffer.alloc(4096, 2), 0, 4096, i * 4096));
+    const fsync = engine.fsync(fd, true);
+    const closing = engine.close();
+    const written = await Promise.all(inflight);
+    await fsync;
+    await closing;
+    t.ok(written.every((n) => n === 4096), 'every request in flight completed');
+    try {
+      await engine.read(fd, Buffer.alloc(1), 0, 1, 0);
+      t.fail('a read after close succeeded');
+    } catch (error) {
+      t.equal((error as { code: string }).code, 'EBADF', 'a request after close is EBADF');
+    }
+    fs.closeSync(fd);
+  });
+
+  test(`${ioMode}: kernel errors come back as StorageErrors with the code`, async (t) => {
+    const engine = createEngine({ ioMode, queueDepth: 8, submitThreshold: 8 });
+    t.teardown(() => engine.close());
+    const dir = tempDir(t);
+    const dirfd = fs.openSync(dir, 'r');
+    t.teardown(() => fs.closeSync(dirfd));
+    for (const [what, call, code] of [
+      ['open of a missing file', () => engine.openat(dirfd, 'missing', O.RDONLY, 0), 'ENOENT'],
+      ['read of a bad descriptor', () => engine.read(987654, Buffer.alloc(1), 0, 1, 0), 'EBADF'],
+      ['rmdir of a missing directory', () => engine.unlinkat(dirfd, 'missing', AT.REMOVEDIR), 'ENOENT'],
+      ['open beneath the root through an absolute path', () => engine.openat(dirfd, '/etc/passwd', O.RDONLY, 0), 'EXDEV'],
+    ] as const) {
+      try {
+        await call();
+        t.fail(`${what} succeeded`);
+      } catch (error) {
+        t.equal((error as { code: string }).code, code, `${what}: ${code}`);
+        t.equal((error as Error).name, 'StorageError', `${what}: a StorageError`);
+      }
+    }
+  });
+}
+
+test('a process whose engine is open and idle exits by itself', (t) => {
+  const dist = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
+  const script = `
+    import { openStorage } from '${dist}/src/index.js';
+    const storage = await openStorage(process.argv[1], { config: { ioMode: 'io_uring', logLevel: 'warn' } });
+    const file = await storage.root.createFile('x');
+    await file.append(Buffer.from('data'));
+    console.log('done');`;
+  const root = tempDir(t);
+  const child = spawnSync(process.execPath, ['--input-type=module', '-e', script, root], { timeout: 10_000, encoding: 'utf8' });
+  t.equal(child.stdout.trim(), 'done', 'the work finished');
+  t.equal(child.status, 0, 'and the process exited on its own, with status 0');
+  t.end();
+});
+
+test('configuration: defaults, file, environment, overrides, and clear errors', (t) => {
+  t.equal(loadConfig({ env: {} }).ioMode, 'auto', 'ioMode defaults to auto');
+  const dir = tempDir(t);
+  const file = path.join(dir, 'persistfs.json');
+  fs.writeFileSync(file, JSON.stringify({ ioMode: 'sync', queueDepth: 64 }));
+  const fromFile = loadConfig({ file, env: {} });
+  t.deepEqual([fromFile.ioMode, fromFile.queueDepth], ['sync', 64], 'a file sets values');
+  const fromEnv = loadConfig({ file, env: { PERSISTFS_IO_MODE: 'io_uring' } });
+  t.equal(fromEnv.ioMode, 'io_uring', 'the environment overrides the file');
+  t.equal(loadConfig({ file, env: { PERSISTFS_IO_MODE: 'io_uring' }, overrides: { ioMode: 'sync' } }).ioMode, 'sync', 'overrides win');
+  t.throws(() => loadConfig({ env: { PERSISTFS_IO_MODE: 'fast' } }), /ioMode="fast" from the environment: expected auto \| io_uring \| sync/, 'a bad mode is named');
+  t.throws(() => loadConfig({ env: {}, overrides: { queueDepth: 0 } }), /queueDepth=0/, 'a bad depth is named');
+  fs.writeFileSync(file, '{"iomode": "sync"}');
+  t.throws(() => loadConfig({ file, env: {} }), /unknown configuration key 'iomode'/, 'a misspelt key is named');
+  t.end();
+});
