@@ -40,5 +40,10 @@ test: build
 bench: build
 	node dist/scripts/bench.js
 
+# The FUSE mount (persistfs mount ./data ./mnt) is the next piece of work; until it lands this says so.
+run: build
+	@echo "make run: the FUSE mount is not built yet (see README, 'Status'); the storage API is usable from TypeScript." >&2
+	@exit 1
+
 clean:
 	rm -rf dist native/build .deps-apt
