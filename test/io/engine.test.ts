@@ -115,3 +115,35 @@ test('configuration: defaults, file, environment, overrides, and clear errors', 
   t.throws(() => loadConfig({ file, env: {} }), /unknown configuration key 'iomode'/, 'a misspelt key is named');
   t.end();
 });
+
+test('auto mode falls back to sync, saying why, when the kernel refuses io_uring', (t) => {
+  const sysctl = '/proc/sys/kernel/io_uring_disabled';
+  const previous = fs.readFileSync(sysctl, 'utf8').trim();
+  const dist = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
+  const root = tempDir(t);
+  const open = (ioMode: string) =>
+    spawnSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `import { openStorage } from '${dist}/src/index.js';
+         try { const s = await openStorage(process.argv[1], { config: { ioMode: '${ioMode}', logLevel: 'warn' } });
+               console.log(s.ioMode); await s.close(); } catch (e) { console.log(e.code); }`,
+        root,
+      ],
+      { timeout: 10_000, encoding: 'utf8' },
+    );
+  fs.writeFileSync(sysctl, '2');
+  try {
+    const auto = open('auto');
+    const forced = open('io_uring');
+    t.equal(auto.stdout.trim(), 'sync', 'auto ends up in the sync mode');
+    t.match(auto.stderr, /io_uring is not available here.*using the sync IO mode/, 'and logs a warning saying why');
+    t.equal(forced.stdout.trim(), 'EPERM', 'ioMode io_uring fails with the kernel code instead');
+  } finally {
+    fs.writeFileSync(sysctl, previous);
+  }
+  t.equal(open('auto').stdout.trim(), 'io_uring', 'with io_uring allowed again, auto picks it');
+  t.end();
+});
