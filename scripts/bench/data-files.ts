@@ -62,12 +62,20 @@ export async function warmPageCache(file: DataFile): Promise<void> {
 }
 
 /**
+ * Writes back every dirty page and commits the journal (sync(1)). Run before every turn, so that no turn
+ * pays for the writeback (or the discards of deleted files) that an earlier turn left behind.
+ */
+export function writeBack(): void {
+  spawnSync('sync');
+}
+
+/**
  * Writes back dirty pages and drops the page, dentry and inode caches (root only). Resolves with whether
  * the caches were dropped; a cold workload without that is still cold for its O_DIRECT data, but not for
  * file-system metadata.
  */
 export function dropCaches(): boolean {
-  spawnSync('sync');
+  writeBack();
   try {
     writeFileSync('/proc/sys/vm/drop_caches', '3');
     return true;

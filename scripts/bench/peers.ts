@@ -1,7 +1,7 @@
 // The three peers under test behind one small interface, so every workload is written once and each peer
 // makes the calls it would make in real use: persistfs File/Dir calls (io_uring or sync mode), or
 // node:fs/promises FileHandle calls on paths.
-import { constants, type FileHandle, mkdir, open, unlink } from 'node:fs/promises';
+import { constants, type FileHandle, open, unlink } from 'node:fs/promises';
 import path from 'node:path';
 
 import { openStorage, type Dir, type Storage } from '../../src/index.js';
@@ -90,9 +90,7 @@ class NodeFsPeer implements Peer {
   constructor(private readonly benchDir: string) {}
 
   async openDirectory(relativePath: string): Promise<BenchDir> {
-    const dir = path.join(this.benchDir, relativePath);
-    await mkdir(dir, { recursive: true });
-    return new NodeFsDir(dir);
+    return new NodeFsDir(path.join(this.benchDir, relativePath));
   }
 
   async close(): Promise<void> {}

@@ -1,0 +1,162 @@
+// The benchmark (`make bench`): persistfs in its io_uring and sync IO modes against node:fs/promises,
+// doing the same work on the same files in the same run, with fio as the ceiling for random reads.
+// Prints a table and the targets' verdicts on stdout, progress on stderr, and saves everything as JSON
+// in bench-results/. Run with --help for the options.
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+
+import { dataFile, ensureDataFile, GiB, MiB, removeQuietly, writeBack } from './bench/data-files.js';
+import { fioVersion, runFio, type FioResult } from './bench/fio.js';
+import { openPeer, PEER_NAMES, type Peer, type PeerName } from './bench/peers.js';
+import { evaluateTargets, formatTable, formatTargets, machineInfo, resultRow, saveReport, type ResultRow } from './bench/report.js';
+import { addMeasurements, type Measurement } from './bench/workers.js';
+import {
+  allWorkloads,
+  FULL,
+  QUICK,
+  WORKLOAD_IDS,
+  type BenchFiles,
+  type Workload,
+  type WorkloadContext,
+} from './bench/workloads.js';
+
+// dist/scripts/bench.js -> the repository
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+/** persistfs' own directory in every storage root, made when a storage opens */
+const STORAGE_TMP_DIR = '.persistfs-tmp';
+
+const progress = (message: string) => process.stderr.write(`${message}\n`);
+/** The first half of a progress line, finished by progress() with the result once the job is done. */
+const startProgress = (position: string, workload: Workload, job: string) =>
+  process.stderr.write(`${position} ${workload.id.padEnd(28)}  ${job.padEnd(20)}  `);
+const formatRate = (opsPerSecond: number) => `${Math.round(opsPerSecond).toLocaleString('en-US')} ops/s`;
+
+async function parseArguments() {
+  return yargs(hideBin(process.argv))
+    .scriptName('bench')
+    .usage('$0 [options]\n\npersistfs (io_uring and sync IO modes) against node:fs/promises, with fio as the ceiling.')
+    .option('dir', {
+      type: 'string',
+      default: path.join(REPO, 'bench-data'),
+      describe: 'where the data files live (the big ones are kept for later runs)',
+    })
+    .option('quick', { type: 'boolean', default: false, describe: 'short runs: a smoke test, not numbers to quote' })
+    .option('only', { type: 'string', array: true, choices: WORKLOAD_IDS, describe: 'run only these workloads' })
+    .option('fio', { type: 'boolean', default: true, describe: 'run fio as the ceiling (--no-fio to skip)' })
+    .option('clean', { type: 'boolean', default: false, describe: 'delete the big data files at the end' })
+    .strict()
+    .help()
+    .parseAsync();
+}
+
+/** The peers in a different order for every workload and round, so that none always goes first. */
+function rotated(peers: readonly Peer[], by: number): Peer[] {
+  const start = by % peers.length;
+  return [...peers.slice(start), ...peers.slice(0, start)];
+}
+
+async function runWorkload(
+  workload: Workload,
+  position: string,
+  peers: readonly Peer[],
+  context: WorkloadContext,
+  withFio: boolean,
+  order: number,
+): Promise<{ rows: ResultRow[]; fio: FioResult | undefined }> {
+  const { rounds } = context.settings;
+  const totals = new Map<PeerName, Measurement>();
+  let fio: FioResult | undefined;
+  try {
+    for (let round = 0; round < rounds; round++) {
+      for (const peer of rotated(peers, order + round)) {
+        writeBack();
+        await workload.prepare(context);
+        startProgress(position, workload, `round ${round + 1}/${rounds}  ${peer.name}`);
+        const measured = await workload.turn(peer, round, context);
+        progress(formatRate(measured.ops / measured.seconds));
+        totals.set(peer.name, addMeasurements(totals.get(peer.name) ?? { ops: 0, seconds: 0 }, measured));
+      }
+    }
+    if (workload.fio && withFio) {
+      writeBack();
+      await workload.prepare(context);
+      startProgress(position, workload, `fio, ${context.settings.fioSeconds} s`);
+      fio = await runFio(context.files[workload.fio.file], workload.fio.direct, context.settings.fioSeconds);
+      progress(formatRate(fio.iops));
+    }
+  } finally {
+    await workload.cleanup?.(context);
+  }
+  const rows = PEER_NAMES.map((peer) => resultRow(workload.id, peer, totals.get(peer)!, workload.bytesPerOp));
+  if (fio) rows.push(resultRow(workload.id, 'fio', { ops: fio.iops * fio.seconds, seconds: fio.seconds }, workload.bytesPerOp));
+  return { rows, fio };
+}
+
+async function main(): Promise<void> {
+  const args = await parseArguments();
+  const startedAt = new Date();
+  const settings = args.quick ? QUICK : FULL;
+  const dir = path.resolve(args.dir);
+  await mkdir(dir, { recursive: true });
+  const files: BenchFiles = { warm: dataFile(dir, 'rand-256m.dat', 256 * MiB), cold: dataFile(dir, 'rand-2g.dat', 2 * GiB) };
+  const workloads = allWorkloads().filter((workload) => args.only === undefined || args.only.includes(workload.id));
+
+  const notes: string[] = [];
+  const note = (message: string) => {
+    if (!notes.includes(message)) notes.push(message);
+  };
+  const fio = args.fio ? fioVersion() : undefined;
+  if (args.fio && fio === undefined) note('fio is not installed: no ceiling, and the fio targets are skipped');
+
+  for (const which of new Set(workloads.map((workload) => workload.file))) {
+    if (which !== undefined) await ensureDataFile(files[which], progress);
+  }
+  const context: WorkloadContext = { dir, files, settings, note };
+  const rows: ResultRow[] = [];
+  const fioRuns: Record<string, FioResult> = {};
+  const peers: Peer[] = [];
+  try {
+    for (const name of PEER_NAMES) peers.push(await openPeer(name, dir));
+    for (const [index, workload] of workloads.entries()) {
+      const position = `[${index + 1}/${workloads.length}]`;
+      const result = await runWorkload(workload, position, peers, context, fio !== undefined, index);
+      rows.push(...result.rows);
+      if (result.fio) fioRuns[workload.id] = result.fio;
+    }
+  } finally {
+    for (const peer of peers) await peer.close();
+    if (args.clean) {
+      for (const file of Object.values(files)) await removeQuietly(file.path);
+      await removeQuietly(path.join(dir, STORAGE_TMP_DIR));
+    }
+  }
+
+  const targets = evaluateTargets(rows);
+  console.log(formatTable(rows));
+  console.log();
+  console.log(formatTargets(targets));
+  for (const message of notes) console.log(`note: ${message}`);
+
+  const saved = await saveReport(path.join(REPO, 'bench-results'), startedAt, {
+    startedAt: startedAt.toISOString(),
+    machine: machineInfo(dir, fio),
+    benchDir: dir,
+    quick: args.quick,
+    settings,
+    workloads: workloads.map(({ id, description, bytesPerOp }) => ({ id, description, bytesPerOp })),
+    results: rows,
+    fio: fioRuns,
+    targets,
+    notes,
+  });
+  console.log(`\nsaved ${path.relative(process.cwd(), saved) || saved}`);
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});

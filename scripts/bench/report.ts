@@ -1,0 +1,141 @@
+// What a run produced: one row per workload and peer (fio included), the ratios of io_uring to the
+// others, the targets with their verdicts, and the machine they were measured on.
+import { spawnSync } from 'node:child_process';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+
+import { MiB } from './data-files.js';
+import type { PeerName } from './peers.js';
+import type { WorkloadId } from './workloads.js';
+import type { Measurement } from './workers.js';
+
+export type RowPeer = PeerName | 'fio';
+
+export interface ResultRow {
+  workload: WorkloadId;
+  peer: RowPeer;
+  ops: number;
+  seconds: number;
+  opsPerSecond: number;
+  mibPerSecond: number;
+}
+
+export function resultRow(workload: WorkloadId, peer: RowPeer, measured: Measurement, bytesPerOp: number): ResultRow {
+  const opsPerSecond = measured.ops / measured.seconds;
+  return { workload, peer, ...measured, opsPerSecond, mibPerSecond: (opsPerSecond * bytesPerOp) / MiB };
+}
+
+const RATIO_PEERS: readonly RowPeer[] = ['node:fs', 'sync', 'fio'];
+
+/** io_uring's ops/s over `against`'s in the same workload, when both ran. */
+export function ratio(rows: readonly ResultRow[], workload: WorkloadId, against: RowPeer): number | undefined {
+  const find = (peer: RowPeer) => rows.find((row) => row.workload === workload && row.peer === peer);
+  const mine = find('io_uring');
+  const theirs = find(against);
+  return mine && theirs ? mine.opsPerSecond / theirs.opsPerSecond : undefined;
+}
+
+export interface Target {
+  description: string;
+  workload: WorkloadId;
+  against: RowPeer;
+  /** io_uring's ops/s must be at least this multiple of `against`'s */
+  atLeast: number;
+}
+
+export interface TargetResult extends Target {
+  ratio: number | undefined;
+  verdict: 'PASS' | 'MISS' | 'SKIP';
+}
+
+export const TARGETS: readonly Target[] = [
+  { description: 'io_uring >= 2x node:fs, 4K random reads QD32, warm', workload: 'randread-4k-qd32-warm', against: 'node:fs', atLeast: 2 },
+  { description: 'io_uring not slower than node:fs, 4K random reads QD1, warm', workload: 'randread-4k-qd1-warm', against: 'node:fs', atLeast: 1 },
+  { description: 'io_uring >= 50% of fio IOPS, 4K random reads QD32, warm', workload: 'randread-4k-qd32-warm', against: 'fio', atLeast: 0.5 },
+  { description: 'io_uring >= 80% of fio IOPS, 4K random reads QD32, cold O_DIRECT', workload: 'randread-4k-qd32-cold-direct', against: 'fio', atLeast: 0.8 },
+];
+
+export function evaluateTargets(rows: readonly ResultRow[]): TargetResult[] {
+  return TARGETS.map((target) => {
+    const value = ratio(rows, target.workload, target.against);
+    const verdict = value === undefined ? 'SKIP' : value >= target.atLeast ? 'PASS' : 'MISS';
+    return { ...target, ratio: value, verdict };
+  });
+}
+
+const formatRatio = (value: number | undefined) => (value === undefined ? '-' : `${value.toFixed(2)}x`);
+const formatNumber = (value: number, digits: number) =>
+  value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+
+/** The results as a text table; ratios sit on the io_uring row of each workload. */
+export function formatTable(rows: readonly ResultRow[]): string {
+  const header = ['workload', 'peer', 'ops/s', 'MiB/s', ...RATIO_PEERS.map((peer) => `io_uring/${peer}`)];
+  const body = rows.map((row, index) => [
+    index > 0 && rows[index - 1]!.workload === row.workload ? '' : row.workload,
+    row.peer,
+    formatNumber(row.opsPerSecond, 0),
+    formatNumber(row.mibPerSecond, 1),
+    ...RATIO_PEERS.map((peer) => (row.peer === 'io_uring' ? formatRatio(ratio(rows, row.workload, peer)) : '')),
+  ]);
+  const widths = header.map((title, column) => Math.max(title.length, ...body.map((cells) => cells[column]!.length)));
+  // text columns to the left, numbers to the right
+  const line = (cells: string[]) =>
+    cells.map((cell, column) => (column < 2 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ').trimEnd();
+  return [line(header), line(widths.map((width) => '-'.repeat(width))), ...body.map(line)].join('\n');
+}
+
+export function formatTargets(results: readonly TargetResult[]): string {
+  return results
+    .map((result) => {
+      const measured = result.ratio === undefined ? 'not measured' : `${formatRatio(result.ratio)} (needs ${result.atLeast}x)`;
+      return `${result.verdict.padEnd(4)}  ${result.description}: ${measured}`;
+    })
+    .join('\n');
+}
+
+export interface MachineInfo {
+  cpuModel: string;
+  nproc: number;
+  kernel: string;
+  os: string;
+  node: string;
+  memoryGiB: number;
+  /** the libuv pool that runs node:fs and persistfs' sync mode calls */
+  uvThreadpoolSize: string;
+  benchDirFilesystem: string;
+  fio: string | undefined;
+}
+
+function filesystemOf(dir: string): string {
+  const found = spawnSync('findmnt', ['--noheadings', '--output', 'FSTYPE,SOURCE', '--target', dir], { encoding: 'utf8' });
+  return found.status === 0 ? found.stdout.trim().replace(/\s+/g, ' on ') : 'unknown';
+}
+
+export function machineInfo(benchDir: string, fio: string | undefined): MachineInfo {
+  return {
+    cpuModel: os.cpus()[0]?.model ?? 'unknown',
+    nproc: os.availableParallelism(),
+    kernel: os.release(),
+    os: `${os.type()} ${os.arch()}`,
+    node: process.version,
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    uvThreadpoolSize: process.env.UV_THREADPOOL_SIZE ?? '4 (default)',
+    benchDirFilesystem: filesystemOf(benchDir),
+    fio,
+  };
+}
+
+/** The compact ISO 8601 form (20260102T030405Z): sortable, and no colons in file names. */
+function timestampForFileName(date: Date): string {
+  return date.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+}
+
+/** Writes `report` as bench-<timestamp>.json in `dir` (through a .tmp file, so a reader never sees half). */
+export async function saveReport(dir: string, startedAt: Date, report: object): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  const file = path.join(dir, `bench-${timestampForFileName(startedAt)}.json`);
+  await writeFile(`${file}.tmp`, `${JSON.stringify(report, null, 2)}\n`);
+  await rename(`${file}.tmp`, file);
+  return file;
+}
