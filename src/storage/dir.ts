@@ -22,6 +22,8 @@ export interface OpenOptions {
 
 /** Called by Dir for every handle it opens, and when one closes (the Storage keeps the set for close()). */
 export interface HandleRegistry {
+  /** false when something above already checks permissions (a kernel with default_permissions) */
+  readonly enforcePermissions: boolean;
   opened(handle: File | Dir): void;
   closed(handle: File | Dir): void;
 }
@@ -73,6 +75,7 @@ export class Dir extends Handle {
   }
 
   private need(what: string, write: boolean): void {
+    if (!this.registry.enforcePermissions) return;
     const granted = permissionOf(this.mode);
     if (write ? !canWrite(granted) : !canRead(granted)) {
       throw storageError('EACCES', `${what}: the directory's permission does not allow ${write ? 'writing' : 'reading'}`, {
@@ -180,19 +183,25 @@ export class Dir extends Handle {
       async () => {
         this.checkEntryName(name, 'openFile');
         const wanted = options.access === undefined ? undefined : this.checkAccess(options.access);
-        let stat = await this.node.stat(name);
-        if (stat.kind === 'symlink') stat = await this.targetStat(name);
-        if (stat.kind === 'directory') throw storageError('EISDIR', 'openFile: is a directory', { path: name });
-        const granted = permissionOf(stat.mode);
-        const access = wanted ?? granted;
-        if (access === undefined || !allows(granted, access)) {
-          throw storageError('EACCES', `openFile: the file's permission does not allow ${access ?? 'any access'}`, { path: name });
-        }
+        const access = wanted !== undefined && !this.registry.enforcePermissions ? wanted : await this.checkedAccess(name, wanted);
         const node = await this.node.openFile(name, this.flags(options, access));
         return this.fileHandle(node, name, access, options);
       },
       name,
     );
+  }
+
+  /** The access an open of `name` gets: `wanted`, or what the owner permission allows; EACCES beyond it. */
+  private async checkedAccess(name: string, wanted: Mode | undefined): Promise<Mode> {
+    let stat = await this.node.stat(name);
+    if (stat.kind === 'symlink') stat = await this.targetStat(name);
+    if (stat.kind === 'directory') throw storageError('EISDIR', 'openFile: is a directory', { path: name });
+    const granted = permissionOf(stat.mode);
+    const access = wanted ?? granted ?? Mode.Read;
+    if (this.registry.enforcePermissions && (granted === undefined || !allows(granted, access))) {
+      throw storageError('EACCES', `openFile: the file's permission does not allow ${access}`, { path: name });
+    }
+    return access;
   }
 
   /** The stat of what the symlink `name` leads to (beneath the root only). */

@@ -22,6 +22,11 @@ export interface StorageOptions {
   configFile?: string;
   logger?: Logger;
   memory?: MemoryOptions;
+  /**
+   * Enforce the owner's Mode in the API (default true). A front whose kernel already checks permissions
+   * for the real caller (FUSE with default_permissions) turns it off, so that root may do what POSIX lets it.
+   */
+  enforcePermissions?: boolean;
 }
 
 export class Storage implements HandleRegistry {
@@ -32,6 +37,7 @@ export class Storage implements HandleRegistry {
   private constructor(
     readonly adapter: Adapter,
     readonly config: Config,
+    readonly enforcePermissions: boolean,
     rootNodeDir: (registry: HandleRegistry) => Dir,
   ) {
     this.root = rootNodeDir(this);
@@ -58,7 +64,7 @@ export class Storage implements HandleRegistry {
       throw error;
     }
     const stat = await node.stat('');
-    return new Storage(adapter, config, (registry) => new Dir(node, undefined, '', stat.mode, registry));
+    return new Storage(adapter, config, options.enforcePermissions !== false, (registry) => new Dir(node, undefined, '', stat.mode, registry));
   }
 
   /** 'io_uring' or 'sync' for the local adapter, 'memory' for the memory adapter. */

@@ -183,3 +183,15 @@ eachBackend('a closed file: EBADF, no crash', async (t, backend) => {
   await file.close();
   t.pass('closing twice is harmless');
 });
+
+eachBackend('enforcePermissions: false leaves permission checks to the layer above', async (t, backend) => {
+  const { storage } = await freshStorage(t, { ...backend, options: { ...backend.options, enforcePermissions: false } });
+  const dir = await storage.root.createDirectory('ro', Mode.Read);
+  const file = await dir.createFile('f', 0o444);
+  t.equal(await file.append(bytes('written')), 0, 'creating and writing in a read-only directory and file');
+  await file.close();
+  const again = await dir.openFile('f', { access: Mode.ReadAndWrite });
+  t.equal(await again.append(bytes('!')), 7, 'opening a 0444 file for writing');
+  t.equal((await dir.read()).length, 1, 'listing');
+  await again.close();
+});
