@@ -202,22 +202,44 @@ Napi::Value Fchown(const Napi::CallbackInfo& info) {
   return Call::Start(info.Env(), [=]() { return Check(fchown(fd, uid, gid)); });
 }
 
+// Nanoseconds since the epoch as a timespec; negative means UTIME_OMIT (leave that time as it is).
+timespec NsToTimespec(double ns) {
+  timespec ts{};
+  if (ns < 0) {
+    ts.tv_nsec = UTIME_OMIT;
+  } else {
+    ts.tv_sec = static_cast<time_t>(ns / 1e9);
+    ts.tv_nsec = static_cast<long>(ns - static_cast<double>(ts.tv_sec) * 1e9);
+  }
+  return ts;
+}
+
 // futimens(fd, atimeNs, mtimeNs); a negative time leaves that one unchanged (UTIME_OMIT)
 Napi::Value Futimens(const Napi::CallbackInfo& info) {
   int fd = I32(info, 0);
-  auto to_timespec = [](double ns) {
-    timespec ts{};
-    if (ns < 0) {
-      ts.tv_nsec = UTIME_OMIT;
-    } else {
-      ts.tv_sec = static_cast<time_t>(ns / 1e9);
-      ts.tv_nsec = static_cast<long>(ns - static_cast<double>(ts.tv_sec) * 1e9);
-    }
-    return ts;
-  };
-  timespec times[2] = {to_timespec(info[1].As<Napi::Number>().DoubleValue()),
-                       to_timespec(info[2].As<Napi::Number>().DoubleValue())};
+  timespec times[2] = {NsToTimespec(info[1].As<Napi::Number>().DoubleValue()),
+                       NsToTimespec(info[2].As<Napi::Number>().DoubleValue())};
   return Call::Start(info.Env(), [=]() { return Check(futimens(fd, times)); });
+}
+
+// fchownat(dirfd, path, uid, gid, flags); -1 leaves one unchanged
+Napi::Value Fchownat(const Napi::CallbackInfo& info) {
+  int dirfd = I32(info, 0);
+  std::string path = PathCopy(info, 1);
+  uid_t uid = static_cast<uid_t>(I32(info, 2));
+  gid_t gid = static_cast<gid_t>(I32(info, 3));
+  int flags = I32(info, 4);
+  return Call::Start(info.Env(), [=]() { return Check(fchownat(dirfd, path.c_str(), uid, gid, flags)); });
+}
+
+// utimensat(dirfd, path, atimeNs, mtimeNs, flags); a negative time leaves that one unchanged (UTIME_OMIT)
+Napi::Value Utimensat(const Napi::CallbackInfo& info) {
+  int dirfd = I32(info, 0);
+  std::string path = PathCopy(info, 1);
+  timespec times[2] = {NsToTimespec(info[2].As<Napi::Number>().DoubleValue()),
+                       NsToTimespec(info[3].As<Napi::Number>().DoubleValue())};
+  int flags = I32(info, 4);
+  return Call::Start(info.Env(), [=]() { return Check(utimensat(dirfd, path.c_str(), times, flags)); });
 }
 
 // ftruncate(fd, length)
@@ -273,6 +295,8 @@ void DefineBlocking(Napi::Env env, Napi::Object exports) {
   blocking.Set("fchmod", Napi::Function::New(env, Fchmod));
   blocking.Set("fchown", Napi::Function::New(env, Fchown));
   blocking.Set("futimens", Napi::Function::New(env, Futimens));
+  blocking.Set("fchownat", Napi::Function::New(env, Fchownat));
+  blocking.Set("utimensat", Napi::Function::New(env, Utimensat));
   blocking.Set("ftruncate", Napi::Function::New(env, Ftruncate));
   blocking.Set("fallocate", Napi::Function::New(env, Fallocate));
   blocking.Set("fstatfs", Napi::Function::New(env, Fstatfs));

@@ -65,6 +65,10 @@ export interface DirNode {
   chmod(mode: number): Promise<void>;
   chown(uid: number, gid: number): Promise<void>;
   utimes(atimeNs: number, mtimeNs: number): Promise<void>;
+  /** chown of the entry `name` itself, a symlink included (not followed) */
+  chownEntry(name: string, uid: number, gid: number): Promise<void>;
+  /** times of the entry `name` itself, a symlink included (not followed); negative leaves one unchanged */
+  utimesEntry(name: string, atimeNs: number, mtimeNs: number): Promise<void>;
   /** fsync of the directory itself: makes creations, renames and deletions in it durable. */
   sync(): Promise<void>;
   statfs(): Promise<FsStats>;

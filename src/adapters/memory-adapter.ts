@@ -359,6 +359,17 @@ class MemoryDir implements DirNode {
     setTimes(this.node, atimeNs, mtimeNs);
   }
 
+  async chownEntry(name: string, uid: number, gid: number): Promise<void> {
+    const child = this.entry(name);
+    if (uid >= 0) child.uid = uid;
+    if (gid >= 0) child.gid = gid;
+    child.ctimeNs = now();
+  }
+
+  async utimesEntry(name: string, atimeNs: number, mtimeNs: number): Promise<void> {
+    setTimes(this.entry(name), atimeNs, mtimeNs);
+  }
+
   async sync(): Promise<void> {}
 
   async statfs(): Promise<FsStats> {

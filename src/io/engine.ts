@@ -89,6 +89,10 @@ export interface IoEngine {
   fchmod(fd: number, mode: number): Promise<void>;
   fchown(fd: number, uid: number, gid: number): Promise<void>;
   futimens(fd: number, atimeNs: number, mtimeNs: number): Promise<void>;
+  /** chown of `name` in `dirfd` itself (a symlink is not followed) */
+  lchown(dirfd: number, name: string, uid: number, gid: number): Promise<void>;
+  /** times of `name` in `dirfd` itself (a symlink is not followed); negative leaves one unchanged */
+  lutimes(dirfd: number, name: string, atimeNs: number, mtimeNs: number): Promise<void>;
   fallocate(fd: number, mode: number, offset: number, length: number): Promise<void>;
   ftruncate(fd: number, length: number): Promise<void>;
   fstatfs(fd: number): Promise<FsStats>;

@@ -59,6 +59,8 @@ export interface NativeBlocking {
   fchmod(fd: number, mode: number): Promise<number>;
   fchown(fd: number, uid: number, gid: number): Promise<number>;
   futimens(fd: number, atimeNs: number, mtimeNs: number): Promise<number>;
+  fchownat(dirfd: number, path: Uint8Array, uid: number, gid: number, flags: number): Promise<number>;
+  utimensat(dirfd: number, path: Uint8Array, atimeNs: number, mtimeNs: number, flags: number): Promise<number>;
   ftruncate(fd: number, length: number): Promise<number>;
   fallocate(fd: number, mode: number, offset: number, length: number): Promise<number>;
   fstatfs(fd: number): Promise<FsStats | number>;

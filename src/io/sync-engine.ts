@@ -95,6 +95,12 @@ export class SyncEngine implements IoEngine {
   ftruncate(fd: number, length: number) {
     return this.track('ftruncate', () => pool.ftruncate(fd, length));
   }
+  lchown(dirfd: number, name: string, uid: number, gid: number): Promise<void> {
+    return this.track('fchownat', () => pool.lchown(dirfd, name, uid, gid));
+  }
+  lutimes(dirfd: number, name: string, atimeNs: number, mtimeNs: number): Promise<void> {
+    return this.track('utimensat', () => pool.lutimes(dirfd, name, atimeNs, mtimeNs));
+  }
   fstatfs(fd: number) {
     return this.track('fstatfs', () => pool.fstatfs(fd));
   }

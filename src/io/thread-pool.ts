@@ -77,6 +77,14 @@ export async function futimens(fd: number, atimeNs: number, mtimeNs: number): Pr
   check(await blocking.futimens(fd, atimeNs, mtimeNs), 'futimens');
 }
 
+export async function lchown(dirfd: number, name: string, uid: number, gid: number): Promise<void> {
+  check(await blocking.fchownat(dirfd, cString(name), uid, gid, AT.SYMLINK_NOFOLLOW), 'fchownat', name);
+}
+
+export async function lutimes(dirfd: number, name: string, atimeNs: number, mtimeNs: number): Promise<void> {
+  check(await blocking.utimensat(dirfd, cString(name), atimeNs, mtimeNs, AT.SYMLINK_NOFOLLOW), 'utimensat', name);
+}
+
 export async function fallocate(fd: number, mode: number, offset: number, length: number): Promise<void> {
   check(await blocking.fallocate(fd, mode, offset, length), 'fallocate');
 }

@@ -218,6 +218,12 @@ export class UringEngine implements IoEngine {
   futimens(fd: number, atimeNs: number, mtimeNs: number): Promise<void> {
     return this.pooled('futimens', () => pool.futimens(fd, atimeNs, mtimeNs));
   }
+  lchown(dirfd: number, name: string, uid: number, gid: number): Promise<void> {
+    return this.pooled('fchownat', () => pool.lchown(dirfd, name, uid, gid));
+  }
+  lutimes(dirfd: number, name: string, atimeNs: number, mtimeNs: number): Promise<void> {
+    return this.pooled('utimensat', () => pool.lutimes(dirfd, name, atimeNs, mtimeNs));
+  }
   fstatfs(fd: number): Promise<FsStats> {
     return this.pooled('fstatfs', () => pool.fstatfs(fd));
   }

@@ -353,6 +353,30 @@ export class Dir extends Handle {
     return this.call('utimes', () => this.node.utimes(atimeNs, mtimeNs));
   }
 
+  /** chown of the entry `name` itself (a symlink is changed, not followed); -1 leaves one unchanged. */
+  chownEntry(name: string, uid: number, gid: number): Promise<void> {
+    return this.call(
+      'chown',
+      async () => {
+        this.checkEntryName(name, 'chown');
+        await this.node.chownEntry(name, uid, gid);
+      },
+      name,
+    );
+  }
+
+  /** Access and modification times of the entry `name` itself (ns since the epoch; -1 leaves one). */
+  utimesEntry(name: string, atimeNs: number, mtimeNs: number): Promise<void> {
+    return this.call(
+      'utimes',
+      async () => {
+        this.checkEntryName(name, 'utimes');
+        await this.node.utimesEntry(name, atimeNs, mtimeNs);
+      },
+      name,
+    );
+  }
+
   symlink(target: string, name: string): Promise<void> {
     return this.call(
       'symlink',

@@ -64,6 +64,11 @@ export class File extends Handle {
     return joinPath(this.parent.path, this.fileName);
   }
 
+  /** The size as this process knows it, without a call: what `size()` resolves with. */
+  get knownSize(): number {
+    return this.node.size();
+  }
+
   /** O_DIRECT alignment (bytes) for buffers, offsets and lengths; 0 when not opened with direct. */
   get alignment(): number {
     return this.node.alignment;

@@ -157,6 +157,14 @@ export class LocalDir implements DirNode {
     return this.engine.futimens(this.fd, atimeNs, mtimeNs);
   }
 
+  chownEntry(name: string, uid: number, gid: number): Promise<void> {
+    return this.engine.lchown(this.fd, name, uid, gid);
+  }
+
+  utimesEntry(name: string, atimeNs: number, mtimeNs: number): Promise<void> {
+    return this.engine.lutimes(this.fd, name, atimeNs, mtimeNs);
+  }
+
   sync(): Promise<void> {
     return this.engine.fsync(this.fd, false);
   }

@@ -1,0 +1,80 @@
+#!/usr/bin/env node
+// persistfs: the command line. `persistfs mount <backing-dir> <mountpoint>` serves the storage in the
+// foreground as a FUSE file system; `persistfs unmount <mountpoint>` takes it down.
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+
+import { loadConfig, type IoModeSetting, type LogLevel } from '../src/config/config.js';
+import { createLogger } from '../src/log.js';
+import { StorageError } from '../src/storage/errors.js';
+import { clearMount, mountedType } from './mountpoint.js';
+import { runMount } from './run-mount.js';
+import path from 'node:path';
+
+function fail(error: unknown): never {
+  const message = error instanceof StorageError || error instanceof Error ? error.message : String(error);
+  process.stderr.write(`persistfs: ${message}\n`);
+  process.exit(error instanceof StorageError && error.errno > 0 ? Math.min(error.errno, 125) : 1);
+}
+
+await yargs(hideBin(process.argv))
+  .scriptName('persistfs')
+  .usage('$0 <command>\n\nA persistence-storage engine on io_uring, served as a FUSE file system.')
+  .command(
+    'mount <backing> <mountpoint>',
+    'Serve the storage in <backing> at <mountpoint>, in the foreground, until Ctrl-C, SIGTERM or persistfs unmount',
+    (y) =>
+      y
+        .positional('backing', { type: 'string', demandOption: true, describe: 'directory that holds the data (must exist)' })
+        .positional('mountpoint', { type: 'string', demandOption: true, describe: 'empty directory to mount on (must exist)' })
+        .option('io-mode', { choices: ['auto', 'io_uring', 'sync'] as const, describe: 'IO mode (default: configuration, else auto)' })
+        .option('config', { type: 'string', describe: 'JSON configuration file (keys: ioMode, queueDepth, submitThreshold, logLevel)' })
+        .option('log-level', { choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, describe: 'log level' })
+        .option('allow-other', { type: 'boolean', default: false, describe: 'let users other than the one mounting use the mount (permissions still apply)' })
+        .option('attr-timeout', { type: 'number', default: 1, describe: 'seconds the kernel caches file attributes' })
+        .option('entry-timeout', { type: 'number', default: 1, describe: 'seconds the kernel caches name lookups' })
+        .option('debug', { type: 'boolean', default: false, describe: 'print every FUSE request (libfuse debug output)' }),
+    async (argv) => {
+      try {
+        const config = loadConfig({
+          file: argv.config,
+          overrides: { ioMode: argv['io-mode'] as IoModeSetting | undefined, logLevel: argv['log-level'] as LogLevel | undefined },
+        });
+        const logger = createLogger(config.logLevel);
+        await runMount({
+          backing: argv.backing,
+          mountpoint: argv.mountpoint,
+          config,
+          logger,
+          allowOther: argv['allow-other'],
+          attrTimeout: argv['attr-timeout'],
+          entryTimeout: argv['entry-timeout'],
+          debug: argv.debug,
+        });
+        process.exit(0);
+      } catch (error) {
+        fail(error);
+      }
+    },
+  )
+  .command(
+    'unmount <mountpoint>',
+    'Unmount a persistfs mount (its process then closes the storage and exits); also clears a stale mount',
+    (y) =>
+      y
+        .positional('mountpoint', { type: 'string', demandOption: true })
+        .option('lazy', { type: 'boolean', default: false, describe: 'detach now even if files are still open (fusermount -uz)' }),
+    async (argv) => {
+      const mountpoint = path.resolve(argv.mountpoint);
+      try {
+        if ((await mountedType(mountpoint)) === undefined) throw new StorageError('EINVAL', `EINVAL: nothing is mounted at '${mountpoint}'`);
+        await clearMount(mountpoint, argv.lazy);
+      } catch (error) {
+        fail(error);
+      }
+    },
+  )
+  .demandCommand(1, 'say which command: mount or unmount')
+  .strict()
+  .help()
+  .parseAsync();

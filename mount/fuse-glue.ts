@@ -1,0 +1,136 @@
+// The thin glue between fuse-native (libfuse 2) and the POSIX operations: callbacks in, promises out,
+// StorageError codes to negative errnos, nothing thrown across the boundary. Everything that depends on
+// the binding's quirks is here:
+// - fuse-native answers any operation still running after 15 s with ETIMEDOUT: turned off (timeout: false).
+// - big_writes and max_write are not fuse-native options, but its option string reaches fuse_mount
+//   unescaped, so they ride after fsname= (libfuse 2 otherwise sends 4 KiB writes; 128 KiB is protocol
+//   7.19's largest request). Every option goes that way, so that zero timeouts are not dropped.
+// - fsync's arguments arrive as (path, datasync, fd, cb).
+// - handles pass as 32-bit values (PosixFs numbers them so), times as milliseconds.
+// - utimens delivers the access time in both time arguments (the binding copies the wrong field).
+import { constants } from 'node:os';
+
+import Fuse from 'fuse-native';
+
+import type { Logger } from '../src/log.js';
+import type { PosixFs } from './posix-fs.js';
+
+const EIO = constants.errno.EIO;
+
+export interface FuseMountOptions {
+  allowOther: boolean;
+  /** seconds the kernel caches attributes and directory entries */
+  attrTimeout: number;
+  entryTimeout: number;
+  debug: boolean;
+}
+
+/** The libfuse option string, in one place. */
+export function fuseOptionString(options: FuseMountOptions): string {
+  const list = [
+    'persistfs',
+    'subtype=persistfs',
+    'default_permissions', // the kernel checks permissions for the real caller
+    'big_writes',
+    'max_write=131072',
+    'max_read=131072',
+    'kernel_cache', // page cache kept across opens: every change goes through this mount
+    'use_ino', // inode numbers from the backing store, so hard links show as one inode
+    `attr_timeout=${options.attrTimeout}`,
+    `entry_timeout=${options.entryTimeout}`,
+    `negative_timeout=0`,
+  ];
+  if (options.allowOther) list.push('allow_other');
+  return list.join(',');
+}
+
+export class FuseMount {
+  private inflight = 0;
+  private idle: (() => void) | undefined;
+  private readonly fuse: Fuse;
+
+  constructor(
+    readonly mountpoint: string,
+    private readonly posix: PosixFs,
+    options: FuseMountOptions,
+    private readonly logger: Logger,
+  ) {
+    this.fuse = new Fuse(mountpoint, this.operations(), { timeout: false, debug: options.debug, fsname: fuseOptionString(options) });
+  }
+
+  /** Calls `work`, then `cb` with 0 and the results, or with the negative errno; never throws. */
+  private answer(op: string, cb: (result: number, ...values: unknown[]) => void, work: () => Promise<unknown>, value: 'value' | 'count' | 'none'): void {
+    this.inflight++;
+    let promise: Promise<unknown>;
+    try {
+      promise = work();
+    } catch (error) {
+      promise = Promise.reject(error);
+    }
+    promise.then(
+      (result) => {
+        if (value === 'count') cb(result as number);
+        else if (value === 'value') cb(0, result);
+        else cb(0);
+      },
+      (error: unknown) => cb(-this.errnoOf(op, error)),
+    ).finally(() => {
+      if (--this.inflight === 0 && this.idle) this.idle();
+    });
+  }
+
+  private errnoOf(op: string, error: unknown): number {
+    const errno = (error as { errno?: unknown })?.errno;
+    const code = (error as { code?: unknown })?.code;
+    if (typeof errno === 'number' && errno > 0 && typeof code === 'string') {
+      this.logger.debug({ op, code, path: (error as { path?: string }).path }, 'operation failed');
+      return errno;
+    }
+    this.logger.error({ op, err: error }, 'unexpected failure, answered EIO');
+    return EIO;
+  }
+
+  private operations(): Record<string, (...args: never[]) => void> {
+    const p = this.posix;
+    type Cb = (result: number, ...values: unknown[]) => void;
+    return {
+      getattr: (path: string, cb: Cb) => this.answer('getattr', cb, () => p.getattr(path), 'value'),
+      fgetattr: (_path: string, fh: number, cb: Cb) => this.answer('fgetattr', cb, () => p.fgetattr(fh), 'value'),
+      readdir: (path: string, cb: Cb) => this.answer('readdir', cb, () => p.readdir(path), 'value'),
+      open: (path: string, flags: number, cb: Cb) => this.answer('open', cb, () => p.open(path, flags), 'value'),
+      create: (path: string, mode: number, cb: Cb) => this.answer('create', cb, () => p.create(path, mode), 'value'),
+      read: (_path: string, fh: number, buffer: Buffer, length: number, position: number, cb: Cb) =>
+        this.answer('read', cb, () => p.read(fh, buffer, length, position), 'count'),
+      write: (_path: string, fh: number, buffer: Buffer, length: number, position: number, cb: Cb) =>
+        this.answer('write', cb, () => p.write(fh, buffer, length, position), 'count'),
+      flush: (_path: string, fh: number, cb: Cb) => this.answer('flush', cb, () => p.flush(fh), 'none'),
+      fsync: (_path: string, datasync: number, fh: number, cb: Cb) => this.answer('fsync', cb, () => p.fsync(fh, datasync !== 0), 'none'),
+      fsyncdir: (path: string, _datasync: number, _fh: number, cb: Cb) => this.answer('fsyncdir', cb, () => p.fsyncdir(path), 'none'),
+      release: (_path: string, fh: number, cb: Cb) => this.answer('release', cb, () => p.release(fh), 'none'),
+      truncate: (path: string, size: number, cb: Cb) => this.answer('truncate', cb, () => p.truncate(path, size), 'none'),
+      ftruncate: (_path: string, fh: number, size: number, cb: Cb) => this.answer('ftruncate', cb, () => p.ftruncate(fh, size), 'none'),
+      unlink: (path: string, cb: Cb) => this.answer('unlink', cb, () => p.unlink(path), 'none'),
+      mkdir: (path: string, mode: number, cb: Cb) => this.answer('mkdir', cb, () => p.mkdir(path, mode), 'none'),
+      rmdir: (path: string, cb: Cb) => this.answer('rmdir', cb, () => p.rmdir(path), 'none'),
+      rename: (from: string, to: string, cb: Cb) => this.answer('rename', cb, () => p.rename(from, to), 'none'),
+      chmod: (path: string, mode: number, cb: Cb) => this.answer('chmod', cb, () => p.chmod(path, mode), 'none'),
+      chown: (path: string, uid: number, gid: number, cb: Cb) => this.answer('chown', cb, () => p.chown(path, uid, gid), 'none'),
+      utimens: (path: string, atime: number, mtime: number, cb: Cb) => this.answer('utimens', cb, () => p.utimens(path, atime, mtime), 'none'),
+      symlink: (target: string, path: string, cb: Cb) => this.answer('symlink', cb, () => p.symlink(target, path), 'none'),
+      readlink: (path: string, cb: Cb) => this.answer('readlink', cb, () => p.readlink(path), 'value'),
+      link: (from: string, to: string, cb: Cb) => this.answer('link', cb, () => p.link(from, to), 'none'),
+      access: (path: string, _mode: number, cb: Cb) => this.answer('access', cb, () => p.access(path), 'none'),
+      statfs: (_path: string, cb: Cb) => this.answer('statfs', cb, () => p.statfs(), 'value'),
+    } as unknown as Record<string, (...args: never[]) => void>;
+  }
+
+  mount(): Promise<void> {
+    return new Promise((resolve, reject) => this.fuse.mount((error) => (error ? reject(error) : resolve())));
+  }
+
+  /** Unmounts (lazily, as fuse-native does), then waits for the operations still running. */
+  async unmount(): Promise<void> {
+    await new Promise<void>((resolve, reject) => this.fuse.unmount((error) => (error ? reject(error) : resolve())));
+    if (this.inflight > 0) await new Promise<void>((resolve) => (this.idle = resolve));
+  }
+}

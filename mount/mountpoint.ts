@@ -1,0 +1,92 @@
+// Checks made before mounting, so that a bad mount changes nothing, and the handling of stale mounts (a
+// FUSE mount whose process died answers ENOTCONN): cleared with fusermount, or reported with the command.
+import { execFile } from 'node:child_process';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+import { storageError, type StorageError } from '../src/storage/errors.js';
+
+const run = promisify(execFile);
+
+function unescapeMountinfo(field: string): string {
+  return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+}
+
+/** Whether `dir` (an absolute, resolved path) is a mount point now, and of which file system type. */
+export async function mountedType(dir: string): Promise<string | undefined> {
+  const mountinfo = await fs.readFile('/proc/self/mountinfo', 'utf8');
+  let type: string | undefined;
+  for (const line of mountinfo.split('\n')) {
+    const fields = line.split(' ');
+    const separator = fields.indexOf('-');
+    if (separator > 0 && unescapeMountinfo(fields[4] ?? '') === dir) type = fields[separator + 1];
+  }
+  return type;
+}
+
+async function statOrCode(dir: string): Promise<{ isDirectory(): boolean } | string> {
+  try {
+    return await fs.stat(dir);
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code ?? 'EIO';
+  }
+}
+
+/** Lazily unmounts a FUSE mount; the error says the command to run when that fails. */
+export async function clearMount(dir: string, lazy = true): Promise<void> {
+  try {
+    await run('fusermount', [lazy ? '-uz' : '-u', dir]);
+  } catch (error) {
+    throw storageError('EBUSY', `could not unmount (${(error as Error).message.trim()}); run: fusermount -uz '${dir}'`, { path: dir });
+  }
+}
+
+/** A stale mount at `dir` is cleared (and logged by the caller); anything else mounted there is EBUSY. */
+export async function clearStale(dir: string): Promise<boolean> {
+  const status = await statOrCode(dir);
+  if (status === 'ENOTCONN') {
+    await clearMount(dir);
+    return true;
+  }
+  const type = await mountedType(dir);
+  if (type !== undefined) {
+    throw storageError('EBUSY', `something (${type}) is already mounted there; unmount it first: persistfs unmount '${dir}'`, { path: dir });
+  }
+  return false;
+}
+
+export interface MountPaths {
+  backing: string;
+  mountpoint: string;
+  clearedStale: boolean;
+}
+
+/** Resolves and checks the backing directory and the mount point; throws a StorageError saying what to do. */
+export async function checkMountPaths(backingArg: string, mountpointArg: string): Promise<MountPaths> {
+  const mountpoint = path.resolve(mountpointArg);
+  const backing = path.resolve(backingArg);
+  const clearedStale = await clearStale(mountpoint);
+
+  const fail = (code: string, what: string, where: string): StorageError => storageError(code, what, { path: where });
+  const backingStatus = await statOrCode(backing);
+  if (backingStatus === 'ENOENT') throw fail('ENOENT', 'the backing directory does not exist; create it first', backing);
+  if (typeof backingStatus === 'string') throw fail(backingStatus, 'cannot use the backing directory', backing);
+  if (!backingStatus.isDirectory()) throw fail('ENOTDIR', 'the backing store must be a directory', backing);
+
+  const mountStatus = await statOrCode(mountpoint);
+  if (mountStatus === 'ENOENT') throw fail('ENOENT', 'the mount point does not exist; create it with mkdir -p', mountpoint);
+  if (typeof mountStatus === 'string') throw fail(mountStatus, 'cannot use the mount point', mountpoint);
+  if (!mountStatus.isDirectory()) throw fail('ENOTDIR', 'the mount point must be a directory', mountpoint);
+  if ((await fs.readdir(mountpoint)).length > 0) throw fail('ENOTEMPTY', 'the mount point must be empty', mountpoint);
+
+  const realBacking = await fs.realpath(backing);
+  const realMount = await fs.realpath(mountpoint);
+  if (realBacking === realMount || realBacking.startsWith(`${realMount}/`)) {
+    throw fail('EINVAL', `the backing directory is inside the mount point '${realMount}'; choose one outside it`, backing);
+  }
+  if (realMount.startsWith(`${realBacking}/`)) {
+    throw fail('EINVAL', `the mount point is inside the backing directory '${realBacking}'; choose one outside it`, mountpoint);
+  }
+  return { backing: realBacking, mountpoint: realMount, clearedStale };
+}

@@ -1,0 +1,287 @@
+// The POSIX operations of the mount, on the storage API, independent of the FUSE binding: each takes
+// what the kernel asked (paths as FUSE gives them, '/a/b'), does one thing on the storage, and resolves
+// with the answer or rejects with a StorageError whose code becomes the errno (fuse-glue.ts).
+//
+// Writes: a write at the end of the file is an append (appends queued on one file go down together as
+// one writev, see LocalFile); a write inside the file is writeAt. The kernel sends writes for one inode
+// one at a time (it holds the inode lock for the whole write), so "at the end" is decided reliably here.
+import type { Logger } from '../src/log.js';
+import { Mode, StorageError, type Dir, type EntryStat, type File, type Storage } from '../src/index.js';
+import { DirCache } from './dir-cache.js';
+
+/** What getattr answers (fuse-native's stat shape: times in milliseconds). */
+export interface PosixStat {
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  dev: number;
+  nlink: number;
+  ino: number;
+  rdev: number;
+  blksize: number;
+  blocks: number;
+  atime: number;
+  mtime: number;
+  ctime: number;
+}
+
+const O_ACCMODE = 3;
+const O_WRONLY = 1;
+const O_RDWR = 2;
+const O_TRUNC = 0o1000;
+
+interface OpenFile {
+  file: File;
+  /** appends of this handle queued or in flight, and where the last one ends */
+  appending: number;
+  appendEnd: number;
+}
+
+function toPosixStat(stat: EntryStat): PosixStat {
+  const ms = (ns: bigint) => Number(ns / 1_000_000n);
+  return {
+    mode: stat.mode,
+    uid: stat.uid,
+    gid: stat.gid,
+    size: stat.size,
+    dev: stat.dev,
+    nlink: stat.nlink,
+    // fuse-native passes inode numbers as 32 bits: ext4's fit; others are folded
+    ino: Number(stat.ino & 0xffffffffn),
+    rdev: 0,
+    blksize: stat.blksize,
+    blocks: stat.blocks,
+    atime: ms(stat.atimeNs),
+    mtime: ms(stat.mtimeNs),
+    ctime: ms(stat.ctimeNs),
+  };
+}
+
+/** '/a/b/c' -> ['a/b', 'c']; '/c' -> ['', 'c'] */
+function parentAndName(path: string): [string, string] {
+  const relative = path.replace(/^\/+/, '');
+  const slash = relative.lastIndexOf('/');
+  return slash < 0 ? ['', relative] : [relative.slice(0, slash), relative.slice(slash + 1)];
+}
+
+const relativeOf = (path: string): string => path.replace(/^\/+/, '').replace(/\/+$/, '');
+
+function accessOf(flags: number): Mode {
+  switch (flags & O_ACCMODE) {
+    case O_WRONLY:
+      return Mode.Write;
+    case O_RDWR:
+      return Mode.ReadAndWrite;
+    default:
+      return Mode.Read;
+  }
+}
+
+export class PosixFs {
+  private readonly dirs: DirCache;
+  private readonly files = new Map<number, OpenFile>();
+  private nextHandle = 1;
+
+  constructor(
+    private readonly storage: Storage,
+    private readonly logger: Logger,
+    dirCacheSize = 4096,
+  ) {
+    this.dirs = new DirCache(storage, dirCacheSize);
+  }
+
+  /** Runs `work` on the parent directory of `path` and the last name. */
+  private atParent<T>(path: string, work: (dir: Dir, name: string) => Promise<T>): Promise<T> {
+    const [parent, name] = parentAndName(path);
+    if (name === '') return Promise.reject(new StorageError('EINVAL', 'EINVAL: the root has no parent'));
+    return this.dirs.use(parent, (dir) => work(dir, name));
+  }
+
+  private handle(fh: number): OpenFile {
+    const open = this.files.get(fh);
+    if (!open) throw new StorageError('EBADF', `EBADF: no open file with handle ${fh}`);
+    return open;
+  }
+
+  private register(file: File): number {
+    while (this.files.has(this.nextHandle) || this.nextHandle === 0) this.nextHandle = (this.nextHandle + 1) >>> 0;
+    const fh = this.nextHandle;
+    this.nextHandle = (this.nextHandle + 1) >>> 0;
+    this.files.set(fh, { file, appending: 0, appendEnd: 0 });
+    return fh;
+  }
+
+  async getattr(path: string): Promise<PosixStat> {
+    const relative = relativeOf(path);
+    if (relative === '') return toPosixStat(await this.storage.root.stat());
+    return toPosixStat(await this.atParent(path, (dir, name) => dir.stat(name)));
+  }
+
+  async fgetattr(fh: number): Promise<PosixStat> {
+    return toPosixStat(await this.handle(fh).file.stat());
+  }
+
+  readdir(path: string): Promise<string[]> {
+    return this.dirs.use(relativeOf(path), async (dir) => ['.', '..', ...(await dir.read()).map((entry) => entry.name)]);
+  }
+
+  open(path: string, flags: number): Promise<number> {
+    return this.atParent(path, async (dir, name) => {
+      const file = await dir.openFile(name, { access: accessOf(flags) });
+      if (flags & O_TRUNC) await file.truncate(0);
+      return this.register(file);
+    });
+  }
+
+  create(path: string, mode: number): Promise<number> {
+    return this.atParent(path, async (dir, name) => this.register(await dir.createFile(name, mode & 0o7777)));
+  }
+
+  async read(fh: number, buffer: Buffer, length: number, position: number): Promise<number> {
+    const { file } = this.handle(fh);
+    if (position >= file.knownSize) return 0;
+    return file.read(position, buffer.subarray(0, length));
+  }
+
+  async write(fh: number, buffer: Buffer, length: number, position: number): Promise<number> {
+    const open = this.handle(fh);
+    const data = buffer.subarray(0, length);
+    const end = open.appending > 0 ? open.appendEnd : open.file.knownSize;
+    if (position !== end) {
+      await open.file.writeAt(position, data);
+      return length;
+    }
+    open.appending++;
+    open.appendEnd = position + length;
+    try {
+      const offset = await open.file.append(data);
+      if (offset !== position) {
+        this.logger.error({ path: open.file.path, offset, position }, 'an append landed away from the write position');
+      }
+    } finally {
+      open.appending--;
+    }
+    return length;
+  }
+
+  async flush(fh: number): Promise<void> {
+    this.handle(fh);
+  }
+
+  async fsync(fh: number, datasync: boolean): Promise<void> {
+    const { file } = this.handle(fh);
+    await (datasync ? file.datasync() : file.sync());
+  }
+
+  fsyncdir(path: string): Promise<void> {
+    return this.dirs.use(relativeOf(path), (dir) => dir.sync());
+  }
+
+  async release(fh: number): Promise<void> {
+    const open = this.handle(fh);
+    this.files.delete(fh);
+    await open.file.close();
+  }
+
+  /** Runs `work` on an open handle of the file at `path`, closed after. */
+  private withFile<T>(path: string, access: Mode, work: (file: File) => Promise<T>): Promise<T> {
+    return this.atParent(path, async (dir, name) => {
+      const file = await dir.openFile(name, { access });
+      try {
+        return await work(file);
+      } finally {
+        await file.close();
+      }
+    });
+  }
+
+  truncate(path: string, size: number): Promise<void> {
+    return this.withFile(path, Mode.Write, (file) => file.truncate(size));
+  }
+
+  async ftruncate(fh: number, size: number): Promise<void> {
+    await this.handle(fh).file.truncate(size);
+  }
+
+  unlink(path: string): Promise<void> {
+    return this.atParent(path, (dir, name) => dir.deleteFile(name));
+  }
+
+  mkdir(path: string, mode: number): Promise<void> {
+    return this.atParent(path, async (dir, name) => {
+      await (await dir.createDirectory(name, mode & 0o7777)).close();
+    });
+  }
+
+  async rmdir(path: string): Promise<void> {
+    await this.atParent(path, (dir, name) => dir.removeDirectory(name));
+    this.dirs.invalidate(relativeOf(path));
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    const [toParent, toName] = parentAndName(to);
+    await this.atParent(from, (dir, name) =>
+      this.dirs.use(toParent, (target) => dir.moveEntry(name, target, toName, { replace: true })),
+    );
+    this.dirs.invalidate(relativeOf(from));
+    this.dirs.invalidate(relativeOf(to));
+  }
+
+  /** chmod acts on a file or a directory (the kernel resolves symlinks first): open whichever `path` is. */
+  private async withEntry(path: string, work: (target: File | Dir) => Promise<void>): Promise<void> {
+    const relative = relativeOf(path);
+    const stat = relative === '' ? await this.storage.root.stat() : await this.atParent(path, (dir, name) => dir.stat(name));
+    if (stat.kind === 'directory') return this.dirs.use(relative, work);
+    return this.withFile(path, Mode.Read, work);
+  }
+
+  chmod(path: string, mode: number): Promise<void> {
+    return this.withEntry(path, (target) => target.setPermission(mode & 0o7777));
+  }
+
+  /** chown and utimens act on the entry itself: a symlink is changed, not followed (lchown, lutimes). */
+  chown(path: string, uid: number, gid: number): Promise<void> {
+    if (relativeOf(path) === '') return this.storage.root.chown(uid, gid);
+    return this.atParent(path, (dir, name) => dir.chownEntry(name, uid, gid));
+  }
+
+  /** Times in milliseconds; fuse-native delivers the access time for both (see README, limits). */
+  utimens(path: string, atimeMs: number, mtimeMs: number): Promise<void> {
+    if (relativeOf(path) === '') return this.storage.root.utimes(atimeMs * 1e6, mtimeMs * 1e6);
+    return this.atParent(path, (dir, name) => dir.utimesEntry(name, atimeMs * 1e6, mtimeMs * 1e6));
+  }
+
+  symlink(target: string, path: string): Promise<void> {
+    return this.atParent(path, (dir, name) => dir.symlink(target, name));
+  }
+
+  readlink(path: string): Promise<string> {
+    return this.atParent(path, (dir, name) => dir.readlink(name));
+  }
+
+  link(from: string, to: string): Promise<void> {
+    const [toParent, toName] = parentAndName(to);
+    return this.atParent(from, (dir, name) => this.dirs.use(toParent, (target) => dir.link(name, target, toName)));
+  }
+
+  async access(path: string): Promise<void> {
+    await this.getattr(path);
+  }
+
+  statfs(): Promise<{ bsize: number; frsize: number; blocks: number; bfree: number; bavail: number; files: number; ffree: number; favail: number; namemax: number }> {
+    return this.storage.root.statfs().then((s) => ({ ...s, favail: s.ffree }));
+  }
+
+  get openFiles(): number {
+    return this.files.size;
+  }
+
+  /** Closes every handle the kernel left open, and the cached directories. */
+  async close(): Promise<void> {
+    const open = [...this.files.values()];
+    this.files.clear();
+    await Promise.all(open.map((entry) => entry.file.close()));
+    await this.dirs.closeAll();
+  }
+}

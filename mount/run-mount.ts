@@ -1,0 +1,58 @@
+// The life of a mount: check the paths (clearing a stale mount), open the storage, mount, then serve in the
+// foreground until SIGINT/SIGTERM or until the mount disappears (persistfs unmount, fusermount -u); then
+// unmount, let the operations in flight finish, close every handle and the storage, and exit.
+import type { Config } from '../src/config/config.js';
+import { openStorage } from '../src/index.js';
+import type { Logger } from '../src/log.js';
+import { FuseMount, type FuseMountOptions } from './fuse-glue.js';
+import { checkMountPaths, mountedType } from './mountpoint.js';
+import { PosixFs } from './posix-fs.js';
+
+export interface RunMountOptions extends FuseMountOptions {
+  backing: string;
+  mountpoint: string;
+  config: Config;
+  logger: Logger;
+}
+
+const WATCH_INTERVAL_MS = 500;
+
+/** Mounts and serves; resolves once the mount is gone and everything is closed. */
+export async function runMount(options: RunMountOptions): Promise<void> {
+  const { logger } = options;
+  const paths = await checkMountPaths(options.backing, options.mountpoint);
+  if (paths.clearedStale) logger.warn({ mountpoint: paths.mountpoint }, 'cleared a stale mount left by a process that died');
+
+  const storage = await openStorage(paths.backing, { config: options.config, logger, enforcePermissions: false });
+  const posix = new PosixFs(storage, logger);
+  const fuse = new FuseMount(paths.mountpoint, posix, options, logger);
+  try {
+    await fuse.mount();
+  } catch (error) {
+    await storage.close();
+    throw error;
+  }
+  logger.info({ backing: paths.backing, mountpoint: paths.mountpoint, ioMode: storage.ioMode }, 'mounted');
+
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = (reason: string) => {
+      if (stopping) return;
+      stopping = true;
+      clearInterval(watch);
+      logger.info({ reason }, 'unmounting');
+      resolve();
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    // The binding does not tell when the kernel side goes away; the mount table does.
+    const watch = setInterval(() => {
+      void mountedType(paths.mountpoint).then((type) => type === undefined && stop('unmounted from outside'));
+    }, WATCH_INTERVAL_MS);
+  });
+
+  if ((await mountedType(paths.mountpoint)) !== undefined) await fuse.unmount();
+  await posix.close();
+  await storage.close();
+  logger.info({ mountpoint: paths.mountpoint }, 'unmounted; storage closed');
+}

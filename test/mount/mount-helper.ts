@@ -1,0 +1,99 @@
+// Mounts for tests: `persistfs mount` in a child process on fresh temporary directories (the test process
+// stays free to run blocking shell commands against it), always unmounted and removed at the end.
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type test from 'tape';
+
+const CLI = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../mount/cli.js');
+
+export interface TestMount {
+  backing: string;
+  mnt: string;
+  child: ChildProcess;
+  /** everything the mount process printed on stderr so far */
+  log(): string;
+  /** runs a shell command in the mount; returns stdout (throws with stderr on failure) */
+  sh(command: string, options?: { user?: string }): string;
+  /** runs a shell command expected to fail; returns its stderr */
+  shFails(command: string, options?: { user?: string }): string;
+}
+
+function isMounted(dir: string): boolean {
+  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((line) => line.split(' ')[4] === dir);
+}
+
+async function until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+export function startMountProcess(backing: string, mnt: string, args: string[]): { child: ChildProcess; log: () => string } {
+  const child = spawn(process.execPath, [CLI, 'mount', backing, mnt, '--log-level', 'warn', ...args], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  return { child, log: () => stderr };
+}
+
+export async function waitMounted(mnt: string, child: ChildProcess, log: () => string): Promise<void> {
+  await until(() => isMounted(mnt) || child.exitCode !== null, 'the mount').catch((error: Error) => {
+    throw new Error(`${error.message}; mount process said: ${log()}`);
+  });
+  if (child.exitCode !== null) throw new Error(`the mount process exited with ${child.exitCode}: ${log()}`);
+}
+
+/** Stops a mount process (SIGTERM, then SIGKILL and a lazy unmount if it hangs). */
+export async function stopMount(child: ChildProcess, mnt: string): Promise<void> {
+  if (child.exitCode === null && child.signalCode === null) {
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  }
+  if (isMounted(mnt)) execFileSync('fusermount', ['-uz', mnt]);
+}
+
+/** bash -c `command` in `cwd`, as `user` when given (runuser). */
+function shell(cwd: string, command: string, user?: string): { status: number | null; stdout: string; stderr: string } {
+  const argv = user ? ['runuser', '-u', user, '--', 'bash', '-c', command] : ['bash', '-c', command];
+  const result = spawnSync(argv[0]!, argv.slice(1), { cwd, encoding: 'utf8', timeout: 120_000, maxBuffer: 64 * 1024 * 1024 });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+export async function withMount(t: test.Test, ioMode: string, extraArgs: string[] = []): Promise<TestMount> {
+  const top = fs.mkdtempSync(path.join(os.tmpdir(), 'persistfs-mount-'));
+  fs.chmodSync(top, 0o755);
+  const backing = path.join(top, 'data');
+  const mnt = path.join(top, 'mnt');
+  fs.mkdirSync(backing);
+  fs.mkdirSync(mnt);
+  const { child, log } = startMountProcess(backing, mnt, ['--io-mode', ioMode, ...extraArgs]);
+  t.teardown(async () => {
+    await stopMount(child, mnt);
+    fs.rmSync(top, { recursive: true, force: true });
+  });
+  await waitMounted(mnt, child, log);
+  return {
+    backing,
+    mnt,
+    child,
+    log,
+    sh(command, options = {}) {
+      const result = shell(mnt, command, options.user);
+      if (result.status !== 0) throw new Error(`'${command}' failed (${result.status}): ${result.stderr}`);
+      return result.stdout;
+    },
+    shFails(command, options = {}) {
+      const result = shell(mnt, command, options.user);
+      if (result.status === 0) throw new Error(`'${command}' succeeded, but it should have failed`);
+      return result.stderr;
+    },
+  };
+}
