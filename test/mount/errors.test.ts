@@ -1,0 +1,52 @@
+// The errors a user meets in the mount, with the errno the shell reports, and the mount's own refusals
+// (bad mount points, a backing directory inside the mount point), which change nothing.
+import fs from 'node:fs';
+import path from 'node:path';
+import test from 'tape';
+
+import { tempDir } from '../helpers.js';
+import { startMountProcess, withMount } from './mount-helper.js';
+
+for (const ioMode of ['io_uring', 'sync']) {
+  test(`ENOENT, EEXIST, ENOTDIR, EISDIR, ENOTEMPTY, ENAMETOOLONG, EACCES as the shell reports them [${ioMode}]`, async (t) => {
+    const m = await withMount(t, ioMode, ['--allow-other']);
+    m.sh('mkdir d && echo x > d/f && echo secret > private && chmod 600 private && chmod 755 .');
+    t.match(m.shFails('cat missing'), /No such file or directory/, 'ENOENT: cat of a missing file');
+    t.match(m.shFails('mkdir d'), /File exists/, 'EEXIST: mkdir of an existing directory');
+    t.match(m.shFails('ln -s x d/f'), /File exists/, 'EEXIST: ln -s onto an existing name');
+    t.match(m.shFails('cat d/f/x'), /Not a directory/, 'ENOTDIR: a path through a file');
+    t.match(m.shFails('echo y > d'), /Is a directory/, 'EISDIR: writing to a directory');
+    t.match(m.shFails('rmdir d'), /Directory not empty/, 'ENOTEMPTY: rmdir of a non-empty directory');
+    t.match(m.shFails(`touch ${'n'.repeat(256)}`), /File name too long/, 'ENAMETOOLONG: a 256-byte name');
+    t.match(m.shFails('cat private', { user: 'nobody' }), /Permission denied/, 'EACCES: another user reading a 0600 file');
+    t.match(m.shFails('touch d/new', { user: 'nobody' }), /Permission denied/, "EACCES: another user creating in root's 0755 directory");
+    t.equal(m.sh('cat private'), 'secret\n', 'the owner still reads it');
+    t.equal(m.sh('ls d'), 'f\n', 'the failures changed nothing');
+  });
+}
+
+test('mounting refuses bad paths with a clear error and changes nothing', async (t) => {
+  const top = tempDir(t);
+  const backing = path.join(top, 'data');
+  const mnt = path.join(top, 'mnt');
+  fs.mkdirSync(backing);
+  fs.mkdirSync(mnt);
+  const attempt = async (b: string, m: string) => {
+    const { child, log } = startMountProcess(b, m, []);
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    return { code, message: log() };
+  };
+  const missingBacking = await attempt(path.join(top, 'nope'), mnt);
+  t.notEqual(missingBacking.code, 0, 'a missing backing directory fails');
+  t.match(missingBacking.message, /ENOENT.*backing directory does not exist/, 'and says so');
+  const missingMnt = await attempt(backing, path.join(top, 'nomnt'));
+  t.match(missingMnt.message, /ENOENT.*mount point does not exist; create it with mkdir -p/, 'a missing mount point');
+  fs.writeFileSync(path.join(mnt, 'something'), 'x');
+  t.match((await attempt(backing, mnt)).message, /ENOTEMPTY.*mount point must be empty/, 'a non-empty mount point');
+  fs.rmSync(path.join(mnt, 'something'));
+  t.match((await attempt(mnt, mnt)).message, /EINVAL.*backing directory is inside the mount point/, 'the mount point as its own backing directory');
+  const nested = path.join(backing, 'mnt');
+  fs.mkdirSync(nested);
+  t.match((await attempt(backing, nested)).message, /EINVAL.*mount point is inside the backing directory/, 'a mount point inside the backing directory');
+  t.deepEqual(fs.readdirSync(backing), ['mnt'], 'nothing was written to the backing directory');
+});
