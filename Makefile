@@ -40,10 +40,13 @@ test: build
 bench: build
 	node dist/scripts/bench.js
 
-# The FUSE mount (persistfs mount ./data ./mnt) is the next piece of work; until it lands this says so.
+fio: build
+	node dist/scripts/fio.js
+
+# Mounts ./data (the backing store) at ./mnt in the foreground; Ctrl-C unmounts.
 run: build
-	@echo "make run: the FUSE mount is not built yet (see README, 'Status'); the storage API is usable from TypeScript." >&2
-	@exit 1
+	@mkdir -p data mnt
+	node dist/mount/cli.js mount data mnt
 
 clean:
 	rm -rf dist native/build .deps-apt

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // persistfs: the command line. `persistfs mount <backing-dir> <mountpoint>` serves the storage in the
 // foreground as a FUSE file system; `persistfs unmount <mountpoint>` takes it down.
+import path from 'node:path';
+
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 
@@ -9,7 +11,6 @@ import { createLogger } from '../src/log.js';
 import { StorageError } from '../src/storage/errors.js';
 import { clearMount, mountedType } from './mountpoint.js';
 import { runMount } from './run-mount.js';
-import path from 'node:path';
 
 function fail(error: unknown): never {
   const message = error instanceof StorageError || error instanceof Error ? error.message : String(error);
@@ -50,6 +51,11 @@ await yargs(hideBin(process.argv))
           attrTimeout: argv['attr-timeout'],
           entryTimeout: argv['entry-timeout'],
           debug: argv.debug,
+          onMounted: ({ backing, mountpoint, ioMode }) =>
+            process.stderr.write(
+              `persistfs: serving ${backing} at ${mountpoint} (${ioMode} IO mode).\n` +
+                `persistfs: stop with Ctrl-C, or from another shell: persistfs unmount ${mountpoint}\n`,
+            ),
         });
         process.exit(0);
       } catch (error) {

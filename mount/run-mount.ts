@@ -13,6 +13,8 @@ export interface RunMountOptions extends FuseMountOptions {
   mountpoint: string;
   config: Config;
   logger: Logger;
+  /** called once the mount serves requests */
+  onMounted?: (info: { backing: string; mountpoint: string; ioMode: string }) => void;
 }
 
 const WATCH_INTERVAL_MS = 500;
@@ -33,6 +35,7 @@ export async function runMount(options: RunMountOptions): Promise<void> {
     throw error;
   }
   logger.info({ backing: paths.backing, mountpoint: paths.mountpoint, ioMode: storage.ioMode }, 'mounted');
+  options.onMounted?.({ backing: paths.backing, mountpoint: paths.mountpoint, ioMode: storage.ioMode });
 
   await new Promise<void>((resolve) => {
     let stopping = false;

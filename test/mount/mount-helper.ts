@@ -33,7 +33,8 @@ async function until(condition: () => boolean, what: string, timeoutMs = 10_000)
 }
 
 export function startMountProcess(backing: string, mnt: string, args: string[]): { child: ChildProcess; log: () => string } {
-  const child = spawn(process.execPath, [CLI, 'mount', backing, mnt, '--log-level', 'warn', ...args], {
+  const logLevel = args.includes('--log-level') ? [] : ['--log-level', 'warn'];
+  const child = spawn(process.execPath, [CLI, 'mount', backing, mnt, ...logLevel, ...args], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
@@ -41,8 +42,19 @@ export function startMountProcess(backing: string, mnt: string, args: string[]):
   return { child, log: () => stderr };
 }
 
+/** Whether `dir` is a live mount (a stale one is in the mount table too, but answers ENOTCONN). */
+function isLive(dir: string): boolean {
+  if (!isMounted(dir)) return false;
+  try {
+    fs.statSync(dir);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export async function waitMounted(mnt: string, child: ChildProcess, log: () => string): Promise<void> {
-  await until(() => isMounted(mnt) || child.exitCode !== null, 'the mount').catch((error: Error) => {
+  await until(() => isLive(mnt) || child.exitCode !== null, 'the mount').catch((error: Error) => {
     throw new Error(`${error.message}; mount process said: ${log()}`);
   });
   if (child.exitCode !== null) throw new Error(`the mount process exited with ${child.exitCode}: ${log()}`);
