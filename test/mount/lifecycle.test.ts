@@ -28,6 +28,7 @@ for (const [how, stop] of [
     const { child, log } = startMountProcess(backing, mnt, ['--log-level', 'info']);
     t.teardown(() => stopMount(child, mnt));
     await waitMounted(mnt, child, log);
+    for (let i = 0; i < 200 && !log().includes('persistfs unmount'); i++) await new Promise((r) => setTimeout(r, 25));
     t.match(log(), /serving .* at .*\n.*stop with Ctrl-C, or from another shell: persistfs unmount/, 'says where it serves and how to stop');
     fs.writeFileSync(path.join(mnt, 'kept'), 'written before the stop');
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
