@@ -54,7 +54,7 @@ await yargs(hideBin(process.argv))
           onMounted: ({ backing, mountpoint, ioMode }) =>
             process.stderr.write(
               `persistfs: serving ${backing} at ${mountpoint} (${ioMode} IO mode).\n` +
-                `persistfs: stop with Ctrl-C, or from another shell: persistfs unmount ${mountpoint}\n`,
+                `persistfs: stop with Ctrl-C, or from another shell: persistfs unmount ${mountpoint} (or fusermount -u ${mountpoint})\n`,
             ),
         });
         process.exit(0);
