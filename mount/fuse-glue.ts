@@ -7,7 +7,8 @@
 //   7.19's largest request). Every option goes that way, so that zero timeouts are not dropped.
 // - fsync's arguments arrive as (path, datasync, fd, cb).
 // - handles pass as 32-bit values (PosixFs numbers them so), times as milliseconds.
-// - utimens delivers the access time in both time arguments (the binding copies the wrong field).
+// - utimens delivers the access time in both time arguments (the binding copies the wrong field), and
+//   UTIME_NOW and UTIME_OMIT both arrive as 1073 ms (their tv_nsec read as milliseconds): taken as now.
 import { constants } from 'node:os';
 
 import Fuse from 'fuse-native';
@@ -16,6 +17,10 @@ import type { Logger } from '../src/log.js';
 import type { PosixFs } from './posix-fs.js';
 
 const EIO = constants.errno.EIO;
+/** UTIME_NOW ((1 << 30) - 1 ns) and UTIME_OMIT ((1 << 30) - 2 ns) as fuse-native's milliseconds */
+const UTIME_SPECIAL_MS = 1073;
+
+const utimeMs = (ms: number): number => (ms === UTIME_SPECIAL_MS ? Date.now() : ms);
 
 export interface FuseMountOptions {
   allowOther: boolean;
@@ -115,7 +120,8 @@ export class FuseMount {
       rename: (from: string, to: string, cb: Cb) => this.answer('rename', cb, () => p.rename(from, to), 'none'),
       chmod: (path: string, mode: number, cb: Cb) => this.answer('chmod', cb, () => p.chmod(path, mode), 'none'),
       chown: (path: string, uid: number, gid: number, cb: Cb) => this.answer('chown', cb, () => p.chown(path, uid, gid), 'none'),
-      utimens: (path: string, atime: number, mtime: number, cb: Cb) => this.answer('utimens', cb, () => p.utimens(path, atime, mtime), 'none'),
+      utimens: (path: string, atime: number, _mtimeIsAtime: number, cb: Cb) =>
+        this.answer('utimens', cb, () => p.utimens(path, utimeMs(atime), utimeMs(atime)), 'none'),
       symlink: (target: string, path: string, cb: Cb) => this.answer('symlink', cb, () => p.symlink(target, path), 'none'),
       readlink: (path: string, cb: Cb) => this.answer('readlink', cb, () => p.readlink(path), 'value'),
       link: (from: string, to: string, cb: Cb) => this.answer('link', cb, () => p.link(from, to), 'none'),

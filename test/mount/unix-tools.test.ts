@@ -92,3 +92,10 @@ for (const ioMode of MODES) {
     }
   });
 }
+
+test('touch without a date sets the time to now (UTIME_NOW through the binding)', async (t) => {
+  const m = await withMount(t, 'io_uring');
+  m.sh('echo x > f && touch -d "2001-02-03" f && touch f');
+  const age = Number(m.sh('echo $(( $(date +%s) - $(stat -c %Y f) ))'));
+  t.ok(age >= 0 && age < 60, `the modification time is now (${age} s ago)`);
+});
