@@ -99,3 +99,16 @@ test('touch without a date sets the time to now (UTIME_NOW through the binding)'
   const age = Number(m.sh('echo $(( $(date +%s) - $(stat -c %Y f) ))'));
   t.ok(age >= 0 && age < 60, `the modification time is now (${age} s ago)`);
 });
+
+test('large writes reach the storage in 128 KiB requests, not 4 KiB ones (big_writes)', async (t) => {
+  const m = await withMount(t, 'io_uring', ['--debug']);
+  m.sh('dd if=/dev/zero of=big bs=1M count=4 status=none && sync big');
+  // the debug output reaches this process through a pipe, after the shell command returned
+  for (let i = 0; i < 200 && (m.log().match(/write\[\d+\] \d+ bytes to/g) ?? []).length < 32; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  const sizes = [...m.log().matchAll(/write\[\d+\] (\d+) bytes to/g)].map((match) => Number(match[1]));
+  t.ok(sizes.length > 0, `libfuse reported ${sizes.length} write requests`);
+  t.ok(sizes.every((size) => size === 131072), `every write request is 128 KiB (${[...new Set(sizes)].join(', ')})`);
+  t.equal(m.sh('stat -c %s big'), '4194304\n', 'and the file is whole');
+});
