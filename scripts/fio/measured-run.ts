@@ -1,0 +1,73 @@
+// One measured run: one job on one target, after that job's preparation (fresh files, layout, the page
+// cache written back or dropped), with the mount's CPU time read around it.
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+
+import { dropCaches, MiB, removeQuietly, writeBack } from '../bench/data-files.js';
+import { runFio } from './fio-runner.js';
+import type { FioJob, JobId } from './jobs.js';
+import { jobEnvironment, type FioSettings } from './settings.js';
+import type { Target, TargetName } from './targets.js';
+
+export interface RunContext {
+  settings: FioSettings;
+  /** scripts/fio/jobs */
+  jobsDir: string;
+  /** records something the reader of the results should know, once */
+  note(message: string): void;
+}
+
+interface RunIdentity {
+  job: JobId;
+  target: TargetName;
+  round: number;
+}
+
+export interface SuccessfulRun extends RunIdentity {
+  /** in the job's unit: MiB/s, IOPS or files/s */
+  throughput: number;
+  ios: number;
+  bytes: number;
+  seconds: number;
+  /** mounts only: user + system CPU time of the mount process during the run, per fio IO (or file) */
+  mountCpuUsPerRequest?: number;
+}
+
+export interface FailedRun extends RunIdentity {
+  error: string;
+}
+
+export type RunResult = SuccessfulRun | FailedRun;
+
+export const isFailed = (run: RunResult): run is FailedRun => 'error' in run;
+
+/** Runs `job` once on `target`. Any failure (a verify mismatch, an IO error, a dead mount) comes back as a FailedRun. */
+export async function measuredRun(job: FioJob, target: Target, round: number, context: RunContext): Promise<RunResult> {
+  const identity: RunIdentity = { job: job.id, target: target.name, round };
+  try {
+    target.mount?.checkServing();
+    const invocation = { jobFile: path.join(context.jobsDir, job.jobFile), section: job.section, env: jobEnvironment(context.settings, target.dir) };
+    for (const name of job.removeBefore) await removeQuietly(path.join(target.dir, name));
+    // fio makes the files but not the directory they are in
+    if (job.subdirectory !== undefined) await mkdir(path.join(target.dir, job.subdirectory), { recursive: true });
+    if (job.layout) await runFio({ ...invocation, createOnly: true });
+    // every run starts with no dirty pages, so none pays for the writeback of an earlier one
+    if (!job.cold) writeBack();
+    else if (!dropCaches()) context.note('could not drop the page cache (not root?): the cold jobs ran warm');
+
+    const cpuBefore = target.mount?.cpuSeconds();
+    const totals = await runFio(invocation);
+    const cpuAfter = target.mount?.cpuSeconds();
+
+    const throughput = job.unit === 'MiB/s' ? totals.bytes / MiB / totals.seconds : totals.ios / totals.seconds;
+    const run: SuccessfulRun = { ...identity, throughput, ...totals };
+    if (cpuBefore !== undefined && cpuAfter !== undefined && totals.ios > 0) {
+      run.mountCpuUsPerRequest = ((cpuAfter - cpuBefore) * 1e6) / totals.ios;
+    }
+    return run;
+  } catch (error) {
+    // recorded, and the script goes on with the other runs: a mount that errors on one job (or died)
+    // should not hide how the others went; the script still exits non-zero at the end
+    return { ...identity, error: error instanceof Error ? error.message : String(error) };
+  }
+}

@@ -1,0 +1,85 @@
+// The results as a text table for the terminal, and as JSON in bench-results/fio-<timestamp>.json.
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+
+import type { Unit } from './jobs.js';
+import { REFERENCE_ATTRIBUTION } from './reference.js';
+import type { IoMode } from './targets.js';
+import type { JobSummary, TargetSummary } from './summary.js';
+
+const formatNumber = (value: number, digits: number) =>
+  value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+
+/** A throughput in its unit; '!' marks a median over fewer rounds than ran, 'FAILED' one with none. */
+function formatThroughput(summary: TargetSummary, unit: Unit): string {
+  if (summary.median === undefined) return summary.failedRounds > 0 ? 'FAILED' : '-';
+  const value = formatNumber(summary.median, unit === 'MiB/s' ? 1 : 0);
+  return summary.failedRounds > 0 ? `${value}!` : value;
+}
+
+function formatRatio(ratio: number | undefined, atLeastJsPassthrough: boolean | undefined): string {
+  if (ratio === undefined) return '-';
+  const mark = atLeastJsPassthrough === undefined ? '' : atLeastJsPassthrough ? ' ok' : ' LOW';
+  return `${ratio.toFixed(2)}${mark}`;
+}
+
+const formatCpu = (us: number | undefined) => (us === undefined ? '-' : formatNumber(us, us < 100 ? 1 : 0));
+
+/** Columns: text in the first `textColumns` (left-aligned), numbers after them (right-aligned). */
+function textTable(header: readonly string[], body: readonly string[][], textColumns: number): string {
+  const widths = header.map((title, column) => Math.max(title.length, ...body.map((cells) => cells[column]!.length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((cell, column) => (column < textColumns ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!)))
+      .join('  ')
+      .trimEnd();
+  return [line(header), line(widths.map((width) => '-'.repeat(width))), ...body.map(line)].join('\n');
+}
+
+export function formatTable(summaries: readonly JobSummary[], modes: readonly IoMode[]): string {
+  const header = [
+    'job',
+    'unit',
+    'backing',
+    ...modes.map((mode) => `mount[${mode}]`),
+    ...modes.map((mode) => `${mode}/backing`),
+    'passthrough_hp',
+    'JS passthrough',
+    ...modes.map((mode) => `CPU us/req ${mode}`),
+  ];
+  const body = summaries.map((summary) => [
+    summary.job,
+    summary.unit,
+    formatThroughput(summary.backing, summary.unit),
+    ...summary.mounts.map((mount) => formatThroughput(mount, summary.unit)),
+    ...summary.mounts.map((mount) => formatRatio(mount.ratio, mount.atLeastJsPassthrough)),
+    summary.reference ? summary.reference.passthroughHp.toFixed(2) : '-',
+    summary.reference ? summary.reference.jsPassthrough.toFixed(2) : '-',
+    ...summary.mounts.map((mount) => formatCpu(mount.cpuUsPerRequest)),
+  ]);
+  return textTable(header, body, 2);
+}
+
+export function formatLegend(rounds: number): string {
+  return [
+    `medians of ${rounds} round${rounds === 1 ? '' : 's'}; <mode>/backing = mount / backing directory;`,
+    "ok / LOW: the ratio is at least / below the JS passthrough's; ! = some rounds failed (see below).",
+    `${REFERENCE_ATTRIBUTION}.`,
+    'CPU us/req: user + system CPU time of the mount process over the run, per fio IO (per file for',
+    'create, stat and delete).',
+  ].join('\n');
+}
+
+/** The compact ISO 8601 form (20260102T030405Z): sortable, and no colons in file names. */
+function timestampForFileName(date: Date): string {
+  return date.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+}
+
+/** Writes `report` as fio-<timestamp>.json in `dir` (through a .tmp file, so a reader never sees half). */
+export async function saveReport(dir: string, startedAt: Date, report: object): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  const file = path.join(dir, `fio-${timestampForFileName(startedAt)}.json`);
+  await writeFile(`${file}.tmp`, `${JSON.stringify(report, null, 2)}\n`);
+  await rename(`${file}.tmp`, file);
+  return file;
+}

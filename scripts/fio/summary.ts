@@ -1,0 +1,69 @@
+// From the runs to one line per job: the median of every target's rounds, the mounts' ratios to the
+// backing directory, and how those compare with the reference file systems'.
+import type { FioJob, JobId, Unit } from './jobs.js';
+import { isFailed, type RunResult, type SuccessfulRun } from './measured-run.js';
+import { REFERENCE_RATIOS, type ReferenceRatios } from './reference.js';
+import { mountTargetName, type IoMode, type TargetName } from './targets.js';
+
+export interface TargetSummary {
+  /** the median throughput of the successful rounds, in the job's unit; undefined when none succeeded */
+  median: number | undefined;
+  failedRounds: number;
+}
+
+export interface MountSummary extends TargetSummary {
+  mode: IoMode;
+  /** the mount's median over the backing directory's */
+  ratio: number | undefined;
+  /** whether `ratio` is at least the JS passthrough's; undefined without either */
+  atLeastJsPassthrough: boolean | undefined;
+  /** median CPU microseconds of the mount process per fio IO (per file for the metadata jobs) */
+  cpuUsPerRequest: number | undefined;
+}
+
+export interface JobSummary {
+  job: JobId;
+  unit: Unit;
+  backing: TargetSummary;
+  mounts: MountSummary[];
+  reference: ReferenceRatios | undefined;
+}
+
+export function median(values: readonly number[]): number | undefined {
+  if (values.length === 0) return undefined;
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+function runsOf(runs: readonly RunResult[], job: JobId, target: TargetName): { succeeded: SuccessfulRun[]; failed: number } {
+  const mine = runs.filter((run) => run.job === job && run.target === target);
+  const succeeded = mine.filter((run): run is SuccessfulRun => !isFailed(run));
+  return { succeeded, failed: mine.length - succeeded.length };
+}
+
+function targetSummary(runs: readonly RunResult[], job: JobId, target: TargetName): TargetSummary {
+  const { succeeded, failed } = runsOf(runs, job, target);
+  return { median: median(succeeded.map((run) => run.throughput)), failedRounds: failed };
+}
+
+export function summarize(jobs: readonly FioJob[], modes: readonly IoMode[], runs: readonly RunResult[]): JobSummary[] {
+  return jobs.map((job) => {
+    const backing = targetSummary(runs, job.id, 'backing');
+    const reference = REFERENCE_RATIOS[job.id];
+    const mounts = modes.map((mode): MountSummary => {
+      const target = mountTargetName(mode);
+      const summary = targetSummary(runs, job.id, target);
+      const ratio = summary.median !== undefined && backing.median !== undefined ? summary.median / backing.median : undefined;
+      const cpuFigures = runsOf(runs, job.id, target).succeeded.flatMap((run) => run.mountCpuUsPerRequest ?? []);
+      return {
+        mode,
+        ...summary,
+        ratio,
+        atLeastJsPassthrough: ratio !== undefined && reference !== undefined ? ratio >= reference.jsPassthrough : undefined,
+        cpuUsPerRequest: median(cpuFigures),
+      };
+    });
+    return { job: job.id, unit: job.unit, backing, mounts, reference };
+  });
+}

@@ -1,0 +1,44 @@
+// StorageBackend (seed 004): an opaque byte store that knows nothing of what it holds. The WAL writes its
+// segments through it. Invariants: append returns the offset it wrote at; readAt returns exactly the bytes
+// written there; flush makes appended data durable, sync data and metadata; truncate only shrinks.
+import { storageError, type StorageError } from '../storage/errors.js';
+
+export interface StorageBackend {
+  /** Exactly `length` bytes at `offset`; EINVAL (naming offset, length and size) if that passes the end. */
+  readAt(offset: number, length: number): Promise<Buffer>;
+  /** Appends `data` (one buffer or several, written as one) and resolves with the offset it starts at. */
+  append(data: Uint8Array | readonly Uint8Array[]): Promise<number>;
+  /** Makes every appended byte durable (fdatasync). */
+  flush(): Promise<void>;
+  /** The size in bytes: where the next append lands. */
+  size(): number;
+  /** Makes data and metadata durable (fsync). */
+  sync(): Promise<void>;
+  /** Cuts the store to `newSize` bytes (shrinking only). */
+  truncate(newSize: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function pastEnd(offset: number, length: number, size: number): StorageError {
+  return storageError('EINVAL', `read of ${length} bytes at offset ${offset} passes the end (size ${size})`);
+}
+
+export function checkRead(offset: number, length: number, size: number): void {
+  for (const [name, value] of [
+    ['offset', offset],
+    ['length', length],
+  ] as const) {
+    if (!Number.isSafeInteger(value) || value < 0) throw storageError('EINVAL', `${name} must be a non-negative integer, got ${value}`);
+  }
+  if (offset + length > size) throw pastEnd(offset, length, size);
+}
+
+export function checkTruncate(newSize: number, size: number): void {
+  if (!Number.isSafeInteger(newSize) || newSize < 0) throw storageError('EINVAL', `size must be a non-negative integer, got ${newSize}`);
+  if (newSize > size) throw storageError('EINVAL', `truncate only shrinks: ${newSize} is more than the size ${size}`);
+}
+
+export const closedBackend = (what: string): StorageError => storageError('EBADF', `${what} on a closed backend`);
+
+export const asBuffers = (data: Uint8Array | readonly Uint8Array[]): readonly Uint8Array[] =>
+  data instanceof Uint8Array ? [data] : data;

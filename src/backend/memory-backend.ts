@@ -1,0 +1,77 @@
+// A StorageBackend in memory, for tests and for data that needs no durability.
+import { totalBytes } from '../adapters/adapter.js';
+import { asBuffers, checkRead, checkTruncate, closedBackend, type StorageBackend } from './backend.js';
+
+export class MemoryBackend implements StorageBackend {
+  private data = Buffer.alloc(0);
+  private length = 0;
+  private closed = false;
+
+  constructor(initial?: Uint8Array) {
+    if (initial) {
+      this.data = Buffer.from(initial);
+      this.length = initial.length;
+    }
+  }
+
+  private check(what: string): void {
+    if (this.closed) throw closedBackend(what);
+  }
+
+  async readAt(offset: number, length: number): Promise<Buffer> {
+    this.check('readAt');
+    checkRead(offset, length, this.length);
+    return Buffer.from(this.data.subarray(offset, offset + length));
+  }
+
+  async append(data: Uint8Array | readonly Uint8Array[]): Promise<number> {
+    this.check('append');
+    const buffers = asBuffers(data);
+    const offset = this.length;
+    const end = offset + totalBytes(buffers);
+    if (end > this.data.length) {
+      const grown = Buffer.alloc(Math.max(end, this.data.length * 2, 4096));
+      this.data.copy(grown, 0, 0, this.length);
+      this.data = grown;
+    }
+    let at = offset;
+    for (const buffer of buffers) {
+      this.data.set(buffer, at);
+      at += buffer.length;
+    }
+    this.length = end;
+    return offset;
+  }
+
+  async flush(): Promise<void> {
+    this.check('flush');
+  }
+
+  size(): number {
+    return this.length;
+  }
+
+  async sync(): Promise<void> {
+    this.check('sync');
+  }
+
+  async truncate(newSize: number): Promise<void> {
+    this.check('truncate');
+    checkTruncate(newSize, this.length);
+    this.data.fill(0, newSize, this.length);
+    this.length = newSize;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** A copy of the bytes held (tests). */
+  snapshot(): Buffer {
+    return Buffer.from(this.data.subarray(0, this.length));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+}

@@ -1,0 +1,80 @@
+// Reads the records of one segment in order, a window of bytes at a time, and says where and why it
+// stopped: the end, or a record that is cut short or fails its checksum.
+import type { StorageBackend } from '../backend/backend.js';
+import { RECORD_HEADER_SIZE, recordCrcMatches } from './format.js';
+
+export interface RecordRead {
+  offset: number;
+  type: number;
+  payload: Buffer;
+}
+
+export type StopReason = 'end' | 'truncated' | 'checksum' | 'too large';
+
+const WINDOW = 1 << 20;
+
+export class SegmentReader {
+  private window: Buffer = Buffer.alloc(0);
+  private windowStart = 0;
+  stopReason: StopReason = 'end';
+  /** where the first unreadable record starts (the end when everything read) */
+  stopOffset: number;
+
+  constructor(
+    private readonly backend: StorageBackend,
+    private offset: number,
+    private readonly maxRecordSize: number,
+    private readonly end = backend.size(),
+  ) {
+    this.stopOffset = offset;
+  }
+
+  /** `length` bytes at `at` from the window, refilled when needed. */
+  private async bytes(at: number, length: number): Promise<Buffer> {
+    if (at < this.windowStart || at + length > this.windowStart + this.window.length) {
+      const size = Math.min(Math.max(WINDOW, length), this.end - at);
+      this.window = await this.backend.readAt(at, size);
+      this.windowStart = at;
+    }
+    return this.window.subarray(at - this.windowStart, at - this.windowStart + length);
+  }
+
+  private stop(reason: StopReason): undefined {
+    this.stopReason = reason;
+    this.stopOffset = this.offset;
+    return undefined;
+  }
+
+  /** The next record, or undefined at the end or at the first bad record (see stopReason). */
+  async next(): Promise<RecordRead | undefined> {
+    if (this.offset === this.end) return this.stop('end');
+    if (this.offset + RECORD_HEADER_SIZE > this.end) return this.stop('truncated');
+    const header = Buffer.from(await this.bytes(this.offset, RECORD_HEADER_SIZE));
+    const length = header.readUInt32LE(0);
+    if (length > this.maxRecordSize) return this.stop('too large');
+    if (this.offset + RECORD_HEADER_SIZE + length > this.end) return this.stop('truncated');
+    const payload = Buffer.from(await this.bytes(this.offset + RECORD_HEADER_SIZE, length));
+    if (!recordCrcMatches(header, payload)) return this.stop('checksum');
+    const record = { offset: this.offset, type: header[8]!, payload };
+    this.offset += RECORD_HEADER_SIZE + length;
+    this.stopOffset = this.offset;
+    return record;
+  }
+}
+
+/**
+ * Whether any whole, valid record starts after `from` (to tell a torn tail, which has none, from
+ * corruption in the middle of the log, which is followed by good records).
+ */
+export async function validRecordAfter(backend: StorageBackend, from: number, maxRecordSize: number): Promise<boolean> {
+  const end = backend.size();
+  if (end - from <= RECORD_HEADER_SIZE) return false;
+  const tail = await backend.readAt(from, end - from);
+  for (let at = 1; at + RECORD_HEADER_SIZE <= tail.length; at++) {
+    const length = tail.readUInt32LE(at);
+    if (length > maxRecordSize || at + RECORD_HEADER_SIZE + length > tail.length) continue;
+    const header = tail.subarray(at, at + RECORD_HEADER_SIZE);
+    if (recordCrcMatches(header, tail.subarray(at + RECORD_HEADER_SIZE, at + RECORD_HEADER_SIZE + length))) return true;
+  }
+  return false;
+}

@@ -1,0 +1,362 @@
+// The write-ahead log: records appended to segment files through the storage API, with group commit,
+// rotation, a reader from any position, truncation of whole segments after a checkpoint, and recovery
+// that stops cleanly at a torn tail.
+//
+// Group commit: append() queues its record and returns a promise. One commit loop takes every record
+// queued, writes them with one appendv and (sync 'always') makes them durable with one fdatasync, then
+// resolves them all; records queued meanwhile form the next batch. With sync 'batch', records resolve at
+// the next fdatasync, which runs every `intervalMs` or once `bytes` are waiting; with 'none', once written.
+//
+// A failed write leaves nothing behind (the segment is cut back to where the batch began) and the log goes
+// on. A failed fdatasync is different: the kernel may have dropped the pages, so the log stops accepting
+// records (EIO) until it is reopened, which recovers what is really there.
+import type { StorageBackend } from '../backend/backend.js';
+import type { Logger } from '../log.js';
+import { storageError, type StorageError } from '../storage/errors.js';
+import {
+  checkSegmentHeader,
+  comparePositions,
+  decodeCheckpoint,
+  encodeCheckpoint,
+  encodeRecordHeader,
+  encodeSegmentHeader,
+  RECORD_HEADER_SIZE,
+  SEGMENT_HEADER_SIZE,
+  segmentName,
+  type WalPosition,
+} from './format.js';
+import { SegmentReader, validRecordAfter, type RecordRead } from './segment-reader.js';
+import type { SegmentStore } from './segment-store.js';
+
+export type { WalPosition } from './format.js';
+
+export type SyncPolicy = 'always' | 'none' | { batch: { intervalMs: number; bytes: number } };
+
+export interface WalOptions {
+  /** a segment is closed and the next begun once it would pass this many bytes (default 64 MiB) */
+  segmentSize?: number;
+  /** records larger than this are refused (default 16 MiB) */
+  maxRecordSize?: number;
+  /** when an append's promise resolves: durable ('always', the default), at the next batch sync, or written */
+  sync?: SyncPolicy;
+  logger?: Logger;
+}
+
+export interface WalRecord {
+  position: WalPosition;
+  type: number;
+  payload: Buffer;
+}
+
+export interface RecoveryReport {
+  /** records found from the checkpoint on */
+  records: number;
+  /** a torn tail that was cut off: where it began and how many bytes it had */
+  dropped?: { position: WalPosition; bytes: number; reason: string };
+}
+
+interface Pending {
+  header: Buffer;
+  payload: Uint8Array;
+  bytes: number;
+  resolve: (position: WalPosition) => void;
+  reject: (error: unknown) => void;
+}
+
+const DEFAULT_SEGMENT_SIZE = 64 * 1024 * 1024;
+const DEFAULT_MAX_RECORD = 16 * 1024 * 1024;
+const MAX_BATCH_BYTES = 8 * 1024 * 1024;
+const MAX_BATCH_RECORDS = 512; // 2 iovecs a record: within IOV_MAX
+
+function corruption(position: WalPosition, why: string): StorageError {
+  return storageError('EBADMSG', `WAL corruption at segment ${position.segment} offset ${position.offset}: ${why}`, {
+    path: segmentName(position.segment),
+  });
+}
+
+export class Wal {
+  private pending: Pending[] = [];
+  /** the running commit loop, while there is one */
+  private committing: Promise<void> | undefined;
+  private unsynced: Array<{ position: WalPosition; resolve: (position: WalPosition) => void; reject: (e: unknown) => void }> = [];
+  private unsyncedBytes = 0;
+  private batchTimer: NodeJS.Timeout | undefined;
+  private failure: StorageError | undefined;
+  private closed = false;
+  private readonly segmentSize: number;
+  private readonly maxRecordSize: number;
+  private readonly policy: SyncPolicy;
+
+  private constructor(
+    private readonly store: SegmentStore,
+    private segment: number,
+    private backend: StorageBackend,
+    private firstSegment: number,
+    readonly recovery: RecoveryReport,
+    options: WalOptions,
+    private readonly logger: Logger | undefined,
+  ) {
+    this.segmentSize = options.segmentSize ?? DEFAULT_SEGMENT_SIZE;
+    this.maxRecordSize = options.maxRecordSize ?? DEFAULT_MAX_RECORD;
+    this.policy = options.sync ?? 'always';
+  }
+
+  /** Opens the log in `store`, recovering it: torn tails are cut off and logged; corruption is an error. */
+  static async open(store: SegmentStore, options: WalOptions = {}): Promise<Wal> {
+    const segmentSize = options.segmentSize ?? DEFAULT_SEGMENT_SIZE;
+    const maxRecordSize = options.maxRecordSize ?? DEFAULT_MAX_RECORD;
+    if (!Number.isSafeInteger(segmentSize) || segmentSize < SEGMENT_HEADER_SIZE + RECORD_HEADER_SIZE + 1) {
+      throw storageError('EINVAL', `segmentSize ${segmentSize} is too small`);
+    }
+    if (!Number.isSafeInteger(maxRecordSize) || maxRecordSize < 1) throw storageError('EINVAL', `maxRecordSize ${maxRecordSize} is invalid`);
+    const policy = options.sync ?? 'always';
+    if (typeof policy === 'object' && !(policy.batch?.intervalMs > 0 && policy.batch?.bytes > 0)) {
+      throw storageError('EINVAL', 'sync batch needs intervalMs > 0 and bytes > 0');
+    }
+
+    const checkpointBytes = await store.readCheckpoint();
+    const checkpoint = checkpointBytes === undefined ? undefined : decodeCheckpoint(checkpointBytes);
+    if (checkpointBytes !== undefined && checkpoint === undefined) {
+      throw storageError('EBADMSG', 'the WAL checkpoint record is corrupt', { path: 'CHECKPOINT' });
+    }
+    const segments = (await store.list()).filter((n) => checkpoint === undefined || n >= checkpoint.segment);
+    segments.forEach((n, i) => {
+      if (i > 0 && n !== segments[i - 1]! + 1) throw corruption({ segment: segments[i - 1]! + 1, offset: 0 }, 'segment missing');
+    });
+    if (segments.length === 0) {
+      const first = checkpoint?.segment ?? 1;
+      const backend = await Wal.createSegment(store, first);
+      return new Wal(store, first, backend, first, { records: 0 }, options, options.logger);
+    }
+
+    const report: RecoveryReport = { records: 0 };
+    let last!: StorageBackend;
+    for (const [i, number] of segments.entries()) {
+      const isLast = i === segments.length - 1;
+      const backend = await store.open(number);
+      const headerBytes = Math.min(SEGMENT_HEADER_SIZE, backend.size());
+      const problem = checkSegmentHeader(await backend.readAt(0, headerBytes), number);
+      if (problem !== undefined) {
+        if (!(isLast && backend.size() < SEGMENT_HEADER_SIZE)) throw corruption({ segment: number, offset: 0 }, problem);
+        // a crash while the segment was being begun: begin it again
+        await backend.truncate(0);
+        await backend.append(encodeSegmentHeader(number));
+        await backend.sync();
+      }
+      const start = checkpoint !== undefined && number === checkpoint.segment ? Math.max(checkpoint.offset, SEGMENT_HEADER_SIZE) : SEGMENT_HEADER_SIZE;
+      const reader = new SegmentReader(backend, start, maxRecordSize);
+      while (await reader.next()) report.records++;
+      if (reader.stopReason !== 'end') {
+        const position = { segment: number, offset: reader.stopOffset };
+        if (!isLast || (await validRecordAfter(backend, reader.stopOffset, maxRecordSize))) {
+          throw corruption(position, `record ${reader.stopReason === 'checksum' ? 'fails its checksum' : `is ${reader.stopReason}`}, and good records follow it`);
+        }
+        const bytes = backend.size() - reader.stopOffset;
+        await backend.truncate(reader.stopOffset);
+        await backend.sync();
+        report.dropped = { position, bytes, reason: reader.stopReason };
+        options.logger?.warn({ segment: number, offset: reader.stopOffset, bytes, reason: reader.stopReason }, 'WAL recovery cut off a torn tail');
+      }
+      if (isLast) last = backend;
+      else await backend.close();
+    }
+    return new Wal(store, segments.at(-1)!, last, segments[0]!, report, options, options.logger);
+  }
+
+  private static async createSegment(store: SegmentStore, number: number): Promise<StorageBackend> {
+    const backend = await store.create(number);
+    await backend.append(encodeSegmentHeader(number));
+    await backend.sync();
+    await store.sync();
+    return backend;
+  }
+
+  /** Where the next record will go. */
+  get end(): WalPosition {
+    return { segment: this.segment, offset: this.backend.size() };
+  }
+
+  private refused(what: string): StorageError | undefined {
+    if (this.closed) return storageError('EBADF', `${what} on a closed WAL`);
+    if (this.failure) return storageError('EIO', `${what}: the WAL could not make records durable earlier (${this.failure.message}); reopen it to recover`);
+    return undefined;
+  }
+
+  /**
+   * Appends a record (type 1..255) and resolves with its position once it is durable under the sync
+   * policy. Records larger than maxRecordSize are refused with EINVAL and change nothing.
+   */
+  append(payload: Uint8Array, type = 1): Promise<WalPosition> {
+    const refused = this.refused('append');
+    if (refused) return Promise.reject(refused);
+    if (!(payload instanceof Uint8Array)) return Promise.reject(storageError('EINVAL', 'a WAL record must be a Buffer or Uint8Array'));
+    if (!Number.isInteger(type) || type < 1 || type > 255) return Promise.reject(storageError('EINVAL', `record type must be 1..255, got ${type}`));
+    const bytes = RECORD_HEADER_SIZE + payload.length;
+    if (payload.length > this.maxRecordSize || SEGMENT_HEADER_SIZE + bytes > this.segmentSize) {
+      return Promise.reject(
+        storageError('EINVAL', `a record of ${payload.length} bytes exceeds the limit (maxRecordSize ${this.maxRecordSize}, segmentSize ${this.segmentSize})`),
+      );
+    }
+    return new Promise<WalPosition>((resolve, reject) => {
+      this.pending.push({ header: encodeRecordHeader(type, payload), payload, bytes, resolve, reject });
+      this.committing ??= this.commitLoop();
+    });
+  }
+
+  private takeBatch(): Pending[] {
+    const room = this.segmentSize - this.backend.size();
+    let count = 0;
+    let bytes = 0;
+    while (count < this.pending.length && count < MAX_BATCH_RECORDS) {
+      const next = this.pending[count]!;
+      if (count > 0 && (bytes + next.bytes > room || bytes + next.bytes > MAX_BATCH_BYTES)) break;
+      bytes += next.bytes;
+      count++;
+    }
+    return this.pending.splice(0, count);
+  }
+
+  private async commitLoop(): Promise<void> {
+    while (this.pending.length > 0) {
+      if (this.backend.size() + this.pending[0]!.bytes > this.segmentSize) {
+        try {
+          await this.rotate();
+        } catch (error) {
+          this.fail(error, this.pending.splice(0));
+          break;
+        }
+      }
+      await this.commit(this.takeBatch());
+    }
+    this.committing = undefined;
+  }
+
+  private async commit(batch: Pending[]): Promise<void> {
+    const start = this.backend.size();
+    const buffers: Uint8Array[] = [];
+    for (const record of batch) buffers.push(record.header, record.payload);
+    try {
+      await this.backend.append(buffers);
+    } catch (error) {
+      if (this.backend.size() > start) await this.backend.truncate(start).catch(() => undefined);
+      for (const record of batch) record.reject(error);
+      return;
+    }
+    let offset = start;
+    const positions = batch.map((record) => {
+      const position = { segment: this.segment, offset };
+      offset += record.bytes;
+      return position;
+    });
+    if (this.policy === 'none') {
+      batch.forEach((record, i) => record.resolve(positions[i]!));
+    } else if (this.policy === 'always') {
+      try {
+        await this.backend.flush();
+        batch.forEach((record, i) => record.resolve(positions[i]!));
+      } catch (error) {
+        this.fail(error, batch);
+      }
+    } else {
+      batch.forEach((record, i) => this.unsynced.push({ position: positions[i]!, resolve: record.resolve, reject: record.reject }));
+      this.unsyncedBytes += offset - start;
+      if (this.unsyncedBytes >= this.policy.batch.bytes) await this.syncBatch();
+      else this.batchTimer ??= setTimeout(() => void this.syncBatch(), this.policy.batch.intervalMs);
+    }
+  }
+
+  /** Makes the records waiting under the 'batch' policy durable and resolves them. */
+  private async syncBatch(): Promise<void> {
+    clearTimeout(this.batchTimer);
+    this.batchTimer = undefined;
+    const waiting = this.unsynced;
+    this.unsynced = [];
+    this.unsyncedBytes = 0;
+    if (waiting.length === 0) return;
+    try {
+      await this.backend.flush();
+      for (const record of waiting) record.resolve(record.position);
+    } catch (error) {
+      this.fail(error, waiting);
+    }
+  }
+
+  private fail(error: unknown, records: Array<{ reject: (e: unknown) => void }>): void {
+    this.failure = error as StorageError;
+    this.logger?.error({ err: error }, 'WAL stopped: records could not be made durable');
+    for (const record of records) record.reject(error);
+    for (const record of this.pending.splice(0)) record.reject(this.refused('append'));
+  }
+
+  private async rotate(): Promise<void> {
+    if (this.unsynced.length > 0) await this.syncBatch();
+    await this.backend.sync();
+    await this.backend.close();
+    this.segment++;
+    this.backend = await Wal.createSegment(this.store, this.segment);
+  }
+
+  /** Makes every record appended so far durable, whatever the sync policy. */
+  async sync(): Promise<void> {
+    const refused = this.refused('sync');
+    if (refused) throw refused;
+    await this.committing;
+    await this.syncBatch();
+    await this.backend.flush();
+  }
+
+  /** The records from `from` (default: the oldest kept) to the end as it is now, in order. */
+  async *read(from?: WalPosition): AsyncGenerator<WalRecord, void, undefined> {
+    const start = from ?? { segment: this.firstSegment, offset: SEGMENT_HEADER_SIZE };
+    if (start.segment < this.firstSegment) {
+      throw storageError('ENOENT', `segment ${start.segment} was truncated after a checkpoint; the oldest kept is ${this.firstSegment}`);
+    }
+    const last = this.segment;
+    for (let number = start.segment; number <= last; number++) {
+      const live = number === this.segment;
+      const backend = live ? this.backend : await this.store.open(number);
+      try {
+        const offset = number === start.segment ? Math.max(start.offset, SEGMENT_HEADER_SIZE) : SEGMENT_HEADER_SIZE;
+        const reader = new SegmentReader(backend, offset, this.maxRecordSize);
+        let record: RecordRead | undefined;
+        while ((record = await reader.next())) {
+          yield { position: { segment: number, offset: record.offset }, type: record.type, payload: record.payload };
+        }
+        if (reader.stopReason !== 'end') throw corruption({ segment: number, offset: reader.stopOffset }, `record ${reader.stopReason}`);
+      } finally {
+        if (!live) await backend.close();
+      }
+    }
+  }
+
+  /**
+   * Records `position` as the checkpoint (durably: recovery starts there) and deletes the whole segments
+   * before its segment. Resolves with how many segments were deleted.
+   */
+  async truncateBefore(position: WalPosition): Promise<number> {
+    const refused = this.refused('truncateBefore');
+    if (refused) throw refused;
+    if (comparePositions(position, this.end) > 0) throw storageError('EINVAL', `position ${position.segment}:${position.offset} is past the end of the log`);
+    await this.store.writeCheckpoint(encodeCheckpoint(position));
+    let removed = 0;
+    for (const number of await this.store.list()) {
+      if (number >= position.segment) break;
+      await this.store.remove(number);
+      removed++;
+    }
+    await this.store.sync();
+    this.firstSegment = Math.max(this.firstSegment, position.segment);
+    return removed;
+  }
+
+  /** Commits what is queued, makes it durable, and closes the current segment. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.committing;
+    if (!this.failure) await this.syncBatch();
+    this.closed = true;
+    clearTimeout(this.batchTimer);
+    if (!this.failure) await this.backend.sync();
+    await this.backend.close();
+  }
+}

@@ -1,0 +1,60 @@
+// StorageBackend (seed 004): the same contract from the memory backend, the file backend (both IO modes,
+// and the memory adapter) and the crash-simulating backend.
+import test from 'tape';
+
+import type { StorageBackend } from '../../src/backend/backend.js';
+import { CrashingBackend } from '../../src/backend/crash-backend.js';
+import { FileBackend } from '../../src/backend/file-backend.js';
+import { MemoryBackend } from '../../src/backend/memory-backend.js';
+import { BACKENDS, freshStorage, rejection } from '../helpers.js';
+
+type Maker = (t: test.Test) => Promise<StorageBackend>;
+
+const MAKERS: Array<[string, Maker]> = [
+  ['memory', async () => new MemoryBackend()],
+  ['crashing', async () => new CrashingBackend()],
+  ...BACKENDS.map(
+    (backend): [string, Maker] => [
+      `file on ${backend.name}`,
+      async (t) => new FileBackend(await (await freshStorage(t, backend)).storage.root.createFile('store')),
+    ],
+  ),
+];
+
+for (const [name, make] of MAKERS) {
+  test(`backend contract [${name}]`, async (t) => {
+    const store = await make(t);
+    t.equal(await store.append(Buffer.from('hello')), 0, 'append returns the offset it wrote at');
+    t.equal(await store.append([Buffer.from(' '), Buffer.from('world')]), 5, 'several buffers append as one');
+    t.equal(store.size(), 11, 'size is where the next append lands');
+    t.equal((await store.readAt(6, 5)).toString(), 'world', 'readAt returns exactly what was written there');
+    t.equal((await store.readAt(11, 0)).length, 0, 'an empty read at the end');
+    const error = await rejection(t, store.readAt(8, 4), 'EINVAL', 'a read past the end');
+    t.match(error?.message ?? '', /4 bytes at offset 8 .*size 11/, 'the error names offset, length and size');
+    await rejection(t, store.readAt(-1, 1), 'EINVAL', 'a negative offset');
+    await store.flush();
+    await store.sync();
+    await store.truncate(5);
+    t.equal(store.size(), 5, 'truncate shrinks');
+    t.equal(await store.append(Buffer.from('!')), 5, 'and appends continue at the new end');
+    await rejection(t, store.truncate(100), 'EINVAL', 'truncate never grows');
+    await store.close();
+    await rejection(t, store.append(Buffer.from('x')), 'EBADF', 'append after close');
+  });
+}
+
+test('crashing backend: full disk, failed sync, and what a crash leaves', async (t) => {
+  const store = new CrashingBackend(new MemoryBackend(), { failAfterBytes: 10 });
+  await store.append(Buffer.from('12345'));
+  await store.flush();
+  await store.append(Buffer.from('678'));
+  await rejection(t, store.append(Buffer.from('abcdef')), 'ENOSPC', 'an append past the limit fails');
+  t.equal(store.size(), 10, 'after writing what fit, as a full disk does');
+  t.equal(store.crashImage().toString(), '12345', 'a crash keeps only what was flushed');
+  store.plan = { failSync: true };
+  await rejection(t, store.sync(), 'EIO', 'a failing sync');
+  t.equal(store.crashImage().toString(), '12345', 'a failed sync makes nothing durable');
+  store.plan = {};
+  await store.sync();
+  t.equal(store.crashImage().toString(), '12345678ab', 'a successful sync does (the partial write included)');
+});
