@@ -1,5 +1,6 @@
 // Test helpers: temporary directories removed after each test, and the backends every conformance test
 // runs against (each adapter x IO mode).
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,6 +26,17 @@ export const LOCAL_MODES = BACKENDS.filter((backend) => backend.local);
 export function tempDir(t: test.Test, prefix = 'persistfs-test-'): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A tmpfs of `size` bytes, lazily unmounted and removed when the test ends (open descriptors do not block it). */
+export function mountTmpfs(t: test.Test, size: number): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'persistfs-tmpfs-'));
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'persistfs-test', dir]);
+  t.teardown(() => {
+    execFileSync('umount', ['-l', dir]);
+    fs.rmdirSync(dir);
+  });
   return dir;
 }
 

@@ -22,7 +22,7 @@ export interface FioTotals {
 export class FioFailure extends Error {}
 
 /** The fio command line, for the report and for error messages. */
-export function fioArguments(invocation: FioInvocation): string[] {
+export function fioArguments(invocation: Omit<FioInvocation, 'env'>): string[] {
   return [
     '--output-format=json',
     ...(invocation.createOnly ? ['--create_only=1'] : []),

@@ -1,32 +1,18 @@
 // Running out of space on a small tmpfs mounted by the test: appends and flushWrite fail cleanly with
 // ENOSPC, flushWrite leaves the old file intact and no temporary behind, and the storage works again once
 // space is freed.
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
 import { openStorage } from '../../src/index.js';
-import os from 'node:os';
-
-import { eachBackend, LOCAL_MODES, rejection } from '../helpers.js';
+import { eachBackend, LOCAL_MODES, mountTmpfs, rejection } from '../helpers.js';
 
 const SIZE = 2 * 1024 * 1024;
-
-/** A small tmpfs, lazily unmounted and removed when the test ends (open descriptors do not block it). */
-function mountTmpfs(t: { teardown(fn: () => void): void }): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'persistfs-tmpfs-'));
-  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${SIZE}`, 'persistfs-enospc', dir]);
-  t.teardown(() => {
-    execFileSync('umount', ['-l', dir]);
-    fs.rmdirSync(dir);
-  });
-  return dir;
-}
 
 eachBackend(
   'ENOSPC: clean failures, old files intact, usable after space is freed',
   async (t, backend) => {
-    const root = mountTmpfs(t);
+    const root = mountTmpfs(t, SIZE);
     const storage = await openStorage(root, backend.options);
     t.teardown(() => storage.close());
     const dir = storage.root;

@@ -1,0 +1,151 @@
+// The fio validation (`make fio`): standard fio jobs (sequential and random reads and writes, a verify
+// job, file create/stat/unlink) on a plain directory and through persistfs mounts in both IO modes, in
+// the same run, interleaved. Prints each target's throughput, the mounts' ratios to the plain directory
+// next to those of two reference FUSE file systems, and the mounts' CPU time per request; progress on
+// stderr, everything as JSON in bench-results/. Exits non-zero when any run failed (the verify job
+// included). Run with --help for the options.
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+
+import { removeQuietly } from './bench/data-files.js';
+import { fioVersion } from './bench/fio.js';
+import { machineInfo } from './bench/report.js';
+import { fioArguments } from './fio/fio-runner.js';
+import { FIO_JOBS, JOB_IDS, type FioJob } from './fio/jobs.js';
+import { isFailed, measuredRun, type RunContext, type RunResult } from './fio/measured-run.js';
+import { REFERENCE_ATTRIBUTION, REFERENCE_RATIOS } from './fio/reference.js';
+import { formatLegend, formatTable, saveReport } from './fio/report.js';
+import { FULL, jobEnvironment, QUICK, type FioSettings } from './fio/settings.js';
+import { summarize } from './fio/summary.js';
+import { closeTargets, IO_MODES, openTargets, type Target } from './fio/targets.js';
+
+// dist/scripts/fio.js -> the repository
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const JOBS_DIR = path.join(REPO, 'scripts', 'fio', 'jobs');
+const MOUNT_CLI = path.join(REPO, 'dist', 'mount', 'cli.js');
+
+const progress = (message: string) => process.stderr.write(`${message}\n`);
+
+async function parseArguments() {
+  return yargs(hideBin(process.argv))
+    .scriptName('fio')
+    .usage('$0 [options]\n\nfio jobs on a plain directory and through persistfs mounts (io_uring and sync IO modes).')
+    .option('dir', {
+      type: 'string',
+      default: path.join(REPO, 'fio-data'),
+      describe: 'work directory: the plain target, the mounts and their backing stores (removed at the end)',
+    })
+    .option('rounds', { type: 'number', describe: `runs of every job on every target (default ${FULL.rounds}, ${QUICK.rounds} with --quick)` })
+    .option('quick', { type: 'boolean', default: false, describe: 'one short round with small files: a smoke test, not numbers to quote' })
+    .option('only', { type: 'string', array: true, choices: JOB_IDS, describe: 'run only these jobs' })
+    .option('modes', { type: 'string', array: true, choices: IO_MODES, default: [...IO_MODES], describe: 'the IO modes to mount with' })
+    .option('keep', { type: 'boolean', default: false, describe: 'keep the work directory at the end' })
+    .check((args) => {
+      if (args.rounds !== undefined && (!Number.isInteger(args.rounds) || args.rounds < 1)) throw new Error('--rounds must be a positive integer');
+      return true;
+    })
+    .strict()
+    .help()
+    .parseAsync();
+}
+
+/** The targets in a different order for every job and round, so that none always goes first. */
+function rotated(targets: readonly Target[], by: number): Target[] {
+  const start = by % targets.length;
+  return [...targets.slice(start), ...targets.slice(0, start)];
+}
+
+const formatResult = (run: RunResult, job: FioJob) =>
+  isFailed(run) ? `FAILED: ${run.error}` : `${Math.round(run.throughput * 10) / 10} ${job.unit}`;
+
+async function runJobs(jobs: readonly FioJob[], targets: readonly Target[], context: RunContext): Promise<RunResult[]> {
+  const runs: RunResult[] = [];
+  const { rounds } = context.settings;
+  for (const [index, job] of jobs.entries()) {
+    for (let round = 0; round < rounds; round++) {
+      for (const target of rotated(targets, index + round)) {
+        process.stderr.write(`[${index + 1}/${jobs.length}] ${job.id.padEnd(18)} round ${round + 1}/${rounds}  ${target.name.padEnd(15)} `);
+        const run = await measuredRun(job, target, round + 1, context);
+        progress(formatResult(run, job));
+        runs.push(run);
+      }
+    }
+  }
+  return runs;
+}
+
+async function main(): Promise<void> {
+  const args = await parseArguments();
+  const startedAt = new Date();
+  const base = args.quick ? QUICK : FULL;
+  const settings: FioSettings = { ...base, rounds: args.rounds ?? base.rounds };
+  const workdir = path.resolve(args.dir);
+  const jobs = FIO_JOBS.filter((job) => args.only === undefined || args.only.includes(job.id));
+  const modes = IO_MODES.filter((mode) => args.modes.includes(mode));
+  const fio = fioVersion();
+  if (fio === undefined) throw new Error('fio is not installed (make deps installs it)');
+
+  const notes: string[] = [];
+  const context: RunContext = {
+    settings,
+    jobsDir: JOBS_DIR,
+    note: (message) => {
+      if (!notes.includes(message)) notes.push(message);
+    },
+  };
+
+  await mkdir(workdir, { recursive: true });
+  let runs: RunResult[] = [];
+  const problems: string[] = [];
+  try {
+    progress(`mounting ${modes.map((mode) => `mount[${mode}]`).join(' and ')} under ${workdir}`);
+    const targets = await openTargets(workdir, modes, MOUNT_CLI);
+    try {
+      runs = await runJobs(jobs, targets, context);
+    } finally {
+      problems.push(...(await closeTargets(targets)));
+    }
+  } finally {
+    if (!args.keep) await removeQuietly(workdir);
+  }
+
+  const summaries = summarize(jobs, modes, runs);
+  const failures = runs.filter(isFailed);
+  console.log(formatTable(summaries, modes));
+  console.log();
+  console.log(formatLegend(settings.rounds));
+  for (const failure of failures) console.log(`FAILED: ${failure.job} on ${failure.target}, round ${failure.round}: ${failure.error}`);
+  for (const problem of problems) console.log(`problem: ${problem}`);
+  for (const message of notes) console.log(`note: ${message}`);
+
+  const saved = await saveReport(path.join(REPO, 'bench-results'), startedAt, {
+    startedAt: startedAt.toISOString(),
+    machine: machineInfo(workdir, fio),
+    workdir,
+    quick: args.quick,
+    settings,
+    modes,
+    jobs: jobs.map((job) => ({
+      ...job,
+      // with the environment it ran with (FIO_DIR being each target's directory in turn)
+      command: `fio ${fioArguments({ jobFile: path.join(JOBS_DIR, job.jobFile), section: job.section }).join(' ')}`,
+    })),
+    environment: jobEnvironment(settings, '<target directory>'),
+    reference: { attribution: REFERENCE_ATTRIBUTION, ratios: REFERENCE_RATIOS },
+    summary: summaries,
+    runs,
+    problems,
+    notes,
+  });
+  console.log(`\nsaved ${path.relative(process.cwd(), saved) || saved}`);
+  if (failures.length > 0 || problems.length > 0) process.exitCode = 1;
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});

@@ -1,0 +1,60 @@
+// The segment stores every WAL test runs on: a directory of the storage API in each IO mode and on the
+// memory adapter, and the in-memory store.
+import fs from 'node:fs';
+import path from 'node:path';
+import type test from 'tape';
+
+import { segmentName } from '../../src/wal/format.js';
+import { DirSegmentStore, MemorySegmentStore, type SegmentStore } from '../../src/wal/segment-store.js';
+import { BACKENDS, freshStorage } from '../helpers.js';
+
+export interface StoreKind {
+  name: string;
+  /** a fresh store, and a way to get the same store again (as after a restart) */
+  make(t: test.Test): Promise<{ store: SegmentStore; reopen(): Promise<SegmentStore>; bytes(segment: number): Buffer; setBytes(segment: number, data: Buffer): void }>;
+}
+
+export const STORE_KINDS: StoreKind[] = [
+  ...BACKENDS.map(
+    (backend): StoreKind => ({
+      name: `dir on ${backend.name}`,
+      async make(t) {
+        const { storage, root } = await freshStorage(t, backend);
+        const dir = await storage.root.createDirectory('wal');
+        const memoryFiles = !backend.local;
+        const file = (segment: number) => path.join(root, 'wal', segmentName(segment));
+        return {
+          store: new DirSegmentStore(dir),
+          reopen: async () => new DirSegmentStore(await storage.openDirectory('wal')),
+          bytes: (segment) => {
+            if (memoryFiles) throw new Error('no raw bytes on the memory adapter');
+            return fs.readFileSync(file(segment));
+          },
+          setBytes: (segment, data) => fs.writeFileSync(file(segment), data),
+        };
+      },
+    }),
+  ),
+  {
+    name: 'memory segments',
+    async make() {
+      const store = new MemorySegmentStore();
+      return {
+        store,
+        reopen: async () => store,
+        bytes: (segment) => store.bytes(segment)!,
+        setBytes: (segment, data) => store.setBytes(segment, data),
+      };
+    },
+  },
+];
+
+/** Stores whose raw bytes a test can cut or corrupt. */
+export const RAW_STORE_KINDS = STORE_KINDS.filter((kind) => !kind.name.endsWith('memory'));
+
+/** Record `i`: its number in the first 4 bytes (when it has room), `size` bytes in all. */
+export function record(i: number, size = 20 + (i % 50)): Buffer {
+  const body = Buffer.alloc(size, i % 256);
+  if (size >= 4) body.writeUInt32LE(i, 0);
+  return body;
+}

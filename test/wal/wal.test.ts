@@ -1,0 +1,192 @@
+// The WAL on every segment store: round trips across rotations, readers from any position, torn tails cut
+// at every length, corruption in the middle reported, group commit, sync policies, ENOSPC, fsync failure,
+// truncation after a checkpoint.
+import test from 'tape';
+
+import { CrashingBackend } from '../../src/backend/crash-backend.js';
+import { MemorySegmentStore } from '../../src/wal/segment-store.js';
+import { Wal } from '../../src/wal/wal.js';
+import { rejection } from '../helpers.js';
+import { RAW_STORE_KINDS, record, STORE_KINDS } from './wal-helpers.js';
+
+const MiB = 1024 * 1024;
+
+for (const kind of STORE_KINDS) {
+  test(`round trip of 0 B, 1 B, 4 KiB and 1 MiB records across rotations; readers from any position [${kind.name}]`, async (t) => {
+    const { store, reopen } = await kind.make(t);
+    const wal = await Wal.open(store, { segmentSize: 2 * MiB + 1024, sync: 'none' });
+    const sizes = [0, 1, 4096, MiB, 0, MiB, 1, MiB, 4096, 0];
+    const payloads = sizes.map((size, i) => record(i, size));
+    const positions = await Promise.all(payloads.map((payload, i) => wal.append(payload, 1 + (i % 3))));
+    t.ok(new Set(positions.map((p) => p.segment)).size >= 3, `the records span ${new Set(positions.map((p) => p.segment)).size} segments`);
+    const all = [];
+    for await (const entry of wal.read()) all.push(entry);
+    t.deepEqual(all.map((e) => e.payload.length), sizes, 'every record comes back, in order, with its size');
+    t.ok(all.every((e, i) => e.payload.equals(payloads[i]!) && e.type === 1 + (i % 3)), 'with its bytes and its type');
+    t.deepEqual(all.map((e) => e.position), positions, 'at the positions append returned');
+    for (const from of [3, 5, 9]) {
+      const tail = [];
+      for await (const entry of wal.read(positions[from])) tail.push(entry.payload.length);
+      t.deepEqual(tail, sizes.slice(from), `a reader from record ${from} sees the rest`);
+    }
+    await wal.close();
+    const again = await Wal.open(await reopen(), { segmentSize: 2 * MiB + 1024 });
+    t.equal(again.recovery.records, sizes.length, 'recovery finds every record');
+    t.notOk(again.recovery.dropped, 'and drops nothing');
+    const next = await again.append(Buffer.from('after reopen'));
+    t.deepEqual(next, { segment: positions.at(-1)!.segment, offset: positions.at(-1)!.offset + 9 }, 'appending continues after the last record');
+    await again.close();
+  });
+
+  test(`group commit: concurrent writers share appendv and fdatasync calls [${kind.name}]`, async (t) => {
+    const { store } = await kind.make(t);
+    const wal = await Wal.open(store, { sync: 'always' });
+    const results = await Promise.all(Array.from({ length: 200 }, (_, i) => wal.append(record(i))));
+    t.equal(new Set(results.map((p) => `${p.segment}:${p.offset}`)).size, 200, 'every writer got its own position');
+    const seen = [];
+    for await (const entry of wal.read()) seen.push(entry.payload.readUInt32LE(0));
+    t.deepEqual(seen, Array.from({ length: 200 }, (_, i) => i), 'the records are in the order they were appended');
+    await wal.close();
+  });
+
+  test(`bad input and oversize records are refused and change nothing [${kind.name}]`, async (t) => {
+    const { store } = await kind.make(t);
+    const wal = await Wal.open(store, { maxRecordSize: 1000 });
+    await wal.append(Buffer.from('first'));
+    const end = wal.end;
+    const error = await rejection(t, wal.append(Buffer.alloc(1001)), 'EINVAL', 'a record over maxRecordSize');
+    t.match(error?.message ?? '', /1001 bytes exceeds the limit/, 'the error gives the size and the limit');
+    await rejection(t, wal.append('text' as unknown as Buffer), 'EINVAL', 'a string');
+    await rejection(t, wal.append(Buffer.from('x'), 0), 'EINVAL', 'type 0');
+    t.deepEqual(wal.end, end, 'nothing was written');
+    await wal.close();
+    await rejection(t, wal.append(Buffer.from('x')), 'EBADF', 'append on a closed WAL');
+  });
+
+  test(`truncateBefore deletes whole segments; recovery starts at the checkpoint [${kind.name}]`, async (t) => {
+    const { store, reopen } = await kind.make(t);
+    const wal = await Wal.open(store, { segmentSize: 4096 });
+    const positions = [];
+    for (let i = 0; i < 100; i++) positions.push(await wal.append(record(i, 200)));
+    const checkpoint = positions[60]!;
+    const removed = await wal.truncateBefore(checkpoint);
+    t.equal(removed, checkpoint.segment - 1, `the ${removed} segments before the checkpoint's are gone`);
+    await rejection(t, (async () => { for await (const _ of wal.read(positions[0])) break; })(), 'ENOENT', 'reading from a deleted segment');
+    await wal.close();
+    const again = await Wal.open(await reopen(), { segmentSize: 4096 });
+    t.equal(again.recovery.records, 40, 'recovery scans from the checkpoint: the 40 records after it');
+    const first = (await again.read().next()).value;
+    const firstKept = positions.findIndex((p) => p.segment === checkpoint.segment);
+    t.equal(first?.payload.readUInt32LE(0), firstKept, `reading starts at the first kept segment (record ${firstKept})`);
+    await again.close();
+  });
+}
+
+for (const kind of RAW_STORE_KINDS) {
+  test(`torn tail: a last record cut at every length recovers exactly the records before it [${kind.name}]`, async (t) => {
+    const { store, reopen, bytes, setBytes } = await kind.make(t);
+    const wal = await Wal.open(store);
+    for (let i = 0; i < 5; i++) await wal.append(record(i, 30));
+    const last = await wal.append(record(5, 40));
+    await wal.close();
+    const whole = bytes(last.segment);
+    const cuts = whole.length - last.offset;
+    let exact = 0;
+    for (let keep = 0; keep < cuts; keep++) {
+      setBytes(last.segment, whole.subarray(0, last.offset + keep));
+      const again = await Wal.open(await reopen());
+      const seen = [];
+      for await (const entry of again.read()) seen.push(entry.payload.readUInt32LE(0));
+      const dropped = again.recovery.dropped;
+      if (seen.join() === '0,1,2,3,4' && (keep === 0 ? dropped === undefined : dropped?.bytes === keep && dropped.position.offset === last.offset)) exact++;
+      await again.close();
+    }
+    t.equal(exact, cuts, `all ${cuts} cuts recover exactly the 5 acknowledged records and report what was dropped`);
+    setBytes(last.segment, whole);
+  });
+
+  test(`a bit flipped in the middle is corruption, reported with its position [${kind.name}]`, async (t) => {
+    const { store, reopen, bytes, setBytes } = await kind.make(t);
+    const wal = await Wal.open(store);
+    const positions = [];
+    for (let i = 0; i < 10; i++) positions.push(await wal.append(record(i, 100)));
+    await wal.close();
+    const data = Buffer.from(bytes(1));
+    data[positions[4]!.offset + 9 + 50]! ^= 0x10;
+    setBytes(1, data);
+    const error = await rejection(t, Wal.open(await reopen()), 'EBADMSG', 'opening a log with a flipped bit');
+    t.match(error?.message ?? '', new RegExp(`segment 1 offset ${positions[4]!.offset}`), 'the error gives the segment and offset');
+  });
+}
+
+test('ENOSPC during append: the write fails, earlier records stay, the log goes on once space frees', async (t) => {
+  let backend: CrashingBackend | undefined;
+  const store = new MemorySegmentStore((memory) => (backend = new CrashingBackend(memory)));
+  const wal = await Wal.open(store);
+  for (let i = 0; i < 3; i++) await wal.append(record(i, 100));
+  backend!.plan = { failAfterBytes: backend!.size() + 50 };
+  await rejection(t, wal.append(record(3, 100)), 'ENOSPC', 'an append that finds the disk full');
+  await rejection(t, wal.append(record(4, 100)), 'ENOSPC', 'and the next one too');
+  const seen = [];
+  for await (const entry of wal.read()) seen.push(entry.payload.readUInt32LE(0));
+  t.deepEqual(seen, [0, 1, 2], 'earlier records are intact and nothing partial is left');
+  backend!.plan = {};
+  await wal.append(record(5, 100));
+  const after = [];
+  for await (const entry of wal.read()) after.push(entry.payload.readUInt32LE(0));
+  t.deepEqual(after, [0, 1, 2, 5], 'the log is usable once space frees');
+  await wal.close();
+});
+
+test('a failed fdatasync stops the log until it is reopened', async (t) => {
+  let backend: CrashingBackend | undefined;
+  const store = new MemorySegmentStore((memory) => (backend = new CrashingBackend(memory)));
+  const wal = await Wal.open(store);
+  await wal.append(record(0));
+  backend!.plan = { failSync: true };
+  await rejection(t, wal.append(record(1)), 'EIO', 'the append whose fdatasync fails');
+  backend!.plan = {};
+  const error = await rejection(t, wal.append(record(2)), 'EIO', 'later appends are refused');
+  t.match(error?.message ?? '', /reopen it to recover/, 'saying what to do');
+  const again = await Wal.open(store.crash(({ backend: b }) => (b as CrashingBackend).crashImage()));
+  const seen = [];
+  for await (const entry of again.read()) seen.push(entry.payload.readUInt32LE(0));
+  t.deepEqual(seen, [0], 'after a crash, what was durable is there');
+  await again.close();
+});
+
+test('sync policies: always is durable at resolve, none is not, batch at the next interval or byte count', async (t) => {
+  const durableAfter = async (sync: 'always' | 'none' | { batch: { intervalMs: number; bytes: number } }, count: number) => {
+    const store = new MemorySegmentStore((memory) => new CrashingBackend(memory));
+    const wal = await Wal.open(store, { sync });
+    await Promise.all(Array.from({ length: count }, (_, i) => wal.append(record(i))));
+    const crashed = await Wal.open(store.crash(({ backend }) => (backend as CrashingBackend).crashImage()));
+    const records = crashed.recovery.records;
+    await crashed.close();
+    await wal.close();
+    return records;
+  };
+  t.equal(await durableAfter('always', 20), 20, "'always': every resolved record survives a crash");
+  t.equal(await durableAfter('none', 20), 0, "'none': resolved records are written, not yet durable");
+  t.equal(await durableAfter({ batch: { intervalMs: 5, bytes: 1 << 30 } }, 20), 20, "'batch': records resolve after the interval's sync");
+  t.equal(await durableAfter({ batch: { intervalMs: 60_000, bytes: 200 } }, 20), 20, "'batch': or once enough bytes wait");
+});
+
+test('group commit: 200 concurrent appends with sync always take a handful of fdatasyncs', async (t) => {
+  let flushes = 0;
+  let appends = 0;
+  const store = new MemorySegmentStore((memory) => {
+    const backend = new CrashingBackend(memory);
+    const flush = backend.flush.bind(backend);
+    const append = backend.append.bind(backend);
+    backend.flush = () => (flushes++, flush());
+    backend.append = (data) => (appends++, append(data));
+    return backend;
+  });
+  const wal = await Wal.open(store, { sync: 'always' });
+  const [baseFlushes, baseAppends] = [flushes, appends];
+  await Promise.all(Array.from({ length: 200 }, (_, i) => wal.append(record(i))));
+  t.ok(flushes - baseFlushes <= 3, `200 durable records took ${flushes - baseFlushes} fdatasync calls`);
+  t.ok(appends - baseAppends <= 3, `and ${appends - baseAppends} appendv calls`);
+  await wal.close();
+});
