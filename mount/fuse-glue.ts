@@ -126,6 +126,11 @@ export class FuseMount {
       readlink: (path: string, cb: Cb) => this.answer('readlink', cb, () => p.readlink(path), 'value'),
       link: (from: string, to: string, cb: Cb) => this.answer('link', cb, () => p.link(from, to), 'none'),
       access: (path: string, _mode: number, cb: Cb) => this.answer('access', cb, () => p.access(path), 'none'),
+      getxattr: (path: string, name: string, _position: number, cb: Cb) => this.answer('getxattr', cb, () => p.getxattr(path, name), 'value'),
+      setxattr: (path: string, name: string, value: Buffer, _position: number, flags: number, cb: Cb) =>
+        this.answer('setxattr', cb, () => p.setxattr(path, name, Buffer.from(value), flags), 'none'),
+      listxattr: (path: string, cb: Cb) => this.answer('listxattr', cb, () => p.listxattr(path), 'value'),
+      removexattr: (path: string, name: string, cb: Cb) => this.answer('removexattr', cb, () => p.removexattr(path, name), 'none'),
       statfs: (_path: string, cb: Cb) => this.answer('statfs', cb, () => p.statfs(), 'value'),
     } as unknown as Record<string, (...args: never[]) => void>;
   }

@@ -228,12 +228,33 @@ export class PosixFs {
     this.dirs.invalidate(relativeOf(to));
   }
 
-  /** chmod acts on a file or a directory (the kernel resolves symlinks first): open whichever `path` is. */
-  private async withEntry(path: string, work: (target: File | Dir) => Promise<void>): Promise<void> {
+  /**
+   * chmod and the xattr calls act on a file or a directory (the kernel resolves symlinks first for chmod):
+   * open whichever `path` is. A symlink itself has no user attributes on Linux: EOPNOTSUPP.
+   */
+  private async withEntry<T>(path: string, work: (target: File | Dir) => Promise<T>): Promise<T> {
     const relative = relativeOf(path);
     const stat = relative === '' ? await this.storage.root.stat() : await this.atParent(path, (dir, name) => dir.stat(name));
     if (stat.kind === 'directory') return this.dirs.use(relative, work);
+    if (stat.kind === 'symlink') throw new StorageError('EOPNOTSUPP', 'EOPNOTSUPP: no extended attributes on a symlink');
     return this.withFile(path, Mode.Read, work);
+  }
+
+  getxattr(path: string, name: string): Promise<Buffer> {
+    return this.withEntry(path, (target) => target.getXattr(name));
+  }
+
+  setxattr(path: string, name: string, value: Buffer, flags: number): Promise<void> {
+    const only = flags & 1 ? 'create' : flags & 2 ? 'replace' : undefined;
+    return this.withEntry(path, (target) => target.setXattr(name, value, only));
+  }
+
+  listxattr(path: string): Promise<string[]> {
+    return this.withEntry(path, (target) => target.listXattrs());
+  }
+
+  removexattr(path: string, name: string): Promise<void> {
+    return this.withEntry(path, (target) => target.removeXattr(name));
   }
 
   chmod(path: string, mode: number): Promise<void> {

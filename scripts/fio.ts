@@ -93,6 +93,7 @@ async function main(): Promise<void> {
   const context: RunContext = {
     settings,
     jobsDir: JOBS_DIR,
+    workdir,
     note: (message) => {
       if (!notes.includes(message)) notes.push(message);
     },

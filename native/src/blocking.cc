@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -242,6 +243,71 @@ Napi::Value Utimensat(const Napi::CallbackInfo& info) {
   return Call::Start(info.Env(), [=]() { return Check(utimensat(dirfd, path.c_str(), times, flags)); });
 }
 
+// fgetxattr(fd, name) -> Buffer | -errno
+Napi::Value Fgetxattr(const Napi::CallbackInfo& info) {
+  int fd = I32(info, 0);
+  std::string name = PathCopy(info, 1);
+  auto value = std::make_shared<std::vector<char>>();
+  return Call::Start(
+      info.Env(),
+      [=]() -> long {
+        for (;;) {  // the value may change size between asking and reading: ask again then
+          ssize_t size = fgetxattr(fd, name.c_str(), nullptr, 0);
+          if (size < 0) return -errno;
+          value->resize(static_cast<size_t>(size));
+          ssize_t got = fgetxattr(fd, name.c_str(), value->data(), value->size());
+          if (got >= 0) return got;
+          if (errno != ERANGE) return -errno;
+        }
+      },
+      [=](Napi::Env env, long length) { return Napi::Buffer<char>::Copy(env, value->data(), static_cast<size_t>(length)); });
+}
+
+// fsetxattr(fd, name, value, flags)
+Napi::Value Fsetxattr(const Napi::CallbackInfo& info) {
+  int fd = I32(info, 0);
+  std::string name = PathCopy(info, 1);
+  Bytes bytes = BytesOf(info[2]);
+  std::vector<char> value(bytes.data, bytes.data + bytes.length);
+  int flags = I32(info, 3);
+  return Call::Start(info.Env(), [=]() { return Check(fsetxattr(fd, name.c_str(), value.data(), value.size(), flags)); });
+}
+
+// flistxattr(fd) -> [name, ...] | -errno
+Napi::Value Flistxattr(const Napi::CallbackInfo& info) {
+  int fd = I32(info, 0);
+  auto list = std::make_shared<std::vector<char>>();
+  return Call::Start(
+      info.Env(),
+      [=]() -> long {
+        for (;;) {
+          ssize_t size = flistxattr(fd, nullptr, 0);
+          if (size < 0) return -errno;
+          list->resize(static_cast<size_t>(size));
+          ssize_t got = flistxattr(fd, list->data(), list->size());
+          if (got >= 0) return got;
+          if (errno != ERANGE) return -errno;
+        }
+      },
+      [=](Napi::Env env, long length) {
+        Napi::Array names = Napi::Array::New(env);
+        uint32_t count = 0;
+        for (long at = 0; at < length;) {
+          std::string name(list->data() + at);
+          at += static_cast<long>(name.size()) + 1;
+          names.Set(count++, Napi::String::New(env, name));
+        }
+        return names;
+      });
+}
+
+// fremovexattr(fd, name)
+Napi::Value Fremovexattr(const Napi::CallbackInfo& info) {
+  int fd = I32(info, 0);
+  std::string name = PathCopy(info, 1);
+  return Call::Start(info.Env(), [=]() { return Check(fremovexattr(fd, name.c_str())); });
+}
+
 // ftruncate(fd, length)
 Napi::Value Ftruncate(const Napi::CallbackInfo& info) {
   int fd = I32(info, 0);
@@ -296,6 +362,10 @@ void DefineBlocking(Napi::Env env, Napi::Object exports) {
   blocking.Set("fchown", Napi::Function::New(env, Fchown));
   blocking.Set("futimens", Napi::Function::New(env, Futimens));
   blocking.Set("fchownat", Napi::Function::New(env, Fchownat));
+  blocking.Set("fgetxattr", Napi::Function::New(env, Fgetxattr));
+  blocking.Set("fsetxattr", Napi::Function::New(env, Fsetxattr));
+  blocking.Set("flistxattr", Napi::Function::New(env, Flistxattr));
+  blocking.Set("fremovexattr", Napi::Function::New(env, Fremovexattr));
   blocking.Set("utimensat", Napi::Function::New(env, Utimensat));
   blocking.Set("ftruncate", Napi::Function::New(env, Ftruncate));
   blocking.Set("fallocate", Napi::Function::New(env, Fallocate));

@@ -36,16 +36,23 @@ export interface Peer {
   close(): Promise<void>;
 }
 
+export type PersistfsMode = Exclude<PeerName, 'node:fs'>;
+
+/** persistfs on the bench directory in `mode`, configured alike for every section of the benchmark. */
+export async function openPersistfs(mode: PersistfsMode, benchDir: string): Promise<Storage> {
+  const storage = await openStorage(benchDir, {
+    config: { ioMode: mode, queueDepth: 256, submitThreshold: 32, logLevel: 'warn' },
+  });
+  if (storage.ioMode !== mode) {
+    await storage.close();
+    throw new Error(`asked persistfs for the ${mode} IO mode and got ${storage.ioMode}`);
+  }
+  return storage;
+}
+
 export async function openPeer(name: PeerName, benchDir: string): Promise<Peer> {
   if (name === 'node:fs') return new NodeFsPeer(benchDir);
-  const storage = await openStorage(benchDir, {
-    config: { ioMode: name, queueDepth: 256, submitThreshold: 32, logLevel: 'warn' },
-  });
-  if (storage.ioMode !== name) {
-    await storage.close();
-    throw new Error(`asked persistfs for the ${name} IO mode and got ${storage.ioMode}`);
-  }
-  return new PersistfsPeer(name, storage);
+  return new PersistfsPeer(name, await openPersistfs(name, benchDir));
 }
 
 class PersistfsPeer implements Peer {

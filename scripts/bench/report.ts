@@ -64,8 +64,8 @@ export function evaluateTargets(rows: readonly ResultRow[]): TargetResult[] {
   });
 }
 
-const formatRatio = (value: number | undefined) => (value === undefined ? '-' : `${value.toFixed(2)}x`);
-const formatNumber = (value: number, digits: number) =>
+export const formatRatio = (value: number | undefined) => (value === undefined ? '-' : `${value.toFixed(2)}x`);
+export const formatNumber = (value: number, digits: number) =>
   value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
 /** The results as a text table; ratios sit on the io_uring row of each workload. */
@@ -78,10 +78,14 @@ export function formatTable(rows: readonly ResultRow[]): string {
     formatNumber(row.mibPerSecond, 1),
     ...RATIO_PEERS.map((peer) => (row.peer === 'io_uring' ? formatRatio(ratio(rows, row.workload, peer)) : '')),
   ]);
+  return formatTextTable(header, body, 2);
+}
+
+/** Columns sized to fit: the first `textColumns` aligned left (text), the others right (numbers). */
+export function formatTextTable(header: readonly string[], body: readonly (readonly string[])[], textColumns: number): string {
   const widths = header.map((title, column) => Math.max(title.length, ...body.map((cells) => cells[column]!.length)));
-  // text columns to the left, numbers to the right
-  const line = (cells: string[]) =>
-    cells.map((cell, column) => (column < 2 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ').trimEnd();
+  const line = (cells: readonly string[]) =>
+    cells.map((cell, column) => (column < textColumns ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ').trimEnd();
   return [line(header), line(widths.map((width) => '-'.repeat(width))), ...body.map(line)].join('\n');
 }
 

@@ -7,6 +7,8 @@ export interface FioInvocation {
   jobFile: string;
   section?: string;
   env: Record<string, string>;
+  /** fio's working directory, where it leaves the output of exec_prerun commands */
+  cwd: string;
   /** only fio's setup phase: lay out the files the job needs, do no IO */
   createOnly?: boolean;
 }
@@ -22,7 +24,7 @@ export interface FioTotals {
 export class FioFailure extends Error {}
 
 /** The fio command line, for the report and for error messages. */
-export function fioArguments(invocation: Omit<FioInvocation, 'env'>): string[] {
+export function fioArguments(invocation: Pick<FioInvocation, 'jobFile' | 'section' | 'createOnly'>): string[] {
   return [
     '--output-format=json',
     ...(invocation.createOnly ? ['--create_only=1'] : []),
@@ -33,7 +35,11 @@ export function fioArguments(invocation: Omit<FioInvocation, 'env'>): string[] {
 
 export async function runFio(invocation: FioInvocation): Promise<FioTotals> {
   const args = fioArguments(invocation);
-  const child = spawn('fio', args, { env: { ...process.env, ...invocation.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('fio', args, {
+    cwd: invocation.cwd,
+    env: { ...process.env, ...invocation.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -48,7 +54,12 @@ export async function runFio(invocation: FioInvocation): Promise<FioTotals> {
   // fio may print warnings ahead of the JSON on stdout
   const start = stdout.indexOf('{');
   if (start < 0) throw new FioFailure(`${what} printed no JSON report: ${stdout.trim()}`);
-  return totalsOf(JSON.parse(stdout.slice(start)), what);
+  const totals = totalsOf(JSON.parse(stdout.slice(start)), what);
+  // a job that fails before its IO starts (an exec_prerun command, say) can leave fio exiting 0
+  if (!invocation.createOnly && (totals.ios === 0 || totals.seconds === 0)) {
+    throw new FioFailure(`${what} did no IO: ${stderr.trim() || stdout.slice(0, start).trim()}`);
+  }
+  return totals;
 }
 
 type JsonObject = Record<string, unknown>;

@@ -13,6 +13,8 @@ export interface RunContext {
   settings: FioSettings;
   /** scripts/fio/jobs */
   jobsDir: string;
+  /** the work directory (fio runs in it) */
+  workdir: string;
   /** records something the reader of the results should know, once */
   note(message: string): void;
 }
@@ -46,7 +48,12 @@ export async function measuredRun(job: FioJob, target: Target, round: number, co
   const identity: RunIdentity = { job: job.id, target: target.name, round };
   try {
     target.mount?.checkServing();
-    const invocation = { jobFile: path.join(context.jobsDir, job.jobFile), section: job.section, env: jobEnvironment(context.settings, target.dir) };
+    const invocation = {
+      jobFile: path.join(context.jobsDir, job.jobFile),
+      section: job.section,
+      env: jobEnvironment(context.settings, target.dir),
+      cwd: context.workdir,
+    };
     for (const name of job.removeBefore) await removeQuietly(path.join(target.dir, name));
     // fio makes the files but not the directory they are in
     if (job.subdirectory !== undefined) await mkdir(path.join(target.dir, job.subdirectory), { recursive: true });

@@ -23,7 +23,15 @@ export interface OpenFlags {
   dsync: boolean;
 }
 
-export interface FileNode {
+/** Extended attributes of a file or directory (flags: 1 create only, 2 replace only). */
+export interface XattrNode {
+  getXattr(name: string): Promise<Buffer>;
+  setXattr(name: string, value: Uint8Array, flags: number): Promise<void>;
+  listXattrs(): Promise<string[]>;
+  removeXattr(name: string): Promise<void>;
+}
+
+export interface FileNode extends XattrNode {
   /** O_DIRECT alignment for memory, offsets and lengths; 0 when the file is not open for direct IO. */
   readonly alignment: number;
   /** Current size as this process knows it (all handles on one file share it). */
@@ -45,7 +53,7 @@ export interface FileNode {
   close(): Promise<void>;
 }
 
-export interface DirNode {
+export interface DirNode extends XattrNode {
   mkdir(name: string, mode: number): Promise<void>;
   openDir(name: string): Promise<DirNode>;
   /** Creates `name` (EEXIST if present) and opens it. */

@@ -3,7 +3,7 @@
 // readable through open handles, ENOTEMPTY, EEXIST, ...) and can be given a capacity to exercise ENOSPC.
 import type { FsStats } from '../io/native.js';
 import { storageError } from '../storage/errors.js';
-import { totalBytes, type Adapter, type DirEntry, type DirNode, type EntryKind, type EntryStat, type FileNode, type OpenFlags } from './adapter.js';
+import { totalBytes, type Adapter, type DirEntry, type DirNode, type EntryKind, type EntryStat, type FileNode, type OpenFlags, type XattrNode } from './adapter.js';
 
 const TYPE_BITS: Record<EntryKind, number> = { file: 0o100000, directory: 0o040000, symlink: 0o120000, other: 0 };
 
@@ -20,6 +20,7 @@ interface Node {
   size: number;
   target: string;
   children: Map<string, Node>;
+  xattrs: Map<string, Buffer>;
   atimeNs: bigint;
   mtimeNs: bigint;
   ctimeNs: bigint;
@@ -60,6 +61,7 @@ export class MemoryAdapter implements Adapter {
       size: 0,
       target: '',
       children: new Map(),
+      xattrs: new Map(),
       atimeNs: t,
       mtimeNs: t,
       ctimeNs: t,
@@ -121,6 +123,33 @@ function stat(node: Node): EntryStat {
   };
 }
 
+const XATTR_CREATE = 1;
+const XATTR_REPLACE = 2;
+
+/** Extended attributes kept on the node, with the kernel's errors. */
+function nodeXattrs(node: Node): XattrNode {
+  return {
+    async getXattr(name) {
+      const value = node.xattrs.get(name);
+      if (!value) throw storageError('ENODATA', 'no such attribute', { path: name });
+      return Buffer.from(value);
+    },
+    async setXattr(name, value, flags) {
+      const exists = node.xattrs.has(name);
+      if (flags & XATTR_CREATE && exists) throw storageError('EEXIST', 'attribute exists', { path: name });
+      if (flags & XATTR_REPLACE && !exists) throw storageError('ENODATA', 'no such attribute', { path: name });
+      node.xattrs.set(name, Buffer.from(value));
+      node.ctimeNs = now();
+    },
+    async listXattrs() {
+      return [...node.xattrs.keys()];
+    },
+    async removeXattr(name) {
+      if (!node.xattrs.delete(name)) throw storageError('ENODATA', 'no such attribute', { path: name });
+    },
+  };
+}
+
 function setTimes(node: Node, atimeNs: number, mtimeNs: number): void {
   if (atimeNs >= 0) node.atimeNs = BigInt(Math.round(atimeNs));
   if (mtimeNs >= 0) node.mtimeNs = BigInt(Math.round(mtimeNs));
@@ -129,12 +158,17 @@ function setTimes(node: Node, atimeNs: number, mtimeNs: number): void {
 
 class MemoryFile implements FileNode {
   readonly alignment = 0;
+  readonly getXattr;
+  readonly setXattr;
+  readonly listXattrs;
+  readonly removeXattr;
 
   constructor(
     private readonly adapter: MemoryAdapter,
     private readonly node: Node,
   ) {
     node.opens++;
+    ({ getXattr: this.getXattr, setXattr: this.setXattr, listXattrs: this.listXattrs, removeXattr: this.removeXattr } = nodeXattrs(node));
   }
 
   size(): number {
@@ -210,10 +244,17 @@ class MemoryFile implements FileNode {
 }
 
 class MemoryDir implements DirNode {
+  readonly getXattr;
+  readonly setXattr;
+  readonly listXattrs;
+  readonly removeXattr;
+
   constructor(
     private readonly adapter: MemoryAdapter,
     readonly node: Node,
-  ) {}
+  ) {
+    ({ getXattr: this.getXattr, setXattr: this.setXattr, listXattrs: this.listXattrs, removeXattr: this.removeXattr } = nodeXattrs(node));
+  }
 
   /** The entry `name`, or ENOENT; ENOENT too for every entry of a directory that was removed. */
   private entry(name: string): Node {

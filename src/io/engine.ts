@@ -94,6 +94,11 @@ export interface IoEngine {
   /** times of `name` in `dirfd` itself (a symlink is not followed); negative leaves one unchanged */
   lutimes(dirfd: number, name: string, atimeNs: number, mtimeNs: number): Promise<void>;
   fallocate(fd: number, mode: number, offset: number, length: number): Promise<void>;
+  /** extended attributes of an open file or directory; flags: 1 create only, 2 replace only */
+  getxattr(fd: number, name: string): Promise<Buffer>;
+  setxattr(fd: number, name: string, value: Uint8Array, flags: number): Promise<void>;
+  listxattr(fd: number): Promise<string[]>;
+  removexattr(fd: number, name: string): Promise<void>;
   ftruncate(fd: number, length: number): Promise<void>;
   fstatfs(fd: number): Promise<FsStats>;
   /** Waits for every request in flight, then releases the engine. Later calls fail with EBADF. */

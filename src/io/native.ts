@@ -61,6 +61,10 @@ export interface NativeBlocking {
   futimens(fd: number, atimeNs: number, mtimeNs: number): Promise<number>;
   fchownat(dirfd: number, path: Uint8Array, uid: number, gid: number, flags: number): Promise<number>;
   utimensat(dirfd: number, path: Uint8Array, atimeNs: number, mtimeNs: number, flags: number): Promise<number>;
+  fgetxattr(fd: number, name: Uint8Array): Promise<Buffer | number>;
+  fsetxattr(fd: number, name: Uint8Array, value: Uint8Array, flags: number): Promise<number>;
+  flistxattr(fd: number): Promise<string[] | number>;
+  fremovexattr(fd: number, name: Uint8Array): Promise<number>;
   ftruncate(fd: number, length: number): Promise<number>;
   fallocate(fd: number, mode: number, offset: number, length: number): Promise<number>;
   fstatfs(fd: number): Promise<FsStats | number>;

@@ -101,6 +101,18 @@ export class SyncEngine implements IoEngine {
   lutimes(dirfd: number, name: string, atimeNs: number, mtimeNs: number): Promise<void> {
     return this.track('utimensat', () => pool.lutimes(dirfd, name, atimeNs, mtimeNs));
   }
+  getxattr(fd: number, name: string): Promise<Buffer> {
+    return this.track('fgetxattr', () => pool.getxattr(fd, name));
+  }
+  setxattr(fd: number, name: string, value: Uint8Array, flags: number): Promise<void> {
+    return this.track('fsetxattr', () => pool.setxattr(fd, name, value, flags));
+  }
+  listxattr(fd: number): Promise<string[]> {
+    return this.track('flistxattr', () => pool.listxattr(fd));
+  }
+  removexattr(fd: number, name: string): Promise<void> {
+    return this.track('fremovexattr', () => pool.removexattr(fd, name));
+  }
   fstatfs(fd: number) {
     return this.track('fstatfs', () => pool.fstatfs(fd));
   }

@@ -85,6 +85,22 @@ export async function lutimes(dirfd: number, name: string, atimeNs: number, mtim
   check(await blocking.utimensat(dirfd, cString(name), atimeNs, mtimeNs, AT.SYMLINK_NOFOLLOW), 'utimensat', name);
 }
 
+export async function getxattr(fd: number, name: string): Promise<Buffer> {
+  return checked(await blocking.fgetxattr(fd, cString(name)), 'fgetxattr', name);
+}
+
+export async function setxattr(fd: number, name: string, value: Uint8Array, flags: number): Promise<void> {
+  check(await blocking.fsetxattr(fd, cString(name), value, flags), 'fsetxattr', name);
+}
+
+export async function listxattr(fd: number): Promise<string[]> {
+  return checked(await blocking.flistxattr(fd), 'flistxattr');
+}
+
+export async function removexattr(fd: number, name: string): Promise<void> {
+  check(await blocking.fremovexattr(fd, cString(name)), 'fremovexattr', name);
+}
+
 export async function fallocate(fd: number, mode: number, offset: number, length: number): Promise<void> {
   check(await blocking.fallocate(fd, mode, offset, length), 'fallocate');
 }

@@ -224,6 +224,18 @@ export class UringEngine implements IoEngine {
   lutimes(dirfd: number, name: string, atimeNs: number, mtimeNs: number): Promise<void> {
     return this.pooled('utimensat', () => pool.lutimes(dirfd, name, atimeNs, mtimeNs));
   }
+  getxattr(fd: number, name: string): Promise<Buffer> {
+    return this.pooled('fgetxattr', () => pool.getxattr(fd, name));
+  }
+  setxattr(fd: number, name: string, value: Uint8Array, flags: number): Promise<void> {
+    return this.pooled('fsetxattr', () => pool.setxattr(fd, name, value, flags));
+  }
+  listxattr(fd: number): Promise<string[]> {
+    return this.pooled('flistxattr', () => pool.listxattr(fd));
+  }
+  removexattr(fd: number, name: string): Promise<void> {
+    return this.pooled('fremovexattr', () => pool.removexattr(fd, name));
+  }
   fstatfs(fd: number): Promise<FsStats> {
     return this.pooled('fstatfs', () => pool.fstatfs(fd));
   }

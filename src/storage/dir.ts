@@ -47,6 +47,10 @@ export class Dir extends Handle {
     parent?.retain();
   }
 
+  protected get xattrNode() {
+    return this.node;
+  }
+
   get name(): string {
     return this.dirName;
   }

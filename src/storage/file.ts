@@ -56,6 +56,10 @@ export class File extends Handle {
     this.fileName = name;
   }
 
+  protected get xattrNode() {
+    return this.node;
+  }
+
   get name(): string {
     return this.fileName;
   }

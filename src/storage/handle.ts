@@ -1,5 +1,6 @@
 // What every open handle (File, Dir) shares: an open/closed state, a count of calls in progress so that
 // close() waits for them, and the rewriting of errors with the storage-relative path.
+import type { XattrNode } from '../adapters/adapter.js';
 import { storageError, toStorageError, type StorageError } from './errors.js';
 import { joinPath } from './names.js';
 
@@ -30,6 +31,33 @@ export abstract class Handle {
     }
   }
 
+  /** The file or directory whose extended attributes this handle reaches. */
+  protected abstract get xattrNode(): XattrNode;
+
+  /** The value of the extended attribute `name` (ENODATA when it has none). */
+  getXattr(name: string): Promise<Buffer> {
+    return this.call('getxattr', async () => this.xattrNode.getXattr(checkXattrName(name)));
+  }
+
+  /** Sets an extended attribute; `only` 'create' fails with EEXIST, 'replace' with ENODATA. */
+  setXattr(name: string, value: Uint8Array, only?: 'create' | 'replace'): Promise<void> {
+    return this.call('setxattr', async () => {
+      checkXattrName(name);
+      if (!(value instanceof Uint8Array)) throw storageError('EINVAL', 'an attribute value must be a Buffer or Uint8Array', { path: this.path });
+      if (value.length > XATTR_SIZE_MAX) throw storageError('E2BIG', `an attribute value is at most ${XATTR_SIZE_MAX} bytes`, { path: this.path });
+      if (only !== undefined && only !== 'create' && only !== 'replace') throw storageError('EINVAL', `only must be 'create' or 'replace'`);
+      await this.xattrNode.setXattr(name, value, only === 'create' ? 1 : only === 'replace' ? 2 : 0);
+    });
+  }
+
+  listXattrs(): Promise<string[]> {
+    return this.call('listxattr', () => this.xattrNode.listXattrs());
+  }
+
+  removeXattr(name: string): Promise<void> {
+    return this.call('removexattr', async () => this.xattrNode.removeXattr(checkXattrName(name)));
+  }
+
   /** Marks the handle closed and waits for the calls already running. */
   protected async settle(): Promise<void> {
     this.closed = true;
@@ -39,6 +67,15 @@ export abstract class Handle {
   get isClosed(): boolean {
     return this.closed;
   }
+}
+
+const XATTR_NAME_MAX = 255;
+const XATTR_SIZE_MAX = 65536;
+
+function checkXattrName(name: unknown): string {
+  if (typeof name !== 'string' || name === '' || name.includes('\0')) throw storageError('EINVAL', 'an attribute name must be a non-empty string without NUL');
+  if (Buffer.byteLength(name) > XATTR_NAME_MAX) throw storageError('ERANGE', `an attribute name is at most ${XATTR_NAME_MAX} bytes`);
+  return name;
 }
 
 /** `error` as a StorageError that names `path` (the engine below only knew a descriptor or a name). */

@@ -112,3 +112,15 @@ test('large writes reach the storage in 128 KiB requests, not 4 KiB ones (big_wr
   t.ok(sizes.every((size) => size === 131072), `every write request is 128 KiB (${[...new Set(sizes)].join(', ')})`);
   t.equal(m.sh('stat -c %s big'), '4194304\n', 'and the file is whole');
 });
+
+test('extended attributes through the mount: setfattr, getfattr, removal', async (t) => {
+  const m = await withMount(t, 'io_uring');
+  m.sh('echo x > f && mkdir d');
+  m.sh('setfattr -n user.kind -v segment f && setfattr -n user.owner -v ingest d');
+  t.equal(m.sh('getfattr --only-values -n user.kind f'), 'segment', 'a file attribute set and read back');
+  t.equal(m.sh('getfattr --only-values -n user.owner d'), 'ingest', 'a directory attribute');
+  t.equal(m.sh(`getfattr --only-values -n user.kind ${m.backing}/f`), 'segment', 'kept by the backing store');
+  t.match(m.sh('getfattr -d f'), /user\.kind="segment"/, 'listed');
+  m.sh('setfattr -x user.kind f');
+  t.match(m.shFails('getfattr -n user.kind f'), /No such attribute/, 'removed: ENODATA as the shell reports it');
+});

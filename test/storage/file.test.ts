@@ -195,3 +195,19 @@ eachBackend('enforcePermissions: false leaves permission checks to the layer abo
   t.equal((await dir.read()).length, 1, 'listing');
   await again.close();
 });
+
+eachBackend('extended attributes on files and directories', async (t, backend) => {
+  const { storage } = await freshStorage(t, backend);
+  const file = await storage.root.createFile('x');
+  const dir = await storage.root.createDirectory('d');
+  for (const [what, target] of [['file', file], ['directory', dir]] as const) {
+    await target.setXattr('user.origin', bytes('collector-7'));
+    t.equal((await target.getXattr('user.origin')).toString(), 'collector-7', `${what}: set then get`);
+    t.deepEqual(await target.listXattrs(), ['user.origin'], `${what}: listed`);
+    await rejection(t, target.setXattr('user.origin', bytes('x'), 'create'), 'EEXIST', `${what}: create-only on an existing attribute`);
+    await rejection(t, target.setXattr('user.other', bytes('x'), 'replace'), 'ENODATA', `${what}: replace-only on a missing attribute`);
+    await target.removeXattr('user.origin');
+    await rejection(t, target.getXattr('user.origin'), 'ENODATA', `${what}: a removed attribute is gone`);
+    await rejection(t, target.setXattr('', bytes('x')), 'EINVAL', `${what}: an empty name`);
+  }
+});

@@ -165,6 +165,22 @@ export class LocalDir implements DirNode {
     return this.engine.lutimes(this.fd, name, atimeNs, mtimeNs);
   }
 
+  getXattr(name: string): Promise<Buffer> {
+    return this.engine.getxattr(this.fd, name);
+  }
+
+  setXattr(name: string, value: Uint8Array, flags: number): Promise<void> {
+    return this.engine.setxattr(this.fd, name, value, flags);
+  }
+
+  listXattrs(): Promise<string[]> {
+    return this.engine.listxattr(this.fd);
+  }
+
+  removeXattr(name: string): Promise<void> {
+    return this.engine.removexattr(this.fd, name);
+  }
+
   sync(): Promise<void> {
     return this.engine.fsync(this.fd, false);
   }

@@ -132,6 +132,22 @@ export class LocalFile implements FileNode {
     return this.engine.futimens(this.fd, atimeNs, mtimeNs);
   }
 
+  getXattr(name: string): Promise<Buffer> {
+    return this.engine.getxattr(this.fd, name);
+  }
+
+  setXattr(name: string, value: Uint8Array, flags: number): Promise<void> {
+    return this.engine.setxattr(this.fd, name, value, flags);
+  }
+
+  listXattrs(): Promise<string[]> {
+    return this.engine.listxattr(this.fd);
+  }
+
+  removeXattr(name: string): Promise<void> {
+    return this.engine.removexattr(this.fd, name);
+  }
+
   async allocate(offset: number, length: number): Promise<void> {
     await this.engine.fallocate(this.fd, 0, offset, length);
     this.inode.size = Math.max(this.inode.size, offset + length);

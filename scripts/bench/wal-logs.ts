@@ -1,0 +1,200 @@
+// The logs the WAL section appends to, behind one small interface: persistfs' Wal (group commit) on a
+// storage in its io_uring or sync IO mode, and the naive baseline, a node:fs FileHandle opened for append
+// that writes each record and (sync 'always') fdatasyncs it on its own.
+import { type FileHandle, open, unlink } from 'node:fs/promises';
+import path from 'node:path';
+
+import type { Dir, Storage } from '../../src/index.js';
+import type { StorageBackend } from '../../src/backend/backend.js';
+import { DirSegmentStore, type SegmentStore } from '../../src/wal/segment-store.js';
+import { Wal } from '../../src/wal/wal.js';
+import { openPersistfs, type PeerName, type PersistfsMode } from './peers.js';
+
+/** The sync policies the section measures: durable before the append resolves, or written only. */
+export type WalPolicy = 'always' | 'none';
+
+export const WAL_SEGMENT_SIZE = 64 * 1024 * 1024;
+
+/** What reached the storage under a log: write calls (appendv) and fdatasyncs. */
+export interface LogCalls {
+  writes: number;
+  datasyncs: number;
+}
+
+export interface RecordLog {
+  /** resolves once the record is durable under the log's policy (its value is of no interest here) */
+  append(record: Buffer): Promise<unknown>;
+  /** the calls made so far; the naive log makes one write (and one datasync) per record by design */
+  calls(): LogCalls;
+  /** closes the log and deletes its files */
+  close(): Promise<void>;
+}
+
+export interface LogPeer {
+  readonly name: PeerName;
+  /** a new, empty log */
+  createLog(policy: WalPolicy): Promise<RecordLog>;
+  close(): Promise<void>;
+}
+
+export async function openLogPeer(name: PeerName, benchDir: string): Promise<LogPeer> {
+  if (name === 'node:fs') return new NodeFsLogPeer(benchDir);
+  return new WalLogPeer(name, await openPersistfs(name, benchDir));
+}
+
+/** A name no earlier turn left behind: the process id and a counter. */
+function freshName(prefix: string, counter: number): string {
+  return `${prefix}-${process.pid}-${counter}`;
+}
+
+class WalLogPeer implements LogPeer {
+  private logs = 0;
+
+  constructor(
+    readonly name: PersistfsMode,
+    private readonly storage: Storage,
+  ) {}
+
+  async createLog(policy: WalPolicy): Promise<RecordLog> {
+    const dir = await this.storage.root.createDirectory(freshName(`wal-bench-${this.name}`, this.logs++));
+    try {
+      const store = new CountingSegmentStore(new DirSegmentStore(dir));
+      const wal = await Wal.open(store, { sync: policy, segmentSize: WAL_SEGMENT_SIZE });
+      return new WalLog(wal, dir, store.counted);
+    } catch (error) {
+      await dir.delete();
+      throw error;
+    }
+  }
+
+  close(): Promise<void> {
+    return this.storage.close();
+  }
+}
+
+class WalLog implements RecordLog {
+  constructor(
+    private readonly wal: Wal,
+    private readonly dir: Dir,
+    private readonly counted: LogCalls,
+  ) {}
+
+  // not an async wrapper: an extra promise per record would be the harness' cost, charged to the WAL
+  append(record: Buffer): Promise<unknown> {
+    return this.wal.append(record);
+  }
+
+  calls(): LogCalls {
+    return { ...this.counted };
+  }
+
+  async close(): Promise<void> {
+    await this.wal.close();
+    await this.dir.delete();
+  }
+}
+
+/**
+ * A SegmentStore whose segments count their appends and fdatasyncs, so the section can tell how many
+ * records each group commit carried. It adds a call per batch, not per record.
+ */
+class CountingSegmentStore implements SegmentStore {
+  readonly counted: LogCalls = { writes: 0, datasyncs: 0 };
+
+  constructor(private readonly inner: SegmentStore) {}
+
+  list(): Promise<number[]> {
+    return this.inner.list();
+  }
+  async create(segment: number): Promise<StorageBackend> {
+    return new CountingBackend(await this.inner.create(segment), this.counted);
+  }
+  async open(segment: number): Promise<StorageBackend> {
+    return new CountingBackend(await this.inner.open(segment), this.counted);
+  }
+  remove(segment: number): Promise<void> {
+    return this.inner.remove(segment);
+  }
+  sync(): Promise<void> {
+    return this.inner.sync();
+  }
+  writeCheckpoint(data: Buffer): Promise<void> {
+    return this.inner.writeCheckpoint(data);
+  }
+  readCheckpoint(): Promise<Buffer | undefined> {
+    return this.inner.readCheckpoint();
+  }
+}
+
+class CountingBackend implements StorageBackend {
+  constructor(
+    private readonly inner: StorageBackend,
+    private readonly counted: LogCalls,
+  ) {}
+
+  readAt(offset: number, length: number): Promise<Buffer> {
+    return this.inner.readAt(offset, length);
+  }
+  append(data: Uint8Array | readonly Uint8Array[]): Promise<number> {
+    this.counted.writes++;
+    return this.inner.append(data);
+  }
+  flush(): Promise<void> {
+    this.counted.datasyncs++;
+    return this.inner.flush();
+  }
+  size(): number {
+    return this.inner.size();
+  }
+  sync(): Promise<void> {
+    return this.inner.sync();
+  }
+  truncate(newSize: number): Promise<void> {
+    return this.inner.truncate(newSize);
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
+class NodeFsLogPeer implements LogPeer {
+  readonly name = 'node:fs' as const;
+  private logs = 0;
+
+  constructor(private readonly benchDir: string) {}
+
+  async createLog(policy: WalPolicy): Promise<RecordLog> {
+    const file = path.join(this.benchDir, `${freshName('wal-bench-node-fs', this.logs++)}.log`);
+    // 'a' is O_APPEND: concurrent writers on the one handle never overwrite each other
+    return new NodeFsLog(await open(file, 'a'), file, policy === 'always');
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** The naive log: no framing, no batching; with `durable`, every record waits for its own fdatasync. */
+class NodeFsLog implements RecordLog {
+  private records = 0;
+
+  constructor(
+    private readonly handle: FileHandle,
+    private readonly file: string,
+    private readonly durable: boolean,
+  ) {}
+
+  async append(record: Buffer): Promise<void> {
+    const { bytesWritten } = await this.handle.write(record);
+    if (bytesWritten !== record.length) throw new Error(`short write: ${bytesWritten} of ${record.length} bytes`);
+    if (this.durable) await this.handle.datasync();
+    this.records++;
+  }
+
+  calls(): LogCalls {
+    return { writes: this.records, datasyncs: this.durable ? this.records : 0 };
+  }
+
+  async close(): Promise<void> {
+    await this.handle.close();
+    await unlink(this.file);
+  }
+}
