@@ -48,7 +48,7 @@ export interface FioJob {
 export const FIO_JOBS: readonly FioJob[] = [
   {
     id: 'seq-write-1m',
-    description: 'sequential write, 1 MiB blocks, new file',
+    description: 'sequential write, 1 MiB blocks, new file, fsync at the end',
     jobFile: 'seq-write-1m.fio',
     unit: 'MiB/s',
     removeBefore: ['seq-write.dat'],

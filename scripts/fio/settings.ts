@@ -4,7 +4,7 @@
 export interface FioSettings {
   /** runs of every job on every target; the table shows the medians */
   rounds: number;
-  /** seconds per time_based job, and the cap of the sequential read */
+  /** seconds per time_based job, and the cap of the sequential ones */
   runtimeSeconds: number;
   /** the data files of the throughput jobs, in fio's size syntax */
   fileSize: string;
