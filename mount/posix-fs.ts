@@ -228,33 +228,35 @@ export class PosixFs {
     this.dirs.invalidate(relativeOf(to));
   }
 
-  /**
-   * chmod and the xattr calls act on a file or a directory (the kernel resolves symlinks first for chmod):
-   * open whichever `path` is. A symlink itself has no user attributes on Linux: EOPNOTSUPP.
-   */
-  private async withEntry<T>(path: string, work: (target: File | Dir) => Promise<T>): Promise<T> {
+  /** chmod acts on a file or a directory (the kernel resolves symlinks first): open whichever `path` is. */
+  private async withEntry(path: string, work: (target: File | Dir) => Promise<void>): Promise<void> {
     const relative = relativeOf(path);
     const stat = relative === '' ? await this.storage.root.stat() : await this.atParent(path, (dir, name) => dir.stat(name));
     if (stat.kind === 'directory') return this.dirs.use(relative, work);
-    if (stat.kind === 'symlink') throw new StorageError('EOPNOTSUPP', 'EOPNOTSUPP: no extended attributes on a symlink');
     return this.withFile(path, Mode.Read, work);
   }
 
+  // Extended attributes: one call on the entry, no open (the kernel asks for security.capability
+  // before every write, so this path is hot). The root's own are the root handle's.
   getxattr(path: string, name: string): Promise<Buffer> {
-    return this.withEntry(path, (target) => target.getXattr(name));
+    if (relativeOf(path) === '') return this.storage.root.getXattr(name);
+    return this.atParent(path, (dir, entry) => dir.getEntryXattr(entry, name));
   }
 
   setxattr(path: string, name: string, value: Buffer, flags: number): Promise<void> {
     const only = flags & 1 ? 'create' : flags & 2 ? 'replace' : undefined;
-    return this.withEntry(path, (target) => target.setXattr(name, value, only));
+    if (relativeOf(path) === '') return this.storage.root.setXattr(name, value, only);
+    return this.atParent(path, (dir, entry) => dir.setEntryXattr(entry, name, value, only));
   }
 
   listxattr(path: string): Promise<string[]> {
-    return this.withEntry(path, (target) => target.listXattrs());
+    if (relativeOf(path) === '') return this.storage.root.listXattrs();
+    return this.atParent(path, (dir, entry) => dir.listEntryXattrs(entry));
   }
 
   removexattr(path: string, name: string): Promise<void> {
-    return this.withEntry(path, (target) => target.removeXattr(name));
+    if (relativeOf(path) === '') return this.storage.root.removeXattr(name);
+    return this.atParent(path, (dir, entry) => dir.removeEntryXattr(entry, name));
   }
 
   chmod(path: string, mode: number): Promise<void> {

@@ -1,7 +1,8 @@
 // The benchmark (`make bench`): persistfs in its io_uring and sync IO modes against node:fs/promises,
-// doing the same work on the same files in the same run, with fio as the ceiling for random reads.
-// Prints a table and the targets' verdicts on stdout, progress on stderr, and saves everything as JSON
-// in bench-results/. Run with --help for the options.
+// doing the same work on the same files in the same run, with fio as the ceiling for random reads (the
+// storage section), and persistfs' WAL against a naive node:fs log (the WAL section).
+// Prints a table per section and the targets' verdicts on stdout, progress on stderr, and saves everything
+// as JSON in bench-results/. Run with --help for the options.
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,8 +12,19 @@ import { hideBin } from 'yargs/helpers';
 
 import { dataFile, ensureDataFile, GiB, MiB, removeQuietly, writeBack } from './bench/data-files.js';
 import { fioVersion, runFio, type FioResult } from './bench/fio.js';
-import { openPeer, PEER_NAMES, type Peer, type PeerName } from './bench/peers.js';
-import { evaluateTargets, formatTable, formatTargets, machineInfo, resultRow, saveReport, type ResultRow } from './bench/report.js';
+import { openPeer, PEER_NAMES, rotated, type Peer, type PeerName } from './bench/peers.js';
+import {
+  evaluateTargets,
+  formatTable,
+  formatTargets,
+  machineInfo,
+  resultRow,
+  saveReport,
+  type ResultRow,
+  type TargetResult,
+} from './bench/report.js';
+import { formatWalTable, formatWalTargets } from './bench/wal-report.js';
+import { runWalSection, WAL_FULL, WAL_NOTES, WAL_QUICK, type WalSectionResult } from './bench/wal-section.js';
 import { addMeasurements, type Measurement } from './bench/workers.js';
 import {
   allWorkloads,
@@ -20,14 +32,18 @@ import {
   QUICK,
   WORKLOAD_IDS,
   type BenchFiles,
+  type Settings,
   type Workload,
   type WorkloadContext,
+  type WorkloadId,
 } from './bench/workloads.js';
 
 // dist/scripts/bench.js -> the repository
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 /** persistfs' own directory in every storage root, made when a storage opens */
 const STORAGE_TMP_DIR = '.persistfs-tmp';
+const SECTIONS = ['storage', 'wal'] as const;
+type Section = (typeof SECTIONS)[number];
 
 const progress = (message: string) => process.stderr.write(`${message}\n`);
 /** The first half of a progress line, finished by progress() with the result once the job is done. */
@@ -45,18 +61,18 @@ async function parseArguments() {
       describe: 'where the data files live (the big ones are kept for later runs)',
     })
     .option('quick', { type: 'boolean', default: false, describe: 'short runs: a smoke test, not numbers to quote' })
-    .option('only', { type: 'string', array: true, choices: WORKLOAD_IDS, describe: 'run only these workloads' })
+    .option('section', {
+      type: 'string',
+      array: true,
+      choices: SECTIONS,
+      describe: 'run only these sections (default: all of them, or storage alone when --only is given)',
+    })
+    .option('only', { type: 'string', array: true, choices: WORKLOAD_IDS, describe: 'run only these storage workloads' })
     .option('fio', { type: 'boolean', default: true, describe: 'run fio as the ceiling (--no-fio to skip)' })
     .option('clean', { type: 'boolean', default: false, describe: 'delete the big data files at the end' })
     .strict()
     .help()
     .parseAsync();
-}
-
-/** The peers in a different order for every workload and round, so that none always goes first. */
-function rotated(peers: readonly Peer[], by: number): Peer[] {
-  const start = by % peers.length;
-  return [...peers.slice(start), ...peers.slice(0, start)];
 }
 
 async function runWorkload(
@@ -96,21 +112,23 @@ async function runWorkload(
   return { rows, fio };
 }
 
-async function main(): Promise<void> {
-  const args = await parseArguments();
-  const startedAt = new Date();
-  const settings = args.quick ? QUICK : FULL;
-  const dir = path.resolve(args.dir);
-  await mkdir(dir, { recursive: true });
-  const files: BenchFiles = { warm: dataFile(dir, 'rand-256m.dat', 256 * MiB), cold: dataFile(dir, 'rand-2g.dat', 2 * GiB) };
-  const workloads = allWorkloads().filter((workload) => args.only === undefined || args.only.includes(workload.id));
+interface StorageSectionResult {
+  workloads: Workload[];
+  rows: ResultRow[];
+  fioRuns: Record<string, FioResult>;
+  targets: TargetResult[];
+}
 
-  const notes: string[] = [];
-  const note = (message: string) => {
-    if (!notes.includes(message)) notes.push(message);
-  };
-  const fio = args.fio ? fioVersion() : undefined;
-  if (args.fio && fio === undefined) note('fio is not installed: no ceiling, and the fio targets are skipped');
+async function runStorageSection(
+  dir: string,
+  settings: Settings,
+  only: readonly WorkloadId[] | undefined,
+  fio: string | undefined,
+  clean: boolean,
+  note: (message: string) => void,
+): Promise<StorageSectionResult> {
+  const files: BenchFiles = { warm: dataFile(dir, 'rand-256m.dat', 256 * MiB), cold: dataFile(dir, 'rand-2g.dat', 2 * GiB) };
+  const workloads = allWorkloads().filter((workload) => only === undefined || only.includes(workload.id));
 
   for (const which of new Set(workloads.map((workload) => workload.file))) {
     if (which !== undefined) await ensureDataFile(files[which], progress);
@@ -129,16 +147,51 @@ async function main(): Promise<void> {
     }
   } finally {
     for (const peer of peers) await peer.close();
-    if (args.clean) {
+    if (clean) {
       for (const file of Object.values(files)) await removeQuietly(file.path);
       await removeQuietly(path.join(dir, STORAGE_TMP_DIR));
     }
   }
+  return { workloads, rows, fioRuns, targets: evaluateTargets(rows) };
+}
 
-  const targets = evaluateTargets(rows);
-  console.log(formatTable(rows));
+function printStorageSection(storage: StorageSectionResult): void {
+  console.log(formatTable(storage.rows));
   console.log();
-  console.log(formatTargets(targets));
+  console.log(formatTargets(storage.targets));
+}
+
+function printWalSection(wal: WalSectionResult): void {
+  console.log(formatWalTable(wal.results));
+  console.log();
+  console.log(formatWalTargets(wal.targets));
+}
+
+async function main(): Promise<void> {
+  const args = await parseArguments();
+  const startedAt = new Date();
+  const settings = args.quick ? QUICK : FULL;
+  const sections: readonly Section[] = args.section ?? (args.only === undefined ? SECTIONS : ['storage']);
+  const dir = path.resolve(args.dir);
+  await mkdir(dir, { recursive: true });
+
+  const notes: string[] = [];
+  const note = (message: string) => {
+    if (!notes.includes(message)) notes.push(message);
+  };
+  const runsStorage = sections.includes('storage');
+  const fio = runsStorage && args.fio ? fioVersion() : undefined;
+  if (runsStorage && args.fio && fio === undefined) note('fio is not installed: no ceiling, and the fio targets are skipped');
+
+  const storage = runsStorage ? await runStorageSection(dir, settings, args.only, fio, args.clean, note) : undefined;
+  const wal = sections.includes('wal')
+    ? await runWalSection({ benchDir: dir, settings: args.quick ? WAL_QUICK : WAL_FULL, progress: (text) => process.stderr.write(text) })
+    : undefined;
+  if (wal) WAL_NOTES.forEach(note);
+
+  if (storage) printStorageSection(storage);
+  if (storage && wal) console.log();
+  if (wal) printWalSection(wal);
   for (const message of notes) console.log(`note: ${message}`);
 
   const saved = await saveReport(path.join(REPO, 'bench-results'), startedAt, {
@@ -146,11 +199,13 @@ async function main(): Promise<void> {
     machine: machineInfo(dir, fio),
     benchDir: dir,
     quick: args.quick,
+    sections,
     settings,
-    workloads: workloads.map(({ id, description, bytesPerOp }) => ({ id, description, bytesPerOp })),
-    results: rows,
-    fio: fioRuns,
-    targets,
+    workloads: (storage?.workloads ?? []).map(({ id, description, bytesPerOp }) => ({ id, description, bytesPerOp })),
+    results: storage?.rows ?? [],
+    fio: storage?.fioRuns ?? {},
+    targets: storage?.targets ?? [],
+    wal,
     notes,
   });
   console.log(`\nsaved ${path.relative(process.cwd(), saved) || saved}`);

@@ -5,6 +5,7 @@
 // stderr, everything as JSON in bench-results/. Exits non-zero when any run failed (the verify job
 // included). Run with --help for the options.
 import { mkdir } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -27,6 +28,9 @@ import { closeTargets, IO_MODES, openTargets, type Target } from './fio/targets.
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const JOBS_DIR = path.join(REPO, 'scripts', 'fio', 'jobs');
 const MOUNT_CLI = path.join(REPO, 'dist', 'mount', 'cli.js');
+
+/** a 1-minute load average above this before anything starts means something else is running */
+const BUSY_LOAD_AVERAGE = 0.5;
 
 const progress = (message: string) => process.stderr.write(`${message}\n`);
 
@@ -99,6 +103,12 @@ async function main(): Promise<void> {
     },
   };
 
+  // the figures assume an otherwise idle machine; on a shared one, say so next to them
+  const [loadAtStart] = os.loadavg();
+  if (loadAtStart > BUSY_LOAD_AVERAGE) {
+    context.note(`the machine was busy when the run started (load average ${loadAtStart.toFixed(2)}): other work may have skewed the figures`);
+  }
+
   await mkdir(workdir, { recursive: true });
   let runs: RunResult[] = [];
   const problems: string[] = [];
@@ -136,6 +146,7 @@ async function main(): Promise<void> {
       command: `fio ${fioArguments({ jobFile: path.join(JOBS_DIR, job.jobFile), section: job.section }).join(' ')}`,
     })),
     environment: jobEnvironment(settings, '<target directory>'),
+    loadAverage: { start: loadAtStart, end: os.loadavg()[0] },
     reference: { attribution: REFERENCE_ATTRIBUTION, ratios: REFERENCE_RATIOS },
     summary: summaries,
     runs,

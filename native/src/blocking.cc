@@ -243,19 +243,45 @@ Napi::Value Utimensat(const Napi::CallbackInfo& info) {
   return Call::Start(info.Env(), [=]() { return Check(utimensat(dirfd, path.c_str(), times, flags)); });
 }
 
-// fgetxattr(fd, name) -> Buffer | -errno
-Napi::Value Fgetxattr(const Napi::CallbackInfo& info) {
+// Where an extended attribute call acts: an open descriptor, or the entry `entry` of the directory `fd`
+// itself (never following it), reached as /proc/self/fd/<fd>/<entry>: one call, no open, nothing resolved
+// outside the directory the descriptor holds.
+struct XattrTarget {
+  int fd;
+  std::string path;  // empty: the descriptor itself
+
+  ssize_t Get(const char* name, void* value, size_t size) const {
+    return path.empty() ? fgetxattr(fd, name, value, size) : lgetxattr(path.c_str(), name, value, size);
+  }
+  int Set(const char* name, const void* value, size_t size, int flags) const {
+    return path.empty() ? fsetxattr(fd, name, value, size, flags) : lsetxattr(path.c_str(), name, value, size, flags);
+  }
+  ssize_t List(char* list, size_t size) const {
+    return path.empty() ? flistxattr(fd, list, size) : llistxattr(path.c_str(), list, size);
+  }
+  int Remove(const char* name) const { return path.empty() ? fremovexattr(fd, name) : lremovexattr(path.c_str(), name); }
+};
+
+// Arguments (fd, entry-or-empty, ...): the target of an xattr call.
+XattrTarget TargetOf(const Napi::CallbackInfo& info) {
   int fd = I32(info, 0);
-  std::string name = PathCopy(info, 1);
+  std::string entry = PathCopy(info, 1);
+  return XattrTarget{fd, entry.empty() ? std::string() : "/proc/self/fd/" + std::to_string(fd) + "/" + entry};
+}
+
+// getxattr(fd, entry, name) -> Buffer | -errno
+Napi::Value Getxattr(const Napi::CallbackInfo& info) {
+  XattrTarget target = TargetOf(info);
+  std::string name = PathCopy(info, 2);
   auto value = std::make_shared<std::vector<char>>();
   return Call::Start(
       info.Env(),
       [=]() -> long {
         for (;;) {  // the value may change size between asking and reading: ask again then
-          ssize_t size = fgetxattr(fd, name.c_str(), nullptr, 0);
+          ssize_t size = target.Get(name.c_str(), nullptr, 0);
           if (size < 0) return -errno;
           value->resize(static_cast<size_t>(size));
-          ssize_t got = fgetxattr(fd, name.c_str(), value->data(), value->size());
+          ssize_t got = target.Get(name.c_str(), value->data(), value->size());
           if (got >= 0) return got;
           if (errno != ERANGE) return -errno;
         }
@@ -263,28 +289,28 @@ Napi::Value Fgetxattr(const Napi::CallbackInfo& info) {
       [=](Napi::Env env, long length) { return Napi::Buffer<char>::Copy(env, value->data(), static_cast<size_t>(length)); });
 }
 
-// fsetxattr(fd, name, value, flags)
-Napi::Value Fsetxattr(const Napi::CallbackInfo& info) {
-  int fd = I32(info, 0);
-  std::string name = PathCopy(info, 1);
-  Bytes bytes = BytesOf(info[2]);
+// setxattr(fd, entry, name, value, flags)
+Napi::Value Setxattr(const Napi::CallbackInfo& info) {
+  XattrTarget target = TargetOf(info);
+  std::string name = PathCopy(info, 2);
+  Bytes bytes = BytesOf(info[3]);
   std::vector<char> value(bytes.data, bytes.data + bytes.length);
-  int flags = I32(info, 3);
-  return Call::Start(info.Env(), [=]() { return Check(fsetxattr(fd, name.c_str(), value.data(), value.size(), flags)); });
+  int flags = I32(info, 4);
+  return Call::Start(info.Env(), [=]() { return Check(target.Set(name.c_str(), value.data(), value.size(), flags)); });
 }
 
-// flistxattr(fd) -> [name, ...] | -errno
-Napi::Value Flistxattr(const Napi::CallbackInfo& info) {
-  int fd = I32(info, 0);
+// listxattr(fd, entry) -> [name, ...] | -errno
+Napi::Value Listxattr(const Napi::CallbackInfo& info) {
+  XattrTarget target = TargetOf(info);
   auto list = std::make_shared<std::vector<char>>();
   return Call::Start(
       info.Env(),
       [=]() -> long {
         for (;;) {
-          ssize_t size = flistxattr(fd, nullptr, 0);
+          ssize_t size = target.List(nullptr, 0);
           if (size < 0) return -errno;
           list->resize(static_cast<size_t>(size));
-          ssize_t got = flistxattr(fd, list->data(), list->size());
+          ssize_t got = target.List(list->data(), list->size());
           if (got >= 0) return got;
           if (errno != ERANGE) return -errno;
         }
@@ -301,11 +327,11 @@ Napi::Value Flistxattr(const Napi::CallbackInfo& info) {
       });
 }
 
-// fremovexattr(fd, name)
-Napi::Value Fremovexattr(const Napi::CallbackInfo& info) {
-  int fd = I32(info, 0);
-  std::string name = PathCopy(info, 1);
-  return Call::Start(info.Env(), [=]() { return Check(fremovexattr(fd, name.c_str())); });
+// removexattr(fd, entry, name)
+Napi::Value Removexattr(const Napi::CallbackInfo& info) {
+  XattrTarget target = TargetOf(info);
+  std::string name = PathCopy(info, 2);
+  return Call::Start(info.Env(), [=]() { return Check(target.Remove(name.c_str())); });
 }
 
 // ftruncate(fd, length)
@@ -362,10 +388,10 @@ void DefineBlocking(Napi::Env env, Napi::Object exports) {
   blocking.Set("fchown", Napi::Function::New(env, Fchown));
   blocking.Set("futimens", Napi::Function::New(env, Futimens));
   blocking.Set("fchownat", Napi::Function::New(env, Fchownat));
-  blocking.Set("fgetxattr", Napi::Function::New(env, Fgetxattr));
-  blocking.Set("fsetxattr", Napi::Function::New(env, Fsetxattr));
-  blocking.Set("flistxattr", Napi::Function::New(env, Flistxattr));
-  blocking.Set("fremovexattr", Napi::Function::New(env, Fremovexattr));
+  blocking.Set("getxattr", Napi::Function::New(env, Getxattr));
+  blocking.Set("setxattr", Napi::Function::New(env, Setxattr));
+  blocking.Set("listxattr", Napi::Function::New(env, Listxattr));
+  blocking.Set("removexattr", Napi::Function::New(env, Removexattr));
   blocking.Set("utimensat", Napi::Function::New(env, Utimensat));
   blocking.Set("ftruncate", Napi::Function::New(env, Ftruncate));
   blocking.Set("fallocate", Napi::Function::New(env, Fallocate));

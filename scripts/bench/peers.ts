@@ -160,3 +160,9 @@ class NodeFsFile implements BenchFile {
 function checkWritten(written: number, expected: number): void {
   if (written !== expected) throw new Error(`short write: ${written} of ${expected} bytes`);
 }
+
+/** The peers in a different order for every job and round, so that none always goes first. */
+export function rotated<T>(peers: readonly T[], by: number): T[] {
+  const start = by % peers.length;
+  return [...peers.slice(start), ...peers.slice(0, start)];
+}

@@ -15,9 +15,10 @@ export interface Measurement {
 
 /**
  * Runs `operation(worker)` in `count` concurrent loops until the limit, and measures from the first start
- * to the last completion (operations already in flight at the deadline finish and count).
+ * to the last completion (operations already in flight at the deadline finish and count). What
+ * `operation` resolves with is ignored.
  */
-export async function runWorkers(count: number, limit: Limit, operation: (worker: number) => Promise<void>): Promise<Measurement> {
+export async function runWorkers(count: number, limit: Limit, operation: (worker: number) => Promise<unknown>): Promise<Measurement> {
   const maxOps = limit.ops ?? Infinity;
   const start = performance.now();
   const deadline = limit.seconds === undefined ? Infinity : start + limit.seconds * 1000;

@@ -31,8 +31,15 @@ export interface SuccessfulRun extends RunIdentity {
   ios: number;
   bytes: number;
   seconds: number;
-  /** mounts only: user + system CPU time of the mount process during the run, per fio IO (or file) */
-  mountCpuUsPerRequest?: number;
+  /** mounts only: the mount process' CPU time during the run, per fio IO (or file) */
+  mountCpuUsPerRequest?: CpuPerRequest;
+}
+
+export interface CpuPerRequest {
+  /** user + system */
+  total: number;
+  user: number;
+  system: number;
 }
 
 export interface FailedRun extends RunIdentity {
@@ -62,14 +69,16 @@ export async function measuredRun(job: FioJob, target: Target, round: number, co
     if (!job.cold) writeBack();
     else if (!dropCaches()) context.note('could not drop the page cache (not root?): the cold jobs ran warm');
 
-    const cpuBefore = target.mount?.cpuSeconds();
+    const cpuBefore = target.mount?.cpuTime();
     const totals = await runFio(invocation);
-    const cpuAfter = target.mount?.cpuSeconds();
+    const cpuAfter = target.mount?.cpuTime();
 
     const throughput = job.unit === 'MiB/s' ? totals.bytes / MiB / totals.seconds : totals.ios / totals.seconds;
     const run: SuccessfulRun = { ...identity, throughput, ...totals };
-    if (cpuBefore !== undefined && cpuAfter !== undefined && totals.ios > 0) {
-      run.mountCpuUsPerRequest = ((cpuAfter - cpuBefore) * 1e6) / totals.ios;
+    if (cpuBefore !== undefined && cpuAfter !== undefined) {
+      const user = ((cpuAfter.user - cpuBefore.user) * 1e6) / totals.ios;
+      const system = ((cpuAfter.system - cpuBefore.system) * 1e6) / totals.ios;
+      run.mountCpuUsPerRequest = { total: user + system, user, system };
     }
     return run;
   } catch (error) {

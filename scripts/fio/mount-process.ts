@@ -4,7 +4,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, realpathSync, statSync } from 'node:fs';
 
-import { processCpuSeconds } from './process-cpu.js';
+import { processCpuTime, type CpuTime } from './process-cpu.js';
 
 const MOUNT_TIMEOUT_MS = 15_000;
 /** after SIGTERM, the mount finishes its requests, unmounts and closes the storage; it gets this long */
@@ -105,8 +105,8 @@ export class MountProcess {
     if (!isServing(this.mountpoint)) throw new Error(`${this.mountpoint} no longer answers: ${this.log()}`);
   }
 
-  cpuSeconds(): number {
-    return processCpuSeconds(this.pid);
+  cpuTime(): CpuTime {
+    return processCpuTime(this.pid);
   }
 
   /**

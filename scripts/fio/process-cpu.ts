@@ -1,7 +1,14 @@
-// The CPU time a process has used so far, from /proc/<pid>/stat: user plus system time of all its threads
+// The CPU time a process has used so far, from /proc/<pid>/stat: user and system time of all its threads
 // (libfuse's, libuv's pool and io_uring's workers included), which is where a mount spends its time.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+
+export interface CpuTime {
+  /** seconds in user space: JavaScript, the addon, libfuse */
+  user: number;
+  /** seconds in the kernel on the process' behalf: FUSE device reads and writes, the backing file system */
+  system: number;
+}
 
 let clockTicksPerSecond: number | undefined;
 
@@ -15,8 +22,8 @@ function clockTicks(): number {
   return clockTicksPerSecond;
 }
 
-/** utime + stime of `pid`, in seconds. */
-export function processCpuSeconds(pid: number): number {
+/** utime and stime of `pid` so far. */
+export function processCpuTime(pid: number): CpuTime {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   // The command name (field 2) is in parentheses and may itself hold spaces and ')'; the fields after
   // the last ')' start with field 3 (state), so utime (field 14) and stime (field 15) are at 11 and 12.
@@ -24,5 +31,5 @@ export function processCpuSeconds(pid: number): number {
   const utime = Number(fields[11]);
   const stime = Number(fields[12]);
   if (!Number.isFinite(utime) || !Number.isFinite(stime)) throw new Error(`unexpected /proc/${pid}/stat: ${stat}`);
-  return (utime + stime) / clockTicks();
+  return { user: utime / clockTicks(), system: stime / clockTicks() };
 }

@@ -3,6 +3,7 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import type { Unit } from './jobs.js';
+import type { CpuPerRequest } from './measured-run.js';
 import { REFERENCE_ATTRIBUTION } from './reference.js';
 import type { IoMode } from './targets.js';
 import type { JobSummary, TargetSummary } from './summary.js';
@@ -23,7 +24,12 @@ function formatRatio(ratio: number | undefined, atLeastJsPassthrough: boolean | 
   return `${ratio.toFixed(2)}${mark}`;
 }
 
-const formatCpu = (us: number | undefined) => (us === undefined ? '-' : formatNumber(us, us < 100 ? 1 : 0));
+// 99.96 would show as 100.0 with one decimal: the cut is where rounding makes it
+const formatMicroseconds = (us: number) => formatNumber(us, us < 99.95 ? 1 : 0);
+
+/** total (user+system) */
+const formatCpu = (cpu: CpuPerRequest | undefined) =>
+  cpu === undefined ? '-' : `${formatMicroseconds(cpu.total)} (${formatMicroseconds(cpu.user)}+${formatMicroseconds(cpu.system)})`;
 
 /** Columns: text in the first `textColumns` (left-aligned), numbers after them (right-aligned). */
 function textTable(header: readonly string[], body: readonly string[][], textColumns: number): string {
@@ -65,8 +71,8 @@ export function formatLegend(rounds: number): string {
     `medians of ${rounds} round${rounds === 1 ? '' : 's'}; <mode>/backing = mount / backing directory;`,
     "ok / LOW: the ratio is at least / below the JS passthrough's; ! = some rounds failed (see below).",
     `${REFERENCE_ATTRIBUTION}.`,
-    'CPU us/req: user + system CPU time of the mount process over the run, per fio IO (per file for',
-    'create, stat and delete).',
+    'CPU us/req: CPU time of the mount process over the run, total (user+system), per fio IO (per file',
+    'for create, stat and delete); /proc/<pid>/stat counts in clock ticks (1/CLK_TCK s).',
   ].join('\n');
 }
 

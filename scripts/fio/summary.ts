@@ -1,7 +1,7 @@
 // From the runs to one line per job: the median of every target's rounds, the mounts' ratios to the
 // backing directory, and how those compare with the reference file systems'.
 import type { FioJob, JobId, Unit } from './jobs.js';
-import { isFailed, type RunResult, type SuccessfulRun } from './measured-run.js';
+import { isFailed, type CpuPerRequest, type RunResult, type SuccessfulRun } from './measured-run.js';
 import { REFERENCE_RATIOS, type ReferenceRatios } from './reference.js';
 import { mountTargetName, type IoMode, type TargetName } from './targets.js';
 
@@ -18,7 +18,7 @@ export interface MountSummary extends TargetSummary {
   /** whether `ratio` is at least the JS passthrough's; undefined without either */
   atLeastJsPassthrough: boolean | undefined;
   /** median CPU microseconds of the mount process per fio IO (per file for the metadata jobs) */
-  cpuUsPerRequest: number | undefined;
+  cpuUsPerRequest: CpuPerRequest | undefined;
 }
 
 export interface JobSummary {
@@ -56,12 +56,14 @@ export function summarize(jobs: readonly FioJob[], modes: readonly IoMode[], run
       const summary = targetSummary(runs, job.id, target);
       const ratio = summary.median !== undefined && backing.median !== undefined ? summary.median / backing.median : undefined;
       const cpuFigures = runsOf(runs, job.id, target).succeeded.flatMap((run) => run.mountCpuUsPerRequest ?? []);
+      const cpuMedian = (part: keyof CpuPerRequest) => median(cpuFigures.map((figures) => figures[part]));
       return {
         mode,
         ...summary,
         ratio,
         atLeastJsPassthrough: ratio !== undefined && reference !== undefined ? ratio >= reference.jsPassthrough : undefined,
-        cpuUsPerRequest: median(cpuFigures),
+        // each part's own median: the parts of the median total need not come from one round
+        cpuUsPerRequest: cpuFigures.length === 0 ? undefined : { total: cpuMedian('total')!, user: cpuMedian('user')!, system: cpuMedian('system')! },
       };
     });
     return { job: job.id, unit: job.unit, backing, mounts, reference };

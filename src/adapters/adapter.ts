@@ -54,6 +54,8 @@ export interface FileNode extends XattrNode {
 }
 
 export interface DirNode extends XattrNode {
+  /** The extended attributes of the entry `name` itself (a symlink is not followed). */
+  entryXattrs(name: string): XattrNode;
   mkdir(name: string, mode: number): Promise<void>;
   openDir(name: string): Promise<DirNode>;
   /** Creates `name` (EEXIST if present) and opens it. */

@@ -400,6 +400,16 @@ class MemoryDir implements DirNode {
     setTimes(this.node, atimeNs, mtimeNs);
   }
 
+  entryXattrs(name: string): XattrNode {
+    const of = () => nodeXattrs(this.entry(name));
+    return {
+      getXattr: (attribute) => of().getXattr(attribute),
+      setXattr: (attribute, value, flags) => of().setXattr(attribute, value, flags),
+      listXattrs: () => of().listXattrs(),
+      removeXattr: (attribute) => of().removeXattr(attribute),
+    };
+  }
+
   async chownEntry(name: string, uid: number, gid: number): Promise<void> {
     const child = this.entry(name);
     if (uid >= 0) child.uid = uid;

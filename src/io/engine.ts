@@ -94,11 +94,14 @@ export interface IoEngine {
   /** times of `name` in `dirfd` itself (a symlink is not followed); negative leaves one unchanged */
   lutimes(dirfd: number, name: string, atimeNs: number, mtimeNs: number): Promise<void>;
   fallocate(fd: number, mode: number, offset: number, length: number): Promise<void>;
-  /** extended attributes of an open file or directory; flags: 1 create only, 2 replace only */
-  getxattr(fd: number, name: string): Promise<Buffer>;
-  setxattr(fd: number, name: string, value: Uint8Array, flags: number): Promise<void>;
-  listxattr(fd: number): Promise<string[]>;
-  removexattr(fd: number, name: string): Promise<void>;
+  /**
+   * Extended attributes of the open file or directory `fd` (entry ''), or of the entry `entry` of the
+   * directory `fd` itself (a symlink is not followed); flags: 1 create only, 2 replace only.
+   */
+  getxattr(fd: number, entry: string, name: string): Promise<Buffer>;
+  setxattr(fd: number, entry: string, name: string, value: Uint8Array, flags: number): Promise<void>;
+  listxattr(fd: number, entry: string): Promise<string[]>;
+  removexattr(fd: number, entry: string, name: string): Promise<void>;
   ftruncate(fd: number, length: number): Promise<void>;
   fstatfs(fd: number): Promise<FsStats>;
   /** Waits for every request in flight, then releases the engine. Later calls fail with EBADF. */

@@ -61,10 +61,11 @@ export interface NativeBlocking {
   futimens(fd: number, atimeNs: number, mtimeNs: number): Promise<number>;
   fchownat(dirfd: number, path: Uint8Array, uid: number, gid: number, flags: number): Promise<number>;
   utimensat(dirfd: number, path: Uint8Array, atimeNs: number, mtimeNs: number, flags: number): Promise<number>;
-  fgetxattr(fd: number, name: Uint8Array): Promise<Buffer | number>;
-  fsetxattr(fd: number, name: Uint8Array, value: Uint8Array, flags: number): Promise<number>;
-  flistxattr(fd: number): Promise<string[] | number>;
-  fremovexattr(fd: number, name: Uint8Array): Promise<number>;
+  /** xattr calls on `fd` itself (entry '') or on its entry `entry`, not followed */
+  getxattr(fd: number, entry: Uint8Array, name: Uint8Array): Promise<Buffer | number>;
+  setxattr(fd: number, entry: Uint8Array, name: Uint8Array, value: Uint8Array, flags: number): Promise<number>;
+  listxattr(fd: number, entry: Uint8Array): Promise<string[] | number>;
+  removexattr(fd: number, entry: Uint8Array, name: Uint8Array): Promise<number>;
   ftruncate(fd: number, length: number): Promise<number>;
   fallocate(fd: number, mode: number, offset: number, length: number): Promise<number>;
   fstatfs(fd: number): Promise<FsStats | number>;

@@ -101,17 +101,17 @@ export class SyncEngine implements IoEngine {
   lutimes(dirfd: number, name: string, atimeNs: number, mtimeNs: number): Promise<void> {
     return this.track('utimensat', () => pool.lutimes(dirfd, name, atimeNs, mtimeNs));
   }
-  getxattr(fd: number, name: string): Promise<Buffer> {
-    return this.track('fgetxattr', () => pool.getxattr(fd, name));
+  getxattr(fd: number, entry: string, name: string): Promise<Buffer> {
+    return this.track('getxattr', () => pool.getxattr(fd, entry, name));
   }
-  setxattr(fd: number, name: string, value: Uint8Array, flags: number): Promise<void> {
-    return this.track('fsetxattr', () => pool.setxattr(fd, name, value, flags));
+  setxattr(fd: number, entry: string, name: string, value: Uint8Array, flags: number): Promise<void> {
+    return this.track('setxattr', () => pool.setxattr(fd, entry, name, value, flags));
   }
-  listxattr(fd: number): Promise<string[]> {
-    return this.track('flistxattr', () => pool.listxattr(fd));
+  listxattr(fd: number, entry: string): Promise<string[]> {
+    return this.track('listxattr', () => pool.listxattr(fd, entry));
   }
-  removexattr(fd: number, name: string): Promise<void> {
-    return this.track('fremovexattr', () => pool.removexattr(fd, name));
+  removexattr(fd: number, entry: string, name: string): Promise<void> {
+    return this.track('removexattr', () => pool.removexattr(fd, entry, name));
   }
   fstatfs(fd: number) {
     return this.track('fstatfs', () => pool.fstatfs(fd));

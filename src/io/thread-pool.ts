@@ -85,20 +85,20 @@ export async function lutimes(dirfd: number, name: string, atimeNs: number, mtim
   check(await blocking.utimensat(dirfd, cString(name), atimeNs, mtimeNs, AT.SYMLINK_NOFOLLOW), 'utimensat', name);
 }
 
-export async function getxattr(fd: number, name: string): Promise<Buffer> {
-  return checked(await blocking.fgetxattr(fd, cString(name)), 'fgetxattr', name);
+export async function getxattr(fd: number, entry: string, name: string): Promise<Buffer> {
+  return checked(await blocking.getxattr(fd, cString(entry), cString(name)), 'getxattr', entry || name);
 }
 
-export async function setxattr(fd: number, name: string, value: Uint8Array, flags: number): Promise<void> {
-  check(await blocking.fsetxattr(fd, cString(name), value, flags), 'fsetxattr', name);
+export async function setxattr(fd: number, entry: string, name: string, value: Uint8Array, flags: number): Promise<void> {
+  check(await blocking.setxattr(fd, cString(entry), cString(name), value, flags), 'setxattr', entry || name);
 }
 
-export async function listxattr(fd: number): Promise<string[]> {
-  return checked(await blocking.flistxattr(fd), 'flistxattr');
+export async function listxattr(fd: number, entry: string): Promise<string[]> {
+  return checked(await blocking.listxattr(fd, cString(entry)), 'listxattr', entry || undefined);
 }
 
-export async function removexattr(fd: number, name: string): Promise<void> {
-  check(await blocking.fremovexattr(fd, cString(name)), 'fremovexattr', name);
+export async function removexattr(fd: number, entry: string, name: string): Promise<void> {
+  check(await blocking.removexattr(fd, cString(entry), cString(name)), 'removexattr', entry || name);
 }
 
 export async function fallocate(fd: number, mode: number, offset: number, length: number): Promise<void> {

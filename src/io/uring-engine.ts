@@ -224,17 +224,17 @@ export class UringEngine implements IoEngine {
   lutimes(dirfd: number, name: string, atimeNs: number, mtimeNs: number): Promise<void> {
     return this.pooled('utimensat', () => pool.lutimes(dirfd, name, atimeNs, mtimeNs));
   }
-  getxattr(fd: number, name: string): Promise<Buffer> {
-    return this.pooled('fgetxattr', () => pool.getxattr(fd, name));
+  getxattr(fd: number, entry: string, name: string): Promise<Buffer> {
+    return this.pooled('getxattr', () => pool.getxattr(fd, entry, name));
   }
-  setxattr(fd: number, name: string, value: Uint8Array, flags: number): Promise<void> {
-    return this.pooled('fsetxattr', () => pool.setxattr(fd, name, value, flags));
+  setxattr(fd: number, entry: string, name: string, value: Uint8Array, flags: number): Promise<void> {
+    return this.pooled('setxattr', () => pool.setxattr(fd, entry, name, value, flags));
   }
-  listxattr(fd: number): Promise<string[]> {
-    return this.pooled('flistxattr', () => pool.listxattr(fd));
+  listxattr(fd: number, entry: string): Promise<string[]> {
+    return this.pooled('listxattr', () => pool.listxattr(fd, entry));
   }
-  removexattr(fd: number, name: string): Promise<void> {
-    return this.pooled('fremovexattr', () => pool.removexattr(fd, name));
+  removexattr(fd: number, entry: string, name: string): Promise<void> {
+    return this.pooled('removexattr', () => pool.removexattr(fd, entry, name));
   }
   fstatfs(fd: number): Promise<FsStats> {
     return this.pooled('fstatfs', () => pool.fstatfs(fd));

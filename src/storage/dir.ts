@@ -381,6 +381,23 @@ export class Dir extends Handle {
     );
   }
 
+  /** Extended attributes of the entry `entry` itself, without opening it (a symlink is not followed). */
+  getEntryXattr(entry: string, name: string): Promise<Buffer> {
+    return this.xattrGet(() => this.node.entryXattrs(this.checkEntryName(entry, 'getxattr')), name, entry);
+  }
+
+  setEntryXattr(entry: string, name: string, value: Uint8Array, only?: 'create' | 'replace'): Promise<void> {
+    return this.xattrSet(() => this.node.entryXattrs(this.checkEntryName(entry, 'setxattr')), name, value, only, entry);
+  }
+
+  listEntryXattrs(entry: string): Promise<string[]> {
+    return this.xattrList(() => this.node.entryXattrs(this.checkEntryName(entry, 'listxattr')), entry);
+  }
+
+  removeEntryXattr(entry: string, name: string): Promise<void> {
+    return this.xattrRemove(() => this.node.entryXattrs(this.checkEntryName(entry, 'removexattr')), name, entry);
+  }
+
   symlink(target: string, name: string): Promise<void> {
     return this.call(
       'symlink',

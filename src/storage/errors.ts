@@ -65,10 +65,19 @@ export function storageError(code: string, what: string, details: ErrorDetails =
   return new StorageError(code, `${code}: ${describe(code)}, ${what}${where}${how}`, details);
 }
 
-/** An error for a kernel result of -errno. */
+/**
+ * An error for a kernel result of -errno. Made without a stack trace: it is created where a completion is
+ * reaped, so the trace would say nothing, and expected failures (ENOENT lookups, ENODATA xattrs) are hot.
+ */
 export function errnoError(errno: number, syscall: string, path?: string): StorageError {
   const code = CODE_BY_ERRNO.get(errno) ?? `E${errno}`;
-  return storageError(code, syscall, { syscall, path });
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return storageError(code, syscall, { syscall, path });
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
 }
 
 /** Anything thrown below the API (a Node fs error, a native TypeError) as a StorageError. */

@@ -36,26 +36,47 @@ export abstract class Handle {
 
   /** The value of the extended attribute `name` (ENODATA when it has none). */
   getXattr(name: string): Promise<Buffer> {
-    return this.call('getxattr', async () => this.xattrNode.getXattr(checkXattrName(name)));
+    return this.xattrGet(() => this.xattrNode, name);
   }
 
   /** Sets an extended attribute; `only` 'create' fails with EEXIST, 'replace' with ENODATA. */
   setXattr(name: string, value: Uint8Array, only?: 'create' | 'replace'): Promise<void> {
-    return this.call('setxattr', async () => {
-      checkXattrName(name);
-      if (!(value instanceof Uint8Array)) throw storageError('EINVAL', 'an attribute value must be a Buffer or Uint8Array', { path: this.path });
-      if (value.length > XATTR_SIZE_MAX) throw storageError('E2BIG', `an attribute value is at most ${XATTR_SIZE_MAX} bytes`, { path: this.path });
-      if (only !== undefined && only !== 'create' && only !== 'replace') throw storageError('EINVAL', `only must be 'create' or 'replace'`);
-      await this.xattrNode.setXattr(name, value, only === 'create' ? 1 : only === 'replace' ? 2 : 0);
-    });
+    return this.xattrSet(() => this.xattrNode, name, value, only);
   }
 
   listXattrs(): Promise<string[]> {
-    return this.call('listxattr', () => this.xattrNode.listXattrs());
+    return this.xattrList(() => this.xattrNode);
   }
 
   removeXattr(name: string): Promise<void> {
-    return this.call('removexattr', async () => this.xattrNode.removeXattr(checkXattrName(name)));
+    return this.xattrRemove(() => this.xattrNode, name);
+  }
+
+  // The checked calls, for this handle's own attributes and (Dir) for those of an entry.
+  protected xattrGet(target: () => XattrNode, name: string, entry?: string): Promise<Buffer> {
+    return this.call('getxattr', async () => target().getXattr(checkXattrName(name)), entry);
+  }
+
+  protected xattrSet(target: () => XattrNode, name: string, value: Uint8Array, only: 'create' | 'replace' | undefined, entry?: string): Promise<void> {
+    return this.call(
+      'setxattr',
+      async () => {
+        checkXattrName(name);
+        if (!(value instanceof Uint8Array)) throw storageError('EINVAL', 'an attribute value must be a Buffer or Uint8Array');
+        if (value.length > XATTR_SIZE_MAX) throw storageError('E2BIG', `an attribute value is at most ${XATTR_SIZE_MAX} bytes`);
+        if (only !== undefined && only !== 'create' && only !== 'replace') throw storageError('EINVAL', `only must be 'create' or 'replace'`);
+        await target().setXattr(name, value, only === 'create' ? 1 : only === 'replace' ? 2 : 0);
+      },
+      entry,
+    );
+  }
+
+  protected xattrList(target: () => XattrNode, entry?: string): Promise<string[]> {
+    return this.call('listxattr', () => target().listXattrs(), entry);
+  }
+
+  protected xattrRemove(target: () => XattrNode, name: string, entry?: string): Promise<void> {
+    return this.call('removexattr', async () => target().removeXattr(checkXattrName(name)), entry);
   }
 
   /** Marks the handle closed and waits for the calls already running. */

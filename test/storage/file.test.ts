@@ -211,3 +211,19 @@ eachBackend('extended attributes on files and directories', async (t, backend) =
     await rejection(t, target.setXattr('', bytes('x')), 'EINVAL', `${what}: an empty name`);
   }
 });
+
+eachBackend('extended attributes of directory entries, without opening them', async (t, backend) => {
+  const { storage } = await freshStorage(t, backend);
+  const dir = storage.root;
+  await (await dir.createFile('f')).close();
+  await dir.setEntryXattr('f', 'user.k', bytes('v'));
+  t.equal((await dir.getEntryXattr('f', 'user.k')).toString(), 'v', 'set and get through the directory');
+  const file = await dir.openFile('f');
+  t.equal((await file.getXattr('user.k')).toString(), 'v', 'the same attribute through a handle');
+  await file.close();
+  t.deepEqual(await dir.listEntryXattrs('f'), ['user.k'], 'listed');
+  await dir.removeEntryXattr('f', 'user.k');
+  await rejection(t, dir.getEntryXattr('f', 'user.k'), 'ENODATA', 'removed');
+  await rejection(t, dir.getEntryXattr('missing', 'user.k'), 'ENOENT', 'of a missing entry');
+  await rejection(t, dir.getEntryXattr('a/b', 'user.k'), 'EINVAL', 'a name with a slash');
+});

@@ -4,7 +4,7 @@
 import { AT, O, RENAME_NOREPLACE, type IoEngine, type Stat } from '../../io/engine.js';
 import type { FsStats } from '../../io/native.js';
 import { storageError } from '../../storage/errors.js';
-import { kindOfMode, type DirEntry, type DirNode, type EntryKind, type EntryStat, type FileNode, type OpenFlags } from '../adapter.js';
+import { kindOfMode, type DirEntry, type DirNode, type EntryKind, type EntryStat, type FileNode, type OpenFlags, type XattrNode } from '../adapter.js';
 import type { InodeTable } from './inode-table.js';
 import { LocalFile, writeFully } from './local-file.js';
 
@@ -20,6 +20,16 @@ export interface LocalContext {
 const KIND_BY_DTYPE: Record<number, EntryKind> = { 4: 'directory', 8: 'file', 10: 'symlink' };
 const DIRECT_ALIGNMENT_FALLBACK = 4096;
 
+/** The extended attributes of `fd` itself (entry '') or of its entry `entry`, not followed. */
+export function fdXattrs(engine: IoEngine, fd: number, entry: string): XattrNode {
+  return {
+    getXattr: (name) => engine.getxattr(fd, entry, name),
+    setXattr: (name, value, flags) => engine.setxattr(fd, entry, name, value, flags),
+    listXattrs: () => engine.listxattr(fd, entry),
+    removeXattr: (name) => engine.removexattr(fd, entry, name),
+  };
+}
+
 export const withKind = (stat: Stat): EntryStat => ({ ...stat, kind: kindOfMode(stat.mode) });
 
 function openFlags(flags: OpenFlags): number {
@@ -28,10 +38,17 @@ function openFlags(flags: OpenFlags): number {
 }
 
 export class LocalDir implements DirNode {
+  readonly getXattr: XattrNode['getXattr'];
+  readonly setXattr: XattrNode['setXattr'];
+  readonly listXattrs: XattrNode['listXattrs'];
+  readonly removeXattr: XattrNode['removeXattr'];
+
   constructor(
     private readonly context: LocalContext,
     readonly fd: number,
-  ) {}
+  ) {
+    ({ getXattr: this.getXattr, setXattr: this.setXattr, listXattrs: this.listXattrs, removeXattr: this.removeXattr } = fdXattrs(context.engine, fd, ''));
+  }
 
   private get engine(): IoEngine {
     return this.context.engine;
@@ -165,20 +182,8 @@ export class LocalDir implements DirNode {
     return this.engine.lutimes(this.fd, name, atimeNs, mtimeNs);
   }
 
-  getXattr(name: string): Promise<Buffer> {
-    return this.engine.getxattr(this.fd, name);
-  }
-
-  setXattr(name: string, value: Uint8Array, flags: number): Promise<void> {
-    return this.engine.setxattr(this.fd, name, value, flags);
-  }
-
-  listXattrs(): Promise<string[]> {
-    return this.engine.listxattr(this.fd);
-  }
-
-  removeXattr(name: string): Promise<void> {
-    return this.engine.removexattr(this.fd, name);
+  entryXattrs(name: string): XattrNode {
+    return fdXattrs(this.engine, this.fd, name);
   }
 
   sync(): Promise<void> {

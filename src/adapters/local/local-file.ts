@@ -5,21 +5,28 @@
 // fails part-way (ENOSPC), the file is cut back to where the batch began, so a failed append leaves no
 // partial record and later appends continue from a clean end.
 import type { IoEngine } from '../../io/engine.js';
-import { skipBytes, totalBytes, type EntryStat, type FileNode } from '../adapter.js';
+import { skipBytes, totalBytes, type EntryStat, type FileNode, type XattrNode } from '../adapter.js';
 import type { InodeState, InodeTable, SizeChange } from './inode-table.js';
-import { withKind } from './local-dir.js';
+import { fdXattrs, withKind } from './local-dir.js';
 
 const IOV_MAX = 1024;
 const BATCH_BYTES = 16 * 1024 * 1024;
 
 export class LocalFile implements FileNode {
+  readonly getXattr: XattrNode['getXattr'];
+  readonly setXattr: XattrNode['setXattr'];
+  readonly listXattrs: XattrNode['listXattrs'];
+  readonly removeXattr: XattrNode['removeXattr'];
+
   constructor(
     private readonly engine: IoEngine,
     private readonly table: InodeTable,
     private readonly fd: number,
     private readonly inode: InodeState,
     readonly alignment: number,
-  ) {}
+  ) {
+    ({ getXattr: this.getXattr, setXattr: this.setXattr, listXattrs: this.listXattrs, removeXattr: this.removeXattr } = fdXattrs(engine, fd, ''));
+  }
 
   size(): number {
     return this.inode.size;
@@ -130,22 +137,6 @@ export class LocalFile implements FileNode {
 
   utimes(atimeNs: number, mtimeNs: number): Promise<void> {
     return this.engine.futimens(this.fd, atimeNs, mtimeNs);
-  }
-
-  getXattr(name: string): Promise<Buffer> {
-    return this.engine.getxattr(this.fd, name);
-  }
-
-  setXattr(name: string, value: Uint8Array, flags: number): Promise<void> {
-    return this.engine.setxattr(this.fd, name, value, flags);
-  }
-
-  listXattrs(): Promise<string[]> {
-    return this.engine.listxattr(this.fd);
-  }
-
-  removeXattr(name: string): Promise<void> {
-    return this.engine.removexattr(this.fd, name);
   }
 
   async allocate(offset: number, length: number): Promise<void> {
