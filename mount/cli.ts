@@ -34,6 +34,11 @@ await yargs(hideBin(process.argv))
         .option('allow-other', { type: 'boolean', default: false, describe: 'let users other than the one mounting use the mount (permissions still apply)' })
         .option('attr-timeout', { type: 'number', default: 1, describe: 'seconds the kernel caches file attributes' })
         .option('entry-timeout', { type: 'number', default: 1, describe: 'seconds the kernel caches name lookups' })
+        .option('xattr', {
+          type: 'boolean',
+          default: true,
+          describe: 'serve extended attributes (--no-xattr: the kernel then skips its security.capability check before each write)',
+        })
         .option('debug', { type: 'boolean', default: false, describe: 'print every FUSE request (libfuse debug output)' }),
     async (argv) => {
       try {
@@ -51,6 +56,7 @@ await yargs(hideBin(process.argv))
           attrTimeout: argv['attr-timeout'],
           entryTimeout: argv['entry-timeout'],
           debug: argv.debug,
+          xattr: argv.xattr,
           onMounted: ({ backing, mountpoint, ioMode }) =>
             process.stderr.write(
               `persistfs: serving ${backing} at ${mountpoint} (${ioMode} IO mode).\n` +

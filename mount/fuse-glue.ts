@@ -28,6 +28,11 @@ export interface FuseMountOptions {
   attrTimeout: number;
   entryTimeout: number;
   debug: boolean;
+  /**
+   * Serve extended attributes. The kernel then asks for security.capability before every write, one
+   * more round trip each; without them it answers ENOSYS once and the kernel stops asking.
+   */
+  xattr: boolean;
 }
 
 /** The libfuse option string, in one place. */
@@ -60,7 +65,7 @@ export class FuseMount {
     options: FuseMountOptions,
     private readonly logger: Logger,
   ) {
-    this.fuse = new Fuse(mountpoint, this.operations(), { timeout: false, debug: options.debug, fsname: fuseOptionString(options) });
+    this.fuse = new Fuse(mountpoint, this.operations(options.xattr), { timeout: false, debug: options.debug, fsname: fuseOptionString(options) });
   }
 
   /** Calls `work`, then `cb` with 0 and the results, or with the negative errno; never throws. */
@@ -95,10 +100,18 @@ export class FuseMount {
     return EIO;
   }
 
-  private operations(): Record<string, (...args: never[]) => void> {
+  private operations(xattr: boolean): Record<string, (...args: never[]) => void> {
     const p = this.posix;
     type Cb = (result: number, ...values: unknown[]) => void;
+    const xattrs = {
+      getxattr: (path: string, name: string, _position: number, cb: Cb) => this.answer('getxattr', cb, () => p.getxattr(path, name), 'value'),
+      setxattr: (path: string, name: string, value: Buffer, _position: number, flags: number, cb: Cb) =>
+        this.answer('setxattr', cb, () => p.setxattr(path, name, Buffer.from(value), flags), 'none'),
+      listxattr: (path: string, cb: Cb) => this.answer('listxattr', cb, () => p.listxattr(path), 'value'),
+      removexattr: (path: string, name: string, cb: Cb) => this.answer('removexattr', cb, () => p.removexattr(path, name), 'none'),
+    };
     return {
+      ...(xattr ? xattrs : {}),
       getattr: (path: string, cb: Cb) => this.answer('getattr', cb, () => p.getattr(path), 'value'),
       fgetattr: (_path: string, fh: number, cb: Cb) => this.answer('fgetattr', cb, () => p.fgetattr(fh), 'value'),
       readdir: (path: string, cb: Cb) => this.answer('readdir', cb, () => p.readdir(path), 'value'),
@@ -126,11 +139,6 @@ export class FuseMount {
       readlink: (path: string, cb: Cb) => this.answer('readlink', cb, () => p.readlink(path), 'value'),
       link: (from: string, to: string, cb: Cb) => this.answer('link', cb, () => p.link(from, to), 'none'),
       access: (path: string, _mode: number, cb: Cb) => this.answer('access', cb, () => p.access(path), 'none'),
-      getxattr: (path: string, name: string, _position: number, cb: Cb) => this.answer('getxattr', cb, () => p.getxattr(path, name), 'value'),
-      setxattr: (path: string, name: string, value: Buffer, _position: number, flags: number, cb: Cb) =>
-        this.answer('setxattr', cb, () => p.setxattr(path, name, Buffer.from(value), flags), 'none'),
-      listxattr: (path: string, cb: Cb) => this.answer('listxattr', cb, () => p.listxattr(path), 'value'),
-      removexattr: (path: string, name: string, cb: Cb) => this.answer('removexattr', cb, () => p.removexattr(path, name), 'none'),
       statfs: (_path: string, cb: Cb) => this.answer('statfs', cb, () => p.statfs(), 'value'),
     } as unknown as Record<string, (...args: never[]) => void>;
   }

@@ -26,6 +26,7 @@ export interface PosixStat {
   ctime: number;
 }
 
+const ABSENT_XATTR_PATHS = 65536;
 const O_ACCMODE = 3;
 const O_WRONLY = 1;
 const O_RDWR = 2;
@@ -81,6 +82,8 @@ function accessOf(flags: number): Mode {
 export class PosixFs {
   private readonly dirs: DirCache;
   private readonly files = new Map<number, OpenFile>();
+  /** attribute names known to be absent, by path (see getxattr) */
+  private readonly absentXattrs = new Map<string, Set<string>>();
   private nextHandle = 1;
 
   constructor(
@@ -135,6 +138,7 @@ export class PosixFs {
   }
 
   create(path: string, mode: number): Promise<number> {
+    this.forgetXattrs(path);
     return this.atParent(path, async (dir, name) => this.register(await dir.createFile(name, mode & 0o7777)));
   }
 
@@ -205,21 +209,26 @@ export class PosixFs {
   }
 
   unlink(path: string): Promise<void> {
+    this.forgetXattrs(path);
     return this.atParent(path, (dir, name) => dir.deleteFile(name));
   }
 
   mkdir(path: string, mode: number): Promise<void> {
+    this.forgetXattrs(path);
     return this.atParent(path, async (dir, name) => {
       await (await dir.createDirectory(name, mode & 0o7777)).close();
     });
   }
 
   async rmdir(path: string): Promise<void> {
+    this.forgetXattrs(path);
     await this.atParent(path, (dir, name) => dir.removeDirectory(name));
     this.dirs.invalidate(relativeOf(path));
   }
 
   async rename(from: string, to: string): Promise<void> {
+    this.forgetXattrs(from);
+    this.forgetXattrs(to);
     const [toParent, toName] = parentAndName(to);
     await this.atParent(from, (dir, name) =>
       this.dirs.use(toParent, (target) => dir.moveEntry(name, target, toName, { replace: true })),
@@ -236,15 +245,39 @@ export class PosixFs {
     return this.withFile(path, Mode.Read, work);
   }
 
-  // Extended attributes: one call on the entry, no open (the kernel asks for security.capability
-  // before every write, so this path is hot). The root's own are the root handle's.
-  getxattr(path: string, name: string): Promise<Buffer> {
-    if (relativeOf(path) === '') return this.storage.root.getXattr(name);
-    return this.atParent(path, (dir, entry) => dir.getEntryXattr(entry, name));
+  // Extended attributes: one call on the entry, no open. The kernel asks for security.capability before
+  // every write (to drop file capabilities), so the answer "no such attribute" is remembered per path
+  // until something changes that path's attributes or name: every change comes through this mount.
+  async getxattr(path: string, name: string): Promise<Buffer> {
+    const relative = relativeOf(path);
+    if (this.absentXattrs.get(relative)?.has(name)) throw new StorageError('ENODATA', `ENODATA: no attribute ${name}`);
+    try {
+      if (relative === '') return await this.storage.root.getXattr(name);
+      return await this.atParent(path, (dir, entry) => dir.getEntryXattr(entry, name));
+    } catch (error) {
+      if ((error as { code?: string }).code === 'ENODATA') this.rememberAbsent(relative, name);
+      throw error;
+    }
+  }
+
+  private rememberAbsent(relative: string, name: string): void {
+    if (this.absentXattrs.size >= ABSENT_XATTR_PATHS) this.absentXattrs.clear();
+    let names = this.absentXattrs.get(relative);
+    if (!names) this.absentXattrs.set(relative, (names = new Set()));
+    names.add(name);
+  }
+
+  /** Forgets what is known of the attributes of `path` and, for a directory, of everything below it. */
+  private forgetXattrs(path: string): void {
+    const relative = relativeOf(path);
+    this.absentXattrs.delete(relative);
+    const prefix = `${relative}/`;
+    for (const key of this.absentXattrs.keys()) if (key.startsWith(prefix)) this.absentXattrs.delete(key);
   }
 
   setxattr(path: string, name: string, value: Buffer, flags: number): Promise<void> {
     const only = flags & 1 ? 'create' : flags & 2 ? 'replace' : undefined;
+    this.forgetXattrs(path);
     if (relativeOf(path) === '') return this.storage.root.setXattr(name, value, only);
     return this.atParent(path, (dir, entry) => dir.setEntryXattr(entry, name, value, only));
   }
@@ -255,6 +288,7 @@ export class PosixFs {
   }
 
   removexattr(path: string, name: string): Promise<void> {
+    this.forgetXattrs(path);
     if (relativeOf(path) === '') return this.storage.root.removeXattr(name);
     return this.atParent(path, (dir, entry) => dir.removeEntryXattr(entry, name));
   }
@@ -276,6 +310,7 @@ export class PosixFs {
   }
 
   symlink(target: string, path: string): Promise<void> {
+    this.forgetXattrs(path);
     return this.atParent(path, (dir, name) => dir.symlink(target, name));
   }
 
@@ -284,6 +319,7 @@ export class PosixFs {
   }
 
   link(from: string, to: string): Promise<void> {
+    this.forgetXattrs(to);
     const [toParent, toName] = parentAndName(to);
     return this.atParent(from, (dir, name) => this.dirs.use(toParent, (target) => dir.link(name, target, toName)));
   }

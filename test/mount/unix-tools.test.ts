@@ -124,3 +124,11 @@ test('extended attributes through the mount: setfattr, getfattr, removal', async
   m.sh('setfattr -x user.kind f');
   t.match(m.shFails('getfattr -n user.kind f'), /No such attribute/, 'removed: ENODATA as the shell reports it');
 });
+
+test('--no-xattr: extended attributes are not served (EOPNOTSUPP), everything else works', async (t) => {
+  const m = await withMount(t, 'io_uring', ['--no-xattr']);
+  m.sh('echo x > f');
+  t.match(m.shFails('setfattr -n user.kind -v segment f'), /Operation not supported/, 'setfattr: EOPNOTSUPP');
+  m.sh('dd if=/dev/zero of=f bs=4k count=100 status=none');
+  t.equal(m.sh('stat -c %s f'), '409600\n', 'writes work');
+});
