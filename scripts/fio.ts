@@ -4,7 +4,6 @@
 // next to those of two reference FUSE file systems, and the mounts' CPU time per request; progress on
 // stderr, everything as JSON in bench-results/. Exits non-zero when any run failed (the verify job
 // included). Run with --help for the options.
-import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,7 +11,6 @@ import { fileURLToPath } from 'node:url';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 
-import { removeQuietly } from './bench/data-files.js';
 import { fioVersion } from './bench/fio.js';
 import { machineInfo } from './bench/report.js';
 import { fioArguments } from './fio/fio-runner.js';
@@ -23,6 +21,7 @@ import { formatLegend, formatTable, saveReport } from './fio/report.js';
 import { FULL, jobEnvironment, QUICK, type FioSettings } from './fio/settings.js';
 import { summarize } from './fio/summary.js';
 import { closeTargets, IO_MODES, openTargets, type Target } from './fio/targets.js';
+import { prepareWorkdir, removeWorkdir } from './fio/workdir.js';
 
 // dist/scripts/fio.js -> the repository
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -41,7 +40,7 @@ async function parseArguments() {
     .option('dir', {
       type: 'string',
       default: path.join(REPO, 'fio-data'),
-      describe: 'work directory: the plain target, the mounts and their backing stores (removed at the end)',
+      describe: 'work directory for the plain target, the mounts and their backing stores: new or empty, or one of an earlier run (emptied at the start, removed at the end)',
     })
     .option('rounds', { type: 'number', describe: `runs of every job on every target (default ${FULL.rounds}, ${QUICK.rounds} with --quick)` })
     .option('quick', { type: 'boolean', default: false, describe: 'one short round with small files: a smoke test, not numbers to quote' })
@@ -109,7 +108,9 @@ async function main(): Promise<void> {
     context.note(`the machine was busy when the run started (load average ${loadAtStart.toFixed(2)}): other work may have skewed the figures`);
   }
 
-  await mkdir(workdir, { recursive: true });
+  await prepareWorkdir(workdir);
+  // now, while the work directory exists (the machine info names its file system)
+  const machine = machineInfo(workdir, fio);
   let runs: RunResult[] = [];
   const problems: string[] = [];
   try {
@@ -121,7 +122,7 @@ async function main(): Promise<void> {
       problems.push(...(await closeTargets(targets)));
     }
   } finally {
-    if (!args.keep) await removeQuietly(workdir);
+    if (!args.keep) await removeWorkdir(workdir);
   }
 
   const summaries = summarize(jobs, modes, runs);
@@ -135,7 +136,7 @@ async function main(): Promise<void> {
 
   const saved = await saveReport(path.join(REPO, 'bench-results'), startedAt, {
     startedAt: startedAt.toISOString(),
-    machine: machineInfo(workdir, fio),
+    machine,
     workdir,
     quick: args.quick,
     settings,

@@ -24,7 +24,7 @@ export interface MountOptions {
 }
 
 /** The mount points in this process' mount table; the kernel writes spaces and the like as octal escapes. */
-function mountPoints(): string[] {
+export function mountPoints(): string[] {
   return readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
     .map((line) => (line.split(' ')[4] ?? '').replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8))));

@@ -17,7 +17,7 @@ export interface MountSummary extends TargetSummary {
   ratio: number | undefined;
   /** whether `ratio` is at least the JS passthrough's; undefined without either */
   atLeastJsPassthrough: boolean | undefined;
-  /** median CPU microseconds of the mount process per fio IO (per file for the metadata jobs) */
+  /** CPU microseconds of the mount process per fio IO (per file for the metadata jobs), median round */
   cpuUsPerRequest: CpuPerRequest | undefined;
 }
 
@@ -29,11 +29,17 @@ export interface JobSummary {
   reference: ReferenceRatios | undefined;
 }
 
-export function median(values: readonly number[]): number | undefined {
+function median(values: readonly number[]): number | undefined {
   if (values.length === 0) return undefined;
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
   return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+/** The figures of the round with the median total (the lower middle one of an even count), so that its parts add up. */
+function medianCpu(figures: readonly CpuPerRequest[]): CpuPerRequest | undefined {
+  const sorted = [...figures].sort((a, b) => a.total - b.total);
+  return sorted[Math.floor((sorted.length - 1) / 2)];
 }
 
 function runsOf(runs: readonly RunResult[], job: JobId, target: TargetName): { succeeded: SuccessfulRun[]; failed: number } {
@@ -56,14 +62,12 @@ export function summarize(jobs: readonly FioJob[], modes: readonly IoMode[], run
       const summary = targetSummary(runs, job.id, target);
       const ratio = summary.median !== undefined && backing.median !== undefined ? summary.median / backing.median : undefined;
       const cpuFigures = runsOf(runs, job.id, target).succeeded.flatMap((run) => run.mountCpuUsPerRequest ?? []);
-      const cpuMedian = (part: keyof CpuPerRequest) => median(cpuFigures.map((figures) => figures[part]));
       return {
         mode,
         ...summary,
         ratio,
         atLeastJsPassthrough: ratio !== undefined && reference !== undefined ? ratio >= reference.jsPassthrough : undefined,
-        // each part's own median: the parts of the median total need not come from one round
-        cpuUsPerRequest: cpuFigures.length === 0 ? undefined : { total: cpuMedian('total')!, user: cpuMedian('user')!, system: cpuMedian('system')! },
+        cpuUsPerRequest: medianCpu(cpuFigures),
       };
     });
     return { job: job.id, unit: job.unit, backing, mounts, reference };
