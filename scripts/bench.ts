@@ -200,7 +200,7 @@ async function main(): Promise<void> {
     benchDir: dir,
     quick: args.quick,
     sections,
-    settings,
+    settings: storage ? settings : undefined,
     workloads: (storage?.workloads ?? []).map(({ id, description, bytesPerOp }) => ({ id, description, bytesPerOp })),
     results: storage?.rows ?? [],
     fio: storage?.fioRuns ?? {},

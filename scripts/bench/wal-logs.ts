@@ -4,10 +4,7 @@
 import { type FileHandle, open, unlink } from 'node:fs/promises';
 import path from 'node:path';
 
-import type { Dir, Storage } from '../../src/index.js';
-import type { StorageBackend } from '../../src/backend/backend.js';
-import { DirSegmentStore, type SegmentStore } from '../../src/wal/segment-store.js';
-import { Wal } from '../../src/wal/wal.js';
+import { DirSegmentStore, Wal, type Dir, type SegmentStore, type Storage, type StorageBackend } from '../../src/index.js';
 import { openPersistfs, type PeerName, type PersistfsMode } from './peers.js';
 
 /** The sync policies the section measures: durable before the append resolves, or written only. */
