@@ -4,7 +4,7 @@
 //   header  magic "PFSWAL01" (8) | format version u32 LE | reserved u32 | segment number u64 LE | CRC32C u32 LE
 //           of the 24 bytes before it                                                      = 28 bytes
 //   records, back to back, each:
-//           length u32 LE (payload bytes) | CRC32C u32 LE of (length, type, payload) | type u8 | payload
+//           CRC32C u32 LE of the rest of the record | length u32 LE (payload bytes) | type u8 | payload
 // A record never spans two segments. CRC32C is the Castagnoli CRC (hardware-accelerated by @node-rs/crc32).
 import { crc32c } from '@node-rs/crc32';
 
@@ -42,22 +42,31 @@ export function checkSegmentHeader(header: Buffer, segment: number): string | un
   return undefined;
 }
 
-/** The 9-byte header of a record; the CRC covers length, type and payload. */
-export function encodeRecordHeader(type: number, payload: Uint8Array): Buffer {
-  const header = Buffer.allocUnsafe(RECORD_HEADER_SIZE);
-  header.writeUInt32LE(payload.length, 0);
-  header[8] = type;
-  let crc = crc32c(header.subarray(0, 4));
-  crc = crc32c(header.subarray(8, 9), crc);
-  header.writeUInt32LE(crc32c(Buffer.from(payload.buffer, payload.byteOffset, payload.length), crc), 4);
-  return header;
+const asBuffer = (bytes: Uint8Array): Buffer => (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length));
+
+/**
+ * Writes the record (type, payload) at `at` of `target`: its header, and the payload too when `copy`
+ * (small records go down as one staged buffer; large ones keep their own buffer). Returns the CRC.
+ */
+export function encodeRecord(target: Buffer, at: number, type: number, payload: Uint8Array, copy: boolean): void {
+  target.writeUInt32LE(payload.length, at + 4);
+  target[at + 8] = type;
+  let crc: number;
+  if (copy) {
+    target.set(payload, at + RECORD_HEADER_SIZE);
+    crc = crc32c(target.subarray(at + 4, at + RECORD_HEADER_SIZE + payload.length));
+  } else {
+    crc = crc32c(asBuffer(payload), crc32c(target.subarray(at + 4, at + RECORD_HEADER_SIZE)));
+  }
+  target.writeUInt32LE(crc, at);
 }
 
+/** Whether the record whose header is `header` and payload `payload` has the CRC its header says. */
 export function recordCrcMatches(header: Buffer, payload: Buffer): boolean {
-  let crc = crc32c(header.subarray(0, 4));
-  crc = crc32c(header.subarray(8, 9), crc);
-  return crc32c(payload, crc) === header.readUInt32LE(4);
+  return crc32c(payload, crc32c(header.subarray(4, RECORD_HEADER_SIZE))) === header.readUInt32LE(0);
 }
+
+export const recordLength = (header: Buffer): number => header.readUInt32LE(4);
 
 /** A position in the log: the record at `offset` of `segment` (offset of its header). */
 export interface WalPosition {

@@ -1,7 +1,7 @@
 // Reads the records of one segment in order, a window of bytes at a time, and says where and why it
 // stopped: the end, or a record that is cut short or fails its checksum.
 import type { StorageBackend } from '../backend/backend.js';
-import { RECORD_HEADER_SIZE, recordCrcMatches } from './format.js';
+import { RECORD_HEADER_SIZE, recordCrcMatches, recordLength } from './format.js';
 
 export interface RecordRead {
   offset: number;
@@ -50,7 +50,7 @@ export class SegmentReader {
     if (this.offset === this.end) return this.stop('end');
     if (this.offset + RECORD_HEADER_SIZE > this.end) return this.stop('truncated');
     const header = Buffer.from(await this.bytes(this.offset, RECORD_HEADER_SIZE));
-    const length = header.readUInt32LE(0);
+    const length = recordLength(header);
     if (length > this.maxRecordSize) return this.stop('too large');
     if (this.offset + RECORD_HEADER_SIZE + length > this.end) return this.stop('truncated');
     const payload = Buffer.from(await this.bytes(this.offset + RECORD_HEADER_SIZE, length));
@@ -71,7 +71,7 @@ export async function validRecordAfter(backend: StorageBackend, from: number, ma
   if (end - from <= RECORD_HEADER_SIZE) return false;
   const tail = await backend.readAt(from, end - from);
   for (let at = 1; at + RECORD_HEADER_SIZE <= tail.length; at++) {
-    const length = tail.readUInt32LE(at);
+    const length = tail.readUInt32LE(at + 4);
     if (length > maxRecordSize || at + RECORD_HEADER_SIZE + length > tail.length) continue;
     const header = tail.subarray(at, at + RECORD_HEADER_SIZE);
     if (recordCrcMatches(header, tail.subarray(at + RECORD_HEADER_SIZE, at + RECORD_HEADER_SIZE + length))) return true;

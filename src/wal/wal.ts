@@ -18,7 +18,7 @@ import {
   comparePositions,
   decodeCheckpoint,
   encodeCheckpoint,
-  encodeRecordHeader,
+  encodeRecord,
   encodeSegmentHeader,
   RECORD_HEADER_SIZE,
   SEGMENT_HEADER_SIZE,
@@ -56,7 +56,7 @@ export interface RecoveryReport {
 }
 
 interface Pending {
-  header: Buffer;
+  type: number;
   payload: Uint8Array;
   bytes: number;
   resolve: (position: WalPosition) => void;
@@ -66,7 +66,33 @@ interface Pending {
 const DEFAULT_SEGMENT_SIZE = 64 * 1024 * 1024;
 const DEFAULT_MAX_RECORD = 16 * 1024 * 1024;
 const MAX_BATCH_BYTES = 8 * 1024 * 1024;
-const MAX_BATCH_RECORDS = 512; // 2 iovecs a record: within IOV_MAX
+const MAX_BATCH_RECORDS = 512; // at most 2 iovecs a record: within IOV_MAX
+/** payloads up to this size are copied next to their header: one iovec for a run of small records */
+const COPY_LIMIT = 1024;
+
+/**
+ * The buffers one appendv writes for `batch`: small records staged whole, back to back, in one buffer;
+ * a large payload keeps its own buffer after its header (no copy).
+ */
+function stageBatch(batch: readonly Pending[]): Uint8Array[] {
+  let staged = 0;
+  for (const record of batch) staged += RECORD_HEADER_SIZE + (record.payload.length <= COPY_LIMIT ? record.payload.length : 0);
+  const stage = Buffer.allocUnsafe(staged);
+  const buffers: Uint8Array[] = [];
+  let at = 0;
+  let runStart = 0;
+  for (const record of batch) {
+    const copy = record.payload.length <= COPY_LIMIT;
+    encodeRecord(stage, at, record.type, record.payload, copy);
+    at += RECORD_HEADER_SIZE + (copy ? record.payload.length : 0);
+    if (!copy) {
+      buffers.push(stage.subarray(runStart, at), record.payload);
+      runStart = at;
+    }
+  }
+  if (at > runStart) buffers.push(stage.subarray(runStart, at));
+  return buffers;
+}
 
 function corruption(position: WalPosition, why: string): StorageError {
   return storageError('EBADMSG', `WAL corruption at segment ${position.segment} offset ${position.offset}: ${why}`, {
@@ -198,7 +224,7 @@ export class Wal {
       );
     }
     return new Promise<WalPosition>((resolve, reject) => {
-      this.pending.push({ header: encodeRecordHeader(type, payload), payload, bytes, resolve, reject });
+      this.pending.push({ type, payload, bytes, resolve, reject });
       this.committing ??= this.commitLoop();
     });
   }
@@ -233,8 +259,7 @@ export class Wal {
 
   private async commit(batch: Pending[]): Promise<void> {
     const start = this.backend.size();
-    const buffers: Uint8Array[] = [];
-    for (const record of batch) buffers.push(record.header, record.payload);
+    const buffers = stageBatch(batch);
     try {
       await this.backend.append(buffers);
     } catch (error) {
