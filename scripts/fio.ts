@@ -46,6 +46,7 @@ async function parseArguments() {
     .option('quick', { type: 'boolean', default: false, describe: 'one short round with small files: a smoke test, not numbers to quote' })
     .option('only', { type: 'string', array: true, choices: JOB_IDS, describe: 'run only these jobs' })
     .option('modes', { type: 'string', array: true, choices: IO_MODES, default: [...IO_MODES], describe: 'the IO modes to mount with' })
+    .option('mount-arg', { type: 'string', array: true, default: [], describe: 'a flag for persistfs mount, e.g. --mount-arg=--no-xattr (repeatable)' })
     .option('keep', { type: 'boolean', default: false, describe: 'keep the work directory at the end' })
     .check((args) => {
       if (args.rounds !== undefined && (!Number.isInteger(args.rounds) || args.rounds < 1)) throw new Error('--rounds must be a positive integer');
@@ -115,7 +116,7 @@ async function main(): Promise<void> {
   const problems: string[] = [];
   try {
     progress(`mounting ${modes.map((mode) => `mount[${mode}]`).join(' and ')} under ${workdir}`);
-    const targets = await openTargets(workdir, modes, MOUNT_CLI);
+    const targets = await openTargets(workdir, modes, MOUNT_CLI, args['mount-arg']);
     try {
       runs = await runJobs(jobs, targets, context);
     } finally {
@@ -141,6 +142,7 @@ async function main(): Promise<void> {
     quick: args.quick,
     settings,
     modes,
+    mountArgs: args['mount-arg'],
     jobs: jobs.map((job) => ({
       ...job,
       // with the environment it ran with (FIO_DIR being each target's directory in turn)

@@ -21,6 +21,8 @@ export interface MountOptions {
   /** an empty directory to mount on (exists) */
   mountpoint: string;
   ioMode: 'io_uring' | 'sync';
+  /** more `persistfs mount` flags (e.g. --no-xattr) */
+  extraArgs: readonly string[];
 }
 
 /** The mount points in this process' mount table; the kernel writes spaces and the like as octal escapes. */
@@ -67,7 +69,7 @@ export class MountProcess {
     const mountpoint = realpathSync(options.mountpoint);
     const child = spawn(
       process.execPath,
-      [options.cli, 'mount', options.backing, mountpoint, '--io-mode', options.ioMode, '--log-level', 'warn'],
+      [options.cli, 'mount', options.backing, mountpoint, '--io-mode', options.ioMode, '--log-level', 'warn', ...options.extraArgs],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     const mount = new MountProcess(child, mountpoint);

@@ -25,7 +25,7 @@ export const mountTargetName = (mode: IoMode): TargetName => `mount[${mode}]`;
  * Makes <workdir>/backing for the plain runs and, for each mode, <workdir>/store-<mode> mounted at
  * <workdir>/mnt-<mode>. On an error, whatever was already mounted is stopped again.
  */
-export async function openTargets(workdir: string, modes: readonly IoMode[], cli: string): Promise<Target[]> {
+export async function openTargets(workdir: string, modes: readonly IoMode[], cli: string, mountArgs: readonly string[]): Promise<Target[]> {
   const backing = path.join(workdir, 'backing');
   await mkdir(backing, { recursive: true });
   const targets: Target[] = [{ name: 'backing', dir: backing }];
@@ -35,7 +35,7 @@ export async function openTargets(workdir: string, modes: readonly IoMode[], cli
       const mountpoint = path.join(workdir, `mnt-${mode}`);
       await mkdir(store, { recursive: true });
       await mkdir(mountpoint, { recursive: true });
-      const mount = await MountProcess.start({ cli, backing: store, mountpoint, ioMode: mode });
+      const mount = await MountProcess.start({ cli, backing: store, mountpoint, ioMode: mode, extraArgs: mountArgs });
       targets.push({ name: mountTargetName(mode), dir: mount.mountpoint, mount });
     }
   } catch (error) {
