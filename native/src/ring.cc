@@ -72,9 +72,16 @@ Ring::Ring(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Ring>(info) {
   slots_.resize(entries);
 
   eventfd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (eventfd_ < 0) throw ErrnoError(env, errno, "eventfd");
+  if (eventfd_ < 0) {
+    int err = errno;
+    Teardown();
+    throw ErrnoError(env, err, "eventfd");
+  }
   rc = io_uring_register_eventfd(&ring_, eventfd_);
-  if (rc < 0) throw ErrnoError(env, -rc, "io_uring_register_eventfd");
+  if (rc < 0) {
+    Teardown();
+    throw ErrnoError(env, -rc, "io_uring_register_eventfd");
+  }
   probe_ = io_uring_get_probe_ring(&ring_);
 
   uv_loop_t* loop = nullptr;
@@ -90,6 +97,10 @@ Ring::Ring(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Ring>(info) {
 Ring::~Ring() { Teardown(); }
 
 void Ring::Teardown() {
+  if (alive_ref_) {  // destroy() may run from inside a completion callback, with work just reaped
+    Unref();
+    alive_ref_ = false;
+  }
   if (poll_ != nullptr) {
     poll_->data = nullptr;
     uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
@@ -165,7 +176,8 @@ void Ring::Vectored(const Napi::CallbackInfo& info, bool write) {
   int fd = I32(info, 1);
   auto buffers = info[2].As<Napi::Array>();
   int64_t position = I64(info, 3);
-  io_uring_sqe* sqe = NextSqe(info.Env(), slot);
+  if (slot >= slots_.size()) throw Napi::RangeError::New(info.Env(), "slot out of range");
+  // every argument is read before an SQE is taken: a throw must not leave a stale SQE in the ring
   std::vector<iovec>& iov = slots_[slot].iov;
   uint32_t count = buffers.Length();
   iov.resize(count);
@@ -174,6 +186,7 @@ void Ring::Vectored(const Napi::CallbackInfo& info, bool write) {
     iov[i].iov_base = bytes.data;
     iov[i].iov_len = bytes.length;
   }
+  io_uring_sqe* sqe = NextSqe(info.Env(), slot);
   if (write) {
     io_uring_prep_writev(sqe, fd, iov.data(), count, static_cast<uint64_t>(position));
   } else {
@@ -195,11 +208,15 @@ Napi::Value Ring::Writev(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// Every method below reads and checks all its arguments before NextSqe takes an SQE.
+
 // fsync(slot, fd, datasync)
 Napi::Value Ring::Fsync(const Napi::CallbackInfo& info) {
   uint32_t slot = U32(info, 0);
+  int fd = I32(info, 1);
+  unsigned flags = info[2].ToBoolean() ? IORING_FSYNC_DATASYNC : 0;
   io_uring_sqe* sqe = NextSqe(info.Env(), slot);
-  io_uring_prep_fsync(sqe, I32(info, 1), info[2].ToBoolean() ? IORING_FSYNC_DATASYNC : 0);
+  io_uring_prep_fsync(sqe, fd, flags);
   io_uring_sqe_set_data64(sqe, slot);
   Prepared();
   return info.Env().Undefined();
@@ -208,14 +225,15 @@ Napi::Value Ring::Fsync(const Napi::CallbackInfo& info) {
 // openat2(slot, dirfd, path, flags, mode, resolve)
 Napi::Value Ring::Openat2(const Napi::CallbackInfo& info) {
   uint32_t slot = U32(info, 0);
+  int dirfd = I32(info, 1);
   const char* path = PathOf(info, 2);
-  io_uring_sqe* sqe = NextSqe(info.Env(), slot);
-  open_how& how = slots_[slot].how;
-  how = open_how{};
+  open_how how{};
   how.flags = U32(info, 3);
   how.mode = U32(info, 4);
   how.resolve = U32(info, 5);
-  io_uring_prep_openat2(sqe, I32(info, 1), path, &how);
+  io_uring_sqe* sqe = NextSqe(info.Env(), slot);
+  slots_[slot].how = how;
+  io_uring_prep_openat2(sqe, dirfd, path, &slots_[slot].how);
   io_uring_sqe_set_data64(sqe, slot);
   Prepared();
   return info.Env().Undefined();
@@ -224,8 +242,9 @@ Napi::Value Ring::Openat2(const Napi::CallbackInfo& info) {
 // close(slot, fd)
 Napi::Value Ring::Close(const Napi::CallbackInfo& info) {
   uint32_t slot = U32(info, 0);
+  int fd = I32(info, 1);
   io_uring_sqe* sqe = NextSqe(info.Env(), slot);
-  io_uring_prep_close(sqe, I32(info, 1));
+  io_uring_prep_close(sqe, fd);
   io_uring_sqe_set_data64(sqe, slot);
   Prepared();
   return info.Env().Undefined();
@@ -234,10 +253,13 @@ Napi::Value Ring::Close(const Napi::CallbackInfo& info) {
 // statx(slot, dirfd, path, flags, mask, out: Uint8Array of 256 bytes)
 Napi::Value Ring::Statx(const Napi::CallbackInfo& info) {
   uint32_t slot = U32(info, 0);
+  int dirfd = I32(info, 1);
   const char* path = PathOf(info, 2);
+  int flags = I32(info, 3);
+  unsigned mask = U32(info, 4);
   auto* out = reinterpret_cast<struct statx*>(RangeOf(info, 5, 0, sizeof(struct statx)));
   io_uring_sqe* sqe = NextSqe(info.Env(), slot);
-  io_uring_prep_statx(sqe, I32(info, 1), path, I32(info, 3), U32(info, 4), out);
+  io_uring_prep_statx(sqe, dirfd, path, flags, mask, out);
   io_uring_sqe_set_data64(sqe, slot);
   Prepared();
   return info.Env().Undefined();
@@ -246,10 +268,13 @@ Napi::Value Ring::Statx(const Napi::CallbackInfo& info) {
 // renameat2(slot, olddirfd, oldpath, newdirfd, newpath, flags)
 Napi::Value Ring::Renameat2(const Napi::CallbackInfo& info) {
   uint32_t slot = U32(info, 0);
+  int from_dir = I32(info, 1);
   const char* from = PathOf(info, 2);
+  int to_dir = I32(info, 3);
   const char* to = PathOf(info, 4);
+  unsigned flags = U32(info, 5);
   io_uring_sqe* sqe = NextSqe(info.Env(), slot);
-  io_uring_prep_renameat(sqe, I32(info, 1), from, I32(info, 3), to, U32(info, 5));
+  io_uring_prep_renameat(sqe, from_dir, from, to_dir, to, flags);
   io_uring_sqe_set_data64(sqe, slot);
   Prepared();
   return info.Env().Undefined();
@@ -258,9 +283,11 @@ Napi::Value Ring::Renameat2(const Napi::CallbackInfo& info) {
 // unlinkat(slot, dirfd, path, flags)
 Napi::Value Ring::Unlinkat(const Napi::CallbackInfo& info) {
   uint32_t slot = U32(info, 0);
+  int dirfd = I32(info, 1);
   const char* path = PathOf(info, 2);
+  int flags = I32(info, 3);
   io_uring_sqe* sqe = NextSqe(info.Env(), slot);
-  io_uring_prep_unlinkat(sqe, I32(info, 1), path, I32(info, 3));
+  io_uring_prep_unlinkat(sqe, dirfd, path, flags);
   io_uring_sqe_set_data64(sqe, slot);
   Prepared();
   return info.Env().Undefined();
@@ -269,9 +296,11 @@ Napi::Value Ring::Unlinkat(const Napi::CallbackInfo& info) {
 // mkdirat(slot, dirfd, path, mode)
 Napi::Value Ring::Mkdirat(const Napi::CallbackInfo& info) {
   uint32_t slot = U32(info, 0);
+  int dirfd = I32(info, 1);
   const char* path = PathOf(info, 2);
+  mode_t mode = U32(info, 3);
   io_uring_sqe* sqe = NextSqe(info.Env(), slot);
-  io_uring_prep_mkdirat(sqe, I32(info, 1), path, U32(info, 3));
+  io_uring_prep_mkdirat(sqe, dirfd, path, mode);
   io_uring_sqe_set_data64(sqe, slot);
   Prepared();
   return info.Env().Undefined();
@@ -281,9 +310,10 @@ Napi::Value Ring::Mkdirat(const Napi::CallbackInfo& info) {
 Napi::Value Ring::Symlinkat(const Napi::CallbackInfo& info) {
   uint32_t slot = U32(info, 0);
   const char* target = PathOf(info, 1);
+  int dirfd = I32(info, 2);
   const char* link = PathOf(info, 3);
   io_uring_sqe* sqe = NextSqe(info.Env(), slot);
-  io_uring_prep_symlinkat(sqe, target, I32(info, 2), link);
+  io_uring_prep_symlinkat(sqe, target, dirfd, link);
   io_uring_sqe_set_data64(sqe, slot);
   Prepared();
   return info.Env().Undefined();
@@ -292,10 +322,13 @@ Napi::Value Ring::Symlinkat(const Napi::CallbackInfo& info) {
 // linkat(slot, olddirfd, oldpath, newdirfd, newpath, flags)
 Napi::Value Ring::Linkat(const Napi::CallbackInfo& info) {
   uint32_t slot = U32(info, 0);
+  int from_dir = I32(info, 1);
   const char* from = PathOf(info, 2);
+  int to_dir = I32(info, 3);
   const char* to = PathOf(info, 4);
+  int flags = I32(info, 5);
   io_uring_sqe* sqe = NextSqe(info.Env(), slot);
-  io_uring_prep_linkat(sqe, I32(info, 1), from, I32(info, 3), to, I32(info, 5));
+  io_uring_prep_linkat(sqe, from_dir, from, to_dir, to, flags);
   io_uring_sqe_set_data64(sqe, slot);
   Prepared();
   return info.Env().Undefined();
@@ -304,9 +337,12 @@ Napi::Value Ring::Linkat(const Napi::CallbackInfo& info) {
 // fallocate(slot, fd, mode, offset, length)
 Napi::Value Ring::Fallocate(const Napi::CallbackInfo& info) {
   uint32_t slot = U32(info, 0);
+  int fd = I32(info, 1);
+  int mode = I32(info, 2);
+  auto offset = static_cast<uint64_t>(I64(info, 3));
+  auto length = static_cast<uint64_t>(I64(info, 4));
   io_uring_sqe* sqe = NextSqe(info.Env(), slot);
-  io_uring_prep_fallocate(sqe, I32(info, 1), I32(info, 2), static_cast<uint64_t>(I64(info, 3)),
-                          static_cast<uint64_t>(I64(info, 4)));
+  io_uring_prep_fallocate(sqe, fd, mode, offset, length);
   io_uring_sqe_set_data64(sqe, slot);
   Prepared();
   return info.Env().Undefined();
@@ -315,8 +351,10 @@ Napi::Value Ring::Fallocate(const Napi::CallbackInfo& info) {
 // ftruncate(slot, fd, length): only when supports(55); the engine falls back to the thread pool otherwise.
 Napi::Value Ring::Ftruncate(const Napi::CallbackInfo& info) {
   uint32_t slot = U32(info, 0);
+  int fd = I32(info, 1);
+  auto length = static_cast<uint64_t>(I64(info, 2));
   io_uring_sqe* sqe = NextSqe(info.Env(), slot);
-  io_uring_prep_rw(kOpFtruncate, sqe, I32(info, 1), nullptr, 0, static_cast<uint64_t>(I64(info, 2)));
+  io_uring_prep_rw(kOpFtruncate, sqe, fd, nullptr, 0, length);
   io_uring_sqe_set_data64(sqe, slot);
   Prepared();
   return info.Env().Undefined();

@@ -97,6 +97,11 @@ export class UringEngine implements IoEngine {
     this.flushScheduled = false;
     if (this.prepared === 0) return;
     this.prepared -= this.ring.submit();
+    // a submit the kernel refused (EAGAIN/EBUSY) is retried by the next completion, or here if none is due
+    if (this.prepared > 0 && this.ring.counters().inKernel === 0 && !this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flushNow);
+    }
   }
 
   private complete(count: number): void {
@@ -104,7 +109,8 @@ export class UringEngine implements IoEngine {
     for (let i = 0; i < count; i++) {
       const slot = results[2 * i]!;
       const result = results[2 * i + 1]!;
-      const request = this.inSlot[slot]!;
+      const request = this.inSlot[slot];
+      if (request === undefined) continue; // never prepared by us: nothing to settle
       this.inSlot[slot] = undefined;
       this.freeSlots.push(slot);
       if (result < 0) request.reject(errnoError(-result, request.syscall, request.path));

@@ -30,7 +30,8 @@ function checkBuffers(buffers: unknown, path: string): readonly Uint8Array[] {
   for (const buffer of buffers) {
     if (!(buffer instanceof Uint8Array)) throw storageError('EINVAL', 'every element must be a Buffer or Uint8Array', { path });
   }
-  return buffers as Uint8Array[];
+  // a copy: the IO may start later (queued appends, a full ring), and the caller may change its array
+  return [...(buffers as Uint8Array[])];
 }
 
 function checkBuffer(buffer: unknown, path: string): Uint8Array {

@@ -1,0 +1,47 @@
+// A bad argument reaching the ring must not leave a stale SQE behind (it would be submitted again with
+// the next batch, writing old data with a buffer JavaScript no longer holds), and a caller changing its
+// buffer array after the call must not change what is written.
+import fs from 'node:fs';
+import path from 'node:path';
+import test from 'tape';
+
+import { openStorage } from '../../src/index.js';
+import { UringEngine } from '../../src/io/uring-engine.js';
+import { O } from '../../src/io/engine.js';
+import { tempDir } from '../helpers.js';
+
+test('a rejected request leaves no stale SQE: later batches write only what they were given', async (t) => {
+  const dir = tempDir(t);
+  fs.writeFileSync(path.join(dir, 'g'), '');
+  const dirfd = fs.openSync(dir, 'r');
+  t.teardown(() => fs.closeSync(dirfd));
+  const engine = new UringEngine({ queueDepth: 4, submitThreshold: 4 });
+  const fd = await engine.openat(dirfd, 'g', O.RDWR, 0);
+  for (let i = 0; i < 8; i++) await engine.write(fd, Buffer.from(`old write ${i}\n`), 0, 12, 0);
+  try {
+    await engine.writev(fd, [Buffer.from('ok'), 'not a buffer' as unknown as Buffer], 0);
+    t.fail('a writev with a string succeeded');
+  } catch (error) {
+    t.equal((error as { code: string }).code, 'EINVAL', 'the bad writev is refused');
+  }
+  await engine.write(fd, Buffer.from('new write!!\n'), 0, 12, 0);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  t.equal(fs.readFileSync(path.join(dir, 'g'), 'utf8'), 'new write!!\n', 'the file has the last write only');
+  await engine.closeFd(fd);
+  await engine.close();
+});
+
+test('changing the array after appendv returned does not change what is written', async (t) => {
+  const storage = await openStorage(tempDir(t), { config: { ioMode: 'io_uring', queueDepth: 4, logLevel: 'warn' } });
+  t.teardown(() => storage.close());
+  const file = await storage.createFile('f');
+  const first = file.append(Buffer.from('first\n'));
+  const buffers: Buffer[] = [Buffer.from('second-1\n'), Buffer.from('second-2\n')];
+  const second = file.appendv(buffers);
+  buffers[1] = 'changed' as unknown as Buffer;
+  buffers.length = 1;
+  t.deepEqual([await first, await second], [0, 6], 'both appends land');
+  const content = Buffer.alloc(await file.size());
+  await file.read(0, content);
+  t.equal(content.toString(), 'first\nsecond-1\nsecond-2\n', 'with the buffers as they were at the call');
+});
