@@ -17,6 +17,7 @@ import type { Logger } from '../src/log.js';
 import type { PosixFs } from './posix-fs.js';
 
 const EIO = constants.errno.EIO;
+const ERANGE = constants.errno.ERANGE;
 /** UTIME_NOW ((1 << 30) - 1 ns) and UTIME_OMIT ((1 << 30) - 2 ns) as fuse-native's milliseconds */
 const UTIME_SPECIAL_MS = 1073;
 
@@ -77,16 +78,26 @@ export class FuseMount {
     } catch (error) {
       promise = Promise.reject(error);
     }
-    promise.then(
-      (result) => {
-        if (value === 'count') cb(result as number);
-        else if (value === 'value') cb(0, result);
-        else cb(0);
-      },
-      (error: unknown) => cb(-this.errnoOf(op, error)),
-    ).finally(() => {
-      if (--this.inflight === 0 && this.idle) this.idle();
-    });
+    promise
+      .then(
+        (result) => {
+          try {
+            if (value === 'count') cb(result as number);
+            else if (value === 'value') cb(0, result);
+            else cb(0);
+          } catch (error) {
+            // the binding can throw while copying an answer into the kernel's buffer (a listxattr
+            // longer than the buffer): that is ERANGE for the caller, never a crash of the mount
+            this.logger.debug({ op, err: error }, 'answer did not fit');
+            cb(-ERANGE);
+          }
+        },
+        (error: unknown) => cb(-this.errnoOf(op, error)),
+      )
+      .catch((error: unknown) => this.logger.error({ op, err: error }, 'could not answer a FUSE request'))
+      .finally(() => {
+        if (--this.inflight === 0 && this.idle) this.idle();
+      });
   }
 
   private errnoOf(op: string, error: unknown): number {

@@ -267,8 +267,12 @@ export class PosixFs {
     names.add(name);
   }
 
-  /** Forgets what is known of the attributes of `path` and, for a directory, of everything below it. */
-  private forgetXattrs(path: string): void {
+  /**
+   * Forgets what is known of the attributes of `path` and, for a directory, of everything below it.
+   * Setting or removing an attribute forgets everything (`all`): the same file may have other names.
+   */
+  private forgetXattrs(path: string, all = false): void {
+    if (all) return this.absentXattrs.clear();
     const relative = relativeOf(path);
     this.absentXattrs.delete(relative);
     const prefix = `${relative}/`;
@@ -277,7 +281,7 @@ export class PosixFs {
 
   setxattr(path: string, name: string, value: Buffer, flags: number): Promise<void> {
     const only = flags & 1 ? 'create' : flags & 2 ? 'replace' : undefined;
-    this.forgetXattrs(path);
+    this.forgetXattrs(path, true);
     if (relativeOf(path) === '') return this.storage.root.setXattr(name, value, only);
     return this.atParent(path, (dir, entry) => dir.setEntryXattr(entry, name, value, only));
   }
@@ -288,7 +292,7 @@ export class PosixFs {
   }
 
   removexattr(path: string, name: string): Promise<void> {
-    this.forgetXattrs(path);
+    this.forgetXattrs(path, true);
     if (relativeOf(path) === '') return this.storage.root.removeXattr(name);
     return this.atParent(path, (dir, entry) => dir.removeEntryXattr(entry, name));
   }

@@ -50,7 +50,10 @@ export async function runMount(options: RunMountOptions): Promise<void> {
     process.once('SIGTERM', () => stop('SIGTERM'));
     // The binding does not tell when the kernel side goes away; the mount table does.
     const watch = setInterval(() => {
-      void mountedType(paths.mountpoint).then((type) => type === undefined && stop('unmounted from outside'));
+      mountedType(paths.mountpoint).then(
+        (type) => type === undefined && stop('unmounted from outside'),
+        (error: unknown) => logger.warn({ err: error }, 'could not read the mount table'),
+      );
     }, WATCH_INTERVAL_MS);
   });
 

@@ -132,3 +132,21 @@ test('--no-xattr: extended attributes are not served (EOPNOTSUPP), everything el
   m.sh('dd if=/dev/zero of=f bs=4k count=100 status=none');
   t.equal(m.sh('stat -c %s f'), '409600\n', 'writes work');
 });
+
+test('xattrs: a list longer than the caller buffer is ERANGE, not a crash; hard links share attributes', async (t) => {
+  const m = await withMount(t, 'io_uring');
+  m.sh('echo x > f && for i in $(seq 1 40); do setfattr -n user.attribute-number-$i -v $i f; done');
+  const result = m.sh(`python3 -c "
+import os, errno
+try:
+    os.listxattr('f')
+    print('listed')
+except OSError as e:
+    print(errno.errorcode[e.errno])
+print(len(os.listxattr('f')))"`);
+  t.match(result, /^(listed|ERANGE)\n40\n$/, `listxattr answers (${result.trim().replace('\n', ', ')}) and the mount is alive`);
+  m.sh('echo y > a && ln a b');
+  t.match(m.shFails('getfattr -n user.k b'), /No such attribute/, 'b has no attribute yet');
+  m.sh('setfattr -n user.k -v 1 a');
+  t.equal(m.sh('getfattr --only-values -n user.k b'), '1', 'set through a, seen through b at once');
+});
