@@ -74,8 +74,6 @@ export interface WalPosition {
   offset: number;
 }
 
-export const comparePositions = (a: WalPosition, b: WalPosition): number => a.segment - b.segment || a.offset - b.offset;
-
 export function encodeCheckpoint(position: WalPosition): Buffer {
   const data = Buffer.alloc(20);
   data.writeBigUInt64LE(BigInt(position.segment), 0);

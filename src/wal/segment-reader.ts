@@ -62,17 +62,23 @@ export class SegmentReader {
   }
 }
 
+/** CRC work allowed when looking for good records after a bad one: past it, the tail counts as torn. */
+const SCAN_BUDGET_BYTES = 256 * 1024 * 1024;
+
 /**
  * Whether any whole, valid record starts after `from` (to tell a torn tail, which has none, from
- * corruption in the middle of the log, which is followed by good records).
+ * corruption in the middle of the log, which is followed by good records). Every offset is a candidate,
+ * so the CRC work is bounded (SCAN_BUDGET_BYTES); a tail too big to search within it counts as torn.
  */
-export async function validRecordAfter(backend: StorageBackend, from: number, maxRecordSize: number): Promise<boolean> {
+export async function validRecordAfter(backend: StorageBackend, from: number): Promise<boolean> {
   const end = backend.size();
   if (end - from <= RECORD_HEADER_SIZE) return false;
   const tail = await backend.readAt(from, end - from);
-  for (let at = 1; at + RECORD_HEADER_SIZE <= tail.length; at++) {
+  let budget = SCAN_BUDGET_BYTES;
+  for (let at = 1; at + RECORD_HEADER_SIZE <= tail.length && budget > 0; at++) {
     const length = tail.readUInt32LE(at + 4);
-    if (length > maxRecordSize || at + RECORD_HEADER_SIZE + length > tail.length) continue;
+    if (tail[at + 8] === 0 || at + RECORD_HEADER_SIZE + length > tail.length) continue;
+    budget -= RECORD_HEADER_SIZE + length;
     const header = tail.subarray(at, at + RECORD_HEADER_SIZE);
     if (recordCrcMatches(header, tail.subarray(at + RECORD_HEADER_SIZE, at + RECORD_HEADER_SIZE + length))) return true;
   }

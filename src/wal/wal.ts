@@ -12,10 +12,9 @@
 // records (EIO) until it is reopened, which recovers what is really there.
 import type { StorageBackend } from '../backend/backend.js';
 import type { Logger } from '../log.js';
-import { storageError, type StorageError } from '../storage/errors.js';
+import { isCode, storageError, type StorageError } from '../storage/errors.js';
 import {
   checkSegmentHeader,
-  comparePositions,
   decodeCheckpoint,
   encodeCheckpoint,
   encodeRecord,
@@ -65,6 +64,8 @@ interface Pending {
 
 const DEFAULT_SEGMENT_SIZE = 64 * 1024 * 1024;
 const DEFAULT_MAX_RECORD = 16 * 1024 * 1024;
+/** reading never refuses a record for its size (maxRecordSize may have been larger when it was written) */
+const ANY_SIZE = Number.MAX_SAFE_INTEGER;
 const MAX_BATCH_BYTES = 8 * 1024 * 1024;
 const MAX_BATCH_RECORDS = 512; // at most 2 iovecs a record: within IOV_MAX
 /** payloads up to this size are copied next to their header: one iovec for a run of small records */
@@ -146,6 +147,10 @@ export class Wal {
       throw storageError('EBADMSG', 'the WAL checkpoint record is corrupt', { path: 'CHECKPOINT' });
     }
     const segments = (await store.list()).filter((n) => checkpoint === undefined || n >= checkpoint.segment);
+    const expectedFirst = checkpoint?.segment ?? 1;
+    if (segments.length > 0 && segments[0] !== expectedFirst) {
+      throw corruption({ segment: expectedFirst, offset: 0 }, `segment missing (the first present is ${segments[0]})`);
+    }
     segments.forEach((n, i) => {
       if (i > 0 && n !== segments[i - 1]! + 1) throw corruption({ segment: segments[i - 1]! + 1, offset: 0 }, 'segment missing');
     });
@@ -169,12 +174,13 @@ export class Wal {
         await backend.append(encodeSegmentHeader(number));
         await backend.sync();
       }
-      const start = checkpoint !== undefined && number === checkpoint.segment ? Math.max(checkpoint.offset, SEGMENT_HEADER_SIZE) : SEGMENT_HEADER_SIZE;
-      const reader = new SegmentReader(backend, start, maxRecordSize);
+      const checkpointed = checkpoint !== undefined && number === checkpoint.segment ? checkpoint.offset : 0;
+      const start = Math.min(Math.max(checkpointed, SEGMENT_HEADER_SIZE), backend.size());
+      const reader = new SegmentReader(backend, start, ANY_SIZE);
       while (await reader.next()) report.records++;
       if (reader.stopReason !== 'end') {
         const position = { segment: number, offset: reader.stopOffset };
-        if (!isLast || (await validRecordAfter(backend, reader.stopOffset, maxRecordSize))) {
+        if (!isLast || (await validRecordAfter(backend, reader.stopOffset))) {
           throw corruption(position, `record ${reader.stopReason === 'checksum' ? 'fails its checksum' : `is ${reader.stopReason}`}, and good records follow it`);
         }
         const bytes = backend.size() - reader.stopOffset;
@@ -330,7 +336,10 @@ export class Wal {
     await this.backend.flush();
   }
 
-  /** The records from `from` (default: the oldest kept) to the end as it is now, in order. */
+  /**
+   * The records from `from` (default: the oldest kept) to the end as it is now, in order. Reading goes on
+   * across a rotation: the segment being read is reopened if the writer closes it meanwhile.
+   */
   async *read(from?: WalPosition): AsyncGenerator<WalRecord, void, undefined> {
     const start = from ?? { segment: this.firstSegment, offset: SEGMENT_HEADER_SIZE };
     if (start.segment < this.firstSegment) {
@@ -338,30 +347,42 @@ export class Wal {
     }
     const last = this.segment;
     for (let number = start.segment; number <= last; number++) {
-      const live = number === this.segment;
-      const backend = live ? this.backend : await this.store.open(number);
+      let opened: StorageBackend | undefined = number === this.segment ? undefined : await this.store.open(number);
       try {
         const offset = number === start.segment ? Math.max(start.offset, SEGMENT_HEADER_SIZE) : SEGMENT_HEADER_SIZE;
-        const reader = new SegmentReader(backend, offset, this.maxRecordSize);
-        let record: RecordRead | undefined;
-        while ((record = await reader.next())) {
+        let reader = new SegmentReader(opened ?? this.backend, offset, ANY_SIZE);
+        for (;;) {
+          let record: RecordRead | undefined;
+          try {
+            record = await reader.next();
+          } catch (error) {
+            if (opened !== undefined || number === this.segment || !isCode(error, 'EBADF')) throw error;
+            // the writer rotated away from this segment and closed it: read on through a handle of our own
+            opened = await this.store.open(number);
+            reader = new SegmentReader(opened, reader.stopOffset, ANY_SIZE);
+            continue;
+          }
+          if (!record) break;
           yield { position: { segment: number, offset: record.offset }, type: record.type, payload: record.payload };
         }
         if (reader.stopReason !== 'end') throw corruption({ segment: number, offset: reader.stopOffset }, `record ${reader.stopReason}`);
       } finally {
-        if (!live) await backend.close();
+        await opened?.close();
       }
     }
   }
 
   /**
    * Records `position` as the checkpoint (durably: recovery starts there) and deletes the whole segments
-   * before its segment. Resolves with how many segments were deleted.
+   * before its segment. `position` must be where a record starts (a position append returned) or the end
+   * of a segment; everything before it is made durable first, so the checkpoint never points past what a
+   * crash keeps. Resolves with how many segments were deleted.
    */
   async truncateBefore(position: WalPosition): Promise<number> {
     const refused = this.refused('truncateBefore');
     if (refused) throw refused;
-    if (comparePositions(position, this.end) > 0) throw storageError('EINVAL', `position ${position.segment}:${position.offset} is past the end of the log`);
+    await this.checkRecordStart(position);
+    await this.sync();
     await this.store.writeCheckpoint(encodeCheckpoint(position));
     let removed = 0;
     for (const number of await this.store.list()) {
@@ -374,13 +395,32 @@ export class Wal {
     return removed;
   }
 
-  /** Commits what is queued, makes it durable, and closes the current segment. */
+  /** EINVAL unless a record starts at `position`, or it is the end of its segment. */
+  private async checkRecordStart(position: WalPosition): Promise<void> {
+    const { segment, offset } = position ?? {};
+    const bad = (why: string) => storageError('EINVAL', `position ${segment}:${offset} ${why}`);
+    if (!Number.isSafeInteger(segment) || !Number.isSafeInteger(offset)) throw bad('is not a WAL position');
+    if (segment < this.firstSegment || segment > this.segment) throw bad(`is outside the segments kept (${this.firstSegment}..${this.segment})`);
+    if (offset < SEGMENT_HEADER_SIZE) throw bad('is inside the segment header');
+    await this.committing;
+    const backend = segment === this.segment ? this.backend : await this.store.open(segment);
+    try {
+      if (offset > backend.size()) throw bad('is past the end of its segment');
+      const reader = new SegmentReader(backend, offset, ANY_SIZE);
+      if (!(await reader.next()) && reader.stopReason !== 'end') throw bad('is not where a record starts');
+    } finally {
+      if (segment !== this.segment) await backend.close();
+    }
+  }
+
+  /** Commits what is queued, makes it durable, and closes the current segment. Later appends are EBADF. */
   async close(): Promise<void> {
     if (this.closed) return;
-    await this.committing;
+    this.closed = true; // refuse new appends from here on
+    while (this.committing) await this.committing;
     if (!this.failure) await this.syncBatch();
-    this.closed = true;
     clearTimeout(this.batchTimer);
+    this.batchTimer = undefined;
     if (!this.failure) await this.backend.sync();
     await this.backend.close();
   }

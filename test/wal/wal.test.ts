@@ -190,3 +190,58 @@ test('group commit: 200 concurrent appends with sync always take a handful of fd
   t.ok(appends - baseAppends <= 3, `and ${appends - baseAppends} appendv calls`);
   await wal.close();
 });
+
+test('recovery edge cases: checkpoint then crash, a smaller maxRecordSize, a missing segment, bad checkpoints', async (t) => {
+  // a checkpoint taken under sync 'none' is durable with what it points at, so a crash never strands it
+  const store = new MemorySegmentStore((memory) => new CrashingBackend(memory));
+  const wal = await Wal.open(store, { sync: 'none' });
+  const positions = [];
+  for (let i = 0; i < 10; i++) positions.push(await wal.append(record(i)));
+  await wal.truncateBefore(positions[8]!);
+  const crashed = await Wal.open(store.crash(({ backend }) => (backend as CrashingBackend).crashImage()));
+  t.equal(crashed.recovery.records, 2, 'after a crash the log opens at its checkpoint with the 2 records after it');
+  await crashed.close();
+  await wal.close();
+
+  const big = new MemorySegmentStore();
+  const first = await Wal.open(big, { maxRecordSize: 1 << 20 });
+  await first.append(record(0, 5000));
+  await first.append(record(1, 10));
+  await first.close();
+  const smaller = await Wal.open(big, { maxRecordSize: 4096 });
+  t.deepEqual([smaller.recovery.records, smaller.recovery.dropped], [2, undefined], 'a record over a later, smaller maxRecordSize is kept');
+  await smaller.close();
+
+  const gap = new MemorySegmentStore();
+  const log = await Wal.open(gap, { segmentSize: 1024 });
+  for (let i = 0; i < 20; i++) await log.append(record(i, 200));
+  await log.close();
+  await gap.remove(1);
+  await rejection(t, Wal.open(gap, { segmentSize: 1024 }), 'EBADMSG', 'a missing first segment is corruption');
+
+  const checked = await Wal.open(new MemorySegmentStore());
+  const at = await checked.append(record(0, 100));
+  await rejection(t, checked.truncateBefore({ segment: at.segment, offset: at.offset + 3 }), 'EINVAL', 'a checkpoint inside a record');
+  await rejection(t, checked.truncateBefore({ segment: 9, offset: 28 }), 'EINVAL', 'a checkpoint in a segment that does not exist');
+  await rejection(t, checked.truncateBefore({ segment: 1, offset: 5 }), 'EINVAL', 'a checkpoint inside the header');
+  t.equal(await checked.truncateBefore(checked.end), 0, 'the end of the log is a good checkpoint');
+  await checked.close();
+});
+
+test('a reader keeps going when the writer rotates the segment it is reading; close settles racing appends', async (t) => {
+  const store = new MemorySegmentStore();
+  const wal = await Wal.open(store, { segmentSize: 3 * 1024 * 1024, sync: 'none' });
+  for (let i = 0; i < 4; i++) await wal.append(record(i, 700 * 1024));
+  const seen: number[] = [];
+  for await (const entry of wal.read()) {
+    seen.push(entry.payload.readUInt32LE(0));
+    if (seen.length === 1) await wal.append(record(99, 700 * 1024)); // forces a rotation mid-read
+  }
+  t.deepEqual(seen.slice(0, 4), [0, 1, 2, 3], 'the reader saw every record of the rotated segment');
+
+  const batch = await Wal.open(new MemorySegmentStore(), { sync: { batch: { intervalMs: 5, bytes: 1 << 30 } } });
+  const racing = [batch.append(record(0)), batch.close().then(() => 'closed'), batch.append(record(1))];
+  const settled = await Promise.race([Promise.allSettled(racing), new Promise((resolve) => setTimeout(() => resolve('hung'), 2000))]);
+  t.notEqual(settled, 'hung', 'appends racing close() all settle');
+  await wal.close();
+});
