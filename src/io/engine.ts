@@ -12,6 +12,7 @@ export const O = {
   CREAT: 0o100,
   EXCL: 0o200,
   NOFOLLOW: 0o400000,
+  NONBLOCK: 0o4000,
   TRUNC: 0o1000,
   APPEND: 0o2000,
   DSYNC: 0o10000,

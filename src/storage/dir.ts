@@ -294,6 +294,10 @@ export class Dir extends Handle {
   async delete(): Promise<void> {
     await this.call('delete', async () => {
       if (this.parent === undefined) throw storageError('EBUSY', 'the storage root cannot be deleted', { path: '/' });
+      // opened through a symlink: the entry is the link, not this directory; never empty the target
+      if ((await this.parent.node.stat(this.dirName)).kind !== 'directory') {
+        throw storageError('ENOTDIR', 'this directory was opened through a symlink; delete the link with deleteFile', { path: this.path });
+      }
       await removeTree(this.node);
       await this.parent.node.rmdir(this.dirName);
     });
@@ -323,9 +327,26 @@ export class Dir extends Handle {
   rename(newName: string, options: RenameOptions = {}): Promise<void> {
     return this.call('rename', async () => {
       if (this.parent === undefined) throw storageError('EBUSY', 'the storage root cannot be renamed', { path: '/' });
-      await this.parent.moveEntry(this.dirName, this.parent, newName, options);
+      await this.parent.renameChild(this.dirName, newName, options);
       this.dirName = newName;
     });
+  }
+
+  /**
+   * @internal For a child handle renaming its own entry. The child keeps this directory's descriptor
+   * open, so this works after the caller closed this handle (the path shortcuts close theirs at once).
+   */
+  async renameChild(from: string, to: string, options: RenameOptions): Promise<void> {
+    checkName(to, 'new name');
+    this.checkEntryName(to, 'rename');
+    this.need('rename', true);
+    await this.node.rename(from, this.node, to, options.replace === true);
+  }
+
+  /** @internal For a child File handle deleting its own name (see renameChild). */
+  async unlinkChild(name: string): Promise<void> {
+    this.need('deleteFile', true);
+    await this.node.unlink(name);
   }
 
   /** Stat of the entry `name` (a symlink itself, not its target), or of this directory without a name. */

@@ -6,7 +6,7 @@ import { native } from '../io/native.js';
 import { storageError } from './errors.js';
 import { Handle } from './handle.js';
 import { canRead, canWrite, withPermission, type Mode, type Permission } from './mode.js';
-import { checkName, joinPath } from './names.js';
+import { joinPath } from './names.js';
 import type { Dir } from './dir.js';
 
 export interface RenameOptions {
@@ -239,15 +239,14 @@ export class File extends Handle {
   /** Renames the file within its directory; EEXIST if `newName` exists unless `replace` is set. */
   rename(newName: string, options: RenameOptions = {}): Promise<void> {
     return this.call('rename', async () => {
-      checkName(newName, 'new name');
-      await this.parent.moveEntry(this.fileName, this.parent, newName, options);
+      await this.parent.renameChild(this.fileName, newName, options);
       this.fileName = newName;
     });
   }
 
   /** Removes the file's name and closes this handle. */
   async delete(): Promise<void> {
-    await this.call('delete', () => this.parent.deleteFile(this.fileName));
+    await this.call('delete', () => this.parent.unlinkChild(this.fileName));
     await this.close();
   }
 

@@ -1,6 +1,6 @@
 // Nothing escapes the storage root: '..', absolute paths, symlinks placed inside the root that point
 // outside, and a symlink swapped in while operations run. Nothing outside is read or changed.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -90,6 +90,24 @@ eachBackend(
     t.ok(seen.has('inside!'), 'the inside target was read while the link pointed there');
     t.ok([...seen.keys()].every((k) => ['inside!', 'EXDEV', 'ENOENT'].includes(k)), 'every failure is EXDEV or ENOENT');
     t.equal(fs.readFileSync(path.join(outside, 'secret'), 'utf8'), 'outside secret', 'the outside file is unchanged');
+  },
+  LOCAL_MODES,
+);
+
+eachBackend(
+  'delete of a directory opened through a symlink removes nothing; a FIFO cannot hang an open',
+  async (t, backend) => {
+    const root = tempDir(t);
+    fs.mkdirSync(path.join(root, 'data'));
+    fs.writeFileSync(path.join(root, 'data', 'keep'), 'kept');
+    fs.symlinkSync('data', path.join(root, 'alias'));
+    execFileSync('mkfifo', [path.join(root, 'pipe')]);
+    const storage = await openStorage(root, backend.options);
+    t.teardown(() => storage.close());
+    const alias = await storage.openDirectory('alias');
+    await rejection(t, alias.delete(), 'ENOTDIR', 'deleting through the symlink');
+    t.deepEqual(fs.readdirSync(path.join(root, 'data')), ['keep'], 'the target directory is untouched');
+    await rejection(t, storage.openFile('pipe'), 'EINVAL', 'opening a FIFO fails at once');
   },
   LOCAL_MODES,
 );

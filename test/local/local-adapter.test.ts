@@ -11,7 +11,7 @@ eachBackend(
   async (t, backend) => {
     const root = tempDir(t);
     fs.mkdirSync(path.join(root, '.persistfs-tmp'));
-    fs.writeFileSync(path.join(root, '.persistfs-tmp', '1234-1-abc'), 'half written');
+    fs.writeFileSync(path.join(root, '.persistfs-tmp', '999999999-1-abc'), 'half written');
     const storage = await openStorage(root, backend.options);
     t.deepEqual(fs.readdirSync(path.join(root, '.persistfs-tmp')), [], 'the stale temporary is gone');
     t.deepEqual(await storage.root.read(), [], 'the temporary directory is not listed');

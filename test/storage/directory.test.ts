@@ -130,3 +130,15 @@ eachBackend('storage close closes every handle; later calls are EBADF', async (t
   await storage.close();
   t.pass('closing twice is harmless');
 });
+
+eachBackend('handles from path shortcuts can rename and delete themselves after their parent was closed', async (t, backend) => {
+  const { storage } = await freshStorage(t, backend);
+  await storage.createDirectory('a');
+  const file = await storage.createFile('a/seg.log');
+  await file.rename('seg-2.log');
+  t.equal(file.path, 'a/seg-2.log', 'a file renames itself');
+  await file.delete();
+  const dir = await storage.createDirectory('a/b');
+  await dir.rename('c');
+  t.deepEqual((await (await storage.openDirectory('a')).read()).map((e) => e.name), ['c'], 'a directory renames itself');
+});

@@ -20,6 +20,16 @@ function openRootFd(root: string): Promise<number> {
   );
 }
 
+function processRuns(pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 export class LocalAdapter implements Adapter {
   readonly kind = 'local';
   private tmp: LocalDir | undefined;
@@ -66,7 +76,8 @@ export class LocalAdapter implements Adapter {
   }
 
   private async removeStaleTemps(tmp: LocalDir): Promise<void> {
-    const stale = await tmp.list();
+    // a temporary whose process still runs belongs to another storage on this root, mid flushWrite
+    const stale = (await tmp.list()).filter((entry) => !processRuns(Number(/^(\d+)-/.exec(entry.name)?.[1])));
     for (const entry of stale) {
       if (entry.kind === 'directory') await tmp.rmdir(entry.name).catch(() => undefined);
       else await tmp.unlink(entry.name);

@@ -34,7 +34,9 @@ export const withKind = (stat: Stat): EntryStat => ({ ...stat, kind: kindOfMode(
 
 function openFlags(flags: OpenFlags): number {
   const access = flags.read && flags.write ? O.RDWR : flags.write ? O.WRONLY : O.RDONLY;
-  return access | O.CLOEXEC | (flags.direct ? O.DIRECT : 0) | (flags.dsync ? O.DSYNC : 0);
+  // O_NONBLOCK: opening a FIFO or device placed under the root must not hang a worker (then EINVAL);
+  // it changes nothing for regular files
+  return access | O.CLOEXEC | O.NONBLOCK | (flags.direct ? O.DIRECT : 0) | (flags.dsync ? O.DSYNC : 0);
 }
 
 export class LocalDir implements DirNode {
@@ -103,7 +105,7 @@ export class LocalDir implements DirNode {
   async flushWrite(name: string, buffers: readonly Uint8Array[], mode: number, flags: OpenFlags): Promise<FileNode> {
     const { engine, tmpFd } = this.context;
     const temp = this.context.nextTempName();
-    const fd = await engine.openat(tmpFd, temp, openFlags({ ...flags, dsync: false }) | O.CREAT | O.EXCL, mode);
+    const fd = await engine.openat(tmpFd, temp, openFlags(flags) | O.CREAT | O.EXCL, mode);
     try {
       await this.exactMode(fd, mode);
       await writeFully(engine, fd, buffers, 0);
