@@ -120,7 +120,12 @@ export class LocalDir implements DirNode {
       await this.sync();
     } catch (error) {
       await engine.closeFd(fd).catch(() => undefined);
-      throw error;
+      const code = (error as { code?: string }).code ?? 'EIO';
+      throw storageError(code, 'flushWrite: the new content replaced the file, but the directory fsync failed, so a crash may bring back the old one', {
+        syscall: 'fsync',
+        path: name,
+        cause: error,
+      });
     }
     return this.fileNode(fd, flags);
   }
