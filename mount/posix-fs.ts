@@ -237,14 +237,6 @@ export class PosixFs {
     this.dirs.invalidate(relativeOf(to));
   }
 
-  /** chmod acts on a file or a directory (the kernel resolves symlinks first): open whichever `path` is. */
-  private async withEntry(path: string, work: (target: File | Dir) => Promise<void>): Promise<void> {
-    const relative = relativeOf(path);
-    const stat = relative === '' ? await this.storage.root.stat() : await this.atParent(path, (dir, name) => dir.stat(name));
-    if (stat.kind === 'directory') return this.dirs.use(relative, work);
-    return this.withFile(path, Mode.Read, work);
-  }
-
   // Extended attributes: one call on the entry, no open. The kernel asks for security.capability before
   // every write (to drop file capabilities), so the answer "no such attribute" is remembered per path
   // until something changes that path's attributes or name: every change comes through this mount.
@@ -297,8 +289,10 @@ export class PosixFs {
     return this.atParent(path, (dir, entry) => dir.removeEntryXattr(entry, name));
   }
 
+  /** chmod of the entry itself, without opening it (the kernel has resolved symlinks already). */
   chmod(path: string, mode: number): Promise<void> {
-    return this.withEntry(path, (target) => target.setPermission(mode & 0o7777));
+    if (relativeOf(path) === '') return this.storage.root.setPermission(mode & 0o7777);
+    return this.atParent(path, (dir, name) => dir.setEntryPermission(name, mode & 0o7777));
   }
 
   /** chown and utimens act on the entry itself: a symlink is changed, not followed (lchown, lutimes). */

@@ -195,6 +195,31 @@ Napi::Value Fchmod(const Napi::CallbackInfo& info) {
   return Call::Start(info.Env(), [=]() { return Check(fchmod(fd, mode)); });
 }
 
+// chmod of `path` in `dirfd` itself, never following a symlink: fchmodat2 (Linux 6.6) with
+// AT_SYMLINK_NOFOLLOW; on an older kernel an O_PATH|O_NOFOLLOW descriptor changed through /proc.
+long ChmodNoFollow(int dirfd, const std::string& path, mode_t mode) {
+#ifndef SYS_fchmodat2
+#define SYS_fchmodat2 452
+#endif
+  long rc = syscall(SYS_fchmodat2, dirfd, path.c_str(), mode, AT_SYMLINK_NOFOLLOW);
+  if (rc == 0 || errno != ENOSYS) return Check(rc);
+  int fd = openat(dirfd, path.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  struct stat st {};
+  rc = fstat(fd, &st) < 0 ? -errno : S_ISLNK(st.st_mode) ? -EOPNOTSUPP : 0;
+  if (rc == 0) rc = Check(chmod(("/proc/self/fd/" + std::to_string(fd)).c_str(), mode));
+  close(fd);
+  return rc;
+}
+
+// lchmod(dirfd, path, mode)
+Napi::Value Lchmod(const Napi::CallbackInfo& info) {
+  int dirfd = I32(info, 0);
+  std::string path = PathCopy(info, 1);
+  mode_t mode = U32(info, 2);
+  return Call::Start(info.Env(), [=]() { return ChmodNoFollow(dirfd, path, mode); });
+}
+
 // fchown(fd, uid, gid); -1 leaves one unchanged
 Napi::Value Fchown(const Napi::CallbackInfo& info) {
   int fd = I32(info, 0);
@@ -388,6 +413,7 @@ void DefineBlocking(Napi::Env env, Napi::Object exports) {
   blocking.Set("fchown", Napi::Function::New(env, Fchown));
   blocking.Set("futimens", Napi::Function::New(env, Futimens));
   blocking.Set("fchownat", Napi::Function::New(env, Fchownat));
+  blocking.Set("lchmod", Napi::Function::New(env, Lchmod));
   blocking.Set("getxattr", Napi::Function::New(env, Getxattr));
   blocking.Set("setxattr", Napi::Function::New(env, Setxattr));
   blocking.Set("listxattr", Napi::Function::New(env, Listxattr));

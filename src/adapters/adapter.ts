@@ -75,6 +75,8 @@ export interface DirNode extends XattrNode {
   chmod(mode: number): Promise<void>;
   chown(uid: number, gid: number): Promise<void>;
   utimes(atimeNs: number, mtimeNs: number): Promise<void>;
+  /** chmod of the entry `name` itself, without opening it (a symlink: EOPNOTSUPP) */
+  chmodEntry(name: string, mode: number): Promise<void>;
   /** chown of the entry `name` itself, a symlink included (not followed) */
   chownEntry(name: string, uid: number, gid: number): Promise<void>;
   /** times of the entry `name` itself, a symlink included (not followed); negative leaves one unchanged */

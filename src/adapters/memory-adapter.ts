@@ -410,6 +410,13 @@ class MemoryDir implements DirNode {
     };
   }
 
+  async chmodEntry(name: string, mode: number): Promise<void> {
+    const child = this.entry(name);
+    if (child.kind === 'symlink') throw storageError('EOPNOTSUPP', 'a symlink has no mode of its own', { path: name });
+    child.mode = (child.mode & ~0o7777) | (mode & 0o7777);
+    child.ctimeNs = now();
+  }
+
   async chownEntry(name: string, uid: number, gid: number): Promise<void> {
     const child = this.entry(name);
     if (uid >= 0) child.uid = uid;

@@ -90,6 +90,8 @@ export interface IoEngine {
   fchmod(fd: number, mode: number): Promise<void>;
   fchown(fd: number, uid: number, gid: number): Promise<void>;
   futimens(fd: number, atimeNs: number, mtimeNs: number): Promise<void>;
+  /** chmod of `name` in `dirfd` itself (a symlink is not followed: EOPNOTSUPP) */
+  lchmod(dirfd: number, name: string, mode: number): Promise<void>;
   /** chown of `name` in `dirfd` itself (a symlink is not followed) */
   lchown(dirfd: number, name: string, uid: number, gid: number): Promise<void>;
   /** times of `name` in `dirfd` itself (a symlink is not followed); negative leaves one unchanged */

@@ -59,6 +59,7 @@ export interface NativeBlocking {
   fchmod(fd: number, mode: number): Promise<number>;
   fchown(fd: number, uid: number, gid: number): Promise<number>;
   futimens(fd: number, atimeNs: number, mtimeNs: number): Promise<number>;
+  lchmod(dirfd: number, path: Uint8Array, mode: number): Promise<number>;
   fchownat(dirfd: number, path: Uint8Array, uid: number, gid: number, flags: number): Promise<number>;
   utimensat(dirfd: number, path: Uint8Array, atimeNs: number, mtimeNs: number, flags: number): Promise<number>;
   /** xattr calls on `fd` itself (entry '') or on its entry `entry`, not followed */

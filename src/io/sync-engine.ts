@@ -95,6 +95,9 @@ export class SyncEngine implements IoEngine {
   ftruncate(fd: number, length: number) {
     return this.track('ftruncate', () => pool.ftruncate(fd, length));
   }
+  lchmod(dirfd: number, name: string, mode: number): Promise<void> {
+    return this.track('fchmodat2', () => pool.lchmod(dirfd, name, mode));
+  }
   lchown(dirfd: number, name: string, uid: number, gid: number): Promise<void> {
     return this.track('fchownat', () => pool.lchown(dirfd, name, uid, gid));
   }

@@ -77,6 +77,10 @@ export async function futimens(fd: number, atimeNs: number, mtimeNs: number): Pr
   check(await blocking.futimens(fd, atimeNs, mtimeNs), 'futimens');
 }
 
+export async function lchmod(dirfd: number, name: string, mode: number): Promise<void> {
+  check(await blocking.lchmod(dirfd, cString(name), mode), 'fchmodat2', name);
+}
+
 export async function lchown(dirfd: number, name: string, uid: number, gid: number): Promise<void> {
   check(await blocking.fchownat(dirfd, cString(name), uid, gid, AT.SYMLINK_NOFOLLOW), 'fchownat', name);
 }

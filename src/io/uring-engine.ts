@@ -224,6 +224,9 @@ export class UringEngine implements IoEngine {
   futimens(fd: number, atimeNs: number, mtimeNs: number): Promise<void> {
     return this.pooled('futimens', () => pool.futimens(fd, atimeNs, mtimeNs));
   }
+  lchmod(dirfd: number, name: string, mode: number): Promise<void> {
+    return this.pooled('fchmodat2', () => pool.lchmod(dirfd, name, mode));
+  }
   lchown(dirfd: number, name: string, uid: number, gid: number): Promise<void> {
     return this.pooled('fchownat', () => pool.lchown(dirfd, name, uid, gid));
   }

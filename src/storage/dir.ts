@@ -378,6 +378,19 @@ export class Dir extends Handle {
     return this.call('utimes', () => this.node.utimes(atimeNs, mtimeNs));
   }
 
+  /** The whole POSIX mode (or the owner's Mode) of the entry `name`, without opening it; not for symlinks. */
+  setEntryPermission(name: string, permission: Permission): Promise<void> {
+    return this.call(
+      'setPermission',
+      async () => {
+        this.checkEntryName(name, 'setPermission');
+        const mode = typeof permission === 'number' ? modeBits(permission, false) : withPermission((await this.node.stat(name)).mode, permission);
+        await this.node.chmodEntry(name, mode);
+      },
+      name,
+    );
+  }
+
   /** chown of the entry `name` itself (a symlink is changed, not followed); -1 leaves one unchanged. */
   chownEntry(name: string, uid: number, gid: number): Promise<void> {
     return this.call(

@@ -227,3 +227,16 @@ eachBackend('extended attributes of directory entries, without opening them', as
   await rejection(t, dir.getEntryXattr('missing', 'user.k'), 'ENOENT', 'of a missing entry');
   await rejection(t, dir.getEntryXattr('a/b', 'user.k'), 'EINVAL', 'a name with a slash');
 });
+
+eachBackend('setEntryPermission changes a mode without opening the entry; a symlink has none', async (t, backend) => {
+  const { storage } = await freshStorage(t, backend);
+  const dir = storage.root;
+  await (await dir.createFile('w', 0o200)).close();
+  await dir.setEntryPermission('w', 0o640);
+  t.equal((await dir.stat('w')).mode & 0o7777, 0o640, 'a write-only file gets its new mode');
+  await dir.setEntryPermission('w', Mode.Read);
+  t.equal((await dir.stat('w')).mode & 0o7777, 0o440, 'a Mode changes the owner bits only');
+  await dir.symlink('w', 'link');
+  await rejection(t, dir.setEntryPermission('link', 0o600), 'EOPNOTSUPP', 'chmod of a symlink itself');
+  t.equal((await dir.stat('w')).mode & 0o7777, 0o440, 'its target is untouched');
+});

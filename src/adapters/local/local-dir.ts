@@ -181,6 +181,10 @@ export class LocalDir implements DirNode {
     return this.engine.futimens(this.fd, atimeNs, mtimeNs);
   }
 
+  chmodEntry(name: string, mode: number): Promise<void> {
+    return this.engine.lchmod(this.fd, name, mode);
+  }
+
   chownEntry(name: string, uid: number, gid: number): Promise<void> {
     return this.engine.lchown(this.fd, name, uid, gid);
   }
