@@ -85,7 +85,9 @@ eachBackend(
       }
       seen.set(outcome, (seen.get(outcome) ?? 0) + 1);
     }
+    const exited = new Promise((resolve) => swapper.once('exit', resolve));
     swapper.kill('SIGKILL');
+    await exited; // before the teardown removes the directory it writes in
     t.notOk(seen.has('outside secret'), `the outside file was never read (outcomes: ${JSON.stringify([...seen])})`);
     t.ok(seen.has('inside!'), 'the inside target was read while the link pointed there');
     t.ok([...seen.keys()].every((k) => ['inside!', 'EXDEV', 'ENOENT'].includes(k)), 'every failure is EXDEV or ENOENT');

@@ -240,3 +240,16 @@ eachBackend('setEntryPermission changes a mode without opening the entry; a syml
   await rejection(t, dir.setEntryPermission('link', 0o600), 'EOPNOTSUPP', 'chmod of a symlink itself');
   t.equal((await dir.stat('w')).mode & 0o7777, 0o440, 'its target is untouched');
 });
+
+eachBackend('writes that extend the file take their turn with appends (a failed append cannot cut them off)', async (t, backend) => {
+  const { storage } = await freshStorage(t, backend);
+  const file = await storage.root.createFile('f');
+  await file.append(bytes('0123456789'));
+  const extending = file.writeAt(20, bytes('tail'));
+  const append = file.append(bytes('next'));
+  const [, offset] = await Promise.all([extending, append]);
+  t.equal(offset, 24, 'the append queued after the extending write lands after it');
+  const all = Buffer.alloc(28);
+  await file.read(0, all);
+  t.equal(all.subarray(20).toString(), 'tailnext', 'both are there, in order');
+});

@@ -4,11 +4,16 @@
 import type { Stat } from '../../io/engine.js';
 
 export interface SizeChange {
-  /** an append of `buffers` through `fd`, or a truncate to `size` through `fd` */
+  /**
+   * an append of `buffers`, a write of `buffers` at `position` that extends the file, or a truncate to
+   * `size`, through `fd`
+   */
+  kind: 'append' | 'write' | 'truncate';
   fd: number;
   buffers: readonly Uint8Array[] | undefined;
   bytes: number;
   size: number;
+  position: number;
   resolve: (offset: number) => void;
   reject: (error: unknown) => void;
 }

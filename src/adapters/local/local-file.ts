@@ -53,22 +53,31 @@ export class LocalFile implements FileNode {
     return done;
   }
 
+  /**
+   * A write inside the file goes straight down. One that extends it changes the size, so it takes its turn
+   * in the inode's queue with appends and truncates: a failed append batch is cut back to where it began,
+   * which must never cut off an extending write made meanwhile.
+   */
   async write(buffers: readonly Uint8Array[], position: number): Promise<void> {
-    await writeFully(this.engine, this.fd, buffers, position);
-    this.inode.size = Math.max(this.inode.size, position + totalBytes(buffers));
+    const bytes = totalBytes(buffers);
+    if (position + bytes <= this.inode.size) {
+      await writeFully(this.engine, this.fd, buffers, position);
+      return;
+    }
+    await this.changeSize({ kind: 'write', buffers, bytes, size: 0, position });
   }
 
   append(buffers: readonly Uint8Array[]): Promise<number> {
-    return this.changeSize(buffers, totalBytes(buffers), 0);
+    return this.changeSize({ kind: 'append', buffers, bytes: totalBytes(buffers), size: 0, position: 0 });
   }
 
   async truncate(size: number): Promise<void> {
-    await this.changeSize(undefined, 0, size);
+    await this.changeSize({ kind: 'truncate', buffers: undefined, bytes: 0, size, position: 0 });
   }
 
-  private changeSize(buffers: readonly Uint8Array[] | undefined, bytes: number, size: number): Promise<number> {
+  private changeSize(change: Omit<SizeChange, 'fd' | 'resolve' | 'reject'>): Promise<number> {
     return new Promise<number>((resolve, reject) => {
-      this.inode.queue.push({ fd: this.fd, buffers, bytes, size, resolve, reject });
+      this.inode.queue.push({ ...change, fd: this.fd, resolve, reject });
       if (!this.inode.draining) void this.drain();
     });
   }
@@ -78,22 +87,27 @@ export class LocalFile implements FileNode {
     inode.draining = true;
     while (inode.queue.length > 0) {
       const first = inode.queue[0]!;
-      if (first.buffers === undefined) {
-        inode.queue.shift();
-        await this.truncateNow(first);
+      if (first.kind === 'append') {
+        await this.appendBatch(takeAppends(inode.queue));
         continue;
       }
-      const batch = takeAppends(inode.queue);
-      await this.appendBatch(batch);
+      inode.queue.shift();
+      await this.changeNow(first);
     }
     inode.draining = false;
   }
 
-  private async truncateNow(request: SizeChange): Promise<void> {
+  /** A truncate, or a write that extends the file, in its turn. */
+  private async changeNow(request: SizeChange): Promise<void> {
     try {
-      await this.engine.ftruncate(request.fd, request.size);
-      this.inode.size = request.size;
-      request.resolve(request.size);
+      if (request.kind === 'truncate') {
+        await this.engine.ftruncate(request.fd, request.size);
+        this.inode.size = request.size;
+      } else {
+        await writeFully(this.engine, request.fd, request.buffers!, request.position);
+        this.inode.size = Math.max(this.inode.size, request.position + request.bytes);
+      }
+      request.resolve(this.inode.size);
     } catch (error) {
       request.reject(error);
     }
@@ -171,9 +185,9 @@ function takeAppends(queue: SizeChange[]): SizeChange[] {
   let bytes = 0;
   while (count < queue.length) {
     const next = queue[count]!;
-    if (next.buffers === undefined || next.fd !== fd) break;
-    if (count > 0 && (iovecs + next.buffers.length > IOV_MAX || bytes + next.bytes > BATCH_BYTES)) break;
-    iovecs += next.buffers.length;
+    if (next.kind !== 'append' || next.fd !== fd) break;
+    if (count > 0 && (iovecs + next.buffers!.length > IOV_MAX || bytes + next.bytes > BATCH_BYTES)) break;
+    iovecs += next.buffers!.length;
     bytes += next.bytes;
     count++;
   }
