@@ -25,7 +25,7 @@ export const LOCAL_MODES = BACKENDS.filter((backend) => backend.local);
 /** A new empty directory, removed when the test ends (pass or fail). */
 export function tempDir(t: test.Test, prefix = 'persistfs-test-'): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true, maxRetries: 5 }));
   return dir;
 }
 

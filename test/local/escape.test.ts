@@ -64,9 +64,17 @@ eachBackend(
         '-c',
         `cd '${root}'; end=$((SECONDS+20)); while [ $SECONDS -lt $end ]; do ln -sfn '${outside}/secret' a && mv -T a swing; ln -sfn target b && mv -T b swing; done`,
       ],
-      { stdio: 'ignore' },
+      { stdio: 'ignore', detached: true },
     );
-    t.teardown(() => swapper.kill('SIGKILL'));
+    // its own process group: killing the group also stops an ln or mv it is running
+    const stopSwapper = () => {
+      try {
+        process.kill(-swapper.pid!, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    };
+    t.teardown(stopSwapper);
     const storage = await openStorage(root, backend.options);
     t.teardown(() => storage.close());
 
@@ -86,7 +94,7 @@ eachBackend(
       seen.set(outcome, (seen.get(outcome) ?? 0) + 1);
     }
     const exited = new Promise((resolve) => swapper.once('exit', resolve));
-    swapper.kill('SIGKILL');
+    stopSwapper();
     await exited; // before the teardown removes the directory it writes in
     t.notOk(seen.has('outside secret'), `the outside file was never read (outcomes: ${JSON.stringify([...seen])})`);
     t.ok(seen.has('inside!'), 'the inside target was read while the link pointed there');
