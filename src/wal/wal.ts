@@ -39,6 +39,13 @@ export interface WalOptions {
   /** when an append's promise resolves: durable ('always', the default), at the next batch sync, or written */
   sync?: SyncPolicy;
   logger?: Logger;
+  /**
+   * What recovery does with a bad record that good records follow in the last segment. 'strict' (the
+   * default): refuse to open (EBADMSG, with the position), as it may be damage to acknowledged data.
+   * 'point-in-time': keep the log up to the bad record and cut the rest, as after a power loss that
+   * wrote later pages of an unsynced batch but not earlier ones; the cut is logged as an error.
+   */
+  recovery?: 'strict' | 'point-in-time';
 }
 
 export interface WalRecord {
@@ -180,9 +187,11 @@ export class Wal {
       while (await reader.next()) report.records++;
       if (reader.stopReason !== 'end') {
         const position = { segment: number, offset: reader.stopOffset };
-        if (!isLast || (await validRecordAfter(backend, reader.stopOffset))) {
+        const goodAfter = isLast && (await validRecordAfter(backend, reader.stopOffset));
+        if (!isLast || (goodAfter && options.recovery !== 'point-in-time')) {
           throw corruption(position, `record ${reader.stopReason === 'checksum' ? 'fails its checksum' : `is ${reader.stopReason}`}, and good records follow it`);
         }
+        if (goodAfter) options.logger?.error({ segment: number, offset: reader.stopOffset }, 'WAL point-in-time recovery: good records after a bad one are cut');
         const bytes = backend.size() - reader.stopOffset;
         await backend.truncate(reader.stopOffset);
         await backend.sync();

@@ -245,3 +245,21 @@ test('a reader keeps going when the writer rotates the segment it is reading; cl
   t.notEqual(settled, 'hung', 'appends racing close() all settle');
   await wal.close();
 });
+
+test("recovery 'point-in-time' opens a log with a bad record in its last segment, keeping what precedes it", async (t) => {
+  const store = new MemorySegmentStore();
+  const wal = await Wal.open(store);
+  const positions = [];
+  for (let i = 0; i < 10; i++) positions.push(await wal.append(record(i, 100)));
+  await wal.close();
+  const data = Buffer.from(store.bytes(1)!);
+  data[positions[6]!.offset + 9 + 10]! ^= 0x01;
+  store.setBytes(1, data);
+  await rejection(t, Wal.open(store), 'EBADMSG', "the default, 'strict', refuses");
+  const recovered = await Wal.open(store, { recovery: 'point-in-time' });
+  const seen = [];
+  for await (const entry of recovered.read()) seen.push(entry.payload.readUInt32LE(0));
+  t.deepEqual(seen, [0, 1, 2, 3, 4, 5], "'point-in-time' keeps the records before the bad one");
+  t.deepEqual(recovered.recovery.dropped?.position, positions[6], 'and reports where it cut');
+  await recovered.close();
+});
