@@ -17,7 +17,8 @@ import { fioArguments } from './fio/fio-runner.js';
 import { FIO_JOBS, JOB_IDS, type FioJob } from './fio/jobs.js';
 import { isFailed, measuredRun, type RunContext, type RunResult } from './fio/measured-run.js';
 import { REFERENCE_ATTRIBUTION, REFERENCE_RATIOS } from './fio/reference.js';
-import { formatLegend, formatTable, saveReport } from './fio/report.js';
+import { saveReport } from './bench/report.js';
+import { formatLegend, formatTable } from './fio/report.js';
 import { FULL, jobEnvironment, QUICK, type FioSettings } from './fio/settings.js';
 import { summarize } from './fio/summary.js';
 import { closeTargets, IO_MODES, openTargets, type Target } from './fio/targets.js';
@@ -155,7 +156,7 @@ async function main(): Promise<void> {
     runs,
     problems,
     notes,
-  });
+  }, 'fio');
   console.log(`\nsaved ${path.relative(process.cwd(), saved) || saved}`);
   if (failures.length > 0 || problems.length > 0) process.exitCode = 1;
 }

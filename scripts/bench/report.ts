@@ -136,9 +136,9 @@ function timestampForFileName(date: Date): string {
 }
 
 /** Writes `report` as bench-<timestamp>.json in `dir` (through a .tmp file, so a reader never sees half). */
-export async function saveReport(dir: string, startedAt: Date, report: object): Promise<string> {
+export async function saveReport(dir: string, startedAt: Date, report: object, prefix = 'bench'): Promise<string> {
   await mkdir(dir, { recursive: true });
-  const file = path.join(dir, `bench-${timestampForFileName(startedAt)}.json`);
+  const file = path.join(dir, `${prefix}-${timestampForFileName(startedAt)}.json`);
   await writeFile(`${file}.tmp`, `${JSON.stringify(report, null, 2)}\n`);
   await rename(`${file}.tmp`, file);
   return file;

@@ -1,6 +1,4 @@
 // The results as a text table for the terminal, and as JSON in bench-results/fio-<timestamp>.json.
-import { mkdir, rename, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 
 import type { Unit } from './jobs.js';
 import type { CpuPerRequest } from './measured-run.js';
@@ -74,18 +72,4 @@ export function formatLegend(rounds: number): string {
     'CPU us/req: CPU time of the mount process over the run, total (user+system), per fio IO (per file',
     'for create, stat and delete); /proc/<pid>/stat counts in clock ticks (1/CLK_TCK s).',
   ].join('\n');
-}
-
-/** The compact ISO 8601 form (20260102T030405Z): sortable, and no colons in file names. */
-function timestampForFileName(date: Date): string {
-  return date.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-}
-
-/** Writes `report` as fio-<timestamp>.json in `dir` (through a .tmp file, so a reader never sees half). */
-export async function saveReport(dir: string, startedAt: Date, report: object): Promise<string> {
-  await mkdir(dir, { recursive: true });
-  const file = path.join(dir, `fio-${timestampForFileName(startedAt)}.json`);
-  await writeFile(`${file}.tmp`, `${JSON.stringify(report, null, 2)}\n`);
-  await rename(`${file}.tmp`, file);
-  return file;
 }
