@@ -156,19 +156,54 @@ function setTimes(node: Node, atimeNs: number, mtimeNs: number): void {
   node.ctimeNs = now();
 }
 
-class MemoryFile implements FileNode {
+/** What a file and a directory handle share: the node, its mode, owner, times and attributes. */
+abstract class MemoryHandle implements XattrNode {
+  private readonly xattrs: XattrNode;
+
+  constructor(readonly node: Node) {
+    this.xattrs = nodeXattrs(node);
+  }
+
+  async chmod(mode: number): Promise<void> {
+    this.node.mode = (this.node.mode & ~0o7777) | (mode & 0o7777);
+    this.node.ctimeNs = now();
+  }
+
+  async chown(uid: number, gid: number): Promise<void> {
+    if (uid >= 0) this.node.uid = uid;
+    if (gid >= 0) this.node.gid = gid;
+  }
+
+  async utimes(atimeNs: number, mtimeNs: number): Promise<void> {
+    setTimes(this.node, atimeNs, mtimeNs);
+  }
+
+  getXattr(name: string): Promise<Buffer> {
+    return this.xattrs.getXattr(name);
+  }
+
+  setXattr(name: string, value: Uint8Array, flags: number): Promise<void> {
+    return this.xattrs.setXattr(name, value, flags);
+  }
+
+  listXattrs(): Promise<string[]> {
+    return this.xattrs.listXattrs();
+  }
+
+  removeXattr(name: string): Promise<void> {
+    return this.xattrs.removeXattr(name);
+  }
+}
+
+class MemoryFile extends MemoryHandle implements FileNode {
   readonly alignment = 0;
-  readonly getXattr;
-  readonly setXattr;
-  readonly listXattrs;
-  readonly removeXattr;
 
   constructor(
     private readonly adapter: MemoryAdapter,
-    private readonly node: Node,
+    node: Node,
   ) {
+    super(node);
     node.opens++;
-    ({ getXattr: this.getXattr, setXattr: this.setXattr, listXattrs: this.listXattrs, removeXattr: this.removeXattr } = nodeXattrs(node));
   }
 
   size(): number {
@@ -219,20 +254,6 @@ class MemoryFile implements FileNode {
     return stat(this.node);
   }
 
-  async chmod(mode: number): Promise<void> {
-    this.node.mode = (this.node.mode & ~0o7777) | (mode & 0o7777);
-    this.node.ctimeNs = now();
-  }
-
-  async chown(uid: number, gid: number): Promise<void> {
-    if (uid >= 0) this.node.uid = uid;
-    if (gid >= 0) this.node.gid = gid;
-  }
-
-  async utimes(atimeNs: number, mtimeNs: number): Promise<void> {
-    setTimes(this.node, atimeNs, mtimeNs);
-  }
-
   async allocate(offset: number, length: number): Promise<void> {
     if (offset + length > this.node.size) this.adapter.reserve(this.node, offset + length);
   }
@@ -243,17 +264,12 @@ class MemoryFile implements FileNode {
   }
 }
 
-class MemoryDir implements DirNode {
-  readonly getXattr;
-  readonly setXattr;
-  readonly listXattrs;
-  readonly removeXattr;
-
+class MemoryDir extends MemoryHandle implements DirNode {
   constructor(
     private readonly adapter: MemoryAdapter,
-    readonly node: Node,
+    node: Node,
   ) {
-    ({ getXattr: this.getXattr, setXattr: this.setXattr, listXattrs: this.listXattrs, removeXattr: this.removeXattr } = nodeXattrs(node));
+    super(node);
   }
 
   /** The entry `name`, or ENOENT; ENOENT too for every entry of a directory that was removed. */
@@ -385,19 +401,6 @@ class MemoryDir implements DirNode {
     if (child.kind === 'directory') throw storageError('EPERM', 'cannot hard-link a directory', { path: name });
     (to as MemoryDir).add(toName, child);
     child.nlink++;
-  }
-
-  async chmod(mode: number): Promise<void> {
-    this.node.mode = (this.node.mode & ~0o7777) | (mode & 0o7777);
-  }
-
-  async chown(uid: number, gid: number): Promise<void> {
-    if (uid >= 0) this.node.uid = uid;
-    if (gid >= 0) this.node.gid = gid;
-  }
-
-  async utimes(atimeNs: number, mtimeNs: number): Promise<void> {
-    setTimes(this.node, atimeNs, mtimeNs);
   }
 
   entryXattrs(name: string): XattrNode {

@@ -1,10 +1,11 @@
 // A directory open in a LocalAdapter: a descriptor opened beneath the root. Every call names a single
 // entry relative to it, so nothing reaches outside the root: openat2 refuses to resolve out of it, and
 // the other *at calls act on the entry itself (never following a final symlink).
-import { AT, O, RENAME_NOREPLACE, type IoEngine, type Stat } from '../../io/engine.js';
+import { AT, O, RENAME_NOREPLACE, type IoEngine } from '../../io/engine.js';
 import type { FsStats } from '../../io/native.js';
 import { storageError } from '../../storage/errors.js';
 import { kindOfMode, type DirEntry, type DirNode, type EntryKind, type EntryStat, type FileNode, type OpenFlags, type XattrNode } from '../adapter.js';
+import { FdNode, fdXattrs, withKind } from './fd-node.js';
 import type { InodeTable } from './inode-table.js';
 import { LocalFile, writeFully } from './local-file.js';
 
@@ -20,18 +21,6 @@ export interface LocalContext {
 const KIND_BY_DTYPE: Record<number, EntryKind> = { 4: 'directory', 8: 'file', 10: 'symlink' };
 const DIRECT_ALIGNMENT_FALLBACK = 4096;
 
-/** The extended attributes of `fd` itself (entry '') or of its entry `entry`, not followed. */
-export function fdXattrs(engine: IoEngine, fd: number, entry: string): XattrNode {
-  return {
-    getXattr: (name) => engine.getxattr(fd, entry, name),
-    setXattr: (name, value, flags) => engine.setxattr(fd, entry, name, value, flags),
-    listXattrs: () => engine.listxattr(fd, entry),
-    removeXattr: (name) => engine.removexattr(fd, entry, name),
-  };
-}
-
-export const withKind = (stat: Stat): EntryStat => ({ ...stat, kind: kindOfMode(stat.mode) });
-
 function openFlags(flags: OpenFlags): number {
   const access = flags.read && flags.write ? O.RDWR : flags.write ? O.WRONLY : O.RDONLY;
   // O_NONBLOCK: opening a FIFO or device placed under the root must not hang a worker (then EINVAL);
@@ -39,21 +28,12 @@ function openFlags(flags: OpenFlags): number {
   return access | O.CLOEXEC | O.NONBLOCK | (flags.direct ? O.DIRECT : 0) | (flags.dsync ? O.DSYNC : 0);
 }
 
-export class LocalDir implements DirNode {
-  readonly getXattr: XattrNode['getXattr'];
-  readonly setXattr: XattrNode['setXattr'];
-  readonly listXattrs: XattrNode['listXattrs'];
-  readonly removeXattr: XattrNode['removeXattr'];
-
+export class LocalDir extends FdNode implements DirNode {
   constructor(
     private readonly context: LocalContext,
-    readonly fd: number,
+    fd: number,
   ) {
-    ({ getXattr: this.getXattr, setXattr: this.setXattr, listXattrs: this.listXattrs, removeXattr: this.removeXattr } = fdXattrs(context.engine, fd, ''));
-  }
-
-  private get engine(): IoEngine {
-    return this.context.engine;
+    super(context.engine, fd);
   }
 
   /** Sets the exact mode where the process umask would have taken bits away at creation. */
@@ -167,18 +147,6 @@ export class LocalDir implements DirNode {
 
   link(name: string, to: DirNode, toName: string): Promise<void> {
     return this.engine.linkat(this.fd, name, (to as LocalDir).fd, toName);
-  }
-
-  chmod(mode: number): Promise<void> {
-    return this.engine.fchmod(this.fd, mode);
-  }
-
-  chown(uid: number, gid: number): Promise<void> {
-    return this.engine.fchown(this.fd, uid, gid);
-  }
-
-  utimes(atimeNs: number, mtimeNs: number): Promise<void> {
-    return this.engine.futimens(this.fd, atimeNs, mtimeNs);
   }
 
   chmodEntry(name: string, mode: number): Promise<void> {

@@ -5,27 +5,22 @@
 // fails part-way (ENOSPC), the file is cut back to where the batch began, so a failed append leaves no
 // partial record and later appends continue from a clean end.
 import type { IoEngine } from '../../io/engine.js';
-import { skipBytes, totalBytes, type EntryStat, type FileNode, type XattrNode } from '../adapter.js';
+import { skipBytes, totalBytes, type EntryStat, type FileNode } from '../adapter.js';
+import { FdNode, withKind } from './fd-node.js';
 import type { InodeState, InodeTable, SizeChange } from './inode-table.js';
-import { fdXattrs, withKind } from './local-dir.js';
 
 const IOV_MAX = 1024;
 const BATCH_BYTES = 16 * 1024 * 1024;
 
-export class LocalFile implements FileNode {
-  readonly getXattr: XattrNode['getXattr'];
-  readonly setXattr: XattrNode['setXattr'];
-  readonly listXattrs: XattrNode['listXattrs'];
-  readonly removeXattr: XattrNode['removeXattr'];
-
+export class LocalFile extends FdNode implements FileNode {
   constructor(
-    private readonly engine: IoEngine,
+    engine: IoEngine,
     private readonly table: InodeTable,
-    private readonly fd: number,
+    fd: number,
     private readonly inode: InodeState,
     readonly alignment: number,
   ) {
-    ({ getXattr: this.getXattr, setXattr: this.setXattr, listXattrs: this.listXattrs, removeXattr: this.removeXattr } = fdXattrs(engine, fd, ''));
+    super(engine, fd);
   }
 
   size(): number {
@@ -139,18 +134,6 @@ export class LocalFile implements FileNode {
 
   async stat(): Promise<EntryStat> {
     return withKind(await this.engine.statx(this.fd, ''));
-  }
-
-  chmod(mode: number): Promise<void> {
-    return this.engine.fchmod(this.fd, mode);
-  }
-
-  chown(uid: number, gid: number): Promise<void> {
-    return this.engine.fchown(this.fd, uid, gid);
-  }
-
-  utimes(atimeNs: number, mtimeNs: number): Promise<void> {
-    return this.engine.futimens(this.fd, atimeNs, mtimeNs);
   }
 
   async allocate(offset: number, length: number): Promise<void> {
