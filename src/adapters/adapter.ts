@@ -31,6 +31,27 @@ export interface XattrNode {
   removeXattr(name: string): Promise<void>;
 }
 
+/** A node whose extended attributes are those of `xattrs` (a descriptor's, an in-memory node's). */
+export abstract class XattrsOf implements XattrNode {
+  constructor(private readonly xattrs: XattrNode) {}
+
+  getXattr(name: string): Promise<Buffer> {
+    return this.xattrs.getXattr(name);
+  }
+
+  setXattr(name: string, value: Uint8Array, flags: number): Promise<void> {
+    return this.xattrs.setXattr(name, value, flags);
+  }
+
+  listXattrs(): Promise<string[]> {
+    return this.xattrs.listXattrs();
+  }
+
+  removeXattr(name: string): Promise<void> {
+    return this.xattrs.removeXattr(name);
+  }
+}
+
 export interface FileNode extends XattrNode {
   /** O_DIRECT alignment for memory, offsets and lengths; 0 when the file is not open for direct IO. */
   readonly alignment: number;

@@ -3,7 +3,7 @@
 // readable through open handles, ENOTEMPTY, EEXIST, ...) and can be given a capacity to exercise ENOSPC.
 import type { FsStats } from '../io/native.js';
 import { storageError } from '../storage/errors.js';
-import { totalBytes, type Adapter, type DirEntry, type DirNode, type EntryKind, type EntryStat, type FileNode, type OpenFlags, type XattrNode } from './adapter.js';
+import { totalBytes, type Adapter, type DirEntry, type DirNode, type EntryKind, type EntryStat, type FileNode, type OpenFlags, type XattrNode, XattrsOf } from './adapter.js';
 
 const TYPE_BITS: Record<EntryKind, number> = { file: 0o100000, directory: 0o040000, symlink: 0o120000, other: 0 };
 
@@ -157,11 +157,9 @@ function setTimes(node: Node, atimeNs: number, mtimeNs: number): void {
 }
 
 /** What a file and a directory handle share: the node, its mode, owner, times and attributes. */
-abstract class MemoryHandle implements XattrNode {
-  private readonly xattrs: XattrNode;
-
+abstract class MemoryHandle extends XattrsOf {
   constructor(readonly node: Node) {
-    this.xattrs = nodeXattrs(node);
+    super(nodeXattrs(node));
   }
 
   async chmod(mode: number): Promise<void> {
@@ -176,22 +174,6 @@ abstract class MemoryHandle implements XattrNode {
 
   async utimes(atimeNs: number, mtimeNs: number): Promise<void> {
     setTimes(this.node, atimeNs, mtimeNs);
-  }
-
-  getXattr(name: string): Promise<Buffer> {
-    return this.xattrs.getXattr(name);
-  }
-
-  setXattr(name: string, value: Uint8Array, flags: number): Promise<void> {
-    return this.xattrs.setXattr(name, value, flags);
-  }
-
-  listXattrs(): Promise<string[]> {
-    return this.xattrs.listXattrs();
-  }
-
-  removeXattr(name: string): Promise<void> {
-    return this.xattrs.removeXattr(name);
   }
 }
 

@@ -1,7 +1,7 @@
 // What a local file and a local directory share: an open descriptor, and the calls that act on it alone
 // (mode, owner, times, extended attributes).
 import type { IoEngine, Stat } from '../../io/engine.js';
-import { kindOfMode, type EntryStat, type XattrNode } from '../adapter.js';
+import { kindOfMode, XattrsOf, type EntryStat, type XattrNode } from '../adapter.js';
 
 export const withKind = (stat: Stat): EntryStat => ({ ...stat, kind: kindOfMode(stat.mode) });
 
@@ -15,14 +15,12 @@ export function fdXattrs(engine: IoEngine, fd: number, entry: string): XattrNode
   };
 }
 
-export abstract class FdNode implements XattrNode {
-  private readonly xattrs: XattrNode;
-
+export abstract class FdNode extends XattrsOf {
   constructor(
     protected readonly engine: IoEngine,
     readonly fd: number,
   ) {
-    this.xattrs = fdXattrs(engine, fd, '');
+    super(fdXattrs(engine, fd, ''));
   }
 
   chmod(mode: number): Promise<void> {
@@ -35,21 +33,5 @@ export abstract class FdNode implements XattrNode {
 
   utimes(atimeNs: number, mtimeNs: number): Promise<void> {
     return this.engine.futimens(this.fd, atimeNs, mtimeNs);
-  }
-
-  getXattr(name: string): Promise<Buffer> {
-    return this.xattrs.getXattr(name);
-  }
-
-  setXattr(name: string, value: Uint8Array, flags: number): Promise<void> {
-    return this.xattrs.setXattr(name, value, flags);
-  }
-
-  listXattrs(): Promise<string[]> {
-    return this.xattrs.listXattrs();
-  }
-
-  removeXattr(name: string): Promise<void> {
-    return this.xattrs.removeXattr(name);
   }
 }
