@@ -1,6 +1,6 @@
 // Test helpers: temporary directories removed after each test, and the backends every conformance test
 // runs against (each adapter x IO mode).
-import { execFileSync } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -69,3 +69,40 @@ export async function rejection(t: test.Test, promise: Promise<unknown>, code: s
 }
 
 export const bytes = (text: string): Buffer => Buffer.from(text, 'utf8');
+
+/**
+ * The numbers a child process prints on stdout, one a line: what it reports as acknowledged (durable) so
+ * far. After the child has closed, `numbers` holds everything it printed.
+ */
+export class Acknowledged {
+  readonly numbers: number[] = [];
+  private pending = '';
+  private waiter: { enough: () => boolean; resolve: () => void } | undefined;
+
+  constructor(child: ChildProcess) {
+    child.stdout!.on('data', (chunk: Buffer) => {
+      this.pending += chunk.toString();
+      const lines = this.pending.split('\n');
+      this.pending = lines.pop()!;
+      for (const line of lines) this.numbers.push(Number(line));
+      if (this.waiter?.enough()) this.waiter.resolve();
+    });
+    child.stdout!.on('end', () => {
+      if (this.pending !== '') this.numbers.push(Number(this.pending));
+    });
+  }
+
+  /** The last number printed, -1 before any. */
+  get last(): number {
+    return this.numbers.at(-1) ?? -1;
+  }
+
+  /** Resolves once `enough` holds; rejects if the child exits first. */
+  until(child: ChildProcess, enough: () => boolean): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.waiter = { enough, resolve };
+      child.once('exit', (code) => reject(new Error(`the child exited early with ${code}`)));
+      if (enough()) resolve();
+    });
+  }
+}

@@ -5,31 +5,20 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { openStorage } from '../../src/index.js';
-import { eachBackend, LOCAL_MODES, tempDir } from '../helpers.js';
+import { Acknowledged, eachBackend, LOCAL_MODES, tempDir } from '../helpers.js';
 
 const writer = path.join(path.dirname(new URL(import.meta.url).pathname), 'crash-writer.js');
 
 /** Runs the writer until it has acknowledged `atLeast` lines plus a random extra delay, then kills it. */
 async function runAndKill(root: string, ioMode: string, job: string, atLeast: number): Promise<number> {
   const child = spawn(process.execPath, [writer, root, ioMode, job], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let acknowledged = -1;
-  let pending = '';
-  await new Promise<void>((resolve, reject) => {
-    child.stdout.on('data', (chunk: Buffer) => {
-      pending += chunk.toString();
-      const lines = pending.split('\n');
-      pending = lines.pop()!;
-      for (const line of lines) acknowledged = Number(line);
-      if (acknowledged >= atLeast) resolve();
-    });
-    child.on('exit', (code) => reject(new Error(`writer exited early with ${code}`)));
-  });
+  const acknowledged = new Acknowledged(child);
+  await acknowledged.until(child, () => acknowledged.last >= atLeast);
   await new Promise((resolve) => setTimeout(resolve, Math.random() * 50));
+  const closed = new Promise((resolve) => child.once('close', resolve));
   child.kill('SIGKILL');
-  await new Promise((resolve) => child.on('close', resolve));
-  // lines printed before the kill but read after the wait
-  for (const line of pending.split('\n')) if (line !== '') acknowledged = Number(line);
-  return acknowledged;
+  await closed; // lines printed before the kill are all read by now
+  return acknowledged.last;
 }
 
 eachBackend(

@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import test from 'tape';
 
+import { Acknowledged } from '../helpers.js';
 import { startMountProcess, stopMount, waitMounted } from './mount-helper.js';
 
 const WRITER = `
@@ -32,19 +33,12 @@ for (const ioMode of ['io_uring', 'sync']) {
     await waitMounted(mnt, current.child, current.log);
 
     const writer = spawn(process.execPath, ['-e', WRITER, path.join(mnt, 'log')], { stdio: ['ignore', 'pipe', 'ignore'] });
-    let acknowledged = -1;
-    let pending = '';
-    await new Promise<void>((resolve) => {
-      writer.stdout.on('data', (chunk: Buffer) => {
-        pending += chunk.toString();
-        const lines = pending.split('\n');
-        pending = lines.pop()!;
-        for (const line of lines) acknowledged = Number(line);
-        if (acknowledged >= 300) resolve();
-      });
-    });
+    const acks = new Acknowledged(writer);
+    await acks.until(writer, () => acks.last >= 300);
+    const writerClosed = new Promise((resolve) => writer.once('close', resolve));
     current.child.kill('SIGKILL');
-    await new Promise((resolve) => writer.once('exit', resolve));
+    await writerClosed;
+    const acknowledged = acks.last;
     t.ok(acknowledged >= 300, `the writer had ${acknowledged + 1} records fsynced when the mount was killed`);
     t.throws(() => fs.statSync(mnt), /ENOTCONN/, 'the mount is stale: ENOTCONN');
 

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { openStorage } from '../../src/index.js';
 import { DirSegmentStore } from '../../src/wal/segment-store.js';
 import { Wal } from '../../src/wal/wal.js';
-import { eachBackend, LOCAL_MODES, mountTmpfs, rejection, tempDir } from '../helpers.js';
+import { Acknowledged, eachBackend, LOCAL_MODES, mountTmpfs, rejection, tempDir } from '../helpers.js';
 import { record } from './wal-helpers.js';
 
 const writer = path.join(path.dirname(new URL(import.meta.url).pathname), 'wal-writer.js');
@@ -15,22 +15,14 @@ eachBackend(
   'kill -9 during sync-always appends: every acknowledged record survives, no gaps',
   async (t, backend) => {
     const root = tempDir(t);
-    const acknowledged = new Set<number>();
     const child = spawn(process.execPath, [writer, root, backend.options.config!.ioMode!], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let pending = '';
-    await new Promise<void>((resolve) => {
-      child.stdout.on('data', (chunk: Buffer) => {
-        pending += chunk.toString();
-        const lines = pending.split('\n');
-        pending = lines.pop()!;
-        for (const line of lines) acknowledged.add(Number(line));
-        if (acknowledged.size >= 2000) resolve();
-      });
-    });
+    const acks = new Acknowledged(child);
+    await acks.until(child, () => acks.numbers.length >= 2000);
     await new Promise((resolve) => setTimeout(resolve, Math.random() * 30));
+    const closed = new Promise((resolve) => child.once('close', resolve));
     child.kill('SIGKILL');
-    await new Promise((resolve) => child.on('close', resolve));
-    for (const line of pending.split('\n')) if (line !== '') acknowledged.add(Number(line));
+    await closed;
+    const acknowledged = new Set(acks.numbers);
 
     const storage = await openStorage(root, backend.options);
     t.teardown(() => storage.close());
