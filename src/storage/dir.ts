@@ -8,7 +8,7 @@ import type { FsStats } from '../io/native.js';
 import { storageError } from './errors.js';
 import { File, type RenameOptions } from './file.js';
 import { Handle } from './handle.js';
-import { allows, canRead, canWrite, Mode, modeBits, permissionOf, withPermission, type Permission } from './mode.js';
+import { allows, canRead, canWrite, Mode, modeBits, modeFor, permissionOf, withPermission, type Permission } from './mode.js';
 import { checkName, joinPath, RESERVED_NAME } from './names.js';
 
 export interface OpenOptions {
@@ -384,8 +384,7 @@ export class Dir extends Handle {
       'setPermission',
       async () => {
         this.checkEntryName(name, 'setPermission');
-        const mode = typeof permission === 'number' ? modeBits(permission, false) : withPermission((await this.node.stat(name)).mode, permission);
-        await this.node.chmodEntry(name, mode);
+        await this.node.chmodEntry(name, await modeFor(permission, async () => (await this.node.stat(name)).mode));
       },
       name,
     );

@@ -5,7 +5,7 @@ import type { EntryStat, FileNode } from '../adapters/adapter.js';
 import { native } from '../io/native.js';
 import { storageError } from './errors.js';
 import { Handle } from './handle.js';
-import { canRead, canWrite, withPermission, type Mode, type Permission } from './mode.js';
+import { canRead, canWrite, modeFor, type Mode, type Permission } from './mode.js';
 import { joinPath } from './names.js';
 import type { Dir } from './dir.js';
 
@@ -222,8 +222,7 @@ export class File extends Handle {
   /** Sets the owner's read/write permission (Mode) or the whole POSIX mode (number). */
   setPermission(permission: Permission): Promise<void> {
     return this.call('setPermission', async () => {
-      const current = (await this.node.stat()).mode;
-      await this.node.chmod(withPermission(current, permission));
+      await this.node.chmod(await modeFor(permission, async () => (await this.node.stat()).mode));
     });
   }
 

@@ -41,6 +41,14 @@ export function withPermission(current: number, permission: Permission): number 
   return (current & 0o7777 & ~OWNER_RW) | OWNER_BITS[permission];
 }
 
+/** The mode `permission` sets: a POSIX mode as given, or a Mode on the owner bits of the current mode
+ * (asked for only then: a full mode needs no stat). */
+export async function modeFor(permission: Permission, currentMode: () => Promise<number>): Promise<number> {
+  if (typeof permission === 'number') return withPermission(0, permission);
+  checkPermission(permission);
+  return withPermission(await currentMode(), permission);
+}
+
 /** What the owner may do with a file or directory of this mode; undefined when neither read nor write. */
 export function permissionOf(mode: number): Mode | undefined {
   const read = (mode & 0o400) !== 0;
