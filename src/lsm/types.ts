@@ -1,0 +1,97 @@
+// The public shapes of the LSM store: options, write operations, read and range options, iterators and
+// snapshots. The store itself is in lsm-store.ts.
+import type { Logger } from '../log.js';
+
+/** Keys and values are bytes; a string is taken as its UTF-8 bytes. Keys order bytewise. */
+export type Bytes = Uint8Array | string;
+
+/** A version is the sequence number a write was given; every write gets the next one. */
+export type Version = number;
+
+export interface LsmOptions {
+  /** a memtable is frozen and written as an SST once it holds this many bytes (default 4 MiB) */
+  memtableSize?: number;
+  /** target size of an SST data block before compression-free encoding (default 4 KiB) */
+  blockSize?: number;
+  /** bloom filter bits per key; 0 disables filters (default 10, ~1% false positives) */
+  bloomBitsPerKey?: number;
+  /** bytes of decoded data blocks kept in memory (default 32 MiB) */
+  blockCacheSize?: number;
+  /** compaction output files are cut at this size (default 2 MiB) */
+  tableFileSize?: number;
+  /** level-0 files that start a compaction into level 1 (default 4) */
+  l0CompactionTrigger?: number;
+  /** level-0 files at which writes wait for compaction (default 12) */
+  l0StopWrites?: number;
+  /** size limit of level 1; each deeper level is `levelMultiplier` times larger (default 10 MiB) */
+  levelBaseBytes?: number;
+  levelMultiplier?: number;
+  /**
+   * When a write's promise resolves: 'none' (default, as LevelDB's default): once the WAL record is
+   * written to the file (survives kill -9, not a power loss); 'always': once it is fdatasynced.
+   */
+  sync?: 'always' | 'none';
+  /** open an existing store (or a checkpoint) for reading only; writes are EROFS */
+  readOnly?: boolean;
+  /** create the store when the directory holds none (default true) */
+  createIfMissing?: boolean;
+  /** refuse to open a directory that already holds a store (default false) */
+  errorIfExists?: boolean;
+  /** run compactions in the background (default true); tests turn it off to compact by hand */
+  autoCompact?: boolean;
+  logger?: Logger;
+}
+
+export type WriteOp = { type: 'put'; key: Bytes; value: Bytes } | { type: 'del'; key: Bytes };
+
+export interface WriteOptions {
+  /** override the store's sync policy for this write */
+  sync?: boolean;
+}
+
+export interface ReadOptions {
+  /** read as of this version (the newest write with a version <= it); default: the latest */
+  version?: Version;
+}
+
+export interface RangeOptions extends ReadOptions {
+  gt?: Bytes;
+  gte?: Bytes;
+  lt?: Bytes;
+  lte?: Bytes;
+  reverse?: boolean;
+  /** at most this many entries; -1 or Infinity: no limit */
+  limit?: number;
+  /** return keys (default true) / values (default true); an absent part is an empty Buffer */
+  keys?: boolean;
+  values?: boolean;
+}
+
+export interface Entry {
+  key: Buffer;
+  value: Buffer;
+  /** the version of this value */
+  version: Version;
+}
+
+export interface LevelStats {
+  level: number;
+  files: number;
+  bytes: number;
+}
+
+export interface LsmStats {
+  /** the newest version given */
+  version: Version;
+  memtableBytes: number;
+  immutableMemtables: number;
+  levels: LevelStats[];
+  /** bytes written to SSTs by flushes and by compactions, and bytes the user wrote (keys + values) */
+  flushBytes: number;
+  compactionBytes: number;
+  userBytes: number;
+  compactions: number;
+  blockCacheBytes: number;
+  /** open snapshots (and iterators, which pin their version too) */
+  snapshots: number;
+}
