@@ -1,0 +1,74 @@
+// The memtable: the newest writes, sorted by key in a B+ tree (sorted-btree). Each key holds its versions
+// oldest first; a version's value is undefined for a delete (a tombstone). Nothing is overwritten: an
+// update or a delete adds a version.
+import BTreeModule from 'sorted-btree';
+
+// sorted-btree is CommonJS: the class is its `default` export
+const BTree = BTreeModule.default;
+
+export class Versions {
+  readonly seqs: number[] = [];
+  readonly values: Array<Buffer | undefined> = [];
+
+  /** The index of the newest version with seq <= `version`, or -1. */
+  visible(version: number): number {
+    const seqs = this.seqs;
+    for (let i = seqs.length - 1; i >= 0; i--) if (seqs[i]! <= version) return i;
+    return -1;
+  }
+}
+
+/** Per-entry bookkeeping counted into the memtable's size besides key and value bytes. */
+const ENTRY_OVERHEAD = 40;
+
+export class Memtable {
+  private readonly tree = new BTree<string, Versions>();
+  /** bytes of keys, values and overhead: the memtable is frozen when it passes LsmOptions.memtableSize */
+  bytes = 0;
+  entries = 0;
+  minSeq = Infinity;
+  maxSeq = 0;
+
+  add(key: string, seq: number, value: Buffer | undefined): void {
+    let versions = this.tree.get(key);
+    if (versions === undefined) {
+      versions = new Versions();
+      this.tree.set(key, versions);
+      this.bytes += key.length;
+    }
+    versions.seqs.push(seq);
+    versions.values.push(value);
+    this.bytes += (value?.length ?? 0) + ENTRY_OVERHEAD;
+    this.entries++;
+    if (seq < this.minSeq) this.minSeq = seq;
+    if (seq > this.maxSeq) this.maxSeq = seq;
+  }
+
+  get(key: string): Versions | undefined {
+    return this.tree.get(key);
+  }
+
+  get keys(): number {
+    return this.tree.size;
+  }
+
+  /** The first key >= `key` (> when `exclusive`), with its versions. */
+  atOrAfter(key: string, exclusive: boolean): [string, Versions] | undefined {
+    return exclusive ? this.tree.nextHigherPair(key) : this.tree.getPairOrNextHigher(key);
+  }
+
+  /** The last key <= `key` (< when `exclusive`); the last key of all when `key` is undefined. */
+  atOrBefore(key: string | undefined, exclusive: boolean): [string, Versions] | undefined {
+    if (key === undefined) return this.tree.nextLowerPair(undefined);
+    return exclusive ? this.tree.nextLowerPair(key) : this.tree.getPairOrNextLower(key);
+  }
+
+  first(): [string, Versions] | undefined {
+    return this.tree.nextHigherPair(undefined);
+  }
+
+  /** Every key in order (for a flush; the memtable is frozen by then). */
+  sorted(): IterableIterator<[string, Versions]> {
+    return this.tree.entries();
+  }
+}

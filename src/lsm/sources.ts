@@ -1,0 +1,213 @@
+// Sources of a read: cursors over one memtable or one run of SSTs (a level, or one level-0 file), each
+// showing per key only the version visible at the read's version (newest with seq <= it; it may be a
+// delete). They move in one direction, chosen when made. A move returns a promise only when it has to
+// read a block; otherwise it is done when it returns, which keeps scans over cached blocks cheap.
+import { KIND_DELETE, type Block } from './sst-format.js';
+import type { Memtable, Versions } from './memtable.js';
+import { entryValue, lowerBound, visibleEntry, type Table } from './table.js';
+
+export type Step = Promise<void> | undefined;
+
+export interface Source {
+  /** the current key; undefined once the source is exhausted */
+  key: string | undefined;
+  seq: number;
+  deleted: boolean;
+  value(): Buffer;
+  /**
+   * Forward: to the first key >= target (> when exclusive); reverse: to the last key <= target (<).
+   * An undefined target means the first (forward) or last (reverse) key.
+   */
+  seek(target: string | undefined, exclusive: boolean): Step;
+  /** To the next key in the source's direction. */
+  step(): Step;
+}
+
+export class MemtableSource implements Source {
+  key: string | undefined;
+  seq = 0;
+  deleted = false;
+  private versions: Versions | undefined;
+  private index = -1;
+
+  constructor(
+    private readonly memtable: Memtable,
+    private readonly version: number,
+    private readonly reverse: boolean,
+  ) {}
+
+  value(): Buffer {
+    return Buffer.from(this.versions!.values[this.index]!);
+  }
+
+  seek(target: string | undefined, exclusive: boolean): Step {
+    const m = this.memtable;
+    let pair: [string, Versions] | undefined;
+    if (this.reverse) pair = m.atOrBefore(target, exclusive);
+    else pair = target === undefined ? m.first() : m.atOrAfter(target, exclusive);
+    this.settle(pair);
+    return undefined;
+  }
+
+  step(): Step {
+    if (this.key === undefined) return undefined;
+    this.settle(this.reverse ? this.memtable.atOrBefore(this.key, true) : this.memtable.atOrAfter(this.key, true));
+    return undefined;
+  }
+
+  /** From `pair` on, the first key with a version visible at this read's version. */
+  private settle(pair: [string, Versions] | undefined): void {
+    while (pair !== undefined) {
+      const i = pair[1].visible(this.version);
+      if (i >= 0) {
+        this.key = pair[0];
+        this.versions = pair[1];
+        this.index = i;
+        this.seq = pair[1].seqs[i]!;
+        this.deleted = pair[1].values[i] === undefined;
+        return;
+      }
+      pair = this.reverse ? this.memtable.atOrBefore(pair[0], true) : this.memtable.atOrAfter(pair[0], true);
+    }
+    this.key = undefined;
+  }
+}
+
+/** A run of SSTs with disjoint key ranges, in key order: a level >= 1, or one level-0 file alone. */
+export class TablesSource implements Source {
+  key: string | undefined;
+  seq = 0;
+  deleted = false;
+  private t = 0;
+  private b = 0;
+  private g = 0;
+  private block: Block | undefined;
+  private entry = -1;
+  /** where to place g once block b is loaded: a seek target, or the block's first/last group */
+  private target: string | undefined;
+  private exclusive = false;
+
+  constructor(
+    private readonly tables: readonly Table[],
+    private readonly version: number,
+    private readonly reverse: boolean,
+  ) {}
+
+  value(): Buffer {
+    return entryValue(this.block!, this.entry);
+  }
+
+  seek(target: string | undefined, exclusive: boolean): Step {
+    const tables = this.tables;
+    this.block = undefined;
+    this.target = target;
+    this.exclusive = exclusive;
+    if (target === undefined) {
+      this.t = this.reverse ? tables.length - 1 : 0;
+      this.b = this.reverse && this.t >= 0 ? tables[this.t]!.blocks - 1 : 0;
+      return this.settle();
+    }
+    // the table, then the block, whose range may hold target
+    let t = firstEndingAtOrAfter(tables, target);
+    if (this.reverse && t === tables.length) t = tables.length - 1;
+    this.t = t;
+    if (t >= 0 && t < tables.length) {
+      const table = tables[t]!;
+      const b = table.blockFor(target);
+      this.b = b === table.blocks ? table.blocks - 1 : b;
+    }
+    return this.settle();
+  }
+
+  step(): Step {
+    if (this.key === undefined) return undefined;
+    this.g += this.reverse ? -1 : 1;
+    return this.settle();
+  }
+
+  /** Moves to the next block in the source's direction (across tables); false past the end. */
+  private nextBlock(): boolean {
+    this.block = undefined;
+    this.target = undefined;
+    const tables = this.tables;
+    if (this.reverse) {
+      if (--this.b < 0) {
+        if (--this.t < 0) return false;
+        this.b = tables[this.t]!.blocks - 1;
+      }
+    } else if (++this.b >= tables[this.t]!.blocks) {
+      if (++this.t >= tables.length) return false;
+      this.b = 0;
+    }
+    return true;
+  }
+
+  /** Where g starts in a freshly loaded block. */
+  private place(block: Block): void {
+    const keys = block.keys;
+    const target = this.target;
+    if (target === undefined) {
+      this.g = this.reverse ? keys.length - 1 : 0;
+      return;
+    }
+    let g = lowerBound(keys, target);
+    if (this.reverse) {
+      if (!(g < keys.length && keys[g] === target && !this.exclusive)) g--;
+    } else if (g < keys.length && keys[g] === target && this.exclusive) {
+      g++;
+    }
+    this.g = g;
+    this.target = undefined;
+  }
+
+  /** From (t, b, g) on, in the source's direction, the first key with a visible version. */
+  private settle(): Step {
+    for (;;) {
+      if (this.t < 0 || this.t >= this.tables.length) {
+        this.key = undefined;
+        return undefined;
+      }
+      if (this.block === undefined) {
+        const loaded = this.tables[this.t]!.block(this.b);
+        if (loaded instanceof Promise) {
+          return loaded.then((block) => {
+            this.block = block;
+            this.place(block);
+            return this.settle();
+          });
+        }
+        this.block = loaded;
+        this.place(loaded);
+      }
+      const block = this.block;
+      const groups = block.keys.length;
+      while (this.g >= 0 && this.g < groups) {
+        const e = visibleEntry(block, this.g, this.version);
+        if (e >= 0) {
+          this.key = block.keys[this.g];
+          this.entry = e;
+          this.seq = block.seqs[e]!;
+          this.deleted = block.kinds[e] === KIND_DELETE;
+          return undefined;
+        }
+        this.g += this.reverse ? -1 : 1;
+      }
+      if (!this.nextBlock()) {
+        this.key = undefined;
+        return undefined;
+      }
+    }
+  }
+}
+
+/** The first table whose largest key is >= key (tables.length when none). */
+export function firstEndingAtOrAfter(tables: readonly Table[], key: string): number {
+  let lo = 0;
+  let hi = tables.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (tables[mid]!.largest < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}

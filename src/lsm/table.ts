@@ -1,0 +1,161 @@
+// An open SST: footer, index, filter and properties are read (and checked) at open; data blocks are read
+// on demand through the block cache, each checked against its CRC32C before it is decoded.
+import type { Dir } from '../storage/dir.js';
+import type { File } from '../storage/file.js';
+import { Mode } from '../storage/mode.js';
+import { bloomMayContain } from './bloom.js';
+import { BlockCache } from './block-cache.js';
+import {
+  blockCrc,
+  corruptSst,
+  decodeBlock,
+  decodeFooter,
+  decodeIndex,
+  decodeProperties,
+  FOOTER_SIZE,
+  KIND_DELETE,
+  type Block,
+  type BlockHandle,
+  type Index,
+  type TableProperties,
+} from './sst-format.js';
+
+export const tableName = (number: number): string => `${String(number).padStart(6, '0')}.sst`;
+
+export function parseTableName(name: string): number | undefined {
+  const match = /^(\d{6,})\.sst$/.exec(name);
+  return match ? Number(match[1]) : undefined;
+}
+
+/** A version found by a point read: its seq, and its value (undefined for a delete). */
+export interface Hit {
+  seq: number;
+  value: Buffer | undefined;
+}
+
+export class Table {
+  /** states (and so readers) holding this table; its file is deleted at 0 once it is obsolete */
+  refs = 0;
+  obsolete = false;
+
+  private constructor(
+    readonly number: number,
+    readonly name: string,
+    readonly bytes: number,
+    private readonly file: File,
+    readonly properties: TableProperties,
+    readonly index: Index,
+    private readonly filter: Buffer,
+    private readonly cache: BlockCache,
+  ) {}
+
+  static async open(dir: Dir, number: number, cache: BlockCache): Promise<Table> {
+    const name = tableName(number);
+    const file = await dir.openFile(name, { access: Mode.Read });
+    try {
+      const size = await file.size();
+      if (size < FOOTER_SIZE) throw corruptSst(name, `${size} bytes is too short for an SST`);
+      const footer = decodeFooter(await readChecked(file, name, { offset: size - FOOTER_SIZE, length: FOOTER_SIZE, crc: -1 }), name);
+      const index = decodeIndex(await readChecked(file, name, footer.index), name);
+      const filter = await readChecked(file, name, footer.filter);
+      const properties = decodeProperties(await readChecked(file, name, footer.properties), name);
+      return new Table(number, name, size, file, properties, index, filter, cache);
+    } catch (error) {
+      await file.close();
+      throw error;
+    }
+  }
+
+  get smallest(): string {
+    return this.properties.smallest;
+  }
+
+  get largest(): string {
+    return this.properties.largest;
+  }
+
+  get blocks(): number {
+    return this.index.handles.length;
+  }
+
+  mayContain(hash: number): boolean {
+    return bloomMayContain(this.filter, hash);
+  }
+
+  /** The first block whose last key is >= `key` (blocks when none). */
+  blockFor(key: string): number {
+    return lowerBound(this.index.lastKeys, key);
+  }
+
+  /** Block `i`, decoded: at once from the cache, else a promise of it. */
+  block(i: number): Block | Promise<Block> {
+    const id = BlockCache.id(this.number, i);
+    return this.cache.get(id) ?? this.cache.load(id, async () => {
+      const handle = this.index.handles[i]!;
+      return decodeBlock(await readChecked(this.file, this.name, handle), this.name, handle.offset);
+    });
+  }
+
+  /** The newest version of `key` with seq <= `version` in this table, if any. */
+  async get(key: string, hash: number, version: number): Promise<Hit | undefined> {
+    if (key < this.smallest || key > this.largest || !this.mayContain(hash)) return undefined;
+    const b = this.blockFor(key);
+    if (b >= this.blocks) return undefined;
+    const loaded = this.block(b);
+    const block = loaded instanceof Promise ? await loaded : loaded;
+    const g = groupOf(block, key);
+    if (g < 0) return undefined;
+    const e = visibleEntry(block, g, version);
+    if (e < 0) return undefined;
+    return { seq: block.seqs[e]!, value: block.kinds[e] === KIND_DELETE ? undefined : entryValue(block, e) };
+  }
+
+  async close(): Promise<void> {
+    await this.file.close();
+  }
+
+  async delete(dir: Dir): Promise<void> {
+    await this.file.close();
+    this.cache.evictFile(this.number, this.blocks);
+    await dir.deleteFile(this.name);
+  }
+}
+
+/** Reads a block and checks its length and CRC32C (crc -1: checked by its decoder instead). */
+async function readChecked(file: File, name: string, handle: BlockHandle): Promise<Buffer> {
+  const data = Buffer.allocUnsafe(handle.length);
+  const n = handle.length === 0 ? 0 : await file.read(handle.offset, data);
+  if (n !== handle.length) throw corruptSst(name, `block cut short (${n} of ${handle.length} bytes)`, handle.offset);
+  if (handle.crc !== -1 && blockCrc(data) !== handle.crc) throw corruptSst(name, 'checksum mismatch', handle.offset);
+  return data;
+}
+
+/** The group (key index) of `key` in the block, or -1. */
+export function groupOf(block: Block, key: string): number {
+  const g = lowerBound(block.keys, key);
+  return g < block.keys.length && block.keys[g] === key ? g : -1;
+}
+
+/** The first index i with keys[i] >= key. */
+export function lowerBound(keys: readonly string[], key: string): number {
+  let lo = 0;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (keys[mid]! < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** The entry of group g visible at `version` (its newest with seq <= version), or -1. */
+export function visibleEntry(block: Block, g: number, version: number): number {
+  const end = block.groupStart[g + 1]!;
+  for (let e = block.groupStart[g]!; e < end; e++) if (block.seqs[e]! <= version) return e;
+  return -1;
+}
+
+/** A copy of entry e's value (the block stays cached; callers may keep or change what they get). */
+export function entryValue(block: Block, e: number): Buffer {
+  return Buffer.from(block.data.subarray(block.valueStart[e]!, block.valueEnd[e]!));
+}
