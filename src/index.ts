@@ -13,3 +13,6 @@ export type { StorageBackend } from './backend/backend.js';
 export { MemoryBackend } from './backend/memory-backend.js';
 export { FileBackend } from './backend/file-backend.js';
 export { CrashingBackend, type CrashPlan } from './backend/crash-backend.js';
+export { LsmStore, Snapshot } from './lsm/lsm-store.js';
+export { LsmIterator } from './lsm/iterator.js';
+export type { LsmOptions, LsmStats, LevelStats, Bytes, Version, WriteOp, WriteOptions, ReadOptions, RangeOptions, Entry } from './lsm/types.js';
