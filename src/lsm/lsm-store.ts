@@ -15,6 +15,7 @@ import { hashKey, keyOf, toBuffer } from './bytes.js';
 import { mergeRuns, overlapping, pickCompaction, type CompactionPick, type LevelShape } from './compaction.js';
 import { LsmIterator } from './iterator.js';
 import { MANIFEST_FORMAT, readManifest, writeManifest, type ManifestData } from './manifest.js';
+import { lockStore, unlockStore } from './lock.js';
 import { Memtable } from './memtable.js';
 import { SstBuilder, type BuiltTable } from './sst-builder.js';
 import { MemtableSource, TablesSource, firstEndingAtOrAfter, type Source } from './sources.js';
@@ -211,6 +212,16 @@ export class LsmStore {
       manifest = { format: MANIFEST_FORMAT, nextFile: 1, lastSequence: 0, gcHorizon: 0, wal: null, levels: [], compactPointers: [] };
       await writeManifest(dir, manifest);
     }
+    if (!settings.readOnly) await lockStore(dir);
+    try {
+      return await LsmStore.openLocked(dir, manifest, settings, logger);
+    } catch (error) {
+      if (!settings.readOnly) await unlockStore(dir);
+      throw error;
+    }
+  }
+
+  private static async openLocked(dir: Dir, manifest: ManifestData, settings: Settings, logger: Logger | undefined): Promise<LsmStore> {
     const cache = new BlockCache(settings.blockCacheSize);
     const levels: Table[][] = Array.from({ length: MAX_LEVELS }, () => []);
     const live = new Set<number>();
@@ -730,6 +741,7 @@ export class LsmStore {
       failure = error;
     }
     await this.walDir?.close();
+    if (!this.settings.readOnly) await unlockStore(this.dir).catch((error: unknown) => (failure ??= error));
     const tables = new Set(this.state.levels.flat());
     this.release(this.state);
     for (const table of tables) if (!table.obsolete) await table.close().catch(() => undefined);
