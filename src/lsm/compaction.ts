@@ -19,7 +19,7 @@ export interface CompactionPick {
   inputs: Table[];
   /** the files of level + 1 they overlap */
   overlaps: Table[];
-  /** no overlap and no versions to drop: the file can just move down */
+  /** the inputs overlap nothing (each other included): they move down without a rewrite */
   trivialMove: boolean;
 }
 
@@ -66,7 +66,7 @@ export function pickCompaction(levels: readonly Table[][], shape: LevelShape, po
     const smallest = inputs.reduce((min, table) => (table.smallest < min ? table.smallest : min), inputs[0]!.smallest);
     const largest = inputs.reduce((max, table) => (table.largest > max ? table.largest : max), inputs[0]!.largest);
     const overlaps = overlapping(next, smallest, largest);
-    return { level: 0, inputs, overlaps, trivialMove: false };
+    return { level: 0, inputs, overlaps, trivialMove: overlaps.length === 0 && disjoint(inputs) };
   }
   const tables = levels[bestLevel]!;
   const pointer = pointers[bestLevel];
@@ -75,6 +75,12 @@ export function pickCompaction(levels: readonly Table[][], shape: LevelShape, po
   const input = tables[pick]!;
   const overlaps = overlapping(next, input.smallest, input.largest);
   return { level: bestLevel, inputs: [input], overlaps, trivialMove: overlaps.length === 0 };
+}
+
+/** Whether the ranges of `tables` meet nowhere (level-0 files of sequential writes, say). */
+function disjoint(tables: readonly Table[]): boolean {
+  const sorted = [...tables].sort((a, b) => (a.smallest < b.smallest ? -1 : 1));
+  return sorted.every((table, i) => i === 0 || sorted[i - 1]!.largest < table.smallest);
 }
 
 /** One key's versions gathered from every input, newest first. */

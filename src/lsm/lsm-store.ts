@@ -637,8 +637,12 @@ export class LsmStore {
     const state = this.acquire();
     try {
       if (pick.trivialMove) {
-        const table = pick.inputs[0]!;
-        await this.applyEdit({ remove: [table], add: [{ level: output, table }], pointer: { level: pick.level, key: table.largest } });
+        const largest = pick.inputs.reduce((max, table) => (table.largest > max ? table.largest : max), '');
+        await this.applyEdit({
+          remove: pick.inputs,
+          add: pick.inputs.map((table) => ({ level: output, table })),
+          ...(pick.level > 0 ? { pointer: { level: pick.level, key: largest } } : {}),
+        });
         return;
       }
       const horizon = this.oldestReadVersion();
