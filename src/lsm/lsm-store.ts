@@ -368,6 +368,9 @@ export class LsmStore {
     const version = options?.version;
     if (version === undefined) return this.visibleSeq;
     if (!Number.isSafeInteger(version) || version < 0) throw storageError('EINVAL', `version must be a non-negative integer, got ${String(version)}`);
+    if (version > this.visibleSeq) {
+      throw storageError('EINVAL', `version ${version} has not been written yet (the latest is ${this.visibleSeq}); reads of later writes would change its answer`);
+    }
     if (version < this.gcHorizon) {
       throw storageError('ESTALE', `version ${version} is older than what compaction kept (${this.gcHorizon}); hold a snapshot to read old versions`);
     }
