@@ -27,3 +27,4 @@ export { ShardedDatastore, crc32cHash, type KeyHash } from './datastore/sharded.
 export { TieredDatastore } from './datastore/tiered.js';
 export { CheckedDatastore } from './datastore/checked-datastore.js';
 export type { SourceEntry, Want } from './datastore/query.js';
+export { LsmDatastore } from './datastore/lsm-datastore.js';

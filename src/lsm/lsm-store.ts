@@ -745,10 +745,16 @@ export class LsmStore {
     try {
       await this.wal?.close();
     } catch (error) {
-      failure = error;
+      // EBADF: the storage under the store was closed first, which closed the WAL's file (and made
+      // nothing less durable: the records were written, and fdatasynced under sync 'always')
+      if (!isCode(error, 'EBADF')) failure = error;
     }
     await this.walDir?.close();
-    if (!this.settings.readOnly) await unlockStore(this.dir).catch((error: unknown) => (failure ??= error));
+    if (!this.settings.readOnly) {
+      await unlockStore(this.dir).catch((error: unknown) => {
+        if (!isCode(error, 'EBADF')) failure ??= error;
+      });
+    }
     const tables = new Set(this.state.levels.flat());
     this.release(this.state);
     for (const table of tables) if (!table.obsolete) await table.close().catch(() => undefined);
