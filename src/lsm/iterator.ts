@@ -55,11 +55,10 @@ export class LsmIterator {
 
   /** The next entry, or undefined at the end of the range (or past the limit). */
   async next(): Promise<Entry | undefined> {
-    if (this.closed) throw storageError('EBADF', 'next on a closed iterator');
-    if (this.busy) throw storageError('EBUSY', 'next called before the previous call settled');
-    this.busy = true;
+    this.enter('next');
     try {
-      return await this.advance();
+      const step = this.advance();
+      return step instanceof Promise ? await step : step;
     } finally {
       this.busy = false;
     }
@@ -67,13 +66,12 @@ export class LsmIterator {
 
   /** Up to `size` entries (fewer at the end of the range). */
   async nextv(size: number): Promise<Entry[]> {
-    if (this.closed) throw storageError('EBADF', 'nextv on a closed iterator');
-    if (this.busy) throw storageError('EBUSY', 'nextv called before the previous call settled');
-    this.busy = true;
+    this.enter('nextv');
     try {
       const entries: Entry[] = [];
       while (entries.length < size) {
-        const entry = await this.advance();
+        const step = this.advance();
+        const entry = step instanceof Promise ? await step : step;
         if (entry === undefined) break;
         entries.push(entry);
       }
@@ -83,21 +81,34 @@ export class LsmIterator {
     }
   }
 
-  private async advance(): Promise<Entry | undefined> {
+  private enter(what: string): void {
+    if (this.closed) throw storageError('EBADF', `${what} on a closed iterator`);
+    if (this.busy) throw storageError('EBUSY', `${what} called before the previous call settled`);
+    this.busy = true;
+  }
+
+  /** Moves on and returns the entry there: at once when no block had to be read, else a promise. */
+  private advance(): Entry | undefined | Promise<Entry | undefined> {
+    let step;
     if (this.seekTarget !== undefined) {
       const target = this.seekTarget;
       this.seekTarget = undefined;
       this.started = true;
       const start = this.reverse ? this.upper : this.lower;
       const inside = start === undefined || (this.reverse ? target < start.key : target > start.key);
-      await (inside ? this.merge.seek(target, false) : this.merge.seek(start.key, start.exclusive));
+      step = inside ? this.merge.seek(target, false) : this.merge.seek(start.key, start.exclusive);
     } else if (!this.started) {
       this.started = true;
       const start = this.reverse ? this.upper : this.lower;
-      await this.merge.seek(start?.key, start?.exclusive ?? false);
+      step = this.merge.seek(start?.key, start?.exclusive ?? false);
     } else {
-      await this.merge.next();
+      step = this.merge.next();
     }
+    return step === undefined ? this.current() : step.then(() => this.current());
+  }
+
+  /** The entry the merge is on, if it is inside the range and the limit. */
+  private current(): Entry | undefined {
     const key = this.merge.key;
     if (key === undefined || this.count >= this.limit || this.pastEnd(key)) return undefined;
     this.count++;

@@ -1,5 +1,6 @@
 // Merges the sources of a read into one ordered run of live keys: at each key the source with the newest
-// visible version wins, and a key whose winner is a delete is skipped.
+// visible version wins, and a key whose winner is a delete is skipped. Like the sources, a move returns
+// a promise only when some source has to read a block.
 import type { Source, Step } from './sources.js';
 
 export class Merge {
@@ -12,21 +13,20 @@ export class Merge {
     private readonly reverse: boolean,
   ) {}
 
-  async seek(target: string | undefined, exclusive: boolean): Promise<void> {
-    const pending: Promise<void>[] = [];
+  seek(target: string | undefined, exclusive: boolean): Step {
+    let pending: Promise<void>[] | undefined;
     for (const source of this.sources) {
       const step = source.seek(target, exclusive);
-      if (step !== undefined) pending.push(step);
+      if (step !== undefined) (pending ??= []).push(step);
     }
-    if (pending.length > 0) await Promise.all(pending);
-    await this.settle();
+    return pending === undefined ? this.settle() : Promise.all(pending).then(() => this.settle());
   }
 
   /** To the next live key. */
-  async next(): Promise<void> {
-    if (this.key === undefined) return;
-    await this.advancePast(this.key);
-    await this.settle();
+  next(): Step {
+    if (this.key === undefined) return undefined;
+    const stepping = this.advancePast(this.key);
+    return stepping === undefined ? this.settle() : stepping.then(() => this.settle());
   }
 
   /** Steps every source sitting on `key`. */
@@ -37,11 +37,11 @@ export class Merge {
       const step: Step = source.step();
       if (step !== undefined) (pending ??= []).push(step);
     }
-    return pending === undefined ? undefined : Promise.all(pending);
+    return pending === undefined ? undefined : pending.length === 1 ? pending[0] : Promise.all(pending);
   }
 
   /** Picks the current key; skips keys whose newest visible version is a delete. */
-  private async settle(): Promise<void> {
+  private settle(): Step {
     for (;;) {
       let best: Source | undefined;
       for (const source of this.sources) {
@@ -57,10 +57,10 @@ export class Merge {
       if (best === undefined || !best.deleted) {
         this.winner = best;
         this.key = best?.key;
-        return;
+        return undefined;
       }
       const stepping = this.advancePast(best.key!);
-      if (stepping !== undefined) await stepping;
+      if (stepping !== undefined) return stepping.then(() => this.settle());
     }
   }
 }
