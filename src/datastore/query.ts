@@ -5,7 +5,8 @@
 // Without orders, results stream: the scan stops as soon as the limit is reached, and values are read
 // only for entries that passed the key filters. With orders every selected entry is held (with its value
 // only when an order or a filter needs it) and sorted; values for the results are read after the offset
-// and limit cut. An entry deleted while the query runs (its value no longer there) is left out.
+// and limit cut. An entry deleted while the query runs (its value no longer there) is left out. A filter
+// function or comparator that throws ends the query with its own exception.
 import { storageError } from '../storage/errors.js';
 import { isNotFound, type CompareOp, type Filter, type Order, type Query, type QueryEntry, type QueryResult } from './datastore.js';
 import * as Key from './key.js';
