@@ -201,7 +201,8 @@ export async function* runQuery(query: unknown, source: QuerySource, check: () =
   if (p.limit === 0) return;
   const holdNeeds = p.filtersNeedValues || p.ordersNeedValues;
   const outputValues = !p.keysOnly;
-  const want: Want = { values: holdNeeds || outputValues, sizes: p.returnSizes };
+  // with orders, the results' values are read after the cut (below), not held for every entry
+  const want: Want = { values: holdNeeds || (outputValues && p.compare === undefined), sizes: p.returnSizes };
   const held: Candidate[] = [];
   let skipped = 0;
   let emitted = 0;
