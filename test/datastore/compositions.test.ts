@@ -68,6 +68,7 @@ test('mount: the longest prefix above a key takes it, without the prefix; querie
   t.throws(() => new MountDatastore([]), /EINVAL/, 'no mounts is refused');
   t.throws(() => new MountDatastore([{ prefix: '/x', datastore: new MemoryDatastore() }, { prefix: '/x', datastore: new MemoryDatastore() }]), /EINVAL.*two mounts/, 'a repeated prefix is refused');
   t.throws(() => new MountDatastore([{ prefix: '/x/', datastore: new MemoryDatastore() }]), /EINVAL/, 'a bad prefix is refused');
+  t.throws(() => new MountDatastore([{ datastore: new MemoryDatastore() } as never]), /EINVAL/, 'a missing prefix is refused (not taken as /)');
 });
 
 test('sharded: each key lives in the child its hash picks; every child gets some of many keys', async (t) => {
