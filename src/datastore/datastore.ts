@@ -4,7 +4,8 @@
 // Contract for every implementation:
 // - Keys are checked (key.ts); a bad key is EINVAL and changes nothing.
 // - No method throws synchronously, whatever its arguments: each returns a promise that rejects (query
-//   returns an iterable whose iteration rejects). Every failure is a StorageError with a POSIX code.
+//   returns an iterable whose iteration rejects). Every failure is a StorageError with a POSIX code,
+//   except an exception thrown by the caller's own filter or comparator, which reaches it unchanged.
 // - A missing key is ENOENT (isNotFound) for get and getSize, false for has, and no error for delete.
 // - After close() every call fails with EBADF; close() waits for the calls in progress and is idempotent.
 import { StorageError, storageError } from '../storage/errors.js';

@@ -31,8 +31,8 @@ async function readAll(file: File): Promise<Buffer> {
   return n === size ? buffer : buffer.subarray(0, n);
 }
 
-/** Runs `work` on `file`, then closes it. */
-async function using<T extends File | Dir, R>(handle: T, work: (handle: T) => Promise<R>): Promise<R> {
+/** Runs `work` on `handle`, then closes the handle. */
+async function closeAfter<T extends File | Dir, R>(handle: T, work: (handle: T) => Promise<R>): Promise<R> {
   try {
     return await work(handle);
   } finally {
@@ -70,7 +70,7 @@ export class FlatfsDatastore extends CheckedDatastore {
     if (options === null || typeof options !== 'object') throw storageError('EINVAL', 'FlatfsDatastore.open: options must be an object');
     const wanted = options.shard === undefined ? undefined : shardFunction(options.shard);
     const where = dir.path === '' ? SHARD_FILE : `${dir.path}/${SHARD_FILE}`;
-    const recorded = await unlessMissing(dir.openFile(SHARD_FILE, { access: Mode.Read }).then((file) => using(file, readAll)), undefined);
+    const recorded = await unlessMissing(dir.openFile(SHARD_FILE, { access: Mode.Read }).then((file) => closeAfter(file, readAll)), undefined);
     if (recorded !== undefined) {
       const shard = parseShardFile(recorded.toString('utf8'), where);
       if (wanted !== undefined && wanted.spec !== shard.spec) {
@@ -109,7 +109,7 @@ export class FlatfsDatastore extends CheckedDatastore {
       await this.makeShard(shard);
       dir = await this.root.openDirectory(shard);
     }
-    return using(dir, (opened) => work(opened, name));
+    return closeAfter(dir, (opened) => work(opened, name));
   }
 
   private makeShard(shard: string): Promise<void> {
@@ -131,7 +131,7 @@ export class FlatfsDatastore extends CheckedDatastore {
   protected read(key: string): Promise<Buffer | undefined> {
     return this.inShard(key, false, undefined, (dir, name) =>
       unlessMissing(
-        dir.openFile(name, { access: Mode.Read }).then((file) => using(file, readAll)),
+        dir.openFile(name, { access: Mode.Read }).then((file) => closeAfter(file, readAll)),
         undefined,
       ),
     );
@@ -167,7 +167,7 @@ export class FlatfsDatastore extends CheckedDatastore {
     for (const shard of await this.shards()) {
       const dir = await unlessMissing(this.root.openDirectory(shard), undefined);
       if (dir === undefined) continue;
-      const entries = await using(dir, (opened) => opened.read());
+      const entries = await closeAfter(dir, (opened) => opened.read());
       for (const entry of entries) {
         if (entry.kind !== 'file' || !entry.name.startsWith(start) || this.shard.of(entry.name) !== shard) continue;
         const key = keyOf(entry.name);
@@ -180,7 +180,7 @@ export class FlatfsDatastore extends CheckedDatastore {
   protected async syncUnder(): Promise<void> {
     for (const shard of await this.shards()) {
       const dir = await unlessMissing(this.root.openDirectory(shard), undefined);
-      if (dir !== undefined) await using(dir, (opened) => opened.sync());
+      if (dir !== undefined) await closeAfter(dir, (opened) => opened.sync());
     }
     await this.root.sync();
   }

@@ -11,10 +11,6 @@ export class Lifecycle {
   /** `kind` names the store in errors ('memory datastore', 'flatfs datastore', ...). */
   constructor(private readonly kind: string) {}
 
-  get isClosed(): boolean {
-    return this.closing;
-  }
-
   /** EBADF if the store is closed (or closing). */
   check(what: string): void {
     if (this.closing) throw storageError('EBADF', `${what}: the ${this.kind} is closed`);

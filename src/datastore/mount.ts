@@ -30,7 +30,7 @@ export class MountDatastore extends CheckedDatastore {
     super('mount datastore');
     if (!Array.isArray(mounts) || mounts.length === 0) throw storageError('EINVAL', 'MountDatastore needs a non-empty array of { prefix, datastore }');
     const checked = mounts.map((mount, i) => ({
-      prefix: Key.checkPrefix(mount?.prefix, `mounts[${i}].prefix`),
+      prefix: Key.checkPrefix(typeof mount?.prefix === 'string' ? mount.prefix : null, `mounts[${i}].prefix`),
       datastore: checkDatastore(mount?.datastore, `mounts[${i}].datastore`),
     }));
     const seen = new Set<string>();

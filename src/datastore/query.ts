@@ -5,7 +5,8 @@
 // Without orders, results stream: the scan stops as soon as the limit is reached, and values are read
 // only for entries that passed the key filters. With orders every selected entry is held (with its value
 // only when an order or a filter needs it) and sorted; values for the results are read after the offset
-// and limit cut. An entry deleted while the query runs (its value no longer there) is left out.
+// and limit cut. An entry deleted while the query runs (its value no longer there) is left out. A filter
+// function or comparator that throws ends the query with its own exception.
 import { storageError } from '../storage/errors.js';
 import { isNotFound, type CompareOp, type Filter, type Order, type Query, type QueryEntry, type QueryResult } from './datastore.js';
 import * as Key from './key.js';
@@ -200,7 +201,8 @@ export async function* runQuery(query: unknown, source: QuerySource, check: () =
   if (p.limit === 0) return;
   const holdNeeds = p.filtersNeedValues || p.ordersNeedValues;
   const outputValues = !p.keysOnly;
-  const want: Want = { values: holdNeeds || outputValues, sizes: p.returnSizes };
+  // with orders, the results' values are read after the cut (below), not held for every entry
+  const want: Want = { values: holdNeeds || (outputValues && p.compare === undefined), sizes: p.returnSizes };
   const held: Candidate[] = [];
   let skipped = 0;
   let emitted = 0;
