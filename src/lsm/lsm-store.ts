@@ -145,6 +145,8 @@ export class LsmStore {
   private lastSeq: number;
   private visibleSeq: number;
   private nextFile: number;
+  /** the newest version the manifest says was given (with the WAL after its position, all that was) */
+  private persistedSeq: number;
   private gcHorizon: number;
   private walStart: WalPosition | null;
   private readonly pointers: Array<string | null>;
@@ -187,6 +189,7 @@ export class LsmStore {
     this.lastSeq = lastSeq;
     this.visibleSeq = lastSeq;
     this.nextFile = manifest.nextFile;
+    this.persistedSeq = manifest.lastSequence;
     this.gcHorizon = manifest.gcHorizon;
     this.walStart = manifest.wal;
     this.pointers = Array.from({ length: MAX_LEVELS }, (_, i) => {
@@ -540,6 +543,7 @@ export class LsmStore {
       }
       for (let level = 1; level < levels.length; level++) levels[level]!.sort((a, b) => (a.smallest < b.smallest ? -1 : 1));
       if (edit.wal) this.walStart = edit.wal;
+      if (edit.flushed) this.persistedSeq = Math.max(this.persistedSeq, edit.flushed.maxSeq);
       if (edit.gcHorizon !== undefined) this.gcHorizon = Math.max(this.gcHorizon, edit.gcHorizon);
       if (edit.pointer) this.pointers[edit.pointer.level] = edit.pointer.key;
       await writeManifest(this.dir, this.manifestData(levels));
@@ -555,8 +559,11 @@ export class LsmStore {
   }
 
   private manifestData(levels: readonly Table[][]): ManifestData {
-    let lastSequence = 0;
+    // versions are never given twice, even when compaction dropped the newest ones (bottom deletes) and
+    // the WAL no longer holds them
+    let lastSequence = this.persistedSeq;
     for (const level of levels) for (const table of level) lastSequence = Math.max(lastSequence, table.properties.maxSeq);
+    this.persistedSeq = lastSequence;
     return {
       format: MANIFEST_FORMAT,
       nextFile: this.nextFile,
