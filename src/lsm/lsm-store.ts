@@ -145,6 +145,8 @@ export class LsmStore {
   private visibleSeq: number;
   private nextFile: number;
   private gcHorizon: number;
+  /** the lastSequence of the newest manifest written (it only grows) */
+  private manifestSequence: number;
   private walStart: WalPosition | null;
   private readonly pointers: Array<string | null>;
   /** where the record after the last applied one starts: a frozen memtable's WAL checkpoint */
@@ -187,6 +189,7 @@ export class LsmStore {
     this.visibleSeq = lastSeq;
     this.nextFile = manifest.nextFile;
     this.gcHorizon = manifest.gcHorizon;
+    this.manifestSequence = manifest.lastSequence;
     this.walStart = manifest.wal;
     this.pointers = Array.from({ length: MAX_LEVELS }, (_, i) => {
       const hex = manifest.compactPointers[i];
@@ -541,8 +544,11 @@ export class LsmStore {
   }
 
   private manifestData(levels: readonly Table[][]): ManifestData {
-    let lastSequence = 0;
+    // never below what an earlier manifest said: compaction may drop the newest versions (deletes at the
+    // bottom level), and a reopen must not give their versions again
+    let lastSequence = this.manifestSequence;
     for (const level of levels) for (const table of level) lastSequence = Math.max(lastSequence, table.properties.maxSeq);
+    this.manifestSequence = lastSequence;
     return {
       format: MANIFEST_FORMAT,
       nextFile: this.nextFile,
