@@ -265,8 +265,9 @@ export class LsmStore {
         for (const table of levels.flat()) await table.close();
         throw error;
       }
-    } else if (manifest.wal !== null) {
-      await replayReadOnly(dir, manifest.wal, apply);
+    } else {
+      // wal null: no flush yet (replay all of it), or a checkpoint (which has no WAL directory)
+      await replayReadOnly(dir, manifest.wal ?? { segment: 0, offset: 0 }, apply);
     }
     logger?.info({ path: dir.path, tables: live.size, replayed: records, version: lastSeq }, 'LSM store opened');
     const store = new LsmStore(dir, wal, walDir, manifest, levels, mem, lastSeq, settings, cache, logger);
