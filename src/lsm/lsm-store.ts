@@ -617,8 +617,10 @@ export class LsmStore {
     });
     for (let level = 0; level < deepest; level++) {
       const inputs = this.state.levels[level]!;
-      if (inputs.length === 0) continue;
-      await this.compactOnce({ level, inputs: [...inputs], overlaps: [...this.state.levels[level + 1]!], trivialMove: false });
+      const below = this.state.levels[level + 1]!;
+      // the last step rewrites the deepest level even when nothing is above it, to drop old versions
+      if (inputs.length === 0 && (level + 1 < deepest || below.length === 0)) continue;
+      await this.compactOnce({ level, inputs: [...inputs], overlaps: [...below], trivialMove: false });
     }
   }
 
