@@ -596,11 +596,32 @@ export class LsmStore {
   /** Runs compactions until no level is over its size (autoCompact or not); for tests and tools. */
   async compact(): Promise<void> {
     this.checkWritable('compact');
+    await this.exclusively(async () => {
+      for (;;) {
+        const pick = pickCompaction(this.state.levels, this.shape, this.pointers);
+        if (pick === undefined || this.closing) break;
+        await this.compactOnce(pick);
+      }
+    });
+  }
+
+  /**
+   * Runs a compaction by hand as the only one: a background compaction started beside it would pick the
+   * same files and write their data twice into overlapping files of one level.
+   */
+  private async exclusively(body: () => Promise<void>): Promise<void> {
     while (this.compacting) await this.compacting;
-    for (;;) {
-      const pick = pickCompaction(this.state.levels, this.shape, this.pointers);
-      if (pick === undefined) break;
-      await this.compactOnce(pick);
+    const run = body();
+    const done = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.compacting = done;
+    try {
+      await run;
+    } finally {
+      if (this.compacting === done) this.compacting = undefined;
+      this.scheduleCompaction();
     }
   }
 
@@ -610,18 +631,19 @@ export class LsmStore {
    */
   async compactAll(): Promise<void> {
     await this.flush();
-    while (this.compacting) await this.compacting;
-    let deepest = 1;
-    this.state.levels.forEach((level, i) => {
-      if (level.length > 0) deepest = Math.max(deepest, i);
+    await this.exclusively(async () => {
+      let deepest = 1;
+      this.state.levels.forEach((level, i) => {
+        if (level.length > 0) deepest = Math.max(deepest, i);
+      });
+      for (let level = 0; level < deepest && !this.closing; level++) {
+        const inputs = this.state.levels[level]!;
+        const below = this.state.levels[level + 1]!;
+        // the last step rewrites the deepest level even when nothing is above it, to drop old versions
+        if (inputs.length === 0 && (level + 1 < deepest || below.length === 0)) continue;
+        await this.compactOnce({ level, inputs: [...inputs], overlaps: [...below], trivialMove: false });
+      }
     });
-    for (let level = 0; level < deepest; level++) {
-      const inputs = this.state.levels[level]!;
-      const below = this.state.levels[level + 1]!;
-      // the last step rewrites the deepest level even when nothing is above it, to drop old versions
-      if (inputs.length === 0 && (level + 1 < deepest || below.length === 0)) continue;
-      await this.compactOnce({ level, inputs: [...inputs], overlaps: [...below], trivialMove: false });
-    }
   }
 
   private oldestReadVersion(): number {
