@@ -96,6 +96,10 @@ export class LsmIterator {
       const start = this.reverse ? this.upper : this.lower;
       await this.merge.seek(start?.key, start?.exclusive ?? false);
     } else {
+      // done without moving on: at the limit, or on an inclusive end bound (moving on would read past
+      // the range, a block that may not even be readable)
+      const end = this.reverse ? this.lower : this.upper;
+      if (this.count >= this.limit || (end !== undefined && !end.exclusive && this.merge.key === end.key)) return undefined;
       await this.merge.next();
     }
     const key = this.merge.key;
