@@ -36,8 +36,8 @@ export class LsmIterator {
   ) {
     this.reverse = options.reverse === true;
     this.merge = new Merge(sources, this.reverse);
-    this.lower = bound(options.gte, options.gt);
-    this.upper = bound(options.lte, options.lt);
+    this.lower = bound(options.gte, options.gt, 1);
+    this.upper = bound(options.lte, options.lt, -1);
     const limit = options.limit ?? -1;
     this.limit = limit < 0 || limit === Infinity ? Infinity : limit;
     this.wantKeys = options.keys !== false;
@@ -102,6 +102,10 @@ export class LsmIterator {
       const start = this.reverse ? this.upper : this.lower;
       step = this.merge.seek(start?.key, start?.exclusive ?? false);
     } else {
+      // done without moving on: at the limit, or on an inclusive end bound (moving on would read past
+      // the range, a block that may not even be readable)
+      const end = this.reverse ? this.lower : this.upper;
+      if (this.count >= this.limit || (end !== undefined && !end.exclusive && this.merge.key === end.key)) return undefined;
       step = this.merge.next();
     }
     return step === undefined ? this.current() : step.then(() => this.current());
@@ -148,8 +152,11 @@ export class LsmIterator {
 }
 
 /** The tighter of an inclusive and an exclusive bound given for the same side (exclusive wins a tie). */
-function bound(inclusive: Bytes | undefined, exclusive: Bytes | undefined): Bound | undefined {
-  if (exclusive !== undefined) return { key: keyOf(exclusive), exclusive: true };
-  if (inclusive !== undefined) return { key: keyOf(inclusive), exclusive: false };
-  return undefined;
+function bound(inclusive: Bytes | undefined, exclusive: Bytes | undefined, side: 1 | -1): Bound | undefined {
+  const ex = exclusive === undefined ? undefined : { key: keyOf(exclusive), exclusive: true };
+  const inc = inclusive === undefined ? undefined : { key: keyOf(inclusive), exclusive: false };
+  if (ex === undefined || inc === undefined) return ex ?? inc;
+  // side 1 (a lower bound): the larger key is tighter; side -1 (an upper bound): the smaller
+  if (inc.key === ex.key) return ex;
+  return (inc.key > ex.key) === (side === 1) ? inc : ex;
 }

@@ -276,8 +276,9 @@ export class LsmStore {
         for (const table of levels.flat()) await table.close();
         throw error;
       }
-    } else if (manifest.wal !== null) {
-      await replayReadOnly(dir, manifest.wal, apply);
+    } else {
+      // wal null: no flush yet (replay all of it), or a checkpoint (which has no WAL directory)
+      await replayReadOnly(dir, manifest.wal ?? { segment: 0, offset: 0 }, apply);
     }
     logger?.info({ path: dir.path, tables: live.size, replayed: records, version: lastSeq }, 'LSM store opened');
     const store = new LsmStore(dir, wal, walDir, manifest, levels, mem, lastSeq, settings, cache, logger);
@@ -610,11 +611,32 @@ export class LsmStore {
   /** Runs compactions until no level is over its size (autoCompact or not); for tests and tools. */
   async compact(): Promise<void> {
     this.checkWritable('compact');
+    await this.exclusively(async () => {
+      for (;;) {
+        const pick = pickCompaction(this.state.levels, this.shape, this.pointers);
+        if (pick === undefined || this.closing) break;
+        await this.compactOnce(pick);
+      }
+    });
+  }
+
+  /**
+   * Runs a compaction by hand as the only one: a background compaction started beside it would pick the
+   * same files and write their data twice into overlapping files of one level.
+   */
+  private async exclusively(body: () => Promise<void>): Promise<void> {
     while (this.compacting) await this.compacting;
-    for (;;) {
-      const pick = pickCompaction(this.state.levels, this.shape, this.pointers);
-      if (pick === undefined) break;
-      await this.compactOnce(pick);
+    const run = body();
+    const done = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.compacting = done;
+    try {
+      await run;
+    } finally {
+      if (this.compacting === done) this.compacting = undefined;
+      this.scheduleCompaction();
     }
   }
 
@@ -624,16 +646,19 @@ export class LsmStore {
    */
   async compactAll(): Promise<void> {
     await this.flush();
-    while (this.compacting) await this.compacting;
-    let deepest = 1;
-    this.state.levels.forEach((level, i) => {
-      if (level.length > 0) deepest = Math.max(deepest, i);
+    await this.exclusively(async () => {
+      let deepest = 1;
+      this.state.levels.forEach((level, i) => {
+        if (level.length > 0) deepest = Math.max(deepest, i);
+      });
+      for (let level = 0; level < deepest && !this.closing; level++) {
+        const inputs = this.state.levels[level]!;
+        const below = this.state.levels[level + 1]!;
+        // the last step rewrites the deepest level even when nothing is above it, to drop old versions
+        if (inputs.length === 0 && (level + 1 < deepest || below.length === 0)) continue;
+        await this.compactOnce({ level, inputs: [...inputs], overlaps: [...below], trivialMove: false });
+      }
     });
-    for (let level = 0; level < deepest; level++) {
-      const inputs = this.state.levels[level]!;
-      if (inputs.length === 0) continue;
-      await this.compactOnce({ level, inputs: [...inputs], overlaps: [...this.state.levels[level + 1]!], trivialMove: false });
-    }
   }
 
   private oldestReadVersion(): number {

@@ -209,11 +209,11 @@ export function encodeFooter(footer: Footer): Buffer {
   return out;
 }
 
-export function decodeFooter(data: Buffer, file: string): Footer {
-  if (data.length !== FOOTER_SIZE || !data.subarray(0, 8).equals(SST_MAGIC)) throw corruptSst(file, 'no SST footer (bad magic)');
-  if (data.readUInt32LE(60) !== crc32c(data.subarray(0, 60))) throw corruptSst(file, 'footer checksum mismatch');
+export function decodeFooter(data: Buffer, file: string, offset?: number): Footer {
+  if (data.length !== FOOTER_SIZE || !data.subarray(0, 8).equals(SST_MAGIC)) throw corruptSst(file, 'no SST footer (bad magic)', offset);
+  if (data.readUInt32LE(60) !== crc32c(data.subarray(0, 60))) throw corruptSst(file, 'footer checksum mismatch', offset);
   const version = data.readUInt32LE(8);
-  if (version !== SST_FORMAT_VERSION) throw corruptSst(file, `format version ${version} is not supported (this build reads ${SST_FORMAT_VERSION})`);
+  if (version !== SST_FORMAT_VERSION) throw corruptSst(file, `format version ${version} is not supported (this build reads ${SST_FORMAT_VERSION})`, offset);
   const handles: BlockHandle[] = [];
   for (let at = 12; at < 60; at += 16) handles.push({ offset: readU64(data, at), length: data.readUInt32LE(at + 8), crc: data.readUInt32LE(at + 12) });
   return { index: handles[0]!, filter: handles[1]!, properties: handles[2]! };

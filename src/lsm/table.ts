@@ -55,7 +55,7 @@ export class Table {
     try {
       const size = await file.size();
       if (size < FOOTER_SIZE) throw corruptSst(name, `${size} bytes is too short for an SST`);
-      const footer = decodeFooter(await readChecked(file, name, { offset: size - FOOTER_SIZE, length: FOOTER_SIZE, crc: -1 }), name);
+      const footer = decodeFooter(await readChecked(file, name, { offset: size - FOOTER_SIZE, length: FOOTER_SIZE, crc: -1 }), name, size - FOOTER_SIZE);
       const index = decodeIndex(await readChecked(file, name, footer.index), name);
       const filter = await readChecked(file, name, footer.filter);
       const properties = decodeProperties(await readChecked(file, name, footer.properties), name);
