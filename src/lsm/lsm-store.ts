@@ -262,7 +262,7 @@ export class LsmStore {
         for (const table of levels.flat()) await table.close();
         throw error;
       }
-    } else if (manifest.wal !== null) {
+    } else {
       await replayReadOnly(dir, manifest.wal, apply);
     }
     logger?.info({ path: dir.path, tables: live.size, replayed: records, version: lastSeq }, 'LSM store opened');
@@ -748,8 +748,11 @@ async function openOrCreateDir(dir: Dir, name: string): Promise<Dir> {
   }
 }
 
-/** Replays the WAL of a store opened read-only, without changing it: a torn tail just ends the replay. */
-async function replayReadOnly(dir: Dir, from: WalPosition, apply: (payload: Buffer, where: string) => void): Promise<void> {
+/**
+ * Replays the WAL of a store opened read-only, without changing it: a torn tail just ends the replay. From
+ * null (a store that never flushed) it replays every segment, as a writable open does.
+ */
+async function replayReadOnly(dir: Dir, from: WalPosition | null, apply: (payload: Buffer, where: string) => void): Promise<void> {
   let walDir: Dir;
   try {
     walDir = await dir.openDirectory(WAL_DIR);
@@ -760,10 +763,10 @@ async function replayReadOnly(dir: Dir, from: WalPosition, apply: (payload: Buff
   try {
     const store = new DirSegmentStore(walDir);
     for (const number of await store.list()) {
-      if (number < from.segment) continue;
+      if (from !== null && number < from.segment) continue;
       const backend = await store.open(number);
       try {
-        const start = number === from.segment ? Math.max(from.offset, SEGMENT_HEADER_SIZE) : SEGMENT_HEADER_SIZE;
+        const start = from !== null && number === from.segment ? Math.max(from.offset, SEGMENT_HEADER_SIZE) : SEGMENT_HEADER_SIZE;
         const reader = new SegmentReader(backend, Math.min(start, backend.size()), Number.MAX_SAFE_INTEGER);
         for (let record = await reader.next(); record; record = await reader.next()) apply(record.payload, `${number}:${record.offset}`);
       } finally {
