@@ -36,8 +36,8 @@ export class LsmIterator {
   ) {
     this.reverse = options.reverse === true;
     this.merge = new Merge(sources, this.reverse);
-    this.lower = bound(options.gte, options.gt);
-    this.upper = bound(options.lte, options.lt);
+    this.lower = bound(options.gte, options.gt, 'lower');
+    this.upper = bound(options.lte, options.lt, 'upper');
     const limit = options.limit ?? -1;
     this.limit = limit < 0 || limit === Infinity ? Infinity : limit;
     this.wantKeys = options.keys !== false;
@@ -137,8 +137,11 @@ export class LsmIterator {
 }
 
 /** The tighter of an inclusive and an exclusive bound given for the same side (exclusive wins a tie). */
-function bound(inclusive: Bytes | undefined, exclusive: Bytes | undefined): Bound | undefined {
-  if (exclusive !== undefined) return { key: keyOf(exclusive), exclusive: true };
-  if (inclusive !== undefined) return { key: keyOf(inclusive), exclusive: false };
-  return undefined;
+function bound(inclusive: Bytes | undefined, exclusive: Bytes | undefined, side: 'lower' | 'upper'): Bound | undefined {
+  const inc: Bound | undefined = inclusive === undefined ? undefined : { key: keyOf(inclusive), exclusive: false };
+  const exc: Bound | undefined = exclusive === undefined ? undefined : { key: keyOf(exclusive), exclusive: true };
+  if (inc === undefined || exc === undefined) return exc ?? inc;
+  if (inc.key === exc.key) return exc;
+  // the tighter lower bound is the larger key, the tighter upper bound the smaller one
+  return (side === 'lower') === inc.key > exc.key ? inc : exc;
 }
