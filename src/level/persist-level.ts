@@ -178,8 +178,10 @@ export class PersistLevel<KDefault = string, VDefault = string> extends Abstract
   }
 
   /**
-   * Deletes the range as of now (later writes are not touched): its keys are read from an iterator of the
-   * current version and deleted by atomic writes of CLEAR_CHUNK keys; the range as a whole is not atomic.
+   * Deletes the keys the range holds now: they are read from an iterator of the current version (a key
+   * written after clear() was called is not among them) and deleted by atomic writes of CLEAR_CHUNK keys;
+   * the range as a whole is not atomic. As with LevelDB's clear, a key of the range that is overwritten
+   * while clear() runs may still be deleted: its delete is newer than the overwrite.
    */
   _clear(options: PrivateRangeOptions): Promise<void> {
     const it = this.store.iterator({ ...bounds(options), reverse: options.reverse, limit: options.limit, values: false, version: this.readVersion(options) });
