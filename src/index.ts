@@ -13,3 +13,5 @@ export type { StorageBackend } from './backend/backend.js';
 export { MemoryBackend } from './backend/memory-backend.js';
 export { FileBackend } from './backend/file-backend.js';
 export { CrashingBackend, type CrashPlan } from './backend/crash-backend.js';
+export { PersistLevel, type PersistLevelOptions } from './level/persist-level.js';
+export { LevelError } from './level/errors.js';

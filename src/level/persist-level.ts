@@ -92,7 +92,7 @@ export class PersistLevel<KDefault = string, VDefault = string> extends Abstract
     this.claimed = location;
     let storage: Storage | undefined;
     try {
-      if (options.createIfMissing) await fs.mkdir(location, { recursive: true });
+      if (options.createIfMissing && this.lsmOptions?.readOnly !== true) await fs.mkdir(location, { recursive: true });
       storage = await openStorage(location, { ...this.storageOptions, adapter: 'local' });
       this.lsm = await LsmStore.open(storage.root, { ...this.lsmOptions, createIfMissing: options.createIfMissing, errorIfExists: options.errorIfExists });
       this.storage = storage;

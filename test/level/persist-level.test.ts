@@ -110,6 +110,9 @@ test('open errors: a missing database, an existing one, one open twice in this p
   t.equal(error.code, 'LEVEL_DATABASE_NOT_OPEN', 'createIfMissing: false on a missing location');
   t.equal(error.cause?.code, 'ENOENT', 'caused by ENOENT');
   t.notOk(fs.existsSync(location), 'nothing was created');
+  error = await failure(t, db({ lsm: { readOnly: true } }).open());
+  t.equal(error.cause?.code, 'ENOENT', 'readOnly on a missing location');
+  t.notOk(fs.existsSync(location), 'creates nothing either');
 
   fs.mkdirSync(location);
   error = await failure(t, db({ createIfMissing: false }).open());
