@@ -1,7 +1,7 @@
 // The three iterators of abstract-level (entries, keys, values) over one LsmIterator each. The LsmIterator
 // is made when the Level iterator is, so it reads as of that moment (the implicit snapshot); its range,
 // reverse and limit are abstract-level's, and a seek applies at the next read, as abstract-level wants.
-import { AbstractIterator, AbstractKeyIterator, AbstractLevel, AbstractValueIterator } from 'abstract-level';
+import { AbstractIterator, AbstractKeyIterator, AbstractValueIterator } from 'abstract-level';
 import type { LsmIterator } from '../lsm/iterator.js';
 import type { Entry } from '../lsm/types.js';
 import { abortError, levelCall } from './errors.js';
@@ -10,7 +10,6 @@ import { decodeAs, type Encoded, type Format, type PrivateRangeOptions } from '.
 /** Entries one `all()` reads from the store at a time (between two looks at the abort signal). */
 const ALL_CHUNK = 1000;
 
-type Db = AbstractLevel<Encoded, unknown, unknown>;
 type Item = Encoded | undefined;
 
 /** What the three iterators share: the store's iterator, the formats asked for, and the abort signal. */
@@ -71,12 +70,13 @@ export class Cursor {
   }
 }
 
-export class PersistIterator extends AbstractIterator<Db, Encoded, Encoded> {
+/** TDb: the database (abstract-level keeps it as iterator.db). */
+export class PersistIterator<TDb> extends AbstractIterator<TDb, Encoded, Encoded> {
   private readonly cursor: Cursor;
   private readonly keys: boolean;
   private readonly values: boolean;
 
-  constructor(db: Db, options: PrivateRangeOptions, it: LsmIterator) {
+  constructor(db: TDb, options: PrivateRangeOptions, it: LsmIterator) {
     super(db, options);
     this.cursor = new Cursor(it, options);
     this.keys = options.keys !== false;
@@ -109,10 +109,10 @@ export class PersistIterator extends AbstractIterator<Db, Encoded, Encoded> {
   }
 }
 
-export class PersistKeyIterator extends AbstractKeyIterator<Db, Encoded> {
+export class PersistKeyIterator<TDb> extends AbstractKeyIterator<TDb, Encoded> {
   private readonly cursor: Cursor;
 
-  constructor(db: Db, options: PrivateRangeOptions, it: LsmIterator) {
+  constructor(db: TDb, options: PrivateRangeOptions, it: LsmIterator) {
     super(db, options);
     this.cursor = new Cursor(it, options);
   }
@@ -139,10 +139,10 @@ export class PersistKeyIterator extends AbstractKeyIterator<Db, Encoded> {
   }
 }
 
-export class PersistValueIterator extends AbstractValueIterator<Db, Encoded, Encoded> {
+export class PersistValueIterator<TDb> extends AbstractValueIterator<TDb, Encoded, Encoded> {
   private readonly cursor: Cursor;
 
-  constructor(db: Db, options: PrivateRangeOptions, it: LsmIterator) {
+  constructor(db: TDb, options: PrivateRangeOptions, it: LsmIterator) {
     super(db, options);
     this.cursor = new Cursor(it, options);
   }

@@ -103,14 +103,19 @@ export class PersistLevel<KDefault = string, VDefault = string> extends Abstract
     }
   }
 
+  /**
+   * Waits for the calls in progress, then closes the store and the storage. The location is released even
+   * when closing the store fails (that error is reported; the store is not usable after it anyway).
+   */
   async _close(): Promise<void> {
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+    const { lsm, storage } = this;
+    this.lsm = undefined;
+    this.storage = undefined;
     try {
-      await levelCall(this.lsm!.close());
+      await levelCall(lsm?.close() ?? Promise.resolve());
     } finally {
-      await this.storage!.close();
-      this.lsm = undefined;
-      this.storage = undefined;
+      await storage?.close();
       this.release();
     }
   }
@@ -201,19 +206,19 @@ export class PersistLevel<KDefault = string, VDefault = string> extends Abstract
 
   // ---- iterators and snapshots
 
-  _iterator(options: PrivateRangeOptions): PersistIterator {
+  _iterator(options: PrivateRangeOptions): PersistIterator<this> {
     const it = this.store.iterator({ ...bounds(options), reverse: options.reverse, limit: options.limit, keys: options.keys, values: options.values, version: this.readVersion(options) });
-    return new PersistIterator(this as unknown as AbstractLevel<Encoded, unknown, unknown>, options, it);
+    return new PersistIterator(this, options, it);
   }
 
-  _keys(options: PrivateRangeOptions): PersistKeyIterator {
+  _keys(options: PrivateRangeOptions): PersistKeyIterator<this> {
     const it = this.store.iterator({ ...bounds(options), reverse: options.reverse, limit: options.limit, values: false, version: this.readVersion(options) });
-    return new PersistKeyIterator(this as unknown as AbstractLevel<Encoded, unknown, unknown>, options, it);
+    return new PersistKeyIterator(this, options, it);
   }
 
-  _values(options: PrivateRangeOptions): PersistValueIterator {
+  _values(options: PrivateRangeOptions): PersistValueIterator<this> {
     const it = this.store.iterator({ ...bounds(options), reverse: options.reverse, limit: options.limit, keys: false, version: this.readVersion(options) });
-    return new PersistValueIterator(this as unknown as AbstractLevel<Encoded, unknown, unknown>, options, it);
+    return new PersistValueIterator(this, options, it);
   }
 
   _snapshot(options: { owner: unknown }): PersistSnapshot {
