@@ -28,3 +28,5 @@ export { TieredDatastore } from './datastore/tiered.js';
 export { CheckedDatastore } from './datastore/checked-datastore.js';
 export type { SourceEntry, Want } from './datastore/query.js';
 export { LsmDatastore } from './datastore/lsm-datastore.js';
+export { PersistLevel, type PersistLevelOptions } from './level/persist-level.js';
+export { LevelError } from './level/errors.js';

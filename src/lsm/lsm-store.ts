@@ -278,7 +278,7 @@ export class LsmStore {
       }
     } else {
       // wal null: no flush yet (replay all of it), or a checkpoint (which has no WAL directory)
-      await replayReadOnly(dir, manifest.wal ?? { segment: 0, offset: 0 }, apply);
+      await replayReadOnly(dir, manifest.wal, apply);
     }
     logger?.info({ path: dir.path, tables: live.size, replayed: records, version: lastSeq }, 'LSM store opened');
     const store = new LsmStore(dir, wal, walDir, manifest, levels, mem, lastSeq, settings, cache, logger);
@@ -519,6 +519,9 @@ export class LsmStore {
     const table = await this.writeTable(builder.finish());
     this.counters.flushBytes += table.bytes;
     const wal = this.frozenAt.get(frozen);
+    // the manifest is about to say replay starts at `wal`: the log must really reach that far on disk,
+    // or after a power loss new records would be written below that position and skipped by replay
+    await this.wal!.sync();
     await this.applyEdit({ add: [{ level: 0, table }], flushed: frozen, ...(wal ? { wal } : {}) });
     this.frozenAt.delete(frozen);
     if (wal !== undefined) await this.wal!.truncateBefore(wal);
@@ -805,8 +808,11 @@ async function openOrCreateDir(dir: Dir, name: string): Promise<Dir> {
   }
 }
 
-/** Replays the WAL of a store opened read-only, without changing it: a torn tail just ends the replay. */
-async function replayReadOnly(dir: Dir, from: WalPosition, apply: (payload: Buffer, where: string) => void): Promise<void> {
+/**
+ * Replays the WAL of a store opened read-only, without changing it: a torn tail just ends the replay. From
+ * null (a store that never flushed) it replays every segment, as a writable open does.
+ */
+async function replayReadOnly(dir: Dir, from: WalPosition | null, apply: (payload: Buffer, where: string) => void): Promise<void> {
   let walDir: Dir;
   try {
     walDir = await dir.openDirectory(WAL_DIR);
@@ -817,10 +823,10 @@ async function replayReadOnly(dir: Dir, from: WalPosition, apply: (payload: Buff
   try {
     const store = new DirSegmentStore(walDir);
     for (const number of await store.list()) {
-      if (number < from.segment) continue;
+      if (from !== null && number < from.segment) continue;
       const backend = await store.open(number);
       try {
-        const start = number === from.segment ? Math.max(from.offset, SEGMENT_HEADER_SIZE) : SEGMENT_HEADER_SIZE;
+        const start = from !== null && number === from.segment ? Math.max(from.offset, SEGMENT_HEADER_SIZE) : SEGMENT_HEADER_SIZE;
         const reader = new SegmentReader(backend, Math.min(start, backend.size()), Number.MAX_SAFE_INTEGER);
         for (let record = await reader.next(); record; record = await reader.next()) apply(record.payload, `${number}:${record.offset}`);
       } finally {

@@ -1,0 +1,170 @@
+// The three iterators of abstract-level (entries, keys, values) over one LsmIterator each. The LsmIterator
+// is made when the Level iterator is, so it reads as of that moment (the implicit snapshot); its range,
+// reverse and limit are abstract-level's, and a seek applies at the next read, as abstract-level wants.
+import { AbstractIterator, AbstractKeyIterator, AbstractValueIterator } from 'abstract-level';
+import type { LsmIterator } from '../lsm/iterator.js';
+import type { Entry } from '../lsm/types.js';
+import { abortError, levelCall } from './errors.js';
+import { decodeAs, type Encoded, type Format, type PrivateRangeOptions } from './formats.js';
+
+/** Entries one `all()` reads from the store at a time (between two looks at the abort signal). */
+const ALL_CHUNK = 1000;
+
+type Item = Encoded | undefined;
+
+/** What the three iterators share: the store's iterator, the formats asked for, and the abort signal. */
+export class Cursor {
+  private readonly keyFormat: Format;
+  private readonly valueFormat: Format | undefined;
+  private readonly signal: AbortSignal | undefined;
+
+  constructor(
+    private readonly it: LsmIterator,
+    options: PrivateRangeOptions,
+  ) {
+    this.keyFormat = options.keyEncoding;
+    this.valueFormat = options.valueEncoding;
+    this.signal = options.signal ?? undefined;
+  }
+
+  key(entry: Entry): Encoded {
+    return decodeAs(entry.key, this.keyFormat);
+  }
+
+  value(entry: Entry): Encoded {
+    return decodeAs(entry.value, this.valueFormat);
+  }
+
+  async next(): Promise<Entry | undefined> {
+    const entry = await levelCall(this.it.next());
+    this.checkSignal();
+    return entry;
+  }
+
+  async nextv(size: number): Promise<Entry[]> {
+    const entries = await levelCall(this.it.nextv(size));
+    this.checkSignal();
+    return entries;
+  }
+
+  /** Every remaining entry (up to the limit), read in chunks so that an abort stops it between two. */
+  async all(): Promise<Entry[]> {
+    const entries: Entry[] = [];
+    for (;;) {
+      const chunk = await this.nextv(ALL_CHUNK);
+      if (chunk.length === 0) return entries;
+      for (const entry of chunk) entries.push(entry);
+    }
+  }
+
+  seek(target: Encoded): void {
+    this.it.seek(target);
+  }
+
+  close(): Promise<void> {
+    return this.it.close();
+  }
+
+  private checkSignal(): void {
+    if (this.signal?.aborted) throw abortError();
+  }
+}
+
+/** TDb: the database (abstract-level keeps it as iterator.db). */
+export class PersistIterator<TDb> extends AbstractIterator<TDb, Encoded, Encoded> {
+  private readonly cursor: Cursor;
+  private readonly keys: boolean;
+  private readonly values: boolean;
+
+  constructor(db: TDb, options: PrivateRangeOptions, it: LsmIterator) {
+    super(db, options);
+    this.cursor = new Cursor(it, options);
+    this.keys = options.keys !== false;
+    this.values = options.values !== false;
+  }
+
+  private entry(entry: Entry): [Item, Item] {
+    return [this.keys ? this.cursor.key(entry) : undefined, this.values ? this.cursor.value(entry) : undefined];
+  }
+
+  async _next(): Promise<[Item, Item] | undefined> {
+    const entry = await this.cursor.next();
+    return entry === undefined ? undefined : this.entry(entry);
+  }
+
+  async _nextv(size: number): Promise<Array<[Item, Item]>> {
+    return (await this.cursor.nextv(size)).map((entry) => this.entry(entry));
+  }
+
+  async _all(): Promise<Array<[Item, Item]>> {
+    return (await this.cursor.all()).map((entry) => this.entry(entry));
+  }
+
+  _seek(target: Encoded): void {
+    this.cursor.seek(target);
+  }
+
+  async _close(): Promise<void> {
+    await this.cursor.close();
+  }
+}
+
+export class PersistKeyIterator<TDb> extends AbstractKeyIterator<TDb, Encoded> {
+  private readonly cursor: Cursor;
+
+  constructor(db: TDb, options: PrivateRangeOptions, it: LsmIterator) {
+    super(db, options);
+    this.cursor = new Cursor(it, options);
+  }
+
+  async _next(): Promise<Encoded | undefined> {
+    const entry = await this.cursor.next();
+    return entry === undefined ? undefined : this.cursor.key(entry);
+  }
+
+  async _nextv(size: number): Promise<Encoded[]> {
+    return (await this.cursor.nextv(size)).map((entry) => this.cursor.key(entry));
+  }
+
+  async _all(): Promise<Encoded[]> {
+    return (await this.cursor.all()).map((entry) => this.cursor.key(entry));
+  }
+
+  _seek(target: Encoded): void {
+    this.cursor.seek(target);
+  }
+
+  async _close(): Promise<void> {
+    await this.cursor.close();
+  }
+}
+
+export class PersistValueIterator<TDb> extends AbstractValueIterator<TDb, Encoded, Encoded> {
+  private readonly cursor: Cursor;
+
+  constructor(db: TDb, options: PrivateRangeOptions, it: LsmIterator) {
+    super(db, options);
+    this.cursor = new Cursor(it, options);
+  }
+
+  async _next(): Promise<Encoded | undefined> {
+    const entry = await this.cursor.next();
+    return entry === undefined ? undefined : this.cursor.value(entry);
+  }
+
+  async _nextv(size: number): Promise<Encoded[]> {
+    return (await this.cursor.nextv(size)).map((entry) => this.cursor.value(entry));
+  }
+
+  async _all(): Promise<Encoded[]> {
+    return (await this.cursor.all()).map((entry) => this.cursor.value(entry));
+  }
+
+  _seek(target: Encoded): void {
+    this.cursor.seek(target);
+  }
+
+  async _close(): Promise<void> {
+    await this.cursor.close();
+  }
+}
