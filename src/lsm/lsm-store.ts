@@ -11,7 +11,7 @@ import { DirSegmentStore } from '../wal/segment-store.js';
 import { SegmentReader } from '../wal/segment-reader.js';
 import { Wal } from '../wal/wal.js';
 import { BlockCache } from './block-cache.js';
-import { hashKey, keyOf, toBuffer } from './bytes.js';
+import { hashKey, keyBytes, keyOf, toBuffer } from './bytes.js';
 import { mergeRuns, overlapping, pickCompaction, type CompactionPick, type LevelShape } from './compaction.js';
 import { LsmIterator } from './iterator.js';
 import { MANIFEST_FORMAT, readManifest, writeManifest, type ManifestData } from './manifest.js';
@@ -415,7 +415,7 @@ export class LsmStore {
     try {
       const hit = await this.find(state, k, version);
       if (hit === undefined || hit.value === undefined) return undefined;
-      return { key: toBuffer(key, 'a key'), value: hit.value, version: hit.seq };
+      return { key: keyBytes(k), value: hit.value, version: hit.seq };
     } finally {
       this.release(state);
     }

@@ -92,6 +92,6 @@ export interface LsmStats {
   userBytes: number;
   compactions: number;
   blockCacheBytes: number;
-  /** open snapshots (and iterators, which pin their version too) */
+  /** open snapshots (iterators hold their files, not a version compaction must keep) */
   snapshots: number;
 }
