@@ -1,6 +1,7 @@
 // The benchmark (`make bench`): persistfs in its io_uring and sync IO modes against node:fs/promises,
 // doing the same work on the same files in the same run, with fio as the ceiling for random reads (the
-// storage section), and persistfs' WAL against a naive node:fs log (the WAL section).
+// storage section), persistfs' WAL against a naive node:fs log (the WAL section), and persistfs' LSM store
+// against classic-level (LevelDB) on db_bench's workloads (the LSM section).
 // Prints a table per section and the targets' verdicts on stdout, progress on stderr, and saves everything
 // as JSON in bench-results/. Run with --help for the options.
 import { mkdir } from 'node:fs/promises';
@@ -23,6 +24,9 @@ import {
   type ResultRow,
   type TargetResult,
 } from './bench/report.js';
+import { formatLsmMemoryTable, formatLsmTable, formatLsmTargets, lsmFoundMismatches } from './bench/lsm-report.js';
+import { LSM_FULL, LSM_QUICK, lsmNotes, runLsmSection, type LsmSectionResult } from './bench/lsm-section.js';
+import { KV_PEER_NAMES } from './bench/lsm-stores.js';
 import { formatWalTable, formatWalTargets } from './bench/wal-report.js';
 import { runWalSection, WAL_FULL, WAL_NOTES, WAL_QUICK, type WalSectionResult } from './bench/wal-section.js';
 import { addMeasurements, type Measurement } from './bench/workers.js';
@@ -42,7 +46,7 @@ import {
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 /** persistfs' own directory in every storage root, made when a storage opens */
 const STORAGE_TMP_DIR = '.persistfs-tmp';
-const SECTIONS = ['storage', 'wal'] as const;
+const SECTIONS = ['storage', 'wal', 'lsm'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const progress = (message: string) => process.stderr.write(`${message}\n`);
@@ -54,7 +58,7 @@ const formatRate = (opsPerSecond: number) => `${Math.round(opsPerSecond).toLocal
 async function parseArguments() {
   return yargs(hideBin(process.argv))
     .scriptName('bench')
-    .usage('$0 [options]\n\npersistfs (io_uring and sync IO modes) against node:fs/promises, with fio as the ceiling.')
+    .usage('$0 [options]\n\npersistfs (io_uring and sync IO modes) against node:fs/promises, with fio as the ceiling;\nits WAL against a naive log; its LSM store against classic-level (LevelDB).')
     .option('dir', {
       type: 'string',
       default: path.join(REPO, 'bench-data'),
@@ -68,6 +72,13 @@ async function parseArguments() {
       describe: 'run only these sections (default: all of them, or storage alone when --only is given)',
     })
     .option('only', { type: 'string', array: true, choices: WORKLOAD_IDS, describe: 'run only these storage workloads' })
+    .option('lsm-peers', {
+      type: 'string',
+      array: true,
+      choices: KV_PEER_NAMES,
+      default: [...KV_PEER_NAMES],
+      describe: 'the stores the LSM section runs (quote the names with a space)',
+    })
     .option('fio', { type: 'boolean', default: true, describe: 'run fio as the ceiling (--no-fio to skip)' })
     .option('clean', { type: 'boolean', default: false, describe: 'delete the big data files at the end' })
     .strict()
@@ -161,6 +172,14 @@ function printStorageSection(storage: StorageSectionResult): void {
   console.log(formatTargets(storage.targets));
 }
 
+function printLsmSection(lsm: LsmSectionResult): void {
+  console.log(formatLsmTable(lsm.runs));
+  console.log();
+  console.log(formatLsmMemoryTable(lsm.runs));
+  console.log();
+  console.log(formatLsmTargets(lsm.targets));
+}
+
 function printWalSection(wal: WalSectionResult): void {
   console.log(formatWalTable(wal.results));
   console.log();
@@ -188,10 +207,25 @@ async function main(): Promise<void> {
     ? await runWalSection({ benchDir: dir, settings: args.quick ? WAL_QUICK : WAL_FULL, progress: (text) => process.stderr.write(text) })
     : undefined;
   if (wal) WAL_NOTES.forEach(note);
+  const lsmSettings = args.quick ? LSM_QUICK : LSM_FULL;
+  const lsm = sections.includes('lsm')
+    ? await runLsmSection({
+        benchDir: dir,
+        settings: lsmSettings,
+        peers: KV_PEER_NAMES.filter((peer) => args['lsm-peers'].includes(peer)),
+      })
+    : undefined;
+  if (lsm) {
+    lsmNotes(lsmSettings).forEach(note);
+    lsmFoundMismatches(lsm.runs).forEach(note);
+    note(`LSM: 1-minute load average ${lsm.loadBefore.toFixed(2)} before the section, ${lsm.loadAfter.toFixed(2)} after (other work on the machine shows here)`);
+  }
 
   if (storage) printStorageSection(storage);
   if (storage && wal) console.log();
   if (wal) printWalSection(wal);
+  if ((storage || wal) && lsm) console.log();
+  if (lsm) printLsmSection(lsm);
   for (const message of notes) console.log(`note: ${message}`);
 
   const saved = await saveReport(path.join(REPO, 'bench-results'), startedAt, {
@@ -206,6 +240,7 @@ async function main(): Promise<void> {
     fio: storage?.fioRuns ?? {},
     targets: storage?.targets ?? [],
     wal,
+    lsm,
     notes,
   });
   console.log(`\nsaved ${path.relative(process.cwd(), saved) || saved}`);

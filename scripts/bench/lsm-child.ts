@@ -1,0 +1,140 @@
+// One store's turn at every LSM workload, in a process of its own (forked by lsm-section.ts), so that the
+// memory figures belong to that store alone. Takes an LsmChildRequest over IPC, runs the workloads in
+// order on fresh databases below the request's root, and answers with an LsmChildReply. Progress on stderr.
+import { readdir, rm, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+
+import { writeBack } from './data-files.js';
+import { openKvPeer, type KvPeerName, type KvStore } from './lsm-stores.js';
+import { lsmWorkloads, type LsmSettings, type LsmWorkloadId } from './lsm-workloads.js';
+
+export interface LsmChildRequest {
+  peer: KvPeerName;
+  /** an empty directory of this child's own */
+  root: string;
+  settings: LsmSettings;
+  /** the progress prefix, e.g. "[lsm 1/4]" */
+  position: string;
+}
+
+export interface MemorySample {
+  rssMiB: number;
+  heapUsedMiB: number;
+  /** C++ objects bound to JavaScript ones, Buffers included */
+  externalMiB: number;
+}
+
+export interface LsmWorkloadResult {
+  workload: LsmWorkloadId;
+  inFlight: number;
+  ops: number;
+  seconds: number;
+  opsPerSecond: number;
+  found: number | undefined;
+  /** after the workload */
+  memory: MemorySample;
+}
+
+export interface LsmPeerRun {
+  peer: KvPeerName;
+  results: LsmWorkloadResult[];
+  /** once the modules are loaded, before any store is open */
+  memoryAtStart: MemorySample;
+  /** after the store is closed */
+  memoryAtEnd: MemorySample;
+  /** the process's peak resident set (getrusage ru_maxrss) */
+  maxRssMiB: number;
+  /** the files of fillrandom's database once it was filled (before the reads) */
+  dbBytesAfterFill: number;
+  /** the store's own counters after the reads (LsmStore.stats(), or LevelDB's leveldb.stats) */
+  storeStats: object | undefined;
+  /** 1-minute load average before and after this store's run */
+  loadBefore: number;
+  loadAfter: number;
+}
+
+export type LsmChildReply = { ok: true; run: LsmPeerRun } | { ok: false; error: string };
+
+const MiB = 1024 * 1024;
+const toMiB = (bytes: number) => Math.round((bytes / MiB) * 10) / 10;
+
+export function memorySample(): MemorySample {
+  const usage = process.memoryUsage();
+  return { rssMiB: toMiB(usage.rss), heapUsedMiB: toMiB(usage.heapUsed), externalMiB: toMiB(usage.external) };
+}
+
+async function bytesBelow(dir: string): Promise<number> {
+  let total = 0;
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const child = path.join(dir, entry.name);
+    total += entry.isDirectory() ? await bytesBelow(child) : (await stat(child)).size;
+  }
+  return total;
+}
+
+const progress = (text: string) => process.stderr.write(text);
+const rate = (opsPerSecond: number) => `${Math.round(opsPerSecond).toLocaleString('en-US')} ops/s`;
+
+async function runPeer(request: LsmChildRequest): Promise<LsmPeerRun> {
+  const { settings } = request;
+  const loadBefore = os.loadavg()[0]!;
+  const memoryAtStart = memorySample();
+  const peer = await openKvPeer(request.peer, request.root);
+  const results: LsmWorkloadResult[] = [];
+  let reads: KvStore | undefined;
+  let dbBytesAfterFill = 0;
+  let storeStats: object | undefined;
+  try {
+    for (const workload of lsmWorkloads(settings)) {
+      // no workload pays for the writeback an earlier one left behind
+      writeBack();
+      const name = `${workload.id}.db`;
+      const store = workload.kind === 'fill' ? await peer.create(name) : reads!;
+      progress(`${request.position} ${request.peer.padEnd(20)}  ${workload.id.padEnd(16)}  `);
+      const measured = await workload.run(store, settings, () => progress('.'));
+      progress(`  ${rate(measured.ops / measured.seconds)}${measured.found === undefined ? '' : `, found ${measured.found.toLocaleString('en-US')}`}\n`);
+      results.push({
+        workload: workload.id,
+        inFlight: workload.inFlight,
+        ops: measured.ops,
+        seconds: measured.seconds,
+        opsPerSecond: measured.ops / measured.seconds,
+        found: measured.found,
+        memory: memorySample(),
+      });
+      if (workload.id === 'fillrandom') {
+        reads = store;
+        dbBytesAfterFill = await bytesBelow(path.join(request.root, name));
+      } else if (workload.kind === 'fill') {
+        await store.close();
+        await rm(path.join(request.root, name), { recursive: true, force: true });
+      }
+    }
+    storeStats = reads?.stats();
+  } finally {
+    await reads?.close();
+    await peer.close();
+  }
+  return {
+    peer: request.peer,
+    results,
+    memoryAtStart,
+    memoryAtEnd: memorySample(),
+    maxRssMiB: toMiB(process.resourceUsage().maxRSS * 1024),
+    dbBytesAfterFill,
+    storeStats,
+    loadBefore,
+    loadAfter: os.loadavg()[0]!,
+  };
+}
+
+process.once('message', (request: LsmChildRequest) => {
+  runPeer(request).then(
+    (run) => process.send!({ ok: true, run } satisfies LsmChildReply, () => process.exit(0)),
+    (error: unknown) => {
+      const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
+      process.send!({ ok: false, error: message } satisfies LsmChildReply, () => process.exit(1));
+    },
+  );
+});
