@@ -19,10 +19,12 @@ export class Versions {
 }
 
 /** Per-entry bookkeeping counted into the memtable's size besides key and value bytes. */
-const ENTRY_OVERHEAD = 40;
+const ENTRY_OVERHEAD = 64;
 
 export class Memtable {
+  /** key order for scans and the flush; `index` finds a key's versions without a tree descent */
   private readonly tree = new BTree<string, Versions>();
+  private readonly index = new Map<string, Versions>();
   /** bytes of keys, values and overhead: the memtable is frozen when it passes LsmOptions.memtableSize */
   bytes = 0;
   entries = 0;
@@ -30,9 +32,10 @@ export class Memtable {
   maxSeq = 0;
 
   add(key: string, seq: number, value: Buffer | undefined): void {
-    let versions = this.tree.get(key);
+    let versions = this.index.get(key);
     if (versions === undefined) {
       versions = new Versions();
+      this.index.set(key, versions);
       this.tree.set(key, versions);
       this.bytes += key.length;
     }
@@ -45,7 +48,7 @@ export class Memtable {
   }
 
   get(key: string): Versions | undefined {
-    return this.tree.get(key);
+    return this.index.get(key);
   }
 
   get keys(): number {
