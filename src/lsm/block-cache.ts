@@ -2,7 +2,7 @@
 // in bytes. A block read that is already under way is shared instead of read twice.
 import { LRUCache } from 'lru-cache';
 
-import type { Block } from './sst-format.js';
+import { blockCost, type Block } from './block.js';
 
 /** Blocks per file are numbered below this: (file, block) is one number. */
 const BLOCKS_PER_FILE = 1 << 22;
@@ -14,7 +14,7 @@ export class BlockCache {
   constructor(maxBytes: number) {
     this.cache =
       maxBytes > 0
-        ? new LRUCache<number, Block>({ maxSize: maxBytes, sizeCalculation: (block) => Math.max(1, block.data.length + block.keys.length * 48) })
+        ? new LRUCache<number, Block>({ maxSize: maxBytes, sizeCalculation: (block) => Math.max(1, blockCost(block)) })
         : undefined;
   }
 

@@ -8,7 +8,7 @@
 // older versions go. Nothing a snapshot can read is dropped.
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 
-import { KIND_DELETE, type Block } from './sst-format.js';
+import { isDelete, keyAt, nextGroup, seqAt, valueAt, type Block } from './block.js';
 import { SstBuilder, type BuiltTable } from './sst-builder.js';
 import { firstEndingAtOrAfter } from './sources.js';
 import type { Table } from './table.js';
@@ -93,7 +93,8 @@ interface Group {
 class RunReader {
   private t = 0;
   private b = 0;
-  private g = 0;
+  /** the first entry of the current key's group */
+  private e = 0;
   private block: Block | undefined;
   key: string | undefined;
 
@@ -118,24 +119,26 @@ class RunReader {
       }
       const loaded = table.block(this.b);
       this.block = loaded instanceof Promise ? await loaded : loaded;
-      this.g = 0;
-      if (this.block.keys.length > 0) {
-        this.key = this.block.keys[0];
+      this.e = 0;
+      if (this.block.count > 0) {
+        this.key = keyAt(this.block, 0);
         return;
       }
       this.b++;
     }
   }
 
-  /** Adds the current key's versions to `group` and moves on. */
+  /** Adds the current key's versions to `group` (values share the block's memory) and moves on. */
   async take(group: Group): Promise<void> {
     const block = this.block!;
-    for (let e = block.groupStart[this.g]!; e < block.groupStart[this.g + 1]!; e++) {
-      group.seqs.push(block.seqs[e]!);
-      group.values.push(block.kinds[e] === KIND_DELETE ? undefined : Buffer.from(block.data.subarray(block.valueStart[e]!, block.valueEnd[e]!)));
+    const end = nextGroup(block, this.e);
+    for (let e = this.e; e < end; e++) {
+      group.seqs.push(seqAt(block, e));
+      group.values.push(isDelete(block, e) ? undefined : valueAt(block, e));
     }
-    if (++this.g < block.keys.length) {
-      this.key = block.keys[this.g];
+    this.e = end;
+    if (end < block.count) {
+      this.key = keyAt(block, end);
       return;
     }
     this.b++;

@@ -2,9 +2,9 @@
 // showing per key only the version visible at the read's version (newest with seq <= it; it may be a
 // delete). They move in one direction, chosen when made. A move returns a promise only when it has to
 // read a block; otherwise it is done when it returns, which keeps scans over cached blocks cheap.
-import { KIND_DELETE, type Block } from './sst-format.js';
+import { groupStart, isDelete, keyAt, nextGroup, seekEntry, seqAt, valueAt, visibleInGroup, type Block } from './block.js';
 import type { Memtable, Versions } from './memtable.js';
-import { entryValue, lowerBound, visibleEntry, type Table } from './table.js';
+import type { Table } from './table.js';
 
 export type Step = Promise<void> | undefined;
 
@@ -80,6 +80,7 @@ export class TablesSource implements Source {
   deleted = false;
   private t = 0;
   private b = 0;
+  /** the first entry of the current key's group in the block (-1 or count: outside it) */
   private g = 0;
   private block: Block | undefined;
   private entry = -1;
@@ -94,7 +95,7 @@ export class TablesSource implements Source {
   ) {}
 
   value(): Buffer {
-    return entryValue(this.block!, this.entry);
+    return Buffer.from(valueAt(this.block!, this.entry));
   }
 
   seek(target: string | undefined, exclusive: boolean): Step {
@@ -121,8 +122,14 @@ export class TablesSource implements Source {
 
   step(): Step {
     if (this.key === undefined) return undefined;
-    this.g += this.reverse ? -1 : 1;
+    this.moveOn(this.block!);
     return this.settle();
+  }
+
+  /** To the next group in the source's direction (possibly outside the block). */
+  private moveOn(block: Block): void {
+    if (!this.reverse) this.g = nextGroup(block, this.g);
+    else this.g = this.g > 0 ? groupStart(block, this.g - 1) : -1;
   }
 
   /** Moves to the next block in the source's direction (across tables); false past the end. */
@@ -144,20 +151,16 @@ export class TablesSource implements Source {
 
   /** Where g starts in a freshly loaded block. */
   private place(block: Block): void {
-    const keys = block.keys;
     const target = this.target;
+    this.target = undefined;
     if (target === undefined) {
-      this.g = this.reverse ? keys.length - 1 : 0;
+      this.g = !this.reverse ? 0 : block.count > 0 ? groupStart(block, block.count - 1) : -1;
       return;
     }
-    let g = lowerBound(keys, target);
-    if (this.reverse) {
-      if (!(g < keys.length && keys[g] === target && !this.exclusive)) g--;
-    } else if (g < keys.length && keys[g] === target && this.exclusive) {
-      g++;
-    }
-    this.g = g;
-    this.target = undefined;
+    const e = seekEntry(block, target);
+    const onTarget = e < block.count && keyAt(block, e) === target;
+    if (!this.reverse) this.g = onTarget && this.exclusive ? nextGroup(block, e) : e;
+    else this.g = onTarget && !this.exclusive ? e : e > 0 ? groupStart(block, e - 1) : -1;
   }
 
   /** From (t, b, g) on, in the source's direction, the first key with a visible version. */
@@ -180,17 +183,16 @@ export class TablesSource implements Source {
         this.place(loaded);
       }
       const block = this.block;
-      const groups = block.keys.length;
-      while (this.g >= 0 && this.g < groups) {
-        const e = visibleEntry(block, this.g, this.version);
+      while (this.g >= 0 && this.g < block.count) {
+        const e = visibleInGroup(block, this.g, this.version);
         if (e >= 0) {
-          this.key = block.keys[this.g];
+          this.key = keyAt(block, this.g);
           this.entry = e;
-          this.seq = block.seqs[e]!;
-          this.deleted = block.kinds[e] === KIND_DELETE;
+          this.seq = seqAt(block, e);
+          this.deleted = isDelete(block, e);
           return undefined;
         }
-        this.g += this.reverse ? -1 : 1;
+        this.moveOn(block);
       }
       if (!this.nextBlock()) {
         this.key = undefined;

@@ -61,57 +61,6 @@ export function encodeEntry(target: Buffer, at: number, key: string, seq: number
   return at;
 }
 
-/**
- * A data block decoded for reading: its keys (each once, ascending) and, per key, its versions newest
- * first as a run of entries [groupStart[g], groupStart[g + 1]).
- */
-export interface Block {
-  keys: string[];
-  groupStart: Uint32Array;
-  seqs: Float64Array;
-  kinds: Uint8Array;
-  valueStart: Uint32Array;
-  valueEnd: Uint32Array;
-  data: Buffer;
-}
-
-export function decodeBlock(data: Buffer, file: string, offset: number): Block {
-  if (data.length < 4) throw corruptSst(file, 'data block too short', offset);
-  const count = data.readUInt32LE(data.length - 4);
-  const end = data.length - 4;
-  if (count * ENTRY_HEADER_SIZE > end) throw corruptSst(file, `data block claims ${count} entries`, offset);
-  const keys: string[] = [];
-  const groupStart = new Uint32Array(count + 1);
-  const seqs = new Float64Array(count);
-  const kinds = new Uint8Array(count);
-  const valueStart = new Uint32Array(count);
-  const valueEnd = new Uint32Array(count);
-  let at = 0;
-  let previous: string | undefined;
-  for (let i = 0; i < count; i++) {
-    if (at + ENTRY_HEADER_SIZE > end) throw corruptSst(file, `entry ${i} runs past the block`, offset);
-    const keyLength = data.readUInt32LE(at);
-    const valueLength = data.readUInt32LE(at + 4);
-    seqs[i] = readU64(data, at + 8);
-    kinds[i] = data[at + 16]!;
-    const keyAt = at + ENTRY_HEADER_SIZE;
-    const valueAt = keyAt + keyLength;
-    if (valueAt + valueLength > end) throw corruptSst(file, `entry ${i} runs past the block`, offset);
-    const key = data.toString('latin1', keyAt, valueAt);
-    if (key !== previous) {
-      if (previous !== undefined && key < previous) throw corruptSst(file, 'keys out of order', offset);
-      groupStart[keys.length] = i;
-      keys.push(key);
-      previous = key;
-    }
-    valueStart[i] = valueAt;
-    valueEnd[i] = valueAt + valueLength;
-    at = valueAt + valueLength;
-  }
-  groupStart[keys.length] = count;
-  return { keys, groupStart, seqs, kinds, valueStart, valueEnd, data };
-}
-
 /** The index: per data block its first and last key and where it is. */
 export interface Index {
   firstKeys: string[];

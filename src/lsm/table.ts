@@ -5,16 +5,14 @@ import type { File } from '../storage/file.js';
 import { Mode } from '../storage/mode.js';
 import { bloomMayContain } from './bloom.js';
 import { BlockCache } from './block-cache.js';
+import { isDelete, keyAt, loadBlock, seekEntry, seqAt, valueAt, visibleInGroup, type Block } from './block.js';
 import {
   blockCrc,
   corruptSst,
-  decodeBlock,
   decodeFooter,
   decodeIndex,
   decodeProperties,
   FOOTER_SIZE,
-  KIND_DELETE,
-  type Block,
   type BlockHandle,
   type Index,
   type TableProperties,
@@ -92,7 +90,7 @@ export class Table {
     const id = BlockCache.id(this.number, i);
     return this.cache.get(id) ?? this.cache.load(id, async () => {
       const handle = this.index.handles[i]!;
-      return decodeBlock(await readChecked(this.file, this.name, handle), this.name, handle.offset);
+      return loadBlock(await readChecked(this.file, this.name, handle), this.name, handle.offset);
     });
   }
 
@@ -103,11 +101,11 @@ export class Table {
     if (b >= this.blocks) return undefined;
     const loaded = this.block(b);
     const block = loaded instanceof Promise ? await loaded : loaded;
-    const g = groupOf(block, key);
-    if (g < 0) return undefined;
-    const e = visibleEntry(block, g, version);
+    const first = seekEntry(block, key);
+    if (first >= block.count || keyAt(block, first) !== key) return undefined;
+    const e = visibleInGroup(block, first, version);
     if (e < 0) return undefined;
-    return { seq: block.seqs[e]!, value: block.kinds[e] === KIND_DELETE ? undefined : entryValue(block, e) };
+    return { seq: seqAt(block, e), value: isDelete(block, e) ? undefined : Buffer.from(valueAt(block, e)) };
   }
 
   async close(): Promise<void> {
@@ -130,12 +128,6 @@ async function readChecked(file: File, name: string, handle: BlockHandle): Promi
   return data;
 }
 
-/** The group (key index) of `key` in the block, or -1. */
-export function groupOf(block: Block, key: string): number {
-  const g = lowerBound(block.keys, key);
-  return g < block.keys.length && block.keys[g] === key ? g : -1;
-}
-
 /** The first index i with keys[i] >= key. */
 export function lowerBound(keys: readonly string[], key: string): number {
   let lo = 0;
@@ -146,16 +138,4 @@ export function lowerBound(keys: readonly string[], key: string): number {
     else hi = mid;
   }
   return lo;
-}
-
-/** The entry of group g visible at `version` (its newest with seq <= version), or -1. */
-export function visibleEntry(block: Block, g: number, version: number): number {
-  const end = block.groupStart[g + 1]!;
-  for (let e = block.groupStart[g]!; e < end; e++) if (block.seqs[e]! <= version) return e;
-  return -1;
-}
-
-/** A copy of entry e's value (the block stays cached; callers may keep or change what they get). */
-export function entryValue(block: Block, e: number): Buffer {
-  return Buffer.from(block.data.subarray(block.valueStart[e]!, block.valueEnd[e]!));
 }

@@ -1,0 +1,88 @@
+// A data block as read from an SST: its bytes and where each entry starts, found by one walk over the
+// entry headers when the block is loaded. Keys are decoded (as latin1 strings) only when asked for, and
+// kept: a point read looks at the few keys of a binary search, a scan at each key once.
+//
+// Entries are sorted by key, and the versions of one key (a group) are adjacent, newest first.
+import { corruptSst, ENTRY_HEADER_SIZE, KIND_DELETE, readU64 } from './sst-format.js';
+
+export interface Block {
+  data: Buffer;
+  count: number;
+  /** entry i starts at offsets[i] */
+  offsets: Uint32Array;
+  keys: Array<string | undefined>;
+}
+
+export function loadBlock(data: Buffer, file: string, offset: number): Block {
+  if (data.length < 4) throw corruptSst(file, 'data block too short', offset);
+  const end = data.length - 4;
+  const count = data.readUInt32LE(end);
+  if (count * ENTRY_HEADER_SIZE > end) throw corruptSst(file, `data block claims ${count} entries`, offset);
+  const offsets = new Uint32Array(count);
+  let at = 0;
+  for (let i = 0; i < count; i++) {
+    if (at + ENTRY_HEADER_SIZE > end) throw corruptSst(file, `entry ${i} runs past the block`, offset);
+    offsets[i] = at;
+    at += ENTRY_HEADER_SIZE + data.readUInt32LE(at) + data.readUInt32LE(at + 4);
+  }
+  if (at !== end) throw corruptSst(file, `the entries end at ${at}, not at ${end}`, offset);
+  return { data, count, offsets, keys: new Array<string | undefined>(count) };
+}
+
+export function keyAt(block: Block, i: number): string {
+  let key = block.keys[i];
+  if (key === undefined) {
+    const at = block.offsets[i]! + ENTRY_HEADER_SIZE;
+    key = block.data.toString('latin1', at, at + block.data.readUInt32LE(at - ENTRY_HEADER_SIZE));
+    block.keys[i] = key;
+  }
+  return key;
+}
+
+export const seqAt = (block: Block, i: number): number => readU64(block.data, block.offsets[i]! + 8);
+
+export const isDelete = (block: Block, i: number): boolean => block.data[block.offsets[i]! + 16] === KIND_DELETE;
+
+/** Entry i's value, sharing the block's memory (copy it before handing it out). */
+export function valueAt(block: Block, i: number): Buffer {
+  const at = block.offsets[i]!;
+  const start = at + ENTRY_HEADER_SIZE + block.data.readUInt32LE(at);
+  return block.data.subarray(start, start + block.data.readUInt32LE(at + 4));
+}
+
+/** The first entry whose key is >= key (count when none). */
+export function seekEntry(block: Block, key: string): number {
+  let lo = 0;
+  let hi = block.count;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (keyAt(block, mid) < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** The first entry of the group after the one entry e is in. */
+export function nextGroup(block: Block, e: number): number {
+  const key = keyAt(block, e);
+  let j = e + 1;
+  while (j < block.count && keyAt(block, j) === key) j++;
+  return j;
+}
+
+/** The first entry of the group entry e is in. */
+export function groupStart(block: Block, e: number): number {
+  const key = keyAt(block, e);
+  while (e > 0 && keyAt(block, e - 1) === key) e--;
+  return e;
+}
+
+/** In the group starting at e, the entry visible at `version` (newest with seq <= version), or -1. */
+export function visibleInGroup(block: Block, e: number, version: number): number {
+  const key = keyAt(block, e);
+  for (let j = e; j < block.count && keyAt(block, j) === key; j++) if (seqAt(block, j) <= version) return j;
+  return -1;
+}
+
+/** Bytes the block cache counts for a block. */
+export const blockCost = (block: Block): number => block.data.length + block.count * 40;
