@@ -11,7 +11,7 @@ import { DirSegmentStore } from '../wal/segment-store.js';
 import { SegmentReader } from '../wal/segment-reader.js';
 import { Wal } from '../wal/wal.js';
 import { BlockCache } from './block-cache.js';
-import { hashKey, keyBytes, keyOf, toBuffer } from './bytes.js';
+import { hashKey, keyOf, toBuffer } from './bytes.js';
 import { mergeRuns, overlapping, pickCompaction, type CompactionPick, type LevelShape } from './compaction.js';
 import { LsmIterator } from './iterator.js';
 import { MANIFEST_FORMAT, readManifest, writeManifest, type ManifestData } from './manifest.js';
@@ -400,46 +400,61 @@ export class LsmStore {
 
   /** The value of `key` (latest, or as of options.version); undefined when absent or deleted. */
   async get(key: Bytes, options?: ReadOptions): Promise<Buffer | undefined> {
-    return (await this.getEntry(key, options))?.value;
+    return (await this.lookup(key, options))?.value;
   }
 
   async has(key: Bytes, options?: ReadOptions): Promise<boolean> {
-    return (await this.getEntry(key, options)) !== undefined;
+    return (await this.lookup(key, options))?.value !== undefined;
   }
 
   /** The value of `key` with its version; undefined when absent or deleted. */
   async getEntry(key: Bytes, options?: ReadOptions): Promise<Entry | undefined> {
+    const hit = await this.lookup(key, options);
+    if (hit?.value === undefined) return undefined;
+    return { key: Buffer.from(toBuffer(key, 'a key')), value: hit.value, version: hit.seq };
+  }
+
+  /** The version of `key` a read sees (a delete: value undefined), holding the state while it looks. */
+  private async lookup(key: Bytes, options: ReadOptions | undefined): Promise<Hit | undefined> {
     const version = this.readVersion(options);
     const k = keyOf(key);
     const state = this.acquire();
     try {
-      const hit = await this.find(state, k, version);
-      if (hit === undefined || hit.value === undefined) return undefined;
-      return { key: keyBytes(k), value: hit.value, version: hit.seq };
+      const found = this.find(state, k, version, 0);
+      return found instanceof Promise ? await found : found;
     } finally {
       this.release(state);
     }
   }
 
-  /** Newer data sits higher up (memtables, then level 0 newest first, then each level): the first hit wins. */
-  private async find(state: State, key: string, version: number): Promise<Hit | undefined> {
-    for (const memtable of [state.mem, ...state.imm]) {
-      const versions = memtable.get(key);
-      const i = versions?.visible(version) ?? -1;
-      if (i >= 0) return { seq: versions!.seqs[i]!, value: versions!.values[i] === undefined ? undefined : Buffer.from(versions!.values[i]!) };
+  /**
+   * Newer data sits higher up (memtables, then level 0 newest first, then each level): the first hit
+   * wins. Synchronous while the blocks it needs are cached; from `from` (0: the memtables) on.
+   */
+  private find(state: State, key: string, version: number, from: number): Hit | undefined | Promise<Hit | undefined> {
+    if (from === 0) {
+      const hit = visibleIn(state.mem, key, version);
+      if (hit !== undefined) return hit;
+      for (const memtable of state.imm) {
+        const older = visibleIn(memtable, key, version);
+        if (older !== undefined) return older;
+      }
     }
     const hash = hashKey(key);
-    for (const table of state.levels[0]!) {
-      const hit = await table.get(key, hash, version);
-      if (hit !== undefined) return hit;
-    }
-    for (let level = 1; level < state.levels.length; level++) {
-      const tables = state.levels[level]!;
-      const t = firstEndingAtOrAfter(tables, key);
-      if (t < tables.length && tables[t]!.smallest <= key) {
-        const hit = await tables[t]!.get(key, hash, version);
-        if (hit !== undefined) return hit;
+    const level0 = state.levels[0]!;
+    const sources = level0.length + state.levels.length - 1;
+    for (let i = Math.max(from - 1, 0); i < sources; i++) {
+      let table: Table | undefined;
+      if (i < level0.length) table = level0[i];
+      else {
+        const tables = state.levels[i - level0.length + 1]!;
+        const t = firstEndingAtOrAfter(tables, key);
+        if (t < tables.length && tables[t]!.smallest <= key) table = tables[t];
       }
+      if (table === undefined) continue;
+      const hit = table.get(key, hash, version);
+      if (hit instanceof Promise) return hit.then((found) => found ?? this.find(state, key, version, i + 2));
+      if (hit !== undefined) return hit;
     }
     return undefined;
   }
@@ -847,4 +862,14 @@ function encodeOps(ops: readonly WriteOp[]): EncodedOp[] {
     if (op.type === 'del') return { key, value: undefined };
     throw storageError('EINVAL', `operation ${i} has type ${String((op as { type?: unknown }).type)}; expected 'put' or 'del'`);
   });
+}
+
+/** The version of `key` a memtable holds at `version`, if any (a copy of its value). */
+function visibleIn(memtable: Memtable, key: string, version: number): Hit | undefined {
+  const versions = memtable.get(key);
+  if (versions === undefined) return undefined;
+  const i = versions.visible(version);
+  if (i < 0) return undefined;
+  const value = versions.values[i];
+  return { seq: versions.seqs[i]!, value: value === undefined ? undefined : Buffer.from(value) };
 }

@@ -94,18 +94,13 @@ export class Table {
     });
   }
 
-  /** The newest version of `key` with seq <= `version` in this table, if any. */
-  async get(key: string, hash: number, version: number): Promise<Hit | undefined> {
+  /** The newest version of `key` with seq <= `version` in this table, if any: at once when its block is cached. */
+  get(key: string, hash: number, version: number): Hit | undefined | Promise<Hit | undefined> {
     if (key < this.smallest || key > this.largest || !this.mayContain(hash)) return undefined;
     const b = this.blockFor(key);
     if (b >= this.blocks) return undefined;
     const loaded = this.block(b);
-    const block = loaded instanceof Promise ? await loaded : loaded;
-    const first = seekEntry(block, key);
-    if (first >= block.count || keyAt(block, first) !== key) return undefined;
-    const e = visibleInGroup(block, first, version);
-    if (e < 0) return undefined;
-    return { seq: seqAt(block, e), value: isDelete(block, e) ? undefined : Buffer.from(valueAt(block, e)) };
+    return loaded instanceof Promise ? loaded.then((block) => lookup(block, key, version)) : lookup(loaded, key, version);
   }
 
   async close(): Promise<void> {
@@ -117,6 +112,15 @@ export class Table {
     this.cache.evictFile(this.number, this.blocks);
     await dir.deleteFile(this.name);
   }
+}
+
+/** The version of `key` visible at `version` in `block`, if any. */
+function lookup(block: Block, key: string, version: number): Hit | undefined {
+  const first = seekEntry(block, key);
+  if (first >= block.count || keyAt(block, first) !== key) return undefined;
+  const e = visibleInGroup(block, first, version);
+  if (e < 0) return undefined;
+  return { seq: seqAt(block, e), value: isDelete(block, e) ? undefined : Buffer.from(valueAt(block, e)) };
 }
 
 /** Reads a block and checks its length and CRC32C (crc -1: checked by its decoder instead). */
