@@ -30,7 +30,7 @@ export interface LevelShape {
   maxLevels: number;
 }
 
-const levelBytes = (tables: readonly Table[]): number => tables.reduce((sum, table) => sum + table.bytes, 0);
+const levelBytes = (tables: readonly { bytes: number }[]): number => tables.reduce((sum, table) => sum + table.bytes, 0);
 
 export function maxBytesFor(level: number, shape: LevelShape): number {
   return shape.levelBaseBytes * shape.levelMultiplier ** (level - 1);
@@ -89,6 +89,19 @@ interface Group {
   values: Array<Buffer | undefined>;
 }
 
+/**
+ * What a merge reads of an SST: an open Table, or an SST parsed from its bytes in memory (sst-image.ts, in
+ * the compaction thread).
+ */
+export interface MergeInput {
+  readonly smallest: string;
+  readonly largest: string;
+  readonly bytes: number;
+  readonly blocks: number;
+  /** block `i`, decoded (and checked): at once, or a promise of it */
+  block(i: number): Block | Promise<Block>;
+}
+
 /** Reads one sorted run of tables block by block, one key group at a time, with every version. */
 class RunReader {
   private t = 0;
@@ -98,7 +111,7 @@ class RunReader {
   private block: Block | undefined;
   key: string | undefined;
 
-  constructor(private readonly tables: readonly Table[]) {}
+  constructor(private readonly tables: readonly MergeInput[]) {}
 
   async start(): Promise<void> {
     await this.load();
@@ -167,7 +180,7 @@ export interface MergeResult {
 }
 
 /** Merges `runs` (newest first) into files of about tableFileSize, dropping versions no reader needs. */
-export async function mergeRuns(runs: readonly (readonly Table[])[], context: MergeContext): Promise<MergeResult> {
+export async function mergeRuns(runs: readonly (readonly MergeInput[])[], context: MergeContext): Promise<MergeResult> {
   const readers = runs.map((run) => new RunReader(run));
   for (const reader of readers) await reader.start();
   let builder = new SstBuilder(context.blockSize, context.bloomBitsPerKey);

@@ -13,6 +13,8 @@ import { Wal } from '../wal/wal.js';
 import { BlockCache } from './block-cache.js';
 import { hashKey, keyOf, toBuffer } from './bytes.js';
 import { mergeRuns, overlapping, pickCompaction, type CompactionPick, type LevelShape } from './compaction.js';
+import type { JobInput, JobResult } from './compaction-job.js';
+import { CompactionThread } from './compaction-thread.js';
 import { LsmIterator } from './iterator.js';
 import { MANIFEST_FORMAT, readManifest, writeManifest, type ManifestData } from './manifest.js';
 import { lockStore, unlockStore } from './lock.js';
@@ -27,6 +29,12 @@ const WAL_DIR = 'wal';
 const WAL_RECORD_TYPE = 1;
 const WAL_SEGMENT_SIZE = 16 * 1024 * 1024;
 const MAX_LEVELS = 7;
+/**
+ * A compaction whose inputs are larger merges on the main thread, reading block by block: the thread holds
+ * its inputs and outputs in memory. Regular compactions stay far below (at the defaults, 12 level-0 files
+ * and level 1 are ~65 MiB); compactAll of a large store does not.
+ */
+const THREAD_INPUT_LIMIT = 128 * 1024 * 1024;
 
 type Required<T> = { [K in keyof T]-?: T[K] };
 type Settings = Required<Omit<LsmOptions, 'logger'>>;
@@ -46,6 +54,7 @@ const DEFAULTS: Settings = {
   createIfMissing: true,
   errorIfExists: false,
   autoCompact: true,
+  compactionThread: true,
 };
 
 /** The memtables and SSTs a read sees. Replaced (never changed) by flushes and compactions. */
@@ -162,7 +171,9 @@ export class LsmStore {
   private closing = false;
   private closed = false;
   private readonly logger: Logger | undefined;
-  private readonly counters = { flushBytes: 0, compactionBytes: 0, userBytes: 0, compactions: 0 };
+  private readonly counters = { flushBytes: 0, compactionBytes: 0, userBytes: 0, compactions: 0, droppedVersions: 0, threadCompactions: 0 };
+  /** merges compactions off the main thread (compactionThread); its worker starts at the first one */
+  private readonly thread: CompactionThread | undefined;
 
   private constructor(
     private readonly dir: Dir,
@@ -199,6 +210,7 @@ export class LsmStore {
     this.appliedEnd = wal?.end;
     this.state = { mem, imm: [], levels, refs: 1 };
     for (const level of levels) for (const table of level) table.refs++;
+    this.thread = settings.compactionThread && !settings.readOnly ? new CompactionThread() : undefined;
   }
 
   /**
@@ -699,28 +711,12 @@ export class LsmStore {
         return;
       }
       const horizon = this.oldestReadVersion();
-      const outputs: Table[] = [];
       const runs = pick.level === 0 ? [...pick.inputs.map((table) => [table]), pick.overlaps] : [pick.inputs, pick.overlaps];
-      const result = await mergeRuns(runs, {
-        horizon,
-        isBottom: (key) => {
-          for (let level = output + 1; level < state.levels.length; level++) {
-            if (overlapping(state.levels[level]!, key, key).length > 0) return false;
-          }
-          return true;
-        },
-        blockSize: this.settings.blockSize,
-        bloomBitsPerKey: this.settings.bloomBitsPerKey,
-        tableFileSize: this.settings.tableFileSize,
-        emit: async (built) => {
-          outputs.push(await this.writeTable(built));
-        },
-        abandoned: () => this.closing,
-      });
-      if (result.abandoned) {
-        for (const table of outputs) await table.delete(this.dir);
-        return;
-      }
+      const inputBytes = runs.flat().reduce((sum, table) => sum + table.bytes, 0);
+      const thread = inputBytes <= THREAD_INPUT_LIMIT ? this.thread : undefined;
+      const merged = thread ? await this.mergeInThread(thread, runs, output, state, horizon) : await this.mergeHere(runs, output, state, horizon);
+      if (merged === undefined) return; // abandoned: the store is closing
+      const { outputs, result } = merged;
       const largest = pick.inputs.reduce((max, table) => (table.largest > max ? table.largest : max), '');
       await this.applyEdit({
         remove: [...pick.inputs, ...pick.overlaps],
@@ -731,6 +727,8 @@ export class LsmStore {
       const written = outputs.reduce((sum, table) => sum + table.bytes, 0);
       this.counters.compactionBytes += written;
       this.counters.compactions++;
+      this.counters.droppedVersions += result.droppedVersions;
+      if (thread) this.counters.threadCompactions++;
       this.logger?.debug(
         { level: pick.level, inputs: pick.inputs.length + pick.overlaps.length, outputs: outputs.length, read: result.bytesRead, written, dropped: result.droppedVersions },
         'LSM compaction',
@@ -738,6 +736,77 @@ export class LsmStore {
     } finally {
       this.release(state);
     }
+  }
+
+  /** The merge on the main thread, reading the inputs block by block. Undefined when abandoned. */
+  private async mergeHere(runs: Table[][], output: number, state: State, horizon: number): Promise<{ outputs: Table[]; result: Omit<JobResult, 'outputs'> } | undefined> {
+    const outputs: Table[] = [];
+    const result = await mergeRuns(runs, {
+      horizon,
+      isBottom: (key) => {
+        for (let level = output + 1; level < state.levels.length; level++) {
+          if (overlapping(state.levels[level]!, key, key).length > 0) return false;
+        }
+        return true;
+      },
+      blockSize: this.settings.blockSize,
+      bloomBitsPerKey: this.settings.bloomBitsPerKey,
+      tableFileSize: this.settings.tableFileSize,
+      emit: async (built) => {
+        outputs.push(await this.writeTable(built));
+      },
+      abandoned: () => this.closing,
+    });
+    if (result.abandoned) {
+      for (const table of outputs) await table.delete(this.dir);
+      return undefined;
+    }
+    return { outputs, result };
+  }
+
+  /**
+   * The merge on the compaction thread: the inputs are read whole and moved to the thread, which merges
+   * them and hands back the outputs' bytes; they are written and opened here. Undefined when abandoned.
+   */
+  private async mergeInThread(thread: CompactionThread, runs: Table[][], output: number, state: State, horizon: number): Promise<{ outputs: Table[]; result: Omit<JobResult, 'outputs'> } | undefined> {
+    const inputs: JobInput[][] = [];
+    const transfer: ArrayBuffer[] = [];
+    for (const run of runs) {
+      const read: JobInput[] = [];
+      for (const table of run) {
+        if (this.closing) return undefined;
+        const data = (await table.readAll()).buffer as ArrayBuffer;
+        read.push({ name: table.name, data });
+        transfer.push(data);
+      }
+      inputs.push(read);
+    }
+    let reply: JobResult;
+    try {
+      reply = await thread.run(
+        {
+          runs: inputs,
+          horizon,
+          below: state.levels.slice(output + 1).map((level) => level.map((table) => [table.smallest, table.largest] as const)),
+          blockSize: this.settings.blockSize,
+          bloomBitsPerKey: this.settings.bloomBitsPerKey,
+          tableFileSize: this.settings.tableFileSize,
+        },
+        transfer,
+      );
+    } catch (error) {
+      if (this.closing) return undefined; // terminated by close(): the job's work is dropped
+      throw error;
+    }
+    const outputs: Table[] = [];
+    for (const built of reply.outputs) {
+      if (this.closing) {
+        for (const table of outputs) await table.delete(this.dir);
+        return undefined;
+      }
+      outputs.push(await this.writeTable({ buffers: [Buffer.from(built.data)], bytes: built.data.byteLength, properties: built.properties }));
+    }
+    return { outputs, result: { droppedVersions: reply.droppedVersions, bytesRead: reply.bytesRead } };
   }
 
   // ---- checkpoint, sync, stats, close
@@ -788,7 +857,10 @@ export class LsmStore {
     if (this.closed || this.closing) return;
     this.closing = true;
     this.wakeStalled();
+    // a compaction running on the thread is dropped at once (nothing it made is installed)
+    const threadStopped = this.thread?.close();
     while (this.flushing || this.compacting) await (this.flushing ?? this.compacting);
+    await threadStopped;
     await this.manifestChain;
     this.closed = true;
     let failure: unknown;

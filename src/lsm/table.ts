@@ -6,8 +6,8 @@ import { Mode } from '../storage/mode.js';
 import { bloomMayContain } from './bloom.js';
 import { BlockCache } from './block-cache.js';
 import { isDelete, keyAt, loadBlock, seekEntry, seqAt, valueAt, visibleInGroup, type Block } from './block.js';
+import { checkBlock } from './sst-image.js';
 import {
-  blockCrc,
   corruptSst,
   decodeFooter,
   decodeIndex,
@@ -94,6 +94,17 @@ export class Table {
     });
   }
 
+  /**
+   * The whole file in one read (for the compaction thread), in a buffer whose ArrayBuffer is its own, so
+   * that it can be transferred to another thread.
+   */
+  async readAll(): Promise<Buffer> {
+    const data = Buffer.from(new ArrayBuffer(this.bytes));
+    const n = this.bytes === 0 ? 0 : await this.file.read(0, data);
+    if (n !== this.bytes) throw corruptSst(this.name, `the file is shorter than when it was opened (${n} of ${this.bytes} bytes)`);
+    return data;
+  }
+
   /** The newest version of `key` with seq <= `version` in this table, if any: at once when its block is cached. */
   get(key: string, hash: number, version: number): Hit | undefined | Promise<Hit | undefined> {
     if (key < this.smallest || key > this.largest || !this.mayContain(hash)) return undefined;
@@ -127,9 +138,7 @@ function lookup(block: Block, key: string, version: number): Hit | undefined {
 async function readChecked(file: File, name: string, handle: BlockHandle): Promise<Buffer> {
   const data = Buffer.allocUnsafe(handle.length);
   const n = handle.length === 0 ? 0 : await file.read(handle.offset, data);
-  if (n !== handle.length) throw corruptSst(name, `block cut short (${n} of ${handle.length} bytes)`, handle.offset);
-  if (handle.crc !== -1 && blockCrc(data) !== handle.crc) throw corruptSst(name, 'checksum mismatch', handle.offset);
-  return data;
+  return checkBlock(data, n, name, handle);
 }
 
 /** The first index i with keys[i] >= key. */

@@ -39,6 +39,12 @@ export interface LsmOptions {
   errorIfExists?: boolean;
   /** run compactions in the background (default true); tests turn it off to compact by hand */
   autoCompact?: boolean;
+  /**
+   * merge compactions on a worker thread of the store's own (default true): the main thread reads the
+   * inputs, writes the outputs and installs them; the decoding, merging, encoding, bloom filters and CRCs
+   * run beside the writes. false merges on the main thread.
+   */
+  compactionThread?: boolean;
   logger?: Logger;
 }
 
@@ -91,6 +97,10 @@ export interface LsmStats {
   compactionBytes: number;
   userBytes: number;
   compactions: number;
+  /** versions compactions dropped (older than every reader needs, or deletes at the bottom) */
+  droppedVersions: number;
+  /** compactions merged on the compaction thread (of `compactions`; trivial moves are not merged) */
+  threadCompactions: number;
   blockCacheBytes: number;
   /** open snapshots (iterators hold their files, not a version compaction must keep) */
   snapshots: number;
