@@ -1,11 +1,19 @@
-// One process at a time opens a store for writing: it creates LOCK (exclusively) holding its pid. A LOCK
-// whose process is gone (a crash) is taken over; one whose process lives (this one included: the same
-// store opened twice) is EBUSY. Closing the store removes it.
+// One process at a time opens a store for writing. LOCK holds "<pid> <token>", the token being this
+// process's own random id; it appears whole and only if absent (written to a temporary file, then
+// hard-linked into place: the link fails with EEXIST when LOCK exists). An existing LOCK is:
+// - this process's token: the store is open here already (EBUSY);
+// - another live pid: open there (EBUSY);
+// - a dead pid, or our pid with another token (a restart that got the same pid, as in a container), or
+//   unreadable: left by a crash, taken over.
+// Closing the store removes LOCK. Two processes taking over the same stale LOCK at the same instant are
+// not told apart (both may win): stale locks are rare and only follow a crash.
+import { randomUUID } from 'node:crypto';
+
 import type { Dir } from '../storage/dir.js';
-import type { File } from '../storage/file.js';
 import { isCode, storageError } from '../storage/errors.js';
 
 export const LOCK_NAME = 'LOCK';
+const TOKEN = randomUUID();
 
 function alive(pid: number): boolean {
   try {
@@ -16,39 +24,52 @@ function alive(pid: number): boolean {
   }
 }
 
-async function holder(dir: Dir): Promise<number | undefined> {
-  const file = await dir.openFile(LOCK_NAME);
+/** The pid and token LOCK holds, or undefined when it cannot be read or parsed. */
+async function holder(dir: Dir): Promise<{ pid: number; token: string } | undefined> {
   try {
-    const bytes = Buffer.alloc(Math.min(64, await file.size()));
-    await file.read(0, bytes);
-    const pid = Number(bytes.toString('utf8').trim());
-    return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
+    const file = await dir.openFile(LOCK_NAME);
+    try {
+      const bytes = Buffer.alloc(Math.min(128, await file.size()));
+      await file.read(0, bytes);
+      const [pid, token] = bytes.toString('utf8').trim().split(' ');
+      const number = Number(pid);
+      return Number.isSafeInteger(number) && number > 0 && token ? { pid: number, token } : undefined;
+    } finally {
+      await file.close();
+    }
+  } catch {
+    return undefined;
+  }
+}
+
+/** Links a LOCK naming this process into place; false when one exists already. */
+async function place(dir: Dir): Promise<boolean> {
+  const temporary = `${LOCK_NAME}.${process.pid}.${TOKEN}`;
+  await (await dir.flushWrite(temporary, Buffer.from(`${process.pid} ${TOKEN}\n`))).close();
+  try {
+    await dir.link(temporary, dir, LOCK_NAME);
+    await dir.sync();
+    return true;
+  } catch (error) {
+    if (isCode(error, 'EEXIST')) return false;
+    throw error;
   } finally {
-    await file.close();
+    await dir.deleteFile(temporary).catch(() => undefined);
   }
 }
 
 export async function lockStore(dir: Dir): Promise<void> {
-  const content = Buffer.from(`${process.pid}\n`);
-  let file: File;
-  try {
-    file = await dir.createFile(LOCK_NAME);
-  } catch (error) {
-    if (!isCode(error, 'EEXIST')) throw error;
-    const pid = await holder(dir).catch(() => undefined);
-    if (pid !== undefined && alive(pid)) {
-      const who = pid === process.pid ? ' (this one)' : '';
-      throw storageError('EBUSY', `the LSM store is open in process ${pid}${who}; close it there first`, { path: dir.path });
-    }
-    // the holder is gone (a crash): take the lock over
-    await (await dir.flushWrite(LOCK_NAME, content)).close();
-    return;
+  if (await place(dir)) return;
+  const held = await holder(dir);
+  if (held?.token === TOKEN) throw storageError('EBUSY', 'the LSM store is open in this process already; close it first', { path: dir.path });
+  if (held !== undefined && held.pid !== process.pid && alive(held.pid)) {
+    throw storageError('EBUSY', `the LSM store is open in process ${held.pid}; close it there first`, { path: dir.path });
   }
-  try {
-    await file.append(content);
-  } finally {
-    await file.close();
-  }
+  // left by a crash: take it over
+  await dir.deleteFile(LOCK_NAME).catch((error: unknown) => {
+    if (!isCode(error, 'ENOENT')) throw error;
+  });
+  if (!(await place(dir))) throw storageError('EBUSY', 'another process took the LSM store over at the same time', { path: dir.path });
 }
 
 export async function unlockStore(dir: Dir): Promise<void> {

@@ -6,7 +6,7 @@
 import type { Dir } from '../storage/dir.js';
 import { isCode, storageError, type StorageError } from '../storage/errors.js';
 import type { Logger } from '../log.js';
-import { RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE, type WalPosition } from '../wal/format.js';
+import { RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE, segmentName, type WalPosition } from '../wal/format.js';
 import { DirSegmentStore } from '../wal/segment-store.js';
 import { SegmentReader } from '../wal/segment-reader.js';
 import { Wal } from '../wal/wal.js';
@@ -65,6 +65,14 @@ interface State {
   /** level 0 newest first; deeper levels in key order */
   levels: Table[][];
   refs: number;
+}
+
+/** What the manifest records besides the levels; an edit changes them only once it is written. */
+interface Recorded {
+  walStart: WalPosition | null;
+  persistedSeq: number;
+  gcHorizon: number;
+  pointers: ReadonlyArray<string | null>;
 }
 
 /** A change of the state: written to the manifest first, then installed. */
@@ -158,7 +166,7 @@ export class LsmStore {
   private persistedSeq: number;
   private gcHorizon: number;
   private walStart: WalPosition | null;
-  private readonly pointers: Array<string | null>;
+  private pointers: ReadonlyArray<string | null>;
   /** where the record after the last applied one starts: a frozen memtable's WAL checkpoint */
   private appliedEnd: WalPosition | undefined;
   private readonly frozenAt = new Map<Memtable, WalPosition | undefined>();
@@ -169,6 +177,7 @@ export class LsmStore {
   private stallWaiters: Array<() => void> = [];
   private backgroundError: StorageError | undefined;
   private closing = false;
+  private closeResult: Promise<void> | undefined;
   private closed = false;
   private readonly logger: Logger | undefined;
   private readonly counters = { flushBytes: 0, compactionBytes: 0, userBytes: 0, compactions: 0, droppedVersions: 0, threadCompactions: 0 };
@@ -220,6 +229,16 @@ export class LsmStore {
   static async open(dir: Dir, options: LsmOptions = {}): Promise<LsmStore> {
     const settings = checkSettings(options);
     const logger = options.logger;
+    if (!settings.readOnly) await lockStore(dir);
+    try {
+      return await LsmStore.openLocked(dir, settings, logger);
+    } catch (error) {
+      if (!settings.readOnly) await unlockStore(dir);
+      throw error;
+    }
+  }
+
+  private static async openLocked(dir: Dir, settings: Settings, logger: Logger | undefined): Promise<LsmStore> {
     let manifest = await readManifest(dir);
     if (manifest !== undefined && settings.errorIfExists) throw storageError('EEXIST', 'an LSM store already exists here (errorIfExists)', { path: dir.path });
     if (manifest === undefined) {
@@ -227,16 +246,6 @@ export class LsmStore {
       manifest = { format: MANIFEST_FORMAT, nextFile: 1, lastSequence: 0, gcHorizon: 0, wal: null, levels: [], compactPointers: [] };
       await writeManifest(dir, manifest);
     }
-    if (!settings.readOnly) await lockStore(dir);
-    try {
-      return await LsmStore.openLocked(dir, manifest, settings, logger);
-    } catch (error) {
-      if (!settings.readOnly) await unlockStore(dir);
-      throw error;
-    }
-  }
-
-  private static async openLocked(dir: Dir, manifest: ManifestData, settings: Settings, logger: Logger | undefined): Promise<LsmStore> {
     const cache = new BlockCache(settings.blockCacheSize);
     const levels: Table[][] = Array.from({ length: MAX_LEVELS }, () => []);
     const live = new Set<number>();
@@ -262,7 +271,8 @@ export class LsmStore {
     }
 
     const mem = new Memtable();
-    let lastSeq = manifest.lastSequence;
+    // a store whose WAL lost its unsynced tail (power loss) may have dropped versions above what remains
+    let lastSeq = Math.max(manifest.lastSequence, manifest.gcHorizon);
     let records = 0;
     const apply = (payload: Buffer, where: string) => {
       const batch = decodeBatch(payload, where);
@@ -329,7 +339,17 @@ export class LsmStore {
       return Promise.reject(error);
     }
     if (encoded.length === 0) return Promise.resolve(this.visibleSeq);
-    if (this.mustStall()) return this.stalled().then(() => this.write(ops, options));
+    return this.writeEncoded(encoded, options);
+  }
+
+  /** Writes ops already checked and copied (a stalled write goes on with its copy, not the caller's buffers). */
+  private writeEncoded(encoded: EncodedOp[], options: WriteOptions): Promise<Version> {
+    try {
+      this.checkWritable('write');
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (this.mustStall()) return this.stalled().then(() => this.writeEncoded(encoded, options));
     const firstSeq = this.lastSeq + 1;
     this.lastSeq += encoded.length;
     const payload = encodeBatch(encoded, firstSeq);
@@ -353,7 +373,8 @@ export class LsmStore {
     }
     this.visibleSeq = firstSeq + ops.length - 1;
     this.appliedEnd = end;
-    if (mem.bytes >= this.settings.memtableSize) this.freeze();
+    // while closing, the WAL holds what is applied: no flush starts on a store being closed
+    if (mem.bytes >= this.settings.memtableSize && !this.closing) this.freeze();
   }
 
   private checkWritable(what: string): void {
@@ -483,10 +504,15 @@ export class LsmStore {
       if (state.levels[level]!.length > 0) sources.push(new TablesSource(state.levels[level]!, version, reverse));
     }
     let released = false;
-    return new LsmIterator(sources, version, options, () => {
-      if (!released) this.release(state);
-      released = true;
-    });
+    try {
+      return new LsmIterator(sources, version, options, () => {
+        if (!released) this.release(state);
+        released = true;
+      });
+    } catch (error) {
+      this.release(state); // a bad bound: nothing may keep the state pinned
+      throw error;
+    }
   }
 
   /** Pins the current version: compaction keeps what it reads until release(). */
@@ -516,7 +542,7 @@ export class LsmStore {
   }
 
   private scheduleFlush(): void {
-    if (this.flushing !== undefined) return;
+    if (this.flushing !== undefined || this.closing) return;
     this.flushing = (async () => {
       try {
         while (this.state.imm.length > 0 && !this.backgroundError) await this.flushOldest();
@@ -565,6 +591,8 @@ export class LsmStore {
   /** Writes the manifest of the state after `edit`, then installs that state. One edit at a time. */
   private applyEdit(edit: Edit): Promise<void> {
     const run = this.manifestChain.then(async () => {
+      // after a failed edit the state on disk and in memory may disagree: nothing more is recorded
+      if (this.backgroundError) throw this.backgroundError;
       const current = this.state;
       const removed = new Set(edit.remove ?? []);
       const levels = current.levels.map((level) => level.filter((table) => !removed.has(table)));
@@ -573,11 +601,19 @@ export class LsmStore {
         else levels[level]!.push(table);
       }
       for (let level = 1; level < levels.length; level++) levels[level]!.sort((a, b) => (a.smallest < b.smallest ? -1 : 1));
-      if (edit.wal) this.walStart = edit.wal;
-      if (edit.flushed) this.persistedSeq = Math.max(this.persistedSeq, edit.flushed.maxSeq);
-      if (edit.gcHorizon !== undefined) this.gcHorizon = Math.max(this.gcHorizon, edit.gcHorizon);
-      if (edit.pointer) this.pointers[edit.pointer.level] = edit.pointer.key;
-      await writeManifest(this.dir, this.manifestData(levels));
+      const next: Recorded = {
+        walStart: edit.wal ?? this.walStart,
+        persistedSeq: edit.flushed ? Math.max(this.persistedSeq, edit.flushed.maxSeq) : this.persistedSeq,
+        gcHorizon: edit.gcHorizon !== undefined ? Math.max(this.gcHorizon, edit.gcHorizon) : this.gcHorizon,
+        pointers: edit.pointer ? this.pointers.map((key, level) => (level === edit.pointer!.level ? edit.pointer!.key : key)) : this.pointers,
+      };
+      const data = this.manifestData(levels, next);
+      await writeManifest(this.dir, data);
+      // recorded: only now does the store take the new values as its own
+      this.walStart = next.walStart;
+      this.persistedSeq = data.lastSequence;
+      this.gcHorizon = next.gcHorizon;
+      this.pointers = next.pointers;
       const kept = new Set(levels.flat());
       for (const table of removed) if (!kept.has(table)) table.obsolete = true;
       // a freeze may have happened meanwhile: the memtables are taken as they are now
@@ -589,20 +625,23 @@ export class LsmStore {
     return run;
   }
 
-  private manifestData(levels: readonly Table[][]): ManifestData {
+  private recorded(): Recorded {
+    return { walStart: this.walStart, persistedSeq: this.persistedSeq, gcHorizon: this.gcHorizon, pointers: this.pointers };
+  }
+
+  private manifestData(levels: readonly Table[][], recorded: Recorded = this.recorded()): ManifestData {
     // versions are never given twice, even when compaction dropped the newest ones (bottom deletes) and
-    // the WAL no longer holds them
-    let lastSequence = this.persistedSeq;
+    // the WAL no longer holds them; and the store never reopens below the horizon of what it dropped
+    let lastSequence = Math.max(recorded.persistedSeq, recorded.gcHorizon);
     for (const level of levels) for (const table of level) lastSequence = Math.max(lastSequence, table.properties.maxSeq);
-    this.persistedSeq = lastSequence;
     return {
       format: MANIFEST_FORMAT,
       nextFile: this.nextFile,
       lastSequence,
-      gcHorizon: this.gcHorizon,
-      wal: this.walStart,
+      gcHorizon: recorded.gcHorizon,
+      wal: recorded.walStart,
       levels: levels.map((level) => level.map((table) => table.number)),
-      compactPointers: this.pointers.map((key) => (key === null ? null : Buffer.from(key, 'latin1').toString('hex'))),
+      compactPointers: recorded.pointers.map((key) => (key === null ? null : Buffer.from(key, 'latin1').toString('hex'))),
     };
   }
 
@@ -853,8 +892,12 @@ export class LsmStore {
    * Waits for a running flush, stops a running compaction between two keys, and closes the WAL (making
    * every write durable) and the SSTs. The memtable is not flushed: the WAL holds it.
    */
-  async close(): Promise<void> {
-    if (this.closed || this.closing) return;
+  close(): Promise<void> {
+    this.closeResult ??= this.closeOnce();
+    return this.closeResult;
+  }
+
+  private async closeOnce(): Promise<void> {
     this.closing = true;
     this.wakeStalled();
     // a compaction running on the thread is dropped at once (nothing it made is installed)
@@ -909,13 +952,20 @@ async function replayReadOnly(dir: Dir, from: WalPosition | null, apply: (payloa
   }
   try {
     const store = new DirSegmentStore(walDir);
-    for (const number of await store.list()) {
+    const numbers = await store.list();
+    for (const number of numbers) {
       if (from !== null && number < from.segment) continue;
       const backend = await store.open(number);
       try {
         const start = from !== null && number === from.segment ? Math.max(from.offset, SEGMENT_HEADER_SIZE) : SEGMENT_HEADER_SIZE;
         const reader = new SegmentReader(backend, Math.min(start, backend.size()), Number.MAX_SAFE_INTEGER);
         for (let record = await reader.next(); record; record = await reader.next()) apply(record.payload, `${number}:${record.offset}`);
+        // a torn tail ends the log; a bad record with segments after it is damage (as a writable open says)
+        if (reader.stopReason !== 'end' && number !== numbers.at(-1)) {
+          throw storageError('EBADMSG', `WAL segment ${number} has a bad record at offset ${reader.stopOffset} (${reader.stopReason}) and later segments follow`, {
+            path: `${WAL_DIR}/${segmentName(number)}`,
+          });
+        }
       } finally {
         await backend.close();
       }

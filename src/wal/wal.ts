@@ -342,7 +342,14 @@ export class Wal {
     if (refused) throw refused;
     await this.committing;
     await this.syncBatch();
-    await this.backend.flush();
+    try {
+      await this.backend.flush();
+    } catch (error) {
+      // as for a batch: the kernel may have dropped the pages, nothing written since the last good
+      // fdatasync can be trusted to be durable
+      this.fail(error, []);
+      throw error;
+    }
   }
 
   /**

@@ -155,6 +155,19 @@ test('a failed fdatasync stops the log until it is reopened', async (t) => {
   await again.close();
 });
 
+test('a failed fdatasync in sync() stops the log too (sync none)', async (t) => {
+  let backend: CrashingBackend | undefined;
+  const store = new MemorySegmentStore((memory) => (backend = new CrashingBackend(memory)));
+  const wal = await Wal.open(store, { sync: 'none' });
+  await wal.append(record(0));
+  backend!.plan = { failSync: true };
+  await rejection(t, wal.sync(), 'EIO', 'the sync whose fdatasync fails');
+  backend!.plan = {};
+  await rejection(t, wal.append(record(1)), 'EIO', 'later appends are refused');
+  await rejection(t, wal.sync(), 'EIO', 'and later syncs: nothing since the last good one is known durable');
+  await wal.close();
+});
+
 test('sync policies: always is durable at resolve, none is not, batch at the next interval or byte count', async (t) => {
   const durableAfter = async (sync: 'always' | 'none' | { batch: { intervalMs: number; bytes: number } }, count: number) => {
     const store = new MemorySegmentStore((memory) => new CrashingBackend(memory));

@@ -1,0 +1,136 @@
+// LSM store under failures and awkward timing: a manifest write that fails, a write that waits for a
+// stall while its caller reuses its buffers, a checkpoint that sees a newer compaction horizon, a rejected
+// iterator, close() with writes in flight, a LOCK left by a process with our pid, close() twice.
+import fs from 'node:fs';
+import path from 'node:path';
+import test from 'tape';
+
+import { Dir, LsmStore } from '../../src/index.js';
+import { BACKENDS, rejection } from '../helpers.js';
+import { lsmEnv, sstFiles } from './lsm-helpers.js';
+
+const LOCAL = BACKENDS[0]!;
+const bulk = (tag: string, n: number, value = 'v') => Array.from({ length: n }, (_, i) => ({ type: 'put' as const, key: `${tag}${i}`, value }));
+
+test('a failed manifest write during a flush loses no acknowledged write, even with a compaction running beside it', async (t) => {
+  const env = await lsmEnv(t, LOCAL);
+  const db = await env.open({ autoCompact: false, l0CompactionTrigger: 2, memtableSize: 64 << 20, compactionThread: false });
+  for (let round = 0; round < 2; round++) {
+    await db.write(bulk('big', 60000, `r${round}`));
+    await db.flush();
+  }
+  await db.put('important', 'acknowledged');
+  const flushWrite = Dir.prototype.flushWrite;
+  let failManifest = false;
+  t.teardown(() => {
+    Dir.prototype.flushWrite = flushWrite;
+  });
+  Dir.prototype.flushWrite = function (this: Dir, name: string, ...rest: unknown[]) {
+    if (name === 'MANIFEST' && failManifest) {
+      failManifest = false;
+      return Promise.reject(Object.assign(new Error('EIO: injected manifest write failure'), { code: 'EIO' }));
+    }
+    return (flushWrite as (...args: unknown[]) => ReturnType<Dir['flushWrite']>).call(this, name, ...rest);
+  } as Dir['flushWrite'];
+  const compacting = db.compact().catch((error: { code?: string }) => error.code);
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  failManifest = true;
+  t.equal(await db.flush().catch((error: { code?: string }) => error.code), 'EIO', 'the flush fails with the manifest write');
+  await compacting;
+  Dir.prototype.flushWrite = flushWrite;
+  await rejection(t, db.put('after', 'x'), 'EIO', 'writes are refused until a reopen');
+  await db.close().catch(() => undefined);
+  const reopened = await env.open();
+  t.equal((await reopened.get('important'))?.toString(), 'acknowledged', 'the acknowledged write is there after reopen');
+  t.equal((await reopened.get('big59999'))?.toString(), 'r1', 'and the flushed data');
+});
+
+test('a write that waits for a stall stores the bytes it was given, not what its buffer holds later', async (t) => {
+  const env = await lsmEnv(t, LOCAL);
+  const db = await env.open({ memtableSize: 1 << 20, autoCompact: false });
+  await db.write(bulk('a', 20000, 'x'.repeat(40)));
+  await db.write(bulk('b', 20000, 'x'.repeat(40)));
+  const buffer = Buffer.from('value-1');
+  const first = db.put('k1', buffer);
+  buffer.write('value-2');
+  const second = db.put('k2', buffer);
+  buffer.write('value-3');
+  await Promise.all([first, second]);
+  t.equal((await db.get('k1'))?.toString(), 'value-1', 'the first put keeps its bytes');
+  t.equal((await db.get('k2'))?.toString(), 'value-2', 'the second too');
+});
+
+test('a checkpoint taken while a compaction runs opens at a version its reads accept', async (t) => {
+  const env = await lsmEnv(t, LOCAL);
+  const db = await env.open({ autoCompact: false, l0CompactionTrigger: 2, memtableSize: 64 << 20, compactionThread: false });
+  await db.put('a', '1');
+  await db.flush();
+  await db.put('a', '2');
+  await db.flush();
+  await db.write(bulk('m', 100000));
+  const target = await env.mkdir('backup');
+  const checkpoint = db.checkpoint(target);
+  await db.put('c', 'later');
+  await db.compact(); // its horizon counts 'c', newer than anything in the checkpoint
+  await checkpoint;
+  const backup = await env.open({ readOnly: true }, target);
+  t.equal((await backup.get('a', { version: backup.version }))?.toString(), '2', 'a read as of its version is not ESTALE');
+  const snapshot = backup.snapshot();
+  t.equal((await snapshot.get('m99999'))?.toString(), 'v', 'nor is a snapshot read');
+  snapshot.release();
+  t.equal(await backup.get('c'), undefined, 'the later write is not in it');
+});
+
+test('an iterator refused for a bad bound pins nothing: obsolete SSTs are still deleted', async (t) => {
+  const env = await lsmEnv(t, LOCAL);
+  const db = await env.open({ autoCompact: false, memtableSize: 64 << 20, compactionThread: false });
+  for (let i = 0; i < 5; i++) {
+    await db.write(bulk(`r${i}-`, 100));
+    await db.flush();
+  }
+  t.throws(() => db.iterator({ gte: null as unknown as string }), /EINVAL/, 'a null bound is EINVAL');
+  await db.compactAll();
+  // obsolete files are deleted in the background once nothing holds them
+  const dir = path.join(env.root, 'db');
+  for (let i = 0; i < 100 && sstFiles(dir).length > 1; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  t.equal(sstFiles(dir).length, 1, 'only the compacted SST is left on disk');
+});
+
+test('close() with writes in flight: every write settles, no flush starts, nothing is left unnamed', async (t) => {
+  const env = await lsmEnv(t, LOCAL);
+  const db = await env.open({ memtableSize: 64 * 1024 });
+  const writes = Array.from({ length: 2000 }, (_, i) => db.put(`k${i}`, 'x'.repeat(100)).then(() => 'ok', (error: { code?: string }) => error.code));
+  await db.close();
+  const outcomes = await Promise.all(writes);
+  t.ok(outcomes.every((outcome) => outcome === 'ok' || outcome === 'EBADF'), 'each write resolved or was refused');
+  const named = fs.readFileSync(path.join(env.root, 'db', 'MANIFEST'), 'utf8');
+  const unnamed = sstFiles(path.join(env.root, 'db')).filter((name) => !named.includes(`${Number(name.slice(0, -4))}`));
+  t.deepEqual(unnamed, [], 'no SST the manifest does not name');
+  const reopened = await env.open();
+  const acknowledged = outcomes.map((outcome, i) => (outcome === 'ok' ? i : -1)).filter((i) => i >= 0);
+  let missing = 0;
+  for (const i of acknowledged) if ((await reopened.get(`k${i}`)) === undefined) missing++;
+  t.equal(missing, 0, `all ${acknowledged.length} acknowledged writes are there after reopen`);
+});
+
+test('a LOCK naming our pid but another process (a restart that got the same pid) is taken over', async (t) => {
+  const env = await lsmEnv(t, LOCAL);
+  const first = await env.open();
+  await first.close();
+  fs.writeFileSync(path.join(env.root, 'db', 'LOCK'), `${process.pid} another-process\n`);
+  const db = await env.open();
+  t.pass('opened');
+  await rejection(t, LsmStore.open(env.dir), 'EBUSY', 'while this process holds it, a second open is EBUSY');
+  await db.close();
+  t.notOk(fs.existsSync(path.join(env.root, 'db', 'LOCK')), 'close removes the LOCK');
+});
+
+test('close() twice: the second waits for the first', async (t) => {
+  const env = await lsmEnv(t, LOCAL);
+  const db = await env.open();
+  await db.put('k', 'v');
+  const first = db.close();
+  await db.close();
+  t.notOk(fs.existsSync(path.join(env.root, 'db', 'LOCK')), 'the LOCK is gone when the second close resolves');
+  await first;
+});
