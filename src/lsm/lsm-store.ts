@@ -55,6 +55,7 @@ const DEFAULTS: Settings = {
   errorIfExists: false,
   autoCompact: true,
   compactionThread: true,
+  walRecovery: 'strict',
 };
 
 /** The memtables and SSTs a read sees. Replaced (never changed) by flushes and compactions. */
@@ -100,6 +101,9 @@ function checkSettings(options: LsmOptions): Settings {
   if (!(settings.bloomBitsPerKey >= 0 && settings.bloomBitsPerKey <= 64)) throw storageError('EINVAL', 'bloomBitsPerKey must be 0..64');
   if (!(settings.blockCacheSize >= 0)) throw storageError('EINVAL', 'blockCacheSize must be >= 0');
   if (settings.sync !== 'always' && settings.sync !== 'none') throw storageError('EINVAL', "LSM option sync must be 'always' or 'none'");
+  if (settings.walRecovery !== 'strict' && settings.walRecovery !== 'point-in-time') {
+    throw storageError('EINVAL', "LSM option walRecovery must be 'strict' or 'point-in-time'");
+  }
   if (settings.l0StopWrites < settings.l0CompactionTrigger) throw storageError('EINVAL', 'l0StopWrites must be >= l0CompactionTrigger');
   return settings;
 }
@@ -285,9 +289,17 @@ export class LsmStore {
     if (!settings.readOnly) {
       walDir = await openOrCreateDir(dir, WAL_DIR);
       try {
-        wal = await Wal.open(new DirSegmentStore(walDir), { sync: settings.sync, segmentSize: WAL_SEGMENT_SIZE, logger });
+        wal = await Wal.open(new DirSegmentStore(walDir), { sync: settings.sync, segmentSize: WAL_SEGMENT_SIZE, logger, recovery: settings.walRecovery });
       } catch (error) {
         await walDir.close();
+        if (isCode(error, 'EBADMSG') && settings.walRecovery === 'strict') {
+          throw storageError(
+            'EBADMSG',
+            `${(error as Error).message}. After a power loss, the last unsynced writes may be on disk out of order: ` +
+              "open with { walRecovery: 'point-in-time' } to keep every write before the bad record (later ones are dropped and logged)",
+            { path: (error as StorageError).path, cause: error },
+          );
+        }
         throw error;
       }
       try {

@@ -31,6 +31,13 @@ export interface LsmOptions {
    * written to the file (survives kill -9, not a power loss); 'always': once it is fdatasynced.
    */
   sync?: 'always' | 'none';
+  /**
+   * What opening does with a WAL record that fails its checksum while good records follow it in the last
+   * segment: 'strict' (default) refuses to open (EBADMSG, saying where); 'point-in-time' keeps every write
+   * before it and drops the rest, logged as an error (after a power loss, unsynced writes may have reached
+   * the disk out of order).
+   */
+  walRecovery?: 'strict' | 'point-in-time';
   /** open an existing store (or a checkpoint) for reading only; writes are EROFS */
   readOnly?: boolean;
   /** create the store when the directory holds none (default true) */

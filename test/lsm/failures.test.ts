@@ -134,3 +134,23 @@ test('close() twice: the second waits for the first', async (t) => {
   t.notOk(fs.existsSync(path.join(env.root, 'db', 'LOCK')), 'the LOCK is gone when the second close resolves');
   await first;
 });
+
+test('a WAL with a bad record before good ones: strict open refuses saying what to do; point-in-time keeps what precedes it', async (t) => {
+  const env = await lsmEnv(t, LOCAL);
+  const db = await env.open();
+  await db.put('first', 'FIRST-VALUE');
+  await db.put('second', 'SECOND-VALUE');
+  await db.put('third', 'THIRD-VALUE');
+  await db.close();
+  const segment = path.join(env.root, 'db', 'wal', '0000000000000001.wal');
+  const bytes = fs.readFileSync(segment);
+  bytes[bytes.indexOf('SECOND-VALUE')]! ^= 0x20; // as if a power loss left this page out, the next one in
+  fs.writeFileSync(segment, bytes);
+  const error = await rejection(t, LsmStore.open(env.dir), 'EBADMSG', 'the default (strict) open');
+  t.match(error?.message ?? '', /walRecovery: 'point-in-time'/, 'the message says how to open it anyway');
+  const recovered = await env.open({ walRecovery: 'point-in-time' });
+  t.equal((await recovered.get('first'))?.toString(), 'FIRST-VALUE', 'the write before the bad record is kept');
+  t.equal(await recovered.get('second'), undefined, 'the bad record is dropped');
+  t.equal(await recovered.get('third'), undefined, 'and what follows it');
+  await rejection(t, env.open({ walRecovery: 'maybe' as 'strict' }), 'EINVAL', 'an unknown walRecovery');
+});
