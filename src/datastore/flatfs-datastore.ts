@@ -53,6 +53,8 @@ async function unlessMissing<T, U>(promise: Promise<T>, otherwise: U): Promise<T
 export class FlatfsDatastore extends CheckedDatastore {
   /** shard directories being made, so that no put in one finishes before the root's fsync */
   private readonly creating = new Map<string, Promise<void>>();
+  /** shard directories whose entry in the root is known durable (a root fsync after they existed) */
+  private readonly durableShards = new Set<string>();
 
   private constructor(
     private readonly root: Dir,
@@ -108,6 +110,13 @@ export class FlatfsDatastore extends CheckedDatastore {
       if (!create) return missing;
       await this.makeShard(shard);
       dir = await this.root.openDirectory(shard);
+    } else if (create && !this.durableShards.has(shard)) {
+      // made meanwhile by a put whose root fsync is still running, or by a process that died before
+      // its fsync: no put here resolves before the directory's entry is durable
+      await this.makeShard(shard).catch(async (error: unknown) => {
+        await dir!.close();
+        throw error;
+      });
     }
     return closeAfter(dir, (opened) => work(opened, name));
   }
@@ -122,6 +131,7 @@ export class FlatfsDatastore extends CheckedDatastore {
           if (!isCode(error, 'EEXIST')) throw error;
         }
         await this.root.sync();
+        this.durableShards.add(shard);
       })().finally(() => this.creating.delete(shard));
       this.creating.set(shard, making);
     }

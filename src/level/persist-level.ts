@@ -115,8 +115,11 @@ export class PersistLevel<KDefault = string, VDefault = string> extends Abstract
     try {
       await levelCall(lsm?.close() ?? Promise.resolve());
     } finally {
-      await storage?.close();
-      this.release();
+      try {
+        await storage?.close();
+      } finally {
+        this.release();
+      }
     }
   }
 

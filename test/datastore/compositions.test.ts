@@ -140,3 +140,32 @@ test('tiered: writes reach every tier, get fills the earlier tiers, query asks t
   await failing.close();
   await rejection(t, front.get('/k'), 'EBADF', 'closing it closes every tier, an already closed one included');
 });
+
+test('tiered: a get filling the cache does not bring back a value a delete or put replaced meanwhile', async (t) => {
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  /** a backing tier whose reads are slow (a disk), so that other calls run while a get is under way */
+  class Slow extends MemoryDatastore {
+    override async get(key: string): Promise<Buffer> {
+      const value = await super.get(key);
+      await sleep(20);
+      return value;
+    }
+  }
+  const cache = new MemoryDatastore();
+  const backing = new Slow();
+  const tiered = new TieredDatastore([cache, backing]);
+  t.teardown(() => tiered.close());
+  await backing.put('/k', bytes('v1'));
+  const reading = tiered.get('/k');
+  await sleep(5);
+  await tiered.delete('/k');
+  t.equal((await reading).toString(), 'v1', 'the get that started first sees v1');
+  t.equal(await tiered.has('/k'), false, 'the delete after it wins: no value');
+  t.equal(await cache.has('/k'), false, 'and the cache was not refilled');
+  await backing.put('/j', bytes('old'));
+  const readingOld = tiered.get('/j');
+  await sleep(5);
+  await tiered.put('/j', bytes('new'));
+  await readingOld;
+  t.equal((await tiered.get('/j')).toString(), 'new', 'the put after a get wins over its fill');
+});

@@ -154,3 +154,34 @@ test('flatfs query skips what is not a key file: stray names, files in the wrong
   );
   await ds.close();
 });
+
+test('flatfs: a put into a shard another put is still making resolves only after the root fsync', async (t) => {
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  const storage = await openStorage(tempDir(t), { config: { logLevel: 'warn' } });
+  t.teardown(() => storage.close());
+  const root = await storage.createDirectory('blocks');
+  const ds = await FlatfsDatastore.open(root);
+  t.teardown(() => ds.close());
+  let rootSynced = false;
+  const sync = root.sync.bind(root);
+  root.sync = async () => {
+    await sleep(50); // a slow fsync of the root
+    await sync();
+    rootSynced = true;
+  };
+  const openDirectory = root.openDirectory.bind(root);
+  let opens = 0;
+  root.openDirectory = async (name: string) => {
+    if (++opens === 2) await sleep(10); // the second lookup reaches the kernel after the first put's mkdir
+    return openDirectory(name);
+  };
+  const early: string[] = [];
+  const puts = ['/x/aa1', '/y/aa1'].map((key) =>
+    ds.put(key, bytes(key)).then(() => {
+      if (!rootSynced) early.push(key);
+    }),
+  );
+  await Promise.all(puts);
+  t.deepEqual(early, [], 'no put into the new shard resolved before its directory was durable in the root');
+  t.equal((await ds.get('/y/aa1')).toString(), '/y/aa1', 'both are there');
+});
