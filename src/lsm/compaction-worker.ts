@@ -24,7 +24,7 @@ port.on('message', (job: CompactionJob) => {
 
 async function run(job: CompactionJob): Promise<{ reply: JobReply; transfer: ArrayBuffer[] }> {
   try {
-    const runs = job.runs.map((inputs) => inputs.map((input) => SstImage.parse(input.name, Buffer.from(input.data))));
+    const runs = await Promise.all(job.runs.map((inputs) => Promise.all(inputs.map((input) => SstImage.parse(input.name, Buffer.from(input.data))))));
     const outputs: JobOutput[] = [];
     const result = await mergeRuns(runs, {
       horizon: job.horizon,

@@ -26,6 +26,26 @@ export function checkBlock(data: Buffer, got: number, file: string, handle: Bloc
   return data;
 }
 
+/** What an SST's metadata blocks hold: its index, bloom filter and properties. */
+export interface SstMeta {
+  index: Index;
+  filter: Buffer;
+  properties: TableProperties;
+}
+
+/**
+ * Reads and checks the metadata of the SST `name` of `size` bytes through `read` (a block's checked bytes,
+ * from disk or from memory): the footer, then the index, filter and properties blocks it points to.
+ */
+export async function readMeta(name: string, size: number, read: (handle: BlockHandle) => Buffer | Promise<Buffer>): Promise<SstMeta> {
+  if (size < FOOTER_SIZE) throw corruptSst(name, `${size} bytes is too short for an SST`);
+  const footer = decodeFooter(await read({ offset: size - FOOTER_SIZE, length: FOOTER_SIZE, crc: -1 }), name, size - FOOTER_SIZE);
+  const index = decodeIndex(await read(footer.index), name);
+  const filter = await read(footer.filter);
+  const properties = decodeProperties(await read(footer.properties), name);
+  return { index, filter, properties };
+}
+
 export class SstImage implements MergeInput {
   private constructor(
     readonly name: string,
@@ -34,14 +54,9 @@ export class SstImage implements MergeInput {
     readonly index: Index,
   ) {}
 
-  /** Parses the SST named `name` (for errors) from all of its bytes. */
-  static parse(name: string, data: Buffer): SstImage {
-    const size = data.length;
-    if (size < FOOTER_SIZE) throw corruptSst(name, `${size} bytes is too short for an SST`);
-    const footer = decodeFooter(slice(data, name, { offset: size - FOOTER_SIZE, length: FOOTER_SIZE, crc: -1 }), name, size - FOOTER_SIZE);
-    const index = decodeIndex(slice(data, name, footer.index), name);
-    slice(data, name, footer.filter); // not needed to merge, but checked as Table checks it
-    const properties = decodeProperties(slice(data, name, footer.properties), name);
+  /** Parses the SST named `name` (for errors) from all of its bytes (the filter is checked, not kept). */
+  static async parse(name: string, data: Buffer): Promise<SstImage> {
+    const { properties, index } = await readMeta(name, data.length, (handle) => slice(data, name, handle));
     return new SstImage(name, data, properties, index);
   }
 

@@ -6,13 +6,9 @@ import { Mode } from '../storage/mode.js';
 import { bloomMayContain } from './bloom.js';
 import { BlockCache } from './block-cache.js';
 import { isDelete, keyAt, loadBlock, seekEntry, seqAt, valueAt, visibleInGroup, type Block } from './block.js';
-import { checkBlock } from './sst-image.js';
+import { checkBlock, readMeta } from './sst-image.js';
 import {
   corruptSst,
-  decodeFooter,
-  decodeIndex,
-  decodeProperties,
-  FOOTER_SIZE,
   type BlockHandle,
   type Index,
   type TableProperties,
@@ -52,11 +48,7 @@ export class Table {
     const file = await dir.openFile(name, { access: Mode.Read });
     try {
       const size = await file.size();
-      if (size < FOOTER_SIZE) throw corruptSst(name, `${size} bytes is too short for an SST`);
-      const footer = decodeFooter(await readChecked(file, name, { offset: size - FOOTER_SIZE, length: FOOTER_SIZE, crc: -1 }), name, size - FOOTER_SIZE);
-      const index = decodeIndex(await readChecked(file, name, footer.index), name);
-      const filter = await readChecked(file, name, footer.filter);
-      const properties = decodeProperties(await readChecked(file, name, footer.properties), name);
+      const { properties, index, filter } = await readMeta(name, size, (handle) => readChecked(file, name, handle));
       return new Table(number, name, size, file, properties, index, filter, cache);
     } catch (error) {
       await file.close();
