@@ -70,101 +70,122 @@ export class Cursor {
   }
 }
 
+/** The Cursor's entries as one iterator kind's items (an entry pair, a key or a value). */
+class Items<T> {
+  constructor(
+    private readonly cursor: Cursor,
+    private readonly item: (entry: Entry) => T,
+  ) {}
+
+  async next(): Promise<T | undefined> {
+    const entry = await this.cursor.next();
+    return entry === undefined ? undefined : this.item(entry);
+  }
+
+  async nextv(size: number): Promise<T[]> {
+    return (await this.cursor.nextv(size)).map(this.item);
+  }
+
+  async all(): Promise<T[]> {
+    return (await this.cursor.all()).map(this.item);
+  }
+}
+
 /** TDb: the database (abstract-level keeps it as iterator.db). */
 export class PersistIterator<TDb> extends AbstractIterator<TDb, Encoded, Encoded> {
   private readonly cursor: Cursor;
-  private readonly keys: boolean;
-  private readonly values: boolean;
+  private readonly items: Items<[Item, Item]>;
 
   constructor(db: TDb, options: PrivateRangeOptions, it: LsmIterator) {
     super(db, options);
-    this.cursor = new Cursor(it, options);
-    this.keys = options.keys !== false;
-    this.values = options.values !== false;
+    const cursor = new Cursor(it, options);
+    const keys = options.keys !== false;
+    const values = options.values !== false;
+    this.cursor = cursor;
+    this.items = new Items(cursor, (entry) => [keys ? cursor.key(entry) : undefined, values ? cursor.value(entry) : undefined]);
   }
 
-  private entry(entry: Entry): [Item, Item] {
-    return [this.keys ? this.cursor.key(entry) : undefined, this.values ? this.cursor.value(entry) : undefined];
+  _next(): Promise<[Item, Item] | undefined> {
+    return this.items.next();
   }
 
-  async _next(): Promise<[Item, Item] | undefined> {
-    const entry = await this.cursor.next();
-    return entry === undefined ? undefined : this.entry(entry);
+  _nextv(size: number): Promise<Array<[Item, Item]>> {
+    return this.items.nextv(size);
   }
 
-  async _nextv(size: number): Promise<Array<[Item, Item]>> {
-    return (await this.cursor.nextv(size)).map((entry) => this.entry(entry));
-  }
-
-  async _all(): Promise<Array<[Item, Item]>> {
-    return (await this.cursor.all()).map((entry) => this.entry(entry));
+  _all(): Promise<Array<[Item, Item]>> {
+    return this.items.all();
   }
 
   _seek(target: Encoded): void {
     this.cursor.seek(target);
   }
 
-  async _close(): Promise<void> {
-    await this.cursor.close();
+  _close(): Promise<void> {
+    return this.cursor.close();
   }
 }
 
 export class PersistKeyIterator<TDb> extends AbstractKeyIterator<TDb, Encoded> {
   private readonly cursor: Cursor;
+  private readonly items: Items<Encoded>;
 
   constructor(db: TDb, options: PrivateRangeOptions, it: LsmIterator) {
     super(db, options);
-    this.cursor = new Cursor(it, options);
+    const cursor = new Cursor(it, options);
+    this.cursor = cursor;
+    this.items = new Items(cursor, (entry) => cursor.key(entry));
   }
 
-  async _next(): Promise<Encoded | undefined> {
-    const entry = await this.cursor.next();
-    return entry === undefined ? undefined : this.cursor.key(entry);
+  _next(): Promise<Encoded | undefined> {
+    return this.items.next();
   }
 
-  async _nextv(size: number): Promise<Encoded[]> {
-    return (await this.cursor.nextv(size)).map((entry) => this.cursor.key(entry));
+  _nextv(size: number): Promise<Encoded[]> {
+    return this.items.nextv(size);
   }
 
-  async _all(): Promise<Encoded[]> {
-    return (await this.cursor.all()).map((entry) => this.cursor.key(entry));
+  _all(): Promise<Encoded[]> {
+    return this.items.all();
   }
 
   _seek(target: Encoded): void {
     this.cursor.seek(target);
   }
 
-  async _close(): Promise<void> {
-    await this.cursor.close();
+  _close(): Promise<void> {
+    return this.cursor.close();
   }
 }
 
 export class PersistValueIterator<TDb> extends AbstractValueIterator<TDb, Encoded, Encoded> {
   private readonly cursor: Cursor;
+  private readonly items: Items<Encoded>;
 
   constructor(db: TDb, options: PrivateRangeOptions, it: LsmIterator) {
     super(db, options);
-    this.cursor = new Cursor(it, options);
+    const cursor = new Cursor(it, options);
+    this.cursor = cursor;
+    this.items = new Items(cursor, (entry) => cursor.value(entry));
   }
 
-  async _next(): Promise<Encoded | undefined> {
-    const entry = await this.cursor.next();
-    return entry === undefined ? undefined : this.cursor.value(entry);
+  _next(): Promise<Encoded | undefined> {
+    return this.items.next();
   }
 
-  async _nextv(size: number): Promise<Encoded[]> {
-    return (await this.cursor.nextv(size)).map((entry) => this.cursor.value(entry));
+  _nextv(size: number): Promise<Encoded[]> {
+    return this.items.nextv(size);
   }
 
-  async _all(): Promise<Encoded[]> {
-    return (await this.cursor.all()).map((entry) => this.cursor.value(entry));
+  _all(): Promise<Encoded[]> {
+    return this.items.all();
   }
 
   _seek(target: Encoded): void {
     this.cursor.seek(target);
   }
 
-  async _close(): Promise<void> {
-    await this.cursor.close();
+  _close(): Promise<void> {
+    return this.cursor.close();
   }
 }
