@@ -2,6 +2,7 @@
 // runs, and what the merge needs to decide) and its reply (the output SSTs' bytes, or the error). The
 // ArrayBuffers of both are transferred, not copied.
 import { storageError, StorageError } from '../storage/errors.js';
+import type { KeyRange } from './key-range.js';
 import type { TableProperties } from './sst-format.js';
 
 export interface JobInput {
@@ -10,9 +11,6 @@ export interface JobInput {
   /** all of its bytes */
   data: ArrayBuffer;
 }
-
-/** A key range [smallest, largest] of one table (latin1 strings, as inside the store). */
-export type KeyRange = readonly [string, string];
 
 export interface CompactionJob {
   id: number;
@@ -50,24 +48,6 @@ export interface JobError {
 }
 
 export type JobReply = ({ ok: true } & JobResult & { id: number }) | { id: number; ok: false; error: JobError };
-
-/** `isBottom` of mergeRuns: no table of the levels `below` may hold `key`. */
-export function bottomTest(below: readonly (readonly KeyRange[])[]): (key: string) => boolean {
-  return (key) => {
-    for (const ranges of below) {
-      // the first table whose largest key is >= key; it holds key when its smallest is <= key
-      let lo = 0;
-      let hi = ranges.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (ranges[mid]![1] < key) lo = mid + 1;
-        else hi = mid;
-      }
-      if (lo < ranges.length && ranges[lo]![0] <= key) return false;
-    }
-    return true;
-  };
-}
 
 export function toJobError(error: unknown): JobError {
   const e = error instanceof Error ? error : new Error(String(error));

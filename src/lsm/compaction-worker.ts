@@ -5,7 +5,8 @@
 import { parentPort } from 'node:worker_threads';
 
 import { mergeRuns } from './compaction.js';
-import { bottomTest, toJobError, type CompactionJob, type JobOutput, type JobReply } from './compaction-job.js';
+import { toJobError, type CompactionJob, type JobOutput, type JobReply } from './compaction-job.js';
+import { bottomTest } from './key-range.js';
 import type { BuiltTable } from './sst-builder.js';
 import { SstImage } from './sst-image.js';
 

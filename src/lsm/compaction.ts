@@ -10,7 +10,7 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 
 import { isDelete, keyAt, nextGroup, seqAt, valueAt, type Block } from './block.js';
 import { SstBuilder, type BuiltTable } from './sst-builder.js';
-import { firstEndingAtOrAfter } from './sources.js';
+import { overlapping, spanOf } from './key-range.js';
 import type { Table } from './table.js';
 
 export interface CompactionPick {
@@ -36,13 +36,6 @@ export function maxBytesFor(level: number, shape: LevelShape): number {
   return shape.levelBaseBytes * shape.levelMultiplier ** (level - 1);
 }
 
-/** The tables of `tables` (one sorted run) whose ranges meet [smallest, largest]. */
-export function overlapping(tables: readonly Table[], smallest: string, largest: string): Table[] {
-  const out: Table[] = [];
-  for (let t = firstEndingAtOrAfter(tables, smallest); t < tables.length && tables[t]!.smallest <= largest; t++) out.push(tables[t]!);
-  return out;
-}
-
 /** The compaction most needed, if any level is over its size (level 0: its file count). */
 export function pickCompaction(levels: readonly Table[][], shape: LevelShape, pointers: ReadonlyArray<string | null>): CompactionPick | undefined {
   let bestLevel = -1;
@@ -63,8 +56,7 @@ export function pickCompaction(levels: readonly Table[][], shape: LevelShape, po
   const next = levels[bestLevel + 1] ?? [];
   if (bestLevel === 0) {
     const inputs = [...levels[0]!];
-    const smallest = inputs.reduce((min, table) => (table.smallest < min ? table.smallest : min), inputs[0]!.smallest);
-    const largest = inputs.reduce((max, table) => (table.largest > max ? table.largest : max), inputs[0]!.largest);
+    const { smallest, largest } = spanOf(inputs);
     const overlaps = overlapping(next, smallest, largest);
     return { level: 0, inputs, overlaps, trivialMove: overlaps.length === 0 && disjoint(inputs) };
   }

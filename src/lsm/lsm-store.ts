@@ -12,15 +12,16 @@ import { SegmentReader } from '../wal/segment-reader.js';
 import { Wal } from '../wal/wal.js';
 import { BlockCache } from './block-cache.js';
 import { hashKey, keyOf, toBuffer } from './bytes.js';
-import { mergeRuns, overlapping, pickCompaction, type CompactionPick, type LevelShape } from './compaction.js';
+import { mergeRuns, pickCompaction, type CompactionPick, type LevelShape } from './compaction.js';
 import type { JobInput, JobResult } from './compaction-job.js';
 import { CompactionThread } from './compaction-thread.js';
 import { LsmIterator } from './iterator.js';
+import { bottomTest, rangeHolding, spanOf } from './key-range.js';
 import { MANIFEST_FORMAT, readManifest, writeManifest, type ManifestData } from './manifest.js';
 import { lockStore, unlockStore } from './lock.js';
 import { Memtable } from './memtable.js';
 import { SstBuilder, type BuiltTable } from './sst-builder.js';
-import { MemtableSource, TablesSource, firstEndingAtOrAfter, type Source } from './sources.js';
+import { MemtableSource, TablesSource, type Source } from './sources.js';
 import { parseTableName, Table, tableName, type Hit } from './table.js';
 import type { Bytes, Entry, LsmOptions, LsmStats, RangeOptions, ReadOptions, Version, WriteOp, WriteOptions } from './types.js';
 import { decodeBatch, encodeBatch, type EncodedOp } from './write-batch.js';
@@ -174,7 +175,7 @@ export class LsmStore {
   /** where the record after the last applied one starts: a frozen memtable's WAL checkpoint */
   private appliedEnd: WalPosition | undefined;
   private readonly frozenAt = new Map<Memtable, WalPosition | undefined>();
-  private readonly snapshots = new Map<Snapshot, Version>();
+  private readonly snapshots = new Set<Snapshot>();
   private manifestChain: Promise<void> = Promise.resolve();
   private flushing: Promise<void> | undefined;
   private compacting: Promise<void> | undefined;
@@ -489,13 +490,7 @@ export class LsmStore {
     const level0 = state.levels[0]!;
     const sources = level0.length + state.levels.length - 1;
     for (let i = Math.max(from - 1, 0); i < sources; i++) {
-      let table: Table | undefined;
-      if (i < level0.length) table = level0[i];
-      else {
-        const tables = state.levels[i - level0.length + 1]!;
-        const t = firstEndingAtOrAfter(tables, key);
-        if (t < tables.length && tables[t]!.smallest <= key) table = tables[t];
-      }
+      const table = i < level0.length ? level0[i] : rangeHolding(state.levels[i - level0.length + 1]!, key);
       if (table === undefined) continue;
       const hit = table.get(key, hash, version);
       if (hit instanceof Promise) return hit.then((found) => found ?? this.find(state, key, version, i + 2));
@@ -531,7 +526,7 @@ export class LsmStore {
   snapshot(): Snapshot {
     if (this.closed) throw storageError('EBADF', 'snapshot on a closed LSM store');
     const snapshot = new Snapshot(this, this.visibleSeq, (s) => this.snapshots.delete(s));
-    this.snapshots.set(snapshot, snapshot.version);
+    this.snapshots.add(snapshot);
     return snapshot;
   }
 
@@ -744,21 +739,19 @@ export class LsmStore {
 
   private oldestReadVersion(): number {
     let oldest = this.visibleSeq;
-    for (const version of this.snapshots.values()) if (version < oldest) oldest = version;
+    for (const snapshot of this.snapshots) if (snapshot.version < oldest) oldest = snapshot.version;
     return oldest;
   }
 
   private async compactOnce(pick: CompactionPick): Promise<void> {
     const output = pick.level + 1;
+    // the next compaction of this level starts after what this one takes
+    const taken = pick.inputs.length > 0 ? spanOf(pick.inputs).largest : ''; // compactAll may rewrite a level alone
+    const pointer = pick.level > 0 ? { pointer: { level: pick.level, key: taken } } : {};
     const state = this.acquire();
     try {
       if (pick.trivialMove) {
-        const largest = pick.inputs.reduce((max, table) => (table.largest > max ? table.largest : max), '');
-        await this.applyEdit({
-          remove: pick.inputs,
-          add: pick.inputs.map((table) => ({ level: output, table })),
-          ...(pick.level > 0 ? { pointer: { level: pick.level, key: largest } } : {}),
-        });
+        await this.applyEdit({ remove: pick.inputs, add: pick.inputs.map((table) => ({ level: output, table })), ...pointer });
         return;
       }
       const horizon = this.oldestReadVersion();
@@ -768,12 +761,11 @@ export class LsmStore {
       const merged = thread ? await this.mergeInThread(thread, runs, output, state, horizon) : await this.mergeHere(runs, output, state, horizon);
       if (merged === undefined) return; // abandoned: the store is closing
       const { outputs, result } = merged;
-      const largest = pick.inputs.reduce((max, table) => (table.largest > max ? table.largest : max), '');
       await this.applyEdit({
         remove: [...pick.inputs, ...pick.overlaps],
         add: outputs.map((table) => ({ level: output, table })),
         ...(result.droppedVersions > 0 ? { gcHorizon: horizon } : {}),
-        ...(pick.level > 0 ? { pointer: { level: pick.level, key: largest } } : {}),
+        ...pointer,
       });
       const written = outputs.reduce((sum, table) => sum + table.bytes, 0);
       this.counters.compactionBytes += written;
@@ -794,12 +786,7 @@ export class LsmStore {
     const outputs: Table[] = [];
     const result = await mergeRuns(runs, {
       horizon,
-      isBottom: (key) => {
-        for (let level = output + 1; level < state.levels.length; level++) {
-          if (overlapping(state.levels[level]!, key, key).length > 0) return false;
-        }
-        return true;
-      },
+      isBottom: bottomTest(state.levels.slice(output + 1)),
       blockSize: this.settings.blockSize,
       bloomBitsPerKey: this.settings.bloomBitsPerKey,
       tableFileSize: this.settings.tableFileSize,
@@ -808,10 +795,7 @@ export class LsmStore {
       },
       abandoned: () => this.closing,
     });
-    if (result.abandoned) {
-      for (const table of outputs) await table.delete(this.dir);
-      return undefined;
-    }
+    if (result.abandoned) return this.discard(outputs);
     return { outputs, result };
   }
 
@@ -838,7 +822,7 @@ export class LsmStore {
         {
           runs: inputs,
           horizon,
-          below: state.levels.slice(output + 1).map((level) => level.map((table) => [table.smallest, table.largest] as const)),
+          below: state.levels.slice(output + 1).map((level) => level.map(({ smallest, largest }) => ({ smallest, largest }))),
           blockSize: this.settings.blockSize,
           bloomBitsPerKey: this.settings.bloomBitsPerKey,
           tableFileSize: this.settings.tableFileSize,
@@ -851,13 +835,16 @@ export class LsmStore {
     }
     const outputs: Table[] = [];
     for (const built of reply.outputs) {
-      if (this.closing) {
-        for (const table of outputs) await table.delete(this.dir);
-        return undefined;
-      }
+      if (this.closing) return this.discard(outputs);
       outputs.push(await this.writeTable({ buffers: [Buffer.from(built.data)], bytes: built.data.byteLength, properties: built.properties }));
     }
     return { outputs, result: { droppedVersions: reply.droppedVersions, bytesRead: reply.bytesRead } };
+  }
+
+  /** Deletes the outputs of a merge abandoned because the store is closing (none was installed). */
+  private async discard(outputs: readonly Table[]): Promise<undefined> {
+    for (const table of outputs) await table.delete(this.dir);
+    return undefined;
   }
 
   // ---- checkpoint, sync, stats, close

@@ -4,6 +4,7 @@
 // read a block; otherwise it is done when it returns, which keeps scans over cached blocks cheap.
 import { groupStart, isDelete, keyAt, nextGroup, seekEntry, seqAt, valueAt, visibleInGroup, type Block } from './block.js';
 import type { Memtable, Versions } from './memtable.js';
+import { firstEndingAtOrAfter } from './key-range.js';
 import type { Table } from './table.js';
 
 export type Step = Promise<void> | undefined;
@@ -200,16 +201,4 @@ export class TablesSource implements Source {
       }
     }
   }
-}
-
-/** The first table whose largest key is >= key (tables.length when none). */
-export function firstEndingAtOrAfter(tables: readonly Table[], key: string): number {
-  let lo = 0;
-  let hi = tables.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (tables[mid]!.largest < key) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
