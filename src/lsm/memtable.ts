@@ -55,8 +55,9 @@ export class Memtable {
     return this.tree.size;
   }
 
-  /** The first key >= `key` (> when `exclusive`), with its versions. */
-  atOrAfter(key: string, exclusive: boolean): [string, Versions] | undefined {
+  /** The first key >= `key` (> when `exclusive`), with its versions; the first key of all when `key` is undefined. */
+  atOrAfter(key: string | undefined, exclusive: boolean): [string, Versions] | undefined {
+    if (key === undefined) return this.tree.nextHigherPair(undefined);
     return exclusive ? this.tree.nextHigherPair(key) : this.tree.getPairOrNextHigher(key);
   }
 
@@ -64,10 +65,6 @@ export class Memtable {
   atOrBefore(key: string | undefined, exclusive: boolean): [string, Versions] | undefined {
     if (key === undefined) return this.tree.nextLowerPair(undefined);
     return exclusive ? this.tree.nextLowerPair(key) : this.tree.getPairOrNextLower(key);
-  }
-
-  first(): [string, Versions] | undefined {
-    return this.tree.nextHigherPair(undefined);
   }
 
   /** Every key in order (for a flush; the memtable is frozen by then). */

@@ -42,18 +42,19 @@ export class MemtableSource implements Source {
   }
 
   seek(target: string | undefined, exclusive: boolean): Step {
-    const m = this.memtable;
-    let pair: [string, Versions] | undefined;
-    if (this.reverse) pair = m.atOrBefore(target, exclusive);
-    else pair = target === undefined ? m.first() : m.atOrAfter(target, exclusive);
-    this.settle(pair);
+    this.settle(this.from(target, exclusive));
     return undefined;
   }
 
   step(): Step {
     if (this.key === undefined) return undefined;
-    this.settle(this.reverse ? this.memtable.atOrBefore(this.key, true) : this.memtable.atOrAfter(this.key, true));
+    this.settle(this.from(this.key, true));
     return undefined;
+  }
+
+  /** The first key from `key` on in this source's direction (past it when `exclusive`). */
+  private from(key: string | undefined, exclusive: boolean): [string, Versions] | undefined {
+    return this.reverse ? this.memtable.atOrBefore(key, exclusive) : this.memtable.atOrAfter(key, exclusive);
   }
 
   /** From `pair` on, the first key with a version visible at this read's version. */
@@ -68,7 +69,7 @@ export class MemtableSource implements Source {
         this.deleted = pair[1].values[i] === undefined;
         return;
       }
-      pair = this.reverse ? this.memtable.atOrBefore(pair[0], true) : this.memtable.atOrAfter(pair[0], true);
+      pair = this.from(pair[0], true);
     }
     this.key = undefined;
   }
