@@ -16,8 +16,9 @@ const EMPTY = Buffer.alloc(0);
 export class LsmIterator {
   private readonly merge: Merge;
   private readonly reverse: boolean;
-  private readonly lower: Bound | undefined;
-  private readonly upper: Bound | undefined;
+  /** the bounds in the iterator's direction: where it starts, and where it ends */
+  private readonly start: Bound | undefined;
+  private readonly end: Bound | undefined;
   private readonly limit: number;
   private readonly wantKeys: boolean;
   private readonly wantValues: boolean;
@@ -36,8 +37,10 @@ export class LsmIterator {
   ) {
     this.reverse = options.reverse === true;
     this.merge = new Merge(sources, this.reverse);
-    this.lower = bound(options.gte, options.gt, 1);
-    this.upper = bound(options.lte, options.lt, -1);
+    const lower = bound(options.gte, options.gt, 1);
+    const upper = bound(options.lte, options.lt, -1);
+    this.start = this.reverse ? upper : lower;
+    this.end = this.reverse ? lower : upper;
     const limit = options.limit ?? -1;
     this.limit = limit < 0 || limit === Infinity ? Infinity : limit;
     this.wantKeys = options.keys !== false;
@@ -94,17 +97,16 @@ export class LsmIterator {
       const target = this.seekTarget;
       this.seekTarget = undefined;
       this.started = true;
-      const start = this.reverse ? this.upper : this.lower;
+      const start = this.start;
       const inside = start === undefined || (this.reverse ? target < start.key : target > start.key);
       step = inside ? this.merge.seek(target, false) : this.merge.seek(start.key, start.exclusive);
     } else if (!this.started) {
       this.started = true;
-      const start = this.reverse ? this.upper : this.lower;
-      step = this.merge.seek(start?.key, start?.exclusive ?? false);
+      step = this.merge.seek(this.start?.key, this.start?.exclusive ?? false);
     } else {
       // done without moving on: at the limit, or on an inclusive end bound (moving on would read past
       // the range, a block that may not even be readable)
-      const end = this.reverse ? this.lower : this.upper;
+      const end = this.end;
       if (this.count >= this.limit || (end !== undefined && !end.exclusive && this.merge.key === end.key)) return undefined;
       step = this.merge.next();
     }
@@ -125,7 +127,7 @@ export class LsmIterator {
   }
 
   private pastEnd(key: string): boolean {
-    const end = this.reverse ? this.lower : this.upper;
+    const end = this.end;
     if (end === undefined) return false;
     if (this.reverse) return key < end.key || (key === end.key && end.exclusive);
     return key > end.key || (key === end.key && end.exclusive);
