@@ -9,6 +9,9 @@
 // - handles pass as 32-bit values (PosixFs numbers them so), times as milliseconds.
 // - utimens delivers the access time in both time arguments (the binding copies the wrong field), and
 //   UTIME_NOW and UTIME_OMIT both arrive as 1073 ms (their tv_nsec read as milliseconds): taken as now.
+// - paths and names arrive decoded as UTF-8, with U+FFFD for every byte that is not: lossy, so two names
+//   would become one. Any path, name or target holding U+FFFD is refused (EINVAL) instead of aliased, and
+//   names from the store that are not UTF-8 are listed with U+FFFD (visible, but refused when used).
 import { constants } from 'node:os';
 
 import Fuse from 'fuse-native';
@@ -17,6 +20,12 @@ import type { Logger } from '../src/log.js';
 import type { PosixFs } from './posix-fs.js';
 
 const EIO = constants.errno.EIO;
+const EINVAL = constants.errno.EINVAL;
+/** What fuse-native put where bytes of a name were not UTF-8: such a name cannot reach us intact. */
+const REPLACEMENT = '\uFFFD';
+
+/** A name from the store as the binding takes it: text (lossy for bytes that are not UTF-8). */
+const asText = (name: string | Buffer): string => (typeof name === 'string' ? name : name.toString('utf8'));
 const ERANGE = constants.errno.ERANGE;
 /** UTIME_NOW ((1 << 30) - 1 ns) and UTIME_OMIT ((1 << 30) - 2 ns) as fuse-native's milliseconds */
 const UTIME_SPECIAL_MS = 1073;
@@ -118,14 +127,14 @@ export class FuseMount {
       getxattr: (path: string, name: string, _position: number, cb: Cb) => this.answer('getxattr', cb, () => p.getxattr(path, name), 'value'),
       setxattr: (path: string, name: string, value: Buffer, _position: number, flags: number, cb: Cb) =>
         this.answer('setxattr', cb, () => p.setxattr(path, name, Buffer.from(value), flags), 'none'),
-      listxattr: (path: string, cb: Cb) => this.answer('listxattr', cb, () => p.listxattr(path), 'value'),
+      listxattr: (path: string, cb: Cb) => this.answer('listxattr', cb, async () => (await p.listxattr(path)).map(asText), 'value'),
       removexattr: (path: string, name: string, cb: Cb) => this.answer('removexattr', cb, () => p.removexattr(path, name), 'none'),
     };
-    return {
+    return refusingLossyNames({
       ...(xattr ? xattrs : {}),
       getattr: (path: string, cb: Cb) => this.answer('getattr', cb, () => p.getattr(path), 'value'),
       fgetattr: (_path: string, fh: number, cb: Cb) => this.answer('fgetattr', cb, () => p.fgetattr(fh), 'value'),
-      readdir: (path: string, cb: Cb) => this.answer('readdir', cb, () => p.readdir(path), 'value'),
+      readdir: (path: string, cb: Cb) => this.answer('readdir', cb, async () => (await p.readdir(path)).map(asText), 'value'),
       open: (path: string, flags: number, cb: Cb) => this.answer('open', cb, () => p.open(path, flags), 'value'),
       create: (path: string, mode: number, cb: Cb) => this.answer('create', cb, () => p.create(path, mode), 'value'),
       read: (_path: string, fh: number, buffer: Buffer, length: number, position: number, cb: Cb) =>
@@ -147,11 +156,11 @@ export class FuseMount {
       utimens: (path: string, atime: number, _mtimeIsAtime: number, cb: Cb) =>
         this.answer('utimens', cb, () => p.utimens(path, utimeMs(atime), utimeMs(atime)), 'none'),
       symlink: (target: string, path: string, cb: Cb) => this.answer('symlink', cb, () => p.symlink(target, path), 'none'),
-      readlink: (path: string, cb: Cb) => this.answer('readlink', cb, () => p.readlink(path), 'value'),
+      readlink: (path: string, cb: Cb) => this.answer('readlink', cb, async () => asText(await p.readlink(path)), 'value'),
       link: (from: string, to: string, cb: Cb) => this.answer('link', cb, () => p.link(from, to), 'none'),
       access: (path: string, _mode: number, cb: Cb) => this.answer('access', cb, () => p.access(path), 'none'),
       statfs: (_path: string, cb: Cb) => this.answer('statfs', cb, () => p.statfs(), 'value'),
-    } as unknown as Record<string, (...args: never[]) => void>;
+    } as unknown as Record<string, (...args: unknown[]) => void>);
   }
 
   mount(): Promise<void> {
@@ -163,4 +172,21 @@ export class FuseMount {
     await new Promise<void>((resolve, reject) => this.fuse.unmount((error) => (error ? reject(error) : resolve())));
     if (this.inflight > 0) await new Promise<void>((resolve) => (this.idle = resolve));
   }
+}
+
+/**
+ * The operations, each refusing (EINVAL, without calling it) a request whose path, name or symlink target
+ * held bytes that are not UTF-8: fuse-native gave them to us as U+FFFD, so the name the caller meant is
+ * lost and using the decoded one could reach another file.
+ */
+function refusingLossyNames(operations: Record<string, (...args: unknown[]) => void>): Record<string, (...args: never[]) => void> {
+  const wrapped: Record<string, (...args: never[]) => void> = {};
+  for (const [op, handler] of Object.entries(operations)) {
+    wrapped[op] = ((...args: unknown[]) => {
+      const cb = args[args.length - 1] as (result: number) => void;
+      if (args.some((arg) => typeof arg === 'string' && arg.includes(REPLACEMENT))) return cb(-EINVAL);
+      return handler(...args);
+    }) as (...args: never[]) => void;
+  }
+  return wrapped;
 }

@@ -125,7 +125,8 @@ export class PosixFs {
     return toPosixStat(await this.handle(fh).file.stat());
   }
 
-  readdir(path: string): Promise<string[]> {
+  /** The names of a directory: strings, or bytes for names that are not UTF-8. */
+  readdir(path: string): Promise<Array<string | Buffer>> {
     return this.dirs.use(relativeOf(path), async (dir) => ['.', '..', ...(await dir.read()).map((entry) => entry.name)]);
   }
 
@@ -278,7 +279,7 @@ export class PosixFs {
     return this.atParent(path, (dir, entry) => dir.setEntryXattr(entry, name, value, only));
   }
 
-  listxattr(path: string): Promise<string[]> {
+  listxattr(path: string): Promise<Array<string | Buffer>> {
     if (relativeOf(path) === '') return this.storage.root.listXattrs();
     return this.atParent(path, (dir, entry) => dir.listEntryXattrs(entry));
   }
@@ -312,7 +313,7 @@ export class PosixFs {
     return this.atParent(path, (dir, name) => dir.symlink(target, name));
   }
 
-  readlink(path: string): Promise<string> {
+  readlink(path: string): Promise<string | Buffer> {
     return this.atParent(path, (dir, name) => dir.readlink(name));
   }
 

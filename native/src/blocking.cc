@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/file.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/xattr.h>
@@ -141,21 +142,26 @@ Napi::Value Statx(const Napi::CallbackInfo& info) {
       });
 }
 
-// readlinkat(dirfd, path) -> string | -errno
+// readlinkat(dirfd, path) -> Buffer (the target's bytes) | -errno
 Napi::Value Readlinkat(const Napi::CallbackInfo& info) {
   int dirfd = I32(info, 0);
   std::string path = PathCopy(info, 1);
   auto target = std::make_shared<std::vector<char>>(4096);
   return Call::Start(
       info.Env(), [=]() { return Check(readlinkat(dirfd, path.c_str(), target->data(), target->size())); },
-      [=](Napi::Env env, long length) { return Napi::String::New(env, target->data(), static_cast<size_t>(length)); });
+      [=](Napi::Env env, long length) { return Napi::Buffer<char>::Copy(env, target->data(), static_cast<size_t>(length)); });
 }
 
-// readdir(dirfd) -> [name, d_type, name, d_type, ...] | -errno, read through a fresh descriptor so the
+// readdir(dirfd) -> { names, types } | -errno: `names` one Buffer of every name's bytes, each ended by NUL
+// (names are bytes, not text), `types` their d_type in order. Read through a fresh descriptor so the
 // caller's directory offset is untouched.
 Napi::Value Readdir(const Napi::CallbackInfo& info) {
   int dirfd = I32(info, 0);
-  auto entries = std::make_shared<std::vector<std::pair<std::string, unsigned char>>>();
+  struct Listing {
+    std::vector<char> names;
+    std::vector<uint8_t> types;
+  };
+  auto listing = std::make_shared<Listing>();
   return Call::Start(
       info.Env(),
       [=]() -> long {
@@ -170,20 +176,18 @@ Napi::Value Readdir(const Napi::CallbackInfo& info) {
         errno = 0;
         while (dirent* entry = readdir(dir)) {
           if (strcmp(entry->d_name, ".") != 0 && strcmp(entry->d_name, "..") != 0) {
-            entries->emplace_back(entry->d_name, entry->d_type);
+            listing->names.insert(listing->names.end(), entry->d_name, entry->d_name + strlen(entry->d_name) + 1);
+            listing->types.push_back(entry->d_type);
           }
         }
         int err = errno;
         closedir(dir);
-        return err != 0 ? -err : static_cast<long>(entries->size());
+        return err != 0 ? -err : static_cast<long>(listing->types.size());
       },
       [=](Napi::Env env, long) {
-        Napi::Array out = Napi::Array::New(env, entries->size() * 2);
-        uint32_t i = 0;
-        for (const auto& [name, type] : *entries) {
-          out.Set(i++, Napi::String::New(env, name));
-          out.Set(i++, Napi::Number::New(env, type));
-        }
+        Napi::Object out = Napi::Object::New(env);
+        out.Set("names", Napi::Buffer<char>::Copy(env, listing->names.data(), listing->names.size()));
+        out.Set("types", Napi::Buffer<uint8_t>::Copy(env, listing->types.data(), listing->types.size()));
         return out;
       });
 }
@@ -324,7 +328,7 @@ Napi::Value Setxattr(const Napi::CallbackInfo& info) {
   return Call::Start(info.Env(), [=]() { return Check(target.Set(name.c_str(), value.data(), value.size(), flags)); });
 }
 
-// listxattr(fd, entry) -> [name, ...] | -errno
+// listxattr(fd, entry) -> Buffer (the names, each ended by NUL, as the kernel gives them) | -errno
 Napi::Value Listxattr(const Napi::CallbackInfo& info) {
   XattrTarget target = TargetOf(info);
   auto list = std::make_shared<std::vector<char>>();
@@ -340,16 +344,7 @@ Napi::Value Listxattr(const Napi::CallbackInfo& info) {
           if (errno != ERANGE) return -errno;
         }
       },
-      [=](Napi::Env env, long length) {
-        Napi::Array names = Napi::Array::New(env);
-        uint32_t count = 0;
-        for (long at = 0; at < length;) {
-          std::string name(list->data() + at);
-          at += static_cast<long>(name.size()) + 1;
-          names.Set(count++, Napi::String::New(env, name));
-        }
-        return names;
-      });
+      [=](Napi::Env env, long length) { return Napi::Buffer<char>::Copy(env, list->data(), static_cast<size_t>(length)); });
 }
 
 // removexattr(fd, entry, name)
@@ -395,6 +390,16 @@ Napi::Value Fstatfs(const Napi::CallbackInfo& info) {
       });
 }
 
+// flock(fd, exclusive) -> 0 | -errno: a lock on the open file description that never waits (LOCK_NB: a held
+// lock is EWOULDBLOCK at once), so it runs on the event loop thread. It goes with the last descriptor of
+// that description, so it dies with the process: no stale lock to guess about.
+Napi::Value Flock(const Napi::CallbackInfo& info) {
+  int fd = I32(info, 0);
+  bool exclusive = info[1].As<Napi::Boolean>().Value();
+  long rc = Check(flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB));
+  return Napi::Number::New(info.Env(), static_cast<double>(rc));
+}
+
 }  // namespace
 
 void DefineBlocking(Napi::Env env, Napi::Object exports) {
@@ -423,6 +428,7 @@ void DefineBlocking(Napi::Env env, Napi::Object exports) {
   blocking.Set("fallocate", Napi::Function::New(env, Fallocate));
   blocking.Set("fstatfs", Napi::Function::New(env, Fstatfs));
   exports.Set("blocking", blocking);
+  exports.Set("flock", Napi::Function::New(env, Flock));
 }
 
 }  // namespace persistfs

@@ -1,5 +1,6 @@
 // The storage adapter interface: where bytes live. The storage API (src/storage) checks names, modes,
-// arguments and handle state, then calls one of these. Adapters take single, already-checked names.
+// arguments and handle state, then calls one of these. Adapters take single, already-checked names, as
+// name strings (ground/name-bytes.ts: bytes that are not UTF-8 escaped), and list names the same way.
 import type { Stat } from '../io/engine.js';
 import type { FsStats } from '../io/native.js';
 

@@ -1,6 +1,7 @@
 // The in-memory adapter: a tree of nodes in this process, for tests and for callers that want the storage
 // API without a disk. It keeps POSIX semantics (handles stay valid across renames, unlinked files stay
 // readable through open handles, ENOTEMPTY, EEXIST, ...) and can be given a capacity to exercise ENOSPC.
+import { nameByteLength } from '../ground/name-bytes.js';
 import type { FsStats } from '../io/native.js';
 import { storageError } from '../storage/errors.js';
 import { totalBytes, type Adapter, type DirEntry, type DirNode, type EntryKind, type EntryStat, type FileNode, type OpenFlags, type XattrNode, XattrsOf } from './adapter.js';
@@ -111,7 +112,7 @@ function stat(node: Node): EntryStat {
     nlink: node.nlink,
     ino: BigInt(node.ino),
     dev: 0,
-    size: node.kind === 'symlink' ? Buffer.byteLength(node.target) : node.size,
+    size: node.kind === 'symlink' ? nameByteLength(node.target) : node.size,
     blocks: Math.ceil(node.size / 512),
     blksize: 4096,
     atimeNs: node.atimeNs,

@@ -168,7 +168,8 @@ export class FlatfsDatastore extends CheckedDatastore {
 
   /** The shard directories there are now. */
   private async shards(): Promise<string[]> {
-    return (await this.root.read()).filter((entry) => entry.kind === 'directory').map((entry) => entry.name);
+    // a name that is not UTF-8 (a Buffer) is no shard of ours
+    return (await this.root.read()).flatMap((entry) => (entry.kind === 'directory' && typeof entry.name === 'string' ? [entry.name] : []));
   }
 
   /** Every file whose name is a key's name in that key's shard, one shard listing at a time. */
@@ -179,7 +180,8 @@ export class FlatfsDatastore extends CheckedDatastore {
       if (dir === undefined) continue;
       const entries = await closeAfter(dir, (opened) => opened.read());
       for (const entry of entries) {
-        if (entry.kind !== 'file' || !entry.name.startsWith(start) || this.shard.of(entry.name) !== shard) continue;
+        if (entry.kind !== 'file' || typeof entry.name !== 'string') continue;
+        if (!entry.name.startsWith(start) || this.shard.of(entry.name) !== shard) continue;
         const key = keyOf(entry.name);
         if (key !== undefined) yield { key };
       }

@@ -1,6 +1,8 @@
 // The IO engine interface: the system calls the storage adapters need, on file descriptors and on names
 // relative to directory descriptors. Two implementations: UringEngine (io_uring) and SyncEngine (the
 // libuv thread pool). Results are plain values; failures are StorageErrors with the kernel's code.
+// Names and paths are name strings (ground/name-bytes.ts): bytes that are not UTF-8 travel escaped, and
+// go to the kernel, and come back from it (readdir, readlink, listxattr), as the exact bytes.
 import type { FsStats } from './native.js';
 
 export type IoMode = 'io_uring' | 'sync';

@@ -3,6 +3,8 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
+import { cName } from '../ground/name-bytes.js';
+
 export interface NativeRing {
   read(slot: number, fd: number, buffer: Uint8Array, offset: number, length: number, position: number): void;
   write(slot: number, fd: number, buffer: Uint8Array, offset: number, length: number, position: number): void;
@@ -54,8 +56,10 @@ export interface NativeBlocking {
   symlinkat(target: Uint8Array, dirfd: number, path: Uint8Array): Promise<number>;
   linkat(fromDir: number, from: Uint8Array, toDir: number, to: Uint8Array, flags: number): Promise<number>;
   statx(dirfd: number, path: Uint8Array, flags: number, mask: number, out: Uint8Array): Promise<number>;
-  readlinkat(dirfd: number, path: Uint8Array): Promise<string | number>;
-  readdir(dirfd: number): Promise<Array<string | number> | number>;
+  /** the target's bytes */
+  readlinkat(dirfd: number, path: Uint8Array): Promise<Buffer | number>;
+  /** every name NUL-terminated in `names`, their d_type in `types` */
+  readdir(dirfd: number): Promise<{ names: Buffer; types: Buffer } | number>;
   fchmod(fd: number, mode: number): Promise<number>;
   fchown(fd: number, uid: number, gid: number): Promise<number>;
   futimens(fd: number, atimeNs: number, mtimeNs: number): Promise<number>;
@@ -65,7 +69,8 @@ export interface NativeBlocking {
   /** xattr calls on `fd` itself (entry '') or on its entry `entry`, not followed */
   getxattr(fd: number, entry: Uint8Array, name: Uint8Array): Promise<Buffer | number>;
   setxattr(fd: number, entry: Uint8Array, name: Uint8Array, value: Uint8Array, flags: number): Promise<number>;
-  listxattr(fd: number, entry: Uint8Array): Promise<string[] | number>;
+  /** the names, each NUL-terminated */
+  listxattr(fd: number, entry: Uint8Array): Promise<Buffer | number>;
   removexattr(fd: number, entry: Uint8Array, name: Uint8Array): Promise<number>;
   ftruncate(fd: number, length: number): Promise<number>;
   fallocate(fd: number, mode: number, offset: number, length: number): Promise<number>;
@@ -75,6 +80,8 @@ export interface NativeBlocking {
 export interface NativeAddon {
   Ring: new (entries: number, onComplete: (count: number) => void, results: Float64Array) => NativeRing;
   blocking: NativeBlocking;
+  /** flock(fd, LOCK_EX or LOCK_SH | LOCK_NB): 0, or -errno (-EWOULDBLOCK when another holds it) */
+  flock(fd: number, exclusive: boolean): number;
   alignedBuffer(size: number, alignment: number): Buffer;
   addressAlignment(buffer: Uint8Array): number;
 }
@@ -85,7 +92,5 @@ const addonPath = path.resolve(here, '../../../native/build/Release/persistfs_na
 
 export const native: NativeAddon = createRequire(import.meta.url)(addonPath) as NativeAddon;
 
-/** A path or name as the NUL-terminated bytes the kernel takes. */
-export function cString(value: string): Uint8Array {
-  return Buffer.from(value + '\0', 'utf8');
-}
+/** A path or name (a name string: bytes that are not UTF-8 escaped, see ground/name-bytes) as the kernel takes it. */
+export const cString: (value: string) => Uint8Array = cName;

@@ -1,6 +1,7 @@
 // The system calls that run on the libuv thread pool through the native addon: the whole of the sync IO
 // mode's path operations, and what io_uring has no opcode for (readlink, readdir, chmod, chown, utimens,
 // statfs) in the io_uring mode.
+import { decodeName, splitNames } from '../ground/name-bytes.js';
 import { errnoError } from '../storage/errors.js';
 import { AT, RESOLVE, type DirentRecord, type Stat } from './engine.js';
 import { cString, native, type FsStats } from './native.js';
@@ -55,14 +56,12 @@ export async function linkat(fromDir: number, from: string, toDir: number, to: s
 }
 
 export async function readlinkat(dirfd: number, name: string): Promise<string> {
-  return checked(await blocking.readlinkat(dirfd, cString(name)), 'readlinkat', name);
+  return decodeName(checked(await blocking.readlinkat(dirfd, cString(name)), 'readlinkat', name));
 }
 
 export async function readdir(dirfd: number): Promise<DirentRecord[]> {
-  const flat = checked(await blocking.readdir(dirfd), 'readdir');
-  const entries: DirentRecord[] = [];
-  for (let i = 0; i < flat.length; i += 2) entries.push({ name: flat[i] as string, type: flat[i + 1] as number });
-  return entries;
+  const { names, types } = checked(await blocking.readdir(dirfd), 'readdir');
+  return splitNames(names).map((name, i) => ({ name, type: types[i]! }));
 }
 
 export async function fchmod(fd: number, mode: number): Promise<void> {
@@ -98,7 +97,7 @@ export async function setxattr(fd: number, entry: string, name: string, value: U
 }
 
 export async function listxattr(fd: number, entry: string): Promise<string[]> {
-  return checked(await blocking.listxattr(fd, cString(entry)), 'listxattr', entry || undefined);
+  return splitNames(checked(await blocking.listxattr(fd, cString(entry)), 'listxattr', entry || undefined));
 }
 
 export async function removexattr(fd: number, entry: string, name: string): Promise<void> {

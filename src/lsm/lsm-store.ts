@@ -267,7 +267,7 @@ export class LsmStore {
     }
     if (!settings.readOnly) {
       for (const entry of await dir.read()) {
-        const number = parseTableName(entry.name);
+        const number = typeof entry.name === 'string' ? parseTableName(entry.name) : undefined;
         if (number !== undefined && !live.has(number)) {
           logger?.warn({ file: entry.name }, 'LSM: removing an SST no manifest names (left by a crash during a flush or compaction)');
           await dir.deleteFile(entry.name);

@@ -3,13 +3,20 @@
 //
 // The owner's Mode of the directory is enforced here for every adapter: creating, renaming and deleting
 // entries needs Write, listing needs Read (as the kernel would for a non-root owner).
-import type { DirEntry, DirNode, EntryStat, FileNode, OpenFlags } from '../adapters/adapter.js';
+import type { DirNode, EntryKind, EntryStat, FileNode, OpenFlags } from '../adapters/adapter.js';
+import { publicName } from '../ground/name-bytes.js';
 import type { FsStats } from '../io/native.js';
 import { storageError } from './errors.js';
 import { File, type RenameOptions } from './file.js';
-import { Handle } from './handle.js';
+import { Handle, labelOf } from './handle.js';
 import { allows, canRead, canWrite, Mode, modeBits, modeFor, permissionOf, withPermission, type Permission } from './mode.js';
-import { checkName, joinPath, RESERVED_NAME } from './names.js';
+import { checkName, joinPath, RESERVED_NAMES, toNameString, type Name } from './names.js';
+
+/** An entry of a directory listing: its name (a string when it is UTF-8, its bytes otherwise) and kind. */
+export interface DirEntry {
+  name: string | Buffer;
+  kind: EntryKind;
+}
 
 export interface OpenOptions {
   /** what the handle may do; by default what the file's owner permission allows */
@@ -24,6 +31,8 @@ export interface OpenOptions {
 export interface HandleRegistry {
   /** false when something above already checks permissions (a kernel with default_permissions) */
   readonly enforcePermissions: boolean;
+  /** opened read-only: every change is EROFS */
+  readonly readOnly: boolean;
   opened(handle: File | Dir): void;
   closed(handle: File | Dir): void;
 }
@@ -51,8 +60,9 @@ export class Dir extends Handle {
     return this.node;
   }
 
-  get name(): string {
-    return this.dirName;
+  /** The directory's name in its parent: a string when it is UTF-8, its bytes otherwise. */
+  get name(): string | Buffer {
+    return publicName(this.dirName);
   }
 
   get path(): string {
@@ -78,7 +88,17 @@ export class Dir extends Handle {
     await this.parent?.release();
   }
 
+  protected get readOnly(): boolean {
+    return this.registry.readOnly;
+  }
+
+  /** @internal whether the storage this handle belongs to was opened read-only */
+  get readOnlyStorage(): boolean {
+    return this.registry.readOnly;
+  }
+
   private need(what: string, write: boolean): void {
+    if (write) this.writable(what);
     if (!this.registry.enforcePermissions) return;
     const granted = permissionOf(this.mode);
     if (write ? !canWrite(granted) : !canRead(granted)) {
@@ -88,39 +108,33 @@ export class Dir extends Handle {
     }
   }
 
-  private checkEntryName(name: string, what: string): string {
-    checkName(name);
-    if (this.isRoot && name === RESERVED_NAME) {
-      throw storageError('EINVAL', `${what}: '${RESERVED_NAME}' is reserved for persistfs's temporary files`, { path: name });
+  /** A caller's entry name as a name string, checked; persistfs's own names at the root are refused. */
+  private checkEntryName(value: Name, what: string): string {
+    const name = checkName(value);
+    if (this.isRoot && RESERVED_NAMES.has(name)) {
+      throw storageError('EINVAL', `${what}: '${name}' is reserved for persistfs's own files`, { path: name });
     }
     return name;
   }
 
+  /** Runs `work` on the checked name string of the entry `name`, as one call labelled with that entry. */
+  private onEntry<T>(what: string, name: Name, work: (entry: string) => Promise<T>): Promise<T> {
+    return this.call(what, async () => work(this.checkEntryName(name, what)), labelOf(name));
+  }
+
   /** Creates the directory `name` (EEXIST if present) and opens it. */
-  createDirectory(name: string, permission: Permission = Mode.ReadAndWrite): Promise<Dir> {
-    return this.call(
-      'createDirectory',
-      async () => {
-        this.checkEntryName(name, 'createDirectory');
-        const bits = modeBits(permission, true);
-        this.need('createDirectory', true);
-        await this.node.mkdir(name, bits);
-        return this.openChild(name);
-      },
-      name,
-    );
+  createDirectory(name: Name, permission: Permission = Mode.ReadAndWrite): Promise<Dir> {
+    return this.onEntry('createDirectory', name, async (entry) => {
+      const bits = modeBits(permission, true);
+      this.need('createDirectory', true);
+      await this.node.mkdir(entry, bits);
+      return this.openChild(entry);
+    });
   }
 
   /** Opens the directory `name` (ENOENT if missing, ENOTDIR if not a directory). */
-  openDirectory(name: string): Promise<Dir> {
-    return this.call(
-      'openDirectory',
-      async () => {
-        this.checkEntryName(name, 'openDirectory');
-        return this.openChild(name);
-      },
-      name,
-    );
+  openDirectory(name: Name): Promise<Dir> {
+    return this.onEntry('openDirectory', name, (entry) => this.openChild(entry));
   }
 
   private async openChild(name: string): Promise<Dir> {
@@ -134,12 +148,16 @@ export class Dir extends Handle {
     }
   }
 
-  /** The entries of this directory with their kind (file, directory, symlink, other). */
+  /**
+   * The entries of this directory with their kind (file, directory, symlink, other). A name is a string
+   * when it is valid UTF-8, and a Buffer of its bytes otherwise (like fs.readdir with encoding 'buffer').
+   */
   read(): Promise<DirEntry[]> {
     return this.call('read', async () => {
       this.need('read', false);
       const entries = await this.node.list();
-      return this.isRoot ? entries.filter((entry) => entry.name !== RESERVED_NAME) : entries;
+      const visible = this.isRoot ? entries.filter((entry) => !RESERVED_NAMES.has(entry.name)) : entries;
+      return visible.map((entry) => ({ name: publicName(entry.name), kind: entry.kind }));
     });
   }
 
@@ -165,34 +183,29 @@ export class Dir extends Handle {
   }
 
   /** Creates the file `name` (EEXIST if present) and opens it for reading and writing. */
-  createFile(name: string, permission: Permission = Mode.ReadAndWrite, options: OpenOptions = {}): Promise<File> {
-    return this.call(
-      'createFile',
-      async () => {
-        this.checkEntryName(name, 'createFile');
-        const bits = modeBits(permission, false);
-        this.need('createFile', true);
-        const access = options.access === undefined ? Mode.ReadAndWrite : this.checkAccess(options.access);
-        const node = await this.node.createFile(name, bits, this.flags(options, access));
-        return this.fileHandle(node, name, access, options);
-      },
-      name,
-    );
+  createFile(name: Name, permission: Permission = Mode.ReadAndWrite, options: OpenOptions = {}): Promise<File> {
+    return this.onEntry('createFile', name, async (entry) => {
+      const bits = modeBits(permission, false);
+      this.need('createFile', true);
+      const access = options.access === undefined ? Mode.ReadAndWrite : this.checkAccess(options.access);
+      const node = await this.node.createFile(entry, bits, this.flags(options, access));
+      return this.fileHandle(node, entry, access, options);
+    });
   }
 
-  /** Opens the file `name`; by default for what its owner permission allows. */
-  openFile(name: string, options: OpenOptions = {}): Promise<File> {
-    return this.call(
-      'openFile',
-      async () => {
-        this.checkEntryName(name, 'openFile');
-        const wanted = options.access === undefined ? undefined : this.checkAccess(options.access);
-        const access = wanted !== undefined && !this.registry.enforcePermissions ? wanted : await this.checkedAccess(name, wanted);
-        const node = await this.node.openFile(name, this.flags(options, access));
-        return this.fileHandle(node, name, access, options);
-      },
-      name,
-    );
+  /**
+   * Opens the file `name`; by default for what its owner permission allows (on a read-only storage, for
+   * reading; asking for Write there is EROFS).
+   */
+  openFile(name: Name, options: OpenOptions = {}): Promise<File> {
+    return this.onEntry('openFile', name, async (entry) => {
+      const wanted = options.access === undefined ? undefined : this.checkAccess(options.access);
+      if (wanted !== undefined && canWrite(wanted)) this.writable('openFile for writing');
+      let access = wanted !== undefined && !this.registry.enforcePermissions ? wanted : await this.checkedAccess(entry, wanted);
+      if (this.readOnly) access = Mode.Read;
+      const node = await this.node.openFile(entry, this.flags(options, access));
+      return this.fileHandle(node, entry, access, options);
+    });
   }
 
   /** The access an open of `name` gets: `wanted`, or what the owner permission allows; EACCES beyond it. */
@@ -223,53 +236,43 @@ export class Dir extends Handle {
    * renamed over `name`, then this directory is fsynced. On any error the old file (or no file) remains
    * and no temporary is left. Resolves with the new file open for reading and writing.
    */
-  flushWrite(name: string, data: Uint8Array | readonly Uint8Array[], permission: Permission = Mode.ReadAndWrite, options: OpenOptions = {}): Promise<File> {
-    return this.call(
-      'flushWrite',
-      async () => {
-        this.checkEntryName(name, 'flushWrite');
-        const bits = modeBits(permission, false);
-        const buffers = data instanceof Uint8Array ? [data] : data;
-        if (!Array.isArray(buffers) || !buffers.every((buffer) => buffer instanceof Uint8Array)) {
-          throw storageError('EINVAL', 'flushWrite data must be a Buffer, a Uint8Array or an array of them', { path: name });
-        }
-        this.need('flushWrite', true);
-        const node = await this.node.flushWrite(name, buffers, bits, this.flags(options, Mode.ReadAndWrite));
-        return this.fileHandle(node, name, Mode.ReadAndWrite, options);
-      },
-      name,
-    );
+  flushWrite(name: Name, data: Uint8Array | readonly Uint8Array[], permission: Permission = Mode.ReadAndWrite, options: OpenOptions = {}): Promise<File> {
+    return this.onEntry('flushWrite', name, async (entry) => {
+      const bits = modeBits(permission, false);
+      const buffers = data instanceof Uint8Array ? [data] : data;
+      if (!Array.isArray(buffers) || !buffers.every((buffer) => buffer instanceof Uint8Array)) {
+        throw storageError('EINVAL', 'flushWrite data must be a Buffer, a Uint8Array or an array of them', { path: entry });
+      }
+      this.need('flushWrite', true);
+      const node = await this.node.flushWrite(entry, buffers, bits, this.flags(options, Mode.ReadAndWrite));
+      return this.fileHandle(node, entry, Mode.ReadAndWrite, options);
+    });
   }
 
   /** Removes the file `name` (EISDIR for a directory: use removeDirectory or Dir.delete). */
-  deleteFile(name: string): Promise<void> {
-    return this.call(
-      'deleteFile',
-      async () => {
-        this.checkEntryName(name, 'deleteFile');
-        this.need('deleteFile', true);
-        await this.node.unlink(name);
-      },
-      name,
-    );
+  deleteFile(name: Name): Promise<void> {
+    return this.onEntry('deleteFile', name, async (entry) => {
+      this.need('deleteFile', true);
+      await this.node.unlink(entry);
+    });
   }
 
   /**
    * Removes several files (seed 000's batch delete). All names are checked first; then they are removed
    * in order, stopping at the first failure, whose error says how many were removed before it.
    */
-  deleteFiles(names: readonly string[]): Promise<void> {
+  deleteFiles(names: readonly Name[]): Promise<void> {
     return this.call('deleteFiles', async () => {
       if (!Array.isArray(names)) throw storageError('EINVAL', 'deleteFiles takes an array of names', { path: this.path });
-      for (const name of names) this.checkEntryName(name, 'deleteFiles');
+      const entries = names.map((name) => this.checkEntryName(name, 'deleteFiles'));
       this.need('deleteFiles', true);
-      for (let i = 0; i < names.length; i++) {
+      for (let i = 0; i < entries.length; i++) {
         try {
-          await this.node.unlink(names[i]!);
+          await this.node.unlink(entries[i]!);
         } catch (error) {
           const e = error as { code?: string };
-          throw storageError(e.code ?? 'EIO', `deleteFiles stopped after removing ${i} of ${names.length} files`, {
-            path: joinPath(this.path, names[i]!),
+          throw storageError(e.code ?? 'EIO', `deleteFiles stopped after removing ${i} of ${entries.length} files`, {
+            path: joinPath(this.path, entries[i]!),
             cause: error,
           });
         }
@@ -278,22 +281,18 @@ export class Dir extends Handle {
   }
 
   /** Removes the empty directory `name` (ENOTEMPTY otherwise, as POSIX rmdir). */
-  removeDirectory(name: string): Promise<void> {
-    return this.call(
-      'removeDirectory',
-      async () => {
-        this.checkEntryName(name, 'removeDirectory');
-        this.need('removeDirectory', true);
-        await this.node.rmdir(name);
-      },
-      name,
-    );
+  removeDirectory(name: Name): Promise<void> {
+    return this.onEntry('removeDirectory', name, async (entry) => {
+      this.need('removeDirectory', true);
+      await this.node.rmdir(entry);
+    });
   }
 
   /** Deletes this directory and everything in it, then closes the handle. The root cannot be deleted. */
   async delete(): Promise<void> {
     await this.call('delete', async () => {
       if (this.parent === undefined) throw storageError('EBUSY', 'the storage root cannot be deleted', { path: '/' });
+      this.writable('delete');
       // opened through a symlink: the entry is the link, not this directory; never empty the target
       if ((await this.parent.node.stat(this.dirName)).kind !== 'directory') {
         throw storageError('ENOTDIR', 'this directory was opened through a symlink; delete the link with deleteFile', { path: this.path });
@@ -308,39 +307,35 @@ export class Dir extends Handle {
    * Moves the entry `from` of this directory to `to`/`toName`: EEXIST if the target exists unless
    * `replace` is set (then POSIX rename rules: a directory replaces only an empty directory).
    */
-  moveEntry(from: string, to: Dir, toName: string, options: RenameOptions = {}): Promise<void> {
-    return this.call(
-      'rename',
-      async () => {
-        this.checkEntryName(from, 'rename');
-        to.checkEntryName(toName, 'rename');
-        if (to.closed) throw to.closedError('rename');
-        this.need('rename', true);
-        to.need('rename', true);
-        await this.node.rename(from, to.node, toName, options.replace === true);
-      },
-      from,
-    );
+  moveEntry(from: Name, to: Dir, toName: Name, options: RenameOptions = {}): Promise<void> {
+    return this.onEntry('rename', from, async (entry) => {
+      const target = to.checkEntryName(toName, 'rename');
+      if (to.closed) throw to.closedError('rename');
+      this.need('rename', true);
+      to.need('rename', true);
+      await this.node.rename(entry, to.node, target, options.replace === true);
+    });
   }
 
   /** Renames this directory within its parent; EEXIST if `newName` exists unless `replace` is set. */
-  rename(newName: string, options: RenameOptions = {}): Promise<void> {
+  rename(newName: Name, options: RenameOptions = {}): Promise<void> {
     return this.call('rename', async () => {
       if (this.parent === undefined) throw storageError('EBUSY', 'the storage root cannot be renamed', { path: '/' });
-      await this.parent.renameChild(this.dirName, newName, options);
-      this.dirName = newName;
+      this.dirName = await this.parent.renameChild(this.dirName, newName, options);
     });
   }
 
   /**
-   * @internal For a child handle renaming its own entry. The child keeps this directory's descriptor
-   * open, so this works after the caller closed this handle (the path shortcuts close theirs at once).
+   * @internal For a child handle renaming its own entry; resolves with the new name string. The child
+   * keeps this directory's descriptor open, so this works after the caller closed this handle (the path
+   * shortcuts close theirs at once).
    */
-  async renameChild(from: string, to: string, options: RenameOptions): Promise<void> {
+  async renameChild(from: string, to: Name, options: RenameOptions): Promise<string> {
     checkName(to, 'new name');
-    this.checkEntryName(to, 'rename');
+    const target = this.checkEntryName(to, 'rename');
     this.need('rename', true);
-    await this.node.rename(from, this.node, to, options.replace === true);
+    await this.node.rename(from, this.node, target, options.replace === true);
+    return target;
   }
 
   /** @internal For a child File handle deleting its own name (see renameChild). */
@@ -350,20 +345,15 @@ export class Dir extends Handle {
   }
 
   /** Stat of the entry `name` (a symlink itself, not its target), or of this directory without a name. */
-  stat(name?: string): Promise<EntryStat> {
-    return this.call(
-      'stat',
-      async () => {
-        if (name !== undefined) this.checkEntryName(name, 'stat');
-        return this.node.stat(name ?? '');
-      },
-      name,
-    );
+  stat(name?: Name): Promise<EntryStat> {
+    if (name === undefined) return this.call('stat', () => this.node.stat(''));
+    return this.onEntry('stat', name, (entry) => this.node.stat(entry));
   }
 
   /** Sets the owner's read/write permission of this directory (Mode) or its whole POSIX mode (number). */
   setPermission(permission: Permission): Promise<void> {
     return this.call('setPermission', async () => {
+      this.writable('setPermission');
       const mode = withPermission(this.mode, permission);
       await this.node.chmod(mode);
       this.mode = (this.mode & ~0o7777) | mode;
@@ -371,104 +361,84 @@ export class Dir extends Handle {
   }
 
   chown(uid: number, gid: number): Promise<void> {
-    return this.call('chown', () => this.node.chown(uid, gid));
+    return this.call('chown', async () => {
+      this.writable('chown');
+      await this.node.chown(uid, gid);
+    });
   }
 
   utimes(atimeNs: number, mtimeNs: number): Promise<void> {
-    return this.call('utimes', () => this.node.utimes(atimeNs, mtimeNs));
+    return this.call('utimes', async () => {
+      this.writable('utimes');
+      await this.node.utimes(atimeNs, mtimeNs);
+    });
   }
 
   /** The whole POSIX mode (or the owner's Mode) of the entry `name`, without opening it; not for symlinks. */
-  setEntryPermission(name: string, permission: Permission): Promise<void> {
-    return this.call(
-      'setPermission',
-      async () => {
-        this.checkEntryName(name, 'setPermission');
-        await this.node.chmodEntry(name, await modeFor(permission, async () => (await this.node.stat(name)).mode));
-      },
-      name,
-    );
+  setEntryPermission(name: Name, permission: Permission): Promise<void> {
+    return this.onEntry('setPermission', name, async (entry) => {
+      this.writable('setPermission');
+      await this.node.chmodEntry(entry, await modeFor(permission, async () => (await this.node.stat(entry)).mode));
+    });
   }
 
   /** chown of the entry `name` itself (a symlink is changed, not followed); -1 leaves one unchanged. */
-  chownEntry(name: string, uid: number, gid: number): Promise<void> {
-    return this.call(
-      'chown',
-      async () => {
-        this.checkEntryName(name, 'chown');
-        await this.node.chownEntry(name, uid, gid);
-      },
-      name,
-    );
+  chownEntry(name: Name, uid: number, gid: number): Promise<void> {
+    return this.onEntry('chown', name, async (entry) => {
+      this.writable('chown');
+      await this.node.chownEntry(entry, uid, gid);
+    });
   }
 
   /** Access and modification times of the entry `name` itself (ns since the epoch; -1 leaves one). */
-  utimesEntry(name: string, atimeNs: number, mtimeNs: number): Promise<void> {
-    return this.call(
-      'utimes',
-      async () => {
-        this.checkEntryName(name, 'utimes');
-        await this.node.utimesEntry(name, atimeNs, mtimeNs);
-      },
-      name,
-    );
+  utimesEntry(name: Name, atimeNs: number, mtimeNs: number): Promise<void> {
+    return this.onEntry('utimes', name, async (entry) => {
+      this.writable('utimes');
+      await this.node.utimesEntry(entry, atimeNs, mtimeNs);
+    });
   }
 
   /** Extended attributes of the entry `entry` itself, without opening it (a symlink is not followed). */
-  getEntryXattr(entry: string, name: string): Promise<Buffer> {
-    return this.xattrGet(() => this.node.entryXattrs(this.checkEntryName(entry, 'getxattr')), name, entry);
+  getEntryXattr(entry: Name, name: Name): Promise<Buffer> {
+    return this.xattrGet(() => this.node.entryXattrs(this.checkEntryName(entry, 'getxattr')), name, labelOf(entry));
   }
 
-  setEntryXattr(entry: string, name: string, value: Uint8Array, only?: 'create' | 'replace'): Promise<void> {
-    return this.xattrSet(() => this.node.entryXattrs(this.checkEntryName(entry, 'setxattr')), name, value, only, entry);
+  setEntryXattr(entry: Name, name: Name, value: Uint8Array, only?: 'create' | 'replace'): Promise<void> {
+    return this.xattrSet(() => this.node.entryXattrs(this.checkEntryName(entry, 'setxattr')), name, value, only, labelOf(entry));
   }
 
-  listEntryXattrs(entry: string): Promise<string[]> {
-    return this.xattrList(() => this.node.entryXattrs(this.checkEntryName(entry, 'listxattr')), entry);
+  listEntryXattrs(entry: Name): Promise<Array<string | Buffer>> {
+    return this.xattrList(() => this.node.entryXattrs(this.checkEntryName(entry, 'listxattr')), labelOf(entry));
   }
 
-  removeEntryXattr(entry: string, name: string): Promise<void> {
-    return this.xattrRemove(() => this.node.entryXattrs(this.checkEntryName(entry, 'removexattr')), name, entry);
+  removeEntryXattr(entry: Name, name: Name): Promise<void> {
+    return this.xattrRemove(() => this.node.entryXattrs(this.checkEntryName(entry, 'removexattr')), name, labelOf(entry));
   }
 
-  symlink(target: string, name: string): Promise<void> {
-    return this.call(
-      'symlink',
-      async () => {
-        this.checkEntryName(name, 'symlink');
-        if (typeof target !== 'string' || target === '' || target.includes('\0')) {
-          throw storageError('EINVAL', 'symlink target must be a non-empty string without NUL', { path: name });
-        }
-        this.need('symlink', true);
-        await this.node.symlink(target, name);
-      },
-      name,
-    );
+  /** Makes the symlink `name` pointing at `target` (any bytes but NUL; kept exactly, never resolved here). */
+  symlink(target: Name, name: Name): Promise<void> {
+    return this.onEntry('symlink', name, async (entry) => {
+      const bytes = toNameString(target, 'symlink target');
+      if (bytes === '' || bytes.includes('\0')) {
+        throw storageError('EINVAL', 'a symlink target must be non-empty and hold no NUL byte', { path: entry });
+      }
+      this.need('symlink', true);
+      await this.node.symlink(bytes, entry);
+    });
   }
 
-  readlink(name: string): Promise<string> {
-    return this.call(
-      'readlink',
-      async () => {
-        this.checkEntryName(name, 'readlink');
-        return this.node.readlink(name);
-      },
-      name,
-    );
+  /** The target of the symlink `name`: a string when it is UTF-8, its bytes otherwise. */
+  readlink(name: Name): Promise<string | Buffer> {
+    return this.onEntry('readlink', name, async (entry) => publicName(await this.node.readlink(entry)));
   }
 
   /** A hard link `to`/`toName` to the file `name` of this directory. */
-  link(name: string, to: Dir, toName: string): Promise<void> {
-    return this.call(
-      'link',
-      async () => {
-        this.checkEntryName(name, 'link');
-        to.checkEntryName(toName, 'link');
-        to.need('link', true);
-        await this.node.link(name, to.node, toName);
-      },
-      name,
-    );
+  link(name: Name, to: Dir, toName: Name): Promise<void> {
+    return this.onEntry('link', name, async (entry) => {
+      const target = to.checkEntryName(toName, 'link');
+      to.need('link', true);
+      await this.node.link(entry, to.node, target);
+    });
   }
 
   /** fsync of this directory: makes the creations, renames and deletions in it durable. */

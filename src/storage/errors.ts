@@ -2,6 +2,8 @@
 // number, and a message that says what failed, on which path, and what to do about it where that is known.
 import { constants } from 'node:os';
 
+import { printableName } from '../ground/name-bytes.js';
+
 const ERRNO: Record<string, number> = constants.errno as Record<string, number>;
 const CODE_BY_ERRNO = new Map<number, string>(Object.entries(ERRNO).map(([code, errno]) => [errno, code]));
 
@@ -36,6 +38,8 @@ export interface ErrorDetails {
   syscall?: string;
   path?: string;
   cause?: unknown;
+  /** what to do about it, said after the path */
+  hint?: string;
 }
 
 export class StorageError extends Error {
@@ -50,7 +54,7 @@ export class StorageError extends Error {
     this.code = code;
     this.errno = ERRNO[code] ?? 0;
     this.syscall = details.syscall;
-    this.path = details.path;
+    this.path = details.path === undefined ? undefined : printableName(details.path);
   }
 }
 
@@ -60,9 +64,10 @@ export function describe(code: string): string {
 
 /** An error for `code`, its message built from what failed and where. */
 export function storageError(code: string, what: string, details: ErrorDetails = {}): StorageError {
-  const where = details.path === undefined ? '' : ` '${details.path}'`;
+  const where = details.path === undefined ? '' : ` '${printableName(details.path)}'`;
   const how = details.syscall === undefined ? '' : ` (${details.syscall})`;
-  return new StorageError(code, `${code}: ${describe(code)}, ${what}${where}${how}`, details);
+  const hint = details.hint === undefined ? '' : `: ${details.hint}`;
+  return new StorageError(code, `${code}: ${describe(code)}, ${what}${where}${how}${hint}`, details);
 }
 
 /**

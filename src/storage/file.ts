@@ -6,7 +6,8 @@ import { native } from '../io/native.js';
 import { storageError } from './errors.js';
 import { Handle } from './handle.js';
 import { canRead, canWrite, modeFor, type Mode, type Permission } from './mode.js';
-import { joinPath } from './names.js';
+import { publicName } from '../ground/name-bytes.js';
+import { joinPath, type Name } from './names.js';
 import type { Dir } from './dir.js';
 
 export interface RenameOptions {
@@ -61,8 +62,13 @@ export class File extends Handle {
     return this.node;
   }
 
-  get name(): string {
-    return this.fileName;
+  /** The file's name in its directory: a string when it is UTF-8, its bytes otherwise. */
+  get name(): string | Buffer {
+    return publicName(this.fileName);
+  }
+
+  protected get readOnly(): boolean {
+    return this.parent.readOnlyStorage;
   }
 
   get path(): string {
@@ -80,6 +86,7 @@ export class File extends Handle {
   }
 
   private checkAccess(what: string, write: boolean): void {
+    if (write) this.writable(what);
     if (write ? !canWrite(this.access) : !canRead(this.access)) {
       throw storageError('EBADF', `${what}: the file is open for ${write ? 'reading' : 'writing'} only`, { path: this.path });
     }
@@ -222,24 +229,30 @@ export class File extends Handle {
   /** Sets the owner's read/write permission (Mode) or the whole POSIX mode (number). */
   setPermission(permission: Permission): Promise<void> {
     return this.call('setPermission', async () => {
+      this.writable('setPermission');
       await this.node.chmod(await modeFor(permission, async () => (await this.node.stat()).mode));
     });
   }
 
   chown(uid: number, gid: number): Promise<void> {
-    return this.call('chown', () => this.node.chown(uid, gid));
+    return this.call('chown', async () => {
+      this.writable('chown');
+      await this.node.chown(uid, gid);
+    });
   }
 
   /** Sets access and modification times (nanoseconds since the epoch; -1 leaves one as it is). */
   utimes(atimeNs: number, mtimeNs: number): Promise<void> {
-    return this.call('utimes', () => this.node.utimes(atimeNs, mtimeNs));
+    return this.call('utimes', async () => {
+      this.writable('utimes');
+      await this.node.utimes(atimeNs, mtimeNs);
+    });
   }
 
   /** Renames the file within its directory; EEXIST if `newName` exists unless `replace` is set. */
-  rename(newName: string, options: RenameOptions = {}): Promise<void> {
+  rename(newName: Name, options: RenameOptions = {}): Promise<void> {
     return this.call('rename', async () => {
-      await this.parent.renameChild(this.fileName, newName, options);
-      this.fileName = newName;
+      this.fileName = await this.parent.renameChild(this.fileName, newName, options);
     });
   }
 

@@ -2,7 +2,8 @@
 // close() waits for them, and the rewriting of errors with the storage-relative path.
 import type { XattrNode } from '../adapters/adapter.js';
 import { storageError, toStorageError, type StorageError } from './errors.js';
-import { joinPath } from './names.js';
+import { decodeName, nameByteLength, printableName, publicName } from '../ground/name-bytes.js';
+import { joinPath, toNameString, type Name } from './names.js';
 
 export abstract class Handle {
   private inflight = 0;
@@ -11,8 +12,18 @@ export abstract class Handle {
 
   abstract get path(): string;
 
+  /** Whether the storage was opened read-only. */
+  protected abstract get readOnly(): boolean;
+
   protected closedError(what: string) {
     return storageError('EBADF', `${what} on a closed handle`, { path: this.path });
+  }
+
+  /** EROFS for a change on a read-only storage, before anything is done. */
+  protected writable(what: string): void {
+    if (this.readOnly) {
+      throw storageError('EROFS', `${what}: the storage was opened read-only (readOnly: true)`, { path: this.path === '' ? '/' : this.path });
+    }
   }
 
   /**
@@ -35,48 +46,58 @@ export abstract class Handle {
   protected abstract get xattrNode(): XattrNode;
 
   /** The value of the extended attribute `name` (ENODATA when it has none). */
-  getXattr(name: string): Promise<Buffer> {
+  getXattr(name: Name): Promise<Buffer> {
     return this.xattrGet(() => this.xattrNode, name);
   }
 
   /** Sets an extended attribute; `only` 'create' fails with EEXIST, 'replace' with ENODATA. */
-  setXattr(name: string, value: Uint8Array, only?: 'create' | 'replace'): Promise<void> {
+  setXattr(name: Name, value: Uint8Array, only?: 'create' | 'replace'): Promise<void> {
     return this.xattrSet(() => this.xattrNode, name, value, only);
   }
 
-  listXattrs(): Promise<string[]> {
+  /** The attribute names: strings when they are UTF-8, their bytes otherwise. */
+  listXattrs(): Promise<Array<string | Buffer>> {
     return this.xattrList(() => this.xattrNode);
   }
 
-  removeXattr(name: string): Promise<void> {
+  removeXattr(name: Name): Promise<void> {
     return this.xattrRemove(() => this.xattrNode, name);
   }
 
   // The checked calls, for this handle's own attributes and (Dir) for those of an entry.
-  protected xattrGet(target: () => XattrNode, name: string, entry?: string): Promise<Buffer> {
+  protected xattrGet(target: () => XattrNode, name: Name, entry?: string): Promise<Buffer> {
     return this.call('getxattr', async () => target().getXattr(checkXattrName(name)), entry);
   }
 
-  protected xattrSet(target: () => XattrNode, name: string, value: Uint8Array, only: 'create' | 'replace' | undefined, entry?: string): Promise<void> {
+  protected xattrSet(target: () => XattrNode, name: Name, value: Uint8Array, only: 'create' | 'replace' | undefined, entry?: string): Promise<void> {
     return this.call(
       'setxattr',
       async () => {
-        checkXattrName(name);
+        const checked = checkXattrName(name);
         if (!(value instanceof Uint8Array)) throw storageError('EINVAL', 'an attribute value must be a Buffer or Uint8Array');
         if (value.length > XATTR_SIZE_MAX) throw storageError('E2BIG', `an attribute value is at most ${XATTR_SIZE_MAX} bytes`);
         if (only !== undefined && only !== 'create' && only !== 'replace') throw storageError('EINVAL', `only must be 'create' or 'replace'`);
-        await target().setXattr(name, value, only === 'create' ? 1 : only === 'replace' ? 2 : 0);
+        this.writable('setxattr');
+        await target().setXattr(checked, value, only === 'create' ? 1 : only === 'replace' ? 2 : 0);
       },
       entry,
     );
   }
 
-  protected xattrList(target: () => XattrNode, entry?: string): Promise<string[]> {
-    return this.call('listxattr', () => target().listXattrs(), entry);
+  protected xattrList(target: () => XattrNode, entry?: string): Promise<Array<string | Buffer>> {
+    return this.call('listxattr', async () => (await target().listXattrs()).map(publicName), entry);
   }
 
-  protected xattrRemove(target: () => XattrNode, name: string, entry?: string): Promise<void> {
-    return this.call('removexattr', async () => target().removeXattr(checkXattrName(name)), entry);
+  protected xattrRemove(target: () => XattrNode, name: Name, entry?: string): Promise<void> {
+    return this.call(
+      'removexattr',
+      async () => {
+        const checked = checkXattrName(name);
+        this.writable('removexattr');
+        await target().removeXattr(checked);
+      },
+      entry,
+    );
   }
 
   /** Marks the handle closed and waits for the calls already running. */
@@ -93,18 +114,24 @@ export abstract class Handle {
 const XATTR_NAME_MAX = 255;
 const XATTR_SIZE_MAX = 65536;
 
-function checkXattrName(name: unknown): string {
-  if (typeof name !== 'string' || name === '' || name.includes('\0')) throw storageError('EINVAL', 'an attribute name must be a non-empty string without NUL');
-  if (Buffer.byteLength(name) > XATTR_NAME_MAX) throw storageError('ERANGE', `an attribute name is at most ${XATTR_NAME_MAX} bytes`);
+function checkXattrName(value: unknown): string {
+  const name = toNameString(value, 'an attribute name');
+  if (name === '' || name.includes('\0')) throw storageError('EINVAL', 'an attribute name must be non-empty and hold no NUL byte');
+  if (nameByteLength(name) > XATTR_NAME_MAX) throw storageError('ERANGE', `an attribute name is at most ${XATTR_NAME_MAX} bytes`);
   return name;
+}
+
+/** A caller's name for labelling errors, whatever it is (the checks that refuse bad names come after). */
+export function labelOf(name: Name): string {
+  return typeof name === 'string' ? name : name instanceof Uint8Array ? decodeName(name) : String(name);
 }
 
 /** `error` as a StorageError that names `path` (the engine below only knew a descriptor or a name). */
 export function labelled(error: unknown, what: string, path: string, handlePath: string): StorageError {
   const e = toStorageError(error, what, path);
-  const where = path === '' ? '/' : path;
+  const where = printableName(path === '' ? '/' : path);
   if (e.path === where) return e;
   // the storage layer's own errors already name a full path below this handle
-  if (e.syscall === undefined && e.path !== undefined && (handlePath === '' || e.path.startsWith(`${handlePath}/`))) return e;
+  if (e.syscall === undefined && e.path !== undefined && (handlePath === '' || e.path.startsWith(`${printableName(handlePath)}/`))) return e;
   return storageError(e.code, what, { syscall: e.syscall, path: where, cause: e });
 }

@@ -11,7 +11,9 @@ import { Dir, type HandleRegistry, type OpenOptions } from './dir.js';
 import { storageError } from './errors.js';
 import type { File } from './file.js';
 import { Mode, type Permission } from './mode.js';
-import { splitPath } from './names.js';
+import { publicName } from '../ground/name-bytes.js';
+import { labelOf } from './handle.js';
+import { splitPath, type Name } from './names.js';
 
 export interface StorageOptions {
   /** where bytes live: 'local' (a root directory, the default) or 'memory' */
@@ -27,6 +29,11 @@ export interface StorageOptions {
    * for the real caller (FUSE with default_permissions) turns it off, so that root may do what POSIX lets it.
    */
   enforcePermissions?: boolean;
+  /**
+   * Open read-only: the store's lock is taken shared (beside other readers, never beside a writer), nothing
+   * is created or removed at open, and every change through the API is EROFS.
+   */
+  readOnly?: boolean;
 }
 
 export class Storage implements HandleRegistry {
@@ -38,12 +45,17 @@ export class Storage implements HandleRegistry {
     readonly adapter: Adapter,
     readonly config: Config,
     readonly enforcePermissions: boolean,
+    readonly readOnly: boolean,
     rootNodeDir: (registry: HandleRegistry) => Dir,
   ) {
     this.root = rootNodeDir(this);
   }
 
-  /** Opens a storage on `root` (an existing directory for the local adapter; ignored for memory). */
+  /**
+   * Opens a storage on `root` (an existing directory for the local adapter; ignored for memory). A store has
+   * one owner: while this storage is open, another open of the same root, in this process or another, is
+   * EBUSY naming the holder (a readOnly open shares the store with other readers, never with a writer).
+   */
   static async open(root: string, options: StorageOptions = {}): Promise<Storage> {
     const config = loadConfig({ file: options.configFile, overrides: options.config });
     const logger = options.logger ?? createLogger(config.logLevel);
@@ -52,7 +64,7 @@ export class Storage implements HandleRegistry {
       adapter = new MemoryAdapter(options.memory);
     } else if (options.adapter === undefined || options.adapter === 'local') {
       if (typeof root !== 'string' || root === '') throw storageError('EINVAL', 'the storage root must be a directory path');
-      adapter = new LocalAdapter(root, createEngine(config, logger), logger);
+      adapter = new LocalAdapter(root, createEngine(config, logger), { logger, readOnly: options.readOnly === true });
     } else {
       throw storageError('EINVAL', `unknown adapter '${String(options.adapter)}': use 'local' or 'memory'`);
     }
@@ -64,7 +76,7 @@ export class Storage implements HandleRegistry {
       throw error;
     }
     const stat = await node.stat('');
-    return new Storage(adapter, config, options.enforcePermissions !== false, (registry) => new Dir(node, undefined, '', stat.mode, registry));
+    return new Storage(adapter, config, options.enforcePermissions !== false, options.readOnly === true, (registry) => new Dir(node, undefined, '', stat.mode, registry));
   }
 
   /** 'io_uring' or 'sync' for the local adapter, 'memory' for the memory adapter. */
@@ -91,52 +103,52 @@ export class Storage implements HandleRegistry {
    * Runs `work` on the directory holding the last name of `path`, opening the directories on the way from
    * the root and releasing them after (handles `work` returns keep what they need open).
    */
-  private async atParent<T>(path: string, work: (dir: Dir, name: string) => Promise<T>): Promise<T> {
-    if (this.isClosed) throw storageError('EBADF', 'the storage is closed', { path });
+  private async atParent<T>(path: Name, work: (dir: Dir, name: Name) => Promise<T>): Promise<T> {
+    if (this.isClosed) throw storageError('EBADF', 'the storage is closed', { path: labelOf(path) });
     const names = splitPath(path);
     const name = names.pop();
-    if (name === undefined) throw storageError('EINVAL', 'this needs a path below the root', { path });
+    if (name === undefined) throw storageError('EINVAL', 'this needs a path below the root', { path: labelOf(path) });
     let dir = this.root;
     const opened: Dir[] = [];
     try {
       for (const part of names) {
-        dir = await dir.openDirectory(part);
+        dir = await dir.openDirectory(publicName(part));
         opened.push(dir);
       }
-      return await work(dir, name);
+      return await work(dir, publicName(name));
     } finally {
       for (const handle of opened.reverse()) await handle.close();
     }
   }
 
   /** Opens the directory at `path` ('' is the root itself, returned as is). */
-  openDirectory(path: string): Promise<Dir> {
+  openDirectory(path: Name): Promise<Dir> {
     if (splitPath(path).length === 0) return Promise.resolve(this.root);
     return this.atParent(path, (dir, name) => dir.openDirectory(name));
   }
 
-  createDirectory(path: string, permission: Permission = Mode.ReadAndWrite): Promise<Dir> {
+  createDirectory(path: Name, permission: Permission = Mode.ReadAndWrite): Promise<Dir> {
     return this.atParent(path, (dir, name) => dir.createDirectory(name, permission));
   }
 
-  openFile(path: string, options: OpenOptions = {}): Promise<File> {
+  openFile(path: Name, options: OpenOptions = {}): Promise<File> {
     return this.atParent(path, (dir, name) => dir.openFile(name, options));
   }
 
-  createFile(path: string, permission: Permission = Mode.ReadAndWrite, options: OpenOptions = {}): Promise<File> {
+  createFile(path: Name, permission: Permission = Mode.ReadAndWrite, options: OpenOptions = {}): Promise<File> {
     return this.atParent(path, (dir, name) => dir.createFile(name, permission, options));
   }
 
-  flushWrite(path: string, data: Uint8Array | readonly Uint8Array[], permission: Permission = Mode.ReadAndWrite, options: OpenOptions = {}): Promise<File> {
+  flushWrite(path: Name, data: Uint8Array | readonly Uint8Array[], permission: Permission = Mode.ReadAndWrite, options: OpenOptions = {}): Promise<File> {
     return this.atParent(path, (dir, name) => dir.flushWrite(name, data, permission, options));
   }
 
-  stat(path: string): Promise<EntryStat> {
+  stat(path: Name): Promise<EntryStat> {
     if (splitPath(path).length === 0) return this.root.stat();
     return this.atParent(path, (dir, name) => dir.stat(name));
   }
 
-  deleteFile(path: string): Promise<void> {
+  deleteFile(path: Name): Promise<void> {
     return this.atParent(path, (dir, name) => dir.deleteFile(name));
   }
 

@@ -25,7 +25,9 @@ export class DirSegmentStore implements SegmentStore {
   constructor(private readonly dir: Dir) {}
 
   async list(): Promise<number[]> {
-    const numbers = (await this.dir.read()).map((entry) => parseSegmentName(entry.name)).filter((n): n is number => n !== undefined);
+    const numbers = (await this.dir.read())
+      .map((entry) => (typeof entry.name === 'string' ? parseSegmentName(entry.name) : undefined))
+      .filter((n): n is number => n !== undefined);
     return numbers.sort((a, b) => a - b);
   }
 

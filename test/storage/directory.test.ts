@@ -14,7 +14,7 @@ eachBackend('directory create, open, read, EEXIST, ENOENT, ENOTDIR', async (t, b
   await rejection(t, root.openFile('logs'), 'EISDIR', 'open a directory as a file');
   await logs.createDirectory('sub');
   await root.symlink('plain', 'link');
-  const entries = (await root.read()).sort((a, b) => a.name.localeCompare(b.name));
+  const entries = (await root.read()).sort((a, b) => String(a.name).localeCompare(String(b.name)));
   t.deepEqual(
     entries,
     [

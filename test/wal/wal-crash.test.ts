@@ -41,6 +41,36 @@ eachBackend(
 );
 
 eachBackend(
+  'a second process cannot open the same WAL: it is refused before writing, the owner loses nothing',
+  async (t, backend) => {
+    const root = tempDir(t);
+    const ioMode = backend.options.config!.ioMode!;
+    const owner = spawn(process.execPath, [writer, root, ioMode], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const acks = new Acknowledged(owner);
+    await acks.until(owner, () => acks.numbers.length >= 300);
+    const second = spawn(process.execPath, [writer, root, ioMode], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    second.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise((resolve) => second.once('close', resolve));
+    t.notEqual(code, 0, 'the second writer exits with an error');
+    t.match(stderr, new RegExp(`EBUSY.*process ${owner.pid} has it open for writing`), 'EBUSY naming the owner');
+    const closed = new Promise((resolve) => owner.once('close', resolve));
+    owner.kill('SIGKILL');
+    await closed;
+
+    const storage = await openStorage(root, backend.options);
+    t.teardown(() => storage.close());
+    const wal = await Wal.open(new DirSegmentStore(await storage.openDirectory('wal')), { segmentSize: 64 * 1024 });
+    const seen: number[] = [];
+    for await (const entry of wal.read()) seen.push(entry.payload.readUInt32LE(0));
+    t.ok(acks.numbers.every((i) => seen[i] === i), `all ${acks.numbers.length} acknowledged records are there, in order`);
+    t.ok(seen.every((value, i) => value === i), 'and nothing else: no record of the refused writer');
+    await wal.close();
+  },
+  LOCAL_MODES,
+);
+
+eachBackend(
   'ENOSPC on a real disk: the append fails, earlier records stay readable, the log goes on after space frees',
   async (t, backend) => {
     const root = mountTmpfs(t, 1024 * 1024);

@@ -53,8 +53,9 @@ export class LocalDir extends FdNode implements DirNode {
     }
   }
 
-  async openDir(name: string): Promise<LocalDir> {
-    const fd = await this.engine.openat(this.fd, name, O.RDONLY | O.DIRECTORY | O.CLOEXEC, 0);
+  /** Opens the directory `name`; `extraFlags` O.NOFOLLOW refuses a final symlink (ELOOP). */
+  async openDir(name: string, extraFlags = 0): Promise<LocalDir> {
+    const fd = await this.engine.openat(this.fd, name, O.RDONLY | O.DIRECTORY | O.CLOEXEC | extraFlags, 0);
     return new LocalDir(this.context, fd);
   }
 
