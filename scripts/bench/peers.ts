@@ -52,26 +52,37 @@ export async function openPersistfs(mode: PersistfsMode, benchDir: string): Prom
 
 export async function openPeer(name: PeerName, benchDir: string): Promise<Peer> {
   if (name === 'node:fs') return new NodeFsPeer(benchDir);
-  return new PersistfsPeer(name, await openPersistfs(name, benchDir));
+  return new PersistfsPeer(name, benchDir);
 }
 
+/**
+ * A persistfs peer opens its storage for each use of the bench directory and closes it after: a store has
+ * one owner at a time, and the io_uring and sync peers take turns on the same directory.
+ */
 class PersistfsPeer implements Peer {
   constructor(
-    readonly name: PeerName,
-    private readonly storage: Storage,
+    readonly name: PersistfsMode,
+    private readonly benchDir: string,
   ) {}
 
   async openDirectory(relativePath: string): Promise<BenchDir> {
-    return new PersistfsDir(await this.storage.openDirectory(relativePath));
+    const storage = await openPersistfs(this.name, this.benchDir);
+    try {
+      return new PersistfsDir(await storage.openDirectory(relativePath), storage);
+    } catch (error) {
+      await storage.close();
+      throw error;
+    }
   }
 
-  close(): Promise<void> {
-    return this.storage.close();
-  }
+  async close(): Promise<void> {}
 }
 
 class PersistfsDir implements BenchDir {
-  constructor(private readonly dir: Dir) {}
+  constructor(
+    private readonly dir: Dir,
+    private readonly storage: Storage,
+  ) {}
 
   openFile(name: string, direct: boolean): Promise<BenchFile> {
     return this.dir.openFile(name, { direct });
@@ -86,8 +97,8 @@ class PersistfsDir implements BenchDir {
   }
 
   async close(): Promise<void> {
-    // the root belongs to the storage, which closes it itself
-    if (!this.dir.isRoot) await this.dir.close();
+    // the storage closes every handle, the root included
+    await this.storage.close();
   }
 }
 
