@@ -140,6 +140,7 @@ export class FuseMount {
       ftruncate: (_path: string, fh: number, size: number, cb: Cb) => this.answer('ftruncate', cb, () => p.ftruncate(fh, size), 'none'),
       unlink: (path: string, cb: Cb) => this.answer('unlink', cb, () => p.unlink(path), 'none'),
       mkdir: (path: string, mode: number, cb: Cb) => this.answer('mkdir', cb, () => p.mkdir(path, mode), 'none'),
+      mknod: (path: string, mode: number, device: number, cb: Cb) => this.answer('mknod', cb, () => p.mknod(path, mode, device), 'none'),
       rmdir: (path: string, cb: Cb) => this.answer('rmdir', cb, () => p.rmdir(path), 'none'),
       rename: (from: string, to: string, cb: Cb) => this.answer('rename', cb, () => p.rename(from, to), 'none'),
       chmod: (path: string, mode: number, cb: Cb) => this.answer('chmod', cb, () => p.chmod(path, mode), 'none'),

@@ -3,9 +3,7 @@
 // readable through open handles, ENOTEMPTY, EEXIST, ...) and can be given a capacity to exercise ENOSPC.
 import type { FsStats } from '../io/native.js';
 import { storageError } from '../storage/errors.js';
-import { totalBytes, type Adapter, type DirEntry, type DirNode, type EntryKind, type EntryStat, type FileNode, type OpenFlags, type XattrNode, XattrsOf } from './adapter.js';
-
-const TYPE_BITS: Record<EntryKind, number> = { file: 0o100000, directory: 0o040000, symlink: 0o120000, other: 0 };
+import { totalBytes, TYPE_BITS, type Adapter, type DirEntry, type DirNode, type EntryKind, type EntryStat, type FileNode, type NodeKind, type OpenFlags, type XattrNode, XattrsOf } from './adapter.js';
 
 interface Node {
   kind: EntryKind;
@@ -18,6 +16,8 @@ interface Node {
   opens: number;
   data: Buffer;
   size: number;
+  /** the device of a device node (dev_t) */
+  rdev: number;
   target: string;
   children: Map<string, Node>;
   xattrs: Map<string, Buffer>;
@@ -59,6 +59,7 @@ export class MemoryAdapter implements Adapter {
       opens: 0,
       data: Buffer.alloc(0),
       size: 0,
+      rdev: 0,
       target: '',
       children: new Map(),
       xattrs: new Map(),
@@ -111,6 +112,7 @@ function stat(node: Node): EntryStat {
     nlink: node.nlink,
     ino: BigInt(node.ino),
     dev: 0,
+    rdev: node.rdev,
     size: node.kind === 'symlink' ? Buffer.byteLength(node.target) : node.size,
     blocks: Math.ceil(node.size / 512),
     blksize: 4096,
@@ -278,6 +280,16 @@ class MemoryDir extends MemoryHandle implements DirNode {
 
   async mkdir(name: string, mode: number): Promise<void> {
     this.add(name, this.adapter.node('directory', mode));
+  }
+
+  async mknod(name: string, kind: NodeKind, mode: number, device: number): Promise<void> {
+    // as the kernel does: making a device node needs privilege (CAP_MKNOD, here root)
+    if ((kind === 'char-device' || kind === 'block-device') && process.geteuid?.() !== 0) {
+      throw storageError('EPERM', 'making a device node needs root', { path: name });
+    }
+    const node = this.adapter.node(kind, mode);
+    node.rdev = device;
+    this.add(name, node);
   }
 
   async openDir(name: string): Promise<DirNode> {

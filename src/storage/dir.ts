@@ -3,7 +3,7 @@
 //
 // The owner's Mode of the directory is enforced here for every adapter: creating, renaming and deleting
 // entries needs Write, listing needs Read (as the kernel would for a non-root owner).
-import type { DirEntry, DirNode, EntryStat, FileNode, OpenFlags } from '../adapters/adapter.js';
+import { NODE_KINDS, type DirEntry, type DirNode, type EntryStat, type FileNode, type NodeKind, type OpenFlags } from '../adapters/adapter.js';
 import type { FsStats } from '../io/native.js';
 import { storageError } from './errors.js';
 import { File, type RenameOptions } from './file.js';
@@ -111,6 +111,35 @@ export class Dir extends Handle {
     );
   }
 
+  /**
+   * Makes the special file `name` (EEXIST if present), as mknod(2) does: a 'fifo' (named pipe), a 'socket'
+   * (the name of a unix socket; a process binding it through a mount makes it live), or a 'char-device' or
+   * 'block-device' node for `device` (a dev_t: deviceNumber(major, minor)). Devices need the privilege to
+   * make them (root): EPERM otherwise. EINVAL for another kind, or a device number for a FIFO or socket.
+   * The permission is exact (no umask); files are made with createFile.
+   */
+  makeNode(name: string, kind: NodeKind, permission: Permission = Mode.ReadAndWrite, device = 0): Promise<void> {
+    return this.call(
+      'makeNode',
+      async () => {
+        this.checkEntryName(name, 'makeNode');
+        if (!NODE_KINDS.includes(kind)) {
+          throw storageError('EINVAL', `makeNode: kind must be one of ${NODE_KINDS.join(', ')}, got ${String(kind)}`, { path: name });
+        }
+        const isDevice = kind === 'char-device' || kind === 'block-device';
+        if (!Number.isSafeInteger(device) || device < 0 || (!isDevice && device !== 0)) {
+          throw storageError('EINVAL', `makeNode: ${isDevice ? 'the device must be a dev_t (deviceNumber(major, minor))' : `a ${kind} has no device number`}, got ${String(device)}`, {
+            path: name,
+          });
+        }
+        const bits = modeBits(permission, false);
+        this.need('makeNode', true);
+        await this.node.mknod(name, kind, bits, device);
+      },
+      name,
+    );
+  }
+
   /** Opens the directory `name` (ENOENT if missing, ENOTDIR if not a directory). */
   openDirectory(name: string): Promise<Dir> {
     return this.call(
@@ -134,7 +163,7 @@ export class Dir extends Handle {
     }
   }
 
-  /** The entries of this directory with their kind (file, directory, symlink, other). */
+  /** The entries of this directory with their kind (file, directory, symlink, fifo, socket, char-device, block-device, other). */
   read(): Promise<DirEntry[]> {
     return this.call('read', async () => {
       this.need('read', false);
