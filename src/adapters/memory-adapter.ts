@@ -1,9 +1,14 @@
 // The in-memory adapter: a tree of nodes in this process, for tests and for callers that want the storage
 // API without a disk. It keeps POSIX semantics (handles stay valid across renames, unlinked files stay
 // readable through open handles, ENOTEMPTY, EEXIST, ...) and can be given a capacity to exercise ENOSPC.
+import { constants as bufferConstants } from 'node:buffer';
+
 import type { FsStats } from '../io/native.js';
 import { storageError } from '../storage/errors.js';
 import { totalBytes, TYPE_BITS, type Adapter, type DirEntry, type DirNode, type EntryKind, type EntryStat, type FileNode, type NodeKind, type OpenFlags, type XattrNode, XattrsOf } from './adapter.js';
+
+/** The largest file the adapter holds: one Buffer's worth, at most 4 GiB (larger ones fail to allocate). */
+const MAX_FILE_SIZE = Math.min(bufferConstants.MAX_LENGTH, 2 ** 32);
 
 interface Node {
   kind: EntryKind;
@@ -72,6 +77,7 @@ export class MemoryAdapter implements Adapter {
 
   /** Grows `node` to hold `size` bytes, within the capacity. */
   reserve(node: Node, size: number): void {
+    if (size > MAX_FILE_SIZE) throw storageError('EFBIG', `the memory adapter holds files of at most ${MAX_FILE_SIZE} bytes`);
     const growth = size - node.size;
     if (growth > 0 && this.used + growth > this.capacity) {
       throw storageError('ENOSPC', `memory adapter capacity of ${this.capacity} bytes reached`);

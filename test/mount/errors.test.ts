@@ -50,3 +50,20 @@ test('mounting refuses bad paths with a clear error and changes nothing', async 
   t.match((await attempt(backing, nested)).message, /EINVAL.*mount point is inside the backing directory/, 'a mount point inside the backing directory');
   t.deepEqual(fs.readdirSync(backing), ['mnt'], 'nothing was written to the backing directory');
 });
+
+test('a write past the largest file size is EFBIG through the mount (pwrite at 2^62, dd seek)', async (t) => {
+  const m = await withMount(t, 'io_uring');
+  m.sh('printf 0123456789 > f');
+  const pwrite = m.sh(`python3 -c "
+import errno, os
+fd = os.open('f', os.O_WRONLY)
+for offset in (2**62, 2**53):
+    try:
+        os.pwrite(fd, b'x', offset)
+        print('written')
+    except OSError as e:
+        print(errno.errorcode[e.errno])"`);
+  t.equal(pwrite, 'EFBIG\nEFBIG\n', 'os.pwrite at 2^62 and at 2^53: EFBIG');
+  t.match(m.shFails(`dd if=/dev/zero of=f bs=1 count=1 seek=${2 ** 62} conv=notrunc status=none`), /File too large/, 'dd seek=2^62: File too large');
+  t.equal(m.sh('stat -c %s f; cat f'), '10\n0123456789', 'the file is unchanged');
+});
