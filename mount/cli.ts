@@ -9,7 +9,7 @@ import { hideBin } from 'yargs/helpers';
 import { loadConfig, type IoModeSetting, type LogLevel } from '../src/config/config.js';
 import { createLogger } from '../src/log.js';
 import { StorageError } from '../src/storage/errors.js';
-import { clearMount, mountedType } from './mountpoint.js';
+import { unmountPersistfs } from './mountpoint.js';
 import { runMount } from './run-mount.js';
 
 function fail(error: unknown): never {
@@ -71,7 +71,7 @@ await yargs(hideBin(process.argv))
   )
   .command(
     'unmount <mountpoint>',
-    'Unmount a persistfs mount (its process then closes the storage and exits); also clears a stale mount',
+    'Unmount a persistfs mount (its process then closes the storage and exits); also clears a stale one. Refuses anything else',
     (y) =>
       y
         .positional('mountpoint', { type: 'string', demandOption: true })
@@ -79,8 +79,7 @@ await yargs(hideBin(process.argv))
     async (argv) => {
       const mountpoint = path.resolve(argv.mountpoint);
       try {
-        if ((await mountedType(mountpoint)) === undefined) throw new StorageError('EINVAL', `EINVAL: nothing is mounted at '${mountpoint}'`);
-        await clearMount(mountpoint, argv.lazy);
+        await unmountPersistfs(mountpoint, argv.lazy);
       } catch (error) {
         fail(error);
       }

@@ -17,6 +17,7 @@ import { constants } from 'node:os';
 import Fuse from 'fuse-native';
 
 import type { Logger } from '../src/log.js';
+import { FUSE_SUBTYPE } from './mountpoint.js';
 import type { PosixFs } from './posix-fs.js';
 
 const EIO = constants.errno.EIO;
@@ -43,7 +44,7 @@ export interface FuseMountOptions {
 export function fuseOptionString(options: FuseMountOptions): string {
   const list = [
     'persistfs',
-    'subtype=persistfs',
+    `subtype=${FUSE_SUBTYPE}`, // the mount table's type, fuse.persistfs: how persistfs knows its own mounts
     'default_permissions', // the kernel checks permissions for the real caller
     'big_writes',
     'max_write=131072',

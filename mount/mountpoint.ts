@@ -9,6 +9,10 @@ import { storageError, type StorageError } from '../src/storage/errors.js';
 
 const run = promisify(execFile);
 
+/** The FUSE subtype persistfs mounts with: the mount table then shows their type as fuse.persistfs. */
+export const FUSE_SUBTYPE = 'persistfs';
+export const MOUNT_TYPE = `fuse.${FUSE_SUBTYPE}`;
+
 function unescapeMountinfo(field: string): string {
   return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
 }
@@ -42,14 +46,27 @@ export async function clearMount(dir: string, lazy = true): Promise<void> {
   }
 }
 
-/** A stale mount at `dir` is cleared (and logged by the caller); anything else mounted there is EBUSY. */
+/**
+ * Unmounts the persistfs mount at `dir` (a live or a stale one); EINVAL, changing nothing, when nothing or
+ * something else is mounted there: persistfs unmounts its own mounts only.
+ */
+export async function unmountPersistfs(dir: string, lazy: boolean): Promise<void> {
+  const type = await mountedType(dir);
+  if (type === undefined) throw storageError('EINVAL', 'nothing is mounted at', { path: dir });
+  if (type !== MOUNT_TYPE) {
+    throw storageError('EINVAL', `not a persistfs mount (it is ${type}), so persistfs leaves it alone; unmount it with umount`, { path: dir });
+  }
+  await clearMount(dir, lazy);
+}
+
+/** A stale persistfs mount at `dir` is cleared (and logged by the caller); anything else mounted there is EBUSY. */
 export async function clearStale(dir: string): Promise<boolean> {
   const status = await statOrCode(dir);
-  if (status === 'ENOTCONN') {
+  const type = await mountedType(dir);
+  if (status === 'ENOTCONN' && type === MOUNT_TYPE) {
     await clearMount(dir);
     return true;
   }
-  const type = await mountedType(dir);
   if (type !== undefined) {
     throw storageError('EBUSY', `something (${type}) is already mounted there; unmount it first: persistfs unmount '${dir}'`, { path: dir });
   }
