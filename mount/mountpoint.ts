@@ -5,7 +5,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
-import { storageError, type StorageError } from '../src/storage/errors.js';
+import { deviceNumber } from '../src/index.js';
+import { describe, storageError, StorageError } from '../src/storage/errors.js';
 
 const run = promisify(execFile);
 
@@ -71,6 +72,36 @@ export async function clearStale(dir: string): Promise<boolean> {
     throw storageError('EBUSY', `something (${type}) is already mounted there; unmount it first: persistfs unmount '${dir}'`, { path: dir });
   }
   return false;
+}
+
+const FUSE_DEVICE = '/dev/fuse';
+
+/**
+ * Checks that the FUSE device opens for reading and writing and is the FUSE device (character 10:229), as
+ * libfuse needs it to mount; throws a StorageError saying what to do. Checked before the storage opens,
+ * so that a mount that cannot succeed leaves nothing behind.
+ */
+export async function checkFuseDevice(): Promise<void> {
+  let device: fs.FileHandle;
+  try {
+    device = await fs.open(FUSE_DEVICE, 'r+');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'EIO';
+    const hint =
+      code === 'ENOENT' || code === 'ENXIO' || code === 'ENODEV'
+        ? 'load the fuse kernel module (modprobe fuse), or give the container the device'
+        : 'mount as root, or as a user allowed to open it';
+    const message = `${code}: cannot open ${FUSE_DEVICE} (${describe(code)}), so nothing can be mounted; ${hint}`;
+    throw new StorageError(code, message, { path: FUSE_DEVICE, syscall: 'open', cause: error });
+  }
+  try {
+    const stat = await device.stat();
+    if (!stat.isCharacterDevice() || stat.rdev !== deviceNumber(10, 229)) {
+      throw storageError('ENODEV', `${FUSE_DEVICE} is not the FUSE device (character device 10:229), so nothing can be mounted`);
+    }
+  } finally {
+    await device.close();
+  }
 }
 
 export interface MountPaths {
