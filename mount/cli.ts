@@ -18,6 +18,12 @@ function fail(error: unknown): never {
   process.exit(error instanceof StorageError && error.errno > 0 ? Math.min(error.errno, 125) : 1);
 }
 
+/** The value of the option `--name` as seconds: a non-negative decimal number, else a one-line error. */
+function seconds(name: string, value: string): number {
+  if (!/^(\d+\.?\d*|\.\d+)$/.test(value)) throw new Error(`--${name} must be a non-negative number of seconds, got '${value}'`);
+  return Number(value);
+}
+
 await yargs(hideBin(process.argv))
   .scriptName('persistfs')
   .usage('$0 <command>\n\nA persistence-storage engine on io_uring, served as a FUSE file system.')
@@ -32,8 +38,9 @@ await yargs(hideBin(process.argv))
         .option('config', { type: 'string', describe: 'JSON configuration file (keys: ioMode, queueDepth, submitThreshold, logLevel)' })
         .option('log-level', { choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, describe: 'log level' })
         .option('allow-other', { type: 'boolean', default: false, describe: 'let users other than the one mounting use the mount (permissions still apply)' })
-        .option('attr-timeout', { type: 'number', default: 1, describe: 'seconds the kernel caches file attributes' })
-        .option('entry-timeout', { type: 'number', default: 1, describe: 'seconds the kernel caches name lookups' })
+        // strings, checked by seconds(): yargs turns a bad number into NaN and loses what was typed
+        .option('attr-timeout', { type: 'string', default: '1', describe: 'seconds the kernel caches file attributes (a non-negative number)' })
+        .option('entry-timeout', { type: 'string', default: '1', describe: 'seconds the kernel caches name lookups (a non-negative number)' })
         .option('xattr', {
           type: 'boolean',
           default: true,
@@ -42,6 +49,8 @@ await yargs(hideBin(process.argv))
         .option('debug', { type: 'boolean', default: false, describe: 'print every FUSE request (libfuse debug output)' }),
     async (argv) => {
       try {
+        const attrTimeout = seconds('attr-timeout', argv['attr-timeout']);
+        const entryTimeout = seconds('entry-timeout', argv['entry-timeout']);
         const config = loadConfig({
           file: argv.config,
           overrides: { ioMode: argv['io-mode'] as IoModeSetting | undefined, logLevel: argv['log-level'] as LogLevel | undefined },
@@ -53,8 +62,8 @@ await yargs(hideBin(process.argv))
           config,
           logger,
           allowOther: argv['allow-other'],
-          attrTimeout: argv['attr-timeout'],
-          entryTimeout: argv['entry-timeout'],
+          attrTimeout,
+          entryTimeout,
           debug: argv.debug,
           xattr: argv.xattr,
           onMounted: ({ backing, mountpoint, ioMode }) =>

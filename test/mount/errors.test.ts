@@ -77,6 +77,21 @@ function runCli(argv: string[], options: { timeout?: number } = {}): { status: n
   return { status: result.status, stderr: result.stderr };
 }
 
+test('--attr-timeout and --entry-timeout must be non-negative numbers of seconds: a one-line error otherwise', (t) => {
+  const top = tempDir(t);
+  const backing = path.join(top, 'data');
+  const mnt = path.join(top, 'mnt');
+  fs.mkdirSync(backing);
+  fs.mkdirSync(mnt);
+  for (const args of [['--attr-timeout', 'abc'], ['--entry-timeout', '-3'], ['--attr-timeout=-0.5'], ['--entry-timeout', 'Infinity'], ['--attr-timeout', '']]) {
+    const { status, stderr } = runCli([process.execPath, CLI, 'mount', backing, mnt, ...args], { timeout: 10_000 });
+    t.notEqual(status, 0, `${args.join(' ')}: exits non-zero`);
+    t.match(stderr, new RegExp(`^persistfs: ${args[0]!.split('=')[0]} must be a non-negative number of seconds, got '.*'\\n$`), `${args.join(' ')}: one clear line (${stderr.trim()})`);
+  }
+  t.deepEqual(fs.readdirSync(backing), [], 'nothing was written to the backing directory');
+  t.end();
+});
+
 test('a mount that cannot use /dev/fuse fails first, with a clear message, and leaves the backing directory as it was', (t) => {
   const top = tempDir(t);
   fs.chmodSync(top, 0o755);
