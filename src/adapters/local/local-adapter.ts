@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import type { IoEngine } from '../../io/engine.js';
 import { O } from '../../io/engine.js';
 import type { Logger } from '../../log.js';
-import { isCode, toStorageError } from '../../storage/errors.js';
+import { isCode, storageError, toStorageError, type StorageError } from '../../storage/errors.js';
 import { RESERVED_NAME } from '../../storage/names.js';
 import type { Adapter, DirNode } from '../adapter.js';
 import { InodeTable } from './inode-table.js';
@@ -70,9 +70,20 @@ export class LocalAdapter implements Adapter {
       await this.removeStaleTemps(this.tmp);
     } catch (error) {
       await root.close().catch(() => undefined);
-      throw error;
+      throw this.setupError(error);
     }
     return root;
+  }
+
+  /** A failure to set up the temporary directory, named for the root the caller gave (not the internal entry). */
+  private setupError(error: unknown): StorageError {
+    const e = toStorageError(error, 'open', this.rootPath);
+    const hint = e.code === 'EACCES' || e.code === 'EPERM' || e.code === 'EROFS' ? '; the storage must be able to write in its root' : '';
+    return storageError(e.code, `cannot set up the temporary directory ${RESERVED_NAME} in the storage root${hint}:`, {
+      syscall: e.syscall,
+      path: this.rootPath,
+      cause: e,
+    });
   }
 
   private async removeStaleTemps(tmp: LocalDir): Promise<void> {
