@@ -128,9 +128,8 @@ export class Dir extends Handle {
         }
         const isDevice = kind === 'char-device' || kind === 'block-device';
         if (!Number.isSafeInteger(device) || device < 0 || (!isDevice && device !== 0)) {
-          throw storageError('EINVAL', `makeNode: ${isDevice ? 'the device must be a dev_t (deviceNumber(major, minor))' : `a ${kind} has no device number`}, got ${String(device)}`, {
-            path: name,
-          });
+          const wanted = isDevice ? 'the device must be a dev_t (deviceNumber(major, minor))' : `a ${kind} has no device number`;
+          throw storageError('EINVAL', `makeNode: ${wanted}, got ${String(device)}`, { path: name });
         }
         const bits = modeBits(permission, false);
         this.need('makeNode', true);
