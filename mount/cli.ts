@@ -9,13 +9,19 @@ import { hideBin } from 'yargs/helpers';
 import { loadConfig, type IoModeSetting, type LogLevel } from '../src/config/config.js';
 import { createLogger } from '../src/log.js';
 import { StorageError } from '../src/storage/errors.js';
-import { clearMount, mountedType } from './mountpoint.js';
+import { unmountPersistfs } from './mountpoint.js';
 import { runMount } from './run-mount.js';
 
 function fail(error: unknown): never {
   const message = error instanceof StorageError || error instanceof Error ? error.message : String(error);
   process.stderr.write(`persistfs: ${message}\n`);
   process.exit(error instanceof StorageError && error.errno > 0 ? Math.min(error.errno, 125) : 1);
+}
+
+/** The value of the option `--name` as seconds: a non-negative decimal number, else a one-line error. */
+function seconds(name: string, value: string): number {
+  if (!/^(\d+\.?\d*|\.\d+)$/.test(value)) throw new Error(`--${name} must be a non-negative number of seconds, got '${value}'`);
+  return Number(value);
 }
 
 await yargs(hideBin(process.argv))
@@ -32,8 +38,9 @@ await yargs(hideBin(process.argv))
         .option('config', { type: 'string', describe: 'JSON configuration file (keys: ioMode, queueDepth, submitThreshold, logLevel)' })
         .option('log-level', { choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, describe: 'log level' })
         .option('allow-other', { type: 'boolean', default: false, describe: 'let users other than the one mounting use the mount (permissions still apply)' })
-        .option('attr-timeout', { type: 'number', default: 1, describe: 'seconds the kernel caches file attributes' })
-        .option('entry-timeout', { type: 'number', default: 1, describe: 'seconds the kernel caches name lookups' })
+        // strings, checked by seconds(): yargs turns a bad number into NaN and loses what was typed
+        .option('attr-timeout', { type: 'string', default: '1', describe: 'seconds the kernel caches file attributes (a non-negative number)' })
+        .option('entry-timeout', { type: 'string', default: '1', describe: 'seconds the kernel caches name lookups (a non-negative number)' })
         .option('xattr', {
           type: 'boolean',
           default: true,
@@ -42,6 +49,8 @@ await yargs(hideBin(process.argv))
         .option('debug', { type: 'boolean', default: false, describe: 'print every FUSE request (libfuse debug output)' }),
     async (argv) => {
       try {
+        const attrTimeout = seconds('attr-timeout', argv['attr-timeout']);
+        const entryTimeout = seconds('entry-timeout', argv['entry-timeout']);
         const config = loadConfig({
           file: argv.config,
           overrides: { ioMode: argv['io-mode'] as IoModeSetting | undefined, logLevel: argv['log-level'] as LogLevel | undefined },
@@ -53,8 +62,8 @@ await yargs(hideBin(process.argv))
           config,
           logger,
           allowOther: argv['allow-other'],
-          attrTimeout: argv['attr-timeout'],
-          entryTimeout: argv['entry-timeout'],
+          attrTimeout,
+          entryTimeout,
           debug: argv.debug,
           xattr: argv.xattr,
           onMounted: ({ backing, mountpoint, ioMode }) =>
@@ -71,7 +80,7 @@ await yargs(hideBin(process.argv))
   )
   .command(
     'unmount <mountpoint>',
-    'Unmount a persistfs mount (its process then closes the storage and exits); also clears a stale mount',
+    'Unmount a persistfs mount (its process then closes the storage and exits); also clears a stale one. Refuses anything else',
     (y) =>
       y
         .positional('mountpoint', { type: 'string', demandOption: true })
@@ -79,8 +88,7 @@ await yargs(hideBin(process.argv))
     async (argv) => {
       const mountpoint = path.resolve(argv.mountpoint);
       try {
-        if ((await mountedType(mountpoint)) === undefined) throw new StorageError('EINVAL', `EINVAL: nothing is mounted at '${mountpoint}'`);
-        await clearMount(mountpoint, argv.lazy);
+        await unmountPersistfs(mountpoint, argv.lazy);
       } catch (error) {
         fail(error);
       }

@@ -7,6 +7,9 @@
 //   7.19's largest request). Every option goes that way, so that zero timeouts are not dropped.
 // - fsync's arguments arrive as (path, datasync, fd, cb).
 // - handles pass as 32-bit values (PosixFs numbers them so), times as milliseconds.
+// - getxattr and listxattr: the binding answers a value or list longer than the caller's buffer with its
+//   length (the kernel rejects that reply and the caller gets EIO) and pads a size probe of listxattr by
+//   128 bytes; ExactXattrFuse answers them itself (exact sizes, ERANGE when it does not fit).
 // - utimens delivers the access time in both time arguments (the binding copies the wrong field), and
 //   UTIME_NOW and UTIME_OMIT both arrive as 1073 ms (their tv_nsec read as milliseconds): taken as now.
 // - paths and names arrive decoded as UTF-8, with U+FFFD for every byte that is not: lossy, so two names
@@ -17,6 +20,7 @@ import { constants } from 'node:os';
 import Fuse from 'fuse-native';
 
 import type { Logger } from '../src/log.js';
+import { FUSE_SUBTYPE } from './mountpoint.js';
 import type { PosixFs } from './posix-fs.js';
 
 const EIO = constants.errno.EIO;
@@ -49,7 +53,7 @@ export interface FuseMountOptions {
 export function fuseOptionString(options: FuseMountOptions): string {
   const list = [
     'persistfs',
-    'subtype=persistfs',
+    `subtype=${FUSE_SUBTYPE}`, // the mount table's type, fuse.persistfs: how persistfs knows its own mounts
     'default_permissions', // the kernel checks permissions for the real caller
     'big_writes',
     'max_write=131072',
@@ -64,6 +68,40 @@ export function fuseOptionString(options: FuseMountOptions): string {
   return list.join(',');
 }
 
+type XattrSignal = (result: number, buffer: ArrayBuffer) => void;
+type XattrAnswer<T> = (result: number, value?: T) => void;
+
+/**
+ * What a getxattr or listxattr reply of `length` bytes says to a caller whose buffer is `buffer`: the
+ * length when it asks for the size (an empty buffer), ERANGE when it does not fit, else the length once
+ * `copy` has filled the buffer.
+ */
+function xattrReply(length: number, buffer: Buffer, copy: () => void): number {
+  if (buffer.length === 0) return length;
+  if (length > buffer.length) return -ERANGE;
+  copy();
+  return length;
+}
+
+/** fuse-native with getxattr and listxattr replies that fit the caller's buffer (see the top of this file). */
+class ExactXattrFuse extends Fuse {
+  _op_getxattr(signal: XattrSignal, path: string, name: string, buffer: Buffer, position: number): void {
+    const getxattr = this.ops.getxattr as unknown as (path: string, name: string, position: number, cb: XattrAnswer<Buffer>) => void;
+    getxattr(path, name, position, (result, value) =>
+      signal(result !== 0 ? result : xattrReply(value!.length, buffer, () => value!.copy(buffer)), buffer.buffer as ArrayBuffer),
+    );
+  }
+
+  _op_listxattr(signal: XattrSignal, path: string, buffer: Buffer): void {
+    const listxattr = this.ops.listxattr as unknown as (path: string, cb: XattrAnswer<string[]>) => void;
+    listxattr(path, (result, names) => {
+      if (result !== 0) return signal(result, buffer.buffer as ArrayBuffer);
+      const list = Buffer.from(names!.map((name) => `${name}\0`).join(''));
+      signal(xattrReply(list.length, buffer, () => list.copy(buffer)), buffer.buffer as ArrayBuffer);
+    });
+  }
+}
+
 export class FuseMount {
   private inflight = 0;
   private idle: (() => void) | undefined;
@@ -75,7 +113,7 @@ export class FuseMount {
     options: FuseMountOptions,
     private readonly logger: Logger,
   ) {
-    this.fuse = new Fuse(mountpoint, this.operations(options.xattr), { timeout: false, debug: options.debug, fsname: fuseOptionString(options) });
+    this.fuse = new ExactXattrFuse(mountpoint, this.operations(options.xattr), { timeout: false, debug: options.debug, fsname: fuseOptionString(options) });
   }
 
   /** Calls `work`, then `cb` with 0 and the results, or with the negative errno; never throws. */
@@ -95,10 +133,10 @@ export class FuseMount {
             else if (value === 'value') cb(0, result);
             else cb(0);
           } catch (error) {
-            // the binding can throw while copying an answer into the kernel's buffer (a listxattr
-            // longer than the buffer): that is ERANGE for the caller, never a crash of the mount
-            this.logger.debug({ op, err: error }, 'answer did not fit');
-            cb(-ERANGE);
+            // the binding could not take the answer (a bug here): EIO for the caller, never a request
+            // left unanswered or a crash of the mount
+            this.logger.error({ op, err: error }, 'the binding refused an answer, answered EIO');
+            cb(-EIO);
           }
         },
         (error: unknown) => cb(-this.errnoOf(op, error)),
@@ -149,6 +187,7 @@ export class FuseMount {
       ftruncate: (_path: string, fh: number, size: number, cb: Cb) => this.answer('ftruncate', cb, () => p.ftruncate(fh, size), 'none'),
       unlink: (path: string, cb: Cb) => this.answer('unlink', cb, () => p.unlink(path), 'none'),
       mkdir: (path: string, mode: number, cb: Cb) => this.answer('mkdir', cb, () => p.mkdir(path, mode), 'none'),
+      mknod: (path: string, mode: number, device: number, cb: Cb) => this.answer('mknod', cb, () => p.mknod(path, mode, device), 'none'),
       rmdir: (path: string, cb: Cb) => this.answer('rmdir', cb, () => p.rmdir(path), 'none'),
       rename: (from: string, to: string, cb: Cb) => this.answer('rename', cb, () => p.rename(from, to), 'none'),
       chmod: (path: string, mode: number, cb: Cb) => this.answer('chmod', cb, () => p.chmod(path, mode), 'none'),

@@ -9,6 +9,8 @@ declare module 'fuse-native' {
   }
   class Fuse {
     constructor(mountpoint: string, ops: Record<string, (...args: never[]) => void>, options?: FuseOptions);
+    /** the operations given to the constructor (a subclass's _op_<name> overrides call them) */
+    protected readonly ops: Record<string, (...args: never[]) => void>;
     mount(cb: (error: Error | null) => void): void;
     unmount(cb: (error: Error | null) => void): void;
     static ENOSYS: number;

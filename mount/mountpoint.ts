@@ -5,9 +5,14 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
-import { storageError, type StorageError } from '../src/storage/errors.js';
+import { deviceNumber } from '../src/index.js';
+import { describe, storageError, StorageError } from '../src/storage/errors.js';
 
 const run = promisify(execFile);
+
+/** The FUSE subtype persistfs mounts with: the mount table then shows their type as fuse.persistfs. */
+export const FUSE_SUBTYPE = 'persistfs';
+export const MOUNT_TYPE = `fuse.${FUSE_SUBTYPE}`;
 
 function unescapeMountinfo(field: string): string {
   return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
@@ -42,18 +47,61 @@ export async function clearMount(dir: string, lazy = true): Promise<void> {
   }
 }
 
-/** A stale mount at `dir` is cleared (and logged by the caller); anything else mounted there is EBUSY. */
+/**
+ * Unmounts the persistfs mount at `dir` (a live or a stale one); EINVAL, changing nothing, when nothing or
+ * something else is mounted there: persistfs unmounts its own mounts only.
+ */
+export async function unmountPersistfs(dir: string, lazy: boolean): Promise<void> {
+  const type = await mountedType(dir);
+  if (type === undefined) throw storageError('EINVAL', 'nothing is mounted at', { path: dir });
+  if (type !== MOUNT_TYPE) {
+    throw storageError('EINVAL', `not a persistfs mount (it is ${type}), so persistfs leaves it alone; unmount it with umount`, { path: dir });
+  }
+  await clearMount(dir, lazy);
+}
+
+/** A stale persistfs mount at `dir` is cleared (and logged by the caller); anything else mounted there is EBUSY. */
 export async function clearStale(dir: string): Promise<boolean> {
   const status = await statOrCode(dir);
-  if (status === 'ENOTCONN') {
+  const type = await mountedType(dir);
+  if (status === 'ENOTCONN' && type === MOUNT_TYPE) {
     await clearMount(dir);
     return true;
   }
-  const type = await mountedType(dir);
   if (type !== undefined) {
     throw storageError('EBUSY', `something (${type}) is already mounted there; unmount it first: persistfs unmount '${dir}'`, { path: dir });
   }
   return false;
+}
+
+const FUSE_DEVICE = '/dev/fuse';
+
+/**
+ * Checks that the FUSE device opens for reading and writing and is the FUSE device (character 10:229), as
+ * libfuse needs it to mount; throws a StorageError saying what to do. Checked before the storage opens,
+ * so that a mount that cannot succeed leaves nothing behind.
+ */
+export async function checkFuseDevice(): Promise<void> {
+  let device: fs.FileHandle;
+  try {
+    device = await fs.open(FUSE_DEVICE, 'r+');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'EIO';
+    const hint =
+      code === 'ENOENT' || code === 'ENXIO' || code === 'ENODEV'
+        ? 'load the fuse kernel module (modprobe fuse), or give the container the device'
+        : 'mount as root, or as a user allowed to open it';
+    const message = `${code}: cannot open ${FUSE_DEVICE} (${describe(code)}), so nothing can be mounted; ${hint}`;
+    throw new StorageError(code, message, { path: FUSE_DEVICE, syscall: 'open', cause: error });
+  }
+  try {
+    const stat = await device.stat();
+    if (!stat.isCharacterDevice() || stat.rdev !== deviceNumber(10, 229)) {
+      throw storageError('ENODEV', `${FUSE_DEVICE} is not the FUSE device (character device 10:229), so nothing can be mounted`);
+    }
+  } finally {
+    await device.close();
+  }
 }
 
 export interface MountPaths {

@@ -6,7 +6,7 @@
 // one writev, see LocalFile); a write inside the file is writeAt. The kernel sends writes for one inode
 // one at a time (it holds the inode lock for the whole write), so "at the end" is decided reliably here.
 import type { Logger } from '../src/log.js';
-import { Mode, StorageError, type Dir, type EntryStat, type File, type Storage } from '../src/index.js';
+import { kindOfMode, Mode, StorageError, type Dir, type EntryStat, type File, type NodeKind, type Storage } from '../src/index.js';
 import { DirCache } from './dir-cache.js';
 
 /** What getattr answers (fuse-native's stat shape: times in milliseconds). */
@@ -50,7 +50,7 @@ function toPosixStat(stat: EntryStat): PosixStat {
     nlink: stat.nlink,
     // fuse-native passes inode numbers as 32 bits: ext4's fit; others are folded
     ino: Number(stat.ino & 0xffffffffn),
-    rdev: 0,
+    rdev: stat.rdev,
     blksize: stat.blksize,
     blocks: stat.blocks,
     atime: ms(stat.atimeNs),
@@ -218,6 +218,19 @@ export class PosixFs {
     this.forgetXattrs(path);
     return this.atParent(path, async (dir, name) => {
       await (await dir.createDirectory(name, mode & 0o7777)).close();
+    });
+  }
+
+  /**
+   * mknod: a FIFO, socket or device node (the kernel serves their IO itself: a FIFO's data and a socket's
+   * connections never come here), or an empty regular file (no type bits, or S_IFREG).
+   */
+  mknod(path: string, mode: number, device: number): Promise<void> {
+    this.forgetXattrs(path);
+    return this.atParent(path, async (dir, name) => {
+      const kind = (mode & 0o170000) === 0 ? 'file' : kindOfMode(mode);
+      if (kind === 'file') return (await dir.createFile(name, mode & 0o7777)).close();
+      return dir.makeNode(name, kind as NodeKind, mode & 0o7777, device);
     });
   }
 

@@ -1,11 +1,12 @@
-// The life of a mount: check the paths (clearing a stale mount), open the storage, mount, then serve in the
-// foreground until SIGINT/SIGTERM or until the mount disappears (persistfs unmount, fusermount -u); then
-// unmount, let the operations in flight finish, close every handle and the storage, and exit.
+// The life of a mount: check the FUSE device and the paths (clearing a stale mount), open the storage,
+// mount, then serve in the foreground until SIGINT/SIGTERM or until the mount disappears (persistfs
+// unmount, fusermount -u); then unmount, let the operations in flight finish, close every handle and the
+// storage, and exit. Nothing is created in the backing directory before the checks have passed.
 import type { Config } from '../src/config/config.js';
 import { openStorage } from '../src/index.js';
 import type { Logger } from '../src/log.js';
 import { FuseMount, type FuseMountOptions } from './fuse-glue.js';
-import { checkMountPaths, mountedType } from './mountpoint.js';
+import { checkFuseDevice, checkMountPaths, mountedType } from './mountpoint.js';
 import { PosixFs } from './posix-fs.js';
 
 export interface RunMountOptions extends FuseMountOptions {
@@ -22,6 +23,7 @@ const WATCH_INTERVAL_MS = 500;
 /** Mounts and serves; resolves once the mount is gone and everything is closed. */
 export async function runMount(options: RunMountOptions): Promise<void> {
   const { logger } = options;
+  await checkFuseDevice();
   const paths = await checkMountPaths(options.backing, options.mountpoint);
   if (paths.clearedStale) logger.warn({ mountpoint: paths.mountpoint }, 'cleared a stale mount left by a process that died');
 

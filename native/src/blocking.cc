@@ -88,6 +88,16 @@ Napi::Value Mkdirat(const Napi::CallbackInfo& info) {
   return Call::Start(info.Env(), [=]() { return Check(mkdirat(dirfd, path.c_str(), mode)); });
 }
 
+// mknodat(dirfd, path, mode, dev): a FIFO, socket or device node (io_uring has no mknod opcode). `dev` is
+// the kernel's dev_t encoding (makedev), exact as a double up to 2^53.
+Napi::Value Mknodat(const Napi::CallbackInfo& info) {
+  int dirfd = I32(info, 0);
+  std::string path = PathCopy(info, 1);
+  mode_t mode = U32(info, 2);
+  dev_t dev = static_cast<dev_t>(I64(info, 3));
+  return Call::Start(info.Env(), [=]() { return Check(mknodat(dirfd, path.c_str(), mode, dev)); });
+}
+
 // unlinkat(dirfd, path, flags)
 Napi::Value Unlinkat(const Napi::CallbackInfo& info) {
   int dirfd = I32(info, 0);
@@ -408,6 +418,7 @@ void DefineBlocking(Napi::Env env, Napi::Object exports) {
   blocking.Set("close", Napi::Function::New(env, Close));
   blocking.Set("mkdirat", Napi::Function::New(env, Mkdirat));
   blocking.Set("unlinkat", Napi::Function::New(env, Unlinkat));
+  blocking.Set("mknodat", Napi::Function::New(env, Mknodat));
   blocking.Set("renameat2", Napi::Function::New(env, Renameat2));
   blocking.Set("symlinkat", Napi::Function::New(env, Symlinkat));
   blocking.Set("linkat", Napi::Function::New(env, Linkat));

@@ -4,7 +4,24 @@
 import type { Stat } from '../io/engine.js';
 import type { FsStats } from '../io/native.js';
 
-export type EntryKind = 'file' | 'directory' | 'symlink' | 'other';
+/** What a special file made by Dir.makeNode is: a FIFO, a unix socket's name, or a device node. */
+export type NodeKind = 'fifo' | 'socket' | 'char-device' | 'block-device';
+
+export type EntryKind = 'file' | 'directory' | 'symlink' | NodeKind | 'other';
+
+/** The file type bits of a POSIX mode (S_IFMT) for each kind ('other': none known). */
+export const TYPE_BITS: Readonly<Record<EntryKind, number>> = {
+  file: 0o100000,
+  directory: 0o040000,
+  symlink: 0o120000,
+  fifo: 0o010000,
+  socket: 0o140000,
+  'char-device': 0o020000,
+  'block-device': 0o060000,
+  other: 0,
+};
+
+export const NODE_KINDS: readonly NodeKind[] = ['fifo', 'socket', 'char-device', 'block-device'];
 
 export interface DirEntry {
   name: string;
@@ -79,6 +96,8 @@ export interface DirNode extends XattrNode {
   /** The extended attributes of the entry `name` itself (a symlink is not followed). */
   entryXattrs(name: string): XattrNode;
   mkdir(name: string, mode: number): Promise<void>;
+  /** Makes the special file `name` (EEXIST if present) with permission `mode`; `device` for device nodes. */
+  mknod(name: string, kind: NodeKind, mode: number, device: number): Promise<void>;
   openDir(name: string): Promise<DirNode>;
   /** Creates `name` (EEXIST if present) and opens it. */
   createFile(name: string, mode: number, flags: OpenFlags): Promise<FileNode>;
@@ -117,17 +136,10 @@ export interface Adapter {
   close(): Promise<void>;
 }
 
+const KIND_BY_TYPE_BITS = new Map<number, EntryKind>(Object.entries(TYPE_BITS).map(([kind, bits]) => [bits, kind as EntryKind]));
+
 export function kindOfMode(mode: number): EntryKind {
-  switch (mode & 0o170000) {
-    case 0o100000:
-      return 'file';
-    case 0o040000:
-      return 'directory';
-    case 0o120000:
-      return 'symlink';
-    default:
-      return 'other';
-  }
+  return KIND_BY_TYPE_BITS.get(mode & 0o170000) ?? 'other';
 }
 
 /** The buffers left after the first `done` bytes of `buffers` (for resuming a short read or write). */

@@ -1,12 +1,15 @@
 // The in-memory adapter: a tree of nodes in this process, for tests and for callers that want the storage
 // API without a disk. It keeps POSIX semantics (handles stay valid across renames, unlinked files stay
 // readable through open handles, ENOTEMPTY, EEXIST, ...) and can be given a capacity to exercise ENOSPC.
+import { constants as bufferConstants } from 'node:buffer';
+
 import { nameByteLength } from '../ground/name-bytes.js';
 import type { FsStats } from '../io/native.js';
 import { storageError } from '../storage/errors.js';
-import { totalBytes, type Adapter, type DirEntry, type DirNode, type EntryKind, type EntryStat, type FileNode, type OpenFlags, type XattrNode, XattrsOf } from './adapter.js';
+import { totalBytes, TYPE_BITS, type Adapter, type DirEntry, type DirNode, type EntryKind, type EntryStat, type FileNode, type NodeKind, type OpenFlags, type XattrNode, XattrsOf } from './adapter.js';
 
-const TYPE_BITS: Record<EntryKind, number> = { file: 0o100000, directory: 0o040000, symlink: 0o120000, other: 0 };
+/** The largest file the adapter holds: one Buffer's worth, at most 4 GiB (larger ones fail to allocate). */
+const MAX_FILE_SIZE = Math.min(bufferConstants.MAX_LENGTH, 2 ** 32);
 
 interface Node {
   kind: EntryKind;
@@ -19,6 +22,8 @@ interface Node {
   opens: number;
   data: Buffer;
   size: number;
+  /** the device of a device node (dev_t) */
+  rdev: number;
   target: string;
   children: Map<string, Node>;
   xattrs: Map<string, Buffer>;
@@ -60,6 +65,7 @@ export class MemoryAdapter implements Adapter {
       opens: 0,
       data: Buffer.alloc(0),
       size: 0,
+      rdev: 0,
       target: '',
       children: new Map(),
       xattrs: new Map(),
@@ -72,6 +78,7 @@ export class MemoryAdapter implements Adapter {
 
   /** Grows `node` to hold `size` bytes, within the capacity. */
   reserve(node: Node, size: number): void {
+    if (size > MAX_FILE_SIZE) throw storageError('EFBIG', `the memory adapter holds files of at most ${MAX_FILE_SIZE} bytes`);
     const growth = size - node.size;
     if (growth > 0 && this.used + growth > this.capacity) {
       throw storageError('ENOSPC', `memory adapter capacity of ${this.capacity} bytes reached`);
@@ -112,6 +119,7 @@ function stat(node: Node): EntryStat {
     nlink: node.nlink,
     ino: BigInt(node.ino),
     dev: 0,
+    rdev: node.rdev,
     size: node.kind === 'symlink' ? nameByteLength(node.target) : node.size,
     blocks: Math.ceil(node.size / 512),
     blksize: 4096,
@@ -279,6 +287,16 @@ class MemoryDir extends MemoryHandle implements DirNode {
 
   async mkdir(name: string, mode: number): Promise<void> {
     this.add(name, this.adapter.node('directory', mode));
+  }
+
+  async mknod(name: string, kind: NodeKind, mode: number, device: number): Promise<void> {
+    // as the kernel does: making a device node needs privilege (CAP_MKNOD, here root)
+    if ((kind === 'char-device' || kind === 'block-device') && process.geteuid?.() !== 0) {
+      throw storageError('EPERM', 'making a device node needs root', { path: name });
+    }
+    const node = this.adapter.node(kind, mode);
+    node.rdev = device;
+    this.add(name, node);
   }
 
   async openDir(name: string): Promise<DirNode> {

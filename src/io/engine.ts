@@ -59,6 +59,8 @@ export interface Stat {
   mtimeNs: bigint;
   ctimeNs: bigint;
   birthtimeNs: bigint;
+  /** the device a character or block device node stands for, as the kernel encodes dev_t (0 otherwise) */
+  rdev: number;
   /** O_DIRECT alignment of memory and of file offsets, 0 where the kernel or file system does not say. */
   dioMemAlign: number;
   dioOffsetAlign: number;
@@ -85,6 +87,8 @@ export interface IoEngine {
   renameat(fromDir: number, from: string, toDir: number, to: string, flags: number): Promise<void>;
   unlinkat(dirfd: number, name: string, flags: number): Promise<void>;
   mkdirat(dirfd: number, name: string, mode: number): Promise<void>;
+  /** mknodat: a FIFO, socket or device node; `mode` carries its type bits, `device` is a dev_t (makedev) */
+  mknodat(dirfd: number, name: string, mode: number, device: number): Promise<void>;
   symlinkat(target: string, dirfd: number, name: string): Promise<void>;
   linkat(fromDir: number, from: string, toDir: number, to: string): Promise<void>;
   readlinkat(dirfd: number, name: string): Promise<string>;

@@ -51,6 +51,8 @@ export interface NativeBlocking {
   openat2(dirfd: number, path: Uint8Array, flags: number, mode: number, resolve: number): Promise<number>;
   close(fd: number): Promise<number>;
   mkdirat(dirfd: number, path: Uint8Array, mode: number): Promise<number>;
+  /** `mode` with its file type bits; `dev` as the kernel encodes dev_t */
+  mknodat(dirfd: number, path: Uint8Array, mode: number, dev: number): Promise<number>;
   unlinkat(dirfd: number, path: Uint8Array, flags: number): Promise<number>;
   renameat2(fromDir: number, from: Uint8Array, toDir: number, to: Uint8Array, flags: number): Promise<number>;
   symlinkat(target: Uint8Array, dirfd: number, path: Uint8Array): Promise<number>;

@@ -1,4 +1,5 @@
-// struct statx as the kernel lays it out (linux/stat.h), decoded into a Stat.
+// struct statx as the kernel lays it out (linux/stat.h), decoded into a Stat; device numbers as dev_t.
+import { storageError } from '../storage/errors.js';
 import type { Stat } from './engine.js';
 
 export const STATX_SIZE = 256;
@@ -27,6 +28,7 @@ export function decodeStatx(buffer: Uint8Array): Stat {
     ctimeNs: timeNs(view, 96),
     mtimeNs: timeNs(view, 112),
     dev: view.getUint32(136, true) * 0x100000 + view.getUint32(140, true),
+    rdev: deviceNumber(view.getUint32(128, true), view.getUint32(132, true)),
     dioMemAlign: hasDio ? view.getUint32(152, true) : 0,
     dioOffsetAlign: hasDio ? view.getUint32(156, true) : 0,
   };
@@ -34,3 +36,16 @@ export function decodeStatx(buffer: Uint8Array): Stat {
 
 /** AT_SYMLINK_NOFOLLOW, plus AT_EMPTY_PATH when the descriptor itself is asked about. */
 export const statxFlags = (name: string): number => 0x100 | (name === '' ? 0x1000 : 0);
+
+/**
+ * The device number (dev_t) of `major`:`minor` as Linux and glibc encode it (makedev(3)): what mknod(2)
+ * takes, what stat(2) answers as st_rdev and Node's fs.Stats as rdev. Linux devices have a 12-bit major
+ * and a 20-bit minor, so the number fits in 32 bits.
+ */
+export function deviceNumber(major: number, minor: number): number {
+  const valid = (value: number, bits: number) => Number.isInteger(value) && value >= 0 && value < 2 ** bits;
+  if (!valid(major, 12) || !valid(minor, 20)) {
+    throw storageError('EINVAL', `a device is major 0 to 4095, minor 0 to 1048575; got ${String(major)}:${String(minor)}`);
+  }
+  return (minor & 0xff) + major * 0x100 + (minor >>> 8) * 0x100000;
+}

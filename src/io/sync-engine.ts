@@ -68,6 +68,9 @@ export class SyncEngine implements IoEngine {
   mkdirat(dirfd: number, name: string, mode: number) {
     return this.track('mkdirat', () => pool.mkdirat(dirfd, name, mode));
   }
+  mknodat(dirfd: number, name: string, mode: number, device: number) {
+    return this.track('mknodat', () => pool.mknodat(dirfd, name, mode, device));
+  }
   symlinkat(target: string, dirfd: number, name: string) {
     return this.track('symlinkat', () => pool.symlinkat(target, dirfd, name));
   }

@@ -1,6 +1,6 @@
 // The system calls that run on the libuv thread pool through the native addon: the whole of the sync IO
-// mode's path operations, and what io_uring has no opcode for (readlink, readdir, chmod, chown, utimens,
-// statfs) in the io_uring mode.
+// mode's path operations, and what io_uring has no opcode for (readlink, readdir, mknod, chmod, chown,
+// utimens, statfs) in the io_uring mode.
 import { decodeName, splitNames } from '../ground/name-bytes.js';
 import { errnoError } from '../storage/errors.js';
 import { AT, RESOLVE, type DirentRecord, type Stat } from './engine.js';
@@ -45,6 +45,10 @@ export async function unlinkat(dirfd: number, name: string, flags: number): Prom
 
 export async function mkdirat(dirfd: number, name: string, mode: number): Promise<void> {
   check(await blocking.mkdirat(dirfd, cString(name), mode), 'mkdirat', name);
+}
+
+export async function mknodat(dirfd: number, name: string, mode: number, device: number): Promise<void> {
+  check(await blocking.mknodat(dirfd, cString(name), mode, device), 'mknodat', name);
 }
 
 export async function symlinkat(target: string, dirfd: number, name: string): Promise<void> {

@@ -209,6 +209,9 @@ export class UringEngine implements IoEngine {
     if (!this.kernelFtruncate) return this.pooled('ftruncate', () => pool.ftruncate(fd, length));
     await this.run('ftruncate', undefined, (slot) => this.ring.ftruncate(slot, fd, length));
   }
+  mknodat(dirfd: number, name: string, mode: number, device: number): Promise<void> {
+    return this.pooled('mknodat', () => pool.mknodat(dirfd, name, mode, device));
+  }
   readlinkat(dirfd: number, name: string): Promise<string> {
     return this.pooled('readlinkat', () => pool.readlinkat(dirfd, name));
   }

@@ -3,7 +3,7 @@
 //
 // The owner's Mode of the directory is enforced here for every adapter: creating, renaming and deleting
 // entries needs Write, listing needs Read (as the kernel would for a non-root owner).
-import type { DirNode, EntryKind, EntryStat, FileNode, OpenFlags } from '../adapters/adapter.js';
+import { NODE_KINDS, type DirNode, type EntryKind, type EntryStat, type FileNode, type NodeKind, type OpenFlags } from '../adapters/adapter.js';
 import { publicName } from '../ground/name-bytes.js';
 import type { FsStats } from '../io/native.js';
 import { storageError } from './errors.js';
@@ -132,6 +132,29 @@ export class Dir extends Handle {
     });
   }
 
+  /**
+   * Makes the special file `name` (EEXIST if present), as mknod(2) does: a 'fifo' (named pipe), a 'socket'
+   * (the name of a unix socket; a process binding it through a mount makes it live), or a 'char-device' or
+   * 'block-device' node for `device` (a dev_t: deviceNumber(major, minor)). Devices need the privilege to
+   * make them (root): EPERM otherwise. EINVAL for another kind, or a device number for a FIFO or socket.
+   * The permission is exact (no umask); files are made with createFile.
+   */
+  makeNode(name: Name, kind: NodeKind, permission: Permission = Mode.ReadAndWrite, device = 0): Promise<void> {
+    return this.onEntry('makeNode', name, async (entry) => {
+      if (!NODE_KINDS.includes(kind)) {
+        throw storageError('EINVAL', `makeNode: kind must be one of ${NODE_KINDS.join(', ')}, got ${String(kind)}`, { path: entry });
+      }
+      const isDevice = kind === 'char-device' || kind === 'block-device';
+      if (!Number.isSafeInteger(device) || device < 0 || (!isDevice && device !== 0)) {
+        const wanted = isDevice ? 'the device must be a dev_t (deviceNumber(major, minor))' : `a ${kind} has no device number`;
+        throw storageError('EINVAL', `makeNode: ${wanted}, got ${String(device)}`, { path: entry });
+      }
+      const bits = modeBits(permission, false);
+      this.need('makeNode', true);
+      await this.node.mknod(entry, kind, bits, device);
+    });
+  }
+
   /** Opens the directory `name` (ENOENT if missing, ENOTDIR if not a directory). */
   openDirectory(name: Name): Promise<Dir> {
     return this.onEntry('openDirectory', name, (entry) => this.openChild(entry));
@@ -149,8 +172,9 @@ export class Dir extends Handle {
   }
 
   /**
-   * The entries of this directory with their kind (file, directory, symlink, other). A name is a string
-   * when it is valid UTF-8, and a Buffer of its bytes otherwise (like fs.readdir with encoding 'buffer').
+   * The entries of this directory with their kind (file, directory, symlink, fifo, socket, char-device,
+   * block-device, other). A name is a string when it is valid UTF-8, and a Buffer of its bytes otherwise
+   * (like fs.readdir with encoding 'buffer').
    */
   read(): Promise<DirEntry[]> {
     return this.call('read', async () => {

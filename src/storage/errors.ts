@@ -32,6 +32,7 @@ const DESCRIPTIONS: Record<string, string> = {
   EFBIG: 'file too large',
   EAGAIN: 'resource temporarily unavailable',
   ENOMEM: 'out of memory',
+  ENODEV: 'no such device',
 };
 
 export interface ErrorDetails {

@@ -1,7 +1,7 @@
 // File: an open file of the storage API (seed 002), plus what a POSIX front needs (writeAt, truncate,
 // sync, datasync, stat). Every call checks the handle and its arguments before any IO, so bad input
 // changes nothing; every failure is a StorageError naming the file.
-import type { EntryStat, FileNode } from '../adapters/adapter.js';
+import { totalBytes, type EntryStat, type FileNode } from '../adapters/adapter.js';
 import { native } from '../io/native.js';
 import { storageError } from './errors.js';
 import { Handle } from './handle.js';
@@ -22,6 +22,21 @@ function checkOffset(value: unknown, what: string, path: string): number {
     throw storageError('EINVAL', `${what} must be a non-negative integer, got ${String(value)}`, { path });
   }
   return value;
+}
+
+/**
+ * Where a write, truncate or allocate ends: `offset` must be a non-negative integer (EINVAL), and
+ * `offset + length` at most 2^53 - 1, the largest file size a number addresses exactly: beyond it is
+ * EFBIG, as POSIX says for a write past the largest file size (the kernel says EFBIG for its own limit).
+ */
+function checkExtent(offset: unknown, length: number, what: string, path: string): number {
+  if (typeof offset !== 'number' || !Number.isInteger(offset) || offset < 0) {
+    throw storageError('EINVAL', `${what} must be a non-negative integer, got ${String(offset)}`, { path });
+  }
+  if (offset + length > Number.MAX_SAFE_INTEGER) {
+    throw storageError('EFBIG', `${what} ${offset}${length > 0 ? ` + ${length} bytes` : ''} is past the largest file size (2^53 - 1 bytes)`, { path });
+  }
+  return offset;
 }
 
 function checkBuffers(buffers: unknown, path: string): readonly Uint8Array[] {
@@ -129,8 +144,8 @@ export class File extends Handle {
   writevAt(offset: number, buffers: readonly Uint8Array[]): Promise<void> {
     return this.call('writeAt', async () => {
       this.checkAccess('writeAt', true);
-      checkOffset(offset, 'offset', this.path);
       const checked = checkBuffers(buffers, this.path);
+      checkExtent(offset, totalBytes(checked), 'offset', this.path);
       this.checkAligned(checked, offset);
       await this.node.write(checked, offset);
     });
@@ -200,7 +215,7 @@ export class File extends Handle {
   truncate(size: number): Promise<void> {
     return this.call('truncate', async () => {
       this.checkAccess('truncate', true);
-      checkOffset(size, 'size', this.path);
+      checkExtent(size, 0, 'size', this.path);
       await this.node.truncate(size);
     });
   }
@@ -219,9 +234,9 @@ export class File extends Handle {
   allocate(offset: number, length: number): Promise<void> {
     return this.call('allocate', async () => {
       this.checkAccess('allocate', true);
-      checkOffset(offset, 'offset', this.path);
       checkOffset(length, 'length', this.path);
       if (length === 0) throw storageError('EINVAL', 'length must be at least 1', { path: this.path });
+      checkExtent(offset, length, 'offset', this.path);
       await this.node.allocate(offset, length);
     });
   }

@@ -1,5 +1,6 @@
 // What only the local adapter does: stale flushWrite temporaries removed at open, O_DIRECT with its
 // alignment rules, O_DSYNC, exact modes despite the umask, and durability calls on real files.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -69,6 +70,38 @@ eachBackend(
     t.equal(fs.statSync(path.join(root, 'd')).mode & 0o777, 0o775, 'directories too');
     const stats = await storage.root.statfs();
     t.ok(stats.blocks > 0 && stats.namemax === 255, 'statfs answers');
+  },
+  LOCAL_MODES,
+);
+
+eachBackend(
+  'a root the user may not write: EACCES naming the root directory, not an internal path',
+  async (t, backend) => {
+    if (process.getuid?.() !== 0) {
+      t.skip('needs root to run a child as nobody');
+      return;
+    }
+    const top = tempDir(t);
+    fs.chmodSync(top, 0o755);
+    const root = path.join(top, 'readonly-root');
+    fs.mkdirSync(root, { mode: 0o755 });
+    const index = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../src/index.js');
+    const script = `
+      const { openStorage } = await import(${JSON.stringify(index)});
+      try {
+        await openStorage(${JSON.stringify(root)}, ${JSON.stringify(backend.options)});
+        console.log('opened');
+      } catch (error) {
+        console.log(JSON.stringify({ code: error.code, path: error.path, message: error.message }));
+      }`;
+    const result = spawnSync('runuser', ['-u', 'nobody', '--', process.execPath, '--input-type=module', '-e', script], { encoding: 'utf8' });
+    t.equal(result.status, 0, `the child ran (${result.stderr.trim()})`);
+    const error = JSON.parse(result.stdout) as { code: string; path: string; message: string };
+    t.equal(error.code, 'EACCES', 'EACCES');
+    t.equal(error.path, root, 'the error names the root directory');
+    t.ok(error.message.includes(`'${root}'`), `so does its message (${error.message})`);
+    t.notOk(error.message.includes("'.persistfs-tmp'"), 'which names no internal path as the place that failed');
+    t.deepEqual(fs.readdirSync(root), [], 'nothing was created');
   },
   LOCAL_MODES,
 );

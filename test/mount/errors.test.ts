@@ -1,11 +1,14 @@
 // The errors a user meets in the mount, with the errno the shell reports, and the mount's own refusals
 // (bad mount points, a backing directory inside the mount point), which change nothing.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'tape';
 
 import { tempDir } from '../helpers.js';
 import { startMountProcess, withMount } from './mount-helper.js';
+
+const CLI = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../mount/cli.js');
 
 for (const ioMode of ['io_uring', 'sync']) {
   test(`ENOENT, EEXIST, ENOTDIR, EISDIR, ENOTEMPTY, ENAMETOOLONG, EACCES as the shell reports them [${ioMode}]`, async (t) => {
@@ -49,4 +52,62 @@ test('mounting refuses bad paths with a clear error and changes nothing', async 
   fs.mkdirSync(nested);
   t.match((await attempt(backing, nested)).message, /EINVAL.*mount point is inside the backing directory/, 'a mount point inside the backing directory');
   t.deepEqual(fs.readdirSync(backing), ['mnt'], 'nothing was written to the backing directory');
+});
+
+test('a write past the largest file size is EFBIG through the mount (pwrite at 2^62, dd seek)', async (t) => {
+  const m = await withMount(t, 'io_uring');
+  m.sh('printf 0123456789 > f');
+  const pwrite = m.sh(`python3 -c "
+import errno, os
+fd = os.open('f', os.O_WRONLY)
+for offset in (2**62, 2**53):
+    try:
+        os.pwrite(fd, b'x', offset)
+        print('written')
+    except OSError as e:
+        print(errno.errorcode[e.errno])"`);
+  t.equal(pwrite, 'EFBIG\nEFBIG\n', 'os.pwrite at 2^62 and at 2^53: EFBIG');
+  t.match(m.shFails(`dd if=/dev/zero of=f bs=1 count=1 seek=${2 ** 62} conv=notrunc status=none`), /File too large/, 'dd seek=2^62: File too large');
+  t.equal(m.sh('stat -c %s f; cat f'), '10\n0123456789', 'the file is unchanged');
+});
+
+/** Runs `persistfs mount` (or `argv` before it, e.g. runuser) to its exit; its status and stderr. */
+function runCli(argv: string[], options: { timeout?: number } = {}): { status: number | null; stderr: string } {
+  const result = spawnSync(argv[0]!, [...argv.slice(1)], { encoding: 'utf8', timeout: options.timeout ?? 30_000 });
+  return { status: result.status, stderr: result.stderr };
+}
+
+test('--attr-timeout and --entry-timeout must be non-negative numbers of seconds: a one-line error otherwise', (t) => {
+  const top = tempDir(t);
+  const backing = path.join(top, 'data');
+  const mnt = path.join(top, 'mnt');
+  fs.mkdirSync(backing);
+  fs.mkdirSync(mnt);
+  for (const args of [['--attr-timeout', 'abc'], ['--entry-timeout', '-3'], ['--attr-timeout=-0.5'], ['--entry-timeout', 'Infinity'], ['--attr-timeout', '']]) {
+    const { status, stderr } = runCli([process.execPath, CLI, 'mount', backing, mnt, ...args], { timeout: 10_000 });
+    t.notEqual(status, 0, `${args.join(' ')}: exits non-zero`);
+    t.match(stderr, new RegExp(`^persistfs: ${args[0]!.split('=')[0]} must be a non-negative number of seconds, got '.*'\\n$`), `${args.join(' ')}: one clear line (${stderr.trim()})`);
+  }
+  t.deepEqual(fs.readdirSync(backing), [], 'nothing was written to the backing directory');
+  t.end();
+});
+
+test('a mount that cannot use /dev/fuse fails first, with a clear message, and leaves the backing directory as it was', (t) => {
+  const top = tempDir(t);
+  fs.chmodSync(top, 0o755);
+  const backing = path.join(top, 'data');
+  const mnt = path.join(top, 'mnt');
+  fs.mkdirSync(backing);
+  fs.mkdirSync(mnt);
+  fs.chownSync(backing, 65534, 65534);
+  fs.chownSync(mnt, 65534, 65534);
+  const asNobody = runCli(['runuser', '-u', 'nobody', '--', process.execPath, CLI, 'mount', backing, mnt]);
+  t.notEqual(asNobody.status, 0, 'a user who may not open /dev/fuse: fails');
+  t.match(asNobody.stderr, /EACCES.*\/dev\/fuse/, `and says /dev/fuse cannot be opened (${asNobody.stderr.trim()})`);
+  t.deepEqual(fs.readdirSync(backing), [], 'nothing was created in the backing directory');
+  const notFuse = runCli(['unshare', '-m', 'bash', '-c', `mount --bind /dev/null /dev/fuse && exec "$@"`, 'mount', process.execPath, CLI, 'mount', backing, mnt]);
+  t.notEqual(notFuse.status, 0, 'a /dev/fuse that is not the FUSE device (/dev/null bound over it): fails');
+  t.match(notFuse.stderr, /\/dev\/fuse is not the FUSE device/, `and says so (${notFuse.stderr.trim()})`);
+  t.deepEqual(fs.readdirSync(backing), [], 'nothing was created in the backing directory');
+  t.end();
 });

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import test from 'tape';
 
-import { tempDir } from '../helpers.js';
+import { mountTmpfs, tempDir } from '../helpers.js';
 import { startMountProcess, stopMount, waitMounted } from './mount-helper.js';
 
 const CLI = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../mount/cli.js');
@@ -45,5 +45,19 @@ test('unmount of a directory with nothing mounted is a clear error', (t) => {
   const result = spawnSync(process.execPath, [CLI, 'unmount', dir], { encoding: 'utf8' });
   t.notEqual(result.status, 0, 'fails');
   t.match(result.stderr, /nothing is mounted at/, 'and says why');
+  t.end();
+});
+
+test('unmount refuses what is not a persistfs mount (a tmpfs stays mounted)', (t) => {
+  const dir = mountTmpfs(t, 1 << 20);
+  fs.writeFileSync(path.join(dir, 'kept'), 'x');
+  const result = spawnSync(process.execPath, [CLI, 'unmount', dir], { encoding: 'utf8' });
+  t.notEqual(result.status, 0, 'fails');
+  t.match(result.stderr, /^persistfs: EINVAL: .*not a persistfs mount \(it is tmpfs\).*\n$/, `and says why, on one line (${result.stderr.trim()})`);
+  t.ok(mountedAt(dir), 'the tmpfs is still mounted');
+  t.equal(fs.readFileSync(path.join(dir, 'kept'), 'utf8'), 'x', 'with its file');
+  const lazy = spawnSync(process.execPath, [CLI, 'unmount', '--lazy', dir], { encoding: 'utf8' });
+  t.notEqual(lazy.status, 0, '--lazy is refused too');
+  t.ok(mountedAt(dir), 'the tmpfs is still mounted');
   t.end();
 });

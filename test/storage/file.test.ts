@@ -253,3 +253,21 @@ eachBackend('writes that extend the file take their turn with appends (a failed 
   await file.read(0, all);
   t.equal(all.subarray(20).toString(), 'tailnext', 'both are there, in order');
 });
+
+eachBackend('a write past the largest file size is EFBIG (POSIX), and changes nothing', async (t, backend) => {
+  const { storage } = await freshStorage(t, backend);
+  const file = await storage.root.createFile('f');
+  await file.append(bytes('0123456789'));
+  await rejection(t, file.writeAt(2 ** 53, bytes('x')), 'EFBIG', 'writeAt at 2^53 (past the offsets a number holds exactly)');
+  await rejection(t, file.writeAt(2 ** 62, bytes('x')), 'EFBIG', 'writeAt at 2^62');
+  await rejection(t, file.writeAt(Number.MAX_SAFE_INTEGER, bytes('xy')), 'EFBIG', 'a write that would end past 2^53 - 1');
+  await rejection(t, file.writevAt(2 ** 60, [bytes('x'), bytes('y')]), 'EFBIG', 'writevAt at 2^60');
+  await rejection(t, file.truncate(2 ** 53), 'EFBIG', 'truncate to 2^53');
+  await rejection(t, file.allocate(2 ** 62, 1), 'EFBIG', 'allocate at 2^62');
+  if (!backend.local) await rejection(t, file.writeAt(2 ** 50, bytes('x')), 'EFBIG', 'past what the memory adapter can hold');
+  await rejection(t, file.writeAt(-1, bytes('x')), 'EINVAL', 'a negative offset is still EINVAL');
+  await rejection(t, file.writeAt(2.5, bytes('x')), 'EINVAL', 'a fractional offset is still EINVAL');
+  await rejection(t, file.writeAt(Infinity, bytes('x')), 'EINVAL', 'Infinity is EINVAL');
+  t.equal(await file.size(), 10, 'the size is unchanged');
+  t.equal((await file.stat()).size, 10, 'on the backing store too');
+});

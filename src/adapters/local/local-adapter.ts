@@ -13,7 +13,7 @@ import { RESERVED_NAME } from '../../storage/names.js';
 import type { Adapter, DirNode } from '../adapter.js';
 import { InodeTable } from './inode-table.js';
 import { LocalDir, type LocalContext } from './local-dir.js';
-import { lockStore, type StoreLock } from './store-lock.js';
+import { lockStore, mustWrite, type StoreLock } from './store-lock.js';
 
 function openRootFd(root: string): Promise<number> {
   return new Promise((resolve, reject) =>
@@ -97,7 +97,10 @@ export class LocalAdapter implements Adapter {
     try {
       await root.mkdir(RESERVED_NAME, 0o700);
     } catch (error) {
-      if (!isCode(error, 'EEXIST')) throw storageError((error as { code?: string }).code ?? 'EIO', `cannot create '${RESERVED_NAME}'`, { path: this.rootPath, cause: error });
+      if (!isCode(error, 'EEXIST')) {
+        const code = (error as { code?: string }).code ?? 'EIO';
+        throw storageError(code, `cannot create the temporary directory ${RESERVED_NAME} in the storage root`, { path: this.rootPath, cause: error, hint: mustWrite(code) });
+      }
     }
     let tmp: LocalDir;
     try {

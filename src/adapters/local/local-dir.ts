@@ -4,7 +4,7 @@
 import { AT, O, RENAME_NOREPLACE, type IoEngine } from '../../io/engine.js';
 import type { FsStats } from '../../io/native.js';
 import { storageError } from '../../storage/errors.js';
-import { kindOfMode, type DirEntry, type DirNode, type EntryKind, type EntryStat, type FileNode, type OpenFlags, type XattrNode } from '../adapter.js';
+import { kindOfMode, TYPE_BITS, type DirEntry, type DirNode, type EntryKind, type EntryStat, type FileNode, type NodeKind, type OpenFlags, type XattrNode } from '../adapter.js';
 import { FdNode, fdXattrs, withKind } from './fd-node.js';
 import type { InodeTable } from './inode-table.js';
 import { LocalFile, writeFully } from './local-file.js';
@@ -18,7 +18,7 @@ export interface LocalContext {
   nextTempName(): string;
 }
 
-const KIND_BY_DTYPE: Record<number, EntryKind> = { 4: 'directory', 8: 'file', 10: 'symlink' };
+const KIND_BY_DTYPE: Record<number, EntryKind> = { 1: 'fifo', 2: 'char-device', 4: 'directory', 6: 'block-device', 8: 'file', 10: 'symlink', 12: 'socket' };
 const DIRECT_ALIGNMENT_FALLBACK = 4096;
 
 function openFlags(flags: OpenFlags): number {
@@ -51,6 +51,11 @@ export class LocalDir extends FdNode implements DirNode {
         await dir.close();
       }
     }
+  }
+
+  async mknod(name: string, kind: NodeKind, mode: number, device: number): Promise<void> {
+    await this.engine.mknodat(this.fd, name, TYPE_BITS[kind] | mode, device);
+    if ((mode & this.context.umask) !== 0) await this.engine.lchmod(this.fd, name, mode);
   }
 
   /** Opens the directory `name`; `extraFlags` O.NOFOLLOW refuses a final symlink (ELOOP). */

@@ -12,6 +12,12 @@ import { kindOfMode } from '../adapter.js';
 
 const EWOULDBLOCK = 11;
 
+/** What to say when the root cannot be written: a writer needs to, a reader can open read-only. */
+export function mustWrite(code: string): string | undefined {
+  if (code !== 'EACCES' && code !== 'EPERM' && code !== 'EROFS') return undefined;
+  return 'a storage must be able to write in its root (open it with readOnly: true to read it as it is)';
+}
+
 export interface StoreLock {
   readonly exclusive: boolean;
   release(): Promise<void>;
@@ -64,7 +70,7 @@ export async function lockStore(engine: IoEngine, rootFd: number, rootPath: stri
     fd = await openLockFile(engine, rootFd, exclusive);
   } catch (error) {
     const code = (error as { code?: string }).code ?? 'EIO';
-    throw storageError(code, `cannot open the store's lock file ${LOCK_NAME}`, { path: rootPath, cause: error });
+    throw storageError(code, `cannot open the store's lock file ${LOCK_NAME} in the storage root`, { path: rootPath, cause: error, hint: mustWrite(code) });
   }
   if (fd === undefined) {
     logger?.warn({ root: rootPath }, `no ${LOCK_NAME} in a store this process may not write: opened read-only without a lock`);
