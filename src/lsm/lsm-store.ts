@@ -176,6 +176,8 @@ export class LsmStore {
   private appliedEnd: WalPosition | undefined;
   private readonly frozenAt = new Map<Memtable, WalPosition | undefined>();
   private readonly snapshots = new Set<Snapshot>();
+  /** deletions of obsolete SSTs under way: close() waits for them */
+  private readonly deleting = new Set<Promise<void>>();
   private manifestChain: Promise<void> = Promise.resolve();
   private flushing: Promise<void> | undefined;
   private compacting: Promise<void> | undefined;
@@ -437,11 +439,20 @@ export class LsmStore {
     if (--state.refs > 0) return;
     for (const level of state.levels) {
       for (const table of level) {
-        if (--table.refs === 0 && table.obsolete) {
-          table.delete(this.dir).catch((error: unknown) => this.logger?.warn({ err: error, file: table.name }, 'LSM: could not delete an obsolete SST'));
-        }
+        if (--table.refs === 0 && table.obsolete) this.deleteObsolete(table);
       }
     }
+  }
+
+  /** Deletes the file of a table no state holds any more, in the background. */
+  private deleteObsolete(table: Table): void {
+    const deletion: Promise<void> = table
+      .delete(this.dir)
+      .catch((error: unknown) => this.logger?.warn({ err: error, file: table.name }, 'LSM: could not delete an obsolete SST'))
+      .then(() => {
+        this.deleting.delete(deletion);
+      });
+    this.deleting.add(deletion);
   }
 
   /** The value of `key` (latest, or as of options.version); undefined when absent or deleted. */
@@ -888,8 +899,9 @@ export class LsmStore {
   }
 
   /**
-   * Waits for a running flush, stops a running compaction between two keys, and closes the WAL (making
-   * every write durable) and the SSTs. The memtable is not flushed: the WAL holds it.
+   * Waits for a running flush, stops a running compaction between two keys, waits for the deletion of the
+   * SSTs compactions made obsolete, and closes the WAL (making every write durable) and the SSTs. The
+   * memtable is not flushed: the WAL holds it.
    */
   close(): Promise<void> {
     this.closeResult ??= this.closeOnce();
@@ -904,6 +916,9 @@ export class LsmStore {
     while (this.flushing || this.compacting) await (this.flushing ?? this.compacting);
     await threadStopped;
     await this.manifestChain;
+    // once close() resolves, the directory holds the SSTs the manifest names and no obsolete one (but one
+    // an iterator still holds: deleted when that iterator is closed, or else by the next open)
+    while (this.deleting.size > 0) await Promise.all(this.deleting);
     this.closed = true;
     let failure: unknown;
     try {

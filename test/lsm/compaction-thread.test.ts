@@ -41,16 +41,21 @@ eachBackend('the same workload compacts to the same content, files and dropped v
     const snapshotVersion = await workload(db, 7);
     await db.compactAll();
     const stats = db.stats();
+    const latest = await entries(db.iterator());
+    const atSnapshot = await entries(db.iterator({ version: snapshotVersion }));
+    // the compactions' inputs are deleted in the background; close() waits for that, so the directory
+    // then holds just the SSTs the store names, whatever the timing
+    await db.close();
+    const where = path.join(env.root, `db-${compactionThread}`);
     results.push({
-      latest: await entries(db.iterator()),
-      atSnapshot: await entries(db.iterator({ version: snapshotVersion })),
+      latest,
+      atSnapshot,
       levels: stats.levels,
       compactions: stats.compactions,
       droppedVersions: stats.droppedVersions,
       threadCompactions: stats.threadCompactions,
-      files: backend.local ? sstFiles(path.join(env.root, `db-${compactionThread}`)).map((name) => [name, fs.readFileSync(path.join(env.root, `db-${compactionThread}`, name)).toString('hex')]) : [],
+      files: backend.local ? sstFiles(where).map((name) => [name, fs.readFileSync(path.join(where, name)).toString('hex')]) : [],
     });
-    await db.close();
   }
   const [thread, main] = results as [(typeof results)[0], (typeof results)[0]];
   t.ok(thread.threadCompactions > 0 && thread.threadCompactions <= thread.compactions, `the thread merged ${thread.threadCompactions} of ${thread.compactions} compactions`);
@@ -63,6 +68,8 @@ eachBackend('the same workload compacts to the same content, files and dropped v
   t.equal(thread.compactions, main.compactions, 'the same number of compactions');
   t.deepEqual(thread.levels, main.levels, 'the same files and bytes per level');
   if (backend.local) {
+    const named = thread.levels.reduce((sum, level) => sum + level.files, 0);
+    t.equal(thread.files.length, named, `the closed directory holds the ${named} SSTs the store names`);
     const differ = thread.files.filter(([name, hex], i) => main.files[i]?.[0] !== name || main.files[i]?.[1] !== hex).map(([name]) => name);
     t.ok(thread.files.length > 0 && thread.files.length === main.files.length && differ.length === 0, `byte-identical SSTs (${thread.files.length}; differing: ${differ.join(' ') || 'none'})`);
   }

@@ -1,6 +1,7 @@
 // LSM store under failures and awkward timing: a manifest write that fails, a write that waits for a
 // stall while its caller reuses its buffers, a checkpoint that sees a newer compaction horizon, a rejected
-// iterator, close() with writes in flight, a LOCK left by a process with our pid, close() twice.
+// iterator, close() with writes in flight or obsolete SSTs being deleted, a LOCK left by a process with our
+// pid, close() twice.
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'tape';
@@ -94,6 +95,29 @@ test('an iterator refused for a bad bound pins nothing: obsolete SSTs are still 
   const dir = path.join(env.root, 'db');
   for (let i = 0; i < 100 && sstFiles(dir).length > 1; i++) await new Promise((resolve) => setTimeout(resolve, 10));
   t.equal(sstFiles(dir).length, 1, 'only the compacted SST is left on disk');
+});
+
+test('close() waits for the deletion of obsolete SSTs: the closed directory holds only what the manifest names', async (t) => {
+  const env = await lsmEnv(t, LOCAL);
+  const db = await env.open({ autoCompact: false, memtableSize: 64 << 20 });
+  for (let i = 0; i < 5; i++) {
+    await db.write(bulk(`r${i}-`, 100));
+    await db.flush();
+  }
+  // a slow disk: each SST's unlink is still under way when close() starts
+  const deleteFile = Dir.prototype.deleteFile;
+  t.teardown(() => {
+    Dir.prototype.deleteFile = deleteFile;
+  });
+  Dir.prototype.deleteFile = async function (this: Dir, name: string) {
+    if (name.endsWith('.sst')) await new Promise((resolve) => setTimeout(resolve, 300));
+    return deleteFile.call(this, name);
+  };
+  await db.compactAll();
+  const live = db.stats().levels.reduce((sum, level) => sum + level.files, 0);
+  await db.close();
+  t.equal(live, 1, 'the store names one SST');
+  t.equal(sstFiles(path.join(env.root, 'db')).length, live, 'and when close() resolves, it is the only one in its directory');
 });
 
 test('close() with writes in flight: every write settles, no flush starts, nothing is left unnamed', async (t) => {

@@ -42,12 +42,15 @@ export function startMountProcess(backing: string, mnt: string, args: string[]):
   return { child, log: () => stderr };
 }
 
-/** Whether `dir` is a live mount (a stale one is in the mount table too, but answers ENOTCONN). */
+/**
+ * Whether a live mount answers at `dir`: its stat works (a stale mount answers ENOTCONN) and gives another
+ * device than its parent's (the bare directory has the parent's). One stat of `dir` decides, not the mount
+ * table and a stat after it: the next mount's lazy unmount of a stale one can come between those two, and
+ * the stat then finds the bare directory.
+ */
 function isLive(dir: string): boolean {
-  if (!isMounted(dir)) return false;
   try {
-    fs.statSync(dir);
-    return true;
+    return fs.statSync(dir).dev !== fs.statSync(path.dirname(dir)).dev;
   } catch {
     return false;
   }
