@@ -117,14 +117,22 @@ test('configuration: defaults, file, environment, overrides, and clear errors', 
 });
 
 test('auto mode falls back to sync, saying why, when the kernel refuses io_uring', (t) => {
+  // io_uring_disabled=1 refuses new rings to processes without CAP_SYS_ADMIN (outside io_uring_group):
+  // the child runs as nobody, so other root processes on the machine (tests running beside this one)
+  // keep their io_uring for the moment the sysctl is set.
   const sysctl = '/proc/sys/kernel/io_uring_disabled';
   const previous = fs.readFileSync(sysctl, 'utf8').trim();
   const dist = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
   const root = tempDir(t);
+  fs.chmodSync(root, 0o777);
   const open = (ioMode: string) =>
     spawnSync(
-      process.execPath,
+      'runuser',
       [
+        '-u',
+        'nobody',
+        '--',
+        process.execPath,
         '--input-type=module',
         '-e',
         `import { openStorage } from '${dist}/src/index.js';
@@ -134,7 +142,7 @@ test('auto mode falls back to sync, saying why, when the kernel refuses io_uring
       ],
       { timeout: 10_000, encoding: 'utf8' },
     );
-  fs.writeFileSync(sysctl, '2');
+  fs.writeFileSync(sysctl, '1');
   try {
     const auto = open('auto');
     const forced = open('io_uring');
