@@ -26,7 +26,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
-$(ADDON): .deps-apt node_modules/.package-lock.json native/binding.gyp $(wildcard native/src/*)
+$(ADDON): .deps-apt node_modules/.package-lock.json native/binding.gyp $(wildcard native/src/*.* native/src/*/*)
 	cd native && ../$(NODE_GYP) rebuild $(NODEDIR) >/dev/null
 	@test -f $@
 
