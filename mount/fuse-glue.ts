@@ -17,6 +17,8 @@ import { constants } from 'node:os';
 import Fuse from 'fuse-native';
 
 import type { Logger } from '../src/log.js';
+import { errnoOf } from './errno.js';
+import { mountedType } from './mountpoint.js';
 import type { PosixFs } from './posix-fs.js';
 
 const EIO = constants.errno.EIO;
@@ -110,10 +112,9 @@ export class FuseMount {
   }
 
   private errnoOf(op: string, error: unknown): number {
-    const errno = (error as { errno?: unknown })?.errno;
-    const code = (error as { code?: unknown })?.code;
-    if (typeof errno === 'number' && errno > 0 && typeof code === 'string') {
-      this.logger.debug({ op, code, path: (error as { path?: string }).path }, 'operation failed');
+    const errno = errnoOf(error);
+    if (errno !== undefined) {
+      this.logger.debug({ op, code: (error as { code?: string }).code, path: (error as { path?: string }).path }, 'operation failed');
       return errno;
     }
     this.logger.error({ op, err: error }, 'unexpected failure, answered EIO');
@@ -167,9 +168,11 @@ export class FuseMount {
     return new Promise((resolve, reject) => this.fuse.mount((error) => (error ? reject(error) : resolve())));
   }
 
-  /** Unmounts (lazily, as fuse-native does), then waits for the operations still running. */
+  /** Unmounts (lazily, as fuse-native does) unless already gone, then waits for the operations still running. */
   async unmount(): Promise<void> {
-    await new Promise<void>((resolve, reject) => this.fuse.unmount((error) => (error ? reject(error) : resolve())));
+    if ((await mountedType(this.mountpoint)) !== undefined) {
+      await new Promise<void>((resolve, reject) => this.fuse.unmount((error) => (error ? reject(error) : resolve())));
+    }
     if (this.inflight > 0) await new Promise<void>((resolve) => (this.idle = resolve));
   }
 }
