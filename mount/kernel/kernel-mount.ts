@@ -96,7 +96,7 @@ export class KernelMount {
       if (raw.length >= 16) this.session.reply(raw.readUInt32LE(8) + raw.readUInt32LE(12) * 0x1_0000_0000, -EINVAL);
       return;
     }
-    if (this.options.debug) this.logger.info({ op: opName(request.opcode), unique: request.unique, node: request.nodeid, uid: request.uid, pid: request.pid }, 'request');
+    if (this.options.debug) this.logger.info({ op: opName(request.opcode), unique: request.unique, node: request.nodeid, uid: request.uid, pid: request.pid, length: raw.length }, 'request');
     switch (request.opcode) {
       case Opcode.INIT:
         return this.init(request);

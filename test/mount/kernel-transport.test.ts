@@ -45,6 +45,16 @@ test('kernel transport: echo, cat, cp, mkdir, mv, rm, ls, stat, dd of 1 MiB bloc
   t.equal(m.sh('ls -A'), '', 'rm -r leaves nothing');
 });
 
+test('kernel transport: large writes arrive as 1 MiB requests (MAX_PAGES)', async (t) => {
+  const m = await withMount(t, 'io_uring', [...KERNEL, '--debug', '--log-level', 'info']);
+  m.sh('dd if=/dev/zero of=big bs=4M count=2 status=none && sync big');
+  const writes = () => [...m.log().matchAll(/"op":"WRITE".*?"length":(\d+)/g)].map((match) => Number(match[1]) - 80);
+  for (let i = 0; i < 200 && writes().length < 8; i++) await new Promise((resolve) => setTimeout(resolve, 25));
+  t.ok(writes().length > 0, `the log shows ${writes().length} WRITE requests`);
+  t.ok(writes().every((size) => size === 1048576), `each of 1 MiB (${[...new Set(writes())].join(', ')})`);
+  t.equal(m.sh('stat -c %s big'), '8388608\n', 'and the file is whole');
+});
+
 test('kernel transport: symlinks, hard links, chmod, touch -d, xattrs, df', async (t) => {
   const m = await withMount(t, 'io_uring', KERNEL);
   m.sh('echo data > f && ln -s f link && ln f hard');
