@@ -10,6 +10,7 @@
 import { publicName } from '../src/ground/name-bytes.js';
 import type { Logger } from '../src/log.js';
 import { Mode, StorageError, type Dir, type EntryStat, type File, type Storage } from '../src/index.js';
+import type { RenameMode } from '../src/adapters/adapter.js';
 import type { DirEntry } from '../src/storage/dir.js';
 import type { Name } from '../src/storage/names.js';
 import { DirCache } from './dir-cache.js';
@@ -250,13 +251,13 @@ export class PosixFs {
     this.dirs.invalidate(relativeOf(path));
   }
 
-  /** rename(2), or with `replace` false renameat2's RENAME_NOREPLACE (EEXIST when `to` exists). */
-  async rename(from: string, to: string, replace = true): Promise<void> {
+  /** rename(2); renameat2's RENAME_NOREPLACE (EEXIST when `to` exists) or RENAME_EXCHANGE (swap). */
+  async rename(from: string, to: string, how: RenameMode = 'replace'): Promise<void> {
     this.forgetXattrs(from);
     this.forgetXattrs(to);
     const [toParent, toName] = parentAndName(to);
     await this.atParent(from, (dir, name) =>
-      this.dirs.use(toParent, (target) => dir.moveEntry(name, target, publicName(toName), { replace })),
+      this.dirs.use(toParent, (target) => dir.moveEntry(name, target, publicName(toName), { replace: how === 'replace', exchange: how === 'exchange' })),
     );
     this.dirs.invalidate(relativeOf(from));
     this.dirs.invalidate(relativeOf(to));

@@ -3,7 +3,9 @@
 // batches, raw. Each is decoded, answered by its operation (operations.ts) and replied to with one writev
 // from this thread. A request that cannot be decoded is EINVAL, an opcode we do not serve ENOSYS, a
 // failing operation its StorageError's errno, anything else EIO: always logged, never a crash.
+import { execFile } from 'node:child_process';
 import { constants } from 'node:os';
+import { promisify } from 'node:util';
 
 import type { Logger } from '../../src/log.js';
 import { native, type NativeFuseSession } from '../../src/io/native.js';
@@ -21,15 +23,19 @@ export interface KernelMountOptions extends KernelOpsOptions {
   debug: boolean;
 }
 
-/** The mount(2) data after "fd=N", in one place. */
-export function kernelMountOptions(options: KernelMountOptions): string {
-  const list = [
-    'rootmode=40000', // the root is a directory
-    `user_id=${process.getuid?.() ?? 0}`,
-    `group_id=${process.getgid?.() ?? 0}`,
-    'default_permissions', // the kernel checks permissions for the real caller
-    `max_read=${MAX_WRITE}`,
-  ];
+const asRoot = (): boolean => process.getuid?.() === 0;
+const execFileAsync = promisify(execFile);
+
+/**
+ * The mount options, in one place: as root, the mount(2) data after "fd=N"; otherwise the options for
+ * fusermount3, which adds fd, rootmode, user_id and group_id itself (and allows allow_other only when
+ * /etc/fuse.conf says user_allow_other).
+ */
+export function kernelMountOptions(options: KernelMountOptions, backing: string, root: boolean): string {
+  const list = root
+    ? ['rootmode=40000', `user_id=${process.getuid?.() ?? 0}`, `group_id=${process.getgid?.() ?? 0}`]
+    : ['subtype=persistfs', ...(/[,\\]/.test(backing) ? [] : [`fsname=${backing}`])];
+  list.push('default_permissions', `max_read=${MAX_WRITE}`); // the kernel checks permissions for the real caller
   if (options.allowOther) list.push('allow_other');
   return list.join(',');
 }
@@ -60,7 +66,14 @@ export class KernelMount {
     this.ended = new Promise((resolve) => (ended = resolve));
     this.session = new native.FuseSession(
       (batch) => {
-        for (const raw of batch) this.handle(raw);
+        for (const raw of batch) {
+          // nothing may escape into the native call: the batch's other requests still get served
+          try {
+            this.handle(raw);
+          } catch (error) {
+            this.logger.error({ err: error }, 'a request could not be handled');
+          }
+        }
       },
       (errno) => {
         this.gone = true;
@@ -70,8 +83,10 @@ export class KernelMount {
     );
   }
 
+  /** Mounts: as root with mount(2) itself, otherwise through fusermount3. */
   mount(): Promise<void> {
-    this.session.mount(this.backing, this.mountpoint, 'fuse.persistfs', kernelMountOptions(this.options));
+    if (asRoot()) this.session.mount(this.backing, this.mountpoint, 'fuse.persistfs', kernelMountOptions(this.options, this.backing, true));
+    else this.session.mountWithFusermount(this.mountpoint, kernelMountOptions(this.options, this.backing, false));
     this.session.start(READ_BUFFER_SIZE);
     return Promise.resolve();
   }
@@ -174,9 +189,13 @@ export class KernelMount {
    * flight, then stops the reader and closes /dev/fuse.
    */
   async unmount(): Promise<void> {
-    if (!this.gone) {
+    if (!this.gone && asRoot()) {
       const result = this.session.unmount(this.mountpoint, true);
       if (result !== 0 && result !== -EINVAL) this.logger.warn({ error: -result }, 'umount2 failed');
+    } else if (!this.gone) {
+      await execFileAsync('fusermount3', ['-u', '-z', this.mountpoint]).catch((error: Error) =>
+        this.logger.warn({ err: error }, 'fusermount3 -u failed'),
+      );
     }
     if (this.inflight > 0) await new Promise<void>((resolve) => (this.idle = resolve));
     this.session.close();

@@ -10,7 +10,7 @@ import { StorageError } from '../../src/storage/errors.js';
 import type { EntryStat } from '../../src/index.js';
 import type { PosixFs } from '../posix-fs.js';
 import { NodeTable, type Node } from './node-table.js';
-import { FATTR, FOPEN, FSYNC_FDATASYNC, GETATTR_FH, Opcode, RENAME_NOREPLACE, Size } from './protocol.js';
+import { FATTR, FOPEN, FSYNC_FDATASYNC, GETATTR_FH, Opcode, RENAME_EXCHANGE, RENAME_NOREPLACE, Size } from './protocol.js';
 import { BodyReader, fhIn, openIn, readIn, reader, setattrIn, writeIn, type Request } from './request.js';
 import {
   attrOut,
@@ -247,11 +247,14 @@ export class KernelOps {
     const newParent = this.node(newdir);
     const newName = decodeName(body.name());
     const to = joinPath(this.pathOf(newdir), newName);
-    // RENAME_EXCHANGE and RENAME_WHITEOUT need the storage API to grow them: EINVAL, as a file system
-    // without them answers
-    if (flags & ~RENAME_NOREPLACE) throw errorOf('EINVAL', `rename flags ${flags} are not supported`);
-    await this.posix.rename(from.path, to, (flags & RENAME_NOREPLACE) === 0);
-    this.nodes.renamed(from.parent, from.name, newParent, newName);
+    // RENAME_WHITEOUT is for overlay file systems: EINVAL, as a file system without it answers
+    if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE) || flags === (RENAME_NOREPLACE | RENAME_EXCHANGE)) {
+      throw errorOf('EINVAL', `rename flags ${flags} are not supported`);
+    }
+    const exchange = (flags & RENAME_EXCHANGE) !== 0;
+    await this.posix.rename(from.path, to, exchange ? 'exchange' : flags & RENAME_NOREPLACE ? 'noreplace' : 'replace');
+    if (exchange) this.nodes.exchanged(from.parent, from.name, newParent, newName);
+    else this.nodes.renamed(from.parent, from.name, newParent, newName);
     return undefined;
   }
 

@@ -119,7 +119,6 @@ export const FSYNC_FDATASYNC = 1 << 0;
 /** renameat2 flags */
 export const RENAME_NOREPLACE = 1 << 0;
 export const RENAME_EXCHANGE = 1 << 1;
-export const RENAME_WHITEOUT = 1 << 2;
 /** setxattr flags */
 export const XATTR_CREATE = 1;
 export const XATTR_REPLACE = 2;

@@ -81,6 +81,8 @@ export interface NativeBlocking {
 export interface NativeFuseSession {
   /** opens /dev/fuse and mount(2)s it: data is "fd=N," + options; throws an Error with errno */
   mount(source: string, target: string, fstype: string, options: string): void;
+  /** has fusermount3 mount `target` with `options` (any user) and keeps the descriptor it passes back */
+  mountWithFusermount(target: string, options: string): void;
   /** starts the reader thread, reading into buffers of `bufferSize` bytes */
   start(bufferSize: number): void;
   /** one writev of the reply header and `body`: 0, or -errno (-ENOENT: the request was interrupted) */

@@ -32,6 +32,14 @@ test('kernel transport: echo, cat, cp, mkdir, mv, rm, ls, stat, dd of 1 MiB bloc
   m.sh('mv a d/moved && mv d/e d/f');
   t.equal(m.sh('ls d; cat d/f/b d/moved'), 'f\nmoved\nhello\nhello\n', 'mv of a file and of a directory (its contents follow)');
   t.equal(fs.readFileSync(path.join(m.backing, 'd/f/b'), 'utf8'), 'hello\n', 'the backing store has them');
+  // renameat2 (x86_64 syscall 316) with RENAME_NOREPLACE (1) and RENAME_EXCHANGE (2), through perl
+  const renameat2 = (from: string, to: string, flags: number) =>
+    `perl -e 'my ($from, $to) = ("${from}", "${to}"); syscall(316, -100, $from, -100, $to, ${flags}) == 0 or die "$!\\n"'`;
+  m.sh('echo one > x && echo two > y');
+  t.match(m.shFails(renameat2('x', 'y', 1)), /File exists/, 'RENAME_NOREPLACE onto an existing name: EEXIST');
+  m.sh(renameat2('x', 'd/moved', 2));
+  t.equal(m.sh('cat x d/moved'), 'hello\none\n', 'RENAME_EXCHANGE swaps the two files');
+  m.sh('rm x y');
   m.sh('head -c 3145728 /dev/urandom > /tmp/persistfs-k-src.$$ && dd if=/tmp/persistfs-k-src.$$ of=big bs=1M status=none && cmp big /tmp/persistfs-k-src.$$ && rm /tmp/persistfs-k-src.$$');
   t.equal(m.sh('stat -c %s big'), '3145728\n', 'dd with 1 MiB blocks writes it all, cmp reads it back equal');
   m.sh('printf AB | dd of=big bs=1 seek=5 conv=notrunc status=none');
@@ -150,4 +158,38 @@ test('kernel transport: requests in flight at SIGTERM are answered, nothing hang
   t.notEqual(status, null, 'dd was answered and ended by itself (not killed)');
   t.notOk(mountedAt(mnt), 'nothing is left mounted');
   t.ok(fs.statSync(path.join(backing, 'big')).size > 0, 'what was written is in the backing store');
+});
+
+// fusermount3 opens /dev/fuse as the calling user: where /dev/fuse is 0600 (this VM), no ordinary user can mount
+const nobodyOpensFuse = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'test', '-r', '/dev/fuse', '-a', '-w', '/dev/fuse']).status === 0;
+
+test('kernel transport: an ordinary user mounts through fusermount3 (descriptor passing)', { skip: !nobodyOpensFuse }, async (t) => {
+  const top = tempDir(t);
+  fs.chmodSync(top, 0o755);
+  const backing = path.join(top, 'data');
+  const mnt = path.join(top, 'mnt');
+  fs.mkdirSync(backing);
+  fs.mkdirSync(mnt);
+  fs.chownSync(backing, 65534, 65534);
+  fs.chownSync(mnt, 65534, 65534);
+  // setpriv execs node itself as nobody: the signals of the test reach the mount process
+  const child = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, 'mount', backing, mnt, ...KERNEL, '--log-level', 'info'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  t.teardown(() => stopMount(child, mnt));
+  // root may not enter another user's FUSE mount without allow_other: watch the mount table instead
+  for (let i = 0; i < 400 && !mountedAt(mnt) && child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 25));
+  t.ok(mountedAt(mnt), `mounted (${stderr.trim()})`);
+  const line = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.split(' ')[4] === mnt) ?? '';
+  t.match(line, new RegExp(` - fuse\\.persistfs ${backing} .*user_id=65534`), 'mounted by fusermount3 for nobody, type fuse.persistfs');
+  const sh = (command: string) => spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'bash', '-c', `cd ${mnt} && ${command}`], { encoding: 'utf8' });
+  t.equal(sh('echo mine > f && mkdir d && mv f d/g && cat d/g').stdout, 'mine\n', 'nobody uses the mount');
+  t.equal(fs.statSync(path.join(backing, 'd/g')).uid, 65534, 'the files belong to nobody');
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  t.equal(await exited, 0, 'SIGTERM: the process exits with status 0');
+  t.notOk(mountedAt(mnt), 'unmounted through fusermount3 -u');
+  t.match(stderr, /storage closed/, 'the storage closed');
 });

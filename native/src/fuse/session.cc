@@ -5,8 +5,11 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <spawn.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -34,12 +37,35 @@ Napi::Error ErrnoError(Napi::Env env, const std::string& what, int error) {
 
 void FreeRequest(Napi::Env, uint8_t* data) { std::free(data); }
 
+// The descriptor fusermount3 sends over `socket` (one byte of data, the fd as SCM_RIGHTS), or -errno.
+int ReceiveFd(int socket) {
+  char byte;
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+  msghdr message{};
+  message.msg_iov = &iov;
+  message.msg_iovlen = 1;
+  message.msg_control = control;
+  message.msg_controllen = sizeof control;
+  ssize_t n;
+  do {
+    n = recvmsg(socket, &message, MSG_CMSG_CLOEXEC);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return -errno;
+  cmsghdr* header = CMSG_FIRSTHDR(&message);
+  if (n == 0 || !header || header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) return -EIO;
+  int fd;
+  std::memcpy(&fd, CMSG_DATA(header), sizeof fd);
+  return fd;
+}
+
 }  // namespace
 
 Napi::Function FuseSession::Define(Napi::Env env) {
   return DefineClass(env, "FuseSession",
                      {
                          InstanceMethod<&FuseSession::Mount>("mount"),
+                         InstanceMethod<&FuseSession::MountWithFusermount>("mountWithFusermount"),
                          InstanceMethod<&FuseSession::Start>("start"),
                          InstanceMethod<&FuseSession::Reply>("reply"),
                          InstanceMethod<&FuseSession::Unmount>("unmount"),
@@ -79,6 +105,50 @@ Napi::Value FuseSession::Mount(const Napi::CallbackInfo& info) {
     close(fd);
     throw ErrnoError(env, "mount " + target, error);
   }
+  fd_ = fd;
+  return env.Undefined();
+}
+
+// mountWithFusermount(target, options): runs `fusermount3 -o options -- target` with _FUSE_COMMFD naming
+// one end of a socket pair, and takes the /dev/fuse descriptor it sends back (libfuse's protocol for
+// mounts by ordinary users). Waits for fusermount3, which takes milliseconds, once per mount.
+Napi::Value FuseSession::MountWithFusermount(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (fd_ >= 0) throw Napi::Error::New(env, "this session is already mounted");
+  std::string target = info[0].As<Napi::String>();
+  std::string options = info[1].As<Napi::String>();
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM, 0, pair) != 0) throw ErrnoError(env, "socketpair", errno);
+  fcntl(pair[0], F_SETFD, FD_CLOEXEC);  // ours; pair[1] is inherited by fusermount3
+  std::string commfd = "_FUSE_COMMFD=" + std::to_string(pair[1]);
+  std::vector<char*> envp;
+  for (char** e = environ; *e; e++) {
+    if (std::strncmp(*e, "_FUSE_COMMFD=", 13) != 0) envp.push_back(*e);
+  }
+  envp.push_back(commfd.data());
+  envp.push_back(nullptr);
+  std::string program = "fusermount3", dashO = "-o", dashes = "--";
+  char* argv[] = {program.data(), dashO.data(), options.data(), dashes.data(), target.data(), nullptr};
+  pid_t pid;
+  int spawned = posix_spawnp(&pid, "fusermount3", nullptr, nullptr, argv, envp.data());
+  close(pair[1]);
+  if (spawned != 0) {
+    close(pair[0]);
+    throw ErrnoError(env, "spawn fusermount3", spawned);
+  }
+  int fd = ReceiveFd(pair[0]);
+  close(pair[0]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (fd < 0) {
+    auto e = Napi::Error::New(env, "fusermount3 could not mount " + target + " (exit status " +
+                                       std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) + ", see its message above)");
+    e.Set("errno", Napi::Number::New(env, -fd));
+    throw e;
+  }
+  // non-blocking, as in mount(): the reader polls
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
   fd_ = fd;
   return env.Undefined();
 }

@@ -1,5 +1,5 @@
-// FuseSession: one FUSE connection served from JavaScript. It opens /dev/fuse, mounts it (mount(2), as
-// root), and runs one reader thread that reads requests into buffers and hands them to JavaScript in
+// FuseSession: one FUSE connection served from JavaScript. It opens /dev/fuse and mounts it (mount(2), as
+// root), or has fusermount3 mount it and pass the descriptor back (any user), and runs one reader thread that reads requests into buffers and hands them to JavaScript in
 // batches: the reader queues every request it can read without waiting, and one thread-safe call per
 // batch drains the whole queue on the event loop (one wake-up for many requests). Replies are written by
 // the JavaScript thread itself, one writev each (a reply to /dev/fuse never blocks).
@@ -27,6 +27,7 @@ class FuseSession : public Napi::ObjectWrap<FuseSession> {
   };
 
   Napi::Value Mount(const Napi::CallbackInfo& info);
+  Napi::Value MountWithFusermount(const Napi::CallbackInfo& info);
   Napi::Value Start(const Napi::CallbackInfo& info);
   Napi::Value Reply(const Napi::CallbackInfo& info);
   Napi::Value Unmount(const Napi::CallbackInfo& info);
