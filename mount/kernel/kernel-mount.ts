@@ -52,6 +52,8 @@ export class KernelMount {
   /** resolves when the kernel side is gone (unmounted from outside, or aborted) */
   readonly ended: Promise<number>;
   private gone = false;
+  /** how requests arrived: many per event-loop wake-up when the kernel is busy */
+  private readonly counts = { requests: 0, batches: 0, largestBatch: 0 };
 
   constructor(
     readonly mountpoint: string,
@@ -66,6 +68,9 @@ export class KernelMount {
     this.ended = new Promise((resolve) => (ended = resolve));
     this.session = new native.FuseSession(
       (batch) => {
+        this.counts.batches++;
+        this.counts.requests += batch.length;
+        this.counts.largestBatch = Math.max(this.counts.largestBatch, batch.length);
         for (const raw of batch) {
           // nothing may escape into the native call: the batch's other requests still get served
           try {
@@ -199,5 +204,6 @@ export class KernelMount {
     }
     if (this.inflight > 0) await new Promise<void>((resolve) => (this.idle = resolve));
     this.session.close();
+    this.logger.info(this.counts, 'FUSE requests served');
   }
 }

@@ -348,42 +348,50 @@ export class KernelOps {
   }
 
   /**
-   * READDIR and READDIRPLUS: entries from index `offset` while they fit in `size` bytes; each carries the
-   * offset of the next. READDIRPLUS brings each entry's attributes and counts as a lookup of it, except for
-   * '.' and '..' (node id 0: the kernel takes nothing from them). An entry that vanished since OPENDIR is
-   * skipped.
+   * READDIR and READDIRPLUS: the entries from index `offset` that fit in `size` bytes; each carries the
+   * offset of the next. The page's entries are stat-ed together. READDIRPLUS brings each entry's
+   * attributes and counts as a lookup of it, except for '.' and '..' (node id 0: the kernel takes nothing
+   * from them). An entry that vanished since OPENDIR is skipped.
    */
   private async readdir(request: Request, plus: boolean): Promise<ReplyBody> {
     const { fh, offset, size } = readIn(request);
     const dir = this.dirs.get(fh);
     if (!dir) throw errorOf('EBADF', `no open directory ${fh}`);
     const dirPath = this.nodes.path(dir.node);
-    const out = Buffer.alloc(size);
-    let used = 0;
-    for (let index = offset; index < dir.names.length; index++) {
-      const nameBytes = dir.names[index]!;
-      const dots = index < 2;
-      const need = plus ? direntplusSize(nameBytes.length) : direntSize(nameBytes.length);
-      if (used + need > size) break;
-      let stat: EntryStat | undefined;
-      if (dirPath !== undefined && (plus || !dots)) {
-        stat = await this.posix.stat(dots ? dirPath : joinPath(dirPath, decodeName(nameBytes))).catch((error: unknown) => {
+    const sizeOf = (index: number) => (plus ? direntplusSize : direntSize)(dir.names[index]!.length);
+    const page: number[] = [];
+    for (let index = offset, room = size; index < dir.names.length && sizeOf(index) <= room; index++) {
+      room -= sizeOf(index);
+      page.push(index);
+    }
+    const stats = await Promise.all(
+      page.map((index) => {
+        if (dirPath === undefined) return undefined;
+        if (index < 2) return plus ? this.posix.stat(dirPath) : undefined;
+        return this.posix.stat(joinPath(dirPath, decodeName(dir.names[index]!))).catch((error: unknown) => {
           if ((error as { code?: string }).code === 'ENOENT') return undefined;
           throw error;
         });
-        if (!stat && !dots) continue;
-      }
+      }),
+    );
+    const out = Buffer.alloc(size);
+    let used = 0;
+    page.forEach((index, i) => {
+      const name = dir.names[index]!;
+      const dots = index < 2;
+      const stat = stats[i];
+      if (!stat && !dots) return;
       const ino = stat?.ino ?? 1n; // '.' and '..' of plain READDIR: the kernel does not use their inode numbers
       const type = stat ? direntType(stat.mode) : 4;
       if (plus) {
-        const node = dots || !stat ? undefined : this.nodes.lookedUp(dir.node, decodeName(nameBytes));
+        const node = dots || !stat ? undefined : this.nodes.lookedUp(dir.node, decodeName(name));
         writeEntry(out, used, node?.id ?? 0, node ? stat : undefined, this.entryValid, this.attrValid);
-        writeDirent(out, used + Size.ENTRY_OUT, ino, index + 1, type, nameBytes);
+        writeDirent(out, used + Size.ENTRY_OUT, ino, index + 1, type, name);
       } else {
-        writeDirent(out, used, ino, index + 1, type, nameBytes);
+        writeDirent(out, used, ino, index + 1, type, name);
       }
-      used += need;
-    }
+      used += sizeOf(index);
+    });
     return out.subarray(0, used);
   }
 
