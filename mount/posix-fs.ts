@@ -228,6 +228,19 @@ export class PosixFs {
     await this.handle(fh).file.truncate(size);
   }
 
+  // The same changes through an open handle: for a file whose name is gone (unlinked while open).
+  async fchmod(fh: number, mode: number): Promise<void> {
+    await this.handle(fh).file.setPermission(mode & 0o7777);
+  }
+
+  async fchown(fh: number, uid: number, gid: number): Promise<void> {
+    await this.handle(fh).file.chown(uid, gid);
+  }
+
+  async futimens(fh: number, atimeNs: number, mtimeNs: number): Promise<void> {
+    await this.handle(fh).file.utimes(atimeNs, mtimeNs);
+  }
+
   /** fallocate mode 0: the range is allocated, the file grows to cover it. */
   async fallocate(fh: number, offset: number, length: number): Promise<void> {
     await this.handle(fh).file.allocate(offset, length);

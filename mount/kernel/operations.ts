@@ -30,7 +30,6 @@ import {
 
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
-const UTIME_NOW = -2; // our marker for "now"; -1 leaves a time unchanged (the storage's convention)
 
 export interface KernelOpsOptions {
   attrTimeout: number;
@@ -154,7 +153,7 @@ export class KernelOps {
     if (fh !== undefined && this.openFiles.get(id)?.has(fh)) return this.posix.fstat(fh);
     const path = this.nodes.path(this.node(id));
     if (path !== undefined) return this.posix.stat(path);
-    const open = this.openFiles.get(id)?.values().next().value;
+    const open = this.anyHandle(id);
     if (open === undefined) throw errorOf('ENOENT', `node ${id} was removed`);
     return this.posix.fstat(open);
   }
@@ -166,27 +165,38 @@ export class KernelOps {
     return attrOut(await this.statOf(request.nodeid, flags & GETATTR_FH ? fh : undefined), this.attrValid);
   }
 
+  /** An open handle of node `id`, if any. */
+  private anyHandle(id: number): number | undefined {
+    return this.openFiles.get(id)?.values().next().value;
+  }
+
+  /**
+   * SETATTR: mode, owner, size, times (NOW: the time of the request; OMIT: not in `valid`). By name while
+   * the node has one; through an open handle once it was unlinked (fchmod of an unlinked open file).
+   */
   private async setattr(request: Request): Promise<ReplyBody> {
     const s = setattrIn(request);
-    const fh = s.valid & FATTR.FH && this.openFiles.get(request.nodeid)?.has(s.fh) ? s.fh : undefined;
+    const given = s.valid & FATTR.FH && this.openFiles.get(request.nodeid)?.has(s.fh) ? s.fh : undefined;
     const path = this.nodes.path(this.node(request.nodeid));
-    const named = (): string => {
-      if (path === undefined) throw errorOf('ENOENT', `node ${request.nodeid} was removed`);
-      return path;
-    };
-    if (s.valid & FATTR.MODE) await this.posix.chmod(named(), s.mode);
+    const fh = path === undefined ? (given ?? this.anyHandle(request.nodeid)) : undefined;
+    if (path === undefined && fh === undefined) throw errorOf('ENOENT', `node ${request.nodeid} was removed`);
+    const p = this.posix;
+    if (s.valid & FATTR.MODE) await (fh !== undefined ? p.fchmod(fh, s.mode) : p.chmod(path!, s.mode));
     if (s.valid & (FATTR.UID | FATTR.GID)) {
-      await this.posix.chown(named(), s.valid & FATTR.UID ? s.uid : -1, s.valid & FATTR.GID ? s.gid : -1);
+      const uid = s.valid & FATTR.UID ? s.uid : -1;
+      const gid = s.valid & FATTR.GID ? s.gid : -1;
+      await (fh !== undefined ? p.fchown(fh, uid, gid) : p.chown(path!, uid, gid));
     }
-    if (s.valid & FATTR.SIZE) await (fh !== undefined ? this.posix.ftruncate(fh, s.size) : this.posix.truncate(named(), s.size));
+    const sizeVia = given ?? fh;
+    if (s.valid & FATTR.SIZE) await (sizeVia !== undefined ? p.ftruncate(sizeVia, s.size) : p.truncate(path!, s.size));
     if (s.valid & (FATTR.ATIME | FATTR.MTIME)) {
-      const time = (set: number, now: number, ns: bigint): number => (!(s.valid & set) ? -1 : s.valid & now ? UTIME_NOW : Number(ns));
       const nowNs = Date.now() * 1e6;
+      const time = (set: number, now: number, ns: bigint): number => (!(s.valid & set) ? -1 : s.valid & now ? nowNs : Number(ns));
       const at = time(FATTR.ATIME, FATTR.ATIME_NOW, s.atimeNs);
       const mt = time(FATTR.MTIME, FATTR.MTIME_NOW, s.mtimeNs);
-      await this.posix.utimensNs(named(), at === UTIME_NOW ? nowNs : at, mt === UTIME_NOW ? nowNs : mt);
+      await (fh !== undefined ? p.futimens(fh, at, mt) : p.utimensNs(path!, at, mt));
     }
-    return attrOut(await this.statOf(request.nodeid, fh), this.attrValid);
+    return attrOut(await this.statOf(request.nodeid, sizeVia), this.attrValid);
   }
 
   private async readlink(request: Request): Promise<ReplyBody> {

@@ -87,6 +87,8 @@ test('kernel transport: an unlinked file that is still open keeps working', asyn
   m.sh('echo before > f');
   t.equal(m.sh('exec 3<>f; rm f; cat <&3; echo after >&3; stat -L -c %s /dev/fd/3'), 'before\n13\n', 'read, written and stat-ed after unlink');
   t.equal(m.sh('ls -A'), '', 'the name is gone');
+  const script = `open(my $f, "+>", "g") or die; unlink "g" or die; chmod 0600, $f or die "chmod: $!"; truncate($f, 3) or die "truncate: $!"; utime 1e9, 1e9, $f or die "utime: $!"; my @s = stat($f); printf "%o %d %d\\n", $s[2] & 07777, $s[9], $s[7];`;
+  t.equal(m.sh(`perl -e '${script}'`), '600 1000000000 3\n', 'fchmod, ftruncate, futimes and fstat of an unlinked open file');
 });
 
 test('kernel transport: names that are not UTF-8 stay bytes, and distinct', async (t) => {
