@@ -59,6 +59,7 @@ export const Opcode = {
   SYNCFS: 50,
   TMPFILE: 51,
   STATX: 52,
+  COPY_FILE_RANGE_64: 53,
 } as const;
 
 export const OPCODE_NAMES: ReadonlyMap<number, string> = new Map(Object.entries(Opcode).map(([name, code]) => [code, name]));

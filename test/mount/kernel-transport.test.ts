@@ -82,6 +82,20 @@ test('kernel transport: symlinks, hard links, chmod, touch -d, xattrs, df', asyn
   t.match(m.sh('df -P .'), /\d+\s+\d+\s+\d+/, 'statfs');
 });
 
+test('kernel transport: fallocate, and what is answered ENOSYS falls back in the kernel (statx, lseek, copy_file_range)', async (t) => {
+  const m = await withMount(t, 'io_uring', KERNEL);
+  m.sh('echo data > f');
+  const script = `import os
+fd = os.open("f", os.O_RDWR)
+print(os.lseek(fd, 0, os.SEEK_DATA), os.lseek(fd, 0, os.SEEK_HOLE))
+os.posix_fallocate(fd, 0, 10000)
+print(os.fstat(fd).st_size)`;
+  t.equal(m.sh(`/usr/bin/python3 -c '${script}'`), '0 5\n10000\n', 'SEEK_DATA and SEEK_HOLE answered by the kernel itself; fallocate grows the file');
+  t.equal(m.sh("stat -c '%s %W' f"), '10000 0\n', 'statx asks for the birth time: answered from GETATTR');
+  m.sh('cp f g && cmp f g');
+  t.pass('cp (copy_file_range falls back to read and write)');
+});
+
 test('kernel transport: an unlinked file that is still open keeps working', async (t) => {
   const m = await withMount(t, 'io_uring', KERNEL);
   m.sh('echo before > f');
