@@ -7,6 +7,7 @@
 // entries of its own).
 import { decodeName, encodeName } from '../../src/ground/name-bytes.js';
 import { StorageError } from '../../src/storage/errors.js';
+import { joinPath } from '../../src/storage/names.js';
 import type { EntryStat } from '../../src/index.js';
 import type { PosixFs } from '../posix-fs.js';
 import { NodeTable, type Node } from './node-table.js';
@@ -51,8 +52,6 @@ const errorOf = (code: string, message: string): StorageError => new StorageErro
 
 /** A name from the storage (a string, or bytes when not UTF-8) as bytes. */
 const bytesOf = (name: string | Buffer): Buffer => (typeof name === 'string' ? Buffer.from(name, 'utf8') : name);
-
-const joinPath = (parent: string, name: string): string => (parent === '' ? name : `${parent}/${name}`);
 
 export class KernelOps {
   readonly nodes = new NodeTable();
