@@ -8,7 +8,7 @@ NODEDIR := $(shell [ -f /usr/include/node/node_api.h ] && echo --nodedir=/usr)
 ADDON := native/build/Release/persistfs_native.node
 TS_SOURCES := $(shell find src test scripts mount -name '*.ts' 2>/dev/null)
 
-.PHONY: build deps test bench fio run clean
+.PHONY: build deps test test-kernel bench fio run clean
 build: $(ADDON) dist/.built
 
 deps: .deps-apt node_modules/.package-lock.json
@@ -26,7 +26,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
-$(ADDON): .deps-apt node_modules/.package-lock.json native/binding.gyp $(wildcard native/src/*)
+$(ADDON): .deps-apt node_modules/.package-lock.json native/binding.gyp $(wildcard native/src/*.* native/src/*/*)
 	cd native && ../$(NODE_GYP) rebuild $(NODEDIR) >/dev/null
 	@test -f $@
 
@@ -36,6 +36,10 @@ dist/.built: node_modules/.package-lock.json tsconfig.json $(TS_SOURCES)
 
 test: build
 	node scripts/run-tests.mjs
+
+# The mount suite through the kernel transport (mount/kernel) instead of the default one.
+test-kernel: build
+	PERSISTFS_TEST_TRANSPORT=kernel node scripts/run-tests.mjs test/mount/
 
 bench: build
 	node dist/scripts/bench.js

@@ -10,7 +10,7 @@ import { loadConfig, type IoModeSetting, type LogLevel } from '../src/config/con
 import { createLogger } from '../src/log.js';
 import { StorageError } from '../src/storage/errors.js';
 import { unmountPersistfs } from './mountpoint.js';
-import { runMount } from './run-mount.js';
+import { DEFAULT_TRANSPORT, runMount, TRANSPORTS } from './run-mount.js';
 
 function fail(error: unknown): never {
   const message = error instanceof StorageError || error instanceof Error ? error.message : String(error);
@@ -34,6 +34,11 @@ await yargs(hideBin(process.argv))
       y
         .positional('backing', { type: 'string', demandOption: true, describe: 'directory that holds the data (must exist)' })
         .positional('mountpoint', { type: 'string', demandOption: true, describe: 'empty directory to mount on (must exist)' })
+        .option('transport', {
+          choices: TRANSPORTS,
+          default: DEFAULT_TRANSPORT,
+          describe: 'how FUSE is spoken: kernel (persistfs speaks the kernel protocol itself, root only for now) or fuse-native (libfuse 2)',
+        })
         .option('io-mode', { choices: ['auto', 'io_uring', 'sync'] as const, describe: 'IO mode (default: configuration, else auto)' })
         .option('config', { type: 'string', describe: 'JSON configuration file (keys: ioMode, queueDepth, submitThreshold, logLevel)' })
         .option('log-level', { choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, describe: 'log level' })
@@ -46,7 +51,7 @@ await yargs(hideBin(process.argv))
           default: true,
           describe: 'serve extended attributes (--no-xattr: the kernel then skips its security.capability check before each write)',
         })
-        .option('debug', { type: 'boolean', default: false, describe: 'print every FUSE request (libfuse debug output)' }),
+        .option('debug', { type: 'boolean', default: false, describe: 'print every FUSE request (fuse-native: libfuse debug output; kernel: each request and reply in the log)' }),
     async (argv) => {
       try {
         const attrTimeout = seconds('attr-timeout', argv['attr-timeout']);
@@ -61,6 +66,7 @@ await yargs(hideBin(process.argv))
           mountpoint: argv.mountpoint,
           config,
           logger,
+          transport: argv.transport,
           allowOther: argv['allow-other'],
           attrTimeout,
           entryTimeout,

@@ -1,8 +1,10 @@
 // Open directories of the mount, by path. FUSE names everything by path; walking from the root for every
 // call would open and close each directory on the way, so directories stay open here, least recently used
 // first out. A directory in use by a call is never closed under it: eviction and invalidation close it when
-// its last user is done. Everything changes through this one process, so renames and removals of
+// its last user is done. Paths are made of name strings (ground/name-bytes.ts: bytes that are not UTF-8
+// escaped), so a name that is not UTF-8 reaches the storage as its bytes. Everything changes through this one process, so renames and removals of
 // directories invalidate exactly the entries they affect.
+import { publicName } from '../src/ground/name-bytes.js';
 import type { Dir, Storage } from '../src/index.js';
 
 interface Entry {
@@ -43,7 +45,7 @@ export class DirCache {
     const slash = path.lastIndexOf('/');
     const parent = slash < 0 ? '' : path.slice(0, slash);
     const name = path.slice(slash + 1);
-    entry = { dir: this.use(parent, (dir) => dir.openDirectory(name)), users: 0, doomed: false };
+    entry = { dir: this.use(parent, (dir) => dir.openDirectory(publicName(name))), users: 0, doomed: false };
     const opened = entry;
     entry.dir.catch(() => {
       if (this.entries.get(path) === opened) this.entries.delete(path);

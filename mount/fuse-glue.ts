@@ -20,7 +20,8 @@ import { constants } from 'node:os';
 import Fuse from 'fuse-native';
 
 import type { Logger } from '../src/log.js';
-import { FUSE_SUBTYPE } from './mountpoint.js';
+import { errnoOf } from './errno.js';
+import { FUSE_SUBTYPE, mountedType } from './mountpoint.js';
 import type { PosixFs } from './posix-fs.js';
 
 const EIO = constants.errno.EIO;
@@ -148,10 +149,9 @@ export class FuseMount {
   }
 
   private errnoOf(op: string, error: unknown): number {
-    const errno = (error as { errno?: unknown })?.errno;
-    const code = (error as { code?: unknown })?.code;
-    if (typeof errno === 'number' && errno > 0 && typeof code === 'string') {
-      this.logger.debug({ op, code, path: (error as { path?: string }).path }, 'operation failed');
+    const errno = errnoOf(error);
+    if (errno !== undefined) {
+      this.logger.debug({ op, code: (error as { code?: string }).code, path: (error as { path?: string }).path }, 'operation failed');
       return errno;
     }
     this.logger.error({ op, err: error }, 'unexpected failure, answered EIO');
@@ -206,9 +206,11 @@ export class FuseMount {
     return new Promise((resolve, reject) => this.fuse.mount((error) => (error ? reject(error) : resolve())));
   }
 
-  /** Unmounts (lazily, as fuse-native does), then waits for the operations still running. */
+  /** Unmounts (lazily, as fuse-native does) unless already gone, then waits for the operations still running. */
   async unmount(): Promise<void> {
-    await new Promise<void>((resolve, reject) => this.fuse.unmount((error) => (error ? reject(error) : resolve())));
+    if ((await mountedType(this.mountpoint)) !== undefined) {
+      await new Promise<void>((resolve, reject) => this.fuse.unmount((error) => (error ? reject(error) : resolve())));
+    }
     if (this.inflight > 0) await new Promise<void>((resolve) => (this.idle = resolve));
   }
 }

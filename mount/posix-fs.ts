@@ -1,12 +1,18 @@
 // The POSIX operations of the mount, on the storage API, independent of the FUSE binding: each takes
 // what the kernel asked (paths as FUSE gives them, '/a/b'), does one thing on the storage, and resolves
-// with the answer or rejects with a StorageError whose code becomes the errno (fuse-glue.ts).
+// with the answer or rejects with a StorageError whose code becomes the errno (fuse-glue.ts, kernel/).
+// Both transports use it. Paths are made of name strings (ground/name-bytes.ts): a name that is not UTF-8
+// has its bytes escaped in the path, and reaches the storage as those bytes (publicName).
 //
 // Writes: a write at the end of the file is an append (appends queued on one file go down together as
 // one writev, see LocalFile); a write inside the file is writeAt. The kernel sends writes for one inode
 // one at a time (it holds the inode lock for the whole write), so "at the end" is decided reliably here.
+import { publicName } from '../src/ground/name-bytes.js';
 import type { Logger } from '../src/log.js';
 import { kindOfMode, Mode, StorageError, type Dir, type EntryStat, type File, type NodeKind, type Storage } from '../src/index.js';
+import type { RenameMode } from '../src/adapters/adapter.js';
+import type { DirEntry } from '../src/storage/dir.js';
+import type { Name } from '../src/storage/names.js';
 import { DirCache } from './dir-cache.js';
 
 /** What getattr answers (fuse-native's stat shape: times in milliseconds). */
@@ -95,10 +101,10 @@ export class PosixFs {
   }
 
   /** Runs `work` on the parent directory of `path` and the last name. */
-  private atParent<T>(path: string, work: (dir: Dir, name: string) => Promise<T>): Promise<T> {
+  private atParent<T>(path: string, work: (dir: Dir, name: Name) => Promise<T>): Promise<T> {
     const [parent, name] = parentAndName(path);
     if (name === '') return Promise.reject(new StorageError('EINVAL', 'EINVAL: the root has no parent'));
-    return this.dirs.use(parent, (dir) => work(dir, name));
+    return this.dirs.use(parent, (dir) => work(dir, publicName(name)));
   }
 
   private handle(fh: number): OpenFile {
@@ -115,14 +121,27 @@ export class PosixFs {
     return fh;
   }
 
+  /** The entry at `path` itself (a symlink is not followed). */
+  stat(path: string): Promise<EntryStat> {
+    if (relativeOf(path) === '') return this.storage.root.stat();
+    return this.atParent(path, (dir, name) => dir.stat(name));
+  }
+
+  fstat(fh: number): Promise<EntryStat> {
+    return this.handle(fh).file.stat();
+  }
+
   async getattr(path: string): Promise<PosixStat> {
-    const relative = relativeOf(path);
-    if (relative === '') return toPosixStat(await this.storage.root.stat());
-    return toPosixStat(await this.atParent(path, (dir, name) => dir.stat(name)));
+    return toPosixStat(await this.stat(path));
   }
 
   async fgetattr(fh: number): Promise<PosixStat> {
-    return toPosixStat(await this.handle(fh).file.stat());
+    return toPosixStat(await this.fstat(fh));
+  }
+
+  /** The entries of a directory with their kind (without . and ..). */
+  list(path: string): Promise<DirEntry[]> {
+    return this.dirs.use(relativeOf(path), (dir) => dir.read());
   }
 
   /** The names of a directory: strings, or bytes for names that are not UTF-8. */
@@ -209,6 +228,24 @@ export class PosixFs {
     await this.handle(fh).file.truncate(size);
   }
 
+  // The same changes through an open handle: for a file whose name is gone (unlinked while open).
+  async fchmod(fh: number, mode: number): Promise<void> {
+    await this.handle(fh).file.setPermission(mode & 0o7777);
+  }
+
+  async fchown(fh: number, uid: number, gid: number): Promise<void> {
+    await this.handle(fh).file.chown(uid, gid);
+  }
+
+  async futimens(fh: number, atimeNs: number, mtimeNs: number): Promise<void> {
+    await this.handle(fh).file.utimes(atimeNs, mtimeNs);
+  }
+
+  /** fallocate mode 0: the range is allocated, the file grows to cover it. */
+  async fallocate(fh: number, offset: number, length: number): Promise<void> {
+    await this.handle(fh).file.allocate(offset, length);
+  }
+
   unlink(path: string): Promise<void> {
     this.forgetXattrs(path);
     return this.atParent(path, (dir, name) => dir.deleteFile(name));
@@ -240,12 +277,13 @@ export class PosixFs {
     this.dirs.invalidate(relativeOf(path));
   }
 
-  async rename(from: string, to: string): Promise<void> {
+  /** rename(2); renameat2's RENAME_NOREPLACE (EEXIST when `to` exists) or RENAME_EXCHANGE (swap). */
+  async rename(from: string, to: string, how: RenameMode = 'replace'): Promise<void> {
     this.forgetXattrs(from);
     this.forgetXattrs(to);
     const [toParent, toName] = parentAndName(to);
     await this.atParent(from, (dir, name) =>
-      this.dirs.use(toParent, (target) => dir.moveEntry(name, target, toName, { replace: true })),
+      this.dirs.use(toParent, (target) => dir.moveEntry(name, target, publicName(toName), { replace: how === 'replace', exchange: how === 'exchange' })),
     );
     this.dirs.invalidate(relativeOf(from));
     this.dirs.invalidate(relativeOf(to));
@@ -255,11 +293,12 @@ export class PosixFs {
   // every write (to drop file capabilities), so the answer "no such attribute" is remembered per path
   // until something changes that path's attributes or name: every change comes through this mount.
   async getxattr(path: string, name: string): Promise<Buffer> {
+    const attribute = publicName(name);
     const relative = relativeOf(path);
     if (this.absentXattrs.get(relative)?.has(name)) throw new StorageError('ENODATA', `ENODATA: no attribute ${name}`);
     try {
-      if (relative === '') return await this.storage.root.getXattr(name);
-      return await this.atParent(path, (dir, entry) => dir.getEntryXattr(entry, name));
+      if (relative === '') return await this.storage.root.getXattr(attribute);
+      return await this.atParent(path, (dir, entry) => dir.getEntryXattr(entry, attribute));
     } catch (error) {
       if ((error as { code?: string }).code === 'ENODATA') this.rememberAbsent(relative, name);
       throw error;
@@ -288,8 +327,9 @@ export class PosixFs {
   setxattr(path: string, name: string, value: Buffer, flags: number): Promise<void> {
     const only = flags & 1 ? 'create' : flags & 2 ? 'replace' : undefined;
     this.forgetXattrs(path, true);
-    if (relativeOf(path) === '') return this.storage.root.setXattr(name, value, only);
-    return this.atParent(path, (dir, entry) => dir.setEntryXattr(entry, name, value, only));
+    const attribute = publicName(name);
+    if (relativeOf(path) === '') return this.storage.root.setXattr(attribute, value, only);
+    return this.atParent(path, (dir, entry) => dir.setEntryXattr(entry, attribute, value, only));
   }
 
   listxattr(path: string): Promise<Array<string | Buffer>> {
@@ -299,8 +339,9 @@ export class PosixFs {
 
   removexattr(path: string, name: string): Promise<void> {
     this.forgetXattrs(path, true);
-    if (relativeOf(path) === '') return this.storage.root.removeXattr(name);
-    return this.atParent(path, (dir, entry) => dir.removeEntryXattr(entry, name));
+    const attribute = publicName(name);
+    if (relativeOf(path) === '') return this.storage.root.removeXattr(attribute);
+    return this.atParent(path, (dir, entry) => dir.removeEntryXattr(entry, attribute));
   }
 
   /** chmod of the entry itself, without opening it (the kernel has resolved symlinks already). */
@@ -317,11 +358,16 @@ export class PosixFs {
 
   /** Times in milliseconds; fuse-native delivers the access time for both (see README, limits). */
   utimens(path: string, atimeMs: number, mtimeMs: number): Promise<void> {
-    if (relativeOf(path) === '') return this.storage.root.utimes(atimeMs * 1e6, mtimeMs * 1e6);
-    return this.atParent(path, (dir, name) => dir.utimesEntry(name, atimeMs * 1e6, mtimeMs * 1e6));
+    return this.utimensNs(path, atimeMs * 1e6, mtimeMs * 1e6);
   }
 
-  symlink(target: string, path: string): Promise<void> {
+  /** Times in nanoseconds since the epoch; a negative one is left unchanged. */
+  utimensNs(path: string, atimeNs: number, mtimeNs: number): Promise<void> {
+    if (relativeOf(path) === '') return this.storage.root.utimes(atimeNs, mtimeNs);
+    return this.atParent(path, (dir, name) => dir.utimesEntry(name, atimeNs, mtimeNs));
+  }
+
+  symlink(target: Name, path: string): Promise<void> {
     this.forgetXattrs(path);
     return this.atParent(path, (dir, name) => dir.symlink(target, name));
   }
@@ -333,7 +379,7 @@ export class PosixFs {
   link(from: string, to: string): Promise<void> {
     this.forgetXattrs(to);
     const [toParent, toName] = parentAndName(to);
-    return this.atParent(from, (dir, name) => this.dirs.use(toParent, (target) => dir.link(name, target, toName)));
+    return this.atParent(from, (dir, name) => this.dirs.use(toParent, (target) => dir.link(name, target, publicName(toName))));
   }
 
   async access(path: string): Promise<void> {

@@ -1,7 +1,8 @@
-// The persistfs native addon: the io_uring ring, thread-pool system calls, aligned buffers.
+// The persistfs native addon: the io_uring ring, thread-pool system calls, aligned buffers, the FUSE session.
 #include <napi.h>
 
 #include "blocking.h"
+#include "fuse/session.h"
 #include "ring.h"
 
 namespace persistfs {
@@ -12,6 +13,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Ring", persistfs::Ring::Define(env));
   persistfs::DefineBlocking(env, exports);
   persistfs::DefineAligned(env, exports);
+  exports.Set("FuseSession", persistfs::fuse::FuseSession::Define(env));
   return exports;
 }
 

@@ -92,6 +92,9 @@ export interface FileNode extends XattrNode {
   close(): Promise<void>;
 }
 
+/** How a rename treats an existing target: replace it (rename(2)), refuse (EEXIST), or swap the two. */
+export type RenameMode = 'replace' | 'noreplace' | 'exchange';
+
 export interface DirNode extends XattrNode {
   /** The extended attributes of the entry `name` itself (a symlink is not followed). */
   entryXattrs(name: string): XattrNode;
@@ -107,7 +110,8 @@ export interface DirNode extends XattrNode {
   list(): Promise<DirEntry[]>;
   /** Stat of `name`, not following a final symlink; of this directory when `name` is ''. */
   stat(name: string): Promise<EntryStat>;
-  rename(from: string, to: DirNode, toName: string, replace: boolean): Promise<void>;
+  /** 'exchange' swaps two existing entries atomically (ENOENT when the target is missing) */
+  rename(from: string, to: DirNode, toName: string, mode: RenameMode): Promise<void>;
   unlink(name: string): Promise<void>;
   rmdir(name: string): Promise<void>;
   symlink(target: string, name: string): Promise<void>;

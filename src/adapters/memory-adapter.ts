@@ -6,7 +6,7 @@ import { constants as bufferConstants } from 'node:buffer';
 import { nameByteLength } from '../ground/name-bytes.js';
 import type { FsStats } from '../io/native.js';
 import { storageError } from '../storage/errors.js';
-import { totalBytes, TYPE_BITS, type Adapter, type DirEntry, type DirNode, type EntryKind, type EntryStat, type FileNode, type NodeKind, type OpenFlags, type XattrNode, XattrsOf } from './adapter.js';
+import { totalBytes, TYPE_BITS, type Adapter, type DirEntry, type DirNode, type EntryKind, type EntryStat, type FileNode, type NodeKind, type OpenFlags, type RenameMode, type XattrNode, XattrsOf } from './adapter.js';
 
 /** The largest file the adapter holds: one Buffer's worth, at most 4 GiB (larger ones fail to allocate). */
 const MAX_FILE_SIZE = Math.min(bufferConstants.MAX_LENGTH, 2 ** 32);
@@ -352,7 +352,7 @@ class MemoryDir extends MemoryHandle implements DirNode {
     return stat(name === '' ? this.node : this.entry(name));
   }
 
-  async rename(from: string, to: DirNode, toName: string, replace: boolean): Promise<void> {
+  async rename(from: string, to: DirNode, toName: string, mode: RenameMode): Promise<void> {
     const child = this.entry(from);
     const target = to as MemoryDir;
     if (child.kind === 'directory' && isWithin(target.node, child)) {
@@ -360,8 +360,9 @@ class MemoryDir extends MemoryHandle implements DirNode {
     }
     const existing = target.node.children.get(toName);
     if (existing === child) return;
+    if (mode === 'exchange') return this.exchange(from, child, target, toName, existing);
     if (existing) {
-      if (!replace) throw storageError('EEXIST', 'target exists', { path: toName });
+      if (mode === 'noreplace') throw storageError('EEXIST', 'target exists', { path: toName });
       if (existing.kind === 'directory' && child.kind !== 'directory') throw storageError('EISDIR', 'target is a directory', { path: toName });
       if (existing.kind !== 'directory' && child.kind === 'directory') throw storageError('ENOTDIR', 'target is not a directory', { path: toName });
       if (existing.kind === 'directory' && existing.children.size > 0) throw storageError('ENOTEMPTY', 'target directory is not empty', { path: toName });
@@ -370,6 +371,20 @@ class MemoryDir extends MemoryHandle implements DirNode {
     this.node.children.delete(from);
     if (child.kind === 'directory') this.node.nlink--;
     target.add(toName, child);
+  }
+
+  /** RENAME_EXCHANGE: `from` here and `toName` in `target` swap their nodes. */
+  private exchange(from: string, child: Node, target: MemoryDir, toName: string, existing: Node | undefined): void {
+    if (!existing) throw storageError('ENOENT', 'no entry to exchange with', { path: toName });
+    if (existing.kind === 'directory' && isWithin(this.node, existing)) {
+      throw storageError('EINVAL', 'cannot move a directory into itself', { path: from });
+    }
+    this.node.children.delete(from);
+    if (child.kind === 'directory') this.node.nlink--;
+    target.node.children.delete(toName);
+    if (existing.kind === 'directory') target.node.nlink--;
+    target.add(toName, child);
+    this.add(from, existing);
   }
 
   async unlink(name: string): Promise<void> {

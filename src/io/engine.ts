@@ -39,6 +39,7 @@ export const RESOLVE = {
 } as const;
 
 export const RENAME_NOREPLACE = 1;
+export const RENAME_EXCHANGE = 2;
 
 export const S_IFMT = 0o170000;
 export const S_IFDIR = 0o040000;

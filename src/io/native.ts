@@ -79,7 +79,25 @@ export interface NativeBlocking {
   fstatfs(fd: number): Promise<FsStats | number>;
 }
 
+/** One FUSE connection (native/src/fuse/session.h); requests reach `onRequests` in batches, raw. */
+export interface NativeFuseSession {
+  /** opens /dev/fuse and mount(2)s it: data is "fd=N," + options; throws an Error with errno */
+  mount(source: string, target: string, fstype: string, options: string): void;
+  /** has fusermount3 mount `target` with `options` (any user) and keeps the descriptor it passes back */
+  mountWithFusermount(target: string, options: string): void;
+  /** starts the reader thread, reading into buffers of `bufferSize` bytes */
+  start(bufferSize: number): void;
+  /** one writev of the reply header and `body`: 0, or -errno (-ENOENT: the request was interrupted) */
+  reply(unique: number, error: number, ...body: Uint8Array[]): number;
+  /** umount2 (MNT_DETACH when `detach`): 0 or -errno */
+  unmount(target: string, detach: boolean): number;
+  /** stops and joins the reader, closes /dev/fuse */
+  close(): void;
+  readonly fd: number;
+}
+
 export interface NativeAddon {
+  FuseSession: new (onRequests: (requests: Buffer[]) => void, onEnd: (errno: number) => void) => NativeFuseSession;
   Ring: new (entries: number, onComplete: (count: number) => void, results: Float64Array) => NativeRing;
   blocking: NativeBlocking;
   /** flock(fd, LOCK_EX or LOCK_SH | LOCK_NB): 0, or -errno (-EWOULDBLOCK when another holds it) */

@@ -3,7 +3,7 @@
 //
 // The owner's Mode of the directory is enforced here for every adapter: creating, renaming and deleting
 // entries needs Write, listing needs Read (as the kernel would for a non-root owner).
-import { NODE_KINDS, type DirNode, type EntryKind, type EntryStat, type FileNode, type NodeKind, type OpenFlags } from '../adapters/adapter.js';
+import { NODE_KINDS, type DirNode, type EntryKind, type EntryStat, type FileNode, type NodeKind, type OpenFlags, type RenameMode } from '../adapters/adapter.js';
 import { publicName } from '../ground/name-bytes.js';
 import type { FsStats } from '../io/native.js';
 import { storageError } from './errors.js';
@@ -329,7 +329,8 @@ export class Dir extends Handle {
 
   /**
    * Moves the entry `from` of this directory to `to`/`toName`: EEXIST if the target exists unless
-   * `replace` is set (then POSIX rename rules: a directory replaces only an empty directory).
+   * `replace` is set (then POSIX rename rules: a directory replaces only an empty directory), or with
+   * `exchange` swaps the two entries.
    */
   moveEntry(from: Name, to: Dir, toName: Name, options: RenameOptions = {}): Promise<void> {
     return this.onEntry('rename', from, async (entry) => {
@@ -337,7 +338,7 @@ export class Dir extends Handle {
       if (to.closed) throw to.closedError('rename');
       this.need('rename', true);
       to.need('rename', true);
-      await this.node.rename(entry, to.node, target, options.replace === true);
+      await this.node.rename(entry, to.node, target, renameMode(options));
     });
   }
 
@@ -358,7 +359,7 @@ export class Dir extends Handle {
     checkName(to, 'new name');
     const target = this.checkEntryName(to, 'rename');
     this.need('rename', true);
-    await this.node.rename(from, this.node, target, options.replace === true);
+    await this.node.rename(from, this.node, target, renameMode(options));
     return target;
   }
 
@@ -481,6 +482,10 @@ export class Dir extends Handle {
     this.registry.closed(this);
     if (this.openChildren === 0) await this.releaseNode();
   }
+}
+
+function renameMode(options: RenameOptions): RenameMode {
+  return options.exchange === true ? 'exchange' : options.replace === true ? 'replace' : 'noreplace';
 }
 
 /** Removes everything inside `node`, depth first. */

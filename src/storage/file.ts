@@ -13,6 +13,8 @@ import type { Dir } from './dir.js';
 export interface RenameOptions {
   /** replace an existing entry of that name (POSIX rename); by default that is EEXIST, as the seed says */
   replace?: boolean;
+  /** swap with the existing entry of that name, atomically (renameat2 RENAME_EXCHANGE); ENOENT without one */
+  exchange?: boolean;
 }
 
 export const DEFAULT_CHUNK = 64 * 1024;

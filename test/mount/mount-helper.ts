@@ -32,9 +32,16 @@ async function until(condition: () => boolean, what: string, timeoutMs = 10_000)
   }
 }
 
+/**
+ * The transport of the mounts that do not choose one: PERSISTFS_TEST_TRANSPORT (kernel or fuse-native)
+ * runs the whole mount suite through either; unset, the CLI's default.
+ */
+const TEST_TRANSPORT = process.env.PERSISTFS_TEST_TRANSPORT;
+
 export function startMountProcess(backing: string, mnt: string, args: string[]): { child: ChildProcess; log: () => string } {
   const logLevel = args.includes('--log-level') ? [] : ['--log-level', 'warn'];
-  const child = spawn(process.execPath, [CLI, 'mount', backing, mnt, ...logLevel, ...args], {
+  const transport = TEST_TRANSPORT && !args.includes('--transport') ? ['--transport', TEST_TRANSPORT] : [];
+  const child = spawn(process.execPath, [CLI, 'mount', backing, mnt, ...logLevel, ...transport, ...args], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';

@@ -100,8 +100,8 @@ test('touch without a date sets the time to now (UTIME_NOW through the binding)'
   t.ok(age >= 0 && age < 60, `the modification time is now (${age} s ago)`);
 });
 
-test('large writes reach the storage in 128 KiB requests, not 4 KiB ones (big_writes)', async (t) => {
-  const m = await withMount(t, 'io_uring', ['--debug']);
+test('large writes reach the storage in 128 KiB requests, not 4 KiB ones (big_writes, fuse-native)', async (t) => {
+  const m = await withMount(t, 'io_uring', ['--debug', '--transport', 'fuse-native']);
   m.sh('dd if=/dev/zero of=big bs=1M count=4 status=none && sync big');
   // the debug output reaches this process through a pipe, after the shell command returned
   for (let i = 0; i < 200 && (m.log().match(/write\[\d+\] \d+ bytes to/g) ?? []).length < 32; i++) {

@@ -148,6 +148,29 @@ eachBackend('file rename and delete', async (t, backend) => {
   await moved.close();
 });
 
+eachBackend('moveEntry with exchange swaps two entries atomically; ENOENT without a target', async (t, backend) => {
+  const { storage } = await freshStorage(t, backend);
+  const dir = storage.root;
+  await (await dir.flushWrite('a', Buffer.from('A'))).close();
+  await (await dir.createDirectory('d')).close();
+  const sub = await dir.openDirectory('d');
+  await (await sub.flushWrite('b', Buffer.from('B'))).close();
+  await dir.moveEntry('a', sub, 'b', { exchange: true });
+  const read = async (parent: typeof dir, name: string) => {
+    const file = await parent.openFile(name);
+    const buffer = Buffer.alloc(1);
+    await file.read(0, buffer);
+    await file.close();
+    return buffer.toString();
+  };
+  t.deepEqual([await read(dir, 'a'), await read(sub, 'b')], ['B', 'A'], 'the two files swapped places');
+  await dir.moveEntry('a', dir, 'd', { exchange: true });
+  t.equal((await dir.stat('a')).kind, 'directory', 'a file and a directory swap too');
+  t.equal((await dir.stat('d')).kind, 'file', 'both ways');
+  await rejection(t, dir.moveEntry('d', dir, 'missing', { exchange: true }), 'ENOENT', 'exchange needs both entries');
+  await sub.close();
+});
+
 eachBackend('1,000 concurrent appends: every record once, none interleaved', async (t, backend) => {
   const { storage } = await freshStorage(t, backend);
   const file = await storage.root.createFile('log');

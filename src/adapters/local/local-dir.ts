@@ -1,10 +1,10 @@
 // A directory open in a LocalAdapter: a descriptor opened beneath the root. Every call names a single
 // entry relative to it, so nothing reaches outside the root: openat2 refuses to resolve out of it, and
 // the other *at calls act on the entry itself (never following a final symlink).
-import { AT, O, RENAME_NOREPLACE, type IoEngine } from '../../io/engine.js';
+import { AT, O, RENAME_EXCHANGE, RENAME_NOREPLACE, type IoEngine } from '../../io/engine.js';
 import type { FsStats } from '../../io/native.js';
 import { storageError } from '../../storage/errors.js';
-import { kindOfMode, TYPE_BITS, type DirEntry, type DirNode, type EntryKind, type EntryStat, type FileNode, type NodeKind, type OpenFlags, type XattrNode } from '../adapter.js';
+import { kindOfMode, TYPE_BITS, type DirEntry, type DirNode, type EntryKind, type EntryStat, type FileNode, type NodeKind, type OpenFlags, type RenameMode, type XattrNode } from '../adapter.js';
 import { FdNode, fdXattrs, withKind } from './fd-node.js';
 import type { InodeTable } from './inode-table.js';
 import { LocalFile, writeFully } from './local-file.js';
@@ -131,8 +131,9 @@ export class LocalDir extends FdNode implements DirNode {
     return withKind(await this.engine.statx(this.fd, name));
   }
 
-  rename(from: string, to: DirNode, toName: string, replace: boolean): Promise<void> {
-    return this.engine.renameat(this.fd, from, (to as LocalDir).fd, toName, replace ? 0 : RENAME_NOREPLACE);
+  rename(from: string, to: DirNode, toName: string, mode: RenameMode): Promise<void> {
+    const flags = mode === 'replace' ? 0 : mode === 'noreplace' ? RENAME_NOREPLACE : RENAME_EXCHANGE;
+    return this.engine.renameat(this.fd, from, (to as LocalDir).fd, toName, flags);
   }
 
   unlink(name: string): Promise<void> {

@@ -1,0 +1,66 @@
+// INIT: what we ask of the kernel, each flag a deliberate choice. The kernel offers its flags; we answer
+// with those we want among them. Flags beyond bit 31 travel in flags2 and need INIT_EXT.
+//
+// Chosen:
+// - ASYNC_READ: reads of one file may arrive in parallel (the storage serves them in parallel).
+// - ATOMIC_O_TRUNC: OPEN carries O_TRUNC, one request instead of OPEN + SETATTR(size 0).
+// - BIG_WRITES + MAX_PAGES: requests up to 1 MiB (max_pages 256), fewer round trips for big IO.
+// - PARALLEL_DIROPS: lookups and readdirs of one directory are not serialised by the kernel.
+// - DO_READDIRPLUS: a listing brings the attributes along (ls -l: one request, not one per entry).
+// - CACHE_SYMLINKS: READLINK answers stay in the page cache.
+// Left out for now:
+// - WRITEBACK_CACHE: the kernel would own size and mtime; comes with its own tests (issue 10, later).
+// - HANDLE_KILLPRIV_V2: would make clearing suid/sgid on write, truncate and chown our job; not done yet.
+// - EXPORT_SUPPORT: no NFS export (no lookups of "." and "..").
+// - POSIX_LOCKS / FLOCK_LOCKS: the kernel then keeps locks local to the mount, which is what we want.
+import type { Request } from './request.js';
+import { initIn } from './request.js';
+import { FUSE_KERNEL_MINOR_VERSION, FUSE_KERNEL_VERSION, InitFlag, MAX_PAGES, MAX_WRITE, Size } from './protocol.js';
+
+const WANTED =
+  InitFlag.ASYNC_READ |
+  InitFlag.ATOMIC_O_TRUNC |
+  InitFlag.BIG_WRITES |
+  InitFlag.MAX_PAGES |
+  InitFlag.PARALLEL_DIROPS |
+  InitFlag.DO_READDIRPLUS |
+  InitFlag.CACHE_SYMLINKS |
+  InitFlag.INIT_EXT;
+
+/** Requests the kernel may have in the background (readahead, async reads) at once. */
+const MAX_BACKGROUND = 64;
+
+export interface Negotiated {
+  major: number;
+  minor: number;
+  flags: bigint;
+  maxWrite: number;
+}
+
+export class InitError extends Error {}
+
+/** The answer to INIT, and what was agreed. */
+export function negotiate(request: Request): { reply: Buffer; agreed: Negotiated } {
+  const init = initIn(request);
+  if (init.major !== FUSE_KERNEL_VERSION) throw new InitError(`the kernel speaks FUSE ${init.major}.${init.minor}; persistfs speaks 7.x`);
+  if (init.minor < 28) throw new InitError(`the kernel speaks FUSE 7.${init.minor}; persistfs needs 7.28 or later`);
+  const offered = init.flags & InitFlag.INIT_EXT ? init.flags : init.flags & 0xffff_ffffn;
+  const flags = offered & WANTED;
+  const minor = Math.min(init.minor, FUSE_KERNEL_MINOR_VERSION);
+
+  // fuse_init_out: major u32, minor u32, max_readahead u32, flags u32, max_background u16,
+  // congestion_threshold u16, max_write u32, time_gran u32, max_pages u16, map_alignment u16, flags2 u32,
+  // max_stack_depth u32, request_timeout u16, unused
+  const reply = Buffer.alloc(Size.INIT_OUT);
+  reply.writeUInt32LE(FUSE_KERNEL_VERSION, 0);
+  reply.writeUInt32LE(minor, 4);
+  reply.writeUInt32LE(init.maxReadahead, 8);
+  reply.writeUInt32LE(Number(flags & 0xffff_ffffn), 12);
+  reply.writeUInt16LE(MAX_BACKGROUND, 16);
+  reply.writeUInt16LE((MAX_BACKGROUND * 3) / 4, 18);
+  reply.writeUInt32LE(MAX_WRITE, 20);
+  reply.writeUInt32LE(1, 24); // time_gran: nanosecond timestamps
+  reply.writeUInt16LE(MAX_PAGES, 28);
+  reply.writeUInt32LE(Number(flags >> 32n), 32);
+  return { reply, agreed: { major: FUSE_KERNEL_VERSION, minor, flags, maxWrite: MAX_WRITE } };
+}

@@ -1,0 +1,209 @@
+// The kernel transport: persistfs speaks the kernel's FUSE protocol itself. The native session
+// (native/src/fuse) mounts /dev/fuse and reads requests on one thread; they reach handle() here in
+// batches, raw. Each is decoded, answered by its operation (operations.ts) and replied to with one writev
+// from this thread. A request that cannot be decoded is EINVAL, an opcode we do not serve ENOSYS, a
+// failing operation its StorageError's errno, anything else EIO: always logged, never a crash.
+import { execFile } from 'node:child_process';
+import { constants } from 'node:os';
+import { promisify } from 'node:util';
+
+import type { Logger } from '../../src/log.js';
+import { native, type NativeFuseSession } from '../../src/io/native.js';
+import { errnoOf } from '../errno.js';
+import type { PosixFs } from '../posix-fs.js';
+import { InitError, negotiate } from './init.js';
+import { KernelOps, type KernelOpsOptions, type Operation, type ReplyBody } from './operations.js';
+import { MAX_WRITE, Opcode, OPCODE_NAMES, READ_BUFFER_SIZE } from './protocol.js';
+import { decodeRequest, ProtocolError, type Request } from './request.js';
+
+const { EIO, EINVAL, ENOSYS, EPROTO } = constants.errno;
+
+export interface KernelMountOptions extends KernelOpsOptions {
+  allowOther: boolean;
+  debug: boolean;
+}
+
+const asRoot = (): boolean => process.getuid?.() === 0;
+const execFileAsync = promisify(execFile);
+
+/**
+ * The mount options, in one place: as root, the mount(2) data after "fd=N"; otherwise the options for
+ * fusermount3, which adds fd, rootmode, user_id and group_id itself (and allows allow_other only when
+ * /etc/fuse.conf says user_allow_other).
+ */
+export function kernelMountOptions(options: KernelMountOptions, backing: string, root: boolean): string {
+  const list = root
+    ? ['rootmode=40000', `user_id=${process.getuid?.() ?? 0}`, `group_id=${process.getgid?.() ?? 0}`]
+    : ['subtype=persistfs', ...(/[,\\]/.test(backing) ? [] : [`fsname=${backing}`])];
+  list.push('default_permissions', `max_read=${MAX_WRITE}`); // the kernel checks permissions for the real caller
+  if (options.allowOther) list.push('allow_other');
+  return list.join(',');
+}
+
+const opName = (opcode: number): string => OPCODE_NAMES.get(opcode) ?? `opcode ${opcode}`;
+
+export class KernelMount {
+  private readonly session: NativeFuseSession;
+  private readonly ops: KernelOps;
+  private readonly operations: Map<number, Operation>;
+  private inflight = 0;
+  private idle: (() => void) | undefined;
+  private readonly unknown = new Set<number>();
+  /** resolves when the kernel side is gone (unmounted from outside, or aborted) */
+  readonly ended: Promise<number>;
+  private gone = false;
+  /** how requests arrived: many per event-loop wake-up when the kernel is busy */
+  private readonly counts = { requests: 0, batches: 0, largestBatch: 0 };
+
+  constructor(
+    readonly mountpoint: string,
+    private readonly backing: string,
+    posix: PosixFs,
+    private readonly options: KernelMountOptions,
+    private readonly logger: Logger,
+  ) {
+    this.ops = new KernelOps(posix, options);
+    this.operations = this.ops.table();
+    let ended: (errno: number) => void = () => {};
+    this.ended = new Promise((resolve) => (ended = resolve));
+    this.session = new native.FuseSession(
+      (batch) => {
+        this.counts.batches++;
+        this.counts.requests += batch.length;
+        this.counts.largestBatch = Math.max(this.counts.largestBatch, batch.length);
+        for (const raw of batch) {
+          // nothing may escape into the native call: the batch's other requests still get served
+          try {
+            this.handle(raw);
+          } catch (error) {
+            this.logger.error({ err: error }, 'a request could not be handled');
+          }
+        }
+      },
+      (errno) => {
+        this.gone = true;
+        if (errno !== 0) this.logger.error({ errno }, 'reading /dev/fuse failed; the mount stops');
+        ended(errno);
+      },
+    );
+  }
+
+  /** Mounts: as root with mount(2) itself, otherwise through fusermount3. */
+  mount(): Promise<void> {
+    if (asRoot()) this.session.mount(this.backing, this.mountpoint, 'fuse.persistfs', kernelMountOptions(this.options, this.backing, true));
+    else this.session.mountWithFusermount(this.mountpoint, kernelMountOptions(this.options, this.backing, false));
+    this.session.start(READ_BUFFER_SIZE);
+    return Promise.resolve();
+  }
+
+  private reply(request: Request, errno: number, body: ReplyBody): void {
+    const parts = body === undefined ? [] : Array.isArray(body) ? body : [body];
+    const result = this.session.reply(request.unique, -errno, ...parts);
+    if (this.options.debug) this.logger.info({ op: opName(request.opcode), unique: request.unique, errno }, 'reply');
+    // -ENOENT: the request was interrupted and the kernel no longer waits for it
+    if (result !== 0 && result !== -constants.errno.ENOENT) {
+      this.logger.warn({ op: opName(request.opcode), unique: request.unique, error: -result }, 'the kernel refused a reply');
+    }
+  }
+
+  private handle(raw: Buffer): void {
+    let request: Request;
+    try {
+      request = decodeRequest(raw);
+    } catch (error) {
+      this.logger.error({ err: error, length: raw.length }, 'a request that cannot be decoded');
+      // answerable when at least the unique id arrived
+      if (raw.length >= 16) this.session.reply(raw.readUInt32LE(8) + raw.readUInt32LE(12) * 0x1_0000_0000, -EINVAL);
+      return;
+    }
+    if (this.options.debug) this.logger.info({ op: opName(request.opcode), unique: request.unique, node: request.nodeid, uid: request.uid, pid: request.pid, length: raw.length }, 'request');
+    switch (request.opcode) {
+      case Opcode.INIT:
+        return this.init(request);
+      case Opcode.FORGET:
+        return this.noReply(request, () => this.ops.forget(request));
+      case Opcode.BATCH_FORGET:
+        return this.noReply(request, () => this.ops.batchForget(request));
+      case Opcode.INTERRUPT:
+        // the operations cannot be cancelled halfway; each is answered when it completes
+        return;
+      case Opcode.DESTROY:
+        return this.reply(request, 0, undefined);
+    }
+    const operation = this.operations.get(request.opcode);
+    if (!operation) {
+      if (!this.unknown.has(request.opcode)) {
+        this.unknown.add(request.opcode);
+        this.logger.debug({ op: opName(request.opcode) }, 'not served: ENOSYS (logged once)');
+      }
+      return this.reply(request, ENOSYS, undefined);
+    }
+    this.inflight++;
+    let promise: Promise<ReplyBody>;
+    try {
+      promise = operation(request);
+    } catch (error) {
+      promise = Promise.reject(error);
+    }
+    promise
+      .then(
+        (body) => this.reply(request, 0, body),
+        (error: unknown) => this.reply(request, this.errnoOf(request, error), undefined),
+      )
+      .catch((error: unknown) => this.logger.error({ op: opName(request.opcode), err: error }, 'could not answer a request'))
+      .finally(() => {
+        if (--this.inflight === 0 && this.idle) this.idle();
+      });
+  }
+
+  private errnoOf(request: Request, error: unknown): number {
+    if (error instanceof ProtocolError) {
+      this.logger.error({ op: opName(request.opcode), err: error }, 'a malformed request, answered EINVAL');
+      return EINVAL;
+    }
+    const errno = errnoOf(error);
+    if (errno !== undefined) {
+      this.logger.debug({ op: opName(request.opcode), code: (error as { code?: string }).code, path: (error as { path?: string }).path }, 'operation failed');
+      return errno;
+    }
+    this.logger.error({ op: opName(request.opcode), err: error }, 'unexpected failure, answered EIO');
+    return EIO;
+  }
+
+  private noReply(request: Request, work: () => void): void {
+    try {
+      work();
+    } catch (error) {
+      this.logger.error({ op: opName(request.opcode), err: error }, 'a malformed request (no reply expected)');
+    }
+  }
+
+  private init(request: Request): void {
+    try {
+      const { reply, agreed } = negotiate(request);
+      this.logger.debug({ minor: agreed.minor, flags: agreed.flags.toString(16) }, 'FUSE INIT agreed');
+      this.reply(request, 0, reply);
+    } catch (error) {
+      this.logger.error({ err: error }, 'FUSE INIT failed');
+      this.reply(request, error instanceof InitError ? EPROTO : EINVAL, undefined);
+    }
+  }
+
+  /**
+   * Detaches the mount (open files keep it alive until they close), answers every request still in
+   * flight, then stops the reader and closes /dev/fuse.
+   */
+  async unmount(): Promise<void> {
+    if (!this.gone && asRoot()) {
+      const result = this.session.unmount(this.mountpoint, true);
+      if (result !== 0 && result !== -EINVAL) this.logger.warn({ error: -result }, 'umount2 failed');
+    } else if (!this.gone) {
+      await execFileAsync('fusermount3', ['-u', '-z', this.mountpoint]).catch((error: Error) =>
+        this.logger.warn({ err: error }, 'fusermount3 -u failed'),
+      );
+    }
+    if (this.inflight > 0) await new Promise<void>((resolve) => (this.idle = resolve));
+    this.session.close();
+    this.logger.info(this.counts, 'FUSE requests served');
+  }
+}

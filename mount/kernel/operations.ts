@@ -1,0 +1,460 @@
+// The FUSE operations of the kernel transport: each one decodes its request, does one thing through
+// PosixFs (the POSIX layer both transports share) and returns the reply's body, or throws a StorageError
+// whose code becomes the errno. Nodes are turned into paths through the node table; names stay bytes.
+//
+// New files, directories and symlinks belong to the caller: the request carries its uid and gid, and when
+// the mount runs as root the new entry is chowned to them (a mount by an ordinary user can only make
+// entries of its own).
+import { decodeName, encodeName } from '../../src/ground/name-bytes.js';
+import { StorageError } from '../../src/storage/errors.js';
+import { joinPath } from '../../src/storage/names.js';
+import type { EntryStat } from '../../src/index.js';
+import type { PosixFs } from '../posix-fs.js';
+import { NodeTable, type Node } from './node-table.js';
+import { FATTR, FOPEN, FSYNC_FDATASYNC, GETATTR_FH, Opcode, RENAME_EXCHANGE, RENAME_NOREPLACE, Size } from './protocol.js';
+import { BodyReader, fhIn, openIn, readIn, reader, setattrIn, writeIn, type Request } from './request.js';
+import {
+  attrOut,
+  direntplusSize,
+  direntSize,
+  direntType,
+  entryOut,
+  openOut,
+  statfsOut,
+  timeout,
+  writeDirent,
+  writeEntry,
+  writeOut,
+  xattrSizeOut,
+  type Timeout,
+} from './reply.js';
+
+const S_IFMT = 0o170000;
+const S_IFREG = 0o100000;
+
+export interface KernelOpsOptions {
+  attrTimeout: number;
+  entryTimeout: number;
+  xattr: boolean;
+}
+
+/** A reply body (one or several buffers), or undefined for an empty reply. */
+export type ReplyBody = Buffer | Buffer[] | undefined;
+export type Operation = (request: Request) => Promise<ReplyBody>;
+
+interface OpenDir {
+  node: Node;
+  /** the listing taken at OPENDIR, '.' and '..' first: offsets index it */
+  names: Buffer[];
+}
+
+const errorOf = (code: string, message: string): StorageError => new StorageError(code, `${code}: ${message}`);
+
+/** A name from the storage (a string, or bytes when not UTF-8) as bytes. */
+const bytesOf = (name: string | Buffer): Buffer => (typeof name === 'string' ? Buffer.from(name, 'utf8') : name);
+
+export class KernelOps {
+  readonly nodes = new NodeTable();
+  private readonly dirs = new Map<number, OpenDir>();
+  private nextDirHandle = 1;
+  /** open file handles by node: the node's attributes once unlinked come from one of them */
+  private readonly openFiles = new Map<number, Set<number>>();
+  private readonly entryValid: Timeout;
+  private readonly attrValid: Timeout;
+  private readonly asRoot = process.getuid?.() === 0;
+
+  constructor(
+    private readonly posix: PosixFs,
+    private readonly options: KernelOpsOptions,
+  ) {
+    this.entryValid = timeout(options.entryTimeout);
+    this.attrValid = timeout(options.attrTimeout);
+  }
+
+  /** The operations by opcode; an opcode without one is answered ENOSYS. */
+  table(): Map<number, Operation> {
+    const ops: Array<[number, Operation]> = [
+      [Opcode.LOOKUP, (r) => this.lookup(r)],
+      [Opcode.GETATTR, (r) => this.getattr(r)],
+      [Opcode.SETATTR, (r) => this.setattr(r)],
+      [Opcode.READLINK, (r) => this.readlink(r)],
+      [Opcode.SYMLINK, (r) => this.symlink(r)],
+      [Opcode.MKNOD, (r) => this.mknod(r)],
+      [Opcode.MKDIR, (r) => this.mkdir(r)],
+      [Opcode.UNLINK, (r) => this.unlink(r)],
+      [Opcode.RMDIR, (r) => this.rmdir(r)],
+      [Opcode.RENAME, (r) => this.rename(r, false)],
+      [Opcode.RENAME2, (r) => this.rename(r, true)],
+      [Opcode.LINK, (r) => this.link(r)],
+      [Opcode.OPEN, (r) => this.open(r)],
+      [Opcode.CREATE, (r) => this.create(r)],
+      [Opcode.READ, (r) => this.read(r)],
+      [Opcode.WRITE, (r) => this.write(r)],
+      [Opcode.FLUSH, (r) => this.posix.flush(fhIn(r).fh).then(() => undefined)],
+      [Opcode.RELEASE, (r) => this.release(r)],
+      [Opcode.FSYNC, (r) => this.fsync(r)],
+      [Opcode.STATFS, async () => statfsOut(await this.posix.statfs())],
+      [Opcode.OPENDIR, (r) => this.opendir(r)],
+      [Opcode.READDIR, (r) => this.readdir(r, false)],
+      [Opcode.READDIRPLUS, (r) => this.readdir(r, true)],
+      [Opcode.RELEASEDIR, async (r) => void this.dirs.delete(fhIn(r).fh)],
+      [Opcode.FSYNCDIR, (r) => this.posix.fsyncdir(this.pathOf(r.nodeid)).then(() => undefined)],
+      [Opcode.FALLOCATE, (r) => this.fallocate(r)],
+    ];
+    if (this.options.xattr) {
+      ops.push(
+        [Opcode.GETXATTR, (r) => this.getxattr(r)],
+        [Opcode.SETXATTR, (r) => this.setxattr(r)],
+        [Opcode.LISTXATTR, (r) => this.listxattr(r)],
+        [Opcode.REMOVEXATTR, (r) => this.removexattr(r)],
+      );
+    }
+    return new Map(ops);
+  }
+
+  private node(id: number): Node {
+    const node = this.nodes.get(id);
+    if (!node) throw errorOf('ESTALE', `no node ${id}`);
+    return node;
+  }
+
+  /** The path of node `id`; ENOENT once it was unlinked. */
+  private pathOf(id: number): string {
+    const path = this.nodes.path(this.node(id));
+    if (path === undefined) throw errorOf('ENOENT', `node ${id} was removed`);
+    return path;
+  }
+
+  /** The parent node of a request, the name it carries (as a name string) and the resulting path. */
+  private child(request: Request, body: BodyReader = reader(request)): { parent: Node; name: string; path: string } {
+    const parent = this.node(request.nodeid);
+    const name = decodeName(body.name());
+    return { parent, name, path: joinPath(this.pathOf(parent.id), name) };
+  }
+
+  private entry(node: Node, stat: EntryStat): Buffer {
+    return entryOut(node.id, stat, this.entryValid, this.attrValid);
+  }
+
+  /** Gives a new entry to the caller (when we run as root and the caller is someone else). */
+  private async ownedByCaller(path: string, request: Request): Promise<void> {
+    if (this.asRoot && (request.uid !== 0 || request.gid !== 0)) await this.posix.chown(path, request.uid, request.gid);
+  }
+
+  private async lookup(request: Request): Promise<ReplyBody> {
+    const { parent, name, path } = this.child(request);
+    const stat = await this.posix.stat(path);
+    return this.entry(this.nodes.lookedUp(parent, name), stat);
+  }
+
+  /** The attributes of a node: through an open handle when asked (or when the node has no name left). */
+  private async statOf(id: number, fh?: number): Promise<EntryStat> {
+    if (fh !== undefined && this.openFiles.get(id)?.has(fh)) return this.posix.fstat(fh);
+    const path = this.nodes.path(this.node(id));
+    if (path !== undefined) return this.posix.stat(path);
+    const open = this.anyHandle(id);
+    if (open === undefined) throw errorOf('ENOENT', `node ${id} was removed`);
+    return this.posix.fstat(open);
+  }
+
+  private async getattr(request: Request): Promise<ReplyBody> {
+    const r = reader(request);
+    const flags = r.u32();
+    const fh = r.skip(4).u64();
+    return attrOut(await this.statOf(request.nodeid, flags & GETATTR_FH ? fh : undefined), this.attrValid);
+  }
+
+  /** An open handle of node `id`, if any. */
+  private anyHandle(id: number): number | undefined {
+    return this.openFiles.get(id)?.values().next().value;
+  }
+
+  /**
+   * SETATTR: mode, owner, size, times (NOW: the time of the request; OMIT: not in `valid`). By name while
+   * the node has one; through an open handle once it was unlinked (fchmod of an unlinked open file).
+   */
+  private async setattr(request: Request): Promise<ReplyBody> {
+    const s = setattrIn(request);
+    const given = s.valid & FATTR.FH && this.openFiles.get(request.nodeid)?.has(s.fh) ? s.fh : undefined;
+    const path = this.nodes.path(this.node(request.nodeid));
+    const fh = path === undefined ? (given ?? this.anyHandle(request.nodeid)) : undefined;
+    if (path === undefined && fh === undefined) throw errorOf('ENOENT', `node ${request.nodeid} was removed`);
+    const p = this.posix;
+    if (s.valid & FATTR.MODE) await (fh !== undefined ? p.fchmod(fh, s.mode) : p.chmod(path!, s.mode));
+    if (s.valid & (FATTR.UID | FATTR.GID)) {
+      const uid = s.valid & FATTR.UID ? s.uid : -1;
+      const gid = s.valid & FATTR.GID ? s.gid : -1;
+      await (fh !== undefined ? p.fchown(fh, uid, gid) : p.chown(path!, uid, gid));
+    }
+    const sizeVia = given ?? fh;
+    if (s.valid & FATTR.SIZE) await (sizeVia !== undefined ? p.ftruncate(sizeVia, s.size) : p.truncate(path!, s.size));
+    if (s.valid & (FATTR.ATIME | FATTR.MTIME)) {
+      const nowNs = Date.now() * 1e6;
+      const time = (set: number, now: number, ns: bigint): number => (!(s.valid & set) ? -1 : s.valid & now ? nowNs : Number(ns));
+      const at = time(FATTR.ATIME, FATTR.ATIME_NOW, s.atimeNs);
+      const mt = time(FATTR.MTIME, FATTR.MTIME_NOW, s.mtimeNs);
+      await (fh !== undefined ? p.futimens(fh, at, mt) : p.utimensNs(path!, at, mt));
+    }
+    return attrOut(await this.statOf(request.nodeid, sizeVia), this.attrValid);
+  }
+
+  private async readlink(request: Request): Promise<ReplyBody> {
+    return bytesOf(await this.posix.readlink(this.pathOf(request.nodeid)));
+  }
+
+  private async symlink(request: Request): Promise<ReplyBody> {
+    const body = reader(request);
+    const { parent, name, path } = this.child(request, body);
+    await this.posix.symlink(body.name(), path);
+    await this.ownedByCaller(path, request);
+    return this.entry(this.nodes.lookedUp(parent, name), await this.posix.stat(path));
+  }
+
+  /** MKNOD: regular files only (the store holds no device files, FIFOs or sockets: EPERM). */
+  private async mknod(request: Request): Promise<ReplyBody> {
+    const body = reader(request);
+    const mode = body.u32();
+    body.skip(12);
+    const { parent, name, path } = this.child(request, body);
+    if ((mode & S_IFMT) !== S_IFREG) throw errorOf('EPERM', 'only regular files can be made here');
+    await this.posix.release(await this.posix.create(path, mode));
+    await this.ownedByCaller(path, request);
+    return this.entry(this.nodes.lookedUp(parent, name), await this.posix.stat(path));
+  }
+
+  private async mkdir(request: Request): Promise<ReplyBody> {
+    const body = reader(request);
+    const mode = body.u32();
+    body.skip(4);
+    const { parent, name, path } = this.child(request, body);
+    await this.posix.mkdir(path, mode);
+    await this.ownedByCaller(path, request);
+    return this.entry(this.nodes.lookedUp(parent, name), await this.posix.stat(path));
+  }
+
+  private async unlink(request: Request): Promise<ReplyBody> {
+    const { parent, name, path } = this.child(request);
+    await this.posix.unlink(path);
+    this.nodes.unlinked(parent, name);
+    return undefined;
+  }
+
+  private async rmdir(request: Request): Promise<ReplyBody> {
+    const { parent, name, path } = this.child(request);
+    await this.posix.rmdir(path);
+    this.nodes.unlinked(parent, name);
+    return undefined;
+  }
+
+  /** RENAME (fuse_rename_in: newdir u64) and RENAME2 (fuse_rename2_in: newdir u64, flags u32, padding). */
+  private async rename(request: Request, withFlags: boolean): Promise<ReplyBody> {
+    const body = reader(request);
+    const newdir = body.u64();
+    const flags = withFlags ? body.u32() : 0;
+    if (withFlags) body.skip(4);
+    const from = this.child(request, body);
+    const newParent = this.node(newdir);
+    const newName = decodeName(body.name());
+    const to = joinPath(this.pathOf(newdir), newName);
+    // RENAME_WHITEOUT is for overlay file systems: EINVAL, as a file system without it answers
+    if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE) || flags === (RENAME_NOREPLACE | RENAME_EXCHANGE)) {
+      throw errorOf('EINVAL', `rename flags ${flags} are not supported`);
+    }
+    const exchange = (flags & RENAME_EXCHANGE) !== 0;
+    await this.posix.rename(from.path, to, exchange ? 'exchange' : flags & RENAME_NOREPLACE ? 'noreplace' : 'replace');
+    if (exchange) this.nodes.exchanged(from.parent, from.name, newParent, newName);
+    else this.nodes.renamed(from.parent, from.name, newParent, newName);
+    return undefined;
+  }
+
+  /** LINK: fuse_link_in (oldnodeid u64), then the new name; the request's node is the new parent. */
+  private async link(request: Request): Promise<ReplyBody> {
+    const body = reader(request);
+    const old = this.pathOf(body.u64());
+    const { parent, name, path } = this.child(request, body);
+    await this.posix.link(old, path);
+    return this.entry(this.nodes.lookedUp(parent, name), await this.posix.stat(path));
+  }
+
+  private opened(node: number, fh: number): void {
+    let handles = this.openFiles.get(node);
+    if (!handles) this.openFiles.set(node, (handles = new Set()));
+    handles.add(fh);
+  }
+
+  private async open(request: Request): Promise<ReplyBody> {
+    const fh = await this.posix.open(this.pathOf(request.nodeid), openIn(request).flags);
+    this.opened(request.nodeid, fh);
+    // every change comes through this mount: the page cache stays valid across opens
+    return openOut(fh, FOPEN.KEEP_CACHE);
+  }
+
+  /** CREATE: fuse_create_in (flags u32, mode u32, umask u32, open_flags u32), then the name. */
+  private async create(request: Request): Promise<ReplyBody> {
+    const body = reader(request);
+    body.u32();
+    const mode = body.u32();
+    body.skip(8);
+    const { parent, name, path } = this.child(request, body);
+    const fh = await this.posix.create(path, mode);
+    try {
+      await this.ownedByCaller(path, request);
+      const stat = await this.posix.fstat(fh);
+      const node = this.nodes.lookedUp(parent, name);
+      this.opened(node.id, fh);
+      return [this.entry(node, stat), openOut(fh, FOPEN.KEEP_CACHE)];
+    } catch (error) {
+      await this.posix.release(fh);
+      throw error;
+    }
+  }
+
+  private async read(request: Request): Promise<ReplyBody> {
+    const { fh, offset, size } = readIn(request);
+    const buffer = Buffer.allocUnsafe(size);
+    const n = await this.posix.read(fh, buffer, size, offset);
+    return buffer.subarray(0, n);
+  }
+
+  private async write(request: Request): Promise<ReplyBody> {
+    const { fh, offset, data } = writeIn(request);
+    return writeOut(await this.posix.write(fh, data, data.length, offset));
+  }
+
+  private async release(request: Request): Promise<ReplyBody> {
+    const { fh } = fhIn(request);
+    const handles = this.openFiles.get(request.nodeid);
+    handles?.delete(fh);
+    if (handles?.size === 0) this.openFiles.delete(request.nodeid);
+    await this.posix.release(fh);
+    return undefined;
+  }
+
+  private async fsync(request: Request): Promise<ReplyBody> {
+    const { fh, flags } = fhIn(request);
+    await this.posix.fsync(fh, (flags & FSYNC_FDATASYNC) !== 0);
+    return undefined;
+  }
+
+  /** FALLOCATE: fuse_fallocate_in (fh u64, offset u64, length u64, mode u32); mode 0 only. */
+  private async fallocate(request: Request): Promise<ReplyBody> {
+    const body = reader(request);
+    const fh = body.u64();
+    const offset = body.u64();
+    const length = body.u64();
+    if (body.u32() !== 0) throw errorOf('EOPNOTSUPP', 'fallocate modes other than 0 are not supported');
+    await this.posix.fallocate(fh, offset, length);
+    return undefined;
+  }
+
+  /** OPENDIR takes the listing; READDIR(PLUS) pages through it by index. */
+  private async opendir(request: Request): Promise<ReplyBody> {
+    const node = this.node(request.nodeid);
+    const entries = await this.posix.list(this.pathOf(node.id));
+    const fh = this.nextDirHandle++;
+    this.dirs.set(fh, { node, names: [Buffer.from('.'), Buffer.from('..'), ...entries.map((entry) => bytesOf(entry.name))] });
+    return openOut(fh, 0);
+  }
+
+  /**
+   * READDIR and READDIRPLUS: the entries from index `offset` that fit in `size` bytes; each carries the
+   * offset of the next. The page's entries are stat-ed together. READDIRPLUS brings each entry's
+   * attributes and counts as a lookup of it, except for '.' and '..' (node id 0: the kernel takes nothing
+   * from them). An entry that vanished since OPENDIR is skipped.
+   */
+  private async readdir(request: Request, plus: boolean): Promise<ReplyBody> {
+    const { fh, offset, size } = readIn(request);
+    const dir = this.dirs.get(fh);
+    if (!dir) throw errorOf('EBADF', `no open directory ${fh}`);
+    const dirPath = this.nodes.path(dir.node);
+    const sizeOf = (index: number) => (plus ? direntplusSize : direntSize)(dir.names[index]!.length);
+    const page: number[] = [];
+    for (let index = offset, room = size; index < dir.names.length && sizeOf(index) <= room; index++) {
+      room -= sizeOf(index);
+      page.push(index);
+    }
+    const stats = await Promise.all(
+      page.map((index) => {
+        if (dirPath === undefined) return undefined;
+        if (index < 2) return plus ? this.posix.stat(dirPath) : undefined;
+        return this.posix.stat(joinPath(dirPath, decodeName(dir.names[index]!))).catch((error: unknown) => {
+          if ((error as { code?: string }).code === 'ENOENT') return undefined;
+          throw error;
+        });
+      }),
+    );
+    const out = Buffer.alloc(size);
+    let used = 0;
+    page.forEach((index, i) => {
+      const name = dir.names[index]!;
+      const dots = index < 2;
+      const stat = stats[i];
+      if (!stat && !dots) return;
+      const ino = stat?.ino ?? 1n; // '.' and '..' of plain READDIR: the kernel does not use their inode numbers
+      const type = stat ? direntType(stat.mode) : 4;
+      if (plus) {
+        const node = dots || !stat ? undefined : this.nodes.lookedUp(dir.node, decodeName(name));
+        writeEntry(out, used, node?.id ?? 0, node ? stat : undefined, this.entryValid, this.attrValid);
+        writeDirent(out, used + Size.ENTRY_OUT, ino, index + 1, type, name);
+      } else {
+        writeDirent(out, used, ino, index + 1, type, name);
+      }
+      used += sizeOf(index);
+    });
+    return out.subarray(0, used);
+  }
+
+  // Extended attributes. A size of 0 asks for the size only; a value longer than `size` is ERANGE.
+
+  private sized(value: Buffer, size: number): Buffer {
+    if (size === 0) return xattrSizeOut(value.length);
+    if (value.length > size) throw errorOf('ERANGE', `the value (${value.length} bytes) is longer than ${size} bytes`);
+    return value;
+  }
+
+  /** GETXATTR: fuse_getxattr_in (size u32, padding u32), then the attribute name. */
+  private async getxattr(request: Request): Promise<ReplyBody> {
+    const body = reader(request);
+    const size = body.u32();
+    const name = decodeName(body.skip(4).name());
+    return this.sized(await this.posix.getxattr(this.pathOf(request.nodeid), name), size);
+  }
+
+  /** LISTXATTR: fuse_getxattr_in; the answer is the names, each NUL-terminated. */
+  private async listxattr(request: Request): Promise<ReplyBody> {
+    const size = reader(request).u32();
+    const names = await this.posix.listxattr(this.pathOf(request.nodeid));
+    const list = Buffer.concat(names.flatMap((name) => [typeof name === 'string' ? encodeName(name) : name, Buffer.of(0)]));
+    return this.sized(list, size);
+  }
+
+  /** SETXATTR: fuse_setxattr_in (size u32, flags u32; SETXATTR_EXT is not agreed), the name, the value. */
+  private async setxattr(request: Request): Promise<ReplyBody> {
+    const body = reader(request);
+    const size = body.u32();
+    const flags = body.u32();
+    const name = decodeName(body.name());
+    const value = body.rest();
+    if (value.length !== size) throw errorOf('EINVAL', `a value of ${size} bytes carried ${value.length}`);
+    await this.posix.setxattr(this.pathOf(request.nodeid), name, Buffer.from(value), flags);
+    return undefined;
+  }
+
+  private async removexattr(request: Request): Promise<ReplyBody> {
+    const name = decodeName(reader(request).name());
+    await this.posix.removexattr(this.pathOf(request.nodeid), name);
+    return undefined;
+  }
+
+  forget(request: Request): void {
+    this.nodes.forget(request.nodeid, reader(request).u64());
+  }
+
+  /** BATCH_FORGET: fuse_batch_forget_in (count u32, dummy u32), then count x (nodeid u64, nlookup u64). */
+  batchForget(request: Request): void {
+    const body = reader(request);
+    const count = body.u32();
+    body.skip(4);
+    for (let i = 0; i < count; i++) this.nodes.forget(body.u64(), body.u64());
+  }
+}

@@ -1,0 +1,179 @@
+// Decoding what the kernel sends: the request header (fuse_in_header: len u32, opcode u32, unique u64,
+// nodeid u64, uid u32, gid u32, pid u32, total_extlen u16, padding u16 = 40 bytes) and the bodies, each
+// read field by field at its documented offset. A body shorter than its structure, or a name without its
+// NUL, is a ProtocolError (answered EINVAL and logged, never a crash).
+import { Size } from './protocol.js';
+
+export class ProtocolError extends Error {}
+
+export interface Request {
+  opcode: number;
+  unique: number;
+  nodeid: number;
+  uid: number;
+  gid: number;
+  pid: number;
+  /** the body: after the header, before any extensions */
+  body: Buffer;
+}
+
+/** A u64 that the kernel keeps small (node ids, uniques, file handles we made): as a number. */
+function u64(buffer: Buffer, at: number): number {
+  return buffer.readUInt32LE(at) + buffer.readUInt32LE(at + 4) * 0x1_0000_0000;
+}
+
+/** The header of a raw request; a request too short for it, or whose length lies, is a ProtocolError. */
+export function decodeRequest(raw: Buffer): Request {
+  if (raw.length < Size.IN_HEADER) throw new ProtocolError(`a request of ${raw.length} bytes is shorter than its header`);
+  const len = raw.readUInt32LE(0);
+  if (len !== raw.length) throw new ProtocolError(`a request says it has ${len} bytes, ${raw.length} arrived`);
+  const extensions = raw.readUInt16LE(36) * 8;
+  if (Size.IN_HEADER + extensions > len) throw new ProtocolError('request extensions longer than the request');
+  return {
+    opcode: raw.readUInt32LE(4),
+    unique: u64(raw, 8),
+    nodeid: u64(raw, 16),
+    uid: raw.readUInt32LE(24),
+    gid: raw.readUInt32LE(28),
+    pid: raw.readUInt32LE(32),
+    body: raw.subarray(Size.IN_HEADER, len - extensions),
+  };
+}
+
+/** Reads a body front to back: fixed fields, then NUL-terminated names, then the rest. */
+export class BodyReader {
+  private at = 0;
+
+  constructor(private readonly body: Buffer) {}
+
+  private need(bytes: number): void {
+    if (this.at + bytes > this.body.length) throw new ProtocolError(`request body too short (${this.body.length} bytes)`);
+  }
+
+  u32(): number {
+    this.need(4);
+    const value = this.body.readUInt32LE(this.at);
+    this.at += 4;
+    return value;
+  }
+
+  u64(): number {
+    this.need(8);
+    const value = u64(this.body, this.at);
+    this.at += 8;
+    return value;
+  }
+
+  /** A signed 64-bit field (times may be before 1970) */
+  i64(): bigint {
+    this.need(8);
+    const value = this.body.readBigInt64LE(this.at);
+    this.at += 8;
+    return value;
+  }
+
+  skip(bytes: number): this {
+    this.need(bytes);
+    this.at += bytes;
+    return this;
+  }
+
+  /** A NUL-terminated name as its bytes (without the NUL). */
+  name(): Buffer {
+    const end = this.body.indexOf(0, this.at);
+    if (end < 0) throw new ProtocolError('a name in the request has no terminating NUL');
+    const name = this.body.subarray(this.at, end);
+    this.at = end + 1;
+    return name;
+  }
+
+  /** Everything not read yet. */
+  rest(): Buffer {
+    const rest = this.body.subarray(this.at);
+    this.at = this.body.length;
+    return rest;
+  }
+}
+
+export const reader = (request: Request): BodyReader => new BodyReader(request.body);
+
+// The bodies that several operations share.
+
+/** fuse_read_in (READ, READDIR, READDIRPLUS): fh u64, offset u64, size u32, read_flags u32, lock_owner u64, flags u32, padding */
+export function readIn(request: Request): { fh: number; offset: number; size: number } {
+  const r = reader(request);
+  return { fh: r.u64(), offset: r.u64(), size: r.u32() };
+}
+
+/** fuse_write_in: fh u64, offset u64, size u32, write_flags u32, lock_owner u64, flags u32, padding u32; then the data */
+export function writeIn(request: Request): { fh: number; offset: number; data: Buffer; writeFlags: number } {
+  const r = reader(request);
+  const fh = r.u64();
+  const offset = r.u64();
+  const size = r.u32();
+  const writeFlags = r.u32();
+  const data = r.skip(16).rest();
+  if (data.length !== size) throw new ProtocolError(`a WRITE of ${size} bytes carried ${data.length}`);
+  return { fh, offset, data, writeFlags };
+}
+
+/** fuse_release_in (RELEASE, RELEASEDIR), fuse_flush_in, fuse_fsync_in: all start with fh u64, then a u32 of flags */
+export function fhIn(request: Request): { fh: number; flags: number } {
+  const r = reader(request);
+  return { fh: r.u64(), flags: r.u32() };
+}
+
+/** fuse_open_in: flags u32, open_flags u32 */
+export function openIn(request: Request): { flags: number } {
+  return { flags: reader(request).u32() };
+}
+
+/**
+ * fuse_setattr_in: valid u32, padding u32, fh u64, size u64, lock_owner u64, atime u64, mtime u64, ctime
+ * u64, atimensec u32, mtimensec u32, ctimensec u32, mode u32, unused u32, uid u32, gid u32, unused u32.
+ */
+export interface SetattrIn {
+  valid: number;
+  fh: number;
+  size: number;
+  atimeNs: bigint;
+  mtimeNs: bigint;
+  mode: number;
+  uid: number;
+  gid: number;
+}
+
+export function setattrIn(request: Request): SetattrIn {
+  const r = reader(request);
+  const valid = r.u32();
+  const fh = r.skip(4).u64();
+  const size = r.u64();
+  const atime = r.skip(8).i64();
+  const mtime = r.i64();
+  const atimensec = r.skip(8).u32();
+  const mtimensec = r.u32();
+  const mode = r.skip(4).u32();
+  const uid = r.skip(4).u32();
+  const gid = r.u32();
+  return {
+    valid,
+    fh,
+    size,
+    atimeNs: atime * 1_000_000_000n + BigInt(atimensec),
+    mtimeNs: mtime * 1_000_000_000n + BigInt(mtimensec),
+    mode,
+    uid,
+    gid,
+  };
+}
+
+/** fuse_init_in: major u32, minor u32, max_readahead u32, flags u32, flags2 u32 (7.36+), unused */
+export function initIn(request: Request): { major: number; minor: number; maxReadahead: number; flags: bigint } {
+  const r = reader(request);
+  const major = r.u32();
+  const minor = r.u32();
+  const maxReadahead = r.u32();
+  const flags = BigInt(r.u32());
+  const flags2 = request.body.length >= 20 ? BigInt(r.u32()) : 0n;
+  return { major, minor, maxReadahead, flags: flags | (flags2 << 32n) };
+}

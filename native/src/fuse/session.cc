@@ -1,0 +1,299 @@
+// See session.h. The reader thread owns reading; the JavaScript thread owns replies, mount and teardown.
+#include "session.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <spawn.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "../args.h"
+#include "protocol.h"
+
+namespace persistfs::fuse {
+
+namespace {
+
+// Requests up to this size are copied out of the read buffer into one of their own size; a larger one
+// (a big WRITE) takes the read buffer itself and the reader allocates a fresh one.
+constexpr size_t kCopyLimit = 64 * 1024;
+// At most this many iovecs in one reply (the out header included).
+constexpr size_t kMaxReplyParts = 64;
+
+Napi::Error ErrnoError(Napi::Env env, const std::string& what, int error) {
+  auto e = Napi::Error::New(env, what + ": " + strerror(error));
+  e.Set("errno", Napi::Number::New(env, error));
+  return e;
+}
+
+void FreeRequest(Napi::Env, uint8_t* data) { std::free(data); }
+
+// The descriptor fusermount3 sends over `socket` (one byte of data, the fd as SCM_RIGHTS), or -errno.
+int ReceiveFd(int socket) {
+  char byte;
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+  msghdr message{};
+  message.msg_iov = &iov;
+  message.msg_iovlen = 1;
+  message.msg_control = control;
+  message.msg_controllen = sizeof control;
+  ssize_t n;
+  do {
+    n = recvmsg(socket, &message, MSG_CMSG_CLOEXEC);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return -errno;
+  cmsghdr* header = CMSG_FIRSTHDR(&message);
+  if (n == 0 || !header || header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) return -EIO;
+  int fd;
+  std::memcpy(&fd, CMSG_DATA(header), sizeof fd);
+  return fd;
+}
+
+}  // namespace
+
+Napi::Function FuseSession::Define(Napi::Env env) {
+  return DefineClass(env, "FuseSession",
+                     {
+                         InstanceMethod<&FuseSession::Mount>("mount"),
+                         InstanceMethod<&FuseSession::MountWithFusermount>("mountWithFusermount"),
+                         InstanceMethod<&FuseSession::Start>("start"),
+                         InstanceMethod<&FuseSession::Reply>("reply"),
+                         InstanceMethod<&FuseSession::Unmount>("unmount"),
+                         InstanceMethod<&FuseSession::Close>("close"),
+                         InstanceAccessor<&FuseSession::Fd>("fd"),
+                     });
+}
+
+// new FuseSession(onRequests(buffers: Buffer[]), onEnd(errno: number))
+FuseSession::FuseSession(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FuseSession>(info) {
+  on_requests_ = Napi::Persistent(info[0].As<Napi::Function>());
+  on_end_ = Napi::Persistent(info[1].As<Napi::Function>());
+}
+
+FuseSession::~FuseSession() {
+  StopReader();
+  for (auto& request : queue_) std::free(request.data);
+  if (fd_ >= 0) close(fd_);
+}
+
+Napi::Value FuseSession::Fd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fd_); }
+
+// mount(source, target, fstype, options): opens /dev/fuse and mounts it with "fd=N," + options.
+Napi::Value FuseSession::Mount(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (fd_ >= 0) throw Napi::Error::New(env, "this session is already mounted");
+  std::string source = info[0].As<Napi::String>();
+  std::string target = info[1].As<Napi::String>();
+  std::string fstype = info[2].As<Napi::String>();
+  std::string options = info[3].As<Napi::String>();
+  // non-blocking: the reader polls, so that it can also be told to stop
+  int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) throw ErrnoError(env, "open /dev/fuse", errno);
+  std::string data = "fd=" + std::to_string(fd) + (options.empty() ? "" : "," + options);
+  if (mount(source.c_str(), target.c_str(), fstype.c_str(), MS_NOSUID | MS_NODEV, data.c_str()) != 0) {
+    int error = errno;
+    close(fd);
+    throw ErrnoError(env, "mount " + target, error);
+  }
+  fd_ = fd;
+  return env.Undefined();
+}
+
+// mountWithFusermount(target, options): runs `fusermount3 -o options -- target` with _FUSE_COMMFD naming
+// one end of a socket pair, and takes the /dev/fuse descriptor it sends back (libfuse's protocol for
+// mounts by ordinary users). Waits for fusermount3, which takes milliseconds, once per mount.
+Napi::Value FuseSession::MountWithFusermount(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (fd_ >= 0) throw Napi::Error::New(env, "this session is already mounted");
+  std::string target = info[0].As<Napi::String>();
+  std::string options = info[1].As<Napi::String>();
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM, 0, pair) != 0) throw ErrnoError(env, "socketpair", errno);
+  fcntl(pair[0], F_SETFD, FD_CLOEXEC);  // ours; pair[1] is inherited by fusermount3
+  std::string commfd = "_FUSE_COMMFD=" + std::to_string(pair[1]);
+  std::vector<char*> envp;
+  for (char** e = environ; *e; e++) {
+    if (std::strncmp(*e, "_FUSE_COMMFD=", 13) != 0) envp.push_back(*e);
+  }
+  envp.push_back(commfd.data());
+  envp.push_back(nullptr);
+  std::string program = "fusermount3", dashO = "-o", dashes = "--";
+  char* argv[] = {program.data(), dashO.data(), options.data(), dashes.data(), target.data(), nullptr};
+  pid_t pid;
+  int spawned = posix_spawnp(&pid, "fusermount3", nullptr, nullptr, argv, envp.data());
+  close(pair[1]);
+  if (spawned != 0) {
+    close(pair[0]);
+    throw ErrnoError(env, "spawn fusermount3", spawned);
+  }
+  int fd = ReceiveFd(pair[0]);
+  close(pair[0]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (fd < 0) {
+    auto e = Napi::Error::New(env, "fusermount3 could not mount " + target + " (exit status " +
+                                       std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) + ", see its message above)");
+    e.Set("errno", Napi::Number::New(env, -fd));
+    throw e;
+  }
+  // non-blocking, as in mount(): the reader polls
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  fd_ = fd;
+  return env.Undefined();
+}
+
+// start(bufferSize): starts the reader; bufferSize is max_write plus room for the headers.
+Napi::Value FuseSession::Start(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (fd_ < 0) throw Napi::Error::New(env, "mount first");
+  if (reader_.joinable()) throw Napi::Error::New(env, "the reader is running already");
+  buffer_size_ = std::max<size_t>(static_cast<size_t>(I64(info, 0)), kMinReadBuffer);
+  stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (stop_fd_ < 0) throw ErrnoError(env, "eventfd", errno);
+  deliver_ = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "persistfs-fuse", 0, 1);
+  reader_ = std::thread([this] { ReadLoop(); });
+  return env.Undefined();
+}
+
+void FuseSession::ReadLoop() {
+  auto* buffer = static_cast<uint8_t*>(std::malloc(buffer_size_));
+  int error = buffer ? 0 : ENOMEM;
+  while (error == 0) {
+    ssize_t n = read(fd_, buffer, buffer_size_);
+    if (n >= 0) {
+      Request request{nullptr, static_cast<size_t>(n)};
+      if (static_cast<size_t>(n) <= kCopyLimit) {
+        request.data = static_cast<uint8_t*>(std::malloc(n > 0 ? n : 1));
+        if (request.data) std::memcpy(request.data, buffer, n);
+      } else {
+        request.data = buffer;
+        buffer = static_cast<uint8_t*>(std::malloc(buffer_size_));
+      }
+      if (!request.data || !buffer) error = ENOMEM;
+      if (request.data) Enqueue(request);
+      continue;
+    }
+    int e = errno;
+    if (e == EINTR || e == ENOENT) continue;  // ENOENT: the request was interrupted before we read it
+    if (e == EAGAIN) {
+      pollfd fds[2] = {{fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
+      if (poll(fds, 2, -1) < 0 && errno != EINTR) error = errno;
+      if (fds[1].revents) break;  // told to stop
+      continue;
+    }
+    error = e == ENODEV ? 0 : e;  // ENODEV: unmounted (or aborted), the normal end
+    break;
+  }
+  std::free(buffer);
+  Finish(error);
+}
+
+void FuseSession::Enqueue(Request request) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  queue_.push_back(request);
+  Schedule();
+}
+
+void FuseSession::Finish(int error) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ended_ = true;
+  end_error_ = error;
+  Schedule();
+}
+
+void FuseSession::Schedule() {
+  if (scheduled_) return;
+  scheduled_ = true;
+  deliver_.NonBlockingCall([this](Napi::Env env, Napi::Function) { Drain(env); });
+}
+
+// On the event loop: every request queued so far goes to JavaScript in one call; then the end, once.
+void FuseSession::Drain(Napi::Env env) {
+  std::vector<Request> batch;
+  bool report_end = false;
+  int end_error = 0;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    batch.swap(queue_);
+    scheduled_ = false;
+    if (ended_ && !end_reported_) {
+      report_end = true;
+      end_reported_ = true;
+      end_error = end_error_;
+    }
+  }
+  Napi::HandleScope scope(env);
+  if (!batch.empty()) {
+    auto array = Napi::Array::New(env, batch.size());
+    for (size_t i = 0; i < batch.size(); i++) {
+      array.Set(i, Napi::Buffer<uint8_t>::New(env, batch[i].data, batch[i].length, FreeRequest));
+    }
+    on_requests_.Call({array});
+  }
+  if (report_end) on_end_.Call({Napi::Number::New(env, end_error)});
+}
+
+// reply(unique, error, ...buffers): 0, or -errno (-ENOENT: the request was interrupted meanwhile).
+Napi::Value FuseSession::Reply(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (fd_ < 0) return Napi::Number::New(env, -EBADF);
+  OutHeader header{};
+  header.unique = static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value());
+  header.error = I32(info, 1);
+  iovec iov[kMaxReplyParts];
+  size_t parts = 1;
+  size_t length = sizeof header;
+  if (info.Length() - 2 + 1 > kMaxReplyParts) throw Napi::RangeError::New(env, "too many reply parts");
+  if (header.error == 0) {
+    for (size_t i = 2; i < info.Length(); i++) {
+      Bytes bytes = BytesOf(info[i]);
+      if (bytes.length == 0) continue;
+      iov[parts++] = {bytes.data, bytes.length};
+      length += bytes.length;
+    }
+  }
+  header.len = static_cast<uint32_t>(length);
+  iov[0] = {&header, sizeof header};
+  ssize_t n = writev(fd_, iov, static_cast<int>(parts));
+  return Napi::Number::New(env, n < 0 ? -errno : 0);
+}
+
+// unmount(target, detach): umount2; 0 or -errno.
+Napi::Value FuseSession::Unmount(const Napi::CallbackInfo& info) {
+  std::string target = info[0].As<Napi::String>();
+  int flags = info[1].ToBoolean() ? MNT_DETACH : 0;
+  return Napi::Number::New(info.Env(), umount2(target.c_str(), flags) == 0 ? 0 : -errno);
+}
+
+void FuseSession::StopReader() {
+  if (!reader_.joinable()) return;
+  uint64_t one = 1;
+  if (write(stop_fd_, &one, sizeof one) < 0) {
+    // an eventfd write fails only on overflow, which cannot happen with one write
+  }
+  reader_.join();
+  close(stop_fd_);
+  stop_fd_ = -1;
+  deliver_.Release();
+}
+
+// close(): stops the reader and closes /dev/fuse. A mount still in place then answers ENOTCONN.
+Napi::Value FuseSession::Close(const Napi::CallbackInfo& info) {
+  StopReader();
+  if (fd_ >= 0) close(fd_);
+  fd_ = -1;
+  return info.Env().Undefined();
+}
+
+}  // namespace persistfs::fuse

@@ -1,0 +1,102 @@
+// The kernel transport's pieces without a mount: request decoding (malformed requests are ProtocolErrors,
+// never crashes), INIT negotiation, the node table (lookup counts, forget, rename of a subtree, unlink),
+// and the reply encodings.
+import test from 'tape';
+
+import { InitError, negotiate } from '../../mount/kernel/init.js';
+import { NodeTable } from '../../mount/kernel/node-table.js';
+import { InitFlag, Opcode, Size } from '../../mount/kernel/protocol.js';
+import { attrOut, direntSize, writeDirent } from '../../mount/kernel/reply.js';
+import { BodyReader, decodeRequest, ProtocolError, writeIn } from '../../mount/kernel/request.js';
+import type { EntryStat } from '../../src/index.js';
+
+function raw(opcode: number, body: Buffer, unique = 42, nodeid = 1): Buffer {
+  const header = Buffer.alloc(Size.IN_HEADER);
+  header.writeUInt32LE(Size.IN_HEADER + body.length, 0);
+  header.writeUInt32LE(opcode, 4);
+  header.writeBigUInt64LE(BigInt(unique), 8);
+  header.writeBigUInt64LE(BigInt(nodeid), 16);
+  header.writeUInt32LE(1000, 24);
+  header.writeUInt32LE(100, 28);
+  header.writeUInt32LE(7, 32);
+  return Buffer.concat([header, body]);
+}
+
+test('decodeRequest: the header fields; short or lying requests are ProtocolErrors', (t) => {
+  const request = decodeRequest(raw(Opcode.LOOKUP, Buffer.from('name\0'), 2 ** 40 + 2, 2 ** 33));
+  t.deepEqual(
+    { opcode: request.opcode, unique: request.unique, nodeid: request.nodeid, uid: request.uid, gid: request.gid, pid: request.pid },
+    { opcode: Opcode.LOOKUP, unique: 2 ** 40 + 2, nodeid: 2 ** 33, uid: 1000, gid: 100, pid: 7 },
+    '64-bit unique and node id, caller credentials',
+  );
+  t.equal(new BodyReader(request.body).name().toString(), 'name', 'a NUL-terminated name');
+  t.throws(() => decodeRequest(Buffer.alloc(20)), ProtocolError, 'shorter than the header');
+  const lying = raw(Opcode.LOOKUP, Buffer.from('x\0'));
+  lying.writeUInt32LE(999, 0);
+  t.throws(() => decodeRequest(lying), ProtocolError, 'a length that is not what arrived');
+  t.throws(() => new BodyReader(Buffer.from('no-nul')).name(), ProtocolError, 'a name without its NUL');
+  t.throws(() => new BodyReader(Buffer.alloc(4)).u64(), ProtocolError, 'a body too short for its structure');
+  const write = Buffer.alloc(40 + 3);
+  write.writeUInt32LE(5, 16); // says 5 bytes, carries 3
+  t.throws(() => writeIn(decodeRequest(raw(Opcode.WRITE, write))), ProtocolError, 'a WRITE whose data is not its size');
+  t.end();
+});
+
+test('INIT: the flags we want among those offered, 1 MiB requests, the smaller minor', (t) => {
+  const body = Buffer.alloc(64);
+  body.writeUInt32LE(7, 0);
+  body.writeUInt32LE(45, 4);
+  body.writeUInt32LE(131072, 8);
+  body.writeUInt32LE(0xffffffff, 12);
+  body.writeUInt32LE(0xffffffff, 16);
+  const { reply, agreed } = negotiate(decodeRequest(raw(Opcode.INIT, body)));
+  const flags = BigInt(reply.readUInt32LE(12)) | (BigInt(reply.readUInt32LE(32)) << 32n);
+  for (const name of ['ATOMIC_O_TRUNC', 'MAX_PAGES', 'PARALLEL_DIROPS', 'DO_READDIRPLUS', 'BIG_WRITES'] as const) {
+    t.ok(flags & InitFlag[name], `${name} agreed`);
+  }
+  for (const name of ['WRITEBACK_CACHE', 'HANDLE_KILLPRIV_V2', 'PASSTHROUGH', 'OVER_IO_URING', 'POSIX_LOCKS'] as const) {
+    t.notOk(flags & InitFlag[name], `${name} not asked for`);
+  }
+  t.equal(reply.readUInt32LE(20), 1048576, 'max_write 1 MiB');
+  t.equal(reply.readUInt16LE(28), 256, 'max_pages 256');
+  t.equal(reply.readUInt32LE(24), 1, 'nanosecond time granularity');
+  t.equal(agreed.minor, 45, 'minor version 45');
+  body.writeUInt32LE(6, 0);
+  t.throws(() => negotiate(decodeRequest(raw(Opcode.INIT, body))), InitError, 'another major version is refused');
+  t.end();
+});
+
+test('NodeTable: lookups count, forget drops, a renamed directory moves its subtree, unlink detaches', (t) => {
+  const nodes = new NodeTable();
+  const dir = nodes.lookedUp(nodes.root, 'dir');
+  t.equal(nodes.lookedUp(nodes.root, 'dir'), dir, 'the same name is the same node');
+  t.equal(dir.lookups, 2, 'counted twice');
+  const file = nodes.lookedUp(dir, 'f\udcff');
+  t.equal(nodes.path(file), 'dir/f\udcff', 'paths are made of name strings (bytes kept)');
+  t.notEqual(nodes.lookedUp(dir, 'f\udcfe').id, file.id, 'two byte-distinct names are two nodes');
+  nodes.renamed(nodes.root, 'dir', nodes.root, 'moved');
+  t.equal(nodes.path(file), 'moved/f\udcff', 'a renamed directory takes its subtree along');
+  nodes.unlinked(dir, 'f\udcff');
+  t.equal(nodes.path(file), undefined, 'an unlinked node has no path');
+  t.notEqual(nodes.lookedUp(dir, 'f\udcff').id, file.id, 'a new file under the old name is a new node');
+  nodes.forget(dir.id, 1);
+  t.ok(nodes.get(dir.id), 'kept while lookups remain');
+  nodes.forget(dir.id, 1);
+  t.equal(nodes.get(dir.id), undefined, 'dropped when the kernel forgot every lookup');
+  nodes.forget(1, 100);
+  t.ok(nodes.get(1), 'the root is never forgotten');
+  t.end();
+});
+
+test('replies: dirents padded to 8 bytes, times before 1970', (t) => {
+  t.deepEqual([1, 8, 9].map(direntSize), [32, 32, 40], 'fuse_dirent sizes');
+  const out = Buffer.alloc(64, 0xaa);
+  t.equal(writeDirent(out, 0, 5n, 3, 8, Buffer.from('abc')), 32, 'one dirent written');
+  t.deepEqual([out.readBigUInt64LE(0), out.readBigUInt64LE(8), out.readUInt32LE(16), out.readUInt32LE(20)], [5n, 3n, 3, 8], 'ino, next offset, name length, type');
+  t.equal(out.subarray(27, 32).toString('hex'), '0000000000', 'padding zeroed');
+  const stat = { ino: 9n, size: 1, blocks: 0, mode: 0o100644, nlink: 1, uid: 0, gid: 0, blksize: 4096, atimeNs: -1_500_000_000n, mtimeNs: 0n, ctimeNs: 0n } as EntryStat;
+  const attr = attrOut(stat, { sec: 1, nsec: 0 });
+  t.equal(attr.readBigInt64LE(16 + 24), -2n, 'atime seconds rounded down');
+  t.equal(attr.readUInt32LE(16 + 48), 500_000_000, 'with a positive nanosecond part');
+  t.end();
+});

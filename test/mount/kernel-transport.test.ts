@@ -1,0 +1,211 @@
+// The kernel transport (persistfs speaking the FUSE protocol itself, mount/kernel) with the Unix tools:
+// files, directories, renames, links, attributes, caller ownership, names that are not UTF-8 kept as
+// bytes, an unlinked file still open, and every way a mount ends (SIGTERM, persistfs unmount, umount,
+// with a request in flight).
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import test from 'tape';
+
+import { tempDir } from '../helpers.js';
+import { startMountProcess, stopMount, waitMounted, withMount } from './mount-helper.js';
+
+const CLI = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../mount/cli.js');
+const KERNEL = ['--transport', 'kernel'];
+
+const mountedAt = (dir: string): boolean => fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${dir} `);
+
+test('kernel transport: mounted as fuse.persistfs with the backing directory as its source', async (t) => {
+  const m = await withMount(t, 'io_uring', KERNEL);
+  const line = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.split(' ')[4] === m.mnt) ?? '';
+  t.match(line, new RegExp(` - fuse\\.persistfs ${m.backing} `), 'type fuse.persistfs, source the backing directory');
+  t.match(line, /default_permissions/, 'the kernel checks permissions');
+  t.match(line, /max_read=1048576/, '1 MiB reads');
+});
+
+test('kernel transport: echo, cat, cp, mkdir, mv, rm, ls, stat, dd of 1 MiB blocks', async (t) => {
+  const m = await withMount(t, 'io_uring', KERNEL);
+  m.sh('echo hello > a && mkdir -p d/e && cp a d/e/b');
+  t.equal(m.sh('cat a d/e/b'), 'hello\nhello\n', 'echo > and cp, read back with cat');
+  t.equal(m.sh('ls -a'), '.\n..\na\nd\n', 'ls -a lists . and .. and the entries');
+  t.equal(m.sh("stat -c '%F %s %h' a d"), 'regular file 6 1\ndirectory 4096 3\n', 'stat: kinds, sizes, link counts');
+  m.sh('mv a d/moved && mv d/e d/f');
+  t.equal(m.sh('ls d; cat d/f/b d/moved'), 'f\nmoved\nhello\nhello\n', 'mv of a file and of a directory (its contents follow)');
+  t.equal(fs.readFileSync(path.join(m.backing, 'd/f/b'), 'utf8'), 'hello\n', 'the backing store has them');
+  // renameat2 (x86_64 syscall 316) with RENAME_NOREPLACE (1) and RENAME_EXCHANGE (2), through perl
+  const renameat2 = (from: string, to: string, flags: number) =>
+    `perl -e 'my ($from, $to) = ("${from}", "${to}"); syscall(316, -100, $from, -100, $to, ${flags}) == 0 or die "$!\\n"'`;
+  m.sh('echo one > x && echo two > y');
+  t.match(m.shFails(renameat2('x', 'y', 1)), /File exists/, 'RENAME_NOREPLACE onto an existing name: EEXIST');
+  m.sh(renameat2('x', 'd/moved', 2));
+  t.equal(m.sh('cat x d/moved'), 'hello\none\n', 'RENAME_EXCHANGE swaps the two files');
+  m.sh('rm x y');
+  m.sh('head -c 3145728 /dev/urandom > /tmp/persistfs-k-src.$$ && dd if=/tmp/persistfs-k-src.$$ of=big bs=1M status=none && cmp big /tmp/persistfs-k-src.$$ && rm /tmp/persistfs-k-src.$$');
+  t.equal(m.sh('stat -c %s big'), '3145728\n', 'dd with 1 MiB blocks writes it all, cmp reads it back equal');
+  m.sh('printf AB | dd of=big bs=1 seek=5 conv=notrunc status=none');
+  t.equal(m.sh('head -c 7 big | tail -c 2'), 'AB', 'a write inside the file lands in place');
+  m.sh('truncate -s 10 big');
+  t.equal(m.sh('stat -c %s big'), '10\n', 'truncate');
+  t.match(m.shFails('mkdir d'), /File exists/, 'mkdir of an existing name: EEXIST');
+  t.match(m.shFails('rmdir d'), /not empty/, 'rmdir of a non-empty directory: ENOTEMPTY');
+  t.match(m.shFails('cat nothing'), /No such file/, 'ENOENT');
+  m.sh('rm -r d big');
+  t.equal(m.sh('ls -A'), '', 'rm -r leaves nothing');
+});
+
+test('kernel transport: large writes arrive as 1 MiB requests (MAX_PAGES)', async (t) => {
+  const m = await withMount(t, 'io_uring', [...KERNEL, '--debug', '--log-level', 'info']);
+  m.sh('dd if=/dev/zero of=big bs=4M count=2 status=none && sync big');
+  const writes = () => [...m.log().matchAll(/"op":"WRITE".*?"length":(\d+)/g)].map((match) => Number(match[1]) - 80);
+  for (let i = 0; i < 200 && writes().length < 8; i++) await new Promise((resolve) => setTimeout(resolve, 25));
+  t.ok(writes().length > 0, `the log shows ${writes().length} WRITE requests`);
+  t.ok(writes().every((size) => size === 1048576), `each of 1 MiB (${[...new Set(writes())].join(', ')})`);
+  t.equal(m.sh('stat -c %s big'), '8388608\n', 'and the file is whole');
+});
+
+test('kernel transport: symlinks, hard links, chmod, touch -d, xattrs, df', async (t) => {
+  const m = await withMount(t, 'io_uring', KERNEL);
+  m.sh('echo data > f && ln -s f link && ln f hard');
+  t.equal(m.sh('readlink link; cat link'), 'f\ndata\n', 'readlink and reading through the symlink');
+  t.equal(m.sh('stat -c %h f'), '2\n', 'a hard link counts');
+  t.equal(m.sh('stat -c %i f hard | uniq | wc -l'), '1\n', 'both names show one inode number');
+  m.sh('chmod 600 f');
+  t.equal(m.sh('stat -c %a f'), '600\n', 'chmod');
+  m.sh("touch -d '2001-02-03 04:05:06.123456789' f");
+  // to the microsecond: the storage API carries nanoseconds since the epoch as a double (256 ns steps today)
+  t.match(m.sh("stat -c '%y' f"), /^2001-02-03 04:05:06\.123456\d{3} \+0000\n$/, 'touch -d sets the time (sub-second, through SETATTR)');
+  m.sh('setfattr -n user.colour -v blue f');
+  t.equal(m.sh('getfattr --only-values -n user.colour f'), 'blue', 'setfattr / getfattr');
+  t.match(m.sh('getfattr -d f'), /user\.colour="blue"/, 'listxattr (with its size probe)');
+  m.sh('setfattr -x user.colour f');
+  t.match(m.shFails('getfattr -n user.colour f'), /No such attribute/, 'removexattr');
+  t.match(m.sh('df -P .'), /\d+\s+\d+\s+\d+/, 'statfs');
+});
+
+test('kernel transport: fallocate, and what is answered ENOSYS falls back in the kernel (statx, lseek, copy_file_range)', async (t) => {
+  const m = await withMount(t, 'io_uring', KERNEL);
+  m.sh('echo data > f');
+  const script = `import os
+fd = os.open("f", os.O_RDWR)
+print(os.lseek(fd, 0, os.SEEK_DATA), os.lseek(fd, 0, os.SEEK_HOLE))
+os.posix_fallocate(fd, 0, 10000)
+print(os.fstat(fd).st_size)`;
+  t.equal(m.sh(`/usr/bin/python3 -c '${script}'`), '0 5\n10000\n', 'SEEK_DATA and SEEK_HOLE answered by the kernel itself; fallocate grows the file');
+  t.equal(m.sh("stat -c '%s %W' f"), '10000 0\n', 'statx asks for the birth time: answered from GETATTR');
+  m.sh('cp f g && cmp f g');
+  t.pass('cp (copy_file_range falls back to read and write)');
+});
+
+test('kernel transport: an unlinked file that is still open keeps working', async (t) => {
+  const m = await withMount(t, 'io_uring', KERNEL);
+  m.sh('echo before > f');
+  t.equal(m.sh('exec 3<>f; rm f; cat <&3; echo after >&3; stat -L -c %s /dev/fd/3'), 'before\n13\n', 'read, written and stat-ed after unlink');
+  t.equal(m.sh('ls -A'), '', 'the name is gone');
+  const script = `open(my $f, "+>", "g") or die; unlink "g" or die; chmod 0600, $f or die "chmod: $!"; truncate($f, 3) or die "truncate: $!"; utime 1e9, 1e9, $f or die "utime: $!"; my @s = stat($f); printf "%o %d %d\\n", $s[2] & 07777, $s[9], $s[7];`;
+  t.equal(m.sh(`perl -e '${script}'`), '600 1000000000 3\n', 'fchmod, ftruncate, futimes and fstat of an unlinked open file');
+});
+
+test('kernel transport: names that are not UTF-8 stay bytes, and distinct', async (t) => {
+  const m = await withMount(t, 'io_uring', KERNEL);
+  m.sh("echo FF > $'\\xff' && echo FE > $'\\xfe' && mkdir $'dir\\xff' && echo in > $'dir\\xff/f\\xfe'");
+  t.equal(m.sh("cat $'\\xff' $'\\xfe' $'dir\\xff/f\\xfe'"), 'FF\nFE\nin\n', 'each name reaches its own file');
+  t.equal(m.sh('ls -A | od -An -tx1 | tr -s " "'), ' 64 69 72 ff 0a fe 0a ff 0a\n', 'listed with their bytes');
+  t.equal(fs.readFileSync(Buffer.from(`${m.backing}/\xff`, 'latin1'), 'utf8'), 'FF\n', 'the backing name is the byte 0xff');
+  t.equal(fs.readFileSync(Buffer.from(`${m.backing}/\xfe`, 'latin1'), 'utf8'), 'FE\n', 'and 0xfe');
+  m.sh("ln -s $'tgt\\xff' link && mv $'\\xff' $'moved\\xfd'");
+  t.equal(m.sh('readlink link | od -An -tx1 | tr -s " "'), ' 74 67 74 ff 0a\n', 'a symlink target keeps its bytes');
+  t.equal(m.sh("cat $'moved\\xfd'"), 'FF\n', 'rename between such names');
+});
+
+test('kernel transport: new entries belong to the caller (as nobody, with --allow-other)', async (t) => {
+  const m = await withMount(t, 'io_uring', [...KERNEL, '--allow-other']);
+  m.sh('mkdir shared && chmod 777 shared');
+  m.sh('echo mine > shared/f && mkdir shared/d && ln -s f shared/l', { user: 'nobody' });
+  t.equal(m.sh("stat -c '%U:%G' shared/f shared/d"), 'nobody:nogroup\nnobody:nogroup\n', 'stat shows the caller as owner');
+  t.equal(m.sh("stat -c '%U' shared/l"), 'nobody\n', 'symlinks too');
+  t.equal(fs.statSync(path.join(m.backing, 'shared/f')).uid, 65534, 'in the backing store too');
+  t.match(m.shFails('echo no > f', { user: 'nobody' }), /Permission denied/, 'permissions are checked for the caller');
+});
+
+for (const [how, stop] of [
+  ['SIGTERM', (child: { kill(s: string): void }) => child.kill('SIGTERM')],
+  ['persistfs unmount', (_child: unknown, mnt: string) => spawnSync(process.execPath, [CLI, 'unmount', mnt])],
+  ['umount', (_child: unknown, mnt: string) => spawnSync('umount', [mnt])],
+] as const) {
+  test(`kernel transport: ${how} unmounts cleanly and closes the storage`, async (t) => {
+    const top = tempDir(t);
+    const backing = path.join(top, 'data');
+    const mnt = path.join(top, 'mnt');
+    fs.mkdirSync(backing);
+    fs.mkdirSync(mnt);
+    const { child, log } = startMountProcess(backing, mnt, [...KERNEL, '--log-level', 'info']);
+    t.teardown(() => stopMount(child, mnt));
+    await waitMounted(mnt, child, log);
+    fs.writeFileSync(path.join(mnt, 'kept'), 'written before the stop');
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    stop(child as never, mnt);
+    t.equal(await exited, 0, 'the process exits with status 0');
+    t.notOk(mountedAt(mnt), 'nothing is left mounted');
+    t.match(log(), /storage closed/, 'after closing the storage');
+    t.equal(fs.readFileSync(path.join(backing, 'kept'), 'utf8'), 'written before the stop', 'the data is in the backing store');
+  });
+}
+
+test('kernel transport: requests in flight at SIGTERM are answered, nothing hangs', async (t) => {
+  const top = tempDir(t);
+  const backing = path.join(top, 'data');
+  const mnt = path.join(top, 'mnt');
+  fs.mkdirSync(backing);
+  fs.mkdirSync(mnt);
+  const { child, log } = startMountProcess(backing, mnt, KERNEL);
+  t.teardown(() => stopMount(child, mnt));
+  await waitMounted(mnt, child, log);
+  const writer = spawn('dd', ['if=/dev/zero', `of=${path.join(mnt, 'big')}`, 'bs=1M', 'count=100000', 'conv=fsync'], { stdio: 'ignore' });
+  const writerDone = new Promise<number | null>((resolve) => writer.once('exit', resolve));
+  for (let i = 0; i < 400 && !(fs.existsSync(path.join(backing, 'big')) && fs.statSync(path.join(backing, 'big')).size > 0); i++) {
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  t.equal(await exited, 0, 'the mount process exits with status 0 while dd is writing');
+  const timer = setTimeout(() => writer.kill('SIGKILL'), 10_000);
+  const status = await writerDone;
+  clearTimeout(timer);
+  t.notEqual(status, null, 'dd was answered and ended by itself (not killed)');
+  t.notOk(mountedAt(mnt), 'nothing is left mounted');
+  t.ok(fs.statSync(path.join(backing, 'big')).size > 0, 'what was written is in the backing store');
+});
+
+// fusermount3 opens /dev/fuse as the calling user: where /dev/fuse is 0600 (this VM), no ordinary user can mount
+const nobodyOpensFuse = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'test', '-r', '/dev/fuse', '-a', '-w', '/dev/fuse']).status === 0;
+
+test('kernel transport: an ordinary user mounts through fusermount3 (descriptor passing)', { skip: !nobodyOpensFuse }, async (t) => {
+  const top = tempDir(t);
+  fs.chmodSync(top, 0o755);
+  const backing = path.join(top, 'data');
+  const mnt = path.join(top, 'mnt');
+  fs.mkdirSync(backing);
+  fs.mkdirSync(mnt);
+  fs.chownSync(backing, 65534, 65534);
+  fs.chownSync(mnt, 65534, 65534);
+  // setpriv execs node itself as nobody: the signals of the test reach the mount process
+  const child = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, 'mount', backing, mnt, ...KERNEL, '--log-level', 'info'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  t.teardown(() => stopMount(child, mnt));
+  // root may not enter another user's FUSE mount without allow_other: watch the mount table instead
+  for (let i = 0; i < 400 && !mountedAt(mnt) && child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 25));
+  t.ok(mountedAt(mnt), `mounted (${stderr.trim()})`);
+  const line = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.split(' ')[4] === mnt) ?? '';
+  t.match(line, new RegExp(` - fuse\\.persistfs ${backing} .*user_id=65534`), 'mounted by fusermount3 for nobody, type fuse.persistfs');
+  const sh = (command: string) => spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'bash', '-c', `cd ${mnt} && ${command}`], { encoding: 'utf8' });
+  t.equal(sh('echo mine > f && mkdir d && mv f d/g && cat d/g').stdout, 'mine\n', 'nobody uses the mount');
+  t.equal(fs.statSync(path.join(backing, 'd/g')).uid, 65534, 'the files belong to nobody');
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  t.equal(await exited, 0, 'SIGTERM: the process exits with status 0');
+  t.notOk(mountedAt(mnt), 'unmounted through fusermount3 -u');
+  t.match(stderr, /storage closed/, 'the storage closed');
+});
