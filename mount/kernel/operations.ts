@@ -29,9 +29,6 @@ import {
   type Timeout,
 } from './reply.js';
 
-const S_IFMT = 0o170000;
-const S_IFREG = 0o100000;
-
 export interface KernelOpsOptions {
   attrTimeout: number;
   entryTimeout: number;
@@ -210,14 +207,14 @@ export class KernelOps {
     return this.entry(this.nodes.lookedUp(parent, name), await this.posix.stat(path));
   }
 
-  /** MKNOD: regular files only (the store holds no device files, FIFOs or sockets: EPERM). */
+  /** MKNOD: a regular file, FIFO, socket or (as root) device node; the kernel serves a special file's IO. */
   private async mknod(request: Request): Promise<ReplyBody> {
     const body = reader(request);
     const mode = body.u32();
-    body.skip(12);
+    const device = body.u32();
+    body.skip(8);
     const { parent, name, path } = this.child(request, body);
-    if ((mode & S_IFMT) !== S_IFREG) throw errorOf('EPERM', 'only regular files can be made here');
-    await this.posix.release(await this.posix.create(path, mode));
+    await this.posix.mknod(path, mode, device);
     await this.ownedByCaller(path, request);
     return this.entry(this.nodes.lookedUp(parent, name), await this.posix.stat(path));
   }

@@ -41,7 +41,8 @@ export function writeAttr(buffer: Buffer, at: number, stat: EntryStat): void {
   buffer.writeUInt32LE(stat.nlink >>> 0, at + 64);
   buffer.writeUInt32LE(stat.uid >>> 0, at + 68);
   buffer.writeUInt32LE(stat.gid >>> 0, at + 72);
-  buffer.writeUInt32LE(0, at + 76); // rdev: the store holds no device files
+  // rdev in the new_encode_dev layout the kernel decodes, which is the dev_t layout for 32-bit numbers
+  buffer.writeUInt32LE(stat.rdev >>> 0, at + 76);
   buffer.writeUInt32LE(stat.blksize >>> 0, at + 80);
 }
 
