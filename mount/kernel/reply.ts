@@ -1,6 +1,7 @@
 // Encoding the replies' bodies (the native session adds fuse_out_header: len u32, error i32, unique u64).
 // Each structure is written field by field at its documented offset; unused and padding bytes are zero.
 import type { EntryStat } from '../../src/index.js';
+import type { FsStats } from '../../src/io/native.js';
 import { Size } from './protocol.js';
 
 /** Seconds and nanoseconds, as the cache timeouts travel (valid u64 + valid_nsec u32). */
@@ -97,19 +98,8 @@ export function lseekOut(offset: number): Buffer {
   return buffer;
 }
 
-export interface StatfsInfo {
-  bsize: number;
-  frsize: number;
-  blocks: number;
-  bfree: number;
-  bavail: number;
-  files: number;
-  ffree: number;
-  namemax: number;
-}
-
 /** fuse_statfs_out: blocks, bfree, bavail, files, ffree u64; bsize, namelen, frsize u32; padding u32; spare u32[6] */
-export function statfsOut(s: StatfsInfo): Buffer {
+export function statfsOut(s: FsStats): Buffer {
   const buffer = Buffer.alloc(Size.STATFS_OUT);
   writeU64(buffer, 0, s.blocks);
   writeU64(buffer, 8, s.bfree);
