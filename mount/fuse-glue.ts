@@ -20,6 +20,7 @@ import { constants } from 'node:os';
 import Fuse from 'fuse-native';
 
 import type { Logger } from '../src/log.js';
+import type { SetTime } from '../src/index.js';
 import { errnoOf } from './errno.js';
 import { FUSE_SUBTYPE, mountedType } from './mountpoint.js';
 import type { PosixFs } from './posix-fs.js';
@@ -35,7 +36,8 @@ const ERANGE = constants.errno.ERANGE;
 /** UTIME_NOW ((1 << 30) - 1 ns) and UTIME_OMIT ((1 << 30) - 2 ns) as fuse-native's milliseconds */
 const UTIME_SPECIAL_MS = 1073;
 
-const utimeMs = (ms: number): number => (ms === UTIME_SPECIAL_MS ? Date.now() : ms);
+/** fuse-native's milliseconds as a time to set (UTIME_NOW and UTIME_OMIT arrive as the same number: now) */
+const utimeOf = (ms: number): SetTime => (ms === UTIME_SPECIAL_MS ? 'now' : BigInt(Math.round(ms)) * 1_000_000n);
 
 export interface FuseMountOptions {
   allowOther: boolean;
@@ -193,7 +195,7 @@ export class FuseMount {
       chmod: (path: string, mode: number, cb: Cb) => this.answer('chmod', cb, () => p.chmod(path, mode), 'none'),
       chown: (path: string, uid: number, gid: number, cb: Cb) => this.answer('chown', cb, () => p.chown(path, uid, gid), 'none'),
       utimens: (path: string, atime: number, _mtimeIsAtime: number, cb: Cb) =>
-        this.answer('utimens', cb, () => p.utimens(path, utimeMs(atime), utimeMs(atime)), 'none'),
+        this.answer('utimens', cb, () => p.utimens(path, utimeOf(atime), utimeOf(atime)), 'none'),
       symlink: (target: string, path: string, cb: Cb) => this.answer('symlink', cb, () => p.symlink(target, path), 'none'),
       readlink: (path: string, cb: Cb) => this.answer('readlink', cb, async () => asText(await p.readlink(path)), 'value'),
       link: (from: string, to: string, cb: Cb) => this.answer('link', cb, () => p.link(from, to), 'none'),

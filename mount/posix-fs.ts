@@ -9,7 +9,7 @@
 // one at a time (it holds the inode lock for the whole write), so "at the end" is decided reliably here.
 import { publicName } from '../src/ground/name-bytes.js';
 import type { Logger } from '../src/log.js';
-import { kindOfMode, Mode, StorageError, type Dir, type EntryStat, type File, type NodeKind, type Storage } from '../src/index.js';
+import { kindOfMode, Mode, StorageError, type Dir, type EntryStat, type File, type NodeKind, type SetTime, type Storage } from '../src/index.js';
 import type { RenameMode } from '../src/adapters/adapter.js';
 import type { DirEntry } from '../src/storage/dir.js';
 import type { Name } from '../src/storage/names.js';
@@ -237,8 +237,8 @@ export class PosixFs {
     await this.handle(fh).file.chown(uid, gid);
   }
 
-  async futimens(fh: number, atimeNs: number, mtimeNs: number): Promise<void> {
-    await this.handle(fh).file.utimes(atimeNs, mtimeNs);
+  async futimens(fh: number, atime: SetTime, mtime: SetTime): Promise<void> {
+    await this.handle(fh).file.utimes(atime, mtime);
   }
 
   /** fallocate mode 0: the range is allocated, the file grows to cover it. */
@@ -356,15 +356,10 @@ export class PosixFs {
     return this.atParent(path, (dir, name) => dir.chownEntry(name, uid, gid));
   }
 
-  /** Times in milliseconds; fuse-native delivers the access time for both (see README, limits). */
-  utimens(path: string, atimeMs: number, mtimeMs: number): Promise<void> {
-    return this.utimensNs(path, atimeMs * 1e6, mtimeMs * 1e6);
-  }
-
-  /** Times in nanoseconds since the epoch; a negative one is left unchanged. */
-  utimensNs(path: string, atimeNs: number, mtimeNs: number): Promise<void> {
-    if (relativeOf(path) === '') return this.storage.root.utimes(atimeNs, mtimeNs);
-    return this.atParent(path, (dir, name) => dir.utimesEntry(name, atimeNs, mtimeNs));
+  /** Times as the storage takes them: ns since the epoch (bigint), 'now' or 'omit'. */
+  utimens(path: string, atime: SetTime, mtime: SetTime): Promise<void> {
+    if (relativeOf(path) === '') return this.storage.root.utimes(atime, mtime);
+    return this.atParent(path, (dir, name) => dir.utimesEntry(name, atime, mtime));
   }
 
   symlink(target: Name, path: string): Promise<void> {

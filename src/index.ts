@@ -2,6 +2,7 @@
 export { Storage, openStorage, type StorageOptions } from './storage/storage.js';
 export { Dir, type OpenOptions } from './storage/dir.js';
 export { File, type RenameOptions } from './storage/file.js';
+export type { SetTime } from './storage/times.js';
 export { Mode, type Permission } from './storage/mode.js';
 export { StorageError, isCode } from './storage/errors.js';
 export type { DirEntry, EntryKind, EntryStat, NodeKind } from './adapters/adapter.js';

@@ -8,9 +8,11 @@
 // - PARALLEL_DIROPS: lookups and readdirs of one directory are not serialised by the kernel.
 // - DO_READDIRPLUS: a listing brings the attributes along (ls -l: one request, not one per entry).
 // - CACHE_SYMLINKS: READLINK answers stay in the page cache.
+// - HANDLE_KILLPRIV_V2: removing set-user-ID/set-group-ID on a write, truncate or O_TRUNC open by an
+//   unprivileged user is ours (operations.ts killPrivileges); without it the kernel sends a SETATTR before
+//   each such write. The mount writes as root, so the backing file system would keep the bits.
 // Left out for now:
 // - WRITEBACK_CACHE: the kernel would own size and mtime; comes with its own tests (issue 10, later).
-// - HANDLE_KILLPRIV_V2: would make clearing suid/sgid on write, truncate and chown our job; not done yet.
 // - EXPORT_SUPPORT: no NFS export (no lookups of "." and "..").
 // - POSIX_LOCKS / FLOCK_LOCKS: the kernel then keeps locks local to the mount, which is what we want.
 import type { Request } from './request.js';
@@ -25,6 +27,7 @@ const WANTED =
   InitFlag.PARALLEL_DIROPS |
   InitFlag.DO_READDIRPLUS |
   InitFlag.CACHE_SYMLINKS |
+  InitFlag.HANDLE_KILLPRIV_V2 |
   InitFlag.INIT_EXT;
 
 /** Requests the kernel may have in the background (readahead, async reads) at once. */

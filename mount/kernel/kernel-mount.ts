@@ -62,7 +62,7 @@ export class KernelMount {
     private readonly options: KernelMountOptions,
     private readonly logger: Logger,
   ) {
-    this.ops = new KernelOps(posix, options);
+    this.ops = new KernelOps(posix, options, (code, body) => this.notify(code, body));
     this.operations = this.ops.table();
     let ended: (errno: number) => void = () => {};
     this.ended = new Promise((resolve) => (ended = resolve));
@@ -104,6 +104,12 @@ export class KernelMount {
     if (result !== 0 && result !== -constants.errno.ENOENT) {
       this.logger.warn({ op: opName(request.opcode), unique: request.unique, error: -result }, 'the kernel refused a reply');
     }
+  }
+
+  /** A notification to the kernel; ENOENT means it holds no such node any more, which is fine. */
+  private notify(code: number, body: Buffer): void {
+    const result = this.session.reply(0, code, body);
+    if (result !== 0 && result !== -constants.errno.ENOENT) this.logger.warn({ code, error: -result }, 'the kernel refused a notification');
   }
 
   private handle(raw: Buffer): void {

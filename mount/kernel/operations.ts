@@ -8,10 +8,22 @@
 import { decodeName, encodeName } from '../../src/ground/name-bytes.js';
 import { StorageError } from '../../src/storage/errors.js';
 import { joinPath } from '../../src/storage/names.js';
-import type { EntryStat } from '../../src/index.js';
+import type { EntryStat, SetTime } from '../../src/index.js';
 import type { PosixFs } from '../posix-fs.js';
 import { NodeTable, type Node } from './node-table.js';
-import { FATTR, FOPEN, FSYNC_FDATASYNC, GETATTR_FH, Opcode, RENAME_EXCHANGE, RENAME_NOREPLACE, Size } from './protocol.js';
+import {
+  FATTR,
+  FOPEN,
+  FSYNC_FDATASYNC,
+  GETATTR_FH,
+  Notify,
+  Opcode,
+  OPEN_KILL_SUIDGID,
+  RENAME_EXCHANGE,
+  RENAME_NOREPLACE,
+  Size,
+  WRITE_KILL_SUIDGID,
+} from './protocol.js';
 import { BodyReader, fhIn, openIn, readIn, reader, setattrIn, writeIn, type Request } from './request.js';
 import {
   attrOut,
@@ -38,11 +50,29 @@ export interface KernelOpsOptions {
 /** A reply body (one or several buffers), or undefined for an empty reply. */
 export type ReplyBody = Buffer | Buffer[] | undefined;
 export type Operation = (request: Request) => Promise<ReplyBody>;
+/** Sends a notification to the kernel (notify code, body). */
+export type Notifier = (code: number, body: Buffer) => void;
 
 interface OpenDir {
   node: Node;
   /** the listing taken at OPENDIR, '.' and '..' first: offsets index it */
   names: Buffer[];
+}
+
+const S_IFMT = 0o170000;
+const S_IFREG = 0o100000;
+const S_ISUID = 0o4000;
+const S_ISGID = 0o2000;
+const S_IXGRP = 0o0010;
+const O_TRUNC = 0o1000;
+
+/**
+ * The privilege bits a write by an unprivileged user removes from a regular file: set-user-ID always,
+ * set-group-ID when group-execute is set (without it, the bit marks mandatory locking and stays).
+ */
+export function privilegeBits(mode: number): number {
+  if ((mode & S_IFMT) !== S_IFREG) return 0;
+  return (mode & S_ISUID) | ((mode & (S_ISGID | S_IXGRP)) === (S_ISGID | S_IXGRP) ? S_ISGID : 0);
 }
 
 const errorOf = (code: string, message: string): StorageError => new StorageError(code, `${code}: ${message}`);
@@ -59,10 +89,16 @@ export class KernelOps {
   private readonly entryValid: Timeout;
   private readonly attrValid: Timeout;
   private readonly asRoot = process.getuid?.() === 0;
+  /**
+   * Nodes known to carry no set-user-ID/set-group-ID bit: a write by an unprivileged user to them has no
+   * privileges to remove, and needs no stat. A change of mode or owner drops a node from the set.
+   */
+  private readonly unprivileged = new Set<number>();
 
   constructor(
     private readonly posix: PosixFs,
     private readonly options: KernelOpsOptions,
+    private readonly notify: Notifier = () => {},
   ) {
     this.entryValid = timeout(options.entryTimeout);
     this.attrValid = timeout(options.attrTimeout);
@@ -133,15 +169,26 @@ export class KernelOps {
     return entryOut(node.id, stat, this.entryValid, this.attrValid);
   }
 
-  /** Gives a new entry to the caller (when we run as root and the caller is someone else). */
-  private async ownedByCaller(path: string, request: Request): Promise<void> {
-    if (this.asRoot && (request.uid !== 0 || request.gid !== 0)) await this.posix.chown(path, request.uid, request.gid);
+  /** The entry of `name` in `parent` (a lookup of it), which `stat` describes. */
+  private entryOf(parent: Node, name: string, stat: EntryStat): Buffer {
+    return this.entry(this.nodes.lookedUp(parent, name, stat.ino), stat);
+  }
+
+  /**
+   * Gives a new entry to the caller, when we run as root and the caller is someone else: its uid, and its
+   * gid unless the parent directory is set-group-ID (then the entry has the directory's group, which the
+   * backing file system gave it, as POSIX says).
+   */
+  private async ownedByCaller(path: string, parent: Node, request: Request): Promise<void> {
+    if (!this.asRoot || (request.uid === 0 && request.gid === 0)) return;
+    const parentPath = this.nodes.path(parent);
+    const inherits = parentPath !== undefined && ((await this.posix.stat(parentPath)).mode & S_ISGID) !== 0;
+    await this.posix.chown(path, request.uid, inherits ? -1 : request.gid);
   }
 
   private async lookup(request: Request): Promise<ReplyBody> {
     const { parent, name, path } = this.child(request);
-    const stat = await this.posix.stat(path);
-    return this.entry(this.nodes.lookedUp(parent, name), stat);
+    return this.entryOf(parent, name, await this.posix.stat(path));
   }
 
   /** The attributes of a node: through an open handle when asked (or when the node has no name left). */
@@ -177,6 +224,8 @@ export class KernelOps {
     const fh = path === undefined ? (given ?? this.anyHandle(request.nodeid)) : undefined;
     if (path === undefined && fh === undefined) throw errorOf('ENOENT', `node ${request.nodeid} was removed`);
     const p = this.posix;
+    if (s.valid & (FATTR.MODE | FATTR.UID | FATTR.GID)) this.unprivileged.delete(request.nodeid);
+    if (s.valid & FATTR.SIZE && s.valid & FATTR.KILL_SUIDGID) await this.killPrivileges(request.nodeid, given ?? fh);
     if (s.valid & FATTR.MODE) await (fh !== undefined ? p.fchmod(fh, s.mode) : p.chmod(path!, s.mode));
     if (s.valid & (FATTR.UID | FATTR.GID)) {
       const uid = s.valid & FATTR.UID ? s.uid : -1;
@@ -186,11 +235,10 @@ export class KernelOps {
     const sizeVia = given ?? fh;
     if (s.valid & FATTR.SIZE) await (sizeVia !== undefined ? p.ftruncate(sizeVia, s.size) : p.truncate(path!, s.size));
     if (s.valid & (FATTR.ATIME | FATTR.MTIME)) {
-      const nowNs = Date.now() * 1e6;
-      const time = (set: number, now: number, ns: bigint): number => (!(s.valid & set) ? -1 : s.valid & now ? nowNs : Number(ns));
+      const time = (set: number, now: number, ns: bigint): SetTime => (!(s.valid & set) ? 'omit' : s.valid & now ? 'now' : ns);
       const at = time(FATTR.ATIME, FATTR.ATIME_NOW, s.atimeNs);
       const mt = time(FATTR.MTIME, FATTR.MTIME_NOW, s.mtimeNs);
-      await (fh !== undefined ? p.futimens(fh, at, mt) : p.utimensNs(path!, at, mt));
+      await (fh !== undefined ? p.futimens(fh, at, mt) : p.utimens(path!, at, mt));
     }
     return attrOut(await this.statOf(request.nodeid, sizeVia), this.attrValid);
   }
@@ -203,8 +251,8 @@ export class KernelOps {
     const body = reader(request);
     const { parent, name, path } = this.child(request, body);
     await this.posix.symlink(body.name(), path);
-    await this.ownedByCaller(path, request);
-    return this.entry(this.nodes.lookedUp(parent, name), await this.posix.stat(path));
+    await this.ownedByCaller(path, parent, request);
+    return this.entryOf(parent, name, await this.posix.stat(path));
   }
 
   /** MKNOD: a regular file, FIFO, socket or (as root) device node; the kernel serves a special file's IO. */
@@ -215,8 +263,8 @@ export class KernelOps {
     body.skip(8);
     const { parent, name, path } = this.child(request, body);
     await this.posix.mknod(path, mode, device);
-    await this.ownedByCaller(path, request);
-    return this.entry(this.nodes.lookedUp(parent, name), await this.posix.stat(path));
+    await this.ownedByCaller(path, parent, request);
+    return this.entryOf(parent, name, await this.posix.stat(path));
   }
 
   private async mkdir(request: Request): Promise<ReplyBody> {
@@ -225,8 +273,8 @@ export class KernelOps {
     body.skip(4);
     const { parent, name, path } = this.child(request, body);
     await this.posix.mkdir(path, mode);
-    await this.ownedByCaller(path, request);
-    return this.entry(this.nodes.lookedUp(parent, name), await this.posix.stat(path));
+    await this.ownedByCaller(path, parent, request);
+    return this.entryOf(parent, name, await this.posix.stat(path));
   }
 
   private async unlink(request: Request): Promise<ReplyBody> {
@@ -270,7 +318,7 @@ export class KernelOps {
     const old = this.pathOf(body.u64());
     const { parent, name, path } = this.child(request, body);
     await this.posix.link(old, path);
-    return this.entry(this.nodes.lookedUp(parent, name), await this.posix.stat(path));
+    return this.entryOf(parent, name, await this.posix.stat(path));
   }
 
   private opened(node: number, fh: number): void {
@@ -280,8 +328,10 @@ export class KernelOps {
   }
 
   private async open(request: Request): Promise<ReplyBody> {
-    const fh = await this.posix.open(this.pathOf(request.nodeid), openIn(request).flags);
+    const { flags, openFlags } = openIn(request);
+    const fh = await this.posix.open(this.pathOf(request.nodeid), flags);
     this.opened(request.nodeid, fh);
+    if (flags & O_TRUNC && openFlags & OPEN_KILL_SUIDGID) await this.killPrivileges(request.nodeid, fh);
     // every change comes through this mount: the page cache stays valid across opens
     return openOut(fh, FOPEN.KEEP_CACHE);
   }
@@ -295,9 +345,9 @@ export class KernelOps {
     const { parent, name, path } = this.child(request, body);
     const fh = await this.posix.create(path, mode);
     try {
-      await this.ownedByCaller(path, request);
+      await this.ownedByCaller(path, parent, request);
       const stat = await this.posix.fstat(fh);
-      const node = this.nodes.lookedUp(parent, name);
+      const node = this.nodes.lookedUp(parent, name, stat.ino);
       this.opened(node.id, fh);
       return [this.entry(node, stat), openOut(fh, FOPEN.KEEP_CACHE)];
     } catch (error) {
@@ -314,8 +364,38 @@ export class KernelOps {
   }
 
   private async write(request: Request): Promise<ReplyBody> {
-    const { fh, offset, data } = writeIn(request);
+    const { fh, offset, data, writeFlags } = writeIn(request);
+    if (writeFlags & WRITE_KILL_SUIDGID) await this.killPrivileges(request.nodeid, fh);
     return writeOut(await this.posix.write(fh, data, data.length, offset));
+  }
+
+  /**
+   * HANDLE_KILLPRIV_V2: a write, truncate or O_TRUNC open by a user without CAP_FSETID removes the file's
+   * set-user-ID and set-group-ID bits (the kernel leaves that to us, and the backing file system would not
+   * do it: the mount writes as root). Once a node is known to have none, later writes cost nothing.
+   */
+  private async killPrivileges(id: number, fh: number | undefined): Promise<void> {
+    if (this.unprivileged.has(id)) return;
+    const stat = await this.statOf(id, fh);
+    const bits = privilegeBits(stat.mode);
+    if (bits !== 0) {
+      const mode = stat.mode & 0o7777 & ~bits;
+      const path = this.nodes.path(this.node(id));
+      await (fh !== undefined || path === undefined ? this.posix.fchmod(fh ?? this.anyHandle(id)!, mode) : this.posix.chmod(path, mode));
+      this.attributesChanged(id);
+    }
+    this.unprivileged.add(id);
+  }
+
+  /**
+   * Tells the kernel its cached attributes of node `id` are stale (a change it did not ask for, such as
+   * the privileges a write removed: a WRITE reply carries no attributes).
+   */
+  private attributesChanged(id: number): void {
+    const body = Buffer.alloc(24);
+    body.writeBigUInt64LE(BigInt(id), 0);
+    body.writeBigInt64LE(-1n, 8); // attributes only, no page-cache range
+    this.notify(Notify.INVAL_INODE, body);
   }
 
   private async release(request: Request): Promise<ReplyBody> {
@@ -390,7 +470,7 @@ export class KernelOps {
       const ino = stat?.ino ?? 1n; // '.' and '..' of plain READDIR: the kernel does not use their inode numbers
       const type = stat ? direntType(stat.mode) : 4;
       if (plus) {
-        const node = dots || !stat ? undefined : this.nodes.lookedUp(dir.node, decodeName(name));
+        const node = dots || !stat ? undefined : this.nodes.lookedUp(dir.node, decodeName(name), stat.ino);
         writeEntry(out, used, node?.id ?? 0, node ? stat : undefined, this.entryValid, this.attrValid);
         writeDirent(out, used + Size.ENTRY_OUT, ino, index + 1, type, name);
       } else {
@@ -444,7 +524,12 @@ export class KernelOps {
   }
 
   forget(request: Request): void {
-    this.nodes.forget(request.nodeid, reader(request).u64());
+    this.forgotten(request.nodeid, reader(request).u64());
+  }
+
+  private forgotten(id: number, count: number): void {
+    this.nodes.forget(id, count);
+    if (!this.nodes.get(id)) this.unprivileged.delete(id);
   }
 
   /** BATCH_FORGET: fuse_batch_forget_in (count u32, dummy u32), then count x (nodeid u64, nlookup u64). */
@@ -452,6 +537,6 @@ export class KernelOps {
     const body = reader(request);
     const count = body.u32();
     body.skip(4);
-    for (let i = 0; i < count; i++) this.nodes.forget(body.u64(), body.u64());
+    for (let i = 0; i < count; i++) this.forgotten(body.u64(), body.u64());
   }
 }

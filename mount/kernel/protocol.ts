@@ -64,6 +64,12 @@ export const Opcode = {
 
 export const OPCODE_NAMES: ReadonlyMap<number, string> = new Map(Object.entries(Opcode).map(([name, code]) => [code, name]));
 
+/** Notifications the server sends (a write with unique 0 and the code in the error field). */
+export const Notify = {
+  /** fuse_notify_inval_inode_out: ino u64, off i64, len i64; off < 0 drops the cached attributes only */
+  INVAL_INODE: 2,
+} as const;
+
 /** INIT flags (fuse_init_in/out.flags; bits 32..63 travel in flags2 once INIT_EXT is agreed). */
 export const InitFlag = {
   ASYNC_READ: 1n << 0n,
@@ -116,6 +122,10 @@ export const FOPEN = {
 } as const;
 
 export const GETATTR_FH = 1 << 0;
+/** fuse_write_in.write_flags: the writer lacks CAP_FSETID, so suid/sgid go (HANDLE_KILLPRIV_V2) */
+export const WRITE_KILL_SUIDGID = 1 << 2;
+/** fuse_open_in.open_flags: an O_TRUNC open by a writer without CAP_FSETID (HANDLE_KILLPRIV_V2) */
+export const OPEN_KILL_SUIDGID = 1 << 0;
 export const FSYNC_FDATASYNC = 1 << 0;
 /** renameat2 flags */
 export const RENAME_NOREPLACE = 1 << 0;

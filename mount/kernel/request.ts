@@ -124,8 +124,9 @@ export function fhIn(request: Request): { fh: number; flags: number } {
 }
 
 /** fuse_open_in: flags u32, open_flags u32 */
-export function openIn(request: Request): { flags: number } {
-  return { flags: reader(request).u32() };
+export function openIn(request: Request): { flags: number; openFlags: number } {
+  const r = reader(request);
+  return { flags: r.u32(), openFlags: r.u32() };
 }
 
 /**

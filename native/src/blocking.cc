@@ -242,23 +242,31 @@ Napi::Value Fchown(const Napi::CallbackInfo& info) {
   return Call::Start(info.Env(), [=]() { return Check(fchown(fd, uid, gid)); });
 }
 
-// Nanoseconds since the epoch as a timespec; negative means UTIME_OMIT (leave that time as it is).
-timespec NsToTimespec(double ns) {
+// A time to set as a timespec: a BigInt of nanoseconds since the epoch (negative before 1970; tv_nsec is
+// then still 0..999999999), or the string 'now' (UTIME_NOW) or 'omit' (UTIME_OMIT). JavaScript checked it.
+timespec TimeOf(const Napi::Value& value) {
   timespec ts{};
-  if (ns < 0) {
-    ts.tv_nsec = UTIME_OMIT;
-  } else {
-    ts.tv_sec = static_cast<time_t>(ns / 1e9);
-    ts.tv_nsec = static_cast<long>(ns - static_cast<double>(ts.tv_sec) * 1e9);
+  if (value.IsString()) {
+    ts.tv_nsec = value.As<Napi::String>().Utf8Value() == "now" ? UTIME_NOW : UTIME_OMIT;
+    return ts;
   }
+  bool lossless = false;
+  int64_t ns = value.As<Napi::BigInt>().Int64Value(&lossless);
+  int64_t sec = ns / 1000000000;
+  int64_t rest = ns % 1000000000;
+  if (rest < 0) {  // C++ division truncates toward zero; a timespec wants the floor
+    sec -= 1;
+    rest += 1000000000;
+  }
+  ts.tv_sec = static_cast<time_t>(sec);
+  ts.tv_nsec = static_cast<long>(rest);
   return ts;
 }
 
-// futimens(fd, atimeNs, mtimeNs); a negative time leaves that one unchanged (UTIME_OMIT)
+// futimens(fd, atime, mtime)
 Napi::Value Futimens(const Napi::CallbackInfo& info) {
   int fd = I32(info, 0);
-  timespec times[2] = {NsToTimespec(info[1].As<Napi::Number>().DoubleValue()),
-                       NsToTimespec(info[2].As<Napi::Number>().DoubleValue())};
+  timespec times[2] = {TimeOf(info[1]), TimeOf(info[2])};
   return Call::Start(info.Env(), [=]() { return Check(futimens(fd, times)); });
 }
 
@@ -272,12 +280,11 @@ Napi::Value Fchownat(const Napi::CallbackInfo& info) {
   return Call::Start(info.Env(), [=]() { return Check(fchownat(dirfd, path.c_str(), uid, gid, flags)); });
 }
 
-// utimensat(dirfd, path, atimeNs, mtimeNs, flags); a negative time leaves that one unchanged (UTIME_OMIT)
+// utimensat(dirfd, path, atime, mtime, flags)
 Napi::Value Utimensat(const Napi::CallbackInfo& info) {
   int dirfd = I32(info, 0);
   std::string path = PathCopy(info, 1);
-  timespec times[2] = {NsToTimespec(info[2].As<Napi::Number>().DoubleValue()),
-                       NsToTimespec(info[3].As<Napi::Number>().DoubleValue())};
+  timespec times[2] = {TimeOf(info[2]), TimeOf(info[3])};
   int flags = I32(info, 4);
   return Call::Start(info.Env(), [=]() { return Check(utimensat(dirfd, path.c_str(), times, flags)); });
 }

@@ -1,7 +1,7 @@
 // The storage adapter interface: where bytes live. The storage API (src/storage) checks names, modes,
 // arguments and handle state, then calls one of these. Adapters take single, already-checked names, as
 // name strings (ground/name-bytes.ts: bytes that are not UTF-8 escaped), and list names the same way.
-import type { Stat } from '../io/engine.js';
+import type { SetTime, Stat } from '../io/engine.js';
 import type { FsStats } from '../io/native.js';
 
 /** What a special file made by Dir.makeNode is: a FIFO, a unix socket's name, or a device node. */
@@ -87,7 +87,7 @@ export interface FileNode extends XattrNode {
   stat(): Promise<EntryStat>;
   chmod(mode: number): Promise<void>;
   chown(uid: number, gid: number): Promise<void>;
-  utimes(atimeNs: number, mtimeNs: number): Promise<void>;
+  utimes(atime: SetTime, mtime: SetTime): Promise<void>;
   allocate(offset: number, length: number): Promise<void>;
   close(): Promise<void>;
 }
@@ -119,13 +119,13 @@ export interface DirNode extends XattrNode {
   link(name: string, to: DirNode, toName: string): Promise<void>;
   chmod(mode: number): Promise<void>;
   chown(uid: number, gid: number): Promise<void>;
-  utimes(atimeNs: number, mtimeNs: number): Promise<void>;
+  utimes(atime: SetTime, mtime: SetTime): Promise<void>;
   /** chmod of the entry `name` itself, without opening it (a symlink: EOPNOTSUPP) */
   chmodEntry(name: string, mode: number): Promise<void>;
   /** chown of the entry `name` itself, a symlink included (not followed) */
   chownEntry(name: string, uid: number, gid: number): Promise<void>;
   /** times of the entry `name` itself, a symlink included (not followed); negative leaves one unchanged */
-  utimesEntry(name: string, atimeNs: number, mtimeNs: number): Promise<void>;
+  utimesEntry(name: string, atime: SetTime, mtime: SetTime): Promise<void>;
   /** fsync of the directory itself: makes creations, renames and deletions in it durable. */
   sync(): Promise<void>;
   statfs(): Promise<FsStats>;

@@ -4,6 +4,7 @@
 import { constants as bufferConstants } from 'node:buffer';
 
 import { nameByteLength } from '../ground/name-bytes.js';
+import type { SetTime } from '../io/engine.js';
 import type { FsStats } from '../io/native.js';
 import { storageError } from '../storage/errors.js';
 import { totalBytes, TYPE_BITS, type Adapter, type DirEntry, type DirNode, type EntryKind, type EntryStat, type FileNode, type NodeKind, type OpenFlags, type RenameMode, type XattrNode, XattrsOf } from './adapter.js';
@@ -159,10 +160,11 @@ function nodeXattrs(node: Node): XattrNode {
   };
 }
 
-function setTimes(node: Node, atimeNs: number, mtimeNs: number): void {
-  if (atimeNs >= 0) node.atimeNs = BigInt(Math.round(atimeNs));
-  if (mtimeNs >= 0) node.mtimeNs = BigInt(Math.round(mtimeNs));
-  node.ctimeNs = now();
+function setTimes(node: Node, atime: SetTime, mtime: SetTime): void {
+  const t = now();
+  if (atime !== 'omit') node.atimeNs = atime === 'now' ? t : atime;
+  if (mtime !== 'omit') node.mtimeNs = mtime === 'now' ? t : mtime;
+  node.ctimeNs = t;
 }
 
 /** What a file and a directory handle share: the node, its mode, owner, times and attributes. */
@@ -181,8 +183,8 @@ abstract class MemoryHandle extends XattrsOf {
     if (gid >= 0) this.node.gid = gid;
   }
 
-  async utimes(atimeNs: number, mtimeNs: number): Promise<void> {
-    setTimes(this.node, atimeNs, mtimeNs);
+  async utimes(atime: SetTime, mtime: SetTime): Promise<void> {
+    setTimes(this.node, atime, mtime);
   }
 }
 
@@ -443,8 +445,8 @@ class MemoryDir extends MemoryHandle implements DirNode {
     child.ctimeNs = now();
   }
 
-  async utimesEntry(name: string, atimeNs: number, mtimeNs: number): Promise<void> {
-    setTimes(this.entry(name), atimeNs, mtimeNs);
+  async utimesEntry(name: string, atime: SetTime, mtime: SetTime): Promise<void> {
+    setTimes(this.entry(name), atime, mtime);
   }
 
   async sync(): Promise<void> {}

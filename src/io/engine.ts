@@ -5,6 +5,13 @@
 // go to the kernel, and come back from it (readdir, readlink, listxattr), as the exact bytes.
 import type { FsStats } from './native.js';
 
+/**
+ * A time to set (utimensat): nanoseconds since the epoch (a bigint: today's times need more than a
+ * double's 53 bits, and times before 1970 are negative), 'now' (the backing file system's clock), or
+ * 'omit' (leave that time as it is).
+ */
+export type SetTime = bigint | 'now' | 'omit';
+
 export type IoMode = 'io_uring' | 'sync';
 
 export const O = {
@@ -96,13 +103,13 @@ export interface IoEngine {
   readdir(dirfd: number): Promise<DirentRecord[]>;
   fchmod(fd: number, mode: number): Promise<void>;
   fchown(fd: number, uid: number, gid: number): Promise<void>;
-  futimens(fd: number, atimeNs: number, mtimeNs: number): Promise<void>;
+  futimens(fd: number, atime: SetTime, mtime: SetTime): Promise<void>;
   /** chmod of `name` in `dirfd` itself (a symlink is not followed: EOPNOTSUPP) */
   lchmod(dirfd: number, name: string, mode: number): Promise<void>;
   /** chown of `name` in `dirfd` itself (a symlink is not followed) */
   lchown(dirfd: number, name: string, uid: number, gid: number): Promise<void>;
-  /** times of `name` in `dirfd` itself (a symlink is not followed); negative leaves one unchanged */
-  lutimes(dirfd: number, name: string, atimeNs: number, mtimeNs: number): Promise<void>;
+  /** times of `name` in `dirfd` itself (a symlink is not followed) */
+  lutimes(dirfd: number, name: string, atime: SetTime, mtime: SetTime): Promise<void>;
   fallocate(fd: number, mode: number, offset: number, length: number): Promise<void>;
   /**
    * Extended attributes of the open file or directory `fd` (entry ''), or of the entry `entry` of the

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
 import { cName } from '../ground/name-bytes.js';
+import type { SetTime } from './engine.js';
 
 export interface NativeRing {
   read(slot: number, fd: number, buffer: Uint8Array, offset: number, length: number, position: number): void;
@@ -64,10 +65,10 @@ export interface NativeBlocking {
   readdir(dirfd: number): Promise<{ names: Buffer; types: Buffer } | number>;
   fchmod(fd: number, mode: number): Promise<number>;
   fchown(fd: number, uid: number, gid: number): Promise<number>;
-  futimens(fd: number, atimeNs: number, mtimeNs: number): Promise<number>;
+  futimens(fd: number, atime: SetTime, mtime: SetTime): Promise<number>;
   lchmod(dirfd: number, path: Uint8Array, mode: number): Promise<number>;
   fchownat(dirfd: number, path: Uint8Array, uid: number, gid: number, flags: number): Promise<number>;
-  utimensat(dirfd: number, path: Uint8Array, atimeNs: number, mtimeNs: number, flags: number): Promise<number>;
+  utimensat(dirfd: number, path: Uint8Array, atime: SetTime, mtime: SetTime, flags: number): Promise<number>;
   /** xattr calls on `fd` itself (entry '') or on its entry `entry`, not followed */
   getxattr(fd: number, entry: Uint8Array, name: Uint8Array): Promise<Buffer | number>;
   setxattr(fd: number, entry: Uint8Array, name: Uint8Array, value: Uint8Array, flags: number): Promise<number>;

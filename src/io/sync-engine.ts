@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 
 import { storageError, toStorageError } from '../storage/errors.js';
-import type { IoEngine } from './engine.js';
+import type { IoEngine, SetTime } from './engine.js';
 import * as pool from './thread-pool.js';
 
 type Callback<T> = (error: NodeJS.ErrnoException | null, value: T) => void;
@@ -89,8 +89,8 @@ export class SyncEngine implements IoEngine {
   fchown(fd: number, uid: number, gid: number) {
     return this.track('fchown', () => pool.fchown(fd, uid, gid));
   }
-  futimens(fd: number, atimeNs: number, mtimeNs: number) {
-    return this.track('futimens', () => pool.futimens(fd, atimeNs, mtimeNs));
+  futimens(fd: number, atime: SetTime, mtime: SetTime) {
+    return this.track('futimens', () => pool.futimens(fd, atime, mtime));
   }
   fallocate(fd: number, mode: number, offset: number, length: number) {
     return this.track('fallocate', () => pool.fallocate(fd, mode, offset, length));
@@ -104,8 +104,8 @@ export class SyncEngine implements IoEngine {
   lchown(dirfd: number, name: string, uid: number, gid: number): Promise<void> {
     return this.track('fchownat', () => pool.lchown(dirfd, name, uid, gid));
   }
-  lutimes(dirfd: number, name: string, atimeNs: number, mtimeNs: number): Promise<void> {
-    return this.track('utimensat', () => pool.lutimes(dirfd, name, atimeNs, mtimeNs));
+  lutimes(dirfd: number, name: string, atime: SetTime, mtime: SetTime): Promise<void> {
+    return this.track('utimensat', () => pool.lutimes(dirfd, name, atime, mtime));
   }
   getxattr(fd: number, entry: string, name: string): Promise<Buffer> {
     return this.track('getxattr', () => pool.getxattr(fd, entry, name));

@@ -3,7 +3,7 @@
 // utimens, statfs) in the io_uring mode.
 import { decodeName, splitNames } from '../ground/name-bytes.js';
 import { errnoError } from '../storage/errors.js';
-import { AT, RESOLVE, type DirentRecord, type Stat } from './engine.js';
+import { AT, RESOLVE, type DirentRecord, type Stat, type SetTime } from './engine.js';
 import { cString, native, type FsStats } from './native.js';
 import { decodeStatx, STATX_MASK, STATX_SIZE, statxFlags } from './statx.js';
 
@@ -76,8 +76,8 @@ export async function fchown(fd: number, uid: number, gid: number): Promise<void
   check(await blocking.fchown(fd, uid, gid), 'fchown');
 }
 
-export async function futimens(fd: number, atimeNs: number, mtimeNs: number): Promise<void> {
-  check(await blocking.futimens(fd, atimeNs, mtimeNs), 'futimens');
+export async function futimens(fd: number, atime: SetTime, mtime: SetTime): Promise<void> {
+  check(await blocking.futimens(fd, atime, mtime), 'futimens');
 }
 
 export async function lchmod(dirfd: number, name: string, mode: number): Promise<void> {
@@ -88,8 +88,8 @@ export async function lchown(dirfd: number, name: string, uid: number, gid: numb
   check(await blocking.fchownat(dirfd, cString(name), uid, gid, AT.SYMLINK_NOFOLLOW), 'fchownat', name);
 }
 
-export async function lutimes(dirfd: number, name: string, atimeNs: number, mtimeNs: number): Promise<void> {
-  check(await blocking.utimensat(dirfd, cString(name), atimeNs, mtimeNs, AT.SYMLINK_NOFOLLOW), 'utimensat', name);
+export async function lutimes(dirfd: number, name: string, atime: SetTime, mtime: SetTime): Promise<void> {
+  check(await blocking.utimensat(dirfd, cString(name), atime, mtime, AT.SYMLINK_NOFOLLOW), 'utimensat', name);
 }
 
 export async function getxattr(fd: number, entry: string, name: string): Promise<Buffer> {

@@ -10,7 +10,7 @@
 // The request object holds the buffers (through its prep closure) until its completion is reaped, so the
 // kernel never writes into memory that JavaScript has let go.
 import { errnoError, storageError, toStorageError, type StorageError } from '../storage/errors.js';
-import type { DirentRecord, IoEngine, Stat } from './engine.js';
+import type { DirentRecord, IoEngine, SetTime, Stat } from './engine.js';
 import { cString, native, type FsStats, type NativeRing, type RingCounters } from './native.js';
 import { decodeStatx, STATX_MASK, STATX_SIZE, statxFlags } from './statx.js';
 import * as pool from './thread-pool.js';
@@ -224,8 +224,8 @@ export class UringEngine implements IoEngine {
   fchown(fd: number, uid: number, gid: number): Promise<void> {
     return this.pooled('fchown', () => pool.fchown(fd, uid, gid));
   }
-  futimens(fd: number, atimeNs: number, mtimeNs: number): Promise<void> {
-    return this.pooled('futimens', () => pool.futimens(fd, atimeNs, mtimeNs));
+  futimens(fd: number, atime: SetTime, mtime: SetTime): Promise<void> {
+    return this.pooled('futimens', () => pool.futimens(fd, atime, mtime));
   }
   lchmod(dirfd: number, name: string, mode: number): Promise<void> {
     return this.pooled('fchmodat2', () => pool.lchmod(dirfd, name, mode));
@@ -233,8 +233,8 @@ export class UringEngine implements IoEngine {
   lchown(dirfd: number, name: string, uid: number, gid: number): Promise<void> {
     return this.pooled('fchownat', () => pool.lchown(dirfd, name, uid, gid));
   }
-  lutimes(dirfd: number, name: string, atimeNs: number, mtimeNs: number): Promise<void> {
-    return this.pooled('utimensat', () => pool.lutimes(dirfd, name, atimeNs, mtimeNs));
+  lutimes(dirfd: number, name: string, atime: SetTime, mtime: SetTime): Promise<void> {
+    return this.pooled('utimensat', () => pool.lutimes(dirfd, name, atime, mtime));
   }
   getxattr(fd: number, entry: string, name: string): Promise<Buffer> {
     return this.pooled('getxattr', () => pool.getxattr(fd, entry, name));

@@ -7,6 +7,7 @@ import { NODE_KINDS, type DirNode, type EntryKind, type EntryStat, type FileNode
 import { publicName } from '../ground/name-bytes.js';
 import type { FsStats } from '../io/native.js';
 import { storageError } from './errors.js';
+import { checkTimes, type SetTime } from './times.js';
 import { File, type RenameOptions } from './file.js';
 import { Handle, labelOf } from './handle.js';
 import { allows, canRead, canWrite, Mode, modeBits, modeFor, permissionOf, withPermission, type Permission } from './mode.js';
@@ -392,10 +393,11 @@ export class Dir extends Handle {
     });
   }
 
-  utimes(atimeNs: number, mtimeNs: number): Promise<void> {
+  utimes(atime: SetTime, mtime: SetTime): Promise<void> {
     return this.call('utimes', async () => {
       this.writable('utimes');
-      await this.node.utimes(atimeNs, mtimeNs);
+      checkTimes(atime, mtime);
+      await this.node.utimes(atime, mtime);
     });
   }
 
@@ -415,11 +417,12 @@ export class Dir extends Handle {
     });
   }
 
-  /** Access and modification times of the entry `name` itself (ns since the epoch; -1 leaves one). */
-  utimesEntry(name: Name, atimeNs: number, mtimeNs: number): Promise<void> {
+  /** Access and modification times of the entry `name` itself: ns since the epoch, 'now' or 'omit'. */
+  utimesEntry(name: Name, atime: SetTime, mtime: SetTime): Promise<void> {
     return this.onEntry('utimes', name, async (entry) => {
       this.writable('utimes');
-      await this.node.utimesEntry(entry, atimeNs, mtimeNs);
+      checkTimes(atime, mtime);
+      await this.node.utimesEntry(entry, atime, mtime);
     });
   }
 

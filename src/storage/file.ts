@@ -4,6 +4,7 @@
 import { totalBytes, type EntryStat, type FileNode } from '../adapters/adapter.js';
 import { native } from '../io/native.js';
 import { storageError } from './errors.js';
+import { checkTimes, type SetTime } from './times.js';
 import { Handle } from './handle.js';
 import { canRead, canWrite, modeFor, type Mode, type Permission } from './mode.js';
 import { publicName } from '../ground/name-bytes.js';
@@ -258,11 +259,12 @@ export class File extends Handle {
     });
   }
 
-  /** Sets access and modification times (nanoseconds since the epoch; -1 leaves one as it is). */
-  utimes(atimeNs: number, mtimeNs: number): Promise<void> {
+  /** Sets access and modification times: ns since the epoch (bigint), 'now', or 'omit' to leave one. */
+  utimes(atime: SetTime, mtime: SetTime): Promise<void> {
     return this.call('utimes', async () => {
       this.writable('utimes');
-      await this.node.utimes(atimeNs, mtimeNs);
+      checkTimes(atime, mtime);
+      await this.node.utimes(atime, mtime);
     });
   }
 

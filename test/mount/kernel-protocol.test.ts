@@ -51,10 +51,10 @@ test('INIT: the flags we want among those offered, 1 MiB requests, the smaller m
   body.writeUInt32LE(0xffffffff, 16);
   const { reply, agreed } = negotiate(decodeRequest(raw(Opcode.INIT, body)));
   const flags = BigInt(reply.readUInt32LE(12)) | (BigInt(reply.readUInt32LE(32)) << 32n);
-  for (const name of ['ATOMIC_O_TRUNC', 'MAX_PAGES', 'PARALLEL_DIROPS', 'DO_READDIRPLUS', 'BIG_WRITES'] as const) {
+  for (const name of ['ATOMIC_O_TRUNC', 'MAX_PAGES', 'PARALLEL_DIROPS', 'DO_READDIRPLUS', 'BIG_WRITES', 'HANDLE_KILLPRIV_V2'] as const) {
     t.ok(flags & InitFlag[name], `${name} agreed`);
   }
-  for (const name of ['WRITEBACK_CACHE', 'HANDLE_KILLPRIV_V2', 'PASSTHROUGH', 'OVER_IO_URING', 'POSIX_LOCKS'] as const) {
+  for (const name of ['WRITEBACK_CACHE', 'PASSTHROUGH', 'OVER_IO_URING', 'POSIX_LOCKS'] as const) {
     t.notOk(flags & InitFlag[name], `${name} not asked for`);
   }
   t.equal(reply.readUInt32LE(20), 1048576, 'max_write 1 MiB');
@@ -68,23 +68,46 @@ test('INIT: the flags we want among those offered, 1 MiB requests, the smaller m
 
 test('NodeTable: lookups count, forget drops, a renamed directory moves its subtree, unlink detaches', (t) => {
   const nodes = new NodeTable();
-  const dir = nodes.lookedUp(nodes.root, 'dir');
-  t.equal(nodes.lookedUp(nodes.root, 'dir'), dir, 'the same name is the same node');
+  const dir = nodes.lookedUp(nodes.root, 'dir', 10n);
+  t.equal(nodes.lookedUp(nodes.root, 'dir', 10n), dir, 'the same name is the same node');
   t.equal(dir.lookups, 2, 'counted twice');
-  const file = nodes.lookedUp(dir, 'f\udcff');
+  const file = nodes.lookedUp(dir, 'f\udcff', 11n);
   t.equal(nodes.path(file), 'dir/f\udcff', 'paths are made of name strings (bytes kept)');
-  t.notEqual(nodes.lookedUp(dir, 'f\udcfe').id, file.id, 'two byte-distinct names are two nodes');
+  t.notEqual(nodes.lookedUp(dir, 'f\udcfe', 12n).id, file.id, 'two byte-distinct names are two nodes');
   nodes.renamed(nodes.root, 'dir', nodes.root, 'moved');
   t.equal(nodes.path(file), 'moved/f\udcff', 'a renamed directory takes its subtree along');
   nodes.unlinked(dir, 'f\udcff');
   t.equal(nodes.path(file), undefined, 'an unlinked node has no path');
-  t.notEqual(nodes.lookedUp(dir, 'f\udcff').id, file.id, 'a new file under the old name is a new node');
+  t.notEqual(nodes.lookedUp(dir, 'f\udcff', 11n).id, file.id, 'a new file under the old name (even with the inode number reused) is a new node');
   nodes.forget(dir.id, 1);
   t.ok(nodes.get(dir.id), 'kept while lookups remain');
   nodes.forget(dir.id, 1);
   t.equal(nodes.get(dir.id), undefined, 'dropped when the kernel forgot every lookup');
   nodes.forget(1, 100);
   t.ok(nodes.get(1), 'the root is never forgotten');
+  t.end();
+});
+
+test('NodeTable: the names of one inode (hard links) are one node, which keeps a path while one name is left', (t) => {
+  const nodes = new NodeTable();
+  const a = nodes.lookedUp(nodes.root, 'a', 20n);
+  const d = nodes.lookedUp(nodes.root, 'd', 21n);
+  t.equal(nodes.lookedUp(d, 'b', 20n), a, 'a second name of inode 20 is the same node');
+  t.equal(a.lookups, 2, 'each name counts a lookup');
+  nodes.unlinked(nodes.root, 'a');
+  t.equal(nodes.path(a), 'd/b', 'after unlinking the first name the node lives on under the second');
+  nodes.renamed(d, 'b', nodes.root, 'c');
+  t.equal(nodes.path(a), 'c', 'a rename moves the remaining name');
+  nodes.lookedUp(d, 'x', 20n);
+  nodes.renamed(d, 'x', nodes.root, 'c');
+  t.deepEqual(nodes.path(a), 'c', 'renaming a name onto another name of the same file changes nothing');
+  t.equal(nodes.lookedUp(nodes.root, 'c', 30n).id !== a.id, true, 'a name found naming another inode moves to that inode');
+  t.equal(nodes.path(a), 'd/x', 'the old inode keeps its other name');
+  nodes.exchanged(nodes.root, 'c', d, 'x');
+  t.equal(nodes.path(a), 'c', 'RENAME_EXCHANGE swaps the nodes of the two names');
+  nodes.forget(a.id, a.lookups);
+  t.equal(nodes.get(a.id), undefined, 'forgotten');
+  t.notEqual(nodes.lookedUp(nodes.root, 'c', 20n).id, a.id, 'a forgotten node is not found by its inode');
   t.end();
 });
 

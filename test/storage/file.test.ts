@@ -294,3 +294,24 @@ eachBackend('a write past the largest file size is EFBIG (POSIX), and changes no
   t.equal(await file.size(), 10, 'the size is unchanged');
   t.equal((await file.stat()).size, 10, 'on the backing store too');
 });
+
+eachBackend('utimes: nanosecond times as bigints (today, before 1970), now and omit; bad times change nothing', async (t, backend) => {
+  const { storage } = await freshStorage(t, backend);
+  const file = await storage.root.createFile('t');
+  const today = 1_700_000_000_123_456_789n; // more than a double's 53 bits hold exactly
+  await file.utimes(today, -1_000_000_001n);
+  let stat = await file.stat();
+  t.deepEqual([stat.atimeNs, stat.mtimeNs], [today, -1_000_000_001n], 'set to the nanosecond, 1969 included');
+  await file.utimes('omit', 5n);
+  stat = await file.stat();
+  t.deepEqual([stat.atimeNs, stat.mtimeNs], [today, 5n], "'omit' leaves the access time");
+  const before = BigInt(Date.now() - 5_000) * 1_000_000n;
+  await storage.root.utimesEntry('t', 'now', 'omit');
+  stat = await file.stat();
+  t.ok(stat.atimeNs >= before && stat.mtimeNs === 5n, "'now' is the file system's clock; the other time stays");
+  for (const bad of [1.5, -1, 'later', 2n ** 80n] as unknown as bigint[]) {
+    await rejection(t, file.utimes(bad, 'omit'), 'EINVAL', `utimes(${String(bad)}) is EINVAL`);
+  }
+  stat = await file.stat();
+  t.deepEqual([stat.mtimeNs], [5n], 'nothing changed by the refused calls');
+});

@@ -244,7 +244,8 @@ void FuseSession::Drain(Napi::Env env) {
   if (report_end) on_end_.Call({Napi::Number::New(env, end_error)});
 }
 
-// reply(unique, error, ...buffers): 0, or -errno (-ENOENT: the request was interrupted meanwhile).
+// reply(unique, error, ...buffers): 0, or -errno (-ENOENT: the request was interrupted meanwhile). A
+// notification is the same write with unique 0 and the notify code (positive) in place of the error.
 Napi::Value FuseSession::Reply(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (fd_ < 0) return Napi::Number::New(env, -EBADF);
@@ -255,7 +256,7 @@ Napi::Value FuseSession::Reply(const Napi::CallbackInfo& info) {
   size_t parts = 1;
   size_t length = sizeof header;
   if (info.Length() - 2 + 1 > kMaxReplyParts) throw Napi::RangeError::New(env, "too many reply parts");
-  if (header.error == 0) {
+  if (header.error >= 0) {
     for (size_t i = 2; i < info.Length(); i++) {
       Bytes bytes = BytesOf(info[i]);
       if (bytes.length == 0) continue;

@@ -1,6 +1,6 @@
 // What a local file and a local directory share: an open descriptor, and the calls that act on it alone
 // (mode, owner, times, extended attributes).
-import type { IoEngine, Stat } from '../../io/engine.js';
+import type { IoEngine, SetTime, Stat } from '../../io/engine.js';
 import { kindOfMode, XattrsOf, type EntryStat, type XattrNode } from '../adapter.js';
 
 export const withKind = (stat: Stat): EntryStat => ({ ...stat, kind: kindOfMode(stat.mode) });
@@ -31,7 +31,7 @@ export abstract class FdNode extends XattrsOf {
     return this.engine.fchown(this.fd, uid, gid);
   }
 
-  utimes(atimeNs: number, mtimeNs: number): Promise<void> {
-    return this.engine.futimens(this.fd, atimeNs, mtimeNs);
+  utimes(atime: SetTime, mtime: SetTime): Promise<void> {
+    return this.engine.futimens(this.fd, atime, mtime);
   }
 }

@@ -1,7 +1,7 @@
 // A directory open in a LocalAdapter: a descriptor opened beneath the root. Every call names a single
 // entry relative to it, so nothing reaches outside the root: openat2 refuses to resolve out of it, and
 // the other *at calls act on the entry itself (never following a final symlink).
-import { AT, O, RENAME_EXCHANGE, RENAME_NOREPLACE, type IoEngine } from '../../io/engine.js';
+import { AT, O, RENAME_EXCHANGE, RENAME_NOREPLACE, type IoEngine, type SetTime } from '../../io/engine.js';
 import type { FsStats } from '../../io/native.js';
 import { storageError } from '../../storage/errors.js';
 import { kindOfMode, TYPE_BITS, type DirEntry, type DirNode, type EntryKind, type EntryStat, type FileNode, type NodeKind, type OpenFlags, type RenameMode, type XattrNode } from '../adapter.js';
@@ -164,8 +164,8 @@ export class LocalDir extends FdNode implements DirNode {
     return this.engine.lchown(this.fd, name, uid, gid);
   }
 
-  utimesEntry(name: string, atimeNs: number, mtimeNs: number): Promise<void> {
-    return this.engine.lutimes(this.fd, name, atimeNs, mtimeNs);
+  utimesEntry(name: string, atime: SetTime, mtime: SetTime): Promise<void> {
+    return this.engine.lutimes(this.fd, name, atime, mtime);
   }
 
   entryXattrs(name: string): XattrNode {

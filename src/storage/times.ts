@@ -1,0 +1,21 @@
+// Times given to utimes are checked here, before any system call: a bad one changes nothing.
+import type { SetTime } from '../io/engine.js';
+import { storageError } from './errors.js';
+
+export type { SetTime };
+
+/** The range of a 64-bit time_t in nanoseconds, rounded in: what utimensat can carry. */
+const LIMIT = 2n ** 63n - 1n;
+
+/** EINVAL unless each time is a bigint of nanoseconds within time_t's range, 'now' or 'omit'. */
+export function checkTimes(...times: SetTime[]): void {
+  for (const time of times) {
+    if (time === 'now' || time === 'omit') continue;
+    if (typeof time !== 'bigint') {
+      throw storageError('EINVAL', `a time must be nanoseconds since the epoch as a bigint, 'now' or 'omit'; got ${typeof time} ${String(time)}`);
+    }
+    if (time / 1_000_000_000n > LIMIT / 1_000_000_000n || time < -LIMIT) {
+      throw storageError('EINVAL', `the time ${time} ns is outside what the file system can store`);
+    }
+  }
+}
