@@ -51,6 +51,11 @@ await yargs(hideBin(process.argv))
           default: true,
           describe: 'serve extended attributes (--no-xattr: the kernel then skips its security.capability check before each write)',
         })
+        .option('writeback-cache', {
+          type: 'boolean',
+          default: false,
+          describe: 'kernel transport: let the kernel gather writes in its page cache (fewer, larger requests; written on fsync, close or memory pressure)',
+        })
         .option('debug', { type: 'boolean', default: false, describe: 'print every FUSE request (fuse-native: libfuse debug output; kernel: each request and reply in the log)' }),
     async (argv) => {
       try {
@@ -72,6 +77,7 @@ await yargs(hideBin(process.argv))
           entryTimeout,
           debug: argv.debug,
           xattr: argv.xattr,
+          writebackCache: argv['writeback-cache'],
           onMounted: ({ backing, mountpoint, ioMode }) =>
             process.stderr.write(
               `persistfs: serving ${backing} at ${mountpoint} (${ioMode} IO mode).\n` +

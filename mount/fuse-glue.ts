@@ -50,6 +50,11 @@ export interface FuseMountOptions {
    * more round trip each; without them it answers ENOSYS once and the kernel stops asking.
    */
   xattr: boolean;
+  /**
+   * The kernel transport only: the kernel's writeback cache (writes gather in the page cache and reach
+   * us in large requests, at the latest on fsync or close; the kernel keeps size and mtime meanwhile).
+   */
+  writebackCache?: boolean;
 }
 
 /** The libfuse option string, in one place. */

@@ -4,7 +4,7 @@
 // fusermount -u, umount); then unmount, let the operations in flight finish, close every handle and the
 // storage, and exit. Nothing is created in the backing directory before the checks have passed.
 import type { Config } from '../src/config/config.js';
-import { openStorage } from '../src/index.js';
+import { openStorage, StorageError } from '../src/index.js';
 import type { Logger } from '../src/log.js';
 import { FuseMount, type FuseMountOptions } from './fuse-glue.js';
 import { KernelMount } from './kernel/kernel-mount.js';
@@ -31,13 +31,16 @@ const WATCH_INTERVAL_MS = 500;
 /** Mounts and serves; resolves once the mount is gone and everything is closed. */
 export async function runMount(options: RunMountOptions): Promise<void> {
   const { logger } = options;
+  const transport = options.transport ?? DEFAULT_TRANSPORT;
+  if (options.writebackCache && transport !== 'kernel') {
+    throw new StorageError('EINVAL', 'EINVAL: --writeback-cache needs --transport kernel (libfuse 2 has no writeback cache)');
+  }
   await checkFuseDevice();
   const paths = await checkMountPaths(options.backing, options.mountpoint);
   if (paths.clearedStale) logger.warn({ mountpoint: paths.mountpoint }, 'cleared a stale mount left by a process that died');
 
   const storage = await openStorage(paths.backing, { config: options.config, logger, enforcePermissions: false });
   const posix = new PosixFs(storage, logger);
-  const transport = options.transport ?? DEFAULT_TRANSPORT;
   const fuse =
     transport === 'kernel'
       ? new KernelMount(paths.mountpoint, paths.backing, posix, options, logger)

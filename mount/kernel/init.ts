@@ -11,8 +11,9 @@
 // - HANDLE_KILLPRIV_V2: removing set-user-ID/set-group-ID on a write, truncate or O_TRUNC open by an
 //   unprivileged user is ours (operations.ts killPrivileges); without it the kernel sends a SETATTR before
 //   each such write. The mount writes as root, so the backing file system would keep the bits.
+// - WRITEBACK_CACHE, when asked (--writeback-cache): writes gather in the kernel's page cache and come in
+//   large requests; the kernel keeps size and mtime meanwhile and sends them with SETATTR.
 // Left out for now:
-// - WRITEBACK_CACHE: the kernel would own size and mtime; comes with its own tests (issue 10, later).
 // - EXPORT_SUPPORT: no NFS export (no lookups of "." and "..").
 // - POSIX_LOCKS / FLOCK_LOCKS: the kernel then keeps locks local to the mount, which is what we want.
 import type { Request } from './request.js';
@@ -43,12 +44,12 @@ export interface Negotiated {
 export class InitError extends Error {}
 
 /** The answer to INIT, and what was agreed. */
-export function negotiate(request: Request): { reply: Buffer; agreed: Negotiated } {
+export function negotiate(request: Request, options: { writebackCache?: boolean } = {}): { reply: Buffer; agreed: Negotiated } {
   const init = initIn(request);
   if (init.major !== FUSE_KERNEL_VERSION) throw new InitError(`the kernel speaks FUSE ${init.major}.${init.minor}; persistfs speaks 7.x`);
   if (init.minor < 28) throw new InitError(`the kernel speaks FUSE 7.${init.minor}; persistfs needs 7.28 or later`);
   const offered = init.flags & InitFlag.INIT_EXT ? init.flags : init.flags & 0xffff_ffffn;
-  const flags = offered & WANTED;
+  const flags = offered & (WANTED | (options.writebackCache ? InitFlag.WRITEBACK_CACHE : 0n));
   const minor = Math.min(init.minor, FUSE_KERNEL_MINOR_VERSION);
 
   // fuse_init_out: major u32, minor u32, max_readahead u32, flags u32, max_background u16,

@@ -186,7 +186,8 @@ export class KernelMount {
 
   private init(request: Request): void {
     try {
-      const { reply, agreed } = negotiate(request);
+      const { reply, agreed } = negotiate(request, this.options);
+      this.ops.agreed(agreed.flags);
       this.logger.debug({ minor: agreed.minor, flags: agreed.flags.toString(16) }, 'FUSE INIT agreed');
       this.reply(request, 0, reply);
     } catch (error) {

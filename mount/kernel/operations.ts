@@ -16,6 +16,7 @@ import {
   FOPEN,
   FSYNC_FDATASYNC,
   GETATTR_FH,
+  InitFlag,
   Notify,
   Opcode,
   OPEN_KILL_SUIDGID,
@@ -45,6 +46,7 @@ export interface KernelOpsOptions {
   attrTimeout: number;
   entryTimeout: number;
   xattr: boolean;
+  writebackCache?: boolean;
 }
 
 /** A reply body (one or several buffers), or undefined for an empty reply. */
@@ -75,6 +77,16 @@ export function privilegeBits(mode: number): number {
   return (mode & S_ISUID) | ((mode & (S_ISGID | S_IXGRP)) === (S_ISGID | S_IXGRP) ? S_ISGID : 0);
 }
 
+const O_ACCMODE = 3;
+const O_WRONLY = 1;
+const O_RDWR = 2;
+
+/**
+ * With the writeback cache the kernel reads pages of files opened write-only (to fill a partly written
+ * page), so every open for writing is read-write for us; it checked the caller's right to open already.
+ */
+const readableToo = (flags: number): number => ((flags & O_ACCMODE) === O_WRONLY ? (flags & ~O_ACCMODE) | O_RDWR : flags);
+
 const errorOf = (code: string, message: string): StorageError => new StorageError(code, `${code}: ${message}`);
 
 /** A name from the storage (a string, or bytes when not UTF-8) as bytes. */
@@ -89,6 +101,8 @@ export class KernelOps {
   private readonly entryValid: Timeout;
   private readonly attrValid: Timeout;
   private readonly asRoot = process.getuid?.() === 0;
+  /** the writeback cache was agreed at INIT */
+  private writeback = false;
   /**
    * Nodes known to carry no set-user-ID/set-group-ID bit: a write by an unprivileged user to them has no
    * privileges to remove, and needs no stat. A change of mode or owner drops a node from the set.
@@ -102,6 +116,11 @@ export class KernelOps {
   ) {
     this.entryValid = timeout(options.entryTimeout);
     this.attrValid = timeout(options.attrTimeout);
+  }
+
+  /** What INIT agreed on that changes how operations behave. */
+  agreed(flags: bigint): void {
+    this.writeback = (flags & InitFlag.WRITEBACK_CACHE) !== 0n;
   }
 
   /** The operations by opcode; an opcode without one is answered ENOSYS. */
@@ -329,7 +348,7 @@ export class KernelOps {
 
   private async open(request: Request): Promise<ReplyBody> {
     const { flags, openFlags } = openIn(request);
-    const fh = await this.posix.open(this.pathOf(request.nodeid), flags);
+    const fh = await this.posix.open(this.pathOf(request.nodeid), this.writeback ? readableToo(flags) : flags);
     this.opened(request.nodeid, fh);
     if (flags & O_TRUNC && openFlags & OPEN_KILL_SUIDGID) await this.killPrivileges(request.nodeid, fh);
     // every change comes through this mount: the page cache stays valid across opens

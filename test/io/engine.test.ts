@@ -116,42 +116,64 @@ test('configuration: defaults, file, environment, overrides, and clear errors', 
   t.end();
 });
 
+/**
+ * A program that runs its arguments with io_uring_setup refused (EPERM) by a seccomp filter: the kernel
+ * refusing rings to this one process only. (The io_uring_disabled sysctl would refuse them to every
+ * unprivileged process on the machine, tests running beside this one included.)
+ */
+const DENY_IO_URING_C = `
+#include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+  struct sock_filter filter[] = {
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  struct sock_fprog program = { sizeof filter / sizeof filter[0], filter };
+  if (argc < 2) return 2;
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program)) { perror("seccomp"); return 126; }
+  execvp(argv[1], argv + 1);
+  perror("exec");
+  return 127;
+}
+`;
+
 test('auto mode falls back to sync, saying why, when the kernel refuses io_uring', (t) => {
-  // io_uring_disabled=1 refuses new rings to processes without CAP_SYS_ADMIN (outside io_uring_group):
-  // the child runs as nobody, so other root processes on the machine (tests running beside this one)
-  // keep their io_uring for the moment the sysctl is set.
-  const sysctl = '/proc/sys/kernel/io_uring_disabled';
-  const previous = fs.readFileSync(sysctl, 'utf8').trim();
   const dist = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
   const root = tempDir(t);
-  fs.chmodSync(root, 0o777);
-  const open = (ioMode: string) =>
+  const deny = path.join(root, 'deny-io-uring');
+  fs.writeFileSync(`${deny}.c`, DENY_IO_URING_C);
+  const cc = spawnSync('cc', ['-O', '-o', deny, `${deny}.c`], { encoding: 'utf8' });
+  t.equal(cc.status, 0, `the seccomp wrapper compiles ${cc.stderr}`);
+  const store = path.join(root, 'store');
+  fs.mkdirSync(store);
+  const open = (ioMode: string, refused: boolean) =>
     spawnSync(
-      'runuser',
+      refused ? deny : process.execPath,
       [
-        '-u',
-        'nobody',
-        '--',
-        process.execPath,
+        ...(refused ? [process.execPath] : []),
         '--input-type=module',
         '-e',
         `import { openStorage } from '${dist}/src/index.js';
          try { const s = await openStorage(process.argv[1], { config: { ioMode: '${ioMode}', logLevel: 'warn' } });
                console.log(s.ioMode); await s.close(); } catch (e) { console.log(e.code); }`,
-        root,
+        store,
       ],
       { timeout: 10_000, encoding: 'utf8' },
     );
-  fs.writeFileSync(sysctl, '1');
-  try {
-    const auto = open('auto');
-    const forced = open('io_uring');
-    t.equal(auto.stdout.trim(), 'sync', 'auto ends up in the sync mode');
-    t.match(auto.stderr, /io_uring is not available here.*using the sync IO mode/, 'and logs a warning saying why');
-    t.equal(forced.stdout.trim(), 'EPERM', 'ioMode io_uring fails with the kernel code instead');
-  } finally {
-    fs.writeFileSync(sysctl, previous);
-  }
-  t.equal(open('auto').stdout.trim(), 'io_uring', 'with io_uring allowed again, auto picks it');
+  const auto = open('auto', true);
+  const forced = open('io_uring', true);
+  t.equal(auto.stdout.trim(), 'sync', 'auto ends up in the sync mode');
+  t.match(auto.stderr, /io_uring is not available here.*using the sync IO mode/, 'and logs a warning saying why');
+  t.equal(forced.stdout.trim(), 'EPERM', 'ioMode io_uring fails with the kernel code instead');
+  t.equal(open('auto', false).stdout.trim(), 'io_uring', 'without the filter, auto picks io_uring');
   t.end();
 });

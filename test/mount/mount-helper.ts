@@ -37,10 +37,14 @@ async function until(condition: () => boolean, what: string, timeoutMs = 10_000)
  * runs the whole mount suite through either; unset, the CLI's default.
  */
 const TEST_TRANSPORT = process.env.PERSISTFS_TEST_TRANSPORT;
+/** PERSISTFS_TEST_WRITEBACK=1: the kernel transport's mounts with the writeback cache on */
+const TEST_WRITEBACK = process.env.PERSISTFS_TEST_WRITEBACK === '1';
 
 export function startMountProcess(backing: string, mnt: string, args: string[]): { child: ChildProcess; log: () => string } {
   const logLevel = args.includes('--log-level') ? [] : ['--log-level', 'warn'];
   const transport = TEST_TRANSPORT && !args.includes('--transport') ? ['--transport', TEST_TRANSPORT] : [];
+  const kernel = (args.includes('--transport') ? args[args.indexOf('--transport') + 1] : TEST_TRANSPORT) === 'kernel';
+  if (TEST_WRITEBACK && kernel && !args.includes('--writeback-cache')) transport.push('--writeback-cache');
   const child = spawn(process.execPath, [CLI, 'mount', backing, mnt, ...logLevel, ...transport, ...args], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
