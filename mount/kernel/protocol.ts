@@ -115,6 +115,12 @@ export const FOPEN = {
   CACHE_DIR: 1 << 3,
 } as const;
 
+/**
+ * The most COPY_FILE_RANGE (before 7.45) asks for: its reply, fuse_write_out, counts in a u32, and the
+ * kernel limits the length to this when it falls back to it from COPY_FILE_RANGE_64.
+ */
+export const COPY_FILE_RANGE_MAX_32 = 0xfffff000;
+
 export const GETATTR_FH = 1 << 0;
 export const FSYNC_FDATASYNC = 1 << 0;
 /** renameat2 flags */
