@@ -142,7 +142,11 @@ export const Size = {
   STATFS_OUT: 80,
   INIT_OUT: 64,
   GETXATTR_OUT: 8,
+  LSEEK_IN: 24,
   LSEEK_OUT: 8,
+  COPY_FILE_RANGE_IN: 56,
+  /** COPY_FILE_RANGE_64's reply: the same single u64 as LSEEK_OUT */
+  COPY_FILE_RANGE_OUT: 8,
   DIRENT: 24, // before the name
   DIRENTPLUS: 128 + 24,
 } as const;

@@ -1,6 +1,7 @@
 // File: an open file of the storage API (seed 002), plus what a POSIX front needs (writeAt, truncate,
-// sync, datasync, stat, allocate with fallocate's modes, seek to data and holes, copy between files). Every call checks the handle and its arguments before any IO, so bad input
-// changes nothing; every failure is a StorageError naming the file.
+// sync, datasync, stat, allocate with fallocate's modes, seek to data and holes, copy between files).
+// Every call checks the handle and its arguments before any IO, so bad input changes nothing; every
+// failure is a StorageError naming the file.
 import { totalBytes, type EntryStat, type FileNode, type SeekTarget } from '../adapters/adapter.js';
 import { FALLOC } from '../io/engine.js';
 import { native } from '../io/native.js';

@@ -114,7 +114,7 @@ test('LSEEK and COPY_FILE_RANGE(_64): fields at their offsets; the old COPY_FILE
   const call = (opcode: number, body: Buffer) => ops.get(opcode)!(decodeRequest(raw(opcode, body)));
   await call(Opcode.OPEN, Buffer.alloc(8));
 
-  const lseek = Buffer.alloc(24);
+  const lseek = Buffer.alloc(Size.LSEEK_IN);
   lseek.writeBigUInt64LE(7n, 0);
   lseek.writeBigInt64LE(-10n, 8);
   lseek.writeUInt32LE(2, 16);
@@ -124,13 +124,13 @@ test('LSEEK and COPY_FILE_RANGE(_64): fields at their offsets; the old COPY_FILE
   t.equal(offset.readBigUInt64LE(0), 2n ** 40n, 'the offset');
 
   const copy = (length: bigint, fhOut = 7n, flags = 0n) => {
-    const body = Buffer.alloc(56);
+    const body = Buffer.alloc(Size.COPY_FILE_RANGE_IN);
     [3n, 100n, 1n, fhOut, 200n, length, flags].forEach((value, i) => body.writeBigUInt64LE(value, 8 * i));
     return body;
   };
   const wide = (await call(Opcode.COPY_FILE_RANGE_64, copy(2n ** 33n))) as Buffer;
   t.deepEqual(calls.pop(), ['copy', 3, 100, 7, 200, 2 ** 33], 'fuse_copy_file_range_in: fh_in, off_in, (nodeid_out), fh_out, off_out, len');
-  t.deepEqual([wide.length, wide.readBigUInt64LE(0)], [8, 2n ** 33n], 'COPY_FILE_RANGE_64: bytes_copied as a u64');
+  t.deepEqual([wide.length, wide.readBigUInt64LE(0)], [Size.COPY_FILE_RANGE_OUT, 2n ** 33n], 'COPY_FILE_RANGE_64: bytes_copied as a u64');
   const narrow = (await call(Opcode.COPY_FILE_RANGE, copy(2n ** 33n))) as Buffer;
   t.deepEqual(calls.pop(), ['copy', 3, 100, 7, 200, 0xfffff000], 'COPY_FILE_RANGE asks for no more than its u32 reply counts');
   t.deepEqual([narrow.length, narrow.readUInt32LE(0)], [Size.WRITE_OUT, 0xfffff000], 'and answers in fuse_write_out');
