@@ -11,6 +11,7 @@ import { publicName } from '../src/ground/name-bytes.js';
 import type { Logger } from '../src/log.js';
 import { kindOfMode, Mode, StorageError, type Dir, type EntryStat, type File, type NodeKind, type SetTime, type Storage } from '../src/index.js';
 import type { RenameMode } from '../src/adapters/adapter.js';
+import { SEEK } from '../src/io/engine.js';
 import type { DirEntry } from '../src/storage/dir.js';
 import type { Name } from '../src/storage/names.js';
 import { DirCache } from './dir-cache.js';
@@ -241,9 +242,38 @@ export class PosixFs {
     await this.handle(fh).file.utimes(atime, mtime);
   }
 
-  /** fallocate mode 0: the range is allocated, the file grows to cover it. */
-  async fallocate(fh: number, offset: number, length: number): Promise<void> {
-    await this.handle(fh).file.allocate(offset, length);
+  /** fallocate with its mode (0, KEEP_SIZE, PUNCH_HOLE | KEEP_SIZE, ZERO_RANGE; see File.allocate). */
+  async fallocate(fh: number, offset: number, length: number, mode = 0): Promise<void> {
+    await this.handle(fh).file.allocate(offset, length, mode);
+  }
+
+  /**
+   * lseek: SEEK_DATA and SEEK_HOLE through the storage; SEEK_SET and SEEK_END are arithmetic (the kernel
+   * does those itself and does not ask). SEEK_CUR is relative to a position this side never sees (it
+   * lives in the caller's open file description): EINVAL.
+   */
+  async lseek(fh: number, offset: number, whence: number): Promise<number> {
+    const { file } = this.handle(fh);
+    switch (whence) {
+      case SEEK.DATA:
+        return file.seek(offset, 'data');
+      case SEEK.HOLE:
+        return file.seek(offset, 'hole');
+      case SEEK.SET:
+      case SEEK.END: {
+        const at = whence === SEEK.SET ? offset : file.knownSize + offset;
+        if (at < 0) throw new StorageError('EINVAL', `EINVAL: lseek to ${at}, before the start of the file`);
+        return at;
+      }
+      default:
+        throw new StorageError('EINVAL', `EINVAL: lseek whence ${whence} is not SEEK_SET, SEEK_END, SEEK_DATA or SEEK_HOLE`);
+    }
+  }
+
+  /** copy_file_range between two open handles; short only at the source's end (File.copyFrom). */
+  async copyFileRange(fhIn: number, offsetIn: number, fhOut: number, offsetOut: number, length: number): Promise<number> {
+    const source = this.handle(fhIn).file;
+    return this.handle(fhOut).file.copyFrom(source, offsetIn, offsetOut, length);
   }
 
   unlink(path: string): Promise<void> {

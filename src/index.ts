@@ -1,11 +1,11 @@
 // persistfs: the persistence-storage API.
 export { Storage, openStorage, type StorageOptions } from './storage/storage.js';
 export { Dir, type OpenOptions } from './storage/dir.js';
-export { File, type RenameOptions } from './storage/file.js';
+export { File, Falloc, type RenameOptions } from './storage/file.js';
 export type { SetTime } from './storage/times.js';
 export { Mode, type Permission } from './storage/mode.js';
 export { StorageError, isCode } from './storage/errors.js';
-export type { DirEntry, EntryKind, EntryStat, NodeKind } from './adapters/adapter.js';
+export type { DirEntry, EntryKind, EntryStat, NodeKind, SeekTarget } from './adapters/adapter.js';
 export { kindOfMode } from './adapters/adapter.js';
 export { deviceNumber } from './io/statx.js';
 export { loadConfig, DEFAULTS, type Config } from './config/config.js';

@@ -12,6 +12,7 @@ import type { EntryStat, SetTime } from '../../src/index.js';
 import type { PosixFs } from '../posix-fs.js';
 import { NodeTable, type Node } from './node-table.js';
 import {
+  COPY_FILE_RANGE_MAX_32,
   FATTR,
   FOPEN,
   FSYNC_FDATASYNC,
@@ -25,13 +26,15 @@ import {
   Size,
   WRITE_KILL_SUIDGID,
 } from './protocol.js';
-import { BodyReader, fhIn, openIn, readIn, reader, setattrIn, writeIn, type Request } from './request.js';
+import { BodyReader, copyFileRangeIn, fhIn, lseekIn, openIn, readIn, reader, setattrIn, writeIn, type Request } from './request.js';
 import {
   attrOut,
+  copyFileRangeOut,
   direntplusSize,
   direntSize,
   direntType,
   entryOut,
+  lseekOut,
   openOut,
   statfsOut,
   timeout,
@@ -152,6 +155,9 @@ export class KernelOps {
       [Opcode.RELEASEDIR, async (r) => void this.dirs.delete(fhIn(r).fh)],
       [Opcode.FSYNCDIR, (r) => this.posix.fsyncdir(this.pathOf(r.nodeid)).then(() => undefined)],
       [Opcode.FALLOCATE, (r) => this.fallocate(r)],
+      [Opcode.LSEEK, (r) => this.lseek(r)],
+      [Opcode.COPY_FILE_RANGE, (r) => this.copyFileRange(r, false)],
+      [Opcode.COPY_FILE_RANGE_64, (r) => this.copyFileRange(r, true)],
     ];
     if (this.options.xattr) {
       ops.push(
@@ -432,15 +438,37 @@ export class KernelOps {
     return undefined;
   }
 
-  /** FALLOCATE: fuse_fallocate_in (fh u64, offset u64, length u64, mode u32); mode 0 only. */
+  /**
+   * FALLOCATE: fuse_fallocate_in (fh u64, offset u64, length u64, mode u32, padding u32). The kernel passes
+   * on KEEP_SIZE, PUNCH_HOLE and ZERO_RANGE only; the storage refuses other combinations (EOPNOTSUPP).
+   */
   private async fallocate(request: Request): Promise<ReplyBody> {
     const body = reader(request);
     const fh = body.u64();
     const offset = body.u64();
     const length = body.u64();
-    if (body.u32() !== 0) throw errorOf('EOPNOTSUPP', 'fallocate modes other than 0 are not supported');
-    await this.posix.fallocate(fh, offset, length);
+    await this.posix.fallocate(fh, offset, length, body.u32());
     return undefined;
+  }
+
+  /** LSEEK: the kernel asks for SEEK_DATA and SEEK_HOLE (it moves SET, CUR and END itself). */
+  private async lseek(request: Request): Promise<ReplyBody> {
+    const { fh, offset, whence } = lseekIn(request);
+    return lseekOut(await this.posix.lseek(fh, offset, whence));
+  }
+
+  /**
+   * COPY_FILE_RANGE_64 (7.45: the count comes back as a u64), which the kernel tries first, and
+   * COPY_FILE_RANGE (the count in fuse_write_out's u32, so at most COPY_FILE_RANGE_MAX_32 bytes). The data
+   * never passes through here: the storage has the kernel copy it between the backing files.
+   */
+  private async copyFileRange(request: Request, wide: boolean): Promise<ReplyBody> {
+    const c = copyFileRangeIn(request);
+    if (!this.openFiles.get(c.nodeOut)?.has(c.fhOut)) throw errorOf('EBADF', `no open file ${c.fhOut} on node ${c.nodeOut}`);
+    if (c.flags !== 0) throw errorOf('EINVAL', `copy_file_range flags ${c.flags}: there are none`);
+    const length = wide ? c.length : Math.min(c.length, COPY_FILE_RANGE_MAX_32);
+    const copied = await this.posix.copyFileRange(c.fhIn, c.offsetIn, c.fhOut, c.offsetOut, length);
+    return wide ? copyFileRangeOut(copied) : writeOut(copied);
   }
 
   /** OPENDIR takes the listing; READDIR(PLUS) pages through it by index. */

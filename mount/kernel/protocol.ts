@@ -121,6 +121,12 @@ export const FOPEN = {
   CACHE_DIR: 1 << 3,
 } as const;
 
+/**
+ * The most COPY_FILE_RANGE (before 7.45) asks for: its reply, fuse_write_out, counts in a u32, and the
+ * kernel limits the length to this when it falls back to it from COPY_FILE_RANGE_64.
+ */
+export const COPY_FILE_RANGE_MAX_32 = 0xfffff000;
+
 export const GETATTR_FH = 1 << 0;
 /** fuse_write_in.write_flags: the writer lacks CAP_FSETID, so suid/sgid go (HANDLE_KILLPRIV_V2) */
 export const WRITE_KILL_SUIDGID = 1 << 2;
@@ -146,7 +152,11 @@ export const Size = {
   STATFS_OUT: 80,
   INIT_OUT: 64,
   GETXATTR_OUT: 8,
+  LSEEK_IN: 24,
   LSEEK_OUT: 8,
+  COPY_FILE_RANGE_IN: 56,
+  /** COPY_FILE_RANGE_64's reply: the same single u64 as LSEEK_OUT */
+  COPY_FILE_RANGE_OUT: 8,
   DIRENT: 24, // before the name
   DIRENTPLUS: 128 + 24,
 } as const;

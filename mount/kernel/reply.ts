@@ -98,6 +98,9 @@ export function lseekOut(offset: number): Buffer {
   return buffer;
 }
 
+/** fuse_copy_file_range_out (COPY_FILE_RANGE_64): bytes_copied u64, the same one u64 */
+export const copyFileRangeOut = lseekOut;
+
 /** fuse_statfs_out: blocks, bfree, bavail, files, ffree u64; bsize, namelen, frsize u32; padding u32; spare u32[6] */
 export function statfsOut(s: FsStats): Buffer {
   const buffer = Buffer.alloc(Size.STATFS_OUT);

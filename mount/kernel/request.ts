@@ -123,6 +123,28 @@ export function fhIn(request: Request): { fh: number; flags: number } {
   return { fh: r.u64(), flags: r.u32() };
 }
 
+/** fuse_lseek_in: fh u64, offset u64 (signed, a loff_t), whence u32, padding u32 */
+export function lseekIn(request: Request): { fh: number; offset: number; whence: number } {
+  const r = reader(request);
+  return { fh: r.u64(), offset: Number(r.i64()), whence: r.u32() };
+}
+
+/** fuse_copy_file_range_in (COPY_FILE_RANGE and COPY_FILE_RANGE_64): fh_in, off_in, nodeid_out, fh_out, off_out, len, flags, all u64 */
+export interface CopyFileRangeIn {
+  fhIn: number;
+  offsetIn: number;
+  nodeOut: number;
+  fhOut: number;
+  offsetOut: number;
+  length: number;
+  flags: number;
+}
+
+export function copyFileRangeIn(request: Request): CopyFileRangeIn {
+  const r = reader(request);
+  return { fhIn: r.u64(), offsetIn: r.u64(), nodeOut: r.u64(), fhOut: r.u64(), offsetOut: r.u64(), length: r.u64(), flags: r.u64() };
+}
+
 /** fuse_open_in: flags u32, open_flags u32 */
 export function openIn(request: Request): { flags: number; openFlags: number } {
   const r = reader(request);

@@ -387,6 +387,26 @@ Napi::Value Fallocate(const Napi::CallbackInfo& info) {
   return Call::Start(info.Env(), [=]() { return Check(fallocate(fd, mode, offset, length)); });
 }
 
+// lseek(fd, offset, whence) -> the new offset | -errno. For SEEK_DATA and SEEK_HOLE, which io_uring has
+// no opcode for; they never move a position anyone else relies on (every other call here is positioned).
+Napi::Value Lseek(const Napi::CallbackInfo& info) {
+  int fd = I32(info, 0);
+  off_t offset = I64(info, 1);
+  int whence = I32(info, 2);
+  return Call::Start(info.Env(), [=]() { return Check(lseek(fd, offset, whence)); });
+}
+
+// copyFileRange(fdIn, offIn, fdOut, offOut, length) -> bytes copied | -errno: one copy_file_range(2) at
+// explicit offsets (neither descriptor's position moves); it may copy less than asked, 0 at the source's end.
+Napi::Value CopyFileRange(const Napi::CallbackInfo& info) {
+  int fd_in = I32(info, 0);
+  loff_t off_in = I64(info, 1);
+  int fd_out = I32(info, 2);
+  loff_t off_out = I64(info, 3);
+  auto length = static_cast<size_t>(I64(info, 4));
+  return Call::Start(info.Env(), [=]() mutable { return Check(copy_file_range(fd_in, &off_in, fd_out, &off_out, length, 0)); });
+}
+
 // fstatfs(fd) -> { bsize, frsize, blocks, bfree, bavail, files, ffree, namemax } | -errno
 Napi::Value Fstatfs(const Napi::CallbackInfo& info) {
   int fd = I32(info, 0);
@@ -445,6 +465,8 @@ void DefineBlocking(Napi::Env env, Napi::Object exports) {
   blocking.Set("ftruncate", Napi::Function::New(env, Ftruncate));
   blocking.Set("fallocate", Napi::Function::New(env, Fallocate));
   blocking.Set("fstatfs", Napi::Function::New(env, Fstatfs));
+  blocking.Set("lseek", Napi::Function::New(env, Lseek));
+  blocking.Set("copyFileRange", Napi::Function::New(env, CopyFileRange));
   exports.Set("blocking", blocking);
   exports.Set("flock", Napi::Function::New(env, Flock));
 }

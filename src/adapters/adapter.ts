@@ -70,6 +70,9 @@ export abstract class XattrsOf implements XattrNode {
   }
 }
 
+/** What File.seek looks for: the next byte of data, or the next hole (the end of the file is one). */
+export type SeekTarget = 'data' | 'hole';
+
 export interface FileNode extends XattrNode {
   /** O_DIRECT alignment for memory, offsets and lengths; 0 when the file is not open for direct IO. */
   readonly alignment: number;
@@ -88,7 +91,17 @@ export interface FileNode extends XattrNode {
   chmod(mode: number): Promise<void>;
   chown(uid: number, gid: number): Promise<void>;
   utimes(atime: SetTime, mtime: SetTime): Promise<void>;
-  allocate(offset: number, length: number): Promise<void>;
+  /** fallocate with `mode` (0 or FALLOC bits, checked by File); the size grows unless KEEP_SIZE */
+  allocate(offset: number, length: number, mode: number): Promise<void>;
+  /** lseek SEEK_DATA or SEEK_HOLE from `offset`, which is below the size */
+  seek(offset: number, target: SeekTarget): Promise<number>;
+  /**
+   * One copy of up to `length` bytes of `source` from `sourceOffset` into this file at `offset` (the file
+   * grows as needed); resolves with the bytes copied: fewer at the source's end, perhaps fewer anyway.
+   */
+  copyFrom(source: FileNode, sourceOffset: number, offset: number, length: number): Promise<number>;
+  /** whether `other` is a handle on this same file (through this name or another) */
+  sameFile(other: FileNode): boolean;
   close(): Promise<void>;
 }
 

@@ -4,10 +4,10 @@
 import { constants as bufferConstants } from 'node:buffer';
 
 import { nameByteLength } from '../ground/name-bytes.js';
-import type { SetTime } from '../io/engine.js';
+import { FALLOC, type SetTime } from '../io/engine.js';
 import type { FsStats } from '../io/native.js';
 import { storageError } from '../storage/errors.js';
-import { totalBytes, TYPE_BITS, type Adapter, type DirEntry, type DirNode, type EntryKind, type EntryStat, type FileNode, type NodeKind, type OpenFlags, type RenameMode, type XattrNode, XattrsOf } from './adapter.js';
+import { totalBytes, TYPE_BITS, type Adapter, type DirEntry, type DirNode, type EntryKind, type EntryStat, type FileNode, type NodeKind, type OpenFlags, type RenameMode, type SeekTarget, type XattrNode, XattrsOf } from './adapter.js';
 
 /** The largest file the adapter holds: one Buffer's worth, at most 4 GiB (larger ones fail to allocate). */
 const MAX_FILE_SIZE = Math.min(bufferConstants.MAX_LENGTH, 2 ** 32);
@@ -247,8 +247,33 @@ class MemoryFile extends MemoryHandle implements FileNode {
     return stat(this.node);
   }
 
-  async allocate(offset: number, length: number): Promise<void> {
-    if (offset + length > this.node.size) this.adapter.reserve(this.node, offset + length);
+  /** Holds no holes: a punched or zeroed range reads as zeros, which is all a reader can tell. */
+  async allocate(offset: number, length: number, mode: number): Promise<void> {
+    const end = offset + length;
+    if (!(mode & FALLOC.KEEP_SIZE) && end > this.node.size) this.adapter.reserve(this.node, end);
+    if (mode & (FALLOC.PUNCH_HOLE | FALLOC.ZERO_RANGE) && offset < this.node.size) {
+      this.node.data.fill(0, offset, Math.min(end, this.node.size));
+      this.node.mtimeNs = this.node.ctimeNs = now();
+    }
+  }
+
+  /** Every byte below the size is data, as lseek says on a file system without holes. */
+  async seek(offset: number, target: SeekTarget): Promise<number> {
+    return target === 'data' ? offset : this.node.size;
+  }
+
+  async copyFrom(source: FileNode, sourceOffset: number, offset: number, length: number): Promise<number> {
+    if (!(source instanceof MemoryFile)) throw storageError('EINVAL', 'copy: the source is not a memory file'); // File checked
+    const from = source.node;
+    const n = Math.max(0, Math.min(length, from.size - sourceOffset));
+    if (n === 0) return 0;
+    // through a copy: the source and this file may be the same node
+    await this.write([Buffer.from(from.data.subarray(sourceOffset, sourceOffset + n))], offset);
+    return n;
+  }
+
+  sameFile(other: FileNode): boolean {
+    return other instanceof MemoryFile && other.node === this.node;
   }
 
   async close(): Promise<void> {

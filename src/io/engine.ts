@@ -45,6 +45,22 @@ export const RESOLVE = {
   BENEATH: 0x08,
 } as const;
 
+/** lseek's whence; DATA and HOLE find data and holes in a sparse file */
+export const SEEK = {
+  SET: 0,
+  CUR: 1,
+  END: 2,
+  DATA: 3,
+  HOLE: 4,
+} as const;
+
+/** fallocate(2) mode bits: the ones the storage API passes on (see File.allocate) */
+export const FALLOC = {
+  KEEP_SIZE: 0x01,
+  PUNCH_HOLE: 0x02,
+  ZERO_RANGE: 0x10,
+} as const;
+
 export const RENAME_NOREPLACE = 1;
 export const RENAME_EXCHANGE = 2;
 
@@ -111,6 +127,10 @@ export interface IoEngine {
   /** times of `name` in `dirfd` itself (a symlink is not followed) */
   lutimes(dirfd: number, name: string, atime: SetTime, mtime: SetTime): Promise<void>;
   fallocate(fd: number, mode: number, offset: number, length: number): Promise<void>;
+  /** lseek with SEEK_DATA or SEEK_HOLE: where the next data or hole at or after `offset` starts (ENXIO past the end) */
+  lseek(fd: number, offset: number, whence: number): Promise<number>;
+  /** one copy_file_range(2) at explicit offsets: resolves with the bytes copied (fewer than asked, 0 at the source's end) */
+  copyFileRange(fdIn: number, offsetIn: number, fdOut: number, offsetOut: number, length: number): Promise<number>;
   /**
    * Extended attributes of the open file or directory `fd` (entry ''), or of the entry `entry` of the
    * directory `fd` itself (a symlink is not followed); flags: 1 create only, 2 replace only.

@@ -78,6 +78,10 @@ export interface NativeBlocking {
   ftruncate(fd: number, length: number): Promise<number>;
   fallocate(fd: number, mode: number, offset: number, length: number): Promise<number>;
   fstatfs(fd: number): Promise<FsStats | number>;
+  /** the new offset (SEEK_DATA, SEEK_HOLE) */
+  lseek(fd: number, offset: number, whence: number): Promise<number>;
+  /** one copy_file_range(2) at explicit offsets: the bytes copied, perhaps fewer than asked */
+  copyFileRange(fdIn: number, offsetIn: number, fdOut: number, offsetOut: number, length: number): Promise<number>;
 }
 
 /** One FUSE connection (native/src/fuse/session.h); requests reach `onRequests` in batches, raw. */

@@ -95,6 +95,12 @@ export class SyncEngine implements IoEngine {
   fallocate(fd: number, mode: number, offset: number, length: number) {
     return this.track('fallocate', () => pool.fallocate(fd, mode, offset, length));
   }
+  lseek(fd: number, offset: number, whence: number) {
+    return this.track('lseek', () => pool.lseek(fd, offset, whence));
+  }
+  copyFileRange(fdIn: number, offsetIn: number, fdOut: number, offsetOut: number, length: number) {
+    return this.track('copy_file_range', () => pool.copyFileRange(fdIn, offsetIn, fdOut, offsetOut, length));
+  }
   ftruncate(fd: number, length: number) {
     return this.track('ftruncate', () => pool.ftruncate(fd, length));
   }

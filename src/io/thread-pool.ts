@@ -1,6 +1,6 @@
 // The system calls that run on the libuv thread pool through the native addon: the whole of the sync IO
 // mode's path operations, and what io_uring has no opcode for (readlink, readdir, mknod, chmod, chown,
-// utimens, statfs) in the io_uring mode.
+// utimens, statfs, lseek, copy_file_range) in the io_uring mode.
 import { decodeName, splitNames } from '../ground/name-bytes.js';
 import { errnoError } from '../storage/errors.js';
 import { AT, RESOLVE, type DirentRecord, type Stat, type SetTime } from './engine.js';
@@ -114,6 +114,14 @@ export async function fallocate(fd: number, mode: number, offset: number, length
 
 export async function ftruncate(fd: number, length: number): Promise<void> {
   check(await blocking.ftruncate(fd, length), 'ftruncate');
+}
+
+export async function lseek(fd: number, offset: number, whence: number): Promise<number> {
+  return check(await blocking.lseek(fd, offset, whence), 'lseek');
+}
+
+export async function copyFileRange(fdIn: number, offsetIn: number, fdOut: number, offsetOut: number, length: number): Promise<number> {
+  return check(await blocking.copyFileRange(fdIn, offsetIn, fdOut, offsetOut, length), 'copy_file_range');
 }
 
 export async function fstatfs(fd: number): Promise<FsStats> {

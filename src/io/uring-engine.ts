@@ -248,6 +248,13 @@ export class UringEngine implements IoEngine {
   removexattr(fd: number, entry: string, name: string): Promise<void> {
     return this.pooled('removexattr', () => pool.removexattr(fd, entry, name));
   }
+  // no io_uring opcode for these two: the thread pool, counted like the others
+  lseek(fd: number, offset: number, whence: number): Promise<number> {
+    return this.pooled('lseek', () => pool.lseek(fd, offset, whence));
+  }
+  copyFileRange(fdIn: number, offsetIn: number, fdOut: number, offsetOut: number, length: number): Promise<number> {
+    return this.pooled('copy_file_range', () => pool.copyFileRange(fdIn, offsetIn, fdOut, offsetOut, length));
+  }
   fstatfs(fd: number): Promise<FsStats> {
     return this.pooled('fstatfs', () => pool.fstatfs(fd));
   }

@@ -33,6 +33,7 @@ const DESCRIPTIONS: Record<string, string> = {
   EAGAIN: 'resource temporarily unavailable',
   ENOMEM: 'out of memory',
   ENODEV: 'no such device',
+  ENXIO: 'no such device or address (for a seek: no data, or no hole, at or after the offset)',
 };
 
 export interface ErrorDetails {

@@ -1,13 +1,15 @@
 // File: an open file of the storage API (seed 002), plus what a POSIX front needs (writeAt, truncate,
-// sync, datasync, stat). Every call checks the handle and its arguments before any IO, so bad input
-// changes nothing; every failure is a StorageError naming the file.
-import { totalBytes, type EntryStat, type FileNode } from '../adapters/adapter.js';
+// sync, datasync, stat, allocate with fallocate's modes, seek to data and holes, copy between files).
+// Every call checks the handle and its arguments before any IO, so bad input changes nothing; every
+// failure is a StorageError naming the file.
+import { totalBytes, type EntryStat, type FileNode, type SeekTarget } from '../adapters/adapter.js';
+import { FALLOC } from '../io/engine.js';
 import { native } from '../io/native.js';
 import { storageError } from './errors.js';
 import { checkTimes, type SetTime } from './times.js';
 import { Handle } from './handle.js';
 import { canRead, canWrite, modeFor, type Mode, type Permission } from './mode.js';
-import { publicName } from '../ground/name-bytes.js';
+import { printableName, publicName } from '../ground/name-bytes.js';
 import { joinPath, type Name } from './names.js';
 import type { Dir } from './dir.js';
 
@@ -19,6 +21,34 @@ export interface RenameOptions {
 }
 
 export const DEFAULT_CHUNK = 64 * 1024;
+
+/**
+ * The fallocate modes File.allocate takes besides 0 (allocate, growing the file): KeepSize (allocate, the
+ * size stays), PunchHole | KeepSize (free the range: it reads as zeros), ZeroRange, ZeroRange | KeepSize.
+ */
+export const Falloc = { KeepSize: FALLOC.KEEP_SIZE, PunchHole: FALLOC.PUNCH_HOLE, ZeroRange: FALLOC.ZERO_RANGE } as const;
+
+const ALLOCATE_MODES: ReadonlySet<number> = new Set([
+  0,
+  Falloc.KeepSize,
+  Falloc.PunchHole | Falloc.KeepSize,
+  Falloc.ZeroRange,
+  Falloc.ZeroRange | Falloc.KeepSize,
+]);
+
+function checkAllocateMode(mode: unknown, path: string): number {
+  if (typeof mode !== 'number' || !Number.isInteger(mode) || mode < 0) {
+    throw storageError('EINVAL', `the allocate mode must be 0 or Falloc bits, got ${String(mode)}`, { path });
+  }
+  if (!ALLOCATE_MODES.has(mode)) {
+    // as fallocate(2) answers a mode it does not do (collapse, insert, unshare; a hole without KeepSize)
+    throw storageError('EOPNOTSUPP', `allocate mode 0x${mode.toString(16)} is not supported`, {
+      path,
+      hint: 'use 0, Falloc.KeepSize, Falloc.PunchHole | Falloc.KeepSize, Falloc.ZeroRange or Falloc.ZeroRange | Falloc.KeepSize',
+    });
+  }
+  return mode;
+}
 
 function checkOffset(value: unknown, what: string, path: string): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
@@ -233,14 +263,78 @@ export class File extends Handle {
     return this.call('datasync', () => this.node.sync(true));
   }
 
-  /** Preallocates [offset, offset + length), growing the file if needed (fallocate). */
-  allocate(offset: number, length: number): Promise<void> {
+  /**
+   * fallocate of [offset, offset + length). Mode 0 preallocates it, growing the file if needed;
+   * Falloc.KeepSize preallocates without changing the size; Falloc.PunchHole | Falloc.KeepSize frees it
+   * (it reads as zeros, the size stays); Falloc.ZeroRange makes it read as zeros, allocated (growing the
+   * file unless with KeepSize). Any other mode is EOPNOTSUPP, and so is a mode the backing file system
+   * does not have (the memory adapter has them all).
+   */
+  allocate(offset: number, length: number, mode = 0): Promise<void> {
     return this.call('allocate', async () => {
       this.checkAccess('allocate', true);
+      checkAllocateMode(mode, this.path);
       checkOffset(length, 'length', this.path);
       if (length === 0) throw storageError('EINVAL', 'length must be at least 1', { path: this.path });
       checkExtent(offset, length, 'offset', this.path);
-      await this.node.allocate(offset, length);
+      await this.node.allocate(offset, length, mode);
+    });
+  }
+
+  /**
+   * Where the next data (`'data'`) or hole (`'hole'`) at or after `offset` starts, as lseek's SEEK_DATA and
+   * SEEK_HOLE say. The end of the file counts as a hole, so `'hole'` finds the size at most; an offset at or
+   * past the end, or `'data'` in a hole that runs to the end, is ENXIO. A file system that does not keep
+   * holes (and the memory adapter) answers as if every byte were data.
+   */
+  seek(offset: number, target: SeekTarget): Promise<number> {
+    return this.call('seek', async () => {
+      if (target !== 'data' && target !== 'hole') {
+        throw storageError('EINVAL', `seek looks for 'data' or 'hole', got ${String(target)}`, { path: this.path });
+      }
+      checkOffset(offset, 'offset', this.path);
+      const size = this.node.size();
+      if (offset >= size) {
+        throw storageError('ENXIO', `seek: offset ${offset} is at or past the end of the file (size ${size})`, { path: this.path });
+      }
+      return this.node.seek(offset, target);
+    });
+  }
+
+  /**
+   * Copies `length` bytes of `source` from `sourceOffset` into this file at `offset`, growing this file as
+   * needed, with copy_file_range: the kernel moves the data (sharing blocks where the file system can), none
+   * of it passes through JavaScript. Resolves with the bytes copied: the copy goes on until `length` bytes
+   * are done or the source ends, so it is short only at the source's end, as read() is (0 when
+   * `sourceOffset` is at or past it). Both handles count the copy as theirs: closing either waits for it.
+   * `source` must be open for reading and this file for writing (EBADF), both of one kind of storage;
+   * overlapping ranges of one file are EINVAL.
+   */
+  copyFrom(source: File, sourceOffset: number, offset: number, length: number): Promise<number> {
+    return this.call('copy', async () => {
+      this.checkAccess('copy', true);
+      if (!(source instanceof File)) throw storageError('EINVAL', 'copy: the source must be an open File', { path: this.path });
+      const from = `copy: the source '${printableName(source.path)}'`;
+      if (source.closed) throw storageError('EBADF', `${from} is closed`, { path: this.path });
+      if (Object.getPrototypeOf(source.node) !== Object.getPrototypeOf(this.node)) {
+        throw storageError('EINVAL', `${from} belongs to another kind of storage (local, memory): read and write to copy between them`, { path: this.path });
+      }
+      if (!canRead(source.access)) throw storageError('EBADF', `${from} is open for writing only`, { path: this.path });
+      checkOffset(sourceOffset, 'sourceOffset', this.path);
+      checkOffset(length, 'length', this.path);
+      checkExtent(offset, length, 'offset', this.path);
+      if (this.node.sameFile(source.node) && sourceOffset < offset + length && offset < sourceOffset + length) {
+        throw storageError('EINVAL', `copy: [${sourceOffset}, +${length}) and [${offset}, +${length}) of one file overlap`, { path: this.path });
+      }
+      return source.hold('copy', async () => {
+        let done = 0;
+        while (done < length) {
+          const n = await this.node.copyFrom(source.node, sourceOffset + done, offset + done, length - done);
+          if (n === 0) break;
+          done += n;
+        }
+        return done;
+      });
     });
   }
 

@@ -31,12 +31,23 @@ export abstract class Handle {
    * the storage-relative path of the handle, or of its entry `name` for a directory.
    */
   protected async call<T>(what: string, work: () => Promise<T>, name?: string): Promise<T> {
+    try {
+      return await this.hold(what, work);
+    } catch (error) {
+      throw labelled(error, what, name === undefined ? this.path : joinPath(this.path, name), this.path);
+    }
+  }
+
+  /**
+   * Runs `work` counted as a call on this handle (refused once closed; close() waits for it), leaving
+   * its errors as they are: for a call another handle makes with this one, which labels them itself (a
+   * copy holds its source open, so its descriptor cannot be closed and reused under the copy).
+   */
+  protected async hold<T>(what: string, work: () => Promise<T>): Promise<T> {
     if (this.closed) throw this.closedError(what);
     this.inflight++;
     try {
       return await work();
-    } catch (error) {
-      throw labelled(error, what, name === undefined ? this.path : joinPath(this.path, name), this.path);
     } finally {
       if (--this.inflight === 0 && this.idle) this.idle();
     }

@@ -6,7 +6,7 @@ import path from 'node:path';
 import test from 'tape';
 
 import { createEngine } from '../../src/io/create-engine.js';
-import { AT, O, type IoEngine } from '../../src/io/engine.js';
+import { AT, O, SEEK, type IoEngine } from '../../src/io/engine.js';
 import { UringEngine } from '../../src/io/uring-engine.js';
 import { loadConfig } from '../../src/index.js';
 import { tempDir } from '../helpers.js';
@@ -58,6 +58,26 @@ for (const ioMode of ['io_uring', 'sync'] as const) {
     } catch (error) {
       t.equal((error as { code: string }).code, 'EBADF', 'a request after close is EBADF');
     }
+    fs.closeSync(fd);
+  });
+
+  test(`${ioMode}: lseek finds holes, copy_file_range copies, and close waits for both (thread pool calls)`, async (t) => {
+    const engine = createEngine({ ioMode, queueDepth: 8, submitThreshold: 8 });
+    const fd = await withFile(t, engine, 1 << 20);
+    await engine.ftruncate(fd, 3 << 20);
+    t.equal(await engine.lseek(fd, 0, SEEK.HOLE), 1 << 20, 'SEEK_HOLE: where the data ends');
+    t.equal(await engine.lseek(fd, 100, SEEK.DATA), 100, 'SEEK_DATA inside the data');
+    await engine.lseek(fd, 1 << 20, SEEK.DATA).then(
+      () => t.fail('SEEK_DATA in the hole that runs to the end succeeded'),
+      (error: { code?: string }) => t.equal(error.code, 'ENXIO', 'SEEK_DATA in the hole that runs to the end: ENXIO'),
+    );
+    const copying = engine.copyFileRange(fd, 0, fd, 2 << 20, 1 << 20);
+    const closing = engine.close();
+    t.equal(await copying, 1 << 20, 'a copy in flight at close completes');
+    await closing;
+    const copied = Buffer.alloc(4);
+    fs.readSync(fd, copied, 0, 4, (3 << 20) - 4);
+    t.deepEqual([...copied], [1, 1, 1, 1], 'the data is at its new offset');
     fs.closeSync(fd);
   });
 

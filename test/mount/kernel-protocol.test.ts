@@ -1,10 +1,12 @@
 // The kernel transport's pieces without a mount: request decoding (malformed requests are ProtocolErrors,
 // never crashes), INIT negotiation, the node table (lookup counts, forget, rename of a subtree, unlink),
-// and the reply encodings.
+// the reply encodings, and the LSEEK and COPY_FILE_RANGE(_64) bodies and replies.
 import test from 'tape';
 
 import { InitError, negotiate } from '../../mount/kernel/init.js';
 import { NodeTable } from '../../mount/kernel/node-table.js';
+import { KernelOps } from '../../mount/kernel/operations.js';
+import type { PosixFs } from '../../mount/posix-fs.js';
 import { InitFlag, Opcode, Size } from '../../mount/kernel/protocol.js';
 import { attrOut, direntSize, writeDirent } from '../../mount/kernel/reply.js';
 import { BodyReader, decodeRequest, ProtocolError, writeIn } from '../../mount/kernel/request.js';
@@ -122,4 +124,46 @@ test('replies: dirents padded to 8 bytes, times before 1970', (t) => {
   t.equal(attr.readBigInt64LE(16 + 24), -2n, 'atime seconds rounded down');
   t.equal(attr.readUInt32LE(16 + 48), 500_000_000, 'with a positive nanosecond part');
   t.end();
+});
+
+test('LSEEK and COPY_FILE_RANGE(_64): fields at their offsets; the old COPY_FILE_RANGE counts in a u32', async (t) => {
+  const calls: unknown[][] = [];
+  const posix = {
+    open: async () => 7,
+    lseek: async (...args: unknown[]) => (calls.push(['lseek', ...args]), 2 ** 40),
+    copyFileRange: async (...args: unknown[]) => (calls.push(['copy', ...args]), args[4] as number),
+  } as unknown as PosixFs;
+  const ops = new KernelOps(posix, { attrTimeout: 1, entryTimeout: 1, xattr: false }).table();
+  const call = (opcode: number, body: Buffer) => ops.get(opcode)!(decodeRequest(raw(opcode, body)));
+  await call(Opcode.OPEN, Buffer.alloc(8));
+
+  const lseek = Buffer.alloc(Size.LSEEK_IN);
+  lseek.writeBigUInt64LE(7n, 0);
+  lseek.writeBigInt64LE(-10n, 8);
+  lseek.writeUInt32LE(2, 16);
+  const offset = (await call(Opcode.LSEEK, lseek)) as Buffer;
+  t.deepEqual(calls.pop(), ['lseek', 7, -10, 2], 'fuse_lseek_in: fh, a signed offset, whence');
+  t.equal(offset.length, Size.LSEEK_OUT, 'fuse_lseek_out is one u64');
+  t.equal(offset.readBigUInt64LE(0), 2n ** 40n, 'the offset');
+
+  const copy = (length: bigint, fhOut = 7n, flags = 0n) => {
+    const body = Buffer.alloc(Size.COPY_FILE_RANGE_IN);
+    [3n, 100n, 1n, fhOut, 200n, length, flags].forEach((value, i) => body.writeBigUInt64LE(value, 8 * i));
+    return body;
+  };
+  const wide = (await call(Opcode.COPY_FILE_RANGE_64, copy(2n ** 33n))) as Buffer;
+  t.deepEqual(calls.pop(), ['copy', 3, 100, 7, 200, 2 ** 33], 'fuse_copy_file_range_in: fh_in, off_in, (nodeid_out), fh_out, off_out, len');
+  t.deepEqual([wide.length, wide.readBigUInt64LE(0)], [Size.COPY_FILE_RANGE_OUT, 2n ** 33n], 'COPY_FILE_RANGE_64: bytes_copied as a u64');
+  const narrow = (await call(Opcode.COPY_FILE_RANGE, copy(2n ** 33n))) as Buffer;
+  t.deepEqual(calls.pop(), ['copy', 3, 100, 7, 200, 0xfffff000], 'COPY_FILE_RANGE asks for no more than its u32 reply counts');
+  t.deepEqual([narrow.length, narrow.readUInt32LE(0)], [Size.WRITE_OUT, 0xfffff000], 'and answers in fuse_write_out');
+  await call(Opcode.COPY_FILE_RANGE_64, copy(10n, 8n)).then(
+    () => t.fail('a handle not open on nodeid_out'),
+    (error: { code?: string }) => t.equal(error.code, 'EBADF', 'a handle not open on nodeid_out: EBADF'),
+  );
+  await call(Opcode.COPY_FILE_RANGE_64, copy(10n, 7n, 1n)).then(
+    () => t.fail('flags'),
+    (error: { code?: string }) => t.equal(error.code, 'EINVAL', 'flags: EINVAL (there are none)'),
+  );
+  t.equal(calls.length, 0, 'neither reached the storage');
 });

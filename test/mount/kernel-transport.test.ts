@@ -82,18 +82,76 @@ test('kernel transport: symlinks, hard links, chmod, touch -d, xattrs, df', asyn
   t.match(m.sh('df -P .'), /\d+\s+\d+\s+\d+/, 'statfs');
 });
 
-test('kernel transport: fallocate, and what is answered ENOSYS falls back in the kernel (statx, lseek, copy_file_range)', async (t) => {
-  const m = await withMount(t, 'io_uring', KERNEL);
-  m.sh('echo data > f');
+/** The requests the mount's --debug log shows from character `from` on, by operation name. */
+const requestsIn = (log: string, from: number, op: string): number[] =>
+  [...log.slice(from).matchAll(new RegExp(`"op":"${op}".*?"length":(\\d+).*?"msg":"request"`, 'g'))].map((match) => Number(match[1]));
+
+/** Waits until the mount's log has been quiet for 200 ms: the test's blocking shell commands hold back its reading. */
+async function logSettled(m: { log(): string }): Promise<string> {
+  for (let last = -1; last !== m.log().length; ) {
+    last = m.log().length;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  return m.log();
+}
+
+test('kernel transport: LSEEK finds data and holes (SEEK_DATA, SEEK_HOLE, ENXIO past the end)', async (t) => {
+  const m = await withMount(t, 'io_uring', [...KERNEL, '--debug', '--log-level', 'info']);
+  const script = `import errno, os
+fd = os.open("sparse", os.O_RDWR | os.O_CREAT, 0o644)
+os.pwrite(fd, b"a" * 4096, 0)
+os.pwrite(fd, b"b" * 4096, 1 << 20)
+print(os.lseek(fd, 0, os.SEEK_DATA), os.lseek(fd, 0, os.SEEK_HOLE), os.lseek(fd, 4096, os.SEEK_DATA), os.lseek(fd, 1 << 20, os.SEEK_HOLE))
+try:
+    os.lseek(fd, (1 << 20) + 4096, os.SEEK_DATA)
+except OSError as e:
+    print(errno.errorcode[e.errno])
+print(os.lseek(fd, -10, os.SEEK_END), os.lseek(fd, 7, os.SEEK_SET))`;
+  // the kernel's own answer (without LSEEK) would be a hole only at the end: "0 1052672 4096 1052672"
+  t.equal(m.sh(`/usr/bin/python3 -c '${script}'`), '0 4096 1048576 1052672\nENXIO\n1052662 7\n', 'the hole in the middle is found; ENXIO at the end');
+  t.equal(requestsIn(await logSettled(m), 0, 'LSEEK').length, 5, 'each SEEK_DATA and SEEK_HOLE was an LSEEK request');
+  t.equal(m.sh("stat -c '%s %W' sparse"), '1052672 0\n', 'statx asks for the birth time: still answered from GETATTR');
+});
+
+test('kernel transport: copy_file_range is one COPY_FILE_RANGE_64 request, done by the storage', async (t) => {
+  const m = await withMount(t, 'io_uring', [...KERNEL, '--debug', '--log-level', 'info']);
+  m.sh('head -c 8388608 /dev/urandom > src && : > dst');
+  const from = (await logSettled(m)).length;
   const script = `import os
-fd = os.open("f", os.O_RDWR)
-print(os.lseek(fd, 0, os.SEEK_DATA), os.lseek(fd, 0, os.SEEK_HOLE))
-os.posix_fallocate(fd, 0, 10000)
-print(os.fstat(fd).st_size)`;
-  t.equal(m.sh(`/usr/bin/python3 -c '${script}'`), '0 5\n10000\n', 'SEEK_DATA and SEEK_HOLE answered by the kernel itself; fallocate grows the file');
-  t.equal(m.sh("stat -c '%s %W' f"), '10000 0\n', 'statx asks for the birth time: answered from GETATTR');
-  m.sh('cp f g && cmp f g');
-  t.pass('cp (copy_file_range falls back to read and write)');
+src = os.open("src", os.O_RDONLY)
+dst = os.open("dst", os.O_WRONLY)
+print(os.copy_file_range(src, dst, 8 << 20, 0, 0), os.copy_file_range(src, dst, 100, (8 << 20) - 10, 1 << 30))
+print(os.copy_file_range(src, dst, 100, 8 << 20, 0))`;
+  t.equal(m.sh(`/usr/bin/python3 -c '${script}'`), '8388608 10\n0\n', 'the whole 8 MiB, then a copy short at the end of the source, then 0 past it');
+  m.sh('cmp -n 8388608 src dst');
+  t.equal(m.sh('stat -c %s dst'), '1073741834\n', 'the copy at 1 GiB grew the target');
+  t.equal(fs.statSync(path.join(m.backing, 'dst')).size, 1073741834, 'in the backing store too');
+  const log = await logSettled(m);
+  // the copy past the end of the source never comes here: the kernel answers 0 itself
+  t.equal(requestsIn(log, from, 'COPY_FILE_RANGE_64').length, 2, 'the 8 MiB copy was one COPY_FILE_RANGE_64 request, the short one another');
+  t.deepEqual(requestsIn(log, from, 'WRITE'), [], 'and no WRITE: the kernel did not fall back to read and write');
+  m.sh('cp --reflink=never src again && cmp src again');
+  t.pass('cp');
+});
+
+test('kernel transport: FALLOCATE with its modes (posix_fallocate, punch hole, zero range, keep size)', async (t) => {
+  const m = await withMount(t, 'io_uring', KERNEL);
+  m.sh('head -c 65536 /dev/zero | tr "\\0" "a" > f && sync f');
+  const blocks = Number(m.sh('stat -c %b f'));
+  m.sh('fallocate -p -o 4096 -l 8192 f');
+  t.equal(m.sh('stat -c %s f'), '65536\n', 'punching a hole keeps the size');
+  t.equal(m.sh('od -An -c -j 4095 -N 3 f; od -An -c -j 12287 -N 2 f').replace(/\s+/g, ' '), ' a \\0 \\0 \\0 a ', 'the hole reads as zeros, the bytes around it are kept');
+  t.equal(Number(m.sh('stat -c %b f')), blocks - 16, 'its blocks are freed');
+  t.equal(fs.statSync(path.join(m.backing, 'f')).blocks, blocks - 16, 'in the backing store too');
+  m.sh('fallocate -z -o 20480 -l 4096 f');
+  t.equal(m.sh('od -An -c -j 20479 -N 2 f; od -An -c -j 24575 -N 2 f').replace(/\s+/g, ' '), ' a \\0 \\0 a ', 'zero range');
+  m.sh('fallocate -n -o 65536 -l 1048576 f');
+  t.equal(m.sh('stat -c %s f'), '65536\n', 'keep size past the end: the size stays');
+  m.sh('fallocate -z -o 65536 -l 100 f && echo tail >> f');
+  t.equal(m.sh('stat -c %s f; tail -c 5 f'), '65641\ntail\n', 'zero range past the end grows the file; an append lands after it');
+  t.equal(m.sh(`/usr/bin/python3 -c 'import os; fd = os.open("f", os.O_RDWR); os.posix_fallocate(fd, 0, 100000); print(os.fstat(fd).st_size)'`), '100000\n', 'posix_fallocate (mode 0) grows the file');
+  t.match(m.shFails('fallocate -c -o 0 -l 4096 f'), /Operation not supported/, 'collapse range: EOPNOTSUPP');
+  t.equal(m.sh('stat -c %s f'), '100000\n', 'and nothing changed');
 });
 
 test('kernel transport: an unlinked file that is still open keeps working', async (t) => {

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import test from 'tape';
 
-import { Mode, openStorage, type Storage } from '../../src/index.js';
+import { Falloc, Mode, openStorage, type Storage } from '../../src/index.js';
 import { LOCAL_MODES, eachBackend, rejection, tempDir } from '../helpers.js';
 
 const CHILD = path.resolve(path.dirname(new URL(import.meta.url).pathname), 'lock-child.js');
@@ -141,6 +141,9 @@ async function everyChange(t: test.Test, storage: Storage): Promise<void> {
     ['writeAt', () => file.writeAt(0, Buffer.from('x'))],
     ['truncate', () => file.truncate(0)],
     ['allocate', () => file.allocate(0, 4096)],
+    ['allocate: punch a hole', () => file.allocate(0, 2, Falloc.PunchHole | Falloc.KeepSize)],
+    ['allocate: zero a range', () => file.allocate(0, 2, Falloc.ZeroRange | Falloc.KeepSize)],
+    ['copyFrom', () => file.copyFrom(file, 0, 4, 4)],
     ['File.setPermission', () => file.setPermission(0o600)],
     ['File.utimes', () => file.utimes(0n, 0n)],
     ['File.chown', () => file.chown(-1, -1)],
@@ -153,6 +156,7 @@ async function everyChange(t: test.Test, storage: Storage): Promise<void> {
   const data = Buffer.alloc(4);
   await file.read(0, data);
   t.equal(data.toString(), 'data', 'reads work');
+  t.equal(await file.seek(0, 'hole'), 4, 'seek works (it changes nothing)');
   t.deepEqual((await root.read()).map((entry) => entry.name).sort(), ['d', 'f', 'l'], 'nothing changed');
   t.equal(await root.readlink('l'), 'f', 'readlink works');
   await file.close();

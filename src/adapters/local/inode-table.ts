@@ -5,15 +5,15 @@ import type { Stat } from '../../io/engine.js';
 
 export interface SizeChange {
   /**
-   * an append of `buffers`, a write of `buffers` at `position` that extends the file, or a truncate to
-   * `size`, through `fd`
+   * an append of `buffers` through `fd`, a truncate to `size`, or `grow`: a change that may extend the
+   * file (a write, copy or allocation past the end), resolving with the end it reached
    */
-  kind: 'append' | 'write' | 'truncate';
+  kind: 'append' | 'truncate' | 'grow';
   fd: number;
   buffers: readonly Uint8Array[] | undefined;
   bytes: number;
   size: number;
-  position: number;
+  grow: (() => Promise<number>) | undefined;
   resolve: (offset: number) => void;
   reject: (error: unknown) => void;
 }

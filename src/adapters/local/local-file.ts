@@ -1,11 +1,13 @@
 // A file open in a LocalAdapter: a descriptor, the shared inode state, and the IO engine.
 //
-// Appends and truncates change the size, so they go through the inode's queue one batch at a time:
+// Appends, truncates and whatever may extend the file (a write, copy or allocation past the end) change
+// the size, so they go through the inode's queue one at a time (appends one batch at a time):
 // consecutive appends through one descriptor become a single writev at the current end of file. If a batch
 // fails part-way (ENOSPC), the file is cut back to where the batch began, so a failed append leaves no
 // partial record and later appends continue from a clean end.
-import type { IoEngine } from '../../io/engine.js';
-import { skipBytes, totalBytes, type EntryStat, type FileNode } from '../adapter.js';
+import { FALLOC, SEEK, type IoEngine } from '../../io/engine.js';
+import { storageError } from '../../storage/errors.js';
+import { skipBytes, totalBytes, type EntryStat, type FileNode, type SeekTarget } from '../adapter.js';
 import { FdNode, withKind } from './fd-node.js';
 import type { InodeState, InodeTable, SizeChange } from './inode-table.js';
 
@@ -49,25 +51,30 @@ export class LocalFile extends FdNode implements FileNode {
   }
 
   /**
-   * A write inside the file goes straight down. One that extends it changes the size, so it takes its turn
-   * in the inode's queue with appends and truncates: a failed append batch is cut back to where it began,
-   * which must never cut off an extending write made meanwhile.
+   * Runs `change`, which writes nowhere past `limit` and resolves with the end it reached. Inside the file
+   * it goes straight down. One that may extend the file changes the size, so it takes its turn in the
+   * inode's queue with appends and truncates: a failed append batch is cut back to where it began, which
+   * must never cut off an extension made meanwhile.
    */
+  private extending(limit: number, change: () => Promise<number>): Promise<number> {
+    if (limit <= this.inode.size) return change();
+    return this.changeSize({ kind: 'grow', buffers: undefined, bytes: 0, size: 0, grow: change });
+  }
+
   async write(buffers: readonly Uint8Array[], position: number): Promise<void> {
-    const bytes = totalBytes(buffers);
-    if (position + bytes <= this.inode.size) {
+    const end = position + totalBytes(buffers);
+    await this.extending(end, async () => {
       await writeFully(this.engine, this.fd, buffers, position);
-      return;
-    }
-    await this.changeSize({ kind: 'write', buffers, bytes, size: 0, position });
+      return end;
+    });
   }
 
   append(buffers: readonly Uint8Array[]): Promise<number> {
-    return this.changeSize({ kind: 'append', buffers, bytes: totalBytes(buffers), size: 0, position: 0 });
+    return this.changeSize({ kind: 'append', buffers, bytes: totalBytes(buffers), size: 0, grow: undefined });
   }
 
   async truncate(size: number): Promise<void> {
-    await this.changeSize({ kind: 'truncate', buffers: undefined, bytes: 0, size, position: 0 });
+    await this.changeSize({ kind: 'truncate', buffers: undefined, bytes: 0, size, grow: undefined });
   }
 
   private changeSize(change: Omit<SizeChange, 'fd' | 'resolve' | 'reject'>): Promise<number> {
@@ -92,17 +99,18 @@ export class LocalFile extends FdNode implements FileNode {
     inode.draining = false;
   }
 
-  /** A truncate, or a write that extends the file, in its turn. */
+  /** A truncate, or a change that may extend the file, in its turn. */
   private async changeNow(request: SizeChange): Promise<void> {
     try {
       if (request.kind === 'truncate') {
         await this.engine.ftruncate(request.fd, request.size);
         this.inode.size = request.size;
+        request.resolve(request.size);
       } else {
-        await writeFully(this.engine, request.fd, request.buffers!, request.position);
-        this.inode.size = Math.max(this.inode.size, request.position + request.bytes);
+        const end = await request.grow!();
+        this.inode.size = Math.max(this.inode.size, end);
+        request.resolve(end);
       }
-      request.resolve(this.inode.size);
     } catch (error) {
       request.reject(error);
     }
@@ -136,9 +144,28 @@ export class LocalFile extends FdNode implements FileNode {
     return withKind(await this.engine.statx(this.fd, ''));
   }
 
-  async allocate(offset: number, length: number): Promise<void> {
-    await this.engine.fallocate(this.fd, 0, offset, length);
-    this.inode.size = Math.max(this.inode.size, offset + length);
+  /** With KEEP_SIZE (punching a hole included) the size stays; otherwise it grows to cover the range. */
+  async allocate(offset: number, length: number, mode: number): Promise<void> {
+    const end = mode & FALLOC.KEEP_SIZE ? 0 : offset + length;
+    await this.extending(end, async () => {
+      await this.engine.fallocate(this.fd, mode, offset, length);
+      return end;
+    });
+  }
+
+  seek(offset: number, target: SeekTarget): Promise<number> {
+    return this.engine.lseek(this.fd, offset, target === 'data' ? SEEK.DATA : SEEK.HOLE);
+  }
+
+  /** copy_file_range: the kernel copies (shares blocks where the file system can), nothing passes through here. */
+  async copyFrom(source: FileNode, sourceOffset: number, offset: number, length: number): Promise<number> {
+    if (!(source instanceof LocalFile)) throw storageError('EINVAL', 'copy: the source is not a local file'); // File checked
+    const end = await this.extending(offset + length, async () => offset + (await this.engine.copyFileRange(source.fd, sourceOffset, this.fd, offset, length)));
+    return end - offset;
+  }
+
+  sameFile(other: FileNode): boolean {
+    return other instanceof LocalFile && other.inode === this.inode;
   }
 
   async close(): Promise<void> {
