@@ -8,7 +8,7 @@ NODEDIR := $(shell [ -f /usr/include/node/node_api.h ] && echo --nodedir=/usr)
 ADDON := native/build/Release/persistfs_native.node
 TS_SOURCES := $(shell find src test scripts mount -name '*.ts' 2>/dev/null)
 
-.PHONY: build deps test test-kernel bench fio run clean
+.PHONY: build deps test test-mount test-writeback bench fio run clean
 build: $(ADDON) dist/.built
 
 deps: .deps-apt node_modules/.package-lock.json
@@ -37,9 +37,13 @@ dist/.built: node_modules/.package-lock.json tsconfig.json $(TS_SOURCES)
 test: build
 	node scripts/run-tests.mjs
 
-# The mount suite through the kernel transport (mount/kernel) instead of the default one.
-test-kernel: build
-	PERSISTFS_TEST_TRANSPORT=kernel node scripts/run-tests.mjs test/mount/
+# The mount suite alone (both transports, as in `make test`).
+test-mount: build
+	node scripts/run-tests.mjs test/mount/
+
+# The mount suite through the kernel transport with the writeback cache on (--writeback-cache).
+test-writeback: build
+	PERSISTFS_TEST_TRANSPORT=kernel PERSISTFS_TEST_WRITEBACK=1 node scripts/run-tests.mjs test/mount/
 
 bench: build
 	node dist/scripts/bench.js

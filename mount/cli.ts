@@ -37,7 +37,7 @@ await yargs(hideBin(process.argv))
         .option('transport', {
           choices: TRANSPORTS,
           default: DEFAULT_TRANSPORT,
-          describe: 'how FUSE is spoken: kernel (persistfs speaks the kernel protocol itself, root only for now) or fuse-native (libfuse 2)',
+          describe: 'how FUSE is spoken: kernel (persistfs speaks the kernel protocol itself) or fuse-native (libfuse 2, with its limits: see README)',
         })
         .option('io-mode', { choices: ['auto', 'io_uring', 'sync'] as const, describe: 'IO mode (default: configuration, else auto)' })
         .option('config', { type: 'string', describe: 'JSON configuration file (keys: ioMode, queueDepth, submitThreshold, logLevel)' })

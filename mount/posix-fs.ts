@@ -163,6 +163,9 @@ export class PosixFs {
     return this.atParent(path, async (dir, name) => this.register(await dir.createFile(name, mode & 0o7777)));
   }
 
+  /** The storage writes (append or writeAt) the mount made: one per write request, logged at unmount. */
+  readonly writes = { calls: 0, bytes: 0, largest: 0 };
+
   async read(fh: number, buffer: Buffer, length: number, position: number): Promise<number> {
     const { file } = this.handle(fh);
     if (position >= file.knownSize) return 0;
@@ -172,6 +175,9 @@ export class PosixFs {
   async write(fh: number, buffer: Buffer, length: number, position: number): Promise<number> {
     const open = this.handle(fh);
     const data = buffer.subarray(0, length);
+    this.writes.calls++;
+    this.writes.bytes += length;
+    this.writes.largest = Math.max(this.writes.largest, length);
     const end = open.appending > 0 ? open.appendEnd : open.file.knownSize;
     if (position !== end) {
       await open.file.writeAt(position, data);

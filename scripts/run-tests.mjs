@@ -2,6 +2,10 @@
 // Runs every compiled test file (dist/test/**/*.test.js) in its own process with tape, shows its TAP
 // output, and ends with one line: `N passed, N failed`. A file that exits non-zero without a failing
 // assertion (a crash) counts as one failure. Exit status 1 when anything failed.
+//
+// The mount suite runs twice: through the default transport (kernel), then again through fuse-native
+// (PERSISTFS_TEST_TRANSPORT=fuse-native), so both transports pass the same tests. The files that test the
+// kernel transport itself (kernel-*.test.js) choose their transport and run once.
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -21,14 +25,22 @@ const files = find(path.join(root, 'dist/test'))
   .filter((file) => only.length === 0 || only.some((pattern) => file.includes(pattern)))
   .sort();
 
+const isMountTest = (file) => file.includes(`${path.sep}test${path.sep}mount${path.sep}`) && !path.basename(file).startsWith('kernel-');
+const runs = [
+  ...files.map((file) => ({ file, env: {}, label: '' })),
+  ...(process.env.PERSISTFS_TEST_TRANSPORT
+    ? []
+    : files.filter(isMountTest).map((file) => ({ file, env: { PERSISTFS_TEST_TRANSPORT: 'fuse-native' }, label: ' [fuse-native]' }))),
+];
+
 let passed = 0;
 let failed = 0;
-for (const file of files) {
-  const relative = path.relative(root, file);
+for (const { file, env, label } of runs) {
+  const relative = path.relative(root, file) + label;
   console.log(`# ---- ${relative}`);
   const child = spawn(process.execPath, [file], {
     cwd: root,
-    env: { PERSISTFS_LOG_LEVEL: 'warn', ...process.env },
+    env: { PERSISTFS_LOG_LEVEL: 'warn', ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let filePassed = 0;

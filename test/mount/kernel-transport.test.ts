@@ -61,6 +61,9 @@ test('kernel transport: large writes arrive as 1 MiB requests (MAX_PAGES)', asyn
   t.ok(writes().length > 0, `the log shows ${writes().length} WRITE requests`);
   t.ok(writes().every((size) => size === 1048576), `each of 1 MiB (${[...new Set(writes())].join(', ')})`);
   t.equal(m.sh('stat -c %s big'), '8388608\n', 'and the file is whole');
+  await stopMount(m.child, m.mnt);
+  const storage = /"storageWrites":(\d+),"bytes":(\d+),"largest":(\d+)/.exec(m.log());
+  t.deepEqual(storage?.slice(1).map(Number), [8, 8388608, 1048576], 'and reach the storage as 8 writes of 1 MiB, one storage call each');
 });
 
 test('kernel transport: symlinks, hard links, chmod, touch -d, xattrs, df', async (t) => {
@@ -161,6 +164,8 @@ test('kernel transport: an unlinked file that is still open keeps working', asyn
   t.equal(m.sh('ls -A'), '', 'the name is gone');
   const script = `open(my $f, "+>", "g") or die; unlink "g" or die; chmod 0600, $f or die "chmod: $!"; truncate($f, 3) or die "truncate: $!"; utime 1e9, 1e9, $f or die "utime: $!"; my @s = stat($f); printf "%o %d %d\\n", $s[2] & 07777, $s[9], $s[7];`;
   t.equal(m.sh(`perl -e '${script}'`), '600 1000000000 3\n', 'fchmod, ftruncate, futimes and fstat of an unlinked open file');
+  m.sh('mkdir d && echo in > d/f');
+  t.equal(m.sh('exec 3<d/f; rm d/f && rmdir d && cat <&3; ls -A'), 'in\n', 'rmdir of its directory works while it is open (no hidden name left behind), and it still reads');
 });
 
 test('kernel transport: names that are not UTF-8 stay bytes, and distinct', async (t) => {

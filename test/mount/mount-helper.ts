@@ -6,6 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type test from 'tape';
 
+import { DEFAULT_TRANSPORT } from '../../mount/run-mount.js';
+
 const CLI = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../mount/cli.js');
 
 export interface TestMount {
@@ -43,7 +45,7 @@ const TEST_WRITEBACK = process.env.PERSISTFS_TEST_WRITEBACK === '1';
 export function startMountProcess(backing: string, mnt: string, args: string[]): { child: ChildProcess; log: () => string } {
   const logLevel = args.includes('--log-level') ? [] : ['--log-level', 'warn'];
   const transport = TEST_TRANSPORT && !args.includes('--transport') ? ['--transport', TEST_TRANSPORT] : [];
-  const kernel = (args.includes('--transport') ? args[args.indexOf('--transport') + 1] : TEST_TRANSPORT) === 'kernel';
+  const kernel = (args.includes('--transport') ? args[args.indexOf('--transport') + 1] : (TEST_TRANSPORT ?? DEFAULT_TRANSPORT)) === 'kernel';
   if (TEST_WRITEBACK && kernel && !args.includes('--writeback-cache')) transport.push('--writeback-cache');
   const child = spawn(process.execPath, [CLI, 'mount', backing, mnt, ...logLevel, ...transport, ...args], {
     stdio: ['ignore', 'ignore', 'pipe'],
