@@ -8,7 +8,7 @@ NODEDIR := $(shell [ -f /usr/include/node/node_api.h ] && echo --nodedir=/usr)
 ADDON := native/build/Release/persistfs_native.node
 TS_SOURCES := $(shell find src test scripts mount -name '*.ts' 2>/dev/null)
 
-.PHONY: build deps test test-kernel bench fio run clean
+.PHONY: build deps test test-kernel pjdfstest bench fio run clean
 build: $(ADDON) dist/.built
 
 deps: .deps-apt node_modules/.package-lock.json
@@ -34,12 +34,17 @@ dist/.built: node_modules/.package-lock.json tsconfig.json $(TS_SOURCES)
 	node_modules/.bin/tsc -p .
 	@touch $@
 
+# With PJDFSTEST_DIR set, pjdfstest runs after the test files and counts in the summary (README.md, Tests).
 test: build
 	node scripts/run-tests.mjs
 
 # The mount suite through the kernel transport (mount/kernel) instead of the default one.
 test-kernel: build
 	PERSISTFS_TEST_TRANSPORT=kernel node scripts/run-tests.mjs test/mount/
+
+# pjdfstest (built outside this repository: README.md, Tests) on a fresh mount, through TRANSPORT (kernel)
+pjdfstest: build
+	scripts/pjdfstest.sh $(PJDFSTEST_DIR)
 
 bench: build
 	node dist/scripts/bench.js
