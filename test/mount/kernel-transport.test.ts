@@ -1,14 +1,13 @@
 // The kernel transport (persistfs speaking the FUSE protocol itself, mount/kernel) with the Unix tools:
 // files, directories, renames, links, attributes, caller ownership, names that are not UTF-8 kept as
-// bytes, an unlinked file still open, and every way a mount ends (SIGTERM, persistfs unmount, umount,
-// with a request in flight).
+// bytes, an unlinked file still open, every way a mount ends (SIGTERM, persistfs unmount, umount, with a
+// request in flight), and a mount by an ordinary user (nobody) through fusermount3.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'tape';
 
-import { tempDir } from '../helpers.js';
-import { startMountProcess, stopMount, waitMounted, withMount } from './mount-helper.js';
+import { mountDirs, startMountProcess, stopMount, waitMounted, withMount } from './mount-helper.js';
 
 const CLI = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../mount/cli.js');
 const KERNEL = ['--transport', 'kernel'];
@@ -133,11 +132,7 @@ for (const [how, stop] of [
   ['umount', (_child: unknown, mnt: string) => spawnSync('umount', [mnt])],
 ] as const) {
   test(`kernel transport: ${how} unmounts cleanly and closes the storage`, async (t) => {
-    const top = tempDir(t);
-    const backing = path.join(top, 'data');
-    const mnt = path.join(top, 'mnt');
-    fs.mkdirSync(backing);
-    fs.mkdirSync(mnt);
+    const { backing, mnt } = mountDirs(t);
     const { child, log } = startMountProcess(backing, mnt, [...KERNEL, '--log-level', 'info']);
     t.teardown(() => stopMount(child, mnt));
     await waitMounted(mnt, child, log);
@@ -152,11 +147,7 @@ for (const [how, stop] of [
 }
 
 test('kernel transport: requests in flight at SIGTERM are answered, nothing hangs', async (t) => {
-  const top = tempDir(t);
-  const backing = path.join(top, 'data');
-  const mnt = path.join(top, 'mnt');
-  fs.mkdirSync(backing);
-  fs.mkdirSync(mnt);
+  const { backing, mnt } = mountDirs(t);
   const { child, log } = startMountProcess(backing, mnt, KERNEL);
   t.teardown(() => stopMount(child, mnt));
   await waitMounted(mnt, child, log);
@@ -213,14 +204,7 @@ for (const [how, stop] of [
   ['persistfs unmount as nobody', (_child: ChildProcess, mnt: string) => asNobody([process.execPath, CLI, 'unmount', mnt])],
 ] as const) {
   test(`kernel transport: an ordinary user mounts through fusermount3 (descriptor passing), ${how} unmounts`, { skip: process.getuid?.() !== 0 && !nobodyOpensFuse() }, async (t) => {
-    const top = tempDir(t);
-    fs.chmodSync(top, 0o755);
-    const backing = path.join(top, 'data');
-    const mnt = path.join(top, 'mnt');
-    fs.mkdirSync(backing);
-    fs.mkdirSync(mnt);
-    fs.chownSync(backing, NOBODY, NOBODY);
-    fs.chownSync(mnt, NOBODY, NOBODY);
+    const { backing, mnt } = mountDirs(t, NOBODY);
     const access = fuseDeviceAccess();
     const lent = nobodyOpensFuse() ? undefined : lendFuseDeviceToNobody();
     let child: ChildProcess;
