@@ -120,7 +120,7 @@ fi
 # prove's "Test Summary Report" names each file that failed ("<file> (Wstat: .. Tests: N Failed: F)",
 # then "Failed tests: ..." lines, maybe wrapped); a file with a bad plan or a non-zero exit but no failed
 # subtest counts as one failure. Passed = the subtests run ("Files=.., Tests=N") less the failed ones.
-summary=$(awk -v prefix="$suite/tests/" -v transport="$transport" '
+summary=$(awk -v prefix="$suite/tests/" -v transport="$transport" -v prove_status="$prove_status" '
   function end_file() {
     if (file != "" && (failed > 0 || broken)) {
       failures += failed > 0 ? failed : 1
@@ -144,7 +144,11 @@ summary=$(awk -v prefix="$suite/tests/" -v transport="$transport" '
   /^   / && detail != "" { gsub(/^ +/, ""); detail = detail ", " $0; next }
   END {
     end_file()
-    if (totals == "") { print "#   prove did not finish (no Files=.., Tests=.. line)"; failures += 1 }
+    if (totals == "") {
+      why = prove_status == 124 ? ": timed out" : (prove_status > 128 ? ": signal " (prove_status - 128) : "")
+      printf "#   prove did not finish (exit status %d%s; no Files=.., Tests=.. line)\n", prove_status, why
+      failures += 1
+    }
     else print "# " totals
     printf "%s", lines
     printf "pjdfstest (%s transport): %d passed, %d failed\n", transport, tests - failed_subtests, failures
