@@ -2,13 +2,13 @@
 # Each target installs what is missing first (apt packages, npm packages, the native addon, tsc), and
 # does nothing for parts already in place.
 SHELL := /bin/bash
-APT_PACKAGES := liburing-dev libfuse2 libfuse-dev fuse3 fio pkg-config util-linux attr git
+APT_PACKAGES := liburing-dev libfuse2 libfuse-dev fuse3 fio pkg-config util-linux attr acl git
 NODE_GYP := node_modules/.bin/node-gyp
 NODEDIR := $(shell [ -f /usr/include/node/node_api.h ] && echo --nodedir=/usr)
 ADDON := native/build/Release/persistfs_native.node
 TS_SOURCES := $(shell find src test scripts mount -name '*.ts' 2>/dev/null)
 
-.PHONY: build deps test test-mount test-writeback bench fio run clean
+.PHONY: build deps test test-mount test-writeback pjdfstest bench fio run clean
 build: $(ADDON) dist/.built
 
 deps: .deps-apt node_modules/.package-lock.json
@@ -34,6 +34,7 @@ dist/.built: node_modules/.package-lock.json tsconfig.json $(TS_SOURCES)
 	node_modules/.bin/tsc -p .
 	@touch $@
 
+# With PJDFSTEST_DIR set, pjdfstest runs after the test files and counts in the summary (README.md, Tests).
 test: build
 	node scripts/run-tests.mjs
 
@@ -44,6 +45,10 @@ test-mount: build
 # The mount suite through the kernel transport with the writeback cache on (--writeback-cache).
 test-writeback: build
 	PERSISTFS_TEST_TRANSPORT=kernel PERSISTFS_TEST_WRITEBACK=1 node scripts/run-tests.mjs test/mount/
+
+# pjdfstest (built outside this repository: README.md, Tests) on a fresh mount, through TRANSPORT (kernel)
+pjdfstest: build
+	scripts/pjdfstest.sh $(PJDFSTEST_DIR)
 
 bench: build
 	node dist/scripts/bench.js

@@ -1,7 +1,8 @@
 // The fio validation (`make fio`): standard fio jobs (sequential and random reads and writes, a verify
-// job, file create/stat/unlink) on a plain directory and through persistfs mounts in both IO modes, in
-// the same run, interleaved. Prints each target's throughput, the mounts' ratios to the plain directory
-// next to those of two reference FUSE file systems, and the mounts' CPU time per request; progress on
+// job, file create/stat/unlink) on a plain directory and through persistfs mounts with each transport
+// (kernel, fuse-native; io_uring IO mode unless --modes says more), in the same run, interleaved. Prints
+// a row per target and job: its throughput, a mount's ratio to the plain directory next to those of two
+// reference FUSE file systems, and the mount's CPU time per request; progress on
 // stderr, everything as JSON in bench-results/. Exits non-zero when any run failed (the verify job
 // included). Run with --help for the options.
 import os from 'node:os';
@@ -11,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 
+import { TRANSPORTS } from '../mount/run-mount.js';
 import { fioVersion } from './bench/fio.js';
 import { machineInfo } from './bench/report.js';
 import { fioArguments } from './fio/fio-runner.js';
@@ -21,7 +23,7 @@ import { saveReport } from './bench/report.js';
 import { formatLegend, formatTable } from './fio/report.js';
 import { FULL, jobEnvironment, QUICK, type FioSettings } from './fio/settings.js';
 import { summarize } from './fio/summary.js';
-import { closeTargets, IO_MODES, openTargets, type Target } from './fio/targets.js';
+import { closeTargets, IO_MODES, mountKinds, mountTargetName, openTargets, type Target } from './fio/targets.js';
 import { prepareWorkdir, removeWorkdir } from './fio/workdir.js';
 
 // dist/scripts/fio.js -> the repository
@@ -37,7 +39,7 @@ const progress = (message: string) => process.stderr.write(`${message}\n`);
 async function parseArguments() {
   return yargs(hideBin(process.argv))
     .scriptName('fio')
-    .usage('$0 [options]\n\nfio jobs on a plain directory and through persistfs mounts (io_uring and sync IO modes).')
+    .usage('$0 [options]\n\nfio jobs on a plain directory and through persistfs mounts (each transport, in each IO mode asked for).')
     .option('dir', {
       type: 'string',
       default: path.join(REPO, 'fio-data'),
@@ -46,7 +48,9 @@ async function parseArguments() {
     .option('rounds', { type: 'number', describe: `runs of every job on every target (default ${FULL.rounds}, ${QUICK.rounds} with --quick)` })
     .option('quick', { type: 'boolean', default: false, describe: 'one short round with small files: a smoke test, not numbers to quote' })
     .option('only', { type: 'string', array: true, choices: JOB_IDS, describe: 'run only these jobs' })
-    .option('modes', { type: 'string', array: true, choices: IO_MODES, default: [...IO_MODES], describe: 'the IO modes to mount with' })
+    .option('transports', { type: 'string', array: true, choices: TRANSPORTS, default: [...TRANSPORTS], describe: 'the transports to mount with' })
+    // one IO mode by default: every mode is one more mount in every round of every job
+    .option('modes', { type: 'string', array: true, choices: IO_MODES, default: ['io_uring'], describe: 'the IO modes to mount with (each with every transport)' })
     .option('mount-arg', { type: 'string', array: true, default: [], describe: 'a flag for persistfs mount, e.g. --mount-arg=--no-xattr (repeatable)' })
     .option('keep', { type: 'boolean', default: false, describe: 'keep the work directory at the end' })
     .check((args) => {
@@ -73,7 +77,7 @@ async function runJobs(jobs: readonly FioJob[], targets: readonly Target[], cont
   for (const [index, job] of jobs.entries()) {
     for (let round = 0; round < rounds; round++) {
       for (const target of rotated(targets, index + round)) {
-        process.stderr.write(`[${index + 1}/${jobs.length}] ${job.id.padEnd(18)} round ${round + 1}/${rounds}  ${target.name.padEnd(15)} `);
+        process.stderr.write(`[${index + 1}/${jobs.length}] ${job.id.padEnd(18)} round ${round + 1}/${rounds}  ${target.name.padEnd(20)} `);
         const run = await measuredRun(job, target, round + 1, context);
         progress(formatResult(run, job));
         runs.push(run);
@@ -90,7 +94,10 @@ async function main(): Promise<void> {
   const settings: FioSettings = { ...base, rounds: args.rounds ?? base.rounds };
   const workdir = path.resolve(args.dir);
   const jobs = FIO_JOBS.filter((job) => args.only === undefined || args.only.includes(job.id));
-  const modes = IO_MODES.filter((mode) => args.modes.includes(mode));
+  const kinds = mountKinds(
+    TRANSPORTS.filter((transport) => args.transports.includes(transport)),
+    IO_MODES.filter((mode) => args.modes.includes(mode)),
+  );
   const fio = fioVersion();
   if (fio === undefined) throw new Error('fio is not installed (make deps installs it)');
 
@@ -116,8 +123,8 @@ async function main(): Promise<void> {
   let runs: RunResult[] = [];
   const problems: string[] = [];
   try {
-    progress(`mounting ${modes.map((mode) => `mount[${mode}]`).join(' and ')} under ${workdir}`);
-    const targets = await openTargets(workdir, modes, MOUNT_CLI, args['mount-arg']);
+    progress(`mounting ${kinds.map(mountTargetName).join(', ')} under ${workdir}`);
+    const targets = await openTargets(workdir, kinds, MOUNT_CLI, args['mount-arg']);
     try {
       runs = await runJobs(jobs, targets, context);
     } finally {
@@ -127,9 +134,9 @@ async function main(): Promise<void> {
     if (!args.keep) await removeWorkdir(workdir);
   }
 
-  const summaries = summarize(jobs, modes, runs);
+  const summaries = summarize(jobs, kinds, runs);
   const failures = runs.filter(isFailed);
-  console.log(formatTable(summaries, modes));
+  console.log(formatTable(summaries));
   console.log();
   console.log(formatLegend(settings.rounds));
   for (const failure of failures) console.log(`FAILED: ${failure.job} on ${failure.target}, round ${failure.round}: ${failure.error}`);
@@ -142,7 +149,7 @@ async function main(): Promise<void> {
     workdir,
     quick: args.quick,
     settings,
-    modes,
+    mounts: kinds,
     mountArgs: args['mount-arg'],
     jobs: jobs.map((job) => ({
       ...job,

@@ -4,6 +4,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, realpathSync, statSync } from 'node:fs';
 
+import type { Transport } from '../../mount/run-mount.js';
 import { processCpuTime, type CpuTime } from './process-cpu.js';
 
 const MOUNT_TIMEOUT_MS = 15_000;
@@ -20,6 +21,7 @@ export interface MountOptions {
   backing: string;
   /** an empty directory to mount on (exists) */
   mountpoint: string;
+  transport: Transport;
   ioMode: 'io_uring' | 'sync';
   /** more `persistfs mount` flags (e.g. --no-xattr) */
   extraArgs: readonly string[];
@@ -69,7 +71,7 @@ export class MountProcess {
     const mountpoint = realpathSync(options.mountpoint);
     const child = spawn(
       process.execPath,
-      [options.cli, 'mount', options.backing, mountpoint, '--io-mode', options.ioMode, '--log-level', 'warn', ...options.extraArgs],
+      [options.cli, 'mount', options.backing, mountpoint, '--transport', options.transport, '--io-mode', options.ioMode, '--log-level', 'warn', ...options.extraArgs],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     const mount = new MountProcess(child, mountpoint);

@@ -3,7 +3,6 @@
 import type { Unit } from './jobs.js';
 import type { CpuPerRequest } from './measured-run.js';
 import { REFERENCE_ATTRIBUTION } from './reference.js';
-import type { IoMode } from './targets.js';
 import type { JobSummary, TargetSummary } from './summary.js';
 
 const formatNumber = (value: number, digits: number) =>
@@ -40,33 +39,34 @@ function textTable(header: readonly string[], body: readonly string[][], textCol
   return [line(header), line(widths.map((width) => '-'.repeat(width))), ...body.map(line)].join('\n');
 }
 
-export function formatTable(summaries: readonly JobSummary[], modes: readonly IoMode[]): string {
-  const header = [
-    'job',
-    'unit',
-    'backing',
-    ...modes.map((mode) => `mount[${mode}]`),
-    ...modes.map((mode) => `${mode}/backing`),
-    'passthrough_hp',
-    'JS passthrough',
-    ...modes.map((mode) => `CPU us/req ${mode}`),
-  ];
-  const body = summaries.map((summary) => [
-    summary.job,
-    summary.unit,
-    formatThroughput(summary.backing, summary.unit),
-    ...summary.mounts.map((mount) => formatThroughput(mount, summary.unit)),
-    ...summary.mounts.map((mount) => formatRatio(mount.ratio, mount.atLeastJsPassthrough)),
-    summary.reference ? summary.reference.passthroughHp.toFixed(2) : '-',
-    summary.reference ? summary.reference.jsPassthrough.toFixed(2) : '-',
-    ...summary.mounts.map((mount) => formatCpu(mount.cpuUsPerRequest)),
-  ]);
-  return textTable(header, body, 2);
+/**
+ * One row per target of each job: the backing directory, then every mount with its ratio to it, the
+ * reference file systems' ratios beside, and its CPU time; the job is named on its first row only.
+ */
+export function formatTable(summaries: readonly JobSummary[]): string {
+  const header = ['job', 'unit', 'target', 'median', '/ backing', 'passthrough_hp', 'JS passthrough', 'CPU us/req'];
+  const body = summaries.flatMap((summary) => {
+    const reference = summary.reference ? [summary.reference.passthroughHp.toFixed(2), summary.reference.jsPassthrough.toFixed(2)] : ['-', '-'];
+    return [
+      [summary.job, summary.unit, 'backing', formatThroughput(summary.backing, summary.unit), '', '', '', ''],
+      ...summary.mounts.map((mount) => [
+        '',
+        '',
+        mount.target,
+        formatThroughput(mount, summary.unit),
+        formatRatio(mount.ratio, mount.atLeastJsPassthrough),
+        ...reference,
+        formatCpu(mount.cpuUsPerRequest),
+      ]),
+    ];
+  });
+  return textTable(header, body, 3);
 }
 
 export function formatLegend(rounds: number): string {
   return [
-    `medians of ${rounds} round${rounds === 1 ? '' : 's'}; <mode>/backing = mount / backing directory;`,
+    `medians of ${rounds} round${rounds === 1 ? '' : 's'}; target: the backing directory, or a mount (<transport> <IO mode>);`,
+    "/ backing = the mount's median / the backing directory's, in the same run;",
     "ok / LOW: the ratio is at least / below the JS passthrough's; ! = some rounds failed (see below).",
     `${REFERENCE_ATTRIBUTION}.`,
     'CPU us/req: CPU time of the mount process over the run, total (user+system), per fio IO (per file',

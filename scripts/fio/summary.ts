@@ -3,7 +3,7 @@
 import type { FioJob, JobId, Unit } from './jobs.js';
 import { isFailed, type CpuPerRequest, type RunResult, type SuccessfulRun } from './measured-run.js';
 import { REFERENCE_RATIOS, type ReferenceRatios } from './reference.js';
-import { mountTargetName, type IoMode, type TargetName } from './targets.js';
+import { mountTargetName, type MountName, type MountKind, type TargetName } from './targets.js';
 
 export interface TargetSummary {
   /** the median throughput of the successful rounds, in the job's unit; undefined when none succeeded */
@@ -12,7 +12,7 @@ export interface TargetSummary {
 }
 
 export interface MountSummary extends TargetSummary {
-  mode: IoMode;
+  target: MountName;
   /** the mount's median over the backing directory's */
   ratio: number | undefined;
   /** whether `ratio` is at least the JS passthrough's; undefined without either */
@@ -53,17 +53,17 @@ function targetSummary(runs: readonly RunResult[], job: JobId, target: TargetNam
   return { median: median(succeeded.map((run) => run.throughput)), failedRounds: failed };
 }
 
-export function summarize(jobs: readonly FioJob[], modes: readonly IoMode[], runs: readonly RunResult[]): JobSummary[] {
+export function summarize(jobs: readonly FioJob[], kinds: readonly MountKind[], runs: readonly RunResult[]): JobSummary[] {
   return jobs.map((job) => {
     const backing = targetSummary(runs, job.id, 'backing');
     const reference = REFERENCE_RATIOS[job.id];
-    const mounts = modes.map((mode): MountSummary => {
-      const target = mountTargetName(mode);
+    const mounts = kinds.map((kind): MountSummary => {
+      const target = mountTargetName(kind);
       const summary = targetSummary(runs, job.id, target);
       const ratio = summary.median !== undefined && backing.median !== undefined ? summary.median / backing.median : undefined;
       const cpuFigures = runsOf(runs, job.id, target).succeeded.flatMap((run) => run.mountCpuUsPerRequest ?? []);
       return {
-        mode,
+        target,
         ...summary,
         ratio,
         atLeastJsPassthrough: ratio !== undefined && reference !== undefined ? ratio >= reference.jsPassthrough : undefined,

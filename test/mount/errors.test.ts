@@ -5,8 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import test from 'tape';
 
-import { tempDir } from '../helpers.js';
-import { startMountProcess, withMount } from './mount-helper.js';
+import { mountDirs, startMountProcess, withMount } from './mount-helper.js';
 
 const CLI = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../mount/cli.js');
 
@@ -29,11 +28,7 @@ for (const ioMode of ['io_uring', 'sync']) {
 }
 
 test('mounting refuses bad paths with a clear error and changes nothing', async (t) => {
-  const top = tempDir(t);
-  const backing = path.join(top, 'data');
-  const mnt = path.join(top, 'mnt');
-  fs.mkdirSync(backing);
-  fs.mkdirSync(mnt);
+  const { top, backing, mnt } = mountDirs(t);
   const attempt = async (b: string, m: string) => {
     const { child, log } = startMountProcess(b, m, []);
     const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
@@ -78,11 +73,7 @@ function runCli(argv: string[], options: { timeout?: number } = {}): { status: n
 }
 
 test('--attr-timeout and --entry-timeout must be non-negative numbers of seconds: a one-line error otherwise', (t) => {
-  const top = tempDir(t);
-  const backing = path.join(top, 'data');
-  const mnt = path.join(top, 'mnt');
-  fs.mkdirSync(backing);
-  fs.mkdirSync(mnt);
+  const { backing, mnt } = mountDirs(t);
   for (const args of [['--attr-timeout', 'abc'], ['--entry-timeout', '-3'], ['--attr-timeout=-0.5'], ['--entry-timeout', 'Infinity'], ['--attr-timeout', '']]) {
     const { status, stderr } = runCli([process.execPath, CLI, 'mount', backing, mnt, ...args], { timeout: 10_000 });
     t.notEqual(status, 0, `${args.join(' ')}: exits non-zero`);
@@ -93,14 +84,7 @@ test('--attr-timeout and --entry-timeout must be non-negative numbers of seconds
 });
 
 test('a mount that cannot use /dev/fuse fails first, with a clear message, and leaves the backing directory as it was', (t) => {
-  const top = tempDir(t);
-  fs.chmodSync(top, 0o755);
-  const backing = path.join(top, 'data');
-  const mnt = path.join(top, 'mnt');
-  fs.mkdirSync(backing);
-  fs.mkdirSync(mnt);
-  fs.chownSync(backing, 65534, 65534);
-  fs.chownSync(mnt, 65534, 65534);
+  const { backing, mnt } = mountDirs(t, 65534);
   const asNobody = runCli(['runuser', '-u', 'nobody', '--', process.execPath, CLI, 'mount', backing, mnt]);
   t.notEqual(asNobody.status, 0, 'a user who may not open /dev/fuse: fails');
   t.match(asNobody.stderr, /EACCES.*\/dev\/fuse/, `and says /dev/fuse cannot be opened (${asNobody.stderr.trim()})`);

@@ -1,14 +1,13 @@
 // The kernel transport (persistfs speaking the FUSE protocol itself, mount/kernel) with the Unix tools:
 // files, directories, renames, links, attributes, caller ownership, names that are not UTF-8 kept as
-// bytes, an unlinked file still open, and every way a mount ends (SIGTERM, persistfs unmount, umount,
-// with a request in flight).
-import { spawn, spawnSync } from 'node:child_process';
+// bytes, an unlinked file still open, every way a mount ends (SIGTERM, persistfs unmount, umount, with a
+// request in flight), and a mount by an ordinary user (nobody) through fusermount3.
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'tape';
 
-import { tempDir } from '../helpers.js';
-import { startMountProcess, stopMount, waitMounted, withMount } from './mount-helper.js';
+import { mountDirs, startMountProcess, stopMount, waitMounted, withMount } from './mount-helper.js';
 
 const CLI = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../mount/cli.js');
 const KERNEL = ['--transport', 'kernel'];
@@ -196,11 +195,7 @@ for (const [how, stop] of [
   ['umount', (_child: unknown, mnt: string) => spawnSync('umount', [mnt])],
 ] as const) {
   test(`kernel transport: ${how} unmounts cleanly and closes the storage`, async (t) => {
-    const top = tempDir(t);
-    const backing = path.join(top, 'data');
-    const mnt = path.join(top, 'mnt');
-    fs.mkdirSync(backing);
-    fs.mkdirSync(mnt);
+    const { backing, mnt } = mountDirs(t);
     const { child, log } = startMountProcess(backing, mnt, [...KERNEL, '--log-level', 'info']);
     t.teardown(() => stopMount(child, mnt));
     await waitMounted(mnt, child, log);
@@ -215,11 +210,7 @@ for (const [how, stop] of [
 }
 
 test('kernel transport: requests in flight at SIGTERM are answered, nothing hangs', async (t) => {
-  const top = tempDir(t);
-  const backing = path.join(top, 'data');
-  const mnt = path.join(top, 'mnt');
-  fs.mkdirSync(backing);
-  fs.mkdirSync(mnt);
+  const { backing, mnt } = mountDirs(t);
   const { child, log } = startMountProcess(backing, mnt, KERNEL);
   t.teardown(() => stopMount(child, mnt));
   await waitMounted(mnt, child, log);
@@ -239,36 +230,73 @@ test('kernel transport: requests in flight at SIGTERM are answered, nothing hang
   t.ok(fs.statSync(path.join(backing, 'big')).size > 0, 'what was written is in the backing store');
 });
 
-// fusermount3 opens /dev/fuse as the calling user: where /dev/fuse is 0600 (this VM), no ordinary user can mount
-const nobodyOpensFuse = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'test', '-r', '/dev/fuse', '-a', '-w', '/dev/fuse']).status === 0;
+const NOBODY = 65534;
+/** setpriv execs the command itself as nobody: signals sent to the child reach it */
+const AS_NOBODY = [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups'];
+const asNobody = (argv: string[]) => spawnSync('setpriv', [...AS_NOBODY, ...argv], { encoding: 'utf8' });
 
-test('kernel transport: an ordinary user mounts through fusermount3 (descriptor passing)', { skip: !nobodyOpensFuse }, async (t) => {
-  const top = tempDir(t);
-  fs.chmodSync(top, 0o755);
-  const backing = path.join(top, 'data');
-  const mnt = path.join(top, 'mnt');
-  fs.mkdirSync(backing);
-  fs.mkdirSync(mnt);
-  fs.chownSync(backing, 65534, 65534);
-  fs.chownSync(mnt, 65534, 65534);
-  // setpriv execs node itself as nobody: the signals of the test reach the mount process
-  const child = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, CLI, 'mount', backing, mnt, ...KERNEL, '--log-level', 'info'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
+// fusermount3 opens /dev/fuse as the calling user (and the CLI checks that it opens first): where the device
+// is 0600 (this VM), root lends it to nobody while the test mounts, and puts its access back after
+const FUSE_DEVICE = '/dev/fuse';
+const nobodyOpensFuse = () => asNobody(['test', '-r', FUSE_DEVICE, '-a', '-w', FUSE_DEVICE]).status === 0;
+const HAS_ACL_TOOLS = spawnSync('setfacl', ['--version']).status === 0;
+
+/** Who may open /dev/fuse: its ACL where the acl tools are installed, its mode otherwise. */
+type DeviceAccess = { acl: string } | { mode: number };
+
+function fuseDeviceAccess(): DeviceAccess {
+  if (HAS_ACL_TOOLS) return { acl: execFileSync('getfacl', ['--omit-header', '--absolute-names', FUSE_DEVICE], { encoding: 'utf8' }) };
+  return { mode: fs.statSync(FUSE_DEVICE).mode & 0o7777 };
+}
+
+/** Lets nobody open /dev/fuse: an ACL entry for nobody alone, or mode 0666 without the acl tools. Resolves with what to restore. */
+function lendFuseDeviceToNobody(): DeviceAccess {
+  const before = fuseDeviceAccess();
+  if (HAS_ACL_TOOLS) execFileSync('setfacl', ['-m', `u:${NOBODY}:rw`, FUSE_DEVICE]);
+  else fs.chmodSync(FUSE_DEVICE, 0o666);
+  return before;
+}
+
+function restoreFuseDevice(access: DeviceAccess): void {
+  if ('acl' in access) execFileSync('setfacl', ['--set-file=-', FUSE_DEVICE], { input: access.acl });
+  else fs.chmodSync(FUSE_DEVICE, access.mode);
+}
+
+for (const [how, stop] of [
+  ['SIGTERM (the mount runs fusermount3 -u)', (child: ChildProcess) => void child.kill('SIGTERM')],
+  ['persistfs unmount as nobody', (_child: ChildProcess, mnt: string) => asNobody([process.execPath, CLI, 'unmount', mnt])],
+] as const) {
+  test(`kernel transport: an ordinary user mounts through fusermount3 (descriptor passing), ${how} unmounts`, { skip: process.getuid?.() !== 0 && !nobodyOpensFuse() }, async (t) => {
+    const { backing, mnt } = mountDirs(t, NOBODY);
+    const access = fuseDeviceAccess();
+    const lent = nobodyOpensFuse() ? undefined : lendFuseDeviceToNobody();
+    let child: ChildProcess;
+    let stderr = '';
+    try {
+      child = spawn('setpriv', [...AS_NOBODY, process.execPath, CLI, 'mount', backing, mnt, ...KERNEL, '--log-level', 'info'], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      t.teardown(() => stopMount(child, mnt));
+      // root may not enter another user's FUSE mount without allow_other: watch the mount table instead
+      for (let i = 0; i < 400 && !mountedAt(mnt) && child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 25));
+    } finally {
+      // the mount holds its /dev/fuse descriptor from here on: nobody needs the device no longer
+      if (lent) restoreFuseDevice(lent);
+    }
+    t.deepEqual(fuseDeviceAccess(), access, `${FUSE_DEVICE} allows what it did before the test`);
+    const mounted = mountedAt(mnt);
+    t.ok(mounted, mounted ? 'mounted' : `not mounted: ${stderr.trim()}`);
+    const line = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.split(' ')[4] === mnt) ?? '';
+    t.match(line, new RegExp(` - fuse\\.persistfs ${backing} .*user_id=${NOBODY},group_id=${NOBODY}`), 'mounted by fusermount3 for nobody, type fuse.persistfs');
+    const sh = (command: string) => asNobody(['bash', '-c', `cd ${mnt} && ${command}`]);
+    t.equal(sh('echo mine > f && mkdir d && mv f d/g && cat d/g && stat -c %u d d/g').stdout, `mine\n${NOBODY}\n${NOBODY}\n`, 'nobody uses the mount, and owns what it made');
+    t.equal(fs.statSync(path.join(backing, 'd/g')).uid, NOBODY, 'in the backing store too');
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const stopped = stop(child, mnt);
+    if (stopped) t.equal(stopped.status, 0, `persistfs unmount exits with status 0 (${stopped.stderr.trim()})`);
+    t.equal(await exited, 0, 'the mount process exits with status 0');
+    t.notOk(mountedAt(mnt), 'nothing is left mounted');
+    t.match(stderr, /storage closed/, 'the storage closed');
   });
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  t.teardown(() => stopMount(child, mnt));
-  // root may not enter another user's FUSE mount without allow_other: watch the mount table instead
-  for (let i = 0; i < 400 && !mountedAt(mnt) && child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 25));
-  t.ok(mountedAt(mnt), `mounted (${stderr.trim()})`);
-  const line = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.split(' ')[4] === mnt) ?? '';
-  t.match(line, new RegExp(` - fuse\\.persistfs ${backing} .*user_id=65534`), 'mounted by fusermount3 for nobody, type fuse.persistfs');
-  const sh = (command: string) => spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'bash', '-c', `cd ${mnt} && ${command}`], { encoding: 'utf8' });
-  t.equal(sh('echo mine > f && mkdir d && mv f d/g && cat d/g').stdout, 'mine\n', 'nobody uses the mount');
-  t.equal(fs.statSync(path.join(backing, 'd/g')).uid, 65534, 'the files belong to nobody');
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  t.equal(await exited, 0, 'SIGTERM: the process exits with status 0');
-  t.notOk(mountedAt(mnt), 'unmounted through fusermount3 -u');
-  t.match(stderr, /storage closed/, 'the storage closed');
-});
+}

@@ -7,6 +7,7 @@ import path from 'node:path';
 import type test from 'tape';
 
 import { DEFAULT_TRANSPORT } from '../../mount/run-mount.js';
+import { tempDir } from '../helpers.js';
 
 const CLI = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../mount/cli.js');
 
@@ -74,6 +75,22 @@ export async function waitMounted(mnt: string, child: ChildProcess, log: () => s
     throw new Error(`${error.message}; mount process said: ${log()}`);
   });
   if (child.exitCode !== null) throw new Error(`the mount process exited with ${child.exitCode}: ${log()}`);
+}
+
+/**
+ * `data` (a backing directory) and `mnt` (an empty mount point) in a new temporary directory, 0755 so that
+ * other users reach them, removed after the test; both owned by `owner` when given.
+ */
+export function mountDirs(t: test.Test, owner?: number): { top: string; backing: string; mnt: string } {
+  const top = tempDir(t);
+  fs.chmodSync(top, 0o755);
+  const backing = path.join(top, 'data');
+  const mnt = path.join(top, 'mnt');
+  for (const dir of [backing, mnt]) {
+    fs.mkdirSync(dir);
+    if (owner !== undefined) fs.chownSync(dir, owner, owner);
+  }
+  return { top, backing, mnt };
 }
 
 /** Stops a mount process (SIGTERM, then SIGKILL and a lazy unmount if it hangs). */
