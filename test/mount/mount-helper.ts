@@ -71,7 +71,8 @@ function isLive(dir: string): boolean {
 }
 
 export async function waitMounted(mnt: string, child: ChildProcess, log: () => string): Promise<void> {
-  await until(() => isLive(mnt) || child.exitCode !== null, 'the mount').catch((error: Error) => {
+  // generous: a mount process starting on a machine busy with other suites can take many seconds
+  await until(() => isLive(mnt) || child.exitCode !== null, 'the mount', 60_000).catch((error: Error) => {
     throw new Error(`${error.message}; mount process said: ${log()}`);
   });
   if (child.exitCode !== null) throw new Error(`the mount process exited with ${child.exitCode}: ${log()}`);
