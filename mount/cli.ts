@@ -8,7 +8,7 @@ import { hideBin } from 'yargs/helpers';
 
 import { loadConfig, type IoModeSetting, type LogLevel } from '../src/config/config.js';
 import { createLogger } from '../src/log.js';
-import { StorageError } from '../src/storage/errors.js';
+import { StorageError } from '../src/ground/errors.js';
 import { unmountPersistfs } from './mountpoint.js';
 import { DEFAULT_TRANSPORT, runMount, TRANSPORTS } from './run-mount.js';
 

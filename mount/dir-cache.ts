@@ -5,7 +5,8 @@
 // escaped), so a name that is not UTF-8 reaches the storage as its bytes. Everything changes through this one process, so renames and removals of
 // directories invalidate exactly the entries they affect.
 import { publicName } from '../src/ground/name-bytes.js';
-import type { Dir, Storage } from '../src/index.js';
+import type { Dir } from '../src/storage/dir.js';
+import type { Storage } from '../src/storage/storage.js';
 
 interface Entry {
   dir: Promise<Dir>;

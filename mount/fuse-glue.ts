@@ -20,7 +20,7 @@ import { constants } from 'node:os';
 import Fuse from 'fuse-native';
 
 import type { Logger } from '../src/log.js';
-import type { SetTime } from '../src/index.js';
+import type { SetTime } from '../src/ground/set-time.js';
 import { errnoOf } from './errno.js';
 import { FUSE_SUBTYPE, mountedType } from './mountpoint.js';
 import type { PosixFs } from './posix-fs.js';

@@ -5,8 +5,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
-import { deviceNumber } from '../src/index.js';
-import { describe, storageError, StorageError } from '../src/storage/errors.js';
+import { deviceNumber } from '../src/io/statx.js';
+import { describe, storageError, StorageError } from '../src/ground/errors.js';
 
 const run = promisify(execFile);
 

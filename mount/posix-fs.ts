@@ -9,7 +9,13 @@
 // one at a time (it holds the inode lock for the whole write), so "at the end" is decided reliably here.
 import { publicName } from '../src/ground/name-bytes.js';
 import type { Logger } from '../src/log.js';
-import { kindOfMode, Mode, StorageError, type Dir, type EntryStat, type File, type NodeKind, type SetTime, type Storage } from '../src/index.js';
+import { kindOfMode, type EntryStat, type NodeKind } from '../src/adapters/adapter.js';
+import { StorageError } from '../src/ground/errors.js';
+import type { SetTime } from '../src/ground/set-time.js';
+import type { Dir } from '../src/storage/dir.js';
+import type { File } from '../src/storage/file.js';
+import { Mode } from '../src/storage/mode.js';
+import type { Storage } from '../src/storage/storage.js';
 import type { RenameMode } from '../src/adapters/adapter.js';
 import { SEEK } from '../src/io/engine.js';
 import type { DirEntry } from '../src/storage/dir.js';

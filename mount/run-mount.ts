@@ -4,7 +4,8 @@
 // fusermount -u, umount); then unmount, let the operations in flight finish, close every handle and the
 // storage, and exit. Nothing is created in the backing directory before the checks have passed.
 import type { Config } from '../src/config/config.js';
-import { openStorage, StorageError } from '../src/index.js';
+import { StorageError } from '../src/ground/errors.js';
+import { openStorage } from '../src/storage/storage.js';
 import type { Logger } from '../src/log.js';
 import { FuseMount, type FuseMountOptions } from './fuse-glue.js';
 import { KernelMount } from './kernel/kernel-mount.js';

@@ -4,7 +4,7 @@ export { Dir, type OpenOptions } from './storage/dir.js';
 export { File, Falloc, type RenameOptions } from './storage/file.js';
 export type { SetTime } from './storage/times.js';
 export { Mode, type Permission } from './storage/mode.js';
-export { StorageError, isCode } from './storage/errors.js';
+export { StorageError, isCode } from './ground/errors.js';
 export type { DirEntry, EntryKind, EntryStat, NodeKind, SeekTarget } from './adapters/adapter.js';
 export { kindOfMode } from './adapters/adapter.js';
 export { deviceNumber } from './io/statx.js';

@@ -6,9 +6,10 @@
 // the mount runs as root the new entry is chowned to them (a mount by an ordinary user can only make
 // entries of its own).
 import { decodeName, encodeName } from '../../src/ground/name-bytes.js';
-import { StorageError } from '../../src/storage/errors.js';
+import { StorageError } from '../../src/ground/errors.js';
 import { joinPath } from '../../src/storage/names.js';
-import type { EntryStat, SetTime } from '../../src/index.js';
+import type { EntryStat } from '../../src/adapters/adapter.js';
+import type { SetTime } from '../../src/ground/set-time.js';
 import type { PosixFs } from '../posix-fs.js';
 import { NodeTable, type Node } from './node-table.js';
 import {

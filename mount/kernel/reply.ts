@@ -1,6 +1,6 @@
 // Encoding the replies' bodies (the native session adds fuse_out_header: len u32, error i32, unique u64).
 // Each structure is written field by field at its documented offset; unused and padding bytes are zero.
-import type { EntryStat } from '../../src/index.js';
+import type { EntryStat } from '../../src/adapters/adapter.js';
 import type { FsStats } from '../../src/io/native.js';
 import { Size } from './protocol.js';
 

@@ -3,6 +3,16 @@
 // name strings (ground/name-bytes.ts: bytes that are not UTF-8 escaped), and list names the same way.
 import type { SetTime, Stat } from '../io/engine.js';
 import type { FsStats } from '../io/native.js';
+import { native } from '../io/native.js';
+
+// What the storage needs from the floors below it, handed up through the adapters (the storage does not
+// reach io itself): file-system statistics, the fallocate modes, and memory-aligned buffers for O_DIRECT.
+export type { FsStats };
+export { FALLOC } from '../io/engine.js';
+/** A buffer of `size` bytes whose memory starts on a multiple of `alignment` (a power of two). */
+export const alignedMemory = (size: number, alignment: number): Buffer => native.alignedBuffer(size, alignment);
+/** The largest power of two (up to 4096) that the address of `buffer`'s memory is a multiple of. */
+export const addressAlignment = (buffer: Uint8Array): number => native.addressAlignment(buffer);
 
 /** What a special file made by Dir.makeNode is: a FIFO, a unix socket's name, or a device node. */
 export type NodeKind = 'fifo' | 'socket' | 'char-device' | 'block-device';

@@ -1,7 +1,7 @@
 // StorageBackend (seed 004): an opaque byte store that knows nothing of what it holds. The WAL writes its
 // segments through it. Invariants: append returns the offset it wrote at; readAt returns exactly the bytes
 // written there; flush makes appended data durable, sync data and metadata; truncate only shrinks.
-import { storageError, type StorageError } from '../storage/errors.js';
+import { storageError, type StorageError } from '../ground/errors.js';
 
 export interface StorageBackend {
   /** Exactly `length` bytes at `offset`; EINVAL (naming offset, length and size) if that passes the end. */

@@ -1,7 +1,7 @@
 // A StorageBackend that fails on purpose, for the WAL's tests: it can fail appends once a number of bytes
 // has been written (a full disk), fail flush/sync, and crash: lose everything written since the last
 // successful flush or sync, as a machine that loses power would.
-import { storageError } from '../storage/errors.js';
+import { storageError } from '../ground/errors.js';
 import { totalBytes } from '../adapters/adapter.js';
 import { asBuffers, type StorageBackend } from './backend.js';
 import { MemoryBackend } from './memory-backend.js';

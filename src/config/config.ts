@@ -2,7 +2,7 @@
 // flags). The IO mode and every tunable come from here, never from the callers of the storage API.
 import fs from 'node:fs';
 
-import { storageError } from '../storage/errors.js';
+import { storageError } from '../ground/errors.js';
 
 export type IoModeSetting = 'auto' | 'io_uring' | 'sync';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';

@@ -5,7 +5,7 @@
 // How atomic a commit is depends on the store: the memory store applies a batch at once; the others
 // (flatfs, the compositions) apply it in order, one operation after the other, and stop at the first
 // failure, whose error says how many operations were applied before it.
-import { storageError, toStorageError, type StorageError } from '../storage/errors.js';
+import { storageError, toStorageError, type StorageError } from '../ground/errors.js';
 import { checkValue, type Batch } from './datastore.js';
 import * as Key from './key.js';
 

@@ -1,7 +1,7 @@
 // How the compositions (namespaced, mount, sharded, tiered) reach the datastores they stack: a missing
 // value as undefined, a child's query results as entries for the query engine, and the check that what
 // they were given is a datastore.
-import { storageError } from '../storage/errors.js';
+import { storageError } from '../ground/errors.js';
 import { isNotFound, type Datastore } from './datastore.js';
 import type { SourceEntry, Want } from './query.js';
 

@@ -8,7 +8,7 @@
 //   except an exception thrown by the caller's own filter or comparator, which reaches it unchanged.
 // - A missing key is ENOENT (isNotFound) for get and getSize, false for has, and no error for delete.
 // - After close() every call fails with EBADF; close() waits for the calls in progress and is idempotent.
-import { StorageError, storageError } from '../storage/errors.js';
+import { StorageError, storageError } from '../ground/errors.js';
 
 export interface Datastore {
   /** The value of `key` (a Buffer the caller may keep and change); ENOENT when it has none. */

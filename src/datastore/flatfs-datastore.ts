@@ -8,7 +8,7 @@
 // get reads the file, has and getSize stat it, query lists the shards. The Dir stays the caller's: close()
 // does not close it.
 import { Dir } from '../storage/dir.js';
-import { isCode, storageError } from '../storage/errors.js';
+import { isCode, storageError } from '../ground/errors.js';
 import type { File } from '../storage/file.js';
 import { Mode } from '../storage/mode.js';
 import { CheckedDatastore } from './checked-datastore.js';

@@ -13,7 +13,7 @@
 // 'suffix/N' (last N), 'next-to-last/N' (the N before the last, the default with N = 2: the last
 // character of a hash-like key changes fastest, so neighbours spread). Short names are padded with '_',
 // and '.' in a shard becomes '_', so shard directories never contain '.' (flatfs.shard cannot clash).
-import { storageError } from '../storage/errors.js';
+import { storageError } from '../ground/errors.js';
 import { NAME_MAX } from '../storage/names.js';
 import * as Key from './key.js';
 

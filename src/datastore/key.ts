@@ -7,7 +7,7 @@
 // Keys order by their UTF-8 bytes (code point order), the order a byte-keyed store such as the LSM keeps.
 //
 // These helpers throw (EINVAL) on bad input; the Datastore methods that use them turn that into a rejection.
-import { storageError } from '../storage/errors.js';
+import { storageError } from '../ground/errors.js';
 
 export const ROOT = '/';
 

@@ -1,6 +1,6 @@
 // The open/closed state of a datastore: calls are refused with EBADF once close() has begun, and close()
 // waits for the calls already running before it releases anything.
-import { storageError } from '../storage/errors.js';
+import { storageError } from '../ground/errors.js';
 
 export class Lifecycle {
   private closing = false;

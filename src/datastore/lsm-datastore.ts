@@ -5,7 +5,7 @@
 // Durability follows the store's sync policy: with the default ('none') a put survives the process being
 // killed once it resolves, and a machine crash once sync() resolved; with sync 'always', once it resolves.
 import type { Dir } from '../storage/dir.js';
-import { storageError } from '../storage/errors.js';
+import { storageError } from '../ground/errors.js';
 import { LsmStore } from '../lsm/lsm-store.js';
 import type { LsmOptions, RangeOptions, WriteOp } from '../lsm/types.js';
 import type { BatchOp } from './batch.js';

@@ -3,7 +3,7 @@
 // mount covers has no value, and putting one is EINVAL. A mount at '/' covers every key no other does.
 // A query asks every mount that can hold keys under its prefix and merges what they return (the engine
 // then orders, cuts and limits the whole). The mount owns its datastores: close() closes them all.
-import { storageError } from '../storage/errors.js';
+import { storageError } from '../ground/errors.js';
 import { CheckedDatastore } from './checked-datastore.js';
 import { checkDatastore, childEntries, closeAll, unlessNotFound } from './children.js';
 import type { Datastore } from './datastore.js';

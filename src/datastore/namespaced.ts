@@ -6,7 +6,7 @@ import { checkDatastore, childEntries, unlessNotFound } from './children.js';
 import type { Datastore } from './datastore.js';
 import * as Key from './key.js';
 import type { SourceEntry, Want } from './query.js';
-import { storageError } from '../storage/errors.js';
+import { storageError } from '../ground/errors.js';
 
 export class NamespacedDatastore extends CheckedDatastore {
   private readonly child: Datastore;

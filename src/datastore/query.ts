@@ -7,7 +7,7 @@
 // only when an order or a filter needs it) and sorted; values for the results are read after the offset
 // and limit cut. An entry deleted while the query runs (its value no longer there) is left out. A filter
 // function or comparator that throws ends the query with its own exception.
-import { storageError } from '../storage/errors.js';
+import { storageError } from '../ground/errors.js';
 import { isNotFound, type CompareOp, type Filter, type Order, type Query, type QueryEntry, type QueryResult } from './datastore.js';
 import * as Key from './key.js';
 

@@ -4,7 +4,7 @@
 // all. The sharded store owns its children: close() closes them all.
 import { crc32c } from '@node-rs/crc32';
 
-import { storageError } from '../storage/errors.js';
+import { storageError } from '../ground/errors.js';
 import { CheckedDatastore } from './checked-datastore.js';
 import { checkDatastores, childEntries, closeAll, unlessNotFound } from './children.js';
 import type { Datastore } from './datastore.js';

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
 import { cName } from '../ground/name-bytes.js';
-import type { SetTime } from './engine.js';
+import type { SetTime } from '../ground/set-time.js';
 
 export interface NativeRing {
   read(slot: number, fd: number, buffer: Uint8Array, offset: number, length: number, position: number): void;

@@ -1,5 +1,5 @@
 // struct statx as the kernel lays it out (linux/stat.h), decoded into a Stat; device numbers as dev_t.
-import { storageError } from '../storage/errors.js';
+import { storageError } from '../ground/errors.js';
 import type { Stat } from './engine.js';
 
 export const STATX_SIZE = 256;

@@ -3,7 +3,7 @@
 // calls node:fs has no form for (openat2 beneath a root, *at names, statx) go through the native addon.
 import fs from 'node:fs';
 
-import { storageError, toStorageError } from '../storage/errors.js';
+import { storageError, toStorageError } from '../ground/errors.js';
 import type { IoEngine, SetTime } from './engine.js';
 import * as pool from './thread-pool.js';
 

@@ -2,7 +2,7 @@
 // mode's path operations, and what io_uring has no opcode for (readlink, readdir, mknod, chmod, chown,
 // utimens, statfs, lseek, copy_file_range) in the io_uring mode.
 import { decodeName, splitNames } from '../ground/name-bytes.js';
-import { errnoError } from '../storage/errors.js';
+import { errnoError } from '../ground/errors.js';
 import { AT, RESOLVE, type DirentRecord, type Stat, type SetTime } from './engine.js';
 import { cString, native, type FsStats } from './native.js';
 import { decodeStatx, STATX_MASK, STATX_SIZE, statxFlags } from './statx.js';

@@ -9,7 +9,7 @@
 //
 // The request object holds the buffers (through its prep closure) until its completion is reaped, so the
 // kernel never writes into memory that JavaScript has let go.
-import { errnoError, storageError, toStorageError, type StorageError } from '../storage/errors.js';
+import { errnoError, storageError, toStorageError, type StorageError } from '../ground/errors.js';
 import type { DirentRecord, IoEngine, SetTime, Stat } from './engine.js';
 import { cString, native, type FsStats, type NativeRing, type RingCounters } from './native.js';
 import { decodeStatx, STATX_MASK, STATX_SIZE, statxFlags } from './statx.js';

@@ -1,7 +1,7 @@
 // Errors of the Level backend: the store fails with StorageErrors (POSIX codes); the Level ecosystem expects
 // LEVEL_* codes (abstract-level's README, "Errors"). A LevelError carries the Level code and keeps the
 // StorageError as its cause, so that both the Level code and the POSIX code stay reachable.
-import { StorageError, storageError } from '../storage/errors.js';
+import { StorageError, storageError } from '../ground/errors.js';
 
 export class LevelError extends Error {
   readonly code: string;

@@ -86,3 +86,16 @@ export function visibleInGroup(block: Block, e: number, version: number): number
 
 /** Bytes the block cache counts for a block. */
 export const blockCost = (block: Block): number => block.data.length + block.count * 40;
+
+/**
+ * What a merge reads of an SST: an open Table, or an SST parsed from its bytes in memory (sst-image.ts, in
+ * the compaction thread).
+ */
+export interface MergeInput {
+  readonly smallest: string;
+  readonly largest: string;
+  readonly bytes: number;
+  readonly blocks: number;
+  /** block `i`, decoded (and checked): at once, or a promise of it */
+  block(i: number): Block | Promise<Block>;
+}

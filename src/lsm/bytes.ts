@@ -1,6 +1,6 @@
 // Keys and values at the API are bytes (a string is its UTF-8). Inside the store a key is a latin1 string:
 // one char per byte, so JavaScript's string order is exactly bytewise order and comparisons stay in JS.
-import { storageError } from '../storage/errors.js';
+import { storageError } from '../ground/errors.js';
 import type { Bytes } from './types.js';
 
 /** The bytes of a key or value given at the API; EINVAL for anything else. */

@@ -1,7 +1,7 @@
 // What the main thread and the compaction thread tell each other: a job (the input SSTs' bytes, grouped in
 // runs, and what the merge needs to decide) and its reply (the output SSTs' bytes, or the error). The
 // ArrayBuffers of both are transferred, not copied.
-import { storageError, StorageError } from '../storage/errors.js';
+import { storageError, StorageError } from '../ground/errors.js';
 import type { KeyRange } from './key-range.js';
 import type { TableProperties } from './sst-format.js';
 

@@ -4,7 +4,7 @@
 // ECANCELED. A worker that crashes fails its jobs with EIO; the next job starts a new one.
 import { Worker } from 'node:worker_threads';
 
-import { storageError, type StorageError } from '../storage/errors.js';
+import { storageError, type StorageError } from '../ground/errors.js';
 import { fromJobError, type CompactionJob, type JobReply, type JobResult } from './compaction-job.js';
 
 const WORKER_URL = new URL('./compaction-worker.js', import.meta.url);

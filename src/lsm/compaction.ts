@@ -8,7 +8,9 @@
 // older versions go. Nothing a snapshot can read is dropped.
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 
-import { isDelete, keyAt, nextGroup, seqAt, valueAt, type Block } from './block.js';
+import { isDelete, keyAt, nextGroup, seqAt, valueAt, type Block, type MergeInput } from './block.js';
+
+export type { MergeInput };
 import { SstBuilder, type BuiltTable } from './sst-builder.js';
 import { overlapping, spanOf } from './key-range.js';
 import type { Table } from './table.js';
@@ -81,18 +83,6 @@ interface Group {
   values: Array<Buffer | undefined>;
 }
 
-/**
- * What a merge reads of an SST: an open Table, or an SST parsed from its bytes in memory (sst-image.ts, in
- * the compaction thread).
- */
-export interface MergeInput {
-  readonly smallest: string;
-  readonly largest: string;
-  readonly bytes: number;
-  readonly blocks: number;
-  /** block `i`, decoded (and checked): at once, or a promise of it */
-  block(i: number): Block | Promise<Block>;
-}
 
 /** Reads one sorted run of tables block by block, one key group at a time, with every version. */
 class RunReader {

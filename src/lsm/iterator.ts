@@ -1,6 +1,6 @@
 // A range read: the live keys between the bounds, in order (or reverse), as of one version, up to a limit.
 // The iterator holds its version and the files it reads until it is closed.
-import { storageError } from '../storage/errors.js';
+import { storageError } from '../ground/errors.js';
 import { keyBytes, keyOf } from './bytes.js';
 import { Merge } from './merge.js';
 import type { Source } from './sources.js';

@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto';
 
 import type { Dir } from '../storage/dir.js';
-import { isCode, storageError } from '../storage/errors.js';
+import { isCode, storageError } from '../ground/errors.js';
 
 export const LOCK_NAME = 'LOCK';
 const TOKEN = randomUUID();

@@ -4,7 +4,7 @@
 // (compaction.ts) runs in the background and merges levels down. Reads merge the memtables and the SSTs
 // as of one version. See README.md beside this file for the formats and the choices.
 import type { Dir } from '../storage/dir.js';
-import { isCode, storageError, type StorageError } from '../storage/errors.js';
+import { isCode, storageError, type StorageError } from '../ground/errors.js';
 import type { Logger } from '../log.js';
 import { RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE, segmentName, type WalPosition } from '../wal/format.js';
 import { DirSegmentStore } from '../wal/segment-store.js';

@@ -5,7 +5,7 @@
 import { crc32c } from '@node-rs/crc32';
 
 import type { Dir } from '../storage/dir.js';
-import { isCode, storageError } from '../storage/errors.js';
+import { isCode, storageError } from '../ground/errors.js';
 import type { WalPosition } from '../wal/format.js';
 
 export const MANIFEST_NAME = 'MANIFEST';

@@ -3,7 +3,7 @@
 // footer carries its own.
 import { crc32c } from '@node-rs/crc32';
 
-import { storageError, type StorageError } from '../storage/errors.js';
+import { storageError, type StorageError } from '../ground/errors.js';
 
 export const SST_MAGIC = Buffer.from('PFS-SST\n', 'latin1');
 export const SST_FORMAT_VERSION = 1;

@@ -2,8 +2,7 @@
 // by the main thread). Every block is checked as Table checks what it reads from disk: the footer by its
 // own CRC32C, the index, filter and properties blocks at parse, each data block when the merge reaches it;
 // a mismatch is the same EBADMSG naming the file and the block's offset.
-import type { MergeInput } from './compaction.js';
-import { loadBlock, type Block } from './block.js';
+import { loadBlock, type Block, type MergeInput } from './block.js';
 import {
   blockCrc,
   corruptSst,

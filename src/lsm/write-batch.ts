@@ -1,6 +1,6 @@
 // The WAL record of one write: its operations and the version of the first (the others follow on).
 //   count u32 | first seq u64 | per op: kind u8 (1 put, 0 delete) | key length u32 | key | value length u32 | value
-import { storageError } from '../storage/errors.js';
+import { storageError } from '../ground/errors.js';
 import { KIND_DELETE, KIND_PUT, readU64, writeU64 } from './sst-format.js';
 
 export interface EncodedOp {

@@ -3,15 +3,15 @@
 //
 // The owner's Mode of the directory is enforced here for every adapter: creating, renaming and deleting
 // entries needs Write, listing needs Read (as the kernel would for a non-root owner).
-import { NODE_KINDS, type DirNode, type EntryKind, type EntryStat, type FileNode, type NodeKind, type OpenFlags, type RenameMode } from '../adapters/adapter.js';
+import { NODE_KINDS, type DirNode, type EntryKind, type EntryStat, type FileNode, type FsStats, type NodeKind, type OpenFlags, type RenameMode } from '../adapters/adapter.js';
 import { publicName } from '../ground/name-bytes.js';
-import type { FsStats } from '../io/native.js';
-import { storageError } from './errors.js';
+import { storageError } from '../ground/errors.js';
 import { checkTimes, type SetTime } from './times.js';
 import { File, type RenameOptions } from './file.js';
 import { Handle, labelOf } from './handle.js';
 import { allows, canRead, canWrite, Mode, modeBits, modeFor, permissionOf, withPermission, type Permission } from './mode.js';
-import { checkName, joinPath, RESERVED_NAMES, toNameString, type Name } from './names.js';
+import { RESERVED_NAMES } from '../ground/reserved-names.js';
+import { checkName, joinPath, toNameString, type Name } from './names.js';
 
 /** An entry of a directory listing: its name (a string when it is UTF-8, its bytes otherwise) and kind. */
 export interface DirEntry {

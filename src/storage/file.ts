@@ -2,16 +2,25 @@
 // sync, datasync, stat, allocate with fallocate's modes, seek to data and holes, copy between files).
 // Every call checks the handle and its arguments before any IO, so bad input changes nothing; every
 // failure is a StorageError naming the file.
-import { totalBytes, type EntryStat, type FileNode, type SeekTarget } from '../adapters/adapter.js';
-import { FALLOC } from '../io/engine.js';
-import { native } from '../io/native.js';
-import { storageError } from './errors.js';
+import { addressAlignment, alignedMemory, FALLOC, totalBytes, type EntryStat, type FileNode, type SeekTarget } from '../adapters/adapter.js';
+import { storageError } from '../ground/errors.js';
 import { checkTimes, type SetTime } from './times.js';
 import { Handle } from './handle.js';
 import { canRead, canWrite, modeFor, type Mode, type Permission } from './mode.js';
 import { printableName, publicName } from '../ground/name-bytes.js';
 import { joinPath, type Name } from './names.js';
-import type { Dir } from './dir.js';
+
+/**
+ * What a File needs of the directory it was opened in (a Dir): its path, whether the storage is
+ * read-only, and the renames and unlinks of the file's own name. An interface, so that file.ts does not
+ * import dir.ts (which imports file.ts).
+ */
+export interface FileParent {
+  readonly path: string;
+  readonly readOnlyStorage: boolean;
+  renameChild(from: string, to: Name, options: RenameOptions): Promise<string>;
+  unlinkChild(name: string): Promise<void>;
+}
 
 export interface RenameOptions {
   /** replace an existing entry of that name (POSIX rename); by default that is EEXIST, as the seed says */
@@ -94,7 +103,7 @@ export class File extends Handle {
   /** @internal made by Dir */
   constructor(
     private readonly node: FileNode,
-    private parent: Dir,
+    private parent: FileParent,
     name: string,
     /** what this handle may do: read, write or both */
     readonly access: Mode,
@@ -150,7 +159,7 @@ export class File extends Handle {
     if (offset !== undefined && offset % alignment !== 0) fail(`the file offset (${offset})`);
     for (const buffer of buffers) {
       if (buffer.length % alignment !== 0) fail(`every length (got ${buffer.length})`);
-      if (native.addressAlignment(buffer) < alignment) fail('buffer memory');
+      if (addressAlignment(buffer) < alignment) fail('buffer memory');
     }
   }
 
@@ -226,7 +235,7 @@ export class File extends Handle {
     if (chunkSize === 0) throw storageError('EINVAL', 'chunkSize must be at least 1', { path: this.path });
     let position = offset;
     for (;;) {
-      const chunk = this.direct ? native.alignedBuffer(chunkSize, this.alignment) : Buffer.allocUnsafe(chunkSize);
+      const chunk = this.direct ? alignedMemory(chunkSize, this.alignment) : Buffer.allocUnsafe(chunkSize);
       const n = await this.read(position, chunk);
       if (n === 0) return;
       position += n;

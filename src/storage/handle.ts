@@ -1,7 +1,7 @@
 // What every open handle (File, Dir) shares: an open/closed state, a count of calls in progress so that
 // close() waits for them, and the rewriting of errors with the storage-relative path.
 import type { XattrNode } from '../adapters/adapter.js';
-import { storageError, toStorageError, type StorageError } from './errors.js';
+import { storageError, toStorageError, type StorageError } from '../ground/errors.js';
 import { decodeName, nameByteLength, printableName, publicName } from '../ground/name-bytes.js';
 import { joinPath, toNameString, type Name } from './names.js';
 

@@ -1,7 +1,7 @@
 // Mode: the seed's three permissions, mapped onto the owner bits of a POSIX mode. Group and other bits,
 // setuid/setgid/sticky and the owner's execute bit are kept as they are; a full POSIX mode may be given
 // instead of a Mode wherever one is taken.
-import { storageError } from './errors.js';
+import { storageError } from '../ground/errors.js';
 
 export enum Mode {
   Read = 'read',

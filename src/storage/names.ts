@@ -4,16 +4,10 @@
 // Unicode (a lone surrogate is EINVAL, never replaced), or as a Buffer/Uint8Array of any bytes but '/' and
 // NUL. Below this point a name is a name string: UTF-8 text with the bytes that are not UTF-8 escaped.
 import { decodeName, isWellFormed, nameByteLength, printableName } from '../ground/name-bytes.js';
-import { storageError } from './errors.js';
+import { storageError } from '../ground/errors.js';
 
 export const NAME_MAX = 255;
 export const PATH_MAX = 4096;
-/** persistfs's own directory at the storage root, for flushWrite's temporary files. */
-export const RESERVED_NAME = '.persistfs-tmp';
-/** persistfs's lock file at the storage root: whoever holds its lock owns the store. */
-export const LOCK_NAME = '.persistfs-lock';
-/** Names at the storage root that belong to persistfs: not listed, not usable through the API. */
-export const RESERVED_NAMES: ReadonlySet<string> = new Set([RESERVED_NAME, LOCK_NAME]);
 
 /** A name or path as callers give it: text, or bytes for names that are not UTF-8. */
 export type Name = string | Uint8Array;

@@ -5,10 +5,9 @@ import { LocalAdapter } from '../adapters/local/local-adapter.js';
 import { MemoryAdapter, type MemoryOptions } from '../adapters/memory-adapter.js';
 import type { Adapter, EntryStat } from '../adapters/adapter.js';
 import { loadConfig, type Config } from '../config/config.js';
-import { createEngine } from '../io/create-engine.js';
 import { createLogger, type Logger } from '../log.js';
 import { Dir, type HandleRegistry, type OpenOptions } from './dir.js';
-import { storageError } from './errors.js';
+import { storageError } from '../ground/errors.js';
 import type { File } from './file.js';
 import { Mode, type Permission } from './mode.js';
 import { publicName } from '../ground/name-bytes.js';
@@ -64,7 +63,7 @@ export class Storage implements HandleRegistry {
       adapter = new MemoryAdapter(options.memory);
     } else if (options.adapter === undefined || options.adapter === 'local') {
       if (typeof root !== 'string' || root === '') throw storageError('EINVAL', 'the storage root must be a directory path');
-      adapter = new LocalAdapter(root, createEngine(config, logger), { logger, readOnly: options.readOnly === true });
+      adapter = LocalAdapter.create(root, config, logger, { readOnly: options.readOnly === true });
     } else {
       throw storageError('EINVAL', `unknown adapter '${String(options.adapter)}': use 'local' or 'memory'`);
     }

@@ -1,6 +1,6 @@
 // Times given to utimes are checked here, before any system call: a bad one changes nothing.
-import type { SetTime } from '../io/engine.js';
-import { storageError } from './errors.js';
+import type { SetTime } from '../ground/set-time.js';
+import { storageError } from '../ground/errors.js';
 
 export type { SetTime };
 

@@ -4,7 +4,7 @@
 import { FileBackend } from '../backend/file-backend.js';
 import type { StorageBackend } from '../backend/backend.js';
 import { MemoryBackend } from '../backend/memory-backend.js';
-import { isCode, storageError } from '../storage/errors.js';
+import { isCode, storageError } from '../ground/errors.js';
 import type { Dir } from '../storage/dir.js';
 import { CHECKPOINT_NAME, parseSegmentName, segmentName } from './format.js';
 

@@ -12,7 +12,7 @@
 // records (EIO) until it is reopened, which recovers what is really there.
 import type { StorageBackend } from '../backend/backend.js';
 import type { Logger } from '../log.js';
-import { isCode, storageError, type StorageError } from '../storage/errors.js';
+import { isCode, storageError, type StorageError } from '../ground/errors.js';
 import {
   checkSegmentHeader,
   decodeCheckpoint,

@@ -5,7 +5,7 @@ import test from 'tape';
 
 import { notFound } from '../../src/datastore/datastore.js';
 import { runQuery, type QuerySource, type SourceEntry } from '../../src/datastore/query.js';
-import { storageError } from '../../src/storage/errors.js';
+import { storageError } from '../../src/ground/errors.js';
 import { rejection } from '../helpers.js';
 
 function countingSource(keys: string[], deleted: Set<string> = new Set()) {

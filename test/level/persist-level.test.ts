@@ -8,7 +8,7 @@ import test from 'tape';
 
 import { PersistLevel, type PersistLevelOptions } from '../../src/level/persist-level.js';
 import { LevelError, toLevelError } from '../../src/level/errors.js';
-import { storageError } from '../../src/storage/errors.js';
+import { storageError } from '../../src/ground/errors.js';
 
 type Options = PersistLevelOptions<string, string>;
 

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { fromJobError, toJobError } from '../../src/lsm/compaction-job.js';
 import type { LsmStore } from '../../src/lsm/lsm-store.js';
 import { decodeFooter, decodeIndex, FOOTER_SIZE } from '../../src/lsm/sst-format.js';
-import { storageError } from '../../src/storage/errors.js';
+import { storageError } from '../../src/ground/errors.js';
 import { BACKENDS, eachBackend, LOCAL_MODES, rejection, tempDir } from '../helpers.js';
 import { entries, lsmEnv, prng, SMALL, sstFiles } from './lsm-helpers.js';
 

@@ -7,9 +7,11 @@ import fs from 'node:fs';
 
 import type { IoEngine } from '../../io/engine.js';
 import { O } from '../../io/engine.js';
+import type { Config } from '../../config/config.js';
+import { createEngine } from '../../io/create-engine.js';
 import type { Logger } from '../../log.js';
-import { isCode, storageError, toStorageError } from '../../storage/errors.js';
-import { RESERVED_NAME } from '../../storage/names.js';
+import { isCode, storageError, toStorageError } from '../../ground/errors.js';
+import { RESERVED_NAME } from '../../ground/reserved-names.js';
 import type { Adapter, DirNode } from '../adapter.js';
 import { InodeTable } from './inode-table.js';
 import { LocalDir, type LocalContext } from './local-dir.js';
@@ -37,6 +39,11 @@ export class LocalAdapter implements Adapter {
   private tempCounter = 0;
   private readonly logger: Logger | undefined;
   private readonly readOnly: boolean;
+
+  /** A local adapter over a new IO engine of the configured mode (io_uring or sync). */
+  static create(rootPath: string, config: Config, logger: Logger, options: Omit<LocalAdapterOptions, 'logger'> = {}): LocalAdapter {
+    return new LocalAdapter(rootPath, createEngine(config, logger), { ...options, logger });
+  }
 
   constructor(
     private readonly rootPath: string,

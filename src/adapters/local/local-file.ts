@@ -6,7 +6,7 @@
 // fails part-way (ENOSPC), the file is cut back to where the batch began, so a failed append leaves no
 // partial record and later appends continue from a clean end.
 import { FALLOC, SEEK, type IoEngine } from '../../io/engine.js';
-import { storageError } from '../../storage/errors.js';
+import { storageError } from '../../ground/errors.js';
 import { skipBytes, totalBytes, type EntryStat, type FileNode, type SeekTarget } from '../adapter.js';
 import { FdNode, withKind } from './fd-node.js';
 import type { InodeState, InodeTable, SizeChange } from './inode-table.js';

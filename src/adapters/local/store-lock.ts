@@ -6,8 +6,8 @@
 import { O, type IoEngine } from '../../io/engine.js';
 import { native } from '../../io/native.js';
 import type { Logger } from '../../log.js';
-import { isCode, storageError } from '../../storage/errors.js';
-import { LOCK_NAME } from '../../storage/names.js';
+import { isCode, storageError } from '../../ground/errors.js';
+import { LOCK_NAME } from '../../ground/reserved-names.js';
 import { kindOfMode } from '../adapter.js';
 
 const EWOULDBLOCK = 11;

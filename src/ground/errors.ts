@@ -2,7 +2,7 @@
 // number, and a message that says what failed, on which path, and what to do about it where that is known.
 import { constants } from 'node:os';
 
-import { printableName } from '../ground/name-bytes.js';
+import { printableName } from './name-bytes.js';
 
 const ERRNO: Record<string, number> = constants.errno as Record<string, number>;
 const CODE_BY_ERRNO = new Map<number, string>(Object.entries(ERRNO).map(([code, errno]) => [errno, code]));
