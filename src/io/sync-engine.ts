@@ -4,18 +4,19 @@
 import fs from 'node:fs';
 
 import { storageError, toStorageError } from '../ground/errors.js';
-import type { IoEngine, SetTime } from './engine.js';
+import type { IoEngine } from './engine.js';
+import { PoolCalls } from './pool-calls.js';
 import * as pool from './thread-pool.js';
 
 type Callback<T> = (error: NodeJS.ErrnoException | null, value: T) => void;
 
-export class SyncEngine implements IoEngine {
+export class SyncEngine extends PoolCalls implements IoEngine {
   readonly mode = 'sync' as const;
   private inflight = 0;
   private closed = false;
   private drained: (() => void) | undefined;
 
-  private track<T>(syscall: string, start: () => Promise<T>): Promise<T> {
+  protected pooled<T>(syscall: string, start: () => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(storageError('EBADF', 'the IO engine is closed', { syscall }));
     this.inflight++;
     return start().finally(() => {
@@ -24,7 +25,7 @@ export class SyncEngine implements IoEngine {
   }
 
   private fsCall<T>(syscall: string, call: (done: Callback<T>) => void): Promise<T> {
-    return this.track(
+    return this.pooled(
       syscall,
       () =>
         new Promise<T>((resolve, reject) =>
@@ -34,7 +35,7 @@ export class SyncEngine implements IoEngine {
   }
 
   openat(dirfd: number, path: string, flags: number, mode: number): Promise<number> {
-    return this.track('openat2', () => pool.openat(dirfd, path, flags, mode));
+    return this.pooled('openat2', () => pool.openat(dirfd, path, flags, mode));
   }
   closeFd(fd: number): Promise<void> {
     return this.fsCall('close', (done) => fs.close(fd, (e) => done(e, undefined)));
@@ -57,76 +58,28 @@ export class SyncEngine implements IoEngine {
     );
   }
   statx(dirfd: number, name: string) {
-    return this.track('statx', () => pool.statx(dirfd, name));
+    return this.pooled('statx', () => pool.statx(dirfd, name));
   }
   renameat(fromDir: number, from: string, toDir: number, to: string, flags: number) {
-    return this.track('renameat2', () => pool.renameat(fromDir, from, toDir, to, flags));
+    return this.pooled('renameat2', () => pool.renameat(fromDir, from, toDir, to, flags));
   }
   unlinkat(dirfd: number, name: string, flags: number) {
-    return this.track('unlinkat', () => pool.unlinkat(dirfd, name, flags));
+    return this.pooled('unlinkat', () => pool.unlinkat(dirfd, name, flags));
   }
   mkdirat(dirfd: number, name: string, mode: number) {
-    return this.track('mkdirat', () => pool.mkdirat(dirfd, name, mode));
-  }
-  mknodat(dirfd: number, name: string, mode: number, device: number) {
-    return this.track('mknodat', () => pool.mknodat(dirfd, name, mode, device));
+    return this.pooled('mkdirat', () => pool.mkdirat(dirfd, name, mode));
   }
   symlinkat(target: string, dirfd: number, name: string) {
-    return this.track('symlinkat', () => pool.symlinkat(target, dirfd, name));
+    return this.pooled('symlinkat', () => pool.symlinkat(target, dirfd, name));
   }
   linkat(fromDir: number, from: string, toDir: number, to: string) {
-    return this.track('linkat', () => pool.linkat(fromDir, from, toDir, to));
-  }
-  readlinkat(dirfd: number, name: string) {
-    return this.track('readlinkat', () => pool.readlinkat(dirfd, name));
-  }
-  readdir(dirfd: number) {
-    return this.track('readdir', () => pool.readdir(dirfd));
-  }
-  fchmod(fd: number, mode: number) {
-    return this.track('fchmod', () => pool.fchmod(fd, mode));
-  }
-  fchown(fd: number, uid: number, gid: number) {
-    return this.track('fchown', () => pool.fchown(fd, uid, gid));
-  }
-  futimens(fd: number, atime: SetTime, mtime: SetTime) {
-    return this.track('futimens', () => pool.futimens(fd, atime, mtime));
+    return this.pooled('linkat', () => pool.linkat(fromDir, from, toDir, to));
   }
   fallocate(fd: number, mode: number, offset: number, length: number) {
-    return this.track('fallocate', () => pool.fallocate(fd, mode, offset, length));
-  }
-  lseek(fd: number, offset: number, whence: number) {
-    return this.track('lseek', () => pool.lseek(fd, offset, whence));
-  }
-  copyFileRange(fdIn: number, offsetIn: number, fdOut: number, offsetOut: number, length: number) {
-    return this.track('copy_file_range', () => pool.copyFileRange(fdIn, offsetIn, fdOut, offsetOut, length));
+    return this.pooled('fallocate', () => pool.fallocate(fd, mode, offset, length));
   }
   ftruncate(fd: number, length: number) {
-    return this.track('ftruncate', () => pool.ftruncate(fd, length));
-  }
-  lchmod(dirfd: number, name: string, mode: number): Promise<void> {
-    return this.track('fchmodat2', () => pool.lchmod(dirfd, name, mode));
-  }
-  lchown(dirfd: number, name: string, uid: number, gid: number): Promise<void> {
-    return this.track('fchownat', () => pool.lchown(dirfd, name, uid, gid));
-  }
-  lutimes(dirfd: number, name: string, atime: SetTime, mtime: SetTime): Promise<void> {
-    return this.track('utimensat', () => pool.lutimes(dirfd, name, atime, mtime));
-  }
-  getxattr(fd: number, entry: string, name: string): Promise<Buffer> {
-    return this.track('getxattr', () => pool.getxattr(fd, entry, name));
-  }
-  setxattr(fd: number, entry: string, name: string, value: Uint8Array, flags: number): Promise<void> {
-    return this.track('setxattr', () => pool.setxattr(fd, entry, name, value, flags));
-  }
-  listxattr(fd: number, entry: string): Promise<string[]> {
-    return this.track('listxattr', () => pool.listxattr(fd, entry));
-  }
-  removexattr(fd: number, entry: string, name: string): Promise<void> {
-    return this.track('removexattr', () => pool.removexattr(fd, entry, name));
-  }
-  fstatfs(fd: number) {
-    return this.track('fstatfs', () => pool.fstatfs(fd));
+    return this.pooled('ftruncate', () => pool.ftruncate(fd, length));
   }
 
   async close(): Promise<void> {

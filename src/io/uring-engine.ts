@@ -10,9 +10,10 @@
 // The request object holds the buffers (through its prep closure) until its completion is reaped, so the
 // kernel never writes into memory that JavaScript has let go.
 import { errnoError, storageError, toStorageError, type StorageError } from '../ground/errors.js';
-import type { DirentRecord, IoEngine, SetTime, Stat } from './engine.js';
-import { cString, native, type FsStats, type NativeRing, type RingCounters } from './native.js';
+import type { IoEngine, Stat } from './engine.js';
+import { cString, native, type NativeRing, type RingCounters } from './native.js';
 import { decodeStatx, STATX_MASK, STATX_SIZE, statxFlags } from './statx.js';
+import { PoolCalls } from './pool-calls.js';
 import * as pool from './thread-pool.js';
 
 const IORING_OP_FTRUNCATE = 55;
@@ -30,7 +31,7 @@ interface Request {
   path: string | undefined;
 }
 
-export class UringEngine implements IoEngine {
+export class UringEngine extends PoolCalls implements IoEngine {
   readonly mode = 'io_uring' as const;
   private readonly ring: NativeRing;
   private readonly results: Float64Array;
@@ -48,6 +49,7 @@ export class UringEngine implements IoEngine {
   private readonly flushNow = () => this.flush();
 
   constructor(options: UringOptions) {
+    super();
     const depth = options.queueDepth;
     this.results = new Float64Array(2 * 2 * depth);
     try {
@@ -142,7 +144,7 @@ export class UringEngine implements IoEngine {
   }
 
   /** A thread-pool call in io_uring mode, counted so that close() waits for it too. */
-  private pooled<T>(syscall: string, call: () => Promise<T>): Promise<T> {
+  protected pooled<T>(syscall: string, call: () => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(storageError('EBADF', 'the IO engine is closed', { syscall }));
     this.poolCalls++;
     return call().finally(() => {
@@ -209,55 +211,7 @@ export class UringEngine implements IoEngine {
     if (!this.kernelFtruncate) return this.pooled('ftruncate', () => pool.ftruncate(fd, length));
     await this.run('ftruncate', undefined, (slot) => this.ring.ftruncate(slot, fd, length));
   }
-  mknodat(dirfd: number, name: string, mode: number, device: number): Promise<void> {
-    return this.pooled('mknodat', () => pool.mknodat(dirfd, name, mode, device));
-  }
-  readlinkat(dirfd: number, name: string): Promise<string> {
-    return this.pooled('readlinkat', () => pool.readlinkat(dirfd, name));
-  }
-  readdir(dirfd: number): Promise<DirentRecord[]> {
-    return this.pooled('readdir', () => pool.readdir(dirfd));
-  }
-  fchmod(fd: number, mode: number): Promise<void> {
-    return this.pooled('fchmod', () => pool.fchmod(fd, mode));
-  }
-  fchown(fd: number, uid: number, gid: number): Promise<void> {
-    return this.pooled('fchown', () => pool.fchown(fd, uid, gid));
-  }
-  futimens(fd: number, atime: SetTime, mtime: SetTime): Promise<void> {
-    return this.pooled('futimens', () => pool.futimens(fd, atime, mtime));
-  }
-  lchmod(dirfd: number, name: string, mode: number): Promise<void> {
-    return this.pooled('fchmodat2', () => pool.lchmod(dirfd, name, mode));
-  }
-  lchown(dirfd: number, name: string, uid: number, gid: number): Promise<void> {
-    return this.pooled('fchownat', () => pool.lchown(dirfd, name, uid, gid));
-  }
-  lutimes(dirfd: number, name: string, atime: SetTime, mtime: SetTime): Promise<void> {
-    return this.pooled('utimensat', () => pool.lutimes(dirfd, name, atime, mtime));
-  }
-  getxattr(fd: number, entry: string, name: string): Promise<Buffer> {
-    return this.pooled('getxattr', () => pool.getxattr(fd, entry, name));
-  }
-  setxattr(fd: number, entry: string, name: string, value: Uint8Array, flags: number): Promise<void> {
-    return this.pooled('setxattr', () => pool.setxattr(fd, entry, name, value, flags));
-  }
-  listxattr(fd: number, entry: string): Promise<string[]> {
-    return this.pooled('listxattr', () => pool.listxattr(fd, entry));
-  }
-  removexattr(fd: number, entry: string, name: string): Promise<void> {
-    return this.pooled('removexattr', () => pool.removexattr(fd, entry, name));
-  }
   // no io_uring opcode for these two: the thread pool, counted like the others
-  lseek(fd: number, offset: number, whence: number): Promise<number> {
-    return this.pooled('lseek', () => pool.lseek(fd, offset, whence));
-  }
-  copyFileRange(fdIn: number, offsetIn: number, fdOut: number, offsetOut: number, length: number): Promise<number> {
-    return this.pooled('copy_file_range', () => pool.copyFileRange(fdIn, offsetIn, fdOut, offsetOut, length));
-  }
-  fstatfs(fd: number): Promise<FsStats> {
-    return this.pooled('fstatfs', () => pool.fstatfs(fd));
-  }
 
   async close(): Promise<void> {
     if (this.closed) return;

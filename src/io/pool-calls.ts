@@ -1,0 +1,59 @@
+// The calls both IO engines make on the libuv thread pool (the native addon's blocking calls), written
+// once: io_uring has no opcode for them (or none the engines use), and the sync engine runs everything
+// there. Each engine says how a pool call is tracked (`pooled`: counted in flight, refused once closed).
+import type { SetTime } from '../ground/set-time.js';
+import * as pool from './thread-pool.js';
+
+export abstract class PoolCalls {
+  /** Runs `call` on the pool as `syscall`, counted until it settles; EBADF once the engine is closed. */
+  protected abstract pooled<T>(syscall: string, call: () => Promise<T>): Promise<T>;
+
+  mknodat(dirfd: number, name: string, mode: number, device: number): Promise<void> {
+    return this.pooled('mknodat', () => pool.mknodat(dirfd, name, mode, device));
+  }
+  readlinkat(dirfd: number, name: string): ReturnType<typeof pool.readlinkat> {
+    return this.pooled('readlinkat', () => pool.readlinkat(dirfd, name));
+  }
+  readdir(dirfd: number): ReturnType<typeof pool.readdir> {
+    return this.pooled('readdir', () => pool.readdir(dirfd));
+  }
+  fchmod(fd: number, mode: number): Promise<void> {
+    return this.pooled('fchmod', () => pool.fchmod(fd, mode));
+  }
+  fchown(fd: number, uid: number, gid: number): Promise<void> {
+    return this.pooled('fchown', () => pool.fchown(fd, uid, gid));
+  }
+  futimens(fd: number, atime: SetTime, mtime: SetTime): Promise<void> {
+    return this.pooled('futimens', () => pool.futimens(fd, atime, mtime));
+  }
+  lchmod(dirfd: number, name: string, mode: number): Promise<void> {
+    return this.pooled('fchmodat2', () => pool.lchmod(dirfd, name, mode));
+  }
+  lchown(dirfd: number, name: string, uid: number, gid: number): Promise<void> {
+    return this.pooled('fchownat', () => pool.lchown(dirfd, name, uid, gid));
+  }
+  lutimes(dirfd: number, name: string, atime: SetTime, mtime: SetTime): Promise<void> {
+    return this.pooled('utimensat', () => pool.lutimes(dirfd, name, atime, mtime));
+  }
+  getxattr(fd: number, entry: string, name: string): Promise<Buffer> {
+    return this.pooled('getxattr', () => pool.getxattr(fd, entry, name));
+  }
+  setxattr(fd: number, entry: string, name: string, value: Uint8Array, flags: number): Promise<void> {
+    return this.pooled('setxattr', () => pool.setxattr(fd, entry, name, value, flags));
+  }
+  listxattr(fd: number, entry: string): ReturnType<typeof pool.listxattr> {
+    return this.pooled('listxattr', () => pool.listxattr(fd, entry));
+  }
+  removexattr(fd: number, entry: string, name: string): Promise<void> {
+    return this.pooled('removexattr', () => pool.removexattr(fd, entry, name));
+  }
+  lseek(fd: number, offset: number, whence: number): Promise<number> {
+    return this.pooled('lseek', () => pool.lseek(fd, offset, whence));
+  }
+  copyFileRange(fdIn: number, offsetIn: number, fdOut: number, offsetOut: number, length: number): Promise<number> {
+    return this.pooled('copy_file_range', () => pool.copyFileRange(fdIn, offsetIn, fdOut, offsetOut, length));
+  }
+  fstatfs(fd: number): ReturnType<typeof pool.fstatfs> {
+    return this.pooled('fstatfs', () => pool.fstatfs(fd));
+  }
+}
