@@ -10,7 +10,6 @@
 import { Dir } from '../storage/dir.js';
 import { isCode, storageError } from '../ground/errors.js';
 import type { File } from '../storage/file.js';
-import { Mode } from '../storage/mode.js';
 import { CheckedDatastore } from './checked-datastore.js';
 import { DEFAULT_SHARD, fits, keyOf, nameOf, parseShardFile, SHARD_FILE, shardFileContent, shardFunction, type ShardFunction } from './flatfs-layout.js';
 import type { SourceEntry } from './query.js';
@@ -21,14 +20,6 @@ export interface FlatfsOptions {
    * made with; naming a different one is refused (EINVAL).
    */
   shard?: string;
-}
-
-/** The whole content of an open file. */
-async function readAll(file: File): Promise<Buffer> {
-  const size = await file.size();
-  const buffer = Buffer.allocUnsafe(size);
-  const n = size === 0 ? 0 : await file.read(0, buffer);
-  return n === size ? buffer : buffer.subarray(0, n);
 }
 
 /** Runs `work` on `handle`, then closes the handle. */
@@ -72,7 +63,7 @@ export class FlatfsDatastore extends CheckedDatastore {
     if (options === null || typeof options !== 'object') throw storageError('EINVAL', 'FlatfsDatastore.open: options must be an object');
     const wanted = options.shard === undefined ? undefined : shardFunction(options.shard);
     const where = dir.path === '' ? SHARD_FILE : `${dir.path}/${SHARD_FILE}`;
-    const recorded = await unlessMissing(dir.openFile(SHARD_FILE, { access: Mode.Read }).then((file) => closeAfter(file, readAll)), undefined);
+    const recorded = await dir.readFileIfExists(SHARD_FILE);
     if (recorded !== undefined) {
       const shard = parseShardFile(recorded.toString('utf8'), where);
       if (wanted !== undefined && wanted.spec !== shard.spec) {
@@ -139,12 +130,7 @@ export class FlatfsDatastore extends CheckedDatastore {
   }
 
   protected read(key: string): Promise<Buffer | undefined> {
-    return this.inShard(key, false, undefined, (dir, name) =>
-      unlessMissing(
-        dir.openFile(name, { access: Mode.Read }).then((file) => closeAfter(file, readAll)),
-        undefined,
-      ),
-    );
+    return this.inShard(key, false, undefined, (dir, name) => dir.readFileIfExists(name));
   }
 
   protected sizeOf(key: string): Promise<number | undefined> {

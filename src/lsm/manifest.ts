@@ -5,7 +5,7 @@
 import { crc32c } from '@node-rs/crc32';
 
 import type { Dir } from '../storage/dir.js';
-import { isCode, storageError } from '../ground/errors.js';
+import { storageError } from '../ground/errors.js';
 import type { WalPosition } from '../wal/format.js';
 
 export const MANIFEST_NAME = 'MANIFEST';
@@ -47,20 +47,8 @@ export function decodeManifest(bytes: Buffer, where: string): ManifestData {
 }
 
 export async function readManifest(dir: Dir): Promise<ManifestData | undefined> {
-  let file;
-  try {
-    file = await dir.openFile(MANIFEST_NAME);
-  } catch (error) {
-    if (isCode(error, 'ENOENT')) return undefined;
-    throw error;
-  }
-  try {
-    const bytes = Buffer.alloc(await file.size());
-    await file.read(0, bytes);
-    return decodeManifest(bytes, `${dir.path}/${MANIFEST_NAME}`.replace('//', '/'));
-  } finally {
-    await file.close();
-  }
+  const bytes = await dir.readFileIfExists(MANIFEST_NAME);
+  return bytes === undefined ? undefined : decodeManifest(bytes, `${dir.path}/${MANIFEST_NAME}`.replace('//', '/'));
 }
 
 export async function writeManifest(dir: Dir, data: ManifestData): Promise<void> {

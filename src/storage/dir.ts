@@ -5,7 +5,7 @@
 // entries needs Write, listing needs Read (as the kernel would for a non-root owner).
 import { NODE_KINDS, type DirNode, type EntryKind, type EntryStat, type FileNode, type FsStats, type NodeKind, type OpenFlags, type RenameMode } from '../adapters/adapter.js';
 import { publicName } from '../ground/name-bytes.js';
-import { storageError } from '../ground/errors.js';
+import { isCode, storageError } from '../ground/errors.js';
 import { checkTimes, type SetTime } from './times.js';
 import { File, type RenameOptions } from './file.js';
 import { Handle, labelOf } from './handle.js';
@@ -222,6 +222,32 @@ export class Dir extends Handle {
    * Opens the file `name`; by default for what its owner permission allows (on a read-only storage, for
    * reading; asking for Write there is EROFS).
    */
+  /**
+   * The whole content of the file `name` (opened for reading, closed after): for the small files read in
+   * one piece (manifests, checkpoints, values). ENOENT when there is none; see readFileIfExists.
+   */
+  async readFile(name: Name): Promise<Buffer> {
+    const file = await this.openFile(name, { access: Mode.Read });
+    try {
+      const size = await file.size();
+      const buffer = Buffer.allocUnsafe(size);
+      const n = size === 0 ? 0 : await file.read(0, buffer);
+      return n === size ? buffer : buffer.subarray(0, n);
+    } finally {
+      await file.close();
+    }
+  }
+
+  /** readFile, or undefined when there is no file `name`. */
+  async readFileIfExists(name: Name): Promise<Buffer | undefined> {
+    try {
+      return await this.readFile(name);
+    } catch (error) {
+      if (isCode(error, 'ENOENT')) return undefined;
+      throw error;
+    }
+  }
+
   openFile(name: Name, options: OpenOptions = {}): Promise<File> {
     return this.onEntry('openFile', name, async (entry) => {
       const wanted = options.access === undefined ? undefined : this.checkAccess(options.access);

@@ -4,7 +4,7 @@
 import { FileBackend } from '../backend/file-backend.js';
 import type { StorageBackend } from '../backend/backend.js';
 import { MemoryBackend } from '../backend/memory-backend.js';
-import { isCode, storageError } from '../ground/errors.js';
+import { storageError } from '../ground/errors.js';
 import type { Dir } from '../storage/dir.js';
 import { CHECKPOINT_NAME, parseSegmentName, segmentName } from './format.js';
 
@@ -51,21 +51,8 @@ export class DirSegmentStore implements SegmentStore {
     await (await this.dir.flushWrite(CHECKPOINT_NAME, data)).close();
   }
 
-  async readCheckpoint(): Promise<Buffer | undefined> {
-    let file;
-    try {
-      file = await this.dir.openFile(CHECKPOINT_NAME);
-    } catch (error) {
-      if (isCode(error, 'ENOENT')) return undefined;
-      throw error;
-    }
-    try {
-      const data = Buffer.alloc(await file.size());
-      await file.read(0, data);
-      return data;
-    } finally {
-      await file.close();
-    }
+  readCheckpoint(): Promise<Buffer | undefined> {
+    return this.dir.readFileIfExists(CHECKPOINT_NAME);
   }
 }
 

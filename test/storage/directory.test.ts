@@ -142,3 +142,19 @@ eachBackend('handles from path shortcuts can rename and delete themselves after 
   await dir.rename('c');
   t.deepEqual((await (await storage.openDirectory('a')).read()).map((e) => e.name), ['c'], 'a directory renames itself');
 });
+
+eachBackend('readFile and readFileIfExists: a whole file in one call; ENOENT, EISDIR; undefined when missing', async (t, backend) => {
+  const { storage } = await freshStorage(t, backend);
+  const root = storage.root;
+  const big = Buffer.alloc(3 * 1024 * 1024 + 17, 7);
+  await (await root.flushWrite('big', big)).close();
+  await (await root.createFile('empty')).close();
+  const handles = storage.openHandles;
+  t.ok((await root.readFile('big')).equals(big), '3 MiB + 17 bytes read whole');
+  t.equal((await root.readFile('empty')).length, 0, 'an empty file is an empty buffer');
+  t.equal(await root.readFileIfExists('none'), undefined, 'readFileIfExists: undefined for a missing file');
+  await rejection(t, root.readFile('none'), 'ENOENT', 'readFile of a missing file');
+  await (await root.createDirectory('d')).close();
+  await rejection(t, root.readFileIfExists('d'), 'EISDIR', 'a directory is EISDIR, not undefined');
+  t.equal(storage.openHandles, handles, 'no handle left open by any of them');
+});
