@@ -9,16 +9,14 @@
 // one at a time (it holds the inode lock for the whole write), so "at the end" is decided reliably here.
 import { publicName } from '../src/ground/name-bytes.js';
 import type { Logger } from '../src/log.js';
-import { kindOfMode, type EntryStat, type NodeKind } from '../src/adapters/adapter.js';
+import { kindOfMode, type EntryStat, type NodeKind, type RenameMode } from '../src/adapters/adapter.js';
 import { StorageError } from '../src/ground/errors.js';
 import type { SetTime } from '../src/ground/set-time.js';
-import type { Dir } from '../src/storage/dir.js';
+import type { Dir, DirEntry } from '../src/storage/dir.js';
 import type { File } from '../src/storage/file.js';
 import { Mode } from '../src/storage/mode.js';
 import type { Storage } from '../src/storage/storage.js';
-import type { RenameMode } from '../src/adapters/adapter.js';
-import { SEEK } from '../src/io/engine.js';
-import type { DirEntry } from '../src/storage/dir.js';
+import { O, SEEK } from '../src/io/engine.js';
 import type { Name } from '../src/storage/names.js';
 import { DirCache } from './dir-cache.js';
 
@@ -40,10 +38,6 @@ export interface PosixStat {
 }
 
 const ABSENT_XATTR_PATHS = 65536;
-const O_ACCMODE = 3;
-const O_WRONLY = 1;
-const O_RDWR = 2;
-const O_TRUNC = 0o1000;
 
 interface OpenFile {
   file: File;
@@ -82,10 +76,10 @@ function parentAndName(path: string): [string, string] {
 const relativeOf = (path: string): string => path.replace(/^\/+/, '').replace(/\/+$/, '');
 
 function accessOf(flags: number): Mode {
-  switch (flags & O_ACCMODE) {
-    case O_WRONLY:
+  switch (flags & O.ACCMODE) {
+    case O.WRONLY:
       return Mode.Write;
-    case O_RDWR:
+    case O.RDWR:
       return Mode.ReadAndWrite;
     default:
       return Mode.Read;
@@ -159,7 +153,7 @@ export class PosixFs {
   open(path: string, flags: number): Promise<number> {
     return this.atParent(path, async (dir, name) => {
       const file = await dir.openFile(name, { access: accessOf(flags) });
-      if (flags & O_TRUNC) await file.truncate(0);
+      if (flags & O.TRUNC) await file.truncate(0);
       return this.register(file);
     });
   }

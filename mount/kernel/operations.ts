@@ -10,6 +10,7 @@ import { StorageError } from '../../src/ground/errors.js';
 import { joinPath } from '../../src/storage/names.js';
 import type { EntryStat } from '../../src/adapters/adapter.js';
 import type { SetTime } from '../../src/ground/set-time.js';
+import { O } from '../../src/io/engine.js';
 import type { PosixFs } from '../posix-fs.js';
 import { NodeTable, type Node } from './node-table.js';
 import {
@@ -70,7 +71,6 @@ const S_IFREG = 0o100000;
 const S_ISUID = 0o4000;
 const S_ISGID = 0o2000;
 const S_IXGRP = 0o0010;
-const O_TRUNC = 0o1000;
 
 /**
  * The privilege bits a write by an unprivileged user removes from a regular file: set-user-ID always,
@@ -81,15 +81,11 @@ export function privilegeBits(mode: number): number {
   return (mode & S_ISUID) | ((mode & (S_ISGID | S_IXGRP)) === (S_ISGID | S_IXGRP) ? S_ISGID : 0);
 }
 
-const O_ACCMODE = 3;
-const O_WRONLY = 1;
-const O_RDWR = 2;
-
 /**
  * With the writeback cache the kernel reads pages of files opened write-only (to fill a partly written
  * page), so every open for writing is read-write for us; it checked the caller's right to open already.
  */
-const readableToo = (flags: number): number => ((flags & O_ACCMODE) === O_WRONLY ? (flags & ~O_ACCMODE) | O_RDWR : flags);
+const readableToo = (flags: number): number => ((flags & O.ACCMODE) === O.WRONLY ? (flags & ~O.ACCMODE) | O.RDWR : flags);
 
 const errorOf = (code: string, message: string): StorageError => new StorageError(code, `${code}: ${message}`);
 
@@ -357,7 +353,7 @@ export class KernelOps {
     const { flags, openFlags } = openIn(request);
     const fh = await this.posix.open(this.pathOf(request.nodeid), this.writeback ? readableToo(flags) : flags);
     this.opened(request.nodeid, fh);
-    if (flags & O_TRUNC && openFlags & OPEN_KILL_SUIDGID) await this.killPrivileges(request.nodeid, fh);
+    if (flags & O.TRUNC && openFlags & OPEN_KILL_SUIDGID) await this.killPrivileges(request.nodeid, fh);
     // every change comes through this mount: the page cache stays valid across opens
     return openOut(fh, FOPEN.KEEP_CACHE);
   }

@@ -147,7 +147,7 @@ export interface DirNode extends XattrNode {
   chmodEntry(name: string, mode: number): Promise<void>;
   /** chown of the entry `name` itself, a symlink included (not followed) */
   chownEntry(name: string, uid: number, gid: number): Promise<void>;
-  /** times of the entry `name` itself, a symlink included (not followed); negative leaves one unchanged */
+  /** times of the entry `name` itself, a symlink included (not followed) */
   utimesEntry(name: string, atime: SetTime, mtime: SetTime): Promise<void>;
   /** fsync of the directory itself: makes creations, renames and deletions in it durable. */
   sync(): Promise<void>;

@@ -12,6 +12,8 @@ export type { SetTime };
 export type IoMode = 'io_uring' | 'sync';
 
 export const O = {
+  /** the access-mode bits of the flags: RDONLY, WRONLY or RDWR */
+  ACCMODE: 0o3,
   RDONLY: 0o0,
   WRONLY: 0o1,
   RDWR: 0o2,

@@ -219,10 +219,6 @@ export class Dir extends Handle {
   }
 
   /**
-   * Opens the file `name`; by default for what its owner permission allows (on a read-only storage, for
-   * reading; asking for Write there is EROFS).
-   */
-  /**
    * The whole content of the file `name` (opened for reading, closed after): for the small files read in
    * one piece (manifests, checkpoints, values). ENOENT when there is none; see readFileIfExists.
    */
@@ -248,6 +244,10 @@ export class Dir extends Handle {
     }
   }
 
+  /**
+   * Opens the file `name`; by default for what its owner permission allows (on a read-only storage, for
+   * reading; asking for Write there is EROFS).
+   */
   openFile(name: Name, options: OpenOptions = {}): Promise<File> {
     return this.onEntry('openFile', name, async (entry) => {
       const wanted = options.access === undefined ? undefined : this.checkAccess(options.access);

@@ -4,7 +4,7 @@ import { storageError } from '../ground/errors.js';
 
 export type { SetTime };
 
-/** The range of a 64-bit time_t in nanoseconds, rounded in: what utimensat can carry. */
+/** The times the native layer carries exactly: nanoseconds in a signed 64-bit integer (years 1678-2262). */
 const LIMIT = 2n ** 63n - 1n;
 
 /** EINVAL unless each time is a bigint of nanoseconds within time_t's range, 'now' or 'omit'. */
@@ -14,7 +14,7 @@ export function checkTimes(...times: SetTime[]): void {
     if (typeof time !== 'bigint') {
       throw storageError('EINVAL', `a time must be nanoseconds since the epoch as a bigint, 'now' or 'omit'; got ${typeof time} ${String(time)}`);
     }
-    if (time / 1_000_000_000n > LIMIT / 1_000_000_000n || time < -LIMIT) {
+    if (time > LIMIT || time < -LIMIT) {
       throw storageError('EINVAL', `the time ${time} ns is outside what the file system can store`);
     }
   }
