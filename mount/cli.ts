@@ -56,6 +56,11 @@ await yargs(hideBin(process.argv))
           default: false,
           describe: 'kernel transport: let the kernel gather writes in its page cache (fewer, larger requests; written on fsync, close or memory pressure)',
         })
+        .option('native-data-path', {
+          type: 'boolean',
+          default: true,
+          describe: 'kernel transport: native code answers reads, writes, fsyncs and fstats of open files (--no-native-data-path: JavaScript answers everything, for comparison)',
+        })
         .option('debug', { type: 'boolean', default: false, describe: 'print every FUSE request (fuse-native: libfuse debug output; kernel: each request and reply in the log)' }),
     async (argv) => {
       try {
@@ -78,6 +83,7 @@ await yargs(hideBin(process.argv))
           debug: argv.debug,
           xattr: argv.xattr,
           writebackCache: argv['writeback-cache'],
+          nativeDataPath: argv['native-data-path'],
           onMounted: ({ backing, mountpoint, ioMode }) =>
             process.stderr.write(
               `persistfs: serving ${backing} at ${mountpoint} (${ioMode} IO mode).\n` +

@@ -55,6 +55,11 @@ export interface FuseMountOptions {
    * us in large requests, at the latest on fsync or close; the kernel keeps size and mtime meanwhile).
    */
   writebackCache?: boolean;
+  /**
+   * The kernel transport only: native code answers the reads, writes, fsyncs and fstats of open files
+   * (default true; false leaves every request to JavaScript, for comparison).
+   */
+  nativeDataPath?: boolean;
 }
 
 /** The libfuse option string, in one place. */

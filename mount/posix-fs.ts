@@ -9,7 +9,7 @@
 // one at a time (it holds the inode lock for the whole write), so "at the end" is decided reliably here.
 import { publicName } from '../src/ground/name-bytes.js';
 import type { Logger } from '../src/log.js';
-import { kindOfMode, type EntryStat, type NodeKind, type RenameMode } from '../src/adapters/adapter.js';
+import { kindOfMode, type EntryStat, type NativeAccess, type NodeKind, type RenameMode } from '../src/adapters/adapter.js';
 import { StorageError } from '../src/ground/errors.js';
 import type { SetTime } from '../src/ground/set-time.js';
 import type { Dir, DirEntry } from '../src/storage/dir.js';
@@ -126,6 +126,11 @@ export class PosixFs {
   stat(path: string): Promise<EntryStat> {
     if (relativeOf(path) === '') return this.storage.root.stat();
     return this.atParent(path, (dir, name) => dir.stat(name));
+  }
+
+  /** The open file's descriptor and size cell, for a native data path (undefined without a descriptor). */
+  nativeAccess(fh: number): NativeAccess | undefined {
+    return this.handle(fh).file.nativeAccess();
   }
 
   fstat(fh: number): Promise<EntryStat> {

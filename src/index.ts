@@ -5,7 +5,7 @@ export { File, Falloc, type RenameOptions } from './storage/file.js';
 export type { SetTime } from './storage/times.js';
 export { Mode, type Permission } from './storage/mode.js';
 export { StorageError, isCode } from './ground/errors.js';
-export type { DirEntry, EntryKind, EntryStat, NodeKind, SeekTarget } from './adapters/adapter.js';
+export type { DirEntry, EntryKind, EntryStat, NativeAccess, NodeKind, SeekTarget } from './adapters/adapter.js';
 export { kindOfMode } from './adapters/adapter.js';
 export { deviceNumber } from './io/statx.js';
 export { loadConfig, DEFAULTS, type Config } from './config/config.js';

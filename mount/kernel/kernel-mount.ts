@@ -1,7 +1,8 @@
 // The kernel transport: persistfs speaks the kernel's FUSE protocol itself. The native session
-// (native/src/fuse) mounts /dev/fuse and reads requests on one thread; they reach handle() here in
-// batches, raw. Each is decoded, answered by its operation (operations.ts) and replied to with one writev
-// from this thread. A request that cannot be decoded is EINVAL, an opcode we do not serve ENOSYS, a
+// (native/src/fuse) mounts /dev/fuse and reads requests on one thread. The reads, writes, fsyncs and
+// fstats of open files are answered there by the data path (native/src/fuse/data-path.h) on the handles
+// attached at OPEN; the other requests reach handle() here in batches, raw. Each is decoded, answered by
+// its operation (operations.ts) and replied to with one writev from this thread. A request that cannot be decoded is EINVAL, an opcode we do not serve ENOSYS, a
 // failing operation its StorageError's errno, anything else EIO: always logged, never a crash.
 import { execFile } from 'node:child_process';
 import { constants } from 'node:os';
@@ -11,9 +12,11 @@ import type { Logger } from '../../src/log.js';
 import { native, type NativeFuseSession } from '../../src/io/native.js';
 import { errnoOf } from '../errno.js';
 import type { PosixFs } from '../posix-fs.js';
+import type { NativeAccess } from '../../src/adapters/adapter.js';
 import { InitError, negotiate } from './init.js';
 import { KernelOps, type KernelOpsOptions, type Operation, type ReplyBody } from './operations.js';
 import { MAX_WRITE, Opcode, OPCODE_NAMES, READ_BUFFER_SIZE } from './protocol.js';
+import { timeout } from './reply.js';
 import { decodeRequest, ProtocolError, type Request } from './request.js';
 
 const { EIO, EINVAL, ENOSYS, EPROTO } = constants.errno;
@@ -21,6 +24,7 @@ const { EIO, EINVAL, ENOSYS, EPROTO } = constants.errno;
 export interface KernelMountOptions extends KernelOpsOptions {
   allowOther: boolean;
   debug: boolean;
+  nativeDataPath?: boolean;
 }
 
 const asRoot = (): boolean => process.getuid?.() === 0;
@@ -62,12 +66,14 @@ export class KernelMount {
     private readonly options: KernelMountOptions,
     private readonly logger: Logger,
   ) {
-    this.ops = new KernelOps(posix, options, (code, body) => this.notify(code, body));
+    const attach = options.nativeDataPath === false ? undefined : (fh: number, node: number, access: NativeAccess) => this.session.attach(fh, access.fd, node, access.sizeCell);
+    this.ops = new KernelOps(posix, options, (code, body) => this.notify(code, body), attach);
     this.operations = this.ops.table();
     let ended: (errno: number) => void = () => {};
     this.ended = new Promise((resolve) => (ended = resolve));
     this.session = new native.FuseSession(
-      (batch) => {
+      (batch, released) => {
+        for (let i = 0; i < released.length; i += 2) this.released(released[i]!, released[i + 1]!);
         this.counts.batches++;
         this.counts.requests += batch.length;
         this.counts.largestBatch = Math.max(this.counts.largestBatch, batch.length);
@@ -92,8 +98,20 @@ export class KernelMount {
   mount(): Promise<void> {
     if (asRoot()) this.session.mount(this.backing, this.mountpoint, 'fuse.persistfs', kernelMountOptions(this.options, this.backing, true));
     else this.session.mountWithFusermount(this.mountpoint, kernelMountOptions(this.options, this.backing, false));
-    this.session.start(READ_BUFFER_SIZE);
+    const attr = timeout(this.options.attrTimeout);
+    this.session.start(READ_BUFFER_SIZE, attr.sec, attr.nsec);
     return Promise.resolve();
+  }
+
+  /** The data path answered a RELEASE: the storage's file closes here. */
+  private released(fh: number, node: number): void {
+    this.inflight++;
+    this.ops
+      .released(fh, node)
+      .catch((error: unknown) => this.logger.warn({ fh, err: error }, 'closing a released file failed'))
+      .finally(() => {
+        if (--this.inflight === 0 && this.idle) this.idle();
+      });
   }
 
   private reply(request: Request, errno: number, body: ReplyBody): void {
@@ -211,6 +229,7 @@ export class KernelMount {
     }
     if (this.inflight > 0) await new Promise<void>((resolve) => (this.idle = resolve));
     this.session.close();
-    this.logger.info(this.counts, 'FUSE requests served');
+    if (this.inflight > 0) await new Promise<void>((resolve) => (this.idle = resolve)); // releases reported at close
+    this.logger.info({ javascript: this.counts, native: this.session.counters() }, 'FUSE requests served');
   }
 }

@@ -8,7 +8,7 @@
 import { decodeName, encodeName } from '../../src/ground/name-bytes.js';
 import { StorageError } from '../../src/ground/errors.js';
 import { joinPath } from '../../src/storage/names.js';
-import type { EntryStat } from '../../src/adapters/adapter.js';
+import type { EntryStat, NativeAccess } from '../../src/adapters/adapter.js';
 import type { SetTime } from '../../src/ground/set-time.js';
 import { O } from '../../src/io/engine.js';
 import type { PosixFs } from '../posix-fs.js';
@@ -59,6 +59,8 @@ export type ReplyBody = Buffer | Buffer[] | undefined;
 export type Operation = (request: Request) => Promise<ReplyBody>;
 /** Sends a notification to the kernel (notify code, body). */
 export type Notifier = (code: number, body: Buffer) => void;
+/** Hands an open file's handle to the native data path (native/src/fuse/data-path.h). */
+export type Attacher = (fh: number, node: number, access: NativeAccess) => void;
 
 interface OpenDir {
   node: Node;
@@ -113,6 +115,7 @@ export class KernelOps {
     private readonly posix: PosixFs,
     private readonly options: KernelOpsOptions,
     private readonly notify: Notifier = () => {},
+    private readonly attach?: Attacher,
   ) {
     this.entryValid = timeout(options.entryTimeout);
     this.attrValid = timeout(options.attrTimeout);
@@ -343,10 +346,13 @@ export class KernelOps {
     return this.entryOf(parent, name, await this.posix.stat(path));
   }
 
+  /** A handle OPEN or CREATE made; the data path serves its reads and writes when it can. */
   private opened(node: number, fh: number): void {
     let handles = this.openFiles.get(node);
     if (!handles) this.openFiles.set(node, (handles = new Set()));
     handles.add(fh);
+    const access = this.attach && this.posix.nativeAccess(fh);
+    if (access) this.attach!(fh, node, access);
   }
 
   private async open(request: Request): Promise<ReplyBody> {
@@ -421,12 +427,16 @@ export class KernelOps {
   }
 
   private async release(request: Request): Promise<ReplyBody> {
-    const { fh } = fhIn(request);
-    const handles = this.openFiles.get(request.nodeid);
-    handles?.delete(fh);
-    if (handles?.size === 0) this.openFiles.delete(request.nodeid);
-    await this.posix.release(fh);
+    await this.released(fhIn(request).fh, request.nodeid);
     return undefined;
+  }
+
+  /** Handle `fh` of `node` is released (here, or by the data path, which answered the RELEASE). */
+  released(fh: number, node: number): Promise<void> {
+    const handles = this.openFiles.get(node);
+    handles?.delete(fh);
+    if (handles?.size === 0) this.openFiles.delete(node);
+    return this.posix.release(fh);
   }
 
   private async fsync(request: Request): Promise<ReplyBody> {
@@ -448,8 +458,14 @@ export class KernelOps {
     return undefined;
   }
 
-  /** LSEEK: the kernel asks for SEEK_DATA and SEEK_HOLE (it moves SET, CUR and END itself). */
+  /**
+   * LSEEK: the kernel asks for SEEK_DATA and SEEK_HOLE (it moves SET, CUR and END itself). With the
+   * writeback cache the storage cannot answer: written data may still be in the kernel's page cache, past
+   * the storage's end or over what it holds as a hole (and cp would skip it as one). ENOSYS then, and the
+   * kernel answers from its own size for the rest of the mount: data up to the end, the hole at the end.
+   */
   private async lseek(request: Request): Promise<ReplyBody> {
+    if (this.writeback) throw errorOf('ENOSYS', 'SEEK_DATA/SEEK_HOLE with the writeback cache: the kernel answers from its own size');
     const { fh, offset, whence } = lseekIn(request);
     return lseekOut(await this.posix.lseek(fh, offset, whence));
   }

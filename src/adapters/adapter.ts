@@ -83,6 +83,15 @@ export abstract class XattrsOf implements XattrNode {
 /** What File.seek looks for: the next byte of data, or the next hole (the end of the file is one). */
 export type SeekTarget = 'data' | 'hole';
 
+/**
+ * What native code needs to read and write a file itself while it is open (the mount's data path): the
+ * descriptor, and the cell holding the size this process knows, which such writes raise past the end.
+ */
+export interface NativeAccess {
+  fd: number;
+  sizeCell: Float64Array;
+}
+
 export interface FileNode extends XattrNode {
   /** O_DIRECT alignment for memory, offsets and lengths; 0 when the file is not open for direct IO. */
   readonly alignment: number;
@@ -112,6 +121,8 @@ export interface FileNode extends XattrNode {
   copyFrom(source: FileNode, sourceOffset: number, offset: number, length: number): Promise<number>;
   /** whether `other` is a handle on this same file (through this name or another) */
   sameFile(other: FileNode): boolean;
+  /** the descriptor and size cell, where the file has a descriptor (not in memory) */
+  nativeAccess?(): NativeAccess;
   close(): Promise<void>;
 }
 

@@ -90,8 +90,19 @@ export interface NativeFuseSession {
   mount(source: string, target: string, fstype: string, options: string): void;
   /** has fusermount3 mount `target` with `options` (any user) and keeps the descriptor it passes back */
   mountWithFusermount(target: string, options: string): void;
-  /** starts the reader thread, reading into buffers of `bufferSize` bytes */
-  start(bufferSize: number): void;
+  /**
+   * starts the reader thread, reading into buffers of `bufferSize` bytes; the data path's GETATTR replies
+   * let the kernel keep attributes for `attrSeconds` + `attrNanoseconds`
+   */
+  start(bufferSize: number, attrSeconds: number, attrNanoseconds: number): void;
+  /**
+   * from now until its RELEASE (reported to onRequests), the data path serves READ, WRITE, FSYNC, FLUSH,
+   * GETATTR and RELEASE of handle `fh` of node `nodeid` itself, on descriptor `fd`, raising sizeCell[0]
+   * when a write ends past it
+   */
+  attach(fh: number, fd: number, nodeid: number, sizeCell: Float64Array): void;
+  /** whether the data path runs (it needs io_uring), and what it did */
+  counters(): { native: boolean; served: number; forwarded: number; bytesRead: number; bytesWritten: number; writes: number; largestWrite: number };
   /** one writev of the reply header and `body`: 0, or -errno (-ENOENT: the request was interrupted) */
   reply(unique: number, error: number, ...body: Uint8Array[]): number;
   /** umount2 (MNT_DETACH when `detach`): 0 or -errno */
@@ -102,7 +113,8 @@ export interface NativeFuseSession {
 }
 
 export interface NativeAddon {
-  FuseSession: new (onRequests: (requests: Buffer[]) => void, onEnd: (errno: number) => void) => NativeFuseSession;
+  /** onRequests: the requests for JavaScript, and pairs of handle and node whose RELEASE the data path answered */
+  FuseSession: new (onRequests: (requests: Buffer[], released: number[]) => void, onEnd: (errno: number) => void) => NativeFuseSession;
   Ring: new (entries: number, onComplete: (count: number) => void, results: Float64Array) => NativeRing;
   blocking: NativeBlocking;
   /** flock(fd, LOCK_EX or LOCK_SH | LOCK_NB): 0, or -errno (-EWOULDBLOCK when another holds it) */

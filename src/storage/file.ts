@@ -2,7 +2,7 @@
 // sync, datasync, stat, allocate with fallocate's modes, seek to data and holes, copy between files).
 // Every call checks the handle and its arguments before any IO, so bad input changes nothing; every
 // failure is a StorageError naming the file.
-import { addressAlignment, alignedMemory, FALLOC, totalBytes, type EntryStat, type FileNode, type SeekTarget } from '../adapters/adapter.js';
+import { addressAlignment, alignedMemory, FALLOC, totalBytes, type EntryStat, type FileNode, type NativeAccess, type SeekTarget } from '../adapters/adapter.js';
 import { storageError } from '../ground/errors.js';
 import { checkTimes, type SetTime } from './times.js';
 import { Handle } from './handle.js';
@@ -135,6 +135,16 @@ export class File extends Handle {
   /** The size as this process knows it, without a call: what `size()` resolves with. */
   get knownSize(): number {
     return this.node.size();
+  }
+
+  /**
+   * For native code that reads and writes this file itself while the handle is open (the mount's data
+   * path): its descriptor, and the cell with the size that `size()` reports, which such code must raise
+   * when it writes past the end. Undefined on a closed handle and where files have no descriptor.
+   * Reading or writing through the descriptor after close() is using a descriptor that may be reused.
+   */
+  nativeAccess(): NativeAccess | undefined {
+    return this.closed ? undefined : this.node.nativeAccess?.();
   }
 
   /** O_DIRECT alignment (bytes) for buffers, offsets and lengths; 0 when not opened with direct. */

@@ -53,7 +53,8 @@ test('kernel transport: echo, cat, cp, mkdir, mv, rm, ls, stat, dd of 1 MiB bloc
 });
 
 test('kernel transport: large writes arrive as 1 MiB requests (MAX_PAGES)', async (t) => {
-  const m = await withMount(t, 'io_uring', [...KERNEL, '--debug', '--log-level', 'info']);
+  // without the data path, so that each WRITE shows in the --debug log and reaches the storage's API
+  const m = await withMount(t, 'io_uring', [...KERNEL, '--no-native-data-path', '--debug', '--log-level', 'info']);
   m.sh('dd if=/dev/zero of=big bs=4M count=2 status=none && sync big');
   const writes = () => [...m.log().matchAll(/"op":"WRITE".*?"length":(\d+)/g)].map((match) => Number(match[1]) - 80);
   for (let i = 0; i < 200 && writes().length < 8; i++) await new Promise((resolve) => setTimeout(resolve, 25));
@@ -63,6 +64,16 @@ test('kernel transport: large writes arrive as 1 MiB requests (MAX_PAGES)', asyn
   await stopMount(m.child, m.mnt);
   const storage = /"storageWrites":(\d+),"bytes":(\d+),"largest":(\d+)/.exec(m.log());
   t.deepEqual(storage?.slice(1).map(Number), [8, 8388608, 1048576], 'and reach the storage as 8 writes of 1 MiB, one storage call each');
+});
+
+test('kernel transport: with the data path (the default), 1 MiB WRITEs go down as 1 MiB writes', async (t) => {
+  const m = await withMount(t, 'io_uring', [...KERNEL, '--log-level', 'info']);
+  m.sh('dd if=/dev/zero of=big bs=4M count=2 status=none && sync big');
+  t.equal(m.sh('stat -c %s big'), '8388608\n', 'the file is whole');
+  await stopMount(m.child, m.mnt);
+  const native = /"native":\{"native":true,.*?"bytesWritten":(\d+),"writes":(\d+),"largestWrite":(\d+)\}/.exec(m.log());
+  t.deepEqual(native?.slice(1).map(Number), [8388608, 8, 1048576], 'the data path wrote 8 requests of 1 MiB, one write each');
+  t.match(m.log(), /"storageWrites":0,/, 'none went through JavaScript');
 });
 
 test('kernel transport: symlinks, hard links, chmod, touch -d, xattrs, df', async (t) => {

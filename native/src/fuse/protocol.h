@@ -31,6 +31,74 @@ struct OutHeader {
 };
 static_assert(sizeof(OutHeader) == 16, "fuse_out_header is 16 bytes");
 
+// The opcodes the native data path answers itself (data-path.h); JavaScript serves every other one.
+enum Opcode : uint32_t {
+  kGetattr = 3,
+  kRead = 15,
+  kWrite = 16,
+  kRelease = 18,
+  kFsync = 20,
+  kFlush = 25,
+};
+
+// The bodies of those requests. Each begins with the handle (fh) that OPEN or CREATE answered.
+struct GetattrIn {
+  uint32_t getattr_flags;  // kGetattrFh: fh names an open file (fstat) rather than nothing (stat)
+  uint32_t dummy;
+  uint64_t fh;
+};
+constexpr uint32_t kGetattrFh = 1;
+
+struct ReadIn {  // READ
+  uint64_t fh;
+  uint64_t offset;
+  uint32_t size;
+  uint32_t read_flags;
+  uint64_t lock_owner;
+  uint32_t flags;
+  uint32_t padding;
+};
+
+struct WriteIn {  // WRITE; the data follows
+  uint64_t fh;
+  uint64_t offset;
+  uint32_t size;
+  uint32_t write_flags;  // kWriteKillSuidgid: the writer may not keep set-user-ID/set-group-ID bits
+  uint64_t lock_owner;
+  uint32_t flags;
+  uint32_t padding;
+};
+constexpr uint32_t kWriteKillSuidgid = 1u << 2;
+
+struct WriteOut {
+  uint32_t size;
+  uint32_t padding;
+};
+
+struct FhIn {  // the common start of fuse_release_in, fuse_flush_in and fuse_fsync_in
+  uint64_t fh;
+  uint32_t flags;  // FSYNC: kFsyncFdatasync
+  uint32_t padding;
+};
+constexpr uint32_t kFsyncFdatasync = 1;
+
+struct Attr {
+  uint64_t ino, size, blocks;
+  uint64_t atime, mtime, ctime;  // seconds; the nanoseconds follow
+  uint32_t atimensec, mtimensec, ctimensec;
+  uint32_t mode, nlink, uid, gid, rdev, blksize, flags;
+};
+static_assert(sizeof(Attr) == 88, "fuse_attr is 88 bytes");
+
+struct AttrOut {
+  uint64_t attr_valid;  // how long the kernel may keep these attributes: seconds, then nanoseconds
+  uint32_t attr_valid_nsec;
+  uint32_t dummy;
+  Attr attr;
+};
+static_assert(sizeof(AttrOut) == 104, "fuse_attr_out is 104 bytes");
+static_assert(sizeof(ReadIn) == 40 && sizeof(WriteIn) == 40 && sizeof(GetattrIn) == 16, "request bodies");
+
 // The kernel refuses a read buffer smaller than this.
 constexpr size_t kMinReadBuffer = 8192;
 // Room for the request header and the largest fixed body that precedes WRITE data.

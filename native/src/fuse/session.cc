@@ -1,4 +1,5 @@
-// See session.h. The reader thread owns reading; the JavaScript thread owns replies, mount and teardown.
+// See session.h. The reader thread owns reading and the data path; the JavaScript thread owns its replies,
+// mount and teardown.
 #include "session.h"
 
 #include <errno.h>
@@ -28,6 +29,11 @@ namespace {
 constexpr size_t kCopyLimit = 64 * 1024;
 // At most this many iovecs in one reply (the out header included).
 constexpr size_t kMaxReplyParts = 64;
+// The reader's ring: room for the IO of every request the kernel can have in flight.
+constexpr unsigned kRingEntries = 256;
+// user_data of the reader's two polls (an operation of the data path is a pointer, never these)
+constexpr uint64_t kFuseReadable = 1;
+constexpr uint64_t kStopAsked = 2;
 
 Napi::Error ErrnoError(Napi::Env env, const std::string& what, int error) {
   auto e = Napi::Error::New(env, what + ": " + strerror(error));
@@ -70,11 +76,14 @@ Napi::Function FuseSession::Define(Napi::Env env) {
                          InstanceMethod<&FuseSession::Reply>("reply"),
                          InstanceMethod<&FuseSession::Unmount>("unmount"),
                          InstanceMethod<&FuseSession::Close>("close"),
+                         InstanceMethod<&FuseSession::Attach>("attach"),
+                         InstanceMethod<&FuseSession::Counters>("counters"),
                          InstanceAccessor<&FuseSession::Fd>("fd"),
                      });
 }
 
-// new FuseSession(onRequests(buffers: Buffer[]), onEnd(errno: number))
+// new FuseSession(onRequests(buffers: Buffer[], released: number[]), onEnd(errno: number)); released holds
+// pairs of handle and node that the data path answered RELEASE for.
 FuseSession::FuseSession(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FuseSession>(info) {
   on_requests_ = Napi::Persistent(info[0].As<Napi::Function>());
   on_end_ = Napi::Persistent(info[1].As<Napi::Function>());
@@ -153,7 +162,8 @@ Napi::Value FuseSession::MountWithFusermount(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// start(bufferSize): starts the reader; bufferSize is max_write plus room for the headers.
+// start(bufferSize, attrValidSeconds, attrValidNanoseconds): starts the reader; bufferSize is max_write
+// plus room for the headers; the attribute timeout is what the data path's GETATTR replies carry.
 Napi::Value FuseSession::Start(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (fd_ < 0) throw Napi::Error::New(env, "mount first");
@@ -161,39 +171,142 @@ Napi::Value FuseSession::Start(const Napi::CallbackInfo& info) {
   buffer_size_ = std::max<size_t>(static_cast<size_t>(I64(info, 0)), kMinReadBuffer);
   stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (stop_fd_ < 0) throw ErrnoError(env, "eventfd", errno);
+  data_ = std::make_unique<DataPath>(
+      fd_, buffer_size_, [this](uint8_t* buffer, size_t length) { Enqueue({buffer, length}); },
+      [this](uint64_t fh, uint64_t nodeid) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        released_.push_back(fh);
+        released_.push_back(nodeid);
+        Schedule();
+      });
+  data_->SetAttrValid(static_cast<uint64_t>(I64(info, 1)), static_cast<uint32_t>(I64(info, 2)));
   deliver_ = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "persistfs-fuse", 0, 1);
   reader_ = std::thread([this] { ReadLoop(); });
   return env.Undefined();
 }
 
+// attach(fh, fd, nodeid, size: Float64Array(1)): from now on the data path serves handle fh, an open file
+// of node `nodeid` whose storage descriptor is fd and whose storage size is size[0] (raised by writes past
+// it). Until RELEASE, which JavaScript learns of through onRequests' second argument.
+Napi::Value FuseSession::Attach(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!data_) throw Napi::Error::New(env, "start first");
+  auto fh = static_cast<uint64_t>(I64(info, 0));
+  auto cell = info[3].As<Napi::Float64Array>();
+  if (cell.ElementLength() < 1) throw Napi::RangeError::New(env, "the size cell is a Float64Array of one element");
+  auto* size = reinterpret_cast<uint64_t*>(static_cast<uint8_t*>(cell.ArrayBuffer().Data()) + cell.ByteOffset());
+  cells_[fh] = Napi::Persistent(cell);
+  data_->Attach(fh, I32(info, 1), static_cast<uint64_t>(I64(info, 2)), size);
+  return env.Undefined();
+}
+
+// counters(): whether the data path runs, and what it did.
+Napi::Value FuseSession::Counters(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto result = Napi::Object::New(env);
+  result.Set("native", Napi::Boolean::New(env, native_.load()));
+  DataPath::Counters c = data_ ? data_->counters() : closed_counters_;
+  result.Set("served", Napi::Number::New(env, static_cast<double>(c.served)));
+  result.Set("forwarded", Napi::Number::New(env, static_cast<double>(c.forwarded)));
+  result.Set("bytesRead", Napi::Number::New(env, static_cast<double>(c.bytes_read)));
+  result.Set("bytesWritten", Napi::Number::New(env, static_cast<double>(c.bytes_written)));
+  result.Set("writes", Napi::Number::New(env, static_cast<double>(c.writes)));
+  result.Set("largestWrite", Napi::Number::New(env, static_cast<double>(c.largest_write)));
+  return result;
+}
+
+// The reader: one ring for the two polls (/dev/fuse readable, told to stop) and the data path's IO. It
+// stops reading when told to or when the connection ends, and returns once no IO is left in the ring.
 void FuseSession::ReadLoop() {
-  auto* buffer = static_cast<uint8_t*>(std::malloc(buffer_size_));
+  if (data_->Init(kRingEntries) != 0) return PollLoop();
+  native_ = true;
+  io_uring* ring = data_->ring();
+  auto watch = [this](int fd, uint64_t tag) {
+    io_uring_sqe* sqe = data_->Sqe();
+    io_uring_prep_poll_add(sqe, fd, POLLIN);
+    io_uring_sqe_set_data64(sqe, tag);
+  };
+  uint8_t* buffer = data_->TakeBuffer();
   int error = buffer ? 0 : ENOMEM;
-  while (error == 0) {
-    ssize_t n = read(fd_, buffer, buffer_size_);
-    if (n >= 0) {
-      Request request{nullptr, static_cast<size_t>(n)};
-      if (static_cast<size_t>(n) <= kCopyLimit) {
-        request.data = static_cast<uint8_t*>(std::malloc(n > 0 ? n : 1));
-        if (request.data) std::memcpy(request.data, buffer, n);
+  bool reading = error == 0;
+  watch(stop_fd_, kStopAsked);
+  if (reading) watch(fd_, kFuseReadable);
+  while (reading || data_->inflight() > 0) {
+    int submitted = io_uring_submit_and_wait(ring, 1);
+    if (submitted < 0 && submitted != -EINTR && submitted != -EBUSY) {
+      error = -submitted;  // the ring itself failed: IO still in it can no longer be waited for
+      break;
+    }
+    unsigned head;
+    unsigned seen = 0;
+    io_uring_cqe* cqe;
+    io_uring_for_each_cqe(ring, head, cqe) {
+      seen++;
+      const uint64_t tag = io_uring_cqe_get_data64(cqe);
+      if (tag == kStopAsked) {
+        reading = false;
+      } else if (tag == kFuseReadable) {
+        if (reading) reading = ReadAvailable(&buffer, &error);
+        if (reading) watch(fd_, kFuseReadable);
       } else {
-        request.data = buffer;
-        buffer = static_cast<uint8_t*>(std::malloc(buffer_size_));
+        data_->Complete(cqe);
       }
-      if (!request.data || !buffer) error = ENOMEM;
-      if (request.data) Enqueue(request);
+    }
+    io_uring_cq_advance(ring, seen);
+  }
+  if (buffer) data_->GiveBuffer(buffer);
+  Finish(error);
+}
+
+// Reads every request /dev/fuse has now. False once reading is over: the connection ended (ENODEV: the
+// normal end, unmounted or aborted) or failed (*error set).
+bool FuseSession::ReadAvailable(uint8_t** buffer, int* error) {
+  for (;;) {
+    ssize_t n = read(fd_, *buffer, buffer_size_);
+    if (n >= 0) {
+      if (!Dispatch(buffer, static_cast<size_t>(n))) {
+        *error = ENOMEM;
+        return false;
+      }
       continue;
     }
     int e = errno;
     if (e == EINTR || e == ENOENT) continue;  // ENOENT: the request was interrupted before we read it
-    if (e == EAGAIN) {
-      pollfd fds[2] = {{fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
-      if (poll(fds, 2, -1) < 0 && errno != EINTR) error = errno;
-      if (fds[1].revents) break;  // told to stop
-      continue;
-    }
-    error = e == ENODEV ? 0 : e;  // ENODEV: unmounted (or aborted), the normal end
-    break;
+    if (e == EAGAIN) return true;
+    *error = e == ENODEV ? 0 : e;
+    return false;
+  }
+}
+
+// One request: the data path's, or JavaScript's. A small one is copied out for JavaScript; a large one
+// (a big WRITE) takes the read buffer itself, as does a WRITE the data path keeps; the reader then takes
+// another buffer. False when none can be had.
+bool FuseSession::Dispatch(uint8_t** buffer, size_t length) {
+  bool kept = false;
+  if (native_ && data_->Serve(*buffer, length, &kept)) {
+    if (kept) *buffer = data_->TakeBuffer();
+    return *buffer != nullptr;
+  }
+  Request request{nullptr, length};
+  if (length <= kCopyLimit) {
+    request.data = static_cast<uint8_t*>(std::malloc(length > 0 ? length : 1));
+    if (request.data) std::memcpy(request.data, *buffer, length);
+  } else {
+    request.data = *buffer;
+    *buffer = native_ ? data_->TakeBuffer() : static_cast<uint8_t*>(std::malloc(buffer_size_));
+  }
+  if (request.data) Enqueue(request);
+  return request.data != nullptr && *buffer != nullptr;
+}
+
+// The reader without io_uring: poll(2) for /dev/fuse and the stop eventfd; every request goes to JavaScript.
+void FuseSession::PollLoop() {
+  auto* buffer = static_cast<uint8_t*>(std::malloc(buffer_size_));
+  int error = buffer ? 0 : ENOMEM;
+  while (error == 0 && ReadAvailable(&buffer, &error)) {
+    pollfd fds[2] = {{fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
+    if (poll(fds, 2, -1) < 0 && errno != EINTR) error = errno;
+    if (fds[1].revents) break;  // told to stop
   }
   std::free(buffer);
   Finish(error);
@@ -221,11 +334,13 @@ void FuseSession::Schedule() {
 // On the event loop: every request queued so far goes to JavaScript in one call; then the end, once.
 void FuseSession::Drain(Napi::Env env) {
   std::vector<Request> batch;
+  std::vector<uint64_t> released;
   bool report_end = false;
   int end_error = 0;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     batch.swap(queue_);
+    released.swap(released_);
     scheduled_ = false;
     if (ended_ && !end_reported_) {
       report_end = true;
@@ -234,12 +349,17 @@ void FuseSession::Drain(Napi::Env env) {
     }
   }
   Napi::HandleScope scope(env);
-  if (!batch.empty()) {
+  if (!batch.empty() || !released.empty()) {
     auto array = Napi::Array::New(env, batch.size());
     for (size_t i = 0; i < batch.size(); i++) {
       array.Set(i, Napi::Buffer<uint8_t>::New(env, batch[i].data, batch[i].length, FreeRequest));
     }
-    on_requests_.Call({array});
+    auto handles = Napi::Array::New(env, released.size());
+    for (size_t i = 0; i < released.size(); i++) {
+      if (i % 2 == 0) cells_.erase(released[i]);  // the data path holds that handle no more
+      handles.Set(i, Napi::Number::New(env, static_cast<double>(released[i])));
+    }
+    on_requests_.Call({array, handles});
   }
   if (report_end) on_end_.Call({Napi::Number::New(env, end_error)});
 }
@@ -294,6 +414,9 @@ Napi::Value FuseSession::Close(const Napi::CallbackInfo& info) {
   StopReader();
   if (fd_ >= 0) close(fd_);
   fd_ = -1;
+  if (data_) closed_counters_ = data_->counters();
+  data_.reset();
+  cells_.clear();
   return info.Env().Undefined();
 }
 

@@ -1,14 +1,21 @@
-// FuseSession: one FUSE connection served from JavaScript. It opens /dev/fuse and mounts it (mount(2), as
-// root), or has fusermount3 mount it and pass the descriptor back (any user), and runs one reader thread that reads requests into buffers and hands them to JavaScript in
-// batches: the reader queues every request it can read without waiting, and one thread-safe call per
-// batch drains the whole queue on the event loop (one wake-up for many requests). Replies are written by
-// the JavaScript thread itself, one writev each (a reply to /dev/fuse never blocks).
+// FuseSession: one FUSE connection. It opens /dev/fuse and mounts it (mount(2), as root), or has
+// fusermount3 mount it and pass the descriptor back (any user), and runs one reader thread around an
+// io_uring: the ring tells it when /dev/fuse is readable and carries the IO of the requests the data path
+// (data-path.h) answers itself. Every other request goes to JavaScript in batches: the reader queues every
+// request it can read without waiting, and one thread-safe call per batch drains the whole queue on the
+// event loop (one wake-up for many requests). JavaScript writes its replies itself, one writev each (a
+// reply to /dev/fuse never blocks). Without io_uring the reader polls and JavaScript answers everything.
 #pragma once
 
 #include <napi.h>
 
+#include "data-path.h"
+
+#include <atomic>
 #include <cstdint>
+#include <memory>
 #include <mutex>
+#include <unordered_map>
 #include <thread>
 #include <vector>
 
@@ -33,8 +40,13 @@ class FuseSession : public Napi::ObjectWrap<FuseSession> {
   Napi::Value Unmount(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value Fd(const Napi::CallbackInfo& info);
+  Napi::Value Attach(const Napi::CallbackInfo& info);
+  Napi::Value Counters(const Napi::CallbackInfo& info);
 
   void ReadLoop();
+  void PollLoop();  // without io_uring
+  bool ReadAvailable(uint8_t** buffer, int* error);  // false once reading is over
+  bool Dispatch(uint8_t** buffer, size_t length);    // false when out of memory
   void Enqueue(Request request);
   void Finish(int error);
   void Schedule();  // with mutex_ held
@@ -45,12 +57,18 @@ class FuseSession : public Napi::ObjectWrap<FuseSession> {
   int stop_fd_ = -1;  // an eventfd: written to stop the reader
   size_t buffer_size_ = 0;
   std::thread reader_;
+  std::unique_ptr<DataPath> data_;
+  std::atomic<bool> native_{false};
+  DataPath::Counters closed_counters_;  // what the data path did, once closed  // the data path runs (the reader got its ring); set before requests flow
+  // JavaScript's thread: the size cells of attached handles, kept alive while the data path may write them
+  std::unordered_map<uint64_t, Napi::Reference<Napi::Float64Array>> cells_;
   Napi::ThreadSafeFunction deliver_;
   Napi::FunctionReference on_requests_;
   Napi::FunctionReference on_end_;
 
   std::mutex mutex_;  // guards what follows
   std::vector<Request> queue_;
+  std::vector<uint64_t> released_;  // pairs of handle and node the data path released
   bool scheduled_ = false;  // a drain is queued on the event loop
   bool ended_ = false;      // the reader has stopped (end_error_ says why)
   bool end_reported_ = false;

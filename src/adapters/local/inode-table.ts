@@ -1,6 +1,8 @@
 // Every handle on one file in this process shares one InodeState: the size (so that appends from any
 // handle land after each other, never on top of each other) and the queue of size-changing requests.
-// Keyed by device and inode number, so two names for one file (hard links) share it too.
+// Keyed by device and inode number, so two names for one file (hard links) share it too. The size lives
+// in a one-element Float64Array of its own memory: a native data path that writes the file (the mount's,
+// native/src/fuse/data-path.h) raises it there from its own thread.
 import type { Stat } from '../../io/engine.js';
 
 export interface SizeChange {
@@ -18,12 +20,27 @@ export interface SizeChange {
   reject: (error: unknown) => void;
 }
 
-export interface InodeState {
-  readonly key: string;
-  size: number;
-  refs: number;
-  queue: SizeChange[];
-  draining: boolean;
+export class InodeState {
+  /** the size, where native code can reach it (a float64: sizes stay below 2^53) */
+  readonly sizeCell = new Float64Array(new ArrayBuffer(8));
+  refs = 0;
+  queue: SizeChange[] = [];
+  draining = false;
+
+  constructor(
+    readonly key: string,
+    size: number,
+  ) {
+    this.sizeCell[0] = size;
+  }
+
+  get size(): number {
+    return this.sizeCell[0]!;
+  }
+
+  set size(value: number) {
+    this.sizeCell[0] = value;
+  }
 }
 
 export class InodeTable {
@@ -33,7 +50,7 @@ export class InodeTable {
     const key = `${stat.dev}:${stat.ino}`;
     let state = this.states.get(key);
     if (!state) {
-      state = { key, size: stat.size, refs: 0, queue: [], draining: false };
+      state = new InodeState(key, stat.size);
       this.states.set(key, state);
     }
     state.refs++;

@@ -7,7 +7,7 @@
 // partial record and later appends continue from a clean end.
 import { FALLOC, SEEK, type IoEngine } from '../../io/engine.js';
 import { storageError } from '../../ground/errors.js';
-import { skipBytes, totalBytes, type EntryStat, type FileNode, type SeekTarget } from '../adapter.js';
+import { skipBytes, totalBytes, type EntryStat, type FileNode, type NativeAccess, type SeekTarget } from '../adapter.js';
 import { FdNode, withKind } from './fd-node.js';
 import type { InodeState, InodeTable, SizeChange } from './inode-table.js';
 
@@ -27,6 +27,10 @@ export class LocalFile extends FdNode implements FileNode {
 
   size(): number {
     return this.inode.size;
+  }
+
+  nativeAccess(): NativeAccess {
+    return { fd: this.fd, sizeCell: this.inode.sizeCell };
   }
 
   async read(buffer: Uint8Array, position: number): Promise<number> {

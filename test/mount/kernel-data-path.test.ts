@@ -1,0 +1,85 @@
+// The kernel transport's native data path (native/src/fuse/data-path.h): reads, writes, fsyncs, flushes,
+// fstats and releases of open files answered without JavaScript, the storage's own idea of each file's size
+// kept true by those writes (JavaScript's SEEK_DATA, copy_file_range and reads depend on it), released files
+// closed in the storage, and the same results with the data path off.
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import test from 'tape';
+
+import { stopMount, withMount } from './mount-helper.js';
+
+// One Python script through the mount: each step prints one line, compared as a whole below.
+const MIXED = String.raw`
+import os, hashlib
+fd = os.open('f', os.O_RDWR | os.O_CREAT, 0o644)
+os.pwrite(fd, b'a' * 100, 0)
+os.pwrite(fd, b'z', 1048576)                       # past the end: the file grows to 1 MiB + 1
+print('size after a write past the end', os.fstat(fd).st_size)
+print('SEEK_DATA in the grown part', os.lseek(fd, 1048576, os.SEEK_DATA))
+print('read across the hole', os.pread(fd, 4, 1048574) == b'\0\0z' and 'zeros then z')
+os.fsync(fd); os.fdatasync(fd)
+g = os.open('g', os.O_RDWR | os.O_CREAT, 0o644)
+print('copy_file_range of the grown file', os.copy_file_range(fd, g, 2 * 1048576, 0, 0))
+os.ftruncate(fd, 10)
+print('size after truncate', os.fstat(fd).st_size)
+os.pwrite(fd, b'tail', 20)
+print('size after a write past the cut', os.fstat(fd).st_size, os.pread(fd, 30, 0))
+os.close(fd); os.close(g)
+print('g', os.stat('g').st_size, hashlib.sha256(open('g', 'rb').read()).hexdigest()[:12])
+`;
+
+const EXPECTED =
+  'size after a write past the end 1048577\n' +
+  'SEEK_DATA in the grown part 1048576\n' +
+  'read across the hole zeros then z\n' +
+  'copy_file_range of the grown file 1048577\n' +
+  'size after truncate 10\n' +
+  "size after a write past the cut 24 b'aaaaaaaaaa\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00tail'\n";
+
+const MODES: Array<[string, string[], boolean]> = [
+  ['data path', [], true],
+  ['data path, writeback cache', ['--writeback-cache'], true],
+  ['without the data path', ['--no-native-data-path'], false],
+];
+
+for (const [how, args, native] of MODES) {
+  test(`kernel transport (${how}): mixed writes; the storage's size, the kernel's and the backing file's agree`, async (t) => {
+    const m = await withMount(t, 'io_uring', ['--transport', 'kernel', '--log-level', 'info', ...args]);
+    const out = m.sh(`python3 - <<'EOF'\n${MIXED}\nEOF`);
+    const [steps, g] = [out.slice(0, out.lastIndexOf('g ')), out.slice(out.lastIndexOf('g '))];
+    t.equal(steps, EXPECTED, 'every step as POSIX says');
+    const copy = Buffer.alloc(1048577);
+    copy.fill('a', 0, 100);
+    copy[1048576] = 'z'.charCodeAt(0);
+    t.equal(g, `g 1048577 ${createHash('sha256').update(copy).digest('hex').slice(0, 12)}\n`, 'the copy holds the whole grown file');
+    m.sh('head -c 5000000 /dev/urandom > /tmp/persistfs-dp.$$ && cp /tmp/persistfs-dp.$$ big && cmp big /tmp/persistfs-dp.$$ && rm /tmp/persistfs-dp.$$');
+    t.equal(m.sh('sha256sum < big'), m.sh(`sha256sum < ${path.join(m.backing, 'big')}`), 'cp of 5 MB: the mount and the backing file hold the same bytes');
+    t.equal(m.sh('stat -c %s f'), '24\n', 'stat by name agrees');
+    await stopMount(m.child, m.mnt);
+    t.equal(fs.statSync(path.join(m.backing, 'f')).size, 24, 'and the backing file');
+    const counters = /"native":(\{.*?\})/.exec(m.log());
+    const served = counters ? (JSON.parse(counters[1]!) as { native: boolean; served: number; writes: number }) : undefined;
+    if (native) {
+      t.ok(served?.native && served.served > 10 && served.writes > 0, `the data path answered ${served?.served} requests, ${served?.writes} of them writes`);
+      t.match(m.log(), /"storageWrites":0,/, 'no write went through JavaScript');
+    } else {
+      t.equal(served?.served, 0, 'the data path answered nothing');
+    }
+  });
+}
+
+test('kernel transport (data path): a RELEASE it answers closes the storage file', async (t) => {
+  const m = await withMount(t, 'io_uring', ['--transport', 'kernel']);
+  const fds = (): number => fs.readdirSync(`/proc/${m.child.pid}/fd`).length;
+  m.sh('echo 0 > f0 && cat f0 > /dev/null');
+  const before = fds();
+  m.sh('for i in $(seq 1 300); do echo $i > f$i; cat f$i > /dev/null; done');
+  let after = fds();
+  for (let i = 0; i < 100 && after - before > 10; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    after = fds();
+  }
+  t.ok(after - before <= 10, `the mount process holds ${after} descriptors after 600 opens and closes (${before} before)`);
+  t.equal(m.sh('cat f300'), '300\n', 'and the files are whole');
+});
