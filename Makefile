@@ -8,7 +8,7 @@ NODEDIR := $(shell [ -f /usr/include/node/node_api.h ] && echo --nodedir=/usr)
 ADDON := native/build/Release/persistfs_native.node
 TS_SOURCES := $(shell find src test scripts mount -name '*.ts' 2>/dev/null)
 
-.PHONY: build deps test test-mount test-writeback pjdfstest bench fio run clean
+.PHONY: build deps test test-mount test-writeback test-uring pjdfstest bench fio run clean
 build: $(ADDON) dist/.built
 
 deps: .deps-apt node_modules/.package-lock.json
@@ -45,6 +45,13 @@ test-mount: build
 # The mount suite through the kernel transport with the writeback cache on (--writeback-cache).
 test-writeback: build
 	PERSISTFS_TEST_TRANSPORT=kernel PERSISTFS_TEST_WRITEBACK=1 node scripts/run-tests.mjs test/mount/
+
+# The mount suite through the kernel transport over FUSE io_uring queues (--fuse-uring on); switches the
+# fuse module's enable_uring on for the run and back after.
+test-uring: build
+	@before=$$(cat /sys/module/fuse/parameters/enable_uring); echo Y > /sys/module/fuse/parameters/enable_uring; \
+	PERSISTFS_TEST_TRANSPORT=kernel PERSISTFS_TEST_URING=1 node scripts/run-tests.mjs test/mount/; status=$$?; \
+	echo $$before > /sys/module/fuse/parameters/enable_uring; exit $$status
 
 # pjdfstest (built outside this repository: README.md, Tests) on a fresh mount, through TRANSPORT (kernel)
 pjdfstest: build

@@ -61,6 +61,12 @@ await yargs(hideBin(process.argv))
           default: true,
           describe: 'kernel transport: native code answers reads, writes, fsyncs and fstats of open files (--no-native-data-path: JavaScript answers everything, for comparison)',
         })
+        .option('fuse-uring', {
+          choices: ['auto', 'on', 'off'] as const,
+          default: 'auto' as const,
+          describe:
+            'kernel transport: FUSE over io_uring, one queue per CPU (kernel 6.14+; as root: echo Y > /sys/module/fuse/parameters/enable_uring). auto: when the kernel offers it; on: refuse to mount without it',
+        })
         .option('debug', { type: 'boolean', default: false, describe: 'print every FUSE request (fuse-native: libfuse debug output; kernel: each request and reply in the log)' }),
     async (argv) => {
       try {
@@ -84,6 +90,7 @@ await yargs(hideBin(process.argv))
           xattr: argv.xattr,
           writebackCache: argv['writeback-cache'],
           nativeDataPath: argv['native-data-path'],
+          fuseUring: argv['fuse-uring'],
           onMounted: ({ backing, mountpoint, ioMode }) =>
             process.stderr.write(
               `persistfs: serving ${backing} at ${mountpoint} (${ioMode} IO mode).\n` +

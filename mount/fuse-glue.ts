@@ -39,6 +39,8 @@ const UTIME_SPECIAL_MS = 1073;
 /** fuse-native's milliseconds as a time to set (UTIME_NOW and UTIME_OMIT arrive as the same number: now) */
 const utimeOf = (ms: number): SetTime => (ms === UTIME_SPECIAL_MS ? 'now' : BigInt(Math.round(ms)) * 1_000_000n);
 
+export type FuseUringMode = 'auto' | 'on' | 'off';
+
 export interface FuseMountOptions {
   allowOther: boolean;
   /** seconds the kernel caches attributes and directory entries */
@@ -60,6 +62,11 @@ export interface FuseMountOptions {
    * (default true; false leaves every request to JavaScript, for comparison).
    */
   nativeDataPath?: boolean;
+  /**
+   * The kernel transport only: FUSE over io_uring (kernel 6.14+ with the fuse module's enable_uring), one
+   * queue per CPU. auto (default): when the kernel offers it; on: refuse to mount without it; off: never.
+   */
+  fuseUring?: FuseUringMode;
 }
 
 /** The libfuse option string, in one place. */

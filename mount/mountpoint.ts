@@ -104,6 +104,20 @@ export async function checkFuseDevice(): Promise<void> {
   }
 }
 
+/** The fuse module's switch for FUSE over io_uring (kernel 6.14+): Y, N, or absent on older kernels. */
+export const FUSE_URING_PARAMETER = '/sys/module/fuse/parameters/enable_uring';
+
+/** --fuse-uring on: the kernel must offer FUSE over io_uring; otherwise a StorageError saying how. */
+export async function checkFuseUring(): Promise<void> {
+  const value = await fs.readFile(FUSE_URING_PARAMETER, 'utf8').catch(() => undefined);
+  if (value === undefined) {
+    throw storageError('EOPNOTSUPP', `--fuse-uring on: this kernel has no FUSE over io_uring (${FUSE_URING_PARAMETER} is missing; it needs Linux 6.14 or later); use --fuse-uring auto or off`);
+  }
+  if (value.trim() !== 'Y') {
+    throw storageError('EOPNOTSUPP', `--fuse-uring on: FUSE over io_uring is switched off; as root: echo Y > ${FUSE_URING_PARAMETER} (or use --fuse-uring auto or off)`);
+  }
+}
+
 export interface MountPaths {
   backing: string;
   mountpoint: string;

@@ -9,7 +9,7 @@ import { openStorage } from '../src/storage/storage.js';
 import type { Logger } from '../src/log.js';
 import { FuseMount, type FuseMountOptions } from './fuse-glue.js';
 import { KernelMount } from './kernel/kernel-mount.js';
-import { checkFuseDevice, checkMountPaths, mountedType } from './mountpoint.js';
+import { checkFuseDevice, checkFuseUring, checkMountPaths, mountedType } from './mountpoint.js';
 import { PosixFs } from './posix-fs.js';
 
 export type Transport = 'kernel' | 'fuse-native';
@@ -36,7 +36,11 @@ export async function runMount(options: RunMountOptions): Promise<void> {
   if (options.writebackCache && transport !== 'kernel') {
     throw new StorageError('EINVAL', 'EINVAL: --writeback-cache needs --transport kernel (libfuse 2 has no writeback cache)');
   }
+  if (options.fuseUring === 'on' && transport !== 'kernel') {
+    throw new StorageError('EINVAL', 'EINVAL: --fuse-uring on needs --transport kernel');
+  }
   await checkFuseDevice();
+  if (options.fuseUring === 'on') await checkFuseUring();
   const paths = await checkMountPaths(options.backing, options.mountpoint);
   if (paths.clearedStale) logger.warn({ mountpoint: paths.mountpoint }, 'cleared a stale mount left by a process that died');
 

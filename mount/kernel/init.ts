@@ -13,6 +13,8 @@
 //   each such write. The mount writes as root, so the backing file system would keep the bits.
 // - WRITEBACK_CACHE, when asked (--writeback-cache): writes gather in the kernel's page cache and come in
 //   large requests; the kernel keeps size and mtime meanwhile and sends them with SETATTR.
+// - OVER_IO_URING, when offered and our queues are ready (--fuse-uring): requests come through one
+//   io_uring queue per CPU (native/src/fuse/uring-queue.h) instead of read(2) on /dev/fuse.
 // Left out for now:
 // - EXPORT_SUPPORT: no NFS export (no lookups of "." and "..").
 // - POSIX_LOCKS / FLOCK_LOCKS: the kernel then keeps locks local to the mount, which is what we want.
@@ -43,13 +45,19 @@ export interface Negotiated {
 
 export class InitError extends Error {}
 
+/** Whether the kernel offers FUSE over io_uring in this INIT. */
+export function offersUring(request: Request): boolean {
+  const init = initIn(request);
+  return (init.flags & InitFlag.INIT_EXT) !== 0n && (init.flags & InitFlag.OVER_IO_URING) !== 0n;
+}
+
 /** The answer to INIT, and what was agreed. */
-export function negotiate(request: Request, options: { writebackCache?: boolean } = {}): { reply: Buffer; agreed: Negotiated } {
+export function negotiate(request: Request, options: { writebackCache?: boolean; uring?: boolean } = {}): { reply: Buffer; agreed: Negotiated } {
   const init = initIn(request);
   if (init.major !== FUSE_KERNEL_VERSION) throw new InitError(`the kernel speaks FUSE ${init.major}.${init.minor}; persistfs speaks 7.x`);
   if (init.minor < 28) throw new InitError(`the kernel speaks FUSE 7.${init.minor}; persistfs needs 7.28 or later`);
   const offered = init.flags & InitFlag.INIT_EXT ? init.flags : init.flags & 0xffff_ffffn;
-  const flags = offered & (WANTED | (options.writebackCache ? InitFlag.WRITEBACK_CACHE : 0n));
+  const flags = offered & (WANTED | (options.writebackCache ? InitFlag.WRITEBACK_CACHE : 0n) | (options.uring ? InitFlag.OVER_IO_URING : 0n));
   const minor = Math.min(init.minor, FUSE_KERNEL_MINOR_VERSION);
 
   // fuse_init_out: major u32, minor u32, max_readahead u32, flags u32, max_background u16,

@@ -12,19 +12,23 @@ import type { Logger } from '../../src/log.js';
 import { native, type NativeFuseSession } from '../../src/io/native.js';
 import { errnoOf } from '../errno.js';
 import type { PosixFs } from '../posix-fs.js';
+import type { FuseUringMode } from '../fuse-glue.js';
 import type { NativeAccess } from '../../src/adapters/adapter.js';
-import { InitError, negotiate } from './init.js';
+import { InitError, negotiate, offersUring } from './init.js';
 import { KernelOps, type KernelOpsOptions, type Operation, type ReplyBody } from './operations.js';
-import { MAX_WRITE, Opcode, OPCODE_NAMES, READ_BUFFER_SIZE } from './protocol.js';
+import { InitFlag, MAX_WRITE, Opcode, OPCODE_NAMES, READ_BUFFER_SIZE } from './protocol.js';
 import { timeout } from './reply.js';
 import { decodeRequest, ProtocolError, type Request } from './request.js';
 
 const { EIO, EINVAL, ENOSYS, EPROTO } = constants.errno;
+/** Entries per FUSE-over-io_uring queue: requests one CPU can have in flight at once. */
+const URING_DEPTH = 16;
 
 export interface KernelMountOptions extends KernelOpsOptions {
   allowOther: boolean;
   debug: boolean;
   nativeDataPath?: boolean;
+  fuseUring?: FuseUringMode;
 }
 
 const asRoot = (): boolean => process.getuid?.() === 0;
@@ -204,13 +208,38 @@ export class KernelMount {
 
   private init(request: Request): void {
     try {
-      const { reply, agreed } = negotiate(request, this.options);
+      const uring = this.uringReady(request);
+      const { reply, agreed } = negotiate(request, { ...this.options, uring });
       this.ops.agreed(agreed.flags);
       this.logger.debug({ minor: agreed.minor, flags: agreed.flags.toString(16) }, 'FUSE INIT agreed');
       this.reply(request, 0, reply);
+      if (agreed.flags & InitFlag.OVER_IO_URING) this.session.registerUring();
     } catch (error) {
       this.logger.error({ err: error }, 'FUSE INIT failed');
       this.reply(request, error instanceof InitError ? EPROTO : EINVAL, undefined);
+    }
+  }
+
+  /**
+   * Whether INIT may agree on FUSE over io_uring: offered by the kernel, wanted (--fuse-uring auto or on),
+   * and the queues' threads and rings ready before the answer (the kernel holds every request until they
+   * register). With --fuse-uring on, not getting it fails INIT.
+   */
+  private uringReady(request: Request): boolean {
+    const mode = this.options.fuseUring ?? 'auto';
+    if (mode === 'off') return false;
+    if (!offersUring(request)) {
+      if (mode === 'on') throw new InitError('--fuse-uring on, but the kernel does not offer FUSE over io_uring (enable_uring)');
+      return false;
+    }
+    try {
+      const queues = this.session.startUring(URING_DEPTH, MAX_WRITE);
+      this.logger.info({ queues, depth: URING_DEPTH }, 'FUSE over io_uring: one queue per CPU');
+      return true;
+    } catch (error) {
+      if (mode === 'on') throw new InitError(`--fuse-uring on, but its queues could not start: ${(error as Error).message}`);
+      this.logger.warn({ err: error }, 'FUSE over io_uring could not start; requests come through /dev/fuse');
+      return false;
     }
   }
 

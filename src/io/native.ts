@@ -101,8 +101,27 @@ export interface NativeFuseSession {
    * when a write ends past it
    */
   attach(fh: number, fd: number, nodeid: number, sizeCell: Float64Array): void;
-  /** whether the data path runs (it needs io_uring), and what it did */
-  counters(): { native: boolean; served: number; forwarded: number; bytesRead: number; bytesWritten: number; writes: number; largestWrite: number };
+  /**
+   * FUSE over io_uring: one queue per possible CPU with `depth` entries of `payloadSize` bytes, threads and
+   * rings ready; before answering INIT with FUSE_OVER_IO_URING. Returns the number of queues; throws with errno.
+   */
+  startUring(depth: number, payloadSize: number): number;
+  /** the queues offer their entries to the kernel; once INIT is answered */
+  registerUring(): void;
+  /** whether the data path runs (it needs io_uring), what it did, and the io_uring queues */
+  counters(): {
+    native: boolean;
+    served: number;
+    forwarded: number;
+    bytesRead: number;
+    bytesWritten: number;
+    writes: number;
+    largestWrite: number;
+    uringQueues: number;
+    uringRequests: number;
+    /** the first error the kernel answered a queue's command with (0: none) */
+    uringError: number;
+  };
   /** one writev of the reply header and `body`: 0, or -errno (-ENOENT: the request was interrupted) */
   reply(unique: number, error: number, ...body: Uint8Array[]): number;
   /** umount2 (MNT_DETACH when `detach`): 0 or -errno */

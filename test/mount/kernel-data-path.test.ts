@@ -1,13 +1,14 @@
 // The kernel transport's native data path (native/src/fuse/data-path.h): reads, writes, fsyncs, flushes,
 // fstats and releases of open files answered without JavaScript, the storage's own idea of each file's size
 // kept true by those writes (JavaScript's SEEK_DATA, copy_file_range and reads depend on it), released files
-// closed in the storage, and the same results with the data path off.
+// closed in the storage, and the same results with the data path off; each over /dev/fuse and over FUSE
+// io_uring queues (native/src/fuse/uring-queue.h; the test switches the fuse module's enable_uring on).
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'tape';
 
-import { stopMount, withMount } from './mount-helper.js';
+import { mountDirs, startMountProcess, stopMount, switchUring, withMount } from './mount-helper.js';
 
 // One Python script through the mount: each step prints one line, compared as a whole below.
 const MIXED = String.raw`
@@ -37,14 +38,31 @@ const EXPECTED =
   'size after truncate 10\n' +
   "size after a write past the cut 24 b'aaaaaaaaaa\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00tail'\n";
 
-const MODES: Array<[string, string[], boolean]> = [
-  ['data path', [], true],
-  ['data path, writeback cache', ['--writeback-cache'], true],
-  ['without the data path', ['--no-native-data-path'], false],
+// how, mount arguments, whether the data path serves, whether the requests come through io_uring queues
+const MODES: Array<[string, string[], boolean, boolean]> = [
+  ['data path', ['--fuse-uring', 'off'], true, false],
+  ['data path, writeback cache', ['--fuse-uring', 'off', '--writeback-cache'], true, false],
+  ['without the data path', ['--fuse-uring', 'off', '--no-native-data-path'], false, false],
+  ['data path, io_uring queues', ['--fuse-uring', 'on'], true, true],
+  ['data path, io_uring queues, writeback cache', ['--fuse-uring', 'on', '--writeback-cache'], true, true],
+  ['io_uring queues without the data path', ['--fuse-uring', 'on', '--no-native-data-path'], false, true],
 ];
 
-for (const [how, args, native] of MODES) {
+interface Counters {
+  native: boolean;
+  served: number;
+  writes: number;
+  uringQueues: number;
+  uringRequests: number;
+  uringError: number;
+}
+
+for (const [how, args, native, uring] of MODES) {
   test(`kernel transport (${how}): mixed writes; the storage's size, the kernel's and the backing file's agree`, async (t) => {
+    if (uring && !switchUring(t, true)) {
+      t.skip('this kernel has no FUSE over io_uring');
+      return;
+    }
     const m = await withMount(t, 'io_uring', ['--transport', 'kernel', '--log-level', 'info', ...args]);
     const out = m.sh(`python3 - <<'EOF'\n${MIXED}\nEOF`);
     const [steps, g] = [out.slice(0, out.lastIndexOf('g ')), out.slice(out.lastIndexOf('g '))];
@@ -59,7 +77,13 @@ for (const [how, args, native] of MODES) {
     await stopMount(m.child, m.mnt);
     t.equal(fs.statSync(path.join(m.backing, 'f')).size, 24, 'and the backing file');
     const counters = /"native":(\{.*?\})/.exec(m.log());
-    const served = counters ? (JSON.parse(counters[1]!) as { native: boolean; served: number; writes: number }) : undefined;
+    const served = counters ? (JSON.parse(counters[1]!) as Counters) : undefined;
+    if (uring) {
+      t.ok(served && served.uringQueues > 0 && served.uringRequests > 20, `${served?.uringRequests} requests came through ${served?.uringQueues} io_uring queues`);
+      t.equal(served?.uringError, 0, 'and the kernel refused none of their commands');
+    } else {
+      t.equal(served?.uringRequests, 0, 'none came through io_uring queues');
+    }
     if (native) {
       t.ok(served?.native && served.served > 10 && served.writes > 0, `the data path answered ${served?.served} requests, ${served?.writes} of them writes`);
       t.match(m.log(), /"storageWrites":0,/, 'no write went through JavaScript');
@@ -82,4 +106,14 @@ test('kernel transport (data path): a RELEASE it answers closes the storage file
   }
   t.ok(after - before <= 10, `the mount process holds ${after} descriptors after 600 opens and closes (${before} before)`);
   t.equal(m.sh('cat f300'), '300\n', 'and the files are whole');
+});
+
+test('kernel transport: --fuse-uring on refuses to mount where FUSE over io_uring is switched off, saying how', async (t) => {
+  switchUring(t, false);
+  const { backing, mnt } = mountDirs(t);
+  const { child, log } = startMountProcess(backing, mnt, ['--transport', 'kernel', '--fuse-uring', 'on']);
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  t.notEqual(code, 0, 'the mount process fails');
+  t.match(log(), /enable_uring/, 'naming the switch to turn on');
+  t.deepEqual(fs.readdirSync(backing), [], 'and leaves nothing in the backing directory');
 });

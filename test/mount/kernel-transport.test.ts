@@ -71,7 +71,7 @@ test('kernel transport: with the data path (the default), 1 MiB WRITEs go down a
   m.sh('dd if=/dev/zero of=big bs=4M count=2 status=none && sync big');
   t.equal(m.sh('stat -c %s big'), '8388608\n', 'the file is whole');
   await stopMount(m.child, m.mnt);
-  const native = /"native":\{"native":true,.*?"bytesWritten":(\d+),"writes":(\d+),"largestWrite":(\d+)\}/.exec(m.log());
+  const native = /"native":\{"native":true,.*?"bytesWritten":(\d+),"writes":(\d+),"largestWrite":(\d+),/.exec(m.log());
   t.deepEqual(native?.slice(1).map(Number), [8388608, 8, 1048576], 'the data path wrote 8 requests of 1 MiB, one write each');
   t.match(m.log(), /"storageWrites":0,/, 'none went through JavaScript');
 });

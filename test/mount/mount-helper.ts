@@ -42,12 +42,15 @@ async function until(condition: () => boolean, what: string, timeoutMs = 10_000)
 const TEST_TRANSPORT = process.env.PERSISTFS_TEST_TRANSPORT;
 /** PERSISTFS_TEST_WRITEBACK=1: the kernel transport's mounts with the writeback cache on */
 const TEST_WRITEBACK = process.env.PERSISTFS_TEST_WRITEBACK === '1';
+/** PERSISTFS_TEST_URING=1: the kernel transport's mounts with FUSE over io_uring (--fuse-uring on) */
+const TEST_URING = process.env.PERSISTFS_TEST_URING === '1';
 
 export function startMountProcess(backing: string, mnt: string, args: string[]): { child: ChildProcess; log: () => string } {
   const logLevel = args.includes('--log-level') ? [] : ['--log-level', 'warn'];
   const transport = TEST_TRANSPORT && !args.includes('--transport') ? ['--transport', TEST_TRANSPORT] : [];
   const kernel = (args.includes('--transport') ? args[args.indexOf('--transport') + 1] : (TEST_TRANSPORT ?? DEFAULT_TRANSPORT)) === 'kernel';
   if (TEST_WRITEBACK && kernel && !args.includes('--writeback-cache')) transport.push('--writeback-cache');
+  if (TEST_URING && kernel && !args.includes('--fuse-uring')) transport.push('--fuse-uring', 'on');
   const child = spawn(process.execPath, [CLI, 'mount', backing, mnt, ...logLevel, ...transport, ...args], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -82,6 +85,24 @@ export async function waitMounted(mnt: string, child: ChildProcess, log: () => s
  * `data` (a backing directory) and `mnt` (an empty mount point) in a new temporary directory, 0755 so that
  * other users reach them, removed after the test; both owned by `owner` when given.
  */
+const URING_PARAMETER = '/sys/module/fuse/parameters/enable_uring';
+
+/**
+ * Switches FUSE over io_uring on or off in the fuse module (root) for this test, and back to what it was
+ * when the test ends; false where the kernel has no such switch (before 6.14).
+ */
+export function switchUring(t: test.Test, on: boolean): boolean {
+  let before: string;
+  try {
+    before = fs.readFileSync(URING_PARAMETER, 'utf8').trim();
+  } catch {
+    return false;
+  }
+  fs.writeFileSync(URING_PARAMETER, on ? 'Y' : 'N');
+  t.teardown(() => fs.writeFileSync(URING_PARAMETER, before));
+  return true;
+}
+
 export function mountDirs(t: test.Test, owner?: number): { top: string; backing: string; mnt: string } {
   const top = tempDir(t);
   fs.chmodSync(top, 0o755);

@@ -1,4 +1,4 @@
-// See data-path.h. Every method but Attach, SetAttrValid and counters runs on the reader's thread.
+// See data-path.h. A DataPath runs on the one thread that owns its ring.
 #include "data-path.h"
 
 #include <errno.h>
@@ -58,66 +58,22 @@ uint32_t DeviceNumber(uint32_t major, uint32_t minor) { return (minor & 0xff) | 
 
 struct DataPath::Op {
   enum Kind { kRead, kWrite, kCheckPrivileges, kFsync, kGetattr } kind;
+  Request request;  // where it came from (its memory stays valid until answered)
   std::shared_ptr<OpenFile> file;
-  uint64_t unique = 0;
-  uint8_t* buffer = nullptr;  // READ: the reply (header, then data); WRITE: the request, which holds the data
-  bool pooled = false;        // buffer is a full-size one to give back
-  uint8_t* data = nullptr;    // where the bytes to read or write are in `buffer`
-  size_t length = 0;          // how many
-  size_t done = 0;            // how many so far (a short transfer is resubmitted for the rest)
+  uint8_t* owned = nullptr;  // a buffer to give back at the end: the kept request, or a READ's reply
+  uint8_t* data = nullptr;   // the bytes to read into or write from
+  size_t length = 0;         // how many
+  size_t done = 0;           // how many so far (a short transfer is resubmitted for the rest)
   uint64_t offset = 0;
-  size_t request_length = 0;  // WRITE: the request's length, should it go to JavaScript after all
   unsigned fsync_flags = 0;
   struct statx stx;
 };
 
-DataPath::DataPath(int fuse_fd, size_t buffer_size, Forward forward, Released released)
-    : fuse_fd_(fuse_fd), buffer_size_(buffer_size), forward_(std::move(forward)), released_(std::move(released)) {}
+DataPath::DataPath(io_uring* ring, FileTable& files, Transport& transport, DataPathCounters& counters, AttrValid attr_valid, size_t buffer_size)
+    : ring_(ring), files_(files), transport_(transport), counters_(counters), attr_valid_(attr_valid), buffer_size_(buffer_size) {}
 
 DataPath::~DataPath() {
-  if (ring_ready_) io_uring_queue_exit(&ring_);
   for (uint8_t* buffer : spare_) std::free(buffer);
-}
-
-int DataPath::Init(unsigned entries) {
-  // One thread submits and reaps; completions' task work runs when it waits, not by interrupting it.
-  int result = io_uring_queue_init(entries, &ring_, IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN);
-  if (result == -EINVAL) result = io_uring_queue_init(entries, &ring_, 0);  // an older kernel
-  ring_ready_ = result == 0;
-  return result;
-}
-
-void DataPath::Attach(uint64_t fh, int fd, uint64_t nodeid, uint64_t* size) {
-  auto file = std::make_shared<OpenFile>();
-  file->fh = fh;
-  file->fd = fd;
-  file->nodeid = nodeid;
-  file->size = size;
-  std::lock_guard<std::mutex> lock(mutex_);
-  files_[fh] = std::move(file);
-}
-
-void DataPath::SetAttrValid(uint64_t seconds, uint32_t nanoseconds) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  attr_valid_sec_ = seconds;
-  attr_valid_nsec_ = nanoseconds;
-}
-
-DataPath::Counters DataPath::counters() const {
-  Counters c;
-  c.served = served_.load(std::memory_order_relaxed);
-  c.forwarded = forwarded_.load(std::memory_order_relaxed);
-  c.bytes_read = bytes_read_.load(std::memory_order_relaxed);
-  c.bytes_written = bytes_written_.load(std::memory_order_relaxed);
-  c.writes = writes_.load(std::memory_order_relaxed);
-  c.largest_write = largest_write_.load(std::memory_order_relaxed);
-  return c;
-}
-
-std::shared_ptr<OpenFile> DataPath::Find(uint64_t fh) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  auto it = files_.find(fh);
-  return it == files_.end() ? nullptr : it->second;
 }
 
 uint8_t* DataPath::TakeBuffer() {
@@ -136,37 +92,24 @@ void DataPath::GiveBuffer(uint8_t* buffer) {
 }
 
 io_uring_sqe* DataPath::Sqe() {
-  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+  io_uring_sqe* sqe = io_uring_get_sqe(ring_);
   while (sqe == nullptr) {
-    io_uring_submit(&ring_);
-    sqe = io_uring_get_sqe(&ring_);
+    io_uring_submit(ring_);
+    sqe = io_uring_get_sqe(ring_);
   }
   return sqe;
 }
 
-void DataPath::Reply(uint64_t unique, int error, const void* body, size_t length) {
-  OutHeader header{static_cast<uint32_t>(sizeof(OutHeader) + (error == 0 ? length : 0)), -error, unique};
-  iovec iov[2] = {{&header, sizeof header}, {const_cast<void*>(body), length}};
-  // A reply to /dev/fuse never blocks. It fails with ENOENT when the request was interrupted meanwhile
-  // and with ENODEV once the connection is gone: either way nobody waits for it any more.
-  ssize_t written = writev(fuse_fd_, iov, error == 0 && length > 0 ? 2 : 1);
-  (void)written;
-}
-
-bool DataPath::Serve(uint8_t* buffer, size_t length, bool* kept) {
+bool DataPath::Serve(const Request& request, bool* kept) {
   *kept = false;
-  InHeader header;
-  if (length < sizeof header + sizeof(FhIn)) return false;
-  std::memcpy(&header, buffer, sizeof header);
-  if (header.len != length || header.total_extlen != 0) return false;  // JavaScript answers what is malformed
-  const uint8_t* body = buffer + sizeof header;
-  const size_t body_length = length - sizeof header;
+  const InHeader& header = request.header;
+  if (header.total_extlen != 0 || request.arg_length < sizeof(FhIn)) return false;  // JavaScript answers the odd ones
 
   uint64_t fh;
   switch (header.opcode) {
     case kGetattr: {
       GetattrIn in;
-      std::memcpy(&in, body, sizeof in);
+      std::memcpy(&in, request.arg, sizeof in);
       if ((in.getattr_flags & kGetattrFh) == 0) return false;  // a stat by node: JavaScript knows the path
       fh = in.fh;
       break;
@@ -176,42 +119,36 @@ bool DataPath::Serve(uint8_t* buffer, size_t length, bool* kept) {
     case kRelease:
     case kFsync:
     case kFlush:
-      std::memcpy(&fh, body, sizeof fh);
+      std::memcpy(&fh, request.arg, sizeof fh);
       break;
     default:
       return false;
   }
-  std::shared_ptr<OpenFile> file = Find(fh);
-  if (!file || file->nodeid != header.nodeid) return false;
+  std::shared_ptr<OpenFile> file = files_.Use(fh, header.nodeid);
+  if (!file) return false;
 
+  auto answer = [&](int error, const void* body, size_t length) {
+    transport_.Send(request, error, body, length);
+    counters_.served.fetch_add(1, std::memory_order_relaxed);
+    files_.Done(*file);
+    return true;
+  };
   auto op = std::make_unique<Op>();
+  op->request = request;
   op->file = file;
-  op->unique = header.unique;
   switch (header.opcode) {
     case kFlush:  // nothing is buffered here: the data went down at each WRITE
-      Reply(header.unique, 0, nullptr, 0);
-      served_.fetch_add(1, std::memory_order_relaxed);
-      return true;
+      return answer(0, nullptr, 0);
 
-    case kRelease: {
-      {
-        std::lock_guard<std::mutex> lock(mutex_);
-        files_.erase(fh);
-      }
-      served_.fetch_add(1, std::memory_order_relaxed);
-      if (file->inflight == 0) {
-        Reply(header.unique, 0, nullptr, 0);
-        released_(fh, file->nodeid);
-      } else {
-        file->released = true;  // answered when the last operation on it completes
-        file->release_unique = header.unique;
-      }
+    case kRelease:
+      transport_.Send(request, 0, nullptr, 0);
+      counters_.served.fetch_add(1, std::memory_order_relaxed);
+      files_.Release(*file);  // JavaScript hears of it once no operation uses the file
       return true;
-    }
 
     case kFsync: {
       FhIn in;
-      std::memcpy(&in, body, sizeof in);
+      std::memcpy(&in, request.arg, sizeof in);
       op->kind = Op::kFsync;
       op->fsync_flags = (in.flags & kFsyncFdatasync) ? IORING_FSYNC_DATASYNC : 0;
       break;
@@ -223,23 +160,26 @@ bool DataPath::Serve(uint8_t* buffer, size_t length, bool* kept) {
 
     case kRead: {
       ReadIn in;
-      if (body_length < sizeof in) return false;
-      std::memcpy(&in, body, sizeof in);
-      if (sizeof(OutHeader) + in.size > buffer_size_) return false;
-      // At or past the end the storage knows, there is nothing to read (the storage's own rule).
-      if (static_cast<double>(in.offset) >= SizeOf(file->size) || in.size == 0) {
-        Reply(header.unique, 0, nullptr, 0);
-        served_.fetch_add(1, std::memory_order_relaxed);
-        return true;
+      if (request.arg_length < sizeof in) {
+        files_.Done(*file);
+        return false;
       }
+      std::memcpy(&in, request.arg, sizeof in);
+      // At or past the end the storage knows there is nothing to read (the storage's own rule).
+      if (in.size == 0 || static_cast<double>(in.offset) >= SizeOf(file->size)) return answer(0, nullptr, 0);
       op->kind = Op::kRead;
-      op->pooled = sizeof(OutHeader) + in.size > kSmallReply;
-      op->buffer = op->pooled ? TakeBuffer() : static_cast<uint8_t*>(std::malloc(sizeof(OutHeader) + in.size));
-      if (op->buffer == nullptr) {
-        Reply(header.unique, ENOMEM, nullptr, 0);
-        return true;
+      if (request.reply_room != nullptr && request.reply_room_length >= in.size) {
+        op->data = request.reply_room;
+      } else {
+        const bool large = in.size > kSmallReply;
+        if (large && in.size > buffer_size_) {
+          files_.Done(*file);
+          return false;
+        }
+        op->owned = large ? TakeBuffer() : static_cast<uint8_t*>(std::malloc(in.size));
+        if (op->owned == nullptr) return answer(ENOMEM, nullptr, 0);
+        op->data = op->owned;
       }
-      op->data = op->buffer + sizeof(OutHeader);
       op->length = in.size;
       op->offset = in.offset;
       break;
@@ -247,35 +187,38 @@ bool DataPath::Serve(uint8_t* buffer, size_t length, bool* kept) {
 
     case kWrite: {
       WriteIn in;
-      if (body_length < sizeof in) return false;
-      std::memcpy(&in, body, sizeof in);
-      if (body_length != sizeof in + in.size) return false;
-      if (in.offset > kLargestEnd || in.size > kLargestEnd - in.offset) {
-        Reply(header.unique, EFBIG, nullptr, 0);
-        served_.fetch_add(1, std::memory_order_relaxed);
-        return true;
+      if (request.arg_length < sizeof in) {
+        files_.Done(*file);
+        return false;
       }
+      std::memcpy(&in, request.arg, sizeof in);
+      // /dev/fuse: the data follows the fixed part in one buffer; a ring entry has it in its payload
+      const uint8_t* data = request.data != nullptr ? request.data : request.arg + sizeof in;
+      const size_t length = request.data != nullptr ? request.data_length : request.arg_length - sizeof in;
+      if (length != in.size) {
+        files_.Done(*file);
+        return false;
+      }
+      if (in.offset > kLargestEnd || in.size > kLargestEnd - in.offset) return answer(EFBIG, nullptr, 0);
       if (in.size == 0) {
         WriteOut out{0, 0};
-        Reply(header.unique, 0, &out, sizeof out);
-        served_.fetch_add(1, std::memory_order_relaxed);
-        return true;
+        return answer(0, &out, sizeof out);
       }
       op->kind = (in.write_flags & kWriteKillSuidgid) ? Op::kCheckPrivileges : Op::kWrite;
-      op->buffer = buffer;
-      op->pooled = true;  // the reader's buffer: a full-size one
-      op->data = buffer + sizeof header + sizeof in;
+      op->data = const_cast<uint8_t*>(data);
       op->length = in.size;
       op->offset = in.offset;
-      op->request_length = length;
-      *kept = true;
+      if (request.buffer != nullptr) {
+        op->owned = request.buffer;
+        *kept = true;
+      }
       break;
     }
 
     default:
+      files_.Done(*file);
       return false;
   }
-  file->inflight++;
   inflight_++;
   Submit(op.release());
   return true;
@@ -320,11 +263,14 @@ void DataPath::Complete(const io_uring_cqe* cqe) {
       if (result < 0) return Finish(op, -result);
       if (HasPrivileges(op->stx.stx_mode)) {
         // JavaScript removes them (and tells the kernel the mode changed), then writes.
-        forward_(op->buffer, op->request_length);
-        forwarded_.fetch_add(1, std::memory_order_relaxed);
-        op->buffer = nullptr;
-        op->unique = 0;  // answered by JavaScript
-        return Finish(op, 0);
+        transport_.Forward(op->request);
+        counters_.forwarded.fetch_add(1, std::memory_order_relaxed);
+        op->owned = nullptr;  // the request's buffer went along
+        op->kind = Op::kCheckPrivileges;
+        std::unique_ptr<Op> owned(op);
+        inflight_--;
+        files_.Done(*op->file);
+        return;
       }
       op->kind = Op::kWrite;
       return Submit(op);
@@ -336,67 +282,56 @@ void DataPath::Complete(const io_uring_cqe* cqe) {
 
 void DataPath::Finish(Op* op, int error) {
   std::unique_ptr<Op> owned(op);
-  if (op->unique != 0) {
-    if (error != 0) {
-      Reply(op->unique, error, nullptr, 0);
-    } else if (op->kind == Op::kRead) {
-      OutHeader header{static_cast<uint32_t>(sizeof(OutHeader) + op->done), 0, op->unique};
-      std::memcpy(op->buffer, &header, sizeof header);
-      ssize_t written = write(fuse_fd_, op->buffer, sizeof header + op->done);
-      (void)written;  // as in Reply
-      bytes_read_.fetch_add(op->done, std::memory_order_relaxed);
-    } else if (op->kind == Op::kWrite) {
-      RaiseSize(op->file->size, op->offset + op->done);
-      WriteOut out{static_cast<uint32_t>(op->done), 0};
-      Reply(op->unique, 0, &out, sizeof out);
-      bytes_written_.fetch_add(op->done, std::memory_order_relaxed);
-      writes_.fetch_add(1, std::memory_order_relaxed);
-      if (op->done > largest_write_.load(std::memory_order_relaxed)) largest_write_.store(op->done, std::memory_order_relaxed);
-    } else if (op->kind == Op::kGetattr) {
-      AttrOut out{};
-      {
-        std::lock_guard<std::mutex> lock(mutex_);
-        out.attr_valid = attr_valid_sec_;
-        out.attr_valid_nsec = attr_valid_nsec_;
-      }
-      const struct statx& s = op->stx;
-      Attr& a = out.attr;
-      a.ino = s.stx_ino;
-      a.size = s.stx_size;
-      a.blocks = s.stx_blocks;
-      a.atime = static_cast<uint64_t>(s.stx_atime.tv_sec);
-      a.mtime = static_cast<uint64_t>(s.stx_mtime.tv_sec);
-      a.ctime = static_cast<uint64_t>(s.stx_ctime.tv_sec);
-      a.atimensec = s.stx_atime.tv_nsec;
-      a.mtimensec = s.stx_mtime.tv_nsec;
-      a.ctimensec = s.stx_ctime.tv_nsec;
-      a.mode = s.stx_mode;
-      a.nlink = s.stx_nlink;
-      a.uid = s.stx_uid;
-      a.gid = s.stx_gid;
-      a.rdev = DeviceNumber(s.stx_rdev_major, s.stx_rdev_minor);
-      a.blksize = s.stx_blksize;
-      Reply(op->unique, 0, &out, sizeof out);
-    } else {
-      Reply(op->unique, 0, nullptr, 0);
-    }
-    served_.fetch_add(1, std::memory_order_relaxed);
-  } else if (op->kind == Op::kWrite && op->done > 0) {
+  if (error != 0) {
+    transport_.Send(op->request, error, nullptr, 0);
+  } else if (op->kind == Op::kRead) {
+    transport_.Send(op->request, 0, op->data, op->done);
+    counters_.bytes_read.fetch_add(op->done, std::memory_order_relaxed);
+  } else if (op->kind == Op::kWrite) {
     RaiseSize(op->file->size, op->offset + op->done);
+    WriteOut out{static_cast<uint32_t>(op->done), 0};
+    transport_.Send(op->request, 0, &out, sizeof out);
+    counters_.bytes_written.fetch_add(op->done, std::memory_order_relaxed);
+    counters_.writes.fetch_add(1, std::memory_order_relaxed);
+    uint64_t largest = counters_.largest_write.load(std::memory_order_relaxed);
+    while (op->done > largest && !counters_.largest_write.compare_exchange_weak(largest, op->done, std::memory_order_relaxed)) {
+    }
+  } else if (op->kind == Op::kGetattr) {
+    AttrOut out{};
+    out.attr_valid = attr_valid_.seconds;
+    out.attr_valid_nsec = attr_valid_.nanoseconds;
+    const struct statx& s = op->stx;
+    Attr& a = out.attr;
+    a.ino = s.stx_ino;
+    a.size = s.stx_size;
+    a.blocks = s.stx_blocks;
+    a.atime = static_cast<uint64_t>(s.stx_atime.tv_sec);
+    a.mtime = static_cast<uint64_t>(s.stx_mtime.tv_sec);
+    a.ctime = static_cast<uint64_t>(s.stx_ctime.tv_sec);
+    a.atimensec = s.stx_atime.tv_nsec;
+    a.mtimensec = s.stx_mtime.tv_nsec;
+    a.ctimensec = s.stx_ctime.tv_nsec;
+    a.mode = s.stx_mode;
+    a.nlink = s.stx_nlink;
+    a.uid = s.stx_uid;
+    a.gid = s.stx_gid;
+    a.rdev = DeviceNumber(s.stx_rdev_major, s.stx_rdev_minor);
+    a.blksize = s.stx_blksize;
+    transport_.Send(op->request, 0, &out, sizeof out);
+  } else {
+    transport_.Send(op->request, 0, nullptr, 0);
   }
-  if (op->buffer != nullptr) {
-    if (op->pooled) {
-      GiveBuffer(op->buffer);
+  counters_.served.fetch_add(1, std::memory_order_relaxed);
+  if (op->kind == Op::kWrite && error != 0 && op->done > 0) RaiseSize(op->file->size, op->offset + op->done);
+  if (op->owned != nullptr) {
+    if (op->owned == op->request.buffer || op->length > kSmallReply) {
+      GiveBuffer(op->owned);
     } else {
-      std::free(op->buffer);
+      std::free(op->owned);
     }
   }
   inflight_--;
-  OpenFile& file = *op->file;
-  if (--file.inflight == 0 && file.released) {
-    Reply(file.release_unique, 0, nullptr, 0);
-    released_(file.fh, file.nodeid);
-  }
+  files_.Done(*op->file);
 }
 
 }  // namespace persistfs::fuse

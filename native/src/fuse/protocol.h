@@ -99,6 +99,37 @@ struct AttrOut {
 static_assert(sizeof(AttrOut) == 104, "fuse_attr_out is 104 bytes");
 static_assert(sizeof(ReadIn) == 40 && sizeof(WriteIn) == 40 && sizeof(GetattrIn) == 16, "request bodies");
 
+// FUSE over io_uring (kernel 6.14+, the fuse module's enable_uring): each queue entry is an
+// IORING_OP_URING_CMD on /dev/fuse in a ring of 128-byte SQEs, with two buffers: the headers below and the
+// payload. REGISTER offers the entry; its completion brings a request: the in header in in_out, the
+// operation's fixed part in op_in, the rest in the payload (payload_sz bytes). COMMIT_AND_FETCH carries the
+// reply (the out header in in_out, the body in the payload) and offers the entry again.
+constexpr uint32_t kUringCmdRegister = 1;
+constexpr uint32_t kUringCmdCommitAndFetch = 2;
+
+struct UringEntInOut {
+  uint64_t flags;
+  uint64_t commit_id;  // the request's unique, to quote at commit
+  uint32_t payload_sz;
+  uint32_t padding;
+  uint64_t reserved;
+};
+
+struct UringHeaders {
+  uint8_t in_out[128];  // fuse_in_header in, fuse_out_header out
+  uint8_t op_in[128];   // the operation's fixed part
+  UringEntInOut ring_ent_in_out;
+};
+static_assert(sizeof(UringHeaders) == 288, "fuse_uring_req_header is 288 bytes");
+
+struct UringCmdReq {  // in the SQE's command area
+  uint64_t flags;
+  uint64_t commit_id;
+  uint16_t qid;
+  uint8_t padding[6];
+};
+static_assert(sizeof(UringCmdReq) == 24, "fuse_uring_cmd_req is 24 bytes");
+
 // The kernel refuses a read buffer smaller than this.
 constexpr size_t kMinReadBuffer = 8192;
 // Room for the request header and the largest fixed body that precedes WRITE data.

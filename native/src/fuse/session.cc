@@ -10,6 +10,7 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/sysinfo.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -73,6 +74,8 @@ Napi::Function FuseSession::Define(Napi::Env env) {
                          InstanceMethod<&FuseSession::Mount>("mount"),
                          InstanceMethod<&FuseSession::MountWithFusermount>("mountWithFusermount"),
                          InstanceMethod<&FuseSession::Start>("start"),
+                         InstanceMethod<&FuseSession::StartUring>("startUring"),
+                         InstanceMethod<&FuseSession::RegisterUring>("registerUring"),
                          InstanceMethod<&FuseSession::Reply>("reply"),
                          InstanceMethod<&FuseSession::Unmount>("unmount"),
                          InstanceMethod<&FuseSession::Close>("close"),
@@ -84,13 +87,20 @@ Napi::Function FuseSession::Define(Napi::Env env) {
 
 // new FuseSession(onRequests(buffers: Buffer[], released: number[]), onEnd(errno: number)); released holds
 // pairs of handle and node that the data path answered RELEASE for.
-FuseSession::FuseSession(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FuseSession>(info) {
+FuseSession::FuseSession(const Napi::CallbackInfo& info)
+    : Napi::ObjectWrap<FuseSession>(info), files_([this](uint64_t fh, uint64_t nodeid) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        released_.push_back(fh);
+        released_.push_back(nodeid);
+        Schedule();
+      }) {
   on_requests_ = Napi::Persistent(info[0].As<Napi::Function>());
   on_end_ = Napi::Persistent(info[1].As<Napi::Function>());
 }
 
 FuseSession::~FuseSession() {
   StopReader();
+  queues_.clear();
   for (auto& request : queue_) std::free(request.data);
   if (fd_ >= 0) close(fd_);
 }
@@ -171,15 +181,7 @@ Napi::Value FuseSession::Start(const Napi::CallbackInfo& info) {
   buffer_size_ = std::max<size_t>(static_cast<size_t>(I64(info, 0)), kMinReadBuffer);
   stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (stop_fd_ < 0) throw ErrnoError(env, "eventfd", errno);
-  data_ = std::make_unique<DataPath>(
-      fd_, buffer_size_, [this](uint8_t* buffer, size_t length) { Enqueue({buffer, length}); },
-      [this](uint64_t fh, uint64_t nodeid) {
-        std::lock_guard<std::mutex> lock(mutex_);
-        released_.push_back(fh);
-        released_.push_back(nodeid);
-        Schedule();
-      });
-  data_->SetAttrValid(static_cast<uint64_t>(I64(info, 1)), static_cast<uint32_t>(I64(info, 2)));
+  attr_valid_ = {static_cast<uint64_t>(I64(info, 1)), static_cast<uint32_t>(I64(info, 2))};
   deliver_ = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "persistfs-fuse", 0, 1);
   reader_ = std::thread([this] { ReadLoop(); });
   return env.Undefined();
@@ -190,37 +192,87 @@ Napi::Value FuseSession::Start(const Napi::CallbackInfo& info) {
 // it). Until RELEASE, which JavaScript learns of through onRequests' second argument.
 Napi::Value FuseSession::Attach(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!data_) throw Napi::Error::New(env, "start first");
+  if (!reader_.joinable()) throw Napi::Error::New(env, "start first");
   auto fh = static_cast<uint64_t>(I64(info, 0));
   auto cell = info[3].As<Napi::Float64Array>();
   if (cell.ElementLength() < 1) throw Napi::RangeError::New(env, "the size cell is a Float64Array of one element");
   auto* size = reinterpret_cast<uint64_t*>(static_cast<uint8_t*>(cell.ArrayBuffer().Data()) + cell.ByteOffset());
   cells_[fh] = Napi::Persistent(cell);
-  data_->Attach(fh, I32(info, 1), static_cast<uint64_t>(I64(info, 2)), size);
+  files_.Attach(fh, I32(info, 1), static_cast<uint64_t>(I64(info, 2)), size);
   return env.Undefined();
 }
 
-// counters(): whether the data path runs, and what it did.
+// counters(): whether the data path runs, what it did, and the FUSE-over-io_uring queues.
 Napi::Value FuseSession::Counters(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto result = Napi::Object::New(env);
+  auto number = [&](const char* name, uint64_t value) { result.Set(name, Napi::Number::New(env, static_cast<double>(value))); };
   result.Set("native", Napi::Boolean::New(env, native_.load()));
-  DataPath::Counters c = data_ ? data_->counters() : closed_counters_;
-  result.Set("served", Napi::Number::New(env, static_cast<double>(c.served)));
-  result.Set("forwarded", Napi::Number::New(env, static_cast<double>(c.forwarded)));
-  result.Set("bytesRead", Napi::Number::New(env, static_cast<double>(c.bytes_read)));
-  result.Set("bytesWritten", Napi::Number::New(env, static_cast<double>(c.bytes_written)));
-  result.Set("writes", Napi::Number::New(env, static_cast<double>(c.writes)));
-  result.Set("largestWrite", Napi::Number::New(env, static_cast<double>(c.largest_write)));
+  number("served", counters_.served.load());
+  number("forwarded", counters_.forwarded.load());
+  number("bytesRead", counters_.bytes_read.load());
+  number("bytesWritten", counters_.bytes_written.load());
+  number("writes", counters_.writes.load());
+  number("largestWrite", counters_.largest_write.load());
+  number("uringQueues", queues_.size());
+  uint64_t uring_requests = 0;
+  int uring_error = 0;
+  for (const auto& queue : queues_) {
+    uring_requests += queue->requests();
+    if (uring_error == 0) uring_error = queue->kernel_error();
+  }
+  number("uringRequests", uring_requests);
+  result.Set("uringError", Napi::Number::New(env, uring_error));
   return result;
+}
+
+// startUring(depth, payloadSize): one FUSE-over-io_uring queue per possible CPU, each with `depth`
+// entries of `payloadSize` bytes (max_write), their threads and rings ready. Before answering INIT with
+// FUSE_OVER_IO_URING: if they cannot be had, INIT does not agree on it (the kernel would otherwise hold
+// every request until the queues register). Returns the number of queues; throws with errno.
+Napi::Value FuseSession::StartUring(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!reader_.joinable()) throw Napi::Error::New(env, "start first");
+  if (!queues_.empty()) throw Napi::Error::New(env, "the queues run already");
+  const auto depth = static_cast<unsigned>(I64(info, 0));
+  const auto payload = static_cast<size_t>(I64(info, 1));
+  const int cpus = get_nprocs_conf();  // the kernel makes one queue per possible CPU
+  UringQueue::Hooks hooks;
+  hooks.to_javascript = [this](uint8_t* request, size_t length, uint64_t unique, UringQueue::Entry* entry) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    in_javascript_[unique] = entry;
+    queue_.push_back({request, length});
+    Schedule();
+  };
+  for (int cpu = 0; cpu < cpus; cpu++) {
+    auto queue = std::make_unique<UringQueue>(fd_, static_cast<unsigned>(cpu), depth, payload, files_, counters_, attr_valid_, hooks);
+    int error = queue->Start();
+    if (error != 0) {
+      queues_.clear();
+      throw ErrnoError(env, "a FUSE-over-io_uring queue", -error);
+    }
+    queues_.push_back(std::move(queue));
+  }
+  return Napi::Number::New(env, cpus);
+}
+
+// registerUring(): the queues offer their entries, once INIT is answered (the kernel refuses them before).
+// A refusal (the kernel's first error is in counters().uringError) makes the kernel go on over /dev/fuse.
+Napi::Value FuseSession::RegisterUring(const Napi::CallbackInfo& info) {
+  for (auto& queue : queues_) queue->Register();
+  return info.Env().Undefined();
 }
 
 // The reader: one ring for the two polls (/dev/fuse readable, told to stop) and the data path's IO. It
 // stops reading when told to or when the connection ends, and returns once no IO is left in the ring.
 void FuseSession::ReadLoop() {
-  if (data_->Init(kRingEntries) != 0) return PollLoop();
+  // One thread submits and reaps; completions' task work runs when it waits, not by interrupting it.
+  int setup = io_uring_queue_init(kRingEntries, &ring_, IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN);
+  if (setup == -EINVAL) setup = io_uring_queue_init(kRingEntries, &ring_, 0);  // an older kernel
+  if (setup != 0) return PollLoop();
+  data_ = std::make_unique<DataPath>(&ring_, files_, *this, counters_, attr_valid_, buffer_size_);
   native_ = true;
-  io_uring* ring = data_->ring();
+  io_uring* ring = &ring_;
   auto watch = [this](int fd, uint64_t tag) {
     io_uring_sqe* sqe = data_->Sqe();
     io_uring_prep_poll_add(sqe, fd, POLLIN);
@@ -255,6 +307,10 @@ void FuseSession::ReadLoop() {
     io_uring_cq_advance(ring, seen);
   }
   if (buffer) data_->GiveBuffer(buffer);
+  if (data_->inflight() == 0) {
+    data_.reset();
+    io_uring_queue_exit(&ring_);
+  }  // else the ring failed with IO in it: its memory stays, rather than be freed under the kernel
   Finish(error);
 }
 
@@ -282,10 +338,19 @@ bool FuseSession::ReadAvailable(uint8_t** buffer, int* error) {
 // (a big WRITE) takes the read buffer itself, as does a WRITE the data path keeps; the reader then takes
 // another buffer. False when none can be had.
 bool FuseSession::Dispatch(uint8_t** buffer, size_t length) {
-  bool kept = false;
-  if (native_ && data_->Serve(*buffer, length, &kept)) {
-    if (kept) *buffer = data_->TakeBuffer();
-    return *buffer != nullptr;
+  if (native_ && length >= sizeof(InHeader)) {
+    DataPath::Request request;
+    std::memcpy(&request.header, *buffer, sizeof request.header);
+    if (request.header.len == length) {
+      request.arg = *buffer + sizeof(InHeader);
+      request.arg_length = length - sizeof(InHeader);
+      request.buffer = *buffer;
+      bool kept = false;
+      if (data_->Serve(request, &kept)) {
+        if (kept) *buffer = data_->TakeBuffer();
+        return *buffer != nullptr;
+      }
+    }
   }
   Request request{nullptr, length};
   if (length <= kCopyLimit) {
@@ -298,6 +363,19 @@ bool FuseSession::Dispatch(uint8_t** buffer, size_t length) {
   if (request.data) Enqueue(request);
   return request.data != nullptr && *buffer != nullptr;
 }
+
+// A reply of the data path to a request read from /dev/fuse: one writev, which never blocks. It fails
+// with ENOENT when the request was interrupted meanwhile and ENODEV once the connection is gone: either
+// way nobody waits for it any more.
+void FuseSession::Send(const DataPath::Request& request, int error, const void* body, size_t length) {
+  OutHeader header{static_cast<uint32_t>(sizeof(OutHeader) + (error == 0 ? length : 0)), -error, request.header.unique};
+  iovec iov[2] = {{&header, sizeof header}, {const_cast<void*>(body), length}};
+  ssize_t written = writev(fd_, iov, error == 0 && length > 0 ? 2 : 1);
+  (void)written;
+}
+
+// The data path hands a request it holds (with its buffer) to JavaScript after all.
+void FuseSession::Forward(const DataPath::Request& request) { Enqueue({request.buffer, request.header.len}); }
 
 // The reader without io_uring: poll(2) for /dev/fuse and the stop eventfd; every request goes to JavaScript.
 void FuseSession::PollLoop() {
@@ -384,6 +462,21 @@ Napi::Value FuseSession::Reply(const Napi::CallbackInfo& info) {
       length += bytes.length;
     }
   }
+  if (header.unique != 0) {
+    UringQueue::Entry* entry = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto it = in_javascript_.find(header.unique);
+      if (it != in_javascript_.end()) {
+        entry = it->second;
+        in_javascript_.erase(it);
+      }
+    }
+    if (entry != nullptr) {  // the request came through a ring entry: the reply goes back through it
+      entry->queue->Reply(entry, -header.error, iov + 1, parts - 1);
+      return Napi::Number::New(env, 0);
+    }
+  }
   header.len = static_cast<uint32_t>(length);
   iov[0] = {&header, sizeof header};
   ssize_t n = writev(fd_, iov, static_cast<int>(parts));
@@ -412,10 +505,13 @@ void FuseSession::StopReader() {
 // close(): stops the reader and closes /dev/fuse. A mount still in place then answers ENOTCONN.
 Napi::Value FuseSession::Close(const Napi::CallbackInfo& info) {
   StopReader();
+  for (auto& queue : queues_) queue->Stop();
   if (fd_ >= 0) close(fd_);
   fd_ = -1;
-  if (data_) closed_counters_ = data_->counters();
-  data_.reset();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    in_javascript_.clear();
+  }
   cells_.clear();
   return info.Env().Undefined();
 }

@@ -5,23 +5,28 @@
 // request it can read without waiting, and one thread-safe call per batch drains the whole queue on the
 // event loop (one wake-up for many requests). JavaScript writes its replies itself, one writev each (a
 // reply to /dev/fuse never blocks). Without io_uring the reader polls and JavaScript answers everything.
+// When INIT agreed on FUSE over io_uring, startUring() adds one queue per CPU (uring-queue.h); the kernel
+// then sends its requests there, and only FORGET and INTERRUPT still come through /dev/fuse.
 #pragma once
 
+#include <liburing.h>
 #include <napi.h>
-
-#include "data-path.h"
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
-#include <unordered_map>
 #include <thread>
+#include <unordered_map>
 #include <vector>
+
+#include "data-path.h"
+#include "file-table.h"
+#include "uring-queue.h"
 
 namespace persistfs::fuse {
 
-class FuseSession : public Napi::ObjectWrap<FuseSession> {
+class FuseSession : public Napi::ObjectWrap<FuseSession>, public DataPath::Transport {
  public:
   static Napi::Function Define(Napi::Env env);
   explicit FuseSession(const Napi::CallbackInfo& info);
@@ -36,6 +41,8 @@ class FuseSession : public Napi::ObjectWrap<FuseSession> {
   Napi::Value Mount(const Napi::CallbackInfo& info);
   Napi::Value MountWithFusermount(const Napi::CallbackInfo& info);
   Napi::Value Start(const Napi::CallbackInfo& info);
+  Napi::Value StartUring(const Napi::CallbackInfo& info);
+  Napi::Value RegisterUring(const Napi::CallbackInfo& info);
   Napi::Value Reply(const Napi::CallbackInfo& info);
   Napi::Value Unmount(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
@@ -53,13 +60,21 @@ class FuseSession : public Napi::ObjectWrap<FuseSession> {
   void Drain(Napi::Env env);
   void StopReader();
 
+  // DataPath::Transport, for the requests read from /dev/fuse
+  void Send(const DataPath::Request& request, int error, const void* body, size_t length) override;
+  void Forward(const DataPath::Request& request) override;
+
   int fd_ = -1;
   int stop_fd_ = -1;  // an eventfd: written to stop the reader
   size_t buffer_size_ = 0;
   std::thread reader_;
-  std::unique_ptr<DataPath> data_;
-  std::atomic<bool> native_{false};
-  DataPath::Counters closed_counters_;  // what the data path did, once closed  // the data path runs (the reader got its ring); set before requests flow
+  FileTable files_;
+  DataPathCounters counters_;
+  DataPath::AttrValid attr_valid_;
+  io_uring ring_{};             // the reader's
+  std::unique_ptr<DataPath> data_;  // the reader's, on its ring
+  std::atomic<bool> native_{false};  // the reader got its ring: the data path runs
+  std::vector<std::unique_ptr<UringQueue>> queues_;  // FUSE over io_uring, one per CPU, once started
   // JavaScript's thread: the size cells of attached handles, kept alive while the data path may write them
   std::unordered_map<uint64_t, Napi::Reference<Napi::Float64Array>> cells_;
   Napi::ThreadSafeFunction deliver_;
@@ -69,6 +84,7 @@ class FuseSession : public Napi::ObjectWrap<FuseSession> {
   std::mutex mutex_;  // guards what follows
   std::vector<Request> queue_;
   std::vector<uint64_t> released_;  // pairs of handle and node the data path released
+  std::unordered_map<uint64_t, UringQueue::Entry*> in_javascript_;  // ring entries whose reply JavaScript owes
   bool scheduled_ = false;  // a drain is queued on the event loop
   bool ended_ = false;      // the reader has stopped (end_error_ says why)
   bool end_reported_ = false;

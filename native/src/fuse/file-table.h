@@ -1,0 +1,85 @@
+// FileTable: the open files JavaScript attached for the data path (data-path.h), by FUSE handle, shared by
+// every thread that serves requests (the /dev/fuse reader and the FUSE-over-io_uring queues). A file is
+// attached at OPEN and detached at RELEASE; its descriptor stays the storage's, so JavaScript closes it,
+// and only once no operation of any thread still uses it: the last one out reports the release.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+
+namespace persistfs::fuse {
+
+struct OpenFile {
+  uint64_t fh;
+  int fd;
+  uint64_t nodeid;
+  uint64_t* size;  // the storage's size of the file: a float64 that JavaScript reads
+
+  std::mutex mutex;  // guards what follows
+  uint32_t inflight = 0;  // operations using fd
+  bool released = false;  // RELEASE came: report it once inflight is 0
+};
+
+class FileTable {
+ public:
+  // A handle released, and no longer used here: JavaScript closes the storage's file.
+  using Released = std::function<void(uint64_t fh, uint64_t nodeid)>;
+
+  explicit FileTable(Released released) : released_(std::move(released)) {}
+
+  void Attach(uint64_t fh, int fd, uint64_t nodeid, uint64_t* size) {
+    auto file = std::make_shared<OpenFile>();
+    file->fh = fh;
+    file->fd = fd;
+    file->nodeid = nodeid;
+    file->size = size;
+    std::lock_guard<std::mutex> lock(mutex_);
+    files_[fh] = std::move(file);
+  }
+
+  // The attached file `fh` of node `nodeid`, counted as in use until Done(); null when not attached.
+  std::shared_ptr<OpenFile> Use(uint64_t fh, uint64_t nodeid) {
+    std::shared_ptr<OpenFile> file;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto it = files_.find(fh);
+      if (it == files_.end() || it->second->nodeid != nodeid) return nullptr;
+      file = it->second;
+    }
+    std::lock_guard<std::mutex> lock(file->mutex);
+    file->inflight++;
+    return file;
+  }
+
+  void Done(OpenFile& file) {
+    bool report;
+    {
+      std::lock_guard<std::mutex> lock(file.mutex);
+      report = --file.inflight == 0 && file.released;
+    }
+    if (report) released_(file.fh, file.nodeid);
+  }
+
+  // RELEASE of `file` (which the caller has in use): detached now, reported when its last use is done.
+  void Release(OpenFile& file) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      files_.erase(file.fh);
+    }
+    {
+      std::lock_guard<std::mutex> lock(file.mutex);
+      file.released = true;
+    }
+    Done(file);
+  }
+
+ private:
+  Released released_;
+  std::mutex mutex_;
+  std::unordered_map<uint64_t, std::shared_ptr<OpenFile>> files_;
+};
+
+}  // namespace persistfs::fuse
