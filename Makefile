@@ -61,7 +61,7 @@ bench: build
 	node dist/scripts/bench.js
 
 fio: build
-	node dist/scripts/fio.js
+	node dist/scripts/fio.js $(FIO_ARGS)
 
 # Mounts ./data (the backing store) at ./mnt in the foreground; Ctrl-C unmounts.
 run: build

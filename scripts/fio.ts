@@ -1,6 +1,8 @@
 // The fio validation (`make fio`): standard fio jobs (sequential and random reads and writes, a verify
 // job, file create/stat/unlink) on a plain directory and through persistfs mounts with each transport
-// (kernel, fuse-native; io_uring IO mode unless --modes says more), in the same run, interleaved. Prints
+// (kernel, fuse-native; io_uring IO mode unless --modes says more), the kernel transport's variants (FUSE
+// io_uring queues, writeback cache, no data path) and libfuse's passthrough_hp when --peer-hp gives it,
+// in the same run, interleaved. Prints
 // a row per target and job: its throughput, a mount's ratio to the plain directory next to those of two
 // reference FUSE file systems, and the mount's CPU time per request; progress on
 // stderr, everything as JSON in bench-results/. Exits non-zero when any run failed (the verify job
@@ -23,7 +25,8 @@ import { saveReport } from './bench/report.js';
 import { formatLegend, formatTable } from './fio/report.js';
 import { FULL, jobEnvironment, QUICK, type FioSettings } from './fio/settings.js';
 import { summarize } from './fio/summary.js';
-import { closeTargets, IO_MODES, mountKinds, mountTargetName, openTargets, type Target } from './fio/targets.js';
+import { closeTargets, IO_MODES, KERNEL_VARIANT_NAMES, mountKinds, openTargets, type Target } from './fio/targets.js';
+import { withUringSwitch } from './fio/uring-switch.js';
 import { prepareWorkdir, removeWorkdir } from './fio/workdir.js';
 
 // dist/scripts/fio.js -> the repository
@@ -51,6 +54,14 @@ async function parseArguments() {
     .option('transports', { type: 'string', array: true, choices: TRANSPORTS, default: [...TRANSPORTS], describe: 'the transports to mount with' })
     // one IO mode by default: every mode is one more mount in every round of every job
     .option('modes', { type: 'string', array: true, choices: IO_MODES, default: ['io_uring'], describe: 'the IO modes to mount with (each with every transport)' })
+    .option('kernel-variants', {
+      type: 'string',
+      array: true,
+      choices: KERNEL_VARIANT_NAMES,
+      default: [...KERNEL_VARIANT_NAMES],
+      describe: 'rows of the kernel transport beside its default: uring (FUSE io_uring queues; switches enable_uring on for the run), writeback (the writeback cache), js (no native data path)',
+    })
+    .option('peer-hp', { type: 'string', describe: "libfuse's example/passthrough_hp, built (outside this repository): a row, and each mount's ratio to it" })
     .option('mount-arg', { type: 'string', array: true, default: [], describe: 'a flag for persistfs mount, e.g. --mount-arg=--no-xattr (repeatable)' })
     .option('keep', { type: 'boolean', default: false, describe: 'keep the work directory at the end' })
     .check((args) => {
@@ -97,6 +108,8 @@ async function main(): Promise<void> {
   const kinds = mountKinds(
     TRANSPORTS.filter((transport) => args.transports.includes(transport)),
     IO_MODES.filter((mode) => args.modes.includes(mode)),
+    KERNEL_VARIANT_NAMES.filter((variant) => args['kernel-variants'].includes(variant)),
+    args['peer-hp'] === undefined ? undefined : path.resolve(args['peer-hp']),
   );
   const fio = fioVersion();
   if (fio === undefined) throw new Error('fio is not installed (make deps installs it)');
@@ -123,13 +136,16 @@ async function main(): Promise<void> {
   let runs: RunResult[] = [];
   const problems: string[] = [];
   try {
-    progress(`mounting ${kinds.map(mountTargetName).join(', ')} under ${workdir}`);
-    const targets = await openTargets(workdir, kinds, MOUNT_CLI, args['mount-arg']);
-    try {
-      runs = await runJobs(jobs, targets, context);
-    } finally {
-      problems.push(...(await closeTargets(targets)));
-    }
+    progress(`mounting ${kinds.map((kind) => kind.name).join('; ')} under ${workdir}`);
+    const uring = args['kernel-variants'].includes('uring') && args.transports.includes('kernel');
+    await withUringSwitch(uring, context.note, async () => {
+      const targets = await openTargets(workdir, kinds, MOUNT_CLI, args['mount-arg']);
+      try {
+        runs = await runJobs(jobs, targets, context);
+      } finally {
+        problems.push(...(await closeTargets(targets)));
+      }
+    });
   } finally {
     if (!args.keep) await removeWorkdir(workdir);
   }

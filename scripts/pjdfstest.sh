@@ -7,7 +7,8 @@
 # the suite's count; exits 1 when any subtest failed, the run did not finish or the mount did not end well.
 #
 #   scripts/pjdfstest.sh [--transport kernel|fuse-native] <pjdfstest-dir>
-#   (or PJDFSTEST_DIR=<dir>; TRANSPORT=<transport>, kernel by default; PJDFSTEST_TIMEOUT=<seconds>, 3600)
+#   (or PJDFSTEST_DIR=<dir>; TRANSPORT=<transport>, kernel by default; PJDFSTEST_TIMEOUT=<seconds>, 3600;
+#   MOUNT_ARGS="<more persistfs mount options>", e.g. "--writeback-cache" or "--fuse-uring on")
 set -u
 
 usage() {
@@ -84,7 +85,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 mount_status=0
-node "$cli" mount "$backing" "$mnt" --transport "$transport" --allow-other --log-level warn >"$mount_log" 2>&1 &
+# shellcheck disable=SC2086 # MOUNT_ARGS is a list of options
+node "$cli" mount "$backing" "$mnt" --transport "$transport" --allow-other --log-level warn ${MOUNT_ARGS:-} >"$mount_log" 2>&1 &
 mount_pid=$!
 for _ in $(seq 150); do
   is_mounted && break
@@ -97,7 +99,7 @@ if ! is_mounted; then
   exit 1
 fi
 
-echo "# pjdfstest $suite on a persistfs mount ($transport transport) at $mnt"
+echo "# pjdfstest $suite on a persistfs mount ($transport transport${MOUNT_ARGS:+ $MOUNT_ARGS}) at $mnt"
 cd "$mnt" || exit 1
 # in the background, so that a Ctrl-C interrupts the wait at once; tail shows the progress
 timeout "${PJDFSTEST_TIMEOUT:-3600}" prove -r "$suite/tests" >"$prove_log" 2>&1 &
@@ -120,7 +122,7 @@ fi
 # prove's "Test Summary Report" names each file that failed ("<file> (Wstat: .. Tests: N Failed: F)",
 # then "Failed tests: ..." lines, maybe wrapped); a file with a bad plan or a non-zero exit but no failed
 # subtest counts as one failure. Passed = the subtests run ("Files=.., Tests=N") less the failed ones.
-summary=$(awk -v prefix="$suite/tests/" -v transport="$transport" -v prove_status="$prove_status" '
+summary=$(awk -v prefix="$suite/tests/" -v transport="$transport transport${MOUNT_ARGS:+ $MOUNT_ARGS}" -v prove_status="$prove_status" '
   function end_file() {
     if (file != "" && (failed > 0 || broken)) {
       failures += failed > 0 ? failed : 1
@@ -151,7 +153,7 @@ summary=$(awk -v prefix="$suite/tests/" -v transport="$transport" -v prove_statu
     }
     else print "# " totals
     printf "%s", lines
-    printf "pjdfstest (%s transport): %d passed, %d failed\n", transport, tests - failed_subtests, failures
+    printf "pjdfstest (%s): %d passed, %d failed\n", transport, tests - failed_subtests, failures
   }
 ' "$prove_log")
 echo "# pjdfstest summary:"

@@ -1,10 +1,9 @@
-// A persistfs mount served by a child process (`persistfs mount` in the foreground) for as long as the run
-// needs it. In its own process, the mount never waits on this one, which runs fio and sync against it and
+// A FUSE mount served by a child process in the foreground (`persistfs mount`, or the peer) for as long as
+// the run needs it. In its own process, the mount never waits on this one, which runs fio and sync against it and
 // may block while doing so; and its CPU time can be read apart from fio's.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, realpathSync, statSync } from 'node:fs';
 
-import type { Transport } from '../../mount/run-mount.js';
 import { processCpuTime, type CpuTime } from './process-cpu.js';
 
 const MOUNT_TIMEOUT_MS = 15_000;
@@ -13,19 +12,6 @@ const STOP_TIMEOUT_MS = 15_000;
 const POLL_MS = 25;
 /** the end of the mount's stderr kept for error messages */
 const LOG_TAIL_CHARS = 4000;
-
-export interface MountOptions {
-  /** dist/mount/cli.js */
-  cli: string;
-  /** the mount's backing store directory (exists) */
-  backing: string;
-  /** an empty directory to mount on (exists) */
-  mountpoint: string;
-  transport: Transport;
-  ioMode: 'io_uring' | 'sync';
-  /** more `persistfs mount` flags (e.g. --no-xattr) */
-  extraArgs: readonly string[];
-}
 
 /** The mount points in this process' mount table; the kernel writes spaces and the like as octal escapes. */
 export function mountPoints(): string[] {
@@ -65,15 +51,15 @@ export class MountProcess {
     });
   }
 
-  /** Starts the mount and resolves once it serves requests; rejects (with nothing left mounted) if it does not. */
-  static async start(options: MountOptions): Promise<MountProcess> {
+  /**
+   * Runs `command(mountpoint)` (the program and its arguments, given the resolved mount point) and
+   * resolves once the mount serves requests; rejects (with nothing left mounted) if it does not.
+   */
+  static async start(mountpointGiven: string, command: (mountpoint: string) => string[]): Promise<MountProcess> {
     // the mount table holds the resolved path
-    const mountpoint = realpathSync(options.mountpoint);
-    const child = spawn(
-      process.execPath,
-      [options.cli, 'mount', options.backing, mountpoint, '--transport', options.transport, '--io-mode', options.ioMode, '--log-level', 'warn', ...options.extraArgs],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
+    const mountpoint = realpathSync(mountpointGiven);
+    const [program, ...args] = command(mountpoint);
+    const child = spawn(program!, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     const mount = new MountProcess(child, mountpoint);
     try {
       const deadline = Date.now() + MOUNT_TIMEOUT_MS;

@@ -44,17 +44,18 @@ function textTable(header: readonly string[], body: readonly string[][], textCol
  * reference file systems' ratios beside, and its CPU time; the job is named on its first row only.
  */
 export function formatTable(summaries: readonly JobSummary[]): string {
-  const header = ['job', 'unit', 'target', 'median', '/ backing', 'passthrough_hp', 'JS passthrough', 'CPU us/req'];
+  const header = ['job', 'unit', 'target', 'median', '/ backing', '/ hp', 'ref hp', 'ref JS', 'CPU us/req'];
   const body = summaries.flatMap((summary) => {
     const reference = summary.reference ? [summary.reference.passthroughHp.toFixed(2), summary.reference.jsPassthrough.toFixed(2)] : ['-', '-'];
     return [
-      [summary.job, summary.unit, 'backing', formatThroughput(summary.backing, summary.unit), '', '', '', ''],
+      [summary.job, summary.unit, 'backing', formatThroughput(summary.backing, summary.unit), '', '', '', '', ''],
       ...summary.mounts.map((mount) => [
         '',
         '',
         mount.target,
         formatThroughput(mount, summary.unit),
         formatRatio(mount.ratio, mount.atLeastJsPassthrough),
+        mount.ratioToPeer === undefined ? '-' : mount.ratioToPeer.toFixed(2),
         ...reference,
         formatCpu(mount.cpuUsPerRequest),
       ]),
@@ -65,8 +66,10 @@ export function formatTable(summaries: readonly JobSummary[]): string {
 
 export function formatLegend(rounds: number): string {
   return [
-    `medians of ${rounds} round${rounds === 1 ? '' : 's'}; target: the backing directory, or a mount (<transport> <IO mode>);`,
-    "/ backing = the mount's median / the backing directory's, in the same run;",
+    `medians of ${rounds} round${rounds === 1 ? '' : 's'}; target: the backing directory, or a mount (<transport> <IO mode>[, variant]; the`,
+    "kernel rows without a variant run with --fuse-uring off), or libfuse's passthrough_hp (--peer-hp);",
+    "/ backing = the mount's median / the backing directory's, / hp = / passthrough_hp's, both in the same run;",
+    'ref hp, ref JS: the reference ratios below (earlier runs, for comparison);',
     "ok / LOW: the ratio is at least / below the JS passthrough's; ! = some rounds failed (see below).",
     `${REFERENCE_ATTRIBUTION}.`,
     'CPU us/req: CPU time of the mount process over the run, total (user+system), per fio IO (per file',

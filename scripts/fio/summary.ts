@@ -1,9 +1,10 @@
 // From the runs to one line per job: the median of every target's rounds, the mounts' ratios to the
-// backing directory, and how those compare with the reference file systems'.
+// backing directory and to the peer (passthrough_hp, when it ran), and how those compare with the
+// reference file systems'.
 import type { FioJob, JobId, Unit } from './jobs.js';
 import { isFailed, type CpuPerRequest, type RunResult, type SuccessfulRun } from './measured-run.js';
 import { REFERENCE_RATIOS, type ReferenceRatios } from './reference.js';
-import { mountTargetName, type MountName, type MountKind, type TargetName } from './targets.js';
+import type { MountKind, TargetName } from './targets.js';
 
 export interface TargetSummary {
   /** the median throughput of the successful rounds, in the job's unit; undefined when none succeeded */
@@ -12,9 +13,11 @@ export interface TargetSummary {
 }
 
 export interface MountSummary extends TargetSummary {
-  target: MountName;
+  target: TargetName;
   /** the mount's median over the backing directory's */
   ratio: number | undefined;
+  /** the mount's median over passthrough_hp's in the same run; undefined without the peer */
+  ratioToPeer: number | undefined;
   /** whether `ratio` is at least the JS passthrough's; undefined without either */
   atLeastJsPassthrough: boolean | undefined;
   /** CPU microseconds of the mount process per fio IO (per file for the metadata jobs), median round */
@@ -56,16 +59,19 @@ function targetSummary(runs: readonly RunResult[], job: JobId, target: TargetNam
 export function summarize(jobs: readonly FioJob[], kinds: readonly MountKind[], runs: readonly RunResult[]): JobSummary[] {
   return jobs.map((job) => {
     const backing = targetSummary(runs, job.id, 'backing');
+    const peer = kinds.some((kind) => kind.transport === 'passthrough_hp') ? targetSummary(runs, job.id, 'passthrough_hp') : undefined;
     const reference = REFERENCE_RATIOS[job.id];
+    const over = (a: number | undefined, b: number | undefined) => (a !== undefined && b !== undefined ? a / b : undefined);
     const mounts = kinds.map((kind): MountSummary => {
-      const target = mountTargetName(kind);
+      const target = kind.name;
       const summary = targetSummary(runs, job.id, target);
-      const ratio = summary.median !== undefined && backing.median !== undefined ? summary.median / backing.median : undefined;
+      const ratio = over(summary.median, backing.median);
       const cpuFigures = runsOf(runs, job.id, target).succeeded.flatMap((run) => run.mountCpuUsPerRequest ?? []);
       return {
         target,
         ...summary,
         ratio,
+        ratioToPeer: kind.transport === 'passthrough_hp' ? undefined : over(summary.median, peer?.median),
         atLeastJsPassthrough: ratio !== undefined && reference !== undefined ? ratio >= reference.jsPassthrough : undefined,
         cpuUsPerRequest: medianCpu(cpuFigures),
       };
