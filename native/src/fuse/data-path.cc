@@ -20,6 +20,11 @@ namespace {
 constexpr size_t kKeepBuffers = 16;
 // A READ reply up to this size gets a buffer of its own size; a larger one a reusable full-size buffer.
 constexpr size_t kSmallReply = 64 * 1024;
+// A WRITE up to this size is one pwrite(2) on the serving thread; a larger one goes through the ring. On
+// ext4 (the backing file systems here) io_uring cannot write to the page cache without blocking, so it
+// hands every buffered write to an io-wq worker: measured on this machine, 9-11 us a 4 KiB write through
+// the ring, 3 us with pwrite. A large write is mostly its copy, and the worker lets several go at once.
+constexpr size_t kInlineWrite = 64 * 1024;
 // The largest file size the storage addresses exactly (its File's checkExtent): past it is EFBIG.
 constexpr uint64_t kLargestEnd = (uint64_t{1} << 53) - 1;
 
@@ -225,8 +230,12 @@ bool DataPath::Serve(const Request& request, bool* kept) {
 }
 
 void DataPath::Submit(Op* op) {
-  io_uring_sqe* sqe = Sqe();
   const int fd = op->file->fd;
+  if (op->kind == Op::kWrite && op->length - op->done <= kInlineWrite) {
+    ssize_t n = pwrite(fd, op->data + op->done, op->length - op->done, static_cast<off_t>(op->offset + op->done));
+    return Completed(op, n < 0 ? -errno : static_cast<int>(n));
+  }
+  io_uring_sqe* sqe = Sqe();
   switch (op->kind) {
     case Op::kRead:
       io_uring_prep_read(sqe, fd, op->data + op->done, static_cast<unsigned>(op->length - op->done), op->offset + op->done);
@@ -245,9 +254,9 @@ void DataPath::Submit(Op* op) {
   io_uring_sqe_set_data(sqe, op);
 }
 
-void DataPath::Complete(const io_uring_cqe* cqe) {
-  auto* op = static_cast<Op*>(io_uring_cqe_get_data(cqe));
-  const int result = cqe->res;
+void DataPath::Complete(const io_uring_cqe* cqe) { Completed(static_cast<Op*>(io_uring_cqe_get_data(cqe)), cqe->res); }
+
+void DataPath::Completed(Op* op, int result) {
   if (result == -EINTR || result == -EAGAIN) return Submit(op);  // try again
   switch (op->kind) {
     case Op::kRead:

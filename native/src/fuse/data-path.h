@@ -2,8 +2,9 @@
 // for the kernel (OPEN, CREATE) it attaches the handle (file-table.h): the storage's descriptor, checked
 // at OPEN, and the storage's size cell for the file. From then on READ, WRITE, FSYNC, FLUSH, RELEASE and
 // GETATTR of that handle are served here, on the thread that received them, with their IO on that
-// thread's io_uring: a WRITE becomes one IORING_OP_WRITE on the storage's descriptor, its completion the
-// reply. JavaScript keeps the policy and the storage's state: a write past the end raises the size cell
+// thread's io_uring: a READ becomes one IORING_OP_READ on the storage's descriptor, its completion the
+// reply (a small WRITE is one pwrite there and then: io_uring punts buffered writes on ext4 to a worker,
+// see kInlineWrite). JavaScript keeps the policy and the storage's state: a write past the end raises the size cell
 // it reads, a RELEASE is reported back so it closes the storage's file, and a write whose file still has
 // privilege bits to remove (HANDLE_KILLPRIV_V2) is handed to it. Any other request goes to JavaScript.
 //
@@ -81,7 +82,8 @@ class DataPath {
 
  private:
   struct Op;
-  void Submit(Op* op);
+  void Submit(Op* op);  // its IO on the ring (or, a small write, done at once: see kInlineWrite)
+  void Completed(Op* op, int result);  // result: bytes, or -errno
   void Finish(Op* op, int error);  // answers (error 0: with the op's result) and frees
 
   io_uring* const ring_;
