@@ -67,6 +67,11 @@ await yargs(hideBin(process.argv))
           describe:
             'kernel transport: FUSE over io_uring, one queue per CPU (kernel 6.14+; as root: echo Y > /sys/module/fuse/parameters/enable_uring). auto: when the kernel offers it; on: refuse to mount without it',
         })
+        .option('passthrough', {
+          type: 'boolean',
+          default: false,
+          describe: 'kernel transport, as root: the kernel reads and writes regular files\' backing files itself (FUSE passthrough, Linux 6.9+; not with --writeback-cache)',
+        })
         .option('debug', { type: 'boolean', default: false, describe: 'print every FUSE request (fuse-native: libfuse debug output; kernel: each request and reply in the log)' }),
     async (argv) => {
       try {
@@ -91,6 +96,7 @@ await yargs(hideBin(process.argv))
           writebackCache: argv['writeback-cache'],
           nativeDataPath: argv['native-data-path'],
           fuseUring: argv['fuse-uring'],
+          passthrough: argv.passthrough,
           onMounted: ({ backing, mountpoint, ioMode }) =>
             process.stderr.write(
               `persistfs: serving ${backing} at ${mountpoint} (${ioMode} IO mode).\n` +

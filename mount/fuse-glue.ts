@@ -67,6 +67,11 @@ export interface FuseMountOptions {
    * queue per CPU. auto (default): when the kernel offers it; on: refuse to mount without it; off: never.
    */
   fuseUring?: FuseUringMode;
+  /**
+   * The kernel transport only, as root, without the writeback cache: FUSE passthrough, the kernel reads
+   * and writes regular files' backing files itself.
+   */
+  passthrough?: boolean;
 }
 
 /** The libfuse option string, in one place. */

@@ -36,6 +36,9 @@ export async function runMount(options: RunMountOptions): Promise<void> {
   if (options.writebackCache && transport !== 'kernel') {
     throw new StorageError('EINVAL', 'EINVAL: --writeback-cache needs --transport kernel (libfuse 2 has no writeback cache)');
   }
+  if (options.passthrough && (transport !== 'kernel' || options.writebackCache || process.getuid?.() !== 0)) {
+    throw new StorageError('EINVAL', 'EINVAL: --passthrough needs --transport kernel, root, and no --writeback-cache (the kernel takes one or the other)');
+  }
   if (options.fuseUring === 'on' && transport !== 'kernel') {
     throw new StorageError('EINVAL', 'EINVAL: --fuse-uring on needs --transport kernel');
   }

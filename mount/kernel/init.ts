@@ -15,6 +15,9 @@
 //   large requests; the kernel keeps size and mtime meanwhile and sends them with SETATTR.
 // - OVER_IO_URING, when offered and our queues are ready (--fuse-uring): requests come through one
 //   io_uring queue per CPU (native/src/fuse/uring-queue.h) instead of read(2) on /dev/fuse.
+// - PASSTHROUGH, when asked (--passthrough, root): reads and writes of regular files go from the kernel
+//   straight to the storage's backing file; max_stack_depth 1 (the backing file system is not stacked).
+//   The kernel takes it only without the writeback cache.
 // Left out for now:
 // - EXPORT_SUPPORT: no NFS export (no lookups of "." and "..").
 // - POSIX_LOCKS / FLOCK_LOCKS: the kernel then keeps locks local to the mount, which is what we want.
@@ -52,12 +55,19 @@ export function offersUring(request: Request): boolean {
 }
 
 /** The answer to INIT, and what was agreed. */
-export function negotiate(request: Request, options: { writebackCache?: boolean; uring?: boolean } = {}): { reply: Buffer; agreed: Negotiated } {
+export function negotiate(
+  request: Request,
+  options: { writebackCache?: boolean; uring?: boolean; passthrough?: boolean } = {},
+): { reply: Buffer; agreed: Negotiated } {
   const init = initIn(request);
   if (init.major !== FUSE_KERNEL_VERSION) throw new InitError(`the kernel speaks FUSE ${init.major}.${init.minor}; persistfs speaks 7.x`);
   if (init.minor < 28) throw new InitError(`the kernel speaks FUSE 7.${init.minor}; persistfs needs 7.28 or later`);
   const offered = init.flags & InitFlag.INIT_EXT ? init.flags : init.flags & 0xffff_ffffn;
-  const flags = offered & (WANTED | (options.writebackCache ? InitFlag.WRITEBACK_CACHE : 0n) | (options.uring ? InitFlag.OVER_IO_URING : 0n));
+  const asked =
+    (options.writebackCache ? InitFlag.WRITEBACK_CACHE : 0n) |
+    (options.uring ? InitFlag.OVER_IO_URING : 0n) |
+    (options.passthrough && !options.writebackCache ? InitFlag.PASSTHROUGH : 0n);
+  const flags = offered & (WANTED | asked);
   const minor = Math.min(init.minor, FUSE_KERNEL_MINOR_VERSION);
 
   // fuse_init_out: major u32, minor u32, max_readahead u32, flags u32, max_background u16,
@@ -74,5 +84,6 @@ export function negotiate(request: Request, options: { writebackCache?: boolean;
   reply.writeUInt32LE(1, 24); // time_gran: nanosecond timestamps
   reply.writeUInt16LE(MAX_PAGES, 28);
   reply.writeUInt32LE(Number(flags >> 32n), 32);
+  if (flags & InitFlag.PASSTHROUGH) reply.writeUInt32LE(1, 36); // max_stack_depth
   return { reply, agreed: { major: FUSE_KERNEL_VERSION, minor, flags, maxWrite: MAX_WRITE } };
 }

@@ -15,7 +15,7 @@ import type { PosixFs } from '../posix-fs.js';
 import type { FuseUringMode } from '../fuse-glue.js';
 import type { NativeAccess } from '../../src/adapters/adapter.js';
 import { InitError, negotiate, offersUring } from './init.js';
-import { KernelOps, type KernelOpsOptions, type Operation, type ReplyBody } from './operations.js';
+import { KernelOps, type KernelOpsOptions, type NativePort, type Operation, type ReplyBody } from './operations.js';
 import { InitFlag, MAX_WRITE, Opcode, OPCODE_NAMES, READ_BUFFER_SIZE } from './protocol.js';
 import { timeout } from './reply.js';
 import { decodeRequest, ProtocolError, type Request } from './request.js';
@@ -29,6 +29,7 @@ export interface KernelMountOptions extends KernelOpsOptions {
   debug: boolean;
   nativeDataPath?: boolean;
   fuseUring?: FuseUringMode;
+  passthrough?: boolean;
 }
 
 const asRoot = (): boolean => process.getuid?.() === 0;
@@ -70,8 +71,12 @@ export class KernelMount {
     private readonly options: KernelMountOptions,
     private readonly logger: Logger,
   ) {
-    const attach = options.nativeDataPath === false ? undefined : (fh: number, node: number, access: NativeAccess) => this.session.attach(fh, access.fd, node, access.sizeCell);
-    this.ops = new KernelOps(posix, options, (code, body) => this.notify(code, body), attach);
+    const port: NativePort = {
+      attach: options.nativeDataPath === false ? undefined : (fh: number, node: number, access: NativeAccess) => this.session.attach(fh, access.fd, node, access.sizeCell),
+      backingOpen: (fd) => this.session.backingOpen(fd),
+      backingClose: (id) => this.session.backingClose(id),
+    };
+    this.ops = new KernelOps(posix, options, (code, body) => this.notify(code, body), port, logger);
     this.operations = this.ops.table();
     let ended: (errno: number) => void = () => {};
     this.ended = new Promise((resolve) => (ended = resolve));

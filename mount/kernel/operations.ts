@@ -12,6 +12,7 @@ import type { EntryStat, NativeAccess } from '../../src/adapters/adapter.js';
 import type { SetTime } from '../../src/ground/set-time.js';
 import { O } from '../../src/io/engine.js';
 import type { PosixFs } from '../posix-fs.js';
+import type { Logger } from '../../src/log.js';
 import { NodeTable, type Node } from './node-table.js';
 import {
   COPY_FILE_RANGE_MAX_32,
@@ -59,8 +60,20 @@ export type ReplyBody = Buffer | Buffer[] | undefined;
 export type Operation = (request: Request) => Promise<ReplyBody>;
 /** Sends a notification to the kernel (notify code, body). */
 export type Notifier = (code: number, body: Buffer) => void;
-/** Hands an open file's handle to the native data path (native/src/fuse/data-path.h). */
-export type Attacher = (fh: number, node: number, access: NativeAccess) => void;
+/** What the operations ask of the native session beside replies. */
+export interface NativePort {
+  /** hands an open file's handle to the native data path (native/src/fuse/data-path.h); absent: none */
+  attach?: (fh: number, node: number, access: NativeAccess) => void;
+  /** FUSE passthrough: a backing file id for descriptor fd, or -errno; and forgetting one */
+  backingOpen(fd: number): number;
+  backingClose(id: number): number;
+}
+
+/** A node's backing file for passthrough: one for all its open handles (the kernel wants the same one). */
+interface Backing {
+  id: number;
+  handles: Set<number>;
+}
 
 interface OpenDir {
   node: Node;
@@ -105,6 +118,11 @@ export class KernelOps {
   private readonly asRoot = process.getuid?.() === 0;
   /** the writeback cache was agreed at INIT */
   private writeback = false;
+  /** passthrough was agreed at INIT: open files get a backing file */
+  private passthrough = false;
+  private readonly backings = new Map<number, Backing>();
+  /** handles whose reads and writes bypass us (and the storage's idea of their size) */
+  private readonly passedThrough = new Set<number>();
   /**
    * Nodes known to carry no set-user-ID/set-group-ID bit: a write by an unprivileged user to them has no
    * privileges to remove, and needs no stat. A change of mode or owner drops a node from the set.
@@ -115,7 +133,8 @@ export class KernelOps {
     private readonly posix: PosixFs,
     private readonly options: KernelOpsOptions,
     private readonly notify: Notifier = () => {},
-    private readonly attach?: Attacher,
+    private readonly native?: NativePort,
+    private readonly logger?: Logger,
   ) {
     this.entryValid = timeout(options.entryTimeout);
     this.attrValid = timeout(options.attrTimeout);
@@ -124,6 +143,7 @@ export class KernelOps {
   /** What INIT agreed on that changes how operations behave. */
   agreed(flags: bigint): void {
     this.writeback = (flags & InitFlag.WRITEBACK_CACHE) !== 0n;
+    this.passthrough = (flags & InitFlag.PASSTHROUGH) !== 0n;
   }
 
   /** The operations by opcode; an opcode without one is answered ENOSYS. */
@@ -346,22 +366,58 @@ export class KernelOps {
     return this.entryOf(parent, name, await this.posix.stat(path));
   }
 
-  /** A handle OPEN or CREATE made; the data path serves its reads and writes when it can. */
-  private opened(node: number, fh: number): void {
+  /**
+   * A handle OPEN or CREATE made: what its reply says. With passthrough, the kernel reads and writes the
+   * node's backing file itself; otherwise the data path serves its reads and writes when it can.
+   */
+  private opened(node: number, fh: number): Buffer {
     let handles = this.openFiles.get(node);
     if (!handles) this.openFiles.set(node, (handles = new Set()));
     handles.add(fh);
-    const access = this.attach && this.posix.nativeAccess(fh);
-    if (access) this.attach!(fh, node, access);
+    const access = this.posix.nativeAccess(fh);
+    if (access && this.passthrough) {
+      const backing = this.backingOf(node, access.fd);
+      if (backing !== undefined) {
+        backing.handles.add(fh);
+        this.passedThrough.add(fh);
+        return openOut(fh, FOPEN.PASSTHROUGH, backing.id);
+      }
+    }
+    if (access) this.native?.attach?.(fh, node, access);
+    // every change comes through this mount: the page cache stays valid across opens
+    return openOut(fh, FOPEN.KEEP_CACHE);
+  }
+
+  /** The node's backing file, registered from descriptor `fd` if it has none; undefined if refused. */
+  private backingOf(node: number, fd: number): Backing | undefined {
+    let backing = this.backings.get(node);
+    if (backing === undefined) {
+      const id = this.native?.backingOpen(fd) ?? -1;
+      if (id < 0) {
+        this.logger?.warn({ node, error: -id }, 'passthrough refused for a file: served without it');
+        return undefined;
+      }
+      this.backings.set(node, (backing = { id, handles: new Set() }));
+    }
+    return backing;
+  }
+
+  /**
+   * Before an operation that depends on the size the storage knows (SEEK_DATA, copy_file_range,
+   * fallocate): a passed-through handle's writes went around the storage, so its size is read anew.
+   */
+  private async sizeKnown(fh: number): Promise<void> {
+    if (!this.passedThrough.has(fh)) return;
+    const access = this.posix.nativeAccess(fh);
+    if (access) access.sizeCell[0] = (await this.posix.fstat(fh)).size;
   }
 
   private async open(request: Request): Promise<ReplyBody> {
     const { flags, openFlags } = openIn(request);
     const fh = await this.posix.open(this.pathOf(request.nodeid), this.writeback ? readableToo(flags) : flags);
-    this.opened(request.nodeid, fh);
+    const reply = this.opened(request.nodeid, fh);
     if (flags & O.TRUNC && openFlags & OPEN_KILL_SUIDGID) await this.killPrivileges(request.nodeid, fh);
-    // every change comes through this mount: the page cache stays valid across opens
-    return openOut(fh, FOPEN.KEEP_CACHE);
+    return reply;
   }
 
   /** CREATE: fuse_create_in (flags u32, mode u32, umask u32, open_flags u32), then the name. */
@@ -376,8 +432,7 @@ export class KernelOps {
       await this.ownedByCaller(path, parent, request);
       const stat = await this.posix.fstat(fh);
       const node = this.nodes.lookedUp(parent, name, stat.ino);
-      this.opened(node.id, fh);
-      return [this.entry(node, stat), openOut(fh, FOPEN.KEEP_CACHE)];
+      return [this.entry(node, stat), this.opened(node.id, fh)];
     } catch (error) {
       await this.posix.release(fh);
       throw error;
@@ -436,6 +491,12 @@ export class KernelOps {
     const handles = this.openFiles.get(node);
     handles?.delete(fh);
     if (handles?.size === 0) this.openFiles.delete(node);
+    const backing = this.backings.get(node);
+    if (backing?.handles.delete(fh) && backing.handles.size === 0) {
+      this.backings.delete(node);
+      this.native?.backingClose(backing.id);
+    }
+    this.passedThrough.delete(fh);
     return this.posix.release(fh);
   }
 
@@ -454,6 +515,7 @@ export class KernelOps {
     const fh = body.u64();
     const offset = body.u64();
     const length = body.u64();
+    await this.sizeKnown(fh);
     await this.posix.fallocate(fh, offset, length, body.u32());
     return undefined;
   }
@@ -467,6 +529,7 @@ export class KernelOps {
   private async lseek(request: Request): Promise<ReplyBody> {
     if (this.writeback) throw errorOf('ENOSYS', 'SEEK_DATA/SEEK_HOLE with the writeback cache: the kernel answers from its own size');
     const { fh, offset, whence } = lseekIn(request);
+    await this.sizeKnown(fh);
     return lseekOut(await this.posix.lseek(fh, offset, whence));
   }
 
@@ -480,6 +543,8 @@ export class KernelOps {
     if (!this.openFiles.get(c.nodeOut)?.has(c.fhOut)) throw errorOf('EBADF', `no open file ${c.fhOut} on node ${c.nodeOut}`);
     if (c.flags !== 0) throw errorOf('EINVAL', `copy_file_range flags ${c.flags}: there are none`);
     const length = wide ? c.length : Math.min(c.length, COPY_FILE_RANGE_MAX_32);
+    await this.sizeKnown(c.fhIn);
+    await this.sizeKnown(c.fhOut);
     const copied = await this.posix.copyFileRange(c.fhIn, c.offsetIn, c.fhOut, c.offsetOut, length);
     return wide ? copyFileRangeOut(copied) : writeOut(copied);
   }

@@ -119,6 +119,8 @@ export const FOPEN = {
   KEEP_CACHE: 1 << 1,
   NONSEEKABLE: 1 << 2,
   CACHE_DIR: 1 << 3,
+  /** reads and writes go to the backing file named by fuse_open_out.backing_id */
+  PASSTHROUGH: 1 << 7,
 } as const;
 
 /**

@@ -73,11 +73,12 @@ export function attrOut(stat: EntryStat, valid: Timeout): Buffer {
   return buffer;
 }
 
-/** fuse_open_out: fh u64, open_flags u32, backing_id i32 (passthrough; 0 here) */
-export function openOut(fh: number, openFlags: number): Buffer {
+/** fuse_open_out: fh u64, open_flags u32, backing_id i32 (with FOPEN_PASSTHROUGH) */
+export function openOut(fh: number, openFlags: number, backingId = 0): Buffer {
   const buffer = Buffer.alloc(Size.OPEN_OUT);
   writeU64(buffer, 0, fh);
   buffer.writeUInt32LE(openFlags, 8);
+  buffer.writeInt32LE(backingId, 12);
   return buffer;
 }
 

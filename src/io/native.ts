@@ -108,6 +108,10 @@ export interface NativeFuseSession {
   startUring(depth: number, payloadSize: number): number;
   /** the queues offer their entries to the kernel; once INIT is answered */
   registerUring(): void;
+  /** FUSE passthrough: registers descriptor `fd` as a backing file; its id, or -errno */
+  backingOpen(fd: number): number;
+  /** forgets backing file `id` (open files keep theirs): 0 or -errno */
+  backingClose(id: number): number;
   /** whether the data path runs (it needs io_uring), what it did, and the io_uring queues */
   counters(): {
     native: boolean;

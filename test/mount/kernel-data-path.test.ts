@@ -46,6 +46,8 @@ const MODES: Array<[string, string[], boolean, boolean]> = [
   ['data path, io_uring queues', ['--fuse-uring', 'on'], true, true],
   ['data path, io_uring queues, writeback cache', ['--fuse-uring', 'on', '--writeback-cache'], true, true],
   ['io_uring queues without the data path', ['--fuse-uring', 'on', '--no-native-data-path'], false, true],
+  // the kernel reads and writes the backing files itself: neither the data path nor JavaScript sees them
+  ['passthrough', ['--fuse-uring', 'off', '--passthrough'], false, false],
 ];
 
 interface Counters {
@@ -90,6 +92,10 @@ for (const [how, args, native, uring] of MODES) {
     } else {
       t.equal(served?.served, 0, 'the data path answered nothing');
     }
+    if (args.includes('--passthrough')) {
+      t.match(m.log(), /"storageWrites":0,/, 'passthrough: no write reached the mount at all');
+      t.doesNotMatch(m.log(), /passthrough refused/, 'and every file got its backing file');
+    }
   });
 }
 
@@ -116,4 +122,12 @@ test('kernel transport: --fuse-uring on refuses to mount where FUSE over io_urin
   t.notEqual(code, 0, 'the mount process fails');
   t.match(log(), /enable_uring/, 'naming the switch to turn on');
   t.deepEqual(fs.readdirSync(backing), [], 'and leaves nothing in the backing directory');
+});
+
+test('kernel transport: --passthrough with --writeback-cache is refused (the kernel takes one or the other)', async (t) => {
+  const { backing, mnt } = mountDirs(t);
+  const { child, log } = startMountProcess(backing, mnt, ['--transport', 'kernel', '--passthrough', '--writeback-cache']);
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  t.notEqual(code, 0, 'the mount process fails');
+  t.match(log(), /--passthrough needs --transport kernel, root, and no --writeback-cache/, 'saying why');
 });

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <spawn.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
@@ -76,6 +77,8 @@ Napi::Function FuseSession::Define(Napi::Env env) {
                          InstanceMethod<&FuseSession::Start>("start"),
                          InstanceMethod<&FuseSession::StartUring>("startUring"),
                          InstanceMethod<&FuseSession::RegisterUring>("registerUring"),
+                         InstanceMethod<&FuseSession::BackingOpen>("backingOpen"),
+                         InstanceMethod<&FuseSession::BackingClose>("backingClose"),
                          InstanceMethod<&FuseSession::Reply>("reply"),
                          InstanceMethod<&FuseSession::Unmount>("unmount"),
                          InstanceMethod<&FuseSession::Close>("close"),
@@ -254,6 +257,29 @@ Napi::Value FuseSession::StartUring(const Napi::CallbackInfo& info) {
     queues_.push_back(std::move(queue));
   }
   return Napi::Number::New(env, cpus);
+}
+
+// The passthrough ioctls on /dev/fuse (include/uapi/linux/fuse.h: FUSE_DEV_IOC_BACKING_OPEN and _CLOSE).
+struct BackingMap {
+  int32_t fd;
+  uint32_t flags;
+  uint64_t padding;
+};
+constexpr unsigned long kBackingOpen = _IOW(229, 1, BackingMap);
+constexpr unsigned long kBackingClose = _IOW(229, 2, uint32_t);
+
+// backingOpen(fd): registers the storage's descriptor fd as a backing file for FUSE passthrough; the id
+// to put in OPEN's reply (FOPEN_PASSTHROUGH), or -errno (EPERM without CAP_SYS_ADMIN).
+Napi::Value FuseSession::BackingOpen(const Napi::CallbackInfo& info) {
+  BackingMap map{I32(info, 0), 0, 0};
+  int id = ioctl(fd_, kBackingOpen, &map);
+  return Napi::Number::New(info.Env(), id < 0 ? -errno : id);
+}
+
+// backingClose(id): the kernel keeps what open files use; 0 or -errno.
+Napi::Value FuseSession::BackingClose(const Napi::CallbackInfo& info) {
+  uint32_t id = static_cast<uint32_t>(I32(info, 0));
+  return Napi::Number::New(info.Env(), ioctl(fd_, kBackingClose, &id) < 0 ? -errno : 0);
 }
 
 // registerUring(): the queues offer their entries, once INIT is answered (the kernel refuses them before).

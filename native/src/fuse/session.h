@@ -43,6 +43,8 @@ class FuseSession : public Napi::ObjectWrap<FuseSession>, public DataPath::Trans
   Napi::Value Start(const Napi::CallbackInfo& info);
   Napi::Value StartUring(const Napi::CallbackInfo& info);
   Napi::Value RegisterUring(const Napi::CallbackInfo& info);
+  Napi::Value BackingOpen(const Napi::CallbackInfo& info);
+  Napi::Value BackingClose(const Napi::CallbackInfo& info);
   Napi::Value Reply(const Napi::CallbackInfo& info);
   Napi::Value Unmount(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
