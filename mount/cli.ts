@@ -53,8 +53,8 @@ await yargs(hideBin(process.argv))
         })
         .option('writeback-cache', {
           type: 'boolean',
-          default: false,
-          describe: 'kernel transport: let the kernel gather writes in its page cache (fewer, larger requests; written on fsync, close or memory pressure)',
+          describe:
+            'kernel transport: the kernel gathers writes in its page cache (fewer, larger requests; written on fsync, close or memory pressure). On by default (not with --passthrough); --no-writeback-cache: each write(2) reaches the storage before it returns',
         })
         .option('native-data-path', {
           type: 'boolean',

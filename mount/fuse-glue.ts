@@ -55,6 +55,7 @@ export interface FuseMountOptions {
   /**
    * The kernel transport only: the kernel's writeback cache (writes gather in the page cache and reach
    * us in large requests, at the latest on fsync or close; the kernel keeps size and mtime meanwhile).
+   * Undefined: on for the kernel transport unless passthrough is asked for (runMount decides).
    */
   writebackCache?: boolean;
   /**

@@ -33,12 +33,14 @@ const WATCH_INTERVAL_MS = 500;
 export async function runMount(options: RunMountOptions): Promise<void> {
   const { logger } = options;
   const transport = options.transport ?? DEFAULT_TRANSPORT;
-  if (options.writebackCache && transport !== 'kernel') {
+  if (options.writebackCache === true && transport !== 'kernel') {
     throw new StorageError('EINVAL', 'EINVAL: --writeback-cache needs --transport kernel (libfuse 2 has no writeback cache)');
   }
-  if (options.passthrough && (transport !== 'kernel' || options.writebackCache || process.getuid?.() !== 0)) {
+  if (options.passthrough && (transport !== 'kernel' || options.writebackCache === true || process.getuid?.() !== 0)) {
     throw new StorageError('EINVAL', 'EINVAL: --passthrough needs --transport kernel, root, and no --writeback-cache (the kernel takes one or the other)');
   }
+  // the writeback cache by default where there is one, and passthrough was not chosen instead
+  options = { ...options, writebackCache: options.writebackCache ?? (transport === 'kernel' && !options.passthrough) };
   if (options.fuseUring === 'on' && transport !== 'kernel') {
     throw new StorageError('EINVAL', 'EINVAL: --fuse-uring on needs --transport kernel');
   }

@@ -1,7 +1,7 @@
 // The fio validation (`make fio`): standard fio jobs (sequential and random reads and writes, a verify
 // job, file create/stat/unlink) on a plain directory and through persistfs mounts with each transport
 // (kernel, fuse-native; io_uring IO mode unless --modes says more), the kernel transport's variants (FUSE
-// io_uring queues, writeback cache, no data path) and libfuse's passthrough_hp when --peer-hp gives it,
+// io_uring queues, passthrough, no writeback cache, no data path) and libfuse's passthrough_hp when --peer-hp gives it,
 // in the same run, interleaved. Prints
 // a row per target and job: its throughput, a mount's ratio to the plain directory next to those of two
 // reference FUSE file systems, and the mount's CPU time per request; progress on
@@ -59,7 +59,8 @@ async function parseArguments() {
       array: true,
       choices: KERNEL_VARIANT_NAMES,
       default: [...KERNEL_VARIANT_NAMES],
-      describe: 'rows of the kernel transport beside its default: uring (FUSE io_uring queues; switches enable_uring on for the run), writeback (the writeback cache), js (no native data path)',
+      describe:
+        'rows of the kernel transport beside its default: uring (FUSE io_uring queues; switches enable_uring on for the run), passthrough (root), no-writeback (without the writeback cache), js (no native data path)',
     })
     .option('peer-hp', { type: 'string', describe: "libfuse's example/passthrough_hp, built (outside this repository): a row, and each mount's ratio to it" })
     .option('mount-arg', { type: 'string', array: true, default: [], describe: 'a flag for persistfs mount, e.g. --mount-arg=--no-xattr (repeatable)' })

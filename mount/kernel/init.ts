@@ -11,8 +11,9 @@
 // - HANDLE_KILLPRIV_V2: removing set-user-ID/set-group-ID on a write, truncate or O_TRUNC open by an
 //   unprivileged user is ours (operations.ts killPrivileges); without it the kernel sends a SETATTR before
 //   each such write. The mount writes as root, so the backing file system would keep the bits.
-// - WRITEBACK_CACHE, when asked (--writeback-cache): writes gather in the kernel's page cache and come in
-//   large requests; the kernel keeps size and mtime meanwhile and sends them with SETATTR.
+// - WRITEBACK_CACHE, by default (not with --no-writeback-cache or --passthrough): writes gather in the
+//   kernel's page cache and come in large requests; the kernel keeps size and mtime meanwhile and sends
+//   them with SETATTR. A small random write then costs no request at all until it is written back.
 // - OVER_IO_URING, when offered and our queues are ready (--fuse-uring): requests come through one
 //   io_uring queue per CPU (native/src/fuse/uring-queue.h) instead of read(2) on /dev/fuse.
 // - PASSTHROUGH, when asked (--passthrough, root): reads and writes of regular files go from the kernel

@@ -12,13 +12,15 @@ export type IoMode = 'io_uring' | 'sync';
 export const IO_MODES: readonly IoMode[] = ['io_uring', 'sync'];
 
 /**
- * The kernel transport's variants beside its default row (which runs with --fuse-uring off, the default
- * where the fuse module's enable_uring is off): FUSE io_uring queues, the writeback cache, and JavaScript
- * answering every request (the data path off), so that each step's gain shows.
+ * The kernel transport's variants beside its default row (the default mount: data path, writeback cache;
+ * with --fuse-uring off, the default where the fuse module's enable_uring is off): FUSE io_uring queues,
+ * passthrough, no writeback cache, and JavaScript answering every request (the data path off), so that
+ * each step's gain shows.
  */
 export const KERNEL_VARIANTS = {
   uring: { label: 'io_uring queues', args: ['--fuse-uring', 'on'] },
-  writeback: { label: 'writeback cache', args: ['--fuse-uring', 'off', '--writeback-cache'] },
+  passthrough: { label: 'passthrough', args: ['--fuse-uring', 'off', '--passthrough'] },
+  'no-writeback': { label: 'no writeback cache', args: ['--fuse-uring', 'off', '--no-writeback-cache'] },
   js: { label: 'no data path', args: ['--fuse-uring', 'off', '--no-native-data-path'] },
 } as const;
 export type KernelVariant = keyof typeof KERNEL_VARIANTS;

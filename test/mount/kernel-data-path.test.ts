@@ -40,12 +40,12 @@ const EXPECTED =
 
 // how, mount arguments, whether the data path serves, whether the requests come through io_uring queues
 const MODES: Array<[string, string[], boolean, boolean]> = [
-  ['data path', ['--fuse-uring', 'off'], true, false],
+  ['data path', ['--fuse-uring', 'off', '--no-writeback-cache'], true, false],
   ['data path, writeback cache', ['--fuse-uring', 'off', '--writeback-cache'], true, false],
-  ['without the data path', ['--fuse-uring', 'off', '--no-native-data-path'], false, false],
-  ['data path, io_uring queues', ['--fuse-uring', 'on'], true, true],
+  ['without the data path', ['--fuse-uring', 'off', '--no-writeback-cache', '--no-native-data-path'], false, false],
+  ['data path, io_uring queues', ['--fuse-uring', 'on', '--no-writeback-cache'], true, true],
   ['data path, io_uring queues, writeback cache', ['--fuse-uring', 'on', '--writeback-cache'], true, true],
-  ['io_uring queues without the data path', ['--fuse-uring', 'on', '--no-native-data-path'], false, true],
+  ['io_uring queues without the data path', ['--fuse-uring', 'on', '--no-writeback-cache', '--no-native-data-path'], false, true],
   // the kernel reads and writes the backing files itself: neither the data path nor JavaScript sees them
   ['passthrough', ['--fuse-uring', 'off', '--passthrough'], false, false],
 ];

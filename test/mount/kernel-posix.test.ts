@@ -9,8 +9,8 @@ import test from 'tape';
 import { withMount } from './mount-helper.js';
 
 const MODES: Array<[string, string[]]> = [
-  ['', ['--transport', 'kernel', '--allow-other']],
   [' (writeback cache)', ['--transport', 'kernel', '--allow-other', '--writeback-cache']],
+  [' (no writeback cache)', ['--transport', 'kernel', '--allow-other', '--no-writeback-cache']],
 ];
 
 for (const [how, args] of MODES) {

@@ -108,9 +108,7 @@ async function logSettled(m: { log(): string }): Promise<string> {
   return m.log();
 }
 
-test('kernel transport: LSEEK finds data and holes (SEEK_DATA, SEEK_HOLE, ENXIO past the end)', async (t) => {
-  const m = await withMount(t, 'io_uring', [...KERNEL, '--debug', '--log-level', 'info']);
-  const script = `import errno, os
+const SEEK_SCRIPT = `import errno, os
 fd = os.open("sparse", os.O_RDWR | os.O_CREAT, 0o644)
 os.pwrite(fd, b"a" * 4096, 0)
 os.pwrite(fd, b"b" * 4096, 1 << 20)
@@ -120,10 +118,19 @@ try:
 except OSError as e:
     print(errno.errorcode[e.errno])
 print(os.lseek(fd, -10, os.SEEK_END), os.lseek(fd, 7, os.SEEK_SET))`;
+
+test('kernel transport: LSEEK finds data and holes (SEEK_DATA, SEEK_HOLE, ENXIO past the end)', async (t) => {
+  const m = await withMount(t, 'io_uring', [...KERNEL, '--no-writeback-cache', '--debug', '--log-level', 'info']);
   // the kernel's own answer (without LSEEK) would be a hole only at the end: "0 1052672 4096 1052672"
-  t.equal(m.sh(`/usr/bin/python3 -c '${script}'`), '0 4096 1048576 1052672\nENXIO\n1052662 7\n', 'the hole in the middle is found; ENXIO at the end');
+  t.equal(m.sh(`/usr/bin/python3 -c '${SEEK_SCRIPT}'`), '0 4096 1048576 1052672\nENXIO\n1052662 7\n', 'the hole in the middle is found; ENXIO at the end');
   t.equal(requestsIn(await logSettled(m), 0, 'LSEEK').length, 5, 'each SEEK_DATA and SEEK_HOLE was an LSEEK request');
   t.equal(m.sh("stat -c '%s %W' sparse"), '1052672 0\n', 'statx asks for the birth time: still answered from GETATTR');
+});
+
+test('kernel transport, writeback cache: SEEK_DATA/SEEK_HOLE are the kernel\'s (data up to its size), never a hole over unwritten data', async (t) => {
+  const m = await withMount(t, 'io_uring', [...KERNEL, '--writeback-cache', '--debug', '--log-level', 'info']);
+  t.equal(m.sh(`/usr/bin/python3 -c '${SEEK_SCRIPT}'`), '0 1052672 4096 1052672\nENXIO\n1052662 7\n', 'data up to the end, the hole at the end');
+  t.equal(requestsIn(await logSettled(m), 0, 'LSEEK').length, 1, 'one LSEEK, answered ENOSYS: the kernel asks no more');
 });
 
 test('kernel transport: copy_file_range is one COPY_FILE_RANGE_64 request, done by the storage', async (t) => {

@@ -40,8 +40,8 @@ async function until(condition: () => boolean, what: string, timeoutMs = 10_000)
  * runs the whole mount suite through either; unset, the CLI's default.
  */
 const TEST_TRANSPORT = process.env.PERSISTFS_TEST_TRANSPORT;
-/** PERSISTFS_TEST_WRITEBACK=1: the kernel transport's mounts with the writeback cache on */
-const TEST_WRITEBACK = process.env.PERSISTFS_TEST_WRITEBACK === '1';
+/** PERSISTFS_TEST_WRITEBACK=0: the kernel transport's mounts without the writeback cache (on by default) */
+const TEST_NO_WRITEBACK = process.env.PERSISTFS_TEST_WRITEBACK === '0';
 /** PERSISTFS_TEST_URING=1: the kernel transport's mounts with FUSE over io_uring (--fuse-uring on) */
 const TEST_URING = process.env.PERSISTFS_TEST_URING === '1';
 
@@ -49,7 +49,8 @@ export function startMountProcess(backing: string, mnt: string, args: string[]):
   const logLevel = args.includes('--log-level') ? [] : ['--log-level', 'warn'];
   const transport = TEST_TRANSPORT && !args.includes('--transport') ? ['--transport', TEST_TRANSPORT] : [];
   const kernel = (args.includes('--transport') ? args[args.indexOf('--transport') + 1] : (TEST_TRANSPORT ?? DEFAULT_TRANSPORT)) === 'kernel';
-  if (TEST_WRITEBACK && kernel && !args.includes('--writeback-cache')) transport.push('--writeback-cache');
+  const choosesWriteback = args.some((arg) => /^--(no-)?writeback-cache$/.test(arg) || arg === '--passthrough');
+  if (TEST_NO_WRITEBACK && kernel && !choosesWriteback) transport.push('--no-writeback-cache');
   if (TEST_URING && kernel && !args.includes('--fuse-uring')) transport.push('--fuse-uring', 'on');
   const child = spawn(process.execPath, [CLI, 'mount', backing, mnt, ...logLevel, ...transport, ...args], {
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -86,6 +87,17 @@ export async function waitMounted(mnt: string, child: ChildProcess, log: () => s
  * other users reach them, removed after the test; both owned by `owner` when given.
  */
 const URING_PARAMETER = '/sys/module/fuse/parameters/enable_uring';
+
+/**
+ * Whether a mount started with `args` has the kernel's writeback cache: the kernel transport's default
+ * (unless PERSISTFS_TEST_WRITEBACK=0 or the arguments say otherwise); fuse-native has none.
+ */
+export function writebackCacheOf(args: readonly string[]): boolean {
+  const transport = args.includes('--transport') ? args[args.indexOf('--transport') + 1] : (TEST_TRANSPORT ?? DEFAULT_TRANSPORT);
+  if (transport !== 'kernel') return false;
+  if (args.includes('--writeback-cache')) return true;
+  return !args.includes('--no-writeback-cache') && !args.includes('--passthrough') && !TEST_NO_WRITEBACK;
+}
 
 /**
  * Switches FUSE over io_uring on or off in the fuse module (root) for this test, and back to what it was
