@@ -374,7 +374,7 @@ export class KernelOps {
     let handles = this.openFiles.get(node);
     if (!handles) this.openFiles.set(node, (handles = new Set()));
     handles.add(fh);
-    const access = this.posix.nativeAccess(fh);
+    const access = this.native ? this.posix.nativeAccess(fh) : undefined;
     if (access && this.passthrough) {
       const backing = this.backingOf(node, access.fd);
       if (backing !== undefined) {
