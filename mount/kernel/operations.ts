@@ -370,12 +370,15 @@ export class KernelOps {
    * A handle OPEN or CREATE made: what its reply says. With passthrough, the kernel reads and writes the
    * node's backing file itself; otherwise the data path serves its reads and writes when it can.
    */
-  private opened(node: number, fh: number): Buffer {
+  private opened(node: number, fh: number, mode: number | undefined): Buffer {
     let handles = this.openFiles.get(node);
     if (!handles) this.openFiles.set(node, (handles = new Set()));
     handles.add(fh);
     const access = this.native ? this.posix.nativeAccess(fh) : undefined;
-    if (access && this.passthrough) {
+    // A file with set-user-ID/set-group-ID bits is not passed through: the kernel would write it as the
+    // mount (root), which keeps them, where a write by another user must remove them (HANDLE_KILLPRIV_V2).
+    const privileged = mode === undefined || privilegeBits(mode) !== 0;
+    if (access && this.passthrough && (!privileged || this.backings.has(node))) {
       const backing = this.backingOf(node, access.fd);
       if (backing !== undefined) {
         backing.handles.add(fh);
@@ -415,7 +418,7 @@ export class KernelOps {
   private async open(request: Request): Promise<ReplyBody> {
     const { flags, openFlags } = openIn(request);
     const fh = await this.posix.open(this.pathOf(request.nodeid), this.writeback ? readableToo(flags) : flags);
-    const reply = this.opened(request.nodeid, fh);
+    const reply = this.opened(request.nodeid, fh, this.passthrough ? (await this.posix.fstat(fh)).mode : undefined);
     if (flags & O.TRUNC && openFlags & OPEN_KILL_SUIDGID) await this.killPrivileges(request.nodeid, fh);
     return reply;
   }
@@ -432,7 +435,7 @@ export class KernelOps {
       await this.ownedByCaller(path, parent, request);
       const stat = await this.posix.fstat(fh);
       const node = this.nodes.lookedUp(parent, name, stat.ino);
-      return [this.entry(node, stat), this.opened(node.id, fh)];
+      return [this.entry(node, stat), this.opened(node.id, fh, stat.mode)];
     } catch (error) {
       await this.posix.release(fh);
       throw error;
