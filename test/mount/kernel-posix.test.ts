@@ -11,6 +11,7 @@ import { withMount } from './mount-helper.js';
 const MODES: Array<[string, string[]]> = [
   [' (writeback cache)', ['--transport', 'kernel', '--allow-other', '--writeback-cache']],
   [' (no writeback cache)', ['--transport', 'kernel', '--allow-other', '--no-writeback-cache']],
+  [' (passthrough)', ['--transport', 'kernel', '--allow-other', '--passthrough']],
 ];
 
 for (const [how, args] of MODES) {
