@@ -180,13 +180,19 @@ Napi::Value FuseSession::MountWithFusermount(const Napi::CallbackInfo& info) {
 Napi::Value FuseSession::Start(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (fd_ < 0) throw Napi::Error::New(env, "mount first");
-  if (reader_.joinable()) throw Napi::Error::New(env, "the reader is running already");
+  if (!readers_.empty()) throw Napi::Error::New(env, "the readers are running already");
   buffer_size_ = std::max<size_t>(static_cast<size_t>(I64(info, 0)), kMinReadBuffer);
   stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (stop_fd_ < 0) throw ErrnoError(env, "eventfd", errno);
   attr_valid_ = {static_cast<uint64_t>(I64(info, 1)), static_cast<uint32_t>(I64(info, 2))};
   deliver_ = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "persistfs-fuse", 0, 1);
-  reader_ = std::thread([this] { ReadLoop(); });
+  // one reader per CPU: requests from several processes are read, and their IO done, side by side
+  const int cpus = std::max(1, get_nprocs());
+  for (int i = 0; i < cpus; i++) readers_.push_back(std::make_unique<Reader>());
+  for (auto& reader : readers_) {
+    Reader* r = reader.get();
+    r->thread = std::thread([this, r] { ReadLoop(*r); });
+  }
   return env.Undefined();
 }
 
@@ -195,7 +201,7 @@ Napi::Value FuseSession::Start(const Napi::CallbackInfo& info) {
 // it). Until RELEASE, which JavaScript learns of through onRequests' second argument.
 Napi::Value FuseSession::Attach(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!reader_.joinable()) throw Napi::Error::New(env, "start first");
+  if (readers_.empty()) throw Napi::Error::New(env, "start first");
   auto fh = static_cast<uint64_t>(I64(info, 0));
   auto cell = info[3].As<Napi::Float64Array>();
   if (cell.ElementLength() < 1) throw Napi::RangeError::New(env, "the size cell is a Float64Array of one element");
@@ -235,7 +241,7 @@ Napi::Value FuseSession::Counters(const Napi::CallbackInfo& info) {
 // every request until the queues register). Returns the number of queues; throws with errno.
 Napi::Value FuseSession::StartUring(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!reader_.joinable()) throw Napi::Error::New(env, "start first");
+  if (readers_.empty()) throw Napi::Error::New(env, "start first");
   if (!queues_.empty()) throw Napi::Error::New(env, "the queues run already");
   const auto depth = static_cast<unsigned>(I64(info, 0));
   const auto payload = static_cast<size_t>(I64(info, 1));
@@ -291,25 +297,26 @@ Napi::Value FuseSession::RegisterUring(const Napi::CallbackInfo& info) {
 
 // The reader: one ring for the two polls (/dev/fuse readable, told to stop) and the data path's IO. It
 // stops reading when told to or when the connection ends, and returns once no IO is left in the ring.
-void FuseSession::ReadLoop() {
+void FuseSession::ReadLoop(Reader& reader) {
   // One thread submits and reaps; completions' task work runs when it waits, not by interrupting it.
-  int setup = io_uring_queue_init(kRingEntries, &ring_, IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN);
-  if (setup == -EINVAL) setup = io_uring_queue_init(kRingEntries, &ring_, 0);  // an older kernel
-  if (setup != 0) return PollLoop();
-  data_ = std::make_unique<DataPath>(&ring_, files_, *this, counters_, attr_valid_, buffer_size_);
+  int setup = io_uring_queue_init(kRingEntries, &reader.ring, IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN);
+  if (setup == -EINVAL) setup = io_uring_queue_init(kRingEntries, &reader.ring, 0);  // an older kernel
+  if (setup != 0) return PollLoop(reader);
+  reader.data = std::make_unique<DataPath>(&reader.ring, files_, *this, counters_, attr_valid_, buffer_size_);
   native_ = true;
-  io_uring* ring = &ring_;
-  auto watch = [this](int fd, uint64_t tag) {
-    io_uring_sqe* sqe = data_->Sqe();
+  io_uring* ring = &reader.ring;
+  DataPath* data = reader.data.get();
+  auto watch = [data](int fd, uint64_t tag) {
+    io_uring_sqe* sqe = data->Sqe();
     io_uring_prep_poll_add(sqe, fd, POLLIN);
     io_uring_sqe_set_data64(sqe, tag);
   };
-  uint8_t* buffer = data_->TakeBuffer();
+  uint8_t* buffer = data->TakeBuffer();
   int error = buffer ? 0 : ENOMEM;
   bool reading = error == 0;
   watch(stop_fd_, kStopAsked);
   if (reading) watch(fd_, kFuseReadable);
-  while (reading || data_->inflight() > 0) {
+  while (reading || data->inflight() > 0) {
     int submitted = io_uring_submit_and_wait(ring, 1);
     if (submitted < 0 && submitted != -EINTR && submitted != -EBUSY) {
       error = -submitted;  // the ring itself failed: IO still in it can no longer be waited for
@@ -324,29 +331,29 @@ void FuseSession::ReadLoop() {
       if (tag == kStopAsked) {
         reading = false;
       } else if (tag == kFuseReadable) {
-        if (reading) reading = ReadAvailable(&buffer, &error);
+        if (reading) reading = ReadAvailable(reader, &buffer, &error);
         if (reading) watch(fd_, kFuseReadable);
       } else {
-        data_->Complete(cqe);
+        data->Complete(cqe);
       }
     }
     io_uring_cq_advance(ring, seen);
   }
-  if (buffer) data_->GiveBuffer(buffer);
-  if (data_->inflight() == 0) {
-    data_.reset();
-    io_uring_queue_exit(&ring_);
+  if (buffer) data->GiveBuffer(buffer);
+  if (data->inflight() == 0) {
+    reader.data.reset();
+    io_uring_queue_exit(&reader.ring);
   }  // else the ring failed with IO in it: its memory stays, rather than be freed under the kernel
   Finish(error);
 }
 
 // Reads every request /dev/fuse has now. False once reading is over: the connection ended (ENODEV: the
 // normal end, unmounted or aborted) or failed (*error set).
-bool FuseSession::ReadAvailable(uint8_t** buffer, int* error) {
+bool FuseSession::ReadAvailable(Reader& reader, uint8_t** buffer, int* error) {
   for (;;) {
     ssize_t n = read(fd_, *buffer, buffer_size_);
     if (n >= 0) {
-      if (!Dispatch(buffer, static_cast<size_t>(n))) {
+      if (!Dispatch(reader, buffer, static_cast<size_t>(n))) {
         *error = ENOMEM;
         return false;
       }
@@ -363,8 +370,9 @@ bool FuseSession::ReadAvailable(uint8_t** buffer, int* error) {
 // One request: the data path's, or JavaScript's. A small one is copied out for JavaScript; a large one
 // (a big WRITE) takes the read buffer itself, as does a WRITE the data path keeps; the reader then takes
 // another buffer. False when none can be had.
-bool FuseSession::Dispatch(uint8_t** buffer, size_t length) {
-  if (native_ && length >= sizeof(InHeader)) {
+bool FuseSession::Dispatch(Reader& reader, uint8_t** buffer, size_t length) {
+  DataPath* data = reader.data.get();
+  if (data != nullptr && length >= sizeof(InHeader)) {
     DataPath::Request request;
     std::memcpy(&request.header, *buffer, sizeof request.header);
     if (request.header.len == length) {
@@ -372,8 +380,8 @@ bool FuseSession::Dispatch(uint8_t** buffer, size_t length) {
       request.arg_length = length - sizeof(InHeader);
       request.buffer = *buffer;
       bool kept = false;
-      if (data_->Serve(request, &kept)) {
-        if (kept) *buffer = data_->TakeBuffer();
+      if (data->Serve(request, &kept)) {
+        if (kept) *buffer = data->TakeBuffer();
         return *buffer != nullptr;
       }
     }
@@ -384,7 +392,7 @@ bool FuseSession::Dispatch(uint8_t** buffer, size_t length) {
     if (request.data) std::memcpy(request.data, *buffer, length);
   } else {
     request.data = *buffer;
-    *buffer = native_ ? data_->TakeBuffer() : static_cast<uint8_t*>(std::malloc(buffer_size_));
+    *buffer = data != nullptr ? data->TakeBuffer() : static_cast<uint8_t*>(std::malloc(buffer_size_));
   }
   if (request.data) Enqueue(request);
   return request.data != nullptr && *buffer != nullptr;
@@ -404,10 +412,10 @@ void FuseSession::Send(const DataPath::Request& request, int error, const void* 
 void FuseSession::Forward(const DataPath::Request& request) { Enqueue({request.buffer, request.header.len}); }
 
 // The reader without io_uring: poll(2) for /dev/fuse and the stop eventfd; every request goes to JavaScript.
-void FuseSession::PollLoop() {
+void FuseSession::PollLoop(Reader& reader) {
   auto* buffer = static_cast<uint8_t*>(std::malloc(buffer_size_));
   int error = buffer ? 0 : ENOMEM;
-  while (error == 0 && ReadAvailable(&buffer, &error)) {
+  while (error == 0 && ReadAvailable(reader, &buffer, &error)) {
     pollfd fds[2] = {{fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
     if (poll(fds, 2, -1) < 0 && errno != EINTR) error = errno;
     if (fds[1].revents) break;  // told to stop
@@ -422,10 +430,12 @@ void FuseSession::Enqueue(Request request) {
   Schedule();
 }
 
+// A reader stopped; the session's end is reported once all have, with the first error.
 void FuseSession::Finish(int error) {
   std::lock_guard<std::mutex> lock(mutex_);
+  if (end_error_ == 0) end_error_ = error;
+  if (++readers_ended_ < readers_.size()) return;
   ended_ = true;
-  end_error_ = error;
   Schedule();
 }
 
@@ -517,12 +527,13 @@ Napi::Value FuseSession::Unmount(const Napi::CallbackInfo& info) {
 }
 
 void FuseSession::StopReader() {
-  if (!reader_.joinable()) return;
+  if (readers_.empty() || !readers_.front()->thread.joinable()) return;
   uint64_t one = 1;
   if (write(stop_fd_, &one, sizeof one) < 0) {
     // an eventfd write fails only on overflow, which cannot happen with one write
   }
-  reader_.join();
+  // never read, the eventfd stays readable: every reader sees it
+  for (auto& reader : readers_) reader->thread.join();
   close(stop_fd_);
   stop_fd_ = -1;
   deliver_.Release();

@@ -1,6 +1,6 @@
 // FuseSession: one FUSE connection. It opens /dev/fuse and mounts it (mount(2), as root), or has
-// fusermount3 mount it and pass the descriptor back (any user), and runs one reader thread around an
-// io_uring: the ring tells it when /dev/fuse is readable and carries the IO of the requests the data path
+// fusermount3 mount it and pass the descriptor back (any user), and runs a reader thread per CPU, each
+// around an io_uring of its own: the ring tells it when /dev/fuse is readable and carries the IO of the requests the data path
 // (data-path.h) answers itself. Every other request goes to JavaScript in batches: the reader queues every
 // request it can read without waiting, and one thread-safe call per batch drains the whole queue on the
 // event loop (one wake-up for many requests). JavaScript writes its replies itself, one writev each (a
@@ -52,10 +52,17 @@ class FuseSession : public Napi::ObjectWrap<FuseSession>, public DataPath::Trans
   Napi::Value Attach(const Napi::CallbackInfo& info);
   Napi::Value Counters(const Napi::CallbackInfo& info);
 
-  void ReadLoop();
-  void PollLoop();  // without io_uring
-  bool ReadAvailable(uint8_t** buffer, int* error);  // false once reading is over
-  bool Dispatch(uint8_t** buffer, size_t length);    // false when out of memory
+  // A thread reading /dev/fuse: its own ring (for the poll and the data path's IO) and data path.
+  struct Reader {
+    std::thread thread;
+    io_uring ring{};
+    std::unique_ptr<DataPath> data;  // null without io_uring: everything goes to JavaScript
+  };
+
+  void ReadLoop(Reader& reader);
+  void PollLoop(Reader& reader);  // without io_uring
+  bool ReadAvailable(Reader& reader, uint8_t** buffer, int* error);  // false once reading is over
+  bool Dispatch(Reader& reader, uint8_t** buffer, size_t length);    // false when out of memory
   void Enqueue(Request request);
   void Finish(int error);
   void Schedule();  // with mutex_ held
@@ -69,13 +76,11 @@ class FuseSession : public Napi::ObjectWrap<FuseSession>, public DataPath::Trans
   int fd_ = -1;
   int stop_fd_ = -1;  // an eventfd: written to stop the reader
   size_t buffer_size_ = 0;
-  std::thread reader_;
+  std::vector<std::unique_ptr<Reader>> readers_;  // one per CPU
   FileTable files_;
   DataPathCounters counters_;
   DataPath::AttrValid attr_valid_;
-  io_uring ring_{};             // the reader's
-  std::unique_ptr<DataPath> data_;  // the reader's, on its ring
-  std::atomic<bool> native_{false};  // the reader got its ring: the data path runs
+  std::atomic<bool> native_{false};  // a reader got its ring: the data path runs
   std::vector<std::unique_ptr<UringQueue>> queues_;  // FUSE over io_uring, one per CPU, once started
   // JavaScript's thread: the size cells of attached handles, kept alive while the data path may write them
   std::unordered_map<uint64_t, Napi::Reference<Napi::Float64Array>> cells_;
@@ -88,7 +93,8 @@ class FuseSession : public Napi::ObjectWrap<FuseSession>, public DataPath::Trans
   std::vector<uint64_t> released_;  // pairs of handle and node the data path released
   std::unordered_map<uint64_t, UringQueue::Entry*> in_javascript_;  // ring entries whose reply JavaScript owes
   bool scheduled_ = false;  // a drain is queued on the event loop
-  bool ended_ = false;      // the reader has stopped (end_error_ says why)
+  size_t readers_ended_ = 0;
+  bool ended_ = false;      // every reader has stopped (end_error_ says why)
   bool end_reported_ = false;
   int end_error_ = 0;
 };
