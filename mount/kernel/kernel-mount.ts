@@ -1,9 +1,10 @@
 // The kernel transport: persistfs speaks the kernel's FUSE protocol itself. The native session
-// (native/src/fuse) mounts /dev/fuse and reads requests on one thread. The reads, writes, fsyncs and
-// fstats of open files are answered there by the data path (native/src/fuse/data-path.h) on the handles
-// attached at OPEN; the other requests reach handle() here in batches, raw. Each is decoded, answered by
-// its operation (operations.ts) and replied to with one writev from this thread. A request that cannot be decoded is EINVAL, an opcode we do not serve ENOSYS, a
-// failing operation its StorageError's errno, anything else EIO: always logged, never a crash.
+// (native/src/fuse) mounts /dev/fuse and reads requests on a thread per CPU (or takes them from its FUSE
+// io_uring queues). The reads, writes, fsyncs and fstats of open files are answered there by the data
+// path (native/src/fuse/data-path.h) on the handles attached at OPEN; the other requests reach handle()
+// here in batches, raw. Each is decoded, answered by its operation (operations.ts) and replied to with one
+// writev from this thread. A request that cannot be decoded is EINVAL, an opcode we do not serve ENOSYS,
+// a failing operation its StorageError's errno, anything else EIO: always logged, never a crash.
 import { execFile } from 'node:child_process';
 import { constants } from 'node:os';
 import { promisify } from 'node:util';
@@ -248,6 +249,11 @@ export class KernelMount {
     }
   }
 
+  /** Resolves once no request or reported release is being handled here. */
+  private async settled(): Promise<void> {
+    if (this.inflight > 0) await new Promise<void>((resolve) => (this.idle = resolve));
+  }
+
   /**
    * Detaches the mount (open files keep it alive until they close), answers every request still in
    * flight, then stops the reader and closes /dev/fuse.
@@ -261,9 +267,9 @@ export class KernelMount {
         this.logger.warn({ err: error }, 'fusermount3 -u failed'),
       );
     }
-    if (this.inflight > 0) await new Promise<void>((resolve) => (this.idle = resolve));
+    await this.settled();
     this.session.close();
-    if (this.inflight > 0) await new Promise<void>((resolve) => (this.idle = resolve)); // releases reported at close
+    await this.settled(); // the releases the data path reported before it stopped
     this.logger.info({ javascript: this.counts, native: this.session.counters() }, 'FUSE requests served');
   }
 }

@@ -132,6 +132,10 @@ bool DataPath::Serve(const Request& request, bool* kept) {
   std::shared_ptr<OpenFile> file = files_.Use(fh, header.nodeid);
   if (!file) return false;
 
+  auto decline = [&] {  // for JavaScript after all (it answers a malformed request)
+    files_.Done(*file);
+    return false;
+  };
   auto answer = [&](int error, const void* body, size_t length) {
     transport_.Send(request, error, body, length);
     counters_.served.fetch_add(1, std::memory_order_relaxed);
@@ -165,10 +169,7 @@ bool DataPath::Serve(const Request& request, bool* kept) {
 
     case kRead: {
       ReadIn in;
-      if (request.arg_length < sizeof in) {
-        files_.Done(*file);
-        return false;
-      }
+      if (request.arg_length < sizeof in) return decline();
       std::memcpy(&in, request.arg, sizeof in);
       // At or past the end the storage knows there is nothing to read (the storage's own rule).
       if (in.size == 0 || static_cast<double>(in.offset) >= SizeOf(file->size)) return answer(0, nullptr, 0);
@@ -177,10 +178,7 @@ bool DataPath::Serve(const Request& request, bool* kept) {
         op->data = request.reply_room;
       } else {
         const bool large = in.size > kSmallReply;
-        if (large && in.size > buffer_size_) {
-          files_.Done(*file);
-          return false;
-        }
+        if (large && in.size > buffer_size_) return decline();
         op->owned = large ? TakeBuffer() : static_cast<uint8_t*>(std::malloc(in.size));
         if (op->owned == nullptr) return answer(ENOMEM, nullptr, 0);
         op->data = op->owned;
@@ -192,18 +190,12 @@ bool DataPath::Serve(const Request& request, bool* kept) {
 
     case kWrite: {
       WriteIn in;
-      if (request.arg_length < sizeof in) {
-        files_.Done(*file);
-        return false;
-      }
+      if (request.arg_length < sizeof in) return decline();
       std::memcpy(&in, request.arg, sizeof in);
       // /dev/fuse: the data follows the fixed part in one buffer; a ring entry has it in its payload
       const uint8_t* data = request.data != nullptr ? request.data : request.arg + sizeof in;
       const size_t length = request.data != nullptr ? request.data_length : request.arg_length - sizeof in;
-      if (length != in.size) {
-        files_.Done(*file);
-        return false;
-      }
+      if (length != in.size) return decline();
       if (in.offset > kLargestEnd || in.size > kLargestEnd - in.offset) return answer(EFBIG, nullptr, 0);
       if (in.size == 0) {
         WriteOut out{0, 0};
@@ -221,8 +213,7 @@ bool DataPath::Serve(const Request& request, bool* kept) {
     }
 
     default:
-      files_.Done(*file);
-      return false;
+      return decline();
   }
   inflight_++;
   Submit(op.release());
@@ -275,11 +266,7 @@ void DataPath::Completed(Op* op, int result) {
         transport_.Forward(op->request);
         counters_.forwarded.fetch_add(1, std::memory_order_relaxed);
         op->owned = nullptr;  // the request's buffer went along
-        op->kind = Op::kCheckPrivileges;
-        std::unique_ptr<Op> owned(op);
-        inflight_--;
-        files_.Done(*op->file);
-        return;
+        return Retire(op);
       }
       op->kind = Op::kWrite;
       return Submit(op);
@@ -290,7 +277,6 @@ void DataPath::Completed(Op* op, int result) {
 }
 
 void DataPath::Finish(Op* op, int error) {
-  std::unique_ptr<Op> owned(op);
   if (error != 0) {
     transport_.Send(op->request, error, nullptr, 0);
   } else if (op->kind == Op::kRead) {
@@ -331,7 +317,11 @@ void DataPath::Finish(Op* op, int error) {
     transport_.Send(op->request, 0, nullptr, 0);
   }
   counters_.served.fetch_add(1, std::memory_order_relaxed);
-  if (op->kind == Op::kWrite && error != 0 && op->done > 0) RaiseSize(op->file->size, op->offset + op->done);
+  Retire(op);
+}
+
+void DataPath::Retire(Op* op) {
+  std::unique_ptr<Op> owned(op);
   if (op->owned != nullptr) {
     if (op->owned == op->request.buffer || op->length > kSmallReply) {
       GiveBuffer(op->owned);

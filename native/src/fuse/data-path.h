@@ -84,7 +84,8 @@ class DataPath {
   struct Op;
   void Submit(Op* op);  // its IO on the ring (or, a small write, done at once: see kInlineWrite)
   void Completed(Op* op, int result);  // result: bytes, or -errno
-  void Finish(Op* op, int error);  // answers (error 0: with the op's result) and frees
+  void Finish(Op* op, int error);  // answers (error 0: with the op's result), then retires it
+  void Retire(Op* op);             // gives its buffer back, frees it, and lets go of its file
 
   io_uring* const ring_;
   FileTable& files_;

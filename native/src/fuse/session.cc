@@ -1,4 +1,4 @@
-// See session.h. The reader thread owns reading and the data path; the JavaScript thread owns its replies,
+// See session.h. Each reader thread owns its ring and data path; the JavaScript thread owns its replies,
 // mount and teardown.
 #include "session.h"
 
