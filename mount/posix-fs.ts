@@ -137,6 +137,11 @@ export class PosixFs {
     return this.handle(fh).file.stat();
   }
 
+  /** The attributes of the file `fh` as it was opened or created (fstat without asking the storage). */
+  openedStat(fh: number): EntryStat {
+    return this.handle(fh).file.opened;
+  }
+
   async getattr(path: string): Promise<PosixStat> {
     return toPosixStat(await this.stat(path));
   }

@@ -224,11 +224,12 @@ export class KernelOps {
    * gid unless the parent directory is set-group-ID (then the entry has the directory's group, which the
    * backing file system gave it, as POSIX says).
    */
-  private async ownedByCaller(path: string, parent: Node, request: Request): Promise<void> {
-    if (!this.asRoot || (request.uid === 0 && request.gid === 0)) return;
+  private async ownedByCaller(path: string, parent: Node, request: Request): Promise<boolean> {
+    if (!this.asRoot || (request.uid === 0 && request.gid === 0)) return false;
     const parentPath = this.nodes.path(parent);
     const inherits = parentPath !== undefined && ((await this.posix.stat(parentPath)).mode & S_ISGID) !== 0;
     await this.posix.chown(path, request.uid, inherits ? -1 : request.gid);
+    return true;
   }
 
   private async lookup(request: Request): Promise<ReplyBody> {
@@ -370,14 +371,14 @@ export class KernelOps {
    * A handle OPEN or CREATE made: what its reply says. With passthrough, the kernel reads and writes the
    * node's backing file itself; otherwise the data path serves its reads and writes when it can.
    */
-  private opened(node: number, fh: number, mode: number | undefined): Buffer {
+  private opened(node: number, fh: number): Buffer {
     let handles = this.openFiles.get(node);
     if (!handles) this.openFiles.set(node, (handles = new Set()));
     handles.add(fh);
     const access = this.native ? this.posix.nativeAccess(fh) : undefined;
     // A file with set-user-ID/set-group-ID bits is not passed through: the kernel would write it as the
     // mount (root), which keeps them, where a write by another user must remove them (HANDLE_KILLPRIV_V2).
-    const privileged = mode === undefined || privilegeBits(mode) !== 0;
+    const privileged = privilegeBits(this.posix.openedStat(fh).mode) !== 0;
     if (access && this.passthrough && (!privileged || this.backings.has(node))) {
       const backing = this.backingOf(node, access.fd);
       if (backing !== undefined) {
@@ -418,7 +419,7 @@ export class KernelOps {
   private async open(request: Request): Promise<ReplyBody> {
     const { flags, openFlags } = openIn(request);
     const fh = await this.posix.open(this.pathOf(request.nodeid), this.writeback ? readableToo(flags) : flags);
-    const reply = this.opened(request.nodeid, fh, this.passthrough ? (await this.posix.fstat(fh)).mode : undefined);
+    const reply = this.opened(request.nodeid, fh);
     if (flags & O.TRUNC && openFlags & OPEN_KILL_SUIDGID) await this.killPrivileges(request.nodeid, fh);
     return reply;
   }
@@ -432,10 +433,10 @@ export class KernelOps {
     const { parent, name, path } = this.child(request, body);
     const fh = await this.posix.create(path, mode);
     try {
-      await this.ownedByCaller(path, parent, request);
-      const stat = await this.posix.fstat(fh);
+      // the file as made, unless a chown for the caller changed it since
+      const stat = (await this.ownedByCaller(path, parent, request)) ? await this.posix.fstat(fh) : this.posix.openedStat(fh);
       const node = this.nodes.lookedUp(parent, name, stat.ino);
-      return [this.entry(node, stat), this.opened(node.id, fh, stat.mode)];
+      return [this.entry(node, stat), this.opened(node.id, fh)];
     } catch (error) {
       await this.posix.release(fh);
       throw error;

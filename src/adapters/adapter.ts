@@ -95,6 +95,8 @@ export interface NativeAccess {
 export interface FileNode extends XattrNode {
   /** O_DIRECT alignment for memory, offsets and lengths; 0 when the file is not open for direct IO. */
   readonly alignment: number;
+  /** The attributes the file had when this node opened (or made) it, read as part of the open. */
+  readonly opened: EntryStat;
   /** Current size as this process knows it (all handles on one file share it). */
   size(): number;
   /** Reads into `buffer` at `position` until it is full or the file ends; returns the bytes read. */

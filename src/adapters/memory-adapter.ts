@@ -190,6 +190,7 @@ abstract class MemoryHandle extends XattrsOf {
 
 class MemoryFile extends MemoryHandle implements FileNode {
   readonly alignment = 0;
+  readonly opened: EntryStat;
 
   constructor(
     private readonly adapter: MemoryAdapter,
@@ -197,6 +198,7 @@ class MemoryFile extends MemoryHandle implements FileNode {
   ) {
     super(node);
     node.opens++;
+    this.opened = stat(node);
   }
 
   size(): number {

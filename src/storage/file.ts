@@ -263,6 +263,11 @@ export class File extends Handle {
     return this.call('stat', () => this.node.stat());
   }
 
+  /** The attributes the file had when this handle opened (or created) it: no call to the storage. */
+  get opened(): EntryStat {
+    return this.node.opened;
+  }
+
   /** Cuts or extends (with zeros) the file to `size` bytes. */
   truncate(size: number): Promise<void> {
     return this.call('truncate', async () => {

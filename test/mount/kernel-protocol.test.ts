@@ -130,6 +130,7 @@ test('LSEEK and COPY_FILE_RANGE(_64): fields at their offsets; the old COPY_FILE
   const calls: unknown[][] = [];
   const posix = {
     open: async () => 7,
+    openedStat: () => ({ mode: 0o100644 }),
     lseek: async (...args: unknown[]) => (calls.push(['lseek', ...args]), 2 ** 40),
     copyFileRange: async (...args: unknown[]) => (calls.push(['copy', ...args]), args[4] as number),
   } as unknown as PosixFs;

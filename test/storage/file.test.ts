@@ -16,6 +16,19 @@ eachBackend('file create, open, EEXIST, ENOENT', async (t, backend) => {
   t.equal(await again.append(bytes('!')), 6, 'an append through the second handle lands after the first');
 });
 
+eachBackend('opened: the attributes as the file was created or opened, without a call', async (t, backend) => {
+  const { storage } = await freshStorage(t, backend);
+  const file = await storage.root.createFile('o', 0o640);
+  const made = await file.stat();
+  t.deepEqual({ ...file.opened }, { ...made }, 'a created file: opened is what stat says');
+  await file.append(bytes('grown'));
+  t.equal(file.opened.size, 0, 'opened stays the attributes at creation after a write');
+  const again = await storage.root.openFile('o');
+  t.equal(again.opened.size, 5, 'a file opened later: its size then');
+  t.equal(again.opened.ino, made.ino, 'the same inode');
+  t.equal(again.opened.mode & 0o7777, 0o640, 'its permission bits');
+});
+
 eachBackend('append and appendv return offsets; read, readv, short read at the end', async (t, backend) => {
   const { storage } = await freshStorage(t, backend);
   const file = await storage.root.createFile('wal');

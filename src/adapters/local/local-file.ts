@@ -21,6 +21,7 @@ export class LocalFile extends FdNode implements FileNode {
     fd: number,
     private readonly inode: InodeState,
     readonly alignment: number,
+    readonly opened: EntryStat,
   ) {
     super(engine, fd);
   }
