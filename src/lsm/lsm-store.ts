@@ -6,10 +6,10 @@
 import type { Dir } from '../storage/dir.js';
 import { isCode, storageError, type StorageError } from '../ground/errors.js';
 import type { Logger } from '../log.js';
-import { RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE, segmentName, type WalPosition } from '../wal/format.js';
+import { RECORD_HEADER_SIZE } from '../wal/format.js';
 import { DirSegmentStore } from '../wal/segment-store.js';
-import { SegmentReader } from '../wal/segment-reader.js';
-import { Wal } from '../wal/wal.js';
+import { Wal, type WalPosition } from '../wal/wal.js';
+import { WalReader } from '../wal/wal-reader.js';
 import { BlockCache } from './block-cache.js';
 import { hashKey, keyOf, toBuffer } from './bytes.js';
 import { mergeRuns, pickCompaction, type CompactionPick, type LevelShape } from './compaction.js';
@@ -965,25 +965,7 @@ async function replayReadOnly(dir: Dir, from: WalPosition | null, apply: (payloa
     throw error;
   }
   try {
-    const store = new DirSegmentStore(walDir);
-    const numbers = await store.list();
-    for (const number of numbers) {
-      if (from !== null && number < from.segment) continue;
-      const backend = await store.open(number);
-      try {
-        const start = from !== null && number === from.segment ? Math.max(from.offset, SEGMENT_HEADER_SIZE) : SEGMENT_HEADER_SIZE;
-        const reader = new SegmentReader(backend, Math.min(start, backend.size()), Number.MAX_SAFE_INTEGER);
-        for (let record = await reader.next(); record; record = await reader.next()) apply(record.payload, `${number}:${record.offset}`);
-        // a torn tail ends the log; a bad record with segments after it is damage (as a writable open says)
-        if (reader.stopReason !== 'end' && number !== numbers.at(-1)) {
-          throw storageError('EBADMSG', `WAL segment ${number} has a bad record at offset ${reader.stopOffset} (${reader.stopReason}) and later segments follow`, {
-            path: `${WAL_DIR}/${segmentName(number)}`,
-          });
-        }
-      } finally {
-        await backend.close();
-      }
-    }
+    await new WalReader(new DirSegmentStore(walDir)).read(from ?? undefined, (record) => apply(record.payload, `${record.position.segment}:${record.position.offset}`));
   } finally {
     await walDir.close();
   }

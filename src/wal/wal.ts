@@ -13,21 +13,13 @@
 import type { StorageBackend } from '../backend/backend.js';
 import type { Logger } from '../log.js';
 import { isCode, storageError, type StorageError } from '../ground/errors.js';
-import {
-  checkSegmentHeader,
-  decodeCheckpoint,
-  encodeCheckpoint,
-  encodeRecord,
-  encodeSegmentHeader,
-  RECORD_HEADER_SIZE,
-  SEGMENT_HEADER_SIZE,
-  segmentName,
-  type WalPosition,
-} from './format.js';
-import { SegmentReader, validRecordAfter, type RecordRead } from './segment-reader.js';
+import { decodeCheckpoint, encodeCheckpoint, encodeRecord, encodeSegmentHeader, RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE, type WalPosition } from './format.js';
+import { ANY_SIZE, SegmentReader, validRecordAfter, type RecordRead } from './segment-reader.js';
 import type { SegmentStore } from './segment-store.js';
+import { badRecord, corruption, WalReader, type WalRecord } from './wal-reader.js';
 
 export type { WalPosition } from './format.js';
+export type { WalRecord } from './wal-reader.js';
 
 export type SyncPolicy = 'always' | 'none' | { batch: { intervalMs: number; bytes: number } };
 
@@ -48,12 +40,6 @@ export interface WalOptions {
   recovery?: 'strict' | 'point-in-time';
 }
 
-export interface WalRecord {
-  position: WalPosition;
-  type: number;
-  payload: Buffer;
-}
-
 export interface RecoveryReport {
   /** records found from the checkpoint on */
   records: number;
@@ -71,8 +57,6 @@ interface Pending {
 
 const DEFAULT_SEGMENT_SIZE = 64 * 1024 * 1024;
 const DEFAULT_MAX_RECORD = 16 * 1024 * 1024;
-/** reading never refuses a record for its size (maxRecordSize may have been larger when it was written) */
-const ANY_SIZE = Number.MAX_SAFE_INTEGER;
 const MAX_BATCH_BYTES = 8 * 1024 * 1024;
 const MAX_BATCH_RECORDS = 512; // at most 2 iovecs a record: within IOV_MAX
 /** payloads up to this size are copied next to their header: one iovec for a run of small records */
@@ -100,12 +84,6 @@ function stageBatch(batch: readonly Pending[]): Uint8Array[] {
   }
   if (at > runStart) buffers.push(stage.subarray(runStart, at));
   return buffers;
-}
-
-function corruption(position: WalPosition, why: string): StorageError {
-  return storageError('EBADMSG', `WAL corruption at segment ${position.segment} offset ${position.offset}: ${why}`, {
-    path: segmentName(position.segment),
-  });
 }
 
 export class Wal {
@@ -168,40 +146,27 @@ export class Wal {
     }
 
     const report: RecoveryReport = { records: 0 };
-    let last!: StorageBackend;
-    for (const [i, number] of segments.entries()) {
-      const isLast = i === segments.length - 1;
-      const backend = await store.open(number);
-      const headerBytes = Math.min(SEGMENT_HEADER_SIZE, backend.size());
-      const problem = checkSegmentHeader(await backend.readAt(0, headerBytes), number);
-      if (problem !== undefined) {
-        if (!(isLast && backend.size() < SEGMENT_HEADER_SIZE)) throw corruption({ segment: number, offset: 0 }, problem);
-        // a crash while the segment was being begun: begin it again
-        await backend.truncate(0);
-        await backend.append(encodeSegmentHeader(number));
-        await backend.sync();
-      }
-      const checkpointed = checkpoint !== undefined && number === checkpoint.segment ? checkpoint.offset : 0;
-      const start = Math.min(Math.max(checkpointed, SEGMENT_HEADER_SIZE), backend.size());
-      const reader = new SegmentReader(backend, start, ANY_SIZE);
-      while (await reader.next()) report.records++;
-      if (reader.stopReason !== 'end') {
-        const position = { segment: number, offset: reader.stopOffset };
-        const goodAfter = isLast && (await validRecordAfter(backend, reader.stopOffset));
-        if (!isLast || (goodAfter && options.recovery !== 'point-in-time')) {
-          throw corruption(position, `record ${reader.stopReason === 'checksum' ? 'fails its checksum' : `is ${reader.stopReason}`}, and good records follow it`);
-        }
-        if (goodAfter) options.logger?.error({ segment: number, offset: reader.stopOffset }, 'WAL point-in-time recovery: good records after a bad one are cut');
-        const bytes = backend.size() - reader.stopOffset;
-        await backend.truncate(reader.stopOffset);
-        await backend.sync();
-        report.dropped = { position, bytes, reason: reader.stopReason };
-        options.logger?.warn({ segment: number, offset: reader.stopOffset, bytes, reason: reader.stopReason }, 'WAL recovery cut off a torn tail');
-      }
-      if (isLast) last = backend;
-      else await backend.close();
+    const stop = await new WalReader(store).read(checkpoint, () => report.records++);
+    const number = segments.at(-1)!;
+    const last = await store.open(number);
+    if (last.size() < SEGMENT_HEADER_SIZE) {
+      // a crash while the segment was being begun: begin it again
+      await last.truncate(0);
+      await last.append(encodeSegmentHeader(number));
+      await last.sync();
     }
-    return new Wal(store, segments.at(-1)!, last, segments[0]!, report, options, options.logger);
+    if (stop !== undefined) {
+      const { position, reason } = stop;
+      const goodAfter = await validRecordAfter(last, position.offset);
+      if (goodAfter && options.recovery !== 'point-in-time') throw badRecord(stop);
+      if (goodAfter) options.logger?.error({ segment: number, offset: position.offset }, 'WAL point-in-time recovery: good records after a bad one are cut');
+      const bytes = last.size() - position.offset;
+      await last.truncate(position.offset);
+      await last.sync();
+      report.dropped = { position, bytes, reason };
+      options.logger?.warn({ segment: number, offset: position.offset, bytes, reason }, 'WAL recovery cut off a torn tail');
+    }
+    return new Wal(store, number, last, segments[0]!, report, options, options.logger);
   }
 
   private static async createSegment(store: SegmentStore, number: number): Promise<StorageBackend> {
