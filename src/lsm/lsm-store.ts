@@ -6,7 +6,6 @@
 import type { Dir } from '../storage/dir.js';
 import { isCode, storageError, type StorageError } from '../ground/errors.js';
 import type { Logger } from '../log.js';
-import { RECORD_HEADER_SIZE } from '../wal/format.js';
 import { DirSegmentStore } from '../wal/segment-store.js';
 import { Wal, type WalPosition } from '../wal/wal.js';
 import { WalReader } from '../wal/wal-reader.js';
@@ -368,8 +367,8 @@ export class LsmStore {
     const firstSeq = this.lastSeq + 1;
     this.lastSeq += encoded.length;
     const payload = encodeBatch(encoded, firstSeq);
-    const appended = this.wal!.append(payload, WAL_RECORD_TYPE).then((position) => {
-      this.apply(encoded, firstSeq, { segment: position.segment, offset: position.offset + RECORD_HEADER_SIZE + payload.length });
+    const appended = this.wal!.appendSpan(payload, WAL_RECORD_TYPE).then(({ end }) => {
+      this.apply(encoded, firstSeq, end);
       return firstSeq + encoded.length - 1;
     });
     if (options.sync !== true || this.settings.sync === 'always') return appended;

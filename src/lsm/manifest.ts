@@ -6,7 +6,7 @@ import { crc32c } from '@node-rs/crc32';
 
 import type { Dir } from '../storage/dir.js';
 import { storageError } from '../ground/errors.js';
-import type { WalPosition } from '../wal/format.js';
+import type { WalPosition } from '../wal/wal.js';
 
 export const MANIFEST_NAME = 'MANIFEST';
 const HEADER = 'persistfs-lsm-manifest';

@@ -47,11 +47,17 @@ export interface RecoveryReport {
   dropped?: { position: WalPosition; bytes: number; reason: string };
 }
 
+/** Where an appended record is: its position, and its end (where the next record starts). */
+export interface RecordSpan {
+  position: WalPosition;
+  end: WalPosition;
+}
+
 interface Pending {
   type: number;
   payload: Uint8Array;
   bytes: number;
-  resolve: (position: WalPosition) => void;
+  resolve: (span: RecordSpan) => void;
   reject: (error: unknown) => void;
 }
 
@@ -90,7 +96,7 @@ export class Wal {
   private pending: Pending[] = [];
   /** the running commit loop, while there is one */
   private committing: Promise<void> | undefined;
-  private unsynced: Array<{ position: WalPosition; resolve: (position: WalPosition) => void; reject: (e: unknown) => void }> = [];
+  private unsynced: Array<{ span: RecordSpan; resolve: (span: RecordSpan) => void; reject: (e: unknown) => void }> = [];
   private unsyncedBytes = 0;
   private batchTimer: NodeJS.Timeout | undefined;
   private failure: StorageError | undefined;
@@ -193,20 +199,25 @@ export class Wal {
    * policy. Records larger than maxRecordSize are refused with EINVAL and change nothing.
    */
   append(payload: Uint8Array, type = 1): Promise<WalPosition> {
+    return new Promise((resolve, reject) => this.enqueue(payload, type, (span) => resolve(span.position), reject));
+  }
+
+  /** As append, resolving with where the record ends too: where reading on after it starts. */
+  appendSpan(payload: Uint8Array, type = 1): Promise<RecordSpan> {
+    return new Promise((resolve, reject) => this.enqueue(payload, type, resolve, reject));
+  }
+
+  private enqueue(payload: Uint8Array, type: number, resolve: Pending['resolve'], reject: Pending['reject']): void {
     const refused = this.refused('append');
-    if (refused) return Promise.reject(refused);
-    if (!(payload instanceof Uint8Array)) return Promise.reject(storageError('EINVAL', 'a WAL record must be a Buffer or Uint8Array'));
-    if (!Number.isInteger(type) || type < 1 || type > 255) return Promise.reject(storageError('EINVAL', `record type must be 1..255, got ${type}`));
+    if (refused) return reject(refused);
+    if (!(payload instanceof Uint8Array)) return reject(storageError('EINVAL', 'a WAL record must be a Buffer or Uint8Array'));
+    if (!Number.isInteger(type) || type < 1 || type > 255) return reject(storageError('EINVAL', `record type must be 1..255, got ${type}`));
     const bytes = RECORD_HEADER_SIZE + payload.length;
     if (payload.length > this.maxRecordSize || SEGMENT_HEADER_SIZE + bytes > this.segmentSize) {
-      return Promise.reject(
-        storageError('EINVAL', `a record of ${payload.length} bytes exceeds the limit (maxRecordSize ${this.maxRecordSize}, segmentSize ${this.segmentSize})`),
-      );
+      return reject(storageError('EINVAL', `a record of ${payload.length} bytes exceeds the limit (maxRecordSize ${this.maxRecordSize}, segmentSize ${this.segmentSize})`));
     }
-    return new Promise<WalPosition>((resolve, reject) => {
-      this.pending.push({ type, payload, bytes, resolve, reject });
-      this.committing ??= this.commitLoop();
-    });
+    this.pending.push({ type, payload, bytes, resolve, reject });
+    this.committing ??= this.commitLoop();
   }
 
   private takeBatch(): Pending[] {
@@ -248,22 +259,22 @@ export class Wal {
       return;
     }
     let offset = start;
-    const positions = batch.map((record) => {
+    const spans = batch.map((record) => {
       const position = { segment: this.segment, offset };
       offset += record.bytes;
-      return position;
+      return { position, end: { segment: this.segment, offset } };
     });
     if (this.policy === 'none') {
-      batch.forEach((record, i) => record.resolve(positions[i]!));
+      batch.forEach((record, i) => record.resolve(spans[i]!));
     } else if (this.policy === 'always') {
       try {
         await this.backend.flush();
-        batch.forEach((record, i) => record.resolve(positions[i]!));
+        batch.forEach((record, i) => record.resolve(spans[i]!));
       } catch (error) {
         this.fail(error, batch);
       }
     } else {
-      batch.forEach((record, i) => this.unsynced.push({ position: positions[i]!, resolve: record.resolve, reject: record.reject }));
+      batch.forEach((record, i) => this.unsynced.push({ span: spans[i]!, resolve: record.resolve, reject: record.reject }));
       this.unsyncedBytes += offset - start;
       if (this.unsyncedBytes >= this.policy.batch.bytes) await this.syncBatch();
       else this.batchTimer ??= setTimeout(() => void this.syncBatch(), this.policy.batch.intervalMs);
@@ -280,7 +291,7 @@ export class Wal {
     if (waiting.length === 0) return;
     try {
       await this.backend.flush();
-      for (const record of waiting) record.resolve(record.position);
+      for (const record of waiting) record.resolve(record.span);
     } catch (error) {
       this.fail(error, waiting);
     }
