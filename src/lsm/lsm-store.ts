@@ -21,11 +21,11 @@ import { lockStore, unlockStore } from './lock.js';
 import { Memtable } from './memtable.js';
 import { SstBuilder, type BuiltTable } from './sst-builder.js';
 import { MemtableSource, TablesSource, type Source } from './sources.js';
-import { parseTableName, Table, tableName, type Hit } from './table.js';
+import { parseTableName, tableName, WAL_DIR } from './file-names.js';
+import { Table, type Hit } from './table.js';
 import type { Bytes, Entry, LsmOptions, LsmStats, RangeOptions, ReadOptions, Version, WriteOp, WriteOptions } from './types.js';
 import { decodeBatch, encodeBatch, type EncodedOp } from './write-batch.js';
 
-const WAL_DIR = 'wal';
 const WAL_RECORD_TYPE = 1;
 const WAL_SEGMENT_SIZE = 16 * 1024 * 1024;
 const MAX_LEVELS = 7;
