@@ -11,8 +11,8 @@ import { randomUUID } from 'node:crypto';
 
 import type { Dir } from '../storage/dir.js';
 import { isCode, storageError } from '../ground/errors.js';
+import { lockAsideName, LOCK_NAME } from './file-names.js';
 
-export const LOCK_NAME = 'LOCK';
 const TOKEN = randomUUID();
 
 function alive(pid: number): boolean {
@@ -44,7 +44,7 @@ async function holder(dir: Dir): Promise<{ pid: number; token: string } | undefi
 
 /** Links a LOCK naming this process into place; false when one exists already. */
 async function place(dir: Dir): Promise<boolean> {
-  const temporary = `${LOCK_NAME}.${process.pid}.${TOKEN}`;
+  const temporary = lockAsideName(process.pid, TOKEN);
   await (await dir.flushWrite(temporary, Buffer.from(`${process.pid} ${TOKEN}\n`))).close();
   try {
     await dir.link(temporary, dir, LOCK_NAME);

@@ -6,9 +6,9 @@ import { crc32c } from '@node-rs/crc32';
 
 import type { Dir } from '../storage/dir.js';
 import { storageError } from '../ground/errors.js';
-import type { WalPosition } from '../wal/format.js';
+import type { WalPosition } from '../wal/wal.js';
+import { MANIFEST_NAME } from './file-names.js';
 
-export const MANIFEST_NAME = 'MANIFEST';
 const HEADER = 'persistfs-lsm-manifest';
 export const MANIFEST_FORMAT = 1;
 

@@ -5,6 +5,7 @@ import type { File } from '../storage/file.js';
 import { Mode } from '../storage/mode.js';
 import { bloomMayContain } from './bloom.js';
 import { BlockCache } from './block-cache.js';
+import { tableName } from './file-names.js';
 import { isDelete, keyAt, loadBlock, seekEntry, seqAt, valueAt, visibleInGroup, type Block } from './block.js';
 import { checkBlock, readMeta } from './sst-image.js';
 import {
@@ -13,13 +14,6 @@ import {
   type Index,
   type TableProperties,
 } from './sst-format.js';
-
-export const tableName = (number: number): string => `${String(number).padStart(6, '0')}.sst`;
-
-export function parseTableName(name: string): number | undefined {
-  const match = /^(\d{6,})\.sst$/.exec(name);
-  return match ? Number(match[1]) : undefined;
-}
 
 /** A version found by a point read: its seq, and its value (undefined for a delete). */
 export interface Hit {

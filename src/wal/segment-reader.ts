@@ -12,6 +12,8 @@ export interface RecordRead {
 export type StopReason = 'end' | 'truncated' | 'checksum' | 'too large';
 
 const WINDOW = 1 << 20;
+/** reading never refuses a record for its size (maxRecordSize may have been larger when it was written) */
+export const ANY_SIZE = Number.MAX_SAFE_INTEGER;
 
 export class SegmentReader {
   private window: Buffer = Buffer.alloc(0);

@@ -13,21 +13,13 @@
 import type { StorageBackend } from '../backend/backend.js';
 import type { Logger } from '../log.js';
 import { isCode, storageError, type StorageError } from '../ground/errors.js';
-import {
-  checkSegmentHeader,
-  decodeCheckpoint,
-  encodeCheckpoint,
-  encodeRecord,
-  encodeSegmentHeader,
-  RECORD_HEADER_SIZE,
-  SEGMENT_HEADER_SIZE,
-  segmentName,
-  type WalPosition,
-} from './format.js';
-import { SegmentReader, validRecordAfter, type RecordRead } from './segment-reader.js';
+import { decodeCheckpoint, encodeCheckpoint, encodeRecord, encodeSegmentHeader, RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE, type WalPosition } from './format.js';
+import { ANY_SIZE, SegmentReader, validRecordAfter, type RecordRead } from './segment-reader.js';
 import type { SegmentStore } from './segment-store.js';
+import { badRecord, corruption, WalReader, type WalRecord } from './wal-reader.js';
 
 export type { WalPosition } from './format.js';
+export type { WalRecord } from './wal-reader.js';
 
 export type SyncPolicy = 'always' | 'none' | { batch: { intervalMs: number; bytes: number } };
 
@@ -48,12 +40,6 @@ export interface WalOptions {
   recovery?: 'strict' | 'point-in-time';
 }
 
-export interface WalRecord {
-  position: WalPosition;
-  type: number;
-  payload: Buffer;
-}
-
 export interface RecoveryReport {
   /** records found from the checkpoint on */
   records: number;
@@ -61,18 +47,22 @@ export interface RecoveryReport {
   dropped?: { position: WalPosition; bytes: number; reason: string };
 }
 
+/** Where an appended record is: its position, and its end (where the next record starts). */
+export interface RecordSpan {
+  position: WalPosition;
+  end: WalPosition;
+}
+
 interface Pending {
   type: number;
   payload: Uint8Array;
   bytes: number;
-  resolve: (position: WalPosition) => void;
+  resolve: (span: RecordSpan) => void;
   reject: (error: unknown) => void;
 }
 
 const DEFAULT_SEGMENT_SIZE = 64 * 1024 * 1024;
 const DEFAULT_MAX_RECORD = 16 * 1024 * 1024;
-/** reading never refuses a record for its size (maxRecordSize may have been larger when it was written) */
-const ANY_SIZE = Number.MAX_SAFE_INTEGER;
 const MAX_BATCH_BYTES = 8 * 1024 * 1024;
 const MAX_BATCH_RECORDS = 512; // at most 2 iovecs a record: within IOV_MAX
 /** payloads up to this size are copied next to their header: one iovec for a run of small records */
@@ -102,17 +92,11 @@ function stageBatch(batch: readonly Pending[]): Uint8Array[] {
   return buffers;
 }
 
-function corruption(position: WalPosition, why: string): StorageError {
-  return storageError('EBADMSG', `WAL corruption at segment ${position.segment} offset ${position.offset}: ${why}`, {
-    path: segmentName(position.segment),
-  });
-}
-
 export class Wal {
   private pending: Pending[] = [];
   /** the running commit loop, while there is one */
   private committing: Promise<void> | undefined;
-  private unsynced: Array<{ position: WalPosition; resolve: (position: WalPosition) => void; reject: (e: unknown) => void }> = [];
+  private unsynced: Array<{ span: RecordSpan; resolve: (span: RecordSpan) => void; reject: (e: unknown) => void }> = [];
   private unsyncedBytes = 0;
   private batchTimer: NodeJS.Timeout | undefined;
   private failure: StorageError | undefined;
@@ -168,40 +152,27 @@ export class Wal {
     }
 
     const report: RecoveryReport = { records: 0 };
-    let last!: StorageBackend;
-    for (const [i, number] of segments.entries()) {
-      const isLast = i === segments.length - 1;
-      const backend = await store.open(number);
-      const headerBytes = Math.min(SEGMENT_HEADER_SIZE, backend.size());
-      const problem = checkSegmentHeader(await backend.readAt(0, headerBytes), number);
-      if (problem !== undefined) {
-        if (!(isLast && backend.size() < SEGMENT_HEADER_SIZE)) throw corruption({ segment: number, offset: 0 }, problem);
-        // a crash while the segment was being begun: begin it again
-        await backend.truncate(0);
-        await backend.append(encodeSegmentHeader(number));
-        await backend.sync();
-      }
-      const checkpointed = checkpoint !== undefined && number === checkpoint.segment ? checkpoint.offset : 0;
-      const start = Math.min(Math.max(checkpointed, SEGMENT_HEADER_SIZE), backend.size());
-      const reader = new SegmentReader(backend, start, ANY_SIZE);
-      while (await reader.next()) report.records++;
-      if (reader.stopReason !== 'end') {
-        const position = { segment: number, offset: reader.stopOffset };
-        const goodAfter = isLast && (await validRecordAfter(backend, reader.stopOffset));
-        if (!isLast || (goodAfter && options.recovery !== 'point-in-time')) {
-          throw corruption(position, `record ${reader.stopReason === 'checksum' ? 'fails its checksum' : `is ${reader.stopReason}`}, and good records follow it`);
-        }
-        if (goodAfter) options.logger?.error({ segment: number, offset: reader.stopOffset }, 'WAL point-in-time recovery: good records after a bad one are cut');
-        const bytes = backend.size() - reader.stopOffset;
-        await backend.truncate(reader.stopOffset);
-        await backend.sync();
-        report.dropped = { position, bytes, reason: reader.stopReason };
-        options.logger?.warn({ segment: number, offset: reader.stopOffset, bytes, reason: reader.stopReason }, 'WAL recovery cut off a torn tail');
-      }
-      if (isLast) last = backend;
-      else await backend.close();
+    const stop = await new WalReader(store).read(checkpoint, () => report.records++);
+    const number = segments.at(-1)!;
+    const last = await store.open(number);
+    if (last.size() < SEGMENT_HEADER_SIZE) {
+      // a crash while the segment was being begun: begin it again
+      await last.truncate(0);
+      await last.append(encodeSegmentHeader(number));
+      await last.sync();
     }
-    return new Wal(store, segments.at(-1)!, last, segments[0]!, report, options, options.logger);
+    if (stop !== undefined) {
+      const { position, reason } = stop;
+      const goodAfter = await validRecordAfter(last, position.offset);
+      if (goodAfter && options.recovery !== 'point-in-time') throw badRecord(stop);
+      if (goodAfter) options.logger?.error({ segment: number, offset: position.offset }, 'WAL point-in-time recovery: good records after a bad one are cut');
+      const bytes = last.size() - position.offset;
+      await last.truncate(position.offset);
+      await last.sync();
+      report.dropped = { position, bytes, reason };
+      options.logger?.warn({ segment: number, offset: position.offset, bytes, reason }, 'WAL recovery cut off a torn tail');
+    }
+    return new Wal(store, number, last, segments[0]!, report, options, options.logger);
   }
 
   private static async createSegment(store: SegmentStore, number: number): Promise<StorageBackend> {
@@ -228,20 +199,25 @@ export class Wal {
    * policy. Records larger than maxRecordSize are refused with EINVAL and change nothing.
    */
   append(payload: Uint8Array, type = 1): Promise<WalPosition> {
+    return new Promise((resolve, reject) => this.enqueue(payload, type, (span) => resolve(span.position), reject));
+  }
+
+  /** As append, resolving with where the record ends too: where reading on after it starts. */
+  appendSpan(payload: Uint8Array, type = 1): Promise<RecordSpan> {
+    return new Promise((resolve, reject) => this.enqueue(payload, type, resolve, reject));
+  }
+
+  private enqueue(payload: Uint8Array, type: number, resolve: Pending['resolve'], reject: Pending['reject']): void {
     const refused = this.refused('append');
-    if (refused) return Promise.reject(refused);
-    if (!(payload instanceof Uint8Array)) return Promise.reject(storageError('EINVAL', 'a WAL record must be a Buffer or Uint8Array'));
-    if (!Number.isInteger(type) || type < 1 || type > 255) return Promise.reject(storageError('EINVAL', `record type must be 1..255, got ${type}`));
+    if (refused) return reject(refused);
+    if (!(payload instanceof Uint8Array)) return reject(storageError('EINVAL', 'a WAL record must be a Buffer or Uint8Array'));
+    if (!Number.isInteger(type) || type < 1 || type > 255) return reject(storageError('EINVAL', `record type must be 1..255, got ${type}`));
     const bytes = RECORD_HEADER_SIZE + payload.length;
     if (payload.length > this.maxRecordSize || SEGMENT_HEADER_SIZE + bytes > this.segmentSize) {
-      return Promise.reject(
-        storageError('EINVAL', `a record of ${payload.length} bytes exceeds the limit (maxRecordSize ${this.maxRecordSize}, segmentSize ${this.segmentSize})`),
-      );
+      return reject(storageError('EINVAL', `a record of ${payload.length} bytes exceeds the limit (maxRecordSize ${this.maxRecordSize}, segmentSize ${this.segmentSize})`));
     }
-    return new Promise<WalPosition>((resolve, reject) => {
-      this.pending.push({ type, payload, bytes, resolve, reject });
-      this.committing ??= this.commitLoop();
-    });
+    this.pending.push({ type, payload, bytes, resolve, reject });
+    this.committing ??= this.commitLoop();
   }
 
   private takeBatch(): Pending[] {
@@ -283,22 +259,22 @@ export class Wal {
       return;
     }
     let offset = start;
-    const positions = batch.map((record) => {
+    const spans = batch.map((record) => {
       const position = { segment: this.segment, offset };
       offset += record.bytes;
-      return position;
+      return { position, end: { segment: this.segment, offset } };
     });
     if (this.policy === 'none') {
-      batch.forEach((record, i) => record.resolve(positions[i]!));
+      batch.forEach((record, i) => record.resolve(spans[i]!));
     } else if (this.policy === 'always') {
       try {
         await this.backend.flush();
-        batch.forEach((record, i) => record.resolve(positions[i]!));
+        batch.forEach((record, i) => record.resolve(spans[i]!));
       } catch (error) {
         this.fail(error, batch);
       }
     } else {
-      batch.forEach((record, i) => this.unsynced.push({ position: positions[i]!, resolve: record.resolve, reject: record.reject }));
+      batch.forEach((record, i) => this.unsynced.push({ span: spans[i]!, resolve: record.resolve, reject: record.reject }));
       this.unsyncedBytes += offset - start;
       if (this.unsyncedBytes >= this.policy.batch.bytes) await this.syncBatch();
       else this.batchTimer ??= setTimeout(() => void this.syncBatch(), this.policy.batch.intervalMs);
@@ -315,7 +291,7 @@ export class Wal {
     if (waiting.length === 0) return;
     try {
       await this.backend.flush();
-      for (const record of waiting) record.resolve(record.position);
+      for (const record of waiting) record.resolve(record.span);
     } catch (error) {
       this.fail(error, waiting);
     }

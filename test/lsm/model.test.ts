@@ -51,7 +51,7 @@ const latin1 = (text: string): Buffer => Buffer.from(text, 'latin1');
 
 /** Levels >= 1 must each be one sorted run: files in key order, ranges disjoint. */
 function levelsSorted(db: LsmStore): string | undefined {
-  const levels = (db as unknown as { state: { levels: Array<Array<{ smallest: string; largest: string; name: string }>> } }).state.levels;
+  const levels = (db as unknown as { versions: { current: { levels: Array<Array<{ smallest: string; largest: string; name: string }>> } } }).versions.current.levels;
   for (const [level, tables] of levels.entries()) {
     for (let i = 1; level > 0 && i < tables.length; i++) {
       if (!(tables[i - 1]!.largest < tables[i]!.smallest)) return `level ${level}: ${tables[i - 1]!.name} and ${tables[i]!.name} overlap`;

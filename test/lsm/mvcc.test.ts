@@ -10,7 +10,7 @@ const key = (i: number): string => `key${String(i).padStart(4, '0')}`;
 
 /** The SST ranges of levels >= 1 must not overlap inside a level, and each level must be in key order. */
 function levelsSorted(db: LsmStore): string | undefined {
-  const levels = (db as unknown as { state: { levels: Array<Array<{ smallest: string; largest: string; name: string }>> } }).state.levels;
+  const levels = (db as unknown as { versions: { current: { levels: Array<Array<{ smallest: string; largest: string; name: string }>> } } }).versions.current.levels;
   for (const [level, tables] of levels.entries()) {
     if (level === 0) continue;
     for (let i = 1; i < tables.length; i++) {

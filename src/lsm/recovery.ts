@@ -1,0 +1,139 @@
+// Opening a store: reads its manifest (or writes the first one), opens the SSTs it names, deletes the ones
+// a crash left unnamed, and replays the WAL from the manifest's position into a memtable.
+import { isCode, storageError, type StorageError } from '../ground/errors.js';
+import type { Logger } from '../log.js';
+import type { Dir } from '../storage/dir.js';
+import { DirSegmentStore } from '../wal/segment-store.js';
+import { Wal, type WalPosition, type WalRecord } from '../wal/wal.js';
+import { WalReader } from '../wal/wal-reader.js';
+import { BlockCache } from './block-cache.js';
+import { parseTableName, WAL_DIR } from './file-names.js';
+import { MANIFEST_FORMAT, readManifest, writeManifest, type ManifestData } from './manifest.js';
+import { Memtable } from './memtable.js';
+import type { Settings } from './settings.js';
+import { Table } from './table.js';
+import { MAX_LEVELS } from './version-set.js';
+import { decodeBatch } from './write-batch.js';
+
+const WAL_SEGMENT_SIZE = 16 * 1024 * 1024;
+
+/** A store as found on disk, ready to serve. */
+export interface Recovered {
+  manifest: ManifestData;
+  cache: BlockCache;
+  levels: Table[][];
+  mem: Memtable;
+  /** the newest version given before */
+  lastSeq: number;
+  /** the WAL and its directory, open (a writable store) */
+  wal?: { wal: Wal; dir: Dir };
+}
+
+export async function recover(dir: Dir, settings: Settings, logger: Logger | undefined): Promise<Recovered> {
+  let manifest = await readManifest(dir);
+  if (manifest !== undefined && settings.errorIfExists) throw storageError('EEXIST', 'an LSM store already exists here (errorIfExists)', { path: dir.path });
+  if (manifest === undefined) {
+    if (!settings.createIfMissing || settings.readOnly) throw storageError('ENOENT', 'no LSM store here (no MANIFEST); open it with createIfMissing', { path: dir.path });
+    manifest = { format: MANIFEST_FORMAT, nextFile: 1, lastSequence: 0, gcHorizon: 0, wal: null, levels: [], compactPointers: [] };
+    await writeManifest(dir, manifest);
+  }
+  const cache = new BlockCache(settings.blockCacheSize);
+  const levels: Table[][] = Array.from({ length: MAX_LEVELS }, () => []);
+  const live = new Set<number>();
+  try {
+    for (const [level, numbers] of manifest.levels.entries()) {
+      for (const number of numbers) {
+        levels[level]!.push(await Table.open(dir, number, cache));
+        live.add(number);
+      }
+    }
+  } catch (error) {
+    for (const table of levels.flat()) await table.close();
+    throw error;
+  }
+  if (!settings.readOnly) {
+    for (const entry of await dir.read()) {
+      const number = typeof entry.name === 'string' ? parseTableName(entry.name) : undefined;
+      if (number !== undefined && !live.has(number)) {
+        logger?.warn({ file: entry.name }, 'LSM: removing an SST no manifest names (left by a crash during a flush or compaction)');
+        await dir.deleteFile(entry.name);
+      }
+    }
+  }
+
+  const mem = new Memtable();
+  // a store whose WAL lost its unsynced tail (power loss) may have dropped versions above what remains
+  let lastSeq = Math.max(manifest.lastSequence, manifest.gcHorizon);
+  let records = 0;
+  const apply = ({ payload, position }: WalRecord) => {
+    const batch = decodeBatch(payload, `${position.segment}:${position.offset}`);
+    batch.ops.forEach((op, i) => mem.add(op.key, batch.firstSeq + i, op.value));
+    lastSeq = Math.max(lastSeq, batch.firstSeq + batch.ops.length - 1);
+    records++;
+  };
+  let wal: Recovered['wal'];
+  if (!settings.readOnly) {
+    wal = await openWal(dir, settings, logger);
+    try {
+      for await (const record of wal.wal.read(manifest.wal ?? undefined)) apply(record);
+    } catch (error) {
+      await wal.wal.close();
+      await wal.dir.close();
+      for (const table of levels.flat()) await table.close();
+      throw error;
+    }
+  } else {
+    // wal null: no flush yet (replay all of it), or a checkpoint (which has no WAL directory)
+    await replayReadOnly(dir, manifest.wal, apply);
+  }
+  logger?.info({ path: dir.path, tables: live.size, replayed: records, version: lastSeq }, 'LSM store opened');
+  return { manifest, cache, levels, mem, lastSeq, ...(wal ? { wal } : {}) };
+}
+
+async function openWal(dir: Dir, settings: Settings, logger: Logger | undefined): Promise<{ wal: Wal; dir: Dir }> {
+  const walDir = await openOrCreateDir(dir, WAL_DIR);
+  try {
+    return { wal: await Wal.open(new DirSegmentStore(walDir), { sync: settings.sync, segmentSize: WAL_SEGMENT_SIZE, logger, recovery: settings.walRecovery }), dir: walDir };
+  } catch (error) {
+    await walDir.close();
+    if (isCode(error, 'EBADMSG') && settings.walRecovery === 'strict') {
+      throw storageError(
+        'EBADMSG',
+        `${(error as Error).message}. After a power loss, the last unsynced writes may be on disk out of order: ` +
+          "open with { walRecovery: 'point-in-time' } to keep every write before the bad record (later ones are dropped and logged)",
+        { path: (error as StorageError).path, cause: error },
+      );
+    }
+    throw error;
+  }
+}
+
+async function openOrCreateDir(dir: Dir, name: string): Promise<Dir> {
+  try {
+    return await dir.openDirectory(name);
+  } catch (error) {
+    if (!isCode(error, 'ENOENT')) throw error;
+    const created = await dir.createDirectory(name);
+    await dir.sync();
+    return created;
+  }
+}
+
+/**
+ * Replays the WAL of a store opened read-only, without changing it: a torn tail just ends the replay. From
+ * null (a store that never flushed) it replays every segment, as a writable open does.
+ */
+async function replayReadOnly(dir: Dir, from: WalPosition | null, apply: (record: WalRecord) => void): Promise<void> {
+  let walDir: Dir;
+  try {
+    walDir = await dir.openDirectory(WAL_DIR);
+  } catch (error) {
+    if (isCode(error, 'ENOENT')) return;
+    throw error;
+  }
+  try {
+    await new WalReader(new DirSegmentStore(walDir)).read(from ?? undefined, apply);
+  } finally {
+    await walDir.close();
+  }
+}

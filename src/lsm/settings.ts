@@ -1,0 +1,47 @@
+// The options of a store with their defaults, checked once at open.
+import { storageError } from '../ground/errors.js';
+import type { LsmOptions } from './types.js';
+
+type Required<T> = { [K in keyof T]-?: T[K] };
+export type Settings = Required<Omit<LsmOptions, 'logger'>>;
+
+const DEFAULTS: Settings = {
+  memtableSize: 4 * 1024 * 1024,
+  blockSize: 4096,
+  bloomBitsPerKey: 10,
+  blockCacheSize: 32 * 1024 * 1024,
+  tableFileSize: 2 * 1024 * 1024,
+  l0CompactionTrigger: 4,
+  l0StopWrites: 12,
+  levelBaseBytes: 10 * 1024 * 1024,
+  levelMultiplier: 10,
+  sync: 'none',
+  readOnly: false,
+  createIfMissing: true,
+  errorIfExists: false,
+  autoCompact: true,
+  compactionThread: true,
+  walRecovery: 'strict',
+};
+
+export function checkSettings(options: LsmOptions): Settings {
+  const settings = { ...DEFAULTS };
+  for (const [name, value] of Object.entries(options)) {
+    if (name === 'logger' || value === undefined) continue;
+    if (!(name in DEFAULTS)) throw storageError('EINVAL', `unknown LSM option '${name}'`);
+    const expected = typeof DEFAULTS[name as keyof Settings];
+    if (typeof value !== expected) throw storageError('EINVAL', `LSM option ${name} must be a ${expected}`);
+    (settings as Record<string, unknown>)[name] = value;
+  }
+  for (const name of ['memtableSize', 'blockSize', 'tableFileSize', 'l0CompactionTrigger', 'l0StopWrites', 'levelBaseBytes', 'levelMultiplier'] as const) {
+    if (!Number.isSafeInteger(settings[name]) || settings[name] < 1) throw storageError('EINVAL', `LSM option ${name} must be a positive integer`);
+  }
+  if (!(settings.bloomBitsPerKey >= 0 && settings.bloomBitsPerKey <= 64)) throw storageError('EINVAL', 'bloomBitsPerKey must be 0..64');
+  if (!(settings.blockCacheSize >= 0)) throw storageError('EINVAL', 'blockCacheSize must be >= 0');
+  if (settings.sync !== 'always' && settings.sync !== 'none') throw storageError('EINVAL', "LSM option sync must be 'always' or 'none'");
+  if (settings.walRecovery !== 'strict' && settings.walRecovery !== 'point-in-time') {
+    throw storageError('EINVAL', "LSM option walRecovery must be 'strict' or 'point-in-time'");
+  }
+  if (settings.l0StopWrites < settings.l0CompactionTrigger) throw storageError('EINVAL', 'l0StopWrites must be >= l0CompactionTrigger');
+  return settings;
+}

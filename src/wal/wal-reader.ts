@@ -1,0 +1,70 @@
+// Reads a log without changing it. Recovery (Wal.open) reads with it before it repairs the last segment;
+// a store opened read-only replays with it a log that its writer may be appending to meanwhile.
+import type { StorageBackend } from '../backend/backend.js';
+import { storageError, type StorageError } from '../ground/errors.js';
+import { checkSegmentHeader, SEGMENT_HEADER_SIZE, segmentName, type WalPosition } from './format.js';
+import { ANY_SIZE, SegmentReader, type StopReason } from './segment-reader.js';
+import type { SegmentStore } from './segment-store.js';
+
+export interface WalRecord {
+  position: WalPosition;
+  type: number;
+  payload: Buffer;
+}
+
+/** Where the last segment stopped before its end, and why. */
+export interface WalStop {
+  position: WalPosition;
+  reason: Exclude<StopReason, 'end'>;
+}
+
+export function corruption(position: WalPosition, why: string): StorageError {
+  return storageError('EBADMSG', `WAL corruption at segment ${position.segment} offset ${position.offset}: ${why}`, {
+    path: segmentName(position.segment),
+  });
+}
+
+/** EBADMSG for a bad record that good ones follow. */
+export function badRecord(stop: WalStop): StorageError {
+  return corruption(stop.position, `record ${stop.reason === 'checksum' ? 'fails its checksum' : `is ${stop.reason}`}, and good records follow it`);
+}
+
+export class WalReader {
+  constructor(private readonly store: SegmentStore) {}
+
+  /**
+   * Gives `each` every record from `from` (default: the first segment) to the end, in order. Resolves with
+   * where the last segment stops at a bad record (a torn tail, or a record being written), if it does. A
+   * bad header, or a bad record in an earlier segment, is EBADMSG; a last segment shorter than its header
+   * (being begun) holds nothing.
+   */
+  async read(from: WalPosition | undefined, each: (record: WalRecord) => void): Promise<WalStop | undefined> {
+    const numbers = (await this.store.list()).filter((number) => from === undefined || number >= from.segment);
+    let stop: WalStop | undefined;
+    for (const [i, number] of numbers.entries()) {
+      const backend = await this.store.open(number);
+      try {
+        stop = await readSegment(backend, number, number === from?.segment ? from.offset : 0, i === numbers.length - 1, each);
+      } finally {
+        await backend.close();
+      }
+    }
+    return stop;
+  }
+}
+
+async function readSegment(backend: StorageBackend, segment: number, offset: number, isLast: boolean, each: (record: WalRecord) => void): Promise<WalStop | undefined> {
+  const problem = checkSegmentHeader(await backend.readAt(0, Math.min(SEGMENT_HEADER_SIZE, backend.size())), segment);
+  if (problem !== undefined) {
+    if (isLast && backend.size() < SEGMENT_HEADER_SIZE) return undefined;
+    throw corruption({ segment, offset: 0 }, problem);
+  }
+  const reader = new SegmentReader(backend, Math.min(Math.max(offset, SEGMENT_HEADER_SIZE), backend.size()), ANY_SIZE);
+  for (let record = await reader.next(); record; record = await reader.next()) {
+    each({ position: { segment, offset: record.offset }, type: record.type, payload: record.payload });
+  }
+  if (reader.stopReason === 'end') return undefined;
+  const stop: WalStop = { position: { segment, offset: reader.stopOffset }, reason: reader.stopReason };
+  if (!isLast) throw badRecord(stop);
+  return stop;
+}
