@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <spawn.h>
@@ -306,16 +307,18 @@ void FuseSession::ReadLoop(Reader& reader) {
   native_ = true;
   io_uring* ring = &reader.ring;
   DataPath* data = reader.data.get();
-  auto watch = [data](int fd, uint64_t tag) {
+  // /dev/fuse is watched exclusively: a request wakes one idle reader, not every one (which would all
+  // read, and all but one find nothing). The stop eventfd wakes them all.
+  auto watch = [data](int fd, uint64_t tag, unsigned events) {
     io_uring_sqe* sqe = data->Sqe();
-    io_uring_prep_poll_add(sqe, fd, POLLIN);
+    io_uring_prep_poll_add(sqe, fd, events);
     io_uring_sqe_set_data64(sqe, tag);
   };
   uint8_t* buffer = data->TakeBuffer();
   int error = buffer ? 0 : ENOMEM;
   bool reading = error == 0;
-  watch(stop_fd_, kStopAsked);
-  if (reading) watch(fd_, kFuseReadable);
+  watch(stop_fd_, kStopAsked, POLLIN);
+  if (reading) watch(fd_, kFuseReadable, POLLIN | EPOLLEXCLUSIVE);
   while (reading || data->inflight() > 0) {
     int submitted = io_uring_submit_and_wait(ring, 1);
     if (submitted < 0 && submitted != -EINTR && submitted != -EBUSY) {
@@ -332,7 +335,7 @@ void FuseSession::ReadLoop(Reader& reader) {
         reading = false;
       } else if (tag == kFuseReadable) {
         if (reading) reading = ReadAvailable(reader, &buffer, &error);
-        if (reading) watch(fd_, kFuseReadable);
+        if (reading) watch(fd_, kFuseReadable, POLLIN | EPOLLEXCLUSIVE);
       } else {
         data->Complete(cqe);
       }
