@@ -9,18 +9,12 @@
 
 namespace persistfs {
 
-inline int32_t I32(const Napi::CallbackInfo& info, size_t i) {
-  return info[i].As<Napi::Number>().Int32Value();
-}
+inline int32_t I32(const Napi::CallbackInfo& info, size_t i) { return info[i].As<Napi::Number>().Int32Value(); }
 
-inline uint32_t U32(const Napi::CallbackInfo& info, size_t i) {
-  return info[i].As<Napi::Number>().Uint32Value();
-}
+inline uint32_t U32(const Napi::CallbackInfo& info, size_t i) { return info[i].As<Napi::Number>().Uint32Value(); }
 
 // File offsets and lengths arrive as doubles: exact up to 2^53, which is more than any file here.
-inline int64_t I64(const Napi::CallbackInfo& info, size_t i) {
-  return info[i].As<Napi::Number>().Int64Value();
-}
+inline int64_t I64(const Napi::CallbackInfo& info, size_t i) { return info[i].As<Napi::Number>().Int64Value(); }
 
 struct Bytes {
   uint8_t* data;

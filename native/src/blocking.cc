@@ -3,8 +3,8 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
-#include <sys/stat.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/xattr.h>
@@ -113,8 +113,8 @@ Napi::Value Renameat2(const Napi::CallbackInfo& info) {
   int to_dir = I32(info, 2);
   std::string to = PathCopy(info, 3);
   unsigned flags = U32(info, 4);
-  return Call::Start(info.Env(),
-                     [=]() { return Check(syscall(SYS_renameat2, from_dir, from.c_str(), to_dir, to.c_str(), flags)); });
+  return Call::Start(
+      info.Env(), [=]() { return Check(syscall(SYS_renameat2, from_dir, from.c_str(), to_dir, to.c_str(), flags)); });
 }
 
 // symlinkat(target, dirfd, linkpath)
@@ -159,7 +159,9 @@ Napi::Value Readlinkat(const Napi::CallbackInfo& info) {
   auto target = std::make_shared<std::vector<char>>(4096);
   return Call::Start(
       info.Env(), [=]() { return Check(readlinkat(dirfd, path.c_str(), target->data(), target->size())); },
-      [=](Napi::Env env, long length) { return Napi::Buffer<char>::Copy(env, target->data(), static_cast<size_t>(length)); });
+      [=](Napi::Env env, long length) {
+        return Napi::Buffer<char>::Copy(env, target->data(), static_cast<size_t>(length));
+      });
 }
 
 // readdir(dirfd) -> { names, types } | -errno: `names` one Buffer of every name's bytes, each ended by NUL
@@ -305,7 +307,9 @@ struct XattrTarget {
   ssize_t List(char* list, size_t size) const {
     return path.empty() ? flistxattr(fd, list, size) : llistxattr(path.c_str(), list, size);
   }
-  int Remove(const char* name) const { return path.empty() ? fremovexattr(fd, name) : lremovexattr(path.c_str(), name); }
+  int Remove(const char* name) const {
+    return path.empty() ? fremovexattr(fd, name) : lremovexattr(path.c_str(), name);
+  }
 };
 
 // Arguments (fd, entry-or-empty, ...): the target of an xattr call.
@@ -332,7 +336,9 @@ Napi::Value Getxattr(const Napi::CallbackInfo& info) {
           if (errno != ERANGE) return -errno;
         }
       },
-      [=](Napi::Env env, long length) { return Napi::Buffer<char>::Copy(env, value->data(), static_cast<size_t>(length)); });
+      [=](Napi::Env env, long length) {
+        return Napi::Buffer<char>::Copy(env, value->data(), static_cast<size_t>(length));
+      });
 }
 
 // setxattr(fd, entry, name, value, flags)
@@ -361,7 +367,9 @@ Napi::Value Listxattr(const Napi::CallbackInfo& info) {
           if (errno != ERANGE) return -errno;
         }
       },
-      [=](Napi::Env env, long length) { return Napi::Buffer<char>::Copy(env, list->data(), static_cast<size_t>(length)); });
+      [=](Napi::Env env, long length) {
+        return Napi::Buffer<char>::Copy(env, list->data(), static_cast<size_t>(length));
+      });
 }
 
 // removexattr(fd, entry, name)
@@ -404,7 +412,8 @@ Napi::Value CopyFileRange(const Napi::CallbackInfo& info) {
   int fd_out = I32(info, 2);
   loff_t off_out = I64(info, 3);
   auto length = static_cast<size_t>(I64(info, 4));
-  return Call::Start(info.Env(), [=]() mutable { return Check(copy_file_range(fd_in, &off_in, fd_out, &off_out, length, 0)); });
+  return Call::Start(info.Env(),
+                     [=]() mutable { return Check(copy_file_range(fd_in, &off_in, fd_out, &off_out, length, 0)); });
 }
 
 // fstatfs(fd) -> { bsize, frsize, blocks, bfree, bavail, files, ffree, namemax } | -errno

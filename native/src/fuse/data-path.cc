@@ -57,7 +57,9 @@ bool HasPrivileges(uint32_t mode) {
 }
 
 // dev_t as the kernel's new_encode_dev lays out a 32-bit device number.
-uint32_t DeviceNumber(uint32_t major, uint32_t minor) { return (minor & 0xff) | (major << 8) | ((minor & ~0xffu) << 12); }
+uint32_t DeviceNumber(uint32_t major, uint32_t minor) {
+  return (minor & 0xff) | (major << 8) | ((minor & ~0xffu) << 12);
+}
 
 }  // namespace
 
@@ -74,8 +76,14 @@ struct DataPath::Op {
   struct statx stx;
 };
 
-DataPath::DataPath(io_uring* ring, FileTable& files, Transport& transport, DataPathCounters& counters, AttrValid attr_valid, size_t buffer_size)
-    : ring_(ring), files_(files), transport_(transport), counters_(counters), attr_valid_(attr_valid), buffer_size_(buffer_size) {}
+DataPath::DataPath(io_uring* ring, FileTable& files, Transport& transport, DataPathCounters& counters,
+                   AttrValid attr_valid, size_t buffer_size)
+    : ring_(ring),
+      files_(files),
+      transport_(transport),
+      counters_(counters),
+      attr_valid_(attr_valid),
+      buffer_size_(buffer_size) {}
 
 DataPath::~DataPath() {
   for (uint8_t* buffer : spare_) std::free(buffer);
@@ -229,10 +237,12 @@ void DataPath::Submit(Op* op) {
   io_uring_sqe* sqe = Sqe();
   switch (op->kind) {
     case Op::kRead:
-      io_uring_prep_read(sqe, fd, op->data + op->done, static_cast<unsigned>(op->length - op->done), op->offset + op->done);
+      io_uring_prep_read(sqe, fd, op->data + op->done, static_cast<unsigned>(op->length - op->done),
+                         op->offset + op->done);
       break;
     case Op::kWrite:
-      io_uring_prep_write(sqe, fd, op->data + op->done, static_cast<unsigned>(op->length - op->done), op->offset + op->done);
+      io_uring_prep_write(sqe, fd, op->data + op->done, static_cast<unsigned>(op->length - op->done),
+                          op->offset + op->done);
       break;
     case Op::kCheckPrivileges:
     case Op::kGetattr:
@@ -289,7 +299,8 @@ void DataPath::Finish(Op* op, int error) {
     counters_.bytes_written.fetch_add(op->done, std::memory_order_relaxed);
     counters_.writes.fetch_add(1, std::memory_order_relaxed);
     uint64_t largest = counters_.largest_write.load(std::memory_order_relaxed);
-    while (op->done > largest && !counters_.largest_write.compare_exchange_weak(largest, op->done, std::memory_order_relaxed)) {
+    while (op->done > largest &&
+           !counters_.largest_write.compare_exchange_weak(largest, op->done, std::memory_order_relaxed)) {
     }
   } else if (op->kind == Op::kGetattr) {
     AttrOut out{};

@@ -64,7 +64,8 @@ class DataPath {
     uint32_t nanoseconds = 0;
   };
 
-  DataPath(io_uring* ring, FileTable& files, Transport& transport, DataPathCounters& counters, AttrValid attr_valid, size_t buffer_size);
+  DataPath(io_uring* ring, FileTable& files, Transport& transport, DataPathCounters& counters, AttrValid attr_valid,
+           size_t buffer_size);
   ~DataPath();
   DataPath(const DataPath&) = delete;
   DataPath& operator=(const DataPath&) = delete;
@@ -82,10 +83,10 @@ class DataPath {
 
  private:
   struct Op;
-  void Submit(Op* op);  // its IO on the ring (or, a small write, done at once: see kInlineWrite)
+  void Submit(Op* op);                 // its IO on the ring (or, a small write, done at once: see kInlineWrite)
   void Completed(Op* op, int result);  // result: bytes, or -errno
-  void Finish(Op* op, int error);  // answers (error 0: with the op's result), then retires it
-  void Retire(Op* op);             // gives its buffer back, frees it, and lets go of its file
+  void Finish(Op* op, int error);      // answers (error 0: with the op's result), then retires it
+  void Retire(Op* op);                 // gives its buffer back, frees it, and lets go of its file
 
   io_uring* const ring_;
   FileTable& files_;

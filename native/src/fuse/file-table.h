@@ -18,7 +18,7 @@ struct OpenFile {
   uint64_t nodeid;
   uint64_t* size;  // the storage's size of the file: a float64 that JavaScript reads
 
-  std::mutex mutex;  // guards what follows
+  std::mutex mutex;       // guards what follows
   uint32_t inflight = 0;  // operations using fd
   bool released = false;  // RELEASE came: report it once inflight is 0
 };

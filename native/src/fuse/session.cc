@@ -5,14 +5,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <spawn.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
-#include <spawn.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <sys/sysinfo.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -166,7 +166,8 @@ Napi::Value FuseSession::MountWithFusermount(const Napi::CallbackInfo& info) {
   }
   if (fd < 0) {
     auto e = Napi::Error::New(env, "fusermount3 could not mount " + target + " (exit status " +
-                                       std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) + ", see its message above)");
+                                       std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) +
+                                       ", see its message above)");
     e.Set("errno", Napi::Number::New(env, -fd));
     throw e;
   }
@@ -186,7 +187,8 @@ Napi::Value FuseSession::Start(const Napi::CallbackInfo& info) {
   stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (stop_fd_ < 0) throw ErrnoError(env, "eventfd", errno);
   attr_valid_ = {static_cast<uint64_t>(I64(info, 1)), static_cast<uint32_t>(I64(info, 2))};
-  deliver_ = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "persistfs-fuse", 0, 1);
+  deliver_ = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}),
+                                           "persistfs-fuse", 0, 1);
   // one reader per CPU: requests from several processes are read, and their IO done, side by side
   const int cpus = std::max(1, get_nprocs());
   for (int i = 0; i < cpus; i++) readers_.push_back(std::make_unique<Reader>());
@@ -216,7 +218,9 @@ Napi::Value FuseSession::Attach(const Napi::CallbackInfo& info) {
 Napi::Value FuseSession::Counters(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto result = Napi::Object::New(env);
-  auto number = [&](const char* name, uint64_t value) { result.Set(name, Napi::Number::New(env, static_cast<double>(value))); };
+  auto number = [&](const char* name, uint64_t value) {
+    result.Set(name, Napi::Number::New(env, static_cast<double>(value)));
+  };
   result.Set("native", Napi::Boolean::New(env, native_.load()));
   number("served", counters_.served.load());
   number("forwarded", counters_.forwarded.load());
@@ -255,7 +259,8 @@ Napi::Value FuseSession::StartUring(const Napi::CallbackInfo& info) {
     Schedule();
   };
   for (int cpu = 0; cpu < cpus; cpu++) {
-    auto queue = std::make_unique<UringQueue>(fd_, static_cast<unsigned>(cpu), depth, payload, files_, counters_, attr_valid_, hooks);
+    auto queue = std::make_unique<UringQueue>(fd_, static_cast<unsigned>(cpu), depth, payload, files_, counters_,
+                                              attr_valid_, hooks);
     int error = queue->Start();
     if (error != 0) {
       queues_.clear();

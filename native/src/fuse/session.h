@@ -1,7 +1,7 @@
 // FuseSession: one FUSE connection. It opens /dev/fuse and mounts it (mount(2), as root), or has
 // fusermount3 mount it and pass the descriptor back (any user), and runs a reader thread per CPU, each
-// around an io_uring of its own: the ring tells it when /dev/fuse is readable and carries the IO of the requests the data path
-// (data-path.h) answers itself. Every other request goes to JavaScript in batches: the reader queues every
+// around an io_uring of its own: the ring tells it when /dev/fuse is readable and carries the IO of the requests the
+// data path (data-path.h) answers itself. Every other request goes to JavaScript in batches: the reader queues every
 // request it can read without waiting, and one thread-safe call per batch drains the whole queue on the
 // event loop (one wake-up for many requests). JavaScript writes its replies itself, one writev each (a
 // reply to /dev/fuse never blocks). Without io_uring the reader polls and JavaScript answers everything.
@@ -60,7 +60,7 @@ class FuseSession : public Napi::ObjectWrap<FuseSession>, public DataPath::Trans
   };
 
   void ReadLoop(Reader& reader);
-  void PollLoop(Reader& reader);  // without io_uring
+  void PollLoop(Reader& reader);                                     // without io_uring
   bool ReadAvailable(Reader& reader, uint8_t** buffer, int* error);  // false once reading is over
   bool Dispatch(Reader& reader, uint8_t** buffer, size_t length);    // false when out of memory
   void Enqueue(Request request);
@@ -80,7 +80,7 @@ class FuseSession : public Napi::ObjectWrap<FuseSession>, public DataPath::Trans
   FileTable files_;
   DataPathCounters counters_;
   DataPath::AttrValid attr_valid_;
-  std::atomic<bool> native_{false};  // a reader got its ring: the data path runs
+  std::atomic<bool> native_{false};                  // a reader got its ring: the data path runs
   std::vector<std::unique_ptr<UringQueue>> queues_;  // FUSE over io_uring, one per CPU, once started
   // JavaScript's thread: the size cells of attached handles, kept alive while the data path may write them
   std::unordered_map<uint64_t, Napi::Reference<Napi::Float64Array>> cells_;
@@ -90,11 +90,11 @@ class FuseSession : public Napi::ObjectWrap<FuseSession>, public DataPath::Trans
 
   std::mutex mutex_;  // guards what follows
   std::vector<Request> queue_;
-  std::vector<uint64_t> released_;  // pairs of handle and node the data path released
+  std::vector<uint64_t> released_;                                  // pairs of handle and node the data path released
   std::unordered_map<uint64_t, UringQueue::Entry*> in_javascript_;  // ring entries whose reply JavaScript owes
-  bool scheduled_ = false;  // a drain is queued on the event loop
+  bool scheduled_ = false;                                          // a drain is queued on the event loop
   size_t readers_ended_ = 0;
-  bool ended_ = false;      // every reader has stopped (end_error_ says why)
+  bool ended_ = false;  // every reader has stopped (end_error_ says why)
   bool end_reported_ = false;
   int end_error_ = 0;
 };

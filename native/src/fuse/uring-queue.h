@@ -39,8 +39,8 @@ class UringQueue : public DataPath::Transport {
     std::function<void(uint8_t* request, size_t length, uint64_t unique, Entry* entry)> to_javascript;
   };
 
-  UringQueue(int fuse_fd, unsigned qid, unsigned depth, size_t payload_size, FileTable& files, DataPathCounters& counters,
-             DataPath::AttrValid attr_valid, Hooks hooks);
+  UringQueue(int fuse_fd, unsigned qid, unsigned depth, size_t payload_size, FileTable& files,
+             DataPathCounters& counters, DataPath::AttrValid attr_valid, Hooks hooks);
   ~UringQueue() override;  // stops the thread (Stop) and frees the entries
   UringQueue(const UringQueue&) = delete;
   UringQueue& operator=(const UringQueue&) = delete;
