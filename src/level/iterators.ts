@@ -72,10 +72,13 @@ export class Cursor {
 
 /** The Cursor's entries as one iterator kind's items (an entry pair, a key or a value). */
 class Items<T> {
-  constructor(
-    private readonly cursor: Cursor,
-    private readonly item: (entry: Entry) => T,
-  ) {}
+  private readonly cursor: Cursor;
+  private readonly item: (entry: Entry) => T;
+
+  constructor(it: LsmIterator, options: PrivateRangeOptions, item: (cursor: Cursor) => (entry: Entry) => T) {
+    this.cursor = new Cursor(it, options);
+    this.item = item(this.cursor);
+  }
 
   async next(): Promise<T | undefined> {
     const entry = await this.cursor.next();
@@ -89,103 +92,76 @@ class Items<T> {
   async all(): Promise<T[]> {
     return (await this.cursor.all()).map(this.item);
   }
+
+  seek(target: Encoded): void {
+    this.cursor.seek(target);
+  }
+
+  close(): Promise<void> {
+    return this.cursor.close();
+  }
+}
+
+/**
+ * The private calls abstract-level makes of each iterator kind, answered by its Items: `Base` is one of
+ * abstract-level's three iterator classes, and the kind only says how an entry becomes its item.
+ */
+function readingItems<T>() {
+  return <B extends abstract new (...args: any[]) => object>(Base: B) => {
+    abstract class ReadingItems extends Base {
+      // Public, not protected: TypeScript cannot declare a protected member of a class a function returns.
+      abstract readonly items: Items<T>;
+
+      _next(): Promise<T | undefined> {
+        return this.items.next();
+      }
+
+      _nextv(size: number): Promise<T[]> {
+        return this.items.nextv(size);
+      }
+
+      _all(): Promise<T[]> {
+        return this.items.all();
+      }
+
+      _seek(target: Encoded): void {
+        this.items.seek(target);
+      }
+
+      _close(): Promise<void> {
+        return this.items.close();
+      }
+    }
+    return ReadingItems;
+  };
 }
 
 /** TDb: the database (abstract-level keeps it as iterator.db). */
-export class PersistIterator<TDb> extends AbstractIterator<TDb, Encoded, Encoded> {
-  private readonly cursor: Cursor;
-  private readonly items: Items<[Item, Item]>;
+export class PersistIterator<TDb> extends readingItems<[Item, Item]>()(AbstractIterator)<TDb, Encoded, Encoded> {
+  readonly items: Items<[Item, Item]>;
 
   constructor(db: TDb, options: PrivateRangeOptions, it: LsmIterator) {
     super(db, options);
-    const cursor = new Cursor(it, options);
     const keys = options.keys !== false;
     const values = options.values !== false;
-    this.cursor = cursor;
-    this.items = new Items(cursor, (entry) => [keys ? cursor.key(entry) : undefined, values ? cursor.value(entry) : undefined]);
-  }
-
-  _next(): Promise<[Item, Item] | undefined> {
-    return this.items.next();
-  }
-
-  _nextv(size: number): Promise<Array<[Item, Item]>> {
-    return this.items.nextv(size);
-  }
-
-  _all(): Promise<Array<[Item, Item]>> {
-    return this.items.all();
-  }
-
-  _seek(target: Encoded): void {
-    this.cursor.seek(target);
-  }
-
-  _close(): Promise<void> {
-    return this.cursor.close();
+    this.items = new Items(it, options, (cursor) => (entry) => [keys ? cursor.key(entry) : undefined, values ? cursor.value(entry) : undefined]);
   }
 }
 
-export class PersistKeyIterator<TDb> extends AbstractKeyIterator<TDb, Encoded> {
-  private readonly cursor: Cursor;
-  private readonly items: Items<Encoded>;
+export class PersistKeyIterator<TDb> extends readingItems<Encoded>()(AbstractKeyIterator)<TDb, Encoded> {
+  readonly items: Items<Encoded>;
 
   constructor(db: TDb, options: PrivateRangeOptions, it: LsmIterator) {
     super(db, options);
-    const cursor = new Cursor(it, options);
-    this.cursor = cursor;
-    this.items = new Items(cursor, (entry) => cursor.key(entry));
-  }
-
-  _next(): Promise<Encoded | undefined> {
-    return this.items.next();
-  }
-
-  _nextv(size: number): Promise<Encoded[]> {
-    return this.items.nextv(size);
-  }
-
-  _all(): Promise<Encoded[]> {
-    return this.items.all();
-  }
-
-  _seek(target: Encoded): void {
-    this.cursor.seek(target);
-  }
-
-  _close(): Promise<void> {
-    return this.cursor.close();
+    this.items = new Items(it, options, (cursor) => (entry) => cursor.key(entry));
   }
 }
 
-export class PersistValueIterator<TDb> extends AbstractValueIterator<TDb, Encoded, Encoded> {
-  private readonly cursor: Cursor;
-  private readonly items: Items<Encoded>;
+export class PersistValueIterator<TDb> extends readingItems<Encoded>()(AbstractValueIterator)<TDb, Encoded, Encoded> {
+  readonly items: Items<Encoded>;
 
   constructor(db: TDb, options: PrivateRangeOptions, it: LsmIterator) {
     super(db, options);
-    const cursor = new Cursor(it, options);
-    this.cursor = cursor;
-    this.items = new Items(cursor, (entry) => cursor.value(entry));
-  }
-
-  _next(): Promise<Encoded | undefined> {
-    return this.items.next();
-  }
-
-  _nextv(size: number): Promise<Encoded[]> {
-    return this.items.nextv(size);
-  }
-
-  _all(): Promise<Encoded[]> {
-    return this.items.all();
-  }
-
-  _seek(target: Encoded): void {
-    this.cursor.seek(target);
-  }
-
-  _close(): Promise<void> {
-    return this.cursor.close();
+    this.items = new Items(it, options, (cursor) => (entry) => cursor.value(entry));
   }
 }
