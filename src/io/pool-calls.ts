@@ -1,12 +1,41 @@
 // The calls both IO engines make on the libuv thread pool (the native addon's blocking calls), written
 // once: io_uring has no opcode for them (or none the engines use), and the sync engine runs everything
-// there. Each engine says how a pool call is tracked (`pooled`: counted in flight, refused once closed).
+// there. A pool call is counted in flight until it settles and refused once the engine is closing; closing
+// waits until the engine is idle, which each engine defines (its pool calls, and the io_uring engine's ring).
+import { storageError } from '../ground/errors.js';
 import type { SetTime } from '../ground/set-time.js';
 import * as pool from './thread-pool.js';
 
 export abstract class PoolCalls {
+  /** Set once the engine begins to close: every call after it is refused with EBADF. */
+  protected closed = false;
+  /** Thread-pool calls in flight. */
+  protected poolCalls = 0;
+  private drained: (() => void) | undefined;
+
+  /** Whether no call of the engine is in flight. */
+  protected abstract idle(): boolean;
+
   /** Runs `call` on the pool as `syscall`, counted until it settles; EBADF once the engine is closed. */
-  protected abstract pooled<T>(syscall: string, call: () => Promise<T>): Promise<T>;
+  protected pooled<T>(syscall: string, call: () => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(storageError('EBADF', 'the IO engine is closed', { syscall }));
+    this.poolCalls++;
+    return call().finally(() => {
+      this.poolCalls--;
+      this.checkDrained();
+    });
+  }
+
+  /** A call has settled: wakes stopCalls() if it was the last. */
+  protected checkDrained(): void {
+    if (this.drained && this.idle()) this.drained();
+  }
+
+  /** Refuses new calls, then waits until those in flight have settled. */
+  protected async stopCalls(): Promise<void> {
+    this.closed = true;
+    if (!this.idle()) await new Promise<void>((resolve) => (this.drained = resolve));
+  }
 
   mknodat(dirfd: number, name: string, mode: number, device: number): Promise<void> {
     return this.pooled('mknodat', () => pool.mknodat(dirfd, name, mode, device));

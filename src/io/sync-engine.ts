@@ -3,7 +3,7 @@
 // calls node:fs has no form for (openat2 beneath a root, *at names, statx) go through the native addon.
 import fs from 'node:fs';
 
-import { storageError, toStorageError } from '../ground/errors.js';
+import { toStorageError } from '../ground/errors.js';
 import type { IoEngine } from './engine.js';
 import { PoolCalls } from './pool-calls.js';
 import * as pool from './thread-pool.js';
@@ -12,16 +12,10 @@ type Callback<T> = (error: NodeJS.ErrnoException | null, value: T) => void;
 
 export class SyncEngine extends PoolCalls implements IoEngine {
   readonly mode = 'sync' as const;
-  private inflight = 0;
-  private closed = false;
-  private drained: (() => void) | undefined;
 
-  protected pooled<T>(syscall: string, start: () => Promise<T>): Promise<T> {
-    if (this.closed) return Promise.reject(storageError('EBADF', 'the IO engine is closed', { syscall }));
-    this.inflight++;
-    return start().finally(() => {
-      if (--this.inflight === 0 && this.drained) this.drained();
-    });
+  /** Every call of this engine is a pool call. */
+  protected idle(): boolean {
+    return this.poolCalls === 0;
   }
 
   private fsCall<T>(syscall: string, call: (done: Callback<T>) => void): Promise<T> {
@@ -82,8 +76,7 @@ export class SyncEngine extends PoolCalls implements IoEngine {
     return this.pooled('ftruncate', () => pool.ftruncate(fd, length));
   }
 
-  async close(): Promise<void> {
-    this.closed = true;
-    if (this.inflight > 0) await new Promise<void>((resolve) => (this.drained = resolve));
+  close(): Promise<void> {
+    return this.stopCalls();
   }
 }

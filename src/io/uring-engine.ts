@@ -43,9 +43,6 @@ export class UringEngine extends PoolCalls implements IoEngine {
   private flushScheduled = false;
   private readonly threshold: number;
   private readonly kernelFtruncate: boolean;
-  private poolCalls = 0;
-  private closed = false;
-  private drained: (() => void) | undefined;
   private readonly flushNow = () => this.flush();
 
   constructor(options: UringOptions) {
@@ -135,22 +132,8 @@ export class UringEngine extends PoolCalls implements IoEngine {
     }
   }
 
-  private idle(): boolean {
+  protected idle(): boolean {
     return this.freeSlots.length === this.inSlot.length && this.parkedHead === this.parked.length && this.poolCalls === 0;
-  }
-
-  private checkDrained(): void {
-    if (this.drained && this.idle()) this.drained();
-  }
-
-  /** A thread-pool call in io_uring mode, counted so that close() waits for it too. */
-  protected pooled<T>(syscall: string, call: () => Promise<T>): Promise<T> {
-    if (this.closed) return Promise.reject(storageError('EBADF', 'the IO engine is closed', { syscall }));
-    this.poolCalls++;
-    return call().finally(() => {
-      this.poolCalls--;
-      this.checkDrained();
-    });
   }
 
   openat(dirfd: number, path: string, flags: number, mode: number): Promise<number> {
@@ -211,12 +194,10 @@ export class UringEngine extends PoolCalls implements IoEngine {
     if (!this.kernelFtruncate) return this.pooled('ftruncate', () => pool.ftruncate(fd, length));
     await this.run('ftruncate', undefined, (slot) => this.ring.ftruncate(slot, fd, length));
   }
-  // no io_uring opcode for these two: the thread pool, counted like the others
 
   async close(): Promise<void> {
     if (this.closed) return;
-    this.closed = true;
-    if (!this.idle()) await new Promise<void>((resolve) => (this.drained = resolve));
+    await this.stopCalls();
     this.ring.destroy();
   }
 }

@@ -5,55 +5,64 @@ import { AbstractIterator, AbstractKeyIterator, AbstractValueIterator } from 'ab
 import type { LsmIterator } from '../lsm/iterator.js';
 import type { Entry } from '../lsm/types.js';
 import { abortError, levelCall } from './errors.js';
-import { decodeAs, type Encoded, type Format, type PrivateRangeOptions } from './formats.js';
+import { decodeAs, type Encoded, type PrivateRangeOptions } from './formats.js';
 
 /** Entries one `all()` reads from the store at a time (between two looks at the abort signal). */
 const ALL_CHUNK = 1000;
 
 type Item = Encoded | undefined;
 
-/** What the three iterators share: the store's iterator, the formats asked for, and the abort signal. */
-export class Cursor {
-  private readonly keyFormat: Format;
-  private readonly valueFormat: Format | undefined;
+/** How an entry becomes one iterator kind's item, in the formats `options` ask for. */
+type Projection<T> = (options: PrivateRangeOptions) => (entry: Entry) => T;
+
+const toKey: Projection<Encoded> = (options) => {
+  const format = options.keyEncoding;
+  return (entry) => decodeAs(entry.key, format);
+};
+
+const toValue: Projection<Encoded> = (options) => {
+  const format = options.valueEncoding;
+  return (entry) => decodeAs(entry.value, format);
+};
+
+/** An entry pair, either side left undefined when the iterator was asked not to read it. */
+const toEntry: Projection<[Item, Item]> = (options) => {
+  const key = options.keys !== false ? toKey(options) : () => undefined;
+  const value = options.values !== false ? toValue(options) : () => undefined;
+  return (entry) => [key(entry), value(entry)];
+};
+
+/** The store's iterator read as one iterator kind's items, with a look at the abort signal after every read. */
+class Cursor<T> {
+  private readonly item: (entry: Entry) => T;
   private readonly signal: AbortSignal | undefined;
 
   constructor(
     private readonly it: LsmIterator,
     options: PrivateRangeOptions,
+    projection: Projection<T>,
   ) {
-    this.keyFormat = options.keyEncoding;
-    this.valueFormat = options.valueEncoding;
+    this.item = projection(options);
     this.signal = options.signal ?? undefined;
   }
 
-  key(entry: Entry): Encoded {
-    return decodeAs(entry.key, this.keyFormat);
-  }
-
-  value(entry: Entry): Encoded {
-    return decodeAs(entry.value, this.valueFormat);
-  }
-
-  async next(): Promise<Entry | undefined> {
+  async next(): Promise<T | undefined> {
     const entry = await levelCall(this.it.next());
     this.checkSignal();
-    return entry;
+    return entry === undefined ? undefined : this.item(entry);
   }
 
-  async nextv(size: number): Promise<Entry[]> {
-    const entries = await levelCall(this.it.nextv(size));
-    this.checkSignal();
-    return entries;
+  async nextv(size: number): Promise<T[]> {
+    return (await this.entries(size)).map(this.item);
   }
 
-  /** Every remaining entry (up to the limit), read in chunks so that an abort stops it between two. */
-  async all(): Promise<Entry[]> {
-    const entries: Entry[] = [];
+  /** Every remaining item (up to the limit), read in chunks so that an abort stops it between two. */
+  async all(): Promise<T[]> {
+    const items: T[] = [];
     for (;;) {
-      const chunk = await this.nextv(ALL_CHUNK);
-      if (chunk.length === 0) return entries;
-      for (const entry of chunk) entries.push(entry);
+      const chunk = await this.entries(ALL_CHUNK);
+      if (chunk.length === 0) return items;
+      for (const entry of chunk) items.push(this.item(entry));
     }
   }
 
@@ -65,127 +74,75 @@ export class Cursor {
     return this.it.close();
   }
 
+  private async entries(size: number): Promise<Entry[]> {
+    const entries = await levelCall(this.it.nextv(size));
+    this.checkSignal();
+    return entries;
+  }
+
   private checkSignal(): void {
     if (this.signal?.aborted) throw abortError();
   }
 }
 
-/** The Cursor's entries as one iterator kind's items (an entry pair, a key or a value). */
-class Items<T> {
-  constructor(
-    private readonly cursor: Cursor,
-    private readonly item: (entry: Entry) => T,
-  ) {}
+/**
+ * The private calls abstract-level makes of each iterator kind, answered by its Cursor: `Base` is one of
+ * abstract-level's three iterator classes, and the kind only says how an entry becomes its item.
+ */
+function readingCursor<T>() {
+  return <B extends abstract new (...args: any[]) => object>(Base: B) => {
+    abstract class ReadingCursor extends Base {
+      // Public, not protected: TypeScript cannot declare a protected member of a class a function returns.
+      abstract readonly cursor: Cursor<T>;
 
-  async next(): Promise<T | undefined> {
-    const entry = await this.cursor.next();
-    return entry === undefined ? undefined : this.item(entry);
-  }
+      _next(): Promise<T | undefined> {
+        return this.cursor.next();
+      }
 
-  async nextv(size: number): Promise<T[]> {
-    return (await this.cursor.nextv(size)).map(this.item);
-  }
+      _nextv(size: number): Promise<T[]> {
+        return this.cursor.nextv(size);
+      }
 
-  async all(): Promise<T[]> {
-    return (await this.cursor.all()).map(this.item);
-  }
+      _all(): Promise<T[]> {
+        return this.cursor.all();
+      }
+
+      _seek(target: Encoded): void {
+        this.cursor.seek(target);
+      }
+
+      _close(): Promise<void> {
+        return this.cursor.close();
+      }
+    }
+    return ReadingCursor;
+  };
 }
 
 /** TDb: the database (abstract-level keeps it as iterator.db). */
-export class PersistIterator<TDb> extends AbstractIterator<TDb, Encoded, Encoded> {
-  private readonly cursor: Cursor;
-  private readonly items: Items<[Item, Item]>;
+export class PersistIterator<TDb> extends readingCursor<[Item, Item]>()(AbstractIterator)<TDb, Encoded, Encoded> {
+  readonly cursor: Cursor<[Item, Item]>;
 
   constructor(db: TDb, options: PrivateRangeOptions, it: LsmIterator) {
     super(db, options);
-    const cursor = new Cursor(it, options);
-    const keys = options.keys !== false;
-    const values = options.values !== false;
-    this.cursor = cursor;
-    this.items = new Items(cursor, (entry) => [keys ? cursor.key(entry) : undefined, values ? cursor.value(entry) : undefined]);
-  }
-
-  _next(): Promise<[Item, Item] | undefined> {
-    return this.items.next();
-  }
-
-  _nextv(size: number): Promise<Array<[Item, Item]>> {
-    return this.items.nextv(size);
-  }
-
-  _all(): Promise<Array<[Item, Item]>> {
-    return this.items.all();
-  }
-
-  _seek(target: Encoded): void {
-    this.cursor.seek(target);
-  }
-
-  _close(): Promise<void> {
-    return this.cursor.close();
+    this.cursor = new Cursor(it, options, toEntry);
   }
 }
 
-export class PersistKeyIterator<TDb> extends AbstractKeyIterator<TDb, Encoded> {
-  private readonly cursor: Cursor;
-  private readonly items: Items<Encoded>;
+export class PersistKeyIterator<TDb> extends readingCursor<Encoded>()(AbstractKeyIterator)<TDb, Encoded> {
+  readonly cursor: Cursor<Encoded>;
 
   constructor(db: TDb, options: PrivateRangeOptions, it: LsmIterator) {
     super(db, options);
-    const cursor = new Cursor(it, options);
-    this.cursor = cursor;
-    this.items = new Items(cursor, (entry) => cursor.key(entry));
-  }
-
-  _next(): Promise<Encoded | undefined> {
-    return this.items.next();
-  }
-
-  _nextv(size: number): Promise<Encoded[]> {
-    return this.items.nextv(size);
-  }
-
-  _all(): Promise<Encoded[]> {
-    return this.items.all();
-  }
-
-  _seek(target: Encoded): void {
-    this.cursor.seek(target);
-  }
-
-  _close(): Promise<void> {
-    return this.cursor.close();
+    this.cursor = new Cursor(it, options, toKey);
   }
 }
 
-export class PersistValueIterator<TDb> extends AbstractValueIterator<TDb, Encoded, Encoded> {
-  private readonly cursor: Cursor;
-  private readonly items: Items<Encoded>;
+export class PersistValueIterator<TDb> extends readingCursor<Encoded>()(AbstractValueIterator)<TDb, Encoded, Encoded> {
+  readonly cursor: Cursor<Encoded>;
 
   constructor(db: TDb, options: PrivateRangeOptions, it: LsmIterator) {
     super(db, options);
-    const cursor = new Cursor(it, options);
-    this.cursor = cursor;
-    this.items = new Items(cursor, (entry) => cursor.value(entry));
-  }
-
-  _next(): Promise<Encoded | undefined> {
-    return this.items.next();
-  }
-
-  _nextv(size: number): Promise<Encoded[]> {
-    return this.items.nextv(size);
-  }
-
-  _all(): Promise<Encoded[]> {
-    return this.items.all();
-  }
-
-  _seek(target: Encoded): void {
-    this.cursor.seek(target);
-  }
-
-  _close(): Promise<void> {
-    return this.cursor.close();
+    this.cursor = new Cursor(it, options, toValue);
   }
 }

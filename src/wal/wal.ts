@@ -12,6 +12,7 @@
 // records (EIO) until it is reopened, which recovers what is really there.
 import type { StorageBackend } from '../backend/backend.js';
 import type { Logger } from '../log.js';
+import { takeBatch, writeBatch } from '../ground/append-batch.js';
 import { isCode, storageError, type StorageError } from '../ground/errors.js';
 import { decodeCheckpoint, encodeCheckpoint, encodeRecord, encodeSegmentHeader, RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE, type WalPosition } from './format.js';
 import { ANY_SIZE, SegmentReader, validRecordAfter, type RecordRead } from './segment-reader.js';
@@ -222,15 +223,10 @@ export class Wal {
 
   private takeBatch(): Pending[] {
     const room = this.segmentSize - this.backend.size();
-    let count = 0;
-    let bytes = 0;
-    while (count < this.pending.length && count < MAX_BATCH_RECORDS) {
-      const next = this.pending[count]!;
-      if (count > 0 && (bytes + next.bytes > room || bytes + next.bytes > MAX_BATCH_BYTES)) break;
-      bytes += next.bytes;
-      count++;
-    }
-    return this.pending.splice(0, count);
+    return takeBatch(this.pending, [
+      { measure: () => 1, most: MAX_BATCH_RECORDS },
+      { measure: (record) => record.bytes, most: Math.min(room, MAX_BATCH_BYTES) },
+    ]);
   }
 
   private async commitLoop(): Promise<void> {
@@ -251,19 +247,19 @@ export class Wal {
   private async commit(batch: Pending[]): Promise<void> {
     const start = this.backend.size();
     const buffers = stageBatch(batch);
-    try {
-      await this.backend.append(buffers);
-    } catch (error) {
-      if (this.backend.size() > start) await this.backend.truncate(start).catch(() => undefined);
-      for (const record of batch) record.reject(error);
-      return;
-    }
-    let offset = start;
-    const spans = batch.map((record) => {
-      const position = { segment: this.segment, offset };
-      offset += record.bytes;
-      return { position, end: { segment: this.segment, offset } };
-    });
+    const written = await writeBatch(
+      batch,
+      start,
+      () => this.backend.append(buffers),
+      async () => {
+        if (this.backend.size() > start) await this.backend.truncate(start);
+      },
+    );
+    if (written === undefined) return;
+    const spans = written.offsets.map((offset, i) => ({
+      position: { segment: this.segment, offset },
+      end: { segment: this.segment, offset: offset + batch[i]!.bytes },
+    }));
     if (this.policy === 'none') {
       batch.forEach((record, i) => record.resolve(spans[i]!));
     } else if (this.policy === 'always') {
@@ -275,7 +271,7 @@ export class Wal {
       }
     } else {
       batch.forEach((record, i) => this.unsynced.push({ span: spans[i]!, resolve: record.resolve, reject: record.reject }));
-      this.unsyncedBytes += offset - start;
+      this.unsyncedBytes += written.end - start;
       if (this.unsyncedBytes >= this.policy.batch.bytes) await this.syncBatch();
       else this.batchTimer ??= setTimeout(() => void this.syncBatch(), this.policy.batch.intervalMs);
     }

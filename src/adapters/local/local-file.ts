@@ -6,6 +6,7 @@
 // fails part-way (ENOSPC), the file is cut back to where the batch began, so a failed append leaves no
 // partial record and later appends continue from a clean end.
 import { FALLOC, SEEK, type IoEngine } from '../../io/engine.js';
+import { takeBatch, writeBatch } from '../../ground/append-batch.js';
 import { storageError } from '../../ground/errors.js';
 import { skipBytes, totalBytes, type EntryStat, type FileNode, type NativeAccess, type SeekTarget } from '../adapter.js';
 import { FdNode, withKind } from './fd-node.js';
@@ -95,7 +96,7 @@ export class LocalFile extends FdNode implements FileNode {
     while (inode.queue.length > 0) {
       const first = inode.queue[0]!;
       if (first.kind === 'append') {
-        await this.appendBatch(takeAppends(inode.queue));
+        await this.appendBatch(takeAppends(inode.queue, first.fd));
         continue;
       }
       inode.queue.shift();
@@ -124,21 +125,17 @@ export class LocalFile extends FdNode implements FileNode {
   private async appendBatch(batch: SizeChange[]): Promise<void> {
     const inode = this.inode;
     const start = inode.size;
+    const fd = batch[0]!.fd;
     const buffers = batch.length === 1 ? batch[0]!.buffers! : batch.flatMap((request) => request.buffers!);
-    try {
-      await writeFully(this.engine, batch[0]!.fd, buffers, start);
-    } catch (error) {
-      // Leave no partial record behind: the next append starts where this batch did.
-      await this.engine.ftruncate(batch[0]!.fd, start).catch(() => undefined);
-      for (const request of batch) request.reject(error);
-      return;
-    }
-    let offset = start;
-    for (const request of batch) {
-      request.resolve(offset);
-      offset += request.bytes;
-    }
-    inode.size = Math.max(inode.size, offset);
+    const written = await writeBatch(
+      batch,
+      start,
+      () => writeFully(this.engine, fd, buffers, start),
+      () => this.engine.ftruncate(fd, start),
+    );
+    if (written === undefined) return;
+    batch.forEach((request, i) => request.resolve(written.offsets[i]!));
+    inode.size = Math.max(inode.size, written.end);
   }
 
   sync(datasync: boolean): Promise<void> {
@@ -192,19 +189,14 @@ export async function writeFully(engine: IoEngine, fd: number, buffers: readonly
   }
 }
 
-/** The appends at the head of the queue that go down together: one descriptor, bounded iovecs and bytes. */
-function takeAppends(queue: SizeChange[]): SizeChange[] {
-  const fd = queue[0]!.fd;
-  let count = 0;
-  let iovecs = 0;
-  let bytes = 0;
-  while (count < queue.length) {
-    const next = queue[count]!;
-    if (next.kind !== 'append' || next.fd !== fd) break;
-    if (count > 0 && (iovecs + next.buffers!.length > IOV_MAX || bytes + next.bytes > BATCH_BYTES)) break;
-    iovecs += next.buffers!.length;
-    bytes += next.bytes;
-    count++;
-  }
-  return queue.splice(0, count);
+/** The appends through `fd` at the head of the queue that go down together: bounded iovecs and bytes. */
+function takeAppends(queue: SizeChange[], fd: number): SizeChange[] {
+  return takeBatch(
+    queue,
+    [
+      { measure: (request) => request.buffers!.length, most: IOV_MAX },
+      { measure: (request) => request.bytes, most: BATCH_BYTES },
+    ],
+    (request) => request.kind === 'append' && request.fd === fd,
+  );
 }
