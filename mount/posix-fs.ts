@@ -354,7 +354,10 @@ export class PosixFs {
   private rememberAbsent(relative: string, name: string): void {
     if (this.absentXattrs.size >= ABSENT_XATTR_PATHS) this.absentXattrs.clear();
     let names = this.absentXattrs.get(relative);
-    if (!names) this.absentXattrs.set(relative, (names = new Set()));
+    if (!names) {
+      names = new Set();
+      this.absentXattrs.set(relative, names);
+    }
     names.add(name);
   }
 
@@ -363,7 +366,10 @@ export class PosixFs {
    * Setting or removing an attribute forgets everything (`all`): the same file may have other names.
    */
   private forgetXattrs(path: string, all = false): void {
-    if (all) return this.absentXattrs.clear();
+    if (all) {
+      this.absentXattrs.clear();
+      return;
+    }
     const relative = relativeOf(path);
     this.absentXattrs.delete(relative);
     const prefix = `${relative}/`;

@@ -153,16 +153,20 @@ export class KernelMount {
     if (this.options.debug) this.logger.info({ op: opName(request.opcode), unique: request.unique, node: request.nodeid, uid: request.uid, pid: request.pid, length: raw.length }, 'request');
     switch (request.opcode) {
       case Opcode.INIT:
-        return this.init(request);
+        this.init(request);
+        return;
       case Opcode.FORGET:
-        return this.noReply(request, () => this.ops.forget(request));
+        this.noReply(request, () => this.ops.forget(request));
+        return;
       case Opcode.BATCH_FORGET:
-        return this.noReply(request, () => this.ops.batchForget(request));
+        this.noReply(request, () => this.ops.batchForget(request));
+        return;
       case Opcode.INTERRUPT:
         // the operations cannot be cancelled halfway; each is answered when it completes
         return;
       case Opcode.DESTROY:
-        return this.reply(request, 0, undefined);
+        this.reply(request, 0, undefined);
+        return;
     }
     const operation = this.operations.get(request.opcode);
     if (!operation) {
@@ -170,7 +174,8 @@ export class KernelMount {
         this.unknown.add(request.opcode);
         this.logger.debug({ op: opName(request.opcode) }, 'not served: ENOSYS (logged once)');
       }
-      return this.reply(request, ENOSYS, undefined);
+      this.reply(request, ENOSYS, undefined);
+      return;
     }
     this.inflight++;
     let promise: Promise<ReplyBody>;

@@ -29,7 +29,7 @@ import {
   Size,
   WRITE_KILL_SUIDGID,
 } from './protocol.js';
-import { BodyReader, copyFileRangeIn, fhIn, lseekIn, openIn, readIn, reader, setattrIn, writeIn, type Request } from './request.js';
+import { type BodyReader, copyFileRangeIn, fhIn, lseekIn, openIn, readIn, reader, setattrIn, writeIn, type Request } from './request.js';
 import {
   attrOut,
   copyFileRangeOut,
@@ -373,7 +373,10 @@ export class KernelOps {
    */
   private opened(node: number, fh: number): Buffer {
     let handles = this.openFiles.get(node);
-    if (!handles) this.openFiles.set(node, (handles = new Set()));
+    if (!handles) {
+      handles = new Set();
+      this.openFiles.set(node, handles);
+    }
     handles.add(fh);
     const access = this.native ? this.posix.nativeAccess(fh) : undefined;
     // A file with set-user-ID/set-group-ID bits is not passed through: the kernel would write it as the
@@ -401,7 +404,8 @@ export class KernelOps {
         this.logger?.warn({ node, error: -id }, 'passthrough refused for a file: served without it');
         return undefined;
       }
-      this.backings.set(node, (backing = { id, handles: new Set() }));
+      backing = { id, handles: new Set() };
+      this.backings.set(node, backing);
     }
     return backing;
   }

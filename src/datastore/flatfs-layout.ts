@@ -65,7 +65,7 @@ export function keyOf(name: string): string | undefined {
   if (!/^[A-Za-z0-9_%.-]+$/.test(name)) return undefined;
   let key: string;
   try {
-    key = '/' + name.split('.').map(decodeURIComponent).join('/');
+    key = `/${name.split('.').map(decodeURIComponent).join('/')}`;
   } catch {
     return undefined; // malformed %XX or bytes that are not UTF-8
   }

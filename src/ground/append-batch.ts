@@ -30,7 +30,9 @@ export function takeBatch<T>(queue: T[], limits: ReadonlyArray<BatchLimit<T>>, b
   for (; count < queue.length; count++) {
     const next = queue[count]!;
     if (!belongs(next) || (count > 0 && !fits(next))) break;
-    limits.forEach((limit, i) => (sums[i] += limit.measure(next)));
+    limits.forEach((limit, i) => {
+      sums[i]! += limit.measure(next);
+    });
   }
   return queue.splice(0, count);
 }

@@ -97,7 +97,7 @@ export function printableName(name: string): string {
 
 /** A name as the NUL-terminated bytes the kernel takes. */
 export function cName(name: string): Buffer {
-  if (isWellFormed(name)) return Buffer.from(name + '\0', 'utf8');
+  if (isWellFormed(name)) return Buffer.from(`${name}\0`, 'utf8');
   const bytes = encodeName(name);
   const out = Buffer.allocUnsafe(bytes.length + 1);
   bytes.copy(out);

@@ -90,6 +90,7 @@ class Cursor<T> {
  * abstract-level's three iterator classes, and the kind only says how an entry becomes its item.
  */
 function readingCursor<T>() {
+  // biome-ignore lint/suspicious/noExplicitAny: TypeScript's mixin pattern requires a constructor taking any[]
   return <B extends abstract new (...args: any[]) => object>(Base: B) => {
     abstract class ReadingCursor extends Base {
       // Public, not protected: TypeScript cannot declare a protected member of a class a function returns.

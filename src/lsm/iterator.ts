@@ -3,7 +3,7 @@
 import { storageError } from '../ground/errors.js';
 import { keyBytes, keyOf } from './bytes.js';
 import { Merge } from './merge.js';
-import type { Source } from './sources.js';
+import type { Source, Step } from './sources.js';
 import type { Bytes, Entry, RangeOptions } from './types.js';
 
 interface Bound {
@@ -92,7 +92,7 @@ export class LsmIterator {
 
   /** Moves on and returns the entry there: at once when no block had to be read, else a promise. */
   private advance(): Entry | undefined | Promise<Entry | undefined> {
-    let step;
+    let step: Step;
     if (this.seekTarget !== undefined) {
       const target = this.seekTarget;
       this.seekTarget = undefined;

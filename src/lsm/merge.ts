@@ -17,7 +17,10 @@ export class Merge {
     let pending: Promise<void>[] | undefined;
     for (const source of this.sources) {
       const step = source.seek(target, exclusive);
-      if (step !== undefined) (pending ??= []).push(step);
+      if (step !== undefined) {
+        pending ??= [];
+        pending.push(step);
+      }
     }
     return pending === undefined ? this.settle() : Promise.all(pending).then(() => this.settle());
   }
@@ -35,7 +38,10 @@ export class Merge {
     for (const source of this.sources) {
       if (source.key !== key) continue;
       const step: Step = source.step();
-      if (step !== undefined) (pending ??= []).push(step);
+      if (step !== undefined) {
+        pending ??= [];
+        pending.push(step);
+      }
     }
     return pending === undefined ? undefined : pending.length === 1 ? pending[0] : Promise.all(pending);
   }

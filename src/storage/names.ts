@@ -39,7 +39,7 @@ function checkNameString(name: string, what: string): string {
   if (name.includes('/')) throw storageError('EINVAL', `${what} contains '/'; use a Dir for nested paths`, { path: name });
   if (name === '.' || name === '..') throw storageError('EINVAL', `${what} may not be '.' or '..'`, { path: name });
   if (nameByteLength(name) > NAME_MAX) {
-    throw storageError('ENAMETOOLONG', `${what} is longer than ${NAME_MAX} bytes`, { path: printableName(name).slice(0, 40) + '...' });
+    throw storageError('ENAMETOOLONG', `${what} is longer than ${NAME_MAX} bytes`, { path: `${printableName(name).slice(0, 40)}...` });
   }
   return name;
 }

@@ -3,7 +3,7 @@
 // front, tools). The adapter (where bytes live) and the IO mode come from options and configuration.
 import { LocalAdapter } from '../adapters/local/local-adapter.js';
 import { MemoryAdapter, type MemoryOptions } from '../adapters/memory-adapter.js';
-import type { Adapter, EntryStat } from '../adapters/adapter.js';
+import type { Adapter, DirNode, EntryStat } from '../adapters/adapter.js';
 import { loadConfig, type Config } from '../config/config.js';
 import { createLogger, type Logger } from '../log.js';
 import { Dir, type HandleRegistry, type OpenOptions } from './dir.js';
@@ -67,7 +67,7 @@ export class Storage implements HandleRegistry {
     } else {
       throw storageError('EINVAL', `unknown adapter '${String(options.adapter)}': use 'local' or 'memory'`);
     }
-    let node;
+    let node: DirNode;
     try {
       node = await adapter.openRoot();
     } catch (error) {

@@ -7,9 +7,9 @@ const storage = await openStorage(root, { config: { ioMode, logLevel: 'warn' } }
 const ds = await FlatfsDatastore.open(storage.root);
 
 /** The value of round `i`: 4 KiB plus i bytes, every byte i % 256, so a torn one shows. */
-const valueOf = (i: number): Buffer => Buffer.alloc(4096 + i, i % 256);
+const roundValue = (i: number): Buffer => Buffer.alloc(4096 + i, i % 256);
 
 for (let i = 0; ; i++) {
-  await Promise.all([ds.put(`/crash/${i}`, valueOf(i)), ds.put('/latest', valueOf(i))]);
+  await Promise.all([ds.put(`/crash/${i}`, roundValue(i)), ds.put('/latest', roundValue(i))]);
   process.stdout.write(`${i}\n`);
 }

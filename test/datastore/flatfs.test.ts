@@ -125,7 +125,7 @@ eachBackend('flatfs open refuses what is not its own; a key too long for a file 
   await rejection(t, FlatfsDatastore.open(odd), 'EINVAL', 'a flatfs.shard in another format');
   await rejection(t, FlatfsDatastore.open('not a dir' as never), 'EINVAL', 'something that is not a Dir');
   const ds = await FlatfsDatastore.open(await storage.createDirectory('ds'));
-  const long = '/' + 'k'.repeat(300);
+  const long = `/${'k'.repeat(300)}`;
   t.ok(Key.isValid(long), 'a long key is a valid key');
   const error = await rejection(t, ds.put(long, bytes('v')), 'ENAMETOOLONG', 'but flatfs cannot store it');
   t.match(error?.message ?? '', /255/, 'the error says the limit');

@@ -7,7 +7,7 @@ import path from 'node:path';
 import test from 'tape';
 
 import { PersistLevel, type PersistLevelOptions } from '../../src/level/persist-level.js';
-import { LevelError, toLevelError } from '../../src/level/errors.js';
+import { type LevelError, toLevelError } from '../../src/level/errors.js';
 import { storageError } from '../../src/ground/errors.js';
 
 type Options = PersistLevelOptions<string, string>;

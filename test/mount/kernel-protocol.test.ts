@@ -131,8 +131,14 @@ test('LSEEK and COPY_FILE_RANGE(_64): fields at their offsets; the old COPY_FILE
   const posix = {
     open: async () => 7,
     openedStat: () => ({ mode: 0o100644 }),
-    lseek: async (...args: unknown[]) => (calls.push(['lseek', ...args]), 2 ** 40),
-    copyFileRange: async (...args: unknown[]) => (calls.push(['copy', ...args]), args[4] as number),
+    lseek: async (...args: unknown[]) => {
+      calls.push(['lseek', ...args]);
+      return 2 ** 40;
+    },
+    copyFileRange: async (...args: unknown[]) => {
+      calls.push(['copy', ...args]);
+      return args[4] as number;
+    },
   } as unknown as PosixFs;
   const ops = new KernelOps(posix, { attrTimeout: 1, entryTimeout: 1, xattr: false }).table();
   const call = (opcode: number, body: Buffer) => ops.get(opcode)!(decodeRequest(raw(opcode, body)));
@@ -149,7 +155,7 @@ test('LSEEK and COPY_FILE_RANGE(_64): fields at their offsets; the old COPY_FILE
 
   const copy = (length: bigint, fhOut = 7n, flags = 0n) => {
     const body = Buffer.alloc(Size.COPY_FILE_RANGE_IN);
-    [3n, 100n, 1n, fhOut, 200n, length, flags].forEach((value, i) => body.writeBigUInt64LE(value, 8 * i));
+    for (const [i, value] of [3n, 100n, 1n, fhOut, 200n, length, flags].entries()) body.writeBigUInt64LE(value, 8 * i);
     return body;
   };
   const wide = (await call(Opcode.COPY_FILE_RANGE_64, copy(2n ** 33n))) as Buffer;

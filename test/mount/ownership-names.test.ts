@@ -31,10 +31,10 @@ test('names that are not UTF-8 are refused through fuse-native, never aliased', 
   t.match(m.shFails("ln -s $'tgt\\xff' link"), /Invalid argument/, 'a symlink target with such bytes is EINVAL');
   t.match(m.shFails("echo x > $'a\\xef\\xbf\\xbd'"), /Invalid argument/, 'a name holding U+FFFD itself is refused too (the documented limit)');
 
-  fs.writeFileSync(Buffer.from(path.join(m.backing, 'raw') + '\xfd', 'latin1'), 'made outside');
+  fs.writeFileSync(Buffer.from(`${path.join(m.backing, 'raw')}\xfd`, 'latin1'), 'made outside');
   fs.writeFileSync(path.join(m.backing, 'plain'), 'plain');
   t.match(m.sh('ls'), /raw\uFFFD\nplain|plain\nraw\uFFFD/u, 'a backing name that is not UTF-8 is listed (shown with U+FFFD)');
   t.match(m.shFails("cat $'raw\\xfd'"), /Invalid argument/, 'using it is EINVAL, not another file');
   t.equal(m.sh('cat plain'), 'plain', 'other files are served');
-  t.ok(fs.existsSync(Buffer.from(path.join(m.backing, 'raw') + '\xfd', 'latin1')), 'the backing file is untouched');
+  t.ok(fs.existsSync(Buffer.from(`${path.join(m.backing, 'raw')}\xfd`, 'latin1')), 'the backing file is untouched');
 });

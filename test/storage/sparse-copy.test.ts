@@ -77,7 +77,7 @@ eachBackend('copyFrom copies the content, grows the target and keeps its size ri
   t.equal(await target.append(bytes('after')), 4 * MiB + 50, 'an append lands after the copy (the known size followed it)');
   const tail = Buffer.alloc(55);
   await target.read(4 * MiB, tail);
-  t.equal(tail.toString('latin1'), data.subarray(data.length - 50).toString('latin1') + 'after', 'the copy, then the append');
+  t.equal(tail.toString('latin1'), `${data.subarray(data.length - 50).toString('latin1')}after`, 'the copy, then the append');
   const gap = Buffer.alloc(16);
   await target.read(4 * MiB - 16, gap);
   t.ok(gap.equals(Buffer.alloc(16)), 'the gap before it reads as zeros');
@@ -215,7 +215,7 @@ eachBackend(
     t.equal(await file.size(), BLOCK, 'the size is unchanged');
     t.equal(fs.statSync(path.join(root, 'f')).size, BLOCK, 'in the backing store too');
     await file.allocate(0, 100, Falloc.PunchHole | Falloc.KeepSize);
-    t.equal((await contents(file)).subarray(0, 101).toString('hex'), '00'.repeat(100) + 'aa', 'tmpfs punches holes');
+    t.equal((await contents(file)).subarray(0, 101).toString('hex'), `${'00'.repeat(100)}aa`, 'tmpfs punches holes');
   },
   LOCAL_MODES,
 );

@@ -134,7 +134,9 @@ export class LocalFile extends FdNode implements FileNode {
       () => this.engine.ftruncate(fd, start),
     );
     if (written === undefined) return;
-    batch.forEach((request, i) => request.resolve(written.offsets[i]!));
+    batch.forEach((request, i) => {
+      request.resolve(written.offsets[i]!);
+    });
     inode.size = Math.max(inode.size, written.end);
   }
 
