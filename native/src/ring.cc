@@ -116,9 +116,14 @@ io_uring_sqe* Ring::NextSqe(const Napi::Env& env, uint32_t slot) {
   return sqe;
 }
 
-void Ring::Prepared() {
+template <typename Prep>
+Napi::Value Ring::Queue(const Napi::Env& env, uint32_t slot, Prep prep) {
+  io_uring_sqe* sqe = NextSqe(env, slot);
+  prep(sqe);
+  io_uring_sqe_set_data64(sqe, slot);
   queued_++;
   UpdateLiveness();
+  return env.Undefined();
 }
 
 void Ring::UpdateLiveness() {
@@ -134,41 +139,33 @@ void Ring::UpdateLiveness() {
   }
 }
 
-void Ring::ReadWrite(const Napi::CallbackInfo& info, bool write) {
+Napi::Value Ring::ReadWrite(const Napi::CallbackInfo& info, bool write) {
   uint32_t slot = U32(info, 0);
   int fd = I32(info, 1);
   int64_t length = I64(info, 4);
   uint8_t* data = RangeOf(info, 2, I64(info, 3), length);
   int64_t position = I64(info, 5);
-  io_uring_sqe* sqe = NextSqe(info.Env(), slot);
-  if (write) {
-    io_uring_prep_write(sqe, fd, data, static_cast<unsigned>(length), static_cast<uint64_t>(position));
-  } else {
-    io_uring_prep_read(sqe, fd, data, static_cast<unsigned>(length), static_cast<uint64_t>(position));
-  }
-  io_uring_sqe_set_data64(sqe, slot);
-  Prepared();
+  return Queue(info.Env(), slot, [&](io_uring_sqe* sqe) {
+    if (write) {
+      io_uring_prep_write(sqe, fd, data, static_cast<unsigned>(length), static_cast<uint64_t>(position));
+    } else {
+      io_uring_prep_read(sqe, fd, data, static_cast<unsigned>(length), static_cast<uint64_t>(position));
+    }
+  });
 }
 
 // read(slot, fd, buffer, bufferOffset, length, position)
-Napi::Value Ring::Read(const Napi::CallbackInfo& info) {
-  ReadWrite(info, false);
-  return info.Env().Undefined();
-}
+Napi::Value Ring::Read(const Napi::CallbackInfo& info) { return ReadWrite(info, false); }
 
 // write(slot, fd, buffer, bufferOffset, length, position)
-Napi::Value Ring::Write(const Napi::CallbackInfo& info) {
-  ReadWrite(info, true);
-  return info.Env().Undefined();
-}
+Napi::Value Ring::Write(const Napi::CallbackInfo& info) { return ReadWrite(info, true); }
 
-void Ring::Vectored(const Napi::CallbackInfo& info, bool write) {
+Napi::Value Ring::Vectored(const Napi::CallbackInfo& info, bool write) {
   uint32_t slot = U32(info, 0);
   int fd = I32(info, 1);
   auto buffers = info[2].As<Napi::Array>();
   int64_t position = I64(info, 3);
   if (slot >= slots_.size()) throw Napi::RangeError::New(info.Env(), "slot out of range");
-  // every argument is read before an SQE is taken: a throw must not leave a stale SQE in the ring
   std::vector<iovec>& iov = slots_[slot].iov;
   uint32_t count = buffers.Length();
   iov.resize(count);
@@ -177,40 +174,27 @@ void Ring::Vectored(const Napi::CallbackInfo& info, bool write) {
     iov[i].iov_base = bytes.data;
     iov[i].iov_len = bytes.length;
   }
-  io_uring_sqe* sqe = NextSqe(info.Env(), slot);
-  if (write) {
-    io_uring_prep_writev(sqe, fd, iov.data(), count, static_cast<uint64_t>(position));
-  } else {
-    io_uring_prep_readv(sqe, fd, iov.data(), count, static_cast<uint64_t>(position));
-  }
-  io_uring_sqe_set_data64(sqe, slot);
-  Prepared();
+  return Queue(info.Env(), slot, [&](io_uring_sqe* sqe) {
+    if (write) {
+      io_uring_prep_writev(sqe, fd, iov.data(), count, static_cast<uint64_t>(position));
+    } else {
+      io_uring_prep_readv(sqe, fd, iov.data(), count, static_cast<uint64_t>(position));
+    }
+  });
 }
 
 // readv(slot, fd, buffers, position)
-Napi::Value Ring::Readv(const Napi::CallbackInfo& info) {
-  Vectored(info, false);
-  return info.Env().Undefined();
-}
+Napi::Value Ring::Readv(const Napi::CallbackInfo& info) { return Vectored(info, false); }
 
 // writev(slot, fd, buffers, position)
-Napi::Value Ring::Writev(const Napi::CallbackInfo& info) {
-  Vectored(info, true);
-  return info.Env().Undefined();
-}
-
-// Every method below reads and checks all its arguments before NextSqe takes an SQE.
+Napi::Value Ring::Writev(const Napi::CallbackInfo& info) { return Vectored(info, true); }
 
 // fsync(slot, fd, datasync)
 Napi::Value Ring::Fsync(const Napi::CallbackInfo& info) {
   uint32_t slot = U32(info, 0);
   int fd = I32(info, 1);
   unsigned flags = info[2].ToBoolean() ? IORING_FSYNC_DATASYNC : 0;
-  io_uring_sqe* sqe = NextSqe(info.Env(), slot);
-  io_uring_prep_fsync(sqe, fd, flags);
-  io_uring_sqe_set_data64(sqe, slot);
-  Prepared();
-  return info.Env().Undefined();
+  return Queue(info.Env(), slot, [&](io_uring_sqe* sqe) { io_uring_prep_fsync(sqe, fd, flags); });
 }
 
 // openat2(slot, dirfd, path, flags, mode, resolve)
@@ -222,23 +206,17 @@ Napi::Value Ring::Openat2(const Napi::CallbackInfo& info) {
   how.flags = U32(info, 3);
   how.mode = U32(info, 4);
   how.resolve = U32(info, 5);
-  io_uring_sqe* sqe = NextSqe(info.Env(), slot);
-  slots_[slot].how = how;
-  io_uring_prep_openat2(sqe, dirfd, path, &slots_[slot].how);
-  io_uring_sqe_set_data64(sqe, slot);
-  Prepared();
-  return info.Env().Undefined();
+  return Queue(info.Env(), slot, [&](io_uring_sqe* sqe) {
+    slots_[slot].how = how;
+    io_uring_prep_openat2(sqe, dirfd, path, &slots_[slot].how);
+  });
 }
 
 // close(slot, fd)
 Napi::Value Ring::Close(const Napi::CallbackInfo& info) {
   uint32_t slot = U32(info, 0);
   int fd = I32(info, 1);
-  io_uring_sqe* sqe = NextSqe(info.Env(), slot);
-  io_uring_prep_close(sqe, fd);
-  io_uring_sqe_set_data64(sqe, slot);
-  Prepared();
-  return info.Env().Undefined();
+  return Queue(info.Env(), slot, [&](io_uring_sqe* sqe) { io_uring_prep_close(sqe, fd); });
 }
 
 // statx(slot, dirfd, path, flags, mask, out: Uint8Array of 256 bytes)
@@ -249,11 +227,7 @@ Napi::Value Ring::Statx(const Napi::CallbackInfo& info) {
   int flags = I32(info, 3);
   unsigned mask = U32(info, 4);
   auto* out = reinterpret_cast<struct statx*>(RangeOf(info, 5, 0, sizeof(struct statx)));
-  io_uring_sqe* sqe = NextSqe(info.Env(), slot);
-  io_uring_prep_statx(sqe, dirfd, path, flags, mask, out);
-  io_uring_sqe_set_data64(sqe, slot);
-  Prepared();
-  return info.Env().Undefined();
+  return Queue(info.Env(), slot, [&](io_uring_sqe* sqe) { io_uring_prep_statx(sqe, dirfd, path, flags, mask, out); });
 }
 
 // renameat2(slot, olddirfd, oldpath, newdirfd, newpath, flags)
@@ -264,11 +238,8 @@ Napi::Value Ring::Renameat2(const Napi::CallbackInfo& info) {
   int to_dir = I32(info, 3);
   const char* to = PathOf(info, 4);
   unsigned flags = U32(info, 5);
-  io_uring_sqe* sqe = NextSqe(info.Env(), slot);
-  io_uring_prep_renameat(sqe, from_dir, from, to_dir, to, flags);
-  io_uring_sqe_set_data64(sqe, slot);
-  Prepared();
-  return info.Env().Undefined();
+  return Queue(info.Env(), slot,
+               [&](io_uring_sqe* sqe) { io_uring_prep_renameat(sqe, from_dir, from, to_dir, to, flags); });
 }
 
 // unlinkat(slot, dirfd, path, flags)
@@ -277,11 +248,7 @@ Napi::Value Ring::Unlinkat(const Napi::CallbackInfo& info) {
   int dirfd = I32(info, 1);
   const char* path = PathOf(info, 2);
   int flags = I32(info, 3);
-  io_uring_sqe* sqe = NextSqe(info.Env(), slot);
-  io_uring_prep_unlinkat(sqe, dirfd, path, flags);
-  io_uring_sqe_set_data64(sqe, slot);
-  Prepared();
-  return info.Env().Undefined();
+  return Queue(info.Env(), slot, [&](io_uring_sqe* sqe) { io_uring_prep_unlinkat(sqe, dirfd, path, flags); });
 }
 
 // mkdirat(slot, dirfd, path, mode)
@@ -290,11 +257,7 @@ Napi::Value Ring::Mkdirat(const Napi::CallbackInfo& info) {
   int dirfd = I32(info, 1);
   const char* path = PathOf(info, 2);
   mode_t mode = U32(info, 3);
-  io_uring_sqe* sqe = NextSqe(info.Env(), slot);
-  io_uring_prep_mkdirat(sqe, dirfd, path, mode);
-  io_uring_sqe_set_data64(sqe, slot);
-  Prepared();
-  return info.Env().Undefined();
+  return Queue(info.Env(), slot, [&](io_uring_sqe* sqe) { io_uring_prep_mkdirat(sqe, dirfd, path, mode); });
 }
 
 // symlinkat(slot, target, newdirfd, linkpath)
@@ -303,11 +266,7 @@ Napi::Value Ring::Symlinkat(const Napi::CallbackInfo& info) {
   const char* target = PathOf(info, 1);
   int dirfd = I32(info, 2);
   const char* link = PathOf(info, 3);
-  io_uring_sqe* sqe = NextSqe(info.Env(), slot);
-  io_uring_prep_symlinkat(sqe, target, dirfd, link);
-  io_uring_sqe_set_data64(sqe, slot);
-  Prepared();
-  return info.Env().Undefined();
+  return Queue(info.Env(), slot, [&](io_uring_sqe* sqe) { io_uring_prep_symlinkat(sqe, target, dirfd, link); });
 }
 
 // linkat(slot, olddirfd, oldpath, newdirfd, newpath, flags)
@@ -318,11 +277,8 @@ Napi::Value Ring::Linkat(const Napi::CallbackInfo& info) {
   int to_dir = I32(info, 3);
   const char* to = PathOf(info, 4);
   int flags = I32(info, 5);
-  io_uring_sqe* sqe = NextSqe(info.Env(), slot);
-  io_uring_prep_linkat(sqe, from_dir, from, to_dir, to, flags);
-  io_uring_sqe_set_data64(sqe, slot);
-  Prepared();
-  return info.Env().Undefined();
+  return Queue(info.Env(), slot,
+               [&](io_uring_sqe* sqe) { io_uring_prep_linkat(sqe, from_dir, from, to_dir, to, flags); });
 }
 
 // fallocate(slot, fd, mode, offset, length)
@@ -332,11 +288,7 @@ Napi::Value Ring::Fallocate(const Napi::CallbackInfo& info) {
   int mode = I32(info, 2);
   auto offset = static_cast<uint64_t>(I64(info, 3));
   auto length = static_cast<uint64_t>(I64(info, 4));
-  io_uring_sqe* sqe = NextSqe(info.Env(), slot);
-  io_uring_prep_fallocate(sqe, fd, mode, offset, length);
-  io_uring_sqe_set_data64(sqe, slot);
-  Prepared();
-  return info.Env().Undefined();
+  return Queue(info.Env(), slot, [&](io_uring_sqe* sqe) { io_uring_prep_fallocate(sqe, fd, mode, offset, length); });
 }
 
 // ftruncate(slot, fd, length): only when supports(55); the engine falls back to the thread pool otherwise.
@@ -344,11 +296,8 @@ Napi::Value Ring::Ftruncate(const Napi::CallbackInfo& info) {
   uint32_t slot = U32(info, 0);
   int fd = I32(info, 1);
   auto length = static_cast<uint64_t>(I64(info, 2));
-  io_uring_sqe* sqe = NextSqe(info.Env(), slot);
-  io_uring_prep_rw(kOpFtruncate, sqe, fd, nullptr, 0, length);
-  io_uring_sqe_set_data64(sqe, slot);
-  Prepared();
-  return info.Env().Undefined();
+  return Queue(info.Env(), slot,
+               [&](io_uring_sqe* sqe) { io_uring_prep_rw(kOpFtruncate, sqe, fd, nullptr, 0, length); });
 }
 
 // submit(): one io_uring_enter for everything prepared since the last one. Returns how many went in.

@@ -29,7 +29,10 @@ class Ring : public Napi::ObjectWrap<Ring> {
   };
 
   io_uring_sqe* NextSqe(const Napi::Env& env, uint32_t slot);
-  void Prepared();
+  // Takes an SQE for `slot`, lets `prep` fill it, tags it with the slot and counts it as prepared. Every
+  // argument is read and checked before: a throw must not leave a stale SQE in the ring.
+  template <typename Prep>
+  Napi::Value Queue(const Napi::Env& env, uint32_t slot, Prep prep);
   uint32_t Reap();
   void UpdateLiveness();
   void Teardown();
@@ -55,8 +58,8 @@ class Ring : public Napi::ObjectWrap<Ring> {
   Napi::Value Counters(const Napi::CallbackInfo& info);
   Napi::Value Destroy(const Napi::CallbackInfo& info);
 
-  void ReadWrite(const Napi::CallbackInfo& info, bool write);
-  void Vectored(const Napi::CallbackInfo& info, bool write);
+  Napi::Value ReadWrite(const Napi::CallbackInfo& info, bool write);
+  Napi::Value Vectored(const Napi::CallbackInfo& info, bool write);
 
   io_uring ring_{};
   bool ring_ready_ = false;
