@@ -59,6 +59,13 @@ export interface XattrNode {
   removeXattr(name: string): Promise<void>;
 }
 
+/** What an open file and an open directory share: their mode, owner, times and extended attributes. */
+export interface AttributeNode extends XattrNode {
+  chmod(mode: number): Promise<void>;
+  chown(uid: number, gid: number): Promise<void>;
+  utimes(atime: SetTime, mtime: SetTime): Promise<void>;
+}
+
 /** A node whose extended attributes are those of `xattrs` (a descriptor's, an in-memory node's). */
 export abstract class XattrsOf implements XattrNode {
   constructor(private readonly xattrs: XattrNode) {}
@@ -92,7 +99,7 @@ export interface NativeAccess {
   sizeCell: Float64Array;
 }
 
-export interface FileNode extends XattrNode {
+export interface FileNode extends AttributeNode {
   /** O_DIRECT alignment for memory, offsets and lengths; 0 when the file is not open for direct IO. */
   readonly alignment: number;
   /** The attributes the file had when this node opened (or made) it, read as part of the open. */
@@ -109,9 +116,6 @@ export interface FileNode extends XattrNode {
   truncate(size: number): Promise<void>;
   sync(datasync: boolean): Promise<void>;
   stat(): Promise<EntryStat>;
-  chmod(mode: number): Promise<void>;
-  chown(uid: number, gid: number): Promise<void>;
-  utimes(atime: SetTime, mtime: SetTime): Promise<void>;
   /** fallocate with `mode` (0 or FALLOC bits, checked by File); the size grows unless KEEP_SIZE */
   allocate(offset: number, length: number, mode: number): Promise<void>;
   /** lseek SEEK_DATA or SEEK_HOLE from `offset`, which is below the size */
@@ -131,7 +135,7 @@ export interface FileNode extends XattrNode {
 /** How a rename treats an existing target: replace it (rename(2)), refuse (EEXIST), or swap the two. */
 export type RenameMode = 'replace' | 'noreplace' | 'exchange';
 
-export interface DirNode extends XattrNode {
+export interface DirNode extends AttributeNode {
   /** The extended attributes of the entry `name` itself (a symlink is not followed). */
   entryXattrs(name: string): XattrNode;
   mkdir(name: string, mode: number): Promise<void>;
@@ -153,9 +157,6 @@ export interface DirNode extends XattrNode {
   symlink(target: string, name: string): Promise<void>;
   readlink(name: string): Promise<string>;
   link(name: string, to: DirNode, toName: string): Promise<void>;
-  chmod(mode: number): Promise<void>;
-  chown(uid: number, gid: number): Promise<void>;
-  utimes(atime: SetTime, mtime: SetTime): Promise<void>;
   /** chmod of the entry `name` itself, without opening it (a symlink: EOPNOTSUPP) */
   chmodEntry(name: string, mode: number): Promise<void>;
   /** chown of the entry `name` itself, a symlink included (not followed) */

@@ -57,7 +57,7 @@ export class Dir extends Handle {
     parent?.retain();
   }
 
-  protected get xattrNode() {
+  protected get attributeNode() {
     return this.node;
   }
 
@@ -409,21 +409,6 @@ export class Dir extends Handle {
       const mode = withPermission(this.mode, permission);
       await this.node.chmod(mode);
       this.mode = (this.mode & ~0o7777) | mode;
-    });
-  }
-
-  chown(uid: number, gid: number): Promise<void> {
-    return this.call('chown', async () => {
-      this.writable('chown');
-      await this.node.chown(uid, gid);
-    });
-  }
-
-  utimes(atime: SetTime, mtime: SetTime): Promise<void> {
-    return this.call('utimes', async () => {
-      this.writable('utimes');
-      checkTimes(atime, mtime);
-      await this.node.utimes(atime, mtime);
     });
   }
 

@@ -4,7 +4,6 @@
 // failure is a StorageError naming the file.
 import { addressAlignment, alignedMemory, FALLOC, totalBytes, type EntryStat, type FileNode, type NativeAccess, type SeekTarget } from '../adapters/adapter.js';
 import { storageError } from '../ground/errors.js';
-import { checkTimes, type SetTime } from './times.js';
 import { Handle } from './handle.js';
 import { canRead, canWrite, modeFor, type Mode, type Permission } from './mode.js';
 import { printableName, publicName } from '../ground/name-bytes.js';
@@ -115,7 +114,7 @@ export class File extends Handle {
     this.fileName = name;
   }
 
-  protected get xattrNode() {
+  protected get attributeNode() {
     return this.node;
   }
 
@@ -367,22 +366,6 @@ export class File extends Handle {
     return this.call('setPermission', async () => {
       this.writable('setPermission');
       await this.node.chmod(await modeFor(permission, async () => (await this.node.stat()).mode));
-    });
-  }
-
-  chown(uid: number, gid: number): Promise<void> {
-    return this.call('chown', async () => {
-      this.writable('chown');
-      await this.node.chown(uid, gid);
-    });
-  }
-
-  /** Sets access and modification times: ns since the epoch (bigint), 'now', or 'omit' to leave one. */
-  utimes(atime: SetTime, mtime: SetTime): Promise<void> {
-    return this.call('utimes', async () => {
-      this.writable('utimes');
-      checkTimes(atime, mtime);
-      await this.node.utimes(atime, mtime);
     });
   }
 

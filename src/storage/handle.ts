@@ -1,6 +1,8 @@
 // What every open handle (File, Dir) shares: an open/closed state, a count of calls in progress so that
 // close() waits for them, and the rewriting of errors with the storage-relative path.
-import type { XattrNode } from '../adapters/adapter.js';
+import type { AttributeNode, XattrNode } from '../adapters/adapter.js';
+import type { SetTime } from '../ground/set-time.js';
+import { checkTimes } from './times.js';
 import { storageError, toStorageError, type StorageError } from '../ground/errors.js';
 import { decodeName, nameByteLength, printableName, publicName } from '../ground/name-bytes.js';
 import { joinPath, toNameString, type Name } from './names.js';
@@ -53,26 +55,42 @@ export abstract class Handle {
     }
   }
 
-  /** The file or directory whose extended attributes this handle reaches. */
-  protected abstract get xattrNode(): XattrNode;
+  /** The file or directory this handle has open: its owner, times and extended attributes. */
+  protected abstract get attributeNode(): AttributeNode;
+
+  chown(uid: number, gid: number): Promise<void> {
+    return this.call('chown', async () => {
+      this.writable('chown');
+      await this.attributeNode.chown(uid, gid);
+    });
+  }
+
+  /** Sets access and modification times: ns since the epoch (bigint), 'now', or 'omit' to leave one. */
+  utimes(atime: SetTime, mtime: SetTime): Promise<void> {
+    return this.call('utimes', async () => {
+      this.writable('utimes');
+      checkTimes(atime, mtime);
+      await this.attributeNode.utimes(atime, mtime);
+    });
+  }
 
   /** The value of the extended attribute `name` (ENODATA when it has none). */
   getXattr(name: Name): Promise<Buffer> {
-    return this.xattrGet(() => this.xattrNode, name);
+    return this.xattrGet(() => this.attributeNode, name);
   }
 
   /** Sets an extended attribute; `only` 'create' fails with EEXIST, 'replace' with ENODATA. */
   setXattr(name: Name, value: Uint8Array, only?: 'create' | 'replace'): Promise<void> {
-    return this.xattrSet(() => this.xattrNode, name, value, only);
+    return this.xattrSet(() => this.attributeNode, name, value, only);
   }
 
   /** The attribute names: strings when they are UTF-8, their bytes otherwise. */
   listXattrs(): Promise<Array<string | Buffer>> {
-    return this.xattrList(() => this.xattrNode);
+    return this.xattrList(() => this.attributeNode);
   }
 
   removeXattr(name: Name): Promise<void> {
-    return this.xattrRemove(() => this.xattrNode, name);
+    return this.xattrRemove(() => this.attributeNode, name);
   }
 
   // The checked calls, for this handle's own attributes and (Dir) for those of an entry.
