@@ -26,20 +26,11 @@ function alive(pid: number): boolean {
 
 /** The pid and token LOCK holds, or undefined when it cannot be read or parsed. */
 async function holder(dir: Dir): Promise<{ pid: number; token: string } | undefined> {
-  try {
-    const file = await dir.openFile(LOCK_NAME);
-    try {
-      const bytes = Buffer.alloc(Math.min(128, await file.size()));
-      await file.read(0, bytes);
-      const [pid, token] = bytes.toString('utf8').trim().split(' ');
-      const number = Number(pid);
-      return Number.isSafeInteger(number) && number > 0 && token ? { pid: number, token } : undefined;
-    } finally {
-      await file.close();
-    }
-  } catch {
-    return undefined;
-  }
+  const bytes = await dir.readFileIfExists(LOCK_NAME).catch(() => undefined);
+  if (bytes === undefined) return undefined;
+  const [pid, token] = bytes.subarray(0, 128).toString('utf8').trim().split(' ');
+  const number = Number(pid);
+  return Number.isSafeInteger(number) && number > 0 && token ? { pid: number, token } : undefined;
 }
 
 /** Links a LOCK naming this process into place; false when one exists already. */
