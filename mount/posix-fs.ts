@@ -8,7 +8,6 @@
 // one writev, see LocalFile); a write inside the file is writeAt. The kernel sends writes for one inode
 // one at a time (it holds the inode lock for the whole write), so "at the end" is decided reliably here.
 import { publicName } from '../src/ground/name-bytes.js';
-import type { Logger } from '../src/log.js';
 import { kindOfMode, type EntryStat, type NativeAccess, type NodeKind, type RenameMode } from '../src/adapters/adapter.js';
 import { StorageError } from '../src/ground/errors.js';
 import type { SetTime } from '../src/ground/set-time.js';
@@ -38,13 +37,6 @@ export interface PosixStat {
 }
 
 const ABSENT_XATTR_PATHS = 65536;
-
-interface OpenFile {
-  file: File;
-  /** appends of this handle queued or in flight, and where the last one ends */
-  appending: number;
-  appendEnd: number;
-}
 
 function toPosixStat(stat: EntryStat): PosixStat {
   const ms = (ns: bigint) => Number(ns / 1_000_000n);
@@ -88,14 +80,13 @@ function accessOf(flags: number): Mode {
 
 export class PosixFs {
   private readonly dirs: DirCache;
-  private readonly files = new Map<number, OpenFile>();
+  private readonly files = new Map<number, File>();
   /** attribute names known to be absent, by path (see getxattr) */
   private readonly absentXattrs = new Map<string, Set<string>>();
   private nextHandle = 1;
 
   constructor(
     private readonly storage: Storage,
-    private readonly logger: Logger,
     dirCacheSize = 4096,
   ) {
     this.dirs = new DirCache(storage, dirCacheSize);
@@ -108,7 +99,7 @@ export class PosixFs {
     return this.dirs.use(parent, (dir) => work(dir, publicName(name)));
   }
 
-  private handle(fh: number): OpenFile {
+  private handle(fh: number): File {
     const open = this.files.get(fh);
     if (!open) throw new StorageError('EBADF', `EBADF: no open file with handle ${fh}`);
     return open;
@@ -118,7 +109,7 @@ export class PosixFs {
     while (this.files.has(this.nextHandle) || this.nextHandle === 0) this.nextHandle = (this.nextHandle + 1) >>> 0;
     const fh = this.nextHandle;
     this.nextHandle = (this.nextHandle + 1) >>> 0;
-    this.files.set(fh, { file, appending: 0, appendEnd: 0 });
+    this.files.set(fh, file);
     return fh;
   }
 
@@ -130,16 +121,16 @@ export class PosixFs {
 
   /** The open file's descriptor and size cell, for a native data path (undefined without a descriptor). */
   nativeAccess(fh: number): NativeAccess | undefined {
-    return this.handle(fh).file.nativeAccess();
+    return this.handle(fh).nativeAccess();
   }
 
   fstat(fh: number): Promise<EntryStat> {
-    return this.handle(fh).file.stat();
+    return this.handle(fh).stat();
   }
 
   /** The attributes of the file `fh` as it was opened or created (fstat without asking the storage). */
   openedStat(fh: number): EntryStat {
-    return this.handle(fh).file.opened;
+    return this.handle(fh).opened;
   }
 
   async getattr(path: string): Promise<PosixStat> {
@@ -177,7 +168,7 @@ export class PosixFs {
   readonly writes = { calls: 0, bytes: 0, largest: 0 };
 
   async read(fh: number, buffer: Buffer, length: number, position: number): Promise<number> {
-    const { file } = this.handle(fh);
+    const file = this.handle(fh);
     if (position >= file.knownSize) return 0;
     return file.read(position, buffer.subarray(0, length));
   }
@@ -188,21 +179,8 @@ export class PosixFs {
     this.writes.calls++;
     this.writes.bytes += length;
     this.writes.largest = Math.max(this.writes.largest, length);
-    const end = open.appending > 0 ? open.appendEnd : open.file.knownSize;
-    if (position !== end) {
-      await open.file.writeAt(position, data);
-      return length;
-    }
-    open.appending++;
-    open.appendEnd = position + length;
-    try {
-      const offset = await open.file.append(data);
-      if (offset !== position) {
-        this.logger.error({ path: open.file.path, offset, position }, 'an append landed away from the write position');
-      }
-    } finally {
-      open.appending--;
-    }
+    // writes that follow each other at the end go down together (the storage batches them)
+    await open.writeAt(position, data);
     return length;
   }
 
@@ -211,7 +189,7 @@ export class PosixFs {
   }
 
   async fsync(fh: number, datasync: boolean): Promise<void> {
-    const { file } = this.handle(fh);
+    const file = this.handle(fh);
     await (datasync ? file.datasync() : file.sync());
   }
 
@@ -222,7 +200,7 @@ export class PosixFs {
   async release(fh: number): Promise<void> {
     const open = this.handle(fh);
     this.files.delete(fh);
-    await open.file.close();
+    await open.close();
   }
 
   /** Runs `work` on an open handle of the file at `path`, closed after. */
@@ -242,25 +220,25 @@ export class PosixFs {
   }
 
   async ftruncate(fh: number, size: number): Promise<void> {
-    await this.handle(fh).file.truncate(size);
+    await this.handle(fh).truncate(size);
   }
 
   // The same changes through an open handle: for a file whose name is gone (unlinked while open).
   async fchmod(fh: number, mode: number): Promise<void> {
-    await this.handle(fh).file.setPermission(mode & 0o7777);
+    await this.handle(fh).setPermission(mode & 0o7777);
   }
 
   async fchown(fh: number, uid: number, gid: number): Promise<void> {
-    await this.handle(fh).file.chown(uid, gid);
+    await this.handle(fh).chown(uid, gid);
   }
 
   async futimens(fh: number, atime: SetTime, mtime: SetTime): Promise<void> {
-    await this.handle(fh).file.utimes(atime, mtime);
+    await this.handle(fh).utimes(atime, mtime);
   }
 
   /** fallocate with its mode (0, KEEP_SIZE, PUNCH_HOLE | KEEP_SIZE, ZERO_RANGE; see File.allocate). */
   async fallocate(fh: number, offset: number, length: number, mode = 0): Promise<void> {
-    await this.handle(fh).file.allocate(offset, length, mode);
+    await this.handle(fh).allocate(offset, length, mode);
   }
 
   /**
@@ -269,7 +247,7 @@ export class PosixFs {
    * lives in the caller's open file description): EINVAL.
    */
   async lseek(fh: number, offset: number, whence: number): Promise<number> {
-    const { file } = this.handle(fh);
+    const file = this.handle(fh);
     switch (whence) {
       case SEEK.DATA:
         return file.seek(offset, 'data');
@@ -288,8 +266,8 @@ export class PosixFs {
 
   /** copy_file_range between two open handles; short only at the source's end (File.copyFrom). */
   async copyFileRange(fhIn: number, offsetIn: number, fhOut: number, offsetOut: number, length: number): Promise<number> {
-    const source = this.handle(fhIn).file;
-    return this.handle(fhOut).file.copyFrom(source, offsetIn, offsetOut, length);
+    const source = this.handle(fhIn);
+    return this.handle(fhOut).copyFrom(source, offsetIn, offsetOut, length);
   }
 
   unlink(path: string): Promise<void> {
@@ -445,7 +423,7 @@ export class PosixFs {
   async close(): Promise<void> {
     const open = [...this.files.values()];
     this.files.clear();
-    await Promise.all(open.map((entry) => entry.file.close()));
+    await Promise.all(open.map((entry) => entry.close()));
     await this.dirs.closeAll();
   }
 }

@@ -50,7 +50,7 @@ export async function runMount(options: RunMountOptions): Promise<void> {
   if (paths.clearedStale) logger.warn({ mountpoint: paths.mountpoint }, 'cleared a stale mount left by a process that died');
 
   const storage = await openStorage(paths.backing, { config: options.config, logger, enforcePermissions: false });
-  const posix = new PosixFs(storage, logger);
+  const posix = new PosixFs(storage);
   const fuse =
     transport === 'kernel'
       ? new KernelMount(paths.mountpoint, paths.backing, posix, options, logger)

@@ -3,7 +3,6 @@
 import test from 'tape';
 
 import { PosixFs } from '../../mount/posix-fs.js';
-import { createLogger } from '../../src/log.js';
 import { openStorage } from '../../src/index.js';
 
 const [SEEK_SET, SEEK_CUR, SEEK_END, SEEK_DATA, SEEK_HOLE] = [0, 1, 2, 3, 4];
@@ -11,7 +10,7 @@ const [SEEK_SET, SEEK_CUR, SEEK_END, SEEK_DATA, SEEK_HOLE] = [0, 1, 2, 3, 4];
 test('PosixFs: lseek for every whence, copy_file_range between handles, fallocate modes', async (t) => {
   const storage = await openStorage('/', { adapter: 'memory', config: { logLevel: 'warn' } });
   t.teardown(() => storage.close());
-  const posix = new PosixFs(storage, createLogger('warn'));
+  const posix = new PosixFs(storage);
   const source = await posix.create('/source', 0o644);
   await posix.write(source, Buffer.from('0123456789'), 10, 0);
   const target = await posix.create('/target', 0o644);

@@ -29,6 +29,37 @@ eachBackend('opened: the attributes as the file was created or opened, without a
   t.equal(again.opened.mode & 0o7777, 0o640, 'its permission bits');
 });
 
+eachBackend('writes past the end issued together land as issued: at the end, after a gap, over each other, among appends', async (t, backend) => {
+  const { storage } = await freshStorage(t, backend);
+  const file = await storage.root.createFile('w');
+  const model = Buffer.alloc(64);
+  let end = 0;
+  const issued: Array<Promise<unknown>> = [];
+  const writeAt = (position: number, text: string) => {
+    model.write(text, position);
+    end = Math.max(end, position + text.length);
+    issued.push(file.writeAt(position, bytes(text)));
+  };
+  const append = (text: string) => {
+    model.write(text, end);
+    end += text.length;
+    issued.push(file.append(bytes(text)));
+  };
+  writeAt(0, 'abc');
+  writeAt(3, 'def');
+  append('GH');
+  writeAt(8, 'ij');
+  writeAt(20, 'far');
+  append('KL');
+  writeAt(5, 'xyz');
+  writeAt(25, 'mn');
+  await Promise.all(issued);
+  t.equal(await file.size(), end, 'the size is where the furthest write ended');
+  const content = Buffer.alloc(end);
+  await file.read(0, content);
+  t.ok(content.equals(model.subarray(0, end)), 'every byte as the writes were issued, the gap zeros');
+});
+
 eachBackend('append and appendv return offsets; read, readv, short read at the end', async (t, backend) => {
   const { storage } = await freshStorage(t, backend);
   const file = await storage.root.createFile('wal');

@@ -7,10 +7,12 @@ import type { Stat } from '../../io/engine.js';
 
 export interface SizeChange {
   /**
-   * an append of `buffers` through `fd`, a truncate to `size`, or `grow`: a change that may extend the
-   * file (a write, copy or allocation past the end), resolving with the end it reached
+   * an append of `buffers` through `fd`; a write of `buffers` at `size` that reaches past the end; a
+   * truncate to `size`; or `grow`: another change that may extend the file (a copy or an allocation past
+   * the end), resolving with the end it reached. Appends, and writes that start where the file then
+   * ends, go down together.
    */
-  kind: 'append' | 'truncate' | 'grow';
+  kind: 'append' | 'write' | 'truncate' | 'grow';
   fd: number;
   buffers: readonly Uint8Array[] | undefined;
   bytes: number;

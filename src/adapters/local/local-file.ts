@@ -67,12 +67,11 @@ export class LocalFile extends FdNode implements FileNode {
     return this.changeSize({ kind: 'grow', buffers: undefined, bytes: 0, size: 0, grow: change });
   }
 
+  /** A write inside the file goes straight down; one past its end takes its turn in the queue. */
   async write(buffers: readonly Uint8Array[], position: number): Promise<void> {
-    const end = position + totalBytes(buffers);
-    await this.extending(end, async () => {
-      await writeFully(this.engine, this.fd, buffers, position);
-      return end;
-    });
+    const bytes = totalBytes(buffers);
+    if (position + bytes <= this.inode.size) return writeFully(this.engine, this.fd, buffers, position);
+    await this.changeSize({ kind: 'write', buffers, bytes, size: position, grow: undefined });
   }
 
   append(buffers: readonly Uint8Array[]): Promise<number> {
@@ -95,8 +94,8 @@ export class LocalFile extends FdNode implements FileNode {
     inode.draining = true;
     while (inode.queue.length > 0) {
       const first = inode.queue[0]!;
-      if (first.kind === 'append') {
-        await this.appendBatch(takeAppends(inode.queue, first.fd));
+      if (first.kind === 'append' || (first.kind === 'write' && first.size === inode.size)) {
+        await this.appendBatch(takeAppends(inode.queue, first.fd, inode.size));
         continue;
       }
       inode.queue.shift();
@@ -105,12 +104,16 @@ export class LocalFile extends FdNode implements FileNode {
     inode.draining = false;
   }
 
-  /** A truncate, or a change that may extend the file, in its turn. */
+  /** A truncate, a write away from the end, or another change that may extend the file, in its turn. */
   private async changeNow(request: SizeChange): Promise<void> {
     try {
       if (request.kind === 'truncate') {
         await this.engine.ftruncate(request.fd, request.size);
         this.inode.size = request.size;
+        request.resolve(request.size);
+      } else if (request.kind === 'write') {
+        await writeFully(this.engine, request.fd, request.buffers!, request.size);
+        this.inode.size = Math.max(this.inode.size, request.size + request.bytes);
         request.resolve(request.size);
       } else {
         const end = await request.grow!();
@@ -191,14 +194,22 @@ export async function writeFully(engine: IoEngine, fd: number, buffers: readonly
   }
 }
 
-/** The appends through `fd` at the head of the queue that go down together: bounded iovecs and bytes. */
-function takeAppends(queue: SizeChange[], fd: number): SizeChange[] {
+/**
+ * The appends through `fd` at the head of the queue that go down together, from the end `start`, with
+ * the writes that begin where the batch has reached: bounded iovecs and bytes.
+ */
+function takeAppends(queue: SizeChange[], fd: number, start: number): SizeChange[] {
+  let end = start;
   return takeBatch(
     queue,
     [
       { measure: (request) => request.buffers!.length, most: IOV_MAX },
       { measure: (request) => request.bytes, most: BATCH_BYTES },
     ],
-    (request) => request.kind === 'append' && request.fd === fd,
+    (request) => {
+      const joins = request.fd === fd && (request.kind === 'append' || (request.kind === 'write' && request.size === end));
+      end += request.bytes;
+      return joins;
+    },
   );
 }
