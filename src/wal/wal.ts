@@ -13,7 +13,7 @@
 import type { StorageBackend } from '../backend/backend.js';
 import type { Logger } from '../log.js';
 import { isCode, storageError, type StorageError } from '../ground/errors.js';
-import { decodeCheckpoint, encodeCheckpoint, encodeRecord, encodeSegmentHeader, RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE, type WalPosition } from './format.js';
+import { CHECKPOINT_NAME, decodeCheckpoint, encodeCheckpoint, encodeRecord, encodeSegmentHeader, RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE, type WalPosition } from './format.js';
 import { ANY_SIZE, SegmentReader, validRecordAfter, type RecordRead } from './segment-reader.js';
 import type { SegmentStore } from './segment-store.js';
 import { badRecord, corruption, WalReader, type WalRecord } from './wal-reader.js';
@@ -135,7 +135,7 @@ export class Wal {
     const checkpointBytes = await store.readCheckpoint();
     const checkpoint = checkpointBytes === undefined ? undefined : decodeCheckpoint(checkpointBytes);
     if (checkpointBytes !== undefined && checkpoint === undefined) {
-      throw storageError('EBADMSG', 'the WAL checkpoint record is corrupt', { path: 'CHECKPOINT' });
+      throw storageError('EBADMSG', 'the WAL checkpoint record is corrupt', { path: CHECKPOINT_NAME });
     }
     const segments = (await store.list()).filter((n) => checkpoint === undefined || n >= checkpoint.segment);
     const expectedFirst = checkpoint?.segment ?? 1;
