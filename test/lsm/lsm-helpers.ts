@@ -77,6 +77,20 @@ export function sstFiles(dir: string): string[] {
     .sort();
 }
 
+/**
+ * Why the levels >= 1 of `db` are not each one sorted run (SSTs in key order, ranges disjoint), or
+ * undefined when they are.
+ */
+export function levelsSorted(db: LsmStore): string | undefined {
+  const levels = (db as unknown as { versions: { current: { levels: Array<Array<{ smallest: string; largest: string; name: string }>> } } }).versions.current.levels;
+  for (const [level, tables] of levels.entries()) {
+    for (let i = 1; level > 0 && i < tables.length; i++) {
+      if (!(tables[i - 1]!.largest < tables[i]!.smallest)) return `level ${level}: ${tables[i - 1]!.name} and ${tables[i]!.name} overlap or are out of order`;
+    }
+  }
+  return undefined;
+}
+
 /** A small seeded PRNG (mulberry32). */
 export function prng(seed: number): () => number {
   let a = seed >>> 0;
