@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
+import { MANIFEST_NAME } from '../../src/lsm/file-names.js';
 import { LsmStore } from '../../src/lsm/lsm-store.js';
 import { decodeFooter, decodeIndex, FOOTER_SIZE } from '../../src/lsm/sst-format.js';
 import { eachBackend, LOCAL_MODES, rejection } from '../helpers.js';
@@ -130,7 +131,7 @@ eachBackend(
   async (t, backend) => {
     const env = await lsmEnv(t, backend);
     await oneTable(env);
-    const manifest = path.join(env.root, 'db', 'MANIFEST');
+    const manifest = path.join(env.root, 'db', MANIFEST_NAME);
     const good = fs.readFileSync(manifest);
     const cases: Array<[string, Buffer]> = [
       ['a flipped byte in the JSON', Buffer.from(good.toString().replace('"levels":[[', '"levels":[[9'))],
@@ -141,8 +142,8 @@ eachBackend(
     ];
     for (const [what, bytes] of cases) {
       fs.writeFileSync(manifest, bytes);
-      await badMessage(t, LsmStore.open(env.dir, OPTIONS), `MANIFEST ${what}`, 'MANIFEST');
-      await badMessage(t, LsmStore.open(env.dir, { ...OPTIONS, readOnly: true }), `MANIFEST ${what} (readOnly)`, 'MANIFEST');
+      await badMessage(t, LsmStore.open(env.dir, OPTIONS), `MANIFEST ${what}`, MANIFEST_NAME);
+      await badMessage(t, LsmStore.open(env.dir, { ...OPTIONS, readOnly: true }), `MANIFEST ${what} (readOnly)`, MANIFEST_NAME);
       t.equal(fs.readFileSync(manifest).length, bytes.length, `MANIFEST ${what}: the refused open did not rewrite it`);
       t.equal(sstFiles(path.join(env.root, 'db')).length, 1, `MANIFEST ${what}: and deleted no SST`);
     }

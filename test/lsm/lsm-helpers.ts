@@ -7,6 +7,7 @@ import type test from 'tape';
 
 import { openStorage, type Storage } from '../../src/index.js';
 import type { Dir } from '../../src/storage/dir.js';
+import { parseTableName } from '../../src/lsm/file-names.js';
 import type { LsmIterator } from '../../src/lsm/iterator.js';
 import { LsmStore } from '../../src/lsm/lsm-store.js';
 import type { LsmOptions } from '../../src/lsm/types.js';
@@ -73,7 +74,7 @@ export const keysOf = (list: Array<[string, string]>): string[] => list.map(([ke
 export function sstFiles(dir: string): string[] {
   return fs
     .readdirSync(dir)
-    .filter((name) => name.endsWith('.sst'))
+    .filter((name) => parseTableName(name) !== undefined)
     .sort();
 }
 
