@@ -1,5 +1,6 @@
 // Helpers for the LSM tests: a store directory on a fresh storage, closed (stores, then storage, then the
 // temporary root) when the test ends whether it passed or not, and small readers of iterators.
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -76,6 +77,15 @@ export function sstFiles(dir: string): string[] {
     .readdirSync(dir)
     .filter((name) => parseTableName(name) !== undefined)
     .sort();
+}
+
+/** Every file under a local directory: its path there and a hash of its bytes (to show an open changed nothing). */
+export function filesUnder(dir: string): Array<[string, string]> {
+  return fs
+    .readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter((name) => fs.statSync(path.join(dir, name)).isFile())
+    .sort()
+    .map((name): [string, string] => [name, createHash('sha256').update(fs.readFileSync(path.join(dir, name))).digest('hex')]);
 }
 
 /**
