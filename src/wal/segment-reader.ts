@@ -1,5 +1,6 @@
 // Reads the records of one segment in order, a window of bytes at a time, and says where and why it
-// stopped: the end, or a record that is cut short or fails its checksum.
+// stopped: the end, or a record that is cut short or fails its checksum. A record of any length is read:
+// maxRecordSize may have been larger when it was written.
 import type { StorageBackend } from '../backend/backend.js';
 import { RECORD_HEADER_SIZE, recordCrcMatches, recordLength } from './format.js';
 
@@ -9,11 +10,9 @@ export interface RecordRead {
   payload: Buffer;
 }
 
-export type StopReason = 'end' | 'truncated' | 'checksum' | 'too large';
+export type StopReason = 'end' | 'truncated' | 'checksum';
 
 const WINDOW = 1 << 20;
-/** reading never refuses a record for its size (maxRecordSize may have been larger when it was written) */
-export const ANY_SIZE = Number.MAX_SAFE_INTEGER;
 
 export class SegmentReader {
   private window: Buffer = Buffer.alloc(0);
@@ -25,7 +24,6 @@ export class SegmentReader {
   constructor(
     private readonly backend: StorageBackend,
     private offset: number,
-    private readonly maxRecordSize: number,
     private readonly end = backend.size(),
   ) {
     this.stopOffset = offset;
@@ -53,7 +51,6 @@ export class SegmentReader {
     if (this.offset + RECORD_HEADER_SIZE > this.end) return this.stop('truncated');
     const header = Buffer.from(await this.bytes(this.offset, RECORD_HEADER_SIZE));
     const length = recordLength(header);
-    if (length > this.maxRecordSize) return this.stop('too large');
     if (this.offset + RECORD_HEADER_SIZE + length > this.end) return this.stop('truncated');
     const payload = Buffer.from(await this.bytes(this.offset + RECORD_HEADER_SIZE, length));
     if (!recordCrcMatches(header, payload)) return this.stop('checksum');

@@ -3,7 +3,7 @@
 import type { StorageBackend } from '../backend/backend.js';
 import { storageError, type StorageError } from '../ground/errors.js';
 import { checkSegmentHeader, SEGMENT_HEADER_SIZE, segmentName, type WalPosition } from './format.js';
-import { ANY_SIZE, SegmentReader, type StopReason } from './segment-reader.js';
+import { SegmentReader, type StopReason } from './segment-reader.js';
 import type { SegmentStore } from './segment-store.js';
 
 export interface WalRecord {
@@ -59,7 +59,7 @@ async function readSegment(backend: StorageBackend, segment: number, offset: num
     if (isLast && backend.size() < SEGMENT_HEADER_SIZE) return undefined;
     throw corruption({ segment, offset: 0 }, problem);
   }
-  const reader = new SegmentReader(backend, Math.min(Math.max(offset, SEGMENT_HEADER_SIZE), backend.size()), ANY_SIZE);
+  const reader = new SegmentReader(backend, Math.min(Math.max(offset, SEGMENT_HEADER_SIZE), backend.size()));
   for (let record = await reader.next(); record; record = await reader.next()) {
     each({ position: { segment, offset: record.offset }, type: record.type, payload: record.payload });
   }

@@ -14,8 +14,8 @@ import type { StorageBackend } from '../backend/backend.js';
 import type { Logger } from '../log.js';
 import { takeBatch, writeBatch } from '../ground/append-batch.js';
 import { isCode, storageError, type StorageError } from '../ground/errors.js';
-import { decodeCheckpoint, encodeCheckpoint, encodeRecord, encodeSegmentHeader, RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE, type WalPosition } from './format.js';
-import { ANY_SIZE, SegmentReader, validRecordAfter, type RecordRead } from './segment-reader.js';
+import { CHECKPOINT_NAME, decodeCheckpoint, encodeCheckpoint, encodeRecord, encodeSegmentHeader, RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE, type WalPosition } from './format.js';
+import { SegmentReader, validRecordAfter, type RecordRead } from './segment-reader.js';
 import type { SegmentStore } from './segment-store.js';
 import { badRecord, corruption, WalReader, type WalRecord } from './wal-reader.js';
 
@@ -136,7 +136,7 @@ export class Wal {
     const checkpointBytes = await store.readCheckpoint();
     const checkpoint = checkpointBytes === undefined ? undefined : decodeCheckpoint(checkpointBytes);
     if (checkpointBytes !== undefined && checkpoint === undefined) {
-      throw storageError('EBADMSG', 'the WAL checkpoint record is corrupt', { path: 'CHECKPOINT' });
+      throw storageError('EBADMSG', 'the WAL checkpoint record is corrupt', { path: CHECKPOINT_NAME });
     }
     const segments = (await store.list()).filter((n) => checkpoint === undefined || n >= checkpoint.segment);
     const expectedFirst = checkpoint?.segment ?? 1;
@@ -338,7 +338,7 @@ export class Wal {
       let opened: StorageBackend | undefined = number === this.segment ? undefined : await this.store.open(number);
       try {
         const offset = number === start.segment ? Math.max(start.offset, SEGMENT_HEADER_SIZE) : SEGMENT_HEADER_SIZE;
-        let reader = new SegmentReader(opened ?? this.backend, offset, ANY_SIZE);
+        let reader = new SegmentReader(opened ?? this.backend, offset);
         for (;;) {
           let record: RecordRead | undefined;
           try {
@@ -347,7 +347,7 @@ export class Wal {
             if (opened !== undefined || number === this.segment || !isCode(error, 'EBADF')) throw error;
             // the writer rotated away from this segment and closed it: read on through a handle of our own
             opened = await this.store.open(number);
-            reader = new SegmentReader(opened, reader.stopOffset, ANY_SIZE);
+            reader = new SegmentReader(opened, reader.stopOffset);
             continue;
           }
           if (!record) break;
@@ -394,7 +394,7 @@ export class Wal {
     const backend = segment === this.segment ? this.backend : await this.store.open(segment);
     try {
       if (offset > backend.size()) throw bad('is past the end of its segment');
-      const reader = new SegmentReader(backend, offset, ANY_SIZE);
+      const reader = new SegmentReader(backend, offset);
       if (!(await reader.next()) && reader.stopReason !== 'end') throw bad('is not where a record starts');
     } finally {
       if (segment !== this.segment) await backend.close();

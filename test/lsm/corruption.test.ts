@@ -1,13 +1,15 @@
 // Corruption on disk: a byte flipped in a data block, the index, the filter, the properties or the footer
-// of an SST, a cut SST, a missing SST, a corrupt MANIFEST. Reads and opens fail with a clear error
-// (EBADMSG naming the file and where), never with wrong data; what is intact still reads.
+// of an SST, a cut SST, a missing SST, a corrupt MANIFEST, a damaged WAL segment. Reads and opens fail with
+// a clear error (EBADMSG naming the file and where), never with wrong data; what is intact still reads.
 import fs from 'node:fs';
 import path from 'node:path';
 
+import { MANIFEST_NAME, WAL_DIR } from '../../src/lsm/file-names.js';
 import { LsmStore } from '../../src/lsm/lsm-store.js';
 import { decodeFooter, decodeIndex, FOOTER_SIZE } from '../../src/lsm/sst-format.js';
+import { encodeSegmentHeader, segmentName } from '../../src/wal/format.js';
 import { eachBackend, LOCAL_MODES, rejection } from '../helpers.js';
-import { entries, lsmEnv, sstFiles, type LsmEnv } from './lsm-helpers.js';
+import { entries, filesUnder, lsmEnv, sstFiles, type LsmEnv } from './lsm-helpers.js';
 
 const key = (i: number): string => `key${String(i).padStart(4, '0')}`;
 const valueOf = (i: number): string => `value-${i}-`.padEnd(40, String.fromCharCode(97 + (i % 26)));
@@ -130,7 +132,7 @@ eachBackend(
   async (t, backend) => {
     const env = await lsmEnv(t, backend);
     await oneTable(env);
-    const manifest = path.join(env.root, 'db', 'MANIFEST');
+    const manifest = path.join(env.root, 'db', MANIFEST_NAME);
     const good = fs.readFileSync(manifest);
     const cases: Array<[string, Buffer]> = [
       ['a flipped byte in the JSON', Buffer.from(good.toString().replace('"levels":[[', '"levels":[[9'))],
@@ -141,14 +143,44 @@ eachBackend(
     ];
     for (const [what, bytes] of cases) {
       fs.writeFileSync(manifest, bytes);
-      await badMessage(t, LsmStore.open(env.dir, OPTIONS), `MANIFEST ${what}`, 'MANIFEST');
-      await badMessage(t, LsmStore.open(env.dir, { ...OPTIONS, readOnly: true }), `MANIFEST ${what} (readOnly)`, 'MANIFEST');
+      await badMessage(t, LsmStore.open(env.dir, OPTIONS), `MANIFEST ${what}`, MANIFEST_NAME);
+      await badMessage(t, LsmStore.open(env.dir, { ...OPTIONS, readOnly: true }), `MANIFEST ${what} (readOnly)`, MANIFEST_NAME);
       t.equal(fs.readFileSync(manifest).length, bytes.length, `MANIFEST ${what}: the refused open did not rewrite it`);
       t.equal(sstFiles(path.join(env.root, 'db')).length, 1, `MANIFEST ${what}: and deleted no SST`);
     }
     fs.writeFileSync(manifest, good);
     const db = await env.open(OPTIONS);
     t.equal((await entries(db.iterator())).length, 300, 'the good MANIFEST back: everything is there');
+  },
+  LOCAL_MODES,
+);
+
+eachBackend(
+  'a damaged WAL segment header, or a bad record in a segment that another follows: the readOnly open is EBADMSG naming the segment, and changes nothing',
+  async (t, backend) => {
+    const env = await lsmEnv(t, backend);
+    const db = await env.open(OPTIONS);
+    await db.put('first', 'FIRST-VALUE');
+    await db.put('second', 'SECOND-VALUE');
+    await db.close();
+    const dir = path.join(env.root, 'db');
+    const segment = path.join(dir, WAL_DIR, segmentName(1));
+    const good = fs.readFileSync(segment);
+    const refused = async (what: string, why: RegExp) => {
+      const before = filesUnder(dir);
+      const error = await rejection(t, LsmStore.open(env.dir, { ...OPTIONS, readOnly: true }), 'EBADMSG', `readOnly open with ${what}`);
+      t.match(error?.message ?? '', why, `${what}: the error says where and why (${error?.message})`);
+      t.equal((error as { path?: string } | undefined)?.path, segmentName(1), `${what}: and names the segment`);
+      t.same(filesUnder(dir), before, `${what}: the refused open changed nothing on disk`);
+    };
+
+    flip(segment, 2); // in the magic
+    await refused('a damaged segment header', /WAL corruption at segment 1 offset 0: bad magic/);
+
+    fs.writeFileSync(segment, good);
+    flip(segment, good.indexOf('SECOND-VALUE')); // the last record: a torn tail, were it not for the segment after it
+    fs.writeFileSync(path.join(dir, WAL_DIR, segmentName(2)), encodeSegmentHeader(2));
+    await refused('a bad record in segment 1 of 2', /WAL corruption at segment 1 offset \d+: record fails its checksum, and good records follow it/);
   },
   LOCAL_MODES,
 );

@@ -7,6 +7,8 @@ import path from 'node:path';
 import test from 'tape';
 
 import { Dir, LsmStore } from '../../src/index.js';
+import { LOCK_NAME, MANIFEST_NAME, parseTableName, WAL_DIR } from '../../src/lsm/file-names.js';
+import { segmentName } from '../../src/wal/format.js';
 import { BACKENDS, rejection } from '../helpers.js';
 import { lsmEnv, sstFiles } from './lsm-helpers.js';
 
@@ -27,7 +29,7 @@ test('a failed manifest write during a flush loses no acknowledged write, even w
     Dir.prototype.flushWrite = flushWrite;
   });
   Dir.prototype.flushWrite = function (this: Dir, name: string, ...rest: unknown[]) {
-    if (name === 'MANIFEST' && failManifest) {
+    if (name === MANIFEST_NAME && failManifest) {
       failManifest = false;
       return Promise.reject(Object.assign(new Error('EIO: injected manifest write failure'), { code: 'EIO' }));
     }
@@ -110,7 +112,7 @@ test('close() waits for the deletion of obsolete SSTs: the closed directory hold
     Dir.prototype.deleteFile = deleteFile;
   });
   Dir.prototype.deleteFile = async function (this: Dir, name: string) {
-    if (name.endsWith('.sst')) await new Promise((resolve) => setTimeout(resolve, 300));
+    if (parseTableName(name) !== undefined) await new Promise((resolve) => setTimeout(resolve, 300));
     return deleteFile.call(this, name);
   };
   await db.compactAll();
@@ -127,8 +129,8 @@ test('close() with writes in flight: every write settles, no flush starts, nothi
   await db.close();
   const outcomes = await Promise.all(writes);
   t.ok(outcomes.every((outcome) => outcome === 'ok' || outcome === 'EBADF'), 'each write resolved or was refused');
-  const named = fs.readFileSync(path.join(env.root, 'db', 'MANIFEST'), 'utf8');
-  const unnamed = sstFiles(path.join(env.root, 'db')).filter((name) => !named.includes(`${Number(name.slice(0, -4))}`));
+  const named = fs.readFileSync(path.join(env.root, 'db', MANIFEST_NAME), 'utf8');
+  const unnamed = sstFiles(path.join(env.root, 'db')).filter((name) => !named.includes(`${parseTableName(name)}`));
   t.deepEqual(unnamed, [], 'no SST the manifest does not name');
   const reopened = await env.open();
   const acknowledged = outcomes.map((outcome, i) => (outcome === 'ok' ? i : -1)).filter((i) => i >= 0);
@@ -141,12 +143,12 @@ test('a LOCK naming our pid but another process (a restart that got the same pid
   const env = await lsmEnv(t, LOCAL);
   const first = await env.open();
   await first.close();
-  fs.writeFileSync(path.join(env.root, 'db', 'LOCK'), `${process.pid} another-process\n`);
+  fs.writeFileSync(path.join(env.root, 'db', LOCK_NAME), `${process.pid} another-process\n`);
   const db = await env.open();
   t.pass('opened');
   await rejection(t, LsmStore.open(env.dir), 'EBUSY', 'while this process holds it, a second open is EBUSY');
   await db.close();
-  t.notOk(fs.existsSync(path.join(env.root, 'db', 'LOCK')), 'close removes the LOCK');
+  t.notOk(fs.existsSync(path.join(env.root, 'db', LOCK_NAME)), 'close removes the LOCK');
 });
 
 test('close() twice: the second waits for the first', async (t) => {
@@ -155,7 +157,7 @@ test('close() twice: the second waits for the first', async (t) => {
   await db.put('k', 'v');
   const first = db.close();
   await db.close();
-  t.notOk(fs.existsSync(path.join(env.root, 'db', 'LOCK')), 'the LOCK is gone when the second close resolves');
+  t.notOk(fs.existsSync(path.join(env.root, 'db', LOCK_NAME)), 'the LOCK is gone when the second close resolves');
   await first;
 });
 
@@ -166,7 +168,7 @@ test('a WAL with a bad record before good ones: strict open refuses saying what 
   await db.put('second', 'SECOND-VALUE');
   await db.put('third', 'THIRD-VALUE');
   await db.close();
-  const segment = path.join(env.root, 'db', 'wal', '0000000000000001.wal');
+  const segment = path.join(env.root, 'db', WAL_DIR, segmentName(1));
   const bytes = fs.readFileSync(segment);
   bytes[bytes.indexOf('SECOND-VALUE')]! ^= 0x20; // as if a power loss left this page out, the next one in
   fs.writeFileSync(segment, bytes);

@@ -1,5 +1,6 @@
 // Helpers for the LSM tests: a store directory on a fresh storage, closed (stores, then storage, then the
 // temporary root) when the test ends whether it passed or not, and small readers of iterators.
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,6 +8,7 @@ import type test from 'tape';
 
 import { openStorage, type Storage } from '../../src/index.js';
 import type { Dir } from '../../src/storage/dir.js';
+import { parseTableName } from '../../src/lsm/file-names.js';
 import type { LsmIterator } from '../../src/lsm/iterator.js';
 import { LsmStore } from '../../src/lsm/lsm-store.js';
 import type { LsmOptions } from '../../src/lsm/types.js';
@@ -73,8 +75,31 @@ export const keysOf = (list: Array<[string, string]>): string[] => list.map(([ke
 export function sstFiles(dir: string): string[] {
   return fs
     .readdirSync(dir)
-    .filter((name) => name.endsWith('.sst'))
+    .filter((name) => parseTableName(name) !== undefined)
     .sort();
+}
+
+/** Every file under a local directory: its path there and a hash of its bytes (to show an open changed nothing). */
+export function filesUnder(dir: string): Array<[string, string]> {
+  return fs
+    .readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter((name) => fs.statSync(path.join(dir, name)).isFile())
+    .sort()
+    .map((name): [string, string] => [name, createHash('sha256').update(fs.readFileSync(path.join(dir, name))).digest('hex')]);
+}
+
+/**
+ * Why the levels >= 1 of `db` are not each one sorted run (SSTs in key order, ranges disjoint), or
+ * undefined when they are.
+ */
+export function levelsSorted(db: LsmStore): string | undefined {
+  const levels = (db as unknown as { versions: { current: { levels: Array<Array<{ smallest: string; largest: string; name: string }>> } } }).versions.current.levels;
+  for (const [level, tables] of levels.entries()) {
+    for (let i = 1; level > 0 && i < tables.length; i++) {
+      if (!(tables[i - 1]!.largest < tables[i]!.smallest)) return `level ${level}: ${tables[i - 1]!.name} and ${tables[i]!.name} overlap or are out of order`;
+    }
+  }
+  return undefined;
 }
 
 /** A small seeded PRNG (mulberry32). */

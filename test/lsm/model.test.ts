@@ -7,7 +7,7 @@ import type { Snapshot } from '../../src/lsm/lsm-store.js';
 import type { LsmStore } from '../../src/lsm/lsm-store.js';
 import type { RangeOptions, WriteOp } from '../../src/lsm/types.js';
 import { BACKENDS, eachBackend } from '../helpers.js';
-import { entries, lsmEnv, prng, SMALL } from './lsm-helpers.js';
+import { entries, levelsSorted, lsmEnv, prng, SMALL } from './lsm-helpers.js';
 
 const OPS = Number(process.env.LSM_MODEL_OPS ?? 3000);
 const BASE_SEED = process.env.LSM_SEED !== undefined ? Number(process.env.LSM_SEED) : Math.floor(Math.random() * 2 ** 31);
@@ -48,17 +48,6 @@ class Model {
 }
 
 const latin1 = (text: string): Buffer => Buffer.from(text, 'latin1');
-
-/** Levels >= 1 must each be one sorted run: files in key order, ranges disjoint. */
-function levelsSorted(db: LsmStore): string | undefined {
-  const levels = (db as unknown as { versions: { current: { levels: Array<Array<{ smallest: string; largest: string; name: string }>> } } }).versions.current.levels;
-  for (const [level, tables] of levels.entries()) {
-    for (let i = 1; level > 0 && i < tables.length; i++) {
-      if (!(tables[i - 1]!.largest < tables[i]!.smallest)) return `level ${level}: ${tables[i - 1]!.name} and ${tables[i]!.name} overlap`;
-    }
-  }
-  return undefined;
-}
 
 for (const [index, backend] of BACKENDS.entries()) {
   const seed = (BASE_SEED + index) >>> 0;

@@ -1,24 +1,13 @@
 // MVCC: snapshots read one version while writes, flushes and compactions go on; compaction keeps what open
 // snapshots need and drops the rest once they are released (older reads are ESTALE, never wrong);
 // checkpoints open read-only with the content of their moment.
-import { LsmStore, type Snapshot } from '../../src/lsm/lsm-store.js';
+import { WAL_DIR } from '../../src/lsm/file-names.js';
+import type { Snapshot } from '../../src/lsm/lsm-store.js';
 import { eachBackend, rejection } from '../helpers.js';
-import { entries, lsmEnv, SMALL } from './lsm-helpers.js';
+import { entries, levelsSorted, lsmEnv, SMALL } from './lsm-helpers.js';
 
 const str = (value: Buffer | undefined): string | undefined => value?.toString();
 const key = (i: number): string => `key${String(i).padStart(4, '0')}`;
-
-/** The SST ranges of levels >= 1 must not overlap inside a level, and each level must be in key order. */
-function levelsSorted(db: LsmStore): string | undefined {
-  const levels = (db as unknown as { versions: { current: { levels: Array<Array<{ smallest: string; largest: string; name: string }>> } } }).versions.current.levels;
-  for (const [level, tables] of levels.entries()) {
-    if (level === 0) continue;
-    for (let i = 1; i < tables.length; i++) {
-      if (!(tables[i - 1]!.largest < tables[i]!.smallest)) return `level ${level}: ${tables[i - 1]!.name} and ${tables[i]!.name} overlap or are out of order`;
-    }
-  }
-  return undefined;
-}
 
 eachBackend('snapshots stay consistent while writes, flushes and compactions go on', async (t, backend) => {
   const env = await lsmEnv(t, backend);
@@ -160,7 +149,7 @@ eachBackend('checkpoint: opens readOnly with the same content; later source writ
   await rejection(t, copy.write([{ type: 'del', key: key(1) }]), 'EROFS', 'write on the checkpoint');
   await rejection(t, copy.flush(), 'EROFS', 'flush on the checkpoint');
   await copy.close();
-  t.ok((await target.read()).every((entry) => entry.name !== 'wal'), 'opening the checkpoint readOnly made no WAL there');
+  t.ok((await target.read()).every((entry) => entry.name !== WAL_DIR), 'opening the checkpoint readOnly made no WAL there');
   t.equal(str(await db.get(key(1))), 'after', 'the source has its later writes');
   await db.close();
   const copy2 = await env.open({ readOnly: true }, target);
