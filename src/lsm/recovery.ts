@@ -67,7 +67,7 @@ export async function recover(dir: Dir, settings: Settings, logger: Logger | und
   let records = 0;
   const apply = ({ payload, position }: WalRecord) => {
     const batch = decodeBatch(payload, `${position.segment}:${position.offset}`);
-    batch.ops.forEach((op, i) => mem.add(op.key, batch.firstSeq + i, op.value));
+    for (const [i, op] of batch.ops.entries()) mem.add(op.key, batch.firstSeq + i, op.value);
     lastSeq = Math.max(lastSeq, batch.firstSeq + batch.ops.length - 1);
     records++;
   };

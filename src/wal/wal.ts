@@ -209,16 +209,23 @@ export class Wal {
   }
 
   private enqueue(payload: Uint8Array, type: number, resolve: Pending['resolve'], reject: Pending['reject']): void {
-    const refused = this.refused('append');
-    if (refused) return reject(refused);
-    if (!(payload instanceof Uint8Array)) return reject(storageError('EINVAL', 'a WAL record must be a Buffer or Uint8Array'));
-    if (!Number.isInteger(type) || type < 1 || type > 255) return reject(storageError('EINVAL', `record type must be 1..255, got ${type}`));
-    const bytes = RECORD_HEADER_SIZE + payload.length;
-    if (payload.length > this.maxRecordSize || SEGMENT_HEADER_SIZE + bytes > this.segmentSize) {
-      return reject(storageError('EINVAL', `a record of ${payload.length} bytes exceeds the limit (maxRecordSize ${this.maxRecordSize}, segmentSize ${this.segmentSize})`));
+    const refused = this.refused('append') ?? this.invalid(payload, type);
+    if (refused) {
+      reject(refused);
+      return;
     }
-    this.pending.push({ type, payload, bytes, resolve, reject });
+    this.pending.push({ type, payload, bytes: RECORD_HEADER_SIZE + payload.length, resolve, reject });
     this.committing ??= this.commitLoop();
+  }
+
+  /** Why a record cannot be appended, if it cannot. */
+  private invalid(payload: Uint8Array, type: number): StorageError | undefined {
+    if (!(payload instanceof Uint8Array)) return storageError('EINVAL', 'a WAL record must be a Buffer or Uint8Array');
+    if (!Number.isInteger(type) || type < 1 || type > 255) return storageError('EINVAL', `record type must be 1..255, got ${type}`);
+    if (payload.length > this.maxRecordSize || SEGMENT_HEADER_SIZE + RECORD_HEADER_SIZE + payload.length > this.segmentSize) {
+      return storageError('EINVAL', `a record of ${payload.length} bytes exceeds the limit (maxRecordSize ${this.maxRecordSize}, segmentSize ${this.segmentSize})`);
+    }
+    return undefined;
   }
 
   private takeBatch(): Pending[] {
@@ -261,16 +268,16 @@ export class Wal {
       end: { segment: this.segment, offset: offset + batch[i]!.bytes },
     }));
     if (this.policy === 'none') {
-      batch.forEach((record, i) => record.resolve(spans[i]!));
+      for (const [i, record] of batch.entries()) record.resolve(spans[i]!);
     } else if (this.policy === 'always') {
       try {
         await this.backend.flush();
-        batch.forEach((record, i) => record.resolve(spans[i]!));
+        for (const [i, record] of batch.entries()) record.resolve(spans[i]!);
       } catch (error) {
         this.fail(error, batch);
       }
     } else {
-      batch.forEach((record, i) => this.unsynced.push({ span: spans[i]!, resolve: record.resolve, reject: record.reject }));
+      for (const [i, record] of batch.entries()) this.unsynced.push({ span: spans[i]!, resolve: record.resolve, reject: record.reject });
       this.unsyncedBytes += written.end - start;
       if (this.unsyncedBytes >= this.policy.batch.bytes) await this.syncBatch();
       else this.batchTimer ??= setTimeout(() => void this.syncBatch(), this.policy.batch.intervalMs);

@@ -12,13 +12,13 @@ import { eachBackend, LOCAL_MODES, rejection } from '../helpers.js';
 import { entries, filesUnder, lsmEnv, sstFiles, type LsmEnv } from './lsm-helpers.js';
 
 const key = (i: number): string => `key${String(i).padStart(4, '0')}`;
-const valueOf = (i: number): string => `value-${i}-`.padEnd(40, String.fromCharCode(97 + (i % 26)));
+const valueFor = (i: number): string => `value-${i}-`.padEnd(40, String.fromCharCode(97 + (i % 26)));
 const OPTIONS = { blockSize: 512, autoCompact: false };
 
 /** A store with one SST of 300 keys in many blocks, closed; returns the SST's path and layout. */
 async function oneTable(env: LsmEnv) {
   const db = await env.open(OPTIONS);
-  for (let i = 0; i < 300; i++) await db.put(key(i), valueOf(i));
+  for (let i = 0; i < 300; i++) await db.put(key(i), valueFor(i));
   await db.flush();
   await db.close();
   const dir = path.join(env.root, 'db');
@@ -67,14 +67,14 @@ eachBackend(
     await badMessage(t, entries(db.iterator({ reverse: true })), 'a reverse scan over it', name, handle.offset);
     const before = Buffer.from(index.lastKeys[b - 1]!, 'latin1').toString();
     const after = Buffer.from(index.firstKeys[b + 1]!, 'latin1').toString();
-    t.equal((await db.get(before))?.toString(), valueOf(Number(before.slice(3))), 'a key in the block before reads right');
-    t.equal((await db.get(after))?.toString(), valueOf(Number(after.slice(3))), 'a key in the block after reads right');
+    t.equal((await db.get(before))?.toString(), valueFor(Number(before.slice(3))), 'a key in the block before reads right');
+    t.equal((await db.get(after))?.toString(), valueFor(Number(after.slice(3))), 'a key in the block after reads right');
     const head = await entries(db.iterator({ lte: before }));
     t.equal(head.length, Number(before.slice(3)) + 1, 'a scan that stops before the corrupt block reads everything right');
-    t.ok(head.every(([k, v]) => v === valueOf(Number(k.slice(3)))), 'with the right values');
+    t.ok(head.every(([k, v]) => v === valueFor(Number(k.slice(3)))), 'with the right values');
     await badMessage(t, db.compactAll(), 'a compaction reading the corrupt block', name, handle.offset);
     t.ok(sstFiles(path.join(env.root, 'db')).includes(name), 'the corrupt SST is not deleted by the failed compaction');
-    t.equal((await db.get(after))?.toString(), valueOf(Number(after.slice(3))), 'reads of intact blocks go on after it');
+    t.equal((await db.get(after))?.toString(), valueFor(Number(after.slice(3))), 'reads of intact blocks go on after it');
   },
   LOCAL_MODES,
 );

@@ -6,13 +6,13 @@ import type { WriteOp } from '../../src/lsm/types.js';
 export const WRITER = 1_000_000_000;
 
 const keyOf = (w: number, n: number): string => `w${String(w).padStart(3, '0')}/k${String(n % 40).padStart(2, '0')}`;
-const valueOf = (w: number, j: number, part: number): string => `${w}:${j}:${part}:`.padEnd(20 + ((j * 37 + part * 11) % 280), String.fromCharCode(97 + (j % 26)));
+const valueFor = (w: number, j: number, part: number): string => `${w}:${j}:${part}:`.padEnd(20 + ((j * 37 + part * 11) % 280), String.fromCharCode(97 + (j % 26)));
 
 /** Writer w's write j: a put, a delete, or an atomic batch of three ops. */
 export function opsOf(w: number, j: number): Array<{ key: string; value: string | undefined }> {
   if (j % 7 === 6) return [{ key: keyOf(w, j * 3), value: undefined }];
-  if (j % 5 === 0) return [0, 1, 2].map((part) => ({ key: keyOf(w, j + part * 13), value: valueOf(w, j, part) }));
-  return [{ key: keyOf(w, j), value: valueOf(w, j, 0) }];
+  if (j % 5 === 0) return [0, 1, 2].map((part) => ({ key: keyOf(w, j + part * 13), value: valueFor(w, j, part) }));
+  return [{ key: keyOf(w, j), value: valueFor(w, j, 0) }];
 }
 
 export function writeOpsOf(w: number, j: number): WriteOp[] {

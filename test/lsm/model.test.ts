@@ -22,7 +22,10 @@ class Model {
     for (const op of ops) {
       this.version++;
       let history = this.keys.get(op.key);
-      if (!history) this.keys.set(op.key, (history = []));
+      if (!history) {
+        history = [];
+        this.keys.set(op.key, history);
+      }
       history.push([this.version, op.value]);
     }
     return this.version;

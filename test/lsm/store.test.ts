@@ -124,9 +124,9 @@ eachBackend('iterators: forward, reverse, bounds, limit, keys/values false, over
   t.ok(stats.levels[0]!.files >= 1 && stats.levels.slice(1).some((l) => l.files > 0) && stats.memtableBytes > 0, 'data in the memtable, level 0 and a deeper level');
 
   const live = all.filter((k) => !['k00', 'k05', 'k07'].includes(k));
-  const valueOf = (k: string) => (k === 'k06' ? 'k06-b' : k === 'k09' ? 'k09-c' : `${k}-a`);
-  t.deepEqual(await entries(db.iterator()), live.map((k) => [k, valueOf(k)]), 'forward: every live key in order with its newest value');
-  t.deepEqual(await entries(db.iterator({ reverse: true })), [...live].reverse().map((k) => [k, valueOf(k)]), 'reverse');
+  const valueFor = (k: string) => (k === 'k06' ? 'k06-b' : k === 'k09' ? 'k09-c' : `${k}-a`);
+  t.deepEqual(await entries(db.iterator()), live.map((k) => [k, valueFor(k)]), 'forward: every live key in order with its newest value');
+  t.deepEqual(await entries(db.iterator({ reverse: true })), [...live].reverse().map((k) => [k, valueFor(k)]), 'reverse');
 
   const cases: Array<[string, Parameters<LsmStore['iterator']>[0], (k: string) => boolean]> = [
     ['gte k10', { gte: 'k10' }, (k) => k >= 'k10'],
@@ -159,7 +159,7 @@ eachBackend('iterators: forward, reverse, bounds, limit, keys/values false, over
   const noValues = await entries(db.iterator({ values: false, limit: 2 }));
   t.deepEqual(noValues, [[live[0]!, ''], [live[1]!, '']], 'values: false gives empty values');
   const noKeys = await entries(db.iterator({ keys: false, limit: 2 }));
-  t.deepEqual(noKeys, [['', valueOf(live[0]!)], ['', valueOf(live[1]!)]], 'keys: false gives empty keys');
+  t.deepEqual(noKeys, [['', valueFor(live[0]!)], ['', valueFor(live[1]!)]], 'keys: false gives empty keys');
   const it = db.iterator({ gte: 'k09', limit: 1 });
   const first = await it.next();
   t.equal(first?.version, 45, 'an entry carries its version'); // k09-c is the 45th write

@@ -192,8 +192,14 @@ test('group commit: 200 concurrent appends with sync always take a handful of fd
     const backend = new CrashingBackend(memory);
     const flush = backend.flush.bind(backend);
     const append = backend.append.bind(backend);
-    backend.flush = () => (flushes++, flush());
-    backend.append = (data) => (appends++, append(data));
+    backend.flush = () => {
+      flushes++;
+      return flush();
+    };
+    backend.append = (data) => {
+      appends++;
+      return append(data);
+    };
     return backend;
   });
   const wal = await Wal.open(store, { sync: 'always' });
