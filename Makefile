@@ -2,13 +2,13 @@
 # Each target installs what is missing first (apt packages, npm packages, the native addon, tsc), and
 # does nothing for parts already in place.
 SHELL := /bin/bash
-APT_PACKAGES := liburing-dev libfuse2 libfuse-dev fuse3 fio pkg-config util-linux attr acl git
+APT_PACKAGES := liburing-dev libfuse2 libfuse-dev fuse3 fio pkg-config util-linux attr acl git clang-format
 NODE_GYP := node_modules/.bin/node-gyp
 NODEDIR := $(shell [ -f /usr/include/node/node_api.h ] && echo --nodedir=/usr)
 ADDON := native/build/Release/persistfs_native.node
 TS_SOURCES := $(shell find src test scripts mount -name '*.ts' 2>/dev/null)
 
-.PHONY: build deps test test-mount test-no-writeback test-uring pjdfstest bench fio run clean
+.PHONY: build deps lint format test test-mount test-no-writeback test-uring pjdfstest bench fio run clean
 build: $(ADDON) dist/.built
 
 deps: .deps-apt node_modules/.package-lock.json
@@ -34,8 +34,20 @@ dist/.built: node_modules/.package-lock.json tsconfig.json $(TS_SOURCES)
 	node_modules/.bin/tsc -p .
 	@touch $@
 
+NATIVE_SOURCES := $(shell find native/src -name '*.cc' -o -name '*.h' 2>/dev/null)
+
+# Lint and format, checked: Biome for TypeScript (biome.json), clang-format for native/ (native/.clang-format).
+lint: deps
+	node_modules/.bin/biome ci --reporter=summary .
+	clang-format --dry-run --Werror $(NATIVE_SOURCES)
+
+# Applies both formatters (and Biome's safe fixes) to the tree.
+format: deps
+	node_modules/.bin/biome check --write .
+	clang-format -i $(NATIVE_SOURCES)
+
 # With PJDFSTEST_DIR set, pjdfstest runs after the test files and counts in the summary (README.md, Tests).
-test: build
+test: lint build
 	node scripts/run-tests.mjs
 
 # The mount suite alone (both transports, as in `make test`).

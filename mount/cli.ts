@@ -59,7 +59,8 @@ await yargs(hideBin(process.argv))
         .option('native-data-path', {
           type: 'boolean',
           default: true,
-          describe: 'kernel transport: native code answers reads, writes, fsyncs and fstats of open files (--no-native-data-path: JavaScript answers everything, for comparison)',
+          describe:
+            'kernel transport: native code answers reads, writes, fsyncs and fstats of open files (--no-native-data-path: JavaScript answers everything, for comparison)',
         })
         .option('fuse-uring', {
           choices: ['auto', 'on', 'off'] as const,
@@ -70,9 +71,14 @@ await yargs(hideBin(process.argv))
         .option('passthrough', {
           type: 'boolean',
           default: false,
-          describe: 'kernel transport, as root: the kernel reads and writes regular files\' backing files itself (FUSE passthrough, Linux 6.9+; not with --writeback-cache)',
+          describe:
+            "kernel transport, as root: the kernel reads and writes regular files' backing files itself (FUSE passthrough, Linux 6.9+; not with --writeback-cache)",
         })
-        .option('debug', { type: 'boolean', default: false, describe: 'print every FUSE request (fuse-native: libfuse debug output; kernel: each request and reply in the log)' }),
+        .option('debug', {
+          type: 'boolean',
+          default: false,
+          describe: 'print every FUSE request (fuse-native: libfuse debug output; kernel: each request and reply in the log)',
+        }),
     async (argv) => {
       try {
         const attrTimeout = seconds('attr-timeout', argv['attr-timeout']);

@@ -123,7 +123,10 @@ class ExactXattrFuse extends Fuse {
     listxattr(path, (result, names) => {
       if (result !== 0) return signal(result, buffer.buffer as ArrayBuffer);
       const list = Buffer.from(names!.map((name) => `${name}\0`).join(''));
-      signal(xattrReply(list.length, buffer, () => list.copy(buffer)), buffer.buffer as ArrayBuffer);
+      signal(
+        xattrReply(list.length, buffer, () => list.copy(buffer)),
+        buffer.buffer as ArrayBuffer,
+      );
     });
   }
 }

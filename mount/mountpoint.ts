@@ -111,10 +111,16 @@ export const FUSE_URING_PARAMETER = '/sys/module/fuse/parameters/enable_uring';
 export async function checkFuseUring(): Promise<void> {
   const value = await fs.readFile(FUSE_URING_PARAMETER, 'utf8').catch(() => undefined);
   if (value === undefined) {
-    throw storageError('EOPNOTSUPP', `--fuse-uring on: this kernel has no FUSE over io_uring (${FUSE_URING_PARAMETER} is missing; it needs Linux 6.14 or later); use --fuse-uring auto or off`);
+    throw storageError(
+      'EOPNOTSUPP',
+      `--fuse-uring on: this kernel has no FUSE over io_uring (${FUSE_URING_PARAMETER} is missing; it needs Linux 6.14 or later); use --fuse-uring auto or off`,
+    );
   }
   if (value.trim() !== 'Y') {
-    throw storageError('EOPNOTSUPP', `--fuse-uring on: FUSE over io_uring is switched off; as root: echo Y > ${FUSE_URING_PARAMETER} (or use --fuse-uring auto or off)`);
+    throw storageError(
+      'EOPNOTSUPP',
+      `--fuse-uring on: FUSE over io_uring is switched off; as root: echo Y > ${FUSE_URING_PARAMETER} (or use --fuse-uring auto or off)`,
+    );
   }
 }
 

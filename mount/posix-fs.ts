@@ -411,7 +411,17 @@ export class PosixFs {
     await this.getattr(path);
   }
 
-  statfs(): Promise<{ bsize: number; frsize: number; blocks: number; bfree: number; bavail: number; files: number; ffree: number; favail: number; namemax: number }> {
+  statfs(): Promise<{
+    bsize: number;
+    frsize: number;
+    blocks: number;
+    bfree: number;
+    bavail: number;
+    files: number;
+    ffree: number;
+    favail: number;
+    namemax: number;
+  }> {
     return this.storage.root.statfs().then((s) => ({ ...s, favail: s.ffree }));
   }
 

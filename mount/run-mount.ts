@@ -52,9 +52,7 @@ export async function runMount(options: RunMountOptions): Promise<void> {
   const storage = await openStorage(paths.backing, { config: options.config, logger, enforcePermissions: false });
   const posix = new PosixFs(storage);
   const fuse =
-    transport === 'kernel'
-      ? new KernelMount(paths.mountpoint, paths.backing, posix, options, logger)
-      : new FuseMount(paths.mountpoint, posix, options, logger);
+    transport === 'kernel' ? new KernelMount(paths.mountpoint, paths.backing, posix, options, logger) : new FuseMount(paths.mountpoint, posix, options, logger);
   try {
     await fuse.mount();
   } catch (error) {

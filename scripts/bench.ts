@@ -14,16 +14,7 @@ import { hideBin } from 'yargs/helpers';
 import { dataFile, ensureDataFile, GiB, MiB, removeQuietly, writeBack } from './bench/data-files.js';
 import { fioVersion, runFio, type FioResult } from './bench/fio.js';
 import { openPeer, PEER_NAMES, rotated, type Peer, type PeerName } from './bench/peers.js';
-import {
-  evaluateTargets,
-  formatTable,
-  formatTargets,
-  machineInfo,
-  resultRow,
-  saveReport,
-  type ResultRow,
-  type TargetResult,
-} from './bench/report.js';
+import { evaluateTargets, formatTable, formatTargets, machineInfo, resultRow, saveReport, type ResultRow, type TargetResult } from './bench/report.js';
 import { formatLsmMemoryTable, formatLsmTable, formatLsmTargets, lsmFoundMismatches } from './bench/lsm-report.js';
 import { LSM_FULL, LSM_QUICK, lsmNotes, runLsmSection, type LsmSectionResult } from './bench/lsm-section.js';
 import { KV_PEER_NAMES } from './bench/lsm-stores.js';
@@ -51,14 +42,15 @@ type Section = (typeof SECTIONS)[number];
 
 const progress = (message: string) => process.stderr.write(`${message}\n`);
 /** The first half of a progress line, finished by progress() with the result once the job is done. */
-const startProgress = (position: string, workload: Workload, job: string) =>
-  process.stderr.write(`${position} ${workload.id.padEnd(28)}  ${job.padEnd(20)}  `);
+const startProgress = (position: string, workload: Workload, job: string) => process.stderr.write(`${position} ${workload.id.padEnd(28)}  ${job.padEnd(20)}  `);
 const formatRate = (opsPerSecond: number) => `${Math.round(opsPerSecond).toLocaleString('en-US')} ops/s`;
 
 async function parseArguments() {
   return yargs(hideBin(process.argv))
     .scriptName('bench')
-    .usage('$0 [options]\n\npersistfs (io_uring and sync IO modes) against node:fs/promises, with fio as the ceiling;\nits WAL against a naive log; its LSM store against classic-level (LevelDB).')
+    .usage(
+      '$0 [options]\n\npersistfs (io_uring and sync IO modes) against node:fs/promises, with fio as the ceiling;\nits WAL against a naive log; its LSM store against classic-level (LevelDB).',
+    )
     .option('dir', {
       type: 'string',
       default: path.join(REPO, 'bench-data'),
@@ -218,7 +210,9 @@ async function main(): Promise<void> {
   if (lsm) {
     lsmNotes(lsmSettings).forEach(note);
     lsmFoundMismatches(lsm.runs).forEach(note);
-    note(`LSM: 1-minute load average ${lsm.loadBefore.toFixed(2)} before the section, ${lsm.loadAfter.toFixed(2)} after (other work on the machine shows here)`);
+    note(
+      `LSM: 1-minute load average ${lsm.loadBefore.toFixed(2)} before the section, ${lsm.loadAfter.toFixed(2)} after (other work on the machine shows here)`,
+    );
   }
 
   if (storage) printStorageSection(storage);

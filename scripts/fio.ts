@@ -40,38 +40,47 @@ const BUSY_LOAD_AVERAGE = 0.5;
 const progress = (message: string) => process.stderr.write(`${message}\n`);
 
 async function parseArguments() {
-  return yargs(hideBin(process.argv))
-    .scriptName('fio')
-    .usage('$0 [options]\n\nfio jobs on a plain directory and through persistfs mounts (each transport, in each IO mode asked for).')
-    .option('dir', {
-      type: 'string',
-      default: path.join(REPO, 'fio-data'),
-      describe: 'work directory for the plain target, the mounts and their backing stores: new or empty, or one of an earlier run (emptied at the start, removed at the end)',
-    })
-    .option('rounds', { type: 'number', describe: `runs of every job on every target (default ${FULL.rounds}, ${QUICK.rounds} with --quick)` })
-    .option('quick', { type: 'boolean', default: false, describe: 'one short round with small files: a smoke test, not numbers to quote' })
-    .option('only', { type: 'string', array: true, choices: JOB_IDS, describe: 'run only these jobs' })
-    .option('transports', { type: 'string', array: true, choices: TRANSPORTS, default: [...TRANSPORTS], describe: 'the transports to mount with' })
-    // one IO mode by default: every mode is one more mount in every round of every job
-    .option('modes', { type: 'string', array: true, choices: IO_MODES, default: ['io_uring'], describe: 'the IO modes to mount with (each with every transport)' })
-    .option('kernel-variants', {
-      type: 'string',
-      array: true,
-      choices: KERNEL_VARIANT_NAMES,
-      default: [...KERNEL_VARIANT_NAMES],
-      describe:
-        'rows of the kernel transport beside its default: uring (FUSE io_uring queues; switches enable_uring on for the run), passthrough (root), no-writeback (without the writeback cache), js (no native data path)',
-    })
-    .option('peer-hp', { type: 'string', describe: "libfuse's example/passthrough_hp, built (outside this repository): a row, and each mount's ratio to it" })
-    .option('mount-arg', { type: 'string', array: true, default: [], describe: 'a flag for persistfs mount, e.g. --mount-arg=--no-xattr (repeatable)' })
-    .option('keep', { type: 'boolean', default: false, describe: 'keep the work directory at the end' })
-    .check((args) => {
-      if (args.rounds !== undefined && (!Number.isInteger(args.rounds) || args.rounds < 1)) throw new Error('--rounds must be a positive integer');
-      return true;
-    })
-    .strict()
-    .help()
-    .parseAsync();
+  return (
+    yargs(hideBin(process.argv))
+      .scriptName('fio')
+      .usage('$0 [options]\n\nfio jobs on a plain directory and through persistfs mounts (each transport, in each IO mode asked for).')
+      .option('dir', {
+        type: 'string',
+        default: path.join(REPO, 'fio-data'),
+        describe:
+          'work directory for the plain target, the mounts and their backing stores: new or empty, or one of an earlier run (emptied at the start, removed at the end)',
+      })
+      .option('rounds', { type: 'number', describe: `runs of every job on every target (default ${FULL.rounds}, ${QUICK.rounds} with --quick)` })
+      .option('quick', { type: 'boolean', default: false, describe: 'one short round with small files: a smoke test, not numbers to quote' })
+      .option('only', { type: 'string', array: true, choices: JOB_IDS, describe: 'run only these jobs' })
+      .option('transports', { type: 'string', array: true, choices: TRANSPORTS, default: [...TRANSPORTS], describe: 'the transports to mount with' })
+      // one IO mode by default: every mode is one more mount in every round of every job
+      .option('modes', {
+        type: 'string',
+        array: true,
+        choices: IO_MODES,
+        default: ['io_uring'],
+        describe: 'the IO modes to mount with (each with every transport)',
+      })
+      .option('kernel-variants', {
+        type: 'string',
+        array: true,
+        choices: KERNEL_VARIANT_NAMES,
+        default: [...KERNEL_VARIANT_NAMES],
+        describe:
+          'rows of the kernel transport beside its default: uring (FUSE io_uring queues; switches enable_uring on for the run), passthrough (root), no-writeback (without the writeback cache), js (no native data path)',
+      })
+      .option('peer-hp', { type: 'string', describe: "libfuse's example/passthrough_hp, built (outside this repository): a row, and each mount's ratio to it" })
+      .option('mount-arg', { type: 'string', array: true, default: [], describe: 'a flag for persistfs mount, e.g. --mount-arg=--no-xattr (repeatable)' })
+      .option('keep', { type: 'boolean', default: false, describe: 'keep the work directory at the end' })
+      .check((args) => {
+        if (args.rounds !== undefined && (!Number.isInteger(args.rounds) || args.rounds < 1)) throw new Error('--rounds must be a positive integer');
+        return true;
+      })
+      .strict()
+      .help()
+      .parseAsync()
+  );
 }
 
 /** The targets in a different order for every job and round, so that none always goes first. */
@@ -80,8 +89,7 @@ function rotated(targets: readonly Target[], by: number): Target[] {
   return [...targets.slice(start), ...targets.slice(0, start)];
 }
 
-const formatResult = (run: RunResult, job: FioJob) =>
-  isFailed(run) ? `FAILED: ${run.error}` : `${Math.round(run.throughput * 10) / 10} ${job.unit}`;
+const formatResult = (run: RunResult, job: FioJob) => (isFailed(run) ? `FAILED: ${run.error}` : `${Math.round(run.throughput * 10) / 10} ${job.unit}`);
 
 async function runJobs(jobs: readonly FioJob[], targets: readonly Target[], context: RunContext): Promise<RunResult[]> {
   const runs: RunResult[] = [];
@@ -160,27 +168,32 @@ async function main(): Promise<void> {
   for (const problem of problems) console.log(`problem: ${problem}`);
   for (const message of notes) console.log(`note: ${message}`);
 
-  const saved = await saveReport(path.join(REPO, 'bench-results'), startedAt, {
-    startedAt: startedAt.toISOString(),
-    machine,
-    workdir,
-    quick: args.quick,
-    settings,
-    mounts: kinds,
-    mountArgs: args['mount-arg'],
-    jobs: jobs.map((job) => ({
-      ...job,
-      // with the environment it ran with (FIO_DIR being each target's directory in turn)
-      command: `fio ${fioArguments({ jobFile: path.join(JOBS_DIR, job.jobFile), section: job.section }).join(' ')}`,
-    })),
-    environment: jobEnvironment(settings, '<target directory>'),
-    loadAverage: { start: loadAtStart, end: os.loadavg()[0] },
-    reference: { attribution: REFERENCE_ATTRIBUTION, ratios: REFERENCE_RATIOS },
-    summary: summaries,
-    runs,
-    problems,
-    notes,
-  }, 'fio');
+  const saved = await saveReport(
+    path.join(REPO, 'bench-results'),
+    startedAt,
+    {
+      startedAt: startedAt.toISOString(),
+      machine,
+      workdir,
+      quick: args.quick,
+      settings,
+      mounts: kinds,
+      mountArgs: args['mount-arg'],
+      jobs: jobs.map((job) => ({
+        ...job,
+        // with the environment it ran with (FIO_DIR being each target's directory in turn)
+        command: `fio ${fioArguments({ jobFile: path.join(JOBS_DIR, job.jobFile), section: job.section }).join(' ')}`,
+      })),
+      environment: jobEnvironment(settings, '<target directory>'),
+      loadAverage: { start: loadAtStart, end: os.loadavg()[0] },
+      reference: { attribution: REFERENCE_ATTRIBUTION, ratios: REFERENCE_RATIOS },
+      summary: summaries,
+      runs,
+      problems,
+      notes,
+    },
+    'fio',
+  );
   console.log(`\nsaved ${path.relative(process.cwd(), saved) || saved}`);
   if (failures.length > 0 || problems.length > 0) process.exitCode = 1;
 }

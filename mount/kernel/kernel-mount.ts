@@ -73,7 +73,10 @@ export class KernelMount {
     private readonly logger: Logger,
   ) {
     const port: NativePort = {
-      attach: options.nativeDataPath === false ? undefined : (fh: number, node: number, access: NativeAccess) => this.session.attach(fh, access.fd, node, access.sizeCell),
+      attach:
+        options.nativeDataPath === false
+          ? undefined
+          : (fh: number, node: number, access: NativeAccess) => this.session.attach(fh, access.fd, node, access.sizeCell),
       backingOpen: (fd) => this.session.backingOpen(fd),
       backingClose: (id) => this.session.backingClose(id),
     };
@@ -150,7 +153,11 @@ export class KernelMount {
       if (raw.length >= 16) this.session.reply(raw.readUInt32LE(8) + raw.readUInt32LE(12) * 0x1_0000_0000, -EINVAL);
       return;
     }
-    if (this.options.debug) this.logger.info({ op: opName(request.opcode), unique: request.unique, node: request.nodeid, uid: request.uid, pid: request.pid, length: raw.length }, 'request');
+    if (this.options.debug)
+      this.logger.info(
+        { op: opName(request.opcode), unique: request.unique, node: request.nodeid, uid: request.uid, pid: request.pid, length: raw.length },
+        'request',
+      );
     switch (request.opcode) {
       case Opcode.INIT:
         this.init(request);
@@ -268,9 +275,7 @@ export class KernelMount {
       const result = this.session.unmount(this.mountpoint, true);
       if (result !== 0 && result !== -EINVAL) this.logger.warn({ error: -result }, 'umount2 failed');
     } else if (!this.gone) {
-      await execFileAsync('fusermount3', ['-u', '-z', this.mountpoint]).catch((error: Error) =>
-        this.logger.warn({ err: error }, 'fusermount3 -u failed'),
-      );
+      await execFileAsync('fusermount3', ['-u', '-z', this.mountpoint]).catch((error: Error) => this.logger.warn({ err: error }, 'fusermount3 -u failed'));
     }
     await this.settled();
     this.session.close();

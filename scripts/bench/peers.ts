@@ -158,7 +158,10 @@ class NodeFsFile implements BenchFile {
 
   async appendv(buffers: readonly Buffer[]): Promise<void> {
     const { bytesWritten } = await this.handle.writev(buffers as Buffer[], this.end);
-    checkWritten(bytesWritten, buffers.reduce((sum, buffer) => sum + buffer.length, 0));
+    checkWritten(
+      bytesWritten,
+      buffers.reduce((sum, buffer) => sum + buffer.length, 0),
+    );
     this.end += bytesWritten;
   }
 

@@ -3,7 +3,7 @@
 
 /** Seeds for worker indices: distinct, never zero (zero is xorshift's one fixed point). */
 export function workerSeed(workerIndex: number): number {
-  return (Math.imul(workerIndex + 1, 0x9e3779b1) >>> 0) || 1;
+  return Math.imul(workerIndex + 1, 0x9e3779b1) >>> 0 || 1;
 }
 
 export class Xorshift32 {

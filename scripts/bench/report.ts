@@ -65,8 +65,7 @@ export function evaluateTargets(rows: readonly ResultRow[]): TargetResult[] {
 }
 
 export const formatRatio = (value: number | undefined) => (value === undefined ? '-' : `${value.toFixed(2)}x`);
-export const formatNumber = (value: number, digits: number) =>
-  value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+export const formatNumber = (value: number, digits: number) => value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
 /** The results as a text table; ratios sit on the io_uring row of each workload. */
 export function formatTable(rows: readonly ResultRow[]): string {
@@ -85,7 +84,10 @@ export function formatTable(rows: readonly ResultRow[]): string {
 export function formatTextTable(header: readonly string[], body: readonly (readonly string[])[], textColumns: number): string {
   const widths = header.map((title, column) => Math.max(title.length, ...body.map((cells) => cells[column]!.length)));
   const line = (cells: readonly string[]) =>
-    cells.map((cell, column) => (column < textColumns ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ').trimEnd();
+    cells
+      .map((cell, column) => (column < textColumns ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!)))
+      .join('  ')
+      .trimEnd();
   return [line(header), line(widths.map((width) => '-'.repeat(width))), ...body.map(line)].join('\n');
 }
 
@@ -132,7 +134,10 @@ export function machineInfo(benchDir: string, fio: string | undefined): MachineI
 
 /** The compact ISO 8601 form (20260102T030405Z): sortable, and no colons in file names. */
 function timestampForFileName(date: Date): string {
-  return date.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return date
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
 }
 
 /** Writes `report` as bench-<timestamp>.json in `dir` (through a .tmp file, so a reader never sees half). */

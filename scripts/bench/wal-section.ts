@@ -50,8 +50,7 @@ export interface WalSectionOptions {
   progress(text: string): void;
 }
 
-const describeJob = (job: WalJob) =>
-  `${formatRecordSize(job.recordBytes).padStart(6)}  ${job.policy.padEnd(6)}  ${String(job.writers).padStart(3)} writers`;
+const describeJob = (job: WalJob) => `${formatRecordSize(job.recordBytes).padStart(6)}  ${job.policy.padEnd(6)}  ${String(job.writers).padStart(3)} writers`;
 
 const NO_CALLS: LogCalls = { writes: 0, datasyncs: 0 };
 const addCalls = (a: LogCalls, b: LogCalls): LogCalls => ({ writes: a.writes + b.writes, datasyncs: a.datasyncs + b.datasyncs });

@@ -195,8 +195,13 @@ function randomWrites(id: WorkloadId, queueDepth: number): Workload {
     turn: (peer, round, context) => {
       const data = context.files.warm;
       return onFile(peer, data, false, (file) =>
-        randomBlockJob(queueDepth, data, round, context.settings, (offset, buffer) => file.writeAt(offset, buffer), () =>
-          randomFillSync(Buffer.alloc(BLOCK)),
+        randomBlockJob(
+          queueDepth,
+          data,
+          round,
+          context.settings,
+          (offset, buffer) => file.writeAt(offset, buffer),
+          () => randomFillSync(Buffer.alloc(BLOCK)),
         ),
       );
     },

@@ -5,8 +5,7 @@ import type { CpuPerRequest } from './measured-run.js';
 import { REFERENCE_ATTRIBUTION } from './reference.js';
 import type { JobSummary, TargetSummary } from './summary.js';
 
-const formatNumber = (value: number, digits: number) =>
-  value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+const formatNumber = (value: number, digits: number) => value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
 /** A throughput in its unit; '!' marks a median over fewer rounds than ran, 'FAILED' one with none. */
 function formatThroughput(summary: TargetSummary, unit: Unit): string {

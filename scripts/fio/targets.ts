@@ -47,7 +47,12 @@ export interface Target {
 }
 
 /** Every transport in every IO mode; the kernel transport's variants in the first mode; the peer last. */
-export function mountKinds(transports: readonly Transport[], modes: readonly IoMode[], variants: readonly KernelVariant[], peerHp: string | undefined): MountKind[] {
+export function mountKinds(
+  transports: readonly Transport[],
+  modes: readonly IoMode[],
+  variants: readonly KernelVariant[],
+  peerHp: string | undefined,
+): MountKind[] {
   const kinds = transports.flatMap((transport) =>
     modes.map((ioMode): MountKind => ({ name: `${transport} ${ioMode}`, transport, ioMode, args: transport === 'kernel' ? ['--fuse-uring', 'off'] : [] })),
   );
@@ -64,7 +69,21 @@ export function mountKinds(transports: readonly Transport[], modes: readonly IoM
 /** The command that mounts `kind` of `backing` on `mountpoint` and serves it in the foreground. */
 function mountCommand(kind: MountKind, cli: string, backing: string, mountpoint: string, extraArgs: readonly string[]): string[] {
   if (kind.transport === 'passthrough_hp') return [kind.args[0]!, '--foreground', backing, mountpoint];
-  return [process.execPath, cli, 'mount', backing, mountpoint, '--transport', kind.transport, '--io-mode', kind.ioMode!, '--log-level', 'warn', ...kind.args, ...extraArgs];
+  return [
+    process.execPath,
+    cli,
+    'mount',
+    backing,
+    mountpoint,
+    '--transport',
+    kind.transport,
+    '--io-mode',
+    kind.ioMode!,
+    '--log-level',
+    'warn',
+    ...kind.args,
+    ...extraArgs,
+  ];
 }
 
 /**
@@ -101,7 +120,8 @@ export async function closeTargets(targets: readonly Target[]): Promise<string[]
       const status = await target.mount.stop();
       const log = target.mount.log();
       // the peer is not ours to judge: libfuse's examples exit 1 when a signal ends their loop
-      if (status !== 'exit code 0' && target.name !== 'passthrough_hp') problems.push(`${target.name}: the mount process ended with ${status}${log ? `: ${log}` : ''}`);
+      if (status !== 'exit code 0' && target.name !== 'passthrough_hp')
+        problems.push(`${target.name}: the mount process ended with ${status}${log ? `: ${log}` : ''}`);
     } catch (error) {
       problems.push(`${target.name}: stopping the mount failed: ${String(error)}`);
     }

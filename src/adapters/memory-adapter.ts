@@ -7,7 +7,22 @@ import { nameByteLength } from '../ground/name-bytes.js';
 import { FALLOC, type SetTime } from '../io/engine.js';
 import type { FsStats } from '../io/native.js';
 import { storageError } from '../ground/errors.js';
-import { totalBytes, TYPE_BITS, type Adapter, type DirEntry, type DirNode, type EntryKind, type EntryStat, type FileNode, type NodeKind, type OpenFlags, type RenameMode, type SeekTarget, type XattrNode, XattrsOf } from './adapter.js';
+import {
+  totalBytes,
+  TYPE_BITS,
+  type Adapter,
+  type DirEntry,
+  type DirNode,
+  type EntryKind,
+  type EntryStat,
+  type FileNode,
+  type NodeKind,
+  type OpenFlags,
+  type RenameMode,
+  type SeekTarget,
+  type XattrNode,
+  XattrsOf,
+} from './adapter.js';
 
 /** The largest file the adapter holds: one Buffer's worth, at most 4 GiB (larger ones fail to allocate). */
 const MAX_FILE_SIZE = Math.min(bufferConstants.MAX_LENGTH, 2 ** 32);
@@ -494,4 +509,3 @@ function isWithin(node: Node, ancestor: Node): boolean {
   }
   return false;
 }
-

@@ -40,5 +40,4 @@ export function checkTruncate(newSize: number, size: number): void {
 
 export const closedBackend = (what: string): StorageError => storageError('EBADF', `${what} on a closed backend`);
 
-export const asBuffers = (data: Uint8Array | readonly Uint8Array[]): readonly Uint8Array[] =>
-  data instanceof Uint8Array ? [data] : data;
+export const asBuffers = (data: Uint8Array | readonly Uint8Array[]): readonly Uint8Array[] => (data instanceof Uint8Array ? [data] : data);

@@ -75,9 +75,13 @@ export class FlatfsDatastore extends CheckedDatastore {
     }
     const entries = await dir.read();
     if (entries.length > 0) {
-      throw storageError('ENOTEMPTY', `flatfs: the directory holds ${entries.length} entries but no ${SHARD_FILE}, so it is not a flatfs datastore; use an empty directory`, {
-        path: dir.path === '' ? '/' : dir.path,
-      });
+      throw storageError(
+        'ENOTEMPTY',
+        `flatfs: the directory holds ${entries.length} entries but no ${SHARD_FILE}, so it is not a flatfs datastore; use an empty directory`,
+        {
+          path: dir.path === '' ? '/' : dir.path,
+        },
+      );
     }
     const shard = wanted ?? shardFunction(DEFAULT_SHARD);
     await (await dir.flushWrite(SHARD_FILE, Buffer.from(shardFileContent(shard)))).close();

@@ -49,8 +49,7 @@ export function shardFunction(spec: unknown): ShardFunction {
   return { spec: spec as string, of: (name) => slice(name).replace(/\./g, '_') };
 }
 
-const escapeSegment = (segment: string): string =>
-  encodeURIComponent(segment).replace(ALSO_ESCAPED, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+const escapeSegment = (segment: string): string => encodeURIComponent(segment).replace(ALSO_ESCAPED, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 
 /** The file name of a valid key, or of a prefix ('/' is ''). */
 export function nameOf(key: string): string {

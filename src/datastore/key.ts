@@ -55,7 +55,12 @@ export function checkPrefix(prefix: unknown, what = 'prefix'): string {
  */
 export function normalize(raw: string): string {
   if (typeof raw !== 'string') throw storageError('EINVAL', `Key.normalize takes a string, got ${typeof raw}`);
-  const key = ROOT + raw.split('/').filter((segment) => segment !== '').join('/');
+  const key =
+    ROOT +
+    raw
+      .split('/')
+      .filter((segment) => segment !== '')
+      .join('/');
   return checkPrefix(key, 'Key.normalize');
 }
 

@@ -114,7 +114,7 @@ function comparator(order: unknown): { compare: (a: Candidate, b: Candidate) => 
     return { compare: (a, b) => compare(entryOf(a), entryOf(b)), needsValues: true };
   }
   const { field, descending } = (order ?? {}) as { field?: unknown; descending?: unknown };
-  if (descending !== undefined && typeof descending !== 'boolean') throw invalid('an order\'s descending must be a boolean');
+  if (descending !== undefined && typeof descending !== 'boolean') throw invalid("an order's descending must be a boolean");
   const sign = descending === true ? -1 : 1;
   if (field === 'key') return { compare: (a, b) => sign * Key.compare(a.key, b.key), needsValues: false };
   if (field === 'value') return { compare: (a, b) => sign * Buffer.compare(a.value!, b.value!), needsValues: true };

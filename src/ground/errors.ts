@@ -111,5 +111,4 @@ export function withPath<T>(promise: Promise<T>, path: string): Promise<T> {
   });
 }
 
-export const isCode = (error: unknown, code: string): boolean =>
-  error instanceof StorageError && error.code === code;
+export const isCode = (error: unknown, code: string): boolean => error instanceof StorageError && error.code === code;

@@ -137,7 +137,10 @@ export interface NativeFuseSession {
 
 export interface NativeAddon {
   /** onRequests: the requests for JavaScript, and pairs of handle and node whose RELEASE the data path answered */
-  FuseSession: new (onRequests: (requests: Buffer[], released: number[]) => void, onEnd: (errno: number) => void) => NativeFuseSession;
+  FuseSession: new (
+    onRequests: (requests: Buffer[], released: number[]) => void,
+    onEnd: (errno: number) => void,
+  ) => NativeFuseSession;
   Ring: new (entries: number, onComplete: (count: number) => void, results: Float64Array) => NativeRing;
   blocking: NativeBlocking;
   /** flock(fd, LOCK_EX or LOCK_SH | LOCK_NB): 0, or -errno (-EWOULDBLOCK when another holds it) */

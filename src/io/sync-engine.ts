@@ -21,10 +21,7 @@ export class SyncEngine extends PoolCalls implements IoEngine {
   private fsCall<T>(syscall: string, call: (done: Callback<T>) => void): Promise<T> {
     return this.pooled(
       syscall,
-      () =>
-        new Promise<T>((resolve, reject) =>
-          call((error, value) => (error ? reject(toStorageError(error, syscall)) : resolve(value))),
-        ),
+      () => new Promise<T>((resolve, reject) => call((error, value) => (error ? reject(toStorageError(error, syscall)) : resolve(value)))),
     );
   }
 
@@ -47,9 +44,7 @@ export class SyncEngine extends PoolCalls implements IoEngine {
     return this.fsCall('writev', (done) => fs.writev(fd, buffers as NodeJS.ArrayBufferView[], position, done));
   }
   fsync(fd: number, datasync: boolean): Promise<void> {
-    return this.fsCall(datasync ? 'fdatasync' : 'fsync', (done) =>
-      (datasync ? fs.fdatasync : fs.fsync)(fd, (e) => done(e, undefined)),
-    );
+    return this.fsCall(datasync ? 'fdatasync' : 'fsync', (done) => (datasync ? fs.fdatasync : fs.fsync)(fd, (e) => done(e, undefined)));
   }
   statx(dirfd: number, name: string) {
     return this.pooled('statx', () => pool.statx(dirfd, name));

@@ -210,7 +210,14 @@ export class PersistLevel<KDefault = string, VDefault = string> extends Abstract
   // ---- iterators and snapshots
 
   _iterator(options: PrivateRangeOptions): PersistIterator<this> {
-    const it = this.store.iterator({ ...bounds(options), reverse: options.reverse, limit: options.limit, keys: options.keys, values: options.values, version: this.readVersion(options) });
+    const it = this.store.iterator({
+      ...bounds(options),
+      reverse: options.reverse,
+      limit: options.limit,
+      keys: options.keys,
+      values: options.values,
+      version: this.readVersion(options),
+    });
     return new PersistIterator(this, options, it);
   }
 

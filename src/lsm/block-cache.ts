@@ -12,10 +12,7 @@ export class BlockCache {
   private readonly reading = new Map<number, Promise<Block>>();
 
   constructor(maxBytes: number) {
-    this.cache =
-      maxBytes > 0
-        ? new LRUCache<number, Block>({ maxSize: maxBytes, sizeCalculation: (block) => Math.max(1, blockCost(block)) })
-        : undefined;
+    this.cache = maxBytes > 0 ? new LRUCache<number, Block>({ maxSize: maxBytes, sizeCalculation: (block) => Math.max(1, blockCost(block)) }) : undefined;
   }
 
   static id(file: number, block: number): number {

@@ -61,8 +61,12 @@ export class CompactionThread {
     const worker = new Worker(WORKER_URL);
     worker.unref();
     worker.on('message', (reply: JobReply) => this.settle(worker, reply));
-    worker.on('error', (error) => this.crashed(worker, storageError('EIO', `the compaction thread failed (${error.message}); the compaction's inputs are kept`, { cause: error })));
-    worker.on('exit', (code) => this.crashed(worker, storageError('EIO', `the compaction thread exited (code ${code}) during a compaction; the compaction's inputs are kept`)));
+    worker.on('error', (error) =>
+      this.crashed(worker, storageError('EIO', `the compaction thread failed (${error.message}); the compaction's inputs are kept`, { cause: error })),
+    );
+    worker.on('exit', (code) =>
+      this.crashed(worker, storageError('EIO', `the compaction thread exited (code ${code}) during a compaction; the compaction's inputs are kept`)),
+    );
     this.worker = worker;
     return worker;
   }

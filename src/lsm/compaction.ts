@@ -83,7 +83,6 @@ interface Group {
   values: Array<Buffer | undefined>;
 }
 
-
 /** Reads one sorted run of tables block by block, one key group at a time, with every version. */
 class RunReader {
   private t = 0;

@@ -152,7 +152,14 @@ export class Compactor {
       counters.droppedVersions += result.droppedVersions;
       if (thread) counters.threadCompactions++;
       this.logger?.debug(
-        { level: pick.level, inputs: pick.inputs.length + pick.overlaps.length, outputs: outputs.length, read: result.bytesRead, written, dropped: result.droppedVersions },
+        {
+          level: pick.level,
+          inputs: pick.inputs.length + pick.overlaps.length,
+          outputs: outputs.length,
+          read: result.bytesRead,
+          written,
+          dropped: result.droppedVersions,
+        },
         'LSM compaction',
       );
     } finally {

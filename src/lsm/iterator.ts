@@ -160,5 +160,5 @@ function bound(inclusive: Bytes | undefined, exclusive: Bytes | undefined, side:
   if (ex === undefined || inc === undefined) return ex ?? inc;
   // side 1 (a lower bound): the larger key is tighter; side -1 (an upper bound): the smaller
   if (inc.key === ex.key) return ex;
-  return (inc.key > ex.key) === (side === 1) ? inc : ex;
+  return inc.key > ex.key === (side === 1) ? inc : ex;
 }

@@ -33,7 +33,8 @@ export async function recover(dir: Dir, settings: Settings, logger: Logger | und
   let manifest = await readManifest(dir);
   if (manifest !== undefined && settings.errorIfExists) throw storageError('EEXIST', 'an LSM store already exists here (errorIfExists)', { path: dir.path });
   if (manifest === undefined) {
-    if (!settings.createIfMissing || settings.readOnly) throw storageError('ENOENT', 'no LSM store here (no MANIFEST); open it with createIfMissing', { path: dir.path });
+    if (!settings.createIfMissing || settings.readOnly)
+      throw storageError('ENOENT', 'no LSM store here (no MANIFEST); open it with createIfMissing', { path: dir.path });
     manifest = { format: MANIFEST_FORMAT, nextFile: 1, lastSequence: 0, gcHorizon: 0, wal: null, levels: [], compactPointers: [] };
     await writeManifest(dir, manifest);
   }
@@ -93,7 +94,10 @@ export async function recover(dir: Dir, settings: Settings, logger: Logger | und
 async function openWal(dir: Dir, settings: Settings, logger: Logger | undefined): Promise<{ wal: Wal; dir: Dir }> {
   const walDir = await openOrCreateDir(dir, WAL_DIR);
   try {
-    return { wal: await Wal.open(new DirSegmentStore(walDir), { sync: settings.sync, segmentSize: WAL_SEGMENT_SIZE, logger, recovery: settings.walRecovery }), dir: walDir };
+    return {
+      wal: await Wal.open(new DirSegmentStore(walDir), { sync: settings.sync, segmentSize: WAL_SEGMENT_SIZE, logger, recovery: settings.walRecovery }),
+      dir: walDir,
+    };
   } catch (error) {
     await walDir.close();
     if (isCode(error, 'EBADMSG') && settings.walRecovery === 'strict') {

@@ -8,12 +8,7 @@ import { BlockCache } from './block-cache.js';
 import { tableName } from './file-names.js';
 import { isDelete, keyAt, loadBlock, seekEntry, seqAt, valueAt, visibleInGroup, type Block } from './block.js';
 import { checkBlock, readMeta } from './sst-image.js';
-import {
-  corruptSst,
-  type BlockHandle,
-  type Index,
-  type TableProperties,
-} from './sst-format.js';
+import { corruptSst, type BlockHandle, type Index, type TableProperties } from './sst-format.js';
 
 /** A version found by a point read: its seq, and its value (undefined for a delete). */
 export interface Hit {
@@ -74,10 +69,13 @@ export class Table {
   /** Block `i`, decoded: at once from the cache, else a promise of it. */
   block(i: number): Block | Promise<Block> {
     const id = BlockCache.id(this.number, i);
-    return this.cache.get(id) ?? this.cache.load(id, async () => {
-      const handle = this.index.handles[i]!;
-      return loadBlock(await readChecked(this.file, this.name, handle), this.name, handle.offset);
-    });
+    return (
+      this.cache.get(id) ??
+      this.cache.load(id, async () => {
+        const handle = this.index.handles[i]!;
+        return loadBlock(await readChecked(this.file, this.name, handle), this.name, handle.offset);
+      })
+    );
   }
 
   /**

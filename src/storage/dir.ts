@@ -3,7 +3,17 @@
 //
 // The owner's Mode of the directory is enforced here for every adapter: creating, renaming and deleting
 // entries needs Write, listing needs Read (as the kernel would for a non-root owner).
-import { NODE_KINDS, type DirNode, type EntryKind, type EntryStat, type FileNode, type FsStats, type NodeKind, type OpenFlags, type RenameMode } from '../adapters/adapter.js';
+import {
+  NODE_KINDS,
+  type DirNode,
+  type EntryKind,
+  type EntryStat,
+  type FileNode,
+  type FsStats,
+  type NodeKind,
+  type OpenFlags,
+  type RenameMode,
+} from '../adapters/adapter.js';
 import { publicName } from '../ground/name-bytes.js';
 import { isCode, storageError } from '../ground/errors.js';
 import { checkTimes, type SetTime } from './times.js';

@@ -63,5 +63,4 @@ export const canRead = (mode: Mode | undefined): boolean => mode === Mode.Read |
 export const canWrite = (mode: Mode | undefined): boolean => mode === Mode.Write || mode === Mode.ReadAndWrite;
 
 /** Whether an owner with `granted` may open for `wanted`. */
-export const allows = (granted: Mode | undefined, wanted: Mode): boolean =>
-  (!canRead(wanted) || canRead(granted)) && (!canWrite(wanted) || canWrite(granted));
+export const allows = (granted: Mode | undefined, wanted: Mode): boolean => (!canRead(wanted) || canRead(granted)) && (!canWrite(wanted) || canWrite(granted));

@@ -75,7 +75,13 @@ export class Storage implements HandleRegistry {
       throw error;
     }
     const stat = await node.stat('');
-    return new Storage(adapter, config, options.enforcePermissions !== false, options.readOnly === true, (registry) => new Dir(node, undefined, '', stat.mode, registry));
+    return new Storage(
+      adapter,
+      config,
+      options.enforcePermissions !== false,
+      options.readOnly === true,
+      (registry) => new Dir(node, undefined, '', stat.mode, registry),
+    );
   }
 
   /** 'io_uring' or 'sync' for the local adapter, 'memory' for the memory adapter. */

@@ -53,7 +53,13 @@ export class WalReader {
   }
 }
 
-async function readSegment(backend: StorageBackend, segment: number, offset: number, isLast: boolean, each: (record: WalRecord) => void): Promise<WalStop | undefined> {
+async function readSegment(
+  backend: StorageBackend,
+  segment: number,
+  offset: number,
+  isLast: boolean,
+  each: (record: WalRecord) => void,
+): Promise<WalStop | undefined> {
   const problem = checkSegmentHeader(await backend.readAt(0, Math.min(SEGMENT_HEADER_SIZE, backend.size())), segment);
   if (problem !== undefined) {
     if (isLast && backend.size() < SEGMENT_HEADER_SIZE) return undefined;

@@ -14,7 +14,16 @@ import type { StorageBackend } from '../backend/backend.js';
 import type { Logger } from '../log.js';
 import { takeBatch, writeBatch } from '../ground/append-batch.js';
 import { isCode, storageError, type StorageError } from '../ground/errors.js';
-import { CHECKPOINT_NAME, decodeCheckpoint, encodeCheckpoint, encodeRecord, encodeSegmentHeader, RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE, type WalPosition } from './format.js';
+import {
+  CHECKPOINT_NAME,
+  decodeCheckpoint,
+  encodeCheckpoint,
+  encodeRecord,
+  encodeSegmentHeader,
+  RECORD_HEADER_SIZE,
+  SEGMENT_HEADER_SIZE,
+  type WalPosition,
+} from './format.js';
 import { SegmentReader, validRecordAfter, type RecordRead } from './segment-reader.js';
 import type { SegmentStore } from './segment-store.js';
 import { badRecord, corruption, WalReader, type WalRecord } from './wal-reader.js';
@@ -223,7 +232,10 @@ export class Wal {
     if (!(payload instanceof Uint8Array)) return storageError('EINVAL', 'a WAL record must be a Buffer or Uint8Array');
     if (!Number.isInteger(type) || type < 1 || type > 255) return storageError('EINVAL', `record type must be 1..255, got ${type}`);
     if (payload.length > this.maxRecordSize || SEGMENT_HEADER_SIZE + RECORD_HEADER_SIZE + payload.length > this.segmentSize) {
-      return storageError('EINVAL', `a record of ${payload.length} bytes exceeds the limit (maxRecordSize ${this.maxRecordSize}, segmentSize ${this.segmentSize})`);
+      return storageError(
+        'EINVAL',
+        `a record of ${payload.length} bytes exceeds the limit (maxRecordSize ${this.maxRecordSize}, segmentSize ${this.segmentSize})`,
+      );
     }
     return undefined;
   }

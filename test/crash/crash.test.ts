@@ -31,7 +31,10 @@ eachBackend(
     const lines = content.split('\n');
     const last = lines.pop();
     const numbers = lines.map((line) => Number(/^\[record (\d+) #*\]$/.exec(line)?.[1] ?? NaN));
-    t.ok(numbers.every((n, i) => n === i), `the records are whole and in order (${numbers.length} records)`);
+    t.ok(
+      numbers.every((n, i) => n === i),
+      `the records are whole and in order (${numbers.length} records)`,
+    );
     t.ok(numbers.length > acknowledged, `every acknowledged record (up to ${acknowledged}) is there`);
     t.ok(last === '' || '[record'.startsWith(last!.slice(0, 7)), 'at most an unacknowledged tail follows');
     const storage = await openStorage(root, backend.options);
@@ -51,10 +54,17 @@ eachBackend(
     const content = fs.readFileSync(path.join(root, 'table'));
     const version = content.length - 64 * 1024;
     t.ok(version >= acknowledged, `the version on disk (${version}) is at least the last acknowledged (${acknowledged})`);
-    t.ok(content.every((b) => b === version % 256), 'the file is whole: every byte of that version');
+    t.ok(
+      content.every((b) => b === version % 256),
+      'the file is whole: every byte of that version',
+    );
     const storage = await openStorage(root, backend.options);
     t.deepEqual(fs.readdirSync(path.join(root, '.persistfs-tmp')), [], 'reopening removes the temporaries');
-    t.deepEqual((await storage.root.read()).map((e) => e.name), ['table'], 'only the table is visible');
+    t.deepEqual(
+      (await storage.root.read()).map((e) => e.name),
+      ['table'],
+      'only the table is visible',
+    );
     await storage.close();
   },
   LOCAL_MODES,

@@ -16,7 +16,11 @@ test('namespaced: the child holds the keys under the prefix; the namespace sees 
   await ns.put('/a/b', bytes('v'));
   t.equal((await child.get('/ns/a/b')).toString(), 'v', 'the child has the key with the prefix');
   t.deepEqual(await keys(ns), ['/a/b'], 'the namespace lists its keys without the prefix, and nothing else of the child');
-  t.deepEqual((await collect(ns, { prefix: '/a', keysOnly: true })).map((r) => r.key), ['/a/b'], 'a prefix is taken inside the namespace');
+  t.deepEqual(
+    (await collect(ns, { prefix: '/a', keysOnly: true })).map((r) => r.key),
+    ['/a/b'],
+    'a prefix is taken inside the namespace',
+  );
   await ns.delete('/a/b');
   t.equal(await child.has('/ns/a/b'), false, 'delete reaches the child');
   await ns.close();
@@ -44,8 +48,16 @@ test('mount: the longest prefix above a key takes it, without the prefix; querie
   t.deepEqual(await keys(ab), ['/y'], "the mount at '/a/b' holds /a/b/y");
   t.deepEqual(await keys(root), ['/a', '/ab'], "the mount at '/' holds the rest (/ab is not below /a)");
   t.deepEqual(await keys(mount), ['/a', '/a/b', '/a/b/y', '/a/x', '/ab'], 'a query of / merges every mount');
-  t.deepEqual((await collect(mount, { prefix: '/a', keysOnly: true, orders: [{ field: 'key' }] })).map((r) => r.key), ['/a/b', '/a/b/y', '/a/x'], "prefix '/a' reaches '/a' and '/a/b'");
-  t.deepEqual((await collect(mount, { prefix: '/a/b', keysOnly: true })).map((r) => r.key), ['/a/b/y'], "prefix '/a/b' reaches only its mount");
+  t.deepEqual(
+    (await collect(mount, { prefix: '/a', keysOnly: true, orders: [{ field: 'key' }] })).map((r) => r.key),
+    ['/a/b', '/a/b/y', '/a/x'],
+    "prefix '/a' reaches '/a' and '/a/b'",
+  );
+  t.deepEqual(
+    (await collect(mount, { prefix: '/a/b', keysOnly: true })).map((r) => r.key),
+    ['/a/b/y'],
+    "prefix '/a/b' reaches only its mount",
+  );
   await root.put('/a/stale', bytes('left by an older layout'));
   t.notOk((await keys(mount)).includes('/a/stale'), "a key in '/' that belongs to '/a' is not listed from '/'");
   t.equal((await mount.get('/a/b/y')).toString(), '2', 'get routes');
@@ -66,7 +78,15 @@ test('mount: the longest prefix above a key takes it, without the prefix; querie
   await rejection(t, a.get('/x'), 'EBADF', 'closing the mount closes every mounted store');
   await rejection(t, root.get('/a'), 'EBADF', 'every one');
   t.throws(() => new MountDatastore([]), /EINVAL/, 'no mounts is refused');
-  t.throws(() => new MountDatastore([{ prefix: '/x', datastore: new MemoryDatastore() }, { prefix: '/x', datastore: new MemoryDatastore() }]), /EINVAL.*two mounts/, 'a repeated prefix is refused');
+  t.throws(
+    () =>
+      new MountDatastore([
+        { prefix: '/x', datastore: new MemoryDatastore() },
+        { prefix: '/x', datastore: new MemoryDatastore() },
+      ]),
+    /EINVAL.*two mounts/,
+    'a repeated prefix is refused',
+  );
   t.throws(() => new MountDatastore([{ prefix: '/x/', datastore: new MemoryDatastore() }]), /EINVAL/, 'a bad prefix is refused');
   t.throws(() => new MountDatastore([{ datastore: new MemoryDatastore() } as never]), /EINVAL/, 'a missing prefix is refused (not taken as /)');
 });
@@ -87,10 +107,7 @@ test('sharded: each key lives in the child its hash picks; every child gets some
     `and the CRC32C hash spreads them (${counts.join(', ')})`,
   );
   t.deepEqual((await keys(sharded)).sort(), [...all].sort(), 'a query merges every child');
-  const byIndex = new ShardedDatastore(
-    [new MemoryDatastore(), new MemoryDatastore()],
-    (key) => (key.endsWith('odd') ? 1 : 0),
-  );
+  const byIndex = new ShardedDatastore([new MemoryDatastore(), new MemoryDatastore()], (key) => (key.endsWith('odd') ? 1 : 0));
   await byIndex.put('/is/odd', bytes('1'));
   await byIndex.put('/is/even', bytes('0'));
   t.deepEqual(

@@ -156,7 +156,13 @@ export function datastoreConformance(name: string, open: OpenDatastore): void {
       'by value, ties by key',
     );
     t.deepEqual(
-      await keysOf(ds, { prefix: '/o', orders: [{ field: 'value', descending: true }, { field: 'key', descending: true }] }),
+      await keysOf(ds, {
+        prefix: '/o',
+        orders: [
+          { field: 'value', descending: true },
+          { field: 'key', descending: true },
+        ],
+      }),
       ['/o/a', '/o/c', '/o/a-1', '/o/b', '/o/\u{1F600}', '/o/\uFFFD'],
       'by value descending, ties by key descending',
     );
@@ -219,7 +225,12 @@ export function datastoreConformance(name: string, open: OpenDatastore): void {
     const keysOnly = await collect(ds, { prefix: '/f', keysOnly: true, filters: [{ field: 'value', op: '==', value: bytes('apple') }] });
     t.deepEqual(keysOnly, [{ key: '/f/a' }], 'a value filter works on a keysOnly query, which still returns no value');
     await iterationRejection(t, ds.query({ filters: [{ field: 'key', op: '~', value: '/a' }] as unknown as Query['filters'] }), 'EINVAL', 'an unknown op');
-    await iterationRejection(t, ds.query({ filters: [{ field: 'value', op: '==', value: 'text' }] as unknown as Query['filters'] }), 'EINVAL', 'a value filter with a string');
+    await iterationRejection(
+      t,
+      ds.query({ filters: [{ field: 'value', op: '==', value: 'text' }] as unknown as Query['filters'] }),
+      'EINVAL',
+      'a value filter with a string',
+    );
     await iterationRejection(t, ds.query({ orders: [{ field: 'size' }] as unknown as Query['orders'] }), 'EINVAL', 'an unknown order');
     await iterationRejection(t, ds.query({ filter: [] } as unknown as Query), 'EINVAL', "a misspelt field ('filter')");
   });
@@ -231,7 +242,14 @@ export function datastoreConformance(name: string, open: OpenDatastore): void {
     ]);
     const byKey = { prefix: '/s', orders: [{ field: 'key' as const }] };
     t.deepEqual(await collect(ds, { ...byKey, keysOnly: true }), [{ key: '/s/a' }, { key: '/s/b' }], 'keysOnly: keys alone');
-    t.deepEqual(await collect(ds, { ...byKey, keysOnly: true, returnSizes: true }), [{ key: '/s/a', size: 1 }, { key: '/s/b', size: 4 }], 'keysOnly with sizes');
+    t.deepEqual(
+      await collect(ds, { ...byKey, keysOnly: true, returnSizes: true }),
+      [
+        { key: '/s/a', size: 1 },
+        { key: '/s/b', size: 4 },
+      ],
+      'keysOnly with sizes',
+    );
     const full = await collect(ds, { ...byKey, returnSizes: true });
     t.deepEqual(
       full.map((r) => [r.key, r.value?.toString(), r.size]),
@@ -358,7 +376,10 @@ export function datastoreConformance(name: string, open: OpenDatastore): void {
       // settle what it returned, so that nothing is left rejected and unhandled
       if (returned instanceof Promise) await returned.catch(() => undefined);
       else if (returned !== undefined && typeof (returned as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function') {
-        await (returned as AsyncIterable<unknown>)[Symbol.asyncIterator]().next().catch(() => undefined);
+        await (returned as AsyncIterable<unknown>)
+          [Symbol.asyncIterator]()
+          .next()
+          .catch(() => undefined);
       }
     }
     t.pass(`${calls.length} calls with garbage arguments, none threw`);

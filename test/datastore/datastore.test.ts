@@ -1,6 +1,15 @@
 // The Datastore conformance suite (conformance.ts) on every implementation and composition: memory,
 // flatfs on each storage backend, namespaced, mount, sharded and tiered.
-import { type Dir, FlatfsDatastore, LsmDatastore, MemoryDatastore, MountDatastore, NamespacedDatastore, ShardedDatastore, TieredDatastore } from '../../src/index.js';
+import {
+  type Dir,
+  FlatfsDatastore,
+  LsmDatastore,
+  MemoryDatastore,
+  MountDatastore,
+  NamespacedDatastore,
+  ShardedDatastore,
+  TieredDatastore,
+} from '../../src/index.js';
 import { BACKENDS, freshStorage, type Backend } from '../helpers.js';
 import type test from 'tape';
 import { datastoreConformance } from './conformance.js';

@@ -110,7 +110,10 @@ test('flatfs reopen on a new storage: the files on disk are the data', async (t)
       await storage.close();
     }
   }
-  const files = fs.readdirSync(root, { recursive: true }).map(String).filter((name) => name.includes('written.by'));
+  const files = fs
+    .readdirSync(root, { recursive: true })
+    .map(String)
+    .filter((name) => name.includes('written.by'));
   t.equal(files.length, LOCAL_MODES.length, 'one file per key on disk');
 });
 
@@ -119,7 +122,11 @@ eachBackend('flatfs open refuses what is not its own; a key too long for a file 
   const busy = await storage.createDirectory('busy');
   await (await busy.createFile('unrelated')).close();
   await rejection(t, FlatfsDatastore.open(busy), 'ENOTEMPTY', 'a non-empty directory without flatfs.shard');
-  t.deepEqual((await busy.read()).map((e) => e.name), ['unrelated'], 'and it is left as it was');
+  t.deepEqual(
+    (await busy.read()).map((e) => e.name),
+    ['unrelated'],
+    'and it is left as it was',
+  );
   const odd = await storage.createDirectory('odd');
   await (await odd.flushWrite('flatfs.shard', bytes('something else\n'))).close();
   await rejection(t, FlatfsDatastore.open(odd), 'EINVAL', 'a flatfs.shard in another format');

@@ -70,7 +70,11 @@ test('entries deleted while a query runs are left out; other errors surface', as
   const { source } = countingSource(KEYS.slice(0, 5), new Set([KEYS[1]!, KEYS[3]!]));
   t.deepEqual(await all(runQuery({}, source, open)), [KEYS[0], KEYS[2], KEYS[4]], 'the deleted ones are not results');
   const { source: ordered } = countingSource(KEYS.slice(0, 5), new Set([KEYS[1]!]));
-  t.deepEqual(await all(runQuery({ orders: [{ field: 'key' }], returnSizes: true, keysOnly: true }, ordered, open)), [KEYS[0], KEYS[2], KEYS[3], KEYS[4]], 'nor with orders');
+  t.deepEqual(
+    await all(runQuery({ orders: [{ field: 'key' }], returnSizes: true, keysOnly: true }, ordered, open)),
+    [KEYS[0], KEYS[2], KEYS[3], KEYS[4]],
+    'nor with orders',
+  );
   const broken: QuerySource = { ...source, get: async () => Promise.reject(storageError('EIO', 'a failing disk')) };
   await rejection(t, all(runQuery({}, broken, open)), 'EIO', 'a read error other than not-found fails the query');
   const throwing = () => {

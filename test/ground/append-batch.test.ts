@@ -41,10 +41,18 @@ test('takeBatch: a first request over a limit goes alone; one that does not belo
 test('writeBatch: where each request begins and where the batch ends; nothing is cut back', async (t) => {
   let cut = false;
   const batch = [request('a', 5), request('b', 0), request('c', 7)];
-  const written = await writeBatch(batch, 100, async () => undefined, async () => (cut = true));
+  const written = await writeBatch(
+    batch,
+    100,
+    async () => undefined,
+    async () => (cut = true),
+  );
   t.deepEqual(written, { offsets: [100, 105, 105], end: 112 });
   t.notOk(cut, 'no cut back');
-  t.ok(batch.every((r) => r.rejected === undefined), 'no request failed');
+  t.ok(
+    batch.every((r) => r.rejected === undefined),
+    'no request failed',
+  );
 });
 
 test('writeBatch: a failed write is cut back and fails every request with its error, even if the cut fails', async (t) => {
@@ -65,6 +73,9 @@ test('writeBatch: a failed write is cut back and fails every request with its er
     );
     t.equal(written, undefined, `no answer (the cut ${cutFails ? 'fails' : 'succeeds'})`);
     t.equal(cuts, 1, 'cut back once');
-    t.ok(batch.every((r) => r.rejected === failure), "every request fails with the write's error");
+    t.ok(
+      batch.every((r) => r.rejected === failure),
+      "every request fails with the write's error",
+    );
   }
 });

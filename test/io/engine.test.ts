@@ -35,7 +35,10 @@ test('io_uring: more requests than ring slots wait their turn and all complete',
   const engine = new UringEngine({ queueDepth: 4, submitThreshold: 2 });
   const fd = await withFile(t, engine, 1 << 20);
   const results = await Promise.all(Array.from({ length: 200 }, (_, i) => engine.read(fd, Buffer.alloc(512), 0, 512, (i % 256) * 512)));
-  t.ok(results.every((n) => n === 512), '200 reads through 4 slots');
+  t.ok(
+    results.every((n) => n === 512),
+    '200 reads through 4 slots',
+  );
   t.equal(engine.counters().parked, 0, 'nothing left parked');
   await engine.closeFd(fd);
   await engine.close();
@@ -51,7 +54,10 @@ for (const ioMode of ['io_uring', 'sync'] as const) {
     const written = await Promise.all(inflight);
     await fsync;
     await closing;
-    t.ok(written.every((n) => n === 4096), 'every request in flight completed');
+    t.ok(
+      written.every((n) => n === 4096),
+      'every request in flight completed',
+    );
     try {
       await engine.read(fd, Buffer.alloc(1), 0, 1, 0);
       t.fail('a read after close succeeded');
@@ -129,7 +135,11 @@ test('configuration: defaults, file, environment, overrides, and clear errors', 
   const fromEnv = loadConfig({ file, env: { PERSISTFS_IO_MODE: 'io_uring' } });
   t.equal(fromEnv.ioMode, 'io_uring', 'the environment overrides the file');
   t.equal(loadConfig({ file, env: { PERSISTFS_IO_MODE: 'io_uring' }, overrides: { ioMode: 'sync' } }).ioMode, 'sync', 'overrides win');
-  t.throws(() => loadConfig({ env: { PERSISTFS_IO_MODE: 'fast' } }), /ioMode="fast" from the environment: expected auto \| io_uring \| sync/, 'a bad mode is named');
+  t.throws(
+    () => loadConfig({ env: { PERSISTFS_IO_MODE: 'fast' } }),
+    /ioMode="fast" from the environment: expected auto \| io_uring \| sync/,
+    'a bad mode is named',
+  );
   t.throws(() => loadConfig({ env: {}, overrides: { queueDepth: 0 } }), /queueDepth=0/, 'a bad depth is named');
   fs.writeFileSync(file, '{"iomode": "sync"}');
   t.throws(() => loadConfig({ file, env: {} }), /unknown configuration key 'iomode'/, 'a misspelt key is named');

@@ -66,7 +66,11 @@ for (const [name, lsm] of [
     const keys = await second.keys().all();
     t.equal(keys.length, 199, 'every other key is there');
     t.same(keys.slice(0, 8), ['key-000', 'key-001', 'key-002', 'key-003', 'key-004', 'key-005', 'key-006', 'key-008'], 'in order');
-    if (name === 'in SSTs') t.ok(second.store.stats().levels.some((level) => level.files > 0), 'the data was flushed to SSTs');
+    if (name === 'in SSTs')
+      t.ok(
+        second.store.stats().levels.some((level) => level.files > 0),
+        'the data was flushed to SSTs',
+      );
   });
 }
 
@@ -81,8 +85,22 @@ test('level-style use: utf8 and json encodings, iterators, sublevels', async (t)
 
   const entries: Array<[string, unknown]> = [];
   for await (const entry of db.iterator({ gt: 'alice', reverse: true })) entries.push(entry);
-  t.same(entries, [['carol', { age: 45, tags: ['ops'] }], ['bob', { age: 27, tags: [] }]], 'for await over a reverse range');
-  t.same(await db.values({ lte: 'bob' }).all(), [{ age: 31, tags: ['admin'] }, { age: 27, tags: [] }], 'values() of a range');
+  t.same(
+    entries,
+    [
+      ['carol', { age: 45, tags: ['ops'] }],
+      ['bob', { age: 27, tags: [] }],
+    ],
+    'for await over a reverse range',
+  );
+  t.same(
+    await db.values({ lte: 'bob' }).all(),
+    [
+      { age: 31, tags: ['admin'] },
+      { age: 27, tags: [] },
+    ],
+    'values() of a range',
+  );
 
   const users = db.sublevel<string, { age: number }>('users', { valueEncoding: 'json' });
   await users.batch([

@@ -102,7 +102,10 @@ eachBackend(
     await exited; // before the teardown removes the directory it writes in
     t.notOk(seen.has('outside secret'), `the outside file was never read (outcomes: ${JSON.stringify([...seen])})`);
     t.ok(seen.has('inside!'), 'the inside target was read while the link pointed there');
-    t.ok([...seen.keys()].every((k) => ['inside!', 'EXDEV', 'ENOENT'].includes(k)), 'every failure is EXDEV or ENOENT');
+    t.ok(
+      [...seen.keys()].every((k) => ['inside!', 'EXDEV', 'ENOENT'].includes(k)),
+      'every failure is EXDEV or ENOENT',
+    );
     t.equal(fs.readFileSync(path.join(outside, 'secret'), 'utf8'), 'outside secret', 'the outside file is unchanged');
   },
   LOCAL_MODES,

@@ -34,7 +34,10 @@ eachBackend(
     t.ok(file.alignment >= 512, `alignment is known (${file.alignment})`);
     const aligned = alignedBuffer(4096);
     t.equal(await file.read(4096, aligned), 4096, 'an aligned read');
-    t.ok(aligned.every((b) => b === 5), 'reads the data');
+    t.ok(
+      aligned.every((b) => b === 5),
+      'reads the data',
+    );
     const error = await rejection(t, file.read(0, Buffer.alloc(4096 + 1)), 'EINVAL', 'an unaligned length');
     t.match(error?.message ?? '', /aligned to \d+ bytes/, 'the message says what alignment is needed');
     await rejection(t, file.read(100, alignedBuffer(4096)), 'EINVAL', 'an unaligned offset');

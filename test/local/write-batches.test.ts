@@ -41,10 +41,7 @@ test('100 writes, each where the one before ended, issued together past the end:
   t.ok(writes() <= 3, `${writes()} writes for 100 (the first goes alone, the rest wait for it and go together)`);
   t.equal(file.size(), 10_000, 'the size counts them all');
   const content = fs.readFileSync(path.join(dir, 'f'));
-  t.ok(
-    Array.from({ length: 100 }, (_, i) => content.subarray(i * 100, (i + 1) * 100).every((b) => b === i)).every(Boolean),
-    'each write where it was issued',
-  );
+  t.ok(Array.from({ length: 100 }, (_, i) => content.subarray(i * 100, (i + 1) * 100).every((b) => b === i)).every(Boolean), 'each write where it was issued');
   await file.close();
   fs.closeSync(dirfd);
   await uring.close();

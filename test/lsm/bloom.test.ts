@@ -9,7 +9,10 @@ import { lsmEnv } from './lsm-helpers.js';
 test('a bloom filter holds every key it was built from, and few others', (t) => {
   const keys = Array.from({ length: 10000 }, (_, i) => `key-${i}`);
   const filter = buildBloom(keys.map(hashKey), 10);
-  t.ok(keys.every((key) => bloomMayContain(filter, hashKey(key))), 'no false negative among 10,000 keys');
+  t.ok(
+    keys.every((key) => bloomMayContain(filter, hashKey(key))),
+    'no false negative among 10,000 keys',
+  );
   let falsePositives = 0;
   for (let i = 0; i < 100000; i++) if (bloomMayContain(filter, hashKey(`absent-${i}`))) falsePositives++;
   t.ok(falsePositives < 2000, `false positives ${(falsePositives / 1000).toFixed(2)}% of 100,000 absent keys (expected ~1%)`);
@@ -18,7 +21,7 @@ test('a bloom filter holds every key it was built from, and few others', (t) => 
   t.end();
 });
 
-test('in the store, gets of absent keys inside the SSTs\' ranges read no data block when filters are on', async (t) => {
+test("in the store, gets of absent keys inside the SSTs' ranges read no data block when filters are on", async (t) => {
   const blocksLoaded = async (bloomBitsPerKey: number): Promise<number> => {
     const env = await lsmEnv(t, BACKENDS[0]!);
     const db = await env.open({ bloomBitsPerKey, blockCacheSize: 64 << 20, memtableSize: 64 << 20 });

@@ -58,7 +58,10 @@ eachBackend('the same workload compacts to the same content, files and dropped v
     });
   }
   const [thread, main] = results as [(typeof results)[0], (typeof results)[0]];
-  t.ok(thread.threadCompactions > 0 && thread.threadCompactions <= thread.compactions, `the thread merged ${thread.threadCompactions} of ${thread.compactions} compactions`);
+  t.ok(
+    thread.threadCompactions > 0 && thread.threadCompactions <= thread.compactions,
+    `the thread merged ${thread.threadCompactions} of ${thread.compactions} compactions`,
+  );
   t.equal(main.threadCompactions, 0, 'compactionThread: false merges nothing on a thread');
   t.ok(thread.latest.length > 100, `the workload leaves ${thread.latest.length} keys`);
   t.deepEqual(thread.latest, main.latest, 'the same latest content');
@@ -71,7 +74,10 @@ eachBackend('the same workload compacts to the same content, files and dropped v
     const named = thread.levels.reduce((sum, level) => sum + level.files, 0);
     t.equal(thread.files.length, named, `the closed directory holds the ${named} SSTs the store names`);
     const differ = thread.files.filter(([name, hex], i) => main.files[i]?.[0] !== name || main.files[i]?.[1] !== hex).map(([name]) => name);
-    t.ok(thread.files.length > 0 && thread.files.length === main.files.length && differ.length === 0, `byte-identical SSTs (${thread.files.length}; differing: ${differ.join(' ') || 'none'})`);
+    t.ok(
+      thread.files.length > 0 && thread.files.length === main.files.length && differ.length === 0,
+      `byte-identical SSTs (${thread.files.length}; differing: ${differ.join(' ') || 'none'})`,
+    );
   }
 });
 
@@ -116,17 +122,21 @@ eachBackend(
   LOCAL_MODES,
 );
 
-eachBackend('an error of the thread arrives as the same StorageError, anything else as EIO', async (t) => {
-  const original = storageError('EBADMSG', 'SST 000001.sst is corrupt (block at offset 40): checksum mismatch', { path: '000001.sst' });
-  const back = fromJobError(structuredClone(toJobError(original)));
-  t.equal(back.name, 'StorageError');
-  t.equal(back.code, 'EBADMSG');
-  t.equal(back.message, original.message, 'the same message');
-  t.equal(back.path, '000001.sst', 'and path');
-  const bug = fromJobError(structuredClone(toJobError(new TypeError('x is undefined'))));
-  t.equal(bug.code, 'EIO', 'a bug in the thread: EIO');
-  t.ok(bug.message.includes('TypeError: x is undefined'), `saying what failed (${bug.message})`);
-}, BACKENDS.slice(0, 1));
+eachBackend(
+  'an error of the thread arrives as the same StorageError, anything else as EIO',
+  async (t) => {
+    const original = storageError('EBADMSG', 'SST 000001.sst is corrupt (block at offset 40): checksum mismatch', { path: '000001.sst' });
+    const back = fromJobError(structuredClone(toJobError(original)));
+    t.equal(back.name, 'StorageError');
+    t.equal(back.code, 'EBADMSG');
+    t.equal(back.message, original.message, 'the same message');
+    t.equal(back.path, '000001.sst', 'and path');
+    const bug = fromJobError(structuredClone(toJobError(new TypeError('x is undefined'))));
+    t.equal(bug.code, 'EIO', 'a bug in the thread: EIO');
+    t.ok(bug.message.includes('TypeError: x is undefined'), `saying what failed (${bug.message})`);
+  },
+  BACKENDS.slice(0, 1),
+);
 
 eachBackend(
   'close() during a long compaction on the thread returns at once; the store reopens with all its data',
@@ -137,7 +147,9 @@ eachBackend(
     const value = (i: number) => `value-${i}-`.padEnd(24, 'w');
     const count = 400_000;
     for (let i = 0; i < count; i += 1000) {
-      await db.write(Array.from({ length: 1000 }, (_, j) => ({ type: 'put' as const, key: `key${String((i + j) * 7919 % count).padStart(7, '0')}`, value: value(i + j) })));
+      await db.write(
+        Array.from({ length: 1000 }, (_, j) => ({ type: 'put' as const, key: `key${String(((i + j) * 7919) % count).padStart(7, '0')}`, value: value(i + j) })),
+      );
     }
     await db.flush();
     const level0 = db.stats().levels[0]!.files;
@@ -169,7 +181,10 @@ eachBackend(
     t.equal(stats.levels[1]!.files, 0, 'level 1 is still empty');
     const all = await entries(reopened.iterator());
     t.equal(all.length, count, 'every key is there');
-    t.ok(all.every(([key, v], i) => key === `key${String(i).padStart(7, '0')}` && v.startsWith('value-')), 'in order, with values');
+    t.ok(
+      all.every(([key, v], i) => key === `key${String(i).padStart(7, '0')}` && v.startsWith('value-')),
+      'in order, with values',
+    );
     t.equal(sstFiles(path.join(env.root, 'db')).length, level0, 'no file of the abandoned compaction is left');
   },
   LOCAL_MODES.slice(0, 1),

@@ -43,7 +43,13 @@ function flip(file: string, offset: number): void {
 }
 
 /** The error `promise` rejects with (EBADMSG expected), or a failure. */
-async function badMessage(t: Parameters<Parameters<typeof eachBackend>[1]>[0], promise: Promise<unknown>, what: string, name: string, offset?: number): Promise<void> {
+async function badMessage(
+  t: Parameters<Parameters<typeof eachBackend>[1]>[0],
+  promise: Promise<unknown>,
+  what: string,
+  name: string,
+  offset?: number,
+): Promise<void> {
   const error = await rejection(t, promise, 'EBADMSG', what);
   if (!error) return;
   t.ok(error.message.includes(name), `${what}: the error names the file (${error.message})`);
@@ -71,7 +77,10 @@ eachBackend(
     t.equal((await db.get(after))?.toString(), valueFor(Number(after.slice(3))), 'a key in the block after reads right');
     const head = await entries(db.iterator({ lte: before }));
     t.equal(head.length, Number(before.slice(3)) + 1, 'a scan that stops before the corrupt block reads everything right');
-    t.ok(head.every(([k, v]) => v === valueFor(Number(k.slice(3)))), 'with the right values');
+    t.ok(
+      head.every(([k, v]) => v === valueFor(Number(k.slice(3)))),
+      'with the right values',
+    );
     await badMessage(t, db.compactAll(), 'a compaction reading the corrupt block', name, handle.offset);
     t.ok(sstFiles(path.join(env.root, 'db')).includes(name), 'the corrupt SST is not deleted by the failed compaction');
     t.equal((await db.get(after))?.toString(), valueFor(Number(after.slice(3))), 'reads of intact blocks go on after it');

@@ -6,7 +6,8 @@ import type { WriteOp } from '../../src/lsm/types.js';
 export const WRITER = 1_000_000_000;
 
 const keyOf = (w: number, n: number): string => `w${String(w).padStart(3, '0')}/k${String(n % 40).padStart(2, '0')}`;
-const valueFor = (w: number, j: number, part: number): string => `${w}:${j}:${part}:`.padEnd(20 + ((j * 37 + part * 11) % 280), String.fromCharCode(97 + (j % 26)));
+const valueFor = (w: number, j: number, part: number): string =>
+  `${w}:${j}:${part}:`.padEnd(20 + ((j * 37 + part * 11) % 280), String.fromCharCode(97 + (j % 26)));
 
 /** Writer w's write j: a put, a delete, or an atomic batch of three ops. */
 export function opsOf(w: number, j: number): Array<{ key: string; value: string | undefined }> {

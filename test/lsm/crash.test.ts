@@ -92,7 +92,9 @@ for (const sync of ['none', 'always'] as const) {
                 pointReads++;
               }
             }
-            t.pass(`round ${round}: every writer's keys are the prefix of its writes with all it acknowledged (${writes()} acknowledged, ${compactions()} compactions seen, ${pointReads} point reads)`);
+            t.pass(
+              `round ${round}: every writer's keys are the prefix of its writes with all it acknowledged (${writes()} acknowledged, ${compactions()} compactions seen, ${pointReads} point reads)`,
+            );
           } finally {
             await db.close();
           }

@@ -125,10 +125,18 @@ test('close() waits for the deletion of obsolete SSTs: the closed directory hold
 test('close() with writes in flight: every write settles, no flush starts, nothing is left unnamed', async (t) => {
   const env = await lsmEnv(t, LOCAL);
   const db = await env.open({ memtableSize: 64 * 1024 });
-  const writes = Array.from({ length: 2000 }, (_, i) => db.put(`k${i}`, 'x'.repeat(100)).then(() => 'ok', (error: { code?: string }) => error.code));
+  const writes = Array.from({ length: 2000 }, (_, i) =>
+    db.put(`k${i}`, 'x'.repeat(100)).then(
+      () => 'ok',
+      (error: { code?: string }) => error.code,
+    ),
+  );
   await db.close();
   const outcomes = await Promise.all(writes);
-  t.ok(outcomes.every((outcome) => outcome === 'ok' || outcome === 'EBADF'), 'each write resolved or was refused');
+  t.ok(
+    outcomes.every((outcome) => outcome === 'ok' || outcome === 'EBADF'),
+    'each write resolved or was refused',
+  );
   const named = fs.readFileSync(path.join(env.root, 'db', MANIFEST_NAME), 'utf8');
   const unnamed = sstFiles(path.join(env.root, 'db')).filter((name) => !named.includes(`${parseTableName(name)}`));
   t.deepEqual(unnamed, [], 'no SST the manifest does not name');

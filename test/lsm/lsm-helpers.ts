@@ -85,7 +85,12 @@ export function filesUnder(dir: string): Array<[string, string]> {
     .readdirSync(dir, { recursive: true, encoding: 'utf8' })
     .filter((name) => fs.statSync(path.join(dir, name)).isFile())
     .sort()
-    .map((name): [string, string] => [name, createHash('sha256').update(fs.readFileSync(path.join(dir, name))).digest('hex')]);
+    .map((name): [string, string] => [
+      name,
+      createHash('sha256')
+        .update(fs.readFileSync(path.join(dir, name)))
+        .digest('hex'),
+    ]);
 }
 
 /**
@@ -93,7 +98,8 @@ export function filesUnder(dir: string): Array<[string, string]> {
  * undefined when they are.
  */
 export function levelsSorted(db: LsmStore): string | undefined {
-  const levels = (db as unknown as { versions: { current: { levels: Array<Array<{ smallest: string; largest: string; name: string }>> } } }).versions.current.levels;
+  const levels = (db as unknown as { versions: { current: { levels: Array<Array<{ smallest: string; largest: string; name: string }>> } } }).versions.current
+    .levels;
   for (const [level, tables] of levels.entries()) {
     for (let i = 1; level > 0 && i < tables.length; i++) {
       if (!(tables[i - 1]!.largest < tables[i]!.smallest)) return `level ${level}: ${tables[i - 1]!.name} and ${tables[i]!.name} overlap or are out of order`;

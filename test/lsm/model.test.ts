@@ -99,7 +99,10 @@ for (const [index, backend] of BACKENDS.entries()) {
         try {
           const got = await (snap ? snap.get(latin1(key)) : db.get(latin1(key), { version }));
           const text = got?.toString('latin1');
-          if (text !== want) fail(`get ${JSON.stringify(key)} at ${version}${snap ? ' (snapshot)' : ''}: ${JSON.stringify(text?.slice(0, 20))}, model ${JSON.stringify(want?.slice(0, 20))}`);
+          if (text !== want)
+            fail(
+              `get ${JSON.stringify(key)} at ${version}${snap ? ' (snapshot)' : ''}: ${JSON.stringify(text?.slice(0, 20))}, model ${JSON.stringify(want?.slice(0, 20))}`,
+            );
         } catch (error) {
           const code = (error as { code?: string }).code;
           if (!(code === 'ESTALE' && version < floor && !snap)) fail(`get ${JSON.stringify(key)} at ${version}: ${String(error)} (floor ${floor})`);
@@ -125,7 +128,9 @@ for (const [index, backend] of BACKENDS.entries()) {
         } else if (roll < 47) {
           op = 'batch';
           const ops = Array.from({ length: 1 + int(8) }, () => ({ key: pick(keySpace), value: int(3) === 0 ? undefined : value() }));
-          const writeOps: WriteOp[] = ops.map((o) => (o.value === undefined ? { type: 'del', key: latin1(o.key) } : { type: 'put', key: latin1(o.key), value: latin1(o.value) }));
+          const writeOps: WriteOp[] = ops.map((o) =>
+            o.value === undefined ? { type: 'del', key: latin1(o.key) } : { type: 'put', key: latin1(o.key), value: latin1(o.value) },
+          );
           const version = await db.write(writeOps);
           if (version !== model.apply(ops)) fail(`batch returned ${version}, model ${model.version}`);
         } else if (roll < 50) {
@@ -171,7 +176,9 @@ for (const [index, backend] of BACKENDS.entries()) {
           const got = await entries(iterator);
           const want = model.scan(range, version);
           if (JSON.stringify(got) !== JSON.stringify(want)) {
-            fail(`scan ${JSON.stringify(range)} at ${version}${snap ? ' (snapshot)' : ''}: ${JSON.stringify(got.map(([k]) => k))} vs model ${JSON.stringify(want.map(([k]) => k))}`);
+            fail(
+              `scan ${JSON.stringify(range)} at ${version}${snap ? ' (snapshot)' : ''}: ${JSON.stringify(got.map(([k]) => k))} vs model ${JSON.stringify(want.map(([k]) => k))}`,
+            );
           }
         } else if (roll < 86) {
           op = 'snapshot';
@@ -207,7 +214,11 @@ for (const [index, backend] of BACKENDS.entries()) {
       await db.close();
       db = await env.open(options);
       await checkAll('after the last reopen');
-      t.equal(failures, 0, `no disagreement (seed ${seed}); ops: ${JSON.stringify(counts)}; stats: ${JSON.stringify({ ...db.stats(), levels: db.stats().levels.map((l) => l.files) })}`);
+      t.equal(
+        failures,
+        0,
+        `no disagreement (seed ${seed}); ops: ${JSON.stringify(counts)}; stats: ${JSON.stringify({ ...db.stats(), levels: db.stats().levels.map((l) => l.files) })}`,
+      );
     },
     [backend],
   );

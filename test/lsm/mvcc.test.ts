@@ -28,8 +28,7 @@ eachBackend('snapshots stay consistent while writes, flushes and compactions go 
   const stats = db.stats();
   t.ok(stats.compactions > 0, `compactions ran meanwhile (${stats.compactions})`);
   t.equal(stats.snapshots, 6, '6 snapshots open');
-  const expect = (gen: number, i: number): string | undefined =>
-    gen === 0 ? `gen0-${i}` : i % 7 === gen ? undefined : `gen${gen}-${i}`.padEnd(60, '.');
+  const expect = (gen: number, i: number): string | undefined => (gen === 0 ? `gen0-${i}` : i % 7 === gen ? undefined : `gen${gen}-${i}`.padEnd(60, '.'));
   for (const { snap, gen, version } of snaps) {
     t.equal(snap.version, version, `snapshot ${gen} has its version`);
     let wrong = 0;
@@ -85,7 +84,14 @@ eachBackend('compactAll keeps the versions an open snapshot needs; after release
   await db.close();
   const again = await env.open({ ...SMALL, autoCompact: false });
   await rejection(t, again.get('a', { version: v3 }), 'ESTALE', 'the horizon survives a reopen');
-  t.deepEqual(await entries(again.iterator()), [['a', 'a3'], ['c', 'c1']], 'content after reopen');
+  t.deepEqual(
+    await entries(again.iterator()),
+    [
+      ['a', 'a3'],
+      ['c', 'c1'],
+    ],
+    'content after reopen',
+  );
 });
 
 eachBackend('reads at old versions stay right across background compaction with a snapshot pinned', async (t, backend) => {
@@ -149,7 +155,10 @@ eachBackend('checkpoint: opens readOnly with the same content; later source writ
   await rejection(t, copy.write([{ type: 'del', key: key(1) }]), 'EROFS', 'write on the checkpoint');
   await rejection(t, copy.flush(), 'EROFS', 'flush on the checkpoint');
   await copy.close();
-  t.ok((await target.read()).every((entry) => entry.name !== WAL_DIR), 'opening the checkpoint readOnly made no WAL there');
+  t.ok(
+    (await target.read()).every((entry) => entry.name !== WAL_DIR),
+    'opening the checkpoint readOnly made no WAL there',
+  );
   t.equal(str(await db.get(key(1))), 'after', 'the source has its later writes');
   await db.close();
   const copy2 = await env.open({ readOnly: true }, target);

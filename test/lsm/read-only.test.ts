@@ -15,7 +15,11 @@ eachBackend('LSM read-only: a store that never flushed shows the writes of its W
   const dir = await storage.createDirectory('db');
   const writer = await LsmStore.open(dir, { autoCompact: false });
   await writer.put('a', '1');
-  await writer.write([{ type: 'put', key: 'b', value: '2' }, { type: 'del', key: 'a' }, { type: 'put', key: 'c', value: '3' }]);
+  await writer.write([
+    { type: 'put', key: 'b', value: '2' },
+    { type: 'del', key: 'a' },
+    { type: 'put', key: 'c', value: '3' },
+  ]);
   await writer.close();
 
   const reader = await LsmStore.open(dir, { readOnly: true });
@@ -51,7 +55,10 @@ eachBackend(
     const segment = path.join(root, 'db', WAL_DIR, segmentName(1));
     const writer = await LsmStore.open(dir, { autoCompact: false });
     await writer.put('a', '1');
-    await writer.write([{ type: 'put', key: 'b', value: '2' }, { type: 'put', key: 'c', value: '3' }]);
+    await writer.write([
+      { type: 'put', key: 'b', value: '2' },
+      { type: 'put', key: 'c', value: '3' },
+    ]);
     const whole = fs.statSync(segment).size;
     await writer.put('torn', 'x'.repeat(100));
     await writer.close();

@@ -23,7 +23,11 @@ eachBackend('put, get, del, has; every write is the next version', async (t, bac
   t.equal(str(await db.get('c')), '3', 'get c');
   t.equal(await db.has('b'), true, 'has b');
   const entry = await db.getEntry('b');
-  t.deepEqual(entry && { key: entry.key.toString(), value: entry.value.toString(), version: entry.version }, { key: 'b', value: '2', version: 2 }, 'getEntry: key, value, version');
+  t.deepEqual(
+    entry && { key: entry.key.toString(), value: entry.value.toString(), version: entry.version },
+    { key: 'b', value: '2', version: 2 },
+    'getEntry: key, value, version',
+  );
   t.equal(await db.del('b'), 4, 'a delete is version 4');
   t.equal(await db.get('b'), undefined, 'b is gone');
   t.equal(await db.has('b'), false, 'has b is false');
@@ -121,12 +125,23 @@ eachBackend('iterators: forward, reverse, bounds, limit, keys/values false, over
   await db.del('k00');
   await db.put('k09', 'k09-c');
   const stats = db.stats();
-  t.ok(stats.levels[0]!.files >= 1 && stats.levels.slice(1).some((l) => l.files > 0) && stats.memtableBytes > 0, 'data in the memtable, level 0 and a deeper level');
+  t.ok(
+    stats.levels[0]!.files >= 1 && stats.levels.slice(1).some((l) => l.files > 0) && stats.memtableBytes > 0,
+    'data in the memtable, level 0 and a deeper level',
+  );
 
   const live = all.filter((k) => !['k00', 'k05', 'k07'].includes(k));
   const valueFor = (k: string) => (k === 'k06' ? 'k06-b' : k === 'k09' ? 'k09-c' : `${k}-a`);
-  t.deepEqual(await entries(db.iterator()), live.map((k) => [k, valueFor(k)]), 'forward: every live key in order with its newest value');
-  t.deepEqual(await entries(db.iterator({ reverse: true })), [...live].reverse().map((k) => [k, valueFor(k)]), 'reverse');
+  t.deepEqual(
+    await entries(db.iterator()),
+    live.map((k) => [k, valueFor(k)]),
+    'forward: every live key in order with its newest value',
+  );
+  t.deepEqual(
+    await entries(db.iterator({ reverse: true })),
+    [...live].reverse().map((k) => [k, valueFor(k)]),
+    'reverse',
+  );
 
   const cases: Array<[string, Parameters<LsmStore['iterator']>[0], (k: string) => boolean]> = [
     ['gte k10', { gte: 'k10' }, (k) => k >= 'k10'],
@@ -154,12 +169,30 @@ eachBackend('iterators: forward, reverse, bounds, limit, keys/values false, over
   t.equal((await entries(db.iterator({ limit: -1 }))).length, live.length, 'limit -1: everything');
   t.equal((await entries(db.iterator({ limit: Infinity }))).length, live.length, 'limit Infinity: everything');
   // a tighter inclusive bound beside a looser exclusive one: the tighter wins
-  t.deepEqual(keysOf(await entries(db.iterator({ gt: 'k10', gte: 'k20', lt: 'k30', lte: 'k25' }))), live.filter((k) => k >= 'k20' && k <= 'k25'), 'gt+gte and lt+lte: the tighter bound of each side wins');
+  t.deepEqual(
+    keysOf(await entries(db.iterator({ gt: 'k10', gte: 'k20', lt: 'k30', lte: 'k25' }))),
+    live.filter((k) => k >= 'k20' && k <= 'k25'),
+    'gt+gte and lt+lte: the tighter bound of each side wins',
+  );
 
   const noValues = await entries(db.iterator({ values: false, limit: 2 }));
-  t.deepEqual(noValues, [[live[0]!, ''], [live[1]!, '']], 'values: false gives empty values');
+  t.deepEqual(
+    noValues,
+    [
+      [live[0]!, ''],
+      [live[1]!, ''],
+    ],
+    'values: false gives empty values',
+  );
   const noKeys = await entries(db.iterator({ keys: false, limit: 2 }));
-  t.deepEqual(noKeys, [['', valueFor(live[0]!)], ['', valueFor(live[1]!)]], 'keys: false gives empty keys');
+  t.deepEqual(
+    noKeys,
+    [
+      ['', valueFor(live[0]!)],
+      ['', valueFor(live[1]!)],
+    ],
+    'keys: false gives empty keys',
+  );
   const it = db.iterator({ gte: 'k09', limit: 1 });
   const first = await it.next();
   t.equal(first?.version, 45, 'an entry carries its version'); // k09-c is the 45th write
@@ -168,10 +201,22 @@ eachBackend('iterators: forward, reverse, bounds, limit, keys/values false, over
   // for await closes the iterator; nextv
   const seen: string[] = [];
   for await (const entry of db.iterator({ lt: 'k04' })) seen.push(entry.key.toString());
-  t.deepEqual(seen, live.filter((k) => k < 'k04'), 'for await over an iterator');
+  t.deepEqual(
+    seen,
+    live.filter((k) => k < 'k04'),
+    'for await over an iterator',
+  );
   const iv = db.iterator();
-  t.deepEqual((await iv.nextv(5)).map((e) => e.key.toString()), live.slice(0, 5), 'nextv(5)');
-  t.deepEqual((await iv.nextv(1000)).map((e) => e.key.toString()), live.slice(5), 'nextv: the rest');
+  t.deepEqual(
+    (await iv.nextv(5)).map((e) => e.key.toString()),
+    live.slice(0, 5),
+    'nextv(5)',
+  );
+  t.deepEqual(
+    (await iv.nextv(1000)).map((e) => e.key.toString()),
+    live.slice(5),
+    'nextv: the rest',
+  );
   t.deepEqual(await iv.nextv(3), [], 'nextv at the end: empty');
   await iv.close();
   await rejection(t, iv.next(), 'EBADF', 'next on a closed iterator');
@@ -248,7 +293,11 @@ eachBackend('an iterator sees its version only while writes, flushes and deletes
   await it.close();
   await rev.close();
   const vals = await entries(db.iterator({ gte: 'k', lt: 'k010' }));
-  t.deepEqual(vals, ['k001', 'k003', 'k005', 'k007', 'k009'].map((k) => [k, 'new']), 'a new iterator sees the writes (the even keys were all deleted)');
+  t.deepEqual(
+    vals,
+    ['k001', 'k003', 'k005', 'k007', 'k009'].map((k) => [k, 'new']),
+    'a new iterator sees the writes (the even keys were all deleted)',
+  );
 });
 
 eachBackend('binary keys (0x00, 0xff), empty key and empty value, 1 MiB values', async (t, backend) => {
@@ -270,7 +319,11 @@ eachBackend('binary keys (0x00, 0xff), empty key and empty value, 1 MiB values',
   await db.put(Buffer.alloc(0), 'the empty key');
   const check = async (when: string) => {
     const list = await entries(db.iterator());
-    t.deepEqual(list.map(([k]) => Buffer.from(k, 'latin1').toString('hex')), ['', ...keys.map((k) => k.toString('hex'))], `${when}: keys in bytewise order`);
+    t.deepEqual(
+      list.map(([k]) => Buffer.from(k, 'latin1').toString('hex')),
+      ['', ...keys.map((k) => k.toString('hex'))],
+      `${when}: keys in bytewise order`,
+    );
     for (const [i, key] of shuffled.entries()) {
       const value = await db.get(key);
       const want = i % 2 === 0 ? Buffer.alloc(0) : Buffer.from([0xff, 0x00, i]);
@@ -280,8 +333,16 @@ eachBackend('binary keys (0x00, 0xff), empty key and empty value, 1 MiB values',
     t.equal((await db.get(Buffer.from([0x00])))?.length, 0, `${when}: and reads as an empty buffer`);
     t.equal(str(await db.get(Buffer.alloc(0))), 'the empty key', `${when}: the empty key`);
     t.equal(await db.get(Buffer.from([0x00, 0x01])), undefined, `${when}: a key between others is absent`);
-    t.deepEqual(keysOf(await entries(db.iterator({ gt: Buffer.from([0x00]), lt: Buffer.from([0x01]) }))).map((k) => Buffer.from(k, 'latin1').toString('hex')), ['0000', '00ff'], `${when}: a range between binary bounds`);
-    t.deepEqual(keysOf(await entries(db.iterator({ gte: Buffer.from([0xff]), reverse: true }))).map((k) => Buffer.from(k, 'latin1').toString('hex')), ['ffff', 'ff'], `${when}: reverse from 0xff`);
+    t.deepEqual(
+      keysOf(await entries(db.iterator({ gt: Buffer.from([0x00]), lt: Buffer.from([0x01]) }))).map((k) => Buffer.from(k, 'latin1').toString('hex')),
+      ['0000', '00ff'],
+      `${when}: a range between binary bounds`,
+    );
+    t.deepEqual(
+      keysOf(await entries(db.iterator({ gte: Buffer.from([0xff]), reverse: true }))).map((k) => Buffer.from(k, 'latin1').toString('hex')),
+      ['ffff', 'ff'],
+      `${when}: reverse from 0xff`,
+    );
   };
   await check('memtable');
   await db.flush();
@@ -290,7 +351,7 @@ eachBackend('binary keys (0x00, 0xff), empty key and empty value, 1 MiB values',
   await check('compacted');
 
   const big = Buffer.alloc(MiB);
-  for (let i = 0; i < big.length; i += 4) big.writeUInt32LE(i * 2654435761 >>> 0, i);
+  for (let i = 0; i < big.length; i += 4) big.writeUInt32LE((i * 2654435761) >>> 0, i);
   await db.put('big', big);
   await db.put('big2', Buffer.alloc(MiB + 17, 7));
   t.ok((await db.get('big'))?.equals(big), '1 MiB value from the memtable');
@@ -382,7 +443,11 @@ eachBackend('reopen keeps everything: after close (WAL replay), after flush (SST
   };
   const check = async (when: string) => {
     t.equal(db.version, version, `${when}: the version is ${version}`);
-    t.deepEqual(await entries(db.iterator()), [...model.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)), `${when}: the same content`);
+    t.deepEqual(
+      await entries(db.iterator()),
+      [...model.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+      `${when}: the same content`,
+    );
   };
   for (let i = 0; i < 30; i++) await put(`a${i}`, `x${i}`);
   const before = version;
@@ -442,7 +507,10 @@ eachBackend('stats: versions, memtable, levels, bytes, compactions, snapshots', 
   t.equal(stats.version, 0, 'version 0');
   t.equal(stats.memtableBytes, 0, 'an empty memtable');
   t.equal(stats.levels.length, 7, '7 levels');
-  t.ok(stats.levels.every((l) => l.files === 0 && l.bytes === 0), 'no files');
+  t.ok(
+    stats.levels.every((l) => l.files === 0 && l.bytes === 0),
+    'no files',
+  );
   for (let i = 0; i < 20; i++) await db.put(`k${i}`, 'v'.repeat(100));
   stats = db.stats();
   t.equal(stats.version, 20, 'version 20');

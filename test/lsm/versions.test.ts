@@ -19,7 +19,11 @@ test('a version is never given twice, even after compaction dropped the newest w
   await db.put('b', '2');
   const last = await db.del('b');
   await db.compactAll(); // the delete of 'b' is at the bottom: dropped with the value it hid
-  t.equal(db.stats().levels.reduce((n, level) => n + level.files, 0), 1, 'one SST left');
+  t.equal(
+    db.stats().levels.reduce((n, level) => n + level.files, 0),
+    1,
+    'one SST left',
+  );
   await db.close();
   db = await LsmStore.open(dir);
   t.equal(db.version, last, 'the reopened store is at the last version given');
@@ -43,7 +47,7 @@ test('one process at a time: a second open is EBUSY until the first closes', asy
   const dir = await storage.createDirectory('db');
   const first = await LsmStore.open(dir);
   const error = await rejection(t, LsmStore.open(dir), 'EBUSY', 'opening it again');
-  t.match(error?.message ?? "", /open in this process already/, "the message says where it is open");
+  t.match(error?.message ?? '', /open in this process already/, 'the message says where it is open');
   await first.put('k', 'v');
   await first.close();
   const second = await LsmStore.open(dir);
@@ -66,7 +70,10 @@ test('sequential keys move down the levels without compaction rewriting them', a
   await db.flush();
   await db.compact();
   const stats = db.stats();
-  t.ok(stats.levels.slice(1).some((level) => level.files > 0), 'files reached deeper levels');
+  t.ok(
+    stats.levels.slice(1).some((level) => level.files > 0),
+    'files reached deeper levels',
+  );
   t.equal(stats.compactionBytes, 0, 'by moves only: no byte rewritten');
   let n = 0;
   for await (const entry of db.iterator()) {

@@ -73,7 +73,11 @@ os.close(fd)
 print(' '.join(out))"`);
   // the writeback cache takes the writes into the kernel's page cache (whose size limit is 2^63 - 1); the
   // storage refuses them when they are written back, and fsync reports it
-  t.equal(outcome, writeback ? 'written written fsync EFBIG\n' : 'EFBIG EFBIG synced\n', writeback ? 'pwrite at 2^62 and 2^53 cached, fsync: EFBIG' : 'os.pwrite at 2^62 and at 2^53: EFBIG');
+  t.equal(
+    outcome,
+    writeback ? 'written written fsync EFBIG\n' : 'EFBIG EFBIG synced\n',
+    writeback ? 'pwrite at 2^62 and 2^53 cached, fsync: EFBIG' : 'os.pwrite at 2^62 and at 2^53: EFBIG',
+  );
   const dd = m.shFails(`dd if=/dev/zero of=f bs=1 count=1 seek=${2 ** 62} conv=notrunc status=none`);
   // at close the kernel reports a failed writeback as EIO (a mapping keeps only EIO and ENOSPC)
   if (writeback) t.match(dd, /closing output file 'f': Input\/output error/, 'dd seek=2^62: the error at close, as EIO');
@@ -93,7 +97,11 @@ test('--attr-timeout and --entry-timeout must be non-negative numbers of seconds
   for (const args of [['--attr-timeout', 'abc'], ['--entry-timeout', '-3'], ['--attr-timeout=-0.5'], ['--entry-timeout', 'Infinity'], ['--attr-timeout', '']]) {
     const { status, stderr } = runCli([process.execPath, CLI, 'mount', backing, mnt, ...args], { timeout: 10_000 });
     t.notEqual(status, 0, `${args.join(' ')}: exits non-zero`);
-    t.match(stderr, new RegExp(`^persistfs: ${args[0]!.split('=')[0]} must be a non-negative number of seconds, got '.*'\\n$`), `${args.join(' ')}: one clear line (${stderr.trim()})`);
+    t.match(
+      stderr,
+      new RegExp(`^persistfs: ${args[0]!.split('=')[0]} must be a non-negative number of seconds, got '.*'\\n$`),
+      `${args.join(' ')}: one clear line (${stderr.trim()})`,
+    );
   }
   t.deepEqual(fs.readdirSync(backing), [], 'nothing was written to the backing directory');
   t.end();
@@ -105,7 +113,19 @@ test('a mount that cannot use /dev/fuse fails first, with a clear message, and l
   t.notEqual(asNobody.status, 0, 'a user who may not open /dev/fuse: fails');
   t.match(asNobody.stderr, /EACCES.*\/dev\/fuse/, `and says /dev/fuse cannot be opened (${asNobody.stderr.trim()})`);
   t.deepEqual(fs.readdirSync(backing), [], 'nothing was created in the backing directory');
-  const notFuse = runCli(['unshare', '-m', 'bash', '-c', `mount --bind /dev/null /dev/fuse && exec "$@"`, 'mount', process.execPath, CLI, 'mount', backing, mnt]);
+  const notFuse = runCli([
+    'unshare',
+    '-m',
+    'bash',
+    '-c',
+    `mount --bind /dev/null /dev/fuse && exec "$@"`,
+    'mount',
+    process.execPath,
+    CLI,
+    'mount',
+    backing,
+    mnt,
+  ]);
   t.notEqual(notFuse.status, 0, 'a /dev/fuse that is not the FUSE device (/dev/null bound over it): fails');
   t.match(notFuse.stderr, /\/dev\/fuse is not the FUSE device/, `and says so (${notFuse.stderr.trim()})`);
   t.deepEqual(fs.readdirSync(backing), [], 'nothing was created in the backing directory');

@@ -81,7 +81,10 @@ for (const [how, args, native, uring] of MODES) {
     const counters = /"native":(\{.*?\})/.exec(m.log());
     const served = counters ? (JSON.parse(counters[1]!) as Counters) : undefined;
     if (uring) {
-      t.ok(served && served.uringQueues > 0 && served.uringRequests > 20, `${served?.uringRequests} requests came through ${served?.uringQueues} io_uring queues`);
+      t.ok(
+        served && served.uringQueues > 0 && served.uringRequests > 20,
+        `${served?.uringRequests} requests came through ${served?.uringQueues} io_uring queues`,
+      );
       t.equal(served?.uringError, 0, 'and the kernel refused none of their commands');
     } else {
       t.equal(served?.uringRequests, 0, 'none came through io_uring queues');

@@ -117,9 +117,25 @@ test('replies: dirents padded to 8 bytes, times before 1970', (t) => {
   t.deepEqual([1, 8, 9].map(direntSize), [32, 32, 40], 'fuse_dirent sizes');
   const out = Buffer.alloc(64, 0xaa);
   t.equal(writeDirent(out, 0, 5n, 3, 8, Buffer.from('abc')), 32, 'one dirent written');
-  t.deepEqual([out.readBigUInt64LE(0), out.readBigUInt64LE(8), out.readUInt32LE(16), out.readUInt32LE(20)], [5n, 3n, 3, 8], 'ino, next offset, name length, type');
+  t.deepEqual(
+    [out.readBigUInt64LE(0), out.readBigUInt64LE(8), out.readUInt32LE(16), out.readUInt32LE(20)],
+    [5n, 3n, 3, 8],
+    'ino, next offset, name length, type',
+  );
   t.equal(out.subarray(27, 32).toString('hex'), '0000000000', 'padding zeroed');
-  const stat = { ino: 9n, size: 1, blocks: 0, mode: 0o100644, nlink: 1, uid: 0, gid: 0, blksize: 4096, atimeNs: -1_500_000_000n, mtimeNs: 0n, ctimeNs: 0n } as EntryStat;
+  const stat = {
+    ino: 9n,
+    size: 1,
+    blocks: 0,
+    mode: 0o100644,
+    nlink: 1,
+    uid: 0,
+    gid: 0,
+    blksize: 4096,
+    atimeNs: -1_500_000_000n,
+    mtimeNs: 0n,
+    ctimeNs: 0n,
+  } as EntryStat;
   const attr = attrOut(stat, { sec: 1, nsec: 0 });
   t.equal(attr.readBigInt64LE(16 + 24), -2n, 'atime seconds rounded down');
   t.equal(attr.readUInt32LE(16 + 48), 500_000_000, 'with a positive nanosecond part');

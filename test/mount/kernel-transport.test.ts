@@ -16,7 +16,11 @@ const mountedAt = (dir: string): boolean => fs.readFileSync('/proc/self/mountinf
 
 test('kernel transport: mounted as fuse.persistfs with the backing directory as its source', async (t) => {
   const m = await withMount(t, 'io_uring', KERNEL);
-  const line = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.split(' ')[4] === m.mnt) ?? '';
+  const line =
+    fs
+      .readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .find((l) => l.split(' ')[4] === m.mnt) ?? '';
   t.match(line, new RegExp(` - fuse\\.persistfs ${m.backing} `), 'type fuse.persistfs, source the backing directory');
   t.match(line, /default_permissions/, 'the kernel checks permissions');
   t.match(line, /max_read=1048576/, '1 MiB reads');
@@ -39,7 +43,9 @@ test('kernel transport: echo, cat, cp, mkdir, mv, rm, ls, stat, dd of 1 MiB bloc
   m.sh(renameat2('x', 'd/moved', 2));
   t.equal(m.sh('cat x d/moved'), 'hello\none\n', 'RENAME_EXCHANGE swaps the two files');
   m.sh('rm x y');
-  m.sh('head -c 3145728 /dev/urandom > /tmp/persistfs-k-src.$$ && dd if=/tmp/persistfs-k-src.$$ of=big bs=1M status=none && cmp big /tmp/persistfs-k-src.$$ && rm /tmp/persistfs-k-src.$$');
+  m.sh(
+    'head -c 3145728 /dev/urandom > /tmp/persistfs-k-src.$$ && dd if=/tmp/persistfs-k-src.$$ of=big bs=1M status=none && cmp big /tmp/persistfs-k-src.$$ && rm /tmp/persistfs-k-src.$$',
+  );
   t.equal(m.sh('stat -c %s big'), '3145728\n', 'dd with 1 MiB blocks writes it all, cmp reads it back equal');
   m.sh('printf AB | dd of=big bs=1 seek=5 conv=notrunc status=none');
   t.equal(m.sh('head -c 7 big | tail -c 2'), 'AB', 'a write inside the file lands in place');
@@ -59,7 +65,10 @@ test('kernel transport: large writes arrive as 1 MiB requests (MAX_PAGES)', asyn
   const writes = () => [...m.log().matchAll(/"op":"WRITE".*?"length":(\d+)/g)].map((match) => Number(match[1]) - 80);
   for (let i = 0; i < 200 && writes().length < 8; i++) await new Promise((resolve) => setTimeout(resolve, 25));
   t.ok(writes().length > 0, `the log shows ${writes().length} WRITE requests`);
-  t.ok(writes().every((size) => size === 1048576), `each of 1 MiB (${[...new Set(writes())].join(', ')})`);
+  t.ok(
+    writes().every((size) => size === 1048576),
+    `each of 1 MiB (${[...new Set(writes())].join(', ')})`,
+  );
   t.equal(m.sh('stat -c %s big'), '8388608\n', 'and the file is whole');
   await stopMount(m.child, m.mnt);
   const storage = /"storageWrites":(\d+),"bytes":(\d+),"largest":(\d+)/.exec(m.log());
@@ -127,7 +136,7 @@ test('kernel transport: LSEEK finds data and holes (SEEK_DATA, SEEK_HOLE, ENXIO 
   t.equal(m.sh("stat -c '%s %W' sparse"), '1052672 0\n', 'statx asks for the birth time: still answered from GETATTR');
 });
 
-test('kernel transport, writeback cache: SEEK_DATA/SEEK_HOLE are the kernel\'s (data up to its size), never a hole over unwritten data', async (t) => {
+test("kernel transport, writeback cache: SEEK_DATA/SEEK_HOLE are the kernel's (data up to its size), never a hole over unwritten data", async (t) => {
   const m = await withMount(t, 'io_uring', [...KERNEL, '--writeback-cache', '--debug', '--log-level', 'info']);
   t.equal(m.sh(`/usr/bin/python3 -c '${SEEK_SCRIPT}'`), '0 1052672 4096 1052672\nENXIO\n1052662 7\n', 'data up to the end, the hole at the end');
   t.equal(requestsIn(await logSettled(m), 0, 'LSEEK').length, 1, 'one LSEEK, answered ENOSYS: the kernel asks no more');
@@ -160,7 +169,11 @@ test('kernel transport: FALLOCATE with its modes (posix_fallocate, punch hole, z
   const blocks = Number(m.sh('stat -c %b f'));
   m.sh('fallocate -p -o 4096 -l 8192 f');
   t.equal(m.sh('stat -c %s f'), '65536\n', 'punching a hole keeps the size');
-  t.equal(m.sh('od -An -c -j 4095 -N 3 f; od -An -c -j 12287 -N 2 f').replace(/\s+/g, ' '), ' a \\0 \\0 \\0 a ', 'the hole reads as zeros, the bytes around it are kept');
+  t.equal(
+    m.sh('od -An -c -j 4095 -N 3 f; od -An -c -j 12287 -N 2 f').replace(/\s+/g, ' '),
+    ' a \\0 \\0 \\0 a ',
+    'the hole reads as zeros, the bytes around it are kept',
+  );
   t.equal(Number(m.sh('stat -c %b f')), blocks - 16, 'its blocks are freed');
   t.equal(fs.statSync(path.join(m.backing, 'f')).blocks, blocks - 16, 'in the backing store too');
   m.sh('fallocate -z -o 20480 -l 4096 f');
@@ -169,7 +182,11 @@ test('kernel transport: FALLOCATE with its modes (posix_fallocate, punch hole, z
   t.equal(m.sh('stat -c %s f'), '65536\n', 'keep size past the end: the size stays');
   m.sh('fallocate -z -o 65536 -l 100 f && echo tail >> f');
   t.equal(m.sh('stat -c %s f; tail -c 5 f'), '65641\ntail\n', 'zero range past the end grows the file; an append lands after it');
-  t.equal(m.sh(`/usr/bin/python3 -c 'import os; fd = os.open("f", os.O_RDWR); os.posix_fallocate(fd, 0, 100000); print(os.fstat(fd).st_size)'`), '100000\n', 'posix_fallocate (mode 0) grows the file');
+  t.equal(
+    m.sh(`/usr/bin/python3 -c 'import os; fd = os.open("f", os.O_RDWR); os.posix_fallocate(fd, 0, 100000); print(os.fstat(fd).st_size)'`),
+    '100000\n',
+    'posix_fallocate (mode 0) grows the file',
+  );
   t.match(m.shFails('fallocate -c -o 0 -l 4096 f'), /Operation not supported/, 'collapse range: EOPNOTSUPP');
   t.equal(m.sh('stat -c %s f'), '100000\n', 'and nothing changed');
 });
@@ -182,7 +199,11 @@ test('kernel transport: an unlinked file that is still open keeps working', asyn
   const script = `open(my $f, "+>", "g") or die; unlink "g" or die; chmod 0600, $f or die "chmod: $!"; truncate($f, 3) or die "truncate: $!"; utime 1e9, 1e9, $f or die "utime: $!"; my @s = stat($f); printf "%o %d %d\\n", $s[2] & 07777, $s[9], $s[7];`;
   t.equal(m.sh(`perl -e '${script}'`), '600 1000000000 3\n', 'fchmod, ftruncate, futimes and fstat of an unlinked open file');
   m.sh('mkdir d && echo in > d/f');
-  t.equal(m.sh('exec 3<d/f; rm d/f && rmdir d && cat <&3; ls -A'), 'in\n', 'rmdir of its directory works while it is open (no hidden name left behind), and it still reads');
+  t.equal(
+    m.sh('exec 3<d/f; rm d/f && rmdir d && cat <&3; ls -A'),
+    'in\n',
+    'rmdir of its directory works while it is open (no hidden name left behind), and it still reads',
+  );
 });
 
 test('kernel transport: names that are not UTF-8 stay bytes, and distinct', async (t) => {
@@ -284,7 +305,9 @@ for (const [how, stop] of [
   ['SIGTERM (the mount runs fusermount3 -u)', (child: ChildProcess) => void child.kill('SIGTERM')],
   ['persistfs unmount as nobody', (_child: ChildProcess, mnt: string) => asNobody([process.execPath, CLI, 'unmount', mnt])],
 ] as const) {
-  test(`kernel transport: an ordinary user mounts through fusermount3 (descriptor passing), ${how} unmounts`, { skip: process.getuid?.() !== 0 && !nobodyOpensFuse() }, async (t) => {
+  test(`kernel transport: an ordinary user mounts through fusermount3 (descriptor passing), ${how} unmounts`, {
+    skip: process.getuid?.() !== 0 && !nobodyOpensFuse(),
+  }, async (t) => {
     const { backing, mnt } = mountDirs(t, NOBODY);
     const access = fuseDeviceAccess();
     const lent = nobodyOpensFuse() ? undefined : lendFuseDeviceToNobody();
@@ -305,10 +328,22 @@ for (const [how, stop] of [
     t.deepEqual(fuseDeviceAccess(), access, `${FUSE_DEVICE} allows what it did before the test`);
     const mounted = mountedAt(mnt);
     t.ok(mounted, mounted ? 'mounted' : `not mounted: ${stderr.trim()}`);
-    const line = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.split(' ')[4] === mnt) ?? '';
-    t.match(line, new RegExp(` - fuse\\.persistfs ${backing} .*user_id=${NOBODY},group_id=${NOBODY}`), 'mounted by fusermount3 for nobody, type fuse.persistfs');
+    const line =
+      fs
+        .readFileSync('/proc/self/mountinfo', 'utf8')
+        .split('\n')
+        .find((l) => l.split(' ')[4] === mnt) ?? '';
+    t.match(
+      line,
+      new RegExp(` - fuse\\.persistfs ${backing} .*user_id=${NOBODY},group_id=${NOBODY}`),
+      'mounted by fusermount3 for nobody, type fuse.persistfs',
+    );
     const sh = (command: string) => asNobody(['bash', '-c', `cd ${mnt} && ${command}`]);
-    t.equal(sh('echo mine > f && mkdir d && mv f d/g && cat d/g && stat -c %u d d/g').stdout, `mine\n${NOBODY}\n${NOBODY}\n`, 'nobody uses the mount, and owns what it made');
+    t.equal(
+      sh('echo mine > f && mkdir d && mv f d/g && cat d/g && stat -c %u d d/g').stdout,
+      `mine\n${NOBODY}\n${NOBODY}\n`,
+      'nobody uses the mount, and owns what it made',
+    );
     t.equal(fs.statSync(path.join(backing, 'd/g')).uid, NOBODY, 'in the backing store too');
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
     const stopped = stop(child, mnt);

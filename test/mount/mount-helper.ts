@@ -24,7 +24,10 @@ export interface TestMount {
 }
 
 function isMounted(dir: string): boolean {
-  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((line) => line.split(' ')[4] === dir);
+  return fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .some((line) => line.split(' ')[4] === dir);
 }
 
 async function until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {

@@ -67,25 +67,32 @@ for (const ioMode of MODES) {
     t.equal(m.sh('cat link'), 'data\n', 'reading through a symlink');
     m.sh('ln f hard');
     t.equal(m.sh('stat -c %h hard; cat hard'), '2\ndata\n', 'ln makes a hard link');
-    t.equal(m.sh('stat -c %i hard') , m.sh('stat -c %i f'), 'one inode for both names');
+    t.equal(m.sh('stat -c %i hard'), m.sh('stat -c %i f'), 'one inode for both names');
   });
 
   test(`tar round trip and git in the mount [${ioMode}]`, async (t) => {
     const m = await withMount(t, ioMode);
     m.sh('mkdir -p src/deep/er && seq 1 100000 > src/numbers && echo hi > src/deep/er/hi && ln -s numbers src/link');
     m.sh('tar cf archive.tar src && mkdir out && tar xf archive.tar -C out');
-    t.equal(m.sh('cd out/src && find . | sort && sha256sum numbers deep/er/hi && readlink link'),
-      m.sh('cd src && find . | sort && sha256sum numbers deep/er/hi && readlink link'), 'tar c then x gives the same tree');
-    m.sh('git init -q repo && cd repo && git config user.email t@example.com && git config user.name Test && ' +
-      'seq 1 1000 > file && git add file && git commit -qm first && echo more >> file && git commit -qam second');
+    t.equal(
+      m.sh('cd out/src && find . | sort && sha256sum numbers deep/er/hi && readlink link'),
+      m.sh('cd src && find . | sort && sha256sum numbers deep/er/hi && readlink link'),
+      'tar c then x gives the same tree',
+    );
+    m.sh(
+      'git init -q repo && cd repo && git config user.email t@example.com && git config user.name Test && ' +
+        'seq 1 1000 > file && git add file && git commit -qm first && echo more >> file && git commit -qam second',
+    );
     t.equal(m.sh('cd repo && git log --format=%s'), 'second\nfirst\n', 'git init, add, commit and log');
     t.equal(m.sh('cd repo && git fsck --strict 2>&1 && git status --porcelain'), '', 'git fsck finds the repository sound');
   });
 
   test(`8 parallel writers to 8 files [${ioMode}]`, async (t) => {
     const m = await withMount(t, ioMode);
-    m.sh('for i in 1 2 3 4 5 6 7 8; do (for j in $(seq 1 200); do echo "writer $i line $j"; done > w$i; ' +
-      'head -c 3000000 /dev/zero | tr "\\0" "$i" >> w$i) & done; wait');
+    m.sh(
+      'for i in 1 2 3 4 5 6 7 8; do (for j in $(seq 1 200); do echo "writer $i line $j"; done > w$i; ' +
+        'head -c 3000000 /dev/zero | tr "\\0" "$i" >> w$i) & done; wait',
+    );
     for (let i = 1; i <= 8; i++) {
       const expected = m.sh(`(for j in $(seq 1 200); do echo "writer ${i} line $j"; done; head -c 3000000 /dev/zero | tr "\\0" "${i}") | sha256sum`);
       t.equal(m.sh(`sha256sum < w${i}`), expected, `file ${i} has exactly its writer's data`);
@@ -109,7 +116,10 @@ test('large writes reach the storage in 128 KiB requests, not 4 KiB ones (big_wr
   }
   const sizes = [...m.log().matchAll(/write\[\d+\] (\d+) bytes to/g)].map((match) => Number(match[1]));
   t.ok(sizes.length > 0, `libfuse reported ${sizes.length} write requests`);
-  t.ok(sizes.every((size) => size === 131072), `every write request is 128 KiB (${[...new Set(sizes)].join(', ')})`);
+  t.ok(
+    sizes.every((size) => size === 131072),
+    `every write request is 128 KiB (${[...new Set(sizes)].join(', ')})`,
+  );
   t.equal(m.sh('stat -c %s big'), '4194304\n', 'and the file is whole');
 });
 

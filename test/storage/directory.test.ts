@@ -82,7 +82,11 @@ eachBackend('directory permission: Read forbids creating, Write forbids listing'
   await rejection(t, dir.read(), 'EACCES', 'list a write-only directory');
   await (await dir.createFile('x')).close();
   await dir.setPermission(Mode.ReadAndWrite);
-  t.deepEqual((await dir.read()).map((e) => e.name), ['x'], 'ReadAndWrite restores both');
+  t.deepEqual(
+    (await dir.read()).map((e) => e.name),
+    ['x'],
+    'ReadAndWrite restores both',
+  );
   await dir.setPermission(0o750);
   t.equal((await dir.stat()).mode & 0o7777, 0o750, 'a full POSIX mode is kept as given');
 });
@@ -111,7 +115,11 @@ eachBackend('batch delete: all names checked first, then removed in order', asyn
   await rejection(t, dir.deleteFiles(['a', 'b/']), 'EINVAL', 'a bad name in the batch');
   t.equal((await dir.read()).length, 3, 'a bad batch deletes nothing');
   await dir.deleteFiles(['a', 'b']);
-  t.deepEqual((await dir.read()).map((e) => e.name), ['c'], 'the batch is gone');
+  t.deepEqual(
+    (await dir.read()).map((e) => e.name),
+    ['c'],
+    'the batch is gone',
+  );
   const error = await rejection(t, dir.deleteFiles(['c', 'missing']), 'ENOENT', 'a missing file in the batch');
   t.match(error?.message ?? '', /after removing 1 of 2/, 'the error says how far the batch got');
 });
@@ -140,7 +148,11 @@ eachBackend('handles from path shortcuts can rename and delete themselves after 
   await file.delete();
   const dir = await storage.createDirectory('a/b');
   await dir.rename('c');
-  t.deepEqual((await (await storage.openDirectory('a')).read()).map((e) => e.name), ['c'], 'a directory renames itself');
+  t.deepEqual(
+    (await (await storage.openDirectory('a')).read()).map((e) => e.name),
+    ['c'],
+    'a directory renames itself',
+  );
 });
 
 eachBackend('readFile and readFileIfExists: a whole file in one call; ENOENT, EISDIR; undefined when missing', async (t, backend) => {

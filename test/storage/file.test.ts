@@ -92,7 +92,11 @@ eachBackend('stream reads the file in chunks from an offset', async (t, backend)
   await file.append(content);
   const chunks: Buffer[] = [];
   for await (const chunk of file.stream(100, 4096)) chunks.push(chunk);
-  t.deepEqual(chunks.map((c) => c.length), [4096, 4096, 1708], 'chunks of the asked size, the last shorter');
+  t.deepEqual(
+    chunks.map((c) => c.length),
+    [4096, 4096, 1708],
+    'chunks of the asked size, the last shorter',
+  );
   t.ok(Buffer.concat(chunks).equals(content.subarray(100)), 'the stream is the file from the offset');
   const none: Buffer[] = [];
   for await (const chunk of file.stream(10_000)) none.push(chunk);
@@ -160,7 +164,11 @@ eachBackend('flushWrite: atomic create and replace, returns the file', async (t,
   const old = Buffer.alloc(9);
   await first.read(0, old);
   t.equal(old.toString(), 'version 1', 'a handle on the replaced file still reads the old content');
-  t.deepEqual((await dir.read()).map((e) => e.name), ['table.sst'], 'no temporary file is visible');
+  t.deepEqual(
+    (await dir.read()).map((e) => e.name),
+    ['table.sst'],
+    'no temporary file is visible',
+  );
   await dir.createDirectory('d');
   await rejection(t, dir.flushWrite('d', bytes('x')), 'EISDIR', 'flushWrite over a directory');
   await rejection(t, dir.flushWrite('bad', 'x' as unknown as Buffer), 'EINVAL', 'flushWrite of a string');
@@ -178,7 +186,11 @@ eachBackend('file rename and delete', async (t, backend) => {
   t.equal(file.name, 'new', 'the handle has the new name');
   t.deepEqual((await dir.read()).map((e) => e.name).sort(), ['new', 'taken'], 'the old name is gone');
   await file.rename('taken', { replace: true });
-  t.deepEqual((await dir.read()).map((e) => e.name), ['taken'], 'replace overwrites the target');
+  t.deepEqual(
+    (await dir.read()).map((e) => e.name),
+    ['taken'],
+    'replace overwrites the target',
+  );
   t.equal(await file.append(bytes('!')), 7, 'the handle still writes after renames');
   await file.delete();
   t.deepEqual(await dir.read(), [], 'delete removes the file');
@@ -267,7 +279,10 @@ eachBackend('extended attributes on files and directories', async (t, backend) =
   const { storage } = await freshStorage(t, backend);
   const file = await storage.root.createFile('x');
   const dir = await storage.root.createDirectory('d');
-  for (const [what, target] of [['file', file], ['directory', dir]] as const) {
+  for (const [what, target] of [
+    ['file', file],
+    ['directory', dir],
+  ] as const) {
     await target.setXattr('user.origin', bytes('collector-7'));
     t.equal((await target.getXattr('user.origin')).toString(), 'collector-7', `${what}: set then get`);
     t.deepEqual(await target.listXattrs(), ['user.origin'], `${what}: listed`);

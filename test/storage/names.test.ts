@@ -26,7 +26,9 @@ test('the name codec: lossless for any bytes, UTF-8 text unchanged', (t) => {
   let collisions = 0;
   let mismatches = 0;
   for (let i = 0; i < 20_000; i++) {
-    const bytes = Buffer.from(Array.from({ length: 1 + Math.floor(random() * 12) }, () => (random() < 0.5 ? 0x80 + Math.floor(random() * 128) : Math.floor(random() * 256))));
+    const bytes = Buffer.from(
+      Array.from({ length: 1 + Math.floor(random() * 12) }, () => (random() < 0.5 ? 0x80 + Math.floor(random() * 128) : Math.floor(random() * 256))),
+    );
     const name = decodeName(bytes);
     if (!encodeName(name).equals(bytes)) mismatches++;
     if (nameByteLength(name) !== bytes.length) mismatches++;
@@ -55,7 +57,10 @@ eachBackend('names that are not UTF-8 stay distinct and come back as their bytes
   t.equal(await text(await root.openFile(b(0xfe))), 'FE', '\\xfe holds its own content');
   const names = (await root.read()).map((entry) => entry.name);
   t.equal(names.length, 2, 'two entries');
-  t.ok(names.every((name) => Buffer.isBuffer(name)), 'listed as Buffers');
+  t.ok(
+    names.every((name) => Buffer.isBuffer(name)),
+    'listed as Buffers',
+  );
   t.deepEqual(names.map((name) => (name as Buffer).toString('hex')).sort(), ['fe', 'ff'], 'with their exact bytes');
 
   const mixed = Buffer.concat([Buffer.from('raw'), b(0xfd), Buffer.from('é')]);
@@ -115,7 +120,10 @@ eachBackend('symlink targets and attribute names are bytes too', async (t, backe
   t.equal((await file.getXattr(attr)).toString(), 'v1', 'the byte name has its value');
   t.equal((await file.getXattr('user.a\uFFFD')).toString(), 'v2', 'distinct from the U+FFFD name');
   const names = await file.listXattrs();
-  t.ok(names.some((name) => Buffer.isBuffer(name) && name.equals(attr)), 'listed as bytes');
+  t.ok(
+    names.some((name) => Buffer.isBuffer(name) && name.equals(attr)),
+    'listed as bytes',
+  );
   t.ok(names.includes('user.a\uFFFD'), 'and the other as a string');
   await file.removeXattr(attr);
   await file.close();

@@ -48,14 +48,18 @@ eachBackend(
   LOCAL_MODES,
 );
 
-eachBackend('seek on the memory adapter: every byte is data, as on a file system without holes', async (t, backend) => {
-  const { storage } = await freshStorage(t, backend);
-  const file = await storage.root.createFile('f');
-  await file.writeAt(MiB, bytes('tail'));
-  t.equal(await file.seek(10, 'data'), 10, 'data where asked');
-  t.equal(await file.seek(10, 'hole'), MiB + 4, 'the only hole is the end');
-  await rejection(t, file.seek(MiB + 4, 'data'), 'ENXIO', 'at the end');
-}, BACKENDS.filter((backend) => !backend.local));
+eachBackend(
+  'seek on the memory adapter: every byte is data, as on a file system without holes',
+  async (t, backend) => {
+    const { storage } = await freshStorage(t, backend);
+    const file = await storage.root.createFile('f');
+    await file.writeAt(MiB, bytes('tail'));
+    t.equal(await file.seek(10, 'data'), 10, 'data where asked');
+    t.equal(await file.seek(10, 'hole'), MiB + 4, 'the only hole is the end');
+    await rejection(t, file.seek(MiB + 4, 'data'), 'ENXIO', 'at the end');
+  },
+  BACKENDS.filter((backend) => !backend.local),
+);
 
 eachBackend('copyFrom copies the content, grows the target and keeps its size right for appends', async (t, backend) => {
   const { storage } = await freshStorage(t, backend);
@@ -122,17 +126,21 @@ eachBackend('copyFrom refuses bad input and handles that may not read or write, 
   t.equal((await contents(target)).toString(), 'abcdabcdij', 'copied');
 });
 
-eachBackend('copyFrom between a memory and a local storage is EINVAL', async (t, backend) => {
-  const { storage } = await freshStorage(t, backend);
-  const memory = await openStorage('/', { adapter: 'memory', config: { logLevel: 'warn' } });
-  t.teardown(() => memory.close());
-  const source = await memory.root.createFile('m');
-  await source.append(bytes('memory'));
-  const target = await storage.root.createFile('local');
-  const error = await rejection(t, target.copyFrom(source, 0, 0, 6), 'EINVAL', 'another kind of storage');
-  t.match(error?.message ?? '', /read and write to copy/, 'says what to do instead');
-  t.equal(await target.size(), 0, 'nothing copied');
-}, LOCAL_MODES);
+eachBackend(
+  'copyFrom between a memory and a local storage is EINVAL',
+  async (t, backend) => {
+    const { storage } = await freshStorage(t, backend);
+    const memory = await openStorage('/', { adapter: 'memory', config: { logLevel: 'warn' } });
+    t.teardown(() => memory.close());
+    const source = await memory.root.createFile('m');
+    await source.append(bytes('memory'));
+    const target = await storage.root.createFile('local');
+    const error = await rejection(t, target.copyFrom(source, 0, 0, 6), 'EINVAL', 'another kind of storage');
+    t.match(error?.message ?? '', /read and write to copy/, 'says what to do instead');
+    t.equal(await target.size(), 0, 'nothing copied');
+  },
+  LOCAL_MODES,
+);
 
 eachBackend('allocate modes: punch hole, keep size, zero range; the size stays right', async (t, backend) => {
   const { storage } = await freshStorage(t, backend);

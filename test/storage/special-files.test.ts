@@ -82,11 +82,7 @@ eachBackend('makeNode: character and block devices as root, with their device nu
   const loop = await dir.stat('loop');
   t.equal(loop.kind, 'block-device', 'stat: a block device');
   t.equal(loop.rdev, deviceNumber(7, 300), 'a minor above 255 survives');
-  t.deepEqual(
-    (await dir.read()).map((entry) => entry.kind).sort(),
-    ['block-device', 'char-device'],
-    'read lists their kinds',
-  );
+  t.deepEqual((await dir.read()).map((entry) => entry.kind).sort(), ['block-device', 'char-device'], 'read lists their kinds');
   if (backend.local) {
     const real = fs.lstatSync(path.join(root, 'null'));
     t.ok(real.isCharacterDevice(), 'the backing directory holds a real character device');

@@ -13,12 +13,10 @@ type Maker = (t: test.Test) => Promise<StorageBackend>;
 const MAKERS: Array<[string, Maker]> = [
   ['memory', async () => new MemoryBackend()],
   ['crashing', async () => new CrashingBackend()],
-  ...BACKENDS.map(
-    (backend): [string, Maker] => [
-      `file on ${backend.name}`,
-      async (t) => new FileBackend(await (await freshStorage(t, backend)).storage.root.createFile('store')),
-    ],
-  ),
+  ...BACKENDS.map((backend): [string, Maker] => [
+    `file on ${backend.name}`,
+    async (t) => new FileBackend(await (await freshStorage(t, backend)).storage.root.createFile('store')),
+  ]),
 ];
 
 for (const [name, make] of MAKERS) {

@@ -32,7 +32,10 @@ eachBackend(
     const present = new Set(seen);
     const missing = [...acknowledged].filter((i) => !present.has(i));
     t.equal(missing.length, 0, `all ${acknowledged.size} acknowledged records are there (${seen.length} in the log)`);
-    t.ok(seen.every((value, i) => value === i), 'the log holds records 0..n in order: nothing after a gap');
+    t.ok(
+      seen.every((value, i) => value === i),
+      'the log holds records 0..n in order: nothing after a gap',
+    );
     t.equal(seen.length, new Set(seen).size, 'no record twice');
     await wal.append(Buffer.from('after the crash'));
     await wal.close();
@@ -63,8 +66,14 @@ eachBackend(
     const wal = await Wal.open(new DirSegmentStore(await storage.openDirectory('wal')), { segmentSize: 64 * 1024 });
     const seen: number[] = [];
     for await (const entry of wal.read()) seen.push(entry.payload.readUInt32LE(0));
-    t.ok(acks.numbers.every((i) => seen[i] === i), `all ${acks.numbers.length} acknowledged records are there, in order`);
-    t.ok(seen.every((value, i) => value === i), 'and nothing else: no record of the refused writer');
+    t.ok(
+      acks.numbers.every((i) => seen[i] === i),
+      `all ${acks.numbers.length} acknowledged records are there, in order`,
+    );
+    t.ok(
+      seen.every((value, i) => value === i),
+      'and nothing else: no record of the refused writer',
+    );
     await wal.close();
   },
   LOCAL_MODES,
@@ -91,7 +100,11 @@ eachBackend(
     await rejection(t, wal.append(record(20, 64 * 1024)), 'ENOSPC', 'a WAL append on the full disk');
     const seen = [];
     for await (const entry of wal.read()) seen.push(entry.payload.readUInt32LE(0));
-    t.deepEqual(seen, Array.from({ length: written }, (_, i) => i), 'the earlier records are readable, nothing partial after them');
+    t.deepEqual(
+      seen,
+      Array.from({ length: written }, (_, i) => i),
+      'the earlier records are readable, nothing partial after them',
+    );
     await filler.truncate(0);
     await wal.append(record(21, 1000));
     const after = [];

@@ -11,7 +11,9 @@ import { BACKENDS, freshStorage } from '../helpers.js';
 export interface StoreKind {
   name: string;
   /** a fresh store, and a way to get the same store again (as after a restart) */
-  make(t: test.Test): Promise<{ store: SegmentStore; reopen(): Promise<SegmentStore>; bytes(segment: number): Buffer; setBytes(segment: number, data: Buffer): void }>;
+  make(
+    t: test.Test,
+  ): Promise<{ store: SegmentStore; reopen(): Promise<SegmentStore>; bytes(segment: number): Buffer; setBytes(segment: number, data: Buffer): void }>;
 }
 
 export const STORE_KINDS: StoreKind[] = [

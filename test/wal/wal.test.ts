@@ -21,9 +21,20 @@ for (const kind of STORE_KINDS) {
     t.ok(new Set(positions.map((p) => p.segment)).size >= 3, `the records span ${new Set(positions.map((p) => p.segment)).size} segments`);
     const all = [];
     for await (const entry of wal.read()) all.push(entry);
-    t.deepEqual(all.map((e) => e.payload.length), sizes, 'every record comes back, in order, with its size');
-    t.ok(all.every((e, i) => e.payload.equals(payloads[i]!) && e.type === 1 + (i % 3)), 'with its bytes and its type');
-    t.deepEqual(all.map((e) => e.position), positions, 'at the positions append returned');
+    t.deepEqual(
+      all.map((e) => e.payload.length),
+      sizes,
+      'every record comes back, in order, with its size',
+    );
+    t.ok(
+      all.every((e, i) => e.payload.equals(payloads[i]!) && e.type === 1 + (i % 3)),
+      'with its bytes and its type',
+    );
+    t.deepEqual(
+      all.map((e) => e.position),
+      positions,
+      'at the positions append returned',
+    );
     for (const from of [3, 5, 9]) {
       const tail = [];
       for await (const entry of wal.read(positions[from])) tail.push(entry.payload.length);
@@ -45,7 +56,11 @@ for (const kind of STORE_KINDS) {
     t.equal(new Set(results.map((p) => `${p.segment}:${p.offset}`)).size, 200, 'every writer got its own position');
     const seen = [];
     for await (const entry of wal.read()) seen.push(entry.payload.readUInt32LE(0));
-    t.deepEqual(seen, Array.from({ length: 200 }, (_, i) => i), 'the records are in the order they were appended');
+    t.deepEqual(
+      seen,
+      Array.from({ length: 200 }, (_, i) => i),
+      'the records are in the order they were appended',
+    );
     await wal.close();
   });
 
@@ -71,7 +86,14 @@ for (const kind of STORE_KINDS) {
     const checkpoint = positions[60]!;
     const removed = await wal.truncateBefore(checkpoint);
     t.equal(removed, checkpoint.segment - 1, `the ${removed} segments before the checkpoint's are gone`);
-    await rejection(t, (async () => { for await (const _ of wal.read(positions[0])) break; })(), 'ENOENT', 'reading from a deleted segment');
+    await rejection(
+      t,
+      (async () => {
+        for await (const _ of wal.read(positions[0])) break;
+      })(),
+      'ENOENT',
+      'reading from a deleted segment',
+    );
     await wal.close();
     const again = await Wal.open(await reopen(), { segmentSize: 4096 });
     t.equal(again.recovery.records, 40, 'recovery scans from the checkpoint: the 40 records after it');

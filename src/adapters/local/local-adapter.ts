@@ -19,9 +19,7 @@ import { lockStore, mustWrite, type StoreLock } from './store-lock.js';
 
 function openRootFd(root: string): Promise<number> {
   return new Promise((resolve, reject) =>
-    fs.open(root, O.RDONLY | O.DIRECTORY | O.CLOEXEC, (error, fd) =>
-      error ? reject(toStorageError(error, 'open', root)) : resolve(fd),
-    ),
+    fs.open(root, O.RDONLY | O.DIRECTORY | O.CLOEXEC, (error, fd) => (error ? reject(toStorageError(error, 'open', root)) : resolve(fd))),
   );
 }
 
@@ -106,7 +104,11 @@ export class LocalAdapter implements Adapter {
     } catch (error) {
       if (!isCode(error, 'EEXIST')) {
         const code = (error as { code?: string }).code ?? 'EIO';
-        throw storageError(code, `cannot create the temporary directory ${RESERVED_NAME} in the storage root`, { path: this.rootPath, cause: error, hint: mustWrite(code) });
+        throw storageError(code, `cannot create the temporary directory ${RESERVED_NAME} in the storage root`, {
+          path: this.rootPath,
+          cause: error,
+          hint: mustWrite(code),
+        });
       }
     }
     let tmp: LocalDir;

@@ -4,7 +4,19 @@
 import { AT, O, RENAME_EXCHANGE, RENAME_NOREPLACE, type IoEngine, type SetTime } from '../../io/engine.js';
 import type { FsStats } from '../../io/native.js';
 import { storageError } from '../../ground/errors.js';
-import { kindOfMode, TYPE_BITS, type DirEntry, type DirNode, type EntryKind, type EntryStat, type FileNode, type NodeKind, type OpenFlags, type RenameMode, type XattrNode } from '../adapter.js';
+import {
+  kindOfMode,
+  TYPE_BITS,
+  type DirEntry,
+  type DirNode,
+  type EntryKind,
+  type EntryStat,
+  type FileNode,
+  type NodeKind,
+  type OpenFlags,
+  type RenameMode,
+  type XattrNode,
+} from '../adapter.js';
 import { FdNode, fdXattrs, withKind } from './fd-node.js';
 import type { InodeTable } from './inode-table.js';
 import { LocalFile, writeFully } from './local-file.js';
