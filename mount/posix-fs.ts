@@ -8,7 +8,7 @@
 // one writev, see LocalFile); a write inside the file is writeAt. The kernel sends writes for one inode
 // one at a time (it holds the inode lock for the whole write), so "at the end" is decided reliably here.
 import { publicName } from '../src/ground/name-bytes.js';
-import { kindOfMode, type EntryStat, type NativeAccess, type NodeKind, type RenameMode } from '../src/adapters/adapter.js';
+import { kindOfMode, type EntryStat, type FsStats, type NativeAccess, type NodeKind, type RenameMode } from '../src/adapters/adapter.js';
 import { StorageError } from '../src/ground/errors.js';
 import type { SetTime } from '../src/ground/set-time.js';
 import type { Dir, DirEntry } from '../src/storage/dir.js';
@@ -411,17 +411,8 @@ export class PosixFs {
     await this.getattr(path);
   }
 
-  statfs(): Promise<{
-    bsize: number;
-    frsize: number;
-    blocks: number;
-    bfree: number;
-    bavail: number;
-    files: number;
-    ffree: number;
-    favail: number;
-    namemax: number;
-  }> {
+  /** statfs of the storage, with favail (free inodes for an unprivileged user: the same here) */
+  statfs(): Promise<FsStats & { favail: number }> {
     return this.storage.root.statfs().then((s) => ({ ...s, favail: s.ffree }));
   }
 
