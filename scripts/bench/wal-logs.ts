@@ -1,7 +1,7 @@
 // The logs the WAL section appends to, behind one small interface: persistfs' Wal (group commit) on a
 // storage in its io_uring or sync IO mode, and the naive baseline, a node:fs FileHandle opened for append
 // that writes each record and (sync 'always') fdatasyncs it on its own.
-import { type FileHandle, open, unlink } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, unlink } from 'node:fs/promises';
 import path from 'node:path';
 
 import { DirSegmentStore, Wal, type Dir, type SegmentStore, type Storage, type StorageBackend } from '../../src/index.js';
@@ -34,9 +34,15 @@ export interface LogPeer {
   close(): Promise<void>;
 }
 
+/**
+ * The log peer `name`, its files under `benchDir`. Each persistfs mode opens a store of its own
+ * (wal-io_uring/, wal-sync/): a store has one owner at a time, and the peers are open together.
+ */
 export async function openLogPeer(name: PeerName, benchDir: string): Promise<LogPeer> {
   if (name === 'node:fs') return new NodeFsLogPeer(benchDir);
-  return new WalLogPeer(name, await openPersistfs(name, benchDir));
+  const root = path.join(benchDir, `wal-${name}`);
+  await mkdir(root, { recursive: true });
+  return new WalLogPeer(name, await openPersistfs(name, root));
 }
 
 /** A name no earlier turn left behind: the process id and a counter. */
