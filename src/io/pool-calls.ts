@@ -12,6 +12,7 @@ export abstract class PoolCalls {
   /** Thread-pool calls in flight. */
   protected poolCalls = 0;
   private drained: (() => void) | undefined;
+  private closing: Promise<void> | undefined;
 
   /** Whether no call of the engine is in flight. */
   protected abstract idle(): boolean;
@@ -26,15 +27,22 @@ export abstract class PoolCalls {
     });
   }
 
-  /** A call has settled: wakes stopCalls() if it was the last. */
+  /** A call has settled: wakes closeOnce() if it was the last. */
   protected checkDrained(): void {
     if (this.drained && this.idle()) this.drained();
   }
 
-  /** Refuses new calls, then waits until those in flight have settled. */
-  protected async stopCalls(): Promise<void> {
-    this.closed = true;
-    if (!this.idle()) await new Promise<void>((resolve) => (this.drained = resolve));
+  /**
+   * Refuses new calls, then waits until those in flight have settled, and runs `last` (the engine's own
+   * teardown) once. Every close() gets this one promise, so a second close waits for the first.
+   */
+  protected closeOnce(last: () => void = () => {}): Promise<void> {
+    this.closing ??= (async () => {
+      this.closed = true;
+      if (!this.idle()) await new Promise<void>((resolve) => (this.drained = resolve));
+      last();
+    })();
+    return this.closing;
   }
 
   mknodat(dirfd: number, name: string, mode: number, device: number): Promise<void> {

@@ -72,6 +72,6 @@ export class SyncEngine extends PoolCalls implements IoEngine {
   }
 
   close(): Promise<void> {
-    return this.stopCalls();
+    return this.closeOnce();
   }
 }

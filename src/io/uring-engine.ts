@@ -195,9 +195,7 @@ export class UringEngine extends PoolCalls implements IoEngine {
     await this.run('ftruncate', undefined, (slot) => this.ring.ftruncate(slot, fd, length));
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    await this.stopCalls();
-    this.ring.destroy();
+  close(): Promise<void> {
+    return this.closeOnce(() => this.ring.destroy());
   }
 }

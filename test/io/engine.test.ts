@@ -67,6 +67,28 @@ for (const ioMode of ['io_uring', 'sync'] as const) {
     fs.closeSync(fd);
   });
 
+  test(`${ioMode}: a second close while the first waits for a request waits for it too`, async (t) => {
+    const engine = createEngine({ ioMode, queueDepth: 8, submitThreshold: 8 });
+    const fd = await withFile(t, engine, 1 << 20);
+    await engine.ftruncate(fd, 3 << 20);
+    // what the copy has written when a close resolves: the 1 MiB copied to 2 MiB ends with 1s
+    const copiedTail = () => {
+      const tail = Buffer.alloc(4);
+      fs.readSync(fd, tail, 0, 4, (3 << 20) - 4);
+      return [...tail];
+    };
+    const copying = engine.copyFileRange(fd, 0, fd, 2 << 20, 1 << 20);
+    const first = engine.close().then(copiedTail);
+    const second = engine.close().then(copiedTail);
+    const timeout = new Promise<string>((resolve) => setTimeout(() => resolve('timed out'), 10_000).unref());
+    t.deepEqual(await Promise.race([second, timeout]), [1, 1, 1, 1], 'the second close resolved once the copy had finished');
+    t.deepEqual(await Promise.race([first, timeout]), [1, 1, 1, 1], 'and so did the first');
+    t.equal(await copying, 1 << 20, 'the copy completed');
+    await engine.close();
+    t.pass('a close after the end resolves at once');
+    fs.closeSync(fd);
+  });
+
   test(`${ioMode}: lseek finds holes, copy_file_range copies, and close waits for both (thread pool calls)`, async (t) => {
     const engine = createEngine({ ioMode, queueDepth: 8, submitThreshold: 8 });
     const fd = await withFile(t, engine, 1 << 20);
