@@ -52,16 +52,7 @@ export async function recover(dir: Dir, settings: Settings, logger: Logger | und
     for (const table of levels.flat()) await table.close();
     throw error;
   }
-  if (!settings.readOnly) {
-    for (const entry of await dir.read()) {
-      const number = typeof entry.name === 'string' ? parseTableName(entry.name) : undefined;
-      if (number !== undefined && !live.has(number)) {
-        logger?.warn({ file: entry.name }, 'LSM: removing an SST no manifest names (left by a crash during a flush or compaction)');
-        await dir.deleteFile(entry.name);
-      }
-    }
-  }
-
+  let wal: Recovered['wal'];
   const mem = new Memtable();
   // a store whose WAL lost its unsynced tail (power loss) may have dropped versions above what remains
   let lastSeq = Math.max(manifest.lastSequence, manifest.gcHorizon);
@@ -72,23 +63,37 @@ export async function recover(dir: Dir, settings: Settings, logger: Logger | und
     lastSeq = Math.max(lastSeq, batch.firstSeq + batch.ops.length - 1);
     records++;
   };
-  let wal: Recovered['wal'];
-  if (!settings.readOnly) {
-    wal = await openWal(dir, settings, logger);
-    try {
+  try {
+    if (settings.readOnly) {
+      // wal null: no flush yet (replay all of it), or a checkpoint (which has no WAL directory)
+      await replayReadOnly(dir, manifest.wal, apply);
+    } else {
+      await removeUnnamedTables(dir, live, logger);
+      wal = await openWal(dir, settings, logger);
       for await (const record of wal.wal.read(manifest.wal ?? undefined)) apply(record);
-    } catch (error) {
-      await wal.wal.close();
-      await wal.dir.close();
-      for (const table of levels.flat()) await table.close();
-      throw error;
     }
-  } else {
-    // wal null: no flush yet (replay all of it), or a checkpoint (which has no WAL directory)
-    await replayReadOnly(dir, manifest.wal, apply);
+  } catch (error) {
+    // nothing the failed open took stays open
+    if (wal) {
+      await wal.wal.close().catch(() => undefined);
+      await wal.dir.close().catch(() => undefined);
+    }
+    for (const table of levels.flat()) await table.close().catch(() => undefined);
+    throw error;
   }
   logger?.info({ path: dir.path, tables: live.size, replayed: records, version: lastSeq }, 'LSM store opened');
   return { manifest, cache, levels, mem, lastSeq, ...(wal ? { wal } : {}) };
+}
+
+/** Deletes the SSTs no manifest names: left by a crash during a flush or a compaction. */
+async function removeUnnamedTables(dir: Dir, live: ReadonlySet<number>, logger: Logger | undefined): Promise<void> {
+  for (const entry of await dir.read()) {
+    const number = typeof entry.name === 'string' ? parseTableName(entry.name) : undefined;
+    if (number !== undefined && !live.has(number)) {
+      logger?.warn({ file: entry.name }, 'LSM: removing an SST no manifest names (left by a crash during a flush or compaction)');
+      await dir.deleteFile(entry.name);
+    }
+  }
 }
 
 async function openWal(dir: Dir, settings: Settings, logger: Logger | undefined): Promise<{ wal: Wal; dir: Dir }> {

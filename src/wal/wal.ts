@@ -26,7 +26,7 @@ import {
 } from './format.js';
 import { SegmentReader, validRecordAfter, type RecordRead } from './segment-reader.js';
 import type { SegmentStore } from './segment-store.js';
-import { badRecord, corruption, WalReader, type WalRecord } from './wal-reader.js';
+import { badRecord, corruption, WalReader, type WalRecord, type WalStop } from './wal-reader.js';
 
 export type { WalPosition } from './format.js';
 export type { WalRecord } from './wal-reader.js';
@@ -165,24 +165,36 @@ export class Wal {
     const stop = await new WalReader(store).read(checkpoint, () => report.records++);
     const number = segments.at(-1)!;
     const last = await store.open(number);
+    try {
+      await Wal.repairTail(last, number, stop, report, options);
+    } catch (error) {
+      await last.close().catch(() => undefined); // a refused log keeps nothing open
+      throw error;
+    }
+    return new Wal(store, number, last, segments[0]!, report, options, options.logger);
+  }
+
+  /**
+   * Makes the last segment `last` ready for appends: a header begun again if a crash interrupted it, and a
+   * torn tail cut at `stop`; good records after a bad one are refused unless recovery is point-in-time.
+   */
+  private static async repairTail(last: StorageBackend, number: number, stop: WalStop | undefined, report: RecoveryReport, options: WalOptions): Promise<void> {
     if (last.size() < SEGMENT_HEADER_SIZE) {
       // a crash while the segment was being begun: begin it again
       await last.truncate(0);
       await last.append(encodeSegmentHeader(number));
       await last.sync();
     }
-    if (stop !== undefined) {
-      const { position, reason } = stop;
-      const goodAfter = await validRecordAfter(last, position.offset);
-      if (goodAfter && options.recovery !== 'point-in-time') throw badRecord(stop);
-      if (goodAfter) options.logger?.error({ segment: number, offset: position.offset }, 'WAL point-in-time recovery: good records after a bad one are cut');
-      const bytes = last.size() - position.offset;
-      await last.truncate(position.offset);
-      await last.sync();
-      report.dropped = { position, bytes, reason };
-      options.logger?.warn({ segment: number, offset: position.offset, bytes, reason }, 'WAL recovery cut off a torn tail');
-    }
-    return new Wal(store, number, last, segments[0]!, report, options, options.logger);
+    if (stop === undefined) return;
+    const { position, reason } = stop;
+    const goodAfter = await validRecordAfter(last, position.offset);
+    if (goodAfter && options.recovery !== 'point-in-time') throw badRecord(stop);
+    if (goodAfter) options.logger?.error({ segment: number, offset: position.offset }, 'WAL point-in-time recovery: good records after a bad one are cut');
+    const bytes = last.size() - position.offset;
+    await last.truncate(position.offset);
+    await last.sync();
+    report.dropped = { position, bytes, reason };
+    options.logger?.warn({ segment: number, offset: position.offset, bytes, reason }, 'WAL recovery cut off a torn tail');
   }
 
   private static async createSegment(store: SegmentStore, number: number): Promise<StorageBackend> {

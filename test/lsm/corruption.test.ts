@@ -193,3 +193,34 @@ eachBackend(
   },
   LOCAL_MODES,
 );
+
+eachBackend(
+  'a refused open keeps nothing open: the tables it opened and the WAL segment it read are closed again',
+  async (t, backend) => {
+    const env = await lsmEnv(t, backend);
+    await oneTable(env);
+    const db = await env.open(OPTIONS);
+    await db.put('a', 'A-VALUE');
+    await db.put('b', 'B-VALUE');
+    await db.put('c', 'C-VALUE');
+    await db.close();
+    const walDir = path.join(env.root, 'db', WAL_DIR);
+    const last = fs
+      .readdirSync(walDir)
+      .filter((name) => name.endsWith('.wal'))
+      .sort()
+      .at(-1)!;
+    const segment = path.join(walDir, last);
+    flip(segment, fs.readFileSync(segment).indexOf('B-VALUE')); // a bad record with a good one after it
+    const descriptors = () => fs.readdirSync('/proc/self/fd').length;
+    const before = descriptors();
+    for (let i = 0; i < 5; i++) {
+      await LsmStore.open(env.dir, OPTIONS).then(
+        () => t.fail('a store with a bad record before a good one opened'),
+        (error: { code?: string }) => t.equal(error.code, 'EBADMSG', `open ${i + 1} is refused (EBADMSG)`),
+      );
+    }
+    t.equal(descriptors(), before, 'five refused opens left no descriptor open');
+  },
+  LOCAL_MODES,
+);
