@@ -134,4 +134,13 @@ await yargs(hideBin(process.argv))
   .demandCommand(1, 'say which command: mount or unmount')
   .strict()
   .help()
+  .alias('h', 'help')
+  .alias('V', 'version')
+  // a usage error is one line and where to read more, not the whole help
+  .fail((message, error) => {
+    if (error && !message) throw error;
+    const command = ['mount', 'unmount'].includes(process.argv[2] ?? '') ? ` ${process.argv[2]}` : '';
+    process.stderr.write(`persistfs: ${message ?? error?.message}\nsee persistfs${command} --help\n`);
+    process.exit(2);
+  })
   .parseAsync();

@@ -1,0 +1,47 @@
+// The command line's own behaviour: -h and -V, and usage errors as one line plus where to read more.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import test from 'tape';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const CLI = path.join(repo, 'dist', 'mount', 'cli.js');
+
+function persistfs(...args: string[]) {
+  return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 30_000 });
+}
+
+test('persistfs -V and --version print the version; -h and --help print the help and exit 0', (t) => {
+  const version = JSON.parse(fs.readFileSync(path.join(repo, 'package.json'), 'utf8')).version as string;
+  for (const flag of ['-V', '--version']) {
+    const run = persistfs(flag);
+    t.equal(run.status, 0, `${flag}: exit status 0`);
+    t.equal(run.stdout.trim(), version, `${flag}: prints ${version}`);
+  }
+  for (const args of [['-h'], ['--help'], ['mount', '-h']]) {
+    const run = persistfs(...args);
+    t.equal(run.status, 0, `${args.join(' ')}: exit status 0`);
+    t.match(run.stdout, /persistfs/, `${args.join(' ')}: prints the help`);
+    t.equal(run.stderr, '', `${args.join(' ')}: and no error`);
+  }
+  t.end();
+});
+
+test('a usage error is one line and where to read more, exit status 2', (t) => {
+  for (const [args, said, more] of [
+    [[], /say which command: mount or unmount/, 'see persistfs --help'],
+    [['frob'], /Unknown argument: frob/, 'see persistfs --help'],
+    [['mount'], /Not enough non-option arguments/, 'see persistfs mount --help'],
+    [['mount', 'a', 'b', 'c', '--bogus'], /Unknown argument/, 'see persistfs mount --help'],
+    [['unmount'], /Not enough non-option arguments/, 'see persistfs unmount --help'],
+  ] as Array<[string[], RegExp, string]>) {
+    const run = persistfs(...args);
+    const lines = run.stderr.trim().split('\n');
+    t.equal(run.status, 2, `'${args.join(' ')}': exit status 2`);
+    t.equal(lines.length, 2, `'${args.join(' ')}': two lines, not the help (${lines[0]})`);
+    t.match(lines[0] ?? '', said, `'${args.join(' ')}': says what is wrong`);
+    t.equal(lines[1], more, `'${args.join(' ')}': and where to read more`);
+  }
+  t.end();
+});
