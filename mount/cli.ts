@@ -9,6 +9,7 @@ import { hideBin } from 'yargs/helpers';
 import { loadConfig, type IoModeSetting, type LogLevel } from '../src/config/config.js';
 import { createLogger } from '../src/log.js';
 import { StorageError } from '../src/ground/errors.js';
+import { expandMountOptions, MountOptionError } from './mount-options.js';
 import { unmountPersistfs } from './mountpoint.js';
 import { DEFAULT_TRANSPORT, runMount, TRANSPORTS } from './run-mount.js';
 
@@ -24,7 +25,17 @@ function seconds(name: string, value: string): number {
   return Number(value);
 }
 
-await yargs(hideBin(process.argv))
+function expandedArguments(): string[] {
+  try {
+    return expandMountOptions(hideBin(process.argv));
+  } catch (error) {
+    if (!(error instanceof MountOptionError)) throw error;
+    process.stderr.write(`persistfs: ${error.message}\nsee persistfs mount --help\n`);
+    process.exit(2);
+  }
+}
+
+await yargs(expandedArguments())
   .scriptName('persistfs')
   .usage('$0 <command>\n\nA persistence-storage engine on io_uring, served as a FUSE file system.')
   .command(
@@ -78,7 +89,8 @@ await yargs(hideBin(process.argv))
           type: 'boolean',
           default: false,
           describe: 'print every FUSE request (fuse-native: libfuse debug output; kernel: each request and reply in the log)',
-        }),
+        })
+        .epilog('Every option can also be given as mount(8) takes them: -o allow_other,attr_timeout=2,no_xattr'),
     async (argv) => {
       try {
         const attrTimeout = seconds('attr-timeout', argv['attr-timeout']);

@@ -45,3 +45,21 @@ test('a usage error is one line and where to read more, exit status 2', (t) => {
   }
   t.end();
 });
+
+test('-o name[=value],... names the long options; an unknown one is a usage error', (t) => {
+  const timeout = persistfs('mount', '-o', 'allow_other,attr_timeout=-1', '/nonexistent-backing', '/tmp');
+  t.match(timeout.stderr, /--attr-timeout must be a non-negative number of seconds, got '-1'/, '-o attr_timeout=-1 reaches --attr-timeout');
+  const parsed = persistfs('mount', '-oallow_other,no_xattr,io_mode=sync', '/nonexistent-backing', '/tmp');
+  t.match(parsed.stderr, /the backing directory does not exist/, 'a valid list is taken: the mount goes on to check its directories');
+  for (const [list, said] of [
+    ['bogus', /unknown mount option -o bogus/],
+    ['allow_other=1', /-o allow-other takes no value/],
+    ['attr_timeout', /-o attr-timeout needs a value/],
+  ] as Array<[string, RegExp]>) {
+    const run = persistfs('mount', '-o', list, 'a', 'b');
+    t.equal(run.status, 2, `-o ${list}: exit status 2`);
+    t.match(run.stderr, said, `-o ${list}: says what is wrong`);
+    t.match(run.stderr, /see persistfs mount --help\n$/, `-o ${list}: and where to read more`);
+  }
+  t.end();
+});
