@@ -94,7 +94,7 @@ export class LocalFile extends FdNode implements FileNode {
     inode.draining = true;
     while (inode.queue.length > 0) {
       const first = inode.queue[0]!;
-      if (first.kind === 'append' || (first.kind === 'write' && first.size === inode.size)) {
+      if (continues(first, first.fd, inode.size)) {
         await this.appendBatch(takeAppends(inode.queue, first.fd, inode.size));
         continue;
       }
@@ -137,9 +137,7 @@ export class LocalFile extends FdNode implements FileNode {
       () => this.engine.ftruncate(fd, start),
     );
     if (written === undefined) return;
-    batch.forEach((request, i) => {
-      request.resolve(written.offsets[i]!);
-    });
+    for (const [i, request] of batch.entries()) request.resolve(written.offsets[i]!);
     inode.size = Math.max(inode.size, written.end);
   }
 
@@ -207,9 +205,14 @@ function takeAppends(queue: SizeChange[], fd: number, start: number): SizeChange
       { measure: (request) => request.bytes, most: BATCH_BYTES },
     ],
     (request) => {
-      const joins = request.fd === fd && (request.kind === 'append' || (request.kind === 'write' && request.size === end));
-      end += request.bytes;
+      const joins = continues(request, fd, end);
+      end += request.bytes; // past the first request that does not join, takeBatch stops
       return joins;
     },
   );
+}
+
+/** Whether `request` goes down with a batch through `fd` that has reached `end`: an append, or a write starting there. */
+function continues(request: SizeChange, fd: number, end: number): boolean {
+  return request.fd === fd && (request.kind === 'append' || (request.kind === 'write' && request.size === end));
 }
