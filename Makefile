@@ -2,7 +2,7 @@
 # Each target installs what is missing first (apt packages, npm packages, the native addon, tsc), and
 # does nothing for parts already in place.
 SHELL := /bin/bash
-APT_PACKAGES := liburing-dev libfuse2 libfuse-dev fuse3 fio pkg-config util-linux attr acl git clang-format
+APT_PACKAGES := liburing-dev libfuse2 libfuse-dev fuse3 fio pkg-config util-linux attr acl git clang-format ceph-mon ceph-osd radosgw curl
 NODE_GYP := node_modules/.bin/node-gyp
 NODEDIR := $(shell [ -f /usr/include/node/node_api.h ] && echo --nodedir=/usr)
 ADDON := native/build/Release/persistfs_native.node

@@ -7,11 +7,14 @@ import path from 'node:path';
 import test from 'tape';
 
 import { openStorage, type Storage, type StorageOptions } from '../src/index.js';
+import { ceph, freshPrefix } from './remote/ceph.js';
 
 export interface Backend {
   name: string;
   options: StorageOptions;
   local: boolean;
+  /** an object store behind the storage (a real Ceph radosgw, started by the first test that needs it) */
+  remote?: boolean;
 }
 
 export const BACKENDS: Backend[] = [
@@ -21,6 +24,12 @@ export const BACKENDS: Backend[] = [
 ];
 
 export const LOCAL_MODES = BACKENDS.filter((backend) => backend.local);
+
+/** The S3 adapter on Ceph: POSIX where S3 allows it (no links, special files, xattrs; renames copy). */
+export const S3_BACKEND: Backend = { name: 's3', options: { adapter: 's3', config: { logLevel: 'warn' } }, local: false, remote: true };
+
+/** Every adapter the storage API's conformance tests run on: the local and in-memory ones, and S3. */
+export const CONFORMANCE: Backend[] = [...BACKENDS, S3_BACKEND];
 
 /** A new empty directory, removed when the test ends (pass or fail). */
 export function tempDir(t: test.Test, prefix = 'persistfs-test-'): string {
@@ -42,6 +51,14 @@ export function mountTmpfs(t: test.Test, size: number): string {
 
 /** A storage on a fresh temporary root, closed when the test ends. */
 export async function freshStorage(t: test.Test, backend: Backend): Promise<{ storage: Storage; root: string }> {
+  if (backend.remote) {
+    const cluster = await ceph();
+    const prefix = freshPrefix();
+    const root = `s3://${cluster.bucket}/${prefix}`;
+    const storage = await openStorage(root, { ...backend.options, s3: cluster.options(prefix) });
+    t.teardown(() => storage.close());
+    return { storage, root };
+  }
   const root = tempDir(t);
   const storage = await openStorage(root, backend.options);
   t.teardown(() => storage.close());

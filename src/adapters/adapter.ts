@@ -125,6 +125,11 @@ export interface FileNode extends AttributeNode {
    * grows as needed); resolves with the bytes copied: fewer at the source's end, perhaps fewer anyway.
    */
   copyFrom(source: FileNode, sourceOffset: number, offset: number, length: number): Promise<number>;
+  /**
+   * The file from `offset` to its end as it arrives, in pieces of any size (one streamed request where the
+   * bytes are remote); File.stream cuts them into its chunks. Without it, File.stream reads chunk by chunk.
+   */
+  stream?(offset: number): AsyncIterable<Buffer>;
   /** whether `other` is a handle on this same file (through this name or another) */
   sameFile(other: FileNode): boolean;
   /** the descriptor and size cell, where the file has a descriptor (not in memory) */

@@ -24,6 +24,7 @@ const DESCRIPTIONS: Record<string, string> = {
   ELOOP: 'too many symbolic links, or a symbolic link where none is allowed',
   EBUSY: 'resource busy',
   EIO: 'input/output error',
+  ESTALE: 'stale file handle',
   EROFS: 'read-only file system',
   EMFILE: 'too many open files in this process',
   ENFILE: 'too many open files in the system',

@@ -96,6 +96,28 @@ function checkBuffer(buffer: unknown, path: string): Uint8Array {
   return buffer;
 }
 
+/** The bytes of `source` cut into chunks of `size` (the last one shorter). */
+async function* rechunked(source: AsyncIterable<Buffer>, size: number): AsyncGenerator<Buffer, void, undefined> {
+  let pending: Buffer[] = [];
+  let held = 0;
+  for await (const piece of source) {
+    let rest = piece;
+    while (held + rest.length >= size) {
+      const take = size - held;
+      pending.push(rest.subarray(0, take));
+      yield Buffer.concat(pending, size);
+      pending = [];
+      held = 0;
+      rest = rest.subarray(take);
+    }
+    if (rest.length > 0) {
+      pending.push(Buffer.from(rest));
+      held += rest.length;
+    }
+  }
+  if (held > 0) yield Buffer.concat(pending, held);
+}
+
 export class File extends Handle {
   private fileName: string;
 
@@ -242,6 +264,13 @@ export class File extends Handle {
   async *stream(offset = 0, chunkSize = DEFAULT_CHUNK): AsyncGenerator<Buffer, void, undefined> {
     checkOffset(chunkSize, 'chunkSize', this.path);
     if (chunkSize === 0) throw storageError('EINVAL', 'chunkSize must be at least 1', { path: this.path });
+    const streamed = this.node.stream;
+    if (streamed !== undefined) {
+      this.checkAccess('stream', false);
+      this.checkReadOffset(offset);
+      yield* rechunked(streamed.call(this.node, offset), chunkSize);
+      return;
+    }
     let position = offset;
     for (;;) {
       const chunk = this.direct ? alignedMemory(chunkSize, this.alignment) : Buffer.allocUnsafe(chunkSize);

@@ -3,6 +3,8 @@
 // front, tools). The adapter (where bytes live) and the IO mode come from options and configuration.
 import { LocalAdapter } from '../adapters/local/local-adapter.js';
 import { MemoryAdapter, type MemoryOptions } from '../adapters/memory-adapter.js';
+import { S3Adapter } from '../adapters/s3/s3-adapter.js';
+import type { S3Options } from '../adapters/s3/s3-settings.js';
 import type { Adapter, DirNode, EntryStat } from '../adapters/adapter.js';
 import { loadConfig, type Config } from '../config/config.js';
 import { createLogger, type Logger } from '../log.js';
@@ -15,14 +17,19 @@ import { labelOf } from './handle.js';
 import { splitPath, type Name } from './names.js';
 
 export interface StorageOptions {
-  /** where bytes live: 'local' (a root directory, the default) or 'memory' */
-  adapter?: 'local' | 'memory';
+  /**
+   * where bytes live: 'local' (a root directory, the default), 'memory', or 's3' (an S3 bucket: the root is
+   * s3://bucket/prefix, the rest from `s3` and the AWS environment variables)
+   */
+  adapter?: 'local' | 'memory' | 's3';
   /** configuration overrides (ioMode, queueDepth, ...) on top of the file and environment */
   config?: Partial<Config>;
   /** a JSON configuration file (PERSISTFS_CONFIG names one too) */
   configFile?: string;
   logger?: Logger;
   memory?: MemoryOptions;
+  /** endpoint, region, credentials, ... of the 's3' adapter */
+  s3?: S3Options;
   /**
    * Enforce the owner's Mode in the API (default true). A front whose kernel already checks permissions
    * for the real caller (FUSE with default_permissions) turns it off, so that root may do what POSIX lets it.
@@ -64,8 +71,10 @@ export class Storage implements HandleRegistry {
     } else if (options.adapter === undefined || options.adapter === 'local') {
       if (typeof root !== 'string' || root === '') throw storageError('EINVAL', 'the storage root must be a directory path');
       adapter = LocalAdapter.create(root, config, logger, { readOnly: options.readOnly === true });
+    } else if (options.adapter === 's3') {
+      adapter = S3Adapter.create(root, options.s3);
     } else {
-      throw storageError('EINVAL', `unknown adapter '${String(options.adapter)}': use 'local' or 'memory'`);
+      throw storageError('EINVAL', `unknown adapter '${String(options.adapter)}': use 'local', 'memory' or 's3'`);
     }
     let node: DirNode;
     try {

@@ -1,0 +1,94 @@
+#!/bin/bash
+# A throwaway single-node Ceph cluster (one monitor, one OSD, one radosgw) serving S3 on 127.0.0.1, for the
+# remote tier's tests and benchmarks. No authentication inside the cluster; one S3 user with fixed keys.
+#   scripts/ceph-s3.sh up [memstore|bluestore]   start it (stopping one left from before), print the endpoint
+#   scripts/ceph-s3.sh down                      stop it and remove its state
+# Environment: CEPH_DIR (state, default $TMPDIR/persistfs-ceph), RGW_PORT (default 7480).
+# Needs Debian's ceph-mon, ceph-osd, radosgw (make test installs them). Ports 3300, 6789, 6800-7300 and
+# RGW_PORT: one such cluster per machine at a time.
+set -euo pipefail
+DIR=${CEPH_DIR:-${TMPDIR:-/tmp}/persistfs-ceph}
+PORT=${RGW_PORT:-7480}
+ACCESS=${CEPH_ACCESS_KEY:-PERSISTFSTESTKEY}
+SECRET=${CEPH_SECRET_KEY:-PERSISTFSTESTSECRET}
+
+stop() {
+  # radosgw first, the monitor last; each by its pid file, SIGKILL after 10 s
+  for daemon in client.rgw.s3 osd.0 mon.a; do
+    local pidfile="$DIR/run/$daemon.pid"
+    [ -f "$pidfile" ] || continue
+    local pid; pid=$(cat "$pidfile")
+    if kill "$pid" 2>/dev/null; then
+      for _ in $(seq 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+      kill -9 "$pid" 2>/dev/null || true
+    fi
+    rm -f "$pidfile"
+  done
+}
+
+case "${1:-}" in
+  down)
+    stop
+    rm -rf "$DIR"
+    ;;
+  up)
+    store=${2:-memstore}
+    stop
+    rm -rf "$DIR"
+    mkdir -p "$DIR"/{mon.a,osd.0,run,log}
+    fsid=$(cat /proc/sys/kernel/random/uuid)
+    cat >"$DIR/ceph.conf" <<CONF
+[global]
+fsid = $fsid
+mon host = [v2:127.0.0.1:3300,v1:127.0.0.1:6789]
+public addr = 127.0.0.1
+auth cluster required = none
+auth service required = none
+auth client required = none
+run dir = $DIR/run
+admin socket = $DIR/run/\$name.asok
+pid file = $DIR/run/\$name.pid
+log file = $DIR/log/\$name.log
+mon data = $DIR/mon.\$id
+osd data = $DIR/osd.\$id
+osd objectstore = $store
+osd pool default size = 1
+osd pool default min size = 1
+osd pool default pg num = 8
+osd pool default pgp num = 8
+osd pool default pg autoscale mode = off
+osd crush chooseleaf type = 0
+mon allow pool size one = true
+mon warn on pool no redundancy = false
+paxos propose interval = 0.05
+paxos min wait = 0.01
+memstore device bytes = 4294967296
+bluestore block path = $DIR/osd.\$id/block.file
+bluestore block create = true
+bluestore block size = 10737418240
+osd memory target = 1073741824
+[client.rgw.s3]
+ms mon client mode = crc
+rgw frontends = beast endpoint=127.0.0.1:$PORT tcp_nodelay=1
+CONF
+    export CEPH_CONF="$DIR/ceph.conf"
+    monmaptool --create --fsid "$fsid" --addv a '[v2:127.0.0.1:3300,v1:127.0.0.1:6789]' "$DIR/monmap" >/dev/null
+    ceph-mon --mkfs -i a --monmap "$DIR/monmap"
+    ceph-mon -i a
+    osd_uuid=$(cat /proc/sys/kernel/random/uuid)
+    osd=$(ceph osd new "$osd_uuid")
+    ceph-osd -i "$osd" --mkfs --osd-uuid "$osd_uuid" 2>/dev/null
+    ceph-osd -i "$osd" 2>/dev/null
+    timeout 60 radosgw -n client.rgw.s3
+    for _ in $(seq 240); do
+      curl -fs -o /dev/null "http://127.0.0.1:$PORT/" && break
+      sleep 0.25
+    done
+    radosgw-admin user create --uid=persistfs --display-name=persistfs --access-key="$ACCESS" --secret-key="$SECRET" >/dev/null
+    echo "http://127.0.0.1:$PORT $ACCESS $SECRET"
+    ;;
+  *)
+    echo "usage: $0 up [memstore|bluestore] | down" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,91 @@
+// A file's or directory's POSIX attributes as an object store keeps them: user metadata (x-amz-meta-mode,
+// -uid, -gid, -mtime, in decimal; mtime in nanoseconds), with defaults for objects other tools wrote.
+import { createHash } from 'node:crypto';
+
+import type { SetTime } from '../../io/engine.js';
+import { TYPE_BITS, type EntryKind, type EntryStat } from '../adapter.js';
+import type { ObjectMetadata } from './object-store.js';
+
+export interface Attributes {
+  /** permission bits (07777) */
+  mode: number;
+  uid: number;
+  gid: number;
+  mtimeNs: bigint;
+  atimeNs: bigint;
+}
+
+export const nowNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
+
+export function newAttributes(mode: number): Attributes {
+  const t = nowNs();
+  return { mode: mode & 0o7777, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, mtimeNs: t, atimeNs: t };
+}
+
+function decimal(value: string | undefined, fallback: number): number {
+  return value !== undefined && /^\d+$/.test(value) ? Number(value) : fallback;
+}
+
+/** The attributes stored in `metadata`; what is missing comes from `kind`'s defaults and `lastModified`. */
+/** A time in nanoseconds written in decimal (before 1970 negative), else `fallback`. */
+function nanoseconds(value: string | undefined, fallback: bigint): bigint {
+  return value !== undefined && /^-?\d{1,22}$/.test(value) ? BigInt(value) : fallback;
+}
+
+export function attributesOf(metadata: ObjectMetadata, kind: EntryKind, lastModified: Date): Attributes {
+  const modified = nanoseconds(metadata.mtime, BigInt(lastModified.getTime()) * 1_000_000n);
+  return {
+    mode: decimal(metadata.mode, kind === 'directory' ? 0o755 : 0o644) & 0o7777,
+    uid: decimal(metadata.uid, process.getuid?.() ?? 0),
+    gid: decimal(metadata.gid, process.getgid?.() ?? 0),
+    mtimeNs: modified,
+    atimeNs: nanoseconds(metadata.atime, modified),
+  };
+}
+
+export function metadataOf(attributes: Attributes): ObjectMetadata {
+  return {
+    mode: String(attributes.mode),
+    uid: String(attributes.uid),
+    gid: String(attributes.gid),
+    mtime: String(attributes.mtimeNs),
+    atime: String(attributes.atimeNs),
+  };
+}
+
+export function withTimes(attributes: Attributes, atime: SetTime, mtime: SetTime): Attributes {
+  const t = nowNs();
+  return {
+    ...attributes,
+    atimeNs: atime === 'omit' ? attributes.atimeNs : atime === 'now' ? t : atime,
+    mtimeNs: mtime === 'omit' ? attributes.mtimeNs : mtime === 'now' ? t : mtime,
+  };
+}
+
+/** A stable inode number for a key: the first 63 bits of its SHA-1 (never 0). */
+export function inodeOf(key: string): bigint {
+  const digest = createHash('sha1').update(key).digest();
+  return (digest.readBigUInt64BE(0) >> 1n) | 1n;
+}
+
+export function entryStat(kind: EntryKind, key: string, size: number, attributes: Attributes): EntryStat {
+  return {
+    kind,
+    mode: TYPE_BITS[kind] | attributes.mode,
+    uid: attributes.uid,
+    gid: attributes.gid,
+    nlink: kind === 'directory' ? 2 : 1,
+    ino: inodeOf(key),
+    dev: 0,
+    rdev: 0,
+    size,
+    blocks: Math.ceil(size / 512),
+    blksize: 4096,
+    atimeNs: attributes.atimeNs,
+    mtimeNs: attributes.mtimeNs,
+    ctimeNs: attributes.mtimeNs,
+    birthtimeNs: attributes.mtimeNs,
+    dioMemAlign: 0,
+    dioOffsetAlign: 0,
+  };
+}

@@ -1,0 +1,290 @@
+// The object store: the few S3 calls the remote adapters need, on the AWS SDK v3 client (it signs, retries
+// and streams), with every failure turned into a StorageError that names the bucket or key and says what to
+// check. Keys here are whole object keys (the adapter's prefix already applied).
+import { Readable } from 'node:stream';
+
+import {
+  CopyObjectCommand,
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  type GetObjectCommandOutput,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+
+import { storageError, type StorageError } from '../../ground/errors.js';
+import type { S3Settings } from './s3-settings.js';
+
+/** Object metadata as S3 keeps it (x-amz-meta-*): our mode, owner and times as decimal strings. */
+export type ObjectMetadata = Record<string, string>;
+
+export interface ObjectHead {
+  key: string;
+  size: number;
+  etag: string;
+  lastModified: Date;
+  metadata: ObjectMetadata;
+}
+
+export interface ListPage {
+  /** objects directly under the prefix (their key and size) */
+  objects: Array<{ key: string; size: number; etag: string; lastModified: Date }>;
+  /** the "subdirectories": common prefixes ending in the delimiter */
+  prefixes: string[];
+}
+
+/** Bodies at or above this go up as a multipart upload, in parts of this size. */
+export const MULTIPART_THRESHOLD = 16 * 1024 * 1024;
+
+/** What an SDK error means for the caller, as a StorageError naming `what` (a bucket or key). */
+export function s3Error(error: unknown, action: string, bucket: string, key?: string): StorageError {
+  const failure = error as { name?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+  const status = failure.$metadata?.httpStatusCode;
+  const name = failure.name ?? failure.code ?? '';
+  const path = key === undefined ? `s3://${bucket}` : `s3://${bucket}/${key}`;
+  const details = { path, syscall: action, cause: error };
+  switch (name) {
+    case 'NoSuchBucket':
+      return storageError('ENOENT', `the bucket '${bucket}' does not exist`, { ...details, hint: 'create it first, or check the bucket name' });
+    case 'NoSuchKey':
+    case 'NotFound':
+      return storageError('ENOENT', 'no such object', details);
+    case 'InvalidAccessKeyId':
+    case 'SignatureDoesNotMatch':
+    case 'AccessDenied':
+    case 'Forbidden':
+      return storageError('EACCES', `the object store refused the credentials (${name})`, {
+        ...details,
+        hint: 'check the access key and secret (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or the s3 options)',
+      });
+    case 'PreconditionFailed':
+      return storageError('ESTALE', 'the object changed in the object store since it was opened', { ...details, hint: 'open it again' });
+    case 'InvalidRange':
+      return storageError('EINVAL', 'a read past the end of the object', details);
+    case 'ECONNREFUSED':
+    case 'ECONNRESET':
+    case 'ETIMEDOUT':
+    case 'EHOSTUNREACH':
+    case 'ENOTFOUND':
+    case 'TimeoutError':
+      return storageError('EIO', `the object store cannot be reached (${name})`, { ...details, hint: 'check the endpoint and that the service is up' });
+  }
+  if (status === 404) return storageError('ENOENT', 'no such object', details);
+  if (status === 403) return storageError('EACCES', 'the object store refused the request (403)', details);
+  if (status === 412) return storageError('ESTALE', 'the object changed in the object store since it was opened', details);
+  return storageError('EIO', `the object store failed: ${name || 'error'}${failure.message ? ` (${failure.message})` : ''}`, details);
+}
+
+/** Whether `error` is a StorageError that a retry may cure (the store unreachable or failing), not a refusal. */
+export function isTransient(error: unknown): boolean {
+  return (error as { code?: string }).code === 'EIO';
+}
+
+export class ObjectStore {
+  readonly client: S3Client;
+  readonly bucket: string;
+
+  constructor(settings: S3Settings) {
+    this.bucket = settings.bucket;
+    const config: S3ClientConfig = {
+      region: settings.region,
+      forcePathStyle: settings.forcePathStyle,
+      // Ceph radosgw (and other S3 services) reject the SDK's default checksums on streamed bodies.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      maxAttempts: settings.maxAttempts,
+    };
+    if (settings.endpoint !== undefined) config.endpoint = settings.endpoint;
+    if (settings.credentials !== undefined) config.credentials = settings.credentials;
+    this.client = new S3Client(config);
+  }
+
+  private async call<T>(action: string, key: string | undefined, work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      throw s3Error(error, action, this.bucket, key);
+    }
+  }
+
+  /** Checks that the bucket exists and the credentials are accepted (ENOENT, EACCES otherwise). */
+  async checkBucket(): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+    } catch (error) {
+      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      // HEAD answers carry no error code: a 404 on the bucket is a missing bucket.
+      if (status === 404) throw s3Error(Object.assign(new Error('no such bucket'), { name: 'NoSuchBucket' }), 'HeadBucket', this.bucket);
+      throw s3Error(error, 'HeadBucket', this.bucket);
+    }
+  }
+
+  /** The object's size, ETag and metadata; undefined when there is none. */
+  async head(key: string): Promise<ObjectHead | undefined> {
+    try {
+      const answer = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return {
+        key,
+        size: answer.ContentLength ?? 0,
+        etag: answer.ETag ?? '',
+        lastModified: answer.LastModified ?? new Date(0),
+        metadata: answer.Metadata ?? {},
+      };
+    } catch (error) {
+      const failure = s3Error(error, 'HeadObject', this.bucket, key);
+      if (failure.code === 'ENOENT') return undefined;
+      throw failure;
+    }
+  }
+
+  /**
+   * Reads `length` bytes at `offset` into `into` (a ranged GET), only while the object's ETag is still
+   * `etag` (ESTALE otherwise); resolves with the bytes read, fewer at the end of the object.
+   */
+  async readRange(key: string, offset: number, into: Uint8Array, etag: string | undefined): Promise<number> {
+    if (into.length === 0) return 0;
+    return this.call('GetObject', key, async () => {
+      let answer: GetObjectCommandOutput;
+      try {
+        answer = await this.client.send(
+          new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=${offset}-${offset + into.length - 1}`, IfMatch: etag || undefined }),
+        );
+      } catch (error) {
+        if ((error as { name?: string }).name === 'InvalidRange') return 0;
+        throw error;
+      }
+      let done = 0;
+      for await (const chunk of answer.Body as AsyncIterable<Uint8Array>) {
+        const room = into.length - done;
+        into.set(chunk.length > room ? chunk.subarray(0, room) : chunk, done);
+        done += Math.min(chunk.length, room);
+      }
+      return done;
+    });
+  }
+
+  /** The object from `offset` to its end as a stream of chunks (one GET), while its ETag is `etag`. */
+  async *stream(key: string, offset: number, etag: string | undefined): AsyncGenerator<Buffer, void, undefined> {
+    let body: AsyncIterable<Uint8Array>;
+    try {
+      const answer = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=${offset}-`, IfMatch: etag || undefined }));
+      body = answer.Body as AsyncIterable<Uint8Array>;
+    } catch (error) {
+      if ((error as { name?: string }).name === 'InvalidRange') return;
+      throw s3Error(error, 'GetObject', this.bucket, key);
+    }
+    try {
+      for await (const chunk of body) yield Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
+    } catch (error) {
+      throw s3Error(error, 'GetObject', this.bucket, key);
+    }
+  }
+
+  /**
+   * Stores `body` as `key` with `metadata`, whole: readers see the old object or the new one, never a part.
+   * Large bodies go up in parts (one multipart upload, completed at the end). Resolves with the new ETag.
+   */
+  async put(key: string, body: Uint8Array | Readable, size: number, metadata: ObjectMetadata): Promise<string> {
+    if (size < MULTIPART_THRESHOLD && !(body instanceof Readable)) {
+      const answer = await this.call('PutObject', key, () =>
+        this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: size, Metadata: metadata })),
+      );
+      return answer.ETag ?? '';
+    }
+    await this.call('MultipartUpload', key, () =>
+      new Upload({
+        client: this.client,
+        params: { Bucket: this.bucket, Key: key, Body: body, Metadata: metadata },
+        partSize: MULTIPART_THRESHOLD,
+        queueSize: 4,
+        leavePartsOnError: false,
+      }).done(),
+    );
+    // radosgw answers CompleteMultipartUpload with an empty ETag: ask for it.
+    const head = await this.head(key);
+    if (head === undefined) throw storageError('EIO', 'the object store lost an object right after storing it', { path: `s3://${this.bucket}/${key}` });
+    return head.etag;
+  }
+
+  /** Copies `from` to `to` on the server; with `metadata`, the copy gets it instead of the source's. */
+  async copy(from: string, to: string, metadata?: ObjectMetadata): Promise<string> {
+    const answer = await this.call('CopyObject', from, () =>
+      this.client.send(
+        new CopyObjectCommand({
+          Bucket: this.bucket,
+          Key: to,
+          CopySource: `${this.bucket}/${encodeURIComponent(from).replaceAll('%2F', '/')}`,
+          ...(metadata === undefined ? {} : { Metadata: metadata, MetadataDirective: 'REPLACE' }),
+        }),
+      ),
+    );
+    return answer.CopyObjectResult?.ETag ?? '';
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.call('DeleteObject', key, () => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })));
+  }
+
+  /** Deletes `keys`, up to 1,000 a request; fails naming the first key the store refused. */
+  async deleteMany(keys: readonly string[]): Promise<void> {
+    for (let start = 0; start < keys.length; start += 1000) {
+      const batch = keys.slice(start, start + 1000);
+      const answer = await this.call('DeleteObjects', batch[0], () =>
+        this.client.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } })),
+      );
+      const refused = answer.Errors?.[0];
+      if (refused !== undefined)
+        throw storageError('EIO', `the object store refused to delete (${refused.Code})`, { path: `s3://${this.bucket}/${refused.Key}` });
+    }
+  }
+
+  /**
+   * The objects and common prefixes under `prefix`, page by page (with `delimiter` '/', one directory
+   * level; with '' every object below). `limit` stops after that many keys.
+   */
+  async *list(prefix: string, delimiter: '/' | '', limit = Number.POSITIVE_INFINITY): AsyncGenerator<ListPage, void, undefined> {
+    let token: string | undefined;
+    let seen = 0;
+    do {
+      const answer = await this.call('ListObjectsV2', prefix, () =>
+        this.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: prefix,
+            Delimiter: delimiter || undefined,
+            ContinuationToken: token,
+            MaxKeys: Math.min(1000, limit - seen),
+          }),
+        ),
+      );
+      const page: ListPage = {
+        objects: (answer.Contents ?? []).map((item) => ({
+          key: item.Key ?? '',
+          size: item.Size ?? 0,
+          etag: item.ETag ?? '',
+          lastModified: item.LastModified ?? new Date(0),
+        })),
+        prefixes: (answer.CommonPrefixes ?? []).map((item) => item.Prefix ?? ''),
+      };
+      seen += page.objects.length + page.prefixes.length;
+      yield page;
+      token = answer.IsTruncated && seen < limit ? answer.NextContinuationToken : undefined;
+    } while (token !== undefined);
+  }
+
+  /** Whether any object has a key starting with `prefix`. */
+  async anyUnder(prefix: string): Promise<boolean> {
+    for await (const page of this.list(prefix, '', 1)) return page.objects.length > 0;
+    return false;
+  }
+
+  close(): void {
+    this.client.destroy();
+  }
+}

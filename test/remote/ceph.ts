@@ -1,0 +1,76 @@
+// A real S3 endpoint for the tests: a single-node Ceph radosgw (scripts/ceph-s3.sh), started on first use in
+// a test process and stopped when the process's tests end (or it exits), so nothing is left running.
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import test from 'tape';
+
+import type { S3Options } from '../../src/adapters/s3/s3-settings.js';
+
+const SCRIPT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../../scripts/ceph-s3.sh');
+
+export interface Ceph {
+  endpoint: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  /** a bucket made for this test process */
+  bucket: string;
+  /** the S3 options reaching that bucket under `prefix` */
+  options(prefix?: string): S3Options;
+  /** an SDK client of its own, for looking behind the adapter's back */
+  client(): S3Client;
+}
+
+let running: Promise<Ceph> | undefined;
+
+function stop(): void {
+  if (running === undefined) return;
+  running = undefined;
+  execFileSync(SCRIPT, ['down'], { stdio: 'ignore' });
+}
+
+/** The running cluster, started on the first call (a few seconds). */
+export function ceph(): Promise<Ceph> {
+  running ??= start();
+  return running;
+}
+
+async function start(): Promise<Ceph> {
+  test.onFinish(stop);
+  process.once('exit', stop);
+  const [endpoint, accessKeyId, secretAccessKey] = execFileSync(SCRIPT, ['up'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+    .trim()
+    .split(' ') as [string, string, string];
+  const bucket = `persistfs-${randomBytes(4).toString('hex')}`;
+  const credentials = { accessKeyId, secretAccessKey };
+  const client = () =>
+    new S3Client({
+      endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials,
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+    });
+  const admin = client();
+  await admin.send(new CreateBucketCommand({ Bucket: bucket }));
+  admin.destroy();
+  return {
+    endpoint,
+    accessKeyId,
+    secretAccessKey,
+    bucket,
+    options: (prefix = '') => ({ endpoint, region: 'us-east-1', bucket, prefix, credentials }),
+    client,
+  };
+}
+
+let serial = 0;
+
+/** A key prefix no other test of this process uses. */
+export function freshPrefix(label = 't'): string {
+  serial++;
+  return `${label}-${serial}-${randomBytes(3).toString('hex')}/`;
+}
