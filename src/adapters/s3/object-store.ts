@@ -46,7 +46,8 @@ export const MULTIPART_THRESHOLD = 16 * 1024 * 1024;
 export function s3Error(error: unknown, action: string, bucket: string, key?: string): StorageError {
   const failure = error as { name?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number } };
   const status = failure.$metadata?.httpStatusCode;
-  const name = failure.name ?? failure.code ?? '';
+  // Network failures carry a system code (ECONNREFUSED, ...); answers from the service an error name.
+  const name = failure.code !== undefined && /^E[A-Z]+$/.test(failure.code) ? failure.code : (failure.name ?? '');
   const path = key === undefined ? `s3://${bucket}` : `s3://${bucket}/${key}`;
   const details = { path, syscall: action, cause: error };
   switch (name) {
@@ -76,7 +77,13 @@ export function s3Error(error: unknown, action: string, bucket: string, key?: st
       return storageError('EIO', `the object store cannot be reached (${name})`, { ...details, hint: 'check the endpoint and that the service is up' });
   }
   if (status === 404) return storageError('ENOENT', 'no such object', details);
-  if (status === 403) return storageError('EACCES', 'the object store refused the request (403)', details);
+  if (status === 403) {
+    // HEAD answers have no body, so no error name: a 403 there is the credentials or the bucket's policy.
+    return storageError('EACCES', 'the object store refused the request (403)', {
+      ...details,
+      hint: 'check the credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or the s3 options) and the bucket policy',
+    });
+  }
   if (status === 412) return storageError('ESTALE', 'the object changed in the object store since it was opened', details);
   return storageError('EIO', `the object store failed: ${name || 'error'}${failure.message ? ` (${failure.message})` : ''}`, details);
 }
@@ -85,6 +92,10 @@ export function s3Error(error: unknown, action: string, bucket: string, key?: st
 export function isTransient(error: unknown): boolean {
   return (error as { code?: string }).code === 'EIO';
 }
+
+// The SDK warns once per process that its releases from 2027 on need Node 22; the version in
+// package-lock.json runs on Node 20, which this project targets. Set the variable to 'false' to see it.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 export class ObjectStore {
   readonly client: S3Client;
