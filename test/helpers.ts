@@ -28,8 +28,11 @@ export const LOCAL_MODES = BACKENDS.filter((backend) => backend.local);
 /** The S3 adapter on Ceph: POSIX where S3 allows it (no links, special files, xattrs; renames copy). */
 export const S3_BACKEND: Backend = { name: 's3', options: { adapter: 's3', config: { logLevel: 'warn' } }, local: false, remote: true };
 
-/** Every adapter the storage API's conformance tests run on: the local and in-memory ones, and S3. */
-export const CONFORMANCE: Backend[] = [...BACKENDS, S3_BACKEND];
+/** The tiered adapter: that bucket with a local cache directory in front (a small cache, small blocks). */
+export const TIERED_BACKEND: Backend = { name: 'tiered', options: { adapter: 'tiered', config: { logLevel: 'warn' } }, local: false, remote: true };
+
+/** Every adapter the storage API's conformance tests run on: the local and in-memory ones, S3, and tiered. */
+export const CONFORMANCE: Backend[] = [...BACKENDS, S3_BACKEND, TIERED_BACKEND];
 
 /** A new empty directory, removed when the test ends (pass or fail). */
 export function tempDir(t: test.Test, prefix = 'persistfs-test-'): string {
@@ -55,8 +58,20 @@ export async function freshStorage(t: test.Test, backend: Backend): Promise<{ st
     const cluster = await ceph();
     const prefix = freshPrefix();
     const root = `s3://${cluster.bucket}/${prefix}`;
-    const storage = await openStorage(root, { ...backend.options, s3: cluster.options(prefix) });
-    t.teardown(() => storage.close());
+    const cacheDir = backend.options.adapter === 'tiered' ? fs.mkdtempSync(path.join(os.tmpdir(), 'persistfs-cache-')) : undefined;
+    const tiered = cacheDir === undefined ? undefined : { cacheDir, cacheSize: 256 * 1024, blockSize: 16 * 1024 };
+    const storage = await openStorage(root, { ...backend.options, s3: cluster.options(prefix), tiered }).catch((error) => {
+      if (cacheDir !== undefined) fs.rmSync(cacheDir, { recursive: true, force: true });
+      throw error;
+    });
+    // the cache directory goes after the storage has closed (teardowns run in the order they are added)
+    t.teardown(async () => {
+      try {
+        await storage.close();
+      } finally {
+        if (cacheDir !== undefined) fs.rmSync(cacheDir, { recursive: true, force: true });
+      }
+    });
     return { storage, root };
   }
   const root = tempDir(t);

@@ -132,8 +132,8 @@ export interface FileNode extends AttributeNode {
   stream?(offset: number): AsyncIterable<Buffer>;
   /** whether `other` is a handle on this same file (through this name or another) */
   sameFile(other: FileNode): boolean;
-  /** the descriptor and size cell, where the file has a descriptor (not in memory) */
-  nativeAccess?(): NativeAccess;
+  /** the descriptor and size cell, where the file has a local descriptor with all its bytes (not in memory) */
+  nativeAccess?(): NativeAccess | undefined;
   close(): Promise<void>;
 }
 

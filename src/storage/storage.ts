@@ -5,6 +5,7 @@ import { LocalAdapter } from '../adapters/local/local-adapter.js';
 import { MemoryAdapter, type MemoryOptions } from '../adapters/memory-adapter.js';
 import { S3Adapter } from '../adapters/s3/s3-adapter.js';
 import type { S3Options } from '../adapters/s3/s3-settings.js';
+import { TieredAdapter, type TieredOptions } from '../adapters/tiered/tiered-adapter.js';
 import type { Adapter, DirNode, EntryStat } from '../adapters/adapter.js';
 import { loadConfig, type Config } from '../config/config.js';
 import { createLogger, type Logger } from '../log.js';
@@ -19,9 +20,10 @@ import { splitPath, type Name } from './names.js';
 export interface StorageOptions {
   /**
    * where bytes live: 'local' (a root directory, the default), 'memory', or 's3' (an S3 bucket: the root is
-   * s3://bucket/prefix, the rest from `s3` and the AWS environment variables)
+   * s3://bucket/prefix, the rest from `s3` and the AWS environment variables), or 'tiered' (that bucket
+   * with a local cache directory in front: `tiered`)
    */
-  adapter?: 'local' | 'memory' | 's3';
+  adapter?: 'local' | 'memory' | 's3' | 'tiered';
   /** configuration overrides (ioMode, queueDepth, ...) on top of the file and environment */
   config?: Partial<Config>;
   /** a JSON configuration file (PERSISTFS_CONFIG names one too) */
@@ -30,6 +32,8 @@ export interface StorageOptions {
   memory?: MemoryOptions;
   /** endpoint, region, credentials, ... of the 's3' adapter */
   s3?: S3Options;
+  /** the cache directory and its policy, for the 'tiered' adapter */
+  tiered?: TieredOptions;
   /**
    * Enforce the owner's Mode in the API (default true). A front whose kernel already checks permissions
    * for the real caller (FUSE with default_permissions) turns it off, so that root may do what POSIX lets it.
@@ -73,8 +77,11 @@ export class Storage implements HandleRegistry {
       adapter = LocalAdapter.create(root, config, logger, { readOnly: options.readOnly === true });
     } else if (options.adapter === 's3') {
       adapter = S3Adapter.create(root, options.s3);
+    } else if (options.adapter === 'tiered') {
+      if (options.tiered === undefined) throw storageError('EINVAL', "the 'tiered' adapter needs the option tiered.cacheDir (a local directory)");
+      adapter = TieredAdapter.create(root, options.s3 ?? {}, options.tiered, config, logger);
     } else {
-      throw storageError('EINVAL', `unknown adapter '${String(options.adapter)}': use 'local', 'memory' or 's3'`);
+      throw storageError('EINVAL', `unknown adapter '${String(options.adapter)}': use 'local', 'memory', 's3' or 'tiered'`);
     }
     let node: DirNode;
     try {

@@ -1,0 +1,243 @@
+// The read cache of the tiered adapter: remote objects' bytes kept in local files, in fixed-size blocks.
+// Each version of an object (key and ETag) has one sparse local file; a block is fetched by one ranged GET
+// of that version the first time it is read, then served locally. Blocks are evicted least recently used
+// first when the cache holds more than its byte budget (a hole is punched where they were), except blocks of
+// objects open right now. A new version of an object (another ETag) gets a new file: the old one is never
+// served for it.
+import { createHash } from 'node:crypto';
+
+import { storageError } from '../../ground/errors.js';
+import type { Logger } from '../../log.js';
+import { FALLOC, type DirNode, type FileNode, type OpenFlags } from '../adapter.js';
+import type { ObjectStore } from '../s3/object-store.js';
+
+const READ_WRITE: OpenFlags = { read: true, write: true, direct: false, dsync: false };
+
+export interface BlockCacheOptions {
+  /** bytes of cached blocks kept before the least recently used are evicted */
+  cacheSize: number;
+  /** bytes per block (one ranged GET each) */
+  blockSize: number;
+}
+
+/** One version of one object, as far as it is cached. */
+export class CachedObject {
+  readonly present = new Set<number>();
+  /** open handles reading it: its blocks stay while there are any */
+  pins = 0;
+  file: FileNode | undefined;
+  /** superseded by a newer version: its file goes when the last pin does */
+  stale = false;
+
+  constructor(
+    readonly key: string,
+    readonly etag: string,
+    readonly size: number,
+    /** the name of its local file in the cache's directory */
+    readonly name: string,
+    readonly blockSize: number,
+  ) {}
+
+  get blocks(): number {
+    return Math.ceil(this.size / this.blockSize);
+  }
+
+  /** Whether every block is here (the local file then holds the whole object). */
+  get complete(): boolean {
+    return this.present.size === this.blocks;
+  }
+}
+
+const fileName = (key: string, etag: string): string => createHash('sha1').update(key).update('\0').update(etag).digest('hex');
+
+export class BlockCache {
+  private readonly objects = new Map<string, CachedObject>();
+  /** cached blocks, least recently used first: "name:index" -> object */
+  private readonly lru = new Map<string, CachedObject>();
+  private readonly fetching = new Map<string, Promise<void>>();
+  private used = 0;
+  /**
+   * Removals of cached bytes (holes punched, files unlinked), one after another. What writes or opens a
+   * cached file waits for those queued before it, so a removal never lands on bytes fetched after it.
+   */
+  private removing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly store: ObjectStore,
+    /** the directory holding the cached files (emptied when the cache opens) */
+    private readonly dir: DirNode,
+    readonly options: BlockCacheOptions,
+    private readonly logger: Logger | undefined,
+  ) {}
+
+  /** Bytes of blocks held now. */
+  get bytes(): number {
+    return this.used;
+  }
+
+  /** Empties the directory: what an earlier process cached is not trusted (its index died with it). */
+  async clear(): Promise<void> {
+    for (const entry of await this.dir.list()) await this.dir.unlink(entry.name);
+  }
+
+  /**
+   * The cached object for this version of `key` (made, empty, if new), pinned until unpin(). An older
+   * version cached before is dropped (or marked stale while open).
+   */
+  async pin(key: string, etag: string, size: number): Promise<CachedObject> {
+    let object = this.objects.get(key);
+    if (object !== undefined && object.etag !== etag) {
+      await this.forget(object);
+      object = undefined;
+    }
+    if (object === undefined) {
+      object = new CachedObject(key, etag, size, fileName(key, etag), this.options.blockSize);
+      this.objects.set(key, object);
+    }
+    object.pins++;
+    await this.removing;
+    if (object.file === undefined) {
+      const file = await this.dir.createFile(object.name, 0o600, READ_WRITE).catch(async (error) => {
+        if ((error as { code?: string }).code !== 'EEXIST') throw error;
+        return this.dir.openFile(object!.name, READ_WRITE);
+      });
+      if (object.file === undefined) object.file = file;
+      else await file.close();
+    }
+    return object;
+  }
+
+  async unpin(object: CachedObject): Promise<void> {
+    object.pins--;
+    if (object.pins > 0) return;
+    const file = object.file;
+    object.file = undefined;
+    await file?.close();
+    if (object.stale) await this.remove(object);
+    else await this.evict();
+  }
+
+  /** Takes `name` (a complete local copy of `key` at `etag`, in `from`) in as that version's cached file. */
+  async adopt(from: DirNode, name: string, key: string, etag: string, size: number): Promise<void> {
+    const old = this.objects.get(key);
+    if (old !== undefined) await this.forget(old);
+    const object = new CachedObject(key, etag, size, fileName(key, etag), this.options.blockSize);
+    await from.rename(name, this.dir, object.name, 'replace');
+    this.objects.set(key, object);
+    for (let index = 0; index < object.blocks; index++) this.mark(object, index);
+    await this.evict();
+  }
+
+  /** Drops what is cached of `key` (it changed or went away). */
+  async drop(key: string): Promise<void> {
+    const object = this.objects.get(key);
+    if (object !== undefined) await this.forget(object);
+  }
+
+  private async forget(object: CachedObject): Promise<void> {
+    if (this.objects.get(object.key) === object) this.objects.delete(object.key);
+    object.stale = true;
+    if (object.pins === 0) await this.remove(object);
+  }
+
+  private async remove(object: CachedObject): Promise<void> {
+    for (const index of object.present) {
+      this.lru.delete(`${object.name}:${index}`);
+      this.used -= this.blockBytes(object, index);
+    }
+    object.present.clear();
+    await this.queueRemoval(() => this.dir.unlink(object.name).catch(() => undefined));
+  }
+
+  private queueRemoval(work: () => Promise<void>): Promise<void> {
+    const run = this.removing.then(work);
+    this.removing = run.catch((error) => this.logger?.warn({ err: error }, 'cache: removing cached bytes failed'));
+    return run;
+  }
+
+  private blockBytes(object: CachedObject, index: number): number {
+    return Math.min(object.blockSize, object.size - index * object.blockSize);
+  }
+
+  private mark(object: CachedObject, index: number): void {
+    object.present.add(index);
+    this.lru.set(`${object.name}:${index}`, object);
+    this.used += this.blockBytes(object, index);
+  }
+
+  /** Reads into `buffer` at `position` of a pinned object, fetching the blocks it lacks. */
+  async read(object: CachedObject, buffer: Uint8Array, position: number): Promise<number> {
+    const end = Math.min(object.size, position + buffer.length);
+    if (end <= position) return 0;
+    const first = Math.floor(position / object.blockSize);
+    const last = Math.floor((end - 1) / object.blockSize);
+    const missing: Promise<void>[] = [];
+    for (let index = first; index <= last; index++) {
+      const id = `${object.name}:${index}`;
+      if (object.present.has(index)) {
+        // most recently used now
+        this.lru.delete(id);
+        this.lru.set(id, object);
+      } else {
+        missing.push(this.fetch(object, index));
+      }
+    }
+    await Promise.all(missing);
+    const file = object.file;
+    if (file === undefined) throw storageError('EBADF', 'a read of a cached object that is not open', { path: object.key });
+    return file.read(buffer.subarray(0, end - position), position);
+  }
+
+  /** One ranged GET of block `index` of this version into the local file (one fetch at a time per block). */
+  private fetch(object: CachedObject, index: number): Promise<void> {
+    const id = `${object.name}:${index}`;
+    let running = this.fetching.get(id);
+    if (running === undefined) {
+      running = (async () => {
+        const block = Buffer.allocUnsafe(this.blockBytes(object, index));
+        const got = await this.store.readRange(object.key, index * object.blockSize, block, object.etag);
+        if (got < block.length) throw storageError('ESTALE', 'the object is shorter than when it was opened', { path: object.key });
+        await this.removing;
+        await object.file!.write([block], index * object.blockSize);
+        this.mark(object, index);
+      })().finally(() => this.fetching.delete(id));
+      this.fetching.set(id, running);
+    }
+    return running.then(() => this.evict());
+  }
+
+  /** Punches out least recently used blocks of objects nobody has open until the budget holds. */
+  private async evict(): Promise<void> {
+    if (this.used <= this.options.cacheSize) return;
+    const victims = new Map<CachedObject, number[]>();
+    let over = this.used - this.options.cacheSize;
+    for (const [id, object] of this.lru) {
+      if (over <= 0) break;
+      if (object.pins > 0) continue;
+      const index = Number(id.slice(id.lastIndexOf(':') + 1));
+      this.lru.delete(id);
+      object.present.delete(index);
+      const bytes = this.blockBytes(object, index);
+      this.used -= bytes;
+      over -= bytes;
+      victims.set(object, [...(victims.get(object) ?? []), index]);
+    }
+    for (const [object, indexes] of victims) {
+      if (object.present.size === 0 && this.objects.get(object.key) === object) {
+        this.objects.delete(object.key);
+        await this.queueRemoval(() => this.dir.unlink(object.name).catch(() => undefined));
+        continue;
+      }
+      await this.queueRemoval(async () => {
+        const file = await this.dir.openFile(object.name, READ_WRITE);
+        try {
+          for (const index of indexes) await file.allocate(index * object.blockSize, this.blockBytes(object, index), FALLOC.PUNCH_HOLE | FALLOC.KEEP_SIZE);
+        } finally {
+          await file.close();
+        }
+      });
+    }
+    if (this.used > this.options.cacheSize)
+      this.logger?.debug({ used: this.used, budget: this.options.cacheSize }, 'cache over budget: the rest is in open files');
+  }
+}

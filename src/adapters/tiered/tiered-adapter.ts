@@ -1,0 +1,544 @@
+// The tiered adapter: an S3 bucket (the data, shared) with a local directory in front of it (the cache,
+// this node's). The namespace is the bucket's (directories, renames and deletions go to it at once); file
+// contents are read through a block cache and written to a local copy that uploads later:
+//   cacheDir/staging/<id>   local copies of files written (whole files: opened for writing, or waiting
+//                           for their upload)
+//   cacheDir/pending/<id>.json  one durable record per upload still due (uploads.ts)
+//   cacheDir/blocks/<sha1>  cached blocks of remote objects, one sparse file per version (block-cache.ts)
+// Writes are durable locally at sync() and uploaded when the file closes (write-back, the default), or
+// before sync() and close() resolve (write-through). The cache directory has one owner (its store lock).
+import type { Config } from '../../config/config.js';
+import { isCode, storageError } from '../../ground/errors.js';
+import type { SetTime } from '../../io/engine.js';
+import type { FsStats } from '../../io/native.js';
+import type { Logger } from '../../log.js';
+import {
+  XattrsOf,
+  type Adapter,
+  type DirEntry,
+  type DirNode,
+  type EntryStat,
+  type FileNode,
+  type NodeKind,
+  type OpenFlags,
+  type RenameMode,
+  type XattrNode,
+} from '../adapter.js';
+import { LocalAdapter } from '../local/local-adapter.js';
+import { attributesOf, entryStat, metadataOf, newAttributes, type Attributes } from '../s3/object-attributes.js';
+import type { ObjectStore } from '../s3/object-store.js';
+import { S3Adapter, type S3Dir } from '../s3/s3-adapter.js';
+import { NO_XATTRS } from '../s3/s3-file.js';
+import type { S3Options } from '../s3/s3-settings.js';
+import { BlockCache } from './block-cache.js';
+import { TieredFile, Written, type TieredFiles } from './tiered-file.js';
+import { Uploads, type UploadRecord } from './uploads.js';
+
+export interface TieredOptions {
+  /** the local directory in front of the bucket (must exist) */
+  cacheDir: string;
+  /** bytes of cached blocks kept (local copies waiting for upload come on top); default 1 GiB */
+  cacheSize?: number;
+  /** bytes fetched per cache miss; default 1 MiB */
+  blockSize?: number;
+  /** 'back' (default): upload after close; 'through': sync() and close() resolve once uploaded */
+  writeMode?: 'back' | 'through';
+  /** uploads at once; default 4 */
+  uploadConcurrency?: number;
+  /** first retry delay of a failed upload in ms (doubling up to maxRetryDelay); default 500 */
+  retryDelay?: number;
+  /** default 30,000 */
+  maxRetryDelay?: number;
+}
+
+const RW: OpenFlags = { read: true, write: true, direct: false, dsync: false };
+const RO: OpenFlags = { read: true, write: false, direct: false, dsync: false };
+
+async function ensureDir(root: DirNode, name: string): Promise<DirNode> {
+  await root.mkdir(name, 0o700).catch((error) => (isCode(error, 'EEXIST') ? undefined : Promise.reject(error)));
+  return root.openDir(name);
+}
+
+/** The adapter's shared state: what every directory and file of it reaches. */
+class Tier implements TieredFiles {
+  /** keys open for writing */
+  readonly written = new Map<string, Written>();
+  /** read-only handles on local copies, by key: a copy with readers is not taken into the cache */
+  private readonly copyReaders = new Map<string, number>();
+  uploads!: Uploads;
+  cache!: BlockCache;
+
+  constructor(
+    readonly store: ObjectStore,
+    readonly staging: DirNode,
+    readonly writeThrough: boolean,
+    readonly logger: Logger | undefined,
+  ) {}
+
+  /** The newest local state of `key`: open for writing, or a copy waiting for its upload. */
+  local(key: string): { written: Written } | { record: UploadRecord } | undefined {
+    const written = this.written.get(key);
+    if (written !== undefined) return { written };
+    const record = this.uploads.find(key);
+    return record === undefined ? undefined : { record };
+  }
+
+  /** Keys with local state, directly under `prefix`. */
+  localNames(prefix: string): string[] {
+    const keys = new Set([...this.written.keys(), ...this.uploads.under(prefix).map((record) => record.key)]);
+    return [...keys].filter((key) => key.startsWith(prefix) && !key.slice(prefix.length).includes('/')).map((key) => key.slice(prefix.length));
+  }
+
+  async localStat(key: string): Promise<EntryStat | undefined> {
+    const local = this.local(key);
+    if (local === undefined) return undefined;
+    let stat: EntryStat;
+    let attributes: Attributes;
+    if ('written' in local) {
+      stat = await local.written.file.stat();
+      attributes = local.written.attributes;
+    } else {
+      stat = await this.staging.stat(local.record.id);
+      attributes = attributesOf(local.record.metadata, 'file', new Date());
+    }
+    return { ...entryStat('file', key, stat.size, attributes), mtimeNs: stat.mtimeNs, ctimeNs: stat.ctimeNs, atimeNs: stat.atimeNs };
+  }
+
+  /** Opens `key` for writing: the copy open already, a copy waiting for upload (held back), or a new one. */
+  async openWritten(key: string, fill: (file: FileNode) => Promise<Attributes>): Promise<Written> {
+    const open = this.written.get(key);
+    if (open !== undefined) return open;
+    const record = this.uploads.find(key);
+    if (record !== undefined && (await this.uploads.hold(record.id))) {
+      const current = this.written.get(key);
+      if (current !== undefined) return current;
+      const file = await this.staging.openFile(record.id, RW);
+      const written = new Written(key, record.id, file, attributesOf(record.metadata, 'file', new Date()));
+      this.written.set(key, written);
+      return written;
+    }
+    const id = this.uploads.newId();
+    const file = await this.staging.createFile(id, 0o600, RW);
+    try {
+      const attributes = await fill(file);
+      // The copy is complete and durable before its record says it is to be uploaded.
+      await file.sync(false);
+      await this.staging.sync();
+      await this.uploads.begin({ id, key, metadata: metadataOf(attributes) });
+      const current = this.written.get(key);
+      if (current !== undefined) {
+        await this.uploads.cancel(id);
+        await file.close();
+        return current;
+      }
+      const written = new Written(key, id, file, attributes);
+      this.written.set(key, written);
+      return written;
+    } catch (error) {
+      await file.close().catch(() => undefined);
+      await this.staging.unlink(id).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  async closeWritten(written: Written): Promise<void> {
+    if (this.written.get(written.key) === written) this.written.delete(written.key);
+    const stat = await written.file.stat();
+    await written.file.sync(false);
+    await written.file.close();
+    if (written.dropped) return;
+    await this.uploads.update({ id: written.id, key: written.key, metadata: metadataOf({ ...written.attributes, mtimeNs: stat.mtimeNs }) });
+    this.uploads.queue(written.id);
+    if (this.writeThrough) await this.uploads.finished(written.id);
+  }
+
+  async uploadNow(written: Written): Promise<void> {
+    if (!this.writeThrough || written.dropped) return;
+    await this.uploads.sendNow({ id: written.id, key: written.key, metadata: metadataOf(written.attributes) });
+  }
+
+  /** A read-only handle on the local copy of `key` waiting for upload. */
+  async openCopy(key: string, record: UploadRecord): Promise<TieredFile> {
+    const file = await this.staging.openFile(record.id, RO);
+    this.copyReaders.set(key, (this.copyReaders.get(key) ?? 0) + 1);
+    return TieredFile.open(this, { kind: 'copy', key, file, attributes: attributesOf(record.metadata, 'file', new Date()) });
+  }
+
+  closeCopy(key: string): void {
+    const readers = (this.copyReaders.get(key) ?? 1) - 1;
+    if (readers === 0) this.copyReaders.delete(key);
+    else this.copyReaders.set(key, readers);
+  }
+
+  /** After an upload: the local copy becomes the cached version of the object (unless someone reads it). */
+  async uploaded(record: UploadRecord, etag: string, size: number): Promise<void> {
+    if (this.copyReaders.has(record.key) || this.written.has(record.key)) {
+      await this.staging.unlink(record.id);
+      return;
+    }
+    await this.cache.adopt(this.staging, record.id, record.key, etag, size);
+  }
+
+  /** Drops what is local of `key` (deleted, or replaced): an open copy stops uploading, a pending upload goes. */
+  async drop(key: string): Promise<boolean> {
+    const local = this.local(key);
+    await this.cache.drop(key);
+    if (local === undefined) return false;
+    if ('written' in local) {
+      local.written.dropped = true;
+      this.written.delete(key);
+      await this.uploads.cancel(local.written.id);
+    } else {
+      await this.uploads.cancel(local.record.id);
+    }
+    return true;
+  }
+
+  /**
+   * Changes the attributes of `key` where it is local (kept for its upload); false when it is not (the
+   * object's own attributes are to change).
+   */
+  async changeLocal(key: string, change: (attributes: Attributes) => Attributes): Promise<boolean> {
+    const local = this.local(key);
+    if (local === undefined) return false;
+    if ('written' in local) {
+      local.written.attributes = change(local.written.attributes);
+      return true;
+    }
+    const record = local.record;
+    if (!(await this.uploads.hold(record.id))) return false;
+    await this.uploads.update({ ...record, metadata: metadataOf(change(attributesOf(record.metadata, 'file', new Date()))) });
+    this.uploads.queue(record.id);
+    return true;
+  }
+
+  /** Changes the attributes of `key`, local or remote; resolves with the new ones. */
+  async changeAttributes(key: string, current: Attributes, change: (attributes: Attributes) => Attributes): Promise<Attributes> {
+    if (await this.changeLocal(key, change)) return change(current);
+    const head = await this.store.head(key);
+    if (head === undefined) throw storageError('ENOENT', 'the object is gone', { path: key });
+    const attributes = change(attributesOf(head.metadata, 'file', head.lastModified));
+    await this.store.copy(key, key, metadataOf(attributes));
+    await this.cache.drop(key);
+    return attributes;
+  }
+
+  /** Local state of `from` (or under `from/` for a directory) now belongs to `to`. */
+  async moved(from: string, to: string, directory: boolean): Promise<void> {
+    const rekey = (key: string): string | undefined =>
+      key === from ? to : directory && key.startsWith(`${from}/`) ? `${to}/${key.slice(from.length + 1)}` : undefined;
+    for (const written of [...this.written.values()]) {
+      const key = rekey(written.key);
+      if (key === undefined) continue;
+      this.written.delete(written.key);
+      written.key = key;
+      this.written.set(key, written);
+      await this.uploads.update({ id: written.id, key, metadata: metadataOf(written.attributes) });
+    }
+    for (const record of this.uploads.under(directory ? `${from}/` : from)) {
+      const key = rekey(record.key);
+      if (key === undefined || this.written.has(key)) continue;
+      const wasQueued = await this.uploads.hold(record.id);
+      if (!wasQueued) continue;
+      await this.uploads.update({ ...record, key });
+      this.uploads.queue(record.id);
+    }
+    await this.cache.drop(from);
+  }
+}
+
+export class TieredAdapter implements Adapter {
+  readonly kind = 'tiered';
+  private readonly remote: S3Adapter;
+  private readonly local: LocalAdapter;
+  private tier: Tier | undefined;
+  private opened: DirNode[] = [];
+
+  private constructor(
+    root: string,
+    s3: S3Options,
+    private readonly options: TieredOptions,
+    config: Config,
+    private readonly logger: Logger,
+  ) {
+    if (typeof options.cacheDir !== 'string' || options.cacheDir === '')
+      throw storageError('EINVAL', 'the tiered adapter needs a cacheDir (a local directory)');
+    this.remote = S3Adapter.create(root, s3);
+    this.local = LocalAdapter.create(options.cacheDir, config, logger);
+  }
+
+  static create(root: string, s3: S3Options, options: TieredOptions, config: Config, logger: Logger): TieredAdapter {
+    return new TieredAdapter(root, s3, options, config, logger);
+  }
+
+  get ioMode(): string {
+    return this.local.ioMode;
+  }
+
+  /** Uploads not finished yet. */
+  get pendingUploads(): number {
+    return this.tier?.uploads.pending ?? 0;
+  }
+
+  /** Resolves once every pending upload has reached the object store. */
+  async drained(): Promise<void> {
+    await this.tier?.uploads.drained();
+  }
+
+  async openRoot(): Promise<DirNode> {
+    const remoteRoot = (await this.remote.openRoot()) as S3Dir;
+    const localRoot = await this.local.openRoot();
+    this.opened.push(localRoot);
+    const staging = await ensureDir(localRoot, 'staging');
+    const pending = await ensureDir(localRoot, 'pending');
+    const blocks = await ensureDir(localRoot, 'blocks');
+    this.opened.push(staging, pending, blocks);
+    const tier = new Tier(this.remote.store, staging, this.options.writeMode === 'through', this.logger);
+    tier.cache = new BlockCache(
+      this.remote.store,
+      blocks,
+      { cacheSize: this.options.cacheSize ?? 2 ** 30, blockSize: this.options.blockSize ?? 2 ** 20 },
+      this.logger,
+    );
+    await tier.cache.clear();
+    tier.uploads = new Uploads(
+      this.remote.store,
+      staging,
+      pending,
+      { concurrency: this.options.uploadConcurrency ?? 4, retryDelay: this.options.retryDelay ?? 500, maxRetryDelay: this.options.maxRetryDelay ?? 30_000 },
+      (record, etag, size) => tier.uploaded(record, etag, size),
+      this.logger,
+    );
+    await tier.uploads.recover();
+    this.tier = tier;
+    return new TieredDir(tier, remoteRoot);
+  }
+
+  /** Waits for uploads running now; those not done stay recorded and resume at the next open. */
+  async close(): Promise<void> {
+    await this.tier?.uploads.close();
+    const pending = this.tier?.uploads.pending ?? 0;
+    if (pending > 0) this.logger.warn({ uploads: pending }, 'closing with uploads pending: they resume at the next open of this cache directory');
+    for (const dir of this.opened.reverse()) await dir.close();
+    this.opened = [];
+    await this.local.close();
+    await this.remote.close();
+  }
+}
+
+export class TieredDir extends XattrsOf implements DirNode {
+  constructor(
+    private readonly tier: Tier,
+    private readonly remote: S3Dir,
+  ) {
+    super(NO_XATTRS);
+  }
+
+  private key(name: string): string {
+    return this.remote.prefix + name;
+  }
+
+  private fail(code: string, what: string, name: string): never {
+    throw storageError(code, what, { path: `s3://${this.tier.store.bucket}/${this.key(name)}` });
+  }
+
+  async stat(name: string): Promise<EntryStat> {
+    if (name !== '') {
+      const local = await this.tier.localStat(this.key(name));
+      if (local !== undefined) return local;
+    }
+    return this.remote.stat(name);
+  }
+
+  private async exists(name: string): Promise<boolean> {
+    return this.tier.local(this.key(name)) !== undefined || (await this.remote.find(name)).kind !== 'none';
+  }
+
+  async list(): Promise<DirEntry[]> {
+    const entries = await this.remote.list();
+    const seen = new Set(entries.map((entry) => entry.name));
+    for (const name of this.tier.localNames(this.remote.prefix)) if (!seen.has(name)) entries.push({ name, kind: 'file' });
+    return entries;
+  }
+
+  async mkdir(name: string, mode: number): Promise<void> {
+    if (this.tier.local(this.key(name)) !== undefined) this.fail('EEXIST', 'the name is taken', name);
+    await this.remote.mkdir(name, mode);
+  }
+
+  mknod(name: string, kind: NodeKind, mode: number, device: number): Promise<void> {
+    return this.remote.mknod(name, kind, mode, device);
+  }
+
+  async openDir(name: string): Promise<DirNode> {
+    if (this.tier.local(this.key(name)) !== undefined) this.fail('ENOTDIR', 'not a directory', name);
+    return new TieredDir(this.tier, (await this.remote.openDir(name)) as S3Dir);
+  }
+
+  async createFile(name: string, mode: number, flags: OpenFlags): Promise<FileNode> {
+    if (flags.direct) this.fail('EINVAL', 'O_DIRECT is not offered by the tiered adapter', name);
+    if (await this.exists(name)) this.fail('EEXIST', 'the name is taken', name);
+    const written = await this.tier.openWritten(this.key(name), async () => newAttributes(mode));
+    return TieredFile.open(this.tier, { kind: 'written', written });
+  }
+
+  async openFile(name: string, flags: OpenFlags): Promise<FileNode> {
+    if (flags.direct) this.fail('EINVAL', 'O_DIRECT is not offered by the tiered adapter', name);
+    const key = this.key(name);
+    const local = this.tier.local(key);
+    if (flags.write || (local !== undefined && 'written' in local)) {
+      const written = await this.tier.openWritten(key, (file) => this.download(name, file));
+      return TieredFile.open(this.tier, { kind: 'written', written });
+    }
+    if (local !== undefined) return this.tier.openCopy(key, local.record);
+    const found = await this.remote.find(name);
+    if (found.kind === 'none') this.fail('ENOENT', 'no such file', name);
+    if (found.kind === 'directory') this.fail('EISDIR', 'is a directory', name);
+    const object = await this.tier.cache.pin(key, found.head.etag, found.head.size);
+    return TieredFile.open(this.tier, { kind: 'cached', object, attributes: attributesOf(found.head.metadata, 'file', found.head.lastModified) });
+  }
+
+  /** The whole remote object into `file` (a new local copy); resolves with its attributes. */
+  private async download(name: string, file: FileNode): Promise<Attributes> {
+    const found = await this.remote.find(name);
+    if (found.kind === 'none') this.fail('ENOENT', 'no such file', name);
+    if (found.kind === 'directory') this.fail('EISDIR', 'is a directory', name);
+    let at = 0;
+    for await (const chunk of this.tier.store.stream(found.head.key, 0, found.head.etag)) {
+      await file.write([chunk], at);
+      at += chunk.length;
+    }
+    if (at !== found.head.size) this.fail('ESTALE', `the object changed while it was fetched (${at} of ${found.head.size} bytes)`, name);
+    return attributesOf(found.head.metadata, 'file', found.head.lastModified);
+  }
+
+  /** A new local copy with the whole content, durable now, uploaded as one PUT (whole, never a part). */
+  async flushWrite(name: string, buffers: readonly Uint8Array[], mode: number, flags: OpenFlags): Promise<FileNode> {
+    if (flags.direct) this.fail('EINVAL', 'O_DIRECT is not offered by the tiered adapter', name);
+    const key = this.key(name);
+    if (this.tier.local(key) === undefined && (await this.remote.find(name)).kind === 'directory') this.fail('EISDIR', 'is a directory', name);
+    const id = this.tier.uploads.newId();
+    const copy = await this.tier.staging.flushWrite(id, buffers, 0o600, RW);
+    await copy.close();
+    await this.tier.drop(key);
+    await this.tier.uploads.begin({ id, key, metadata: metadataOf(newAttributes(mode)) });
+    this.tier.uploads.queue(id);
+    const file = await this.tier.openCopy(key, { id, key, metadata: metadataOf(newAttributes(mode)) });
+    if (this.tier.writeThrough) await this.tier.uploads.finished(id);
+    return file;
+  }
+
+  async rename(from: string, to: DirNode, toName: string, mode: RenameMode): Promise<void> {
+    if (!(to instanceof TieredDir) || to.tier !== this.tier) this.fail('EXDEV', 'a rename between two storages', from);
+    if (mode === 'exchange') this.fail('EOPNOTSUPP', 'S3 cannot swap two objects', from);
+    const fromKey = this.key(from);
+    const toKey = to.key(toName);
+    if (fromKey === toKey) return;
+    const local = this.tier.local(fromKey) !== undefined;
+    const remote = await this.remote.find(from);
+    if (!local && remote.kind === 'none') this.fail('ENOENT', 'no such file or directory', from);
+    const targetLocal = this.tier.local(toKey) !== undefined;
+    if (mode === 'noreplace' && (targetLocal || (await to.exists(toName)))) to.fail('EEXIST', 'the target exists', toName);
+    if (remote.kind !== 'none') {
+      await this.remote.rename(from, to.remote, toName, mode);
+    } else if ((await to.remote.find(toName)).kind === 'file') {
+      await to.remote.unlink(toName);
+    }
+    if (targetLocal) await this.tier.drop(toKey);
+    await this.tier.cache.drop(toKey);
+    await this.tier.moved(fromKey, toKey, remote.kind === 'directory');
+  }
+
+  async unlink(name: string): Promise<void> {
+    const key = this.key(name);
+    const wasLocal = await this.tier.drop(key);
+    try {
+      await this.remote.unlink(name);
+    } catch (error) {
+      // a file only written here so far has no object yet
+      if (!(wasLocal && isCode(error, 'ENOENT'))) throw error;
+    }
+  }
+
+  async rmdir(name: string): Promise<void> {
+    if (this.tier.local(this.key(name)) !== undefined) this.fail('ENOTDIR', 'not a directory', name);
+    if (this.tier.uploads.under(`${this.key(name)}/`).length > 0 || this.tier.localNames(`${this.key(name)}/`).length > 0) {
+      this.fail('ENOTEMPTY', 'directory not empty', name);
+    }
+    await this.remote.rmdir(name);
+  }
+
+  symlink(target: string, name: string): Promise<void> {
+    return this.remote.symlink(target, name);
+  }
+
+  readlink(name: string): Promise<string> {
+    return this.remote.readlink(name);
+  }
+
+  link(name: string, to: DirNode, toName: string): Promise<void> {
+    return this.remote.link(name, to, toName);
+  }
+
+  entryXattrs(_name: string): XattrNode {
+    return NO_XATTRS;
+  }
+
+  /** Changes the attributes of `name`: kept for its upload when it is local, else on the object. */
+  private async changeEntry(name: string, change: (attributes: Attributes) => Attributes, remote: () => Promise<void>): Promise<void> {
+    if (!(await this.tier.changeLocal(this.key(name), change))) await remote();
+  }
+
+  chmodEntry(name: string, mode: number): Promise<void> {
+    return this.changeEntry(
+      name,
+      (attributes) => ({ ...attributes, mode: mode & 0o7777 }),
+      () => this.remote.chmodEntry(name, mode),
+    );
+  }
+
+  chownEntry(name: string, uid: number, gid: number): Promise<void> {
+    return this.changeEntry(
+      name,
+      (attributes) => ({ ...attributes, uid: uid >= 0 ? uid : attributes.uid, gid: gid >= 0 ? gid : attributes.gid }),
+      () => this.remote.chownEntry(name, uid, gid),
+    );
+  }
+
+  async utimesEntry(name: string, atime: SetTime, mtime: SetTime): Promise<void> {
+    // an open copy's times are its local file's
+    await this.tier.written.get(this.key(name))?.file.utimes(atime, mtime);
+    return this.changeEntry(
+      name,
+      (attributes) => ({
+        ...attributes,
+        atimeNs: atime === 'omit' ? attributes.atimeNs : atime === 'now' ? newAttributes(0).atimeNs : atime,
+        mtimeNs: mtime === 'omit' ? attributes.mtimeNs : mtime === 'now' ? newAttributes(0).mtimeNs : mtime,
+      }),
+      () => this.remote.utimesEntry(name, atime, mtime),
+    );
+  }
+
+  chmod(mode: number): Promise<void> {
+    return this.remote.chmod(mode);
+  }
+
+  chown(uid: number, gid: number): Promise<void> {
+    return this.remote.chown(uid, gid);
+  }
+
+  utimes(atime: SetTime, mtime: SetTime): Promise<void> {
+    return this.remote.utimes(atime, mtime);
+  }
+
+  /** Creations, renames and deletions reached the bucket when they resolved; pending uploads are recorded durably. */
+  async sync(): Promise<void> {}
+
+  statfs(): Promise<FsStats> {
+    return this.remote.statfs();
+  }
+
+  close(): Promise<void> {
+    return this.remote.close();
+  }
+}

@@ -1,0 +1,206 @@
+// A file of the tiered adapter, in one of three forms:
+// - written: the file is open for writing; its whole content is a local copy (staging/<id>, shared by every
+//   handle on the key), with a durable pending-upload record; it uploads when the last handle closes (and at
+//   sync too in write-through mode);
+// - copy: read-only on a local copy that is still waiting for its upload (the newest bytes are here);
+// - cached: read-only on a remote object, its blocks fetched into the block cache as they are read.
+// The local copy's descriptor is what the mount's native data path serves (nativeAccess).
+import { storageError } from '../../ground/errors.js';
+import type { SetTime } from '../../io/engine.js';
+import { TYPE_BITS, XattrsOf, totalBytes, type EntryStat, type FileNode, type NativeAccess, type SeekTarget } from '../adapter.js';
+import { entryStat, inodeOf, withTimes, type Attributes } from '../s3/object-attributes.js';
+import { NO_XATTRS } from '../s3/s3-file.js';
+import type { BlockCache, CachedObject } from './block-cache.js';
+
+/** A key open for writing: its local copy, shared by every handle on it. */
+export class Written {
+  handles = 0;
+  /** deleted (or replaced) while open: nothing is uploaded at close */
+  dropped = false;
+
+  constructor(
+    public key: string,
+    readonly id: string,
+    readonly file: FileNode,
+    public attributes: Attributes,
+  ) {}
+}
+
+/** What a tiered file calls back into its adapter for. */
+export interface TieredFiles {
+  readonly cache: BlockCache;
+  /** the last handle on `written` closed: make its copy durable and queue its upload */
+  closeWritten(written: Written): Promise<void>;
+  /** write-through: upload the copy now (at sync) */
+  uploadNow(written: Written): Promise<void>;
+  /** a read-only handle on a local copy closed */
+  closeCopy(key: string): void;
+  /** new attributes for `key` (local copy or object); resolves with them */
+  changeAttributes(key: string, current: Attributes, change: (attributes: Attributes) => Attributes): Promise<Attributes>;
+}
+
+type Form =
+  | { kind: 'written'; written: Written }
+  | { kind: 'copy'; key: string; file: FileNode; attributes: Attributes }
+  | { kind: 'cached'; object: CachedObject; attributes: Attributes };
+
+const readOnly = (): never => {
+  throw storageError('EBADF', 'this handle of the tiered adapter is open for reading only');
+};
+
+export class TieredFile extends XattrsOf implements FileNode {
+  readonly alignment = 0;
+  opened: EntryStat = entryStat('file', '', 0, { mode: 0, uid: 0, gid: 0, mtimeNs: 0n, atimeNs: 0n });
+  private closed = false;
+
+  private constructor(
+    private readonly files: TieredFiles,
+    private readonly form: Form,
+  ) {
+    super(NO_XATTRS);
+  }
+
+  static async open(files: TieredFiles, form: Form): Promise<TieredFile> {
+    const file = new TieredFile(files, form);
+    if (form.kind === 'written') form.written.handles++;
+    file.opened = await file.stat();
+    return file;
+  }
+
+  /** The local file holding the bytes (the copy being written, or waiting for its upload). */
+  private get local(): FileNode | undefined {
+    const form = this.form;
+    return form.kind === 'written' ? form.written.file : form.kind === 'copy' ? form.file : undefined;
+  }
+
+  private get key(): string {
+    const form = this.form;
+    return form.kind === 'written' ? form.written.key : form.kind === 'copy' ? form.key : form.object.key;
+  }
+
+  private get writable(): FileNode {
+    return this.form.kind === 'written' ? this.form.written.file : readOnly();
+  }
+
+  size(): number {
+    return this.form.kind === 'cached' ? this.form.object.size : this.local!.size();
+  }
+
+  read(buffer: Uint8Array, position: number): Promise<number> {
+    if (this.form.kind === 'cached') return this.files.cache.read(this.form.object, buffer, position);
+    return this.local!.read(buffer, position);
+  }
+
+  async readv(buffers: readonly Uint8Array[], position: number): Promise<number> {
+    if (this.form.kind !== 'cached') return this.local!.readv(buffers, position);
+    const whole = Buffer.allocUnsafe(Math.min(totalBytes(buffers), Math.max(0, this.size() - position)));
+    const got = await this.read(whole, position);
+    let done = 0;
+    for (const buffer of buffers) {
+      if (done >= got) break;
+      const n = Math.min(buffer.length, got - done);
+      buffer.set(whole.subarray(done, done + n));
+      done += n;
+    }
+    return got;
+  }
+
+  write(buffers: readonly Uint8Array[], position: number): Promise<void> {
+    return this.writable.write(buffers, position);
+  }
+
+  append(buffers: readonly Uint8Array[]): Promise<number> {
+    return this.writable.append(buffers);
+  }
+
+  truncate(size: number): Promise<void> {
+    return this.writable.truncate(size);
+  }
+
+  allocate(offset: number, length: number, mode: number): Promise<void> {
+    return this.writable.allocate(offset, length, mode);
+  }
+
+  async seek(offset: number, target: SeekTarget): Promise<number> {
+    if (this.form.kind === 'cached') return target === 'data' ? offset : this.size();
+    return this.local!.seek(offset, target);
+  }
+
+  async copyFrom(source: FileNode, sourceOffset: number, offset: number, length: number): Promise<number> {
+    const chunk = Buffer.allocUnsafe(Math.min(length, 8 * 1024 * 1024));
+    const got = await source.read(chunk, sourceOffset);
+    if (got > 0) await this.write([chunk.subarray(0, got)], offset);
+    return got;
+  }
+
+  /** Durable on the local disk (the pending upload's record already is); write-through: uploaded too. */
+  async sync(datasync: boolean): Promise<void> {
+    if (this.form.kind !== 'written') return;
+    await this.form.written.file.sync(datasync);
+    await this.files.uploadNow(this.form.written);
+  }
+
+  async stat(): Promise<EntryStat> {
+    const form = this.form;
+    if (form.kind === 'cached') return entryStat('file', form.object.key, form.object.size, form.attributes);
+    const local = await this.local!.stat();
+    const attributes = form.kind === 'written' ? form.written.attributes : form.attributes;
+    return {
+      ...local,
+      kind: 'file',
+      mode: TYPE_BITS.file | attributes.mode,
+      uid: attributes.uid,
+      gid: attributes.gid,
+      ino: inodeOf(this.key),
+      nlink: 1,
+      dev: 0,
+    };
+  }
+
+  sameFile(other: FileNode): boolean {
+    return other instanceof TieredFile && other.key === this.key;
+  }
+
+  nativeAccess(): NativeAccess | undefined {
+    const form = this.form;
+    if (form.kind === 'cached') return form.object.complete ? form.object.file?.nativeAccess?.() : undefined;
+    return this.local!.nativeAccess?.();
+  }
+
+  /** Applies `change` to the attributes: an open copy keeps them for its upload, others change where they are. */
+  private async changeAttributes(change: (attributes: Attributes) => Attributes): Promise<void> {
+    const form = this.form;
+    if (form.kind === 'written') {
+      form.written.attributes = change(form.written.attributes);
+      return;
+    }
+    form.attributes = await this.files.changeAttributes(this.key, form.attributes, change);
+  }
+
+  chmod(mode: number): Promise<void> {
+    return this.changeAttributes((attributes) => ({ ...attributes, mode: mode & 0o7777 }));
+  }
+
+  chown(uid: number, gid: number): Promise<void> {
+    return this.changeAttributes((attributes) => ({ ...attributes, uid: uid >= 0 ? uid : attributes.uid, gid: gid >= 0 ? gid : attributes.gid }));
+  }
+
+  async utimes(atime: SetTime, mtime: SetTime): Promise<void> {
+    if (this.form.kind === 'written') await this.form.written.file.utimes(atime, mtime);
+    await this.changeAttributes((attributes) => withTimes(attributes, atime, mtime));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const form = this.form;
+    if (form.kind === 'cached') return this.files.cache.unpin(form.object);
+    if (form.kind === 'copy') {
+      await form.file.close();
+      this.files.closeCopy(form.key);
+      return;
+    }
+    form.written.handles--;
+    if (form.written.handles === 0) await this.files.closeWritten(form.written);
+  }
+}
