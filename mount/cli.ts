@@ -151,7 +151,20 @@ await yargs(expandedArguments())
       }
     },
   )
-  .demandCommand(1, 'say which command: mount or unmount')
+  .command(
+    'check <dir>',
+    'Verify a WAL directory, an LSM store or a flatfs datastore without changing it. Exit status 0: sound; 1: damaged (each damaged file and offset named); 3: could not check',
+    (y) =>
+      y.positional('dir', { type: 'string', demandOption: true, describe: 'the directory of the WAL, the LSM store or the flatfs datastore' }).option('kind', {
+        choices: ['wal', 'lsm', 'flatfs'] as const,
+        describe: 'what the directory holds (default: told by its files: MANIFEST, flatfs.shard, *.wal)',
+      }),
+    async (argv) => {
+      const { runCheck } = await import('./check-command.js'); // the engines load for this command only
+      process.exit(await runCheck(argv.dir, argv.kind));
+    },
+  )
+  .demandCommand(1, 'say which command: mount, unmount or check')
   .strict()
   .help()
   .alias('h', 'help')
@@ -159,7 +172,7 @@ await yargs(expandedArguments())
   // a usage error is one line and where to read more, not the whole help
   .fail((message, error) => {
     if (error && !message) throw error;
-    const command = ['mount', 'unmount'].includes(process.argv[2] ?? '') ? ` ${process.argv[2]}` : '';
+    const command = ['mount', 'unmount', 'check'].includes(process.argv[2] ?? '') ? ` ${process.argv[2]}` : '';
     process.stderr.write(`persistfs: ${message ?? error?.message}\nsee persistfs${command} --help\n`);
     process.exit(2);
   })
