@@ -7,7 +7,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 
 import { loadConfig, type IoModeSetting, type LogLevel } from '../src/config/config.js';
-import { createLogger } from '../src/log.js';
+import { createLogger, LOG_FORMATS, type LogFormat } from '../src/log.js';
 import { StorageError } from '../src/ground/errors.js';
 import { expandMountOptions, MountOptionError } from './mount-options.js';
 import { unmountPersistfs } from './mountpoint.js';
@@ -51,8 +51,12 @@ await yargs(expandedArguments())
           describe: 'how FUSE is spoken: kernel (persistfs speaks the kernel protocol itself) or fuse-native (libfuse 2, with its limits: see README)',
         })
         .option('io-mode', { choices: ['auto', 'io_uring', 'sync'] as const, describe: 'IO mode (default: configuration, else auto)' })
-        .option('config', { type: 'string', describe: 'JSON configuration file (keys: ioMode, queueDepth, submitThreshold, logLevel)' })
+        .option('config', { type: 'string', describe: 'JSON configuration file (keys: ioMode, queueDepth, submitThreshold, logLevel, logFormat)' })
         .option('log-level', { choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, describe: 'log level' })
+        .option('log-format', {
+          choices: LOG_FORMATS,
+          describe: 'log lines on stderr: pretty (human-readable) or json (default: configuration, else pretty on a terminal, json otherwise)',
+        })
         .option('allow-other', { type: 'boolean', default: false, describe: 'let users other than the one mounting use the mount (permissions still apply)' })
         // strings, checked by seconds(): yargs turns a bad number into NaN and loses what was typed
         .option('attr-timeout', { type: 'string', default: '1', describe: 'seconds the kernel caches file attributes (a non-negative number)' })
@@ -97,9 +101,13 @@ await yargs(expandedArguments())
         const entryTimeout = seconds('entry-timeout', argv['entry-timeout']);
         const config = loadConfig({
           file: argv.config,
-          overrides: { ioMode: argv['io-mode'] as IoModeSetting | undefined, logLevel: argv['log-level'] as LogLevel | undefined },
+          overrides: {
+            ioMode: argv['io-mode'] as IoModeSetting | undefined,
+            logLevel: argv['log-level'] as LogLevel | undefined,
+            logFormat: argv['log-format'] as LogFormat | undefined,
+          },
         });
-        const logger = createLogger(config.logLevel);
+        const logger = createLogger(config.logLevel, undefined, config.logFormat);
         await runMount({
           backing: argv.backing,
           mountpoint: argv.mountpoint,
@@ -143,7 +151,20 @@ await yargs(expandedArguments())
       }
     },
   )
-  .demandCommand(1, 'say which command: mount or unmount')
+  .command(
+    'check <dir>',
+    'Verify a WAL directory, an LSM store or a flatfs datastore without changing it. Exit status 0: sound; 1: damaged (each damaged file and offset named); 3: could not check',
+    (y) =>
+      y.positional('dir', { type: 'string', demandOption: true, describe: 'the directory of the WAL, the LSM store or the flatfs datastore' }).option('kind', {
+        choices: ['wal', 'lsm', 'flatfs'] as const,
+        describe: 'what the directory holds (default: told by its files: MANIFEST, flatfs.shard, *.wal)',
+      }),
+    async (argv) => {
+      const { runCheck } = await import('./check-command.js'); // the engines load for this command only
+      process.exit(await runCheck(argv.dir, argv.kind));
+    },
+  )
+  .demandCommand(1, 'say which command: mount, unmount or check')
   .strict()
   .help()
   .alias('h', 'help')
@@ -151,7 +172,7 @@ await yargs(expandedArguments())
   // a usage error is one line and where to read more, not the whole help
   .fail((message, error) => {
     if (error && !message) throw error;
-    const command = ['mount', 'unmount'].includes(process.argv[2] ?? '') ? ` ${process.argv[2]}` : '';
+    const command = ['mount', 'unmount', 'check'].includes(process.argv[2] ?? '') ? ` ${process.argv[2]}` : '';
     process.stderr.write(`persistfs: ${message ?? error?.message}\nsee persistfs${command} --help\n`);
     process.exit(2);
   })

@@ -8,6 +8,7 @@ const MOUNT_OPTIONS: ReadonlyMap<string, 'flag' | 'value'> = new Map([
   ['io-mode', 'value'],
   ['config', 'value'],
   ['log-level', 'value'],
+  ['log-format', 'value'],
   ['allow-other', 'flag'],
   ['attr-timeout', 'value'],
   ['entry-timeout', 'value'],

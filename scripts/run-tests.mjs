@@ -1,19 +1,32 @@
 #!/usr/bin/env node
-// Runs every compiled test file (dist/test/**/*.test.js) in its own process with tape, shows its TAP
-// output, and ends with one line: `N passed, N failed`. A file that exits non-zero without a failing
-// assertion (a crash) counts as one failure. With PJDFSTEST_DIR set (a built pjdfstest, outside this
-// repository) and no file filter, pjdfstest runs after the files (scripts/pjdfstest.sh, its transport
-// from TRANSPORT) and its subtests count too. Exit status 1 when anything failed.
+// Runs every compiled test file (dist/test/**/*.test.js) in its own process with tape and prints one line
+// per file, `[N/M] path  P passed, F failed  (Ts)`; after the line of a failing file, its failing
+// assertions (their TAP lines, with the lines before them and their diagnostics). It ends with one line:
+// `N passed, N failed`. The whole TAP output and stderr of every file go to test-results/tap.log (named at
+// the start and at the end). On a terminal a progress bar with the ETA stays below the lines.
+//
+// A file that exits non-zero without a failing assertion (a crash) counts as one failure, and the end of
+// its stderr is shown. With PJDFSTEST_DIR set (a built pjdfstest, outside this repository) and no file
+// filter, pjdfstest runs after the files (scripts/pjdfstest.sh, its transport from TRANSPORT) and its
+// subtests count too. Arguments filter the files: a file runs when its path contains one of them. Exit
+// status 1 when anything failed.
 //
 // The mount suite runs twice: through the default transport (kernel), then again through fuse-native
 // (PERSISTFS_TEST_TRANSPORT=fuse-native), so both transports pass the same tests. The files that test the
 // kernel transport itself (kernel-*.test.js) choose their transport and run once.
 import { spawn } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { mkdirSync, openSync, readdirSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
+
+import cliProgress from 'cli-progress';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const only = process.argv.slice(2);
+const LOG = path.join(root, 'test-results', 'tap.log');
+const shownLog = path.relative(process.cwd(), LOG).startsWith('..') ? LOG : path.relative(process.cwd(), LOG);
+/** lines of context shown before a failing assertion, and at most this many lines of a file's failures */
+const CONTEXT = 3;
+const MAX_SHOWN = 120;
 
 function find(dir) {
   return readdirSync(dir).flatMap((name) => {
@@ -23,36 +36,100 @@ function find(dir) {
   });
 }
 
+mkdirSync(path.dirname(LOG), { recursive: true });
+const logFd = openSync(LOG, 'w');
+const toLog = (text) => writeSync(logFd, text);
+
+/** Where the lines go: a progress bar below them on a terminal, plain lines otherwise. */
+function reporter(total) {
+  if (!process.stdout.isTTY || process.env.CI) {
+    return { running() {}, print: (text) => process.stdout.write(text), stop() {} };
+  }
+  const bars = new cliProgress.MultiBar(
+    {
+      stream: process.stdout,
+      format: '{bar} {value}/{total} files | {duration_formatted} | ETA {eta_formatted} | {file}',
+      clearOnComplete: true,
+      hideCursor: true,
+      etaBuffer: 20,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  const bar = bars.create(total, 0, { file: '' });
+  const stop = () => bars.stop();
+  // the bar hides the cursor and turns line wrapping off: give them back when interrupted
+  process.once('SIGINT', () => {
+    stop();
+    process.stdout.write(`interrupted; the TAP so far is in ${shownLog}\n`);
+    process.exit(130);
+  });
+  const width = Math.max(20, (process.stdout.columns ?? 100) - 75);
+  return {
+    running: (label) => bar.update({ file: label.length > width ? `...${label.slice(-(width - 3))}` : label }),
+    print: (text) => {
+      bars.log(text);
+      bar.increment();
+      bars.update();
+    },
+    stop,
+  };
+}
+
+/** Splits a stream's chunks into lines, each given to `line` as it completes (the rest at `end`). */
+function lines(stream, line) {
+  let pending = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk) => {
+    pending += chunk;
+    const parts = pending.split('\n');
+    pending = parts.pop();
+    for (const part of parts) line(part);
+  });
+  return () => {
+    if (pending !== '') line(pending);
+    pending = '';
+  };
+}
+
 /**
- * Runs `argv` in the repository, its output shown as it comes; `count(line)` reads each line of its stdout
- * and says what it passed and failed. Resolves with those totals; a non-zero exit with no failure seen
- * counts as one, named by `what`.
+ * Runs `argv` in the repository, its stdout and stderr written to the log as they come; `count(line)`
+ * reads each line of its stdout and says what it passed and failed. Resolves with those totals, the
+ * stdout lines, the last lines of stderr and the exit status; a non-zero exit with no failure seen counts
+ * as one, named by `what`.
  */
 async function runCounted(what, argv, count, env = {}) {
+  const started = Date.now();
+  toLog(`# ---- ${what}\n`);
   const child = spawn(argv[0], argv.slice(1), {
     cwd: root,
     env: { PERSISTFS_LOG_LEVEL: 'warn', ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const totals = { passed: 0, failed: 0 };
-  let pending = '';
-  child.stdout.on('data', (chunk) => {
-    process.stdout.write(chunk);
-    pending += chunk;
-    const lines = pending.split('\n');
-    pending = lines.pop();
-    for (const line of lines) {
-      const { passed = 0, failed = 0 } = count(line) ?? {};
-      totals.passed += passed;
-      totals.failed += failed;
-    }
+  const result = { passed: 0, failed: 0, out: [], errTail: [], code: 0, crashed: false, seconds: 0 };
+  const endOut = lines(child.stdout, (line) => {
+    toLog(`${line}\n`);
+    result.out.push(line);
+    const { passed = 0, failed = 0 } = count(line) ?? {};
+    result.passed += passed;
+    result.failed += failed;
   });
-  const code = await new Promise((resolve) => child.on('close', (status, signal) => resolve(signal ? 128 : status)));
-  if (code !== 0 && totals.failed === 0) {
-    console.log(`not ok - ${what} exited with status ${code}`);
-    totals.failed++;
+  const endErr = lines(child.stderr, (line) => {
+    toLog(`${line}\n`);
+    result.errTail.push(line);
+    if (result.errTail.length > 40) result.errTail.shift();
+  });
+  result.code = await new Promise((resolve) => child.on('close', (status, signal) => resolve(signal ? 128 : status)));
+  endOut();
+  endErr();
+  if (result.code !== 0 && result.failed === 0) {
+    const line = `not ok - ${what} exited with status ${result.code}`;
+    toLog(`${line}\n`);
+    result.out.push(line);
+    result.failed++;
+    result.crashed = true;
   }
-  return totals;
+  result.seconds = (Date.now() - started) / 1000;
+  return result;
 }
 
 function countTap(line) {
@@ -67,35 +144,85 @@ function countPjdfstest(line) {
   return match ? { passed: Number(match[1]), failed: Number(match[2]) } : undefined;
 }
 
+const isFailure = (line) => (/^not ok\b/.test(line) && !/# TODO/.test(line)) || /^pjdfstest \(.*\): \d+ passed, [1-9]\d* failed$/.test(line);
+
+/**
+ * The lines to show for a failed run: each failing TAP line with the CONTEXT lines before it and its
+ * diagnostics (the indented YAML block after it); for a crash, the end of its stderr too.
+ */
+function failureDetails(result) {
+  /** line number -> whether it is printed (a stack is passed over, not cut out) */
+  const shown = new Map();
+  result.out.forEach((line, i) => {
+    if (!isFailure(line)) return;
+    for (let j = Math.max(0, i - CONTEXT); j <= i; j++) shown.set(j, true);
+    // its YAML diagnostics, less the stack (the `at:` line says where)
+    let stackIndent = -1;
+    for (let j = i + 1; j < result.out.length && /^\s/.test(result.out[j]); j++) {
+      const indent = result.out[j].search(/\S/);
+      if (stackIndent < 0 || indent <= stackIndent) stackIndent = /^\s*stack:/.test(result.out[j]) ? indent : -1;
+      shown.set(j, stackIndent < 0);
+    }
+  });
+  const out = [];
+  let last = -1;
+  for (const [i, print] of [...shown].sort(([a], [b]) => a - b)) {
+    if (last >= 0 && i > last + 1) out.push('...');
+    if (print) out.push(result.out[i]);
+    last = i;
+  }
+  // a crash: why is likely at the end of its stderr
+  if (result.crashed) out.push(`(exit status ${result.code}; the end of its stderr:)`, ...result.errTail.slice(-15));
+  const cut = out.length > MAX_SHOWN ? [...out.slice(0, MAX_SHOWN), `... ${out.length - MAX_SHOWN} more lines in ${shownLog}`] : out;
+  return cut.map((line) => `    ${line}\n`).join('');
+}
+
 const files = find(path.join(root, 'dist/test'))
   .filter((file) => only.length === 0 || only.some((pattern) => file.includes(pattern)))
   .sort();
 
-let passed = 0;
-let failed = 0;
-const add = (totals) => {
-  passed += totals.passed;
-  failed += totals.failed;
-};
 const isMountTest = (file) => file.includes(`${path.sep}test${path.sep}mount${path.sep}`) && !path.basename(file).startsWith('kernel-');
 const runs = [
-  ...files.map((file) => ({ file, env: {}, label: '' })),
+  ...files.map((file) => ({ what: path.relative(root, file), argv: [process.execPath, file], count: countTap, env: {} })),
   ...(process.env.PERSISTFS_TEST_TRANSPORT
     ? []
-    : files.filter(isMountTest).map((file) => ({ file, env: { PERSISTFS_TEST_TRANSPORT: 'fuse-native' }, label: ' [fuse-native]' }))),
+    : files.filter(isMountTest).map((file) => ({
+        what: `${path.relative(root, file)} [fuse-native]`,
+        argv: [process.execPath, file],
+        count: countTap,
+        env: { PERSISTFS_TEST_TRANSPORT: 'fuse-native' },
+      }))),
+  ...(process.env.PJDFSTEST_DIR && only.length === 0
+    ? [
+        {
+          what: `pjdfstest (${process.env.PJDFSTEST_DIR})`,
+          argv: ['bash', path.join(root, 'scripts/pjdfstest.sh'), process.env.PJDFSTEST_DIR],
+          count: countPjdfstest,
+          env: {},
+        },
+      ]
+    : []),
 ];
-for (const { file, env, label } of runs) {
-  const relative = path.relative(root, file) + label;
-  console.log(`# ---- ${relative}`);
-  add(await runCounted(relative, [process.execPath, file], countTap, env));
+
+process.stdout.write(`${runs.length} test runs; the full TAP and stderr of each go to ${shownLog}\n`);
+let passed = 0;
+let failed = 0;
+const report = reporter(runs.length);
+for (const [i, run] of runs.entries()) {
+  report.running(run.what);
+  const result = await runCounted(run.what, run.argv, run.count, run.env);
+  passed += result.passed;
+  failed += result.failed;
+  const line = `[${i + 1}/${runs.length}] ${run.what}  ${result.passed} passed, ${result.failed} failed  (${result.seconds.toFixed(1)}s)\n`;
+  report.print(result.failed > 0 ? line + failureDetails(result) : line);
 }
+report.stop();
 if (files.length === 0) {
-  console.log('not ok - no test files found under dist/test');
+  process.stdout.write('not ok - no test files found under dist/test\n');
+  toLog('not ok - no test files found under dist/test\n');
   failed++;
 }
-if (process.env.PJDFSTEST_DIR && only.length === 0) {
-  console.log(`# ---- pjdfstest (${process.env.PJDFSTEST_DIR})`);
-  add(await runCounted('scripts/pjdfstest.sh', ['bash', path.join(root, 'scripts/pjdfstest.sh'), process.env.PJDFSTEST_DIR], countPjdfstest));
-}
-console.log(`${passed} passed, ${failed} failed`);
+toLog(`${passed} passed, ${failed} failed\n`);
+process.stdout.write(`the full TAP and stderr of every file: ${shownLog}\n`);
+process.stdout.write(`${passed} passed, ${failed} failed\n`);
 process.exit(failed === 0 ? 0 : 1);

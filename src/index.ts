@@ -33,3 +33,8 @@ export type { SourceEntry, Want } from './datastore/query.js';
 export { LsmDatastore } from './datastore/lsm-datastore.js';
 export { PersistLevel, type PersistLevelOptions } from './level/persist-level.js';
 export { LevelError } from './level/errors.js';
+export { checkStore, detectKind, STORE_KINDS, type CheckOptions, type CheckResult, type StoreKind } from './check/check.js';
+export type { Finding, Severity, VerifyOptions, VerifyProgress, VerifyReport } from './ground/verify.js';
+export { verifyWal, type WalVerifyOptions, type WalVerifyReport } from './wal/verify.js';
+export { verifyLsm } from './lsm/verify.js';
+export { verifyFlatfs } from './datastore/flatfs-verify.js';

@@ -3,9 +3,11 @@
 import fs from 'node:fs';
 
 import { storageError } from '../ground/errors.js';
+import { LOG_FORMATS, type LogFormat } from '../log.js';
 
 export type IoModeSetting = 'auto' | 'io_uring' | 'sync';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+export type { LogFormat };
 
 export interface Config {
   /** auto: io_uring when the kernel allows it, else sync with a logged warning. */
@@ -15,15 +17,18 @@ export interface Config {
   /** prepared requests that trigger a submit before the end of the tick. */
   submitThreshold: number;
   logLevel: LogLevel;
+  /** auto: human-readable lines when stderr is a terminal, JSON lines otherwise; pretty or json forces one. */
+  logFormat: LogFormat;
 }
 
-export const DEFAULTS: Config = { ioMode: 'auto', queueDepth: 256, submitThreshold: 32, logLevel: 'info' };
+export const DEFAULTS: Config = { ioMode: 'auto', queueDepth: 256, submitThreshold: 32, logLevel: 'info', logFormat: 'auto' };
 
 const ENV: Record<keyof Config, string> = {
   ioMode: 'PERSISTFS_IO_MODE',
   queueDepth: 'PERSISTFS_QUEUE_DEPTH',
   submitThreshold: 'PERSISTFS_SUBMIT_THRESHOLD',
   logLevel: 'PERSISTFS_LOG_LEVEL',
+  logFormat: 'PERSISTFS_LOG_FORMAT',
 };
 
 const IO_MODES: readonly string[] = ['auto', 'io_uring', 'sync'];
@@ -41,6 +46,9 @@ function validated(key: keyof Config, value: unknown, source: string): Config[ke
     case 'logLevel':
       if (typeof value !== 'string' || !LOG_LEVELS.includes(value)) invalid(key, value, LOG_LEVELS.join(' | '), source);
       return value as LogLevel;
+    case 'logFormat':
+      if (typeof value !== 'string' || !(LOG_FORMATS as readonly string[]).includes(value)) invalid(key, value, LOG_FORMATS.join(' | '), source);
+      return value as LogFormat;
     case 'queueDepth':
     case 'submitThreshold': {
       const n = typeof value === 'string' ? Number(value) : value;

@@ -68,7 +68,7 @@ export class Storage implements HandleRegistry {
    */
   static async open(root: string, options: StorageOptions = {}): Promise<Storage> {
     const config = loadConfig({ file: options.configFile, overrides: options.config });
-    const logger = options.logger ?? createLogger(config.logLevel);
+    const logger = options.logger ?? createLogger(config.logLevel, undefined, config.logFormat);
     let adapter: Adapter;
     if (options.adapter === 'memory') {
       adapter = new MemoryAdapter(options.memory);

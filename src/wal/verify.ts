@@ -1,0 +1,121 @@
+// Verifies a WAL directory without changing it (persistfs check): the checkpoint's CRC, the segments'
+// order (none missing from the checkpoint's, or the first, on), every segment header and every record's
+// CRC32C, judged as recovery judges them (README.md, Recovery). A bad record in the last segment with no
+// good record after it is a torn tail: a warning, since recovery cuts it off; anywhere else it is damage.
+// Segments are read through the storage API with read-only handles; nothing is written, nothing locked.
+import { isCode } from '../ground/errors.js';
+import { count, formatBytes, reason, type Finding, type VerifyOptions, type VerifyReport } from '../ground/verify.js';
+import type { Dir } from '../storage/dir.js';
+import { CHECKPOINT_NAME, checkSegmentHeader, decodeCheckpoint, SEGMENT_HEADER_SIZE, segmentName, type WalPosition } from './format.js';
+import { SegmentReader, validRecordAfter } from './segment-reader.js';
+import { DirSegmentStore } from './segment-store.js';
+
+export interface WalVerifyOptions extends VerifyOptions {
+  /** put before each file name in the findings ('wal/' for the WAL of an LSM store) */
+  prefix?: string;
+  /** the problem with a record's payload, if any (the LSM decodes its write batches) */
+  checkPayload?: (payload: Buffer, position: WalPosition) => string | undefined;
+}
+
+export interface WalVerifyReport extends VerifyReport {
+  /** the segments recovery reads, ascending */
+  segments: number[];
+  records: number;
+  bytes: number;
+}
+
+export async function verifyWal(dir: Dir, options: WalVerifyOptions = {}): Promise<WalVerifyReport> {
+  const prefix = options.prefix ?? '';
+  const findings: Finding[] = [];
+  const damage = (file: string, problem: string, offset?: number) =>
+    findings.push({ severity: 'damage', file: prefix + file, problem, ...(offset === undefined ? {} : { offset }) });
+  const warn = (file: string, problem: string, offset?: number) =>
+    findings.push({ severity: 'warning', file: prefix + file, problem, ...(offset === undefined ? {} : { offset }) });
+  const store = new DirSegmentStore(dir);
+
+  const checkpointBytes = await store.readCheckpoint();
+  const checkpoint = checkpointBytes === undefined ? undefined : decodeCheckpoint(checkpointBytes);
+  if (checkpointBytes !== undefined && checkpoint === undefined) {
+    damage(
+      CHECKPOINT_NAME,
+      `the checkpoint record is corrupt (${checkpointBytes.length} bytes; a good one is 20 with a matching CRC32C): the log will not open`,
+      0,
+    );
+  }
+  const present = await store.list();
+  const before = present.filter((n) => checkpoint !== undefined && n < checkpoint.segment);
+  for (const n of before)
+    warn(segmentName(n), `before the checkpoint (segment ${checkpoint!.segment}): not read by recovery (left by a crash while the log was truncated)`);
+  const segments = present.filter((n) => !before.includes(n));
+  const expectedFirst = checkpoint?.segment ?? 1;
+  if (segments.length > 0 && segments[0] !== expectedFirst) {
+    damage(
+      segmentName(expectedFirst),
+      `missing: the log starts at segment ${expectedFirst}${checkpoint ? ' (its checkpoint)' : ''}, the first present is ${segments[0]}`,
+      0,
+    );
+  }
+  for (const [i, n] of segments.entries()) {
+    const previous = segments[i - 1];
+    if (previous === undefined || n === previous + 1) continue;
+    const missing = n - previous - 1 === 1 ? `segment ${previous + 1} is` : `segments ${previous + 1} to ${n - 1} are`;
+    damage(segmentName(previous + 1), `missing: ${missing} not there, between ${segmentName(previous)} and ${segmentName(n)}`, 0);
+  }
+
+  const sizes = await Promise.all(segments.map(async (n) => (await dir.stat(segmentName(n))).size));
+  const total = sizes.reduce((a, b) => a + b, 0);
+  let done = 0;
+  let records = 0;
+  for (const [i, n] of segments.entries()) {
+    const name = segmentName(n);
+    const isLast = i === segments.length - 1;
+    let backend: Awaited<ReturnType<DirSegmentStore['open']>>;
+    try {
+      backend = await store.open(n);
+    } catch (error) {
+      if (!isCode(error, 'ENOENT')) throw error;
+      damage(name, 'removed while it was being checked');
+      continue;
+    }
+    try {
+      const size = backend.size();
+      const problem = checkSegmentHeader(await backend.readAt(0, Math.min(SEGMENT_HEADER_SIZE, size)), n);
+      if (problem !== undefined) {
+        if (isLast && size < SEGMENT_HEADER_SIZE)
+          warn(name, `${size} bytes, shorter than a segment header: a segment being begun (recovery begins it again)`, 0);
+        else damage(name, `bad segment header: ${problem}; its records are not read`, 0);
+        continue;
+      }
+      const reader = new SegmentReader(backend, SEGMENT_HEADER_SIZE);
+      for (let record = await reader.next(); record; record = await reader.next()) {
+        records++;
+        const payloadProblem = options.checkPayload?.(record.payload, { segment: n, offset: record.offset });
+        if (payloadProblem !== undefined) damage(name, payloadProblem, record.offset);
+        options.onProgress?.(done + reader.stopOffset, total, prefix + name);
+      }
+      if (reader.stopReason === 'end') continue;
+      const at = reader.stopOffset;
+      const what = reader.stopReason === 'checksum' ? 'fails its CRC32C' : 'is cut short (its length runs past the end of the file)';
+      const goodAfter = await validRecordAfter(backend, at);
+      if (isLast && !goodAfter) {
+        warn(name, `torn tail: the record here ${what} and no good record follows (${size - at} bytes): recovery cuts it off`, at);
+      } else {
+        const after = goodAfter ? ', and good records follow it' : `, in segment ${n} of ${segments.at(-1)}`;
+        damage(name, `record ${what}${after}: the log will not open (the rest of this segment is not checked)`, at);
+      }
+    } catch (error) {
+      damage(name, `could not be read: ${reason(error)}`);
+    } finally {
+      await backend.close();
+      done += sizes[i]!;
+      options.onProgress?.(done, total, prefix + name);
+    }
+  }
+  const checked = [
+    checkpointBytes === undefined ? 'no checkpoint' : 'the checkpoint',
+    count(segments.length, 'segment'),
+    count(records, 'record'),
+    formatBytes(total),
+  ];
+  return { checked, findings, segments, records, bytes: total };
+}
