@@ -3,6 +3,8 @@
 # remote tier's tests and benchmarks. No authentication inside the cluster; one S3 user with fixed keys.
 #   scripts/ceph-s3.sh up [memstore|bluestore]   start it (stopping one left from before), print the endpoint
 #   scripts/ceph-s3.sh down                      stop it and remove its state
+#   scripts/ceph-s3.sh rgw-stop [KILL]           stop only radosgw (SIGTERM, or the signal given): S3 goes away
+#   scripts/ceph-s3.sh rgw-start                 start radosgw again (the data is still there)
 # Environment: CEPH_DIR (state, default $TMPDIR/persistfs-ceph), RGW_PORT (default 7480).
 # Needs Debian's ceph-mon, ceph-osd, radosgw (make test installs them). Ports 3300, 6789, 6800-7300 and
 # RGW_PORT: one such cluster per machine at a time.
@@ -26,7 +28,28 @@ stop() {
   done
 }
 
+start_rgw() {
+  CEPH_CONF="$DIR/ceph.conf" timeout 60 radosgw -n client.rgw.s3
+  for _ in $(seq 240); do
+    curl -fs -o /dev/null "http://127.0.0.1:$PORT/" && return 0
+    sleep 0.25
+  done
+  echo "radosgw did not answer on port $PORT" >&2
+  return 1
+}
+
 case "${1:-}" in
+  rgw-stop)
+    pidfile="$DIR/run/client.rgw.s3.pid"
+    pid=$(cat "$pidfile")
+    kill "-${2:-TERM}" "$pid"
+    for _ in $(seq 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+    kill -9 "$pid" 2>/dev/null || true
+    rm -f "$pidfile"
+    ;;
+  rgw-start)
+    start_rgw
+    ;;
   down)
     stop
     rm -rf "$DIR"
@@ -79,16 +102,12 @@ CONF
     osd=$(ceph osd new "$osd_uuid")
     ceph-osd -i "$osd" --mkfs --osd-uuid "$osd_uuid" 2>/dev/null
     ceph-osd -i "$osd" 2>/dev/null
-    timeout 60 radosgw -n client.rgw.s3
-    for _ in $(seq 240); do
-      curl -fs -o /dev/null "http://127.0.0.1:$PORT/" && break
-      sleep 0.25
-    done
+    start_rgw
     radosgw-admin user create --uid=persistfs --display-name=persistfs --access-key="$ACCESS" --secret-key="$SECRET" >/dev/null
     echo "http://127.0.0.1:$PORT $ACCESS $SECRET"
     ;;
   *)
-    echo "usage: $0 up [memstore|bluestore] | down" >&2
+    echo "usage: $0 up [memstore|bluestore] | down | rgw-stop [SIGNAL] | rgw-start" >&2
     exit 2
     ;;
 esac

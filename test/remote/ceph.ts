@@ -21,6 +21,9 @@ export interface Ceph {
   options(prefix?: string): S3Options;
   /** an SDK client of its own, for looking behind the adapter's back */
   client(): S3Client;
+  /** stops radosgw alone (S3 goes away, the data stays): SIGTERM, or SIGKILL with `kill` */
+  stopGateway(kill?: boolean): void;
+  startGateway(): void;
 }
 
 let running: Promise<Ceph> | undefined;
@@ -64,6 +67,8 @@ async function start(): Promise<Ceph> {
     bucket,
     options: (prefix = '') => ({ endpoint, region: 'us-east-1', bucket, prefix, credentials }),
     client,
+    stopGateway: (kill = false) => execFileSync(SCRIPT, ['rgw-stop', kill ? 'KILL' : 'TERM'], { stdio: 'inherit' }),
+    startGateway: () => execFileSync(SCRIPT, ['rgw-start'], { stdio: 'inherit' }),
   };
 }
 

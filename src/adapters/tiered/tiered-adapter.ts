@@ -105,7 +105,7 @@ class Tier implements TieredFiles {
   }
 
   /** Opens `key` for writing: the copy open already, a copy waiting for upload (held back), or a new one. */
-  async openWritten(key: string, fill: (file: FileNode) => Promise<Attributes>): Promise<Written> {
+  async openWritten(key: string, fill: (file: FileNode) => Promise<Attributes>, created: boolean): Promise<Written> {
     const open = this.written.get(key);
     if (open !== undefined) return open;
     const record = this.uploads.find(key);
@@ -113,7 +113,8 @@ class Tier implements TieredFiles {
       const current = this.written.get(key);
       if (current !== undefined) return current;
       const file = await this.staging.openFile(record.id, RW);
-      const written = new Written(key, record.id, file, attributesOf(record.metadata, 'file', new Date()));
+      const stat = await file.stat();
+      const written = new Written(key, record.id, file, attributesOf(record.metadata, 'file', new Date()), stat, true);
       this.written.set(key, written);
       return written;
     }
@@ -131,7 +132,7 @@ class Tier implements TieredFiles {
         await file.close();
         return current;
       }
-      const written = new Written(key, id, file, attributes);
+      const written = new Written(key, id, file, attributes, await file.stat(), created);
       this.written.set(key, written);
       return written;
     } catch (error) {
@@ -147,6 +148,11 @@ class Tier implements TieredFiles {
     await written.file.sync(false);
     await written.file.close();
     if (written.dropped) return;
+    if (!written.changed && stat.size === written.baseline.size && stat.ctimeNs === written.baseline.ctimeNs) {
+      // opened for writing, never written: the object is as it was; nothing to upload (nor to overwrite)
+      await this.uploads.cancel(written.id);
+      return;
+    }
     await this.uploads.update({ id: written.id, key: written.key, metadata: metadataOf({ ...written.attributes, mtimeNs: stat.mtimeNs }) });
     this.uploads.queue(written.id);
     if (this.writeThrough) await this.uploads.finished(written.id);
@@ -378,7 +384,7 @@ export class TieredDir extends XattrsOf implements DirNode {
   async createFile(name: string, mode: number, flags: OpenFlags): Promise<FileNode> {
     if (flags.direct) this.fail('EINVAL', 'O_DIRECT is not offered by the tiered adapter', name);
     if (await this.exists(name)) this.fail('EEXIST', 'the name is taken', name);
-    const written = await this.tier.openWritten(this.key(name), async () => newAttributes(mode));
+    const written = await this.tier.openWritten(this.key(name), async () => newAttributes(mode), true);
     return TieredFile.open(this.tier, { kind: 'written', written });
   }
 
@@ -387,7 +393,7 @@ export class TieredDir extends XattrsOf implements DirNode {
     const key = this.key(name);
     const local = this.tier.local(key);
     if (flags.write || (local !== undefined && 'written' in local)) {
-      const written = await this.tier.openWritten(key, (file) => this.download(name, file));
+      const written = await this.tier.openWritten(key, (file) => this.download(name, file), false);
       return TieredFile.open(this.tier, { kind: 'written', written });
     }
     if (local !== undefined) return this.tier.openCopy(key, local.record);

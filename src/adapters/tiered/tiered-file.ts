@@ -17,13 +17,21 @@ export class Written {
   handles = 0;
   /** deleted (or replaced) while open: nothing is uploaded at close */
   dropped = false;
+  /** changed through this process's calls (writes that bypass them show in the local file's ctime) */
+  changed: boolean;
 
   constructor(
     public key: string,
     readonly id: string,
     readonly file: FileNode,
     public attributes: Attributes,
-  ) {}
+    /** the local file's size and ctime when the copy was made: a change since means an upload is due */
+    readonly baseline: { size: number; ctimeNs: bigint },
+    /** new, or an upload was already due when it opened */
+    due: boolean,
+  ) {
+    this.changed = due;
+  }
 }
 
 /** What a tiered file calls back into its adapter for. */
@@ -78,8 +86,11 @@ export class TieredFile extends XattrsOf implements FileNode {
     return form.kind === 'written' ? form.written.key : form.kind === 'copy' ? form.key : form.object.key;
   }
 
+  /** The local copy, for a change: marked changed (an upload is due at close). */
   private get writable(): FileNode {
-    return this.form.kind === 'written' ? this.form.written.file : readOnly();
+    if (this.form.kind !== 'written') return readOnly();
+    this.form.written.changed = true;
+    return this.form.written.file;
   }
 
   size(): number {
@@ -172,6 +183,7 @@ export class TieredFile extends XattrsOf implements FileNode {
     const form = this.form;
     if (form.kind === 'written') {
       form.written.attributes = change(form.written.attributes);
+      form.written.changed = true;
       return;
     }
     form.attributes = await this.files.changeAttributes(this.key, form.attributes, change);

@@ -226,7 +226,6 @@ export class Uploads {
         pending.timer = undefined;
         this.enqueue(pending);
       }, delay);
-      pending.timer.unref();
     }
   }
 

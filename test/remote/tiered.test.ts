@@ -1,0 +1,241 @@
+// The tiered adapter against a real Ceph radosgw: the block cache (smaller than the data, reads stay
+// right; an object changed behind our back is not served stale), write-back and write-through, and the
+// faults: the gateway stopped while uploads are due, killed in the middle of a multipart upload, and our
+// own process killed with uploads pending (they resume at the next open; nothing acknowledged is lost).
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import test from 'tape';
+
+import type { TieredAdapter, TieredOptions } from '../../src/adapters/tiered/tiered-adapter.js';
+import { Mode, openStorage, type Storage } from '../../src/index.js';
+import { Acknowledged, bytes } from '../helpers.js';
+import { ceph, freshPrefix, type Ceph } from './ceph.js';
+
+interface Tiered {
+  storage: Storage;
+  adapter: TieredAdapter;
+  client: S3Client;
+  cluster: Ceph;
+  prefix: string;
+  cacheDir: string;
+}
+
+/** A tiered storage on a fresh prefix and cache directory; closed, and the directory removed, at the end. */
+async function tiered(t: test.Test, options: Partial<TieredOptions> = {}, prefix = freshPrefix('tier'), cacheDir?: string): Promise<Tiered> {
+  const cluster = await ceph();
+  const dir = cacheDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'persistfs-cache-'));
+  const storage = await openStorage(`s3://${cluster.bucket}/${prefix}`, {
+    adapter: 'tiered',
+    s3: { ...cluster.options(prefix), maxAttempts: 1 },
+    tiered: { cacheDir: dir, retryDelay: 100, maxRetryDelay: 1000, ...options },
+    config: { logLevel: 'silent' },
+  });
+  const client = cluster.client();
+  t.teardown(async () => {
+    await storage.close();
+    client.destroy();
+    if (cacheDir === undefined) fs.rmSync(dir, { recursive: true, force: true });
+  });
+  return { storage, adapter: storage.adapter as TieredAdapter, client, cluster, prefix, cacheDir: dir };
+}
+
+async function objectContent(client: S3Client, bucket: string, key: string): Promise<Buffer | undefined> {
+  try {
+    const answer = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    return Buffer.from(await answer.Body!.transformToByteArray());
+  } catch (error) {
+    if ((error as { name?: string }).name === 'NoSuchKey') return undefined;
+    throw error;
+  }
+}
+
+const sha = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
+
+test('tiered: a cache smaller than the data serves every read right and stays within its budget', async (t) => {
+  const { storage, adapter, client, cluster, prefix } = await tiered(t, { cacheSize: 64 * 1024, blockSize: 16 * 1024 });
+  const data = randomBytes(1024 * 1024 + 777);
+  await client.send(new PutObjectCommand({ Bucket: cluster.bucket, Key: `${prefix}big`, Body: data }));
+  const file = await storage.openFile('big', { access: Mode.Read });
+  let wrong = 0;
+  for (let i = 0; i < 300; i++) {
+    const at = Math.floor(Math.random() * data.length);
+    const buffer = Buffer.alloc(Math.floor(Math.random() * 40_000) + 1);
+    const got = await file.read(at, buffer);
+    if (!buffer.subarray(0, got).equals(data.subarray(at, at + got)) || got !== Math.min(buffer.length, data.length - at)) wrong++;
+  }
+  t.equal(wrong, 0, '300 random reads, every one right');
+  await file.close();
+  const cache = (adapter as unknown as { tier: { cache: { bytes: number } } }).tier.cache;
+  t.ok(cache.bytes > 0 && cache.bytes <= 64 * 1024, `once closed, the cache holds ${cache.bytes} bytes, within 64 KiB`);
+  const whole = Buffer.alloc(data.length);
+  const again = await storage.openFile('big', { access: Mode.Read });
+  await again.read(0, whole);
+  t.equal(sha(whole), sha(data), 'a whole read after evictions is the object');
+  await again.close();
+});
+
+test('tiered: an object changed behind our back is not served from the cache', async (t) => {
+  const { storage, client, cluster, prefix } = await tiered(t, { blockSize: 4096 });
+  await client.send(new PutObjectCommand({ Bucket: cluster.bucket, Key: `${prefix}v`, Body: 'version one' }));
+  const first = await storage.openFile('v', { access: Mode.Read });
+  const buffer = Buffer.alloc(11);
+  await first.read(0, buffer);
+  t.equal(buffer.toString(), 'version one', 'read (and cached)');
+  await first.close();
+  await client.send(new PutObjectCommand({ Bucket: cluster.bucket, Key: `${prefix}v`, Body: 'VERSION TWO!' }));
+  const second = await storage.openFile('v', { access: Mode.Read });
+  const fresh = Buffer.alloc(12);
+  await second.read(0, fresh);
+  t.equal(fresh.toString(), 'VERSION TWO!', 'a new open sees the new ETag and reads the new version');
+  await second.close();
+});
+
+test('tiered: a file opened for writing and not written uploads nothing (a newer object is not overwritten)', async (t) => {
+  const { storage, adapter, client, cluster, prefix } = await tiered(t);
+  await client.send(new PutObjectCommand({ Bucket: cluster.bucket, Key: `${prefix}o`, Body: 'original' }));
+  const file = await storage.openFile('o');
+  const buffer = Buffer.alloc(8);
+  await file.read(0, buffer);
+  t.equal(buffer.toString(), 'original', 'read through a handle open for writing');
+  await client.send(new PutObjectCommand({ Bucket: cluster.bucket, Key: `${prefix}o`, Body: 'changed elsewhere' }));
+  await file.close();
+  await adapter.drained();
+  t.equal(adapter.pendingUploads, 0, 'no upload was due');
+  t.equal((await objectContent(client, cluster.bucket, `${prefix}o`))?.toString(), 'changed elsewhere', 'the newer object stays');
+});
+
+test('tiered: write-back uploads after close; write-through before close resolves', async (t) => {
+  const back = await tiered(t);
+  const file = await back.storage.root.createFile('wb');
+  await file.writeAt(0, bytes('written back'));
+  t.equal(await objectContent(back.client, back.cluster.bucket, `${back.prefix}wb`), undefined, 'nothing in the bucket while the file is open');
+  t.equal((await back.storage.stat('wb')).size, 12, 'stat sees the local copy');
+  t.deepEqual(
+    (await back.storage.root.read()).map((entry) => entry.name),
+    ['wb'],
+    'the file is listed before its upload',
+  );
+  await file.close();
+  await back.adapter.drained();
+  t.equal((await objectContent(back.client, back.cluster.bucket, `${back.prefix}wb`))?.toString(), 'written back', 'uploaded after close');
+  const head = await back.client.send(new HeadObjectCommand({ Bucket: back.cluster.bucket, Key: `${back.prefix}wb` }));
+  t.equal(head.Metadata?.mode, String((await back.storage.stat('wb')).mode & 0o7777), 'with its mode');
+
+  const through = await tiered(t, { writeMode: 'through' });
+  const synced = await through.storage.root.createFile('wt');
+  await synced.writeAt(0, bytes('first'));
+  await synced.sync();
+  t.equal(
+    (await objectContent(through.client, through.cluster.bucket, `${through.prefix}wt`))?.toString(),
+    'first',
+    'write-through: uploaded when sync resolves',
+  );
+  await synced.writeAt(0, bytes('FIRST, then more'));
+  await synced.close();
+  t.equal((await objectContent(through.client, through.cluster.bucket, `${through.prefix}wt`))?.toString(), 'FIRST, then more', 'and when close resolves');
+  t.equal(through.adapter.pendingUploads, 0, 'nothing left pending');
+});
+
+test('tiered: with the gateway stopped, uploads wait and complete once it is back', async (t) => {
+  const { storage, adapter, client, cluster, prefix } = await tiered(t);
+  const files = Array.from({ length: 5 }, (_, n) => randomBytes(1000 + n));
+  const open = [];
+  for (const [n, data] of files.entries()) {
+    const file = await storage.root.createFile(`w${n}`);
+    await file.writeAt(0, data);
+    open.push(file);
+  }
+  cluster.stopGateway();
+  let gatewayDown = true;
+  t.teardown(() => {
+    if (gatewayDown) cluster.startGateway();
+  });
+  for (const file of open) await file.close();
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  t.equal(adapter.pendingUploads, 5, 'five uploads pending while the gateway is down (after retries)');
+  const readBack = await storage.openFile('w3');
+  const local = Buffer.alloc(1003);
+  await readBack.read(0, local);
+  t.ok(local.equals(files[3]!), 'a pending file reads from its local copy');
+  await readBack.close();
+  cluster.startGateway();
+  gatewayDown = false;
+  await adapter.drained();
+  for (const [n, data] of files.entries()) {
+    const stored = await objectContent(client, cluster.bucket, `${prefix}w${n}`);
+    t.ok(stored?.equals(data), `w${n} reached the bucket whole`);
+  }
+});
+
+test('tiered: radosgw killed in the middle of a multipart upload; the upload completes after it returns', async (t) => {
+  const { storage, adapter, client, cluster, prefix } = await tiered(t);
+  const data = randomBytes(48 * 1024 * 1024 + 5);
+  const file = await storage.root.createFile('big');
+  for (let at = 0; at < data.length; at += 8 * 1024 * 1024) await file.writeAt(at, data.subarray(at, at + 8 * 1024 * 1024));
+  await file.close();
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  cluster.stopGateway(true);
+  t.ok(
+    adapter.pendingUploads > 0 || (await objectContent(client, cluster.bucket, `${prefix}big`)) !== undefined,
+    'killed while the upload ran (or just after)',
+  );
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  cluster.startGateway();
+  await adapter.drained();
+  const stored = await objectContent(client, cluster.bucket, `${prefix}big`);
+  t.equal(stored?.length, data.length, 'the whole object is there');
+  t.equal(sha(stored ?? Buffer.alloc(0)), sha(data), 'with every byte');
+});
+
+test('tiered: kill -9 with uploads pending; the next open resumes them and nothing acknowledged is lost', async (t) => {
+  const cluster = await ceph();
+  const prefix = freshPrefix('crash');
+  const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'persistfs-cache-'));
+  t.teardown(() => fs.rmSync(cacheDir, { recursive: true, force: true }));
+  const writer = path.join(path.dirname(new URL(import.meta.url).pathname), 'tiered-writer.js');
+  const child = spawn(process.execPath, [writer], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: {
+      ...process.env,
+      ENDPOINT: cluster.endpoint,
+      BUCKET: cluster.bucket,
+      PREFIX: prefix,
+      ACCESS: cluster.accessKeyId,
+      SECRET: cluster.secretAccessKey,
+      CACHE_DIR: cacheDir,
+      SIZE: '20000',
+      COUNT: '40',
+    },
+  });
+  t.teardown(() => child.kill('SIGKILL'));
+  const acked = new Acknowledged(child);
+  await acked.until(child, () => acked.last >= -1 && acked.numbers.length > 0);
+  cluster.stopGateway(true);
+  let gatewayDown = true;
+  t.teardown(() => {
+    if (gatewayDown) cluster.startGateway();
+  });
+  await acked.until(child, () => acked.last >= 20);
+  child.kill('SIGKILL');
+  await new Promise((resolve) => child.once('exit', resolve));
+  const last = acked.last;
+  const records = fs.readdirSync(path.join(cacheDir, 'pending')).length;
+  // (closes racing the gateway's stop may have uploaded before it went)
+  t.ok(records > 0, `the killed process left ${records} upload records (of ${last + 1} acknowledged files) pending`);
+  cluster.startGateway();
+  gatewayDown = false;
+  const { adapter, client } = await tiered(t, {}, prefix, cacheDir);
+  await adapter.drained();
+  let missing = 0;
+  for (let n = 0; n <= last; n++) {
+    const stored = await objectContent(client, cluster.bucket, `${prefix}f${n}`);
+    if (stored === undefined || !stored.equals(Buffer.alloc(20000, n % 251))) missing++;
+  }
+  t.equal(missing, 0, `all ${last + 1} acknowledged files reached the bucket after the restart`);
+  t.equal(fs.readdirSync(path.join(cacheDir, 'pending')).length, 0, 'no upload record is left');
+});
