@@ -6,6 +6,8 @@ import path from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 
+import type { S3Options } from '../src/adapters/s3/s3-settings.js';
+import type { TieredOptions } from '../src/adapters/tiered/tiered-adapter.js';
 import { loadConfig, type IoModeSetting, type LogLevel } from '../src/config/config.js';
 import { createLogger, LOG_FORMATS, type LogFormat } from '../src/log.js';
 import { StorageError } from '../src/ground/errors.js';
@@ -23,6 +25,27 @@ function fail(error: unknown): never {
 function seconds(name: string, value: string): number {
   if (!/^(\d+\.?\d*|\.\d+)$/.test(value)) throw new Error(`--${name} must be a non-negative number of seconds, got '${value}'`);
   return Number(value);
+}
+
+/** A size in bytes written as a number with an optional K, M or G (powers of 1024), else a one-line error. */
+function byteSize(name: string, value: string): number {
+  const match = /^(\d+)([KMG]?)$/i.exec(value);
+  if (match === null) throw new Error(`--${name} must be a number of bytes with an optional K, M or G, got '${value}'`);
+  return Number(match[1]) * 1024 ** ' KMG'.indexOf((match[2] || ' ').toUpperCase());
+}
+
+/** The bucket's settings and the cache in front of it, for a backing written s3://bucket/prefix. */
+function remoteOptions(argv: { 'cache-dir'?: string; endpoint?: string; region?: string; 'cache-size': string; 'write-through': boolean }): {
+  s3: S3Options;
+  tiered: TieredOptions;
+} {
+  const s3: S3Options = {};
+  if (argv.endpoint !== undefined) s3.endpoint = argv.endpoint;
+  if (argv.region !== undefined) s3.region = argv.region;
+  return {
+    s3,
+    tiered: { cacheDir: argv['cache-dir']!, cacheSize: byteSize('cache-size', argv['cache-size']), writeMode: argv['write-through'] ? 'through' : 'back' },
+  };
 }
 
 function expandedArguments(): string[] {
@@ -43,7 +66,11 @@ await yargs(expandedArguments())
     'Serve the storage in <backing> at <mountpoint>, in the foreground, until Ctrl-C, SIGTERM or persistfs unmount',
     (y) =>
       y
-        .positional('backing', { type: 'string', demandOption: true, describe: 'directory that holds the data (must exist)' })
+        .positional('backing', {
+          type: 'string',
+          demandOption: true,
+          describe: 'directory that holds the data (must exist), or s3://bucket/prefix with --cache-dir',
+        })
         .positional('mountpoint', { type: 'string', demandOption: true, describe: 'empty directory to mount on (must exist)' })
         .option('transport', {
           choices: TRANSPORTS,
@@ -89,6 +116,22 @@ await yargs(expandedArguments())
           describe:
             "kernel transport, as root: the kernel reads and writes regular files' backing files itself (FUSE passthrough, Linux 6.9+; not with --writeback-cache)",
         })
+        .option('cache-dir', { type: 'string', describe: 'for an s3://bucket/prefix backing: the local directory in front of the bucket (must exist)' })
+        .option('endpoint', {
+          type: 'string',
+          describe: 'S3 endpoint URL, e.g. http://127.0.0.1:7480 (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS)',
+        })
+        .option('region', { type: 'string', describe: 'S3 region (default: AWS_REGION, else us-east-1)' })
+        .option('cache-size', {
+          type: 'string',
+          default: '1G',
+          describe: 'bytes of cached blocks kept in --cache-dir (suffixes K, M, G); files waiting for upload come on top',
+        })
+        .option('write-through', {
+          type: 'boolean',
+          default: false,
+          describe: 'S3: close(2) returns once the file is uploaded (default: write-back, uploaded after close; durable locally at fsync)',
+        })
         .option('debug', {
           type: 'boolean',
           default: false,
@@ -123,6 +166,7 @@ await yargs(expandedArguments())
           nativeDataPath: argv['native-data-path'],
           fuseUring: argv['fuse-uring'],
           passthrough: argv.passthrough,
+          remote: argv['cache-dir'] === undefined ? undefined : remoteOptions(argv),
           onMounted: ({ backing, mountpoint, ioMode }) =>
             process.stderr.write(
               `persistfs: serving ${backing} at ${mountpoint} (${ioMode} IO mode).\n` +

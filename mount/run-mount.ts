@@ -5,7 +5,9 @@
 // storage, and exit. Nothing is created in the backing directory before the checks have passed.
 import type { Config } from '../src/config/config.js';
 import { StorageError } from '../src/ground/errors.js';
-import { openStorage } from '../src/storage/storage.js';
+import type { S3Options } from '../src/adapters/s3/s3-settings.js';
+import type { TieredOptions } from '../src/adapters/tiered/tiered-adapter.js';
+import { openStorage, type StorageOptions } from '../src/storage/storage.js';
 import type { Logger } from '../src/log.js';
 import { FuseMount, type FuseMountOptions } from './fuse-glue.js';
 import { KernelMount } from './kernel/kernel-mount.js';
@@ -23,6 +25,11 @@ export interface RunMountOptions extends FuseMountOptions {
   mountpoint: string;
   config: Config;
   logger: Logger;
+  /**
+   * For a backing given as s3://bucket/prefix: the bucket's settings and the local cache directory in front
+   * of it (the tiered adapter); `backing` is then that URL.
+   */
+  remote?: { s3: S3Options; tiered: TieredOptions };
   /** called once the mount serves requests */
   onMounted?: (info: { backing: string; mountpoint: string; ioMode: string }) => void;
 }
@@ -46,10 +53,19 @@ export async function runMount(options: RunMountOptions): Promise<void> {
   }
   await checkFuseDevice();
   if (options.fuseUring === 'on') await checkFuseUring();
-  const paths = await checkMountPaths(options.backing, options.mountpoint);
+  const remote = options.backing.startsWith('s3://');
+  if (remote && options.remote === undefined) {
+    throw new StorageError('EINVAL', 'EINVAL: mounting s3://bucket/prefix needs --cache-dir (a local directory in front of the bucket)');
+  }
+  // for a bucket, the local directory checked (exists, not inside the mount point) is its cache directory
+  const paths = await checkMountPaths(remote ? options.remote!.tiered.cacheDir : options.backing, options.mountpoint);
   if (paths.clearedStale) logger.warn({ mountpoint: paths.mountpoint }, 'cleared a stale mount left by a process that died');
-
-  const storage = await openStorage(paths.backing, { config: options.config, logger, enforcePermissions: false });
+  const storageOptions: StorageOptions = { config: options.config, logger, enforcePermissions: false };
+  if (remote) {
+    Object.assign(storageOptions, { adapter: 'tiered', s3: options.remote!.s3, tiered: { ...options.remote!.tiered, cacheDir: paths.backing } });
+    paths.backing = options.backing;
+  }
+  const storage = await openStorage(paths.backing, storageOptions);
   const posix = new PosixFs(storage);
   const fuse =
     transport === 'kernel' ? new KernelMount(paths.mountpoint, paths.backing, posix, options, logger) : new FuseMount(paths.mountpoint, posix, options, logger);
