@@ -26,7 +26,9 @@ node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
-$(ADDON): .deps-apt node_modules/.package-lock.json native/binding.gyp $(wildcard native/src/*.* native/src/*/*)
+# node_modules only has to be there (node-addon-api): `npm ci` itself builds the addon (the package's install
+# script, scripts/install-addon.mjs), and a newer node_modules is no reason to build it again.
+$(ADDON): .deps-apt native/binding.gyp $(wildcard native/src/*.* native/src/*/*) | node_modules/.package-lock.json
 	cd native && ../$(NODE_GYP) rebuild $(NODEDIR) >/dev/null
 	@test -f $@
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // persistfs: the command line. `persistfs mount <backing-dir> <mountpoint>` serves the storage in the
 // foreground as a FUSE file system; `persistfs unmount <mountpoint>` takes it down.
+import fs from 'node:fs';
 import path from 'node:path';
 
 import yargs from 'yargs';
@@ -12,6 +13,9 @@ import { StorageError } from '../src/ground/errors.js';
 import { expandMountOptions, MountOptionError } from './mount-options.js';
 import { unmountPersistfs } from './mountpoint.js';
 import { DEFAULT_TRANSPORT, runMount, TRANSPORTS } from './run-mount.js';
+
+/** persistfs's own version, from its package.json (dist/mount/cli.js -> the package's root), wherever it is run from. */
+const VERSION = (JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 function fail(error: unknown): never {
   const message = error instanceof StorageError || error instanceof Error ? error.message : String(error);
@@ -147,6 +151,7 @@ await yargs(expandedArguments())
   .strict()
   .help()
   .alias('h', 'help')
+  .version(VERSION)
   .alias('V', 'version')
   // a usage error is one line and where to read more, not the whole help
   .fail((message, error) => {
