@@ -49,7 +49,7 @@ export async function runMount(options: RunMountOptions): Promise<void> {
   const paths = await checkMountPaths(options.backing, options.mountpoint);
   if (paths.clearedStale) logger.warn({ mountpoint: paths.mountpoint }, 'cleared a stale mount left by a process that died');
 
-  const storage = await openStorage(paths.backing, { config: options.config, logger, enforcePermissions: false });
+  const storage = await openStorage(paths.backing, { config: options.config, logger, enforcePermissions: false, readOnly: options.readOnly === true });
   const posix = new PosixFs(storage);
   const fuse =
     transport === 'kernel' ? new KernelMount(paths.mountpoint, paths.backing, posix, options, logger) : new FuseMount(paths.mountpoint, posix, options, logger);

@@ -87,8 +87,8 @@ export interface NativeBlocking {
 
 /** One FUSE connection (native/src/fuse/session.h); requests reach `onRequests` in batches, raw. */
 export interface NativeFuseSession {
-  /** opens /dev/fuse and mount(2)s it: data is "fd=N," + options; throws an Error with errno */
-  mount(source: string, target: string, fstype: string, options: string): void;
+  /** opens /dev/fuse and mount(2)s it: data is "fd=N," + options; MS_RDONLY when readOnly; throws an Error with errno */
+  mount(source: string, target: string, fstype: string, options: string, readOnly: boolean): void;
   /** has fusermount3 mount `target` with `options` (any user) and keeps the descriptor it passes back */
   mountWithFusermount(target: string, options: string): void;
   /**
