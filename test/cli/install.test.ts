@@ -94,12 +94,13 @@ test('mount(8) through the installed helper: an fstab line, then -t fuse.persist
   });
   t.equal(make('install', `DESTDIR=${destdir}`).status, 0, 'make install DESTDIR=...: exit status 0');
   const fstab = path.join(top, 'fstab');
-  fs.writeFileSync(fstab, `# a temporary fstab\n${backing} ${mnt} fuse.persistfs defaults,nofail,_netdev,x-systemd.requires=foo,log_file=${logs[0]} 0 0\n`);
+  fs.writeFileSync(fstab, `# a temporary fstab\n${backing} ${mnt} fuse.persistfs defaults,nofail,_netdev,x-systemd.requires=foo,log_file=${logs[0]},log_level=info 0 0\n`);
 
   const sbin = fs.realpathSync('/sbin');
   const script = `
     set -u
     step() { local label=$1 out; shift; out=$("$@" 2>&1); printf '%s\\t%s\\t%s\\n' "$label" "$?" "\${out//$'\\n'/ | }"; }
+    # the daemon's pid, from its log (pino's lines carry it; log_level=info: the runner's environment says warn)
     daemon() { sed -n 's/.*"pid":\\([0-9]*\\).*/\\1/p' "$1" | head -1; }
     mount -t overlay overlay -o lowerdir=${sbin},upperdir=${destdir}/sbin,workdir=${work} ${sbin} || exit 99
     step fstab-mount mount -T ${fstab} ${mnt}
@@ -107,7 +108,7 @@ test('mount(8) through the installed helper: an fstab line, then -t fuse.persist
     step fstab-write bash -c 'echo through-fstab > ${mnt}/file && cat ${mnt}/file'
     step fstab-umount umount ${mnt}
     step fstab-daemon-exits timeout 30 tail --pid="$(daemon ${logs[0]})" -f /dev/null
-    step ro-mount mount -t fuse.persistfs -o allow_other,ro,log_file=${logs[1]} ${backing} ${mnt}
+    step ro-mount mount -t fuse.persistfs -o allow_other,ro,log_file=${logs[1]},log_level=info ${backing} ${mnt}
     step ro-table findmnt -n -o SOURCE,FSTYPE,OPTIONS --mountpoint ${mnt}
     step ro-cat cat ${mnt}/file
     step ro-write bash -c 'echo changed > ${mnt}/file'
@@ -131,7 +132,7 @@ test('mount(8) through the installed helper: an fstab line, then -t fuse.persist
   const ok = (label: string, what: string) =>
     t.equal(step(label).status, 0, `${what}: exit status 0${step(label).status === 0 ? '' : ` (${step(label).output})`}`);
 
-  ok('fstab-mount', `mount -T fstab ${mnt} (the line: defaults,nofail,_netdev,x-systemd.requires=foo,log_file=...)`);
+  ok('fstab-mount', `mount -T fstab ${mnt} (the line: defaults,nofail,_netdev,x-systemd.requires=foo,log_file=...,log_level=info)`);
   const [source, type, options = ''] = step('fstab-table').output.split(/\s+/);
   t.equal(source, backing, 'mount shows the backing directory as the source');
   t.equal(type, 'fuse.persistfs', 'and the type fuse.persistfs');
