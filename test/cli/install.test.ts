@@ -94,7 +94,10 @@ test('mount(8) through the installed helper: an fstab line, then -t fuse.persist
   });
   t.equal(make('install', `DESTDIR=${destdir}`).status, 0, 'make install DESTDIR=...: exit status 0');
   const fstab = path.join(top, 'fstab');
-  fs.writeFileSync(fstab, `# a temporary fstab\n${backing} ${mnt} fuse.persistfs defaults,nofail,_netdev,x-systemd.requires=foo,log_file=${logs[0]},log_level=info 0 0\n`);
+  fs.writeFileSync(
+    fstab,
+    `# a temporary fstab\n${backing} ${mnt} fuse.persistfs defaults,nofail,_netdev,x-systemd.requires=foo,log_file=${logs[0]},log_level=info 0 0\n`,
+  );
 
   const sbin = fs.realpathSync('/sbin');
   const script = `
