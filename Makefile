@@ -8,7 +8,7 @@ NODEDIR := $(shell [ -f /usr/include/node/node_api.h ] && echo --nodedir=/usr)
 ADDON := native/build/Release/persistfs_native.node
 TS_SOURCES := $(shell find src test scripts mount -name '*.ts' 2>/dev/null)
 
-.PHONY: build deps lint format test test-mount test-no-writeback test-uring pjdfstest bench fio run clean
+.PHONY: build deps lint format test test-mount test-no-writeback test-uring pjdfstest bench fio run clean install uninstall
 build: $(ADDON) dist/.built
 
 deps: .deps-apt node_modules/.package-lock.json
@@ -26,7 +26,9 @@ node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
-$(ADDON): .deps-apt node_modules/.package-lock.json native/binding.gyp $(wildcard native/src/*.* native/src/*/*)
+# node_modules only has to be there (node-addon-api): `npm ci` itself builds the addon (the package's install
+# script, scripts/install-addon.mjs), and a newer node_modules is no reason to build it again.
+$(ADDON): .deps-apt native/binding.gyp $(wildcard native/src/*.* native/src/*/*) | node_modules/.package-lock.json
 	cd native && ../$(NODE_GYP) rebuild $(NODEDIR) >/dev/null
 	@test -f $@
 
@@ -80,6 +82,27 @@ fio: build
 run: build
 	@mkdir -p data mnt
 	node dist/mount/cli.js mount data mnt
+
+# `make install` (after `make build`) puts two small scripts that run this checkout's build with this Node:
+# $(BINDIR)/persistfs, and mount(8)'s helper for type fuse.persistfs, $(SBINDIR)/mount.fuse.persistfs
+# (mount(8) looks for helpers in /sbin only, so SBINDIR does not follow PREFIX). The checkout must stay
+# where it is; `make uninstall` removes both. DESTDIR is prefixed to both, for staging.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+SBINDIR ?= /sbin
+NODE ?= $(shell command -v node)
+wrapper = printf '\043!/bin/sh\n\043 installed by make install from %s\nexec \047%s\047 \047%s\047 "$$@"\n' '$(CURDIR)' '$(NODE)' '$(CURDIR)/dist/mount/$(1)'
+
+install:
+	@for f in dist/mount/cli.js dist/mount/mount-fuse.js $(ADDON); do \
+	  [ -f $$f ] || { echo "make install: $$f is not built; run make build first" >&2; exit 1; }; done
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR)
+	$(call wrapper,cli.js) > $(DESTDIR)$(BINDIR)/persistfs
+	$(call wrapper,mount-fuse.js) > $(DESTDIR)$(SBINDIR)/mount.fuse.persistfs
+	chmod 755 $(DESTDIR)$(BINDIR)/persistfs $(DESTDIR)$(SBINDIR)/mount.fuse.persistfs
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/persistfs $(DESTDIR)$(SBINDIR)/mount.fuse.persistfs
 
 clean:
 	rm -rf dist native/build .deps-apt

@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 // persistfs: the command line. `persistfs mount <backing-dir> <mountpoint>` serves the storage in the
-// foreground as a FUSE file system; `persistfs unmount <mountpoint>` takes it down.
+// foreground as a FUSE file system (or, with --daemon, in the background once it is mounted);
+// `persistfs unmount <mountpoint>` takes it down.
+import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
@@ -11,13 +14,21 @@ import type { TieredOptions } from '../src/adapters/tiered/tiered-adapter.js';
 import { loadConfig, type IoModeSetting, type LogLevel } from '../src/config/config.js';
 import { createLogger, LOG_FORMATS, type LogFormat } from '../src/log.js';
 import { StorageError } from '../src/ground/errors.js';
+import { DaemonError, defaultLogFile, startDaemon, takeReadyChannel } from './daemon.js';
 import { expandMountOptions, MountOptionError } from './mount-options.js';
 import { unmountPersistfs } from './mountpoint.js';
 import { DEFAULT_TRANSPORT, runMount, TRANSPORTS } from './run-mount.js';
 
+/** persistfs's own version, from its package.json (dist/mount/cli.js -> the package's root), wherever it is run from. */
+const VERSION = (JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+/** Set when this process is a daemon started by `persistfs mount --daemon`: it reports to its starter there. */
+const ready = takeReadyChannel();
+
 function fail(error: unknown): never {
   const message = error instanceof StorageError || error instanceof Error ? error.message : String(error);
   process.stderr.write(`persistfs: ${message}\n`);
+  ready?.failed(message);
   process.exit(error instanceof StorageError && error.errno > 0 ? Math.min(error.errno, 125) : 1);
 }
 
@@ -58,12 +69,14 @@ function expandedArguments(): string[] {
   }
 }
 
-await yargs(expandedArguments())
+const args = expandedArguments();
+
+await yargs(args)
   .scriptName('persistfs')
   .usage('$0 <command>\n\nA persistence-storage engine on io_uring, served as a FUSE file system.')
   .command(
     'mount <backing> <mountpoint>',
-    'Serve the storage in <backing> at <mountpoint>, in the foreground, until Ctrl-C, SIGTERM or persistfs unmount',
+    'Serve the storage in <backing> at <mountpoint>, in the foreground (or in the background: --daemon), until Ctrl-C, SIGTERM, persistfs unmount or umount',
     (y) =>
       y
         .positional('backing', {
@@ -137,8 +150,41 @@ await yargs(expandedArguments())
           default: false,
           describe: 'print every FUSE request (fuse-native: libfuse debug output; kernel: each request and reply in the log)',
         })
-        .epilog('Every option can also be given as mount(8) takes them: -o allow_other,attr_timeout=2,no_xattr'),
+        .option('read-only', {
+          type: 'boolean',
+          describe: 'mount read-only (-o ro): the storage opens read-only, beside other readers, and every change through the mount is EROFS',
+        })
+        .option('daemon', {
+          type: 'boolean',
+          describe: 'run in the background: return once the mount is live (exit 0), or with the error and a non-zero status when it fails',
+        })
+        .option('log-file', {
+          type: 'string',
+          describe: 'with --daemon: where its log goes (default: /var/log/persistfs/<mountpoint>.log as root, else ~/.local/state/persistfs/)',
+        })
+        .option('foreground', { alias: 'f', type: 'boolean', describe: 'stay in the foreground, logging to stderr (the default)' })
+        .conflicts('daemon', 'foreground')
+        .check((argv) => {
+          if (argv['log-file'] !== undefined && !argv.daemon) throw new Error('--log-file needs --daemon (in the foreground the log goes to stderr)');
+          return true;
+        })
+        .epilog('Every option can also be given as mount(8) takes them: -o allow_other,attr_timeout=2,no_xattr,ro'),
     async (argv) => {
+      if (argv.daemon && ready === undefined) {
+        const logFile = path.resolve(argv['log-file'] ?? defaultLogFile(argv.mountpoint));
+        try {
+          const { pid } = await startDaemon([fileURLToPath(import.meta.url), ...args], logFile, argv['log-file'] === undefined);
+          process.stderr.write(
+            `persistfs: serving ${path.resolve(argv.backing)} at ${path.resolve(argv.mountpoint)} in the background (pid ${pid}, log ${logFile}); ` +
+              `stop with: persistfs unmount ${path.resolve(argv.mountpoint)}\n`,
+          );
+          process.exit(0);
+        } catch (error) {
+          if (!(error instanceof DaemonError)) fail(error);
+          process.stderr.write(`persistfs: ${error.message}\n`);
+          process.exit(error.status);
+        }
+      }
       try {
         const attrTimeout = seconds('attr-timeout', argv['attr-timeout']);
         const entryTimeout = seconds('entry-timeout', argv['entry-timeout']);
@@ -167,11 +213,17 @@ await yargs(expandedArguments())
           fuseUring: argv['fuse-uring'],
           passthrough: argv.passthrough,
           remote: argv['cache-dir'] === undefined ? undefined : remoteOptions(argv),
-          onMounted: ({ backing, mountpoint, ioMode }) =>
+          readOnly: argv['read-only'] === true,
+          onMounted: ({ backing, mountpoint, ioMode }) => {
             process.stderr.write(
-              `persistfs: serving ${backing} at ${mountpoint} (${ioMode} IO mode).\n` +
+              `persistfs: serving ${backing} at ${mountpoint} (${ioMode} IO mode${argv['read-only'] ? ', read-only' : ''}).\n` +
                 `persistfs: stop with Ctrl-C, or from another shell: persistfs unmount ${mountpoint} (or fusermount -u ${mountpoint})\n`,
-            ),
+            );
+            if (ready) {
+              ready.mounted();
+              process.chdir('/'); // a daemon keeps no directory busy
+            }
+          },
         });
         process.exit(0);
       } catch (error) {
@@ -212,12 +264,15 @@ await yargs(expandedArguments())
   .strict()
   .help()
   .alias('h', 'help')
+  .version(VERSION)
   .alias('V', 'version')
   // a usage error is one line and where to read more, not the whole help
   .fail((message, error) => {
     if (error && !message) throw error;
     const command = ['mount', 'unmount', 'check'].includes(process.argv[2] ?? '') ? ` ${process.argv[2]}` : '';
-    process.stderr.write(`persistfs: ${message ?? error?.message}\nsee persistfs${command} --help\n`);
+    // one line: yargs says some of its errors on several
+    const said = (message ?? error?.message ?? '').replace(/:?\s*\n\s*/g, ': ');
+    process.stderr.write(`persistfs: ${said}\nsee persistfs${command} --help\n`);
     process.exit(2);
   })
   .parseAsync();

@@ -47,6 +47,8 @@ export interface FuseMountOptions {
   attrTimeout: number;
   entryTimeout: number;
   debug: boolean;
+  /** A read-only mount (MS_RDONLY: the kernel answers EROFS to every change) on a read-only storage. */
+  readOnly?: boolean;
   /**
    * Serve extended attributes. The kernel then asks for security.capability before every write, one
    * more round trip each; without them it answers ENOSYS once and the kernel stops asking.
@@ -91,6 +93,7 @@ export function fuseOptionString(options: FuseMountOptions): string {
     `negative_timeout=0`,
   ];
   if (options.allowOther) list.push('allow_other');
+  if (options.readOnly) list.push('ro');
   return list.join(',');
 }
 

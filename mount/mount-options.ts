@@ -1,6 +1,7 @@
 // `-o key[=value],...` as mount(8), sshfs and rclone take it: each key is one of the mount's long options
 // (allow_other or allow-other for --allow-other, attr_timeout=2 for --attr-timeout 2, no_xattr for
-// --no-xattr), expanded into those before the command line is parsed. An unknown key is a usage error.
+// --no-xattr; ro and rw as mount(8) means them), expanded into those before the command line is parsed. An
+// unknown key is a usage error.
 
 /** The long options of `persistfs mount` that -o may name, with whether each takes a value. */
 const MOUNT_OPTIONS: ReadonlyMap<string, 'flag' | 'value'> = new Map([
@@ -18,7 +19,26 @@ const MOUNT_OPTIONS: ReadonlyMap<string, 'flag' | 'value'> = new Map([
   ['fuse-uring', 'value'],
   ['passthrough', 'flag'],
   ['debug', 'flag'],
+  ['read-only', 'flag'],
+  ['daemon', 'flag'],
+  ['log-file', 'value'],
 ]);
+
+/** mount(8)'s own names for some of them: -o ro is --read-only, -o rw its opposite. */
+const ALIASES: ReadonlyMap<string, string> = new Map([
+  ['ro', 'read-only'],
+  ['rw', 'no-read-only'],
+]);
+
+/** Whether `-o item` names an option of `persistfs mount` (the mount helper drops others when sloppy, -s). */
+export function isMountOption(item: string): boolean {
+  try {
+    longOption(item);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 export class MountOptionError extends Error {}
 
@@ -40,7 +60,8 @@ export function expandMountOptions(argv: readonly string[]): string[] {
 
 function longOption(item: string): string[] {
   const equals = item.indexOf('=');
-  const key = (equals < 0 ? item : item.slice(0, equals)).replaceAll('_', '-');
+  const written = (equals < 0 ? item : item.slice(0, equals)).replaceAll('_', '-');
+  const key = ALIASES.get(written) ?? written;
   const value = equals < 0 ? undefined : item.slice(equals + 1);
   const negated = key.startsWith('no-') && MOUNT_OPTIONS.get(key.slice(3)) === 'flag';
   const kind = negated ? 'flag' : MOUNT_OPTIONS.get(key);

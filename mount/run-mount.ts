@@ -60,7 +60,7 @@ export async function runMount(options: RunMountOptions): Promise<void> {
   // for a bucket, the local directory checked (exists, not inside the mount point) is its cache directory
   const paths = await checkMountPaths(remote ? options.remote!.tiered.cacheDir : options.backing, options.mountpoint);
   if (paths.clearedStale) logger.warn({ mountpoint: paths.mountpoint }, 'cleared a stale mount left by a process that died');
-  const storageOptions: StorageOptions = { config: options.config, logger, enforcePermissions: false };
+  const storageOptions: StorageOptions = { config: options.config, logger, enforcePermissions: false, readOnly: options.readOnly === true };
   if (remote) {
     Object.assign(storageOptions, { adapter: 'tiered', s3: options.remote!.s3, tiered: { ...options.remote!.tiered, cacheDir: paths.backing } });
     paths.backing = options.backing;

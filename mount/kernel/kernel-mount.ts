@@ -31,6 +31,8 @@ export interface KernelMountOptions extends KernelOpsOptions {
   nativeDataPath?: boolean;
   fuseUring?: FuseUringMode;
   passthrough?: boolean;
+  /** mounted read-only: MS_RDONLY as root, ro through fusermount3 */
+  readOnly?: boolean;
 }
 
 const asRoot = (): boolean => process.getuid?.() === 0;
@@ -47,6 +49,7 @@ export function kernelMountOptions(options: KernelMountOptions, backing: string,
     : ['subtype=persistfs', ...(/[,\\]/.test(backing) ? [] : [`fsname=${backing}`])];
   list.push('default_permissions', `max_read=${MAX_WRITE}`); // the kernel checks permissions for the real caller
   if (options.allowOther) list.push('allow_other');
+  if (options.readOnly && !root) list.push('ro'); // as root, MS_RDONLY: mount(2) data takes no ro
   return list.join(',');
 }
 
@@ -109,7 +112,8 @@ export class KernelMount {
 
   /** Mounts: as root with mount(2) itself, otherwise through fusermount3. */
   mount(): Promise<void> {
-    if (asRoot()) this.session.mount(this.backing, this.mountpoint, 'fuse.persistfs', kernelMountOptions(this.options, this.backing, true));
+    if (asRoot())
+      this.session.mount(this.backing, this.mountpoint, 'fuse.persistfs', kernelMountOptions(this.options, this.backing, true), this.options.readOnly === true);
     else this.session.mountWithFusermount(this.mountpoint, kernelMountOptions(this.options, this.backing, false));
     const attr = timeout(this.options.attrTimeout);
     this.session.start(READ_BUFFER_SIZE, attr.sec, attr.nsec);

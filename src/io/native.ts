@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
+import { StorageError } from '../ground/errors.js';
 import { cName } from '../ground/name-bytes.js';
 import type { SetTime } from '../ground/set-time.js';
 
@@ -86,8 +87,8 @@ export interface NativeBlocking {
 
 /** One FUSE connection (native/src/fuse/session.h); requests reach `onRequests` in batches, raw. */
 export interface NativeFuseSession {
-  /** opens /dev/fuse and mount(2)s it: data is "fd=N," + options; throws an Error with errno */
-  mount(source: string, target: string, fstype: string, options: string): void;
+  /** opens /dev/fuse and mount(2)s it: data is "fd=N," + options; MS_RDONLY when readOnly; throws an Error with errno */
+  mount(source: string, target: string, fstype: string, options: string, readOnly: boolean): void;
   /** has fusermount3 mount `target` with `options` (any user) and keeps the descriptor it passes back */
   mountWithFusermount(target: string, options: string): void;
   /**
@@ -150,10 +151,25 @@ export interface NativeAddon {
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-// dist/src/io -> repository root
-const addonPath = path.resolve(here, '../../../native/build/Release/persistfs_native.node');
+// dist/src/io -> the package's root: the repository, or node_modules/persistfs where npm installed it (the
+// package's install script builds the addon there, scripts/install-addon.mjs)
+const packageRoot = path.resolve(here, '../../..');
+const addonPath = path.join(packageRoot, 'native/build/Release/persistfs_native.node');
 
-export const native: NativeAddon = createRequire(import.meta.url)(addonPath) as NativeAddon;
+function loadAddon(): NativeAddon {
+  try {
+    return createRequire(import.meta.url)(addonPath) as NativeAddon;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw error;
+    throw new StorageError(
+      'ENOENT',
+      `ENOENT: the native addon is not built (${addonPath} is missing); build it: npm rebuild persistfs where persistfs is installed, or make build in its repository (it needs, on Debian or Ubuntu: apt-get install liburing-dev g++ make python3)`,
+      { path: addonPath, cause: error },
+    );
+  }
+}
+
+export const native: NativeAddon = loadAddon();
 
 /** A path or name (a name string: bytes that are not UTF-8 escaped, see ground/name-bytes) as the kernel takes it. */
 export const cString: (value: string) => Uint8Array = cName;

@@ -111,7 +111,8 @@ FuseSession::~FuseSession() {
 
 Napi::Value FuseSession::Fd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fd_); }
 
-// mount(source, target, fstype, options): opens /dev/fuse and mounts it with "fd=N," + options.
+// mount(source, target, fstype, options, readOnly): opens /dev/fuse and mounts it with "fd=N," + options;
+// read-only (MS_RDONLY: the kernel answers EROFS to every change) when readOnly is true.
 Napi::Value FuseSession::Mount(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (fd_ >= 0) throw Napi::Error::New(env, "this session is already mounted");
@@ -119,11 +120,13 @@ Napi::Value FuseSession::Mount(const Napi::CallbackInfo& info) {
   std::string target = info[1].As<Napi::String>();
   std::string fstype = info[2].As<Napi::String>();
   std::string options = info[3].As<Napi::String>();
+  bool read_only = info.Length() > 4 && info[4].ToBoolean().Value();
   // non-blocking: the reader polls, so that it can also be told to stop
   int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) throw ErrnoError(env, "open /dev/fuse", errno);
   std::string data = "fd=" + std::to_string(fd) + (options.empty() ? "" : "," + options);
-  if (mount(source.c_str(), target.c_str(), fstype.c_str(), MS_NOSUID | MS_NODEV, data.c_str()) != 0) {
+  if (mount(source.c_str(), target.c_str(), fstype.c_str(), MS_NOSUID | MS_NODEV | (read_only ? MS_RDONLY : 0),
+            data.c_str()) != 0) {
     int error = errno;
     close(fd);
     throw ErrnoError(env, "mount " + target, error);
