@@ -31,6 +31,7 @@ import { S3Adapter, type S3Dir } from '../s3/s3-adapter.js';
 import { NO_XATTRS } from '../s3/s3-file.js';
 import type { S3Options } from '../s3/s3-settings.js';
 import { BlockCache } from './block-cache.js';
+import { KeyLocks } from './key-locks.js';
 import { TieredFile, Written, type TieredFiles } from './tiered-file.js';
 import { Uploads, type UploadRecord } from './uploads.js';
 
@@ -49,6 +50,8 @@ export interface TieredOptions {
   retryDelay?: number;
   /** default 30,000 */
   maxRetryDelay?: number;
+  /** how long close() waits for the uploads due (ms); those not done resume at the next open; default 30,000 */
+  closeTimeout?: number;
 }
 
 const RW: OpenFlags = { read: true, write: true, direct: false, dsync: false };
@@ -67,6 +70,8 @@ class Tier implements TieredFiles {
   private readonly copyReaders = new Map<string, number>();
   uploads!: Uploads;
   cache!: BlockCache;
+  /** one change at a time per key */
+  readonly locks = new KeyLocks();
 
   constructor(
     readonly store: ObjectStore,
@@ -143,19 +148,25 @@ class Tier implements TieredFiles {
   }
 
   async closeWritten(written: Written): Promise<void> {
+    const queued = await this.locks.with([written.key], () => this.closeWrittenNow(written));
+    if (queued && this.writeThrough) await this.uploads.finished(written.id);
+  }
+
+  /** The last handle closed: durable locally, then queued for upload; false when nothing is to upload. */
+  private async closeWrittenNow(written: Written): Promise<boolean> {
     if (this.written.get(written.key) === written) this.written.delete(written.key);
     const stat = await written.file.stat();
     await written.file.sync(false);
     await written.file.close();
-    if (written.dropped) return;
+    if (written.dropped) return false;
     if (!written.changed && stat.size === written.baseline.size && stat.ctimeNs === written.baseline.ctimeNs) {
       // opened for writing, never written: the object is as it was; nothing to upload (nor to overwrite)
       await this.uploads.cancel(written.id);
-      return;
+      return false;
     }
     await this.uploads.update({ id: written.id, key: written.key, metadata: metadataOf({ ...written.attributes, mtimeNs: stat.mtimeNs }) });
     this.uploads.queue(written.id);
-    if (this.writeThrough) await this.uploads.finished(written.id);
+    return true;
   }
 
   async uploadNow(written: Written): Promise<void> {
@@ -219,7 +230,11 @@ class Tier implements TieredFiles {
   }
 
   /** Changes the attributes of `key`, local or remote; resolves with the new ones. */
-  async changeAttributes(key: string, current: Attributes, change: (attributes: Attributes) => Attributes): Promise<Attributes> {
+  changeAttributes(key: string, current: Attributes, change: (attributes: Attributes) => Attributes): Promise<Attributes> {
+    return this.locks.with([key], () => this.changeAttributesNow(key, current, change));
+  }
+
+  private async changeAttributesNow(key: string, current: Attributes, change: (attributes: Attributes) => Attributes): Promise<Attributes> {
     if (await this.changeLocal(key, change)) return change(current);
     const head = await this.store.head(key);
     if (head === undefined) throw storageError('ENOENT', 'the object is gone', { path: key });
@@ -229,8 +244,31 @@ class Tier implements TieredFiles {
     return attributes;
   }
 
-  /** Local state of `from` (or under `from/` for a directory) now belongs to `to`. */
-  async moved(from: string, to: string, directory: boolean): Promise<void> {
+  /**
+   * Holds the uploads due for `key` and for every key under `key/` (none runs until queued again), so that
+   * what a rename sees in the bucket stays true while it runs. Resolves with the records still due (an
+   * upload that finished meanwhile is in the bucket now).
+   */
+  async holdFrom(key: string): Promise<UploadRecord[]> {
+    const held: UploadRecord[] = [];
+    for (const record of this.uploads.under(key)) {
+      if (record.key !== key && !record.key.startsWith(`${key}/`)) continue;
+      if (this.written.has(record.key)) continue; // open for writing: it is not queued
+      if (await this.uploads.hold(record.id)) held.push(this.uploads.record(record.id) ?? record);
+    }
+    return held;
+  }
+
+  /** Queues again what holdFrom held. */
+  release(held: readonly UploadRecord[]): void {
+    for (const record of held) this.uploads.queue(record.id);
+  }
+
+  /**
+   * Local state of `from` (or under `from/` for a directory) now belongs to `to`: copies open for writing
+   * and the held uploads take their new keys; the held uploads are queued again.
+   */
+  async moved(from: string, to: string, directory: boolean, held: readonly UploadRecord[]): Promise<void> {
     const rekey = (key: string): string | undefined =>
       key === from ? to : directory && key.startsWith(`${from}/`) ? `${to}/${key.slice(from.length + 1)}` : undefined;
     for (const written of [...this.written.values()]) {
@@ -241,12 +279,9 @@ class Tier implements TieredFiles {
       this.written.set(key, written);
       await this.uploads.update({ id: written.id, key, metadata: metadataOf(written.attributes) });
     }
-    for (const record of this.uploads.under(directory ? `${from}/` : from)) {
+    for (const record of held) {
       const key = rekey(record.key);
-      if (key === undefined || this.written.has(key)) continue;
-      const wasQueued = await this.uploads.hold(record.id);
-      if (!wasQueued) continue;
-      await this.uploads.update({ ...record, key });
+      if (key !== undefined) await this.uploads.update({ ...record, key });
       this.uploads.queue(record.id);
     }
     await this.cache.drop(from);
@@ -320,9 +355,22 @@ export class TieredAdapter implements Adapter {
     return new TieredDir(tier, remoteRoot);
   }
 
-  /** Waits for uploads running now; those not done stay recorded and resume at the next open. */
+  /**
+   * Waits up to closeTimeout for the uploads due, then for those running; what is not done stays recorded
+   * and resumes at the next open of the cache directory.
+   */
   async close(): Promise<void> {
-    await this.tier?.uploads.close();
+    const uploads = this.tier?.uploads;
+    if (uploads !== undefined && uploads.pending > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, this.options.closeTimeout ?? 30_000);
+      });
+      this.logger.info({ uploads: uploads.pending }, 'closing: waiting for the uploads due');
+      await Promise.race([uploads.drained(), timeout]);
+      clearTimeout(timer);
+    }
+    await uploads?.close();
     const pending = this.tier?.uploads.pending ?? 0;
     if (pending > 0) this.logger.warn({ uploads: pending }, 'closing with uploads pending: they resume at the next open of this cache directory');
     for (const dir of this.opened.reverse()) await dir.close();
@@ -367,7 +415,11 @@ export class TieredDir extends XattrsOf implements DirNode {
     return entries;
   }
 
-  async mkdir(name: string, mode: number): Promise<void> {
+  mkdir(name: string, mode: number): Promise<void> {
+    return this.tier.locks.with([this.key(name)], () => this.mkdirNow(name, mode));
+  }
+
+  private async mkdirNow(name: string, mode: number): Promise<void> {
     if (this.tier.local(this.key(name)) !== undefined) this.fail('EEXIST', 'the name is taken', name);
     await this.remote.mkdir(name, mode);
   }
@@ -381,14 +433,22 @@ export class TieredDir extends XattrsOf implements DirNode {
     return new TieredDir(this.tier, (await this.remote.openDir(name)) as S3Dir);
   }
 
-  async createFile(name: string, mode: number, flags: OpenFlags): Promise<FileNode> {
+  createFile(name: string, mode: number, flags: OpenFlags): Promise<FileNode> {
+    return this.tier.locks.with([this.key(name)], () => this.createFileNow(name, mode, flags));
+  }
+
+  private async createFileNow(name: string, mode: number, flags: OpenFlags): Promise<FileNode> {
     if (flags.direct) this.fail('EINVAL', 'O_DIRECT is not offered by the tiered adapter', name);
     if (await this.exists(name)) this.fail('EEXIST', 'the name is taken', name);
     const written = await this.tier.openWritten(this.key(name), async () => newAttributes(mode), true);
     return TieredFile.open(this.tier, { kind: 'written', written });
   }
 
-  async openFile(name: string, flags: OpenFlags): Promise<FileNode> {
+  openFile(name: string, flags: OpenFlags): Promise<FileNode> {
+    return this.tier.locks.with([this.key(name)], () => this.openFileNow(name, flags));
+  }
+
+  private async openFileNow(name: string, flags: OpenFlags): Promise<FileNode> {
     if (flags.direct) this.fail('EINVAL', 'O_DIRECT is not offered by the tiered adapter', name);
     const key = this.key(name);
     const local = this.tier.local(key);
@@ -419,7 +479,11 @@ export class TieredDir extends XattrsOf implements DirNode {
   }
 
   /** A new local copy with the whole content, durable now, uploaded as one PUT (whole, never a part). */
-  async flushWrite(name: string, buffers: readonly Uint8Array[], mode: number, flags: OpenFlags): Promise<FileNode> {
+  flushWrite(name: string, buffers: readonly Uint8Array[], mode: number, flags: OpenFlags): Promise<FileNode> {
+    return this.tier.locks.with([this.key(name)], () => this.flushWriteNow(name, buffers, mode, flags));
+  }
+
+  private async flushWriteNow(name: string, buffers: readonly Uint8Array[], mode: number, flags: OpenFlags): Promise<FileNode> {
     if (flags.direct) this.fail('EINVAL', 'O_DIRECT is not offered by the tiered adapter', name);
     const key = this.key(name);
     if (this.tier.local(key) === undefined && (await this.remote.find(name)).kind === 'directory') this.fail('EISDIR', 'is a directory', name);
@@ -434,28 +498,42 @@ export class TieredDir extends XattrsOf implements DirNode {
     return file;
   }
 
-  async rename(from: string, to: DirNode, toName: string, mode: RenameMode): Promise<void> {
+  rename(from: string, to: DirNode, toName: string, mode: RenameMode): Promise<void> {
+    return this.tier.locks.with([this.key(from), to instanceof TieredDir ? to.key(toName) : ''], () => this.renameNow(from, to, toName, mode));
+  }
+
+  private async renameNow(from: string, to: DirNode, toName: string, mode: RenameMode): Promise<void> {
     if (!(to instanceof TieredDir) || to.tier !== this.tier) this.fail('EXDEV', 'a rename between two storages', from);
     if (mode === 'exchange') this.fail('EOPNOTSUPP', 'S3 cannot swap two objects', from);
     const fromKey = this.key(from);
     const toKey = to.key(toName);
     if (fromKey === toKey) return;
-    const local = this.tier.local(fromKey) !== undefined;
-    const remote = await this.remote.find(from);
-    if (!local && remote.kind === 'none') this.fail('ENOENT', 'no such file or directory', from);
-    const targetLocal = this.tier.local(toKey) !== undefined;
-    if (mode === 'noreplace' && (targetLocal || (await to.exists(toName)))) to.fail('EEXIST', 'the target exists', toName);
-    if (remote.kind !== 'none') {
-      await this.remote.rename(from, to.remote, toName, mode);
-    } else if ((await to.remote.find(toName)).kind === 'file') {
-      await to.remote.unlink(toName);
+    const held = await this.tier.holdFrom(fromKey);
+    try {
+      const local = this.tier.local(fromKey) !== undefined;
+      const remote = await this.remote.find(from);
+      if (!local && remote.kind === 'none') this.fail('ENOENT', 'no such file or directory', from);
+      const targetLocal = this.tier.local(toKey) !== undefined;
+      if (mode === 'noreplace' && (targetLocal || (await to.exists(toName)))) to.fail('EEXIST', 'the target exists', toName);
+      if (remote.kind !== 'none') {
+        await this.remote.rename(from, to.remote, toName, mode);
+      } else if ((await to.remote.find(toName)).kind === 'file') {
+        await to.remote.unlink(toName);
+      }
+      if (targetLocal) await this.tier.drop(toKey);
+      await this.tier.cache.drop(toKey);
+      await this.tier.moved(fromKey, toKey, remote.kind === 'directory', held);
+    } catch (error) {
+      this.tier.release(held);
+      throw error;
     }
-    if (targetLocal) await this.tier.drop(toKey);
-    await this.tier.cache.drop(toKey);
-    await this.tier.moved(fromKey, toKey, remote.kind === 'directory');
   }
 
-  async unlink(name: string): Promise<void> {
+  unlink(name: string): Promise<void> {
+    return this.tier.locks.with([this.key(name)], () => this.unlinkNow(name));
+  }
+
+  private async unlinkNow(name: string): Promise<void> {
     const key = this.key(name);
     const wasLocal = await this.tier.drop(key);
     try {
@@ -466,7 +544,11 @@ export class TieredDir extends XattrsOf implements DirNode {
     }
   }
 
-  async rmdir(name: string): Promise<void> {
+  rmdir(name: string): Promise<void> {
+    return this.tier.locks.with([this.key(name)], () => this.rmdirNow(name));
+  }
+
+  private async rmdirNow(name: string): Promise<void> {
     if (this.tier.local(this.key(name)) !== undefined) this.fail('ENOTDIR', 'not a directory', name);
     if (this.tier.uploads.under(`${this.key(name)}/`).length > 0 || this.tier.localNames(`${this.key(name)}/`).length > 0) {
       this.fail('ENOTEMPTY', 'directory not empty', name);
@@ -491,8 +573,10 @@ export class TieredDir extends XattrsOf implements DirNode {
   }
 
   /** Changes the attributes of `name`: kept for its upload when it is local, else on the object. */
-  private async changeEntry(name: string, change: (attributes: Attributes) => Attributes, remote: () => Promise<void>): Promise<void> {
-    if (!(await this.tier.changeLocal(this.key(name), change))) await remote();
+  private changeEntry(name: string, change: (attributes: Attributes) => Attributes, remote: () => Promise<void>): Promise<void> {
+    return this.tier.locks.with([this.key(name)], async () => {
+      if (!(await this.tier.changeLocal(this.key(name), change))) await remote();
+    });
   }
 
   chmodEntry(name: string, mode: number): Promise<void> {

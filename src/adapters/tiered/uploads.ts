@@ -104,6 +104,11 @@ export class Uploads {
     return undefined;
   }
 
+  /** The pending record `id`, as last updated. */
+  record(id: string): UploadRecord | undefined {
+    return this.byId.get(id)?.record;
+  }
+
   /** Every pending record under `prefix` (a directory's keys). */
   under(prefix: string): UploadRecord[] {
     return [...this.byId.values()].map((pending) => pending.record).filter((record) => record.key.startsWith(prefix));
@@ -139,6 +144,8 @@ export class Uploads {
     const pending = this.byId.get(record.id);
     if (pending === undefined) throw storageError('ENOENT', 'no pending upload with this id', { path: record.id });
     await pending.running?.catch(() => undefined);
+    // finished while it ran: writing the record again would bring back an upload that is done
+    if (this.byId.get(record.id) !== pending) throw storageError('ENOENT', 'the upload finished before its record could change', { path: record.key });
     pending.record = record;
     await this.writeRecord(record);
   }

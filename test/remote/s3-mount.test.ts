@@ -1,0 +1,132 @@
+// `persistfs mount s3://bucket/prefix MNT --cache-dir DIR` against a real Ceph radosgw, used with Unix
+// tools: what they write reaches the bucket when files close, what others put in the bucket reads
+// through the mount, and the usual tools (cp, dd, mv, rm, chmod, truncate, tar, sha256sum, git) work.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import test from 'tape';
+
+import { startMountProcess, stopMount, waitMounted } from '../mount/mount-helper.js';
+import { ceph, freshPrefix, type Ceph } from './ceph.js';
+
+interface S3Mount {
+  cluster: Ceph;
+  client: S3Client;
+  prefix: string;
+  mnt: string;
+  cacheDir: string;
+  sh(command: string): string;
+  stop(): Promise<void>;
+}
+
+async function s3Mount(t: test.Test, extra: string[] = [], prefix = freshPrefix('mnt')): Promise<S3Mount> {
+  const cluster = await ceph();
+  const top = fs.mkdtempSync(path.join(os.tmpdir(), 'persistfs-s3mount-'));
+  const mnt = path.join(top, 'mnt');
+  const cacheDir = path.join(top, 'cache');
+  fs.mkdirSync(mnt);
+  fs.mkdirSync(cacheDir);
+  // the mount process takes its credentials where the AWS tools do
+  process.env.AWS_ACCESS_KEY_ID = cluster.accessKeyId;
+  process.env.AWS_SECRET_ACCESS_KEY = cluster.secretAccessKey;
+  const { child, log } = startMountProcess(`s3://${cluster.bucket}/${prefix}`, mnt, ['--cache-dir', cacheDir, '--endpoint', cluster.endpoint, ...extra]);
+  const client = cluster.client();
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    await stopMount(child, mnt);
+  };
+  t.teardown(async () => {
+    await stop();
+    client.destroy();
+    fs.rmSync(top, { recursive: true, force: true });
+  });
+  await waitMounted(mnt, child, log);
+  return {
+    cluster,
+    client,
+    prefix,
+    mnt,
+    cacheDir,
+    stop,
+    sh(command) {
+      const result = spawnSync('bash', ['-c', command], { cwd: mnt, encoding: 'utf8', timeout: 120_000 });
+      if (result.status !== 0) throw new Error(`'${command}' failed (${result.status}): ${result.stderr}\nmount log: ${log()}`);
+      return result.stdout;
+    },
+  };
+}
+
+async function object(client: S3Client, bucket: string, key: string): Promise<Buffer | undefined> {
+  try {
+    const answer = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    return Buffer.from(await answer.Body!.transformToByteArray());
+  } catch (error) {
+    if ((error as { name?: string }).name === 'NoSuchKey') return undefined;
+    throw error;
+  }
+}
+
+/** The object once it holds `expected` (uploads follow close), or what it holds after 15 s. */
+async function uploaded(client: S3Client, bucket: string, key: string, expected: Buffer): Promise<Buffer | undefined> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const content = await object(client, bucket, key);
+    if ((content !== undefined && content.equals(expected)) || Date.now() > deadline) return content;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+test('s3 mount: files written with Unix tools reach the bucket when they close', async (t) => {
+  const m = await s3Mount(t);
+  m.sh('mkdir -p logs/2026 && echo "hello from the mount" > logs/2026/hello.txt');
+  const hello = await uploaded(m.client, m.cluster.bucket, `${m.prefix}logs/2026/hello.txt`, Buffer.from('hello from the mount\n'));
+  t.equal(hello?.toString(), 'hello from the mount\n', 'echo > file: uploaded after close');
+  m.sh('dd if=/dev/urandom of=data.bin bs=1M count=24 status=none && sync data.bin');
+  const local = m.sh('sha256sum < data.bin').split(' ')[0];
+  const stored = await uploaded(m.client, m.cluster.bucket, `${m.prefix}data.bin`, fs.readFileSync(path.join(m.mnt, 'data.bin')));
+  t.equal(stored?.length, 24 * 1024 * 1024, 'dd of 24 MiB: the object has every byte');
+  m.sh('cp data.bin copy.bin && mv copy.bin logs/moved.bin && chmod 640 logs/moved.bin && truncate -s 1000 logs/moved.bin');
+  t.equal(m.sh('stat -c "%s %a" logs/moved.bin').trim(), '1000 640', 'cp, mv, chmod, truncate');
+  const moved = await uploaded(m.client, m.cluster.bucket, `${m.prefix}logs/moved.bin`, fs.readFileSync(path.join(m.mnt, 'data.bin')).subarray(0, 1000));
+  t.equal(moved?.length, 1000, 'the moved, truncated copy is in the bucket');
+  const head = await m.client.send(new HeadObjectCommand({ Bucket: m.cluster.bucket, Key: `${m.prefix}logs/moved.bin` }));
+  t.equal(head.Metadata?.mode, String(0o640), 'with its mode');
+  t.equal(await object(m.client, m.cluster.bucket, `${m.prefix}copy.bin`), undefined, 'the old name is gone from the bucket');
+  m.sh('tar cf /tmp/persistfs-s3mount.tar logs && mkdir restored && tar xf /tmp/persistfs-s3mount.tar -C restored && rm /tmp/persistfs-s3mount.tar');
+  t.equal(m.sh('cat restored/logs/2026/hello.txt'), 'hello from the mount\n', 'tar out of the mount and back into it');
+  m.sh('rm -r restored data.bin');
+  t.deepEqual(m.sh('ls').trim().split('\n'), ['logs'], 'rm -r and rm');
+  t.equal(m.sh('sha256sum < logs/moved.bin').length > 0, true, 'sha256sum reads');
+  t.ok(local && local.length === 64, 'sha256sum of the 24 MiB file');
+});
+
+test('s3 mount: objects put by others read through the mount; git works on it', async (t) => {
+  const m = await s3Mount(t);
+  await m.client.send(new PutObjectCommand({ Bucket: m.cluster.bucket, Key: `${m.prefix}shared/report.csv`, Body: 'a,b\n1,2\n' }));
+  t.equal(m.sh('cat shared/report.csv'), 'a,b\n1,2\n', 'an object written by another client');
+  t.equal(m.sh('ls shared').trim(), 'report.csv', 'listed under its prefix');
+  m.sh(
+    'git init -q repo && cd repo && git config user.email t@example.com && git config user.name t && echo one > f && git add f && git commit -qm one && echo two >> f && git commit -qam two',
+  );
+  t.equal(m.sh('cd repo && git log --format=%s').trim(), 'two\none', 'git init, add, commit and log on the mount');
+  t.equal(m.sh('cd repo && git status --porcelain').trim(), '', 'a clean work tree');
+});
+
+test('s3 mount: unmount waits for the uploads due; a remount of the same cache serves them', async (t) => {
+  const m = await s3Mount(t);
+  m.sh('for i in $(seq 1 20); do head -c 5000 /dev/urandom > f$i; done');
+  const sums = m.sh('sha256sum f*');
+  await m.stop();
+  const pending = fs.readdirSync(path.join(m.cacheDir, 'pending'));
+  t.deepEqual(pending, [], 'no upload left pending after unmount');
+  let missing = 0;
+  for (let i = 1; i <= 20; i++) if ((await object(m.client, m.cluster.bucket, `${m.prefix}f${i}`))?.length !== 5000) missing++;
+  t.equal(missing, 0, 'all 20 files are in the bucket');
+  const again = await s3Mount(t, [], m.prefix);
+  t.equal(again.sh('sha256sum f*'), sums, 'a new mount of the prefix reads the same bytes');
+});
