@@ -11,6 +11,8 @@
 // on. A failed fdatasync is different: the kernel may have dropped the pages, so the log stops accepting
 // records (EIO) until it is reopened, which recovers what is really there.
 import type { StorageBackend } from '../backend/backend.js';
+import type { Dir } from '../storage/dir.js';
+import { SegmentArchive } from './segment-archive.js';
 import type { Logger } from '../log.js';
 import { takeBatch, writeBatch } from '../ground/append-batch.js';
 import { isCode, storageError, type StorageError } from '../ground/errors.js';
@@ -48,6 +50,11 @@ export interface WalOptions {
    * wrote later pages of an unsynced batch but not earlier ones; the cut is logged as an error.
    */
   recovery?: 'strict' | 'point-in-time';
+  /**
+   * A directory (on the remote tier, typically) that receives a copy of every sealed segment; a segment is
+   * never deleted by truncateBefore before its copy is there (segment-archive.ts).
+   */
+  archive?: Dir;
 }
 
 export interface RecoveryReport {
@@ -127,7 +134,11 @@ export class Wal {
     this.segmentSize = options.segmentSize ?? DEFAULT_SEGMENT_SIZE;
     this.maxRecordSize = options.maxRecordSize ?? DEFAULT_MAX_RECORD;
     this.policy = options.sync ?? 'always';
+    this.archive = options.archive === undefined ? undefined : new SegmentArchive(store, options.archive, logger);
   }
+
+  /** The archive of sealed segments, when the log has one: idle() resolves once the copies queued have run. */
+  readonly archive: SegmentArchive | undefined;
 
   /** Opens the log in `store`, recovering it: torn tails are cut off and logged; corruption is an error. */
   static async open(store: SegmentStore, options: WalOptions = {}): Promise<Wal> {
@@ -171,7 +182,9 @@ export class Wal {
       await last.close().catch(() => undefined); // a refused log keeps nothing open
       throw error;
     }
-    return new Wal(store, number, last, segments[0]!, report, options, options.logger);
+    const wal = new Wal(store, number, last, segments[0]!, report, options, options.logger);
+    wal.archive?.catchUp(segments, number);
+    return wal;
   }
 
   /**
@@ -335,6 +348,7 @@ export class Wal {
     if (this.unsynced.length > 0) await this.syncBatch();
     await this.backend.sync();
     await this.backend.close();
+    this.archive?.sealed(this.segment);
     this.segment++;
     this.backend = await Wal.createSegment(this.store, this.segment);
   }
@@ -402,6 +416,8 @@ export class Wal {
     if (refused) throw refused;
     await this.checkRecordStart(position);
     await this.sync();
+    // nothing leaves the log before the archive has it
+    await this.archive?.ensure(position.segment);
     await this.store.writeCheckpoint(encodeCheckpoint(position));
     let removed = 0;
     for (const number of await this.store.list()) {
@@ -442,5 +458,6 @@ export class Wal {
     this.batchTimer = undefined;
     if (!this.failure) await this.backend.sync();
     await this.backend.close();
+    await this.archive?.idle();
   }
 }
