@@ -128,7 +128,8 @@ export class Compactor {
     const pointer = pick.level > 0 ? { pointer: { level: pick.level, key: taken } } : {};
     const state = this.versions.acquire();
     try {
-      if (pick.trivialMove) {
+      // a move into another directory (the remote tier) is a rewrite there, not a move
+      if (pick.trivialMove && !this.versions.crossesTier(pick.inputs, output)) {
         await this.versions.applyEdit({ remove: pick.inputs, add: pick.inputs.map((table) => ({ level: output, table })), ...pointer });
         return;
       }
@@ -177,7 +178,7 @@ export class Compactor {
       bloomBitsPerKey: this.settings.bloomBitsPerKey,
       tableFileSize: this.settings.tableFileSize,
       emit: async (built) => {
-        outputs.push(await this.versions.writeTable(built));
+        outputs.push(await this.versions.writeTable(built, output));
       },
       abandoned: () => this.status.closing,
     });
@@ -222,14 +223,14 @@ export class Compactor {
     const outputs: Table[] = [];
     for (const built of reply.outputs) {
       if (this.status.closing) return this.discard(outputs);
-      outputs.push(await this.versions.writeTable({ buffers: [Buffer.from(built.data)], bytes: built.data.byteLength, properties: built.properties }));
+      outputs.push(await this.versions.writeTable({ buffers: [Buffer.from(built.data)], bytes: built.data.byteLength, properties: built.properties }, output));
     }
     return { outputs, result: { droppedVersions: reply.droppedVersions, bytesRead: reply.bytesRead } };
   }
 
   /** Deletes the outputs of a merge abandoned because the store is closing (none was installed). */
   private async discard(outputs: readonly Table[]): Promise<undefined> {
-    for (const table of outputs) await table.delete(this.versions.dir);
+    for (const table of outputs) await table.delete();
     return undefined;
   }
 

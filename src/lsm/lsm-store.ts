@@ -18,11 +18,11 @@ import { lockStore, unlockStore } from './lock.js';
 import { writeManifest } from './manifest.js';
 import { find, sourcesOf } from './read-path.js';
 import { recover, type Recovered } from './recovery.js';
-import { checkSettings, type Settings } from './settings.js';
+import { checkSettings, checkTiering, type Settings } from './settings.js';
 import { StoreStatus } from './store-status.js';
 import type { Hit } from './table.js';
 import type { Bytes, Entry, LsmOptions, LsmStats, RangeOptions, ReadOptions, Version, WriteOp, WriteOptions } from './types.js';
-import { VersionSet } from './version-set.js';
+import { MAX_LEVELS, VersionSet } from './version-set.js';
 import { WritePath } from './write-path.js';
 
 /** Snapshot: reads as of one version, consistent while writes go on. Release it when done. */
@@ -91,12 +91,13 @@ export class LsmStore {
     recovered: Recovered,
     private readonly settings: Settings,
     logger: Logger | undefined,
+    tiering: LsmOptions['tiering'],
   ) {
     this.status = new StoreStatus(settings.readOnly, logger);
     this.cache = recovered.cache;
     this.wal = recovered.wal?.wal;
     this.walDir = recovered.wal?.dir;
-    this.versions = new VersionSet(dir, recovered.cache, recovered.manifest, recovered.levels, recovered.mem, this.status, logger);
+    this.versions = new VersionSet(dir, recovered.cache, recovered.manifest, recovered.levels, recovered.mem, this.status, logger, tiering);
     this.compactor = new Compactor(this.versions, settings, this.status, logger, () => this.oldestReadVersion());
     this.writes = new WritePath(this.versions, this.wal, recovered.lastSeq, settings, this.status, logger, () => this.compactor.schedule());
   }
@@ -107,11 +108,12 @@ export class LsmStore {
    */
   static async open(dir: Dir, options: LsmOptions = {}): Promise<LsmStore> {
     const settings = checkSettings(options);
+    const tiering = checkTiering(options.tiering, MAX_LEVELS);
     const logger = options.logger;
     if (!settings.readOnly) await lockStore(dir);
     try {
-      const recovered = await recover(dir, settings, logger);
-      const store = new LsmStore(dir, recovered, settings, logger);
+      const recovered = await recover(dir, settings, logger, tiering?.dir);
+      const store = new LsmStore(dir, recovered, settings, logger, tiering);
       if (!settings.readOnly) {
         if (recovered.mem.bytes >= settings.memtableSize) store.writes.freeze();
         store.compactor.schedule();
@@ -260,7 +262,13 @@ export class LsmStore {
     const state = this.versions.acquire();
     try {
       if ((await target.read()).length > 0) throw storageError('ENOTEMPTY', 'checkpoint needs an empty directory', { path: target.path });
-      for (const level of state.levels) for (const table of level) await this.dir.link(table.name, target, table.name);
+      for (const level of state.levels) {
+        for (const table of level) {
+          // a table on the remote tier is copied (there is no link between two storages)
+          if (table.home === this.dir) await this.dir.link(table.name, target, table.name);
+          else await (await target.flushWrite(table.name, await table.readAll())).close();
+        }
+      }
       const data = this.versions.manifestData(state.levels);
       await writeManifest(target, { ...data, wal: null });
       await target.sync();

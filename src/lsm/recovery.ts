@@ -29,7 +29,7 @@ export interface Recovered {
   wal?: { wal: Wal; dir: Dir };
 }
 
-export async function recover(dir: Dir, settings: Settings, logger: Logger | undefined): Promise<Recovered> {
+export async function recover(dir: Dir, settings: Settings, logger: Logger | undefined, remote?: Dir): Promise<Recovered> {
   let manifest = await readManifest(dir);
   if (manifest !== undefined && settings.errorIfExists) throw storageError('EEXIST', 'an LSM store already exists here (errorIfExists)', { path: dir.path });
   if (manifest === undefined) {
@@ -44,7 +44,7 @@ export async function recover(dir: Dir, settings: Settings, logger: Logger | und
   try {
     for (const [level, numbers] of manifest.levels.entries()) {
       for (const number of numbers) {
-        levels[level]!.push(await Table.open(dir, number, cache));
+        levels[level]!.push(await openTable(dir, remote, number, cache));
         live.add(number);
       }
     }
@@ -69,6 +69,7 @@ export async function recover(dir: Dir, settings: Settings, logger: Logger | und
       await replayReadOnly(dir, manifest.wal, apply);
     } else {
       await removeUnnamedTables(dir, live, logger);
+      if (remote !== undefined) await removeUnnamedTables(remote, live, logger);
       wal = await openWal(dir, settings, logger);
       for await (const record of wal.wal.read(manifest.wal ?? undefined)) apply(record);
     }
@@ -83,6 +84,19 @@ export async function recover(dir: Dir, settings: Settings, logger: Logger | und
   }
   logger?.info({ path: dir.path, tables: live.size, replayed: records, version: lastSeq }, 'LSM store opened');
   return { manifest, cache, levels, mem, lastSeq, ...(wal ? { wal } : {}) };
+}
+
+/**
+ * SST `number` from the store's directory, else from the remote tier's (where the deeper levels are: which
+ * one holds it is not recorded, so a change of tiering.fromLevel between opens changes nothing).
+ */
+async function openTable(dir: Dir, remote: Dir | undefined, number: number, cache: BlockCache): Promise<Table> {
+  try {
+    return await Table.open(dir, number, cache);
+  } catch (error) {
+    if (remote === undefined || !isCode(error, 'ENOENT')) throw error;
+    return Table.open(remote, number, cache);
+  }
 }
 
 /** Deletes the SSTs no manifest names: left by a crash during a flush or a compaction. */

@@ -3,7 +3,7 @@ import { storageError } from '../ground/errors.js';
 import type { LsmOptions } from './types.js';
 
 type Required<T> = { [K in keyof T]-?: T[K] };
-export type Settings = Required<Omit<LsmOptions, 'logger'>>;
+export type Settings = Required<Omit<LsmOptions, 'logger' | 'tiering'>>;
 
 const DEFAULTS: Settings = {
   memtableSize: 4 * 1024 * 1024,
@@ -27,7 +27,7 @@ const DEFAULTS: Settings = {
 export function checkSettings(options: LsmOptions): Settings {
   const settings = { ...DEFAULTS };
   for (const [name, value] of Object.entries(options)) {
-    if (name === 'logger' || value === undefined) continue;
+    if (name === 'logger' || name === 'tiering' || value === undefined) continue;
     if (!(name in DEFAULTS)) throw storageError('EINVAL', `unknown LSM option '${name}'`);
     const expected = typeof DEFAULTS[name as keyof Settings];
     if (typeof value !== expected) throw storageError('EINVAL', `LSM option ${name} must be a ${expected}`);
@@ -44,4 +44,15 @@ export function checkSettings(options: LsmOptions): Settings {
   }
   if (settings.l0StopWrites < settings.l0CompactionTrigger) throw storageError('EINVAL', 'l0StopWrites must be >= l0CompactionTrigger');
   return settings;
+}
+
+/** The tiering option, checked: a directory handle and a level from 1 to `maxLevels - 1`. */
+export function checkTiering(tiering: LsmOptions['tiering'], maxLevels: number): LsmOptions['tiering'] {
+  if (tiering === undefined) return undefined;
+  const { dir, fromLevel } = tiering;
+  if (typeof dir !== 'object' || dir === null || typeof dir.openFile !== 'function') throw storageError('EINVAL', 'LSM option tiering.dir must be a Dir');
+  if (!Number.isInteger(fromLevel) || fromLevel < 1 || fromLevel >= maxLevels) {
+    throw storageError('EINVAL', `LSM option tiering.fromLevel must be an integer from 1 to ${maxLevels - 1}`);
+  }
+  return tiering;
 }

@@ -30,6 +30,8 @@ export class Table {
     readonly index: Index,
     private readonly filter: Buffer,
     private readonly cache: BlockCache,
+    /** the directory holding its file: the store's, or the remote tier's */
+    readonly home: Dir,
   ) {}
 
   static async open(dir: Dir, number: number, cache: BlockCache): Promise<Table> {
@@ -38,7 +40,7 @@ export class Table {
     try {
       const size = await file.size();
       const { properties, index, filter } = await readMeta(name, size, (handle) => readChecked(file, name, handle));
-      return new Table(number, name, size, file, properties, index, filter, cache);
+      return new Table(number, name, size, file, properties, index, filter, cache, dir);
     } catch (error) {
       await file.close();
       throw error;
@@ -102,10 +104,10 @@ export class Table {
     await this.file.close();
   }
 
-  async delete(dir: Dir): Promise<void> {
+  async delete(): Promise<void> {
     await this.file.close();
     this.cache.evictFile(this.number, this.blocks);
-    await dir.deleteFile(this.name);
+    await this.home.deleteFile(this.name);
   }
 }
 

@@ -1,6 +1,7 @@
 // The public shapes of the LSM store: options, write operations, read and range options, iterators and
 // snapshots. The store itself is in lsm-store.ts.
 import type { Logger } from '../log.js';
+import type { Dir } from '../storage/dir.js';
 
 /** Keys and values are bytes; a string is taken as its UTF-8 bytes. Keys order bytewise. */
 export type Bytes = Uint8Array | string;
@@ -52,6 +53,12 @@ export interface LsmOptions {
    * run beside the writes. false merges on the main thread.
    */
   compactionThread?: boolean;
+  /**
+   * Keeps the SSTs of the deeper levels elsewhere: those of level `fromLevel` and below are written to
+   * `dir` (a directory of an S3 or tiered storage: the remote tier, with its cache in front), the rest
+   * stay in the store's directory. A table moving across the boundary is rewritten there, never linked.
+   */
+  tiering?: { dir: Dir; fromLevel: number };
   logger?: Logger;
 }
 

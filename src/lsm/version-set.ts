@@ -62,6 +62,8 @@ export class VersionSet {
     mem: Memtable,
     private readonly status: StoreStatus,
     private readonly logger: Logger | undefined,
+    /** where the deeper levels' SSTs go (LsmOptions.tiering) */
+    readonly tiering?: { dir: Dir; fromLevel: number },
   ) {
     this.nextFile = manifest.nextFile;
     this.persistedSeq = manifest.lastSequence;
@@ -116,7 +118,7 @@ export class VersionSet {
   /** Deletes the file of a table no state holds any more, in the background. */
   private deleteObsolete(table: Table): void {
     const deletion: Promise<void> = table
-      .delete(this.dir)
+      .delete()
       .catch((error: unknown) => this.logger?.warn({ err: error, file: table.name }, 'LSM: could not delete an obsolete SST'))
       .then(() => {
         this.deleting.delete(deletion);
@@ -124,11 +126,23 @@ export class VersionSet {
     this.deleting.add(deletion);
   }
 
-  /** Writes `built` as the next numbered SST (atomically: Dir.flushWrite) and opens it. */
-  async writeTable(built: BuiltTable): Promise<Table> {
+  /** The directory the SSTs of `level` are written to: the remote tier's from tiering.fromLevel on. */
+  dirFor(level: number): Dir {
+    return this.tiering !== undefined && level >= this.tiering.fromLevel ? this.tiering.dir : this.dir;
+  }
+
+  /** Whether moving `tables` to `level` would put them in another directory (they are rewritten then). */
+  crossesTier(tables: readonly Table[], level: number): boolean {
+    const home = this.dirFor(level);
+    return tables.some((table) => table.home !== home);
+  }
+
+  /** Writes `built` as the next numbered SST of `level` (atomically: Dir.flushWrite) and opens it. */
+  async writeTable(built: BuiltTable, level: number): Promise<Table> {
     const number = this.nextFile++;
-    await (await this.dir.flushWrite(tableName(number), built.buffers)).close();
-    return Table.open(this.dir, number, this.cache);
+    const dir = this.dirFor(level);
+    await (await dir.flushWrite(tableName(number), built.buffers)).close();
+    return Table.open(dir, number, this.cache);
   }
 
   /** Writes the manifest of the state after `edit`, then installs that state. One edit at a time. */

@@ -148,7 +148,7 @@ export class WritePath {
       for (let i = versions.seqs.length - 1; i >= 0; i--) builder.add(key, versions.seqs[i]!, versions.values[i]);
       if (++keys % 4096 === 0) await new Promise((resolve) => setImmediate(resolve));
     }
-    const table = await this.versions.writeTable(builder.finish());
+    const table = await this.versions.writeTable(builder.finish(), 0);
     this.status.counters.flushBytes += table.bytes;
     const wal = this.frozenAt.get(frozen);
     // the manifest is about to say replay starts at `wal`: the log must really reach that far on disk,

@@ -120,6 +120,11 @@ export class BlockCache {
   /** Takes `name` (a complete local copy of `key` at `etag`, in `from`) in as that version's cached file. */
   async adopt(from: DirNode, name: string, key: string, etag: string, size: number): Promise<void> {
     const old = this.objects.get(key);
+    if (old?.etag === etag) {
+      // this version is cached already (opened since its upload): keep that one, drop the copy
+      await from.unlink(name);
+      return;
+    }
     if (old !== undefined) await this.forget(old);
     const object = new CachedObject(key, etag, size, fileName(key, etag), this.options.blockSize);
     await from.rename(name, this.dir, object.name, 'replace');
@@ -146,6 +151,8 @@ export class BlockCache {
       this.used -= this.blockBytes(object, index);
     }
     object.present.clear();
+    // a live object of the same version has the same file: it stays
+    if (this.objects.get(object.key)?.name === object.name) return;
     await this.queueRemoval(() => this.dir.unlink(object.name).catch(() => undefined));
   }
 
