@@ -6,6 +6,8 @@
 #   scripts/ceph-s3.sh rgw-stop [KILL]           stop only radosgw (SIGTERM, or the signal given): S3 goes away
 #   scripts/ceph-s3.sh rgw-start                 start radosgw again (the data is still there)
 # Environment: CEPH_DIR (state, default $TMPDIR/persistfs-ceph), RGW_PORT (default 7480).
+# One cluster per machine: `up` takes a lock (CEPH_LOCK) that its caller (CEPH_OWNER, default the parent
+# process) holds until `down` or until it exits, and waits (up to 15 minutes) while another holds it.
 # Needs Debian's ceph-mon, ceph-osd, radosgw (make test installs them). Ports 3300, 6789, 6800-7300 and
 # RGW_PORT: one such cluster per machine at a time.
 set -euo pipefail
@@ -13,6 +15,26 @@ DIR=${CEPH_DIR:-${TMPDIR:-/tmp}/persistfs-ceph}
 PORT=${RGW_PORT:-7480}
 ACCESS=${CEPH_ACCESS_KEY:-PERSISTFSTESTKEY}
 SECRET=${CEPH_SECRET_KEY:-PERSISTFSTESTSECRET}
+LOCK=${CEPH_LOCK:-${TMPDIR:-/tmp}/persistfs-ceph.lock}
+HOLDER="$LOCK.holder"
+
+# Holds the lock in the background for as long as process $1 lives (or until `down` kills the holder).
+take_lock() {
+  local owner=$1 ready="$LOCK.ready.$$"
+  rm -f "$ready"
+  setsid flock -w 900 "$LOCK" sh -c "echo \$\$ > '$HOLDER'; touch '$ready'; exec tail --pid=$owner -f /dev/null" </dev/null >/dev/null 2>&1 &
+  local flocker=$!
+  while [ ! -e "$ready" ]; do
+    if ! kill -0 "$flocker" 2>/dev/null; then echo "could not take $LOCK: another cluster held it for 15 minutes" >&2; exit 1; fi
+    sleep 0.2
+  done
+  rm -f "$ready"
+}
+
+release_lock() {
+  [ -f "$HOLDER" ] && kill "$(cat "$HOLDER")" 2>/dev/null
+  rm -f "$HOLDER"
+}
 
 stop() {
   # radosgw first, the monitor last; each by its pid file, SIGKILL after 10 s
@@ -53,9 +75,11 @@ case "${1:-}" in
   down)
     stop
     rm -rf "$DIR"
+    release_lock
     ;;
   up)
     store=${2:-memstore}
+    take_lock "${CEPH_OWNER:-$PPID}"
     stop
     rm -rf "$DIR"
     mkdir -p "$DIR"/{mon.a,osd.0,run,log}

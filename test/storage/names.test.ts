@@ -6,7 +6,7 @@ import test from 'tape';
 
 import { decodeName, encodeName, isWellFormed, nameByteLength } from '../../src/ground/name-bytes.js';
 import { openStorage } from '../../src/index.js';
-import { eachBackend, freshStorage, LOCAL_MODES, rejection, tempDir } from '../helpers.js';
+import { CONFORMANCE, eachBackend, freshStorage, LOCAL_MODES, rejection, tempDir } from '../helpers.js';
 
 const b = (...bytes: number[]) => Buffer.from(bytes);
 const text = async (file: { read(offset: number, buffer: Buffer): Promise<number>; close(): Promise<void> }) => {
@@ -48,59 +48,67 @@ test('the name codec: lossless for any bytes, UTF-8 text unchanged', (t) => {
   t.end();
 });
 
-eachBackend('names that are not UTF-8 stay distinct and come back as their bytes', async (t, backend) => {
-  const { storage } = await freshStorage(t, backend);
-  const root = storage.root;
-  await (await root.flushWrite(b(0xff), Buffer.from('FF'))).close();
-  await (await root.flushWrite(b(0xfe), Buffer.from('FE'))).close();
-  t.equal(await text(await root.openFile(b(0xff))), 'FF', '\\xff holds its own content');
-  t.equal(await text(await root.openFile(b(0xfe))), 'FE', '\\xfe holds its own content');
-  const names = (await root.read()).map((entry) => entry.name);
-  t.equal(names.length, 2, 'two entries');
-  t.ok(
-    names.every((name) => Buffer.isBuffer(name)),
-    'listed as Buffers',
-  );
-  t.deepEqual(names.map((name) => (name as Buffer).toString('hex')).sort(), ['fe', 'ff'], 'with their exact bytes');
+eachBackend(
+  'names that are not UTF-8 stay distinct and come back as their bytes',
+  async (t, backend) => {
+    const { storage } = await freshStorage(t, backend);
+    const root = storage.root;
+    await (await root.flushWrite(b(0xff), Buffer.from('FF'))).close();
+    await (await root.flushWrite(b(0xfe), Buffer.from('FE'))).close();
+    t.equal(await text(await root.openFile(b(0xff))), 'FF', '\\xff holds its own content');
+    t.equal(await text(await root.openFile(b(0xfe))), 'FE', '\\xfe holds its own content');
+    const names = (await root.read()).map((entry) => entry.name);
+    t.equal(names.length, 2, 'two entries');
+    t.ok(
+      names.every((name) => Buffer.isBuffer(name)),
+      'listed as Buffers',
+    );
+    t.deepEqual(names.map((name) => (name as Buffer).toString('hex')).sort(), ['fe', 'ff'], 'with their exact bytes');
 
-  const mixed = Buffer.concat([Buffer.from('raw'), b(0xfd), Buffer.from('é')]);
-  const file = await root.createFile(mixed);
-  t.ok(Buffer.isBuffer(file.name) && (file.name as Buffer).equals(mixed), 'File.name gives the bytes back');
-  await file.rename(b(0x80, 0x81));
-  t.ok((file.name as Buffer).equals(b(0x80, 0x81)), 'renamed to bytes');
-  await file.close();
-  const utf8 = await root.createFile(Buffer.from('é-utf8'));
-  t.equal(utf8.name, 'é-utf8', 'a Buffer name that is UTF-8 is the same as the string');
-  await utf8.close();
-  await rejection(t, root.createFile('é-utf8'), 'EEXIST', 'and it is one entry with the string');
+    const mixed = Buffer.concat([Buffer.from('raw'), b(0xfd), Buffer.from('é')]);
+    const file = await root.createFile(mixed);
+    t.ok(Buffer.isBuffer(file.name) && (file.name as Buffer).equals(mixed), 'File.name gives the bytes back');
+    await file.rename(b(0x80, 0x81));
+    t.ok((file.name as Buffer).equals(b(0x80, 0x81)), 'renamed to bytes');
+    await file.close();
+    const utf8 = await root.createFile(Buffer.from('é-utf8'));
+    t.equal(utf8.name, 'é-utf8', 'a Buffer name that is UTF-8 is the same as the string');
+    await utf8.close();
+    await rejection(t, root.createFile('é-utf8'), 'EEXIST', 'and it is one entry with the string');
 
-  const dir = await storage.createDirectory(Buffer.concat([Buffer.from('d'), b(0xff)]));
-  t.ok(Buffer.isBuffer(dir.name), 'Dir.name too');
-  await (await dir.createFile(b(0xc3))).close();
-  await (await storage.openFile(Buffer.concat([Buffer.from('d'), b(0xff), Buffer.from('/'), b(0xc3)]))).close();
-  t.pass('a path shortcut takes bytes');
-  await dir.delete();
-  t.pass('Dir.delete removes a tree of such names');
+    const dir = await storage.createDirectory(Buffer.concat([Buffer.from('d'), b(0xff)]));
+    t.ok(Buffer.isBuffer(dir.name), 'Dir.name too');
+    await (await dir.createFile(b(0xc3))).close();
+    await (await storage.openFile(Buffer.concat([Buffer.from('d'), b(0xff), Buffer.from('/'), b(0xc3)]))).close();
+    t.pass('a path shortcut takes bytes');
+    await dir.delete();
+    t.pass('Dir.delete removes a tree of such names');
 
-  await rejection(t, root.createFile(Buffer.alloc(256, 0xff)), 'ENAMETOOLONG', '256 bytes is too long, counted in bytes');
-  await (await root.createFile(Buffer.alloc(255, 0xff))).close();
-  t.pass('255 bytes is fine');
-});
+    await rejection(t, root.createFile(Buffer.alloc(256, 0xff)), 'ENAMETOOLONG', '256 bytes is too long, counted in bytes');
+    await (await root.createFile(Buffer.alloc(255, 0xff))).close();
+    t.pass('255 bytes is fine');
+  },
+  CONFORMANCE,
+);
 
-eachBackend('a string that is not well-formed Unicode is EINVAL, never replaced', async (t, backend) => {
-  const { storage } = await freshStorage(t, backend);
-  const root = storage.root;
-  await rejection(t, root.createFile('s\uD800'), 'EINVAL', 'a lone high surrogate');
-  await rejection(t, root.createFile('s\uDC00'), 'EINVAL', 'a lone low surrogate');
-  await rejection(t, root.createFile('s\uDCFF'), 'EINVAL', 'a lone surrogate in the escape range');
-  await rejection(t, root.createDirectory('d\uD800'), 'EINVAL', 'createDirectory');
-  await rejection(t, storage.createFile('x/\uDC80'), 'EINVAL', 'a path');
-  await rejection(t, root.symlink('t\uD800', 'l'), 'EINVAL', 'a symlink target');
-  t.deepEqual(await root.read(), [], 'nothing was made');
-  const emoji = await root.createFile('😀');
-  t.equal(emoji.name, '😀', 'a surrogate pair is fine');
-  await emoji.close();
-});
+eachBackend(
+  'a string that is not well-formed Unicode is EINVAL, never replaced',
+  async (t, backend) => {
+    const { storage } = await freshStorage(t, backend);
+    const root = storage.root;
+    await rejection(t, root.createFile('s\uD800'), 'EINVAL', 'a lone high surrogate');
+    await rejection(t, root.createFile('s\uDC00'), 'EINVAL', 'a lone low surrogate');
+    await rejection(t, root.createFile('s\uDCFF'), 'EINVAL', 'a lone surrogate in the escape range');
+    await rejection(t, root.createDirectory('d\uD800'), 'EINVAL', 'createDirectory');
+    await rejection(t, storage.createFile('x/\uDC80'), 'EINVAL', 'a path');
+    await rejection(t, root.symlink('t\uD800', 'l'), 'EINVAL', 'a symlink target');
+    t.deepEqual(await root.read(), [], 'nothing was made');
+    const emoji = await root.createFile('😀');
+    t.equal(emoji.name, '😀', 'a surrogate pair is fine');
+    await emoji.close();
+  },
+  CONFORMANCE,
+);
 
 eachBackend('symlink targets and attribute names are bytes too', async (t, backend) => {
   const { storage, root: dirPath } = await freshStorage(t, backend);

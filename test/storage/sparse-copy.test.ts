@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { Falloc, Mode, openStorage, type File } from '../../src/index.js';
-import { BACKENDS, bytes, eachBackend, freshStorage, LOCAL_MODES, mountTmpfs, rejection } from '../helpers.js';
+import { BACKENDS, bytes, CONFORMANCE, eachBackend, freshStorage, LOCAL_MODES, mountTmpfs, rejection } from '../helpers.js';
 
 const MiB = 1024 * 1024;
 const BLOCK = 4096;
@@ -61,70 +61,78 @@ eachBackend(
   BACKENDS.filter((backend) => !backend.local),
 );
 
-eachBackend('copyFrom copies the content, grows the target and keeps its size right for appends', async (t, backend) => {
-  const { storage } = await freshStorage(t, backend);
-  const data = crypto.randomBytes(3 * MiB + 123);
-  const source = await storage.root.createFile('source');
-  await source.append(data);
-  const target = await storage.root.createFile('target');
-  t.equal(await target.copyFrom(source, 0, 0, data.length), data.length, 'the whole file in one call');
-  t.equal(await target.size(), data.length, 'the target has its size');
-  t.ok((await contents(target)).equals(data), 'and its content');
-  t.equal((await target.stat()).size, data.length, 'in the backing store too');
+eachBackend(
+  'copyFrom copies the content, grows the target and keeps its size right for appends',
+  async (t, backend) => {
+    const { storage } = await freshStorage(t, backend);
+    const data = crypto.randomBytes(3 * MiB + 123);
+    const source = await storage.root.createFile('source');
+    await source.append(data);
+    const target = await storage.root.createFile('target');
+    t.equal(await target.copyFrom(source, 0, 0, data.length), data.length, 'the whole file in one call');
+    t.equal(await target.size(), data.length, 'the target has its size');
+    t.ok((await contents(target)).equals(data), 'and its content');
+    t.equal((await target.stat()).size, data.length, 'in the backing store too');
 
-  t.equal(await target.copyFrom(source, 10, 5, 100), 100, 'a range inside the target');
-  t.ok((await contents(target)).subarray(5, 105).equals(data.subarray(10, 110)), 'lands at its offset');
-  t.equal(await target.size(), data.length, 'a copy inside the file leaves the size');
+    t.equal(await target.copyFrom(source, 10, 5, 100), 100, 'a range inside the target');
+    t.ok((await contents(target)).subarray(5, 105).equals(data.subarray(10, 110)), 'lands at its offset');
+    t.equal(await target.size(), data.length, 'a copy inside the file leaves the size');
 
-  t.equal(await target.copyFrom(source, data.length - 50, 4 * MiB, 1000), 50, 'short only at the end of the source');
-  t.equal(await target.size(), 4 * MiB + 50, 'a copy past the end grows the file');
-  t.equal(await target.append(bytes('after')), 4 * MiB + 50, 'an append lands after the copy (the known size followed it)');
-  const tail = Buffer.alloc(55);
-  await target.read(4 * MiB, tail);
-  t.equal(tail.toString('latin1'), `${data.subarray(data.length - 50).toString('latin1')}after`, 'the copy, then the append');
-  const gap = Buffer.alloc(16);
-  await target.read(4 * MiB - 16, gap);
-  t.ok(gap.equals(Buffer.alloc(16)), 'the gap before it reads as zeros');
+    t.equal(await target.copyFrom(source, data.length - 50, 4 * MiB, 1000), 50, 'short only at the end of the source');
+    t.equal(await target.size(), 4 * MiB + 50, 'a copy past the end grows the file');
+    t.equal(await target.append(bytes('after')), 4 * MiB + 50, 'an append lands after the copy (the known size followed it)');
+    const tail = Buffer.alloc(55);
+    await target.read(4 * MiB, tail);
+    t.equal(tail.toString('latin1'), `${data.subarray(data.length - 50).toString('latin1')}after`, 'the copy, then the append');
+    const gap = Buffer.alloc(16);
+    await target.read(4 * MiB - 16, gap);
+    t.ok(gap.equals(Buffer.alloc(16)), 'the gap before it reads as zeros');
 
-  t.equal(await target.copyFrom(source, data.length, 0, 10), 0, 'at the end of the source: 0');
-  t.equal(await target.copyFrom(source, data.length + MiB, 0, 10), 0, 'past it: 0');
-  t.equal(await target.copyFrom(source, 0, 0, 0), 0, 'a length of 0: 0');
-  t.equal(await target.size(), 4 * MiB + 55, 'none of those changed the size');
+    t.equal(await target.copyFrom(source, data.length, 0, 10), 0, 'at the end of the source: 0');
+    t.equal(await target.copyFrom(source, data.length + MiB, 0, 10), 0, 'past it: 0');
+    t.equal(await target.copyFrom(source, 0, 0, 0), 0, 'a length of 0: 0');
+    t.equal(await target.size(), 4 * MiB + 55, 'none of those changed the size');
 
-  const again = await storage.root.openFile('target');
-  t.equal(await again.copyFrom(target, 0, 5 * MiB, 10), 10, 'from one handle of a file to another, ranges apart');
-  t.equal(await target.size(), 5 * MiB + 10, 'both handles see the new size');
-});
+    const again = await storage.root.openFile('target');
+    t.equal(await again.copyFrom(target, 0, 5 * MiB, 10), 10, 'from one handle of a file to another, ranges apart');
+    t.equal(await target.size(), 5 * MiB + 10, 'both handles see the new size');
+  },
+  CONFORMANCE,
+);
 
-eachBackend('copyFrom refuses bad input and handles that may not read or write, and changes nothing', async (t, backend) => {
-  const { storage } = await freshStorage(t, backend);
-  const source = await storage.root.createFile('source');
-  await source.append(bytes('0123456789'));
-  const target = await storage.root.createFile('target');
-  await target.append(bytes('abcdefghij'));
-  const reader = await storage.root.openFile('target', { access: Mode.Read });
-  const writer = await storage.root.openFile('source', { access: Mode.Write });
-  const closed = await storage.root.openFile('source');
-  await closed.close();
+eachBackend(
+  'copyFrom refuses bad input and handles that may not read or write, and changes nothing',
+  async (t, backend) => {
+    const { storage } = await freshStorage(t, backend);
+    const source = await storage.root.createFile('source');
+    await source.append(bytes('0123456789'));
+    const target = await storage.root.createFile('target');
+    await target.append(bytes('abcdefghij'));
+    const reader = await storage.root.openFile('target', { access: Mode.Read });
+    const writer = await storage.root.openFile('source', { access: Mode.Write });
+    const closed = await storage.root.openFile('source');
+    await closed.close();
 
-  await rejection(t, reader.copyFrom(source, 0, 0, 4), 'EBADF', 'into a handle open for reading only');
-  const writeOnly = await rejection(t, target.copyFrom(writer, 0, 0, 4), 'EBADF', 'from a handle open for writing only');
-  t.match(writeOnly?.message ?? '', /the source 'source' is open for writing only/, 'the message names the source');
-  const closedError = await rejection(t, target.copyFrom(closed, 0, 0, 4), 'EBADF', 'from a closed handle');
-  t.match(closedError?.message ?? '', /the source 'source' is closed/, 'says so');
-  await rejection(t, target.copyFrom({} as File, 0, 0, 4), 'EINVAL', 'from something that is not a File');
-  await rejection(t, target.copyFrom(source, -1, 0, 4), 'EINVAL', 'a negative source offset');
-  await rejection(t, target.copyFrom(source, 0, -1, 4), 'EINVAL', 'a negative offset');
-  await rejection(t, target.copyFrom(source, 0, 0, 1.5), 'EINVAL', 'a fractional length');
-  await rejection(t, target.copyFrom(source, 0, 2 ** 53, 4), 'EFBIG', 'past the largest file size');
-  const overlap = await rejection(t, target.copyFrom(target, 0, 2, 4), 'EINVAL', 'overlapping ranges of one file');
-  t.match(overlap?.message ?? '', /overlap/, 'says so');
-  await rejection(t, target.copyFrom(reader, 0, 2, 4), 'EINVAL', 'overlapping ranges of one file through two handles');
-  t.equal((await contents(target)).toString(), 'abcdefghij', 'the target is unchanged');
-  t.equal(await target.size(), 10, 'and its size');
-  t.equal(await target.copyFrom(target, 0, 4, 4), 4, 'ranges of one file that only touch are fine');
-  t.equal((await contents(target)).toString(), 'abcdabcdij', 'copied');
-});
+    await rejection(t, reader.copyFrom(source, 0, 0, 4), 'EBADF', 'into a handle open for reading only');
+    const writeOnly = await rejection(t, target.copyFrom(writer, 0, 0, 4), 'EBADF', 'from a handle open for writing only');
+    t.match(writeOnly?.message ?? '', /the source 'source' is open for writing only/, 'the message names the source');
+    const closedError = await rejection(t, target.copyFrom(closed, 0, 0, 4), 'EBADF', 'from a closed handle');
+    t.match(closedError?.message ?? '', /the source 'source' is closed/, 'says so');
+    await rejection(t, target.copyFrom({} as File, 0, 0, 4), 'EINVAL', 'from something that is not a File');
+    await rejection(t, target.copyFrom(source, -1, 0, 4), 'EINVAL', 'a negative source offset');
+    await rejection(t, target.copyFrom(source, 0, -1, 4), 'EINVAL', 'a negative offset');
+    await rejection(t, target.copyFrom(source, 0, 0, 1.5), 'EINVAL', 'a fractional length');
+    await rejection(t, target.copyFrom(source, 0, 2 ** 53, 4), 'EFBIG', 'past the largest file size');
+    const overlap = await rejection(t, target.copyFrom(target, 0, 2, 4), 'EINVAL', 'overlapping ranges of one file');
+    t.match(overlap?.message ?? '', /overlap/, 'says so');
+    await rejection(t, target.copyFrom(reader, 0, 2, 4), 'EINVAL', 'overlapping ranges of one file through two handles');
+    t.equal((await contents(target)).toString(), 'abcdefghij', 'the target is unchanged');
+    t.equal(await target.size(), 10, 'and its size');
+    t.equal(await target.copyFrom(target, 0, 4, 4), 4, 'ranges of one file that only touch are fine');
+    t.equal((await contents(target)).toString(), 'abcdabcdij', 'copied');
+  },
+  CONFORMANCE,
+);
 
 eachBackend(
   'copyFrom between a memory and a local storage is EINVAL',

@@ -10,6 +10,7 @@ import type { FsStats } from '../../io/native.js';
 import type { Adapter, DirEntry, DirNode, EntryStat, FileNode, NodeKind, OpenFlags, RenameMode, XattrNode } from '../adapter.js';
 import { XattrsOf, totalBytes } from '../adapter.js';
 import { attributesOf, entryStat, metadataOf, newAttributes, withTimes, type Attributes } from './object-attributes.js';
+import { keyOfName, nameOfKey } from './key-names.js';
 import { ObjectStore, type ObjectHead } from './object-store.js';
 import { NO_XATTRS, OpenObjects } from './s3-file.js';
 import { resolveS3Settings, type S3Options, type S3Settings } from './s3-settings.js';
@@ -61,16 +62,21 @@ export class S3Dir extends XattrsOf implements DirNode {
     objects.dirs.add(this);
   }
 
+  /** The key of the entry `name` of this directory. */
+  keyOf(name: string): string {
+    return this.prefix + keyOfName(name);
+  }
+
   private fail(code: string, what: string, name: string): never {
-    throw storageError(code, what, { path: `s3://${this.store.bucket}/${this.prefix}${name}` });
+    throw storageError(code, what, { path: `s3://${this.store.bucket}/${this.keyOf(name)}` });
   }
 
   /** What `name` is: one HEAD for a file, then the directory marker, then any key below it. */
   async find(name: string): Promise<Found> {
-    const head = await this.store.head(this.prefix + name);
+    const head = await this.store.head(this.keyOf(name));
     if (head !== undefined) return { kind: 'file', head };
-    const marker = await this.store.head(`${this.prefix}${name}/`);
-    if (marker !== undefined || (await this.store.anyUnder(`${this.prefix}${name}/`))) return { kind: 'directory', marker };
+    const marker = await this.store.head(`${this.keyOf(name)}/`);
+    if (marker !== undefined || (await this.store.anyUnder(`${this.keyOf(name)}/`))) return { kind: 'directory', marker };
     return { kind: 'none' };
   }
 
@@ -98,7 +104,7 @@ export class S3Dir extends XattrsOf implements DirNode {
     }
     const found = await this.find(name);
     if (found.kind === 'none') this.fail('ENOENT', 'no such file or directory', name);
-    return this.statOf(found, this.prefix + name);
+    return this.statOf(found, this.keyOf(name));
   }
 
   private async mustBeFree(name: string): Promise<void> {
@@ -107,7 +113,7 @@ export class S3Dir extends XattrsOf implements DirNode {
 
   async mkdir(name: string, mode: number): Promise<void> {
     await this.mustBeFree(name);
-    await this.store.put(`${this.prefix}${name}/`, Buffer.alloc(0), 0, metadataOf(newAttributes(mode)));
+    await this.store.put(`${this.keyOf(name)}/`, Buffer.alloc(0), 0, metadataOf(newAttributes(mode)));
   }
 
   async mknod(_name: string, _kind: NodeKind, _mode: number, _device: number): Promise<void> {
@@ -118,7 +124,7 @@ export class S3Dir extends XattrsOf implements DirNode {
     const found = await this.find(name);
     if (found.kind === 'none') this.fail('ENOENT', 'no such directory', name);
     if (found.kind === 'file') this.fail('ENOTDIR', 'not a directory', name);
-    return new S3Dir(this.objects, `${this.prefix}${name}/`);
+    return new S3Dir(this.objects, `${this.keyOf(name)}/`);
   }
 
   private checkFlags(flags: OpenFlags, name: string): void {
@@ -129,7 +135,7 @@ export class S3Dir extends XattrsOf implements DirNode {
     this.checkFlags(flags, name);
     await this.mustBeFree(name);
     const attributes = newAttributes(mode);
-    const key = this.prefix + name;
+    const key = this.keyOf(name);
     // The empty object makes the name visible now, as creat(2) does; the content goes up at sync or close.
     const etag = await this.store.put(key, Buffer.alloc(0), 0, metadataOf(attributes));
     this.objects.replaced(key);
@@ -152,7 +158,7 @@ export class S3Dir extends XattrsOf implements DirNode {
     if (found.kind === 'directory') this.fail('EISDIR', 'is a directory', name);
     const attributes = newAttributes(mode);
     const body = Buffer.concat(buffers as Uint8Array[]);
-    const key = this.prefix + name;
+    const key = this.keyOf(name);
     const etag = await this.store.put(key, body, totalBytes(buffers), metadataOf(attributes));
     this.objects.replaced(key);
     return this.objects.open({ key, size: body.length, etag, attributes });
@@ -163,9 +169,9 @@ export class S3Dir extends XattrsOf implements DirNode {
     for await (const page of this.store.list(this.prefix, '/')) {
       for (const object of page.objects) {
         const name = object.key.slice(this.prefix.length);
-        if (name !== '') entries.push({ name, kind: 'file' });
+        if (name !== '') entries.push({ name: nameOfKey(name), kind: 'file' });
       }
-      for (const prefix of page.prefixes) entries.push({ name: prefix.slice(this.prefix.length, -1), kind: 'directory' });
+      for (const prefix of page.prefixes) entries.push({ name: nameOfKey(prefix.slice(this.prefix.length, -1)), kind: 'directory' });
     }
     return entries.filter((entry) => entry.name !== '');
   }
@@ -175,8 +181,8 @@ export class S3Dir extends XattrsOf implements DirNode {
     if (mode === 'exchange') this.fail('EOPNOTSUPP', 'S3 cannot swap two objects', from);
     const source = await this.find(from);
     if (source.kind === 'none') this.fail('ENOENT', 'no such file or directory', from);
-    const fromKey = this.prefix + from;
-    const toKey = to.prefix + toName;
+    const fromKey = this.keyOf(from);
+    const toKey = to.keyOf(toName);
     if (fromKey === toKey) return;
     const target = await to.find(toName);
     if (target.kind !== 'none' && mode === 'noreplace') to.fail('EEXIST', 'the target exists', toName);
@@ -200,7 +206,7 @@ export class S3Dir extends XattrsOf implements DirNode {
 
   /** Whether the directory `name` holds anything besides its own marker. */
   private async hasEntries(name: string): Promise<boolean> {
-    const marker = `${this.prefix}${name}/`;
+    const marker = `${this.keyOf(name)}/`;
     for await (const page of this.store.list(marker, '', 2)) return page.objects.some((object) => object.key !== marker);
     return false;
   }
@@ -209,8 +215,8 @@ export class S3Dir extends XattrsOf implements DirNode {
     const found = await this.find(name);
     if (found.kind === 'none') this.fail('ENOENT', 'no such file', name);
     if (found.kind === 'directory') this.fail('EISDIR', 'is a directory (rmdir removes directories)', name);
-    await this.store.delete(this.prefix + name);
-    this.objects.unlinked(this.prefix + name);
+    await this.store.delete(this.keyOf(name));
+    this.objects.unlinked(this.keyOf(name));
   }
 
   async rmdir(name: string): Promise<void> {
@@ -218,7 +224,7 @@ export class S3Dir extends XattrsOf implements DirNode {
     if (found.kind === 'none') this.fail('ENOENT', 'no such directory', name);
     if (found.kind === 'file') this.fail('ENOTDIR', 'not a directory', name);
     if (await this.hasEntries(name)) this.fail('ENOTEMPTY', 'directory not empty', name);
-    await this.store.delete(`${this.prefix}${name}/`);
+    await this.store.delete(`${this.keyOf(name)}/`);
   }
 
   async symlink(_target: string, _name: string): Promise<void> {
@@ -243,7 +249,7 @@ export class S3Dir extends XattrsOf implements DirNode {
   private async changeEntry(name: string, change: (attributes: Attributes) => Attributes): Promise<void> {
     const found = await this.find(name);
     if (found.kind === 'none') this.fail('ENOENT', 'no such file or directory', name);
-    const open = this.objects.at(this.prefix + name);
+    const open = this.objects.at(this.keyOf(name));
     if (open !== undefined) {
       await open.exclusive(() => open.setAttributes(change(open.attributes)));
       return;
@@ -253,7 +259,7 @@ export class S3Dir extends XattrsOf implements DirNode {
       await this.store.copy(found.head.key, found.head.key, metadataOf(attributes));
       return;
     }
-    const marker = `${this.prefix}${name}/`;
+    const marker = `${this.keyOf(name)}/`;
     const attributes = change(found.marker === undefined ? newAttributes(0o755) : attributesOf(found.marker.metadata, 'directory', found.marker.lastModified));
     await this.store.put(marker, Buffer.alloc(0), 0, metadataOf(attributes));
   }

@@ -28,6 +28,7 @@ import { LocalAdapter } from '../local/local-adapter.js';
 import { attributesOf, entryStat, metadataOf, newAttributes, type Attributes } from '../s3/object-attributes.js';
 import type { ObjectStore } from '../s3/object-store.js';
 import { S3Adapter, type S3Dir } from '../s3/s3-adapter.js';
+import { nameOfKey } from '../s3/key-names.js';
 import { NO_XATTRS } from '../s3/s3-file.js';
 import type { S3Options } from '../s3/s3-settings.js';
 import { BlockCache } from './block-cache.js';
@@ -91,7 +92,7 @@ class Tier implements TieredFiles {
   /** Keys with local state, directly under `prefix`. */
   localNames(prefix: string): string[] {
     const keys = new Set([...this.written.keys(), ...this.uploads.under(prefix).map((record) => record.key)]);
-    return [...keys].filter((key) => key.startsWith(prefix) && !key.slice(prefix.length).includes('/')).map((key) => key.slice(prefix.length));
+    return [...keys].filter((key) => key.startsWith(prefix) && !key.slice(prefix.length).includes('/')).map((key) => nameOfKey(key.slice(prefix.length)));
   }
 
   async localStat(key: string): Promise<EntryStat | undefined> {
@@ -389,7 +390,7 @@ export class TieredDir extends XattrsOf implements DirNode {
   }
 
   private key(name: string): string {
-    return this.remote.prefix + name;
+    return this.remote.keyOf(name);
   }
 
   private fail(code: string, what: string, name: string): never {
