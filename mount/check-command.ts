@@ -1,58 +1,23 @@
 // `persistfs check <dir>`: the command line's side of src/check (which does the checking): progress on
-// stderr (a bar with the ETA on a terminal, a plain line every few seconds otherwise), the report on
+// stderr (progress.ts: a bar with the ETA on a terminal, a plain line every few seconds otherwise), the report on
 // stdout, and the exit status. Loaded only by that command, so the mount never loads the engines.
 import path from 'node:path';
 
-import cliProgress from 'cli-progress';
-
 import { checkStore, KIND_NAMES, type StoreKind } from '../src/check/check.js';
 import { loadConfig } from '../src/config/config.js';
-import { damaged, type Finding, type VerifyProgress } from '../src/ground/verify.js';
+import { damaged, type Finding } from '../src/ground/verify.js';
 import { createLogger } from '../src/log.js';
+import { progress } from './progress.js';
 
 /** The exit statuses of persistfs check (2 is a usage error, as for every command). */
 export const CHECK_EXIT = { sound: 0, damaged: 1, failed: 3 } as const;
-
-const PLAIN_EVERY_MS = 5000;
-
-/** Progress on stderr: a bar on a terminal, else a line at most every PLAIN_EVERY_MS; `stop` ends it. */
-function progress(): { update: VerifyProgress; stop: () => void } {
-  if (process.stderr.isTTY) {
-    const bar = new cliProgress.SingleBar(
-      { stream: process.stderr, format: 'checking {bar} {percentage}% | ETA {eta_formatted} | {file}', clearOnComplete: true, hideCursor: true },
-      cliProgress.Presets.shades_classic,
-    );
-    let started = false;
-    return {
-      update: (done, total, file) => {
-        if (!started) bar.start(total, done, { file });
-        started = true;
-        bar.setTotal(total);
-        bar.update(done, { file });
-      },
-      stop: () => started && bar.stop(),
-    };
-  }
-  const start = Date.now();
-  let last = start;
-  return {
-    update: (done, total, file) => {
-      const now = Date.now();
-      if (now - last < PLAIN_EVERY_MS || total === 0 || done === 0) return;
-      last = now;
-      const eta = Math.round((((now - start) / done) * (total - done)) / 1000);
-      process.stderr.write(`persistfs check: ${Math.floor((done / total) * 100)}% checked, ETA ${eta}s (${file})\n`);
-    },
-    stop: () => undefined,
-  };
-}
 
 const describeFinding = (dir: string, finding: Finding): string =>
   `${finding.severity === 'damage' ? 'damaged' : 'warning'}: ${path.join(dir, finding.file)}${finding.offset === undefined ? '' : ` at offset ${finding.offset}`}: ${finding.problem}`;
 
 /** Runs the check of `dir` and prints its report; resolves with the exit status. */
 export async function runCheck(dir: string, kind: StoreKind | undefined): Promise<number> {
-  const bar = progress();
+  const bar = progress({ command: 'check', doing: 'checking', done: 'checked' });
   try {
     const config = loadConfig();
     const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, undefined, config.logFormat);

@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // persistfs: the command line. `persistfs mount <backing-dir> <mountpoint>` serves the storage in the
 // foreground as a FUSE file system (or, with --daemon, in the background once it is mounted);
-// `persistfs unmount <mountpoint>` takes it down.
+// `persistfs unmount <mountpoint>` takes it down; `check`, `backup` and `restore` load their modules only
+// when run.
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import yargs from 'yargs';
+import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 
 import type { S3Options } from '../src/adapters/s3/s3-settings.js';
@@ -57,6 +58,29 @@ function remoteOptions(argv: { 'cache-dir'?: string; endpoint?: string; region?:
     s3,
     tiered: { cacheDir: argv['cache-dir']!, cacheSize: byteSize('cache-size', argv['cache-size']), writeMode: argv['write-through'] ? 'through' : 'back' },
   };
+}
+
+/** `url` when it is s3://bucket[/prefix], else a one-line error. */
+function s3Url(url: string): string {
+  if (!/^s3:\/\/[^/]+/.test(url)) throw new Error(`'${url}' is not an s3://bucket/prefix`);
+  return url;
+}
+
+/** The options of the commands that reach S3: where it is, and how many transfers at once. */
+function s3Options<T>(y: Argv<T>) {
+  return y
+    .option('endpoint', {
+      type: 'string',
+      describe: 'URL of the S3 service (Ceph radosgw, MinIO, ...; path-style); default AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS',
+    })
+    .option('region', { type: 'string', describe: 'default AWS_REGION, AWS_DEFAULT_REGION, else us-east-1' })
+    .option('concurrency', { type: 'number', default: 4, describe: 'files transferred at once (1-32)' })
+    .check((argv) => {
+      const concurrency = argv.concurrency as number;
+      if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 32) throw new Error('--concurrency must be a whole number from 1 to 32');
+      return true;
+    })
+    .epilog("Credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or the AWS SDK's other sources).");
 }
 
 function expandedArguments(): string[] {
@@ -260,7 +284,68 @@ await yargs(args)
       process.exit(await runCheck(argv.dir, argv.kind));
     },
   )
-  .demandCommand(1, 'say which command: mount, unmount or check')
+  .command(
+    'backup [source] [destination]',
+    'Back up a directory tree (an LSM store closed, or a checkpoint of it) to s3://bucket/prefix: each content once (incremental), each new object checked after upload; --list lists the backups there',
+    (y) =>
+      s3Options(y)
+        .positional('source', { type: 'string', describe: 'the directory to back up (with --list: the s3://bucket/prefix)' })
+        .positional('destination', { type: 'string', describe: 's3://bucket/prefix to back up to' })
+        .option('list', { type: 'boolean', default: false, describe: 'list the backups under s3://bucket/prefix instead (id, files, bytes, source)' })
+        .check((argv) => {
+          if (argv.list) {
+            if (argv.destination !== undefined || argv.source === undefined) throw new Error('backup --list takes one argument: s3://bucket/prefix');
+            s3Url(argv.source);
+          } else {
+            if (argv.source === undefined || argv.destination === undefined) throw new Error('backup takes a directory and s3://bucket/prefix');
+            if (argv.source.startsWith('s3://')) throw new Error(`backup takes the directory first, then s3://bucket/prefix (got '${argv.source}' first)`);
+            s3Url(argv.destination);
+          }
+          return true;
+        })
+        .example('$0 backup /var/lib/obs/db s3://backups/obs', 'back up a directory (only what changed is sent)')
+        .example('$0 backup --list s3://backups/obs', 'list the backups there'),
+    async (argv) => {
+      const { runBackupCommand, runListCommand } = await import('./backup-command.js'); // the SDK loads for this command only
+      const remote = { endpoint: argv.endpoint, region: argv.region, concurrency: argv.concurrency };
+      process.exit(
+        argv.list ? await runListCommand({ url: argv.source!, ...remote }) : await runBackupCommand(argv.source!, { url: argv.destination!, ...remote }),
+      );
+    },
+  )
+  .command(
+    'restore <source> <target>',
+    'Restore a backup from s3://bucket/prefix (the newest, or --backup <id>) into a new or empty directory, checking every file against its sha256',
+    (y) =>
+      s3Options(y)
+        .positional('source', { type: 'string', demandOption: true, describe: 's3://bucket/prefix the backups are under' })
+        .positional('target', { type: 'string', demandOption: true, describe: 'the directory to restore into (made when it is not there; must be empty)' })
+        .option('backup', { type: 'string', describe: 'the id of the backup to restore (persistfs backup --list shows them); default: the newest' })
+        .option('force', {
+          type: 'boolean',
+          default: false,
+          describe: 'restore into a directory that is not empty (files of the backup replace those of the same name)',
+        })
+        .check((argv) => {
+          s3Url(argv.source);
+          return true;
+        })
+        .example('$0 restore s3://backups/obs /var/lib/obs/db-restored', 'restore the newest backup'),
+    async (argv) => {
+      const { runRestoreCommand } = await import('./backup-command.js');
+      process.exit(
+        await runRestoreCommand(argv.target, {
+          url: argv.source,
+          endpoint: argv.endpoint,
+          region: argv.region,
+          concurrency: argv.concurrency,
+          backup: argv.backup,
+          force: argv.force,
+        }),
+      );
+    },
+  )
+  .demandCommand(1, 'say which command: mount, unmount, check, backup or restore')
   .strict()
   .help()
   .alias('h', 'help')
@@ -269,7 +354,7 @@ await yargs(args)
   // a usage error is one line and where to read more, not the whole help
   .fail((message, error) => {
     if (error && !message) throw error;
-    const command = ['mount', 'unmount', 'check'].includes(process.argv[2] ?? '') ? ` ${process.argv[2]}` : '';
+    const command = ['mount', 'unmount', 'check', 'backup', 'restore'].includes(process.argv[2] ?? '') ? ` ${process.argv[2]}` : '';
     // one line: yargs says some of its errors on several
     const said = (message ?? error?.message ?? '').replace(/:?\s*\n\s*/g, ': ');
     process.stderr.write(`persistfs: ${said}\nsee persistfs${command} --help\n`);

@@ -10,7 +10,8 @@
 //   4 src/storage             the storage API
 //   5 src/backend, src/wal    the StorageBackend and the write-ahead log
 //   6 src/lsm                 the LSM store
-//   7 src/datastore, src/level, src/check (persistfs check: the engines' verify functions)
+//   7 src/datastore, src/level, src/check (persistfs check: the engines' verify functions),
+//     src/backup (persistfs backup/restore: a tree, an LSM store among them, to S3 and back)
 //   8 src/index.ts            the package's barrel
 //   9 mount                   the FUSE front (both transports)
 // Besides, the storage reaches io only through its adapters (floor 4 may not import floor 2), and the
@@ -32,6 +33,7 @@ const FLOORS: Array<[string, number]> = [
   ['src/datastore', 7],
   ['src/level', 7],
   ['src/check', 7],
+  ['src/backup', 7],
   ['src/index.ts', 8],
   ['mount', 9],
 ];

@@ -32,6 +32,7 @@ const DESCRIPTIONS: Record<string, string> = {
   EOPNOTSUPP: 'operation not supported by this file system',
   EFBIG: 'file too large',
   EAGAIN: 'resource temporarily unavailable',
+  EBADMSG: 'bad message (damaged data)',
   ENOMEM: 'out of memory',
   ENODEV: 'no such device',
   ENXIO: 'no such device or address (for a seek: no data, or no hole, at or after the offset)',

@@ -15,7 +15,8 @@ import { lockAsideName, LOCK_NAME } from './file-names.js';
 
 const TOKEN = randomUUID();
 
-function alive(pid: number): boolean {
+/** Whether a process `pid` runs (on this machine). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

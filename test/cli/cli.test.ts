@@ -30,7 +30,7 @@ test('persistfs -V and --version print the version; -h and --help print the help
 
 test('a usage error is one line and where to read more, exit status 2', (t) => {
   for (const [args, said, more] of [
-    [[], /say which command: mount, unmount or check/, 'see persistfs --help'],
+    [[], /say which command: mount, unmount, check, backup or restore/, 'see persistfs --help'],
     [['frob'], /Unknown argument: frob/, 'see persistfs --help'],
     [['mount'], /Not enough non-option arguments/, 'see persistfs mount --help'],
     [['mount', 'a', 'b', 'c', '--bogus'], /Unknown argument/, 'see persistfs mount --help'],

@@ -1,0 +1,100 @@
+// The blobs of a backup prefix: each content once, under its SHA-256. What is there already is learnt
+// from one listing of blobs/ (a blob counts only when its size and ETag are those of the content: a
+// damaged or partial one is sent again). A new blob streams from disk (multipart above
+// MULTIPART_THRESHOLD, through ObjectStore.put) and is then checked with a HEAD: its size and ETag must be
+// those of the bytes hashed, or it is deleted and the backup fails naming the file.
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import { pipeline, Transform } from 'node:stream';
+
+import { storageError, toStorageError } from '../ground/errors.js';
+import { MULTIPART_THRESHOLD, type ObjectStore } from '../adapters/s3/object-store.js';
+import { type ContentHash, etagMatches } from './content-hash.js';
+import { blobKey, blobsPrefix } from './manifest.js';
+
+/** Counts the bytes that pass, for the progress. */
+function counter(onBytes: (bytes: number) => void): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      onBytes(chunk.length);
+      done(null, chunk);
+    },
+  });
+}
+
+export class BlobStore {
+  private readonly present = new Map<string, { size: number; etag: string }>();
+  /** uploads under way, so that two files with one content send it once */
+  private readonly sending = new Map<string, Promise<boolean>>();
+
+  constructor(
+    readonly store: ObjectStore,
+    readonly prefix: string,
+  ) {}
+
+  /** Learns which blobs are there (one listing); resolves with how many. */
+  async load(): Promise<number> {
+    const under = blobsPrefix(this.prefix);
+    for await (const page of this.store.list(under, '')) {
+      for (const object of page.objects) this.present.set(object.key.slice(under.length), { size: object.size, etag: object.etag });
+    }
+    return this.present.size;
+  }
+
+  /** Whether the blob of `hash` is in the store, whole (its size and ETag are the content's). */
+  has(hash: ContentHash): boolean {
+    const found = this.present.get(hash.sha256);
+    return found !== undefined && found.size === hash.size && etagMatches(found.etag, hash.etags);
+  }
+
+  /**
+   * Makes sure the blob of `hash` is there, sending the file at `location` (named `path` in errors) when it
+   * is not; resolves with whether this call sent it. `onBytes` hears of each chunk sent.
+   */
+  ensure(hash: ContentHash, location: Buffer, path: string, onBytes: (bytes: number) => void): Promise<boolean> {
+    if (this.has(hash)) return Promise.resolve(false);
+    const under = this.sending.get(hash.sha256);
+    if (under !== undefined) return under.then(() => false);
+    const sent = this.send(hash, location, path, onBytes);
+    this.sending.set(hash.sha256, sent);
+    return sent;
+  }
+
+  private async send(hash: ContentHash, location: Buffer, path: string, onBytes: (bytes: number) => void): Promise<boolean> {
+    const key = blobKey(this.prefix, hash.sha256);
+    if (hash.size < MULTIPART_THRESHOLD) {
+      const bytes = await fs.promises.readFile(location).catch((error: unknown) => {
+        throw toStorageError(error, 'read', path);
+      });
+      if (createHash('sha256').update(bytes).digest('hex') !== hash.sha256) throw changed(path);
+      await this.store.put(key, bytes, bytes.length, {});
+      onBytes(bytes.length);
+    } else {
+      // pipeline, not pipe: a read error reaches the upload (which then fails) instead of stalling it
+      const body = pipeline(fs.createReadStream(location, { highWaterMark: 1024 * 1024 }), counter(onBytes), () => undefined);
+      await this.store.put(key, body, hash.size, {});
+    }
+    const head = await this.store.head(key);
+    if (head === undefined || head.size !== hash.size || !etagMatches(head.etag, hash.etags)) {
+      await this.store.delete(key).catch(() => undefined);
+      if (head !== undefined && head.size !== hash.size) throw changed(path);
+      throw storageError(
+        'EIO',
+        `the object store holds other bytes than were sent for '${path}' (ETag ${head?.etag ?? 'none'}, expected ${hash.etags.join(' or ')})`,
+        {
+          path: `s3://${this.store.bucket}/${key}`,
+          hint: 'if the file changed while it was backed up, run the backup again; otherwise the object store damaged the upload',
+        },
+      );
+    }
+    this.present.set(hash.sha256, { size: head.size, etag: head.etag });
+    return true;
+  }
+}
+
+/** The error for a file that changed while it was read for the backup. */
+export const changed = (path: string) =>
+  storageError('EAGAIN', 'the file changed while it was backed up', {
+    path,
+    hint: 'back up a tree nothing writes to (for an LSM store: a checkpoint, or the store closed), or run the backup again',
+  });

@@ -1,0 +1,52 @@
+// What a file's content is called and what the object store will say it is, from one streaming read:
+// its SHA-256 (the blob's address and what restore checks) and the ETag S3 gives it, both as one PUT (the
+// MD5) and as a multipart upload in parts of MULTIPART_THRESHOLD (the MD5 of the parts' MD5s, "-<parts>").
+// Comparing the ETag after upload shows that what arrived is what was hashed.
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+
+import { MULTIPART_THRESHOLD } from '../adapters/s3/object-store.js';
+
+export interface ContentHash {
+  sha256: string;
+  size: number;
+  /** the ETags S3 may give these bytes (quoted, as HEAD answers): one PUT, and multipart when over one part */
+  etags: string[];
+}
+
+/** The SHA-256 of the empty content. */
+export const EMPTY_SHA256 = createHash('sha256').digest('hex');
+
+/** Hashes the file at `path` as it streams from disk; `onBytes` hears of each chunk read. */
+export async function hashFile(path: string | Buffer, onBytes: (bytes: number) => void = () => undefined): Promise<ContentHash> {
+  const sha = createHash('sha256');
+  const whole = createHash('md5');
+  const parts: Buffer[] = [];
+  let part = createHash('md5');
+  let inPart = 0;
+  let size = 0;
+  for await (const chunk of fs.createReadStream(path, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) {
+    sha.update(chunk);
+    whole.update(chunk);
+    size += chunk.length;
+    for (let at = 0; at < chunk.length; ) {
+      const take = Math.min(chunk.length - at, MULTIPART_THRESHOLD - inPart);
+      part.update(chunk.subarray(at, at + take));
+      inPart += take;
+      at += take;
+      if (inPart === MULTIPART_THRESHOLD) {
+        parts.push(part.digest());
+        part = createHash('md5');
+        inPart = 0;
+      }
+    }
+    onBytes(chunk.length);
+  }
+  if (inPart > 0) parts.push(part.digest());
+  const etags = [`"${whole.digest('hex')}"`];
+  if (parts.length > 0) etags.push(`"${createHash('md5').update(Buffer.concat(parts)).digest('hex')}-${parts.length}"`);
+  return { sha256: sha.digest('hex'), size, etags };
+}
+
+/** Whether an ETag from the store (quoted or not) is one of `etags`. */
+export const etagMatches = (etag: string, etags: readonly string[]): boolean => etags.includes(etag.startsWith('"') ? etag : `"${etag}"`);

@@ -1,0 +1,141 @@
+// A restore of a backup into a directory: the newest backup under the prefix unless one is named; into a
+// directory that does not exist or is empty (a non-empty one only when forced). Directories first (open to
+// us while we fill them), then the files a few at once (each checked against its SHA-256, written aside and
+// renamed: restore-file.ts), then symbolic links, then each directory's mode and mtime, deepest first,
+// each fsynced once its entries are in place; last the parent of a directory we made.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+
+import { storageError, toStorageError } from '../ground/errors.js';
+import type { ObjectStore } from '../adapters/s3/object-store.js';
+import type { Progress } from './backup.js';
+import { DEFAULT_CONCURRENCY } from './backup.js';
+import { type DirEntry, type FileEntry, listBackups, type Manifest, readManifest, type SymlinkEntry } from './manifest.js';
+import { forEachLimited } from './pool.js';
+import { asideOf, restoreFile, secondsOf } from './restore-file.js';
+import { locate } from './source-tree.js';
+
+export interface RestoreOptions {
+  store: ObjectStore;
+  prefix: string;
+  /** the directory to restore into */
+  target: string;
+  /** the backup's id (default: the newest) */
+  backupId?: string | undefined;
+  /** restore into a directory that is not empty (files of the backup replace those of the same name) */
+  force?: boolean;
+  concurrency?: number;
+  onProgress?: Progress;
+}
+
+export interface RestoreResult {
+  id: string;
+  files: number;
+  directories: number;
+  symlinks: number;
+  bytes: number;
+  seconds: number;
+}
+
+/** The manifest of `id`, or of the newest backup under the prefix. */
+export async function chooseManifest(store: ObjectStore, prefix: string, id: string | undefined): Promise<Manifest> {
+  if (id !== undefined) return readManifest(store, prefix, id);
+  const backups = await listBackups(store, prefix);
+  const newest = backups.at(-1);
+  if (newest === undefined)
+    throw storageError('ENOENT', 'there is no backup there', {
+      path: `s3://${store.bucket}/${prefix}`,
+      hint: 'check the bucket and prefix (a backup is a backups/<id>.json under it)',
+    });
+  return readManifest(store, prefix, newest.id);
+}
+
+/** Makes `target` when it is not there; refuses a non-empty one unless forced. Resolves with whether it made it. */
+async function prepareTarget(target: string, force: boolean): Promise<boolean> {
+  let names: string[];
+  try {
+    names = await fs.readdir(target);
+  } catch (error) {
+    const failure = toStorageError(error, 'readdir', target);
+    if (failure.code !== 'ENOENT') throw failure;
+    await fs.mkdir(target, { recursive: true, mode: 0o700 }).catch((cause: unknown) => {
+      throw toStorageError(cause, 'mkdir', target);
+    });
+    return true;
+  }
+  if (names.length > 0 && !force)
+    throw storageError('ENOTEMPTY', 'a restore goes into an empty or new directory', {
+      path: target,
+      hint: 'name a new directory, or add --force to write over the files there',
+    });
+  return false;
+}
+
+/** Gives the directory at `location` its mode and mtime (through a descriptor opened first, so that a mode without r or x for us does not stop us) and fsyncs it. */
+async function finishDirectory(location: Buffer | string, name: string, entry?: DirEntry): Promise<void> {
+  const handle = await fs.open(location, 'r').catch((error: unknown) => {
+    throw toStorageError(error, 'open', name);
+  });
+  try {
+    if (entry !== undefined) {
+      const mtime = secondsOf(entry.mtimeNs);
+      await handle.chmod(entry.mode);
+      await handle.utimes(mtime, mtime);
+    }
+    await handle.sync();
+  } catch (error) {
+    throw toStorageError(error, 'fsync', name);
+  } finally {
+    await handle.close();
+  }
+}
+
+export async function runRestore(options: RestoreOptions): Promise<RestoreResult> {
+  const started = performance.now();
+  const { store, prefix, target } = options;
+  await store.checkBucket();
+  const manifest = await chooseManifest(store, prefix, options.backupId);
+  const made = await prepareTarget(target, options.force === true);
+  const directories = manifest.entries.filter((entry): entry is DirEntry => entry.kind === 'directory');
+  const files = manifest.entries.filter((entry): entry is FileEntry => entry.kind === 'file');
+  const symlinks = manifest.entries.filter((entry): entry is SymlinkEntry => entry.kind === 'symlink');
+  // parents before children: the manifest lists a directory before what it holds
+  for (const entry of directories) {
+    if (entry.path === '') continue;
+    await fs.mkdir(locate(target, entry.path), { mode: 0o700 }).catch((error: unknown) => {
+      if ((error as { code?: string }).code !== 'EEXIST') throw toStorageError(error, 'mkdir', entry.path);
+    });
+  }
+  const total = files.reduce((sum, entry) => sum + entry.size, 0);
+  let done = 0;
+  await forEachLimited(files, options.concurrency ?? DEFAULT_CONCURRENCY, async (entry) => {
+    options.onProgress?.(done, total, entry.path);
+    await restoreFile(store, prefix, entry, locate(target, entry.path), (bytes) => {
+      done += bytes;
+      options.onProgress?.(done, total, entry.path);
+    });
+  });
+  for (const entry of symlinks) {
+    const location = locate(target, entry.path);
+    const aside = asideOf(location);
+    try {
+      await fs.symlink(entry.target, aside);
+      const mtime = secondsOf(entry.mtimeNs);
+      await fs.lutimes(aside, mtime, mtime);
+      await fs.rename(aside, location);
+    } catch (error) {
+      await fs.unlink(aside).catch(() => undefined);
+      throw toStorageError(error, 'symlink', entry.path);
+    }
+  }
+  for (const entry of [...directories].reverse()) await finishDirectory(locate(target, entry.path), entry.path || target, entry);
+  if (made) await finishDirectory(path.dirname(path.resolve(target)), path.dirname(path.resolve(target)));
+  return {
+    id: manifest.id,
+    files: files.length,
+    directories: directories.length,
+    symlinks: symlinks.length,
+    bytes: total,
+    seconds: (performance.now() - started) / 1000,
+  };
+}
