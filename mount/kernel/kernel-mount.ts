@@ -65,6 +65,8 @@ export class KernelMount {
   /** resolves when the kernel side is gone (unmounted from outside, or aborted) */
   readonly ended: Promise<number>;
   private gone = false;
+  /** the readers run: the session's end (after its last reported releases) will come */
+  private started = false;
   /** how requests arrived: many per event-loop wake-up when the kernel is busy */
   private readonly counts = { requests: 0, batches: 0, largestBatch: 0 };
 
@@ -117,6 +119,7 @@ export class KernelMount {
     else this.session.mountWithFusermount(this.mountpoint, kernelMountOptions(this.options, this.backing, false));
     const attr = timeout(this.options.attrTimeout);
     this.session.start(READ_BUFFER_SIZE, attr.sec, attr.nsec);
+    this.started = true;
     return Promise.resolve();
   }
 
@@ -265,6 +268,17 @@ export class KernelMount {
     }
   }
 
+  /** Resolves when the session has ended, or after `ms` (logged: the end never came). */
+  private async endedWithin(ms: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), ms);
+    });
+    const outcome = await Promise.race([this.ended, late]);
+    clearTimeout(timer);
+    if (outcome === 'late') this.logger.warn({ waitedMs: ms }, 'the FUSE session did not report its end after close');
+  }
+
   /** Resolves once no request or reported release is being handled here. */
   private async settled(): Promise<void> {
     if (this.inflight > 0) await new Promise<void>((resolve) => (this.idle = resolve));
@@ -283,6 +297,9 @@ export class KernelMount {
     }
     await this.settled();
     this.session.close();
+    // The data path's last reported releases reach JavaScript in the same call as the session's end, which
+    // can come after close() returns: wait for it, so that no release arrives after the storage closed.
+    if (this.started) await this.endedWithin(5000);
     await this.settled(); // the releases the data path reported before it stopped
     this.logger.info({ javascript: this.counts, native: this.session.counters() }, 'FUSE requests served');
   }
