@@ -8,7 +8,7 @@ NODEDIR := $(shell [ -f /usr/include/node/node_api.h ] && echo --nodedir=/usr)
 ADDON := native/build/Release/persistfs_native.node
 TS_SOURCES := $(shell find src test scripts mount -name '*.ts' 2>/dev/null)
 
-.PHONY: build deps lint format test test-mount test-no-writeback test-uring pjdfstest bench fio run clean install uninstall
+.PHONY: build deps lint format test test-mount test-no-writeback test-uring pjdfstest bench fio charts run clean install uninstall
 build: $(ADDON) dist/.built
 
 deps: .deps-apt node_modules/.package-lock.json
@@ -77,6 +77,12 @@ bench: build
 
 fio: build
 	node dist/scripts/fio.js $(FIO_ARGS)
+
+# Draws the SVG charts of reports already in bench-results/ (bench and fio draw theirs when they save) without
+# rerunning anything: CHARTS_ARGS names the JSON files (the newest bench and fio reports when empty) and
+# `--out <dir>` (beside each JSON when absent), e.g. CHARTS_ARGS='--out docs/charts bench-results/fio-X.json'.
+charts: build
+	node dist/scripts/charts.js $(CHARTS_ARGS)
 
 # Mounts ./data (the backing store) at ./mnt in the foreground; Ctrl-C unmounts.
 run: build

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 
+import { printChartsOf } from './bench/charts.js';
 import { dataFile, ensureDataFile, GiB, MiB, removeQuietly, writeBack } from './bench/data-files.js';
 import { fioVersion, runFio, type FioResult } from './bench/fio.js';
 import { openPeer, PEER_NAMES, rotated, type Peer, type PeerName } from './bench/peers.js';
@@ -238,6 +239,7 @@ async function main(): Promise<void> {
     notes,
   });
   console.log(`\nsaved ${path.relative(process.cwd(), saved) || saved}`);
+  await printChartsOf(saved);
 }
 
 main().catch((error: unknown) => {

@@ -15,6 +15,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 
 import { TRANSPORTS } from '../mount/run-mount.js';
+import { printChartsOf } from './bench/charts.js';
 import { fioVersion } from './bench/fio.js';
 import { machineInfo } from './bench/report.js';
 import { fioArguments } from './fio/fio-runner.js';
@@ -195,6 +196,7 @@ async function main(): Promise<void> {
     'fio',
   );
   console.log(`\nsaved ${path.relative(process.cwd(), saved) || saved}`);
+  await printChartsOf(saved);
   if (failures.length > 0 || problems.length > 0) process.exitCode = 1;
 }
 
