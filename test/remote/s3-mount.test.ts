@@ -76,7 +76,7 @@ async function uploaded(client: S3Client, bucket: string, key: string, expected:
   const deadline = Date.now() + 15_000;
   for (;;) {
     const content = await object(client, bucket, key);
-    if ((content !== undefined && content.equals(expected)) || Date.now() > deadline) return content;
+    if (content?.equals(expected) || Date.now() > deadline) return content;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
