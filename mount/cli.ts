@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // persistfs: the command line. `persistfs mount <backing-dir> <mountpoint>` serves the storage in the
 // foreground as a FUSE file system (or, with --daemon, in the background once it is mounted);
-// `persistfs unmount <mountpoint>` takes it down; `check`, `backup` and `restore` load their modules only
-// when run.
+// `persistfs unmount <mountpoint>` takes it down; `stats`, `check`, `backup` and `restore` load their
+// modules only when run.
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -272,6 +272,26 @@ await yargs(args)
     },
   )
   .command(
+    'stats <mountpoint>',
+    'A live view of a running mount, one line a second (like iostat): requests per second by operation with their p50/p99 latencies, MB/s read and written, errors, requests in flight',
+    (y) =>
+      y
+        .positional('mountpoint', { type: 'string', demandOption: true, describe: 'where a persistfs mount is served' })
+        .option('count', { type: 'number', describe: 'stop after this many lines (default: until Ctrl-C)' })
+        .option('json', { type: 'boolean', default: false, describe: 'one JSON object a line: every operation, its rates and its totals since the mount' })
+        .check((argv) => {
+          if (argv.count !== undefined && (!Number.isInteger(argv.count) || argv.count < 1))
+            throw new Error('--count must be a whole number of lines, 1 or more');
+          return true;
+        })
+        .example('$0 stats /mnt/data', 'one line a second until Ctrl-C')
+        .example('$0 stats /mnt/data --count 5 --json', 'five JSON lines'),
+    async (argv) => {
+      const { runStats } = await import('./stats-command.js');
+      process.exit(await runStats(argv.mountpoint, { count: argv.count, json: argv.json }));
+    },
+  )
+  .command(
     'check <dir>',
     'Verify a WAL directory, an LSM store or a flatfs datastore without changing it. Exit status 0: sound; 1: damaged (each damaged file and offset named); 3: could not check',
     (y) =>
@@ -345,7 +365,7 @@ await yargs(args)
       );
     },
   )
-  .demandCommand(1, 'say which command: mount, unmount, check, backup or restore')
+  .demandCommand(1, 'say which command: mount, unmount, stats, check, backup or restore')
   .strict()
   .help()
   .alias('h', 'help')
@@ -354,7 +374,7 @@ await yargs(args)
   // a usage error is one line and where to read more, not the whole help
   .fail((message, error) => {
     if (error && !message) throw error;
-    const command = ['mount', 'unmount', 'check', 'backup', 'restore'].includes(process.argv[2] ?? '') ? ` ${process.argv[2]}` : '';
+    const command = ['mount', 'unmount', 'stats', 'check', 'backup', 'restore'].includes(process.argv[2] ?? '') ? ` ${process.argv[2]}` : '';
     // one line: yargs says some of its errors on several
     const said = (message ?? error?.message ?? '').replace(/:?\s*\n\s*/g, ': ');
     process.stderr.write(`persistfs: ${said}\nsee persistfs${command} --help\n`);

@@ -16,6 +16,7 @@
 //   would become one. Any path, name or target holding U+FFFD is refused (EINVAL) instead of aliased, and
 //   names from the store that are not UTF-8 are listed with U+FFFD (visible, but refused when used).
 import { constants } from 'node:os';
+import { performance } from 'node:perf_hooks';
 
 import Fuse from 'fuse-native';
 
@@ -24,6 +25,7 @@ import type { SetTime } from '../src/ground/set-time.js';
 import { errnoOf } from './errno.js';
 import { FUSE_SUBTYPE, mountedType } from './mountpoint.js';
 import type { PosixFs } from './posix-fs.js';
+import { OpStats, type StatsSnapshot } from './stats.js';
 
 const EIO = constants.errno.EIO;
 const EINVAL = constants.errno.EINVAL;
@@ -138,6 +140,8 @@ export class FuseMount {
   private inflight = 0;
   private idle: (() => void) | undefined;
   private readonly fuse: Fuse;
+  /** per operation, for persistfs stats */
+  private readonly stats = new OpStats();
 
   constructor(
     readonly mountpoint: string,
@@ -151,6 +155,7 @@ export class FuseMount {
   /** Calls `work`, then `cb` with 0 and the results, or with the negative errno; never throws. */
   private answer(op: string, cb: (result: number, ...values: unknown[]) => void, work: () => Promise<unknown>, value: 'value' | 'count' | 'none'): void {
     this.inflight++;
+    const start = performance.now();
     let promise: Promise<unknown>;
     try {
       promise = work();
@@ -160,6 +165,7 @@ export class FuseMount {
     promise
       .then(
         (result) => {
+          this.stats.record(this.stats.slot(op), start, false, op === 'read' || op === 'write' ? (result as number) : 0);
           try {
             if (value === 'count') cb(result as number);
             else if (value === 'value') cb(0, result);
@@ -171,12 +177,28 @@ export class FuseMount {
             cb(-EIO);
           }
         },
-        (error: unknown) => cb(-this.errnoOf(op, error)),
+        (error: unknown) => {
+          this.stats.record(this.stats.slot(op), start, true, 0);
+          cb(-this.errnoOf(op, error));
+        },
       )
       .catch((error: unknown) => this.logger.error({ op, err: error }, 'could not answer a FUSE request'))
       .finally(() => {
         if (--this.inflight === 0 && this.idle) this.idle();
       });
+  }
+
+  /** What this mount did so far, for persistfs stats. */
+  statsSnapshot(): StatsSnapshot {
+    return {
+      version: 1,
+      pid: process.pid,
+      transport: 'fuse-native',
+      mountpoint: this.mountpoint,
+      now: performance.now(),
+      inflight: this.inflight,
+      ops: this.stats.snapshot(),
+    };
   }
 
   private errnoOf(op: string, error: unknown): number {

@@ -13,6 +13,7 @@ import { FuseMount, type FuseMountOptions } from './fuse-glue.js';
 import { KernelMount } from './kernel/kernel-mount.js';
 import { checkFuseDevice, checkFuseUring, checkMountPaths, mountedType } from './mountpoint.js';
 import { PosixFs } from './posix-fs.js';
+import { serveStats, statsSocketPath, type StatsServer } from './stats.js';
 
 export type Transport = 'kernel' | 'fuse-native';
 export const TRANSPORTS: readonly Transport[] = ['fuse-native', 'kernel'];
@@ -75,6 +76,13 @@ export async function runMount(options: RunMountOptions): Promise<void> {
     await storage.close();
     throw error;
   }
+  // persistfs stats: a snapshot on demand; a mount without one still serves
+  let stats: StatsServer | undefined;
+  try {
+    stats = await serveStats(statsSocketPath(paths.mountpoint), () => fuse.statsSnapshot(), logger);
+  } catch (error) {
+    logger.warn({ err: error }, 'no stats socket: persistfs stats will not see this mount');
+  }
   logger.info({ backing: paths.backing, mountpoint: paths.mountpoint, ioMode: storage.ioMode, transport }, 'mounted');
   options.onMounted?.({ backing: paths.backing, mountpoint: paths.mountpoint, ioMode: storage.ioMode });
 
@@ -99,6 +107,7 @@ export async function runMount(options: RunMountOptions): Promise<void> {
     }, WATCH_INTERVAL_MS);
   });
 
+  await stats?.close();
   await fuse.unmount();
   await posix.close();
   logger.info({ storageWrites: posix.writes.calls, bytes: posix.writes.bytes, largest: posix.writes.largest }, 'storage writes made');

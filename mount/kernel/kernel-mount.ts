@@ -7,6 +7,7 @@
 // a failing operation its StorageError's errno, anything else EIO: always logged, never a crash.
 import { execFile } from 'node:child_process';
 import { constants } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 
 import type { Logger } from '../../src/log.js';
@@ -14,6 +15,7 @@ import { native, type NativeFuseSession } from '../../src/io/native.js';
 import { errnoOf } from '../errno.js';
 import type { PosixFs } from '../posix-fs.js';
 import type { FuseUringMode } from '../fuse-glue.js';
+import { OpStats, type StatsSnapshot } from '../stats.js';
 import type { NativeAccess } from '../../src/adapters/adapter.js';
 import { InitError, negotiate, offersUring } from './init.js';
 import { KernelOps, type KernelOpsOptions, type NativePort, type Operation, type ReplyBody } from './operations.js';
@@ -69,6 +71,9 @@ export class KernelMount {
   private started = false;
   /** how requests arrived: many per event-loop wake-up when the kernel is busy */
   private readonly counts = { requests: 0, batches: 0, largestBatch: 0 };
+  /** per operation, for persistfs stats: slots by opcode */
+  private readonly stats = new OpStats();
+  private readonly statSlots = new Map<number, number>();
 
   constructor(
     readonly mountpoint: string,
@@ -87,6 +92,7 @@ export class KernelMount {
     };
     this.ops = new KernelOps(posix, options, (code, body) => this.notify(code, body), port, logger);
     this.operations = this.ops.table();
+    for (const [opcode, name] of OPCODE_NAMES) this.statSlots.set(opcode, this.stats.slot(name));
     let ended: (errno: number) => void = () => {};
     this.ended = new Promise((resolve) => (ended = resolve));
     this.session = new native.FuseSession(
@@ -192,6 +198,7 @@ export class KernelMount {
       return;
     }
     this.inflight++;
+    const start = performance.now();
     let promise: Promise<ReplyBody>;
     try {
       promise = operation(request);
@@ -200,13 +207,44 @@ export class KernelMount {
     }
     promise
       .then(
-        (body) => this.reply(request, 0, body),
-        (error: unknown) => this.reply(request, this.errnoOf(request, error), undefined),
+        (body) => {
+          this.record(request, start, 0, body);
+          this.reply(request, 0, body);
+        },
+        (error: unknown) => {
+          const errno = this.errnoOf(request, error);
+          this.record(request, start, errno, undefined);
+          this.reply(request, errno, undefined);
+        },
       )
       .catch((error: unknown) => this.logger.error({ op: opName(request.opcode), err: error }, 'could not answer a request'))
       .finally(() => {
         if (--this.inflight === 0 && this.idle) this.idle();
       });
+  }
+
+  /** Counts an answered request for persistfs stats: its latency, whether it failed, the bytes it moved. */
+  private record(request: Request, start: number, errno: number, body: ReplyBody): void {
+    let bytes = 0;
+    if (errno === 0 && body !== undefined) {
+      if (request.opcode === Opcode.READ) bytes = Array.isArray(body) ? body.reduce((sum, part) => sum + part.length, 0) : body.length;
+      else if (request.opcode === Opcode.WRITE) bytes = (Array.isArray(body) ? body[0]! : body).readUInt32LE(0); // fuse_write_out.size
+    }
+    this.stats.record(this.statSlots.get(request.opcode) ?? this.stats.slot(opName(request.opcode)), start, errno !== 0, bytes);
+  }
+
+  /** What this mount did so far, for persistfs stats. */
+  statsSnapshot(): StatsSnapshot {
+    const native = this.session.counters();
+    return {
+      version: 1,
+      pid: process.pid,
+      transport: 'kernel',
+      mountpoint: this.mountpoint,
+      now: performance.now(),
+      inflight: this.inflight,
+      ops: this.stats.snapshot(native.native ? native : undefined),
+    };
   }
 
   private errnoOf(request: Request, error: unknown): number {
@@ -301,6 +339,7 @@ export class KernelMount {
     // can come after close() returns: wait for it, so that no release arrives after the storage closed.
     if (this.started) await this.endedWithin(5000);
     await this.settled(); // the releases the data path reported before it stopped
-    this.logger.info({ javascript: this.counts, native: this.session.counters() }, 'FUSE requests served');
+    const { ops: _byOperation, ...native } = this.session.counters(); // the latencies are for persistfs stats
+    this.logger.info({ javascript: this.counts, native }, 'FUSE requests served');
   }
 }

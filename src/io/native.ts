@@ -126,6 +126,8 @@ export interface NativeFuseSession {
     uringRequests: number;
     /** the first error the kernel answered a queue's command with (0: none) */
     uringError: number;
+    /** by kind of request the data path answered: errors, and latencies (32 log2 buckets of microseconds) */
+    ops: Record<'read' | 'write' | 'fsync' | 'getattr' | 'flush' | 'release', { errors: number; latency: number[] }>;
   };
   /** one writev of the reply header and `body`: 0, or -errno (-ENOENT: the request was interrupted) */
   reply(unique: number, error: number, ...body: Uint8Array[]): number;

@@ -30,11 +30,12 @@ test('persistfs -V and --version print the version; -h and --help print the help
 
 test('a usage error is one line and where to read more, exit status 2', (t) => {
   for (const [args, said, more] of [
-    [[], /say which command: mount, unmount, check, backup or restore/, 'see persistfs --help'],
+    [[], /say which command: mount, unmount, stats, check, backup or restore/, 'see persistfs --help'],
     [['frob'], /Unknown argument: frob/, 'see persistfs --help'],
     [['mount'], /Not enough non-option arguments/, 'see persistfs mount --help'],
     [['mount', 'a', 'b', 'c', '--bogus'], /Unknown argument/, 'see persistfs mount --help'],
     [['unmount'], /Not enough non-option arguments/, 'see persistfs unmount --help'],
+    [['stats', 'x', '--count', '0'], /--count must be a whole number/, 'see persistfs stats --help'],
   ] as Array<[string[], RegExp, string]>) {
     const run = persistfs(...args);
     const lines = run.stderr.trim().split('\n');

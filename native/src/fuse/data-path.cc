@@ -7,6 +7,9 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <time.h>
+
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -63,8 +66,41 @@ uint32_t DeviceNumber(uint32_t major, uint32_t minor) {
 
 }  // namespace
 
+uint64_t MonotonicNs() {
+  timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<uint64_t>(now.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(now.tv_nsec);
+}
+
+void DataPathCounters::Record(unsigned kind, uint64_t start_ns, int error) {
+  const uint64_t us = (MonotonicNs() - start_ns) / 1000;
+  const unsigned bucket = us == 0 ? 0 : std::min<unsigned>(kLatencyBuckets - 1, 64 - __builtin_clzll(us));
+  latency[kind][bucket].fetch_add(1, std::memory_order_relaxed);
+  if (error != 0) errors[kind].fetch_add(1, std::memory_order_relaxed);
+}
+
+namespace {
+unsigned StatKindOf(uint32_t opcode) {
+  switch (opcode) {
+    case kRead:
+      return kStatRead;
+    case kWrite:
+      return kStatWrite;
+    case kFsync:
+      return kStatFsync;
+    case kGetattr:
+      return kStatGetattr;
+    case kFlush:
+      return kStatFlush;
+    default:
+      return kStatRelease;
+  }
+}
+}  // namespace
+
 struct DataPath::Op {
   enum Kind { kRead, kWrite, kCheckPrivileges, kFsync, kGetattr } kind;
+  uint64_t start_ns = 0;  // when it arrived (persistfs stats)
   Request request;  // where it came from (its memory stays valid until answered)
   std::shared_ptr<OpenFile> file;
   uint8_t* owned = nullptr;  // a buffer to give back at the end: the kept request, or a READ's reply
@@ -139,6 +175,7 @@ bool DataPath::Serve(const Request& request, bool* kept) {
   }
   std::shared_ptr<OpenFile> file = files_.Use(fh, header.nodeid);
   if (!file) return false;
+  const uint64_t start_ns = MonotonicNs();
 
   auto decline = [&] {  // for JavaScript after all (it answers a malformed request)
     files_.Done(*file);
@@ -147,12 +184,14 @@ bool DataPath::Serve(const Request& request, bool* kept) {
   auto answer = [&](int error, const void* body, size_t length) {
     transport_.Send(request, error, body, length);
     counters_.served.fetch_add(1, std::memory_order_relaxed);
+    counters_.Record(StatKindOf(header.opcode), start_ns, error);
     files_.Done(*file);
     return true;
   };
   auto op = std::make_unique<Op>();
   op->request = request;
   op->file = file;
+  op->start_ns = start_ns;
   switch (header.opcode) {
     case kFlush:  // nothing is buffered here: the data went down at each WRITE
       return answer(0, nullptr, 0);
@@ -160,6 +199,7 @@ bool DataPath::Serve(const Request& request, bool* kept) {
     case kRelease:
       transport_.Send(request, 0, nullptr, 0);
       counters_.served.fetch_add(1, std::memory_order_relaxed);
+      counters_.Record(kStatRelease, start_ns, 0);
       files_.Release(*file);  // JavaScript hears of it once no operation uses the file
       return true;
 
@@ -328,6 +368,7 @@ void DataPath::Finish(Op* op, int error) {
     transport_.Send(op->request, 0, nullptr, 0);
   }
   counters_.served.fetch_add(1, std::memory_order_relaxed);
+  counters_.Record(StatKindOf(op->request.header.opcode), op->start_ns, error);
   Retire(op);
 }
 

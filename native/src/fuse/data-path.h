@@ -24,6 +24,11 @@
 
 namespace persistfs::fuse {
 
+// The requests the data path answers, by kind, for latencies and errors (persistfs stats).
+enum StatKind : unsigned { kStatRead, kStatWrite, kStatFsync, kStatGetattr, kStatFlush, kStatRelease, kStatKinds };
+// Latency buckets: bucket 0 under 1 us, bucket i from 2^(i-1) to 2^i us, the last one everything longer.
+constexpr unsigned kLatencyBuckets = 32;
+
 // What the data paths of one session did, together.
 struct DataPathCounters {
   std::atomic<uint64_t> served{0};     // requests answered natively
@@ -32,7 +37,14 @@ struct DataPathCounters {
   std::atomic<uint64_t> bytes_written{0};
   std::atomic<uint64_t> writes{0};  // WRITE requests written to the storage's file
   std::atomic<uint64_t> largest_write{0};
+  std::atomic<uint64_t> errors[kStatKinds] = {};
+  std::atomic<uint64_t> latency[kStatKinds][kLatencyBuckets] = {};
+  // One answered request of `kind` that arrived at `start_ns` (CLOCK_MONOTONIC); error: its errno or 0.
+  void Record(unsigned kind, uint64_t start_ns, int error);
 };
+
+// CLOCK_MONOTONIC in nanoseconds.
+uint64_t MonotonicNs();
 
 class DataPath {
  public:

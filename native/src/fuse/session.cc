@@ -231,6 +231,20 @@ Napi::Value FuseSession::Counters(const Napi::CallbackInfo& info) {
   number("bytesWritten", counters_.bytes_written.load());
   number("writes", counters_.writes.load());
   number("largestWrite", counters_.largest_write.load());
+  // by kind of request answered here: errors, and latencies in log2 buckets of microseconds
+  static const char* const kKinds[kStatKinds] = {"read", "write", "fsync", "getattr", "flush", "release"};
+  auto kinds = Napi::Object::New(env);
+  for (unsigned kind = 0; kind < kStatKinds; kind++) {
+    auto entry = Napi::Object::New(env);
+    auto buckets = Napi::Array::New(env, kLatencyBuckets);
+    for (unsigned b = 0; b < kLatencyBuckets; b++) {
+      buckets.Set(b, Napi::Number::New(env, static_cast<double>(counters_.latency[kind][b].load())));
+    }
+    entry.Set("errors", Napi::Number::New(env, static_cast<double>(counters_.errors[kind].load())));
+    entry.Set("latency", buckets);
+    kinds.Set(kKinds[kind], entry);
+  }
+  result.Set("ops", kinds);
   number("uringQueues", queues_.size());
   uint64_t uring_requests = 0;
   int uring_error = 0;
