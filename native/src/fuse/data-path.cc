@@ -5,9 +5,8 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
-#include <unistd.h>
-
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -101,7 +100,7 @@ unsigned StatKindOf(uint32_t opcode) {
 struct DataPath::Op {
   enum Kind { kRead, kWrite, kCheckPrivileges, kFsync, kGetattr } kind;
   uint64_t start_ns = 0;  // when it arrived (persistfs stats)
-  Request request;  // where it came from (its memory stays valid until answered)
+  Request request;        // where it came from (its memory stays valid until answered)
   std::shared_ptr<OpenFile> file;
   uint8_t* owned = nullptr;  // a buffer to give back at the end: the kept request, or a READ's reply
   uint8_t* data = nullptr;   // the bytes to read into or write from
