@@ -239,7 +239,7 @@ async function main(): Promise<void> {
         progress: (text) => process.stderr.write(text),
       })
     : undefined;
-  if (remote) {
+  if (remote && !remote.skipped) {
     remote.notes.forEach(note);
     note(`remote: 1-minute load average ${remote.loadBefore.toFixed(2)} before the first round, ${remote.loadAfter.toFixed(2)} after the last`);
   }

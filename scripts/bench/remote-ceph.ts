@@ -38,9 +38,9 @@ export const missingCephPrograms = (): string[] => CEPH_PROGRAMS.filter((program
 
 /**
  * Starts the cluster (about 4 s on memstore: the data lives in RAM, up to 4 GiB). Until stop(), an exit of
- * this process or SIGINT/SIGTERM stops it too.
+ * this process or SIGINT/SIGTERM stops it too, after `beforeInterruptedStop` (which must be synchronous).
  */
-export function startCeph(repo: string): RunningCeph {
+export function startCeph(repo: string, beforeInterruptedStop: () => void = () => {}): RunningCeph {
   const script = path.join(repo, 'scripts/ceph-s3.sh');
   const env = { ...process.env, ...BENCH_CEPH_ENV };
   let stopped = false;
@@ -53,7 +53,11 @@ export function startCeph(repo: string): RunningCeph {
     execFileSync(script, ['down'], { env, stdio: 'ignore' });
   };
   const interrupted = (signal: NodeJS.Signals) => {
-    stop();
+    try {
+      beforeInterruptedStop();
+    } finally {
+      stop();
+    }
     process.kill(process.pid, signal);
   };
   process.once('exit', stop);

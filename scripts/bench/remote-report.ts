@@ -47,7 +47,7 @@ export interface RemoteRow {
   metric: RemoteMetricId;
   peer: RemoteRowPeer;
   unit: 'MiB/s' | 's';
-  /** seconds of every round that succeeded, in round order */
+  /** seconds of every round that measured this figure, in round order */
   rounds: number[];
   failedRounds: number;
   /** the median of `rounds` */
@@ -70,6 +70,7 @@ export function remoteRows(turns: readonly RemoteTurn[], peers: readonly RemoteR
   return REMOTE_METRICS.flatMap((metric) =>
     peers.flatMap((peer): RemoteRow[] => {
       const mine = turns.filter((turn) => turn.peer === peer);
+      // a turn that failed halfway keeps the figures measured before the failure
       const rounds = mine.flatMap((turn) => turn.figures[metric.id] ?? []);
       // the local mount runs the reads only
       if (peer === LOCAL_PEER && metric.id !== 'warm-read' && metric.id !== 'cold-read') return [];

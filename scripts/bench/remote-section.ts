@@ -80,6 +80,9 @@ async function prepareBuckets(
   return buckets;
 }
 
+/** the mount points mounted now, for an interrupted run to unmount */
+const liveMounts = new Set<string>();
+
 export async function runRemoteSection(options: RemoteSectionOptions): Promise<RemoteSectionResult> {
   const { settings, progress } = options;
   const notes = remoteNotes(settings);
@@ -87,7 +90,7 @@ export async function runRemoteSection(options: RemoteSectionOptions): Promise<R
   const missing = missingCephPrograms();
   if (missing.length > 0) {
     const skipped = `remote: skipped, Ceph is not installed (missing ${missing.join(', ')}; make deps installs ceph-mon, ceph-osd, radosgw and curl)`;
-    return { ...empty, skipped, notes: [skipped] };
+    return { ...empty, skipped };
   }
   const names = REMOTE_PEER_NAMES.filter((name) => {
     const program = missingPeerProgram(name);
@@ -105,7 +108,10 @@ export async function runRemoteSection(options: RemoteSectionOptions): Promise<R
   await copyFile(cold.path, path.join(workDir, 'local', COLD_FILE));
 
   progress('[remote] starting Ceph (scripts/ceph-s3.sh up)\n');
-  const ceph = startCeph(options.repo);
+  // interrupted (SIGINT, SIGTERM): the mounts of the turn under way go first (their processes then exit)
+  const ceph = startCeph(options.repo, () => {
+    for (const mountpoint of liveMounts) spawnSync('fusermount', ['-uz', mountpoint]);
+  });
   let client: S3Client | undefined;
   try {
     client = s3Client(ceph);
@@ -167,11 +173,13 @@ async function runTurn(
   const turn: RemoteTurn = { round, peer: peer.name, figures: {} };
   try {
     const mount = await peer.mount(mnt, cacheDir);
+    liveMounts.add(mount.mountpoint);
     try {
-      turn.figures =
-        peer.bucket === undefined
-          ? await localTurn({ mnt: mount.mountpoint, progress })
-          : await remoteTurn({
+      try {
+        if (peer.bucket === undefined) await localTurn({ mnt: mount.mountpoint, progress }, turn.figures);
+        else
+          await remoteTurn(
+            {
               settings,
               round,
               mnt: mount.mountpoint,
@@ -181,9 +189,17 @@ async function runTurn(
               bucket: peer.bucket,
               prefix: MOUNT_PREFIX,
               progress,
-            });
+            },
+            turn.figures,
+          );
+      } catch (error) {
+        // what the mount said (warnings and errors) belongs with the failure
+        const said = mount.log();
+        throw said === '' ? error : new Error(`${error instanceof Error ? error.message : String(error)}; the mount said: ${said}`);
+      }
     } finally {
       const status = await mount.stop();
+      liveMounts.delete(mount.mountpoint);
       // 143: rclone's answer to SIGTERM
       if (status !== 'exit code 0' && status !== 'exit code 143') progress(`(the mount ended with ${status}) `);
     }

@@ -171,13 +171,13 @@ async function listDirectory(context: TurnContext): Promise<number> {
 }
 
 /**
- * One S3 peer's turn on its fresh mount: ls -l cold then warm, the cold object read twice, the sequential
+ * One S3 peer's turn on its fresh mount, each figure put in `figures` as soon as it is measured (a failure
+ * halfway keeps those before it): ls -l cold then warm, the cold object read twice, the sequential
  * write and its upload, the small files written, uploaded and read back. In that order: ls first, so that
  * it is the first thing after the mount, and every upload awaited before the next workload starts.
  */
-export async function remoteTurn(context: TurnContext): Promise<TurnFigures> {
+export async function remoteTurn(context: TurnContext, figures: TurnFigures): Promise<void> {
   const { settings, mnt, client, bucket } = context;
-  const figures: TurnFigures = {};
   const note = (id: RemoteMetricId, seconds: number) => {
     figures[id] = seconds;
     context.progress(`${id} ${figure(seconds)}  `);
@@ -207,13 +207,11 @@ export async function remoteTurn(context: TurnContext): Promise<TurnFigures> {
   );
   note('small-write-uploaded', smallThere - small.start);
   note('small-read', (await timedShell(mnt, `cat ${dir}/small/* > /dev/null`)).seconds);
-  return figures;
 }
 
 /** The local mount's turn: the same file read twice (the backing file is in the page cache both times). */
-export async function localTurn(context: Pick<TurnContext, 'mnt' | 'progress'>): Promise<TurnFigures> {
-  const cold = (await timedShell(context.mnt, `cat ${COLD_FILE} > /dev/null`)).seconds;
-  const warm = (await timedShell(context.mnt, `cat ${COLD_FILE} > /dev/null`)).seconds;
-  context.progress(`cold-read ${figure(cold)}  warm-read ${figure(warm)}  `);
-  return { 'cold-read': cold, 'warm-read': warm };
+export async function localTurn(context: Pick<TurnContext, 'mnt' | 'progress'>, figures: TurnFigures): Promise<void> {
+  figures['cold-read'] = (await timedShell(context.mnt, `cat ${COLD_FILE} > /dev/null`)).seconds;
+  figures['warm-read'] = (await timedShell(context.mnt, `cat ${COLD_FILE} > /dev/null`)).seconds;
+  context.progress(`cold-read ${figure(figures['cold-read'])}  warm-read ${figure(figures['warm-read'])}  `);
 }
