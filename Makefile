@@ -2,13 +2,13 @@
 # Each target installs what is missing first (apt packages, npm packages, the native addon, tsc), and
 # does nothing for parts already in place.
 SHELL := /bin/bash
-APT_PACKAGES := liburing-dev libfuse2 libfuse-dev fuse3 fio pkg-config util-linux attr acl git clang-format ceph-mon ceph-osd radosgw curl
+APT_PACKAGES := liburing-dev libfuse2 libfuse-dev fuse3 fio pkg-config util-linux attr acl git clang-format ceph-mon ceph-osd radosgw curl rclone s3fs
 NODE_GYP := node_modules/.bin/node-gyp
 NODEDIR := $(shell [ -f /usr/include/node/node_api.h ] && echo --nodedir=/usr)
 ADDON := native/build/Release/persistfs_native.node
 TS_SOURCES := $(shell find src test scripts mount -name '*.ts' 2>/dev/null)
 
-.PHONY: build deps lint format test test-mount test-no-writeback test-uring pjdfstest bench fio charts run clean install uninstall
+.PHONY: build deps lint format test test-mount test-no-writeback test-uring pjdfstest bench bench-remote fio charts run clean install uninstall
 build: $(ADDON) dist/.built
 
 deps: .deps-apt node_modules/.package-lock.json
@@ -72,8 +72,14 @@ test-uring: build
 pjdfstest: build
 	scripts/pjdfstest.sh $(PJDFSTEST_DIR)
 
+# BENCH_ARGS are bench.js' options (--help lists them), e.g. BENCH_ARGS="--section wal --quick".
 bench: build
-	node dist/scripts/bench.js
+	node dist/scripts/bench.js $(BENCH_ARGS)
+
+# The remote section alone (not in the default run: about 15 minutes): persistfs mount s3:// against rclone
+# mount and s3fs on a Ceph radosgw that it starts and stops itself (BENCHMARKS.md, The remote tier).
+bench-remote: build
+	node dist/scripts/bench.js --section remote $(BENCH_ARGS)
 
 fio: build
 	node dist/scripts/fio.js $(FIO_ARGS)

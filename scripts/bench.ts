@@ -1,7 +1,9 @@
 // The benchmark (`make bench`): persistfs in its io_uring and sync IO modes against node:fs/promises,
 // doing the same work on the same files in the same run, with fio as the ceiling for random reads (the
 // storage section), persistfs' WAL against a naive node:fs log (the WAL section), and persistfs' LSM store
-// against classic-level (LevelDB) on db_bench's workloads (the LSM section).
+// against classic-level (LevelDB) on db_bench's workloads (the LSM section); and, asked for with
+// --section remote, persistfs mount s3:// against rclone mount and s3fs on a Ceph radosgw it starts itself
+// (the remote section: about 15 minutes, so not part of the default run).
 // Prints a table per section and the targets' verdicts on stdout, progress on stderr, and saves everything
 // as JSON in bench-results/. Run with --help for the options.
 import { mkdir } from 'node:fs/promises';
@@ -19,6 +21,8 @@ import { evaluateTargets, formatTable, formatTargets, machineInfo, resultRow, sa
 import { formatLsmMemoryTable, formatLsmTable, formatLsmTargets, lsmFoundMismatches } from './bench/lsm-report.js';
 import { LSM_FULL, LSM_QUICK, lsmNotes, runLsmSection, type LsmSectionResult } from './bench/lsm-section.js';
 import { KV_PEER_NAMES } from './bench/lsm-stores.js';
+import { formatRemoteTables, formatRemoteTargets } from './bench/remote-report.js';
+import { REMOTE_FULL, REMOTE_QUICK, runRemoteSection, type RemoteSectionResult } from './bench/remote-section.js';
 import { formatWalTable, formatWalTargets } from './bench/wal-report.js';
 import { runWalSection, WAL_FULL, WAL_NOTES, WAL_QUICK, type WalSectionResult } from './bench/wal-section.js';
 import { addMeasurements, type Measurement } from './bench/workers.js';
@@ -38,8 +42,10 @@ import {
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 /** persistfs' own directory in every storage root, made when a storage opens */
 const STORAGE_TMP_DIR = '.persistfs-tmp';
-const SECTIONS = ['storage', 'wal', 'lsm'] as const;
+const SECTIONS = ['storage', 'wal', 'lsm', 'remote'] as const;
 type Section = (typeof SECTIONS)[number];
+/** the remote section takes about 15 minutes and starts a Ceph cluster: run it with --section remote */
+const DEFAULT_SECTIONS: readonly Section[] = ['storage', 'wal', 'lsm'];
 
 const progress = (message: string) => process.stderr.write(`${message}\n`);
 /** The first half of a progress line, finished by progress() with the result once the job is done. */
@@ -50,7 +56,7 @@ async function parseArguments() {
   return yargs(hideBin(process.argv))
     .scriptName('bench')
     .usage(
-      '$0 [options]\n\npersistfs (io_uring and sync IO modes) against node:fs/promises, with fio as the ceiling;\nits WAL against a naive log; its LSM store against classic-level (LevelDB).',
+      '$0 [options]\n\npersistfs (io_uring and sync IO modes) against node:fs/promises, with fio as the ceiling;\nits WAL against a naive log; its LSM store against classic-level (LevelDB);\nwith --section remote, persistfs mount s3:// against rclone and s3fs on a Ceph radosgw.',
     )
     .option('dir', {
       type: 'string',
@@ -62,7 +68,7 @@ async function parseArguments() {
       type: 'string',
       array: true,
       choices: SECTIONS,
-      describe: 'run only these sections (default: all of them, or storage alone when --only is given)',
+      describe: 'run only these sections (default: storage, wal and lsm, or storage alone when --only is given; remote only when named)',
     })
     .option('only', { type: 'string', array: true, choices: WORKLOAD_IDS, describe: 'run only these storage workloads' })
     .option('lsm-peers', {
@@ -173,6 +179,16 @@ function printLsmSection(lsm: LsmSectionResult): void {
   console.log(formatLsmTargets(lsm.targets));
 }
 
+function printRemoteSection(remote: RemoteSectionResult): void {
+  if (remote.skipped) {
+    console.log(remote.skipped);
+    return;
+  }
+  console.log(formatRemoteTables(remote.rows, [...new Set(remote.rows.map((row) => row.peer))], remote.settings));
+  console.log();
+  console.log(formatRemoteTargets(remote.targets));
+}
+
 function printWalSection(wal: WalSectionResult): void {
   console.log(formatWalTable(wal.results));
   console.log();
@@ -183,7 +199,7 @@ async function main(): Promise<void> {
   const args = await parseArguments();
   const startedAt = new Date();
   const settings = args.quick ? QUICK : FULL;
-  const sections: readonly Section[] = args.section ?? (args.only === undefined ? SECTIONS : ['storage']);
+  const sections: readonly Section[] = args.section ?? (args.only === undefined ? DEFAULT_SECTIONS : ['storage']);
   const dir = path.resolve(args.dir);
   await mkdir(dir, { recursive: true });
 
@@ -216,11 +232,26 @@ async function main(): Promise<void> {
     );
   }
 
+  const remote = sections.includes('remote')
+    ? await runRemoteSection({
+        repo: REPO,
+        benchDir: dir,
+        settings: args.quick ? REMOTE_QUICK : REMOTE_FULL,
+        progress: (text) => process.stderr.write(text),
+      })
+    : undefined;
+  if (remote && !remote.skipped) {
+    remote.notes.forEach(note);
+    note(`remote: 1-minute load average ${remote.loadBefore.toFixed(2)} before the first round, ${remote.loadAfter.toFixed(2)} after the last`);
+  }
+
   if (storage) printStorageSection(storage);
   if (storage && wal) console.log();
   if (wal) printWalSection(wal);
   if ((storage || wal) && lsm) console.log();
   if (lsm) printLsmSection(lsm);
+  if ((storage || wal || lsm) && remote) console.log();
+  if (remote) printRemoteSection(remote);
   for (const message of notes) console.log(`note: ${message}`);
 
   const saved = await saveReport(path.join(REPO, 'bench-results'), startedAt, {
@@ -236,6 +267,7 @@ async function main(): Promise<void> {
     targets: storage?.targets ?? [],
     wal,
     lsm,
+    remote,
     notes,
   });
   console.log(`\nsaved ${path.relative(process.cwd(), saved) || saved}`);

@@ -5,17 +5,22 @@
 #   scripts/ceph-s3.sh down                      stop it and remove its state
 #   scripts/ceph-s3.sh rgw-stop [KILL]           stop only radosgw (SIGTERM, or the signal given): S3 goes away
 #   scripts/ceph-s3.sh rgw-start                 start radosgw again (the data is still there)
-# Environment: CEPH_DIR (state, default $TMPDIR/persistfs-ceph), RGW_PORT (default 7480).
-# One cluster per machine: `up` takes a lock (CEPH_LOCK) that its caller (CEPH_OWNER, default the parent
-# process) holds until `down` or until it exits, and waits (up to 15 minutes) while another holds it.
-# Needs Debian's ceph-mon, ceph-osd, radosgw (make test installs them). Ports 3300, 6789, 6800-7300 and
-# RGW_PORT: one such cluster per machine at a time.
+# Environment: CEPH_DIR (state, default $TMPDIR/persistfs-ceph), RGW_PORT (default 7480), MON_PORT and
+# MON_V1_PORT (the monitor's msgr2 and v1 ports, default 3300 and 6789).
+# Needs Debian's ceph-mon, ceph-osd, radosgw (make test installs them). Ports MON_PORT, MON_V1_PORT, RGW_PORT
+# and some of 6800-7300 (the OSD takes free ones): a second cluster at the same time needs its own CEPH_DIR,
+# RGW_PORT, MON_PORT and MON_V1_PORT (the benchmark's remote section does that).
+# One cluster per CEPH_DIR: `up` takes a lock (CEPH_LOCK, default CEPH_DIR.lock) that its caller (CEPH_OWNER,
+# default the parent process) holds until `down` or until it exits, and waits (up to 15 minutes) while
+# another holds it.
 set -euo pipefail
 DIR=${CEPH_DIR:-${TMPDIR:-/tmp}/persistfs-ceph}
 PORT=${RGW_PORT:-7480}
+MON_V2=${MON_PORT:-3300}
+MON_V1=${MON_V1_PORT:-6789}
 ACCESS=${CEPH_ACCESS_KEY:-PERSISTFSTESTKEY}
 SECRET=${CEPH_SECRET_KEY:-PERSISTFSTESTSECRET}
-LOCK=${CEPH_LOCK:-${TMPDIR:-/tmp}/persistfs-ceph.lock}
+LOCK=${CEPH_LOCK:-$DIR.lock}
 HOLDER="$LOCK.holder"
 
 # Holds the lock in the background for as long as process $1 lives (or until `down` kills the holder).
@@ -87,7 +92,7 @@ case "${1:-}" in
     cat >"$DIR/ceph.conf" <<CONF
 [global]
 fsid = $fsid
-mon host = [v2:127.0.0.1:3300,v1:127.0.0.1:6789]
+mon host = [v2:127.0.0.1:$MON_V2,v1:127.0.0.1:$MON_V1]
 public addr = 127.0.0.1
 auth cluster required = none
 auth service required = none
@@ -119,7 +124,7 @@ ms mon client mode = crc
 rgw frontends = beast endpoint=127.0.0.1:$PORT tcp_nodelay=1
 CONF
     export CEPH_CONF="$DIR/ceph.conf"
-    monmaptool --create --fsid "$fsid" --addv a '[v2:127.0.0.1:3300,v1:127.0.0.1:6789]' "$DIR/monmap" >/dev/null
+    monmaptool --create --fsid "$fsid" --addv a "[v2:127.0.0.1:$MON_V2,v1:127.0.0.1:$MON_V1]" "$DIR/monmap" >/dev/null
     ceph-mon --mkfs -i a --monmap "$DIR/monmap"
     ceph-mon -i a
     osd_uuid=$(cat /proc/sys/kernel/random/uuid)

@@ -32,7 +32,8 @@ export interface JobSummary {
   reference: ReferenceRatios | undefined;
 }
 
-function median(values: readonly number[]): number | undefined {
+/** The middle value (the mean of the two middle ones for an even count); undefined for none. */
+export function median(values: readonly number[]): number | undefined {
   if (values.length === 0) return undefined;
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);

@@ -1,0 +1,75 @@
+// The S3 endpoint of the remote section: a throwaway single-node Ceph radosgw (scripts/ceph-s3.sh), started
+// for the section and stopped after it, even when it fails or is interrupted. It runs on ports and in a
+// state directory of its own, so a test suite's cluster (the script's defaults) can run beside it and
+// neither stops the other.
+import { execFileSync, spawnSync } from 'node:child_process';
+import os from 'node:os';
+import path from 'node:path';
+
+const CEPH_PROGRAMS = ['ceph-mon', 'ceph-osd', 'radosgw', 'radosgw-admin', 'monmaptool', 'ceph', 'curl'] as const;
+
+/** The bench's cluster: not the script's defaults (3300, 6789, 7480, $TMPDIR/persistfs-ceph), which the tests use. */
+const BENCH_CEPH_ENV = {
+  CEPH_DIR: path.join(os.tmpdir(), 'persistfs-bench-ceph'),
+  RGW_PORT: '7490',
+  MON_PORT: '3310',
+  MON_V1_PORT: '6799',
+};
+
+export interface S3Endpoint {
+  endpoint: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  region: string;
+}
+
+export interface RunningCeph extends S3Endpoint {
+  /** ceph-s3.sh down: stops radosgw, the OSD and the monitor, removes the state; once, later calls do nothing */
+  stop(): void;
+}
+
+/** Whether `program` is on the PATH. */
+export function installed(program: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${program}`], { stdio: 'ignore' }).status === 0;
+}
+
+/** The programs the cluster needs that are not installed (empty when it can start). */
+export const missingCephPrograms = (): string[] => CEPH_PROGRAMS.filter((program) => !installed(program));
+
+/**
+ * Starts the cluster (about 4 s on memstore: the data lives in RAM, up to 4 GiB). Until stop(), an exit of
+ * this process or SIGINT/SIGTERM stops it too, after `beforeInterruptedStop` (which must be synchronous).
+ */
+export function startCeph(repo: string, beforeInterruptedStop: () => void = () => {}): RunningCeph {
+  const script = path.join(repo, 'scripts/ceph-s3.sh');
+  const env = { ...process.env, ...BENCH_CEPH_ENV };
+  let stopped = false;
+  const stop = () => {
+    if (stopped) return;
+    stopped = true;
+    process.off('exit', stop);
+    process.off('SIGINT', interrupted);
+    process.off('SIGTERM', interrupted);
+    execFileSync(script, ['down'], { env, stdio: 'ignore' });
+  };
+  const interrupted = (signal: NodeJS.Signals) => {
+    try {
+      beforeInterruptedStop();
+    } finally {
+      stop();
+    }
+    process.kill(process.pid, signal);
+  };
+  process.once('exit', stop);
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
+  try {
+    const [endpoint, accessKeyId, secretAccessKey] = execFileSync(script, ['up'], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+      .trim()
+      .split(' ') as [string, string, string];
+    return { endpoint, accessKeyId, secretAccessKey, region: 'us-east-1', stop };
+  } catch (error) {
+    stop();
+    throw error;
+  }
+}
