@@ -48,15 +48,24 @@ test('s3: a directory is a marker object, a file an object; an empty directory s
     'the empty directory is listed',
   );
   const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: `${prefix}logs/a.log` }));
-  t.equal(head.Metadata?.mode, String((await storage.stat('logs/a.log')).mode & 0o7777), 'the mode is kept as object metadata');
+  t.equal(head.Metadata?.mode, String((await storage.stat('logs/a.log')).mode), 'the mode (with its type bits, as s3fs keeps it) is object metadata');
+  t.ok(/^\d{10}$/.test(head.Metadata?.mtime ?? ''), `mtime in whole seconds, as s3fs and rclone read it (${head.Metadata?.mtime})`);
   await storage.root.setEntryPermission('empty', 0o700);
   const marker = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: `${prefix}empty/` }));
-  t.equal(marker.Metadata?.mode, String(0o700), "a directory's mode on its marker");
+  t.equal(marker.Metadata?.mode, String(0o40700), "a directory's mode on its marker");
 });
 
 test('s3: objects other tools wrote: default modes, and a prefix without a marker is a directory', async (t) => {
   const { storage, client, bucket, prefix } = await s3Storage(t);
   await client.send(new PutObjectCommand({ Bucket: bucket, Key: `${prefix}outside/deep/file.txt`, Body: 'from elsewhere' }));
+  // s3fs keeps the whole st_mode and whole seconds; rclone seconds with a fraction
+  await client.send(
+    new PutObjectCommand({ Bucket: bucket, Key: `${prefix}by-s3fs`, Body: 'x', Metadata: { mode: String(0o100640), mtime: '1700000000', uid: '7', gid: '8' } }),
+  );
+  await client.send(new PutObjectCommand({ Bucket: bucket, Key: `${prefix}by-rclone`, Body: 'x', Metadata: { mtime: '1700000000.25' } }));
+  const s3fs = await storage.stat('by-s3fs');
+  t.deepEqual([s3fs.mode & 0o7777, s3fs.uid, s3fs.gid, s3fs.mtimeNs], [0o640, 7, 8, 1_700_000_000_000_000_000n], "s3fs's mode, owner and mtime");
+  t.equal((await storage.stat('by-rclone')).mtimeNs, 1_700_000_000_250_000_000n, "rclone's mtime with its fraction");
   const stat = await storage.stat('outside');
   t.equal(stat.kind, 'directory', 'a prefix with objects under it is a directory');
   const file = await storage.openFile('outside/deep/file.txt');

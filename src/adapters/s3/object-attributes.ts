@@ -27,29 +27,44 @@ function decimal(value: string | undefined, fallback: number): number {
 }
 
 /** The attributes stored in `metadata`; what is missing comes from `kind`'s defaults and `lastModified`. */
-/** A time in nanoseconds written in decimal (before 1970 negative), else `fallback`. */
-function nanoseconds(value: string | undefined, fallback: bigint): bigint {
-  return value !== undefined && /^-?\d{1,22}$/.test(value) ? BigInt(value) : fallback;
+/** A time kept in nanoseconds (ours), else in seconds (s3fs: whole; rclone: with a fraction), else `fallback`. */
+function timeOf(nanos: string | undefined, seconds: string | undefined, fallback: bigint): bigint {
+  if (nanos !== undefined && /^-?\d{1,22}$/.test(nanos)) return BigInt(nanos);
+  const match = seconds === undefined ? null : /^(-?\d{1,13})(?:\.(\d{1,9}))?$/.exec(seconds);
+  if (match === null) return fallback;
+  const whole = BigInt(match[1]!) * 1_000_000_000n;
+  const fraction = BigInt((match[2] ?? '').padEnd(9, '0'));
+  return match[1]!.startsWith('-') ? whole - fraction : whole + fraction;
 }
 
 export function attributesOf(metadata: ObjectMetadata, kind: EntryKind, lastModified: Date): Attributes {
-  const modified = nanoseconds(metadata.mtime, BigInt(lastModified.getTime()) * 1_000_000n);
+  const modified = timeOf(metadata['mtime-ns'], metadata.mtime, BigInt(lastModified.getTime()) * 1_000_000n);
   return {
     mode: decimal(metadata.mode, kind === 'directory' ? 0o755 : 0o644) & 0o7777,
     uid: decimal(metadata.uid, process.getuid?.() ?? 0),
     gid: decimal(metadata.gid, process.getgid?.() ?? 0),
     mtimeNs: modified,
-    atimeNs: nanoseconds(metadata.atime, modified),
+    atimeNs: timeOf(metadata['atime-ns'], metadata.atime, modified),
   };
 }
 
-export function metadataOf(attributes: Attributes): ObjectMetadata {
+/** Whole seconds (rounded down) of a time in nanoseconds. */
+const seconds = (ns: bigint): string => String(ns >= 0n ? ns / 1_000_000_000n : -((-ns + 999_999_999n) / 1_000_000_000n));
+
+/**
+ * The attributes as object metadata, in the names and units s3fs and rclone read too: mode with its file
+ * type bits, uid, gid, mtime and atime in whole seconds; and the times to the nanosecond in mtime-ns and
+ * atime-ns (ours).
+ */
+export function metadataOf(attributes: Attributes, kind: EntryKind = 'file'): ObjectMetadata {
   return {
-    mode: String(attributes.mode),
+    mode: String(TYPE_BITS[kind] | attributes.mode),
     uid: String(attributes.uid),
     gid: String(attributes.gid),
-    mtime: String(attributes.mtimeNs),
-    atime: String(attributes.atimeNs),
+    mtime: seconds(attributes.mtimeNs),
+    atime: seconds(attributes.atimeNs),
+    'mtime-ns': String(attributes.mtimeNs),
+    'atime-ns': String(attributes.atimeNs),
   };
 }
 

@@ -113,7 +113,7 @@ export class S3Dir extends XattrsOf implements DirNode {
 
   async mkdir(name: string, mode: number): Promise<void> {
     await this.mustBeFree(name);
-    await this.store.put(`${this.keyOf(name)}/`, Buffer.alloc(0), 0, metadataOf(newAttributes(mode)));
+    await this.store.put(`${this.keyOf(name)}/`, Buffer.alloc(0), 0, metadataOf(newAttributes(mode), 'directory'));
   }
 
   async mknod(_name: string, _kind: NodeKind, _mode: number, _device: number): Promise<void> {
@@ -261,7 +261,7 @@ export class S3Dir extends XattrsOf implements DirNode {
     }
     const marker = `${this.keyOf(name)}/`;
     const attributes = change(found.marker === undefined ? newAttributes(0o755) : attributesOf(found.marker.metadata, 'directory', found.marker.lastModified));
-    await this.store.put(marker, Buffer.alloc(0), 0, metadataOf(attributes));
+    await this.store.put(marker, Buffer.alloc(0), 0, metadataOf(attributes, 'directory'));
   }
 
   /** This directory's own attributes, on its marker (the top of the bucket has none: EOPNOTSUPP). */
@@ -269,7 +269,7 @@ export class S3Dir extends XattrsOf implements DirNode {
     if (this.prefix === '') unsupported('attributes for the top of a bucket');
     const marker = await this.store.head(this.prefix);
     const attributes = change(marker === undefined ? newAttributes(0o755) : attributesOf(marker.metadata, 'directory', marker.lastModified));
-    await this.store.put(this.prefix, Buffer.alloc(0), 0, metadataOf(attributes));
+    await this.store.put(this.prefix, Buffer.alloc(0), 0, metadataOf(attributes, 'directory'));
   }
 
   chmodEntry(name: string, mode: number): Promise<void> {
