@@ -104,7 +104,13 @@ class Tier implements TieredFiles {
       stat = await local.written.file.stat();
       attributes = local.written.attributes;
     } else {
-      stat = await this.staging.stat(local.record.id);
+      try {
+        stat = await this.staging.stat(local.record.id);
+      } catch (error) {
+        // uploaded meanwhile: its local copy went to the cache (or away), the bucket has it now
+        if (isCode(error, 'ENOENT')) return undefined;
+        throw error;
+      }
       attributes = attributesOf(local.record.metadata, 'file', new Date());
     }
     return { ...entryStat('file', key, stat.size, attributes), mtimeNs: stat.mtimeNs, ctimeNs: stat.ctimeNs, atimeNs: stat.atimeNs };
