@@ -51,7 +51,9 @@ export async function clearMount(dir: string, lazy = true): Promise<void> {
  * Unmounts the persistfs mount at `dir` (a live or a stale one); EINVAL, changing nothing, when nothing or
  * something else is mounted there: persistfs unmounts its own mounts only.
  */
-export async function unmountPersistfs(dir: string, lazy: boolean): Promise<void> {
+export async function unmountPersistfs(given: string, lazy: boolean): Promise<void> {
+  // a mount made through a symlink is in the mount table under the symlink's target
+  const dir = await fs.realpath(given).catch(() => given);
   const type = await mountedType(dir);
   if (type === undefined) throw storageError('EINVAL', 'nothing is mounted at', { path: dir });
   if (type !== MOUNT_TYPE) {
@@ -69,7 +71,7 @@ export async function clearStale(dir: string): Promise<boolean> {
     return true;
   }
   if (type !== undefined) {
-    throw storageError('EBUSY', `something (${type}) is already mounted there; unmount it first: persistfs unmount '${dir}'`, { path: dir });
+    throw storageError('EBUSY', `something (${type}) is already mounted at`, { path: dir, hint: 'unmount it first (persistfs unmount, or umount)' });
   }
   return false;
 }
