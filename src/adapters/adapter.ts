@@ -202,6 +202,36 @@ export function skipBytes(buffers: readonly Uint8Array[], done: number): Uint8Ar
   return rest;
 }
 
+/**
+ * A readv done as one read into a single buffer (for adapters whose reads are requests, not syscalls):
+ * `read` fills that buffer from `position`, then its bytes are spread over `buffers`. `size` is the file's.
+ */
+export async function readvInOneRead(
+  read: (buffer: Uint8Array, position: number) => Promise<number>,
+  buffers: readonly Uint8Array[],
+  position: number,
+  size: number,
+): Promise<number> {
+  const whole = Buffer.allocUnsafe(Math.min(totalBytes(buffers), Math.max(0, size - position)));
+  const got = await read(whole, position);
+  let done = 0;
+  for (const buffer of buffers) {
+    if (done >= got) break;
+    const n = Math.min(buffer.length, got - done);
+    buffer.set(whole.subarray(done, done + n));
+    done += n;
+  }
+  return got;
+}
+
+/** One copy step between files of any adapters: a read of up to `length` bytes (8 MiB at most), then a write. */
+export async function copyByReadWrite(source: FileNode, sourceOffset: number, target: FileNode, offset: number, length: number): Promise<number> {
+  const chunk = Buffer.allocUnsafe(Math.min(length, 8 * 1024 * 1024));
+  const got = await source.read(chunk, sourceOffset);
+  if (got > 0) await target.write([chunk.subarray(0, got)], offset);
+  return got;
+}
+
 export const totalBytes = (buffers: readonly Uint8Array[]): number => {
   let total = 0;
   for (const buffer of buffers) total += buffer.length;

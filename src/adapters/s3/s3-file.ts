@@ -8,7 +8,7 @@ import { constants as bufferConstants } from 'node:buffer';
 
 import { storageError } from '../../ground/errors.js';
 import type { SetTime } from '../../io/engine.js';
-import { XattrsOf, totalBytes, type EntryStat, type FileNode, type SeekTarget, type XattrNode } from '../adapter.js';
+import { XattrsOf, copyByReadWrite, readvInOneRead, totalBytes, type EntryStat, type FileNode, type SeekTarget, type XattrNode } from '../adapter.js';
 import { entryStat, metadataOf, withTimes, type Attributes } from './object-attributes.js';
 import type { ObjectStore } from './object-store.js';
 
@@ -212,17 +212,8 @@ export class S3File extends XattrsOf implements FileNode {
     });
   }
 
-  async readv(buffers: readonly Uint8Array[], position: number): Promise<number> {
-    const whole = Buffer.allocUnsafe(Math.min(totalBytes(buffers), Math.max(0, this.object.length - position)));
-    const got = await this.read(whole, position);
-    let done = 0;
-    for (const buffer of buffers) {
-      if (done >= got) break;
-      const n = Math.min(buffer.length, got - done);
-      buffer.set(whole.subarray(done, done + n));
-      done += n;
-    }
-    return got;
+  readv(buffers: readonly Uint8Array[], position: number): Promise<number> {
+    return readvInOneRead((buffer, at) => this.read(buffer, at), buffers, position, this.object.length);
   }
 
   /** One GET from `offset` to the end, as it arrives (or the staged content, while there is some). */
@@ -290,11 +281,8 @@ export class S3File extends XattrsOf implements FileNode {
     return target === 'data' ? offset : this.object.length;
   }
 
-  async copyFrom(source: FileNode, sourceOffset: number, offset: number, length: number): Promise<number> {
-    const chunk = Buffer.allocUnsafe(Math.min(length, 8 * 1024 * 1024));
-    const got = await source.read(chunk, sourceOffset);
-    if (got > 0) await this.write([chunk.subarray(0, got)], offset);
-    return got;
+  copyFrom(source: FileNode, sourceOffset: number, offset: number, length: number): Promise<number> {
+    return copyByReadWrite(source, sourceOffset, this, offset, length);
   }
 
   sameFile(other: FileNode): boolean {

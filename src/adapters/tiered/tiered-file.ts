@@ -7,7 +7,7 @@
 // The local copy's descriptor is what the mount's native data path serves (nativeAccess).
 import { storageError } from '../../ground/errors.js';
 import type { SetTime } from '../../io/engine.js';
-import { TYPE_BITS, XattrsOf, totalBytes, type EntryStat, type FileNode, type NativeAccess, type SeekTarget } from '../adapter.js';
+import { TYPE_BITS, XattrsOf, copyByReadWrite, readvInOneRead, type EntryStat, type FileNode, type NativeAccess, type SeekTarget } from '../adapter.js';
 import { entryStat, inodeOf, withTimes, type Attributes } from '../s3/object-attributes.js';
 import { NO_XATTRS } from '../s3/s3-file.js';
 import type { BlockCache, CachedObject } from './block-cache.js';
@@ -102,18 +102,9 @@ export class TieredFile extends XattrsOf implements FileNode {
     return this.local!.read(buffer, position);
   }
 
-  async readv(buffers: readonly Uint8Array[], position: number): Promise<number> {
+  readv(buffers: readonly Uint8Array[], position: number): Promise<number> {
     if (this.form.kind !== 'cached') return this.local!.readv(buffers, position);
-    const whole = Buffer.allocUnsafe(Math.min(totalBytes(buffers), Math.max(0, this.size() - position)));
-    const got = await this.read(whole, position);
-    let done = 0;
-    for (const buffer of buffers) {
-      if (done >= got) break;
-      const n = Math.min(buffer.length, got - done);
-      buffer.set(whole.subarray(done, done + n));
-      done += n;
-    }
-    return got;
+    return readvInOneRead((buffer, at) => this.read(buffer, at), buffers, position, this.size());
   }
 
   write(buffers: readonly Uint8Array[], position: number): Promise<void> {
@@ -137,11 +128,8 @@ export class TieredFile extends XattrsOf implements FileNode {
     return this.local!.seek(offset, target);
   }
 
-  async copyFrom(source: FileNode, sourceOffset: number, offset: number, length: number): Promise<number> {
-    const chunk = Buffer.allocUnsafe(Math.min(length, 8 * 1024 * 1024));
-    const got = await source.read(chunk, sourceOffset);
-    if (got > 0) await this.write([chunk.subarray(0, got)], offset);
-    return got;
+  copyFrom(source: FileNode, sourceOffset: number, offset: number, length: number): Promise<number> {
+    return copyByReadWrite(source, sourceOffset, this, offset, length);
   }
 
   /** Durable on the local disk (the pending upload's record already is); write-through: uploaded too. */
