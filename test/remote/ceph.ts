@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import test from 'tape';
 
 import type { S3Options } from '../../src/adapters/s3/s3-settings.js';
@@ -78,4 +78,15 @@ let serial = 0;
 export function freshPrefix(label = 't'): string {
   serial++;
   return `${label}-${serial}-${randomBytes(3).toString('hex')}/`;
+}
+
+/** The bytes of object `key`, read with a client of our own; undefined when there is no such object. */
+export async function objectBytes(client: S3Client, bucket: string, key: string): Promise<Buffer | undefined> {
+  try {
+    const answer = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    return Buffer.from(await answer.Body!.transformToByteArray());
+  } catch (error) {
+    if ((error as { name?: string }).name === 'NoSuchKey') return undefined;
+    throw error;
+  }
 }

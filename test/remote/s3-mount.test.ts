@@ -6,11 +6,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import test from 'tape';
 
 import { startMountProcess, stopMount, waitMounted } from '../mount/mount-helper.js';
-import { ceph, freshPrefix, type Ceph } from './ceph.js';
+import { ceph, freshPrefix, objectBytes, type Ceph } from './ceph.js';
 
 interface S3Mount {
   cluster: Ceph;
@@ -61,21 +61,11 @@ async function s3Mount(t: test.Test, extra: string[] = [], prefix = freshPrefix(
   };
 }
 
-async function object(client: S3Client, bucket: string, key: string): Promise<Buffer | undefined> {
-  try {
-    const answer = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-    return Buffer.from(await answer.Body!.transformToByteArray());
-  } catch (error) {
-    if ((error as { name?: string }).name === 'NoSuchKey') return undefined;
-    throw error;
-  }
-}
-
 /** The object once it holds `expected` (uploads follow close), or what it holds after 15 s. */
 async function uploaded(client: S3Client, bucket: string, key: string, expected: Buffer): Promise<Buffer | undefined> {
   const deadline = Date.now() + 15_000;
   for (;;) {
-    const content = await object(client, bucket, key);
+    const content = await objectBytes(client, bucket, key);
     if (content?.equals(expected) || Date.now() > deadline) return content;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
@@ -96,7 +86,7 @@ test('s3 mount: files written with Unix tools reach the bucket when they close',
   t.equal(moved?.length, 1000, 'the moved, truncated copy is in the bucket');
   const head = await m.client.send(new HeadObjectCommand({ Bucket: m.cluster.bucket, Key: `${m.prefix}logs/moved.bin` }));
   t.equal(Number(head.Metadata?.mode) & 0o7777, 0o640, 'with its mode');
-  t.equal(await object(m.client, m.cluster.bucket, `${m.prefix}copy.bin`), undefined, 'the old name is gone from the bucket');
+  t.equal(await objectBytes(m.client, m.cluster.bucket, `${m.prefix}copy.bin`), undefined, 'the old name is gone from the bucket');
   m.sh('tar cf /tmp/persistfs-s3mount.tar logs && mkdir restored && tar xf /tmp/persistfs-s3mount.tar -C restored && rm /tmp/persistfs-s3mount.tar');
   t.equal(m.sh('cat restored/logs/2026/hello.txt'), 'hello from the mount\n', 'tar out of the mount and back into it');
   m.sh('rm -r restored data.bin');
@@ -125,7 +115,7 @@ test('s3 mount: unmount waits for the uploads due; a remount of the same cache s
   const pending = fs.readdirSync(path.join(m.cacheDir, 'pending'));
   t.deepEqual(pending, [], 'no upload left pending after unmount');
   let missing = 0;
-  for (let i = 1; i <= 20; i++) if ((await object(m.client, m.cluster.bucket, `${m.prefix}f${i}`))?.length !== 5000) missing++;
+  for (let i = 1; i <= 20; i++) if ((await objectBytes(m.client, m.cluster.bucket, `${m.prefix}f${i}`))?.length !== 5000) missing++;
   t.equal(missing, 0, 'all 20 files are in the bucket');
   const again = await s3Mount(t, [], m.prefix);
   t.equal(again.sh('sha256sum f*'), sums, 'a new mount of the prefix reads the same bytes');

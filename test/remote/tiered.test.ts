@@ -8,13 +8,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import test from 'tape';
 
 import type { TieredAdapter, TieredOptions } from '../../src/adapters/tiered/tiered-adapter.js';
 import { Mode, openStorage, type Storage } from '../../src/index.js';
 import { Acknowledged, bytes } from '../helpers.js';
-import { ceph, freshPrefix, type Ceph } from './ceph.js';
+import { ceph, freshPrefix, objectBytes, type Ceph } from './ceph.js';
 
 interface Tiered {
   storage: Storage;
@@ -42,16 +42,6 @@ async function tiered(t: test.Test, options: Partial<TieredOptions> = {}, prefix
     if (cacheDir === undefined) fs.rmSync(dir, { recursive: true, force: true });
   });
   return { storage, adapter: storage.adapter as TieredAdapter, client, cluster, prefix, cacheDir: dir };
-}
-
-async function objectContent(client: S3Client, bucket: string, key: string): Promise<Buffer | undefined> {
-  try {
-    const answer = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-    return Buffer.from(await answer.Body!.transformToByteArray());
-  } catch (error) {
-    if ((error as { name?: string }).name === 'NoSuchKey') return undefined;
-    throw error;
-  }
 }
 
 const sha = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
@@ -106,14 +96,14 @@ test('tiered: a file opened for writing and not written uploads nothing (a newer
   await file.close();
   await adapter.drained();
   t.equal(adapter.pendingUploads, 0, 'no upload was due');
-  t.equal((await objectContent(client, cluster.bucket, `${prefix}o`))?.toString(), 'changed elsewhere', 'the newer object stays');
+  t.equal((await objectBytes(client, cluster.bucket, `${prefix}o`))?.toString(), 'changed elsewhere', 'the newer object stays');
 });
 
 test('tiered: write-back uploads after close; write-through before close resolves', async (t) => {
   const back = await tiered(t);
   const file = await back.storage.root.createFile('wb');
   await file.writeAt(0, bytes('written back'));
-  t.equal(await objectContent(back.client, back.cluster.bucket, `${back.prefix}wb`), undefined, 'nothing in the bucket while the file is open');
+  t.equal(await objectBytes(back.client, back.cluster.bucket, `${back.prefix}wb`), undefined, 'nothing in the bucket while the file is open');
   t.equal((await back.storage.stat('wb')).size, 12, 'stat sees the local copy');
   t.deepEqual(
     (await back.storage.root.read()).map((entry) => entry.name),
@@ -122,7 +112,7 @@ test('tiered: write-back uploads after close; write-through before close resolve
   );
   await file.close();
   await back.adapter.drained();
-  t.equal((await objectContent(back.client, back.cluster.bucket, `${back.prefix}wb`))?.toString(), 'written back', 'uploaded after close');
+  t.equal((await objectBytes(back.client, back.cluster.bucket, `${back.prefix}wb`))?.toString(), 'written back', 'uploaded after close');
   const head = await back.client.send(new HeadObjectCommand({ Bucket: back.cluster.bucket, Key: `${back.prefix}wb` }));
   t.equal(head.Metadata?.mode, String((await back.storage.stat('wb')).mode), 'with its mode');
 
@@ -131,13 +121,13 @@ test('tiered: write-back uploads after close; write-through before close resolve
   await synced.writeAt(0, bytes('first'));
   await synced.sync();
   t.equal(
-    (await objectContent(through.client, through.cluster.bucket, `${through.prefix}wt`))?.toString(),
+    (await objectBytes(through.client, through.cluster.bucket, `${through.prefix}wt`))?.toString(),
     'first',
     'write-through: uploaded when sync resolves',
   );
   await synced.writeAt(0, bytes('FIRST, then more'));
   await synced.close();
-  t.equal((await objectContent(through.client, through.cluster.bucket, `${through.prefix}wt`))?.toString(), 'FIRST, then more', 'and when close resolves');
+  t.equal((await objectBytes(through.client, through.cluster.bucket, `${through.prefix}wt`))?.toString(), 'FIRST, then more', 'and when close resolves');
   t.equal(through.adapter.pendingUploads, 0, 'nothing left pending');
 });
 
@@ -167,7 +157,7 @@ test('tiered: with the gateway stopped, uploads wait and complete once it is bac
   gatewayDown = false;
   await adapter.drained();
   for (const [n, data] of files.entries()) {
-    const stored = await objectContent(client, cluster.bucket, `${prefix}w${n}`);
+    const stored = await objectBytes(client, cluster.bucket, `${prefix}w${n}`);
     t.ok(stored?.equals(data), `w${n} reached the bucket whole`);
   }
 });
@@ -180,14 +170,11 @@ test('tiered: radosgw killed in the middle of a multipart upload; the upload com
   await file.close();
   await new Promise((resolve) => setTimeout(resolve, 300));
   cluster.stopGateway(true);
-  t.ok(
-    adapter.pendingUploads > 0 || (await objectContent(client, cluster.bucket, `${prefix}big`)) !== undefined,
-    'killed while the upload ran (or just after)',
-  );
+  t.ok(adapter.pendingUploads > 0 || (await objectBytes(client, cluster.bucket, `${prefix}big`)) !== undefined, 'killed while the upload ran (or just after)');
   await new Promise((resolve) => setTimeout(resolve, 1000));
   cluster.startGateway();
   await adapter.drained();
-  const stored = await objectContent(client, cluster.bucket, `${prefix}big`);
+  const stored = await objectBytes(client, cluster.bucket, `${prefix}big`);
   t.equal(stored?.length, data.length, 'the whole object is there');
   t.equal(sha(stored ?? Buffer.alloc(0)), sha(data), 'with every byte');
 });
@@ -233,7 +220,7 @@ test('tiered: kill -9 with uploads pending; the next open resumes them and nothi
   await adapter.drained();
   let missing = 0;
   for (let n = 0; n <= last; n++) {
-    const stored = await objectContent(client, cluster.bucket, `${prefix}f${n}`);
+    const stored = await objectBytes(client, cluster.bucket, `${prefix}f${n}`);
     if (stored === undefined || !stored.equals(Buffer.alloc(20000, n % 251))) missing++;
   }
   t.equal(missing, 0, `all ${last + 1} acknowledged files reached the bucket after the restart`);
