@@ -7,6 +7,7 @@ import path from 'node:path';
 import test from 'tape';
 
 import { Falloc, Mode, openStorage, type Storage } from '../../src/index.js';
+import { native } from '../../src/io/native.js';
 import { LOCAL_MODES, eachBackend, rejection, tempDir } from '../helpers.js';
 
 const CHILD = path.resolve(path.dirname(new URL(import.meta.url).pathname), 'lock-child.js');
@@ -245,6 +246,18 @@ eachBackend(
   },
   LOCAL_MODES,
 );
+
+test('a refused opener that reads the lock file before the writer recorded its pid waits for it and names it', async (t) => {
+  const root = tempDir(t);
+  // a writer caught between taking the lock and writing its pid (the race seen in CI)
+  const fd = fs.openSync(path.join(root, '.persistfs-lock'), 'w');
+  t.teardown(() => fs.closeSync(fd));
+  t.equal(native.flock(fd, true), 0, 'the lock is taken');
+  const late = setTimeout(() => fs.writeSync(fd, '424242\n', 0), 40);
+  t.teardown(() => clearTimeout(late));
+  const error = await rejection(t, openStorage(root), 'EBUSY', 'refused');
+  t.match(error?.message ?? '', /process 424242 has it open for writing/, 'the message names the pid written after the refusal began');
+});
 
 test('across processes: exactly one of 6 racing openers owns the store; the others name it; the lock dies with it', async (t) => {
   const root = tempDir(t);

@@ -11,6 +11,9 @@ import { LOCK_NAME } from '../../ground/reserved-names.js';
 import { kindOfMode } from '../adapter.js';
 
 const EWOULDBLOCK = 11;
+/** How long a refused opener waits for the writer to record its pid: 20 x 10 ms. */
+const PID_RETRIES = 20;
+const PID_RETRY_MS = 10;
 
 /** What to say when the root cannot be written: a writer needs to, a reader can open read-only. */
 export function mustWrite(code: string): string | undefined {
@@ -23,12 +26,24 @@ export interface StoreLock {
   release(): Promise<void>;
 }
 
-/** The pid the lock file names, or undefined when it names none (a writer that has not written it yet). */
-async function holderPid(engine: IoEngine, fd: number): Promise<number | undefined> {
+/** The pid the lock file names now, or undefined when it names none. */
+async function pidInFile(engine: IoEngine, fd: number): Promise<number | undefined> {
   const buffer = Buffer.alloc(32);
   const length = await engine.read(fd, buffer, 0, buffer.length, 0).catch(() => 0);
   const pid = Number(buffer.toString('utf8', 0, length).trim());
   return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
+}
+
+/**
+ * The writer's pid. A writer records it just after taking the lock, so a refused opener that reads the
+ * file in between finds it empty: it looks again for a short while before saying it does not know.
+ */
+async function holderPid(engine: IoEngine, fd: number): Promise<number | undefined> {
+  for (let attempt = 0; ; attempt++) {
+    const pid = await pidInFile(engine, fd);
+    if (pid !== undefined || attempt === PID_RETRIES) return pid;
+    await new Promise((resolve) => setTimeout(resolve, PID_RETRY_MS));
+  }
 }
 
 function busy(rootPath: string, wanted: string, holder: string): Error {
