@@ -8,12 +8,16 @@ import path from 'node:path';
 
 const CEPH_PROGRAMS = ['ceph-mon', 'ceph-osd', 'radosgw', 'radosgw-admin', 'monmaptool', 'ceph', 'curl'] as const;
 
-/** The bench's cluster: not the script's defaults (3300, 6789, 7480, $TMPDIR/persistfs-ceph), which the tests use. */
+/**
+ * The bench's cluster: not the script's defaults (3300, 6789, 7480, $TMPDIR/persistfs-ceph), which the tests
+ * use. BENCH_CEPH_DIR, BENCH_RGW_PORT, BENCH_MON_PORT and BENCH_MON_V1_PORT move it, so two benchmark runs
+ * (on two checkouts) can each have one.
+ */
 const BENCH_CEPH_ENV = {
-  CEPH_DIR: path.join(os.tmpdir(), 'persistfs-bench-ceph'),
-  RGW_PORT: '7490',
-  MON_PORT: '3310',
-  MON_V1_PORT: '6799',
+  CEPH_DIR: process.env.BENCH_CEPH_DIR ?? path.join(os.tmpdir(), 'persistfs-bench-ceph'),
+  RGW_PORT: process.env.BENCH_RGW_PORT ?? '7490',
+  MON_PORT: process.env.BENCH_MON_PORT ?? '3310',
+  MON_V1_PORT: process.env.BENCH_MON_V1_PORT ?? '6799',
 };
 
 export interface S3Endpoint {
