@@ -39,6 +39,23 @@ export interface ListPage {
   prefixes: string[];
 }
 
+/**
+ * Told of what this process's own requests found or changed, once the object store has answered: the
+ * listing cache (listing-cache.ts) keeps its listings true to our own changes with it.
+ */
+export interface StoreObserver {
+  /** `key` now holds `size` bytes, at `etag`, with `metadata` (our PUT) */
+  stored(key: string, size: number, etag: string, metadata: ObjectMetadata): void;
+  /** a HEAD of `key` answered `head` (undefined: no such object) */
+  headed(key: string, head: ObjectHead | undefined): void;
+  /** `from` was copied to `to` (at `etag`); with `metadata`, the copy has it, else the source's */
+  copied(from: string, to: string, etag: string, metadata: ObjectMetadata | undefined): void;
+  /** `key` was deleted */
+  deleted(key: string): void;
+  /** a read pinned to an ETag of `key` found another version there, or none */
+  stale(key: string): void;
+}
+
 /** Bodies at or above this go up as a multipart upload, in parts of this size. */
 export const MULTIPART_THRESHOLD = 16 * 1024 * 1024;
 
@@ -100,6 +117,8 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 export class ObjectStore {
   readonly client: S3Client;
   readonly bucket: string;
+  /** told of our requests' outcomes (the listing cache); none by default */
+  observer: StoreObserver | undefined;
 
   constructor(settings: S3Settings) {
     this.bucket = settings.bucket;
@@ -120,8 +139,15 @@ export class ObjectStore {
     try {
       return await work();
     } catch (error) {
-      throw s3Error(error, action, this.bucket, key);
+      throw this.failed(error, action, key);
     }
+  }
+
+  /** The StorageError of a failed request; a read that found another version (or none) tells the observer. */
+  private failed(error: unknown, action: string, key: string | undefined): StorageError {
+    const failure = s3Error(error, action, this.bucket, key);
+    if (action === 'GetObject' && key !== undefined && (failure.code === 'ESTALE' || failure.code === 'ENOENT')) this.observer?.stale(key);
+    return failure;
   }
 
   /** Checks that the bucket exists and the credentials are accepted (ENOENT, EACCES otherwise). */
@@ -140,17 +166,20 @@ export class ObjectStore {
   async head(key: string): Promise<ObjectHead | undefined> {
     try {
       const answer = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
-      return {
+      const head = {
         key,
         size: answer.ContentLength ?? 0,
         etag: answer.ETag ?? '',
         lastModified: answer.LastModified ?? new Date(0),
         metadata: answer.Metadata ?? {},
       };
+      this.observer?.headed(key, head);
+      return head;
     } catch (error) {
       const failure = s3Error(error, 'HeadObject', this.bucket, key);
-      if (failure.code === 'ENOENT') return undefined;
-      throw failure;
+      if (failure.code !== 'ENOENT') throw failure;
+      this.observer?.headed(key, undefined);
+      return undefined;
     }
   }
 
@@ -188,12 +217,12 @@ export class ObjectStore {
       body = answer.Body as AsyncIterable<Uint8Array>;
     } catch (error) {
       if ((error as { name?: string }).name === 'InvalidRange') return;
-      throw s3Error(error, 'GetObject', this.bucket, key);
+      throw this.failed(error, 'GetObject', key);
     }
     try {
       for await (const chunk of body) yield Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
     } catch (error) {
-      throw s3Error(error, 'GetObject', this.bucket, key);
+      throw this.failed(error, 'GetObject', key);
     }
   }
 
@@ -206,7 +235,9 @@ export class ObjectStore {
       const answer = await this.call('PutObject', key, () =>
         this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: size, Metadata: metadata })),
       );
-      return answer.ETag ?? '';
+      const etag = answer.ETag ?? '';
+      this.observer?.stored(key, size, etag, metadata);
+      return etag;
     }
     await this.call('MultipartUpload', key, () =>
       new Upload({
@@ -220,6 +251,7 @@ export class ObjectStore {
     // radosgw answers CompleteMultipartUpload with an empty ETag: ask for it.
     const head = await this.head(key);
     if (head === undefined) throw storageError('EIO', 'the object store lost an object right after storing it', { path: `s3://${this.bucket}/${key}` });
+    this.observer?.stored(key, head.size, head.etag, metadata);
     return head.etag;
   }
 
@@ -235,11 +267,14 @@ export class ObjectStore {
         }),
       ),
     );
-    return answer.CopyObjectResult?.ETag ?? '';
+    const etag = answer.CopyObjectResult?.ETag ?? '';
+    this.observer?.copied(from, to, etag, metadata);
+    return etag;
   }
 
   async delete(key: string): Promise<void> {
     await this.call('DeleteObject', key, () => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })));
+    this.observer?.deleted(key);
   }
 
   /** Deletes `keys`, up to 1,000 a request; fails naming the first key the store refused. */
@@ -250,6 +285,8 @@ export class ObjectStore {
         this.client.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } })),
       );
       const refused = answer.Errors?.[0];
+      const failed = new Set((answer.Errors ?? []).map((item) => item.Key));
+      for (const key of batch) if (!failed.has(key)) this.observer?.deleted(key);
       if (refused !== undefined)
         throw storageError('EIO', `the object store refused to delete (${refused.Code})`, { path: `s3://${this.bucket}/${refused.Key}` });
     }
