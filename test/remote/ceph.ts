@@ -90,3 +90,17 @@ export async function objectBytes(client: S3Client, bucket: string, key: string)
     throw error;
   }
 }
+
+/** The requests `client` sends from now on, counted by command name ('HeadObject', 'ListObjectsV2', ...). */
+export function countRequests(client: S3Client): Map<string, number> {
+  const counts = new Map<string, number>();
+  client.middlewareStack.add(
+    (next, context) => (args) => {
+      const name = (context.commandName ?? 'unknown').replace(/Command$/, '');
+      counts.set(name, (counts.get(name) ?? 0) + 1);
+      return next(args);
+    },
+    { step: 'initialize' },
+  );
+  return counts;
+}

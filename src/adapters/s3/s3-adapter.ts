@@ -3,7 +3,8 @@
 // holds its mode and owner); a file is an object. What S3 cannot do atomically is said where it is done:
 // a rename is a copy then a delete (per object, for a directory every object under it), a rmdir checks
 // emptiness then deletes the marker. Symlinks, hard links, special files and extended attributes are not
-// kept (EOPNOTSUPP).
+// kept (EOPNOTSUPP). Lookups and listings are answered from the listing cache (listing-cache.ts) while it
+// is fresh.
 import { storageError } from '../../ground/errors.js';
 import type { SetTime } from '../../io/engine.js';
 import type { FsStats } from '../../io/native.js';
@@ -11,6 +12,7 @@ import type { Adapter, DirEntry, DirNode, EntryStat, FileNode, NodeKind, OpenFla
 import { XattrsOf, totalBytes } from '../adapter.js';
 import { attributesOf, entryStat, metadataOf, newAttributes, withTimes, type Attributes } from './object-attributes.js';
 import { keyOfName, nameOfKey } from './key-names.js';
+import { ListingCache, type CachedFile } from './listing-cache.js';
 import { ObjectStore, type ObjectHead } from './object-store.js';
 import { NO_XATTRS, OpenObjects } from './s3-file.js';
 import { resolveS3Settings, type S3Options, type S3Settings } from './s3-settings.js';
@@ -22,15 +24,32 @@ const unsupported = (what: string): never => {
 /** What a name under a directory is in the bucket: an object, a directory (marker and/or keys under it), or nothing. */
 type Found = { kind: 'file'; head: ObjectHead } | { kind: 'directory'; marker: ObjectHead | undefined } | { kind: 'none' };
 
+/**
+ * What a lookup is for: the attributes ('stat': a cached head will do), a version to read ('open': one
+ * HEAD, unless the cached version is one this process stored), or the bucket's answer now ('fresh').
+ */
+export type Purpose = 'stat' | 'open' | 'fresh';
+
+const headOf = (key: string, file: CachedFile, metadata: Record<string, string>): ObjectHead => ({
+  key,
+  size: file.size,
+  etag: file.etag,
+  lastModified: file.lastModified,
+  metadata,
+});
+
 export class S3Adapter implements Adapter {
   readonly kind = 's3';
   readonly ioMode = 's3';
   readonly store: ObjectStore;
   private readonly objects: OpenObjects;
+  readonly listings: ListingCache;
 
   private constructor(readonly settings: S3Settings) {
     this.store = new ObjectStore(settings);
     this.objects = new OpenObjects(this.store);
+    this.listings = new ListingCache(this.store, settings.dirCacheTime);
+    this.store.observer = this.listings;
   }
 
   /** An adapter on `root` (s3://bucket/prefix, or any root with the bucket in `options`). */
@@ -41,7 +60,7 @@ export class S3Adapter implements Adapter {
   /** Checks the bucket and credentials (ENOENT naming a missing bucket, EACCES for refused credentials). */
   async openRoot(): Promise<DirNode> {
     await this.store.checkBucket();
-    return new S3Dir(this.objects, this.settings.prefix);
+    return new S3Dir(this.objects, this.listings, this.settings.prefix);
   }
 
   async close(): Promise<void> {
@@ -54,6 +73,7 @@ export class S3Dir extends XattrsOf implements DirNode {
 
   constructor(
     private readonly objects: OpenObjects,
+    private readonly listings: ListingCache,
     /** the key prefix of this directory's entries: '' (the bucket's top) or ending in '/'; follows renames */
     public prefix: string,
   ) {
@@ -71,8 +91,33 @@ export class S3Dir extends XattrsOf implements DirNode {
     throw storageError(code, what, { path: `s3://${this.store.bucket}/${this.keyOf(name)}` });
   }
 
-  /** What `name` is: one HEAD for a file, then the directory marker, then any key below it. */
-  async find(name: string): Promise<Found> {
+  /** What `name` is, from this directory's cached listing (a HEAD where `purpose` needs one), else from the bucket. */
+  async find(name: string, purpose: Purpose = 'stat'): Promise<Found> {
+    if (!this.listings.enabled || purpose === 'fresh') return this.findRemote(name);
+    const part = keyOfName(name);
+    const key = this.prefix + part;
+    const listing = await this.listings.listing(this.prefix);
+    const file = listing.files.get(part);
+    if (file !== undefined) {
+      if (file.metadata !== undefined && (purpose === 'stat' || file.own)) return { kind: 'file', head: headOf(key, file, file.metadata) };
+      const head = await this.store.head(key);
+      if (head !== undefined) return { kind: 'file', head };
+      // gone meanwhile (the HEAD took it out of the listing): a directory of that name may remain
+    }
+    if (!listing.dirs.has(part)) return { kind: 'none' };
+    return { kind: 'directory', marker: await this.listings.marker(`${key}/`) };
+  }
+
+  /** What `name` is, without its attributes: from the cached listing alone when there is one. */
+  async kindOf(name: string): Promise<Found['kind']> {
+    if (!this.listings.enabled) return (await this.findRemote(name)).kind;
+    const part = keyOfName(name);
+    const listing = await this.listings.listing(this.prefix);
+    return listing.files.has(part) ? 'file' : listing.dirs.has(part) ? 'directory' : 'none';
+  }
+
+  /** What `name` is, as the bucket says now: one HEAD for a file, then the directory marker, then any key below it. */
+  private async findRemote(name: string): Promise<Found> {
     const head = await this.store.head(this.keyOf(name));
     if (head !== undefined) return { kind: 'file', head };
     const marker = await this.store.head(`${this.keyOf(name)}/`);
@@ -94,7 +139,7 @@ export class S3Dir extends XattrsOf implements DirNode {
 
   async stat(name: string): Promise<EntryStat> {
     if (name === '') {
-      const marker = this.prefix === '' ? undefined : await this.store.head(this.prefix);
+      const marker = this.prefix === '' ? undefined : await this.listings.marker(this.prefix);
       return entryStat(
         'directory',
         this.prefix,
@@ -108,12 +153,13 @@ export class S3Dir extends XattrsOf implements DirNode {
   }
 
   private async mustBeFree(name: string): Promise<void> {
-    if ((await this.find(name)).kind !== 'none') this.fail('EEXIST', 'the name is taken', name);
+    if ((await this.kindOf(name)) !== 'none') this.fail('EEXIST', 'the name is taken', name);
   }
 
   async mkdir(name: string, mode: number): Promise<void> {
     await this.mustBeFree(name);
     await this.store.put(`${this.keyOf(name)}/`, Buffer.alloc(0), 0, metadataOf(newAttributes(mode), 'directory'));
+    this.listings.madeEmpty(`${this.keyOf(name)}/`);
   }
 
   async mknod(_name: string, _kind: NodeKind, _mode: number, _device: number): Promise<void> {
@@ -121,10 +167,10 @@ export class S3Dir extends XattrsOf implements DirNode {
   }
 
   async openDir(name: string): Promise<DirNode> {
-    const found = await this.find(name);
-    if (found.kind === 'none') this.fail('ENOENT', 'no such directory', name);
-    if (found.kind === 'file') this.fail('ENOTDIR', 'not a directory', name);
-    return new S3Dir(this.objects, `${this.keyOf(name)}/`);
+    const kind = await this.kindOf(name);
+    if (kind === 'none') this.fail('ENOENT', 'no such directory', name);
+    if (kind === 'file') this.fail('ENOTDIR', 'not a directory', name);
+    return new S3Dir(this.objects, this.listings, `${this.keyOf(name)}/`);
   }
 
   private checkFlags(flags: OpenFlags, name: string): void {
@@ -144,7 +190,7 @@ export class S3Dir extends XattrsOf implements DirNode {
 
   async openFile(name: string, flags: OpenFlags): Promise<FileNode> {
     this.checkFlags(flags, name);
-    const found = await this.find(name);
+    const found = await this.find(name, 'open');
     if (found.kind === 'none') this.fail('ENOENT', 'no such file', name);
     if (found.kind === 'directory') this.fail('EISDIR', 'is a directory', name);
     const { head } = found;
@@ -154,8 +200,7 @@ export class S3Dir extends XattrsOf implements DirNode {
   /** One PUT of the whole content: the old object or the new one, never a part, durable when it resolves. */
   async flushWrite(name: string, buffers: readonly Uint8Array[], mode: number, flags: OpenFlags): Promise<FileNode> {
     this.checkFlags(flags, name);
-    const found = await this.find(name);
-    if (found.kind === 'directory') this.fail('EISDIR', 'is a directory', name);
+    if ((await this.kindOf(name)) === 'directory') this.fail('EISDIR', 'is a directory', name);
     const attributes = newAttributes(mode);
     const body = Buffer.concat(buffers as Uint8Array[]);
     const key = this.keyOf(name);
@@ -165,6 +210,13 @@ export class S3Dir extends XattrsOf implements DirNode {
   }
 
   async list(): Promise<DirEntry[]> {
+    if (this.listings.enabled) {
+      const listing = await this.listings.listing(this.prefix);
+      return [
+        ...[...listing.files.keys()].map((part): DirEntry => ({ name: nameOfKey(part), kind: 'file' })),
+        ...[...listing.dirs].map((part): DirEntry => ({ name: nameOfKey(part), kind: 'directory' })),
+      ].filter((entry) => entry.name !== '');
+    }
     const entries: DirEntry[] = [];
     for await (const page of this.store.list(this.prefix, '/')) {
       for (const object of page.objects) {
@@ -179,23 +231,23 @@ export class S3Dir extends XattrsOf implements DirNode {
   async rename(from: string, to: DirNode, toName: string, mode: RenameMode): Promise<void> {
     if (!(to instanceof S3Dir) || to.store !== this.store) this.fail('EXDEV', 'a rename between two storages', from);
     if (mode === 'exchange') this.fail('EOPNOTSUPP', 'S3 cannot swap two objects', from);
-    const source = await this.find(from);
-    if (source.kind === 'none') this.fail('ENOENT', 'no such file or directory', from);
+    const source = await this.kindOf(from);
+    if (source === 'none') this.fail('ENOENT', 'no such file or directory', from);
     const fromKey = this.keyOf(from);
     const toKey = to.keyOf(toName);
     if (fromKey === toKey) return;
-    const target = await to.find(toName);
-    if (target.kind !== 'none' && mode === 'noreplace') to.fail('EEXIST', 'the target exists', toName);
-    if (source.kind === 'file') {
-      if (target.kind === 'directory') to.fail('EISDIR', 'cannot replace a directory with a file', toName);
+    const target = await to.kindOf(toName);
+    if (target !== 'none' && mode === 'noreplace') to.fail('EEXIST', 'the target exists', toName);
+    if (source === 'file') {
+      if (target === 'directory') to.fail('EISDIR', 'cannot replace a directory with a file', toName);
       await this.store.copy(fromKey, toKey);
       await this.store.delete(fromKey);
       this.objects.renamed(fromKey, toKey, false);
       return;
     }
-    if (target.kind === 'file') to.fail('ENOTDIR', 'cannot replace a file with a directory', toName);
+    if (target === 'file') to.fail('ENOTDIR', 'cannot replace a file with a directory', toName);
     if (`${toKey}/`.startsWith(`${fromKey}/`)) to.fail('EINVAL', 'a directory cannot move into itself', toName);
-    if (target.kind === 'directory' && (await to.hasEntries(toName))) to.fail('ENOTEMPTY', 'the target directory is not empty', toName);
+    if (target === 'directory' && (await to.hasEntries(toName))) to.fail('ENOTEMPTY', 'the target directory is not empty', toName);
     // Not atomic: every object under the directory is copied, then the old ones are deleted.
     const keys: string[] = [];
     for await (const page of this.store.list(`${fromKey}/`, '')) for (const object of page.objects) keys.push(object.key);
@@ -212,17 +264,17 @@ export class S3Dir extends XattrsOf implements DirNode {
   }
 
   async unlink(name: string): Promise<void> {
-    const found = await this.find(name);
-    if (found.kind === 'none') this.fail('ENOENT', 'no such file', name);
-    if (found.kind === 'directory') this.fail('EISDIR', 'is a directory (rmdir removes directories)', name);
+    const kind = await this.kindOf(name);
+    if (kind === 'none') this.fail('ENOENT', 'no such file', name);
+    if (kind === 'directory') this.fail('EISDIR', 'is a directory (rmdir removes directories)', name);
     await this.store.delete(this.keyOf(name));
     this.objects.unlinked(this.keyOf(name));
   }
 
   async rmdir(name: string): Promise<void> {
-    const found = await this.find(name);
-    if (found.kind === 'none') this.fail('ENOENT', 'no such directory', name);
-    if (found.kind === 'file') this.fail('ENOTDIR', 'not a directory', name);
+    const kind = await this.kindOf(name);
+    if (kind === 'none') this.fail('ENOENT', 'no such directory', name);
+    if (kind === 'file') this.fail('ENOTDIR', 'not a directory', name);
     if (await this.hasEntries(name)) this.fail('ENOTEMPTY', 'directory not empty', name);
     await this.store.delete(`${this.keyOf(name)}/`);
   }
@@ -232,8 +284,7 @@ export class S3Dir extends XattrsOf implements DirNode {
   }
 
   async readlink(name: string): Promise<string> {
-    const found = await this.find(name);
-    if (found.kind === 'none') this.fail('ENOENT', 'no such file', name);
+    if ((await this.kindOf(name)) === 'none') this.fail('ENOENT', 'no such file', name);
     return this.fail('EINVAL', 'not a symbolic link (the S3 adapter keeps none)', name);
   }
 
@@ -267,7 +318,7 @@ export class S3Dir extends XattrsOf implements DirNode {
   /** This directory's own attributes, on its marker (the top of the bucket has none: EOPNOTSUPP). */
   private async changeSelf(change: (attributes: Attributes) => Attributes): Promise<void> {
     if (this.prefix === '') unsupported('attributes for the top of a bucket');
-    const marker = await this.store.head(this.prefix);
+    const marker = await this.listings.marker(this.prefix);
     const attributes = change(marker === undefined ? newAttributes(0o755) : attributesOf(marker.metadata, 'directory', marker.lastModified));
     await this.store.put(this.prefix, Buffer.alloc(0), 0, metadataOf(attributes, 'directory'));
   }

@@ -17,6 +17,11 @@ export interface S3Options {
   forcePathStyle?: boolean;
   /** attempts per request before a failure is reported (the SDK retries with backoff); default 3 */
   maxAttempts?: number;
+  /**
+   * ms a directory's listing is kept and answers lookups (names, sizes, attributes) without a request;
+   * default 300,000 (5 min, as rclone's --dir-cache-time); 0: no cache, every lookup asks the bucket
+   */
+  dirCacheTime?: number;
 }
 
 export interface S3Settings {
@@ -28,7 +33,11 @@ export interface S3Settings {
   credentials: { accessKeyId: string; secretAccessKey: string } | undefined;
   forcePathStyle: boolean;
   maxAttempts: number;
+  dirCacheTime: number;
 }
+
+/** How long a directory's listing is kept by default (ms): rclone's --dir-cache-time. */
+export const DEFAULT_DIR_CACHE_TIME = 5 * 60 * 1000;
 
 /** Bucket and prefix of `root` when it is written s3://bucket[/prefix]; undefined for other roots. */
 export function parseS3Url(root: string): { bucket: string; prefix: string } | undefined {
@@ -55,6 +64,10 @@ export function resolveS3Settings(root: string, options: S3Options = {}, env: No
   if (credentials === undefined && env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY) {
     credentials = { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY };
   }
+  const dirCacheTime = options.dirCacheTime ?? DEFAULT_DIR_CACHE_TIME;
+  if (!Number.isFinite(dirCacheTime) || dirCacheTime < 0) {
+    throw storageError('EINVAL', `the s3 option dirCacheTime must be a number of ms, 0 or more (got ${dirCacheTime})`);
+  }
   return {
     endpoint,
     region: options.region ?? (env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1'),
@@ -63,5 +76,6 @@ export function resolveS3Settings(root: string, options: S3Options = {}, env: No
     credentials,
     forcePathStyle: options.forcePathStyle ?? endpoint !== undefined,
     maxAttempts: options.maxAttempts ?? 3,
+    dirCacheTime,
   };
 }

@@ -53,6 +53,8 @@ export interface TieredOptions {
   maxRetryDelay?: number;
   /** how long close() waits for the uploads due (ms); those not done resume at the next open; default 30,000 */
   closeTimeout?: number;
+  /** ms a directory's listing answers lookups without a request (the s3 option dirCacheTime; this one wins); default 5 min */
+  dirCacheTime?: number;
 }
 
 const RW: OpenFlags = { read: true, write: true, direct: false, dsync: false };
@@ -311,7 +313,7 @@ export class TieredAdapter implements Adapter {
   ) {
     if (typeof options.cacheDir !== 'string' || options.cacheDir === '')
       throw storageError('EINVAL', 'the tiered adapter needs a cacheDir (a local directory)');
-    this.remote = S3Adapter.create(root, s3);
+    this.remote = S3Adapter.create(root, options.dirCacheTime === undefined ? s3 : { ...s3, dirCacheTime: options.dirCacheTime });
     this.local = LocalAdapter.create(options.cacheDir, config, logger);
   }
 
@@ -412,7 +414,7 @@ export class TieredDir extends XattrsOf implements DirNode {
   }
 
   private async exists(name: string): Promise<boolean> {
-    return this.tier.local(this.key(name)) !== undefined || (await this.remote.find(name)).kind !== 'none';
+    return this.tier.local(this.key(name)) !== undefined || (await this.remote.kindOf(name)) !== 'none';
   }
 
   async list(): Promise<DirEntry[]> {
@@ -464,7 +466,7 @@ export class TieredDir extends XattrsOf implements DirNode {
       return TieredFile.open(this.tier, { kind: 'written', written });
     }
     if (local !== undefined) return this.tier.openCopy(key, local.record);
-    const found = await this.remote.find(name);
+    const found = await this.remote.find(name, 'open');
     if (found.kind === 'none') this.fail('ENOENT', 'no such file', name);
     if (found.kind === 'directory') this.fail('EISDIR', 'is a directory', name);
     const object = await this.tier.cache.pin(key, found.head.etag, found.head.size);
@@ -473,7 +475,7 @@ export class TieredDir extends XattrsOf implements DirNode {
 
   /** The whole remote object into `file` (a new local copy); resolves with its attributes. */
   private async download(name: string, file: FileNode): Promise<Attributes> {
-    const found = await this.remote.find(name);
+    const found = await this.remote.find(name, 'fresh');
     if (found.kind === 'none') this.fail('ENOENT', 'no such file', name);
     if (found.kind === 'directory') this.fail('EISDIR', 'is a directory', name);
     let at = 0;
@@ -493,7 +495,7 @@ export class TieredDir extends XattrsOf implements DirNode {
   private async flushWriteNow(name: string, buffers: readonly Uint8Array[], mode: number, flags: OpenFlags): Promise<FileNode> {
     if (flags.direct) this.fail('EINVAL', 'O_DIRECT is not offered by the tiered adapter', name);
     const key = this.key(name);
-    if (this.tier.local(key) === undefined && (await this.remote.find(name)).kind === 'directory') this.fail('EISDIR', 'is a directory', name);
+    if (this.tier.local(key) === undefined && (await this.remote.kindOf(name)) === 'directory') this.fail('EISDIR', 'is a directory', name);
     const id = this.tier.uploads.newId();
     const copy = await this.tier.staging.flushWrite(id, buffers, 0o600, RW);
     await copy.close();
@@ -518,18 +520,18 @@ export class TieredDir extends XattrsOf implements DirNode {
     const held = await this.tier.holdFrom(fromKey);
     try {
       const local = this.tier.local(fromKey) !== undefined;
-      const remote = await this.remote.find(from);
-      if (!local && remote.kind === 'none') this.fail('ENOENT', 'no such file or directory', from);
+      const remote = await this.remote.kindOf(from);
+      if (!local && remote === 'none') this.fail('ENOENT', 'no such file or directory', from);
       const targetLocal = this.tier.local(toKey) !== undefined;
       if (mode === 'noreplace' && (targetLocal || (await to.exists(toName)))) to.fail('EEXIST', 'the target exists', toName);
-      if (remote.kind !== 'none') {
+      if (remote !== 'none') {
         await this.remote.rename(from, to.remote, toName, mode);
-      } else if ((await to.remote.find(toName)).kind === 'file') {
+      } else if ((await to.remote.kindOf(toName)) === 'file') {
         await to.remote.unlink(toName);
       }
       if (targetLocal) await this.tier.drop(toKey);
       await this.tier.cache.drop(toKey);
-      await this.tier.moved(fromKey, toKey, remote.kind === 'directory', held);
+      await this.tier.moved(fromKey, toKey, remote === 'directory', held);
     } catch (error) {
       this.tier.release(held);
       throw error;
