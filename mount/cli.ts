@@ -46,8 +46,22 @@ function byteSize(name: string, value: string): number {
   return Number(match[1]) * 1024 ** ' KMG'.indexOf((match[2] || ' ').toUpperCase());
 }
 
+/** A duration in ms, written as seconds with an optional s, m or h (as rclone's 5m), else a one-line error. */
+function duration(name: string, value: string): number {
+  const match = /^(\d+\.?\d*|\.\d+)([smh]?)$/.exec(value);
+  if (match === null) throw new Error(`--${name} must be a duration: a number of seconds, or with s, m or h (e.g. 30s, 5m), got '${value}'`);
+  return Number(match[1]) * 1000 * { '': 1, s: 1, m: 60, h: 3600 }[match[2] as '' | 's' | 'm' | 'h'];
+}
+
 /** The bucket's settings and the cache in front of it, for a backing written s3://bucket/prefix. */
-function remoteOptions(argv: { 'cache-dir'?: string; endpoint?: string; region?: string; 'cache-size': string; 'write-through': boolean }): {
+function remoteOptions(argv: {
+  'cache-dir'?: string;
+  endpoint?: string;
+  region?: string;
+  'cache-size': string;
+  'write-through': boolean;
+  'dir-cache-time': string;
+}): {
   s3: S3Options;
   tiered: TieredOptions;
 } {
@@ -56,7 +70,12 @@ function remoteOptions(argv: { 'cache-dir'?: string; endpoint?: string; region?:
   if (argv.region !== undefined) s3.region = argv.region;
   return {
     s3,
-    tiered: { cacheDir: argv['cache-dir']!, cacheSize: byteSize('cache-size', argv['cache-size']), writeMode: argv['write-through'] ? 'through' : 'back' },
+    tiered: {
+      cacheDir: argv['cache-dir']!,
+      cacheSize: byteSize('cache-size', argv['cache-size']),
+      writeMode: argv['write-through'] ? 'through' : 'back',
+      dirCacheTime: duration('dir-cache-time', argv['dir-cache-time']),
+    },
   };
 }
 
@@ -168,6 +187,12 @@ await yargs(args)
           type: 'boolean',
           default: false,
           describe: 'S3: close(2) returns once the file is uploaded (default: write-back, uploaded after close; durable locally at fsync)',
+        })
+        .option('dir-cache-time', {
+          type: 'string',
+          default: '5m',
+          describe:
+            "S3: how long a directory's listing answers lookups without asking the bucket (seconds, or with s, m, h); others' changes show after it; 0: ask every time",
         })
         .option('debug', {
           type: 'boolean',

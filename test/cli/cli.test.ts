@@ -47,6 +47,17 @@ test('a usage error is one line and where to read more, exit status 2', (t) => {
   t.end();
 });
 
+test('--dir-cache-time takes seconds or a duration with s, m or h; anything else is a one-line error', (t) => {
+  const bad = persistfs('mount', 's3://bucket/prefix', '/tmp', '--cache-dir', '/tmp', '--dir-cache-time', '5x');
+  t.match(
+    bad.stderr,
+    /^persistfs: --dir-cache-time must be a duration: a number of seconds, or with s, m or h \(e\.g\. 30s, 5m\), got '5x'\n$/,
+    'says what it takes',
+  );
+  t.notEqual(bad.status, 0, 'and fails');
+  t.end();
+});
+
 test('-o name[=value],... names the long options; an unknown one is a usage error', (t) => {
   const timeout = persistfs('mount', '-o', 'allow_other,attr_timeout=-1', '/nonexistent-backing', '/tmp');
   t.match(timeout.stderr, /--attr-timeout must be a non-negative number of seconds, got '-1'/, '-o attr_timeout=-1 reaches --attr-timeout');
