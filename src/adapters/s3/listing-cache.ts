@@ -62,7 +62,7 @@ export class ListingCache implements StoreObserver {
     private readonly store: ObjectStore,
     /** ms a listing answers; 0 turns the cache off */
     readonly ttl: number,
-    /** listings kept at most (least recently used out first) */
+    /** listings kept at most (least recently used out first), and as many directory markers' heads */
     private readonly capacity = 4096,
     private readonly now: () => number = Date.now,
   ) {}
@@ -188,7 +188,12 @@ export class ListingCache implements StoreObserver {
   }
 
   private markerIs(key: string, head: ObjectHead | null): void {
+    this.markers.delete(key);
     this.markers.set(key, { head, at: this.now() });
+    for (const [oldest] of this.markers) {
+      if (this.markers.size <= this.capacity) break;
+      this.markers.delete(oldest);
+    }
     this.apply(key, (listing) => {
       listing.marker = head !== null;
     });
