@@ -38,10 +38,12 @@ async function withStore(options: RemoteOptions, work: (store: ObjectStore, pref
 
 const plural = (count: number, word: string): string => `${count} ${word}${count === 1 ? '' : 's'}`;
 
-export function runBackupCommand(source: string, options: RemoteOptions): Promise<number> {
+export function runBackupCommand(source: string, options: RemoteOptions & { rehash?: boolean }): Promise<number> {
   return withStore(options, async (store, prefix) => {
     const bar = progress({ command: 'backup', doing: 'backing up', done: 'backed up', bytes: true });
-    const result = await runBackup({ source, store, prefix, concurrency: options.concurrency, onProgress: bar.update }).finally(bar.stop);
+    const result = await runBackup({ source, store, prefix, concurrency: options.concurrency, rehash: options.rehash, onProgress: bar.update }).finally(
+      bar.stop,
+    );
     for (const skipped of result.skipped) process.stderr.write(`persistfs backup: left out ${skipped} (not a file, directory or symbolic link)\n`);
     process.stdout.write(
       `persistfs backup: ${result.id} of ${source} to ${options.url}: ${plural(result.files, 'file')} (${formatBytes(result.bytes)}), ` +

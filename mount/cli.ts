@@ -18,7 +18,7 @@ import { StorageError } from '../src/ground/errors.js';
 import { DaemonError, defaultLogFile, startDaemon, takeReadyChannel } from './daemon.js';
 import { expandMountOptions, MountOptionError } from './mount-options.js';
 import { unmountPersistfs } from './mountpoint.js';
-import { DEFAULT_TRANSPORT, runMount, TRANSPORTS } from './run-mount.js';
+import { DEFAULT_TRANSPORT, TRANSPORTS } from './transports.js';
 
 /** persistfs's own version, from its package.json (dist/mount/cli.js -> the package's root), wherever it is run from. */
 const VERSION = (JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -246,6 +246,7 @@ await yargs(args)
           },
         });
         const logger = createLogger(config.logLevel, undefined, config.logFormat);
+        const { runMount } = await import('./run-mount.js'); // the storage engine and FUSE load for this command only
         await runMount({
           backing: argv.backing,
           mountpoint: argv.mountpoint,
@@ -337,6 +338,11 @@ await yargs(args)
         .positional('source', { type: 'string', describe: 'the directory to back up (with --list: the s3://bucket/prefix)' })
         .positional('destination', { type: 'string', describe: 's3://bucket/prefix to back up to' })
         .option('list', { type: 'boolean', default: false, describe: 'list the backups under s3://bucket/prefix instead (id, files, bytes, source)' })
+        .option('rehash', {
+          type: 'boolean',
+          default: false,
+          describe: 'read and hash every file (by default a file the newest backup has with the same path, size and mtime is not read again)',
+        })
         .check((argv) => {
           if (argv.list) {
             if (argv.destination !== undefined || argv.source === undefined) throw new Error('backup --list takes one argument: s3://bucket/prefix');
@@ -354,7 +360,9 @@ await yargs(args)
       const { runBackupCommand, runListCommand } = await import('./backup-command.js'); // the SDK loads for this command only
       const remote = { endpoint: argv.endpoint, region: argv.region, concurrency: argv.concurrency };
       process.exit(
-        argv.list ? await runListCommand({ url: argv.source!, ...remote }) : await runBackupCommand(argv.source!, { url: argv.destination!, ...remote }),
+        argv.list
+          ? await runListCommand({ url: argv.source!, ...remote })
+          : await runBackupCommand(argv.source!, { url: argv.destination!, ...remote, rehash: argv.rehash }),
       );
     },
   )

@@ -15,10 +15,9 @@ import { checkFuseDevice, checkFuseUring, checkMountPaths, mountedType } from '.
 import { PosixFs } from './posix-fs.js';
 import { serveStats, statsSocketPath, type StatsServer } from './stats.js';
 
-export type Transport = 'kernel' | 'fuse-native';
-export const TRANSPORTS: readonly Transport[] = ['fuse-native', 'kernel'];
-/** Our own FUSE server; fuse-native (libfuse 2) stays as the second transport (README, "Transports"). */
-export const DEFAULT_TRANSPORT: Transport = 'kernel';
+import { DEFAULT_TRANSPORT, type Transport } from './transports.js';
+
+export { DEFAULT_TRANSPORT, TRANSPORTS, type Transport } from './transports.js';
 
 export interface RunMountOptions extends FuseMountOptions {
   transport?: Transport;

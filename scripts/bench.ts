@@ -21,8 +21,9 @@ import { evaluateTargets, formatTable, formatTargets, machineInfo, resultRow, sa
 import { formatLsmMemoryTable, formatLsmTable, formatLsmTargets, lsmFoundMismatches } from './bench/lsm-report.js';
 import { LSM_FULL, LSM_QUICK, lsmNotes, runLsmSection, type LsmSectionResult } from './bench/lsm-section.js';
 import { KV_PEER_NAMES } from './bench/lsm-stores.js';
+import { formatBackupTable, formatBackupTargets } from './bench/backup-report.js';
 import { formatRemoteTables, formatRemoteTargets } from './bench/remote-report.js';
-import { REMOTE_FULL, REMOTE_QUICK, runRemoteSection, type RemoteSectionResult } from './bench/remote-section.js';
+import { BACKUP_FULL, BACKUP_QUICK, REMOTE_FULL, REMOTE_PARTS, REMOTE_QUICK, runRemoteSection, type RemoteSectionResult } from './bench/remote-section.js';
 import { formatWalTable, formatWalTargets } from './bench/wal-report.js';
 import { runWalSection, WAL_FULL, WAL_NOTES, WAL_QUICK, type WalSectionResult } from './bench/wal-section.js';
 import { addMeasurements, type Measurement } from './bench/workers.js';
@@ -71,6 +72,13 @@ async function parseArguments() {
       describe: 'run only these sections (default: storage, wal and lsm, or storage alone when --only is given; remote only when named)',
     })
     .option('only', { type: 'string', array: true, choices: WORKLOAD_IDS, describe: 'run only these storage workloads' })
+    .option('remote', {
+      type: 'string',
+      array: true,
+      choices: REMOTE_PARTS,
+      default: [...REMOTE_PARTS],
+      describe: "the remote section's parts: the mounts (workloads 1-4) and the backup of an LSM checkpoint (workload 5)",
+    })
     .option('lsm-peers', {
       type: 'string',
       array: true,
@@ -184,9 +192,18 @@ function printRemoteSection(remote: RemoteSectionResult): void {
     console.log(remote.skipped);
     return;
   }
-  console.log(formatRemoteTables(remote.rows, [...new Set(remote.rows.map((row) => row.peer))], remote.settings));
-  console.log();
-  console.log(formatRemoteTargets(remote.targets));
+  if (remote.rows.length > 0) {
+    console.log(formatRemoteTables(remote.rows, [...new Set(remote.rows.map((row) => row.peer))], remote.settings));
+    console.log();
+    console.log(formatRemoteTargets(remote.targets));
+  }
+  const { backup } = remote;
+  if (backup) {
+    if (remote.rows.length > 0) console.log();
+    console.log(formatBackupTable(backup.rows, [...new Set(backup.rows.map((row) => row.peer))], backup.base, backup.next));
+    console.log();
+    console.log(formatBackupTargets(backup.targets));
+  }
 }
 
 function printWalSection(wal: WalSectionResult): void {
@@ -237,12 +254,19 @@ async function main(): Promise<void> {
         repo: REPO,
         benchDir: dir,
         settings: args.quick ? REMOTE_QUICK : REMOTE_FULL,
+        parts: args.remote,
+        backupSettings: args.quick ? BACKUP_QUICK : BACKUP_FULL,
         progress: (text) => process.stderr.write(text),
       })
     : undefined;
   if (remote && !remote.skipped) {
     remote.notes.forEach(note);
     note(`remote: 1-minute load average ${remote.loadBefore.toFixed(2)} before the first round, ${remote.loadAfter.toFixed(2)} after the last`);
+    if (remote.backup) {
+      remote.backup.notes.forEach(note);
+      for (const peer of remote.backup.peers) note(`backup: ${peer.name}: ${peer.command}`);
+      note(`backup: 1-minute load average ${remote.backup.loadBefore.toFixed(2)} before the first round, ${remote.backup.loadAfter.toFixed(2)} after the last`);
+    }
   }
 
   if (storage) printStorageSection(storage);

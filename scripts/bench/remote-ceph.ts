@@ -3,6 +3,7 @@
 // state directory of its own, so a test suite's cluster (the script's defaults) can run beside it and
 // neither stops the other.
 import { execFileSync, spawnSync } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -30,6 +31,8 @@ export interface S3Endpoint {
 export interface RunningCeph extends S3Endpoint {
   /** ceph-s3.sh down: stops radosgw, the OSD and the monitor, removes the state; once, later calls do nothing */
   stop(): void;
+  /** radosgw-admin gc process --include-all: the data of deleted objects freed now, not hours later */
+  collectGarbage(): void;
 }
 
 /** Whether `program` is on the PATH. */
@@ -71,9 +74,36 @@ export function startCeph(repo: string, beforeInterruptedStop: () => void = () =
     const [endpoint, accessKeyId, secretAccessKey] = execFileSync(script, ['up'], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
       .trim()
       .split(' ') as [string, string, string];
-    return { endpoint, accessKeyId, secretAccessKey, region: 'us-east-1', stop };
+    const collectGarbage = () => {
+      execFileSync('radosgw-admin', ['gc', 'process', '--include-all'], {
+        env: { ...env, CEPH_CONF: path.join(BENCH_CEPH_ENV.CEPH_DIR, 'ceph.conf') },
+        stdio: 'ignore',
+      });
+    };
+    return { endpoint, accessKeyId, secretAccessKey, region: 'us-east-1', stop, collectGarbage };
   } catch (error) {
     stop();
     throw error;
   }
+}
+
+/** the name of the rclone remote writeRcloneConfig writes */
+export const RCLONE_REMOTE = 'ceph';
+
+/** Writes rclone's configuration for `s3` (the remote `ceph:`) to `file`. */
+export async function writeRcloneConfig(s3: S3Endpoint, file: string): Promise<void> {
+  await writeFile(
+    file,
+    [
+      `[${RCLONE_REMOTE}]`,
+      'type = s3',
+      'provider = Ceph',
+      `endpoint = ${s3.endpoint}`,
+      `access_key_id = ${s3.accessKeyId}`,
+      `secret_access_key = ${s3.secretAccessKey}`,
+      'force_path_style = true',
+      '',
+    ].join('\n'),
+    { mode: 0o600 },
+  );
 }

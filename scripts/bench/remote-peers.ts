@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { MountProcess } from '../fio/mount-process.js';
-import { installed, type S3Endpoint } from './remote-ceph.js';
+import { installed, RCLONE_REMOTE, type S3Endpoint, writeRcloneConfig } from './remote-ceph.js';
 
 export type RemotePeerName = 'persistfs' | 'rclone' | 's3fs';
 export const REMOTE_PEER_NAMES: readonly RemotePeerName[] = ['persistfs', 'rclone', 's3fs'];
@@ -18,7 +18,6 @@ export type RemoteRowPeer = RemotePeerName | typeof LOCAL_PEER;
 export const MOUNT_PREFIX = 'bench/';
 
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../mount/cli.js');
-const RCLONE_REMOTE = 'ceph';
 
 export interface RemotePeer {
   readonly name: RemoteRowPeer;
@@ -53,20 +52,7 @@ export async function remotePeers(
   process.env.AWS_ACCESS_KEY_ID = s3.accessKeyId;
   process.env.AWS_SECRET_ACCESS_KEY = s3.secretAccessKey;
   const rcloneConfig = path.join(workDir, 'rclone.conf');
-  await writeFile(
-    rcloneConfig,
-    [
-      `[${RCLONE_REMOTE}]`,
-      'type = s3',
-      'provider = Ceph',
-      `endpoint = ${s3.endpoint}`,
-      `access_key_id = ${s3.accessKeyId}`,
-      `secret_access_key = ${s3.secretAccessKey}`,
-      'force_path_style = true',
-      '',
-    ].join('\n'),
-    { mode: 0o600 },
-  );
+  await writeRcloneConfig(s3, rcloneConfig);
   const s3fsPasswords = path.join(workDir, 's3fs-passwd');
   await writeFile(s3fsPasswords, `${s3.accessKeyId}:${s3.secretAccessKey}\n`, { mode: 0o600 });
 

@@ -10,9 +10,11 @@ import path from 'node:path';
 
 import type { S3Client } from '@aws-sdk/client-s3';
 
+import { type BackupSectionResult, runBackupRounds } from './backup-section.js';
+import type { BackupSettings } from './backup-workloads.js';
 import { dataFile, ensureDataFile, removeQuietly, writeBack } from './data-files.js';
 import { rotated } from './peers.js';
-import { missingCephPrograms, startCeph } from './remote-ceph.js';
+import { installed, missingCephPrograms, startCeph } from './remote-ceph.js';
 import {
   LOCAL_PEER,
   localPeer,
@@ -28,11 +30,18 @@ import { evaluateRemoteTargets, remoteNotes, remoteRows, type RemoteRow, type Re
 import { COLD_FILE, createBucket, LIST_DIR, localTurn, putObjects, remoteTurn, s3Client, type RemoteSettings } from './remote-workloads.js';
 
 export { REMOTE_FULL, REMOTE_QUICK } from './remote-workloads.js';
+export { BACKUP_FULL, BACKUP_QUICK } from './backup-workloads.js';
+
+export const REMOTE_PARTS = ['mounts', 'backup'] as const;
+export type RemotePart = (typeof REMOTE_PARTS)[number];
 
 export interface RemoteSectionOptions {
   repo: string;
   benchDir: string;
   settings: RemoteSettings;
+  /** the parts to run: the mounts' workloads (1-4), the backup's (5) */
+  parts: readonly RemotePart[];
+  backupSettings: BackupSettings;
   /** writes progress text (no newline added) */
   progress(text: string): void;
 }
@@ -47,6 +56,8 @@ export interface RemoteSectionResult {
   turns: RemoteTurn[];
   rows: RemoteRow[];
   targets: RemoteTargetResult[];
+  /** the backup workload, when it ran */
+  backup?: BackupSectionResult;
   notes: string[];
   /** 1-minute load average before the first round and after the last */
   loadBefore: number;
@@ -85,7 +96,8 @@ const liveMounts = new Set<string>();
 
 export async function runRemoteSection(options: RemoteSectionOptions): Promise<RemoteSectionResult> {
   const { settings, progress } = options;
-  const notes = remoteNotes(settings);
+  const runsMounts = options.parts.includes('mounts');
+  const notes = runsMounts ? remoteNotes(settings) : [];
   const empty: RemoteSectionResult = { settings, peers: [], versions: {}, turns: [], rows: [], targets: [], notes, loadBefore: 0, loadAfter: 0 };
   const missing = missingCephPrograms();
   if (missing.length > 0) {
@@ -94,9 +106,12 @@ export async function runRemoteSection(options: RemoteSectionOptions): Promise<R
   }
   const names = REMOTE_PEER_NAMES.filter((name) => {
     const program = missingPeerProgram(name);
-    if (program !== undefined) notes.push(`remote: ${name} skipped, ${program} is not installed (make deps installs it)`);
+    if (program !== undefined && runsMounts) notes.push(`remote: ${name} skipped, ${program} is not installed (make deps installs it)`);
     return program === undefined;
   });
+
+  const runsBackup = options.parts.includes('backup') && installed('rclone');
+  if (options.parts.includes('backup') && !runsBackup) notes.push('backup: skipped, rclone is not installed (make deps installs it)');
 
   const workDir = path.join(options.benchDir, 'remote');
   await removeQuietly(workDir);
@@ -104,8 +119,10 @@ export async function runRemoteSection(options: RemoteSectionOptions): Promise<R
   // kept for later runs, like the storage section's data files
   const source = dataFile(options.benchDir, `remote-src-${settings.bigBytes}.dat`, settings.bigBytes);
   const cold = dataFile(options.benchDir, `remote-cold-${settings.bigBytes}.dat`, settings.bigBytes);
-  for (const file of [source, cold]) await ensureDataFile(file, (message) => progress(`${message}\n`));
-  await copyFile(cold.path, path.join(workDir, 'local', COLD_FILE));
+  if (runsMounts) {
+    for (const file of [source, cold]) await ensureDataFile(file, (message) => progress(`${message}\n`));
+    await copyFile(cold.path, path.join(workDir, 'local', COLD_FILE));
+  }
 
   progress('[remote] starting Ceph (scripts/ceph-s3.sh up)\n');
   // interrupted (SIGINT, SIGTERM): the mounts of the turn under way go first (their processes then exit)
@@ -115,22 +132,36 @@ export async function runRemoteSection(options: RemoteSectionOptions): Promise<R
   let client: S3Client | undefined;
   try {
     client = s3Client(ceph);
-    const buckets = await prepareBuckets(client, names, await readFile(cold.path), settings, progress);
-    const peers: RemotePeer[] = [...(await remotePeers(names, ceph, buckets, workDir)), localPeer(path.join(workDir, 'local'))];
     const versions: Record<string, string> = { node: process.version };
     if (names.includes('rclone')) versions.rclone = versionOf(['env', '-u', 'AWS_CA_BUNDLE', 'rclone', 'version']);
     if (names.includes('s3fs')) versions.s3fs = versionOf(['s3fs', '--version']);
     versions.radosgw = versionOf(['radosgw', '--version']);
 
     const loadBefore = os.loadavg()[0]!;
+    let peers: RemotePeer[] = [];
     const turns: RemoteTurn[] = [];
-    for (let round = 0; round < settings.rounds; round++) {
-      for (const peer of rotated(peers, round)) {
-        turns.push(await runTurn(peer, round, { client, workDir, sourceFile: source.path }, options));
+    if (runsMounts) {
+      const buckets = await prepareBuckets(client, names, await readFile(cold.path), settings, progress);
+      peers = [...(await remotePeers(names, ceph, buckets, workDir)), localPeer(path.join(workDir, 'local'))];
+      for (let round = 0; round < settings.rounds; round++) {
+        for (const peer of rotated(peers, round)) {
+          turns.push(await runTurn(peer, round, { client, workDir, sourceFile: source.path }, options));
+        }
       }
     }
+    const backup = runsBackup
+      ? await runBackupRounds({
+          benchDir: options.benchDir,
+          workDir: path.join(workDir, 'backup'),
+          ceph,
+          client,
+          rounds: settings.rounds,
+          settings: options.backupSettings,
+          progress,
+        })
+      : undefined;
     const rowPeers: RemoteRowPeer[] = [...names, LOCAL_PEER];
-    const rows = remoteRows(turns, rowPeers, settings);
+    const rows = runsMounts ? remoteRows(turns, rowPeers, settings) : [];
     for (const turn of turns) if (turn.error) notes.push(`remote: round ${turn.round + 1}, ${turn.peer} failed: ${turn.error}`);
     return {
       settings,
@@ -139,7 +170,8 @@ export async function runRemoteSection(options: RemoteSectionOptions): Promise<R
       versions,
       turns,
       rows,
-      targets: evaluateRemoteTargets(rows, settings),
+      targets: runsMounts ? evaluateRemoteTargets(rows, settings) : [],
+      ...(backup === undefined ? {} : { backup }),
       notes,
       loadBefore,
       loadAfter: os.loadavg()[0]!,

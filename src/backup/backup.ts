@@ -1,13 +1,16 @@
-// A backup of a directory tree to an S3 prefix: list the tree, hash each file as it streams from disk,
-// send the blobs the prefix lacks (a few at once) and check each with a HEAD, then write the manifest,
-// last: a backup whose manifest is not there does not exist (its blobs are reused by the next one).
+// A backup of a directory tree to an S3 prefix: list the tree; a file the newest backup there has with the
+// same path, size and mtime, whose blob the store still has whole (size and ETag), is not read again (as
+// rclone and restic decide: `rehash` reads every file); hash each other file (one read: a file under the
+// multipart threshold is read whole and its bytes sent as hashed; a larger one streams), send the blobs the
+// prefix lacks (a few at once) and check each against its ETag, then write the manifest, last: a backup
+// whose manifest is not there does not exist (its blobs are reused by the next one).
 import fs from 'node:fs/promises';
 
 import { toStorageError } from '../ground/errors.js';
-import type { ObjectStore } from '../adapters/s3/object-store.js';
+import { MULTIPART_THRESHOLD, type ObjectStore } from '../adapters/s3/object-store.js';
 import { BlobStore, changed } from './blob-store.js';
-import { hashFile } from './content-hash.js';
-import { backupId, type Entry, type FileEntry, type Manifest, MANIFEST_FORMAT, manifestKey, writeManifest } from './manifest.js';
+import { type ContentHash, hashBytes, hashFile } from './content-hash.js';
+import { backupId, type Entry, type FileEntry, listBackups, type Manifest, MANIFEST_FORMAT, manifestKey, readManifest, writeManifest } from './manifest.js';
 import { forEachLimited } from './pool.js';
 import { listTree, statRoot, type TreeItem } from './source-tree.js';
 
@@ -25,6 +28,11 @@ export interface BackupOptions {
   onProgress?: Progress;
   /** the backup's time (default now): its id */
   now?: Date;
+  /**
+   * read and hash every file, even those the newest backup there has with the same path, size and mtime
+   * (by default those are not read again: their blob is checked in the listing, size and ETag)
+   */
+  rehash?: boolean;
 }
 
 export interface BackupResult {
@@ -42,21 +50,48 @@ export interface BackupResult {
   blobsSent: number;
   /** bytes whose blob was there already (from an earlier backup, or another file of this one) */
   bytesSkipped: number;
+  /** files not read: the newest backup had them with the same path, size and mtime, and their blob is there */
+  filesUnread: number;
   seconds: number;
 }
 
 export const DEFAULT_CONCURRENCY = 4;
 
-/** Hashes the file of `item` and checks that it did not change while read (size and mtime as listed). */
-async function hashItem(item: TreeItem & { entry: FileEntry }, onBytes: (bytes: number) => void) {
-  const hash = await hashFile(item.location, onBytes).catch((error: unknown) => {
+/**
+ * Hashes the file of `item` and checks that it did not change while read (size and mtime as listed). A
+ * file under MULTIPART_THRESHOLD is read whole, once: its bytes come back with the hash, to be sent as
+ * they are; a larger one streams (and streams again if it is sent).
+ */
+async function hashItem(item: TreeItem & { entry: FileEntry }): Promise<{ hash: ContentHash; bytes?: Buffer }> {
+  const read = async () => {
+    if (item.entry.size >= MULTIPART_THRESHOLD) return { hash: await hashFile(item.location) };
+    const bytes = await fs.readFile(item.location);
+    return { hash: hashBytes(bytes), bytes };
+  };
+  const hashed = await read().catch((error: unknown) => {
     throw toStorageError(error, 'read', item.entry.path);
   });
+  const { hash } = hashed;
   const after = await fs.lstat(item.location, { bigint: true }).catch((error: unknown) => {
     throw toStorageError(error, 'lstat', item.entry.path);
   });
   if (hash.size !== item.entry.size || Number(after.size) !== item.entry.size || String(after.mtimeNs) !== item.entry.mtimeNs) throw changed(item.entry.path);
-  return hash;
+  return hashed;
+}
+
+/**
+ * The files of the newest backup under `prefix` by path, those whose manifest gives their ETags (empty when
+ * there is none, or when its manifest is damaged: then every file is read).
+ */
+async function previousFiles(store: ObjectStore, prefix: string): Promise<Map<string, FileEntry & { etags: string[] }>> {
+  const newest = (await listBackups(store, prefix)).at(-1);
+  if (newest === undefined) return new Map();
+  const manifest = await readManifest(store, prefix, newest.id).catch((error: unknown) => {
+    if ((error as { code?: string }).code === 'EBADMSG') return undefined;
+    throw error;
+  });
+  const files = (manifest?.entries ?? []).filter((entry): entry is FileEntry & { etags: string[] } => entry.kind === 'file' && entry.etags !== undefined);
+  return new Map(files.map((entry) => [entry.path, entry]));
 }
 
 /** An id not taken under `prefix`: the time of `now`, a millisecond later while one is. */
@@ -77,21 +112,41 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
   const total = files.reduce((sum, item) => sum + item.entry.size, 0);
   const blobs = new BlobStore(store, prefix);
   await blobs.load();
+  const previous = options.rehash === true ? new Map<string, FileEntry & { etags: string[] }>() : await previousFiles(store, prefix);
   let done = 0;
   let bytesSent = 0;
   let blobsSent = 0;
   let bytesSkipped = 0;
+  let filesUnread = 0;
   const progress = (path: string) => options.onProgress?.(done, total, path);
   await forEachLimited(files, options.concurrency ?? DEFAULT_CONCURRENCY, async (item) => {
     const { entry } = item;
     progress(entry.path);
-    const hash = await hashItem(item, () => undefined);
-    entry.sha256 = hash.sha256;
-    const sent = await blobs.ensure(hash, item.location, entry.path, (bytes) => {
-      done += bytes;
-      bytesSent += bytes;
+    // as the newest backup had it (path, size, mtime) and its blob whole in the store: not read again
+    const known = previous.get(entry.path);
+    if (known !== undefined && known.size === entry.size && known.mtimeNs === entry.mtimeNs && blobs.has(known)) {
+      entry.sha256 = known.sha256;
+      entry.etags = known.etags;
+      filesUnread++;
+      done += entry.size;
+      bytesSkipped += entry.size;
       progress(entry.path);
-    });
+      return;
+    }
+    const { hash, bytes } = await hashItem(item);
+    entry.sha256 = hash.sha256;
+    entry.etags = hash.etags;
+    const sent = await blobs.ensure(
+      hash,
+      item.location,
+      entry.path,
+      (count) => {
+        done += count;
+        bytesSent += count;
+        progress(entry.path);
+      },
+      bytes,
+    );
     if (sent) blobsSent++;
     else {
       done += entry.size;
@@ -114,6 +169,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
     bytesSent,
     blobsSent,
     bytesSkipped,
+    filesUnread,
     seconds: (performance.now() - started) / 1000,
   };
 }

@@ -1,8 +1,10 @@
 // The blobs of a backup prefix: each content once, under its SHA-256. What is there already is learnt
 // from one listing of blobs/ (a blob counts only when its size and ETag are those of the content: a
-// damaged or partial one is sent again). A new blob streams from disk (multipart above
-// MULTIPART_THRESHOLD, through ObjectStore.put) and is then checked with a HEAD: its size and ETag must be
-// those of the bytes hashed, or it is deleted and the backup fails naming the file.
+// damaged or partial one is sent again). A new blob under MULTIPART_THRESHOLD whose bytes the caller holds
+// (read once, hashed) goes up in one PUT signed with its SHA-256 (the store refuses other bytes) and is
+// checked by the ETag the PUT answers; otherwise it streams from disk (multipart above the threshold,
+// through ObjectStore.put) and is then checked with a HEAD. Either way its size and ETag must be those of
+// the bytes hashed, or it is deleted and the backup fails naming the file.
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { pipeline, Transform } from 'node:stream';
@@ -49,15 +51,34 @@ export class BlobStore {
 
   /**
    * Makes sure the blob of `hash` is there, sending the file at `location` (named `path` in errors) when it
-   * is not; resolves with whether this call sent it. `onBytes` hears of each chunk sent.
+   * is not; resolves with whether this call sent it. `onBytes` hears of each chunk sent. `bytes`, when
+   * given, are the content that was hashed (a file under MULTIPART_THRESHOLD read whole): they are sent as
+   * they are, without reading the file again.
    */
-  ensure(hash: ContentHash, location: Buffer, path: string, onBytes: (bytes: number) => void): Promise<boolean> {
+  ensure(hash: ContentHash, location: Buffer, path: string, onBytes: (bytes: number) => void, bytes?: Uint8Array): Promise<boolean> {
     if (this.has(hash)) return Promise.resolve(false);
     const under = this.sending.get(hash.sha256);
     if (under !== undefined) return under.then(() => false);
-    const sent = this.send(hash, location, path, onBytes);
+    const sent =
+      bytes !== undefined && bytes.length < MULTIPART_THRESHOLD ? this.sendBytes(hash, bytes, path, onBytes) : this.send(hash, location, path, onBytes);
     this.sending.set(hash.sha256, sent);
     return sent;
+  }
+
+  /**
+   * Sends content held in memory in one PUT signed with its SHA-256 (the store checks the body against it)
+   * and checks the ETag the PUT answers with: no HEAD, no second read or hash.
+   */
+  private async sendBytes(hash: ContentHash, bytes: Uint8Array, path: string, onBytes: (bytes: number) => void): Promise<boolean> {
+    const key = blobKey(this.prefix, hash.sha256);
+    const etag = await this.store.put(key, bytes, bytes.length, {}, hash.sha256);
+    onBytes(bytes.length);
+    if (!etagMatches(etag, hash.etags)) {
+      await this.store.delete(key).catch(() => undefined);
+      throw otherBytes(this.store, key, path, etag, hash);
+    }
+    this.present.set(hash.sha256, { size: bytes.length, etag });
+    return true;
   }
 
   private async send(hash: ContentHash, location: Buffer, path: string, onBytes: (bytes: number) => void): Promise<boolean> {
@@ -78,19 +99,19 @@ export class BlobStore {
     if (head === undefined || head.size !== hash.size || !etagMatches(head.etag, hash.etags)) {
       await this.store.delete(key).catch(() => undefined);
       if (head !== undefined && head.size !== hash.size) throw changed(path);
-      throw storageError(
-        'EIO',
-        `the object store holds other bytes than were sent for '${path}' (ETag ${head?.etag ?? 'none'}, expected ${hash.etags.join(' or ')})`,
-        {
-          path: `s3://${this.store.bucket}/${key}`,
-          hint: 'if the file changed while it was backed up, run the backup again; otherwise the object store damaged the upload',
-        },
-      );
+      throw otherBytes(this.store, key, path, head?.etag, hash);
     }
     this.present.set(hash.sha256, { size: head.size, etag: head.etag });
     return true;
   }
 }
+
+/** The error for a blob whose ETag in the store is not that of the content hashed. */
+const otherBytes = (store: ObjectStore, key: string, path: string, etag: string | undefined, hash: ContentHash) =>
+  storageError('EIO', `the object store holds other bytes than were sent for '${path}' (ETag ${etag || 'none'}, expected ${hash.etags.join(' or ')})`, {
+    path: `s3://${store.bucket}/${key}`,
+    hint: 'if the file changed while it was backed up, run the backup again; otherwise the object store damaged the upload',
+  });
 
 /** The error for a file that changed while it was read for the backup. */
 export const changed = (path: string) =>

@@ -43,9 +43,32 @@ export async function hashFile(path: string | Buffer, onBytes: (bytes: number) =
     onBytes(chunk.length);
   }
   if (inPart > 0) parts.push(part.digest());
-  const etags = [`"${whole.digest('hex')}"`];
+  return { sha256: sha.digest('hex'), size, etags: etagsOf(whole.digest(), parts) };
+}
+
+/** The ETags of a content whose MD5 is `whole` and whose parts' MD5s are `parts` (none for the empty content). */
+function etagsOf(whole: Buffer, parts: readonly Buffer[]): string[] {
+  const etags = [`"${whole.toString('hex')}"`];
   if (parts.length > 0) etags.push(`"${createHash('md5').update(Buffer.concat(parts)).digest('hex')}-${parts.length}"`);
-  return { sha256: sha.digest('hex'), size, etags };
+  return etags;
+}
+
+/**
+ * The same hashes of content held in memory, one pass of each hash over it: a content of one part (under
+ * MULTIPART_THRESHOLD) has its whole MD5 as its part's.
+ */
+export function hashBytes(bytes: Uint8Array): ContentHash {
+  const whole = createHash('md5').update(bytes).digest();
+  const parts: Buffer[] = [];
+  if (bytes.length >= MULTIPART_THRESHOLD) {
+    for (let at = 0; at < bytes.length; at += MULTIPART_THRESHOLD)
+      parts.push(
+        createHash('md5')
+          .update(bytes.subarray(at, at + MULTIPART_THRESHOLD))
+          .digest(),
+      );
+  } else if (bytes.length > 0) parts.push(whole);
+  return { sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.length, etags: etagsOf(whole, parts) };
 }
 
 /** Whether an ETag from the store (quoted or not) is one of `etags`. */

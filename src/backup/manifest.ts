@@ -2,7 +2,8 @@
 // is in the store and checked). It lists every entry of the tree backed up, with what restore needs to
 // make it again: the path ('/'-separated, relative to the tree's root, '' for the root itself; a byte of
 // a name that is not UTF-8 kept as in src/ground/name-bytes.ts), the kind, mode and mtime, and for a file
-// its size and SHA-256 (its blob's address), for a symbolic link its target.
+// its size and SHA-256 (its blob's address) and the ETags of its content (what the next backup checks a
+// file it does not read against), for a symbolic link its target.
 //
 //   <prefix>backups/<id>.json   the manifests, <id> the time of the backup (sortable: 2025-01-02T03-04-05.678Z)
 //   <prefix>blobs/<sha256>      each content once
@@ -26,6 +27,11 @@ export interface FileEntry {
   mtimeNs: string;
   size: number;
   sha256: string;
+  /**
+   * the ETags the object store may give the content (ContentHash.etags): with them a later backup finds a
+   * file of the same path, size and mtime in the store without reading it (absent in older manifests)
+   */
+  etags?: string[];
 }
 
 export interface SymlinkEntry {
@@ -118,6 +124,8 @@ export function parseManifest(bytes: Buffer, path: string): Manifest {
     if (!/^-?\d+$/.test(entry.mtimeNs)) throw bad(`the mtime of ${JSON.stringify(entry.path)}`);
     if (entry.kind === 'file' && (!/^[0-9a-f]{64}$/.test(entry.sha256) || !Number.isSafeInteger(entry.size) || entry.size < 0))
       throw bad(`the size or sha256 of ${JSON.stringify(entry.path)}`);
+    if (entry.kind === 'file' && entry.etags !== undefined && !(Array.isArray(entry.etags) && entry.etags.every((etag) => typeof etag === 'string')))
+      throw bad(`the ETags of ${JSON.stringify(entry.path)}`);
     if (entry.kind === 'symlink' && typeof entry.target !== 'string') throw bad(`the target of ${JSON.stringify(entry.path)}`);
   }
   return manifest;

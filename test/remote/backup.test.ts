@@ -407,3 +407,77 @@ test('backup: an LSM store, closed, restores and opens with every key; an open o
   await checkpoint.close();
   await checkpointDir.close();
 });
+
+/** Records the commands `store` sends (their names) and the payload hash each request was signed with. */
+function recordRequests(store: ObjectStore): { command: string; key: string | undefined; contentSha256: string | undefined }[] {
+  const seen: { command: string; key: string | undefined; contentSha256: string | undefined }[] = [];
+  store.client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const headers = (args.request as { headers?: Record<string, string> }).headers ?? {};
+      seen.push({ command: context.commandName ?? '', key: (args.input as { Key?: string }).Key, contentSha256: headers['x-amz-content-sha256'] });
+      return next(args);
+    },
+    { step: 'deserialize', name: 'recordRequests' },
+  );
+  return seen;
+}
+
+test('backup: a small file is read once and goes up in one PUT signed with its sha256, checked by the ETag the PUT answers (no HEAD)', async (t) => {
+  const { prefix, store } = await remote(t);
+  const source = tempDir(t);
+  const contents = Array.from({ length: 5 }, (_, i) => randomBytes(50_000 + i));
+  for (const [i, bytes] of contents.entries()) fs.writeFileSync(path.join(source, `f${i}`), bytes);
+  const seen = recordRequests(store);
+  const result = await runBackup({ source, store, prefix });
+  t.equal(result.blobsSent, 5, 'five blobs sent');
+  const puts = seen.filter((request) => request.command === 'PutObjectCommand' && request.key?.includes('/blobs/'));
+  t.equal(puts.length, 5, 'one PUT each');
+  t.deepEqual(
+    puts.map((put) => put.contentSha256).sort(),
+    contents.map((bytes) => sha(bytes)).sort(),
+    "each signed with its content's sha256 (the store checks the body against it)",
+  );
+  const heads = seen.filter((request) => request.command === 'HeadObjectCommand');
+  t.deepEqual(
+    heads.map((head) => head.key),
+    [`${prefix}backups/${result.id}.json`],
+    'the only HEAD is the one that finds the id free: no blob is HEADed after its PUT',
+  );
+});
+
+test('backup: the object store refuses a PUT whose body is not the sha256 it is signed with (EIO), and stores nothing', async (t) => {
+  const { cluster, prefix, store, client } = await remote(t);
+  const body = Buffer.from('what is sent');
+  await rejection(t, store.put(`${prefix}wrong`, body, body.length, {}, sha(Buffer.from('what was hashed'))), 'EIO', 'a body other than the hashed one');
+  const gone = await client.send(new HeadObjectCommand({ Bucket: cluster.bucket, Key: `${prefix}wrong` })).catch(() => undefined);
+  t.equal(gone, undefined, 'no object');
+  t.ok((await store.put(`${prefix}right`, body, body.length, {}, sha(body))).length > 0, 'the right sha256 is taken');
+});
+
+test('backup: a file the newest backup has with the same path, size and mtime is not read again; a new mtime, a damaged blob or rehash reads it', async (t) => {
+  const { cluster, prefix, store, client } = await remote(t);
+  const source = tempDir(t);
+  for (let i = 0; i < 6; i++) fs.writeFileSync(path.join(source, `f${i}`), randomBytes(30_000 + i));
+  const first = await runBackup({ source, store, prefix });
+  t.equal(first.filesUnread, 0, 'the first backup reads every file');
+  const second = await runBackup({ source, store, prefix });
+  t.equal(second.filesUnread, 6, 'the second reads none');
+  t.equal(second.bytesSkipped, second.bytes, 'and sends nothing');
+  // the same size, a new content and mtime: read
+  fs.writeFileSync(path.join(source, 'f2'), randomBytes(30_002));
+  // the same size and mtime, its blob damaged in the store: read and sent again
+  const f4 = fs.readFileSync(path.join(source, 'f4'));
+  await client.send(new PutObjectCommand({ Bucket: cluster.bucket, Key: `${prefix}blobs/${sha(f4)}`, Body: randomBytes(f4.length) }));
+  const third = await runBackup({ source, store, prefix });
+  t.equal(third.filesUnread, 4, 'the third reads the changed file and the one whose blob is damaged');
+  t.equal(third.blobsSent, 2, 'and sends both');
+  const restored = path.join(tempDir(t), 'out');
+  await runRestore({ store, prefix, target: restored });
+  t.ok(
+    [0, 1, 2, 3, 4, 5].every((i) => fs.readFileSync(path.join(restored, `f${i}`)).equals(fs.readFileSync(path.join(source, `f${i}`)))),
+    'the newest backup restores every file as it is now',
+  );
+  const rehashed = await runBackup({ source, store, prefix, rehash: true });
+  t.equal(rehashed.filesUnread, 0, 'rehash reads every file');
+  t.equal(rehashed.blobsSent, 0, 'and finds every blob there');
+});

@@ -229,12 +229,23 @@ export class ObjectStore {
   /**
    * Stores `body` as `key` with `metadata`, whole: readers see the old object or the new one, never a part.
    * Large bodies go up in parts (one multipart upload, completed at the end). Resolves with the new ETag.
+   * `sha256` (hex), when the caller knows the SHA-256 of a body sent in one PUT, is sent as its signed payload
+   * hash (x-amz-content-sha256): the SDK does not hash the body again, and the store refuses a body that is
+   * not that content (EIO).
    */
-  async put(key: string, body: Uint8Array | Readable, size: number, metadata: ObjectMetadata): Promise<string> {
+  async put(key: string, body: Uint8Array | Readable, size: number, metadata: ObjectMetadata, sha256?: string): Promise<string> {
     if (size < MULTIPART_THRESHOLD && !(body instanceof Readable)) {
-      const answer = await this.call('PutObject', key, () =>
-        this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: size, Metadata: metadata })),
-      );
+      const command = new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: size, Metadata: metadata });
+      if (sha256 !== undefined) {
+        command.middlewareStack.add(
+          (next) => (args) => {
+            (args.request as { headers: Record<string, string> }).headers['x-amz-content-sha256'] = sha256;
+            return next(args);
+          },
+          { step: 'build', name: 'persistfsContentSha256' },
+        );
+      }
+      const answer = await this.call('PutObject', key, () => this.client.send(command));
       const etag = answer.ETag ?? '';
       this.observer?.stored(key, size, etag, metadata);
       return etag;
