@@ -10,6 +10,7 @@ import path from 'node:path';
 
 import type { S3Client } from '@aws-sdk/client-s3';
 
+import { steps, type Steps } from '../../mount/progress.js';
 import { dataFile, ensureDataFile, removeQuietly, writeBack } from './data-files.js';
 import { rotated } from './peers.js';
 import { missingCephPrograms, startCeph } from './remote-ceph.js';
@@ -33,8 +34,6 @@ export interface RemoteSectionOptions {
   repo: string;
   benchDir: string;
   settings: RemoteSettings;
-  /** writes progress text (no newline added) */
-  progress(text: string): void;
 }
 
 export interface RemoteSectionResult {
@@ -53,6 +52,9 @@ export interface RemoteSectionResult {
   loadAfter: number;
 }
 
+/** progress text on stderr before and after the turns (no newline added) */
+const write = (text: string) => process.stderr.write(text);
+
 function versionOf(argv: string[]): string {
   const result = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', env: { ...process.env, AWS_CA_BUNDLE: '' } });
   return result.status === 0 ? (result.stdout.split('\n')[0] ?? '').trim() : 'unknown';
@@ -64,18 +66,17 @@ async function prepareBuckets(
   names: readonly RemotePeerName[],
   coldFile: Buffer,
   settings: RemoteSettings,
-  progress: (text: string) => void,
 ): Promise<Record<RemotePeerName, string>> {
   const run = randomBytes(3).toString('hex');
   const buckets = Object.fromEntries(REMOTE_PEER_NAMES.map((name) => [name, `bench-${name}-${run}`])) as Record<RemotePeerName, string>;
   const listed = Array.from({ length: settings.listObjects }, (_, index) => `${MOUNT_PREFIX}${LIST_DIR}/o${String(index).padStart(5, '0')}`);
   for (const name of names) {
     const started = Date.now();
-    progress(`[remote] bucket ${buckets[name]}: ${COLD_FILE} and ${settings.listObjects.toLocaleString('en-US')} objects in ${LIST_DIR}  `);
+    write(`[remote] bucket ${buckets[name]}: ${COLD_FILE} and ${settings.listObjects.toLocaleString('en-US')} objects in ${LIST_DIR}  `);
     await createBucket(client, buckets[name]);
     await putObjects(client, buckets[name], [`${MOUNT_PREFIX}${COLD_FILE}`], coldFile, 1);
     await putObjects(client, buckets[name], listed, Buffer.from('listed\n'), 64);
-    progress(`${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+    write(`${((Date.now() - started) / 1000).toFixed(1)} s\n`);
   }
   return buckets;
 }
@@ -84,7 +85,7 @@ async function prepareBuckets(
 const liveMounts = new Set<string>();
 
 export async function runRemoteSection(options: RemoteSectionOptions): Promise<RemoteSectionResult> {
-  const { settings, progress } = options;
+  const { settings } = options;
   const notes = remoteNotes(settings);
   const empty: RemoteSectionResult = { settings, peers: [], versions: {}, turns: [], rows: [], targets: [], notes, loadBefore: 0, loadAfter: 0 };
   const missing = missingCephPrograms();
@@ -104,10 +105,10 @@ export async function runRemoteSection(options: RemoteSectionOptions): Promise<R
   // kept for later runs, like the storage section's data files
   const source = dataFile(options.benchDir, `remote-src-${settings.bigBytes}.dat`, settings.bigBytes);
   const cold = dataFile(options.benchDir, `remote-cold-${settings.bigBytes}.dat`, settings.bigBytes);
-  for (const file of [source, cold]) await ensureDataFile(file, (message) => progress(`${message}\n`));
+  for (const file of [source, cold]) await ensureDataFile(file, (message) => write(`${message}\n`));
   await copyFile(cold.path, path.join(workDir, 'local', COLD_FILE));
 
-  progress('[remote] starting Ceph (scripts/ceph-s3.sh up)\n');
+  write('[remote] starting Ceph (scripts/ceph-s3.sh up)\n');
   // interrupted (SIGINT, SIGTERM): the mounts of the turn under way go first (their processes then exit)
   const ceph = startCeph(options.repo, () => {
     for (const mountpoint of liveMounts) spawnSync('fusermount', ['-uz', mountpoint]);
@@ -115,7 +116,7 @@ export async function runRemoteSection(options: RemoteSectionOptions): Promise<R
   let client: S3Client | undefined;
   try {
     client = s3Client(ceph);
-    const buckets = await prepareBuckets(client, names, await readFile(cold.path), settings, progress);
+    const buckets = await prepareBuckets(client, names, await readFile(cold.path), settings);
     const peers: RemotePeer[] = [...(await remotePeers(names, ceph, buckets, workDir)), localPeer(path.join(workDir, 'local'))];
     const versions: Record<string, string> = { node: process.version };
     if (names.includes('rclone')) versions.rclone = versionOf(['env', '-u', 'AWS_CA_BUNDLE', 'rclone', 'version']);
@@ -124,10 +125,15 @@ export async function runRemoteSection(options: RemoteSectionOptions): Promise<R
 
     const loadBefore = os.loadavg()[0]!;
     const turns: RemoteTurn[] = [];
-    for (let round = 0; round < settings.rounds; round++) {
-      for (const peer of rotated(peers, round)) {
-        turns.push(await runTurn(peer, round, { client, workDir, sourceFile: source.path }, options));
+    const progress = steps({ title: 'remote', total: settings.rounds * peers.length });
+    try {
+      for (let round = 0; round < settings.rounds; round++) {
+        for (const peer of rotated(peers, round)) {
+          turns.push(await runTurn(peer, round, { client, workDir, sourceFile: source.path }, settings, progress));
+        }
       }
+    } finally {
+      progress.stop();
     }
     const rowPeers: RemoteRowPeer[] = [...names, LOCAL_PEER];
     const rows = remoteRows(turns, rowPeers, settings);
@@ -146,7 +152,7 @@ export async function runRemoteSection(options: RemoteSectionOptions): Promise<R
     };
   } finally {
     client?.destroy();
-    progress('[remote] stopping Ceph (scripts/ceph-s3.sh down)\n');
+    write('[remote] stopping Ceph (scripts/ceph-s3.sh down)\n');
     ceph.stop();
     await removeQuietly(workDir);
   }
@@ -157,9 +163,9 @@ async function runTurn(
   peer: RemotePeer,
   round: number,
   where: { client: S3Client; workDir: string; sourceFile: string },
-  options: RemoteSectionOptions,
+  settings: RemoteSettings,
+  bar: Steps,
 ): Promise<RemoteTurn> {
-  const { settings, progress } = options;
   const { client, workDir, sourceFile } = where;
   const slug = peer.name.replace(/\W+/g, '-');
   const mnt = path.join(workDir, `mnt-${slug}`);
@@ -169,7 +175,13 @@ async function runTurn(
   await mkdir(cacheDir, { recursive: true });
   // no turn pays for the writeback an earlier one left behind
   writeBack();
-  progress(`[remote round ${round + 1}/${settings.rounds}] ${peer.name.padEnd(11)}  `);
+  bar.begin(`round ${round + 1}/${settings.rounds}  ${peer.name}`);
+  // the figures as they are measured: on the bar, then the step's line
+  let shown = '';
+  const progress = (text: string) => {
+    shown += text;
+    bar.detail(shown);
+  };
   const turn: RemoteTurn = { round, peer: peer.name, figures: {} };
   try {
     const mount = await peer.mount(mnt, cacheDir);
@@ -209,6 +221,6 @@ async function runTurn(
   } finally {
     await removeQuietly(cacheDir);
   }
-  progress('\n');
+  bar.end(shown.trimEnd());
   return turn;
 }
