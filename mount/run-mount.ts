@@ -37,29 +37,41 @@ export interface RunMountOptions extends FuseMountOptions {
 
 const WATCH_INTERVAL_MS = 500;
 
+const PASSTHROUGH_NEEDS = '--passthrough needs --transport kernel, root, and no --writeback-cache (the kernel takes one or the other)';
+
+/**
+ * What is wrong with these options taken together, found before anything is touched (the command line
+ * says it as a usage error), or undefined. `cacheDir`: the local directory in front of a bucket, if given.
+ */
+export function mountOptionsProblem(
+  options: Pick<RunMountOptions, 'transport' | 'writebackCache' | 'passthrough' | 'fuseUring' | 'backing'> & { cacheDir: string | undefined },
+): string | undefined {
+  const kernel = (options.transport ?? DEFAULT_TRANSPORT) === 'kernel';
+  if (options.writebackCache === true && !kernel) return '--writeback-cache needs --transport kernel (libfuse 2 has no writeback cache)';
+  if (options.passthrough && (!kernel || options.writebackCache === true)) return PASSTHROUGH_NEEDS;
+  if (options.fuseUring === 'on' && !kernel) return '--fuse-uring on needs --transport kernel';
+  const remote = options.backing.startsWith('s3://');
+  if (remote && options.cacheDir === undefined) return 'mounting s3://bucket/prefix needs --cache-dir (a local directory in front of the bucket)';
+  if (!remote && options.cacheDir !== undefined) return '--cache-dir is for an s3://bucket/prefix backing; a local backing directory needs none';
+  return undefined;
+}
+
 /** Mounts and serves; resolves once the mount is gone and everything is closed. */
 export async function runMount(options: RunMountOptions): Promise<void> {
   const { logger } = options;
   const transport = options.transport ?? DEFAULT_TRANSPORT;
-  if (options.writebackCache === true && transport !== 'kernel') {
-    throw new StorageError('EINVAL', 'EINVAL: --writeback-cache needs --transport kernel (libfuse 2 has no writeback cache)');
-  }
-  if (options.passthrough && (transport !== 'kernel' || options.writebackCache === true || process.getuid?.() !== 0)) {
-    throw new StorageError('EINVAL', 'EINVAL: --passthrough needs --transport kernel, root, and no --writeback-cache (the kernel takes one or the other)');
-  }
+  const problem = mountOptionsProblem({ ...options, cacheDir: options.remote?.tiered.cacheDir });
+  if (problem !== undefined) throw new StorageError('EINVAL', `EINVAL: ${problem}`);
+  if (options.passthrough && process.getuid?.() !== 0) throw new StorageError('EINVAL', `EINVAL: ${PASSTHROUGH_NEEDS}`);
   // the writeback cache by default where there is one, and passthrough was not chosen instead
   options = { ...options, writebackCache: options.writebackCache ?? (transport === 'kernel' && !options.passthrough) };
-  if (options.fuseUring === 'on' && transport !== 'kernel') {
-    throw new StorageError('EINVAL', 'EINVAL: --fuse-uring on needs --transport kernel');
-  }
   await checkFuseDevice();
   if (options.fuseUring === 'on') await checkFuseUring();
   const remote = options.backing.startsWith('s3://');
-  if (remote && options.remote === undefined) {
-    throw new StorageError('EINVAL', 'EINVAL: mounting s3://bucket/prefix needs --cache-dir (a local directory in front of the bucket)');
-  }
   // for a bucket, the local directory checked (exists, not inside the mount point) is its cache directory
-  const paths = await checkMountPaths(remote ? options.remote!.tiered.cacheDir : options.backing, options.mountpoint);
+  const paths = remote
+    ? await checkMountPaths(options.remote!.tiered.cacheDir, options.mountpoint, 'the cache directory (--cache-dir)')
+    : await checkMountPaths(options.backing, options.mountpoint);
   if (paths.clearedStale) logger.warn({ mountpoint: paths.mountpoint }, 'cleared a stale mount left by a process that died');
   const storageOptions: StorageOptions = { config: options.config, logger, enforcePermissions: false, readOnly: options.readOnly === true };
   if (remote) {
