@@ -252,9 +252,11 @@ await yargs(args)
           remote: argv['cache-dir'] === undefined ? undefined : remoteOptions(argv),
           readOnly: argv['read-only'] === true,
           onMounted: ({ backing, mountpoint, ioMode }) => {
+            // a daemon has no terminal to Ctrl-C: its log says only how to unmount
+            const stop = ready ? '' : 'Ctrl-C, or from another shell: ';
             process.stderr.write(
               `persistfs: serving ${backing} at ${mountpoint} (${ioMode} IO mode${argv['read-only'] ? ', read-only' : ''}).\n` +
-                `persistfs: stop with Ctrl-C, or from another shell: persistfs unmount ${mountpoint} (or fusermount -u ${mountpoint})\n`,
+                `persistfs: stop with ${stop}persistfs unmount ${mountpoint} (or fusermount -u ${mountpoint})\n`,
             );
             if (ready) {
               ready.mounted();
