@@ -18,7 +18,7 @@ import { StorageError } from '../src/ground/errors.js';
 import { DaemonError, defaultLogFile, startDaemon, takeReadyChannel } from './daemon.js';
 import { expandMountOptions, MountOptionError } from './mount-options.js';
 import { unmountPersistfs } from './mountpoint.js';
-import { DEFAULT_TRANSPORT, TRANSPORTS } from './transports.js';
+import { DEFAULT_TRANSPORT, mountOptionsProblem, TRANSPORTS } from './transports.js';
 
 /** persistfs's own version, from its package.json (dist/mount/cli.js -> the package's root), wherever it is run from. */
 const VERSION = (JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -213,8 +213,21 @@ await yargs(args)
         })
         .option('foreground', { alias: 'f', type: 'boolean', describe: 'stay in the foreground, logging to stderr (the default)' })
         .conflicts('daemon', 'foreground')
+        // usage errors, said before anything is touched (and before a daemon starts)
         .check((argv) => {
           if (argv['log-file'] !== undefined && !argv.daemon) throw new Error('--log-file needs --daemon (in the foreground the log goes to stderr)');
+          seconds('attr-timeout', argv['attr-timeout']);
+          seconds('entry-timeout', argv['entry-timeout']);
+          byteSize('cache-size', argv['cache-size']);
+          const problem = mountOptionsProblem({
+            transport: argv.transport,
+            writebackCache: argv['writeback-cache'],
+            passthrough: argv.passthrough,
+            fuseUring: argv['fuse-uring'],
+            backing: argv.backing,
+            cacheDir: argv['cache-dir'],
+          });
+          if (problem !== undefined) throw new Error(problem);
           return true;
         })
         .epilog('Every option can also be given as mount(8) takes them: -o allow_other,attr_timeout=2,no_xattr,ro'),
@@ -265,9 +278,11 @@ await yargs(args)
           remote: argv['cache-dir'] === undefined ? undefined : remoteOptions(argv),
           readOnly: argv['read-only'] === true,
           onMounted: ({ backing, mountpoint, ioMode }) => {
+            // a daemon has no terminal to Ctrl-C: its log says only how to unmount
+            const stop = ready ? '' : 'Ctrl-C, or from another shell: ';
             process.stderr.write(
               `persistfs: serving ${backing} at ${mountpoint} (${ioMode} IO mode${argv['read-only'] ? ', read-only' : ''}).\n` +
-                `persistfs: stop with Ctrl-C, or from another shell: persistfs unmount ${mountpoint} (or fusermount -u ${mountpoint})\n`,
+                `persistfs: stop with ${stop}persistfs unmount ${mountpoint} (or fusermount -u ${mountpoint})\n`,
             );
             if (ready) {
               ready.mounted();

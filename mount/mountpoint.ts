@@ -132,17 +132,20 @@ export interface MountPaths {
   clearedStale: boolean;
 }
 
-/** Resolves and checks the backing directory and the mount point; throws a StorageError saying what to do. */
-export async function checkMountPaths(backingArg: string, mountpointArg: string): Promise<MountPaths> {
+/**
+ * Resolves and checks the backing directory (named `backingName` in the errors: a bucket's cache directory
+ * is checked here too) and the mount point; throws a StorageError saying what to do.
+ */
+export async function checkMountPaths(backingArg: string, mountpointArg: string, backingName = 'the backing directory'): Promise<MountPaths> {
   const mountpoint = path.resolve(mountpointArg);
   const backing = path.resolve(backingArg);
   const clearedStale = await clearStale(mountpoint);
 
   const fail = (code: string, what: string, where: string): StorageError => storageError(code, what, { path: where });
   const backingStatus = await statOrCode(backing);
-  if (backingStatus === 'ENOENT') throw fail('ENOENT', 'the backing directory does not exist; create it first', backing);
-  if (typeof backingStatus === 'string') throw fail(backingStatus, 'cannot use the backing directory', backing);
-  if (!backingStatus.isDirectory()) throw fail('ENOTDIR', 'the backing store must be a directory', backing);
+  if (backingStatus === 'ENOENT') throw fail('ENOENT', `${backingName} does not exist; create it first`, backing);
+  if (typeof backingStatus === 'string') throw fail(backingStatus, `cannot use ${backingName}`, backing);
+  if (!backingStatus.isDirectory()) throw fail('ENOTDIR', `cannot use it as ${backingName}`, backing);
 
   const mountStatus = await statOrCode(mountpoint);
   if (mountStatus === 'ENOENT') throw fail('ENOENT', 'the mount point does not exist; create it with mkdir -p', mountpoint);
@@ -152,11 +155,10 @@ export async function checkMountPaths(backingArg: string, mountpointArg: string)
 
   const realBacking = await fs.realpath(backing);
   const realMount = await fs.realpath(mountpoint);
-  if (realBacking === realMount || realBacking.startsWith(`${realMount}/`)) {
-    throw fail('EINVAL', `the backing directory is inside the mount point '${realMount}'; choose one outside it`, backing);
-  }
+  // the mount point is empty, so the backing directory can only be inside it by being it
+  if (realBacking === realMount) throw fail('EINVAL', `${backingName} and the mount point are one directory; mount on another`, realMount);
   if (realMount.startsWith(`${realBacking}/`)) {
-    throw fail('EINVAL', `the mount point is inside the backing directory '${realBacking}'; choose one outside it`, mountpoint);
+    throw fail('EINVAL', `the mount point is inside ${backingName} '${realBacking}'; choose one outside it`, mountpoint);
   }
   return { backing: realBacking, mountpoint: realMount, clearedStale };
 }

@@ -1,6 +1,9 @@
-// Progress on stderr for the commands that take a while (check, backup, restore): a bar with the ETA on a
-// terminal (cli-progress), else a plain line at most every PLAIN_EVERY_MS. With `bytes`, the amounts are
-// bytes and the bar and lines show how many of how many and the rate. `stop` ends it (clears the bar).
+// Progress on stderr for the work that takes a while, a bar with the ETA on a terminal (cli-progress), else
+// plain lines. progress(): the commands (check, backup, restore), amounts done of a total, a plain line at
+// most every PLAIN_EVERY_MS; with `bytes`, the amounts are bytes and the bar and lines show how many of how
+// many and the rate. steps(): a plan of steps known in advance (the benchmarks' turns), a plain line per
+// step as it ends, with N of M, the time elapsed and the ETA (the mean step so far times the steps left).
+// `stop` ends either (clears the bar).
 import cliProgress from 'cli-progress';
 
 const PLAIN_EVERY_MS = 5000;
@@ -61,5 +64,119 @@ export function progress(options: ProgressOptions): Progress {
       process.stderr.write(`persistfs ${options.command}: ${Math.floor((done / total) * 100)}% ${options.done}${size}, ETA ${eta}s (${item})\n`);
     },
     stop: () => undefined,
+  };
+}
+
+/** Where steps() writes: stderr, or a stream a test gives (isTTY true for the bar). */
+export type ProgressStream = NodeJS.WritableStream & { isTTY?: boolean };
+
+export interface StepsOptions {
+  /** what the steps belong to, first on every line and before the bar ('fio', 'storage', 'wal') */
+  title: string;
+  total: number;
+  stream?: ProgressStream;
+  /** milliseconds, for the elapsed time and the ETA (Date.now by default) */
+  now?: () => number;
+}
+
+export interface Steps {
+  /** the step `label` starts (the bar shows it) */
+  begin: (label: string) => void;
+  /** how far the step under way is (ops so far, the figures measured so far): on the bar only */
+  detail: (text: string) => void;
+  /** the step under way ended with `result`: its line, and the count moves on */
+  end: (result: string) => void;
+  /** a line of its own (a note, a child's output), above the bar on a terminal */
+  log: (line: string) => void;
+  stop: () => void;
+}
+
+/** A time in seconds as cli-progress shows it on its bars ('42s', '3m05s', '1h02m'). */
+export const formatSeconds = (seconds: number): string =>
+  cliProgress.Format.TimeFormat(Math.round(seconds), { autopaddingChar: '0' } as cliProgress.Options, 1);
+
+/**
+ * Seconds left once `done` of `total` steps took `elapsedMs` and the step under way has run `currentMs`:
+ * the mean step so far times the steps left, less what the current one has already run. Undefined before
+ * the first step ended.
+ */
+export function etaSeconds(done: number, total: number, elapsedMs: number, currentMs = 0): number | undefined {
+  if (done === 0) return undefined;
+  return Math.max(0, ((elapsedMs / done) * (total - done) - currentMs) / 1000);
+}
+
+const formatEta = (seconds: number | undefined) => (seconds === undefined ? '?' : formatSeconds(seconds));
+
+/** How often the bar's elapsed time and ETA move while a step runs. */
+const BAR_TICK_MS = 1000;
+
+export function steps(options: StepsOptions): Steps {
+  const stream = options.stream ?? process.stderr;
+  const now = options.now ?? Date.now;
+  const { title, total } = options;
+  const start = now();
+  let done = 0;
+  let label = '';
+  let detail = '';
+  let endedAt = start;
+  const elapsed = () => formatSeconds((now() - start) / 1000);
+  const line = (result: string) =>
+    `${title} ${String(done).padStart(String(total).length)}/${total}, ${elapsed()} elapsed, ETA ${formatEta(etaSeconds(done, total, now() - start))}: ${label}  ${result}`;
+
+  if (!stream.isTTY) {
+    return {
+      begin: (next) => {
+        label = next;
+      },
+      detail: () => undefined,
+      end: (result) => {
+        done++;
+        stream.write(`${line(result)}\n`);
+      },
+      log: (text) => stream.write(`${text}\n`),
+      stop: () => undefined,
+    };
+  }
+
+  const bars = new cliProgress.MultiBar(
+    { stream, format: `${title} {bar} {value}/{total} | {spent} elapsed | ETA {left} | {label}`, clearOnComplete: true, hideCursor: true },
+    cliProgress.Presets.shades_classic,
+  );
+  const payload = () => ({
+    label: detail === '' ? label : `${label}  ${detail}`,
+    spent: elapsed(),
+    left: formatEta(etaSeconds(done, total, endedAt - start, now() - endedAt)),
+  });
+  const bar = bars.create(total, 0, payload());
+  // the step under way can be long: the elapsed time and the ETA move on between its start and its end
+  const ticker = setInterval(() => bar.update(payload()), BAR_TICK_MS);
+  ticker.unref();
+  return {
+    begin: (next) => {
+      label = next;
+      detail = '';
+      bar.update(payload());
+    },
+    detail: (text) => {
+      detail = text;
+      bar.update(payload());
+    },
+    end: (result) => {
+      done++;
+      detail = '';
+      endedAt = now();
+      bars.log(`${line(result)}\n`);
+      bar.update(done, payload());
+    },
+    log: (text) => {
+      bars.log(`${text}\n`);
+      bar.update(payload());
+    },
+    stop: () => {
+      clearInterval(ticker);
+      // the lines logged since the last redraw, then the bar cleared
+      bars.update();
+      bars.stop();
+    },
   };
 }

@@ -15,9 +15,10 @@ import { checkFuseDevice, checkFuseUring, checkMountPaths, mountedType } from '.
 import { PosixFs } from './posix-fs.js';
 import { serveStats, statsSocketPath, type StatsServer } from './stats.js';
 
-import { DEFAULT_TRANSPORT, type Transport } from './transports.js';
+import { DEFAULT_TRANSPORT, mountOptionsProblem, PASSTHROUGH_NEEDS, type Transport } from './transports.js';
 
 export { DEFAULT_TRANSPORT, TRANSPORTS, type Transport } from './transports.js';
+export { mountOptionsProblem } from './transports.js';
 
 export interface RunMountOptions extends FuseMountOptions {
   transport?: Transport;
@@ -40,25 +41,18 @@ const WATCH_INTERVAL_MS = 500;
 export async function runMount(options: RunMountOptions): Promise<void> {
   const { logger } = options;
   const transport = options.transport ?? DEFAULT_TRANSPORT;
-  if (options.writebackCache === true && transport !== 'kernel') {
-    throw new StorageError('EINVAL', 'EINVAL: --writeback-cache needs --transport kernel (libfuse 2 has no writeback cache)');
-  }
-  if (options.passthrough && (transport !== 'kernel' || options.writebackCache === true || process.getuid?.() !== 0)) {
-    throw new StorageError('EINVAL', 'EINVAL: --passthrough needs --transport kernel, root, and no --writeback-cache (the kernel takes one or the other)');
-  }
+  const problem = mountOptionsProblem({ ...options, cacheDir: options.remote?.tiered.cacheDir });
+  if (problem !== undefined) throw new StorageError('EINVAL', `EINVAL: ${problem}`);
+  if (options.passthrough && process.getuid?.() !== 0) throw new StorageError('EINVAL', `EINVAL: ${PASSTHROUGH_NEEDS}`);
   // the writeback cache by default where there is one, and passthrough was not chosen instead
   options = { ...options, writebackCache: options.writebackCache ?? (transport === 'kernel' && !options.passthrough) };
-  if (options.fuseUring === 'on' && transport !== 'kernel') {
-    throw new StorageError('EINVAL', 'EINVAL: --fuse-uring on needs --transport kernel');
-  }
   await checkFuseDevice();
   if (options.fuseUring === 'on') await checkFuseUring();
   const remote = options.backing.startsWith('s3://');
-  if (remote && options.remote === undefined) {
-    throw new StorageError('EINVAL', 'EINVAL: mounting s3://bucket/prefix needs --cache-dir (a local directory in front of the bucket)');
-  }
   // for a bucket, the local directory checked (exists, not inside the mount point) is its cache directory
-  const paths = await checkMountPaths(remote ? options.remote!.tiered.cacheDir : options.backing, options.mountpoint);
+  const paths = remote
+    ? await checkMountPaths(options.remote!.tiered.cacheDir, options.mountpoint, 'the cache directory (--cache-dir)')
+    : await checkMountPaths(options.backing, options.mountpoint);
   if (paths.clearedStale) logger.warn({ mountpoint: paths.mountpoint }, 'cleared a stale mount left by a process that died');
   const storageOptions: StorageOptions = { config: options.config, logger, enforcePermissions: false, readOnly: options.readOnly === true };
   if (remote) {

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 
+import { steps, type Steps } from '../mount/progress.js';
 import { printChartsOf } from './bench/charts.js';
 import { dataFile, ensureDataFile, GiB, MiB, removeQuietly, writeBack } from './bench/data-files.js';
 import { fioVersion, runFio, type FioResult } from './bench/fio.js';
@@ -48,9 +49,8 @@ type Section = (typeof SECTIONS)[number];
 /** the remote section takes about 15 minutes and starts a Ceph cluster: run it with --section remote */
 const DEFAULT_SECTIONS: readonly Section[] = ['storage', 'wal', 'lsm'];
 
-const progress = (message: string) => process.stderr.write(`${message}\n`);
-/** The first half of a progress line, finished by progress() with the result once the job is done. */
-const startProgress = (position: string, workload: Workload, job: string) => process.stderr.write(`${position} ${workload.id.padEnd(28)}  ${job.padEnd(20)}  `);
+const say = (message: string) => process.stderr.write(`${message}\n`);
+const stepLabel = (position: string, workload: Workload, job: string) => `${position} ${workload.id.padEnd(28)}  ${job}`;
 const formatRate = (opsPerSecond: number) => `${Math.round(opsPerSecond).toLocaleString('en-US')} ops/s`;
 
 async function parseArguments() {
@@ -100,6 +100,7 @@ async function runWorkload(
   context: WorkloadContext,
   withFio: boolean,
   order: number,
+  progress: Steps,
 ): Promise<{ rows: ResultRow[]; fio: FioResult | undefined }> {
   const { rounds } = context.settings;
   const totals = new Map<PeerName, Measurement>();
@@ -109,18 +110,18 @@ async function runWorkload(
       for (const peer of rotated(peers, order + round)) {
         writeBack();
         await workload.prepare(context);
-        startProgress(position, workload, `round ${round + 1}/${rounds}  ${peer.name}`);
+        progress.begin(stepLabel(position, workload, `round ${round + 1}/${rounds}  ${peer.name}`));
         const measured = await workload.turn(peer, round, context);
-        progress(formatRate(measured.ops / measured.seconds));
+        progress.end(formatRate(measured.ops / measured.seconds));
         totals.set(peer.name, addMeasurements(totals.get(peer.name) ?? { ops: 0, seconds: 0 }, measured));
       }
     }
     if (workload.fio && withFio) {
       writeBack();
       await workload.prepare(context);
-      startProgress(position, workload, `fio, ${context.settings.fioSeconds} s`);
+      progress.begin(stepLabel(position, workload, `fio, ${context.settings.fioSeconds} s`));
       fio = await runFio(context.files[workload.fio.file], workload.fio.direct, context.settings.fioSeconds);
-      progress(formatRate(fio.iops));
+      progress.end(formatRate(fio.iops));
     }
   } finally {
     await workload.cleanup?.(context);
@@ -128,6 +129,11 @@ async function runWorkload(
   const rows = PEER_NAMES.map((peer) => resultRow(workload.id, peer, totals.get(peer)!, workload.bytesPerOp));
   if (fio) rows.push(resultRow(workload.id, 'fio', { ops: fio.iops * fio.seconds, seconds: fio.seconds }, workload.bytesPerOp));
   return { rows, fio };
+}
+
+/** The storage section's steps: every workload's turns, each peer in each round, and its fio run if any. */
+function storageSteps(workloads: readonly Pick<Workload, 'fio'>[], peers: number, rounds: number, withFio: boolean): number {
+  return workloads.reduce((steps, workload) => steps + peers * rounds + (workload.fio && withFio ? 1 : 0), 0);
 }
 
 interface StorageSectionResult {
@@ -149,21 +155,23 @@ async function runStorageSection(
   const workloads = allWorkloads().filter((workload) => only === undefined || only.includes(workload.id));
 
   for (const which of new Set(workloads.map((workload) => workload.file))) {
-    if (which !== undefined) await ensureDataFile(files[which], progress);
+    if (which !== undefined) await ensureDataFile(files[which], say);
   }
   const context: WorkloadContext = { dir, files, settings, note };
   const rows: ResultRow[] = [];
   const fioRuns: Record<string, FioResult> = {};
   const peers: Peer[] = [];
+  const progress = steps({ title: 'storage', total: storageSteps(workloads, PEER_NAMES.length, settings.rounds, fio !== undefined) });
   try {
     for (const name of PEER_NAMES) peers.push(await openPeer(name, dir));
     for (const [index, workload] of workloads.entries()) {
       const position = `[${index + 1}/${workloads.length}]`;
-      const result = await runWorkload(workload, position, peers, context, fio !== undefined, index);
+      const result = await runWorkload(workload, position, peers, context, fio !== undefined, index, progress);
       rows.push(...result.rows);
       if (result.fio) fioRuns[workload.id] = result.fio;
     }
   } finally {
+    progress.stop();
     for (const peer of peers) await peer.close();
     if (clean) {
       for (const file of Object.values(files)) await removeQuietly(file.path);
@@ -229,9 +237,7 @@ async function main(): Promise<void> {
   if (runsStorage && args.fio && fio === undefined) note('fio is not installed: no ceiling, and the fio targets are skipped');
 
   const storage = runsStorage ? await runStorageSection(dir, settings, args.only, fio, args.clean, note) : undefined;
-  const wal = sections.includes('wal')
-    ? await runWalSection({ benchDir: dir, settings: args.quick ? WAL_QUICK : WAL_FULL, progress: (text) => process.stderr.write(text) })
-    : undefined;
+  const wal = sections.includes('wal') ? await runWalSection({ benchDir: dir, settings: args.quick ? WAL_QUICK : WAL_FULL }) : undefined;
   if (wal) WAL_NOTES.forEach(note);
   const lsmSettings = args.quick ? LSM_QUICK : LSM_FULL;
   const lsm = sections.includes('lsm')

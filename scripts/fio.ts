@@ -14,12 +14,14 @@ import { fileURLToPath } from 'node:url';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 
+import { steps, type Steps } from '../mount/progress.js';
 import { TRANSPORTS } from '../mount/run-mount.js';
 import { printChartsOf } from './bench/charts.js';
 import { fioVersion } from './bench/fio.js';
 import { machineInfo } from './bench/report.js';
 import { fioArguments } from './fio/fio-runner.js';
 import { FIO_JOBS, JOB_IDS, type FioJob } from './fio/jobs.js';
+import { fioPlan, type FioStep } from './fio/plan.js';
 import { isFailed, measuredRun, type RunContext, type RunResult } from './fio/measured-run.js';
 import { REFERENCE_ATTRIBUTION, REFERENCE_RATIOS } from './fio/reference.js';
 import { saveReport } from './bench/report.js';
@@ -37,8 +39,6 @@ const MOUNT_CLI = path.join(REPO, 'dist', 'mount', 'cli.js');
 
 /** a 1-minute load average above this before anything starts means something else is running */
 const BUSY_LOAD_AVERAGE = 0.5;
-
-const progress = (message: string) => process.stderr.write(`${message}\n`);
 
 async function parseArguments() {
   return (
@@ -84,26 +84,15 @@ async function parseArguments() {
   );
 }
 
-/** The targets in a different order for every job and round, so that none always goes first. */
-function rotated(targets: readonly Target[], by: number): Target[] {
-  const start = by % targets.length;
-  return [...targets.slice(start), ...targets.slice(0, start)];
-}
-
 const formatResult = (run: RunResult, job: FioJob) => (isFailed(run) ? `FAILED: ${run.error}` : `${Math.round(run.throughput * 10) / 10} ${job.unit}`);
 
-async function runJobs(jobs: readonly FioJob[], targets: readonly Target[], context: RunContext): Promise<RunResult[]> {
+async function runJobs(plan: readonly FioStep<Target>[], context: RunContext, progress: Steps): Promise<RunResult[]> {
   const runs: RunResult[] = [];
-  const { rounds } = context.settings;
-  for (const [index, job] of jobs.entries()) {
-    for (let round = 0; round < rounds; round++) {
-      for (const target of rotated(targets, index + round)) {
-        process.stderr.write(`[${index + 1}/${jobs.length}] ${job.id.padEnd(18)} round ${round + 1}/${rounds}  ${target.name.padEnd(20)} `);
-        const run = await measuredRun(job, target, round + 1, context);
-        progress(formatResult(run, job));
-        runs.push(run);
-      }
-    }
+  for (const step of plan) {
+    progress.begin(step.label);
+    const run = await measuredRun(step.job, step.target, step.round + 1, context);
+    progress.end(formatResult(run, step.job));
+    runs.push(run);
   }
   return runs;
 }
@@ -146,13 +135,16 @@ async function main(): Promise<void> {
   let runs: RunResult[] = [];
   const problems: string[] = [];
   try {
-    progress(`mounting ${kinds.map((kind) => kind.name).join('; ')} under ${workdir}`);
+    process.stderr.write(`mounting ${kinds.map((kind) => kind.name).join('; ')} under ${workdir}\n`);
     const uring = args['kernel-variants'].includes('uring') && args.transports.includes('kernel');
     await withUringSwitch(uring, context.note, async () => {
       const targets = await openTargets(workdir, kinds, MOUNT_CLI, args['mount-arg']);
+      const plan = fioPlan(jobs, targets, settings.rounds);
+      const progress = steps({ title: 'fio', total: plan.length });
       try {
-        runs = await runJobs(jobs, targets, context);
+        runs = await runJobs(plan, context, progress);
       } finally {
+        progress.stop();
         problems.push(...(await closeTargets(targets)));
       }
     });

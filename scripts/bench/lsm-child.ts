@@ -1,6 +1,7 @@
 // One store's turn at every LSM workload, in a process of its own (forked by lsm-section.ts), so that the
 // memory figures belong to that store alone. Takes an LsmChildRequest over IPC, runs the workloads in
-// order on fresh databases below the request's root, and answers with an LsmChildReply. Progress on stderr.
+// order on fresh databases below the request's root, and answers with an LsmChildReply. Its progress goes
+// to the parent as LsmChildProgress messages (the parent draws the section's bar or lines).
 import { readdir, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,7 +15,7 @@ export interface LsmChildRequest {
   /** an empty directory of this child's own */
   root: string;
   settings: LsmSettings;
-  /** the progress prefix, e.g. "[lsm 1/4]" */
+  /** the progress prefix, e.g. "[1/4]" */
   position: string;
 }
 
@@ -55,6 +56,8 @@ export interface LsmPeerRun {
 }
 
 export type LsmChildReply = { ok: true; run: LsmPeerRun } | { ok: false; error: string };
+/** a workload starts, has done so many operations, or ended: for the parent's Steps */
+export type LsmChildProgress = { step: 'begin'; label: string } | { step: 'detail'; text: string } | { step: 'end'; result: string };
 
 const MiB = 1024 * 1024;
 const toMiB = (bytes: number) => Math.round((bytes / MiB) * 10) / 10;
@@ -73,7 +76,7 @@ async function bytesBelow(dir: string): Promise<number> {
   return total;
 }
 
-const progress = (text: string) => process.stderr.write(text);
+const progress = (message: LsmChildProgress) => process.send!(message);
 const rate = (opsPerSecond: number) => `${Math.round(opsPerSecond).toLocaleString('en-US')} ops/s`;
 
 async function runPeer(request: LsmChildRequest): Promise<LsmPeerRun> {
@@ -91,9 +94,10 @@ async function runPeer(request: LsmChildRequest): Promise<LsmPeerRun> {
       writeBack();
       const name = `${workload.id}.db`;
       const store = workload.kind === 'fill' ? await peer.create(name) : reads!;
-      progress(`${request.position} ${request.peer.padEnd(20)}  ${workload.id.padEnd(16)}  `);
-      const measured = await workload.run(store, settings, () => progress('.'));
-      progress(`  ${rate(measured.ops / measured.seconds)}${measured.found === undefined ? '' : `, found ${measured.found.toLocaleString('en-US')}`}\n`);
+      progress({ step: 'begin', label: `${request.position} ${request.peer.padEnd(20)}  ${workload.id}` });
+      const measured = await workload.run(store, settings, (done) => progress({ step: 'detail', text: `${done.toLocaleString('en-US')} ops` }));
+      const found = measured.found === undefined ? '' : `, found ${measured.found.toLocaleString('en-US')}`;
+      progress({ step: 'end', result: `${rate(measured.ops / measured.seconds)}${found}` });
       results.push({
         workload: workload.id,
         inFlight: workload.inFlight,

@@ -8,8 +8,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { steps, type Steps } from '../../mount/progress.js';
 import { removeQuietly } from './data-files.js';
-import type { LsmChildReply, LsmChildRequest, LsmPeerRun } from './lsm-child.js';
+import type { LsmChildProgress, LsmChildReply, LsmChildRequest, LsmPeerRun } from './lsm-child.js';
 import { evaluateLsmTargets, type LsmTargetResult } from './lsm-report.js';
 import { KV_PEER_DEFAULTS, type KvPeerName } from './lsm-stores.js';
 import { KEY_BYTES, LSM_FULL, LSM_QUICK, lsmWorkloads, VALUE_BYTES, type LsmSettings } from './lsm-workloads.js';
@@ -37,13 +38,16 @@ export interface LsmSectionResult {
   loadAfter: number;
 }
 
-/** Forks the child, hands it the request, and resolves with its run (or rejects with its error). */
-function runChild(request: LsmChildRequest): Promise<LsmPeerRun> {
+/** Forks the child, hands it the request, shows its progress, and resolves with its run (or rejects with its error). */
+function runChild(request: LsmChildRequest, progress: Steps): Promise<LsmPeerRun> {
   return new Promise((resolve, reject) => {
     const child = fork(CHILD, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     let reply: LsmChildReply | undefined;
-    child.once('message', (message: LsmChildReply) => {
-      reply = message;
+    child.on('message', (message: LsmChildReply | LsmChildProgress) => {
+      if (!('step' in message)) reply = message;
+      else if (message.step === 'begin') progress.begin(message.label);
+      else if (message.step === 'detail') progress.detail(message.text);
+      else progress.end(message.result);
     });
     child.once('error', reject);
     child.once('exit', (code, signal) => {
@@ -58,15 +62,20 @@ function runChild(request: LsmChildRequest): Promise<LsmPeerRun> {
 export async function runLsmSection(options: LsmSectionOptions): Promise<LsmSectionResult> {
   const loadBefore = os.loadavg()[0]!;
   const runs: LsmPeerRun[] = [];
-  for (const [index, peer] of options.peers.entries()) {
-    const root = path.join(options.benchDir, `lsm-${peer.replace(/\W+/g, '-')}`);
-    await removeQuietly(root);
-    await mkdir(root, { recursive: true });
-    try {
-      runs.push(await runChild({ peer, root, settings: options.settings, position: `[lsm ${index + 1}/${options.peers.length}]` }));
-    } finally {
+  const progress = steps({ title: 'lsm', total: options.peers.length * lsmWorkloads(options.settings).length });
+  try {
+    for (const [index, peer] of options.peers.entries()) {
+      const root = path.join(options.benchDir, `lsm-${peer.replace(/\W+/g, '-')}`);
       await removeQuietly(root);
+      await mkdir(root, { recursive: true });
+      try {
+        runs.push(await runChild({ peer, root, settings: options.settings, position: `[${index + 1}/${options.peers.length}]` }, progress));
+      } finally {
+        await removeQuietly(root);
+      }
     }
+  } finally {
+    progress.stop();
   }
   return {
     settings: options.settings,

@@ -10,6 +10,7 @@ import path from 'node:path';
 
 import type { S3Client } from '@aws-sdk/client-s3';
 
+import { steps, type Steps } from '../../mount/progress.js';
 import { type BackupSectionResult, runBackupRounds } from './backup-section.js';
 import type { BackupSettings } from './backup-workloads.js';
 import { dataFile, ensureDataFile, removeQuietly, writeBack } from './data-files.js';
@@ -143,10 +144,15 @@ export async function runRemoteSection(options: RemoteSectionOptions): Promise<R
     if (runsMounts) {
       const buckets = await prepareBuckets(client, names, await readFile(cold.path), settings, progress);
       peers = [...(await remotePeers(names, ceph, buckets, workDir)), localPeer(path.join(workDir, 'local'))];
-      for (let round = 0; round < settings.rounds; round++) {
-        for (const peer of rotated(peers, round)) {
-          turns.push(await runTurn(peer, round, { client, workDir, sourceFile: source.path }, options));
+      const bar = steps({ title: 'remote', total: settings.rounds * peers.length });
+      try {
+        for (let round = 0; round < settings.rounds; round++) {
+          for (const peer of rotated(peers, round)) {
+            turns.push(await runTurn(peer, round, { client, workDir, sourceFile: source.path }, settings, bar));
+          }
         }
+      } finally {
+        bar.stop();
       }
     }
     const backup = runsBackup
@@ -189,9 +195,9 @@ async function runTurn(
   peer: RemotePeer,
   round: number,
   where: { client: S3Client; workDir: string; sourceFile: string },
-  options: RemoteSectionOptions,
+  settings: RemoteSettings,
+  bar: Steps,
 ): Promise<RemoteTurn> {
-  const { settings, progress } = options;
   const { client, workDir, sourceFile } = where;
   const slug = peer.name.replace(/\W+/g, '-');
   const mnt = path.join(workDir, `mnt-${slug}`);
@@ -201,7 +207,13 @@ async function runTurn(
   await mkdir(cacheDir, { recursive: true });
   // no turn pays for the writeback an earlier one left behind
   writeBack();
-  progress(`[remote round ${round + 1}/${settings.rounds}] ${peer.name.padEnd(11)}  `);
+  bar.begin(`round ${round + 1}/${settings.rounds}  ${peer.name}`);
+  // the figures as they are measured: on the bar, then the step's line
+  let shown = '';
+  const progress = (text: string) => {
+    shown += text;
+    bar.detail(shown);
+  };
   const turn: RemoteTurn = { round, peer: peer.name, figures: {} };
   try {
     const mount = await peer.mount(mnt, cacheDir);
@@ -241,6 +253,6 @@ async function runTurn(
   } finally {
     await removeQuietly(cacheDir);
   }
-  progress('\n');
+  bar.end(shown.trimEnd());
   return turn;
 }

@@ -7,6 +7,7 @@
 // turn on a new, empty log, starting with an unmeasured warm-up of the same job on that log.
 import { randomFillSync } from 'node:crypto';
 
+import { steps, type Steps } from '../../mount/progress.js';
 import { writeBack } from './data-files.js';
 import { PEER_NAMES, rotated, type PeerName } from './peers.js';
 import { openLogPeer, WAL_SEGMENT_SIZE, type LogCalls, type LogPeer, type WalPolicy } from './wal-logs.js';
@@ -46,8 +47,6 @@ export interface WalSectionResult {
 export interface WalSectionOptions {
   benchDir: string;
   settings: WalSettings;
-  /** writes progress text (no newline added) */
-  progress(text: string): void;
 }
 
 const describeJob = (job: WalJob) => `${formatRecordSize(job.recordBytes).padStart(6)}  ${job.policy.padEnd(6)}  ${String(job.writers).padStart(3)} writers`;
@@ -76,16 +75,16 @@ async function runTurn(peer: LogPeer, job: WalJob, seconds: number, warmupSecond
   }
 }
 
-async function runJob(job: WalJob, order: number, position: string, peers: readonly LogPeer[], options: WalSectionOptions): Promise<WalRow[]> {
-  const { rounds, secondsPerJob, warmupSeconds } = options.settings;
+async function runJob(job: WalJob, order: number, position: string, peers: readonly LogPeer[], settings: WalSettings, progress: Steps): Promise<WalRow[]> {
+  const { rounds, secondsPerJob, warmupSeconds } = settings;
   const totals = new Map<PeerName, Turn>();
   for (let round = 0; round < rounds; round++) {
     for (const peer of rotated(peers, order + round)) {
       // no turn pays for the writeback an earlier one left behind
       writeBack();
-      options.progress(`${position} ${describeJob(job)}  round ${round + 1}/${rounds}  ${peer.name.padEnd(8)}  `);
+      progress.begin(`${position} ${describeJob(job)}  round ${round + 1}/${rounds}  ${peer.name}`);
       const turn = await runTurn(peer, job, secondsPerJob / rounds, warmupSeconds);
-      options.progress(`${Math.round(turn.measured.ops / turn.measured.seconds).toLocaleString('en-US')} records/s\n`);
+      progress.end(`${Math.round(turn.measured.ops / turn.measured.seconds).toLocaleString('en-US')} records/s`);
       const total = totals.get(peer.name) ?? { measured: { ops: 0, seconds: 0 }, calls: NO_CALLS };
       totals.set(peer.name, { measured: addMeasurements(total.measured, turn.measured), calls: addCalls(total.calls, turn.calls) });
     }
@@ -100,12 +99,14 @@ export async function runWalSection(options: WalSectionOptions): Promise<WalSect
   const jobs = walJobs();
   const results: WalRow[] = [];
   const peers: LogPeer[] = [];
+  const progress = steps({ title: 'wal', total: jobs.length * options.settings.rounds * PEER_NAMES.length });
   try {
     for (const name of PEER_NAMES) peers.push(await openLogPeer(name, options.benchDir));
     for (const [index, job] of jobs.entries()) {
-      results.push(...(await runJob(job, index, `[wal ${index + 1}/${jobs.length}]`, peers, options)));
+      results.push(...(await runJob(job, index, `[${index + 1}/${jobs.length}]`, peers, options.settings, progress)));
     }
   } finally {
+    progress.stop();
     for (const peer of peers) await peer.close();
   }
   return { settings: options.settings, segmentSize: WAL_SEGMENT_SIZE, jobs, results, targets: evaluateWalTargets(results, WAL_RECORD_SIZES) };

@@ -82,11 +82,18 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   const config: Config = { ...DEFAULTS };
   const file = sources.file ?? env.PERSISTFS_CONFIG;
   if (file) {
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (error) {
+      // not Node's message, which names the file too: its code, and the path once
+      throw storageError((error as NodeJS.ErrnoException).code ?? 'EIO', 'cannot read the configuration file', { path: file, cause: error });
+    }
     let parsed: unknown;
     try {
-      parsed = JSON.parse(fs.readFileSync(file, 'utf8'));
+      parsed = JSON.parse(text);
     } catch (error) {
-      throw storageError('EINVAL', `cannot read configuration file: ${(error as Error).message}`, { path: file });
+      throw storageError('EINVAL', `the configuration file is not JSON (${(error as Error).message})`, { path: file });
     }
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
       throw storageError('EINVAL', 'configuration file must hold a JSON object', { path: file });

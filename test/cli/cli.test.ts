@@ -36,6 +36,30 @@ test('a usage error is one line and where to read more, exit status 2', (t) => {
     [['mount', 'a', 'b', 'c', '--bogus'], /Unknown argument/, 'see persistfs mount --help'],
     [['unmount'], /Not enough non-option arguments/, 'see persistfs unmount --help'],
     [['stats', 'x', '--count', '0'], /--count must be a whole number/, 'see persistfs stats --help'],
+    // option values and combinations: said before anything is touched, as usage errors
+    [
+      ['mount', '/tmp', '/nonexistent-mnt', '--attr-timeout', 'x'],
+      /--attr-timeout must be a non-negative number of seconds, got 'x'/,
+      'see persistfs mount --help',
+    ],
+    [
+      ['mount', 's3://b/p', '/nonexistent-mnt', '--cache-dir', '/tmp', '--cache-size', '1X'],
+      /--cache-size must be a number of bytes/,
+      'see persistfs mount --help',
+    ],
+    [['mount', 's3://b/p', '/nonexistent-mnt'], /mounting s3:\/\/bucket\/prefix needs --cache-dir/, 'see persistfs mount --help'],
+    [['mount', '/tmp', '/nonexistent-mnt', '--cache-dir', '/tmp'], /--cache-dir is for an s3:\/\/bucket\/prefix backing/, 'see persistfs mount --help'],
+    [
+      ['mount', '/tmp', '/nonexistent-mnt', '--transport', 'fuse-native', '--writeback-cache'],
+      /--writeback-cache needs --transport kernel/,
+      'see persistfs mount --help',
+    ],
+    [
+      ['mount', '/tmp', '/nonexistent-mnt', '--transport', 'fuse-native', '--fuse-uring', 'on'],
+      /--fuse-uring on needs --transport kernel/,
+      'see persistfs mount --help',
+    ],
+    [['mount', '/tmp', '/nonexistent-mnt', '--passthrough', '--writeback-cache'], /--passthrough needs --transport kernel/, 'see persistfs mount --help'],
   ] as Array<[string[], RegExp, string]>) {
     const run = persistfs(...args);
     const lines = run.stderr.trim().split('\n');

@@ -108,6 +108,9 @@ test('--daemon: returns once the mount is live, exit 0; logs to --log-file; unmo
   t.ok(Number.isInteger(pid) && alive(pid), `it says the daemon's pid, which serves in the background (${run.stderr.trim()})`);
   t.equal(sh(mnt, `mountpoint -q ${mnt} && echo through > file && cat file`).stdout, 'through\n', 'the mount works');
   t.match(fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8') : '', /"msg":"mounted"/, 'the daemon logs to the --log-file');
+  const daemonLog = fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8') : '';
+  t.match(daemonLog, /stop with persistfs unmount /, 'its log says how to stop it');
+  t.doesNotMatch(daemonLog, /Ctrl-C/, 'and not with Ctrl-C: a daemon has no terminal');
 
   t.equal(persistfs('unmount', mnt).status, 0, 'persistfs unmount: exit status 0');
   t.ok(await until(() => !alive(pid!)), 'the daemon exits');

@@ -42,7 +42,9 @@ test('mounting refuses bad paths with a clear error and changes nothing', async 
   fs.writeFileSync(path.join(mnt, 'something'), 'x');
   t.match((await attempt(backing, mnt)).message, /ENOTEMPTY.*mount point must be empty/, 'a non-empty mount point');
   fs.rmSync(path.join(mnt, 'something'));
-  t.match((await attempt(mnt, mnt)).message, /EINVAL.*backing directory is inside the mount point/, 'the mount point as its own backing directory');
+  const itself = await attempt(mnt, mnt);
+  t.match(itself.message, /EINVAL.*the backing directory and the mount point are one directory/, 'the mount point as its own backing directory');
+  t.equal(itself.message.split(mnt).length, 2, 'naming it once');
   const nested = path.join(backing, 'mnt');
   fs.mkdirSync(nested);
   t.match((await attempt(backing, nested)).message, /EINVAL.*mount point is inside the backing directory/, 'a mount point inside the backing directory');
@@ -92,15 +94,15 @@ function runCli(argv: string[], options: { timeout?: number } = {}): { status: n
   return { status: result.status, stderr: result.stderr };
 }
 
-test('--attr-timeout and --entry-timeout must be non-negative numbers of seconds: a one-line error otherwise', (t) => {
+test('--attr-timeout and --entry-timeout must be non-negative numbers of seconds: a usage error otherwise', (t) => {
   const { backing, mnt } = mountDirs(t);
   for (const args of [['--attr-timeout', 'abc'], ['--entry-timeout', '-3'], ['--attr-timeout=-0.5'], ['--entry-timeout', 'Infinity'], ['--attr-timeout', '']]) {
     const { status, stderr } = runCli([process.execPath, CLI, 'mount', backing, mnt, ...args], { timeout: 10_000 });
-    t.notEqual(status, 0, `${args.join(' ')}: exits non-zero`);
+    t.equal(status, 2, `${args.join(' ')}: exit status 2, a usage error`);
     t.match(
       stderr,
-      new RegExp(`^persistfs: ${args[0]!.split('=')[0]} must be a non-negative number of seconds, got '.*'\\n$`),
-      `${args.join(' ')}: one clear line (${stderr.trim()})`,
+      new RegExp(`^persistfs: ${args[0]!.split('=')[0]} must be a non-negative number of seconds, got '.*'\\nsee persistfs mount --help\\n$`),
+      `${args.join(' ')}: one clear line and where to read more (${stderr.trim()})`,
     );
   }
   t.deepEqual(fs.readdirSync(backing), [], 'nothing was written to the backing directory');
