@@ -3,13 +3,15 @@
 // of that version the first time it is read, then served locally. Blocks are evicted least recently used
 // first when the cache holds more than its byte budget (a hole is punched where they were), except blocks of
 // objects open right now. A new version of an object (another ETag) gets a new file: the old one is never
-// served for it.
+// served for it. A handle reading sequentially fetches the next blocks ahead of its reads, several ranged
+// GETs in flight (read-ahead.ts); random reads fetch only what they read.
 import { createHash } from 'node:crypto';
 
 import { storageError } from '../../ground/errors.js';
 import type { Logger } from '../../log.js';
 import { FALLOC, type DirNode, type FileNode, type OpenFlags } from '../adapter.js';
 import type { ObjectStore } from '../s3/object-store.js';
+import { ReadAhead } from './read-ahead.js';
 
 const READ_WRITE: OpenFlags = { read: true, write: true, direct: false, dsync: false };
 
@@ -18,6 +20,8 @@ export interface BlockCacheOptions {
   cacheSize: number;
   /** bytes per block (one ranged GET each) */
   blockSize: number;
+  /** bytes fetched ahead of a sequential reader at most (0: no read-ahead) */
+  readAhead: number;
 }
 
 /** One version of one object, as far as it is cached. */
@@ -172,8 +176,16 @@ export class BlockCache {
     this.used += this.blockBytes(object, index);
   }
 
-  /** Reads into `buffer` at `position` of a pinned object, fetching the blocks it lacks. */
-  async read(object: CachedObject, buffer: Uint8Array, position: number): Promise<number> {
+  /** A read-ahead tracker for one handle, to pass to read(). */
+  readAhead(): ReadAhead {
+    return new ReadAhead(Math.floor(this.options.readAhead / this.options.blockSize));
+  }
+
+  /**
+   * Reads into `buffer` at `position` of a pinned object, fetching the blocks it lacks; with `ahead` (the
+   * handle's tracker), a sequential read also starts fetching the blocks after it, without waiting for them.
+   */
+  async read(object: CachedObject, buffer: Uint8Array, position: number, ahead?: ReadAhead): Promise<number> {
     const end = Math.min(object.size, position + buffer.length);
     if (end <= position) return 0;
     const first = Math.floor(position / object.blockSize);
@@ -189,13 +201,25 @@ export class BlockCache {
         missing.push(this.fetch(object, index));
       }
     }
+    if (ahead !== undefined) this.prefetch(object, ...ahead.next(first, last));
     await Promise.all(missing);
     const file = object.file;
     if (file === undefined) throw storageError('EBADF', 'a read of a cached object that is not open', { path: object.key });
     return file.read(buffer.subarray(0, end - position), position);
   }
 
-  /** One ranged GET of block `index` of this version into the local file (one fetch at a time per block). */
+  /** Starts fetching blocks `from` to `to` (exclusive) that are not here; a failure is left to the read that needs them. */
+  private prefetch(object: CachedObject, from: number, to: number): void {
+    for (let index = from; index < Math.min(to, object.blocks); index++) {
+      if (object.present.has(index) || this.fetching.has(`${object.name}:${index}`)) continue;
+      this.fetch(object, index).catch((error) => this.logger?.debug({ err: error, key: object.key, block: index }, 'cache: a read-ahead fetch failed'));
+    }
+  }
+
+  /**
+   * One ranged GET of block `index` of this version into the local file (one fetch at a time per block).
+   * A fetch that lands after the last handle closed (a read-ahead) is dropped: the file is not open.
+   */
   private fetch(object: CachedObject, index: number): Promise<void> {
     const id = `${object.name}:${index}`;
     let running = this.fetching.get(id);
@@ -205,7 +229,9 @@ export class BlockCache {
         const got = await this.store.readRange(object.key, index * object.blockSize, block, object.etag);
         if (got < block.length) throw storageError('ESTALE', 'the object is shorter than when it was opened', { path: object.key });
         await this.removing;
-        await object.file!.write([block], index * object.blockSize);
+        const file = object.file;
+        if (file === undefined) return;
+        await file.write([block], index * object.blockSize);
         this.mark(object, index);
       })().finally(() => this.fetching.delete(id));
       this.fetching.set(id, running);

@@ -43,6 +43,8 @@ export interface TieredOptions {
   cacheSize?: number;
   /** bytes fetched per cache miss; default 1 MiB */
   blockSize?: number;
+  /** bytes fetched ahead of a sequential reader at most, a ranged GET per block in flight; 0: none; default 8 MiB */
+  readAhead?: number;
   /** 'back' (default): upload after close; 'through': sync() and close() resolve once uploaded */
   writeMode?: 'back' | 'through';
   /** uploads at once; default 4 */
@@ -345,7 +347,7 @@ export class TieredAdapter implements Adapter {
     tier.cache = new BlockCache(
       this.remote.store,
       blocks,
-      { cacheSize: this.options.cacheSize ?? 2 ** 30, blockSize: this.options.blockSize ?? 2 ** 20 },
+      { cacheSize: this.options.cacheSize ?? 2 ** 30, blockSize: this.options.blockSize ?? 2 ** 20, readAhead: this.options.readAhead ?? 8 * 2 ** 20 },
       this.logger,
     );
     await tier.cache.clear();
@@ -468,7 +470,8 @@ export class TieredDir extends XattrsOf implements DirNode {
     if (found.kind === 'none') this.fail('ENOENT', 'no such file', name);
     if (found.kind === 'directory') this.fail('EISDIR', 'is a directory', name);
     const object = await this.tier.cache.pin(key, found.head.etag, found.head.size);
-    return TieredFile.open(this.tier, { kind: 'cached', object, attributes: attributesOf(found.head.metadata, 'file', found.head.lastModified) });
+    const attributes = attributesOf(found.head.metadata, 'file', found.head.lastModified);
+    return TieredFile.open(this.tier, { kind: 'cached', object, attributes, ahead: this.tier.cache.readAhead() });
   }
 
   /** The whole remote object into `file` (a new local copy); resolves with its attributes. */

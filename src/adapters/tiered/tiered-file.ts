@@ -3,7 +3,8 @@
 //   handle on the key), with a durable pending-upload record; it uploads when the last handle closes (and at
 //   sync too in write-through mode);
 // - copy: read-only on a local copy that is still waiting for its upload (the newest bytes are here);
-// - cached: read-only on a remote object, its blocks fetched into the block cache as they are read.
+// - cached: read-only on a remote object, its blocks fetched into the block cache as they are read (and
+//   ahead of a sequential reader).
 // The local copy's descriptor is what the mount's native data path serves (nativeAccess).
 import { storageError } from '../../ground/errors.js';
 import type { SetTime } from '../../io/engine.js';
@@ -11,6 +12,7 @@ import { TYPE_BITS, XattrsOf, copyByReadWrite, readvInOneRead, type EntryStat, t
 import { entryStat, inodeOf, withTimes, type Attributes } from '../s3/object-attributes.js';
 import { NO_XATTRS } from '../s3/s3-file.js';
 import type { BlockCache, CachedObject } from './block-cache.js';
+import type { ReadAhead } from './read-ahead.js';
 
 /** A key open for writing: its local copy, shared by every handle on it. */
 export class Written {
@@ -50,7 +52,7 @@ export interface TieredFiles {
 type Form =
   | { kind: 'written'; written: Written }
   | { kind: 'copy'; key: string; file: FileNode; attributes: Attributes }
-  | { kind: 'cached'; object: CachedObject; attributes: Attributes };
+  | { kind: 'cached'; object: CachedObject; attributes: Attributes; ahead: ReadAhead };
 
 const readOnly = (): never => {
   throw storageError('EBADF', 'this handle of the tiered adapter is open for reading only');
@@ -98,7 +100,7 @@ export class TieredFile extends XattrsOf implements FileNode {
   }
 
   read(buffer: Uint8Array, position: number): Promise<number> {
-    if (this.form.kind === 'cached') return this.files.cache.read(this.form.object, buffer, position);
+    if (this.form.kind === 'cached') return this.files.cache.read(this.form.object, buffer, position, this.form.ahead);
     return this.local!.read(buffer, position);
   }
 
