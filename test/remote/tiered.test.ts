@@ -235,6 +235,28 @@ test('tiered: write-back uploads after close; write-through before close resolve
   t.equal(through.adapter.pendingUploads, 0, 'nothing left pending');
 });
 
+test('tiered: a new file costs nothing durable until its first sync or close; then its upload is recorded', async (t) => {
+  const { storage, adapter, client, cluster, prefix, cacheDir } = await tiered(t);
+  const records = () => fs.readdirSync(path.join(cacheDir, 'pending')).length;
+  const file = await storage.root.createFile('lazy');
+  await file.writeAt(0, bytes('not synced yet'));
+  t.equal(records(), 0, 'created and written: no upload record yet');
+  await file.sync();
+  t.equal(records(), 1, 'after sync: its upload is recorded');
+  await file.close();
+  await adapter.drained();
+  t.equal((await objectBytes(client, cluster.bucket, `${prefix}lazy`))?.toString(), 'not synced yet', 'uploaded after close');
+
+  const dropped = await storage.root.createFile('dropped');
+  await dropped.writeAt(0, bytes('gone'));
+  await storage.root.deleteFile('dropped');
+  await dropped.close();
+  await adapter.drained();
+  t.equal(records(), 0, 'a new file deleted while open leaves no record');
+  t.deepEqual(fs.readdirSync(path.join(cacheDir, 'staging')), [], 'nor its local copy');
+  t.equal(await objectBytes(client, cluster.bucket, `${prefix}dropped`), undefined, 'nor an object');
+});
+
 test('tiered: with the gateway stopped, uploads wait and complete once it is back', async (t) => {
   const { storage, adapter, client, cluster, prefix } = await tiered(t);
   const files = Array.from({ length: 5 }, (_, n) => randomBytes(1000 + n));

@@ -26,7 +26,7 @@ import {
 } from '../adapter.js';
 import { LocalAdapter } from '../local/local-adapter.js';
 import { attributesOf, entryStat, metadataOf, newAttributes, type Attributes } from '../s3/object-attributes.js';
-import type { ObjectStore } from '../s3/object-store.js';
+import type { ObjectMetadata, ObjectStore } from '../s3/object-store.js';
 import { S3Adapter, type S3Dir } from '../s3/s3-adapter.js';
 import { nameOfKey } from '../s3/key-names.js';
 import { NO_XATTRS } from '../s3/s3-file.js';
@@ -128,7 +128,7 @@ class Tier implements TieredFiles {
       if (current !== undefined) return current;
       const file = await this.staging.openFile(record.id, RW);
       const stat = await file.stat();
-      const written = new Written(key, record.id, file, attributesOf(record.metadata, 'file', new Date()), stat, true);
+      const written = new Written(key, record.id, file, attributesOf(record.metadata, 'file', new Date()), stat, true, true);
       this.written.set(key, written);
       return written;
     }
@@ -136,17 +136,14 @@ class Tier implements TieredFiles {
     const file = await this.staging.createFile(id, 0o600, RW);
     try {
       const attributes = await fill(file);
-      // The copy is complete and durable before its record says it is to be uploaded.
-      await file.sync(false);
-      await this.staging.sync();
-      await this.uploads.begin({ id, key, metadata: metadataOf(attributes) });
       const current = this.written.get(key);
       if (current !== undefined) {
-        await this.uploads.cancel(id);
         await file.close();
+        await this.staging.unlink(id);
         return current;
       }
-      const written = new Written(key, id, file, attributes, await file.stat(), created);
+      // Nothing is durable yet: the upload is recorded at the first sync() or at close (record()).
+      const written = new Written(key, id, file, attributes, await file.stat(), created, false);
       this.written.set(key, written);
       return written;
     } catch (error) {
@@ -165,20 +162,45 @@ class Tier implements TieredFiles {
   private async closeWrittenNow(written: Written): Promise<boolean> {
     if (this.written.get(written.key) === written) this.written.delete(written.key);
     const stat = await written.file.stat();
-    await written.file.sync(false);
+    // opened for writing, never written: the object is as it was; nothing to upload (nor to overwrite)
+    const unchanged = !written.changed && stat.size === written.baseline.size && stat.ctimeNs === written.baseline.ctimeNs;
+    if (!written.dropped && !unchanged) await written.file.sync(false);
     await written.file.close();
     if (written.dropped) return false;
-    if (!written.changed && stat.size === written.baseline.size && stat.ctimeNs === written.baseline.ctimeNs) {
-      // opened for writing, never written: the object is as it was; nothing to upload (nor to overwrite)
-      await this.uploads.cancel(written.id);
+    if (unchanged) {
+      await this.forgetCopy(written);
       return false;
     }
-    await this.uploads.update({ id: written.id, key: written.key, metadata: metadataOf({ ...written.attributes, mtimeNs: stat.mtimeNs }) });
+    await this.record(written, metadataOf({ ...written.attributes, mtimeNs: stat.mtimeNs }));
     this.uploads.queue(written.id);
     return true;
   }
 
-  async uploadNow(written: Written): Promise<void> {
+  /**
+   * Makes the upload of `written` durable (its copy is synced by the caller): a new record, after the
+   * copy's directory entry is durable, or the record it has, updated.
+   */
+  private async record(written: Written, metadata: ObjectMetadata): Promise<void> {
+    const record = { id: written.id, key: written.key, metadata };
+    if (written.recorded) return this.uploads.update(record);
+    await this.staging.sync();
+    await this.uploads.begin(record);
+    written.recorded = true;
+  }
+
+  /** Removes the local copy of `written` and its record if it has one (nothing of it is to upload). */
+  private async forgetCopy(written: Written): Promise<void> {
+    if (written.recorded) await this.uploads.cancel(written.id);
+    else await this.staging.unlink(written.id).catch((error) => (isCode(error, 'ENOENT') ? undefined : Promise.reject(error)));
+  }
+
+  /** sync() of a handle on `written` made its copy durable: its upload is recorded; write-through: sent now. */
+  async synced(written: Written): Promise<void> {
+    if (!written.recorded) {
+      await this.locks.with([written.key], async () => {
+        if (!written.dropped && !written.recorded) await this.record(written, metadataOf(written.attributes));
+      });
+    }
     if (!this.writeThrough || written.dropped) return;
     await this.uploads.sendNow({ id: written.id, key: written.key, metadata: metadataOf(written.attributes) });
   }
@@ -213,7 +235,7 @@ class Tier implements TieredFiles {
     if ('written' in local) {
       local.written.dropped = true;
       this.written.delete(key);
-      await this.uploads.cancel(local.written.id);
+      await this.forgetCopy(local.written);
     } else {
       await this.uploads.cancel(local.record.id);
     }
@@ -286,7 +308,7 @@ class Tier implements TieredFiles {
       this.written.delete(written.key);
       written.key = key;
       this.written.set(key, written);
-      await this.uploads.update({ id: written.id, key, metadata: metadataOf(written.attributes) });
+      if (written.recorded) await this.uploads.update({ id: written.id, key, metadata: metadataOf(written.attributes) });
     }
     for (const record of held) {
       const key = rekey(record.key);

@@ -1,7 +1,8 @@
 // A file of the tiered adapter, in one of three forms:
 // - written: the file is open for writing; its whole content is a local copy (staging/<id>, shared by every
-//   handle on the key), with a durable pending-upload record; it uploads when the last handle closes (and at
-//   sync too in write-through mode);
+//   handle on the key), with a durable pending-upload record from its first sync() or close on (a copy never
+//   synced is not kept across a crash, as unsynced writes on a local disk); it uploads when the last handle
+//   closes (and at sync too in write-through mode);
 // - copy: read-only on a local copy that is still waiting for its upload (the newest bytes are here);
 // - cached: read-only on a remote object, its blocks fetched into the block cache as they are read (and
 //   ahead of a sequential reader).
@@ -31,6 +32,8 @@ export class Written {
     readonly baseline: { size: number; ctimeNs: bigint },
     /** new, or an upload was already due when it opened */
     due: boolean,
+    /** its upload has a durable record (pending/): from the first sync() or close on, or from before it opened */
+    public recorded: boolean,
   ) {
     this.changed = due;
   }
@@ -41,8 +44,8 @@ export interface TieredFiles {
   readonly cache: BlockCache;
   /** the last handle on `written` closed: make its copy durable and queue its upload */
   closeWritten(written: Written): Promise<void>;
-  /** write-through: upload the copy now (at sync) */
-  uploadNow(written: Written): Promise<void>;
+  /** sync() made the copy durable: record its upload (write-through: upload it now) */
+  synced(written: Written): Promise<void>;
   /** a read-only handle on a local copy closed */
   closeCopy(key: string): void;
   /** new attributes for `key` (local copy or object); resolves with them */
@@ -134,11 +137,11 @@ export class TieredFile extends XattrsOf implements FileNode {
     return copyByReadWrite(source, sourceOffset, this, offset, length);
   }
 
-  /** Durable on the local disk (the pending upload's record already is); write-through: uploaded too. */
+  /** Durable on the local disk, its upload recorded durably too; write-through: uploaded too. */
   async sync(datasync: boolean): Promise<void> {
     if (this.form.kind !== 'written') return;
     await this.form.written.file.sync(datasync);
-    await this.files.uploadNow(this.form.written);
+    await this.files.synced(this.form.written);
   }
 
   async stat(): Promise<EntryStat> {
