@@ -94,7 +94,7 @@ export async function runRemoteSection(options: RemoteSectionOptions): Promise<R
   }
   const names = REMOTE_PEER_NAMES.filter((name) => {
     const program = missingPeerProgram(name);
-    if (program !== undefined) notes.push(`remote: ${name} skipped, ${program} is not installed (make deps installs it)`);
+    if (program !== undefined && name !== 'baseline') notes.push(`remote: ${name} skipped, ${program} is not installed (make deps installs it)`);
     return program === undefined;
   });
 
