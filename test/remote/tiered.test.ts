@@ -53,7 +53,7 @@ const commandsOf = (adapter: TieredAdapter): CommandCounts =>
 const KiB = 1024;
 
 test('tiered: a sequential reader fetches the next blocks ahead, several GETs in flight; no block is fetched twice', async (t) => {
-  const { storage, adapter, client, cluster, prefix } = await tiered(t, { blockSize: 64 * KiB, readAhead: 256 * KiB });
+  const { storage, adapter, client, cluster, prefix } = await tiered(t, { blockSize: 64 * KiB, readAhead: 256 * KiB, fetchSize: 64 * KiB });
   const data = randomBytes(16 * 64 * KiB);
   await client.send(new PutObjectCommand({ Bucket: cluster.bucket, Key: `${prefix}seq`, Body: data }));
   const file = await storage.openFile('seq', { access: Mode.Read });
@@ -69,6 +69,21 @@ test('tiered: a sequential reader fetches the next blocks ahead, several GETs in
   t.equal(commands.sent.get('GetObjectCommand'), 16, 'one GET per block, none twice');
   t.ok((commands.maxInFlight.get('GetObjectCommand') ?? 0) > 1, `up to ${commands.maxInFlight.get('GetObjectCommand')} GETs in flight`);
   await file.close();
+});
+
+test('tiered: read-ahead fetches consecutive blocks by one GET, up to fetchSize', async (t) => {
+  const { storage, adapter, client, cluster, prefix } = await tiered(t, { blockSize: 64 * KiB, readAhead: 512 * KiB, fetchSize: 256 * KiB });
+  const data = randomBytes(32 * 64 * KiB + 5);
+  await client.send(new PutObjectCommand({ Bucket: cluster.bucket, Key: `${prefix}grouped`, Body: data }));
+  const file = await storage.openFile('grouped', { access: Mode.Read });
+  const commands = commandsOf(adapter);
+  const whole = Buffer.alloc(data.length);
+  for (let at = 0; at < data.length; at += 16 * KiB) await file.read(at, whole.subarray(at, at + 16 * KiB));
+  await commands.settled();
+  await file.close();
+  t.equal(sha(whole), sha(data), 'the bytes are the object');
+  const gets = commands.sent.get('GetObjectCommand') ?? 0;
+  t.ok(gets >= 9 && gets < 20, `33 blocks in ${gets} GETs (at most 4 blocks each)`);
 });
 
 test('tiered: random reads fetch only the blocks they read', async (t) => {

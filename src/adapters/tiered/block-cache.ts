@@ -22,6 +22,8 @@ export interface BlockCacheOptions {
   blockSize: number;
   /** bytes fetched ahead of a sequential reader at most (0: no read-ahead) */
   readAhead: number;
+  /** bytes of consecutive blocks fetched ahead by one ranged GET at most */
+  fetchSize: number;
 }
 
 /** One version of one object, as far as it is cached. */
@@ -208,35 +210,61 @@ export class BlockCache {
     return file.read(buffer.subarray(0, end - position), position);
   }
 
-  /** Starts fetching blocks `from` to `to` (exclusive) that are not here; a failure is left to the read that needs them. */
+  /**
+   * Starts fetching the blocks `from` to `to` (exclusive, rounded up to a multiple of fetchSize's blocks)
+   * that are neither here nor coming, consecutive ones together: a ranged GET per run, cut where a block
+   * index is a multiple of fetchSize's blocks (S3 services
+   * store objects in stripes of a few MiB: a GET of one whole stripe costs the service about what a GET of a
+   * part of it does). A failure is left to the read that needs the block.
+   */
   private prefetch(object: CachedObject, from: number, to: number): void {
-    for (let index = from; index < Math.min(to, object.blocks); index++) {
-      if (object.present.has(index) || this.fetching.has(`${object.name}:${index}`)) continue;
-      this.fetch(object, index).catch((error) => this.logger?.debug({ err: error, key: object.key, block: index }, 'cache: a read-ahead fetch failed'));
+    if (to <= from) return;
+    const group = Math.max(1, Math.floor(this.options.fetchSize / object.blockSize));
+    // whole groups: a window sliding a block at a time would otherwise fetch a block at a time
+    const end = Math.min(Math.ceil(to / group) * group, object.blocks);
+    let index = from;
+    while (index < end) {
+      if (object.present.has(index) || this.fetching.has(`${object.name}:${index}`)) {
+        index++;
+        continue;
+      }
+      let count = 1;
+      while (
+        index + count < end &&
+        (index + count) % group !== 0 &&
+        !object.present.has(index + count) &&
+        !this.fetching.has(`${object.name}:${index + count}`)
+      )
+        count++;
+      this.fetch(object, index, count).catch((error) => this.logger?.debug({ err: error, key: object.key, block: index }, 'cache: a read-ahead fetch failed'));
+      index += count;
     }
   }
 
   /**
-   * One ranged GET of block `index` of this version into the local file (one fetch at a time per block).
-   * A fetch that lands after the last handle closed (a read-ahead) is dropped: the file is not open.
+   * One ranged GET of blocks `first` to `first + count - 1` of this version into the local file (one fetch
+   * at a time per block: a block being fetched already is waited for). A fetch that lands after the last
+   * handle closed (a read-ahead) is dropped: the file is not open.
    */
-  private fetch(object: CachedObject, index: number): Promise<void> {
-    const id = `${object.name}:${index}`;
-    let running = this.fetching.get(id);
-    if (running === undefined) {
-      running = (async () => {
-        const block = Buffer.allocUnsafe(this.blockBytes(object, index));
-        const got = await this.store.readRange(object.key, index * object.blockSize, block, object.etag);
-        if (got < block.length) throw storageError('ESTALE', 'the object is shorter than when it was opened', { path: object.key });
-        await this.removing;
-        const file = object.file;
-        if (file === undefined) return;
-        await file.write([block], index * object.blockSize);
-        this.mark(object, index);
-      })().finally(() => this.fetching.delete(id));
-      this.fetching.set(id, running);
-    }
-    return running.then(() => this.evict());
+  private fetch(object: CachedObject, first: number, count = 1): Promise<void> {
+    const running = this.fetching.get(`${object.name}:${first}`);
+    if (running !== undefined) return running.then(() => this.evict());
+    const ids = Array.from({ length: count }, (_, n) => `${object.name}:${first + n}`);
+    const fetched = (async () => {
+      const start = first * object.blockSize;
+      const range = Buffer.allocUnsafe(Math.min(object.size, (first + count) * object.blockSize) - start);
+      const got = await this.store.readRange(object.key, start, range, object.etag);
+      if (got < range.length) throw storageError('ESTALE', 'the object is shorter than when it was opened', { path: object.key });
+      await this.removing;
+      const file = object.file;
+      if (file === undefined) return;
+      await file.write([range], start);
+      for (let index = first; index < first + count; index++) this.mark(object, index);
+    })().finally(() => {
+      for (const id of ids) this.fetching.delete(id);
+    });
+    for (const id of ids) this.fetching.set(id, fetched);
+    return fetched.then(() => this.evict());
   }
 
   /** Punches out least recently used blocks of objects nobody has open until the budget holds. */

@@ -43,8 +43,10 @@ export interface TieredOptions {
   cacheSize?: number;
   /** bytes fetched per cache miss; default 1 MiB */
   blockSize?: number;
-  /** bytes fetched ahead of a sequential reader at most, a ranged GET per block in flight; 0: none; default 8 MiB */
+  /** bytes fetched ahead of a sequential reader at most, several ranged GETs in flight; 0: none; default 8 MiB */
   readAhead?: number;
+  /** bytes of consecutive blocks one read-ahead GET fetches at most; default 4 MiB */
+  fetchSize?: number;
   /** 'back' (default): upload after close; 'through': sync() and close() resolve once uploaded */
   writeMode?: 'back' | 'through';
   /** uploads at once; default 4 */
@@ -369,7 +371,12 @@ export class TieredAdapter implements Adapter {
     tier.cache = new BlockCache(
       this.remote.store,
       blocks,
-      { cacheSize: this.options.cacheSize ?? 2 ** 30, blockSize: this.options.blockSize ?? 2 ** 20, readAhead: this.options.readAhead ?? 8 * 2 ** 20 },
+      {
+        cacheSize: this.options.cacheSize ?? 2 ** 30,
+        blockSize: this.options.blockSize ?? 2 ** 20,
+        readAhead: this.options.readAhead ?? 8 * 2 ** 20,
+        fetchSize: this.options.fetchSize ?? 4 * 2 ** 20,
+      },
       this.logger,
     );
     await tier.cache.clear();
