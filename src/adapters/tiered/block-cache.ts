@@ -34,6 +34,8 @@ export class CachedObject {
   file: FileNode | undefined;
   /** superseded by a newer version: its file goes when the last pin does */
   stale = false;
+  /** fetched bytes being written into `file` now: the last unpin waits for them before closing it */
+  readonly writes = new Set<Promise<void>>();
 
   constructor(
     readonly key: string,
@@ -118,6 +120,8 @@ export class BlockCache {
     if (object.pins > 0) return;
     const file = object.file;
     object.file = undefined;
+    // a read-ahead still writing into the file: its descriptor must not be closed (and reused) under it
+    await Promise.allSettled(object.writes);
     await file?.close();
     if (object.stale) await this.remove(object);
     else await this.evict();
@@ -258,7 +262,13 @@ export class BlockCache {
       await this.removing;
       const file = object.file;
       if (file === undefined) return;
-      await file.write([range], start);
+      const write = file.write([range], start);
+      object.writes.add(write);
+      try {
+        await write;
+      } finally {
+        object.writes.delete(write);
+      }
       for (let index = first; index < first + count; index++) this.mark(object, index);
     })().finally(() => {
       for (const id of ids) this.fetching.delete(id);
