@@ -1,7 +1,9 @@
 // The mounts the remote section compares, each a child process in the foreground (scripts/fio/mount-process.ts):
 // persistfs over S3 (the tiered adapter, write-back, the defaults), rclone mount with its full VFS cache,
 // s3fs with its defaults, each on a bucket of its own under the same prefix; and persistfs on a plain local
-// directory, the reference for warm reads.
+// directory, the reference for warm reads. With BENCH_REMOTE_BASELINE set to another checkout (built), its
+// persistfs runs too as the peer 'baseline', the same mount command from that checkout: a before/after
+// comparison in one run.
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,8 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { MountProcess } from '../fio/mount-process.js';
 import { installed, RCLONE_REMOTE, type S3Endpoint, writeRcloneConfig } from './remote-ceph.js';
 
-export type RemotePeerName = 'persistfs' | 'rclone' | 's3fs';
-export const REMOTE_PEER_NAMES: readonly RemotePeerName[] = ['persistfs', 'rclone', 's3fs'];
+export type RemotePeerName = 'persistfs' | 'baseline' | 'rclone' | 's3fs';
+export const REMOTE_PEER_NAMES: readonly RemotePeerName[] = ['persistfs', 'baseline', 'rclone', 's3fs'];
 export const LOCAL_PEER = 'local mount';
 export type RemoteRowPeer = RemotePeerName | typeof LOCAL_PEER;
 
@@ -18,6 +20,8 @@ export type RemoteRowPeer = RemotePeerName | typeof LOCAL_PEER;
 export const MOUNT_PREFIX = 'bench/';
 
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../mount/cli.js');
+const BASELINE = process.env.BENCH_REMOTE_BASELINE;
+const BASELINE_CLI = BASELINE === undefined ? '' : path.resolve(BASELINE, 'dist/mount/cli.js');
 
 export interface RemotePeer {
   readonly name: RemoteRowPeer;
@@ -31,6 +35,7 @@ export interface RemotePeer {
 
 /** The programs a peer needs that are missing, for the skip message. */
 export function missingPeerProgram(name: RemotePeerName): string | undefined {
+  if (name === 'baseline' && BASELINE === undefined) return 'BENCH_REMOTE_BASELINE (another checkout, built)';
   if (name === 'rclone' && !installed('rclone')) return 'rclone';
   if (name === 's3fs' && !installed('s3fs')) return 's3fs';
   return undefined;
@@ -56,20 +61,22 @@ export async function remotePeers(
   const s3fsPasswords = path.join(workDir, 's3fs-passwd');
   await writeFile(s3fsPasswords, `${s3.accessKeyId}:${s3.secretAccessKey}\n`, { mode: 0o600 });
 
+  const persistfs = (cli: string) => (bucket: string, mnt: string, cacheDir: string) => [
+    process.execPath,
+    cli,
+    'mount',
+    `s3://${bucket}/${MOUNT_PREFIX}`,
+    mnt,
+    '--cache-dir',
+    cacheDir,
+    '--endpoint',
+    s3.endpoint,
+    '--log-level',
+    'warn',
+  ];
   const argv: Record<RemotePeerName, (bucket: string, mnt: string, cacheDir: string) => string[]> = {
-    persistfs: (bucket, mnt, cacheDir) => [
-      process.execPath,
-      CLI,
-      'mount',
-      `s3://${bucket}/${MOUNT_PREFIX}`,
-      mnt,
-      '--cache-dir',
-      cacheDir,
-      '--endpoint',
-      s3.endpoint,
-      '--log-level',
-      'warn',
-    ],
+    persistfs: persistfs(CLI),
+    baseline: persistfs(BASELINE_CLI),
     // rclone 1.60 refuses to start when AWS_CA_BUNDLE is set (an http endpoint has no use for it)
     rclone: (bucket, mnt, cacheDir) => [
       'env',
@@ -102,7 +109,11 @@ export async function remotePeers(
     return {
       name,
       bucket,
-      command: command(bucket, 'MNT', 'CACHE').join(' ').replace(process.execPath, 'node').replace(CLI, 'dist/mount/cli.js'),
+      command: command(bucket, 'MNT', 'CACHE')
+        .join(' ')
+        .replace(process.execPath, 'node')
+        .replace(CLI, 'dist/mount/cli.js')
+        .replace(BASELINE_CLI, `${BASELINE}/dist/mount/cli.js`),
       mount: (mnt, cacheDir) => MountProcess.start(mnt, (resolved) => command(bucket, resolved, cacheDir)),
     };
   });

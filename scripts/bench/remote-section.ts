@@ -107,7 +107,7 @@ export async function runRemoteSection(options: RemoteSectionOptions): Promise<R
   }
   const names = REMOTE_PEER_NAMES.filter((name) => {
     const program = missingPeerProgram(name);
-    if (program !== undefined && runsMounts) notes.push(`remote: ${name} skipped, ${program} is not installed (make deps installs it)`);
+    if (program !== undefined && runsMounts && name !== 'baseline') notes.push(`remote: ${name} skipped, ${program} is not installed (make deps installs it)`);
     return program === undefined;
   });
 

@@ -91,16 +91,39 @@ export async function objectBytes(client: S3Client, bucket: string, key: string)
   }
 }
 
-/** The requests `client` sends from now on, counted by command name ('HeadObject', 'ListObjectsV2', ...). */
-export function countRequests(client: S3Client): Map<string, number> {
-  const counts = new Map<string, number>();
-  client.middlewareStack.add(
-    (next, context) => (args) => {
-      const name = (context.commandName ?? 'unknown').replace(/Command$/, '');
-      counts.set(name, (counts.get(name) ?? 0) + 1);
-      return next(args);
+/** S3 commands a client sent, by name ('GetObject', 'HeadObject', ...), and how many of each were in flight at most. */
+export interface CommandCounts {
+  sent: Map<string, number>;
+  inFlight: Map<string, number>;
+  maxInFlight: Map<string, number>;
+  /** resolves once no command is in flight */
+  settled(): Promise<void>;
+}
+
+/** Counts the commands `client` sends from now on (a middleware of its own on the client). */
+export function countCommands(client: S3Client): CommandCounts {
+  const counts: CommandCounts = {
+    sent: new Map(),
+    inFlight: new Map(),
+    maxInFlight: new Map(),
+    settled: async () => {
+      while ([...counts.inFlight.values()].some((n) => n > 0)) await new Promise((resolve) => setTimeout(resolve, 10));
     },
-    { step: 'initialize' },
+  };
+  const add = (map: Map<string, number>, name: string, n: number) => map.set(name, (map.get(name) ?? 0) + n);
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const name = (context.commandName ?? 'unknown').replace(/Command$/, '');
+      add(counts.sent, name, 1);
+      add(counts.inFlight, name, 1);
+      counts.maxInFlight.set(name, Math.max(counts.maxInFlight.get(name) ?? 0, counts.inFlight.get(name)!));
+      try {
+        return await next(args);
+      } finally {
+        add(counts.inFlight, name, -1);
+      }
+    },
+    { step: 'initialize', name: `countCommands${Math.random()}` },
   );
   return counts;
 }

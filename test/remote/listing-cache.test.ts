@@ -15,7 +15,7 @@ import type { S3Adapter } from '../../src/adapters/s3/s3-adapter.js';
 import type { TieredAdapter } from '../../src/adapters/tiered/tiered-adapter.js';
 import { Mode, openStorage, type Storage } from '../../src/index.js';
 import { bytes, rejection } from '../helpers.js';
-import { ceph, countRequests, freshPrefix, type Ceph } from './ceph.js';
+import { ceph, countCommands, freshPrefix, type Ceph } from './ceph.js';
 
 interface Opened {
   storage: Storage;
@@ -44,7 +44,7 @@ async function open(t: test.Test, adapter: 's3' | 'tiered', prefix: string, dirC
     client.destroy();
     if (cacheDir !== undefined) fs.rmSync(cacheDir, { recursive: true, force: true });
   });
-  return { storage, requests: countRequests(remote.store.client), client, cluster, prefix };
+  return { storage, requests: countCommands(remote.store.client).sent, client, cluster, prefix };
 }
 
 /** The requests counted since `since` (a copy of the counts taken before). */

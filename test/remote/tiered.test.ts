@@ -14,7 +14,7 @@ import test from 'tape';
 import type { TieredAdapter, TieredOptions } from '../../src/adapters/tiered/tiered-adapter.js';
 import { Mode, openStorage, type Storage } from '../../src/index.js';
 import { Acknowledged, bytes } from '../helpers.js';
-import { ceph, freshPrefix, objectBytes, type Ceph } from './ceph.js';
+import { ceph, countCommands, freshPrefix, objectBytes, type Ceph, type CommandCounts } from './ceph.js';
 
 interface Tiered {
   storage: Storage;
@@ -45,6 +45,125 @@ async function tiered(t: test.Test, options: Partial<TieredOptions> = {}, prefix
 }
 
 const sha = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
+
+/** Counts the S3 commands the adapter sends from now on. */
+const commandsOf = (adapter: TieredAdapter): CommandCounts =>
+  countCommands((adapter as unknown as { remote: { store: { client: S3Client } } }).remote.store.client);
+
+const KiB = 1024;
+
+test('tiered: a sequential reader fetches the next blocks ahead, several GETs in flight; no block is fetched twice', async (t) => {
+  const { storage, adapter, client, cluster, prefix } = await tiered(t, { blockSize: 64 * KiB, readAhead: 256 * KiB, fetchSize: 64 * KiB });
+  const data = randomBytes(16 * 64 * KiB);
+  await client.send(new PutObjectCommand({ Bucket: cluster.bucket, Key: `${prefix}seq`, Body: data }));
+  const file = await storage.openFile('seq', { access: Mode.Read });
+  const commands = commandsOf(adapter);
+  const chunk = Buffer.alloc(16 * KiB);
+  await file.read(0, chunk);
+  await commands.settled();
+  t.equal(commands.sent.get('GetObject'), 3, 'the first read of block 0 fetched it and the 2 blocks after it');
+  const whole = Buffer.alloc(data.length);
+  for (let at = 0; at < data.length; at += chunk.length) await file.read(at, whole.subarray(at, at + chunk.length));
+  await commands.settled();
+  t.equal(sha(whole), sha(data), 'the bytes are the object');
+  t.equal(commands.sent.get('GetObject'), 16, 'one GET per block, none twice');
+  t.ok((commands.maxInFlight.get('GetObject') ?? 0) > 1, `up to ${commands.maxInFlight.get('GetObject')} GETs in flight`);
+  await file.close();
+});
+
+test('tiered: read-ahead fetches consecutive blocks by one GET, up to fetchSize', async (t) => {
+  const { storage, adapter, client, cluster, prefix } = await tiered(t, { blockSize: 64 * KiB, readAhead: 512 * KiB, fetchSize: 256 * KiB });
+  const data = randomBytes(32 * 64 * KiB + 5);
+  await client.send(new PutObjectCommand({ Bucket: cluster.bucket, Key: `${prefix}grouped`, Body: data }));
+  const file = await storage.openFile('grouped', { access: Mode.Read });
+  const commands = commandsOf(adapter);
+  const whole = Buffer.alloc(data.length);
+  for (let at = 0; at < data.length; at += 16 * KiB) await file.read(at, whole.subarray(at, at + 16 * KiB));
+  await commands.settled();
+  await file.close();
+  t.equal(sha(whole), sha(data), 'the bytes are the object');
+  const gets = commands.sent.get('GetObject') ?? 0;
+  t.ok(gets >= 9 && gets < 20, `33 blocks in ${gets} GETs (at most 4 blocks each)`);
+});
+
+test('tiered: random reads fetch only the blocks they read', async (t) => {
+  const { storage, adapter, client, cluster, prefix } = await tiered(t, { blockSize: 64 * KiB, readAhead: 256 * KiB });
+  const data = randomBytes(16 * 64 * KiB);
+  await client.send(new PutObjectCommand({ Bucket: cluster.bucket, Key: `${prefix}rnd`, Body: data }));
+  const file = await storage.openFile('rnd', { access: Mode.Read });
+  const commands = commandsOf(adapter);
+  let wrong = 0;
+  for (const block of [10, 3, 7, 13, 5]) {
+    const at = block * 64 * KiB + 1000;
+    const buffer = Buffer.alloc(4 * KiB);
+    await file.read(at, buffer);
+    if (!buffer.equals(data.subarray(at, at + buffer.length))) wrong++;
+  }
+  await commands.settled();
+  t.equal(wrong, 0, 'the bytes are right');
+  t.equal(commands.sent.get('GetObject'), 5, 'five reads in five far-apart blocks: five GETs');
+  await file.close();
+});
+
+test('tiered: read-ahead with a cache smaller than the data: every byte right, the budget holds once closed', async (t) => {
+  const { storage, adapter, client, cluster, prefix } = await tiered(t, { cacheSize: 64 * KiB, blockSize: 16 * KiB, readAhead: 64 * KiB });
+  const objects = [randomBytes(1024 * KiB + 777), randomBytes(512 * KiB + 3)];
+  for (const [n, data] of objects.entries()) await client.send(new PutObjectCommand({ Bucket: cluster.bucket, Key: `${prefix}o${n}`, Body: data }));
+  const commands = commandsOf(adapter);
+  // a reader that stops early: its read-ahead lands after the close and is dropped
+  const early = await storage.openFile('o0', { access: Mode.Read });
+  await early.read(0, Buffer.alloc(100));
+  await early.close();
+  await commands.settled();
+  const cache = (adapter as unknown as { tier: { cache: { bytes: number } } }).tier.cache;
+  for (let pass = 0; pass < 2; pass++) {
+    for (const [n, data] of objects.entries()) {
+      const file = await storage.openFile(`o${n}`, { access: Mode.Read });
+      const whole = Buffer.alloc(data.length);
+      for (let at = 0; at < data.length; at += 10_000) await file.read(at, whole.subarray(at, at + 10_000));
+      t.equal(sha(whole), sha(data), `pass ${pass + 1}: o${n} read sequentially is the object`);
+      await file.close();
+      await commands.settled();
+      t.ok(cache.bytes <= 64 * KiB, `once closed, the cache holds ${cache.bytes} bytes, within 64 KiB`);
+    }
+  }
+});
+
+test('tiered: reading a file back after its upload costs no GET (the local copy became the cached version)', async (t) => {
+  const { storage, adapter } = await tiered(t);
+  const data = randomBytes(300 * KiB);
+  const file = await storage.root.createFile('up');
+  await file.writeAt(0, data);
+  await file.close();
+  await adapter.drained();
+  const commands = commandsOf(adapter);
+  const again = await storage.openFile('up', { access: Mode.Read });
+  const whole = Buffer.alloc(data.length);
+  await again.read(0, whole);
+  await again.close();
+  await commands.settled();
+  t.ok(whole.equals(data), 'the bytes are the file');
+  t.equal(commands.sent.get('GetObject') ?? 0, 0, 'no GET');
+});
+
+test('tiered: uploads run several at once, within uploadConcurrency, and all land', async (t) => {
+  const { storage, adapter, client, cluster, prefix } = await tiered(t, { uploadConcurrency: 3 });
+  const commands = commandsOf(adapter);
+  const files = Array.from({ length: 12 }, (_, n) => randomBytes(64 * KiB + n));
+  await Promise.all(
+    files.map(async (data, n) => {
+      const file = await storage.root.createFile(`u${n}`);
+      await file.writeAt(0, data);
+      await file.close();
+    }),
+  );
+  await adapter.drained();
+  const most = commands.maxInFlight.get('PutObject') ?? 0;
+  t.ok(most > 1 && most <= 3, `${most} PUTs in flight at most (2 or 3)`);
+  let wrong = 0;
+  for (const [n, data] of files.entries()) if (!(await objectBytes(client, cluster.bucket, `${prefix}u${n}`))?.equals(data)) wrong++;
+  t.equal(wrong, 0, 'all 12 objects are in the bucket, whole');
+});
 
 test('tiered: a cache smaller than the data serves every read right and stays within its budget', async (t) => {
   const { storage, adapter, client, cluster, prefix } = await tiered(t, { cacheSize: 64 * 1024, blockSize: 16 * 1024 });
@@ -129,6 +248,28 @@ test('tiered: write-back uploads after close; write-through before close resolve
   await synced.close();
   t.equal((await objectBytes(through.client, through.cluster.bucket, `${through.prefix}wt`))?.toString(), 'FIRST, then more', 'and when close resolves');
   t.equal(through.adapter.pendingUploads, 0, 'nothing left pending');
+});
+
+test('tiered: a new file costs nothing durable until its first sync or close; then its upload is recorded', async (t) => {
+  const { storage, adapter, client, cluster, prefix, cacheDir } = await tiered(t);
+  const records = () => fs.readdirSync(path.join(cacheDir, 'pending')).length;
+  const file = await storage.root.createFile('lazy');
+  await file.writeAt(0, bytes('not synced yet'));
+  t.equal(records(), 0, 'created and written: no upload record yet');
+  await file.sync();
+  t.equal(records(), 1, 'after sync: its upload is recorded');
+  await file.close();
+  await adapter.drained();
+  t.equal((await objectBytes(client, cluster.bucket, `${prefix}lazy`))?.toString(), 'not synced yet', 'uploaded after close');
+
+  const dropped = await storage.root.createFile('dropped');
+  await dropped.writeAt(0, bytes('gone'));
+  await storage.root.deleteFile('dropped');
+  await dropped.close();
+  await adapter.drained();
+  t.equal(records(), 0, 'a new file deleted while open leaves no record');
+  t.deepEqual(fs.readdirSync(path.join(cacheDir, 'staging')), [], 'nor its local copy');
+  t.equal(await objectBytes(client, cluster.bucket, `${prefix}dropped`), undefined, 'nor an object');
 });
 
 test('tiered: with the gateway stopped, uploads wait and complete once it is back', async (t) => {

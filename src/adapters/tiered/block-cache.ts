@@ -3,13 +3,15 @@
 // of that version the first time it is read, then served locally. Blocks are evicted least recently used
 // first when the cache holds more than its byte budget (a hole is punched where they were), except blocks of
 // objects open right now. A new version of an object (another ETag) gets a new file: the old one is never
-// served for it.
+// served for it. A handle reading sequentially fetches the next blocks ahead of its reads, several ranged
+// GETs in flight (read-ahead.ts); random reads fetch only what they read.
 import { createHash } from 'node:crypto';
 
 import { storageError } from '../../ground/errors.js';
 import type { Logger } from '../../log.js';
 import { FALLOC, type DirNode, type FileNode, type OpenFlags } from '../adapter.js';
 import type { ObjectStore } from '../s3/object-store.js';
+import { ReadAhead } from './read-ahead.js';
 
 const READ_WRITE: OpenFlags = { read: true, write: true, direct: false, dsync: false };
 
@@ -18,6 +20,10 @@ export interface BlockCacheOptions {
   cacheSize: number;
   /** bytes per block (one ranged GET each) */
   blockSize: number;
+  /** bytes fetched ahead of a sequential reader at most (0: no read-ahead) */
+  readAhead: number;
+  /** bytes of consecutive blocks fetched ahead by one ranged GET at most */
+  fetchSize: number;
 }
 
 /** One version of one object, as far as it is cached. */
@@ -28,6 +34,8 @@ export class CachedObject {
   file: FileNode | undefined;
   /** superseded by a newer version: its file goes when the last pin does */
   stale = false;
+  /** fetched bytes being written into `file` now: the last unpin waits for them before closing it */
+  readonly writes = new Set<Promise<void>>();
 
   constructor(
     readonly key: string,
@@ -112,6 +120,8 @@ export class BlockCache {
     if (object.pins > 0) return;
     const file = object.file;
     object.file = undefined;
+    // a read-ahead still writing into the file: its descriptor must not be closed (and reused) under it
+    await Promise.allSettled(object.writes);
     await file?.close();
     if (object.stale) await this.remove(object);
     else await this.evict();
@@ -172,8 +182,16 @@ export class BlockCache {
     this.used += this.blockBytes(object, index);
   }
 
-  /** Reads into `buffer` at `position` of a pinned object, fetching the blocks it lacks. */
-  async read(object: CachedObject, buffer: Uint8Array, position: number): Promise<number> {
+  /** A read-ahead tracker for one handle, to pass to read(). */
+  readAhead(): ReadAhead {
+    return new ReadAhead(Math.floor(this.options.readAhead / this.options.blockSize));
+  }
+
+  /**
+   * Reads into `buffer` at `position` of a pinned object, fetching the blocks it lacks; with `ahead` (the
+   * handle's tracker), a sequential read also starts fetching the blocks after it, without waiting for them.
+   */
+  async read(object: CachedObject, buffer: Uint8Array, position: number, ahead?: ReadAhead): Promise<number> {
     const end = Math.min(object.size, position + buffer.length);
     if (end <= position) return 0;
     const first = Math.floor(position / object.blockSize);
@@ -189,28 +207,74 @@ export class BlockCache {
         missing.push(this.fetch(object, index));
       }
     }
+    if (ahead !== undefined) this.prefetch(object, ...ahead.next(first, last));
     await Promise.all(missing);
     const file = object.file;
     if (file === undefined) throw storageError('EBADF', 'a read of a cached object that is not open', { path: object.key });
     return file.read(buffer.subarray(0, end - position), position);
   }
 
-  /** One ranged GET of block `index` of this version into the local file (one fetch at a time per block). */
-  private fetch(object: CachedObject, index: number): Promise<void> {
-    const id = `${object.name}:${index}`;
-    let running = this.fetching.get(id);
-    if (running === undefined) {
-      running = (async () => {
-        const block = Buffer.allocUnsafe(this.blockBytes(object, index));
-        const got = await this.store.readRange(object.key, index * object.blockSize, block, object.etag);
-        if (got < block.length) throw storageError('ESTALE', 'the object is shorter than when it was opened', { path: object.key });
-        await this.removing;
-        await object.file!.write([block], index * object.blockSize);
-        this.mark(object, index);
-      })().finally(() => this.fetching.delete(id));
-      this.fetching.set(id, running);
+  /**
+   * Starts fetching the blocks `from` to `to` (exclusive, rounded up to a multiple of fetchSize's blocks)
+   * that are neither here nor coming, consecutive ones together: a ranged GET per run, cut where a block
+   * index is a multiple of fetchSize's blocks (S3 services
+   * store objects in stripes of a few MiB: a GET of one whole stripe costs the service about what a GET of a
+   * part of it does). A failure is left to the read that needs the block.
+   */
+  private prefetch(object: CachedObject, from: number, to: number): void {
+    if (to <= from) return;
+    const group = Math.max(1, Math.floor(this.options.fetchSize / object.blockSize));
+    // whole groups: a window sliding a block at a time would otherwise fetch a block at a time
+    const end = Math.min(Math.ceil(to / group) * group, object.blocks);
+    let index = from;
+    while (index < end) {
+      if (object.present.has(index) || this.fetching.has(`${object.name}:${index}`)) {
+        index++;
+        continue;
+      }
+      let count = 1;
+      while (
+        index + count < end &&
+        (index + count) % group !== 0 &&
+        !object.present.has(index + count) &&
+        !this.fetching.has(`${object.name}:${index + count}`)
+      )
+        count++;
+      this.fetch(object, index, count).catch((error) => this.logger?.debug({ err: error, key: object.key, block: index }, 'cache: a read-ahead fetch failed'));
+      index += count;
     }
-    return running.then(() => this.evict());
+  }
+
+  /**
+   * One ranged GET of blocks `first` to `first + count - 1` of this version into the local file (one fetch
+   * at a time per block: a block being fetched already is waited for). A fetch that lands after the last
+   * handle closed (a read-ahead) is dropped: the file is not open.
+   */
+  private fetch(object: CachedObject, first: number, count = 1): Promise<void> {
+    const running = this.fetching.get(`${object.name}:${first}`);
+    if (running !== undefined) return running.then(() => this.evict());
+    const ids = Array.from({ length: count }, (_, n) => `${object.name}:${first + n}`);
+    const fetched = (async () => {
+      const start = first * object.blockSize;
+      const range = Buffer.allocUnsafe(Math.min(object.size, (first + count) * object.blockSize) - start);
+      const got = await this.store.readRange(object.key, start, range, object.etag);
+      if (got < range.length) throw storageError('ESTALE', 'the object is shorter than when it was opened', { path: object.key });
+      await this.removing;
+      const file = object.file;
+      if (file === undefined) return;
+      const write = file.write([range], start);
+      object.writes.add(write);
+      try {
+        await write;
+      } finally {
+        object.writes.delete(write);
+      }
+      for (let index = first; index < first + count; index++) this.mark(object, index);
+    })().finally(() => {
+      for (const id of ids) this.fetching.delete(id);
+    });
+    for (const id of ids) this.fetching.set(id, fetched);
+    return fetched.then(() => this.evict());
   }
 
   /** Punches out least recently used blocks of objects nobody has open until the budget holds. */

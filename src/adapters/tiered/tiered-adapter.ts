@@ -26,7 +26,7 @@ import {
 } from '../adapter.js';
 import { LocalAdapter } from '../local/local-adapter.js';
 import { attributesOf, entryStat, metadataOf, newAttributes, type Attributes } from '../s3/object-attributes.js';
-import type { ObjectStore } from '../s3/object-store.js';
+import type { ObjectMetadata, ObjectStore } from '../s3/object-store.js';
 import { S3Adapter, type S3Dir } from '../s3/s3-adapter.js';
 import { nameOfKey } from '../s3/key-names.js';
 import { NO_XATTRS } from '../s3/s3-file.js';
@@ -43,6 +43,10 @@ export interface TieredOptions {
   cacheSize?: number;
   /** bytes fetched per cache miss; default 1 MiB */
   blockSize?: number;
+  /** bytes fetched ahead of a sequential reader at most, several ranged GETs in flight; 0: none; default 8 MiB */
+  readAhead?: number;
+  /** bytes of consecutive blocks one read-ahead GET fetches at most; default 4 MiB */
+  fetchSize?: number;
   /** 'back' (default): upload after close; 'through': sync() and close() resolve once uploaded */
   writeMode?: 'back' | 'through';
   /** uploads at once; default 4 */
@@ -128,7 +132,7 @@ class Tier implements TieredFiles {
       if (current !== undefined) return current;
       const file = await this.staging.openFile(record.id, RW);
       const stat = await file.stat();
-      const written = new Written(key, record.id, file, attributesOf(record.metadata, 'file', new Date()), stat, true);
+      const written = new Written(key, record.id, file, attributesOf(record.metadata, 'file', new Date()), stat, true, true);
       this.written.set(key, written);
       return written;
     }
@@ -136,17 +140,14 @@ class Tier implements TieredFiles {
     const file = await this.staging.createFile(id, 0o600, RW);
     try {
       const attributes = await fill(file);
-      // The copy is complete and durable before its record says it is to be uploaded.
-      await file.sync(false);
-      await this.staging.sync();
-      await this.uploads.begin({ id, key, metadata: metadataOf(attributes) });
       const current = this.written.get(key);
       if (current !== undefined) {
-        await this.uploads.cancel(id);
         await file.close();
+        await this.staging.unlink(id);
         return current;
       }
-      const written = new Written(key, id, file, attributes, await file.stat(), created);
+      // Nothing is durable yet: the upload is recorded at the first sync() or at close (record()).
+      const written = new Written(key, id, file, attributes, await file.stat(), created, false);
       this.written.set(key, written);
       return written;
     } catch (error) {
@@ -165,20 +166,45 @@ class Tier implements TieredFiles {
   private async closeWrittenNow(written: Written): Promise<boolean> {
     if (this.written.get(written.key) === written) this.written.delete(written.key);
     const stat = await written.file.stat();
-    await written.file.sync(false);
+    // opened for writing, never written: the object is as it was; nothing to upload (nor to overwrite)
+    const unchanged = !written.changed && stat.size === written.baseline.size && stat.ctimeNs === written.baseline.ctimeNs;
+    if (!written.dropped && !unchanged) await written.file.sync(false);
     await written.file.close();
     if (written.dropped) return false;
-    if (!written.changed && stat.size === written.baseline.size && stat.ctimeNs === written.baseline.ctimeNs) {
-      // opened for writing, never written: the object is as it was; nothing to upload (nor to overwrite)
-      await this.uploads.cancel(written.id);
+    if (unchanged) {
+      await this.forgetCopy(written);
       return false;
     }
-    await this.uploads.update({ id: written.id, key: written.key, metadata: metadataOf({ ...written.attributes, mtimeNs: stat.mtimeNs }) });
+    await this.record(written, metadataOf({ ...written.attributes, mtimeNs: stat.mtimeNs }));
     this.uploads.queue(written.id);
     return true;
   }
 
-  async uploadNow(written: Written): Promise<void> {
+  /**
+   * Makes the upload of `written` durable (its copy is synced by the caller): a new record, after the
+   * copy's directory entry is durable, or the record it has, updated.
+   */
+  private async record(written: Written, metadata: ObjectMetadata): Promise<void> {
+    const record = { id: written.id, key: written.key, metadata };
+    if (written.recorded) return this.uploads.update(record);
+    await this.staging.sync();
+    await this.uploads.begin(record);
+    written.recorded = true;
+  }
+
+  /** Removes the local copy of `written` and its record if it has one (nothing of it is to upload). */
+  private async forgetCopy(written: Written): Promise<void> {
+    if (written.recorded) await this.uploads.cancel(written.id);
+    else await this.staging.unlink(written.id).catch((error) => (isCode(error, 'ENOENT') ? undefined : Promise.reject(error)));
+  }
+
+  /** sync() of a handle on `written` made its copy durable: its upload is recorded; write-through: sent now. */
+  async synced(written: Written): Promise<void> {
+    if (!written.recorded) {
+      await this.locks.with([written.key], async () => {
+        if (!written.dropped && !written.recorded) await this.record(written, metadataOf(written.attributes));
+      });
+    }
     if (!this.writeThrough || written.dropped) return;
     await this.uploads.sendNow({ id: written.id, key: written.key, metadata: metadataOf(written.attributes) });
   }
@@ -213,7 +239,7 @@ class Tier implements TieredFiles {
     if ('written' in local) {
       local.written.dropped = true;
       this.written.delete(key);
-      await this.uploads.cancel(local.written.id);
+      await this.forgetCopy(local.written);
     } else {
       await this.uploads.cancel(local.record.id);
     }
@@ -286,7 +312,7 @@ class Tier implements TieredFiles {
       this.written.delete(written.key);
       written.key = key;
       this.written.set(key, written);
-      await this.uploads.update({ id: written.id, key, metadata: metadataOf(written.attributes) });
+      if (written.recorded) await this.uploads.update({ id: written.id, key, metadata: metadataOf(written.attributes) });
     }
     for (const record of held) {
       const key = rekey(record.key);
@@ -347,7 +373,12 @@ export class TieredAdapter implements Adapter {
     tier.cache = new BlockCache(
       this.remote.store,
       blocks,
-      { cacheSize: this.options.cacheSize ?? 2 ** 30, blockSize: this.options.blockSize ?? 2 ** 20 },
+      {
+        cacheSize: this.options.cacheSize ?? 2 ** 30,
+        blockSize: this.options.blockSize ?? 2 ** 20,
+        readAhead: this.options.readAhead ?? 8 * 2 ** 20,
+        fetchSize: this.options.fetchSize ?? 4 * 2 ** 20,
+      },
       this.logger,
     );
     await tier.cache.clear();
@@ -470,7 +501,8 @@ export class TieredDir extends XattrsOf implements DirNode {
     if (found.kind === 'none') this.fail('ENOENT', 'no such file', name);
     if (found.kind === 'directory') this.fail('EISDIR', 'is a directory', name);
     const object = await this.tier.cache.pin(key, found.head.etag, found.head.size);
-    return TieredFile.open(this.tier, { kind: 'cached', object, attributes: attributesOf(found.head.metadata, 'file', found.head.lastModified) });
+    const attributes = attributesOf(found.head.metadata, 'file', found.head.lastModified);
+    return TieredFile.open(this.tier, { kind: 'cached', object, attributes, ahead: this.tier.cache.readAhead() });
   }
 
   /** The whole remote object into `file` (a new local copy); resolves with its attributes. */

@@ -1,9 +1,11 @@
 // A file of the tiered adapter, in one of three forms:
 // - written: the file is open for writing; its whole content is a local copy (staging/<id>, shared by every
-//   handle on the key), with a durable pending-upload record; it uploads when the last handle closes (and at
-//   sync too in write-through mode);
+//   handle on the key), with a durable pending-upload record from its first sync() or close on (a copy never
+//   synced is not kept across a crash, as unsynced writes on a local disk); it uploads when the last handle
+//   closes (and at sync too in write-through mode);
 // - copy: read-only on a local copy that is still waiting for its upload (the newest bytes are here);
-// - cached: read-only on a remote object, its blocks fetched into the block cache as they are read.
+// - cached: read-only on a remote object, its blocks fetched into the block cache as they are read (and
+//   ahead of a sequential reader).
 // The local copy's descriptor is what the mount's native data path serves (nativeAccess).
 import { storageError } from '../../ground/errors.js';
 import type { SetTime } from '../../io/engine.js';
@@ -11,6 +13,7 @@ import { TYPE_BITS, XattrsOf, copyByReadWrite, readvInOneRead, type EntryStat, t
 import { entryStat, inodeOf, withTimes, type Attributes } from '../s3/object-attributes.js';
 import { NO_XATTRS } from '../s3/s3-file.js';
 import type { BlockCache, CachedObject } from './block-cache.js';
+import type { ReadAhead } from './read-ahead.js';
 
 /** A key open for writing: its local copy, shared by every handle on it. */
 export class Written {
@@ -29,6 +32,8 @@ export class Written {
     readonly baseline: { size: number; ctimeNs: bigint },
     /** new, or an upload was already due when it opened */
     due: boolean,
+    /** its upload has a durable record (pending/): from the first sync() or close on, or from before it opened */
+    public recorded: boolean,
   ) {
     this.changed = due;
   }
@@ -39,8 +44,8 @@ export interface TieredFiles {
   readonly cache: BlockCache;
   /** the last handle on `written` closed: make its copy durable and queue its upload */
   closeWritten(written: Written): Promise<void>;
-  /** write-through: upload the copy now (at sync) */
-  uploadNow(written: Written): Promise<void>;
+  /** sync() made the copy durable: record its upload (write-through: upload it now) */
+  synced(written: Written): Promise<void>;
   /** a read-only handle on a local copy closed */
   closeCopy(key: string): void;
   /** new attributes for `key` (local copy or object); resolves with them */
@@ -50,7 +55,7 @@ export interface TieredFiles {
 type Form =
   | { kind: 'written'; written: Written }
   | { kind: 'copy'; key: string; file: FileNode; attributes: Attributes }
-  | { kind: 'cached'; object: CachedObject; attributes: Attributes };
+  | { kind: 'cached'; object: CachedObject; attributes: Attributes; ahead: ReadAhead };
 
 const readOnly = (): never => {
   throw storageError('EBADF', 'this handle of the tiered adapter is open for reading only');
@@ -98,7 +103,7 @@ export class TieredFile extends XattrsOf implements FileNode {
   }
 
   read(buffer: Uint8Array, position: number): Promise<number> {
-    if (this.form.kind === 'cached') return this.files.cache.read(this.form.object, buffer, position);
+    if (this.form.kind === 'cached') return this.files.cache.read(this.form.object, buffer, position, this.form.ahead);
     return this.local!.read(buffer, position);
   }
 
@@ -132,11 +137,11 @@ export class TieredFile extends XattrsOf implements FileNode {
     return copyByReadWrite(source, sourceOffset, this, offset, length);
   }
 
-  /** Durable on the local disk (the pending upload's record already is); write-through: uploaded too. */
+  /** Durable on the local disk, its upload recorded durably too; write-through: uploaded too. */
   async sync(datasync: boolean): Promise<void> {
     if (this.form.kind !== 'written') return;
     await this.form.written.file.sync(datasync);
-    await this.files.uploadNow(this.form.written);
+    await this.files.synced(this.form.written);
   }
 
   async stat(): Promise<EntryStat> {
