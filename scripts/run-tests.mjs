@@ -9,7 +9,8 @@
 // its stderr is shown. With PJDFSTEST_DIR set (a built pjdfstest, outside this repository) and no file
 // filter, pjdfstest runs after the files (scripts/pjdfstest.sh, its transport from TRANSPORT) and its
 // subtests count too. Arguments filter the files: a file runs when its path contains one of them. Exit
-// status 1 when anything failed.
+// status 1 when anything failed. PERSISTFS_TEST_DIR and PERSISTFS_TAP_LOG move the files and the log (the
+// runner's own test uses them).
 //
 // The mount suite runs twice: through the default transport (kernel), then again through fuse-native
 // (PERSISTFS_TEST_TRANSPORT=fuse-native), so both transports pass the same tests. The files that test the
@@ -22,7 +23,9 @@ import cliProgress from 'cli-progress';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const only = process.argv.slice(2);
-const LOG = path.join(root, 'test-results', 'tap.log');
+// where the test files are and where the log goes: the repository's, unless the runner's own test moves them
+const TEST_DIR = path.resolve(root, process.env.PERSISTFS_TEST_DIR ?? 'dist/test');
+const LOG = path.resolve(root, process.env.PERSISTFS_TAP_LOG ?? 'test-results/tap.log');
 const shownLog = path.relative(process.cwd(), LOG).startsWith('..') ? LOG : path.relative(process.cwd(), LOG);
 /** lines of context shown before a failing assertion, and at most this many lines of a file's failures */
 const CONTEXT = 3;
@@ -177,7 +180,7 @@ function failureDetails(result) {
   return cut.map((line) => `    ${line}\n`).join('');
 }
 
-const files = find(path.join(root, 'dist/test'))
+const files = find(TEST_DIR)
   .filter((file) => only.length === 0 || only.some((pattern) => file.includes(pattern)))
   .sort();
 
@@ -218,8 +221,9 @@ for (const [i, run] of runs.entries()) {
 }
 report.stop();
 if (files.length === 0) {
-  process.stdout.write('not ok - no test files found under dist/test\n');
-  toLog('not ok - no test files found under dist/test\n');
+  const none = `not ok - no test files found under ${path.relative(root, TEST_DIR) || TEST_DIR}\n`;
+  process.stdout.write(none);
+  toLog(none);
   failed++;
 }
 toLog(`${passed} passed, ${failed} failed\n`);
