@@ -30,7 +30,14 @@ function runRunner(t: test.Test, files: Record<string, string>, args: string[] =
   const log = path.join(dir, 'tap.log');
   const run = spawnSync(process.execPath, [RUNNER, ...args], {
     encoding: 'utf8',
-    env: { ...process.env, CI: '1', PERSISTFS_TEST_DIR: path.join(dir, 'tests'), PERSISTFS_TAP_LOG: log, PERSISTFS_TEST_TRANSPORT: 'kernel', PJDFSTEST_DIR: '' },
+    env: {
+      ...process.env,
+      CI: '1',
+      PERSISTFS_TEST_DIR: path.join(dir, 'tests'),
+      PERSISTFS_TAP_LOG: log,
+      PERSISTFS_TEST_TRANSPORT: 'kernel',
+      PJDFSTEST_DIR: '',
+    },
   });
   return { run, lines: run.stdout.trimEnd().split('\n'), log: fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : '' };
 }
@@ -46,7 +53,11 @@ test('one line per file, failures and crashes shown under their line, the TAP in
   t.match(fileLines[2] ?? '', /^\[3\/3\] .*c\/crash\.test\.js {2}1 passed, 1 failed /, 'a crash is one failure');
   const after = (fileLine: string) => lines.slice(lines.indexOf(fileLine) + 1, lines.indexOf(fileLine) + 8).join('\n');
   t.match(after(fileLines[1]!), /not ok 2 the sum is right[\s\S]*expected: 4[\s\S]*actual: {3}5/, 'the failing assertion and its diagnostics follow its line');
-  t.match(after(fileLines[2]!), /exited with status 3[\s\S]*\(exit status 3; the end of its stderr:\)\n\s+a stack trace line/, 'the crash: its status and the end of its stderr');
+  t.match(
+    after(fileLines[2]!),
+    /exited with status 3[\s\S]*\(exit status 3; the end of its stderr:\)\n\s+a stack trace line/,
+    'the crash: its status and the end of its stderr',
+  );
   t.equal(lines.at(-1), '5 passed, 2 failed', 'the last line: the totals');
   for (const text of ['ok 3 three', 'actual:   5', 'a stack trace line', '5 passed, 2 failed']) t.ok(log.includes(text), `the log keeps '${text}'`);
   t.end();
@@ -60,7 +71,10 @@ test('all passing: exit status 0; arguments filter the files; no files at all is
 
   const none = runRunner(t, {});
   t.equal(none.run.status, 1, 'no test files: exit status 1');
-  t.ok(none.lines.some((line) => /^not ok - no test files found under /.test(line)), 'and it says so');
+  t.ok(
+    none.lines.some((line) => /^not ok - no test files found under /.test(line)),
+    'and it says so',
+  );
   t.equal(none.lines.at(-1), '0 passed, 1 failed');
   t.end();
 });
