@@ -22,8 +22,8 @@ import { evaluateTargets, formatTable, formatTargets, machineInfo, resultRow, sa
 import { formatLsmMemoryTable, formatLsmTable, formatLsmTargets, lsmFoundMismatches } from './bench/lsm-report.js';
 import { LSM_FULL, LSM_QUICK, lsmNotes, runLsmSection, type LsmSectionResult } from './bench/lsm-section.js';
 import { KV_PEER_NAMES } from './bench/lsm-stores.js';
-import { formatBackupTable, formatBackupTargets } from './bench/backup-report.js';
-import { formatRemoteTables, formatRemoteTargets } from './bench/remote-report.js';
+import { formatBackupTable } from './bench/backup-report.js';
+import { formatRemoteTables } from './bench/remote-report.js';
 import { BACKUP_FULL, BACKUP_QUICK, REMOTE_FULL, REMOTE_PARTS, REMOTE_QUICK, runRemoteSection, type RemoteSectionResult } from './bench/remote-section.js';
 import { formatWalTable, formatWalTargets } from './bench/wal-report.js';
 import { runWalSection, WAL_FULL, WAL_NOTES, WAL_QUICK, type WalSectionResult } from './bench/wal-section.js';
@@ -203,14 +203,14 @@ function printRemoteSection(remote: RemoteSectionResult): void {
   if (remote.rows.length > 0) {
     console.log(formatRemoteTables(remote.rows, [...new Set(remote.rows.map((row) => row.peer))], remote.settings));
     console.log();
-    console.log(formatRemoteTargets(remote.targets));
+    console.log(formatTargets(remote.targets));
   }
   const { backup } = remote;
   if (backup) {
     if (remote.rows.length > 0) console.log();
     console.log(formatBackupTable(backup.rows, [...new Set(backup.rows.map((row) => row.peer))], backup.base, backup.next));
     console.log();
-    console.log(formatBackupTargets(backup.targets));
+    console.log(formatTargets(backup.targets));
   }
 }
 

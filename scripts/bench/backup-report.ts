@@ -112,12 +112,3 @@ export function formatBackupTable(rows: readonly BackupRow[], peers: readonly Ba
   ]);
   return `${backupTitle(base, next)}\n${formatTextTable(header, body, 2)}`;
 }
-
-export function formatBackupTargets(results: readonly BackupTargetResult[]): string {
-  return results
-    .map((result) => {
-      const measured = result.ratio === undefined ? 'not measured' : `${formatRatio(result.ratio)} (needs ${result.atLeast}x)`;
-      return `${result.verdict.padEnd(4)}  ${result.description}: ${measured}`;
-    })
-    .join('\n');
-}

@@ -154,15 +154,6 @@ export function formatRemoteTables(rows: readonly RemoteRow[], peers: readonly R
   return tables.join('\n\n');
 }
 
-export function formatRemoteTargets(results: readonly RemoteTargetResult[]): string {
-  return results
-    .map((result) => {
-      const measured = result.ratio === undefined ? 'not measured' : `${formatRatio(result.ratio)} (needs ${result.atLeast}x)`;
-      return `${result.verdict.padEnd(4)}  ${result.description}: ${measured}`;
-    })
-    .join('\n');
-}
-
 export function remoteNotes(settings: RemoteSettings): string[] {
   return [
     `remote: medians of ${settings.rounds} round${settings.rounds === 1 ? '' : 's'} (the rounds' lowest-highest in brackets); each round mounts every peer afresh (empty cache directory) in rotated order and unmounts it after; one Ceph radosgw (memstore) on 127.0.0.1 for all, a bucket per peer`,

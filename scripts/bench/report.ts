@@ -91,7 +91,8 @@ export function formatTextTable(header: readonly string[], body: readonly (reado
   return [line(header), line(widths.map((width) => '-'.repeat(width))), ...body.map(line)].join('\n');
 }
 
-export function formatTargets(results: readonly TargetResult[]): string {
+/** One line per target: its verdict, what it asks, the ratio measured and the one needed (every section's targets). */
+export function formatTargets(results: readonly Pick<TargetResult, 'verdict' | 'description' | 'ratio' | 'atLeast'>[]): string {
   return results
     .map((result) => {
       const measured = result.ratio === undefined ? 'not measured' : `${formatRatio(result.ratio)} (needs ${result.atLeast}x)`;
