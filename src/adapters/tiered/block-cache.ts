@@ -13,6 +13,9 @@ import { FALLOC, type DirNode, type FileNode, type OpenFlags } from '../adapter.
 import type { ObjectStore } from '../s3/object-store.js';
 import { ReadAhead } from './read-ahead.js';
 
+/** The name of block `index` of a cached version, in the LRU list and the fetches under way. */
+const blockId = (object: CachedObject, index: number) => `${object.name}:${index}`;
+
 const READ_WRITE: OpenFlags = { read: true, write: true, direct: false, dsync: false };
 
 export interface BlockCacheOptions {
@@ -157,7 +160,7 @@ export class BlockCache {
 
   private async remove(object: CachedObject): Promise<void> {
     for (const index of object.present) {
-      this.lru.delete(`${object.name}:${index}`);
+      this.lru.delete(blockId(object, index));
       this.used -= this.blockBytes(object, index);
     }
     object.present.clear();
@@ -178,7 +181,7 @@ export class BlockCache {
 
   private mark(object: CachedObject, index: number): void {
     object.present.add(index);
-    this.lru.set(`${object.name}:${index}`, object);
+    this.lru.set(blockId(object, index), object);
     this.used += this.blockBytes(object, index);
   }
 
@@ -198,7 +201,7 @@ export class BlockCache {
     const last = Math.floor((end - 1) / object.blockSize);
     const missing: Promise<void>[] = [];
     for (let index = first; index <= last; index++) {
-      const id = `${object.name}:${index}`;
+      const id = blockId(object, index);
       if (object.present.has(index)) {
         // most recently used now
         this.lru.delete(id);
@@ -226,20 +229,16 @@ export class BlockCache {
     const group = Math.max(1, Math.floor(this.options.fetchSize / object.blockSize));
     // whole groups: a window sliding a block at a time would otherwise fetch a block at a time
     const end = Math.min(Math.ceil(to / group) * group, object.blocks);
+    // neither here nor coming
+    const wanted = (index: number) => !object.present.has(index) && !this.fetching.has(blockId(object, index));
     let index = from;
     while (index < end) {
-      if (object.present.has(index) || this.fetching.has(`${object.name}:${index}`)) {
+      if (!wanted(index)) {
         index++;
         continue;
       }
       let count = 1;
-      while (
-        index + count < end &&
-        (index + count) % group !== 0 &&
-        !object.present.has(index + count) &&
-        !this.fetching.has(`${object.name}:${index + count}`)
-      )
-        count++;
+      while (index + count < end && (index + count) % group !== 0 && wanted(index + count)) count++;
       this.fetch(object, index, count).catch((error) => this.logger?.debug({ err: error, key: object.key, block: index }, 'cache: a read-ahead fetch failed'));
       index += count;
     }
@@ -251,9 +250,9 @@ export class BlockCache {
    * handle closed (a read-ahead) is dropped: the file is not open.
    */
   private fetch(object: CachedObject, first: number, count = 1): Promise<void> {
-    const running = this.fetching.get(`${object.name}:${first}`);
+    const running = this.fetching.get(blockId(object, first));
     if (running !== undefined) return running.then(() => this.evict());
-    const ids = Array.from({ length: count }, (_, n) => `${object.name}:${first + n}`);
+    const ids = Array.from({ length: count }, (_, n) => blockId(object, first + n));
     const fetched = (async () => {
       const start = first * object.blockSize;
       const range = Buffer.allocUnsafe(Math.min(object.size, (first + count) * object.blockSize) - start);
