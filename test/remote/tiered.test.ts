@@ -272,6 +272,34 @@ test('tiered: a new file costs nothing durable until its first sync or close; th
   t.equal(await objectBytes(client, cluster.bucket, `${prefix}dropped`), undefined, 'nor an object');
 });
 
+test('tiered: a new file stays visible while its last close records its upload (stat, listing, rmdir of its directory)', async (t) => {
+  const { storage } = await tiered(t);
+  await storage.root.createDirectory('dir');
+  const dir = await storage.root.openDirectory('dir');
+  let missing = 0;
+  let listedWithout = 0;
+  let removed = 0;
+  for (let i = 0; i < 10; i++) {
+    const file = await dir.createFile(`f${i}`);
+    await file.writeAt(0, bytes('written, then closed'));
+    let closed = false;
+    const closing = file.close().then(() => (closed = true));
+    // what another caller sees while the close syncs the copy and writes the record (git's stat after close)
+    while (!closed) {
+      const [stat, names, rmdir] = await Promise.allSettled([dir.stat(`f${i}`), dir.read(), storage.root.removeDirectory('dir')]);
+      if (stat.status === 'rejected') missing++;
+      if (names.status === 'fulfilled' && !names.value.some((entry) => entry.name === `f${i}`)) listedWithout++;
+      if (rmdir.status === 'fulfilled') removed++;
+      await new Promise((resolve) => setImmediate(resolve)); // the close's IO completes between rounds
+    }
+    await closing;
+  }
+  t.equal(missing, 0, 'stat found the file at every moment of its close');
+  t.equal(listedWithout, 0, 'the listing named it at every moment');
+  t.equal(removed, 0, 'its directory was never removed as empty');
+  await dir.close();
+});
+
 test('tiered: with the gateway stopped, uploads wait and complete once it is back', async (t) => {
   const { storage, adapter, client, cluster, prefix } = await tiered(t);
   const files = Array.from({ length: 5 }, (_, n) => randomBytes(1000 + n));

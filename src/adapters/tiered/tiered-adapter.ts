@@ -73,6 +73,11 @@ async function ensureDir(root: DirNode, name: string): Promise<DirNode> {
 class Tier implements TieredFiles {
   /** keys open for writing */
   readonly written = new Map<string, Written>();
+  /**
+   * keys whose last handle is closing: out of `written`, their upload not recorded yet (closeWrittenNow);
+   * still local, so that a stat, a listing or an rmdir of the directory in between does not miss them
+   */
+  private readonly closing = new Map<string, Promise<unknown>>();
   /** read-only handles on local copies, by key: a copy with readers is not taken into the cache */
   private readonly copyReaders = new Map<string, number>();
   uploads!: Uploads;
@@ -95,15 +100,25 @@ class Tier implements TieredFiles {
     return record === undefined ? undefined : { record };
   }
 
+  /** Whether `key` has local state: open for writing, closing, or waiting for its upload. */
+  isLocal(key: string): boolean {
+    return this.closing.has(key) || this.local(key) !== undefined;
+  }
+
   /** Keys with local state, directly under `prefix`. */
   localNames(prefix: string): string[] {
-    const keys = new Set([...this.written.keys(), ...this.uploads.under(prefix).map((record) => record.key)]);
+    const keys = new Set([...this.written.keys(), ...this.closing.keys(), ...this.uploads.under(prefix).map((record) => record.key)]);
     return [...keys].filter((key) => key.startsWith(prefix) && !key.slice(prefix.length).includes('/')).map((key) => nameOfKey(key.slice(prefix.length)));
   }
 
   async localStat(key: string): Promise<EntryStat | undefined> {
     const local = this.local(key);
-    if (local === undefined) return undefined;
+    if (local === undefined) {
+      const closing = this.closing.get(key);
+      // its close decides what it is: recorded (local again), or unchanged and forgotten (the object's)
+      if (closing !== undefined) return closing.then(() => this.localStat(key));
+      return undefined;
+    }
     let stat: EntryStat;
     let attributes: Attributes;
     if ('written' in local) {
@@ -164,7 +179,22 @@ class Tier implements TieredFiles {
 
   /** The last handle closed: durable locally, then queued for upload; false when nothing is to upload. */
   private async closeWrittenNow(written: Written): Promise<boolean> {
-    if (this.written.get(written.key) === written) this.written.delete(written.key);
+    if (this.written.get(written.key) !== written) return this.finishClose(written);
+    const key = written.key;
+    const done = this.finishClose(written);
+    this.closing.set(
+      key,
+      done.catch(() => undefined),
+    );
+    this.written.delete(key);
+    try {
+      return await done;
+    } finally {
+      this.closing.delete(key);
+    }
+  }
+
+  private async finishClose(written: Written): Promise<boolean> {
     const stat = await written.file.stat();
     // opened for writing, never written: the object is as it was; nothing to upload (nor to overwrite)
     const unchanged = !written.changed && stat.size === written.baseline.size && stat.ctimeNs === written.baseline.ctimeNs;
@@ -445,7 +475,7 @@ export class TieredDir extends XattrsOf implements DirNode {
   }
 
   private async exists(name: string): Promise<boolean> {
-    return this.tier.local(this.key(name)) !== undefined || (await this.remote.kindOf(name)) !== 'none';
+    return this.tier.isLocal(this.key(name)) || (await this.remote.kindOf(name)) !== 'none';
   }
 
   async list(): Promise<DirEntry[]> {
@@ -460,7 +490,7 @@ export class TieredDir extends XattrsOf implements DirNode {
   }
 
   private async mkdirNow(name: string, mode: number): Promise<void> {
-    if (this.tier.local(this.key(name)) !== undefined) this.fail('EEXIST', 'the name is taken', name);
+    if (this.tier.isLocal(this.key(name))) this.fail('EEXIST', 'the name is taken', name);
     await this.remote.mkdir(name, mode);
   }
 
@@ -469,7 +499,7 @@ export class TieredDir extends XattrsOf implements DirNode {
   }
 
   async openDir(name: string): Promise<DirNode> {
-    if (this.tier.local(this.key(name)) !== undefined) this.fail('ENOTDIR', 'not a directory', name);
+    if (this.tier.isLocal(this.key(name))) this.fail('ENOTDIR', 'not a directory', name);
     return new TieredDir(this.tier, (await this.remote.openDir(name)) as S3Dir);
   }
 
@@ -551,10 +581,10 @@ export class TieredDir extends XattrsOf implements DirNode {
     if (fromKey === toKey) return;
     const held = await this.tier.holdFrom(fromKey);
     try {
-      const local = this.tier.local(fromKey) !== undefined;
+      const local = this.tier.isLocal(fromKey);
       const remote = await this.remote.kindOf(from);
       if (!local && remote === 'none') this.fail('ENOENT', 'no such file or directory', from);
-      const targetLocal = this.tier.local(toKey) !== undefined;
+      const targetLocal = this.tier.isLocal(toKey);
       if (mode === 'noreplace' && (targetLocal || (await to.exists(toName)))) to.fail('EEXIST', 'the target exists', toName);
       if (remote !== 'none') {
         await this.remote.rename(from, to.remote, toName, mode);
@@ -590,7 +620,7 @@ export class TieredDir extends XattrsOf implements DirNode {
   }
 
   private async rmdirNow(name: string): Promise<void> {
-    if (this.tier.local(this.key(name)) !== undefined) this.fail('ENOTDIR', 'not a directory', name);
+    if (this.tier.isLocal(this.key(name))) this.fail('ENOTDIR', 'not a directory', name);
     if (this.tier.uploads.under(`${this.key(name)}/`).length > 0 || this.tier.localNames(`${this.key(name)}/`).length > 0) {
       this.fail('ENOTEMPTY', 'directory not empty', name);
     }
