@@ -296,15 +296,15 @@ export class PosixFs {
   }
 
   async rmdir(path: string): Promise<void> {
-    this.forgetXattrs(path);
+    this.forgetXattrs(path, 'subtree');
     await this.atParent(path, (dir, name) => dir.removeDirectory(name));
     this.dirs.invalidate(relativeOf(path));
   }
 
   /** rename(2); renameat2's RENAME_NOREPLACE (EEXIST when `to` exists) or RENAME_EXCHANGE (swap). */
   async rename(from: string, to: string, how: RenameMode = 'replace'): Promise<void> {
-    this.forgetXattrs(from);
-    this.forgetXattrs(to);
+    this.forgetXattrs(from, 'subtree');
+    this.forgetXattrs(to, 'subtree');
     const [toParent, toName] = parentAndName(to);
     await this.atParent(from, (dir, name) =>
       this.dirs.use(toParent, (target) => dir.moveEntry(name, target, publicName(toName), { replace: how === 'replace', exchange: how === 'exchange' })),
@@ -340,23 +340,25 @@ export class PosixFs {
   }
 
   /**
-   * Forgets what is known of the attributes of `path` and, for a directory, of everything below it.
-   * Setting or removing an attribute forgets everything (`all`): the same file may have other names.
+   * Forgets what is known of the attributes of `path` (`entry`), and of everything below it too (`subtree`:
+   * an rmdir or a rename, which can take a directory; a create or unlink names no directory, so it does not
+   * scan the table). Setting or removing an attribute forgets everything (`all`): the file may have other names.
    */
-  private forgetXattrs(path: string, all = false): void {
-    if (all) {
+  private forgetXattrs(path: string, scope: 'entry' | 'subtree' | 'all' = 'entry'): void {
+    if (scope === 'all') {
       this.absentXattrs.clear();
       return;
     }
     const relative = relativeOf(path);
     this.absentXattrs.delete(relative);
+    if (scope === 'entry') return;
     const prefix = `${relative}/`;
     for (const key of this.absentXattrs.keys()) if (key.startsWith(prefix)) this.absentXattrs.delete(key);
   }
 
   setxattr(path: string, name: string, value: Buffer, flags: number): Promise<void> {
     const only = flags & 1 ? 'create' : flags & 2 ? 'replace' : undefined;
-    this.forgetXattrs(path, true);
+    this.forgetXattrs(path, 'all');
     const attribute = publicName(name);
     if (relativeOf(path) === '') return this.storage.root.setXattr(attribute, value, only);
     return this.atParent(path, (dir, entry) => dir.setEntryXattr(entry, attribute, value, only));
@@ -368,7 +370,7 @@ export class PosixFs {
   }
 
   removexattr(path: string, name: string): Promise<void> {
-    this.forgetXattrs(path, true);
+    this.forgetXattrs(path, 'all');
     const attribute = publicName(name);
     if (relativeOf(path) === '') return this.storage.root.removeXattr(attribute);
     return this.atParent(path, (dir, entry) => dir.removeEntryXattr(entry, attribute));
