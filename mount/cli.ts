@@ -85,14 +85,20 @@ function s3Url(url: string): string {
   return url;
 }
 
-/** The options of the commands that reach S3: where it is, and how many transfers at once. */
+/** Where the S3 service is: the options of every command that reaches it (mount of s3://, backup, restore). */
+const S3_LOCATION = {
+  endpoint: {
+    type: 'string',
+    describe:
+      'URL of the S3 service, e.g. http://127.0.0.1:7480 (Ceph radosgw, MinIO, ...; path-style); default AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS',
+  },
+  region: { type: 'string', describe: 'S3 region; default AWS_REGION, AWS_DEFAULT_REGION, else us-east-1' },
+} as const;
+
+/** The options of backup and restore: where S3 is, and how many transfers at once. */
 function s3Options<T>(y: Argv<T>) {
   return y
-    .option('endpoint', {
-      type: 'string',
-      describe: 'URL of the S3 service (Ceph radosgw, MinIO, ...; path-style); default AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS',
-    })
-    .option('region', { type: 'string', describe: 'default AWS_REGION, AWS_DEFAULT_REGION, else us-east-1' })
+    .options(S3_LOCATION)
     .option('concurrency', { type: 'number', default: 4, describe: 'files transferred at once (1-32)' })
     .check((argv) => {
       const concurrency = argv.concurrency as number;
@@ -173,11 +179,7 @@ await yargs(args)
             "kernel transport, as root: the kernel reads and writes regular files' backing files itself (FUSE passthrough, Linux 6.9+; not with --writeback-cache)",
         })
         .option('cache-dir', { type: 'string', describe: 'for an s3://bucket/prefix backing: the local directory in front of the bucket (must exist)' })
-        .option('endpoint', {
-          type: 'string',
-          describe: 'S3 endpoint URL, e.g. http://127.0.0.1:7480 (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS)',
-        })
-        .option('region', { type: 'string', describe: 'S3 region (default: AWS_REGION, else us-east-1)' })
+        .options(S3_LOCATION)
         .option('cache-size', {
           type: 'string',
           default: '1G',
@@ -219,6 +221,7 @@ await yargs(args)
           seconds('attr-timeout', argv['attr-timeout']);
           seconds('entry-timeout', argv['entry-timeout']);
           byteSize('cache-size', argv['cache-size']);
+          duration('dir-cache-time', argv['dir-cache-time']);
           const problem = mountOptionsProblem({
             transport: argv.transport,
             writebackCache: argv['writeback-cache'],
