@@ -6,7 +6,9 @@
 //   cacheDir/pending/<id>.json  one durable record per upload still due (uploads.ts)
 //   cacheDir/blocks/<sha1>  cached blocks of remote objects, one sparse file per version (block-cache.ts)
 // Writes are durable locally at sync() and uploaded when the file closes (write-back, the default), or
-// before sync() and close() resolve (write-through). The cache directory has one owner (its store lock).
+// before sync() and close() resolve (write-through). A close is not a durability point: it records the
+// upload without any fsync (it survives a kill -9; after the machine stopped, copy-check.ts decides). The
+// cache directory has one owner (its store lock).
 import type { Config } from '../../config/config.js';
 import { isCode, storageError } from '../../ground/errors.js';
 import type { SetTime } from '../../io/engine.js';
@@ -32,6 +34,7 @@ import { nameOfKey } from '../s3/key-names.js';
 import { NO_XATTRS } from '../s3/s3-file.js';
 import type { S3Options } from '../s3/s3-settings.js';
 import { BlockCache } from './block-cache.js';
+import { buffersSum, copySum, type CopySum } from './copy-check.js';
 import { KeyLocks } from './key-locks.js';
 import { TieredFile, Written, type TieredFiles } from './tiered-file.js';
 import { Uploads, type UploadRecord } from './uploads.js';
@@ -177,7 +180,7 @@ class Tier implements TieredFiles {
     if (queued && this.writeThrough) await this.uploads.finished(written.id);
   }
 
-  /** The last handle closed: durable locally, then queued for upload; false when nothing is to upload. */
+  /** The last handle closed: its upload recorded (no fsync) and queued; false when nothing is to upload. */
   private async closeWrittenNow(written: Written): Promise<boolean> {
     if (this.written.get(written.key) !== written) return this.finishClose(written);
     const key = written.key;
@@ -198,7 +201,6 @@ class Tier implements TieredFiles {
     const stat = await written.file.stat();
     // opened for writing, never written: the object is as it was; nothing to upload (nor to overwrite)
     const unchanged = !written.changed && stat.size === written.baseline.size && stat.ctimeNs === written.baseline.ctimeNs;
-    if (!written.dropped && !unchanged) await written.file.sync(false);
     await written.file.close();
     if (written.dropped) return false;
     if (unchanged) {
@@ -211,14 +213,17 @@ class Tier implements TieredFiles {
   }
 
   /**
-   * Makes the upload of `written` durable (its copy is synced by the caller): a new record, after the
-   * copy's directory entry is durable, or the record it has, updated.
+   * Records the upload of `written`: a new record, or the one it has, updated (unchanged: nothing written).
+   * With `synced` (the copy's sum after its fdatasync by the caller) the record is durable, after the
+   * copy's directory entry; without, it is written without fsync (a close), unless the record on disk is
+   * durable already (it is then replaced durably: a sync acknowledged must not be lost to a torn record).
    */
-  private async record(written: Written, metadata: ObjectMetadata): Promise<void> {
-    const record = { id: written.id, key: written.key, metadata };
-    if (written.recorded) return this.uploads.update(record);
-    await this.staging.sync();
-    await this.uploads.begin(record);
+  private async record(written: Written, metadata: ObjectMetadata, synced?: CopySum): Promise<void> {
+    const record = { id: written.id, key: written.key, metadata, ...(synced === undefined ? {} : { synced }) };
+    const durable = synced !== undefined;
+    if (durable && !(written.recorded && this.uploads.isDurable(written.id))) await this.staging.sync();
+    if (written.recorded) return this.uploads.update(record, durable);
+    await this.uploads.begin(record, durable);
     written.recorded = true;
   }
 
@@ -228,13 +233,16 @@ class Tier implements TieredFiles {
     else await this.staging.unlink(written.id).catch((error) => (isCode(error, 'ENOENT') ? undefined : Promise.reject(error)));
   }
 
-  /** sync() of a handle on `written` made its copy durable: its upload is recorded; write-through: sent now. */
+  /**
+   * sync() of a handle on `written` made its copy durable: its upload is recorded durably, with the copy's
+   * size and CRC-32 (what an upload after the machine stopped is checked against); write-through: sent now.
+   */
   async synced(written: Written): Promise<void> {
-    if (!written.recorded) {
-      await this.locks.with([written.key], async () => {
-        if (!written.dropped && !written.recorded) await this.record(written, metadataOf(written.attributes));
-      });
-    }
+    await this.locks.with([written.key], async () => {
+      if (written.dropped) return;
+      const stat = await written.file.stat();
+      await this.record(written, metadataOf({ ...written.attributes, mtimeNs: stat.mtimeNs }), await copySum(written.file));
+    });
     if (!this.writeThrough || written.dropped) return;
     await this.uploads.sendNow({ id: written.id, key: written.key, metadata: metadataOf(written.attributes) });
   }
@@ -562,7 +570,7 @@ export class TieredDir extends XattrsOf implements DirNode {
     const copy = await this.tier.staging.flushWrite(id, buffers, 0o600, RW);
     await copy.close();
     await this.tier.drop(key);
-    await this.tier.uploads.begin({ id, key, metadata: metadataOf(newAttributes(mode)) });
+    await this.tier.uploads.begin({ id, key, metadata: metadataOf(newAttributes(mode)), synced: buffersSum(buffers) }, true);
     this.tier.uploads.queue(id);
     const file = await this.tier.openCopy(key, { id, key, metadata: metadataOf(newAttributes(mode)) });
     if (this.tier.writeThrough) await this.tier.uploads.finished(id);
@@ -692,7 +700,7 @@ export class TieredDir extends XattrsOf implements DirNode {
     return this.remote.utimes(atime, mtime);
   }
 
-  /** Creations, renames and deletions reached the bucket when they resolved; pending uploads are recorded durably. */
+  /** Creations, renames and deletions reached the bucket when they resolved; the uploads of synced files are recorded durably (those only closed are not: a close is no durability point). */
   async sync(): Promise<void> {}
 
   statfs(): Promise<FsStats> {
