@@ -486,3 +486,32 @@ test('tiered: a record that is not whole, or without its copy, is dropped at ope
   t.deepEqual(fs.readdirSync(path.join(cacheDir, 'pending')), [], 'the records and a record being written are removed');
   t.deepEqual(fs.readdirSync(path.join(cacheDir, 'staging')), [], 'and the copy without a whole record');
 });
+
+test('tiered: with a write-back delay, a file deleted before its upload starts is never sent; close() starts the uploads waiting', async (t) => {
+  const cluster = await ceph();
+  const prefix = freshPrefix('delay');
+  const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'persistfs-cache-'));
+  t.teardown(() => fs.rmSync(cacheDir, { recursive: true, force: true }));
+  const storage = await openStorage(`s3://${cluster.bucket}/${prefix}`, {
+    adapter: 'tiered',
+    s3: { ...cluster.options(prefix), maxAttempts: 1 },
+    tiered: { cacheDir, writeBackDelay: 600_000 },
+    config: { logLevel: 'silent' },
+  });
+  const adapter = storage.adapter as TieredAdapter;
+  const commands = commandsOf(adapter);
+  const temporary = await storage.root.createFile('temporary');
+  await temporary.writeAt(0, bytes('deleted before its upload'));
+  await temporary.close();
+  await storage.root.deleteFile('temporary');
+  const kept = await storage.root.createFile('kept');
+  await kept.writeAt(0, bytes('uploaded when the storage closes'));
+  await kept.close();
+  t.equal(adapter.pendingUploads, 1, 'one upload waits');
+  await storage.close();
+  t.equal(commands.sent.get('PutObject') ?? 0, 1, 'one PUT in all: the deleted file was never sent');
+  const client = cluster.client();
+  t.equal((await objectBytes(client, cluster.bucket, `${prefix}kept`))?.toString(), 'uploaded when the storage closes', 'close() uploaded the file waiting');
+  t.equal(await objectBytes(client, cluster.bucket, `${prefix}temporary`), undefined, 'and the deleted one is not in the bucket');
+  client.destroy();
+});

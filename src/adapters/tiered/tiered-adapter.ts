@@ -58,6 +58,11 @@ export interface TieredOptions {
   retryDelay?: number;
   /** default 30,000 */
   maxRetryDelay?: number;
+  /**
+   * write-back: ms without a new close before the uploads of the files closed start (and at most 5x this
+   * after the first of them closed: write-back-delay.ts); default 0 (at once)
+   */
+  writeBackDelay?: number;
   /** how long close() waits for the uploads due (ms); those not done resume at the next open; default 30,000 */
   closeTimeout?: number;
   /** ms a directory's listing answers lookups without a request (the s3 option dirCacheTime; this one wins); default 5 min */
@@ -221,7 +226,6 @@ class Tier implements TieredFiles {
   private async record(written: Written, metadata: ObjectMetadata, synced?: CopySum): Promise<void> {
     const record = { id: written.id, key: written.key, metadata, ...(synced === undefined ? {} : { synced }) };
     const durable = synced !== undefined;
-    if (durable && !(written.recorded && this.uploads.isDurable(written.id))) await this.staging.sync();
     if (written.recorded) return this.uploads.update(record, durable);
     await this.uploads.begin(record, durable);
     written.recorded = true;
@@ -234,14 +238,18 @@ class Tier implements TieredFiles {
   }
 
   /**
-   * sync() of a handle on `written` made its copy durable: its upload is recorded durably, with the copy's
-   * size and CRC-32 (what an upload after the machine stopped is checked against); write-through: sent now.
+   * sync() of a handle on `written`: its copy durable (fdatasync, or fsync), then its upload recorded
+   * durably with the copy's size and CRC-32 (what an upload after the machine stopped is checked against);
+   * write-through: sent now. The sum is read, and the copy's directory entry synced (the first time), while
+   * the copy's own sync runs.
    */
-  async synced(written: Written): Promise<void> {
+  async sync(written: Written, datasync: boolean): Promise<void> {
     await this.locks.with([written.key], async () => {
-      if (written.dropped) return;
+      if (written.dropped) return written.file.sync(datasync);
+      const entryDurable = written.recorded && this.uploads.isDurable(written.id);
+      const [sum] = await Promise.all([copySum(written.file), written.file.sync(datasync), entryDurable ? undefined : this.staging.sync()]);
       const stat = await written.file.stat();
-      await this.record(written, metadataOf({ ...written.attributes, mtimeNs: stat.mtimeNs }), await copySum(written.file));
+      await this.record(written, metadataOf({ ...written.attributes, mtimeNs: stat.mtimeNs }), sum);
     });
     if (!this.writeThrough || written.dropped) return;
     await this.uploads.sendNow({ id: written.id, key: written.key, metadata: metadataOf(written.attributes) });
@@ -424,7 +432,12 @@ export class TieredAdapter implements Adapter {
       this.remote.store,
       staging,
       pending,
-      { concurrency: this.options.uploadConcurrency ?? 4, retryDelay: this.options.retryDelay ?? 500, maxRetryDelay: this.options.maxRetryDelay ?? 30_000 },
+      {
+        concurrency: this.options.uploadConcurrency ?? 4,
+        retryDelay: this.options.retryDelay ?? 500,
+        maxRetryDelay: this.options.maxRetryDelay ?? 30_000,
+        delay: this.options.writeMode === 'through' ? 0 : (this.options.writeBackDelay ?? 0),
+      },
       (record, etag, size) => tier.uploaded(record, etag, size),
       this.logger,
     );
@@ -439,6 +452,7 @@ export class TieredAdapter implements Adapter {
    */
   async close(): Promise<void> {
     const uploads = this.tier?.uploads;
+    uploads?.startDelayed();
     if (uploads !== undefined && uploads.pending > 0) {
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<void>((resolve) => {

@@ -44,8 +44,8 @@ export interface TieredFiles {
   readonly cache: BlockCache;
   /** the last handle on `written` closed: record its upload (no fsync) and queue it */
   closeWritten(written: Written): Promise<void>;
-  /** sync() made the copy durable: record its upload (write-through: upload it now) */
-  synced(written: Written): Promise<void>;
+  /** sync(): make the copy durable and record its upload durably (write-through: upload it now) */
+  sync(written: Written, datasync: boolean): Promise<void>;
   /** a read-only handle on a local copy closed */
   closeCopy(key: string): void;
   /** new attributes for `key` (local copy or object); resolves with them */
@@ -140,8 +140,7 @@ export class TieredFile extends XattrsOf implements FileNode {
   /** Durable on the local disk, its upload recorded durably too; write-through: uploaded too. */
   async sync(datasync: boolean): Promise<void> {
     if (this.form.kind !== 'written') return;
-    await this.form.written.file.sync(datasync);
-    await this.files.synced(this.form.written);
+    await this.files.sync(this.form.written, datasync);
   }
 
   async stat(): Promise<EntryStat> {

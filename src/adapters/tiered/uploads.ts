@@ -14,6 +14,7 @@ import type { Logger } from '../../log.js';
 import type { DirNode, FileNode, OpenFlags } from '../adapter.js';
 import { MULTIPART_THRESHOLD, type ObjectMetadata, type ObjectStore } from '../s3/object-store.js';
 import { bootId, copySum, uploadable, type CopySum } from './copy-check.js';
+import { WriteBackDelay } from './write-back-delay.js';
 
 const READ_ONLY: OpenFlags = { read: true, write: false, direct: false, dsync: false };
 const READ_WRITE: OpenFlags = { read: true, write: true, direct: false, dsync: false };
@@ -41,6 +42,8 @@ export interface UploadOptions {
   /** first retry delay in ms (doubled each time, up to maxRetryDelay) */
   retryDelay: number;
   maxRetryDelay: number;
+  /** ms without a new queue() before the uploads queued start (write-back-delay.ts); 0: at once */
+  delay: number;
 }
 
 interface Pending {
@@ -63,6 +66,7 @@ export type Uploaded = (record: UploadRecord, etag: string, size: number) => Pro
 export class Uploads {
   private readonly byId = new Map<string, Pending>();
   private readonly waiting: Pending[] = [];
+  private readonly delayed: WriteBackDelay<Pending>;
   private active = 0;
   private counter = 0;
   private closed = false;
@@ -74,7 +78,9 @@ export class Uploads {
     private readonly options: UploadOptions,
     private readonly uploaded: Uploaded,
     private readonly logger: Logger | undefined,
-  ) {}
+  ) {
+    this.delayed = new WriteBackDelay(options.delay, (pending) => this.enqueue(pending));
+  }
 
   /** Uploads not finished yet (queued, running or waiting for a file to close). */
   get pending(): number {
@@ -249,7 +255,14 @@ export class Uploads {
   /** Starts (or restarts) the upload of `id`: its local copy is final until hold() is called. */
   queue(id: string): void {
     const pending = this.byId.get(id);
-    if (pending !== undefined) this.enqueue(pending);
+    if (pending === undefined) return;
+    if (this.options.delay > 0 && !pending.queued) this.delayed.add(pending);
+    else this.enqueue(pending);
+  }
+
+  /** Starts the uploads waiting for the write-back delay now (the storage is closing). */
+  startDelayed(): void {
+    this.delayed.flush();
   }
 
   private enqueue(pending: Pending): void {
@@ -267,6 +280,7 @@ export class Uploads {
     const pending = this.byId.get(id);
     if (pending === undefined) return false;
     pending.queued = false;
+    this.delayed.remove(pending);
     if (pending.timer !== undefined) clearTimeout(pending.timer);
     pending.timer = undefined;
     const index = this.waiting.indexOf(pending);
@@ -358,6 +372,7 @@ export class Uploads {
   /** Stops starting uploads and waits for those running; what is left stays durable for the next open. */
   async close(): Promise<void> {
     this.closed = true;
+    this.delayed.stop();
     for (const pending of this.byId.values()) if (pending.timer !== undefined) clearTimeout(pending.timer);
     await Promise.all([...this.byId.values()].map((pending) => pending.running?.catch(() => undefined)));
   }
