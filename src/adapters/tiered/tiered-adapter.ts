@@ -3,9 +3,9 @@
 // contents are read through a block cache and written to a local copy that uploads later:
 //   cacheDir/staging/<id>   local copies of files written (whole files: opened for writing, or waiting
 //                           for their upload)
-//   cacheDir/pending/<id>.json  one durable record per upload still due (uploads.ts)
+//   cacheDir/pending/<id>.json  one record per upload still due (durable from a sync() on; uploads.ts)
 //   cacheDir/blocks/<sha1>  cached blocks of remote objects, one sparse file per version (block-cache.ts)
-// Writes are durable locally at sync() and uploaded when the file closes (write-back, the default), or
+// Writes are durable locally at sync() and uploaded after the file closes (write-back, the default; after writeBackDelay), or
 // before sync() and close() resolve (write-through). A close is not a durability point: it records the
 // upload without any fsync (it survives a kill -9; after the machine stopped, copy-check.ts decides). The
 // cache directory has one owner (its store lock).
