@@ -60,6 +60,7 @@ function remoteOptions(argv: {
   region?: string;
   'cache-size': string;
   'write-through': boolean;
+  'write-back-delay': string;
   'dir-cache-time': string;
 }): {
   s3: S3Options;
@@ -74,6 +75,7 @@ function remoteOptions(argv: {
       cacheDir: argv['cache-dir']!,
       cacheSize: byteSize('cache-size', argv['cache-size']),
       writeMode: argv['write-through'] ? 'through' : 'back',
+      writeBackDelay: duration('write-back-delay', argv['write-back-delay']),
       dirCacheTime: duration('dir-cache-time', argv['dir-cache-time']),
     },
   };
@@ -189,6 +191,12 @@ await yargs(args)
           type: 'boolean',
           default: false,
           describe: 'S3: close(2) returns once the file is uploaded (default: write-back, uploaded after close; durable locally at fsync)',
+        })
+        .option('write-back-delay', {
+          type: 'string',
+          default: '1s',
+          describe:
+            'S3, write-back: uploads start once no file has closed for this long (at most 5x it after the first close; seconds, or with s, m, h); a burst of writes is not slowed by uploads; 0: at each close',
         })
         .option('dir-cache-time', {
           type: 'string',

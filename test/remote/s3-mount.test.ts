@@ -20,15 +20,17 @@ interface S3Mount {
   cacheDir: string;
   sh(command: string): string;
   stop(): Promise<void>;
+  /** kill -9 of the mount process; its mountpoint is then detached (fusermount -uz) */
+  kill(): Promise<void>;
 }
 
-async function s3Mount(t: test.Test, extra: string[] = [], prefix = freshPrefix('mnt')): Promise<S3Mount> {
+async function s3Mount(t: test.Test, extra: string[] = [], prefix = freshPrefix('mnt'), cache?: string): Promise<S3Mount> {
   const cluster = await ceph();
   const top = fs.mkdtempSync(path.join(os.tmpdir(), 'persistfs-s3mount-'));
   const mnt = path.join(top, 'mnt');
-  const cacheDir = path.join(top, 'cache');
+  const cacheDir = cache ?? path.join(top, 'cache');
   fs.mkdirSync(mnt);
-  fs.mkdirSync(cacheDir);
+  fs.mkdirSync(cacheDir, { recursive: true });
   // the mount process takes its credentials where the AWS tools do
   process.env.AWS_ACCESS_KEY_ID = cluster.accessKeyId;
   process.env.AWS_SECRET_ACCESS_KEY = cluster.secretAccessKey;
@@ -38,6 +40,14 @@ async function s3Mount(t: test.Test, extra: string[] = [], prefix = freshPrefix(
   const stop = async () => {
     if (stopped) return;
     stopped = true;
+    await stopMount(child, mnt);
+  };
+  const kill = async () => {
+    if (stopped) return;
+    stopped = true;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
     await stopMount(child, mnt);
   };
   t.teardown(async () => {
@@ -53,6 +63,7 @@ async function s3Mount(t: test.Test, extra: string[] = [], prefix = freshPrefix(
     mnt,
     cacheDir,
     stop,
+    kill,
     sh(command) {
       const result = spawnSync('bash', ['-c', command], { cwd: mnt, encoding: 'utf8', timeout: 120_000 });
       if (result.status !== 0) throw new Error(`'${command}' failed (${result.status}): ${result.stderr}\nmount log: ${log()}`);
@@ -119,4 +130,34 @@ test('s3 mount: unmount waits for the uploads due; a remount of the same cache s
   t.equal(missing, 0, 'all 20 files are in the bucket');
   const again = await s3Mount(t, [], m.prefix);
   t.equal(again.sh('sha256sum f*'), sums, 'a new mount of the prefix reads the same bytes');
+});
+
+test('s3 mount: kill -9 of the mount with uploads due; the next mount of its cache uploads the files closed and those synced', async (t) => {
+  const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'persistfs-s3cache-'));
+  t.teardown(() => fs.rmSync(cacheDir, { recursive: true, force: true }));
+  const m = await s3Mount(t, [], freshPrefix('killed'), cacheDir);
+  m.sh('mkdir d && ls d'); // the listing of d is cached: new names in it need no request
+  let gatewayDown = true;
+  m.cluster.stopGateway();
+  t.teardown(() => {
+    if (gatewayDown) m.cluster.startGateway();
+  });
+  // with the gateway away no upload can finish before the kill
+  m.sh('head -c 5000 /dev/urandom > d/closed && dd if=/dev/urandom of=d/synced bs=64k count=40 conv=fsync status=none');
+  const closed = fs.readFileSync(path.join(m.mnt, 'd/closed'));
+  const synced = fs.readFileSync(path.join(m.mnt, 'd/synced'));
+  // the kernel sends a file's RELEASE, where its upload is recorded, after close(2) returned: wait for it
+  const records = () => fs.readdirSync(path.join(cacheDir, 'pending')).filter((name) => name.endsWith('.json')).length;
+  for (const deadline = Date.now() + 10_000; records() < 2 && Date.now() < deadline; ) await new Promise((resolve) => setTimeout(resolve, 50));
+  await m.kill();
+  t.equal(records(), 2, 'two uploads recorded when the mount died');
+  m.cluster.startGateway();
+  gatewayDown = false;
+  const again = await s3Mount(t, [], m.prefix, cacheDir);
+  t.ok(
+    (await uploaded(again.client, again.cluster.bucket, `${m.prefix}d/closed`, closed))?.equals(closed),
+    'the file only closed is uploaded by the next mount',
+  );
+  t.ok((await uploaded(again.client, again.cluster.bucket, `${m.prefix}d/synced`, synced))?.equals(synced), 'the file synced too');
+  t.equal(Number(again.sh('cat d/closed d/synced | wc -c')), closed.length + synced.length, 'and both read back');
 });

@@ -7,10 +7,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import zlib from 'node:zlib';
 
 import { HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import test from 'tape';
 
+import { metadataOf, newAttributes } from '../../src/adapters/s3/object-attributes.js';
 import type { TieredAdapter, TieredOptions } from '../../src/adapters/tiered/tiered-adapter.js';
 import { Mode, openStorage, type Storage } from '../../src/index.js';
 import { Acknowledged, bytes } from '../helpers.js';
@@ -394,4 +396,122 @@ test('tiered: kill -9 with uploads pending; the next open resumes them and nothi
   }
   t.equal(missing, 0, `all ${last + 1} acknowledged files reached the bucket after the restart`);
   t.equal(fs.readdirSync(path.join(cacheDir, 'pending')).length, 0, 'no upload record is left');
+});
+
+/** The upload records in `cacheDir`, as stored. */
+const recordsIn = (cacheDir: string): Array<Record<string, unknown>> =>
+  fs
+    .readdirSync(path.join(cacheDir, 'pending'))
+    .filter((name) => name.endsWith('.json'))
+    .map((name) => JSON.parse(fs.readFileSync(path.join(cacheDir, 'pending', name), 'utf8')) as Record<string, unknown>);
+
+const thisBoot = (): string => fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+
+test('tiered: a close records its upload for this boot; a sync records the copy size and CRC-32, kept by a later close', async (t) => {
+  // no upload runs (concurrency 0): the records stay to be read
+  const { storage, prefix, cacheDir } = await tiered(t, { uploadConcurrency: 0, closeTimeout: 0 });
+  const closed = await storage.root.createFile('closed');
+  await closed.writeAt(0, bytes('closed, never synced'));
+  await closed.close();
+  const [onlyClosed] = recordsIn(cacheDir);
+  t.equal(onlyClosed?.key, `${prefix}closed`, 'a close records the upload');
+  t.equal(onlyClosed?.boot, thisBoot(), 'with the boot that wrote it');
+  t.equal(onlyClosed?.synced, undefined, 'and no synced content: it was never synced');
+
+  const synced = await storage.root.createFile('synced');
+  await synced.writeAt(0, bytes('synced content'));
+  await synced.sync();
+  const atSync = recordsIn(cacheDir).find((record) => record.key === `${prefix}synced`);
+  t.deepEqual(atSync?.synced, { size: 14, crc32: zlib.crc32('synced content') }, 'sync() records the size and CRC-32 of the copy');
+  await synced.writeAt(0, bytes('SYNCED'));
+  await synced.close();
+  const atClose = recordsIn(cacheDir).find((record) => record.key === `${prefix}synced`);
+  t.deepEqual(atClose?.synced, { size: 14, crc32: zlib.crc32('synced content') }, 'a close after more writes keeps the last sync (the durable content)');
+  t.equal(fs.readFileSync(path.join(cacheDir, 'staging', String(atClose?.id)), 'utf8'), 'SYNCED content', 'the copy has the newest bytes');
+});
+
+test('tiered: after the machine stopped, a record of an earlier boot uploads only a copy that matches its last sync', async (t) => {
+  const cluster = await ceph();
+  const prefix = freshPrefix('reboot');
+  const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'persistfs-cache-'));
+  t.teardown(() => fs.rmSync(cacheDir, { recursive: true, force: true }));
+  fs.mkdirSync(path.join(cacheDir, 'staging'));
+  fs.mkdirSync(path.join(cacheDir, 'pending'));
+  const client = cluster.client();
+  t.teardown(() => client.destroy());
+  // what an earlier process left: copies in staging/ and their records in pending/, as if written by it
+  const leave = (name: string, copy: string, record: Record<string, unknown>) => {
+    fs.writeFileSync(path.join(cacheDir, 'staging', name), copy);
+    const stored = { id: name, key: `${prefix}${name}`, metadata: metadataOf(newAttributes(0o644)), ...record };
+    fs.writeFileSync(path.join(cacheDir, 'pending', `${name}.json`), JSON.stringify(stored));
+  };
+  const sum = (content: string) => ({ size: Buffer.byteLength(content), crc32: zlib.crc32(content) });
+  const other = 'a0000000-0000-4000-8000-000000000000';
+  leave('closed-earlier-boot', 'maybe torn', { boot: other });
+  leave('synced-earlier-boot', 'synced and whole', { boot: other, synced: sum('synced and whole') });
+  leave('torn-earlier-boot', 'written again, torn', { boot: other, synced: sum('the synced content!') });
+  leave('closed-this-boot', 'closed, then kill -9', { boot: thisBoot() });
+  leave('older-version', 'recorded by an earlier version', {});
+  // the object a torn copy must not replace
+  await client.send(new PutObjectCommand({ Bucket: cluster.bucket, Key: `${prefix}torn-earlier-boot`, Body: 'the good object' }));
+
+  const { adapter } = await tiered(t, {}, prefix, cacheDir);
+  await adapter.drained();
+  const object = async (name: string) => (await objectBytes(client, cluster.bucket, `${prefix}${name}`))?.toString();
+  t.equal(await object('closed-earlier-boot'), undefined, 'closed, never synced, earlier boot: not uploaded');
+  t.equal(await object('synced-earlier-boot'), 'synced and whole', 'synced, copy matching its sum: uploaded');
+  t.equal(await object('torn-earlier-boot'), 'the good object', 'a copy that does not match its last sync does not replace the object');
+  t.equal(await object('closed-this-boot'), 'closed, then kill -9', 'closed in this boot (the process was killed): uploaded');
+  t.equal(await object('older-version'), 'recorded by an earlier version', 'a record without a boot (always synced): uploaded');
+  t.deepEqual(fs.readdirSync(path.join(cacheDir, 'pending')), [], 'no record is left');
+  t.deepEqual(fs.readdirSync(path.join(cacheDir, 'staging')), [], 'nor a copy not uploaded');
+});
+
+test('tiered: a record that is not whole, or without its copy, is dropped at open', async (t) => {
+  const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'persistfs-cache-'));
+  t.teardown(() => fs.rmSync(cacheDir, { recursive: true, force: true }));
+  fs.mkdirSync(path.join(cacheDir, 'staging'));
+  fs.mkdirSync(path.join(cacheDir, 'pending'));
+  // written at a close (no fsync), then the machine stopped: the rename reached the disk, not all the bytes
+  fs.writeFileSync(path.join(cacheDir, 'staging', 'torn-record'), 'a copy');
+  fs.writeFileSync(path.join(cacheDir, 'pending', 'torn-record.json'), '{"id":"torn-record","key":"x/to');
+  // uploaded; the record's removal was not synced, the copy was already taken into the block cache
+  fs.writeFileSync(
+    path.join(cacheDir, 'pending', 'gone.json'),
+    JSON.stringify({ id: 'gone', key: 'x/gone', metadata: metadataOf(newAttributes(0o644)), boot: thisBoot() }),
+  );
+  fs.writeFileSync(path.join(cacheDir, 'pending', 'gone-1.tmp'), '{"id":');
+  const { adapter } = await tiered(t, {}, freshPrefix('dropped'), cacheDir);
+  t.equal(adapter.pendingUploads, 0, 'the storage opens, with no upload to resume');
+  t.deepEqual(fs.readdirSync(path.join(cacheDir, 'pending')), [], 'the records and a record being written are removed');
+  t.deepEqual(fs.readdirSync(path.join(cacheDir, 'staging')), [], 'and the copy without a whole record');
+});
+
+test('tiered: with a write-back delay, a file deleted before its upload starts is never sent; close() starts the uploads waiting', async (t) => {
+  const cluster = await ceph();
+  const prefix = freshPrefix('delay');
+  const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'persistfs-cache-'));
+  t.teardown(() => fs.rmSync(cacheDir, { recursive: true, force: true }));
+  const storage = await openStorage(`s3://${cluster.bucket}/${prefix}`, {
+    adapter: 'tiered',
+    s3: { ...cluster.options(prefix), maxAttempts: 1 },
+    tiered: { cacheDir, writeBackDelay: 600_000 },
+    config: { logLevel: 'silent' },
+  });
+  const adapter = storage.adapter as TieredAdapter;
+  const commands = commandsOf(adapter);
+  const temporary = await storage.root.createFile('temporary');
+  await temporary.writeAt(0, bytes('deleted before its upload'));
+  await temporary.close();
+  await storage.root.deleteFile('temporary');
+  const kept = await storage.root.createFile('kept');
+  await kept.writeAt(0, bytes('uploaded when the storage closes'));
+  await kept.close();
+  t.equal(adapter.pendingUploads, 1, 'one upload waits');
+  await storage.close();
+  t.equal(commands.sent.get('PutObject') ?? 0, 1, 'one PUT in all: the deleted file was never sent');
+  const client = cluster.client();
+  t.equal((await objectBytes(client, cluster.bucket, `${prefix}kept`))?.toString(), 'uploaded when the storage closes', 'close() uploaded the file waiting');
+  t.equal(await objectBytes(client, cluster.bucket, `${prefix}temporary`), undefined, 'and the deleted one is not in the bucket');
+  client.destroy();
 });

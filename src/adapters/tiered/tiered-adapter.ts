@@ -3,10 +3,12 @@
 // contents are read through a block cache and written to a local copy that uploads later:
 //   cacheDir/staging/<id>   local copies of files written (whole files: opened for writing, or waiting
 //                           for their upload)
-//   cacheDir/pending/<id>.json  one durable record per upload still due (uploads.ts)
+//   cacheDir/pending/<id>.json  one record per upload still due (durable from a sync() on; uploads.ts)
 //   cacheDir/blocks/<sha1>  cached blocks of remote objects, one sparse file per version (block-cache.ts)
-// Writes are durable locally at sync() and uploaded when the file closes (write-back, the default), or
-// before sync() and close() resolve (write-through). The cache directory has one owner (its store lock).
+// Writes are durable locally at sync() and uploaded after the file closes (write-back, the default; after writeBackDelay), or
+// before sync() and close() resolve (write-through). A close is not a durability point: it records the
+// upload without any fsync (it survives a kill -9; after the machine stopped, copy-check.ts decides). The
+// cache directory has one owner (its store lock).
 import type { Config } from '../../config/config.js';
 import { isCode, storageError } from '../../ground/errors.js';
 import type { SetTime } from '../../io/engine.js';
@@ -32,6 +34,7 @@ import { nameOfKey } from '../s3/key-names.js';
 import { NO_XATTRS } from '../s3/s3-file.js';
 import type { S3Options } from '../s3/s3-settings.js';
 import { BlockCache } from './block-cache.js';
+import { buffersSum, copySum, type CopySum } from './copy-check.js';
 import { KeyLocks } from './key-locks.js';
 import { TieredFile, Written, type TieredFiles } from './tiered-file.js';
 import { Uploads, type UploadRecord } from './uploads.js';
@@ -55,6 +58,11 @@ export interface TieredOptions {
   retryDelay?: number;
   /** default 30,000 */
   maxRetryDelay?: number;
+  /**
+   * write-back: ms without a new close before the uploads of the files closed start (and at most 5x this
+   * after the first of them closed: write-back-delay.ts); default 0 (at once)
+   */
+  writeBackDelay?: number;
   /** how long close() waits for the uploads due (ms); those not done resume at the next open; default 30,000 */
   closeTimeout?: number;
   /** ms a directory's listing answers lookups without a request (the s3 option dirCacheTime; this one wins); default 5 min */
@@ -177,7 +185,7 @@ class Tier implements TieredFiles {
     if (queued && this.writeThrough) await this.uploads.finished(written.id);
   }
 
-  /** The last handle closed: durable locally, then queued for upload; false when nothing is to upload. */
+  /** The last handle closed: its upload recorded (no fsync) and queued; false when nothing is to upload. */
   private async closeWrittenNow(written: Written): Promise<boolean> {
     if (this.written.get(written.key) !== written) return this.finishClose(written);
     const key = written.key;
@@ -198,7 +206,6 @@ class Tier implements TieredFiles {
     const stat = await written.file.stat();
     // opened for writing, never written: the object is as it was; nothing to upload (nor to overwrite)
     const unchanged = !written.changed && stat.size === written.baseline.size && stat.ctimeNs === written.baseline.ctimeNs;
-    if (!written.dropped && !unchanged) await written.file.sync(false);
     await written.file.close();
     if (written.dropped) return false;
     if (unchanged) {
@@ -211,14 +218,16 @@ class Tier implements TieredFiles {
   }
 
   /**
-   * Makes the upload of `written` durable (its copy is synced by the caller): a new record, after the
-   * copy's directory entry is durable, or the record it has, updated.
+   * Records the upload of `written`: a new record, or the one it has, updated (unchanged: nothing written).
+   * With `synced` (the copy's sum after its fdatasync by the caller) the record is durable, after the
+   * copy's directory entry; without, it is written without fsync (a close), unless the record on disk is
+   * durable already (it is then replaced durably: a sync acknowledged must not be lost to a torn record).
    */
-  private async record(written: Written, metadata: ObjectMetadata): Promise<void> {
-    const record = { id: written.id, key: written.key, metadata };
-    if (written.recorded) return this.uploads.update(record);
-    await this.staging.sync();
-    await this.uploads.begin(record);
+  private async record(written: Written, metadata: ObjectMetadata, synced?: CopySum): Promise<void> {
+    const record = { id: written.id, key: written.key, metadata, ...(synced === undefined ? {} : { synced }) };
+    const durable = synced !== undefined;
+    if (written.recorded) return this.uploads.update(record, durable);
+    await this.uploads.begin(record, durable);
     written.recorded = true;
   }
 
@@ -228,13 +237,20 @@ class Tier implements TieredFiles {
     else await this.staging.unlink(written.id).catch((error) => (isCode(error, 'ENOENT') ? undefined : Promise.reject(error)));
   }
 
-  /** sync() of a handle on `written` made its copy durable: its upload is recorded; write-through: sent now. */
-  async synced(written: Written): Promise<void> {
-    if (!written.recorded) {
-      await this.locks.with([written.key], async () => {
-        if (!written.dropped && !written.recorded) await this.record(written, metadataOf(written.attributes));
-      });
-    }
+  /**
+   * sync() of a handle on `written`: its copy durable (fdatasync, or fsync), then its upload recorded
+   * durably with the copy's size and CRC-32 (what an upload after the machine stopped is checked against);
+   * write-through: sent now. The sum is read, and the copy's directory entry synced (the first time), while
+   * the copy's own sync runs.
+   */
+  async sync(written: Written, datasync: boolean): Promise<void> {
+    await this.locks.with([written.key], async () => {
+      if (written.dropped) return written.file.sync(datasync);
+      const entryDurable = written.recorded && this.uploads.isDurable(written.id);
+      const [sum] = await Promise.all([copySum(written.file), written.file.sync(datasync), entryDurable ? undefined : this.staging.sync()]);
+      const stat = await written.file.stat();
+      await this.record(written, metadataOf({ ...written.attributes, mtimeNs: stat.mtimeNs }), sum);
+    });
     if (!this.writeThrough || written.dropped) return;
     await this.uploads.sendNow({ id: written.id, key: written.key, metadata: metadataOf(written.attributes) });
   }
@@ -416,7 +432,12 @@ export class TieredAdapter implements Adapter {
       this.remote.store,
       staging,
       pending,
-      { concurrency: this.options.uploadConcurrency ?? 4, retryDelay: this.options.retryDelay ?? 500, maxRetryDelay: this.options.maxRetryDelay ?? 30_000 },
+      {
+        concurrency: this.options.uploadConcurrency ?? 4,
+        retryDelay: this.options.retryDelay ?? 500,
+        maxRetryDelay: this.options.maxRetryDelay ?? 30_000,
+        delay: this.options.writeMode === 'through' ? 0 : (this.options.writeBackDelay ?? 0),
+      },
       (record, etag, size) => tier.uploaded(record, etag, size),
       this.logger,
     );
@@ -431,6 +452,7 @@ export class TieredAdapter implements Adapter {
    */
   async close(): Promise<void> {
     const uploads = this.tier?.uploads;
+    uploads?.startDelayed();
     if (uploads !== undefined && uploads.pending > 0) {
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<void>((resolve) => {
@@ -562,7 +584,7 @@ export class TieredDir extends XattrsOf implements DirNode {
     const copy = await this.tier.staging.flushWrite(id, buffers, 0o600, RW);
     await copy.close();
     await this.tier.drop(key);
-    await this.tier.uploads.begin({ id, key, metadata: metadataOf(newAttributes(mode)) });
+    await this.tier.uploads.begin({ id, key, metadata: metadataOf(newAttributes(mode)), synced: buffersSum(buffers) }, true);
     this.tier.uploads.queue(id);
     const file = await this.tier.openCopy(key, { id, key, metadata: metadataOf(newAttributes(mode)) });
     if (this.tier.writeThrough) await this.tier.uploads.finished(id);
@@ -692,7 +714,7 @@ export class TieredDir extends XattrsOf implements DirNode {
     return this.remote.utimes(atime, mtime);
   }
 
-  /** Creations, renames and deletions reached the bucket when they resolved; pending uploads are recorded durably. */
+  /** Creations, renames and deletions reached the bucket when they resolved; the uploads of synced files are recorded durably (those only closed are not: a close is no durability point). */
   async sync(): Promise<void> {}
 
   statfs(): Promise<FsStats> {

@@ -1,8 +1,8 @@
 // A file of the tiered adapter, in one of three forms:
 // - written: the file is open for writing; its whole content is a local copy (staging/<id>, shared by every
-//   handle on the key), with a durable pending-upload record from its first sync() or close on (a copy never
-//   synced is not kept across a crash, as unsynced writes on a local disk); it uploads when the last handle
-//   closes (and at sync too in write-through mode);
+//   handle on the key), with a pending-upload record from its first sync() or close on (durable from a
+//   sync() on; one written at a close survives a kill -9 but not the machine stopping: copy-check.ts); it
+//   uploads when the last handle closes (and at sync too in write-through mode);
 // - copy: read-only on a local copy that is still waiting for its upload (the newest bytes are here);
 // - cached: read-only on a remote object, its blocks fetched into the block cache as they are read (and
 //   ahead of a sequential reader).
@@ -32,7 +32,7 @@ export class Written {
     readonly baseline: { size: number; ctimeNs: bigint },
     /** new, or an upload was already due when it opened */
     due: boolean,
-    /** its upload has a durable record (pending/): from the first sync() or close on, or from before it opened */
+    /** its upload has a record (pending/): from the first sync() or close on, or from before it opened */
     public recorded: boolean,
   ) {
     this.changed = due;
@@ -42,10 +42,10 @@ export class Written {
 /** What a tiered file calls back into its adapter for. */
 export interface TieredFiles {
   readonly cache: BlockCache;
-  /** the last handle on `written` closed: make its copy durable and queue its upload */
+  /** the last handle on `written` closed: record its upload (no fsync) and queue it */
   closeWritten(written: Written): Promise<void>;
-  /** sync() made the copy durable: record its upload (write-through: upload it now) */
-  synced(written: Written): Promise<void>;
+  /** sync(): make the copy durable and record its upload durably (write-through: upload it now) */
+  sync(written: Written, datasync: boolean): Promise<void>;
   /** a read-only handle on a local copy closed */
   closeCopy(key: string): void;
   /** new attributes for `key` (local copy or object); resolves with them */
@@ -140,8 +140,7 @@ export class TieredFile extends XattrsOf implements FileNode {
   /** Durable on the local disk, its upload recorded durably too; write-through: uploaded too. */
   async sync(datasync: boolean): Promise<void> {
     if (this.form.kind !== 'written') return;
-    await this.form.written.file.sync(datasync);
-    await this.files.synced(this.form.written);
+    await this.files.sync(this.form.written, datasync);
   }
 
   async stat(): Promise<EntryStat> {

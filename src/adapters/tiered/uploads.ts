@@ -1,25 +1,39 @@
-// The tiered adapter's uploads: which local copies still have to go to the object store, kept durable so
-// that a crash (kill -9 included) loses none of them. Each pending upload is a record in pending/ (its key,
-// its attributes, the name of its local copy in staging/), written with flushWrite (atomic and durable)
-// before the copy is acknowledged anywhere; it is removed only after the object store has the object. A
-// failed upload is retried with backoff, forever: nothing acknowledged as durable is dropped. On open, every
-// record found is queued again.
+// The tiered adapter's uploads: which local copies still have to go to the object store, kept so that a
+// crash loses none that was acknowledged. Each pending upload is a record in pending/ (its key, its
+// attributes, the name of its local copy in staging/, the boot that wrote it, the copy's size and CRC-32 at
+// its last sync), replaced whole by a rename. At a file's sync() it is written durably (fsync of the record
+// and of pending/, after the copy's); at a close without sync() it is written without any fsync (a close is
+// not a durability point): enough for a kill -9 of the process, as the page cache survives it, and checked
+// at the next open when the machine stopped (copy-check.ts). A durable record is only ever replaced
+// durably. A record is removed only after the object store has the object. A failed upload is retried with
+// backoff, forever: nothing acknowledged as durable is dropped. On open, every record found is queued again.
 import { Readable } from 'node:stream';
 
 import { isCode, storageError } from '../../ground/errors.js';
 import type { Logger } from '../../log.js';
 import type { DirNode, FileNode, OpenFlags } from '../adapter.js';
 import { MULTIPART_THRESHOLD, type ObjectMetadata, type ObjectStore } from '../s3/object-store.js';
+import { bootId, copySum, uploadable, type CopySum } from './copy-check.js';
+import { WriteBackDelay } from './write-back-delay.js';
 
 const READ_ONLY: OpenFlags = { read: true, write: false, direct: false, dsync: false };
 const READ_WRITE: OpenFlags = { read: true, write: true, direct: false, dsync: false };
 const RECORD = '.json';
+const TEMP = '.tmp';
 
 export interface UploadRecord {
   /** the local copy's name in staging/, and this record's name in pending/ (with .json) */
   id: string;
   key: string;
   metadata: ObjectMetadata;
+  /** the copy's size and CRC-32 at its last sync() (none: never synced) */
+  synced?: CopySum;
+}
+
+/** A record as pending/ holds it. */
+interface StoredRecord extends UploadRecord {
+  /** the boot of the machine that wrote it (bootId()); none in records of earlier versions (always durable) */
+  boot?: string;
 }
 
 export interface UploadOptions {
@@ -28,10 +42,14 @@ export interface UploadOptions {
   /** first retry delay in ms (doubled each time, up to maxRetryDelay) */
   retryDelay: number;
   maxRetryDelay: number;
+  /** ms without a new queue() before the uploads queued start (write-back-delay.ts); 0: at once */
+  delay: number;
 }
 
 interface Pending {
   record: UploadRecord;
+  /** its record on disk was fsynced (written at a sync(), or by an earlier version) */
+  durable: boolean;
   /** queued for upload (false while the file is open for writing: it uploads when closed) */
   queued: boolean;
   /** the upload running now, if any */
@@ -48,6 +66,7 @@ export type Uploaded = (record: UploadRecord, etag: string, size: number) => Pro
 export class Uploads {
   private readonly byId = new Map<string, Pending>();
   private readonly waiting: Pending[] = [];
+  private readonly delayed: WriteBackDelay<Pending>;
   private active = 0;
   private counter = 0;
   private closed = false;
@@ -59,27 +78,80 @@ export class Uploads {
     private readonly options: UploadOptions,
     private readonly uploaded: Uploaded,
     private readonly logger: Logger | undefined,
-  ) {}
+  ) {
+    this.delayed = new WriteBackDelay(options.delay, (pending) => this.enqueue(pending));
+  }
 
   /** Uploads not finished yet (queued, running or waiting for a file to close). */
   get pending(): number {
     return this.byId.size;
   }
 
-  /** The records left by an earlier process, queued again; local copies without a record are removed. */
+  /**
+   * The records left by an earlier process, queued again when their copy may be uploaded (copy-check.ts);
+   * the others, and local copies without a record, are removed.
+   */
   async recover(): Promise<number> {
-    const names = (await this.pendingDir.list()).map((entry) => entry.name);
+    const thisBoot = await bootId();
+    const copies = new Set((await this.staging.list()).map((entry) => entry.name));
     const ids = new Set<string>();
-    for (const name of names) {
-      if (!name.endsWith(RECORD)) continue;
-      const record = JSON.parse((await this.readWhole(this.pendingDir, name)).toString('utf8')) as UploadRecord;
+    for (const { name } of await this.pendingDir.list()) {
+      if (!name.endsWith(RECORD)) {
+        await this.pendingDir.unlink(name); // a record being written when the process stopped
+        continue;
+      }
+      const record = await this.readRecord(name);
+      const keep = record !== undefined && copies.has(record.id) && (await uploadable(record.boot, thisBoot, record.synced, () => this.sumOf(record.id)));
+      if (!keep) {
+        this.dropRecord(name, record, copies);
+        await this.pendingDir.unlink(name);
+        continue;
+      }
       ids.add(record.id);
-      this.track(record, true);
+      const { boot, ...upload } = record;
+      this.track(upload, true, boot === undefined || upload.synced !== undefined);
     }
-    for (const entry of await this.staging.list()) if (!ids.has(entry.name)) await this.staging.unlink(entry.name);
+    for (const name of copies) if (!ids.has(name)) await this.staging.unlink(name);
     if (ids.size > 0) this.logger?.info({ uploads: ids.size }, 'resuming uploads left by an earlier process');
     this.pump();
     return ids.size;
+  }
+
+  /** The record in pending/`name`; undefined when it is not whole (written without fsync, then the machine stopped). */
+  private async readRecord(name: string): Promise<StoredRecord | undefined> {
+    try {
+      const record = JSON.parse((await this.readWhole(this.pendingDir, name)).toString('utf8')) as StoredRecord;
+      return typeof record.id === 'string' && typeof record.key === 'string' ? record : undefined;
+    } catch (error) {
+      if (error instanceof SyntaxError) return undefined;
+      throw error;
+    }
+  }
+
+  /** Says why a record found at open is not resumed. */
+  private dropRecord(name: string, record: StoredRecord | undefined, copies: ReadonlySet<string>): void {
+    if (record === undefined) {
+      this.logger?.warn({ record: name }, 'an upload record is not whole (written at a close, not synced, before the machine stopped): dropped');
+    } else if (!copies.has(record.id)) {
+      // its upload finished (or the file was deleted) and the record's removal had not reached the disk
+      this.logger?.info({ key: record.key }, 'an upload record without its local copy: dropped');
+    } else {
+      this.logger?.warn(
+        { key: record.key, copy: record.id, synced: record.synced },
+        record.synced === undefined
+          ? 'not uploaded: the file was closed but never synced before the machine stopped, so its local copy may be incomplete'
+          : 'not uploaded: the local copy no longer matches its last sync (written again, not synced, before the machine stopped); the bucket keeps its object',
+      );
+    }
+  }
+
+  private async sumOf(id: string): Promise<CopySum> {
+    const file = await this.staging.openFile(id, READ_ONLY);
+    try {
+      return await copySum(file);
+    } finally {
+      await file.close();
+    }
   }
 
   private async readWhole(dir: DirNode, name: string): Promise<Buffer> {
@@ -115,45 +187,82 @@ export class Uploads {
   }
 
   /**
-   * Makes `record` durable: from now on its local copy (staging/<id>, complete and synced by the caller) will
-   * reach the object store, even across a crash. It uploads when queue() is called (or at the next open).
+   * Records the upload of `record`: from now on its local copy (staging/<id>) will reach the object store,
+   * across a kill -9 too. `durable`: the copy and its directory entry were synced by the caller, and the
+   * record is fsynced too (it survives the machine stopping). It uploads when queue() is called (or at the
+   * next open).
    */
-  async begin(record: UploadRecord): Promise<void> {
-    await this.writeRecord(record);
-    this.track(record, false);
+  async begin(record: UploadRecord, durable: boolean): Promise<void> {
+    await this.writeRecord(record, durable);
+    this.track(record, false, durable);
   }
 
-  private async writeRecord(record: UploadRecord): Promise<void> {
-    const file = await this.pendingDir.flushWrite(`${record.id}${RECORD}`, [Buffer.from(JSON.stringify(record))], 0o600, READ_WRITE);
-    await file.close();
+  /** Whether the record of `id` on disk is durable (its copy synced, and its directory entry). */
+  isDurable(id: string): boolean {
+    return this.byId.get(id)?.durable ?? false;
   }
 
-  private track(record: UploadRecord, queued: boolean): Pending {
+  private async writeRecord(record: UploadRecord, durable: boolean): Promise<void> {
+    const name = `${record.id}${RECORD}`;
+    const content = Buffer.from(JSON.stringify({ ...record, boot: await bootId() } satisfies StoredRecord));
+    if (durable) {
+      await (await this.pendingDir.flushWrite(name, [content], 0o600, READ_WRITE)).close();
+      return;
+    }
+    // whole or absent after a kill -9 (a rename); no fsync: a close is not a durability point
+    const temp = `${record.id}-${++this.counter}${TEMP}`;
+    const file = await this.pendingDir.createFile(temp, 0o600, READ_WRITE);
+    try {
+      await file.write([content], 0);
+    } finally {
+      await file.close();
+    }
+    await this.pendingDir.rename(temp, this.pendingDir, name, 'replace');
+  }
+
+  private track(record: UploadRecord, queued: boolean, durable: boolean): Pending {
     let finish = () => {};
     const done = new Promise<void>((resolve) => {
       finish = resolve;
     });
-    const pending: Pending = { record, queued: false, running: undefined, attempts: 0, done, finish, timer: undefined };
+    const pending: Pending = { record, durable, queued: false, running: undefined, attempts: 0, done, finish, timer: undefined };
     this.byId.set(record.id, pending);
     if (queued) this.enqueue(pending);
     return pending;
   }
 
-  /** A changed record (a rename, new attributes): written again before anything else happens to it. */
-  async update(record: UploadRecord): Promise<void> {
+  /**
+   * A changed record (a rename, new attributes, a close or sync of its file): written again before anything
+   * else happens to it, durably if `durable` or if the record on disk is (a durable record is never replaced
+   * by one that may not survive). The copy's last sync stays in it unless `record` brings a newer one.
+   * Nothing is written when the record would not change.
+   */
+  async update(record: UploadRecord, durable = false): Promise<void> {
     const pending = this.byId.get(record.id);
     if (pending === undefined) throw storageError('ENOENT', 'no pending upload with this id', { path: record.id });
     await pending.running?.catch(() => undefined);
     // finished while it ran: writing the record again would bring back an upload that is done
     if (this.byId.get(record.id) !== pending) throw storageError('ENOENT', 'the upload finished before its record could change', { path: record.key });
-    pending.record = record;
-    await this.writeRecord(record);
+    const next: UploadRecord = { ...record, synced: record.synced ?? pending.record.synced };
+    const writeDurably = durable || pending.durable;
+    const same = JSON.stringify(next) === JSON.stringify(pending.record) && (pending.durable || !durable);
+    pending.record = next;
+    if (same) return;
+    await this.writeRecord(next, writeDurably);
+    pending.durable = writeDurably;
   }
 
   /** Starts (or restarts) the upload of `id`: its local copy is final until hold() is called. */
   queue(id: string): void {
     const pending = this.byId.get(id);
-    if (pending !== undefined) this.enqueue(pending);
+    if (pending === undefined) return;
+    if (this.options.delay > 0 && !pending.queued) this.delayed.add(pending);
+    else this.enqueue(pending);
+  }
+
+  /** Starts the uploads waiting for the write-back delay now (the storage is closing). */
+  startDelayed(): void {
+    this.delayed.flush();
   }
 
   private enqueue(pending: Pending): void {
@@ -171,6 +280,7 @@ export class Uploads {
     const pending = this.byId.get(id);
     if (pending === undefined) return false;
     pending.queued = false;
+    this.delayed.remove(pending);
     if (pending.timer !== undefined) clearTimeout(pending.timer);
     pending.timer = undefined;
     const index = this.waiting.indexOf(pending);
@@ -191,7 +301,8 @@ export class Uploads {
     await this.hold(id);
     this.byId.delete(id);
     await this.pendingDir.unlink(`${id}${RECORD}`).catch((error) => (isCode(error, 'ENOENT') ? undefined : Promise.reject(error)));
-    await this.pendingDir.sync();
+    // a record that would come back after the machine stops must not upload a deleted file
+    if (pending.durable) await this.pendingDir.sync();
     await this.staging.unlink(id).catch(() => undefined);
     pending.finish();
   }
@@ -216,7 +327,8 @@ export class Uploads {
       this.byId.delete(record.id);
       pending.queued = false;
       await this.pendingDir.unlink(`${record.id}${RECORD}`);
-      await this.pendingDir.sync();
+      // a record not durable would not upload after the machine stops (no sync); nor one without its copy
+      if (pending.durable) await this.pendingDir.sync();
       await this.uploaded(record, etag, size).catch((error) => {
         this.logger?.warn({ err: error, key: record.key }, 'uploaded; keeping the local copy as cache failed');
         return this.staging.unlink(record.id).catch(() => undefined);
@@ -260,6 +372,7 @@ export class Uploads {
   /** Stops starting uploads and waits for those running; what is left stays durable for the next open. */
   async close(): Promise<void> {
     this.closed = true;
+    this.delayed.stop();
     for (const pending of this.byId.values()) if (pending.timer !== undefined) clearTimeout(pending.timer);
     await Promise.all([...this.byId.values()].map((pending) => pending.running?.catch(() => undefined)));
   }
