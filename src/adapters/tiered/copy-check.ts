@@ -5,26 +5,21 @@
 //   so the copy holds exactly what the process wrote and the record is whole (it is renamed into place). The
 //   record says which boot wrote it; one of this boot's records is uploaded as it is.
 // - the machine stopped (power, kernel crash): what was never fsynced may be gone, half written, zeros, or
-//   stale blocks under a size that made it to disk. A record of an earlier boot is trusted only with the
-//   size and CRC-32 of the copy at its last sync() (written durably, after the copy's fdatasync): the copy
-//   is uploaded if it still has exactly that content, otherwise it is not (a torn copy must never replace a
-//   good object), and a record without them (closed, never synced) is dropped with its copy, as unsynced
-//   writes to a local disk may be lost. A file synced and then written again in place, with the machine
-//   stopping before its next sync, fails the check too: its synced content is no longer whole anywhere, so
-//   the bucket keeps the object it had.
+//   stale blocks under a size that made it to disk. A record of an earlier boot is trusted only when it
+//   was synced: it carries the copy's size at its last sync() (written durably, after the copy's
+//   fdatasync), and the copy is uploaded if it still has that size: it holds at least what was synced,
+//   and of the writes after it what the disk kept, as a local file would after the same stop. A copy of
+//   another size (written again past it, or cut, and not synced) is not uploaded: the bucket keeps the
+//   object it had. A record without it (closed, never synced) is dropped with its copy, as unsynced
+//   writes to a local disk may be lost. The size, not a checksum of the content: a checksum would read
+//   the whole copy at every fsync, and a database on the mount fsyncs large files often.
 // Records written before this check existed (no boot) were always written after an fsync: trusted.
 import { readFile } from 'node:fs/promises';
-import { crc32 } from 'node:zlib';
 
-import type { FileNode } from '../adapter.js';
-
-/** A copy's content as of its last sync(): what a record of an earlier boot is checked against. */
-export interface CopySum {
+/** A copy as of its last sync(): what a record of an earlier boot is checked against. */
+export interface SyncedCopy {
   size: number;
-  crc32: number;
 }
-
-const CHUNK = 4 * 2 ** 20;
 
 let boot: Promise<string> | undefined;
 
@@ -34,34 +29,9 @@ export function bootId(): Promise<string> {
   return boot;
 }
 
-/** The size and CRC-32 of the whole content of `file` (read in 4 MiB chunks). */
-export async function copySum(file: FileNode): Promise<CopySum> {
-  const size = file.size();
-  const chunk = Buffer.allocUnsafe(Math.min(CHUNK, size));
-  let sum = 0;
-  for (let at = 0; at < size; ) {
-    const n = await file.read(chunk.subarray(0, Math.min(CHUNK, size - at)), at);
-    if (n === 0) break;
-    sum = crc32(chunk.subarray(0, n), sum);
-    at += n;
-  }
-  return { size, crc32: sum };
-}
-
-/** Whether a record of `recordBoot` (undefined: from before boots were recorded) may upload a copy of `sum`. */
-export function uploadable(recordBoot: string | undefined, thisBoot: string, synced: CopySum | undefined, sum: () => Promise<CopySum>): Promise<boolean> {
+/** Whether a record of `recordBoot` (undefined: from before boots were recorded) may upload a copy of `size` bytes now. */
+export function uploadable(recordBoot: string | undefined, thisBoot: string, synced: SyncedCopy | undefined, size: () => Promise<number>): Promise<boolean> {
   if (recordBoot === undefined || recordBoot === thisBoot) return Promise.resolve(true);
   if (synced === undefined) return Promise.resolve(false);
-  return sum().then((actual) => actual.size === synced.size && actual.crc32 === synced.crc32);
-}
-
-/** The size and CRC-32 of `buffers` one after the other (a whole content given at once). */
-export function buffersSum(buffers: readonly Uint8Array[]): CopySum {
-  let sum = 0;
-  let size = 0;
-  for (const buffer of buffers) {
-    sum = crc32(buffer, sum);
-    size += buffer.length;
-  }
-  return { size, crc32: sum };
+  return size().then((actual) => actual === synced.size);
 }

@@ -34,7 +34,7 @@ import { nameOfKey } from '../s3/key-names.js';
 import { NO_XATTRS } from '../s3/s3-file.js';
 import type { S3Options } from '../s3/s3-settings.js';
 import { BlockCache } from './block-cache.js';
-import { buffersSum, copySum, type CopySum } from './copy-check.js';
+import type { SyncedCopy } from './copy-check.js';
 import { KeyLocks } from './key-locks.js';
 import { TieredFile, Written, type TieredFiles } from './tiered-file.js';
 import { Uploads, type UploadRecord } from './uploads.js';
@@ -219,11 +219,11 @@ class Tier implements TieredFiles {
 
   /**
    * Records the upload of `written`: a new record, or the one it has, updated (unchanged: nothing written).
-   * With `synced` (the copy's sum after its fdatasync by the caller) the record is durable, after the
+   * With `synced` (the copy's size after its fdatasync by the caller) the record is durable, after the
    * copy's directory entry; without, it is written without fsync (a close), unless the record on disk is
    * durable already (it is then replaced durably: a sync acknowledged must not be lost to a torn record).
    */
-  private async record(written: Written, metadata: ObjectMetadata, synced?: CopySum): Promise<void> {
+  private async record(written: Written, metadata: ObjectMetadata, synced?: SyncedCopy): Promise<void> {
     const record = { id: written.id, key: written.key, metadata, ...(synced === undefined ? {} : { synced }) };
     const durable = synced !== undefined;
     if (written.recorded) return this.uploads.update(record, durable);
@@ -239,17 +239,17 @@ class Tier implements TieredFiles {
 
   /**
    * sync() of a handle on `written`: its copy durable (fdatasync, or fsync), then its upload recorded
-   * durably with the copy's size and CRC-32 (what an upload after the machine stopped is checked against);
-   * write-through: sent now. The sum is read, and the copy's directory entry synced (the first time), while
-   * the copy's own sync runs.
+   * durably with the copy's size (what an upload after the machine stopped is checked against);
+   * write-through: sent now. The copy's directory entry is synced (the first time) while the copy's own
+   * sync runs.
    */
   async sync(written: Written, datasync: boolean): Promise<void> {
     await this.locks.with([written.key], async () => {
       if (written.dropped) return written.file.sync(datasync);
       const entryDurable = written.recorded && this.uploads.isDurable(written.id);
-      const [sum] = await Promise.all([copySum(written.file), written.file.sync(datasync), entryDurable ? undefined : this.staging.sync()]);
+      await Promise.all([written.file.sync(datasync), entryDurable ? undefined : this.staging.sync()]);
       const stat = await written.file.stat();
-      await this.record(written, metadataOf({ ...written.attributes, mtimeNs: stat.mtimeNs }), sum);
+      await this.record(written, metadataOf({ ...written.attributes, mtimeNs: stat.mtimeNs }), { size: stat.size });
     });
     if (!this.writeThrough || written.dropped) return;
     await this.uploads.sendNow({ id: written.id, key: written.key, metadata: metadataOf(written.attributes) });
@@ -584,7 +584,10 @@ export class TieredDir extends XattrsOf implements DirNode {
     const copy = await this.tier.staging.flushWrite(id, buffers, 0o600, RW);
     await copy.close();
     await this.tier.drop(key);
-    await this.tier.uploads.begin({ id, key, metadata: metadataOf(newAttributes(mode)), synced: buffersSum(buffers) }, true);
+    await this.tier.uploads.begin(
+      { id, key, metadata: metadataOf(newAttributes(mode)), synced: { size: buffers.reduce((total, buffer) => total + buffer.length, 0) } },
+      true,
+    );
     this.tier.uploads.queue(id);
     const file = await this.tier.openCopy(key, { id, key, metadata: metadataOf(newAttributes(mode)) });
     if (this.tier.writeThrough) await this.tier.uploads.finished(id);

@@ -1,7 +1,7 @@
 // The tiered adapter's uploads: which local copies still have to go to the object store, kept so that a
 // crash loses none that was acknowledged. Each pending upload is a record in pending/ (its key, its
-// attributes, the name of its local copy in staging/, the boot that wrote it, the copy's size and CRC-32 at
-// its last sync), replaced whole by a rename. At a file's sync() it is written durably (fsync of the record
+// attributes, the name of its local copy in staging/, the boot that wrote it, the copy's size at its
+// last sync), replaced whole by a rename. At a file's sync() it is written durably (fsync of the record
 // and of pending/, after the copy's); at a close without sync() it is written without any fsync (a close is
 // not a durability point): enough for a kill -9 of the process, as the page cache survives it, and checked
 // at the next open when the machine stopped (copy-check.ts). A durable record is only ever replaced
@@ -13,7 +13,7 @@ import { isCode, storageError } from '../../ground/errors.js';
 import type { Logger } from '../../log.js';
 import type { DirNode, FileNode, OpenFlags } from '../adapter.js';
 import { MULTIPART_THRESHOLD, type ObjectMetadata, type ObjectStore } from '../s3/object-store.js';
-import { bootId, copySum, uploadable, type CopySum } from './copy-check.js';
+import { bootId, type SyncedCopy, uploadable } from './copy-check.js';
 import { WriteBackDelay } from './write-back-delay.js';
 
 const READ_ONLY: OpenFlags = { read: true, write: false, direct: false, dsync: false };
@@ -26,8 +26,8 @@ export interface UploadRecord {
   id: string;
   key: string;
   metadata: ObjectMetadata;
-  /** the copy's size and CRC-32 at its last sync() (none: never synced) */
-  synced?: CopySum;
+  /** the copy's size at its last sync() (none: never synced) */
+  synced?: SyncedCopy;
 }
 
 /** A record as pending/ holds it. */
@@ -101,7 +101,7 @@ export class Uploads {
         continue;
       }
       const record = await this.readRecord(name);
-      const keep = record !== undefined && copies.has(record.id) && (await uploadable(record.boot, thisBoot, record.synced, () => this.sumOf(record.id)));
+      const keep = record !== undefined && copies.has(record.id) && (await uploadable(record.boot, thisBoot, record.synced, () => this.sizeOf(record.id)));
       if (!keep) {
         this.dropRecord(name, record, copies);
         await this.pendingDir.unlink(name);
@@ -140,18 +140,13 @@ export class Uploads {
         { key: record.key, copy: record.id, synced: record.synced },
         record.synced === undefined
           ? 'not uploaded: the file was closed but never synced before the machine stopped, so its local copy may be incomplete'
-          : 'not uploaded: the local copy no longer matches its last sync (written again, not synced, before the machine stopped); the bucket keeps its object',
+          : 'not uploaded: the local copy is not the size of its last sync (written again or cut, not synced, before the machine stopped); the bucket keeps its object',
       );
     }
   }
 
-  private async sumOf(id: string): Promise<CopySum> {
-    const file = await this.staging.openFile(id, READ_ONLY);
-    try {
-      return await copySum(file);
-    } finally {
-      await file.close();
-    }
+  private async sizeOf(id: string): Promise<number> {
+    return (await this.staging.stat(id)).size;
   }
 
   private async readWhole(dir: DirNode, name: string): Promise<Buffer> {
