@@ -410,13 +410,25 @@ test('backup: an LSM store, closed, restores and opens with every key; an open o
   await checkpointDir.close();
 });
 
-/** Records the commands `store` sends (their names) and the payload hash each request was signed with. */
-function recordRequests(store: ObjectStore): { command: string; key: string | undefined; contentSha256: string | undefined }[] {
-  const seen: { command: string; key: string | undefined; contentSha256: string | undefined }[] = [];
+interface SeenRequest {
+  command: string;
+  key: string | undefined;
+  contentSha256: string | undefined;
+  expect: string | undefined;
+}
+
+/** Records the commands `store` sends (their names), the payload hash each request was signed with and its Expect header. */
+function recordRequests(store: ObjectStore): SeenRequest[] {
+  const seen: SeenRequest[] = [];
   store.client.middlewareStack.add(
     (next, context) => async (args) => {
       const headers = (args.request as { headers?: Record<string, string> }).headers ?? {};
-      seen.push({ command: context.commandName ?? '', key: (args.input as { Key?: string }).Key, contentSha256: headers['x-amz-content-sha256'] });
+      seen.push({
+        command: context.commandName ?? '',
+        key: (args.input as { Key?: string }).Key,
+        contentSha256: headers['x-amz-content-sha256'],
+        expect: headers.Expect ?? headers.expect,
+      });
       return next(args);
     },
     { step: 'deserialize', name: 'recordRequests' },
@@ -551,4 +563,16 @@ test('backup: a store whose PUT answers an ETag that is not the MD5 (as SSE-KMS 
     [0, 1, 2].every((i) => fs.readFileSync(path.join(restored, `f${i}`)).equals(fs.readFileSync(path.join(source, `f${i}`)))),
     'and it restores',
   );
+});
+
+test('backup: a blob PUT goes without Expect: 100-continue (no round trip for the go-ahead before the body)', async (t) => {
+  const { prefix, store } = await remote(t);
+  const source = tempDir(t);
+  fs.writeFileSync(path.join(source, 'three-mib'), randomBytes(3 * MiB)); // the SDK asks for 100-continue from 2 MiB on by default
+  const seen = recordRequests(store);
+  const result = await runBackup({ source, store, prefix });
+  t.equal(result.blobsSent, 1, 'the blob is sent');
+  const puts = seen.filter((request) => request.command === 'PutObjectCommand' && request.key?.includes('/blobs/'));
+  t.equal(puts.length, 1, 'in one PUT');
+  t.equal(puts[0]?.expect, undefined, 'with no Expect header');
 });

@@ -138,6 +138,10 @@ export class ObjectStore {
       // Ceph radosgw (and other S3 services) reject the SDK's default checksums on streamed bodies.
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
+      // The SDK sends large bodies with 'Expect: 100-continue' and waits for the store's go-ahead before the
+      // body: a round trip more per PUT (4 MiB PUTs to radosgw: 290 -> 213 ms median without it), to spare
+      // a body the store would refuse (bad credentials), which then fails all the same.
+      expectContinueHeader: false,
       maxAttempts: settings.maxAttempts,
     };
     if (settings.endpoint !== undefined) config.endpoint = settings.endpoint;
