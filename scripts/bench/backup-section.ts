@@ -44,7 +44,7 @@ export function backupNotes(rounds: number): string[] {
   return [
     `backup: medians of ${rounds} round${rounds === 1 ? '' : 's'}; each round, in rotated order, each peer backs the first checkpoint up into an empty prefix of its bucket, restores it into an empty directory, then backs the second checkpoint up into the same prefix; the prefix is emptied after the turn`,
     "backup: ratios are speeds (> 1.00x: persistfs faster; for the row in seconds, rclone's time over persistfs'); times are wall clock around each command, its process start included",
-    'backup: persistfs checks every blob it sends (a PUT signed with its sha256 and the ETag it answers; a HEAD after a multipart upload) and writes a manifest last; its restore checks each sha256 and fsyncs every file and directory; rclone copy checks MD5s on upload and download and fsyncs nothing',
+    'backup: persistfs checks every blob it sends (a PUT signed with its sha256, which the store checks; a HEAD after a multipart upload) and writes a manifest last; its restore checks each sha256 and fsyncs every file and directory; rclone copy checks MD5s on upload and download and fsyncs nothing',
   ];
 }
 

@@ -5,7 +5,9 @@
 // (persistfs sends the blobs it lacks; rclone copy skips files of the same size and mtime). Each command is
 // timed by the shell around it (wall clock, the process start included, as a user runs it); the restored
 // tree is checked (its files and bytes) before the figure counts. After the turn its objects are deleted
-// and radosgw's garbage collected, so the memstore holds one turn's data at a time.
+// and radosgw's garbage collected, so the memstore holds one turn's data at a time. With
+// BENCH_REMOTE_BASELINE set to another checkout (built), its persistfs runs too as the peer 'baseline' (the
+// same commands from that checkout): a before/after in the same run.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -16,8 +18,10 @@ import { MiB, removeQuietly, writeBack } from './data-files.js';
 import { RCLONE_REMOTE, type S3Endpoint } from './remote-ceph.js';
 import { timedShell } from './remote-workloads.js';
 
-export type BackupPeerName = 'persistfs' | 'rclone';
-export const BACKUP_PEER_NAMES: readonly BackupPeerName[] = ['persistfs', 'rclone'];
+export type BackupPeerName = 'persistfs' | 'baseline' | 'rclone';
+const BASELINE = process.env.BENCH_REMOTE_BASELINE;
+const BASELINE_CLI = BASELINE === undefined ? '' : path.resolve(BASELINE, 'dist/mount/cli.js');
+export const BACKUP_PEER_NAMES: readonly BackupPeerName[] = BASELINE === undefined ? ['persistfs', 'rclone'] : ['persistfs', 'baseline', 'rclone'];
 
 export type BackupMetricId = 'backup-full' | 'restore' | 'backup-incremental';
 
@@ -55,16 +59,18 @@ export function backupPeers(s3: S3Endpoint, buckets: Record<BackupPeerName, stri
   process.env.AWS_ACCESS_KEY_ID = s3.accessKeyId;
   process.env.AWS_SECRET_ACCESS_KEY = s3.secretAccessKey;
   const logged = (argv: string[]) => `${argv.map(quote).join(' ')} >> ${quote(log)}`;
-  const node = (args: string[]) => logged([process.execPath, CLI, ...args, '--endpoint', s3.endpoint]);
+  const node = (args: string[], cli = CLI) => logged([process.execPath, cli, ...args, '--endpoint', s3.endpoint]);
   // rclone 1.60 refuses to start when AWS_CA_BUNDLE is set (an http endpoint has no use for it)
   const rclone = (args: string[]) => logged(['env', '-u', 'AWS_CA_BUNDLE', 'rclone', '--config', rcloneConfig, ...args]);
+  const persistfs = (name: 'persistfs' | 'baseline', cli: string): BackupPeer => ({
+    name,
+    bucket: buckets[name],
+    backup: (source, dest) => node(['backup', source, `s3://${buckets[name]}/${dest}/`], cli),
+    restore: (dest, target) => node(['restore', `s3://${buckets[name]}/${dest}/`, target], cli),
+  });
   return [
-    {
-      name: 'persistfs',
-      bucket: buckets.persistfs,
-      backup: (source, dest) => node(['backup', source, `s3://${buckets.persistfs}/${dest}/`]),
-      restore: (dest, target) => node(['restore', `s3://${buckets.persistfs}/${dest}/`, target]),
-    },
+    persistfs('persistfs', CLI),
+    ...(BASELINE === undefined ? [] : [persistfs('baseline', BASELINE_CLI)]),
     {
       name: 'rclone',
       bucket: buckets.rclone,
@@ -76,7 +82,8 @@ export function backupPeers(s3: S3Endpoint, buckets: Record<BackupPeerName, stri
 
 /** The commands as the report shows them. */
 export function describeCommands(peer: BackupPeer): string {
-  return `${peer.backup('SRC', 'rN')}; ${peer.restore('rN', 'DIR')}`
+  const commands = `${peer.backup('SRC', 'rN')}; ${peer.restore('rN', 'DIR')}`;
+  return (BASELINE === undefined ? commands : commands.replaceAll(quote(BASELINE_CLI), `${BASELINE}/dist/mount/cli.js`))
     .replaceAll(quote(process.execPath), 'node')
     .replaceAll(quote(CLI), 'dist/mount/cli.js')
     .replace(/ >> '[^']*'/g, '')

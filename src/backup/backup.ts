@@ -9,7 +9,7 @@ import fs from 'node:fs/promises';
 import { toStorageError } from '../ground/errors.js';
 import { MULTIPART_THRESHOLD, type ObjectStore } from '../adapters/s3/object-store.js';
 import { BlobStore, changed } from './blob-store.js';
-import { type ContentHash, hashBytes, hashFile } from './content-hash.js';
+import { type ContentHash, type Digest, digestBytes, hashFile } from './content-hash.js';
 import { backupId, type Entry, type FileEntry, listBackups, type Manifest, MANIFEST_FORMAT, manifestKey, readManifest, writeManifest } from './manifest.js';
 import { forEachLimited } from './pool.js';
 import { listTree, statRoot, type TreeItem } from './source-tree.js';
@@ -59,14 +59,15 @@ export const DEFAULT_CONCURRENCY = 4;
 
 /**
  * Hashes the file of `item` and checks that it did not change while read (size and mtime as listed). A
- * file under MULTIPART_THRESHOLD is read whole, once: its bytes come back with the hash, to be sent as
- * they are; a larger one streams (and streams again if it is sent).
+ * file under MULTIPART_THRESHOLD is read whole, once, and gets its SHA-256 alone: its bytes come back with
+ * it, to be sent as they are (blob-store.ts says why no MD5); a larger one streams, hashed for its ETags
+ * too (and streams again if it is sent).
  */
-async function hashItem(item: TreeItem & { entry: FileEntry }): Promise<{ hash: ContentHash; bytes?: Buffer }> {
+async function hashItem(item: TreeItem & { entry: FileEntry }): Promise<{ hash: ContentHash; bytes?: undefined } | { hash: Digest; bytes: Buffer }> {
   const read = async () => {
     if (item.entry.size >= MULTIPART_THRESHOLD) return { hash: await hashFile(item.location) };
     const bytes = await fs.readFile(item.location);
-    return { hash: hashBytes(bytes), bytes };
+    return { hash: digestBytes(bytes), bytes };
   };
   const hashed = await read().catch((error: unknown) => {
     throw toStorageError(error, 'read', item.entry.path);
@@ -106,13 +107,19 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
   const started = performance.now();
   const { store, prefix } = options;
   await statRoot(options.source); // what is wrong here is told before the network is tried
-  await store.checkBucket();
-  const tree = await listTree(options.source);
+  // the tree is listed while the store answers (the bucket's failure, if both fail, is the one told)
+  const [bucket, listed] = await Promise.allSettled([store.checkBucket(), listTree(options.source)]);
+  if (bucket.status === 'rejected') throw bucket.reason;
+  if (listed.status === 'rejected') throw listed.reason;
+  const tree = listed.value;
   const files = tree.items.filter((item): item is TreeItem & { entry: FileEntry } => item.entry.kind === 'file');
   const total = files.reduce((sum, item) => sum + item.entry.size, 0);
   const blobs = new BlobStore(store, prefix);
-  await blobs.load();
-  const previous = options.rehash === true ? new Map<string, FileEntry & { etags: string[] }>() : await previousFiles(store, prefix);
+  // the listing of blobs/ and the newest manifest at once
+  const [, previous] = await Promise.all([
+    blobs.load(),
+    options.rehash === true ? new Map<string, FileEntry & { etags: string[] }>() : previousFiles(store, prefix),
+  ]);
   let done = 0;
   let bytesSent = 0;
   let blobsSent = 0;
@@ -133,21 +140,19 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
       progress(entry.path);
       return;
     }
-    const { hash, bytes } = await hashItem(item);
-    entry.sha256 = hash.sha256;
-    entry.etags = hash.etags;
-    const sent = await blobs.ensure(
-      hash,
-      item.location,
-      entry.path,
-      (count) => {
-        done += count;
-        bytesSent += count;
-        progress(entry.path);
-      },
-      bytes,
-    );
-    if (sent) blobsSent++;
+    const hashed = await hashItem(item);
+    const onBytes = (count: number) => {
+      done += count;
+      bytesSent += count;
+      progress(entry.path);
+    };
+    const stored =
+      hashed.bytes === undefined
+        ? await blobs.ensure(hashed.hash, item.location, entry.path, onBytes)
+        : await blobs.ensureBytes(hashed.hash, hashed.bytes, onBytes);
+    entry.sha256 = hashed.hash.sha256;
+    entry.etags = stored.etags;
+    if (stored.sent) blobsSent++;
     else {
       done += entry.size;
       bytesSkipped += entry.size;

@@ -1,17 +1,18 @@
 // The blobs of a backup prefix: each content once, under its SHA-256. What is there already is learnt
 // from one listing of blobs/ (a blob counts only when its size and ETag are those of the content: a
 // damaged or partial one is sent again). A new blob under MULTIPART_THRESHOLD whose bytes the caller holds
-// (read once, hashed) goes up in one PUT signed with its SHA-256 (the store refuses other bytes) and is
-// checked by the ETag the PUT answers; otherwise it streams from disk (multipart above the threshold,
-// through ObjectStore.put) and is then checked with a HEAD. Either way its size and ETag must be those of
-// the bytes hashed, or it is deleted and the backup fails naming the file.
+// (read once, SHA-256 only: ensureBytes) goes up in one PUT signed with its SHA-256: the store refuses
+// other bytes, so the ETag it answers is recorded as the blob's, with no MD5 computed (its MD5 is computed
+// only when a blob of that name is already listed, to check that one). Otherwise a blob streams from disk
+// (multipart above the threshold, through ObjectStore.put) and is then checked with a HEAD: its size and
+// ETag must be those of the bytes hashed, or it is deleted and the backup fails naming the file.
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { pipeline, Transform } from 'node:stream';
 
 import { storageError, toStorageError } from '../ground/errors.js';
 import { MULTIPART_THRESHOLD, type ObjectStore } from '../adapters/s3/object-store.js';
-import { type ContentHash, etagMatches } from './content-hash.js';
+import { type ContentHash, type Digest, etagMatches, etagsOfBytes, quoted } from './content-hash.js';
 import { blobKey, blobsPrefix } from './manifest.js';
 
 /** Counts the bytes that pass, for the progress. */
@@ -24,10 +25,16 @@ function counter(onBytes: (bytes: number) => void): Transform {
   });
 }
 
+/** What ensure found or did: whether it sent the blob, and the ETags the blob has in the store. */
+export interface Stored {
+  sent: boolean;
+  etags: string[];
+}
+
 export class BlobStore {
   private readonly present = new Map<string, { size: number; etag: string }>();
-  /** uploads under way, so that two files with one content send it once */
-  private readonly sending = new Map<string, Promise<boolean>>();
+  /** uploads under way (resolving with the blob's ETags), so that two files with one content send it once */
+  private readonly sending = new Map<string, Promise<string[]>>();
 
   constructor(
     readonly store: ObjectStore,
@@ -50,38 +57,50 @@ export class BlobStore {
   }
 
   /**
-   * Makes sure the blob of `hash` is there, sending the file at `location` (named `path` in errors) when it
-   * is not; resolves with whether this call sent it. `onBytes` hears of each chunk sent. `bytes`, when
-   * given, are the content that was hashed (a file under MULTIPART_THRESHOLD read whole): they are sent as
-   * they are, without reading the file again.
+   * Makes sure the blob of `hash` is there, streaming the file at `location` (named `path` in errors) when it
+   * is not. `onBytes` hears of each chunk sent.
    */
-  ensure(hash: ContentHash, location: Buffer, path: string, onBytes: (bytes: number) => void, bytes?: Uint8Array): Promise<boolean> {
-    if (this.has(hash)) return Promise.resolve(false);
-    const under = this.sending.get(hash.sha256);
-    if (under !== undefined) return under.then(() => false);
-    const sent =
-      bytes !== undefined && bytes.length < MULTIPART_THRESHOLD ? this.sendBytes(hash, bytes, path, onBytes) : this.send(hash, location, path, onBytes);
-    this.sending.set(hash.sha256, sent);
-    return sent;
+  ensure(hash: ContentHash, location: Buffer, path: string, onBytes: (bytes: number) => void): Promise<Stored> {
+    if (this.has(hash)) return Promise.resolve({ sent: false, etags: hash.etags });
+    return this.once(hash, () => this.send(hash, location, path, onBytes).then(() => hash.etags));
   }
 
   /**
-   * Sends content held in memory in one PUT signed with its SHA-256 (the store checks the body against it)
-   * and checks the ETag the PUT answers with: no HEAD, no second read or hash.
+   * Makes sure the blob of `bytes` (a content under MULTIPART_THRESHOLD held in memory, whose SHA-256 and
+   * size are `digest`) is there, sending those bytes when it is not (`onBytes` hears of them). A blob of that name already listed
+   * with that size is checked by the MD5 of `bytes` (computed only then).
    */
-  private async sendBytes(hash: ContentHash, bytes: Uint8Array, path: string, onBytes: (bytes: number) => void): Promise<boolean> {
-    const key = blobKey(this.prefix, hash.sha256);
-    const etag = await this.store.put(key, bytes, bytes.length, {}, hash.sha256);
-    onBytes(bytes.length);
-    if (!etagMatches(etag, hash.etags)) {
-      await this.store.delete(key).catch(() => undefined);
-      throw otherBytes(this.store, key, path, etag, hash);
+  ensureBytes(digest: Digest, bytes: Uint8Array, onBytes: (bytes: number) => void): Promise<Stored> {
+    const found = this.present.get(digest.sha256);
+    if (found !== undefined && found.size === digest.size) {
+      const etags = etagsOfBytes(bytes);
+      if (etagMatches(found.etag, etags)) return Promise.resolve({ sent: false, etags });
     }
-    this.present.set(hash.sha256, { size: bytes.length, etag });
-    return true;
+    return this.once(digest, () => this.sendBytes(digest, bytes, onBytes));
   }
 
-  private async send(hash: ContentHash, location: Buffer, path: string, onBytes: (bytes: number) => void): Promise<boolean> {
+  /** Runs `send` for the blob of `digest` unless an upload of it is under way (then waits for that one). */
+  private async once(digest: Digest, send: () => Promise<string[]>): Promise<Stored> {
+    const under = this.sending.get(digest.sha256);
+    if (under !== undefined) return { sent: false, etags: await under };
+    const sending = send();
+    this.sending.set(digest.sha256, sending);
+    return { sent: true, etags: await sending };
+  }
+
+  /**
+   * Sends content held in memory in one PUT signed with its SHA-256 (the store checks the body against it,
+   * and refuses another: EIO): no HEAD, no second read, no MD5. Resolves with the ETag the PUT answered.
+   */
+  private async sendBytes(digest: Digest, bytes: Uint8Array, onBytes: (bytes: number) => void): Promise<string[]> {
+    const key = blobKey(this.prefix, digest.sha256);
+    const etag = await this.store.put(key, bytes, bytes.length, {}, digest.sha256);
+    onBytes(bytes.length);
+    this.present.set(digest.sha256, { size: bytes.length, etag });
+    return etag === '' ? [] : [quoted(etag)];
+  }
+
+  private async send(hash: ContentHash, location: Buffer, path: string, onBytes: (bytes: number) => void): Promise<void> {
     const key = blobKey(this.prefix, hash.sha256);
     if (hash.size < MULTIPART_THRESHOLD) {
       const bytes = await fs.promises.readFile(location).catch((error: unknown) => {
@@ -102,7 +121,6 @@ export class BlobStore {
       throw otherBytes(this.store, key, path, head?.etag, hash);
     }
     this.present.set(hash.sha256, { size: head.size, etag: head.etag });
-    return true;
   }
 }
 

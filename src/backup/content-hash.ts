@@ -1,15 +1,20 @@
 // What a file's content is called and what the object store will say it is, from one streaming read:
 // its SHA-256 (the blob's address and what restore checks) and the ETag S3 gives it, both as one PUT (the
 // MD5) and as a multipart upload in parts of MULTIPART_THRESHOLD (the MD5 of the parts' MD5s, "-<parts>").
-// Comparing the ETag after upload shows that what arrived is what was hashed.
+// Comparing the ETag after upload shows that what arrived is what was hashed. Content held in memory (a
+// file under MULTIPART_THRESHOLD) gets its SHA-256 alone (digestBytes), its ETags only when needed.
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 
 import { MULTIPART_THRESHOLD } from '../adapters/s3/object-store.js';
 
-export interface ContentHash {
+/** What a content is called: its SHA-256 (hex) and size. */
+export interface Digest {
   sha256: string;
   size: number;
+}
+
+export interface ContentHash extends Digest {
   /** the ETags S3 may give these bytes (quoted, as HEAD answers): one PUT, and multipart when over one part */
   etags: string[];
 }
@@ -54,10 +59,10 @@ function etagsOf(whole: Buffer, parts: readonly Buffer[]): string[] {
 }
 
 /**
- * The same hashes of content held in memory, one pass of each hash over it: a content of one part (under
+ * The ETags S3 may give content held in memory (as hashFile's): a content of one part (under
  * MULTIPART_THRESHOLD) has its whole MD5 as its part's.
  */
-export function hashBytes(bytes: Uint8Array): ContentHash {
+export function etagsOfBytes(bytes: Uint8Array): string[] {
   const whole = createHash('md5').update(bytes).digest();
   const parts: Buffer[] = [];
   if (bytes.length >= MULTIPART_THRESHOLD) {
@@ -68,8 +73,17 @@ export function hashBytes(bytes: Uint8Array): ContentHash {
           .digest(),
       );
   } else if (bytes.length > 0) parts.push(whole);
-  return { sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.length, etags: etagsOf(whole, parts) };
+  return etagsOf(whole, parts);
 }
 
+/**
+ * The SHA-256 of content held in memory, and no MD5: a blob sent in one PUT is proven by its signed SHA-256
+ * (blob-store.ts), so its MD5 is computed only when a blob of that name is already there, to check it.
+ */
+export const digestBytes = (bytes: Uint8Array): Digest => ({ sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.length });
+
+/** An ETag as HEAD and listings give it, quoted. */
+export const quoted = (etag: string): string => (etag.startsWith('"') ? etag : `"${etag}"`);
+
 /** Whether an ETag from the store (quoted or not) is one of `etags`. */
-export const etagMatches = (etag: string, etags: readonly string[]): boolean => etags.includes(etag.startsWith('"') ? etag : `"${etag}"`);
+export const etagMatches = (etag: string, etags: readonly string[]): boolean => etags.includes(quoted(etag));

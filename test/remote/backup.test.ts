@@ -4,8 +4,9 @@
 // the file; a non-empty target is refused; a missing bucket, refused credentials and an unreachable
 // endpoint are clear errors; an LSM store (closed, or a checkpoint of an open one) comes back whole.
 import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import crypto, { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -17,6 +18,7 @@ import { resolveS3Settings } from '../../src/adapters/s3/s3-settings.js';
 import { runBackup } from '../../src/backup/backup.js';
 import { BlobStore } from '../../src/backup/blob-store.js';
 import { hashFile } from '../../src/backup/content-hash.js';
+import { type FileEntry, readManifest } from '../../src/backup/manifest.js';
 import { runRestore } from '../../src/backup/restore.js';
 import { LsmStore, openStorage } from '../../src/index.js';
 import { rejection, tempDir } from '../helpers.js';
@@ -408,13 +410,25 @@ test('backup: an LSM store, closed, restores and opens with every key; an open o
   await checkpointDir.close();
 });
 
-/** Records the commands `store` sends (their names) and the payload hash each request was signed with. */
-function recordRequests(store: ObjectStore): { command: string; key: string | undefined; contentSha256: string | undefined }[] {
-  const seen: { command: string; key: string | undefined; contentSha256: string | undefined }[] = [];
+interface SeenRequest {
+  command: string;
+  key: string | undefined;
+  contentSha256: string | undefined;
+  expect: string | undefined;
+}
+
+/** Records the commands `store` sends (their names), the payload hash each request was signed with and its Expect header. */
+function recordRequests(store: ObjectStore): SeenRequest[] {
+  const seen: SeenRequest[] = [];
   store.client.middlewareStack.add(
     (next, context) => async (args) => {
       const headers = (args.request as { headers?: Record<string, string> }).headers ?? {};
-      seen.push({ command: context.commandName ?? '', key: (args.input as { Key?: string }).Key, contentSha256: headers['x-amz-content-sha256'] });
+      seen.push({
+        command: context.commandName ?? '',
+        key: (args.input as { Key?: string }).Key,
+        contentSha256: headers['x-amz-content-sha256'],
+        expect: headers.Expect ?? headers.expect,
+      });
       return next(args);
     },
     { step: 'deserialize', name: 'recordRequests' },
@@ -422,7 +436,7 @@ function recordRequests(store: ObjectStore): { command: string; key: string | un
   return seen;
 }
 
-test('backup: a small file is read once and goes up in one PUT signed with its sha256, checked by the ETag the PUT answers (no HEAD)', async (t) => {
+test('backup: a small file is read once and goes up in one PUT signed with its sha256 (no HEAD after it)', async (t) => {
   const { prefix, store } = await remote(t);
   const source = tempDir(t);
   const contents = Array.from({ length: 5 }, (_, i) => randomBytes(50_000 + i));
@@ -480,4 +494,85 @@ test('backup: a file the newest backup has with the same path, size and mtime is
   const rehashed = await runBackup({ source, store, prefix, rehash: true });
   t.equal(rehashed.filesUnread, 0, 'rehash reads every file');
   t.equal(rehashed.blobsSent, 0, 'and finds every blob there');
+});
+
+/** Counts the bytes hashed with `algorithm` through node:crypto's createHash until the test ends. */
+function countHashed(t: test.Test, algorithm: string): { bytes: number } {
+  const counted = { bytes: 0 };
+  const original = crypto.createHash;
+  crypto.createHash = ((name: string, options?: crypto.HashOptions) => {
+    const hash = original(name, options);
+    if (name !== algorithm) return hash;
+    const update = hash.update.bind(hash) as (data: Uint8Array) => crypto.Hash;
+    hash.update = ((data: Uint8Array) => {
+      counted.bytes += data.length;
+      return update(data);
+    }) as typeof hash.update;
+    return hash;
+  }) as typeof crypto.createHash;
+  syncBuiltinESMExports(); // the modules that imported createHash by name see the wrapper
+  t.teardown(() => {
+    crypto.createHash = original;
+    syncBuiltinESMExports();
+  });
+  return counted;
+}
+
+test('backup: a new small blob is not MD5-hashed (its signed sha256 proves it); one already there is, to check its ETag', async (t) => {
+  const { prefix, store } = await remote(t);
+  const source = tempDir(t);
+  for (let i = 0; i < 5; i++) fs.writeFileSync(path.join(source, `f${i}`), randomBytes(40_000 + i));
+  const md5 = countHashed(t, 'md5');
+  const first = await runBackup({ source, store, prefix });
+  t.equal(first.blobsSent, 5, 'five blobs sent');
+  t.equal(md5.bytes, 0, 'no byte of them MD5-hashed');
+  const manifest = await readManifest(store, prefix, first.id);
+  const files = manifest.entries.filter((entry): entry is FileEntry => entry.kind === 'file');
+  t.ok(
+    files.every((entry) => entry.etags?.length === 1 && /^"[0-9a-f]{32}"$/.test(entry.etags[0]!)),
+    `each file's ETag, as the PUT answered, is in the manifest (${files[0]?.etags?.join(' ')})`,
+  );
+  const again = await runBackup({ source, store, prefix });
+  t.equal(again.filesUnread, 5, 'the next backup finds them by those ETags, unread');
+  const rehashed = await runBackup({ source, store, prefix, rehash: true });
+  t.equal(rehashed.blobsSent, 0, 'rehash finds every blob there');
+  t.ok(md5.bytes >= rehashed.bytes, `checking each by its MD5 (${md5.bytes} bytes MD5-hashed, of ${rehashed.bytes})`);
+});
+
+test('backup: a store whose PUT answers an ETag that is not the MD5 (as SSE-KMS stores do) takes the backup, and the next one finds the blobs', async (t) => {
+  const { prefix, store, cluster } = await remote(t);
+  const source = tempDir(t);
+  for (let i = 0; i < 3; i++) fs.writeFileSync(path.join(source, `f${i}`), randomBytes(20_000 + i));
+  store.client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const result = await next(args);
+      if (context.commandName === 'PutObjectCommand') (result.output as { ETag?: string }).ETag = `"${randomBytes(16).toString('hex')}-kms"`;
+      return result;
+    },
+    { step: 'initialize', name: 'notAnMd5ETag' },
+  );
+  const first = await runBackup({ source, store, prefix });
+  t.equal(first.blobsSent, 3, 'the backup goes up (it used to fail: the ETag was not the MD5 computed)');
+  const plain = new ObjectStore(resolveS3Settings(`s3://${cluster.bucket}/${prefix}`, cluster.options(prefix)));
+  t.teardown(() => plain.close());
+  const second = await runBackup({ source, store: plain, prefix });
+  t.equal(second.blobsSent, 0, 'the next backup sends nothing (the blobs are there, checked by their MD5)');
+  const restored = path.join(tempDir(t), 'out');
+  await runRestore({ store: plain, prefix, target: restored });
+  t.ok(
+    [0, 1, 2].every((i) => fs.readFileSync(path.join(restored, `f${i}`)).equals(fs.readFileSync(path.join(source, `f${i}`)))),
+    'and it restores',
+  );
+});
+
+test('backup: a blob PUT goes without Expect: 100-continue (no round trip for the go-ahead before the body)', async (t) => {
+  const { prefix, store } = await remote(t);
+  const source = tempDir(t);
+  fs.writeFileSync(path.join(source, 'three-mib'), randomBytes(3 * MiB)); // the SDK asks for 100-continue from 2 MiB on by default
+  const seen = recordRequests(store);
+  const result = await runBackup({ source, store, prefix });
+  t.equal(result.blobsSent, 1, 'the blob is sent');
+  const puts = seen.filter((request) => request.command === 'PutObjectCommand' && request.key?.includes('/blobs/'));
+  t.equal(puts.length, 1, 'in one PUT');
+  t.equal(puts[0]?.expect, undefined, 'with no Expect header');
 });

@@ -1,25 +1,35 @@
 // The object store: the few S3 calls the remote adapters need, on the AWS SDK v3 client (it signs, retries
 // and streams), with every failure turned into a StorageError that names the bucket or key and says what to
 // check. Keys here are whole object keys (the adapter's prefix already applied).
+import { createRequire } from 'node:module';
 import { Readable } from 'node:stream';
 
-import {
+import type { GetObjectCommandOutput, S3Client as S3ClientType, S3ClientConfig } from '@aws-sdk/client-s3';
+import type { Upload as UploadType } from '@aws-sdk/lib-storage';
+
+import { storageError, type StorageError } from '../../ground/errors.js';
+import type { S3Settings } from './s3-settings.js';
+
+// The SDK is loaded with require, not import: it is CommonJS, and Node's ESM loader parses a CommonJS
+// entry for its export names (and checks its syntax for ESM) before running it, about 0.15 s of CPU at each
+// command's start for nothing. lib-storage (multipart uploads) loads at the first large PUT.
+const require = createRequire(import.meta.url);
+const {
   CopyObjectCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
-  type GetObjectCommandOutput,
   HeadBucketCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
-  type S3ClientConfig,
-} from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
-
-import { storageError, type StorageError } from '../../ground/errors.js';
-import type { S3Settings } from './s3-settings.js';
+} = require('@aws-sdk/client-s3') as typeof import('@aws-sdk/client-s3');
+let Upload: typeof UploadType | undefined;
+const loadUpload = (): typeof UploadType => {
+  Upload ??= (require('@aws-sdk/lib-storage') as typeof import('@aws-sdk/lib-storage')).Upload;
+  return Upload;
+};
 
 /** Object metadata as S3 keeps it (x-amz-meta-*): our mode, owner and times as decimal strings. */
 export type ObjectMetadata = Record<string, string>;
@@ -115,7 +125,7 @@ export function isTransient(error: unknown): boolean {
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 export class ObjectStore {
-  readonly client: S3Client;
+  readonly client: S3ClientType;
   readonly bucket: string;
   /** told of our requests' outcomes (the listing cache); none by default */
   observer: StoreObserver | undefined;
@@ -128,6 +138,10 @@ export class ObjectStore {
       // Ceph radosgw (and other S3 services) reject the SDK's default checksums on streamed bodies.
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
+      // The SDK sends large bodies with 'Expect: 100-continue' and waits for the store's go-ahead before the
+      // body: a round trip more per PUT (4 MiB PUTs to radosgw: 290 -> 213 ms median without it), to spare
+      // a body the store would refuse (bad credentials), which then fails all the same.
+      expectContinueHeader: false,
       maxAttempts: settings.maxAttempts,
     };
     if (settings.endpoint !== undefined) config.endpoint = settings.endpoint;
@@ -251,7 +265,7 @@ export class ObjectStore {
       return etag;
     }
     await this.call('MultipartUpload', key, () =>
-      new Upload({
+      new (loadUpload())({
         client: this.client,
         params: { Bucket: this.bucket, Key: key, Body: body, Metadata: metadata },
         partSize: MULTIPART_THRESHOLD,
