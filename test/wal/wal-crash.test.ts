@@ -1,9 +1,12 @@
 // kill -9 a process appending with sync 'always' at a random moment; reopen: every acknowledged record is
 // there, in order, with no gap; and ENOSPC on a real (tmpfs) disk: the write fails, the log goes on.
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
+import type test from 'tape';
 
-import { openStorage } from '../../src/index.js';
+import { openStorage, type StorageOptions } from '../../src/index.js';
+import { segmentName } from '../../src/wal/format.js';
 import { DirSegmentStore } from '../../src/wal/segment-store.js';
 import { Wal } from '../../src/wal/wal.js';
 import { Acknowledged, eachBackend, LOCAL_MODES, mountTmpfs, rejection, tempDir } from '../helpers.js';
@@ -39,6 +42,107 @@ eachBackend(
     t.equal(seen.length, new Set(seen).size, 'no record twice');
     await wal.append(Buffer.from('after the crash'));
     await wal.close();
+  },
+  LOCAL_MODES,
+);
+
+/** Starts a writer child in `root`, lets it acknowledge `count` records, kills it (-9); the numbers acknowledged. */
+async function crashWriter(root: string, ioMode: string, count: number, segmentSize?: number): Promise<Set<number>> {
+  const child = spawn(process.execPath, [writer, root, ioMode, ...(segmentSize === undefined ? [] : [String(segmentSize)])], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const acks = new Acknowledged(child);
+  await acks.until(child, () => acks.numbers.length >= count);
+  await new Promise((resolve) => setTimeout(resolve, Math.random() * 30));
+  const closed = new Promise((resolve) => child.once('close', resolve));
+  child.kill('SIGKILL');
+  await closed;
+  return new Set(acks.numbers);
+}
+
+/** The log in `root`/wal reopened: the numbers of its records in order, its recovery report and its end; closed again. */
+async function reopened(t: test.Test, root: string, options: StorageOptions, segmentSize: number) {
+  const storage = await openStorage(root, options);
+  t.teardown(() => storage.close());
+  const wal = await Wal.open(new DirSegmentStore(await storage.openDirectory('wal')), { segmentSize });
+  const seen: number[] = [];
+  for await (const entry of wal.read()) seen.push(entry.payload.readUInt32LE(0));
+  const result = { seen, recovery: wal.recovery, end: wal.end };
+  await wal.append(record(seen.length));
+  await wal.close();
+  await storage.close();
+  return result;
+}
+
+eachBackend(
+  'kill -9 while segments grow ahead of their records (4 MiB segments): every acknowledged record survives, in order',
+  async (t, backend) => {
+    const root = tempDir(t);
+    const acknowledged = await crashWriter(root, backend.options.config!.ioMode!, 20000, 4 * 1024 * 1024);
+    const { seen } = await reopened(t, root, backend.options, 4 * 1024 * 1024);
+    t.equal([...acknowledged].filter((i) => seen[i] !== i).length, 0, `all ${acknowledged.size} acknowledged records are there (${seen.length} in the log)`);
+    t.ok(
+      seen.every((value, i) => value === i),
+      'the log holds records 0..n in order: nothing after a gap',
+    );
+  },
+  LOCAL_MODES,
+);
+
+eachBackend(
+  'after kill -9: a torn record inside preallocated zeros, stale records of another segment after the tail, a crash while growing',
+  async (t, backend) => {
+    const crashed = tempDir(t);
+    const segmentSize = 64 * 1024;
+    const acknowledged = await crashWriter(crashed, backend.options.config!.ioMode!, 3000);
+    // the crashed log recovered once: its records, and where they end in its last segment
+    const base = await reopened(t, crashed, backend.options, segmentSize);
+    t.equal([...acknowledged].filter((i) => base.seen[i] !== i).length, 0, `all ${acknowledged.size} acknowledged records are there`);
+    const { segment, offset: tail } = base.end;
+    t.ok(segment >= 2, `the log has ${segment} segments`);
+    const walDir = (root: string) => path.join(root, 'wal');
+    const lastFile = (root: string) => path.join(walDir(root), segmentName(segment));
+    // the record reopened() appended is part of the log from here on
+    const expected = [...base.seen, base.seen.length];
+    const afterAppend = fs.readFileSync(lastFile(crashed));
+    const end = tail + 9 + record(base.seen.length).length;
+
+    const variant = async (what: string, damage: (file: Buffer) => Buffer, cut: boolean) => {
+      const root = tempDir(t);
+      fs.cpSync(crashed, root, { recursive: true });
+      fs.writeFileSync(lastFile(root), damage(Buffer.from(afterAppend)));
+      const again = await reopened(t, root, backend.options, segmentSize);
+      t.deepEqual(again.seen, expected, `${what}: exactly the records written before, in order`);
+      t.equal(again.recovery.dropped?.position.offset, cut ? end : undefined, cut ? `${what}: cut at the tail` : `${what}: nothing cut`);
+      const third = await reopened(t, root, backend.options, segmentSize);
+      t.deepEqual(third.seen, [...expected, expected.length], `${what}: an append after recovery is read back, nothing else`);
+    };
+    const room = (file: Buffer, length: number) => (file.length >= end + length ? file : Buffer.concat([file, Buffer.alloc(end + length - file.length)]));
+    await variant(
+      'a torn record inside preallocated zeros',
+      (file) => {
+        const torn = room(file, 4096);
+        // the header and half the payload of a record like the last one, zeros after
+        afterAppend.copy(torn, end, tail, tail + 9 + 20);
+        return torn;
+      },
+      true,
+    );
+    await variant(
+      'stale records of another segment after the tail',
+      (file) => {
+        const first = fs.readFileSync(path.join(walDir(crashed), segmentName(segment - 1)));
+        const stale = room(file, 8192);
+        first.copy(stale, end, 28, 28 + 8192);
+        return stale;
+      },
+      true,
+    );
+    await variant(
+      'a crash while the segment grew: its zeros end anywhere after the tail',
+      (file) => Buffer.concat([file.subarray(0, end), Buffer.alloc(Math.floor(Math.random() * (segmentSize - end + 1)))]),
+      false,
+    );
   },
   LOCAL_MODES,
 );
@@ -97,7 +201,8 @@ eachBackend(
       failure = error;
     }
     t.equal((failure as { code?: string }).code, 'ENOSPC', 'the disk is full');
-    await rejection(t, wal.append(record(20, 64 * 1024)), 'ENOSPC', 'a WAL append on the full disk');
+    // larger than what is free plus what the segment has grown ahead of its records
+    await rejection(t, wal.append(record(20, 256 * 1024)), 'ENOSPC', 'a WAL append on the full disk');
     const seen = [];
     for await (const entry of wal.read()) seen.push(entry.payload.readUInt32LE(0));
     t.deepEqual(
