@@ -9,7 +9,7 @@ import { openStorage, type StorageOptions } from '../../src/index.js';
 import { segmentName } from '../../src/wal/format.js';
 import { DirSegmentStore } from '../../src/wal/segment-store.js';
 import { Wal } from '../../src/wal/wal.js';
-import { Acknowledged, eachBackend, LOCAL_MODES, mountTmpfs, rejection, tempDir } from '../helpers.js';
+import { Acknowledged, type Backend, eachBackend, LOCAL_MODES, mountTmpfs, rejection, tempDir } from '../helpers.js';
 import { record } from './wal-helpers.js';
 
 const writer = path.join(path.dirname(new URL(import.meta.url).pathname), 'wal-writer.js');
@@ -60,18 +60,22 @@ async function crashWriter(root: string, ioMode: string, count: number, segmentS
   return new Set(acks.numbers);
 }
 
-/** The log in `root`/wal reopened: the numbers of its records in order, its recovery report and its end; closed again. */
+/**
+ * The log in `root`/wal reopened: the numbers of its records in order and its recovery report; then one
+ * more record appended (where it went: it begins the next segment when the last has no room for it) and
+ * the log closed again.
+ */
 async function reopened(t: test.Test, root: string, options: StorageOptions, segmentSize: number) {
   const storage = await openStorage(root, options);
   t.teardown(() => storage.close());
   const wal = await Wal.open(new DirSegmentStore(await storage.openDirectory('wal')), { segmentSize });
   const seen: number[] = [];
   for await (const entry of wal.read()) seen.push(entry.payload.readUInt32LE(0));
-  const result = { seen, recovery: wal.recovery, end: wal.end };
-  await wal.append(record(seen.length));
+  const recovery = wal.recovery;
+  const appended = await wal.appendSpan(record(seen.length));
   await wal.close();
   await storage.close();
-  return result;
+  return { seen, recovery, appended };
 }
 
 eachBackend(
@@ -89,60 +93,92 @@ eachBackend(
   LOCAL_MODES,
 );
 
+/**
+ * Damages the last segment of the log in `logged` (after the record reopened() appends to it) in the ways
+ * a crash inside preallocated space can, each on a copy: recovery keeps exactly the records written before
+ * and cuts what it must.
+ */
+async function damageVariants(t: test.Test, backend: Backend, logged: string, segmentSize: number, label: string): Promise<void> {
+  const base = await reopened(t, logged, backend.options, segmentSize);
+  // the record reopened() appended is the last of the log; its segment (the next one when the last had no
+  // room for it) is the one damaged
+  const { position, end: after } = base.appended;
+  const { segment, offset: tail } = position;
+  const end = after.offset;
+  t.ok(segment >= 2, `${label}: the log has ${segment} segments`);
+  const walDir = (root: string) => path.join(root, 'wal');
+  const lastFile = (root: string) => path.join(walDir(root), segmentName(segment));
+  const expected = [...base.seen, base.seen.length];
+  const afterAppend = fs.readFileSync(lastFile(logged));
+
+  const variant = async (what: string, damage: (file: Buffer) => Buffer, cut: boolean) => {
+    const root = tempDir(t);
+    fs.cpSync(logged, root, { recursive: true });
+    fs.writeFileSync(lastFile(root), damage(Buffer.from(afterAppend)));
+    const again = await reopened(t, root, backend.options, segmentSize);
+    t.deepEqual(again.seen, expected, `${label}, ${what}: exactly the records written before, in order`);
+    t.equal(again.recovery.dropped?.position.offset, cut ? end : undefined, cut ? `${label}, ${what}: cut at the tail` : `${label}, ${what}: nothing cut`);
+    const third = await reopened(t, root, backend.options, segmentSize);
+    t.deepEqual(third.seen, [...expected, expected.length], `${label}, ${what}: an append after recovery is read back, nothing else`);
+  };
+  const room = (file: Buffer, length: number) => (file.length >= end + length ? file : Buffer.concat([file, Buffer.alloc(end + length - file.length)]));
+  await variant(
+    'a torn record inside preallocated zeros',
+    (file) => {
+      const torn = room(file, 4096);
+      // the header and half the payload of a record like the last one, zeros after
+      afterAppend.copy(torn, end, tail, tail + 9 + 20);
+      return torn;
+    },
+    true,
+  );
+  await variant(
+    'stale records of another segment after the tail',
+    (file) => {
+      const first = fs.readFileSync(path.join(walDir(logged), segmentName(segment - 1)));
+      const stale = room(file, 8192);
+      first.copy(stale, end, 28, 28 + 8192);
+      return stale;
+    },
+    true,
+  );
+  await variant(
+    'a crash while the segment grew: its zeros end anywhere after the tail',
+    (file) => Buffer.concat([file.subarray(0, end), Buffer.alloc(Math.floor(Math.random() * (segmentSize - end + 1)))]),
+    false,
+  );
+}
+
 eachBackend(
   'after kill -9: a torn record inside preallocated zeros, stale records of another segment after the tail, a crash while growing',
   async (t, backend) => {
     const crashed = tempDir(t);
     const segmentSize = 64 * 1024;
     const acknowledged = await crashWriter(crashed, backend.options.config!.ioMode!, 3000);
-    // the crashed log recovered once: its records, and where they end in its last segment
-    const base = await reopened(t, crashed, backend.options, segmentSize);
-    t.equal([...acknowledged].filter((i) => base.seen[i] !== i).length, 0, `all ${acknowledged.size} acknowledged records are there`);
-    const { segment, offset: tail } = base.end;
-    t.ok(segment >= 2, `the log has ${segment} segments`);
-    const walDir = (root: string) => path.join(root, 'wal');
-    const lastFile = (root: string) => path.join(walDir(root), segmentName(segment));
-    // the record reopened() appended is part of the log from here on
-    const expected = [...base.seen, base.seen.length];
-    const afterAppend = fs.readFileSync(lastFile(crashed));
-    const end = tail + 9 + record(base.seen.length).length;
+    const { seen } = await reopened(t, crashed, backend.options, segmentSize);
+    t.equal([...acknowledged].filter((i) => seen[i] !== i).length, 0, `all ${acknowledged.size} acknowledged records are there`);
+    await damageVariants(t, backend, crashed, segmentSize, 'after kill -9');
+  },
+  LOCAL_MODES,
+);
 
-    const variant = async (what: string, damage: (file: Buffer) => Buffer, cut: boolean) => {
-      const root = tempDir(t);
-      fs.cpSync(crashed, root, { recursive: true });
-      fs.writeFileSync(lastFile(root), damage(Buffer.from(afterAppend)));
-      const again = await reopened(t, root, backend.options, segmentSize);
-      t.deepEqual(again.seen, expected, `${what}: exactly the records written before, in order`);
-      t.equal(again.recovery.dropped?.position.offset, cut ? end : undefined, cut ? `${what}: cut at the tail` : `${what}: nothing cut`);
-      const third = await reopened(t, root, backend.options, segmentSize);
-      t.deepEqual(third.seen, [...expected, expected.length], `${what}: an append after recovery is read back, nothing else`);
-    };
-    const room = (file: Buffer, length: number) => (file.length >= end + length ? file : Buffer.concat([file, Buffer.alloc(end + length - file.length)]));
-    await variant(
-      'a torn record inside preallocated zeros',
-      (file) => {
-        const torn = room(file, 4096);
-        // the header and half the payload of a record like the last one, zeros after
-        afterAppend.copy(torn, end, tail, tail + 9 + 20);
-        return torn;
-      },
-      true,
-    );
-    await variant(
-      'stale records of another segment after the tail',
-      (file) => {
-        const first = fs.readFileSync(path.join(walDir(crashed), segmentName(segment - 1)));
-        const stale = room(file, 8192);
-        first.copy(stale, end, 28, 28 + 8192);
-        return stale;
-      },
-      true,
-    );
-    await variant(
-      'a crash while the segment grew: its zeros end anywhere after the tail',
-      (file) => Buffer.concat([file.subarray(0, end), Buffer.alloc(Math.floor(Math.random() * (segmentSize - end + 1)))]),
-      false,
-    );
+eachBackend(
+  'a last segment with no room for the next record: the append begins the next segment, and damage after it is recovered as in any other',
+  async (t, backend) => {
+    // a crash can leave the last segment's tail anywhere, also closer to its end than the record appended
+    // at reopening needs: that record then begins the next segment, and the one before is sealed
+    const root = tempDir(t);
+    const segmentSize = 64 * 1024;
+    const storage = await openStorage(root, backend.options);
+    t.teardown(() => storage.close());
+    const wal = await Wal.open(new DirSegmentStore(await storage.root.createDirectory('wal')), { segmentSize });
+    let next = 0;
+    // segment 2 filled until the record reopened() appends (number next) no longer fits
+    while (wal.end.segment < 2 || wal.end.offset + 9 + record(next).length <= segmentSize) await wal.append(record(next++));
+    t.ok(wal.end.segment === 2 && wal.end.offset + 9 + record(next).length > segmentSize, `segment 2 has ${segmentSize - wal.end.offset} bytes of room left`);
+    await wal.close();
+    await storage.close();
+    await damageVariants(t, backend, root, segmentSize, 'a full last segment');
   },
   LOCAL_MODES,
 );
