@@ -28,9 +28,24 @@ export function corruption(position: WalPosition, why: string): StorageError {
   });
 }
 
+/** What a reader found where it stopped before the end, for an error message. */
+export function stopCause(reason: Exclude<StopReason, 'end'>): string {
+  if (reason === 'zeros') return 'zeros where a record should be';
+  return reason === 'truncated' ? 'record is truncated' : 'record fails its checksum';
+}
+
 /** EBADMSG for a bad record that good ones follow. */
 export function badRecord(stop: WalStop): StorageError {
-  return corruption(stop.position, `record ${stop.reason === 'truncated' ? 'is truncated' : 'fails its checksum'}, and good records follow it`);
+  return corruption(stop.position, `${stopCause(stop.reason)}, and good records follow it`);
+}
+
+/**
+ * EBADMSG for a segment before the last that stops before its end: a sealed segment is cut to its last
+ * record, so whatever is after that (zeros included) is damage, whether or not records follow in it.
+ */
+function sealedDamage(segment: number, last: number, reader: SegmentReader): StorageError {
+  const cause = stopCause(reader.stopReason as Exclude<StopReason, 'end'>);
+  return corruption({ segment, offset: reader.stopOffset }, `${cause}, in segment ${segment} of ${last} (a segment before the last ends at its last record)`);
 }
 
 /** The format of segment `segment` from its header, or EBADMSG; undefined for a last segment shorter than a header (being begun). */
@@ -64,10 +79,10 @@ export class WalReader {
   async read(from: WalPosition | undefined, each: (record: WalRecord) => void): Promise<WalStop | undefined> {
     const numbers = (await this.store.list()).filter((number) => from === undefined || number >= from.segment);
     let stop: WalStop | undefined;
-    for (const [i, number] of numbers.entries()) {
+    for (const number of numbers) {
       const backend = await this.store.open(number);
       try {
-        stop = await readSegment(backend, number, number === from?.segment ? from.offset : 0, i === numbers.length - 1, each);
+        stop = await readSegment(backend, number, number === from?.segment ? from.offset : 0, numbers.at(-1)!, each);
       } finally {
         await backend.close();
       }
@@ -80,16 +95,16 @@ async function readSegment(
   backend: StorageBackend,
   segment: number,
   offset: number,
-  isLast: boolean,
+  last: number,
   each: (record: WalRecord) => void,
 ): Promise<WalStop | undefined> {
+  const isLast = segment === last;
   const format = await readSegmentFormat(backend, segment, isLast);
   if (format === undefined) return undefined;
   const reader = new SegmentReader(backend, format, Math.min(Math.max(offset, SEGMENT_HEADER_SIZE), backend.size()));
   for (let record = await reader.next(); record; record = await reader.next()) {
     each({ position: { segment, offset: record.offset }, type: record.type, payload: record.payload });
   }
-  const stop = await stopOf(reader, backend, segment, isLast);
-  if (stop !== undefined && !isLast) throw badRecord(stop);
-  return stop;
+  if (!isLast && reader.stopReason !== 'end') throw sealedDamage(segment, last, reader);
+  return stopOf(reader, backend, segment, isLast);
 }

@@ -38,7 +38,7 @@ import {
 } from './format.js';
 import { SegmentReader, validRecordAfter, type RecordRead } from './segment-reader.js';
 import type { SegmentStore } from './segment-store.js';
-import { badRecord, corruption, readSegmentFormat, WalReader, type WalRecord, type WalStop } from './wal-reader.js';
+import { badRecord, corruption, readSegmentFormat, stopCause, WalReader, type WalRecord, type WalStop } from './wal-reader.js';
 
 export type { WalPosition } from './format.js';
 export type { WalRecord } from './wal-reader.js';
@@ -492,7 +492,7 @@ export class Wal {
           if (!record) break;
           yield { position: { segment: number, offset: record.offset }, type: record.type, payload: record.payload };
         }
-        if (reader.stopReason !== 'end') throw corruption({ segment: number, offset: reader.stopOffset }, `record ${reader.stopReason}`);
+        if (reader.stopReason !== 'end') throw corruption({ segment: number, offset: reader.stopOffset }, stopCause(reader.stopReason));
       } finally {
         await opened?.close();
       }

@@ -177,6 +177,24 @@ for (const kind of RAW_STORE_KINDS) {
     const error = await rejection(t, Wal.open(await reopen()), 'EBADMSG', 'opening a log with a flipped bit');
     t.match(error?.message ?? '', new RegExp(`segment 1 offset ${positions[4]!.offset}`), 'the error gives the segment and offset');
   });
+
+  test(`a segment before the last that runs on in zeros is corruption, and the error says so [${kind.name}]`, async (t) => {
+    const { store, reopen, bytes, setBytes } = await kind.make(t);
+    const wal = await Wal.open(store, { segmentSize: 1024 });
+    for (let i = 0; i < 20; i++) await wal.append(record(i, 100));
+    await wal.close();
+    const sealed = bytes(1);
+    // a sealed segment is cut to its last record; zeros after it are not the end of the log's records
+    setBytes(1, Buffer.concat([sealed, Buffer.alloc(200)]));
+    const error = await rejection(t, Wal.open(await reopen(), { segmentSize: 1024 }), 'EBADMSG', 'opening the log');
+    t.match(
+      error?.message ?? '',
+      new RegExp(
+        `segment 1 offset ${sealed.length}: zeros where a record should be, in segment 1 of \\d+ \\(a segment before the last ends at its last record\\)`,
+      ),
+      `the error says what is there and why it is wrong (${error?.message})`,
+    );
+  });
 }
 
 test('ENOSPC during append: the write fails, earlier records stay, the log goes on once space frees', async (t) => {
