@@ -126,8 +126,9 @@ async function damageVariants(t: test.Test, backend: Backend, logged: string, se
     'a torn record inside preallocated zeros',
     (file) => {
       const torn = room(file, 4096);
-      // the header and half the payload of a record like the last one, zeros after
-      afterAppend.copy(torn, end, tail, tail + 9 + 20);
+      // the header and half the payload of a record like the last one, zeros after (half of its own
+      // length: a fixed count is the whole record when the payload is that short)
+      afterAppend.copy(torn, end, tail, tail + 9 + Math.floor((end - tail - 9) / 2));
       return torn;
     },
     true,
@@ -172,10 +173,12 @@ eachBackend(
     const storage = await openStorage(root, backend.options);
     t.teardown(() => storage.close());
     const wal = await Wal.open(new DirSegmentStore(await storage.root.createDirectory('wal')), { segmentSize });
-    let next = 0;
-    // segment 2 filled until the record reopened() appends (number next) no longer fits
-    while (wal.end.segment < 2 || wal.end.offset + 9 + record(next).length <= segmentSize) await wal.append(record(next++));
-    t.ok(wal.end.segment === 2 && wal.end.offset + 9 + record(next).length > segmentSize, `segment 2 has ${segmentSize - wal.end.offset} bytes of room left`);
+    // records 0..98 as the crash writer makes them (segment 1), then record 99 filling segment 2 to 10
+    // bytes before its end: the record reopened() appends (100, of the shortest payload, 20 bytes) begins
+    // segment 3
+    for (let i = 0; i < 99; i++) await wal.append(record(i));
+    await wal.append(record(99, segmentSize - 28 - 9 - 10));
+    t.deepEqual(wal.end, { segment: 2, offset: segmentSize - 10 }, 'segment 2 has 10 bytes of room left');
     await wal.close();
     await storage.close();
     await damageVariants(t, backend, root, segmentSize, 'a full last segment');
