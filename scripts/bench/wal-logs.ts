@@ -12,7 +12,7 @@ export type WalPolicy = 'always' | 'none';
 
 export const WAL_SEGMENT_SIZE = 64 * 1024 * 1024;
 
-/** What reached the storage under a log: write calls (appendv) and fdatasyncs. */
+/** What reached the storage under a log: write calls (appendv, pwritev: records, and the zeros a segment grows by) and fdatasyncs. */
 export interface LogCalls {
   writes: number;
   datasyncs: number;
@@ -141,6 +141,13 @@ class CountingBackend implements StorageBackend {
   append(data: Uint8Array | readonly Uint8Array[]): Promise<number> {
     this.counted.writes++;
     return this.inner.append(data);
+  }
+  writeAt(offset: number, data: Uint8Array | readonly Uint8Array[]): Promise<void> {
+    this.counted.writes++;
+    return this.inner.writeAt(offset, data);
+  }
+  allocate(offset: number, length: number): Promise<void> {
+    return this.inner.allocate(offset, length);
   }
   flush(): Promise<void> {
     this.counted.datasyncs++;

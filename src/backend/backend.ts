@@ -1,6 +1,7 @@
 // StorageBackend (seed 004): an opaque byte store that knows nothing of what it holds. The WAL writes its
-// segments through it. Invariants: append returns the offset it wrote at; readAt returns exactly the bytes
-// written there; flush makes appended data durable, sync data and metadata; truncate only shrinks.
+// segments through it. Invariants: append returns the offset it wrote at; writeAt writes in place (or past
+// the end, growing the store); readAt returns exactly the bytes written there; flush makes written data
+// durable, sync data and metadata; truncate only shrinks.
 import { storageError, type StorageError } from '../ground/errors.js';
 
 export interface StorageBackend {
@@ -8,7 +9,11 @@ export interface StorageBackend {
   readAt(offset: number, length: number): Promise<Buffer>;
   /** Appends `data` (one buffer or several, written as one) and resolves with the offset it starts at. */
   append(data: Uint8Array | readonly Uint8Array[]): Promise<number>;
-  /** Makes every appended byte durable (fdatasync). */
+  /** Writes `data` (one buffer or several, written as one) at `offset`: in place, or growing the store. */
+  writeAt(offset: number, data: Uint8Array | readonly Uint8Array[]): Promise<void>;
+  /** Reserves [offset, offset + length) (fallocate), growing the store to its end if it is shorter; new bytes read as zeros. */
+  allocate(offset: number, length: number): Promise<void>;
+  /** Makes every written byte durable (fdatasync). */
   flush(): Promise<void>;
   /** The size in bytes: where the next append lands. */
   size(): number;
@@ -31,6 +36,10 @@ export function checkRead(offset: number, length: number, size: number): void {
     if (!Number.isSafeInteger(value) || value < 0) throw storageError('EINVAL', `${name} must be a non-negative integer, got ${value}`);
   }
   if (offset + length > size) throw pastEnd(offset, length, size);
+}
+
+export function checkOffset(offset: number): void {
+  if (!Number.isSafeInteger(offset) || offset < 0) throw storageError('EINVAL', `offset must be a non-negative integer, got ${offset}`);
 }
 
 export function checkTruncate(newSize: number, size: number): void {

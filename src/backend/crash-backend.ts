@@ -1,13 +1,13 @@
 // A StorageBackend that fails on purpose, for the WAL's tests: it can fail appends once a number of bytes
 // has been written (a full disk), fail flush/sync, and crash: lose everything written since the last
-// successful flush or sync, as a machine that loses power would.
+// successful flush or sync (appends and writes in place alike), as a machine that loses power would.
 import { storageError } from '../ground/errors.js';
 import { totalBytes } from '../adapters/adapter.js';
 import { asBuffers, type StorageBackend } from './backend.js';
 import { MemoryBackend } from './memory-backend.js';
 
 export interface CrashPlan {
-  /** appends fail (with `failCode`) once this many bytes in total would have been stored */
+  /** appends and writes fail (with `failCode`) once the store would pass this many bytes */
   failAfterBytes?: number;
   failCode?: string;
   /** flush and sync fail with EIO */
@@ -15,7 +15,8 @@ export interface CrashPlan {
 }
 
 export class CrashingBackend implements StorageBackend {
-  private durable = 0;
+  /** what a crash leaves: the bytes as of the last successful flush or sync */
+  private durable: Buffer;
   plan: CrashPlan;
 
   constructor(
@@ -23,7 +24,7 @@ export class CrashingBackend implements StorageBackend {
     plan: CrashPlan = {},
   ) {
     this.plan = plan;
-    this.durable = inner.size();
+    this.durable = inner.snapshot();
   }
 
   readAt(offset: number, length: number): Promise<Buffer> {
@@ -31,20 +32,34 @@ export class CrashingBackend implements StorageBackend {
   }
 
   async append(data: Uint8Array | readonly Uint8Array[]): Promise<number> {
+    const offset = this.inner.size();
+    await this.writeAt(offset, data);
+    return offset;
+  }
+
+  async writeAt(offset: number, data: Uint8Array | readonly Uint8Array[]): Promise<void> {
     const { failAfterBytes, failCode = 'ENOSPC' } = this.plan;
     const buffers = asBuffers(data);
-    if (failAfterBytes !== undefined && this.inner.size() + totalBytes(buffers) > failAfterBytes) {
+    if (failAfterBytes !== undefined && offset + totalBytes(buffers) > failAfterBytes) {
       // a full disk takes what fits, then fails: the partial write is there for the caller to clean up
-      const room = Math.max(0, failAfterBytes - this.inner.size());
-      if (room > 0) await this.inner.append(Buffer.concat(buffers as Uint8Array[]).subarray(0, room));
+      const room = Math.max(0, failAfterBytes - offset);
+      if (room > 0) await this.inner.writeAt(offset, Buffer.concat(buffers as Uint8Array[]).subarray(0, room));
       throw storageError(failCode, `simulated failure after ${failAfterBytes} bytes`, { syscall: 'write' });
     }
-    return this.inner.append(buffers);
+    await this.inner.writeAt(offset, buffers);
+  }
+
+  async allocate(offset: number, length: number): Promise<void> {
+    const { failAfterBytes, failCode = 'ENOSPC' } = this.plan;
+    if (failAfterBytes !== undefined && offset + length > failAfterBytes) {
+      throw storageError(failCode, `simulated failure after ${failAfterBytes} bytes`, { syscall: 'fallocate' });
+    }
+    await this.inner.allocate(offset, length);
   }
 
   private async makeDurable(what: string): Promise<void> {
     if (this.plan.failSync) throw storageError('EIO', `simulated ${what} failure`, { syscall: what });
-    this.durable = this.inner.size();
+    this.durable = this.inner.snapshot();
   }
 
   flush(): Promise<void> {
@@ -61,12 +76,12 @@ export class CrashingBackend implements StorageBackend {
 
   async truncate(newSize: number): Promise<void> {
     await this.inner.truncate(newSize);
-    this.durable = Math.min(this.durable, newSize);
+    this.durable = this.durable.subarray(0, Math.min(this.durable.length, newSize));
   }
 
-  /** What survives a crash now: the bytes up to the last successful flush or sync. */
+  /** What survives a crash now: the bytes as of the last successful flush or sync. */
   crashImage(): Buffer {
-    return this.inner.snapshot().subarray(0, this.durable);
+    return Buffer.from(this.durable);
   }
 
   close(): Promise<void> {

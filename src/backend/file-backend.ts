@@ -1,5 +1,5 @@
 // A StorageBackend on a storage File: appends are the File's appends (so they run on io_uring or the sync
-// IO mode like everything else), flush is fdatasync, sync is fsync.
+// IO mode like everything else), writeAt is pwritev, allocate fallocate, flush fdatasync, sync fsync.
 import type { File } from '../storage/file.js';
 import { checkRead, checkTruncate, type StorageBackend } from './backend.js';
 
@@ -16,6 +16,14 @@ export class FileBackend implements StorageBackend {
 
   append(data: Uint8Array | readonly Uint8Array[]): Promise<number> {
     return data instanceof Uint8Array ? this.file.append(data) : this.file.appendv(data);
+  }
+
+  writeAt(offset: number, data: Uint8Array | readonly Uint8Array[]): Promise<void> {
+    return this.file.writevAt(offset, data instanceof Uint8Array ? [data] : data);
+  }
+
+  allocate(offset: number, length: number): Promise<void> {
+    return this.file.allocate(offset, length);
   }
 
   flush(): Promise<void> {

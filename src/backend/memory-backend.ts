@@ -1,6 +1,6 @@
 // A StorageBackend in memory, for tests and for data that needs no durability.
 import { totalBytes } from '../adapters/adapter.js';
-import { asBuffers, checkRead, checkTruncate, closedBackend, type StorageBackend } from './backend.js';
+import { asBuffers, checkOffset, checkRead, checkTruncate, closedBackend, type StorageBackend } from './backend.js';
 
 export class MemoryBackend implements StorageBackend {
   private data = Buffer.alloc(0);
@@ -26,21 +26,40 @@ export class MemoryBackend implements StorageBackend {
 
   async append(data: Uint8Array | readonly Uint8Array[]): Promise<number> {
     this.check('append');
-    const buffers = asBuffers(data);
     const offset = this.length;
-    const end = offset + totalBytes(buffers);
+    this.put(offset, asBuffers(data));
+    return offset;
+  }
+
+  async writeAt(offset: number, data: Uint8Array | readonly Uint8Array[]): Promise<void> {
+    this.check('writeAt');
+    checkOffset(offset);
+    this.put(offset, asBuffers(data));
+  }
+
+  async allocate(offset: number, length: number): Promise<void> {
+    this.check('allocate');
+    checkOffset(offset);
+    this.grow(offset + length);
+  }
+
+  /** Makes the store at least `end` bytes long (the new bytes zeros). */
+  private grow(end: number): void {
     if (end > this.data.length) {
       const grown = Buffer.alloc(Math.max(end, this.data.length * 2, 4096));
       this.data.copy(grown, 0, 0, this.length);
       this.data = grown;
     }
+    this.length = Math.max(this.length, end);
+  }
+
+  private put(offset: number, buffers: readonly Uint8Array[]): void {
+    this.grow(offset + totalBytes(buffers));
     let at = offset;
     for (const buffer of buffers) {
       this.data.set(buffer, at);
       at += buffer.length;
     }
-    this.length = end;
-    return offset;
   }
 
   async flush(): Promise<void> {

@@ -6,10 +6,14 @@
 //   records, back to back, each:
 //           CRC32C u32 LE of the rest of the record | length u32 LE (payload bytes) | type u8 | payload
 // A record never spans two segments. CRC32C is the Castagnoli CRC (hardware-accelerated by @node-rs/crc32).
+// Version 2 (written now) seeds each record's CRC with the segment's number, and a version 2 segment may
+// run on past its last record in zeros (space preallocated ahead of the records, written in place).
+// Version 1 segments (CRC unseeded, the file ends at the last record) are still read.
 import { crc32c } from '@node-rs/crc32';
 
 export const MAGIC = Buffer.from('PFSWAL01', 'ascii');
-export const FORMAT_VERSION = 1;
+/** the version written; every version from 1 to it is read */
+export const FORMAT_VERSION = 2;
 export const SEGMENT_HEADER_SIZE = 28;
 export const RECORD_HEADER_SIZE = 9;
 
@@ -21,50 +25,70 @@ export function parseSegmentName(name: string): number | undefined {
   return match ? Number(match[1]) : undefined;
 }
 
-export function encodeSegmentHeader(segment: number): Buffer {
+/** A segment header (of version `version`: older ones only for tests of old logs). */
+export function encodeSegmentHeader(segment: number, version = FORMAT_VERSION): Buffer {
   const header = Buffer.alloc(SEGMENT_HEADER_SIZE);
   MAGIC.copy(header, 0);
-  header.writeUInt32LE(FORMAT_VERSION, 8);
+  header.writeUInt32LE(version, 8);
   header.writeBigUInt64LE(BigInt(segment), 16);
   header.writeUInt32LE(crc32c(header.subarray(0, 24)), 24);
   return header;
 }
 
-/** The problem with a segment header, or undefined when it is sound and names `segment`. */
-export function checkSegmentHeader(header: Buffer, segment: number): string | undefined {
+/**
+ * How a segment's records are read. `seed` starts each record's CRC32C: in version 2 the segment number
+ * (its low 32 bits), so a record left in a file by another segment never verifies in this one; 0 in
+ * version 1 (a plain CRC32C). `zerosEnd`: a record header of zeros is where the written records end
+ * (version 2: the rest of the segment is preallocated space), not a bad record.
+ */
+export interface SegmentFormat {
+  version: number;
+  seed: number;
+  zerosEnd: boolean;
+}
+
+export const segmentFormat = (version: number, segment: number): SegmentFormat =>
+  version === 1 ? { version, seed: 0, zerosEnd: false } : { version, seed: segment % 2 ** 32, zerosEnd: true };
+
+/** The format of the segment whose header is `header`, or the problem with it (not sound, or not naming `segment`). */
+export function checkSegmentHeader(header: Buffer, segment: number): SegmentFormat | string {
   if (header.length < SEGMENT_HEADER_SIZE) return `header is ${header.length} bytes, expected ${SEGMENT_HEADER_SIZE}`;
   if (!header.subarray(0, 8).equals(MAGIC)) return 'bad magic: not a persistfs WAL segment';
   if (header.readUInt32LE(24) !== crc32c(header.subarray(0, 24))) return 'header checksum mismatch';
   const version = header.readUInt32LE(8);
-  if (version !== FORMAT_VERSION) return `format version ${version}, this build reads ${FORMAT_VERSION}`;
+  if (version < 1 || version > FORMAT_VERSION) return `format version ${version}, this build reads 1 to ${FORMAT_VERSION}`;
   const named = Number(header.readBigUInt64LE(16));
   if (named !== segment) return `header says segment ${named}, file name says ${segment}`;
-  return undefined;
+  return segmentFormat(version, segment);
 }
 
 const asBuffer = (bytes: Uint8Array): Buffer => (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length));
 
 /**
  * Writes the record (type, payload) at `at` of `target`: its header, and the payload too when `copy`
- * (small records go down as one staged buffer; large ones keep their own buffer). Returns the CRC.
+ * (small records go down as one staged buffer; large ones keep their own buffer). `seed` is the
+ * segment's (SegmentFormat).
  */
-export function encodeRecord(target: Buffer, at: number, type: number, payload: Uint8Array, copy: boolean): void {
+export function encodeRecord(target: Buffer, at: number, type: number, payload: Uint8Array, copy: boolean, seed: number): void {
   target.writeUInt32LE(payload.length, at + 4);
   target[at + 8] = type;
   let crc: number;
   if (copy) {
     target.set(payload, at + RECORD_HEADER_SIZE);
-    crc = crc32c(target.subarray(at + 4, at + RECORD_HEADER_SIZE + payload.length));
+    crc = crc32c(target.subarray(at + 4, at + RECORD_HEADER_SIZE + payload.length), seed);
   } else {
-    crc = crc32c(asBuffer(payload), crc32c(target.subarray(at + 4, at + RECORD_HEADER_SIZE)));
+    crc = crc32c(asBuffer(payload), crc32c(target.subarray(at + 4, at + RECORD_HEADER_SIZE), seed));
   }
   target.writeUInt32LE(crc, at);
 }
 
-/** Whether the record whose header is `header` and payload `payload` has the CRC its header says. */
-export function recordCrcMatches(header: Buffer, payload: Buffer): boolean {
-  return crc32c(payload, crc32c(header.subarray(4, RECORD_HEADER_SIZE))) === header.readUInt32LE(0);
+/** Whether the record whose header is `header` and payload `payload` has the CRC its header says, from `seed`. */
+export function recordCrcMatches(header: Buffer, payload: Buffer, seed: number): boolean {
+  return crc32c(payload, crc32c(header.subarray(4, RECORD_HEADER_SIZE), seed)) === header.readUInt32LE(0);
 }
+
+/** Whether a record header is all zeros: never a record (type 0 is not one), the preallocated space of a version 2 segment. */
+export const isZeroHeader = (header: Buffer): boolean => header.readUInt32LE(0) === 0 && header.readUInt32LE(4) === 0 && header[8] === 0;
 
 export const recordLength = (header: Buffer): number => header.readUInt32LE(4);
 

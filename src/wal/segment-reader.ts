@@ -1,8 +1,8 @@
 // Reads the records of one segment in order, a window of bytes at a time, and says where and why it
-// stopped: the end, or a record that is cut short or fails its checksum. A record of any length is read:
-// maxRecordSize may have been larger when it was written.
+// stopped: the end, the zeros of preallocated space (version 2), or a record that is cut short or fails
+// its checksum. A record of any length is read: maxRecordSize may have been larger when it was written.
 import type { StorageBackend } from '../backend/backend.js';
-import { RECORD_HEADER_SIZE, recordCrcMatches, recordLength } from './format.js';
+import { isZeroHeader, RECORD_HEADER_SIZE, recordCrcMatches, recordLength, type SegmentFormat } from './format.js';
 
 export interface RecordRead {
   offset: number;
@@ -10,7 +10,8 @@ export interface RecordRead {
   payload: Buffer;
 }
 
-export type StopReason = 'end' | 'truncated' | 'checksum';
+/** 'zeros': a record header of zeros in a version 2 segment, where its written records end (if all after it is zeros too) */
+export type StopReason = 'end' | 'zeros' | 'truncated' | 'checksum';
 
 const WINDOW = 1 << 20;
 
@@ -23,6 +24,7 @@ export class SegmentReader {
 
   constructor(
     private readonly backend: StorageBackend,
+    private readonly format: SegmentFormat,
     private offset: number,
     private readonly end = backend.size(),
   ) {
@@ -48,12 +50,16 @@ export class SegmentReader {
   /** The next record, or undefined at the end or at the first bad record (see stopReason). */
   async next(): Promise<RecordRead | undefined> {
     if (this.offset === this.end) return this.stop('end');
-    if (this.offset + RECORD_HEADER_SIZE > this.end) return this.stop('truncated');
+    if (this.offset + RECORD_HEADER_SIZE > this.end) {
+      const rest = await this.bytes(this.offset, this.end - this.offset);
+      return this.stop(this.format.zerosEnd && rest.every((byte) => byte === 0) ? 'zeros' : 'truncated');
+    }
     const header = Buffer.from(await this.bytes(this.offset, RECORD_HEADER_SIZE));
+    if (this.format.zerosEnd && isZeroHeader(header)) return this.stop('zeros');
     const length = recordLength(header);
     if (this.offset + RECORD_HEADER_SIZE + length > this.end) return this.stop('truncated');
     const payload = Buffer.from(await this.bytes(this.offset + RECORD_HEADER_SIZE, length));
-    if (!recordCrcMatches(header, payload)) return this.stop('checksum');
+    if (!recordCrcMatches(header, payload, this.format.seed)) return this.stop('checksum');
     const record = { offset: this.offset, type: header[8]!, payload };
     this.offset += RECORD_HEADER_SIZE + length;
     this.stopOffset = this.offset;
@@ -65,11 +71,12 @@ export class SegmentReader {
 const SCAN_BUDGET_BYTES = 256 * 1024 * 1024;
 
 /**
- * Whether any whole, valid record starts after `from` (to tell a torn tail, which has none, from
- * corruption in the middle of the log, which is followed by good records). Every offset is a candidate,
- * so the CRC work is bounded (SCAN_BUDGET_BYTES); a tail too big to search within it counts as torn.
+ * Whether any whole, valid record of this segment (its CRC from `seed`) starts after `from` (to tell a
+ * torn tail, which has none, from corruption in the middle of the log, which is followed by good
+ * records). Every offset is a candidate, so the CRC work is bounded (SCAN_BUDGET_BYTES); a tail too big to
+ * search within it counts as torn.
  */
-export async function validRecordAfter(backend: StorageBackend, from: number): Promise<boolean> {
+export async function validRecordAfter(backend: StorageBackend, from: number, seed: number): Promise<boolean> {
   const end = backend.size();
   if (end - from <= RECORD_HEADER_SIZE) return false;
   const tail = await backend.readAt(from, end - from);
@@ -79,7 +86,19 @@ export async function validRecordAfter(backend: StorageBackend, from: number): P
     if (tail[at + 8] === 0 || at + RECORD_HEADER_SIZE + length > tail.length) continue;
     budget -= RECORD_HEADER_SIZE + length;
     const header = tail.subarray(at, at + RECORD_HEADER_SIZE);
-    if (recordCrcMatches(header, tail.subarray(at + RECORD_HEADER_SIZE, at + RECORD_HEADER_SIZE + length))) return true;
+    if (recordCrcMatches(header, tail.subarray(at + RECORD_HEADER_SIZE, at + RECORD_HEADER_SIZE + length), seed)) return true;
   }
   return false;
+}
+
+const ZEROS = Buffer.alloc(WINDOW);
+
+/** Whether every byte from `from` to the end is zero: the preallocated space after a version 2 segment's records. */
+export async function zerosFrom(backend: StorageBackend, from: number): Promise<boolean> {
+  const end = backend.size();
+  for (let at = from; at < end; at += WINDOW) {
+    const length = Math.min(WINDOW, end - at);
+    if (!(await backend.readAt(at, length)).equals(ZEROS.subarray(0, length))) return false;
+  }
+  return true;
 }

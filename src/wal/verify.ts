@@ -2,6 +2,7 @@
 // order (none missing from the checkpoint's, or the first, on), every segment header and every record's
 // CRC32C, judged as recovery judges them (README.md, Recovery). A bad record in the last segment with no
 // good record after it is a torn tail: a warning, since recovery cuts it off; anywhere else it is damage.
+// The zeros after the records of a version 2 last segment are its preallocated space: no finding.
 // Segments are read through the storage API with read-only handles; nothing is written, nothing locked.
 import { isCode } from '../ground/errors.js';
 import { count, formatBytes, reason, type Finding, type VerifyOptions, type VerifyReport } from '../ground/verify.js';
@@ -9,6 +10,7 @@ import type { Dir } from '../storage/dir.js';
 import { CHECKPOINT_NAME, checkSegmentHeader, decodeCheckpoint, SEGMENT_HEADER_SIZE, segmentName, type WalPosition } from './format.js';
 import { SegmentReader, validRecordAfter } from './segment-reader.js';
 import { DirSegmentStore } from './segment-store.js';
+import { stopOf } from './wal-reader.js';
 
 export interface WalVerifyOptions extends VerifyOptions {
   /** put before each file name in the findings ('wal/' for the WAL of an LSM store) */
@@ -79,24 +81,30 @@ export async function verifyWal(dir: Dir, options: WalVerifyOptions = {}): Promi
     }
     try {
       const size = backend.size();
-      const problem = checkSegmentHeader(await backend.readAt(0, Math.min(SEGMENT_HEADER_SIZE, size)), n);
-      if (problem !== undefined) {
+      const format = checkSegmentHeader(await backend.readAt(0, Math.min(SEGMENT_HEADER_SIZE, size)), n);
+      if (typeof format === 'string') {
         if (isLast && size < SEGMENT_HEADER_SIZE)
           warn(name, `${size} bytes, shorter than a segment header: a segment being begun (recovery begins it again)`, 0);
-        else damage(name, `bad segment header: ${problem}; its records are not read`, 0);
+        else damage(name, `bad segment header: ${format}; its records are not read`, 0);
         continue;
       }
-      const reader = new SegmentReader(backend, SEGMENT_HEADER_SIZE);
+      const reader = new SegmentReader(backend, format, SEGMENT_HEADER_SIZE);
       for (let record = await reader.next(); record; record = await reader.next()) {
         records++;
         const payloadProblem = options.checkPayload?.(record.payload, { segment: n, offset: record.offset });
         if (payloadProblem !== undefined) damage(name, payloadProblem, record.offset);
         options.onProgress?.(done + reader.stopOffset, total, prefix + name);
       }
-      if (reader.stopReason === 'end') continue;
-      const at = reader.stopOffset;
-      const what = reader.stopReason === 'checksum' ? 'fails its CRC32C' : 'is cut short (its length runs past the end of the file)';
-      const goodAfter = await validRecordAfter(backend, at);
+      const stop = await stopOf(reader, backend, n, isLast);
+      if (stop === undefined || stop.reason === 'zeros') continue;
+      const at = stop.position.offset;
+      const what =
+        reader.stopReason === 'zeros'
+          ? 'is zeros, and bytes that are not follow'
+          : reader.stopReason === 'checksum'
+            ? 'fails its CRC32C'
+            : 'is cut short (its length runs past the end of the file)';
+      const goodAfter = await validRecordAfter(backend, at, format.seed);
       if (isLast && !goodAfter) {
         warn(name, `torn tail: the record here ${what} and no good record follows (${size - at} bytes): recovery cuts it off`, at);
       } else {

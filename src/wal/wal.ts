@@ -7,7 +7,14 @@
 // resolves them all; records queued meanwhile form the next batch. With sync 'batch', records resolve at
 // the next fdatasync, which runs every `intervalMs` or once `bytes` are waiting; with 'none', once written.
 //
-// A failed write leaves nothing behind (the segment is cut back to where the batch began) and the log goes
+// Records are written in place at the segment's tail. Under 'always' and 'batch', the segment's file is
+// grown ahead of the records, in steps, by writing zeros (preallocate 'zeros'): an fdatasync after writing
+// records into space already written and made durable changes no metadata, so it skips the file system's
+// journal commit that a growing file needs (measured: BENCHMARKS.md, WAL). Recovery tells records from
+// that space by their checksums (seeded with the segment number) and finds the end where the zeros start;
+// a sealed segment (rotated away from) is cut to its last record. The format: README.md.
+//
+// A failed write leaves nothing behind (what it wrote is cut off or zeroed again) and the log goes
 // on. A failed fdatasync is different: the kernel may have dropped the pages, so the log stops accepting
 // records (EIO) until it is reopened, which recovers what is really there.
 import type { StorageBackend } from '../backend/backend.js';
@@ -22,13 +29,16 @@ import {
   encodeCheckpoint,
   encodeRecord,
   encodeSegmentHeader,
+  FORMAT_VERSION,
   RECORD_HEADER_SIZE,
   SEGMENT_HEADER_SIZE,
+  segmentFormat,
+  type SegmentFormat,
   type WalPosition,
 } from './format.js';
 import { SegmentReader, validRecordAfter, type RecordRead } from './segment-reader.js';
 import type { SegmentStore } from './segment-store.js';
-import { badRecord, corruption, WalReader, type WalRecord, type WalStop } from './wal-reader.js';
+import { badRecord, corruption, readSegmentFormat, stopCause, WalReader, type WalRecord, type WalStop } from './wal-reader.js';
 
 export type { WalPosition } from './format.js';
 export type { WalRecord } from './wal-reader.js';
@@ -55,6 +65,13 @@ export interface WalOptions {
    * never deleted by truncateBefore before its copy is there (segment-archive.ts).
    */
   archive?: Dir;
+  /**
+   * How a segment's file is grown ahead of its records: 'zeros' (the default unless sync is 'none'), by
+   * writing zeros, so that an fdatasync after a write changes no metadata; 'allocate', by fallocate alone
+   * (unwritten extents: each fdatasync still converts them, a metadata change); 'off' (the default with
+   * sync 'none'), not at all: each write grows the file.
+   */
+  preallocate?: 'zeros' | 'allocate' | 'off';
 }
 
 export interface RecoveryReport {
@@ -84,12 +101,23 @@ const MAX_BATCH_BYTES = 8 * 1024 * 1024;
 const MAX_BATCH_RECORDS = 512; // at most 2 iovecs a record: within IOV_MAX
 /** payloads up to this size are copied next to their header: one iovec for a run of small records */
 const COPY_LIMIT = 1024;
+/** the first step a segment is grown by ahead of its records; each next one is twice as big, up to the most */
+const FIRST_GROWTH = 64 * 1024;
+const MOST_GROWTH = 8 * 1024 * 1024;
+const ZEROS = Buffer.alloc(1024 * 1024);
+
+/** `length` bytes of zeros as buffers for one writev. */
+function zeros(length: number): Buffer[] {
+  const buffers: Buffer[] = [];
+  for (let left = length; left > 0; left -= ZEROS.length) buffers.push(left >= ZEROS.length ? ZEROS : ZEROS.subarray(0, left));
+  return buffers;
+}
 
 /**
  * The buffers one appendv writes for `batch`: small records staged whole, back to back, in one buffer;
  * a large payload keeps its own buffer after its header (no copy).
  */
-function stageBatch(batch: readonly Pending[]): Uint8Array[] {
+function stageBatch(batch: readonly Pending[], seed: number): Uint8Array[] {
   let staged = 0;
   for (const record of batch) staged += RECORD_HEADER_SIZE + (record.payload.length <= COPY_LIMIT ? record.payload.length : 0);
   const stage = Buffer.allocUnsafe(staged);
@@ -98,7 +126,7 @@ function stageBatch(batch: readonly Pending[]): Uint8Array[] {
   let runStart = 0;
   for (const record of batch) {
     const copy = record.payload.length <= COPY_LIMIT;
-    encodeRecord(stage, at, record.type, record.payload, copy);
+    encodeRecord(stage, at, record.type, record.payload, copy, seed);
     at += RECORD_HEADER_SIZE + (copy ? record.payload.length : 0);
     if (!copy) {
       buffers.push(stage.subarray(runStart, at), record.payload);
@@ -121,11 +149,20 @@ export class Wal {
   private readonly segmentSize: number;
   private readonly maxRecordSize: number;
   private readonly policy: SyncPolicy;
+  private readonly preallocate: NonNullable<WalOptions['preallocate']>;
+  /** the current segment's format */
+  private format: SegmentFormat;
+  /** how much the next growth of the segment ahead of its records is */
+  private growth = FIRST_GROWTH;
+  /** growing failed in this segment (a full disk, say): its writes grow the file themselves */
+  private growthFailed = false;
 
   private constructor(
     private readonly store: SegmentStore,
     private segment: number,
     private backend: StorageBackend,
+    /** where the next record goes in the current segment; after it the file holds zeros, or ends */
+    private tail: number,
     private firstSegment: number,
     readonly recovery: RecoveryReport,
     options: WalOptions,
@@ -134,6 +171,8 @@ export class Wal {
     this.segmentSize = options.segmentSize ?? DEFAULT_SEGMENT_SIZE;
     this.maxRecordSize = options.maxRecordSize ?? DEFAULT_MAX_RECORD;
     this.policy = options.sync ?? 'always';
+    this.preallocate = options.preallocate ?? (this.policy === 'none' ? 'off' : 'zeros');
+    this.format = segmentFormat(FORMAT_VERSION, segment);
     this.archive = options.archive === undefined ? undefined : new SegmentArchive(store, options.archive, logger);
   }
 
@@ -152,6 +191,9 @@ export class Wal {
     if (typeof policy === 'object' && !(policy.batch?.intervalMs > 0 && policy.batch?.bytes > 0)) {
       throw storageError('EINVAL', 'sync batch needs intervalMs > 0 and bytes > 0');
     }
+    if (options.preallocate !== undefined && !['zeros', 'allocate', 'off'].includes(options.preallocate)) {
+      throw storageError('EINVAL', `preallocate must be 'zeros', 'allocate' or 'off', got ${String(options.preallocate)}`);
+    }
 
     const checkpointBytes = await store.readCheckpoint();
     const checkpoint = checkpointBytes === undefined ? undefined : decodeCheckpoint(checkpointBytes);
@@ -169,38 +211,51 @@ export class Wal {
     if (segments.length === 0) {
       const first = checkpoint?.segment ?? 1;
       const backend = await Wal.createSegment(store, first);
-      return new Wal(store, first, backend, first, { records: 0 }, options, options.logger);
+      return new Wal(store, first, backend, SEGMENT_HEADER_SIZE, first, { records: 0 }, options, options.logger);
     }
 
     const report: RecoveryReport = { records: 0 };
     const stop = await new WalReader(store).read(checkpoint, () => report.records++);
     const number = segments.at(-1)!;
     const last = await store.open(number);
+    let end: { tail: number; format: SegmentFormat };
     try {
-      await Wal.repairTail(last, number, stop, report, options);
+      end = await Wal.repairTail(last, number, stop, report, options);
     } catch (error) {
       await last.close().catch(() => undefined); // a refused log keeps nothing open
       throw error;
     }
-    const wal = new Wal(store, number, last, segments[0]!, report, options, options.logger);
-    wal.archive?.catchUp(segments, number);
+    const wal = new Wal(store, number, last, end.tail, segments[0]!, report, options, options.logger);
+    wal.format = end.format;
+    // records are only ever written in the current format: an older last segment is sealed as it is
+    if (end.format.version < FORMAT_VERSION) await wal.rotate();
+    wal.archive?.catchUp(segments, wal.segment);
     return wal;
   }
 
   /**
-   * Makes the last segment `last` ready for appends: a header begun again if a crash interrupted it, and a
-   * torn tail cut at `stop`; good records after a bad one are refused unless recovery is point-in-time.
+   * Makes the last segment `last` ready for appends and says where its records end: a header begun again
+   * if a crash interrupted it, and a torn tail cut at `stop` (the zeros of preallocated space are no
+   * tail); good records after a bad one are refused unless recovery is point-in-time.
    */
-  private static async repairTail(last: StorageBackend, number: number, stop: WalStop | undefined, report: RecoveryReport, options: WalOptions): Promise<void> {
+  private static async repairTail(
+    last: StorageBackend,
+    number: number,
+    stop: WalStop | undefined,
+    report: RecoveryReport,
+    options: WalOptions,
+  ): Promise<{ tail: number; format: SegmentFormat }> {
     if (last.size() < SEGMENT_HEADER_SIZE) {
       // a crash while the segment was being begun: begin it again
       await last.truncate(0);
       await last.append(encodeSegmentHeader(number));
       await last.sync();
     }
-    if (stop === undefined) return;
+    const format = (await readSegmentFormat(last, number, true))!;
+    if (stop === undefined) return { tail: last.size(), format };
     const { position, reason } = stop;
-    const goodAfter = await validRecordAfter(last, position.offset);
+    if (reason === 'zeros') return { tail: position.offset, format };
+    const goodAfter = await validRecordAfter(last, position.offset, format.seed);
     if (goodAfter && options.recovery !== 'point-in-time') throw badRecord(stop);
     if (goodAfter) options.logger?.error({ segment: number, offset: position.offset }, 'WAL point-in-time recovery: good records after a bad one are cut');
     const bytes = last.size() - position.offset;
@@ -208,6 +263,7 @@ export class Wal {
     await last.sync();
     report.dropped = { position, bytes, reason };
     options.logger?.warn({ segment: number, offset: position.offset, bytes, reason }, 'WAL recovery cut off a torn tail');
+    return { tail: position.offset, format };
   }
 
   private static async createSegment(store: SegmentStore, number: number): Promise<StorageBackend> {
@@ -220,7 +276,7 @@ export class Wal {
 
   /** Where the next record will go. */
   get end(): WalPosition {
-    return { segment: this.segment, offset: this.backend.size() };
+    return { segment: this.segment, offset: this.tail };
   }
 
   private refused(what: string): StorageError | undefined {
@@ -266,7 +322,7 @@ export class Wal {
   }
 
   private takeBatch(): Pending[] {
-    const room = this.segmentSize - this.backend.size();
+    const room = this.segmentSize - this.tail;
     return takeBatch(this.pending, [
       { measure: () => 1, most: MAX_BATCH_RECORDS },
       { measure: (record) => record.bytes, most: Math.min(room, MAX_BATCH_BYTES) },
@@ -275,7 +331,7 @@ export class Wal {
 
   private async commitLoop(): Promise<void> {
     while (this.pending.length > 0) {
-      if (this.backend.size() + this.pending[0]!.bytes > this.segmentSize) {
+      if (this.tail + this.pending[0]!.bytes > this.segmentSize) {
         try {
           await this.rotate();
         } catch (error) {
@@ -288,18 +344,48 @@ export class Wal {
     this.committing = undefined;
   }
 
+  /**
+   * Grows the segment ahead of its records so that a batch ending at `end` lands in space already there
+   * (see preallocate), by the next growth step (up to the segment's size). Growing is an optimisation: if
+   * it fails (a full disk), what it added is cut off and the segment's writes grow the file themselves.
+   */
+  private async grow(end: number): Promise<void> {
+    const size = this.backend.size();
+    const target = Math.min(this.segmentSize, Math.max(end, size + this.growth));
+    try {
+      if (this.preallocate === 'zeros') await this.backend.writeAt(size, zeros(target - size));
+      else await this.backend.allocate(size, target - size);
+      this.growth = Math.min(2 * this.growth, MOST_GROWTH);
+    } catch (error) {
+      this.growthFailed = true;
+      this.logger?.warn({ err: error, segment: this.segment }, 'WAL: growing the segment ahead of its records failed; its writes grow it');
+      if (this.backend.size() > size) await this.backend.truncate(size).catch(() => undefined);
+    }
+  }
+
+  /**
+   * After a failed write of [start, end): the segment as it was before, `before` bytes long with zeros
+   * after `start`. What the write added past `before` is cut off, what it wrote before it zeroed again.
+   */
+  private async cutBack(start: number, end: number, before: number): Promise<void> {
+    if (this.backend.size() > before) await this.backend.truncate(Math.max(start, before));
+    if (start < before) await this.backend.writeAt(start, zeros(Math.min(end, before) - start));
+  }
+
   private async commit(batch: Pending[]): Promise<void> {
-    const start = this.backend.size();
-    const buffers = stageBatch(batch);
+    const start = this.tail;
+    const buffers = stageBatch(batch, this.format.seed);
+    const end = start + batch.reduce((sum, record) => sum + record.bytes, 0);
+    if (end > this.backend.size() && this.preallocate !== 'off' && !this.growthFailed) await this.grow(end);
+    const before = this.backend.size();
     const written = await writeBatch(
       batch,
       start,
-      () => this.backend.append(buffers),
-      async () => {
-        if (this.backend.size() > start) await this.backend.truncate(start);
-      },
+      () => this.backend.writeAt(start, buffers),
+      () => this.cutBack(start, end, before),
     );
     if (written === undefined) return;
+    this.tail = written.end;
     const spans = written.offsets.map((offset, i) => ({
       position: { segment: this.segment, offset },
       end: { segment: this.segment, offset: offset + batch[i]!.bytes },
@@ -344,13 +430,18 @@ export class Wal {
     for (const record of this.pending.splice(0)) record.reject(this.refused('append'));
   }
 
+  /** Seals the current segment (cut to its last record, fsynced, closed) and begins the next. */
   private async rotate(): Promise<void> {
     if (this.unsynced.length > 0) await this.syncBatch();
+    if (this.backend.size() > this.tail) await this.backend.truncate(this.tail);
     await this.backend.sync();
     await this.backend.close();
     this.archive?.sealed(this.segment);
     this.segment++;
     this.backend = await Wal.createSegment(this.store, this.segment);
+    this.tail = SEGMENT_HEADER_SIZE;
+    this.format = segmentFormat(FORMAT_VERSION, this.segment);
+    this.growthFailed = false;
   }
 
   /** Makes every record appended so far durable, whatever the sync policy. */
@@ -380,10 +471,13 @@ export class Wal {
     }
     const last = this.segment;
     for (let number = start.segment; number <= last; number++) {
-      let opened: StorageBackend | undefined = number === this.segment ? undefined : await this.store.open(number);
+      const live = number === this.segment;
+      let opened: StorageBackend | undefined = live ? undefined : await this.store.open(number);
       try {
         const offset = number === start.segment ? Math.max(start.offset, SEGMENT_HEADER_SIZE) : SEGMENT_HEADER_SIZE;
-        let reader = new SegmentReader(opened ?? this.backend, offset);
+        const format = live ? this.format : (await readSegmentFormat(opened!, number, false))!;
+        // the current segment is read up to its tail: the zeros after it are not records
+        let reader = live ? new SegmentReader(this.backend, format, offset, this.tail) : new SegmentReader(opened!, format, offset);
         for (;;) {
           let record: RecordRead | undefined;
           try {
@@ -392,13 +486,13 @@ export class Wal {
             if (opened !== undefined || number === this.segment || !isCode(error, 'EBADF')) throw error;
             // the writer rotated away from this segment and closed it: read on through a handle of our own
             opened = await this.store.open(number);
-            reader = new SegmentReader(opened, reader.stopOffset);
+            reader = new SegmentReader(opened, format, reader.stopOffset);
             continue;
           }
           if (!record) break;
           yield { position: { segment: number, offset: record.offset }, type: record.type, payload: record.payload };
         }
-        if (reader.stopReason !== 'end') throw corruption({ segment: number, offset: reader.stopOffset }, `record ${reader.stopReason}`);
+        if (reader.stopReason !== 'end') throw corruption({ segment: number, offset: reader.stopOffset }, stopCause(reader.stopReason));
       } finally {
         await opened?.close();
       }
@@ -438,10 +532,13 @@ export class Wal {
     if (segment < this.firstSegment || segment > this.segment) throw bad(`is outside the segments kept (${this.firstSegment}..${this.segment})`);
     if (offset < SEGMENT_HEADER_SIZE) throw bad('is inside the segment header');
     await this.committing;
-    const backend = segment === this.segment ? this.backend : await this.store.open(segment);
+    const live = segment === this.segment;
+    const backend = live ? this.backend : await this.store.open(segment);
     try {
-      if (offset > backend.size()) throw bad('is past the end of its segment');
-      const reader = new SegmentReader(backend, offset);
+      const end = live ? this.tail : backend.size();
+      if (offset > end) throw bad('is past the end of its segment');
+      const format = live ? this.format : (await readSegmentFormat(backend, segment, false))!;
+      const reader = new SegmentReader(backend, format, offset, end);
       if (!(await reader.next()) && reader.stopReason !== 'end') throw bad('is not where a record starts');
     } finally {
       if (segment !== this.segment) await backend.close();

@@ -9,6 +9,7 @@ import test from 'tape';
 
 import { DirSegmentStore, FlatfsDatastore, LsmStore, openStorage, Wal } from '../../src/index.js';
 import { tempDir } from '../helpers.js';
+import { versionOneSegment } from '../wal/wal-helpers.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const CLI = path.join(repo, 'dist', 'mount', 'cli.js');
@@ -109,6 +110,42 @@ test('persistfs check: a flipped byte in a WAL record is damage naming the segme
     'names the segment and the offset',
   );
   t.match(run.stdout, /DAMAGED: 1 problem in 1 file\n$/, 'ends saying it is damaged');
+  t.end();
+});
+
+test('persistfs check: an old version 1 segment and a last segment written in place (zeros after its records) are sound; a torn record in the zeros is a torn-tail warning', async (t) => {
+  const root = tempDir(t);
+  const dir = path.join(root, 'wal');
+  fs.mkdirSync(dir);
+  fs.writeFileSync(
+    path.join(dir, '0000000000000001.wal'),
+    versionOneSegment(
+      1,
+      Array.from({ length: 5 }, (_, i) => Buffer.alloc(100, i)),
+    ),
+  );
+  let tail = 0;
+  const storage = await openStorage(root, { config: { logLevel: 'warn' } });
+  try {
+    const wal = await Wal.open(new DirSegmentStore(await storage.openDirectory('wal')), { sync: 'always' });
+    for (let i = 0; i < 10; i++) await wal.append(Buffer.alloc(100, i));
+    tail = wal.end.offset;
+    await wal.close();
+  } finally {
+    await storage.close();
+  }
+  const last = path.join(dir, '0000000000000002.wal');
+  t.ok(fs.statSync(last).size > tail, 'the last segment runs on past its records (preallocated zeros)');
+  const sound = check(dir);
+  t.equal(sound.status, 0, `exit status 0 (${sound.stderr.trim()})`);
+  t.match(sound.stdout, /2 segments; 15 records/, 'reads the records of both versions');
+  t.match(sound.stdout, /: sound\n$/, 'sound, with no warning for the zeros');
+  const file = fs.readFileSync(last);
+  file.copy(file, tail, tail - 109, tail - 109 + 50); // half of the last record again, in the zeros
+  fs.writeFileSync(last, file);
+  const torn = check(dir);
+  t.equal(torn.status, 0, 'a torn tail is exit status 0');
+  t.match(torn.stdout, new RegExp(`warning: \\S+0000000000000002\\.wal at offset ${tail}: torn tail`), 'a warning at the tail');
   t.end();
 });
 

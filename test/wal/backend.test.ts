@@ -36,6 +36,12 @@ for (const [name, make] of MAKERS) {
     t.equal(store.size(), 5, 'truncate shrinks');
     t.equal(await store.append(Buffer.from('!')), 5, 'and appends continue at the new end');
     await rejection(t, store.truncate(100), 'EINVAL', 'truncate never grows');
+    await store.writeAt(1, Buffer.from('ab'));
+    await store.writeAt(4, [Buffer.from('c'), Buffer.from('de')]);
+    t.equal((await store.readAt(0, 7)).toString(), 'hablcde', 'writeAt writes in place, several buffers as one, and grows the store past its end');
+    await store.allocate(7, 5);
+    t.equal(store.size(), 12, 'allocate grows the store to the end of its range');
+    t.ok((await store.readAt(7, 5)).equals(Buffer.alloc(5)), 'with zeros');
     await store.close();
     await rejection(t, store.append(Buffer.from('x')), 'EBADF', 'append after close');
   });

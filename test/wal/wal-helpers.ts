@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type test from 'tape';
 
-import { segmentName } from '../../src/wal/format.js';
+import { encodeRecord, encodeSegmentHeader, RECORD_HEADER_SIZE, segmentName } from '../../src/wal/format.js';
 import { DirSegmentStore, MemorySegmentStore, type SegmentStore } from '../../src/wal/segment-store.js';
 import { BACKENDS, freshStorage } from '../helpers.js';
 
@@ -59,4 +59,15 @@ export function record(i: number, size = 20 + (i % 50)): Buffer {
   const body = Buffer.alloc(size, i % 256);
   if (size >= 4) body.writeUInt32LE(i, 0);
   return body;
+}
+
+/** A segment of format version 1 (as builds before version 2 wrote them) holding `records`: its header, the records with plain CRC32Cs, nothing after. */
+export function versionOneSegment(segment: number, records: readonly Buffer[]): Buffer {
+  const parts = [encodeSegmentHeader(segment, 1)];
+  for (const payload of records) {
+    const bytes = Buffer.alloc(RECORD_HEADER_SIZE + payload.length);
+    encodeRecord(bytes, 0, 1, payload, true, 0);
+    parts.push(bytes);
+  }
+  return Buffer.concat(parts);
 }

@@ -7,7 +7,7 @@ import { CrashingBackend } from '../../src/backend/crash-backend.js';
 import { MemorySegmentStore } from '../../src/wal/segment-store.js';
 import { Wal } from '../../src/wal/wal.js';
 import { rejection } from '../helpers.js';
-import { RAW_STORE_KINDS, record, STORE_KINDS } from './wal-helpers.js';
+import { RAW_STORE_KINDS, record, STORE_KINDS, versionOneSegment } from './wal-helpers.js';
 
 const MiB = 1024 * 1024;
 
@@ -105,26 +105,64 @@ for (const kind of STORE_KINDS) {
 }
 
 for (const kind of RAW_STORE_KINDS) {
-  test(`torn tail: a last record cut at every length recovers exactly the records before it [${kind.name}]`, async (t) => {
+  test(`torn tail: a last record cut at every length, where the file ends or inside preallocated zeros, recovers exactly the records before it [${kind.name}]`, async (t) => {
     const { store, reopen, bytes, setBytes } = await kind.make(t);
     const wal = await Wal.open(store);
     for (let i = 0; i < 5; i++) await wal.append(record(i, 30));
     const last = await wal.append(record(5, 40));
+    const recordEnd = wal.end.offset;
     await wal.close();
     const whole = bytes(last.segment);
-    const cuts = whole.length - last.offset;
-    let exact = 0;
-    for (let keep = 0; keep < cuts; keep++) {
-      setBytes(last.segment, whole.subarray(0, last.offset + keep));
-      const again = await Wal.open(await reopen());
-      const seen = [];
-      for await (const entry of again.read()) seen.push(entry.payload.readUInt32LE(0));
-      const dropped = again.recovery.dropped;
-      if (seen.join() === '0,1,2,3,4' && (keep === 0 ? dropped === undefined : dropped?.bytes === keep && dropped.position.offset === last.offset)) exact++;
-      await again.close();
+    t.ok(whole.length > recordEnd && whole.subarray(recordEnd).every((byte) => byte === 0), 'the segment runs on in zeros after its last record');
+    const cuts = recordEnd - last.offset;
+    for (const [where, image] of [
+      ['where the file ends', (keep: number) => whole.subarray(0, last.offset + keep)],
+      ['inside preallocated zeros', (keep: number) => Buffer.concat([whole.subarray(0, last.offset + keep), Buffer.alloc(whole.length - last.offset - keep)])],
+    ] as const) {
+      let exact = 0;
+      for (let keep = 0; keep < cuts; keep++) {
+        const torn = image(keep);
+        setBytes(last.segment, torn);
+        const again = await Wal.open(await reopen());
+        const seen = [];
+        for await (const entry of again.read()) seen.push(entry.payload.readUInt32LE(0));
+        const dropped = again.recovery.dropped;
+        // nothing is cut when only zeros follow the records (the torn bytes kept may all be zeros)
+        const clean = torn.subarray(last.offset).every((byte) => byte === 0) || torn.length === last.offset;
+        const cut = clean ? dropped === undefined : dropped?.bytes === torn.length - last.offset && dropped.position.offset === last.offset;
+        if (seen.join() === '0,1,2,3,4' && cut && again.end.offset === last.offset) exact++;
+        await again.close();
+      }
+      t.equal(exact, cuts, `${where}: all ${cuts} cuts recover exactly the 5 acknowledged records, append after them and report what was cut`);
     }
-    t.equal(exact, cuts, `all ${cuts} cuts recover exactly the 5 acknowledged records and report what was dropped`);
     setBytes(last.segment, whole);
+  });
+
+  test(`a log of format version 1 opens and reads; new records go to a new segment of the current version [${kind.name}]`, async (t) => {
+    const { store, reopen, bytes, setBytes } = await kind.make(t);
+    const first = await Wal.open(store);
+    await first.close();
+    const old = versionOneSegment(
+      1,
+      Array.from({ length: 10 }, (_, i) => record(i)),
+    );
+    setBytes(1, old);
+    const wal = await Wal.open(await reopen());
+    t.deepEqual([wal.recovery.records, wal.recovery.dropped], [10, undefined], 'recovery reads its 10 records and cuts nothing');
+    const next = await wal.append(record(10));
+    t.equal(next.segment, 2, 'the next record begins segment 2');
+    await wal.close();
+    t.ok(bytes(1).equals(old), 'the version 1 segment is left as it was');
+    t.equal(bytes(2).readUInt32LE(8), 2, 'segment 2 is of format version 2');
+    const again = await Wal.open(await reopen());
+    const seen = [];
+    for await (const entry of again.read()) seen.push(entry.payload.readUInt32LE(0));
+    t.deepEqual(
+      seen,
+      Array.from({ length: 11 }, (_, i) => i),
+      'reopened, the log reads the old records and the new one, in order',
+    );
+    await again.close();
   });
 
   test(`a bit flipped in the middle is corruption, reported with its position [${kind.name}]`, async (t) => {
@@ -139,6 +177,24 @@ for (const kind of RAW_STORE_KINDS) {
     const error = await rejection(t, Wal.open(await reopen()), 'EBADMSG', 'opening a log with a flipped bit');
     t.match(error?.message ?? '', new RegExp(`segment 1 offset ${positions[4]!.offset}`), 'the error gives the segment and offset');
   });
+
+  test(`a segment before the last that runs on in zeros is corruption, and the error says so [${kind.name}]`, async (t) => {
+    const { store, reopen, bytes, setBytes } = await kind.make(t);
+    const wal = await Wal.open(store, { segmentSize: 1024 });
+    for (let i = 0; i < 20; i++) await wal.append(record(i, 100));
+    await wal.close();
+    const sealed = bytes(1);
+    // a sealed segment is cut to its last record; zeros after it are not the end of the log's records
+    setBytes(1, Buffer.concat([sealed, Buffer.alloc(200)]));
+    const error = await rejection(t, Wal.open(await reopen(), { segmentSize: 1024 }), 'EBADMSG', 'opening the log');
+    t.match(
+      error?.message ?? '',
+      new RegExp(
+        `segment 1 offset ${sealed.length}: zeros where a record should be, in segment 1 of \\d+ \\(a segment before the last ends at its last record\\)`,
+      ),
+      `the error says what is there and why it is wrong (${error?.message})`,
+    );
+  });
 }
 
 test('ENOSPC during append: the write fails, earlier records stay, the log goes on once space frees', async (t) => {
@@ -146,17 +202,26 @@ test('ENOSPC during append: the write fails, earlier records stay, the log goes 
   const store = new MemorySegmentStore((memory) => (backend = new CrashingBackend(memory)));
   const wal = await Wal.open(store);
   for (let i = 0; i < 3; i++) await wal.append(record(i, 100));
+  // the disk is full 50 bytes past what the segment has grown to ahead of its records
   backend!.plan = { failAfterBytes: backend!.size() + 50 };
+  const room = Math.floor((backend!.size() - wal.end.offset) / 109);
+  const fitting = [];
+  for (let i = 0; i < room; i++) fitting.push(await wal.append(record(3, 100)));
+  t.equal(fitting.length, room, `the ${room} records that fit in the space already grown are written on the full disk`);
   await rejection(t, wal.append(record(3, 100)), 'ENOSPC', 'an append that finds the disk full');
   await rejection(t, wal.append(record(4, 100)), 'ENOSPC', 'and the next one too');
   const seen = [];
   for await (const entry of wal.read()) seen.push(entry.payload.readUInt32LE(0));
-  t.deepEqual(seen, [0, 1, 2], 'earlier records are intact and nothing partial is left');
+  t.deepEqual(seen, [0, 1, 2, ...fitting.map(() => 3)], 'earlier records are intact and nothing partial is left');
   backend!.plan = {};
   await wal.append(record(5, 100));
   const after = [];
   for await (const entry of wal.read()) after.push(entry.payload.readUInt32LE(0));
-  t.deepEqual(after, [0, 1, 2, 5], 'the log is usable once space frees');
+  t.deepEqual(after, [0, 1, 2, ...fitting.map(() => 3), 5], 'the log is usable once space frees');
+  const again = await Wal.open(store.crash(({ backend: b }) => (b as CrashingBackend).crashImage()));
+  t.equal(again.recovery.records, after.length, 'and recovers every record after a crash: what a failed write left was cut or zeroed');
+  t.notOk(again.recovery.dropped, 'with nothing to cut');
+  await again.close();
   await wal.close();
 });
 
