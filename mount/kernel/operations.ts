@@ -64,6 +64,12 @@ export type Notifier = (code: number, body: Buffer) => void;
 export interface NativePort {
   /** hands an open file's handle to the native data path (native/src/fuse/data-path.h); absent: none */
   attach?: (fh: number, node: number, access: NativeAccess) => void;
+  /**
+   * has the data path answer GETATTR of directory node `node`, inode `ino` (0n: the root), open as `fd`
+   * (native/src/fuse/directory-table.h): 0, or an errno; and stop (detach)
+   */
+  attachDirectory?: (node: number, fd: number, ino: bigint) => number;
+  detachDirectory?: (node: number) => void;
   /** FUSE passthrough: a backing file id for descriptor fd, or -errno; and forgetting one */
   backingOpen(fd: number): number;
   backingClose(id: number): number;
@@ -108,7 +114,7 @@ const errorOf = (code: string, message: string): StorageError => new StorageErro
 const bytesOf = (name: string | Buffer): Buffer => (typeof name === 'string' ? Buffer.from(name, 'utf8') : name);
 
 export class KernelOps {
-  readonly nodes = new NodeTable();
+  readonly nodes = new NodeTable((node) => this.detachDirectory(node.id));
   private readonly dirs = new Map<number, OpenDir>();
   private nextDirHandle = 1;
   /** open file handles by node: the node's attributes once unlinked come from one of them */
@@ -128,6 +134,8 @@ export class KernelOps {
    * privileges to remove, and needs no stat. A change of mode or owner drops a node from the set.
    */
   private readonly unprivileged = new Set<number>();
+  /** directory nodes whose GETATTR the data path answers (or is being given) */
+  private readonly attachedDirectories = new Set<number>();
 
   constructor(
     private readonly posix: PosixFs,
@@ -251,7 +259,37 @@ export class KernelOps {
     const r = reader(request);
     const flags = r.u32();
     const fh = r.skip(4).u64();
-    return attrOut(await this.statOf(request.nodeid, flags & GETATTR_FH ? fh : undefined), this.attrValid);
+    const stat = await this.statOf(request.nodeid, flags & GETATTR_FH ? fh : undefined);
+    if (stat.kind === 'directory') this.attachDirectory(request.nodeid);
+    return attrOut(stat, this.attrValid);
+  }
+
+  /**
+   * From the second GETATTR of a directory on, the data path answers it (a create or an unlink in a
+   * directory brings one under default_permissions: the kernel forgets the directory's attributes). Given
+   * the directory's descriptor while the node still has the name it was opened by; a directory renamed or
+   * removed meanwhile is caught by the node table (detach) or by the data path (another inode).
+   */
+  private attachDirectory(id: number): void {
+    const attach = this.native?.attachDirectory;
+    const node = this.nodes.get(id);
+    const path = node && this.nodes.path(node);
+    if (!attach || !node || path === undefined || this.attachedDirectories.has(id)) return;
+    this.attachedDirectories.add(id);
+    this.posix
+      .withDirectoryDescriptor(path, (fd) => this.attachedDirectories.has(id) && this.nodes.path(node) === path && attach(id, fd, node.ino) === 0)
+      .then((attached) => {
+        if (!attached) this.attachedDirectories.delete(id);
+      })
+      .catch((error: unknown) => {
+        this.attachedDirectories.delete(id);
+        this.logger?.debug({ node: id, err: error }, 'a directory could not be given to the data path');
+      });
+  }
+
+  /** The data path no longer answers for node `id` (it lost its name, or the kernel forgot it). */
+  private detachDirectory(id: number): void {
+    if (this.attachedDirectories.delete(id)) this.native?.detachDirectory?.(id);
   }
 
   /** An open handle of node `id`, if any. */

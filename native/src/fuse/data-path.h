@@ -2,7 +2,8 @@
 // for the kernel (OPEN, CREATE) it attaches the handle (file-table.h): the storage's descriptor, checked
 // at OPEN, and the storage's size cell for the file. From then on READ, WRITE, FSYNC, FLUSH, RELEASE and
 // GETATTR of that handle are served here, on the thread that received them, with their IO on that
-// thread's io_uring: a READ becomes one IORING_OP_READ on the storage's descriptor, its completion the
+// thread's io_uring (and GETATTR of a directory JavaScript attached, directory-table.h, with one statx on
+// its descriptor there and then): a READ becomes one IORING_OP_READ on the storage's descriptor, its completion the
 // reply (a small WRITE is one pwrite there and then: io_uring punts buffered writes on ext4 to a worker,
 // see kInlineWrite). JavaScript keeps the policy and the storage's state: a write past the end raises the size cell
 // it reads, a RELEASE is reported back so it closes the storage's file, and a write whose file still has
@@ -19,6 +20,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "directory-table.h"
 #include "file-table.h"
 #include "protocol.h"
 
@@ -76,8 +78,8 @@ class DataPath {
     uint32_t nanoseconds = 0;
   };
 
-  DataPath(io_uring* ring, FileTable& files, Transport& transport, DataPathCounters& counters, AttrValid attr_valid,
-           size_t buffer_size);
+  DataPath(io_uring* ring, FileTable& files, DirectoryTable& directories, Transport& transport,
+           DataPathCounters& counters, AttrValid attr_valid, size_t buffer_size);
   ~DataPath();
   DataPath(const DataPath&) = delete;
   DataPath& operator=(const DataPath&) = delete;
@@ -99,9 +101,12 @@ class DataPath {
   void Completed(Op* op, int result);  // result: bytes, or -errno
   void Finish(Op* op, int error);      // answers (error 0: with the op's result), then retires it
   void Retire(Op* op);                 // gives its buffer back, frees it, and lets go of its file
+  bool ServeDirectory(const Request& request);  // GETATTR of an attached directory; false when not attached
+  void SendAttributes(const Request& request, const struct statx& stx);
 
   io_uring* const ring_;
   FileTable& files_;
+  DirectoryTable& directories_;
   Transport& transport_;
   DataPathCounters& counters_;
   const AttrValid attr_valid_;

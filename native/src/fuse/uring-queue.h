@@ -40,7 +40,7 @@ class UringQueue : public DataPath::Transport {
   };
 
   UringQueue(int fuse_fd, unsigned qid, unsigned depth, size_t payload_size, FileTable& files,
-             DataPathCounters& counters, DataPath::AttrValid attr_valid, Hooks hooks);
+             DirectoryTable& directories, DataPathCounters& counters, DataPath::AttrValid attr_valid, Hooks hooks);
   ~UringQueue() override;  // stops the thread (Stop) and frees the entries
   UringQueue(const UringQueue&) = delete;
   UringQueue& operator=(const UringQueue&) = delete;
@@ -73,6 +73,7 @@ class UringQueue : public DataPath::Transport {
   const unsigned qid_;
   const size_t payload_size_;
   FileTable& files_;
+  DirectoryTable& directories_;
   DataPathCounters& counters_;
   const DataPath::AttrValid attr_valid_;
   Hooks hooks_;
