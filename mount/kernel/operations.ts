@@ -6,7 +6,7 @@
 // the mount runs as root the new entry is chowned to them (a mount by an ordinary user can only make
 // entries of its own).
 import { decodeName, encodeName } from '../../src/ground/name-bytes.js';
-import { StorageError } from '../../src/ground/errors.js';
+import { StorageError, traceless } from '../../src/ground/errors.js';
 import { joinPath } from '../../src/storage/names.js';
 import type { EntryStat, NativeAccess } from '../../src/adapters/adapter.js';
 import type { SetTime } from '../../src/ground/set-time.js';
@@ -108,7 +108,8 @@ export function privilegeBits(mode: number): number {
  */
 const readableToo = (flags: number): number => ((flags & O.ACCMODE) === O.WRONLY ? (flags & ~O.ACCMODE) | O.RDWR : flags);
 
-const errorOf = (code: string, message: string): StorageError => new StorageError(code, `${code}: ${message}`);
+/** An errno answer to the kernel (no stack trace: a SETATTR of an unlinked file after every unlink is one). */
+const errorOf = (code: string, message: string): StorageError => traceless(() => new StorageError(code, `${code}: ${message}`));
 
 /** A name from the storage (a string, or bytes when not UTF-8) as bytes. */
 const bytesOf = (name: string | Buffer): Buffer => (typeof name === 'string' ? Buffer.from(name, 'utf8') : name);
