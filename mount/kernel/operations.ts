@@ -70,6 +70,8 @@ export interface NativePort {
    */
   attachDirectory?: (node: number, fd: number, ino: bigint) => number;
   detachDirectory?: (node: number) => void;
+  /** has the data path answer ENOENT to GETATTR and SETATTR of node `node`, which nothing can reach again */
+  removed?: (node: number) => void;
   /** FUSE passthrough: a backing file id for descriptor fd, or -errno; and forgetting one */
   backingOpen(fd: number): number;
   backingClose(id: number): number;
@@ -115,7 +117,7 @@ const errorOf = (code: string, message: string): StorageError => traceless(() =>
 const bytesOf = (name: string | Buffer): Buffer => (typeof name === 'string' ? Buffer.from(name, 'utf8') : name);
 
 export class KernelOps {
-  readonly nodes = new NodeTable((node) => this.detachDirectory(node.id));
+  readonly nodes = new NodeTable((node) => this.nodeGone(node));
   private readonly dirs = new Map<number, OpenDir>();
   private nextDirHandle = 1;
   /** open file handles by node: the node's attributes once unlinked come from one of them */
@@ -286,6 +288,16 @@ export class KernelOps {
         this.attachedDirectories.delete(id);
         this.logger?.debug({ node: id, err: error }, 'a directory could not be given to the data path');
       });
+  }
+
+  /**
+   * Node `node` lost its last name (it is still in the table) or the kernel forgot it. Without a name or
+   * an open handle nothing reaches the file again, and its GETATTR and SETATTR are ENOENT: the data path
+   * answers those (with the writeback cache, the kernel writes an unlinked file's new ctime back at once).
+   */
+  private nodeGone(node: Node): void {
+    this.detachDirectory(node.id);
+    if (this.nodes.get(node.id) === node && !this.openFiles.has(node.id)) this.native?.removed?.(node.id);
   }
 
   /** The data path no longer answers for node `id` (it lost its name, or the kernel forgot it). */

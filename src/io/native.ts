@@ -109,6 +109,8 @@ export interface NativeFuseSession {
    */
   attachDirectory(nodeid: number, fd: number, ino: bigint): number;
   detachDirectory(nodeid: number): void;
+  /** node `nodeid` lost its last name with no handle open: the data path answers its GETATTR and SETATTR with ENOENT */
+  removed(nodeid: number): void;
   /**
    * FUSE over io_uring: one queue per possible CPU with `depth` entries of `payloadSize` bytes, threads and
    * rings ready; before answering INIT with FUSE_OVER_IO_URING. Returns the number of queues; throws with errno.

@@ -166,3 +166,28 @@ test('kernel transport (data path): GETATTR of a directory is answered natively 
   m.sh('mkdir -p e/sub && touch e/sub/z && rmdir e/sub 2>/dev/null; rm e/sub/z && rmdir e/sub');
   t.equal(m.sh('stat e/sub 2>&1 || true').includes('No such file'), true, 'a removed directory is gone');
 });
+
+// With the writeback cache an unlink changes the file's ctime in the kernel's cache, which it writes back
+// at once: a SETATTR of the unlinked file. Nothing can reach a file without a name or an open handle, so
+// the data path answers that (ENOENT, as JavaScript would) once JavaScript reported the node removed.
+test('kernel transport (data path, writeback cache): the SETATTR after an unlink is answered natively; an unlinked open file still works', async (t) => {
+  const m = await withMount(t, 'io_uring', ['--transport', 'kernel', '--writeback-cache', '--debug', '--log-level', 'info']);
+  m.sh('for i in $(seq 1 10); do : > f$i; rm f$i; done; : > done');
+  const logged = (op: string) => [...m.log().matchAll(new RegExp(`"op":"${op}","unique":\\d+,"node"`, 'g'))].length; // requests, not replies
+  for (let i = 0; i < 200 && logged('CREATE') < 11; i++) await new Promise((resolve) => setTimeout(resolve, 25));
+  t.equal(logged('UNLINK'), 10, '10 unlinks');
+  t.equal(logged('SETATTR'), 0, 'JavaScript saw no SETATTR of the unlinked files');
+  const open = String.raw`
+import os, stat
+fd = os.open('g', os.O_RDWR | os.O_CREAT, 0o644)
+os.unlink('g')
+os.write(fd, b'still here')
+os.fchmod(fd, 0o600)
+st = os.fstat(fd)
+os.lseek(fd, 0, 0)
+print(st.st_nlink, oct(stat.S_IMODE(st.st_mode)), st.st_size, os.read(fd, 100).decode())
+os.close(fd)
+print(os.path.exists('g'))
+`;
+  t.equal(m.sh(`python3 - <<'EOF'\n${open}\nEOF`), '0 0o600 10 still here\nFalse\n', 'an unlinked open file: written, chmod-ed, stat-ed and read through its handle');
+});

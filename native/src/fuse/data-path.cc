@@ -91,6 +91,8 @@ unsigned StatKindOf(uint32_t opcode) {
       return kStatGetattr;
     case kFlush:
       return kStatFlush;
+    case kSetattr:
+      return kStatSetattr;
     default:
       return kStatRelease;
   }
@@ -111,11 +113,11 @@ struct DataPath::Op {
   struct statx stx;
 };
 
-DataPath::DataPath(io_uring* ring, FileTable& files, DirectoryTable& directories, Transport& transport,
-                   DataPathCounters& counters, AttrValid attr_valid, size_t buffer_size)
+DataPath::DataPath(io_uring* ring, FileTable& files, NodeTable& nodes, Transport& transport, DataPathCounters& counters,
+                   AttrValid attr_valid, size_t buffer_size)
     : ring_(ring),
       files_(files),
-      directories_(directories),
+      nodes_(nodes),
       transport_(transport),
       counters_(counters),
       attr_valid_(attr_valid),
@@ -159,10 +161,12 @@ bool DataPath::Serve(const Request& request, bool* kept) {
     case kGetattr: {
       GetattrIn in;
       std::memcpy(&in, request.arg, sizeof in);
-      if ((in.getattr_flags & kGetattrFh) == 0) return ServeDirectory(request);  // by node: an attached directory
+      if ((in.getattr_flags & kGetattrFh) == 0) return ServeByNode(request);
       fh = in.fh;
       break;
     }
+    case kSetattr:
+      return ServeByNode(request);
     case kRead:
     case kWrite:
     case kRelease:
@@ -375,20 +379,29 @@ void DataPath::SendAttributes(const Request& request, const struct statx& s) {
   transport_.Send(request, 0, &out, sizeof out);
 }
 
-// A statx of an open descriptor reads no disk (the open file pins the inode in memory), so it is made
-// here and now: through the ring, io_uring would hand it to an io-wq worker (it always does for statx),
-// two thread wake-ups for a call of a few microseconds. Anything unexpected (a failure, another inode) is
-// left to JavaScript, which knows what the node is now.
-bool DataPath::ServeDirectory(const Request& request) {
-  std::shared_ptr<AttachedDirectory> directory = directories_.Use(request.header.nodeid);
-  if (!directory) return false;
+// A removed node's GETATTR and SETATTR are ENOENT. An attached directory's GETATTR is a statx of its
+// descriptor made here and now: it reads no disk (the open file pins the inode in memory), and through
+// the ring io_uring would hand it to an io-wq worker (it always does for statx), two thread wake-ups for
+// a call of a few microseconds. Anything unexpected (a failure, another inode) is left to JavaScript,
+// which knows what the node is now.
+bool DataPath::ServeByNode(const Request& request) {
   const uint64_t start_ns = MonotonicNs();
+  const unsigned kind = StatKindOf(request.header.opcode);
+  if (nodes_.IsRemoved(request.header.nodeid)) {
+    transport_.Send(request, ENOENT, nullptr, 0);
+    counters_.served.fetch_add(1, std::memory_order_relaxed);
+    counters_.Record(kind, start_ns, ENOENT);
+    return true;
+  }
+  if (request.header.opcode != kGetattr) return false;
+  std::shared_ptr<AttachedDirectory> directory = nodes_.Directory(request.header.nodeid);
+  if (!directory) return false;
   struct statx stx;
   if (statx(directory->fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &stx) != 0) return false;
   if (directory->ino != 0 && stx.stx_ino != directory->ino) return false;
   SendAttributes(request, stx);
   counters_.served.fetch_add(1, std::memory_order_relaxed);
-  counters_.Record(kStatGetattr, start_ns, 0);
+  counters_.Record(kind, start_ns, 0);
   return true;
 }
 
