@@ -124,6 +124,17 @@ export class PosixFs {
     return this.handle(fh).nativeAccess();
   }
 
+  /**
+   * Runs `use` with the descriptor of the directory at `path` while it is open here, where the storage has
+   * one (for native code, which keeps a duplicate): what `use` answers, or false where there is none.
+   */
+  withDirectoryDescriptor(path: string, use: (fd: number) => boolean): Promise<boolean> {
+    return this.dirs.use(relativeOf(path), async (dir) => {
+      const fd = dir.nativeDescriptor();
+      return fd !== undefined && use(fd);
+    });
+  }
+
   fstat(fh: number): Promise<EntryStat> {
     return this.handle(fh).stat();
   }

@@ -41,7 +41,8 @@ export class NodeTable {
   private nextId = FUSE_ROOT_ID + 1;
   readonly root: Node = { id: FUSE_ROOT_ID, ino: 0n, links: [], lookups: 1 };
 
-  constructor() {
+  /** `gone` hears of every node that lost its last name or was dropped (once for each). */
+  constructor(private readonly gone: (node: Node) => void = () => {}) {
     this.nodes.set(this.root.id, this.root);
   }
 
@@ -100,8 +101,10 @@ export class NodeTable {
     if (node.lookups > 0) return;
     this.nodes.delete(id);
     for (const link of node.links) this.byName.delete(keyOf(link.parent, link.name));
+    const named = node.links.length > 0;
     node.links = [];
     if (this.byIno.get(node.ino) === node) this.byIno.delete(node.ino);
+    if (named) this.gone(node);
   }
 
   /** `name` left `parent` (UNLINK, RMDIR, or replaced by a rename); returns the node it named, if known. */
@@ -111,7 +114,10 @@ export class NodeTable {
     if (!node) return undefined;
     this.byName.delete(key);
     node.links = node.links.filter((link) => link.parent !== parent || link.name !== name);
-    if (node.links.length === 0 && this.byIno.get(node.ino) === node) this.byIno.delete(node.ino);
+    if (node.links.length === 0) {
+      if (this.byIno.get(node.ino) === node) this.byIno.delete(node.ino);
+      this.gone(node);
+    }
     return node;
   }
 

@@ -6,7 +6,7 @@
 // the mount runs as root the new entry is chowned to them (a mount by an ordinary user can only make
 // entries of its own).
 import { decodeName, encodeName } from '../../src/ground/name-bytes.js';
-import { StorageError } from '../../src/ground/errors.js';
+import { StorageError, traceless } from '../../src/ground/errors.js';
 import { joinPath } from '../../src/storage/names.js';
 import type { EntryStat, NativeAccess } from '../../src/adapters/adapter.js';
 import type { SetTime } from '../../src/ground/set-time.js';
@@ -64,6 +64,14 @@ export type Notifier = (code: number, body: Buffer) => void;
 export interface NativePort {
   /** hands an open file's handle to the native data path (native/src/fuse/data-path.h); absent: none */
   attach?: (fh: number, node: number, access: NativeAccess) => void;
+  /**
+   * has the data path answer GETATTR of directory node `node`, inode `ino` (0n: the root), open as `fd`
+   * (native/src/fuse/directory-table.h): 0, or an errno; and stop (detach)
+   */
+  attachDirectory?: (node: number, fd: number, ino: bigint) => number;
+  detachDirectory?: (node: number) => void;
+  /** has the data path answer ENOENT to GETATTR and SETATTR of node `node`, which nothing can reach again */
+  removed?: (node: number) => void;
   /** FUSE passthrough: a backing file id for descriptor fd, or -errno; and forgetting one */
   backingOpen(fd: number): number;
   backingClose(id: number): number;
@@ -102,13 +110,14 @@ export function privilegeBits(mode: number): number {
  */
 const readableToo = (flags: number): number => ((flags & O.ACCMODE) === O.WRONLY ? (flags & ~O.ACCMODE) | O.RDWR : flags);
 
-const errorOf = (code: string, message: string): StorageError => new StorageError(code, `${code}: ${message}`);
+/** An errno answer to the kernel (no stack trace: a SETATTR of an unlinked file after every unlink is one). */
+const errorOf = (code: string, message: string): StorageError => traceless(() => new StorageError(code, `${code}: ${message}`));
 
 /** A name from the storage (a string, or bytes when not UTF-8) as bytes. */
 const bytesOf = (name: string | Buffer): Buffer => (typeof name === 'string' ? Buffer.from(name, 'utf8') : name);
 
 export class KernelOps {
-  readonly nodes = new NodeTable();
+  readonly nodes = new NodeTable((node) => this.nodeGone(node));
   private readonly dirs = new Map<number, OpenDir>();
   private nextDirHandle = 1;
   /** open file handles by node: the node's attributes once unlinked come from one of them */
@@ -128,6 +137,8 @@ export class KernelOps {
    * privileges to remove, and needs no stat. A change of mode or owner drops a node from the set.
    */
   private readonly unprivileged = new Set<number>();
+  /** directory nodes whose GETATTR the data path answers (or is being given) */
+  private readonly attachedDirectories = new Set<number>();
 
   constructor(
     private readonly posix: PosixFs,
@@ -251,7 +262,47 @@ export class KernelOps {
     const r = reader(request);
     const flags = r.u32();
     const fh = r.skip(4).u64();
-    return attrOut(await this.statOf(request.nodeid, flags & GETATTR_FH ? fh : undefined), this.attrValid);
+    const stat = await this.statOf(request.nodeid, flags & GETATTR_FH ? fh : undefined);
+    if (stat.kind === 'directory') this.attachDirectory(request.nodeid);
+    return attrOut(stat, this.attrValid);
+  }
+
+  /**
+   * From the second GETATTR of a directory on, the data path answers it (a create or an unlink in a
+   * directory brings one under default_permissions: the kernel forgets the directory's attributes). Given
+   * the directory's descriptor while the node still has the name it was opened by; a directory renamed or
+   * removed meanwhile is caught by the node table (detach) or by the data path (another inode).
+   */
+  private attachDirectory(id: number): void {
+    const attach = this.native?.attachDirectory;
+    const node = this.nodes.get(id);
+    const path = node && this.nodes.path(node);
+    if (!attach || !node || path === undefined || this.attachedDirectories.has(id)) return;
+    this.attachedDirectories.add(id);
+    this.posix
+      .withDirectoryDescriptor(path, (fd) => this.attachedDirectories.has(id) && this.nodes.path(node) === path && attach(id, fd, node.ino) === 0)
+      .then((attached) => {
+        if (!attached) this.attachedDirectories.delete(id);
+      })
+      .catch((error: unknown) => {
+        this.attachedDirectories.delete(id);
+        this.logger?.debug({ node: id, err: error }, 'a directory could not be given to the data path');
+      });
+  }
+
+  /**
+   * Node `node` lost its last name (it is still in the table) or the kernel forgot it. Without a name or
+   * an open handle nothing reaches the file again, and its GETATTR and SETATTR are ENOENT: the data path
+   * answers those (with the writeback cache, the kernel writes an unlinked file's new ctime back at once).
+   */
+  private nodeGone(node: Node): void {
+    this.detachDirectory(node.id);
+    if (this.nodes.get(node.id) === node && !this.openFiles.has(node.id)) this.native?.removed?.(node.id);
+  }
+
+  /** The data path no longer answers for node `id` (it lost its name, or the kernel forgot it). */
+  private detachDirectory(id: number): void {
+    if (this.attachedDirectories.delete(id)) this.native?.detachDirectory?.(id);
   }
 
   /** An open handle of node `id`, if any. */

@@ -356,9 +356,11 @@ uint32_t Ring::Reap() {
 void Ring::OnPoll(uv_poll_t* handle, int status, int /*events*/) {
   auto* ring = static_cast<Ring*>(handle->data);
   if (ring == nullptr || !ring->ring_ready_ || status < 0) return;
+  // One read takes the whole count and clears it (an eventfd without EFD_SEMAPHORE): a second one would
+  // only find EAGAIN, a system call per wake-up for nothing. A completion after it writes again, and the
+  // poll fires again.
   uint64_t ignored;
-  while (read(ring->eventfd_, &ignored, sizeof(ignored)) > 0) {
-  }
+  (void)!read(ring->eventfd_, &ignored, sizeof(ignored));
   uint32_t count = ring->Reap();
   Napi::Env env = ring->Env();
   if (count > 0) {

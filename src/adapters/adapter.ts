@@ -171,6 +171,8 @@ export interface DirNode extends AttributeNode {
   /** fsync of the directory itself: makes creations, renames and deletions in it durable. */
   sync(): Promise<void>;
   statfs(): Promise<FsStats>;
+  /** the descriptor, where the directory is a local one whose own stat is its attributes (for native code) */
+  descriptor?(): number;
   close(): Promise<void>;
 }
 

@@ -74,19 +74,37 @@ export function storageError(code: string, what: string, details: ErrorDetails =
   return new StorageError(code, `${code}: ${describe(code)}, ${what}${where}${how}${hint}`, details);
 }
 
+/** Errors made without a stack trace (see traceless). */
+const untraced = new WeakSet<StorageError>();
+
+/**
+ * `make()` without a stack trace: capturing one costs more than the rest of an error (15-20 us here), and
+ * some errors are hot answers rather than failures (ENOENT lookups, ENODATA xattrs).
+ */
+export function traceless(make: () => StorageError): StorageError {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    const error = make();
+    untraced.add(error);
+    return error;
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
+
+/** `make()`, relabelling `from`: with a stack trace only where `from` has one. */
+export function tracedLike(from: StorageError, make: () => StorageError): StorageError {
+  return untraced.has(from) ? traceless(make) : make();
+}
+
 /**
  * An error for a kernel result of -errno. Made without a stack trace: it is created where a completion is
  * reaped, so the trace would say nothing, and expected failures (ENOENT lookups, ENODATA xattrs) are hot.
  */
 export function errnoError(errno: number, syscall: string, path?: string): StorageError {
   const code = CODE_BY_ERRNO.get(errno) ?? `E${errno}`;
-  const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 0;
-  try {
-    return storageError(code, syscall, { syscall, path });
-  } finally {
-    Error.stackTraceLimit = limit;
-  }
+  return traceless(() => storageError(code, syscall, { syscall, path }));
 }
 
 /** Anything thrown below the API (a Node fs error, a native TypeError) as a StorageError. */
@@ -107,7 +125,7 @@ export function withPath<T>(promise: Promise<T>, path: string): Promise<T> {
   return promise.catch((error: unknown) => {
     const e = toStorageError(error, 'io', path);
     if (e.path !== path) {
-      throw storageError(e.code, e.syscall ?? 'io', { syscall: e.syscall, path, cause: e });
+      throw tracedLike(e, () => storageError(e.code, e.syscall ?? 'io', { syscall: e.syscall, path, cause: e }));
     }
     throw e;
   });

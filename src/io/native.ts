@@ -103,6 +103,15 @@ export interface NativeFuseSession {
    */
   attach(fh: number, fd: number, nodeid: number, sizeCell: Float64Array): void;
   /**
+   * from now until detachDirectory, the data path answers GETATTR of node `nodeid`, inode `ino` (0n: not
+   * checked), the directory open as `fd` (of which it keeps a duplicate); 0, or an errno (EMFILE when it
+   * holds as many as it keeps)
+   */
+  attachDirectory(nodeid: number, fd: number, ino: bigint): number;
+  detachDirectory(nodeid: number): void;
+  /** node `nodeid` lost its last name with no handle open: the data path answers its GETATTR and SETATTR with ENOENT */
+  removed(nodeid: number): void;
+  /**
    * FUSE over io_uring: one queue per possible CPU with `depth` entries of `payloadSize` bytes, threads and
    * rings ready; before answering INIT with FUSE_OVER_IO_URING. Returns the number of queues; throws with errno.
    */

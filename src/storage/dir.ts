@@ -499,6 +499,15 @@ export class Dir extends Handle {
     return this.call('statfs', () => this.node.statfs());
   }
 
+  /**
+   * For native code that stats this directory itself (the mount's data path): its descriptor, valid until
+   * this handle closes (such code keeps a duplicate). Undefined on a closed handle and where directories
+   * have no descriptor whose stat is theirs.
+   */
+  nativeDescriptor(): number | undefined {
+    return this.closed ? undefined : this.node.descriptor?.();
+  }
+
   /** Waits for this handle's calls in progress and releases it (its descriptor once no child needs it). */
   async close(): Promise<void> {
     if (this.closed) return;

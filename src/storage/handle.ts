@@ -3,7 +3,7 @@
 import type { AttributeNode, XattrNode } from '../adapters/adapter.js';
 import type { SetTime } from '../ground/set-time.js';
 import { checkTimes } from './times.js';
-import { storageError, toStorageError, type StorageError } from '../ground/errors.js';
+import { storageError, toStorageError, tracedLike, type StorageError } from '../ground/errors.js';
 import { decodeName, nameByteLength, printableName, publicName } from '../ground/name-bytes.js';
 import { joinPath, toNameString, type Name } from './names.js';
 
@@ -162,5 +162,5 @@ export function labelled(error: unknown, what: string, path: string, handlePath:
   if (e.path === where) return e;
   // the storage layer's own errors already name a full path below this handle
   if (e.syscall === undefined && e.path !== undefined && (handlePath === '' || e.path.startsWith(`${printableName(handlePath)}/`))) return e;
-  return storageError(e.code, what, { syscall: e.syscall, path: where, cause: e });
+  return tracedLike(e, () => storageError(e.code, what, { syscall: e.syscall, path: where, cause: e }));
 }

@@ -54,6 +54,8 @@ interface Counters {
   native: boolean;
   served: number;
   writes: number;
+  bytesRead: number;
+  bytesWritten: number;
   uringQueues: number;
   uringRequests: number;
   uringError: number;
@@ -92,6 +94,9 @@ for (const [how, args, native, uring] of MODES) {
     if (native) {
       t.ok(served?.native && served.served > 10 && served.writes > 0, `the data path answered ${served?.served} requests, ${served?.writes} of them writes`);
       t.match(m.log(), /"storageWrites":0,/, 'no write went through JavaScript');
+    } else if (args.includes('--passthrough')) {
+      // it still answers directories' GETATTR
+      t.ok(served?.writes === 0 && served.bytesRead === 0 && served.bytesWritten === 0, 'the data path read and wrote nothing');
     } else {
       t.equal(served?.served, 0, 'the data path answered nothing');
     }
@@ -133,4 +138,56 @@ test('kernel transport: --passthrough with --writeback-cache is refused (the ker
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
   t.notEqual(code, 0, 'the mount process fails');
   t.match(log(), /--passthrough needs --transport kernel, root, and no --writeback-cache/, 'saying why');
+});
+
+// A create or an unlink in a directory makes the kernel forget the directory's attributes, and (under
+// default_permissions) ask for them before the next lookup in it: the data path answers that GETATTR
+// from the directory's descriptor once JavaScript has answered one (native/src/fuse/directory-table.h).
+test('kernel transport (data path): GETATTR of a directory is answered natively after the first, and says what the backing directory says', async (t) => {
+  const m = await withMount(t, 'io_uring', ['--transport', 'kernel', '--debug', '--log-level', 'info']);
+  m.sh('mkdir d && for i in $(seq 1 20); do touch d/f$i; done');
+  const createsLogged = () => [...m.log().matchAll(/"op":"CREATE","unique":\d+,"node":(\d+)/g)];
+  // the mount's log reaches this process through a pipe, read between the blocking shell commands
+  for (let i = 0; i < 200 && createsLogged().length < 20; i++) await new Promise((resolve) => setTimeout(resolve, 25));
+  const creates = createsLogged();
+  const dirNode = creates[0]?.[1];
+  const asked = [...m.log().matchAll(/"op":"GETATTR","unique":\d+,"node":(\d+)/g)].filter((match) => match[1] === dirNode).length;
+  t.equal(creates.length, 20, '20 creates in d');
+  t.ok(asked <= 2, `the kernel asked for d's attributes after each create; JavaScript answered ${asked} of those`);
+
+  const attributes = "stat -c '%i %h %a %u %g %s %Y'";
+  const same = (name: string, what: string) => t.equal(m.sh(`${attributes} ${name}`), m.sh(`${attributes} ${path.join(m.backing, name)}`), what);
+  m.sh('chmod 750 d && touch d/g');
+  same('d', 'after a chmod and a create: the mount says what the backing directory says');
+  // a directory renamed over another (whose node was answered natively too): the name shows the moved one
+  m.sh('mkdir e && touch e/x e/x2 && rm e/x e/x2 && mv -T d e && touch e/y && rm e/f1');
+  same('e', 'after a rename over an answered directory, a create and an unlink');
+  t.equal(m.sh('ls e | wc -l'), '21\n', 'which holds the moved files');
+  m.sh('mkdir -p e/sub && touch e/sub/z && rmdir e/sub 2>/dev/null; rm e/sub/z && rmdir e/sub');
+  t.equal(m.sh('stat e/sub 2>&1 || true').includes('No such file'), true, 'a removed directory is gone');
+});
+
+// With the writeback cache an unlink changes the file's ctime in the kernel's cache, which it writes back
+// at once: a SETATTR of the unlinked file. Nothing can reach a file without a name or an open handle, so
+// the data path answers that (ENOENT, as JavaScript would) once JavaScript reported the node removed.
+test('kernel transport (data path, writeback cache): the SETATTR after an unlink is answered natively; an unlinked open file still works', async (t) => {
+  const m = await withMount(t, 'io_uring', ['--transport', 'kernel', '--writeback-cache', '--debug', '--log-level', 'info']);
+  m.sh('for i in $(seq 1 10); do : > f$i; rm f$i; done; : > done');
+  const logged = (op: string) => [...m.log().matchAll(new RegExp(`"op":"${op}","unique":\\d+,"node"`, 'g'))].length; // requests, not replies
+  for (let i = 0; i < 200 && logged('CREATE') < 11; i++) await new Promise((resolve) => setTimeout(resolve, 25));
+  t.equal(logged('UNLINK'), 10, '10 unlinks');
+  t.equal(logged('SETATTR'), 0, 'JavaScript saw no SETATTR of the unlinked files');
+  const open = String.raw`
+import os, stat
+fd = os.open('g', os.O_RDWR | os.O_CREAT, 0o644)
+os.unlink('g')
+os.write(fd, b'still here')
+os.fchmod(fd, 0o600)
+st = os.fstat(fd)
+os.lseek(fd, 0, 0)
+print(st.st_nlink, oct(stat.S_IMODE(st.st_mode)), st.st_size, os.read(fd, 100).decode())
+os.close(fd)
+print(os.path.exists('g'))
+`;
+  t.equal(m.sh(`python3 - <<'EOF'\n${open}\nEOF`), '0 0o600 10 still here\nFalse\n', 'an unlinked open file: written, chmod-ed, stat-ed and read through its handle');
 });

@@ -91,6 +91,8 @@ unsigned StatKindOf(uint32_t opcode) {
       return kStatGetattr;
     case kFlush:
       return kStatFlush;
+    case kSetattr:
+      return kStatSetattr;
     default:
       return kStatRelease;
   }
@@ -111,10 +113,11 @@ struct DataPath::Op {
   struct statx stx;
 };
 
-DataPath::DataPath(io_uring* ring, FileTable& files, Transport& transport, DataPathCounters& counters,
+DataPath::DataPath(io_uring* ring, FileTable& files, NodeTable& nodes, Transport& transport, DataPathCounters& counters,
                    AttrValid attr_valid, size_t buffer_size)
     : ring_(ring),
       files_(files),
+      nodes_(nodes),
       transport_(transport),
       counters_(counters),
       attr_valid_(attr_valid),
@@ -158,10 +161,12 @@ bool DataPath::Serve(const Request& request, bool* kept) {
     case kGetattr: {
       GetattrIn in;
       std::memcpy(&in, request.arg, sizeof in);
-      if ((in.getattr_flags & kGetattrFh) == 0) return false;  // a stat by node: JavaScript knows the path
+      if ((in.getattr_flags & kGetattrFh) == 0) return ServeByNode(request);
       fh = in.fh;
       break;
     }
+    case kSetattr:
+      return ServeByNode(request);
     case kRead:
     case kWrite:
     case kRelease:
@@ -342,33 +347,62 @@ void DataPath::Finish(Op* op, int error) {
            !counters_.largest_write.compare_exchange_weak(largest, op->done, std::memory_order_relaxed)) {
     }
   } else if (op->kind == Op::kGetattr) {
-    AttrOut out{};
-    out.attr_valid = attr_valid_.seconds;
-    out.attr_valid_nsec = attr_valid_.nanoseconds;
-    const struct statx& s = op->stx;
-    Attr& a = out.attr;
-    a.ino = s.stx_ino;
-    a.size = s.stx_size;
-    a.blocks = s.stx_blocks;
-    a.atime = static_cast<uint64_t>(s.stx_atime.tv_sec);
-    a.mtime = static_cast<uint64_t>(s.stx_mtime.tv_sec);
-    a.ctime = static_cast<uint64_t>(s.stx_ctime.tv_sec);
-    a.atimensec = s.stx_atime.tv_nsec;
-    a.mtimensec = s.stx_mtime.tv_nsec;
-    a.ctimensec = s.stx_ctime.tv_nsec;
-    a.mode = s.stx_mode;
-    a.nlink = s.stx_nlink;
-    a.uid = s.stx_uid;
-    a.gid = s.stx_gid;
-    a.rdev = DeviceNumber(s.stx_rdev_major, s.stx_rdev_minor);
-    a.blksize = s.stx_blksize;
-    transport_.Send(op->request, 0, &out, sizeof out);
+    SendAttributes(op->request, op->stx);
   } else {
     transport_.Send(op->request, 0, nullptr, 0);
   }
   counters_.served.fetch_add(1, std::memory_order_relaxed);
   counters_.Record(StatKindOf(op->request.header.opcode), op->start_ns, error);
   Retire(op);
+}
+
+void DataPath::SendAttributes(const Request& request, const struct statx& s) {
+  AttrOut out{};
+  out.attr_valid = attr_valid_.seconds;
+  out.attr_valid_nsec = attr_valid_.nanoseconds;
+  Attr& a = out.attr;
+  a.ino = s.stx_ino;
+  a.size = s.stx_size;
+  a.blocks = s.stx_blocks;
+  a.atime = static_cast<uint64_t>(s.stx_atime.tv_sec);
+  a.mtime = static_cast<uint64_t>(s.stx_mtime.tv_sec);
+  a.ctime = static_cast<uint64_t>(s.stx_ctime.tv_sec);
+  a.atimensec = s.stx_atime.tv_nsec;
+  a.mtimensec = s.stx_mtime.tv_nsec;
+  a.ctimensec = s.stx_ctime.tv_nsec;
+  a.mode = s.stx_mode;
+  a.nlink = s.stx_nlink;
+  a.uid = s.stx_uid;
+  a.gid = s.stx_gid;
+  a.rdev = DeviceNumber(s.stx_rdev_major, s.stx_rdev_minor);
+  a.blksize = s.stx_blksize;
+  transport_.Send(request, 0, &out, sizeof out);
+}
+
+// A removed node's GETATTR and SETATTR are ENOENT. An attached directory's GETATTR is a statx of its
+// descriptor made here and now: it reads no disk (the open file pins the inode in memory), and through
+// the ring io_uring would hand it to an io-wq worker (it always does for statx), two thread wake-ups for
+// a call of a few microseconds. Anything unexpected (a failure, another inode) is left to JavaScript,
+// which knows what the node is now.
+bool DataPath::ServeByNode(const Request& request) {
+  const uint64_t start_ns = MonotonicNs();
+  const unsigned kind = StatKindOf(request.header.opcode);
+  if (nodes_.IsRemoved(request.header.nodeid)) {
+    transport_.Send(request, ENOENT, nullptr, 0);
+    counters_.served.fetch_add(1, std::memory_order_relaxed);
+    counters_.Record(kind, start_ns, ENOENT);
+    return true;
+  }
+  if (request.header.opcode != kGetattr) return false;
+  std::shared_ptr<AttachedDirectory> directory = nodes_.Directory(request.header.nodeid);
+  if (!directory) return false;
+  struct statx stx;
+  if (statx(directory->fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &stx) != 0) return false;
+  if (directory->ino != 0 && stx.stx_ino != directory->ino) return false;
+  SendAttributes(request, stx);
+  counters_.served.fetch_add(1, std::memory_order_relaxed);
+  counters_.Record(kind, start_ns, 0);
+  return true;
 }
 
 void DataPath::Retire(Op* op) {

@@ -2,11 +2,13 @@
 // for the kernel (OPEN, CREATE) it attaches the handle (file-table.h): the storage's descriptor, checked
 // at OPEN, and the storage's size cell for the file. From then on READ, WRITE, FSYNC, FLUSH, RELEASE and
 // GETATTR of that handle are served here, on the thread that received them, with their IO on that
-// thread's io_uring: a READ becomes one IORING_OP_READ on the storage's descriptor, its completion the
-// reply (a small WRITE is one pwrite there and then: io_uring punts buffered writes on ext4 to a worker,
-// see kInlineWrite). JavaScript keeps the policy and the storage's state: a write past the end raises the size cell
-// it reads, a RELEASE is reported back so it closes the storage's file, and a write whose file still has
-// privilege bits to remove (HANDLE_KILLPRIV_V2) is handed to it. Any other request goes to JavaScript.
+// thread's io_uring (and, by node, node-table.h: GETATTR of a directory JavaScript attached, with one
+// statx on its descriptor there and then, and GETATTR and SETATTR of a removed file, ENOENT): a READ becomes one
+// IORING_OP_READ on the storage's descriptor, its completion the reply (a small WRITE is one pwrite there and then:
+// io_uring punts buffered writes on ext4 to a worker, see kInlineWrite). JavaScript keeps the policy and the storage's
+// state: a write past the end raises the size cell it reads, a RELEASE is reported back so it closes the storage's
+// file, and a write whose file still has privilege bits to remove (HANDLE_KILLPRIV_V2) is handed to it. Any other
+// request goes to JavaScript.
 //
 // One DataPath per serving thread; the transport (the /dev/fuse reader, or a FUSE-over-io_uring queue)
 // says where a request's bytes are and how its reply leaves.
@@ -20,12 +22,22 @@
 #include <vector>
 
 #include "file-table.h"
+#include "node-table.h"
 #include "protocol.h"
 
 namespace persistfs::fuse {
 
 // The requests the data path answers, by kind, for latencies and errors (persistfs stats).
-enum StatKind : unsigned { kStatRead, kStatWrite, kStatFsync, kStatGetattr, kStatFlush, kStatRelease, kStatKinds };
+enum StatKind : unsigned {
+  kStatRead,
+  kStatWrite,
+  kStatFsync,
+  kStatGetattr,
+  kStatFlush,
+  kStatRelease,
+  kStatSetattr,
+  kStatKinds
+};
 // Latency buckets: bucket 0 under 1 us, bucket i from 2^(i-1) to 2^i us, the last one everything longer.
 constexpr unsigned kLatencyBuckets = 32;
 
@@ -76,8 +88,8 @@ class DataPath {
     uint32_t nanoseconds = 0;
   };
 
-  DataPath(io_uring* ring, FileTable& files, Transport& transport, DataPathCounters& counters, AttrValid attr_valid,
-           size_t buffer_size);
+  DataPath(io_uring* ring, FileTable& files, NodeTable& nodes, Transport& transport, DataPathCounters& counters,
+           AttrValid attr_valid, size_t buffer_size);
   ~DataPath();
   DataPath(const DataPath&) = delete;
   DataPath& operator=(const DataPath&) = delete;
@@ -95,13 +107,16 @@ class DataPath {
 
  private:
   struct Op;
-  void Submit(Op* op);                 // its IO on the ring (or, a small write, done at once: see kInlineWrite)
-  void Completed(Op* op, int result);  // result: bytes, or -errno
-  void Finish(Op* op, int error);      // answers (error 0: with the op's result), then retires it
-  void Retire(Op* op);                 // gives its buffer back, frees it, and lets go of its file
+  void Submit(Op* op);                       // its IO on the ring (or, a small write, done at once: see kInlineWrite)
+  void Completed(Op* op, int result);        // result: bytes, or -errno
+  void Finish(Op* op, int error);            // answers (error 0: with the op's result), then retires it
+  void Retire(Op* op);                       // gives its buffer back, frees it, and lets go of its file
+  bool ServeByNode(const Request& request);  // GETATTR by node or SETATTR (node-table.h); false when not ours
+  void SendAttributes(const Request& request, const struct statx& stx);
 
   io_uring* const ring_;
   FileTable& files_;
+  NodeTable& nodes_;
   Transport& transport_;
   DataPathCounters& counters_;
   const AttrValid attr_valid_;

@@ -34,6 +34,7 @@ static_assert(sizeof(OutHeader) == 16, "fuse_out_header is 16 bytes");
 // The opcodes the native data path answers itself (data-path.h); JavaScript serves every other one.
 enum Opcode : uint32_t {
   kGetattr = 3,
+  kSetattr = 4,
   kRead = 15,
   kWrite = 16,
   kRelease = 18,

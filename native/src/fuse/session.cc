@@ -84,6 +84,9 @@ Napi::Function FuseSession::Define(Napi::Env env) {
                          InstanceMethod<&FuseSession::Unmount>("unmount"),
                          InstanceMethod<&FuseSession::Close>("close"),
                          InstanceMethod<&FuseSession::Attach>("attach"),
+                         InstanceMethod<&FuseSession::AttachDirectory>("attachDirectory"),
+                         InstanceMethod<&FuseSession::DetachDirectory>("detachDirectory"),
+                         InstanceMethod<&FuseSession::Removed>("removed"),
                          InstanceMethod<&FuseSession::Counters>("counters"),
                          InstanceAccessor<&FuseSession::Fd>("fd"),
                      });
@@ -217,6 +220,28 @@ Napi::Value FuseSession::Attach(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// attachDirectory(nodeid, fd, ino: bigint): from now on the data path answers GETATTR of node `nodeid`,
+// inode `ino` (0n: not checked), the directory open as fd, with a statx of a duplicate of fd
+// (node-table.h); 0, or an errno (EMFILE: too many).
+Napi::Value FuseSession::AttachDirectory(const Napi::CallbackInfo& info) {
+  bool lossless;
+  const uint64_t ino = info[2].As<Napi::BigInt>().Uint64Value(&lossless);
+  return Napi::Number::New(info.Env(), nodes_.AttachDirectory(static_cast<uint64_t>(I64(info, 0)), I32(info, 1), ino));
+}
+
+// detachDirectory(nodeid): JavaScript answers its GETATTR again (the node lost its name, or was forgotten).
+Napi::Value FuseSession::DetachDirectory(const Napi::CallbackInfo& info) {
+  nodes_.DetachDirectory(static_cast<uint64_t>(I64(info, 0)));
+  return info.Env().Undefined();
+}
+
+// removed(nodeid): node `nodeid` lost its last name with no handle open: the data path answers its
+// GETATTR and SETATTR with ENOENT (node-table.h).
+Napi::Value FuseSession::Removed(const Napi::CallbackInfo& info) {
+  nodes_.Removed(static_cast<uint64_t>(I64(info, 0)));
+  return info.Env().Undefined();
+}
+
 // counters(): whether the data path runs, what it did, and the FUSE-over-io_uring queues.
 Napi::Value FuseSession::Counters(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -232,7 +257,7 @@ Napi::Value FuseSession::Counters(const Napi::CallbackInfo& info) {
   number("writes", counters_.writes.load());
   number("largestWrite", counters_.largest_write.load());
   // by kind of request answered here: errors, and latencies in log2 buckets of microseconds
-  static const char* const kKinds[kStatKinds] = {"read", "write", "fsync", "getattr", "flush", "release"};
+  static const char* const kKinds[kStatKinds] = {"read", "write", "fsync", "getattr", "flush", "release", "setattr"};
   auto kinds = Napi::Object::New(env);
   for (unsigned kind = 0; kind < kStatKinds; kind++) {
     auto entry = Napi::Object::New(env);
@@ -276,8 +301,8 @@ Napi::Value FuseSession::StartUring(const Napi::CallbackInfo& info) {
     Schedule();
   };
   for (int cpu = 0; cpu < cpus; cpu++) {
-    auto queue = std::make_unique<UringQueue>(fd_, static_cast<unsigned>(cpu), depth, payload, files_, counters_,
-                                              attr_valid_, hooks);
+    auto queue = std::make_unique<UringQueue>(fd_, static_cast<unsigned>(cpu), depth, payload, files_, nodes_,
+                                              counters_, attr_valid_, hooks);
     int error = queue->Start();
     if (error != 0) {
       queues_.clear();
@@ -325,7 +350,7 @@ void FuseSession::ReadLoop(Reader& reader) {
   int setup = io_uring_queue_init(kRingEntries, &reader.ring, IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN);
   if (setup == -EINVAL) setup = io_uring_queue_init(kRingEntries, &reader.ring, 0);  // an older kernel
   if (setup != 0) return PollLoop(reader);
-  reader.data = std::make_unique<DataPath>(&reader.ring, files_, *this, counters_, attr_valid_, buffer_size_);
+  reader.data = std::make_unique<DataPath>(&reader.ring, files_, nodes_, *this, counters_, attr_valid_, buffer_size_);
   native_ = true;
   io_uring* ring = &reader.ring;
   DataPath* data = reader.data.get();

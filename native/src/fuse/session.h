@@ -50,6 +50,9 @@ class FuseSession : public Napi::ObjectWrap<FuseSession>, public DataPath::Trans
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value Fd(const Napi::CallbackInfo& info);
   Napi::Value Attach(const Napi::CallbackInfo& info);
+  Napi::Value AttachDirectory(const Napi::CallbackInfo& info);
+  Napi::Value DetachDirectory(const Napi::CallbackInfo& info);
+  Napi::Value Removed(const Napi::CallbackInfo& info);
   Napi::Value Counters(const Napi::CallbackInfo& info);
 
   // A thread reading /dev/fuse: its own ring (for the poll and the data path's IO) and data path.
@@ -78,6 +81,7 @@ class FuseSession : public Napi::ObjectWrap<FuseSession>, public DataPath::Trans
   size_t buffer_size_ = 0;
   std::vector<std::unique_ptr<Reader>> readers_;  // one per CPU
   FileTable files_;
+  NodeTable nodes_;
   DataPathCounters counters_;
   DataPath::AttrValid attr_valid_;
   std::atomic<bool> native_{false};                  // a reader got its ring: the data path runs

@@ -39,7 +39,7 @@ class UringQueue : public DataPath::Transport {
     std::function<void(uint8_t* request, size_t length, uint64_t unique, Entry* entry)> to_javascript;
   };
 
-  UringQueue(int fuse_fd, unsigned qid, unsigned depth, size_t payload_size, FileTable& files,
+  UringQueue(int fuse_fd, unsigned qid, unsigned depth, size_t payload_size, FileTable& files, NodeTable& nodes,
              DataPathCounters& counters, DataPath::AttrValid attr_valid, Hooks hooks);
   ~UringQueue() override;  // stops the thread (Stop) and frees the entries
   UringQueue(const UringQueue&) = delete;
@@ -73,6 +73,7 @@ class UringQueue : public DataPath::Transport {
   const unsigned qid_;
   const size_t payload_size_;
   FileTable& files_;
+  NodeTable& nodes_;
   DataPathCounters& counters_;
   const DataPath::AttrValid attr_valid_;
   Hooks hooks_;

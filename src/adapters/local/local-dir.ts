@@ -192,6 +192,10 @@ export class LocalDir extends FdNode implements DirNode {
     return this.engine.fstatfs(this.fd);
   }
 
+  descriptor(): number {
+    return this.fd;
+  }
+
   close(): Promise<void> {
     return this.engine.closeFd(this.fd);
   }
