@@ -177,7 +177,7 @@ test('kernel transport (data path, writeback cache): the SETATTR after an unlink
   for (let i = 0; i < 200 && logged('CREATE') < 11; i++) await new Promise((resolve) => setTimeout(resolve, 25));
   t.equal(logged('UNLINK'), 10, '10 unlinks');
   t.equal(logged('SETATTR'), 0, 'JavaScript saw no SETATTR of the unlinked files');
-  const open = String.raw`
+  const open = `
 import os, stat
 fd = os.open('g', os.O_RDWR | os.O_CREAT, 0o644)
 os.unlink('g')
@@ -189,5 +189,9 @@ print(st.st_nlink, oct(stat.S_IMODE(st.st_mode)), st.st_size, os.read(fd, 100).d
 os.close(fd)
 print(os.path.exists('g'))
 `;
-  t.equal(m.sh(`python3 - <<'EOF'\n${open}\nEOF`), '0 0o600 10 still here\nFalse\n', 'an unlinked open file: written, chmod-ed, stat-ed and read through its handle');
+  t.equal(
+    m.sh(`python3 - <<'EOF'\n${open}\nEOF`),
+    '0 0o600 10 still here\nFalse\n',
+    'an unlinked open file: written, chmod-ed, stat-ed and read through its handle',
+  );
 });
