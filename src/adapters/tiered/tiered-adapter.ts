@@ -15,6 +15,7 @@ import type { SetTime } from '../../io/engine.js';
 import type { FsStats } from '../../io/native.js';
 import type { Logger } from '../../log.js';
 import {
+  totalBytes,
   XattrsOf,
   type Adapter,
   type DirEntry,
@@ -584,10 +585,7 @@ export class TieredDir extends XattrsOf implements DirNode {
     const copy = await this.tier.staging.flushWrite(id, buffers, 0o600, RW);
     await copy.close();
     await this.tier.drop(key);
-    await this.tier.uploads.begin(
-      { id, key, metadata: metadataOf(newAttributes(mode)), synced: { size: buffers.reduce((total, buffer) => total + buffer.length, 0) } },
-      true,
-    );
+    await this.tier.uploads.begin({ id, key, metadata: metadataOf(newAttributes(mode)), synced: { size: totalBytes(buffers) } }, true);
     this.tier.uploads.queue(id);
     const file = await this.tier.openCopy(key, { id, key, metadata: metadataOf(newAttributes(mode)) });
     if (this.tier.writeThrough) await this.tier.uploads.finished(id);
