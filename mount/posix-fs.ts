@@ -126,12 +126,13 @@ export class PosixFs {
 
   /**
    * Runs `use` with the descriptor of the directory at `path` while it is open here, where the storage has
-   * one (for native code, which keeps a duplicate): what `use` answers, or false where there is none.
+   * one (for native code, which keeps a duplicate), and the names there that are the storage's own (absent
+   * or not, only the storage answers for them): what `use` answers, or false where there is none.
    */
-  withDirectoryDescriptor(path: string, use: (fd: number) => boolean): Promise<boolean> {
+  withDirectoryDescriptor(path: string, use: (fd: number, ownNames: readonly string[]) => boolean): Promise<boolean> {
     return this.dirs.use(relativeOf(path), async (dir) => {
       const fd = dir.nativeDescriptor();
-      return fd !== undefined && use(fd);
+      return fd !== undefined && use(fd, dir.ownNames());
     });
   }
 

@@ -87,7 +87,7 @@ export class KernelMount {
         options.nativeDataPath === false
           ? undefined
           : (fh: number, node: number, access: NativeAccess) => this.session.attach(fh, access.fd, node, access.sizeCell),
-      attachDirectory: options.nativeDataPath === false ? undefined : (node, fd, ino) => this.session.attachDirectory(node, fd, ino),
+      attachDirectory: options.nativeDataPath === false ? undefined : (node, fd, ino, kept) => this.session.attachDirectory(node, fd, ino, kept),
       detachDirectory: (node) => this.session.detachDirectory(node),
       removed: options.nativeDataPath === false ? undefined : (node) => this.session.removed(node),
       backingOpen: (fd) => this.session.backingOpen(fd),

@@ -65,10 +65,11 @@ export interface NativePort {
   /** hands an open file's handle to the native data path (native/src/fuse/data-path.h); absent: none */
   attach?: (fh: number, node: number, access: NativeAccess) => void;
   /**
-   * has the data path answer GETATTR of directory node `node`, inode `ino` (0n: the root), open as `fd`
-   * (native/src/fuse/directory-table.h): 0, or an errno; and stop (detach)
+   * has the data path answer GETATTR of directory node `node`, inode `ino` (0n: the root), open as `fd`,
+   * and LOOKUP of names it does not have but `kept` (native/src/fuse/node-table.h): 0, or an errno; and
+   * stop (detach)
    */
-  attachDirectory?: (node: number, fd: number, ino: bigint) => number;
+  attachDirectory?: (node: number, fd: number, ino: bigint, kept: readonly string[]) => number;
   detachDirectory?: (node: number) => void;
   /** has the data path answer ENOENT to GETATTR and SETATTR of node `node`, which nothing can reach again */
   removed?: (node: number) => void;
@@ -269,7 +270,9 @@ export class KernelOps {
 
   /**
    * From the second GETATTR of a directory on, the data path answers it (a create or an unlink in a
-   * directory brings one under default_permissions: the kernel forgets the directory's attributes). Given
+   * directory brings one under default_permissions: the kernel forgets the directory's attributes), and
+   * the LOOKUP of a name the directory does not have (each create starts with one), but the storage's own
+   * names there, whatever they look like on disk. Given
    * the directory's descriptor while the node still has the name it was opened by; a directory renamed or
    * removed meanwhile is caught by the node table (detach) or by the data path (another inode).
    */
@@ -280,7 +283,7 @@ export class KernelOps {
     if (!attach || !node || path === undefined || this.attachedDirectories.has(id)) return;
     this.attachedDirectories.add(id);
     this.posix
-      .withDirectoryDescriptor(path, (fd) => this.attachedDirectories.has(id) && this.nodes.path(node) === path && attach(id, fd, node.ino) === 0)
+      .withDirectoryDescriptor(path, (fd, kept) => this.attachedDirectories.has(id) && this.nodes.path(node) === path && attach(id, fd, node.ino, kept) === 0)
       .then((attached) => {
         if (!attached) this.attachedDirectories.delete(id);
       })

@@ -104,10 +104,11 @@ export interface NativeFuseSession {
   attach(fh: number, fd: number, nodeid: number, sizeCell: Float64Array): void;
   /**
    * from now until detachDirectory, the data path answers GETATTR of node `nodeid`, inode `ino` (0n: not
-   * checked), the directory open as `fd` (of which it keeps a duplicate); 0, or an errno (EMFILE when it
-   * holds as many as it keeps)
+   * checked), the directory open as `fd` (of which it keeps a duplicate), and LOOKUP of a name absent from
+   * it, but for the names in `kept`; 0, or an errno (EMFILE when it holds as many as it keeps, ESTALE when
+   * `fd` is not that directory)
    */
-  attachDirectory(nodeid: number, fd: number, ino: bigint): number;
+  attachDirectory(nodeid: number, fd: number, ino: bigint, kept: readonly string[]): number;
   detachDirectory(nodeid: number): void;
   /** node `nodeid` lost its last name with no handle open: the data path answers its GETATTR and SETATTR with ENOENT */
   removed(nodeid: number): void;

@@ -508,6 +508,11 @@ export class Dir extends Handle {
     return this.closed ? undefined : this.node.descriptor?.();
   }
 
+  /** The names this directory keeps for persistfs's own files (at the root): hidden from listings, refused by name. */
+  ownNames(): readonly string[] {
+    return this.isRoot ? [...RESERVED_NAMES] : [];
+  }
+
   /** Waits for this handle's calls in progress and releases it (its descriptor once no child needs it). */
   async close(): Promise<void> {
     if (this.closed) return;

@@ -167,6 +167,38 @@ test('kernel transport (data path): GETATTR of a directory is answered natively 
   t.equal(m.sh('stat e/sub 2>&1 || true').includes('No such file'), true, 'a removed directory is gone');
 });
 
+// A create starts with a LOOKUP of a name that is not there: in a directory JavaScript attached, the data
+// path answers it (ENOENT) from the backing directory; a name that is there, and the storage's own names at
+// the root, still go to JavaScript.
+test('kernel transport (data path): LOOKUP of an absent name in an attached directory is answered natively; present names go to JavaScript', async (t) => {
+  const m = await withMount(t, 'io_uring', ['--transport', 'kernel', '--debug', '--log-level', 'info']);
+  m.sh('mkdir d && touch d/first && stat d >/dev/null');
+  const requests = (op: string) => [...m.log().matchAll(new RegExp(`"op":"${op}","unique":\\d+,"node":(\\d+)`, 'g'))].map((match) => match[1]);
+  const settle = async (op: string, count: number) => {
+    for (let i = 0; i < 200 && requests(op).length < count; i++) await new Promise((resolve) => setTimeout(resolve, 25));
+  };
+  await settle('CREATE', 1);
+  const dirNode = requests('CREATE')[0];
+  const lookupsInD = () => requests('LOOKUP').filter((node) => node === dirNode).length;
+  const before = lookupsInD();
+  m.sh('for i in $(seq 1 20); do touch d/n$i; done');
+  await settle('CREATE', 21);
+  t.equal(requests('CREATE').length, 21, '20 more creates in d');
+  t.ok(lookupsInD() - before <= 1, `JavaScript saw ${lookupsInD() - before} of their 20 LOOKUPs (the absent names)`);
+
+  t.equal(m.sh('stat d/missing 2>&1 || true').includes('No such file'), true, 'an absent name is ENOENT');
+  fs.writeFileSync(path.join(m.backing, 'd', 'outside'), 'made beside the mount');
+  t.equal(m.sh('cat d/outside'), 'made beside the mount', 'a name made in the backing directory meanwhile is found');
+  m.sh('rm d/n3 && mv d/n4 d/n40');
+  t.equal(m.sh('ls d/n3 d/n4 2>&1 | grep -c "No such file" || true'), '2\n', 'removed and renamed-away names are ENOENT');
+  t.equal(m.sh('cat d/n40 && echo ok'), 'ok\n', 'the renamed-to name is there');
+  // the storage's directory for its temporary files, taken away beside the mount: absent, still not ENOENT
+  fs.rmSync(path.join(m.backing, '.persistfs-tmp'), { recursive: true, force: true });
+  m.sh('stat . >/dev/null && touch d/n1');
+  const own = m.sh('stat .persistfs-tmp .persistfs-lock 2>&1 || true');
+  t.equal((own.match(/Invalid argument/g) ?? []).length, 2, `the storage's own names at the root are its to answer: ${own.trim()}`);
+});
+
 // With the writeback cache an unlink changes the file's ctime in the kernel's cache, which it writes back
 // at once: a SETATTR of the unlinked file. Nothing can reach a file without a name or an open handle, so
 // the data path answers that (ENOENT, as JavaScript would) once JavaScript reported the node removed.

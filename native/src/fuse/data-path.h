@@ -3,7 +3,8 @@
 // at OPEN, and the storage's size cell for the file. From then on READ, WRITE, FSYNC, FLUSH, RELEASE and
 // GETATTR of that handle are served here, on the thread that received them, with their IO on that
 // thread's io_uring (and, by node, node-table.h: GETATTR of a directory JavaScript attached, with one
-// statx on its descriptor there and then, and GETATTR and SETATTR of a removed file, ENOENT): a READ becomes one
+// statx on its descriptor there and then, LOOKUP of a name such a directory does not have, ENOENT, and GETATTR
+// and SETATTR of a removed file, ENOENT): a READ becomes one
 // IORING_OP_READ on the storage's descriptor, its completion the reply (a small WRITE is one pwrite there and then:
 // io_uring punts buffered writes on ext4 to a worker, see kInlineWrite). JavaScript keeps the policy and the storage's
 // state: a write past the end raises the size cell it reads, a RELEASE is reported back so it closes the storage's
@@ -36,6 +37,7 @@ enum StatKind : unsigned {
   kStatFlush,
   kStatRelease,
   kStatSetattr,
+  kStatLookup,
   kStatKinds
 };
 // Latency buckets: bucket 0 under 1 us, bucket i from 2^(i-1) to 2^i us, the last one everything longer.
@@ -112,6 +114,7 @@ class DataPath {
   void Finish(Op* op, int error);            // answers (error 0: with the op's result), then retires it
   void Retire(Op* op);                       // gives its buffer back, frees it, and lets go of its file
   bool ServeByNode(const Request& request);  // GETATTR by node or SETATTR (node-table.h); false when not ours
+  bool ServeLookup(const Request& request);  // LOOKUP of a name an attached directory does not have; false otherwise
   void SendAttributes(const Request& request, const struct statx& stx);
 
   io_uring* const ring_;

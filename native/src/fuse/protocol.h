@@ -23,6 +23,9 @@ struct InHeader {
 };
 static_assert(sizeof(InHeader) == 40, "fuse_in_header is 40 bytes");
 
+// The root directory's node id, fixed by the protocol.
+constexpr uint64_t kRootId = 1;
+
 // Every reply starts with this header; `error` is 0 or a negative errno (then no body follows).
 struct OutHeader {
   uint32_t len;
@@ -33,6 +36,7 @@ static_assert(sizeof(OutHeader) == 16, "fuse_out_header is 16 bytes");
 
 // The opcodes the native data path answers itself (data-path.h); JavaScript serves every other one.
 enum Opcode : uint32_t {
+  kLookup = 1,
   kGetattr = 3,
   kSetattr = 4,
   kRead = 15,

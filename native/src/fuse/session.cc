@@ -220,13 +220,20 @@ Napi::Value FuseSession::Attach(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// attachDirectory(nodeid, fd, ino: bigint): from now on the data path answers GETATTR of node `nodeid`,
-// inode `ino` (0n: not checked), the directory open as fd, with a statx of a duplicate of fd
-// (node-table.h); 0, or an errno (EMFILE: too many).
+// attachDirectory(nodeid, fd, ino: bigint, kept: string[]): from now on the data path answers GETATTR of
+// node `nodeid`, inode `ino` (0n: not checked), the directory open as fd, with a statx of a duplicate of
+// fd, and LOOKUPs of names it does not have but those in `kept` (node-table.h); 0, or an errno (EMFILE:
+// too many, ESTALE: fd is not that directory).
 Napi::Value FuseSession::AttachDirectory(const Napi::CallbackInfo& info) {
   bool lossless;
   const uint64_t ino = info[2].As<Napi::BigInt>().Uint64Value(&lossless);
-  return Napi::Number::New(info.Env(), nodes_.AttachDirectory(static_cast<uint64_t>(I64(info, 0)), I32(info, 1), ino));
+  std::vector<std::string> kept;
+  if (info.Length() > 3 && info[3].IsArray()) {
+    auto names = info[3].As<Napi::Array>();
+    for (uint32_t i = 0; i < names.Length(); i++) kept.push_back(names.Get(i).As<Napi::String>().Utf8Value());
+  }
+  return Napi::Number::New(
+      info.Env(), nodes_.AttachDirectory(static_cast<uint64_t>(I64(info, 0)), I32(info, 1), ino, std::move(kept)));
 }
 
 // detachDirectory(nodeid): JavaScript answers its GETATTR again (the node lost its name, or was forgotten).
@@ -257,7 +264,8 @@ Napi::Value FuseSession::Counters(const Napi::CallbackInfo& info) {
   number("writes", counters_.writes.load());
   number("largestWrite", counters_.largest_write.load());
   // by kind of request answered here: errors, and latencies in log2 buckets of microseconds
-  static const char* const kKinds[kStatKinds] = {"read", "write", "fsync", "getattr", "flush", "release", "setattr"};
+  static const char* const kKinds[kStatKinds] = {"read",  "write",   "fsync",   "getattr",
+                                                 "flush", "release", "setattr", "lookup"};
   auto kinds = Napi::Object::New(env);
   for (unsigned kind = 0; kind < kStatKinds; kind++) {
     auto entry = Napi::Object::New(env);
