@@ -27,7 +27,7 @@ import { formatRemoteTables } from './bench/remote-report.js';
 import { BACKUP_FULL, BACKUP_QUICK, REMOTE_FULL, REMOTE_PARTS, REMOTE_QUICK, runRemoteSection, type RemoteSectionResult } from './bench/remote-section.js';
 import { formatWalTable, formatWalTargets } from './bench/wal-report.js';
 import { runWalSection, WAL_FULL, WAL_NOTES, WAL_QUICK, type WalSectionResult } from './bench/wal-section.js';
-import { addMeasurements, type Measurement } from './bench/workers.js';
+import { addMeasurements, NOTHING_MEASURED, type Measurement } from './bench/workers.js';
 import {
   allWorkloads,
   FULL,
@@ -113,7 +113,7 @@ async function runWorkload(
         progress.begin(stepLabel(position, workload, `round ${round + 1}/${rounds}  ${peer.name}`));
         const measured = await workload.turn(peer, round, context);
         progress.end(formatRate(measured.ops / measured.seconds));
-        totals.set(peer.name, addMeasurements(totals.get(peer.name) ?? { ops: 0, seconds: 0 }, measured));
+        totals.set(peer.name, addMeasurements(totals.get(peer.name) ?? NOTHING_MEASURED, measured));
       }
     }
     if (workload.fio && withFio) {
@@ -127,7 +127,7 @@ async function runWorkload(
     await workload.cleanup?.(context);
   }
   const rows = PEER_NAMES.map((peer) => resultRow(workload.id, peer, totals.get(peer)!, workload.bytesPerOp));
-  if (fio) rows.push(resultRow(workload.id, 'fio', { ops: fio.iops * fio.seconds, seconds: fio.seconds }, workload.bytesPerOp));
+  if (fio) rows.push(resultRow(workload.id, 'fio', { ops: fio.iops * fio.seconds, seconds: fio.seconds, cpuSeconds: fio.cpuSeconds }, workload.bytesPerOp));
   return { rows, fio };
 }
 

@@ -10,6 +10,8 @@ export interface FioResult {
   iops: number;
   bytesPerSecond: number;
   seconds: number;
+  /** fio's own CPU time (user + system, as its JSON reports it) */
+  cpuSeconds: number | undefined;
   commandLine: string;
 }
 
@@ -52,7 +54,11 @@ function readStats(report: unknown): Omit<FioResult, 'commandLine'> {
   }
   const error = field(job, 'error');
   if (error !== 0) throw new Error(`fio's job failed with error ${String(error)}`);
-  return { iops, bytesPerSecond, seconds: runtimeMs / 1000 };
+  // usr_cpu and sys_cpu: percent of the job's run time
+  const user = field(job, 'usr_cpu');
+  const system = field(job, 'sys_cpu');
+  const cpuSeconds = typeof user === 'number' && typeof system === 'number' ? ((user + system) / 100) * (runtimeMs / 1000) : undefined;
+  return { iops, bytesPerSecond, seconds: runtimeMs / 1000, cpuSeconds };
 }
 
 function field(value: unknown, key: string, index?: number): unknown {

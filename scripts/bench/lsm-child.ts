@@ -9,6 +9,7 @@ import path from 'node:path';
 import { writeBack } from './data-files.js';
 import { openKvPeer, type KvPeerName, type KvStore } from './lsm-stores.js';
 import { lsmWorkloads, type LsmSettings, type LsmWorkloadId } from './lsm-workloads.js';
+import { cpuSecondsSince } from './workers.js';
 
 export interface LsmChildRequest {
   peer: KvPeerName;
@@ -32,6 +33,8 @@ export interface LsmWorkloadResult {
   ops: number;
   seconds: number;
   opsPerSecond: number;
+  /** this store's process's CPU time per operation (its threads included: LevelDB's, the thread pool, io-wq) */
+  cpuUsPerOp: number;
   found: number | undefined;
   /** after the workload */
   memory: MemorySample;
@@ -95,7 +98,9 @@ async function runPeer(request: LsmChildRequest): Promise<LsmPeerRun> {
       const name = `${workload.id}.db`;
       const store = workload.kind === 'fill' ? await peer.create(name) : reads!;
       progress({ step: 'begin', label: `${request.position} ${request.peer.padEnd(20)}  ${workload.id}` });
+      const cpu = process.cpuUsage();
       const measured = await workload.run(store, settings, (done) => progress({ step: 'detail', text: `${done.toLocaleString('en-US')} ops` }));
+      const cpuSeconds = cpuSecondsSince(cpu);
       const found = measured.found === undefined ? '' : `, found ${measured.found.toLocaleString('en-US')}`;
       progress({ step: 'end', result: `${rate(measured.ops / measured.seconds)}${found}` });
       results.push({
@@ -104,6 +109,7 @@ async function runPeer(request: LsmChildRequest): Promise<LsmPeerRun> {
         ops: measured.ops,
         seconds: measured.seconds,
         opsPerSecond: measured.ops / measured.seconds,
+        cpuUsPerOp: (cpuSeconds / measured.ops) * 1e6,
         found: measured.found,
         memory: memorySample(),
       });

@@ -4,7 +4,7 @@
 import type { LsmPeerRun, LsmWorkloadResult } from './lsm-child.js';
 import type { KvPeerName } from './lsm-stores.js';
 import type { LsmWorkloadId } from './lsm-workloads.js';
-import { formatNumber, formatRatio, formatTextTable } from './report.js';
+import { formatCpu, formatNumber, formatRatio, formatTextTable } from './report.js';
 
 const OURS: KvPeerName = 'lsm io_uring';
 const THEIRS: KvPeerName = 'classic-level';
@@ -33,7 +33,13 @@ const workloadsOf = (runs: readonly LsmPeerRun[]) => runs[0]?.results.map((resul
 export function formatLsmTable(runs: readonly LsmPeerRun[]): string {
   const peers = runs.map((run) => run.peer);
   const ratios = RATIOS.filter(([a, b]) => peers.includes(a) && peers.includes(b));
-  const header = ['workload', 'in flight', ...peers.map((peer) => `${peer} ops/s`), ...ratios.map(([a, b]) => `${a} / ${b}`)];
+  const header = [
+    'workload',
+    'in flight',
+    ...peers.map((peer) => `${peer} ops/s`),
+    ...ratios.map(([a, b]) => `${a} / ${b}`),
+    ...peers.map((peer) => `${peer} CPU us/op`),
+  ];
   const body = workloadsOf(runs).map((workload) => [
     workload,
     String(resultOf(runs, peers[0]!, workload)!.inFlight),
@@ -42,6 +48,7 @@ export function formatLsmTable(runs: readonly LsmPeerRun[]): string {
       return result ? formatNumber(result.opsPerSecond, 0) : '-';
     }),
     ...ratios.map(([a, b]) => formatRatio(lsmRatio(runs, workload, a, b))),
+    ...peers.map((peer) => formatCpu(resultOf(runs, peer, workload)?.cpuUsPerOp)),
   ]);
   return formatTextTable(header, body, 1);
 }

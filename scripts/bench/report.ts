@@ -8,7 +8,7 @@ import path from 'node:path';
 import { MiB } from './data-files.js';
 import type { PeerName } from './peers.js';
 import type { WorkloadId } from './workloads.js';
-import type { Measurement } from './workers.js';
+import { cpuUsPerOp, type Measurement } from './workers.js';
 
 export type RowPeer = PeerName | 'fio';
 
@@ -19,12 +19,17 @@ export interface ResultRow {
   seconds: number;
   opsPerSecond: number;
   mibPerSecond: number;
+  /** the process's CPU time per operation (workers.ts), where measured */
+  cpuUsPerOp: number | undefined;
 }
 
 export function resultRow(workload: WorkloadId, peer: RowPeer, measured: Measurement, bytesPerOp: number): ResultRow {
   const opsPerSecond = measured.ops / measured.seconds;
-  return { workload, peer, ...measured, opsPerSecond, mibPerSecond: (opsPerSecond * bytesPerOp) / MiB };
+  return { workload, peer, ...measured, opsPerSecond, mibPerSecond: (opsPerSecond * bytesPerOp) / MiB, cpuUsPerOp: cpuUsPerOp(measured) };
 }
+
+/** CPU microseconds per operation as a table cell ('-' where not measured). */
+export const formatCpu = (us: number | undefined) => (us === undefined ? '-' : formatNumber(us, us < 10 ? 2 : us < 100 ? 1 : 0));
 
 const RATIO_PEERS: readonly RowPeer[] = ['node:fs', 'sync', 'fio'];
 
@@ -69,12 +74,13 @@ export const formatNumber = (value: number, digits: number) => value.toLocaleStr
 
 /** The results as a text table; ratios sit on the io_uring row of each workload. */
 export function formatTable(rows: readonly ResultRow[]): string {
-  const header = ['workload', 'peer', 'ops/s', 'MiB/s', ...RATIO_PEERS.map((peer) => `io_uring/${peer}`)];
+  const header = ['workload', 'peer', 'ops/s', 'MiB/s', 'CPU us/op', ...RATIO_PEERS.map((peer) => `io_uring/${peer}`)];
   const body = rows.map((row, index) => [
     index > 0 && rows[index - 1]!.workload === row.workload ? '' : row.workload,
     row.peer,
     formatNumber(row.opsPerSecond, 0),
     formatNumber(row.mibPerSecond, 1),
+    formatCpu(row.cpuUsPerOp),
     ...RATIO_PEERS.map((peer) => (row.peer === 'io_uring' ? formatRatio(ratio(rows, row.workload, peer)) : '')),
   ]);
   return formatTextTable(header, body, 2);

@@ -2,9 +2,9 @@
 // WAL targets with their verdicts.
 import { MiB } from './data-files.js';
 import type { PeerName } from './peers.js';
-import { formatNumber, formatRatio, formatTextTable } from './report.js';
+import { formatCpu, formatNumber, formatRatio, formatTextTable } from './report.js';
 import type { LogCalls, WalPolicy } from './wal-logs.js';
-import type { Measurement } from './workers.js';
+import { cpuUsPerOp, type Measurement } from './workers.js';
 
 export interface WalJob {
   /** payload bytes per record (persistfs adds its 9-byte record header; the naive log adds nothing) */
@@ -21,6 +21,8 @@ export interface WalRow extends WalJob {
   recordsPerSecond: number;
   /** payload MiB/s */
   mibPerSecond: number;
+  /** the process's CPU time per record (workers.ts), where measured */
+  cpuUsPerRecord: number | undefined;
   /** write calls and fdatasyncs that reached the storage while measuring */
   calls: LogCalls;
 }
@@ -34,6 +36,7 @@ export function walRow(job: WalJob, peer: PeerName, measured: Measurement, calls
     seconds: measured.seconds,
     recordsPerSecond,
     mibPerSecond: (recordsPerSecond * job.recordBytes) / MiB,
+    cpuUsPerRecord: cpuUsPerOp(measured),
     calls,
   };
 }
@@ -54,7 +57,7 @@ export const formatRecordSize = (bytes: number) => (bytes % 1024 === 0 ? `${byte
 
 /** The results as a text table. Ratios compare with node:fs under the same sync policy. */
 export function formatWalTable(rows: readonly WalRow[]): string {
-  const header = ['record', 'sync', 'writers', 'peer', 'records/s', 'MiB/s', 'records/write', 'vs node:fs same writers', 'vs node:fs 1 writer'];
+  const header = ['record', 'sync', 'writers', 'peer', 'records/s', 'MiB/s', 'CPU us/rec', 'records/write', 'vs node:fs same writers', 'vs node:fs 1 writer'];
   const body = rows.map((row) => {
     const naive = row.peer === 'node:fs';
     return [
@@ -64,6 +67,7 @@ export function formatWalTable(rows: readonly WalRow[]): string {
       row.peer,
       formatNumber(row.recordsPerSecond, 0),
       formatNumber(row.mibPerSecond, 1),
+      formatCpu(row.cpuUsPerRecord),
       row.calls.writes === 0 ? '-' : formatNumber(row.records / row.calls.writes, 1),
       naive ? '' : formatRatio(ratioToNaive(rows, row, row.writers)),
       naive && row.writers === 1 ? '' : formatRatio(ratioToNaive(rows, row, 1)),

@@ -12,7 +12,7 @@ import { writeBack } from './data-files.js';
 import { PEER_NAMES, rotated, type PeerName } from './peers.js';
 import { openLogPeer, WAL_SEGMENT_SIZE, type LogCalls, type LogPeer, type WalPolicy } from './wal-logs.js';
 import { evaluateWalTargets, formatRecordSize, walRow, type WalJob, type WalRow, type WalTargetResult } from './wal-report.js';
-import { addMeasurements, runWorkers, type Measurement } from './workers.js';
+import { addMeasurements, NOTHING_MEASURED, runWorkers, type Measurement } from './workers.js';
 
 export interface WalSettings {
   /** turns per peer and job */
@@ -85,7 +85,7 @@ async function runJob(job: WalJob, order: number, position: string, peers: reado
       progress.begin(`${position} ${describeJob(job)}  round ${round + 1}/${rounds}  ${peer.name}`);
       const turn = await runTurn(peer, job, secondsPerJob / rounds, warmupSeconds);
       progress.end(`${Math.round(turn.measured.ops / turn.measured.seconds).toLocaleString('en-US')} records/s`);
-      const total = totals.get(peer.name) ?? { measured: { ops: 0, seconds: 0 }, calls: NO_CALLS };
+      const total = totals.get(peer.name) ?? { measured: NOTHING_MEASURED, calls: NO_CALLS };
       totals.set(peer.name, { measured: addMeasurements(total.measured, turn.measured), calls: addCalls(total.calls, turn.calls) });
     }
   }

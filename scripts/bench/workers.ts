@@ -11,6 +11,15 @@ export interface Limit {
 export interface Measurement {
   ops: number;
   seconds: number;
+  /** CPU time (user + system) of this whole process meanwhile, its threads included (the thread pool,
+   * io_uring's io-wq workers, LevelDB's): what the operations cost beside how long they took */
+  cpuSeconds?: number;
+}
+
+/** The CPU time this process used since `since` (a process.cpuUsage() taken before), in seconds. */
+export function cpuSecondsSince(since: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(since);
+  return (used.user + used.system) / 1e6;
 }
 
 /**
@@ -20,6 +29,7 @@ export interface Measurement {
  */
 export async function runWorkers(count: number, limit: Limit, operation: (worker: number) => Promise<unknown>): Promise<Measurement> {
   const maxOps = limit.ops ?? Infinity;
+  const cpu = process.cpuUsage();
   const start = performance.now();
   const deadline = limit.seconds === undefined ? Infinity : start + limit.seconds * 1000;
   let ops = 0;
@@ -30,9 +40,19 @@ export async function runWorkers(count: number, limit: Limit, operation: (worker
     }
   };
   await Promise.all(Array.from({ length: count }, (_, worker) => loop(worker)));
-  return { ops, seconds: (performance.now() - start) / 1000 };
+  return { ops, seconds: (performance.now() - start) / 1000, cpuSeconds: cpuSecondsSince(cpu) };
 }
 
+/** Where sums of measurements start. */
+export const NOTHING_MEASURED: Measurement = { ops: 0, seconds: 0, cpuSeconds: 0 };
+
+/** Both together; CPU time only when both have it. */
 export function addMeasurements(a: Measurement, b: Measurement): Measurement {
-  return { ops: a.ops + b.ops, seconds: a.seconds + b.seconds };
+  const sum = { ops: a.ops + b.ops, seconds: a.seconds + b.seconds };
+  return a.cpuSeconds === undefined || b.cpuSeconds === undefined ? sum : { ...sum, cpuSeconds: a.cpuSeconds + b.cpuSeconds };
+}
+
+/** Microseconds of CPU per operation, where the CPU time was measured. */
+export function cpuUsPerOp(measured: Measurement): number | undefined {
+  return measured.cpuSeconds === undefined || measured.ops === 0 ? undefined : (measured.cpuSeconds / measured.ops) * 1e6;
 }
