@@ -3,8 +3,6 @@
 # does nothing for parts already in place.
 SHELL := /bin/bash
 APT_PACKAGES := liburing-dev libfuse2 libfuse-dev fuse3 fio pkg-config util-linux attr acl git clang-format ceph-mon ceph-osd radosgw curl rclone s3fs
-NODE_GYP := node_modules/.bin/node-gyp
-NODEDIR := $(shell [ -f /usr/include/node/node_api.h ] && echo --nodedir=/usr)
 ADDON := native/build/Release/persistfs_native.node
 TS_SOURCES := $(shell find src test scripts mount -name '*.ts' 2>/dev/null)
 
@@ -27,9 +25,11 @@ node_modules/.package-lock.json: package.json package-lock.json
 	@touch $@
 
 # node_modules only has to be there (node-addon-api): `npm ci` itself builds the addon (the package's install
-# script, scripts/install-addon.mjs), and a newer node_modules is no reason to build it again.
+# script, scripts/install-addon.mjs), and a newer node_modules is no reason to build it again. The same
+# script builds it here: it does nothing when npm ci has just built it (make decided before that), says
+# what to apt-get install when something is missing, and keeps node-gyp's info lines quiet.
 $(ADDON): .deps-apt native/binding.gyp $(wildcard native/src/*.* native/src/*/*) | node_modules/.package-lock.json
-	cd native && ../$(NODE_GYP) rebuild $(NODEDIR) >/dev/null
+	node scripts/install-addon.mjs
 	@test -f $@
 
 dist/.built: node_modules/.package-lock.json tsconfig.json $(TS_SOURCES)

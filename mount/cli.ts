@@ -97,11 +97,31 @@ const S3_LOCATION = {
   region: { type: 'string', describe: 'S3 region; default AWS_REGION, AWS_DEFAULT_REGION, else us-east-1' },
 } as const;
 
+/** The options of `persistfs mount` that take a value (the others are flags). */
+const VALUE_OPTIONS = [
+  'transport',
+  'io-mode',
+  'config',
+  'log-level',
+  'log-format',
+  'attr-timeout',
+  'entry-timeout',
+  'fuse-uring',
+  'cache-dir',
+  'endpoint',
+  'region',
+  'cache-size',
+  'write-back-delay',
+  'dir-cache-time',
+  'log-file',
+];
+
 /** The options of backup and restore: where S3 is, and how many transfers at once. */
 function s3Options<T>(y: Argv<T>) {
   return y
     .options(S3_LOCATION)
     .option('concurrency', { type: 'number', default: 4, describe: 'files transferred at once (1-32)' })
+    .requiresArg(['endpoint', 'region', 'concurrency'])
     .check((argv) => {
       const concurrency = argv.concurrency as number;
       if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 32) throw new Error('--concurrency must be a whole number from 1 to 32');
@@ -223,6 +243,8 @@ await yargs(args)
         })
         .option('foreground', { alias: 'f', type: 'boolean', describe: 'stay in the foreground, logging to stderr (the default)' })
         .conflicts('daemon', 'foreground')
+        // an option that takes a value and is given none is a usage error, not its default or '' taken silently
+        .requiresArg(VALUE_OPTIONS)
         // usage errors, said before anything is touched (and before a daemon starts)
         .check((argv) => {
           if (argv['log-file'] !== undefined && !argv.daemon) throw new Error('--log-file needs --daemon (in the foreground the log goes to stderr)');
@@ -329,7 +351,7 @@ await yargs(args)
     (y) =>
       y
         .positional('mountpoint', { type: 'string', demandOption: true, describe: 'where a persistfs mount is served' })
-        .option('count', { type: 'number', describe: 'stop after this many lines (default: until Ctrl-C)' })
+        .option('count', { type: 'number', requiresArg: true, describe: 'stop after this many lines (default: until Ctrl-C)' })
         .option('json', { type: 'boolean', default: false, describe: 'one JSON object a line: every operation, its rates and its totals since the mount' })
         .check((argv) => {
           if (argv.count !== undefined && (!Number.isInteger(argv.count) || argv.count < 1))
@@ -349,6 +371,7 @@ await yargs(args)
     (y) =>
       y.positional('dir', { type: 'string', demandOption: true, describe: 'the directory of the WAL, the LSM store or the flatfs datastore' }).option('kind', {
         choices: ['wal', 'lsm', 'flatfs'] as const,
+        requiresArg: true,
         describe: 'what the directory holds (default: told by its files: MANIFEST, flatfs.shard, *.wal)',
       }),
     async (argv) => {
@@ -399,7 +422,11 @@ await yargs(args)
       s3Options(y)
         .positional('source', { type: 'string', demandOption: true, describe: 's3://bucket/prefix the backups are under' })
         .positional('target', { type: 'string', demandOption: true, describe: 'the directory to restore into (made when it is not there; must be empty)' })
-        .option('backup', { type: 'string', describe: 'the id of the backup to restore (persistfs backup --list shows them); default: the newest' })
+        .option('backup', {
+          type: 'string',
+          requiresArg: true,
+          describe: 'the id of the backup to restore (persistfs backup --list shows them); default: the newest',
+        })
         .option('force', {
           type: 'boolean',
           default: false,
@@ -436,7 +463,9 @@ await yargs(args)
     const command = ['mount', 'unmount', 'stats', 'check', 'backup', 'restore'].includes(process.argv[2] ?? '') ? ` ${process.argv[2]}` : '';
     // one line: yargs says some of its errors on several
     const said = (message ?? error?.message ?? '').replace(/:?\s*\n\s*/g, ': ');
-    process.stderr.write(`persistfs: ${said}\nsee persistfs${command} --help\n`);
+    // yargs' "Not enough arguments following: attr-timeout", said as the option is written
+    const meant = said.replace(/^Not enough arguments following: (\S+)$/, '--$1 needs a value');
+    process.stderr.write(`persistfs: ${meant}\nsee persistfs${command} --help\n`);
     process.exit(2);
   })
   .parseAsync();

@@ -79,10 +79,14 @@ export interface FuseMountOptions {
   passthrough?: boolean;
 }
 
-/** The libfuse option string, in one place. */
-export function fuseOptionString(options: FuseMountOptions): string {
+/**
+ * The libfuse option string, in one place. It rides after fsname=, so its first item is the mount table's
+ * source: the backing directory, as the kernel transport has it (mount and df show where the data lives),
+ * unless a comma or backslash in it would split or escape the options.
+ */
+export function fuseOptionString(options: FuseMountOptions, backing: string): string {
   const list = [
-    'persistfs',
+    /[,\\]/.test(backing) ? 'persistfs' : backing,
     `subtype=${FUSE_SUBTYPE}`, // the mount table's type, fuse.persistfs: how persistfs knows its own mounts
     'default_permissions', // the kernel checks permissions for the real caller
     'big_writes',
@@ -145,11 +149,16 @@ export class FuseMount {
 
   constructor(
     readonly mountpoint: string,
+    backing: string,
     private readonly posix: PosixFs,
     options: FuseMountOptions,
     private readonly logger: Logger,
   ) {
-    this.fuse = new ExactXattrFuse(mountpoint, this.operations(options.xattr), { timeout: false, debug: options.debug, fsname: fuseOptionString(options) });
+    this.fuse = new ExactXattrFuse(mountpoint, this.operations(options.xattr), {
+      timeout: false,
+      debug: options.debug,
+      fsname: fuseOptionString(options, backing),
+    });
   }
 
   /** Calls `work`, then `cb` with 0 and the results, or with the negative errno; never throws. */

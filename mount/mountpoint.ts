@@ -139,7 +139,8 @@ export interface MountPaths {
 export async function checkMountPaths(backingArg: string, mountpointArg: string, backingName = 'the backing directory'): Promise<MountPaths> {
   const mountpoint = path.resolve(mountpointArg);
   const backing = path.resolve(backingArg);
-  const clearedStale = await clearStale(mountpoint);
+  // through a symlink, what is mounted there is in the mount table under the symlink's target
+  const clearedStale = await clearStale(await fs.realpath(mountpoint).catch(() => mountpoint));
 
   const fail = (code: string, what: string, where: string): StorageError => storageError(code, what, { path: where });
   const backingStatus = await statOrCode(backing);

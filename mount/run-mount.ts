@@ -62,7 +62,9 @@ export async function runMount(options: RunMountOptions): Promise<void> {
   const storage = await openStorage(paths.backing, storageOptions);
   const posix = new PosixFs(storage);
   const fuse =
-    transport === 'kernel' ? new KernelMount(paths.mountpoint, paths.backing, posix, options, logger) : new FuseMount(paths.mountpoint, posix, options, logger);
+    transport === 'kernel'
+      ? new KernelMount(paths.mountpoint, paths.backing, posix, options, logger)
+      : new FuseMount(paths.mountpoint, paths.backing, posix, options, logger);
   try {
     await fuse.mount();
   } catch (error) {

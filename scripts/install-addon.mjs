@@ -97,7 +97,8 @@ const prefix = path.dirname(path.dirname(process.execPath));
 const nodedir = !process.env.npm_config_nodedir && fs.existsSync(path.join(prefix, 'include', 'node', 'node_api.h')) ? [`--nodedir=${prefix}`] : [];
 
 say('building the native addon (node-gyp rebuild in native/; about a minute)');
-const build = spawnSync(gyp[0], [...gyp.slice(1), 'rebuild', ...nodedir], { cwd: native, stdio: ['ignore', 'ignore', 'inherit'] });
+// --loglevel=warn: node-gyp's ~30 'gyp info' lines go; its warnings, errors and the compiler's stay
+const build = spawnSync(gyp[0], [...gyp.slice(1), 'rebuild', '--loglevel=warn', ...nodedir], { cwd: native, stdio: ['ignore', 'ignore', 'inherit'] });
 if (build.status !== 0 || !fs.existsSync(addon)) {
   say(`building the native addon failed (node-gyp exit status ${build.status ?? build.signal}; its messages are above).`);
   say('it needs, on Debian or Ubuntu: apt-get install -y liburing-dev g++ make python3; then: npm rebuild persistfs');

@@ -36,6 +36,10 @@ test('a usage error is one line and where to read more, exit status 2', (t) => {
     [['mount', 'a', 'b', 'c', '--bogus'], /Unknown argument/, 'see persistfs mount --help'],
     [['unmount'], /Not enough non-option arguments/, 'see persistfs unmount --help'],
     [['stats', 'x', '--count', '0'], /--count must be a whole number/, 'see persistfs stats --help'],
+    // an option given without its value: not its default (or '') taken silently
+    [['mount', '/tmp', '/nonexistent-mnt', '--attr-timeout'], /^persistfs: --attr-timeout needs a value$/, 'see persistfs mount --help'],
+    [['mount', '/tmp', '/nonexistent-mnt', '--daemon', '--log-file'], /^persistfs: --log-file needs a value$/, 'see persistfs mount --help'],
+    [['check', '/nonexistent-dir', '--kind'], /^persistfs: --kind needs a value$/, 'see persistfs check --help'],
     // option values and combinations: said before anything is touched, as usage errors
     [
       ['mount', '/tmp', '/nonexistent-mnt', '--attr-timeout', 'x'],

@@ -1,5 +1,6 @@
 // A mount point given through a symlink: the mount works, `persistfs unmount` of the symlink finds it (the
-// mount table has the target), and a second mount there is refused with the path said once.
+// mount table has the target), and a second mount there, directly or through the symlink, is refused
+// with the path said once.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -34,6 +35,18 @@ test('a mount point reached through a symlink: unmount by the symlink, a second 
   const said = second.stderr.trim();
   t.notEqual(second.status, 0, `a second mount there fails: ${said}`);
   t.equal(said.split(fs.realpathSync(mnt)).length - 1, 1, 'the message names the mount point once');
+
+  // the same through the symlink, with another backing directory (the store's lock does not refuse it):
+  // EBUSY for what is mounted there, not a second mount stacked on the first
+  const other = path.join(top, 'other');
+  fs.mkdirSync(other);
+  const logFile = path.join(top, 'daemon.log');
+  const viaLink = spawnSync(process.execPath, [CLI, 'mount', other, link, '--daemon', '--log-file', logFile], { encoding: 'utf8', timeout: 60_000 });
+  if (viaLink.status === 0) spawnSync(process.execPath, [CLI, 'unmount', link], { encoding: 'utf8' }); // the stacked one
+  const saidViaLink = viaLink.stderr.trim();
+  t.equal(viaLink.status, 16, `a second mount through the symlink fails with EBUSY: ${saidViaLink}`);
+  t.match(saidViaLink, /EBUSY.*something \(fuse\.persistfs\) is already mounted at/, 'saying what is mounted there');
+  t.equal(saidViaLink.split(fs.realpathSync(mnt)).length - 1, 1, 'naming the mount point once');
 
   const unmount = spawnSync(process.execPath, [CLI, 'unmount', link], { encoding: 'utf8' });
   t.equal(unmount.status, 0, `persistfs unmount of the symlink succeeds ${unmount.stderr.trim()}`);

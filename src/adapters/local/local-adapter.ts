@@ -17,9 +17,12 @@ import { InodeTable } from './inode-table.js';
 import { LocalDir, type LocalContext } from './local-dir.js';
 import { lockStore, mustWrite, type StoreLock } from './store-lock.js';
 
+/** The root's descriptor; an error names the root once and says what failed ("open '<root>' (open)" said it twice). */
 function openRootFd(root: string): Promise<number> {
   return new Promise((resolve, reject) =>
-    fs.open(root, O.RDONLY | O.DIRECTORY | O.CLOEXEC, (error, fd) => (error ? reject(toStorageError(error, 'open', root)) : resolve(fd))),
+    fs.open(root, O.RDONLY | O.DIRECTORY | O.CLOEXEC, (error, fd) =>
+      error ? reject(storageError(toStorageError(error, 'open', root).code, 'cannot open the directory', { path: root, cause: error })) : resolve(fd),
+    ),
   );
 }
 
