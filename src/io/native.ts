@@ -101,7 +101,7 @@ export interface NativeFuseSession {
    * GETATTR and RELEASE of handle `fh` of node `nodeid` itself, on descriptor `fd`, raising sizeCell[0]
    * when a write ends past it
    */
-  attach(fh: number, fd: number, nodeid: number, sizeCell: Float64Array): void;
+  attach(fh: number, fd: number, nodeid: number, sizeCell: Float64Array, syncByStorage: boolean): void;
   /**
    * from now until detachDirectory, the data path answers GETATTR of node `nodeid`, inode `ino` (0n: not
    * checked), the directory open as `fd` (of which it keeps a duplicate); 0, or an errno (EMFILE when it

@@ -118,6 +118,29 @@ test('s3 mount: objects put by others read through the mount; git works on it', 
   t.equal(m.sh('cd repo && git status --porcelain').trim(), '', 'a clean work tree');
 });
 
+test('s3 mount: an fsync records the upload durably before it returns (the data path leaves it to the storage)', async (t) => {
+  const m = await s3Mount(t);
+  const records = () =>
+    fs
+      .readdirSync(path.join(m.cacheDir, 'pending'))
+      .filter((name) => name.endsWith('.json'))
+      .map((name) => JSON.parse(fs.readFileSync(path.join(m.cacheDir, 'pending', name), 'utf8')) as { key: string; synced?: { size: number } });
+  const fd = fs.openSync(path.join(m.mnt, 'synced.bin'), 'w');
+  try {
+    fs.writeSync(fd, Buffer.alloc(100_000, 7));
+    t.deepEqual(records(), [], 'no record before the fsync');
+    fs.fsyncSync(fd);
+    const after = records();
+    t.equal(after.length, 1, 'one record once fsync returned, the file still open');
+    t.equal(after[0]?.synced?.size, 100_000, 'with the size synced (what a restart after a power cut checks)');
+    fs.writeSync(fd, Buffer.alloc(50_000, 8), 0, 50_000, 100_000);
+    fs.fdatasyncSync(fd);
+    t.equal(records()[0]?.synced?.size, 150_000, 'fdatasync too');
+  } finally {
+    fs.closeSync(fd);
+  }
+});
+
 test('s3 mount: unmount waits for the uploads due; a remount of the same cache serves them', async (t) => {
   const m = await s3Mount(t);
   m.sh('for i in $(seq 1 20); do head -c 5000 /dev/urandom > f$i; done');

@@ -208,6 +208,7 @@ bool DataPath::Serve(const Request& request, bool* kept) {
       return true;
 
     case kFsync: {
+      if (file->sync_by_storage) return decline();
       FhIn in;
       std::memcpy(&in, request.arg, sizeof in);
       op->kind = Op::kFsync;

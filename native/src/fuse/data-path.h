@@ -7,8 +7,9 @@
 // IORING_OP_READ on the storage's descriptor, its completion the reply (a small WRITE is one pwrite there and then:
 // io_uring punts buffered writes on ext4 to a worker, see kInlineWrite). JavaScript keeps the policy and the storage's
 // state: a write past the end raises the size cell it reads, a RELEASE is reported back so it closes the storage's
-// file, and a write whose file still has privilege bits to remove (HANDLE_KILLPRIV_V2) is handed to it. Any other
-// request goes to JavaScript.
+// file, an FSYNC of a file attached with syncByStorage goes to it (its sync records more than the data), and a write
+// whose file still has privilege bits to remove (HANDLE_KILLPRIV_V2) is handed to it. Any other request goes to
+// JavaScript.
 //
 // One DataPath per serving thread; the transport (the /dev/fuse reader, or a FUSE-over-io_uring queue)
 // says where a request's bytes are and how its reply leaves.

@@ -16,7 +16,8 @@ struct OpenFile {
   uint64_t fh;
   int fd;
   uint64_t nodeid;
-  uint64_t* size;  // the storage's size of the file: a float64 that JavaScript reads
+  uint64_t* size;        // the storage's size of the file: a float64 that JavaScript reads
+  bool sync_by_storage;  // FSYNC goes to JavaScript: the storage's sync does more than an fdatasync of fd
 
   std::mutex mutex;       // guards what follows
   uint32_t inflight = 0;  // operations using fd
@@ -30,12 +31,13 @@ class FileTable {
 
   explicit FileTable(Released released) : released_(std::move(released)) {}
 
-  void Attach(uint64_t fh, int fd, uint64_t nodeid, uint64_t* size) {
+  void Attach(uint64_t fh, int fd, uint64_t nodeid, uint64_t* size, bool sync_by_storage) {
     auto file = std::make_shared<OpenFile>();
     file->fh = fh;
     file->fd = fd;
     file->nodeid = nodeid;
     file->size = size;
+    file->sync_by_storage = sync_by_storage;
     std::lock_guard<std::mutex> lock(mutex_);
     files_[fh] = std::move(file);
   }
