@@ -131,6 +131,8 @@ export interface NativeFuseSession {
     bytesWritten: number;
     writes: number;
     largestWrite: number;
+    /** writebacks of a file's dirty pages started while it is written (files the storage syncs: a tiered copy) */
+    writebacks: number;
     uringQueues: number;
     uringRequests: number;
     /** the first error the kernel answered a queue's command with (0: none) */

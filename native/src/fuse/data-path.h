@@ -50,6 +50,7 @@ struct DataPathCounters {
   std::atomic<uint64_t> bytes_written{0};
   std::atomic<uint64_t> writes{0};  // WRITE requests written to the storage's file
   std::atomic<uint64_t> largest_write{0};
+  std::atomic<uint64_t> writebacks{0};  // writebacks started ahead of an fsync (data-path.cc kWritebackEvery)
   std::atomic<uint64_t> errors[kStatKinds] = {};
   std::atomic<uint64_t> latency[kStatKinds][kLatencyBuckets] = {};
   // One answered request of `kind` that arrived at `start_ns` (CLOCK_MONOTONIC); error: its errno or 0.
@@ -108,10 +109,11 @@ class DataPath {
 
  private:
   struct Op;
-  void Submit(Op* op);                       // its IO on the ring (or, a small write, done at once: see kInlineWrite)
-  void Completed(Op* op, int result);        // result: bytes, or -errno
-  void Finish(Op* op, int error);            // answers (error 0: with the op's result), then retires it
-  void Retire(Op* op);                       // gives its buffer back, frees it, and lets go of its file
+  void Submit(Op* op);                 // its IO on the ring (or, a small write, done at once: see kInlineWrite)
+  void Completed(Op* op, int result);  // result: bytes, or -errno
+  void Finish(Op* op, int error);      // answers (error 0: with the op's result), then retires it
+  void Retire(Op* op);                 // gives its buffer back, frees it, and lets go of its file
+  void StartWriteback(const std::shared_ptr<OpenFile>& file, size_t written);  // see kWritebackEvery
   bool ServeByNode(const Request& request);  // GETATTR by node or SETATTR (node-table.h); false when not ours
   void SendAttributes(const Request& request, const struct statx& stx);
 

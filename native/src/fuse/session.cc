@@ -257,6 +257,7 @@ Napi::Value FuseSession::Counters(const Napi::CallbackInfo& info) {
   number("bytesWritten", counters_.bytes_written.load());
   number("writes", counters_.writes.load());
   number("largestWrite", counters_.largest_write.load());
+  number("writebacks", counters_.writebacks.load());
   // by kind of request answered here: errors, and latencies in log2 buckets of microseconds
   static const char* const kKinds[kStatKinds] = {"read", "write", "fsync", "getattr", "flush", "release", "setattr"};
   auto kinds = Napi::Object::New(env);
