@@ -97,6 +97,11 @@ export type SeekTarget = 'data' | 'hole';
 export interface NativeAccess {
   fd: number;
   sizeCell: Float64Array;
+  /**
+   * The file's sync() does more than an fdatasync of `fd` (the tiered adapter's local copy also records
+   * its upload durably): native code leaves fsync to sync().
+   */
+  syncByStorage?: boolean;
 }
 
 export interface FileNode extends AttributeNode {

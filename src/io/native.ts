@@ -101,7 +101,7 @@ export interface NativeFuseSession {
    * GETATTR and RELEASE of handle `fh` of node `nodeid` itself, on descriptor `fd`, raising sizeCell[0]
    * when a write ends past it
    */
-  attach(fh: number, fd: number, nodeid: number, sizeCell: Float64Array): void;
+  attach(fh: number, fd: number, nodeid: number, sizeCell: Float64Array, syncByStorage: boolean): void;
   /**
    * from now until detachDirectory, the data path answers GETATTR of node `nodeid`, inode `ino` (0n: not
    * checked), the directory open as `fd` (of which it keeps a duplicate), and LOOKUP of a name absent from
@@ -132,6 +132,8 @@ export interface NativeFuseSession {
     bytesWritten: number;
     writes: number;
     largestWrite: number;
+    /** writebacks of a file's dirty pages started while it is written (files the storage syncs: a tiered copy) */
+    writebacks: number;
     uringQueues: number;
     uringRequests: number;
     /** the first error the kernel answered a queue's command with (0: none) */

@@ -22,6 +22,8 @@ interface S3Mount {
   stop(): Promise<void>;
   /** kill -9 of the mount process; its mountpoint is then detached (fusermount -uz) */
   kill(): Promise<void>;
+  /** what the mount process wrote to stderr (its log) */
+  log(): string;
 }
 
 async function s3Mount(t: test.Test, extra: string[] = [], prefix = freshPrefix('mnt'), cache?: string): Promise<S3Mount> {
@@ -64,6 +66,7 @@ async function s3Mount(t: test.Test, extra: string[] = [], prefix = freshPrefix(
     cacheDir,
     stop,
     kill,
+    log,
     sh(command) {
       const result = spawnSync('bash', ['-c', command], { cwd: mnt, encoding: 'utf8', timeout: 120_000 });
       if (result.status !== 0) throw new Error(`'${command}' failed (${result.status}): ${result.stderr}\nmount log: ${log()}`);
@@ -116,6 +119,40 @@ test('s3 mount: objects put by others read through the mount; git works on it', 
   );
   t.equal(m.sh('cd repo && git log --format=%s').trim(), 'two\none', 'git init, add, commit and log on the mount');
   t.equal(m.sh('cd repo && git status --porcelain').trim(), '', 'a clean work tree');
+});
+
+test('s3 mount: an fsync records the upload durably before it returns (the data path leaves it to the storage)', async (t) => {
+  const m = await s3Mount(t);
+  const records = () =>
+    fs
+      .readdirSync(path.join(m.cacheDir, 'pending'))
+      .filter((name) => name.endsWith('.json'))
+      .map((name) => JSON.parse(fs.readFileSync(path.join(m.cacheDir, 'pending', name), 'utf8')) as { key: string; synced?: { size: number } });
+  const fd = fs.openSync(path.join(m.mnt, 'synced.bin'), 'w');
+  try {
+    fs.writeSync(fd, Buffer.alloc(100_000, 7));
+    t.deepEqual(records(), [], 'no record before the fsync');
+    fs.fsyncSync(fd);
+    const after = records();
+    t.equal(after.length, 1, 'one record once fsync returned, the file still open');
+    t.equal(after[0]?.synced?.size, 100_000, 'with the size synced (what a restart after a power cut checks)');
+    fs.writeSync(fd, Buffer.alloc(50_000, 8), 0, 50_000, 100_000);
+    fs.fdatasyncSync(fd);
+    t.equal(records()[0]?.synced?.size, 150_000, 'fdatasync too');
+  } finally {
+    fs.closeSync(fd);
+  }
+});
+
+test('s3 mount: a large file written starts the writeback of its local copy before its fsync', async (t) => {
+  const m = await s3Mount(t, ['--log-level', 'info']);
+  m.sh('dd if=/dev/urandom of=big.bin bs=1M count=8 conv=fsync status=none && head -c 100000 /dev/urandom > small.bin');
+  await m.stop();
+  const native = /"native":\{"native":true,.*?"bytesWritten":(\d+),.*?"writebacks":(\d+)/.exec(m.log());
+  t.ok(native, 'the mount logged its data path counters');
+  t.ok(Number(native?.[1]) >= 8 * 2 ** 20, 'the 8 MiB went through the data path');
+  // one every MiB written to a copy (data-path.cc kWritebackEvery); the 100 KB file starts none
+  t.ok(Number(native?.[2]) >= 4 && Number(native?.[2]) <= 8, `${native?.[2]} writebacks started for 8 MiB`);
 });
 
 test('s3 mount: unmount waits for the uploads due; a remount of the same cache serves them', async (t) => {

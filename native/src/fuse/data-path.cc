@@ -27,6 +27,12 @@ constexpr size_t kSmallReply = 64 * 1024;
 // hands every buffered write to an io-wq worker: measured on this machine, 9-11 us a 4 KiB write through
 // the ring, 3 us with pwrite. A large write is mostly its copy, and the worker lets several go at once.
 constexpr size_t kInlineWrite = 64 * 1024;
+// Every this many bytes written to a file that syncs through the storage (a copy to upload), the data path
+// starts the writeback of its dirty pages (sync_file_range SYNC_FILE_RANGE_WRITE on the ring, answered by
+// no one): the disk writes while the file is still written, and the fsync that comes has less left to do.
+// Measured (dd of 64 MiB bs=1M conv=fsync on the S3 mount, 6 rounds alternated, load 7): 107 MiB/s without,
+// 123 every 4 MiB, 129 every 1 MiB (BENCHMARKS.md). Smaller files never start it (a close is no sync).
+constexpr uint64_t kWritebackEvery = 1024 * 1024;
 // The largest file size the storage addresses exactly (its File's checkExtent): past it is EFBIG.
 constexpr uint64_t kLargestEnd = (uint64_t{1} << 53) - 1;
 
@@ -102,7 +108,7 @@ unsigned StatKindOf(uint32_t opcode) {
 }  // namespace
 
 struct DataPath::Op {
-  enum Kind { kRead, kWrite, kCheckPrivileges, kFsync, kGetattr } kind;
+  enum Kind { kRead, kWrite, kCheckPrivileges, kFsync, kGetattr, kWriteback } kind;
   uint64_t start_ns = 0;  // when it arrived (persistfs stats)
   Request request;        // where it came from (its memory stays valid until answered)
   std::shared_ptr<OpenFile> file;
@@ -212,6 +218,7 @@ bool DataPath::Serve(const Request& request, bool* kept) {
       return true;
 
     case kFsync: {
+      if (file->sync_by_storage) return decline();
       FhIn in;
       std::memcpy(&in, request.arg, sizeof in);
       op->kind = Op::kFsync;
@@ -299,6 +306,9 @@ void DataPath::Submit(Op* op) {
     case Op::kFsync:
       io_uring_prep_fsync(sqe, fd, op->fsync_flags);
       break;
+    case Op::kWriteback:
+      io_uring_prep_sync_file_range(sqe, fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+      break;
   }
   io_uring_sqe_set_data(sqe, op);
 }
@@ -331,6 +341,8 @@ void DataPath::Completed(Op* op, int result) {
     case Op::kFsync:
     case Op::kGetattr:
       return Finish(op, result < 0 ? -result : 0);
+    case Op::kWriteback:  // nobody waits for it: a failure shows at the fsync
+      return Retire(op);
   }
 }
 
@@ -357,7 +369,22 @@ void DataPath::Finish(Op* op, int error) {
   }
   counters_.served.fetch_add(1, std::memory_order_relaxed);
   counters_.Record(StatKindOf(op->request.header.opcode), op->start_ns, error);
+  if (error == 0 && op->kind == Op::kWrite) StartWriteback(op->file, op->done);
   Retire(op);
+}
+
+void DataPath::StartWriteback(const std::shared_ptr<OpenFile>& file, size_t written) {
+  if (!file->sync_by_storage) return;
+  const uint64_t before = file->unflushed.fetch_add(written, std::memory_order_relaxed);
+  if (before + written < kWritebackEvery) return;
+  file->unflushed.store(0, std::memory_order_relaxed);
+  counters_.writebacks.fetch_add(1, std::memory_order_relaxed);
+  auto op = std::make_unique<Op>();
+  op->kind = Op::kWriteback;
+  op->file = file;
+  files_.Hold(*file);
+  inflight_++;
+  Submit(op.release());
 }
 
 void DataPath::SendAttributes(const Request& request, const struct statx& s) {

@@ -8,8 +8,9 @@
 // IORING_OP_READ on the storage's descriptor, its completion the reply (a small WRITE is one pwrite there and then:
 // io_uring punts buffered writes on ext4 to a worker, see kInlineWrite). JavaScript keeps the policy and the storage's
 // state: a write past the end raises the size cell it reads, a RELEASE is reported back so it closes the storage's
-// file, and a write whose file still has privilege bits to remove (HANDLE_KILLPRIV_V2) is handed to it. Any other
-// request goes to JavaScript.
+// file, an FSYNC of a file attached with syncByStorage goes to it (its sync records more than the data), and a write
+// whose file still has privilege bits to remove (HANDLE_KILLPRIV_V2) is handed to it. Any other request goes to
+// JavaScript.
 //
 // One DataPath per serving thread; the transport (the /dev/fuse reader, or a FUSE-over-io_uring queue)
 // says where a request's bytes are and how its reply leaves.
@@ -51,6 +52,7 @@ struct DataPathCounters {
   std::atomic<uint64_t> bytes_written{0};
   std::atomic<uint64_t> writes{0};  // WRITE requests written to the storage's file
   std::atomic<uint64_t> largest_write{0};
+  std::atomic<uint64_t> writebacks{0};  // writebacks started ahead of an fsync (data-path.cc kWritebackEvery)
   std::atomic<uint64_t> errors[kStatKinds] = {};
   std::atomic<uint64_t> latency[kStatKinds][kLatencyBuckets] = {};
   // One answered request of `kind` that arrived at `start_ns` (CLOCK_MONOTONIC); error: its errno or 0.
@@ -109,10 +111,11 @@ class DataPath {
 
  private:
   struct Op;
-  void Submit(Op* op);                       // its IO on the ring (or, a small write, done at once: see kInlineWrite)
-  void Completed(Op* op, int result);        // result: bytes, or -errno
-  void Finish(Op* op, int error);            // answers (error 0: with the op's result), then retires it
-  void Retire(Op* op);                       // gives its buffer back, frees it, and lets go of its file
+  void Submit(Op* op);                 // its IO on the ring (or, a small write, done at once: see kInlineWrite)
+  void Completed(Op* op, int result);  // result: bytes, or -errno
+  void Finish(Op* op, int error);      // answers (error 0: with the op's result), then retires it
+  void Retire(Op* op);                 // gives its buffer back, frees it, and lets go of its file
+  void StartWriteback(const std::shared_ptr<OpenFile>& file, size_t written);  // see kWritebackEvery
   bool ServeByNode(const Request& request);  // GETATTR by node or SETATTR (node-table.h); false when not ours
   bool ServeLookup(const Request& request);  // LOOKUP of a name an attached directory does not have; false otherwise
   void SendAttributes(const Request& request, const struct statx& stx);

@@ -4,6 +4,7 @@
 // and only once no operation of any thread still uses it: the last one out reports the release.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -16,7 +17,9 @@ struct OpenFile {
   uint64_t fh;
   int fd;
   uint64_t nodeid;
-  uint64_t* size;  // the storage's size of the file: a float64 that JavaScript reads
+  uint64_t* size;                      // the storage's size of the file: a float64 that JavaScript reads
+  bool sync_by_storage;                // FSYNC goes to JavaScript: the storage's sync does more than an fdatasync of fd
+  std::atomic<uint64_t> unflushed{0};  // bytes written since its writeback was last started (data-path.cc)
 
   std::mutex mutex;       // guards what follows
   uint32_t inflight = 0;  // operations using fd
@@ -30,12 +33,13 @@ class FileTable {
 
   explicit FileTable(Released released) : released_(std::move(released)) {}
 
-  void Attach(uint64_t fh, int fd, uint64_t nodeid, uint64_t* size) {
+  void Attach(uint64_t fh, int fd, uint64_t nodeid, uint64_t* size, bool sync_by_storage) {
     auto file = std::make_shared<OpenFile>();
     file->fh = fh;
     file->fd = fd;
     file->nodeid = nodeid;
     file->size = size;
+    file->sync_by_storage = sync_by_storage;
     std::lock_guard<std::mutex> lock(mutex_);
     files_[fh] = std::move(file);
   }
@@ -52,6 +56,12 @@ class FileTable {
     std::lock_guard<std::mutex> lock(file->mutex);
     file->inflight++;
     return file;
+  }
+
+  // One more use of `file`, which the caller has in use already (an operation it starts on its own).
+  void Hold(OpenFile& file) {
+    std::lock_guard<std::mutex> lock(file.mutex);
+    file.inflight++;
   }
 
   void Done(OpenFile& file) {

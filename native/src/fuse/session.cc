@@ -205,9 +205,10 @@ Napi::Value FuseSession::Start(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// attach(fh, fd, nodeid, size: Float64Array(1)): from now on the data path serves handle fh, an open file
-// of node `nodeid` whose storage descriptor is fd and whose storage size is size[0] (raised by writes past
-// it). Until RELEASE, which JavaScript learns of through onRequests' second argument.
+// attach(fh, fd, nodeid, size: Float64Array(1), syncByStorage): from now on the data path serves handle fh,
+// an open file of node `nodeid` whose storage descriptor is fd and whose storage size is size[0] (raised by
+// writes past it); with syncByStorage its FSYNC goes to JavaScript (the storage's sync does more than an
+// fdatasync of fd). Until RELEASE, which JavaScript learns of through onRequests' second argument.
 Napi::Value FuseSession::Attach(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (readers_.empty()) throw Napi::Error::New(env, "start first");
@@ -216,7 +217,7 @@ Napi::Value FuseSession::Attach(const Napi::CallbackInfo& info) {
   if (cell.ElementLength() < 1) throw Napi::RangeError::New(env, "the size cell is a Float64Array of one element");
   auto* size = reinterpret_cast<uint64_t*>(static_cast<uint8_t*>(cell.ArrayBuffer().Data()) + cell.ByteOffset());
   cells_[fh] = Napi::Persistent(cell);
-  files_.Attach(fh, I32(info, 1), static_cast<uint64_t>(I64(info, 2)), size);
+  files_.Attach(fh, I32(info, 1), static_cast<uint64_t>(I64(info, 2)), size, info[4].ToBoolean());
   return env.Undefined();
 }
 
@@ -263,6 +264,7 @@ Napi::Value FuseSession::Counters(const Napi::CallbackInfo& info) {
   number("bytesWritten", counters_.bytes_written.load());
   number("writes", counters_.writes.load());
   number("largestWrite", counters_.largest_write.load());
+  number("writebacks", counters_.writebacks.load());
   // by kind of request answered here: errors, and latencies in log2 buckets of microseconds
   static const char* const kKinds[kStatKinds] = {"read",  "write",   "fsync",   "getattr",
                                                  "flush", "release", "setattr", "lookup"};

@@ -167,7 +167,9 @@ export class TieredFile extends XattrsOf implements FileNode {
   nativeAccess(): NativeAccess | undefined {
     const form = this.form;
     if (form.kind === 'cached') return form.object.complete ? form.object.file?.nativeAccess?.() : undefined;
-    return this.local!.nativeAccess?.();
+    const access = this.local!.nativeAccess?.();
+    // a written copy's sync() records its upload durably too (TieredFiles.sync)
+    return access && form.kind === 'written' ? { ...access, syncByStorage: true } : access;
   }
 
   /** Applies `change` to the attributes: an open copy keeps them for its upload, others change where they are. */
