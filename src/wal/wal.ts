@@ -9,9 +9,11 @@
 //
 // Per record, the loop does as little JavaScript as it can (BENCHMARKS.md, WAL: 'none' is bound by it):
 // small records are copied into one staging buffer that the log keeps, and one call into the addon
-// checksums the whole run; a batch of at most `inlineWriteLimit` bytes is written on this thread (a
-// pwritev into the page cache takes less than the round trip through the IO engine), after which the
-// loop lets the event loop run before the next batch. Under 'none' and 'batch', writeback of the segment
+// checksums the whole run; under sync 'none', a batch of at most `inlineWriteLimit` bytes is written on
+// this thread (a pwritev into the page cache takes less than the round trip through the IO engine),
+// after which the loop lets the event loop run before the next batch. Not under 'always' or 'batch':
+// there the fdatasync after an inline write measured 2-7x slower than after one through the engine
+// (BENCHMARKS.md, WAL), which outweighs the round trip saved. Under 'none' and 'batch', writeback of the segment
 // is started every WRITEBACK_STEP bytes, so the fsync that seals a full segment does not stall the log
 // while the whole segment goes to the disk.
 //
@@ -82,9 +84,10 @@ export interface WalOptions {
    */
   preallocate?: 'zeros' | 'allocate' | 'off';
   /**
-   * A batch of at most this many bytes is written on the calling thread (a blocking pwritev into the page
-   * cache) where the segment's store can (StorageBackend.writeAtNow), not through the IO engine: default
-   * 64 KiB; 0 sends every batch through the engine.
+   * Under sync 'none', a batch of at most this many bytes is written on the calling thread (a blocking
+   * pwritev into the page cache) where the segment's store can (StorageBackend.writeAtNow), not through
+   * the IO engine: default 64 KiB; 0 sends every batch through the engine. Other policies always write
+   * through the engine.
    */
   inlineWriteLimit?: number;
 }
@@ -229,7 +232,7 @@ export class Wal {
     this.maxRecordSize = options.maxRecordSize ?? DEFAULT_MAX_RECORD;
     this.policy = options.sync ?? 'always';
     this.preallocate = options.preallocate ?? (this.policy === 'none' ? 'off' : 'zeros');
-    this.inlineWriteLimit = options.inlineWriteLimit ?? DEFAULT_INLINE_WRITE;
+    this.inlineWriteLimit = this.policy === 'none' ? (options.inlineWriteLimit ?? DEFAULT_INLINE_WRITE) : 0;
     this.writtenBack = tail;
     this.format = segmentFormat(FORMAT_VERSION, segment);
     this.archive = options.archive === undefined ? undefined : new SegmentArchive(store, options.archive, logger);
