@@ -412,6 +412,26 @@ for (const kind of LOCAL_STORE_KINDS) {
     await rejection(t, Wal.open(store, { inlineWriteLimit: -1 }), 'EINVAL', 'a negative inlineWriteLimit');
   });
 
+  test(`sync 'none': writers that never stop do not starve the event loop of its turn [${kind.name}]`, async (t) => {
+    const { store } = await kind.make(t);
+    const wal = await Wal.open(store, { sync: 'none' });
+    const most = 200_000;
+    let appended = 0;
+    let stop = false;
+    setImmediate(() => {
+      stop = true;
+    });
+    const writer = async () => {
+      while (!stop && appended < most) {
+        appended++;
+        await wal.append(record(appended, 100));
+      }
+    };
+    await Promise.all(Array.from({ length: 64 }, writer));
+    t.ok(appended < most, `a setImmediate ran while 64 writers appended in a loop (after ${appended} records)`);
+    await wal.close();
+  });
+
   test(`under sync 'none', writeback of the segment is started every 4 MiB; under 'always' never [${kind.name}]`, async (t) => {
     const { store, reopen } = await kind.make(t);
     const counts: WriteCounts = { engine: 0, inline: 0, writebacks: [] };
