@@ -404,6 +404,16 @@ Napi::Value Lseek(const Napi::CallbackInfo& info) {
   return Call::Start(info.Env(), [=]() { return Check(lseek(fd, offset, whence)); });
 }
 
+// syncFileRange(fd, offset, length) -> 0 | -errno: sync_file_range(2) with SYNC_FILE_RANGE_WRITE, which
+// starts writeback of the range's dirty pages and does not wait for it: a later fsync then finds less
+// to write (the WAL, for the segment it will seal). It makes nothing durable by itself.
+Napi::Value SyncFileRange(const Napi::CallbackInfo& info) {
+  int fd = I32(info, 0);
+  off_t offset = I64(info, 1);
+  off_t length = I64(info, 2);
+  return Call::Start(info.Env(), [=]() { return Check(sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE)); });
+}
+
 // copyFileRange(fdIn, offIn, fdOut, offOut, length) -> bytes copied | -errno: one copy_file_range(2) at
 // explicit offsets (neither descriptor's position moves); it may copy less than asked, 0 at the source's end.
 Napi::Value CopyFileRange(const Napi::CallbackInfo& info) {
@@ -476,6 +486,7 @@ void DefineBlocking(Napi::Env env, Napi::Object exports) {
   blocking.Set("fstatfs", Napi::Function::New(env, Fstatfs));
   blocking.Set("lseek", Napi::Function::New(env, Lseek));
   blocking.Set("copyFileRange", Napi::Function::New(env, CopyFileRange));
+  blocking.Set("syncFileRange", Napi::Function::New(env, SyncFileRange));
   exports.Set("blocking", blocking);
   exports.Set("flock", Napi::Function::New(env, Flock));
 }

@@ -12,7 +12,7 @@ export type WalPolicy = 'always' | 'none';
 
 export const WAL_SEGMENT_SIZE = 64 * 1024 * 1024;
 
-/** What reached the storage under a log: write calls (appendv, pwritev: records, and the zeros a segment grows by) and fdatasyncs. */
+/** What reached the storage under a log: write calls (pwritev through the IO engine or on the calling thread: records, and the zeros a segment grows by) and fdatasyncs. */
 export interface LogCalls {
   writes: number;
   datasyncs: number;
@@ -145,6 +145,14 @@ class CountingBackend implements StorageBackend {
   writeAt(offset: number, data: Uint8Array | readonly Uint8Array[]): Promise<void> {
     this.counted.writes++;
     return this.inner.writeAt(offset, data);
+  }
+  writeAtNow(offset: number, data: readonly Uint8Array[]): boolean {
+    const wrote = this.inner.writeAtNow?.(offset, data) ?? false;
+    if (wrote) this.counted.writes++;
+    return wrote;
+  }
+  startWriteback(offset: number, length: number): void {
+    this.inner.startWriteback?.(offset, length);
   }
   allocate(offset: number, length: number): Promise<void> {
     return this.inner.allocate(offset, length);

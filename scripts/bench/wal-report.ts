@@ -92,7 +92,8 @@ const verdictOf = (measured: number | undefined, needs: number) => (measured ===
 const GROUP_COMMIT_WRITERS = 64;
 const GROUP_COMMIT_AT_LEAST = 20;
 const UNSYNCED_RECORD_BYTES = 100;
-const UNSYNCED_RECORDS_PER_SECOND = 1_000_000;
+// issue 15 (was 1,000,000, issue 4)
+const UNSYNCED_RECORDS_PER_SECOND = 2_000_000;
 
 /** persistfs (io_uring) with sync 'always' and 64 writers against the naive log at 64 writers. */
 function groupCommitTarget(rows: readonly WalRow[], recordBytes: number): WalTargetResult {

@@ -11,6 +11,20 @@ export interface StorageBackend {
   append(data: Uint8Array | readonly Uint8Array[]): Promise<number>;
   /** Writes `data` (one buffer or several, written as one) at `offset`: in place, or growing the store. */
   writeAt(offset: number, data: Uint8Array | readonly Uint8Array[]): Promise<void>;
+  /**
+   * Writes `data` at `offset` now, on the calling thread (a blocking pwritev into the page cache), and
+   * answers true; or answers false, having written nothing, where the store cannot (no descriptor). For
+   * small writes, where a round trip through the IO engine costs more than the write itself. The caller
+   * has no other write or size change to the store in flight. Optional: a store without it is written
+   * with writeAt.
+   */
+  writeAtNow?(offset: number, data: readonly Uint8Array[]): boolean;
+  /**
+   * Starts writing [offset, offset + length) back to the disk and returns without waiting (for a later
+   * sync or flush to find less to do); makes nothing durable and reports nothing. Optional: a store
+   * without it leaves writeback to the kernel.
+   */
+  startWriteback?(offset: number, length: number): void;
   /** Reserves [offset, offset + length) (fallocate), growing the store to its end if it is shorter; new bytes read as zeros. */
   allocate(offset: number, length: number): Promise<void>;
   /** Makes every written byte durable (fdatasync). */

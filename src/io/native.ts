@@ -83,6 +83,8 @@ export interface NativeBlocking {
   lseek(fd: number, offset: number, whence: number): Promise<number>;
   /** one copy_file_range(2) at explicit offsets: the bytes copied, perhaps fewer than asked */
   copyFileRange(fdIn: number, offsetIn: number, fdOut: number, offsetOut: number, length: number): Promise<number>;
+  /** sync_file_range(SYNC_FILE_RANGE_WRITE): starts writeback of the range, waits for none of it; 0 or -errno */
+  syncFileRange(fd: number, offset: number, length: number): Promise<number>;
 }
 
 /** One FUSE connection (native/src/fuse/session.h); requests reach `onRequests` in batches, raw. */
@@ -162,6 +164,14 @@ export interface NativeAddon {
   flock(fd: number, exclusive: boolean): number;
   alignedBuffer(size: number, alignment: number): Buffer;
   addressAlignment(buffer: Uint8Array): number;
+  /**
+   * Seals the WAL records staged back to back in buffer[start, end) (CRC u32 | length u32 | type u8 |
+   * payload each): writes each one's CRC32C, from `seed`, of the bytes after its CRC field. Returns how
+   * many; throws RangeError if a record's length runs past `end`.
+   */
+  crc32cRecords(buffer: Uint8Array, start: number, end: number, seed: number): number;
+  /** CRC32C of `buffer` from `seed` (as @node-rs/crc32's crc32c); `portable`: without the CPU's CRC instruction */
+  crc32c(buffer: Uint8Array, seed: number, portable?: boolean): number;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));

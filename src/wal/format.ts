@@ -11,6 +11,8 @@
 // Version 1 segments (CRC unseeded, the file ends at the last record) are still read.
 import { crc32c } from '@node-rs/crc32';
 
+import { native } from '../io/native.js';
+
 export const MAGIC = Buffer.from('PFSWAL01', 'ascii');
 /** the version written; every version from 1 to it is read */
 export const FORMAT_VERSION = 2;
@@ -80,6 +82,24 @@ export function encodeRecord(target: Buffer, at: number, type: number, payload: 
     crc = crc32c(asBuffer(payload), crc32c(target.subarray(at + 4, at + RECORD_HEADER_SIZE), seed));
   }
   target.writeUInt32LE(crc, at);
+}
+
+/**
+ * Writes the header of the record (type, `length` bytes of payload) at `at` of `target`, all but its CRC:
+ * sealRecords fills that in, for a run of records at once.
+ */
+export function encodeRecordUnsealed(target: Buffer, at: number, type: number, length: number): void {
+  target.writeUInt32LE(length, at + 4);
+  target[at + 8] = type;
+}
+
+/**
+ * Gives the records staged whole, back to back, in target[start, end) (each header from
+ * encodeRecordUnsealed, its payload after it) their CRC, from `seed`: one call into the addon for the run,
+ * where a call per record cost more than the checksums (BENCHMARKS.md, WAL).
+ */
+export function sealRecords(target: Buffer, start: number, end: number, seed: number): void {
+  if (end > start) native.crc32cRecords(target, start, end, seed);
 }
 
 /** Whether the record whose header is `header` and payload `payload` has the CRC its header says, from `seed`. */

@@ -62,3 +62,25 @@ test('crashing backend: full disk, failed sync, and what a crash leaves', async 
   await store.sync();
   t.equal(store.crashImage().toString(), '12345678ab', 'a successful sync does (the partial write included)');
 });
+
+for (const backend of BACKENDS) {
+  test(`FileBackend.writeAtNow: a write on this thread where the file has a descriptor [${backend.name}]`, async (t) => {
+    const store = new FileBackend(await (await freshStorage(t, backend)).storage.root.createFile('store'));
+    await store.append(Buffer.from('hello'));
+    const wrote = store.writeAtNow(3, [Buffer.from('LO'), Buffer.from(' world')]);
+    if (!backend.local) {
+      t.equal(wrote, false, 'no descriptor (memory adapter): it says so');
+      t.equal((await store.readAt(0, 5)).toString(), 'hello', 'and writes nothing');
+      await store.close();
+      return;
+    }
+    t.equal(wrote, true, 'it wrote');
+    t.equal(store.size(), 11, 'the size the file knows is raised past the old end');
+    t.equal((await store.readAt(0, 11)).toString(), 'helLO world', 'in place and past the end, several buffers as one');
+    t.throws(() => store.writeAtNow(-1, [Buffer.from('x')]), /EINVAL/, 'a negative offset');
+    store.startWriteback(0, 11);
+    await store.close();
+    t.pass('close waits for the writeback started (the descriptor outlives it)');
+    t.equal(store.writeAtNow(0, [Buffer.from('x')]), false, 'a closed file has no descriptor: nothing written');
+  });
+}

@@ -4,6 +4,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type test from 'tape';
 
+import type { StorageBackend } from '../../src/backend/backend.js';
+import { storageError } from '../../src/ground/errors.js';
 import { encodeRecord, encodeSegmentHeader, RECORD_HEADER_SIZE, segmentName } from '../../src/wal/format.js';
 import { DirSegmentStore, MemorySegmentStore, type SegmentStore } from '../../src/wal/segment-store.js';
 import { BACKENDS, freshStorage } from '../helpers.js';
@@ -70,4 +72,58 @@ export function versionOneSegment(segment: number, records: readonly Buffer[]): 
     parts.push(bytes);
   }
   return Buffer.concat(parts);
+}
+
+/** How the log's batches reached its segments: writes through the IO engine (writeAt) and on the calling thread (writeAtNow). */
+export interface WriteCounts {
+  engine: number;
+  inline: number;
+  /** the ranges writeback was started for, as [offset, length] */
+  writebacks?: Array<[number, number]>;
+}
+
+/**
+ * `inner` with its segments counting their writes; while `failInline.on`, writeAtNow writes the first
+ * `failInline.after` bytes of a write through the real store and then fails with ENOSPC, as a full disk does.
+ */
+export function countingStore(inner: SegmentStore, counts: WriteCounts, failInline?: { on: boolean; after: number }): SegmentStore {
+  const wrap = (backend: StorageBackend): StorageBackend => {
+    const inline = backend.writeAtNow?.bind(backend);
+    return {
+      readAt: (offset, length) => backend.readAt(offset, length),
+      append: (data) => backend.append(data),
+      writeAt: (offset, data) => {
+        counts.engine++;
+        return backend.writeAt(offset, data);
+      },
+      ...(inline && {
+        writeAtNow: (offset: number, data: readonly Uint8Array[]) => {
+          counts.inline++;
+          if (!failInline?.on) return inline(offset, data);
+          const all = Buffer.concat(data as Uint8Array[]);
+          if (failInline.after > 0) inline(offset, [all.subarray(0, failInline.after)]);
+          throw storageError('ENOSPC', 'simulated full disk', { syscall: 'pwritev' });
+        },
+      }),
+      startWriteback: (offset, length) => {
+        counts.writebacks?.push([offset, length]);
+        backend.startWriteback?.(offset, length);
+      },
+      allocate: (offset, length) => backend.allocate(offset, length),
+      flush: () => backend.flush(),
+      size: () => backend.size(),
+      sync: () => backend.sync(),
+      truncate: (size) => backend.truncate(size),
+      close: () => backend.close(),
+    };
+  };
+  return {
+    list: () => inner.list(),
+    create: async (segment) => wrap(await inner.create(segment)),
+    open: async (segment) => wrap(await inner.open(segment)),
+    remove: (segment) => inner.remove(segment),
+    sync: () => inner.sync(),
+    writeCheckpoint: (data) => inner.writeCheckpoint(data),
+    readCheckpoint: () => inner.readCheckpoint(),
+  };
 }

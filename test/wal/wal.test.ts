@@ -7,7 +7,7 @@ import { CrashingBackend } from '../../src/backend/crash-backend.js';
 import { MemorySegmentStore } from '../../src/wal/segment-store.js';
 import { Wal } from '../../src/wal/wal.js';
 import { rejection } from '../helpers.js';
-import { RAW_STORE_KINDS, record, STORE_KINDS, versionOneSegment } from './wal-helpers.js';
+import { countingStore, RAW_STORE_KINDS, record, STORE_KINDS, versionOneSegment, type WriteCounts } from './wal-helpers.js';
 
 const MiB = 1024 * 1024;
 
@@ -369,3 +369,112 @@ test("recovery 'point-in-time' opens a log with a bad record in its last segment
   t.deepEqual(recovered.recovery.dropped?.position, positions[6], 'and reports where it cut');
   await recovered.close();
 });
+
+const LOCAL_STORE_KINDS = STORE_KINDS.filter((kind) => kind.name.startsWith('dir on local/'));
+
+for (const kind of LOCAL_STORE_KINDS) {
+  test(`small batches are written on this thread, large ones and inlineWriteLimit 0 through the IO engine [${kind.name}]`, async (t) => {
+    const { store, reopen } = await kind.make(t);
+    const counts: WriteCounts = { engine: 0, inline: 0 };
+    const wal = await Wal.open(countingStore(store, counts), { sync: 'none' });
+    await Promise.all(Array.from({ length: 64 }, (_, i) => wal.append(record(i, 100))));
+    t.ok(counts.inline >= 1, `64 records of 100 B: ${counts.inline} write(s) on this thread`);
+    t.equal(counts.engine, 0, 'none through the IO engine');
+    const inlineBefore = counts.inline;
+    await wal.append(record(64, 100 * 1024));
+    t.deepEqual(counts, { engine: 1, inline: inlineBefore }, 'a batch of 100 KiB (past the 64 KiB default) goes through the engine');
+    await wal.close();
+
+    const durable = await Wal.open(countingStore(await reopen(), counts), { sync: 'always', inlineWriteLimit: 1024 * 1024 });
+    const engineBefore = counts.engine;
+    await Promise.all(Array.from({ length: 16 }, (_, i) => durable.append(record(65 + i, 100))));
+    t.equal(counts.inline, inlineBefore, "under sync 'always' nothing is written on this thread, whatever inlineWriteLimit says");
+    t.ok(counts.engine > engineBefore, 'its batches go through the engine');
+    await durable.close();
+
+    const viaEngine = await Wal.open(countingStore(await reopen(), counts), { sync: 'none', inlineWriteLimit: 0 });
+    const inlineNow = counts.inline;
+    const engineNow = counts.engine;
+    await Promise.all(Array.from({ length: 8 }, (_, i) => viaEngine.append(record(81 + i, 100))));
+    t.equal(counts.inline, inlineNow, 'inlineWriteLimit 0: nothing on this thread');
+    t.ok(counts.engine > engineNow, 'every batch through the engine');
+    await viaEngine.close();
+
+    const again = await Wal.open(await reopen());
+    const seen = [];
+    for await (const entry of again.read()) seen.push(entry.payload.readUInt32LE(0));
+    t.deepEqual(
+      seen,
+      Array.from({ length: 89 }, (_, i) => i),
+      'every record reads back, in order, however it was written',
+    );
+    await again.close();
+    await rejection(t, Wal.open(store, { inlineWriteLimit: -1 }), 'EINVAL', 'a negative inlineWriteLimit');
+  });
+
+  test(`sync 'none': writers that never stop do not starve the event loop of its turn [${kind.name}]`, async (t) => {
+    const { store } = await kind.make(t);
+    const wal = await Wal.open(store, { sync: 'none' });
+    const most = 200_000;
+    let appended = 0;
+    let stop = false;
+    setImmediate(() => {
+      stop = true;
+    });
+    const writer = async () => {
+      while (!stop && appended < most) {
+        appended++;
+        await wal.append(record(appended, 100));
+      }
+    };
+    await Promise.all(Array.from({ length: 64 }, writer));
+    t.ok(appended < most, `a setImmediate ran while 64 writers appended in a loop (after ${appended} records)`);
+    await wal.close();
+  });
+
+  test(`under sync 'none', writeback of the segment is started every 4 MiB; under 'always' never [${kind.name}]`, async (t) => {
+    const { store, reopen } = await kind.make(t);
+    const counts: WriteCounts = { engine: 0, inline: 0, writebacks: [] };
+    const wal = await Wal.open(countingStore(store, counts), { sync: 'none', segmentSize: 16 * MiB });
+    const payload = Buffer.alloc(32 * 1024, 1);
+    let last = await wal.append(payload);
+    while (last.offset < 9 * MiB) last = (await Promise.all(Array.from({ length: 16 }, () => wal.append(payload)))).at(-1)!;
+    const ranges = counts.writebacks!;
+    t.equal(ranges.length, 2, `9 MiB written: writeback started twice (${JSON.stringify(ranges)})`);
+    t.equal(ranges[0]![0], 28, 'from the first record');
+    t.ok(
+      ranges.every(([offset, length], i) => length >= 4 * MiB && (i === 0 || offset === ranges[i - 1]![0] + ranges[i - 1]![1])),
+      'each over at least 4 MiB, one after the other',
+    );
+    await wal.close();
+    const durable = await Wal.open(countingStore(await reopen(), counts), { sync: 'always', segmentSize: 16 * MiB });
+    const before = ranges.length;
+    for (let i = 0; i < 10; i++) await Promise.all(Array.from({ length: 16 }, () => durable.append(payload)));
+    t.equal(ranges.length, before, "sync 'always' fdatasyncs every batch: it starts none");
+    await durable.close();
+  });
+
+  test(`sync 'none': a batch written on this thread that fails is undone: its records fail, the log goes on [${kind.name}]`, async (t) => {
+    const { store, reopen } = await kind.make(t);
+    const counts: WriteCounts = { engine: 0, inline: 0 };
+    const fail = { on: false, after: 50 };
+    const wal = await Wal.open(countingStore(store, counts, fail), { sync: 'none' });
+    await wal.append(record(0, 100));
+    const second = await wal.append(record(1, 100));
+    fail.on = true;
+    const failed = [wal.append(record(2, 100)), wal.append(record(3, 100))];
+    await rejection(t, failed[0]!, 'ENOSPC', 'a record of the failed batch');
+    await rejection(t, failed[1]!, 'ENOSPC', 'and the other');
+    fail.on = false;
+    const next = await wal.append(record(4, 100));
+    t.deepEqual(next, { segment: second.segment, offset: second.offset + 109 }, 'the next record goes where the failed batch began');
+    await wal.close();
+    const again = await Wal.open(await reopen());
+    t.equal(again.recovery.records, 3, 'recovery finds the three records that were written');
+    t.notOk(again.recovery.dropped, 'and nothing to cut: the partial write was undone');
+    const seen = [];
+    for await (const entry of again.read()) seen.push(entry.payload.readUInt32LE(0));
+    t.deepEqual(seen, [0, 1, 4], 'in order');
+    await again.close();
+  });
+}
