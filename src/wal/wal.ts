@@ -9,8 +9,9 @@
 //
 // Per record, the loop does as little JavaScript as it can (BENCHMARKS.md, WAL: 'none' is bound by it):
 // small records are copied into one staging buffer that the log keeps, and one call into the addon
-// checksums the whole run; under sync 'none', a batch of at most `inlineWriteLimit` bytes is written on
-// this thread (a pwritev into the page cache takes less than the round trip through the IO engine),
+// checksums the whole run; under sync 'none', a batch of at most `inlineWriteLimit` bytes (0 unless asked:
+// it blocks the event loop) is written on this thread (a pwritev into the page cache takes less than the
+// round trip through the IO engine),
 // after which the loop lets the event loop run before the next batch. Not under 'always' or 'batch':
 // there the fdatasync after an inline write measured 2-7x slower than after one through the engine
 // (BENCHMARKS.md, WAL), which outweighs the round trip saved. Under 'none' and 'batch', writeback of the segment
@@ -86,8 +87,10 @@ export interface WalOptions {
   /**
    * Under sync 'none', a batch of at most this many bytes is written on the calling thread (a blocking
    * pwritev into the page cache) where the segment's store can (StorageBackend.writeAtNow), not through
-   * the IO engine: default 64 KiB; 0 sends every batch through the engine. Other policies always write
-   * through the engine.
+   * the IO engine. Default 0: every batch through the engine. Faster for small records (BENCHMARKS.md,
+   * WAL: 64 KiB about doubled 100 B records/s), but each such write blocks the event loop, and for as long
+   * as the kernel makes a writer wait when too much of memory is dirty: for a process that does nothing
+   * else while it logs. Other policies always write through the engine.
    */
   inlineWriteLimit?: number;
 }
@@ -135,7 +138,8 @@ const COPY_LIMIT = 1024;
 const FIRST_GROWTH = 64 * 1024;
 const MOST_GROWTH = 8 * 1024 * 1024;
 const ZEROS = Buffer.alloc(1024 * 1024);
-const DEFAULT_INLINE_WRITE = 64 * 1024;
+/** off unless asked: an inline write blocks the event loop (for long, when the kernel throttles dirty pages) */
+const DEFAULT_INLINE_WRITE = 0;
 /**
  * Under 'none' and 'batch', writeback of the current segment is started every time this much more of it
  * is written, so that sealing it (an fsync) does not wait for the whole segment to reach the disk.

@@ -376,13 +376,13 @@ for (const kind of LOCAL_STORE_KINDS) {
   test(`small batches are written on this thread, large ones and inlineWriteLimit 0 through the IO engine [${kind.name}]`, async (t) => {
     const { store, reopen } = await kind.make(t);
     const counts: WriteCounts = { engine: 0, inline: 0 };
-    const wal = await Wal.open(countingStore(store, counts), { sync: 'none' });
+    const wal = await Wal.open(countingStore(store, counts), { sync: 'none', inlineWriteLimit: 64 * 1024 });
     await Promise.all(Array.from({ length: 64 }, (_, i) => wal.append(record(i, 100))));
     t.ok(counts.inline >= 1, `64 records of 100 B: ${counts.inline} write(s) on this thread`);
     t.equal(counts.engine, 0, 'none through the IO engine');
     const inlineBefore = counts.inline;
     await wal.append(record(64, 100 * 1024));
-    t.deepEqual(counts, { engine: 1, inline: inlineBefore }, 'a batch of 100 KiB (past the 64 KiB default) goes through the engine');
+    t.deepEqual(counts, { engine: 1, inline: inlineBefore }, 'a batch of 100 KiB (past the 64 KiB limit) goes through the engine');
     await wal.close();
 
     const durable = await Wal.open(countingStore(await reopen(), counts), { sync: 'always', inlineWriteLimit: 1024 * 1024 });
@@ -400,12 +400,19 @@ for (const kind of LOCAL_STORE_KINDS) {
     t.ok(counts.engine > engineNow, 'every batch through the engine');
     await viaEngine.close();
 
+    const byDefault = await Wal.open(countingStore(await reopen(), counts), { sync: 'none' });
+    const engineThen = counts.engine;
+    await Promise.all(Array.from({ length: 8 }, (_, i) => byDefault.append(record(89 + i, 100))));
+    t.equal(counts.inline, inlineNow, 'by default nothing on this thread (it would block the event loop)');
+    t.ok(counts.engine > engineThen, 'every batch through the engine');
+    await byDefault.close();
+
     const again = await Wal.open(await reopen());
     const seen = [];
     for await (const entry of again.read()) seen.push(entry.payload.readUInt32LE(0));
     t.deepEqual(
       seen,
-      Array.from({ length: 89 }, (_, i) => i),
+      Array.from({ length: 97 }, (_, i) => i),
       'every record reads back, in order, however it was written',
     );
     await again.close();
@@ -458,7 +465,7 @@ for (const kind of LOCAL_STORE_KINDS) {
     const { store, reopen } = await kind.make(t);
     const counts: WriteCounts = { engine: 0, inline: 0 };
     const fail = { on: false, after: 50 };
-    const wal = await Wal.open(countingStore(store, counts, fail), { sync: 'none' });
+    const wal = await Wal.open(countingStore(store, counts, fail), { sync: 'none', inlineWriteLimit: 64 * 1024 });
     await wal.append(record(0, 100));
     const second = await wal.append(record(1, 100));
     fail.on = true;
