@@ -143,6 +143,9 @@ export class ObjectStore {
       // a body the store would refuse (bad credentials), which then fails all the same.
       expectContinueHeader: false,
       maxAttempts: settings.maxAttempts,
+      // a silent connection (a store stalled without closing) fails the attempt instead of hanging it:
+      // the socket's inactivity, not the request's whole duration (a big transfer that keeps moving goes on)
+      requestHandler: { socketTimeout: settings.requestTimeout || undefined, connectionTimeout: settings.requestTimeout || undefined },
     };
     if (settings.endpoint !== undefined) config.endpoint = settings.endpoint;
     if (settings.credentials !== undefined) config.credentials = settings.credentials;

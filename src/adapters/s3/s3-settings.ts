@@ -18,6 +18,12 @@ export interface S3Options {
   /** attempts per request before a failure is reported (the SDK retries with backoff); default 3 */
   maxAttempts?: number;
   /**
+   * ms a request's connection may stay silent (nothing sent or received) before the attempt is given up
+   * and retried: a store that stalls without closing fails the request instead of hanging it (and an
+   * unmount waiting for it); default 60,000; 0: wait for ever. A slow transfer that keeps moving is not cut.
+   */
+  requestTimeout?: number;
+  /**
    * ms a directory's listing is kept and answers lookups (names, sizes, attributes) without a request;
    * default 300,000 (5 min, as rclone's --dir-cache-time); 0: no cache, every lookup asks the bucket
    */
@@ -33,8 +39,12 @@ export interface S3Settings {
   credentials: { accessKeyId: string; secretAccessKey: string } | undefined;
   forcePathStyle: boolean;
   maxAttempts: number;
+  requestTimeout: number;
   dirCacheTime: number;
 }
+
+/** How long a request's connection may stay silent by default (ms). */
+export const DEFAULT_REQUEST_TIMEOUT = 60 * 1000;
 
 /** How long a directory's listing is kept by default (ms): rclone's --dir-cache-time. */
 export const DEFAULT_DIR_CACHE_TIME = 5 * 60 * 1000;
@@ -64,6 +74,10 @@ export function resolveS3Settings(root: string, options: S3Options = {}, env: No
   if (credentials === undefined && env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY) {
     credentials = { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY };
   }
+  const requestTimeout = options.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT;
+  if (!Number.isFinite(requestTimeout) || requestTimeout < 0) {
+    throw storageError('EINVAL', `the s3 option requestTimeout must be a number of ms, 0 or more (got ${requestTimeout})`);
+  }
   const dirCacheTime = options.dirCacheTime ?? DEFAULT_DIR_CACHE_TIME;
   if (!Number.isFinite(dirCacheTime) || dirCacheTime < 0) {
     throw storageError('EINVAL', `the s3 option dirCacheTime must be a number of ms, 0 or more (got ${dirCacheTime})`);
@@ -76,6 +90,7 @@ export function resolveS3Settings(root: string, options: S3Options = {}, env: No
     credentials,
     forcePathStyle: options.forcePathStyle ?? endpoint !== undefined,
     maxAttempts: options.maxAttempts ?? 3,
+    requestTimeout,
     dirCacheTime,
   };
 }
