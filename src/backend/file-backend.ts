@@ -5,6 +5,7 @@
 // thread pool through the same descriptor, which close() waits for.
 import { writevSync } from 'node:fs';
 
+import { skipBytes, totalBytes } from '../adapters/adapter.js';
 import { storageError, toStorageError } from '../ground/errors.js';
 import { native } from '../io/native.js';
 import type { File } from '../storage/file.js';
@@ -39,15 +40,14 @@ export class FileBackend implements StorageBackend {
     checkOffset(offset);
     let rest = data;
     let at = offset;
-    let left = 0;
-    for (const buffer of data) left += buffer.length;
+    let left = totalBytes(data);
     try {
       while (left > 0) {
         const n = writevSync(access.fd, rest as Uint8Array[], at);
         if (n === 0) throw storageError('EIO', `pwritev wrote nothing at offset ${at} with ${left} bytes left`, { syscall: 'pwritev' });
         at += n;
         left -= n;
-        if (left > 0) rest = unwritten(rest, n);
+        if (left > 0) rest = skipBytes(rest, n);
       }
     } catch (error) {
       throw toStorageError(error, 'pwritev', this.file.path);
@@ -94,18 +94,4 @@ export class FileBackend implements StorageBackend {
     await Promise.all(this.writebacks);
     return this.file.close();
   }
-}
-
-/** `buffers` without their first `done` bytes. */
-function unwritten(buffers: readonly Uint8Array[], done: number): Uint8Array[] {
-  const rest: Uint8Array[] = [];
-  for (const buffer of buffers) {
-    if (done >= buffer.length) {
-      done -= buffer.length;
-      continue;
-    }
-    rest.push(done > 0 ? buffer.subarray(done) : buffer);
-    done = 0;
-  }
-  return rest;
 }
