@@ -2,7 +2,7 @@
 # Each target installs what is missing first (apt packages, npm packages, the native addon, tsc), and
 # does nothing for parts already in place.
 SHELL := /bin/bash
-APT_PACKAGES := liburing-dev libfuse2 libfuse-dev fuse3 fio pkg-config util-linux attr acl git clang-format ceph-mon ceph-osd radosgw curl rclone s3fs
+APT_PACKAGES := liburing-dev libisal-dev libfuse2 libfuse-dev fuse3 fio pkg-config util-linux attr acl git clang-format ceph-mon ceph-osd radosgw curl rclone s3fs
 ADDON := native/build/Release/persistfs_native.node
 TS_SOURCES := $(shell find src test scripts mount -name '*.ts' 2>/dev/null)
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The package's `install` script: builds the native addon (native/binding.gyp) with node-gyp where the
 // package is installed, so that `npm install persistfs` (or a packed tarball) gives a working library and
-// CLI. It first checks for what the build needs (liburing's headers, a C++ compiler, make, python3) and,
+// CLI. It first checks for what the build needs (liburing's and ISA-L's headers, a C++ compiler, make, python3) and,
 // when something is missing, says which Debian/Ubuntu packages to install and how to build afterwards,
 // instead of node-gyp's long compiler output. Nothing is built when the addon is newer than its sources.
 import { spawnSync } from 'node:child_process';
@@ -53,6 +53,10 @@ function missing() {
     spawnSync('pkg-config', ['--exists', 'liburing']).status === 0 ||
     ['/usr/include', '/usr/local/include'].some((dir) => fs.existsSync(path.join(dir, 'liburing.h')));
   if (!liburing) found.push(['liburing.h (liburing)', 'liburing-dev']);
+  const isal =
+    spawnSync('pkg-config', ['--exists', 'libisal']).status === 0 ||
+    ['/usr/include', '/usr/local/include'].some((dir) => fs.existsSync(path.join(dir, 'isa-l', 'crc.h')));
+  if (!isal) found.push(["isa-l/crc.h (Intel's ISA-L, the WAL's CRC32C)", 'libisal-dev']);
   const compiler = process.env.CXX ? onPath(process.env.CXX) || isExecutable(process.env.CXX) : onPath('g++') || onPath('c++');
   if (!compiler) found.push([process.env.CXX ? `the C++ compiler ${process.env.CXX} (CXX)` : 'a C++ compiler (g++)', 'g++']);
   if (!onPath('make')) found.push(['make', 'make']);
@@ -79,7 +83,7 @@ const lacking = missing();
 if (lacking.length > 0) {
   say(`cannot build the native addon: missing ${lacking.map(([what]) => what).join(', ')}.`);
   say(
-    `on Debian or Ubuntu, as root: apt-get install -y ${[...new Set(['liburing-dev', 'g++', 'make', 'python3', ...lacking.map(([, pkg]) => pkg)])].join(' ')}`,
+    `on Debian or Ubuntu, as root: apt-get install -y ${[...new Set(['liburing-dev', 'libisal-dev', 'g++', 'make', 'python3', ...lacking.map(([, pkg]) => pkg)])].join(' ')}`,
   );
   say('then build it again: npm rebuild persistfs (in the project that installed it), or make build (in its repository)');
   process.exit(1);
@@ -101,7 +105,7 @@ say('building the native addon (node-gyp rebuild in native/; about a minute)');
 const build = spawnSync(gyp[0], [...gyp.slice(1), 'rebuild', '--loglevel=warn', ...nodedir], { cwd: native, stdio: ['ignore', 'ignore', 'inherit'] });
 if (build.status !== 0 || !fs.existsSync(addon)) {
   say(`building the native addon failed (node-gyp exit status ${build.status ?? build.signal}; its messages are above).`);
-  say('it needs, on Debian or Ubuntu: apt-get install -y liburing-dev g++ make python3; then: npm rebuild persistfs');
+  say('it needs, on Debian or Ubuntu: apt-get install -y liburing-dev libisal-dev g++ make python3; then: npm rebuild persistfs');
   process.exit(1);
 }
 say(`built ${path.relative(root, addon)}`);

@@ -6,11 +6,12 @@
 // the bytes after the CRC field (length, type, payload), the register started from `seed` as
 // @node-rs/crc32's crc32c(bytes, seed) does. Returns how many records it sealed; a length that runs past
 // `end` is a bug in the caller (RangeError), and nothing after it is sealed.
+#include <isa-l/crc.h>
 #include <napi.h>
 
+#include <climits>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 
 #include "args.h"
 
@@ -18,59 +19,19 @@ namespace persistfs {
 
 namespace {
 
-uint32_t table[8][256];
-
-void BuildTable() {
-  for (uint32_t i = 0; i < 256; i++) {
-    uint32_t crc = i;
-    for (int k = 0; k < 8; k++) crc = (crc >> 1) ^ (0x82F63B78u & (0u - (crc & 1u)));
-    table[0][i] = crc;
+// CRC32C from `seed` as @node-rs/crc32 counts it (the register inverted on the way in and out), by Intel's
+// ISA-L: crc32_iscsi picks the CPU's fastest code when the library loads, crc32_iscsi_base is its portable
+// table version. ISA-L takes an int length, so a long buffer goes in pieces.
+uint32_t Crc32c(uint32_t seed, const uint8_t* data, size_t length, bool portable = false) {
+  auto* bytes = const_cast<unsigned char*>(data);
+  uint32_t crc = ~seed;
+  while (length > 0) {
+    int piece = length > INT_MAX ? INT_MAX : static_cast<int>(length);
+    crc = portable ? crc32_iscsi_base(bytes, piece, crc) : crc32_iscsi(bytes, piece, crc);
+    bytes += piece;
+    length -= static_cast<size_t>(piece);
   }
-  for (uint32_t i = 0; i < 256; i++) {
-    for (int t = 1; t < 8; t++) table[t][i] = (table[t - 1][i] >> 8) ^ table[0][table[t - 1][i] & 0xff];
-  }
-}
-
-// slicing-by-8 where the CPU has no CRC32 instruction; `crc` is the register (already inverted)
-uint32_t Software(uint32_t crc, const uint8_t* data, size_t length) {
-  while (length >= 8) {
-    uint64_t word;
-    memcpy(&word, data, 8);
-    word ^= crc;
-    crc = table[7][word & 0xff] ^ table[6][(word >> 8) & 0xff] ^ table[5][(word >> 16) & 0xff] ^
-          table[4][(word >> 24) & 0xff] ^ table[3][(word >> 32) & 0xff] ^ table[2][(word >> 40) & 0xff] ^
-          table[1][(word >> 48) & 0xff] ^ table[0][word >> 56];
-    data += 8;
-    length -= 8;
-  }
-  while (length-- > 0) crc = (crc >> 8) ^ table[0][(crc ^ *data++) & 0xff];
-  return crc;
-}
-
-#if defined(__x86_64__)
-__attribute__((target("sse4.2"))) uint32_t Hardware(uint32_t crc, const uint8_t* data, size_t length) {
-  uint64_t wide = crc;
-  while (length >= 8) {
-    uint64_t word;
-    memcpy(&word, data, 8);
-    wide = __builtin_ia32_crc32di(wide, word);
-    data += 8;
-    length -= 8;
-  }
-  crc = static_cast<uint32_t>(wide);
-  while (length-- > 0) crc = __builtin_ia32_crc32qi(crc, *data++);
-  return crc;
-}
-#endif
-
-// whether the CPU has SSE 4.2's CRC32 instruction (set once, when the addon loads)
-bool hardware = false;
-
-uint32_t Crc32c(uint32_t seed, const uint8_t* data, size_t length) {
-#if defined(__x86_64__)
-  if (hardware) return ~Hardware(~seed, data, length);
-#endif
-  return ~Software(~seed, data, length);
+  return ~crc;
 }
 
 uint32_t ReadU32(const uint8_t* at) {
@@ -110,23 +71,16 @@ Napi::Value Crc32cRecords(const Napi::CallbackInfo& info) {
 }
 
 // crc32c(buffer, seed, portable) -> the CRC32C of the whole buffer, by the CPU's instruction where it has
-// one unless `portable` (for tests of both ways against the JavaScript library)
+// one unless `portable` (ISA-L's table version; tests check both against the JavaScript library)
 Napi::Value Crc32cOf(const Napi::CallbackInfo& info) {
   Bytes bytes = BytesOf(info[0]);
   uint32_t seed = U32(info, 1);
-  uint32_t crc =
-      info[2].ToBoolean() ? ~Software(~seed, bytes.data, bytes.length) : Crc32c(seed, bytes.data, bytes.length);
-  return Napi::Number::New(info.Env(), crc);
+  return Napi::Number::New(info.Env(), Crc32c(seed, bytes.data, bytes.length, info[2].ToBoolean()));
 }
 
 }  // namespace
 
 void DefineCrc32c(Napi::Env env, Napi::Object exports) {
-  BuildTable();
-#if defined(__x86_64__)
-  __builtin_cpu_init();
-  hardware = __builtin_cpu_supports("sse4.2");
-#endif
   exports.Set("crc32cRecords", Napi::Function::New(env, Crc32cRecords));
   exports.Set("crc32c", Napi::Function::New(env, Crc32cOf));
 }

@@ -187,7 +187,7 @@ function loadAddon(): NativeAddon {
     if ((error as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw error;
     throw new StorageError(
       'ENOENT',
-      `ENOENT: the native addon is not built (${addonPath} is missing); build it: npm rebuild persistfs where persistfs is installed, or make build in its repository (it needs, on Debian or Ubuntu: apt-get install liburing-dev g++ make python3)`,
+      `ENOENT: the native addon is not built (${addonPath} is missing); build it: npm rebuild persistfs where persistfs is installed, or make build in its repository (it needs, on Debian or Ubuntu: apt-get install liburing-dev libisal-dev g++ make python3)`,
       { path: addonPath, cause: error },
     );
   }
