@@ -11,6 +11,7 @@ import { InitFlag, Opcode, Size } from '../../mount/kernel/protocol.js';
 import { attrOut, direntSize, writeDirent } from '../../mount/kernel/reply.js';
 import { BodyReader, decodeRequest, ProtocolError, writeIn } from '../../mount/kernel/request.js';
 import type { EntryStat } from '../../src/index.js';
+import { STATX_SIZE } from '../../src/io/statx.js';
 
 function raw(opcode: number, body: Buffer, unique = 42, nodeid = 1): Buffer {
   const header = Buffer.alloc(Size.IN_HEADER);
@@ -139,6 +140,29 @@ test('replies: dirents padded to 8 bytes, times before 1970', (t) => {
   const attr = attrOut(stat, { sec: 1, nsec: 0 });
   t.equal(attr.readBigInt64LE(16 + 24), -2n, 'atime seconds rounded down');
   t.equal(attr.readUInt32LE(16 + 48), 500_000_000, 'with a positive nanosecond part');
+  t.end();
+});
+
+test('LOOKUP with the statx the data path made of the name after it: answered from it, the storage not asked', async (t) => {
+  const posix = { stat: async () => Promise.reject(new Error('the storage was asked')) } as unknown as PosixFs;
+  const ops = new KernelOps(posix, { attrTimeout: 1, entryTimeout: 1, xattr: false }).table();
+  const statx = Buffer.alloc(STATX_SIZE);
+  statx.writeUInt32LE(0x7ff, 0); // stx_mask: the basic stats
+  statx.writeUInt32LE(1, 16); // nlink
+  statx.writeUInt16LE(0o100640, 28); // mode
+  statx.writeBigUInt64LE(777n, 32); // ino
+  statx.writeBigUInt64LE(4096n, 40); // size
+  const request = decodeRequest(Buffer.concat([raw(Opcode.LOOKUP, Buffer.from('file\0')), statx]));
+  t.equal(new BodyReader(request.body).name().toString(), 'file', 'the name, without the statx');
+  const entry = (await ops.get(Opcode.LOOKUP)!(request)) as Buffer;
+  t.ok(entry.readBigUInt64LE(0) > 1n, 'a node for the name');
+  t.deepEqual(
+    [entry.readBigUInt64LE(40), entry.readBigUInt64LE(48), entry.readUInt32LE(100)],
+    [777n, 4096n, 0o100640],
+    'its ino, size and mode from the statx',
+  );
+  const other = Buffer.concat([raw(Opcode.GETATTR, Buffer.alloc(16)), statx]);
+  t.throws(() => decodeRequest(other), ProtocolError, 'bytes after any other request are still a ProtocolError');
   t.end();
 });
 
