@@ -248,9 +248,15 @@ export class KernelOps {
     return true;
   }
 
-  /** LOOKUP: with the statx the data path made of the name when it came with one, else the storage's. */
+  /**
+   * LOOKUP: with the statx the data path made of the name when it came with one, else the storage's. The
+   * directory looked in is given to the data path, which then makes the statx of the next LOOKUPs in it (a
+   * directory whose node the kernel dropped comes back by a LOOKUP, and nothing asks for its GETATTR while
+   * its entries are only looked up: stat after the dentries were dropped).
+   */
   private async lookup(request: Request): Promise<ReplyBody> {
     const { parent, name, path } = this.child(request);
+    this.attachDirectory(parent.id);
     return this.entryOf(parent, name, request.statx ? entryStat(decodeStatx(request.statx)) : await this.posix.stat(path));
   }
 
@@ -283,9 +289,10 @@ export class KernelOps {
    */
   private attachDirectory(id: number): void {
     const attach = this.native?.attachDirectory;
+    if (!attach || this.attachedDirectories.has(id)) return;
     const node = this.nodes.get(id);
     const path = node && this.nodes.path(node);
-    if (!attach || !node || path === undefined || this.attachedDirectories.has(id)) return;
+    if (!node || path === undefined) return;
     this.attachedDirectories.add(id);
     this.posix
       .withDirectoryDescriptor(path, (fd, kept) => this.attachedDirectories.has(id) && this.nodes.path(node) === path && attach(id, fd, node.ino, kept) === 0)

@@ -25,6 +25,10 @@ function raw(opcode: number, body: Buffer, unique = 42, nodeid = 1): Buffer {
   return Buffer.concat([header, body]);
 }
 
+/** A regular file's attributes, inode 9, with `changes`. */
+const fileStat = (changes: Partial<EntryStat> = {}): EntryStat =>
+  ({ ino: 9n, size: 0, blocks: 0, mode: 0o100644, nlink: 1, uid: 0, gid: 0, blksize: 4096, atimeNs: 0n, mtimeNs: 0n, ctimeNs: 0n, ...changes }) as EntryStat;
+
 test('decodeRequest: the header fields; short or lying requests are ProtocolErrors', (t) => {
   const request = decodeRequest(raw(Opcode.LOOKUP, Buffer.from('name\0'), 2 ** 40 + 2, 2 ** 33));
   t.deepEqual(
@@ -124,19 +128,7 @@ test('replies: dirents padded to 8 bytes, times before 1970', (t) => {
     'ino, next offset, name length, type',
   );
   t.equal(out.subarray(27, 32).toString('hex'), '0000000000', 'padding zeroed');
-  const stat = {
-    ino: 9n,
-    size: 1,
-    blocks: 0,
-    mode: 0o100644,
-    nlink: 1,
-    uid: 0,
-    gid: 0,
-    blksize: 4096,
-    atimeNs: -1_500_000_000n,
-    mtimeNs: 0n,
-    ctimeNs: 0n,
-  } as EntryStat;
+  const stat = fileStat({ size: 1, atimeNs: -1_500_000_000n });
   const attr = attrOut(stat, { sec: 1, nsec: 0 });
   t.equal(attr.readBigInt64LE(16 + 24), -2n, 'atime seconds rounded down');
   t.equal(attr.readUInt32LE(16 + 48), 500_000_000, 'with a positive nanosecond part');
@@ -163,6 +155,24 @@ test('LOOKUP with the statx the data path made of the name after it: answered fr
   );
   const other = Buffer.concat([raw(Opcode.GETATTR, Buffer.alloc(16)), statx]);
   t.throws(() => decodeRequest(other), ProtocolError, 'bytes after any other request are still a ProtocolError');
+  t.end();
+});
+
+test('LOOKUP gives the directory looked in to the data path, once', async (t) => {
+  const attached: unknown[][] = [];
+  const posix = {
+    stat: async () => fileStat(),
+    withDirectoryDescriptor: async (_path: string, use: (fd: number, own: readonly string[]) => boolean) => use(5, []),
+  } as unknown as PosixFs;
+  const port = {
+    attachDirectory: (...args: unknown[]) => attached.push(args) && 0,
+    backingOpen: () => -1,
+    backingClose: () => 0,
+  };
+  const ops = new KernelOps(posix, { attrTimeout: 1, entryTimeout: 1, xattr: false }, () => {}, port).table();
+  await ops.get(Opcode.LOOKUP)!(decodeRequest(raw(Opcode.LOOKUP, Buffer.from('a\0'))));
+  await ops.get(Opcode.LOOKUP)!(decodeRequest(raw(Opcode.LOOKUP, Buffer.from('b\0'))));
+  t.deepEqual(attached, [[1, 5, 0n, []]], 'the root (node 1, inode not checked), with its descriptor, once');
   t.end();
 });
 
