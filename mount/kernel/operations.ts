@@ -8,9 +8,10 @@
 import { decodeName, encodeName } from '../../src/ground/name-bytes.js';
 import { StorageError, traceless } from '../../src/ground/errors.js';
 import { joinPath } from '../../src/storage/names.js';
-import type { EntryStat, NativeAccess } from '../../src/adapters/adapter.js';
+import { kindOfMode, type EntryStat, type NativeAccess } from '../../src/adapters/adapter.js';
 import type { SetTime } from '../../src/ground/set-time.js';
-import { O } from '../../src/io/engine.js';
+import { O, type Stat } from '../../src/io/engine.js';
+import { decodeStatx } from '../../src/io/statx.js';
 import type { PosixFs } from '../posix-fs.js';
 import type { Logger } from '../../src/log.js';
 import { NodeTable, type Node } from './node-table.js';
@@ -113,6 +114,9 @@ const readableToo = (flags: number): number => ((flags & O.ACCMODE) === O.WRONLY
 
 /** An errno answer to the kernel (no stack trace: a SETATTR of an unlinked file after every unlink is one). */
 const errorOf = (code: string, message: string): StorageError => traceless(() => new StorageError(code, `${code}: ${message}`));
+
+/** A statx the data path made, as the storage's stat of an entry. */
+const entryStat = (stat: Stat): EntryStat => ({ ...stat, kind: kindOfMode(stat.mode) });
 
 /** A name from the storage (a string, or bytes when not UTF-8) as bytes. */
 const bytesOf = (name: string | Buffer): Buffer => (typeof name === 'string' ? Buffer.from(name, 'utf8') : name);
@@ -244,9 +248,16 @@ export class KernelOps {
     return true;
   }
 
+  /**
+   * LOOKUP: with the statx the data path made of the name when it came with one, else the storage's. The
+   * directory looked in is given to the data path, which then makes the statx of the next LOOKUPs in it (a
+   * directory whose node the kernel dropped comes back by a LOOKUP, and nothing asks for its GETATTR while
+   * its entries are only looked up: stat after the dentries were dropped).
+   */
   private async lookup(request: Request): Promise<ReplyBody> {
     const { parent, name, path } = this.child(request);
-    return this.entryOf(parent, name, await this.posix.stat(path));
+    this.attachDirectory(parent.id);
+    return this.entryOf(parent, name, request.statx ? entryStat(decodeStatx(request.statx)) : await this.posix.stat(path));
   }
 
   /** The attributes of a node: through an open handle when asked (or when the node has no name left). */
@@ -278,9 +289,10 @@ export class KernelOps {
    */
   private attachDirectory(id: number): void {
     const attach = this.native?.attachDirectory;
+    if (!attach || this.attachedDirectories.has(id)) return;
     const node = this.nodes.get(id);
     const path = node && this.nodes.path(node);
-    if (!attach || !node || path === undefined || this.attachedDirectories.has(id)) return;
+    if (!node || path === undefined) return;
     this.attachedDirectories.add(id);
     this.posix
       .withDirectoryDescriptor(path, (fd, kept) => this.attachedDirectories.has(id) && this.nodes.path(node) === path && attach(id, fd, node.ino, kept) === 0)

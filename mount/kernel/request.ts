@@ -2,7 +2,8 @@
 // nodeid u64, uid u32, gid u32, pid u32, total_extlen u16, padding u16 = 40 bytes) and the bodies, each
 // read field by field at its documented offset. A body shorter than its structure, or a name without its
 // NUL, is a ProtocolError (answered EINVAL and logged, never a crash).
-import { Size } from './protocol.js';
+import { STATX_SIZE } from '../../src/io/statx.js';
+import { Opcode, Size } from './protocol.js';
 
 export class ProtocolError extends Error {}
 
@@ -15,6 +16,11 @@ export interface Request {
   pid: number;
   /** the body: after the header, before any extensions */
   body: Buffer;
+  /**
+   * A LOOKUP's struct statx of the name, made by the data path where it answers LOOKUPs (in an attached
+   * directory, native/src/fuse/data-path.cc ServeLookup): it comes after the request's own bytes.
+   */
+  statx?: Buffer;
 }
 
 /** A u64 that the kernel keeps small (node ids, uniques, file handles we made): as a number. */
@@ -26,17 +32,20 @@ function u64(buffer: Buffer, at: number): number {
 export function decodeRequest(raw: Buffer): Request {
   if (raw.length < Size.IN_HEADER) throw new ProtocolError(`a request of ${raw.length} bytes is shorter than its header`);
   const len = raw.readUInt32LE(0);
-  if (len !== raw.length) throw new ProtocolError(`a request says it has ${len} bytes, ${raw.length} arrived`);
+  const opcode = raw.readUInt32LE(4);
+  const statx = opcode === Opcode.LOOKUP && raw.length === len + STATX_SIZE;
+  if (len !== raw.length && !statx) throw new ProtocolError(`a request says it has ${len} bytes, ${raw.length} arrived`);
   const extensions = raw.readUInt16LE(36) * 8;
   if (Size.IN_HEADER + extensions > len) throw new ProtocolError('request extensions longer than the request');
   return {
-    opcode: raw.readUInt32LE(4),
+    opcode,
     unique: u64(raw, 8),
     nodeid: u64(raw, 16),
     uid: raw.readUInt32LE(24),
     gid: raw.readUInt32LE(28),
     pid: raw.readUInt32LE(32),
     body: raw.subarray(Size.IN_HEADER, len - extensions),
+    ...(statx ? { statx: raw.subarray(len) } : {}),
   };
 }
 

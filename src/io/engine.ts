@@ -105,7 +105,10 @@ export interface IoEngine {
   write(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): Promise<number>;
   writev(fd: number, buffers: readonly Uint8Array[], position: number): Promise<number>;
   fsync(fd: number, datasync: boolean): Promise<void>;
-  /** statx of `name` in `dirfd` (not following a final symlink), or of `dirfd` itself when `name` is ''. */
+  /**
+   * statx of `name` in `dirfd` (not following a final symlink), or of `dirfd` itself when `name` is '' (made
+   * on the calling thread then: statxOfDescriptor in statx.ts).
+   */
   statx(dirfd: number, name: string): Promise<Stat>;
   renameat(fromDir: number, from: string, toDir: number, to: string, flags: number): Promise<void>;
   unlinkat(dirfd: number, name: string, flags: number): Promise<void>;

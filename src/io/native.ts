@@ -162,6 +162,8 @@ export interface NativeAddon {
   blocking: NativeBlocking;
   /** flock(fd, LOCK_EX or LOCK_SH | LOCK_NB): 0, or -errno (-EWOULDBLOCK when another holds it) */
   flock(fd: number, exclusive: boolean): number;
+  /** statx of the open descriptor `fd` itself into `out` (256 bytes), on the calling thread: 0, or -errno */
+  fstatx(fd: number, mask: number, out: Uint8Array): number;
   alignedBuffer(size: number, alignment: number): Buffer;
   addressAlignment(buffer: Uint8Array): number;
   /**

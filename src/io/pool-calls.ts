@@ -4,6 +4,8 @@
 // waits until the engine is idle, which each engine defines (its pool calls, and the io_uring engine's ring).
 import { storageError } from '../ground/errors.js';
 import type { SetTime } from '../ground/set-time.js';
+import type { Stat } from './engine.js';
+import { statxOfDescriptor } from './statx.js';
 import * as pool from './thread-pool.js';
 
 export abstract class PoolCalls {
@@ -43,6 +45,16 @@ export abstract class PoolCalls {
       last();
     })();
     return this.closing;
+  }
+
+  /** The statx of an open descriptor, on this thread (statxOfDescriptor): no IO to wait for, no hop. */
+  protected descriptorStat(fd: number): Promise<Stat> {
+    if (this.closed) return Promise.reject(storageError('EBADF', 'the IO engine is closed', { syscall: 'statx' }));
+    try {
+      return Promise.resolve(statxOfDescriptor(fd));
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   mknodat(dirfd: number, name: string, mode: number, device: number): Promise<void> {

@@ -1,6 +1,7 @@
 // struct statx as the kernel lays it out (linux/stat.h), decoded into a Stat; device numbers as dev_t.
-import { storageError } from '../ground/errors.js';
+import { errnoError, storageError } from '../ground/errors.js';
 import type { Stat } from './engine.js';
+import { native } from './native.js';
 
 export const STATX_SIZE = 256;
 // STATX_BASIC_STATS | STATX_BTIME | STATX_DIOALIGN
@@ -32,6 +33,18 @@ export function decodeStatx(buffer: Uint8Array): Stat {
     dioMemAlign: hasDio ? view.getUint32(152, true) : 0,
     dioOffsetAlign: hasDio ? view.getUint32(156, true) : 0,
   };
+}
+
+/**
+ * statx of the open descriptor `fd` itself, made on the calling thread: it reads the inode the descriptor
+ * holds in memory, so it never waits for IO on a local file system, where io_uring (which hands every
+ * STATX to an io-wq worker) or the thread pool would cost two thread wake-ups.
+ */
+export function statxOfDescriptor(fd: number): Stat {
+  const out = new Uint8Array(STATX_SIZE);
+  const rc = native.fstatx(fd, STATX_MASK, out);
+  if (rc < 0) throw errnoError(-rc, 'statx');
+  return decodeStatx(out);
 }
 
 /** AT_SYMLINK_NOFOLLOW, plus AT_EMPTY_PATH when the descriptor itself is asked about. */

@@ -31,6 +31,21 @@ test('io_uring: concurrent requests go down in batches (fewer submits than reque
   await engine.close();
 });
 
+test('io_uring: the statx of an open descriptor is made at once, without the ring (no io-wq worker)', async (t) => {
+  const engine = new UringEngine({ queueDepth: 8, submitThreshold: 8 });
+  const fd = await withFile(t, engine, 12345);
+  const before = engine.counters();
+  const stat = await engine.statx(fd, '');
+  const after = engine.counters();
+  t.equal(stat.size, 12345, 'the size of the open file');
+  t.equal(after.submitted - before.submitted, 0, 'nothing submitted to the ring');
+  t.equal(after.poolCalls, 0, 'nor to the thread pool');
+  await engine.closeFd(fd);
+  const error = await engine.statx(fd, '').catch((e: unknown) => e);
+  t.equal((error as { code?: string }).code, 'EBADF', 'a closed descriptor: EBADF');
+  await engine.close();
+});
+
 test('io_uring: more requests than ring slots wait their turn and all complete', async (t) => {
   const engine = new UringEngine({ queueDepth: 4, submitThreshold: 2 });
   const fd = await withFile(t, engine, 1 << 20);

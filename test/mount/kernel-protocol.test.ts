@@ -11,6 +11,7 @@ import { InitFlag, Opcode, Size } from '../../mount/kernel/protocol.js';
 import { attrOut, direntSize, writeDirent } from '../../mount/kernel/reply.js';
 import { BodyReader, decodeRequest, ProtocolError, writeIn } from '../../mount/kernel/request.js';
 import type { EntryStat } from '../../src/index.js';
+import { STATX_SIZE } from '../../src/io/statx.js';
 
 function raw(opcode: number, body: Buffer, unique = 42, nodeid = 1): Buffer {
   const header = Buffer.alloc(Size.IN_HEADER);
@@ -23,6 +24,10 @@ function raw(opcode: number, body: Buffer, unique = 42, nodeid = 1): Buffer {
   header.writeUInt32LE(7, 32);
   return Buffer.concat([header, body]);
 }
+
+/** A regular file's attributes, inode 9, with `changes`. */
+const fileStat = (changes: Partial<EntryStat> = {}): EntryStat =>
+  ({ ino: 9n, size: 0, blocks: 0, mode: 0o100644, nlink: 1, uid: 0, gid: 0, blksize: 4096, atimeNs: 0n, mtimeNs: 0n, ctimeNs: 0n, ...changes }) as EntryStat;
 
 test('decodeRequest: the header fields; short or lying requests are ProtocolErrors', (t) => {
   const request = decodeRequest(raw(Opcode.LOOKUP, Buffer.from('name\0'), 2 ** 40 + 2, 2 ** 33));
@@ -123,22 +128,51 @@ test('replies: dirents padded to 8 bytes, times before 1970', (t) => {
     'ino, next offset, name length, type',
   );
   t.equal(out.subarray(27, 32).toString('hex'), '0000000000', 'padding zeroed');
-  const stat = {
-    ino: 9n,
-    size: 1,
-    blocks: 0,
-    mode: 0o100644,
-    nlink: 1,
-    uid: 0,
-    gid: 0,
-    blksize: 4096,
-    atimeNs: -1_500_000_000n,
-    mtimeNs: 0n,
-    ctimeNs: 0n,
-  } as EntryStat;
+  const stat = fileStat({ size: 1, atimeNs: -1_500_000_000n });
   const attr = attrOut(stat, { sec: 1, nsec: 0 });
   t.equal(attr.readBigInt64LE(16 + 24), -2n, 'atime seconds rounded down');
   t.equal(attr.readUInt32LE(16 + 48), 500_000_000, 'with a positive nanosecond part');
+  t.end();
+});
+
+test('LOOKUP with the statx the data path made of the name after it: answered from it, the storage not asked', async (t) => {
+  const posix = { stat: async () => Promise.reject(new Error('the storage was asked')) } as unknown as PosixFs;
+  const ops = new KernelOps(posix, { attrTimeout: 1, entryTimeout: 1, xattr: false }).table();
+  const statx = Buffer.alloc(STATX_SIZE);
+  statx.writeUInt32LE(0x7ff, 0); // stx_mask: the basic stats
+  statx.writeUInt32LE(1, 16); // nlink
+  statx.writeUInt16LE(0o100640, 28); // mode
+  statx.writeBigUInt64LE(777n, 32); // ino
+  statx.writeBigUInt64LE(4096n, 40); // size
+  const request = decodeRequest(Buffer.concat([raw(Opcode.LOOKUP, Buffer.from('file\0')), statx]));
+  t.equal(new BodyReader(request.body).name().toString(), 'file', 'the name, without the statx');
+  const entry = (await ops.get(Opcode.LOOKUP)!(request)) as Buffer;
+  t.ok(entry.readBigUInt64LE(0) > 1n, 'a node for the name');
+  t.deepEqual(
+    [entry.readBigUInt64LE(40), entry.readBigUInt64LE(48), entry.readUInt32LE(100)],
+    [777n, 4096n, 0o100640],
+    'its ino, size and mode from the statx',
+  );
+  const other = Buffer.concat([raw(Opcode.GETATTR, Buffer.alloc(16)), statx]);
+  t.throws(() => decodeRequest(other), ProtocolError, 'bytes after any other request are still a ProtocolError');
+  t.end();
+});
+
+test('LOOKUP gives the directory looked in to the data path, once', async (t) => {
+  const attached: unknown[][] = [];
+  const posix = {
+    stat: async () => fileStat(),
+    withDirectoryDescriptor: async (_path: string, use: (fd: number, own: readonly string[]) => boolean) => use(5, []),
+  } as unknown as PosixFs;
+  const port = {
+    attachDirectory: (...args: unknown[]) => attached.push(args) && 0,
+    backingOpen: () => -1,
+    backingClose: () => 0,
+  };
+  const ops = new KernelOps(posix, { attrTimeout: 1, entryTimeout: 1, xattr: false }, () => {}, port).table();
+  await ops.get(Opcode.LOOKUP)!(decodeRequest(raw(Opcode.LOOKUP, Buffer.from('a\0'))));
+  await ops.get(Opcode.LOOKUP)!(decodeRequest(raw(Opcode.LOOKUP, Buffer.from('b\0'))));
+  t.deepEqual(attached, [[1, 5, 0n, []]], 'the root (node 1, inode not checked), with its descriptor, once');
   t.end();
 });
 

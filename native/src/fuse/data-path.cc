@@ -33,6 +33,9 @@ constexpr size_t kInlineWrite = 64 * 1024;
 // Measured (dd of 64 MiB bs=1M conv=fsync on the S3 mount, 6 rounds alternated, load 7): 107 MiB/s without,
 // 123 every 4 MiB, 129 every 1 MiB (BENCHMARKS.md). Smaller files never start it (a close is no sync).
 constexpr uint64_t kWritebackEvery = 1024 * 1024;
+// What the statx of a LOOKUP asks for: what JavaScript's io_uring statx asks (src/io/statx.ts STATX_MASK:
+// the basic stats, the birth time, the O_DIRECT alignments).
+constexpr unsigned kLookupStatxMask = STATX_BASIC_STATS | STATX_BTIME | 0x2000;
 // The largest file size the storage addresses exactly (its File's checkExtent): past it is EFBIG.
 constexpr uint64_t kLargestEnd = (uint64_t{1} << 53) - 1;
 
@@ -436,12 +439,13 @@ bool DataPath::ServeByNode(const Request& request) {
   return true;
 }
 
-// A LOOKUP in an attached directory of a name it does not have is ENOENT, told by one statx of the name
-// relative to the directory's descriptor (no disk read when the directory is cached): the first request of
-// every create, otherwise a hop to JavaScript and an io_uring statx that io-wq would serve. A name that is
-// there, or anything else (an error other than ENOENT, a name the directory leaves to JavaScript), goes to
-// JavaScript, which makes nodes. The kernel holds the directory locked against creates while it looks up,
-// so the answer cannot race with a create through the mount.
+// A LOOKUP in an attached directory is one statx of the name relative to the directory's descriptor, made
+// here (through the ring io_uring would hand it to an io-wq worker: two thread wake-ups). A name it does
+// not have is ENOENT, answered here: the first request of every create. A name that is there goes to
+// JavaScript, which makes nodes, with the statx after the request (mount/kernel/request.ts). Anything else
+// (an error other than ENOENT, a name the directory leaves to JavaScript) goes to JavaScript as it came.
+// The kernel holds the directory locked against creates while it looks up, so the answer cannot race with
+// a create through the mount.
 bool DataPath::ServeLookup(const Request& request) {
   const uint64_t start_ns = MonotonicNs();
   // The name, NUL-terminated: the whole body on /dev/fuse; the payload over io_uring (an empty fixed part).
@@ -452,11 +456,30 @@ bool DataPath::ServeLookup(const Request& request) {
   std::shared_ptr<AttachedDirectory> directory = nodes_.Directory(request.header.nodeid);
   if (!directory || directory->LeavesToJavaScript(name)) return false;
   struct statx stx;
-  if (statx(directory->fd, name, AT_SYMLINK_NOFOLLOW, STATX_TYPE, &stx) == 0 || errno != ENOENT) return false;
+  if (statx(directory->fd, name, AT_SYMLINK_NOFOLLOW, kLookupStatxMask, &stx) == 0) {
+    transport_.ForwardCopy(request, &stx, sizeof stx);
+    return true;
+  }
+  if (errno != ENOENT) return false;
   transport_.Send(request, ENOENT, nullptr, 0);
   counters_.served.fetch_add(1, std::memory_order_relaxed);
   counters_.Record(kStatLookup, start_ns, ENOENT);
   return true;
+}
+
+uint8_t* DataPath::Copy(const Request& request, const void* extra, size_t extra_length, size_t* length) {
+  *length = sizeof(InHeader) + request.arg_length + request.data_length + extra_length;
+  auto* copy = static_cast<uint8_t*>(std::malloc(*length));
+  if (copy == nullptr) return nullptr;
+  uint8_t* at = copy;
+  std::memcpy(at, &request.header, sizeof(InHeader));
+  at += sizeof(InHeader);
+  if (request.arg_length > 0) std::memcpy(at, request.arg, request.arg_length);
+  at += request.arg_length;
+  if (request.data_length > 0) std::memcpy(at, request.data, request.data_length);
+  at += request.data_length;
+  if (extra_length > 0) std::memcpy(at, extra, extra_length);
+  return copy;
 }
 
 void DataPath::Retire(Op* op) {

@@ -85,6 +85,9 @@ class DataPath {
     virtual void Send(const Request& request, int error, const void* body, size_t length) = 0;
     // Hands `request` to JavaScript after all; a buffer it holds (request.buffer) goes along.
     virtual void Forward(const Request& request) = 0;
+    // Hands a copy of `request` to JavaScript with `extra` bytes after it (past the length its header says:
+    // what the data path found out for it); the request's own buffer stays with the transport.
+    virtual void ForwardCopy(const Request& request, const void* extra, size_t extra_length) = 0;
   };
 
   struct AttrValid {
@@ -105,6 +108,9 @@ class DataPath {
   uint32_t inflight() const { return inflight_; }
 
   io_uring_sqe* Sqe();  // a free SQE of the ring, submitting what is queued when it is full
+  // A malloc'ed copy of `request` as /dev/fuse gives it (header, fixed part, payload), `extra` after it;
+  // *length: the copy's; null when out of memory.
+  static uint8_t* Copy(const Request& request, const void* extra, size_t extra_length, size_t* length);
   // Buffers of buffer_size bytes (malloc'ed, so whoever takes one may free() it).
   uint8_t* TakeBuffer();
   void GiveBuffer(uint8_t* buffer);

@@ -471,6 +471,16 @@ void FuseSession::Send(const DataPath::Request& request, int error, const void* 
 // The data path hands a request it holds (with its buffer) to JavaScript after all.
 void FuseSession::Forward(const DataPath::Request& request) { Enqueue({request.buffer, request.header.len}); }
 
+void FuseSession::ForwardCopy(const DataPath::Request& request, const void* extra, size_t extra_length) {
+  size_t length;
+  uint8_t* copy = DataPath::Copy(request, extra, extra_length, &length);
+  if (copy == nullptr) {
+    Send(request, ENOMEM, nullptr, 0);
+    return;
+  }
+  Enqueue({copy, length});
+}
+
 // The reader without io_uring: poll(2) for /dev/fuse and the stop eventfd; every request goes to JavaScript.
 void FuseSession::PollLoop(Reader& reader) {
   auto* buffer = static_cast<uint8_t*>(std::malloc(buffer_size_));

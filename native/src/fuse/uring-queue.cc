@@ -220,14 +220,13 @@ void UringQueue::Send(const DataPath::Request& request, int error, const void* b
 }
 
 // The request as /dev/fuse would have given it (header, fixed part, payload in one buffer), for JavaScript.
-void UringQueue::Forward(const DataPath::Request& request) {
+void UringQueue::Forward(const DataPath::Request& request) { ForwardCopy(request, nullptr, 0); }
+
+void UringQueue::ForwardCopy(const DataPath::Request& request, const void* extra, size_t extra_length) {
   auto* entry = static_cast<Entry*>(request.context);
-  const size_t length = sizeof(InHeader) + request.arg_length + request.data_length;
-  auto* copy = static_cast<uint8_t*>(std::malloc(length));
+  size_t length;
+  uint8_t* copy = DataPath::Copy(request, extra, extra_length, &length);
   if (copy == nullptr) return Commit(entry, ENOMEM, 0);
-  std::memcpy(copy, &request.header, sizeof(InHeader));
-  std::memcpy(copy + sizeof(InHeader), request.arg, request.arg_length);
-  std::memcpy(copy + sizeof(InHeader) + request.arg_length, request.data, request.data_length);
   hooks_.to_javascript(copy, length, request.header.unique, entry);
 }
 
