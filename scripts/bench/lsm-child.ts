@@ -70,11 +70,17 @@ export function memorySample(): MemorySample {
   return { rssMiB: toMiB(usage.rss), heapUsedMiB: toMiB(usage.heapUsed), externalMiB: toMiB(usage.external) };
 }
 
+const unlessGone = (error: NodeJS.ErrnoException): undefined => {
+  if (error.code !== 'ENOENT') throw error;
+  return undefined;
+};
+
 async function bytesBelow(dir: string): Promise<number> {
   let total = 0;
   for (const entry of await readdir(dir, { withFileTypes: true })) {
     const child = path.join(dir, entry.name);
-    total += entry.isDirectory() ? await bytesBelow(child) : (await stat(child)).size;
+    // a compaction still running may delete an SST between the listing and its stat
+    total += entry.isDirectory() ? await bytesBelow(child) : ((await stat(child).catch(unlessGone))?.size ?? 0);
   }
   return total;
 }

@@ -7,8 +7,14 @@ import BTreeModule from 'sorted-btree';
 const BTree = BTreeModule.default;
 
 export class Versions {
-  readonly seqs: number[] = [];
-  readonly values: Array<Buffer | undefined> = [];
+  // arrays of one made by a literal hold one slot; `[]` grows to 16 at the first push (~240 bytes a key)
+  readonly seqs: number[];
+  readonly values: Array<Buffer | undefined>;
+
+  constructor(seq: number, value: Buffer | undefined) {
+    this.seqs = [seq];
+    this.values = [value];
+  }
 
   /** The index of the newest version with seq <= `version`, or -1. */
   visible(version: number): number {
@@ -32,15 +38,16 @@ export class Memtable {
   maxSeq = 0;
 
   add(key: string, seq: number, value: Buffer | undefined): void {
-    let versions = this.index.get(key);
+    const versions = this.index.get(key);
     if (versions === undefined) {
-      versions = new Versions();
-      this.index.set(key, versions);
-      this.tree.set(key, versions);
+      const first = new Versions(seq, value);
+      this.index.set(key, first);
+      this.tree.set(key, first);
       this.bytes += key.length;
+    } else {
+      versions.seqs.push(seq);
+      versions.values.push(value);
     }
-    versions.seqs.push(seq);
-    versions.values.push(value);
     this.bytes += (value?.length ?? 0) + ENTRY_OVERHEAD;
     this.entries++;
     if (seq < this.minSeq) this.minSeq = seq;

@@ -114,7 +114,13 @@ async function openWal(dir: Dir, settings: Settings, logger: Logger | undefined)
   const walDir = await openOrCreateDir(dir, WAL_DIR);
   try {
     return {
-      wal: await Wal.open(new DirSegmentStore(walDir), { sync: settings.sync, segmentSize: WAL_SEGMENT_SIZE, logger, recovery: settings.walRecovery }),
+      wal: await Wal.open(new DirSegmentStore(walDir), {
+        sync: settings.sync,
+        segmentSize: WAL_SEGMENT_SIZE,
+        logger,
+        recovery: settings.walRecovery,
+        inlineWriteLimit: settings.walInlineWriteLimit,
+      }),
       dir: walDir,
     };
   } catch (error) {

@@ -22,6 +22,7 @@ const DEFAULTS: Settings = {
   autoCompact: true,
   compactionThread: true,
   walRecovery: 'strict',
+  walInlineWriteLimit: 64 * 1024,
 };
 
 export function checkSettings(options: LsmOptions): Settings {
@@ -32,6 +33,9 @@ export function checkSettings(options: LsmOptions): Settings {
     const expected = typeof DEFAULTS[name as keyof Settings];
     if (typeof value !== expected) throw storageError('EINVAL', `LSM option ${name} must be a ${expected}`);
     (settings as Record<string, unknown>)[name] = value;
+  }
+  if (!Number.isSafeInteger(settings.walInlineWriteLimit) || settings.walInlineWriteLimit < 0) {
+    throw storageError('EINVAL', 'LSM option walInlineWriteLimit must be a non-negative integer');
   }
   for (const name of ['memtableSize', 'blockSize', 'tableFileSize', 'l0CompactionTrigger', 'l0StopWrites', 'levelBaseBytes', 'levelMultiplier'] as const) {
     if (!Number.isSafeInteger(settings[name]) || settings[name] < 1) throw storageError('EINVAL', `LSM option ${name} must be a positive integer`);

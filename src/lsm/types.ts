@@ -39,6 +39,13 @@ export interface LsmOptions {
    * the disk out of order).
    */
   walRecovery?: 'strict' | 'point-in-time';
+  /**
+   * Under sync 'none', a WAL batch of at most this many bytes is written with a pwritev on the calling
+   * (JavaScript) thread, as LevelDB writes its log on the writing thread: a put then costs no round trip
+   * through the IO engine (an io-wq hand-off and an eventfd wake-up). It blocks the event loop meanwhile,
+   * longer when the kernel throttles dirty pages. 0: every batch goes through the IO engine. Default 64 KiB.
+   */
+  walInlineWriteLimit?: number;
   /** open an existing store (or a checkpoint) for reading only; writes are EROFS */
   readOnly?: boolean;
   /** create the store when the directory holds none (default true) */

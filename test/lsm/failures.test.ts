@@ -188,3 +188,25 @@ test('a WAL with a bad record before good ones: strict open refuses saying what 
   t.equal(await recovered.get('third'), undefined, 'and what follows it');
   await rejection(t, env.open({ walRecovery: 'maybe' as 'strict' }), 'EINVAL', 'an unknown walRecovery');
 });
+
+test('a small write reaches the WAL file on the calling thread by default; walInlineWriteLimit 0 leaves it to the IO engine', async (t) => {
+  const env = await lsmEnv(t, BACKENDS[0]!);
+  const segment = path.join(env.root, 'db', WAL_DIR, segmentName(1));
+  const db = await env.open();
+  const before = fs.statSync(segment).size;
+  const written = db.put('inline', 'INLINE-VALUE');
+  t.ok(fs.statSync(segment).size > before, 'the record is in the file when put() returns (before the promise settles)');
+  await written;
+  await db.close();
+  const other = await env.open({ walInlineWriteLimit: 0 });
+  const size = fs.statSync(segment).size;
+  const queued = other.put('queued', 'QUEUED-VALUE');
+  t.equal(fs.statSync(segment).size, size, 'walInlineWriteLimit 0: nothing written before the engine runs');
+  await queued;
+  t.ok(fs.statSync(segment).size > size, 'then the engine writes it');
+  await other.close();
+  const reopened = await env.open();
+  t.equal((await reopened.get('inline'))?.toString(), 'INLINE-VALUE', 'the inline write is replayed');
+  t.equal((await reopened.get('queued'))?.toString(), 'QUEUED-VALUE', 'and the one through the engine');
+  await rejection(t, env.open({ walInlineWriteLimit: -1 }), 'EINVAL', 'a negative walInlineWriteLimit');
+});
