@@ -1,6 +1,7 @@
 // A range read: the live keys between the bounds, in order (or reverse), as of one version, up to a limit.
 // The iterator holds its version and the files it reads until it is closed.
 import { storageError } from '../ground/errors.js';
+import type { SyncStreak } from '../ground/event-loop-turns.js';
 import { keyBytes, keyOf } from './bytes.js';
 import { Merge } from './merge.js';
 import type { Source, Step } from './sources.js';
@@ -34,6 +35,8 @@ export class LsmIterator {
     readonly version: number,
     options: RangeOptions,
     private readonly release: () => void,
+    /** the store's count of calls answered without I/O: a loop of them lets the event loop run now and then */
+    private readonly cachedReads: SyncStreak,
   ) {
     this.reverse = options.reverse === true;
     this.merge = new Merge(sources, this.reverse);
@@ -61,7 +64,10 @@ export class LsmIterator {
     this.enter('next');
     try {
       const step = this.advance();
-      return step instanceof Promise ? await step : step;
+      if (step instanceof Promise) return await step;
+      const wait = this.cachedReads.passed();
+      if (wait) await wait;
+      return step;
     } finally {
       this.busy = false;
     }
@@ -72,12 +78,16 @@ export class LsmIterator {
     this.enter('nextv');
     try {
       const entries: Entry[] = [];
+      let waited = false;
       while (entries.length < size) {
         const step = this.advance();
+        waited ||= step instanceof Promise;
         const entry = step instanceof Promise ? await step : step;
         if (entry === undefined) break;
         entries.push(entry);
       }
+      const wait = waited ? undefined : this.cachedReads.passed();
+      if (wait) await wait;
       return entries;
     } finally {
       this.busy = false;

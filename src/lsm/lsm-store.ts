@@ -7,6 +7,7 @@
 // LsmStore coordinates: recovery.ts opens, write-path.ts writes and flushes, compactor.ts compacts,
 // version-set.ts holds what reads see and records its changes, read-path.ts reads it.
 import { isCode, storageError } from '../ground/errors.js';
+import { SyncStreak } from '../ground/event-loop-turns.js';
 import type { Logger } from '../log.js';
 import type { Dir } from '../storage/dir.js';
 import type { Wal } from '../wal/wal.js';
@@ -74,6 +75,12 @@ export class Snapshot {
   }
 }
 
+/**
+ * Reads answered without I/O in a row before one waits for the event loop to run: a loop of cached gets
+ * would otherwise keep compaction's I/O, the worker's messages and the caller's timers waiting until it ends.
+ */
+const CACHED_READS_PER_TURN = 128;
+
 export class LsmStore {
   private readonly status: StoreStatus;
   private readonly versions: VersionSet;
@@ -84,6 +91,8 @@ export class LsmStore {
   /** the WAL's directory, open while the WAL is (its checkpoint and segments are made there) */
   private readonly walDir: Dir | undefined;
   private readonly snapshots = new Set<Snapshot>();
+  /** reads answered from memory and the block cache since the event loop last ran (ground/event-loop-turns.ts) */
+  private readonly cachedReads = new SyncStreak(CACHED_READS_PER_TURN);
   private closeResult: Promise<void> | undefined;
 
   private constructor(
@@ -189,7 +198,10 @@ export class LsmStore {
     const state = this.versions.acquire();
     try {
       const found = find(state, k, version);
-      return found instanceof Promise ? await found : found;
+      if (found instanceof Promise) return await found;
+      const wait = this.cachedReads.passed();
+      if (wait) await wait;
+      return found;
     } finally {
       this.versions.release(state);
     }
@@ -202,10 +214,16 @@ export class LsmStore {
     const state = this.versions.acquire();
     let released = false;
     try {
-      return new LsmIterator(sourcesOf(state, version, options.reverse === true), version, options, () => {
-        if (!released) this.versions.release(state);
-        released = true;
-      });
+      return new LsmIterator(
+        sourcesOf(state, version, options.reverse === true),
+        version,
+        options,
+        () => {
+          if (!released) this.versions.release(state);
+          released = true;
+        },
+        this.cachedReads,
+      );
     } catch (error) {
       this.versions.release(state); // a bad bound: nothing may keep the state pinned
       throw error;

@@ -33,6 +33,7 @@ import type { Dir } from '../storage/dir.js';
 import { SegmentArchive } from './segment-archive.js';
 import type { Logger } from '../log.js';
 import { isCode, storageError, type StorageError } from '../ground/errors.js';
+import { eventLoopTurn } from '../ground/event-loop-turns.js';
 import {
   CHECKPOINT_NAME,
   decodeCheckpoint,
@@ -145,8 +146,6 @@ const DEFAULT_INLINE_WRITE = 0;
  * is written, so that sealing it (an fsync) does not wait for the whole segment to reach the disk.
  */
 const WRITEBACK_STEP = 4 * 1024 * 1024;
-/** lets the event loop run (I/O callbacks, timers) between batches that did not wait for it */
-const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** `length` bytes of zeros as buffers for one writev. */
 function zeros(length: number): Buffer[] {
@@ -430,7 +429,7 @@ export class Wal {
         }
       }
       await this.commit(this.takeBatch());
-      if (this.wroteInline && this.pending.length > 0) await turn();
+      if (this.wroteInline && this.pending.length > 0) await eventLoopTurn();
     }
     this.committing = undefined;
   }

@@ -545,3 +545,28 @@ eachBackend('per-write sync, store sync, sync always', async (t, backend) => {
   await db2.sync();
   t.equal(str(await db2.get('a')), '1', 'a survived');
 });
+
+eachBackend('reads answered from memory in a loop let the event loop run now and then', async (t, backend) => {
+  const env = await lsmEnv(t, backend);
+  const store = await env.open();
+  for (let i = 0; i < 1000; i++) await store.put(`k${String(i).padStart(4, '0')}`, `v${i}`);
+  // whether the event loop went round (timers, I/O callbacks, then setImmediate's) during the loop
+  const readsUntilTurn = async (read: () => Promise<unknown>, most: number): Promise<number> => {
+    let turned = false;
+    const immediate = setImmediate(() => (turned = true));
+    let reads = 0;
+    while (!turned && reads < most) {
+      await read();
+      reads++;
+    }
+    clearImmediate(immediate);
+    return turned ? reads : -1;
+  };
+  const gets = await readsUntilTurn(() => store.get('k0500'), 100_000);
+  t.ok(gets > 0 && gets <= 1_000, `the event loop runs during a loop of cached gets (after ${gets}; -1: never, in 100,000)`);
+  const iterator = store.iterator();
+  const nexts = await readsUntilTurn(() => iterator.next(), 1000);
+  t.ok(nexts > 0 && nexts < 1000, `and during a loop of next() over the memtable (after ${nexts}; -1: never, in 1,000)`);
+  await iterator.close();
+  t.equal((await entries(store.iterator())).length, 1000, 'the reads still see everything');
+});
