@@ -269,8 +269,30 @@ test('tiered: a new file costs nothing durable until its first sync or close; th
   await dropped.close();
   await adapter.drained();
   t.equal(records(), 0, 'a new file deleted while open leaves no record');
-  t.deepEqual(fs.readdirSync(path.join(cacheDir, 'staging')), [], 'nor its local copy');
+  const left = fs.readdirSync(path.join(cacheDir, 'staging')).filter((name) => fs.statSync(path.join(cacheDir, 'staging', name)).size > 0);
+  t.deepEqual(left, [], 'nor its local copy (what staging/ holds is empty copies made ahead)');
   t.equal(await objectBytes(client, cluster.bucket, `${prefix}dropped`), undefined, 'nor an object');
+});
+
+test('tiered: a new file takes a local copy made ahead, with the times of its create; close() removes the copies left', async (t) => {
+  const { storage, cacheDir } = await tiered(t);
+  const staging = path.join(cacheDir, 'staging');
+  await (await storage.root.createFile('first')).close();
+  // the copies for the next creates are made while nothing waits for them
+  let ahead = 0;
+  for (let wait = 0; wait < 50 && ahead === 0; wait++) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    ahead = fs.readdirSync(staging).length - 1;
+  }
+  t.ok(ahead > 0, `${ahead} empty copies wait in staging/ beside the first file's`);
+  await new Promise((resolve) => setTimeout(resolve, 1100));
+  const before = BigInt(Date.now() - 20) * 1_000_000n; // the file clock is coarse (a tick)
+  const second = await storage.root.createFile('second');
+  const stat = await second.stat();
+  t.ok(stat.mtimeNs >= before && stat.ctimeNs >= before, 'a copy made a second earlier has the times of this create');
+  await second.close();
+  await storage.close();
+  t.deepEqual(fs.readdirSync(staging), [], 'uploaded and closed: no copy left in staging/');
 });
 
 test('tiered: a new file stays visible while its last close records its upload (stat, listing, rmdir of its directory)', async (t) => {
