@@ -16,6 +16,7 @@ import type { TieredAdapter, TieredOptions } from '../../src/adapters/tiered/tie
 import { Mode, openStorage, type Storage } from '../../src/index.js';
 import { Acknowledged, bytes } from '../helpers.js';
 import { ceph, countCommands, freshPrefix, objectBytes, type Ceph, type CommandCounts } from './ceph.js';
+import { recordsIn } from './upload-records.js';
 
 interface Tiered {
   storage: Storage;
@@ -419,14 +420,25 @@ test('tiered: kill -9 with uploads pending; the next open resumes them and nothi
   t.equal(fs.readdirSync(path.join(cacheDir, 'pending')).length, 0, 'no upload record is left');
 });
 
-/** The upload records in `cacheDir`, as stored. */
-const recordsIn = (cacheDir: string): Array<Record<string, unknown>> =>
-  fs
-    .readdirSync(path.join(cacheDir, 'pending'))
-    .filter((name) => name.endsWith('.json'))
-    .map((name) => JSON.parse(fs.readFileSync(path.join(cacheDir, 'pending', name), 'utf8')) as Record<string, unknown>);
-
 const thisBoot = (): string => fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+
+test('tiered: closes record their uploads as lines of one log, not a file each', async (t) => {
+  // no upload runs (concurrency 0): the records stay to be read
+  const { storage, prefix, cacheDir } = await tiered(t, { uploadConcurrency: 0, closeTimeout: 0 });
+  for (let i = 0; i < 3; i++) {
+    const file = await storage.root.createFile(`f${i}`);
+    await file.writeAt(0, bytes(`file ${i}`));
+    await file.close();
+  }
+  const names = fs.readdirSync(path.join(cacheDir, 'pending'));
+  t.ok(names.length === 1 && names[0]!.endsWith('.log'), `pending/ holds ${names.join(', ')}: one log for the three closes`);
+  const keys = recordsIn(cacheDir).map((record) => record.key);
+  t.deepEqual(
+    keys.sort(),
+    [0, 1, 2].map((i) => `${prefix}f${i}`),
+    'with the three records',
+  );
+});
 
 test('tiered: a close records its upload for this boot; a sync records the copy size, kept by a later close', async (t) => {
   // no upload runs (concurrency 0): the records stay to be read
