@@ -174,6 +174,8 @@ export interface NativeAddon {
   crc32cRecords(buffer: Uint8Array, start: number, end: number, seed: number): number;
   /** CRC32C of `buffer` from `seed` (as @node-rs/crc32's crc32c); `portable`: without the CPU's CRC instruction */
   crc32c(buffer: Uint8Array, seed: number, portable?: boolean): number;
+  /** ns since the epoch on the clock the kernel stamps file times with (CLOCK_REALTIME_COARSE) */
+  fileTimeNow(): bigint;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -11,6 +11,7 @@ import test from 'tape';
 
 import { startMountProcess, stopMount, waitMounted } from '../mount/mount-helper.js';
 import { ceph, freshPrefix, objectBytes, type Ceph } from './ceph.js';
+import { recordsIn } from './upload-records.js';
 
 interface S3Mount {
   cluster: Ceph;
@@ -123,11 +124,7 @@ test('s3 mount: objects put by others read through the mount; git works on it', 
 
 test('s3 mount: an fsync records the upload durably before it returns (the data path leaves it to the storage)', async (t) => {
   const m = await s3Mount(t);
-  const records = () =>
-    fs
-      .readdirSync(path.join(m.cacheDir, 'pending'))
-      .filter((name) => name.endsWith('.json'))
-      .map((name) => JSON.parse(fs.readFileSync(path.join(m.cacheDir, 'pending', name), 'utf8')) as { key: string; synced?: { size: number } });
+  const records = () => recordsIn(m.cacheDir) as Array<{ key: string; synced?: { size: number } }>;
   const fd = fs.openSync(path.join(m.mnt, 'synced.bin'), 'w');
   try {
     fs.writeSync(fd, Buffer.alloc(100_000, 7));
@@ -184,7 +181,7 @@ test('s3 mount: kill -9 of the mount with uploads due; the next mount of its cac
   const closed = fs.readFileSync(path.join(m.mnt, 'd/closed'));
   const synced = fs.readFileSync(path.join(m.mnt, 'd/synced'));
   // the kernel sends a file's RELEASE, where its upload is recorded, after close(2) returned: wait for it
-  const records = () => fs.readdirSync(path.join(cacheDir, 'pending')).filter((name) => name.endsWith('.json')).length;
+  const records = () => recordsIn(cacheDir).length;
   for (const deadline = Date.now() + 10_000; records() < 2 && Date.now() < deadline; ) await new Promise((resolve) => setTimeout(resolve, 50));
   await m.kill();
   t.equal(records(), 2, 'two uploads recorded when the mount died');

@@ -16,6 +16,7 @@ import type { TieredAdapter, TieredOptions } from '../../src/adapters/tiered/tie
 import { Mode, openStorage, type Storage } from '../../src/index.js';
 import { Acknowledged, bytes } from '../helpers.js';
 import { ceph, countCommands, freshPrefix, objectBytes, type Ceph, type CommandCounts } from './ceph.js';
+import { recordsIn } from './upload-records.js';
 
 interface Tiered {
   storage: Storage;
@@ -269,8 +270,30 @@ test('tiered: a new file costs nothing durable until its first sync or close; th
   await dropped.close();
   await adapter.drained();
   t.equal(records(), 0, 'a new file deleted while open leaves no record');
-  t.deepEqual(fs.readdirSync(path.join(cacheDir, 'staging')), [], 'nor its local copy');
+  const left = fs.readdirSync(path.join(cacheDir, 'staging')).filter((name) => fs.statSync(path.join(cacheDir, 'staging', name)).size > 0);
+  t.deepEqual(left, [], 'nor its local copy (what staging/ holds is empty copies made ahead)');
   t.equal(await objectBytes(client, cluster.bucket, `${prefix}dropped`), undefined, 'nor an object');
+});
+
+test('tiered: a new file takes a local copy made ahead, with the times of its create; close() removes the copies left', async (t) => {
+  const { storage, cacheDir } = await tiered(t);
+  const staging = path.join(cacheDir, 'staging');
+  await (await storage.root.createFile('first')).close();
+  // the copies for the next creates are made while nothing waits for them
+  let ahead = 0;
+  for (let wait = 0; wait < 50 && ahead === 0; wait++) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    ahead = fs.readdirSync(staging).length - 1;
+  }
+  t.ok(ahead > 0, `${ahead} empty copies wait in staging/ beside the first file's`);
+  await new Promise((resolve) => setTimeout(resolve, 1100));
+  const before = BigInt(Date.now() - 20) * 1_000_000n; // the file clock is coarse (a tick)
+  const second = await storage.root.createFile('second');
+  const stat = await second.stat();
+  t.ok(stat.mtimeNs >= before && stat.ctimeNs >= before, 'a copy made a second earlier has the times of this create');
+  await second.close();
+  await storage.close();
+  t.deepEqual(fs.readdirSync(staging), [], 'uploaded and closed: no copy left in staging/');
 });
 
 test('tiered: a new file stays visible while its last close records its upload (stat, listing, rmdir of its directory)', async (t) => {
@@ -397,14 +420,25 @@ test('tiered: kill -9 with uploads pending; the next open resumes them and nothi
   t.equal(fs.readdirSync(path.join(cacheDir, 'pending')).length, 0, 'no upload record is left');
 });
 
-/** The upload records in `cacheDir`, as stored. */
-const recordsIn = (cacheDir: string): Array<Record<string, unknown>> =>
-  fs
-    .readdirSync(path.join(cacheDir, 'pending'))
-    .filter((name) => name.endsWith('.json'))
-    .map((name) => JSON.parse(fs.readFileSync(path.join(cacheDir, 'pending', name), 'utf8')) as Record<string, unknown>);
-
 const thisBoot = (): string => fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+
+test('tiered: closes record their uploads as lines of one log, not a file each', async (t) => {
+  // no upload runs (concurrency 0): the records stay to be read
+  const { storage, prefix, cacheDir } = await tiered(t, { uploadConcurrency: 0, closeTimeout: 0 });
+  for (let i = 0; i < 3; i++) {
+    const file = await storage.root.createFile(`f${i}`);
+    await file.writeAt(0, bytes(`file ${i}`));
+    await file.close();
+  }
+  const names = fs.readdirSync(path.join(cacheDir, 'pending'));
+  t.ok(names.length === 1 && names[0]!.endsWith('.log'), `pending/ holds ${names.join(', ')}: one log for the three closes`);
+  const keys = recordsIn(cacheDir).map((record) => record.key);
+  t.deepEqual(
+    keys.sort(),
+    [0, 1, 2].map((i) => `${prefix}f${i}`),
+    'with the three records',
+  );
+});
 
 test('tiered: a close records its upload for this boot; a sync records the copy size, kept by a later close', async (t) => {
   // no upload runs (concurrency 0): the records stay to be read

@@ -2,7 +2,7 @@
 // this node's). The namespace is the bucket's (directories, renames and deletions go to it at once); file
 // contents are read through a block cache and written to a local copy that uploads later:
 //   cacheDir/staging/<id>   local copies of files written (whole files: opened for writing, or waiting
-//                           for their upload)
+//                           for their upload), and a few empty ones made ahead (spare-copies.ts)
 //   cacheDir/pending/<id>.json  one record per upload still due (durable from a sync() on; uploads.ts)
 //   cacheDir/blocks/<sha1>  cached blocks of remote objects, one sparse file per version (block-cache.ts)
 // Writes are durable locally at sync() and uploaded after the file closes (write-back, the default; after writeBackDelay), or
@@ -37,6 +37,7 @@ import type { S3Options } from '../s3/s3-settings.js';
 import { BlockCache } from './block-cache.js';
 import type { SyncedCopy } from './copy-check.js';
 import { KeyLocks } from './key-locks.js';
+import { SpareCopies } from './spare-copies.js';
 import { TieredFile, Written, type TieredFiles } from './tiered-file.js';
 import { Uploads, type UploadRecord } from './uploads.js';
 
@@ -90,6 +91,7 @@ class Tier implements TieredFiles {
   /** read-only handles on local copies, by key: a copy with readers is not taken into the cache */
   private readonly copyReaders = new Map<string, number>();
   uploads!: Uploads;
+  spares!: SpareCopies;
   cache!: BlockCache;
   /** one change at a time per key */
   readonly locks = new KeyLocks();
@@ -146,34 +148,38 @@ class Tier implements TieredFiles {
     return { ...entryStat('file', key, stat.size, attributes), mtimeNs: stat.mtimeNs, ctimeNs: stat.ctimeNs, atimeNs: stat.atimeNs };
   }
 
-  /** Opens `key` for writing: the copy open already, a copy waiting for upload (held back), or a new one. */
-  async openWritten(key: string, fill: (file: FileNode) => Promise<Attributes>, created: boolean): Promise<Written> {
+  /**
+   * Opens `key` for writing: the copy open already, a copy waiting for upload (held back), or a new one
+   * (with the local copy's attributes as it was opened, so that the handle's open need not ask again).
+   */
+  async openWritten(key: string, fill: (file: FileNode) => Promise<Attributes>, created: boolean): Promise<{ written: Written; local?: EntryStat }> {
     const open = this.written.get(key);
-    if (open !== undefined) return open;
+    if (open !== undefined) return { written: open };
     const record = this.uploads.find(key);
     if (record !== undefined && (await this.uploads.hold(record.id))) {
       const current = this.written.get(key);
-      if (current !== undefined) return current;
+      if (current !== undefined) return { written: current };
       const file = await this.staging.openFile(record.id, RW);
-      const stat = await file.stat();
-      const written = new Written(key, record.id, file, attributesOf(record.metadata, 'file', new Date()), stat, true, true);
+      const local = await file.stat();
+      const written = new Written(key, record.id, file, attributesOf(record.metadata, 'file', new Date()), local, true, true);
       this.written.set(key, written);
-      return written;
+      return { written, local };
     }
-    const id = this.uploads.newId();
-    const file = await this.staging.createFile(id, 0o600, RW);
+    const copy = await this.spares.take();
+    const { id, file } = copy;
     try {
       const attributes = await fill(file);
       const current = this.written.get(key);
       if (current !== undefined) {
         await file.close();
         await this.staging.unlink(id);
-        return current;
+        return { written: current };
       }
       // Nothing is durable yet: the upload is recorded at the first sync() or at close (record()).
-      const written = new Written(key, id, file, attributes, await file.stat(), created, false);
+      const local = created ? copy.stat : await file.stat();
+      const written = new Written(key, id, file, attributes, local, created, false);
       this.written.set(key, written);
-      return written;
+      return { written, local };
     } catch (error) {
       await file.close().catch(() => undefined);
       await this.staging.unlink(id).catch(() => undefined);
@@ -443,6 +449,7 @@ export class TieredAdapter implements Adapter {
       this.logger,
     );
     await tier.uploads.recover();
+    tier.spares = new SpareCopies(staging, () => tier.uploads.newId());
     this.tier = tier;
     return new TieredDir(tier, remoteRoot);
   }
@@ -464,6 +471,7 @@ export class TieredAdapter implements Adapter {
       clearTimeout(timer);
     }
     await uploads?.close();
+    await this.tier?.spares.close();
     const pending = this.tier?.uploads.pending ?? 0;
     if (pending > 0) this.logger.warn({ uploads: pending }, 'closing with uploads pending: they resume at the next open of this cache directory');
     for (const dir of this.opened.reverse()) await dir.close();
@@ -533,8 +541,8 @@ export class TieredDir extends XattrsOf implements DirNode {
   private async createFileNow(name: string, mode: number, flags: OpenFlags): Promise<FileNode> {
     if (flags.direct) this.fail('EINVAL', 'O_DIRECT is not offered by the tiered adapter', name);
     if (await this.exists(name)) this.fail('EEXIST', 'the name is taken', name);
-    const written = await this.tier.openWritten(this.key(name), async () => newAttributes(mode), true);
-    return TieredFile.open(this.tier, { kind: 'written', written });
+    const { written, local } = await this.tier.openWritten(this.key(name), async () => newAttributes(mode), true);
+    return TieredFile.open(this.tier, { kind: 'written', written }, local);
   }
 
   openFile(name: string, flags: OpenFlags): Promise<FileNode> {
@@ -546,8 +554,8 @@ export class TieredDir extends XattrsOf implements DirNode {
     const key = this.key(name);
     const local = this.tier.local(key);
     if (flags.write || (local !== undefined && 'written' in local)) {
-      const written = await this.tier.openWritten(key, (file) => this.download(name, file), false);
-      return TieredFile.open(this.tier, { kind: 'written', written });
+      const { written, local } = await this.tier.openWritten(key, (file) => this.download(name, file), false);
+      return TieredFile.open(this.tier, { kind: 'written', written }, local);
     }
     if (local !== undefined) return this.tier.openCopy(key, local.record);
     const found = await this.remote.find(name, 'open');

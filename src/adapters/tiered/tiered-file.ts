@@ -73,10 +73,11 @@ export class TieredFile extends XattrsOf implements FileNode {
     super(NO_XATTRS);
   }
 
-  static async open(files: TieredFiles, form: Form): Promise<TieredFile> {
+  /** `local`: the local copy's attributes now, when the caller has them (no stat then). */
+  static async open(files: TieredFiles, form: Form, local?: EntryStat): Promise<TieredFile> {
     const file = new TieredFile(files, form);
     if (form.kind === 'written') form.written.handles++;
-    file.opened = await file.stat();
+    file.opened = local === undefined ? await file.stat() : file.withAttributes(local);
     return file;
   }
 
@@ -146,7 +147,12 @@ export class TieredFile extends XattrsOf implements FileNode {
   async stat(): Promise<EntryStat> {
     const form = this.form;
     if (form.kind === 'cached') return entryStat('file', form.object.key, form.object.size, form.attributes);
-    const local = await this.local!.stat();
+    return this.withAttributes(await this.local!.stat());
+  }
+
+  /** The local copy's `local` attributes with the file's own mode, owner and inode. */
+  private withAttributes(local: EntryStat): EntryStat {
+    const form = this.form;
     const attributes = form.kind === 'written' ? form.written.attributes : form.attributes;
     return {
       ...local,

@@ -1,10 +1,11 @@
 // The tiered adapter's uploads: which local copies still have to go to the object store, kept so that a
 // crash loses none that was acknowledged. Each pending upload is a record in pending/ (its key, its
 // attributes, the name of its local copy in staging/, the boot that wrote it, the copy's size at its
-// last sync), replaced whole by a rename. At a file's sync() it is written durably (fsync of the record
-// and of pending/, after the copy's); at a close without sync() it is written without any fsync (a close is
-// not a durability point): enough for a kill -9 of the process, as the page cache survives it, and checked
-// at the next open when the machine stopped (copy-check.ts). A durable record is only ever replaced
+// last sync). At a file's sync() it is written durably as a file of its own, replaced whole by a rename
+// (fsync of the record and of pending/, after the copy's); at a close without sync() it is a line of the
+// process's close log (close-log.ts), without any fsync (a close is not a durability point): enough for a
+// kill -9 of the process, as the page cache survives it, and checked at the next open when the machine
+// stopped (copy-check.ts). A record that is a file stays one. A durable record is only ever replaced
 // durably. A record is removed only after the object store has the object. A failed upload is retried with
 // backoff, forever: nothing acknowledged as durable is dropped. On open, every record found is queued again.
 import { Readable } from 'node:stream';
@@ -13,6 +14,7 @@ import { isCode, storageError } from '../../ground/errors.js';
 import type { Logger } from '../../log.js';
 import type { DirNode, FileNode, OpenFlags } from '../adapter.js';
 import { MULTIPART_THRESHOLD, type ObjectMetadata, type ObjectStore } from '../s3/object-store.js';
+import { CloseLog, LOG } from './close-log.js';
 import { bootId, type SyncedCopy, uploadable } from './copy-check.js';
 import { WriteBackDelay } from './write-back-delay.js';
 
@@ -50,6 +52,8 @@ interface Pending {
   record: UploadRecord;
   /** its record on disk was fsynced (written at a sync(), or by an earlier version) */
   durable: boolean;
+  /** its record is a file of its own (durable, or from an earlier version), not a line of the close log */
+  inFile: boolean;
   /** queued for upload (false while the file is open for writing: it uploads when closed) */
   queued: boolean;
   /** the upload running now, if any */
@@ -70,6 +74,7 @@ export class Uploads {
   private active = 0;
   private counter = 0;
   private closed = false;
+  private readonly log: CloseLog;
 
   constructor(
     private readonly store: ObjectStore,
@@ -80,6 +85,7 @@ export class Uploads {
     private readonly logger: Logger | undefined,
   ) {
     this.delayed = new WriteBackDelay(options.delay, (pending) => this.enqueue(pending));
+    this.log = new CloseLog(pendingDir, `closes-${this.newId()}${LOG}`);
   }
 
   /** Uploads not finished yet (queued, running or waiting for a file to close). */
@@ -95,7 +101,14 @@ export class Uploads {
     const thisBoot = await bootId();
     const copies = new Set((await this.staging.list()).map((entry) => entry.name));
     const ids = new Set<string>();
-    for (const { name } of await this.pendingDir.list()) {
+    const names = (await this.pendingDir.list()).map((entry) => entry.name);
+    const logs = names.filter((name) => name.endsWith(LOG));
+    // records written at a close by earlier processes; a record file of the same id is newer (durable)
+    const logged = new Map<string, unknown>();
+    for (const name of logs) for (const [id, record] of await CloseLog.read(this.pendingDir, name)) logged.set(id, record);
+    for (const name of names) {
+      if (name.endsWith(LOG)) continue;
+      logged.delete(name.slice(0, -RECORD.length));
       if (!name.endsWith(RECORD)) {
         await this.pendingDir.unlink(name); // a record being written when the process stopped
         continue;
@@ -109,8 +122,22 @@ export class Uploads {
       }
       ids.add(record.id);
       const { boot, ...upload } = record;
-      this.track(upload, true, boot === undefined || upload.synced !== undefined);
+      this.track(upload, true, boot === undefined || upload.synced !== undefined, true);
     }
+    for (const [id, value] of logged) {
+      const record = value as StoredRecord;
+      const keep = typeof record.key === 'string' && copies.has(id) && (await uploadable(record.boot, thisBoot, record.synced, () => this.sizeOf(id)));
+      if (!keep) {
+        this.dropRecord(`${id} in a close log`, typeof record.key === 'string' ? record : undefined, copies);
+        continue;
+      }
+      ids.add(id);
+      const { boot, ...upload } = record;
+      // into this process's log before the old ones go
+      await this.log.write(id, record);
+      this.track(upload, true, false, false);
+    }
+    for (const name of logs) await this.pendingDir.unlink(name);
     for (const name of copies) if (!ids.has(name)) await this.staging.unlink(name);
     if (ids.size > 0) this.logger?.info({ uploads: ids.size }, 'resuming uploads left by an earlier process');
     this.pump();
@@ -188,8 +215,8 @@ export class Uploads {
    * next open).
    */
   async begin(record: UploadRecord, durable: boolean): Promise<void> {
-    await this.writeRecord(record, durable);
-    this.track(record, false, durable);
+    await this.writeRecord(record, durable, false);
+    this.track(record, false, durable, durable);
   }
 
   /** Whether the record of `id` on disk is durable (its copy synced, and its directory entry). */
@@ -197,9 +224,12 @@ export class Uploads {
     return this.byId.get(id)?.durable ?? false;
   }
 
-  private async writeRecord(record: UploadRecord, durable: boolean): Promise<void> {
+  /** Writes `record`: a file of its own when durable or when it has one already, else a line of the close log. */
+  private async writeRecord(record: UploadRecord, durable: boolean, inFile: boolean): Promise<void> {
     const name = `${record.id}${RECORD}`;
-    const content = Buffer.from(JSON.stringify({ ...record, boot: await bootId() } satisfies StoredRecord));
+    const stored: StoredRecord = { ...record, boot: await bootId() };
+    if (!durable && !inFile) return this.log.write(record.id, stored);
+    const content = Buffer.from(JSON.stringify(stored));
     if (durable) {
       await (await this.pendingDir.flushWrite(name, [content], 0o600, READ_WRITE)).close();
       return;
@@ -215,12 +245,12 @@ export class Uploads {
     await this.pendingDir.rename(temp, this.pendingDir, name, 'replace');
   }
 
-  private track(record: UploadRecord, queued: boolean, durable: boolean): Pending {
+  private track(record: UploadRecord, queued: boolean, durable: boolean, inFile: boolean): Pending {
     let finish = () => {};
     const done = new Promise<void>((resolve) => {
       finish = resolve;
     });
-    const pending: Pending = { record, durable, queued: false, running: undefined, attempts: 0, done, finish, timer: undefined };
+    const pending: Pending = { record, durable, inFile, queued: false, running: undefined, attempts: 0, done, finish, timer: undefined };
     this.byId.set(record.id, pending);
     if (queued) this.enqueue(pending);
     return pending;
@@ -243,8 +273,9 @@ export class Uploads {
     const same = JSON.stringify(next) === JSON.stringify(pending.record) && (pending.durable || !durable);
     pending.record = next;
     if (same) return;
-    await this.writeRecord(next, writeDurably);
+    await this.writeRecord(next, writeDurably, pending.inFile);
     pending.durable = writeDurably;
+    pending.inFile ||= writeDurably;
   }
 
   /** Starts (or restarts) the upload of `id`: its local copy is final until hold() is called. */
@@ -295,9 +326,8 @@ export class Uploads {
     if (pending === undefined) return;
     await this.hold(id);
     this.byId.delete(id);
-    await this.pendingDir.unlink(`${id}${RECORD}`).catch((error) => (isCode(error, 'ENOENT') ? undefined : Promise.reject(error)));
     // a record that would come back after the machine stops must not upload a deleted file
-    if (pending.durable) await this.pendingDir.sync();
+    await this.removeRecord(pending);
     await this.staging.unlink(id).catch(() => undefined);
     pending.finish();
   }
@@ -321,9 +351,7 @@ export class Uploads {
       // The object store has it: the record goes, then the local copy becomes cached bytes.
       this.byId.delete(record.id);
       pending.queued = false;
-      await this.pendingDir.unlink(`${record.id}${RECORD}`);
-      // a record not durable would not upload after the machine stops (no sync); nor one without its copy
-      if (pending.durable) await this.pendingDir.sync();
+      await this.removeRecord(pending);
       await this.uploaded(record, etag, size).catch((error) => {
         this.logger?.warn({ err: error, key: record.key }, 'uploaded; keeping the local copy as cache failed');
         return this.staging.unlink(record.id).catch(() => undefined);
@@ -341,6 +369,17 @@ export class Uploads {
         this.enqueue(pending);
       }, delay);
     }
+  }
+
+  /**
+   * Removes the record of `pending` (its file, its line in the close log); durably when it was durable (a
+   * record not durable would not upload after the machine stops: no sync; nor one without its copy).
+   */
+  private async removeRecord(pending: Pending): Promise<void> {
+    const id = pending.record.id;
+    if (pending.inFile) await this.pendingDir.unlink(`${id}${RECORD}`).catch((error) => (isCode(error, 'ENOENT') ? undefined : Promise.reject(error)));
+    await this.log.end(id);
+    if (pending.durable) await this.pendingDir.sync();
   }
 
   /** Uploads the local copy of `record` now, outside the queue (write-through sync); the record stays. */
@@ -370,6 +409,7 @@ export class Uploads {
     this.delayed.stop();
     for (const pending of this.byId.values()) if (pending.timer !== undefined) clearTimeout(pending.timer);
     await Promise.all([...this.byId.values()].map((pending) => pending.running?.catch(() => undefined)));
+    await this.log.close();
   }
 
   /** Resolves when nothing is pending (every upload finished). */
