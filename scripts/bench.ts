@@ -39,6 +39,7 @@ import {
   type WorkloadContext,
   type WorkloadId,
 } from './bench/workloads.js';
+import { refuseEmptyLists } from './list-options.js';
 
 // dist/scripts/bench.js -> the repository
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -88,6 +89,7 @@ async function parseArguments() {
     })
     .option('fio', { type: 'boolean', default: true, describe: 'run fio as the ceiling (--no-fio to skip)' })
     .option('clean', { type: 'boolean', default: false, describe: 'delete the big data files at the end' })
+    .check(() => refuseEmptyLists(hideBin(process.argv), ['section', 'only', 'remote', 'lsm-peers']))
     .strict()
     .help()
     .parseAsync();

@@ -31,6 +31,7 @@ import { summarize } from './fio/summary.js';
 import { closeTargets, IO_MODES, KERNEL_VARIANT_NAMES, mountKinds, openTargets, type Target } from './fio/targets.js';
 import { withUringSwitch } from './fio/uring-switch.js';
 import { prepareWorkdir, removeWorkdir } from './fio/workdir.js';
+import { refuseEmptyLists } from './list-options.js';
 
 // dist/scripts/fio.js -> the repository
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -66,17 +67,17 @@ async function parseArguments() {
       .option('kernel-variants', {
         type: 'string',
         array: true,
-        choices: KERNEL_VARIANT_NAMES,
+        choices: [...KERNEL_VARIANT_NAMES, 'none'],
         default: [...KERNEL_VARIANT_NAMES],
         describe:
-          'rows of the kernel transport beside its default: uring (FUSE io_uring queues; switches enable_uring on for the run), passthrough (root), no-writeback (without the writeback cache), js (no native data path)',
+          'rows of the kernel transport beside its default (none: the default row alone): uring (FUSE io_uring queues; switches enable_uring on for the run), passthrough (root), no-writeback (without the writeback cache), js (no native data path)',
       })
       .option('peer-hp', { type: 'string', describe: "libfuse's example/passthrough_hp, built (outside this repository): a row, and each mount's ratio to it" })
       .option('mount-arg', { type: 'string', array: true, default: [], describe: 'a flag for persistfs mount, e.g. --mount-arg=--no-xattr (repeatable)' })
       .option('keep', { type: 'boolean', default: false, describe: 'keep the work directory at the end' })
       .check((args) => {
         if (args.rounds !== undefined && (!Number.isInteger(args.rounds) || args.rounds < 1)) throw new Error('--rounds must be a positive integer');
-        return true;
+        return refuseEmptyLists(hideBin(process.argv), ['only', 'transports', 'modes', 'kernel-variants', 'mount-arg']);
       })
       .strict()
       .help()
