@@ -51,6 +51,10 @@ export interface OpenFlags {
   dsync: boolean;
 }
 
+/** Buffered, without O_DSYNC: the flags an adapter opens its own files with (records, copies, caches). */
+export const READ_ONLY: OpenFlags = Object.freeze({ read: true, write: false, direct: false, dsync: false });
+export const READ_WRITE: OpenFlags = Object.freeze({ read: true, write: true, direct: false, dsync: false });
+
 /** Extended attributes of a file or directory (flags: 1 create only, 2 replace only). */
 export interface XattrNode {
   getXattr(name: string): Promise<Buffer>;

@@ -49,6 +49,13 @@ export const DEFAULT_REQUEST_TIMEOUT = 60 * 1000;
 /** How long a directory's listing is kept by default (ms): rclone's --dir-cache-time. */
 export const DEFAULT_DIR_CACHE_TIME = 5 * 60 * 1000;
 
+/** An s3 option that is a duration in ms, 0 or more, or its default when not given. */
+function milliseconds(name: string, value: number | undefined, fallback: number): number {
+  const ms = value ?? fallback;
+  if (!Number.isFinite(ms) || ms < 0) throw storageError('EINVAL', `the s3 option ${name} must be a number of ms, 0 or more (got ${ms})`);
+  return ms;
+}
+
 /** Bucket and prefix of `root` when it is written s3://bucket[/prefix]; undefined for other roots. */
 export function parseS3Url(root: string): { bucket: string; prefix: string } | undefined {
   const match = /^s3:\/\/([^/]+)\/?(.*)$/.exec(root);
@@ -74,14 +81,8 @@ export function resolveS3Settings(root: string, options: S3Options = {}, env: No
   if (credentials === undefined && env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY) {
     credentials = { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY };
   }
-  const requestTimeout = options.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT;
-  if (!Number.isFinite(requestTimeout) || requestTimeout < 0) {
-    throw storageError('EINVAL', `the s3 option requestTimeout must be a number of ms, 0 or more (got ${requestTimeout})`);
-  }
-  const dirCacheTime = options.dirCacheTime ?? DEFAULT_DIR_CACHE_TIME;
-  if (!Number.isFinite(dirCacheTime) || dirCacheTime < 0) {
-    throw storageError('EINVAL', `the s3 option dirCacheTime must be a number of ms, 0 or more (got ${dirCacheTime})`);
-  }
+  const requestTimeout = milliseconds('requestTimeout', options.requestTimeout, DEFAULT_REQUEST_TIMEOUT);
+  const dirCacheTime = milliseconds('dirCacheTime', options.dirCacheTime, DEFAULT_DIR_CACHE_TIME);
   return {
     endpoint,
     region: options.region ?? (env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1'),

@@ -9,14 +9,12 @@ import { createHash } from 'node:crypto';
 
 import { storageError } from '../../ground/errors.js';
 import type { Logger } from '../../log.js';
-import { FALLOC, type DirNode, type FileNode, type OpenFlags } from '../adapter.js';
+import { FALLOC, READ_WRITE, type DirNode, type FileNode } from '../adapter.js';
 import type { ObjectStore } from '../s3/object-store.js';
 import { ReadAhead } from './read-ahead.js';
 
 /** The name of block `index` of a cached version, in the LRU list and the fetches under way. */
 const blockId = (object: CachedObject, index: number) => `${object.name}:${index}`;
-
-const READ_WRITE: OpenFlags = { read: true, write: true, direct: false, dsync: false };
 
 export interface BlockCacheOptions {
   /** bytes of cached blocks kept before the least recently used are evicted */

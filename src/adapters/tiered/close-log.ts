@@ -4,10 +4,8 @@
 // line is one write: whole or absent after a kill -9, like the rename of a record file. A record's later
 // lines replace its earlier ones; a line {"done": id} ends it (uploaded or cancelled). The file goes once
 // no record in it is live (a burst of closes makes one). Records written durably stay files of their own (uploads.ts).
-import type { DirNode, FileNode, OpenFlags } from '../adapter.js';
+import { READ_ONLY, READ_WRITE, type DirNode, type FileNode } from '../adapter.js';
 
-const RW: OpenFlags = { read: true, write: true, direct: false, dsync: false };
-const RO: OpenFlags = { read: true, write: false, direct: false, dsync: false };
 export const LOG = '.log';
 
 export class CloseLog {
@@ -47,7 +45,7 @@ export class CloseLog {
   private append(line: object): Promise<void> {
     const bytes = Buffer.from(`${JSON.stringify(line)}\n`);
     return this.serial(async () => {
-      this.file ??= await this.dir.createFile(this.name, 0o600, RW);
+      this.file ??= await this.dir.createFile(this.name, 0o600, READ_WRITE);
       await this.file.append([bytes]);
     });
   }
@@ -66,7 +64,7 @@ export class CloseLog {
 
   /** The live records of the log `name` (left by an earlier process), by id; whole lines only. */
   static async read(dir: DirNode, name: string): Promise<Map<string, unknown>> {
-    const file = await dir.openFile(name, RO);
+    const file = await dir.openFile(name, READ_ONLY);
     const content = Buffer.alloc(file.size());
     try {
       await file.read(content, 0);

@@ -3,10 +3,8 @@
 // ms with its statx on the development VM under load), and a loop writing small files paid it at every
 // create. A spare is taken at once (its times set to the create's) and the next one is made in the
 // background. A spare left at a crash has no upload record: the next open removes it (Uploads.recover).
-import type { DirNode, EntryStat, FileNode, OpenFlags } from '../adapter.js';
+import { READ_WRITE, type DirNode, type EntryStat, type FileNode } from '../adapter.js';
 import { native } from '../../io/native.js';
-
-const RW: OpenFlags = { read: true, write: true, direct: false, dsync: false };
 
 /** Spare copies kept ready. */
 const SPARES = 4;
@@ -47,7 +45,7 @@ export class SpareCopies {
 
   private make(): Promise<NewCopy> {
     const id = this.newId();
-    return this.staging.createFile(id, 0o600, RW).then((file) => ({ id, file, stat: file.opened }));
+    return this.staging.createFile(id, 0o600, READ_WRITE).then((file) => ({ id, file, stat: file.opened }));
   }
 
   private refill(): void {

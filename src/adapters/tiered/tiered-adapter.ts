@@ -15,6 +15,8 @@ import type { SetTime } from '../../io/engine.js';
 import type { FsStats } from '../../io/native.js';
 import type { Logger } from '../../log.js';
 import {
+  READ_ONLY,
+  READ_WRITE,
   totalBytes,
   XattrsOf,
   type Adapter,
@@ -70,9 +72,6 @@ export interface TieredOptions {
   /** ms a directory's listing answers lookups without a request (the s3 option dirCacheTime; this one wins); default 5 min */
   dirCacheTime?: number;
 }
-
-const RW: OpenFlags = { read: true, write: true, direct: false, dsync: false };
-const RO: OpenFlags = { read: true, write: false, direct: false, dsync: false };
 
 async function ensureDir(root: DirNode, name: string): Promise<DirNode> {
   await root.mkdir(name, 0o700).catch((error) => (isCode(error, 'EEXIST') ? undefined : Promise.reject(error)));
@@ -159,7 +158,7 @@ class Tier implements TieredFiles {
     if (record !== undefined && (await this.uploads.hold(record.id))) {
       const current = this.written.get(key);
       if (current !== undefined) return { written: current };
-      const file = await this.staging.openFile(record.id, RW);
+      const file = await this.staging.openFile(record.id, READ_WRITE);
       const local = await file.stat();
       const written = new Written(key, record.id, file, attributesOf(record.metadata, 'file', new Date()), local, true, true);
       this.written.set(key, written);
@@ -264,7 +263,7 @@ class Tier implements TieredFiles {
 
   /** A read-only handle on the local copy of `key` waiting for upload. */
   async openCopy(key: string, record: UploadRecord): Promise<TieredFile> {
-    const file = await this.staging.openFile(record.id, RO);
+    const file = await this.staging.openFile(record.id, READ_ONLY);
     this.copyReaders.set(key, (this.copyReaders.get(key) ?? 0) + 1);
     return TieredFile.open(this, { kind: 'copy', key, file, attributes: attributesOf(record.metadata, 'file', new Date()) });
   }
@@ -590,7 +589,7 @@ export class TieredDir extends XattrsOf implements DirNode {
     const key = this.key(name);
     if (this.tier.local(key) === undefined && (await this.remote.kindOf(name)) === 'directory') this.fail('EISDIR', 'is a directory', name);
     const id = this.tier.uploads.newId();
-    const copy = await this.tier.staging.flushWrite(id, buffers, 0o600, RW);
+    const copy = await this.tier.staging.flushWrite(id, buffers, 0o600, READ_WRITE);
     await copy.close();
     await this.tier.drop(key);
     await this.tier.uploads.begin({ id, key, metadata: metadataOf(newAttributes(mode)), synced: { size: totalBytes(buffers) } }, true);

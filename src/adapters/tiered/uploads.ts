@@ -12,14 +12,12 @@ import { Readable } from 'node:stream';
 
 import { isCode, storageError } from '../../ground/errors.js';
 import type { Logger } from '../../log.js';
-import type { DirNode, FileNode, OpenFlags } from '../adapter.js';
+import { READ_ONLY, READ_WRITE, type DirNode, type FileNode } from '../adapter.js';
 import { MULTIPART_THRESHOLD, type ObjectMetadata, type ObjectStore } from '../s3/object-store.js';
 import { CloseLog, LOG } from './close-log.js';
 import { bootId, type SyncedCopy, uploadable } from './copy-check.js';
 import { WriteBackDelay } from './write-back-delay.js';
 
-const READ_ONLY: OpenFlags = { read: true, write: false, direct: false, dsync: false };
-const READ_WRITE: OpenFlags = { read: true, write: true, direct: false, dsync: false };
 const RECORD = '.json';
 const TEMP = '.tmp';
 
