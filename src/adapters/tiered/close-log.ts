@@ -19,11 +19,6 @@ export class CloseLog {
     private readonly name: string,
   ) {}
 
-  /** Whether `id` has a live record here. */
-  has(id: string): boolean {
-    return this.live.has(id);
-  }
-
   /** Appends the record `record` of `id` (it replaces any earlier one). */
   write(id: string, record: object): Promise<void> {
     this.live.add(id);
