@@ -136,6 +136,8 @@ export interface NativeFuseSession {
     largestWrite: number;
     /** writebacks of a file's dirty pages started while it is written (files the storage syncs: a tiered copy) */
     writebacks: number;
+    /** READs whose data the page cache held, read on the reader thread (preadv2 RWF_NOWAIT) rather than through the ring */
+    cachedReads: number;
     uringQueues: number;
     uringRequests: number;
     /** the first error the kernel answered a queue's command with (0: none) */

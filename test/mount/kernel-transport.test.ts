@@ -353,3 +353,19 @@ for (const [how, stop] of [
     t.match(stderr, /storage closed/, 'the storage closed');
   });
 }
+
+test('kernel transport: reads the page cache holds are answered without the ring, the others through it', async (t) => {
+  const m = await withMount(t, 'io_uring', [...KERNEL, '--log-level', 'info']);
+  const copy = `/tmp/persistfs-k-cached.${process.pid}`;
+  m.sh(`head -c 1048576 /dev/urandom > ${copy} && cp ${copy} f && sync f`);
+  // the mount's cache of the file dropped (fadvise DONTNEED), the backing file's kept: every READ finds its data cached
+  m.sh(`dd if=f iflag=nocache count=0 status=none && cmp f ${copy}`);
+  // and then with the backing file's cache dropped too: every READ goes to the disk through the ring
+  m.sh(`dd if=f iflag=nocache count=0 status=none && dd if=${path.join(m.backing, 'f')} iflag=nocache count=0 status=none`);
+  m.sh(`cmp f ${copy} && rm ${copy}`);
+  await stopMount(m.child, m.mnt);
+  const native = /"native":\{"native":true,.*?"bytesRead":(\d+),.*?"cachedReads":(\d+),/.exec(m.log());
+  t.ok(native !== null, 'the data path counts the reads it answered from the page cache');
+  t.equal(Number(native?.[1]), 2 * 1048576, 'both reads of the file went through the data path, and read the same bytes');
+  t.ok(Number(native?.[2]) > 0, `${native?.[2]} of them from the page cache`);
+});

@@ -52,7 +52,8 @@ struct DataPathCounters {
   std::atomic<uint64_t> bytes_written{0};
   std::atomic<uint64_t> writes{0};  // WRITE requests written to the storage's file
   std::atomic<uint64_t> largest_write{0};
-  std::atomic<uint64_t> writebacks{0};  // writebacks started ahead of an fsync (data-path.cc kWritebackEvery)
+  std::atomic<uint64_t> writebacks{0};    // writebacks started ahead of an fsync (data-path.cc kWritebackEvery)
+  std::atomic<uint64_t> cached_reads{0};  // backing reads the page cache answered on the serving thread
   std::atomic<uint64_t> errors[kStatKinds] = {};
   std::atomic<uint64_t> latency[kStatKinds][kLatencyBuckets] = {};
   // One answered request of `kind` that arrived at `start_ns` (CLOCK_MONOTONIC); error: its errno or 0.

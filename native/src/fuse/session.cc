@@ -265,6 +265,7 @@ Napi::Value FuseSession::Counters(const Napi::CallbackInfo& info) {
   number("writes", counters_.writes.load());
   number("largestWrite", counters_.largest_write.load());
   number("writebacks", counters_.writebacks.load());
+  number("cachedReads", counters_.cached_reads.load());
   // by kind of request answered here: errors, and latencies in log2 buckets of microseconds
   static const char* const kKinds[kStatKinds] = {"read",  "write",   "fsync",   "getattr",
                                                  "flush", "release", "setattr", "lookup"};
