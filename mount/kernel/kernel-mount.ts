@@ -127,7 +127,8 @@ export class KernelMount {
       this.session.mount(this.backing, this.mountpoint, 'fuse.persistfs', kernelMountOptions(this.options, this.backing, true), this.options.readOnly === true);
     else this.session.mountWithFusermount(this.mountpoint, kernelMountOptions(this.options, this.backing, false));
     const attr = timeout(this.options.attrTimeout);
-    this.session.start(READ_BUFFER_SIZE, attr.sec, attr.nsec);
+    const entry = timeout(this.options.entryTimeout);
+    this.session.start(READ_BUFFER_SIZE, attr.sec, attr.nsec, entry.sec, entry.nsec);
     this.started = true;
     return Promise.resolve();
   }

@@ -118,6 +118,9 @@ const errorOf = (code: string, message: string): StorageError => traceless(() =>
 /** A statx the data path made, as the storage's stat of an entry. */
 const entryStat = (stat: Stat): EntryStat => ({ ...stat, kind: kindOfMode(stat.mode) });
 
+/** A timeout of nothing: what an absent name's entry carries as its attributes' */
+const NO_TIME: Timeout = { sec: 0, nsec: 0 };
+
 /** A name from the storage (a string, or bytes when not UTF-8) as bytes. */
 const bytesOf = (name: string | Buffer): Buffer => (typeof name === 'string' ? Buffer.from(name, 'utf8') : name);
 
@@ -249,7 +252,8 @@ export class KernelOps {
   }
 
   /**
-   * LOOKUP: with the statx the data path made of the name when it came with one, else the storage's. The
+   * LOOKUP: with the statx the data path made of the name when it came with one, else the storage's; an
+   * absent name is an entry of node 0, which the kernel keeps for the entry timeout (a negative dentry). The
    * directory looked in is given to the data path, which then makes the statx of the next LOOKUPs in it (a
    * directory whose node the kernel dropped comes back by a LOOKUP, and nothing asks for its GETATTR while
    * its entries are only looked up: stat after the dentries were dropped).
@@ -257,7 +261,16 @@ export class KernelOps {
   private async lookup(request: Request): Promise<ReplyBody> {
     const { parent, name, path } = this.child(request);
     this.attachDirectory(parent.id);
-    return this.entryOf(parent, name, request.statx ? entryStat(decodeStatx(request.statx)) : await this.posix.stat(path));
+    if (request.statx) return this.entryOf(parent, name, entryStat(decodeStatx(request.statx)));
+    let stat: EntryStat;
+    try {
+      stat = await this.posix.stat(path);
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'ENOENT') throw error;
+      // node 0 with the entry timeout: the kernel keeps the absence as the data path's answer has it kept
+      return entryOut(0, undefined, this.entryValid, NO_TIME);
+    }
+    return this.entryOf(parent, name, stat);
   }
 
   /** The attributes of a node: through an open handle when asked (or when the node has no name left). */

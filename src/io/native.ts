@@ -95,9 +95,10 @@ export interface NativeFuseSession {
   mountWithFusermount(target: string, options: string): void;
   /**
    * starts the reader thread, reading into buffers of `bufferSize` bytes; the data path's GETATTR replies
-   * let the kernel keep attributes for `attrSeconds` + `attrNanoseconds`
+   * let the kernel keep attributes for `attrSeconds` + `attrNanoseconds`, its replies to a LOOKUP of an
+   * absent name the absence for `entrySeconds` + `entryNanoseconds`
    */
-  start(bufferSize: number, attrSeconds: number, attrNanoseconds: number): void;
+  start(bufferSize: number, attrSeconds: number, attrNanoseconds: number, entrySeconds: number, entryNanoseconds: number): void;
   /**
    * from now until its RELEASE (reported to onRequests), the data path serves READ, WRITE, FSYNC, FLUSH,
    * GETATTR and RELEASE of handle `fh` of node `nodeid` itself, on descriptor `fd`, raising sizeCell[0]

@@ -5,7 +5,9 @@
 // io_uring queues (native/src/fuse/uring-queue.h; the test switches the fuse module's enable_uring on).
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import test from 'tape';
 
 import { mountDirs, startMountProcess, stopMount, switchUring, withMount } from './mount-helper.js';
@@ -198,6 +200,31 @@ test('kernel transport (data path): LOOKUP of an absent name in an attached dire
   const own = m.sh('stat .persistfs-tmp .persistfs-lock 2>&1 || true');
   t.equal((own.match(/Invalid argument/g) ?? []).length, 2, `the storage's own names at the root are its to answer: ${own.trim()}`);
 });
+
+const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'mount', 'cli.js');
+/** How many LOOKUPs the mount answered so far, natively or not (persistfs stats). */
+function lookupsServed(mnt: string): number {
+  const run = spawnSync(process.execPath, [CLI, 'stats', mnt, '--count', '1', '--json'], { encoding: 'utf8', timeout: 60_000 });
+  return (JSON.parse(run.stdout.trim().split('\n')[0]!) as { ops: Record<string, { count: number }> }).ops.lookup?.count ?? 0;
+}
+
+// The answer to a LOOKUP of an absent name (the data path's, or JavaScript's) is an entry of node 0 with the entry timeout: the
+// kernel keeps the absence (a negative dentry) for that long, so the open(O_CREAT) that follows a failed
+// stat, and another stat of the name, ask the mount nothing; a create through the mount replaces it.
+for (const [how, args] of [
+  ['data path', []],
+  ['without the data path', ['--no-native-data-path']],
+]) {
+  test(`kernel transport (${how}): the absence of a name it answered is kept for the entry timeout`, async (t) => {
+    const m = await withMount(t, 'io_uring', ['--transport', 'kernel', '--entry-timeout', '60', ...args]);
+    m.sh('mkdir d && touch d/first && stat d/first >/dev/null && touch d/second');
+    const before = lookupsServed(m.mnt);
+    const out = m.sh('for i in $(seq 1 20); do stat d/m$i 2>/dev/null; stat d/m$i 2>/dev/null; echo $i > d/m$i; done; cat d/m7; ls d | wc -l');
+    const asked = lookupsServed(m.mnt) - before;
+    t.equal(out, '7\n22\n', 'every name is absent, then made: each file reads back');
+    t.ok(asked <= 22, `the kernel asked ${asked} LOOKUPs for 20 names, each stat-ed twice then created (60 without the cache)`);
+  });
+}
 
 // With the writeback cache an unlink changes the file's ctime in the kernel's cache, which it writes back
 // at once: a SETATTR of the unlinked file. Nothing can reach a file without a name or an open handle, so

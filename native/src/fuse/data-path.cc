@@ -125,13 +125,13 @@ struct DataPath::Op {
 };
 
 DataPath::DataPath(io_uring* ring, FileTable& files, NodeTable& nodes, Transport& transport, DataPathCounters& counters,
-                   AttrValid attr_valid, size_t buffer_size)
+                   Timeouts timeouts, size_t buffer_size)
     : ring_(ring),
       files_(files),
       nodes_(nodes),
       transport_(transport),
       counters_(counters),
-      attr_valid_(attr_valid),
+      timeouts_(timeouts),
       buffer_size_(buffer_size) {}
 
 DataPath::~DataPath() {
@@ -402,8 +402,8 @@ void DataPath::StartWriteback(const std::shared_ptr<OpenFile>& file, size_t writ
 
 void DataPath::SendAttributes(const Request& request, const struct statx& s) {
   AttrOut out{};
-  out.attr_valid = attr_valid_.seconds;
-  out.attr_valid_nsec = attr_valid_.nanoseconds;
+  out.attr_valid = timeouts_.attr_seconds;
+  out.attr_valid_nsec = timeouts_.attr_nanoseconds;
   Attr& a = out.attr;
   a.ino = s.stx_ino;
   a.size = s.stx_size;
@@ -451,11 +451,10 @@ bool DataPath::ServeByNode(const Request& request) {
 
 // A LOOKUP in an attached directory is one statx of the name relative to the directory's descriptor, made
 // here (through the ring io_uring would hand it to an io-wq worker: two thread wake-ups). A name it does
-// not have is ENOENT, answered here: the first request of every create. A name that is there goes to
-// JavaScript, which makes nodes, with the statx after the request (mount/kernel/request.ts). Anything else
-// (an error other than ENOENT, a name the directory leaves to JavaScript) goes to JavaScript as it came.
-// The kernel holds the directory locked against creates while it looks up, so the answer cannot race with
-// a create through the mount.
+// not have is answered here, absent for the entry timeout: the first request of every create. A name that is there goes
+// to JavaScript, which makes nodes, with the statx after the request (mount/kernel/request.ts). Anything else (an error
+// other than ENOENT, a name the directory leaves to JavaScript) goes to JavaScript as it came. The kernel holds the
+// directory locked against creates while it looks up, so the answer cannot race with a create through the mount.
 bool DataPath::ServeLookup(const Request& request) {
   const uint64_t start_ns = MonotonicNs();
   // The name, NUL-terminated: the whole body on /dev/fuse; the payload over io_uring (an empty fixed part).
@@ -471,7 +470,12 @@ bool DataPath::ServeLookup(const Request& request) {
     return true;
   }
   if (errno != ENOENT) return false;
-  transport_.Send(request, ENOENT, nullptr, 0);
+  // node 0 with a timeout: the kernel keeps the name's absence as long as a name's entry (a negative
+  // dentry), so the open(O_CREAT) that follows a failed stat, or a second stat, asks nothing
+  EntryOut out{};
+  out.entry_valid = timeouts_.entry_seconds;
+  out.entry_valid_nsec = timeouts_.entry_nanoseconds;
+  transport_.Send(request, 0, &out, sizeof out);
   counters_.served.fetch_add(1, std::memory_order_relaxed);
   counters_.Record(kStatLookup, start_ns, ENOENT);
   return true;

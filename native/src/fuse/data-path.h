@@ -3,7 +3,7 @@
 // at OPEN, and the storage's size cell for the file. From then on READ, WRITE, FSYNC, FLUSH, RELEASE and
 // GETATTR of that handle are served here, on the thread that received them, with their IO on that
 // thread's io_uring (and, by node, node-table.h: GETATTR of a directory JavaScript attached, with one
-// statx on its descriptor there and then, LOOKUP of a name such a directory does not have, ENOENT, and GETATTR
+// statx on its descriptor there and then, LOOKUP of a name such a directory does not have, absent, and GETATTR
 // and SETATTR of a removed file, ENOENT): a READ becomes one
 // IORING_OP_READ on the storage's descriptor, its completion the reply (a small WRITE is one pwrite there and then:
 // io_uring punts buffered writes on ext4 to a worker, see kInlineWrite). JavaScript keeps the policy and the storage's
@@ -91,13 +91,16 @@ class DataPath {
     virtual void ForwardCopy(const Request& request, const void* extra, size_t extra_length) = 0;
   };
 
-  struct AttrValid {
-    uint64_t seconds = 1;
-    uint32_t nanoseconds = 0;
+  // How long the kernel may keep what the data path answers: attributes, and a name's entry (or absence).
+  struct Timeouts {
+    uint64_t attr_seconds = 1;
+    uint32_t attr_nanoseconds = 0;
+    uint64_t entry_seconds = 1;
+    uint32_t entry_nanoseconds = 0;
   };
 
   DataPath(io_uring* ring, FileTable& files, NodeTable& nodes, Transport& transport, DataPathCounters& counters,
-           AttrValid attr_valid, size_t buffer_size);
+           Timeouts timeouts, size_t buffer_size);
   ~DataPath();
   DataPath(const DataPath&) = delete;
   DataPath& operator=(const DataPath&) = delete;
@@ -132,7 +135,7 @@ class DataPath {
   NodeTable& nodes_;
   Transport& transport_;
   DataPathCounters& counters_;
-  const AttrValid attr_valid_;
+  const Timeouts timeouts_;
   const size_t buffer_size_;
   uint32_t inflight_ = 0;
   std::vector<uint8_t*> spare_;  // buffers kept for reuse

@@ -102,6 +102,17 @@ struct AttrOut {
   Attr attr;
 };
 static_assert(sizeof(AttrOut) == 104, "fuse_attr_out is 104 bytes");
+
+struct EntryOut {
+  uint64_t nodeid;  // 0: the name is absent, and the kernel may remember that for entry_valid
+  uint64_t generation;
+  uint64_t entry_valid;  // seconds, then nanoseconds below
+  uint64_t attr_valid;
+  uint32_t entry_valid_nsec;
+  uint32_t attr_valid_nsec;
+  Attr attr;
+};
+static_assert(sizeof(EntryOut) == 128, "fuse_entry_out is 128 bytes");
 static_assert(sizeof(ReadIn) == 40 && sizeof(WriteIn) == 40 && sizeof(GetattrIn) == 16, "request bodies");
 
 // FUSE over io_uring (kernel 6.14+, the fuse module's enable_uring): each queue entry is an

@@ -183,8 +183,9 @@ Napi::Value FuseSession::MountWithFusermount(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// start(bufferSize, attrValidSeconds, attrValidNanoseconds): starts the reader; bufferSize is max_write
-// plus room for the headers; the attribute timeout is what the data path's GETATTR replies carry.
+// start(bufferSize, attrValidSeconds, attrValidNanoseconds, entryValidSeconds, entryValidNanoseconds):
+// starts the reader; bufferSize is max_write plus room for the headers; the attribute timeout is what the
+// data path's GETATTR replies carry, the entry timeout its replies to a LOOKUP of an absent name.
 Napi::Value FuseSession::Start(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (fd_ < 0) throw Napi::Error::New(env, "mount first");
@@ -192,7 +193,8 @@ Napi::Value FuseSession::Start(const Napi::CallbackInfo& info) {
   buffer_size_ = std::max<size_t>(static_cast<size_t>(I64(info, 0)), kMinReadBuffer);
   stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (stop_fd_ < 0) throw ErrnoError(env, "eventfd", errno);
-  attr_valid_ = {static_cast<uint64_t>(I64(info, 1)), static_cast<uint32_t>(I64(info, 2))};
+  timeouts_ = {static_cast<uint64_t>(I64(info, 1)), static_cast<uint32_t>(I64(info, 2)),
+               static_cast<uint64_t>(I64(info, 3)), static_cast<uint32_t>(I64(info, 4))};
   deliver_ = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}),
                                            "persistfs-fuse", 0, 1);
   // one reader per CPU: requests from several processes are read, and their IO done, side by side
@@ -313,7 +315,7 @@ Napi::Value FuseSession::StartUring(const Napi::CallbackInfo& info) {
   };
   for (int cpu = 0; cpu < cpus; cpu++) {
     auto queue = std::make_unique<UringQueue>(fd_, static_cast<unsigned>(cpu), depth, payload, files_, nodes_,
-                                              counters_, attr_valid_, hooks);
+                                              counters_, timeouts_, hooks);
     int error = queue->Start();
     if (error != 0) {
       queues_.clear();
@@ -361,7 +363,7 @@ void FuseSession::ReadLoop(Reader& reader) {
   int setup = io_uring_queue_init(kRingEntries, &reader.ring, IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN);
   if (setup == -EINVAL) setup = io_uring_queue_init(kRingEntries, &reader.ring, 0);  // an older kernel
   if (setup != 0) return PollLoop(reader);
-  reader.data = std::make_unique<DataPath>(&reader.ring, files_, nodes_, *this, counters_, attr_valid_, buffer_size_);
+  reader.data = std::make_unique<DataPath>(&reader.ring, files_, nodes_, *this, counters_, timeouts_, buffer_size_);
   native_ = true;
   io_uring* ring = &reader.ring;
   DataPath* data = reader.data.get();

@@ -84,7 +84,7 @@ class FuseSession : public Napi::ObjectWrap<FuseSession>, public DataPath::Trans
   FileTable files_;
   NodeTable nodes_;
   DataPathCounters counters_;
-  DataPath::AttrValid attr_valid_;
+  DataPath::Timeouts timeouts_;
   std::atomic<bool> native_{false};                  // a reader got its ring: the data path runs
   std::vector<std::unique_ptr<UringQueue>> queues_;  // FUSE over io_uring, one per CPU, once started
   // JavaScript's thread: the size cells of attached handles, kept alive while the data path may write them

@@ -32,14 +32,14 @@ void Drain(int eventfd) {
 }  // namespace
 
 UringQueue::UringQueue(int fuse_fd, unsigned qid, unsigned depth, size_t payload_size, FileTable& files,
-                       NodeTable& nodes, DataPathCounters& counters, DataPath::AttrValid attr_valid, Hooks hooks)
+                       NodeTable& nodes, DataPathCounters& counters, DataPath::Timeouts timeouts, Hooks hooks)
     : fuse_fd_(fuse_fd),
       qid_(qid),
       payload_size_(payload_size),
       files_(files),
       nodes_(nodes),
       counters_(counters),
-      attr_valid_(attr_valid),
+      timeouts_(timeouts),
       hooks_(std::move(hooks)),
       entries_(depth) {
   for (Entry& entry : entries_) {
@@ -117,7 +117,7 @@ void UringQueue::Stop() {
 }
 
 void UringQueue::Run() {
-  data_ = std::make_unique<DataPath>(&ring_, files_, nodes_, *this, counters_, attr_valid_, payload_size_);
+  data_ = std::make_unique<DataPath>(&ring_, files_, nodes_, *this, counters_, timeouts_, payload_size_);
   auto watch = [this](int fd, uint64_t tag) {
     io_uring_sqe* sqe = data_->Sqe();
     io_uring_prep_poll_add(sqe, fd, POLLIN);

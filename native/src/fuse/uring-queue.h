@@ -40,7 +40,7 @@ class UringQueue : public DataPath::Transport {
   };
 
   UringQueue(int fuse_fd, unsigned qid, unsigned depth, size_t payload_size, FileTable& files, NodeTable& nodes,
-             DataPathCounters& counters, DataPath::AttrValid attr_valid, Hooks hooks);
+             DataPathCounters& counters, DataPath::Timeouts timeouts, Hooks hooks);
   ~UringQueue() override;  // stops the thread (Stop) and frees the entries
   UringQueue(const UringQueue&) = delete;
   UringQueue& operator=(const UringQueue&) = delete;
@@ -76,7 +76,7 @@ class UringQueue : public DataPath::Transport {
   FileTable& files_;
   NodeTable& nodes_;
   DataPathCounters& counters_;
-  const DataPath::AttrValid attr_valid_;
+  const DataPath::Timeouts timeouts_;
   Hooks hooks_;
   std::vector<Entry> entries_;
   io_uring ring_{};
