@@ -61,11 +61,14 @@ port.on('message', (message: ToThread) => {
 async function run(job: CompactionJob): Promise<FromThread> {
   const runs: StreamedRun[] = [];
   try {
-    for (const [r, inputs] of job.runs.entries()) {
-      runs.push(
-        await StreamedRun.open(inputs, (table, offset, target) => ask({ type: 'read', job: job.id, request: nextRequest++, run: r, table, offset, target })),
-      );
-    }
+    const opening = await Promise.allSettled(
+      job.runs.map((inputs, r) =>
+        StreamedRun.open(inputs, (table, offset, target) => ask({ type: 'read', job: job.id, request: nextRequest++, run: r, table, offset, target })),
+      ),
+    );
+    // the runs that opened are closed at the end, whether or not the others did
+    for (const opened of opening) if (opened.status === 'fulfilled') runs.push(opened.value);
+    for (const opened of opening) if (opened.status === 'rejected') throw opened.reason;
     // one output is written by the main thread while the next is built
     let written: Promise<number> = Promise.resolve(0);
     const result = await mergeRuns(

@@ -49,11 +49,17 @@ export class StreamedRun {
       inputs.map((input) => input.name),
       read,
     );
-    for (const [t, input] of inputs.entries()) {
-      const meta = await readMeta(input.name, input.bytes, async (handle) => {
-        const target = Buffer.from(new SharedArrayBuffer(handle.length));
-        return checkBlock(target, handle.length === 0 ? 0 : await read(t, handle.offset, target), input.name, handle);
-      });
+    // every table's metadata at once: each is a few reads in a row, through the main thread
+    const metas = await Promise.all(
+      inputs.map((input, t) =>
+        readMeta(input.name, input.bytes, async (handle) => {
+          const target = Buffer.from(new SharedArrayBuffer(handle.length));
+          return checkBlock(target, handle.length === 0 ? 0 : await read(t, handle.offset, target), input.name, handle);
+        }),
+      ),
+    );
+    for (const [t, meta] of metas.entries()) {
+      const input = inputs[t]!;
       run.tables.push(new StreamedTable(run, input.name, input.bytes, meta.properties, meta.index, run.cut(t, meta.index)));
     }
     return run;
