@@ -1,18 +1,43 @@
 // The compaction thread of one store, on the main side: owns the Worker (compaction-worker.ts), started at
-// the first job, sends jobs and matches the replies. The worker is unref'd while no job runs, so a
+// the first job, sends jobs, serves their reads and outputs through the job's JobIo, and matches the
+// replies (a job settles once the IO it asked for is done). The worker is unref'd while no job runs, so a
 // process with an open, idle store can exit; close() terminates it, failing the jobs still running with
 // ECANCELED. A worker that crashes fails its jobs with EIO; the next job starts a new one.
 import { Worker } from 'node:worker_threads';
 
 import { storageError, type StorageError } from '../ground/errors.js';
-import { fromJobError, type CompactionJob, type JobReply, type JobResult } from './compaction-job.js';
+import {
+  fromJobError,
+  toJobError,
+  type Answer,
+  type CompactionJob,
+  type FromThread,
+  type JobOutput,
+  type JobReply,
+  type JobResult,
+  type ToThread,
+} from './compaction-job.js';
 
 const WORKER_URL = new URL('./compaction-worker.js', import.meta.url);
 
+/** What the main thread does for a job: read its inputs, write its outputs. */
+export interface JobIo {
+  /** reads input `table` of run `run` at `offset` into `target`; resolves with the byte count read */
+  read(run: number, table: number, offset: number, target: Buffer): Promise<number>;
+  /** writes a finished output SST (outputs come in key order, each once the one before is written) */
+  output(output: JobOutput): Promise<void>;
+}
+
 interface Pending {
+  io: JobIo;
+  /** the reads and writes under way for the job */
+  working: Set<Promise<void>>;
   resolve: (result: JobResult) => void;
   reject: (error: StorageError) => void;
 }
+
+/** What serving a request gives: the count to answer with, and a buffer handed back to the thread. */
+type Served = { count: number; giveBack?: ArrayBuffer };
 
 export class CompactionThread {
   private worker: Worker | undefined;
@@ -25,8 +50,8 @@ export class CompactionThread {
     return this.worker !== undefined;
   }
 
-  /** Runs a job; `transfer` (the inputs' ArrayBuffers) moves to the worker and is unusable here after. */
-  run(job: Omit<CompactionJob, 'id'>, transfer: readonly ArrayBuffer[]): Promise<JobResult> {
+  /** Runs a job, its inputs read and its outputs written through `io`. */
+  run(job: Omit<CompactionJob, 'id' | 'type'>, io: JobIo): Promise<JobResult> {
     if (this.closed) return Promise.reject(abandoned());
     let worker: Worker;
     try {
@@ -36,10 +61,10 @@ export class CompactionThread {
     }
     const id = this.nextId++;
     return new Promise<JobResult>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      this.pending.set(id, { io, working: new Set(), resolve, reject });
       worker.ref();
       try {
-        worker.postMessage({ ...job, id } satisfies CompactionJob, [...transfer]);
+        worker.postMessage({ ...job, type: 'job', id } satisfies ToThread);
       } catch (error) {
         this.pending.delete(id);
         this.idle(worker);
@@ -60,7 +85,16 @@ export class CompactionThread {
   private start(): Worker {
     const worker = new Worker(WORKER_URL);
     worker.unref();
-    worker.on('message', (reply: JobReply) => this.settle(worker, reply));
+    worker.on('message', (message: FromThread) => {
+      if (message.type === 'reply') this.settle(worker, message);
+      else if (message.type === 'read') {
+        const target = Buffer.from(message.target.buffer, message.target.byteOffset, message.target.byteLength);
+        this.serve(worker, message.job, message.request, (io) => io.read(message.run, message.table, message.offset, target).then((count) => ({ count })));
+      } else {
+        // the output's buffer goes back once written: the thread builds its next output in it
+        this.serve(worker, message.job, message.request, (io) => io.output(message.output).then(() => ({ count: 0, giveBack: message.output.data })));
+      }
+    });
     worker.on('error', (error) =>
       this.crashed(worker, storageError('EIO', `the compaction thread failed (${error.message}); the compaction's inputs are kept`, { cause: error })),
     );
@@ -71,13 +105,34 @@ export class CompactionThread {
     return worker;
   }
 
+  /** Does a read or a write a job asked for and answers with its count or its error. */
+  private serve(worker: Worker, id: number, request: number, work: (io: JobIo) => Promise<Served>): void {
+    const job = this.pending.get(id);
+    if (job === undefined) return; // failed or abandoned meanwhile
+    const working = work(job.io)
+      .then(
+        ({ count, giveBack }) => {
+          const answer: Answer = giveBack ? { type: 'answer', request, count, buffer: giveBack } : { type: 'answer', request, count };
+          if (this.worker === worker) worker.postMessage(answer satisfies ToThread, giveBack ? [giveBack] : []);
+        },
+        (error: unknown) => {
+          if (this.worker === worker) worker.postMessage({ type: 'answer', request, error: toJobError(error) } satisfies ToThread);
+        },
+      )
+      .finally(() => job.working.delete(working));
+    job.working.add(working);
+  }
+
   private settle(worker: Worker, reply: JobReply): void {
     const job = this.pending.get(reply.id);
     if (job === undefined) return;
     this.pending.delete(reply.id);
     this.idle(worker);
-    if (reply.ok) job.resolve({ outputs: reply.outputs, droppedVersions: reply.droppedVersions, bytesRead: reply.bytesRead });
-    else job.reject(fromJobError(reply.error));
+    // a failed merge may end while an output it handed over is still being written
+    void Promise.all(job.working).then(() => {
+      if (reply.ok) job.resolve({ droppedVersions: reply.droppedVersions, bytesRead: reply.bytesRead });
+      else job.reject(fromJobError(reply.error));
+    });
   }
 
   /** Lets the process exit while no job runs. */
@@ -92,10 +147,11 @@ export class CompactionThread {
     void worker.terminate();
   }
 
+  /** Fails every job once the IO it asked for is done (so what it wrote is known to its caller). */
   private failAll(error: StorageError): void {
     const jobs = [...this.pending.values()];
     this.pending.clear();
-    for (const job of jobs) job.reject(error);
+    for (const job of jobs) void Promise.all(job.working).then(() => job.reject(error));
   }
 }
 

@@ -11,7 +11,7 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { isDelete, keyAt, nextGroup, seqAt, valueAt, type Block, type MergeInput } from './block.js';
 
 export type { MergeInput };
-import { SstBuilder, type BuiltTable } from './sst-builder.js';
+import { SstBuilder, tableSizeHint, type BuiltTable } from './sst-builder.js';
 import { overlapping, spanOf } from './key-range.js';
 import type { Table } from './table.js';
 
@@ -148,6 +148,8 @@ export interface MergeContext {
   blockSize: number;
   bloomBitsPerKey: number;
   tableFileSize: number;
+  /** a buffer of at least `bytes` to build the next output in, when the caller keeps some for reuse */
+  outputBuffer?: (bytes: number) => Buffer | undefined;
   /** writes a finished output file; called in key order */
   emit: (built: BuiltTable) => Promise<void>;
   /** stops the merge between two keys when it returns true (the store is closing) */
@@ -160,11 +162,16 @@ export interface MergeResult {
   abandoned: boolean;
 }
 
+function newBuilder(context: MergeContext): SstBuilder {
+  const bytes = tableSizeHint(context.tableFileSize, context.blockSize);
+  return new SstBuilder(context.blockSize, context.bloomBitsPerKey, context.outputBuffer?.(bytes) ?? bytes);
+}
+
 /** Merges `runs` (newest first) into files of about tableFileSize, dropping versions no reader needs. */
 export async function mergeRuns(runs: readonly (readonly MergeInput[])[], context: MergeContext): Promise<MergeResult> {
   const readers = runs.map((run) => new RunReader(run));
   for (const reader of readers) await reader.start();
-  let builder = new SstBuilder(context.blockSize, context.bloomBitsPerKey);
+  let builder = newBuilder(context);
   let dropped = 0;
   let groups = 0;
   for (;;) {
@@ -199,7 +206,7 @@ export async function mergeRuns(runs: readonly (readonly MergeInput[])[], contex
     }
     if (builder.size >= context.tableFileSize) {
       await context.emit(builder.finish());
-      builder = new SstBuilder(context.blockSize, context.bloomBitsPerKey);
+      builder = newBuilder(context);
     }
   }
   if (!builder.empty) await context.emit(builder.finish());

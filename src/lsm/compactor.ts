@@ -2,7 +2,7 @@
 // on the compaction thread or here, and installs their outputs with one edit of the version set.
 import type { Logger } from '../log.js';
 import { mergeRuns, pickCompaction, type CompactionPick, type LevelShape } from './compaction.js';
-import type { JobInput, JobResult } from './compaction-job.js';
+import type { JobResult } from './compaction-job.js';
 import { CompactionThread } from './compaction-thread.js';
 import { bottomTest, spanOf } from './key-range.js';
 import type { Settings } from './settings.js';
@@ -10,14 +10,7 @@ import type { StoreStatus } from './store-status.js';
 import type { Table } from './table.js';
 import { MAX_LEVELS, type State, type VersionSet } from './version-set.js';
 
-/**
- * A compaction whose inputs are larger merges on the main thread, reading block by block: the thread holds
- * its inputs and outputs in memory. Regular compactions stay far below (at the defaults, 12 level-0 files
- * and level 1 are ~65 MiB); compactAll of a large store does not.
- */
-const THREAD_INPUT_LIMIT = 128 * 1024 * 1024;
-
-type Merged = { outputs: Table[]; result: Omit<JobResult, 'outputs'> };
+type Merged = { outputs: Table[]; result: JobResult };
 
 export class Compactor {
   private compacting: Promise<void> | undefined;
@@ -135,8 +128,7 @@ export class Compactor {
       }
       const horizon = this.oldestReadVersion();
       const runs = pick.level === 0 ? [...pick.inputs.map((table) => [table]), pick.overlaps] : [pick.inputs, pick.overlaps];
-      const inputBytes = runs.flat().reduce((sum, table) => sum + table.bytes, 0);
-      const thread = inputBytes <= THREAD_INPUT_LIMIT ? this.thread : undefined;
+      const thread = this.thread;
       const merged = thread ? await this.mergeInThread(thread, runs, output, state, horizon) : await this.mergeHere(runs, output, state, horizon);
       if (merged === undefined) return; // abandoned: the store is closing
       const { outputs, result } = merged;
@@ -187,45 +179,40 @@ export class Compactor {
   }
 
   /**
-   * The merge on the compaction thread: the inputs are read whole and moved to the thread, which merges
-   * them and hands back the outputs' bytes; they are written and opened here. Undefined when abandoned.
+   * The merge on the compaction thread: it reads the inputs through here a chunk at a time and hands over
+   * each output as it is built, written and opened here. Undefined when abandoned; on any failure the
+   * outputs written so far are deleted (none was installed).
    */
   private async mergeInThread(thread: CompactionThread, runs: Table[][], output: number, state: State, horizon: number): Promise<Merged | undefined> {
-    const inputs: JobInput[][] = [];
-    const transfer: ArrayBuffer[] = [];
-    for (const run of runs) {
-      const read: JobInput[] = [];
-      for (const table of run) {
-        if (this.status.closing) return undefined;
-        const data = (await table.readAll()).buffer as ArrayBuffer;
-        read.push({ name: table.name, data });
-        transfer.push(data);
-      }
-      inputs.push(read);
-    }
-    let reply: JobResult;
+    const outputs: Table[] = [];
+    let result: JobResult;
     try {
-      reply = await thread.run(
+      result = await thread.run(
         {
-          runs: inputs,
+          runs: runs.map((run) => run.map((table) => ({ name: table.name, bytes: table.bytes }))),
           horizon,
           below: state.levels.slice(output + 1).map((level) => level.map(({ smallest, largest }) => ({ smallest, largest }))),
           blockSize: this.settings.blockSize,
           bloomBitsPerKey: this.settings.bloomBitsPerKey,
           tableFileSize: this.settings.tableFileSize,
         },
-        transfer,
+        {
+          read: (run, table, offset, target) => runs[run]![table]!.readAt(offset, target),
+          output: async (built) => {
+            outputs.push(
+              await this.versions.writeTable({ buffers: [Buffer.from(built.data, 0, built.bytes)], bytes: built.bytes, properties: built.properties }, output),
+            );
+          },
+        },
       );
     } catch (error) {
+      // what is left (a deletion failed) goes at the next open, as after a crash
+      await this.discard(outputs).catch(() => undefined);
       if (this.status.closing) return undefined; // terminated by close(): the job's work is dropped
       throw error;
     }
-    const outputs: Table[] = [];
-    for (const built of reply.outputs) {
-      if (this.status.closing) return this.discard(outputs);
-      outputs.push(await this.versions.writeTable({ buffers: [Buffer.from(built.data)], bytes: built.data.byteLength, properties: built.properties }, output));
-    }
-    return { outputs, result: { droppedVersions: reply.droppedVersions, bytesRead: reply.bytesRead } };
+    if (this.status.closing) return this.discard(outputs);
+    return { outputs, result };
   }
 
   /** Deletes the outputs of a merge abandoned because the store is closing (none was installed). */

@@ -1,6 +1,8 @@
 // Builds the bytes of one SST from entries given in order (key ascending, and for one key its versions
 // newest first). A data block is cut once it holds `blockSize` bytes, and only between two keys, so that
-// every version of a key sits in one block (the readers rely on it).
+// every version of a key sits in one block (the readers rely on it). The table is built in one buffer and
+// an entry is encoded into it as it is added: the builder keeps no view of the caller's value (the
+// compaction thread reuses its input buffers), and a finished table moves to another thread as it is.
 import { buildBloom } from './bloom.js';
 import { hashKey } from './bytes.js';
 import {
@@ -21,25 +23,37 @@ export interface BuiltTable {
   properties: TableProperties;
 }
 
+/** A builder's first buffer for a table of about `dataBytes` of entries: room for its metadata too. */
+export const tableSizeHint = (dataBytes: number, blockSize: number): number => dataBytes + (dataBytes >>> 4) + 4 * blockSize;
+
 export class SstBuilder {
-  private readonly buffers: Buffer[] = [];
+  /** the table so far: written blocks in out[0, offset), the block being filled after them */
+  private out: Buffer;
   private offset = 0;
   private readonly index: Index = { firstKeys: [], lastKeys: [], handles: [] };
   private readonly hashes: number[] = [];
-  private pendingKeys: string[] = [];
-  private pendingSeqs: number[] = [];
-  private pendingValues: Array<Buffer | undefined> = [];
+  /** the block being filled: its entries encoded in out[offset, offset + pendingBytes) */
   private pendingBytes = 0;
+  private pendingCount = 0;
+  private pendingFirst = '';
   private lastKey: string | undefined;
   private entries = 0;
   private minSeq = Infinity;
   private maxSeq = 0;
   private smallest: string | undefined;
 
+  /**
+   * `first`: the bytes the table is expected to reach, or a buffer to build it in (from its first byte);
+   * the buffer is replaced by a larger one when needed.
+   */
   constructor(
     private readonly blockSize: number,
     private readonly bloomBitsPerKey: number,
-  ) {}
+    first: number | Buffer = 64 * 1024,
+  ) {
+    // a buffer of its own (never a slice of Node's pool), so that its ArrayBuffer can move to another thread
+    this.out = typeof first === 'number' ? Buffer.allocUnsafeSlow(Math.max(first, 2 * blockSize) + 4) : first;
+  }
 
   /** Bytes so far (written blocks and the block being filled). */
   get size(): number {
@@ -62,38 +76,46 @@ export class SstBuilder {
       this.smallest ??= key;
       this.lastKey = key;
     }
-    this.pendingKeys.push(key);
-    this.pendingSeqs.push(seq);
-    this.pendingValues.push(value);
-    this.pendingBytes += ENTRY_HEADER_SIZE + key.length + (value?.length ?? 0);
+    // room for the entry and the block's count
+    this.reserve(ENTRY_HEADER_SIZE + key.length + (value?.length ?? 0) + 4);
+    if (this.pendingCount === 0) this.pendingFirst = key;
+    this.pendingBytes = encodeEntry(this.out, this.offset + this.pendingBytes, key, seq, value) - this.offset;
+    this.pendingCount++;
     this.entries++;
     if (seq < this.minSeq) this.minSeq = seq;
     if (seq > this.maxSeq) this.maxSeq = seq;
   }
 
+  /** Makes room for `bytes` more after the block being filled. */
+  private reserve(bytes: number): void {
+    const need = this.offset + this.pendingBytes + bytes;
+    if (need <= this.out.length) return;
+    const grown = Buffer.allocUnsafeSlow(Math.max(2 * this.out.length, need));
+    this.out.copy(grown, 0, 0, this.offset + this.pendingBytes);
+    this.out = grown;
+  }
+
   private cutBlock(): void {
-    const count = this.pendingKeys.length;
-    if (count === 0) return;
-    const block = Buffer.allocUnsafe(this.pendingBytes + 4);
-    let at = 0;
-    for (let i = 0; i < count; i++) at = encodeEntry(block, at, this.pendingKeys[i]!, this.pendingSeqs[i]!, this.pendingValues[i]);
-    block.writeUInt32LE(count, at);
-    this.index.firstKeys.push(this.pendingKeys[0]!);
-    this.index.lastKeys.push(this.pendingKeys[count - 1]!);
-    this.index.handles.push(this.append(block));
-    this.pendingKeys = [];
-    this.pendingSeqs = [];
-    this.pendingValues = [];
+    if (this.pendingCount === 0) return;
+    this.out.writeUInt32LE(this.pendingCount, this.offset + this.pendingBytes);
+    const block = this.out.subarray(this.offset, this.offset + this.pendingBytes + 4);
+    this.index.firstKeys.push(this.pendingFirst);
+    this.index.lastKeys.push(this.lastKey!);
+    this.index.handles.push({ offset: this.offset, length: block.length, crc: blockCrc(block) });
+    this.offset += block.length;
+    this.pendingCount = 0;
     this.pendingBytes = 0;
   }
 
   private append(block: Buffer): BlockHandle {
+    this.reserve(block.length);
     const handle = { offset: this.offset, length: block.length, crc: blockCrc(block) };
-    this.buffers.push(block);
+    block.copy(this.out, this.offset);
     this.offset += block.length;
     return handle;
   }
 
+  /** The table's bytes: one view of the builder's buffer, which starts at its first byte. */
   finish(): BuiltTable {
     this.cutBlock();
     const properties: TableProperties = {
@@ -107,6 +129,6 @@ export class SstBuilder {
     const index = this.append(encodeIndex(this.index));
     const props = this.append(encodeProperties(properties));
     this.append(encodeFooter({ index, filter, properties: props }));
-    return { buffers: this.buffers, bytes: this.offset, properties };
+    return { buffers: [this.out.subarray(0, this.offset)], bytes: this.offset, properties };
   }
 }

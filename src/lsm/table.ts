@@ -7,7 +7,7 @@ import { bloomMayContain } from './bloom.js';
 import { BlockCache } from './block-cache.js';
 import { tableName } from './file-names.js';
 import { isDelete, keyAt, loadBlock, seekEntry, seqAt, valueAt, visibleInGroup, type Block } from './block.js';
-import { checkBlock, readMeta } from './sst-image.js';
+import { checkBlock, readMeta } from './sst-checks.js';
 import { corruptSst, type BlockHandle, type Index, type TableProperties } from './sst-format.js';
 
 /** A version found by a point read: its seq, and its value (undefined for a delete). */
@@ -80,10 +80,12 @@ export class Table {
     );
   }
 
-  /**
-   * The whole file in one read (for the compaction thread), in a buffer whose ArrayBuffer is its own, so
-   * that it can be transferred to another thread.
-   */
+  /** Reads at `offset` into `target` (the compaction thread's shared chunks); resolves with the count read. */
+  readAt(offset: number, target: Buffer): Promise<number> {
+    return target.length === 0 ? Promise.resolve(0) : this.file.read(offset, target);
+  }
+
+  /** The whole file in one read (a checkpoint's copy to another storage). */
   async readAll(): Promise<Buffer> {
     const data = Buffer.from(new ArrayBuffer(this.bytes));
     const n = this.bytes === 0 ? 0 : await this.file.read(0, data);

@@ -13,7 +13,7 @@ import { verifyWal } from '../wal/verify.js';
 import { loadBlock, keyAt, seqAt } from './block.js';
 import { MANIFEST_NAME, parseTableName, tableName, WAL_DIR } from './file-names.js';
 import { readManifest, type ManifestData } from './manifest.js';
-import { checkBlock } from './sst-image.js';
+import { checkBlock } from './sst-checks.js';
 import { decodeFooter, decodeIndex, decodeProperties, FOOTER_SIZE, type BlockHandle, type TableProperties } from './sst-format.js';
 import { MAX_LEVELS } from './version-set.js';
 import { decodeBatch } from './write-batch.js';

@@ -7,7 +7,7 @@ import type { Wal, WalPosition } from '../wal/wal.js';
 import { keyOf, toBuffer } from './bytes.js';
 import { Memtable } from './memtable.js';
 import type { Settings } from './settings.js';
-import { SstBuilder } from './sst-builder.js';
+import { SstBuilder, tableSizeHint } from './sst-builder.js';
 import type { StoreStatus } from './store-status.js';
 import type { Version, WriteOp, WriteOptions } from './types.js';
 import type { VersionSet } from './version-set.js';
@@ -142,7 +142,7 @@ export class WritePath {
 
   private async flushOldest(): Promise<void> {
     const frozen = this.versions.current.imm.at(-1)!;
-    const builder = new SstBuilder(this.settings.blockSize, this.settings.bloomBitsPerKey);
+    const builder = new SstBuilder(this.settings.blockSize, this.settings.bloomBitsPerKey, tableSizeHint(this.settings.memtableSize, this.settings.blockSize));
     let keys = 0;
     for (const [key, versions] of frozen.sorted()) {
       for (let i = versions.seqs.length - 1; i >= 0; i--) builder.add(key, versions.seqs[i]!, versions.values[i]);

@@ -10,6 +10,8 @@ import { fromJobError, toJobError } from '../../src/lsm/compaction-job.js';
 import type { LsmStore } from '../../src/lsm/lsm-store.js';
 import { decodeFooter, decodeIndex, FOOTER_SIZE } from '../../src/lsm/sst-format.js';
 import { storageError } from '../../src/ground/errors.js';
+import { Dir } from '../../src/storage/dir.js';
+import { File } from '../../src/storage/file.js';
 import { BACKENDS, eachBackend, LOCAL_MODES, rejection, tempDir } from '../helpers.js';
 import { entries, lsmEnv, prng, SMALL, sstFiles } from './lsm-helpers.js';
 
@@ -208,3 +210,56 @@ eachBackend(
   },
   LOCAL_MODES,
 );
+
+eachBackend('the thread streams a compaction: inputs read a chunk at a time, each output written as soon as it is built', async (t, backend) => {
+  const env = await lsmEnv(t, backend);
+  const db = await env.open({ autoCompact: false, memtableSize: 4 << 20, tableFileSize: 256 * 1024 });
+  // two level-0 tables of ~1.5 MiB over the same keys: the merge reads both whole and writes ~6 outputs
+  const value = (round: number, i: number) => `${round}-${i}-`.padEnd(96, 'v');
+  for (let round = 0; round < 2; round++) {
+    for (let i = 0; i < 12_000; i += 500) {
+      await db.write(
+        Array.from({ length: 500 }, (_, j) => ({ type: 'put' as const, key: `key${String(i + j).padStart(6, '0')}`, value: value(round, i + j) })),
+      );
+    }
+    await db.flush();
+  }
+  const inputBytes = db.stats().levels[0]!.bytes;
+  t.ok(inputBytes > 2 * 1024 * 1024, `the inputs hold ${inputBytes} bytes`);
+  // what the main thread does during the compaction, in order: the SST reads (their sizes) and the writes
+  const events: Array<{ read: number } | { wrote: string }> = [];
+  const read = File.prototype.read;
+  const flushWrite = Dir.prototype.flushWrite;
+  t.teardown(() => {
+    File.prototype.read = read;
+    Dir.prototype.flushWrite = flushWrite;
+  });
+  File.prototype.read = function (this: File, offset: number, buffer: Uint8Array) {
+    if (this.path.endsWith('.sst')) events.push({ read: buffer.length });
+    return read.call(this, offset, buffer);
+  };
+  Dir.prototype.flushWrite = function (this: Dir, name: string, ...rest: unknown[]) {
+    events.push({ wrote: name });
+    return (flushWrite as (...args: unknown[]) => ReturnType<Dir['flushWrite']>).call(this, name, ...rest);
+  } as Dir['flushWrite'];
+  await db.compactAll();
+  File.prototype.read = read;
+  Dir.prototype.flushWrite = flushWrite;
+  t.equal(db.stats().threadCompactions, 1, 'merged on the thread');
+  const reads = events.flatMap((event) => ('read' in event ? [event.read] : []));
+  const largest = Math.max(...reads);
+  t.ok(largest <= 256 * 1024, `no read of an input is larger than a chunk (largest ${largest} bytes, ${reads.length} reads)`);
+  const firstOutput = events.findIndex((event) => 'wrote' in event && event.wrote.endsWith('.sst'));
+  const lastChunk = events.reduce((last, event, i) => ('read' in event && event.read > 64 * 1024 ? i : last), -1);
+  t.ok(
+    firstOutput >= 0 && firstOutput < lastChunk,
+    `the first output is written (event ${firstOutput}) before the inputs' last chunk is read (event ${lastChunk})`,
+  );
+  t.ok(db.stats().levels[1]!.files > 4, `${db.stats().levels[1]!.files} outputs`);
+  const all = await entries(db.iterator());
+  t.equal(all.length, 12_000, 'every key is there');
+  t.ok(
+    all.every(([key, v], i) => key === `key${String(i).padStart(6, '0')}` && v === value(1, i)),
+    'each with its newest value',
+  );
+});

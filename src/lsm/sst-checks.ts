@@ -1,0 +1,44 @@
+// The checks of an SST's blocks, shared by Table (reading from its file) and the compaction thread's
+// streamed inputs: the footer by its own CRC32C, the index, filter and properties blocks at open, each
+// data block when it is read; a mismatch is the same EBADMSG naming the file and the block's offset.
+import {
+  blockCrc,
+  corruptSst,
+  decodeFooter,
+  decodeIndex,
+  decodeProperties,
+  FOOTER_SIZE,
+  type BlockHandle,
+  type Index,
+  type TableProperties,
+} from './sst-format.js';
+
+/**
+ * Checks a block read from SST `file`: `got` bytes of the handle's length were there, and its CRC32C
+ * matches (crc -1: checked by its decoder instead). Returns `data`.
+ */
+export function checkBlock(data: Buffer, got: number, file: string, handle: BlockHandle): Buffer {
+  if (got !== handle.length) throw corruptSst(file, `block cut short (${got} of ${handle.length} bytes)`, handle.offset);
+  if (handle.crc !== -1 && blockCrc(data) !== handle.crc) throw corruptSst(file, 'checksum mismatch', handle.offset);
+  return data;
+}
+
+/** What an SST's metadata blocks hold: its index, bloom filter and properties. */
+export interface SstMeta {
+  index: Index;
+  filter: Buffer;
+  properties: TableProperties;
+}
+
+/**
+ * Reads and checks the metadata of the SST `name` of `size` bytes through `read` (a block's checked bytes,
+ * from disk or from memory): the footer, then the index, filter and properties blocks it points to.
+ */
+export async function readMeta(name: string, size: number, read: (handle: BlockHandle) => Buffer | Promise<Buffer>): Promise<SstMeta> {
+  if (size < FOOTER_SIZE) throw corruptSst(name, `${size} bytes is too short for an SST`);
+  const footer = decodeFooter(await read({ offset: size - FOOTER_SIZE, length: FOOTER_SIZE, crc: -1 }), name, size - FOOTER_SIZE);
+  const index = decodeIndex(await read(footer.index), name);
+  const filter = await read(footer.filter);
+  const properties = decodeProperties(await read(footer.properties), name);
+  return { index, filter, properties };
+}
