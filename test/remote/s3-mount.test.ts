@@ -170,6 +170,17 @@ test('s3 mount: a cold read is served by the data path as its blocks arrive, eve
   t.ok(Number(native?.[1]) >= data.length / 2, `${native?.[1]} bytes read by the data path (of ${2 * data.length} read)`);
 });
 
+test('s3 mount: the size of a file still being fetched is the object size (lseek SEEK_END, no attribute caching)', async (t) => {
+  const m = await s3Mount(t, ['--attr-timeout', '0', '--no-writeback-cache']);
+  const data = randomBytes(24 * 2 ** 20);
+  await m.client.send(new PutObjectCommand({ Bucket: m.cluster.bucket, Key: `${m.prefix}partial.bin`, Body: data }));
+  // one handle reads the first MiB (the object's local file then holds a part of it), seeks to the end (the
+  // kernel asks for the size of the open handle: GETATTR with its fh), then reads on from the first MiB
+  const script =
+    'open(F, "<", $ARGV[0]) or die; sysread(F, $b, 1 << 20); $end = sysseek(F, 0, 2); sysseek(F, 1 << 20, 0); $n = 1 << 20; while (($r = sysread(F, $b, 1 << 20)) > 0) { $n += $r } print "$end $n"';
+  t.equal(m.sh(`perl -e '${script}' partial.bin`), `${data.length} ${data.length}`, 'the end is the object size, and every byte reads');
+});
+
 test('s3 mount: unmount waits for the uploads due; a remount of the same cache serves them', async (t) => {
   const m = await s3Mount(t);
   m.sh('for i in $(seq 1 20); do head -c 5000 /dev/urandom > f$i; done');

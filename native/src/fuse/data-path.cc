@@ -230,6 +230,8 @@ bool DataPath::Serve(const Request& request, bool* kept) {
     }
 
     case kGetattr:
+      // a file still being filled: its descriptor's size is how far it is written, not the file's
+      if (file->ready != nullptr) return decline();
       op->kind = Op::kGetattr;
       break;
 
