@@ -15,6 +15,17 @@ import { FALLOC, READ_WRITE, type DirNode, type FileNode } from '../adapter.js';
 import type { ObjectStore } from '../s3/object-store.js';
 import { ReadAhead } from './read-ahead.js';
 
+/** A promise with its resolve and reject (Promise.withResolvers comes with Node 22). */
+function settleable(): { promise: Promise<void>; resolve(): void; reject(error: unknown): void } {
+  let resolve!: () => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<void>((yes, no) => {
+    resolve = yes;
+    reject = no;
+  });
+  return { promise, resolve, reject };
+}
+
 /** The name of block `index` of a cached version, in the LRU list and the fetches under way. */
 const blockId = (object: CachedObject, index: number) => `${object.name}:${index}`;
 
@@ -277,10 +288,8 @@ export class BlockCache {
       }
       let count = 1;
       while (index + count < end && (index + count) % group !== 0 && wanted(index + count)) count++;
-      const block = index;
-      this.fetch(object, index, count).then(
-        () => this.keepAhead(object, ahead),
-        (error) => this.logger?.debug({ err: error, key: object.key, block }, 'cache: a read-ahead fetch failed'),
+      this.fetch(object, index, count, ahead).catch((error) =>
+        this.logger?.debug({ err: error, key: object.key, block: index }, 'cache: a read-ahead fetch failed'),
       );
       index += count;
     }
@@ -301,34 +310,78 @@ export class BlockCache {
   }
 
   /**
-   * One ranged GET of blocks `first` to `first + count - 1` of this version into the local file (one fetch
-   * at a time per block: a block being fetched already is waited for). A fetch that lands after the last
-   * handle closed (a read-ahead) is dropped: the file is not open.
+   * One ranged GET of blocks `first` to `first + count - 1` of this version into the local file, written as
+   * it streams in (no buffer of the whole range), each block held, and its readers resumed, once its bytes
+   * are written: the first block of a GET serves before the last has come. One fetch at a time per block: a
+   * block being fetched already is waited for. What lands after the last handle closed (a read-ahead) is
+   * dropped: the file is not open. `ahead`: the handle's tracker, whose read-ahead goes on as blocks land.
    */
-  private fetch(object: CachedObject, first: number, count = 1): Promise<void> {
+  private fetch(object: CachedObject, first: number, count = 1, ahead?: ReadAhead): Promise<void> {
     const running = this.fetching.get(blockId(object, first));
     if (running !== undefined) return running.then(() => this.evict());
-    const ids = Array.from({ length: count }, (_, n) => blockId(object, first + n));
+    const waiters = Array.from({ length: count }, (_, n) => {
+      const waiter = settleable();
+      // a failure is its readers' to report; the fetch's own caller hears of it through `fetched`
+      waiter.promise.catch(() => undefined);
+      this.fetching.set(blockId(object, first + n), waiter.promise);
+      return waiter;
+    });
+    /** blocks before this one are settled */
+    let next = first;
+    const settle = (upTo: number, held: boolean) => {
+      for (; next < upTo; next++) {
+        if (held) this.mark(object, next);
+        this.fetching.delete(blockId(object, next));
+        waiters[next - first]!.resolve();
+      }
+      if (held) this.keepAhead(object, ahead);
+    };
     const fetched = (async () => {
       const start = first * object.blockSize;
-      const range = Buffer.allocUnsafe(Math.min(object.size, (first + count) * object.blockSize) - start);
-      const got = await this.store.readRange(object.key, start, range, object.etag);
-      if (got < range.length) throw storageError('ESTALE', 'the object is shorter than when it was opened', { path: object.key });
-      await this.removing;
-      const file = object.file;
-      if (file === undefined) return;
-      const write = file.write([range], start);
-      object.writes.add(write);
-      try {
-        await write;
-      } finally {
-        object.writes.delete(write);
+      const end = Math.min(object.size, (first + count) * object.blockSize);
+      // bytes [start, at) are written or being written; `pending` holds those after them
+      let at = start;
+      let pending: Buffer[] = [];
+      let pendingBytes = 0;
+      // writes mark their blocks in order, each after those before it
+      let written: Promise<void> = Promise.resolve();
+      for await (const chunk of this.store.stream(object.key, start, object.etag, end - start)) {
+        const room = end - at - pendingBytes;
+        pending.push(chunk.length > room ? chunk.subarray(0, room) : chunk);
+        pendingBytes += Math.min(chunk.length, room);
+        const reached = at + pendingBytes;
+        // a block completed, or the range: write what came
+        if (Math.floor(reached / object.blockSize) === Math.floor(at / object.blockSize) && reached < end) continue;
+        await this.removing;
+        const file = object.file;
+        if (file === undefined) break;
+        const write = file.write(pending, at);
+        object.writes.add(write);
+        const upTo = reached === end ? first + count : Math.floor(reached / object.blockSize);
+        const before = written;
+        written = write
+          .finally(() => object.writes.delete(write))
+          .then(async () => {
+            await before;
+            settle(upTo, true);
+          });
+        // awaited below, unless the stream fails first
+        written.catch(() => undefined);
+        at = reached;
+        pending = [];
+        pendingBytes = 0;
+        if (at === end) break;
       }
-      for (let index = first; index < first + count; index++) this.mark(object, index);
-    })().finally(() => {
-      for (const id of ids) this.fetching.delete(id);
+      await written;
+      if (at < end && object.file !== undefined) throw storageError('ESTALE', 'the object is shorter than when it was opened', { path: object.key });
+      settle(first + count, false);
+    })().catch((error) => {
+      for (let index = next; index < first + count; index++) {
+        this.fetching.delete(blockId(object, index));
+        waiters[index - first]!.reject(error);
+      }
+      throw error;
     });
-    for (const id of ids) this.fetching.set(id, fetched);
     return fetched.then(() => this.evict());
   }
 
