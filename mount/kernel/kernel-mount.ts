@@ -86,7 +86,8 @@ export class KernelMount {
       attach:
         options.nativeDataPath === false
           ? undefined
-          : (fh: number, node: number, access: NativeAccess) => this.session.attach(fh, access.fd, node, access.sizeCell, access.syncByStorage === true),
+          : (fh: number, node: number, access: NativeAccess) =>
+              this.session.attach(fh, access.fd, node, access.sizeCell, access.syncByStorage === true, access.filling?.readyCell, access.filling?.servedCell),
       attachDirectory: options.nativeDataPath === false ? undefined : (node, fd, ino, kept) => this.session.attachDirectory(node, fd, ino, kept),
       detachDirectory: (node) => this.session.detachDirectory(node),
       removed: options.nativeDataPath === false ? undefined : (node) => this.session.removed(node),

@@ -106,6 +106,12 @@ export interface NativeAccess {
    * its upload durably): native code leaves fsync to sync().
    */
   syncByStorage?: boolean;
+  /**
+   * A file still being filled (a remote object's blocks as they arrive): native code serves only READs
+   * ending at or before readyCell[0], raises servedCell[0] to the end of each it serves, and leaves the
+   * others to read(); never passed through to the kernel.
+   */
+  filling?: { readyCell: Float64Array; servedCell: Float64Array };
 }
 
 export interface FileNode extends AttributeNode {

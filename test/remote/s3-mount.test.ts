@@ -2,6 +2,7 @@
 // tools: what they write reaches the bucket when files close, what others put in the bucket reads
 // through the mount, and the usual tools (cp, dd, mv, rm, chmod, truncate, tar, sha256sum, git) work.
 import { spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -150,6 +151,34 @@ test('s3 mount: a large file written starts the writeback of its local copy befo
   t.ok(Number(native?.[1]) >= 8 * 2 ** 20, 'the 8 MiB went through the data path');
   // one every MiB written to a copy (data-path.cc kWritebackEvery); the 100 KB file starts none
   t.ok(Number(native?.[2]) >= 4 && Number(native?.[2]) <= 8, `${native?.[2]} writebacks started for 8 MiB`);
+});
+
+test('s3 mount: a cold read is served by the data path as its blocks arrive, every byte right', async (t) => {
+  const m = await s3Mount(t, ['--log-level', 'info']);
+  const data = randomBytes(24 * 2 ** 20 + 5);
+  await m.client.send(new PutObjectCommand({ Bucket: m.cluster.bucket, Key: `${m.prefix}cold.bin`, Body: data }));
+  await m.client.send(new PutObjectCommand({ Bucket: m.cluster.bucket, Key: `${m.prefix}holes.bin`, Body: data }));
+  const sum = createHash('sha256').update(data).digest('hex');
+  t.equal(m.sh('sha256sum < cold.bin').split(' ')[0], sum, 'cat of a cold object: its bytes');
+  // blocks far apart first: the reads from 0 after them must not take their gaps for bytes
+  m.sh('for mib in 20 7 13; do dd if=holes.bin of=/dev/null bs=64k skip=$((mib * 16)) count=1 status=none; done');
+  t.equal(m.sh('sha256sum < holes.bin').split(' ')[0], sum, 'read from 0 after blocks far apart: its bytes');
+  await m.stop();
+  const native = /"native":\{"native":true,.*?"bytesRead":(\d+),/.exec(m.log());
+  t.ok(native, 'the mount logged its data path counters');
+  // the rest went to read(): what was not there yet, and the last block held (read-ahead sees those reads)
+  t.ok(Number(native?.[1]) >= data.length / 2, `${native?.[1]} bytes read by the data path (of ${2 * data.length} read)`);
+});
+
+test('s3 mount: the size of a file still being fetched is the object size (lseek SEEK_END, no attribute caching)', async (t) => {
+  const m = await s3Mount(t, ['--attr-timeout', '0', '--no-writeback-cache']);
+  const data = randomBytes(24 * 2 ** 20);
+  await m.client.send(new PutObjectCommand({ Bucket: m.cluster.bucket, Key: `${m.prefix}partial.bin`, Body: data }));
+  // one handle reads the first MiB (the object's local file then holds a part of it), seeks to the end (the
+  // kernel asks for the size of the open handle: GETATTR with its fh), then reads on from the first MiB
+  const script =
+    'open(F, "<", $ARGV[0]) or die; sysread(F, $b, 1 << 20); $end = sysseek(F, 0, 2); sysseek(F, 1 << 20, 0); $n = 1 << 20; while (($r = sysread(F, $b, 1 << 20)) > 0) { $n += $r } print "$end $n"';
+  t.equal(m.sh(`perl -e '${script}' partial.bin`), `${data.length} ${data.length}`, 'the end is the object size, and every byte reads');
 });
 
 test('s3 mount: unmount waits for the uploads due; a remount of the same cache serves them', async (t) => {

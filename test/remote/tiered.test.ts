@@ -107,6 +107,71 @@ test('tiered: random reads fetch only the blocks they read', async (t) => {
   await file.close();
 });
 
+test('tiered: native code may serve a cached object only as far as its blocks are held from 0 without a gap', async (t) => {
+  const { storage, adapter, client, cluster, prefix } = await tiered(t, { blockSize: 64 * KiB, readAhead: 0 });
+  const data = randomBytes(8 * 64 * KiB + 100);
+  await client.send(new PutObjectCommand({ Bucket: cluster.bucket, Key: `${prefix}ready`, Body: data }));
+  const file = await storage.openFile('ready', { access: Mode.Read });
+  const commands = commandsOf(adapter);
+  const access = file.nativeAccess();
+  t.ok(access?.filling, 'a cached object not all here has a native access, for what is here');
+  t.equal(access?.sizeCell[0], data.length, 'its size is the object size');
+  const ready = () => access?.filling?.readyCell[0];
+  t.equal(ready(), 0, 'nothing is ready before a read');
+  const read = (block: number) => file.read(block * 64 * KiB, Buffer.alloc(64 * KiB));
+  await read(3);
+  t.equal(ready(), 0, 'block 3 held, not block 0: still nothing (a hole reads as zeros)');
+  await read(0);
+  await read(1);
+  t.equal(ready(), 2 * 64 * KiB, 'blocks 0 and 1: two blocks');
+  await read(2);
+  t.equal(ready(), 4 * 64 * KiB, 'block 2 fills the gap to block 3: four blocks');
+  for (const block of [4, 5, 6, 7, 8]) await read(block);
+  t.equal(ready(), data.length, 'all of it: the object size');
+  await commands.settled();
+  t.equal(commands.sent.get('GetObject'), 9, 'one GET per block, read-ahead off');
+  const local = Buffer.alloc(data.length);
+  fs.readSync(access!.fd, local, 0, local.length, 0);
+  t.ok(local.equals(data), 'the descriptor holds the object where it is ready');
+  await file.close();
+});
+
+test('tiered: a block of a read-ahead GET serves as soon as it is written, before the rest of the GET has come', async (t) => {
+  const { storage, adapter, client, cluster, prefix } = await tiered(t, { blockSize: 64 * KiB, readAhead: 128 * KiB, fetchSize: 1024 * KiB });
+  const data = randomBytes(16 * 64 * KiB);
+  await client.send(new PutObjectCommand({ Bucket: cluster.bucket, Key: `${prefix}streamed`, Body: data }));
+  // the GETs' bodies, held back past the end of block 1 until the test lets them go
+  const store = (adapter as unknown as { remote: { store: { stream: (...args: unknown[]) => AsyncGenerator<Buffer> } } }).remote.store;
+  const stream = store.stream.bind(store);
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  store.stream = async function* (key: unknown, offset: unknown, ...rest: unknown[]) {
+    let at = offset as number;
+    for await (const chunk of stream(key, offset, ...rest)) {
+      const cut = Math.max(0, Math.min(chunk.length, 2 * 64 * KiB - at));
+      if (cut > 0) yield chunk.subarray(0, cut);
+      if (cut < chunk.length) {
+        await released;
+        yield chunk.subarray(cut);
+      }
+      at += chunk.length;
+    }
+  };
+  const file = await storage.openFile('streamed', { access: Mode.Read });
+  const ready = () => file.nativeAccess()?.filling?.readyCell[0];
+  await file.read(0, Buffer.alloc(64 * KiB));
+  // block 0 was its own GET; its read fetched blocks 1-15 ahead by one GET
+  const second = Buffer.alloc(64 * KiB);
+  await file.read(64 * KiB, second);
+  t.ok(second.equals(data.subarray(64 * KiB, 128 * KiB)), 'block 1 read while its GET is held back after it');
+  t.equal(ready(), 64 * KiB, 'blocks 0 and 1 held, not the rest of the GET (ready: less the last block held, which read() serves)');
+  release();
+  const whole = Buffer.alloc(data.length);
+  await file.read(0, whole);
+  t.ok(whole.equals(data), 'then every byte');
+  await file.close();
+});
+
 test('tiered: read-ahead with a cache smaller than the data: every byte right, the budget holds once closed', async (t) => {
   const { storage, adapter, client, cluster, prefix } = await tiered(t, { cacheSize: 64 * KiB, blockSize: 16 * KiB, readAhead: 64 * KiB });
   const objects = [randomBytes(1024 * KiB + 777), randomBytes(512 * KiB + 3)];

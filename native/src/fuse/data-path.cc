@@ -230,6 +230,8 @@ bool DataPath::Serve(const Request& request, bool* kept) {
     }
 
     case kGetattr:
+      // a file still being filled: its descriptor's size is how far it is written, not the file's
+      if (file->ready != nullptr) return decline();
       op->kind = Op::kGetattr;
       break;
 
@@ -239,6 +241,9 @@ bool DataPath::Serve(const Request& request, bool* kept) {
       std::memcpy(&in, request.arg, sizeof in);
       // At or past the end the storage knows there is nothing to read (the storage's own rule).
       if (in.size == 0 || static_cast<double>(in.offset) >= SizeOf(file->size)) return answer(0, nullptr, 0);
+      // a file still being filled: only what is there already (JavaScript fetches the rest)
+      const double end = std::min(static_cast<double>(in.offset) + in.size, SizeOf(file->size));
+      if (file->ready != nullptr && end > SizeOf(file->ready)) return decline();
       op->kind = Op::kRead;
       if (request.reply_room != nullptr && request.reply_room_length >= in.size) {
         op->data = request.reply_room;
@@ -365,6 +370,7 @@ void DataPath::Finish(Op* op, int error) {
   } else if (op->kind == Op::kRead) {
     transport_.Send(op->request, 0, op->data, op->done);
     counters_.bytes_read.fetch_add(op->done, std::memory_order_relaxed);
+    if (op->file->served != nullptr) RaiseSize(op->file->served, op->offset + op->done);
   } else if (op->kind == Op::kWrite) {
     RaiseSize(op->file->size, op->offset + op->done);
     WriteOut out{static_cast<uint32_t>(op->done), 0};

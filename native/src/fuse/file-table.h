@@ -19,6 +19,8 @@ struct OpenFile {
   uint64_t nodeid;
   uint64_t* size;                      // the storage's size of the file: a float64 that JavaScript reads
   bool sync_by_storage;                // FSYNC goes to JavaScript: the storage's sync does more than an fdatasync of fd
+  const uint64_t* ready = nullptr;     // a file still being filled: a READ ending past this float64 goes to JavaScript
+  uint64_t* served = nullptr;          // with ready: raised to the end of each READ served here (a float64)
   std::atomic<uint64_t> unflushed{0};  // bytes written since its writeback was last started (data-path.cc)
 
   std::mutex mutex;       // guards what follows
@@ -33,13 +35,16 @@ class FileTable {
 
   explicit FileTable(Released released) : released_(std::move(released)) {}
 
-  void Attach(uint64_t fh, int fd, uint64_t nodeid, uint64_t* size, bool sync_by_storage) {
+  void Attach(uint64_t fh, int fd, uint64_t nodeid, uint64_t* size, bool sync_by_storage,
+              const uint64_t* ready = nullptr, uint64_t* served = nullptr) {
     auto file = std::make_shared<OpenFile>();
     file->fh = fh;
     file->fd = fd;
     file->nodeid = nodeid;
     file->size = size;
     file->sync_by_storage = sync_by_storage;
+    file->ready = ready;
+    file->served = served;
     std::lock_guard<std::mutex> lock(mutex_);
     files_[fh] = std::move(file);
   }

@@ -87,8 +87,9 @@ class FuseSession : public Napi::ObjectWrap<FuseSession>, public DataPath::Trans
   DataPath::Timeouts timeouts_;
   std::atomic<bool> native_{false};                  // a reader got its ring: the data path runs
   std::vector<std::unique_ptr<UringQueue>> queues_;  // FUSE over io_uring, one per CPU, once started
-  // JavaScript's thread: the size cells of attached handles, kept alive while the data path may write them
-  std::unordered_map<uint64_t, Napi::Reference<Napi::Float64Array>> cells_;
+  // JavaScript's thread: the cells of attached handles (size, ready, served), kept alive while the data path
+  // may use them
+  std::unordered_map<uint64_t, std::vector<Napi::Reference<Napi::Float64Array>>> cells_;
   Napi::ThreadSafeFunction deliver_;
   Napi::FunctionReference on_requests_;
   Napi::FunctionReference on_end_;

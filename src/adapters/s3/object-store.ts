@@ -226,11 +226,17 @@ export class ObjectStore {
     });
   }
 
-  /** The object from `offset` to its end as a stream of chunks (one GET), while its ETag is `etag`. */
-  async *stream(key: string, offset: number, etag: string | undefined): AsyncGenerator<Buffer, void, undefined> {
+  /**
+   * The object from `offset` to its end (or `length` bytes of it) as a stream of chunks (one GET), while its
+   * ETag is `etag`.
+   */
+  async *stream(key: string, offset: number, etag: string | undefined, length?: number): AsyncGenerator<Buffer, void, undefined> {
     let body: AsyncIterable<Uint8Array>;
+    const last = length === undefined ? '' : `${offset + length - 1}`;
     try {
-      const answer = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=${offset}-`, IfMatch: etag || undefined }));
+      const answer = await this.client.send(
+        new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=${offset}-${last}`, IfMatch: etag || undefined }),
+      );
       body = answer.Body as AsyncIterable<Uint8Array>;
     } catch (error) {
       if ((error as { name?: string }).name === 'InvalidRange') return;

@@ -4,7 +4,9 @@
 // first when the cache holds more than its byte budget (a hole is punched where they were), except blocks of
 // objects open right now. A new version of an object (another ETag) gets a new file: the old one is never
 // served for it. A handle reading sequentially fetches the next blocks ahead of its reads, several ranged
-// GETs in flight (read-ahead.ts); random reads fetch only what they read.
+// GETs in flight (read-ahead.ts); random reads fetch only what they read. The mount's native data path
+// serves an open object's reads that end within its blocks held from 0 without a gap (readyCell), and the
+// fetches ahead follow the end of those too (servedCell of the handle's tracker).
 import { createHash } from 'node:crypto';
 
 import { storageError } from '../../ground/errors.js';
@@ -12,6 +14,17 @@ import type { Logger } from '../../log.js';
 import { FALLOC, READ_WRITE, type DirNode, type FileNode } from '../adapter.js';
 import type { ObjectStore } from '../s3/object-store.js';
 import { ReadAhead } from './read-ahead.js';
+
+/** A promise with its resolve and reject (Promise.withResolvers comes with Node 22). */
+function settleable(): { promise: Promise<void>; resolve(): void; reject(error: unknown): void } {
+  let resolve!: () => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<void>((yes, no) => {
+    resolve = yes;
+    reject = no;
+  });
+  return { promise, resolve, reject };
+}
 
 /** The name of block `index` of a cached version, in the LRU list and the fetches under way. */
 const blockId = (object: CachedObject, index: number) => `${object.name}:${index}`;
@@ -29,7 +42,17 @@ export interface BlockCacheOptions {
 
 /** One version of one object, as far as it is cached. */
 export class CachedObject {
+  /** the blocks held (change it with held(), lost() and lostAll()) */
   readonly present = new Set<number>();
+  /**
+   * What native code may serve: the bytes from 0 held without a gap, less `margin` (reads there come to
+   * read(), so that a sequential reader's read-ahead goes on), all of them once complete
+   */
+  readonly readyCell = new Float64Array(1);
+  /** its size, as the native data path reads it */
+  readonly sizeCell: Float64Array;
+  /** blocks from 0 held without a gap */
+  private prefix = 0;
   /** open handles reading it: its blocks stay while there are any */
   pins = 0;
   file: FileNode | undefined;
@@ -45,7 +68,34 @@ export class CachedObject {
     /** the name of its local file in the cache's directory */
     readonly name: string,
     readonly blockSize: number,
-  ) {}
+    /** bytes before the end of the blocks held from 0 that native code leaves to read() */
+    private readonly margin = 0,
+  ) {
+    this.sizeCell = Float64Array.of(size);
+  }
+
+  held(index: number): void {
+    this.present.add(index);
+    let prefix = this.prefix;
+    while (this.present.has(prefix)) prefix++;
+    if (prefix !== this.prefix) this.setPrefix(prefix);
+  }
+
+  lost(index: number): void {
+    this.present.delete(index);
+    if (index < this.prefix) this.setPrefix(index);
+  }
+
+  lostAll(): void {
+    this.present.clear();
+    this.setPrefix(0);
+  }
+
+  private setPrefix(blocks: number): void {
+    this.prefix = blocks;
+    const held = Math.min(this.size, blocks * this.blockSize);
+    this.readyCell[0] = held === this.size ? held : Math.max(0, held - this.margin);
+  }
 
   get blocks(): number {
     return Math.ceil(this.size / this.blockSize);
@@ -100,7 +150,8 @@ export class BlockCache {
       object = undefined;
     }
     if (object === undefined) {
-      object = new CachedObject(key, etag, size, fileName(key, etag), this.options.blockSize);
+      // with read-ahead, reads of the last block held go to read(), which fetches the next ones
+      object = new CachedObject(key, etag, size, fileName(key, etag), this.options.blockSize, this.options.readAhead > 0 ? this.options.blockSize : 0);
       this.objects.set(key, object);
     }
     object.pins++;
@@ -161,7 +212,7 @@ export class BlockCache {
       this.lru.delete(blockId(object, index));
       this.used -= this.blockBytes(object, index);
     }
-    object.present.clear();
+    object.lostAll();
     // a live object of the same version has the same file: it stays
     if (this.objects.get(object.key)?.name === object.name) return;
     await this.queueRemoval(() => this.dir.unlink(object.name).catch(() => undefined));
@@ -178,7 +229,7 @@ export class BlockCache {
   }
 
   private mark(object: CachedObject, index: number): void {
-    object.present.add(index);
+    object.held(index);
     this.lru.set(blockId(object, index), object);
     this.used += this.blockBytes(object, index);
   }
@@ -208,7 +259,7 @@ export class BlockCache {
         missing.push(this.fetch(object, index));
       }
     }
-    if (ahead !== undefined) this.prefetch(object, ...ahead.next(first, last));
+    if (ahead !== undefined) this.prefetch(object, ...ahead.next(first, last, this.servedBlock(object, ahead)), ahead);
     await Promise.all(missing);
     const file = object.file;
     if (file === undefined) throw storageError('EBADF', 'a read of a cached object that is not open', { path: object.key });
@@ -222,7 +273,7 @@ export class BlockCache {
    * store objects in stripes of a few MiB: a GET of one whole stripe costs the service about what a GET of a
    * part of it does). A failure is left to the read that needs the block.
    */
-  private prefetch(object: CachedObject, from: number, to: number): void {
+  private prefetch(object: CachedObject, from: number, to: number, ahead?: ReadAhead): void {
     if (to <= from) return;
     const group = Math.max(1, Math.floor(this.options.fetchSize / object.blockSize));
     // whole groups: a window sliding a block at a time would otherwise fetch a block at a time
@@ -237,40 +288,100 @@ export class BlockCache {
       }
       let count = 1;
       while (index + count < end && (index + count) % group !== 0 && wanted(index + count)) count++;
-      this.fetch(object, index, count).catch((error) => this.logger?.debug({ err: error, key: object.key, block: index }, 'cache: a read-ahead fetch failed'));
+      this.fetch(object, index, count, ahead).catch((error) =>
+        this.logger?.debug({ err: error, key: object.key, block: index }, 'cache: a read-ahead fetch failed'),
+      );
       index += count;
     }
   }
 
+  /** The last block native code served to the handle of `ahead` (-1: none). */
+  private servedBlock(object: CachedObject, ahead: ReadAhead): number {
+    return Math.ceil(ahead.servedCell[0]! / object.blockSize) - 1;
+  }
+
   /**
-   * One ranged GET of blocks `first` to `first + count - 1` of this version into the local file (one fetch
-   * at a time per block: a block being fetched already is waited for). A fetch that lands after the last
-   * handle closed (a read-ahead) is dropped: the file is not open.
+   * A fetch ahead of a handle landed: native code may have served it reads that read() did not see since,
+   * so the next blocks are fetched ahead of those (nothing once the handle closed or its run ended).
    */
-  private fetch(object: CachedObject, first: number, count = 1): Promise<void> {
+  private keepAhead(object: CachedObject, ahead: ReadAhead | undefined): void {
+    if (ahead === undefined || object.file === undefined) return;
+    this.prefetch(object, ...ahead.beyond(this.servedBlock(object, ahead)), ahead);
+  }
+
+  /**
+   * One ranged GET of blocks `first` to `first + count - 1` of this version into the local file, written as
+   * it streams in (no buffer of the whole range), each block held, and its readers resumed, once its bytes
+   * are written: the first block of a GET serves before the last has come. One fetch at a time per block: a
+   * block being fetched already is waited for. What lands after the last handle closed (a read-ahead) is
+   * dropped: the file is not open. `ahead`: the handle's tracker, whose read-ahead goes on as blocks land.
+   */
+  private fetch(object: CachedObject, first: number, count = 1, ahead?: ReadAhead): Promise<void> {
     const running = this.fetching.get(blockId(object, first));
     if (running !== undefined) return running.then(() => this.evict());
-    const ids = Array.from({ length: count }, (_, n) => blockId(object, first + n));
+    const waiters = Array.from({ length: count }, (_, n) => {
+      const waiter = settleable();
+      // a failure is its readers' to report; the fetch's own caller hears of it through `fetched`
+      waiter.promise.catch(() => undefined);
+      this.fetching.set(blockId(object, first + n), waiter.promise);
+      return waiter;
+    });
+    /** blocks before this one are settled */
+    let next = first;
+    const settle = (upTo: number, held: boolean) => {
+      for (; next < upTo; next++) {
+        if (held) this.mark(object, next);
+        this.fetching.delete(blockId(object, next));
+        waiters[next - first]!.resolve();
+      }
+      if (held) this.keepAhead(object, ahead);
+    };
     const fetched = (async () => {
       const start = first * object.blockSize;
-      const range = Buffer.allocUnsafe(Math.min(object.size, (first + count) * object.blockSize) - start);
-      const got = await this.store.readRange(object.key, start, range, object.etag);
-      if (got < range.length) throw storageError('ESTALE', 'the object is shorter than when it was opened', { path: object.key });
-      await this.removing;
-      const file = object.file;
-      if (file === undefined) return;
-      const write = file.write([range], start);
-      object.writes.add(write);
-      try {
-        await write;
-      } finally {
-        object.writes.delete(write);
+      const end = Math.min(object.size, (first + count) * object.blockSize);
+      // bytes [start, at) are written or being written; `pending` holds those after them
+      let at = start;
+      let pending: Buffer[] = [];
+      let pendingBytes = 0;
+      // writes mark their blocks in order, each after those before it
+      let written: Promise<void> = Promise.resolve();
+      for await (const chunk of this.store.stream(object.key, start, object.etag, end - start)) {
+        const room = end - at - pendingBytes;
+        pending.push(chunk.length > room ? chunk.subarray(0, room) : chunk);
+        pendingBytes += Math.min(chunk.length, room);
+        const reached = at + pendingBytes;
+        // a block completed, or the range: write what came
+        if (Math.floor(reached / object.blockSize) === Math.floor(at / object.blockSize) && reached < end) continue;
+        await this.removing;
+        const file = object.file;
+        if (file === undefined) break;
+        const write = file.write(pending, at);
+        object.writes.add(write);
+        const upTo = reached === end ? first + count : Math.floor(reached / object.blockSize);
+        const before = written;
+        written = write
+          .finally(() => object.writes.delete(write))
+          .then(async () => {
+            await before;
+            settle(upTo, true);
+          });
+        // awaited below, unless the stream fails first
+        written.catch(() => undefined);
+        at = reached;
+        pending = [];
+        pendingBytes = 0;
+        if (at === end) break;
       }
-      for (let index = first; index < first + count; index++) this.mark(object, index);
-    })().finally(() => {
-      for (const id of ids) this.fetching.delete(id);
+      await written;
+      if (at < end && object.file !== undefined) throw storageError('ESTALE', 'the object is shorter than when it was opened', { path: object.key });
+      settle(first + count, false);
+    })().catch((error) => {
+      for (let index = next; index < first + count; index++) {
+        this.fetching.delete(blockId(object, index));
+        waiters[index - first]!.reject(error);
+      }
+      throw error;
     });
-    for (const id of ids) this.fetching.set(id, fetched);
     return fetched.then(() => this.evict());
   }
 
@@ -284,7 +395,7 @@ export class BlockCache {
       if (object.pins > 0) continue;
       const index = Number(id.slice(id.lastIndexOf(':') + 1));
       this.lru.delete(id);
-      object.present.delete(index);
+      object.lost(index);
       const bytes = this.blockBytes(object, index);
       this.used -= bytes;
       over -= bytes;

@@ -50,9 +50,9 @@ export interface TieredOptions {
   cacheSize?: number;
   /** bytes fetched per cache miss; default 1 MiB */
   blockSize?: number;
-  /** bytes fetched ahead of a sequential reader at most, several ranged GETs in flight; 0: none; default 8 MiB */
+  /** bytes fetched ahead of a sequential reader at most, several ranged GETs in flight; 0: none; default 32 MiB */
   readAhead?: number;
-  /** bytes of consecutive blocks one read-ahead GET fetches at most; default 4 MiB */
+  /** bytes of consecutive blocks one read-ahead GET fetches at most (each block serves as it lands); default 16 MiB */
   fetchSize?: number;
   /** 'back' (default): upload after close; 'through': sync() and close() resolve once uploaded */
   writeMode?: 'back' | 'through';
@@ -428,8 +428,8 @@ export class TieredAdapter implements Adapter {
       {
         cacheSize: this.options.cacheSize ?? 2 ** 30,
         blockSize: this.options.blockSize ?? 2 ** 20,
-        readAhead: this.options.readAhead ?? 8 * 2 ** 20,
-        fetchSize: this.options.fetchSize ?? 4 * 2 ** 20,
+        readAhead: this.options.readAhead ?? 32 * 2 ** 20,
+        fetchSize: this.options.fetchSize ?? 16 * 2 ** 20,
       },
       this.logger,
     );

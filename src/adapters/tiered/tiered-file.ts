@@ -6,7 +6,8 @@
 // - copy: read-only on a local copy that is still waiting for its upload (the newest bytes are here);
 // - cached: read-only on a remote object, its blocks fetched into the block cache as they are read (and
 //   ahead of a sequential reader).
-// The local copy's descriptor is what the mount's native data path serves (nativeAccess).
+// The local copy's descriptor is what the mount's native data path serves (nativeAccess); a cached
+// object's local file too, as far as its blocks are there (BlockCache).
 import { storageError } from '../../ground/errors.js';
 import type { SetTime } from '../../io/engine.js';
 import { TYPE_BITS, XattrsOf, copyByReadWrite, readvInOneRead, type EntryStat, type FileNode, type NativeAccess, type SeekTarget } from '../adapter.js';
@@ -172,7 +173,12 @@ export class TieredFile extends XattrsOf implements FileNode {
 
   nativeAccess(): NativeAccess | undefined {
     const form = this.form;
-    if (form.kind === 'cached') return form.object.complete ? form.object.file?.nativeAccess?.() : undefined;
+    if (form.kind === 'cached') {
+      const access = form.object.file?.nativeAccess?.();
+      if (access === undefined || form.object.complete) return access;
+      // not all here yet: native code serves what is, read() fetches the rest
+      return { fd: access.fd, sizeCell: form.object.sizeCell, filling: { readyCell: form.object.readyCell, servedCell: form.ahead.servedCell } };
+    }
     const access = this.local!.nativeAccess?.();
     // a written copy's sync() records its upload durably too (TieredFiles.sync)
     return access && form.kind === 'written' ? { ...access, syncByStorage: true } : access;
@@ -206,7 +212,10 @@ export class TieredFile extends XattrsOf implements FileNode {
     if (this.closed) return;
     this.closed = true;
     const form = this.form;
-    if (form.kind === 'cached') return this.files.cache.unpin(form.object);
+    if (form.kind === 'cached') {
+      form.ahead.stop();
+      return this.files.cache.unpin(form.object);
+    }
     if (form.kind === 'copy') {
       await form.file.close();
       this.files.closeCopy(form.key);
