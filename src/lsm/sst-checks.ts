@@ -42,3 +42,26 @@ export async function readMeta(name: string, size: number, read: (handle: BlockH
   const properties = decodeProperties(await read(footer.properties), name);
   return { index, filter, properties };
 }
+
+/** An SST as its metadata describes it (an open Table, or an input the compaction thread streams). */
+export abstract class SstShape {
+  constructor(
+    readonly name: string,
+    /** the file's size */
+    readonly bytes: number,
+    readonly properties: TableProperties,
+    readonly index: Index,
+  ) {}
+
+  get smallest(): string {
+    return this.properties.smallest;
+  }
+
+  get largest(): string {
+    return this.properties.largest;
+  }
+
+  get blocks(): number {
+    return this.index.handles.length;
+  }
+}

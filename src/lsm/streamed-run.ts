@@ -8,7 +8,7 @@
 import { loadBlock, type Block, type MergeInput } from './block.js';
 import type { JobInput } from './compaction-job.js';
 import { corruptSst, type Index, type TableProperties } from './sst-format.js';
-import { checkBlock, readMeta } from './sst-checks.js';
+import { checkBlock, readMeta, SstShape } from './sst-checks.js';
 
 /** Reads input `table` of the run at `offset` into `target`; resolves with the byte count read. */
 export type ReadInput = (table: number, offset: number, target: Buffer) => Promise<number>;
@@ -124,26 +124,16 @@ export class StreamedRun {
 }
 
 /** One input SST of a run, its blocks read through the run's chunks. */
-export class StreamedTable implements MergeInput {
+export class StreamedTable extends SstShape implements MergeInput {
   constructor(
     private readonly run: StreamedRun,
-    readonly name: string,
-    readonly bytes: number,
-    readonly properties: TableProperties,
-    private readonly index: Index,
+    name: string,
+    bytes: number,
+    properties: TableProperties,
+    index: Index,
     private readonly chunkOf: Uint32Array,
-  ) {}
-
-  get smallest(): string {
-    return this.properties.smallest;
-  }
-
-  get largest(): string {
-    return this.properties.largest;
-  }
-
-  get blocks(): number {
-    return this.index.handles.length;
+  ) {
+    super(name, bytes, properties, index);
   }
 
   /** Data block `i`, checked and decoded (its values are views of the chunk: used before the next two). */

@@ -7,7 +7,7 @@ import { bloomMayContain } from './bloom.js';
 import { BlockCache } from './block-cache.js';
 import { tableName } from './file-names.js';
 import { isDelete, keyAt, loadBlock, seekEntry, seqAt, valueAt, visibleInGroup, type Block } from './block.js';
-import { checkBlock, readMeta } from './sst-checks.js';
+import { checkBlock, readMeta, SstShape } from './sst-checks.js';
 import { corruptSst, type BlockHandle, type Index, type TableProperties } from './sst-format.js';
 
 /** A version found by a point read: its seq, and its value (undefined for a delete). */
@@ -16,23 +16,25 @@ export interface Hit {
   value: Buffer | undefined;
 }
 
-export class Table {
+export class Table extends SstShape {
   /** states (and so readers) holding this table; its file is deleted at 0 once it is obsolete */
   refs = 0;
   obsolete = false;
 
   private constructor(
     readonly number: number,
-    readonly name: string,
-    readonly bytes: number,
+    name: string,
+    bytes: number,
     private readonly file: File,
-    readonly properties: TableProperties,
-    readonly index: Index,
+    properties: TableProperties,
+    index: Index,
     private readonly filter: Buffer,
     private readonly cache: BlockCache,
     /** the directory holding its file: the store's, or the remote tier's */
     readonly home: Dir,
-  ) {}
+  ) {
+    super(name, bytes, properties, index);
+  }
 
   static async open(dir: Dir, number: number, cache: BlockCache): Promise<Table> {
     const name = tableName(number);
@@ -45,18 +47,6 @@ export class Table {
       await file.close();
       throw error;
     }
-  }
-
-  get smallest(): string {
-    return this.properties.smallest;
-  }
-
-  get largest(): string {
-    return this.properties.largest;
-  }
-
-  get blocks(): number {
-    return this.index.handles.length;
   }
 
   mayContain(hash: number): boolean {
