@@ -4,9 +4,11 @@
 // GETATTR of that handle are served here, on the thread that received them, with their IO on that
 // thread's io_uring (and, by node, node-table.h: GETATTR of a directory JavaScript attached, with one
 // statx on its descriptor there and then, LOOKUP of a name such a directory does not have, absent, and GETATTR
-// and SETATTR of a removed file, ENOENT): a READ becomes one
-// IORING_OP_READ on the storage's descriptor, its completion the reply (a small WRITE is one pwrite there and then:
-// io_uring punts buffered writes on ext4 to a worker, see kInlineWrite). JavaScript keeps the policy and the storage's
+// and SETATTR of a removed file, ENOENT): a READ is one preadv2(RWF_NOWAIT) on the storage's descriptor there and
+// then when the page cache holds its data, else one IORING_OP_READ, its completion the reply (a small WRITE is one
+// pwrite there and then: io_uring punts buffered writes on ext4 to a worker, see kInlineWrite). A file still being
+// filled (a remote object's blocks as they arrive) has only the READs ending within its ready bytes served here, and
+// its GETATTR goes to JavaScript. JavaScript keeps the policy and the storage's
 // state: a write past the end raises the size cell it reads, a RELEASE is reported back so it closes the storage's
 // file, an FSYNC of a file attached with syncByStorage goes to it (its sync records more than the data), and a write
 // whose file still has privilege bits to remove (HANDLE_KILLPRIV_V2) is handed to it. Any other request goes to
