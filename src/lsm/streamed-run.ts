@@ -35,20 +35,14 @@ export class StreamedRun {
   private current = -1;
   private currentData: Buffer | undefined;
 
-  private constructor(
-    private readonly names: readonly string[],
-    private readonly read: ReadInput,
-  ) {}
+  private constructor(private readonly read: ReadInput) {}
 
   /**
    * Opens the run's tables (their metadata read and checked); their blocks stream as the merge asks. The
    * caller closes the run when the merge is over, failed or not.
    */
   static async open(inputs: readonly JobInput[], read: ReadInput): Promise<StreamedRun> {
-    const run = new StreamedRun(
-      inputs.map((input) => input.name),
-      read,
-    );
+    const run = new StreamedRun(read);
     // every table's metadata at once: each is a few reads in a row, through the main thread
     const metas = await Promise.all(
       inputs.map((input, t) =>
@@ -113,8 +107,8 @@ export class StreamedRun {
     // a block larger than a slot gets a buffer of its own
     const target = length <= CHUNK_BYTES ? Buffer.from(this.slots, (n % CHUNK_SLOTS) * CHUNK_BYTES, length) : Buffer.from(new SharedArrayBuffer(length));
     const reading = this.read(table, offset, target).then((count) => {
-      const name = this.names[table]!;
-      if (count !== length) throw corruptSst(name, `the file is shorter than when the compaction began (${count} of ${length} bytes at offset ${offset})`);
+      if (count !== length)
+        throw corruptSst(this.tables[table]!.name, `the file is shorter than when the compaction began (${count} of ${length} bytes at offset ${offset})`);
       return target;
     });
     reading.catch(() => {}); // a prefetch's failure is seen when the merge reaches it

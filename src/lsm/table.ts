@@ -77,8 +77,8 @@ export class Table extends SstShape {
 
   /** The whole file in one read (a checkpoint's copy to another storage). */
   async readAll(): Promise<Buffer> {
-    const data = Buffer.from(new ArrayBuffer(this.bytes));
-    const n = this.bytes === 0 ? 0 : await this.file.read(0, data);
+    const data = Buffer.allocUnsafe(this.bytes);
+    const n = await this.readAt(0, data);
     if (n !== this.bytes) throw corruptSst(this.name, `the file is shorter than when it was opened (${n} of ${this.bytes} bytes)`);
     return data;
   }
