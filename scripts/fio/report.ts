@@ -1,11 +1,10 @@
 // The results as a text table for the terminal, and as JSON in bench-results/fio-<timestamp>.json.
 
+import { formatNumber, formatTextTable } from '../bench/report.js';
 import type { Unit } from './jobs.js';
 import type { CpuPerRequest } from './measured-run.js';
 import { REFERENCE_ATTRIBUTION } from './reference.js';
 import type { JobSummary, TargetSummary } from './summary.js';
-
-const formatNumber = (value: number, digits: number) => value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
 /** A throughput in its unit; '!' marks a median over fewer rounds than ran, 'FAILED' one with none. */
 function formatThroughput(summary: TargetSummary, unit: Unit): string {
@@ -26,17 +25,6 @@ const formatMicroseconds = (us: number) => formatNumber(us, us < 99.95 ? 1 : 0);
 /** total (user+system) */
 const formatCpu = (cpu: CpuPerRequest | undefined) =>
   cpu === undefined ? '-' : `${formatMicroseconds(cpu.total)} (${formatMicroseconds(cpu.user)}+${formatMicroseconds(cpu.system)})`;
-
-/** Columns: text in the first `textColumns` (left-aligned), numbers after them (right-aligned). */
-function textTable(header: readonly string[], body: readonly string[][], textColumns: number): string {
-  const widths = header.map((title, column) => Math.max(title.length, ...body.map((cells) => cells[column]!.length)));
-  const line = (cells: readonly string[]) =>
-    cells
-      .map((cell, column) => (column < textColumns ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!)))
-      .join('  ')
-      .trimEnd();
-  return [line(header), line(widths.map((width) => '-'.repeat(width))), ...body.map(line)].join('\n');
-}
 
 /**
  * One row per target of each job: the backing directory, then every mount with its ratio to it, the
@@ -60,7 +48,7 @@ export function formatTable(summaries: readonly JobSummary[]): string {
       ]),
     ];
   });
-  return textTable(header, body, 3);
+  return formatTextTable(header, body, 3);
 }
 
 export function formatLegend(rounds: number): string {
