@@ -57,3 +57,16 @@ test('object store: a HEAD the store refuses goes through the SDK (EACCES, as be
   await rejection(t, store.head(`${prefix}any`), 'EACCES', 'refused credentials');
   t.ok(sent.includes('HeadObjectCommand'), `the SDK's HeadObject was asked (${sent.length} sent)`);
 });
+
+test('object store: a signer that failed once is asked for again (HEADs go direct after it)', async (t) => {
+  const { cluster, prefix, store, sent, client } = await countedStore(t);
+  await client.send(new PutObjectCommand({ Bucket: cluster.bucket, Key: `${prefix}f`, Body: 'x' }));
+  const config = store.client.config;
+  const signer = config.signer;
+  config.signer = () => Promise.reject(new Error('no signer now'));
+  await store.head(`${prefix}f`).catch(() => undefined);
+  config.signer = signer;
+  const before = sent.length;
+  t.equal((await store.head(`${prefix}f`))?.size, 1, 'the next HEAD finds the object');
+  t.equal(sent.length, before, 'without a command through the SDK');
+});

@@ -65,6 +65,8 @@ export class DirectHead {
       if (response.statusCode !== 200) return 'ask-sdk';
       return headOf(key, response.headers as Record<string, string | undefined>);
     } catch {
+      // the signer too is asked for again next time (a failure to make one is not kept)
+      this.signer = undefined;
       return 'ask-sdk';
     }
   }
