@@ -433,6 +433,7 @@ function recordRequests(store: ObjectStore): SeenRequest[] {
     },
     { step: 'deserialize', name: 'recordRequests' },
   );
+  store.onDirectHead = (key) => seen.push({ command: 'HeadObjectCommand', key, contentSha256: undefined, expect: undefined });
   return seen;
 }
 

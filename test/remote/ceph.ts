@@ -7,6 +7,7 @@ import path from 'node:path';
 import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import test from 'tape';
 
+import type { ObjectStore } from '../../src/adapters/s3/object-store.js';
 import type { S3Options } from '../../src/adapters/s3/s3-settings.js';
 
 const SCRIPT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../../scripts/ceph-s3.sh');
@@ -100,8 +101,12 @@ export interface CommandCounts {
   settled(): Promise<void>;
 }
 
-/** Counts the commands `client` sends from now on (a middleware of its own on the client). */
-export function countCommands(client: S3Client): CommandCounts {
+/**
+ * Counts the commands `store` sends from now on (a middleware of its own on its client), its HEADs sent
+ * without the SDK (direct-head.ts) as HeadObject.
+ */
+export function countCommands(store: ObjectStore): CommandCounts {
+  const client = store.client;
   const counts: CommandCounts = {
     sent: new Map(),
     inFlight: new Map(),
@@ -125,5 +130,6 @@ export function countCommands(client: S3Client): CommandCounts {
     },
     { step: 'initialize', name: `countCommands${Math.random()}` },
   );
+  store.onDirectHead = () => add(counts.sent, 'HeadObject', 1);
   return counts;
 }

@@ -44,7 +44,7 @@ async function open(t: test.Test, adapter: 's3' | 'tiered', prefix: string, dirC
     client.destroy();
     if (cacheDir !== undefined) fs.rmSync(cacheDir, { recursive: true, force: true });
   });
-  return { storage, requests: countCommands(remote.store.client).sent, client, cluster, prefix };
+  return { storage, requests: countCommands(remote.store).sent, client, cluster, prefix };
 }
 
 /** The requests counted since `since` (a copy of the counts taken before). */

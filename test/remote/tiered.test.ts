@@ -12,6 +12,7 @@ import { HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/cli
 import test from 'tape';
 
 import { metadataOf, newAttributes } from '../../src/adapters/s3/object-attributes.js';
+import type { ObjectStore } from '../../src/adapters/s3/object-store.js';
 import type { TieredAdapter, TieredOptions } from '../../src/adapters/tiered/tiered-adapter.js';
 import { Mode, openStorage, type Storage } from '../../src/index.js';
 import { Acknowledged, bytes } from '../helpers.js';
@@ -49,8 +50,7 @@ async function tiered(t: test.Test, options: Partial<TieredOptions> = {}, prefix
 const sha = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
 
 /** Counts the S3 commands the adapter sends from now on. */
-const commandsOf = (adapter: TieredAdapter): CommandCounts =>
-  countCommands((adapter as unknown as { remote: { store: { client: S3Client } } }).remote.store.client);
+const commandsOf = (adapter: TieredAdapter): CommandCounts => countCommands((adapter as unknown as { remote: { store: ObjectStore } }).remote.store);
 
 const KiB = 1024;
 

@@ -8,6 +8,8 @@ import type { GetObjectCommandOutput, S3Client as S3ClientType, S3ClientConfig }
 import type { Upload as UploadType } from '@aws-sdk/lib-storage';
 
 import { storageError, type StorageError } from '../../ground/errors.js';
+import { DirectHead } from './direct-head.js';
+import type { ObjectHead, ObjectMetadata } from './object-head.js';
 import type { S3Settings } from './s3-settings.js';
 
 // The SDK is loaded with require, not import: it is CommonJS, and Node's ESM loader parses a CommonJS
@@ -31,16 +33,7 @@ const loadUpload = (): typeof UploadType => {
   return Upload;
 };
 
-/** Object metadata as S3 keeps it (x-amz-meta-*): our mode, owner and times as decimal strings. */
-export type ObjectMetadata = Record<string, string>;
-
-export interface ObjectHead {
-  key: string;
-  size: number;
-  etag: string;
-  lastModified: Date;
-  metadata: ObjectMetadata;
-}
+export type { ObjectHead, ObjectMetadata } from './object-head.js';
 
 export interface ListPage {
   /** objects directly under the prefix (their key and size) */
@@ -129,6 +122,10 @@ export class ObjectStore {
   readonly bucket: string;
   /** told of our requests' outcomes (the listing cache); none by default */
   observer: StoreObserver | undefined;
+  /** HEADs without the SDK's middleware, when the endpoint allows (direct-head.ts) */
+  private readonly directHead: DirectHead | undefined;
+  /** told of each HEAD answered without the SDK (its middleware, where requests are counted, does not see those) */
+  onDirectHead: ((key: string) => void) | undefined;
 
   constructor(settings: S3Settings) {
     this.bucket = settings.bucket;
@@ -150,6 +147,7 @@ export class ObjectStore {
     if (settings.endpoint !== undefined) config.endpoint = settings.endpoint;
     if (settings.credentials !== undefined) config.credentials = settings.credentials;
     this.client = new S3Client(config);
+    this.directHead = DirectHead.for(this.client, settings.endpoint, settings.forcePathStyle, settings.bucket);
   }
 
   private async call<T>(action: string, key: string | undefined, work: () => Promise<T>): Promise<T> {
@@ -181,6 +179,12 @@ export class ObjectStore {
 
   /** The object's size, ETag and metadata; undefined when there is none. */
   async head(key: string): Promise<ObjectHead | undefined> {
+    const direct = this.directHead === undefined ? 'ask-sdk' : await this.directHead.head(key);
+    if (direct !== 'ask-sdk') {
+      this.onDirectHead?.(key);
+      this.observer?.headed(key, direct);
+      return direct;
+    }
     try {
       const answer = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
       const head = {
