@@ -46,6 +46,16 @@ Napi::Error ErrnoError(Napi::Env env, const std::string& what, int error) {
 
 void FreeRequest(Napi::Env, uint8_t* data) { std::free(data); }
 
+// A call into JavaScript from the event loop (no JavaScript below it): its microtasks run after it, and an
+// exception it lets out is the process's uncaught exception.
+void Call(Napi::FunctionReference& function, const std::initializer_list<napi_value>& args) {
+  try {
+    function.MakeCallback(function.Env().Global(), args);
+  } catch (const Napi::Error& error) {
+    napi_fatal_exception(function.Env(), error.Value());
+  }
+}
+
 // The descriptor fusermount3 sends over `socket` (one byte of data, the fd as SCM_RIGHTS), or -errno.
 int ReceiveFd(int socket) {
   char byte;
@@ -96,10 +106,12 @@ Napi::Function FuseSession::Define(Napi::Env env) {
 // pairs of handle and node that the data path answered RELEASE for.
 FuseSession::FuseSession(const Napi::CallbackInfo& info)
     : Napi::ObjectWrap<FuseSession>(info), files_([this](uint64_t fh, uint64_t nodeid) {
-        std::lock_guard<std::mutex> lock(mutex_);
-        released_.push_back(fh);
-        released_.push_back(nodeid);
-        Schedule();
+        {
+          std::lock_guard<std::mutex> lock(mutex_);
+          released_.push_back(fh);
+          released_.push_back(nodeid);
+        }
+        Wake();
       }) {
   on_requests_ = Napi::Persistent(info[0].As<Napi::Function>());
   on_end_ = Napi::Persistent(info[1].As<Napi::Function>());
@@ -108,6 +120,10 @@ FuseSession::FuseSession(const Napi::CallbackInfo& info)
 FuseSession::~FuseSession() {
   StopReader();
   queues_.clear();
+  if (wake_ != nullptr) {  // gone before its end was reported: nothing is left to report it to
+    wake_->data = nullptr;
+    CloseWake();
+  }
   for (auto& request : queue_) std::free(request.data);
   if (fd_ >= 0) close(fd_);
 }
@@ -195,8 +211,11 @@ Napi::Value FuseSession::Start(const Napi::CallbackInfo& info) {
   if (stop_fd_ < 0) throw ErrnoError(env, "eventfd", errno);
   timeouts_ = {static_cast<uint64_t>(I64(info, 1)), static_cast<uint32_t>(I64(info, 2)),
                static_cast<uint64_t>(I64(info, 3)), static_cast<uint32_t>(I64(info, 4))};
-  deliver_ = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}),
-                                           "persistfs-fuse", 0, 1);
+  uv_loop_t* loop = nullptr;
+  napi_get_uv_event_loop(env, &loop);
+  wake_ = new uv_async_t;
+  wake_->data = this;
+  uv_async_init(loop, wake_, &FuseSession::OnWake);  // referenced: the loop lives while the readers do
   // one reader per CPU: requests from several processes are read, and their IO done, side by side
   const int cpus = std::max(1, get_nprocs());
   for (int i = 0; i < cpus; i++) readers_.push_back(std::make_unique<Reader>());
@@ -327,10 +346,12 @@ Napi::Value FuseSession::StartUring(const Napi::CallbackInfo& info) {
   const int cpus = get_nprocs_conf();  // the kernel makes one queue per possible CPU
   UringQueue::Hooks hooks;
   hooks.to_javascript = [this](uint8_t* request, size_t length, uint64_t unique, UringQueue::Entry* entry) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    in_javascript_[unique] = entry;
-    queue_.push_back({request, length});
-    Schedule();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      in_javascript_[unique] = entry;
+      queue_.push_back({request, length});
+    }
+    Wake();
   };
   for (int cpu = 0; cpu < cpus; cpu++) {
     auto queue = std::make_unique<UringQueue>(fd_, static_cast<unsigned>(cpu), depth, payload, files_, nodes_,
@@ -517,24 +538,37 @@ void FuseSession::PollLoop(Reader& reader) {
 }
 
 void FuseSession::Enqueue(Request request) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  queue_.push_back(request);
-  Schedule();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    queue_.push_back(request);
+  }
+  Wake();
 }
 
 // A reader stopped; the session's end is reported once all have, with the first error.
 void FuseSession::Finish(int error) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (end_error_ == 0) end_error_ = error;
-  if (++readers_ended_ < readers_.size()) return;
-  ended_ = true;
-  Schedule();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (end_error_ == 0) end_error_ = error;
+    if (++readers_ended_ < readers_.size()) return;
+    ended_ = true;
+  }
+  Wake();
 }
 
-void FuseSession::Schedule() {
-  if (scheduled_) return;
-  scheduled_ = true;
-  deliver_.NonBlockingCall([this](Napi::Env env, Napi::Function) { Drain(env); });
+// uv_async_send coalesces: many wake-ups before the loop runs are one drain.
+void FuseSession::Wake() { uv_async_send(wake_); }
+
+void FuseSession::OnWake(uv_async_t* handle) {
+  auto* session = static_cast<FuseSession*>(handle->data);
+  if (session == nullptr) return;
+  session->Drain(session->Env());
+  if (session->stopped_ && session->end_reported_) session->CloseWake();
+}
+
+void FuseSession::CloseWake() {
+  uv_close(reinterpret_cast<uv_handle_t*>(wake_), [](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
+  wake_ = nullptr;
 }
 
 // On the event loop: every request queued so far goes to JavaScript in one call; then the end, once.
@@ -547,7 +581,6 @@ void FuseSession::Drain(Napi::Env env) {
     std::lock_guard<std::mutex> lock(mutex_);
     batch.swap(queue_);
     released.swap(released_);
-    scheduled_ = false;
     if (ended_ && !end_reported_) {
       report_end = true;
       end_reported_ = true;
@@ -565,9 +598,9 @@ void FuseSession::Drain(Napi::Env env) {
       if (i % 2 == 0) cells_.erase(released[i]);  // the data path holds that handle no more
       handles.Set(i, Napi::Number::New(env, static_cast<double>(released[i])));
     }
-    on_requests_.Call({array, handles});
+    Call(on_requests_, {array, handles});
   }
-  if (report_end) on_end_.Call({Napi::Number::New(env, end_error)});
+  if (report_end) Call(on_end_, {Napi::Number::New(env, end_error)});
 }
 
 // reply(unique, error, ...buffers): 0, or -errno (-ENOENT: the request was interrupted meanwhile). A
@@ -628,7 +661,6 @@ void FuseSession::StopReader() {
   for (auto& reader : readers_) reader->thread.join();
   close(stop_fd_);
   stop_fd_ = -1;
-  deliver_.Release();
 }
 
 // close(): stops the reader and closes /dev/fuse. A mount still in place then answers ENOTCONN.
@@ -637,6 +669,10 @@ Napi::Value FuseSession::Close(const Napi::CallbackInfo& info) {
   for (auto& queue : queues_) queue->Stop();
   if (fd_ >= 0) close(fd_);
   fd_ = -1;
+  if (wake_ != nullptr) {  // nothing wakes it now but this: a last drain reports the end, then it closes
+    stopped_ = true;
+    Wake();
+  }
   {
     std::lock_guard<std::mutex> lock(mutex_);
     in_javascript_.clear();

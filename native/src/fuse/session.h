@@ -2,15 +2,16 @@
 // fusermount3 mount it and pass the descriptor back (any user), and runs a reader thread per CPU, each
 // around an io_uring of its own: the ring tells it when /dev/fuse is readable and carries the IO of the requests the
 // data path (data-path.h) answers itself. Every other request goes to JavaScript in batches: the reader queues every
-// request it can read without waiting, and one thread-safe call per batch drains the whole queue on the
-// event loop (one wake-up for many requests). JavaScript writes its replies itself, one writev each (a
-// reply to /dev/fuse never blocks). Without io_uring the reader polls and JavaScript answers everything.
-// When INIT agreed on FUSE over io_uring, startUring() adds one queue per CPU (uring-queue.h); the kernel
-// then sends its requests there, and only FORGET and INTERRUPT still come through /dev/fuse.
+// request it can read without waiting, and one wake-up of the event loop (a uv_async of our own, sent after
+// the queue's lock is let go) drains the whole queue there (one wake-up for many requests). JavaScript writes its
+// replies itself, one writev each (a reply to /dev/fuse never blocks). Without io_uring the reader polls and JavaScript
+// answers everything. When INIT agreed on FUSE over io_uring, startUring() adds one queue per CPU (uring-queue.h); the
+// kernel then sends its requests there, and only FORGET and INTERRUPT still come through /dev/fuse.
 #pragma once
 
 #include <liburing.h>
 #include <napi.h>
+#include <uv.h>
 
 #include <atomic>
 #include <cstdint>
@@ -68,9 +69,11 @@ class FuseSession : public Napi::ObjectWrap<FuseSession>, public DataPath::Trans
   bool Dispatch(Reader& reader, uint8_t** buffer, size_t length);    // false when out of memory
   void Enqueue(Request request);
   void Finish(int error);
-  void Schedule();  // with mutex_ held
+  void Wake();  // without mutex_ held: the event loop drains the queue
+  static void OnWake(uv_async_t* handle);
   void Drain(Napi::Env env);
   void StopReader();
+  void CloseWake();  // on the JavaScript thread, once no reader or queue can wake it
 
   // DataPath::Transport, for the requests read from /dev/fuse
   void Send(const DataPath::Request& request, int error, const void* body, size_t length) override;
@@ -90,7 +93,11 @@ class FuseSession : public Napi::ObjectWrap<FuseSession>, public DataPath::Trans
   // JavaScript's thread: the cells of attached handles (size, ready, served), kept alive while the data path
   // may use them
   std::unordered_map<uint64_t, std::vector<Napi::Reference<Napi::Float64Array>>> cells_;
-  Napi::ThreadSafeFunction deliver_;
+  // The event loop's wake-up (its data this session, null once the session is gone). Not a thread-safe
+  // function: that one sends its wake-up while holding its own lock, so the woken event loop found the lock
+  // still held by the preempted reader and slept on it (1-2 futex waits per request on 2 CPUs).
+  uv_async_t* wake_ = nullptr;
+  bool stopped_ = false;  // readers and queues stopped: the wake-up closes once the end is reported
   Napi::FunctionReference on_requests_;
   Napi::FunctionReference on_end_;
 
@@ -98,7 +105,6 @@ class FuseSession : public Napi::ObjectWrap<FuseSession>, public DataPath::Trans
   std::vector<Request> queue_;
   std::vector<uint64_t> released_;                                  // pairs of handle and node the data path released
   std::unordered_map<uint64_t, UringQueue::Entry*> in_javascript_;  // ring entries whose reply JavaScript owes
-  bool scheduled_ = false;                                          // a drain is queued on the event loop
   size_t readers_ended_ = 0;
   bool ended_ = false;  // every reader has stopped (end_error_ says why)
   bool end_reported_ = false;
