@@ -6,9 +6,9 @@ import { Mode } from '../storage/mode.js';
 import { bloomMayContain } from './bloom.js';
 import { BlockCache } from './block-cache.js';
 import { tableName } from './file-names.js';
-import { isDelete, keyAt, loadBlock, seekEntry, seqAt, valueAt, visibleInGroup, type Block } from './block.js';
+import { blockOf, type Block } from './block.js';
 import { checkBlock, readMeta, SstShape } from './sst-checks.js';
-import { corruptSst, type BlockHandle, type Index, type TableProperties } from './sst-format.js';
+import { corruptSst, ENTRY_HEADER_SIZE, KIND_DELETE, readU64, type BlockHandle, type Index, type TableProperties } from './sst-format.js';
 
 /** A version found by a point read: its seq, and its value (undefined for a delete). */
 export interface Hit {
@@ -58,14 +58,26 @@ export class Table extends SstShape {
     return lowerBound(this.index.lastKeys, key);
   }
 
-  /** Block `i`, decoded: at once from the cache, else a promise of it. */
+  /** Block `i` with its entries walked (for a scan): at once from the cache, else a promise of it. */
   block(i: number): Block | Promise<Block> {
+    const loaded = this.cached(i);
+    if (loaded instanceof Promise) return loaded.then(decoded);
+    if (loaded.decoded) return loaded;
+    try {
+      return decoded(loaded);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Block `i` as the cache holds it (entries walked only if a scan needed them). */
+  private cached(i: number): Block | Promise<Block> {
     const id = BlockCache.id(this.number, i);
     return (
       this.cache.get(id) ??
       this.cache.load(id, async () => {
         const handle = this.index.handles[i]!;
-        return loadBlock(await readChecked(this.file, this.name, handle), this.name, handle.offset);
+        return blockOf(await readChecked(this.file, this.name, handle), this.name, handle.offset);
       })
     );
   }
@@ -88,7 +100,7 @@ export class Table extends SstShape {
     if (key < this.smallest || key > this.largest || !this.mayContain(hash)) return undefined;
     const b = this.blockFor(key);
     if (b >= this.blocks) return undefined;
-    const loaded = this.block(b);
+    const loaded = this.cached(b);
     return loaded instanceof Promise ? loaded.then((block) => lookup(block, key, version)) : lookup(loaded, key, version);
   }
 
@@ -103,13 +115,20 @@ export class Table extends SstShape {
   }
 }
 
-/** The version of `key` visible at `version` in `block`, if any. */
+/** The version of `key` visible at `version` in `block`, if any (a copy of its value). */
 function lookup(block: Block, key: string, version: number): Hit | undefined {
-  const first = seekEntry(block, key);
-  if (first >= block.count || keyAt(block, first) !== key) return undefined;
-  const e = visibleInGroup(block, first, version);
-  if (e < 0) return undefined;
-  return { seq: seqAt(block, e), value: isDelete(block, e) ? undefined : Buffer.from(valueAt(block, e)) };
+  const at = block.find(key, version);
+  if (at < 0) return undefined;
+  const data = block.data;
+  const seq = readU64(data, at + 8);
+  if (data[at + 16] === KIND_DELETE) return { seq, value: undefined };
+  const start = at + ENTRY_HEADER_SIZE + data.readUInt32LE(at);
+  return { seq, value: Buffer.from(data.subarray(start, start + data.readUInt32LE(at + 4))) };
+}
+
+function decoded(block: Block): Block {
+  void block.offsets;
+  return block;
 }
 
 /** Reads a block and checks its length and CRC32C (crc -1: checked by its decoder instead). */
