@@ -168,6 +168,11 @@ export interface NativeAddon {
   flock(fd: number, exclusive: boolean): number;
   /** statx of the open descriptor `fd` itself into `out` (256 bytes), on the calling thread: 0, or -errno */
   fstatx(fd: number, mask: number, out: Uint8Array): number;
+  /**
+   * preadv2(RWF_NOWAIT) into `buffer` at `position`, on the calling thread: what the page cache holds
+   * (bytes read, possibly short), or -EAGAIN where the disk would have to be waited for; or -errno.
+   */
+  preadNoWait(fd: number, buffer: Uint8Array, position: number): number;
   alignedBuffer(size: number, alignment: number): Buffer;
   addressAlignment(buffer: Uint8Array): number;
   /**

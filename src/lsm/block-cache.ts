@@ -23,6 +23,10 @@ export class BlockCache {
     return this.cache?.get(id);
   }
 
+  set(id: number, block: Block): void {
+    this.cache?.set(id, block);
+  }
+
   /** The block `id` from the cache, or read by `load` (once, however many ask meanwhile). */
   load(id: number, load: () => Promise<Block>): Promise<Block> {
     let reading = this.reading.get(id);

@@ -1,6 +1,7 @@
 // An open SST: footer, index, filter and properties are read (and checked) at open; data blocks are read
 // on demand through the block cache, each checked against its CRC32C before it is decoded.
 import type { Dir } from '../storage/dir.js';
+import { native } from '../io/native.js';
 import type { File } from '../storage/file.js';
 import { Mode } from '../storage/mode.js';
 import { bloomMayContain } from './bloom.js';
@@ -60,26 +61,37 @@ export class Table extends SstShape {
 
   /** Block `i` with its entries walked (for a scan): at once from the cache, else a promise of it. */
   block(i: number): Block | Promise<Block> {
-    const loaded = this.cached(i);
-    if (loaded instanceof Promise) return loaded.then(decoded);
-    if (loaded.decoded) return loaded;
     try {
-      return decoded(loaded);
+      const loaded = this.cached(i);
+      return loaded instanceof Promise ? loaded.then(decoded) : decoded(loaded);
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
-  /** Block `i` as the cache holds it (entries walked only if a scan needed them). */
+  /**
+   * Block `i` as the cache holds it (entries walked only if a scan needed them): at once when it is cached
+   * or the page cache holds it (read on this thread without waiting), else a promise of it.
+   */
   private cached(i: number): Block | Promise<Block> {
     const id = BlockCache.id(this.number, i);
-    return (
-      this.cache.get(id) ??
-      this.cache.load(id, async () => {
-        const handle = this.index.handles[i]!;
-        return blockOf(await readChecked(this.file, this.name, handle), this.name, handle.offset);
-      })
-    );
+    const hit = this.cache.get(id);
+    if (hit !== undefined) return hit;
+    const handle = this.index.handles[i]!;
+    const data = Buffer.allocUnsafe(handle.length);
+    if (this.readNow(handle, data)) {
+      const block = blockOf(checkBlock(data, handle.length, this.name, handle), this.name, handle.offset);
+      this.cache.set(id, block);
+      return block;
+    }
+    return this.cache.load(id, async () => blockOf(await readChecked(this.file, this.name, handle, data), this.name, handle.offset));
+  }
+
+  /** Reads the block at `handle` into `data` if the page cache holds all of it (preadv2 RWF_NOWAIT). */
+  private readNow(handle: BlockHandle, data: Buffer): boolean {
+    const access = this.file.nativeAccess();
+    if (access === undefined || this.file.alignment !== 0 || handle.length === 0) return false;
+    return native.preadNoWait(access.fd, data, handle.offset) === handle.length;
   }
 
   /** Reads at `offset` into `target` (the compaction thread's shared chunks); resolves with the count read. */
@@ -131,9 +143,8 @@ function decoded(block: Block): Block {
   return block;
 }
 
-/** Reads a block and checks its length and CRC32C (crc -1: checked by its decoder instead). */
-async function readChecked(file: File, name: string, handle: BlockHandle): Promise<Buffer> {
-  const data = Buffer.allocUnsafe(handle.length);
+/** Reads a block into `data` and checks its length and CRC32C (crc -1: checked by its decoder instead). */
+async function readChecked(file: File, name: string, handle: BlockHandle, data = Buffer.allocUnsafe(handle.length)): Promise<Buffer> {
   const n = handle.length === 0 ? 0 : await file.read(handle.offset, data);
   return checkBlock(data, n, name, handle);
 }
