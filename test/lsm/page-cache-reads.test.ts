@@ -4,8 +4,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { eachBackend, LOCAL_MODES, rejection } from '../helpers.js';
-import { lsmEnv, sstFiles } from './lsm-helpers.js';
+import type test from 'tape';
+
+import { eachBackend, LOCAL_MODES, rejection, type Backend } from '../helpers.js';
+import { lsmEnv, sstFiles, type LsmEnv } from './lsm-helpers.js';
 
 const key = (i: number): string => `key${String(i).padStart(4, '0')}`;
 const valueFor = (i: number): string => `value-${i}-`.padEnd(40, 'x');
@@ -16,15 +18,20 @@ async function microtasks(turns: number): Promise<void> {
   for (let i = 0; i < turns; i++) await null;
 }
 
+/** A store of 300 keys in one SST of 256-byte blocks, closed; its directory's path. */
+async function closedTable(t: test.Test, backend: Backend): Promise<{ env: LsmEnv; dir: string }> {
+  const env = await lsmEnv(t, backend);
+  const db = await env.open(OPTIONS);
+  for (let i = 0; i < 300; i++) await db.put(key(i), valueFor(i));
+  await db.flush();
+  await db.close();
+  return { env, dir: path.join(env.root, 'db') };
+}
+
 eachBackend(
   'a get of a block only the page cache holds completes within microtasks, with the right value',
   async (t, backend) => {
-    const env = await lsmEnv(t, backend);
-    const first = await env.open(OPTIONS);
-    for (let i = 0; i < 300; i++) await first.put(key(i), valueFor(i));
-    await first.flush();
-    await first.close();
-    const dir = path.join(env.root, 'db');
+    const { env, dir } = await closedTable(t, backend);
     for (const name of sstFiles(dir)) fs.readFileSync(path.join(dir, name)); // in the page cache for sure
     const db = await env.open(OPTIONS); // a new, empty block cache
     const got: Array<string | undefined> = [];
@@ -45,12 +52,7 @@ eachBackend(
 eachBackend(
   'a block read from the page cache is checked: a flipped byte is EBADMSG',
   async (t, backend) => {
-    const env = await lsmEnv(t, backend);
-    const first = await env.open(OPTIONS);
-    for (let i = 0; i < 300; i++) await first.put(key(i), valueFor(i));
-    await first.flush();
-    await first.close();
-    const dir = path.join(env.root, 'db');
+    const { env, dir } = await closedTable(t, backend);
     const file = path.join(dir, sstFiles(dir)[0]!);
     const bytes = fs.readFileSync(file);
     bytes[100]! ^= 0x10; // inside the first data block
