@@ -180,7 +180,7 @@ export class LsmStore {
     // one promise a get when its blocks are in memory: no async function around the lookup
     try {
       const found = this.lookup(key, options);
-      return found instanceof Promise ? found.then(valueOf) : Promise.resolve(found?.value);
+      return found instanceof Promise ? found.then(hitValue) : Promise.resolve(found?.value);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -373,4 +373,4 @@ export class LsmStore {
   }
 }
 
-const valueOf = (hit: Hit | undefined): Buffer | undefined => hit?.value;
+const hitValue = (hit: Hit | undefined): Buffer | undefined => hit?.value;
