@@ -7,6 +7,11 @@ import { native } from '../io/native.js';
 import { corruptSst, ENTRY_HEADER_SIZE, KIND_DELETE, readU64 } from './sst-format.js';
 
 export class Block {
+  /**
+   * read on the JavaScript thread for a point read (Table): only such reads held it, none since, so its
+   * memory may serve another block once the cache drops it, unless a scan walked it (decoded)
+   */
+  recyclable = false;
   private entryOffsets: Uint32Array | undefined;
   private keyStrings: Array<string | undefined> | undefined;
 

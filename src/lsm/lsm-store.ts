@@ -331,6 +331,7 @@ export class LsmStore {
       levels: state.levels.map((level, i) => ({ level: i, files: level.length, bytes: level.reduce((sum, table) => sum + table.bytes, 0) })),
       ...this.status.counters,
       blockCacheBytes: this.cache.bytes,
+      blockCacheRecycled: this.cache.recycled,
       snapshots: this.snapshots.size,
     };
   }

@@ -78,9 +78,10 @@ export class Table extends SstShape {
     const hit = this.cache.get(id);
     if (hit !== undefined) return hit;
     const handle = this.index.handles[i]!;
-    const data = Buffer.allocUnsafe(handle.length);
+    const data = this.cache.buffer(handle.length);
     if (this.readNow(handle, data)) {
       const block = blockOf(checkBlock(data, handle.length, this.name, handle), this.name, handle.offset);
+      block.recyclable = true;
       this.cache.set(id, block);
       return block;
     }
@@ -144,7 +145,7 @@ function decoded(block: Block): Block {
 }
 
 /** Reads a block into `data` and checks its length and CRC32C (crc -1: checked by its decoder instead). */
-async function readChecked(file: File, name: string, handle: BlockHandle, data = Buffer.allocUnsafe(handle.length)): Promise<Buffer> {
+async function readChecked(file: File, name: string, handle: BlockHandle, data: Buffer = Buffer.allocUnsafe(handle.length)): Promise<Buffer> {
   const n = handle.length === 0 ? 0 : await file.read(handle.offset, data);
   return checkBlock(data, n, name, handle);
 }
