@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -468,6 +469,17 @@ Napi::Value Flock(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(rc));
 }
 
+// preadNoWait(fd, buffer, position) -> bytes read | -errno, on the calling thread: preadv2 with RWF_NOWAIT
+// answers from the page cache and fails with EAGAIN rather than wait for the disk (nor starts a read)
+Napi::Value PreadNoWait(const Napi::CallbackInfo& info) {
+  int fd = I32(info, 0);
+  Bytes bytes = BytesOf(info[1]);
+  int64_t position = I64(info, 2);
+  iovec iov{bytes.data, bytes.length};
+  long rc = Check(preadv2(fd, &iov, 1, static_cast<off_t>(position), RWF_NOWAIT));
+  return Napi::Number::New(info.Env(), static_cast<double>(rc));
+}
+
 }  // namespace
 
 void DefineBlocking(Napi::Env env, Napi::Object exports) {
@@ -502,6 +514,7 @@ void DefineBlocking(Napi::Env env, Napi::Object exports) {
   exports.Set("blocking", blocking);
   exports.Set("flock", Napi::Function::New(env, Flock));
   exports.Set("fstatx", Napi::Function::New(env, Fstatx));
+  exports.Set("preadNoWait", Napi::Function::New(env, PreadNoWait));
 }
 
 }  // namespace persistfs

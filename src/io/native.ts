@@ -168,6 +168,11 @@ export interface NativeAddon {
   flock(fd: number, exclusive: boolean): number;
   /** statx of the open descriptor `fd` itself into `out` (256 bytes), on the calling thread: 0, or -errno */
   fstatx(fd: number, mask: number, out: Uint8Array): number;
+  /**
+   * preadv2(RWF_NOWAIT) into `buffer` at `position`, on the calling thread: what the page cache holds
+   * (bytes read, possibly short), or -EAGAIN where the disk would have to be waited for; or -errno.
+   */
+  preadNoWait(fd: number, buffer: Uint8Array, position: number): number;
   alignedBuffer(size: number, alignment: number): Buffer;
   addressAlignment(buffer: Uint8Array): number;
   /**
@@ -178,6 +183,11 @@ export interface NativeAddon {
   crc32cRecords(buffer: Uint8Array, start: number, end: number, seed: number): number;
   /** CRC32C of `buffer` from `seed` (as @node-rs/crc32's crc32c); `portable`: without the CPU's CRC instruction */
   crc32c(buffer: Uint8Array, seed: number, portable?: boolean): number;
+  /**
+   * In an LSM data block (src/lsm/block.ts), the offset of the entry of `key` (a latin1 string) visible at
+   * `version`: -1 when there is none, -2 when the block is malformed (the whole block is walked each time).
+   */
+  sstBlockFind(block: Uint8Array, key: string, version: number): number;
   /** ns since the epoch on the clock the kernel stamps file times with (CLOCK_REALTIME_COARSE) */
   fileTimeNow(): bigint;
 }

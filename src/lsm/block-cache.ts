@@ -1,18 +1,56 @@
 // Decoded data blocks shared by every table of a store, least recently used first out (lru-cache), sized
-// in bytes. A block read that is already under way is shared instead of read twice.
+// in bytes. A block read that is already under way is shared instead of read twice. The memory of a
+// dropped block nothing else can hold (Block.recyclable) is kept for the next block of its size class:
+// a get at depth then reads into it instead of allocating (and later collecting) a new ArrayBuffer.
 import { LRUCache } from 'lru-cache';
 
 import { blockCost, type Block } from './block.js';
 
 /** Blocks per file are numbered below this: (file, block) is one number. */
 const BLOCKS_PER_FILE = 1 << 22;
+/** buffers for blocks are sized in steps of this, so that a dropped block's memory fits the next ones */
+const SIZE_STEP = 256;
+/** dropped blocks' memories kept per size */
+const SPARES_PER_SIZE = 64;
 
 export class BlockCache {
   private readonly cache: LRUCache<number, Block> | undefined;
   private readonly reading = new Map<number, Promise<Block>>();
+  private readonly spares = new Map<number, ArrayBufferLike[]>();
+  /** blocks read into a dropped block's memory */
+  recycled = 0;
 
   constructor(maxBytes: number) {
-    this.cache = maxBytes > 0 ? new LRUCache<number, Block>({ maxSize: maxBytes, sizeCalculation: (block) => Math.max(1, blockCost(block)) }) : undefined;
+    this.cache =
+      maxBytes > 0
+        ? new LRUCache<number, Block>({
+            maxSize: maxBytes,
+            sizeCalculation: (block) => Math.max(1, blockCost(block)),
+            dispose: (block) => this.spare(block),
+          })
+        : undefined;
+  }
+
+  /** `length` bytes to read a block into: a dropped block's memory when one of its size is spare. */
+  buffer(length: number): Buffer {
+    const size = Math.max(SIZE_STEP, Math.ceil(length / SIZE_STEP) * SIZE_STEP);
+    const memory = this.spares.get(size)?.pop();
+    if (memory !== undefined) {
+      this.recycled++;
+      return Buffer.from(memory, 0, length);
+    }
+    return Buffer.from(Buffer.allocUnsafeSlow(size).buffer, 0, length);
+  }
+
+  private spare(block: Block): void {
+    if (!block.recyclable || block.decoded) return;
+    const memory = block.data.buffer;
+    let list = this.spares.get(memory.byteLength);
+    if (list === undefined) {
+      list = [];
+      this.spares.set(memory.byteLength, list);
+    }
+    if (list.length < SPARES_PER_SIZE) list.push(memory);
   }
 
   static id(file: number, block: number): number {
@@ -21,6 +59,10 @@ export class BlockCache {
 
   get(id: number): Block | undefined {
     return this.cache?.get(id);
+  }
+
+  set(id: number, block: Block): void {
+    this.cache?.set(id, block);
   }
 
   /** The block `id` from the cache, or read by `load` (once, however many ask meanwhile). */

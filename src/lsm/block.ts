@@ -1,23 +1,73 @@
 // A data block as read from an SST: its bytes and where each entry starts, found by one walk over the
-// entry headers when the block is loaded. Keys are decoded (as latin1 strings) only when asked for, and
-// kept: a point read looks at the few keys of a binary search, a scan at each key once.
+// entry headers the first time a scan needs them (a point read searches the bytes in the addon instead).
+// Keys are decoded (as latin1 strings) only when asked for, and kept: a scan looks at each key once.
 //
 // Entries are sorted by key, and the versions of one key (a group) are adjacent, newest first.
+import { native } from '../io/native.js';
 import { corruptSst, ENTRY_HEADER_SIZE, KIND_DELETE, readU64 } from './sst-format.js';
 
-export interface Block {
-  data: Buffer;
-  count: number;
-  /** entry i starts at offsets[i] */
-  offsets: Uint32Array;
-  keys: Array<string | undefined>;
+export class Block {
+  /**
+   * read on the JavaScript thread for a point read (Table): only such reads held it, none since, so its
+   * memory may serve another block once the cache drops it, unless a scan walked it (decoded)
+   */
+  recyclable = false;
+  private entryOffsets: Uint32Array | undefined;
+  private keyStrings: Array<string | undefined> | undefined;
+
+  constructor(
+    readonly data: Buffer,
+    readonly count: number,
+    /** the SST and the block's offset in it, named by a corruption error */
+    private readonly file: string,
+    private readonly at: number,
+  ) {}
+
+  /** entry i starts at offsets[i] (the walk over the headers throws EBADMSG when they do not fit the block) */
+  get offsets(): Uint32Array {
+    if (this.entryOffsets === undefined) this.entryOffsets = walkEntries(this.data, this.count, this.file, this.at);
+    return this.entryOffsets;
+  }
+
+  get keys(): Array<string | undefined> {
+    if (this.keyStrings === undefined) this.keyStrings = new Array<string | undefined>(this.count);
+    return this.keyStrings;
+  }
+
+  get decoded(): boolean {
+    return this.entryOffsets !== undefined;
+  }
+
+  /**
+   * The offset of the entry of `key` visible at `version` (the newest with seq <= version), or -1: searched
+   * in the bytes by the addon, which walks the whole block; EBADMSG when it does not hold together.
+   */
+  find(key: string, version: number): number {
+    const at = native.sstBlockFind(this.data, key, version);
+    if (at >= -1) return at;
+    walkEntries(this.data, this.count, this.file, this.at);
+    throw corruptSst(this.file, 'the data block does not hold together', this.at);
+  }
 }
 
-export function loadBlock(data: Buffer, file: string, offset: number): Block {
+/** A block whose entries are walked when first needed (its count checked now). */
+export function blockOf(data: Buffer, file: string, offset: number): Block {
   if (data.length < 4) throw corruptSst(file, 'data block too short', offset);
   const end = data.length - 4;
   const count = data.readUInt32LE(end);
   if (count * ENTRY_HEADER_SIZE > end) throw corruptSst(file, `data block claims ${count} entries`, offset);
+  return new Block(data, count, file, offset);
+}
+
+/** A block with its entries walked (and checked) now. */
+export function loadBlock(data: Buffer, file: string, offset: number): Block {
+  const block = blockOf(data, file, offset);
+  void block.offsets;
+  return block;
+}
+
+function walkEntries(data: Buffer, count: number, file: string, offset: number): Uint32Array {
+  const end = data.length - 4;
   const offsets = new Uint32Array(count);
   let at = 0;
   for (let i = 0; i < count; i++) {
@@ -26,15 +76,16 @@ export function loadBlock(data: Buffer, file: string, offset: number): Block {
     at += ENTRY_HEADER_SIZE + data.readUInt32LE(at) + data.readUInt32LE(at + 4);
   }
   if (at !== end) throw corruptSst(file, `the entries end at ${at}, not at ${end}`, offset);
-  return { data, count, offsets, keys: new Array<string | undefined>(count) };
+  return offsets;
 }
 
 export function keyAt(block: Block, i: number): string {
-  let key = block.keys[i];
+  const keys = block.keys;
+  let key = keys[i];
   if (key === undefined) {
     const at = block.offsets[i]! + ENTRY_HEADER_SIZE;
     key = block.data.toString('latin1', at, at + block.data.readUInt32LE(at - ENTRY_HEADER_SIZE));
-    block.keys[i] = key;
+    keys[i] = key;
   }
   return key;
 }

@@ -176,8 +176,14 @@ export class LsmStore {
   }
 
   /** The value of `key` (latest, or as of options.version); undefined when absent or deleted. */
-  async get(key: Bytes, options?: ReadOptions): Promise<Buffer | undefined> {
-    return (await this.lookup(key, options))?.value;
+  get(key: Bytes, options?: ReadOptions): Promise<Buffer | undefined> {
+    // one promise a get when its blocks are in memory: no async function around the lookup
+    try {
+      const found = this.lookup(key, options);
+      return found instanceof Promise ? found.then(hitValue) : Promise.resolve(found?.value);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   async has(key: Bytes, options?: ReadOptions): Promise<boolean> {
@@ -191,20 +197,36 @@ export class LsmStore {
     return { key: Buffer.from(toBuffer(key, 'a key')), value: hit.value, version: hit.seq };
   }
 
-  /** The version of `key` a read sees (a delete: value undefined), holding the state while it looks. */
-  private async lookup(key: Bytes, options: ReadOptions | undefined): Promise<Hit | undefined> {
+  /**
+   * The version of `key` a read sees (a delete: value undefined), holding the state while it looks: at
+   * once when nothing had to be read (unless the event loop is owed a turn), else a promise.
+   */
+  private lookup(key: Bytes, options: ReadOptions | undefined): Hit | undefined | Promise<Hit | undefined> {
     const version = this.readVersion(options);
     const k = keyOf(key);
     const state = this.versions.acquire();
+    let found: Hit | undefined | Promise<Hit | undefined>;
     try {
-      const found = find(state, k, version);
-      if (found instanceof Promise) return await found;
-      const wait = this.cachedReads.passed();
-      if (wait) await wait;
-      return found;
-    } finally {
+      found = find(state, k, version);
+    } catch (error) {
       this.versions.release(state);
+      throw error;
     }
+    if (found instanceof Promise) {
+      return found.then(
+        (hit) => {
+          this.versions.release(state);
+          return hit;
+        },
+        (error: unknown) => {
+          this.versions.release(state);
+          throw error;
+        },
+      );
+    }
+    this.versions.release(state);
+    const wait = this.cachedReads.passed();
+    return wait === undefined ? found : wait.then(() => found);
   }
 
   /** A range read; close it when done (it holds the files it reads). */
@@ -309,6 +331,7 @@ export class LsmStore {
       levels: state.levels.map((level, i) => ({ level: i, files: level.length, bytes: level.reduce((sum, table) => sum + table.bytes, 0) })),
       ...this.status.counters,
       blockCacheBytes: this.cache.bytes,
+      blockCacheRecycled: this.cache.recycled,
       snapshots: this.snapshots.size,
     };
   }
@@ -350,3 +373,5 @@ export class LsmStore {
     if (failure) throw failure;
   }
 }
+
+const hitValue = (hit: Hit | undefined): Buffer | undefined => hit?.value;

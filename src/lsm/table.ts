@@ -1,14 +1,15 @@
 // An open SST: footer, index, filter and properties are read (and checked) at open; data blocks are read
 // on demand through the block cache, each checked against its CRC32C before it is decoded.
 import type { Dir } from '../storage/dir.js';
+import { native } from '../io/native.js';
 import type { File } from '../storage/file.js';
 import { Mode } from '../storage/mode.js';
 import { bloomMayContain } from './bloom.js';
 import { BlockCache } from './block-cache.js';
 import { tableName } from './file-names.js';
-import { isDelete, keyAt, loadBlock, seekEntry, seqAt, valueAt, visibleInGroup, type Block } from './block.js';
+import { blockOf, type Block } from './block.js';
 import { checkBlock, readMeta, SstShape } from './sst-checks.js';
-import { corruptSst, type BlockHandle, type Index, type TableProperties } from './sst-format.js';
+import { corruptSst, ENTRY_HEADER_SIZE, KIND_DELETE, readU64, type BlockHandle, type Index, type TableProperties } from './sst-format.js';
 
 /** A version found by a point read: its seq, and its value (undefined for a delete). */
 export interface Hit {
@@ -58,16 +59,40 @@ export class Table extends SstShape {
     return lowerBound(this.index.lastKeys, key);
   }
 
-  /** Block `i`, decoded: at once from the cache, else a promise of it. */
+  /** Block `i` with its entries walked (for a scan): at once from the cache, else a promise of it. */
   block(i: number): Block | Promise<Block> {
+    try {
+      const loaded = this.cached(i);
+      return loaded instanceof Promise ? loaded.then(decoded) : decoded(loaded);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Block `i` as the cache holds it (entries walked only if a scan needed them): at once when it is cached
+   * or the page cache holds it (read on this thread without waiting), else a promise of it.
+   */
+  private cached(i: number): Block | Promise<Block> {
     const id = BlockCache.id(this.number, i);
-    return (
-      this.cache.get(id) ??
-      this.cache.load(id, async () => {
-        const handle = this.index.handles[i]!;
-        return loadBlock(await readChecked(this.file, this.name, handle), this.name, handle.offset);
-      })
-    );
+    const hit = this.cache.get(id);
+    if (hit !== undefined) return hit;
+    const handle = this.index.handles[i]!;
+    const data = this.cache.buffer(handle.length);
+    if (this.readNow(handle, data)) {
+      const block = blockOf(checkBlock(data, handle.length, this.name, handle), this.name, handle.offset);
+      block.recyclable = true;
+      this.cache.set(id, block);
+      return block;
+    }
+    return this.cache.load(id, async () => blockOf(await readChecked(this.file, this.name, handle, data), this.name, handle.offset));
+  }
+
+  /** Reads the block at `handle` into `data` if the page cache holds all of it (preadv2 RWF_NOWAIT). */
+  private readNow(handle: BlockHandle, data: Buffer): boolean {
+    const access = this.file.nativeAccess();
+    if (access === undefined || this.file.alignment !== 0 || handle.length === 0) return false;
+    return native.preadNoWait(access.fd, data, handle.offset) === handle.length;
   }
 
   /** Reads at `offset` into `target` (the compaction thread's shared chunks); resolves with the count read. */
@@ -88,7 +113,7 @@ export class Table extends SstShape {
     if (key < this.smallest || key > this.largest || !this.mayContain(hash)) return undefined;
     const b = this.blockFor(key);
     if (b >= this.blocks) return undefined;
-    const loaded = this.block(b);
+    const loaded = this.cached(b);
     return loaded instanceof Promise ? loaded.then((block) => lookup(block, key, version)) : lookup(loaded, key, version);
   }
 
@@ -103,18 +128,24 @@ export class Table extends SstShape {
   }
 }
 
-/** The version of `key` visible at `version` in `block`, if any. */
+/** The version of `key` visible at `version` in `block`, if any (a copy of its value). */
 function lookup(block: Block, key: string, version: number): Hit | undefined {
-  const first = seekEntry(block, key);
-  if (first >= block.count || keyAt(block, first) !== key) return undefined;
-  const e = visibleInGroup(block, first, version);
-  if (e < 0) return undefined;
-  return { seq: seqAt(block, e), value: isDelete(block, e) ? undefined : Buffer.from(valueAt(block, e)) };
+  const at = block.find(key, version);
+  if (at < 0) return undefined;
+  const data = block.data;
+  const seq = readU64(data, at + 8);
+  if (data[at + 16] === KIND_DELETE) return { seq, value: undefined };
+  const start = at + ENTRY_HEADER_SIZE + data.readUInt32LE(at);
+  return { seq, value: Buffer.from(data.subarray(start, start + data.readUInt32LE(at + 4))) };
 }
 
-/** Reads a block and checks its length and CRC32C (crc -1: checked by its decoder instead). */
-async function readChecked(file: File, name: string, handle: BlockHandle): Promise<Buffer> {
-  const data = Buffer.allocUnsafe(handle.length);
+function decoded(block: Block): Block {
+  void block.offsets;
+  return block;
+}
+
+/** Reads a block into `data` and checks its length and CRC32C (crc -1: checked by its decoder instead). */
+async function readChecked(file: File, name: string, handle: BlockHandle, data: Buffer = Buffer.allocUnsafe(handle.length)): Promise<Buffer> {
   const n = handle.length === 0 ? 0 : await file.read(handle.offset, data);
   return checkBlock(data, n, name, handle);
 }

@@ -123,6 +123,8 @@ export interface LsmStats {
   /** compactions merged on the compaction thread (of `compactions`; trivial moves are not merged) */
   threadCompactions: number;
   blockCacheBytes: number;
+  /** blocks point reads read into the memory of a block the cache had dropped (instead of new memory) */
+  blockCacheRecycled: number;
   /** open snapshots (iterators hold their files, not a version compaction must keep) */
   snapshots: number;
 }
