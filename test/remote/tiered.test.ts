@@ -213,6 +213,39 @@ test('tiered: reading a file back after its upload costs no GET (the local copy 
   t.equal(commands.sent.get('GetObject') ?? 0, 0, 'no GET');
 });
 
+test('tiered: a warm open opens its cached file once (no create that fails first); a cold one makes it', async (t) => {
+  const { storage, adapter, client, cluster, prefix } = await tiered(t);
+  const data = randomBytes(200 * KiB);
+  await client.send(new PutObjectCommand({ Bucket: cluster.bucket, Key: `${prefix}warm`, Body: data }));
+  // the block cache's directory, its calls counted from here on
+  const blocks = (adapter as unknown as { tier: { cache: { dir: Record<string, (...args: unknown[]) => Promise<unknown>> } } }).tier.cache.dir;
+  const calls: string[] = [];
+  for (const name of ['createFile', 'openFile']) {
+    const original = blocks[name]!;
+    blocks[name] = async (...args: unknown[]) => {
+      try {
+        const file = await original.apply(blocks, args);
+        calls.push(`${name} ok`);
+        return file;
+      } catch (error) {
+        calls.push(`${name} ${(error as { code?: string }).code}`);
+        throw error;
+      }
+    };
+  }
+  const readAll = async () => {
+    const file = await storage.openFile('warm', { access: Mode.Read });
+    const whole = Buffer.alloc(data.length);
+    await file.read(0, whole);
+    await file.close();
+    return whole;
+  };
+  t.ok((await readAll()).equals(data), 'cold: the bytes are the object');
+  t.deepEqual(calls.splice(0), ['createFile ok'], 'cold: the cached file is made');
+  t.ok((await readAll()).equals(data), 'warm: the bytes are the object');
+  t.deepEqual(calls, ['openFile ok'], 'warm: the cached file is opened, once');
+});
+
 test('tiered: uploads run several at once, within uploadConcurrency, and all land', async (t) => {
   const { storage, adapter, client, cluster, prefix } = await tiered(t, { uploadConcurrency: 3 });
   const commands = commandsOf(adapter);

@@ -149,6 +149,8 @@ export class BlockCache {
       await this.forget(object);
       object = undefined;
     }
+    // a version cached before has its file: opened first (a warm open), made first otherwise
+    const known = object !== undefined;
     if (object === undefined) {
       // with read-ahead, reads of the last block held go to read(), which fetches the next ones
       object = new CachedObject(key, etag, size, fileName(key, etag), this.options.blockSize, this.options.readAhead > 0 ? this.options.blockSize : 0);
@@ -157,10 +159,13 @@ export class BlockCache {
     object.pins++;
     await this.removing;
     if (object.file === undefined) {
-      const file = await this.dir.createFile(object.name, 0o600, READ_WRITE).catch(async (error) => {
-        if ((error as { code?: string }).code !== 'EEXIST') throw error;
-        return this.dir.openFile(object!.name, READ_WRITE);
-      });
+      const name = object.name;
+      const make = () => this.dir.createFile(name, 0o600, READ_WRITE);
+      const open = () => this.dir.openFile(name, READ_WRITE);
+      const otherwise = (code: string, then: () => Promise<FileNode>) => (error: unknown) =>
+        (error as { code?: string }).code === code ? then() : Promise.reject(error);
+      const makeOrOpen = () => make().catch(otherwise('EEXIST', open)); // another pin may be making it
+      const file = await (known ? open().catch(otherwise('ENOENT', makeOrOpen)) : makeOrOpen());
       if (object.file === undefined) object.file = file;
       else await file.close();
     }
