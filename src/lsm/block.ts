@@ -38,6 +38,12 @@ export class Block {
     return this.entryOffsets !== undefined;
   }
 
+  /** This block with its entries walked now (for a scan; EBADMSG when they do not fit the block). */
+  walked(): Block {
+    void this.offsets;
+    return this;
+  }
+
   /**
    * The offset of the entry of `key` visible at `version` (the newest with seq <= version), or -1: searched
    * in the bytes by the addon, which walks the whole block; EBADMSG when it does not hold together.
@@ -60,11 +66,7 @@ export function blockOf(data: Buffer, file: string, offset: number): Block {
 }
 
 /** A block with its entries walked (and checked) now. */
-export function loadBlock(data: Buffer, file: string, offset: number): Block {
-  const block = blockOf(data, file, offset);
-  void block.offsets;
-  return block;
-}
+export const loadBlock = (data: Buffer, file: string, offset: number): Block => blockOf(data, file, offset).walked();
 
 function walkEntries(data: Buffer, count: number, file: string, offset: number): Uint32Array {
   const end = data.length - 4;
@@ -90,16 +92,23 @@ export function keyAt(block: Block, i: number): string {
   return key;
 }
 
-export const seqAt = (block: Block, i: number): number => readU64(block.data, block.offsets[i]! + 8);
+/** The seq of the entry that starts at byte `at` of a block's bytes (what Block.find answers). */
+export const seqIn = (data: Buffer, at: number): number => readU64(data, at + 8);
 
-export const isDelete = (block: Block, i: number): boolean => block.data[block.offsets[i]! + 16] === KIND_DELETE;
+export const isDeleteIn = (data: Buffer, at: number): boolean => data[at + 16] === KIND_DELETE;
+
+/** The value of the entry that starts at byte `at`, sharing the block's memory (copy it before handing it out). */
+export function valueIn(data: Buffer, at: number): Buffer {
+  const start = at + ENTRY_HEADER_SIZE + data.readUInt32LE(at);
+  return data.subarray(start, start + data.readUInt32LE(at + 4));
+}
+
+export const seqAt = (block: Block, i: number): number => seqIn(block.data, block.offsets[i]!);
+
+export const isDelete = (block: Block, i: number): boolean => isDeleteIn(block.data, block.offsets[i]!);
 
 /** Entry i's value, sharing the block's memory (copy it before handing it out). */
-export function valueAt(block: Block, i: number): Buffer {
-  const at = block.offsets[i]!;
-  const start = at + ENTRY_HEADER_SIZE + block.data.readUInt32LE(at);
-  return block.data.subarray(start, start + block.data.readUInt32LE(at + 4));
-}
+export const valueAt = (block: Block, i: number): Buffer => valueIn(block.data, block.offsets[i]!);
 
 /** The first entry whose key is >= key (count when none). */
 export function seekEntry(block: Block, key: string): number {

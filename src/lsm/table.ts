@@ -7,9 +7,9 @@ import { Mode } from '../storage/mode.js';
 import { bloomMayContain } from './bloom.js';
 import { BlockCache } from './block-cache.js';
 import { tableName } from './file-names.js';
-import { blockOf, type Block } from './block.js';
+import { blockOf, isDeleteIn, seqIn, valueIn, type Block } from './block.js';
 import { checkBlock, readMeta, SstShape } from './sst-checks.js';
-import { corruptSst, ENTRY_HEADER_SIZE, KIND_DELETE, readU64, type BlockHandle, type Index, type TableProperties } from './sst-format.js';
+import { corruptSst, type BlockHandle, type Index, type TableProperties } from './sst-format.js';
 
 /** A version found by a point read: its seq, and its value (undefined for a delete). */
 export interface Hit {
@@ -63,7 +63,7 @@ export class Table extends SstShape {
   block(i: number): Block | Promise<Block> {
     try {
       const loaded = this.cached(i);
-      return loaded instanceof Promise ? loaded.then(decoded) : decoded(loaded);
+      return loaded instanceof Promise ? loaded.then((block) => block.walked()) : loaded.walked();
     } catch (error) {
       return Promise.reject(error);
     }
@@ -133,15 +133,7 @@ function lookup(block: Block, key: string, version: number): Hit | undefined {
   const at = block.find(key, version);
   if (at < 0) return undefined;
   const data = block.data;
-  const seq = readU64(data, at + 8);
-  if (data[at + 16] === KIND_DELETE) return { seq, value: undefined };
-  const start = at + ENTRY_HEADER_SIZE + data.readUInt32LE(at);
-  return { seq, value: Buffer.from(data.subarray(start, start + data.readUInt32LE(at + 4))) };
-}
-
-function decoded(block: Block): Block {
-  void block.offsets;
-  return block;
+  return { seq: seqIn(data, at), value: isDeleteIn(data, at) ? undefined : Buffer.from(valueIn(data, at)) };
 }
 
 /** Reads a block into `data` and checks its length and CRC32C (crc -1: checked by its decoder instead). */
