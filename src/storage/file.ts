@@ -44,23 +44,28 @@ const ALLOCATE_MODES: ReadonlySet<number> = new Set([
   Falloc.ZeroRange | Falloc.KeepSize,
 ]);
 
-function checkAllocateMode(mode: unknown, path: string): number {
+/** Who the checks name in their errors: the file, whose path is only made when one fails. */
+interface Named {
+  readonly path: string;
+}
+
+function checkAllocateMode(mode: unknown, file: Named): number {
   if (typeof mode !== 'number' || !Number.isInteger(mode) || mode < 0) {
-    throw storageError('EINVAL', `the allocate mode must be 0 or Falloc bits, got ${String(mode)}`, { path });
+    throw storageError('EINVAL', `the allocate mode must be 0 or Falloc bits, got ${String(mode)}`, { path: file.path });
   }
   if (!ALLOCATE_MODES.has(mode)) {
     // as fallocate(2) answers a mode it does not do (collapse, insert, unshare; a hole without KeepSize)
     throw storageError('EOPNOTSUPP', `allocate mode 0x${mode.toString(16)} is not supported`, {
-      path,
+      path: file.path,
       hint: 'use 0, Falloc.KeepSize, Falloc.PunchHole | Falloc.KeepSize, Falloc.ZeroRange or Falloc.ZeroRange | Falloc.KeepSize',
     });
   }
   return mode;
 }
 
-function checkOffset(value: unknown, what: string, path: string): number {
+function checkOffset(value: unknown, what: string, file: Named): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw storageError('EINVAL', `${what} must be a non-negative integer, got ${String(value)}`, { path });
+    throw storageError('EINVAL', `${what} must be a non-negative integer, got ${String(value)}`, { path: file.path });
   }
   return value;
 }
@@ -70,29 +75,31 @@ function checkOffset(value: unknown, what: string, path: string): number {
  * `offset + length` at most 2^53 - 1, the largest file size a number addresses exactly: beyond it is
  * EFBIG, as POSIX says for a write past the largest file size (the kernel says EFBIG for its own limit).
  */
-function checkExtent(offset: unknown, length: number, what: string, path: string): number {
+function checkExtent(offset: unknown, length: number, what: string, file: Named): number {
   if (typeof offset !== 'number' || !Number.isInteger(offset) || offset < 0) {
-    throw storageError('EINVAL', `${what} must be a non-negative integer, got ${String(offset)}`, { path });
+    throw storageError('EINVAL', `${what} must be a non-negative integer, got ${String(offset)}`, { path: file.path });
   }
   if (offset + length > Number.MAX_SAFE_INTEGER) {
-    throw storageError('EFBIG', `${what} ${offset}${length > 0 ? ` + ${length} bytes` : ''} is past the largest file size (2^53 - 1 bytes)`, { path });
+    throw storageError('EFBIG', `${what} ${offset}${length > 0 ? ` + ${length} bytes` : ''} is past the largest file size (2^53 - 1 bytes)`, {
+      path: file.path,
+    });
   }
   return offset;
 }
 
-function checkBuffers(buffers: unknown, path: string): readonly Uint8Array[] {
+function checkBuffers(buffers: unknown, file: Named): readonly Uint8Array[] {
   if (!Array.isArray(buffers) || buffers.length === 0) {
-    throw storageError('EINVAL', 'expected a non-empty array of Buffers or Uint8Arrays', { path });
+    throw storageError('EINVAL', 'expected a non-empty array of Buffers or Uint8Arrays', { path: file.path });
   }
   for (const buffer of buffers) {
-    if (!(buffer instanceof Uint8Array)) throw storageError('EINVAL', 'every element must be a Buffer or Uint8Array', { path });
+    if (!(buffer instanceof Uint8Array)) throw storageError('EINVAL', 'every element must be a Buffer or Uint8Array', { path: file.path });
   }
   // a copy: the IO may start later (queued appends, a full ring), and the caller may change its array
   return [...(buffers as Uint8Array[])];
 }
 
-function checkBuffer(buffer: unknown, path: string): Uint8Array {
-  if (!(buffer instanceof Uint8Array)) throw storageError('EINVAL', 'expected a Buffer or Uint8Array', { path });
+function checkBuffer(buffer: unknown, file: Named): Uint8Array {
+  if (!(buffer instanceof Uint8Array)) throw storageError('EINVAL', 'expected a Buffer or Uint8Array', { path: file.path });
   return buffer;
 }
 
@@ -201,9 +208,9 @@ export class File extends Handle {
 
   /** Appends consecutive buffers at the end of the file as one record (one writev); resolves with its offset. */
   appendv(buffers: readonly Uint8Array[]): Promise<number> {
-    return this.call('append', async () => {
+    return this.call('append', () => {
       this.checkAccess('append', true);
-      const checked = checkBuffers(buffers, this.path);
+      const checked = checkBuffers(buffers, this);
       this.checkAligned(checked, this.node.alignment ? this.node.size() : undefined);
       return this.node.append(checked);
     });
@@ -215,12 +222,12 @@ export class File extends Handle {
   }
 
   writevAt(offset: number, buffers: readonly Uint8Array[]): Promise<void> {
-    return this.call('writeAt', async () => {
+    return this.call('writeAt', () => {
       this.checkAccess('writeAt', true);
-      const checked = checkBuffers(buffers, this.path);
-      checkExtent(offset, totalBytes(checked), 'offset', this.path);
+      const checked = checkBuffers(buffers, this);
+      checkExtent(offset, totalBytes(checked), 'offset', this);
       this.checkAligned(checked, offset);
-      await this.node.write(checked, offset);
+      return this.node.write(checked, offset);
     });
   }
 
@@ -232,7 +239,7 @@ export class File extends Handle {
     return this.call('read', async () => {
       this.checkAccess('read', false);
       this.checkReadOffset(offset);
-      checkBuffer(buffer, this.path);
+      checkBuffer(buffer, this);
       this.checkAligned([buffer], offset);
       return this.node.read(buffer, offset);
     });
@@ -243,14 +250,14 @@ export class File extends Handle {
     return this.call('readv', async () => {
       this.checkAccess('readv', false);
       this.checkReadOffset(offset);
-      const checked = checkBuffers(buffers, this.path);
+      const checked = checkBuffers(buffers, this);
       this.checkAligned(checked, offset);
       return this.node.readv(checked, offset);
     });
   }
 
   private checkReadOffset(offset: number): void {
-    checkOffset(offset, 'offset', this.path);
+    checkOffset(offset, 'offset', this);
     const size = this.node.size();
     if (offset > size) {
       throw storageError('EINVAL', `offset ${offset} is past the end of the file (size ${size})`, { path: this.path });
@@ -262,7 +269,7 @@ export class File extends Handle {
    * chunk is a new Buffer the caller may keep. Reads only as the iteration asks for more.
    */
   async *stream(offset = 0, chunkSize = DEFAULT_CHUNK): AsyncGenerator<Buffer, void, undefined> {
-    checkOffset(chunkSize, 'chunkSize', this.path);
+    checkOffset(chunkSize, 'chunkSize', this);
     if (chunkSize === 0) throw storageError('EINVAL', 'chunkSize must be at least 1', { path: this.path });
     const streamed = this.node.stream;
     if (streamed !== undefined) {
@@ -300,7 +307,7 @@ export class File extends Handle {
   truncate(size: number): Promise<void> {
     return this.call('truncate', async () => {
       this.checkAccess('truncate', true);
-      checkExtent(size, 0, 'size', this.path);
+      checkExtent(size, 0, 'size', this);
       await this.node.truncate(size);
     });
   }
@@ -325,10 +332,10 @@ export class File extends Handle {
   allocate(offset: number, length: number, mode = 0): Promise<void> {
     return this.call('allocate', async () => {
       this.checkAccess('allocate', true);
-      checkAllocateMode(mode, this.path);
-      checkOffset(length, 'length', this.path);
+      checkAllocateMode(mode, this);
+      checkOffset(length, 'length', this);
       if (length === 0) throw storageError('EINVAL', 'length must be at least 1', { path: this.path });
-      checkExtent(offset, length, 'offset', this.path);
+      checkExtent(offset, length, 'offset', this);
       await this.node.allocate(offset, length, mode);
     });
   }
@@ -344,7 +351,7 @@ export class File extends Handle {
       if (target !== 'data' && target !== 'hole') {
         throw storageError('EINVAL', `seek looks for 'data' or 'hole', got ${String(target)}`, { path: this.path });
       }
-      checkOffset(offset, 'offset', this.path);
+      checkOffset(offset, 'offset', this);
       const size = this.node.size();
       if (offset >= size) {
         throw storageError('ENXIO', `seek: offset ${offset} is at or past the end of the file (size ${size})`, { path: this.path });
@@ -372,9 +379,9 @@ export class File extends Handle {
         throw storageError('EINVAL', `${from} belongs to another kind of storage (local, memory): read and write to copy between them`, { path: this.path });
       }
       if (!canRead(source.access)) throw storageError('EBADF', `${from} is open for writing only`, { path: this.path });
-      checkOffset(sourceOffset, 'sourceOffset', this.path);
-      checkOffset(length, 'length', this.path);
-      checkExtent(offset, length, 'offset', this.path);
+      checkOffset(sourceOffset, 'sourceOffset', this);
+      checkOffset(length, 'length', this);
+      checkExtent(offset, length, 'offset', this);
       if (this.node.sameFile(source.node) && sourceOffset < offset + length && offset < sourceOffset + length) {
         throw storageError('EINVAL', `copy: [${sourceOffset}, +${length}) and [${offset}, +${length}) of one file overlap`, { path: this.path });
       }

@@ -32,12 +32,8 @@ export abstract class Handle {
    * Runs `work` as one call on this handle: refused once closed, counted, and its errors labelled with
    * the storage-relative path of the handle, or of its entry `name` for a directory.
    */
-  protected async call<T>(what: string, work: () => Promise<T>, name?: string): Promise<T> {
-    try {
-      return await this.hold(what, work);
-    } catch (error) {
-      throw labelled(error, what, name === undefined ? this.path : joinPath(this.path, name), this.path);
-    }
+  protected call<T>(what: string, work: () => Promise<T>, name?: string): Promise<T> {
+    return this.counted(what, work, (error) => labelled(error, what, name === undefined ? this.path : joinPath(this.path, name), this.path));
   }
 
   /**
@@ -45,14 +41,34 @@ export abstract class Handle {
    * its errors as they are: for a call another handle makes with this one, which labels them itself (a
    * copy holds its source open, so its descriptor cannot be closed and reused under the copy).
    */
-  protected async hold<T>(what: string, work: () => Promise<T>): Promise<T> {
-    if (this.closed) throw this.closedError(what);
+  protected hold<T>(what: string, work: () => Promise<T>): Promise<T> {
+    return this.counted(what, work, (error) => error);
+  }
+
+  /** `work` counted while it runs, its errors (a throw before it returns a promise included) passed through `relabel`. */
+  private counted<T>(what: string, work: () => Promise<T>, relabel: (error: unknown) => unknown): Promise<T> {
+    if (this.closed) return Promise.reject(relabel(this.closedError(what)));
     this.inflight++;
+    let running: Promise<T>;
     try {
-      return await work();
-    } finally {
-      if (--this.inflight === 0 && this.idle) this.idle();
+      running = work();
+    } catch (error) {
+      running = Promise.reject(error);
     }
+    return running.then(
+      (value) => {
+        this.left();
+        return value;
+      },
+      (error: unknown) => {
+        this.left();
+        throw relabel(error);
+      },
+    );
+  }
+
+  private left(): void {
+    if (--this.inflight === 0 && this.idle) this.idle();
   }
 
   /** The file or directory this handle has open: its owner, times and extended attributes. */

@@ -68,14 +68,45 @@ export class LocalFile extends FdNode implements FileNode {
   }
 
   /** A write inside the file goes straight down; one past its end takes its turn in the queue. */
-  async write(buffers: readonly Uint8Array[], position: number): Promise<void> {
+  write(buffers: readonly Uint8Array[], position: number): Promise<void> {
     const bytes = totalBytes(buffers);
     if (position + bytes <= this.inode.size) return writeFully(this.engine, this.fd, buffers, position);
-    await this.changeSize({ kind: 'write', buffers, bytes, size: position, grow: undefined });
+    return this.changeSize({ kind: 'write', buffers, bytes, size: position, grow: undefined }).then(() => {});
   }
 
   append(buffers: readonly Uint8Array[]): Promise<number> {
+    if (!this.inode.draining && buffers.length <= IOV_MAX) return this.appendAlone(buffers);
     return this.changeSize({ kind: 'append', buffers, bytes: totalBytes(buffers), size: 0, grow: undefined });
+  }
+
+  /**
+   * An append with the inode's queue empty and nothing going down: it goes down at once, as a batch of
+   * one would, without a queue entry, and whatever comes meanwhile queues behind it (the common case of
+   * one writer awaiting each append, without the queue's allocations and promise hops).
+   */
+  private appendAlone(buffers: readonly Uint8Array[]): Promise<number> {
+    const inode = this.inode;
+    const start = inode.size;
+    const end = start + totalBytes(buffers);
+    inode.draining = true;
+    return writeFully(this.engine, this.fd, buffers, start).then(
+      () => {
+        inode.size = Math.max(inode.size, end);
+        this.drainQueued();
+        return start;
+      },
+      async (error: unknown) => {
+        await this.engine.ftruncate(this.fd, start).catch(() => {}); // the write's error is the one to report
+        this.drainQueued();
+        throw error;
+      },
+    );
+  }
+
+  /** After an append alone: the changes that queued behind it go down in turn. */
+  private drainQueued(): void {
+    if (this.inode.queue.length > 0) void this.drain();
+    else this.inode.draining = false;
   }
 
   async truncate(size: number): Promise<void> {
@@ -179,17 +210,25 @@ export class LocalFile extends FdNode implements FileNode {
   }
 }
 
-/** Writes all of `buffers` at `position` through `fd`, resuming after short writes. */
-export async function writeFully(engine: IoEngine, fd: number, buffers: readonly Uint8Array[], position: number): Promise<void> {
+/**
+ * Writes all of `buffers` at `position` through `fd`, resuming after short writes: one write or writev,
+ * and only after a short one the loop (no async frame for the common whole write).
+ */
+export function writeFully(engine: IoEngine, fd: number, buffers: readonly Uint8Array[], position: number): Promise<void> {
   const total = totalBytes(buffers);
-  let done = 0;
-  while (done < total) {
-    const rest = done === 0 ? buffers : skipBytes(buffers, done);
-    done +=
-      rest.length === 1
-        ? await engine.write(fd, rest[0]!, 0, rest[0]!.length, position + done)
-        : await engine.writev(fd, rest.length > IOV_MAX ? rest.slice(0, IOV_MAX) : rest, position + done);
-  }
+  if (total === 0) return Promise.resolve();
+  return writeSome(engine, fd, buffers, position).then((n) => (n < total ? writeRest(engine, fd, buffers, position, n, total) : undefined));
+}
+
+async function writeRest(engine: IoEngine, fd: number, buffers: readonly Uint8Array[], position: number, done: number, total: number): Promise<void> {
+  while (done < total) done += await writeSome(engine, fd, skipBytes(buffers, done), position + done);
+}
+
+/** One write (or writev of at most IOV_MAX buffers) of the start of `buffers`: the bytes it wrote. */
+function writeSome(engine: IoEngine, fd: number, buffers: readonly Uint8Array[], position: number): Promise<number> {
+  return buffers.length === 1
+    ? engine.write(fd, buffers[0]!, 0, buffers[0]!.length, position)
+    : engine.writev(fd, buffers.length > IOV_MAX ? buffers.slice(0, IOV_MAX) : buffers, position);
 }
 
 /**
