@@ -71,12 +71,19 @@ export class LocalFile extends FdNode implements FileNode {
   write(buffers: readonly Uint8Array[], position: number): Promise<void> {
     const bytes = totalBytes(buffers);
     if (position + bytes <= this.inode.size) return writeFully(this.engine, this.fd, buffers, position);
+    // where the file ends, with nothing queued: as an append alone (a new file's first write)
+    if (position === this.inode.size && this.alone(buffers)) return this.appendAlone(buffers).then(() => {});
     return this.changeSize({ kind: 'write', buffers, bytes, size: position, grow: undefined }).then(() => {});
   }
 
   append(buffers: readonly Uint8Array[]): Promise<number> {
-    if (!this.inode.draining && buffers.length <= IOV_MAX) return this.appendAlone(buffers);
+    if (this.alone(buffers)) return this.appendAlone(buffers);
     return this.changeSize({ kind: 'append', buffers, bytes: totalBytes(buffers), size: 0, grow: undefined });
+  }
+
+  /** Whether `buffers` may go down at once, as a batch of one: nothing queued nor going down, one writev's worth. */
+  private alone(buffers: readonly Uint8Array[]): boolean {
+    return !this.inode.draining && buffers.length <= IOV_MAX;
   }
 
   /**
