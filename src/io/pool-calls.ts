@@ -2,11 +2,14 @@
 // once: io_uring has no opcode for them (or none the engines use), and the sync engine runs everything
 // there. A pool call is counted in flight until it settles and refused once the engine is closing; closing
 // waits until the engine is idle, which each engine defines (its pool calls, and the io_uring engine's ring).
-import { storageError } from '../ground/errors.js';
+import { storageError, toStorageError } from '../ground/errors.js';
 import type { SetTime } from '../ground/set-time.js';
 import type { Stat } from './engine.js';
 import { statxOfDescriptor } from './statx.js';
 import * as pool from './thread-pool.js';
+
+/** A node:fs callback. */
+export type Callback<T> = (error: NodeJS.ErrnoException | null, value: T) => void;
 
 export abstract class PoolCalls {
   /** Set once the engine begins to close: every call after it is refused with EBADF. */
@@ -27,6 +30,23 @@ export abstract class PoolCalls {
       this.poolCalls--;
       this.checkDrained();
     });
+  }
+
+  /**
+   * Runs `call`, a node:fs call (libuv's own request on its pool), as `syscall`: counted as pooled() counts,
+   * settled from its callback (no promise of its own to wait on, no finally).
+   */
+  protected fsCall<T>(syscall: string, call: (done: Callback<T>) => void): Promise<T> {
+    if (this.closed) return Promise.reject(storageError('EBADF', 'the IO engine is closed', { syscall }));
+    this.poolCalls++;
+    return new Promise<T>((resolve, reject) =>
+      call((error, value) => {
+        this.poolCalls--;
+        if (error) reject(toStorageError(error, syscall));
+        else resolve(value);
+        this.checkDrained();
+      }),
+    );
   }
 
   /** A call has settled: wakes closeOnce() if it was the last. */

@@ -3,12 +3,9 @@
 // calls node:fs has no form for (openat2 beneath a root, *at names, statx) go through the native addon.
 import fs from 'node:fs';
 
-import { toStorageError } from '../ground/errors.js';
 import type { IoEngine } from './engine.js';
 import { PoolCalls } from './pool-calls.js';
 import * as pool from './thread-pool.js';
-
-type Callback<T> = (error: NodeJS.ErrnoException | null, value: T) => void;
 
 export class SyncEngine extends PoolCalls implements IoEngine {
   readonly mode = 'sync' as const;
@@ -16,13 +13,6 @@ export class SyncEngine extends PoolCalls implements IoEngine {
   /** Every call of this engine is a pool call. */
   protected idle(): boolean {
     return this.poolCalls === 0;
-  }
-
-  private fsCall<T>(syscall: string, call: (done: Callback<T>) => void): Promise<T> {
-    return this.pooled(
-      syscall,
-      () => new Promise<T>((resolve, reject) => call((error, value) => (error ? reject(toStorageError(error, syscall)) : resolve(value)))),
-    );
   }
 
   openat(dirfd: number, path: string, flags: number, mode: number): Promise<number> {
