@@ -191,8 +191,13 @@ class Tier implements TieredFiles {
     if (queued && this.writeThrough) await this.uploads.finished(written.id);
   }
 
-  /** The last handle closed: its upload recorded (no fsync) and queued; false when nothing is to upload. */
+  /**
+   * The last handle closed: its upload recorded (no fsync) and queued; false when nothing is to upload. An
+   * open may have taken the key's turn first and opened the copy again: the close of that handle does this.
+   */
   private async closeWrittenNow(written: Written): Promise<boolean> {
+    if (written.handles > 0 || written.closed) return false;
+    written.closed = true;
     if (this.written.get(written.key) !== written) return this.finishClose(written);
     const key = written.key;
     const done = this.finishClose(written);
