@@ -458,6 +458,29 @@ test('tiered: a file opened again while its last handle waits to close stays ope
   t.equal((await objectBytes(client, cluster.bucket, `${prefix}again`))?.toString(), 'hello world', 'its close uploads every byte');
 });
 
+test("tiered: the last close of a file renamed while the close waited takes the new name's turn (an open of the new name then finds it)", async (t) => {
+  const { storage, adapter, client, cluster, prefix } = await tiered(t);
+  const root = storage.root.node;
+  const file = await root.createFile('a-old', 0o644, READ_WRITE);
+  await file.write([bytes('renamed')], 0);
+  // the rename holds the old name's turn and waits for the new one's; the close queues behind it on the old
+  // name (cp's RELEASE, then mv), and an open of the new name behind it on the new one
+  const release = holdTurn(adapter, `${prefix}b-new`);
+  const renaming = root.rename('a-old', root, 'b-new', 'replace');
+  const closing = file.close();
+  await new Promise((resolve) => setImmediate(resolve));
+  const opening = root.openFile('b-new', READ_WRITE);
+  await release();
+  await renaming;
+  const again = await opening;
+  await closing;
+  await again.write([bytes(' then written')], 7);
+  await again.close();
+  await adapter.drained();
+  t.equal((await objectBytes(client, cluster.bucket, `${prefix}b-new`))?.toString(), 'renamed then written', 'the new name has every byte');
+  t.equal(await objectBytes(client, cluster.bucket, `${prefix}a-old`), undefined, 'the old name is not in the bucket');
+});
+
 test('tiered: with the gateway stopped, uploads wait and complete once it is back', async (t) => {
   const { storage, adapter, client, cluster, prefix } = await tiered(t);
   const files = Array.from({ length: 5 }, (_, n) => randomBytes(1000 + n));

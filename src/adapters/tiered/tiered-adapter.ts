@@ -187,8 +187,20 @@ class Tier implements TieredFiles {
   }
 
   async closeWritten(written: Written): Promise<void> {
-    const queued = await this.locks.with([written.key], () => this.closeWrittenNow(written));
+    const queued = await this.withTurnOf(written, () => this.closeWrittenNow(written));
     if (queued && this.writeThrough) await this.uploads.finished(written.id);
+  }
+
+  /**
+   * Runs `work` in the turn of the key `written` has when the turn comes: a rename that ran first may have
+   * moved it to another key, whose turn is then taken instead.
+   */
+  private async withTurnOf<T>(written: Written, work: () => Promise<T>): Promise<T> {
+    for (;;) {
+      const key = written.key;
+      const done = await this.locks.with([key], async () => (written.key === key ? { value: await work() } : undefined));
+      if (done !== undefined) return done.value;
+    }
   }
 
   /**
@@ -255,7 +267,7 @@ class Tier implements TieredFiles {
    * sync runs.
    */
   async sync(written: Written, datasync: boolean): Promise<void> {
-    await this.locks.with([written.key], async () => {
+    await this.withTurnOf(written, async () => {
       if (written.dropped) return written.file.sync(datasync);
       const entryDurable = written.recorded && this.uploads.isDurable(written.id);
       await Promise.all([written.file.sync(datasync), entryDurable ? undefined : this.staging.sync()]);
