@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
+import { READ_WRITE } from '../../src/adapters/adapter.js';
 import { alignedBuffer, openStorage } from '../../src/index.js';
 import { eachBackend, LOCAL_MODES, rejection, tempDir } from '../helpers.js';
 
@@ -105,6 +106,25 @@ eachBackend(
     t.ok(error.message.includes(`'${root}'`), `so does its message (${error.message})`);
     t.notOk(error.message.includes("'.persistfs-tmp'"), 'which names no internal path as the place that failed');
     t.deepEqual(fs.readdirSync(root), [], 'nothing was created');
+  },
+  LOCAL_MODES,
+);
+
+eachBackend(
+  "a local file closed twice closes its descriptor once: the number given since to another file stays that file's",
+  async (t, backend) => {
+    const storage = await openStorage(tempDir(t), backend.options);
+    t.teardown(() => storage.close());
+    const dir = storage.root.node;
+    const first = await dir.createFile('first', 0o644, READ_WRITE);
+    await first.close();
+    const second = await dir.createFile('second', 0o644, READ_WRITE);
+    await first.close();
+    await second.write([Buffer.from('still open')], 0);
+    const back = Buffer.alloc(10);
+    t.equal(await second.read(back, 0), 10, 'the file opened after the first close reads');
+    t.equal(back.toString(), 'still open', 'its own bytes');
+    await second.close();
   },
   LOCAL_MODES,
 );

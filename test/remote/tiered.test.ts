@@ -13,6 +13,8 @@ import test from 'tape';
 
 import { metadataOf, newAttributes } from '../../src/adapters/s3/object-attributes.js';
 import type { ObjectStore } from '../../src/adapters/s3/object-store.js';
+import { READ_WRITE } from '../../src/adapters/adapter.js';
+import type { KeyLocks } from '../../src/adapters/tiered/key-locks.js';
 import type { TieredAdapter, TieredOptions } from '../../src/adapters/tiered/tiered-adapter.js';
 import { Mode, openStorage, type Storage } from '../../src/index.js';
 import { Acknowledged, bytes } from '../helpers.js';
@@ -420,6 +422,63 @@ test('tiered: a new file stays visible while its last close records its upload (
   t.equal(listedWithout, 0, 'the listing named it at every moment');
   t.equal(removed, 0, 'its directory was never removed as empty');
   await dir.close();
+});
+
+/** Holds the tiered adapter's turn of `key` (its operations on that name wait) until the returned function is called. */
+function holdTurn(adapter: TieredAdapter, key: string): () => Promise<void> {
+  const locks = (adapter as unknown as { tier: { locks: KeyLocks } }).tier.locks;
+  let free!: () => void;
+  const gate = new Promise<void>((resolve) => {
+    free = resolve;
+  });
+  const held = locks.with([key], () => gate);
+  return async () => {
+    free();
+    await held;
+  };
+}
+
+test('tiered: a file opened again while its last handle waits to close stays open: its writes are kept and uploaded', async (t) => {
+  const { storage, adapter, client, cluster, prefix } = await tiered(t);
+  const root = storage.root.node;
+  const first = await root.createFile('again', 0o644, READ_WRITE);
+  await first.write([bytes('hello')], 0);
+  // the open takes the name's turn before the close does (on the mount: dd closes, then sync FILE opens it,
+  // its OPEN served before the RELEASE of dd's handle); the close used to close the copy under the new handle
+  const release = holdTurn(adapter, `${prefix}again`);
+  const opening = root.openFile('again', READ_WRITE);
+  const closing = first.close();
+  await release();
+  const second = await opening;
+  await closing;
+  await second.write([bytes(' world')], 5);
+  t.equal((await second.stat()).size, 11, 'the new handle writes to the copy');
+  await second.close();
+  await adapter.drained();
+  t.equal((await objectBytes(client, cluster.bucket, `${prefix}again`))?.toString(), 'hello world', 'its close uploads every byte');
+});
+
+test("tiered: the last close of a file renamed while the close waited takes the new name's turn (an open of the new name then finds it)", async (t) => {
+  const { storage, adapter, client, cluster, prefix } = await tiered(t);
+  const root = storage.root.node;
+  const file = await root.createFile('a-old', 0o644, READ_WRITE);
+  await file.write([bytes('renamed')], 0);
+  // the rename holds the old name's turn and waits for the new one's; the close queues behind it on the old
+  // name (cp's RELEASE, then mv), and an open of the new name behind it on the new one
+  const release = holdTurn(adapter, `${prefix}b-new`);
+  const renaming = root.rename('a-old', root, 'b-new', 'replace');
+  const closing = file.close();
+  await new Promise((resolve) => setImmediate(resolve));
+  const opening = root.openFile('b-new', READ_WRITE);
+  await release();
+  await renaming;
+  const again = await opening;
+  await closing;
+  await again.write([bytes(' then written')], 7);
+  await again.close();
+  await adapter.drained();
+  t.equal((await objectBytes(client, cluster.bucket, `${prefix}b-new`))?.toString(), 'renamed then written', 'the new name has every byte');
+  t.equal(await objectBytes(client, cluster.bucket, `${prefix}a-old`), undefined, 'the old name is not in the bucket');
 });
 
 test('tiered: with the gateway stopped, uploads wait and complete once it is back', async (t) => {

@@ -16,6 +16,8 @@ const IOV_MAX = 1024;
 const BATCH_BYTES = 16 * 1024 * 1024;
 
 export class LocalFile extends FdNode implements FileNode {
+  private closed = false;
+
   constructor(
     engine: IoEngine,
     private readonly table: InodeTable,
@@ -212,6 +214,9 @@ export class LocalFile extends FdNode implements FileNode {
   }
 
   async close(): Promise<void> {
+    // once: after it, the descriptor's number may be another file's (a second close would close that one)
+    if (this.closed) return;
+    this.closed = true;
     this.table.release(this.inode);
     await this.engine.closeFd(this.fd);
   }

@@ -187,12 +187,29 @@ class Tier implements TieredFiles {
   }
 
   async closeWritten(written: Written): Promise<void> {
-    const queued = await this.locks.with([written.key], () => this.closeWrittenNow(written));
+    const queued = await this.withTurnOf(written, () => this.closeWrittenNow(written));
     if (queued && this.writeThrough) await this.uploads.finished(written.id);
   }
 
-  /** The last handle closed: its upload recorded (no fsync) and queued; false when nothing is to upload. */
+  /**
+   * Runs `work` in the turn of the key `written` has when the turn comes: a rename that ran first may have
+   * moved it to another key, whose turn is then taken instead.
+   */
+  private async withTurnOf<T>(written: Written, work: () => Promise<T>): Promise<T> {
+    for (;;) {
+      const key = written.key;
+      const done = await this.locks.with([key], async () => (written.key === key ? { value: await work() } : undefined));
+      if (done !== undefined) return done.value;
+    }
+  }
+
+  /**
+   * The last handle closed: its upload recorded (no fsync) and queued; false when nothing is to upload. An
+   * open may have taken the key's turn first and opened the copy again: the close of that handle does this.
+   */
   private async closeWrittenNow(written: Written): Promise<boolean> {
+    if (written.handles > 0 || written.closed) return false;
+    written.closed = true;
     if (this.written.get(written.key) !== written) return this.finishClose(written);
     const key = written.key;
     const done = this.finishClose(written);
@@ -250,7 +267,7 @@ class Tier implements TieredFiles {
    * sync runs.
    */
   async sync(written: Written, datasync: boolean): Promise<void> {
-    await this.locks.with([written.key], async () => {
+    await this.withTurnOf(written, async () => {
       if (written.dropped) return written.file.sync(datasync);
       const entryDurable = written.recorded && this.uploads.isDurable(written.id);
       await Promise.all([written.file.sync(datasync), entryDurable ? undefined : this.staging.sync()]);

@@ -21,6 +21,8 @@ export class Written {
   handles = 0;
   /** deleted (or replaced) while open: nothing is uploaded at close */
   dropped = false;
+  /** its copy was closed, by the close of its last handle: never twice (the descriptor may be another file's by then) */
+  closed = false;
   /** changed through this process's calls (writes that bypass them show in the local file's ctime) */
   changed: boolean;
 
