@@ -13,7 +13,7 @@ import test from 'tape';
 
 import { metadataOf, newAttributes } from '../../src/adapters/s3/object-attributes.js';
 import type { ObjectStore } from '../../src/adapters/s3/object-store.js';
-import { READ_WRITE } from '../../src/adapters/adapter.js';
+import { READ_WRITE, type DirNode } from '../../src/adapters/adapter.js';
 import type { KeyLocks } from '../../src/adapters/tiered/key-locks.js';
 import type { TieredAdapter, TieredOptions } from '../../src/adapters/tiered/tiered-adapter.js';
 import { Mode, openStorage, type Storage } from '../../src/index.js';
@@ -479,6 +479,33 @@ test("tiered: the last close of a file renamed while the close waited takes the 
   await adapter.drained();
   t.equal((await objectBytes(client, cluster.bucket, `${prefix}b-new`))?.toString(), 'renamed then written', 'the new name has every byte');
   t.equal(await objectBytes(client, cluster.bucket, `${prefix}a-old`), undefined, 'the old name is not in the bucket');
+});
+
+test('tiered: an open of a file whose upload ends while the open runs reads it from the bucket (the copy went to the cache)', async (t) => {
+  const { storage, adapter } = await tiered(t, { writeBackDelay: 600_000 });
+  const file = await storage.root.createFile('pending');
+  await file.writeAt(0, bytes('uploaded during the open'));
+  await file.close();
+  t.equal(adapter.pendingUploads, 1, 'its upload waits');
+  // the open finds the upload pending, then the upload ends before the open reaches the copy (an upload
+  // ends outside the key's turn): the copy is the cached version by then, not a copy waiting
+  const tier = (adapter as unknown as { tier: { staging: DirNode; uploads: { startDelayed(): void } } }).tier;
+  const openFile = tier.staging.openFile.bind(tier.staging);
+  let raced = 0;
+  tier.staging.openFile = async (name, flags) => {
+    if (!flags.write && raced === 0) {
+      raced++;
+      tier.uploads.startDelayed();
+      await adapter.drained();
+    }
+    return openFile(name, flags);
+  };
+  const reader = await storage.openFile('pending', { access: Mode.Read });
+  const data = Buffer.alloc(24);
+  await reader.read(0, data);
+  await reader.close();
+  t.equal(raced, 1, 'the upload ended during the open');
+  t.equal(data.toString(), 'uploaded during the open', 'the open reads every byte');
 });
 
 test('tiered: with the gateway stopped, uploads wait and complete once it is back', async (t) => {

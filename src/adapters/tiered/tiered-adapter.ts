@@ -129,21 +129,18 @@ class Tier implements TieredFiles {
       if (closing !== undefined) return closing.then(() => this.localStat(key));
       return undefined;
     }
+    // the copy is stat'ed by its name, not through an open copy's descriptor: a last close running meanwhile
+    // (in the key's turn, which a stat does not take) may close that descriptor, and its number be another file's
+    const written = 'written' in local ? local.written : undefined;
     let stat: EntryStat;
-    let attributes: Attributes;
-    if ('written' in local) {
-      stat = await local.written.file.stat();
-      attributes = local.written.attributes;
-    } else {
-      try {
-        stat = await this.staging.stat(local.record.id);
-      } catch (error) {
-        // uploaded meanwhile: its local copy went to the cache (or away), the bucket has it now
-        if (isCode(error, 'ENOENT')) return undefined;
-        throw error;
-      }
-      attributes = attributesOf(local.record.metadata, 'file', new Date());
+    try {
+      stat = await this.staging.stat(written?.id ?? (local as { record: UploadRecord }).record.id);
+    } catch (error) {
+      if (!isCode(error, 'ENOENT')) throw error;
+      // closed and uploaded meanwhile: its copy went to the cache (or away), the bucket has it now
+      return written !== undefined && this.local(key) !== local ? this.localStat(key) : undefined;
     }
+    const attributes = written?.attributes ?? attributesOf((local as { record: UploadRecord }).record.metadata, 'file', new Date());
     return { ...entryStat('file', key, stat.size, attributes), mtimeNs: stat.mtimeNs, ctimeNs: stat.ctimeNs, atimeNs: stat.atimeNs };
   }
 
@@ -573,7 +570,14 @@ export class TieredDir extends XattrsOf implements DirNode {
       const { written, local } = await this.tier.openWritten(key, (file) => this.download(name, file), false);
       return TieredFile.open(this.tier, { kind: 'written', written }, local);
     }
-    if (local !== undefined) return this.tier.openCopy(key, local.record);
+    if (local !== undefined) {
+      try {
+        return await this.tier.openCopy(key, local.record);
+      } catch (error) {
+        // uploaded meanwhile (an upload ends outside the key's turn): its copy went to the cache, the bucket has it
+        if (!isCode(error, 'ENOENT') || this.tier.local(key) !== undefined) throw error;
+      }
+    }
     const found = await this.remote.find(name, 'open');
     if (found.kind === 'none') this.fail('ENOENT', 'no such file', name);
     if (found.kind === 'directory') this.fail('EISDIR', 'is a directory', name);
@@ -691,9 +695,18 @@ export class TieredDir extends XattrsOf implements DirNode {
   }
 
   /** Changes the attributes of `name`: kept for its upload when it is local, else on the object. */
-  private changeEntry(name: string, change: (attributes: Attributes) => Attributes, remote: () => Promise<void>): Promise<void> {
-    return this.tier.locks.with([this.key(name)], async () => {
-      if (!(await this.tier.changeLocal(this.key(name), change))) await remote();
+  private changeEntry(
+    name: string,
+    change: (attributes: Attributes) => Attributes,
+    remote: () => Promise<void>,
+    open?: (copy: FileNode) => Promise<void>,
+  ): Promise<void> {
+    const key = this.key(name);
+    return this.tier.locks.with([key], async () => {
+      // an open copy is changed in the key's turn: out of it, its last close may close the copy meanwhile
+      const written = this.tier.written.get(key);
+      if (written !== undefined) await open?.(written.file);
+      if (!(await this.tier.changeLocal(key, change))) await remote();
     });
   }
 
@@ -713,9 +726,7 @@ export class TieredDir extends XattrsOf implements DirNode {
     );
   }
 
-  async utimesEntry(name: string, atime: SetTime, mtime: SetTime): Promise<void> {
-    // an open copy's times are its local file's
-    await this.tier.written.get(this.key(name))?.file.utimes(atime, mtime);
+  utimesEntry(name: string, atime: SetTime, mtime: SetTime): Promise<void> {
     return this.changeEntry(
       name,
       (attributes) => ({
@@ -724,6 +735,8 @@ export class TieredDir extends XattrsOf implements DirNode {
         mtimeNs: mtime === 'omit' ? attributes.mtimeNs : mtime === 'now' ? newAttributes(0).mtimeNs : mtime,
       }),
       () => this.remote.utimesEntry(name, atime, mtime),
+      // an open copy's times are its local file's
+      (copy) => copy.utimes(atime, mtime),
     );
   }
 
