@@ -105,12 +105,12 @@ test('-o name[=value],... names the long options; an unknown one is a usage erro
   t.end();
 });
 
-test('backup and restore load neither the logger (pino) nor the native addon: only what they use', (t) => {
+test('backup and restore load neither the logger (pino) nor the native addon, nor the progress bar when stderr is no terminal: only what they use', (t) => {
   // a preload that says, as the process exits, which of those modules it loaded
   const preload = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'persistfs-cli-')), 'loaded.cjs');
   fs.writeFileSync(
     preload,
-    "process.on('exit', () => process.stderr.write('loaded: ' + JSON.stringify(Object.keys(require.cache).filter((file) => /\\/node_modules\\/pino(-pretty)?\\/|\\.node$/.test(file))) + '\\n'));\n",
+    "process.on('exit', () => process.stderr.write('loaded: ' + JSON.stringify(Object.keys(require.cache).filter((file) => /\\/node_modules\\/(pino|pino-pretty|cli-progress)\\/|\\.node$/.test(file))) + '\\n'));\n",
   );
   // no credentials: each command fails at its first request, before any network
   const env: NodeJS.ProcessEnv = {
@@ -132,7 +132,7 @@ test('backup and restore load neither the logger (pino) nor the native addon: on
       env,
     });
     t.match(run.stderr, /credentials/i, `${args[0]} ${args[1]}: fails for want of credentials`);
-    t.match(run.stderr, /^loaded: \[\]$/m, `${args[0]} ${args[1]}: loaded neither pino nor a .node addon`);
+    t.match(run.stderr, /^loaded: \[\]$/m, `${args[0]} ${args[1]}: loaded neither pino, cli-progress nor a .node addon`);
   }
   fs.rmSync(path.dirname(preload), { recursive: true, force: true });
   t.end();
