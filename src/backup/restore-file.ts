@@ -1,6 +1,5 @@
 // One file of a restore, made so that it is either whole and right or not there: its blob streams into a
-// temporary name beside it while its SHA-256 is computed (the chunks as they arrive gathered into writes of
-// WRITE_BATCH: batched-writer.ts); a content that is not the manifest's fails
+// temporary name beside it while its SHA-256 is computed; a content that is not the manifest's fails
 // naming the file (and the temporary file is removed); a right one gets its mode and mtime, is fsynced,
 // and is renamed into place. The caller fsyncs the directory after.
 import { createHash, randomBytes } from 'node:crypto';
@@ -8,7 +7,6 @@ import fs from 'node:fs/promises';
 
 import { isCode, storageError, toStorageError } from '../ground/errors.js';
 import type { ObjectStore } from '../adapters/s3/object-store.js';
-import { BatchedWriter } from './batched-writer.js';
 import { blobKey, type FileEntry } from './manifest.js';
 
 /** Seconds since the epoch of a time in nanoseconds (a decimal string), as fs.utimes takes it. */
@@ -34,17 +32,14 @@ export async function restoreFile(store: ObjectStore, prefix: string, entry: Fil
     const sha = createHash('sha256');
     let size = 0;
     if (entry.size > 0) {
-      const writer = new BatchedWriter(file);
       try {
         for await (const chunk of store.stream(key, 0, undefined)) {
           sha.update(chunk);
           size += chunk.length;
-          await writer.add(chunk);
+          await file.write(chunk);
           onBytes(chunk.length);
         }
-        await writer.end();
       } catch (error) {
-        await writer.settled();
         if (isCode(error, 'ENOENT'))
           throw storageError('ENOENT', `the content of '${entry.path}' is missing from the object store`, {
             path: `s3://${store.bucket}/${key}`,
