@@ -2,7 +2,8 @@
 // persistfs: the command line. `persistfs mount <backing-dir> <mountpoint>` serves the storage in the
 // foreground as a FUSE file system (or, with --daemon, in the background once it is mounted);
 // `persistfs unmount <mountpoint>` takes it down; `stats`, `check`, `backup` and `restore` load their
-// modules only when run.
+// modules only when run. Nothing heavy is imported here (no pino, no addon, no SDK): each command loads
+// what it needs, so that `backup` and `restore` start as fast as Node and the SDK allow.
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,11 +14,10 @@ import { hideBin } from 'yargs/helpers';
 import type { S3Options } from '../src/adapters/s3/s3-settings.js';
 import type { TieredOptions } from '../src/adapters/tiered/tiered-adapter.js';
 import { loadConfig, type IoModeSetting, type LogLevel } from '../src/config/config.js';
-import { createLogger, LOG_FORMATS, type LogFormat } from '../src/log.js';
+import { LOG_FORMATS, type LogFormat } from '../src/ground/log-format.js';
 import { StorageError } from '../src/ground/errors.js';
 import { DaemonError, defaultLogFile, startDaemon, takeReadyChannel } from './daemon.js';
 import { expandMountOptions, MountOptionError } from './mount-options.js';
-import { unmountPersistfs } from './mountpoint.js';
 import { DEFAULT_TRANSPORT, mountOptionsProblem, TRANSPORTS } from './transports.js';
 
 /** persistfs's own version, from its package.json (dist/mount/cli.js -> the package's root), wherever it is run from. */
@@ -291,6 +291,7 @@ await yargs(args)
             logFormat: argv['log-format'] as LogFormat | undefined,
           },
         });
+        const { createLogger } = await import('../src/log.js'); // pino, for this command only
         const logger = createLogger(config.logLevel, undefined, config.logFormat);
         const { runMount } = await import('./run-mount.js'); // the storage engine and FUSE load for this command only
         await runMount({
@@ -339,6 +340,7 @@ await yargs(args)
     async (argv) => {
       const mountpoint = path.resolve(argv.mountpoint);
       try {
+        const { unmountPersistfs } = await import('./mountpoint.js'); // it loads the addon (statx)
         await unmountPersistfs(mountpoint, argv.lazy);
       } catch (error) {
         fail(error);

@@ -4,7 +4,14 @@
 // many and the rate. steps(): a plan of steps known in advance (the benchmarks' turns), a plain line per
 // step as it ends, with N of M, the time elapsed and the ETA (the mean step so far times the steps left).
 // `stop` ends either (clears the bar).
-import cliProgress from 'cli-progress';
+import { createRequire } from 'node:module';
+
+import type CliProgress from 'cli-progress';
+
+const require = createRequire(import.meta.url);
+
+/** cli-progress, loaded when a bar or its time format is first wanted: not at all when stderr is not a terminal (~11 ms of CPU at start) */
+const cliProgress = (): typeof CliProgress => require('cli-progress') as typeof CliProgress;
 
 const PLAIN_EVERY_MS = 5000;
 
@@ -39,7 +46,10 @@ export function progress(options: ProgressOptions): Progress {
     const format = options.bytes
       ? `${options.doing} {bar} {percentage}% | {amount} | {rate} | ETA {eta_formatted} | {item}`
       : `${options.doing} {bar} {percentage}% | ETA {eta_formatted} | {item}`;
-    const bar = new cliProgress.SingleBar({ stream: process.stderr, format, clearOnComplete: true, hideCursor: true }, cliProgress.Presets.shades_classic);
+    const bar = new (cliProgress().SingleBar)(
+      { stream: process.stderr, format, clearOnComplete: true, hideCursor: true },
+      cliProgress().Presets.shades_classic,
+    );
     let started = false;
     return {
       update: (done, total, item) => {
@@ -93,7 +103,7 @@ export interface Steps {
 
 /** A time in seconds as cli-progress shows it on its bars ('42s', '3m05s', '1h02m'). */
 export const formatSeconds = (seconds: number): string =>
-  cliProgress.Format.TimeFormat(Math.round(seconds), { autopaddingChar: '0' } as cliProgress.Options, 1);
+  cliProgress().Format.TimeFormat(Math.round(seconds), { autopaddingChar: '0' } as CliProgress.Options, 1);
 
 /**
  * Seconds left once `done` of `total` steps took `elapsedMs` and the step under way has run `currentMs`:
@@ -138,9 +148,9 @@ export function steps(options: StepsOptions): Steps {
     };
   }
 
-  const bars = new cliProgress.MultiBar(
+  const bars = new (cliProgress().MultiBar)(
     { stream, format: `${title} {bar} {value}/{total} | {spent} elapsed | ETA {left} | {label}`, clearOnComplete: true, hideCursor: true },
-    cliProgress.Presets.shades_classic,
+    cliProgress().Presets.shades_classic,
   );
   const payload = () => ({
     label: detail === '' ? label : `${label}  ${detail}`,

@@ -4,11 +4,10 @@
 import { pino, type Logger } from 'pino';
 import pretty from 'pino-pretty';
 
-export type { Logger };
+import type { LogFormat } from './ground/log-format.js';
 
-/** 'auto': pretty when stderr is a terminal, JSON otherwise. */
-export type LogFormat = 'auto' | 'pretty' | 'json';
-export const LOG_FORMATS: readonly LogFormat[] = ['auto', 'pretty', 'json'];
+export type { Logger };
+export { LOG_FORMATS, type LogFormat } from './ground/log-format.js';
 
 /** Whether `format` comes out pretty here: 'auto' asks whether stderr is a terminal. */
 export function isPretty(format: LogFormat, stderrIsTTY = process.stderr.isTTY === true): boolean {

@@ -3,7 +3,9 @@
 // rclone and restic decide: `rehash` reads every file); hash each other file (one read: a file under the
 // multipart threshold is read whole and its bytes sent as hashed; a larger one streams), send the blobs the
 // prefix lacks (a few at once) and check each against its ETag, then write the manifest, last: a backup
-// whose manifest is not there does not exist (its blobs are reused by the next one).
+// whose manifest is not there does not exist (its blobs are reused by the next one). Requests that do not
+// wait on each other's answers go out together: the bucket's HEAD with the listings, the id's HEAD with the
+// uploads.
 import fs from 'node:fs/promises';
 
 import { toStorageError } from '../ground/errors.js';
@@ -107,19 +109,21 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
   const started = performance.now();
   const { store, prefix } = options;
   await statRoot(options.source); // what is wrong here is told before the network is tried
-  // the tree is listed while the store answers (the bucket's failure, if both fail, is the one told)
-  const [bucket, listed] = await Promise.allSettled([store.checkBucket(), listTree(options.source)]);
-  if (bucket.status === 'rejected') throw bucket.reason;
-  if (listed.status === 'rejected') throw listed.reason;
-  const tree = listed.value;
+  const blobs = new BlobStore(store, prefix);
+  // the tree, the bucket, the listing of blobs/ and the newest manifest at once: one round trip less than the
+  // bucket first (if several fail, the bucket's failure is told, then the tree's)
+  const bucket = store.checkBucket();
+  const listing = listTree(options.source);
+  const loading = blobs.load();
+  const previousOf = options.rehash === true ? Promise.resolve(new Map<string, FileEntry & { etags: string[] }>()) : previousFiles(store, prefix);
+  for (const outcome of await Promise.allSettled([bucket, listing, loading, previousOf])) if (outcome.status === 'rejected') throw outcome.reason;
+  const tree = await listing;
+  const previous = await previousOf;
   const files = tree.items.filter((item): item is TreeItem & { entry: FileEntry } => item.entry.kind === 'file');
   const total = files.reduce((sum, item) => sum + item.entry.size, 0);
-  const blobs = new BlobStore(store, prefix);
-  // the listing of blobs/ and the newest manifest at once
-  const [, previous] = await Promise.all([
-    blobs.load(),
-    options.rehash === true ? new Map<string, FileEntry & { etags: string[] }>() : previousFiles(store, prefix),
-  ]);
+  // the backup's id (its start, a HEAD that it is free) is found while the blobs go up
+  const naming = freeId(store, prefix, options.now ?? new Date());
+  naming.catch(() => undefined); // a failure is thrown where it is awaited, after the uploads
   let done = 0;
   let bytesSent = 0;
   let blobsSent = 0;
@@ -159,7 +163,7 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
       progress(entry.path);
     }
   });
-  const id = await freeId(store, prefix, options.now ?? new Date());
+  const id = await naming;
   const entries: Entry[] = tree.items.map((item) => item.entry);
   const manifest: Manifest = { format: MANIFEST_FORMAT, id, created: new Date().toISOString(), source: options.source, entries };
   await writeManifest(store, prefix, manifest);

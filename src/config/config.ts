@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 
 import { storageError } from '../ground/errors.js';
-import { LOG_FORMATS, type LogFormat } from '../log.js';
+import { LOG_FORMATS, type LogFormat } from '../ground/log-format.js';
 
 export type IoModeSetting = 'auto' | 'io_uring' | 'sync';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';

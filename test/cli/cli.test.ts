@@ -1,6 +1,7 @@
 // The command line's own behaviour: -h and -V, and usage errors as one line plus where to read more.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'tape';
@@ -101,5 +102,38 @@ test('-o name[=value],... names the long options; an unknown one is a usage erro
     t.match(run.stderr, said, `-o ${list}: says what is wrong`);
     t.match(run.stderr, /see persistfs mount --help\n$/, `-o ${list}: and where to read more`);
   }
+  t.end();
+});
+
+test('backup and restore load neither the logger (pino) nor the native addon, nor the progress bar when stderr is no terminal: only what they use', (t) => {
+  // a preload that says, as the process exits, which of those modules it loaded
+  const preload = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'persistfs-cli-')), 'loaded.cjs');
+  fs.writeFileSync(
+    preload,
+    "process.on('exit', () => process.stderr.write('loaded: ' + JSON.stringify(Object.keys(require.cache).filter((file) => /\\/node_modules\\/(pino|pino-pretty|cli-progress)\\/|\\.node$/.test(file))) + '\\n'));\n",
+  );
+  // no credentials: each command fails at its first request, before any network
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    AWS_EC2_METADATA_DISABLED: 'true',
+    AWS_PROFILE: 'persistfs-none',
+    AWS_CONFIG_FILE: '/nonexistent',
+    AWS_SHARED_CREDENTIALS_FILE: '/nonexistent',
+  };
+  for (const name of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN']) delete env[name];
+  for (const args of [
+    ['backup', '/tmp', 's3://bucket/prefix'],
+    ['backup', '--list', 's3://bucket/prefix'],
+    ['restore', 's3://bucket/prefix', path.join(path.dirname(preload), 'target')],
+  ]) {
+    const run = spawnSync(process.execPath, ['--require', preload, CLI, ...args, '--endpoint', 'http://127.0.0.1:9'], {
+      encoding: 'utf8',
+      timeout: 30_000,
+      env,
+    });
+    t.match(run.stderr, /credentials/i, `${args[0]} ${args[1]}: fails for want of credentials`);
+    t.match(run.stderr, /^loaded: \[\]$/m, `${args[0]} ${args[1]}: loaded neither pino, cli-progress nor a .node addon`);
+  }
+  fs.rmSync(path.dirname(preload), { recursive: true, force: true });
   t.end();
 });

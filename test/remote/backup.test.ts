@@ -577,3 +577,31 @@ test('backup: a blob PUT goes without Expect: 100-continue (no round trip for th
   t.equal(puts.length, 1, 'in one PUT');
   t.equal(puts[0]?.expect, undefined, 'with no Expect header');
 });
+
+test("backup: requests that need no other's answer go together: the bucket's HEAD with the listings, the id's HEAD with the uploads", async (t) => {
+  const { prefix, store } = await remote(t);
+  const source = tempDir(t);
+  for (let i = 0; i < 3; i++) fs.writeFileSync(path.join(source, `f${i}`), randomBytes(100_000 + i));
+  // what the store is asked and when its answers come, in order
+  const events: string[] = [];
+  const { checkBucket, list, head, put } = store;
+  store.checkBucket = () => {
+    events.push('bucket asked');
+    return checkBucket.call(store).finally(() => events.push('bucket answered'));
+  };
+  store.list = (under, ...rest) => {
+    events.push(`list ${under}`);
+    return list.call(store, under, ...rest);
+  };
+  store.head = (key) => {
+    events.push(`head ${key}`);
+    return head.call(store, key);
+  };
+  store.put = (key, ...rest) => put.call(store, key, ...rest).finally(() => events.push(`put ${key} answered`));
+  const result = await runBackup({ source, store, prefix });
+  t.equal(result.blobsSent, 3, 'three blobs sent');
+  t.ok(events.indexOf(`list ${prefix}blobs/`) < events.indexOf('bucket answered'), "blobs/ is listed without waiting for the bucket's HEAD");
+  t.ok(events.indexOf(`list ${prefix}backups/`) < events.indexOf('bucket answered'), 'and so is backups/');
+  const lastBlob = Math.max(...events.map((event, at) => (event.startsWith(`put ${prefix}blobs/`) ? at : -1)));
+  t.ok(events.indexOf(`head ${prefix}backups/${result.id}.json`) < lastBlob, "the id's HEAD goes before the last blob is up");
+});
