@@ -197,6 +197,43 @@ class Memtable : public Napi::ObjectWrap<Memtable> {
     return x == head() ? nullptr : x;
   }
 
+  static uint32_t Hash(const uint8_t* key, size_t length) {
+    uint32_t h = 0x811c9dc5;  // FNV-1a, then murmur3's finalizer
+    for (size_t i = 0; i < length; i++) h = (h ^ key[i]) * 0x01000193;
+    h ^= h >> 16;
+    h *= 0x85ebca6b;
+    h ^= h >> 13;
+    h *= 0xc2b2ae35;
+    return h ^ (h >> 16);
+  }
+
+  // The slot of `key` in newest_: the one holding its newest entry, or the empty one where it would go.
+  size_t Slot(const uint8_t* key, size_t length) const {
+    size_t mask = newest_.size() - 1;
+    size_t slot = Hash(key, length) & mask;
+    while (newest_[slot] != nullptr && newest_[slot]->CompareKey(key, length) != 0) slot = (slot + 1) & mask;
+    return slot;
+  }
+
+  void Index(Node* node) {
+    if (newest_.empty()) newest_.assign(1024, nullptr);
+    size_t slot = Slot(node->key(), node->key_length);
+    if (newest_[slot] == nullptr) {
+      newest_[slot] = node;
+      if (++newest_used_ * 2 > newest_.size()) Regrow();
+    } else if (node->seq > newest_[slot]->seq) {
+      newest_[slot] = node;
+    }
+  }
+
+  void Regrow() {
+    std::vector<Node*> old(newest_.size() * 2, nullptr);
+    old.swap(newest_);
+    for (Node* node : old) {
+      if (node != nullptr) newest_[Slot(node->key(), node->key_length)] = node;
+    }
+  }
+
   uint32_t RandomHeight() {
     uint32_t height = 1;
     while (height < kMaxHeight) {
@@ -233,6 +270,7 @@ class Memtable : public Napi::ObjectWrap<Memtable> {
       prev[level]->next[level] = node;
     }
     nodes_.push_back(node);
+    Index(node);
     bytes_ += size;
     if (new_key) keys_++;
     return true;
@@ -333,8 +371,12 @@ class Memtable : public Napi::ObjectWrap<Memtable> {
     Napi::Env env = info.Env();
     CheckOpen(env);
     KeyArg key(env, info[0]);
-    Node* n = AtOrAfter(key.data(), key.length(), VersionOf(info[1]));
-    if (n == nullptr || n->CompareKey(key.data(), key.length()) != 0) return Napi::Number::New(env, -1);
+    uint64_t version = VersionOf(info[1]);
+    if (newest_.empty()) return Napi::Number::New(env, -1);
+    Node* first = newest_[Slot(key.data(), key.length())];
+    Node* n = first;
+    while (n != nullptr && n->seq > version && n->SameKey(first)) n = n->next[0];
+    if (n == nullptr || !n->SameKey(first)) return Napi::Number::New(env, -1);
     Report(n);
     return Napi::Number::New(env, n->index);
   }
@@ -412,6 +454,9 @@ class Memtable : public Napi::ObjectWrap<Memtable> {
     arena_.Release();
     nodes_.clear();
     nodes_.shrink_to_fit();
+    newest_.clear();
+    newest_.shrink_to_fit();
+    newest_used_ = 0;
     std::memset(&head_, 0, sizeof(head_));
     head_.node.height = kMaxHeight;
     height_ = 1;
@@ -423,6 +468,10 @@ class Memtable : public Napi::ObjectWrap<Memtable> {
   Napi::Value Keys(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), static_cast<double>(keys_)); }
 
   Arena arena_;
+  // the newest entry of each key, by the key's hash (open addressing, at most half full): a point read
+  // goes straight to its key instead of descending the skiplist
+  std::vector<Node*> newest_;
+  size_t newest_used_ = 0;
   Head head_;
   int height_ = 1;
   std::vector<Node*> nodes_;
