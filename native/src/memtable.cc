@@ -31,6 +31,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "args.h"
@@ -276,12 +277,14 @@ class Memtable : public Napi::ObjectWrap<Memtable> {
     return true;
   }
 
+  static Napi::Error CodedError(Napi::Env env, const char* code, const char* message) {
+    Napi::Error error = Napi::Error::New(env, std::string(code) + ": " + message);
+    error.Set("code", Napi::String::New(env, code));
+    return error;
+  }
+
   void CheckOpen(Napi::Env env) {
-    if (freed_) {
-      Napi::Error error = Napi::Error::New(env, "EBADF: the memtable was freed");
-      error.Set("code", Napi::String::New(env, "EBADF"));
-      throw error;
-    }
+    if (freed_) throw CodedError(env, "EBADF", "the memtable was freed");
   }
 
   Node* NodeArg(const Napi::CallbackInfo& info, size_t i) {
@@ -360,7 +363,7 @@ class Memtable : public Napi::ObjectWrap<Memtable> {
       uint32_t value_length = LoadU32(data + at);
       at += 4;
       if (!Insert(key, key_length, first + i, data + at, kind == kKindDelete ? kTombstone : value_length)) {
-        throw Napi::Error::New(env, "ENOMEM: no memory for the memtable");
+        throw CodedError(env, "ENOMEM", "no memory for the memtable");
       }
       at += value_length;
     }
