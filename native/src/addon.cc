@@ -1,5 +1,5 @@
 // The persistfs native addon: the io_uring ring, thread-pool system calls, aligned buffers, the WAL's batch
-// CRC32C, the LSM's block search, the FUSE session.
+// CRC32C, the LSM's block search and memtable, the FUSE session.
 #include <napi.h>
 #include <time.h>
 
@@ -11,6 +11,7 @@ namespace persistfs {
 void DefineAligned(Napi::Env env, Napi::Object exports);
 void DefineCrc32c(Napi::Env env, Napi::Object exports);
 void DefineSstBlock(Napi::Env env, Napi::Object exports);
+void DefineMemtable(Napi::Env env, Napi::Object exports);
 }  // namespace persistfs
 
 // The clock the kernel stamps file times with (current_time(): the coarse wall clock), in ns since the epoch.
@@ -26,6 +27,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   persistfs::DefineAligned(env, exports);
   persistfs::DefineCrc32c(env, exports);
   persistfs::DefineSstBlock(env, exports);
+  persistfs::DefineMemtable(env, exports);
   exports.Set("fileTimeNow", Napi::Function::New(env, FileTimeNow));
   exports.Set("FuseSession", persistfs::fuse::FuseSession::Define(env));
   return exports;

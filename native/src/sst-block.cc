@@ -10,30 +10,15 @@
 #include <napi.h>
 
 #include <cstdint>
-#include <cstring>
-#include <string>
 
 #include "args.h"
+#include "key-bytes.h"
 
 namespace persistfs {
 
 namespace {
 
 constexpr uint64_t kEntryHeader = 17;
-
-uint32_t LoadU32(const uint8_t* at) {
-  return static_cast<uint32_t>(at[0]) | static_cast<uint32_t>(at[1]) << 8 | static_cast<uint32_t>(at[2]) << 16 |
-         static_cast<uint32_t>(at[3]) << 24;
-}
-
-uint64_t LoadU64(const uint8_t* at) { return LoadU32(at) | static_cast<uint64_t>(LoadU32(at + 4)) << 32; }
-
-int Compare(const uint8_t* a, size_t a_length, const uint8_t* b, size_t b_length) {
-  size_t common = a_length < b_length ? a_length : b_length;
-  int order = common == 0 ? 0 : std::memcmp(a, b, common);
-  if (order != 0) return order;
-  return a_length < b_length ? -1 : a_length > b_length ? 1 : 0;
-}
 
 // The entry of `key` visible at `version` in data[0, length): its offset, -1, or -2 (malformed).
 double Find(const uint8_t* data, uint64_t length, const uint8_t* key, size_t key_length, double version) {
@@ -50,7 +35,7 @@ double Find(const uint8_t* data, uint64_t length, const uint8_t* key, size_t key
     uint64_t next = at + kEntryHeader + entry_key + LoadU32(data + at + 4);
     if (next > end) return -2;
     if (!decided) {
-      int order = Compare(data + at + kEntryHeader, entry_key, key, key_length);
+      int order = CompareBytes(data + at + kEntryHeader, entry_key, key, key_length);
       if (order > 0) {
         decided = true;
       } else if (order == 0 && static_cast<double>(LoadU64(data + at + 8)) <= version) {
@@ -66,23 +51,9 @@ double Find(const uint8_t* data, uint64_t length, const uint8_t* key, size_t key
 Napi::Value SstBlockFind(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Bytes block = BytesOf(info[0]);
-  if (!info[1].IsString()) throw Napi::TypeError::New(env, "expected a key string");
   double version = info[2].As<Napi::Number>().DoubleValue();
-  // a key is a latin1 string, one char a byte: copied out whole (the NUL napi adds needs one byte more)
-  char stack[256];
-  size_t key_length = 0;
-  napi_status status = napi_get_value_string_latin1(env, info[1], nullptr, 0, &key_length);
-  if (status != napi_ok) throw Napi::Error::New(env, "cannot read the key");
-  std::string heap;
-  char* key = stack;
-  if (key_length >= sizeof(stack)) {
-    heap.resize(key_length + 1);
-    key = heap.data();
-  }
-  status = napi_get_value_string_latin1(env, info[1], key, key_length + 1, &key_length);
-  if (status != napi_ok) throw Napi::Error::New(env, "cannot read the key");
-  return Napi::Number::New(env,
-                           Find(block.data, block.length, reinterpret_cast<const uint8_t*>(key), key_length, version));
+  KeyArg key(env, info[1]);
+  return Napi::Number::New(env, Find(block.data, block.length, key.data(), key.length(), version));
 }
 
 }  // namespace

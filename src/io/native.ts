@@ -156,6 +156,23 @@ export interface NativeFuseSession {
   readonly fd: number;
 }
 
+/** The LSM's memtable in the addon (native/src/memtable.cc); src/lsm/memtable.ts is its user. */
+export interface NativeMemtable {
+  /** inserts the ops of a WAL write record: their count (results[0]: the first's version), -1 if malformed */
+  addBatch(record: Uint8Array): number;
+  /** the entry of `key` visible at `version`, or -1 (results: version, value length or -1, entry) */
+  find(key: string, version: number): number;
+  seek(target: string | undefined, exclusive: boolean, version: number, reverse: boolean): string | undefined;
+  step(entry: number, version: number, reverse: boolean): string | undefined;
+  /** the entry after `entry` (-1: the first), every version, or -1; results[2]: 1 when its key is new */
+  next(entry: number): number;
+  keyAt(entry: number): string;
+  copyValue(entry: number, out: Uint8Array): number;
+  free(): void;
+  readonly bytes: number;
+  readonly keys: number;
+}
+
 export interface NativeAddon {
   /** onRequests: the requests for JavaScript, and pairs of handle and node whose RELEASE the data path answered */
   FuseSession: new (
@@ -188,6 +205,10 @@ export interface NativeAddon {
    * `version`: -1 when there is none, -2 when the block is malformed (the whole block is walked each time).
    */
   sstBlockFind(block: Uint8Array, key: string, version: number): number;
+  /** `results`: a Float64Array(3) where calls report the entry they land on */
+  Memtable: new (
+    results: Float64Array,
+  ) => NativeMemtable;
   /** ns since the epoch on the clock the kernel stamps file times with (CLOCK_REALTIME_COARSE) */
   fileTimeNow(): bigint;
 }

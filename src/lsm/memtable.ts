@@ -1,81 +1,101 @@
-// The memtable: the newest writes, sorted by key in a B+ tree (sorted-btree). Each key holds its versions
-// oldest first; a version's value is undefined for a delete (a tombstone). Nothing is overwritten: an
-// update or a delete adds a version.
-import BTreeModule from 'sorted-btree';
+// The memtable: the newest writes, sorted by key (bytewise) and for one key by version newest first, held
+// by the addon outside the V8 heap (native/src/memtable.cc: a skiplist in an arena, as LevelDB's). A put
+// copies its key and value from the WAL record into the arena and leaves no object behind; the memory
+// goes back at once when the last state holding the memtable lets go of it (free()). Nothing is
+// overwritten: an update or a delete (a tombstone) adds a version.
+import { storageError } from '../ground/errors.js';
+import { native, type NativeMemtable } from '../io/native.js';
+import type { Hit } from './table.js';
 
-// sorted-btree is CommonJS: the class is its `default` export
-const BTree = BTreeModule.default;
-
-export class Versions {
-  // arrays of one made by a literal hold one slot; `[]` grows to 16 at the first push (~240 bytes a key)
-  readonly seqs: number[];
-  readonly values: Array<Buffer | undefined>;
-
-  constructor(seq: number, value: Buffer | undefined) {
-    this.seqs = [seq];
-    this.values = [value];
-  }
-
-  /** The index of the newest version with seq <= `version`, or -1. */
-  visible(version: number): number {
-    const seqs = this.seqs;
-    for (let i = seqs.length - 1; i >= 0; i--) if (seqs[i]! <= version) return i;
-    return -1;
-  }
-}
-
-/** Per-entry bookkeeping counted into the memtable's size besides key and value bytes. */
-const ENTRY_OVERHEAD = 64;
+/**
+ * Where the addon reports the entry a call landed on: [0] its version, [1] its value's length (-1: a
+ * delete), [2] its index (the entry's name in later calls). Valid until the next call on any memtable.
+ */
+export const landed = new Float64Array(3);
 
 export class Memtable {
-  /** key order for scans and the flush; `index` finds a key's versions without a tree descent */
-  private readonly tree = new BTree<string, Versions>();
-  private readonly index = new Map<string, Versions>();
-  /** bytes of keys, values and overhead: the memtable is frozen when it passes LsmOptions.memtableSize */
-  bytes = 0;
+  private readonly table: NativeMemtable = new native.Memtable(landed);
   entries = 0;
   minSeq = Infinity;
   maxSeq = 0;
+  /** the states holding this memtable (version-set.ts): freed when the last lets go */
+  refs = 0;
 
-  add(key: string, seq: number, value: Buffer | undefined): void {
-    const versions = this.index.get(key);
-    if (versions === undefined) {
-      const first = new Versions(seq, value);
-      this.index.set(key, first);
-      this.tree.set(key, first);
-      this.bytes += key.length;
-    } else {
-      versions.seqs.push(seq);
-      versions.values.push(value);
-    }
-    this.bytes += (value?.length ?? 0) + ENTRY_OVERHEAD;
-    this.entries++;
-    if (seq < this.minSeq) this.minSeq = seq;
-    if (seq > this.maxSeq) this.maxSeq = seq;
+  /** bytes of entries (keys, values, versions and links): the memtable is frozen past LsmOptions.memtableSize */
+  get bytes(): number {
+    return this.table.bytes;
   }
 
-  get(key: string): Versions | undefined {
-    return this.index.get(key);
-  }
-
+  /** distinct keys */
   get keys(): number {
-    return this.tree.size;
+    return this.table.keys;
   }
 
-  /** The first key >= `key` (> when `exclusive`), with its versions; the first key of all when `key` is undefined. */
-  atOrAfter(key: string | undefined, exclusive: boolean): [string, Versions] | undefined {
-    if (key === undefined) return this.tree.nextHigherPair(undefined);
-    return exclusive ? this.tree.nextHigherPair(key) : this.tree.getPairOrNextHigher(key);
+  /**
+   * Inserts the ops of a WAL write record (write-batch.ts), which gives their versions; returns their
+   * count. A malformed record is EBADMSG and inserts nothing.
+   */
+  addBatch(record: Uint8Array, where: string): number {
+    const count = this.table.addBatch(record);
+    if (count < 0) throw storageError('EBADMSG', `LSM write record at ${where} is malformed`);
+    if (count > 0) {
+      const first = landed[0]!;
+      if (first < this.minSeq) this.minSeq = first;
+      if (first + count - 1 > this.maxSeq) this.maxSeq = first + count - 1;
+      this.entries += count;
+    }
+    return count;
   }
 
-  /** The last key <= `key` (< when `exclusive`); the last key of all when `key` is undefined. */
-  atOrBefore(key: string | undefined, exclusive: boolean): [string, Versions] | undefined {
-    if (key === undefined) return this.tree.nextLowerPair(undefined);
-    return exclusive ? this.tree.nextLowerPair(key) : this.tree.getPairOrNextLower(key);
+  /** The version of `key` visible at `version` (newest at or below it; a delete: value undefined), with a copy of its value. */
+  find(key: string, version: number): Hit | undefined {
+    const at = this.table.find(key, version);
+    if (at < 0) return undefined;
+    const seq = landed[0]!;
+    return { seq, value: this.value(at, landed[1]!) };
   }
 
-  /** Every key in order (for a flush; the memtable is frozen by then). */
-  sorted(): IterableIterator<[string, Versions]> {
-    return this.tree.entries();
+  /** A copy of the value of entry `at`, `length` bytes long (-1: a delete, undefined). */
+  value(at: number, length: number): Buffer | undefined {
+    if (length < 0) return undefined;
+    const out = Buffer.allocUnsafe(length);
+    this.table.copyValue(at, out);
+    return out;
+  }
+
+  /**
+   * Forward: the first key >= target (> when `exclusive`) with a version visible at `version`; reverse:
+   * the last key <= target (<). An undefined target starts at the first (last) key. The entry is in `landed`.
+   */
+  seek(target: string | undefined, exclusive: boolean, version: number, reverse: boolean): string | undefined {
+    return this.table.seek(target, exclusive, version, reverse);
+  }
+
+  /** As seek, from the key of entry `at`, exclusive. */
+  step(at: number, version: number, reverse: boolean): string | undefined {
+    return this.table.step(at, version, reverse);
+  }
+
+  /** Every entry in order, every version (for a flush; the memtable is frozen by then). The value is a view valid until the next entry. */
+  *sorted(): Generator<[key: string, seq: number, value: Buffer | undefined]> {
+    let scratch = Buffer.allocUnsafe(4096);
+    let key = '';
+    for (let at = this.table.next(-1); at >= 0; at = this.table.next(at)) {
+      const seq = landed[0]!;
+      const length = landed[1]!;
+      if (landed[2] === 1) key = this.table.keyAt(at);
+      if (length < 0) {
+        yield [key, seq, undefined];
+        continue;
+      }
+      if (length > scratch.length) scratch = Buffer.allocUnsafe(length);
+      this.table.copyValue(at, scratch);
+      yield [key, seq, scratch.subarray(0, length)];
+    }
+  }
+
+  /** Gives the memory back; any later use is EBADF. */
+  free(): void {
+    this.table.free();
   }
 }

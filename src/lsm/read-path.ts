@@ -3,7 +3,6 @@
 // memtable, per level-0 SST and per deeper level.
 import { hashKey } from './bytes.js';
 import { rangeHolding } from './key-range.js';
-import type { Memtable } from './memtable.js';
 import { MemtableSource, TablesSource, type Source } from './sources.js';
 import type { Hit } from './table.js';
 import type { State } from './version-set.js';
@@ -14,10 +13,10 @@ import type { State } from './version-set.js';
  */
 export function find(state: State, key: string, version: number, from = 0): Hit | undefined | Promise<Hit | undefined> {
   if (from === 0) {
-    const hit = visibleIn(state.mem, key, version);
+    const hit = state.mem.find(key, version);
     if (hit !== undefined) return hit;
     for (const memtable of state.imm) {
-      const older = visibleIn(memtable, key, version);
+      const older = memtable.find(key, version);
       if (older !== undefined) return older;
     }
   }
@@ -42,14 +41,4 @@ export function sourcesOf(state: State, version: number, reverse: boolean): Sour
     if (state.levels[level]!.length > 0) sources.push(new TablesSource(state.levels[level]!, version, reverse));
   }
   return sources;
-}
-
-/** The version of `key` a memtable holds at `version`, if any (a copy of its value). */
-function visibleIn(memtable: Memtable, key: string, version: number): Hit | undefined {
-  const versions = memtable.get(key);
-  if (versions === undefined) return undefined;
-  const i = versions.visible(version);
-  if (i < 0) return undefined;
-  const value = versions.values[i];
-  return { seq: versions.seqs[i]!, value: value === undefined ? undefined : Buffer.from(value) };
 }

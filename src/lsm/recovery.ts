@@ -9,11 +9,10 @@ import { WalReader } from '../wal/wal-reader.js';
 import { BlockCache } from './block-cache.js';
 import { parseTableName, WAL_DIR } from './file-names.js';
 import { MANIFEST_FORMAT, readManifest, writeManifest, type ManifestData } from './manifest.js';
-import { Memtable } from './memtable.js';
+import { landed, Memtable } from './memtable.js';
 import type { Settings } from './settings.js';
 import { Table } from './table.js';
 import { MAX_LEVELS } from './version-set.js';
-import { decodeBatch } from './write-batch.js';
 
 const WAL_SEGMENT_SIZE = 16 * 1024 * 1024;
 
@@ -58,9 +57,8 @@ export async function recover(dir: Dir, settings: Settings, logger: Logger | und
   let lastSeq = Math.max(manifest.lastSequence, manifest.gcHorizon);
   let records = 0;
   const apply = ({ payload, position }: WalRecord) => {
-    const batch = decodeBatch(payload, `${position.segment}:${position.offset}`);
-    for (const [i, op] of batch.ops.entries()) mem.add(op.key, batch.firstSeq + i, op.value);
-    lastSeq = Math.max(lastSeq, batch.firstSeq + batch.ops.length - 1);
+    const count = mem.addBatch(payload, `${position.segment}:${position.offset}`);
+    if (count > 0) lastSeq = Math.max(lastSeq, landed[0]! + count - 1);
     records++;
   };
   try {

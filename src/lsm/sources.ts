@@ -3,7 +3,7 @@
 // delete). They move in one direction, chosen when made. A move returns a promise only when it has to
 // read a block; otherwise it is done when it returns, which keeps scans over cached blocks cheap.
 import { groupStart, isDelete, keyAt, nextGroup, seekEntry, seqAt, valueAt, visibleInGroup, type Block } from './block.js';
-import type { Memtable, Versions } from './memtable.js';
+import { landed, type Memtable } from './memtable.js';
 import { firstEndingAtOrAfter } from './key-range.js';
 import type { Table } from './table.js';
 
@@ -28,8 +28,9 @@ export class MemtableSource implements Source {
   key: string | undefined;
   seq = 0;
   deleted = false;
-  private versions: Versions | undefined;
-  private index = -1;
+  /** the entry the source is on, and its value's length */
+  private at = -1;
+  private length = -1;
 
   constructor(
     private readonly memtable: Memtable,
@@ -38,40 +39,27 @@ export class MemtableSource implements Source {
   ) {}
 
   value(): Buffer {
-    return Buffer.from(this.versions!.values[this.index]!);
+    return this.memtable.value(this.at, this.length)!;
   }
 
   seek(target: string | undefined, exclusive: boolean): Step {
-    this.settle(this.from(target, exclusive));
+    this.land(this.memtable.seek(target, exclusive, this.version, this.reverse));
     return undefined;
   }
 
   step(): Step {
     if (this.key === undefined) return undefined;
-    this.settle(this.from(this.key, true));
+    this.land(this.memtable.step(this.at, this.version, this.reverse));
     return undefined;
   }
 
-  /** The first key from `key` on in this source's direction (past it when `exclusive`). */
-  private from(key: string | undefined, exclusive: boolean): [string, Versions] | undefined {
-    return this.reverse ? this.memtable.atOrBefore(key, exclusive) : this.memtable.atOrAfter(key, exclusive);
-  }
-
-  /** From `pair` on, the first key with a version visible at this read's version. */
-  private settle(pair: [string, Versions] | undefined): void {
-    while (pair !== undefined) {
-      const i = pair[1].visible(this.version);
-      if (i >= 0) {
-        this.key = pair[0];
-        this.versions = pair[1];
-        this.index = i;
-        this.seq = pair[1].seqs[i]!;
-        this.deleted = pair[1].values[i] === undefined;
-        return;
-      }
-      pair = this.from(pair[0], true);
-    }
-    this.key = undefined;
+  private land(key: string | undefined): void {
+    this.key = key;
+    if (key === undefined) return;
+    this.seq = landed[0]!;
+    this.length = landed[1]!;
+    this.at = landed[2]!;
+    this.deleted = this.length < 0;
   }
 }
 

@@ -1,6 +1,7 @@
 // The version set: the memtables and SSTs reads see (a State, replaced whole, never changed), what the
 // manifest records besides, and the edits that change them: each written to the manifest first, then
-// installed. States count the tables they hold; an obsolete table is deleted once none holds it.
+// installed. States count the tables and memtables they hold; an obsolete table is deleted once none holds
+// it, a memtable freed.
 import type { Logger } from '../log.js';
 import type { Dir } from '../storage/dir.js';
 import type { WalPosition } from '../wal/wal.js';
@@ -74,6 +75,7 @@ export class VersionSet {
       return hex == null ? null : Buffer.from(hex, 'hex').toString('latin1');
     });
     this.state = { mem, imm: [], levels, refs: 1 };
+    mem.refs++;
     for (const level of levels) for (const table of level) table.refs++;
   }
 
@@ -100,6 +102,9 @@ export class VersionSet {
 
   release(state: State): void {
     if (--state.refs > 0) return;
+    // a memtable's memory is the addon's: given back as soon as no state holds it, not at a collection
+    if (--state.mem.refs === 0) state.mem.free();
+    for (const memtable of state.imm) if (--memtable.refs === 0) memtable.free();
     for (const level of state.levels) {
       for (const table of level) {
         if (--table.refs === 0 && table.obsolete) this.deleteObsolete(table);
@@ -110,6 +115,8 @@ export class VersionSet {
   /** Replaces the state without recording anything: a change of the memtables alone (a freeze). */
   install(next: State): void {
     const previous = this.state;
+    next.mem.refs++;
+    for (const memtable of next.imm) memtable.refs++;
     for (const level of next.levels) for (const table of level) table.refs++;
     this.state = next;
     this.release(previous);

@@ -1,17 +1,15 @@
 // The write path: a write gets the next versions, goes to the WAL as one record, then into the memtable.
 // A memtable over memtableSize is frozen and flushed in the background into a level-0 SST; the manifest
 // then names it with the WAL position replay starts from, and the WAL drops the segments before it.
-import { storageError } from '../ground/errors.js';
 import type { Logger } from '../log.js';
 import type { Wal, WalPosition } from '../wal/wal.js';
-import { keyOf, toBuffer } from './bytes.js';
 import { Memtable } from './memtable.js';
 import type { Settings } from './settings.js';
 import { SstBuilder, tableSizeHint } from './sst-builder.js';
 import type { StoreStatus } from './store-status.js';
 import type { Version, WriteOp, WriteOptions } from './types.js';
 import type { VersionSet } from './version-set.js';
-import { encodeBatch, type EncodedOp } from './write-batch.js';
+import { encodeOps, setFirstSeq, type EncodedBatch } from './write-batch.js';
 
 const WAL_RECORD_TYPE = 1;
 
@@ -51,31 +49,31 @@ export class WritePath {
   }
 
   write(ops: readonly WriteOp[], options: WriteOptions): Promise<Version> {
-    let encoded: EncodedOp[];
+    let batch: EncodedBatch;
     try {
       this.status.checkWritable('write');
-      encoded = encodeOps(ops);
+      batch = encodeOps(ops);
     } catch (error) {
       return Promise.reject(error);
     }
-    if (encoded.length === 0) return Promise.resolve(this.visibleSeq);
-    return this.writeEncoded(encoded, options);
+    if (batch.count === 0) return Promise.resolve(this.visibleSeq);
+    return this.writeEncoded(batch, options);
   }
 
-  /** Writes ops already checked and copied (a stalled write goes on with its copy, not the caller's buffers). */
-  private writeEncoded(encoded: EncodedOp[], options: WriteOptions): Promise<Version> {
+  /** Writes a batch already checked and copied (a stalled write goes on with its copy, not the caller's buffers). */
+  private writeEncoded(batch: EncodedBatch, options: WriteOptions): Promise<Version> {
     try {
       this.status.checkWritable('write');
     } catch (error) {
       return Promise.reject(error);
     }
-    if (this.mustStall()) return this.status.stalled().then(() => this.writeEncoded(encoded, options));
+    if (this.mustStall()) return this.status.stalled().then(() => this.writeEncoded(batch, options));
     const firstSeq = this.lastSeq + 1;
-    this.lastSeq += encoded.length;
-    const payload = encodeBatch(encoded, firstSeq);
-    const appended = this.wal!.appendSpan(payload, WAL_RECORD_TYPE).then(({ end }) => {
-      this.apply(encoded, firstSeq, end);
-      return firstSeq + encoded.length - 1;
+    this.lastSeq += batch.count;
+    setFirstSeq(batch.record, firstSeq);
+    const appended = this.wal!.appendSpan(batch.record, WAL_RECORD_TYPE).then(({ end }) => {
+      this.apply(batch, firstSeq, end);
+      return firstSeq + batch.count - 1;
     });
     if (options.sync !== true || this.settings.sync === 'always') return appended;
     return appended.then(async (version) => {
@@ -84,14 +82,12 @@ export class WritePath {
     });
   }
 
-  private apply(ops: readonly EncodedOp[], firstSeq: number, end: WalPosition): void {
+  /** Puts a written batch into the memtable (its keys and values copied from the record) and shows it to reads. */
+  private apply(batch: EncodedBatch, firstSeq: number, end: WalPosition): void {
     const mem = this.versions.current.mem;
-    for (let i = 0; i < ops.length; i++) {
-      const op = ops[i]!;
-      mem.add(op.key, firstSeq + i, op.value);
-      this.status.counters.userBytes += op.key.length + (op.value?.length ?? 0);
-    }
-    this.visibleSeq = firstSeq + ops.length - 1;
+    mem.addBatch(batch.record, `version ${firstSeq}`);
+    this.status.counters.userBytes += batch.userBytes;
+    this.visibleSeq = firstSeq + batch.count - 1;
     this.appliedEnd = end;
     // while closing, the WAL holds what is applied: no flush starts on a store being closed
     if (mem.bytes >= this.settings.memtableSize && !this.status.closing) this.freeze();
@@ -143,10 +139,10 @@ export class WritePath {
   private async flushOldest(): Promise<void> {
     const frozen = this.versions.current.imm.at(-1)!;
     const builder = new SstBuilder(this.settings.blockSize, this.settings.bloomBitsPerKey, tableSizeHint(this.settings.memtableSize, this.settings.blockSize));
-    let keys = 0;
-    for (const [key, versions] of frozen.sorted()) {
-      for (let i = versions.seqs.length - 1; i >= 0; i--) builder.add(key, versions.seqs[i]!, versions.values[i]);
-      if (++keys % 4096 === 0) await new Promise((resolve) => setImmediate(resolve));
+    let entries = 0;
+    for (const [key, seq, value] of frozen.sorted()) {
+      builder.add(key, seq, value);
+      if (++entries % 4096 === 0) await new Promise((resolve) => setImmediate(resolve));
     }
     const table = await this.versions.writeTable(builder.finish(), 0);
     this.status.counters.flushBytes += table.bytes;
@@ -160,15 +156,4 @@ export class WritePath {
     this.logger?.debug({ file: table.name, bytes: table.bytes, entries: table.properties.entries }, 'LSM flushed a memtable');
     this.flushed();
   }
-}
-
-function encodeOps(ops: readonly WriteOp[]): EncodedOp[] {
-  if (!Array.isArray(ops)) throw storageError('EINVAL', 'write takes an array of operations');
-  return ops.map((op, i) => {
-    if (op === null || typeof op !== 'object') throw storageError('EINVAL', `operation ${i} is not an object`);
-    const key = keyOf(op.key);
-    if (op.type === 'put') return { key, value: Buffer.from(toBuffer(op.value, `the value of operation ${i}`)) };
-    if (op.type === 'del') return { key, value: undefined };
-    throw storageError('EINVAL', `operation ${i} has type ${String((op as { type?: unknown }).type)}; expected 'put' or 'del'`);
-  });
 }
