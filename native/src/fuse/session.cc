@@ -306,6 +306,7 @@ Napi::Value FuseSession::Counters(const Napi::CallbackInfo& info) {
   number("largestWrite", counters_.largest_write.load());
   number("writebacks", counters_.writebacks.load());
   number("cachedReads", counters_.cached_reads.load());
+  number("cacheTriesSkipped", counters_.cache_tries_skipped.load());
   // by kind of request answered here: errors, and latencies in log2 buckets of microseconds
   static const char* const kKinds[kStatKinds] = {"read",  "write",   "fsync",   "getattr",
                                                  "flush", "release", "setattr", "lookup"};
