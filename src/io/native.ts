@@ -142,6 +142,8 @@ export interface NativeFuseSession {
     cachedReads: number;
     /** READs sent to the ring without trying the page cache, after a run of misses (native/src/fuse/data-path.cc) */
     cacheTriesSkipped: number;
+    /** reads of /dev/fuse that found no request (EAGAIN) */
+    emptyReads: number;
     uringQueues: number;
     uringRequests: number;
     /** the first error the kernel answered a queue's command with (0: none) */
