@@ -5,7 +5,8 @@
 // thread's io_uring (and, by node, node-table.h: GETATTR of a directory JavaScript attached, with one
 // statx on its descriptor there and then, LOOKUP of a name such a directory does not have, absent, and GETATTR
 // and SETATTR of a removed file, ENOENT): a READ is one preadv2(RWF_NOWAIT) on the storage's descriptor there and
-// then when the page cache holds its data, else one IORING_OP_READ, its completion the reply (a small WRITE is one
+// then when the page cache holds its data, else one IORING_OP_READ, its completion the reply (after a run of
+// misses, straight to the ring: see kMissesBeforeSkip) (a small WRITE is one
 // pwrite there and then: io_uring punts buffered writes on ext4 to a worker, see kInlineWrite). A file still being
 // filled (a remote object's blocks as they arrive) has only the READs ending within its ready bytes served here, and
 // its GETATTR goes to JavaScript. JavaScript keeps the policy and the storage's
