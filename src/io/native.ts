@@ -140,6 +140,10 @@ export interface NativeFuseSession {
     writebacks: number;
     /** READs whose data the page cache held, read on the reader thread (preadv2 RWF_NOWAIT) rather than through the ring */
     cachedReads: number;
+    /** READs sent to the ring without trying the page cache, after a run of misses (native/src/fuse/data-path.cc) */
+    cacheTriesSkipped: number;
+    /** reads of /dev/fuse that found no request (EAGAIN) */
+    emptyReads: number;
     uringQueues: number;
     uringRequests: number;
     /** the first error the kernel answered a queue's command with (0: none) */

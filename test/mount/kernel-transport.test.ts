@@ -369,3 +369,28 @@ test('kernel transport: reads the page cache holds are answered without the ring
   t.equal(Number(native?.[1]), 2 * 1048576, 'both reads of the file went through the data path, and read the same bytes');
   t.ok(Number(native?.[2]) > 0, `${native?.[2]} of them from the page cache`);
 });
+
+// 4 KiB reads of pages far apart (FADV_RANDOM: no read-ahead), each a READ of its own, of a file neither cache holds,
+// and each page checked against the copy read from the backing file
+const RANDOM_READS = `
+import os, random, sys
+mount, backing = os.open("f", os.O_RDONLY), os.open(sys.argv[1], os.O_RDONLY)
+os.posix_fadvise(mount, 0, 0, os.POSIX_FADV_RANDOM)
+pages = random.sample(range(4096), 400)
+print(sum(os.pread(mount, 4096, p * 4096) == os.pread(backing, 4096, p * 4096) for p in pages))
+`;
+
+test('kernel transport: after a run of reads the page cache missed, READs go to the ring without trying it', async (t) => {
+  const m = await withMount(t, 'io_uring', [...KERNEL, '--log-level', 'info']);
+  const copy = `/tmp/persistfs-k-cold.${process.pid}`;
+  m.sh(`head -c 16777216 /dev/urandom > ${copy} && cp ${copy} f && sync f`);
+  // both caches of the file dropped: the mount's (fadvise DONTNEED through it) and the backing file's
+  m.sh(`dd if=f iflag=nocache count=0 status=none && dd if=${path.join(m.backing, 'f')} iflag=nocache count=0 status=none`);
+  t.equal(m.sh(`/usr/bin/python3 -c '${RANDOM_READS}' ${copy} && rm ${copy}`), '400\n', 'every page read through the mount is the one written');
+  await stopMount(m.child, m.mnt);
+  const native = /"native":\{"native":true,.*?"cachedReads":(\d+),"cacheTriesSkipped":(\d+),"emptyReads":(\d+),/.exec(m.log());
+  t.ok(native !== null, 'the data path counts the READs that skipped the page cache, and the reads of /dev/fuse that found nothing');
+  t.ok(Number(native?.[2]) > 0, `${native?.[2]} of the 400 READs went to the ring at once (${native?.[1]} found in the cache)`);
+  // one READ at a time: a reader that read one went on to submit its IO, not to read /dev/fuse once more for nothing
+  t.ok(Number(native?.[3]) < 200, `${native?.[3]} reads of /dev/fuse found nothing, over the whole mount`);
+});

@@ -5,7 +5,8 @@
 // thread's io_uring (and, by node, node-table.h: GETATTR of a directory JavaScript attached, with one
 // statx on its descriptor there and then, LOOKUP of a name such a directory does not have, absent, and GETATTR
 // and SETATTR of a removed file, ENOENT): a READ is one preadv2(RWF_NOWAIT) on the storage's descriptor there and
-// then when the page cache holds its data, else one IORING_OP_READ, its completion the reply (a small WRITE is one
+// then when the page cache holds its data, else one IORING_OP_READ, its completion the reply (after a run of
+// misses, straight to the ring: see kMissesBeforeSkip) (a small WRITE is one
 // pwrite there and then: io_uring punts buffered writes on ext4 to a worker, see kInlineWrite). A file still being
 // filled (a remote object's blocks as they arrive) has only the READs ending within its ready bytes served here, and
 // its GETATTR goes to JavaScript. JavaScript keeps the policy and the storage's
@@ -54,8 +55,9 @@ struct DataPathCounters {
   std::atomic<uint64_t> bytes_written{0};
   std::atomic<uint64_t> writes{0};  // WRITE requests written to the storage's file
   std::atomic<uint64_t> largest_write{0};
-  std::atomic<uint64_t> writebacks{0};    // writebacks started ahead of an fsync (data-path.cc kWritebackEvery)
-  std::atomic<uint64_t> cached_reads{0};  // backing reads the page cache answered on the serving thread
+  std::atomic<uint64_t> writebacks{0};           // writebacks started ahead of an fsync (data-path.cc kWritebackEvery)
+  std::atomic<uint64_t> cached_reads{0};         // backing reads the page cache answered on the serving thread
+  std::atomic<uint64_t> cache_tries_skipped{0};  // READs sent to the ring without that try (data-path.cc)
   std::atomic<uint64_t> errors[kStatKinds] = {};
   std::atomic<uint64_t> latency[kStatKinds][kLatencyBuckets] = {};
   // One answered request of `kind` that arrived at `start_ns` (CLOCK_MONOTONIC); error: its errno or 0.
@@ -126,6 +128,7 @@ class DataPath {
   void Submit(Op* op);                 // its IO on the ring (or, a small write, done at once: see kInlineWrite)
   void Completed(Op* op, int result);  // result: bytes, or -errno
   void Finish(Op* op, int error);      // answers (error 0: with the op's result), then retires it
+  bool TryCache();                     // whether a READ tries the page cache first (see kMissesBeforeSkip)
   void Retire(Op* op);                 // gives its buffer back, frees it, and lets go of its file
   void StartWriteback(const std::shared_ptr<OpenFile>& file, size_t written);  // see kWritebackEvery
   bool ServeByNode(const Request& request);  // GETATTR by node or SETATTR (node-table.h); false when not ours
@@ -140,6 +143,8 @@ class DataPath {
   const Timeouts timeouts_;
   const size_t buffer_size_;
   uint32_t inflight_ = 0;
+  uint32_t cache_misses_ = 0;    // READs in a row the page cache did not hold
+  uint32_t skipped_ = 0;         // READs that skipped the try, for the probes
   std::vector<uint8_t*> spare_;  // buffers kept for reuse
 };
 

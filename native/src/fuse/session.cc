@@ -306,6 +306,8 @@ Napi::Value FuseSession::Counters(const Napi::CallbackInfo& info) {
   number("largestWrite", counters_.largest_write.load());
   number("writebacks", counters_.writebacks.load());
   number("cachedReads", counters_.cached_reads.load());
+  number("cacheTriesSkipped", counters_.cache_tries_skipped.load());
+  number("emptyReads", empty_reads_.load());
   // by kind of request answered here: errors, and latencies in log2 buckets of microseconds
   static const char* const kKinds[kStatKinds] = {"read",  "write",   "fsync",   "getattr",
                                                  "flush", "release", "setattr", "lookup"};
@@ -450,8 +452,10 @@ void FuseSession::ReadLoop(Reader& reader) {
   Finish(error);
 }
 
-// Reads every request /dev/fuse has now. False once reading is over: the connection ended (ENODEV: the
-// normal end, unmounted or aborted) or failed (*error set).
+// Reads every request /dev/fuse has now, or up to one that put IO in the ring: that IO is submitted at once
+// rather than after one more read, which mostly finds nothing (the poll, armed again, says at once when
+// another request is there). False once reading is over: the connection ended (ENODEV: the normal end,
+// unmounted or aborted) or failed (*error set).
 bool FuseSession::ReadAvailable(Reader& reader, uint8_t** buffer, int* error) {
   for (;;) {
     ssize_t n = read(fd_, *buffer, buffer_size_);
@@ -460,11 +464,15 @@ bool FuseSession::ReadAvailable(Reader& reader, uint8_t** buffer, int* error) {
         *error = ENOMEM;
         return false;
       }
+      if (reader.data != nullptr && io_uring_sq_ready(&reader.ring) > 0) return true;
       continue;
     }
     int e = errno;
     if (e == EINTR || e == ENOENT) continue;  // ENOENT: the request was interrupted before we read it
-    if (e == EAGAIN) return true;
+    if (e == EAGAIN) {
+      empty_reads_.fetch_add(1, std::memory_order_relaxed);
+      return true;
+    }
     *error = e == ENODEV ? 0 : e;
     return false;
   }

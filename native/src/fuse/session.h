@@ -89,6 +89,7 @@ class FuseSession : public Napi::ObjectWrap<FuseSession>, public DataPath::Trans
   DataPathCounters counters_;
   DataPath::Timeouts timeouts_;
   std::atomic<bool> native_{false};                  // a reader got its ring: the data path runs
+  std::atomic<uint64_t> empty_reads_{0};             // reads of /dev/fuse that found no request (EAGAIN)
   std::vector<std::unique_ptr<UringQueue>> queues_;  // FUSE over io_uring, one per CPU, once started
   // JavaScript's thread: the cells of attached handles (size, ready, served), kept alive while the data path
   // may use them
