@@ -28,10 +28,15 @@ function sizeOf(value: Bytes, what: string): number {
   return toBuffer(value, what).length; // throws EINVAL, saying what was given
 }
 
-function put(out: Buffer, at: number, value: Bytes, length: number): number {
+/** Writes `value` (checked by sizeOf, `out` sized by it) with its length before it; returns where it ends. */
+function put(out: Buffer, at: number, value: Bytes): number {
+  let length: number;
+  if (typeof value === 'string') length = out.write(value, at + 4, 'utf8');
+  else {
+    out.set(value, at + 4);
+    length = value.byteLength;
+  }
   out.writeUInt32LE(length, at);
-  if (typeof value === 'string') out.write(value, at + 4, length, 'utf8');
-  else out.set(value, at + 4);
   return at + 4 + length;
 }
 
@@ -54,8 +59,8 @@ export function encodeOps(ops: readonly WriteOp[]): EncodedBatch {
   let at = RECORD_HEADER;
   for (const op of ops) {
     record[at] = op.type === 'put' ? KIND_PUT : KIND_DELETE;
-    at = put(record, at + 1, op.key, sizeOf(op.key, 'a key'));
-    if (op.type === 'put') at = put(record, at, op.value, sizeOf(op.value, 'a value'));
+    at = put(record, at + 1, op.key);
+    if (op.type === 'put') at = put(record, at, op.value);
     else at = record.writeUInt32LE(0, at);
   }
   return { record, count: ops.length, userBytes };
