@@ -134,13 +134,14 @@ class Tier implements TieredFiles {
     const written = 'written' in local ? local.written : undefined;
     let stat: EntryStat;
     try {
-      stat = await this.staging.stat(written?.id ?? (local as { record: UploadRecord }).record.id);
+      stat = await this.staging.stat('written' in local ? local.written.id : local.record.id);
     } catch (error) {
       if (!isCode(error, 'ENOENT')) throw error;
-      // closed and uploaded meanwhile: its copy went to the cache (or away), the bucket has it now
-      return written !== undefined && this.local(key) !== local ? this.localStat(key) : undefined;
+      // closed and uploaded meanwhile: its copy went to the cache (or away), the bucket has it now; an open
+      // copy that is no longer the key's (closed meanwhile) is looked up again
+      return written !== undefined && this.written.get(key) !== written ? this.localStat(key) : undefined;
     }
-    const attributes = written?.attributes ?? attributesOf((local as { record: UploadRecord }).record.metadata, 'file', new Date());
+    const attributes = 'written' in local ? local.written.attributes : attributesOf(local.record.metadata, 'file', new Date());
     return { ...entryStat('file', key, stat.size, attributes), mtimeNs: stat.mtimeNs, ctimeNs: stat.ctimeNs, atimeNs: stat.atimeNs };
   }
 
