@@ -60,6 +60,8 @@ export class CachedObject {
   stale = false;
   /** fetched bytes being written into `file` now: the last unpin waits for them before closing it */
   readonly writes = new Set<Promise<void>>();
+  /** an adopted copy being renamed into place: a pin opens the file once this settles */
+  arrival: Promise<void> = Promise.resolve();
 
   constructor(
     readonly key: string,
@@ -144,11 +146,10 @@ export class BlockCache {
    * version cached before is dropped (or marked stale while open).
    */
   async pin(key: string, etag: string, size: number): Promise<CachedObject> {
+    // one object per version and file name: another version is dropped first, and what is cached is looked
+    // up again after each wait (a pin or an adopt of this version may have come meanwhile)
+    for (let cached = this.objects.get(key); cached !== undefined && cached.etag !== etag; cached = this.objects.get(key)) await this.forget(cached);
     let object = this.objects.get(key);
-    if (object !== undefined && object.etag !== etag) {
-      await this.forget(object);
-      object = undefined;
-    }
     // a version cached before has its file: opened first (a warm open), made first otherwise
     const known = object !== undefined;
     if (object === undefined) {
@@ -157,6 +158,7 @@ export class BlockCache {
       this.objects.set(key, object);
     }
     object.pins++;
+    await object.arrival;
     await this.removing;
     if (object.file === undefined) {
       const name = object.name;
@@ -192,11 +194,20 @@ export class BlockCache {
       await from.unlink(name);
       return;
     }
-    if (old !== undefined) await this.forget(old);
+    // in the map before any wait: a pin of this version from now on is a pin of this object, and opens its
+    // file only once the copy is in place (a file it made meanwhile would be replaced under it)
     const object = new CachedObject(key, etag, size, fileName(key, etag), this.options.blockSize);
-    await from.rename(name, this.dir, object.name, 'replace');
     this.objects.set(key, object);
-    for (let index = 0; index < object.blocks; index++) this.mark(object, index);
+    const arrival = (async () => {
+      if (old !== undefined) await this.forget(old);
+      await from.rename(name, this.dir, object.name, 'replace');
+      for (let index = 0; index < object.blocks; index++) this.mark(object, index);
+      // an open of an older version dropped it meanwhile: nothing will read it unless it is open
+      if (object.stale && object.pins === 0) await this.remove(object);
+    })();
+    // a pin waiting for it goes on either way: without the copy, the object is empty and fetches its blocks
+    object.arrival = arrival.catch(() => undefined);
+    await arrival;
     await this.evict();
   }
 
@@ -406,21 +417,30 @@ export class BlockCache {
       over -= bytes;
       victims.set(object, [...(victims.get(object) ?? []), index]);
     }
-    for (const [object, indexes] of victims) {
-      if (object.present.size === 0 && this.objects.get(object.key) === object) {
-        this.objects.delete(object.key);
-        await this.queueRemoval(() => this.dir.unlink(object.name).catch(() => undefined));
-        continue;
-      }
-      await this.queueRemoval(async () => {
+    // all queued at once, before anything can fetch a victim's block again (a fetch writes only after the
+    // removals queued before it); each looks at its object when its turn comes: pinned, dropped or refilled
+    const removals = [...victims].map(([object, indexes]) =>
+      this.queueRemoval(async () => {
+        // no longer the cached version: its file went with it (or went stale, and goes at its last unpin)
+        if (this.objects.get(object.key) !== object) return;
+        if (object.present.size === 0 && object.pins === 0) {
+          this.objects.delete(object.key);
+          await this.dir.unlink(object.name).catch(() => undefined);
+          return;
+        }
         const file = await this.dir.openFile(object.name, READ_WRITE);
         try {
-          for (const index of indexes) await file.allocate(index * object.blockSize, this.blockBytes(object, index), FALLOC.PUNCH_HOLE | FALLOC.KEEP_SIZE);
+          // a block held again was fetched after this removal was queued (it waited for it): it stays
+          for (const index of indexes)
+            if (!object.present.has(index)) await file.allocate(index * object.blockSize, this.blockBytes(object, index), FALLOC.PUNCH_HOLE | FALLOC.KEEP_SIZE);
         } finally {
           await file.close();
         }
-      });
-    }
+      }),
+    );
+    // bytes that could not be punched are lost to the budget's count only: the reader whose fetch made room
+    // is not failed for it (queueRemoval logged it)
+    await Promise.allSettled(removals);
     if (this.used > this.options.cacheSize)
       this.logger?.debug({ used: this.used, budget: this.options.cacheSize }, 'cache over budget: the rest is in open files');
   }

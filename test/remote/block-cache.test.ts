@@ -1,0 +1,123 @@
+// The tiered adapter's block cache on its own (a memory directory, an object store that counts its ranged
+// GETs), with the interleavings a real radosgw leaves to chance forced: a pin of a version while its
+// uploaded copy is being adopted, and an eviction whose cached file is gone.
+import test from 'tape';
+
+import { READ_WRITE, type DirNode } from '../../src/adapters/adapter.js';
+import { MemoryAdapter } from '../../src/adapters/memory-adapter.js';
+import type { ObjectStore } from '../../src/adapters/s3/object-store.js';
+import { BlockCache } from '../../src/adapters/tiered/block-cache.js';
+
+const BLOCK = 4096;
+
+/** Objects by key, served by ranged streams; `gets` counts them. */
+class FakeStore {
+  readonly objects = new Map<string, Buffer>();
+  gets = 0;
+
+  async *stream(key: string, offset: number, _etag: string | undefined, length?: number): AsyncGenerator<Buffer, void, undefined> {
+    this.gets++;
+    const data = this.objects.get(key);
+    if (data === undefined) throw Object.assign(new Error(`no object ${key}`), { code: 'ENOENT' });
+    yield data.subarray(offset, length === undefined ? data.length : offset + length);
+  }
+}
+
+const pattern = (size: number, seed: number): Buffer => Buffer.from(Array.from({ length: size }, (_, i) => (i * 31 + seed) % 251));
+
+async function setup(cacheSize: number) {
+  const root = await new MemoryAdapter().openRoot();
+  await root.mkdir('staging', 0o755);
+  await root.mkdir('cache', 0o755);
+  const staging = await root.openDir('staging');
+  const dir = await root.openDir('cache');
+  const store = new FakeStore();
+  const cache = new BlockCache(store as unknown as ObjectStore, dir, { cacheSize, blockSize: BLOCK, readAhead: 0, fetchSize: BLOCK }, undefined);
+  return { staging, dir, store, cache };
+}
+
+async function stage(dir: DirNode, name: string, data: Buffer): Promise<void> {
+  const file = await dir.createFile(name, 0o600, READ_WRITE);
+  await file.write([data], 0);
+  await file.close();
+}
+
+async function readAll(cache: BlockCache, key: string, etag: string, size: number): Promise<Buffer> {
+  const object = await cache.pin(key, etag, size);
+  try {
+    const buffer = Buffer.alloc(size);
+    const n = await cache.read(object, buffer, 0);
+    return buffer.subarray(0, n);
+  } finally {
+    await cache.unpin(object);
+  }
+}
+
+test('block cache: an open of a version while its uploaded copy is adopted reads the copy, and evictions leave it whole', async (t) => {
+  const { staging, store, cache } = await setup(4 * BLOCK);
+  const data = pattern(3 * BLOCK, 7);
+  store.objects.set('a', data);
+  await stage(staging, 'upload-1', data);
+  // the adopt's rename held until the open has started
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const held: DirNode = Object.create(staging, {
+    rename: { value: async (...args: Parameters<DirNode['rename']>) => gate.then(() => staging.rename(...args)) },
+  });
+  const adopted = cache.adopt(held, 'upload-1', 'a', 'etag-1', data.length);
+  const opened = cache.pin('a', 'etag-1', data.length);
+  await new Promise((resolve) => setImmediate(resolve));
+  release();
+  await adopted;
+  const object = await opened;
+  const buffer = Buffer.alloc(data.length);
+  await cache.read(object, buffer, 0);
+  await cache.unpin(object);
+  t.ok(buffer.equals(data), 'the open read the object');
+  t.equal(store.gets, 0, 'from the adopted copy, without a GET');
+  // another object read in full: the budget (4 blocks) evicts blocks of the first
+  store.objects.set('b', pattern(3 * BLOCK, 9));
+  t.ok((await readAll(cache, 'b', 'etag-b', 3 * BLOCK)).equals(store.objects.get('b')!), 'the second object reads right');
+  t.ok(cache.bytes <= 4 * BLOCK, `the cache holds ${cache.bytes} bytes, within its budget`);
+  t.ok((await readAll(cache, 'a', 'etag-1', data.length)).equals(data), 'the first object reads right after the evictions');
+  t.ok((await readAll(cache, 'b', 'etag-b', 3 * BLOCK)).equals(store.objects.get('b')!), 'and the second again');
+});
+
+test('block cache: an eviction whose cached file is gone does not fail the read that made room', async (t) => {
+  const { staging, dir, store, cache } = await setup(4 * BLOCK);
+  const data = pattern(3 * BLOCK, 3);
+  store.objects.set('a', data);
+  await stage(staging, 'upload-1', data);
+  await cache.adopt(staging, 'upload-1', 'a', 'etag-1', data.length);
+  // the cached file removed behind the cache's back (what a removal racing the eviction left)
+  for (const entry of await dir.list()) await dir.unlink(entry.name);
+  store.objects.set('b', pattern(2 * BLOCK, 5));
+  const read = await readAll(cache, 'b', 'etag-b', 2 * BLOCK).catch((error: unknown) => error);
+  t.ok(
+    Buffer.isBuffer(read) && read.equals(store.objects.get('b')!),
+    `the read that evicted blocks of the first object succeeded (${read instanceof Error ? read.message : 'bytes right'})`,
+  );
+});
+
+test('block cache: two versions opened at once leave one cached object, and each open reads its own version', async (t) => {
+  const { store, cache } = await setup(16 * BLOCK);
+  const v1 = pattern(2 * BLOCK, 1);
+  const v2 = pattern(2 * BLOCK, 2);
+  store.objects.set('a', v1);
+  const first = await cache.pin('a', 'etag-1', v1.length);
+  const one = Buffer.alloc(v1.length);
+  await cache.read(first, one, 0);
+  // a new version behind our back; two opens of it at once, while the old one is still open
+  store.objects.set('a', v2);
+  const [second, third] = await Promise.all([cache.pin('a', 'etag-2', v2.length), cache.pin('a', 'etag-2', v2.length)]);
+  t.equal(second, third, 'both opens of the new version share one cached object');
+  const two = Buffer.alloc(v2.length);
+  await cache.read(second, two, 0);
+  t.ok(one.equals(v1) && two.equals(v2), 'each open read its version');
+  await cache.unpin(first);
+  await cache.unpin(second);
+  await cache.unpin(third);
+  t.ok((await readAll(cache, 'a', 'etag-2', v2.length)).equals(v2), 'the new version reads right once the old one closed');
+});
