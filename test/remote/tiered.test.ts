@@ -424,6 +424,34 @@ test('tiered: a new file stays visible while its last close records its upload (
   await dir.close();
 });
 
+test('tiered: a last close whose upload record cannot be written keeps the file (visible, readable) and records it later', async (t) => {
+  const { storage, adapter, client, cluster, prefix } = await tiered(t);
+  const uploads = (adapter as unknown as { tier: { uploads: { begin(...args: unknown[]): Promise<void> } } }).tier.uploads;
+  const begin = uploads.begin.bind(uploads);
+  // the record's write fails twice (a full disk), then succeeds
+  let failures = 2;
+  let recorded = false;
+  uploads.begin = async (...args: unknown[]) => {
+    if (failures-- > 0) throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+    await begin(...args);
+    recorded = true;
+  };
+  const file = await storage.root.createFile('kept');
+  await file.writeAt(0, bytes('precious bytes'));
+  await file.close();
+  t.pass('the close resolved (its record is tried again)');
+  t.equal((await storage.root.stat('kept')).size, 14, 'the file is still there, its size whole');
+  t.ok(
+    (await storage.root.read()).some((entry) => entry.name === 'kept'),
+    'and listed',
+  );
+  const deadline = Date.now() + 10_000;
+  while (!recorded && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+  t.ok(recorded, 'the close was tried again until its record was written');
+  await adapter.drained();
+  t.equal((await objectBytes(client, cluster.bucket, `${prefix}kept`))?.toString(), 'precious bytes', 'and the file uploaded, every byte');
+});
+
 /** Holds the tiered adapter's turn of `key` (its operations on that name wait) until the returned function is called. */
 function holdTurn(adapter: TieredAdapter, key: string): () => Promise<void> {
   const locks = (adapter as unknown as { tier: { locks: KeyLocks } }).tier.locks;

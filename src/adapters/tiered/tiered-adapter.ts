@@ -87,6 +87,8 @@ class Tier implements TieredFiles {
    * still local, so that a stat, a listing or an rmdir of the directory in between does not miss them
    */
   private readonly closing = new Map<string, Promise<unknown>>();
+  /** last closes whose upload record failed: tried again by a timer (closeLater) */
+  private readonly closeFailures = new Map<Written, { attempts: number; timer: NodeJS.Timeout }>();
   /** read-only handles on local copies, by key: a copy with readers is not taken into the cache */
   private readonly copyReaders = new Map<string, number>();
   uploads!: Uploads;
@@ -100,6 +102,8 @@ class Tier implements TieredFiles {
     readonly staging: DirNode,
     readonly writeThrough: boolean,
     readonly logger: Logger | undefined,
+    /** the delays of a close tried again (those of the uploads') */
+    private readonly retry: { delay: number; maxDelay: number },
   ) {}
 
   /** The newest local state of `key`: open for writing, or a copy waiting for its upload. */
@@ -224,18 +228,68 @@ class Tier implements TieredFiles {
   }
 
   private async finishClose(written: Written): Promise<boolean> {
+    // a close tried again: this one replaces it
+    const failure = this.closeFailures.get(written);
+    if (failure !== undefined) clearTimeout(failure.timer);
+    this.closeFailures.delete(written);
     const stat = await written.file.stat();
     // opened for writing, never written: the object is as it was; nothing to upload (nor to overwrite)
     const unchanged = !written.changed && stat.size === written.baseline.size && stat.ctimeNs === written.baseline.ctimeNs;
-    await written.file.close();
-    if (written.dropped) return false;
-    if (unchanged) {
-      await this.forgetCopy(written);
+    if (written.dropped || unchanged) {
+      await written.file.close();
+      if (!written.dropped) await this.forgetCopy(written);
       return false;
     }
-    await this.record(written, metadataOf({ ...written.attributes, mtimeNs: stat.mtimeNs }));
+    try {
+      await this.record(written, metadataOf({ ...written.attributes, mtimeNs: stat.mtimeNs }));
+    } catch (error) {
+      // the copy is all there is of these bytes: kept open and local, its close tried again later
+      this.closeLater(written, error, (failure?.attempts ?? 0) + 1);
+      return false;
+    }
+    await written.file.close();
     this.uploads.queue(written.id);
     return true;
+  }
+
+  /**
+   * A last close whose upload record could not be written (ENOSPC, EIO): the copy stays the key's local
+   * state, open as if a handle still held it (stat, listings and reads see it; an open takes it again), and
+   * its close is tried again after a delay that doubles up to maxRetryDelay. close() of the adapter tries
+   * once more.
+   */
+  private closeLater(written: Written, error: unknown, attempts: number): void {
+    written.closed = false;
+    if (!this.written.has(written.key)) this.written.set(written.key, written);
+    const delay = Math.min(this.retry.delay * 2 ** (attempts - 1), this.retry.maxDelay);
+    const timer = setTimeout(() => {
+      this.closeWritten(written).catch((again: unknown) => this.logger?.warn({ err: again, key: written.key }, 'tiered: a close tried again failed'));
+    }, delay);
+    timer.unref();
+    this.closeFailures.set(written, { attempts, timer });
+    this.logger?.warn(
+      { err: error, key: written.key, copy: written.id, attempts, retryMs: delay },
+      'tiered: the upload of a closed file could not be recorded; its local copy is kept and the close tried again',
+    );
+  }
+
+  /** The closes waiting to be tried again, tried now (the adapter closes); what still fails is said. */
+  async closeFailed(): Promise<void> {
+    for (const written of [...this.closeFailures.keys()]) {
+      // opened again since: the close of that handle records it
+      if (written.handles > 0) continue;
+      await this.closeWritten(written).catch(() => undefined);
+      const still = this.closeFailures.get(written);
+      if (still === undefined) continue;
+      clearTimeout(still.timer);
+      this.closeFailures.delete(written);
+      written.closed = true;
+      await written.file.close().catch(() => undefined);
+      this.logger?.error(
+        { key: written.key, copy: written.id },
+        "tiered: a closed file could not be recorded for upload; its bytes are only in the local copy named here, in the cache directory's staging area (copy it out: the next open removes copies without a record)",
+      );
+    }
   }
 
   /**
@@ -436,7 +490,8 @@ export class TieredAdapter implements Adapter {
     const pending = await ensureDir(localRoot, 'pending');
     const blocks = await ensureDir(localRoot, 'blocks');
     this.opened.push(staging, pending, blocks);
-    const tier = new Tier(this.remote.store, staging, this.options.writeMode === 'through', this.logger);
+    const retry = { delay: this.options.retryDelay ?? 500, maxDelay: this.options.maxRetryDelay ?? 30_000 };
+    const tier = new Tier(this.remote.store, staging, this.options.writeMode === 'through', this.logger, retry);
     tier.cache = new BlockCache(
       this.remote.store,
       blocks,
@@ -455,8 +510,8 @@ export class TieredAdapter implements Adapter {
       pending,
       {
         concurrency: this.options.uploadConcurrency ?? 4,
-        retryDelay: this.options.retryDelay ?? 500,
-        maxRetryDelay: this.options.maxRetryDelay ?? 30_000,
+        retryDelay: retry.delay,
+        maxRetryDelay: retry.maxDelay,
         delay: this.options.writeMode === 'through' ? 0 : (this.options.writeBackDelay ?? 0),
       },
       (record, etag, size) => tier.uploaded(record, etag, size),
@@ -473,6 +528,7 @@ export class TieredAdapter implements Adapter {
    * and resumes at the next open of the cache directory.
    */
   async close(): Promise<void> {
+    await this.tier?.closeFailed();
     const uploads = this.tier?.uploads;
     uploads?.startDelayed();
     if (uploads !== undefined && uploads.pending > 0) {
