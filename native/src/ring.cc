@@ -1,7 +1,6 @@
 #include "ring.h"
 
 #include <fcntl.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -62,24 +61,14 @@ Ring::Ring(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Ring>(info) {
   ring_ready_ = true;
   slots_.resize(entries);
 
-  eventfd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (eventfd_ < 0) {
-    int err = errno;
-    Teardown();
-    throw ErrnoError(env, err, "eventfd");
-  }
-  rc = io_uring_register_eventfd(&ring_, eventfd_);
-  if (rc < 0) {
-    Teardown();
-    throw ErrnoError(env, -rc, "io_uring_register_eventfd");
-  }
   probe_ = io_uring_get_probe_ring(&ring_);
 
+  // The event loop polls the ring's own descriptor: readable while the CQ holds completions.
   uv_loop_t* loop = nullptr;
   napi_get_uv_event_loop(env, &loop);
   poll_ = new uv_poll_t;
   poll_->data = this;
-  uv_poll_init(loop, poll_, eventfd_);
+  uv_poll_init(loop, poll_, ring_.ring_fd);
   uv_poll_start(poll_, UV_READABLE, &Ring::OnPoll);
   uv_unref(reinterpret_cast<uv_handle_t*>(poll_));  // idle rings do not keep the process alive
 }
@@ -101,8 +90,6 @@ void Ring::Teardown() {
   probe_ = nullptr;
   if (ring_ready_) io_uring_queue_exit(&ring_);
   ring_ready_ = false;
-  if (eventfd_ >= 0) close(eventfd_);
-  eventfd_ = -1;
 }
 
 io_uring_sqe* Ring::NextSqe(const Napi::Env& env, uint32_t slot) {
@@ -356,11 +343,6 @@ uint32_t Ring::Reap() {
 void Ring::OnPoll(uv_poll_t* handle, int status, int /*events*/) {
   auto* ring = static_cast<Ring*>(handle->data);
   if (ring == nullptr || !ring->ring_ready_ || status < 0) return;
-  // One read takes the whole count and clears it (an eventfd without EFD_SEMAPHORE): a second one would
-  // only find EAGAIN, a system call per wake-up for nothing. A completion after it writes again, and the
-  // poll fires again.
-  uint64_t ignored;
-  (void)!read(ring->eventfd_, &ignored, sizeof(ignored));
   uint32_t count = ring->Reap();
   Napi::Env env = ring->Env();
   if (count > 0) {

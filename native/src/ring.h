@@ -1,10 +1,11 @@
 // One io_uring instance owned by a JavaScript UringEngine.
 //
 // JavaScript prepares requests into numbered slots (user_data = slot), then calls submit() once per tick
-// or when its threshold is reached: one io_uring_enter for the whole batch. Completions are signalled on an
-// eventfd registered with the ring and watched by a libuv poll handle on the event loop thread, so no
-// thread is spent per request. Each wake-up reaps every available CQE into a Float64Array shared with
-// JavaScript (pairs of slot, result) and calls back into JavaScript once for the whole batch.
+// or when its threshold is reached: one io_uring_enter for the whole batch. The event loop thread watches
+// the ring's own descriptor with a libuv poll handle (readable while the CQ holds completions), so no
+// thread is spent per request, nor a read of an eventfd per wake-up. Each wake-up reaps every available
+// CQE into a Float64Array shared with JavaScript (pairs of slot, result) and calls back into JavaScript
+// once for the whole batch.
 #pragma once
 
 #include <liburing.h>
@@ -63,7 +64,6 @@ class Ring : public Napi::ObjectWrap<Ring> {
 
   io_uring ring_{};
   bool ring_ready_ = false;
-  int eventfd_ = -1;
   uv_poll_t* poll_ = nullptr;  // freed in its close callback, which may run after this object is gone
   bool alive_ref_ = false;     // the JS object and the poll handle are kept alive while work is in flight
   Napi::FunctionReference on_complete_;

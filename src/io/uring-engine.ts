@@ -4,8 +4,8 @@
 //
 // The ring has `queueDepth` slots. A request takes a free slot (its user_data); with none free it waits in
 // `parked`, in order, until a completion frees one. Completions arrive in batches from the native poll
-// handle (eventfd); each frees its slot first, then settles its promise, so user code runs after the batch,
-// never inside it, and whatever it queues is submitted before the loop sleeps.
+// handle (on the ring's descriptor); each frees its slot first, then settles its promise, so user code
+// runs after the batch, never inside it, and whatever it queues is submitted before the loop sleeps.
 //
 // The request object holds the buffers (through its prep closure) until its completion is reaped, so the
 // kernel never writes into memory that JavaScript has let go.

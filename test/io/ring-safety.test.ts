@@ -45,3 +45,19 @@ test('changing the array after appendv returned does not change what is written'
   await file.read(0, content);
   t.equal(content.toString(), 'first\nsecond-1\nsecond-2\n', 'with the buffers as they were at the call');
 });
+
+test('a ring takes one descriptor, its own: completions are seen on it (no eventfd beside it)', async (t) => {
+  const dirfd = fs.openSync(tempDir(t), 'r');
+  t.teardown(() => fs.closeSync(dirfd));
+  const open = () => fs.readdirSync('/proc/self/fd').length;
+  const before = open();
+  const engine = new UringEngine({ queueDepth: 4, submitThreshold: 4 });
+  t.equal(open() - before, 1, 'one descriptor more while the ring is open');
+  const fd = await engine.openat(dirfd, 'f', O.RDWR | O.CREAT, 0o644);
+  // a buffered write (an io-wq worker's completion) and a statx, each awaited: every one is seen
+  for (let i = 0; i < 4; i++) t.equal(await engine.write(fd, Buffer.from('abcd'), 0, 4, 4 * i), 4, `write ${i} completes`);
+  t.equal((await engine.statx(dirfd, 'f')).size, 16, 'the statx sees all of them');
+  await engine.closeFd(fd);
+  await engine.close();
+  t.equal(open(), before, 'none left once it is closed');
+});
