@@ -17,6 +17,7 @@ import type { PosixFs } from '../posix-fs.js';
 import type { FuseUringMode } from '../fuse-glue.js';
 import { OpStats, type StatsSnapshot } from '../stats.js';
 import type { NativeAccess } from '../../src/adapters/adapter.js';
+import { storageError } from '../../src/ground/errors.js';
 import { InitError, negotiate, offersUring } from './init.js';
 import { KernelOps, type KernelOpsOptions, type NativePort, type Operation, type ReplyBody } from './operations.js';
 import { InitFlag, MAX_WRITE, Opcode, OPCODE_NAMES, READ_BUFFER_SIZE } from './protocol.js';
@@ -26,6 +27,26 @@ import { decodeRequest, ProtocolError, type Request } from './request.js';
 const { EIO, EINVAL, ENOSYS, EPROTO } = constants.errno;
 /** Entries per FUSE-over-io_uring queue: requests one CPU can have in flight at once. */
 const URING_DEPTH = 16;
+/**
+ * READ replies of at least this many bytes whose data the page cache holds go from the storage's file to
+ * /dev/fuse by splice (the kernel copies the data once; native/src/fuse/data-path.h ReplySplice).
+ */
+const SPLICE_READS_DEFAULT = 64 * 1024;
+
+/**
+ * Which READ replies go by splice: PERSISTFS_SPLICE_READS, a number of bytes (the smallest reply spliced; 1:
+ * every one), `off` (every READ by copy), or `drain` (for tests: the default's READs are spliced into their
+ * pipe, then read back and sent by copy, the path of a splice that fell short); unset, the default.
+ */
+export function spliceReads(value = process.env.PERSISTFS_SPLICE_READS): { minimum: number; drain: boolean } {
+  if (value === undefined || value === '') return { minimum: SPLICE_READS_DEFAULT, drain: false };
+  if (value === 'off') return { minimum: 0, drain: false };
+  if (value === 'drain') return { minimum: SPLICE_READS_DEFAULT, drain: true };
+  const bytes = Number(value);
+  if (!Number.isSafeInteger(bytes) || bytes < 1)
+    throw storageError('EINVAL', `PERSISTFS_SPLICE_READS=${JSON.stringify(value)}: expected a number of bytes (1 or more), off or drain`);
+  return { minimum: bytes, drain: false };
+}
 
 export interface KernelMountOptions extends KernelOpsOptions {
   allowOther: boolean;
@@ -129,7 +150,8 @@ export class KernelMount {
     else this.session.mountWithFusermount(this.mountpoint, kernelMountOptions(this.options, this.backing, false));
     const attr = timeout(this.options.attrTimeout);
     const entry = timeout(this.options.entryTimeout);
-    this.session.start(READ_BUFFER_SIZE, attr.sec, attr.nsec, entry.sec, entry.nsec);
+    const splice = spliceReads();
+    this.session.start(READ_BUFFER_SIZE, attr.sec, attr.nsec, entry.sec, entry.nsec, splice.minimum, splice.drain);
     this.started = true;
     return Promise.resolve();
   }

@@ -96,9 +96,19 @@ export interface NativeFuseSession {
   /**
    * starts the reader thread, reading into buffers of `bufferSize` bytes; the data path's GETATTR replies
    * let the kernel keep attributes for `attrSeconds` + `attrNanoseconds`, its replies to a LOOKUP of an
-   * absent name the absence for `entrySeconds` + `entryNanoseconds`
+   * absent name the absence for `entrySeconds` + `entryNanoseconds`; READ replies of at least
+   * `spliceMinimum` bytes go by splice (0 or absent: none), and with `spliceDrain` (tests) each is read back
+   * from its pipe and sent by copy, the path of a splice that fell short
    */
-  start(bufferSize: number, attrSeconds: number, attrNanoseconds: number, entrySeconds: number, entryNanoseconds: number): void;
+  start(
+    bufferSize: number,
+    attrSeconds: number,
+    attrNanoseconds: number,
+    entrySeconds: number,
+    entryNanoseconds: number,
+    spliceMinimum?: number,
+    spliceDrain?: boolean,
+  ): void;
   /**
    * from now until its RELEASE (reported to onRequests), the data path serves READ, WRITE, FSYNC, FLUSH,
    * GETATTR and RELEASE of handle `fh` of node `nodeid` itself, on descriptor `fd`, raising sizeCell[0]
@@ -142,6 +152,14 @@ export interface NativeFuseSession {
     cachedReads: number;
     /** READs sent to the ring without trying the page cache, after a run of misses (native/src/fuse/data-path.cc) */
     cacheTriesSkipped: number;
+    /** READ replies spliced from the storage's file to /dev/fuse (native/src/fuse/data-path.h ReplySplice) */
+    splicedReads: number;
+    /** READs begun by splice and answered by copy or an error after all (a short splice: the file shrank meanwhile) */
+    spliceFallbacks: number;
+    /** READs large enough to splice that found every pipe of their reader busy, and were copied */
+    splicePipesBusy: number;
+    /** READs large enough to splice whose data the page cache did not hold (all of it, read), and were copied */
+    spliceUncached: number;
     /** reads of /dev/fuse that found no request (EAGAIN) */
     emptyReads: number;
     uringQueues: number;

@@ -3,7 +3,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,6 +45,24 @@ constexpr uint64_t kWritebackEvery = 1024 * 1024;
 constexpr unsigned kLookupStatxMask = STATX_BASIC_STATS | STATX_BTIME | 0x2000;
 // The largest file size the storage addresses exactly (its File's checkExtent): past it is EFBIG.
 constexpr uint64_t kLargestEnd = (uint64_t{1} << 53) - 1;
+// ReplySplice: pipes per reader (a pipe is busy from its READ's start to its reply; when all are, READs are
+// copied). Each holds the largest reply: a pipe's size is only the room for its buffers' descriptors (40
+// bytes a page), its pages are the page cache's own while a reply passes through.
+constexpr size_t kPipes = 8;
+constexpr size_t kPageSize = 4096;
+// cachestat(2) (Linux 6.5, include/uapi/linux/mman.h; Debian 12's headers predate it)
+constexpr long kCachestat = 451;
+struct CachestatRange {
+  uint64_t off;
+  uint64_t len;
+};
+struct Cachestat {
+  uint64_t nr_cache;
+  uint64_t nr_dirty;
+  uint64_t nr_writeback;
+  uint64_t nr_evicted;
+  uint64_t nr_recently_evicted;
+};
 
 double SizeOf(const uint64_t* cell) {
   uint64_t bits = __atomic_load_n(cell, __ATOMIC_ACQUIRE);
@@ -116,7 +136,7 @@ unsigned StatKindOf(uint32_t opcode) {
 }  // namespace
 
 struct DataPath::Op {
-  enum Kind { kRead, kWrite, kCheckPrivileges, kFsync, kGetattr, kWriteback } kind;
+  enum Kind { kRead, kSplice, kWrite, kCheckPrivileges, kFsync, kGetattr, kWriteback } kind;
   uint64_t start_ns = 0;  // when it arrived (persistfs stats)
   Request request;        // where it came from (its memory stays valid until answered)
   std::shared_ptr<OpenFile> file;
@@ -126,21 +146,57 @@ struct DataPath::Op {
   size_t done = 0;           // how many so far (a short transfer is resubmitted for the rest)
   uint64_t offset = 0;
   unsigned fsync_flags = 0;
+  int pipe = -1;  // kSplice: its pipe (pipes_), the reply header in it, then the data spliced so far
   struct statx stx;
 };
 
 DataPath::DataPath(io_uring* ring, FileTable& files, NodeTable& nodes, Transport& transport, DataPathCounters& counters,
-                   Timeouts timeouts, size_t buffer_size)
+                   Timeouts timeouts, size_t buffer_size, ReplySplice splice)
     : ring_(ring),
       files_(files),
       nodes_(nodes),
       transport_(transport),
       counters_(counters),
       timeouts_(timeouts),
-      buffer_size_(buffer_size) {}
+      buffer_size_(buffer_size),
+      splice_(splice) {
+  if (splice_.fuse_fd < 0 || splice_.minimum == 0) return;
+  pipes_.resize(kPipes);
+  for (Pipe& pipe : pipes_) OpenPipe(&pipe);
+}
 
 DataPath::~DataPath() {
   for (uint8_t* buffer : spare_) std::free(buffer);
+  for (Pipe& pipe : pipes_) ClosePipe(&pipe);
+}
+
+// Pipes that hold the largest READ reply (the read buffer's size: max_read and room), its header in a pipe
+// buffer of its own and one more page for data that does not start on a page boundary. Past
+// /proc/sys/fs/pipe-max-size (1 MiB here) F_SETPIPE_SZ needs CAP_SYS_RESOURCE; without it a pipe of that
+// size takes the READs that fit in it, and larger ones are copied.
+// A pipe that cannot be had stays busy (never chosen).
+void DataPath::OpenPipe(Pipe* pipe) {
+  *pipe = Pipe{};
+  const size_t wanted = (buffer_size_ + kPageSize - 1) / kPageSize + 2;
+  int fds[2];
+  if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return;
+  int size = fcntl(fds[0], F_SETPIPE_SZ, static_cast<int>(wanted * kPageSize));
+  if (size < 0) size = fcntl(fds[0], F_SETPIPE_SZ, 1024 * 1024);
+  if (size < 0) size = fcntl(fds[0], F_GETPIPE_SZ);
+  const size_t pages = size > 0 ? static_cast<size_t>(size) / kPageSize : 0;
+  if (pages < 2) {
+    close(fds[0]);
+    close(fds[1]);
+    return;
+  }
+  pipe_pages_ = pipe_pages_ == 0 ? pages : std::min(pipe_pages_, pages);
+  *pipe = Pipe{fds[0], fds[1], false};
+}
+
+void DataPath::ClosePipe(Pipe* pipe) {
+  if (pipe->read >= 0) close(pipe->read);
+  if (pipe->write >= 0) close(pipe->write);
+  *pipe = Pipe{};
 }
 
 uint8_t* DataPath::TakeBuffer() {
@@ -249,6 +305,12 @@ bool DataPath::Serve(const Request& request, bool* kept) {
       // a file still being filled: only what is there already (JavaScript fetches the rest)
       const double end = std::min(static_cast<double>(in.offset) + in.size, SizeOf(file->size));
       if (file->ready != nullptr && end > SizeOf(file->ready)) return decline();
+      op->offset = in.offset;
+      op->length = static_cast<size_t>(end - static_cast<double>(in.offset));  // up to the size the storage knows
+      if (request.reply_room == nullptr && StartSplice(op.get())) {
+        op->kind = Op::kSplice;
+        break;
+      }
       op->kind = Op::kRead;
       if (request.reply_room != nullptr && request.reply_room_length >= in.size) {
         op->data = request.reply_room;
@@ -302,6 +364,11 @@ void DataPath::Submit(Op* op) {
     ssize_t n = pwrite(fd, op->data + op->done, op->length - op->done, static_cast<off_t>(op->offset + op->done));
     return Completed(op, n < 0 ? -errno : static_cast<int>(n));
   }
+  if (op->kind == Op::kSplice) {  // the page cache holds the data (Resident): page references into the pipe
+    loff_t at = static_cast<loff_t>(op->offset + op->done);
+    ssize_t n = splice(fd, &at, pipes_[op->pipe].write, nullptr, op->length - op->done, SPLICE_F_NONBLOCK);
+    return Completed(op, n < 0 ? -errno : static_cast<int>(n));
+  }
   if (op->kind == Op::kRead && TryCache()) {
     // What the page cache holds is read here, one preadv2 with no trip through the ring (the reply goes
     // out at once). RWF_NOWAIT fails with EAGAIN instead of waiting for the disk, and starts no IO: the
@@ -318,6 +385,8 @@ void DataPath::Submit(Op* op) {
     case Op::kRead:
       io_uring_prep_read(sqe, fd, op->data + op->done, static_cast<unsigned>(op->length - op->done),
                          op->offset + op->done);
+      break;
+    case Op::kSplice:  // done above
       break;
     case Op::kWrite:
       io_uring_prep_write(sqe, fd, op->data + op->done, static_cast<unsigned>(op->length - op->done),
@@ -343,12 +412,132 @@ bool DataPath::TryCache() {
   return false;
 }
 
+// A READ of at least splice_.minimum bytes whose reply fits a pipe, whose data the page cache holds, and a
+// free pipe: its reply header goes in (op->length already capped at the file's size), the data follows.
+bool DataPath::StartSplice(Op* op) {
+  if (pipe_pages_ == 0 || op->length < splice_.minimum) return false;
+  const size_t pages = (op->offset % kPageSize + op->length + kPageSize - 1) / kPageSize + 1;
+  if (pages > pipe_pages_) return false;
+  if (!Resident(op->file->fd, op->offset, op->length)) {
+    counters_.splice_uncached.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  auto free = std::find_if(pipes_.begin(), pipes_.end(), [](const Pipe& pipe) { return !pipe.busy; });
+  if (free == pipes_.end()) {
+    counters_.splice_pipes_busy.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  OutHeader header{static_cast<uint32_t>(sizeof(OutHeader) + op->length), 0, op->request.header.unique};
+  // into an empty pipe, a write of 16 bytes is whole or fails (PIPE_BUF)
+  if (write(free->write, &header, sizeof header) != static_cast<ssize_t>(sizeof header)) return false;
+  free->busy = true;
+  op->pipe = static_cast<int>(free - pipes_.begin());
+  return true;
+}
+
+// The pipe holds the header and op->length bytes: one splice to /dev/fuse, where the kernel copies them into
+// the request's pages. It fails when the request is no longer waited for (ENOENT: interrupted; ENODEV: the
+// connection is gone), having taken the bytes all the same; anything left in the pipe is answered by copy.
+void DataPath::SendSpliced(Op* op) {
+  Pipe& pipe = pipes_[op->pipe];
+  const size_t total = sizeof(OutHeader) + op->length;
+  ssize_t n = splice(pipe.read, nullptr, splice_.fuse_fd, nullptr, total, SPLICE_F_NONBLOCK);
+  int left = 0;
+  if (n != static_cast<ssize_t>(total) && (ioctl(pipe.read, FIONREAD, &left) != 0 || left > 0)) {
+    return SpliceFallback(op, 0);
+  }
+  pipe.busy = false;
+  op->pipe = -1;
+  counters_.spliced_reads.fetch_add(1, std::memory_order_relaxed);
+  counters_.bytes_read.fetch_add(op->done, std::memory_order_relaxed);
+  if (op->file->served != nullptr) RaiseSize(op->file->served, op->offset + op->done);
+  counters_.served.fetch_add(1, std::memory_order_relaxed);
+  counters_.Record(kStatRead, op->start_ns, 0);
+  Retire(op);
+}
+
+// What the pipe holds (the header, then op->done bytes of data) is read back, and the reply goes by copy:
+// those bytes, or `error` when it is set. A pipe that cannot be emptied is closed and replaced: a pipe is
+// never used again with bytes in it.
+void DataPath::SpliceFallback(Op* op, int error) {
+  counters_.splice_fallbacks.fetch_add(1, std::memory_order_relaxed);
+  Pipe& pipe = pipes_[op->pipe];
+  op->pipe = -1;
+  op->kind = Op::kRead;
+  op->owned = TakeBuffer();   // buffer_size_ bytes: room for the largest reply
+  op->length = buffer_size_;  // so that Retire gives it back
+  op->data = op->owned;
+  uint8_t* at = op->owned;
+  size_t room = op->owned != nullptr ? buffer_size_ : 0;
+  size_t got = 0;
+  for (;;) {
+    uint8_t scrap[4096];
+    uint8_t* into = room > 0 ? at : scrap;
+    ssize_t n = read(pipe.read, into, room > 0 ? room : sizeof scrap);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+    if (room > 0) {
+      at += n;
+      room -= static_cast<size_t>(n);
+    }
+  }
+  int left = 0;
+  if (ioctl(pipe.read, FIONREAD, &left) == 0 && left == 0) {
+    pipe.busy = false;
+  } else {
+    ClosePipe(&pipe);
+    OpenPipe(&pipe);
+  }
+  if (error == 0 && op->owned == nullptr) error = ENOMEM;
+  if (error == 0 && got < sizeof(OutHeader) + op->done) error = EIO;  // cannot be: the pipe held them
+  if (error == 0) {
+    // the data after the header: shift it to the buffer's start
+    std::memmove(op->owned, op->owned + sizeof(OutHeader), op->done);
+  }
+  Finish(op, error);
+}
+
+// Whether the page cache holds every page of the range, read: cachestat(2) counts the pages it has (a
+// splice of a range with a page missing would read the disk on this thread), and a preadv2 RWF_NOWAIT of
+// the range's last byte says that page is read already (a page still being read by the read-ahead is
+// counted, and a splice would wait for it). The read-ahead reads a range in order, so the pages before the
+// last are read by then but for an odd IO completed out of order: then the splice waits for that IO, which
+// is under way. Two syscalls; no residency check at all (kernels before 6.5) means no splice.
+bool DataPath::Resident(int fd, uint64_t offset, size_t length) {
+  if (!cachestat_works_) return false;
+  const uint64_t first = offset / kPageSize;
+  const uint64_t last = (offset + length - 1) / kPageSize;
+  CachestatRange range{first * kPageSize, (last - first + 1) * kPageSize};
+  Cachestat stat{};
+  if (syscall(kCachestat, fd, &range, &stat, 0) != 0) {
+    if (errno == ENOSYS) cachestat_works_ = false;
+    return false;
+  }
+  if (stat.nr_cache < last - first + 1) return false;
+  uint8_t byte;
+  iovec iov{&byte, 1};
+  return preadv2(fd, &iov, 1, static_cast<off_t>(offset + length - 1), RWF_NOWAIT) == 1;
+}
+
 void DataPath::Complete(const io_uring_cqe* cqe) { Completed(static_cast<Op*>(io_uring_cqe_get_data(cqe)), cqe->res); }
 
 void DataPath::Completed(Op* op, int result) {
+  if (op->kind == Op::kSplice) {
+    if (result == -EINTR) return Submit(op);
+    if (result > 0) {
+      op->done += static_cast<size_t>(result);
+      if (op->done < op->length) return Submit(op);  // the rest (a result of 0 then says the file ended)
+      return splice_.drain ? SpliceFallback(op, 0) : SendSpliced(op);
+    }
+    // the file ended before the length it had when the READ came (truncated meanwhile), or the splice failed
+    // (EAGAIN: the pipe was full, which its size rules out)
+    return SpliceFallback(op, op->done == 0 && result < 0 ? -result : 0);
+  }
   if (result == -EINTR || result == -EAGAIN) return Submit(op);  // try again
   switch (op->kind) {
     case Op::kRead:
+    case Op::kSplice:  // answered above
     case Op::kWrite: {
       if (result < 0) return Finish(op, op->done > 0 ? 0 : -result);  // a short transfer, or the error
       if (result == 0) return Finish(op, op->done > 0 || op->kind == Op::kRead ? 0 : EIO);

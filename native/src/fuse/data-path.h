@@ -6,7 +6,8 @@
 // statx on its descriptor there and then, LOOKUP of a name such a directory does not have, absent, and GETATTR
 // and SETATTR of a removed file, ENOENT): a READ is one preadv2(RWF_NOWAIT) on the storage's descriptor there and
 // then when the page cache holds its data, else one IORING_OP_READ, its completion the reply (after a run of
-// misses, straight to the ring: see kMissesBeforeSkip) (a small WRITE is one
+// misses, straight to the ring: see kMissesBeforeSkip; over /dev/fuse, a large READ the page cache holds
+// whole is spliced instead: see ReplySplice) (a small WRITE is one
 // pwrite there and then: io_uring punts buffered writes on ext4 to a worker, see kInlineWrite). A file still being
 // filled (a remote object's blocks as they arrive) has only the READs ending within its ready bytes served here, and
 // its GETATTR goes to JavaScript. JavaScript keeps the policy and the storage's
@@ -58,6 +59,10 @@ struct DataPathCounters {
   std::atomic<uint64_t> writebacks{0};           // writebacks started ahead of an fsync (data-path.cc kWritebackEvery)
   std::atomic<uint64_t> cached_reads{0};         // backing reads the page cache answered on the serving thread
   std::atomic<uint64_t> cache_tries_skipped{0};  // READs sent to the ring without that try (data-path.cc)
+  std::atomic<uint64_t> spliced_reads{0};        // READ replies spliced from the storage's file to /dev/fuse
+  std::atomic<uint64_t> splice_fallbacks{0};     // READs begun by splice, answered by copy or an error after all
+  std::atomic<uint64_t> splice_pipes_busy{0};    // READs large enough to splice that found no free pipe (copied)
+  std::atomic<uint64_t> splice_uncached{0};      // READs large enough to splice whose data the cache lacked (copied)
   std::atomic<uint64_t> errors[kStatKinds] = {};
   std::atomic<uint64_t> latency[kStatKinds][kLatencyBuckets] = {};
   // One answered request of `kind` that arrived at `start_ns` (CLOCK_MONOTONIC); error: its errno or 0.
@@ -66,6 +71,19 @@ struct DataPathCounters {
 
 // CLOCK_MONOTONIC in nanoseconds.
 uint64_t MonotonicNs();
+
+// READ replies by splice (the /dev/fuse transport only), for READs whose data the page cache holds
+// (DataPath::Resident): the reply header is written into a pipe of the reader's, the data spliced into it
+// from the storage's file there and then (references to the page cache's pages), then the pipe is spliced
+// to /dev/fuse in one call. The kernel copies the data once, from the page cache's pages into the request's,
+// where the copy path copies it twice (into a buffer here, out of it to the kernel). A READ the cache does
+// not hold is copied as before (through the ring): splicing it through the ring (IORING_OP_SPLICE, always
+// served by an io-wq worker) cost more than the copy it saves (BENCHMARKS.md, "READ replies by splice").
+struct ReplySplice {
+  int fuse_fd = -1;    // where replies go; -1: no splicing
+  size_t minimum = 0;  // READs of at least this many bytes are spliced; 0: none
+  bool drain = false;  // for tests: each spliced reply is read back from its pipe and sent by copy (the fallback)
+};
 
 class DataPath {
  public:
@@ -104,7 +122,7 @@ class DataPath {
   };
 
   DataPath(io_uring* ring, FileTable& files, NodeTable& nodes, Transport& transport, DataPathCounters& counters,
-           Timeouts timeouts, size_t buffer_size);
+           Timeouts timeouts, size_t buffer_size, ReplySplice splice = ReplySplice());
   ~DataPath();
   DataPath(const DataPath&) = delete;
   DataPath& operator=(const DataPath&) = delete;
@@ -129,7 +147,14 @@ class DataPath {
   void Completed(Op* op, int result);  // result: bytes, or -errno
   void Finish(Op* op, int error);      // answers (error 0: with the op's result), then retires it
   bool TryCache();                     // whether a READ tries the page cache first (see kMissesBeforeSkip)
-  void Retire(Op* op);                 // gives its buffer back, frees it, and lets go of its file
+  bool StartSplice(Op* op);            // a READ's header into a free pipe: false when it is copied instead
+  bool Resident(int fd, uint64_t offset, size_t length);  // the page cache holds that range, read
+  void SendSpliced(Op* op);                               // its data in the pipe: the pipe to /dev/fuse
+  void SpliceFallback(Op* op, int error);  // a short or failed splice: the pipe drained, the reply by copy
+  struct Pipe;
+  void OpenPipe(Pipe* pipe);
+  static void ClosePipe(Pipe* pipe);
+  void Retire(Op* op);  // gives its buffer back, frees it, and lets go of its file
   void StartWriteback(const std::shared_ptr<OpenFile>& file, size_t written);  // see kWritebackEvery
   bool ServeByNode(const Request& request);  // GETATTR by node or SETATTR (node-table.h); false when not ours
   bool ServeLookup(const Request& request);  // LOOKUP of a name an attached directory does not have; false otherwise
@@ -146,6 +171,16 @@ class DataPath {
   uint32_t cache_misses_ = 0;    // READs in a row the page cache did not hold
   uint32_t skipped_ = 0;         // READs that skipped the try, for the probes
   std::vector<uint8_t*> spare_;  // buffers kept for reuse
+  // The pipes of ReplySplice, each empty whenever it is not busy (a pipe that cannot be emptied is replaced).
+  struct Pipe {
+    int read = -1;
+    int write = -1;
+    bool busy = true;  // until opened
+  };
+  const ReplySplice splice_;
+  std::vector<Pipe> pipes_;
+  size_t pipe_pages_ = 0;  // pipe buffers each pipe holds: a reply needs one per page it touches, plus its header
+  bool cachestat_works_ = true;
 };
 
 }  // namespace persistfs::fuse

@@ -199,9 +199,11 @@ Napi::Value FuseSession::MountWithFusermount(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// start(bufferSize, attrValidSeconds, attrValidNanoseconds, entryValidSeconds, entryValidNanoseconds):
-// starts the reader; bufferSize is max_write plus room for the headers; the attribute timeout is what the
-// data path's GETATTR replies carry, the entry timeout its replies to a LOOKUP of an absent name.
+// start(bufferSize, attrValidSeconds, attrValidNanoseconds, entryValidSeconds, entryValidNanoseconds,
+// spliceMinimum, spliceDrain): starts the reader; bufferSize is max_write plus room for the headers; the
+// attribute timeout is what the data path's GETATTR replies carry, the entry timeout its replies to a LOOKUP
+// of an absent name; READ replies of at least spliceMinimum bytes go by splice (0 or absent: none), and with
+// spliceDrain (tests) each is read back and sent by copy instead (data-path.h ReplySplice).
 Napi::Value FuseSession::Start(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (fd_ < 0) throw Napi::Error::New(env, "mount first");
@@ -211,6 +213,8 @@ Napi::Value FuseSession::Start(const Napi::CallbackInfo& info) {
   if (stop_fd_ < 0) throw ErrnoError(env, "eventfd", errno);
   timeouts_ = {static_cast<uint64_t>(I64(info, 1)), static_cast<uint32_t>(I64(info, 2)),
                static_cast<uint64_t>(I64(info, 3)), static_cast<uint32_t>(I64(info, 4))};
+  splice_.minimum = info.Length() > 5 ? static_cast<size_t>(std::max<int64_t>(I64(info, 5), 0)) : 0;
+  splice_.drain = info.Length() > 6 && info[6].ToBoolean().Value();
   uv_loop_t* loop = nullptr;
   napi_get_uv_event_loop(env, &loop);
   wake_ = new uv_async_t;
@@ -308,6 +312,10 @@ Napi::Value FuseSession::Counters(const Napi::CallbackInfo& info) {
   number("cachedReads", counters_.cached_reads.load());
   number("cacheTriesSkipped", counters_.cache_tries_skipped.load());
   number("emptyReads", empty_reads_.load());
+  number("splicedReads", counters_.spliced_reads.load());
+  number("spliceFallbacks", counters_.splice_fallbacks.load());
+  number("splicePipesBusy", counters_.splice_pipes_busy.load());
+  number("spliceUncached", counters_.splice_uncached.load());
   // by kind of request answered here: errors, and latencies in log2 buckets of microseconds
   static const char* const kKinds[kStatKinds] = {"read",  "write",   "fsync",   "getattr",
                                                  "flush", "release", "setattr", "lookup"};
@@ -405,7 +413,8 @@ void FuseSession::ReadLoop(Reader& reader) {
   int setup = io_uring_queue_init(kRingEntries, &reader.ring, IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN);
   if (setup == -EINVAL) setup = io_uring_queue_init(kRingEntries, &reader.ring, 0);  // an older kernel
   if (setup != 0) return PollLoop(reader);
-  reader.data = std::make_unique<DataPath>(&reader.ring, files_, nodes_, *this, counters_, timeouts_, buffer_size_);
+  reader.data = std::make_unique<DataPath>(&reader.ring, files_, nodes_, *this, counters_, timeouts_, buffer_size_,
+                                           ReplySplice{fd_, splice_.minimum, splice_.drain});
   native_ = true;
   io_uring* ring = &reader.ring;
   DataPath* data = reader.data.get();

@@ -83,6 +83,7 @@ class FuseSession : public Napi::ObjectWrap<FuseSession>, public DataPath::Trans
   int fd_ = -1;
   int stop_fd_ = -1;  // an eventfd: written to stop the reader
   size_t buffer_size_ = 0;
+  ReplySplice splice_;  // which READ replies go by splice (data-path.h); its descriptor is fd_
   std::vector<std::unique_ptr<Reader>> readers_;  // one per CPU
   FileTable files_;
   NodeTable nodes_;
