@@ -119,6 +119,28 @@ class Tier implements TieredFiles {
     return this.closing.has(key) || this.local(key) !== undefined;
   }
 
+  /** Keys with local state (open for writing, closing, or waiting for their upload) under `prefix`, at any depth. */
+  localKeysUnder(prefix: string): string[] {
+    const keys = new Set([...this.written.keys(), ...this.closing.keys(), ...this.uploads.under(prefix).map((record) => record.key)]);
+    return [...keys].filter((key) => key.startsWith(prefix));
+  }
+
+  /**
+   * Runs `work` in the turns of `keys` and of every key with local state under `prefix` (a directory's
+   * files): a last close or a sync of one of them running now finishes first, and those coming later wait
+   * (and then take the new key's turn, should `work` move them). A key under `prefix` that became local
+   * while the turns were taken is taken too, by trying again.
+   */
+  async withTurnsUnder<T>(keys: readonly string[], prefix: string, work: () => Promise<T>): Promise<T> {
+    for (;;) {
+      const held = new Set([...keys, ...this.localKeysUnder(prefix)]);
+      const done = await this.locks.with([...held], async () =>
+        this.localKeysUnder(prefix).every((key) => held.has(key)) ? { value: await work() } : undefined,
+      );
+      if (done !== undefined) return done.value;
+    }
+  }
+
   /** Keys with local state, directly under `prefix`. */
   localNames(prefix: string): string[] {
     const keys = new Set([...this.written.keys(), ...this.closing.keys(), ...this.uploads.under(prefix).map((record) => record.key)]);
@@ -678,7 +700,10 @@ export class TieredDir extends XattrsOf implements DirNode {
   }
 
   rename(from: string, to: DirNode, toName: string, mode: RenameMode): Promise<void> {
-    return this.tier.locks.with([this.key(from), to instanceof TieredDir ? to.key(toName) : ''], () => this.renameNow(from, to, toName, mode));
+    // a directory's files too: a last close of one of them records its upload under the key it has when
+    // its turn comes, so it must not run while the rename moves its key (it would upload to the old name)
+    const keys = [this.key(from), to instanceof TieredDir ? to.key(toName) : ''];
+    return this.tier.withTurnsUnder(keys, `${this.key(from)}/`, () => this.renameNow(from, to, toName, mode));
   }
 
   private async renameNow(from: string, to: DirNode, toName: string, mode: RenameMode): Promise<void> {

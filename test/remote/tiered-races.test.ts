@@ -1,0 +1,95 @@
+// The tiered adapter's interleavings and failures that a real radosgw leaves to chance, forced: background
+// work (a last close recording its upload, a write-through PUT, an upload finishing) held at one point while
+// another operation on the same name runs, and the local disk or the bucket failing one call.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import test from 'tape';
+
+import { READ_WRITE, type DirNode } from '../../src/adapters/adapter.js';
+import type { ObjectStore } from '../../src/adapters/s3/object-store.js';
+import type { TieredAdapter, TieredOptions } from '../../src/adapters/tiered/tiered-adapter.js';
+import { openStorage, type Storage } from '../../src/index.js';
+import { bytes } from '../helpers.js';
+import { ceph, freshPrefix, objectBytes } from './ceph.js';
+
+/** A tiered storage on a fresh prefix and cache directory; closed, and the directory removed, at the end. */
+async function tiered(t: test.Test, options: Partial<TieredOptions> = {}) {
+  const cluster = await ceph();
+  const prefix = freshPrefix('race');
+  const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'persistfs-cache-'));
+  const storage: Storage = await openStorage(`s3://${cluster.bucket}/${prefix}`, {
+    adapter: 'tiered',
+    s3: { ...cluster.options(prefix), maxAttempts: 1 },
+    tiered: { cacheDir, retryDelay: 100, maxRetryDelay: 1000, closeTimeout: 5000, ...options },
+    config: { logLevel: 'silent' },
+  });
+  const client = cluster.client();
+  t.teardown(async () => {
+    await storage.close();
+    client.destroy();
+    fs.rmSync(cacheDir, { recursive: true, force: true });
+  });
+  const adapter = storage.adapter as TieredAdapter;
+  const object = async (name: string) => (await objectBytes(client, cluster.bucket, `${prefix}${name}`))?.toString();
+  return { storage, adapter, object, prefix, cacheDir };
+}
+
+interface TierInternals {
+  store: ObjectStore;
+  staging: DirNode;
+  uploads: { startDelayed(): void };
+}
+
+const tierOf = (adapter: TieredAdapter): TierInternals => (adapter as unknown as { tier: TierInternals }).tier;
+
+/**
+ * A gate on `object[method]`: its next call waits (`entered` resolves when it does) until open() is
+ * called; later calls pass at once.
+ */
+function gate(object: object, method: string) {
+  const target = object as Record<string, (...args: unknown[]) => unknown>;
+  const original = target[method]!.bind(object);
+  let enter!: () => void;
+  const entered = new Promise<void>((resolve) => {
+    enter = resolve;
+  });
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  let first = true;
+  target[method] = async (...args: unknown[]) => {
+    if (first) {
+      first = false;
+      enter();
+      await opened;
+    }
+    return original(...args);
+  };
+  return { entered, open };
+}
+
+const settle = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+test('tiered: a directory renamed while the last close of a file in it records its upload: the file uploads under the new name', async (t) => {
+  const { storage, adapter, object } = await tiered(t);
+  const root = storage.root.node;
+  await root.mkdir('d', 0o755);
+  const dir = await root.openDir('d');
+  const file = await dir.createFile('f', 0o644, READ_WRITE);
+  await file.write([bytes('moved with its directory')], 0);
+  // the close's record held (on the mount: cp's RELEASE still running when mv renames the directory)
+  const held = gate(tierOf(adapter).uploads, 'begin');
+  const closing = file.close();
+  await held.entered;
+  const renaming = root.rename('d', root, 'e', 'replace');
+  await settle(300); // the rename goes as far as it can meanwhile
+  held.open();
+  await Promise.all([closing, renaming]);
+  await adapter.drained();
+  t.equal(await object('e/f'), 'moved with its directory', 'the file is in the bucket under the new directory');
+  t.equal(await object('d/f'), undefined, 'and not under the old one');
+  t.equal((await storage.stat('e/f')).size, 24, 'stat finds it under the new name');
+  await dir.close();
+});
