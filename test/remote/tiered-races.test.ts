@@ -93,3 +93,21 @@ test('tiered: a directory renamed while the last close of a file in it records i
   t.equal((await storage.stat('e/f')).size, 24, 'stat finds it under the new name');
   await dir.close();
 });
+
+test('tiered: write-through, a rename while a sync uploads the file: the old name does not come back', async (t) => {
+  const { storage, adapter, object } = await tiered(t, { writeMode: 'through' });
+  const root = storage.root.node;
+  const file = await root.createFile('a', 0o644, READ_WRITE);
+  await file.write([bytes('synced, then renamed')], 0);
+  // the sync's PUT held (an fsync in one thread, mv of the file in another)
+  const held = gate(tierOf(adapter).store, 'put');
+  const syncing = file.sync(false);
+  await held.entered;
+  const renaming = root.rename('a', root, 'b', 'replace');
+  await settle(300);
+  held.open();
+  await Promise.all([syncing, renaming]);
+  await file.close();
+  t.equal(await object('b'), 'synced, then renamed', 'the new name has the file');
+  t.equal(await object('a'), undefined, 'the old name is not in the bucket');
+});

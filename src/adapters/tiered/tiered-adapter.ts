@@ -337,8 +337,9 @@ class Tier implements TieredFiles {
   /**
    * sync() of a handle on `written`: its copy durable (fdatasync, or fsync), then its upload recorded
    * durably with the copy's size (what an upload after the machine stopped is checked against);
-   * write-through: sent now. The copy's directory entry is synced (the first time) while the copy's own
-   * sync runs.
+   * write-through: sent now, in the key's turn (a rename or an unlink running meanwhile would have the PUT
+   * land after it, under the old name). The copy's directory entry is synced (the first time) while the
+   * copy's own sync runs.
    */
   async sync(written: Written, datasync: boolean): Promise<void> {
     await this.withTurnOf(written, async () => {
@@ -347,9 +348,8 @@ class Tier implements TieredFiles {
       await Promise.all([written.file.sync(datasync), entryDurable ? undefined : this.staging.sync()]);
       const stat = await written.file.stat();
       await this.record(written, metadataOf({ ...written.attributes, mtimeNs: stat.mtimeNs }), { size: stat.size });
+      if (this.writeThrough) await this.uploads.sendNow({ id: written.id, key: written.key, metadata: metadataOf(written.attributes) });
     });
-    if (!this.writeThrough || written.dropped) return;
-    await this.uploads.sendNow({ id: written.id, key: written.key, metadata: metadataOf(written.attributes) });
   }
 
   /** A read-only handle on the local copy of `key` waiting for upload. */
