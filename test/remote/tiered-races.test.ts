@@ -10,7 +10,7 @@ import test from 'tape';
 import { READ_WRITE, type DirNode } from '../../src/adapters/adapter.js';
 import type { ObjectStore } from '../../src/adapters/s3/object-store.js';
 import type { TieredAdapter, TieredOptions } from '../../src/adapters/tiered/tiered-adapter.js';
-import { openStorage, type Storage } from '../../src/index.js';
+import { Mode, openStorage, type Storage } from '../../src/index.js';
 import { bytes } from '../helpers.js';
 import { ceph, freshPrefix, objectBytes } from './ceph.js';
 
@@ -71,7 +71,33 @@ function gate(object: object, method: string) {
   return { entered, open };
 }
 
+/** Makes the next call of `object[method]` fail with `code` (later calls pass). */
+function failOnce(object: object, method: string, code: string): { failed: () => boolean } {
+  const target = object as Record<string, (...args: unknown[]) => unknown>;
+  const original = target[method]!.bind(object);
+  let failed = false;
+  target[method] = async (...args: unknown[]) => {
+    if (!failed) {
+      failed = true;
+      throw Object.assign(new Error(`${method} failed (${code}, forced by the test)`), { code });
+    }
+    return original(...args);
+  };
+  return { failed: () => failed };
+}
+
 const settle = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** `promise`, or 'timeout' after `ms`. */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | 'timeout'> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 test('tiered: a directory renamed while the last close of a file in it records its upload: the file uploads under the new name', async (t) => {
   const { storage, adapter, object } = await tiered(t);
   const root = storage.root.node;
@@ -110,4 +136,34 @@ test('tiered: write-through, a rename while a sync uploads the file: the old nam
   await file.close();
   t.equal(await object('b'), 'synced, then renamed', 'the new name has the file');
   t.equal(await object('a'), undefined, 'the old name is not in the bucket');
+});
+
+test('tiered: an unlink whose DELETE fails leaves the file as it was (its newer local bytes too)', async (t) => {
+  const { storage, adapter, object } = await tiered(t, { writeBackDelay: 600_000 });
+  const first = await storage.root.createFile('u');
+  await first.writeAt(0, bytes('version one'));
+  await first.close();
+  tierOf(adapter).uploads.startDelayed();
+  await adapter.drained();
+  t.equal(await object('u'), 'version one', 'the first version is in the bucket');
+  const second = await storage.openFile('u');
+  await second.writeAt(0, bytes('VERSION TWO, synced'));
+  await second.sync();
+  await second.close();
+  const fault = failOnce(tierOf(adapter).store, 'delete', 'EIO');
+  const unlinked = await storage.root.deleteFile('u').then(
+    () => 'done',
+    (error: { code?: string }) => error.code,
+  );
+  t.ok(fault.failed(), 'the DELETE failed');
+  t.equal(unlinked, 'EIO', 'the unlink failed with EIO');
+  t.equal((await storage.root.stat('u')).size, 19, 'the file is still there, with the size of its newer version');
+  const reader = await storage.openFile('u', { access: Mode.Read });
+  const data = Buffer.alloc(19);
+  await reader.read(0, data);
+  await reader.close();
+  t.equal(data.toString(), 'VERSION TWO, synced', 'and its synced bytes');
+  tierOf(adapter).uploads.startDelayed();
+  t.notEqual(await within(adapter.drained(), 5000), 'timeout', 'its upload still runs');
+  t.equal(await object('u'), 'VERSION TWO, synced', 'and brings the newer version to the bucket');
 });

@@ -737,14 +737,25 @@ export class TieredDir extends XattrsOf implements DirNode {
     return this.tier.locks.with([this.key(name)], () => this.unlinkNow(name));
   }
 
+  /**
+   * The object goes first, then the local state: an unlink that fails (the bucket's DELETE) leaves the file
+   * as it was, its newer local bytes too. Its upload is held meanwhile (one running finishes first), so that
+   * none lands after the DELETE.
+   */
   private async unlinkNow(name: string): Promise<void> {
     const key = this.key(name);
-    const wasLocal = await this.tier.drop(key);
+    const held = await this.tier.holdFrom(key);
     try {
-      await this.remote.unlink(name);
-    } catch (error) {
-      // a file only written here so far has no object yet
-      if (!(wasLocal && isCode(error, 'ENOENT'))) throw error;
+      try {
+        await this.remote.unlink(name);
+      } catch (error) {
+        // a file only written here so far has no object yet
+        if (!(this.tier.isLocal(key) && isCode(error, 'ENOENT'))) throw error;
+      }
+      await this.tier.drop(key);
+    } finally {
+      // (a dropped upload is gone: queuing it again does nothing)
+      this.tier.release(held);
     }
   }
 
