@@ -167,3 +167,31 @@ test('tiered: an unlink whose DELETE fails leaves the file as it was (its newer 
   t.notEqual(await within(adapter.drained(), 5000), 'timeout', 'its upload still runs');
   t.equal(await object('u'), 'VERSION TWO, synced', 'and brings the newer version to the bucket');
 });
+
+test('tiered: an operation that holds a waiting upload and fails (chmod, an open for writing) leaves the upload to run', async (t) => {
+  const { storage, adapter, object } = await tiered(t, { writeBackDelay: 600_000 });
+  const tier = tierOf(adapter);
+  for (const name of ['c', 'o']) {
+    const file = await storage.root.createFile(name);
+    await file.writeAt(0, bytes(`file ${name}`));
+    await file.close();
+  }
+  // chmod of a file waiting for its upload: its record cannot be written again (a full disk)
+  failOnce(tier.uploads, 'update', 'ENOSPC');
+  const chmod = await storage.root.node.chmodEntry('c', 0o600).then(
+    () => 'done',
+    (error: { code?: string }) => error.code,
+  );
+  t.equal(chmod, 'ENOSPC', 'the chmod failed with ENOSPC');
+  // an open for writing of a file waiting for its upload: its copy cannot be opened (out of descriptors)
+  failOnce(tier.staging, 'openFile', 'EMFILE');
+  const open = await storage.openFile('o').then(
+    () => 'done',
+    (error: { code?: string }) => error.code,
+  );
+  t.equal(open, 'EMFILE', 'the open failed with EMFILE');
+  tier.uploads.startDelayed();
+  t.notEqual(await within(adapter.drained(), 5000), 'timeout', 'both uploads ran');
+  t.equal(await object('c'), 'file c', 'the first file is in the bucket');
+  t.equal(await object('o'), 'file o', 'and the second');
+});

@@ -182,11 +182,19 @@ class Tier implements TieredFiles {
     if (record !== undefined && (await this.uploads.hold(record.id))) {
       const current = this.written.get(key);
       if (current !== undefined) return { written: current };
-      const file = await this.staging.openFile(record.id, READ_WRITE);
-      const local = await file.stat();
-      const written = new Written(key, record.id, file, attributesOf(record.metadata, 'file', new Date()), local, true, true);
-      this.written.set(key, written);
-      return { written, local };
+      let file: FileNode | undefined;
+      try {
+        file = await this.staging.openFile(record.id, READ_WRITE);
+        const local = await file.stat();
+        const written = new Written(key, record.id, file, attributesOf(record.metadata, 'file', new Date()), local, true, true);
+        this.written.set(key, written);
+        return { written, local };
+      } catch (error) {
+        // the open failed (EMFILE, EIO): the upload held for it goes on
+        await file?.close().catch(() => undefined);
+        this.uploads.queue(record.id);
+        throw error;
+      }
     }
     const copy = await this.spares.take();
     const { id, file } = copy;
@@ -402,8 +410,12 @@ class Tier implements TieredFiles {
     }
     const record = local.record;
     if (!(await this.uploads.hold(record.id))) return false;
-    await this.uploads.update({ ...record, metadata: metadataOf(change(attributesOf(record.metadata, 'file', new Date()))) });
-    this.uploads.queue(record.id);
+    try {
+      await this.uploads.update({ ...record, metadata: metadataOf(change(attributesOf(record.metadata, 'file', new Date()))) });
+    } finally {
+      // the change failed (its record could not be written): the upload goes on, as it was
+      this.uploads.queue(record.id);
+    }
     return true;
   }
 

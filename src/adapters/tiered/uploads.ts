@@ -269,9 +269,10 @@ export class Uploads {
     const next: UploadRecord = { ...record, synced: record.synced ?? pending.record.synced };
     const writeDurably = durable || pending.durable;
     const same = JSON.stringify(next) === JSON.stringify(pending.record) && (pending.durable || !durable);
-    pending.record = next;
     if (same) return;
     await this.writeRecord(next, writeDurably, pending.inFile);
+    // not before: a change whose record could not be written (ENOSPC) is not uploaded either
+    pending.record = next;
     pending.durable = writeDurably;
     pending.inFile ||= writeDurably;
   }
