@@ -195,3 +195,20 @@ test('tiered: an operation that holds a waiting upload and fails (chmod, an open
   t.equal(await object('c'), 'file c', 'the first file is in the bucket');
   t.equal(await object('o'), 'file o', 'and the second');
 });
+
+test('tiered: a close log whose removal fails: the write-through close resolves, and the closes after it record their uploads', async (t) => {
+  const { storage, adapter, object } = await tiered(t, { writeMode: 'through' });
+  const pendingDir = (tierOf(adapter).uploads as unknown as { pendingDir: DirNode }).pendingDir;
+  const file = await storage.root.createFile('w');
+  await file.writeAt(0, bytes('written through'));
+  // the close log's removal once its last record is done fails (EIO)
+  const fault = failOnce(pendingDir, 'unlink', 'EIO');
+  t.notEqual(await within(file.close(), 5000), 'timeout', 'the close resolved');
+  t.ok(fault.failed(), 'the removal failed');
+  t.equal(await object('w'), 'written through', 'the file is in the bucket');
+  // the log's file is still there: the next close's record goes into it
+  const next = await storage.root.createFile('x');
+  await next.writeAt(0, bytes('closed after it'));
+  t.notEqual(await within(next.close(), 5000), 'timeout', 'the next close resolved');
+  t.equal(await object('x'), 'closed after it', 'its upload was recorded, and ran');
+});

@@ -345,17 +345,9 @@ export class Uploads {
 
   private async attempt(pending: Pending): Promise<void> {
     const { record } = pending;
+    let sent: { etag: string; size: number };
     try {
-      const { etag, size } = await this.send(record);
-      // The object store has it: the record goes, then the local copy becomes cached bytes.
-      this.byId.delete(record.id);
-      pending.queued = false;
-      await this.removeRecord(pending);
-      await this.uploaded(record, etag, size).catch((error) => {
-        this.logger?.warn({ err: error, key: record.key }, 'uploaded; keeping the local copy as cache failed');
-        return this.staging.unlink(record.id).catch(() => undefined);
-      });
-      pending.finish();
+      sent = await this.send(record);
     } catch (error) {
       if (!pending.queued) return; // held or cancelled meanwhile: whoever did it decides what comes next
       pending.attempts++;
@@ -367,7 +359,23 @@ export class Uploads {
         pending.timer = undefined;
         this.enqueue(pending);
       }, delay);
+      return;
     }
+    // The object store has it: the record goes, then the local copy becomes cached bytes. The upload is
+    // done whatever fails here (its waiters are told): a record left behind is dropped at the next open,
+    // its copy being gone.
+    this.byId.delete(record.id);
+    pending.queued = false;
+    try {
+      await this.removeRecord(pending);
+    } catch (error) {
+      this.logger?.warn({ err: error, key: record.key }, 'uploaded; removing its upload record failed (the next open drops it)');
+    }
+    await this.uploaded(record, sent.etag, sent.size).catch((error) => {
+      this.logger?.warn({ err: error, key: record.key }, 'uploaded; keeping the local copy as cache failed');
+      return this.staging.unlink(record.id).catch(() => undefined);
+    });
+    pending.finish();
   }
 
   /**
