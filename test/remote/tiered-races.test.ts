@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import test from 'tape';
 
 import { READ_WRITE, type DirNode } from '../../src/adapters/adapter.js';
@@ -33,7 +34,8 @@ async function tiered(t: test.Test, options: Partial<TieredOptions> = {}) {
   });
   const adapter = storage.adapter as TieredAdapter;
   const object = async (name: string) => (await objectBytes(client, cluster.bucket, `${prefix}${name}`))?.toString();
-  return { storage, adapter, object, prefix, cacheDir };
+  const put = (name: string, body: Uint8Array) => client.send(new PutObjectCommand({ Bucket: cluster.bucket, Key: `${prefix}${name}`, Body: body }));
+  return { storage, adapter, object, put, prefix, cacheDir };
 }
 
 interface TierInternals {
@@ -211,4 +213,38 @@ test('tiered: a close log whose removal fails: the write-through close resolves,
   await next.writeAt(0, bytes('closed after it'));
   t.notEqual(await within(next.close(), 5000), 'timeout', 'the next close resolved');
   t.equal(await object('x'), 'closed after it', 'its upload was recorded, and ran');
+});
+
+test('tiered: a reader of a copy waiting for upload, opened as the upload ends, keeps its bytes when the cache evicts', async (t) => {
+  const KiB = 1024;
+  const { storage, adapter, put } = await tiered(t, { writeBackDelay: 600_000, cacheSize: 64 * KiB, blockSize: 16 * KiB, readAhead: 0 });
+  const tier = tierOf(adapter);
+  // put before the directory is listed (a name made behind the adapter's back shows after dirCacheTime)
+  await put('q', Buffer.alloc(128 * KiB, 'q'));
+  const data = Buffer.alloc(48 * KiB, 'p');
+  const file = await storage.root.createFile('p');
+  await file.writeAt(0, data);
+  await file.close();
+  // the open of the copy has its descriptor when the upload ends (and takes the copy into the cache)
+  const openFile = tier.staging.openFile.bind(tier.staging);
+  let raced = 0;
+  tier.staging.openFile = async (name, flags) => {
+    const opened = await openFile(name, flags);
+    if (!flags.write && raced === 0) {
+      raced++;
+      tier.uploads.startDelayed();
+      await adapter.drained();
+    }
+    return opened;
+  };
+  const reader = await storage.openFile('p', { access: Mode.Read });
+  t.equal(raced, 1, 'the upload ended while the copy was being opened');
+  // another object read whole: the cache (64 KiB) evicts the blocks of the first
+  const other = await storage.openFile('q', { access: Mode.Read });
+  await other.read(0, Buffer.alloc(128 * KiB));
+  await other.close();
+  const read = Buffer.alloc(data.length);
+  await reader.read(0, read);
+  await reader.close();
+  t.ok(read.equals(data), `the reader read its bytes (${read.filter((byte) => byte === 0).length} zero bytes)`);
 });

@@ -362,9 +362,18 @@ class Tier implements TieredFiles {
 
   /** A read-only handle on the local copy of `key` waiting for upload. */
   async openCopy(key: string, record: UploadRecord): Promise<TieredFile> {
-    const file = await this.staging.openFile(record.id, READ_ONLY);
+    // counted before the open: an upload ending while it runs must see the reader and leave the copy out of
+    // the cache (an adopted copy is a cached object nobody pins, whose blocks eviction punches out)
     this.copyReaders.set(key, (this.copyReaders.get(key) ?? 0) + 1);
-    return TieredFile.open(this, { kind: 'copy', key, file, attributes: attributesOf(record.metadata, 'file', new Date()) });
+    let file: FileNode | undefined;
+    try {
+      file = await this.staging.openFile(record.id, READ_ONLY);
+      return await TieredFile.open(this, { kind: 'copy', key, file, attributes: attributesOf(record.metadata, 'file', new Date()) });
+    } catch (error) {
+      await file?.close().catch(() => undefined);
+      this.closeCopy(key);
+      throw error;
+    }
   }
 
   closeCopy(key: string): void {
