@@ -248,3 +248,32 @@ test('tiered: a reader of a copy waiting for upload, opened as the upload ends, 
   await reader.close();
   t.ok(read.equals(data), `the reader read its bytes (${read.filter((byte) => byte === 0).length} zero bytes)`);
 });
+
+test('tiered: close() of the storage as an upload ends waits for its record to go and its copy to reach the cache', async (t) => {
+  const cluster = await ceph();
+  const prefix = freshPrefix('race');
+  const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'persistfs-cache-'));
+  t.teardown(() => fs.rmSync(cacheDir, { recursive: true, force: true }));
+  const storage = await openStorage(`s3://${cluster.bucket}/${prefix}`, {
+    adapter: 'tiered',
+    s3: { ...cluster.options(prefix), maxAttempts: 1 },
+    tiered: { cacheDir },
+    config: { logLevel: 'silent' },
+  });
+  t.teardown(() => storage.close());
+  const tier = tierOf(storage.adapter as TieredAdapter) as unknown as TierInternals & { uploaded: (...args: unknown[]) => Promise<void> };
+  // the upload's PUT is done; taking its copy into the cache is held
+  const held = gate(tier, 'uploaded');
+  const file = await storage.root.createFile('last');
+  await file.writeAt(0, bytes('uploaded as the storage closes'));
+  await file.close();
+  await held.entered;
+  let closed = false;
+  const closing = storage.close().then(() => (closed = true));
+  await settle(300);
+  t.notOk(closed, 'close() waits for the upload that is ending');
+  held.open();
+  await closing;
+  t.deepEqual(fs.readdirSync(path.join(cacheDir, 'staging')), [], 'its copy went into the cache (no copy left in staging/ for the next open to upload again)');
+  t.deepEqual(fs.readdirSync(path.join(cacheDir, 'pending')), [], 'and no record is left');
+});

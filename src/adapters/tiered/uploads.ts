@@ -70,6 +70,11 @@ export class Uploads {
   private readonly waiting: Pending[] = [];
   private readonly delayed: WriteBackDelay<Pending>;
   private active = 0;
+  /**
+   * the attempts running, to their end: an upload done leaves the map before its record is removed and its
+   * copy taken into the cache, and close() and drained() must wait for that too
+   */
+  private readonly runs = new Set<Promise<void>>();
   private counter = 0;
   private closed = false;
   private readonly log: CloseLog;
@@ -335,11 +340,14 @@ export class Uploads {
     while (!this.closed && this.active < this.options.concurrency && this.waiting.length > 0) {
       const pending = this.waiting.shift()!;
       this.active++;
-      pending.running = this.attempt(pending).finally(() => {
+      const run = this.attempt(pending).finally(() => {
         pending.running = undefined;
+        this.runs.delete(run);
         this.active--;
         this.pump();
       });
+      pending.running = run;
+      this.runs.add(run);
     }
   }
 
@@ -415,13 +423,15 @@ export class Uploads {
     this.closed = true;
     this.delayed.stop();
     for (const pending of this.byId.values()) if (pending.timer !== undefined) clearTimeout(pending.timer);
-    await Promise.all([...this.byId.values()].map((pending) => pending.running?.catch(() => undefined)));
+    await Promise.all([...this.runs].map((run) => run.catch(() => undefined)));
     await this.log.close();
   }
 
   /** Resolves when nothing is pending (every upload finished). */
   async drained(): Promise<void> {
-    while (this.byId.size > 0) await Promise.all([...this.byId.values()].map((pending) => pending.done));
+    while (this.byId.size > 0 || this.runs.size > 0) {
+      await Promise.all([...[...this.byId.values()].map((pending) => pending.done), ...[...this.runs].map((run) => run.catch(() => undefined))]);
+    }
   }
 }
 
