@@ -277,3 +277,31 @@ test('tiered: close() of the storage as an upload ends waits for its record to g
   t.deepEqual(fs.readdirSync(path.join(cacheDir, 'staging')), [], 'its copy went into the cache (no copy left in staging/ for the next open to upload again)');
   t.deepEqual(fs.readdirSync(path.join(cacheDir, 'pending')), [], 'and no record is left');
 });
+
+test('tiered: flushWrite does not fail when its upload ends before its handle opens the copy', async (t) => {
+  const { storage, adapter, object } = await tiered(t);
+  const tier = tierOf(adapter);
+  // the second read-only open of a copy (of the upload and of the handle, whichever comes second) waits
+  // until the uploads are done, 500 ms at most
+  const openFile = tier.staging.openFile.bind(tier.staging);
+  const opens = new Map<string, number>();
+  tier.staging.openFile = async (name, flags) => {
+    if (!flags.write) {
+      opens.set(name, (opens.get(name) ?? 0) + 1);
+      if (opens.get(name) === 2) await within(adapter.drained(), 500);
+    }
+    return openFile(name, flags);
+  };
+  const written = await storage.root.node.flushWrite('fw', [bytes('written whole')], 0o644, READ_WRITE).then(
+    async (file) => {
+      const data = Buffer.alloc(13);
+      await file.read(data, 0);
+      await file.close();
+      return data.toString();
+    },
+    (error: { code?: string }) => error.code,
+  );
+  t.equal(written, 'written whole', 'the flushWrite resolved with a handle reading its bytes');
+  await adapter.drained();
+  t.equal(await object('fw'), 'written whole', 'and the file is in the bucket');
+});

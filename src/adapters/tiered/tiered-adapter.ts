@@ -714,8 +714,13 @@ export class TieredDir extends XattrsOf implements DirNode {
     await copy.close();
     await this.tier.drop(key);
     await this.tier.uploads.begin({ id, key, metadata: metadataOf(newAttributes(mode)), synced: { size: totalBytes(buffers) } }, true);
-    this.tier.uploads.queue(id);
-    const file = await this.tier.openCopy(key, { id, key, metadata: metadataOf(newAttributes(mode)) });
+    let file: FileNode;
+    try {
+      // opened before its upload starts: an upload done first would have taken the copy into the cache
+      file = await this.tier.openCopy(key, { id, key, metadata: metadataOf(newAttributes(mode)) });
+    } finally {
+      this.tier.uploads.queue(id);
+    }
     if (this.tier.writeThrough) await this.tier.uploads.finished(id);
     return file;
   }
