@@ -264,19 +264,25 @@ export class BlockCache {
     if (end <= position) return 0;
     const first = Math.floor(position / object.blockSize);
     const last = Math.floor((end - 1) / object.blockSize);
-    const missing: Promise<void>[] = [];
-    for (let index = first; index <= last; index++) {
-      const id = blockId(object, index);
-      if (object.present.has(index)) {
-        // most recently used now
-        this.lru.delete(id);
-        this.lru.set(id, object);
-      } else {
-        missing.push(this.fetch(object, index));
+    // a fetch waited for may end without its blocks (they landed while no handle had the file open, before
+    // this one opened it): those are fetched again
+    for (let pass = 0; ; pass++) {
+      const missing: Promise<void>[] = [];
+      for (let index = first; index <= last; index++) {
+        const id = blockId(object, index);
+        if (object.present.has(index)) {
+          // most recently used now
+          this.lru.delete(id);
+          this.lru.set(id, object);
+        } else {
+          missing.push(this.fetch(object, index));
+        }
       }
+      if (pass === 0 && ahead !== undefined) this.prefetch(object, ...ahead.next(first, last, this.servedBlock(object, ahead)), ahead);
+      if (missing.length === 0) break;
+      await Promise.all(missing);
+      if (object.file === undefined) break;
     }
-    if (ahead !== undefined) this.prefetch(object, ...ahead.next(first, last, this.servedBlock(object, ahead)), ahead);
-    await Promise.all(missing);
     const file = object.file;
     if (file === undefined) throw storageError('EBADF', 'a read of a cached object that is not open', { path: object.key });
     return file.read(buffer.subarray(0, end - position), position);
@@ -361,6 +367,8 @@ export class BlockCache {
       let pendingBytes = 0;
       // writes mark their blocks in order, each after those before it
       let written: Promise<void> = Promise.resolve();
+      /** the rest came with no handle open: dropped, not short */
+      let dropped = false;
       for await (const chunk of this.store.stream(object.key, start, object.etag, end - start)) {
         const room = end - at - pendingBytes;
         pending.push(chunk.length > room ? chunk.subarray(0, room) : chunk);
@@ -370,7 +378,10 @@ export class BlockCache {
         if (Math.floor(reached / object.blockSize) === Math.floor(at / object.blockSize) && reached < end) continue;
         await this.removing;
         const file = object.file;
-        if (file === undefined) break;
+        if (file === undefined) {
+          dropped = true;
+          break;
+        }
         const write = file.write(pending, at);
         object.writes.add(write);
         const upTo = reached === end ? first + count : Math.floor(reached / object.blockSize);
@@ -389,7 +400,8 @@ export class BlockCache {
         if (at === end) break;
       }
       await written;
-      if (at < end && object.file !== undefined) throw storageError('ESTALE', 'the object is shorter than when it was opened', { path: object.key });
+      // (a handle opened since the rest was dropped reads it by a fetch of its own)
+      if (at < end && !dropped) throw storageError('ESTALE', 'the object is shorter than when it was opened', { path: object.key });
       settle(first + count, false);
     })().catch((error) => {
       for (let index = next; index < first + count; index++) {
