@@ -191,3 +191,23 @@ test('block cache: a GET still streaming when the last handle closes and a new o
   t.ok(buffer.equals(data.subarray(BLOCK, 2 * BLOCK)), 'with the bytes of block 1');
   await cache.unpin(second);
 });
+
+test('block cache: a version opened again while an older handle of it is still open (another version came between) keeps its bytes through evictions', async (t) => {
+  const { store, cache } = await setup(2 * BLOCK);
+  const v1 = pattern(3 * BLOCK, 11);
+  const v2 = pattern(3 * BLOCK, 12);
+  store.objects.set('a', v1);
+  const first = await cache.pin('a', 'etag-1', v1.length);
+  // its first block only: a later eviction of the same file's blocks punches holes, not the whole file away
+  await cache.read(first, Buffer.alloc(BLOCK), 0);
+  // another version, opened and closed; then the first version again (the file written back as it was)
+  store.objects.set('a', v2);
+  t.ok((await readAll(cache, 'a', 'etag-2', v2.length)).equals(v2), 'the second version reads right');
+  store.objects.set('a', v1);
+  t.ok((await readAll(cache, 'a', 'etag-1', v1.length)).equals(v1), 'the first version opened again reads right');
+  // the first handle, open all along, reads again after the evictions of that close
+  const again = Buffer.alloc(BLOCK);
+  await cache.read(first, again, 0);
+  await cache.unpin(first);
+  t.ok(again.equals(v1.subarray(0, BLOCK)), `the handle open all along reads its bytes (${again.filter((byte) => byte === 0).length} zero bytes)`);
+});

@@ -113,6 +113,12 @@ const fileName = (key: string, etag: string): string => createHash('sha1').updat
 
 export class BlockCache {
   private readonly objects = new Map<string, CachedObject>();
+  /**
+   * superseded versions still open, by file name: an open of that version again takes it back (a second
+   * object of the same file would count its blocks apart, and its evictions punch holes in the blocks the
+   * open one serves)
+   */
+  private readonly lingering = new Map<string, CachedObject>();
   /** cached blocks, least recently used first: "name:index" -> object */
   private readonly lru = new Map<string, CachedObject>();
   private readonly fetching = new Map<string, Promise<void>>();
@@ -153,8 +159,12 @@ export class BlockCache {
     // a version cached before has its file: opened first (a warm open), made first otherwise
     const known = object !== undefined;
     if (object === undefined) {
+      const name = fileName(key, etag);
+      const open = this.lingering.get(name);
+      this.lingering.delete(name);
+      if (open !== undefined) open.stale = false;
       // with read-ahead, reads of the last block held go to read(), which fetches the next ones
-      object = new CachedObject(key, etag, size, fileName(key, etag), this.options.blockSize, this.options.readAhead > 0 ? this.options.blockSize : 0);
+      object = open ?? new CachedObject(key, etag, size, name, this.options.blockSize, this.options.readAhead > 0 ? this.options.blockSize : 0);
       this.objects.set(key, object);
     }
     object.pins++;
@@ -198,6 +208,9 @@ export class BlockCache {
     // file only once the copy is in place (a file it made meanwhile would be replaced under it)
     const object = new CachedObject(key, etag, size, fileName(key, etag), this.options.blockSize);
     this.objects.set(key, object);
+    // a superseded object of this version still open keeps the file it has open, which the copy replaces:
+    // not to be taken back
+    this.lingering.delete(object.name);
     const arrival = (async () => {
       if (old !== undefined) await this.forget(old);
       await from.rename(name, this.dir, object.name, 'replace');
@@ -221,9 +234,11 @@ export class BlockCache {
     if (this.objects.get(object.key) === object) this.objects.delete(object.key);
     object.stale = true;
     if (object.pins === 0) await this.remove(object);
+    else this.lingering.set(object.name, object);
   }
 
   private async remove(object: CachedObject): Promise<void> {
+    if (this.lingering.get(object.name) === object) this.lingering.delete(object.name);
     for (const index of object.present) {
       this.lru.delete(blockId(object, index));
       this.used -= this.blockBytes(object, index);
