@@ -305,3 +305,32 @@ test('tiered: flushWrite does not fail when its upload ends before its handle op
   await adapter.drained();
   t.equal(await object('fw'), 'written whole', 'and the file is in the bucket');
 });
+
+test("tiered: a file renamed over one whose upload is running: the target gets the file's content, not its own old one back", async (t) => {
+  const { storage, adapter, object } = await tiered(t, { writeBackDelay: 600_000 });
+  const tier = tierOf(adapter);
+  const source = await storage.root.createFile('source');
+  await source.writeAt(0, bytes('the content that replaces'));
+  await source.close();
+  tier.uploads.startDelayed();
+  await adapter.drained();
+  const target = await storage.root.createFile('target');
+  await target.writeAt(0, bytes('replaced'));
+  await target.close();
+  // the target's PUT held (its write-back upload under way when mv source target comes)
+  const held = gate(tier.store, 'put');
+  tier.uploads.startDelayed();
+  await held.entered;
+  const renaming = storage.root.node.rename('source', storage.root.node, 'target', 'replace');
+  await settle(300);
+  held.open();
+  await renaming;
+  await adapter.drained();
+  t.equal(await object('target'), 'the content that replaces', "the target has the renamed file's content");
+  t.equal(await object('source'), undefined, 'the old name is gone');
+  const reader = await storage.openFile('target', { access: Mode.Read });
+  const data = Buffer.alloc(25);
+  await reader.read(0, data);
+  await reader.close();
+  t.equal(data.toString(), 'the content that replaces', 'and reads so');
+});

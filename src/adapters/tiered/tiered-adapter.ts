@@ -739,6 +739,9 @@ export class TieredDir extends XattrsOf implements DirNode {
     const toKey = to.key(toName);
     if (fromKey === toKey) return;
     const held = await this.tier.holdFrom(fromKey);
+    // the target's uploads too: one running now would land after the copy below and put back the content
+    // the rename replaced
+    const heldTarget = await this.tier.holdFrom(toKey);
     try {
       const local = this.tier.isLocal(fromKey);
       const remote = await this.remote.kindOf(from);
@@ -756,6 +759,9 @@ export class TieredDir extends XattrsOf implements DirNode {
     } catch (error) {
       this.tier.release(held);
       throw error;
+    } finally {
+      // (those dropped with the target are gone: queuing them again does nothing)
+      this.tier.release(heldTarget);
     }
   }
 
