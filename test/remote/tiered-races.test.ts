@@ -334,3 +334,32 @@ test("tiered: a file renamed over one whose upload is running: the target gets t
   await reader.close();
   t.equal(data.toString(), 'the content that replaces', 'and reads so');
 });
+
+test('tiered: a rename checks the kinds of files not uploaded yet as the bucket checks those it has (EISDIR, ENOTDIR, ENOTEMPTY)', async (t) => {
+  const { storage, adapter, object } = await tiered(t, { writeBackDelay: 600_000 });
+  const root = storage.root.node;
+  const code = (promise: Promise<unknown>) =>
+    promise.then(
+      () => 'done',
+      (error: { code?: string }) => error.code,
+    );
+  await root.mkdir('dir', 0o755);
+  await root.mkdir('full', 0o755);
+  const local = async (dir: DirNode, name: string) => {
+    const file = await dir.createFile(name, 0o644, READ_WRITE);
+    await file.write([bytes(`file ${name}`)], 0);
+    await file.close();
+  };
+  await local(root, 'file');
+  const full = await root.openDir('full');
+  await local(full, 'inside');
+  t.equal(await code(root.rename('file', root, 'dir', 'replace')), 'EISDIR', 'a file not uploaded yet over a directory: EISDIR');
+  t.equal(await code(root.rename('dir', root, 'file', 'replace')), 'ENOTDIR', 'a directory over a file not uploaded yet: ENOTDIR');
+  t.equal(await code(root.rename('dir', root, 'full', 'replace')), 'ENOTEMPTY', 'a directory over one holding only files not uploaded yet: ENOTEMPTY');
+  tierOf(adapter).uploads.startDelayed();
+  await adapter.drained();
+  t.equal(await object('file'), 'file file', 'the file is whole and uploaded');
+  t.equal(await object('full/inside'), 'file inside', 'and the one in the directory');
+  t.equal((await root.stat('dir')).kind, 'directory', 'the directory is still one');
+  await full.close();
+});

@@ -748,10 +748,15 @@ export class TieredDir extends XattrsOf implements DirNode {
       if (!local && remote === 'none') this.fail('ENOENT', 'no such file or directory', from);
       const targetLocal = this.tier.isLocal(toKey);
       if (mode === 'noreplace' && (targetLocal || (await to.exists(toName)))) to.fail('EEXIST', 'the target exists', toName);
+      // what the bucket's rename checks, for what it does not see (files here not uploaded yet)
+      if (remote === 'directory' && targetLocal) to.fail('ENOTDIR', 'cannot replace a file with a directory', toName);
+      if (remote === 'directory' && this.tier.localKeysUnder(`${toKey}/`).length > 0) to.fail('ENOTEMPTY', 'the target directory is not empty', toName);
       if (remote !== 'none') {
         await this.remote.rename(from, to.remote, toName, mode);
-      } else if ((await to.remote.kindOf(toName)) === 'file') {
-        await to.remote.unlink(toName);
+      } else {
+        const target = await to.remote.kindOf(toName);
+        if (target === 'directory') to.fail('EISDIR', 'cannot replace a directory with a file', toName);
+        if (target === 'file') await to.remote.unlink(toName);
       }
       if (targetLocal) await this.tier.drop(toKey);
       await this.tier.cache.drop(toKey);
