@@ -121,8 +121,11 @@ class Tier implements TieredFiles {
 
   /** Keys with local state (open for writing, closing, or waiting for their upload) under `prefix`, at any depth. */
   localKeysUnder(prefix: string): string[] {
-    const keys = new Set([...this.written.keys(), ...this.closing.keys(), ...this.uploads.under(prefix).map((record) => record.key)]);
-    return [...keys].filter((key) => key.startsWith(prefix));
+    const keys = new Set<string>();
+    for (const key of this.written.keys()) if (key.startsWith(prefix)) keys.add(key);
+    for (const key of this.closing.keys()) if (key.startsWith(prefix)) keys.add(key);
+    for (const record of this.uploads.under(prefix)) keys.add(record.key);
+    return [...keys];
   }
 
   /**
@@ -450,8 +453,7 @@ class Tier implements TieredFiles {
    */
   async holdFrom(key: string): Promise<UploadRecord[]> {
     const held: UploadRecord[] = [];
-    for (const record of this.uploads.under(key)) {
-      if (record.key !== key && !record.key.startsWith(`${key}/`)) continue;
+    for (const record of this.uploads.keyOrUnder(key)) {
       if (this.written.has(record.key)) continue; // open for writing: it is not queued
       if (await this.uploads.hold(record.id)) held.push(this.uploads.record(record.id) ?? record);
     }

@@ -67,6 +67,10 @@ export type Uploaded = (record: UploadRecord, etag: string, size: number) => Pro
 
 export class Uploads {
   private readonly byId = new Map<string, Pending>();
+  /** the same, by key (find() and a file's look-ups cost no walk over every pending upload) */
+  private readonly byKey = new Map<string, Set<Pending>>();
+  /** pending uploads under each directory prefix ('a/', 'a/b/'): a prefix with none is answered without a walk */
+  private readonly underDir = new Map<string, number>();
   private readonly waiting: Pending[] = [];
   private readonly delayed: WriteBackDelay<Pending>;
   private active = 0;
@@ -197,7 +201,7 @@ export class Uploads {
 
   /** The pending upload of `key`, if one is not finished. */
   find(key: string): UploadRecord | undefined {
-    for (const pending of this.byId.values()) if (pending.record.key === key) return pending.record;
+    for (const pending of this.byKey.get(key) ?? []) return pending.record;
     return undefined;
   }
 
@@ -206,9 +210,19 @@ export class Uploads {
     return this.byId.get(id)?.record;
   }
 
+  /** Every pending record of `key` or under `key/` (a file, or a directory's keys), without its siblings that share the prefix. */
+  keyOrUnder(key: string): UploadRecord[] {
+    const records = [...(this.byKey.get(key) ?? [])].map((pending) => pending.record);
+    records.push(...this.under(`${key}/`));
+    return records;
+  }
+
   /** Every pending record under `prefix` (a directory's keys). */
   under(prefix: string): UploadRecord[] {
-    return [...this.byId.values()].map((pending) => pending.record).filter((record) => record.key.startsWith(prefix));
+    const records: UploadRecord[] = [];
+    if (prefix.endsWith('/') && !this.underDir.has(prefix)) return records;
+    for (const pending of this.byId.values()) if (pending.record.key.startsWith(prefix)) records.push(pending.record);
+    return records;
   }
 
   /**
@@ -255,6 +269,7 @@ export class Uploads {
     });
     const pending: Pending = { record, durable, inFile, queued: false, running: undefined, attempts: 0, done, finish, timer: undefined };
     this.byId.set(record.id, pending);
+    this.index(pending);
     if (queued) this.enqueue(pending);
     return pending;
   }
@@ -277,7 +292,9 @@ export class Uploads {
     if (same) return;
     await this.writeRecord(next, writeDurably, pending.inFile);
     // not before: a change whose record could not be written (ENOSPC) is not uploaded either
+    this.unindex(pending);
     pending.record = next;
+    this.index(pending);
     pending.durable = writeDurably;
     pending.inFile ||= writeDurably;
   }
@@ -330,6 +347,7 @@ export class Uploads {
     if (pending === undefined) return;
     await this.hold(id);
     this.byId.delete(id);
+    this.unindex(pending);
     // a record that would come back after the machine stops must not upload a deleted file
     await this.removeRecord(pending);
     await this.staging.unlink(id).catch(() => undefined);
@@ -373,6 +391,7 @@ export class Uploads {
     // done whatever fails here (its waiters are told): a record left behind is dropped at the next open,
     // its copy being gone.
     this.byId.delete(record.id);
+    this.unindex(pending);
     pending.queued = false;
     try {
       await this.removeRecord(pending);
@@ -425,6 +444,30 @@ export class Uploads {
     for (const pending of this.byId.values()) if (pending.timer !== undefined) clearTimeout(pending.timer);
     await Promise.all([...this.runs].map((run) => run.catch(() => undefined)));
     await this.log.close();
+  }
+
+  private index(pending: Pending): void {
+    const key = pending.record.key;
+    const same = this.byKey.get(key) ?? new Set<Pending>();
+    this.byKey.set(key, same);
+    same.add(pending);
+    for (let slash = key.indexOf('/'); slash >= 0; slash = key.indexOf('/', slash + 1)) {
+      const dir = key.slice(0, slash + 1);
+      this.underDir.set(dir, (this.underDir.get(dir) ?? 0) + 1);
+    }
+  }
+
+  private unindex(pending: Pending): void {
+    const key = pending.record.key;
+    const same = this.byKey.get(key);
+    if (same === undefined || !same.delete(pending)) return;
+    if (same.size === 0) this.byKey.delete(key);
+    for (let slash = key.indexOf('/'); slash >= 0; slash = key.indexOf('/', slash + 1)) {
+      const dir = key.slice(0, slash + 1);
+      const left = (this.underDir.get(dir) ?? 1) - 1;
+      if (left === 0) this.underDir.delete(dir);
+      else this.underDir.set(dir, left);
+    }
   }
 
   /** Resolves when nothing is pending (every upload finished). */
