@@ -363,3 +363,27 @@ test('tiered: a rename checks the kinds of files not uploaded yet as the bucket 
   t.equal((await root.stat('dir')).kind, 'directory', 'the directory is still one');
   await full.close();
 });
+
+test('tiered: a rename whose upload record cannot be written again (ENOSPC) still sends the upload to the new name', async (t) => {
+  const { storage, adapter, object } = await tiered(t, { writeBackDelay: 600_000 });
+  const tier = tierOf(adapter);
+  const first = await storage.root.createFile('a');
+  await first.writeAt(0, bytes('version one'));
+  await first.close();
+  tier.uploads.startDelayed();
+  await adapter.drained();
+  const second = await storage.openFile('a');
+  await second.writeAt(0, bytes('VERSION TWO'));
+  await second.close();
+  // the record of the waiting upload cannot be written under its new name (a full disk)
+  failOnce(tier.uploads, 'update', 'ENOSPC');
+  const renamed = await storage.root.node.rename('a', storage.root.node, 'b', 'replace').then(
+    () => 'done',
+    (error: { code?: string }) => error.code,
+  );
+  t.equal(renamed, 'done', 'the rename resolved (the bucket had moved the object)');
+  tier.uploads.startDelayed();
+  await adapter.drained();
+  t.equal(await object('b'), 'VERSION TWO', 'the new name has the newer version');
+  t.equal(await object('a'), undefined, 'the old name did not come back');
+});

@@ -472,17 +472,30 @@ class Tier implements TieredFiles {
   async moved(from: string, to: string, directory: boolean, held: readonly UploadRecord[]): Promise<void> {
     const rekey = (key: string): string | undefined =>
       key === from ? to : directory && key.startsWith(`${from}/`) ? `${to}/${key.slice(from.length + 1)}` : undefined;
+    // the bucket has moved already: a record that cannot be written again (ENOSPC, EIO) moves all the same,
+    // so that its upload goes to the new name (a kill -9 before its next write would send it to the old one)
+    const move = async (record: UploadRecord) => {
+      try {
+        await this.uploads.update(record);
+      } catch (error) {
+        this.uploads.rekey(record.id, record.key);
+        this.logger?.warn(
+          { err: error, key: record.key, copy: record.id },
+          'tiered: a renamed upload record could not be written again; its upload goes to the new name',
+        );
+      }
+    };
     for (const written of [...this.written.values()]) {
       const key = rekey(written.key);
       if (key === undefined) continue;
       this.written.delete(written.key);
       written.key = key;
       this.written.set(key, written);
-      if (written.recorded) await this.uploads.update({ id: written.id, key, metadata: metadataOf(written.attributes) });
+      if (written.recorded) await move({ id: written.id, key, metadata: metadataOf(written.attributes) });
     }
     for (const record of held) {
       const key = rekey(record.key);
-      if (key !== undefined) await this.uploads.update({ ...record, key });
+      if (key !== undefined) await move({ ...record, key });
       this.uploads.queue(record.id);
     }
     await this.cache.drop(from);

@@ -299,6 +299,15 @@ export class Uploads {
     pending.inFile ||= writeDurably;
   }
 
+  /** Gives the pending upload `id` the key `key` here only (its record on disk could not be written again). */
+  rekey(id: string, key: string): void {
+    const pending = this.byId.get(id);
+    if (pending === undefined) return;
+    this.unindex(pending);
+    pending.record = { ...pending.record, key };
+    this.index(pending);
+  }
+
   /** Starts (or restarts) the upload of `id`: its local copy is final until hold() is called. */
   queue(id: string): void {
     const pending = this.byId.get(id);
