@@ -121,3 +121,93 @@ test('block cache: two versions opened at once leave one cached object, and each
   await cache.unpin(third);
   t.ok((await readAll(cache, 'a', 'etag-2', v2.length)).equals(v2), 'the new version reads right once the old one closed');
 });
+
+test('block cache: a GET still streaming when the last handle closes and a new one opens serves the new handle (no ESTALE)', async (t) => {
+  const { dir, cache } = await setup(16 * BLOCK);
+  const data = pattern(2 * BLOCK, 4);
+  // the GET yields block 0, then waits for `streamGate` before block 1
+  let openStream!: () => void;
+  const streamGate = new Promise<void>((resolve) => {
+    openStream = resolve;
+  });
+  let gets = 0;
+  const store = {
+    async *stream(_key: string, offset: number, _etag: string | undefined, length?: number): AsyncGenerator<Buffer, void, undefined> {
+      gets++;
+      const end = length === undefined ? data.length : offset + length;
+      if (gets > 1) {
+        yield data.subarray(offset, end);
+        return;
+      }
+      yield data.subarray(offset, Math.min(end, offset + BLOCK));
+      await streamGate;
+      if (offset + BLOCK < end) yield data.subarray(offset + BLOCK, end);
+    },
+  };
+  (cache as unknown as { store: unknown }).store = store;
+  // the first handle's file: its first write (block 0) waits for `writeGate`
+  let openWrite!: () => void;
+  const writeGate = new Promise<void>((resolve) => {
+    openWrite = resolve;
+  });
+  const createFile = dir.createFile.bind(dir);
+  let made = 0;
+  dir.createFile = async (...args: Parameters<DirNode['createFile']>) => {
+    const file = await createFile(...args);
+    if (made++ > 0) return file;
+    let first = true;
+    return Object.create(file, {
+      write: {
+        value: async (...write: Parameters<typeof file.write>) => {
+          if (first) {
+            first = false;
+            await writeGate;
+          }
+          return file.write(...write);
+        },
+      },
+    }) as typeof file;
+  };
+  const first = await cache.pin('a', 'etag-1', data.length);
+  // blocks 0 and 1 by one GET (a read-ahead's)
+  const fetching = (cache as unknown as { fetch(object: unknown, first: number, count: number): Promise<void> }).fetch(first, 0, 2);
+  fetching.catch(() => undefined);
+  await new Promise((resolve) => setImmediate(resolve));
+  // the handle closes while block 0's write is under way; block 1 arrives with no file open
+  const unpinned = cache.unpin(first);
+  openStream();
+  await new Promise((resolve) => setImmediate(resolve));
+  // a new handle opens and reads block 1, which the GET still fetches
+  const second = await cache.pin('a', 'etag-1', data.length);
+  const buffer = Buffer.alloc(BLOCK);
+  const read = cache.read(second, buffer, BLOCK).then(
+    () => 'read',
+    (error: { code?: string }) => error.code,
+  );
+  await new Promise((resolve) => setImmediate(resolve));
+  openWrite();
+  await unpinned;
+  t.equal(await read, 'read', 'the read of the new handle succeeded');
+  t.ok(buffer.equals(data.subarray(BLOCK, 2 * BLOCK)), 'with the bytes of block 1');
+  await cache.unpin(second);
+});
+
+test('block cache: a version opened again while an older handle of it is still open (another version came between) keeps its bytes through evictions', async (t) => {
+  const { store, cache } = await setup(2 * BLOCK);
+  const v1 = pattern(3 * BLOCK, 11);
+  const v2 = pattern(3 * BLOCK, 12);
+  store.objects.set('a', v1);
+  const first = await cache.pin('a', 'etag-1', v1.length);
+  // its first block only: a later eviction of the same file's blocks punches holes, not the whole file away
+  await cache.read(first, Buffer.alloc(BLOCK), 0);
+  // another version, opened and closed; then the first version again (the file written back as it was)
+  store.objects.set('a', v2);
+  t.ok((await readAll(cache, 'a', 'etag-2', v2.length)).equals(v2), 'the second version reads right');
+  store.objects.set('a', v1);
+  t.ok((await readAll(cache, 'a', 'etag-1', v1.length)).equals(v1), 'the first version opened again reads right');
+  // the first handle, open all along, reads again after the evictions of that close
+  const again = Buffer.alloc(BLOCK);
+  await cache.read(first, again, 0);
+  await cache.unpin(first);
+  t.ok(again.equals(v1.subarray(0, BLOCK)), `the handle open all along reads its bytes (${again.filter((byte) => byte === 0).length} zero bytes)`);
+});

@@ -113,6 +113,12 @@ const fileName = (key: string, etag: string): string => createHash('sha1').updat
 
 export class BlockCache {
   private readonly objects = new Map<string, CachedObject>();
+  /**
+   * superseded versions still open, by file name: an open of that version again takes it back (a second
+   * object of the same file would count its blocks apart, and its evictions punch holes in the blocks the
+   * open one serves)
+   */
+  private readonly lingering = new Map<string, CachedObject>();
   /** cached blocks, least recently used first: "name:index" -> object */
   private readonly lru = new Map<string, CachedObject>();
   private readonly fetching = new Map<string, Promise<void>>();
@@ -153,8 +159,12 @@ export class BlockCache {
     // a version cached before has its file: opened first (a warm open), made first otherwise
     const known = object !== undefined;
     if (object === undefined) {
+      const name = fileName(key, etag);
+      const open = this.lingering.get(name);
+      this.lingering.delete(name);
+      if (open !== undefined) open.stale = false;
       // with read-ahead, reads of the last block held go to read(), which fetches the next ones
-      object = new CachedObject(key, etag, size, fileName(key, etag), this.options.blockSize, this.options.readAhead > 0 ? this.options.blockSize : 0);
+      object = open ?? new CachedObject(key, etag, size, name, this.options.blockSize, this.options.readAhead > 0 ? this.options.blockSize : 0);
       this.objects.set(key, object);
     }
     object.pins++;
@@ -198,6 +208,9 @@ export class BlockCache {
     // file only once the copy is in place (a file it made meanwhile would be replaced under it)
     const object = new CachedObject(key, etag, size, fileName(key, etag), this.options.blockSize);
     this.objects.set(key, object);
+    // a superseded object of this version still open keeps the file it has open, which the copy replaces:
+    // not to be taken back
+    this.lingering.delete(object.name);
     const arrival = (async () => {
       if (old !== undefined) await this.forget(old);
       await from.rename(name, this.dir, object.name, 'replace');
@@ -221,9 +234,11 @@ export class BlockCache {
     if (this.objects.get(object.key) === object) this.objects.delete(object.key);
     object.stale = true;
     if (object.pins === 0) await this.remove(object);
+    else this.lingering.set(object.name, object);
   }
 
   private async remove(object: CachedObject): Promise<void> {
+    if (this.lingering.get(object.name) === object) this.lingering.delete(object.name);
     for (const index of object.present) {
       this.lru.delete(blockId(object, index));
       this.used -= this.blockBytes(object, index);
@@ -264,19 +279,25 @@ export class BlockCache {
     if (end <= position) return 0;
     const first = Math.floor(position / object.blockSize);
     const last = Math.floor((end - 1) / object.blockSize);
-    const missing: Promise<void>[] = [];
-    for (let index = first; index <= last; index++) {
-      const id = blockId(object, index);
-      if (object.present.has(index)) {
-        // most recently used now
-        this.lru.delete(id);
-        this.lru.set(id, object);
-      } else {
-        missing.push(this.fetch(object, index));
+    // a fetch waited for may end without its blocks (they landed while no handle had the file open, before
+    // this one opened it): those are fetched again
+    for (let pass = 0; ; pass++) {
+      const missing: Promise<void>[] = [];
+      for (let index = first; index <= last; index++) {
+        const id = blockId(object, index);
+        if (object.present.has(index)) {
+          // most recently used now
+          this.lru.delete(id);
+          this.lru.set(id, object);
+        } else {
+          missing.push(this.fetch(object, index));
+        }
       }
+      if (pass === 0 && ahead !== undefined) this.prefetch(object, ...ahead.next(first, last, this.servedBlock(object, ahead)), ahead);
+      if (missing.length === 0) break;
+      await Promise.all(missing);
+      if (object.file === undefined) break;
     }
-    if (ahead !== undefined) this.prefetch(object, ...ahead.next(first, last, this.servedBlock(object, ahead)), ahead);
-    await Promise.all(missing);
     const file = object.file;
     if (file === undefined) throw storageError('EBADF', 'a read of a cached object that is not open', { path: object.key });
     return file.read(buffer.subarray(0, end - position), position);
@@ -361,6 +382,8 @@ export class BlockCache {
       let pendingBytes = 0;
       // writes mark their blocks in order, each after those before it
       let written: Promise<void> = Promise.resolve();
+      /** the rest came with no handle open: dropped, not short */
+      let dropped = false;
       for await (const chunk of this.store.stream(object.key, start, object.etag, end - start)) {
         const room = end - at - pendingBytes;
         pending.push(chunk.length > room ? chunk.subarray(0, room) : chunk);
@@ -370,7 +393,10 @@ export class BlockCache {
         if (Math.floor(reached / object.blockSize) === Math.floor(at / object.blockSize) && reached < end) continue;
         await this.removing;
         const file = object.file;
-        if (file === undefined) break;
+        if (file === undefined) {
+          dropped = true;
+          break;
+        }
         const write = file.write(pending, at);
         object.writes.add(write);
         const upTo = reached === end ? first + count : Math.floor(reached / object.blockSize);
@@ -389,7 +415,8 @@ export class BlockCache {
         if (at === end) break;
       }
       await written;
-      if (at < end && object.file !== undefined) throw storageError('ESTALE', 'the object is shorter than when it was opened', { path: object.key });
+      // (a handle opened since the rest was dropped reads it by a fetch of its own)
+      if (at < end && !dropped) throw storageError('ESTALE', 'the object is shorter than when it was opened', { path: object.key });
       settle(first + count, false);
     })().catch((error) => {
       for (let index = next; index < first + count; index++) {

@@ -4,6 +4,7 @@
 // line is one write: whole or absent after a kill -9, like the rename of a record file. A record's later
 // lines replace its earlier ones; a line {"done": id} ends it (uploaded or cancelled). The file goes once
 // no record in it is live (a burst of closes makes one). Records written durably stay files of their own (uploads.ts).
+import { isCode } from '../../ground/errors.js';
 import { READ_ONLY, READ_WRITE, type DirNode, type FileNode } from '../adapter.js';
 
 export const LOG = '.log';
@@ -40,8 +41,15 @@ export class CloseLog {
   private append(line: object): Promise<void> {
     const bytes = Buffer.from(`${JSON.stringify(line)}\n`);
     return this.serial(async () => {
-      this.file ??= await this.dir.createFile(this.name, 0o600, READ_WRITE);
-      await this.file.append([bytes]);
+      // the file of a log whose removal failed (EIO) is still there, every record in it ended: appended to
+      const file: FileNode =
+        this.file ??
+        (await this.dir.createFile(this.name, 0o600, READ_WRITE).catch((error: unknown) => {
+          if (isCode(error, 'EEXIST')) return this.dir.openFile(this.name, READ_WRITE);
+          throw error;
+        }));
+      this.file = file;
+      await file.append([bytes]);
     });
   }
 

@@ -119,6 +119,31 @@ class Tier implements TieredFiles {
     return this.closing.has(key) || this.local(key) !== undefined;
   }
 
+  /** Keys with local state (open for writing, closing, or waiting for their upload) under `prefix`, at any depth. */
+  localKeysUnder(prefix: string): string[] {
+    const keys = new Set<string>();
+    for (const key of this.written.keys()) if (key.startsWith(prefix)) keys.add(key);
+    for (const key of this.closing.keys()) if (key.startsWith(prefix)) keys.add(key);
+    for (const record of this.uploads.under(prefix)) keys.add(record.key);
+    return [...keys];
+  }
+
+  /**
+   * Runs `work` in the turns of `keys` and of every key with local state under `prefix` (a directory's
+   * files): a last close or a sync of one of them running now finishes first, and those coming later wait
+   * (and then take the new key's turn, should `work` move them). A key under `prefix` that became local
+   * while the turns were taken is taken too, by trying again.
+   */
+  async withTurnsUnder<T>(keys: readonly string[], prefix: string, work: () => Promise<T>): Promise<T> {
+    for (;;) {
+      const held = new Set([...keys, ...this.localKeysUnder(prefix)]);
+      const done = await this.locks.with([...held], async () =>
+        this.localKeysUnder(prefix).every((key) => held.has(key)) ? { value: await work() } : undefined,
+      );
+      if (done !== undefined) return done.value;
+    }
+  }
+
   /** Keys with local state, directly under `prefix`. */
   localNames(prefix: string): string[] {
     const keys = new Set([...this.written.keys(), ...this.closing.keys(), ...this.uploads.under(prefix).map((record) => record.key)]);
@@ -160,11 +185,19 @@ class Tier implements TieredFiles {
     if (record !== undefined && (await this.uploads.hold(record.id))) {
       const current = this.written.get(key);
       if (current !== undefined) return { written: current };
-      const file = await this.staging.openFile(record.id, READ_WRITE);
-      const local = await file.stat();
-      const written = new Written(key, record.id, file, attributesOf(record.metadata, 'file', new Date()), local, true, true);
-      this.written.set(key, written);
-      return { written, local };
+      let file: FileNode | undefined;
+      try {
+        file = await this.staging.openFile(record.id, READ_WRITE);
+        const local = await file.stat();
+        const written = new Written(key, record.id, file, attributesOf(record.metadata, 'file', new Date()), local, true, true);
+        this.written.set(key, written);
+        return { written, local };
+      } catch (error) {
+        // the open failed (EMFILE, EIO): the upload held for it goes on
+        await file?.close().catch(() => undefined);
+        this.uploads.queue(record.id);
+        throw error;
+      }
     }
     const copy = await this.spares.take();
     const { id, file } = copy;
@@ -315,8 +348,9 @@ class Tier implements TieredFiles {
   /**
    * sync() of a handle on `written`: its copy durable (fdatasync, or fsync), then its upload recorded
    * durably with the copy's size (what an upload after the machine stopped is checked against);
-   * write-through: sent now. The copy's directory entry is synced (the first time) while the copy's own
-   * sync runs.
+   * write-through: sent now, in the key's turn (a rename or an unlink running meanwhile would have the PUT
+   * land after it, under the old name). The copy's directory entry is synced (the first time) while the
+   * copy's own sync runs.
    */
   async sync(written: Written, datasync: boolean): Promise<void> {
     await this.withTurnOf(written, async () => {
@@ -325,16 +359,24 @@ class Tier implements TieredFiles {
       await Promise.all([written.file.sync(datasync), entryDurable ? undefined : this.staging.sync()]);
       const stat = await written.file.stat();
       await this.record(written, metadataOf({ ...written.attributes, mtimeNs: stat.mtimeNs }), { size: stat.size });
+      if (this.writeThrough) await this.uploads.sendNow({ id: written.id, key: written.key, metadata: metadataOf(written.attributes) });
     });
-    if (!this.writeThrough || written.dropped) return;
-    await this.uploads.sendNow({ id: written.id, key: written.key, metadata: metadataOf(written.attributes) });
   }
 
   /** A read-only handle on the local copy of `key` waiting for upload. */
   async openCopy(key: string, record: UploadRecord): Promise<TieredFile> {
-    const file = await this.staging.openFile(record.id, READ_ONLY);
+    // counted before the open: an upload ending while it runs must see the reader and leave the copy out of
+    // the cache (an adopted copy is a cached object nobody pins, whose blocks eviction punches out)
     this.copyReaders.set(key, (this.copyReaders.get(key) ?? 0) + 1);
-    return TieredFile.open(this, { kind: 'copy', key, file, attributes: attributesOf(record.metadata, 'file', new Date()) });
+    let file: FileNode | undefined;
+    try {
+      file = await this.staging.openFile(record.id, READ_ONLY);
+      return await TieredFile.open(this, { kind: 'copy', key, file, attributes: attributesOf(record.metadata, 'file', new Date()) });
+    } catch (error) {
+      await file?.close().catch(() => undefined);
+      this.closeCopy(key);
+      throw error;
+    }
   }
 
   closeCopy(key: string): void {
@@ -380,8 +422,12 @@ class Tier implements TieredFiles {
     }
     const record = local.record;
     if (!(await this.uploads.hold(record.id))) return false;
-    await this.uploads.update({ ...record, metadata: metadataOf(change(attributesOf(record.metadata, 'file', new Date()))) });
-    this.uploads.queue(record.id);
+    try {
+      await this.uploads.update({ ...record, metadata: metadataOf(change(attributesOf(record.metadata, 'file', new Date()))) });
+    } finally {
+      // the change failed (its record could not be written): the upload goes on, as it was
+      this.uploads.queue(record.id);
+    }
     return true;
   }
 
@@ -407,8 +453,7 @@ class Tier implements TieredFiles {
    */
   async holdFrom(key: string): Promise<UploadRecord[]> {
     const held: UploadRecord[] = [];
-    for (const record of this.uploads.under(key)) {
-      if (record.key !== key && !record.key.startsWith(`${key}/`)) continue;
+    for (const record of this.uploads.keyOrUnder(key)) {
       if (this.written.has(record.key)) continue; // open for writing: it is not queued
       if (await this.uploads.hold(record.id)) held.push(this.uploads.record(record.id) ?? record);
     }
@@ -427,17 +472,30 @@ class Tier implements TieredFiles {
   async moved(from: string, to: string, directory: boolean, held: readonly UploadRecord[]): Promise<void> {
     const rekey = (key: string): string | undefined =>
       key === from ? to : directory && key.startsWith(`${from}/`) ? `${to}/${key.slice(from.length + 1)}` : undefined;
+    // the bucket has moved already: a record that cannot be written again (ENOSPC, EIO) moves all the same,
+    // so that its upload goes to the new name (a kill -9 before its next write would send it to the old one)
+    const move = async (record: UploadRecord) => {
+      try {
+        await this.uploads.update(record);
+      } catch (error) {
+        this.uploads.rekey(record.id, record.key);
+        this.logger?.warn(
+          { err: error, key: record.key, copy: record.id },
+          'tiered: a renamed upload record could not be written again; its upload goes to the new name',
+        );
+      }
+    };
     for (const written of [...this.written.values()]) {
       const key = rekey(written.key);
       if (key === undefined) continue;
       this.written.delete(written.key);
       written.key = key;
       this.written.set(key, written);
-      if (written.recorded) await this.uploads.update({ id: written.id, key, metadata: metadataOf(written.attributes) });
+      if (written.recorded) await move({ id: written.id, key, metadata: metadataOf(written.attributes) });
     }
     for (const record of held) {
       const key = rekey(record.key);
-      if (key !== undefined) await this.uploads.update({ ...record, key });
+      if (key !== undefined) await move({ ...record, key });
       this.uploads.queue(record.id);
     }
     await this.cache.drop(from);
@@ -671,14 +729,22 @@ export class TieredDir extends XattrsOf implements DirNode {
     await copy.close();
     await this.tier.drop(key);
     await this.tier.uploads.begin({ id, key, metadata: metadataOf(newAttributes(mode)), synced: { size: totalBytes(buffers) } }, true);
-    this.tier.uploads.queue(id);
-    const file = await this.tier.openCopy(key, { id, key, metadata: metadataOf(newAttributes(mode)) });
+    let file: FileNode;
+    try {
+      // opened before its upload starts: an upload done first would have taken the copy into the cache
+      file = await this.tier.openCopy(key, { id, key, metadata: metadataOf(newAttributes(mode)) });
+    } finally {
+      this.tier.uploads.queue(id);
+    }
     if (this.tier.writeThrough) await this.tier.uploads.finished(id);
     return file;
   }
 
   rename(from: string, to: DirNode, toName: string, mode: RenameMode): Promise<void> {
-    return this.tier.locks.with([this.key(from), to instanceof TieredDir ? to.key(toName) : ''], () => this.renameNow(from, to, toName, mode));
+    // a directory's files too: a last close of one of them records its upload under the key it has when
+    // its turn comes, so it must not run while the rename moves its key (it would upload to the old name)
+    const keys = [this.key(from), to instanceof TieredDir ? to.key(toName) : ''];
+    return this.tier.withTurnsUnder(keys, `${this.key(from)}/`, () => this.renameNow(from, to, toName, mode));
   }
 
   private async renameNow(from: string, to: DirNode, toName: string, mode: RenameMode): Promise<void> {
@@ -688,16 +754,24 @@ export class TieredDir extends XattrsOf implements DirNode {
     const toKey = to.key(toName);
     if (fromKey === toKey) return;
     const held = await this.tier.holdFrom(fromKey);
+    // the target's uploads too: one running now would land after the copy below and put back the content
+    // the rename replaced
+    const heldTarget = await this.tier.holdFrom(toKey);
     try {
       const local = this.tier.isLocal(fromKey);
       const remote = await this.remote.kindOf(from);
       if (!local && remote === 'none') this.fail('ENOENT', 'no such file or directory', from);
       const targetLocal = this.tier.isLocal(toKey);
       if (mode === 'noreplace' && (targetLocal || (await to.exists(toName)))) to.fail('EEXIST', 'the target exists', toName);
+      // what the bucket's rename checks, for what it does not see (files here not uploaded yet)
+      if (remote === 'directory' && targetLocal) to.fail('ENOTDIR', 'cannot replace a file with a directory', toName);
+      if (remote === 'directory' && this.tier.localKeysUnder(`${toKey}/`).length > 0) to.fail('ENOTEMPTY', 'the target directory is not empty', toName);
       if (remote !== 'none') {
         await this.remote.rename(from, to.remote, toName, mode);
-      } else if ((await to.remote.kindOf(toName)) === 'file') {
-        await to.remote.unlink(toName);
+      } else {
+        const target = await to.remote.kindOf(toName);
+        if (target === 'directory') to.fail('EISDIR', 'cannot replace a directory with a file', toName);
+        if (target === 'file') await to.remote.unlink(toName);
       }
       if (targetLocal) await this.tier.drop(toKey);
       await this.tier.cache.drop(toKey);
@@ -705,6 +779,9 @@ export class TieredDir extends XattrsOf implements DirNode {
     } catch (error) {
       this.tier.release(held);
       throw error;
+    } finally {
+      // (those dropped with the target are gone: queuing them again does nothing)
+      this.tier.release(heldTarget);
     }
   }
 
@@ -712,14 +789,25 @@ export class TieredDir extends XattrsOf implements DirNode {
     return this.tier.locks.with([this.key(name)], () => this.unlinkNow(name));
   }
 
+  /**
+   * The object goes first, then the local state: an unlink that fails (the bucket's DELETE) leaves the file
+   * as it was, its newer local bytes too. Its upload is held meanwhile (one running finishes first), so that
+   * none lands after the DELETE.
+   */
   private async unlinkNow(name: string): Promise<void> {
     const key = this.key(name);
-    const wasLocal = await this.tier.drop(key);
+    const held = await this.tier.holdFrom(key);
     try {
-      await this.remote.unlink(name);
-    } catch (error) {
-      // a file only written here so far has no object yet
-      if (!(wasLocal && isCode(error, 'ENOENT'))) throw error;
+      try {
+        await this.remote.unlink(name);
+      } catch (error) {
+        // a file only written here so far has no object yet
+        if (!(this.tier.isLocal(key) && isCode(error, 'ENOENT'))) throw error;
+      }
+      await this.tier.drop(key);
+    } finally {
+      // (a dropped upload is gone: queuing it again does nothing)
+      this.tier.release(held);
     }
   }
 

@@ -67,9 +67,18 @@ export type Uploaded = (record: UploadRecord, etag: string, size: number) => Pro
 
 export class Uploads {
   private readonly byId = new Map<string, Pending>();
+  /** the same, by key (find() and a file's look-ups cost no walk over every pending upload) */
+  private readonly byKey = new Map<string, Set<Pending>>();
+  /** pending uploads under each directory prefix ('a/', 'a/b/'): a prefix with none is answered without a walk */
+  private readonly underDir = new Map<string, number>();
   private readonly waiting: Pending[] = [];
   private readonly delayed: WriteBackDelay<Pending>;
   private active = 0;
+  /**
+   * the attempts running, to their end: an upload done leaves the map before its record is removed and its
+   * copy taken into the cache, and close() and drained() must wait for that too
+   */
+  private readonly runs = new Set<Promise<void>>();
   private counter = 0;
   private closed = false;
   private readonly log: CloseLog;
@@ -192,7 +201,7 @@ export class Uploads {
 
   /** The pending upload of `key`, if one is not finished. */
   find(key: string): UploadRecord | undefined {
-    for (const pending of this.byId.values()) if (pending.record.key === key) return pending.record;
+    for (const pending of this.byKey.get(key) ?? []) return pending.record;
     return undefined;
   }
 
@@ -201,9 +210,19 @@ export class Uploads {
     return this.byId.get(id)?.record;
   }
 
+  /** Every pending record of `key` or under `key/` (a file, or a directory's keys), without its siblings that share the prefix. */
+  keyOrUnder(key: string): UploadRecord[] {
+    const records = [...(this.byKey.get(key) ?? [])].map((pending) => pending.record);
+    records.push(...this.under(`${key}/`));
+    return records;
+  }
+
   /** Every pending record under `prefix` (a directory's keys). */
   under(prefix: string): UploadRecord[] {
-    return [...this.byId.values()].map((pending) => pending.record).filter((record) => record.key.startsWith(prefix));
+    const records: UploadRecord[] = [];
+    if (prefix.endsWith('/') && !this.underDir.has(prefix)) return records;
+    for (const pending of this.byId.values()) if (pending.record.key.startsWith(prefix)) records.push(pending.record);
+    return records;
   }
 
   /**
@@ -250,6 +269,7 @@ export class Uploads {
     });
     const pending: Pending = { record, durable, inFile, queued: false, running: undefined, attempts: 0, done, finish, timer: undefined };
     this.byId.set(record.id, pending);
+    this.index(pending);
     if (queued) this.enqueue(pending);
     return pending;
   }
@@ -269,11 +289,23 @@ export class Uploads {
     const next: UploadRecord = { ...record, synced: record.synced ?? pending.record.synced };
     const writeDurably = durable || pending.durable;
     const same = JSON.stringify(next) === JSON.stringify(pending.record) && (pending.durable || !durable);
-    pending.record = next;
     if (same) return;
     await this.writeRecord(next, writeDurably, pending.inFile);
+    // not before: a change whose record could not be written (ENOSPC) is not uploaded either
+    this.unindex(pending);
+    pending.record = next;
+    this.index(pending);
     pending.durable = writeDurably;
     pending.inFile ||= writeDurably;
+  }
+
+  /** Gives the pending upload `id` the key `key` here only (its record on disk could not be written again). */
+  rekey(id: string, key: string): void {
+    const pending = this.byId.get(id);
+    if (pending === undefined) return;
+    this.unindex(pending);
+    pending.record = { ...pending.record, key };
+    this.index(pending);
   }
 
   /** Starts (or restarts) the upload of `id`: its local copy is final until hold() is called. */
@@ -324,6 +356,7 @@ export class Uploads {
     if (pending === undefined) return;
     await this.hold(id);
     this.byId.delete(id);
+    this.unindex(pending);
     // a record that would come back after the machine stops must not upload a deleted file
     await this.removeRecord(pending);
     await this.staging.unlink(id).catch(() => undefined);
@@ -334,27 +367,22 @@ export class Uploads {
     while (!this.closed && this.active < this.options.concurrency && this.waiting.length > 0) {
       const pending = this.waiting.shift()!;
       this.active++;
-      pending.running = this.attempt(pending).finally(() => {
+      const run = this.attempt(pending).finally(() => {
         pending.running = undefined;
+        this.runs.delete(run);
         this.active--;
         this.pump();
       });
+      pending.running = run;
+      this.runs.add(run);
     }
   }
 
   private async attempt(pending: Pending): Promise<void> {
     const { record } = pending;
+    let sent: { etag: string; size: number };
     try {
-      const { etag, size } = await this.send(record);
-      // The object store has it: the record goes, then the local copy becomes cached bytes.
-      this.byId.delete(record.id);
-      pending.queued = false;
-      await this.removeRecord(pending);
-      await this.uploaded(record, etag, size).catch((error) => {
-        this.logger?.warn({ err: error, key: record.key }, 'uploaded; keeping the local copy as cache failed');
-        return this.staging.unlink(record.id).catch(() => undefined);
-      });
-      pending.finish();
+      sent = await this.send(record);
     } catch (error) {
       if (!pending.queued) return; // held or cancelled meanwhile: whoever did it decides what comes next
       pending.attempts++;
@@ -366,7 +394,24 @@ export class Uploads {
         pending.timer = undefined;
         this.enqueue(pending);
       }, delay);
+      return;
     }
+    // The object store has it: the record goes, then the local copy becomes cached bytes. The upload is
+    // done whatever fails here (its waiters are told): a record left behind is dropped at the next open,
+    // its copy being gone.
+    this.byId.delete(record.id);
+    this.unindex(pending);
+    pending.queued = false;
+    try {
+      await this.removeRecord(pending);
+    } catch (error) {
+      this.logger?.warn({ err: error, key: record.key }, 'uploaded; removing its upload record failed (the next open drops it)');
+    }
+    await this.uploaded(record, sent.etag, sent.size).catch((error) => {
+      this.logger?.warn({ err: error, key: record.key }, 'uploaded; keeping the local copy as cache failed');
+      return this.staging.unlink(record.id).catch(() => undefined);
+    });
+    pending.finish();
   }
 
   /**
@@ -406,13 +451,39 @@ export class Uploads {
     this.closed = true;
     this.delayed.stop();
     for (const pending of this.byId.values()) if (pending.timer !== undefined) clearTimeout(pending.timer);
-    await Promise.all([...this.byId.values()].map((pending) => pending.running?.catch(() => undefined)));
+    await Promise.all([...this.runs].map((run) => run.catch(() => undefined)));
     await this.log.close();
+  }
+
+  private index(pending: Pending): void {
+    const key = pending.record.key;
+    const same = this.byKey.get(key) ?? new Set<Pending>();
+    this.byKey.set(key, same);
+    same.add(pending);
+    for (let slash = key.indexOf('/'); slash >= 0; slash = key.indexOf('/', slash + 1)) {
+      const dir = key.slice(0, slash + 1);
+      this.underDir.set(dir, (this.underDir.get(dir) ?? 0) + 1);
+    }
+  }
+
+  private unindex(pending: Pending): void {
+    const key = pending.record.key;
+    const same = this.byKey.get(key);
+    if (same === undefined || !same.delete(pending)) return;
+    if (same.size === 0) this.byKey.delete(key);
+    for (let slash = key.indexOf('/'); slash >= 0; slash = key.indexOf('/', slash + 1)) {
+      const dir = key.slice(0, slash + 1);
+      const left = (this.underDir.get(dir) ?? 1) - 1;
+      if (left === 0) this.underDir.delete(dir);
+      else this.underDir.set(dir, left);
+    }
   }
 
   /** Resolves when nothing is pending (every upload finished). */
   async drained(): Promise<void> {
-    while (this.byId.size > 0) await Promise.all([...this.byId.values()].map((pending) => pending.done));
+    while (this.byId.size > 0 || this.runs.size > 0) {
+      await Promise.all([...[...this.byId.values()].map((pending) => pending.done), ...[...this.runs].map((run) => run.catch(() => undefined))]);
+    }
   }
 }
 
