@@ -22,6 +22,7 @@ import Fuse from 'fuse-native';
 
 import type { Logger } from '../src/log.js';
 import type { SetTime } from '../src/ground/set-time.js';
+import { settlesWithin } from '../src/ground/settles-within.js';
 import { errnoOf } from './errno.js';
 import { FUSE_SUBTYPE, mountedType } from './mountpoint.js';
 import type { PosixFs } from './posix-fs.js';
@@ -34,19 +35,6 @@ const REPLACEMENT = '\uFFFD';
 
 /** How long a stop waits for fuse-native's unmount callback, then for the operations still running. */
 const UNMOUNT_WAIT_MS = 10_000;
-
-/** Whether `promise` settles within `ms` (true: its rejection, if any, is thrown). */
-async function settlesWithin(promise: Promise<void>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-  });
-  try {
-    return await Promise.race([promise.then(() => true as const), late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** A name from the store as the binding takes it: text (lossy for bytes that are not UTF-8). */
 const asText = (name: string | Buffer): string => (typeof name === 'string' ? name : name.toString('utf8'));

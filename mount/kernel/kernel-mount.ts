@@ -18,6 +18,7 @@ import type { FuseUringMode } from '../fuse-glue.js';
 import { OpStats, type StatsSnapshot } from '../stats.js';
 import type { NativeAccess } from '../../src/adapters/adapter.js';
 import { storageError } from '../../src/ground/errors.js';
+import { settlesWithin } from '../../src/ground/settles-within.js';
 import { InitError, negotiate, offersUring } from './init.js';
 import { KernelOps, type KernelOpsOptions, type NativePort, type Operation, type ReplyBody } from './operations.js';
 import { InitFlag, MAX_WRITE, Opcode, OPCODE_NAMES, READ_BUFFER_SIZE } from './protocol.js';
@@ -335,13 +336,7 @@ export class KernelMount {
 
   /** Resolves when the session has ended, or after `ms` (logged: the end never came). */
   private async endedWithin(ms: number): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<'late'>((resolve) => {
-      timer = setTimeout(() => resolve('late'), ms);
-    });
-    const outcome = await Promise.race([this.ended, late]);
-    clearTimeout(timer);
-    if (outcome === 'late') this.logger.warn({ waitedMs: ms }, 'the FUSE session did not report its end after close');
+    if (!(await settlesWithin(this.ended, ms))) this.logger.warn({ waitedMs: ms }, 'the FUSE session did not report its end after close');
   }
 
   /** Resolves once no request or reported release is being handled here. */

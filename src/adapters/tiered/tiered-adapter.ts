@@ -11,6 +11,7 @@
 // cache directory has one owner (its store lock).
 import type { Config } from '../../config/config.js';
 import { isCode, storageError } from '../../ground/errors.js';
+import { settlesWithin } from '../../ground/settles-within.js';
 import type { SetTime } from '../../io/engine.js';
 import type { FsStats } from '../../io/native.js';
 import type { Logger } from '../../log.js';
@@ -590,13 +591,8 @@ export class TieredAdapter implements Adapter {
     const uploads = this.tier?.uploads;
     uploads?.startDelayed();
     if (uploads !== undefined && uploads.pending > 0) {
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, this.options.closeTimeout ?? 30_000);
-      });
       this.logger.info({ uploads: uploads.pending }, 'closing: waiting for the uploads due');
-      await Promise.race([uploads.drained(), timeout]);
-      clearTimeout(timer);
+      await settlesWithin(uploads.drained(), this.options.closeTimeout ?? 30_000);
     }
     await uploads?.close();
     await this.tier?.spares.close();
