@@ -12,11 +12,18 @@
 // status 1 when anything failed. PERSISTFS_TEST_DIR and PERSISTFS_TAP_LOG move the files and the log (the
 // runner's own test uses them).
 //
+// A file that runs longer than PERSISTFS_TEST_FILE_TIMEOUT seconds (default 900; pjdfstest gets three times
+// that) is stopped: SIGTERM to its process group, SIGKILL 15 s later, and counted as one failure that says
+// so; FUSE mounts that appeared while it ran and are still there are then lazily unmounted, so one hung file
+// costs its timeout, not the whole run. Each file runs in a process group of its own for that reason; an
+// interrupt of the runner (SIGINT, SIGTERM) stops the running file's group too.
+//
 // The mount suite runs twice: through the default transport (kernel), then again through fuse-native
 // (PERSISTFS_TEST_TRANSPORT=fuse-native), so both transports pass the same tests. The files that test the
 // kernel transport itself (kernel-*.test.js) choose their transport and run once.
 import { spawn } from 'node:child_process';
-import { mkdirSync, openSync, readdirSync, statSync, writeSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, openSync, readdirSync, readFileSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
 
 import cliProgress from 'cli-progress';
@@ -30,6 +37,14 @@ const shownLog = path.relative(process.cwd(), LOG).startsWith('..') ? LOG : path
 /** lines of context shown before a failing assertion, and at most this many lines of a file's failures */
 const CONTEXT = 3;
 const MAX_SHOWN = 120;
+/** seconds a test file may run before it is stopped */
+const FILE_TIMEOUT_S = Number(process.env.PERSISTFS_TEST_FILE_TIMEOUT ?? 900);
+if (!(FILE_TIMEOUT_S > 0)) {
+  process.stderr.write(`PERSISTFS_TEST_FILE_TIMEOUT must be a positive number of seconds, not '${process.env.PERSISTFS_TEST_FILE_TIMEOUT}'\n`);
+  process.exit(2);
+}
+/** after SIGTERM, how long a stopped file gets before SIGKILL */
+const KILL_GRACE_MS = 15_000;
 
 function find(dir) {
   return readdirSync(dir).flatMap((name) => {
@@ -61,11 +76,7 @@ function reporter(total) {
   const bar = bars.create(total, 0, { file: '' });
   const stop = () => bars.stop();
   // the bar hides the cursor and turns line wrapping off: give them back when interrupted
-  process.once('SIGINT', () => {
-    stop();
-    process.stdout.write(`interrupted; the TAP so far is in ${shownLog}\n`);
-    process.exit(130);
-  });
+  stopReport = stop;
   const width = Math.max(20, (process.stdout.columns ?? 100) - 75);
   return {
     running: (label) => bar.update({ file: label.length > width ? `...${label.slice(-(width - 3))}` : label }),
@@ -94,21 +105,66 @@ function lines(stream, line) {
   };
 }
 
+/** the process group of the file running now (its pid), stopped with the runner */
+let runningGroup = 0;
+/** gives the terminal back (the progress bar's), when interrupted */
+let stopReport = () => {};
+function signalGroup(pid, signal) {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // already gone
+  }
+}
+function interrupted() {
+  stopReport();
+  if (runningGroup !== 0) signalGroup(runningGroup, 'SIGTERM');
+  process.stdout.write(`interrupted; the TAP so far is in ${shownLog}\n`);
+  process.exit(130);
+}
+process.once('SIGINT', interrupted);
+process.once('SIGTERM', interrupted);
+
+/** the mountpoints of the FUSE mounts in the mount table now */
+function fuseMounts() {
+  try {
+    return new Set(
+      readFileSync('/proc/self/mounts', 'utf8')
+        .split('\n')
+        .map((line) => line.split(' '))
+        .filter((fields) => fields[2]?.startsWith('fuse'))
+        .map((fields) => fields[1].replace(/\\040/g, ' ')),
+    );
+  } catch {
+    return new Set();
+  }
+}
+
 /**
  * Runs `argv` in the repository, its stdout and stderr written to the log as they come; `count(line)`
  * reads each line of its stdout and says what it passed and failed. Resolves with those totals, the
  * stdout lines, the last lines of stderr and the exit status; a non-zero exit with no failure seen counts
  * as one, named by `what`.
  */
-async function runCounted(what, argv, count, env = {}) {
+async function runCounted(what, argv, count, env = {}, timeoutS = FILE_TIMEOUT_S) {
   const started = Date.now();
   toLog(`# ---- ${what}\n`);
+  const mountsBefore = fuseMounts();
   const child = spawn(argv[0], argv.slice(1), {
     cwd: root,
     env: { PERSISTFS_LOG_LEVEL: 'warn', ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
   });
+  runningGroup = child.pid ?? 0;
   const result = { passed: 0, failed: 0, out: [], errTail: [], code: 0, crashed: false, seconds: 0 };
+  let timedOut = false;
+  let killer;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    signalGroup(child.pid, 'SIGTERM');
+    killer = setTimeout(() => signalGroup(child.pid, 'SIGKILL'), KILL_GRACE_MS);
+  }, timeoutS * 1000);
   const endOut = lines(child.stdout, (line) => {
     toLog(`${line}\n`);
     result.out.push(line);
@@ -122,9 +178,21 @@ async function runCounted(what, argv, count, env = {}) {
     if (result.errTail.length > 40) result.errTail.shift();
   });
   result.code = await new Promise((resolve) => child.on('close', (status, signal) => resolve(signal ? 128 : status)));
+  clearTimeout(timer);
+  clearTimeout(killer);
+  runningGroup = 0;
   endOut();
   endErr();
-  if (result.code !== 0 && result.failed === 0) {
+  if (timedOut) {
+    // what it left mounted would hold its directories and whatever waits on them
+    const left = [...fuseMounts()].filter((mountpoint) => !mountsBefore.has(mountpoint));
+    for (const mountpoint of left) spawnSync('fusermount3', ['-uz', mountpoint], { stdio: 'ignore' });
+    const line = `not ok - ${what} did not finish within ${timeoutS} s (PERSISTFS_TEST_FILE_TIMEOUT): stopped${left.length > 0 ? `; unmounted what it left: ${left.join(', ')}` : ''}`;
+    toLog(`${line}\n`);
+    result.out.push(line);
+    result.failed++;
+    result.crashed = true;
+  } else if (result.code !== 0 && result.failed === 0) {
     const line = `not ok - ${what} exited with status ${result.code}`;
     toLog(`${line}\n`);
     result.out.push(line);
@@ -202,6 +270,7 @@ const runs = [
           argv: ['bash', path.join(root, 'scripts/pjdfstest.sh'), process.env.PJDFSTEST_DIR],
           count: countPjdfstest,
           env: {},
+          timeoutS: 3 * FILE_TIMEOUT_S,
         },
       ]
     : []),
@@ -213,7 +282,7 @@ let failed = 0;
 const report = reporter(runs.length);
 for (const [i, run] of runs.entries()) {
   report.running(run.what);
-  const result = await runCounted(run.what, run.argv, run.count, run.env);
+  const result = await runCounted(run.what, run.argv, run.count, run.env, run.timeoutS);
   passed += result.passed;
   failed += result.failed;
   const line = `[${i + 1}/${runs.length}] ${run.what}  ${result.passed} passed, ${result.failed} failed  (${result.seconds.toFixed(1)}s)\n`;

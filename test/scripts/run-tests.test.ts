@@ -20,7 +20,7 @@ const FILES = {
   'c/crash.test.js': "console.log('TAP version 13\\nok 1 started'); console.error('a stack trace line'); process.exit(3);",
 };
 
-function runRunner(t: test.Test, files: Record<string, string>, args: string[] = []) {
+function runRunner(t: test.Test, files: Record<string, string>, args: string[] = [], env: Record<string, string> = {}) {
   const dir = tempDir(t);
   fs.mkdirSync(path.join(dir, 'tests'));
   for (const [name, body] of Object.entries(files)) {
@@ -29,6 +29,7 @@ function runRunner(t: test.Test, files: Record<string, string>, args: string[] =
   }
   const log = path.join(dir, 'tap.log');
   const run = spawnSync(process.execPath, [RUNNER, ...args], {
+    timeout: 120_000,
     encoding: 'utf8',
     env: {
       ...process.env,
@@ -37,6 +38,7 @@ function runRunner(t: test.Test, files: Record<string, string>, args: string[] =
       PERSISTFS_TAP_LOG: log,
       PERSISTFS_TEST_TRANSPORT: 'kernel',
       PJDFSTEST_DIR: '',
+      ...env,
     },
   });
   return { run, lines: run.stdout.trimEnd().split('\n'), log: fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : '' };
@@ -76,5 +78,38 @@ test('all passing: exit status 0; arguments filter the files; no files at all is
     'and it says so',
   );
   t.equal(none.lines.at(-1), '0 passed, 1 failed');
+  t.end();
+});
+
+test('a file that runs past PERSISTFS_TEST_FILE_TIMEOUT is stopped with its children and counted as a failure', (t) => {
+  const dir = tempDir(t);
+  const pidFile = path.join(dir, 'grandchild.pid');
+  // the hung file starts a child of its own (as a mount test starts a mount) and never ends
+  const hung = `const { spawn } = require('node:child_process'); const fs = require('node:fs');
+const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+fs.writeFileSync(${JSON.stringify(pidFile)}, String(child.pid));
+console.log('TAP version 13\\nok 1 started'); setInterval(() => {}, 1000);`;
+  const started = Date.now();
+  const { run, lines } = runRunner(t, { 'a/hung.test.js': hung, 'b/pass.test.js': FILES['a/pass.test.js']! }, [], { PERSISTFS_TEST_FILE_TIMEOUT: '2' });
+  t.ok(Date.now() - started < 30_000, 'the run ended soon after the timeout');
+  t.equal(run.status, 1, 'exit status 1');
+  const fileLines = lines.filter((line) => line.startsWith('['));
+  t.match(fileLines[0] ?? '', /hung\.test\.js {2}1 passed, 1 failed/, 'the hung file: what it passed, and one failure');
+  t.ok(
+    lines.some((line) => /not ok - .*hung\.test\.js did not finish within 2 s \(PERSISTFS_TEST_FILE_TIMEOUT\): stopped/.test(line)),
+    'which says it timed out',
+  );
+  t.match(fileLines[1] ?? '', /pass\.test\.js {2}3 passed, 0 failed/, 'the next file still ran');
+  t.equal(lines.at(-1), '4 passed, 1 failed');
+  const grandchild = Number(fs.readFileSync(pidFile, 'utf8'));
+  // gone, or a zombie nobody reaps (its parent died; in a container no init may reap it)
+  let alive = true;
+  try {
+    alive = !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${grandchild}/stat`, 'utf8'));
+  } catch {
+    alive = false;
+  }
+  t.notOk(alive, "the hung file's own child was stopped too (its process group)");
+  if (alive) process.kill(grandchild, 'SIGKILL');
   t.end();
 });
