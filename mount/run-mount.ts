@@ -81,22 +81,25 @@ export async function runMount(options: RunMountOptions): Promise<void> {
   logger.info({ backing: paths.backing, mountpoint: paths.mountpoint, ioMode: storage.ioMode, transport }, 'mounted');
   options.onMounted?.({ backing: paths.backing, mountpoint: paths.mountpoint, ioMode: storage.ioMode });
 
+  const OUTSIDE = 'unmounted from outside';
   await new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (reason: string) => {
       if (stopping) return;
       stopping = true;
       clearInterval(watch);
-      logger.info({ reason }, 'unmounting');
+      // an unmount nobody here asked for is worth seeing at the default level (a test's mount that vanished)
+      if (reason === OUTSIDE) logger.warn({ reason }, 'unmounting');
+      else logger.info({ reason }, 'unmounting');
       resolve();
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
-    if (fuse instanceof KernelMount) void fuse.ended.then(() => stop('unmounted from outside'));
+    if (fuse instanceof KernelMount) void fuse.ended.then(() => stop(OUTSIDE));
     // fuse-native does not tell when the kernel side goes away; the mount table does.
     const watch = setInterval(() => {
       mountedType(paths.mountpoint).then(
-        (type) => type === undefined && stop('unmounted from outside'),
+        (type) => type === undefined && stop(OUTSIDE),
         (error: unknown) => logger.warn({ err: error }, 'could not read the mount table'),
       );
     }, WATCH_INTERVAL_MS);

@@ -162,18 +162,24 @@ export async function withMount(t: test.Test, ioMode: string, extraArgs: string[
     fs.rmSync(top, { recursive: true, force: true });
   });
   await waitMounted(mnt, child, log);
+  // a command that ran after the mount went away ran in the bare mount point: say so, not what it did there
+  const inMount = (command: string, user?: string) => {
+    const result = shell(mnt, command, user);
+    if (!isMounted(mnt)) throw new Error(`the mount at ${mnt} was gone after '${command}'; the mount's log:\n${log().slice(-4000)}`);
+    return result;
+  };
   return {
     backing,
     mnt,
     child,
     log,
     sh(command, options = {}) {
-      const result = shell(mnt, command, options.user);
+      const result = inMount(command, options.user);
       if (result.status !== 0) throw new Error(`'${command}' failed (${result.status}): ${result.stderr}`);
       return result.stdout;
     },
     shFails(command, options = {}) {
-      const result = shell(mnt, command, options.user);
+      const result = inMount(command, options.user);
       if (result.status === 0) throw new Error(`'${command}' succeeded, but it should have failed`);
       return result.stderr;
     },
