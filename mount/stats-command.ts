@@ -76,6 +76,8 @@ export interface StatsLine {
   errorsPerSecond: number;
   inflight: number;
   ops: Record<string, OpLine>;
+  /** kernel transport: the data path's counters, totals since the mount (some are levels: uringQueues, largestWrite) */
+  dataPath?: Record<string, number>;
 }
 
 /** What changed from `before` to `after`, per second. */
@@ -112,6 +114,7 @@ export function statsLine(before: StatsSnapshot, after: StatsSnapshot): StatsLin
     errorsPerSecond: rate(errors),
     inflight: after.inflight,
     ops,
+    ...(after.dataPath ? { dataPath: after.dataPath } : {}),
   };
 }
 

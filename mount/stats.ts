@@ -35,6 +35,18 @@ export interface StatsSnapshot {
   inflight: number;
   /** by operation (lower case: lookup, read, write, ...), those seen at least once */
   ops: Record<string, OpSnapshot>;
+  /**
+   * kernel transport: how the native data path answered, totals since the mount (served, forwarded to
+   * JavaScript, cachedReads, splicedReads, spliceFallbacks, ...: session.counters() in src/io/native.ts)
+   */
+  dataPath?: Record<string, number>;
+}
+
+/** The numbers among a data path's counters (its latencies and flags left out). */
+export function dataPathTotals(counters: object): Record<string, number> {
+  const totals: Record<string, number> = {};
+  for (const [name, value] of Object.entries(counters)) if (typeof value === 'number') totals[name] = value;
+  return totals;
 }
 
 /** The data path's counters, as session.counters() gives them (the parts merged here). */

@@ -15,7 +15,7 @@ import { native, type NativeFuseSession } from '../../src/io/native.js';
 import { errnoOf } from '../errno.js';
 import type { PosixFs } from '../posix-fs.js';
 import type { FuseUringMode } from '../fuse-glue.js';
-import { OpStats, type StatsSnapshot } from '../stats.js';
+import { dataPathTotals, OpStats, type StatsSnapshot } from '../stats.js';
 import type { NativeAccess } from '../../src/adapters/adapter.js';
 import { storageError } from '../../src/ground/errors.js';
 import { settlesWithin } from '../../src/ground/settles-within.js';
@@ -272,6 +272,7 @@ export class KernelMount {
       now: performance.now(),
       inflight: this.inflight,
       ops: this.stats.snapshot(native.native ? native : undefined),
+      ...(native.native ? { dataPath: dataPathTotals(native) } : {}),
     };
   }
 

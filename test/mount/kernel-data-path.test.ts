@@ -202,11 +202,28 @@ test('kernel transport (data path): LOOKUP of an absent name in an attached dire
 });
 
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'mount', 'cli.js');
-/** How many LOOKUPs the mount answered so far, natively or not (persistfs stats). */
-function lookupsServed(mnt: string): number {
+/** One line of `persistfs stats --json` of the mount at `mnt`. */
+function statsOf(mnt: string): { ops: Record<string, { count: number }>; dataPath?: Record<string, number> } {
   const run = spawnSync(process.execPath, [CLI, 'stats', mnt, '--count', '1', '--json'], { encoding: 'utf8', timeout: 60_000 });
-  return (JSON.parse(run.stdout.trim().split('\n')[0]!) as { ops: Record<string, { count: number }> }).ops.lookup?.count ?? 0;
+  return JSON.parse(run.stdout.trim().split('\n')[0]!);
 }
+/** How many LOOKUPs the mount answered so far, natively or not (persistfs stats). */
+const lookupsServed = (mnt: string): number => statsOf(mnt).ops.lookup?.count ?? 0;
+
+test('persistfs stats --json shows the data path: what it served, and how its READs were answered', async (t) => {
+  const m = await withMount(t, 'io_uring', ['--transport', 'kernel']);
+  m.sh('head -c 4194304 /dev/urandom > big && sync');
+  const before = statsOf(m.mnt).dataPath;
+  t.equal(typeof before?.served, 'number', 'the data path counters are there');
+  // O_DIRECT: READs reach the mount (not the kernel's cache of the mount), 256 KiB each; the backing
+  // file's page cache holds them, so they are copied from it or spliced
+  m.sh('dd if=big of=/dev/null bs=256k iflag=direct status=none');
+  const after = statsOf(m.mnt).dataPath!;
+  const reads = (c: Record<string, number>) => (c.cachedReads ?? 0) + (c.splicedReads ?? 0) + (c.spliceFallbacks ?? 0) + (c.spliceUncached ?? 0);
+  t.ok(after.served! > before!.served!, `it served requests (${before!.served} -> ${after.served})`);
+  t.ok(after.bytesRead! - before!.bytesRead! >= 4194304, 'the 4 MiB read went through it');
+  t.ok(reads(after) > reads(before!), 'and its READs show how they were answered');
+});
 
 // The answer to a LOOKUP of an absent name (the data path's, or JavaScript's) is an entry of node 0 with the entry timeout: the
 // kernel keeps the absence (a negative dentry) for that long, so the open(O_CREAT) that follows a failed
