@@ -21,7 +21,7 @@ export interface StatsCommandOptions {
 class StatsError extends Error {}
 
 /** The snapshot the mount process serves at `socketPath`. */
-function fetchSnapshot(socketPath: string): Promise<StatsSnapshot> {
+export function fetchSnapshot(socketPath: string): Promise<StatsSnapshot> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     const socket = net.connect(socketPath);

@@ -33,7 +33,22 @@ export interface SuccessfulRun extends RunIdentity {
   seconds: number;
   /** mounts only: the mount process' CPU time during the run, per fio IO (or file) */
   mountCpuUsPerRequest?: CpuPerRequest;
+  /** persistfs kernel mounts: how the data path answered during the run (changes of its counters) */
+  dataPath?: DataPathRun;
 }
+
+/** What the native data path did during one run (persistfs stats' dataPath, after less before). */
+export interface DataPathRun {
+  /** FUSE requests answered, natively or in JavaScript */
+  requests: number;
+  /** requests answered natively */
+  served: number;
+  /** READs answered by splice from the backing file's page cache */
+  splicedReads: number;
+  /** READs copied from the backing file's page cache on the reader thread */
+  cachedReads: number;
+}
+const DATA_PATH_COUNTERS = ['requests', 'served', 'splicedReads', 'cachedReads'] as const;
 
 export interface CpuPerRequest {
   /** user + system */
@@ -69,9 +84,11 @@ export async function measuredRun(job: FioJob, target: Target, round: number, co
     if (!job.cold) writeBack();
     else if (!dropCaches()) context.note('could not drop the page cache (not root?): the cold jobs ran warm');
 
+    const pathBefore = await target.mount?.dataPath();
     const cpuBefore = target.mount?.cpuTime();
     const totals = await runFio(invocation);
     const cpuAfter = target.mount?.cpuTime();
+    const pathAfter = pathBefore && (await target.mount?.dataPath());
 
     const throughput = job.unit === 'MiB/s' ? totals.bytes / MiB / totals.seconds : totals.ios / totals.seconds;
     const run: SuccessfulRun = { ...identity, throughput, ...totals };
@@ -79,6 +96,10 @@ export async function measuredRun(job: FioJob, target: Target, round: number, co
       const user = ((cpuAfter.user - cpuBefore.user) * 1e6) / totals.ios;
       const system = ((cpuAfter.system - cpuBefore.system) * 1e6) / totals.ios;
       run.mountCpuUsPerRequest = { total: user + system, user, system };
+    }
+    if (pathBefore && pathAfter) {
+      const counted = DATA_PATH_COUNTERS.map((name) => [name, (pathAfter[name] ?? 0) - (pathBefore[name] ?? 0)]);
+      run.dataPath = Object.fromEntries(counted) as unknown as DataPathRun;
     }
     return run;
   } catch (error) {

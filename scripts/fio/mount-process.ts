@@ -4,6 +4,8 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, realpathSync, statSync } from 'node:fs';
 
+import { fetchSnapshot } from '../../mount/stats-command.js';
+import { statsSocketPath } from '../../mount/stats.js';
 import { processCpuTime, type CpuTime } from './process-cpu.js';
 
 const MOUNT_TIMEOUT_MS = 15_000;
@@ -97,6 +99,20 @@ export class MountProcess {
 
   cpuTime(): CpuTime {
     return processCpuTime(this.pid);
+  }
+
+  /**
+   * A persistfs kernel mount's data path counters (persistfs stats) and `requests`, every FUSE request it
+   * answered (natively or in JavaScript); undefined for another mount (the peer, fuse-native).
+   */
+  async dataPath(): Promise<Record<string, number> | undefined> {
+    try {
+      const snapshot = await fetchSnapshot(statsSocketPath(this.mountpoint));
+      if (snapshot.dataPath === undefined) return undefined;
+      return { ...snapshot.dataPath, requests: Object.values(snapshot.ops).reduce((sum, op) => sum + op.count, 0) };
+    } catch {
+      return undefined;
+    }
   }
 
   /**

@@ -2,7 +2,7 @@
 
 import { formatNumber, formatTextTable } from '../bench/report.js';
 import type { Unit } from './jobs.js';
-import type { CpuPerRequest } from './measured-run.js';
+import type { CpuPerRequest, DataPathRun } from './measured-run.js';
 import { REFERENCE_ATTRIBUTION } from './reference.js';
 import type { JobSummary, TargetSummary } from './summary.js';
 
@@ -26,16 +26,25 @@ const formatMicroseconds = (us: number) => formatNumber(us, us < 99.95 ? 1 : 0);
 const formatCpu = (cpu: CpuPerRequest | undefined) =>
   cpu === undefined ? '-' : `${formatMicroseconds(cpu.total)} (${formatMicroseconds(cpu.user)}+${formatMicroseconds(cpu.system)})`;
 
+/** native: the share of requests the data path answered; splice / cache: of those, the READs spliced or copied from the page cache */
+function formatDataPath(path: DataPathRun | undefined): string {
+  if (path === undefined || path.requests === 0) return '-';
+  const percent = (n: number, of: number) => `${Math.round((100 * n) / Math.max(of, 1))}%`;
+  const reads = path.splicedReads + path.cachedReads;
+  const native = `${percent(path.served, path.requests)} native`;
+  return reads === 0 ? native : `${native}, ${percent(path.splicedReads, path.served)} splice, ${percent(path.cachedReads, path.served)} cache`;
+}
+
 /**
  * One row per target of each job: the backing directory, then every mount with its ratio to it, the
  * reference file systems' ratios beside, and its CPU time; the job is named on its first row only.
  */
 export function formatTable(summaries: readonly JobSummary[]): string {
-  const header = ['job', 'unit', 'target', 'median', '/ backing', '/ hp', 'ref hp', 'ref JS', 'CPU us/req'];
+  const header = ['job', 'unit', 'target', 'median', '/ backing', '/ hp', 'ref hp', 'ref JS', 'CPU us/req', 'data path'];
   const body = summaries.flatMap((summary) => {
     const reference = summary.reference ? [summary.reference.passthroughHp.toFixed(2), summary.reference.jsPassthrough.toFixed(2)] : ['-', '-'];
     return [
-      [summary.job, summary.unit, 'backing', formatThroughput(summary.backing, summary.unit), '', '', '', '', ''],
+      [summary.job, summary.unit, 'backing', formatThroughput(summary.backing, summary.unit), '', '', '', '', '', ''],
       ...summary.mounts.map((mount) => [
         '',
         '',
@@ -45,6 +54,7 @@ export function formatTable(summaries: readonly JobSummary[]): string {
         mount.ratioToPeer === undefined ? '-' : mount.ratioToPeer.toFixed(2),
         ...reference,
         formatCpu(mount.cpuUsPerRequest),
+        formatDataPath(mount.dataPath),
       ]),
     ];
   });
@@ -61,5 +71,7 @@ export function formatLegend(rounds: number): string {
     `${REFERENCE_ATTRIBUTION}.`,
     'CPU us/req: CPU time of the mount process over the run, total (user+system), per fio IO (per file',
     'for create, stat and delete); /proc/<pid>/stat counts in clock ticks (1/CLK_TCK s).',
+    'data path (persistfs kernel mounts, all rounds): the share of FUSE requests its native data path answered, and',
+    "of those, the READs spliced from the backing file's page cache or copied from it (persistfs stats --json).",
   ].join('\n');
 }

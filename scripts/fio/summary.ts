@@ -2,7 +2,7 @@
 // backing directory and to the peer (passthrough_hp, when it ran), and how those compare with the
 // reference file systems'.
 import type { FioJob, JobId, Unit } from './jobs.js';
-import { isFailed, type CpuPerRequest, type RunResult, type SuccessfulRun } from './measured-run.js';
+import { isFailed, type CpuPerRequest, type DataPathRun, type RunResult, type SuccessfulRun } from './measured-run.js';
 import { REFERENCE_RATIOS, type ReferenceRatios } from './reference.js';
 import type { MountKind, TargetName } from './targets.js';
 
@@ -22,6 +22,8 @@ export interface MountSummary extends TargetSummary {
   atLeastJsPassthrough: boolean | undefined;
   /** CPU microseconds of the mount process per fio IO (per file for the metadata jobs), median round */
   cpuUsPerRequest: CpuPerRequest | undefined;
+  /** persistfs kernel mounts: the data path's counters summed over the successful rounds */
+  dataPath: DataPathRun | undefined;
 }
 
 export interface JobSummary {
@@ -46,6 +48,14 @@ function medianCpu(figures: readonly CpuPerRequest[]): CpuPerRequest | undefined
   return sorted[Math.floor((sorted.length - 1) / 2)];
 }
 
+/** The counters of every round added up; undefined when no round has them. */
+function sumDataPath(rounds: readonly DataPathRun[]): DataPathRun | undefined {
+  if (rounds.length === 0) return undefined;
+  const sum: DataPathRun = { requests: 0, served: 0, splicedReads: 0, cachedReads: 0 };
+  for (const round of rounds) for (const name of Object.keys(sum) as (keyof DataPathRun)[]) sum[name] += round[name];
+  return sum;
+}
+
 function runsOf(runs: readonly RunResult[], job: JobId, target: TargetName): { succeeded: SuccessfulRun[]; failed: number } {
   const mine = runs.filter((run) => run.job === job && run.target === target);
   const succeeded = mine.filter((run): run is SuccessfulRun => !isFailed(run));
@@ -67,7 +77,8 @@ export function summarize(jobs: readonly FioJob[], kinds: readonly MountKind[], 
       const target = kind.name;
       const summary = targetSummary(runs, job.id, target);
       const ratio = over(summary.median, backing.median);
-      const cpuFigures = runsOf(runs, job.id, target).succeeded.flatMap((run) => run.mountCpuUsPerRequest ?? []);
+      const { succeeded } = runsOf(runs, job.id, target);
+      const cpuFigures = succeeded.flatMap((run) => run.mountCpuUsPerRequest ?? []);
       return {
         target,
         ...summary,
@@ -75,6 +86,7 @@ export function summarize(jobs: readonly FioJob[], kinds: readonly MountKind[], 
         ratioToPeer: kind.transport === 'passthrough_hp' ? undefined : over(summary.median, peer?.median),
         atLeastJsPassthrough: ratio !== undefined && reference !== undefined ? ratio >= reference.jsPassthrough : undefined,
         cpuUsPerRequest: medianCpu(cpuFigures),
+        dataPath: sumDataPath(succeeded.flatMap((run) => run.dataPath ?? [])),
       };
     });
     return { job: job.id, unit: job.unit, backing, mounts, reference };
