@@ -4,7 +4,12 @@
 //
 // Group commit: append() queues its record and returns a promise. One commit loop takes every record
 // queued, writes them with one pwritev and (sync 'always') makes them durable with one fdatasync, then
-// resolves them all; records queued meanwhile form the next batch. With sync 'batch', records resolve at
+// resolves them all; records queued meanwhile form the next batch. Under 'always' the loop does not wait
+// for a batch's fdatasync before writing the next batch: once a batch's write has completed, an fdatasync
+// covering it is submitted (at most MAX_FLUSHES in flight; a batch written while they are all busy waits
+// for the next one), and the records resolve when it is done and every earlier record has resolved. So a
+// record is acknowledged only after an fdatasync submitted after its write completed, in log order, and
+// a write overlaps the fdatasync of the batch before it. With sync 'batch', records resolve at
 // the next fdatasync, which runs every `intervalMs` or once `bytes` are waiting; with 'none', once written.
 //
 // Per record, the loop does as little JavaScript as it can (BENCHMARKS.md, WAL: 'none' is bound by it):
@@ -123,6 +128,21 @@ class Pending {
   ) {}
 }
 
+/** Sync 'always': a batch whose write completed, at `start` of `segment`, waiting for a flush submitted after it. */
+interface WrittenBatch {
+  batch: Pending[];
+  segment: number;
+  start: number;
+}
+
+/** Sync 'always': an fdatasync in flight and the batches it covers (all written before it was submitted). */
+interface Flush {
+  covers: WrittenBatch[];
+  done: boolean;
+  /** settles (never rejects) once the flush is done and its outcome handled */
+  settled: Promise<void>;
+}
+
 /** What a record resolves with once its batch is written at `offset` of `segment`. */
 function settled(record: Pending, segment: number, offset: number): WalPosition | RecordSpan {
   const position = { segment, offset };
@@ -133,6 +153,12 @@ const DEFAULT_SEGMENT_SIZE = 64 * 1024 * 1024;
 const DEFAULT_MAX_RECORD = 16 * 1024 * 1024;
 const MAX_BATCH_BYTES = 8 * 1024 * 1024;
 const MAX_BATCH_RECORDS = 512; // at most 2 iovecs a record: within IOV_MAX
+/**
+ * Sync 'always': at most this many fdatasyncs in flight at once. Two, because this machine's disk serves
+ * two overlapping ones in about the time of one (BENCHMARKS.md, walpipe); with one, a batch written during
+ * a flush waits for it, and writers split into two groups each get half the flushes.
+ */
+const MAX_FLUSHES = 2;
 /** payloads up to this size are copied next to their header: one iovec for a run of small records */
 const COPY_LIMIT = 1024;
 /** the first step a segment is grown by ahead of its records; each next one is twice as big, up to the most */
@@ -199,6 +225,10 @@ export class Wal {
   private committing: Promise<void> | undefined;
   private unsynced: Array<{ value: WalPosition | RecordSpan; resolve: Settle; reject: (e: unknown) => void }> = [];
   private unsyncedBytes = 0;
+  /** sync 'always': batches written, not yet covered by a flush submitted after their write completed */
+  private written: WrittenBatch[] = [];
+  /** sync 'always': the flushes in flight, in the order submitted; records resolve in this order */
+  private flushes: Flush[] = [];
   private batchTimer: NodeJS.Timeout | undefined;
   private failure: StorageError | undefined;
   private closed = false;
@@ -419,8 +449,14 @@ export class Wal {
   }
 
   private async commitLoop(): Promise<void> {
+    // sync 'always': the loop starts once the appends made in this turn of microtasks are queued (the
+    // writers a flush just resolved append again in the microtasks after it), so they form one batch
+    if (this.policy === 'always') await undefined;
     while (this.pending.length > 0) {
       if (this.tail + RECORD_HEADER_SIZE + this.pending[0]!.payload.length > this.segmentSize) {
+        // the records written in this segment resolve first: a rotation waits for their flushes
+        await this.drainFlushes();
+        if (this.failure) break; // a flush failed: fail() rejected what was queued
         try {
           await this.rotate();
         } catch (error) {
@@ -507,13 +543,16 @@ export class Wal {
     if (this.policy === 'none') {
       resolveAll(batch, segment, start);
     } else if (this.policy === 'always') {
-      try {
-        await this.backend.flush();
-      } catch (error) {
-        this.fail(error, batch);
+      if (this.failure) {
+        // a flush failed while this batch was being written: nothing after the failure is trusted
+        const refused = this.refused('append');
+        for (const record of batch) record.reject(refused);
         return;
       }
-      resolveAll(batch, segment, start);
+      // its flush is submitted now, or as soon as fewer than MAX_FLUSHES are in flight; the loop goes on
+      // writing the next batch meanwhile (overlapping the write with the fdatasync)
+      this.written.push({ batch, segment, start });
+      this.startFlushes();
     } else {
       let offset = start;
       for (const record of batch) {
@@ -524,6 +563,42 @@ export class Wal {
       if (this.unsyncedBytes >= this.policy.batch.bytes) await this.syncBatch();
       else this.batchTimer ??= setTimeout(() => void this.syncBatch(), this.policy.batch.intervalMs);
     }
+  }
+
+  /**
+   * Sync 'always': submits a flush covering every batch written so far, while fewer than MAX_FLUSHES are in
+   * flight. Each batch's write completed before its flush is submitted, so the flush covers its records.
+   */
+  private startFlushes(): void {
+    while (this.written.length > 0 && this.flushes.length < MAX_FLUSHES && !this.failure) {
+      const covers = this.written;
+      this.written = [];
+      const flush: Flush = { covers, done: false, settled: undefined as unknown as Promise<void> };
+      this.flushes.push(flush);
+      flush.settled = this.backend.flush().then(
+        () => this.flushed(flush),
+        (error: unknown) => {
+          // a flush failed: every record not yet resolved rejects (fail() takes the flushes and written batches)
+          if (this.flushes.includes(flush)) this.fail(error, []);
+        },
+      );
+    }
+  }
+
+  /** A flush completed: the flushes at the head that are done resolve their records, in order; the next flush starts. */
+  private flushed(flush: Flush): void {
+    flush.done = true;
+    const flushes = this.flushes;
+    while (flushes.length > 0 && flushes[0]!.done) {
+      for (const { batch, segment, start } of flushes.shift()!.covers) resolveAll(batch, segment, start);
+    }
+    this.startFlushes();
+  }
+
+  /** Sync 'always': waits until every batch written so far has been flushed and resolved (or the log failed). */
+  private async drainFlushes(): Promise<void> {
+    // the oldest: once it has settled it is gone (resolved, or the log failed), even if a later one was done first
+    while (this.flushes.length > 0 && !this.failure) await this.flushes[0]!.settled;
   }
 
   /** Makes the records waiting under the 'batch' policy durable and resolves them. */
@@ -546,6 +621,10 @@ export class Wal {
     this.failure = error as StorageError;
     this.logger?.error({ err: error }, 'WAL stopped: records could not be made durable');
     for (const record of records) record.reject(error);
+    // sync 'always': the batches whose flush is in flight or not yet submitted are not covered by a good one
+    const flushes = this.flushes.splice(0);
+    for (const { covers } of flushes) for (const { batch } of covers) for (const record of batch) record.reject(error);
+    for (const { batch } of this.written.splice(0)) for (const record of batch) record.reject(error);
     for (const record of this.pending.splice(0)) record.reject(this.refused('append'));
   }
 
@@ -569,6 +648,7 @@ export class Wal {
     const refused = this.refused('sync');
     if (refused) throw refused;
     await this.committing;
+    await this.drainFlushes();
     await this.syncBatch();
     try {
       await this.backend.flush();
@@ -669,7 +749,10 @@ export class Wal {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true; // refuse new appends from here on
-    while (this.committing) await this.committing;
+    while (this.committing || this.flushes.length > 0) {
+      await this.committing;
+      await this.drainFlushes();
+    }
     if (!this.failure) await this.syncBatch();
     clearTimeout(this.batchTimer);
     this.batchTimer = undefined;
