@@ -359,7 +359,7 @@ test('kernel transport (data path, writeback cache): reads racing a truncate and
   const bin = path.join(tempDir(t), 'zeros-race');
   const cc = spawnSync('cc', ['-O2', '-pthread', '-o', bin, ZEROS_RACE], { encoding: 'utf8' });
   t.equal(cc.status, 0, `the reproducer compiles ${cc.stderr}`);
-  const m = await withMount(t, 'io_uring', ['--transport', 'kernel']);
+  const m = await withMount(t, 'io_uring', ['--transport', 'kernel', '--writeback-cache']);
   for (const extend of [[], ['-x']]) {
     const run = spawnSync(bin, [path.join(m.mnt, 'f'), '-s', '2', '-d', '2', '-l', '65536', ...extend], { encoding: 'utf8', timeout: 60_000 });
     const count = (name: string) => Number(new RegExp(`${name} (\\d+)`).exec(run.stdout)?.[1] ?? -1);
