@@ -8,7 +8,7 @@ import path from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import test from 'tape';
 
-import { READ_WRITE, type DirNode } from '../../src/adapters/adapter.js';
+import { READ_WRITE, type DirNode, type FileNode } from '../../src/adapters/adapter.js';
 import type { ObjectStore } from '../../src/adapters/s3/object-store.js';
 import type { TieredAdapter, TieredOptions } from '../../src/adapters/tiered/tiered-adapter.js';
 import { Mode, openStorage, type Storage } from '../../src/index.js';
@@ -42,6 +42,8 @@ interface TierInternals {
   store: ObjectStore;
   staging: DirNode;
   uploads: { startDelayed(): void };
+  /** keys open for writing, each with its local copy */
+  written: Map<string, { file: FileNode }>;
 }
 
 const tierOf = (adapter: TieredAdapter): TierInternals => (adapter as unknown as { tier: TierInternals }).tier;
@@ -386,4 +388,39 @@ test('tiered: a rename whose upload record cannot be written again (ENOSPC) stil
   await adapter.drained();
   t.equal(await object('b'), 'VERSION TWO', 'the new name has the newer version');
   t.equal(await object('a'), undefined, 'the old name did not come back');
+});
+
+/** Resolves with `probe()` once it is not undefined (every 50 ms), or undefined after `ms`. */
+async function eventually<T>(probe: () => Promise<T | undefined>, ms: number): Promise<T | undefined> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined || Date.now() > deadline) return value;
+    await settle(50);
+  }
+}
+
+/** Creates `name` in `storage`, writes it, makes its copy's next `method` fail (EIO), closes it: 'done' or the close's error code. */
+async function closeFailing(storage: Storage, adapter: TieredAdapter, prefix: string, name: string, method: 'stat' | 'close'): Promise<string | undefined> {
+  const file = await storage.root.createFile(name);
+  await file.writeAt(0, bytes(`file ${name}, its ${method} fails`));
+  failOnce(tierOf(adapter).written.get(`${prefix}${name}`)!.file, method, 'EIO');
+  return file.close().then(
+    () => 'done',
+    (error: { code?: string }) => error.code,
+  );
+}
+
+test("tiered: a last close whose copy's fstat fails (before its record) keeps the file and uploads it later", async (t) => {
+  const { storage, adapter, object, prefix } = await tiered(t);
+  t.equal(await closeFailing(storage, adapter, prefix, 's', 'stat'), 'done', 'the close resolved (it is tried again)');
+  t.equal((await storage.root.stat('s')).size, 22, 'the file is still there, its size whole');
+  t.equal(await eventually(() => object('s'), 5000), 'file s, its stat fails', 'and it uploaded once the close was tried again');
+});
+
+test("tiered: a last close whose copy's close fails (after its record) still queues its upload", async (t) => {
+  const { storage, adapter, object, prefix } = await tiered(t);
+  t.equal(await closeFailing(storage, adapter, prefix, 'c', 'close'), 'done', 'the close resolved');
+  t.notEqual(await within(adapter.drained(), 5000), 'timeout', 'its upload ran');
+  t.equal(await object('c'), 'file c, its close fails', 'and the file is in the bucket');
 });

@@ -266,28 +266,44 @@ class Tier implements TieredFiles {
     const failure = this.closeFailures.get(written);
     if (failure !== undefined) clearTimeout(failure.timer);
     this.closeFailures.delete(written);
-    const stat = await written.file.stat();
-    // opened for writing, never written: the object is as it was; nothing to upload (nor to overwrite)
-    const unchanged = !written.changed && stat.size === written.baseline.size && stat.ctimeNs === written.baseline.ctimeNs;
-    if (written.dropped || unchanged) {
+    if (written.dropped) {
       await written.file.close();
-      if (!written.dropped) await this.forgetCopy(written);
+      return false;
+    }
+    // the fstat or the record failing: the copy is all there is of these bytes, kept open and local, its
+    // close tried again later
+    const attempts = (failure?.attempts ?? 0) + 1;
+    let stat: EntryStat;
+    try {
+      stat = await written.file.stat();
+    } catch (error) {
+      this.closeLater(written, error, attempts);
+      return false;
+    }
+    // opened for writing, never written: the object is as it was; nothing to upload (nor to overwrite)
+    if (!written.changed && stat.size === written.baseline.size && stat.ctimeNs === written.baseline.ctimeNs) {
+      await written.file.close();
+      await this.forgetCopy(written);
       return false;
     }
     try {
       await this.record(written, metadataOf({ ...written.attributes, mtimeNs: stat.mtimeNs }));
     } catch (error) {
-      // the copy is all there is of these bytes: kept open and local, its close tried again later
-      this.closeLater(written, error, (failure?.attempts ?? 0) + 1);
+      this.closeLater(written, error, attempts);
       return false;
     }
-    await written.file.close();
+    // recorded: the upload goes whatever happens to this descriptor (the upload opens the copy by its name)
+    try {
+      await written.file.close();
+    } catch (error) {
+      this.logger?.warn({ err: error, key: written.key, copy: written.id }, 'tiered: closing the local copy of a closed file failed; its upload goes on');
+    }
     this.uploads.queue(written.id);
     return true;
   }
 
   /**
-   * A last close whose upload record could not be written (ENOSPC, EIO): the copy stays the key's local
+   * A last close whose upload record could not be written (ENOSPC, EIO), or whose copy's fstat failed: the copy stays the key's local
    * state, open as if a handle still held it (stat, listings and reads see it; an open takes it again), and
    * its close is tried again after a delay that doubles up to maxRetryDelay. close() of the adapter tries
    * once more.
