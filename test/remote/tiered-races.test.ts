@@ -14,6 +14,7 @@ import type { TieredAdapter, TieredOptions } from '../../src/adapters/tiered/tie
 import { Mode, openStorage, type Storage } from '../../src/index.js';
 import { bytes } from '../helpers.js';
 import { ceph, freshPrefix, objectBytes } from './ceph.js';
+import { recordsIn } from './upload-records.js';
 
 /** A tiered storage on a fresh prefix and cache directory; closed, and the directory removed, at the end. */
 async function tiered(t: test.Test, options: Partial<TieredOptions> = {}) {
@@ -423,4 +424,43 @@ test("tiered: a last close whose copy's close fails (after its record) still que
   t.equal(await closeFailing(storage, adapter, prefix, 'c', 'close'), 'done', 'the close resolved');
   t.notEqual(await within(adapter.drained(), 5000), 'timeout', 'its upload ran');
   t.equal(await object('c'), 'file c, its close fails', 'and the file is in the bucket');
+});
+
+test('tiered: write-through, a last close whose upload record cannot be written (ENOSPC) resolves with the object in the bucket', async (t) => {
+  // retries far off: what the close did, not a retry after it, is looked at
+  const { storage, adapter, object, cacheDir } = await tiered(t, { writeMode: 'through', retryDelay: 60_000, maxRetryDelay: 60_000 });
+  const uploads = tierOf(adapter).uploads;
+  // a file closed without a sync: its record's first write fails
+  const file = await storage.root.createFile('w');
+  await file.writeAt(0, bytes('written through'));
+  failOnce(uploads, 'begin', 'ENOSPC');
+  t.notEqual(await within(file.close(), 5000), 'timeout', 'the close resolved');
+  t.equal(await object('w'), 'written through', 'with the file in the bucket');
+  // a file synced (recorded), written again: its record's rewrite at close fails
+  const synced = await storage.root.createFile('v');
+  await synced.writeAt(0, bytes('one'));
+  await synced.sync();
+  await synced.writeAt(3, bytes(', two'));
+  failOnce(uploads, 'update', 'ENOSPC');
+  t.notEqual(await within(synced.close(), 5000), 'timeout', 'the close of the synced file resolved');
+  t.equal(await object('v'), 'one, two', 'with its last bytes in the bucket');
+  t.equal(adapter.pendingUploads, 0, 'no upload is left pending');
+  t.deepEqual(recordsIn(cacheDir), [], 'nor any record');
+  t.equal((await storage.root.stat('w')).size, 15, 'stat sees the uploaded file');
+});
+
+test('tiered: write-through, a last close whose record and PUT both fail rejects, keeps the file and uploads it later', async (t) => {
+  const { storage, adapter, object } = await tiered(t, { writeMode: 'through' });
+  const tier = tierOf(adapter);
+  const file = await storage.root.createFile('w');
+  await file.writeAt(0, bytes('written through, later'));
+  failOnce(tier.uploads, 'begin', 'ENOSPC');
+  failOnce(tier.store, 'put', 'EIO');
+  const closed = await file.close().then(
+    () => 'done',
+    (error: { code?: string }) => error.code,
+  );
+  t.equal(closed, 'EIO', 'the close failed with the PUT error (the object is not in the bucket)');
+  t.equal((await storage.root.stat('w')).size, 22, 'the file is still there');
+  t.equal(await eventually(() => object('w'), 5000), 'written through, later', 'and uploaded once its close was tried again');
 });

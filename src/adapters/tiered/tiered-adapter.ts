@@ -286,9 +286,11 @@ class Tier implements TieredFiles {
       await this.forgetCopy(written);
       return false;
     }
+    const metadata = metadataOf({ ...written.attributes, mtimeNs: stat.mtimeNs });
     try {
-      await this.record(written, metadataOf({ ...written.attributes, mtimeNs: stat.mtimeNs }));
+      await this.record(written, metadata);
     } catch (error) {
+      if (this.writeThrough) return this.sendUnrecorded(written, metadata, error, attempts);
       this.closeLater(written, error, attempts);
       return false;
     }
@@ -300,6 +302,39 @@ class Tier implements TieredFiles {
     }
     this.uploads.queue(written.id);
     return true;
+  }
+
+  /**
+   * Write-through: a last close whose upload record could not be written (ENOSPC, EIO) sends its copy now,
+   * unrecorded: its caller waits for the object anyway (a crash before the PUT is done loses nothing
+   * acknowledged). The PUT failing too, the copy is kept as closeLater() keeps it and the close fails with
+   * the PUT's error: the promise of write-through (the object is in the bucket when close resolves) is not
+   * kept. Resolves false: nothing is queued.
+   */
+  private async sendUnrecorded(written: Written, metadata: ObjectMetadata, recordError: unknown, attempts: number): Promise<boolean> {
+    const record: UploadRecord = { id: written.id, key: written.key, metadata };
+    let sent: { etag: string; size: number };
+    try {
+      sent = await this.uploads.sendNow(record);
+    } catch (error) {
+      this.closeLater(written, recordError, attempts);
+      throw error;
+    }
+    this.logger?.warn({ err: recordError, key: written.key }, 'tiered: the upload of a closed file could not be recorded; it was sent at once (write-through)');
+    try {
+      await written.file.close();
+    } catch (error) {
+      this.logger?.warn({ err: error, key: written.key, copy: written.id }, 'tiered: closing the local copy of an uploaded file failed');
+    }
+    try {
+      // the record of an earlier sync (its rewrite failed) is done with, and its copy
+      if (written.recorded) await this.uploads.cancel(written.id);
+      else await this.uploaded(record, sent.etag, sent.size);
+    } catch (error) {
+      this.logger?.warn({ err: error, key: written.key, copy: written.id }, 'tiered: uploaded; removing its record or keeping its copy as cache failed');
+      await this.staging.unlink(written.id).catch(() => undefined);
+    }
+    return false;
   }
 
   /**

@@ -425,9 +425,9 @@ export class Uploads {
     if (pending.durable) await this.pendingDir.sync();
   }
 
-  /** Uploads the local copy of `record` now, outside the queue (write-through sync); the record stays. */
-  async sendNow(record: UploadRecord): Promise<void> {
-    await this.send(record);
+  /** Uploads the local copy of `record` now, outside the queue (write-through); a record it has stays. Resolves with the object's ETag and size. */
+  sendNow(record: UploadRecord): Promise<{ etag: string; size: number }> {
+    return this.send(record);
   }
 
   /** One upload of the local copy: a PUT, or a multipart upload streamed from the file when large. */
