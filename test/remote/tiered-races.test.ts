@@ -43,6 +43,7 @@ interface TierInternals {
   store: ObjectStore;
   staging: DirNode;
   uploads: { startDelayed(): void };
+  cache: { bytes: number };
   /** keys open for writing, each with its local copy */
   written: Map<string, { file: FileNode }>;
 }
@@ -463,4 +464,24 @@ test('tiered: write-through, a last close whose record and PUT both fail rejects
   t.equal(closed, 'EIO', 'the close failed with the PUT error (the object is not in the bucket)');
   t.equal((await storage.root.stat('w')).size, 22, 'the file is still there');
   t.equal(await eventually(() => object('w'), 5000), 'written through, later', 'and uploaded once its close was tried again');
+});
+
+test('tiered: flushWrite over a file whose upload is running: the old version is not left in the block cache', async (t) => {
+  const { storage, adapter, object } = await tiered(t, { writeBackDelay: 600_000 });
+  const tier = tierOf(adapter);
+  const file = await storage.root.createFile('a');
+  await file.writeAt(0, Buffer.alloc(64 * 1024, 'o'));
+  await file.close();
+  // the old version's PUT held: its upload is running when the flushWrite replaces it
+  const held = gate(tier.store, 'put');
+  tier.uploads.startDelayed();
+  await held.entered;
+  const flushing = storage.root.node.flushWrite('a', [bytes('the new version')], 0o644, READ_WRITE);
+  await settle(300);
+  held.open();
+  await (await flushing).close();
+  t.equal(tier.cache.bytes, 0, 'no cached block of the old version (the new one waits for its upload)');
+  tier.uploads.startDelayed();
+  await adapter.drained();
+  t.equal(await object('a'), 'the new version', 'the bucket has the new version');
 });

@@ -449,16 +449,21 @@ class Tier implements TieredFiles {
   /** Drops what is local of `key` (deleted, or replaced): an open copy stops uploading, a pending upload goes. */
   async drop(key: string): Promise<boolean> {
     const local = this.local(key);
-    await this.cache.drop(key);
-    if (local === undefined) return false;
-    if ('written' in local) {
-      local.written.dropped = true;
-      this.written.delete(key);
-      await this.forgetCopy(local.written);
-    } else {
-      await this.uploads.cancel(local.record.id);
+    try {
+      if (local === undefined) return false;
+      if ('written' in local) {
+        local.written.dropped = true;
+        this.written.delete(key);
+        await this.forgetCopy(local.written);
+      } else {
+        await this.uploads.cancel(local.record.id);
+      }
+      return true;
+    } finally {
+      // after the local state went: an upload of it running until then (the cancel waits for it) took its
+      // copy into the cache as it ended
+      await this.cache.drop(key);
     }
-    return true;
   }
 
   /**
