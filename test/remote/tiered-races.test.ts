@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { pino } from 'pino';
 import test from 'tape';
 
 import { READ_WRITE, type DirNode, type FileNode } from '../../src/adapters/adapter.js';
@@ -484,4 +485,75 @@ test('tiered: flushWrite over a file whose upload is running: the old version is
   tier.uploads.startDelayed();
   await adapter.drained();
   t.equal(await object('a'), 'the new version', 'the bucket has the new version');
+});
+
+/** Writes and syncs `content` as a new version of `name`, its upload left waiting (a long write-back delay). */
+async function syncedVersion(storage: Storage, name: string, content: string): Promise<void> {
+  const file = await storage.openFile(name).catch(() => storage.root.createFile(name));
+  await file.writeAt(0, bytes(content));
+  await file.sync();
+  await file.close();
+}
+
+/** The whole content of `name`, read through `storage`. */
+async function readAll(storage: Storage, name: string): Promise<string> {
+  const reader = await storage.openFile(name, { access: Mode.Read });
+  const data = Buffer.alloc((await storage.root.stat(name)).size);
+  await reader.read(0, data);
+  await reader.close();
+  return data.toString();
+}
+
+test('tiered: flushWrite whose upload record cannot be written (ENOSPC) keeps the synced version it was to replace', async (t) => {
+  const { storage, adapter, object } = await tiered(t, { writeBackDelay: 600_000 });
+  const tier = tierOf(adapter);
+  await syncedVersion(storage, 'a', 'version one');
+  tier.uploads.startDelayed();
+  await adapter.drained();
+  await syncedVersion(storage, 'a', 'VERSION TWO, synced');
+  // the new version's record cannot be written (a full disk)
+  const pendingDir = (tier.uploads as unknown as { pendingDir: DirNode }).pendingDir;
+  failOnce(pendingDir, 'flushWrite', 'ENOSPC');
+  const written = await storage.root.node.flushWrite('a', [bytes('version three')], 0o644, READ_WRITE).then(
+    () => 'done',
+    (error: { code?: string }) => error.code,
+  );
+  t.equal(written, 'ENOSPC', 'the flushWrite failed with ENOSPC');
+  t.equal(await readAll(storage, 'a'), 'VERSION TWO, synced', 'the file still reads as its synced version');
+  tier.uploads.startDelayed();
+  await adapter.drained();
+  t.equal(await object('a'), 'VERSION TWO, synced', 'which reaches the bucket');
+});
+
+test('tiered: a stop between the record of a flushWrite and the removal of the version it replaces: the next open uploads the new version only', async (t) => {
+  const { storage, adapter, object, prefix, cacheDir } = await tiered(t, { writeBackDelay: 600_000 });
+  const tier = tierOf(adapter);
+  await syncedVersion(storage, 'a', 'the synced version');
+  // the cache directory as a stop would leave it while the older local state of the key is dropped
+  const stopped = fs.mkdtempSync(path.join(os.tmpdir(), 'persistfs-cache-'));
+  t.teardown(() => fs.rmSync(stopped, { recursive: true, force: true }));
+  const held = gate(tier, 'dropLocal' in tier ? 'dropLocal' : 'drop');
+  const flushing = storage.root.node.flushWrite('a', [bytes('the version written whole')], 0o644, READ_WRITE);
+  await held.entered;
+  fs.cpSync(cacheDir, stopped, { recursive: true });
+  held.open();
+  await (await flushing).close();
+  // the next open of that directory (the first storage's upload waits for its delay)
+  const cluster = await ceph();
+  const logged: string[] = [];
+  const next = await openStorage(`s3://${cluster.bucket}/${prefix}`, {
+    adapter: 'tiered',
+    s3: { ...cluster.options(prefix), maxAttempts: 1 },
+    tiered: { cacheDir: stopped },
+    logger: pino({ level: 'info' }, { write: (line: string) => logged.push(line) }),
+  });
+  t.teardown(() => next.close());
+  t.ok(
+    logged.some((line) => line.includes('replaced by a newer one')),
+    'the next open dropped the record of the replaced version',
+  );
+  t.equal(await readAll(next, 'a'), 'the version written whole', 'the file reads as the version written last');
+  await (next.adapter as TieredAdapter).drained();
+  t.equal(await object('a'), 'the version written whole', 'which is what the bucket has');
+  t.deepEqual(recordsIn(stopped), [], 'and no record is left');
 });

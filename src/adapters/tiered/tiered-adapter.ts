@@ -447,8 +447,12 @@ class Tier implements TieredFiles {
   }
 
   /** Drops what is local of `key` (deleted, or replaced): an open copy stops uploading, a pending upload goes. */
-  async drop(key: string): Promise<boolean> {
-    const local = this.local(key);
+  drop(key: string): Promise<boolean> {
+    return this.dropLocal(key, this.local(key));
+  }
+
+  /** Drops `local`, the local state `key` had (see local()), and what is cached of `key`. */
+  async dropLocal(key: string, local: ReturnType<Tier['local']>): Promise<boolean> {
     try {
       if (local === undefined) return false;
       if ('written' in local) {
@@ -779,8 +783,26 @@ export class TieredDir extends XattrsOf implements DirNode {
     const id = this.tier.uploads.newId();
     const copy = await this.tier.staging.flushWrite(id, buffers, 0o600, READ_WRITE);
     await copy.close();
-    await this.tier.drop(key);
-    await this.tier.uploads.begin({ id, key, metadata: metadataOf(newAttributes(mode)), synced: { size: totalBytes(buffers) } }, true);
+    // The new version is recorded before the older local state goes: a record that cannot be written
+    // (ENOSPC) leaves the older one (maybe synced) as it was. A stop in between leaves two records of the
+    // key: the new one names the one it replaces, which recovery drops (Uploads.recover).
+    const older = this.tier.local(key);
+    const replaces = older === undefined ? undefined : 'written' in older ? older.written.id : older.record.id;
+    try {
+      await this.tier.uploads.begin(
+        { id, key, metadata: metadataOf(newAttributes(mode)), synced: { size: totalBytes(buffers) }, ...(replaces === undefined ? {} : { replaces }) },
+        true,
+      );
+    } catch (error) {
+      await this.tier.staging.unlink(id).catch(() => undefined);
+      throw error;
+    }
+    try {
+      await this.tier.dropLocal(key, older);
+    } catch (error) {
+      // gone from here all the same (a record left on disk is the one the new record replaces)
+      this.tier.logger?.warn({ err: error, key }, 'tiered: removing the replaced local copy of a file written whole failed');
+    }
     let file: FileNode;
     try {
       // opened before its upload starts: an upload done first would have taken the copy into the cache
