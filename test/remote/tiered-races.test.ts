@@ -45,6 +45,7 @@ interface TierInternals {
   staging: DirNode;
   uploads: { startDelayed(): void };
   cache: { bytes: number };
+  spares: { take(): Promise<unknown> };
   /** keys open for writing, each with its local copy */
   written: Map<string, { file: FileNode }>;
 }
@@ -556,4 +557,56 @@ test('tiered: a stop between the record of a flushWrite and the removal of the v
   await (next.adapter as TieredAdapter).drained();
   t.equal(await object('a'), 'the version written whole', 'which is what the bucket has');
   t.deepEqual(recordsIn(stopped), [], 'and no record is left');
+});
+
+/** Writes `content` into the handle `file` and closes it. */
+async function writeAndClose(file: FileNode, content: string): Promise<void> {
+  await file.write([bytes(content)], 0);
+  await file.close();
+}
+
+test('tiered: a create inside a directory, under way when the directory is renamed: the file uploads under the new name', async (t) => {
+  const { storage, adapter, object } = await tiered(t);
+  const root = storage.root.node;
+  await root.mkdir('d', 0o755);
+  const dir = await root.openDir('d');
+  // the create has its key and waits for its new copy (on the mount: cp's CREATE, mv's RENAME of the directory)
+  const spare = gate(tierOf(adapter).spares, 'take');
+  const creating = dir.createFile('g', 0o644, READ_WRITE);
+  await spare.entered;
+  const renaming = root.rename('d', root, 'e', 'replace');
+  await settle(300); // the rename goes as far as it can meanwhile
+  spare.open();
+  await writeAndClose(await creating, 'created as its directory moved');
+  await renaming;
+  await adapter.drained();
+  t.equal(await object('e/g'), 'created as its directory moved', 'the file is in the bucket under the new directory');
+  t.equal(await object('d/g'), undefined, 'and not under the old one');
+  t.equal((await storage.stat('e/g')).size, 30, 'stat finds it under the new name');
+  await dir.close();
+});
+
+test('tiered: a create inside a directory, starting while the directory is renamed: the file uploads under the new name', async (t) => {
+  const { storage, adapter, object } = await tiered(t);
+  const tier = tierOf(adapter);
+  const root = storage.root.node;
+  await root.mkdir('d', 0o755);
+  const dir = await root.openDir('d');
+  // the rename copying the directory's objects (its turns taken) when the create comes; the create then
+  // slow to get its copy
+  const copying = gate(tier.store, 'copy');
+  const spare = gate(tier.spares, 'take');
+  const renaming = root.rename('d', root, 'e', 'replace');
+  await copying.entered;
+  const creating = dir.createFile('g', 0o644, READ_WRITE);
+  await settle(300);
+  copying.open();
+  await renaming;
+  spare.open();
+  await writeAndClose(await creating, 'created as its directory moved');
+  await adapter.drained();
+  t.equal(await object('e/g'), 'created as its directory moved', 'the file is in the bucket under the new directory');
+  t.equal(await object('d/g'), undefined, 'and not under the old one');
+  t.deepEqual((await root.list()).map((entry) => entry.name).sort(), ['e'], 'the old directory did not come back');
+  await dir.close();
 });

@@ -88,6 +88,8 @@ class Tier implements TieredFiles {
    * still local, so that a stat, a listing or an rmdir of the directory in between does not miss them
    */
   private readonly closing = new Map<string, Promise<unknown>>();
+  /** renames running, with the key prefixes they move (withTurnsUnder) */
+  private readonly moving = new Set<{ prefixes: readonly string[]; done: Promise<void> }>();
   /** last closes whose upload record failed: tried again by a timer (closeLater) */
   private readonly closeFailures = new Map<Written, { attempts: number; timer: NodeJS.Timeout }>();
   /** read-only handles on local copies, by key: a copy with readers is not taken into the cache */
@@ -130,17 +132,60 @@ class Tier implements TieredFiles {
   }
 
   /**
-   * Runs `work` in the turns of `keys` and of every key with local state under `prefix` (a directory's
-   * files): a last close or a sync of one of them running now finishes first, and those coming later wait
-   * (and then take the new key's turn, should `work` move them). A key under `prefix` that became local
-   * while the turns were taken is taken too, by trying again.
+   * Runs `work` (a rename) in the turns of its keys and of every key under its prefixes (a directory's
+   * entries) that has local state or whose turn someone holds: a last close, a sync or a create of one of
+   * them running now finishes first, and those coming later wait (and then take the new key's turn, should
+   * `work` move them). While it runs, the prefixes are moving: an operation taking the turn of a key under
+   * one of them waits for the end, then takes its key again (its directory's prefix follows the rename).
+   * A key under the prefixes that became local or taken while the turns were taken is taken too, by trying
+   * again. `turn` is asked again at each try (a rename of a directory above may have moved them).
    */
-  async withTurnsUnder<T>(keys: readonly string[], prefix: string, work: () => Promise<T>): Promise<T> {
+  async withTurnsUnder<T>(turn: () => { keys: string[]; prefixes: string[] }, work: () => Promise<T>): Promise<T> {
     for (;;) {
-      const held = new Set([...keys, ...this.localKeysUnder(prefix)]);
-      const done = await this.locks.with([...held], async () =>
-        this.localKeysUnder(prefix).every((key) => held.has(key)) ? { value: await work() } : undefined,
-      );
+      const { keys, prefixes } = turn();
+      const moving = this.movingOver(keys);
+      if (moving !== undefined) {
+        await moving;
+        continue;
+      }
+      const under = () => prefixes.flatMap((prefix) => [...this.localKeysUnder(prefix), ...this.locks.takenUnder(prefix)]);
+      const held = new Set([...keys, ...under()]);
+      const done = await this.locks.with([...held], async () => {
+        if (turn().keys.join('\0') !== keys.join('\0') || this.movingOver(keys) !== undefined) return undefined;
+        // marked before the check: an operation taking a key under the prefixes from now on waits
+        let end!: () => void;
+        const move = { prefixes, done: new Promise<void>((resolve) => (end = resolve)) };
+        this.moving.add(move);
+        try {
+          return under().every((key) => held.has(key)) ? { value: await work() } : undefined;
+        } finally {
+          this.moving.delete(move);
+          end();
+        }
+      });
+      if (done !== undefined) return done.value;
+    }
+  }
+
+  /** The end of a rename moving a prefix that one of `keys` is under, if one is running. */
+  private movingOver(keys: readonly string[]): Promise<void> | undefined {
+    for (const move of this.moving) if (keys.some((key) => move.prefixes.some((prefix) => key.startsWith(prefix)))) return move.done;
+    return undefined;
+  }
+
+  /**
+   * Runs `work` in the turn of the key `keyOf` gives (an entry of a directory): not while a rename moves
+   * the directory (withTurnsUnder), whose end is waited for, the key then asked again.
+   */
+  async withTurnOfEntry<T>(keyOf: () => string, work: (key: string) => Promise<T>): Promise<T> {
+    for (;;) {
+      const key = keyOf();
+      const moving = this.movingOver([key]);
+      if (moving !== undefined) {
+        await moving;
+        continue;
+      }
+      const done = await this.locks.with([key], async () => (keyOf() === key && this.movingOver([key]) === undefined ? { value: await work(key) } : undefined));
       if (done !== undefined) return done.value;
     }
   }
@@ -701,7 +746,10 @@ export class TieredDir extends XattrsOf implements DirNode {
   }
 
   mkdir(name: string, mode: number): Promise<void> {
-    return this.tier.locks.with([this.key(name)], () => this.mkdirNow(name, mode));
+    return this.tier.withTurnOfEntry(
+      () => this.key(name),
+      () => this.mkdirNow(name, mode),
+    );
   }
 
   private async mkdirNow(name: string, mode: number): Promise<void> {
@@ -719,7 +767,10 @@ export class TieredDir extends XattrsOf implements DirNode {
   }
 
   createFile(name: string, mode: number, flags: OpenFlags): Promise<FileNode> {
-    return this.tier.locks.with([this.key(name)], () => this.createFileNow(name, mode, flags));
+    return this.tier.withTurnOfEntry(
+      () => this.key(name),
+      () => this.createFileNow(name, mode, flags),
+    );
   }
 
   private async createFileNow(name: string, mode: number, flags: OpenFlags): Promise<FileNode> {
@@ -730,7 +781,10 @@ export class TieredDir extends XattrsOf implements DirNode {
   }
 
   openFile(name: string, flags: OpenFlags): Promise<FileNode> {
-    return this.tier.locks.with([this.key(name)], () => this.openFileNow(name, flags));
+    return this.tier.withTurnOfEntry(
+      () => this.key(name),
+      () => this.openFileNow(name, flags),
+    );
   }
 
   private async openFileNow(name: string, flags: OpenFlags): Promise<FileNode> {
@@ -773,7 +827,10 @@ export class TieredDir extends XattrsOf implements DirNode {
 
   /** A new local copy with the whole content, durable now, uploaded as one PUT (whole, never a part). */
   flushWrite(name: string, buffers: readonly Uint8Array[], mode: number, flags: OpenFlags): Promise<FileNode> {
-    return this.tier.locks.with([this.key(name)], () => this.flushWriteNow(name, buffers, mode, flags));
+    return this.tier.withTurnOfEntry(
+      () => this.key(name),
+      () => this.flushWriteNow(name, buffers, mode, flags),
+    );
   }
 
   private async flushWriteNow(name: string, buffers: readonly Uint8Array[], mode: number, flags: OpenFlags): Promise<FileNode> {
@@ -817,8 +874,13 @@ export class TieredDir extends XattrsOf implements DirNode {
   rename(from: string, to: DirNode, toName: string, mode: RenameMode): Promise<void> {
     // a directory's files too: a last close of one of them records its upload under the key it has when
     // its turn comes, so it must not run while the rename moves its key (it would upload to the old name)
-    const keys = [this.key(from), to instanceof TieredDir ? to.key(toName) : ''];
-    return this.tier.withTurnsUnder(keys, `${this.key(from)}/`, () => this.renameNow(from, to, toName, mode));
+    // and the creates in it: one that registered its file after the rename moved the directory's local
+    // state would upload to the old name
+    const turn = () => {
+      const keys = [this.key(from), ...(to instanceof TieredDir ? [to.key(toName)] : [])];
+      return { keys, prefixes: keys.map((key) => `${key}/`) };
+    };
+    return this.tier.withTurnsUnder(turn, () => this.renameNow(from, to, toName, mode));
   }
 
   private async renameNow(from: string, to: DirNode, toName: string, mode: RenameMode): Promise<void> {
@@ -860,7 +922,10 @@ export class TieredDir extends XattrsOf implements DirNode {
   }
 
   unlink(name: string): Promise<void> {
-    return this.tier.locks.with([this.key(name)], () => this.unlinkNow(name));
+    return this.tier.withTurnOfEntry(
+      () => this.key(name),
+      () => this.unlinkNow(name),
+    );
   }
 
   /**
@@ -886,7 +951,10 @@ export class TieredDir extends XattrsOf implements DirNode {
   }
 
   rmdir(name: string): Promise<void> {
-    return this.tier.locks.with([this.key(name)], () => this.rmdirNow(name));
+    return this.tier.withTurnOfEntry(
+      () => this.key(name),
+      () => this.rmdirNow(name),
+    );
   }
 
   private async rmdirNow(name: string): Promise<void> {
@@ -920,13 +988,15 @@ export class TieredDir extends XattrsOf implements DirNode {
     remote: () => Promise<void>,
     open?: (copy: FileNode) => Promise<void>,
   ): Promise<void> {
-    const key = this.key(name);
-    return this.tier.locks.with([key], async () => {
-      // an open copy is changed in the key's turn: out of it, its last close may close the copy meanwhile
-      const written = this.tier.written.get(key);
-      if (written !== undefined) await open?.(written.file);
-      if (!(await this.tier.changeLocal(key, change))) await remote();
-    });
+    return this.tier.withTurnOfEntry(
+      () => this.key(name),
+      async (key) => {
+        // an open copy is changed in the key's turn: out of it, its last close may close the copy meanwhile
+        const written = this.tier.written.get(key);
+        if (written !== undefined) await open?.(written.file);
+        if (!(await this.tier.changeLocal(key, change))) await remote();
+      },
+    );
   }
 
   chmodEntry(name: string, mode: number): Promise<void> {
