@@ -6,14 +6,16 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { pino } from 'pino';
 import test from 'tape';
 
-import { READ_WRITE, type DirNode } from '../../src/adapters/adapter.js';
+import { READ_WRITE, type DirNode, type FileNode } from '../../src/adapters/adapter.js';
 import type { ObjectStore } from '../../src/adapters/s3/object-store.js';
 import type { TieredAdapter, TieredOptions } from '../../src/adapters/tiered/tiered-adapter.js';
 import { Mode, openStorage, type Storage } from '../../src/index.js';
 import { bytes } from '../helpers.js';
 import { ceph, freshPrefix, objectBytes } from './ceph.js';
+import { recordsIn } from './upload-records.js';
 
 /** A tiered storage on a fresh prefix and cache directory; closed, and the directory removed, at the end. */
 async function tiered(t: test.Test, options: Partial<TieredOptions> = {}) {
@@ -42,6 +44,10 @@ interface TierInternals {
   store: ObjectStore;
   staging: DirNode;
   uploads: { startDelayed(): void };
+  cache: { bytes: number };
+  spares: { take(): Promise<unknown> };
+  /** keys open for writing, each with its local copy */
+  written: Map<string, { file: FileNode }>;
 }
 
 const tierOf = (adapter: TieredAdapter): TierInternals => (adapter as unknown as { tier: TierInternals }).tier;
@@ -386,4 +392,221 @@ test('tiered: a rename whose upload record cannot be written again (ENOSPC) stil
   await adapter.drained();
   t.equal(await object('b'), 'VERSION TWO', 'the new name has the newer version');
   t.equal(await object('a'), undefined, 'the old name did not come back');
+});
+
+/** Resolves with `probe()` once it is not undefined (every 50 ms), or undefined after `ms`. */
+async function eventually<T>(probe: () => Promise<T | undefined>, ms: number): Promise<T | undefined> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined || Date.now() > deadline) return value;
+    await settle(50);
+  }
+}
+
+/** Creates `name` in `storage`, writes it, makes its copy's next `method` fail (EIO), closes it: 'done' or the close's error code. */
+async function closeFailing(storage: Storage, adapter: TieredAdapter, prefix: string, name: string, method: 'stat' | 'close'): Promise<string | undefined> {
+  const file = await storage.root.createFile(name);
+  await file.writeAt(0, bytes(`file ${name}, its ${method} fails`));
+  failOnce(tierOf(adapter).written.get(`${prefix}${name}`)!.file, method, 'EIO');
+  return file.close().then(
+    () => 'done',
+    (error: { code?: string }) => error.code,
+  );
+}
+
+test("tiered: a last close whose copy's fstat fails (before its record) keeps the file and uploads it later", async (t) => {
+  const { storage, adapter, object, prefix } = await tiered(t);
+  t.equal(await closeFailing(storage, adapter, prefix, 's', 'stat'), 'done', 'the close resolved (it is tried again)');
+  t.equal((await storage.root.stat('s')).size, 22, 'the file is still there, its size whole');
+  t.equal(await eventually(() => object('s'), 5000), 'file s, its stat fails', 'and it uploaded once the close was tried again');
+});
+
+test("tiered: a last close whose copy's close fails (after its record) still queues its upload", async (t) => {
+  const { storage, adapter, object, prefix } = await tiered(t);
+  t.equal(await closeFailing(storage, adapter, prefix, 'c', 'close'), 'done', 'the close resolved');
+  t.notEqual(await within(adapter.drained(), 5000), 'timeout', 'its upload ran');
+  t.equal(await object('c'), 'file c, its close fails', 'and the file is in the bucket');
+});
+
+test('tiered: write-through, a last close whose upload record cannot be written (ENOSPC) resolves with the object in the bucket', async (t) => {
+  // retries far off: what the close did, not a retry after it, is looked at
+  const { storage, adapter, object, cacheDir } = await tiered(t, { writeMode: 'through', retryDelay: 60_000, maxRetryDelay: 60_000 });
+  const uploads = tierOf(adapter).uploads;
+  // a file closed without a sync: its record's first write fails
+  const file = await storage.root.createFile('w');
+  await file.writeAt(0, bytes('written through'));
+  failOnce(uploads, 'begin', 'ENOSPC');
+  t.notEqual(await within(file.close(), 5000), 'timeout', 'the close resolved');
+  t.equal(await object('w'), 'written through', 'with the file in the bucket');
+  // a file synced (recorded), written again: its record's rewrite at close fails
+  const synced = await storage.root.createFile('v');
+  await synced.writeAt(0, bytes('one'));
+  await synced.sync();
+  await synced.writeAt(3, bytes(', two'));
+  failOnce(uploads, 'update', 'ENOSPC');
+  t.notEqual(await within(synced.close(), 5000), 'timeout', 'the close of the synced file resolved');
+  t.equal(await object('v'), 'one, two', 'with its last bytes in the bucket');
+  t.equal(adapter.pendingUploads, 0, 'no upload is left pending');
+  t.deepEqual(recordsIn(cacheDir), [], 'nor any record');
+  t.equal((await storage.root.stat('w')).size, 15, 'stat sees the uploaded file');
+});
+
+test('tiered: write-through, a last close whose record and PUT both fail rejects, keeps the file and uploads it later', async (t) => {
+  const { storage, adapter, object } = await tiered(t, { writeMode: 'through' });
+  const tier = tierOf(adapter);
+  const file = await storage.root.createFile('w');
+  await file.writeAt(0, bytes('written through, later'));
+  failOnce(tier.uploads, 'begin', 'ENOSPC');
+  failOnce(tier.store, 'put', 'EIO');
+  const closed = await file.close().then(
+    () => 'done',
+    (error: { code?: string }) => error.code,
+  );
+  t.equal(closed, 'EIO', 'the close failed with the PUT error (the object is not in the bucket)');
+  t.equal((await storage.root.stat('w')).size, 22, 'the file is still there');
+  t.equal(await eventually(() => object('w'), 5000), 'written through, later', 'and uploaded once its close was tried again');
+});
+
+test('tiered: flushWrite over a file whose upload is running: the old version is not left in the block cache', async (t) => {
+  const { storage, adapter, object } = await tiered(t, { writeBackDelay: 600_000 });
+  const tier = tierOf(adapter);
+  const file = await storage.root.createFile('a');
+  await file.writeAt(0, Buffer.alloc(64 * 1024, 'o'));
+  await file.close();
+  // the old version's PUT held: its upload is running when the flushWrite replaces it
+  const held = gate(tier.store, 'put');
+  tier.uploads.startDelayed();
+  await held.entered;
+  const flushing = storage.root.node.flushWrite('a', [bytes('the new version')], 0o644, READ_WRITE);
+  await settle(300);
+  held.open();
+  await (await flushing).close();
+  t.equal(tier.cache.bytes, 0, 'no cached block of the old version (the new one waits for its upload)');
+  tier.uploads.startDelayed();
+  await adapter.drained();
+  t.equal(await object('a'), 'the new version', 'the bucket has the new version');
+});
+
+/** Writes and syncs `content` as a new version of `name`, its upload left waiting (a long write-back delay). */
+async function syncedVersion(storage: Storage, name: string, content: string): Promise<void> {
+  const file = await storage.openFile(name).catch(() => storage.root.createFile(name));
+  await file.writeAt(0, bytes(content));
+  await file.sync();
+  await file.close();
+}
+
+/** The whole content of `name`, read through `storage`. */
+async function readAll(storage: Storage, name: string): Promise<string> {
+  const reader = await storage.openFile(name, { access: Mode.Read });
+  const data = Buffer.alloc((await storage.root.stat(name)).size);
+  await reader.read(0, data);
+  await reader.close();
+  return data.toString();
+}
+
+test('tiered: flushWrite whose upload record cannot be written (ENOSPC) keeps the synced version it was to replace', async (t) => {
+  const { storage, adapter, object } = await tiered(t, { writeBackDelay: 600_000 });
+  const tier = tierOf(adapter);
+  await syncedVersion(storage, 'a', 'version one');
+  tier.uploads.startDelayed();
+  await adapter.drained();
+  await syncedVersion(storage, 'a', 'VERSION TWO, synced');
+  // the new version's record cannot be written (a full disk)
+  const pendingDir = (tier.uploads as unknown as { pendingDir: DirNode }).pendingDir;
+  failOnce(pendingDir, 'flushWrite', 'ENOSPC');
+  const written = await storage.root.node.flushWrite('a', [bytes('version three')], 0o644, READ_WRITE).then(
+    () => 'done',
+    (error: { code?: string }) => error.code,
+  );
+  t.equal(written, 'ENOSPC', 'the flushWrite failed with ENOSPC');
+  t.equal(await readAll(storage, 'a'), 'VERSION TWO, synced', 'the file still reads as its synced version');
+  tier.uploads.startDelayed();
+  await adapter.drained();
+  t.equal(await object('a'), 'VERSION TWO, synced', 'which reaches the bucket');
+});
+
+test('tiered: a stop between the record of a flushWrite and the removal of the version it replaces: the next open uploads the new version only', async (t) => {
+  const { storage, adapter, object, prefix, cacheDir } = await tiered(t, { writeBackDelay: 600_000 });
+  const tier = tierOf(adapter);
+  await syncedVersion(storage, 'a', 'the synced version');
+  // the cache directory as a stop would leave it while the older local state of the key is dropped
+  const stopped = fs.mkdtempSync(path.join(os.tmpdir(), 'persistfs-cache-'));
+  t.teardown(() => fs.rmSync(stopped, { recursive: true, force: true }));
+  const held = gate(tier, 'dropLocal' in tier ? 'dropLocal' : 'drop');
+  const flushing = storage.root.node.flushWrite('a', [bytes('the version written whole')], 0o644, READ_WRITE);
+  await held.entered;
+  fs.cpSync(cacheDir, stopped, { recursive: true });
+  held.open();
+  await (await flushing).close();
+  // the next open of that directory (the first storage's upload waits for its delay)
+  const cluster = await ceph();
+  const logged: string[] = [];
+  const next = await openStorage(`s3://${cluster.bucket}/${prefix}`, {
+    adapter: 'tiered',
+    s3: { ...cluster.options(prefix), maxAttempts: 1 },
+    tiered: { cacheDir: stopped },
+    logger: pino({ level: 'info' }, { write: (line: string) => logged.push(line) }),
+  });
+  t.teardown(() => next.close());
+  t.ok(
+    logged.some((line) => line.includes('replaced by a newer one')),
+    'the next open dropped the record of the replaced version',
+  );
+  t.equal(await readAll(next, 'a'), 'the version written whole', 'the file reads as the version written last');
+  await (next.adapter as TieredAdapter).drained();
+  t.equal(await object('a'), 'the version written whole', 'which is what the bucket has');
+  t.deepEqual(recordsIn(stopped), [], 'and no record is left');
+});
+
+/** Writes `content` into the handle `file` and closes it. */
+async function writeAndClose(file: FileNode, content: string): Promise<void> {
+  await file.write([bytes(content)], 0);
+  await file.close();
+}
+
+test('tiered: a create inside a directory, under way when the directory is renamed: the file uploads under the new name', async (t) => {
+  const { storage, adapter, object } = await tiered(t);
+  const root = storage.root.node;
+  await root.mkdir('d', 0o755);
+  const dir = await root.openDir('d');
+  // the create has its key and waits for its new copy (on the mount: cp's CREATE, mv's RENAME of the directory)
+  const spare = gate(tierOf(adapter).spares, 'take');
+  const creating = dir.createFile('g', 0o644, READ_WRITE);
+  await spare.entered;
+  const renaming = root.rename('d', root, 'e', 'replace');
+  await settle(300); // the rename goes as far as it can meanwhile
+  spare.open();
+  await writeAndClose(await creating, 'created as its directory moved');
+  await renaming;
+  await adapter.drained();
+  t.equal(await object('e/g'), 'created as its directory moved', 'the file is in the bucket under the new directory');
+  t.equal(await object('d/g'), undefined, 'and not under the old one');
+  t.equal((await storage.stat('e/g')).size, 30, 'stat finds it under the new name');
+  await dir.close();
+});
+
+test('tiered: a create inside a directory, starting while the directory is renamed: the file uploads under the new name', async (t) => {
+  const { storage, adapter, object } = await tiered(t);
+  const tier = tierOf(adapter);
+  const root = storage.root.node;
+  await root.mkdir('d', 0o755);
+  const dir = await root.openDir('d');
+  // the rename copying the directory's objects (its turns taken) when the create comes; the create then
+  // slow to get its copy
+  const copying = gate(tier.store, 'copy');
+  const spare = gate(tier.spares, 'take');
+  const renaming = root.rename('d', root, 'e', 'replace');
+  await copying.entered;
+  const creating = dir.createFile('g', 0o644, READ_WRITE);
+  await settle(300);
+  copying.open();
+  await renaming;
+  spare.open();
+  await writeAndClose(await creating, 'created as its directory moved');
+  await adapter.drained();
+  t.equal(await object('e/g'), 'created as its directory moved', 'the file is in the bucket under the new directory');
+  t.equal(await object('d/g'), undefined, 'and not under the old one');
+  t.deepEqual((await root.list()).map((entry) => entry.name).sort(), ['e'], 'the old directory did not come back');
+  await dir.close();
 });

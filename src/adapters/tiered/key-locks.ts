@@ -4,6 +4,11 @@
 export class KeyLocks {
   private readonly tails = new Map<string, Promise<void>>();
 
+  /** The keys under `prefix` whose turn is held or waited for. */
+  takenUnder(prefix: string): string[] {
+    return [...this.tails.keys()].filter((key) => key.startsWith(prefix));
+  }
+
   /** Runs `work` once every earlier holder of each of `keys` is done; the keys are taken in sorted order. */
   async with<T>(keys: readonly string[], work: () => Promise<T>): Promise<T> {
     const sorted = [...new Set(keys)].sort();

@@ -88,6 +88,8 @@ class Tier implements TieredFiles {
    * still local, so that a stat, a listing or an rmdir of the directory in between does not miss them
    */
   private readonly closing = new Map<string, Promise<unknown>>();
+  /** renames running, with the key prefixes they move (withTurnsUnder) */
+  private readonly moving = new Set<{ prefixes: readonly string[]; done: Promise<void> }>();
   /** last closes whose upload record failed: tried again by a timer (closeLater) */
   private readonly closeFailures = new Map<Written, { attempts: number; timer: NodeJS.Timeout }>();
   /** read-only handles on local copies, by key: a copy with readers is not taken into the cache */
@@ -130,17 +132,60 @@ class Tier implements TieredFiles {
   }
 
   /**
-   * Runs `work` in the turns of `keys` and of every key with local state under `prefix` (a directory's
-   * files): a last close or a sync of one of them running now finishes first, and those coming later wait
-   * (and then take the new key's turn, should `work` move them). A key under `prefix` that became local
-   * while the turns were taken is taken too, by trying again.
+   * Runs `work` (a rename) in the turns of its keys and of every key under its prefixes (a directory's
+   * entries) that has local state or whose turn someone holds: a last close, a sync or a create of one of
+   * them running now finishes first, and those coming later wait (and then take the new key's turn, should
+   * `work` move them). While it runs, the prefixes are moving: an operation taking the turn of a key under
+   * one of them waits for the end, then takes its key again (its directory's prefix follows the rename).
+   * A key under the prefixes that became local or taken while the turns were taken is taken too, by trying
+   * again. `turn` is asked again at each try (a rename of a directory above may have moved them).
    */
-  async withTurnsUnder<T>(keys: readonly string[], prefix: string, work: () => Promise<T>): Promise<T> {
+  async withTurnsUnder<T>(turn: () => { keys: string[]; prefixes: string[] }, work: () => Promise<T>): Promise<T> {
     for (;;) {
-      const held = new Set([...keys, ...this.localKeysUnder(prefix)]);
-      const done = await this.locks.with([...held], async () =>
-        this.localKeysUnder(prefix).every((key) => held.has(key)) ? { value: await work() } : undefined,
-      );
+      const { keys, prefixes } = turn();
+      const moving = this.movingOver(keys);
+      if (moving !== undefined) {
+        await moving;
+        continue;
+      }
+      const under = () => prefixes.flatMap((prefix) => [...this.localKeysUnder(prefix), ...this.locks.takenUnder(prefix)]);
+      const held = new Set([...keys, ...under()]);
+      const done = await this.locks.with([...held], async () => {
+        if (turn().keys.join('\0') !== keys.join('\0') || this.movingOver(keys) !== undefined) return undefined;
+        // marked before the check: an operation taking a key under the prefixes from now on waits
+        let end!: () => void;
+        const move = { prefixes, done: new Promise<void>((resolve) => (end = resolve)) };
+        this.moving.add(move);
+        try {
+          return under().every((key) => held.has(key)) ? { value: await work() } : undefined;
+        } finally {
+          this.moving.delete(move);
+          end();
+        }
+      });
+      if (done !== undefined) return done.value;
+    }
+  }
+
+  /** The end of a rename moving a prefix that one of `keys` is under, if one is running. */
+  private movingOver(keys: readonly string[]): Promise<void> | undefined {
+    for (const move of this.moving) if (keys.some((key) => move.prefixes.some((prefix) => key.startsWith(prefix)))) return move.done;
+    return undefined;
+  }
+
+  /**
+   * Runs `work` in the turn of the key `keyOf` gives (an entry of a directory): not while a rename moves
+   * the directory (withTurnsUnder), whose end is waited for, the key then asked again.
+   */
+  async withTurnOfEntry<T>(keyOf: () => string, work: (key: string) => Promise<T>): Promise<T> {
+    for (;;) {
+      const key = keyOf();
+      const moving = this.movingOver([key]);
+      if (moving !== undefined) {
+        await moving;
+        continue;
+      }
+      const done = await this.locks.with([key], async () => (keyOf() === key && this.movingOver([key]) === undefined ? { value: await work(key) } : undefined));
       if (done !== undefined) return done.value;
     }
   }
@@ -266,28 +311,79 @@ class Tier implements TieredFiles {
     const failure = this.closeFailures.get(written);
     if (failure !== undefined) clearTimeout(failure.timer);
     this.closeFailures.delete(written);
-    const stat = await written.file.stat();
-    // opened for writing, never written: the object is as it was; nothing to upload (nor to overwrite)
-    const unchanged = !written.changed && stat.size === written.baseline.size && stat.ctimeNs === written.baseline.ctimeNs;
-    if (written.dropped || unchanged) {
+    if (written.dropped) {
       await written.file.close();
-      if (!written.dropped) await this.forgetCopy(written);
       return false;
     }
+    // the fstat or the record failing: the copy is all there is of these bytes, kept open and local, its
+    // close tried again later
+    const attempts = (failure?.attempts ?? 0) + 1;
+    let stat: EntryStat;
     try {
-      await this.record(written, metadataOf({ ...written.attributes, mtimeNs: stat.mtimeNs }));
+      stat = await written.file.stat();
     } catch (error) {
-      // the copy is all there is of these bytes: kept open and local, its close tried again later
-      this.closeLater(written, error, (failure?.attempts ?? 0) + 1);
+      this.closeLater(written, error, attempts);
       return false;
     }
-    await written.file.close();
+    // opened for writing, never written: the object is as it was; nothing to upload (nor to overwrite)
+    if (!written.changed && stat.size === written.baseline.size && stat.ctimeNs === written.baseline.ctimeNs) {
+      await written.file.close();
+      await this.forgetCopy(written);
+      return false;
+    }
+    const metadata = metadataOf({ ...written.attributes, mtimeNs: stat.mtimeNs });
+    try {
+      await this.record(written, metadata);
+    } catch (error) {
+      if (this.writeThrough) return this.sendUnrecorded(written, metadata, error, attempts);
+      this.closeLater(written, error, attempts);
+      return false;
+    }
+    // recorded: the upload goes whatever happens to this descriptor (the upload opens the copy by its name)
+    try {
+      await written.file.close();
+    } catch (error) {
+      this.logger?.warn({ err: error, key: written.key, copy: written.id }, 'tiered: closing the local copy of a closed file failed; its upload goes on');
+    }
     this.uploads.queue(written.id);
     return true;
   }
 
   /**
-   * A last close whose upload record could not be written (ENOSPC, EIO): the copy stays the key's local
+   * Write-through: a last close whose upload record could not be written (ENOSPC, EIO) sends its copy now,
+   * unrecorded: its caller waits for the object anyway (a crash before the PUT is done loses nothing
+   * acknowledged). The PUT failing too, the copy is kept as closeLater() keeps it and the close fails with
+   * the PUT's error: the promise of write-through (the object is in the bucket when close resolves) is not
+   * kept. Resolves false: nothing is queued.
+   */
+  private async sendUnrecorded(written: Written, metadata: ObjectMetadata, recordError: unknown, attempts: number): Promise<boolean> {
+    const record: UploadRecord = { id: written.id, key: written.key, metadata };
+    let sent: { etag: string; size: number };
+    try {
+      sent = await this.uploads.sendNow(record);
+    } catch (error) {
+      this.closeLater(written, recordError, attempts);
+      throw error;
+    }
+    this.logger?.warn({ err: recordError, key: written.key }, 'tiered: the upload of a closed file could not be recorded; it was sent at once (write-through)');
+    try {
+      await written.file.close();
+    } catch (error) {
+      this.logger?.warn({ err: error, key: written.key, copy: written.id }, 'tiered: closing the local copy of an uploaded file failed');
+    }
+    try {
+      // the record of an earlier sync (its rewrite failed) is done with, and its copy
+      if (written.recorded) await this.uploads.cancel(written.id);
+      else await this.uploaded(record, sent.etag, sent.size);
+    } catch (error) {
+      this.logger?.warn({ err: error, key: written.key, copy: written.id }, 'tiered: uploaded; removing its record or keeping its copy as cache failed');
+      await this.staging.unlink(written.id).catch(() => undefined);
+    }
+    return false;
+  }
+
+  /**
+   * A last close whose upload record could not be written (ENOSPC, EIO), or whose copy's fstat failed: the copy stays the key's local
    * state, open as if a handle still held it (stat, listings and reads see it; an open takes it again), and
    * its close is tried again after a delay that doubles up to maxRetryDelay. close() of the adapter tries
    * once more.
@@ -396,18 +492,27 @@ class Tier implements TieredFiles {
   }
 
   /** Drops what is local of `key` (deleted, or replaced): an open copy stops uploading, a pending upload goes. */
-  async drop(key: string): Promise<boolean> {
-    const local = this.local(key);
-    await this.cache.drop(key);
-    if (local === undefined) return false;
-    if ('written' in local) {
-      local.written.dropped = true;
-      this.written.delete(key);
-      await this.forgetCopy(local.written);
-    } else {
-      await this.uploads.cancel(local.record.id);
+  drop(key: string): Promise<boolean> {
+    return this.dropLocal(key, this.local(key));
+  }
+
+  /** Drops `local`, the local state `key` had (see local()), and what is cached of `key`. */
+  async dropLocal(key: string, local: ReturnType<Tier['local']>): Promise<boolean> {
+    try {
+      if (local === undefined) return false;
+      if ('written' in local) {
+        local.written.dropped = true;
+        this.written.delete(key);
+        await this.forgetCopy(local.written);
+      } else {
+        await this.uploads.cancel(local.record.id);
+      }
+      return true;
+    } finally {
+      // after the local state went: an upload of it running until then (the cancel waits for it) took its
+      // copy into the cache as it ended
+      await this.cache.drop(key);
     }
-    return true;
   }
 
   /**
@@ -641,7 +746,10 @@ export class TieredDir extends XattrsOf implements DirNode {
   }
 
   mkdir(name: string, mode: number): Promise<void> {
-    return this.tier.locks.with([this.key(name)], () => this.mkdirNow(name, mode));
+    return this.tier.withTurnOfEntry(
+      () => this.key(name),
+      () => this.mkdirNow(name, mode),
+    );
   }
 
   private async mkdirNow(name: string, mode: number): Promise<void> {
@@ -659,7 +767,10 @@ export class TieredDir extends XattrsOf implements DirNode {
   }
 
   createFile(name: string, mode: number, flags: OpenFlags): Promise<FileNode> {
-    return this.tier.locks.with([this.key(name)], () => this.createFileNow(name, mode, flags));
+    return this.tier.withTurnOfEntry(
+      () => this.key(name),
+      () => this.createFileNow(name, mode, flags),
+    );
   }
 
   private async createFileNow(name: string, mode: number, flags: OpenFlags): Promise<FileNode> {
@@ -670,7 +781,10 @@ export class TieredDir extends XattrsOf implements DirNode {
   }
 
   openFile(name: string, flags: OpenFlags): Promise<FileNode> {
-    return this.tier.locks.with([this.key(name)], () => this.openFileNow(name, flags));
+    return this.tier.withTurnOfEntry(
+      () => this.key(name),
+      () => this.openFileNow(name, flags),
+    );
   }
 
   private async openFileNow(name: string, flags: OpenFlags): Promise<FileNode> {
@@ -713,7 +827,10 @@ export class TieredDir extends XattrsOf implements DirNode {
 
   /** A new local copy with the whole content, durable now, uploaded as one PUT (whole, never a part). */
   flushWrite(name: string, buffers: readonly Uint8Array[], mode: number, flags: OpenFlags): Promise<FileNode> {
-    return this.tier.locks.with([this.key(name)], () => this.flushWriteNow(name, buffers, mode, flags));
+    return this.tier.withTurnOfEntry(
+      () => this.key(name),
+      () => this.flushWriteNow(name, buffers, mode, flags),
+    );
   }
 
   private async flushWriteNow(name: string, buffers: readonly Uint8Array[], mode: number, flags: OpenFlags): Promise<FileNode> {
@@ -723,8 +840,26 @@ export class TieredDir extends XattrsOf implements DirNode {
     const id = this.tier.uploads.newId();
     const copy = await this.tier.staging.flushWrite(id, buffers, 0o600, READ_WRITE);
     await copy.close();
-    await this.tier.drop(key);
-    await this.tier.uploads.begin({ id, key, metadata: metadataOf(newAttributes(mode)), synced: { size: totalBytes(buffers) } }, true);
+    // The new version is recorded before the older local state goes: a record that cannot be written
+    // (ENOSPC) leaves the older one (maybe synced) as it was. A stop in between leaves two records of the
+    // key: the new one names the one it replaces, which recovery drops (Uploads.recover).
+    const older = this.tier.local(key);
+    const replaces = older === undefined ? undefined : 'written' in older ? older.written.id : older.record.id;
+    try {
+      await this.tier.uploads.begin(
+        { id, key, metadata: metadataOf(newAttributes(mode)), synced: { size: totalBytes(buffers) }, ...(replaces === undefined ? {} : { replaces }) },
+        true,
+      );
+    } catch (error) {
+      await this.tier.staging.unlink(id).catch(() => undefined);
+      throw error;
+    }
+    try {
+      await this.tier.dropLocal(key, older);
+    } catch (error) {
+      // gone from here all the same (a record left on disk is the one the new record replaces)
+      this.tier.logger?.warn({ err: error, key }, 'tiered: removing the replaced local copy of a file written whole failed');
+    }
     let file: FileNode;
     try {
       // opened before its upload starts: an upload done first would have taken the copy into the cache
@@ -739,8 +874,13 @@ export class TieredDir extends XattrsOf implements DirNode {
   rename(from: string, to: DirNode, toName: string, mode: RenameMode): Promise<void> {
     // a directory's files too: a last close of one of them records its upload under the key it has when
     // its turn comes, so it must not run while the rename moves its key (it would upload to the old name)
-    const keys = [this.key(from), to instanceof TieredDir ? to.key(toName) : ''];
-    return this.tier.withTurnsUnder(keys, `${this.key(from)}/`, () => this.renameNow(from, to, toName, mode));
+    // and the creates in it: one that registered its file after the rename moved the directory's local
+    // state would upload to the old name
+    const turn = () => {
+      const keys = [this.key(from), ...(to instanceof TieredDir ? [to.key(toName)] : [])];
+      return { keys, prefixes: keys.map((key) => `${key}/`) };
+    };
+    return this.tier.withTurnsUnder(turn, () => this.renameNow(from, to, toName, mode));
   }
 
   private async renameNow(from: string, to: DirNode, toName: string, mode: RenameMode): Promise<void> {
@@ -782,7 +922,10 @@ export class TieredDir extends XattrsOf implements DirNode {
   }
 
   unlink(name: string): Promise<void> {
-    return this.tier.locks.with([this.key(name)], () => this.unlinkNow(name));
+    return this.tier.withTurnOfEntry(
+      () => this.key(name),
+      () => this.unlinkNow(name),
+    );
   }
 
   /**
@@ -808,7 +951,10 @@ export class TieredDir extends XattrsOf implements DirNode {
   }
 
   rmdir(name: string): Promise<void> {
-    return this.tier.locks.with([this.key(name)], () => this.rmdirNow(name));
+    return this.tier.withTurnOfEntry(
+      () => this.key(name),
+      () => this.rmdirNow(name),
+    );
   }
 
   private async rmdirNow(name: string): Promise<void> {
@@ -842,13 +988,15 @@ export class TieredDir extends XattrsOf implements DirNode {
     remote: () => Promise<void>,
     open?: (copy: FileNode) => Promise<void>,
   ): Promise<void> {
-    const key = this.key(name);
-    return this.tier.locks.with([key], async () => {
-      // an open copy is changed in the key's turn: out of it, its last close may close the copy meanwhile
-      const written = this.tier.written.get(key);
-      if (written !== undefined) await open?.(written.file);
-      if (!(await this.tier.changeLocal(key, change))) await remote();
-    });
+    return this.tier.withTurnOfEntry(
+      () => this.key(name),
+      async (key) => {
+        // an open copy is changed in the key's turn: out of it, its last close may close the copy meanwhile
+        const written = this.tier.written.get(key);
+        if (written !== undefined) await open?.(written.file);
+        if (!(await this.tier.changeLocal(key, change))) await remote();
+      },
+    );
   }
 
   chmodEntry(name: string, mode: number): Promise<void> {

@@ -28,6 +28,11 @@ export interface UploadRecord {
   metadata: ObjectMetadata;
   /** the copy's size at its last sync() (none: never synced) */
   synced?: SyncedCopy;
+  /**
+   * the pending upload of the same key this one replaces (a flushWrite records its new version before the
+   * older goes): should both be found at open, the older is dropped
+   */
+  replaces?: string;
 }
 
 /** A record as pending/ holds it. */
@@ -113,6 +118,8 @@ export class Uploads {
     // records written at a close by earlier processes; a record file of the same id is newer (durable)
     const logged = new Map<string, unknown>();
     for (const name of logs) for (const [id, record] of await CloseLog.read(this.pendingDir, name)) logged.set(id, record);
+    // the records that may upload, with their file in pending/ (none: a line of a close log)
+    const found: Array<{ record: StoredRecord; file?: string }> = [];
     for (const name of names) {
       if (name.endsWith(LOG)) continue;
       logged.delete(name.slice(0, -RECORD.length));
@@ -127,9 +134,7 @@ export class Uploads {
         await this.pendingDir.unlink(name);
         continue;
       }
-      ids.add(record.id);
-      const { boot, ...upload } = record;
-      this.track(upload, true, boot === undefined || upload.synced !== undefined, true);
+      found.push({ record, file: name });
     }
     for (const [id, value] of logged) {
       const record = value as StoredRecord;
@@ -138,11 +143,25 @@ export class Uploads {
         this.dropRecord(`${id} in a close log`, typeof record.key === 'string' ? record : undefined, copies);
         continue;
       }
-      ids.add(id);
+      found.push({ record });
+    }
+    // a record replaced by one found here goes (the process stopped between the new one's write and the old one's removal)
+    const replaced = new Set(found.map(({ record }) => record.replaces));
+    for (const { record, file } of found) {
+      if (replaced.has(record.id)) {
+        this.logger?.info({ key: record.key, copy: record.id }, 'an upload record replaced by a newer one of the same file: dropped');
+        if (file !== undefined) await this.pendingDir.unlink(file);
+        continue;
+      }
+      ids.add(record.id);
       const { boot, ...upload } = record;
-      // into this process's log before the old ones go
-      await this.log.write(id, record);
-      this.track(upload, true, false, false);
+      if (file !== undefined) {
+        this.track(upload, true, boot === undefined || upload.synced !== undefined, true);
+      } else {
+        // into this process's log before the old ones go
+        await this.log.write(record.id, record);
+        this.track(upload, true, false, false);
+      }
     }
     for (const name of logs) await this.pendingDir.unlink(name);
     for (const name of copies) if (!ids.has(name)) await this.staging.unlink(name);
@@ -286,7 +305,7 @@ export class Uploads {
     await pending.running?.catch(() => undefined);
     // finished while it ran: writing the record again would bring back an upload that is done
     if (this.byId.get(record.id) !== pending) throw storageError('ENOENT', 'the upload finished before its record could change', { path: record.key });
-    const next: UploadRecord = { ...record, synced: record.synced ?? pending.record.synced };
+    const next: UploadRecord = { ...record, synced: record.synced ?? pending.record.synced, replaces: record.replaces ?? pending.record.replaces };
     const writeDurably = durable || pending.durable;
     const same = JSON.stringify(next) === JSON.stringify(pending.record) && (pending.durable || !durable);
     if (same) return;
@@ -357,10 +376,14 @@ export class Uploads {
     await this.hold(id);
     this.byId.delete(id);
     this.unindex(pending);
-    // a record that would come back after the machine stops must not upload a deleted file
-    await this.removeRecord(pending);
-    await this.staging.unlink(id).catch(() => undefined);
-    pending.finish();
+    try {
+      // a record that would come back after the machine stops must not upload a deleted file
+      await this.removeRecord(pending);
+    } finally {
+      // nor one whose removal failed (a record without its copy is dropped at the next open)
+      await this.staging.unlink(id).catch(() => undefined);
+      pending.finish();
+    }
   }
 
   private pump(): void {
@@ -425,9 +448,9 @@ export class Uploads {
     if (pending.durable) await this.pendingDir.sync();
   }
 
-  /** Uploads the local copy of `record` now, outside the queue (write-through sync); the record stays. */
-  async sendNow(record: UploadRecord): Promise<void> {
-    await this.send(record);
+  /** Uploads the local copy of `record` now, outside the queue (write-through); a record it has stays. Resolves with the object's ETag and size. */
+  sendNow(record: UploadRecord): Promise<{ etag: string; size: number }> {
+    return this.send(record);
   }
 
   /** One upload of the local copy: a PUT, or a multipart upload streamed from the file when large. */
