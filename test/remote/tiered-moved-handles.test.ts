@@ -232,3 +232,39 @@ test('tiered: a read-write handle, its directory renamed: fchmod, fstat, fsync a
   t.equal(await object('d/w'), undefined, 'nothing under the old one');
   await dir.close();
 });
+
+test('tiered: a read-only handle whose file was replaced by a rename over it: fchmod through it leaves the file now at that name alone', async (t) => {
+  const { storage, put } = await tiered(t, { blockSize: 16 * KiB, readAhead: 0 });
+  const root = storage.root.node;
+  await put('a', Buffer.alloc(32 * KiB, 'a'));
+  await put('b', Buffer.alloc(32 * KiB, 'b'));
+  const handle = await root.openFile('b', READ_ONLY);
+  await root.rename('a', root, 'b', 'replace');
+  t.equal(await outcome(handle.chmod(0o600)), 'done', 'fchmod through the handle resolved (as on a file unlinked while open)');
+  t.equal((await root.stat('b')).mode & 0o7777, 0o644, 'the file renamed over it kept its mode');
+  t.equal((await handle.stat()).mode & 0o7777, 0o600, 'fstat through the handle shows the new mode');
+  t.equal(await outcome(handle.utimes('omit', 1_000_000_000_000_000_000n)), 'done', 'futimens through the handle resolved');
+  t.notEqual((await root.stat('b')).mtimeNs, 1_000_000_000_000_000_000n, 'the file renamed over it kept its mtime');
+  t.equal(await readWhole(handle, 32 * KiB), 'ESTALE', 'a read of blocks not fetched yet fails with ESTALE (its object is gone from the bucket)');
+  await handle.close();
+});
+
+test('tiered: a read-only handle on a file waiting for its upload, the file unlinked and made again: fchmod through it leaves the new file alone', async (t) => {
+  const { storage, adapter, uploads } = await tiered(t, { writeBackDelay: 600_000 });
+  const root = storage.root.node;
+  const file = await root.createFile('u', 0o644, READ_WRITE);
+  await file.write([bytes('the first file')], 0);
+  await file.close();
+  const handle = await root.openFile('u', READ_ONLY);
+  await root.unlink('u');
+  const again = await root.createFile('u', 0o644, READ_WRITE);
+  await again.write([bytes('the second file')], 0);
+  await again.close();
+  t.equal(await outcome(handle.chmod(0o600)), 'done', 'fchmod through the handle resolved (as on a file unlinked while open)');
+  t.equal((await root.stat('u')).mode & 0o7777, 0o644, 'the new file kept its mode');
+  t.equal(String(await readWhole(handle, 14)), 'the first file', 'the handle reads the bytes of the file it opened');
+  await handle.close();
+  uploads.startDelayed();
+  await adapter.drained();
+  t.equal((await root.stat('u')).mode & 0o7777, 0o644, 'and uploaded with it');
+});

@@ -496,6 +496,15 @@ class Tier implements TieredFiles {
     this.readers.set(key, set);
   }
 
+  /**
+   * The file `key` was unlinked, or replaced by a rename over it, in its turn: its read-only handles no
+   * longer reach anything by that name.
+   */
+  forgetReaders(key: string): void {
+    for (const reader of this.readers.get(key) ?? []) reader.gone = true;
+    this.readers.delete(key);
+  }
+
   closeReader(reader: Reader): void {
     const readers = this.readers.get(reader.key);
     readers?.delete(reader);
@@ -564,16 +573,23 @@ class Tier implements TieredFiles {
   }
 
   /**
-   * Changes the attributes of the file `keyOf` names (a handle's key: a rename running now may move it),
-   * local or remote, in its turn; resolves with the new ones.
+   * Changes the attributes of the file of read-only handle `reader`, local or remote, in the turn of the key
+   * it has then (a rename running now may move it); resolves with the new ones. A file unlinked or replaced
+   * since has only the handle's attributes to change: the name is another file's.
    */
-  changeAttributes(keyOf: () => string, current: Attributes, change: (attributes: Attributes) => Attributes): Promise<Attributes> {
-    return this.withTurnOfEntry(keyOf, (key) => this.changeAttributesNow(key, current, change));
+  changeAttributes(reader: Reader, current: Attributes, change: (attributes: Attributes) => Attributes): Promise<Attributes> {
+    return this.withTurnOfEntry(
+      () => reader.key,
+      async (key) => (reader.gone ? change(current) : this.changeAttributesNow(key, current, change)),
+    );
   }
 
-  /** Resolves once no rename moves the key `keyOf` names: after the one running now, if any. */
-  async settled(keyOf: () => string): Promise<void> {
-    await this.withTurnOfEntry(keyOf, async () => undefined);
+  /** Resolves once no rename moves the key of `reader`: after the one running now, if any. */
+  async settled(reader: Reader): Promise<void> {
+    await this.withTurnOfEntry(
+      () => reader.key,
+      async () => undefined,
+    );
   }
 
   private async changeAttributesNow(key: string, current: Attributes, change: (attributes: Attributes) => Attributes): Promise<Attributes> {
@@ -953,6 +969,8 @@ export class TieredDir extends XattrsOf implements DirNode {
       }
       if (targetLocal) await this.tier.drop(toKey);
       await this.tier.cache.drop(toKey);
+      // the handles of the file replaced: not to be confused with those moving to its name now
+      this.tier.forgetReaders(toKey);
       await this.tier.moved(fromKey, toKey, remote === 'directory', held);
     } catch (error) {
       this.tier.release(held);
@@ -985,6 +1003,7 @@ export class TieredDir extends XattrsOf implements DirNode {
         // a file only written here so far has no object yet
         if (!(this.tier.isLocal(key) && isCode(error, 'ENOENT'))) throw error;
       }
+      this.tier.forgetReaders(key);
       await this.tier.drop(key);
     } finally {
       // (a dropped upload is gone: queuing it again does nothing)

@@ -52,12 +52,12 @@ export interface TieredFiles {
   /** a read-only handle (on a local copy, or on a remote object) closed */
   closeReader(reader: Reader): void;
   /**
-   * new attributes for the file `keyOf` names when its turn comes (local copy or object; a rename may move
-   * it meanwhile); resolves with them
+   * new attributes for the file of read-only handle `reader`, under the key it has when its turn comes (local
+   * copy or object; a rename may move it meanwhile); resolves with them
    */
-  changeAttributes(keyOf: () => string, current: Attributes, change: (attributes: Attributes) => Attributes): Promise<Attributes>;
-  /** resolves once no rename moves the key `keyOf` names (one running now has ended) */
-  settled(keyOf: () => string): Promise<void>;
+  changeAttributes(reader: Reader, current: Attributes, change: (attributes: Attributes) => Attributes): Promise<Attributes>;
+  /** resolves once no rename moves the key of `reader` (one running now has ended) */
+  settled(reader: Reader): Promise<void>;
 }
 
 /** A read-only handle's key: the one its file has now (a rename moves it: Tier.moved). */
@@ -65,6 +65,11 @@ export interface Reader {
   key: string;
   /** on a local copy waiting for its upload (else on a remote object) */
   readonly copy: boolean;
+  /**
+   * its file was unlinked, or replaced by a rename over it: the name is another file's now (or none), and
+   * an attribute change through the handle changes the handle's own attributes only (as on an unlinked file)
+   */
+  gone?: boolean;
 }
 
 type Form =
@@ -120,7 +125,7 @@ export class TieredFile extends XattrsOf implements FileNode {
   }
 
   read(buffer: Uint8Array, position: number): Promise<number> {
-    if (this.form.kind === 'cached') return this.readCached(this.form.object, this.form.ahead, buffer, position);
+    if (this.form.kind === 'cached') return this.readCached(this.form, buffer, position);
     return this.local!.read(buffer, position);
   }
 
@@ -129,14 +134,15 @@ export class TieredFile extends XattrsOf implements FileNode {
    * object under that name (ENOENT) while a rename moved it (the object copied to its new name and deleted
    * from the old one, the key not moved yet) is tried again once the rename is done, from the new name.
    */
-  private async readCached(object: CachedObject, ahead: ReadAhead, buffer: Uint8Array, position: number): Promise<number> {
-    const key = this.key;
+  private async readCached(form: Extract<Form, { kind: 'cached' }>, buffer: Uint8Array, position: number): Promise<number> {
+    const { reader, object, ahead } = form;
+    const key = reader.key;
     try {
       return await this.files.cache.read(object, buffer, position, ahead);
     } catch (error) {
       if (!isCode(error, 'ENOENT')) throw error;
-      await this.files.settled(() => this.key);
-      if (this.key === key) throw error;
+      await this.files.settled(reader);
+      if (reader.key === key) throw error;
       return this.files.cache.read(object, buffer, position, ahead);
     }
   }
@@ -224,7 +230,7 @@ export class TieredFile extends XattrsOf implements FileNode {
       form.written.changed = true;
       return;
     }
-    form.attributes = await this.files.changeAttributes(() => this.key, form.attributes, change);
+    form.attributes = await this.files.changeAttributes(form.reader, form.attributes, change);
   }
 
   chmod(mode: number): Promise<void> {
