@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, PutObjectCommand, UploadPartCommand } from '@aws-sdk/client-s3';
 import test from 'tape';
 
 import { READ_ONLY, READ_WRITE, type FileNode } from '../../src/adapters/adapter.js';
@@ -38,9 +38,20 @@ async function tiered(t: test.Test, options: Partial<TieredOptions> = {}) {
   const object = async (name: string) => (await objectBytes(client, cluster.bucket, `${prefix}${name}`))?.toString();
   // put behind the adapter's back: before the directory is first listed, or it shows only after dirCacheTime
   const put = (name: string, body: Uint8Array) => client.send(new PutObjectCommand({ Bucket: cluster.bucket, Key: `${prefix}${name}`, Body: body }));
+  // the same bytes as a multipart upload (parts of 5 MiB): another ETag, as some stores give a copy
+  const putInParts = async (name: string, body: Buffer) => {
+    const where = { Bucket: cluster.bucket, Key: `${prefix}${name}` };
+    const { UploadId } = await client.send(new CreateMultipartUploadCommand(where));
+    const parts = [];
+    for (let at = 0, n = 1; at < body.length; at += 5 * 2 ** 20, n++) {
+      const part = await client.send(new UploadPartCommand({ ...where, UploadId, PartNumber: n, Body: body.subarray(at, at + 5 * 2 ** 20) }));
+      parts.push({ ETag: part.ETag, PartNumber: n });
+    }
+    await client.send(new CompleteMultipartUploadCommand({ ...where, UploadId, MultipartUpload: { Parts: parts } }));
+  };
   const uploads = (adapter as unknown as { tier: { uploads: { startDelayed(): void } } }).tier.uploads;
   const store = (adapter as unknown as { tier: { store: object } }).tier.store;
-  return { storage, adapter, object, put, uploads, store };
+  return { storage, adapter, object, put, putInParts, uploads, store };
 }
 
 /** A gate on `object[method]`: its next call waits (`entered` resolves when it does) until open() is called. */
@@ -267,4 +278,34 @@ test('tiered: a read-only handle on a file waiting for its upload, the file unli
   uploads.startDelayed();
   await adapter.drained();
   t.equal((await root.stat('u')).mode & 0o7777, 0o644, 'and uploaded with it');
+});
+
+/** The error of a read of `size` bytes at 0 through `file`: its code and message ('done' when it read). */
+async function readFailure(file: FileNode, size: number): Promise<{ code: string; message: string }> {
+  return file.read(Buffer.alloc(size), 0).then(
+    () => ({ code: 'done', message: '' }),
+    (error: { code?: string; message?: string }) => ({ code: error.code ?? '', message: error.message ?? '' }),
+  );
+}
+
+test('tiered: a read-only handle whose file was renamed, or removed, and whose bytes are not all read: a read the bucket cannot serve says why (ESTALE)', async (t) => {
+  const { storage, put, putInParts } = await tiered(t, { readAhead: 0 });
+  const root = storage.root.node;
+  const data = Buffer.alloc(6 * 2 ** 20, 'm');
+  await put('m', data);
+  await put('r', Buffer.alloc(64 * KiB, 'r'));
+  const moved = await root.openFile('m', READ_ONLY);
+  const removed = await root.openFile('r', READ_ONLY);
+  await root.rename('m', root, 'n', 'replace');
+  // the same bytes under the new name with another ETag, as a store that gives a copy a new one has them
+  await putInParts('n', data);
+  const renamed = await readFailure(moved, 4096);
+  t.equal(renamed.code, 'ESTALE', 'a read through the renamed handle fails with ESTALE');
+  t.match(renamed.message, /renamed since this handle opened it/, `saying the file was renamed since the handle opened it (${renamed.message})`);
+  await root.unlink('r');
+  const gone = await readFailure(removed, 4096);
+  t.equal(gone.code, 'ESTALE', 'a read through the handle of the file unlinked fails with ESTALE');
+  t.match(gone.message, /deleted or replaced since this handle opened it/, `saying the file was deleted or replaced since (${gone.message})`);
+  await moved.close();
+  await removed.close();
 });

@@ -130,20 +130,39 @@ export class TieredFile extends XattrsOf implements FileNode {
   }
 
   /**
-   * A read of the remote object, its missing blocks fetched from the name it has now. One that found no
-   * object under that name (ENOENT) while a rename moved it (the object copied to its new name and deleted
-   * from the old one, the key not moved yet) is tried again once the rename is done, from the new name.
+   * A read of the remote object, its missing blocks fetched from the name it has now (by the ETag of the
+   * version opened). One that found no object under that name (ENOENT) while a rename moved it (the object
+   * copied to its new name and deleted from the old one, the key not moved yet) is tried again once the
+   * rename is done, from the new name. A version the bucket no longer has under the handle's name is ESTALE,
+   * saying why when the file was renamed, deleted or replaced since the handle opened it.
    */
   private async readCached(form: Extract<Form, { kind: 'cached' }>, buffer: Uint8Array, position: number): Promise<number> {
     const { reader, object, ahead } = form;
     const key = reader.key;
     try {
-      return await this.files.cache.read(object, buffer, position, ahead);
+      try {
+        return await this.files.cache.read(object, buffer, position, ahead);
+      } catch (error) {
+        if (!isCode(error, 'ENOENT') || reader.gone) throw error;
+        await this.files.settled(reader);
+        if (reader.key === key) throw error;
+        return await this.files.cache.read(object, buffer, position, ahead);
+      }
     } catch (error) {
-      if (!isCode(error, 'ENOENT')) throw error;
-      await this.files.settled(reader);
-      if (reader.key === key) throw error;
-      return this.files.cache.read(object, buffer, position, ahead);
+      if (!isCode(error, 'ENOENT') && !isCode(error, 'ESTALE')) throw error;
+      if (reader.gone) {
+        throw storageError('ESTALE', 'the file was deleted or replaced since this handle opened it: the bytes not read yet are not in the bucket any more', {
+          path: object.key,
+        });
+      }
+      if (reader.key !== object.key) {
+        throw storageError(
+          'ESTALE',
+          'the file was renamed since this handle opened it, and the object under its new name is not the version opened (a rename copies the object: some stores give the copy another ETag)',
+          { path: reader.key, hint: 'open it again' },
+        );
+      }
+      throw error;
     }
   }
 
