@@ -181,6 +181,17 @@ test('s3 mount: the size of a file still being fetched is the object size (lseek
   t.equal(m.sh(`perl -e '${script}' partial.bin`), `${data.length} ${data.length}`, 'the end is the object size, and every byte reads');
 });
 
+test('s3 mount: a file open for reading, renamed (or its directory) before a byte was read: its descriptor reads it whole', async (t) => {
+  const m = await s3Mount(t);
+  const data = randomBytes(8 * 2 ** 20 + 3);
+  const sum = createHash('sha256').update(data).digest('hex');
+  await m.client.send(new PutObjectCommand({ Bucket: m.cluster.bucket, Key: `${m.prefix}moving.bin`, Body: data }));
+  await m.client.send(new PutObjectCommand({ Bucket: m.cluster.bucket, Key: `${m.prefix}d/in.bin`, Body: data }));
+  t.equal(m.sh('exec 3< moving.bin && mv moving.bin moved.bin && sha256sum <&3').split(' ')[0], sum, 'mv of the file: the open descriptor reads its bytes');
+  t.equal(m.sh('exec 3< d/in.bin && mv d e && sha256sum <&3').split(' ')[0], sum, 'mv of its directory: the open descriptor reads its bytes');
+  t.equal(m.sh('ls; ls e').trim().split('\n').join(' '), 'e moved.bin in.bin', 'the names are the new ones');
+});
+
 test('s3 mount: unmount waits for the uploads due; a remount of the same cache serves them', async (t) => {
   const m = await s3Mount(t);
   m.sh('for i in $(seq 1 20); do head -c 5000 /dev/urandom > f$i; done');

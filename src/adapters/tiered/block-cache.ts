@@ -62,6 +62,8 @@ export class CachedObject {
   readonly writes = new Set<Promise<void>>();
   /** an adopted copy being renamed into place: a pin opens the file once this settles */
   arrival: Promise<void> = Promise.resolve();
+  /** the key its blocks are fetched from: its key, or the name a rename gave the object since (BlockCache.moved) */
+  source: string;
 
   constructor(
     readonly key: string,
@@ -74,6 +76,7 @@ export class CachedObject {
     private readonly margin = 0,
   ) {
     this.sizeCell = Float64Array.of(size);
+    this.source = key;
   }
 
   held(index: number): void {
@@ -162,7 +165,11 @@ export class BlockCache {
       const name = fileName(key, etag);
       const open = this.lingering.get(name);
       this.lingering.delete(name);
-      if (open !== undefined) open.stale = false;
+      // (one a rename moved away: this version is under `key` too, the same bytes; its handles know their names)
+      if (open !== undefined) {
+        open.stale = false;
+        open.source = key;
+      }
       // with read-ahead, reads of the last block held go to read(), which fetches the next ones
       object = open ?? new CachedObject(key, etag, size, name, this.options.blockSize, this.options.readAhead > 0 ? this.options.blockSize : 0);
       this.objects.set(key, object);
@@ -222,6 +229,20 @@ export class BlockCache {
     object.arrival = arrival.catch(() => undefined);
     await arrival;
     await this.evict();
+  }
+
+  /**
+   * A rename moved the objects whose keys `rekey` maps (to their new keys): those open fetch their blocks
+   * from the new name from now on; all of them leave the cache under the old one (a later object there is
+   * another).
+   */
+  async moved(rekey: (key: string) => string | undefined): Promise<void> {
+    for (const object of [...this.objects.values(), ...this.lingering.values()]) {
+      const to = rekey(object.source);
+      if (to === undefined) continue;
+      object.source = to;
+      if (this.objects.get(object.key) === object) await this.forget(object);
+    }
   }
 
   /** Drops what is cached of `key` (it changed or went away). */
@@ -384,7 +405,7 @@ export class BlockCache {
       let written: Promise<void> = Promise.resolve();
       /** the rest came with no handle open: dropped, not short */
       let dropped = false;
-      for await (const chunk of this.store.stream(object.key, start, object.etag, end - start)) {
+      for await (const chunk of this.store.stream(object.source, start, object.etag, end - start)) {
         const room = end - at - pendingBytes;
         pending.push(chunk.length > room ? chunk.subarray(0, room) : chunk);
         pendingBytes += Math.min(chunk.length, room);
@@ -416,7 +437,7 @@ export class BlockCache {
       }
       await written;
       // (a handle opened since the rest was dropped reads it by a fetch of its own)
-      if (at < end && !dropped) throw storageError('ESTALE', 'the object is shorter than when it was opened', { path: object.key });
+      if (at < end && !dropped) throw storageError('ESTALE', 'the object is shorter than when it was opened', { path: object.source });
       settle(first + count, false);
     })().catch((error) => {
       for (let index = next; index < first + count; index++) {

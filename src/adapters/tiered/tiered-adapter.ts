@@ -37,11 +37,11 @@ import { S3Adapter, type S3Dir } from '../s3/s3-adapter.js';
 import { nameOfKey } from '../s3/key-names.js';
 import { NO_XATTRS } from '../s3/s3-file.js';
 import type { S3Options } from '../s3/s3-settings.js';
-import { BlockCache } from './block-cache.js';
+import { BlockCache, type CachedObject } from './block-cache.js';
 import type { SyncedCopy } from './copy-check.js';
 import { KeyLocks } from './key-locks.js';
 import { SpareCopies } from './spare-copies.js';
-import { TieredFile, Written, type TieredFiles } from './tiered-file.js';
+import { TieredFile, Written, type Reader, type TieredFiles } from './tiered-file.js';
 import { Uploads, type UploadRecord } from './uploads.js';
 
 export interface TieredOptions {
@@ -92,8 +92,11 @@ class Tier implements TieredFiles {
   private readonly moving = new Set<{ prefixes: readonly string[]; done: Promise<void> }>();
   /** last closes whose upload record failed: tried again by a timer (closeLater) */
   private readonly closeFailures = new Map<Written, { attempts: number; timer: NodeJS.Timeout }>();
-  /** read-only handles on local copies, by key: a copy with readers is not taken into the cache */
-  private readonly copyReaders = new Map<string, number>();
+  /**
+   * read-only handles (on local copies, on remote objects), by the key they have now (a rename moves them:
+   * moved()): a copy with readers is not taken into the cache
+   */
+  private readonly readers = new Map<string, Set<Reader>>();
   uploads!: Uploads;
   spares!: SpareCopies;
   cache!: BlockCache;
@@ -464,27 +467,59 @@ class Tier implements TieredFiles {
   async openCopy(key: string, record: UploadRecord): Promise<TieredFile> {
     // counted before the open: an upload ending while it runs must see the reader and leave the copy out of
     // the cache (an adopted copy is a cached object nobody pins, whose blocks eviction punches out)
-    this.copyReaders.set(key, (this.copyReaders.get(key) ?? 0) + 1);
+    const reader: Reader = { key, copy: true };
+    this.addReaders(key, [reader]);
     let file: FileNode | undefined;
     try {
       file = await this.staging.openFile(record.id, READ_ONLY);
-      return await TieredFile.open(this, { kind: 'copy', key, file, attributes: attributesOf(record.metadata, 'file', new Date()) });
+      return await TieredFile.open(this, { kind: 'copy', reader, file, attributes: attributesOf(record.metadata, 'file', new Date()) });
     } catch (error) {
       await file?.close().catch(() => undefined);
-      this.closeCopy(key);
+      this.closeReader(reader);
       throw error;
     }
   }
 
-  closeCopy(key: string): void {
-    const readers = (this.copyReaders.get(key) ?? 1) - 1;
-    if (readers === 0) this.copyReaders.delete(key);
-    else this.copyReaders.set(key, readers);
+  /** A read-only handle on `object`, the cached version of `key`, pinned by the caller. */
+  openCached(key: string, object: CachedObject, attributes: Attributes): Promise<TieredFile> {
+    const reader: Reader = { key, copy: false };
+    this.addReaders(key, [reader]);
+    return TieredFile.open(this, { kind: 'cached', reader, object, attributes, ahead: this.cache.readAhead() });
+  }
+
+  private addReaders(key: string, readers: Iterable<Reader>): void {
+    const set = this.readers.get(key) ?? new Set<Reader>();
+    for (const reader of readers) {
+      reader.key = key;
+      set.add(reader);
+    }
+    this.readers.set(key, set);
+  }
+
+  /**
+   * The file `key` was unlinked, or replaced by a rename over it, in its turn: its read-only handles no
+   * longer reach anything by that name.
+   */
+  forgetReaders(key: string): void {
+    for (const reader of this.readers.get(key) ?? []) reader.gone = true;
+    this.readers.delete(key);
+  }
+
+  closeReader(reader: Reader): void {
+    const readers = this.readers.get(reader.key);
+    readers?.delete(reader);
+    if (readers?.size === 0) this.readers.delete(reader.key);
+  }
+
+  /** Whether a read-only handle is open on the local copy of `key`. */
+  private hasCopyReaders(key: string): boolean {
+    for (const reader of this.readers.get(key) ?? []) if (reader.copy) return true;
+    return false;
   }
 
   /** After an upload: the local copy becomes the cached version of the object (unless someone reads it). */
   async uploaded(record: UploadRecord, etag: string, size: number): Promise<void> {
-    if (this.copyReaders.has(record.key) || this.written.has(record.key)) {
+    if (this.hasCopyReaders(record.key) || this.written.has(record.key)) {
       await this.staging.unlink(record.id);
       return;
     }
@@ -537,9 +572,24 @@ class Tier implements TieredFiles {
     return true;
   }
 
-  /** Changes the attributes of `key`, local or remote; resolves with the new ones. */
-  changeAttributes(key: string, current: Attributes, change: (attributes: Attributes) => Attributes): Promise<Attributes> {
-    return this.locks.with([key], () => this.changeAttributesNow(key, current, change));
+  /**
+   * Changes the attributes of the file of read-only handle `reader`, local or remote, in the turn of the key
+   * it has then (a rename running now may move it); resolves with the new ones. A file unlinked or replaced
+   * since has only the handle's attributes to change: the name is another file's.
+   */
+  changeAttributes(reader: Reader, current: Attributes, change: (attributes: Attributes) => Attributes): Promise<Attributes> {
+    return this.withTurnOfEntry(
+      () => reader.key,
+      async (key) => (reader.gone ? change(current) : this.changeAttributesNow(key, current, change)),
+    );
+  }
+
+  /** Resolves once no rename moves the key of `reader`: after the one running now, if any. */
+  async settled(reader: Reader): Promise<void> {
+    await this.withTurnOfEntry(
+      () => reader.key,
+      async () => undefined,
+    );
   }
 
   private async changeAttributesNow(key: string, current: Attributes, change: (attributes: Attributes) => Attributes): Promise<Attributes> {
@@ -572,8 +622,9 @@ class Tier implements TieredFiles {
   }
 
   /**
-   * Local state of `from` (or under `from/` for a directory) now belongs to `to`: copies open for writing
-   * and the held uploads take their new keys; the held uploads are queued again.
+   * Local state of `from` (or under `from/` for a directory) now belongs to `to`: copies open for writing,
+   * read-only handles (on local copies, on cached objects) and the held uploads take their new keys; the
+   * held uploads are queued again.
    */
   async moved(from: string, to: string, directory: boolean, held: readonly UploadRecord[]): Promise<void> {
     const rekey = (key: string): string | undefined =>
@@ -591,6 +642,14 @@ class Tier implements TieredFiles {
         );
       }
     };
+    // read-only handles too, what is done through them from now on is done under the new name; before the
+    // held uploads are queued again: one ending must see the readers of its copy under its new key
+    for (const [key, readers] of [...this.readers]) {
+      const newKey = rekey(key);
+      if (newKey === undefined) continue;
+      this.readers.delete(key);
+      this.addReaders(newKey, readers);
+    }
     for (const written of [...this.written.values()]) {
       const key = rekey(written.key);
       if (key === undefined) continue;
@@ -604,7 +663,7 @@ class Tier implements TieredFiles {
       if (key !== undefined) await move({ ...record, key });
       this.uploads.queue(record.id);
     }
-    await this.cache.drop(from);
+    await this.cache.moved(rekey);
   }
 }
 
@@ -807,8 +866,7 @@ export class TieredDir extends XattrsOf implements DirNode {
     if (found.kind === 'none') this.fail('ENOENT', 'no such file', name);
     if (found.kind === 'directory') this.fail('EISDIR', 'is a directory', name);
     const object = await this.tier.cache.pin(key, found.head.etag, found.head.size);
-    const attributes = attributesOf(found.head.metadata, 'file', found.head.lastModified);
-    return TieredFile.open(this.tier, { kind: 'cached', object, attributes, ahead: this.tier.cache.readAhead() });
+    return this.tier.openCached(key, object, attributesOf(found.head.metadata, 'file', found.head.lastModified));
   }
 
   /** The whole remote object into `file` (a new local copy); resolves with its attributes. */
@@ -911,6 +969,8 @@ export class TieredDir extends XattrsOf implements DirNode {
       }
       if (targetLocal) await this.tier.drop(toKey);
       await this.tier.cache.drop(toKey);
+      // the handles of the file replaced: not to be confused with those moving to its name now
+      this.tier.forgetReaders(toKey);
       await this.tier.moved(fromKey, toKey, remote === 'directory', held);
     } catch (error) {
       this.tier.release(held);
@@ -943,6 +1003,7 @@ export class TieredDir extends XattrsOf implements DirNode {
         // a file only written here so far has no object yet
         if (!(this.tier.isLocal(key) && isCode(error, 'ENOENT'))) throw error;
       }
+      this.tier.forgetReaders(key);
       await this.tier.drop(key);
     } finally {
       // (a dropped upload is gone: queuing it again does nothing)

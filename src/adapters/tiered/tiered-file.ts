@@ -8,7 +8,7 @@
 //   ahead of a sequential reader).
 // The local copy's descriptor is what the mount's native data path serves (nativeAccess); a cached
 // object's local file too, as far as its blocks are there (BlockCache).
-import { storageError } from '../../ground/errors.js';
+import { isCode, storageError } from '../../ground/errors.js';
 import type { SetTime } from '../../io/engine.js';
 import { TYPE_BITS, XattrsOf, copyByReadWrite, readvInOneRead, type EntryStat, type FileNode, type NativeAccess, type SeekTarget } from '../adapter.js';
 import { entryStat, inodeOf, withTimes, type Attributes } from '../s3/object-attributes.js';
@@ -49,16 +49,33 @@ export interface TieredFiles {
   closeWritten(written: Written): Promise<void>;
   /** sync(): make the copy durable and record its upload durably (write-through: upload it now) */
   sync(written: Written, datasync: boolean): Promise<void>;
-  /** a read-only handle on a local copy closed */
-  closeCopy(key: string): void;
-  /** new attributes for `key` (local copy or object); resolves with them */
-  changeAttributes(key: string, current: Attributes, change: (attributes: Attributes) => Attributes): Promise<Attributes>;
+  /** a read-only handle (on a local copy, or on a remote object) closed */
+  closeReader(reader: Reader): void;
+  /**
+   * new attributes for the file of read-only handle `reader`, under the key it has when its turn comes (local
+   * copy or object; a rename may move it meanwhile); resolves with them
+   */
+  changeAttributes(reader: Reader, current: Attributes, change: (attributes: Attributes) => Attributes): Promise<Attributes>;
+  /** resolves once no rename moves the key of `reader` (one running now has ended) */
+  settled(reader: Reader): Promise<void>;
+}
+
+/** A read-only handle's key: the one its file has now (a rename moves it: Tier.moved). */
+export interface Reader {
+  key: string;
+  /** on a local copy waiting for its upload (else on a remote object) */
+  readonly copy: boolean;
+  /**
+   * its file was unlinked, or replaced by a rename over it: the name is another file's now (or none), and
+   * an attribute change through the handle changes the handle's own attributes only (as on an unlinked file)
+   */
+  gone?: boolean;
 }
 
 type Form =
   | { kind: 'written'; written: Written }
-  | { kind: 'copy'; key: string; file: FileNode; attributes: Attributes }
-  | { kind: 'cached'; object: CachedObject; attributes: Attributes; ahead: ReadAhead };
+  | { kind: 'copy'; reader: Reader; file: FileNode; attributes: Attributes }
+  | { kind: 'cached'; reader: Reader; object: CachedObject; attributes: Attributes; ahead: ReadAhead };
 
 const readOnly = (): never => {
   throw storageError('EBADF', 'this handle of the tiered adapter is open for reading only');
@@ -90,9 +107,10 @@ export class TieredFile extends XattrsOf implements FileNode {
     return form.kind === 'written' ? form.written.file : form.kind === 'copy' ? form.file : undefined;
   }
 
+  /** The file's key now: a rename of it (or of a directory above it) since it opened moved it. */
   private get key(): string {
     const form = this.form;
-    return form.kind === 'written' ? form.written.key : form.kind === 'copy' ? form.key : form.object.key;
+    return form.kind === 'written' ? form.written.key : form.reader.key;
   }
 
   /** The local copy, for a change: marked changed (an upload is due at close). */
@@ -107,8 +125,45 @@ export class TieredFile extends XattrsOf implements FileNode {
   }
 
   read(buffer: Uint8Array, position: number): Promise<number> {
-    if (this.form.kind === 'cached') return this.files.cache.read(this.form.object, buffer, position, this.form.ahead);
+    if (this.form.kind === 'cached') return this.readCached(this.form, buffer, position);
     return this.local!.read(buffer, position);
+  }
+
+  /**
+   * A read of the remote object, its missing blocks fetched from the name it has now (by the ETag of the
+   * version opened). One that found no object under that name (ENOENT) while a rename moved it (the object
+   * copied to its new name and deleted from the old one, the key not moved yet) is tried again once the
+   * rename is done, from the new name. A version the bucket no longer has under the handle's name is ESTALE,
+   * saying why when the file was renamed, deleted or replaced since the handle opened it.
+   */
+  private async readCached(form: Extract<Form, { kind: 'cached' }>, buffer: Uint8Array, position: number): Promise<number> {
+    const { reader, object, ahead } = form;
+    const key = reader.key;
+    try {
+      try {
+        return await this.files.cache.read(object, buffer, position, ahead);
+      } catch (error) {
+        if (!isCode(error, 'ENOENT') || reader.gone) throw error;
+        await this.files.settled(reader);
+        if (reader.key === key) throw error;
+        return await this.files.cache.read(object, buffer, position, ahead);
+      }
+    } catch (error) {
+      if (!isCode(error, 'ENOENT') && !isCode(error, 'ESTALE')) throw error;
+      if (reader.gone) {
+        throw storageError('ESTALE', 'the file was deleted or replaced since this handle opened it: the bytes not read yet are not in the bucket any more', {
+          path: object.key,
+        });
+      }
+      if (reader.key !== object.key) {
+        throw storageError(
+          'ESTALE',
+          'the file was renamed since this handle opened it, and the object under its new name is not the version opened (a rename copies the object: some stores give the copy another ETag)',
+          { path: reader.key, hint: 'open it again' },
+        );
+      }
+      throw error;
+    }
   }
 
   readv(buffers: readonly Uint8Array[], position: number): Promise<number> {
@@ -149,7 +204,7 @@ export class TieredFile extends XattrsOf implements FileNode {
 
   async stat(): Promise<EntryStat> {
     const form = this.form;
-    if (form.kind === 'cached') return entryStat('file', form.object.key, form.object.size, form.attributes);
+    if (form.kind === 'cached') return entryStat('file', this.key, form.object.size, form.attributes);
     return this.withAttributes(await this.local!.stat());
   }
 
@@ -194,7 +249,7 @@ export class TieredFile extends XattrsOf implements FileNode {
       form.written.changed = true;
       return;
     }
-    form.attributes = await this.files.changeAttributes(this.key, form.attributes, change);
+    form.attributes = await this.files.changeAttributes(form.reader, form.attributes, change);
   }
 
   chmod(mode: number): Promise<void> {
@@ -216,11 +271,12 @@ export class TieredFile extends XattrsOf implements FileNode {
     const form = this.form;
     if (form.kind === 'cached') {
       form.ahead.stop();
+      this.files.closeReader(form.reader);
       return this.files.cache.unpin(form.object);
     }
     if (form.kind === 'copy') {
       await form.file.close();
-      this.files.closeCopy(form.key);
+      this.files.closeReader(form.reader);
       return;
     }
     form.written.handles--;
