@@ -2,45 +2,22 @@
 // directory above it): what is done through the handle afterwards (fchmod, futimens, fstat, reads, close)
 // is done to the file under its new name, never to the old name (issue 13: a read-only handle kept the key
 // it was opened with).
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-
-import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, PutObjectCommand, UploadPartCommand } from '@aws-sdk/client-s3';
+import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, UploadPartCommand } from '@aws-sdk/client-s3';
 import test from 'tape';
 
 import { READ_ONLY, READ_WRITE, type FileNode } from '../../src/adapters/adapter.js';
-import type { TieredAdapter, TieredOptions } from '../../src/adapters/tiered/tiered-adapter.js';
-import { openStorage, type Storage } from '../../src/index.js';
+import type { TieredOptions } from '../../src/adapters/tiered/tiered-adapter.js';
 import { bytes } from '../helpers.js';
-import { ceph, freshPrefix, objectBytes } from './ceph.js';
+import { gate, tieredOnCeph } from './tiered-kit.js';
 
 const KiB = 1024;
 
-/** A tiered storage on a fresh prefix and cache directory; closed, and the directory removed, at the end. */
+/** A tiered storage on a fresh prefix and cache directory (tiered-kit.ts), with what these tests reach inside it. */
 async function tiered(t: test.Test, options: Partial<TieredOptions> = {}) {
-  const cluster = await ceph();
-  const prefix = freshPrefix('moved');
-  const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'persistfs-cache-'));
-  const storage: Storage = await openStorage(`s3://${cluster.bucket}/${prefix}`, {
-    adapter: 'tiered',
-    s3: { ...cluster.options(prefix), maxAttempts: 1 },
-    tiered: { cacheDir, retryDelay: 100, maxRetryDelay: 1000, closeTimeout: 5000, ...options },
-    config: { logLevel: 'silent' },
-  });
-  const client = cluster.client();
-  t.teardown(async () => {
-    await storage.close();
-    client.destroy();
-    fs.rmSync(cacheDir, { recursive: true, force: true });
-  });
-  const adapter = storage.adapter as TieredAdapter;
-  const object = async (name: string) => (await objectBytes(client, cluster.bucket, `${prefix}${name}`))?.toString();
-  // put behind the adapter's back: before the directory is first listed, or it shows only after dirCacheTime
-  const put = (name: string, body: Uint8Array) => client.send(new PutObjectCommand({ Bucket: cluster.bucket, Key: `${prefix}${name}`, Body: body }));
+  const { storage, adapter, object, put, client, bucket, prefix } = await tieredOnCeph(t, 'moved', options);
   // the same bytes as a multipart upload (parts of 5 MiB): another ETag, as some stores give a copy
   const putInParts = async (name: string, body: Buffer) => {
-    const where = { Bucket: cluster.bucket, Key: `${prefix}${name}` };
+    const where = { Bucket: bucket, Key: `${prefix}${name}` };
     const { UploadId } = await client.send(new CreateMultipartUploadCommand(where));
     const parts = [];
     for (let at = 0, n = 1; at < body.length; at += 5 * 2 ** 20, n++) {
@@ -52,26 +29,6 @@ async function tiered(t: test.Test, options: Partial<TieredOptions> = {}) {
   const uploads = (adapter as unknown as { tier: { uploads: { startDelayed(): void } } }).tier.uploads;
   const store = (adapter as unknown as { tier: { store: object } }).tier.store;
   return { storage, adapter, object, put, putInParts, uploads, store };
-}
-
-/** A gate on `object[method]`: its next call waits (`entered` resolves when it does) until open() is called. */
-function gate(object: object, method: string) {
-  const target = object as Record<string, (...args: unknown[]) => unknown>;
-  const original = target[method]!.bind(object);
-  let enter!: () => void;
-  const entered = new Promise<void>((resolve) => (enter = resolve));
-  let open!: () => void;
-  const opened = new Promise<void>((resolve) => (open = resolve));
-  let first = true;
-  target[method] = async (...args: unknown[]) => {
-    if (first) {
-      first = false;
-      enter();
-      await opened;
-    }
-    return original(...args);
-  };
-  return { entered, open };
 }
 
 const settle = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -5,7 +5,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { pino } from 'pino';
 import test from 'tape';
 
@@ -14,31 +13,11 @@ import type { ObjectStore } from '../../src/adapters/s3/object-store.js';
 import type { TieredAdapter, TieredOptions } from '../../src/adapters/tiered/tiered-adapter.js';
 import { Mode, openStorage, type Storage } from '../../src/index.js';
 import { bytes } from '../helpers.js';
-import { ceph, freshPrefix, objectBytes } from './ceph.js';
+import { ceph, freshPrefix } from './ceph.js';
+import { gate, tieredOnCeph } from './tiered-kit.js';
 import { recordsIn } from './upload-records.js';
 
-/** A tiered storage on a fresh prefix and cache directory; closed, and the directory removed, at the end. */
-async function tiered(t: test.Test, options: Partial<TieredOptions> = {}) {
-  const cluster = await ceph();
-  const prefix = freshPrefix('race');
-  const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'persistfs-cache-'));
-  const storage: Storage = await openStorage(`s3://${cluster.bucket}/${prefix}`, {
-    adapter: 'tiered',
-    s3: { ...cluster.options(prefix), maxAttempts: 1 },
-    tiered: { cacheDir, retryDelay: 100, maxRetryDelay: 1000, closeTimeout: 5000, ...options },
-    config: { logLevel: 'silent' },
-  });
-  const client = cluster.client();
-  t.teardown(async () => {
-    await storage.close();
-    client.destroy();
-    fs.rmSync(cacheDir, { recursive: true, force: true });
-  });
-  const adapter = storage.adapter as TieredAdapter;
-  const object = async (name: string) => (await objectBytes(client, cluster.bucket, `${prefix}${name}`))?.toString();
-  const put = (name: string, body: Uint8Array) => client.send(new PutObjectCommand({ Bucket: cluster.bucket, Key: `${prefix}${name}`, Body: body }));
-  return { storage, adapter, object, put, prefix, cacheDir };
-}
+const tiered = (t: test.Test, options: Partial<TieredOptions> = {}) => tieredOnCeph(t, 'race', options);
 
 interface TierInternals {
   store: ObjectStore;
@@ -51,33 +30,6 @@ interface TierInternals {
 }
 
 const tierOf = (adapter: TieredAdapter): TierInternals => (adapter as unknown as { tier: TierInternals }).tier;
-
-/**
- * A gate on `object[method]`: its next call waits (`entered` resolves when it does) until open() is
- * called; later calls pass at once.
- */
-function gate(object: object, method: string) {
-  const target = object as Record<string, (...args: unknown[]) => unknown>;
-  const original = target[method]!.bind(object);
-  let enter!: () => void;
-  const entered = new Promise<void>((resolve) => {
-    enter = resolve;
-  });
-  let open!: () => void;
-  const opened = new Promise<void>((resolve) => {
-    open = resolve;
-  });
-  let first = true;
-  target[method] = async (...args: unknown[]) => {
-    if (first) {
-      first = false;
-      enter();
-      await opened;
-    }
-    return original(...args);
-  };
-  return { entered, open };
-}
 
 /** Makes the next call of `object[method]` fail with `code` (later calls pass). */
 function failOnce(object: object, method: string, code: string): { failed: () => boolean } {
