@@ -240,7 +240,10 @@ for (const [how, args] of [
     const out = m.sh('for i in $(seq 1 20); do stat d/m$i 2>/dev/null; stat d/m$i 2>/dev/null; echo $i > d/m$i; done; cat d/m7; ls d | wc -l');
     const asked = lookupsServed(m.mnt) - before;
     t.equal(out, '7\n22\n', 'every name is absent, then made: each file reads back');
-    t.ok(asked <= 22, `the kernel asked ${asked} LOOKUPs for 20 names, each stat-ed twice then created (60 without the cache)`);
+    // 20 when nothing evicts dentries; a drop_caches elsewhere on the machine (or memory pressure) during the
+    // loop makes the kernel ask again for what it dropped (d, m7, the name in hand): 25 was seen beside
+    // another process's fio runs that drop the dentry cache. Without the kept absence it is 60.
+    t.ok(asked <= 30, `the kernel asked ${asked} LOOKUPs for 20 names, each stat-ed twice then created (60 without the cache)`);
   });
 }
 
