@@ -8,16 +8,24 @@
 // A record never spans two segments. CRC32C is the Castagnoli CRC (hardware-accelerated by @node-rs/crc32).
 // Version 2 (written now) seeds each record's CRC with the segment's number, and a version 2 segment may
 // run on past its last record in zeros (space preallocated ahead of the records, written in place).
-// Version 1 segments (CRC unseeded, the file ends at the last record) are still read.
+// Version 3 (written now) ends a segment the log rotated away from with a seal record (type 0, payload
+// SEAL_PAYLOAD), so recovery can tell a segment whose records all reached it from one whose tail was lost:
+// the next segment is made ahead and the old one sealed off the writers' path (README.md, Rotation).
+// Version 1 segments (CRC unseeded, the file ends at the last record) and version 2 (no seal record: a
+// segment before the last ends at its last record) are still read.
 import { crc32c } from '@node-rs/crc32';
 
 import { native } from '../io/native.js';
 
 export const MAGIC = Buffer.from('PFSWAL01', 'ascii');
 /** the version written; every version from 1 to it is read */
-export const FORMAT_VERSION = 2;
+export const FORMAT_VERSION = 3;
 export const SEGMENT_HEADER_SIZE = 28;
 export const RECORD_HEADER_SIZE = 9;
+/** the payload of a version 3 segment's seal record (type 0); never all zeros, so never a zero header */
+export const SEAL_PAYLOAD = Buffer.from('PFSSEAL\0', 'ascii');
+/** the room a version 3 segment keeps at its end for its seal record */
+export const SEAL_RECORD_SIZE = RECORD_HEADER_SIZE + SEAL_PAYLOAD.length;
 
 export const segmentName = (segment: number): string => `${String(segment).padStart(16, '0')}.wal`;
 export const CHECKPOINT_NAME = 'CHECKPOINT';
@@ -41,16 +49,25 @@ export function encodeSegmentHeader(segment: number, version = FORMAT_VERSION): 
  * How a segment's records are read. `seed` starts each record's CRC32C: in version 2 the segment number
  * (its low 32 bits), so a record left in a file by another segment never verifies in this one; 0 in
  * version 1 (a plain CRC32C). `zerosEnd`: a record header of zeros is where the written records end
- * (version 2: the rest of the segment is preallocated space), not a bad record.
+ * (version 2: the rest of the segment is preallocated space), not a bad record. `sealed` (version 3): a
+ * segment rotated away from ends with a seal record (type 0, SEAL_PAYLOAD), then nothing or zeros.
  */
 export interface SegmentFormat {
   version: number;
   seed: number;
   zerosEnd: boolean;
+  sealed: boolean;
 }
 
 export const segmentFormat = (version: number, segment: number): SegmentFormat =>
-  version === 1 ? { version, seed: 0, zerosEnd: false } : { version, seed: segment % 2 ** 32, zerosEnd: true };
+  version === 1 ? { version, seed: 0, zerosEnd: false, sealed: false } : { version, seed: segment % 2 ** 32, zerosEnd: true, sealed: version >= 3 };
+
+/** The seal record of a version 3 segment of seed `seed`: written at its end when the log rotates away from it. */
+export function sealRecord(seed: number): Buffer {
+  const record = Buffer.alloc(SEAL_RECORD_SIZE);
+  encodeRecord(record, 0, 0, SEAL_PAYLOAD, true, seed);
+  return record;
+}
 
 /** The format of the segment whose header is `header`, or the problem with it (not sound, or not naming `segment`). */
 export function checkSegmentHeader(header: Buffer, segment: number): SegmentFormat | string {

@@ -2,7 +2,7 @@
 // stopped: the end, the zeros of preallocated space (version 2), or a record that is cut short or fails
 // its checksum. A record of any length is read: maxRecordSize may have been larger when it was written.
 import type { StorageBackend } from '../backend/backend.js';
-import { isZeroHeader, RECORD_HEADER_SIZE, recordCrcMatches, recordLength, type SegmentFormat } from './format.js';
+import { isZeroHeader, RECORD_HEADER_SIZE, recordCrcMatches, recordLength, SEAL_PAYLOAD, type SegmentFormat } from './format.js';
 
 export interface RecordRead {
   offset: number;
@@ -10,8 +10,12 @@ export interface RecordRead {
   payload: Buffer;
 }
 
-/** 'zeros': a record header of zeros in a version 2 segment, where its written records end (if all after it is zeros too) */
-export type StopReason = 'end' | 'zeros' | 'truncated' | 'checksum';
+/**
+ * 'zeros': a record header of zeros in a version 2 or 3 segment, where its written records end (if all
+ * after it is zeros too); 'sealed': the seal record of a version 3 segment (its records end there; after
+ * it, nothing or zeros).
+ */
+export type StopReason = 'end' | 'zeros' | 'truncated' | 'checksum' | 'sealed';
 
 const WINDOW = 1 << 20;
 
@@ -60,6 +64,7 @@ export class SegmentReader {
     if (this.offset + RECORD_HEADER_SIZE + length > this.end) return this.stop('truncated');
     const payload = Buffer.from(await this.bytes(this.offset + RECORD_HEADER_SIZE, length));
     if (!recordCrcMatches(header, payload, this.format.seed)) return this.stop('checksum');
+    if (header[8] === 0 && this.format.sealed) return this.stop(payload.equals(SEAL_PAYLOAD) ? 'sealed' : 'checksum');
     const record = { offset: this.offset, type: header[8]!, payload };
     this.offset += RECORD_HEADER_SIZE + length;
     this.stopOffset = this.offset;

@@ -10,7 +10,7 @@ import type { Dir } from '../storage/dir.js';
 import { CHECKPOINT_NAME, checkSegmentHeader, decodeCheckpoint, SEGMENT_HEADER_SIZE, segmentName, type WalPosition } from './format.js';
 import { SegmentReader, validRecordAfter } from './segment-reader.js';
 import { DirSegmentStore } from './segment-store.js';
-import { stopOf } from './wal-reader.js';
+import { holdsNoRecord, readSegmentFormat, stopOf } from './wal-reader.js';
 
 export interface WalVerifyOptions extends VerifyOptions {
   /** put before each file name in the findings ('wal/' for the WAL of an LSM store) */
@@ -68,9 +68,30 @@ export async function verifyWal(dir: Dir, options: WalVerifyOptions = {}): Promi
   const total = sizes.reduce((a, b) => a + b, 0);
   let done = 0;
   let records = 0;
+  // segments at the end that hold no record after one not sealed (version 3) were made ahead of a
+  // rotation: the one before them ends the log (as recovery reads it, which removes them)
+  let emptyFrom = segments.length;
+  while (emptyFrom > 1 && (await withSegment(store, segments[emptyFrom - 1]!, (b) => holdsNoRecord(b, segments[emptyFrom - 1]!)).catch(() => false)))
+    emptyFrom--;
+  let endIndex = segments.length - 1;
+  if (emptyFrom < segments.length) {
+    const before = segments[emptyFrom - 1]!;
+    const sealedBefore = await withSegment(store, before, async (backend) => {
+      const format = await readSegmentFormat(backend, before, false);
+      if (!format?.sealed) return true; // versions 1 and 2: judged as before
+      const reader = new SegmentReader(backend, format, SEGMENT_HEADER_SIZE);
+      while (await reader.next());
+      return reader.stopReason === 'sealed';
+    }).catch(() => true);
+    endIndex = sealedBefore ? emptyFrom : emptyFrom - 1;
+  }
   for (const [i, n] of segments.entries()) {
     const name = segmentName(n);
-    const isLast = i === segments.length - 1;
+    if (i > endIndex) {
+      warn(name, `holds no record, after segment ${segments[endIndex]} which is not sealed: made ahead of a rotation (recovery removes it)`, 0);
+      continue;
+    }
+    const isLast = i === endIndex;
     let backend: Awaited<ReturnType<DirSegmentStore['open']>>;
     try {
       backend = await store.open(n);
@@ -96,6 +117,15 @@ export async function verifyWal(dir: Dir, options: WalVerifyOptions = {}): Promi
         options.onProgress?.(done + reader.stopOffset, total, prefix + name);
       }
       const stop = await stopOf(reader, backend, n, isLast);
+      if (stop?.reason === 'sealed') continue; // version 3: its seal record, then nothing or zeros
+      if (stop === undefined && format.sealed && !isLast) {
+        damage(
+          name,
+          `ends without its seal record, in segment ${n} of ${segments.at(-1)} (a segment before the last ends with it): the log will not open`,
+          size,
+        );
+        continue;
+      }
       if (stop === undefined || stop.reason === 'zeros') continue;
       const at = stop.position.offset;
       const what =
@@ -126,4 +156,13 @@ export async function verifyWal(dir: Dir, options: WalVerifyOptions = {}): Promi
     formatBytes(total),
   ];
   return { checked, findings, segments, records, bytes: total };
+}
+
+async function withSegment<T>(store: DirSegmentStore, number: number, use: (backend: Awaited<ReturnType<DirSegmentStore['open']>>) => Promise<T>): Promise<T> {
+  const backend = await store.open(number);
+  try {
+    return await use(backend);
+  } finally {
+    await backend.close();
+  }
 }

@@ -28,7 +28,7 @@
 // records into space already written and made durable changes no metadata, so it skips the file system's
 // journal commit that a growing file needs (measured: BENCHMARKS.md, WAL). Recovery tells records from
 // that space by their checksums (seeded with the segment number) and finds the end where the zeros start;
-// a sealed segment (rotated away from) is cut to its last record. The format: README.md.
+// a segment rotated away from ends with a seal record (version 3) and is cut after it. The format: README.md.
 //
 // A failed write leaves nothing behind (what it wrote is cut off or zeroed again) and the log goes
 // on. A failed fdatasync is different: the kernel may have dropped the pages, so the log stops accepting
@@ -48,8 +48,10 @@ import {
   encodeSegmentHeader,
   FORMAT_VERSION,
   RECORD_HEADER_SIZE,
+  SEAL_RECORD_SIZE,
   SEGMENT_HEADER_SIZE,
   segmentFormat,
+  sealRecord,
   sealRecords,
   type SegmentFormat,
   type WalPosition,
@@ -249,6 +251,10 @@ export class Wal {
   private wroteInline = false;
   /** where in the current segment writeback was last started up to (policies other than 'always') */
   private writtenBack: number;
+  /** the next segment, being made ahead while the current one fills (rotate, prepareNext) */
+  private ahead: Promise<StorageBackend> | undefined;
+  /** the seal of the segment rotated away from, while it runs (never rejects: a failure stops the log) */
+  private sealing: Promise<void> | undefined;
 
   private constructor(
     private readonly store: SegmentStore,
@@ -278,7 +284,7 @@ export class Wal {
   static async open(store: SegmentStore, options: WalOptions = {}): Promise<Wal> {
     const segmentSize = options.segmentSize ?? DEFAULT_SEGMENT_SIZE;
     const maxRecordSize = options.maxRecordSize ?? DEFAULT_MAX_RECORD;
-    if (!Number.isSafeInteger(segmentSize) || segmentSize < SEGMENT_HEADER_SIZE + RECORD_HEADER_SIZE + 1) {
+    if (!Number.isSafeInteger(segmentSize) || segmentSize < SEGMENT_HEADER_SIZE + RECORD_HEADER_SIZE + 1 + SEAL_RECORD_SIZE) {
       throw storageError('EINVAL', `segmentSize ${segmentSize} is too small`);
     }
     if (!Number.isSafeInteger(maxRecordSize) || maxRecordSize < 1) throw storageError('EINVAL', `maxRecordSize ${maxRecordSize} is invalid`);
@@ -314,10 +320,18 @@ export class Wal {
     }
 
     const report: RecoveryReport = { records: 0 };
-    const stop = await new WalReader(store).read(checkpoint, () => report.records++);
+    const { stop, ahead, cut } = await new WalReader(store, options.recovery).readEnd(checkpoint, () => report.records++);
+    // segments after the last one read: made ahead and holding nothing, or (point-in-time) holding records
+    // after a segment whose tail was lost; the log goes on from the last one read
+    for (const extra of [...ahead, ...cut].reverse()) {
+      if (cut.includes(extra)) options.logger?.error({ segment: extra }, 'WAL point-in-time recovery: a segment after one whose tail was lost is cut');
+      await store.remove(extra);
+      segments.pop();
+    }
+    if (ahead.length + cut.length > 0) await store.sync();
     const number = segments.at(-1)!;
     const last = await store.open(number);
-    let end: { tail: number; format: SegmentFormat };
+    let end: { tail: number; format: SegmentFormat; sealed?: boolean };
     try {
       end = await Wal.repairTail(last, number, stop, report, options);
     } catch (error) {
@@ -326,8 +340,9 @@ export class Wal {
     }
     const wal = new Wal(store, number, last, end.tail, segments[0]!, report, options, options.logger);
     wal.format = end.format;
-    // records are only ever written in the current format: an older last segment is sealed as it is
-    if (end.format.version < FORMAT_VERSION) await wal.rotate();
+    // records are only ever written in the current format: an older last segment is sealed as it is; a
+    // sealed one (the crash came before the next segment was there) is done with
+    if (end.format.version < FORMAT_VERSION || end.sealed) await wal.sealAtOpen(end.sealed === true);
     wal.archive?.catchUp(segments, wal.segment);
     return wal;
   }
@@ -343,7 +358,7 @@ export class Wal {
     stop: WalStop | undefined,
     report: RecoveryReport,
     options: WalOptions,
-  ): Promise<{ tail: number; format: SegmentFormat }> {
+  ): Promise<{ tail: number; format: SegmentFormat; sealed?: boolean }> {
     if (last.size() < SEGMENT_HEADER_SIZE) {
       // a crash while the segment was being begun: begin it again
       await last.truncate(0);
@@ -354,6 +369,7 @@ export class Wal {
     if (stop === undefined) return { tail: last.size(), format };
     const { position, reason } = stop;
     if (reason === 'zeros') return { tail: position.offset, format };
+    if (reason === 'sealed') return { tail: position.offset, format, sealed: true };
     const goodAfter = await validRecordAfter(last, position.offset, format.seed);
     if (goodAfter && options.recovery !== 'point-in-time') throw badRecord(stop);
     if (goodAfter) options.logger?.error({ segment: number, offset: position.offset }, 'WAL point-in-time recovery: good records after a bad one are cut');
@@ -411,7 +427,7 @@ export class Wal {
   private invalid(payload: Uint8Array, type: number): StorageError | undefined {
     if (!(payload instanceof Uint8Array)) return storageError('EINVAL', 'a WAL record must be a Buffer or Uint8Array');
     if (!Number.isInteger(type) || type < 1 || type > 255) return storageError('EINVAL', `record type must be 1..255, got ${type}`);
-    if (payload.length > this.maxRecordSize || SEGMENT_HEADER_SIZE + RECORD_HEADER_SIZE + payload.length > this.segmentSize) {
+    if (payload.length > this.maxRecordSize || SEGMENT_HEADER_SIZE + RECORD_HEADER_SIZE + payload.length + SEAL_RECORD_SIZE > this.segmentSize) {
       return storageError(
         'EINVAL',
         `a record of ${payload.length} bytes exceeds the limit (maxRecordSize ${this.maxRecordSize}, segmentSize ${this.segmentSize})`,
@@ -427,7 +443,7 @@ export class Wal {
    */
   private takeBatch(): { batch: Pending[]; bytes: number; staged: number } {
     const pending = this.pending;
-    const most = Math.min(this.segmentSize - this.tail, MAX_BATCH_BYTES);
+    const most = Math.min(this.segmentSize - SEAL_RECORD_SIZE - this.tail, MAX_BATCH_BYTES);
     const limit = Math.min(pending.length, MAX_BATCH_RECORDS);
     let bytes = 0;
     let staged = 0;
@@ -453,7 +469,7 @@ export class Wal {
     // writers a flush just resolved append again in the microtasks after it), so they form one batch
     if (this.policy === 'always') await undefined;
     while (this.pending.length > 0) {
-      if (this.tail + RECORD_HEADER_SIZE + this.pending[0]!.payload.length > this.segmentSize) {
+      if (this.tail + RECORD_HEADER_SIZE + this.pending[0]!.payload.length + SEAL_RECORD_SIZE > this.segmentSize) {
         // the records written in this segment resolve first: a rotation waits for their flushes
         await this.drainFlushes();
         if (this.failure) break; // a flush failed: fail() rejected what was queued
@@ -529,6 +545,8 @@ export class Wal {
       return false;
     }
     this.tail = end;
+    // the next segment is made once this one is half full: ready long before a rotation needs it
+    if (this.ahead === undefined && 2 * end >= this.segmentSize) this.prepareNext();
     if (this.policy !== 'always' && end - this.writtenBack >= WRITEBACK_STEP) {
       this.backend.startWriteback?.(this.writtenBack, end - this.writtenBack);
       this.writtenBack = end;
@@ -575,7 +593,17 @@ export class Wal {
       this.written = [];
       const flush: Flush = { covers, done: false, settled: undefined as unknown as Promise<void> };
       this.flushes.push(flush);
-      flush.settled = this.backend.flush().then(
+      // after a rotation, the records of the new segment are flushed once the old one is sealed
+      const backend = this.backend;
+      const sealing = this.sealing;
+      const flushed =
+        sealing === undefined
+          ? backend.flush()
+          : sealing.then(() => {
+              if (this.failure) throw this.failure;
+              return backend.flush();
+            });
+      flush.settled = flushed.then(
         () => this.flushed(flush),
         (error: unknown) => {
           // a flush failed: every record not yet resolved rejects (fail() takes the flushes and written batches)
@@ -610,6 +638,9 @@ export class Wal {
     this.unsyncedBytes = 0;
     if (waiting.length === 0) return;
     try {
+      // the segment before, if it is being sealed, first: records count as durable once all before them are
+      await this.sealing;
+      if (this.failure) throw this.failure;
       await this.backend.flush();
       for (const record of waiting) record.resolve(record.value);
     } catch (error) {
@@ -628,19 +659,102 @@ export class Wal {
     for (const record of this.pending.splice(0)) record.reject(this.refused('append'));
   }
 
-  /** Seals the current segment (cut to its last record, fsynced, closed) and begins the next. */
+  /**
+   * Rotates to the next segment: the seal record is written at the tail of the current one, the log
+   * switches to the next segment (made ahead, its header durable), and the old one is sealed (cut after its
+   * seal record, fsynced, closed) in the background while records go to the next. A flush or sync of the
+   * next segment's records waits for that seal (startFlushes, syncBatch, sync): recovery trusts records
+   * after a segment only once it is sealed. One seal runs at a time.
+   */
   private async rotate(): Promise<void> {
     if (this.unsynced.length > 0) await this.syncBatch();
-    if (this.backend.size() > this.tail) await this.backend.truncate(this.tail);
-    await this.backend.sync();
-    await this.backend.close();
-    this.archive?.sealed(this.segment);
+    await this.sealing;
+    if (this.failure) throw this.failure;
+    const old = this.backend;
+    const number = this.segment;
+    const sealAt = this.tail;
+    await old.writeAt(sealAt, [sealRecord(this.format.seed)]);
+    const next = await this.nextSegment();
+    this.begin(next);
+    const sealing: Promise<void> = this.sealSegment(old, number, sealAt + SEAL_RECORD_SIZE).then(
+      () => {
+        if (this.sealing === sealing) this.sealing = undefined;
+      },
+      (error: unknown) => {
+        // the old segment's records may not be durable: as a failed flush, the log stops
+        if (!this.failure) this.fail(error, []);
+      },
+    );
+    this.sealing = sealing;
+  }
+
+  /** Makes `next` (segment this.segment + 1, its header durable) the current segment. */
+  private begin(next: StorageBackend): void {
     this.segment++;
-    this.backend = await Wal.createSegment(this.store, this.segment);
+    this.backend = next;
     this.tail = SEGMENT_HEADER_SIZE;
     this.writtenBack = SEGMENT_HEADER_SIZE;
     this.format = segmentFormat(FORMAT_VERSION, this.segment);
     this.growthFailed = false;
+  }
+
+  /** Cuts a segment the log rotated away from after its records (`end`: after its seal record in version 3), fsyncs and closes it. */
+  private async sealSegment(backend: StorageBackend, number: number, end: number): Promise<void> {
+    try {
+      if (backend.size() > end) await backend.truncate(end);
+      await backend.sync();
+    } catch (error) {
+      await backend.close().catch(() => undefined);
+      throw error;
+    }
+    await backend.close();
+    this.archive?.sealed(number);
+  }
+
+  /** Begins making the segment after the current one (created, header written, fsynced, directory fsynced). */
+  private prepareNext(): void {
+    const ahead = Wal.createSegment(this.store, this.segment + 1);
+    ahead.catch(() => undefined); // its failure is met when the log rotates into it (nextSegment)
+    this.ahead = ahead;
+  }
+
+  /** The segment after the current one: the one made ahead, or (if making it failed) made now. */
+  private async nextSegment(): Promise<StorageBackend> {
+    const ahead = this.ahead;
+    this.ahead = undefined;
+    if (ahead !== undefined) {
+      try {
+        return await ahead;
+      } catch (error) {
+        this.logger?.warn({ err: error, segment: this.segment + 1 }, 'WAL: making the next segment ahead failed; making it again');
+        await this.store.remove(this.segment + 1).catch(() => undefined);
+      }
+    }
+    return Wal.createSegment(this.store, this.segment + 1);
+  }
+
+  /** The segment made ahead is not part of the log: at close it is removed (a crash leaves it, and recovery removes it). */
+  private async dropAhead(): Promise<void> {
+    const ahead = this.ahead;
+    this.ahead = undefined;
+    if (ahead === undefined) return;
+    const next = await ahead.catch(() => undefined);
+    await next?.close();
+    try {
+      await this.store.remove(this.segment + 1);
+    } catch (error) {
+      if (!isCode(error, 'ENOENT')) throw error;
+    }
+    await this.store.sync();
+  }
+
+  /**
+   * At open: seals the last segment as it is (an older format's, cut to its last record; or one already
+   * holding its seal record, cut after it) and begins the next.
+   */
+  private async sealAtOpen(sealed: boolean): Promise<void> {
+    await this.sealSegment(this.backend, this.segment, sealed ? this.tail + SEAL_RECORD_SIZE : this.tail);
+    this.begin(await Wal.createSegment(this.store, this.segment + 1));
   }
 
   /** Makes every record appended so far durable, whatever the sync policy. */
@@ -650,6 +764,8 @@ export class Wal {
     await this.committing;
     await this.drainFlushes();
     await this.syncBatch();
+    await this.sealing;
+    if (this.failure) throw this.refused('sync')!;
     try {
       await this.backend.flush();
     } catch (error) {
@@ -692,7 +808,8 @@ export class Wal {
           if (!record) break;
           yield { position: { segment: number, offset: record.offset }, type: record.type, payload: record.payload };
         }
-        if (reader.stopReason !== 'end') throw corruption({ segment: number, offset: reader.stopOffset }, stopCause(reader.stopReason));
+        if (reader.stopReason !== 'end' && reader.stopReason !== 'sealed')
+          throw corruption({ segment: number, offset: reader.stopOffset }, stopCause(reader.stopReason));
       } finally {
         await opened?.close();
       }
@@ -739,7 +856,8 @@ export class Wal {
       if (offset > end) throw bad('is past the end of its segment');
       const format = live ? this.format : (await readSegmentFormat(backend, segment, false))!;
       const reader = new SegmentReader(backend, format, offset, end);
-      if (!(await reader.next()) && reader.stopReason !== 'end') throw bad('is not where a record starts');
+      // the end of a segment's records: its seal record (version 3, rotated away from), or the end of the file
+      if (!(await reader.next()) && reader.stopReason !== (format.sealed && !live ? 'sealed' : 'end')) throw bad('is not where a record starts');
     } finally {
       if (segment !== this.segment) await backend.close();
     }
@@ -756,8 +874,10 @@ export class Wal {
     if (!this.failure) await this.syncBatch();
     clearTimeout(this.batchTimer);
     this.batchTimer = undefined;
+    await this.sealing;
     if (!this.failure) await this.backend.sync();
     await this.backend.close();
+    await this.dropAhead();
     await this.archive?.idle();
   }
 }

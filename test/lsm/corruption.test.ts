@@ -7,7 +7,7 @@ import path from 'node:path';
 import { MANIFEST_NAME, WAL_DIR } from '../../src/lsm/file-names.js';
 import { LsmStore } from '../../src/lsm/lsm-store.js';
 import { decodeFooter, decodeIndex, FOOTER_SIZE } from '../../src/lsm/sst-format.js';
-import { encodeSegmentHeader, segmentName } from '../../src/wal/format.js';
+import { encodeRecord, encodeSegmentHeader, RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE, segmentName } from '../../src/wal/format.js';
 import { eachBackend, LOCAL_MODES, rejection } from '../helpers.js';
 import { entries, filesUnder, lsmEnv, sstFiles, type LsmEnv } from './lsm-helpers.js';
 
@@ -188,10 +188,14 @@ eachBackend(
 
     fs.writeFileSync(segment, good);
     flip(segment, good.indexOf('SECOND-VALUE')); // the last record: a torn tail, were it not for the segment after it
-    fs.writeFileSync(path.join(dir, WAL_DIR, segmentName(2)), encodeSegmentHeader(2));
+    // segment 2 holds a record (one holding none would be the segment made ahead: segment 1 would end the log)
+    const second = Buffer.alloc(SEGMENT_HEADER_SIZE + RECORD_HEADER_SIZE + 4);
+    encodeSegmentHeader(2).copy(second);
+    encodeRecord(second, SEGMENT_HEADER_SIZE, 1, Buffer.from('next'), true, 2);
+    fs.writeFileSync(path.join(dir, WAL_DIR, segmentName(2)), second);
     await refused(
       'a bad record in segment 1 of 2',
-      /WAL corruption at segment 1 offset \d+: record fails its checksum, in segment 1 of 2 \(a segment before the last ends at its last record\)/,
+      /WAL corruption at segment 1 offset \d+: the records stop here \(record fails its checksum\) without the seal record, and segment 2 holds records/,
     );
   },
   LOCAL_MODES,

@@ -4,6 +4,7 @@
 import test from 'tape';
 
 import { CrashingBackend } from '../../src/backend/crash-backend.js';
+import { RECORD_HEADER_SIZE, SEAL_PAYLOAD, SEAL_RECORD_SIZE } from '../../src/wal/format.js';
 import { MemorySegmentStore } from '../../src/wal/segment-store.js';
 import { Wal } from '../../src/wal/wal.js';
 import { rejection } from '../helpers.js';
@@ -153,7 +154,7 @@ for (const kind of RAW_STORE_KINDS) {
     t.equal(next.segment, 2, 'the next record begins segment 2');
     await wal.close();
     t.ok(bytes(1).equals(old), 'the version 1 segment is left as it was');
-    t.equal(bytes(2).readUInt32LE(8), 2, 'segment 2 is of format version 2');
+    t.equal(bytes(2).readUInt32LE(8), 3, 'segment 2 is of format version 3');
     const again = await Wal.open(await reopen());
     const seen = [];
     for await (const entry of again.read()) seen.push(entry.payload.readUInt32LE(0));
@@ -178,22 +179,53 @@ for (const kind of RAW_STORE_KINDS) {
     t.match(error?.message ?? '', new RegExp(`segment 1 offset ${positions[4]!.offset}`), 'the error gives the segment and offset');
   });
 
-  test(`a segment before the last that runs on in zeros is corruption, and the error says so [${kind.name}]`, async (t) => {
+  test(`a segment before the last: its seal record, then zeros (a crash before its cut) or nothing; anything else is corruption [${kind.name}]`, async (t) => {
     const { store, reopen, bytes, setBytes } = await kind.make(t);
     const wal = await Wal.open(store, { segmentSize: 1024 });
-    for (let i = 0; i < 20; i++) await wal.append(record(i, 100));
+    // 8 records of 109 bytes fill a segment of 1024 (its seal record besides): segment 2, the last, holds 4
+    for (let i = 0; i < 12; i++) await wal.append(record(i, 100));
+    t.equal(wal.end.segment, 2, 'two segments');
     await wal.close();
     const sealed = bytes(1);
-    // a sealed segment is cut to its last record; zeros after it are not the end of the log's records
+    const sealAt = sealed.length - SEAL_RECORD_SIZE;
+    t.ok(sealed.subarray(sealAt + RECORD_HEADER_SIZE).equals(SEAL_PAYLOAD), 'segment 1 ends with its seal record');
+    const opened = async () => {
+      const again = await Wal.open(await reopen(), { segmentSize: 1024 });
+      const seen = [];
+      for await (const entry of again.read()) seen.push(entry.payload.readUInt32LE(0));
+      await again.close();
+      return seen;
+    };
     setBytes(1, Buffer.concat([sealed, Buffer.alloc(200)]));
-    const error = await rejection(t, Wal.open(await reopen(), { segmentSize: 1024 }), 'EBADMSG', 'opening the log');
+    t.deepEqual(
+      await opened(),
+      Array.from({ length: 12 }, (_, i) => i),
+      'zeros after the seal record: every record is read',
+    );
+    setBytes(1, Buffer.concat([sealed, Buffer.alloc(200, 1)]));
+    let error = await rejection(t, Wal.open(await reopen(), { segmentSize: 1024 }), 'EBADMSG', 'bytes after the seal record');
     t.match(
       error?.message ?? '',
-      new RegExp(
-        `segment 1 offset ${sealed.length}: zeros where a record should be, in segment 1 of \\d+ \\(a segment before the last ends at its last record\\)`,
-      ),
-      `the error says what is there and why it is wrong (${error?.message})`,
+      new RegExp(`segment 1 offset ${sealAt}: bytes that are not zeros after the seal record, in segment 1 of \\d+`),
+      `says so (${error?.message})`,
     );
+    // without its seal record, with records in the next segment: the tail of segment 1 may have been lost
+    setBytes(1, sealed.subarray(0, sealAt));
+    error = await rejection(t, Wal.open(await reopen(), { segmentSize: 1024 }), 'EBADMSG', 'no seal record, records after it');
+    t.match(
+      error?.message ?? '',
+      new RegExp(`segment 1 offset ${sealAt}: the records stop here \\(the file ends\\) without the seal record, and segment 2 holds records`),
+      `says so (${error?.message})`,
+    );
+    setBytes(1, Buffer.concat([sealed.subarray(0, sealAt), Buffer.alloc(200)]));
+    error = await rejection(t, Wal.open(await reopen(), { segmentSize: 1024 }), 'EBADMSG', 'no seal record, zeros, records after it');
+    t.match(error?.message ?? '', /without the seal record, and segment 2 holds records/, `says so (${error?.message})`);
+    // what point-in-time recovery keeps of it: the records of segment 1, nothing after
+    const cut = await Wal.open(await reopen(), { segmentSize: 1024, recovery: 'point-in-time' });
+    const seen = [];
+    for await (const entry of cut.read()) seen.push(entry.payload.readUInt32LE(0));
+    t.ok(seen.length > 0 && seen.every((n, i) => n === i) && cut.end.segment === 1, `point-in-time: segment 1's ${seen.length} records, the rest cut`);
+    await cut.close();
   });
 }
 
