@@ -127,7 +127,7 @@ export class ObjectStore {
   /** told of each HEAD answered without the SDK (its middleware, where requests are counted, does not see those) */
   onDirectHead: ((key: string) => void) | undefined;
 
-  constructor(settings: S3Settings) {
+  constructor(readonly settings: S3Settings) {
     this.bucket = settings.bucket;
     const config: S3ClientConfig = {
       region: settings.region,
@@ -232,24 +232,31 @@ export class ObjectStore {
 
   /**
    * The object from `offset` to its end (or `length` bytes of it) as a stream of chunks (one GET), while its
-   * ETag is `etag`.
+   * ETag is `etag`. `signal`, when it aborts, ends the GET (its connection closed) and the stream fails.
    */
-  async *stream(key: string, offset: number, etag: string | undefined, length?: number): AsyncGenerator<Buffer, void, undefined> {
+  async *stream(key: string, offset: number, etag: string | undefined, length?: number, signal?: AbortSignal): AsyncGenerator<Buffer, void, undefined> {
     let body: AsyncIterable<Uint8Array>;
     const last = length === undefined ? '' : `${offset + length - 1}`;
     try {
       const answer = await this.client.send(
         new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=${offset}-${last}`, IfMatch: etag || undefined }),
+        signal === undefined ? undefined : { abortSignal: signal },
       );
       body = answer.Body as AsyncIterable<Uint8Array>;
     } catch (error) {
       if ((error as { name?: string }).name === 'InvalidRange') return;
       throw this.failed(error, 'GetObject', key);
     }
+    // the SDK stops watching the signal once the answer's headers are in: a body stalled mid-way is ended here
+    const onAbort = () => (body as Readable).destroy(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+    signal?.addEventListener('abort', onAbort, { once: true });
     try {
+      if (signal?.aborted === true) onAbort();
       for await (const chunk of body) yield Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
     } catch (error) {
       throw this.failed(error, 'GetObject', key);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
     }
   }
 
