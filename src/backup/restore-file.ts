@@ -67,14 +67,29 @@ export async function restoreFile(
     let size = 0;
     if (entry.size > 0) {
       try {
-        for await (const chunk of store.stream(key, 0, undefined, undefined, signal)) {
-          signal?.throwIfAborted();
-          sha.update(chunk);
-          size += chunk.length;
-          if (syncWrites) writeAll(file.fd, chunk);
-          else await file.write(chunk);
-          onBytes(chunk.length);
-        }
+        // on a worker thread the GET goes without the SDK's HTTP stack when it can (direct-get.ts), its
+        // pieces hashed and written as they come; otherwise (or when that GET was not answered 200) the SDK's
+        const direct = syncWrites
+          ? await store.getWhole(
+              key,
+              (piece) => {
+                sha.update(piece);
+                writeAll(file.fd, piece);
+                size += piece.length;
+                onBytes(piece.length);
+              },
+              signal,
+            )
+          : undefined;
+        if (direct === undefined)
+          for await (const chunk of store.stream(key, 0, undefined, undefined, signal)) {
+            signal?.throwIfAborted();
+            sha.update(chunk);
+            size += chunk.length;
+            if (syncWrites) writeAll(file.fd, chunk);
+            else await file.write(chunk);
+            onBytes(chunk.length);
+          }
       } catch (error) {
         signal?.throwIfAborted();
         if (isCode(error, 'ENOENT'))

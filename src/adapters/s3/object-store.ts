@@ -8,6 +8,7 @@ import type { GetObjectCommandOutput, S3Client as S3ClientType, S3ClientConfig }
 import type { Upload as UploadType } from '@aws-sdk/lib-storage';
 
 import { storageError, type StorageError } from '../../ground/errors.js';
+import { DirectGet } from './direct-get.js';
 import { DirectHead } from './direct-head.js';
 import type { ObjectHead, ObjectMetadata } from './object-head.js';
 import type { S3Settings } from './s3-settings.js';
@@ -124,6 +125,8 @@ export class ObjectStore {
   observer: StoreObserver | undefined;
   /** HEADs without the SDK's middleware, when the endpoint allows (direct-head.ts) */
   private readonly directHead: DirectHead | undefined;
+  /** whole-object GETs without the SDK (direct-get.ts), made on first use: for a restore's worker threads */
+  private directGet: DirectGet | undefined | null = null;
   /** told of each HEAD answered without the SDK (its middleware, where requests are counted, does not see those) */
   onDirectHead: ((key: string) => void) | undefined;
 
@@ -228,6 +231,20 @@ export class ObjectStore {
       }
       return done;
     });
+  }
+
+  /**
+   * The whole object `key` read without the SDK's HTTP stack into one reused buffer, each piece handed to
+   * `onBody` synchronously (direct-get.ts): resolves with its size, or undefined when it was not read that
+   * way (nothing handed over: the caller streams it with stream(), which the SDK serves). A connection that
+   * breaks once the body has begun fails with EIO.
+   */
+  async getWhole(key: string, onBody: (piece: Buffer) => void, signal?: AbortSignal): Promise<number | undefined> {
+    if (this.directGet === null)
+      this.directGet = DirectGet.for(this.client, this.settings.endpoint, this.settings.forcePathStyle, this.bucket, this.settings.requestTimeout);
+    if (this.directGet === undefined) return undefined;
+    const size = await this.directGet.get(key, onBody, signal);
+    return size === 'ask-sdk' ? undefined : size;
   }
 
   /**
