@@ -53,24 +53,44 @@ export function runBackupCommand(source: string, options: RemoteOptions & { reha
   });
 }
 
-export function runRestoreCommand(target: string, options: RemoteOptions & { backup?: string | undefined; force?: boolean }): Promise<number> {
-  return withStore(options, async (store, prefix) => {
-    const bar = progress({ command: 'restore', doing: 'restoring', done: 'restored', bytes: true });
-    const backupId = options.backup === undefined ? undefined : parseBackupId(options.backup);
-    const result = await runRestore({
-      store,
-      prefix,
-      target,
-      backupId,
-      force: options.force,
-      concurrency: options.concurrency,
-      onProgress: bar.update,
-    }).finally(bar.stop);
-    process.stdout.write(
-      `persistfs restore: ${result.id} from ${options.url} into ${target}: ${plural(result.files, 'file')}, ${result.bytes} bytes, ` +
-        `every file's sha256 checked, ${result.seconds.toFixed(1)} s\n`,
-    );
+/** The signals that stop a restore: each aborts it (the files under way are not made), the exit status 128 + the signal's number. */
+const STOPPING = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 } as const;
+
+export async function runRestoreCommand(
+  target: string,
+  options: RemoteOptions & { backup?: string | undefined; force?: boolean; workers?: number | undefined },
+): Promise<number> {
+  const stopper = new AbortController();
+  const handlers = Object.keys(STOPPING).map((name) => {
+    const handler = () => stopper.abort(name);
+    process.once(name, handler);
+    return [name, handler] as const;
   });
+  try {
+    const status = await withStore(options, async (store, prefix) => {
+      const bar = progress({ command: 'restore', doing: 'restoring', done: 'restored', bytes: true });
+      const backupId = options.backup === undefined ? undefined : parseBackupId(options.backup);
+      const result = await runRestore({
+        store,
+        prefix,
+        target,
+        backupId,
+        force: options.force,
+        concurrency: options.concurrency,
+        workers: options.workers,
+        signal: stopper.signal,
+        onProgress: bar.update,
+      }).finally(bar.stop);
+      process.stdout.write(
+        `persistfs restore: ${result.id} from ${options.url} into ${target}: ${plural(result.files, 'file')}, ${result.bytes} bytes, ` +
+          `every file's sha256 checked, ${result.seconds.toFixed(1)} s\n`,
+      );
+    });
+    const signal = stopper.signal.reason as keyof typeof STOPPING | undefined;
+    return status !== 0 && stopper.signal.aborted && signal !== undefined ? 128 + STOPPING[signal] : status;
+  } finally {
+    for (const [name, handler] of handlers) process.off(name, handler);
+  }
 }
 
 export function runListCommand(options: RemoteOptions): Promise<number> {

@@ -434,8 +434,16 @@ await yargs(args)
           default: false,
           describe: 'restore into a directory that is not empty (files of the backup replace those of the same name)',
         })
+        .option('workers', {
+          type: 'number',
+          requiresArg: true,
+          describe: 'threads the files are fetched, checked and written on (0-32, at most --concurrency); default: the CPUs; 0: the main thread',
+        })
         .check((argv) => {
           s3Url(argv.source);
+          const workers = argv.workers;
+          if (workers !== undefined && (!Number.isInteger(workers) || workers < 0 || workers > 32))
+            throw new Error('--workers must be a whole number from 0 to 32');
           return true;
         })
         .example('$0 restore s3://backups/obs /var/lib/obs/db-restored', 'restore the newest backup'),
@@ -449,6 +457,7 @@ await yargs(args)
           concurrency: argv.concurrency,
           backup: argv.backup,
           force: argv.force,
+          workers: argv.workers,
         }),
       );
     },

@@ -3,9 +3,10 @@
 // naming the file (and the temporary file is removed); a right one gets its mode and mtime, is fsynced,
 // and is renamed into place. The caller fsyncs the directory after.
 import { createHash, randomBytes } from 'node:crypto';
+import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 
-import { isCode, storageError, toStorageError } from '../ground/errors.js';
+import { isCode, type StorageError, storageError, toStorageError } from '../ground/errors.js';
 import type { ObjectStore } from '../adapters/s3/object-store.js';
 import { blobKey, type FileEntry } from './manifest.js';
 
@@ -21,8 +22,41 @@ export function asideOf(location: Buffer): Buffer {
   return Buffer.concat([location.subarray(0, slash + 1), Buffer.from(`.persistfs-restore-${randomBytes(6).toString('hex')}`)]);
 }
 
-export async function restoreFile(store: ObjectStore, prefix: string, entry: FileEntry, location: Buffer, onBytes: (bytes: number) => void): Promise<void> {
+/** The error of a restore stopped by `signal` (SIGINT, SIGTERM): what was restored is whole, the rest is not there. */
+export const interrupted = (target: string, why: unknown): StorageError =>
+  storageError('EINTR', `the restore was stopped${typeof why === 'string' ? ` by ${why}` : ''} before it was done`, {
+    path: target,
+    hint: 'the files restored so far are whole and nothing else is there: restore again into a new directory, or with --force',
+  });
+
+export interface RestoreFileOptions {
+  /** when it aborts, the file's GET ends: the file is not made (its temporary is removed) and the call fails with EINTR */
+  signal?: AbortSignal | undefined;
+  /**
+   * write each chunk with write(2) on this thread instead of through libuv's pool: for a worker thread
+   * (restore-worker.ts), whose loop serves only its own transfers; a write into the page cache costs less
+   * than the pool's hand-over (two futex wake-ups and a promise per chunk). Never on the main thread.
+   */
+  syncWrites?: boolean | undefined;
+}
+
+/** Writes all of `chunk` at the end of what was written to `fd` (write(2) may take less than asked). */
+function writeAll(fd: number, chunk: Buffer): void {
+  for (let at = 0; at < chunk.length; ) at += fsSync.writeSync(fd, chunk, at, chunk.length - at);
+}
+
+/** Restores `entry` at `location`. */
+export async function restoreFile(
+  store: ObjectStore,
+  prefix: string,
+  entry: FileEntry,
+  location: Buffer,
+  onBytes: (bytes: number) => void,
+  options: RestoreFileOptions = {},
+): Promise<void> {
+  const { signal, syncWrites = false } = options;
   const key = blobKey(prefix, entry.sha256);
+  signal?.throwIfAborted();
   const aside = asideOf(location);
   const file = await fs.open(aside, 'wx', 0o600).catch((error: unknown) => {
     throw toStorageError(error, 'open', entry.path);
@@ -33,13 +67,31 @@ export async function restoreFile(store: ObjectStore, prefix: string, entry: Fil
     let size = 0;
     if (entry.size > 0) {
       try {
-        for await (const chunk of store.stream(key, 0, undefined)) {
-          sha.update(chunk);
-          size += chunk.length;
-          await file.write(chunk);
-          onBytes(chunk.length);
-        }
+        // on a worker thread the GET goes without the SDK's HTTP stack when it can (direct-get.ts), its
+        // pieces hashed and written as they come; otherwise (or when that GET was not answered 200) the SDK's
+        const direct = syncWrites
+          ? await store.getWhole(
+              key,
+              (piece) => {
+                sha.update(piece);
+                writeAll(file.fd, piece);
+                size += piece.length;
+                onBytes(piece.length);
+              },
+              signal,
+            )
+          : undefined;
+        if (direct === undefined)
+          for await (const chunk of store.stream(key, 0, undefined, undefined, signal)) {
+            signal?.throwIfAborted();
+            sha.update(chunk);
+            size += chunk.length;
+            if (syncWrites) writeAll(file.fd, chunk);
+            else await file.write(chunk);
+            onBytes(chunk.length);
+          }
       } catch (error) {
+        signal?.throwIfAborted();
         if (isCode(error, 'ENOENT'))
           throw storageError('ENOENT', `the content of '${entry.path}' is missing from the object store`, {
             path: `s3://${store.bucket}/${key}`,
@@ -63,9 +115,11 @@ export async function restoreFile(store: ObjectStore, prefix: string, entry: Fil
     await file.utimes(mtime, mtime);
     await file.sync();
     await file.close();
+    signal?.throwIfAborted();
     await fs.rename(aside, location);
     placed = true;
   } catch (error) {
+    if (signal?.aborted === true) throw interrupted(entry.path, signal.reason);
     throw toStorageError(error, 'restore', entry.path);
   } finally {
     if (!placed) {

@@ -1,9 +1,11 @@
 // A restore of a backup into a directory: the newest backup under the prefix unless one is named; into a
 // directory that does not exist or is empty (a non-empty one only when forced). Directories first (open to
 // us while we fill them), then the files a few at once (each checked against its SHA-256, written aside and
-// renamed: restore-file.ts), then symbolic links, then each directory's mode and mtime, deepest first,
-// each fsynced once its entries are in place; last the parent of a directory we made.
+// renamed: restore-file.ts; on worker threads, restore-workers.ts, unless `workers` is 0), then symbolic
+// links, then each directory's mode and mtime, deepest first, each fsynced once its entries are in place;
+// last the parent of a directory we made. An abort of `signal` stops it with EINTR (nothing half made).
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 
 import { storageError, toStorageError } from '../ground/errors.js';
@@ -12,7 +14,8 @@ import type { Progress } from './backup.js';
 import { DEFAULT_CONCURRENCY } from './backup.js';
 import { type DirEntry, type FileEntry, listBackups, type Manifest, readManifest, type SymlinkEntry } from './manifest.js';
 import { forEachLimited } from './pool.js';
-import { asideOf, restoreFile, secondsOf } from './restore-file.js';
+import { asideOf, interrupted, restoreFile, secondsOf } from './restore-file.js';
+import { RestoreWorkers } from './restore-workers.js';
 import { locate } from './source-tree.js';
 
 export interface RestoreOptions {
@@ -25,6 +28,13 @@ export interface RestoreOptions {
   /** restore into a directory that is not empty (files of the backup replace those of the same name) */
   force?: boolean;
   concurrency?: number;
+  /**
+   * worker threads the files are restored on (restore-workers.ts), at most `concurrency`; default
+   * os.availableParallelism(); 0: on this thread
+   */
+  workers?: number;
+  /** stops the restore (SIGINT): the files under way are not made, and it fails with EINTR */
+  signal?: AbortSignal;
   onProgress?: Progress;
 }
 
@@ -91,10 +101,31 @@ async function finishDirectory(location: Buffer | string, name: string, entry?: 
 }
 
 export async function runRestore(options: RestoreOptions): Promise<RestoreResult> {
+  const { store, prefix, target, signal } = options;
+  signal?.throwIfAborted();
+  const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
+  const count = Math.min(options.workers ?? os.availableParallelism(), concurrency);
+  // started first: their S3 clients load while this thread reads the manifest
+  const workers = count > 0 ? new RestoreWorkers(store, prefix, count) : undefined;
+  const stop = () => workers?.abort(signal?.reason);
+  signal?.addEventListener('abort', stop, { once: true });
+  try {
+    return await restoreInto(options, concurrency, workers);
+  } catch (error) {
+    if (signal?.aborted === true) throw interrupted(target, signal.reason);
+    throw error;
+  } finally {
+    signal?.removeEventListener('abort', stop);
+    await workers?.close();
+  }
+}
+
+async function restoreInto(options: RestoreOptions, concurrency: number, workers: RestoreWorkers | undefined): Promise<RestoreResult> {
   const started = performance.now();
-  const { store, prefix, target } = options;
+  const { store, prefix, target, signal } = options;
   await store.checkBucket();
   const manifest = await chooseManifest(store, prefix, options.backupId);
+  signal?.throwIfAborted();
   const made = await prepareTarget(target, options.force === true);
   const directories = manifest.entries.filter((entry): entry is DirEntry => entry.kind === 'directory');
   const files = manifest.entries.filter((entry): entry is FileEntry => entry.kind === 'file');
@@ -108,13 +139,17 @@ export async function runRestore(options: RestoreOptions): Promise<RestoreResult
   }
   const total = files.reduce((sum, entry) => sum + entry.size, 0);
   let done = 0;
-  await forEachLimited(files, options.concurrency ?? DEFAULT_CONCURRENCY, async (entry) => {
+  await forEachLimited(files, concurrency, async (entry) => {
+    signal?.throwIfAborted();
     options.onProgress?.(done, total, entry.path);
-    await restoreFile(store, prefix, entry, locate(target, entry.path), (bytes) => {
+    const onBytes = (bytes: number) => {
       done += bytes;
       options.onProgress?.(done, total, entry.path);
-    });
+    };
+    const location = locate(target, entry.path);
+    await (workers === undefined ? restoreFile(store, prefix, entry, location, onBytes, { signal }) : workers.restore(entry, location, onBytes));
   });
+  signal?.throwIfAborted();
   for (const entry of symlinks) {
     const location = locate(target, entry.path);
     const aside = asideOf(location);

@@ -32,6 +32,7 @@ const DESCRIPTIONS: Record<string, string> = {
   EOPNOTSUPP: 'operation not supported by this file system',
   EFBIG: 'file too large',
   EAGAIN: 'resource temporarily unavailable',
+  EINTR: 'interrupted',
   EBADMSG: 'bad message (damaged data)',
   ENOMEM: 'out of memory',
   ENODEV: 'no such device',

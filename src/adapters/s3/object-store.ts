@@ -8,6 +8,7 @@ import type { GetObjectCommandOutput, S3Client as S3ClientType, S3ClientConfig }
 import type { Upload as UploadType } from '@aws-sdk/lib-storage';
 
 import { storageError, type StorageError } from '../../ground/errors.js';
+import { DirectGet } from './direct-get.js';
 import { DirectHead } from './direct-head.js';
 import type { ObjectHead, ObjectMetadata } from './object-head.js';
 import type { S3Settings } from './s3-settings.js';
@@ -124,10 +125,12 @@ export class ObjectStore {
   observer: StoreObserver | undefined;
   /** HEADs without the SDK's middleware, when the endpoint allows (direct-head.ts) */
   private readonly directHead: DirectHead | undefined;
+  /** whole-object GETs without the SDK (direct-get.ts), made on first use: for a restore's worker threads */
+  private directGet: DirectGet | undefined | null = null;
   /** told of each HEAD answered without the SDK (its middleware, where requests are counted, does not see those) */
   onDirectHead: ((key: string) => void) | undefined;
 
-  constructor(settings: S3Settings) {
+  constructor(readonly settings: S3Settings) {
     this.bucket = settings.bucket;
     const config: S3ClientConfig = {
       region: settings.region,
@@ -231,25 +234,46 @@ export class ObjectStore {
   }
 
   /**
-   * The object from `offset` to its end (or `length` bytes of it) as a stream of chunks (one GET), while its
-   * ETag is `etag`.
+   * The whole object `key` read without the SDK's HTTP stack into one reused buffer, each piece handed to
+   * `onBody` synchronously (direct-get.ts): resolves with its size, or undefined when it was not read that
+   * way (nothing handed over: the caller streams it with stream(), which the SDK serves). A connection that
+   * breaks once the body has begun fails with EIO.
    */
-  async *stream(key: string, offset: number, etag: string | undefined, length?: number): AsyncGenerator<Buffer, void, undefined> {
+  async getWhole(key: string, onBody: (piece: Buffer) => void, signal?: AbortSignal): Promise<number | undefined> {
+    if (this.directGet === null)
+      this.directGet = DirectGet.for(this.client, this.settings.endpoint, this.settings.forcePathStyle, this.bucket, this.settings.requestTimeout);
+    if (this.directGet === undefined) return undefined;
+    const size = await this.directGet.get(key, onBody, signal);
+    return size === 'ask-sdk' ? undefined : size;
+  }
+
+  /**
+   * The object from `offset` to its end (or `length` bytes of it) as a stream of chunks (one GET), while its
+   * ETag is `etag`. `signal`, when it aborts, ends the GET (its connection closed) and the stream fails.
+   */
+  async *stream(key: string, offset: number, etag: string | undefined, length?: number, signal?: AbortSignal): AsyncGenerator<Buffer, void, undefined> {
     let body: AsyncIterable<Uint8Array>;
     const last = length === undefined ? '' : `${offset + length - 1}`;
     try {
       const answer = await this.client.send(
         new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=${offset}-${last}`, IfMatch: etag || undefined }),
+        signal === undefined ? undefined : { abortSignal: signal },
       );
       body = answer.Body as AsyncIterable<Uint8Array>;
     } catch (error) {
       if ((error as { name?: string }).name === 'InvalidRange') return;
       throw this.failed(error, 'GetObject', key);
     }
+    // the SDK stops watching the signal once the answer's headers are in: a body stalled mid-way is ended here
+    const onAbort = () => (body as Readable).destroy(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+    signal?.addEventListener('abort', onAbort, { once: true });
     try {
+      if (signal?.aborted === true) onAbort();
       for await (const chunk of body) yield Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
     } catch (error) {
       throw this.failed(error, 'GetObject', key);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
     }
   }
 

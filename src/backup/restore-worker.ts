@@ -1,0 +1,76 @@
+// A restore's worker thread (restore-workers.ts starts them): its own S3 client on the settings it is given,
+// restoring each file it is sent as the single-thread restore does (restore-file.ts: the GET, the SHA-256
+// check, the write aside, fsync, rename), so that the HTTP client's, the hash's and the writes' CPU is spread
+// over the cores instead of held on the one JavaScript thread. It tells the main thread of the bytes as they
+// come (batched), of each file done, and of a failure as the StorageError's parts (code, message, syscall,
+// path), rebuilt there into the same error. 'abort' stops the files under way (their temporaries removed).
+import { parentPort, workerData } from 'node:worker_threads';
+
+import { ObjectStore } from '../adapters/s3/object-store.js';
+import type { S3Settings } from '../adapters/s3/s3-settings.js';
+import { StorageError } from '../ground/errors.js';
+import type { FileEntry } from './manifest.js';
+import { restoreFile } from './restore-file.js';
+
+/** What the main thread sends: a file to restore, or the order to stop every file under way. */
+export type ToWorker = { type: 'file'; id: number; entry: FileEntry; location: Uint8Array } | { type: 'abort'; reason: unknown };
+
+/** A failure as it crosses the threads. */
+export interface FailureParts {
+  code: string;
+  message: string;
+  syscall: string | undefined;
+  path: string | undefined;
+}
+
+/** What a worker answers: bytes written of a file, a file done, a file failed. */
+export type FromWorker = { type: 'bytes'; id: number; bytes: number } | { type: 'done'; id: number } | { type: 'failed'; id: number; failure: FailureParts };
+
+export interface RestoreWorkerData {
+  settings: S3Settings;
+  prefix: string;
+}
+
+/** Bytes are reported once this many have gathered (and at a file's end): a message per chunk would cost more than the chunk. */
+const REPORT_BYTES = 1024 * 1024;
+
+const partsOf = (error: unknown): FailureParts =>
+  error instanceof StorageError
+    ? { code: error.code, message: error.message, syscall: error.syscall, path: error.path }
+    : { code: 'EIO', message: `EIO: input/output error, ${error instanceof Error ? error.message : String(error)}`, syscall: undefined, path: undefined };
+
+if (parentPort !== null) {
+  const port = parentPort;
+  const { settings, prefix } = workerData as RestoreWorkerData;
+  const store = new ObjectStore(settings);
+  let aborter = new AbortController();
+  port.on('message', (message: ToWorker) => {
+    if (message.type === 'abort') {
+      aborter.abort(message.reason);
+      aborter = new AbortController();
+      return;
+    }
+    const { id, entry } = message;
+    let unreported = 0;
+    const onBytes = (bytes: number) => {
+      unreported += bytes;
+      if (unreported < REPORT_BYTES) return;
+      port.postMessage({ type: 'bytes', id, bytes: unreported } satisfies FromWorker);
+      unreported = 0;
+    };
+    const report = () => {
+      if (unreported > 0) port.postMessage({ type: 'bytes', id, bytes: unreported } satisfies FromWorker);
+      unreported = 0;
+    };
+    restoreFile(store, prefix, entry, Buffer.from(message.location), onBytes, { signal: aborter.signal, syncWrites: true }).then(
+      () => {
+        report();
+        port.postMessage({ type: 'done', id } satisfies FromWorker);
+      },
+      (error: unknown) => {
+        report();
+        port.postMessage({ type: 'failed', id, failure: partsOf(error) } satisfies FromWorker);
+      },
+    );
+  });
+}

@@ -1,0 +1,132 @@
+// ObjectStore.getWhole (src/adapters/s3/direct-get.ts), against a local HTTP server playing the object store:
+// a 200 hands over the whole body in pieces, signed as the SDK signs; any other answer, chunked encoding or
+// a refused connection is left to the SDK (undefined, nothing handed over); a body cut short or stalled
+// fails with EIO naming the key and how far it got; an abort ends it.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+import test from 'tape';
+
+import { ObjectStore } from '../../src/adapters/s3/object-store.js';
+import { resolveS3Settings } from '../../src/adapters/s3/s3-settings.js';
+import { StorageError } from '../../src/ground/errors.js';
+
+type Handler = (request: http.IncomingMessage, response: http.ServerResponse) => void;
+
+/** A server answering with `handler`, and an ObjectStore on it (bucket 'b'), both closed when the test ends. */
+async function serve(t: test.Test, handler: Handler, requestTimeout = 60_000): Promise<{ store: ObjectStore; requests: http.IncomingMessage[] }> {
+  const requests: http.IncomingMessage[] = [];
+  const server = http.createServer((request, response) => {
+    requests.push(request);
+    handler(request, response);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const store = new ObjectStore(
+    resolveS3Settings('s3://b/p', {
+      endpoint: `http://127.0.0.1:${port}`,
+      credentials: { accessKeyId: 'KEY', secretAccessKey: 'SECRET' },
+      requestTimeout,
+      maxAttempts: 1,
+    }),
+  );
+  t.teardown(() => {
+    store.close();
+    server.closeAllConnections();
+    server.close();
+  });
+  return { store, requests };
+}
+
+/** getWhole of `key`, the pieces gathered: its outcome. */
+async function whole(
+  store: ObjectStore,
+  key: string,
+  signal?: AbortSignal,
+): Promise<{ size?: number | undefined; body: Buffer; error?: unknown; pieces: number }> {
+  const pieces: Buffer[] = [];
+  try {
+    const size = await store.getWhole(key, (piece) => pieces.push(Buffer.from(piece)), signal);
+    return { size, body: Buffer.concat(pieces), pieces: pieces.length };
+  } catch (error) {
+    return { error, body: Buffer.concat(pieces), pieces: pieces.length };
+  }
+}
+
+test('getWhole: a 200 hands over the whole body (copied out of the reused buffer piece by piece), the GET signed', async (t) => {
+  const content = Buffer.alloc(3 * 1024 * 1024 + 17);
+  for (let i = 0; i < content.length; i++) content[i] = (i * 7919) % 251;
+  const { store, requests } = await serve(t, (_request, response) => {
+    response.writeHead(200, { 'content-length': content.length });
+    response.end(content);
+  });
+  const got = await whole(store, 'p/blobs/a b');
+  t.equal(got.size, content.length, 'resolves with the size');
+  t.ok(got.body.equals(content), `the body, whole and right (${got.pieces} pieces)`);
+  t.equal(requests[0]?.url, '/b/p/blobs/a%20b', 'path-style, the key encoded');
+  t.match(String(requests[0]?.headers.authorization), /^AWS4-HMAC-SHA256 Credential=KEY\//, 'signed');
+  const empty = await serve(t, (_request, response) => {
+    response.writeHead(200, { 'content-length': 0 });
+    response.end();
+  });
+  t.equal((await whole(empty.store, 'p/e')).size, 0, 'an empty object: 0');
+});
+
+test('getWhole: a 404, a 500, chunked encoding or nobody listening is left to the SDK, nothing handed over', async (t) => {
+  for (const [label, handler] of [
+    ['404', (_request, response) => response.writeHead(404).end('<Error><Code>NoSuchKey</Code></Error>')],
+    ['500', (_request, response) => response.writeHead(500).end()],
+    [
+      'chunked',
+      (_request, response) => {
+        response.writeHead(200);
+        response.write('some');
+        response.end('thing');
+      },
+    ],
+  ] as Array<[string, Handler]>) {
+    const { store } = await serve(t, handler);
+    const got = await whole(store, 'p/k');
+    t.ok(got.error === undefined && got.size === undefined && got.pieces === 0, `${label}: undefined, nothing handed over`);
+  }
+  const refused = new ObjectStore(
+    resolveS3Settings('s3://b/p', { endpoint: 'http://127.0.0.1:1', credentials: { accessKeyId: 'K', secretAccessKey: 'S' }, maxAttempts: 1 }),
+  );
+  t.teardown(() => refused.close());
+  const got = await whole(refused, 'p/k');
+  t.ok(got.error === undefined && got.size === undefined, 'a refused connection: undefined');
+});
+
+test('getWhole: a body cut short, or silent past the request timeout, fails with EIO naming the key and how far it got', async (t) => {
+  const cut = await serve(t, (_request, response) => {
+    response.writeHead(200, { 'content-length': 1000 });
+    response.write(Buffer.alloc(400, 1));
+    setTimeout(() => response.socket?.destroy(), 50);
+  });
+  const short = await whole(cut.store, 'p/blobs/cut');
+  t.ok(short.error instanceof StorageError && short.error.code === 'EIO', `cut short: EIO (${(short.error as Error)?.message})`);
+  t.match((short.error as Error).message, /the GET of 'p\/blobs\/cut' from the object store broke after 400 of 1000 bytes/, 'naming the key and the bytes');
+  t.equal(short.body.length, 400, 'the bytes that came were handed over');
+  const stalled = await serve(
+    t,
+    (_request, response) => {
+      response.writeHead(200, { 'content-length': 1000 });
+      response.write(Buffer.alloc(10, 1));
+    },
+    300,
+  );
+  const silent = await whole(stalled.store, 'p/blobs/stalled');
+  t.ok(silent.error instanceof StorageError && silent.error.code === 'EIO', `stalled: EIO (${(silent.error as Error)?.message})`);
+  t.match((silent.error as Error).message, /broke after 10 of 1000 bytes \(silent for 300 ms\)/, 'saying it was silent');
+});
+
+test('getWhole: an abort ends the GET with the abort reason', async (t) => {
+  const { store } = await serve(t, (_request, response) => {
+    response.writeHead(200, { 'content-length': 1000 });
+    response.write(Buffer.alloc(10, 1));
+  });
+  const stopper = new AbortController();
+  setTimeout(() => stopper.abort(new Error('stopped here')), 100);
+  const got = await whole(store, 'p/k', stopper.signal);
+  t.equal((got.error as Error)?.message, 'stopped here', 'rejects with the reason');
+});
