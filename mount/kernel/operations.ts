@@ -169,7 +169,9 @@ export class KernelOps {
   ) {
     this.entryValid = timeout(options.entryTimeout);
     this.attrValid = timeout(options.attrTimeout);
-    this.nodes = new NodeTable((node) => this.nodeGone(node), this.knownNames(), KEEP_FORGOTTEN);
+    const names = this.knownNames();
+    // without the data path's names a forgotten node kept would only hold memory
+    this.nodes = new NodeTable((node) => this.nodeGone(node), names, names ? KEEP_FORGOTTEN : 0);
   }
 
   /**
