@@ -78,6 +78,8 @@ export interface StatsLine {
   ops: Record<string, OpLine>;
   /** kernel transport: the data path's counters, totals since the mount (some are levels: uringQueues, largestWrite) */
   dataPath?: Record<string, number>;
+  /** kernel transport: the nodes the mount's node table holds now */
+  nodes?: number;
 }
 
 /** What changed from `before` to `after`, per second. */
@@ -115,6 +117,7 @@ export function statsLine(before: StatsSnapshot, after: StatsSnapshot): StatsLin
     inflight: after.inflight,
     ops,
     ...(after.dataPath ? { dataPath: after.dataPath } : {}),
+    ...(after.nodes !== undefined ? { nodes: after.nodes } : {}),
   };
 }
 

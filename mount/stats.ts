@@ -40,6 +40,8 @@ export interface StatsSnapshot {
    * JavaScript, cachedReads, splicedReads, spliceFallbacks, ...: session.counters() in src/io/native.ts)
    */
   dataPath?: Record<string, number>;
+  /** kernel transport: the nodes the node table holds (the kernel's, and those it forgot that are kept) */
+  nodes?: number;
 }
 
 /** The numbers among a data path's counters (its latencies and flags left out). */

@@ -113,6 +113,9 @@ export class KernelMount {
       attachDirectory: options.nativeDataPath === false ? undefined : (node, fd, ino, kept) => this.session.attachDirectory(node, fd, ino, kept),
       detachDirectory: (node) => this.session.detachDirectory(node),
       removed: options.nativeDataPath === false ? undefined : (node) => this.session.removed(node),
+      named: options.nativeDataPath === false ? undefined : (parent, name, node, ino) => this.session.named(parent, name, node, ino),
+      unnamed: (parent, name) => this.session.unnamed(parent, name),
+      settle: (node, lookups, drop) => this.session.settle(node, lookups, drop),
       backingOpen: (fd) => this.session.backingOpen(fd),
       backingClose: (id) => this.session.backingClose(id),
     };
@@ -273,6 +276,7 @@ export class KernelMount {
       inflight: this.inflight,
       ops: this.stats.snapshot(native.native ? native : undefined),
       ...(native.native ? { dataPath: dataPathTotals(native) } : {}),
+      nodes: this.ops.nodes.size,
     };
   }
 

@@ -11,6 +11,20 @@
 // last name stays while the kernel holds it (a file may still be open) but has no path, and its inode
 // number is released at once: the backing file system may give it to a new file, which must be a new node.
 //
+// Known names (native/src/fuse/node-table.h): each name the table gives a node is told to `names`, and each
+// it takes away, before the reply of the request that changed it, so that the data path can answer a
+// LOOKUP of a name whose node is known without JavaScript. Those lookups are counted on the native side;
+// a FORGET that brings a node's count here to zero settles it with them (one native call under the native
+// mutex), and only a total of zero forgets it.
+//
+// Forgotten nodes kept: a node the kernel forgot (its total at zero) while it still has a name is kept, up
+// to `keepForgotten` of them (oldest let go first), with its names known to the data path: the kernel drops
+// its inodes when the memory is wanted (and drop_caches), and the next LOOKUP of the name gives the same node
+// again, answered natively. A node id may be given again after FORGET: for the kernel it is a new inode of
+// that id (node-table.h). Such a node is only ever reached by its own names: a lookup by another name of
+// its inode number (a hard link, or the number reused by a file made beside the mount) lets it go first,
+// unless the data path gave it out meanwhile.
+//
 // Names are name strings (ground/name-bytes.ts): the kernel's bytes, with bytes that are not UTF-8
 // escaped, so a path is a lossless string and two byte-distinct names never meet.
 import { FUSE_ROOT_ID } from './protocol.js';
@@ -32,6 +46,16 @@ export interface Node {
 
 const keyOf = (parent: Node, name: string): string => `${parent.id}/${name}`;
 
+/** The data path's table of known names (native/src/fuse/node-table.h). */
+export interface KnownNames {
+  /** `name` in `parent` is node `node`, inode `ino` */
+  named(parent: Node, name: string, node: Node): void;
+  /** `name` in `parent` names that node no longer */
+  unnamed(parent: Node, name: string): void;
+  /** JavaScript's count `lookups` of node `id` plus the lookups answered natively (taken); with `drop`, a total of 0 also removes its names */
+  settle(id: number, lookups: number, drop: boolean): number;
+}
+
 export class NodeTable {
   private readonly nodes = new Map<number, Node>();
   /** (parent id, name) -> the node known under that name */
@@ -41,8 +65,15 @@ export class NodeTable {
   private nextId = FUSE_ROOT_ID + 1;
   readonly root: Node = { id: FUSE_ROOT_ID, ino: 0n, links: [], lookups: 1 };
 
+  /** nodes the kernel forgot that are kept with their names, oldest first */
+  private readonly forgotten = new Set<Node>();
+
   /** `gone` hears of every node that lost its last name or was dropped (once for each). */
-  constructor(private readonly gone: (node: Node) => void = () => {}) {
+  constructor(
+    private readonly gone: (node: Node) => void = () => {},
+    private readonly names?: KnownNames,
+    private readonly keepForgotten = 0,
+  ) {
     this.nodes.set(this.root.id, this.root);
   }
 
@@ -81,6 +112,8 @@ export class NodeTable {
     }
     if (!node) {
       node = this.byIno.get(ino);
+      // a forgotten node is reached by its own names only (see above)
+      if (node && this.forgotten.has(node) && this.letGo(node)) node = undefined;
       if (!node) {
         node = { id: this.nextId++, ino, links: [], lookups: 0 };
         this.nodes.set(node.id, node);
@@ -89,6 +122,8 @@ export class NodeTable {
       node.links.push({ parent, name });
       this.byName.set(key, node);
     }
+    this.names?.named(parent, name, node);
+    this.forgotten.delete(node);
     node.lookups++;
     return node;
   }
@@ -99,7 +134,33 @@ export class NodeTable {
     if (!node || node === this.root) return;
     node.lookups -= count;
     if (node.lookups > 0) return;
-    this.nodes.delete(id);
+    const keep = this.keepForgotten > 0 && node.links.length > 0;
+    if (this.names) node.lookups = this.names.settle(id, node.lookups, !keep);
+    if (node.lookups > 0) return;
+    if (keep) {
+      this.forgotten.delete(node);
+      this.forgotten.add(node);
+      if (this.forgotten.size > this.keepForgotten) this.letGo(this.forgotten.values().next().value!);
+      return;
+    }
+    this.drop(node);
+  }
+
+  /**
+   * Drops forgotten node `node` unless the data path gave it out again since (then it is the kernel's again,
+   * with that count): whether it was dropped.
+   */
+  private letGo(node: Node): boolean {
+    this.forgotten.delete(node);
+    if (this.names) node.lookups = this.names.settle(node.id, node.lookups, true);
+    if (node.lookups > 0) return false;
+    this.drop(node);
+    return true;
+  }
+
+  /** Node `node` leaves the table (its native names are gone already, or never were). */
+  private drop(node: Node): void {
+    this.nodes.delete(node.id);
     for (const link of node.links) this.byName.delete(keyOf(link.parent, link.name));
     const named = node.links.length > 0;
     node.links = [];
@@ -113,8 +174,14 @@ export class NodeTable {
     const node = this.byName.get(key);
     if (!node) return undefined;
     this.byName.delete(key);
+    this.names?.unnamed(parent, name);
     node.links = node.links.filter((link) => link.parent !== parent || link.name !== name);
     if (node.links.length === 0) {
+      // a forgotten node that lost its last name goes, unless the data path gave it out meanwhile
+      if (this.forgotten.has(node) && this.letGo(node)) {
+        this.gone(node);
+        return node;
+      }
       if (this.byIno.get(node.ino) === node) this.byIno.delete(node.ino);
       this.gone(node);
     }
@@ -128,6 +195,7 @@ export class NodeTable {
     this.unlinked(newParent, newName);
     if (!node) return;
     this.byName.delete(keyOf(parent, name));
+    this.names?.unnamed(parent, name);
     this.relink(node, parent, name, { parent: newParent, name: newName });
   }
 
@@ -137,6 +205,8 @@ export class NodeTable {
     const b = this.byName.get(keyOf(newParent, newName));
     this.byName.delete(keyOf(parent, name));
     this.byName.delete(keyOf(newParent, newName));
+    this.names?.unnamed(parent, name);
+    this.names?.unnamed(newParent, newName);
     if (a) this.relink(a, parent, name, { parent: newParent, name: newName });
     if (b) this.relink(b, newParent, newName, { parent, name });
   }
@@ -147,6 +217,7 @@ export class NodeTable {
     if (index >= 0) node.links[index] = to;
     else node.links.push(to);
     this.byName.set(keyOf(to.parent, to.name), node);
+    this.names?.named(to.parent, to.name, node);
   }
 
   get size(): number {

@@ -5,7 +5,7 @@
 // New files, directories and symlinks belong to the caller: the request carries its uid and gid, and when
 // the mount runs as root the new entry is chowned to them (a mount by an ordinary user can only make
 // entries of its own).
-import { decodeName, encodeName } from '../../src/ground/name-bytes.js';
+import { decodeName, encodeName, isWellFormed } from '../../src/ground/name-bytes.js';
 import { StorageError, traceless } from '../../src/ground/errors.js';
 import { joinPath } from '../../src/storage/names.js';
 import { kindOfMode, type EntryStat, type NativeAccess } from '../../src/adapters/adapter.js';
@@ -14,7 +14,7 @@ import { O, type Stat } from '../../src/io/engine.js';
 import { decodeStatx } from '../../src/io/statx.js';
 import type { PosixFs } from '../posix-fs.js';
 import type { Logger } from '../../src/log.js';
-import { NodeTable, type Node } from './node-table.js';
+import { NodeTable, type KnownNames, type Node } from './node-table.js';
 import {
   COPY_FILE_RANGE_MAX_32,
   FATTR,
@@ -74,6 +74,15 @@ export interface NativePort {
   detachDirectory?: (node: number) => void;
   /** has the data path answer ENOENT to GETATTR and SETATTR of node `node`, which nothing can reach again */
   removed?: (node: number) => void;
+  /**
+   * known names (native/src/fuse/node-table.h): the data path answers a LOOKUP of `name` (UTF-8) in
+   * attached directory `parent` that finds inode `ino` with node `node`, counting the lookup; `unnamed`
+   * takes a name back; `settle` adds the lookups counted natively to JavaScript's count and returns the
+   * total, and with `drop` a total of 0 removes the node's names (atomically)
+   */
+  named?: (parent: number, name: string, node: number, ino: bigint) => void;
+  unnamed?: (parent: number, name: string) => void;
+  settle?: (node: number, lookups: number, drop: boolean) => number;
   /** FUSE passthrough: a backing file id for descriptor fd, or -errno; and forgetting one */
   backingOpen(fd: number): number;
   backingClose(id: number): number;
@@ -124,8 +133,11 @@ const NO_TIME: Timeout = { sec: 0, nsec: 0 };
 /** A name from the storage (a string, or bytes when not UTF-8) as bytes. */
 const bytesOf = (name: string | Buffer): Buffer => (typeof name === 'string' ? Buffer.from(name, 'utf8') : name);
 
+/** Nodes the kernel forgot that are kept, with their names known to the data path (node-table.ts). */
+const KEEP_FORGOTTEN = 65_536;
+
 export class KernelOps {
-  readonly nodes = new NodeTable((node) => this.nodeGone(node));
+  readonly nodes: NodeTable;
   private readonly dirs = new Map<number, OpenDir>();
   private nextDirHandle = 1;
   /** open file handles by node: the node's attributes once unlinked come from one of them */
@@ -157,6 +169,27 @@ export class KernelOps {
   ) {
     this.entryValid = timeout(options.entryTimeout);
     this.attrValid = timeout(options.attrTimeout);
+    const names = this.knownNames();
+    // without the data path's names a forgotten node kept would only hold memory
+    this.nodes = new NodeTable((node) => this.nodeGone(node), names, names ? KEEP_FORGOTTEN : 0);
+  }
+
+  /**
+   * The data path's known names, when it answers LOOKUPs: the names of attached directories only (the
+   * only ones it looks up), and only names that are UTF-8 (it is told them as strings).
+   */
+  private knownNames(): KnownNames | undefined {
+    const { named, unnamed, settle } = this.native ?? {};
+    if (!named || !unnamed || !settle || !this.native?.attachDirectory) return undefined;
+    return {
+      named: (parent, name, node) => {
+        if (this.attachedDirectories.has(parent.id) && isWellFormed(name)) named(parent.id, name, node.id, node.ino);
+      },
+      unnamed: (parent, name) => {
+        if (isWellFormed(name)) unnamed(parent.id, name);
+      },
+      settle,
+    };
   }
 
   /** What INIT agreed on that changes how operations behave. */

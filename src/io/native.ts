@@ -127,6 +127,14 @@ export interface NativeFuseSession {
   /** node `nodeid` lost its last name with no handle open: the data path answers its GETATTR and SETATTR with ENOENT */
   removed(nodeid: number): void;
   /**
+   * known names (native/src/fuse/node-table.h): a LOOKUP of `name` in attached directory `parent` that finds
+   * inode `ino` is answered natively with node `nodeid` (its lookup counted there); `unnamed` takes it back
+   */
+  named(parent: number, name: string, nodeid: number, ino: bigint): void;
+  unnamed(parent: number, name: string): void;
+  /** JavaScript's count `lookups` of the node plus the lookups answered natively (taken); with `drop`, a total of 0 also removes its names */
+  settle(nodeid: number, lookups: number, drop: boolean): number;
+  /**
    * FUSE over io_uring: one queue per possible CPU with `depth` entries of `payloadSize` bytes, threads and
    * rings ready; before answering INIT with FUSE_OVER_IO_URING. Returns the number of queues; throws with errno.
    */
@@ -160,6 +168,9 @@ export interface NativeFuseSession {
     splicePipesBusy: number;
     /** READs large enough to splice whose data the page cache did not hold (all of it, read), and were copied */
     spliceUncached: number;
+    /** LOOKUPs answered with the node JavaScript gave the name, and the names known now */
+    knownLookups: number;
+    knownNames: number;
     /** reads of /dev/fuse that found no request (EAGAIN) */
     emptyReads: number;
     uringQueues: number;
@@ -197,10 +208,11 @@ export interface NativeMemtable {
 
 export interface NativeAddon {
   /** onRequests: the requests for JavaScript, and pairs of handle and node whose RELEASE the data path answered */
-  FuseSession: new (
-    onRequests: (requests: Buffer[], released: number[]) => void,
-    onEnd: (errno: number) => void,
-  ) => NativeFuseSession;
+  FuseSession: {
+    new (onRequests: (requests: Buffer[], released: number[]) => void, onEnd: (errno: number) => void): NativeFuseSession;
+    /** the fuse_entry_out the data path answers a known name's LOOKUP with, from a struct statx (tests) */
+    entryOf(statx: Uint8Array, nodeid: number, attrSeconds: number, attrNanoseconds: number, entrySeconds: number, entryNanoseconds: number): Buffer;
+  };
   Ring: new (entries: number, onComplete: (count: number) => void, results: Float64Array) => NativeRing;
   blocking: NativeBlocking;
   /** flock(fd, LOCK_EX or LOCK_SH | LOCK_NB): 0, or -errno (-EWOULDBLOCK when another holds it) */

@@ -415,3 +415,95 @@ for (const [knob, how, check] of SPLICE_MODES) {
     t.equal(check(native), undefined, `${summary} (${how})`);
   });
 }
+
+// A name JavaScript gave a node (CREATE, LOOKUP, ...) in an attached directory is known to the data path:
+// its next LOOKUPs (after the kernel dropped its dentries, or its inode and so the node) are answered
+// natively with that node while the statx finds that inode (native/src/fuse/node-table.h, "Known names").
+// The lookups it answers count: a FORGET drops a node only once its total is zero, so files stay reachable
+// and a removed one is dropped in the end (no leak).
+const dropCaches = 'sync; echo 2 > /proc/sys/vm/drop_caches';
+/** `persistfs stats`' node count and known-lookup counter of the mount at `mnt`. */
+function knownOf(mnt: string): { nodes: number; knownLookups: number; knownNames: number } {
+  const stats = statsOf(mnt) as { nodes?: number; dataPath?: Record<string, number> };
+  return { nodes: stats.nodes ?? -1, knownLookups: stats.dataPath?.knownLookups ?? 0, knownNames: stats.dataPath?.knownNames ?? 0 };
+}
+async function until(what: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !what(); i++) await new Promise((resolve) => setTimeout(resolve, 25));
+}
+for (const [how, args, uring] of [
+  ['data path', ['--fuse-uring', 'off'], false],
+  ['data path, io_uring queues', ['--fuse-uring', 'on'], true],
+] as Array<[string, string[], boolean]>) {
+  test(`kernel transport (${how}): LOOKUPs of a name JavaScript gave a node are answered natively; the node's lookups all come back`, async (t) => {
+    if (uring && !switchUring(t, true)) {
+      t.skip('this kernel has no FUSE over io_uring');
+      return;
+    }
+    const m = await withMount(t, 'io_uring', ['--transport', 'kernel', '--debug', '--log-level', 'info', ...args]);
+    m.sh('mkdir d && echo kept > d/g && stat d >/dev/null');
+    const base = knownOf(m.mnt);
+    m.sh('echo one > d/f && stat d/f >/dev/null');
+    const lookups = () => [...m.log().matchAll(/"op":"(LOOKUP|MKDIR)","unique":\d+,"node":(\d+)/g)].map((match) => match[1]);
+    await until(() => lookups().includes('MKDIR'));
+    const before = { ...knownOf(m.mnt), javascript: lookups().filter((op) => op === 'LOOKUP').length };
+    const inodes = m.sh(`for i in $(seq 1 20); do ${dropCaches}; stat -c %i d/f; stat -c %i d/g; done | sort -u | wc -l; cat d/f d/g`);
+    t.equal(inodes, '2\none\nkept\n', '20 rounds of stat of two files, dentries and inodes dropped before each: the same two files');
+    m.sh('mkdir marker'); // a request JavaScript answers: once it is logged, so are the LOOKUPs before it
+    await until(() => lookups().filter((op) => op === 'MKDIR').length >= 2);
+    const after = knownOf(m.mnt);
+    const javascript = lookups().filter((op) => op === 'LOOKUP').length - before.javascript;
+    t.ok(after.knownLookups - before.knownLookups >= 40, `the data path answered ${after.knownLookups - before.knownLookups} LOOKUPs with a known node`);
+    t.ok(javascript <= 2, `JavaScript saw ${javascript} of the 60 LOOKUPs (d, f and g, 20 times)`);
+
+    // an open file stays reachable while its name is looked up natively and its inode dropped around it
+    const held = m.sh(`python3 - <<'EOF'
+import os, subprocess
+fd = os.open('d/g', os.O_RDONLY)
+for i in range(5):
+    subprocess.run(['sh', '-c', '${dropCaches}'])
+    os.stat('d/g')
+print(os.pread(fd, 10, 0).decode().strip(), os.fstat(fd).st_nlink)
+os.close(fd)
+EOF`);
+    t.equal(held, 'kept 1\n', 'a file held open through it reads and stats');
+
+    m.sh(`rm d/f && ${dropCaches}`);
+    await until(() => knownOf(m.mnt).nodes <= base.nodes + 1); // + marker
+    t.equal(knownOf(m.mnt).nodes, base.nodes + 1, 'the removed file was dropped by the node table (the marker directory is the one more)');
+    t.equal(
+      m.sh('cat d/g; stat d/f 2>&1 || true').replace(/.*No such file.*\n/, 'ENOENT\n'),
+      'kept\nENOENT\n',
+      'the file still there reads; the removed one is absent',
+    );
+  });
+}
+
+// Names that change after the data path knew them: through the mount (rename, rename over, exchange,
+// unlink and create again) and beside it (a file renamed over the name in the backing directory). Each
+// LOOKUP after the change (the kernel's dentries dropped first) finds the file that is there now.
+test('kernel transport (data path): known names renamed, replaced, exchanged, removed, or changed beside the mount name the file there now', async (t) => {
+  const m = await withMount(t, 'io_uring', ['--transport', 'kernel']);
+  const cat = (names: string) => m.sh(`${dropCaches}; cat ${names} | tr '\\n' ' '`);
+  const inode = (name: string) => m.sh(`${dropCaches}; stat -c %i ${name}`).trim();
+  m.sh('mkdir d && echo A > d/a && echo B > d/b && echo C > d/c');
+  t.equal(cat('d/a d/b d/c'), 'A B C ', 'three files');
+  const before = knownOf(m.mnt).knownLookups;
+  t.equal(cat('d/a d/b d/c'), 'A B C ', 'looked up again (known)');
+  t.ok(knownOf(m.mnt).knownLookups > before, 'answered with their nodes by the data path');
+  m.sh('mv d/a d/x');
+  t.equal(cat('d/x'), 'A ', 'a renamed: x is A');
+  t.ok(m.sh(`${dropCaches}; stat d/a 2>&1 || true`).includes('No such file'), 'and a is absent');
+  m.sh('mv d/b d/x');
+  t.equal(cat('d/x'), 'B ', 'b renamed over x: x is B');
+  m.sh(`python3 -c "import ctypes; libc = ctypes.CDLL(None, use_errno=True); assert libc.renameat2(-100, b'd/x', -100, b'd/c', 2) == 0, ctypes.get_errno()"`);
+  t.equal(cat('d/x d/c'), 'C B ', 'x and c exchanged');
+  m.sh('rm d/c && echo E > d/c');
+  t.equal(cat('d/c'), 'E ', 'c removed and made again');
+  fs.writeFileSync(path.join(m.backing, 'd', 'new'), 'F\n');
+  fs.renameSync(path.join(m.backing, 'd', 'new'), path.join(m.backing, 'd', 'c'));
+  t.equal(cat('d/c'), 'F ', 'c replaced beside the mount: the new file');
+  t.equal(inode('d/c'), String(fs.statSync(path.join(m.backing, 'd', 'c')).ino), 'with its inode number');
+  fs.rmSync(path.join(m.backing, 'd', 'x'));
+  t.ok(m.sh(`${dropCaches}; stat d/x 2>&1 || true`).includes('No such file'), 'x removed beside the mount: absent');
+  t.equal(m.sh('ls d | tr "\\n" " "'), 'c ', 'the directory holds what the backing directory holds');
+});

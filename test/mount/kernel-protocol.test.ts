@@ -4,14 +4,16 @@
 import test from 'tape';
 
 import { InitError, negotiate } from '../../mount/kernel/init.js';
-import { NodeTable } from '../../mount/kernel/node-table.js';
+import { NodeTable, type Node } from '../../mount/kernel/node-table.js';
 import { KernelOps } from '../../mount/kernel/operations.js';
 import type { PosixFs } from '../../mount/posix-fs.js';
 import { InitFlag, Opcode, Size } from '../../mount/kernel/protocol.js';
-import { attrOut, direntSize, writeDirent } from '../../mount/kernel/reply.js';
+import { attrOut, direntSize, entryOut, writeDirent } from '../../mount/kernel/reply.js';
 import { BodyReader, decodeRequest, ProtocolError, writeIn } from '../../mount/kernel/request.js';
 import type { EntryStat } from '../../src/index.js';
-import { STATX_SIZE } from '../../src/io/statx.js';
+import { decodeStatx, STATX_SIZE } from '../../src/io/statx.js';
+import { native } from '../../src/io/native.js';
+import { kindOfMode } from '../../src/adapters/adapter.js';
 
 function raw(opcode: number, body: Buffer, unique = 42, nodeid = 1): Buffer {
   const header = Buffer.alloc(Size.IN_HEADER);
@@ -173,6 +175,119 @@ test('LOOKUP gives the directory looked in to the data path, once', async (t) =>
   await ops.get(Opcode.LOOKUP)!(decodeRequest(raw(Opcode.LOOKUP, Buffer.from('a\0'))));
   await ops.get(Opcode.LOOKUP)!(decodeRequest(raw(Opcode.LOOKUP, Buffer.from('b\0'))));
   t.deepEqual(attached, [[1, 5, 0n, []]], 'the root (node 1, inode not checked), with its descriptor, once');
+  t.end();
+});
+
+/** A stand-in for the data path's known names: what it was told, and lookups it answered (`answer`). */
+function knownNames() {
+  const names = new Map<string, { node: number; ino: bigint }>();
+  const counts = new Map<number, number>();
+  return {
+    names,
+    /** a LOOKUP answered natively: the node the name is known as (its lookup counted), or undefined */
+    answer(parent: number, name: string): number | undefined {
+      const known = names.get(`${parent}/${name}`);
+      if (known) counts.set(known.node, (counts.get(known.node) ?? 0) + 1);
+      return known?.node;
+    },
+    port: {
+      named: (parent: Node, name: string, node: Node) => void names.set(`${parent.id}/${name}`, { node: node.id, ino: node.ino }),
+      unnamed: (parent: Node, name: string) => void names.delete(`${parent.id}/${name}`),
+      settle: (id: number, lookups: number, drop: boolean) => {
+        const total = lookups + (counts.get(id) ?? 0);
+        counts.delete(id);
+        if (total <= 0 && drop) for (const [key, known] of names) if (known.node === id) names.delete(key);
+        return total;
+      },
+    },
+  };
+}
+
+test('NodeTable: each name given a node is told to the data path, each taken away before the change is answered', (t) => {
+  const known = knownNames();
+  const nodes = new NodeTable(undefined, known.port);
+  const dir = nodes.lookedUp(nodes.root, 'd', 10n);
+  const a = nodes.lookedUp(dir, 'a', 11n);
+  const b = nodes.lookedUp(dir, 'b', 12n);
+  t.deepEqual([...known.names.keys()].sort(), ['1/d', `${dir.id}/a`, `${dir.id}/b`], 'every entry answered');
+  nodes.renamed(dir, 'a', dir, 'b');
+  t.deepEqual(known.names.get(`${dir.id}/b`), { node: a.id, ino: 11n }, 'a rename over b: b is a');
+  t.notOk(known.names.has(`${dir.id}/a`), 'and a is no longer known');
+  const c = nodes.lookedUp(dir, 'c', 13n);
+  nodes.exchanged(dir, 'b', dir, 'c');
+  t.deepEqual([known.names.get(`${dir.id}/b`)?.node, known.names.get(`${dir.id}/c`)?.node], [c.id, a.id], 'an exchange swaps them');
+  nodes.unlinked(dir, 'b');
+  t.notOk(known.names.has(`${dir.id}/b`), 'an unlinked name is not');
+  nodes.lookedUp(dir, 'c', 99n);
+  t.deepEqual(known.names.get(`${dir.id}/c`)?.ino, 99n, 'a name found to be another inode is that inode');
+  t.ok(b, 'b was a node');
+  t.end();
+});
+
+test('NodeTable: lookups answered natively count; a FORGET drops a node only when the total is zero', (t) => {
+  const known = knownNames();
+  const nodes = new NodeTable(undefined, known.port);
+  const f = nodes.lookedUp(nodes.root, 'f', 20n);
+  for (let i = 0; i < 5; i++) known.answer(1, 'f');
+  nodes.forget(f.id, 3);
+  t.equal(nodes.get(f.id), f, 'the kernel gave back 3 of 6 lookups: kept');
+  nodes.forget(f.id, 3);
+  t.equal(nodes.get(f.id), undefined, 'the last 3: dropped');
+  t.notOk(known.names.has('1/f'), 'with its name (so the data path cannot give it out again)');
+  t.notEqual(nodes.lookedUp(nodes.root, 'f', 20n).id, f.id, 'a LOOKUP after that makes a new node');
+  t.end();
+});
+
+test('NodeTable: a forgotten node with a name is kept (bounded) and can be given out again by the data path', (t) => {
+  const known = knownNames();
+  const gone: number[] = [];
+  const nodes = new NodeTable((node) => gone.push(node.id), known.port, 2);
+  const [a, b, c] = ['a', 'b', 'c'].map((name, i) => nodes.lookedUp(nodes.root, name, BigInt(30 + i)));
+  nodes.forget(a!.id, 1);
+  t.equal(nodes.get(a!.id), a, 'forgotten, kept');
+  t.equal(known.answer(1, 'a'), a!.id, 'its name still known: the data path gives it out again');
+  nodes.forget(b!.id, 1);
+  nodes.forget(c!.id, 1);
+  t.equal(nodes.get(a!.id), a, 'a third forgotten node lets the oldest go, but a was given out again: kept');
+  t.equal(nodes.get(b!.id), b, 'b kept');
+  nodes.forget(a!.id, 1);
+  t.equal(nodes.get(b!.id), undefined, 'a forgotten again: the oldest (b) is let go');
+  t.deepEqual(gone, [b!.id], 'and reported gone');
+  t.equal(nodes.lookedUp(nodes.root, 'a', 30n), a, 'a lookup by JavaScript of a kept name gives its node');
+  nodes.forget(a!.id, 1);
+  t.equal(nodes.lookedUp(nodes.root, 'a2', 30n).id === a!.id, false, 'another name of its inode (a hard link, or a reused number) lets it go first');
+  t.equal(nodes.get(a!.id), undefined, 'a is gone');
+  nodes.unlinked(nodes.root, 'c');
+  t.equal(nodes.get(c!.id), undefined, 'a kept node that loses its last name goes');
+  t.end();
+});
+
+test("entryOf: the data path's reply to a known name's LOOKUP is byte for byte JavaScript's entryOut of the same statx", (t) => {
+  const statx = Buffer.alloc(STATX_SIZE);
+  statx.writeUInt32LE(0x7ff | 0x800, 0); // mask
+  statx.writeUInt32LE(4096, 4); // blksize
+  statx.writeUInt32LE(3, 16); // nlink
+  statx.writeUInt32LE(1001, 20); // uid
+  statx.writeUInt32LE(1002, 24); // gid
+  statx.writeUInt16LE(0o20640, 28); // a character device
+  statx.writeBigUInt64LE(2n ** 40n + 5n, 32); // ino
+  statx.writeBigUInt64LE(2n ** 45n + 1n, 40); // size
+  statx.writeBigUInt64LE(77n, 48); // blocks
+  statx.writeBigInt64LE(-2n, 64); // atime before 1970
+  statx.writeUInt32LE(999_999_999, 72);
+  statx.writeBigInt64LE(1_700_000_000n, 96); // ctime
+  statx.writeUInt32LE(5, 104);
+  statx.writeBigInt64LE(1_700_000_001n, 112); // mtime
+  statx.writeUInt32LE(123_456_789, 120);
+  statx.writeUInt32LE(259, 128); // rdev major
+  statx.writeUInt32LE(70_000, 132); // rdev minor (past 8 bits)
+  const attr = { sec: 2, nsec: 500_000_000 };
+  const entry = { sec: 86_400, nsec: 7 };
+  const node = 2 ** 40 + 3;
+  const stat = decodeStatx(statx);
+  const ours = entryOut(node, { ...stat, kind: kindOfMode(stat.mode) }, entry, attr);
+  const natives = native.FuseSession.entryOf(statx, node, attr.sec, attr.nsec, entry.sec, entry.nsec);
+  t.equal(natives.toString('hex'), ours.toString('hex'), 'the same 128 bytes');
   t.end();
 });
 

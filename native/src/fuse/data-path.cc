@@ -607,26 +607,40 @@ void DataPath::StartWriteback(const std::shared_ptr<OpenFile>& file, size_t writ
   Submit(op.release());
 }
 
+void AttrOf(Attr* a, const struct statx& s) {
+  a->ino = s.stx_ino;
+  a->size = s.stx_size;
+  a->blocks = s.stx_blocks;
+  a->atime = static_cast<uint64_t>(s.stx_atime.tv_sec);
+  a->mtime = static_cast<uint64_t>(s.stx_mtime.tv_sec);
+  a->ctime = static_cast<uint64_t>(s.stx_ctime.tv_sec);
+  a->atimensec = s.stx_atime.tv_nsec;
+  a->mtimensec = s.stx_mtime.tv_nsec;
+  a->ctimensec = s.stx_ctime.tv_nsec;
+  a->mode = s.stx_mode;
+  a->nlink = s.stx_nlink;
+  a->uid = s.stx_uid;
+  a->gid = s.stx_gid;
+  a->rdev = DeviceNumber(s.stx_rdev_major, s.stx_rdev_minor);
+  a->blksize = s.stx_blksize;
+}
+
+EntryOut EntryOf(uint64_t nodeid, const struct statx& s, const DataPath::Timeouts& timeouts) {
+  EntryOut out{};
+  out.nodeid = nodeid;
+  out.entry_valid = timeouts.entry_seconds;
+  out.entry_valid_nsec = timeouts.entry_nanoseconds;
+  out.attr_valid = timeouts.attr_seconds;
+  out.attr_valid_nsec = timeouts.attr_nanoseconds;
+  AttrOf(&out.attr, s);
+  return out;
+}
+
 void DataPath::SendAttributes(const Request& request, const struct statx& s) {
   AttrOut out{};
   out.attr_valid = timeouts_.attr_seconds;
   out.attr_valid_nsec = timeouts_.attr_nanoseconds;
-  Attr& a = out.attr;
-  a.ino = s.stx_ino;
-  a.size = s.stx_size;
-  a.blocks = s.stx_blocks;
-  a.atime = static_cast<uint64_t>(s.stx_atime.tv_sec);
-  a.mtime = static_cast<uint64_t>(s.stx_mtime.tv_sec);
-  a.ctime = static_cast<uint64_t>(s.stx_ctime.tv_sec);
-  a.atimensec = s.stx_atime.tv_nsec;
-  a.mtimensec = s.stx_mtime.tv_nsec;
-  a.ctimensec = s.stx_ctime.tv_nsec;
-  a.mode = s.stx_mode;
-  a.nlink = s.stx_nlink;
-  a.uid = s.stx_uid;
-  a.gid = s.stx_gid;
-  a.rdev = DeviceNumber(s.stx_rdev_major, s.stx_rdev_minor);
-  a.blksize = s.stx_blksize;
+  AttrOf(&out.attr, s);
   transport_.Send(request, 0, &out, sizeof out);
 }
 
@@ -658,9 +672,11 @@ bool DataPath::ServeByNode(const Request& request) {
 
 // A LOOKUP in an attached directory is one statx of the name relative to the directory's descriptor, made
 // here (through the ring io_uring would hand it to an io-wq worker: two thread wake-ups). A name it does
-// not have is answered here, absent for the entry timeout: the first request of every create. A name that is there goes
-// to JavaScript, which makes nodes, with the statx after the request (mount/kernel/request.ts). Anything else (an error
-// other than ENOENT, a name the directory leaves to JavaScript) goes to JavaScript as it came. The kernel holds the
+// not have is answered here, absent for the entry timeout: the first request of every create. A name that is
+// there and that JavaScript gave a node id, still the inode it was then, is answered here with that node (its
+// lookup counted: node-table.h, "Known names"); another name that is there goes to JavaScript, which makes
+// nodes, with the statx after the request (mount/kernel/request.ts). Anything else (an error other than
+// ENOENT, a name the directory leaves to JavaScript) goes to JavaScript as it came. The kernel holds the
 // directory locked against creates while it looks up, so the answer cannot race with a create through the mount.
 bool DataPath::ServeLookup(const Request& request) {
   const uint64_t start_ns = MonotonicNs();
@@ -673,7 +689,16 @@ bool DataPath::ServeLookup(const Request& request) {
   if (!directory || directory->LeavesToJavaScript(name)) return false;
   struct statx stx;
   if (statx(directory->fd, name, AT_SYMLINK_NOFOLLOW, kLookupStatxMask, &stx) == 0) {
-    transport_.ForwardCopy(request, &stx, sizeof stx);
+    const uint64_t nodeid = nodes_.Known(request.header.nodeid, name, stx.stx_ino);
+    if (nodeid == 0) {
+      transport_.ForwardCopy(request, &stx, sizeof stx);
+      return true;
+    }
+    const EntryOut out = EntryOf(nodeid, stx, timeouts_);
+    transport_.Send(request, 0, &out, sizeof out);
+    counters_.served.fetch_add(1, std::memory_order_relaxed);
+    counters_.known_lookups.fetch_add(1, std::memory_order_relaxed);
+    counters_.Record(kStatLookup, start_ns, 0);
     return true;
   }
   if (errno != ENOENT) return false;

@@ -3,7 +3,8 @@
 // at OPEN, and the storage's size cell for the file. From then on READ, WRITE, FSYNC, FLUSH, RELEASE and
 // GETATTR of that handle are served here, on the thread that received them, with their IO on that
 // thread's io_uring (and, by node, node-table.h: GETATTR of a directory JavaScript attached, with one
-// statx on its descriptor there and then, LOOKUP of a name such a directory does not have, absent, and GETATTR
+// statx on its descriptor there and then, LOOKUP of a name such a directory does not have, absent, LOOKUP of a
+// name JavaScript gave a node id that is still that inode, that node (node-table.h, "Known names"), and GETATTR
 // and SETATTR of a removed file, ENOENT): a READ is one preadv2(RWF_NOWAIT) on the storage's descriptor there and
 // then when the page cache holds its data, else one IORING_OP_READ, its completion the reply (after a run of
 // misses, straight to the ring: see kMissesBeforeSkip; over /dev/fuse, a large READ the page cache holds
@@ -21,6 +22,7 @@
 #pragma once
 
 #include <liburing.h>
+#include <sys/stat.h>
 
 #include <atomic>
 #include <cstddef>
@@ -63,6 +65,7 @@ struct DataPathCounters {
   std::atomic<uint64_t> splice_fallbacks{0};     // READs begun by splice, answered by copy or an error after all
   std::atomic<uint64_t> splice_pipes_busy{0};    // READs large enough to splice that found no free pipe (copied)
   std::atomic<uint64_t> splice_uncached{0};      // READs large enough to splice whose data the cache lacked (copied)
+  std::atomic<uint64_t> known_lookups{0};        // LOOKUPs answered with the node JavaScript gave the name
   std::atomic<uint64_t> errors[kStatKinds] = {};
   std::atomic<uint64_t> latency[kStatKinds][kLatencyBuckets] = {};
   // One answered request of `kind` that arrived at `start_ns` (CLOCK_MONOTONIC); error: its errno or 0.
@@ -157,7 +160,7 @@ class DataPath {
   void Retire(Op* op);  // gives its buffer back, frees it, and lets go of its file
   void StartWriteback(const std::shared_ptr<OpenFile>& file, size_t written);  // see kWritebackEvery
   bool ServeByNode(const Request& request);  // GETATTR by node or SETATTR (node-table.h); false when not ours
-  bool ServeLookup(const Request& request);  // LOOKUP of a name an attached directory does not have; false otherwise
+  bool ServeLookup(const Request& request);  // LOOKUP in an attached directory: an absent name, a known one
   void SendAttributes(const Request& request, const struct statx& stx);
 
   io_uring* const ring_;
@@ -182,5 +185,10 @@ class DataPath {
   size_t pipe_pages_ = 0;  // pipe buffers each pipe holds: a reply needs one per page it touches, plus its header
   bool cachestat_works_ = true;
 };
+
+// fuse_attr_out's attributes of `s`, as JavaScript writes them from the same statx (mount/kernel/reply.ts writeAttr).
+void AttrOf(Attr* a, const struct statx& s);
+// fuse_entry_out of node `nodeid` with the attributes of `s` and both timeouts (reply.ts entryOut).
+EntryOut EntryOf(uint64_t nodeid, const struct statx& s, const DataPath::Timeouts& timeouts);
 
 }  // namespace persistfs::fuse

@@ -18,6 +18,40 @@
 // changes the file's ctime in the kernel's cache, which it writes back at once as a SETATTR of the unlinked
 // file. Node ids are never reused while mounted, so an id stays true until the kernel forgets the node;
 // the set is emptied when it is full (the requests of the ids it held go to JavaScript again).
+//
+// Known names: when JavaScript answers an entry (LOOKUP, CREATE, MKDIR, MKNOD, SYMLINK, LINK, a READDIRPLUS
+// entry) in an attached directory it tells the table "(parent id, name) -> (node id, inode number)" (Named).
+// A LOOKUP in an attached directory whose statx shows that inode number is answered by the data path with that
+// node (Known), without JavaScript; another inode (the name changed beside the mount), a miss, a kept name go
+// to JavaScript as before. JavaScript stays the owner of node ids: it removes a name (Unnamed) when the name
+// leaves the node (UNLINK, RMDIR, RENAME of either name, RENAME_EXCHANGE, a lookup finding another inode)
+// before that request's reply is written, so no LOOKUP the kernel sends after seeing the change can find it.
+//
+// Lookup counts. Every entry reply counts one lookup of its node in the kernel, which FORGET gives back. The
+// table counts the lookups the data path answered per node (in Known, under the mutex, before the reply is
+// sent); JavaScript counts its own. When a FORGET brings JavaScript's count of a node to zero or below, it
+// calls Settle(node, its count, drop): under the mutex the native count is added to JavaScript's and taken
+// (set to zero), and with `drop`, when the total is zero, the node's names are removed, so that no LOOKUP can
+// be answered with the node after that. The total is JavaScript's count from then on. Why that is enough:
+// - A native reply is counted before it is sent, so at any time the counts held here and in JavaScript add
+//   up to at least what the kernel received; a FORGET gives back only lookups the kernel received; so a
+//   total of zero means the kernel holds no lookup of the node, and none is on its way.
+// - A LOOKUP answered here between the FORGET and its Settle is counted before Settle takes the count (the
+//   total is then one or more: the node stays), or it runs after Settle removed the names (it finds
+//   nothing and goes to JavaScript, which makes a new node). Known and Settle hold the same mutex, so there
+//   is no third order.
+// - A reply with a node id the kernel forgot is a new inode for the kernel (fuse_iget makes one when the id
+//   has none, after waiting for an eviction under way), counting from one; a FORGET of the old inode that
+//   comes later still subtracts only what the old one had. Counts add per node id whatever the order of a
+//   FORGET and a LOOKUP reply, so JavaScript may keep a node the kernel forgot, with its names, and the data
+//   path give it out again (mount/kernel/node-table.ts keeps a bounded number of such nodes).
+// - Several readers, and the FUSE-over-io_uring queues (one thread each), share this table and its mutex;
+//   a reply written by a queue thread leaves after the count, as on /dev/fuse.
+// - A name removed by JavaScript while a LOOKUP of it is between its statx and Known: found (the LOOKUP was
+//   answered as if before the change; the kernel orders it as it orders any reply that crosses an UNLINK) or
+//   not (it goes to JavaScript with its statx, as every LOOKUP of a present name did before).
+// The table of names is bounded (kNames): past it an arbitrary name is let go (its LOOKUPs go to JavaScript
+// again); counts are never let go (a node's count lives until JavaScript settles it).
 #pragma once
 
 #include <fcntl.h>
@@ -27,9 +61,11 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -107,10 +143,105 @@ class NodeTable {
     return removed_.count(nodeid) != 0;
   }
 
+  // JavaScript answered `name` in `parent` with node `nodeid`, inode `ino`.
+  void Named(uint64_t parent, std::string_view name, uint64_t nodeid, uint64_t ino) {
+    std::string key = KeyOf(parent, name);
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = names_.find(key);
+    if (it != names_.end()) {
+      if (it->second.nodeid == nodeid) {
+        it->second.ino = ino;
+        return;
+      }
+      LetGo(it);
+    }
+    if (names_.size() >= kNames) LetGo(names_.begin());
+    names_.emplace(key, KnownName{nodeid, ino});
+    nodes_[nodeid].keys.push_back(std::move(key));
+  }
+
+  // `name` left `parent` (or JavaScript no longer vouches for it).
+  void Unnamed(uint64_t parent, std::string_view name) {
+    std::string key = KeyOf(parent, name);
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = names_.find(key);
+    if (it != names_.end()) LetGo(it);
+  }
+
+  // A LOOKUP of `name` in `parent`, whose statx found inode `ino`: the node JavaScript gave that name, with one
+  // lookup counted for it; 0 when the name is not known as that inode (JavaScript answers).
+  uint64_t Known(uint64_t parent, const char* name, uint64_t ino) {
+    std::string key = KeyOf(parent, name);
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = names_.find(key);
+    if (it == names_.end() || it->second.ino != ino) return 0;
+    nodes_[it->second.nodeid].lookups++;
+    return it->second.nodeid;
+  }
+
+  // JavaScript's count of node `nodeid` is `lookups`: the node's total with the lookups answered here, which
+  // are taken; with `drop`, a total of zero or less also removes the node's names (see above).
+  int64_t Settle(uint64_t nodeid, int64_t lookups, bool drop) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = nodes_.find(nodeid);
+    if (it == nodes_.end()) return lookups;
+    const int64_t total = lookups + static_cast<int64_t>(it->second.lookups);
+    it->second.lookups = 0;
+    if (total <= 0 && drop) {
+      for (const std::string& key : it->second.keys) names_.erase(key);
+      it->second.keys.clear();
+    }
+    if (it->second.keys.empty()) nodes_.erase(it);
+    return total;
+  }
+
+  size_t KnownNames() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return names_.size();
+  }
+
+  // Names known at once (see above).
+  static constexpr size_t kNames = 65536;
+
  private:
+  struct KnownName {
+    uint64_t nodeid;
+    uint64_t ino;
+  };
+  struct NodeNames {
+    uint64_t lookups = 0;           // LOOKUPs answered here since JavaScript last settled the node
+    std::vector<std::string> keys;  // its names in names_
+  };
+
+  static std::string KeyOf(uint64_t parent, std::string_view name) {
+    std::string key(sizeof parent, '\0');
+    std::memcpy(key.data(), &parent, sizeof parent);
+    key.append(name);
+    return key;
+  }
+
+  // Removes a name (the mutex held); a node left with neither names nor a count is forgotten here.
+  void LetGo(std::unordered_map<std::string, KnownName>::iterator it) {
+    auto node = nodes_.find(it->second.nodeid);
+    if (node != nodes_.end()) {
+      std::vector<std::string>& keys = node->second.keys;
+      for (size_t i = 0; i < keys.size(); i++) {
+        if (keys[i] == it->first) {
+          keys[i] = std::move(keys.back());
+          keys.pop_back();
+          break;
+        }
+      }
+      if (keys.empty() && node->second.lookups == 0) nodes_.erase(node);
+    }
+    names_.erase(it);
+  }
+
   std::mutex mutex_;
   std::unordered_map<uint64_t, std::shared_ptr<AttachedDirectory>> directories_;
   std::unordered_set<uint64_t> removed_;
+  std::unordered_map<std::string, KnownName> names_;
+  std::unordered_map<uint64_t, NodeNames> nodes_;
 };
 
 }  // namespace persistfs::fuse

@@ -97,6 +97,10 @@ Napi::Function FuseSession::Define(Napi::Env env) {
                          InstanceMethod<&FuseSession::AttachDirectory>("attachDirectory"),
                          InstanceMethod<&FuseSession::DetachDirectory>("detachDirectory"),
                          InstanceMethod<&FuseSession::Removed>("removed"),
+                         InstanceMethod<&FuseSession::Named>("named"),
+                         InstanceMethod<&FuseSession::Unnamed>("unnamed"),
+                         InstanceMethod<&FuseSession::Settle>("settle"),
+                         StaticMethod<&FuseSession::EntryOf>("entryOf"),
                          InstanceMethod<&FuseSession::Counters>("counters"),
                          InstanceAccessor<&FuseSession::Fd>("fd"),
                      });
@@ -294,6 +298,44 @@ Napi::Value FuseSession::Removed(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// named(parent, name, nodeid, ino: bigint): JavaScript answered `name` (a string: its UTF-8 bytes) in directory
+// node `parent` with node `nodeid`, inode `ino`; a LOOKUP of it that finds that inode is answered natively.
+Napi::Value FuseSession::Named(const Napi::CallbackInfo& info) {
+  bool lossless;
+  const uint64_t ino = info[3].As<Napi::BigInt>().Uint64Value(&lossless);
+  const std::string name = info[1].As<Napi::String>().Utf8Value();
+  nodes_.Named(static_cast<uint64_t>(I64(info, 0)), name, static_cast<uint64_t>(I64(info, 2)), ino);
+  return info.Env().Undefined();
+}
+
+// unnamed(parent, name): the name left the node JavaScript gave it; before the reply that says so is written.
+Napi::Value FuseSession::Unnamed(const Napi::CallbackInfo& info) {
+  const std::string name = info[1].As<Napi::String>().Utf8Value();
+  nodes_.Unnamed(static_cast<uint64_t>(I64(info, 0)), name);
+  return info.Env().Undefined();
+}
+
+// settle(nodeid, lookups, drop): JavaScript's count of the node plus the lookups answered natively (taken);
+// with drop, a total of 0 or less also removes the node's names, atomically (node-table.h).
+Napi::Value FuseSession::Settle(const Napi::CallbackInfo& info) {
+  const int64_t total = nodes_.Settle(static_cast<uint64_t>(I64(info, 0)), I64(info, 1), info[2].ToBoolean());
+  return Napi::Number::New(info.Env(), static_cast<double>(total));
+}
+
+// FuseSession.entryOf(statx: Uint8Array(256), nodeid, attrSeconds, attrNanoseconds, entrySeconds,
+// entryNanoseconds): the fuse_entry_out the data path answers a known name's LOOKUP with (for tests).
+Napi::Value FuseSession::EntryOf(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto bytes = info[0].As<Napi::Uint8Array>();
+  struct statx stx;
+  if (bytes.ByteLength() < sizeof stx) throw Napi::RangeError::New(env, "a struct statx is 256 bytes");
+  std::memcpy(&stx, bytes.Data(), sizeof stx);
+  DataPath::Timeouts timeouts{static_cast<uint64_t>(I64(info, 2)), static_cast<uint32_t>(I64(info, 3)),
+                              static_cast<uint64_t>(I64(info, 4)), static_cast<uint32_t>(I64(info, 5))};
+  const EntryOut out = persistfs::fuse::EntryOf(static_cast<uint64_t>(I64(info, 1)), stx, timeouts);
+  return Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<const uint8_t*>(&out), sizeof out);
+}
+
 // counters(): whether the data path runs, what it did, and the FUSE-over-io_uring queues.
 Napi::Value FuseSession::Counters(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -316,6 +358,8 @@ Napi::Value FuseSession::Counters(const Napi::CallbackInfo& info) {
   number("spliceFallbacks", counters_.splice_fallbacks.load());
   number("splicePipesBusy", counters_.splice_pipes_busy.load());
   number("spliceUncached", counters_.splice_uncached.load());
+  number("knownLookups", counters_.known_lookups.load());
+  number("knownNames", nodes_.KnownNames());
   // by kind of request answered here: errors, and latencies in log2 buckets of microseconds
   static const char* const kKinds[kStatKinds] = {"read",  "write",   "fsync",   "getattr",
                                                  "flush", "release", "setattr", "lookup"};

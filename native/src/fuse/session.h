@@ -54,6 +54,10 @@ class FuseSession : public Napi::ObjectWrap<FuseSession>, public DataPath::Trans
   Napi::Value AttachDirectory(const Napi::CallbackInfo& info);
   Napi::Value DetachDirectory(const Napi::CallbackInfo& info);
   Napi::Value Removed(const Napi::CallbackInfo& info);
+  Napi::Value Named(const Napi::CallbackInfo& info);
+  Napi::Value Unnamed(const Napi::CallbackInfo& info);
+  Napi::Value Settle(const Napi::CallbackInfo& info);
+  static Napi::Value EntryOf(const Napi::CallbackInfo& info);
   Napi::Value Counters(const Napi::CallbackInfo& info);
 
   // A thread reading /dev/fuse: its own ring (for the poll and the data path's IO) and data path.
