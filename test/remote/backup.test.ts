@@ -22,33 +22,12 @@ import { type FileEntry, readManifest } from '../../src/backup/manifest.js';
 import { runRestore } from '../../src/backup/restore.js';
 import { LsmStore, openStorage } from '../../src/index.js';
 import { rejection, tempDir } from '../helpers.js';
-import { type Ceph, ceph, freshPrefix } from './ceph.js';
+import { remote } from './backup-kit.js';
+import type { Ceph } from './ceph.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const CLI = path.join(repo, 'dist', 'mount', 'cli.js');
 const MiB = 1024 * 1024;
-
-interface Remote {
-  cluster: Ceph;
-  prefix: string;
-  url: string;
-  store: ObjectStore;
-  client: S3Client;
-}
-
-/** A fresh prefix of the test bucket, an ObjectStore and a raw client on it, closed when the test ends. */
-async function remote(t: test.Test): Promise<Remote> {
-  const cluster = await ceph();
-  const prefix = freshPrefix('backup');
-  const url = `s3://${cluster.bucket}/${prefix}`;
-  const store = new ObjectStore(resolveS3Settings(url, cluster.options(prefix)));
-  const client = cluster.client();
-  t.teardown(() => {
-    store.close();
-    client.destroy();
-  });
-  return { cluster, prefix, url, store, client };
-}
 
 /** Runs the persistfs CLI with the cluster's credentials in the environment (not blocking the event loop). */
 function cli(cluster: Ceph, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ status: number | null; stdout: string; stderr: string; seconds: number }> {

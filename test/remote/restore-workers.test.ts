@@ -13,13 +13,12 @@ import { fileURLToPath } from 'node:url';
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import test from 'tape';
 
-import { ObjectStore } from '../../src/adapters/s3/object-store.js';
-import { resolveS3Settings } from '../../src/adapters/s3/s3-settings.js';
+import type { ObjectStore } from '../../src/adapters/s3/object-store.js';
 import { runBackup } from '../../src/backup/backup.js';
 import { runRestore } from '../../src/backup/restore.js';
 import { StorageError } from '../../src/ground/errors.js';
 import { tempDir } from '../helpers.js';
-import { ceph, freshPrefix } from './ceph.js';
+import { remote } from './backup-kit.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const CLI = path.join(repo, 'dist', 'mount', 'cli.js');
@@ -42,15 +41,7 @@ async function threadsBackTo(count: number): Promise<number> {
 
 /** A prefix holding a backup of `files` random files of `size` bytes (f00, f01, ...) and a small 'logs/day 1.log'. */
 async function backedUp(t: test.Test, files: number, size: number) {
-  const cluster = await ceph();
-  const prefix = freshPrefix('restorepar');
-  const url = `s3://${cluster.bucket}/${prefix}`;
-  const store = new ObjectStore(resolveS3Settings(url, cluster.options(prefix)));
-  const client = cluster.client();
-  t.teardown(() => {
-    store.close();
-    client.destroy();
-  });
+  const { cluster, prefix, url, store, client } = await remote(t, 'restorepar');
   const source = tempDir(t);
   fs.mkdirSync(path.join(source, 'logs'));
   fs.writeFileSync(path.join(source, 'logs', 'day 1.log'), 'the real content, ok');

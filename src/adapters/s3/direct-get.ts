@@ -12,35 +12,27 @@ import net from 'node:net';
 import type { S3Client } from '@aws-sdk/client-s3';
 
 import { storageError } from '../../ground/errors.js';
-
-type Signer = Awaited<ReturnType<S3Client['config']['signer']>>;
-type SignedRequest = Parameters<Signer['sign']>[0];
+import { PathStyleSigner, type SignedRequest } from './path-style-signer.js';
 
 /** The reads' buffer: what one recv takes at most. */
 const BUFFER_BYTES = 256 * 1024;
 /** An answer's headers longer than this are not one we read here. */
 const MAX_HEAD_BYTES = 64 * 1024;
 
-/** A key as S3 wants it in a path: each segment percent-encoded as RFC 3986 says (the SDK's encoding). */
-const encodedKey = (key: string): string =>
-  key
-    .split('/')
-    .map((segment) => encodeURIComponent(segment).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`))
-    .join('/');
-
 export class DirectGet {
-  private signer: Promise<Signer> | undefined;
+  private readonly signer: PathStyleSigner;
   private readonly url: URL;
   /** the reads' buffers of GETs done, for the next ones (one per GET under way) */
   private readonly free: Buffer[] = [];
 
   private constructor(
-    private readonly client: S3Client,
+    client: S3Client,
     endpoint: string,
     private readonly bucket: string,
     private readonly timeout: number,
   ) {
-    this.url = new URL(endpoint);
+    this.signer = new PathStyleSigner(client, endpoint, bucket);
+    this.url = this.signer.url;
   }
 
   /** A direct GET for `client`, or undefined when it needs the SDK (no endpoint, virtual-host style, https). */
@@ -57,21 +49,8 @@ export class DirectGet {
   async get(key: string, onBody: (piece: Buffer) => void, signal?: AbortSignal): Promise<number | 'ask-sdk'> {
     let signed: SignedRequest;
     try {
-      const config = this.client.config;
-      this.signer ??= config.signer();
-      const base = this.url.pathname.replace(/\/+$/, '');
-      const request: SignedRequest = {
-        method: 'GET',
-        protocol: this.url.protocol,
-        hostname: this.url.hostname,
-        port: this.url.port === '' ? undefined : Number(this.url.port),
-        path: `${base}/${encodedKey(this.bucket)}/${encodedKey(key)}`,
-        query: {},
-        headers: { host: this.url.host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' },
-      };
-      signed = await (await this.signer).sign(request, { signingDate: new Date(Date.now() + (config.systemClockOffset ?? 0)) });
+      signed = await this.signer.sign('GET', key);
     } catch {
-      this.signer = undefined;
       return 'ask-sdk';
     }
     const lines = [`GET ${signed.path} HTTP/1.1`, ...Object.entries(signed.headers).map(([name, value]) => `${name}: ${value}`), 'connection: close', '', ''];

@@ -10,32 +10,22 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 
 import type { ObjectHead, ObjectMetadata } from './object-head.js';
-
-type Signer = Awaited<ReturnType<S3Client['config']['signer']>>;
-type SignedRequest = Parameters<Signer['sign']>[0];
+import { PathStyleSigner } from './path-style-signer.js';
 
 /** What a direct HEAD found: the object, none (404), or 'ask-sdk' for any other outcome. */
 export type DirectHeadAnswer = ObjectHead | undefined | 'ask-sdk';
 
 const META = 'x-amz-meta-';
 
-/** A key as S3 wants it in a path: each segment percent-encoded as RFC 3986 says (the SDK's encoding). */
-const encodedKey = (key: string): string =>
-  key
-    .split('/')
-    .map((segment) => encodeURIComponent(segment).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`))
-    .join('/');
-
 export class DirectHead {
-  private signer: Promise<Signer> | undefined;
-  private readonly url: URL;
+  private readonly signer: PathStyleSigner;
 
   private constructor(
     private readonly client: S3Client,
     endpoint: string,
-    private readonly bucket: string,
+    bucket: string,
   ) {
-    this.url = new URL(endpoint);
+    this.signer = new PathStyleSigner(client, endpoint, bucket);
   }
 
   /** A direct HEAD for `client`, or undefined when it needs the SDK's endpoint rules (no endpoint, or virtual-host style). */
@@ -46,27 +36,13 @@ export class DirectHead {
 
   async head(key: string): Promise<DirectHeadAnswer> {
     try {
-      const config = this.client.config;
-      this.signer ??= config.signer();
-      const base = this.url.pathname.replace(/\/+$/, '');
-      const request: SignedRequest = {
-        method: 'HEAD',
-        protocol: this.url.protocol,
-        hostname: this.url.hostname,
-        port: this.url.port === '' ? undefined : Number(this.url.port),
-        path: `${base}/${encodedKey(this.bucket)}/${encodedKey(key)}`,
-        query: {},
-        headers: { host: this.url.host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' },
-      };
-      const signed = await (await this.signer).sign(request, { signingDate: new Date(Date.now() + (config.systemClockOffset ?? 0)) });
-      const { response } = await config.requestHandler.handle(signed);
+      const signed = await this.signer.sign('HEAD', key);
+      const { response } = await this.client.config.requestHandler.handle(signed);
       (response.body as { resume?: () => void } | undefined)?.resume?.();
       if (response.statusCode === 404) return undefined;
       if (response.statusCode !== 200) return 'ask-sdk';
       return headOf(key, response.headers as Record<string, string | undefined>);
     } catch {
-      // the signer too is asked for again next time (a failure to make one is not kept)
-      this.signer = undefined;
       return 'ask-sdk';
     }
   }
