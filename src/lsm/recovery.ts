@@ -126,8 +126,8 @@ async function openWal(dir: Dir, settings: Settings, logger: Logger | undefined)
     if (isCode(error, 'EBADMSG') && settings.walRecovery === 'strict') {
       throw storageError(
         'EBADMSG',
-        `${(error as Error).message}. After a power loss, the last unsynced writes may be on disk out of order: ` +
-          "open with { walRecovery: 'point-in-time' } to keep every write before the bad record (later ones are dropped and logged)",
+        `${(error as Error).message}. Open with { walRecovery: 'point-in-time' } to keep every write before the bad record ` +
+          '(later ones are dropped and logged as an error)',
         { path: (error as StorageError).path, cause: error },
       );
     }

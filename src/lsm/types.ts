@@ -33,10 +33,11 @@ export interface LsmOptions {
    */
   sync?: 'always' | 'none';
   /**
-   * What opening does with a WAL record that fails its checksum while good records follow it in the last
-   * segment: 'strict' (default) refuses to open (EBADMSG, saying where); 'point-in-time' keeps every write
-   * before it and drops the rest, logged as an error (after a power loss, unsynced writes may have reached
-   * the disk out of order).
+   * What opening does with a WAL record that fails its checksum while good records follow it: 'strict'
+   * (default) cuts there, logged at warn, when no mark of the WAL says it was on disk (a power loss's
+   * unflushed writes; WAL format 4), and refuses to open when one does (EBADMSG, saying where; always for
+   * logs of format 3 and before); 'point-in-time' keeps every write before it and drops the rest in every
+   * case (logged as an error).
    */
   walRecovery?: 'strict' | 'point-in-time';
   /**

@@ -11,6 +11,9 @@
 // Version 3 (written now) ends a segment the log rotated away from with a seal record (type 0, payload
 // SEAL_PAYLOAD), so recovery can tell a segment whose records all reached it from one whose tail was lost:
 // the next segment is made ahead and the old one sealed off the writers' path (README.md, Rotation).
+// Version 4 (written now) adds marks: a record of type 0 with MARK_MAGIC and a position, written at the end
+// of a batch, saying every byte of the log before that position was on disk (a flush had completed) when
+// the batch was written; recovery refuses damage before a mark and cuts anything else (README.md, Marks).
 // Version 1 segments (CRC unseeded, the file ends at the last record) and version 2 (no seal record: a
 // segment before the last ends at its last record) are still read.
 import { crc32c } from '@node-rs/crc32';
@@ -19,13 +22,18 @@ import { native } from '../io/native.js';
 
 export const MAGIC = Buffer.from('PFSWAL01', 'ascii');
 /** the version written; every version from 1 to it is read */
-export const FORMAT_VERSION = 3;
+export const FORMAT_VERSION = 4;
 export const SEGMENT_HEADER_SIZE = 28;
 export const RECORD_HEADER_SIZE = 9;
 /** the payload of a version 3 segment's seal record (type 0); never all zeros, so never a zero header */
 export const SEAL_PAYLOAD = Buffer.from('PFSSEAL\0', 'ascii');
 /** the room a version 3 segment keeps at its end for its seal record */
 export const SEAL_RECORD_SIZE = RECORD_HEADER_SIZE + SEAL_PAYLOAD.length;
+/** the first 8 bytes of a version 4 mark record's payload (type 0); a segment u64 and an offset u64 follow */
+export const MARK_MAGIC = Buffer.from('PFSMARK\0', 'ascii');
+const MARK_PAYLOAD_SIZE = MARK_MAGIC.length + 16;
+/** a mark record, header included */
+export const MARK_RECORD_SIZE = RECORD_HEADER_SIZE + MARK_PAYLOAD_SIZE;
 
 export const segmentName = (segment: number): string => `${String(segment).padStart(16, '0')}.wal`;
 export const CHECKPOINT_NAME = 'CHECKPOINT';
@@ -50,17 +58,46 @@ export function encodeSegmentHeader(segment: number, version = FORMAT_VERSION): 
  * (its low 32 bits), so a record left in a file by another segment never verifies in this one; 0 in
  * version 1 (a plain CRC32C). `zerosEnd`: a record header of zeros is where the written records end
  * (version 2: the rest of the segment is preallocated space), not a bad record. `sealed` (version 3): a
- * segment rotated away from ends with a seal record (type 0, SEAL_PAYLOAD), then nothing or zeros.
+ * segment rotated away from ends with a seal record (type 0, SEAL_PAYLOAD), then nothing or zeros. `marks`
+ * (version 4): batches may end with a mark record (type 0, MARK_MAGIC), which readers skip.
  */
 export interface SegmentFormat {
   version: number;
   seed: number;
   zerosEnd: boolean;
   sealed: boolean;
+  marks: boolean;
 }
 
 export const segmentFormat = (version: number, segment: number): SegmentFormat =>
-  version === 1 ? { version, seed: 0, zerosEnd: false, sealed: false } : { version, seed: segment % 2 ** 32, zerosEnd: true, sealed: version >= 3 };
+  version === 1
+    ? { version, seed: 0, zerosEnd: false, sealed: false, marks: false }
+    : { version, seed: segment % 2 ** 32, zerosEnd: true, sealed: version >= 3, marks: version >= 4 };
+
+/**
+ * Stages the mark record saying `durable` (every byte of the log before it was on disk) at `at` of
+ * `target`, all but its CRC (sealRecords gives it one with the records of its batch).
+ */
+export function stageMark(target: Buffer, at: number, durable: WalPosition): void {
+  encodeRecordUnsealed(target, at, 0, MARK_PAYLOAD_SIZE);
+  MARK_MAGIC.copy(target, at + RECORD_HEADER_SIZE);
+  target.writeBigUInt64LE(BigInt(durable.segment), at + RECORD_HEADER_SIZE + 8);
+  target.writeBigUInt64LE(BigInt(durable.offset), at + RECORD_HEADER_SIZE + 16);
+}
+
+/** The position a mark record's payload (type 0, CRC checked) says, or undefined if the payload is no mark. */
+export function decodeMark(payload: Buffer): WalPosition | undefined {
+  if (payload.length !== MARK_PAYLOAD_SIZE || !payload.subarray(0, MARK_MAGIC.length).equals(MARK_MAGIC)) return undefined;
+  return { segment: Number(payload.readBigUInt64LE(8)), offset: Number(payload.readBigUInt64LE(16)) };
+}
+
+/** Whether position `a` is after `b` (false when `a` is undefined). */
+export const isAfter = (a: WalPosition | undefined, b: WalPosition): boolean =>
+  a !== undefined && (a.segment > b.segment || (a.segment === b.segment && a.offset > b.offset));
+
+/** The later of two positions (either may be undefined). */
+export const later = (a: WalPosition | undefined, b: WalPosition | undefined): WalPosition | undefined =>
+  a === undefined ? b : b === undefined || isAfter(a, b) ? a : b;
 
 /** The seal record of a version 3 segment of seed `seed`: written at its end when the log rotates away from it. */
 export function sealRecord(seed: number): Buffer {

@@ -2,7 +2,17 @@
 // stopped: the end, the zeros of preallocated space (version 2), or a record that is cut short or fails
 // its checksum. A record of any length is read: maxRecordSize may have been larger when it was written.
 import type { StorageBackend } from '../backend/backend.js';
-import { isZeroHeader, RECORD_HEADER_SIZE, recordCrcMatches, recordLength, SEAL_PAYLOAD, type SegmentFormat } from './format.js';
+import {
+  decodeMark,
+  isZeroHeader,
+  later,
+  RECORD_HEADER_SIZE,
+  recordCrcMatches,
+  recordLength,
+  SEAL_PAYLOAD,
+  type SegmentFormat,
+  type WalPosition,
+} from './format.js';
 
 export interface RecordRead {
   offset: number;
@@ -25,6 +35,8 @@ export class SegmentReader {
   stopReason: StopReason = 'end';
   /** where the first unreadable record starts (the end when everything read) */
   stopOffset: number;
+  /** the latest position the mark records read so far say (version 4; marks are not records, next() skips them) */
+  mark: WalPosition | undefined;
 
   constructor(
     private readonly backend: StorageBackend,
@@ -51,24 +63,34 @@ export class SegmentReader {
     return undefined;
   }
 
-  /** The next record, or undefined at the end or at the first bad record (see stopReason). */
+  /** The next record, or undefined at the end or at the first bad record (see stopReason). Mark records are skipped. */
   async next(): Promise<RecordRead | undefined> {
-    if (this.offset === this.end) return this.stop('end');
-    if (this.offset + RECORD_HEADER_SIZE > this.end) {
-      const rest = await this.bytes(this.offset, this.end - this.offset);
-      return this.stop(this.format.zerosEnd && rest.every((byte) => byte === 0) ? 'zeros' : 'truncated');
+    for (;;) {
+      if (this.offset === this.end) return this.stop('end');
+      if (this.offset + RECORD_HEADER_SIZE > this.end) {
+        const rest = await this.bytes(this.offset, this.end - this.offset);
+        return this.stop(this.format.zerosEnd && rest.every((byte) => byte === 0) ? 'zeros' : 'truncated');
+      }
+      const header = Buffer.from(await this.bytes(this.offset, RECORD_HEADER_SIZE));
+      if (this.format.zerosEnd && isZeroHeader(header)) return this.stop('zeros');
+      const length = recordLength(header);
+      if (this.offset + RECORD_HEADER_SIZE + length > this.end) return this.stop('truncated');
+      const payload = Buffer.from(await this.bytes(this.offset + RECORD_HEADER_SIZE, length));
+      if (!recordCrcMatches(header, payload, this.format.seed)) return this.stop('checksum');
+      if (header[8] === 0 && this.format.sealed) {
+        if (payload.equals(SEAL_PAYLOAD)) return this.stop('sealed');
+        const mark = this.format.marks ? decodeMark(payload) : undefined;
+        if (mark === undefined) return this.stop('checksum');
+        this.mark = later(this.mark, mark);
+        this.offset += RECORD_HEADER_SIZE + length;
+        this.stopOffset = this.offset;
+        continue;
+      }
+      const record = { offset: this.offset, type: header[8]!, payload };
+      this.offset += RECORD_HEADER_SIZE + length;
+      this.stopOffset = this.offset;
+      return record;
     }
-    const header = Buffer.from(await this.bytes(this.offset, RECORD_HEADER_SIZE));
-    if (this.format.zerosEnd && isZeroHeader(header)) return this.stop('zeros');
-    const length = recordLength(header);
-    if (this.offset + RECORD_HEADER_SIZE + length > this.end) return this.stop('truncated');
-    const payload = Buffer.from(await this.bytes(this.offset + RECORD_HEADER_SIZE, length));
-    if (!recordCrcMatches(header, payload, this.format.seed)) return this.stop('checksum');
-    if (header[8] === 0 && this.format.sealed) return this.stop(payload.equals(SEAL_PAYLOAD) ? 'sealed' : 'checksum');
-    const record = { offset: this.offset, type: header[8]!, payload };
-    this.offset += RECORD_HEADER_SIZE + length;
-    this.stopOffset = this.offset;
-    return record;
   }
 }
 
@@ -94,6 +116,52 @@ export async function validRecordAfter(backend: StorageBackend, from: number, se
     if (recordCrcMatches(header, tail.subarray(at + RECORD_HEADER_SIZE, at + RECORD_HEADER_SIZE + length), seed)) return true;
   }
   return false;
+}
+
+/** What follows a bad record (scanAfter): whether a good record does, and the latest position the marks among them say. */
+export interface TailScan {
+  goodAfter: boolean;
+  mark: WalPosition | undefined;
+}
+
+/**
+ * As validRecordAfter, for a version 4 segment, and says the latest position the mark records after
+ * `from` say: every offset is a candidate until a record verifies, then the records are followed from it
+ * (so a record's payload is not read as records), and searched for again where they stop. A mark counts
+ * as a good record; a seal record does not. The CRC work is bounded as validRecordAfter's.
+ */
+export async function scanAfter(backend: StorageBackend, from: number, format: SegmentFormat): Promise<TailScan> {
+  const scan: TailScan = { goodAfter: false, mark: undefined };
+  const end = backend.size();
+  if (end - from <= RECORD_HEADER_SIZE) return scan;
+  const tail = await backend.readAt(from, end - from);
+  let budget = SCAN_BUDGET_BYTES;
+  for (let at = 1; at + RECORD_HEADER_SIZE <= tail.length && budget > 0; ) {
+    const length = tail.readUInt32LE(at + 4);
+    if (at + RECORD_HEADER_SIZE + length > tail.length || isZeroHeader(tail.subarray(at, at + RECORD_HEADER_SIZE))) {
+      at++;
+      continue;
+    }
+    budget -= RECORD_HEADER_SIZE + length;
+    const header = tail.subarray(at, at + RECORD_HEADER_SIZE);
+    const payload = tail.subarray(at + RECORD_HEADER_SIZE, at + RECORD_HEADER_SIZE + length);
+    if (!recordCrcMatches(header, payload, format.seed)) {
+      at++;
+      continue;
+    }
+    if (header[8] !== 0) scan.goodAfter = true;
+    else {
+      const mark = decodeMark(payload);
+      if (mark === undefined) {
+        at++; // a seal record, or a type 0 record that is none of ours
+        continue;
+      }
+      scan.goodAfter = true;
+      scan.mark = later(scan.mark, mark);
+    }
+    at += RECORD_HEADER_SIZE + length;
+  }
+  return scan;
 }
 
 const ZEROS = Buffer.alloc(WINDOW);

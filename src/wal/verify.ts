@@ -1,14 +1,15 @@
 // Verifies a WAL directory without changing it (persistfs check): the checkpoint's CRC, the segments'
 // order (none missing from the checkpoint's, or the first, on), every segment header and every record's
 // CRC32C, judged as recovery judges them (README.md, Recovery). A bad record in the last segment with no
-// good record after it is a torn tail: a warning, since recovery cuts it off; anywhere else it is damage.
+// good record after it is a torn tail: a warning, since recovery cuts it off; so is one (format 4) that no
+// mark after it says was on disk; anywhere else it is damage.
 // The zeros after the records of a version 2 last segment are its preallocated space: no finding.
 // Segments are read through the storage API with read-only handles; nothing is written, nothing locked.
 import { isCode } from '../ground/errors.js';
 import { count, formatBytes, reason, type Finding, type VerifyOptions, type VerifyReport } from '../ground/verify.js';
 import type { Dir } from '../storage/dir.js';
-import { CHECKPOINT_NAME, checkSegmentHeader, decodeCheckpoint, SEGMENT_HEADER_SIZE, segmentName, type WalPosition } from './format.js';
-import { SegmentReader, validRecordAfter } from './segment-reader.js';
+import { CHECKPOINT_NAME, checkSegmentHeader, decodeCheckpoint, isAfter, SEGMENT_HEADER_SIZE, segmentName, type WalPosition } from './format.js';
+import { SegmentReader, scanAfter, validRecordAfter } from './segment-reader.js';
 import { DirSegmentStore } from './segment-store.js';
 import { holdsNoRecord, readSegmentFormat, stopOf } from './wal-reader.js';
 
@@ -134,8 +135,16 @@ export async function verifyWal(dir: Dir, options: WalVerifyOptions = {}): Promi
           : reader.stopReason === 'checksum'
             ? 'fails its CRC32C'
             : 'is cut short (its length runs past the end of the file)';
-      const goodAfter = await validRecordAfter(backend, at, format.seed);
-      if (isLast && !goodAfter) {
+      const scan = format.marks ? await scanAfter(backend, at, format) : undefined;
+      const goodAfter = scan ? scan.goodAfter : await validRecordAfter(backend, at, format.seed);
+      if (isLast && goodAfter && scan && !isAfter(scan.mark, stop.position)) {
+        // format 4: no mark after it says it was on disk: a power loss's unflushed writes, which recovery cuts
+        warn(
+          name,
+          `the record here ${what} and good records follow it (${size - at} bytes), but no mark says it was on disk: recovery cuts it off (unflushed writes a power loss left)`,
+          at,
+        );
+      } else if (isLast && !goodAfter) {
         warn(name, `torn tail: the record here ${what} and no good record follows (${size - at} bytes): recovery cuts it off`, at);
       } else {
         const after = goodAfter ? ', and good records follow it' : `, in segment ${n} of ${segments.at(-1)}`;

@@ -2,8 +2,8 @@
 // a store opened read-only replays with it a log that its writer may be appending to meanwhile.
 import type { StorageBackend } from '../backend/backend.js';
 import { storageError, type StorageError } from '../ground/errors.js';
-import { checkSegmentHeader, SEAL_RECORD_SIZE, SEGMENT_HEADER_SIZE, segmentName, type SegmentFormat, type WalPosition } from './format.js';
-import { SegmentReader, validRecordAfter, zerosFrom, type StopReason } from './segment-reader.js';
+import { checkSegmentHeader, isAfter, later, SEAL_RECORD_SIZE, SEGMENT_HEADER_SIZE, segmentName, type SegmentFormat, type WalPosition } from './format.js';
+import { SegmentReader, scanAfter, validRecordAfter, zerosFrom, type StopReason } from './segment-reader.js';
 import type { SegmentStore } from './segment-store.js';
 
 export interface WalRecord {
@@ -40,6 +40,18 @@ export function stopCause(reason: Exclude<StopReason, 'end'>): string {
 /** EBADMSG for a bad record that good ones follow. */
 export function badRecord(stop: WalStop): StorageError {
   return corruption(stop.position, `${stopCause(stop.reason)}, and good records follow it`);
+}
+
+/**
+ * EBADMSG for a bad record (or the lost tail of a segment not sealed) at `position` that a mark after it
+ * covers: it was on disk when the mark was written, so no power loss explains it (version 4).
+ */
+export function durableDamage(position: WalPosition, cause: string, mark: WalPosition): StorageError {
+  return corruption(
+    position,
+    `${cause}, and a mark after it says every record before segment ${mark.segment} offset ${mark.offset} was on disk: ` +
+      "records the log had flushed are damaged (recovery 'point-in-time' cuts the log here)",
+  );
 }
 
 /**
@@ -95,8 +107,26 @@ export async function holdsNoRecord(backend: StorageBackend, segment: number): P
   const format = (await readSegmentFormat(backend, segment, true))!;
   const reader = new SegmentReader(backend, format, SEGMENT_HEADER_SIZE);
   if (await reader.next()) return false;
-  if (reader.stopReason === 'end' || reader.stopReason === 'zeros') return true;
-  return !(await validRecordAfter(backend, SEGMENT_HEADER_SIZE, format.seed));
+  if (reader.mark !== undefined) return false; // version 4: a mark, written with a batch (whose records may be lost)
+  if (reader.stopReason === 'end') return true;
+  if (!format.marks) return reader.stopReason === 'zeros' || !(await validRecordAfter(backend, SEGMENT_HEADER_SIZE, format.seed));
+  // version 4: a batch's first page may be lost and a later one (a mark with it) there
+  if (reader.stopReason === 'zeros' && (await zerosFrom(backend, reader.stopOffset))) return true;
+  return !(await scanAfter(backend, reader.stopOffset, format)).goodAfter;
+}
+
+/**
+ * The latest position the marks of segment `segment` say (version 4), its records read in order and,
+ * where they stop at a bad one, the bytes after it searched (scanAfter).
+ */
+export async function marksIn(backend: StorageBackend, segment: number): Promise<WalPosition | undefined> {
+  if (backend.size() < SEGMENT_HEADER_SIZE) return undefined;
+  const format = await readSegmentFormat(backend, segment, true);
+  if (!format?.marks) return undefined;
+  const reader = new SegmentReader(backend, format, SEGMENT_HEADER_SIZE);
+  while (await reader.next());
+  if (reader.stopReason === 'end' || reader.stopReason === 'sealed') return reader.mark;
+  return later(reader.mark, (await scanAfter(backend, reader.stopOffset, format)).mark);
 }
 
 /** Whether a segment that `reader` stopped in is sealed as a segment before the last must be, for its format. */
@@ -117,10 +147,13 @@ export interface WalEnd {
    */
   ahead: number[];
   /**
-   * recovery 'point-in-time' only: a segment after one not sealed (whose tail was lost) that holds
-   * records; not read, a writer removes it (strict recovery refuses such a log)
+   * a segment after one not sealed (whose tail was lost) that holds records; not read, a writer removes
+   * it. Version 3: recovery 'point-in-time' only (strict refuses such a log); version 4: unless a mark
+   * says the lost tail was on disk (then strict refuses)
    */
   cut: number[];
+  /** the latest position the marks of the `cut` segments and of the lost tail say (version 4) */
+  cutMark?: WalPosition;
 }
 
 export class WalReader {
@@ -172,7 +205,15 @@ export class WalReader {
         const restEmpty = i + 1 >= emptyFrom;
         if (!format.sealed || reader.stopReason === 'sealed' || !(restEmpty || i + 2 === emptyFrom))
           throw sealedDamage(number, numbers.at(-1)!, reader, format);
-        if (!restEmpty && this.recovery === 'strict') throw unsealedBeforeRecords(number, reader);
+        if (!restEmpty && this.recovery === 'strict' && !format.marks) throw unsealedBeforeRecords(number, reader);
+        if (!restEmpty && format.marks) {
+          // version 4: cut unless a mark (after where the records stop, or in the next segment) says the
+          // records there were on disk: then records the log had flushed are lost
+          const position = { segment: number, offset: reader.stopOffset };
+          const tail = await scanAfter(backend, reader.stopOffset, format);
+          end.cutMark = later(tail.mark, await this.withSegment(number + 1, (next) => marksIn(next, number + 1)));
+          if (this.recovery === 'strict' && isAfter(end.cutMark, position)) throw durableDamage(position, unsealedCause(number, reader), end.cutMark!);
+        }
         end.stop = await stopOf(reader, backend, number, true);
         (restEmpty ? end.ahead : end.cut).push(...numbers.slice(i + 1));
         return true;
@@ -192,11 +233,16 @@ export class WalReader {
   }
 }
 
+/** What is wrong where the records of segment `segment`, not sealed, stop, a segment holding records after it. */
+function unsealedCause(segment: number, reader: SegmentReader): string {
+  const cause = reader.stopReason === 'end' ? 'the file ends' : stopCause(reader.stopReason as Exclude<StopReason, 'end'>);
+  return `the records stop here (${cause}) without the seal record, and segment ${segment + 1} holds records`;
+}
+
 /** EBADMSG for a version 3 segment not sealed, followed by one that holds records: its tail may have been lost. */
 function unsealedBeforeRecords(segment: number, reader: SegmentReader): StorageError {
-  const cause = reader.stopReason === 'end' ? 'the file ends' : stopCause(reader.stopReason as Exclude<StopReason, 'end'>);
   return corruption(
     { segment, offset: reader.stopOffset },
-    `the records stop here (${cause}) without the seal record, and segment ${segment + 1} holds records: records between them may be lost (recovery 'point-in-time' cuts the log here)`,
+    `${unsealedCause(segment, reader)}: records between them may be lost (recovery 'point-in-time' cuts the log here)`,
   );
 }

@@ -47,18 +47,22 @@ import {
   encodeRecordUnsealed,
   encodeSegmentHeader,
   FORMAT_VERSION,
+  isAfter,
+  later,
+  MARK_RECORD_SIZE,
   RECORD_HEADER_SIZE,
   SEAL_RECORD_SIZE,
   SEGMENT_HEADER_SIZE,
   segmentFormat,
   sealRecord,
   sealRecords,
+  stageMark,
   type SegmentFormat,
   type WalPosition,
 } from './format.js';
-import { SegmentReader, validRecordAfter, type RecordRead } from './segment-reader.js';
+import { SegmentReader, scanAfter, validRecordAfter, type RecordRead } from './segment-reader.js';
 import type { SegmentStore } from './segment-store.js';
-import { badRecord, corruption, readSegmentFormat, stopCause, WalReader, type WalRecord, type WalStop } from './wal-reader.js';
+import { badRecord, corruption, durableDamage, readSegmentFormat, stopCause, WalReader, type WalRecord, type WalStop } from './wal-reader.js';
 
 export type { WalPosition } from './format.js';
 export type { WalRecord } from './wal-reader.js';
@@ -74,10 +78,12 @@ export interface WalOptions {
   sync?: SyncPolicy;
   logger?: Logger;
   /**
-   * What recovery does with a bad record that good records follow in the last segment. 'strict' (the
-   * default): refuse to open (EBADMSG, with the position), as it may be damage to acknowledged data.
-   * 'point-in-time': keep the log up to the bad record and cut the rest, as after a power loss that
-   * wrote later pages of an unsynced batch but not earlier ones; the cut is logged as an error.
+   * What recovery does with a bad record that good records follow (or a segment whose tail was lost
+   * before records of the next one). 'strict' (the default): format 4, cut there like a torn tail (logged
+   * at warn, recovery.unflushed) unless a mark after it says it was on disk: then refuse to open (EBADMSG,
+   * with the position and the mark), as flushed records are damaged; formats 1 to 3 (no marks), refuse.
+   * 'point-in-time': keep the log up to the bad record and cut the rest in every case, logged as an error
+   * where it may be damage.
    */
   recovery?: 'strict' | 'point-in-time';
   /**
@@ -108,6 +114,13 @@ export interface RecoveryReport {
   records: number;
   /** a torn tail that was cut off: where it began and how many bytes it had */
   dropped?: { position: WalPosition; bytes: number; reason: string };
+  /**
+   * Format 4: good records after a bad one (or a later segment's records after a segment whose tail was
+   * lost) that were cut off, as no mark after them said the bad one had been on disk: what a power loss
+   * leaves of writes not yet flushed. Where the log now ends, the segments removed after it, and the
+   * latest position the marks after it said (before it).
+   */
+  unflushed?: { position: WalPosition; segments: number[]; mark?: WalPosition };
 }
 
 /** Where an appended record is: its position, and its end (where the next record starts). */
@@ -130,11 +143,12 @@ class Pending {
   ) {}
 }
 
-/** Sync 'always': a batch whose write completed, at `start` of `segment`, waiting for a flush submitted after it. */
+/** Sync 'always': a batch whose write completed, [start, end) of `segment`, waiting for a flush submitted after it. */
 interface WrittenBatch {
   batch: Pending[];
   segment: number;
   start: number;
+  end: number;
 }
 
 /** Sync 'always': an fdatasync in flight and the batches it covers (all written before it was submitted). */
@@ -143,6 +157,14 @@ interface Flush {
   done: boolean;
   /** settles (never rejects) once the flush is done and its outcome handled */
   settled: Promise<void>;
+}
+
+/** A batch taken off the queue: its records, its bytes in the segment and to stage, and the mark it ends with (if any). */
+interface Batch {
+  batch: Pending[];
+  bytes: number;
+  staged: number;
+  mark: WalPosition | undefined;
 }
 
 /** What a record resolves with once its batch is written at `offset` of `segment`. */
@@ -196,7 +218,7 @@ function resolveAll(batch: readonly Pending[], segment: number, offset: number):
  * whole, back to back, checksummed by one sealRecords call per run; a large payload keeps its own buffer
  * after its header (no copy) and its CRC is computed on its own.
  */
-function stageBatch(stage: Buffer, batch: readonly Pending[], seed: number): Uint8Array[] {
+function stageBatch(stage: Buffer, batch: readonly Pending[], seed: number, mark: WalPosition | undefined): Uint8Array[] {
   const buffers: Uint8Array[] = [];
   let at = 0;
   let runStart = 0;
@@ -215,6 +237,11 @@ function stageBatch(stage: Buffer, batch: readonly Pending[], seed: number): Uin
     at += RECORD_HEADER_SIZE;
     buffers.push(stage.subarray(runStart, at), payload);
     runStart = sealFrom = at;
+  }
+  if (mark !== undefined) {
+    // the batch ends with its mark (format 4): checksummed with the run before it
+    stageMark(stage, at, mark);
+    at += MARK_RECORD_SIZE;
   }
   sealRecords(stage, sealFrom, at, seed);
   if (at > runStart) buffers.push(stage.subarray(runStart, at));
@@ -255,6 +282,10 @@ export class Wal {
   private ahead: Promise<StorageBackend> | undefined;
   /** the seal of the segment rotated away from, while it runs (never rejects: a failure stops the log) */
   private sealing: Promise<void> | undefined;
+  /** every byte of the log before this position is known to be on disk: a flush or a seal's fsync completed (format 4 marks) */
+  private durable: WalPosition | undefined;
+  /** the position the last mark written says; a batch carries a mark when `durable` has moved past it */
+  private marked: WalPosition | undefined;
 
   private constructor(
     private readonly store: SegmentStore,
@@ -320,11 +351,11 @@ export class Wal {
     }
 
     const report: RecoveryReport = { records: 0 };
-    const { stop, ahead, cut } = await new WalReader(store, options.recovery).readEnd(checkpoint, () => report.records++);
-    // segments after the last one read: made ahead and holding nothing, or (point-in-time) holding records
-    // after a segment whose tail was lost; the log goes on from the last one read
+    const { stop, ahead, cut, cutMark } = await new WalReader(store, options.recovery).readEnd(checkpoint, () => report.records++);
+    // segments after the last one read: made ahead and holding nothing, or holding records after a segment
+    // whose tail was lost (point-in-time; or format 4, no mark saying the tail was on disk); the log goes on
+    // from the last one read
     for (const extra of [...ahead, ...cut].reverse()) {
-      if (cut.includes(extra)) options.logger?.error({ segment: extra }, 'WAL point-in-time recovery: a segment after one whose tail was lost is cut');
       await store.remove(extra);
       segments.pop();
     }
@@ -333,7 +364,27 @@ export class Wal {
     const last = await store.open(number);
     let end: { tail: number; format: SegmentFormat; sealed?: boolean };
     try {
-      end = await Wal.repairTail(last, number, stop, report, options);
+      end = await Wal.repairTail(last, number, stop, report, options, cut, cutMark);
+      if (cut.length > 0 && report.unflushed === undefined) {
+        const position = { segment: number, offset: end.tail };
+        const detail = { segment: number, offset: end.tail, segments: cut, mark: cutMark };
+        if (!end.format.marks || isAfter(cutMark, position))
+          options.logger?.error(detail, 'WAL point-in-time recovery: a segment after one whose tail was lost is cut');
+        else options.logger?.warn(detail, 'WAL recovery: records after a lost segment tail, never known to be on disk, are cut (a power loss)');
+        if (end.format.marks) report.unflushed = { position, segments: cut, ...(cutMark && { mark: cutMark }) };
+      }
+      // every record kept is made durable (a killed process's last writes may be only in the page cache):
+      // the last segment, and the one before it (its seal's fsync may not have completed); all before
+      // those were sealed durably before the one after them was begun. From here on, marks can say so.
+      await last.sync();
+      if (segments.length > 1) {
+        const previous = await store.open(number - 1);
+        try {
+          await previous.sync();
+        } finally {
+          await previous.close();
+        }
+      }
     } catch (error) {
       await last.close().catch(() => undefined); // a refused log keeps nothing open
       throw error;
@@ -343,6 +394,7 @@ export class Wal {
     // records are only ever written in the current format: an older last segment is sealed as it is; a
     // sealed one (the crash came before the next segment was there) is done with
     if (end.format.version < FORMAT_VERSION || end.sealed) await wal.sealAtOpen(end.sealed === true);
+    wal.durable = { segment: wal.segment, offset: wal.tail };
     wal.archive?.catchUp(segments, wal.segment);
     return wal;
   }
@@ -358,6 +410,8 @@ export class Wal {
     stop: WalStop | undefined,
     report: RecoveryReport,
     options: WalOptions,
+    cut: readonly number[],
+    cutMark: WalPosition | undefined,
   ): Promise<{ tail: number; format: SegmentFormat; sealed?: boolean }> {
     if (last.size() < SEGMENT_HEADER_SIZE) {
       // a crash while the segment was being begun: begin it again
@@ -370,10 +424,27 @@ export class Wal {
     const { position, reason } = stop;
     if (reason === 'zeros') return { tail: position.offset, format };
     if (reason === 'sealed') return { tail: position.offset, format, sealed: true };
-    const goodAfter = await validRecordAfter(last, position.offset, format.seed);
-    if (goodAfter && options.recovery !== 'point-in-time') throw badRecord(stop);
-    if (goodAfter) options.logger?.error({ segment: number, offset: position.offset }, 'WAL point-in-time recovery: good records after a bad one are cut');
     const bytes = last.size() - position.offset;
+    if (!format.marks) {
+      // versions 1 to 3: good records after a bad one may be damaged acknowledged data (no way to tell)
+      const goodAfter = await validRecordAfter(last, position.offset, format.seed);
+      if (goodAfter && options.recovery !== 'point-in-time') throw badRecord(stop);
+      if (goodAfter) options.logger?.error({ segment: number, offset: position.offset }, 'WAL point-in-time recovery: good records after a bad one are cut');
+    } else {
+      // version 4: good records after a bad one are a power loss's doing unless a mark after it (here, or
+      // in a later segment cut) says the bad one was on disk: then flushed records are damaged
+      const scan = await scanAfter(last, position.offset, format);
+      const mark = later(scan.mark, cutMark);
+      const goodAfter = scan.goodAfter || cut.length > 0;
+      const detail = { segment: number, offset: position.offset, bytes, segments: cut, mark };
+      if (goodAfter && isAfter(mark, position)) {
+        if (options.recovery !== 'point-in-time') throw durableDamage(position, `${stopCause(reason)}, and good records follow it`, mark!);
+        options.logger?.error(detail, 'WAL point-in-time recovery: good records after a bad one are cut (a mark says it was on disk)');
+      } else if (goodAfter) {
+        options.logger?.warn(detail, 'WAL recovery: good records after a bad one, never known to be on disk, are cut (a power loss)');
+      }
+      if (goodAfter) report.unflushed = { position, segments: [...cut], ...(mark && { mark }) };
+    }
     await last.truncate(position.offset);
     await last.sync();
     report.dropped = { position, bytes, reason };
@@ -441,9 +512,12 @@ export class Wal {
    * stays within MAX_BATCH_RECORDS and within both MAX_BATCH_BYTES and the room left in the segment.
    * Answers its bytes in the segment and its bytes to stage.
    */
-  private takeBatch(): { batch: Pending[]; bytes: number; staged: number } {
+  private takeBatch(): Batch {
     const pending = this.pending;
-    const most = Math.min(this.segmentSize - SEAL_RECORD_SIZE - this.tail, MAX_BATCH_BYTES);
+    const room = this.segmentSize - SEAL_RECORD_SIZE - this.tail;
+    // a batch ends with a mark when the durable end has moved since the last one (if it fits)
+    const mark = isAfter(this.durable, this.marked ?? { segment: 0, offset: 0 }) ? this.durable : undefined;
+    const most = Math.min(room - (mark ? MARK_RECORD_SIZE : 0), MAX_BATCH_BYTES);
     const limit = Math.min(pending.length, MAX_BATCH_RECORDS);
     let bytes = 0;
     let staged = 0;
@@ -461,7 +535,8 @@ export class Wal {
     } else {
       batch = pending.splice(0, count);
     }
-    return { batch, bytes, staged };
+    if (mark === undefined || bytes + MARK_RECORD_SIZE > room) return { batch, bytes, staged, mark: undefined };
+    return { batch, bytes: bytes + MARK_RECORD_SIZE, staged: staged + MARK_RECORD_SIZE, mark };
   }
 
   private async commitLoop(): Promise<void> {
@@ -525,10 +600,10 @@ export class Wal {
    * thread when it is small enough and the store can, otherwise through the IO engine. A failed write is
    * undone (cutBack) and fails every record in the batch; the log goes on.
    */
-  private async write(batch: Pending[], bytes: number, staged: number): Promise<boolean> {
+  private async write({ batch, bytes, staged, mark }: Batch): Promise<boolean> {
     const start = this.tail;
     const end = start + bytes;
-    const buffers = stageBatch(this.stageOf(staged), batch, this.format.seed);
+    const buffers = stageBatch(this.stageOf(staged), batch, this.format.seed, mark);
     if (end > this.backend.size() && this.preallocate !== 'off' && !this.growthFailed) await this.grow(end);
     const before = this.backend.size();
     this.wroteInline = false;
@@ -545,6 +620,7 @@ export class Wal {
       return false;
     }
     this.tail = end;
+    if (mark !== undefined) this.marked = mark;
     // the next segment is made once this one is half full: ready long before a rotation needs it
     if (this.ahead === undefined && 2 * end >= this.segmentSize) this.prepareNext();
     if (this.policy !== 'always' && end - this.writtenBack >= WRITEBACK_STEP) {
@@ -554,9 +630,10 @@ export class Wal {
     return true;
   }
 
-  private async commit({ batch, bytes, staged }: { batch: Pending[]; bytes: number; staged: number }): Promise<void> {
+  private async commit(taken: Batch): Promise<void> {
+    const { batch, bytes } = taken;
     const start = this.tail;
-    if (!(await this.write(batch, bytes, staged))) return;
+    if (!(await this.write(taken))) return;
     const segment = this.segment;
     if (this.policy === 'none') {
       resolveAll(batch, segment, start);
@@ -569,7 +646,7 @@ export class Wal {
       }
       // its flush is submitted now, or as soon as fewer than MAX_FLUSHES are in flight; the loop goes on
       // writing the next batch meanwhile (overlapping the write with the fdatasync)
-      this.written.push({ batch, segment, start });
+      this.written.push({ batch, segment, start, end: this.tail });
       this.startFlushes();
     } else {
       let offset = start;
@@ -618,9 +695,25 @@ export class Wal {
     flush.done = true;
     const flushes = this.flushes;
     while (flushes.length > 0 && flushes[0]!.done) {
-      for (const { batch, segment, start } of flushes.shift()!.covers) resolveAll(batch, segment, start);
+      const { covers } = flushes.shift()!;
+      for (const { batch, segment, start } of covers) resolveAll(batch, segment, start);
+      const last = covers.at(-1)!;
+      this.flushedTo({ segment: last.segment, offset: last.end });
     }
     this.startFlushes();
+  }
+
+  /**
+   * What a flush of the current segment submitted now covers: every write completed so far (this.tail),
+   * and, as no seal is running, every segment before it. Undefined while a seal runs (claims nothing).
+   */
+  private flushEnd(): WalPosition | undefined {
+    return this.sealing === undefined ? { segment: this.segment, offset: this.tail } : undefined;
+  }
+
+  /** A flush or seal completed: every byte of the log before `position` is on disk (the next batch's mark says so). */
+  private flushedTo(position: WalPosition | undefined): void {
+    this.durable = later(this.durable, position);
   }
 
   /** Sync 'always': waits until every batch written so far has been flushed and resolved (or the log failed). */
@@ -641,7 +734,9 @@ export class Wal {
       // the segment before, if it is being sealed, first: records count as durable once all before them are
       await this.sealing;
       if (this.failure) throw this.failure;
+      const covered = this.flushEnd();
       await this.backend.flush();
+      this.flushedTo(covered);
       for (const record of waiting) record.resolve(record.value);
     } catch (error) {
       this.fail(error, waiting);
@@ -679,6 +774,8 @@ export class Wal {
     const sealing: Promise<void> = this.sealSegment(old, number, sealAt + SEAL_RECORD_SIZE).then(
       () => {
         if (this.sealing === sealing) this.sealing = undefined;
+        // every segment up to this one is sealed on disk (each seal waits for the one before)
+        this.flushedTo({ segment: number + 1, offset: SEGMENT_HEADER_SIZE });
       },
       (error: unknown) => {
         // the old segment's records may not be durable: as a failed flush, the log stops
@@ -767,7 +864,9 @@ export class Wal {
     await this.sealing;
     if (this.failure) throw this.refused('sync')!;
     try {
+      const covered = this.flushEnd();
       await this.backend.flush();
+      this.flushedTo(covered);
     } catch (error) {
       // as for a batch: the kernel may have dropped the pages, nothing written since the last good
       // fdatasync can be trusted to be durable

@@ -7,7 +7,16 @@ import path from 'node:path';
 import { MANIFEST_NAME, WAL_DIR } from '../../src/lsm/file-names.js';
 import { LsmStore } from '../../src/lsm/lsm-store.js';
 import { decodeFooter, decodeIndex, FOOTER_SIZE } from '../../src/lsm/sst-format.js';
-import { encodeRecord, encodeSegmentHeader, RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE, segmentName } from '../../src/wal/format.js';
+import {
+  encodeRecord,
+  encodeSegmentHeader,
+  MARK_RECORD_SIZE,
+  RECORD_HEADER_SIZE,
+  SEGMENT_HEADER_SIZE,
+  sealRecords,
+  segmentName,
+  stageMark,
+} from '../../src/wal/format.js';
 import { eachBackend, LOCAL_MODES, rejection } from '../helpers.js';
 import { entries, filesUnder, lsmEnv, sstFiles, type LsmEnv } from './lsm-helpers.js';
 
@@ -188,14 +197,17 @@ eachBackend(
 
     fs.writeFileSync(segment, good);
     flip(segment, good.indexOf('SECOND-VALUE')); // the last record: a torn tail, were it not for the segment after it
-    // segment 2 holds a record (one holding none would be the segment made ahead: segment 1 would end the log)
-    const second = Buffer.alloc(SEGMENT_HEADER_SIZE + RECORD_HEADER_SIZE + 4);
+    // segment 2 holds a record (one holding none would be the segment made ahead: segment 1 would end the log),
+    // and the mark of segment 1's seal (format 4): segment 1 was on disk, so its bad record is damage
+    const second = Buffer.alloc(SEGMENT_HEADER_SIZE + RECORD_HEADER_SIZE + 4 + MARK_RECORD_SIZE);
     encodeSegmentHeader(2).copy(second);
     encodeRecord(second, SEGMENT_HEADER_SIZE, 1, Buffer.from('next'), true, 2);
+    stageMark(second, SEGMENT_HEADER_SIZE + RECORD_HEADER_SIZE + 4, { segment: 2, offset: SEGMENT_HEADER_SIZE });
+    sealRecords(second, SEGMENT_HEADER_SIZE + RECORD_HEADER_SIZE + 4, second.length, 2);
     fs.writeFileSync(path.join(dir, WAL_DIR, segmentName(2)), second);
     await refused(
       'a bad record in segment 1 of 2',
-      /WAL corruption at segment 1 offset \d+: the records stop here \(record fails its checksum\) without the seal record, and segment 2 holds records/,
+      /WAL corruption at segment 1 offset \d+: the records stop here \(record fails its checksum\) without the seal record, and segment 2 holds records, and a mark after it says every record before segment 2 offset 28 was on disk/,
     );
   },
   LOCAL_MODES,
@@ -211,6 +223,11 @@ eachBackend(
     await db.put('b', 'B-VALUE');
     await db.put('c', 'C-VALUE');
     await db.close();
+    // reopened, the log is made durable and the next write's batch carries a mark saying so (WAL format 4):
+    // damage before it is damage to flushed writes, refused (without the mark it would be cut, as a power loss's)
+    const again = await env.open(OPTIONS);
+    await again.put('d', 'D-VALUE');
+    await again.close();
     const walDir = path.join(env.root, 'db', WAL_DIR);
     const last = fs
       .readdirSync(walDir)
