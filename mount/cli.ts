@@ -251,6 +251,7 @@ await yargs(args)
           seconds('attr-timeout', argv['attr-timeout']);
           seconds('entry-timeout', argv['entry-timeout']);
           byteSize('cache-size', argv['cache-size']);
+          duration('write-back-delay', argv['write-back-delay']);
           duration('dir-cache-time', argv['dir-cache-time']);
           const problem = mountOptionsProblem({
             transport: argv.transport,
