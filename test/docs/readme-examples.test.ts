@@ -20,23 +20,29 @@ const library = pathToFileURL(path.join(repo, 'dist', 'src', 'index.js')).href;
 const OPEN = "import { openStorage } from 'persistfs';\nconst storage = await openStorage('/var/lib/obs');\n";
 const CLOSE = '\nawait storage.close();\n';
 
-/** The ```ts blocks of README.md, each as it runs. */
+/** The READMEs beside the code whose examples import from 'persistfs' (their other blocks are fragments). */
+const BESIDE = ['src/datastore/README.md', 'src/level/README.md'];
+
+/** The ```ts blocks of README.md and those of BESIDE that import from 'persistfs', each as it runs. */
 function examples(): string[] {
-  const readme = fs.readFileSync(path.join(repo, 'README.md'), 'utf8');
-  return [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map(({ 1: code }) => (code!.includes("from 'persistfs'") ? code! : `${OPEN}${code}${CLOSE}`));
+  const blocks = (file: string) => [...fs.readFileSync(path.join(repo, file), 'utf8').matchAll(/```ts\n([\s\S]*?)```/g)].map(({ 1: code }) => code!);
+  const readme = blocks('README.md').map((code) => (code.includes("from 'persistfs'") ? code : `${OPEN}${code}${CLOSE}`));
+  return [...readme, ...BESIDE.flatMap((file) => blocks(file).filter((code) => code.includes("from 'persistfs'")))];
 }
 
-/** What each example prints, as its comments say, by a word of its import line. */
+/** What each example prints, as its comments say, by a part of its first line. */
 const PRINTS: Array<[string, RegExp]> = [
-  ['Mode', /^0 4096 12288$/],
-  ['Wal', /^\{ segment: 1, offset: \d+ \} first\n\{ segment: 1, offset: \d+ \} second$/],
-  ['LsmStore', /^v2\nv1\nk v2 \d+\na 1 \d+\n\{ age: 31 \}$/],
-  ['createFile(Buffer', /^726177ff$/], // names as bytes: 'raw\xff' listed as its bytes
+  [' Mode }', /^0 4096 12288$/],
+  [' Wal, DirSegmentStore }', /^\{ segment: 1, offset: \d+ \} first\n\{ segment: 1, offset: \d+ \} second$/],
+  [' LsmStore, LsmDatastore, PersistLevel }', /^v2\nv1\nk v2 \d+\na 1 \d+\n\{ age: 31 \}$/],
+  ['.createFile(Buffer', /^726177ff$/], // names as bytes: 'raw\xff' listed as its bytes
+  [' FlatfsDatastore,', /^\/blocks\/CIQA1 5$/], // src/datastore/README.md
+  ['{ PersistLevel }', /^\{ age: 31 \}\nbob \{ age: 27 \}\nalice \{ age: 31 \}\n\{ age: 31 \}$/], // src/level/README.md
 ];
 
-test('README: the storage, WAL, LSM and remote-tier examples run as written', async (t) => {
+test('README: the storage, WAL, LSM and remote-tier examples, and those of the datastore and level READMEs, run as written', async (t) => {
   const blocks = examples();
-  t.ok(blocks.length >= 5, `${blocks.length} examples found`);
+  t.ok(blocks.length >= 7, `${blocks.length} examples found`);
   for (const code of blocks) {
     const dir = tempDir(t);
     fs.mkdirSync(path.join(dir, 'obs')); // the examples open an existing directory
