@@ -185,3 +185,11 @@ test("README, Configuration: the table is config.ts' keys, environment variables
   }
   t.end();
 });
+
+test("README's package file names carry package.json's version", (t) => {
+  const { version } = JSON.parse(fs.readFileSync(path.join(repo, 'package.json'), 'utf8')) as { version: string };
+  const named = [...readme().matchAll(/persistfs-(\d+\.\d+\.\d+)\.tgz/g)].map((match) => match[1]);
+  t.ok(named.length > 0, `README names the package file (${named.length} times)`);
+  for (const said of named) t.equal(said, version, `persistfs-${said}.tgz is version ${version}`);
+  t.end();
+});
