@@ -193,3 +193,12 @@ test("README's package file names carry package.json's version", (t) => {
   for (const said of named) t.equal(said, version, `persistfs-${said}.tgz is version ${version}`);
   t.end();
 });
+
+test("README's list of apt packages is the Makefile's APT_PACKAGES", (t) => {
+  const makefile = fs.readFileSync(path.join(repo, 'Makefile'), 'utf8');
+  const installed = (/^APT_PACKAGES := (.*)$/m.exec(makefile)?.[1] ?? '').split(/\s+/).filter(Boolean);
+  const said = (/the apt packages ([\s\S]*?);/.exec(readme())?.[1] ?? '').split(/,\s*/).map((name) => name.trim());
+  t.ok(installed.length > 5, `the Makefile installs ${installed.length} packages`);
+  t.deepEqual([...said].sort(), [...installed].sort(), 'README names the same packages');
+  t.end();
+});
