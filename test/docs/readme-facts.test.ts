@@ -202,3 +202,24 @@ test("README's list of apt packages is the Makefile's APT_PACKAGES", (t) => {
   t.deepEqual([...said].sort(), [...installed].sort(), 'README names the same packages');
   t.end();
 });
+
+test('persistfs --help explains itself: each command has an example, each option and positional a description', (t) => {
+  for (const command of COMMANDS) {
+    const help = spawnSync(process.execPath, [CLI, command, '--help'], { encoding: 'utf8', timeout: 30_000 }).stdout;
+    t.match(help, new RegExp(`\\nExamples:\\n\\s+persistfs ${command} `), `persistfs ${command} --help has an example`);
+    for (const heading of ['Positionals', 'Options']) {
+      const section = new RegExp(`\\n${heading}:\\n([\\s\\S]*?)(?:\\n\\n|$)`).exec(help)?.[1] ?? '';
+      for (const entry of section.split(/\n(?=\s{1,6}(?:-\w, )?[\w-]+\s)/)) {
+        const name = /^\s*(?:-\w, )?([\w-]+)/.exec(entry)?.[1];
+        if (name === undefined || name === '--help' || name === '--version') continue;
+        // what is left once the name and yargs' [type] [default: ...] [choices: ...] [required] are taken out
+        const said = entry
+          .replace(/^\s*(?:-\w, )?[\w-]+/, '')
+          .replace(/\[[^\]]*\]/g, '')
+          .trim();
+        t.ok(said.length >= 10, `persistfs ${command} --help: ${name} says what it is (${said.slice(0, 40)})`);
+      }
+    }
+  }
+  t.end();
+});
