@@ -223,3 +223,16 @@ test('persistfs --help explains itself: each command has an example, each option
   }
   t.end();
 });
+
+test('every PERSISTFS_* environment variable the code reads is in README', (t) => {
+  // internal: the daemon's handshake with its starter, and the test runner's own test moving its files
+  const internal = new Set(['PERSISTFS_READY_FD', 'PERSISTFS_TAP_LOG', 'PERSISTFS_TEST_DIR']);
+  const read = new Set<string>();
+  for (const file of repoFiles().filter((name) => /^(src|mount|scripts)\//.test(name) && /\.(ts|mjs|sh)$/.test(name))) {
+    for (const [name] of fs.readFileSync(path.join(repo, file), 'utf8').matchAll(/PERSISTFS_[A-Z_]+[A-Z]/g)) read.add(name);
+  }
+  t.ok(read.size >= 8, `the code reads ${read.size} of them`);
+  const text = readme();
+  for (const name of [...read].filter((name) => !internal.has(name)).sort()) t.ok(text.includes(name), `${name} is in README`);
+  t.end();
+});
