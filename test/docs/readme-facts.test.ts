@@ -236,3 +236,34 @@ test('every PERSISTFS_* environment variable the code reads is in README', (t) =
   for (const name of [...read].filter((name) => !internal.has(name)).sort()) t.ok(text.includes(name), `${name} is in README`);
   t.end();
 });
+
+/** The member names of `export interface <name>` in a source file. */
+function interfaceKeys(file: string, name: string): string[] {
+  const source = fs.readFileSync(path.join(repo, file), 'utf8');
+  const body = new RegExp(`export interface ${name}\\b[^{]*\\{\\n([\\s\\S]*?)\\n\\}`).exec(source)?.[1] ?? '';
+  return [...body.matchAll(/^ {2}(?:readonly )?(\w+)\??:/gm)].map((match) => match[1]!);
+}
+
+test('the docs name every option of the public option interfaces', (t) => {
+  const text = readme();
+  const storagePart = /\*\*Storage\*\*: ([\s\S]*?)\n\n/.exec(text)?.[1] ?? '';
+  const s3Part = /Their options: `s3`: ([\s\S]*?)`tiered`:/.exec(text)?.[1] ?? '';
+  const tieredPart = /Their options: [\s\S]*?`tiered`: ([\s\S]*?)\n\n/.exec(text)?.[1] ?? '';
+  const walPart = /## The write-ahead log\n([\s\S]*?)\n## /.exec(text)?.[1] ?? '';
+  const lsm = fs.readFileSync(path.join(repo, 'src/lsm/README.md'), 'utf8');
+  const lsmPart = /Options of `LsmStore.open\(dir, options\)`([\s\S]*?)\n\n/.exec(lsm)?.[1] ?? '';
+  for (const [what, file, name, part] of [
+    ['README, The storage API (**Storage**)', 'src/storage/storage.ts', 'StorageOptions', storagePart],
+    ['README, The remote tier (s3)', 'src/adapters/s3/s3-settings.ts', 'S3Options', s3Part],
+    ['README, The remote tier (tiered)', 'src/adapters/tiered/tiered-adapter.ts', 'TieredOptions', tieredPart],
+    ['README, The write-ahead log', 'src/wal/wal.ts', 'WalOptions', walPart],
+    ['src/lsm/README.md', 'src/lsm/types.ts', 'LsmOptions', lsmPart],
+  ] as const) {
+    const keys = interfaceKeys(file, name);
+    t.ok(keys.length >= 5, `${name} has ${keys.length} options (${file})`);
+    t.ok(part.length > 0, `${what}: found`);
+    const missing = keys.filter((key) => !new RegExp(`\\b${key}\\b`).test(part));
+    t.deepEqual(missing, [], `${what} names every ${name} option`);
+  }
+  t.end();
+});
