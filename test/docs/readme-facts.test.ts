@@ -99,19 +99,22 @@ function documents(): string[] {
   return found;
 }
 
-/** Every file of the repository's tree outside node_modules, dist, build output and results. */
+/**
+ * The repository's own files: those at its root and under its source folders (not node_modules, dist/ or
+ * native/build, nor ./data and ./mnt of `make run`, which may be a live or stale mount).
+ */
 function repoFiles(): string[] {
-  const skip = new Set(['node_modules', 'dist', 'build', '.git', 'bench-data', 'bench-results', 'test-results', 'fio-data']);
   const files: string[] = [];
   const walk = (dir: string) => {
     for (const entry of fs.readdirSync(path.join(repo, dir), { withFileTypes: true })) {
-      if (skip.has(entry.name)) continue;
       const relative = path.join(dir, entry.name);
-      if (entry.isDirectory()) walk(relative);
-      else files.push(relative);
+      if (entry.isDirectory()) {
+        if (relative !== path.join('native', 'build')) walk(relative);
+      } else files.push(relative);
     }
   };
-  walk('.');
+  for (const entry of fs.readdirSync(repo, { withFileTypes: true })) if (entry.isFile()) files.push(entry.name);
+  for (const dir of ['src', 'mount', 'native', 'scripts', 'test', 'docs']) walk(dir);
   return files.map((file) => path.normalize(file));
 }
 
