@@ -81,6 +81,11 @@ export class NodeTable {
     return this.nodes.get(id);
   }
 
+  /** The node the table knows as `name` in `parent`, if any. */
+  at(parent: Node, name: string): Node | undefined {
+    return this.byName.get(keyOf(parent, name));
+  }
+
   /** The path of a node from the root ('' for the root), or undefined for a node without a name. */
   path(node: Node): string | undefined {
     const names: string[] = [];
