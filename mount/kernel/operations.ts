@@ -176,7 +176,10 @@ export class KernelOps {
     this.attrValid = timeout(options.attrTimeout);
     const names = this.knownNames();
     // without the data path's names a forgotten node kept would only hold memory
-    this.nodes = new NodeTable((node) => this.nodeGone(node), names, names ? KEEP_FORGOTTEN : 0);
+    // a node dropped however (a FORGET, or a kept forgotten node let go by an unlink or by the bound) takes
+    // its entry in `unprivileged` along
+    const dropped = (node: Node) => this.unprivileged.delete(node.id);
+    this.nodes = new NodeTable((node) => this.nodeGone(node), names, names ? KEEP_FORGOTTEN : 0, dropped);
   }
 
   /**
@@ -832,7 +835,6 @@ export class KernelOps {
 
   private forgotten(id: number, count: number): void {
     this.nodes.forget(id, count);
-    if (!this.nodes.get(id)) this.unprivileged.delete(id);
   }
 
   /** BATCH_FORGET: fuse_batch_forget_in (count u32, dummy u32), then count x (nodeid u64, nlookup u64). */

@@ -7,7 +7,7 @@ import { InitError, negotiate } from '../../mount/kernel/init.js';
 import { NodeTable, type Node } from '../../mount/kernel/node-table.js';
 import { KernelOps } from '../../mount/kernel/operations.js';
 import type { PosixFs } from '../../mount/posix-fs.js';
-import { InitFlag, Opcode, Size } from '../../mount/kernel/protocol.js';
+import { FATTR, InitFlag, Opcode, Size } from '../../mount/kernel/protocol.js';
 import { attrOut, direntSize, entryOut, writeDirent } from '../../mount/kernel/reply.js';
 import { BodyReader, decodeRequest, ProtocolError, writeIn } from '../../mount/kernel/request.js';
 import type { EntryStat } from '../../src/index.js';
@@ -431,5 +431,43 @@ test('LOOKUP with a statx taken after an exchange, answered before the exchange 
   const pathOf = (id: number) => kops.nodes.get(id) && kops.nodes.path(kops.nodes.get(id)!);
   t.deepEqual([pathOf(a), pathOf(b)], ['b', 'a'], 'a is at b and b at a');
   t.equal(nodeOf(entry), b, "the LOOKUP of a answers b's node");
+  t.end();
+});
+
+test('a forgotten node kept with its name, then unlinked: what was kept by its id goes with it', async (t) => {
+  const names = new Map([['f', 40n]]);
+  const posix = {
+    stat: async (path: string) => {
+      const ino = names.get(path);
+      if (ino === undefined) throw Object.assign(new Error(path), { code: 'ENOENT' });
+      return fileStat({ ino });
+    },
+    truncate: async () => {},
+    unlink: async (path: string) => void names.delete(path),
+    withDirectoryDescriptor: async (_path: string, use: (fd: number, own: readonly string[]) => boolean) => use(5, []),
+  } as unknown as PosixFs;
+  const port = {
+    attachDirectory: () => 0,
+    named: () => {},
+    unnamed: () => {},
+    settle: (_id: number, lookups: number) => lookups,
+    backingOpen: () => -1,
+    backingClose: () => 0,
+  };
+  const kops = new KernelOps(posix, { attrTimeout: 1, entryTimeout: 1, xattr: false }, () => {}, port);
+  const ops = kops.table();
+  const f = Number(((await ops.get(Opcode.LOOKUP)!(decodeRequest(raw(Opcode.LOOKUP, Buffer.from('f\0'))))) as Buffer).readBigUInt64LE(0));
+  const setattr = Buffer.alloc(88);
+  setattr.writeUInt32LE(FATTR.SIZE | FATTR.KILL_SUIDGID, 0);
+  await ops.get(Opcode.SETATTR)!(decodeRequest(raw(Opcode.SETATTR, setattr, 44, f)));
+  const unprivileged = (kops as unknown as { unprivileged: Set<number> }).unprivileged;
+  t.ok(unprivileged.has(f), 'a truncate by a user found no privilege bits to remove: remembered for the node');
+  const forget = Buffer.alloc(8);
+  forget.writeBigUInt64LE(1n, 0);
+  kops.forget(decodeRequest(raw(Opcode.FORGET, forget, 45, f)));
+  t.ok(kops.nodes.get(f), 'the kernel forgot it: kept, with its name');
+  await ops.get(Opcode.UNLINK)!(decodeRequest(raw(Opcode.UNLINK, Buffer.from('f\0'), 46)));
+  t.equal(kops.nodes.get(f), undefined, 'unlinked: dropped');
+  t.notOk(unprivileged.has(f), 'and what was remembered for it with it (else one entry per such file for the life of the mount)');
   t.end();
 });
