@@ -395,6 +395,7 @@ export class ObjectStore {
   }
 
   close(): void {
+    if (this.directGet) this.directGet.close();
     this.client.destroy();
   }
 }
