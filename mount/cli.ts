@@ -163,7 +163,10 @@ await yargs(args)
         })
         .option('io-mode', { choices: ['auto', 'io_uring', 'sync'] as const, describe: 'IO mode (default: configuration, else auto)' })
         .option('config', { type: 'string', describe: 'JSON configuration file (keys: ioMode, queueDepth, submitThreshold, logLevel, logFormat)' })
-        .option('log-level', { choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, describe: 'log level' })
+        .option('log-level', {
+          choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const,
+          describe: 'log level (default: configuration, else info)',
+        })
         .option('log-format', {
           choices: LOG_FORMATS,
           describe: 'log lines on stderr: pretty (human-readable) or json (default: configuration, else pretty on a terminal, json otherwise)',
@@ -251,6 +254,7 @@ await yargs(args)
           seconds('attr-timeout', argv['attr-timeout']);
           seconds('entry-timeout', argv['entry-timeout']);
           byteSize('cache-size', argv['cache-size']);
+          duration('write-back-delay', argv['write-back-delay']);
           duration('dir-cache-time', argv['dir-cache-time']);
           const problem = mountOptionsProblem({
             transport: argv.transport,
@@ -263,7 +267,13 @@ await yargs(args)
           if (problem !== undefined) throw new Error(problem);
           return true;
         })
-        .epilog('Every option can also be given as mount(8) takes them: -o allow_other,attr_timeout=2,no_xattr,ro'),
+        .example('$0 mount /var/lib/obs /mnt/obs', 'serve /var/lib/obs at /mnt/obs until Ctrl-C')
+        .example('$0 mount /var/lib/obs /mnt/obs --daemon -o allow_other', 'in the background, open to other users')
+        .example('$0 mount s3://obs/data /mnt/obs --cache-dir /var/cache/obs --endpoint http://127.0.0.1:7480', 'a bucket, cached locally')
+        .epilog(
+          'Every option can also be given as mount(8) takes them: -o allow_other,attr_timeout=2,no_xattr,ro. ' +
+            'Configuration (--config, PERSISTFS_* variables) and the rest: README.md, The mount.',
+        ),
     async (argv) => {
       if (argv.daemon && ready === undefined) {
         const logFile = path.resolve(argv['log-file'] ?? defaultLogFile(argv.mountpoint));
@@ -335,8 +345,9 @@ await yargs(args)
     'Unmount a persistfs mount (its process then closes the storage and exits); also clears a stale one. Refuses anything else',
     (y) =>
       y
-        .positional('mountpoint', { type: 'string', demandOption: true })
-        .option('lazy', { type: 'boolean', default: false, describe: 'detach now even if files are still open (fusermount -uz)' }),
+        .positional('mountpoint', { type: 'string', demandOption: true, describe: 'where the persistfs mount is (or a stale one was)' })
+        .option('lazy', { type: 'boolean', default: false, describe: 'detach now even if files are still open (fusermount -uz)' })
+        .example('$0 unmount /mnt/obs', 'the mount ends once its operations in flight finish'),
     async (argv) => {
       const mountpoint = path.resolve(argv.mountpoint);
       try {
@@ -371,11 +382,14 @@ await yargs(args)
     'check <dir>',
     'Verify a WAL directory, an LSM store or a flatfs datastore without changing it. Exit status 0: sound; 1: damaged (each damaged file and offset named); 3: could not check',
     (y) =>
-      y.positional('dir', { type: 'string', demandOption: true, describe: 'the directory of the WAL, the LSM store or the flatfs datastore' }).option('kind', {
-        choices: ['wal', 'lsm', 'flatfs'] as const,
-        requiresArg: true,
-        describe: 'what the directory holds (default: told by its files: MANIFEST, flatfs.shard, *.wal)',
-      }),
+      y
+        .positional('dir', { type: 'string', demandOption: true, describe: 'the directory of the WAL, the LSM store or the flatfs datastore' })
+        .option('kind', {
+          choices: ['wal', 'lsm', 'flatfs'] as const,
+          requiresArg: true,
+          describe: 'what the directory holds (default: told by its files: MANIFEST, flatfs.shard, *.wal)',
+        })
+        .example('$0 check /var/lib/obs/db', 'every SST block, the MANIFEST and the WAL of an LSM store'),
     async (argv) => {
       const { runCheck } = await import('./check-command.js'); // the engines load for this command only
       process.exit(await runCheck(argv.dir, argv.kind));

@@ -8,7 +8,7 @@
 #
 #   scripts/pjdfstest.sh [--transport kernel|fuse-native] <pjdfstest-dir>
 #   (or PJDFSTEST_DIR=<dir>; TRANSPORT=<transport>, kernel by default; PJDFSTEST_TIMEOUT=<seconds>, 3600;
-#   MOUNT_ARGS="<more persistfs mount options>", e.g. "--writeback-cache" or "--fuse-uring on")
+#   MOUNT_ARGS="<more persistfs mount options>", e.g. "--no-writeback-cache" or "--fuse-uring on")
 set -u
 
 usage() {

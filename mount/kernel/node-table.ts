@@ -68,17 +68,26 @@ export class NodeTable {
   /** nodes the kernel forgot that are kept with their names, oldest first */
   private readonly forgotten = new Set<Node>();
 
-  /** `gone` hears of every node that lost its last name or was dropped (once for each). */
+  /**
+   * `gone` hears of every node that lost its last name or was dropped (once for each); `dropped` of every node
+   * that leaves the table (whatever is kept per node id elsewhere goes with it).
+   */
   constructor(
     private readonly gone: (node: Node) => void = () => {},
     private readonly names?: KnownNames,
     private readonly keepForgotten = 0,
+    private readonly dropped: (node: Node) => void = () => {},
   ) {
     this.nodes.set(this.root.id, this.root);
   }
 
   get(id: number): Node | undefined {
     return this.nodes.get(id);
+  }
+
+  /** The node the table knows as `name` in `parent`, if any. */
+  at(parent: Node, name: string): Node | undefined {
+    return this.byName.get(keyOf(parent, name));
   }
 
   /** The path of a node from the root ('' for the root), or undefined for a node without a name. */
@@ -166,6 +175,7 @@ export class NodeTable {
     node.links = [];
     if (this.byIno.get(node.ino) === node) this.byIno.delete(node.ino);
     if (named) this.gone(node);
+    this.dropped(node);
   }
 
   /** `name` left `parent` (UNLINK, RMDIR, or replaced by a rename); returns the node it named, if known. */

@@ -133,6 +133,9 @@ const NO_TIME: Timeout = { sec: 0, nsec: 0 };
 /** A name from the storage (a string, or bytes when not UTF-8) as bytes. */
 const bytesOf = (name: string | Buffer): Buffer => (typeof name === 'string' ? Buffer.from(name, 'utf8') : name);
 
+/** The new parent of a RENAME or RENAME2 (the first u64 of fuse_rename_in and fuse_rename2_in). */
+const newDirectoryOf = (request: Request): number => reader(request).u64();
+
 /** Nodes the kernel forgot that are kept, with their names known to the data path (node-table.ts). */
 const KEEP_FORGOTTEN = 65_536;
 
@@ -157,6 +160,8 @@ export class KernelOps {
    * privileges to remove, and needs no stat. A change of mode or owner drops a node from the set.
    */
   private readonly unprivileged = new Set<number>();
+  /** directory nodes whose names are changing, or being looked up again (see alone): settled when done */
+  private readonly busyDirectories = new Map<number, Promise<void>>();
   /** directory nodes whose GETATTR the data path answers (or is being given) */
   private readonly attachedDirectories = new Set<number>();
 
@@ -171,7 +176,10 @@ export class KernelOps {
     this.attrValid = timeout(options.attrTimeout);
     const names = this.knownNames();
     // without the data path's names a forgotten node kept would only hold memory
-    this.nodes = new NodeTable((node) => this.nodeGone(node), names, names ? KEEP_FORGOTTEN : 0);
+    // a node dropped however (a FORGET, or a kept forgotten node let go by an unlink or by the bound) takes
+    // its entry in `unprivileged` along
+    const dropped = (node: Node) => this.unprivileged.delete(node.id);
+    this.nodes = new NodeTable((node) => this.nodeGone(node), names, names ? KEEP_FORGOTTEN : 0, dropped);
   }
 
   /**
@@ -205,16 +213,16 @@ export class KernelOps {
       [Opcode.GETATTR, (r) => this.getattr(r)],
       [Opcode.SETATTR, (r) => this.setattr(r)],
       [Opcode.READLINK, (r) => this.readlink(r)],
-      [Opcode.SYMLINK, (r) => this.symlink(r)],
-      [Opcode.MKNOD, (r) => this.mknod(r)],
-      [Opcode.MKDIR, (r) => this.mkdir(r)],
-      [Opcode.UNLINK, (r) => this.unlink(r)],
-      [Opcode.RMDIR, (r) => this.rmdir(r)],
-      [Opcode.RENAME, (r) => this.rename(r, false)],
-      [Opcode.RENAME2, (r) => this.rename(r, true)],
-      [Opcode.LINK, (r) => this.link(r)],
+      [Opcode.SYMLINK, (r) => this.alone([r.nodeid], () => this.symlink(r))],
+      [Opcode.MKNOD, (r) => this.alone([r.nodeid], () => this.mknod(r))],
+      [Opcode.MKDIR, (r) => this.alone([r.nodeid], () => this.mkdir(r))],
+      [Opcode.UNLINK, (r) => this.alone([r.nodeid], () => this.unlink(r))],
+      [Opcode.RMDIR, (r) => this.alone([r.nodeid], () => this.rmdir(r))],
+      [Opcode.RENAME, (r) => this.alone([r.nodeid, newDirectoryOf(r)], () => this.rename(r, false))],
+      [Opcode.RENAME2, (r) => this.alone([r.nodeid, newDirectoryOf(r)], () => this.rename(r, true))],
+      [Opcode.LINK, (r) => this.alone([r.nodeid], () => this.link(r))],
       [Opcode.OPEN, (r) => this.open(r)],
-      [Opcode.CREATE, (r) => this.create(r)],
+      [Opcode.CREATE, (r) => this.alone([r.nodeid], () => this.create(r))],
       [Opcode.READ, (r) => this.read(r)],
       [Opcode.WRITE, (r) => this.write(r)],
       [Opcode.FLUSH, (r) => this.posix.flush(fhIn(r).fh).then(() => undefined)],
@@ -294,16 +302,68 @@ export class KernelOps {
   private async lookup(request: Request): Promise<ReplyBody> {
     const { parent, name, path } = this.child(request);
     this.attachDirectory(parent.id);
-    if (request.statx) return this.entryOf(parent, name, entryStat(decodeStatx(request.statx)));
-    let stat: EntryStat;
+    const stat = request.statx ? entryStat(decodeStatx(request.statx)) : await this.statOrAbsent(path);
+    if (this.stillTrue(parent, name, stat)) return this.lookedUpEntry(parent, name, stat);
+    return this.alone([parent.id], async () => {
+      const fresh = await this.statOrAbsent(joinPath(this.pathOf(parent.id), name));
+      return this.lookedUpEntry(parent, name, fresh);
+    });
+  }
+
+  /** The storage's stat of `path`, or undefined when there is no such name. */
+  private async statOrAbsent(path: string): Promise<EntryStat | undefined> {
     try {
-      stat = await this.posix.stat(path);
+      return await this.posix.stat(path);
     } catch (error) {
       if ((error as { code?: string }).code !== 'ENOENT') throw error;
-      // node 0 with the entry timeout: the kernel keeps the absence as the data path's answer has it kept
-      return entryOut(0, undefined, this.entryValid, NO_TIME);
+      return undefined;
     }
+  }
+
+  /** A LOOKUP's reply: the entry of `name` in `parent` that `stat` describes, or its absence. */
+  private lookedUpEntry(parent: Node, name: string, stat: EntryStat | undefined): Buffer {
+    // node 0 with the entry timeout: the kernel keeps the absence as the data path's answer has it kept
+    if (!stat) return entryOut(0, undefined, this.entryValid, NO_TIME);
     return this.entryOf(parent, name, stat);
+  }
+
+  /**
+   * Whether a LOOKUP's stat of `name` (or its absence) may be given to the node table as it is. The kernel
+   * revalidates a name it caches without the directory's lock, so a LOOKUP runs beside a rename or unlink of
+   * that name: its stat (ours, or the data path's statx, made on another thread at a time JavaScript does
+   * not know) can show the directory from before a change the table has learned since, or from after one it
+   * is still to learn. Taken as it is, a stale stat that disagrees with the table would move the name to the
+   * wrong node: the node renamed there would lose its name (its GETATTR and OPEN then ENOENT), and the next
+   * LOOKUP would make a second node id of its inode (two page caches of one file). A stat that finds the
+   * inode the table knows there is true either way (a LOOKUP answered before the change); an absence is
+   * only answered, never learned; anything else is taken again, alone with the directory's name changes.
+   */
+  private stillTrue(parent: Node, name: string, stat: EntryStat | undefined): boolean {
+    if (!stat) return true;
+    const known = this.nodes.at(parent, name);
+    return known ? known.ino === stat.ino : !this.busyDirectories.has(parent.id);
+  }
+
+  /**
+   * Runs `work` (a name change: from its backing call to the node table's update; or a LOOKUP's stat taken
+   * again) alone among those of directory nodes `ids`. The kernel already runs one name change at a time
+   * in a directory (under its lock); this makes a LOOKUP's second stat wait for the one under way.
+   */
+  private async alone<T>(ids: readonly number[], work: () => Promise<T>): Promise<T> {
+    for (;;) {
+      const busy = ids.flatMap((id) => this.busyDirectories.get(id) ?? []);
+      if (busy.length === 0) break;
+      await Promise.all(busy);
+    }
+    let done!: () => void;
+    const settled = new Promise<void>((resolve) => (done = resolve));
+    for (const id of ids) this.busyDirectories.set(id, settled);
+    try {
+      return await work();
+    } finally {
+      for (const id of ids) this.busyDirectories.delete(id);
+      done();
+    }
   }
 
   /** The attributes of a node: through an open handle when asked (or when the node has no name left). */
@@ -775,7 +835,6 @@ export class KernelOps {
 
   private forgotten(id: number, count: number): void {
     this.nodes.forget(id, count);
-    if (!this.nodes.get(id)) this.unprivileged.delete(id);
   }
 
   /** BATCH_FORGET: fuse_batch_forget_in (count u32, dummy u32), then count x (nodeid u64, nlookup u64). */

@@ -33,9 +33,10 @@ export interface RestoreFileOptions {
   /** when it aborts, the file's GET ends: the file is not made (its temporary is removed) and the call fails with EINTR */
   signal?: AbortSignal | undefined;
   /**
-   * write each chunk with write(2) on this thread instead of through libuv's pool: for a worker thread
-   * (restore-worker.ts), whose loop serves only its own transfers; a write into the page cache costs less
-   * than the pool's hand-over (two futex wake-ups and a promise per chunk). Never on the main thread.
+   * make the file on this thread (open, write(2), chmod, utimes, close, rename; only the fsync, which waits
+   * on the disk, through libuv's pool) instead of through the pool: for a worker thread (restore-worker.ts),
+   * whose loop serves only its own transfers; each of these calls costs less than the pool's hand-over (two
+   * futex wake-ups and a promise). Never on the main thread.
    */
   syncWrites?: boolean | undefined;
 }
@@ -43,6 +44,45 @@ export interface RestoreFileOptions {
 /** Writes all of `chunk` at the end of what was written to `fd` (write(2) may take less than asked). */
 function writeAll(fd: number, chunk: Buffer): void {
   for (let at = 0; at < chunk.length; ) at += fsSync.writeSync(fd, chunk, at, chunk.length - at);
+}
+
+/** The temporary file a content is written into: what is done to it, through the pool or on this thread. */
+interface AsideFile {
+  /** (a promise through the pool, done when it returns on this thread) */
+  write(chunk: Buffer): unknown;
+  /** gives it `mode` and `mtime` (seconds), then fsyncs it */
+  seal(mode: number, mtime: number): Promise<void>;
+  close(): unknown;
+}
+
+/** `aside` made new (not there before), through libuv's pool (FileHandle) or, with `direct`, on this thread. */
+async function createAside(aside: Buffer, direct: boolean): Promise<AsideFile> {
+  if (!direct) {
+    const file = await fs.open(aside, 'wx', 0o600);
+    return {
+      write: (chunk) => file.write(chunk),
+      seal: async (mode, mtime) => {
+        await file.chmod(mode);
+        await file.utimes(mtime, mtime);
+        await file.sync();
+      },
+      close: () => file.close(),
+    };
+  }
+  const fd = fsSync.openSync(aside, 'wx', 0o600);
+  let open = true;
+  return {
+    write: (chunk) => writeAll(fd, chunk),
+    seal: (mode, mtime) => {
+      fsSync.fchmodSync(fd, mode);
+      fsSync.futimesSync(fd, mtime, mtime);
+      return new Promise((resolve, reject) => fsSync.fsync(fd, (error) => (error === null ? resolve() : reject(error))));
+    },
+    close: () => {
+      if (open) fsSync.closeSync(fd);
+      open = false;
+    },
+  };
 }
 
 /** Restores `entry` at `location`. */
@@ -58,7 +98,7 @@ export async function restoreFile(
   const key = blobKey(prefix, entry.sha256);
   signal?.throwIfAborted();
   const aside = asideOf(location);
-  const file = await fs.open(aside, 'wx', 0o600).catch((error: unknown) => {
+  const file = await createAside(aside, syncWrites).catch((error: unknown) => {
     throw toStorageError(error, 'open', entry.path);
   });
   let placed = false;
@@ -74,7 +114,7 @@ export async function restoreFile(
               key,
               (piece) => {
                 sha.update(piece);
-                writeAll(file.fd, piece);
+                file.write(piece);
                 size += piece.length;
                 onBytes(piece.length);
               },
@@ -86,8 +126,7 @@ export async function restoreFile(
             signal?.throwIfAborted();
             sha.update(chunk);
             size += chunk.length;
-            if (syncWrites) writeAll(file.fd, chunk);
-            else await file.write(chunk);
+            await file.write(chunk);
             onBytes(chunk.length);
           }
       } catch (error) {
@@ -110,20 +149,20 @@ export async function restoreFile(
           hint: 'its blob in the object store is damaged: restore an older backup, or back the original up again (which sends the blob again)',
         },
       );
-    await file.chmod(entry.mode);
-    const mtime = secondsOf(entry.mtimeNs);
-    await file.utimes(mtime, mtime);
-    await file.sync();
+    await file.seal(entry.mode, secondsOf(entry.mtimeNs));
     await file.close();
     signal?.throwIfAborted();
-    await fs.rename(aside, location);
+    if (syncWrites) fsSync.renameSync(aside, location);
+    else await fs.rename(aside, location);
     placed = true;
   } catch (error) {
     if (signal?.aborted === true) throw interrupted(entry.path, signal.reason);
     throw toStorageError(error, 'restore', entry.path);
   } finally {
     if (!placed) {
-      await file.close().catch(() => undefined);
+      await Promise.resolve()
+        .then(() => file.close())
+        .catch(() => undefined);
       await fs.unlink(aside).catch(() => undefined);
     }
   }

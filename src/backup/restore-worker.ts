@@ -23,8 +23,14 @@ export interface FailureParts {
   path: string | undefined;
 }
 
-/** What a worker answers: bytes written of a file, a file done, a file failed. */
-export type FromWorker = { type: 'bytes'; id: number; bytes: number } | { type: 'done'; id: number } | { type: 'failed'; id: number; failure: FailureParts };
+/**
+ * What a worker answers: bytes written of a file, a file done, a file failed (the last two with the file's
+ * bytes not told yet: one message a file less).
+ */
+export type FromWorker =
+  | { type: 'bytes'; id: number; bytes: number }
+  | { type: 'done'; id: number; bytes: number }
+  | { type: 'failed'; id: number; bytes: number; failure: FailureParts };
 
 export interface RestoreWorkerData {
   settings: S3Settings;
@@ -58,19 +64,9 @@ if (parentPort !== null) {
       port.postMessage({ type: 'bytes', id, bytes: unreported } satisfies FromWorker);
       unreported = 0;
     };
-    const report = () => {
-      if (unreported > 0) port.postMessage({ type: 'bytes', id, bytes: unreported } satisfies FromWorker);
-      unreported = 0;
-    };
     restoreFile(store, prefix, entry, Buffer.from(message.location), onBytes, { signal: aborter.signal, syncWrites: true }).then(
-      () => {
-        report();
-        port.postMessage({ type: 'done', id } satisfies FromWorker);
-      },
-      (error: unknown) => {
-        report();
-        port.postMessage({ type: 'failed', id, failure: partsOf(error) } satisfies FromWorker);
-      },
+      () => port.postMessage({ type: 'done', id, bytes: unreported } satisfies FromWorker),
+      (error: unknown) => port.postMessage({ type: 'failed', id, bytes: unreported, failure: partsOf(error) } satisfies FromWorker),
     );
   });
 }

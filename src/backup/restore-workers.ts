@@ -34,8 +34,8 @@ class RestoreThread {
     this.worker.on('message', (message: FromWorker) => {
       const file = this.pending.get(message.id);
       if (file === undefined) return;
-      if (message.type === 'bytes') file.onBytes(message.bytes);
-      else {
+      if (message.bytes > 0) file.onBytes(message.bytes);
+      if (message.type !== 'bytes') {
         this.pending.delete(message.id);
         if (message.type === 'done') file.resolve();
         else file.reject(rebuilt(message.failure));

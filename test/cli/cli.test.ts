@@ -52,6 +52,11 @@ test('a usage error is one line and where to read more, exit status 2', (t) => {
       /--cache-size must be a number of bytes/,
       'see persistfs mount --help',
     ],
+    [
+      ['mount', 's3://b/p', '/nonexistent-mnt', '--cache-dir', '/tmp', '--write-back-delay', 'x'],
+      /--write-back-delay must be a duration/,
+      'see persistfs mount --help',
+    ],
     [['mount', 's3://b/p', '/nonexistent-mnt'], /mounting s3:\/\/bucket\/prefix needs --cache-dir/, 'see persistfs mount --help'],
     [['mount', '/tmp', '/nonexistent-mnt', '--cache-dir', '/tmp'], /--cache-dir is for an s3:\/\/bucket\/prefix backing/, 'see persistfs mount --help'],
     [

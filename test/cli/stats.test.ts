@@ -5,6 +5,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { setTimeout as delay } from 'node:timers/promises';
 import test from 'tape';
 
 import { latencyText, percentileUs } from '../../mount/stats-command.js';
@@ -86,16 +87,17 @@ for (const transport of ['kernel', 'fuse-native']) {
       t.ok(op.totalP50Us !== null && op.totalP99Us !== null && op.totalP50Us <= op.totalP99Us, `${name}: p50 ${op.totalP50Us} us <= p99 ${op.totalP99Us} us`);
     }
 
-    // while it watches: the rates of that second
-    const watcher = spawn(process.execPath, [CLI, 'stats', m.mnt, '--count', '2', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    watcher.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => watcher.on('exit', resolve));
-    // busy until the watcher is done (however long it takes to start on a loaded machine)
+    // while it watches: the rates of that second. Busy first, and watched once it has written a file, so
+    // that a loaded machine's slow start of either cannot leave the watcher's seconds idle.
     const busy = spawn('bash', ['-c', 'i=0; while :; do dd if=/dev/zero of=f$i bs=64k count=4 conv=fsync status=none; i=$((i+1)); done'], {
       cwd: m.mnt,
     });
     const busyEnded = new Promise((resolve) => busy.on('exit', resolve));
+    for (let waited = 0; !fs.existsSync(path.join(m.mnt, 'f1')) && waited < 30_000; waited += 50) await delay(50);
+    const watcher = spawn(process.execPath, [CLI, 'stats', m.mnt, '--count', '2', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    watcher.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => watcher.on('exit', resolve));
     const status = await exited;
     busy.kill();
     await busyEnded;

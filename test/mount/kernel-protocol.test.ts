@@ -7,7 +7,7 @@ import { InitError, negotiate } from '../../mount/kernel/init.js';
 import { NodeTable, type Node } from '../../mount/kernel/node-table.js';
 import { KernelOps } from '../../mount/kernel/operations.js';
 import type { PosixFs } from '../../mount/posix-fs.js';
-import { InitFlag, Opcode, Size } from '../../mount/kernel/protocol.js';
+import { FATTR, InitFlag, Opcode, Size } from '../../mount/kernel/protocol.js';
 import { attrOut, direntSize, entryOut, writeDirent } from '../../mount/kernel/reply.js';
 import { BodyReader, decodeRequest, ProtocolError, writeIn } from '../../mount/kernel/request.js';
 import type { EntryStat } from '../../src/index.js';
@@ -338,4 +338,136 @@ test('LSEEK and COPY_FILE_RANGE(_64): fields at their offsets; the old COPY_FILE
     (error: { code?: string }) => t.equal(error.code, 'EINVAL', 'flags: EINVAL (there are none)'),
   );
   t.equal(calls.length, 0, 'neither reached the storage');
+});
+
+/**
+ * A backing directory of names -> inode numbers for KernelOps, whose stat and rename can be held back
+ * (`hold`): a LOOKUP's stat that ran before a rename and is answered after it, as one racing on another
+ * thread (a dentry revalidation takes no directory lock) or forwarded by the data path with its statx.
+ */
+function heldBacking(entries: Record<string, bigint>) {
+  const names = new Map(Object.entries(entries));
+  const held: Array<() => void> = [];
+  let holding = false;
+  const later = <T>(value: () => T): Promise<T> => {
+    if (!holding) return Promise.resolve(value());
+    const result = value(); // the backing call happens now; its answer reaches JavaScript later
+    return new Promise((resolve) => held.push(() => resolve(result)));
+  };
+  const posix = {
+    stat: (path: string) =>
+      later(() => names.get(path)).then((ino) => (ino === undefined ? Promise.reject(Object.assign(new Error(path), { code: 'ENOENT' })) : fileStat({ ino }))),
+    rename: (from: string, to: string, how: string) =>
+      later(() => {
+        const a = names.get(from)!;
+        if (how === 'exchange') names.set(from, names.get(to)!);
+        else names.delete(from);
+        names.set(to, a);
+      }),
+  } as unknown as PosixFs;
+  return {
+    posix,
+    names,
+    hold: () => {
+      holding = true;
+    },
+    /** lets the held answers through, in the order given (indexes into the held calls) */
+    release: (...order: number[]) => {
+      holding = false;
+      for (const i of order) held[i]!();
+    },
+  };
+}
+
+const nameBody = (...names: string[]) => Buffer.from(names.map((name) => `${name}\0`).join(''));
+const renameBody = (newdir: number, from: string, to: string, flags?: number) => {
+  const head = Buffer.alloc(flags === undefined ? 8 : 16);
+  head.writeBigUInt64LE(BigInt(newdir), 0);
+  if (flags !== undefined) head.writeUInt32LE(flags, 8);
+  return Buffer.concat([head, nameBody(from, to)]);
+};
+
+test('LOOKUP whose stat ran before a rename over its name and is answered after it: the table keeps the rename', async (t) => {
+  const backing = heldBacking({ t2: 20n, tmp: 21n });
+  const kops = new KernelOps(backing.posix, { attrTimeout: 1, entryTimeout: 1, xattr: false });
+  const ops = kops.table();
+  const call = (opcode: number, body: Buffer) => ops.get(opcode)!(decodeRequest(raw(opcode, body)));
+  const nodeOf = (entry: unknown) => Number((entry as Buffer).readBigUInt64LE(0));
+  const old = nodeOf(await call(Opcode.LOOKUP, nameBody('t2')));
+  const tmp = nodeOf(await call(Opcode.LOOKUP, nameBody('tmp')));
+  backing.hold();
+  const lookup = call(Opcode.LOOKUP, nameBody('t2')); // its stat finds inode 20 (the old t2)
+  const rename = call(Opcode.RENAME, renameBody(1, 'tmp', 't2')); // t2 is now inode 21
+  backing.release(1, 0); // the rename's answer first, then the lookup's stale stat
+  await rename;
+  const entry = await lookup;
+  t.equal(kops.nodes.path(kops.nodes.get(tmp)!), 't2', "the renamed file's node is at t2");
+  t.equal(nodeOf(entry), tmp, 'the LOOKUP of t2 answers it (its stat taken again), not the file renamed over');
+  t.equal(kops.nodes.get(old) && kops.nodes.path(kops.nodes.get(old)!), undefined, 'the old t2 has no name');
+  const attr = (await ops.get(Opcode.GETATTR)!(decodeRequest(raw(Opcode.GETATTR, Buffer.alloc(16), 43, tmp)))) as Buffer;
+  t.equal(attr.readBigUInt64LE(16), 21n, 'its GETATTR is inode 21');
+  t.end();
+});
+
+test('LOOKUP with a statx taken after an exchange, answered before the exchange is: both nodes keep their names', async (t) => {
+  const backing = heldBacking({ a: 30n, b: 31n });
+  const kops = new KernelOps(backing.posix, { attrTimeout: 1, entryTimeout: 1, xattr: false });
+  const ops = kops.table();
+  const nodeOf = (entry: unknown) => Number((entry as Buffer).readBigUInt64LE(0));
+  const call = (opcode: number, body: Buffer, extra?: Buffer) => ops.get(opcode)!(decodeRequest(Buffer.concat([raw(opcode, body), ...(extra ? [extra] : [])])));
+  const a = nodeOf(await call(Opcode.LOOKUP, nameBody('a')));
+  const b = nodeOf(await call(Opcode.LOOKUP, nameBody('b')));
+  backing.hold();
+  const exchange = call(Opcode.RENAME2, renameBody(1, 'a', 'b', 2 /* RENAME_EXCHANGE */)); // done on disk, answer held
+  const statx = Buffer.alloc(STATX_SIZE);
+  statx.writeUInt32LE(0x7ff, 0);
+  statx.writeUInt32LE(1, 16);
+  statx.writeUInt16LE(0o100644, 28);
+  statx.writeBigUInt64LE(31n, 32); // a is now b's inode
+  const lookup = call(Opcode.LOOKUP, nameBody('a'), statx);
+  backing.release(0);
+  await exchange;
+  const entry = await lookup;
+  const pathOf = (id: number) => kops.nodes.get(id) && kops.nodes.path(kops.nodes.get(id)!);
+  t.deepEqual([pathOf(a), pathOf(b)], ['b', 'a'], 'a is at b and b at a');
+  t.equal(nodeOf(entry), b, "the LOOKUP of a answers b's node");
+  t.end();
+});
+
+test('a forgotten node kept with its name, then unlinked: what was kept by its id goes with it', async (t) => {
+  const names = new Map([['f', 40n]]);
+  const posix = {
+    stat: async (path: string) => {
+      const ino = names.get(path);
+      if (ino === undefined) throw Object.assign(new Error(path), { code: 'ENOENT' });
+      return fileStat({ ino });
+    },
+    truncate: async () => {},
+    unlink: async (path: string) => void names.delete(path),
+    withDirectoryDescriptor: async (_path: string, use: (fd: number, own: readonly string[]) => boolean) => use(5, []),
+  } as unknown as PosixFs;
+  const port = {
+    attachDirectory: () => 0,
+    named: () => {},
+    unnamed: () => {},
+    settle: (_id: number, lookups: number) => lookups,
+    backingOpen: () => -1,
+    backingClose: () => 0,
+  };
+  const kops = new KernelOps(posix, { attrTimeout: 1, entryTimeout: 1, xattr: false }, () => {}, port);
+  const ops = kops.table();
+  const f = Number(((await ops.get(Opcode.LOOKUP)!(decodeRequest(raw(Opcode.LOOKUP, Buffer.from('f\0'))))) as Buffer).readBigUInt64LE(0));
+  const setattr = Buffer.alloc(88);
+  setattr.writeUInt32LE(FATTR.SIZE | FATTR.KILL_SUIDGID, 0);
+  await ops.get(Opcode.SETATTR)!(decodeRequest(raw(Opcode.SETATTR, setattr, 44, f)));
+  const unprivileged = (kops as unknown as { unprivileged: Set<number> }).unprivileged;
+  t.ok(unprivileged.has(f), 'a truncate by a user found no privilege bits to remove: remembered for the node');
+  const forget = Buffer.alloc(8);
+  forget.writeBigUInt64LE(1n, 0);
+  kops.forget(decodeRequest(raw(Opcode.FORGET, forget, 45, f)));
+  t.ok(kops.nodes.get(f), 'the kernel forgot it: kept, with its name');
+  await ops.get(Opcode.UNLINK)!(decodeRequest(raw(Opcode.UNLINK, Buffer.from('f\0'), 46)));
+  t.equal(kops.nodes.get(f), undefined, 'unlinked: dropped');
+  t.notOk(unprivileged.has(f), 'and what was remembered for it with it (else one entry per such file for the life of the mount)');
+  t.end();
 });

@@ -130,3 +130,54 @@ test('getWhole: an abort ends the GET with the abort reason', async (t) => {
   const got = await whole(store, 'p/k', stopper.signal);
   t.equal((got.error as Error)?.message, 'stopped here', 'rejects with the reason');
 });
+
+test('getWhole: GETs one after the other share one kept-alive connection; one the store closed while idle is replaced, not left to the SDK; close() ends it', async (t) => {
+  const content = Buffer.alloc(300 * 1024, 7);
+  const { store, requests } = await serve(t, (_request, response) => {
+    response.writeHead(200, { 'content-length': content.length });
+    response.end(content);
+  });
+  const sizes: Array<number | undefined> = [];
+  for (let i = 0; i < 5; i++) sizes.push((await whole(store, `p/blobs/k${i}`)).size);
+  const sockets = [...new Set(requests.map((request) => request.socket))];
+  t.deepEqual(sizes, [content.length, content.length, content.length, content.length, content.length], 'five whole bodies');
+  t.equal(sockets.length, 1, 'over one connection');
+  t.ok(
+    requests.every((request) => !/aws-sdk/.test(String(request.headers['user-agent']))),
+    'none of them by the SDK',
+  );
+  // the store closes the idle connection: the next GET goes on a new one, still not through the SDK
+  sockets[0]!.destroy();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const after = await whole(store, 'p/blobs/after');
+  t.equal(after.size, content.length, 'after the store closed it: the next GET whole');
+  t.equal(requests.length, 6, 'one request more');
+  t.ok(!/aws-sdk/.test(String(requests[5]?.headers['user-agent'])), 'not by the SDK');
+  const last = requests[5]!.socket;
+  t.notEqual(last, sockets[0], 'on a new connection');
+  const closed = new Promise<boolean>((resolve) => last.once('close', () => resolve(true)));
+  store.close();
+  t.ok(await Promise.race([closed, new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 1000))]), 'close() ends the kept connection');
+});
+
+test('getWhole: a kept connection the store closes just as the next GET is sent is replaced (the GET sent again on a new one)', async (t) => {
+  let answered = 0;
+  const { store, requests } = await serve(t, (request, response) => {
+    answered++;
+    // the second request meets a connection closed before any answer (a keep-alive timeout's race)
+    if (answered === 2) {
+      request.socket.destroy();
+      return;
+    }
+    response.writeHead(200, { 'content-length': 10 });
+    response.end(Buffer.alloc(10, 1));
+  });
+  t.equal((await whole(store, 'p/a')).size, 10, 'the first GET');
+  const second = await whole(store, 'p/b');
+  t.equal(second.size, 10, 'the second, whole, sent again');
+  t.equal(requests.length, 3, 'three requests for two GETs');
+  t.ok(
+    requests.every((request) => !/aws-sdk/.test(String(request.headers['user-agent']))),
+    'none by the SDK',
+  );
+});

@@ -49,7 +49,10 @@
 //   a reply written by a queue thread leaves after the count, as on /dev/fuse.
 // - A name removed by JavaScript while a LOOKUP of it is between its statx and Known: found (the LOOKUP was
 //   answered as if before the change; the kernel orders it as it orders any reply that crosses an UNLINK) or
-//   not (it goes to JavaScript with its statx, as every LOOKUP of a present name did before).
+//   not (it goes to JavaScript with its statx, as every LOOKUP of a present name did before). Such a statx
+//   may show the directory from before or after a change JavaScript has or has not applied yet: JavaScript
+//   takes one that disagrees with its table again, alone with the directory's name changes (operations.ts,
+//   stillTrue), never as a change made beside the mount.
 // The table of names is bounded (kNames): past it an arbitrary name is let go (its LOOKUPs go to JavaScript
 // again); counts are never let go (a node's count lives until JavaScript settles it).
 #pragma once

@@ -1,12 +1,15 @@
-// A GET of a whole object without the SDK's HTTP stack, for a restore's worker threads: one plain-http
-// connection per GET (path-style endpoint only), signed by the client's own signer (as direct-head.ts), the
-// answer read into one reusable buffer (net's `onread`: no Buffer allocated per chunk, reads of up to
-// BUFFER_BYTES) and each piece of the body handed to the caller synchronously, before the buffer is read
-// into again. Node's HTTP client and the SDK's stream cost about 2 s of CPU a GiB (BENCHMARKS.md, branch
-// restore), most of what a restore spends. Only a 200 with a Content-Length is read here; any other answer
-// (an error, a 404, a redirect, chunked encoding) or a failure to connect is 'ask-sdk', before any byte
-// of body was handed over: the caller then asks the SDK (its retries, its error mapping). A connection that
-// breaks or stalls (requestTimeout) once the body has begun fails with EIO naming the key.
+// A GET of a whole object without the SDK's HTTP stack, for a restore's worker threads: plain-http
+// connections kept alive between GETs (path-style endpoint only), each request signed by the client's own
+// signer (as direct-head.ts), the answer read into the connection's own buffer (net's `onread`: no Buffer
+// allocated per chunk, reads of up to BUFFER_BYTES) and each piece of the body handed to the caller
+// synchronously, before the buffer is read into again. Node's HTTP client and the SDK's stream cost about
+// 2 s of CPU a GiB (BENCHMARKS.md, branch restore), most of what a restore spends; a connection a GET (its
+// connect, its close) cost about a third of a worker's CPU in a restore of 3,000 files of 4 KiB (branch
+// backupfast). Only a 200 with a Content-Length is read here; any other answer (an error, a 404, a
+// redirect, chunked encoding) or a failure to connect is 'ask-sdk', before any byte of body was handed
+// over: the caller then asks the SDK (its retries, its error mapping). A kept connection the store closed
+// while it was idle is found so before any answer came: the GET is sent again on a new one. A connection
+// that breaks or stalls (requestTimeout) once the body has begun fails with EIO naming the key.
 import net from 'node:net';
 
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -14,16 +17,95 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { storageError } from '../../ground/errors.js';
 import { PathStyleSigner, type SignedRequest } from './path-style-signer.js';
 
-/** The reads' buffer: what one recv takes at most. */
+/** The reads' buffer of a connection: what one recv takes at most. */
 const BUFFER_BYTES = 256 * 1024;
 /** An answer's headers longer than this are not one we read here. */
 const MAX_HEAD_BYTES = 64 * 1024;
+/** Idle connections kept for the next GETs (a worker runs a few GETs at once). */
+const MAX_IDLE = 8;
+
+/** What a GET under way hears from its connection: each read (false: read no more), and its end. */
+interface Listener {
+  read(piece: Buffer): boolean;
+  ended(why: string, timedOut: boolean): void;
+}
+
+/** One connection to the store, serving one GET at a time, its reads into its own buffer. */
+class Connection {
+  readonly socket: net.Socket;
+  /** the GET it serves now (none while idle) */
+  listener: Listener | undefined;
+  /** whether a GET was answered on it before: a request on it may meet a close the store made while it was idle */
+  reused = false;
+  closed = false;
+
+  constructor(
+    url: URL,
+    readonly buffer: Buffer,
+    /** told when the connection ends while idle */
+    private readonly lost: (connection: Connection) => void,
+  ) {
+    this.socket = net.connect({
+      host: url.hostname,
+      port: url.port === '' ? 80 : Number(url.port),
+      onread: {
+        buffer,
+        callback: (bytes: number, into: Uint8Array): boolean => {
+          const listener = this.listener;
+          // bytes no GET asked for (on an idle connection): it cannot be trusted with another
+          if (listener === undefined) {
+            this.close();
+            return false;
+          }
+          return listener.read(Buffer.from(into.buffer, into.byteOffset, bytes));
+        },
+      },
+    });
+    this.socket.setNoDelay(true);
+    const ended = (why: string, timedOut = false) => {
+      const listener = this.listener;
+      this.close();
+      if (listener !== undefined) listener.ended(why, timedOut);
+    };
+    this.socket.on('error', (error) => ended(error.message));
+    this.socket.on('end', () => ended('the connection was closed'));
+    this.socket.on('close', () => ended('the connection was closed'));
+    this.socket.on('timeout', () => ended('silent', true));
+  }
+
+  /** Serves `listener` (the socket timing out after `timeout` ms of silence, 0: never). */
+  serve(listener: Listener, timeout: number): void {
+    this.listener = listener;
+    this.socket.ref();
+    this.socket.setTimeout(timeout);
+  }
+
+  /** Idle again, kept for the next GET (its end still heard: then it is dropped). */
+  rest(): void {
+    this.listener = undefined;
+    this.reused = true;
+    this.socket.setTimeout(0);
+    this.socket.unref();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.listener = undefined;
+    this.socket.destroy();
+    this.lost(this);
+  }
+}
 
 export class DirectGet {
   private readonly signer: PathStyleSigner;
   private readonly url: URL;
-  /** the reads' buffers of GETs done, for the next ones (one per GET under way) */
+  /** connections idle, kept for the next GETs */
+  private readonly idle: Connection[] = [];
+  /** the reads' buffers of connections closed, for new ones */
   private readonly free: Buffer[] = [];
+  /** connections opened so far (a GET on a kept one opens none) */
+  connections = 0;
 
   private constructor(
     client: S3Client,
@@ -53,23 +135,51 @@ export class DirectGet {
     } catch {
       return 'ask-sdk';
     }
-    const lines = [`GET ${signed.path} HTTP/1.1`, ...Object.entries(signed.headers).map(([name, value]) => `${name}: ${value}`), 'connection: close', '', ''];
-    return this.exchange(key, lines.join('\r\n'), onBody, signal);
+    const lines = [`GET ${signed.path} HTTP/1.1`, ...Object.entries(signed.headers).map(([name, value]) => `${name}: ${value}`), '', ''];
+    const request = lines.join('\r\n');
+    const kept = this.idle.pop();
+    const outcome = await this.exchange(kept ?? this.connect(), key, request, onBody, signal);
+    // a kept connection the store had closed before it answered anything: once more on a new one
+    return outcome === 'again' ? this.exchange(this.connect(), key, request, onBody, signal).then((again) => (again === 'again' ? 'ask-sdk' : again)) : outcome;
   }
 
-  private exchange(key: string, request: string, onBody: (piece: Buffer) => void, signal: AbortSignal | undefined): Promise<number | 'ask-sdk'> {
-    const buffer = this.free.pop() ?? Buffer.allocUnsafe(BUFFER_BYTES);
+  /** Closes the idle connections (a GET under way keeps its own until it ends). */
+  close(): void {
+    for (const connection of this.idle.splice(0)) connection.close();
+  }
+
+  private connect(): Connection {
+    this.connections++;
+    return new Connection(this.url, this.free.pop() ?? Buffer.allocUnsafe(BUFFER_BYTES), (connection) => {
+      const at = this.idle.indexOf(connection);
+      if (at >= 0) this.idle.splice(at, 1);
+      this.free.push(connection.buffer);
+    });
+  }
+
+  /** Sends `request` on `connection` and reads its answer; 'again' when a kept connection ended before any answer. */
+  private exchange(
+    connection: Connection,
+    key: string,
+    request: string,
+    onBody: (piece: Buffer) => void,
+    signal: AbortSignal | undefined,
+  ): Promise<number | 'ask-sdk' | 'again'> {
     return new Promise((resolve, reject) => {
       let head: Buffer | undefined = Buffer.alloc(0);
       let length = -1;
       let received = 0;
+      let keep = false;
       let settled = false;
-      const finish = (outcome: number | 'ask-sdk' | Error) => {
+      /** Ends the GET: the connection kept when the answer was whole and the store keeps it open, else closed. */
+      const finish = (outcome: number | 'ask-sdk' | 'again' | Error, reusable = false) => {
         if (settled) return;
         settled = true;
         signal?.removeEventListener('abort', onAbort);
-        socket.destroy();
-        this.free.push(buffer);
+        if (reusable && keep && !connection.closed && this.idle.length < MAX_IDLE) {
+          connection.rest();
+          this.idle.push(connection);
+        } else connection.close();
         if (outcome instanceof Error) reject(outcome);
         else resolve(outcome);
       };
@@ -92,8 +202,9 @@ export class DirectGet {
           }
         }
         if (received === length) {
-          finish(length);
-          return false;
+          // more than the body (nothing was asked for): the connection is not kept
+          finish(length, take === piece.length);
+          return !connection.closed;
         }
         return true;
       };
@@ -115,34 +226,29 @@ export class DirectGet {
           finish('ask-sdk');
           return false;
         }
+        keep = status!.startsWith('HTTP/1.1') && headers.get('connection')?.toLowerCase() !== 'close';
         length = size;
         if (length === 0) {
-          finish(0);
-          return false;
+          finish(0, rest.length === 0);
+          return !connection.closed;
         }
         // `rest` is a view into the reads' buffer only when the head came whole in this read: copy-free either way
         return rest.length === 0 || body(rest);
       };
-      const socket = net.connect({
-        host: this.url.hostname,
-        port: this.url.port === '' ? 80 : Number(this.url.port),
-        onread: {
-          buffer,
-          callback: (bytes: number, into: Uint8Array): boolean => {
-            if (settled) return false;
-            const piece = Buffer.from(into.buffer, into.byteOffset, bytes);
-            return head === undefined ? body(piece) : answer(piece);
+      connection.serve(
+        {
+          read: (piece) => (settled ? false : head === undefined ? body(piece) : answer(piece)),
+          ended: (why, timedOut) => {
+            if (length >= 0) finish(broken(timedOut ? `silent for ${this.timeout} ms` : why));
+            else if (connection.reused && !timedOut && head !== undefined && head.length === 0) finish('again');
+            else finish('ask-sdk');
           },
         },
-      });
-      socket.setNoDelay(true);
-      if (this.timeout > 0) socket.setTimeout(this.timeout, () => finish(length < 0 ? 'ask-sdk' : broken(`silent for ${this.timeout} ms`)));
-      socket.on('error', (error) => finish(length < 0 ? 'ask-sdk' : broken(error.message)));
-      socket.on('end', () => finish(length < 0 ? 'ask-sdk' : broken('the connection was closed')));
-      socket.on('close', () => finish(length < 0 ? 'ask-sdk' : broken('the connection was closed')));
+        this.timeout,
+      );
       signal?.addEventListener('abort', onAbort, { once: true });
       if (signal?.aborted === true) onAbort();
-      socket.write(request);
+      else connection.socket.write(request);
     });
   }
 }

@@ -10,6 +10,7 @@ import type { Upload as UploadType } from '@aws-sdk/lib-storage';
 import { storageError, type StorageError } from '../../ground/errors.js';
 import { DirectGet } from './direct-get.js';
 import { DirectHead } from './direct-head.js';
+import { DirectPut } from './direct-put.js';
 import type { ObjectHead, ObjectMetadata } from './object-head.js';
 import type { S3Settings } from './s3-settings.js';
 
@@ -125,10 +126,14 @@ export class ObjectStore {
   observer: StoreObserver | undefined;
   /** HEADs without the SDK's middleware, when the endpoint allows (direct-head.ts) */
   private readonly directHead: DirectHead | undefined;
+  /** PUTs of content whose SHA-256 the caller gives, without the SDK's middleware (direct-put.ts) */
+  private readonly directPut: DirectPut | undefined;
   /** whole-object GETs without the SDK (direct-get.ts), made on first use: for a restore's worker threads */
   private directGet: DirectGet | undefined | null = null;
   /** told of each HEAD answered without the SDK (its middleware, where requests are counted, does not see those) */
   onDirectHead: ((key: string) => void) | undefined;
+  /** told of each PUT sent without the SDK, with its headers (as onDirectHead) */
+  onDirectPut: ((key: string, headers: Record<string, string>) => void) | undefined;
 
   constructor(readonly settings: S3Settings) {
     this.bucket = settings.bucket;
@@ -151,6 +156,7 @@ export class ObjectStore {
     if (settings.credentials !== undefined) config.credentials = settings.credentials;
     this.client = new S3Client(config);
     this.directHead = DirectHead.for(this.client, settings.endpoint, settings.forcePathStyle, settings.bucket);
+    this.directPut = DirectPut.for(this.client, settings.endpoint, settings.forcePathStyle, settings.bucket);
   }
 
   private async call<T>(action: string, key: string | undefined, work: () => Promise<T>): Promise<T> {
@@ -282,10 +288,19 @@ export class ObjectStore {
    * Large bodies go up in parts (one multipart upload, completed at the end). Resolves with the new ETag.
    * `sha256` (hex), when the caller knows the SHA-256 of a body sent in one PUT, is sent as its signed payload
    * hash (x-amz-content-sha256): the SDK does not hash the body again, and the store refuses a body that is
-   * not that content (EIO).
+   * not that content (EIO). Such a PUT without metadata goes without the SDK's middleware when the endpoint
+   * allows (direct-put.ts), through the SDK when that is not answered 200.
    */
   async put(key: string, body: Uint8Array | Readable, size: number, metadata: ObjectMetadata, sha256?: string): Promise<string> {
     if (size < MULTIPART_THRESHOLD && !(body instanceof Readable)) {
+      const direct =
+        sha256 !== undefined && this.directPut !== undefined && Object.keys(metadata).length === 0
+          ? await this.directPut.put(key, body, sha256, (headers) => this.onDirectPut?.(key, headers))
+          : 'ask-sdk';
+      if (direct !== 'ask-sdk') {
+        this.observer?.stored(key, size, direct, metadata);
+        return direct;
+      }
       const command = new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: size, Metadata: metadata });
       if (sha256 !== undefined) {
         command.middlewareStack.add(
@@ -395,6 +410,7 @@ export class ObjectStore {
   }
 
   close(): void {
+    if (this.directGet) this.directGet.close();
     this.client.destroy();
   }
 }

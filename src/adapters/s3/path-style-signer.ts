@@ -1,6 +1,6 @@
-// Requests for one object signed by an S3 client's own signer, for the direct HEAD and GET that skip the
-// SDK's middleware stack (direct-head.ts, direct-get.ts): path-style (the bucket in the path of the
-// endpoint), an unsigned payload, the client's clock skew correction. The signer is made once and asked for
+// Requests for one object signed by an S3 client's own signer, for the direct HEAD, GET and PUT that skip
+// the SDK's middleware stack (direct-head.ts, direct-get.ts, direct-put.ts): path-style (the bucket in the
+// path of the endpoint), an unsigned payload (a PUT's: its SHA-256), the client's clock skew correction. The signer is made once and asked for
 // again after a failure (a failure to make one is not kept).
 import type { S3Client } from '@aws-sdk/client-s3';
 
@@ -26,8 +26,11 @@ export class PathStyleSigner {
     this.url = new URL(endpoint);
   }
 
-  /** `method` of object `key`, signed; throws what the signer throws (and asks for a new signer next time). */
-  async sign(method: 'GET' | 'HEAD', key: string): Promise<SignedRequest> {
+  /**
+   * `method` of object `key`, signed, its payload hash `payload` (a PUT's body's SHA-256, hex) with `headers`
+   * more; throws what the signer throws (and asks for a new signer next time).
+   */
+  async sign(method: 'GET' | 'HEAD' | 'PUT', key: string, payload = 'UNSIGNED-PAYLOAD', headers: Record<string, string> = {}): Promise<SignedRequest> {
     try {
       const config = this.client.config;
       this.signer ??= config.signer();
@@ -39,7 +42,7 @@ export class PathStyleSigner {
         port: this.url.port === '' ? undefined : Number(this.url.port),
         path: `${base}/${encodedKey(this.bucket)}/${encodedKey(key)}`,
         query: {},
-        headers: { host: this.url.host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' },
+        headers: { ...headers, host: this.url.host, 'x-amz-content-sha256': payload },
       };
       return await (await this.signer).sign(request, { signingDate: new Date(Date.now() + (config.systemClockOffset ?? 0)) });
     } catch (error) {

@@ -1,0 +1,263 @@
+// Names changing under lookups: replace-by-rename, RENAME_EXCHANGE, hard links
+// made and removed, opens, reads, stats and listings, from 8 processes at once
+// in one directory of a mount, while the caller drops the kernel's caches
+// beside it (echo 2 > /proc/sys/vm/drop_caches). Made for the review of the
+// native LOOKUP of known names (BENCHMARKS.md, "LOOKUP of known names:
+// correctness review"); best with
+// --entry-timeout 0 (every path walk revalidates its dentries: a LOOKUP without
+// the directory's lock). Standalone: cc -O2 -o name-race scripts/name-race.c;
+// ./name-race <dir in the mount> <seconds>
+//
+// Names t0..t7 always exist (a rename over one replaces it atomically, an
+// exchange swaps two), and every file holds its own inode number at offset 0,
+// written before it gets its name. Checks:
+// - check/stat: stat, open, read of a t name: never ENOENT; the content names
+// the inode fstat gives (a
+//   node whose path names another file is caught here);
+// - link: a hard link h<id> made to an open t file (through /proc/self/fd) is
+// that inode, and 8 bytes
+//   written through one name are read through the other at once (two node ids
+//   of one inode: two page caches);
+// - after: 3 rounds once all is quiet, past the kernel's timeouts: every t name
+// stat-ed, opened and read,
+//   all three agreeing. A race's transient error shows in the counts above;
+//   what the node table kept wrong shows here.
+// Exit status 1 when anything was bad. A plain ext4 directory: all 0 (link's
+// ENOENT is not counted: a link to a file replaced since its open, nlink 0, is
+// ENOENT everywhere).
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define N 8
+struct counts {
+  long ops[8];
+  long bad[8];
+  char first[8][200];
+};
+static struct counts *C;
+static const char *names[] = {"replace", "exchange", "link", "check",
+                              "list",    "stat",     "",     ""};
+
+static void bad(int kind, const char *fmt, ...) {
+  __atomic_fetch_add(&C->bad[kind], 1, __ATOMIC_RELAXED);
+  if (C->first[kind][0] == 0) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(C->first[kind], 200, fmt, ap);
+    va_end(ap);
+  }
+}
+
+static int make(const char *name) {
+  int fd = open(name, O_CREAT | O_EXCL | O_RDWR, 0644);
+  if (fd < 0)
+    return -1;
+  struct stat st;
+  fstat(fd, &st);
+  uint64_t ino = st.st_ino;
+  char pad[128] = {0};
+  memcpy(pad, &ino, 8);
+  if (pwrite(fd, pad, sizeof pad, 0) != sizeof pad) {
+    close(fd);
+    return -1;
+  }
+  close(fd);
+  return 0;
+}
+
+static int deadline;
+static int alive(void) { return time(NULL) < deadline; }
+
+static void replacer(int id) {
+  char tmp[64], t[16];
+  unsigned r = id * 7919;
+  for (long i = 0; alive(); i++) {
+    snprintf(tmp, sizeof tmp, "tmp%d.%ld", id, i);
+    snprintf(t, sizeof t, "t%d", (r = r * 1103515245 + 12345) % N);
+    if (make(tmp) != 0) {
+      bad(0, "make %s: %s", tmp, strerror(errno));
+      continue;
+    }
+    if (rename(tmp, t) != 0)
+      bad(0, "rename %s %s: %s", tmp, t, strerror(errno));
+    __atomic_fetch_add(&C->ops[0], 1, __ATOMIC_RELAXED);
+  }
+}
+
+static void exchanger(void) {
+  char a[16], b[16];
+  unsigned r = 12345;
+  while (alive()) {
+    int i = (r = r * 1103515245 + 12345) % N,
+        j = (r = r * 1103515245 + 12345) % N;
+    if (i == j)
+      continue;
+    snprintf(a, sizeof a, "t%d", i);
+    snprintf(b, sizeof b, "t%d", j);
+    if (renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE) != 0)
+      bad(1, "exchange %s %s: %s", a, b, strerror(errno));
+    __atomic_fetch_add(&C->ops[1], 1, __ATOMIC_RELAXED);
+  }
+}
+
+static void linker(int id) {
+  char t[16], h[16], proc[64];
+  unsigned r = 777 + id;
+  snprintf(h, sizeof h, "h%d", id);
+  for (uint64_t v = 1; alive(); v++) {
+    snprintf(t, sizeof t, "t%d", (r = r * 1103515245 + 12345) % N);
+    int fd1 = open(t, O_RDWR);
+    if (fd1 < 0) {
+      bad(2, "open %s: %s", t, strerror(errno));
+      continue;
+    }
+    struct stat s1, s2, s3;
+    fstat(fd1, &s1);
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd1);
+    if (linkat(AT_FDCWD, proc, AT_FDCWD, h, AT_SYMLINK_FOLLOW) !=
+        0) { // ENOENT: replaced since the open (nlink 0)
+      if (errno != ENOENT)
+        bad(2, "link %s: %s", t, strerror(errno));
+      close(fd1);
+      continue;
+    }
+    int fd2 = open(h, O_RDWR);
+    if (fd2 < 0)
+      bad(2, "open %s: %s", h, strerror(errno));
+    else {
+      fstat(fd2, &s2);
+      if (s2.st_ino != s1.st_ino)
+        bad(2, "%s ino %lu, its link %s ino %lu", t, s1.st_ino, h, s2.st_ino);
+      uint64_t w = v * 1000 + id, got = 0;
+      pwrite(fd1, &w, 8, 64 + 8 * id);
+      if (pread(fd2, &got, 8, 64 + 8 * id) != 8 || got != w)
+        bad(2, "wrote %lu through %s, read %lu through %s", w, t, got, h);
+      if (stat(h, &s3) != 0 || s3.st_ino != s1.st_ino)
+        bad(2, "stat %s: %s ino %lu (want %lu)", h, strerror(errno), s3.st_ino,
+            s1.st_ino);
+      close(fd2);
+    }
+    if (unlink(h) != 0)
+      bad(2, "unlink %s: %s", h, strerror(errno));
+    close(fd1);
+    __atomic_fetch_add(&C->ops[2], 1, __ATOMIC_RELAXED);
+  }
+}
+
+static void checker(int id) {
+  char t[16];
+  unsigned r = 99 + id;
+  while (alive()) {
+    snprintf(t, sizeof t, "t%d", (r = r * 1103515245 + 12345) % N);
+    struct stat st, fs;
+    if (stat(t, &st) != 0)
+      bad(5, "stat %s: %s", t, strerror(errno));
+    __atomic_fetch_add(&C->ops[5], 1, __ATOMIC_RELAXED);
+    int fd = open(t, O_RDONLY);
+    if (fd < 0) {
+      bad(3, "open %s: %s", t, strerror(errno));
+      continue;
+    }
+    uint64_t ino = 0;
+    fstat(fd, &fs);
+    if (pread(fd, &ino, 8, 0) != 8)
+      bad(3, "read %s: %s", t, strerror(errno));
+    else if (ino != fs.st_ino)
+      bad(3, "%s: content says ino %lu, fstat %lu", t, ino, fs.st_ino);
+    close(fd);
+    __atomic_fetch_add(&C->ops[3], 1, __ATOMIC_RELAXED);
+    if ((r & 15) ==
+        0) { // a listing (READDIRPLUS) and a stat of each name in it
+      DIR *d = opendir(".");
+      struct dirent *e;
+      while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] != 't' || e->d_name[1] == 'm')
+          continue;
+        if (stat(e->d_name, &st) != 0)
+          bad(4, "stat listed %s: %s", e->d_name, strerror(errno));
+      }
+      closedir(d);
+      __atomic_fetch_add(&C->ops[4], 1, __ATOMIC_RELAXED);
+    }
+  }
+}
+
+int main(int argc, char **argv) {
+  if (argc < 3) {
+    fprintf(stderr, "usage: namestress DIR SECONDS\n");
+    return 2;
+  }
+  if (chdir(argv[1]) != 0) {
+    perror(argv[1]);
+    return 2;
+  }
+  C = mmap(NULL, sizeof *C, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+           -1, 0);
+  char t[16];
+  for (int i = 0; i < N; i++) {
+    snprintf(t, sizeof t, "t%d", i);
+    unlink(t);
+    if (make(t)) {
+      perror(t);
+      return 2;
+    }
+  }
+  deadline = time(NULL) + atoi(argv[2]);
+  void (*roles[])(int) = {replacer, replacer, (void (*)(int))exchanger,
+                          linker,   linker,   checker,
+                          checker,  checker};
+  int n = sizeof roles / sizeof roles[0];
+  for (int i = 0; i < n; i++)
+    if (fork() == 0) {
+      roles[i](i);
+      _exit(0);
+    }
+  for (int i = 0; i < n; i++)
+    wait(NULL);
+  // Afterwards, quiet: every name must be its file (the node table's view, not
+  // a race's): three rounds past the kernel's timeouts, each name stat-ed,
+  // opened, read.
+  long after = 0;
+  char first_after[200] = "";
+  for (int round = 0; round < 3; round++) {
+    sleep(2);
+    for (int i = 0; i < N; i++) {
+      snprintf(t, sizeof t, "t%d", i);
+      struct stat st, fs;
+      uint64_t ino = 0;
+      int fd = open(t, O_RDONLY);
+      if (stat(t, &st) != 0 || fd < 0 || fstat(fd, &fs) != 0 ||
+          pread(fd, &ino, 8, 0) != 8 || ino != fs.st_ino ||
+          st.st_ino != fs.st_ino) {
+        if (!after++)
+          snprintf(first_after, sizeof first_after,
+                   "%s: fd %d errno %s, stat %lu, fstat %lu, content %lu", t,
+                   fd, strerror(errno), st.st_ino, fs.st_ino, ino);
+      }
+      if (fd >= 0)
+        close(fd);
+    }
+  }
+  printf("after    bad %ld%s%s\n", after, after ? "  first: " : "",
+         first_after);
+  long total = after;
+  for (int k = 0; k < 6; k++) {
+    printf("%-8s ops %8ld bad %ld%s%s\n", names[k], C->ops[k], C->bad[k],
+           C->bad[k] ? "  first: " : "", C->first[k]);
+    total += C->bad[k];
+  }
+  return total ? 1 : 0;
+}

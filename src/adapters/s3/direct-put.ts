@@ -1,0 +1,58 @@
+// A PUT of content held in memory whose SHA-256 the caller knows (a backup's blob), without the SDK's
+// middleware stack: signed by the client's own signer with that SHA-256 as its payload hash (the store
+// refuses a body that is not that content) and sent by the client's own HTTP handler (the same keep-alive
+// connections and socket timeouts), as direct-head.ts does for a HEAD. The stack (serializer, endpoint
+// rules, retry strategy, deserializer, a Command resolved per send) costs about 1.5 ms of CPU a request,
+// what a backup of many small files spends most of its CPU on (BENCHMARKS.md, branch backupfast). Only
+// with an endpoint given and path-style addressing; only a 200 with an ETag is answered here: anything
+// else (an error, a refusal, a failure to connect) is 'ask-sdk', and the caller sends the PUT through the
+// SDK (its retries and error mapping; the body is whole in memory, and a PUT of the same content again
+// leaves the same object).
+import type { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+
+import type { S3Client } from '@aws-sdk/client-s3';
+
+import { PathStyleSigner } from './path-style-signer.js';
+
+export class DirectPut {
+  private readonly signer: PathStyleSigner;
+
+  private constructor(
+    private readonly client: S3Client,
+    endpoint: string,
+    bucket: string,
+  ) {
+    this.signer = new PathStyleSigner(client, endpoint, bucket);
+  }
+
+  /** A direct PUT for `client`, or undefined when it needs the SDK's endpoint rules (no endpoint, or virtual-host style). */
+  static for(client: S3Client, endpoint: string | undefined, forcePathStyle: boolean, bucket: string): DirectPut | undefined {
+    if (endpoint === undefined || !forcePathStyle) return undefined;
+    return new DirectPut(client, endpoint, bucket);
+  }
+
+  /**
+   * Stores `body` (whose SHA-256 is `sha256`, hex) as `key`: resolves with the ETag the store answered, or
+   * 'ask-sdk'. `onSend` is given the request's headers as it is sent.
+   */
+  async put(key: string, body: Uint8Array, sha256: string, onSend?: (headers: Record<string, string>) => void): Promise<string | 'ask-sdk'> {
+    try {
+      const signed = await this.signer.sign('PUT', key, sha256, { 'content-length': String(body.length) });
+      signed.body = body;
+      onSend?.(signed.headers);
+      const { response } = await this.client.config.requestHandler.handle(signed);
+      // drained before the next request, so that it finds the connection free again
+      const answer = response.body as Readable | undefined;
+      if (answer !== undefined) {
+        answer.resume();
+        await finished(answer);
+      }
+      const etag = (response.headers as Record<string, string | undefined>).etag;
+      if (response.statusCode !== 200 || etag === undefined || etag === '') return 'ask-sdk';
+      return etag;
+    } catch {
+      return 'ask-sdk';
+    }
+  }
+}
