@@ -8,10 +8,10 @@
 import { isCode } from '../ground/errors.js';
 import { count, formatBytes, reason, type Finding, type VerifyOptions, type VerifyReport } from '../ground/verify.js';
 import type { Dir } from '../storage/dir.js';
-import { CHECKPOINT_NAME, checkSegmentHeader, decodeCheckpoint, isAfter, SEGMENT_HEADER_SIZE, segmentName, type WalPosition } from './format.js';
+import { CHECKPOINT_NAME, checkSegmentHeader, decodeCheckpoint, isAfter, later, SEGMENT_HEADER_SIZE, segmentName, type WalPosition } from './format.js';
 import { SegmentReader, scanAfter, validRecordAfter } from './segment-reader.js';
 import { DirSegmentStore } from './segment-store.js';
-import { holdsNoRecord, readSegmentFormat, stopOf } from './wal-reader.js';
+import { holdsNoRecord, marksIn, readSegmentFormat, stopOf } from './wal-reader.js';
 
 export interface WalVerifyOptions extends VerifyOptions {
   /** put before each file name in the findings ('wal/' for the WAL of an LSM store) */
@@ -86,8 +86,23 @@ export async function verifyWal(dir: Dir, options: WalVerifyOptions = {}): Promi
     }).catch(() => true);
     endIndex = sealedBefore ? emptyFrom : emptyFrom - 1;
   }
+  // format 4: the segment before the last one holding records is not sealed (its tail was lost) and no
+  // mark, after where its records stop or in the next segment, says that tail was on disk: a power loss's
+  // unflushed writes, and recovery cuts the log there (the later segment removed), as wal-reader does
+  const cutFrom = endIndex >= 1 && (await unflushedTail(store, segments[endIndex - 1]!, segments[endIndex]!).catch(() => false)) ? endIndex : undefined;
+  if (cutFrom !== undefined) endIndex--;
   for (const [i, n] of segments.entries()) {
     const name = segmentName(n);
+    if (cutFrom !== undefined && i >= cutFrom && i > endIndex) {
+      const lost = segmentName(segments[endIndex]!);
+      const problem = i === cutFrom ? 'holds records' : 'holds no record';
+      warn(
+        name,
+        `${problem}, after ${lost} whose tail (seal record included) was lost, which no mark says was on disk: a power loss's unflushed writes (recovery removes it)`,
+        0,
+      );
+      continue;
+    }
     if (i > endIndex) {
       warn(name, `holds no record, after segment ${segments[endIndex]} which is not sealed: made ahead of a rotation (recovery removes it)`, 0);
       continue;
@@ -174,4 +189,22 @@ async function withSegment<T>(store: DirSegmentStore, number: number, use: (back
   } finally {
     await backend.close();
   }
+}
+
+/**
+ * Whether segment `number` (format 4) stops without its seal record, before segment `next` which holds
+ * records, with no mark (after where its records stop, or in `next`) saying its lost tail was on disk.
+ */
+async function unflushedTail(store: DirSegmentStore, number: number, next: number): Promise<boolean> {
+  return withSegment(store, number, async (backend) => {
+    const format = await readSegmentFormat(backend, number, false);
+    if (!format?.marks) return false;
+    const reader = new SegmentReader(backend, format, SEGMENT_HEADER_SIZE);
+    while (await reader.next());
+    if (reader.stopReason === 'sealed') return false;
+    const position = { segment: number, offset: reader.stopOffset };
+    const tail = await scanAfter(backend, reader.stopOffset, format);
+    const mark = later(tail.mark, await withSegment(store, next, (backend) => marksIn(backend, next)));
+    return !isAfter(mark, position);
+  });
 }

@@ -2,8 +2,11 @@
 // an earlier one not; the next batch's pages but not the last flush's; a segment's records but not the
 // previous segment's seal) opens by default and keeps every acknowledged record; a record damaged before a
 // mark that covers it is refused; logs of format 3 and before behave as they did.
+import fs from 'node:fs';
+import path from 'node:path';
 import test from 'tape';
 
+import { openStorage } from '../../src/index.js';
 import type { Logger } from '../../src/log.js';
 import {
   encodeRecord,
@@ -18,8 +21,9 @@ import {
   type WalPosition,
 } from '../../src/wal/format.js';
 import { MemorySegmentStore } from '../../src/wal/segment-store.js';
+import { verifyWal } from '../../src/wal/verify.js';
 import { type SyncPolicy, Wal } from '../../src/wal/wal.js';
-import { rejection } from '../helpers.js';
+import { rejection, tempDir } from '../helpers.js';
 import { check, run } from './crash-steps.js';
 import { record } from './wal-helpers.js';
 
@@ -232,6 +236,44 @@ test('format 4, a segment whose tail (seal record included) was lost, records in
   const pit = await Wal.open(image({ segment: 2, offset: 28 }), { recovery: 'point-in-time' });
   t.deepEqual(await numbersIn(pit), [0, 1], "'point-in-time' cuts it all the same");
   await pit.close();
+});
+
+test('persistfs check judges a format 4 segment whose tail was lost before one holding records as recovery does: a warning unless a mark says the tail was on disk', async (t) => {
+  const one = segmentOf(1, 4, [0, 1, 2, 3]);
+  const lostTail = one.length - 2 * (RECORD_HEADER_SIZE + 100);
+  const findings = async (mark?: WalPosition) => {
+    const root = tempDir(t);
+    fs.mkdirSync(path.join(root, 'wal'));
+    fs.writeFileSync(
+      path.join(root, 'wal', '0000000000000001.wal'),
+      Buffer.concat([one.subarray(0, lostTail), Buffer.alloc(one.length - lostTail + SEAL_RECORD_SIZE)]),
+    );
+    fs.writeFileSync(path.join(root, 'wal', '0000000000000002.wal'), segmentOf(2, 4, [4, 5], mark ? { mark } : {}));
+    const storage = await openStorage(root, { config: { logLevel: 'warn' } });
+    try {
+      const dir = await storage.openDirectory('wal');
+      try {
+        return (await verifyWal(dir)).findings;
+      } finally {
+        await dir.close();
+      }
+    } finally {
+      await storage.close();
+    }
+  };
+  const unmarked = await findings();
+  t.deepEqual(
+    unmarked.map((finding) => finding.severity),
+    ['warning'],
+    `no mark: a warning, no damage (${unmarked.map((f) => `${f.file}: ${f.problem}`).join('; ')})`,
+  );
+  t.match(unmarked[0]?.file ?? '', /0000000000000002\.wal$/, 'about the segment recovery removes');
+  t.match(unmarked[0]?.problem ?? '', /no mark says was on disk.*recovery removes it/, 'saying why');
+  const covered = await findings({ segment: 2, offset: 28 });
+  t.ok(
+    covered.some((finding) => finding.severity === 'damage' && /0000000000000001\.wal$/.test(finding.file)),
+    "a mark of segment 1's seal: damage in segment 1, as recovery refuses it",
+  );
 });
 
 test('format 3 logs behave as before: a bad record with good ones after it, or a segment not sealed before one holding records, is refused by default', async (t) => {
