@@ -7,37 +7,23 @@
 // follow); only a 200 or a 404 is answered here: anything else (an error, a redirect, a refusal, a failure
 // to connect) is left to the SDK's HeadObject, with its retries, clock skew correction and error mapping (a
 // store that stalls is waited for once more than the SDK's attempts: this request's socket timeout).
-import type { S3Client } from '@aws-sdk/client-s3';
 
 import type { ObjectHead, ObjectMetadata } from './object-head.js';
-import { PathStyleSigner } from './path-style-signer.js';
+import type { PathStyleSigner } from './path-style-signer.js';
 
 /** What a direct HEAD found: the object, none (404), or 'ask-sdk' for any other outcome. */
 export type DirectHeadAnswer = ObjectHead | undefined | 'ask-sdk';
 
 const META = 'x-amz-meta-';
 
+/** Direct HEADs of the signer's bucket, through the signer's client's own HTTP handler. */
 export class DirectHead {
-  private readonly signer: PathStyleSigner;
-
-  private constructor(
-    private readonly client: S3Client,
-    endpoint: string,
-    bucket: string,
-  ) {
-    this.signer = new PathStyleSigner(client, endpoint, bucket);
-  }
-
-  /** A direct HEAD for `client`, or undefined when it needs the SDK's endpoint rules (no endpoint, or virtual-host style). */
-  static for(client: S3Client, endpoint: string | undefined, forcePathStyle: boolean, bucket: string): DirectHead | undefined {
-    if (endpoint === undefined || !forcePathStyle) return undefined;
-    return new DirectHead(client, endpoint, bucket);
-  }
+  constructor(private readonly signer: PathStyleSigner) {}
 
   async head(key: string): Promise<DirectHeadAnswer> {
     try {
       const signed = await this.signer.sign('HEAD', key);
-      const { response } = await this.client.config.requestHandler.handle(signed);
+      const { response } = await this.signer.client.config.requestHandler.handle(signed);
       (response.body as { resume?: () => void } | undefined)?.resume?.();
       if (response.statusCode === 404) return undefined;
       if (response.statusCode !== 200) return 'ask-sdk';

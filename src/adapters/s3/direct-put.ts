@@ -11,26 +11,11 @@
 import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 
-import type { S3Client } from '@aws-sdk/client-s3';
+import type { PathStyleSigner } from './path-style-signer.js';
 
-import { PathStyleSigner } from './path-style-signer.js';
-
+/** Direct PUTs of the signer's bucket, through the signer's client's own HTTP handler. */
 export class DirectPut {
-  private readonly signer: PathStyleSigner;
-
-  private constructor(
-    private readonly client: S3Client,
-    endpoint: string,
-    bucket: string,
-  ) {
-    this.signer = new PathStyleSigner(client, endpoint, bucket);
-  }
-
-  /** A direct PUT for `client`, or undefined when it needs the SDK's endpoint rules (no endpoint, or virtual-host style). */
-  static for(client: S3Client, endpoint: string | undefined, forcePathStyle: boolean, bucket: string): DirectPut | undefined {
-    if (endpoint === undefined || !forcePathStyle) return undefined;
-    return new DirectPut(client, endpoint, bucket);
-  }
+  constructor(private readonly signer: PathStyleSigner) {}
 
   /**
    * Stores `body` (whose SHA-256 is `sha256`, hex) as `key`: resolves with the ETag the store answered, or
@@ -41,7 +26,7 @@ export class DirectPut {
       const signed = await this.signer.sign('PUT', key, sha256, { 'content-length': String(body.length) });
       signed.body = body;
       onSend?.(signed.headers);
-      const { response } = await this.client.config.requestHandler.handle(signed);
+      const { response } = await this.signer.client.config.requestHandler.handle(signed);
       // drained before the next request, so that it finds the connection free again
       const answer = response.body as Readable | undefined;
       if (answer !== undefined) {

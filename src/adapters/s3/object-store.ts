@@ -11,6 +11,7 @@ import { storageError, type StorageError } from '../../ground/errors.js';
 import { DirectGet } from './direct-get.js';
 import { DirectHead } from './direct-head.js';
 import { DirectPut } from './direct-put.js';
+import { PathStyleSigner } from './path-style-signer.js';
 import type { ObjectHead, ObjectMetadata } from './object-head.js';
 import type { S3Settings } from './s3-settings.js';
 
@@ -155,8 +156,10 @@ export class ObjectStore {
     if (settings.endpoint !== undefined) config.endpoint = settings.endpoint;
     if (settings.credentials !== undefined) config.credentials = settings.credentials;
     this.client = new S3Client(config);
-    this.directHead = DirectHead.for(this.client, settings.endpoint, settings.forcePathStyle, settings.bucket);
-    this.directPut = DirectPut.for(this.client, settings.endpoint, settings.forcePathStyle, settings.bucket);
+    // one signer for both (a signer made once, asked for again after a failure)
+    const signer = PathStyleSigner.for(this.client, settings.endpoint, settings.forcePathStyle, settings.bucket);
+    this.directHead = signer && new DirectHead(signer);
+    this.directPut = signer && new DirectPut(signer);
   }
 
   private async call<T>(action: string, key: string | undefined, work: () => Promise<T>): Promise<T> {

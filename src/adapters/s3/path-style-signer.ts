@@ -19,11 +19,17 @@ export class PathStyleSigner {
   readonly url: URL;
 
   constructor(
-    private readonly client: S3Client,
+    readonly client: S3Client,
     endpoint: string,
     private readonly bucket: string,
   ) {
     this.url = new URL(endpoint);
+  }
+
+  /** A signer for `client`'s direct requests, or undefined when they need the SDK's endpoint rules (no endpoint, or virtual-host style). */
+  static for(client: S3Client, endpoint: string | undefined, forcePathStyle: boolean, bucket: string): PathStyleSigner | undefined {
+    if (endpoint === undefined || !forcePathStyle) return undefined;
+    return new PathStyleSigner(client, endpoint, bucket);
   }
 
   /**
