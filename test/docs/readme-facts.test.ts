@@ -6,14 +6,11 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import test from 'tape';
 
 import { DEFAULTS, loadConfig } from '../../src/config/config.js';
+import { CLI, COMMANDS, repo, synopsis } from './readme-kit.js';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const CLI = path.join(repo, 'dist', 'mount', 'cli.js');
-const COMMANDS = ['mount', 'unmount', 'stats', 'check', 'backup', 'restore'];
 const readme = () => fs.readFileSync(path.join(repo, 'README.md'), 'utf8');
 
 interface HelpOption {
@@ -41,18 +38,6 @@ function helpOptions(command: string): Map<string, HelpOption> {
     options.set(name, option);
   }
   return options;
-}
-
-/** README's synopsis lines of `command` (the block at the top of "The mount"), as one string. */
-function synopsis(text: string, command: string): string {
-  const block = /## The mount\n\n```sh\n([\s\S]*?)```/.exec(text)?.[1] ?? '';
-  const lines: string[] = [];
-  let inCommand = false;
-  for (const line of block.split('\n')) {
-    if (line.startsWith('persistfs ')) inCommand = line.startsWith(`persistfs ${command} `);
-    if (inCommand) lines.push(line);
-  }
-  return lines.join('\n');
 }
 
 test("README's synopsis: each option is one of --help's, with --help's choices and default", (t) => {
