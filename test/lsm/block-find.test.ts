@@ -7,8 +7,8 @@ import test from 'tape';
 
 import { blockOf, keyAt, loadBlock, seekEntry, visibleInGroup } from '../../src/lsm/block.js';
 import { encodeEntry, ENTRY_HEADER_SIZE } from '../../src/lsm/sst-format.js';
-import { BACKENDS } from '../helpers.js';
-import { lsmEnv, prng } from './lsm-helpers.js';
+import { BACKENDS, prng } from '../helpers.js';
+import { lsmEnv } from './lsm-helpers.js';
 
 interface Entry {
   key: string;

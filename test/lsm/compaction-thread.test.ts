@@ -12,8 +12,8 @@ import { decodeFooter, decodeIndex, FOOTER_SIZE } from '../../src/lsm/sst-format
 import { storageError } from '../../src/ground/errors.js';
 import { Dir } from '../../src/storage/dir.js';
 import { File } from '../../src/storage/file.js';
-import { BACKENDS, eachBackend, LOCAL_MODES, rejection, tempDir } from '../helpers.js';
-import { entries, lsmEnv, prng, SMALL, sstFiles } from './lsm-helpers.js';
+import { BACKENDS, eachBackend, LOCAL_MODES, prng, rejection, tempDir } from '../helpers.js';
+import { entries, lsmEnv, SMALL, sstFiles } from './lsm-helpers.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 

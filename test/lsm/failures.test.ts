@@ -10,7 +10,7 @@ import { Dir, LsmStore } from '../../src/index.js';
 import { LOCK_NAME, MANIFEST_NAME, parseTableName, WAL_DIR } from '../../src/lsm/file-names.js';
 import { segmentName } from '../../src/wal/format.js';
 import { BACKENDS, rejection } from '../helpers.js';
-import { lsmEnv, sstFiles } from './lsm-helpers.js';
+import { type LsmEnv, lsmEnv, sstFiles } from './lsm-helpers.js';
 
 const LOCAL = BACKENDS[0]!;
 const bulk = (tag: string, n: number, value = 'v') => Array.from({ length: n }, (_, i) => ({ type: 'put' as const, key: `${tag}${i}`, value }));
@@ -169,21 +169,32 @@ test('close() twice: the second waits for the first', async (t) => {
   await first;
 });
 
-test('a WAL with a flushed record damaged (a mark after it covers it): strict open refuses saying what to do; point-in-time keeps what precedes it', async (t) => {
+/** A store with 'first', 'second' and 'third' written (sync 'none': nothing flushed), closed. */
+async function threeWrites(t: test.Test): Promise<LsmEnv> {
   const env = await lsmEnv(t, LOCAL);
   const db = await env.open();
   await db.put('first', 'FIRST-VALUE');
   await db.put('second', 'SECOND-VALUE');
   await db.put('third', 'THIRD-VALUE');
   await db.close();
+  return env;
+}
+
+/** Flips one bit of the first byte of `text` in the store's first WAL segment. */
+function flipInWal(env: LsmEnv, text: string): void {
+  const segment = path.join(env.root, 'db', WAL_DIR, segmentName(1));
+  const bytes = fs.readFileSync(segment);
+  bytes[bytes.indexOf(text)]! ^= 0x20;
+  fs.writeFileSync(segment, bytes);
+}
+
+test('a WAL with a flushed record damaged (a mark after it covers it): strict open refuses saying what to do; point-in-time keeps what precedes it', async (t) => {
+  const env = await threeWrites(t);
   // reopened, the log is made durable; the next write's batch carries a mark saying so (WAL format 4)
   const again = await env.open();
   await again.put('fourth', 'FOURTH-VALUE');
   await again.close();
-  const segment = path.join(env.root, 'db', WAL_DIR, segmentName(1));
-  const bytes = fs.readFileSync(segment);
-  bytes[bytes.indexOf('SECOND-VALUE')]! ^= 0x20; // damage to a record the log had flushed
-  fs.writeFileSync(segment, bytes);
+  flipInWal(env, 'SECOND-VALUE'); // damage to a record the log had flushed
   const error = await rejection(t, LsmStore.open(env.dir), 'EBADMSG', 'the default (strict) open');
   t.match(error?.message ?? '', /records the log had flushed are damaged/, 'the message says the damaged record was on disk');
   t.match(error?.message ?? '', /walRecovery: 'point-in-time'/, 'and how to open it anyway');
@@ -197,16 +208,8 @@ test('a WAL with a flushed record damaged (a mark after it covers it): strict op
 });
 
 test("a WAL with a record damaged that was never flushed (sync 'none', no mark after it): the default open cuts there, as after a power loss", async (t) => {
-  const env = await lsmEnv(t, LOCAL);
-  const db = await env.open();
-  await db.put('first', 'FIRST-VALUE');
-  await db.put('second', 'SECOND-VALUE');
-  await db.put('third', 'THIRD-VALUE');
-  await db.close();
-  const segment = path.join(env.root, 'db', WAL_DIR, segmentName(1));
-  const bytes = fs.readFileSync(segment);
-  bytes[bytes.indexOf('SECOND-VALUE')]! ^= 0x20; // as if a power loss left this page out, the next one in
-  fs.writeFileSync(segment, bytes);
+  const env = await threeWrites(t);
+  flipInWal(env, 'SECOND-VALUE'); // as if a power loss left this page out, the next one in
   const recovered = await env.open();
   t.equal((await recovered.get('first'))?.toString(), 'FIRST-VALUE', 'the write before the bad record is kept');
   t.equal(await recovered.get('second'), undefined, 'the bad record is dropped');

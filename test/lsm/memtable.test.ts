@@ -11,8 +11,8 @@ import test from 'tape';
 import { landed, Memtable } from '../../src/lsm/memtable.js';
 import { encodeOps, setFirstSeq } from '../../src/lsm/write-batch.js';
 import type { WriteOp } from '../../src/lsm/types.js';
-import { eachBackend } from '../helpers.js';
-import { entries, lsmEnv, prng } from './lsm-helpers.js';
+import { eachBackend, prng } from '../helpers.js';
+import { entries, lsmEnv } from './lsm-helpers.js';
 
 interface Version {
   seq: number;

@@ -6,8 +6,8 @@
 import type { Snapshot } from '../../src/lsm/lsm-store.js';
 import type { LsmStore } from '../../src/lsm/lsm-store.js';
 import type { RangeOptions, WriteOp } from '../../src/lsm/types.js';
-import { BACKENDS, eachBackend } from '../helpers.js';
-import { entries, levelsSorted, lsmEnv, prng, SMALL } from './lsm-helpers.js';
+import { BACKENDS, eachBackend, prng } from '../helpers.js';
+import { entries, levelsSorted, lsmEnv, SMALL } from './lsm-helpers.js';
 
 const OPS = Number(process.env.LSM_MODEL_OPS ?? 3000);
 const BASE_SEED = process.env.LSM_SEED !== undefined ? Number(process.env.LSM_SEED) : Math.floor(Math.random() * 2 ** 31);

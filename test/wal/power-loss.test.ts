@@ -23,21 +23,9 @@ import {
 import { MemorySegmentStore } from '../../src/wal/segment-store.js';
 import { verifyWal } from '../../src/wal/verify.js';
 import { type SyncPolicy, Wal } from '../../src/wal/wal.js';
-import { rejection, tempDir } from '../helpers.js';
+import { prng, rejection, tempDir } from '../helpers.js';
 import { check, run } from './crash-steps.js';
 import { record } from './wal-helpers.js';
-
-/** A small seeded PRNG (mulberry32): the same images on every run. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const PAGE = 64; // smaller than a batch: a batch's pages reach the disk or not one by one
 const RANDOM_IMAGES = 6;
@@ -60,7 +48,7 @@ for (const [name, sync] of [
         for (let stopAt = 1; stopAt <= full.steps; stopAt++) {
           const stopped = await run(sync, stopAt, slowSync, options);
           const durable = sync === 'none' ? [] : stopped.acknowledged;
-          const rng = random(stopAt);
+          const rng = prng(stopAt);
           const keeps: Array<[string, (segment: number, page: number) => boolean]> = [
             ['only the last unflushed page kept', (_segment, page) => page === lastChanged.get(_segment)],
             ['every unflushed page but the first kept', (segment, page) => page !== firstChanged.get(segment)],
