@@ -1,7 +1,7 @@
 // `persistfs backup <dir> s3://bucket/prefix`, `persistfs backup --list s3://bucket/prefix` and `persistfs
 // restore s3://bucket/prefix <dir>`: the command line's side of src/backup. Progress on stderr
 // (progress.ts), a summary line on stdout, errors as one line on stderr with the errno as exit status.
-// Loaded only by these commands, so the mount never loads the SDK for them.
+// Loaded only by these commands, so the mount never loads their modules.
 import { ObjectStore } from '../src/adapters/s3/object-store.js';
 import { resolveS3Settings } from '../src/adapters/s3/s3-settings.js';
 import { runBackup } from '../src/backup/backup.js';

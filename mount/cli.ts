@@ -3,7 +3,8 @@
 // foreground as a FUSE file system (or, with --daemon, in the background once it is mounted);
 // `persistfs unmount <mountpoint>` takes it down; `stats`, `check`, `backup` and `restore` load their
 // modules only when run. Nothing heavy is imported here (no pino, no addon, no SDK): each command loads
-// what it needs, so that `backup` and `restore` start as fast as Node and the SDK allow.
+// what it needs, so that `backup` and `restore` start as fast as Node and yargs allow (with an endpoint and
+// the credentials given they never load the SDK's client: src/adapters/s3/sdk.ts).
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -422,7 +423,7 @@ await yargs(args)
         .example('$0 backup /var/lib/obs/db s3://backups/obs', 'back up a directory (only what changed is sent)')
         .example('$0 backup --list s3://backups/obs', 'list the backups there'),
     async (argv) => {
-      const { runBackupCommand, runListCommand } = await import('./backup-command.js'); // the SDK loads for this command only
+      const { runBackupCommand, runListCommand } = await import('./backup-command.js'); // the S3 modules load for this command only
       const remote = { endpoint: argv.endpoint, region: argv.region, concurrency: argv.concurrency };
       process.exit(
         argv.list

@@ -7,6 +7,8 @@
 //
 //   <prefix>backups/<id>.json   the manifests, <id> the time of the backup (sortable: 2025-01-02T03-04-05.678Z)
 //   <prefix>blobs/<sha256>      each content once
+import { createHash } from 'node:crypto';
+
 import { storageError } from '../ground/errors.js';
 import type { ObjectStore } from '../adapters/s3/object-store.js';
 
@@ -131,8 +133,11 @@ export function parseManifest(bytes: Buffer, path: string): Manifest {
   return manifest;
 }
 
-/** Writes `manifest` (the last step of a backup: from then on the backup exists). */
+/**
+ * Writes `manifest` (the last step of a backup: from then on the backup exists), signed with its SHA-256
+ * (the store refuses other bytes; ObjectStore.put sends it without the SDK when it can).
+ */
 export async function writeManifest(store: ObjectStore, prefix: string, manifest: Manifest): Promise<string> {
   const body = Buffer.from(`${JSON.stringify(manifest, null, 1)}\n`);
-  return store.put(manifestKey(prefix, manifest.id), body, body.length, {});
+  return store.put(manifestKey(prefix, manifest.id), body, body.length, {}, createHash('sha256').update(body).digest('hex'));
 }

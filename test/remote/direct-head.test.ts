@@ -10,11 +10,13 @@ import { rejection } from '../helpers.js';
 import { ceph, freshPrefix } from './ceph.js';
 
 /** An object store on the test bucket whose commands through the SDK are counted. */
-async function countedStore(t: test.Test, credentials?: { accessKeyId: string; secretAccessKey: string }) {
+async function countedStore(t: test.Test, credentials?: { accessKeyId: string; secretAccessKey: string } | null) {
   const cluster = await ceph();
   const prefix = freshPrefix('dh');
   const options = cluster.options(prefix);
-  const store = new ObjectStore(resolveS3Settings(`s3://${cluster.bucket}/${prefix}`, { ...options, credentials: credentials ?? options.credentials }));
+  const settings = resolveS3Settings(`s3://${cluster.bucket}/${prefix}`, { ...options, credentials: credentials ?? options.credentials });
+  // null: none given (the SDK's credential chain finds them)
+  const store = new ObjectStore(credentials === null ? { ...settings, credentials: undefined } : settings);
   const sent: string[] = [];
   store.client.middlewareStack.add(
     (next, context) => async (args) => {
@@ -58,14 +60,28 @@ test('object store: a HEAD the store refuses goes through the SDK (EACCES, as be
   t.ok(sent.includes('HeadObjectCommand'), `the SDK's HeadObject was asked (${sent.length} sent)`);
 });
 
-test('object store: a signer that failed once is asked for again (HEADs go direct after it)', async (t) => {
-  const { cluster, prefix, store, sent, client } = await countedStore(t);
+test("object store: the client's signer (no credentials given: the SDK's chain finds them), failed once, is asked for again (HEADs go direct after it)", async (t) => {
+  const cluster = await ceph();
+  // the credentials in the environment only, for the SDK's credential chain: the direct HEAD signs with the client's own signer
+  const saved = { id: process.env.AWS_ACCESS_KEY_ID, secret: process.env.AWS_SECRET_ACCESS_KEY };
+  process.env.AWS_ACCESS_KEY_ID = cluster.accessKeyId;
+  process.env.AWS_SECRET_ACCESS_KEY = cluster.secretAccessKey;
+  t.teardown(() => {
+    for (const [name, value] of [
+      ['AWS_ACCESS_KEY_ID', saved.id],
+      ['AWS_SECRET_ACCESS_KEY', saved.secret],
+    ] as const)
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+  });
+  const { prefix, store, sent, client } = await countedStore(t, null);
   await client.send(new PutObjectCommand({ Bucket: cluster.bucket, Key: `${prefix}f`, Body: 'x' }));
   const config = store.client.config;
   const signer = config.signer;
   config.signer = () => Promise.reject(new Error('no signer now'));
   await store.head(`${prefix}f`).catch(() => undefined);
   config.signer = signer;
+  t.ok(sent.includes('HeadObjectCommand'), "the HEAD whose signer failed went through the SDK (the client's signer is the direct HEAD's)");
   const before = sent.length;
   t.equal((await store.head(`${prefix}f`))?.size, 1, 'the next HEAD finds the object');
   t.equal(sent.length, before, 'without a command through the SDK');

@@ -12,10 +12,8 @@
 // that breaks or stalls (requestTimeout) once the body has begun fails with EIO naming the key.
 import net from 'node:net';
 
-import type { S3Client } from '@aws-sdk/client-s3';
-
 import { storageError } from '../../ground/errors.js';
-import { PathStyleSigner, type SignedRequest } from './path-style-signer.js';
+import type { PathStyleSigner, SignedRequest } from './path-style-signer.js';
 
 /** The reads' buffer of a connection: what one recv takes at most. */
 const BUFFER_BYTES = 256 * 1024;
@@ -98,7 +96,6 @@ class Connection {
 }
 
 export class DirectGet {
-  private readonly signer: PathStyleSigner;
   private readonly url: URL;
   /** connections idle, kept for the next GETs */
   private readonly idle: Connection[] = [];
@@ -108,19 +105,17 @@ export class DirectGet {
   connections = 0;
 
   private constructor(
-    client: S3Client,
-    endpoint: string,
+    private readonly signer: PathStyleSigner,
     private readonly bucket: string,
     private readonly timeout: number,
   ) {
-    this.signer = new PathStyleSigner(client, endpoint, bucket);
     this.url = this.signer.url;
   }
 
-  /** A direct GET for `client`, or undefined when it needs the SDK (no endpoint, virtual-host style, https). */
-  static for(client: S3Client, endpoint: string | undefined, forcePathStyle: boolean, bucket: string, timeout: number): DirectGet | undefined {
-    if (endpoint === undefined || !forcePathStyle || !endpoint.startsWith('http:')) return undefined;
-    return new DirectGet(client, endpoint, bucket, timeout);
+  /** A direct GET signed by `signer` (a path-style endpoint's), or undefined when it needs the SDK (none, https). */
+  static for(signer: PathStyleSigner | undefined, bucket: string, timeout: number): DirectGet | undefined {
+    if (signer === undefined || signer.url.protocol !== 'http:') return undefined;
+    return new DirectGet(signer, bucket, timeout);
   }
 
   /**

@@ -23,7 +23,7 @@ export class DirectHead {
   async head(key: string): Promise<DirectHeadAnswer> {
     try {
       const signed = await this.signer.sign('HEAD', key);
-      const { response } = await this.signer.client.config.requestHandler.handle(signed);
+      const { response } = await this.signer.handler.handle(signed);
       (response.body as { resume?: () => void } | undefined)?.resume?.();
       if (response.statusCode === 404) return undefined;
       if (response.statusCode !== 200) return 'ask-sdk';

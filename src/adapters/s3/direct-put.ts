@@ -26,7 +26,7 @@ export class DirectPut {
       const signed = await this.signer.sign('PUT', key, sha256, { 'content-length': String(body.length) });
       signed.body = body;
       onSend?.(signed.headers);
-      const { response } = await this.signer.client.config.requestHandler.handle(signed);
+      const { response } = await this.signer.handler.handle(signed);
       // drained before the next request, so that it finds the connection free again
       const answer = response.body as Readable | undefined;
       if (answer !== undefined) {

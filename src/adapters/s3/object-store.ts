@@ -8,28 +8,19 @@ import type { GetObjectCommandOutput, S3Client as S3ClientType, S3ClientConfig }
 import type { Upload as UploadType } from '@aws-sdk/lib-storage';
 
 import { storageError, type StorageError } from '../../ground/errors.js';
+import { getObject, headBucket, type ListPage, listPage } from './direct-calls.js';
 import { DirectGet } from './direct-get.js';
 import { DirectHead } from './direct-head.js';
 import { DirectPut } from './direct-put.js';
 import { PathStyleSigner } from './path-style-signer.js';
 import type { ObjectHead, ObjectMetadata } from './object-head.js';
 import type { S3Settings } from './s3-settings.js';
+import { clientS3, type HttpHandler, s3HttpHandler } from './sdk.js';
 
-// The SDK is loaded with require, not import: it is CommonJS, and Node's ESM loader parses a CommonJS
-// entry for its export names (and checks its syntax for ESM) before running it, about 0.15 s of CPU at each
-// command's start for nothing. lib-storage (multipart uploads) loads at the first large PUT.
+// The SDK's client loads at the first request that needs it (sdk.ts): a store whose requests all go direct
+// (a backup, a restore's workers, with an endpoint, path-style and the credentials given) never loads it.
+// lib-storage (multipart uploads) loads at the first large PUT.
 const require = createRequire(import.meta.url);
-const {
-  CopyObjectCommand,
-  DeleteObjectCommand,
-  DeleteObjectsCommand,
-  GetObjectCommand,
-  HeadBucketCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-} = require('@aws-sdk/client-s3') as typeof import('@aws-sdk/client-s3');
 let Upload: typeof UploadType | undefined;
 const loadUpload = (): typeof UploadType => {
   Upload ??= (require('@aws-sdk/lib-storage') as typeof import('@aws-sdk/lib-storage')).Upload;
@@ -38,12 +29,7 @@ const loadUpload = (): typeof UploadType => {
 
 export type { ObjectHead, ObjectMetadata } from './object-head.js';
 
-export interface ListPage {
-  /** objects directly under the prefix (their key and size) */
-  objects: Array<{ key: string; size: number; etag: string; lastModified: Date }>;
-  /** the "subdirectories": common prefixes ending in the delimiter */
-  prefixes: string[];
-}
+export type { ListPage } from './direct-calls.js';
 
 /**
  * Told of what this process's own requests found or changed, once the object store has answered: the
@@ -121,8 +107,13 @@ export function isTransient(error: unknown): boolean {
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 export class ObjectStore {
-  readonly client: S3ClientType;
   readonly bucket: string;
+  /** the SDK's client, made at the first request that needs it */
+  private sdkClient: S3ClientType | undefined;
+  /** the HTTP handler of the client and of the direct requests (one pool of kept-alive connections) */
+  private readonly handler: HttpHandler;
+  /** the signer of the direct requests, when the endpoint allows them */
+  private readonly signer: PathStyleSigner | undefined;
   /** told of our requests' outcomes (the listing cache); none by default */
   observer: StoreObserver | undefined;
   /** HEADs without the SDK's middleware, when the endpoint allows (direct-head.ts) */
@@ -135,9 +126,34 @@ export class ObjectStore {
   onDirectHead: ((key: string) => void) | undefined;
   /** told of each PUT sent without the SDK, with its headers (as onDirectHead) */
   onDirectPut: ((key: string, headers: Record<string, string>) => void) | undefined;
+  /** told of each HeadBucket, ListObjectsV2 and GetObject answered without the SDK (direct-calls.ts; as onDirectHead) */
+  onDirectCall: ((command: 'HeadBucket' | 'ListObjectsV2' | 'GetObject', key: string | undefined) => void) | undefined;
 
   constructor(readonly settings: S3Settings) {
     this.bucket = settings.bucket;
+    // a silent connection (a store stalled without closing) fails the attempt instead of hanging it:
+    // the socket's inactivity, not the request's whole duration (a big transfer that keeps moving goes on)
+    this.handler = s3HttpHandler({ socketTimeout: settings.requestTimeout || undefined, connectionTimeout: settings.requestTimeout || undefined });
+    // one signer for the direct requests (made once, asked for again after a failure)
+    this.signer = PathStyleSigner.for(
+      { client: () => this.client, made: () => this.sdkClient, credentials: settings.credentials, region: settings.region, handler: this.handler },
+      settings.endpoint,
+      settings.forcePathStyle,
+      settings.bucket,
+    );
+    this.directHead = this.signer && new DirectHead(this.signer);
+    this.directPut = this.signer && new DirectPut(this.signer);
+  }
+
+  /** Whether the direct requests can be signed without the client (the credentials given): then they do not make it. */
+  private get direct(): PathStyleSigner | undefined {
+    return this.signer !== undefined && !this.signer.needsClient ? this.signer : undefined;
+  }
+
+  /** The SDK's client (the SDK loaded and the client made at the first call). */
+  get client(): S3ClientType {
+    if (this.sdkClient !== undefined) return this.sdkClient;
+    const settings = this.settings;
     const config: S3ClientConfig = {
       region: settings.region,
       forcePathStyle: settings.forcePathStyle,
@@ -149,17 +165,12 @@ export class ObjectStore {
       // a body the store would refuse (bad credentials), which then fails all the same.
       expectContinueHeader: false,
       maxAttempts: settings.maxAttempts,
-      // a silent connection (a store stalled without closing) fails the attempt instead of hanging it:
-      // the socket's inactivity, not the request's whole duration (a big transfer that keeps moving goes on)
-      requestHandler: { socketTimeout: settings.requestTimeout || undefined, connectionTimeout: settings.requestTimeout || undefined },
+      requestHandler: this.handler,
     };
     if (settings.endpoint !== undefined) config.endpoint = settings.endpoint;
     if (settings.credentials !== undefined) config.credentials = settings.credentials;
-    this.client = new S3Client(config);
-    // one signer for both (a signer made once, asked for again after a failure)
-    const signer = PathStyleSigner.for(this.client, settings.endpoint, settings.forcePathStyle, settings.bucket);
-    this.directHead = signer && new DirectHead(signer);
-    this.directPut = signer && new DirectPut(signer);
+    this.sdkClient = new (clientS3().S3Client)(config);
+    return this.sdkClient;
   }
 
   private async call<T>(action: string, key: string | undefined, work: () => Promise<T>): Promise<T> {
@@ -179,6 +190,11 @@ export class ObjectStore {
 
   /** Checks that the bucket exists and the credentials are accepted (ENOENT, EACCES otherwise). */
   async checkBucket(): Promise<void> {
+    if (this.direct !== undefined && (await headBucket(this.direct)) === true) {
+      this.onDirectCall?.('HeadBucket', undefined);
+      return;
+    }
+    const { HeadBucketCommand } = clientS3();
     try {
       await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
     } catch (error) {
@@ -197,6 +213,7 @@ export class ObjectStore {
       this.observer?.headed(key, direct);
       return direct;
     }
+    const { HeadObjectCommand } = clientS3();
     try {
       const answer = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
       const head = {
@@ -222,6 +239,7 @@ export class ObjectStore {
    */
   async readRange(key: string, offset: number, into: Uint8Array, etag: string | undefined): Promise<number> {
     if (into.length === 0) return 0;
+    const { GetObjectCommand } = clientS3();
     return this.call('GetObject', key, async () => {
       let answer: GetObjectCommandOutput;
       try {
@@ -249,8 +267,7 @@ export class ObjectStore {
    * breaks once the body has begun fails with EIO.
    */
   async getWhole(key: string, onBody: (piece: Buffer) => void, signal?: AbortSignal): Promise<number | undefined> {
-    if (this.directGet === null)
-      this.directGet = DirectGet.for(this.client, this.settings.endpoint, this.settings.forcePathStyle, this.bucket, this.settings.requestTimeout);
+    if (this.directGet === null) this.directGet = DirectGet.for(this.signer, this.bucket, this.settings.requestTimeout);
     if (this.directGet === undefined) return undefined;
     const size = await this.directGet.get(key, onBody, signal);
     return size === 'ask-sdk' ? undefined : size;
@@ -261,8 +278,18 @@ export class ObjectStore {
    * ETag is `etag`. `signal`, when it aborts, ends the GET (its connection closed) and the stream fails.
    */
   async *stream(key: string, offset: number, etag: string | undefined, length?: number, signal?: AbortSignal): AsyncGenerator<Buffer, void, undefined> {
+    // the whole object, unpinned (a backup's manifest): one GET without the SDK when the answer is a 200
+    if (offset === 0 && etag === undefined && length === undefined && signal === undefined && this.direct !== undefined) {
+      const whole = await getObject(this.direct, key);
+      if (whole !== 'ask-sdk') {
+        this.onDirectCall?.('GetObject', key);
+        yield whole;
+        return;
+      }
+    }
     let body: AsyncIterable<Uint8Array>;
     const last = length === undefined ? '' : `${offset + length - 1}`;
+    const { GetObjectCommand } = clientS3();
     try {
       const answer = await this.client.send(
         new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=${offset}-${last}`, IfMatch: etag || undefined }),
@@ -304,7 +331,7 @@ export class ObjectStore {
         this.observer?.stored(key, size, direct, metadata);
         return direct;
       }
-      const command = new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: size, Metadata: metadata });
+      const command = new (clientS3().PutObjectCommand)({ Bucket: this.bucket, Key: key, Body: body, ContentLength: size, Metadata: metadata });
       if (sha256 !== undefined) {
         command.middlewareStack.add(
           (next) => (args) => {
@@ -339,7 +366,7 @@ export class ObjectStore {
   async copy(from: string, to: string, metadata?: ObjectMetadata): Promise<string> {
     const answer = await this.call('CopyObject', from, () =>
       this.client.send(
-        new CopyObjectCommand({
+        new (clientS3().CopyObjectCommand)({
           Bucket: this.bucket,
           Key: to,
           CopySource: `${this.bucket}/${encodeURIComponent(from).replaceAll('%2F', '/')}`,
@@ -353,7 +380,7 @@ export class ObjectStore {
   }
 
   async delete(key: string): Promise<void> {
-    await this.call('DeleteObject', key, () => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })));
+    await this.call('DeleteObject', key, () => this.client.send(new (clientS3().DeleteObjectCommand)({ Bucket: this.bucket, Key: key })));
     this.observer?.deleted(key);
   }
 
@@ -362,7 +389,7 @@ export class ObjectStore {
     for (let start = 0; start < keys.length; start += 1000) {
       const batch = keys.slice(start, start + 1000);
       const answer = await this.call('DeleteObjects', batch[0], () =>
-        this.client.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } })),
+        this.client.send(new (clientS3().DeleteObjectsCommand)({ Bucket: this.bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } })),
       );
       const refused = answer.Errors?.[0];
       const failed = new Set((answer.Errors ?? []).map((item) => item.Key));
@@ -380,6 +407,16 @@ export class ObjectStore {
     let token: string | undefined;
     let seen = 0;
     do {
+      const maxKeys = Math.min(1000, limit - seen);
+      const direct = this.direct === undefined ? 'ask-sdk' : await listPage(this.direct, prefix, delimiter || undefined, token, maxKeys);
+      if (direct !== 'ask-sdk') {
+        this.onDirectCall?.('ListObjectsV2', prefix);
+        seen += direct.page.objects.length + direct.page.prefixes.length;
+        yield direct.page;
+        token = direct.truncated && seen < limit ? direct.next : undefined;
+        continue;
+      }
+      const { ListObjectsV2Command } = clientS3();
       const answer = await this.call('ListObjectsV2', prefix, () =>
         this.client.send(
           new ListObjectsV2Command({
@@ -387,7 +424,7 @@ export class ObjectStore {
             Prefix: prefix,
             Delimiter: delimiter || undefined,
             ContinuationToken: token,
-            MaxKeys: Math.min(1000, limit - seen),
+            MaxKeys: maxKeys,
           }),
         ),
       );
@@ -414,6 +451,7 @@ export class ObjectStore {
 
   close(): void {
     if (this.directGet) this.directGet.close();
-    this.client.destroy();
+    if (this.sdkClient !== undefined) this.sdkClient.destroy();
+    else this.handler.destroy?.();
   }
 }
