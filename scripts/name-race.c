@@ -22,9 +22,20 @@
 // stat-ed, opened and read,
 //   all three agreeing. A race's transient error shows in the counts above;
 //   what the node table kept wrong shows here.
-// Exit status 1 when anything was bad. A plain ext4 directory: all 0 (link's
-// ENOENT is not counted: a link to a file replaced since its open, nlink 0, is
-// ENOENT everywhere).
+// - setattr: chmod and truncate by path of a t name held open (checked as its
+//   inode first): when the call succeeds, the attributes the kernel then has
+//   for the open file (fstat, from the SETATTR's reply) must be that inode's
+//   and agree with the file's own (statx AT_STATX_FORCE_SYNC of the
+//   descriptor): a change by path that reached another file (one renamed over
+//   the name) shows as another inode number, or a mode or size the open file
+//   does not have. Only this process changes modes and sizes (sizes stay >=
+//   128: the data).
+// Each kind counts apart the calls that failed with ENOENT or ESTALE ("gone": a
+// name race's transient answer, where a local file system would still reach
+// the file it resolved), other failed calls ("err") and wrong answers ("bad":
+// another file's data or attributes). Exit status 1 when any is not 0.
+// A plain ext4 directory: all 0 (link's ENOENT is not counted: a link to a
+// file replaced since its open, nlink 0, is ENOENT everywhere).
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -45,20 +56,39 @@
 struct counts {
   long ops[8];
   long bad[8];
-  char first[8][200];
+  long gone[8];
+  long err[8];
+  char first[3][8][200];
 };
 static struct counts *C;
-static const char *names[] = {"replace", "exchange", "link", "check",
-                              "list",    "stat",     "",     ""};
+static const char *names[] = {"replace", "exchange", "link",    "check",
+                              "list",    "stat",     "setattr", ""};
+#define KINDS 7
 
+// what: 0 bad (a wrong answer), 1 gone (ENOENT/ESTALE), 2 err (another error)
+static void note(int kind, int what, const char *fmt, va_list ap) {
+  long *count[] = {C->bad, C->gone, C->err};
+  __atomic_fetch_add(&count[what][kind], 1, __ATOMIC_RELAXED);
+  char *first = C->first[what][kind];
+  if (first[0] == 0)
+    vsnprintf(first, 200, fmt, ap);
+}
+
+// a wrong answer of a check of `kind` (another file's data or attributes)
 static void bad(int kind, const char *fmt, ...) {
-  __atomic_fetch_add(&C->bad[kind], 1, __ATOMIC_RELAXED);
-  if (C->first[kind][0] == 0) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(C->first[kind], 200, fmt, ap);
-    va_end(ap);
-  }
+  va_list ap;
+  va_start(ap, fmt);
+  note(kind, 0, fmt, ap);
+  va_end(ap);
+}
+
+// a call of a check of `kind` that failed (errno): ENOENT and ESTALE are gone
+static void failed(int kind, const char *fmt, ...) {
+  int gone = errno == ENOENT || errno == ESTALE;
+  va_list ap;
+  va_start(ap, fmt);
+  note(kind, gone ? 1 : 2, fmt, ap);
+  va_end(ap);
 }
 
 static int make(const char *name) {
@@ -88,11 +118,11 @@ static void replacer(int id) {
     snprintf(tmp, sizeof tmp, "tmp%d.%ld", id, i);
     snprintf(t, sizeof t, "t%d", (r = r * 1103515245 + 12345) % N);
     if (make(tmp) != 0) {
-      bad(0, "make %s: %s", tmp, strerror(errno));
+      failed(0, "make %s: %s", tmp, strerror(errno));
       continue;
     }
     if (rename(tmp, t) != 0)
-      bad(0, "rename %s %s: %s", tmp, t, strerror(errno));
+      failed(0, "rename %s %s: %s", tmp, t, strerror(errno));
     __atomic_fetch_add(&C->ops[0], 1, __ATOMIC_RELAXED);
   }
 }
@@ -108,7 +138,7 @@ static void exchanger(void) {
     snprintf(a, sizeof a, "t%d", i);
     snprintf(b, sizeof b, "t%d", j);
     if (renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE) != 0)
-      bad(1, "exchange %s %s: %s", a, b, strerror(errno));
+      failed(1, "exchange %s %s: %s", a, b, strerror(errno));
     __atomic_fetch_add(&C->ops[1], 1, __ATOMIC_RELAXED);
   }
 }
@@ -121,7 +151,7 @@ static void linker(int id) {
     snprintf(t, sizeof t, "t%d", (r = r * 1103515245 + 12345) % N);
     int fd1 = open(t, O_RDWR);
     if (fd1 < 0) {
-      bad(2, "open %s: %s", t, strerror(errno));
+      failed(2, "open %s: %s", t, strerror(errno));
       continue;
     }
     struct stat s1, s2, s3;
@@ -130,13 +160,13 @@ static void linker(int id) {
     if (linkat(AT_FDCWD, proc, AT_FDCWD, h, AT_SYMLINK_FOLLOW) !=
         0) { // ENOENT: replaced since the open (nlink 0)
       if (errno != ENOENT)
-        bad(2, "link %s: %s", t, strerror(errno));
+        failed(2, "link %s: %s", t, strerror(errno));
       close(fd1);
       continue;
     }
     int fd2 = open(h, O_RDWR);
     if (fd2 < 0)
-      bad(2, "open %s: %s", h, strerror(errno));
+      failed(2, "open %s: %s", h, strerror(errno));
     else {
       fstat(fd2, &s2);
       if (s2.st_ino != s1.st_ino)
@@ -145,13 +175,14 @@ static void linker(int id) {
       pwrite(fd1, &w, 8, 64 + 8 * id);
       if (pread(fd2, &got, 8, 64 + 8 * id) != 8 || got != w)
         bad(2, "wrote %lu through %s, read %lu through %s", w, t, got, h);
-      if (stat(h, &s3) != 0 || s3.st_ino != s1.st_ino)
-        bad(2, "stat %s: %s ino %lu (want %lu)", h, strerror(errno), s3.st_ino,
-            s1.st_ino);
+      if (stat(h, &s3) != 0)
+        failed(2, "stat %s: %s", h, strerror(errno));
+      else if (s3.st_ino != s1.st_ino)
+        bad(2, "stat %s: ino %lu (want %lu)", h, s3.st_ino, s1.st_ino);
       close(fd2);
     }
     if (unlink(h) != 0)
-      bad(2, "unlink %s: %s", h, strerror(errno));
+      failed(2, "unlink %s: %s", h, strerror(errno));
     close(fd1);
     __atomic_fetch_add(&C->ops[2], 1, __ATOMIC_RELAXED);
   }
@@ -164,17 +195,17 @@ static void checker(int id) {
     snprintf(t, sizeof t, "t%d", (r = r * 1103515245 + 12345) % N);
     struct stat st, fs;
     if (stat(t, &st) != 0)
-      bad(5, "stat %s: %s", t, strerror(errno));
+      failed(5, "stat %s: %s", t, strerror(errno));
     __atomic_fetch_add(&C->ops[5], 1, __ATOMIC_RELAXED);
     int fd = open(t, O_RDONLY);
     if (fd < 0) {
-      bad(3, "open %s: %s", t, strerror(errno));
+      failed(3, "open %s: %s", t, strerror(errno));
       continue;
     }
     uint64_t ino = 0;
     fstat(fd, &fs);
     if (pread(fd, &ino, 8, 0) != 8)
-      bad(3, "read %s: %s", t, strerror(errno));
+      failed(3, "read %s: %s", t, strerror(errno));
     else if (ino != fs.st_ino)
       bad(3, "%s: content says ino %lu, fstat %lu", t, ino, fs.st_ino);
     close(fd);
@@ -187,11 +218,55 @@ static void checker(int id) {
         if (e->d_name[0] != 't' || e->d_name[1] == 'm')
           continue;
         if (stat(e->d_name, &st) != 0)
-          bad(4, "stat listed %s: %s", e->d_name, strerror(errno));
+          failed(4, "stat listed %s: %s", e->d_name, strerror(errno));
       }
       closedir(d);
       __atomic_fetch_add(&C->ops[4], 1, __ATOMIC_RELAXED);
     }
+  }
+}
+
+// chmod and truncate by path of an open t name (see the top)
+static void setattrer(int id) {
+  char t[16];
+  unsigned r = 4242 + id;
+  while (alive()) {
+    snprintf(t, sizeof t, "t%d", (r = r * 1103515245 + 12345) % N);
+    int fd = open(t, O_RDONLY);
+    if (fd < 0) {
+      failed(6, "open %s: %s", t, strerror(errno));
+      continue;
+    }
+    struct stat before, cached;
+    struct statx own;
+    uint64_t ino = 0;
+    if (fstat(fd, &before) != 0 || pread(fd, &ino, 8, 0) != 8 ||
+        ino != before.st_ino) { // the checker counts those
+      close(fd);
+      continue;
+    }
+    int chmodding = (r >> 8) & 1, rc;
+    mode_t mode = S_IFREG | ((before.st_mode & 0777) == 0644 ? 0640 : 0644);
+    off_t size = before.st_size == 128 ? 136 : 128;
+    rc = chmodding ? chmod(t, mode & 0777) : truncate(t, size);
+    if (rc != 0)
+      failed(6, "%s %s: %s", chmodding ? "chmod" : "truncate", t,
+             strerror(errno));
+    else if (fstat(fd, &cached) != 0 ||
+             statx(fd, "", AT_EMPTY_PATH | AT_STATX_FORCE_SYNC,
+                   STATX_BASIC_STATS, &own) != 0)
+      failed(6, "stat of open %s: %s", t, strerror(errno));
+    else if (cached.st_ino != before.st_ino || own.stx_ino != before.st_ino ||
+             cached.st_mode != own.stx_mode ||
+             (uint64_t)cached.st_size != own.stx_size)
+      bad(6,
+          "%s %s: open ino %lu, then cached ino %lu mode %o size %ld; its "
+          "own ino %llu mode %o size %llu",
+          chmodding ? "chmod" : "truncate", t, before.st_ino, cached.st_ino,
+          cached.st_mode, (long)cached.st_size, (unsigned long long)own.stx_ino,
+          own.stx_mode, (unsigned long long)own.stx_size);
+    close(fd);
+    __atomic_fetch_add(&C->ops[6], 1, __ATOMIC_RELAXED);
   }
 }
 
@@ -218,7 +293,7 @@ int main(int argc, char **argv) {
   deadline = time(NULL) + atoi(argv[2]);
   void (*roles[])(int) = {replacer, replacer, (void (*)(int))exchanger,
                           linker,   linker,   checker,
-                          checker,  checker};
+                          checker,  checker,  setattrer};
   int n = sizeof roles / sizeof roles[0];
   for (int i = 0; i < n; i++)
     if (fork() == 0) {
@@ -254,10 +329,15 @@ int main(int argc, char **argv) {
   printf("after    bad %ld%s%s\n", after, after ? "  first: " : "",
          first_after);
   long total = after;
-  for (int k = 0; k < 6; k++) {
-    printf("%-8s ops %8ld bad %ld%s%s\n", names[k], C->ops[k], C->bad[k],
-           C->bad[k] ? "  first: " : "", C->first[k]);
-    total += C->bad[k];
+  for (int k = 0; k < KINDS; k++) {
+    printf("%-8s ops %8ld bad %ld gone %ld err %ld", names[k], C->ops[k],
+           C->bad[k], C->gone[k], C->err[k]);
+    const char *what[] = {"bad", "gone", "err"};
+    for (int w = 0; w < 3; w++)
+      if (C->first[w][k][0])
+        printf("  first %s: %s", what[w], C->first[w][k]);
+    printf("\n");
+    total += C->bad[k] + C->gone[k] + C->err[k];
   }
   return total ? 1 : 0;
 }

@@ -94,6 +94,16 @@ interface Backing {
   handles: Set<number>;
 }
 
+/**
+ * How a directory node is held (see hold): a name change in it under way (exclusive), requests using a
+ * path through it (shared), and name changes waiting for those to end (new path users wait behind them).
+ */
+interface DirHold {
+  changing: boolean;
+  users: number;
+  waiting: number;
+}
+
 interface OpenDir {
   node: Node;
   /** the listing taken at OPENDIR, '.' and '..' first: offsets index it */
@@ -160,8 +170,10 @@ export class KernelOps {
    * privileges to remove, and needs no stat. A change of mode or owner drops a node from the set.
    */
   private readonly unprivileged = new Set<number>();
-  /** directory nodes whose names are changing, or being looked up again (see alone): settled when done */
-  private readonly busyDirectories = new Map<number, Promise<void>>();
+  /** directory nodes held by requests under way (see hold); absent: not held */
+  private readonly holds = new Map<number, DirHold>();
+  /** settled when a hold ends, for requests waiting to take theirs */
+  private holdEnded: { promise: Promise<void>; resolve: () => void } | undefined;
   /** directory nodes whose GETATTR the data path answers (or is being given) */
   private readonly attachedDirectories = new Set<number>();
 
@@ -220,7 +232,7 @@ export class KernelOps {
       [Opcode.RMDIR, (r) => this.alone([r.nodeid], () => this.rmdir(r))],
       [Opcode.RENAME, (r) => this.alone([r.nodeid, newDirectoryOf(r)], () => this.rename(r, false))],
       [Opcode.RENAME2, (r) => this.alone([r.nodeid, newDirectoryOf(r)], () => this.rename(r, true))],
-      [Opcode.LINK, (r) => this.alone([r.nodeid], () => this.link(r))],
+      [Opcode.LINK, (r) => this.link(r)],
       [Opcode.OPEN, (r) => this.open(r)],
       [Opcode.CREATE, (r) => this.alone([r.nodeid], () => this.create(r))],
       [Opcode.READ, (r) => this.read(r)],
@@ -233,7 +245,7 @@ export class KernelOps {
       [Opcode.READDIR, (r) => this.readdir(r, false)],
       [Opcode.READDIRPLUS, (r) => this.readdir(r, true)],
       [Opcode.RELEASEDIR, async (r) => void this.dirs.delete(fhIn(r).fh)],
-      [Opcode.FSYNCDIR, (r) => this.posix.fsyncdir(this.pathOf(r.nodeid)).then(() => undefined)],
+      [Opcode.FSYNCDIR, (r) => this.atPath(this.node(r.nodeid), (path) => this.posix.fsyncdir(path)).then(() => undefined)],
       [Opcode.FALLOCATE, (r) => this.fallocate(r)],
       [Opcode.LSEEK, (r) => this.lseek(r)],
       [Opcode.COPY_FILE_RANGE, (r) => this.copyFileRange(r, false)],
@@ -341,38 +353,153 @@ export class KernelOps {
   private stillTrue(parent: Node, name: string, stat: EntryStat | undefined): boolean {
     if (!stat) return true;
     const known = this.nodes.at(parent, name);
-    return known ? known.ino === stat.ino : !this.busyDirectories.has(parent.id);
+    return known ? known.ino === stat.ino : this.holds.get(parent.id)?.changing !== true;
   }
 
   /**
    * Runs `work` (a name change: from its backing call to the node table's update; or a LOOKUP's stat taken
-   * again) alone among those of directory nodes `ids`. The kernel already runs one name change at a time
-   * in a directory (under its lock); this makes a LOOKUP's second stat wait for the one under way.
+   * again) alone among those of directory nodes `ids` (see hold). The kernel already runs one name change
+   * at a time in a directory (under its lock); this makes a LOOKUP's second stat wait for the one under way.
    */
-  private async alone<T>(ids: readonly number[], work: () => Promise<T>): Promise<T> {
-    for (;;) {
-      const busy = ids.flatMap((id) => this.busyDirectories.get(id) ?? []);
-      if (busy.length === 0) break;
-      await Promise.all(busy);
+  private alone<T>(ids: readonly number[], work: () => Promise<T>): Promise<T> {
+    return this.hold(ids, undefined, () => work());
+  }
+
+  /**
+   * Runs `work` with the path of node `node` while nothing changes the names it is made of: the node's
+   * directories up to the root are held shared (see hold). So the path names the node's inode (the table and
+   * the backing agree there; a change beside the mount excepted) for as long as `work` runs. A node without a
+   * path: `unnamed`, else ENOENT when it had none when asked (it was removed), ESTALE when it lost it while
+   * this waited (a rename over its name or an unlink was under way: on ESTALE the kernel looks the name up
+   * again and retries the call once, where a local file system would still reach the file it resolved).
+   */
+  private atPath<T>(node: Node, work: (path: string) => Promise<T>, unnamed?: () => Promise<T>, named = this.nodes.path(node) !== undefined): Promise<T> {
+    return this.hold([], node, (path) => {
+      if (path !== undefined) return work(path);
+      if (unnamed) return unnamed();
+      throw errorOf(named ? 'ESTALE' : 'ENOENT', `node ${node.id} ${named ? 'lost its name meanwhile' : 'was removed'}`);
+    });
+  }
+
+  /**
+   * Runs `work` holding directory nodes `exclusive` (a name change in them: from its backing call to the node
+   * table's update) and, shared, every directory their paths and `node`'s path are made of (to the root),
+   * with `node`'s path at that time. Name changes in a directory exclude each other and its path users;
+   * path users exclude none but the name changes; a name change waiting goes before path users that come
+   * after it. Everything is taken at once and nothing held waits for another hold, so no two requests wait
+   * for each other. JavaScript reaches files by path: a path taken while a name change along it is between
+   * the backing and the table can be another file's (a rename or exchange over the name, or of a directory
+   * above it), which is why a request that acts on a node's path holds it.
+   */
+  private async hold<T>(exclusive: readonly number[], node: Node | undefined, work: (path: string | undefined) => Promise<T>): Promise<T> {
+    let shared = this.sharedFor(exclusive, node);
+    if (!this.free(exclusive, shared)) {
+      for (const id of exclusive) this.holdOf(id).waiting++;
+      try {
+        do {
+          await this.nextHoldEnd();
+          shared = this.sharedFor(exclusive, node);
+        } while (!this.free(exclusive, shared));
+      } finally {
+        for (const id of exclusive) this.holdOf(id).waiting--;
+      }
     }
-    let done!: () => void;
-    const settled = new Promise<void>((resolve) => (done = resolve));
-    for (const id of ids) this.busyDirectories.set(id, settled);
+    for (const id of exclusive) this.holdOf(id).changing = true;
+    for (const id of shared) this.holdOf(id).users++;
     try {
-      return await work();
+      return await work(node && this.nodes.path(node));
     } finally {
-      for (const id of ids) this.busyDirectories.delete(id);
-      done();
+      for (const id of exclusive) this.unheld(id, (hold) => (hold.changing = false));
+      for (const id of shared) this.unheld(id, (hold) => hold.users--);
+      const ended = this.holdEnded;
+      this.holdEnded = undefined;
+      ended?.resolve();
     }
   }
 
-  /** The attributes of a node: through an open handle when asked (or when the node has no name left). */
+  /** Settles when the next hold ends (one promise for all waiters; made when someone waits). */
+  private nextHoldEnd(): Promise<void> {
+    if (!this.holdEnded) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((settle) => (resolve = settle));
+      this.holdEnded = { promise, resolve };
+    }
+    return this.holdEnded.promise;
+  }
+
+  /** The directories held shared with `exclusive`: those the paths of them and of `node` are made of. */
+  private sharedFor(exclusive: readonly number[], node: Node | undefined): number[] {
+    const shared: number[] = [];
+    const add = (from: Node | undefined) => {
+      for (let at = from; at && at !== this.nodes.root; ) {
+        const up: Node | undefined = at.links[0]?.parent;
+        if (up && !exclusive.includes(up.id) && !shared.includes(up.id)) shared.push(up.id);
+        at = up;
+      }
+    };
+    for (const id of exclusive) add(this.nodes.get(id));
+    add(node);
+    return shared;
+  }
+
+  /** Whether `exclusive` and `shared` can be held now (see hold). */
+  private free(exclusive: readonly number[], shared: readonly number[]): boolean {
+    for (const id of exclusive) {
+      const hold = this.holds.get(id);
+      if (hold && (hold.changing || hold.users > 0)) return false;
+    }
+    for (const id of shared) {
+      const hold = this.holds.get(id);
+      if (hold && (hold.changing || hold.waiting > 0)) return false;
+    }
+    return true;
+  }
+
+  private holdOf(id: number): DirHold {
+    let hold = this.holds.get(id);
+    if (!hold) {
+      hold = { changing: false, users: 0, waiting: 0 };
+      this.holds.set(id, hold);
+    }
+    return hold;
+  }
+
+  private unheld(id: number, change: (hold: DirHold) => void): void {
+    const hold = this.holdOf(id);
+    change(hold);
+    if (!hold.changing && hold.users === 0 && hold.waiting === 0) this.holds.delete(id);
+  }
+
+  /**
+   * The attributes of a node: through an open handle when asked (or when the node has no name left), else
+   * by its path, checked: the file found there must be the node's inode. One that is not, or none, means
+   * a name change along the path was under way: stat-ed again holding the path (atPath), then through an
+   * open handle if the node lost its name meanwhile, else ESTALE (ENOENT if it has none: removed).
+   */
   private async statOf(id: number, fh?: number): Promise<EntryStat> {
     if (fh !== undefined && this.openFiles.get(id)?.has(fh)) return this.posix.fstat(fh);
-    const path = this.nodes.path(this.node(id));
-    if (path !== undefined) return this.posix.stat(path);
+    const node = this.node(id);
+    const path = this.nodes.path(node);
+    if (path === undefined) return this.statUnnamed(id, 'ENOENT');
+    if (node === this.nodes.root) return this.posix.stat(path);
+    const stat = await this.posix.stat(path).catch(() => undefined);
+    if (stat?.ino === node.ino) return stat;
+    return this.atPath(
+      node,
+      async (now) => {
+        const again = await this.posix.stat(now);
+        return again.ino === node.ino
+          ? again
+          : this.statUnnamed(id, 'ESTALE', `the file at its path is inode ${again.ino}, not ${node.ino}: changed beside the mount`);
+      },
+      () => this.statUnnamed(id, 'ESTALE'),
+    );
+  }
+
+  /** The attributes of node `id` through one of its open handles; without one, error `code`. */
+  private async statUnnamed(id: number, code: 'ENOENT' | 'ESTALE', why = code === 'ENOENT' ? 'was removed' : 'lost its name meanwhile'): Promise<EntryStat> {
     const open = this.anyHandle(id);
-    if (open === undefined) throw errorOf('ENOENT', `node ${id} was removed`);
+    if (open === undefined) throw errorOf(code, `node ${id} ${why}`);
     return this.posix.fstat(open);
   }
 
@@ -433,17 +560,42 @@ export class KernelOps {
 
   /**
    * SETATTR: mode, owner, size, times (NOW: the time of the request; OMIT: not in `valid`). By name while
-   * the node has one; through an open handle once it was unlinked (fchmod of an unlinked open file).
+   * the node has one, holding its path (atPath: a change by path cannot be taken back, so it must never
+   * reach a file another name change is putting at that path); through an open handle once it was unlinked
+   * (fchmod of an unlinked open file).
    */
   private async setattr(request: Request): Promise<ReplyBody> {
     const s = setattrIn(request);
-    const given = s.valid & FATTR.FH && this.openFiles.get(request.nodeid)?.has(s.fh) ? s.fh : undefined;
-    const path = this.nodes.path(this.node(request.nodeid));
-    const fh = path === undefined ? (given ?? this.anyHandle(request.nodeid)) : undefined;
-    if (path === undefined && fh === undefined) throw errorOf('ENOENT', `node ${request.nodeid} was removed`);
+    const id = request.nodeid;
+    const given = s.valid & FATTR.FH && this.openFiles.get(id)?.has(s.fh) ? s.fh : undefined;
+    const node = this.node(id);
+    // without a name: through the request's handle, or (unlinked before the request came) any open one; a
+    // node that lost its name while this waited is ESTALE without the request's handle (another open handle
+    // may be read-only: the kernel looks the name up again instead)
+    const byHandle = (code: 'ENOENT' | 'ESTALE') => {
+      const fh = given ?? (code === 'ENOENT' ? this.anyHandle(id) : undefined);
+      if (fh === undefined) throw errorOf(code, `node ${id} ${code === 'ENOENT' ? 'was removed' : 'lost its name meanwhile'}`);
+      return this.changeAttributes(s, id, given, undefined, fh);
+    };
+    if (this.nodes.path(node) === undefined) return byHandle('ENOENT');
+    return this.atPath(
+      node,
+      (path) => this.changeAttributes(s, id, given, path, undefined),
+      async () => byHandle('ESTALE'),
+    );
+  }
+
+  /** SETATTR's changes: by `path` (held), or through handle `fh` when there is none; `given` the request's handle. */
+  private async changeAttributes(
+    s: ReturnType<typeof setattrIn>,
+    id: number,
+    given: number | undefined,
+    path: string | undefined,
+    fh: number | undefined,
+  ): Promise<ReplyBody> {
     const p = this.posix;
-    if (s.valid & (FATTR.MODE | FATTR.UID | FATTR.GID)) this.unprivileged.delete(request.nodeid);
-    if (s.valid & FATTR.SIZE && s.valid & FATTR.KILL_SUIDGID) await this.killPrivileges(request.nodeid, given ?? fh);
+    if (s.valid & (FATTR.MODE | FATTR.UID | FATTR.GID)) this.unprivileged.delete(id);
+    if (s.valid & FATTR.SIZE && s.valid & FATTR.KILL_SUIDGID) await this.killPrivileges(id, given ?? fh, path);
     if (s.valid & FATTR.MODE) await (fh !== undefined ? p.fchmod(fh, s.mode) : p.chmod(path!, s.mode));
     if (s.valid & (FATTR.UID | FATTR.GID)) {
       const uid = s.valid & FATTR.UID ? s.uid : -1;
@@ -458,11 +610,12 @@ export class KernelOps {
       const mt = time(FATTR.MTIME, FATTR.MTIME_NOW, s.mtimeNs);
       await (fh !== undefined ? p.futimens(fh, at, mt) : p.utimens(path!, at, mt));
     }
-    return attrOut(await this.statOf(request.nodeid, sizeVia), this.attrValid);
+    const via = sizeVia ?? fh;
+    return attrOut(await (via !== undefined ? p.fstat(via) : p.stat(path!)), this.attrValid);
   }
 
   private async readlink(request: Request): Promise<ReplyBody> {
-    return bytesOf(await this.posix.readlink(this.pathOf(request.nodeid)));
+    return bytesOf(await this.atPath(this.node(request.nodeid), (path) => this.posix.readlink(path)));
   }
 
   private async symlink(request: Request): Promise<ReplyBody> {
@@ -530,13 +683,21 @@ export class KernelOps {
     return undefined;
   }
 
-  /** LINK: fuse_link_in (oldnodeid u64), then the new name; the request's node is the new parent. */
-  private async link(request: Request): Promise<ReplyBody> {
+  /**
+   * LINK: fuse_link_in (oldnodeid u64), then the new name; the request's node is the new parent. A name
+   * change in the new parent, and a user of the source's path (held: a link to another file than the node's
+   * would give it a name it must not have); a source that lost its name meanwhile is ESTALE (see atPath).
+   */
+  private link(request: Request): Promise<ReplyBody> {
     const body = reader(request);
-    const old = this.pathOf(body.u64());
-    const { parent, name, path } = this.child(request, body);
-    await this.posix.link(old, path);
-    return this.entryOf(parent, name, await this.posix.stat(path));
+    const source = this.node(body.u64());
+    const named = this.nodes.path(source) !== undefined;
+    return this.hold([request.nodeid], source, async (old) => {
+      if (old === undefined) throw errorOf(named ? 'ESTALE' : 'ENOENT', `node ${source.id} ${named ? 'lost its name meanwhile' : 'was removed'}`);
+      const { parent, name, path } = this.child(request, body);
+      await this.posix.link(old, path);
+      return this.entryOf(parent, name, await this.posix.stat(path));
+    });
   }
 
   /**
@@ -593,12 +754,52 @@ export class KernelOps {
     if (access) access.sizeCell[0] = (await this.posix.fstat(fh)).size;
   }
 
+  /**
+   * OPEN: the node's file by its path, checked: the file opened must be the node's inode (its stat comes
+   * with the open). O_TRUNC is applied after that check, through the handle, so that only the node's file is
+   * ever truncated.
+   */
   private async open(request: Request): Promise<ReplyBody> {
     const { flags, openFlags } = openIn(request);
-    const fh = await this.posix.open(this.pathOf(request.nodeid), this.writeback ? readableToo(flags) : flags);
+    const fh = await this.openChecked(this.node(request.nodeid), (this.writeback ? readableToo(flags) : flags) & ~O.TRUNC);
+    if (flags & O.TRUNC) {
+      try {
+        await this.posix.ftruncate(fh, 0);
+      } catch (error) {
+        await this.posix.release(fh);
+        throw error;
+      }
+    }
     const reply = this.opened(request.nodeid, fh);
     if (flags & O.TRUNC && openFlags & OPEN_KILL_SUIDGID) await this.killPrivileges(request.nodeid, fh);
     return reply;
+  }
+
+  /**
+   * A handle of node `node`'s file, opened by its path with `flags`. A file that is not the node's inode (or
+   * none, or an error) means a name change along the path was under way: it is closed and the path opened
+   * again while held (atPath), where a file still not the node's is ESTALE (changed beside the mount).
+   */
+  private async openChecked(node: Node, flags: number): Promise<number> {
+    const path = this.nodes.path(node);
+    if (path === undefined) throw errorOf('ENOENT', `node ${node.id} was removed`);
+    const first = await this.posix.open(path, flags).catch(() => undefined);
+    if (first !== undefined) {
+      if (this.posix.openedStat(first).ino === node.ino || node === this.nodes.root) return first;
+      await this.posix.release(first);
+    }
+    return this.atPath(
+      node,
+      async (now) => {
+        const fh = await this.posix.open(now, flags);
+        const ino = this.posix.openedStat(fh).ino;
+        if (ino === node.ino) return fh;
+        await this.posix.release(fh);
+        throw errorOf('ESTALE', `node ${node.id}: the file at its path is inode ${ino}, not ${node.ino}: changed beside the mount`);
+      },
+      undefined,
+      true,
+    );
   }
 
   /** CREATE: fuse_create_in (flags u32, mode u32, umask u32, open_flags u32), then the name. */
@@ -638,13 +839,13 @@ export class KernelOps {
    * set-user-ID and set-group-ID bits (the kernel leaves that to us, and the backing file system would not
    * do it: the mount writes as root). Once a node is known to have none, later writes cost nothing.
    */
-  private async killPrivileges(id: number, fh: number | undefined): Promise<void> {
+  private async killPrivileges(id: number, fh: number | undefined, path?: string): Promise<void> {
     if (this.unprivileged.has(id)) return;
-    const stat = await this.statOf(id, fh);
+    // by `path` only when the caller holds it (SETATTR); else through the handle
+    const stat = await (fh === undefined && path !== undefined ? this.posix.stat(path) : this.statOf(id, fh));
     const bits = privilegeBits(stat.mode);
     if (bits !== 0) {
       const mode = stat.mode & 0o7777 & ~bits;
-      const path = this.nodes.path(this.node(id));
       await (fh !== undefined || path === undefined ? this.posix.fchmod(fh ?? this.anyHandle(id)!, mode) : this.posix.chmod(path, mode));
       this.attributesChanged(id);
     }
@@ -733,7 +934,7 @@ export class KernelOps {
   /** OPENDIR takes the listing; READDIR(PLUS) pages through it by index. */
   private async opendir(request: Request): Promise<ReplyBody> {
     const node = this.node(request.nodeid);
-    const entries = await this.posix.list(this.pathOf(node.id));
+    const entries = await this.atPath(node, (path) => this.posix.list(path));
     const fh = this.nextDirHandle++;
     this.dirs.set(fh, { node, names: [Buffer.from('.'), Buffer.from('..'), ...entries.map((entry) => bytesOf(entry.name))] });
     return openOut(fh, 0);
@@ -800,13 +1001,13 @@ export class KernelOps {
     const body = reader(request);
     const size = body.u32();
     const name = decodeName(body.skip(4).name());
-    return this.sized(await this.posix.getxattr(this.pathOf(request.nodeid), name), size);
+    return this.sized(await this.atPath(this.node(request.nodeid), (path) => this.posix.getxattr(path, name)), size);
   }
 
   /** LISTXATTR: fuse_getxattr_in; the answer is the names, each NUL-terminated. */
   private async listxattr(request: Request): Promise<ReplyBody> {
     const size = reader(request).u32();
-    const names = await this.posix.listxattr(this.pathOf(request.nodeid));
+    const names = await this.atPath(this.node(request.nodeid), (path) => this.posix.listxattr(path));
     const list = Buffer.concat(names.flatMap((name) => [typeof name === 'string' ? encodeName(name) : name, Buffer.of(0)]));
     return this.sized(list, size);
   }
@@ -819,13 +1020,13 @@ export class KernelOps {
     const name = decodeName(body.name());
     const value = body.rest();
     if (value.length !== size) throw errorOf('EINVAL', `a value of ${size} bytes carried ${value.length}`);
-    await this.posix.setxattr(this.pathOf(request.nodeid), name, Buffer.from(value), flags);
+    await this.atPath(this.node(request.nodeid), (path) => this.posix.setxattr(path, name, Buffer.from(value), flags));
     return undefined;
   }
 
   private async removexattr(request: Request): Promise<ReplyBody> {
     const name = decodeName(reader(request).name());
-    await this.posix.removexattr(this.pathOf(request.nodeid), name);
+    await this.atPath(this.node(request.nodeid), (path) => this.posix.removexattr(path, name));
     return undefined;
   }
 

@@ -14,6 +14,7 @@ import type { EntryStat } from '../../src/index.js';
 import { decodeStatx, STATX_SIZE } from '../../src/io/statx.js';
 import { native } from '../../src/io/native.js';
 import { kindOfMode } from '../../src/adapters/adapter.js';
+import { O } from '../../src/io/engine.js';
 
 function raw(opcode: number, body: Buffer, unique = 42, nodeid = 1): Buffer {
   const header = Buffer.alloc(Size.IN_HEADER);
@@ -469,5 +470,240 @@ test('a forgotten node kept with its name, then unlinked: what was kept by its i
   await ops.get(Opcode.UNLINK)!(decodeRequest(raw(Opcode.UNLINK, Buffer.from('f\0'), 46)));
   t.equal(kops.nodes.get(f), undefined, 'unlinked: dropped');
   t.notOk(unprivileged.has(f), 'and what was remembered for it with it (else one entry per such file for the life of the mount)');
+  t.end();
+});
+
+/**
+ * A backing directory of paths -> inode numbers for KernelOps whose calls act at once and whose answers can
+ * be held back (`hold`), like heldBacking, with the calls that act on a node by its path: open, truncate,
+ * chmod, link, create. `changes` records each change as [what, inode changed]; `open` the handles left open.
+ */
+function pathBacking(entries: Record<string, bigint>) {
+  const names = new Map(Object.entries(entries));
+  const held: Array<() => void> = [];
+  const changes: Array<[string, bigint | undefined]> = [];
+  const open = new Map<number, bigint>();
+  const made: string[] = [];
+  let holding = false;
+  let nextFh = 1;
+  let nextIno = 100n;
+  const absent = (path: string) => Object.assign(new Error(`ENOENT: ${path}`), { code: 'ENOENT' });
+  const later = <T>(value: () => T): Promise<T> => {
+    // the backing call happens now; its answer reaches JavaScript now, or later when held
+    let result: { value: T } | { error: unknown };
+    try {
+      result = { value: value() };
+    } catch (error) {
+      result = { error };
+    }
+    const answer = () => ('value' in result ? Promise.resolve(result.value) : Promise.reject(result.error));
+    if (!holding) return answer();
+    return new Promise<void>((resolve) => held.push(resolve)).then(answer);
+  };
+  const inoAt = (path: string) => {
+    const ino = names.get(path);
+    if (ino === undefined) throw absent(path);
+    return ino;
+  };
+  const opened = (ino: bigint) => {
+    const fh = nextFh++;
+    open.set(fh, ino);
+    return fh;
+  };
+  const posix = {
+    stat: (path: string) => later(() => fileStat({ ino: path === '' ? 1n : inoAt(path) })),
+    open: (path: string, flags: number) =>
+      later(() => {
+        const ino = inoAt(path);
+        if (flags & O.TRUNC) changes.push(['truncate', ino]);
+        return opened(ino);
+      }),
+    openedStat: (fh: number) => fileStat({ ino: open.get(fh)! }),
+    fstat: async (fh: number) => fileStat({ ino: open.get(fh)! }),
+    release: async (fh: number) => void open.delete(fh),
+    ftruncate: async (fh: number) => void changes.push(['truncate', open.get(fh)]),
+    truncate: (path: string) => later(() => void changes.push(['truncate', inoAt(path)])),
+    chmod: (path: string) => later(() => void changes.push(['chmod', inoAt(path)])),
+    chown: (path: string) => later(() => void changes.push(['chown', inoAt(path)])),
+    link: (from: string, to: string) =>
+      later(() => {
+        names.set(to, inoAt(from));
+        changes.push(['link', names.get(to)]);
+      }),
+    create: (path: string) =>
+      later(() => {
+        names.set(path, nextIno);
+        made.push(path);
+        return opened(nextIno++);
+      }),
+    rename: (from: string, to: string, how: string) =>
+      later(() => {
+        const a = inoAt(from);
+        if (how === 'exchange') names.set(from, inoAt(to));
+        else names.delete(from);
+        names.set(to, a);
+      }),
+  } as unknown as PosixFs;
+  const kops = new KernelOps(posix, { attrTimeout: 1, entryTimeout: 1, xattr: false });
+  const ops = kops.table();
+  let unique = 100;
+  const call = (opcode: number, body: Buffer, nodeid = 1) => ops.get(opcode)!(decodeRequest(raw(opcode, body, unique++, nodeid)));
+  const lookup = async (name: string, parent = 1) => Number(((await call(Opcode.LOOKUP, nameBody(name), parent)) as Buffer).readBigUInt64LE(0));
+  /** what a call came to: its reply, or its error's code */
+  const outcome = (reply: Promise<unknown>) =>
+    reply.then(
+      (body) => body,
+      (error: { code?: string }) => error.code,
+    );
+  return {
+    kops,
+    call,
+    lookup,
+    outcome,
+    names,
+    changes,
+    open,
+    made,
+    hold: () => {
+      holding = true;
+    },
+    /** lets the held answers through, in the order given (indexes into the held calls; those absent skipped) */
+    release: (...order: number[]) => {
+      holding = false;
+      for (const i of order) held[i]?.();
+    },
+  };
+}
+
+const openBody = (flags: number) => {
+  const body = Buffer.alloc(8);
+  body.writeUInt32LE(flags, 0);
+  return body;
+};
+
+// A node's request racing a rename over its name: the kernel resolved t to node N (inode 20), then a rename
+// of tmp (inode 21) over t was done in the backing, its answer (the node table's update) still to come, when
+// N's request reached its path. Each must act on inode 20 or fail cleanly, never on inode 21.
+
+test('OPEN with O_TRUNC of a node whose name a rename is replacing: never opens or truncates the file put there', async (t) => {
+  const b = pathBacking({ t: 20n, tmp: 21n });
+  const n = await b.lookup('t');
+  await b.lookup('tmp');
+  b.hold();
+  const rename = b.call(Opcode.RENAME, renameBody(1, 'tmp', 't')); // done in the backing, answer held
+  const open = b.outcome(b.call(Opcode.OPEN, openBody(O.RDWR | O.TRUNC), n)); // reaches t: inode 21
+  b.release(1, 0); // the open's answer first, then the rename's
+  await rename;
+  t.equal(await open, 'ESTALE', 'the OPEN of N fails: ESTALE (N lost its name; the kernel looks t up again)');
+  t.deepEqual(b.changes, [], 'inode 21 was not truncated');
+  t.equal(b.open.size, 0, 'no handle left open (inode 21 was opened, found not N, closed)');
+  t.end();
+});
+
+test('OPEN of a node whose name is being exchanged: the node keeps its own file', async (t) => {
+  const b = pathBacking({ a: 20n, b: 21n });
+  const a = await b.lookup('a');
+  await b.lookup('b');
+  b.hold();
+  const exchange = b.call(Opcode.RENAME2, renameBody(1, 'a', 'b', 2 /* RENAME_EXCHANGE */));
+  const open = b.outcome(b.call(Opcode.OPEN, openBody(O.RDONLY), a)); // reaches a: inode 21
+  b.release(1, 0);
+  await exchange;
+  const reply = await open;
+  t.ok(Buffer.isBuffer(reply), 'opened');
+  t.deepEqual([...b.open.values()], [20n], "the handle is N's inode (20), opened at its new name b");
+  t.end();
+});
+
+test('GETATTR of a node whose name a rename is replacing: never the attributes of the file put there', async (t) => {
+  const b = pathBacking({ t: 20n, tmp: 21n });
+  const n = await b.lookup('t');
+  await b.lookup('tmp');
+  b.hold();
+  const rename = b.call(Opcode.RENAME, renameBody(1, 'tmp', 't'));
+  const getattr = b.outcome(b.call(Opcode.GETATTR, Buffer.alloc(16), n));
+  b.release(1, 0);
+  await rename;
+  t.equal(await getattr, 'ESTALE', 'ESTALE, not inode 21');
+  t.end();
+});
+
+test('GETATTR of a node being renamed away: its attributes at its new name, not ENOENT', async (t) => {
+  const b = pathBacking({ t: 20n });
+  const n = await b.lookup('t');
+  b.hold();
+  const rename = b.call(Opcode.RENAME, renameBody(1, 't', 'u'));
+  const getattr = b.outcome(b.call(Opcode.GETATTR, Buffer.alloc(16), n)); // t is absent now
+  b.release(1, 0);
+  await rename;
+  const attr = await getattr;
+  t.ok(Buffer.isBuffer(attr) && attr.readBigUInt64LE(16) === 20n, 'inode 20');
+  t.end();
+});
+
+test('SETATTR (chmod and truncate) by path of a node whose name a rename is replacing: the file put there is never changed', async (t) => {
+  const b = pathBacking({ t: 20n, tmp: 21n });
+  const n = await b.lookup('t');
+  await b.lookup('tmp');
+  b.hold();
+  const rename = b.call(Opcode.RENAME, renameBody(1, 'tmp', 't'));
+  const body = Buffer.alloc(88);
+  body.writeUInt32LE(FATTR.MODE | FATTR.SIZE, 0);
+  body.writeUInt32LE(0o100600, 76);
+  const setattr = b.outcome(b.call(Opcode.SETATTR, body, n));
+  b.release(0, 1, 2);
+  await rename;
+  t.equal(await setattr, 'ESTALE', 'ESTALE: N lost its name while the SETATTR waited (no handle to change it through)');
+  t.deepEqual(b.changes, [], 'inode 21 was neither chmod-ed nor truncated');
+  t.end();
+});
+
+test('SETATTR by path of a node being renamed away: changes the node at its new name', async (t) => {
+  const b = pathBacking({ t: 20n });
+  const n = await b.lookup('t');
+  b.hold();
+  const rename = b.call(Opcode.RENAME, renameBody(1, 't', 'u'));
+  const body = Buffer.alloc(88);
+  body.writeUInt32LE(FATTR.SIZE, 0);
+  const setattr = b.outcome(b.call(Opcode.SETATTR, body, n));
+  b.release(0, 1);
+  await rename;
+  t.ok(Buffer.isBuffer(await setattr), 'done');
+  t.deepEqual(b.changes, [['truncate', 20n]], 'inode 20 truncated');
+  t.end();
+});
+
+test('LINK of a node whose name a rename (in another directory) is replacing: never links the file put there', async (t) => {
+  const b = pathBacking({ t: 20n, tmp: 21n, d: 30n });
+  const n = await b.lookup('t');
+  await b.lookup('tmp');
+  const d = await b.lookup('d');
+  b.hold();
+  const rename = b.call(Opcode.RENAME, renameBody(1, 'tmp', 't'));
+  const source = Buffer.alloc(8);
+  source.writeBigUInt64LE(BigInt(n), 0);
+  const link = b.outcome(b.call(Opcode.LINK, Buffer.concat([source, nameBody('h')]), d)); // d/h -> N
+  b.release(0, 1);
+  await rename;
+  t.equal(await link, 'ESTALE', 'ESTALE: N lost its name while the LINK waited');
+  t.deepEqual(b.changes, [], 'inode 21 was not linked');
+  t.equal(b.names.get('d/h'), undefined, 'no d/h');
+  t.end();
+});
+
+test("CREATE in a directory being exchanged with another: the file is made in the node's directory", async (t) => {
+  const b = pathBacking({ P: 50n, Q: 51n });
+  const p = await b.lookup('P');
+  await b.lookup('Q');
+  b.hold();
+  const exchange = b.call(Opcode.RENAME2, renameBody(1, 'P', 'Q', 2 /* RENAME_EXCHANGE */));
+  const createIn = Buffer.alloc(16);
+  createIn.writeUInt32LE(O.RDWR, 0);
+  createIn.writeUInt32LE(0o100644, 4);
+  const create = b.outcome(b.call(Opcode.CREATE, Buffer.concat([createIn, nameBody('x')]), p));
+  b.release(0, 1);
+  await exchange;
+  await create;
+  t.deepEqual(b.made, ['Q/x'], "made in inode 50's directory, now named Q");
   t.end();
 });
