@@ -13,7 +13,7 @@ import { StorageError } from '../src/ground/errors.js';
 import type { SetTime } from '../src/ground/set-time.js';
 import type { Dir, DirEntry } from '../src/storage/dir.js';
 import type { File } from '../src/storage/file.js';
-import { Mode } from '../src/storage/mode.js';
+import { canWrite, Mode } from '../src/storage/mode.js';
 import type { Storage } from '../src/storage/storage.js';
 import { O, SEEK } from '../src/io/engine.js';
 import type { Name } from '../src/storage/names.js';
@@ -138,6 +138,11 @@ export class PosixFs {
 
   fstat(fh: number): Promise<EntryStat> {
     return this.handle(fh).stat();
+  }
+
+  /** Whether handle `fh` was opened for writing (a truncate through it is allowed). */
+  writable(fh: number): boolean {
+    return canWrite(this.handle(fh).access);
   }
 
   /** The attributes of the file `fh` as it was opened or created (fstat without asking the storage). */

@@ -554,8 +554,10 @@ export class KernelOps {
   }
 
   /** An open handle of node `id`, if any. */
-  private anyHandle(id: number): number | undefined {
-    return this.openFiles.get(id)?.values().next().value;
+  /** An open handle of node `id` (one open for writing when `write`), if it has one. */
+  private anyHandle(id: number, write = false): number | undefined {
+    for (const fh of this.openFiles.get(id) ?? []) if (!write || this.posix.writable(fh)) return fh;
+    return undefined;
   }
 
   /**
@@ -569,12 +571,17 @@ export class KernelOps {
     const id = request.nodeid;
     const given = s.valid & FATTR.FH && this.openFiles.get(id)?.has(s.fh) ? s.fh : undefined;
     const node = this.node(id);
-    // without a name: through the request's handle, or (unlinked before the request came) any open one; a
-    // node that lost its name while this waited is ESTALE without the request's handle (another open handle
-    // may be read-only: the kernel looks the name up again instead)
+    // without a name: through the request's handle, or (unlinked before the request came) any open one, one
+    // open for writing when the size changes (a truncate through a read-only handle is EBADF, which the
+    // caller of truncate(2) never asked for); a node that lost its name while this waited is ESTALE without
+    // the request's handle (another open handle may be read-only: the kernel looks the name up again instead)
     const byHandle = (code: 'ENOENT' | 'ESTALE') => {
-      const fh = given ?? (code === 'ENOENT' ? this.anyHandle(id) : undefined);
-      if (fh === undefined) throw errorOf(code, `node ${id} ${code === 'ENOENT' ? 'was removed' : 'lost its name meanwhile'}`);
+      const fh = given ?? (code === 'ENOENT' ? this.anyHandle(id, (s.valid & FATTR.SIZE) !== 0) : undefined);
+      if (fh === undefined) {
+        const why =
+          code === 'ESTALE' ? 'lost its name meanwhile' : this.anyHandle(id) === undefined ? 'was removed' : 'was removed and is not open for writing';
+        throw errorOf(code, `node ${id} ${why}`);
+      }
       return this.changeAttributes(s, id, given, undefined, fh);
     };
     if (this.nodes.path(node) === undefined) return byHandle('ENOENT');

@@ -483,6 +483,7 @@ function pathBacking(entries: Record<string, bigint>) {
   const held: Array<() => void> = [];
   const changes: Array<[string, bigint | undefined]> = [];
   const open = new Map<number, bigint>();
+  const forWriting = new Set<number>();
   const made: string[] = [];
   let holding = false;
   let nextFh = 1;
@@ -516,12 +517,19 @@ function pathBacking(entries: Record<string, bigint>) {
       later(() => {
         const ino = inoAt(path);
         if (flags & O.TRUNC) changes.push(['truncate', ino]);
-        return opened(ino);
+        const fh = opened(ino);
+        if ((flags & 3) !== O.RDONLY) forWriting.add(fh);
+        return fh;
       }),
+    writable: (fh: number) => forWriting.has(fh),
     openedStat: (fh: number) => fileStat({ ino: open.get(fh)! }),
     fstat: async (fh: number) => fileStat({ ino: open.get(fh)! }),
     release: async (fh: number) => void open.delete(fh),
-    ftruncate: async (fh: number) => void changes.push(['truncate', open.get(fh)]),
+    ftruncate: async (fh: number) => {
+      // as the storage: a handle open for reading only refuses a truncate
+      if (!forWriting.has(fh)) throw Object.assign(new Error(`EBADF: handle ${fh} is open for reading only`), { code: 'EBADF' });
+      changes.push(['truncate', open.get(fh)]);
+    },
     truncate: (path: string) => later(() => void changes.push(['truncate', inoAt(path)])),
     chmod: (path: string) => later(() => void changes.push(['chmod', inoAt(path)])),
     chown: (path: string) => later(() => void changes.push(['chown', inoAt(path)])),
@@ -670,6 +678,33 @@ test('SETATTR by path of a node being renamed away: changes the node at its new 
   await rename;
   t.ok(Buffer.isBuffer(await setattr), 'done');
   t.deepEqual(b.changes, [['truncate', 20n]], 'inode 20 truncated');
+  t.end();
+});
+
+test('SETATTR size of a node renamed over while open for reading only: ENOENT and nothing truncated (not EBADF from the read-only handle)', async (t) => {
+  const b = pathBacking({ t: 20n, tmp: 21n });
+  const n = await b.lookup('t');
+  await b.lookup('tmp');
+  await b.call(Opcode.OPEN, openBody(O.RDONLY), n);
+  await b.call(Opcode.RENAME, renameBody(1, 'tmp', 't')); // N loses its name; its open handle stays
+  const body = Buffer.alloc(88);
+  body.writeUInt32LE(FATTR.SIZE, 0); // truncate(path) resolved to N before the rename: no handle given
+  t.equal(await b.outcome(b.call(Opcode.SETATTR, body, n)), 'ENOENT', 'ENOENT: removed, and no handle of it is open for writing');
+  t.deepEqual(b.changes, [], 'nothing truncated');
+  t.end();
+});
+
+test('SETATTR size of a node renamed over while open for reading and for writing: truncated through the handle open for writing', async (t) => {
+  const b = pathBacking({ t: 20n, tmp: 21n });
+  const n = await b.lookup('t');
+  await b.lookup('tmp');
+  await b.call(Opcode.OPEN, openBody(O.RDONLY), n); // the first handle: read-only
+  await b.call(Opcode.OPEN, openBody(O.RDWR), n);
+  await b.call(Opcode.RENAME, renameBody(1, 'tmp', 't'));
+  const body = Buffer.alloc(88);
+  body.writeUInt32LE(FATTR.SIZE, 0);
+  t.ok(Buffer.isBuffer(await b.outcome(b.call(Opcode.SETATTR, body, n))), 'done');
+  t.deepEqual(b.changes, [['truncate', 20n]], 'inode 20 truncated, as a local file system truncates the unlinked file');
   t.end();
 });
 
