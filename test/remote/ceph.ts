@@ -92,6 +92,19 @@ export async function objectBytes(client: S3Client, bucket: string, key: string)
   }
 }
 
+/** The names of the commands `store` sends through the SDK from now on ('HeadObjectCommand', ...), in order; its direct requests are not among them. */
+export function sdkCommandsSent(store: ObjectStore): string[] {
+  const sent: string[] = [];
+  store.client.middlewareStack.add(
+    (next, context) => async (args) => {
+      sent.push(context.commandName ?? '');
+      return next(args);
+    },
+    { step: 'initialize', name: `sdkCommandsSent${Math.random()}` },
+  );
+  return sent;
+}
+
 /** S3 commands a client sent, by name ('GetObject', 'HeadObject', ...), and how many of each were in flight at most. */
 export interface CommandCounts {
   sent: Map<string, number>;

@@ -16,7 +16,7 @@ import { type ListPage, ObjectStore } from '../../src/adapters/s3/object-store.j
 import { resolveS3Settings } from '../../src/adapters/s3/s3-settings.js';
 import { readManifest } from '../../src/backup/manifest.js';
 import { rejection } from '../helpers.js';
-import { ceph, freshPrefix } from './ceph.js';
+import { ceph, freshPrefix, sdkCommandsSent } from './ceph.js';
 
 /** An object store on a fresh prefix of the test bucket, its commands through the SDK counted and its direct calls recorded. */
 async function observedStore(t: test.Test, credentials?: { accessKeyId: string; secretAccessKey: string }, bucket?: string) {
@@ -30,16 +30,9 @@ async function observedStore(t: test.Test, credentials?: { accessKeyId: string; 
       credentials: credentials ?? options.credentials,
     }),
   );
-  const sent: string[] = [];
+  const sent = sdkCommandsSent(store);
   const direct: string[] = [];
   store.onDirectCall = (command) => direct.push(command);
-  store.client.middlewareStack.add(
-    (next, context) => async (args) => {
-      sent.push(context.commandName ?? '');
-      return next(args);
-    },
-    { step: 'initialize', name: 'countSent' },
-  );
   const client = cluster.client();
   t.teardown(() => {
     store.close();

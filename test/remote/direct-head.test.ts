@@ -7,7 +7,7 @@ import test from 'tape';
 import { ObjectStore } from '../../src/adapters/s3/object-store.js';
 import { resolveS3Settings } from '../../src/adapters/s3/s3-settings.js';
 import { rejection } from '../helpers.js';
-import { ceph, freshPrefix } from './ceph.js';
+import { ceph, freshPrefix, sdkCommandsSent } from './ceph.js';
 
 /** An object store on the test bucket whose commands through the SDK are counted. */
 async function countedStore(t: test.Test, credentials?: { accessKeyId: string; secretAccessKey: string } | null) {
@@ -17,14 +17,7 @@ async function countedStore(t: test.Test, credentials?: { accessKeyId: string; s
   const settings = resolveS3Settings(`s3://${cluster.bucket}/${prefix}`, { ...options, credentials: credentials ?? options.credentials });
   // null: none given (the SDK's credential chain finds them)
   const store = new ObjectStore(credentials === null ? { ...settings, credentials: undefined } : settings);
-  const sent: string[] = [];
-  store.client.middlewareStack.add(
-    (next, context) => async (args) => {
-      sent.push(context.commandName ?? '');
-      return next(args);
-    },
-    { step: 'initialize', name: 'countSent' },
-  );
+  const sent = sdkCommandsSent(store);
   const client = cluster.client();
   t.teardown(() => {
     store.close();
