@@ -458,9 +458,7 @@ test('a forgotten node kept with its name, then unlinked: what was kept by its i
   const kops = new KernelOps(posix, { attrTimeout: 1, entryTimeout: 1, xattr: false }, () => {}, port);
   const ops = kops.table();
   const f = Number(((await ops.get(Opcode.LOOKUP)!(decodeRequest(raw(Opcode.LOOKUP, Buffer.from('f\0'))))) as Buffer).readBigUInt64LE(0));
-  const setattr = Buffer.alloc(88);
-  setattr.writeUInt32LE(FATTR.SIZE | FATTR.KILL_SUIDGID, 0);
-  await ops.get(Opcode.SETATTR)!(decodeRequest(raw(Opcode.SETATTR, setattr, 44, f)));
+  await ops.get(Opcode.SETATTR)!(decodeRequest(raw(Opcode.SETATTR, setattrBody(FATTR.SIZE | FATTR.KILL_SUIDGID), 44, f)));
   const unprivileged = (kops as unknown as { unprivileged: Set<number> }).unprivileged;
   t.ok(unprivileged.has(f), 'a truncate by a user found no privilege bits to remove: remembered for the node');
   const forget = Buffer.alloc(8);
@@ -583,6 +581,14 @@ function pathBacking(entries: Record<string, bigint>) {
   };
 }
 
+/** A fuse_setattr_in (88 bytes): `valid`, and the mode when it sets one; size 0, no handle. */
+function setattrBody(valid: number, mode = 0): Buffer {
+  const body = Buffer.alloc(88);
+  body.writeUInt32LE(valid, 0);
+  body.writeUInt32LE(mode, 76);
+  return body;
+}
+
 const openBody = (flags: number) => {
   const body = Buffer.alloc(8);
   body.writeUInt32LE(flags, 0);
@@ -655,9 +661,7 @@ test('SETATTR (chmod and truncate) by path of a node whose name a rename is repl
   await b.lookup('tmp');
   b.hold();
   const rename = b.call(Opcode.RENAME, renameBody(1, 'tmp', 't'));
-  const body = Buffer.alloc(88);
-  body.writeUInt32LE(FATTR.MODE | FATTR.SIZE, 0);
-  body.writeUInt32LE(0o100600, 76);
+  const body = setattrBody(FATTR.MODE | FATTR.SIZE, 0o100600);
   const setattr = b.outcome(b.call(Opcode.SETATTR, body, n));
   b.release(0, 1, 2);
   await rename;
@@ -671,8 +675,7 @@ test('SETATTR by path of a node being renamed away: changes the node at its new 
   const n = await b.lookup('t');
   b.hold();
   const rename = b.call(Opcode.RENAME, renameBody(1, 't', 'u'));
-  const body = Buffer.alloc(88);
-  body.writeUInt32LE(FATTR.SIZE, 0);
+  const body = setattrBody(FATTR.SIZE);
   const setattr = b.outcome(b.call(Opcode.SETATTR, body, n));
   b.release(0, 1);
   await rename;
@@ -687,8 +690,7 @@ test('SETATTR size of a node renamed over while open for reading only: ENOENT an
   await b.lookup('tmp');
   await b.call(Opcode.OPEN, openBody(O.RDONLY), n);
   await b.call(Opcode.RENAME, renameBody(1, 'tmp', 't')); // N loses its name; its open handle stays
-  const body = Buffer.alloc(88);
-  body.writeUInt32LE(FATTR.SIZE, 0); // truncate(path) resolved to N before the rename: no handle given
+  const body = setattrBody(FATTR.SIZE); // truncate(path) resolved to N before the rename: no handle given
   t.equal(await b.outcome(b.call(Opcode.SETATTR, body, n)), 'ENOENT', 'ENOENT: removed, and no handle of it is open for writing');
   t.deepEqual(b.changes, [], 'nothing truncated');
   t.end();
@@ -701,8 +703,7 @@ test('SETATTR size of a node renamed over while open for reading and for writing
   await b.call(Opcode.OPEN, openBody(O.RDONLY), n); // the first handle: read-only
   await b.call(Opcode.OPEN, openBody(O.RDWR), n);
   await b.call(Opcode.RENAME, renameBody(1, 'tmp', 't'));
-  const body = Buffer.alloc(88);
-  body.writeUInt32LE(FATTR.SIZE, 0);
+  const body = setattrBody(FATTR.SIZE);
   t.ok(Buffer.isBuffer(await b.outcome(b.call(Opcode.SETATTR, body, n))), 'done');
   t.deepEqual(b.changes, [['truncate', 20n]], 'inode 20 truncated, as a local file system truncates the unlinked file');
   t.end();
