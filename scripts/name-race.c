@@ -32,8 +32,9 @@
 //   128: the data).
 // Each kind counts apart the calls that failed with ENOENT or ESTALE ("gone": a
 // name race's transient answer, where a local file system would still reach
-// the file it resolved), other failed calls ("err") and wrong answers ("bad":
-// another file's data or attributes). Exit status 1 when any is not 0.
+// the file it resolved), other failed calls and any failed fstat of an open
+// descriptor ("err") and wrong answers ("bad": another file's data or
+// attributes). Exit status 1 when any is not 0.
 // A plain ext4 directory: all 0 (link's ENOENT is not counted: a link to a
 // file replaced since its open, nlink 0, is ENOENT everywhere).
 #define _GNU_SOURCE
@@ -82,6 +83,15 @@ static void bad(int kind, const char *fmt, ...) {
   va_end(ap);
 }
 
+// a call on an open descriptor of a check of `kind` that failed (errno): never
+// a name race's answer, always "err"
+static void broken(int kind, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  note(kind, 2, fmt, ap);
+  va_end(ap);
+}
+
 // a call of a check of `kind` that failed (errno): ENOENT and ESTALE are gone
 static void failed(int kind, const char *fmt, ...) {
   int gone = errno == ENOENT || errno == ESTALE;
@@ -96,7 +106,10 @@ static int make(const char *name) {
   if (fd < 0)
     return -1;
   struct stat st;
-  fstat(fd, &st);
+  if (fstat(fd, &st) != 0) {
+    close(fd);
+    return -1;
+  }
   uint64_t ino = st.st_ino;
   char pad[128] = {0};
   memcpy(pad, &ino, 8);
@@ -155,7 +168,11 @@ static void linker(int id) {
       continue;
     }
     struct stat s1, s2, s3;
-    fstat(fd1, &s1);
+    if (fstat(fd1, &s1) != 0) {
+      broken(2, "fstat of open %s: %s", t, strerror(errno));
+      close(fd1);
+      continue;
+    }
     snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd1);
     if (linkat(AT_FDCWD, proc, AT_FDCWD, h, AT_SYMLINK_FOLLOW) !=
         0) { // ENOENT: replaced since the open (nlink 0)
@@ -167,8 +184,9 @@ static void linker(int id) {
     int fd2 = open(h, O_RDWR);
     if (fd2 < 0)
       failed(2, "open %s: %s", h, strerror(errno));
+    else if (fstat(fd2, &s2) != 0)
+      broken(2, "fstat of open %s: %s", h, strerror(errno));
     else {
-      fstat(fd2, &s2);
       if (s2.st_ino != s1.st_ino)
         bad(2, "%s ino %lu, its link %s ino %lu", t, s1.st_ino, h, s2.st_ino);
       uint64_t w = v * 1000 + id, got = 0;
@@ -203,8 +221,9 @@ static void checker(int id) {
       continue;
     }
     uint64_t ino = 0;
-    fstat(fd, &fs);
-    if (pread(fd, &ino, 8, 0) != 8)
+    if (fstat(fd, &fs) != 0)
+      broken(3, "fstat of open %s: %s", t, strerror(errno));
+    else if (pread(fd, &ino, 8, 0) != 8)
       failed(3, "read %s: %s", t, strerror(errno));
     else if (ino != fs.st_ino)
       bad(3, "%s: content says ino %lu, fstat %lu", t, ino, fs.st_ino);
@@ -255,7 +274,7 @@ static void setattrer(int id) {
     else if (fstat(fd, &cached) != 0 ||
              statx(fd, "", AT_EMPTY_PATH | AT_STATX_FORCE_SYNC,
                    STATX_BASIC_STATS, &own) != 0)
-      failed(6, "stat of open %s: %s", t, strerror(errno));
+      broken(6, "stat of open %s: %s", t, strerror(errno));
     else if (cached.st_ino != before.st_ino || own.stx_ino != before.st_ino ||
              cached.st_mode != own.stx_mode ||
              (uint64_t)cached.st_size != own.stx_size)

@@ -81,7 +81,7 @@ export interface NativePort {
    * total, and with `drop` a total of 0 removes the node's names (atomically)
    */
   named?: (parent: number, name: string, node: number, ino: bigint) => void;
-  unnamed?: (parent: number, name: string) => void;
+  unnamed?: (parent: number, name: string) => number;
   settle?: (node: number, lookups: number, drop: boolean) => number;
   /** FUSE passthrough: a backing file id for descriptor fd, or -errno; and forgetting one */
   backingOpen(fd: number): number;
@@ -102,6 +102,16 @@ interface DirHold {
   changing: boolean;
   users: number;
   waiting: number;
+}
+
+/**
+ * When a stat made without holding its directory was taken (see stillTrue): the count of names taken away
+ * from the table so far, and for a stat made by path the count of renames begun (-1: one was under way;
+ * undefined: made relative to the directory's own descriptor, which no rename moves).
+ */
+interface Seen {
+  removals: number;
+  renames: number | undefined;
 }
 
 interface OpenDir {
@@ -176,6 +186,17 @@ export class KernelOps {
   private holdEnded: { promise: Promise<void>; resolve: () => void } | undefined;
   /** directory nodes whose GETATTR the data path answers (or is being given) */
   private readonly attachedDirectories = new Set<number>();
+  /**
+   * Names taken away from the table so far (the data path counts them when it has known names: its count
+   * comes with its statx), and for each directory node the count when its last name was taken away.
+   */
+  private removals = 0;
+  private readonly lastRemoval = new WeakMap<Node, number>();
+  /** renames begun so far, and under way */
+  private renamesBegun = 0;
+  private renaming = 0;
+  /** OPENs under way, by node id: a node that loses its last name meanwhile may still get a handle */
+  private readonly opening = new Map<number, number>();
 
   constructor(
     private readonly posix: PosixFs,
@@ -186,29 +207,30 @@ export class KernelOps {
   ) {
     this.entryValid = timeout(options.entryTimeout);
     this.attrValid = timeout(options.attrTimeout);
-    const names = this.knownNames();
+    const { named, unnamed, settle, attachDirectory } = native ?? {};
+    const names = named && unnamed && settle && attachDirectory ? { named, unnamed, settle } : undefined;
     // without the data path's names a forgotten node kept would only hold memory
     // a node dropped however (a FORGET, or a kept forgotten node let go by an unlink or by the bound) takes
     // its entry in `unprivileged` along
     const dropped = (node: Node) => this.unprivileged.delete(node.id);
-    this.nodes = new NodeTable((node) => this.nodeGone(node), names, names ? KEEP_FORGOTTEN : 0, dropped);
+    this.nodes = new NodeTable((node) => this.nodeGone(node), this.knownNames(names), names ? KEEP_FORGOTTEN : 0, dropped);
   }
 
   /**
-   * The data path's known names, when it answers LOOKUPs: the names of attached directories only (the
-   * only ones it looks up), and only names that are UTF-8 (it is told them as strings).
+   * The table's names as the data path is told them, when it answers LOOKUPs: the names of attached
+   * directories only (the only ones it looks up), and only names that are UTF-8 (it is told them as
+   * strings). Every name taken away is counted (by the data path when there is one: see stillTrue).
    */
-  private knownNames(): KnownNames | undefined {
-    const { named, unnamed, settle } = this.native ?? {};
-    if (!named || !unnamed || !settle || !this.native?.attachDirectory) return undefined;
+  private knownNames(native: Pick<Required<NativePort>, 'named' | 'unnamed' | 'settle'> | undefined): KnownNames {
     return {
       named: (parent, name, node) => {
-        if (this.attachedDirectories.has(parent.id) && isWellFormed(name)) named(parent.id, name, node.id, node.ino);
+        if (native && this.attachedDirectories.has(parent.id) && isWellFormed(name)) native.named(parent.id, name, node.id, node.ino);
       },
       unnamed: (parent, name) => {
-        if (isWellFormed(name)) unnamed(parent.id, name);
+        this.removals = native ? native.unnamed(parent.id, name) : this.removals + 1;
+        this.lastRemoval.set(parent, this.removals);
       },
-      settle,
+      settle: native?.settle ?? ((_id, lookups) => lookups),
     };
   }
 
@@ -314,8 +336,9 @@ export class KernelOps {
   private async lookup(request: Request): Promise<ReplyBody> {
     const { parent, name, path } = this.child(request);
     this.attachDirectory(parent.id);
+    const seen = request.statx ? { removals: request.removals ?? 0, renames: undefined } : this.seen();
     const stat = request.statx ? entryStat(decodeStatx(request.statx)) : await this.statOrAbsent(path);
-    if (this.stillTrue(parent, name, stat)) return this.lookedUpEntry(parent, name, stat);
+    if (this.stillTrue(parent, name, stat, seen)) return this.lookedUpEntry(parent, name, stat);
     return this.alone([parent.id], async () => {
       const fresh = await this.statOrAbsent(joinPath(this.pathOf(parent.id), name));
       return this.lookedUpEntry(parent, name, fresh);
@@ -340,20 +363,32 @@ export class KernelOps {
   }
 
   /**
-   * Whether a LOOKUP's stat of `name` (or its absence) may be given to the node table as it is. The kernel
-   * revalidates a name it caches without the directory's lock, so a LOOKUP runs beside a rename or unlink of
-   * that name: its stat (ours, or the data path's statx, made on another thread at a time JavaScript does
-   * not know) can show the directory from before a change the table has learned since, or from after one it
-   * is still to learn. Taken as it is, a stale stat that disagrees with the table would move the name to the
-   * wrong node: the node renamed there would lose its name (its GETATTR and OPEN then ENOENT), and the next
-   * LOOKUP would make a second node id of its inode (two page caches of one file). A stat that finds the
-   * inode the table knows there is true either way (a LOOKUP answered before the change); an absence is
-   * only answered, never learned; anything else is taken again, alone with the directory's name changes.
+   * Whether a stat of `name` in `parent` (or its absence) taken without holding the directory (a LOOKUP's,
+   * or a READDIRPLUS entry's), when things were as `seen` says, may be given to the node table as it is.
+   * The kernel revalidates a name it caches without the directory's lock, so a LOOKUP runs beside a
+   * rename or unlink of that name; a listing holds its directory's lock, but not the locks of the
+   * directories above, whose renames move the path its stats go by. So such a stat (ours, or the data
+   * path's statx, made on another thread at a time JavaScript does not know) can show the directory from
+   * before a change the table has learned since, or from after one it is still to learn. Taken as it is, a stale stat would move the name to the wrong node
+   * (the node renamed there would lose its name, and requests by path would reach the file now there for
+   * the node of another) or give a node back a name it lost. A stat that finds the inode the table knows
+   * there is true either way (answered as before the change). Any other is true when no name change in the
+   * directory is under way and no name left it since the stat was taken, and, for a stat made by path, no
+   * rename (of a directory above) began since; an absence needs only the last (a path that named nothing
+   * because its directory was being renamed). What is not true is taken again (LOOKUP) or not given
+   * (READDIRPLUS).
    */
-  private stillTrue(parent: Node, name: string, stat: EntryStat | undefined): boolean {
-    if (!stat) return true;
+  private stillTrue(parent: Node, name: string, stat: EntryStat | undefined, seen: Seen): boolean {
+    const noRename = seen.renames === undefined || (seen.renames >= 0 && this.renaming === 0 && seen.renames === this.renamesBegun);
+    if (!stat) return noRename;
     const known = this.nodes.at(parent, name);
-    return known ? known.ino === stat.ino : this.holds.get(parent.id)?.changing !== true;
+    if (known) return known.ino === stat.ino;
+    return noRename && this.holds.get(parent.id)?.changing !== true && (this.lastRemoval.get(parent) ?? 0) <= seen.removals;
+  }
+
+  /** What a stat made now by path sees (see stillTrue). */
+  private seen(): Seen {
+    return { removals: this.removals, renames: this.renaming > 0 ? -1 : this.renamesBegun };
   }
 
   /**
@@ -545,7 +580,9 @@ export class KernelOps {
    */
   private nodeGone(node: Node): void {
     this.detachDirectory(node.id);
-    if (this.nodes.get(node.id) === node && !this.openFiles.has(node.id)) this.native?.removed?.(node.id);
+    // not while an OPEN of it is under way: it may succeed (the file opened before the rename or unlink),
+    // and the data path would then answer fstat(2) of an open file with ENOENT
+    if (this.nodes.get(node.id) === node && !this.openFiles.has(node.id) && !this.opening.has(node.id)) this.native?.removed?.(node.id);
   }
 
   /** The data path no longer answers for node `id` (it lost its name, or the kernel forgot it). */
@@ -684,9 +721,16 @@ export class KernelOps {
       throw errorOf('EINVAL', `rename flags ${flags} are not supported`);
     }
     const exchange = (flags & RENAME_EXCHANGE) !== 0;
-    await this.posix.rename(from.path, to, exchange ? 'exchange' : flags & RENAME_NOREPLACE ? 'noreplace' : 'replace');
-    if (exchange) this.nodes.exchanged(from.parent, from.name, newParent, newName);
-    else this.nodes.renamed(from.parent, from.name, newParent, newName);
+    // counted for stats made by path meanwhile: a directory renamed moves every path below it (stillTrue)
+    this.renamesBegun++;
+    this.renaming++;
+    try {
+      await this.posix.rename(from.path, to, exchange ? 'exchange' : flags & RENAME_NOREPLACE ? 'noreplace' : 'replace');
+      if (exchange) this.nodes.exchanged(from.parent, from.name, newParent, newName);
+      else this.nodes.renamed(from.parent, from.name, newParent, newName);
+    } finally {
+      this.renaming--;
+    }
     return undefined;
   }
 
@@ -768,18 +812,30 @@ export class KernelOps {
    */
   private async open(request: Request): Promise<ReplyBody> {
     const { flags, openFlags } = openIn(request);
-    const fh = await this.openChecked(this.node(request.nodeid), (this.writeback ? readableToo(flags) : flags) & ~O.TRUNC);
-    if (flags & O.TRUNC) {
-      try {
-        await this.posix.ftruncate(fh, 0);
-      } catch (error) {
-        await this.posix.release(fh);
-        throw error;
+    const node = this.node(request.nodeid);
+    this.opening.set(node.id, (this.opening.get(node.id) ?? 0) + 1);
+    try {
+      const fh = await this.openChecked(node, (this.writeback ? readableToo(flags) : flags) & ~O.TRUNC);
+      if (flags & O.TRUNC) {
+        try {
+          await this.posix.ftruncate(fh, 0);
+        } catch (error) {
+          await this.posix.release(fh);
+          throw error;
+        }
+      }
+      const reply = this.opened(request.nodeid, fh);
+      if (flags & O.TRUNC && openFlags & OPEN_KILL_SUIDGID) await this.killPrivileges(request.nodeid, fh);
+      return reply;
+    } finally {
+      const left = this.opening.get(node.id)! - 1;
+      if (left > 0) this.opening.set(node.id, left);
+      else {
+        this.opening.delete(node.id);
+        // it lost its name while this ran, and this OPEN failed: removed after all
+        if (!this.nodes.linked(node)) this.nodeGone(node);
       }
     }
-    const reply = this.opened(request.nodeid, fh);
-    if (flags & O.TRUNC && openFlags & OPEN_KILL_SUIDGID) await this.killPrivileges(request.nodeid, fh);
-    return reply;
   }
 
   /**
@@ -958,6 +1014,7 @@ export class KernelOps {
     const dir = this.dirs.get(fh);
     if (!dir) throw errorOf('EBADF', `no open directory ${fh}`);
     const dirPath = this.nodes.path(dir.node);
+    const seen = this.seen();
     const sizeOf = (index: number) => (plus ? direntplusSize : direntSize)(dir.names[index]!.length);
     const page: number[] = [];
     for (let index = offset, room = size; index < dir.names.length && sizeOf(index) <= room; index++) {
@@ -984,7 +1041,9 @@ export class KernelOps {
       const ino = stat?.ino ?? 1n; // '.' and '..' of plain READDIR: the kernel does not use their inode numbers
       const type = stat ? direntType(stat.mode) : 4;
       if (plus) {
-        const node = dots || !stat ? undefined : this.nodes.lookedUp(dir.node, decodeName(name), stat.ino);
+        // an entry whose stat may be stale gives no node: the kernel looks it up when it wants it
+        const named = dots || !stat ? undefined : decodeName(name);
+        const node = named === undefined || !this.stillTrue(dir.node, named, stat, seen) ? undefined : this.nodes.lookedUp(dir.node, named, stat!.ino);
         writeEntry(out, used, node?.id ?? 0, node ? stat : undefined, this.entryValid, this.attrValid);
         writeDirent(out, used + Size.ENTRY_OUT, ino, index + 1, type, name);
       } else {

@@ -18,9 +18,12 @@ export interface Request {
   body: Buffer;
   /**
    * A LOOKUP's struct statx of the name, made by the data path where it answers LOOKUPs (in an attached
-   * directory, native/src/fuse/data-path.cc ServeLookup): it comes after the request's own bytes.
+   * directory, native/src/fuse/data-path.cc ServeLookup): it comes after the request's own bytes, then
+   * `removals` (a u64).
    */
   statx?: Buffer;
+  /** with `statx`: how many names JavaScript had taken away (unnamed) before the statx was made */
+  removals?: number;
 }
 
 /** A u64 that the kernel keeps small (node ids, uniques, file handles we made): as a number. */
@@ -33,7 +36,7 @@ export function decodeRequest(raw: Buffer): Request {
   if (raw.length < Size.IN_HEADER) throw new ProtocolError(`a request of ${raw.length} bytes is shorter than its header`);
   const len = raw.readUInt32LE(0);
   const opcode = raw.readUInt32LE(4);
-  const statx = opcode === Opcode.LOOKUP && raw.length === len + STATX_SIZE;
+  const statx = opcode === Opcode.LOOKUP && raw.length === len + STATX_SIZE + 8;
   if (len !== raw.length && !statx) throw new ProtocolError(`a request says it has ${len} bytes, ${raw.length} arrived`);
   const extensions = raw.readUInt16LE(36) * 8;
   if (Size.IN_HEADER + extensions > len) throw new ProtocolError('request extensions longer than the request');
@@ -45,7 +48,7 @@ export function decodeRequest(raw: Buffer): Request {
     gid: raw.readUInt32LE(28),
     pid: raw.readUInt32LE(32),
     body: raw.subarray(Size.IN_HEADER, len - extensions),
-    ...(statx ? { statx: raw.subarray(len) } : {}),
+    ...(statx ? { statx: raw.subarray(len, len + STATX_SIZE), removals: u64(raw, len + STATX_SIZE) } : {}),
   };
 }
 

@@ -129,9 +129,10 @@ export interface NativeFuseSession {
   /**
    * known names (native/src/fuse/node-table.h): a LOOKUP of `name` in attached directory `parent` that finds
    * inode `ino` is answered natively with node `nodeid` (its lookup counted there); `unnamed` takes it back
+   * and returns the count of names taken back so far (forwarded with the statx of the LOOKUPs it leaves to JavaScript)
    */
   named(parent: number, name: string, nodeid: number, ino: bigint): void;
-  unnamed(parent: number, name: string): void;
+  unnamed(parent: number, name: string): number;
   /** JavaScript's count `lookups` of the node plus the lookups answered natively (taken); with `drop`, a total of 0 also removes its names */
   settle(nodeid: number, lookups: number, drop: boolean): number;
   /**

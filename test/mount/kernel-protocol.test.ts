@@ -5,7 +5,7 @@ import test from 'tape';
 
 import { InitError, negotiate } from '../../mount/kernel/init.js';
 import { NodeTable, type Node } from '../../mount/kernel/node-table.js';
-import { KernelOps } from '../../mount/kernel/operations.js';
+import { KernelOps, type NativePort } from '../../mount/kernel/operations.js';
 import type { PosixFs } from '../../mount/posix-fs.js';
 import { FATTR, InitFlag, Opcode, Size } from '../../mount/kernel/protocol.js';
 import { attrOut, direntSize, entryOut, writeDirent } from '../../mount/kernel/reply.js';
@@ -26,6 +26,13 @@ function raw(opcode: number, body: Buffer, unique = 42, nodeid = 1): Buffer {
   header.writeUInt32LE(100, 28);
   header.writeUInt32LE(7, 32);
   return Buffer.concat([header, body]);
+}
+
+/** What the data path forwards after a LOOKUP: its statx, then the count of names taken away before it (u64). */
+function forwarded(statx: Buffer, removals = 0): Buffer {
+  const count = Buffer.alloc(8);
+  count.writeBigUInt64LE(BigInt(removals), 0);
+  return Buffer.concat([statx, count]);
 }
 
 /** A regular file's attributes, inode 9, with `changes`. */
@@ -147,8 +154,10 @@ test('LOOKUP with the statx the data path made of the name after it: answered fr
   statx.writeUInt16LE(0o100640, 28); // mode
   statx.writeBigUInt64LE(777n, 32); // ino
   statx.writeBigUInt64LE(4096n, 40); // size
-  const request = decodeRequest(Buffer.concat([raw(Opcode.LOOKUP, Buffer.from('file\0')), statx]));
+  const request = decodeRequest(Buffer.concat([raw(Opcode.LOOKUP, Buffer.from('file\0')), forwarded(statx, 3)]));
   t.equal(new BodyReader(request.body).name().toString(), 'file', 'the name, without the statx');
+  t.deepEqual([request.statx?.length, request.removals], [STATX_SIZE, 3], 'the statx, and the count of names taken away before it');
+  t.throws(() => decodeRequest(Buffer.concat([raw(Opcode.LOOKUP, Buffer.from('file\0')), statx])), ProtocolError, 'a statx without the count: a ProtocolError');
   const entry = (await ops.get(Opcode.LOOKUP)!(request)) as Buffer;
   t.ok(entry.readBigUInt64LE(0) > 1n, 'a node for the name');
   t.deepEqual(
@@ -156,7 +165,7 @@ test('LOOKUP with the statx the data path made of the name after it: answered fr
     [777n, 4096n, 0o100640],
     'its ino, size and mode from the statx',
   );
-  const other = Buffer.concat([raw(Opcode.GETATTR, Buffer.alloc(16)), statx]);
+  const other = Buffer.concat([raw(Opcode.GETATTR, Buffer.alloc(16)), forwarded(statx)]);
   t.throws(() => decodeRequest(other), ProtocolError, 'bytes after any other request are still a ProtocolError');
   t.end();
 });
@@ -425,7 +434,7 @@ test('LOOKUP with a statx taken after an exchange, answered before the exchange 
   statx.writeUInt32LE(1, 16);
   statx.writeUInt16LE(0o100644, 28);
   statx.writeBigUInt64LE(31n, 32); // a is now b's inode
-  const lookup = call(Opcode.LOOKUP, nameBody('a'), statx);
+  const lookup = call(Opcode.LOOKUP, nameBody('a'), forwarded(statx));
   backing.release(0);
   await exchange;
   const entry = await lookup;
@@ -450,7 +459,7 @@ test('a forgotten node kept with its name, then unlinked: what was kept by its i
   const port = {
     attachDirectory: () => 0,
     named: () => {},
-    unnamed: () => {},
+    unnamed: () => 0,
     settle: (_id: number, lookups: number) => lookups,
     backingOpen: () => -1,
     backingClose: () => 0,
@@ -476,7 +485,7 @@ test('a forgotten node kept with its name, then unlinked: what was kept by its i
  * be held back (`hold`), like heldBacking, with the calls that act on a node by its path: open, truncate,
  * chmod, link, create. `changes` records each change as [what, inode changed]; `open` the handles left open.
  */
-function pathBacking(entries: Record<string, bigint>) {
+function pathBacking(entries: Record<string, bigint>, port?: NativePort) {
   const names = new Map(Object.entries(entries));
   const held: Array<() => void> = [];
   const changes: Array<[string, bigint | undefined]> = [];
@@ -520,6 +529,12 @@ function pathBacking(entries: Record<string, bigint>) {
         return fh;
       }),
     writable: (fh: number) => forWriting.has(fh),
+    nativeAccess: () => undefined,
+    unlink: (path: string) =>
+      later(() => {
+        inoAt(path);
+        names.delete(path);
+      }),
     openedStat: (fh: number) => fileStat({ ino: open.get(fh)! }),
     fstat: async (fh: number) => fileStat({ ino: open.get(fh)! }),
     release: async (fh: number) => void open.delete(fh),
@@ -545,12 +560,25 @@ function pathBacking(entries: Record<string, bigint>) {
     rename: (from: string, to: string, how: string) =>
       later(() => {
         const a = inoAt(from);
+        // a directory's names move with it
+        const below = (dir: string) => [...names].filter(([path]) => path.startsWith(`${dir}/`));
+        const fromBelow = below(from);
+        const toBelow = how === 'exchange' ? below(to) : [];
+        for (const [path] of [...fromBelow, ...toBelow]) names.delete(path);
         if (how === 'exchange') names.set(from, inoAt(to));
         else names.delete(from);
         names.set(to, a);
+        for (const [path, ino] of fromBelow) names.set(`${to}${path.slice(from.length)}`, ino);
+        for (const [path, ino] of toBelow) names.set(`${from}${path.slice(to.length)}`, ino);
       }),
+    list: (path: string) =>
+      later(() =>
+        [...names.keys()]
+          .filter((name) => (path === '' ? !name.includes('/') : name.startsWith(`${path}/`) && !name.slice(path.length + 1).includes('/')))
+          .map((name) => ({ name: path === '' ? name : name.slice(path.length + 1) })),
+      ),
   } as unknown as PosixFs;
-  const kops = new KernelOps(posix, { attrTimeout: 1, entryTimeout: 1, xattr: false });
+  const kops = new KernelOps(posix, { attrTimeout: 1, entryTimeout: 1, xattr: false }, () => {}, port);
   const ops = kops.table();
   let unique = 100;
   const call = (opcode: number, body: Buffer, nodeid = 1) => ops.get(opcode)!(decodeRequest(raw(opcode, body, unique++, nodeid)));
@@ -741,5 +769,116 @@ test("CREATE in a directory being exchanged with another: the file is made in th
   await exchange;
   await create;
   t.deepEqual(b.made, ['Q/x'], "made in inode 50's directory, now named Q");
+  t.end();
+});
+
+// READDIRPLUS and LOOKUP learn names from stats taken without holding the directory: a stat taken before a
+// name change and answered after the change reached the node table shows the directory as it was. Such a
+// stat must never be learned: a name moved back to the replaced inode's node (the renamed file's node
+// losing its name, later requests by path acting on the file now there), or a removed name kept.
+
+/** READDIRPLUS of open directory `fh` from its start (its stats are made now): the entries as [name, node id, inode in its attributes]. */
+async function readdirplusOf(b: ReturnType<typeof pathBacking>, fh: number, dir = 1): Promise<Array<[string, number, bigint]>> {
+  const readIn = Buffer.alloc(40);
+  readIn.writeBigUInt64LE(BigInt(fh), 0);
+  readIn.writeUInt32LE(4096, 16);
+  const out = (await b.call(Opcode.READDIRPLUS, readIn, dir)) as Buffer;
+  const entries: Array<[string, number, bigint]> = [];
+  for (let at = 0; at < out.length; ) {
+    const length = out.readUInt32LE(at + Size.ENTRY_OUT + 16);
+    const name = out.toString('utf8', at + Size.ENTRY_OUT + 24, at + Size.ENTRY_OUT + 24 + length);
+    entries.push([name, Number(out.readBigUInt64LE(at)), out.readBigUInt64LE(at + 40)]);
+    at += Size.ENTRY_OUT + ((24 + length + 7) & ~7);
+  }
+  return entries;
+}
+
+const linksOf = (kops: KernelOps, id: number) => kops.nodes.get(id)?.links.map((link) => link.name) ?? [];
+
+test('READDIRPLUS of a directory being exchanged with another: its stats (by its old path) reach the other one, and are not learned', async (t) => {
+  const b = pathBacking({ d: 30n, 'd/x': 31n, e: 40n, 'e/x': 41n });
+  const d = await b.lookup('d');
+  const e = await b.lookup('e');
+  const dx = await b.lookup('x', d);
+  const ex = await b.lookup('x', e);
+  const fh = Number(((await b.call(Opcode.OPENDIR, Buffer.alloc(8), d)) as Buffer).readBigUInt64LE(0));
+  b.hold();
+  const exchange = b.call(Opcode.RENAME2, renameBody(1, 'd', 'e', 2 /* RENAME_EXCHANGE */)); // done in the backing
+  // the kernel locks neither directory exchanged: the listing's stats go by node d's path, still 'd' in the
+  // table, which is node e's directory now (its x is inode 41)
+  const listing = readdirplusOf(b, fh, d);
+  b.release(0, 1, 2, 3); // the exchange's table update first, then the listing's stats
+  await exchange;
+  const entries = await listing;
+  t.deepEqual(linksOf(b.kops, dx), ['x'], "d's x (inode 31) keeps its name");
+  t.equal(b.kops.nodes.path(b.kops.nodes.get(dx)!), 'e/x', 'at e/x, where it is now');
+  t.deepEqual(linksOf(b.kops, ex), ['x'], "e's x (inode 41) has one name, not a second one in node d");
+  t.equal(b.kops.nodes.path(b.kops.nodes.get(ex)!), 'd/x', 'at d/x');
+  const x = entries.find(([name]) => name === 'x');
+  t.ok(x && (x[1] === 0 || (x[1] === dx && x[2] === 31n)), `the entry x gives no node (the kernel looks it up) or inode 31's (${x})`);
+  t.end();
+});
+
+test('LOOKUP whose stat ran before its name was renamed away, answered after: the name is not learned back', async (t) => {
+  const b = pathBacking({ tmp: 21n });
+  const m = await b.lookup('tmp');
+  b.hold();
+  const lookup = b.call(Opcode.LOOKUP, nameBody('tmp')); // its stat finds tmp (inode 21)
+  const rename = b.call(Opcode.RENAME, renameBody(1, 'tmp', 't'));
+  b.release(1, 0);
+  await rename;
+  const entry = (await lookup) as Buffer;
+  t.deepEqual(linksOf(b.kops, m), ['t'], 'inode 21 is t, and only t');
+  t.equal(Number(entry.readBigUInt64LE(0)), 0, 'the LOOKUP of tmp (its stat taken again) answers: absent');
+  t.end();
+});
+
+test("LOOKUP whose path was taken while its directory was being renamed: answered at the directory's new name, not absent", async (t) => {
+  const b = pathBacking({ d: 30n, 'd/x': 31n });
+  const d = await b.lookup('d');
+  const dx = await b.lookup('x', d);
+  b.hold();
+  const rename = b.call(Opcode.RENAME, renameBody(1, 'd', 'f')); // d is f now, its table update to come
+  const lookup = b.call(Opcode.LOOKUP, nameBody('x'), d); // its path d/x names nothing now
+  b.release(0, 1);
+  await rename;
+  const entry = await b.outcome(lookup);
+  t.ok(Buffer.isBuffer(entry), 'the LOOKUP of x in d answers');
+  t.equal(
+    Buffer.isBuffer(entry) && Number(entry.readBigUInt64LE(0)),
+    dx,
+    'x in node d (now f): its x (inode 31), not absent (the kernel would keep the absence)',
+  );
+  t.end();
+});
+
+test('OPEN of a node under way when a rename takes its last name: the data path is not told it was removed (fstat of the open file would be ENOENT)', async (t) => {
+  const removed: number[] = [];
+  const b = pathBacking(
+    { t: 20n, tmp: 21n, u: 22n },
+    {
+      removed: (node) => void removed.push(node),
+      backingOpen: () => -1,
+      backingClose: () => 0,
+    },
+  );
+  const n = await b.lookup('t');
+  await b.lookup('tmp');
+  b.hold();
+  const open = b.outcome(b.call(Opcode.OPEN, openBody(O.RDONLY), n)); // opens t: inode 20, N's own file
+  const rename = b.call(Opcode.RENAME, renameBody(1, 'tmp', 't')); // N loses its last name
+  b.release(1, 0); // the rename's table update first, then the open's answer
+  await rename;
+  t.ok(Buffer.isBuffer(await open), 'the OPEN of N succeeds: the file it opened is N (as on a local file system)');
+  t.deepEqual(removed, [], 'N is not reported removed: it has an open handle');
+  // without a handle (an OPEN that fails), a node that lost its name is reported removed
+  const u = await b.lookup('u');
+  b.hold();
+  const unlink = b.call(Opcode.UNLINK, nameBody('u')); // done in the backing, its table update to come
+  const openU = b.outcome(b.call(Opcode.OPEN, openBody(O.RDONLY), u)); // finds no u
+  b.release(2, 3); // (held calls count on from the first two)
+  await unlink;
+  t.equal(await openU, 'ESTALE', 'an OPEN that lost the race fails (ESTALE: the kernel looks u up again)');
+  t.deepEqual(removed, [u], 'and its node, without a name or a handle, is reported removed once the OPEN ended');
   t.end();
 });

@@ -675,7 +675,8 @@ bool DataPath::ServeByNode(const Request& request) {
 // not have is answered here, absent for the entry timeout: the first request of every create. A name that is
 // there and that JavaScript gave a node id, still the inode it was then, is answered here with that node (its
 // lookup counted: node-table.h, "Known names"); another name that is there goes to JavaScript, which makes
-// nodes, with the statx after the request (mount/kernel/request.ts). Anything else (an error other than
+// nodes, with the statx after the request and the count of names taken away before it was made
+// (mount/kernel/request.ts). Anything else (an error other than
 // ENOENT, a name the directory leaves to JavaScript) goes to JavaScript as it came. The kernel holds the
 // directory locked against creates while it looks up, so the answer cannot race with a create through the mount.
 bool DataPath::ServeLookup(const Request& request) {
@@ -687,11 +688,18 @@ bool DataPath::ServeLookup(const Request& request) {
   if (name == nullptr || room == 0 || std::memchr(name, 0, room) == nullptr || name[0] == 0) return false;
   std::shared_ptr<AttachedDirectory> directory = nodes_.Directory(request.header.nodeid);
   if (!directory || directory->LeavesToJavaScript(name)) return false;
-  struct statx stx;
+  // forwarded: the statx, then the count of names taken away before it was made (node-table.h, Removals)
+  struct {
+    struct statx stx;
+    uint64_t removals;
+  } seen;
+  static_assert(sizeof seen == sizeof(struct statx) + sizeof(uint64_t), "a statx, then a u64");
+  seen.removals = nodes_.Removals();
+  struct statx& stx = seen.stx;
   if (statx(directory->fd, name, AT_SYMLINK_NOFOLLOW, kLookupStatxMask, &stx) == 0) {
     const uint64_t nodeid = nodes_.Known(request.header.nodeid, name, stx.stx_ino);
     if (nodeid == 0) {
-      transport_.ForwardCopy(request, &stx, sizeof stx);
+      transport_.ForwardCopy(request, &seen, sizeof seen);
       return true;
     }
     const EntryOut out = EntryOf(nodeid, stx, timeouts_);

@@ -61,6 +61,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
@@ -163,13 +164,19 @@ class NodeTable {
     nodes_[nodeid].keys.push_back(std::move(key));
   }
 
-  // `name` left `parent` (or JavaScript no longer vouches for it).
-  void Unnamed(uint64_t parent, std::string_view name) {
+  // `name` left `parent` (or JavaScript no longer vouches for it): the removal's number (see Removals).
+  uint64_t Unnamed(uint64_t parent, std::string_view name) {
     std::string key = KeyOf(parent, name);
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = names_.find(key);
     if (it != names_.end()) LetGo(it);
+    return removals_.fetch_add(1, std::memory_order_seq_cst) + 1;
   }
+
+  // How many names JavaScript took away so far (Unnamed). A LOOKUP reads it before its statx and forwards it
+  // with the statx: JavaScript learns a name from that statx only when no name left the directory after this
+  // number (a statx made before a rename or unlink finished is not learned back: operations.ts, stillTrue).
+  uint64_t Removals() const { return removals_.load(std::memory_order_seq_cst); }
 
   // A LOOKUP of `name` in `parent`, whose statx found inode `ino`: the node JavaScript gave that name, with one
   // lookup counted for it; 0 when the name is not known as that inode (JavaScript answers).
@@ -241,6 +248,7 @@ class NodeTable {
   }
 
   std::mutex mutex_;
+  std::atomic<uint64_t> removals_{0};
   std::unordered_map<uint64_t, std::shared_ptr<AttachedDirectory>> directories_;
   std::unordered_set<uint64_t> removed_;
   std::unordered_map<std::string, KnownName> names_;

@@ -309,10 +309,10 @@ Napi::Value FuseSession::Named(const Napi::CallbackInfo& info) {
 }
 
 // unnamed(parent, name): the name left the node JavaScript gave it; before the reply that says so is written.
+// Returns the removal's number (node-table.h, Removals; below 2^53).
 Napi::Value FuseSession::Unnamed(const Napi::CallbackInfo& info) {
   const std::string name = info[1].As<Napi::String>().Utf8Value();
-  nodes_.Unnamed(static_cast<uint64_t>(I64(info, 0)), name);
-  return info.Env().Undefined();
+  return Napi::Number::New(info.Env(), static_cast<double>(nodes_.Unnamed(static_cast<uint64_t>(I64(info, 0)), name)));
 }
 
 // settle(nodeid, lookups, drop): JavaScript's count of the node plus the lookups answered natively (taken);
