@@ -150,6 +150,9 @@ const entryStat = (stat: Stat): EntryStat => ({ ...stat, kind: kindOfMode(stat.m
 /** A timeout of nothing: what an absent name's entry carries as its attributes' */
 const NO_TIME: Timeout = { sec: 0, nsec: 0 };
 
+/** How long after losing its last name a node's requests by name are ESTALE, not ENOENT (unnamedError). */
+const RECENTLY_REMOVED_MS = 1000;
+
 /** A name from the storage (a string, or bytes when not UTF-8) as bytes. */
 const bytesOf = (name: string | Buffer): Buffer => (typeof name === 'string' ? Buffer.from(name, 'utf8') : name);
 
@@ -197,6 +200,8 @@ export class KernelOps {
   private renaming = 0;
   /** OPENs under way, by node id: a node that loses its last name meanwhile may still get a handle */
   private readonly opening = new Map<number, number>();
+  /** when each node that lost its last name lost it (performance.now()) */
+  private readonly lostName = new WeakMap<Node, number>();
 
   constructor(
     private readonly posix: PosixFs,
@@ -213,7 +218,11 @@ export class KernelOps {
     // a node dropped however (a FORGET, or a kept forgotten node let go by an unlink or by the bound) takes
     // its entry in `unprivileged` along
     const dropped = (node: Node) => this.unprivileged.delete(node.id);
-    this.nodes = new NodeTable((node) => this.nodeGone(node), this.knownNames(names), names ? KEEP_FORGOTTEN : 0, dropped);
+    const gone = (node: Node) => {
+      this.lostName.set(node, performance.now());
+      this.nodeGone(node);
+    };
+    this.nodes = new NodeTable(gone, this.knownNames(names), names ? KEEP_FORGOTTEN : 0, dropped);
   }
 
   /**
@@ -404,16 +413,29 @@ export class KernelOps {
    * Runs `work` with the path of node `node` while nothing changes the names it is made of: the node's
    * directories up to the root are held shared (see hold). So the path names the node's inode (the table and
    * the backing agree there; a change beside the mount excepted) for as long as `work` runs. A node without a
-   * path: `unnamed`, else ENOENT when it had none when asked (it was removed), ESTALE when it lost it while
-   * this waited (a rename over its name or an unlink was under way: on ESTALE the kernel looks the name up
-   * again and retries the call once, where a local file system would still reach the file it resolved).
+   * path: `unnamed`, else ESTALE when it lost it while this waited (a rename over its name or an unlink was
+   * under way), or the error of a node that had none when asked (unnamedError).
    */
   private atPath<T>(node: Node, work: (path: string) => Promise<T>, unnamed?: () => Promise<T>, named = this.nodes.path(node) !== undefined): Promise<T> {
     return this.hold([], node, (path) => {
       if (path !== undefined) return work(path);
       if (unnamed) return unnamed();
-      throw errorOf(named ? 'ESTALE' : 'ENOENT', `node ${node.id} ${named ? 'lost its name meanwhile' : 'was removed'}`);
+      throw this.unnamedError(node, named);
     });
+  }
+
+  /**
+   * The error of a request that needs node `node`'s name when it has none: ESTALE when it lost it while the
+   * request waited (`meanwhile`) or less than RECENTLY_REMOVED_MS ago (the kernel resolved the name before
+   * a rename over it or an unlink: on ESTALE it looks the name up again and retries the call once, where a
+   * local file system would still have reached the file it resolved), else ENOENT (removed: a process in a
+   * deleted directory, say). The data path answers a removed node's GETATTR and SETATTR alike (node-table.h).
+   */
+  private unnamedError(node: Node, meanwhile = false): StorageError {
+    if (meanwhile) return errorOf('ESTALE', `node ${node.id} lost its name meanwhile`);
+    const lost = this.lostName.get(node);
+    if (lost !== undefined && performance.now() - lost < RECENTLY_REMOVED_MS) return errorOf('ESTALE', `node ${node.id} lost its name moments ago`);
+    return errorOf('ENOENT', `node ${node.id} was removed`);
   }
 
   /**
@@ -509,13 +531,13 @@ export class KernelOps {
    * The attributes of a node: through an open handle when asked (or when the node has no name left), else
    * by its path, checked: the file found there must be the node's inode. One that is not, or none, means
    * a name change along the path was under way: stat-ed again holding the path (atPath), then through an
-   * open handle if the node lost its name meanwhile, else ESTALE (ENOENT if it has none: removed).
+   * open handle if the node lost its name meanwhile, else ESTALE (unnamedError if it had none when asked).
    */
   private async statOf(id: number, fh?: number): Promise<EntryStat> {
     if (fh !== undefined && this.openFiles.get(id)?.has(fh)) return this.posix.fstat(fh);
     const node = this.node(id);
     const path = this.nodes.path(node);
-    if (path === undefined) return this.statUnnamed(id, 'ENOENT');
+    if (path === undefined) return this.statUnnamed(node);
     if (node === this.nodes.root) return this.posix.stat(path);
     const stat = await this.posix.stat(path).catch(() => undefined);
     if (stat?.ino === node.ino) return stat;
@@ -525,16 +547,16 @@ export class KernelOps {
         const again = await this.posix.stat(now);
         return again.ino === node.ino
           ? again
-          : this.statUnnamed(id, 'ESTALE', `the file at its path is inode ${again.ino}, not ${node.ino}: changed beside the mount`);
+          : this.statUnnamed(node, errorOf('ESTALE', `node ${id}: the file at its path is inode ${again.ino}, not ${node.ino}: changed beside the mount`));
       },
-      () => this.statUnnamed(id, 'ESTALE'),
+      () => this.statUnnamed(node, this.unnamedError(node, true)),
     );
   }
 
-  /** The attributes of node `id` through one of its open handles; without one, error `code`. */
-  private async statUnnamed(id: number, code: 'ENOENT' | 'ESTALE', why = code === 'ENOENT' ? 'was removed' : 'lost its name meanwhile'): Promise<EntryStat> {
-    const open = this.anyHandle(id);
-    if (open === undefined) throw errorOf(code, `node ${id} ${why}`);
+  /** The attributes of node `node` through one of its open handles; without one, `error` (see unnamedError). */
+  private async statUnnamed(node: Node, error = this.unnamedError(node)): Promise<EntryStat> {
+    const open = this.anyHandle(node.id);
+    if (open === undefined) throw error;
     return this.posix.fstat(open);
   }
 
@@ -612,20 +634,20 @@ export class KernelOps {
     // open for writing when the size changes (a truncate through a read-only handle is EBADF, which the
     // caller of truncate(2) never asked for); a node that lost its name while this waited is ESTALE without
     // the request's handle (another open handle may be read-only: the kernel looks the name up again instead)
-    const byHandle = (code: 'ENOENT' | 'ESTALE') => {
-      const fh = given ?? (code === 'ENOENT' ? this.anyHandle(id, (s.valid & FATTR.SIZE) !== 0) : undefined);
+    const byHandle = (meanwhile: boolean) => {
+      const fh = given ?? (meanwhile ? undefined : this.anyHandle(id, (s.valid & FATTR.SIZE) !== 0));
       if (fh === undefined) {
-        const why =
-          code === 'ESTALE' ? 'lost its name meanwhile' : this.anyHandle(id) === undefined ? 'was removed' : 'was removed and is not open for writing';
-        throw errorOf(code, `node ${id} ${why}`);
+        const error = this.unnamedError(node, meanwhile);
+        if (!meanwhile && this.anyHandle(id) !== undefined) error.message += ' and is not open for writing';
+        throw error;
       }
       return this.changeAttributes(s, id, given, undefined, fh);
     };
-    if (this.nodes.path(node) === undefined) return byHandle('ENOENT');
+    if (this.nodes.path(node) === undefined) return byHandle(false);
     return this.atPath(
       node,
       (path) => this.changeAttributes(s, id, given, path, undefined),
-      async () => byHandle('ESTALE'),
+      async () => byHandle(true),
     );
   }
 
@@ -845,7 +867,7 @@ export class KernelOps {
    */
   private async openChecked(node: Node, flags: number): Promise<number> {
     const path = this.nodes.path(node);
-    if (path === undefined) throw errorOf('ENOENT', `node ${node.id} was removed`);
+    if (path === undefined) throw this.unnamedError(node);
     const first = await this.posix.open(path, flags).catch(() => undefined);
     if (first !== undefined) {
       if (this.posix.openedStat(first).ino === node.ino || node === this.nodes.root) return first;

@@ -644,18 +644,18 @@ void DataPath::SendAttributes(const Request& request, const struct statx& s) {
   transport_.Send(request, 0, &out, sizeof out);
 }
 
-// A removed node's GETATTR and SETATTR are ENOENT. An attached directory's GETATTR is a statx of its
-// descriptor made here and now: it reads no disk (the open file pins the inode in memory), and through
-// the ring io_uring would hand it to an io-wq worker (it always does for statx), two thread wake-ups for
-// a call of a few microseconds. Anything unexpected (a failure, another inode) is left to JavaScript,
-// which knows what the node is now.
+// A removed node's GETATTR and SETATTR are ESTALE, then ENOENT (node-table.h, "Removed nodes"). An attached directory's
+// GETATTR is a statx of its descriptor made here and now: it reads no disk (the open file pins the inode in memory),
+// and through the ring io_uring would hand it to an io-wq worker (it always does for statx), two thread wake-ups for a
+// call of a few microseconds. Anything unexpected (a failure, another inode) is left to JavaScript, which knows what
+// the node is now.
 bool DataPath::ServeByNode(const Request& request) {
   const uint64_t start_ns = MonotonicNs();
   const unsigned kind = StatKindOf(request.header.opcode);
-  if (nodes_.IsRemoved(request.header.nodeid)) {
-    transport_.Send(request, ENOENT, nullptr, 0);
+  if (const int removed = nodes_.RemovedError(request.header.nodeid, start_ns); removed != 0) {
+    transport_.Send(request, removed, nullptr, 0);
     counters_.served.fetch_add(1, std::memory_order_relaxed);
-    counters_.Record(kind, start_ns, ENOENT);
+    counters_.Record(kind, start_ns, removed);
     return true;
   }
   if (request.header.opcode != kGetattr) return false;

@@ -13,11 +13,14 @@
 // attached descriptor is that local directory, all of it.
 //
 // Removed nodes: JavaScript reports a node whose last name was unlinked while none of its handles was
-// open; nothing can reach that file again (OPEN, LINK and every call by name need a name), and JavaScript
-// answers its GETATTR and SETATTR with ENOENT. The kernel still asks: with the writeback cache an unlink
-// changes the file's ctime in the kernel's cache, which it writes back at once as a SETATTR of the unlinked
-// file. Node ids are never reused while mounted, so an id stays true until the kernel forgets the node;
-// the set is emptied when it is full (the requests of the ids it held go to JavaScript again).
+// open (nor an OPEN under way); nothing can reach that file again (OPEN, LINK and every call by name need a
+// name), and its GETATTR and SETATTR are answered here as JavaScript would: ESTALE for a second after the
+// removal (the kernel resolved the name before a rename over it or an unlink, and on ESTALE looks it up
+// again and retries once, where a local file system would still have reached the file), ENOENT after. The
+// kernel still asks: with the writeback cache an unlink changes the file's ctime in the kernel's cache,
+// which it writes back at once as a SETATTR of the unlinked file. Node ids are never reused while mounted,
+// so an id stays true until the kernel forgets the node; the set is emptied when it is full (the requests
+// of the ids it held go to JavaScript again).
 //
 // Known names: when JavaScript answers an entry (LOOKUP, CREATE, MKDIR, MKNOD, SYMLINK, LINK, a READDIRPLUS
 // entry) in an attached directory it tells the table "(parent id, name) -> (node id, inode number)" (Named).
@@ -71,7 +74,6 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -102,6 +104,8 @@ class NodeTable {
   static constexpr size_t kDirectories = 4096;
   // Removed nodes remembered at once.
   static constexpr size_t kRemoved = 65536;
+  // How long a removed node's GETATTR and SETATTR are ESTALE (mount/kernel/operations.ts, RECENTLY_REMOVED_MS).
+  static constexpr uint64_t kRecentlyRemovedNs = 1'000'000'000;
 
   // Node `nodeid`, inode `ino`, is the directory open as `fd` (duplicated here), whose names `kept` are
   // JavaScript's to look up: 0, or an errno (EMFILE when full; ESTALE when fd is another inode).
@@ -136,15 +140,20 @@ class NodeTable {
     return it == directories_.end() ? nullptr : it->second;
   }
 
-  void Removed(uint64_t nodeid) {
+  // Node `nodeid` was removed at `now_ns` (CLOCK_MONOTONIC).
+  void Removed(uint64_t nodeid, uint64_t now_ns) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (removed_.size() >= kRemoved) removed_.clear();
-    removed_.insert(nodeid);
+    removed_[nodeid] = now_ns;
   }
 
-  bool IsRemoved(uint64_t nodeid) {
+  // What a GETATTR or SETATTR of node `nodeid` is answered at `now_ns`: 0 when it was not removed (the
+  // request is served as any other), else ESTALE within kRecentlyRemovedNs of its removal, ENOENT after.
+  int RemovedError(uint64_t nodeid, uint64_t now_ns) {
     std::lock_guard<std::mutex> lock(mutex_);
-    return removed_.count(nodeid) != 0;
+    auto it = removed_.find(nodeid);
+    if (it == removed_.end()) return 0;
+    return now_ns - it->second < kRecentlyRemovedNs ? ESTALE : ENOENT;
   }
 
   // JavaScript answered `name` in `parent` with node `nodeid`, inode `ino`.
@@ -250,7 +259,7 @@ class NodeTable {
   std::mutex mutex_;
   std::atomic<uint64_t> removals_{0};
   std::unordered_map<uint64_t, std::shared_ptr<AttachedDirectory>> directories_;
-  std::unordered_set<uint64_t> removed_;
+  std::unordered_map<uint64_t, uint64_t> removed_;  // node id -> when it was removed
   std::unordered_map<std::string, KnownName> names_;
   std::unordered_map<uint64_t, NodeNames> nodes_;
 };

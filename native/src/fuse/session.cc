@@ -294,7 +294,7 @@ Napi::Value FuseSession::DetachDirectory(const Napi::CallbackInfo& info) {
 // removed(nodeid): node `nodeid` lost its last name with no handle open: the data path answers its
 // GETATTR and SETATTR with ENOENT (node-table.h).
 Napi::Value FuseSession::Removed(const Napi::CallbackInfo& info) {
-  nodes_.Removed(static_cast<uint64_t>(I64(info, 0)));
+  nodes_.Removed(static_cast<uint64_t>(I64(info, 0)), MonotonicNs());
   return info.Env().Undefined();
 }
 
