@@ -287,7 +287,8 @@ export class KernelMount {
     }
     const errno = errnoOf(error);
     if (errno !== undefined) {
-      this.logger.debug({ op: opName(request.opcode), code: (error as { code?: string }).code, path: (error as { path?: string }).path }, 'operation failed');
+      const { code, path, message } = error as { code?: string; path?: string; message?: string };
+      this.logger.debug({ op: opName(request.opcode), node: request.nodeid, code, path, message }, 'operation failed');
       return errno;
     }
     this.logger.error({ op: opName(request.opcode), err: error }, 'unexpected failure, answered EIO');

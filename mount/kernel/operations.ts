@@ -641,7 +641,11 @@ export class KernelOps {
         if (!meanwhile && this.anyHandle(id) !== undefined) error.message += ' and is not open for writing';
         throw error;
       }
-      return this.changeAttributes(s, id, given, undefined, fh);
+      // another request's handle may be released while this uses it: then as if there were none
+      return this.changeAttributes(s, id, given, undefined, fh).catch((error: unknown) => {
+        if (fh === given || (error as { code?: string }).code !== 'EBADF') throw error;
+        throw this.unnamedError(node);
+      });
     };
     if (this.nodes.path(node) === undefined) return byHandle(false);
     return this.atPath(

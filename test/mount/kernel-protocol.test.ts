@@ -540,7 +540,7 @@ function pathBacking(entries: Record<string, bigint>, port?: NativePort) {
     release: async (fh: number) => void open.delete(fh),
     ftruncate: async (fh: number) => {
       // as the storage: a handle open for reading only refuses a truncate
-      if (!forWriting.has(fh)) throw Object.assign(new Error(`EBADF: handle ${fh} is open for reading only`), { code: 'EBADF' });
+      if (!forWriting.has(fh) || !open.has(fh)) throw Object.assign(new Error(`EBADF: handle ${fh} is not open for writing`), { code: 'EBADF' });
       changes.push(['truncate', open.get(fh)]);
     },
     truncate: (path: string) => later(() => void changes.push(['truncate', inoAt(path)])),
@@ -738,6 +738,18 @@ test('SETATTR size of a node renamed over while open for reading and for writing
   const body = setattrBody(FATTR.SIZE);
   t.ok(Buffer.isBuffer(await b.outcome(b.call(Opcode.SETATTR, body, n))), 'done');
   t.deepEqual(b.changes, [['truncate', 20n]], 'inode 20 truncated, as a local file system truncates the unlinked file');
+  t.end();
+});
+
+test("SETATTR size of a node renamed over, through another request's handle being released meanwhile: ESTALE, not EBADF", async (t) => {
+  const b = pathBacking({ t: 20n, tmp: 21n });
+  const n = await b.lookup('t');
+  await b.lookup('tmp');
+  const fh = Number(((await b.call(Opcode.OPEN, openBody(O.RDWR), n)) as Buffer).readBigUInt64LE(0));
+  await b.call(Opcode.RENAME, renameBody(1, 'tmp', 't'));
+  b.open.delete(fh); // the storage closed it: the data path answered its RELEASE, whose report is still to come
+  t.equal(await b.outcome(b.call(Opcode.SETATTR, setattrBody(FATTR.SIZE), n)), 'ESTALE', 'ESTALE (the kernel looks t up again), not EBADF');
+  t.deepEqual(b.changes, [], 'nothing truncated');
   t.end();
 });
 
