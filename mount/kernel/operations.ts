@@ -388,11 +388,15 @@ export class KernelOps {
    * (READDIRPLUS).
    */
   private stillTrue(parent: Node, name: string, stat: EntryStat | undefined, seen: Seen): boolean {
-    const noRename = seen.renames === undefined || (seen.renames >= 0 && this.renaming === 0 && seen.renames === this.renamesBegun);
-    if (!stat) return noRename;
+    if (!stat) return this.noRenameSince(seen);
     const known = this.nodes.at(parent, name);
     if (known) return known.ino === stat.ino;
-    return noRename && this.holds.get(parent.id)?.changing !== true && (this.lastRemoval.get(parent) ?? 0) <= seen.removals;
+    return this.noRenameSince(seen) && this.holds.get(parent.id)?.changing !== true && (this.lastRemoval.get(parent) ?? 0) <= seen.removals;
+  }
+
+  /** Whether no rename began since `seen` (a stat made by path: see stillTrue). */
+  private noRenameSince(seen: Seen): boolean {
+    return seen.renames === undefined || (seen.renames >= 0 && this.renaming === 0 && seen.renames === this.renamesBegun);
   }
 
   /** What a stat made now by path sees (see stillTrue). */
@@ -1067,9 +1071,13 @@ export class KernelOps {
       const ino = stat?.ino ?? 1n; // '.' and '..' of plain READDIR: the kernel does not use their inode numbers
       const type = stat ? direntType(stat.mode) : 4;
       if (plus) {
-        // an entry whose stat may be stale gives no node: the kernel looks it up when it wants it
+        // the kernel holds the listed directory's lock, so its names change only beside the mount (an entry
+        // that disagrees with the table is learned, as a LOOKUP's would be); a rename of it or of a
+        // directory above moves the path the stats went by: such an entry gives no node (the kernel looks
+        // it up when it wants it)
         const named = dots || !stat ? undefined : decodeName(name);
-        const node = named === undefined || !this.stillTrue(dir.node, named, stat, seen) ? undefined : this.nodes.lookedUp(dir.node, named, stat!.ino);
+        const learn = named !== undefined && (this.stillTrue(dir.node, named, stat, seen) || this.noRenameSince(seen));
+        const node = learn ? this.nodes.lookedUp(dir.node, named, stat!.ino) : undefined;
         writeEntry(out, used, node?.id ?? 0, node ? stat : undefined, this.entryValid, this.attrValid);
         writeDirent(out, used + Size.ENTRY_OUT, ino, index + 1, type, name);
       } else {
