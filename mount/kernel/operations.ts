@@ -378,9 +378,10 @@ export class KernelOps {
    * rename or unlink of that name; a listing holds its directory's lock, but not the locks of the
    * directories above, whose renames move the path its stats go by. So such a stat (ours, or the data
    * path's statx, made on another thread at a time JavaScript does not know) can show the directory from
-   * before a change the table has learned since, or from after one it is still to learn. Taken as it is, a stale stat would move the name to the wrong node
-   * (the node renamed there would lose its name, and requests by path would reach the file now there for
-   * the node of another) or give a node back a name it lost. A stat that finds the inode the table knows
+   * before a change the table has learned since, or from after one it is still to learn. Taken as it is,
+   * a stale stat would move the name to the wrong node (the node renamed there would lose its name, and
+   * requests by path would reach the file now there for the node of another) or give a node back a name
+   * it lost. A stat that finds the inode the table knows
    * there is true either way (answered as before the change). Any other is true when no name change in the
    * directory is under way and no name left it since the stat was taken, and, for a stat made by path, no
    * rename (of a directory above) began since; an absence needs only the last (a path that named nothing
@@ -616,7 +617,6 @@ export class KernelOps {
     if (this.attachedDirectories.delete(id)) this.native?.detachDirectory?.(id);
   }
 
-  /** An open handle of node `id`, if any. */
   /** An open handle of node `id` (one open for writing when `write`), if it has one. */
   private anyHandle(id: number, write = false): number | undefined {
     for (const fh of this.openFiles.get(id) ?? []) if (!write || this.posix.writable(fh)) return fh;
