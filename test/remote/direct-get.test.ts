@@ -2,8 +2,7 @@
 // a 200 hands over the whole body in pieces, signed as the SDK signs; any other answer, chunked encoding or
 // a refused connection is left to the SDK (undefined, nothing handed over); a body cut short or stalled
 // fails with EIO naming the key and how far it got; an abort ends it.
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type http from 'node:http';
 
 import test from 'tape';
 
@@ -11,30 +10,19 @@ import { ObjectStore } from '../../src/adapters/s3/object-store.js';
 import { resolveS3Settings } from '../../src/adapters/s3/s3-settings.js';
 import { StorageError } from '../../src/ground/errors.js';
 
-type Handler = (request: http.IncomingMessage, response: http.ServerResponse) => void;
+import { type Handler, localObjectStore } from './local-object-store.js';
 
-/** A server answering with `handler`, and an ObjectStore on it (bucket 'b'), both closed when the test ends. */
+/** A server answering with `handler`, and an ObjectStore on it, both closed when the test ends. */
 async function serve(t: test.Test, handler: Handler, requestTimeout = 60_000): Promise<{ store: ObjectStore; requests: http.IncomingMessage[] }> {
   const requests: http.IncomingMessage[] = [];
-  const server = http.createServer((request, response) => {
-    requests.push(request);
-    handler(request, response);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  const store = new ObjectStore(
-    resolveS3Settings('s3://b/p', {
-      endpoint: `http://127.0.0.1:${port}`,
-      credentials: { accessKeyId: 'KEY', secretAccessKey: 'SECRET' },
-      requestTimeout,
-      maxAttempts: 1,
-    }),
+  const store = await localObjectStore(
+    t,
+    (request, response) => {
+      requests.push(request);
+      handler(request, response);
+    },
+    requestTimeout,
   );
-  t.teardown(() => {
-    store.close();
-    server.closeAllConnections();
-    server.close();
-  });
   return { store, requests };
 }
 

@@ -4,14 +4,14 @@
 // answer but a 200 with an ETag is sent again through the SDK (whose error then is the one thrown); a PUT
 // with metadata, or without the SHA-256, is the SDK's as before.
 import { createHash } from 'node:crypto';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type http from 'node:http';
 
 import test from 'tape';
 
-import { ObjectStore } from '../../src/adapters/s3/object-store.js';
-import { resolveS3Settings } from '../../src/adapters/s3/s3-settings.js';
+import type { ObjectStore } from '../../src/adapters/s3/object-store.js';
 import { StorageError } from '../../src/ground/errors.js';
+
+import { localObjectStore } from './local-object-store.js';
 
 interface Seen {
   method: string | undefined;
@@ -21,35 +21,24 @@ interface Seen {
   socket: unknown;
 }
 
-/** A server answering each PUT with `status` (from `answer`), and an ObjectStore on it (bucket 'b'). */
+/** A server answering each PUT with `status` (from `answer`), and an ObjectStore on it. */
 async function serve(t: test.Test, answer: (index: number) => number): Promise<{ store: ObjectStore; seen: Seen[] }> {
   const seen: Seen[] = [];
-  const server = http.createServer((request, response) => {
-    const chunks: Buffer[] = [];
-    request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', () => {
-      const body = Buffer.concat(chunks);
-      seen.push({ method: request.method, url: request.url, headers: request.headers, body, socket: request.socket });
-      const status = answer(seen.length - 1);
-      if (status === 200) response.writeHead(200, { etag: `"${createHash('md5').update(body).digest('hex')}"` }).end();
-      else response.writeHead(status, { 'content-type': 'application/xml' }).end('<Error><Code>InternalError</Code></Error>');
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  const store = new ObjectStore(
-    resolveS3Settings('s3://b/p', {
-      endpoint: `http://127.0.0.1:${port}`,
-      credentials: { accessKeyId: 'KEY', secretAccessKey: 'SECRET' },
-      requestTimeout: 10_000,
-      maxAttempts: 1,
-    }),
+  const store = await localObjectStore(
+    t,
+    (request, response) => {
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      request.on('end', () => {
+        const body = Buffer.concat(chunks);
+        seen.push({ method: request.method, url: request.url, headers: request.headers, body, socket: request.socket });
+        const status = answer(seen.length - 1);
+        if (status === 200) response.writeHead(200, { etag: `"${createHash('md5').update(body).digest('hex')}"` }).end();
+        else response.writeHead(status, { 'content-type': 'application/xml' }).end('<Error><Code>InternalError</Code></Error>');
+      });
+    },
+    10_000,
   );
-  t.teardown(() => {
-    store.close();
-    server.closeAllConnections();
-    server.close();
-  });
   return { store, seen };
 }
 
