@@ -430,6 +430,32 @@ export class KernelOps {
   }
 
   /**
+   * atPath for a request that changes the file (or answers for it) by its path, checked first: the entry at
+   * the path must be the node's inode. The table and the backing agree there unless something changed the
+   * backing beside the mount (a file replaced or renamed there), and a change by path cannot be taken back:
+   * one that would reach another file is ESTALE, and nothing is changed (the kernel looks the name up again).
+   */
+  private atOwnPath<T>(node: Node, work: (path: string) => Promise<T>, unnamed?: () => Promise<T>): Promise<T> {
+    return this.atPath(
+      node,
+      async (path) => {
+        await this.ownPath(node, path);
+        return work(path);
+      },
+      unnamed,
+    );
+  }
+
+  /** Fails ESTALE unless the entry at `path` (held) is node `node`'s inode (see atOwnPath). */
+  private async ownPath(node: Node, path: string): Promise<void> {
+    if (node === this.nodes.root) return;
+    const found = await this.posix.stat(path).catch(() => undefined);
+    if (found?.ino === node.ino) return;
+    const there = found ? `inode ${found.ino}` : 'nothing';
+    throw errorOf('ESTALE', `node ${node.id}: its path holds ${there}, not inode ${node.ino}: changed beside the mount`);
+  }
+
+  /**
    * The error of a request that needs node `node`'s name when it has none: ESTALE when it lost it while the
    * request waited (`meanwhile`) or less than RECENTLY_REMOVED_MS ago (the kernel resolved the name before
    * a rename over it or an unlink: on ESTALE it looks the name up again and retries the call once, where a
@@ -624,72 +650,65 @@ export class KernelOps {
   }
 
   /**
-   * SETATTR: mode, owner, size, times (NOW: the time of the request; OMIT: not in `valid`). By name while
-   * the node has one, holding its path (atPath: a change by path cannot be taken back, so it must never
-   * reach a file another name change is putting at that path); through an open handle once it was unlinked
-   * (fchmod of an unlinked open file).
+   * SETATTR: mode, owner, size, times (NOW: the time of the request; OMIT: not in `valid`). With the
+   * request's handle (ftruncate, open with O_TRUNC, the writeback cache's times) all through it: the open
+   * file's own inode, whatever happened to its names. Else by name while the node has one, holding its path
+   * and checked (atOwnPath: a change by path cannot be taken back, so it must never reach another file);
+   * through an open handle once it was unlinked (fchmod of an unlinked open file).
    */
   private async setattr(request: Request): Promise<ReplyBody> {
     const s = setattrIn(request);
     const id = request.nodeid;
-    const given = s.valid & FATTR.FH && this.openFiles.get(id)?.has(s.fh) ? s.fh : undefined;
+    if (s.valid & FATTR.FH && this.openFiles.get(id)?.has(s.fh)) return this.changeAttributes(s, id, undefined, s.fh);
     const node = this.node(id);
-    // without a name: through the request's handle, or (unlinked before the request came) any open one, one
-    // open for writing when the size changes (a truncate through a read-only handle is EBADF, which the
-    // caller of truncate(2) never asked for); a node that lost its name while this waited is ESTALE without
-    // the request's handle (another open handle may be read-only: the kernel looks the name up again instead)
+    // without a name (unlinked before the request came): any open handle, one open for writing when the size
+    // changes (a truncate through a read-only handle is EBADF, which the caller of truncate(2) never asked
+    // for); a node that lost its name while this waited is ESTALE (another open handle may be read-only:
+    // the kernel looks the name up again instead)
     const byHandle = (meanwhile: boolean) => {
-      const fh = given ?? (meanwhile ? undefined : this.anyHandle(id, (s.valid & FATTR.SIZE) !== 0));
+      const fh = meanwhile ? undefined : this.anyHandle(id, (s.valid & FATTR.SIZE) !== 0);
       if (fh === undefined) {
         const error = this.unnamedError(node, meanwhile);
         if (!meanwhile && this.anyHandle(id) !== undefined) error.message += ' and is not open for writing';
         throw error;
       }
       // another request's handle may be released while this uses it: then as if there were none
-      return this.changeAttributes(s, id, given, undefined, fh).catch((error: unknown) => {
-        if (fh === given || (error as { code?: string }).code !== 'EBADF') throw error;
+      return this.changeAttributes(s, id, undefined, fh).catch((error: unknown) => {
+        if ((error as { code?: string }).code !== 'EBADF') throw error;
         throw this.unnamedError(node);
       });
     };
     if (this.nodes.path(node) === undefined) return byHandle(false);
-    return this.atPath(
+    return this.atOwnPath(
       node,
-      (path) => this.changeAttributes(s, id, given, path, undefined),
+      (path) => this.changeAttributes(s, id, path, undefined),
       async () => byHandle(true),
     );
   }
 
-  /** SETATTR's changes: by `path` (held), or through handle `fh` when there is none; `given` the request's handle. */
-  private async changeAttributes(
-    s: ReturnType<typeof setattrIn>,
-    id: number,
-    given: number | undefined,
-    path: string | undefined,
-    fh: number | undefined,
-  ): Promise<ReplyBody> {
+  /** SETATTR's changes: through handle `fh`, or by `path` (held and checked) without one. */
+  private async changeAttributes(s: ReturnType<typeof setattrIn>, id: number, path: string | undefined, fh: number | undefined): Promise<ReplyBody> {
     const p = this.posix;
     if (s.valid & (FATTR.MODE | FATTR.UID | FATTR.GID)) this.unprivileged.delete(id);
-    if (s.valid & FATTR.SIZE && s.valid & FATTR.KILL_SUIDGID) await this.killPrivileges(id, given ?? fh, path);
+    if (s.valid & FATTR.SIZE && s.valid & FATTR.KILL_SUIDGID) await this.killPrivileges(id, fh, path);
     if (s.valid & FATTR.MODE) await (fh !== undefined ? p.fchmod(fh, s.mode) : p.chmod(path!, s.mode));
     if (s.valid & (FATTR.UID | FATTR.GID)) {
       const uid = s.valid & FATTR.UID ? s.uid : -1;
       const gid = s.valid & FATTR.GID ? s.gid : -1;
       await (fh !== undefined ? p.fchown(fh, uid, gid) : p.chown(path!, uid, gid));
     }
-    const sizeVia = given ?? fh;
-    if (s.valid & FATTR.SIZE) await (sizeVia !== undefined ? p.ftruncate(sizeVia, s.size) : p.truncate(path!, s.size));
+    if (s.valid & FATTR.SIZE) await (fh !== undefined ? p.ftruncate(fh, s.size) : p.truncate(path!, s.size));
     if (s.valid & (FATTR.ATIME | FATTR.MTIME)) {
       const time = (set: number, now: number, ns: bigint): SetTime => (!(s.valid & set) ? 'omit' : s.valid & now ? 'now' : ns);
       const at = time(FATTR.ATIME, FATTR.ATIME_NOW, s.atimeNs);
       const mt = time(FATTR.MTIME, FATTR.MTIME_NOW, s.mtimeNs);
       await (fh !== undefined ? p.futimens(fh, at, mt) : p.utimens(path!, at, mt));
     }
-    const via = sizeVia ?? fh;
-    return attrOut(await (via !== undefined ? p.fstat(via) : p.stat(path!)), this.attrValid);
+    return attrOut(await (fh !== undefined ? p.fstat(fh) : p.stat(path!)), this.attrValid);
   }
 
   private async readlink(request: Request): Promise<ReplyBody> {
-    return bytesOf(await this.atPath(this.node(request.nodeid), (path) => this.posix.readlink(path)));
+    return bytesOf(await this.atOwnPath(this.node(request.nodeid), (path) => this.posix.readlink(path)));
   }
 
   private async symlink(request: Request): Promise<ReplyBody> {
@@ -767,7 +786,8 @@ export class KernelOps {
   /**
    * LINK: fuse_link_in (oldnodeid u64), then the new name; the request's node is the new parent. A name
    * change in the new parent, and a user of the source's path (held: a link to another file than the node's
-   * would give it a name it must not have); a source that lost its name meanwhile is ESTALE (see atPath).
+   * would give it a name it must not have); a source that lost its name meanwhile, or whose path holds
+   * another file (changed beside the mount), is ESTALE (see atPath, atOwnPath).
    */
   private link(request: Request): Promise<ReplyBody> {
     const body = reader(request);
@@ -775,6 +795,7 @@ export class KernelOps {
     const named = this.nodes.path(source) !== undefined;
     return this.hold([request.nodeid], source, async (old) => {
       if (old === undefined) throw errorOf(named ? 'ESTALE' : 'ENOENT', `node ${source.id} ${named ? 'lost its name meanwhile' : 'was removed'}`);
+      await this.ownPath(source, old);
       const { parent, name, path } = this.child(request, body);
       await this.posix.link(old, path);
       return this.entryOf(parent, name, await this.posix.stat(path));
@@ -1120,13 +1141,13 @@ export class KernelOps {
     const name = decodeName(body.name());
     const value = body.rest();
     if (value.length !== size) throw errorOf('EINVAL', `a value of ${size} bytes carried ${value.length}`);
-    await this.atPath(this.node(request.nodeid), (path) => this.posix.setxattr(path, name, Buffer.from(value), flags));
+    await this.atOwnPath(this.node(request.nodeid), (path) => this.posix.setxattr(path, name, Buffer.from(value), flags));
     return undefined;
   }
 
   private async removexattr(request: Request): Promise<ReplyBody> {
     const name = decodeName(reader(request).name());
-    await this.atPath(this.node(request.nodeid), (path) => this.posix.removexattr(path, name));
+    await this.atOwnPath(this.node(request.nodeid), (path) => this.posix.removexattr(path, name));
     return undefined;
   }
 

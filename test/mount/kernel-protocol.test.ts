@@ -546,6 +546,13 @@ function pathBacking(entries: Record<string, bigint>, port?: NativePort) {
     truncate: (path: string) => later(() => void changes.push(['truncate', inoAt(path)])),
     chmod: (path: string) => later(() => void changes.push(['chmod', inoAt(path)])),
     chown: (path: string) => later(() => void changes.push(['chown', inoAt(path)])),
+    utimens: (path: string) => later(() => void changes.push(['utimens', inoAt(path)])),
+    readlink: (path: string) => later(() => `target of ${inoAt(path)}`),
+    setxattr: (path: string) => later(() => void changes.push(['setxattr', inoAt(path)])),
+    removexattr: (path: string) => later(() => void changes.push(['removexattr', inoAt(path)])),
+    fchmod: async (fh: number) => void changes.push(['fchmod', open.get(fh)]),
+    fchown: async (fh: number) => void changes.push(['fchown', open.get(fh)]),
+    futimens: async (fh: number) => void changes.push(['futimens', open.get(fh)]),
     link: (from: string, to: string) =>
       later(() => {
         names.set(to, inoAt(from));
@@ -578,7 +585,7 @@ function pathBacking(entries: Record<string, bigint>, port?: NativePort) {
           .map((name) => ({ name: path === '' ? name : name.slice(path.length + 1) })),
       ),
   } as unknown as PosixFs;
-  const kops = new KernelOps(posix, { attrTimeout: 1, entryTimeout: 1, xattr: false }, () => {}, port);
+  const kops = new KernelOps(posix, { attrTimeout: 1, entryTimeout: 1, xattr: true }, () => {}, port);
   const ops = kops.table();
   let unique = 100;
   const call = (opcode: number, body: Buffer, nodeid = 1) => ops.get(opcode)!(decodeRequest(raw(opcode, body, unique++, nodeid)));
@@ -609,11 +616,12 @@ function pathBacking(entries: Record<string, bigint>, port?: NativePort) {
   };
 }
 
-/** A fuse_setattr_in (88 bytes): `valid`, and the mode when it sets one; size 0, no handle. */
-function setattrBody(valid: number, mode = 0): Buffer {
+/** A fuse_setattr_in (88 bytes): `valid`, the mode when it sets one, handle `fh` (with FATTR.FH); size 0. */
+function setattrBody(valid: number, mode = 0, fh = 0): Buffer {
   const body = Buffer.alloc(88);
   body.writeUInt32LE(valid, 0);
-  body.writeUInt32LE(mode, 76);
+  body.writeBigUInt64LE(BigInt(fh), 8);
+  body.writeUInt32LE(mode, 68);
   return body;
 }
 
@@ -896,5 +904,51 @@ test('OPEN of a node under way when a rename takes its last name: the data path 
   await unlink;
   t.equal(await openU, 'ESTALE', 'an OPEN that lost the race fails (ESTALE: the kernel looks u up again)');
   t.deepEqual(removed, [u], 'and its node, without a name or a handle, is reported removed once the OPEN ended');
+  t.end();
+});
+
+// A change beside the mount: the backing's t, node N's name (inode 20), now holds another file (inode 21,
+// a file renamed over it in the backing directory, not through the mount). The node table still says t is
+// N: a request that changes N by path must not reach inode 21.
+
+test('SETATTR, SETXATTR, REMOVEXATTR, READLINK and LINK by the path of a node whose file was replaced beside the mount: ESTALE, nothing changed', async (t) => {
+  const b = pathBacking({ t: 20n });
+  const n = await b.lookup('t');
+  b.names.set('t', 21n);
+  const all = FATTR.MODE | FATTR.UID | FATTR.SIZE | FATTR.MTIME;
+  t.equal(await b.outcome(b.call(Opcode.SETATTR, setattrBody(all, 0o100600), n)), 'ESTALE', 'SETATTR (chmod, chown, truncate, utimes): ESTALE');
+  const xattr = Buffer.concat([Buffer.alloc(8), nameBody('user.a'), Buffer.from('v')]);
+  xattr.writeUInt32LE(1, 0);
+  t.equal(await b.outcome(b.call(Opcode.SETXATTR, xattr, n)), 'ESTALE', 'SETXATTR: ESTALE');
+  t.equal(await b.outcome(b.call(Opcode.REMOVEXATTR, nameBody('user.a'), n)), 'ESTALE', 'REMOVEXATTR: ESTALE');
+  t.equal(await b.outcome(b.call(Opcode.READLINK, Buffer.alloc(0), n)), 'ESTALE', "READLINK: ESTALE, not the other file's target");
+  const link = Buffer.concat([Buffer.alloc(8), nameBody('u')]);
+  link.writeBigUInt64LE(BigInt(n), 0);
+  t.equal(await b.outcome(b.call(Opcode.LINK, link, 1)), 'ESTALE', 'LINK with it as the source: ESTALE');
+  t.deepEqual(b.changes, [], 'inode 21 was not changed, nor given a name');
+  t.equal(b.names.get('u'), undefined, 'no name u');
+  b.names.set('t', 20n);
+  t.ok(Buffer.isBuffer(await b.outcome(b.call(Opcode.SETATTR, setattrBody(FATTR.MODE, 0o100600), n))), 'its own file back at t: SETATTR done');
+  t.deepEqual(b.changes, [['chmod', 20n]], 'on inode 20');
+  t.end();
+});
+
+test("SETATTR with the request's handle: mode, owner, size and times through it, on the open file's inode, whatever its path holds", async (t) => {
+  const b = pathBacking({ t: 20n });
+  const n = await b.lookup('t');
+  const fh = Number(((await b.call(Opcode.OPEN, openBody(O.RDWR), n)) as Buffer).readBigUInt64LE(0));
+  b.names.set('t', 21n); // replaced beside the mount while open
+  const body = setattrBody(FATTR.FH | FATTR.MODE | FATTR.UID | FATTR.SIZE | FATTR.MTIME, 0o100600, fh);
+  t.ok(Buffer.isBuffer(await b.outcome(b.call(Opcode.SETATTR, body, n))), 'done');
+  t.deepEqual(
+    b.changes,
+    [
+      ['fchmod', 20n],
+      ['fchown', 20n],
+      ['truncate', 20n],
+      ['futimens', 20n],
+    ],
+    'every change through the handle, on inode 20; nothing by path',
+  );
   t.end();
 });
