@@ -1064,23 +1064,30 @@ export class KernelOps {
     const { fh, offset, size } = readIn(request);
     const dir = this.dirs.get(fh);
     if (!dir) throw errorOf('EBADF', `no open directory ${fh}`);
-    const dirPath = this.nodes.path(dir.node);
-    const seen = this.seen();
     const sizeOf = (index: number) => (plus ? direntplusSize : direntSize)(dir.names[index]!.length);
     const page: number[] = [];
     for (let index = offset, room = size; index < dir.names.length && sizeOf(index) <= room; index++) {
       room -= sizeOf(index);
       page.push(index);
     }
-    const stats = await Promise.all(
-      page.map((index) => {
-        if (dirPath === undefined) return undefined;
-        if (index < 2) return plus ? this.posix.stat(dirPath) : undefined;
-        return this.posix.stat(joinPath(dirPath, decodeName(dir.names[index]!))).catch((error: unknown) => {
-          if ((error as { code?: string }).code === 'ENOENT') return undefined;
-          throw error;
-        });
-      }),
+    // the page's stats by the directory's path, held (atPath): a rename of it or of a directory above
+    // waits for them, so they reach its own entries (not skipped, not another directory's)
+    let seen = this.seen();
+    const stats = await this.atPath(
+      dir.node,
+      (dirPath) => {
+        seen = this.seen();
+        return Promise.all(
+          page.map((index) => {
+            if (index < 2) return plus ? this.posix.stat(dirPath) : undefined;
+            return this.posix.stat(joinPath(dirPath, decodeName(dir.names[index]!))).catch((error: unknown) => {
+              if ((error as { code?: string }).code === 'ENOENT') return undefined;
+              throw error;
+            });
+          }),
+        );
+      },
+      async () => page.map(() => undefined),
     );
     const out = Buffer.alloc(size);
     let used = 0;
@@ -1093,9 +1100,9 @@ export class KernelOps {
       const type = stat ? direntType(stat.mode) : 4;
       if (plus) {
         // the kernel holds the listed directory's lock, so its names change only beside the mount (an entry
-        // that disagrees with the table is learned, as a LOOKUP's would be); a rename of it or of a
-        // directory above moves the path the stats went by: such an entry gives no node (the kernel looks
-        // it up when it wants it)
+        // that disagrees with the table is learned, as a LOOKUP's would be); a name that left the directory
+        // since the stats (a LOOKUP beside it learned so) gives no node (the kernel looks it up when it
+        // wants it)
         const named = dots || !stat ? undefined : decodeName(name);
         const learn = named !== undefined && (this.stillTrue(dir.node, named, stat, seen) || this.noRenameSince(seen));
         const node = learn ? this.nodes.lookedUp(dir.node, named, stat!.ino) : undefined;
