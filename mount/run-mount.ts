@@ -63,7 +63,8 @@ export async function runMount(options: RunMountOptions): Promise<void> {
   const posix = new PosixFs(storage);
   const fuse =
     transport === 'kernel'
-      ? new KernelMount(paths.mountpoint, paths.backing, posix, options, logger)
+      ? // a bucket's inode numbers are its keys' hashes: a rename gives a file another one
+        new KernelMount(paths.mountpoint, paths.backing, posix, { ...options, inodesFromNames: remote }, logger)
       : new FuseMount(paths.mountpoint, paths.backing, posix, options, logger);
   try {
     await fuse.mount();

@@ -54,6 +54,11 @@ export interface KernelOpsOptions {
   entryTimeout: number;
   xattr: boolean;
   writebackCache?: boolean;
+  /**
+   * the storage's inode numbers are made from its names (s3://: a key's hash, so a rename gives a file
+   * another one): a path is not checked against the inode number of the node it names (atOwnPath)
+   */
+  inodesFromNames?: boolean;
 }
 
 /** A reply body (one or several buffers), or undefined for an empty reply. */
@@ -434,6 +439,7 @@ export class KernelOps {
    * the path must be the node's inode. The table and the backing agree there unless something changed the
    * backing beside the mount (a file replaced or renamed there), and a change by path cannot be taken back:
    * one that would reach another file is ESTALE, and nothing is changed (the kernel looks the name up again).
+   * Not where inode numbers come from names (inodesFromNames: on S3 a renamed file has another one).
    */
   private atOwnPath<T>(node: Node, work: (path: string) => Promise<T>, unnamed?: () => Promise<T>): Promise<T> {
     return this.atPath(
@@ -448,7 +454,7 @@ export class KernelOps {
 
   /** Fails ESTALE unless the entry at `path` (held) is node `node`'s inode (see atOwnPath). */
   private async ownPath(node: Node, path: string): Promise<void> {
-    if (node === this.nodes.root) return;
+    if (node === this.nodes.root || this.options.inodesFromNames) return;
     const found = await this.posix.stat(path).catch(() => undefined);
     if (found?.ino === node.ino) return;
     const there = found ? `inode ${found.ino}` : 'nothing';
