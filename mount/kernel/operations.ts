@@ -119,6 +119,19 @@ interface Seen {
   renames: number | undefined;
 }
 
+/**
+ * What the kernel's page cache of a node's file is known to match: the file's size, mtime and ctime at its
+ * last open, or at the last release after a handle open for writing (`written`: one was open since).
+ */
+interface Cached {
+  size: number;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+  written: boolean;
+}
+
+const cachedAs = (stat: Stat, written: boolean): Cached => ({ size: stat.size, mtimeNs: stat.mtimeNs, ctimeNs: stat.ctimeNs, written });
+
 interface OpenDir {
   node: Node;
   /** the listing taken at OPENDIR, '.' and '..' first: offsets index it */
@@ -207,6 +220,8 @@ export class KernelOps {
   private readonly opening = new Map<number, number>();
   /** when each node that lost its last name lost it (performance.now()) */
   private readonly lostName = new WeakMap<Node, number>();
+  /** by node id: what its page cache matches (see keepCache) */
+  private readonly cached = new Map<number, Cached>();
 
   constructor(
     private readonly posix: PosixFs,
@@ -222,7 +237,10 @@ export class KernelOps {
     // without the data path's names a forgotten node kept would only hold memory
     // a node dropped however (a FORGET, or a kept forgotten node let go by an unlink or by the bound) takes
     // its entry in `unprivileged` along
-    const dropped = (node: Node) => this.unprivileged.delete(node.id);
+    const dropped = (node: Node) => {
+      this.unprivileged.delete(node.id);
+      this.cached.delete(node.id);
+    };
     const gone = (node: Node) => {
       this.lostName.set(node, performance.now());
       this.nodeGone(node);
@@ -833,8 +851,20 @@ export class KernelOps {
       }
     }
     if (access) this.native?.attach?.(fh, node, access);
-    // every change comes through this mount: the page cache stays valid across opens
-    return openOut(fh, FOPEN.KEEP_CACHE);
+    return openOut(fh, this.keepCache(node, this.posix.openedStat(fh), this.posix.writable(fh)) ? FOPEN.KEEP_CACHE : 0);
+  }
+
+  /**
+   * Whether an OPEN of node `node`, whose file `stat` describes, keeps the kernel's page cache of it: only
+   * when size, mtime and ctime are those the cache is known to match, so that a file changed beside the
+   * mount (same size, new content) is read anew. The changes made through the mount are learned when the
+   * last handle is released (released): the cache has them already. Records what the cache matches now.
+   */
+  private keepCache(node: number, stat: Stat, writable: boolean): boolean {
+    const known = this.cached.get(node);
+    const keep = known !== undefined && known.size === stat.size && known.mtimeNs === stat.mtimeNs && known.ctimeNs === stat.ctimeNs;
+    this.cached.set(node, cachedAs(stat, writable || known?.written === true));
+    return keep;
   }
 
   /** The node's backing file, registered from descriptor `fd` if it has none; undefined if refused. */
@@ -988,18 +1018,36 @@ export class KernelOps {
     return undefined;
   }
 
-  /** Handle `fh` of `node` is released (here, or by the data path, which answered the RELEASE). */
-  released(fh: number, node: number): Promise<void> {
+  /**
+   * Handle `fh` of `node` is released (here, or by the data path, which answered the RELEASE). The last one
+   * of a node with a handle open for writing since its last OPEN learns the file as the writes left it: the
+   * page cache has them (keepCache).
+   */
+  async released(fh: number, node: number): Promise<void> {
     const handles = this.openFiles.get(node);
     handles?.delete(fh);
-    if (handles?.size === 0) this.openFiles.delete(node);
+    const last = handles?.size === 0;
+    if (last) this.openFiles.delete(node);
+    const learning = last && this.cached.get(node)?.written ? this.learnWritten(node, fh) : undefined;
     const backing = this.backings.get(node);
     if (backing?.handles.delete(fh) && backing.handles.size === 0) {
       this.backings.delete(node);
       this.native?.backingClose(backing.id);
     }
     this.passedThrough.delete(fh);
+    await learning;
     return this.posix.release(fh);
+  }
+
+  /** What the page cache of `node` matches after its writes: handle `fh`'s stat (none known if it fails). */
+  private async learnWritten(node: number, fh: number): Promise<void> {
+    try {
+      const stat = await this.posix.fstat(fh);
+      // an OPEN meanwhile recorded its own stat
+      if (!this.openFiles.has(node)) this.cached.set(node, cachedAs(stat, false));
+    } catch {
+      this.cached.delete(node);
+    }
   }
 
   private async fsync(request: Request): Promise<ReplyBody> {

@@ -507,3 +507,17 @@ test('kernel transport (data path): known names renamed, replaced, exchanged, re
   t.ok(m.sh(`${dropCaches}; stat d/x 2>&1 || true`).includes('No such file'), 'x removed beside the mount: absent');
   t.equal(m.sh('ls d | tr "\\n" " "'), 'c ', 'the directory holds what the backing directory holds');
 });
+
+// The page cache across opens: a file rewritten beside the mount (same size) is read anew at its next open;
+// one written through the mount keeps its cache (no new READ for what the kernel holds).
+test('kernel transport (data path): an open after a change beside the mount reads the new bytes, not the page cache', async (t) => {
+  const m = await withMount(t, 'io_uring', ['--transport', 'kernel']);
+  m.sh('mkdir d && printf AAAA > d/f');
+  t.equal(m.sh('cat d/f'), 'AAAA', 'written and read through the mount (in the page cache)');
+  const backing = path.join(m.backing, 'd', 'f');
+  fs.writeFileSync(backing, 'BBBB'); // same size, beside the mount
+  fs.utimesSync(backing, new Date(1_000_000), new Date(1_000_000)); // a time the mount has not seen, however coarse the clock
+  t.equal(m.sh('cat d/f'), 'BBBB', 'the next open reads what the backing file holds');
+  m.sh('printf CCCC > d/f');
+  t.equal(m.sh('cat d/f'), 'CCCC', 'written through the mount: read as written');
+});

@@ -306,6 +306,7 @@ test('LSEEK and COPY_FILE_RANGE(_64): fields at their offsets; the old COPY_FILE
   const posix = {
     open: async () => 7,
     openedStat: () => ({ mode: 0o100644 }),
+    writable: () => true,
     lseek: async (...args: unknown[]) => {
       calls.push(['lseek', ...args]);
       return 2 ** 40;
@@ -484,11 +485,15 @@ test('a forgotten node kept with its name, then unlinked: what was kept by its i
  * A backing directory of paths -> inode numbers for KernelOps whose calls act at once and whose answers can
  * be held back (`hold`), like heldBacking, with the calls that act on a node by its path: open, truncate,
  * chmod, link, create. `changes` records each change as [what, inode changed]; `open` the handles left open.
+ * A change beside the mount: `names` changed directly; `files` sets an inode's attributes (a write through
+ * the mount or beside it).
  */
 function pathBacking(entries: Record<string, bigint>, port?: NativePort, inodesFromNames = false) {
   const names = new Map(Object.entries(entries));
   const held: Array<() => void> = [];
   const changes: Array<[string, bigint | undefined]> = [];
+  const files = new Map<bigint, Partial<EntryStat>>();
+  const statOf = (ino: bigint) => fileStat({ ...files.get(ino), ino });
   const open = new Map<number, bigint>();
   const forWriting = new Set<number>();
   const made: string[] = [];
@@ -519,7 +524,7 @@ function pathBacking(entries: Record<string, bigint>, port?: NativePort, inodesF
     return fh;
   };
   const posix = {
-    stat: (path: string) => later(() => fileStat({ ino: path === '' ? 1n : inoAt(path) })),
+    stat: (path: string) => later(() => statOf(path === '' ? 1n : inoAt(path))),
     open: (path: string, flags: number) =>
       later(() => {
         const ino = inoAt(path);
@@ -535,8 +540,8 @@ function pathBacking(entries: Record<string, bigint>, port?: NativePort, inodesF
         inoAt(path);
         names.delete(path);
       }),
-    openedStat: (fh: number) => fileStat({ ino: open.get(fh)! }),
-    fstat: async (fh: number) => fileStat({ ino: open.get(fh)! }),
+    openedStat: (fh: number) => statOf(open.get(fh)!),
+    fstat: async (fh: number) => statOf(open.get(fh)!),
     release: async (fh: number) => void open.delete(fh),
     ftruncate: async (fh: number) => {
       // as the storage: a handle open for reading only refuses a truncate
@@ -603,6 +608,7 @@ function pathBacking(entries: Record<string, bigint>, port?: NativePort, inodesF
     outcome,
     names,
     changes,
+    files,
     open,
     made,
     hold: () => {
@@ -793,6 +799,26 @@ test("CREATE in a directory being exchanged with another: the file is made in th
   await exchange;
   await create;
   t.deepEqual(b.made, ['Q/x'], "made in inode 50's directory, now named Q");
+  t.end();
+});
+
+test('OPEN keeps the page cache only while the file is as the mount last saw it: a change beside drops it, writes through the mount do not', async (t) => {
+  const b = pathBacking({ t: 20n });
+  const n = await b.lookup('t');
+  const keepsCache = async (flags: number, meanwhile = () => {}) => {
+    const reply = (await b.call(Opcode.OPEN, openBody(flags), n)) as Buffer;
+    meanwhile();
+    await b.call(Opcode.RELEASE, Buffer.concat([reply.subarray(0, 8), Buffer.alloc(16)]), n);
+    return (reply.readUInt32LE(8) & 2) /* FOPEN_KEEP_CACHE */ !== 0;
+  };
+  t.notOk(await keepsCache(O.RDONLY), 'the first OPEN: nothing known of the cache, not kept');
+  t.ok(await keepsCache(O.RDONLY), 'unchanged since: kept');
+  b.files.set(20n, { mtimeNs: 5n, ctimeNs: 5n }); // rewritten beside the mount, same size
+  t.notOk(await keepsCache(O.RDONLY), 'changed beside the mount (same size, new times): not kept');
+  t.ok(await keepsCache(O.RDWR, () => b.files.set(20n, { size: 10, mtimeNs: 6n, ctimeNs: 6n })), 'kept, then written through the mount');
+  t.ok(await keepsCache(O.RDONLY), 'the writes through the mount do not drop it: kept');
+  b.files.set(20n, { size: 10, mtimeNs: 6n, ctimeNs: 7n }); // chmod beside the mount
+  t.notOk(await keepsCache(O.RDONLY), 'a new ctime: not kept');
   t.end();
 });
 
