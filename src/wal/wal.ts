@@ -985,12 +985,17 @@ export class Wal {
     // sync 'none' acknowledged records once written: after a failed fsync, those past the durable end
     // may be lost, and a close that resolved would say they are durable
     const durable = this.durable ?? { segment: 0, offset: 0 };
-    if (this.failure && this.policy === 'none' && isAfter(this.end, durable)) {
+    if (this.failure && !this.acknowledgedDurable) {
       throw storageError(
         'EIO',
         `close: records acknowledged from segment ${durable.segment} offset ${durable.offset} on may not be durable (${this.failure.message}); reopen the log to recover`,
         { cause: this.failure },
       );
     }
+  }
+
+  /** Whether every record acknowledged so far is known to be on disk (always so unless sync is 'none'). */
+  get acknowledgedDurable(): boolean {
+    return this.policy !== 'none' || !isAfter(this.end, this.durable ?? { segment: 0, offset: 0 });
   }
 }

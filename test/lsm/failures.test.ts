@@ -257,3 +257,18 @@ test("sync 'none': after a failed WAL fdatasync, close() rejects rather than rep
   const reopened = await env.open();
   t.equal((await reopened.get('written'))?.toString(), 'acknowledged once written (sync none)', 'no crash here: the reopened store has the write');
 });
+
+test("a storage closed before the store: close() resolves under sync 'always', rejects under 'none' with writes never fsynced", async (t) => {
+  for (const sync of ['always', 'none'] as const) {
+    const env = await lsmEnv(t, LOCAL);
+    const db = await env.open({ sync });
+    await db.put('written', 'value');
+    await env.storage.close(); // closes the WAL's file: its last fsync cannot run
+    if (sync === 'always') {
+      await db.close();
+      t.pass("sync 'always': every acknowledged write was fdatasynced, close() resolves");
+    } else {
+      await rejection(t, db.close(), 'EBADF', "sync 'none': close() does not say the write is durable");
+    }
+  }
+});
