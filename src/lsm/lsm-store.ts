@@ -359,9 +359,9 @@ export class LsmStore {
     try {
       await this.wal?.close();
     } catch (error) {
-      // EBADF: the storage under the store was closed first, which closed the WAL's file (and made
-      // nothing less durable: the records were written, and fdatasynced under sync 'always')
-      if (!isCode(error, 'EBADF')) failure = error;
+      // EBADF: the storage under the store was closed first, which closed the WAL's file before its
+      // last fsync: harmless only if every acknowledged write was fdatasynced already (sync 'always')
+      if (!isCode(error, 'EBADF') || !this.wal!.acknowledgedDurable) failure = error;
     }
     await this.walDir?.close();
     if (!this.settings.readOnly) {

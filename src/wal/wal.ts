@@ -962,7 +962,11 @@ export class Wal {
     }
   }
 
-  /** Commits what is queued, makes it durable, and closes the current segment. Later appends are EBADF. */
+  /**
+   * Commits what is queued, makes it durable, and closes the current segment. Later appends are EBADF.
+   * Rejects (EIO, having closed) when an fsync failed earlier under sync 'none': records it acknowledged
+   * may not be durable.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true; // refuse new appends from here on
@@ -978,5 +982,20 @@ export class Wal {
     await this.backend.close();
     await this.dropAhead();
     await this.archive?.idle();
+    // sync 'none' acknowledged records once written: after a failed fsync, those past the durable end
+    // may be lost, and a close that resolved would say they are durable
+    const durable = this.durable ?? { segment: 0, offset: 0 };
+    if (this.failure && !this.acknowledgedDurable) {
+      throw storageError(
+        'EIO',
+        `close: records acknowledged from segment ${durable.segment} offset ${durable.offset} on may not be durable (${this.failure.message}); reopen the log to recover`,
+        { cause: this.failure },
+      );
+    }
+  }
+
+  /** Whether every record acknowledged so far is known to be on disk (always so unless sync is 'none'). */
+  get acknowledgedDurable(): boolean {
+    return this.policy !== 'none' || !isAfter(this.end, this.durable ?? { segment: 0, offset: 0 });
   }
 }

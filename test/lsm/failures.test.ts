@@ -6,6 +6,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import test from 'tape';
 
+import { FileBackend } from '../../src/backend/file-backend.js';
+import { storageError } from '../../src/ground/errors.js';
 import { Dir, LsmStore } from '../../src/index.js';
 import { LOCK_NAME, MANIFEST_NAME, parseTableName, WAL_DIR } from '../../src/lsm/file-names.js';
 import { segmentName } from '../../src/wal/format.js';
@@ -237,4 +239,36 @@ test('a small write reaches the WAL file on the calling thread by default; walIn
   t.equal((await reopened.get('inline'))?.toString(), 'INLINE-VALUE', 'the inline write is replayed');
   t.equal((await reopened.get('queued'))?.toString(), 'QUEUED-VALUE', 'and the one through the engine');
   await rejection(t, env.open({ walInlineWriteLimit: -1 }), 'EINVAL', 'a negative walInlineWriteLimit');
+});
+
+test("sync 'none': after a failed WAL fdatasync, close() rejects rather than report the acknowledged writes durable", async (t) => {
+  const env = await lsmEnv(t, LOCAL);
+  const db = await env.open();
+  await db.put('written', 'acknowledged once written (sync none)');
+  const flush = FileBackend.prototype.flush;
+  t.teardown(() => {
+    FileBackend.prototype.flush = flush;
+  });
+  FileBackend.prototype.flush = () => Promise.reject(storageError('EIO', 'injected fdatasync failure', { syscall: 'fdatasync' }));
+  await rejection(t, db.sync(), 'EIO', 'sync() reports the failed fdatasync');
+  FileBackend.prototype.flush = flush;
+  await rejection(t, db.put('later', 'x'), 'EIO', 'later writes are refused');
+  await rejection(t, db.close(), 'EIO', 'close() does not say the acknowledged write is durable');
+  const reopened = await env.open();
+  t.equal((await reopened.get('written'))?.toString(), 'acknowledged once written (sync none)', 'no crash here: the reopened store has the write');
+});
+
+test("a storage closed before the store: close() resolves under sync 'always', rejects under 'none' with writes never fsynced", async (t) => {
+  for (const sync of ['always', 'none'] as const) {
+    const env = await lsmEnv(t, LOCAL);
+    const db = await env.open({ sync });
+    await db.put('written', 'value');
+    await env.storage.close(); // closes the WAL's file: its last fsync cannot run
+    if (sync === 'always') {
+      await db.close();
+      t.pass("sync 'always': every acknowledged write was fdatasynced, close() resolves");
+    } else {
+      await rejection(t, db.close(), 'EBADF', "sync 'none': close() does not say the write is durable");
+    }
+  }
 });

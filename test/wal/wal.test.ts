@@ -282,6 +282,7 @@ test('a failed fdatasync stops the log until it is reopened', async (t) => {
   for await (const entry of again.read()) seen.push(entry.payload.readUInt32LE(0));
   t.deepEqual(seen, [0], 'after a crash, what was durable is there');
   await again.close();
+  await wal.close(); // resolves: every record it acknowledged was flushed (sync 'always')
 });
 
 test('a failed fdatasync in sync() stops the log too (sync none)', async (t) => {
@@ -294,7 +295,7 @@ test('a failed fdatasync in sync() stops the log too (sync none)', async (t) => 
   backend!.plan = {};
   await rejection(t, wal.append(record(1)), 'EIO', 'later appends are refused');
   await rejection(t, wal.sync(), 'EIO', 'and later syncs: nothing since the last good one is known durable');
-  await wal.close();
+  await rejection(t, wal.close(), 'EIO', 'and close(): the record it acknowledged is not known durable');
 });
 
 test('sync policies: always is durable at resolve, none is not, batch at the next interval or byte count', async (t) => {
