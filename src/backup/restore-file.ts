@@ -16,10 +16,17 @@ export const secondsOf = (ns: string): number => {
   return Number(time / 1_000_000_000n) + Number(time % 1_000_000_000n) / 1e9;
 };
 
-/** A name beside `location` to make it under (same directory: the rename is atomic; short: any name fits). */
+/** This thread's part of the temporary names (random: another thread's or process's differs). */
+const threadTag = `.persistfs-restore-${randomBytes(6).toString('hex')}-`;
+let asides = 0;
+
+/**
+ * A name beside `location` to make it under (same directory: the rename is atomic; short: any name fits):
+ * the thread's random tag and a count, made with O_EXCL (never over another file).
+ */
 export function asideOf(location: Buffer): Buffer {
   const slash = location.lastIndexOf('/');
-  return Buffer.concat([location.subarray(0, slash + 1), Buffer.from(`.persistfs-restore-${randomBytes(6).toString('hex')}`)]);
+  return Buffer.concat([location.subarray(0, slash + 1), Buffer.from(`${threadTag}${(asides++).toString(36)}`)]);
 }
 
 /** The error of a restore stopped by `signal` (SIGINT, SIGTERM): what was restored is whole, the rest is not there. */
@@ -55,20 +62,22 @@ interface AsideFile {
   close(): unknown;
 }
 
-/** `aside` made new (not there before), through libuv's pool (FileHandle) or, with `direct`, on this thread. */
-async function createAside(aside: Buffer, direct: boolean): Promise<AsideFile> {
-  if (!direct) {
-    const file = await fs.open(aside, 'wx', 0o600);
-    return {
-      write: (chunk) => file.write(chunk),
-      seal: async (mode, mtime) => {
-        await file.chmod(mode);
-        await file.utimes(mtime, mtime);
-        await file.sync();
-      },
-      close: () => file.close(),
-    };
-  }
+/** `aside` made new (not there before) through libuv's pool (FileHandle). */
+async function createAsideInPool(aside: Buffer): Promise<AsideFile> {
+  const file = await fs.open(aside, 'wx', 0o600);
+  return {
+    write: (chunk) => file.write(chunk),
+    seal: async (mode, mtime) => {
+      await file.chmod(mode);
+      await file.utimes(mtime, mtime);
+      await file.sync();
+    },
+    close: () => file.close(),
+  };
+}
+
+/** `aside` made new (not there before) on this thread (all but the fsync). */
+function createAsideHere(aside: Buffer): AsideFile {
   const fd = fsSync.openSync(aside, 'wx', 0o600);
   let open = true;
   return {
@@ -98,9 +107,24 @@ export async function restoreFile(
   const key = blobKey(prefix, entry.sha256);
   signal?.throwIfAborted();
   const aside = asideOf(location);
-  const file = await createAside(aside, syncWrites).catch((error: unknown) => {
-    throw toStorageError(error, 'open', entry.path);
-  });
+  const opening = (error: unknown) => toStorageError(error, 'open', entry.path);
+  // on a worker thread the file is made once the GET is sent (its open, which can wait on the file system's
+  // journal, overlaps the store's answering); elsewhere first, through the pool
+  let file: AsideFile | undefined = syncWrites
+    ? undefined
+    : await createAsideInPool(aside).catch((error: unknown) => {
+        throw opening(error);
+      });
+  let openFailure: unknown;
+  const open = (): AsideFile => {
+    try {
+      file ??= createAsideHere(aside);
+      return file;
+    } catch (error) {
+      openFailure = opening(error);
+      throw openFailure;
+    }
+  };
   let placed = false;
   try {
     const sha = createHash('sha256');
@@ -114,11 +138,12 @@ export async function restoreFile(
               key,
               (piece) => {
                 sha.update(piece);
-                file.write(piece);
+                open().write(piece);
                 size += piece.length;
                 onBytes(piece.length);
               },
               signal,
+              open,
             )
           : undefined;
         if (direct === undefined)
@@ -126,12 +151,12 @@ export async function restoreFile(
             signal?.throwIfAborted();
             sha.update(chunk);
             size += chunk.length;
-            await file.write(chunk);
+            await open().write(chunk);
             onBytes(chunk.length);
           }
       } catch (error) {
         signal?.throwIfAborted();
-        if (isCode(error, 'ENOENT'))
+        if (error !== openFailure && isCode(error, 'ENOENT'))
           throw storageError('ENOENT', `the content of '${entry.path}' is missing from the object store`, {
             path: `s3://${store.bucket}/${key}`,
             hint: 'its blob was deleted: restore another backup',
@@ -149,8 +174,9 @@ export async function restoreFile(
           hint: 'its blob in the object store is damaged: restore an older backup, or back the original up again (which sends the blob again)',
         },
       );
-    await file.seal(entry.mode, secondsOf(entry.mtimeNs));
-    await file.close();
+    const made = open();
+    await made.seal(entry.mode, secondsOf(entry.mtimeNs));
+    await made.close();
     signal?.throwIfAborted();
     if (syncWrites) fsSync.renameSync(aside, location);
     else await fs.rename(aside, location);
@@ -159,9 +185,10 @@ export async function restoreFile(
     if (signal?.aborted === true) throw interrupted(entry.path, signal.reason);
     throw toStorageError(error, 'restore', entry.path);
   } finally {
-    if (!placed) {
+    if (!placed && file !== undefined) {
+      const made = file;
       await Promise.resolve()
-        .then(() => file.close())
+        .then(() => made.close())
         .catch(() => undefined);
       await fs.unlink(aside).catch(() => undefined);
     }

@@ -2,13 +2,18 @@
 // a 200 hands over the whole body in pieces, signed as the SDK signs; any other answer, chunked encoding or
 // a refused connection is left to the SDK (undefined, nothing handed over); a body cut short or stalled
 // fails with EIO naming the key and how far it got; an abort ends it.
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
 import type http from 'node:http';
+import path from 'node:path';
 
 import test from 'tape';
 
 import { ObjectStore } from '../../src/adapters/s3/object-store.js';
 import { resolveS3Settings } from '../../src/adapters/s3/s3-settings.js';
+import { restoreFile } from '../../src/backup/restore-file.js';
 import { StorageError } from '../../src/ground/errors.js';
+import { tempDir } from '../helpers.js';
 
 import { type Handler, localObjectStore } from './local-object-store.js';
 
@@ -168,4 +173,64 @@ test('getWhole: a kept connection the store closes just as the next GET is sent 
     requests.every((request) => !/aws-sdk/.test(String(request.headers['user-agent']))),
     'none by the SDK',
   );
+});
+
+test('getWhole: onSent is called once the request is sent, before any piece; what it throws fails the GET, nothing handed over', async (t) => {
+  const content = Buffer.from('hello, store');
+  const { store } = await serve(t, (_request, response) => {
+    response.writeHead(200, { 'content-length': content.length });
+    response.end(content);
+  });
+  const events: string[] = [];
+  const size = await store.getWhole(
+    'p/blobs/x',
+    (piece) => events.push(`piece ${piece.length}`),
+    undefined,
+    () => events.push('sent'),
+  );
+  t.equal(size, content.length, 'the body, whole');
+  t.deepEqual(events, ['sent', `piece ${content.length}`], 'onSent first, once');
+  const refused = new StorageError('EACCES', 'EACCES: no, open');
+  const pieces: Buffer[] = [];
+  const error = await store
+    .getWhole(
+      'p/blobs/x',
+      (piece) => pieces.push(piece),
+      undefined,
+      () => {
+        throw refused;
+      },
+    )
+    .then(
+      () => undefined,
+      (failure: unknown) => failure,
+    );
+  t.equal(error, refused, "onSent's error is the GET's");
+  t.equal(pieces.length, 0, 'nothing handed over');
+  t.equal((await whole(store, 'p/blobs/x')).size, content.length, 'the next GET is served');
+});
+
+test("restoreFile on a worker's path (its file made once the GET is sent): the file right and in place; a file that cannot be made is the open's error, not a missing blob", async (t) => {
+  const content = Buffer.from('restored through the direct GET');
+  const sha256 = createHash('sha256').update(content).digest('hex');
+  const { store, requests } = await serve(t, (_request, response) => {
+    response.writeHead(200, { 'content-length': content.length });
+    response.end(content);
+  });
+  const dir = tempDir(t, 'persistfs-restorefast-');
+  const entry = { path: 'd/f', kind: 'file' as const, mode: 0o640, mtimeNs: '1700000000123456789', size: content.length, sha256 };
+  await restoreFile(store, 'p/', entry, Buffer.from(path.join(dir, 'f')), () => undefined, { syncWrites: true });
+  t.ok(fs.readFileSync(path.join(dir, 'f')).equals(content), 'the content');
+  t.equal(fs.statSync(path.join(dir, 'f')).mode & 0o7777, 0o640, 'its mode');
+  t.equal(requests[0]?.url, `/b/p/blobs/${sha256}`, 'its blob asked for');
+  const error = await restoreFile(store, 'p/', entry, Buffer.from(path.join(dir, 'gone', 'f')), () => undefined, { syncWrites: true }).then(
+    () => undefined,
+    (failure: unknown) => failure,
+  );
+  t.ok(error instanceof StorageError, 'a StorageError');
+  t.equal((error as StorageError).code, 'ENOENT', 'ENOENT');
+  t.equal((error as StorageError).syscall, 'open', 'of the open');
+  t.equal((error as StorageError).path, 'd/f', 'naming the file');
+  t.doesNotMatch((error as StorageError).message, /missing from the object store/, 'not told as a missing blob');
+  t.deepEqual(fs.readdirSync(dir), ['f'], 'no temporary left');
 });

@@ -121,9 +121,10 @@ export class DirectGet {
   /**
    * The whole object `key`, each piece handed to `onBody` (a view into a buffer read into again after the
    * call returns: use it before returning). Resolves with the body's size, or 'ask-sdk' (nothing handed
-   * over).
+   * over). `onSent` is called once the request is on its way (what it throws fails the GET), so that work
+   * of the caller's overlaps the store's answering.
    */
-  async get(key: string, onBody: (piece: Buffer) => void, signal?: AbortSignal): Promise<number | 'ask-sdk'> {
+  async get(key: string, onBody: (piece: Buffer) => void, signal?: AbortSignal, onSent?: () => void): Promise<number | 'ask-sdk'> {
     let signed: SignedRequest;
     try {
       signed = await this.signer.sign('GET', key);
@@ -133,9 +134,11 @@ export class DirectGet {
     const lines = [`GET ${signed.path} HTTP/1.1`, ...Object.entries(signed.headers).map(([name, value]) => `${name}: ${value}`), '', ''];
     const request = lines.join('\r\n');
     const kept = this.idle.pop();
-    const outcome = await this.exchange(kept ?? this.connect(), key, request, onBody, signal);
+    const outcome = await this.exchange(kept ?? this.connect(), key, request, onBody, signal, onSent);
     // a kept connection the store had closed before it answered anything: once more on a new one
-    return outcome === 'again' ? this.exchange(this.connect(), key, request, onBody, signal).then((again) => (again === 'again' ? 'ask-sdk' : again)) : outcome;
+    return outcome === 'again'
+      ? this.exchange(this.connect(), key, request, onBody, signal, onSent).then((again) => (again === 'again' ? 'ask-sdk' : again))
+      : outcome;
   }
 
   /** Closes the idle connections (a GET under way keeps its own until it ends). */
@@ -159,6 +162,7 @@ export class DirectGet {
     request: string,
     onBody: (piece: Buffer) => void,
     signal: AbortSignal | undefined,
+    onSent: (() => void) | undefined,
   ): Promise<number | 'ask-sdk' | 'again'> {
     return new Promise((resolve, reject) => {
       let head: Buffer | undefined = Buffer.alloc(0);
@@ -243,7 +247,14 @@ export class DirectGet {
       );
       signal?.addEventListener('abort', onAbort, { once: true });
       if (signal?.aborted === true) onAbort();
-      else connection.socket.write(request);
+      else {
+        connection.socket.write(request);
+        try {
+          onSent?.();
+        } catch (error) {
+          finish(error as Error);
+        }
+      }
     });
   }
 }

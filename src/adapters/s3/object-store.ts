@@ -264,12 +264,12 @@ export class ObjectStore {
    * The whole object `key` read without the SDK's HTTP stack into one reused buffer, each piece handed to
    * `onBody` synchronously (direct-get.ts): resolves with its size, or undefined when it was not read that
    * way (nothing handed over: the caller streams it with stream(), which the SDK serves). A connection that
-   * breaks once the body has begun fails with EIO.
+   * breaks once the body has begun fails with EIO. `onSent`: called once the request is sent (direct-get.ts).
    */
-  async getWhole(key: string, onBody: (piece: Buffer) => void, signal?: AbortSignal): Promise<number | undefined> {
+  async getWhole(key: string, onBody: (piece: Buffer) => void, signal?: AbortSignal, onSent?: () => void): Promise<number | undefined> {
     if (this.directGet === null) this.directGet = DirectGet.for(this.signer, this.bucket, this.settings.requestTimeout);
     if (this.directGet === undefined) return undefined;
-    const size = await this.directGet.get(key, onBody, signal);
+    const size = await this.directGet.get(key, onBody, signal, onSent);
     return size === 'ask-sdk' ? undefined : size;
   }
 
