@@ -1104,7 +1104,7 @@ export class KernelOps {
   }
 
   /**
-   * OPENDIR opens the directory (holding its path: the node's own) and takes the listing; READDIR(PLUS)
+   * OPENDIR opens the directory (holding its path) and takes the listing; READDIR(PLUS)
    * pages through it by index and stats through the open directory, so a rename of it or of one above
    * changes nothing for the listing and waits for none of it.
    */
@@ -1112,8 +1112,6 @@ export class KernelOps {
     const node = this.node(request.nodeid);
     const fh = await this.atPath(node, (path) => this.posix.openDirectory(path));
     try {
-      const own = node === this.nodes.root ? undefined : await this.posix.statInDirectory(fh);
-      if (own !== undefined && own.ino !== node.ino) throw errorOf('ESTALE', `node ${node.id} is inode ${node.ino}; its path held inode ${own.ino}`);
       const entries = await this.posix.listDirectory(fh);
       this.dirs.set(fh, { node, names: [Buffer.from('.'), Buffer.from('..'), ...entries.map((entry) => bytesOf(entry.name))] });
     } catch (error) {
