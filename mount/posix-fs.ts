@@ -161,13 +161,23 @@ export class PosixFs {
     return toPosixStat(await this.fstat(fh));
   }
 
+  /** The entries of a directory with their kind (without . and ..). */
+  list(path: string): Promise<DirEntry[]> {
+    return this.dirs.use(relativeOf(path), (dir) => dir.read());
+  }
+
   /**
    * Opens the directory at `path` for a listing: a handle whose listDirectory and statInDirectory reach
-   * that directory itself (its descriptor, or what follows it on a remote tier) wherever it is renamed.
+   * that directory itself (its descriptor) wherever it is renamed; undefined where the storage's directories
+   * have no descriptor (a remote tier: list and stat by path).
    */
-  async openDirectory(path: string): Promise<number> {
+  async openDirectory(path: string): Promise<number | undefined> {
     const relative = relativeOf(path);
     const dir = relative === '' ? this.storage.root : await this.atParent(relative, (parent, name) => parent.openDirectory(name));
+    if (dir.nativeDescriptor() === undefined) {
+      if (dir !== this.storage.root) await dir.close();
+      return undefined;
+    }
     const dh = this.nextListed++;
     this.listed.set(dh, dir);
     return dh;
