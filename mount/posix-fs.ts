@@ -81,6 +81,9 @@ function accessOf(flags: number): Mode {
 export class PosixFs {
   private readonly dirs: DirCache;
   private readonly files = new Map<number, File>();
+  /** directories open for a listing (openDirectory), by handle; the root is shared, never closed here */
+  private readonly listed = new Map<number, Dir>();
+  private nextListed = 1;
   /** attribute names known to be absent, by path (see getxattr) */
   private readonly absentXattrs = new Map<string, Set<string>>();
   private nextHandle = 1;
@@ -161,6 +164,45 @@ export class PosixFs {
   /** The entries of a directory with their kind (without . and ..). */
   list(path: string): Promise<DirEntry[]> {
     return this.dirs.use(relativeOf(path), (dir) => dir.read());
+  }
+
+  /**
+   * Opens the directory at `path` for a listing: a handle whose listDirectory and statInDirectory reach
+   * that directory itself (its descriptor) wherever it is renamed; undefined where the storage's directories
+   * have no descriptor (a remote tier: list and stat by path).
+   */
+  async openDirectory(path: string): Promise<number | undefined> {
+    const relative = relativeOf(path);
+    const dir = relative === '' ? this.storage.root : await this.atParent(relative, (parent, name) => parent.openDirectory(name));
+    if (dir.nativeDescriptor() === undefined) {
+      if (dir !== this.storage.root) await dir.close();
+      return undefined;
+    }
+    const dh = this.nextListed++;
+    this.listed.set(dh, dir);
+    return dh;
+  }
+
+  private listedDir(dh: number): Dir {
+    const dir = this.listed.get(dh);
+    if (!dir) throw new StorageError('EBADF', `EBADF: no open directory with handle ${dh}`);
+    return dir;
+  }
+
+  /** The entries of open directory `dh` (without . and ..), read now. */
+  listDirectory(dh: number): Promise<DirEntry[]> {
+    return this.listedDir(dh).read();
+  }
+
+  /** The entry `name` in open directory `dh` itself (a symlink is not followed), or the directory without a name. */
+  statInDirectory(dh: number, name?: string): Promise<EntryStat> {
+    return this.listedDir(dh).stat(name === undefined ? undefined : publicName(name));
+  }
+
+  async closeDirectory(dh: number): Promise<void> {
+    const dir = this.listed.get(dh);
+    this.listed.delete(dh);
+    if (dir !== undefined && dir !== this.storage.root) await dir.close();
   }
 
   /** The names of a directory: strings, or bytes for names that are not UTF-8. */
@@ -444,6 +486,8 @@ export class PosixFs {
     const open = [...this.files.values()];
     this.files.clear();
     await Promise.all(open.map((entry) => entry.close()));
+    const listed = [...this.listed.keys()];
+    await Promise.all(listed.map((dh) => this.closeDirectory(dh)));
     await this.dirs.closeAll();
   }
 }

@@ -136,6 +136,8 @@ interface OpenDir {
   node: Node;
   /** the listing taken at OPENDIR, '.' and '..' first: offsets index it */
   names: Buffer[];
+  /** the directory open for the listing (PosixFs.openDirectory), where the storage has a descriptor */
+  dh: number | undefined;
 }
 
 const S_IFMT = 0o170000;
@@ -298,7 +300,7 @@ export class KernelOps {
       [Opcode.OPENDIR, (r) => this.opendir(r)],
       [Opcode.READDIR, (r) => this.readdir(r, false)],
       [Opcode.READDIRPLUS, (r) => this.readdir(r, true)],
-      [Opcode.RELEASEDIR, async (r) => void this.dirs.delete(fhIn(r).fh)],
+      [Opcode.RELEASEDIR, (r) => this.releasedir(r)],
       [Opcode.FSYNCDIR, (r) => this.atPath(this.node(r.nodeid), (path) => this.posix.fsyncdir(path)).then(() => undefined)],
       [Opcode.FALLOCATE, (r) => this.fallocate(r)],
       [Opcode.LSEEK, (r) => this.lseek(r)],
@@ -415,7 +417,12 @@ export class KernelOps {
     if (!stat) return this.noRenameSince(seen);
     const known = this.nodes.at(parent, name);
     if (known) return known.ino === stat.ino;
-    return this.noRenameSince(seen) && this.holds.get(parent.id)?.changing !== true && (this.lastRemoval.get(parent) ?? 0) <= seen.removals;
+    return this.noRenameSince(seen) && this.unchangedSince(parent, seen);
+  }
+
+  /** Whether no name change in directory `parent` is under way and no name left it since `seen`. */
+  private unchangedSince(parent: Node, seen: Seen): boolean {
+    return this.holds.get(parent.id)?.changing !== true && (this.lastRemoval.get(parent) ?? 0) <= seen.removals;
   }
 
   /** Whether no rename began since `seen` (a stat made by path: see stillTrue). */
@@ -1099,20 +1106,73 @@ export class KernelOps {
     return wide ? copyFileRangeOut(copied) : writeOut(copied);
   }
 
-  /** OPENDIR takes the listing; READDIR(PLUS) pages through it by index. */
+  /**
+   * OPENDIR opens the directory (holding its path) and takes the listing; READDIR(PLUS) pages through it
+   * by index and stats through the open directory (its descriptor), so a rename of it or of one above
+   * changes nothing for the listing and waits for none of it. Where the storage has no descriptor (a
+   * remote tier), the listing and its stats go by the directory's path, held.
+   */
   private async opendir(request: Request): Promise<ReplyBody> {
     const node = this.node(request.nodeid);
-    const entries = await this.atPath(node, (path) => this.posix.list(path));
+    const { dh, entries } = await this.atPath(node, async (path) => {
+      const dh = await this.posix.openDirectory(path);
+      if (dh === undefined) return { dh, entries: await this.posix.list(path) };
+      return {
+        dh,
+        entries: await this.posix.listDirectory(dh).catch(async (error: unknown) => {
+          await this.posix.closeDirectory(dh);
+          throw error;
+        }),
+      };
+    });
     const fh = this.nextDirHandle++;
-    this.dirs.set(fh, { node, names: [Buffer.from('.'), Buffer.from('..'), ...entries.map((entry) => bytesOf(entry.name))] });
+    this.dirs.set(fh, { node, dh, names: [Buffer.from('.'), Buffer.from('..'), ...entries.map((entry) => bytesOf(entry.name))] });
     return openOut(fh, 0);
+  }
+
+  private async releasedir(request: Request): Promise<ReplyBody> {
+    const { fh } = fhIn(request);
+    const dir = this.dirs.get(fh);
+    this.dirs.delete(fh);
+    if (dir?.dh !== undefined) await this.posix.closeDirectory(dir.dh);
+    return undefined;
+  }
+
+  /** The stats of a page's entries (`index` into dir.names; '.' and '..' the directory's own), ENOENT undefined. */
+  private async pageStats(dir: OpenDir, page: number[], plus: boolean): Promise<{ stats: Array<EntryStat | undefined>; seen: Seen }> {
+    const statAll = (stat: (name?: string) => Promise<EntryStat>) =>
+      Promise.all(
+        page.map((index) => {
+          if (index < 2) return plus ? stat() : undefined;
+          return stat(decodeName(dir.names[index]!)).catch((error: unknown) => {
+            if ((error as { code?: string }).code === 'ENOENT') return undefined;
+            throw error;
+          });
+        }),
+      );
+    const { dh } = dir;
+    if (dh !== undefined) {
+      const seen: Seen = { removals: this.removals, renames: undefined };
+      return { stats: await statAll((name) => this.posix.statInDirectory(dh, name)), seen };
+    }
+    // by the directory's path, held (atPath): a rename of it or of a directory above waits for them
+    let seen = this.seen();
+    const stats = await this.atPath(
+      dir.node,
+      (dirPath) => {
+        seen = this.seen();
+        return statAll((name) => this.posix.stat(name === undefined ? dirPath : joinPath(dirPath, name)));
+      },
+      async () => page.map(() => undefined),
+    );
+    return { stats, seen };
   }
 
   /**
    * READDIR and READDIRPLUS: the entries from index `offset` that fit in `size` bytes; each carries the
-   * offset of the next. The page's entries are stat-ed together. READDIRPLUS brings each entry's
-   * attributes and counts as a lookup of it, except for '.' and '..' (node id 0: the kernel takes nothing
-   * from them). An entry that vanished since OPENDIR is skipped.
+   * offset of the next. The page's entries are stat-ed together (pageStats). READDIRPLUS brings each
+   * entry's attributes and counts as a lookup of it, except for '.' and '..' (node id 0: the kernel takes
+   * nothing from them). An entry that vanished since OPENDIR is skipped.
    */
   private async readdir(request: Request, plus: boolean): Promise<ReplyBody> {
     const { fh, offset, size } = readIn(request);
@@ -1124,25 +1184,7 @@ export class KernelOps {
       room -= sizeOf(index);
       page.push(index);
     }
-    // the page's stats by the directory's path, held (atPath): a rename of it or of a directory above
-    // waits for them, so they reach its own entries (not skipped, not another directory's)
-    let seen = this.seen();
-    const stats = await this.atPath(
-      dir.node,
-      (dirPath) => {
-        seen = this.seen();
-        return Promise.all(
-          page.map((index) => {
-            if (index < 2) return plus ? this.posix.stat(dirPath) : undefined;
-            return this.posix.stat(joinPath(dirPath, decodeName(dir.names[index]!))).catch((error: unknown) => {
-              if ((error as { code?: string }).code === 'ENOENT') return undefined;
-              throw error;
-            });
-          }),
-        );
-      },
-      async () => page.map(() => undefined),
-    );
+    const { stats, seen } = await this.pageStats(dir, page, plus);
     const out = Buffer.alloc(size);
     let used = 0;
     page.forEach((index, i) => {
@@ -1153,12 +1195,12 @@ export class KernelOps {
       const ino = stat?.ino ?? 1n; // '.' and '..' of plain READDIR: the kernel does not use their inode numbers
       const type = stat ? direntType(stat.mode) : 4;
       if (plus) {
-        // the kernel holds the listed directory's lock, so its names change only beside the mount (an entry
-        // that disagrees with the table is learned, as a LOOKUP's would be); a name that left the directory
-        // since the stats (a LOOKUP beside it learned so) gives no node (the kernel looks it up when it
-        // wants it)
+        // the stats are of the node's own directory (its descriptor, or its path held), and the kernel
+        // holds its lock, so its names change only beside the mount (an entry that disagrees with the table is learned, as a
+        // LOOKUP's would be); a name that left the directory since the stats (a LOOKUP beside it learned
+        // so) gives no node (the kernel looks it up when it wants it)
         const named = dots || !stat ? undefined : decodeName(name);
-        const learn = named !== undefined && (this.stillTrue(dir.node, named, stat, seen) || this.noRenameSince(seen));
+        const learn = named !== undefined && (this.stillTrue(dir.node, named, stat, seen) || (this.noRenameSince(seen) && this.unchangedSince(dir.node, seen)));
         const node = learn ? this.nodes.lookedUp(dir.node, named, stat!.ino) : undefined;
         writeEntry(out, used, node?.id ?? 0, node ? stat : undefined, this.entryValid, this.attrValid);
         writeDirent(out, used + Size.ENTRY_OUT, ino, index + 1, type, name);

@@ -495,6 +495,7 @@ function pathBacking(entries: Record<string, bigint>, port?: NativePort, inodesF
   const files = new Map<bigint, Partial<EntryStat>>();
   const statOf = (ino: bigint) => fileStat({ ...files.get(ino), ino });
   const open = new Map<number, bigint>();
+  const listed = new Map<number, bigint>();
   const forWriting = new Set<number>();
   const made: string[] = [];
   let holding = false;
@@ -518,6 +519,15 @@ function pathBacking(entries: Record<string, bigint>, port?: NativePort, inodesF
     if (ino === undefined) throw absent(path);
     return ino;
   };
+  const pathOf = (ino: bigint) => {
+    if (ino === 1n) return '';
+    for (const [path, at] of names) if (at === ino) return path;
+    throw absent(`inode ${ino}`);
+  };
+  const namesIn = (path: string) =>
+    [...names.keys()]
+      .filter((name) => (path === '' ? !name.includes('/') : name.startsWith(`${path}/`) && !name.slice(path.length + 1).includes('/')))
+      .map((name) => (path === '' ? name : name.slice(path.length + 1)));
   const opened = (ino: bigint) => {
     const fh = nextFh++;
     open.set(fh, ino);
@@ -583,12 +593,20 @@ function pathBacking(entries: Record<string, bigint>, port?: NativePort, inodesF
         for (const [path, ino] of fromBelow) names.set(`${to}${path.slice(from.length)}`, ino);
         for (const [path, ino] of toBelow) names.set(`${from}${path.slice(to.length)}`, ino);
       }),
-    list: (path: string) =>
-      later(() =>
-        [...names.keys()]
-          .filter((name) => (path === '' ? !name.includes('/') : name.startsWith(`${path}/`) && !name.slice(path.length + 1).includes('/')))
-          .map((name) => ({ name: path === '' ? name : name.slice(path.length + 1) })),
-      ),
+    // a directory open for a listing is its inode (a descriptor): its names wherever it is now
+    openDirectory: (path: string) =>
+      later(() => {
+        const dh = nextFh++;
+        listed.set(dh, path === '' ? 1n : inoAt(path));
+        return dh;
+      }),
+    listDirectory: (dh: number) => later(() => namesIn(pathOf(listed.get(dh)!)).map((name) => ({ name }))),
+    statInDirectory: (dh: number, name?: string) =>
+      later(() => {
+        const dir = pathOf(listed.get(dh)!);
+        return fileStat({ ino: name === undefined ? listed.get(dh)! : inoAt(dir === '' ? name : `${dir}/${name}`) });
+      }),
+    closeDirectory: async (dh: number) => void listed.delete(dh),
   } as unknown as PosixFs;
   const kops = new KernelOps(posix, { attrTimeout: 1, entryTimeout: 1, xattr: true, inodesFromNames }, () => {}, port);
   const ops = kops.table();
@@ -845,7 +863,7 @@ async function readdirplusOf(b: ReturnType<typeof pathBacking>, fh: number, dir 
 
 const linksOf = (kops: KernelOps, id: number) => kops.nodes.get(id)?.links.map((link) => link.name) ?? [];
 
-test('READDIRPLUS of a directory being exchanged with another: its stats wait for the exchange and reach its own entries, learned', async (t) => {
+test('READDIRPLUS of a directory being exchanged with another: its stats, made in its own directory, reach its own entries, learned', async (t) => {
   const b = pathBacking({ d: 30n, 'd/x': 31n, e: 40n, 'e/x': 41n });
   const d = await b.lookup('d');
   const e = await b.lookup('e');
@@ -857,7 +875,7 @@ test('READDIRPLUS of a directory being exchanged with another: its stats wait fo
   // the kernel locks neither directory exchanged: by node d's path before the table's update ('d'), the
   // listing's stats would reach node e's directory (its x is inode 41)
   const listing = readdirplusOf(b, fh, d);
-  b.release(0, 1, 2, 3); // the exchange's table update first, then the listing's stats
+  b.release(0, 1, 2, 3, 4); // the exchange's table update first, then the listing's stats
   await exchange;
   const entries = await listing;
   t.deepEqual(linksOf(b.kops, dx), ['x'], "d's x (inode 31) keeps its name");
@@ -869,23 +887,58 @@ test('READDIRPLUS of a directory being exchanged with another: its stats wait fo
   t.end();
 });
 
-test('READDIRPLUS of a directory being renamed: its stats wait for the rename and reach its entries at the new path, none skipped', async (t) => {
+const entriesOf = (entries: Array<[string, number, bigint]>) => entries.filter(([name]) => name !== '.' && name !== '..').map(([name, , ino]) => [name, ino]);
+const X_AND_Y = [
+  ['x', 31n],
+  ['y', 32n],
+];
+
+/** A backing with directory d (inode 30) holding x (31) and y (32); d looked up and open (OPENDIR). */
+async function openedD() {
   const b = pathBacking({ d: 30n, 'd/x': 31n, 'd/y': 32n });
   const d = await b.lookup('d');
   const fh = Number(((await b.call(Opcode.OPENDIR, Buffer.alloc(8), d)) as Buffer).readBigUInt64LE(0));
+  return { b, d, fh };
+}
+
+test('READDIRPLUS of a directory being renamed: its stats, made in its own directory, reach its entries, none skipped', async (t) => {
+  const { b, d, fh } = await openedD();
   b.hold();
   const rename = b.call(Opcode.RENAME, renameBody(1, 'd', 'f')); // done in the backing, its answer held
   const listing = readdirplusOf(b, fh, d);
-  b.release(0, 1, 2, 3);
+  b.release(0, 1, 2, 3, 4);
   await rename;
-  const entries = await listing;
+  t.deepEqual(entriesOf(await listing), X_AND_Y, 'x and y, with their own inodes (by the old path d/x, d/y they were gone)');
+  t.end();
+});
+
+test('READDIRPLUS whose stats are under way: a rename of the listed directory does not wait for them, and they are its own entries', async (t) => {
+  const { b, d, fh } = await openedD();
+  b.hold();
+  const listing = readdirplusOf(b, fh, d); // its stats' answers held
+  const rename = b.call(Opcode.RENAME, renameBody(1, 'd', 'f'));
+  await new Promise((resolve) => setImmediate(resolve));
+  t.ok(b.names.get('f') === 30n, 'the rename reached the backing while the listing was under way (holding the path made it wait)');
+  b.release(0, 1, 2, 3, 4, 5, 6);
+  await rename;
+  t.deepEqual(entriesOf(await listing), X_AND_Y, 'x and y, with their own inodes');
+  t.end();
+});
+
+test('READDIRPLUS of a directory renamed beside the mount after OPENDIR: its entries, not ENOENT', async (t) => {
+  const { b, d, fh } = await openedD();
+  for (const [from, to] of [
+    ['d', 'f'],
+    ['d/x', 'f/x'],
+    ['d/y', 'f/y'],
+  ] as const) {
+    b.names.set(to, b.names.get(from)!);
+    b.names.delete(from);
+  }
   t.deepEqual(
-    entries.filter(([name]) => name !== '.' && name !== '..').map(([name, , ino]) => [name, ino]),
-    [
-      ['x', 31n],
-      ['y', 32n],
-    ],
-    'x and y, with their own inodes (by the old path d/x, d/y they were gone)',
+    entriesOf(await b.outcome(readdirplusOf(b, fh, d)).then((r) => (Array.isArray(r) ? r : []))),
+    X_AND_Y,
+    'x and y, with their own inodes (by the path d, ENOENT)',
   );
   t.end();
 });

@@ -59,6 +59,41 @@ eachBackend(
 );
 
 eachBackend(
+  'an open directory renamed by another handle (itself, or a directory above): its read and stat(name) reach its own entries',
+  async (t, backend) => {
+    const { storage } = await freshStorage(t, backend);
+    const root = storage.root;
+    const top = await root.createDirectory('top');
+    const d = await top.createDirectory('d');
+    await (await d.createFile('x')).close();
+    // an object store numbers an inode by its key: a renamed directory's entries get other numbers
+    const own = async () => {
+      const stat = await open.stat('x');
+      return backend.remote ? stat.kind : stat.ino;
+    };
+    const ino = backend.remote ? 'file' : (await d.stat('x')).ino;
+    const open = await storage.openDirectory('top/d'); // as a mount's listing holds it
+    await top.moveEntry('d', root, 'e');
+    t.deepEqual(
+      (await open.read()).map((e) => e.name),
+      ['x'],
+      'read after a rename of the directory',
+    );
+    t.equal(await own(), ino, 'stat(name) after it');
+    await root.moveEntry('top', root, 'up');
+    await root.moveEntry('e', await root.openDirectory('up'), 'f');
+    t.deepEqual(
+      (await open.read()).map((e) => e.name),
+      ['x'],
+      'read after renames of it and of the directory above',
+    );
+    t.equal(await own(), ino, 'stat(name) after them');
+    await Promise.all([open.close(), d.close(), top.close()]);
+  },
+  CONFORMANCE,
+);
+
+eachBackend(
   'directory delete is recursive; the root cannot be deleted',
   async (t, backend) => {
     const { storage } = await freshStorage(t, backend);
