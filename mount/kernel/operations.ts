@@ -1196,11 +1196,13 @@ export class KernelOps {
       const type = stat ? direntType(stat.mode) : 4;
       if (plus) {
         // the stats are of the node's own directory (its descriptor, or its path held), and the kernel
-        // holds its lock, so its names change only beside the mount (an entry that disagrees with the table is learned, as a
-        // LOOKUP's would be); a name that left the directory since the stats (a LOOKUP beside it learned
-        // so) gives no node (the kernel looks it up when it wants it)
+        // holds its lock, so its names change only beside the mount (an entry that disagrees with the
+        // table is learned, as a LOOKUP's would be); an entry stat-ed by path gives no node when a rename
+        // began since (the kernel looks it up when it wants it). A name merely leaving the directory
+        // meanwhile (a LOOKUP beside it) does not stop it: on S3 a renamed directory must move to its new
+        // node (c09a29f; `mv d e; ls e` failed ESTALE otherwise)
         const named = dots || !stat ? undefined : decodeName(name);
-        const learn = named !== undefined && (this.stillTrue(dir.node, named, stat, seen) || (this.noRenameSince(seen) && this.unchangedSince(dir.node, seen)));
+        const learn = named !== undefined && (this.stillTrue(dir.node, named, stat, seen) || this.noRenameSince(seen));
         const node = learn ? this.nodes.lookedUp(dir.node, named, stat!.ino) : undefined;
         writeEntry(out, used, node?.id ?? 0, node ? stat : undefined, this.entryValid, this.attrValid);
         writeDirent(out, used + Size.ENTRY_OUT, ino, index + 1, type, name);
