@@ -400,7 +400,10 @@ test('kernel transport: after a run of reads the page cache missed, READs go to 
   await stopMount(m.child, m.mnt);
   const native = /"native":\{"native":true,.*?"cachedReads":(\d+),"cacheTriesSkipped":(\d+),"emptyReads":(\d+),/.exec(m.log());
   t.ok(native !== null, 'the data path counts the READs that skipped the page cache, and the reads of /dev/fuse that found nothing');
-  t.ok(Number(native?.[2]) > 0, `${native?.[2]} of the 400 READs went to the ring at once (${native?.[1]} found in the cache; ${after} pages of the backing cached after the reads)`);
+  t.ok(
+    Number(native?.[2]) > 0,
+    `${native?.[2]} of the 400 READs went to the ring at once (${native?.[1]} found in the cache; ${after} pages of the backing cached after the reads)`,
+  );
   // one READ at a time: a reader that read one went on to submit its IO, not to read /dev/fuse once more for nothing
   t.ok(Number(native?.[3]) < 200, `${native?.[3]} reads of /dev/fuse found nothing, over the whole mount`);
 });
