@@ -110,10 +110,10 @@ export class KernelMount {
           ? undefined
           : (fh: number, node: number, access: NativeAccess) =>
               this.session.attach(fh, access.fd, node, access.sizeCell, access.syncByStorage === true, access.filling?.readyCell, access.filling?.servedCell),
-      attachDirectory: options.nativeDataPath === false ? undefined : (node, fd, ino, kept) => this.session.attachDirectory(node, fd, ino, kept),
+      attachDirectory: options.nativeDataPath === false ? undefined : (node, fd, ino, born, kept) => this.session.attachDirectory(node, fd, ino, born, kept),
       detachDirectory: (node) => this.session.detachDirectory(node),
       removed: options.nativeDataPath === false ? undefined : (node) => this.session.removed(node),
-      named: options.nativeDataPath === false ? undefined : (parent, name, node, ino) => this.session.named(parent, name, node, ino),
+      named: options.nativeDataPath === false ? undefined : (parent, name, node, ino, born) => this.session.named(parent, name, node, ino, born),
       unnamed: (parent, name) => this.session.unnamed(parent, name),
       settle: (node, lookups, drop) => this.session.settle(node, lookups, drop),
       backingOpen: (fd) => this.session.backingOpen(fd),

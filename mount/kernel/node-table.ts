@@ -35,10 +35,28 @@ export interface Link {
   readonly name: string;
 }
 
+/**
+ * What tells one backing file from another: its inode number, and its birth time (ns) where the backing has
+ * one (0n where not: S3, whose inode numbers come from names). ext4 gives a new file the number of one just
+ * deleted, so a file made beside the mount can carry the number of a node the table still has.
+ */
+export interface FileId {
+  readonly ino: bigint;
+  readonly born: bigint;
+}
+
+/** Whether `a` and `b` are one file: the same inode number, born at the same time where both say. */
+export const sameFile = (a: FileId, b: FileId): boolean => a.ino === b.ino && (a.born === b.born || a.born === 0n || b.born === 0n);
+
+/** A file as a message names it: `inode 12`, or `inode 12 born 1764...` where its birth time is known. */
+export const fileName = (file: FileId): string => `inode ${file.ino}${file.born === 0n ? '' : ` born ${file.born}`}`;
+
 export interface Node {
   readonly id: number;
   /** the inode number in the backing store (0n for the root, which is never looked up) */
   readonly ino: bigint;
+  /** its birth time (0n where unknown) */
+  readonly born: bigint;
   /** the node's names, oldest first; empty once every name was unlinked */
   links: Link[];
   lookups: number;
@@ -48,7 +66,7 @@ const keyOf = (parent: Node, name: string): string => `${parent.id}/${name}`;
 
 /** The data path's table of known names (native/src/fuse/node-table.h). */
 export interface KnownNames {
-  /** `name` in `parent` is node `node`, inode `ino` */
+  /** `name` in `parent` is node `node` (its inode number and birth time) */
   named(parent: Node, name: string, node: Node): void;
   /** `name` in `parent` names that node no longer */
   unnamed(parent: Node, name: string): void;
@@ -60,10 +78,10 @@ export class NodeTable {
   private readonly nodes = new Map<number, Node>();
   /** (parent id, name) -> the node known under that name */
   private readonly byName = new Map<string, Node>();
-  /** inode number -> the node of that inode, while it has a name */
+  /** inode number -> the node of the file with that number (see FileId), while it has a name */
   private readonly byIno = new Map<bigint, Node>();
   private nextId = FUSE_ROOT_ID + 1;
-  readonly root: Node = { id: FUSE_ROOT_ID, ino: 0n, links: [], lookups: 1 };
+  readonly root: Node = { id: FUSE_ROOT_ID, ino: 0n, born: 0n, links: [], lookups: 1 };
 
   /** nodes the kernel forgot that are kept with their names, oldest first */
   private readonly forgotten = new Set<Node>();
@@ -108,25 +126,27 @@ export class NodeTable {
   }
 
   /**
-   * A successful lookup of `name` in `parent`, which is inode `ino` (LOOKUP, CREATE, MKDIR, LINK, ... and
-   * each READDIRPLUS entry). Another name of a known inode gives its node; a name that now names another
-   * inode than the table thought (changed behind the mount's back) is moved to that inode's node.
+   * A successful lookup of `name` in `parent`, which is file `file` (LOOKUP, CREATE, MKDIR, LINK, ... and
+   * each READDIRPLUS entry). Another name of a known file gives its node; a name that now names another
+   * file than the table thought (changed behind the mount's back) is moved to that file's node. A file with
+   * the inode number of a known node but another birth time is a new file (the node's was deleted).
    */
-  lookedUp(parent: Node, name: string, ino: bigint): Node {
+  lookedUp(parent: Node, name: string, file: FileId): Node {
     const key = keyOf(parent, name);
     let node = this.byName.get(key);
-    if (node && node.ino !== ino) {
+    if (node && !sameFile(node, file)) {
       this.unlinked(parent, name);
       node = undefined;
     }
     if (!node) {
-      node = this.byIno.get(ino);
+      node = this.byIno.get(file.ino);
+      if (node && !sameFile(node, file)) node = undefined;
       // a forgotten node is reached by its own names only (see above)
       if (node && this.forgotten.has(node) && this.letGo(node)) node = undefined;
       if (!node) {
-        node = { id: this.nextId++, ino, links: [], lookups: 0 };
+        node = { id: this.nextId++, ino: file.ino, born: file.born, links: [], lookups: 0 };
         this.nodes.set(node.id, node);
-        this.byIno.set(ino, node);
+        this.byIno.set(file.ino, node);
       }
       node.links.push({ parent, name });
       this.byName.set(key, node);

@@ -14,7 +14,7 @@ import { O, type Stat } from '../../src/io/engine.js';
 import { decodeStatx } from '../../src/io/statx.js';
 import type { PosixFs } from '../posix-fs.js';
 import type { Logger } from '../../src/log.js';
-import { NodeTable, type KnownNames, type Node } from './node-table.js';
+import { fileName, NodeTable, sameFile, type FileId, type KnownNames, type Node } from './node-table.js';
 import {
   COPY_FILE_RANGE_MAX_32,
   FATTR,
@@ -71,21 +71,22 @@ export interface NativePort {
   /** hands an open file's handle to the native data path (native/src/fuse/data-path.h); absent: none */
   attach?: (fh: number, node: number, access: NativeAccess) => void;
   /**
-   * has the data path answer GETATTR of directory node `node`, inode `ino` (0n: the root), open as `fd`,
+   * has the data path answer GETATTR of directory node `node`, inode `ino` born `born` (0n: not checked,
+   * the root; born 0n: the inode number alone), open as `fd`,
    * and LOOKUP of names it does not have but `kept` (native/src/fuse/node-table.h): 0, or an errno; and
    * stop (detach)
    */
-  attachDirectory?: (node: number, fd: number, ino: bigint, kept: readonly string[]) => number;
+  attachDirectory?: (node: number, fd: number, ino: bigint, born: bigint, kept: readonly string[]) => number;
   detachDirectory?: (node: number) => void;
   /** has the data path answer ENOENT to GETATTR and SETATTR of node `node`, which nothing can reach again */
   removed?: (node: number) => void;
   /**
    * known names (native/src/fuse/node-table.h): the data path answers a LOOKUP of `name` (UTF-8) in
-   * attached directory `parent` that finds inode `ino` with node `node`, counting the lookup; `unnamed`
+   * attached directory `parent` that finds inode `ino` born `born` (0n: any) with node `node`, counting the lookup; `unnamed`
    * takes a name back; `settle` adds the lookups counted natively to JavaScript's count and returns the
    * total, and with `drop` a total of 0 removes the node's names (atomically)
    */
-  named?: (parent: number, name: string, node: number, ino: bigint) => void;
+  named?: (parent: number, name: string, node: number, ino: bigint, born: bigint) => void;
   unnamed?: (parent: number, name: string) => number;
   settle?: (node: number, lookups: number, drop: boolean) => number;
   /** FUSE passthrough: a backing file id for descriptor fd, or -errno; and forgetting one */
@@ -258,7 +259,7 @@ export class KernelOps {
   private knownNames(native: Pick<Required<NativePort>, 'named' | 'unnamed' | 'settle'> | undefined): KnownNames {
     return {
       named: (parent, name, node) => {
-        if (native && this.attachedDirectories.has(parent.id) && isWellFormed(name)) native.named(parent.id, name, node.id, node.ino);
+        if (native && this.attachedDirectories.has(parent.id) && isWellFormed(name)) native.named(parent.id, name, node.id, node.ino, node.born);
       },
       unnamed: (parent, name) => {
         this.removals = native ? native.unnamed(parent.id, name) : this.removals + 1;
@@ -338,13 +339,23 @@ export class KernelOps {
     return { parent, name, path: joinPath(this.pathOf(parent.id), name) };
   }
 
+  /** Which file `stat` describes (see FileId): no birth time where inode numbers come from names (S3's is its mtime). */
+  private fileOf(stat: Stat): FileId {
+    return { ino: stat.ino, born: this.options.inodesFromNames ? 0n : stat.birthtimeNs };
+  }
+
+  /** Whether `stat` describes node `node`'s file. */
+  private isNode(node: Node, stat: Stat): boolean {
+    return sameFile(node, this.fileOf(stat));
+  }
+
   private entry(node: Node, stat: EntryStat): Buffer {
     return entryOut(node.id, stat, this.entryValid, this.attrValid);
   }
 
   /** The entry of `name` in `parent` (a lookup of it), which `stat` describes. */
   private entryOf(parent: Node, name: string, stat: EntryStat): Buffer {
-    return this.entry(this.nodes.lookedUp(parent, name, stat.ino), stat);
+    return this.entry(this.nodes.lookedUp(parent, name, this.fileOf(stat)), stat);
   }
 
   /**
@@ -416,7 +427,7 @@ export class KernelOps {
   private stillTrue(parent: Node, name: string, stat: EntryStat | undefined, seen: Seen): boolean {
     if (!stat) return this.noRenameSince(seen);
     const known = this.nodes.at(parent, name);
-    if (known) return known.ino === stat.ino;
+    if (known) return this.isNode(known, stat);
     return this.noRenameSince(seen) && this.unchangedSince(parent, seen);
   }
 
@@ -481,9 +492,9 @@ export class KernelOps {
   private async ownPath(node: Node, path: string): Promise<void> {
     if (node === this.nodes.root || this.options.inodesFromNames) return;
     const found = await this.posix.stat(path).catch(() => undefined);
-    if (found?.ino === node.ino) return;
-    const there = found ? `inode ${found.ino}` : 'nothing';
-    throw errorOf('ESTALE', `node ${node.id}: its path holds ${there}, not inode ${node.ino}: changed beside the mount`);
+    if (found && this.isNode(node, found)) return;
+    const there = found ? fileName(this.fileOf(found)) : 'nothing';
+    throw errorOf('ESTALE', `node ${node.id}: its path holds ${there}, not ${fileName(node)}: changed beside the mount`);
   }
 
   /**
@@ -602,14 +613,17 @@ export class KernelOps {
     if (path === undefined) return this.statUnnamed(node);
     if (node === this.nodes.root) return this.posix.stat(path);
     const stat = await this.posix.stat(path).catch(() => undefined);
-    if (stat?.ino === node.ino) return stat;
+    if (stat && this.isNode(node, stat)) return stat;
     return this.atPath(
       node,
       async (now) => {
         const again = await this.posix.stat(now);
-        return again.ino === node.ino
+        return this.isNode(node, again)
           ? again
-          : this.statUnnamed(node, errorOf('ESTALE', `node ${id}: the file at its path is inode ${again.ino}, not ${node.ino}: changed beside the mount`));
+          : this.statUnnamed(
+              node,
+              errorOf('ESTALE', `node ${id}: the file at its path is ${fileName(this.fileOf(again))}, not ${fileName(node)}: changed beside the mount`),
+            );
       },
       () => this.statUnnamed(node, this.unnamedError(node, true)),
     );
@@ -647,7 +661,10 @@ export class KernelOps {
     if (!node || path === undefined) return;
     this.attachedDirectories.add(id);
     this.posix
-      .withDirectoryDescriptor(path, (fd, kept) => this.attachedDirectories.has(id) && this.nodes.path(node) === path && attach(id, fd, node.ino, kept) === 0)
+      .withDirectoryDescriptor(
+        path,
+        (fd, kept) => this.attachedDirectories.has(id) && this.nodes.path(node) === path && attach(id, fd, node.ino, node.born, kept) === 0,
+      )
       .then((attached) => {
         if (!attached) this.attachedDirectories.delete(id);
       })
@@ -942,17 +959,17 @@ export class KernelOps {
     if (path === undefined) throw this.unnamedError(node);
     const first = await this.posix.open(path, flags).catch(() => undefined);
     if (first !== undefined) {
-      if (this.posix.openedStat(first).ino === node.ino || node === this.nodes.root) return first;
+      if (this.isNode(node, this.posix.openedStat(first)) || node === this.nodes.root) return first;
       await this.posix.release(first);
     }
     return this.atPath(
       node,
       async (now) => {
         const fh = await this.posix.open(now, flags);
-        const ino = this.posix.openedStat(fh).ino;
-        if (ino === node.ino) return fh;
+        const opened = this.posix.openedStat(fh);
+        if (this.isNode(node, opened)) return fh;
         await this.posix.release(fh);
-        throw errorOf('ESTALE', `node ${node.id}: the file at its path is inode ${ino}, not ${node.ino}: changed beside the mount`);
+        throw errorOf('ESTALE', `node ${node.id}: the file at its path is ${fileName(this.fileOf(opened))}, not ${fileName(node)}: changed beside the mount`);
       },
       undefined,
       true,
@@ -970,7 +987,7 @@ export class KernelOps {
     try {
       // the file as made, unless a chown for the caller changed it since
       const stat = (await this.ownedByCaller(path, parent, request)) ? await this.posix.fstat(fh) : this.posix.openedStat(fh);
-      const node = this.nodes.lookedUp(parent, name, stat.ino);
+      const node = this.nodes.lookedUp(parent, name, this.fileOf(stat));
       return [this.entry(node, stat), this.opened(node.id, fh)];
     } catch (error) {
       await this.posix.release(fh);
@@ -1203,7 +1220,7 @@ export class KernelOps {
         // node (c09a29f; `mv d e; ls e` failed ESTALE otherwise)
         const named = dots || !stat ? undefined : decodeName(name);
         const learn = named !== undefined && (this.stillTrue(dir.node, named, stat, seen) || this.noRenameSince(seen));
-        const node = learn ? this.nodes.lookedUp(dir.node, named, stat!.ino) : undefined;
+        const node = learn ? this.nodes.lookedUp(dir.node, named, this.fileOf(stat!)) : undefined;
         writeEntry(out, used, node?.id ?? 0, node ? stat : undefined, this.entryValid, this.attrValid);
         writeDirent(out, used + Size.ENTRY_OUT, ino, index + 1, type, name);
       } else {

@@ -117,21 +117,21 @@ export interface NativeFuseSession {
    */
   attach(fh: number, fd: number, nodeid: number, sizeCell: Float64Array, syncByStorage: boolean, readyCell?: Float64Array, servedCell?: Float64Array): void;
   /**
-   * from now until detachDirectory, the data path answers GETATTR of node `nodeid`, inode `ino` (0n: not
-   * checked), the directory open as `fd` (of which it keeps a duplicate), and LOOKUP of a name absent from
+   * from now until detachDirectory, the data path answers GETATTR of node `nodeid`, inode `ino` born `born`
+   * (ino 0n: not checked; born 0n: the number alone), the directory open as `fd` (of which it keeps a duplicate), and LOOKUP of a name absent from
    * it, but for the names in `kept`; 0, or an errno (EMFILE when it holds as many as it keeps, ESTALE when
    * `fd` is not that directory)
    */
-  attachDirectory(nodeid: number, fd: number, ino: bigint, kept: readonly string[]): number;
+  attachDirectory(nodeid: number, fd: number, ino: bigint, born: bigint, kept: readonly string[]): number;
   detachDirectory(nodeid: number): void;
   /** node `nodeid` lost its last name with no handle open: the data path answers its GETATTR and SETATTR with ENOENT */
   removed(nodeid: number): void;
   /**
    * known names (native/src/fuse/node-table.h): a LOOKUP of `name` in attached directory `parent` that finds
-   * inode `ino` is answered natively with node `nodeid` (its lookup counted there); `unnamed` takes it back
+   * inode `ino` born `born` (0n: any) is answered natively with node `nodeid` (its lookup counted there); `unnamed` takes it back
    * and returns the count of names taken back so far (forwarded with the statx of the LOOKUPs it leaves to JavaScript)
    */
-  named(parent: number, name: string, nodeid: number, ino: bigint): void;
+  named(parent: number, name: string, nodeid: number, ino: bigint, born: bigint): void;
   unnamed(parent: number, name: string): number;
   /** JavaScript's count `lookups` of the node plus the lookups answered natively (taken); with `drop`, a total of 0 also removes its names */
   settle(nodeid: number, lookups: number, drop: boolean): number;

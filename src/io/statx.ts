@@ -4,8 +4,9 @@ import type { Stat } from './engine.js';
 import { native } from './native.js';
 
 export const STATX_SIZE = 256;
+const STATX_BTIME = 0x800;
 // STATX_BASIC_STATS | STATX_BTIME | STATX_DIOALIGN
-export const STATX_MASK = 0x7ff | 0x800 | 0x2000;
+export const STATX_MASK = 0x7ff | STATX_BTIME | 0x2000;
 
 function timeNs(view: DataView, at: number): bigint {
   return view.getBigInt64(at, true) * 1_000_000_000n + BigInt(view.getUint32(at + 8, true));
@@ -25,7 +26,7 @@ export function decodeStatx(buffer: Uint8Array): Stat {
     size: Number(view.getBigUint64(40, true)),
     blocks: Number(view.getBigUint64(48, true)),
     atimeNs: timeNs(view, 64),
-    birthtimeNs: timeNs(view, 80),
+    birthtimeNs: (mask & STATX_BTIME) !== 0 ? timeNs(view, 80) : 0n, // 0n: the file system keeps none
     ctimeNs: timeNs(view, 96),
     mtimeNs: timeNs(view, 112),
     dev: view.getUint32(136, true) * 0x100000 + view.getUint32(140, true),

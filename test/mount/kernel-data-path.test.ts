@@ -521,3 +521,38 @@ test('kernel transport (data path): an open after a change beside the mount read
   m.sh('printf CCCC > d/f');
   t.equal(m.sh('cat d/f'), 'CCCC', 'written through the mount: read as written');
 });
+
+// ext4 gives a new file the inode number of one just deleted: a file removed beside the mount and another made
+// there at once can carry the removed one's number. The mount tells them apart by their birth times; taken as
+// the node of the removed file, the new one would show its size and its open would look at the old path.
+test('kernel transport (data path): a file made beside the mount with the inode number of one removed there is a new file', async (t) => {
+  const m = await withMount(t, 'io_uring', ['--transport', 'kernel']);
+  const dir = path.join(m.backing, 'd');
+  m.sh('mkdir d');
+  let reused = '';
+  for (let attempt = 0; attempt < 20 && !reused; attempt++) {
+    const f = `f${attempt}`;
+    m.sh(`printf "the removed file, longer than the new one" > d/${f} && stat d/${f} >/dev/null && cat d/${f} >/dev/null`);
+    const removed = fs.statSync(path.join(dir, f)).ino;
+    fs.rmSync(path.join(dir, f));
+    fs.writeFileSync(path.join(dir, 'g'), 'new\n');
+    if (fs.statSync(path.join(dir, 'g')).ino === removed) reused = f;
+    else fs.rmSync(path.join(dir, 'g'));
+  }
+  if (!reused) {
+    t.skip('the backing file system gave no inode number twice in 20 attempts');
+    return;
+  }
+  t.equal(m.sh('stat -c %s d/g'), '4\n', `g made beside the mount with ${reused}'s inode number: its own size`);
+  t.equal(m.sh('cat d/g'), 'new\n', 'and its own bytes');
+  t.ok(m.sh(`${dropCaches}; cat d/${reused} 2>&1 || true`).includes('No such file'), `${reused}, removed beside the mount, is absent`);
+  // the same name, the same inode number, another file: its bytes, not the page cache of the removed one
+  m.sh('printf "the first h, longer than the second" > d/h && cat d/h >/dev/null');
+  const first = fs.statSync(path.join(dir, 'h')).ino;
+  fs.rmSync(path.join(dir, 'h'));
+  fs.writeFileSync(path.join(dir, 'h'), 'second h\n');
+  if (fs.statSync(path.join(dir, 'h')).ino === first) {
+    t.equal(m.sh(`${dropCaches}; cat d/h`), 'second h\n', 'h made again beside the mount with its inode number: the new bytes');
+    t.equal(m.sh('stat -c %s d/h'), '9\n', 'and the new size');
+  }
+});

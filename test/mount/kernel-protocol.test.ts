@@ -4,7 +4,7 @@
 import test from 'tape';
 
 import { InitError, negotiate } from '../../mount/kernel/init.js';
-import { NodeTable, type Node } from '../../mount/kernel/node-table.js';
+import { NodeTable, type FileId, type Node } from '../../mount/kernel/node-table.js';
 import { KernelOps, type NativePort } from '../../mount/kernel/operations.js';
 import type { PosixFs } from '../../mount/posix-fs.js';
 import { FATTR, InitFlag, Opcode, Size } from '../../mount/kernel/protocol.js';
@@ -83,19 +83,37 @@ test('INIT: the flags we want among those offered, 1 MiB requests, the smaller m
   t.end();
 });
 
+/** A file of inode number `ino`, born at `born` (0n: a backing that does not say). */
+const fid = (ino: bigint, born = 0n): FileId => ({ ino, born });
+
+test('NodeTable: a file with the inode number of a known node but another birth time is a new node', (t) => {
+  const nodes = new NodeTable();
+  const f = nodes.lookedUp(nodes.root, 'f', fid(40n, 1000n));
+  t.equal(nodes.lookedUp(nodes.root, 'f', fid(40n, 1000n)), f, 'the same file under its name: its node');
+  t.equal(nodes.lookedUp(nodes.root, 'f2', fid(40n, 1000n)), f, 'and under a second name (a hard link)');
+  const g = nodes.lookedUp(nodes.root, 'g', fid(40n, 2000n));
+  t.notEqual(g.id, f.id, 'the inode number again, born later, under another name: a new node');
+  t.equal(nodes.path(f), 'f', 'the old node keeps its names');
+  const again = nodes.lookedUp(nodes.root, 'f', fid(40n, 3000n));
+  t.ok(again.id !== f.id && again.id !== g.id, 'under the old name, born later still: another new node');
+  t.equal(nodes.path(f), 'f2', 'which took the name from the old node');
+  t.equal(nodes.lookedUp(nodes.root, 'h', fid(40n)), again, 'a birth time unknown: the inode number alone decides');
+  t.end();
+});
+
 test('NodeTable: lookups count, forget drops, a renamed directory moves its subtree, unlink detaches', (t) => {
   const nodes = new NodeTable();
-  const dir = nodes.lookedUp(nodes.root, 'dir', 10n);
-  t.equal(nodes.lookedUp(nodes.root, 'dir', 10n), dir, 'the same name is the same node');
+  const dir = nodes.lookedUp(nodes.root, 'dir', fid(10n));
+  t.equal(nodes.lookedUp(nodes.root, 'dir', fid(10n)), dir, 'the same name is the same node');
   t.equal(dir.lookups, 2, 'counted twice');
-  const file = nodes.lookedUp(dir, 'f\udcff', 11n);
+  const file = nodes.lookedUp(dir, 'f\udcff', fid(11n));
   t.equal(nodes.path(file), 'dir/f\udcff', 'paths are made of name strings (bytes kept)');
-  t.notEqual(nodes.lookedUp(dir, 'f\udcfe', 12n).id, file.id, 'two byte-distinct names are two nodes');
+  t.notEqual(nodes.lookedUp(dir, 'f\udcfe', fid(12n)).id, file.id, 'two byte-distinct names are two nodes');
   nodes.renamed(nodes.root, 'dir', nodes.root, 'moved');
   t.equal(nodes.path(file), 'moved/f\udcff', 'a renamed directory takes its subtree along');
   nodes.unlinked(dir, 'f\udcff');
   t.equal(nodes.path(file), undefined, 'an unlinked node has no path');
-  t.notEqual(nodes.lookedUp(dir, 'f\udcff', 11n).id, file.id, 'a new file under the old name (even with the inode number reused) is a new node');
+  t.notEqual(nodes.lookedUp(dir, 'f\udcff', fid(11n)).id, file.id, 'a new file under the old name (even with the inode number reused) is a new node');
   nodes.forget(dir.id, 1);
   t.ok(nodes.get(dir.id), 'kept while lookups remain');
   nodes.forget(dir.id, 1);
@@ -107,24 +125,24 @@ test('NodeTable: lookups count, forget drops, a renamed directory moves its subt
 
 test('NodeTable: the names of one inode (hard links) are one node, which keeps a path while one name is left', (t) => {
   const nodes = new NodeTable();
-  const a = nodes.lookedUp(nodes.root, 'a', 20n);
-  const d = nodes.lookedUp(nodes.root, 'd', 21n);
-  t.equal(nodes.lookedUp(d, 'b', 20n), a, 'a second name of inode 20 is the same node');
+  const a = nodes.lookedUp(nodes.root, 'a', fid(20n));
+  const d = nodes.lookedUp(nodes.root, 'd', fid(21n));
+  t.equal(nodes.lookedUp(d, 'b', fid(20n)), a, 'a second name of inode 20 is the same node');
   t.equal(a.lookups, 2, 'each name counts a lookup');
   nodes.unlinked(nodes.root, 'a');
   t.equal(nodes.path(a), 'd/b', 'after unlinking the first name the node lives on under the second');
   nodes.renamed(d, 'b', nodes.root, 'c');
   t.equal(nodes.path(a), 'c', 'a rename moves the remaining name');
-  nodes.lookedUp(d, 'x', 20n);
+  nodes.lookedUp(d, 'x', fid(20n));
   nodes.renamed(d, 'x', nodes.root, 'c');
   t.deepEqual(nodes.path(a), 'c', 'renaming a name onto another name of the same file changes nothing');
-  t.equal(nodes.lookedUp(nodes.root, 'c', 30n).id !== a.id, true, 'a name found naming another inode moves to that inode');
+  t.equal(nodes.lookedUp(nodes.root, 'c', fid(30n)).id !== a.id, true, 'a name found naming another inode moves to that inode');
   t.equal(nodes.path(a), 'd/x', 'the old inode keeps its other name');
   nodes.exchanged(nodes.root, 'c', d, 'x');
   t.equal(nodes.path(a), 'c', 'RENAME_EXCHANGE swaps the nodes of the two names');
   nodes.forget(a.id, a.lookups);
   t.equal(nodes.get(a.id), undefined, 'forgotten');
-  t.notEqual(nodes.lookedUp(nodes.root, 'c', 20n).id, a.id, 'a forgotten node is not found by its inode');
+  t.notEqual(nodes.lookedUp(nodes.root, 'c', fid(20n)).id, a.id, 'a forgotten node is not found by its inode');
   t.end();
 });
 
@@ -184,7 +202,7 @@ test('LOOKUP gives the directory looked in to the data path, once', async (t) =>
   const ops = new KernelOps(posix, { attrTimeout: 1, entryTimeout: 1, xattr: false }, () => {}, port).table();
   await ops.get(Opcode.LOOKUP)!(decodeRequest(raw(Opcode.LOOKUP, Buffer.from('a\0'))));
   await ops.get(Opcode.LOOKUP)!(decodeRequest(raw(Opcode.LOOKUP, Buffer.from('b\0'))));
-  t.deepEqual(attached, [[1, 5, 0n, []]], 'the root (node 1, inode not checked), with its descriptor, once');
+  t.deepEqual(attached, [[1, 5, 0n, 0n, []]], 'the root (node 1, inode not checked), with its descriptor, once');
   t.end();
 });
 
@@ -216,19 +234,19 @@ function knownNames() {
 test('NodeTable: each name given a node is told to the data path, each taken away before the change is answered', (t) => {
   const known = knownNames();
   const nodes = new NodeTable(undefined, known.port);
-  const dir = nodes.lookedUp(nodes.root, 'd', 10n);
-  const a = nodes.lookedUp(dir, 'a', 11n);
-  const b = nodes.lookedUp(dir, 'b', 12n);
+  const dir = nodes.lookedUp(nodes.root, 'd', fid(10n));
+  const a = nodes.lookedUp(dir, 'a', fid(11n));
+  const b = nodes.lookedUp(dir, 'b', fid(12n));
   t.deepEqual([...known.names.keys()].sort(), ['1/d', `${dir.id}/a`, `${dir.id}/b`], 'every entry answered');
   nodes.renamed(dir, 'a', dir, 'b');
   t.deepEqual(known.names.get(`${dir.id}/b`), { node: a.id, ino: 11n }, 'a rename over b: b is a');
   t.notOk(known.names.has(`${dir.id}/a`), 'and a is no longer known');
-  const c = nodes.lookedUp(dir, 'c', 13n);
+  const c = nodes.lookedUp(dir, 'c', fid(13n));
   nodes.exchanged(dir, 'b', dir, 'c');
   t.deepEqual([known.names.get(`${dir.id}/b`)?.node, known.names.get(`${dir.id}/c`)?.node], [c.id, a.id], 'an exchange swaps them');
   nodes.unlinked(dir, 'b');
   t.notOk(known.names.has(`${dir.id}/b`), 'an unlinked name is not');
-  nodes.lookedUp(dir, 'c', 99n);
+  nodes.lookedUp(dir, 'c', fid(99n));
   t.deepEqual(known.names.get(`${dir.id}/c`)?.ino, 99n, 'a name found to be another inode is that inode');
   t.ok(b, 'b was a node');
   t.end();
@@ -237,14 +255,14 @@ test('NodeTable: each name given a node is told to the data path, each taken awa
 test('NodeTable: lookups answered natively count; a FORGET drops a node only when the total is zero', (t) => {
   const known = knownNames();
   const nodes = new NodeTable(undefined, known.port);
-  const f = nodes.lookedUp(nodes.root, 'f', 20n);
+  const f = nodes.lookedUp(nodes.root, 'f', fid(20n));
   for (let i = 0; i < 5; i++) known.answer(1, 'f');
   nodes.forget(f.id, 3);
   t.equal(nodes.get(f.id), f, 'the kernel gave back 3 of 6 lookups: kept');
   nodes.forget(f.id, 3);
   t.equal(nodes.get(f.id), undefined, 'the last 3: dropped');
   t.notOk(known.names.has('1/f'), 'with its name (so the data path cannot give it out again)');
-  t.notEqual(nodes.lookedUp(nodes.root, 'f', 20n).id, f.id, 'a LOOKUP after that makes a new node');
+  t.notEqual(nodes.lookedUp(nodes.root, 'f', fid(20n)).id, f.id, 'a LOOKUP after that makes a new node');
   t.end();
 });
 
@@ -252,7 +270,7 @@ test('NodeTable: a forgotten node with a name is kept (bounded) and can be given
   const known = knownNames();
   const gone: number[] = [];
   const nodes = new NodeTable((node) => gone.push(node.id), known.port, 2);
-  const [a, b, c] = ['a', 'b', 'c'].map((name, i) => nodes.lookedUp(nodes.root, name, BigInt(30 + i)));
+  const [a, b, c] = ['a', 'b', 'c'].map((name, i) => nodes.lookedUp(nodes.root, name, fid(BigInt(30 + i))));
   nodes.forget(a!.id, 1);
   t.equal(nodes.get(a!.id), a, 'forgotten, kept');
   t.equal(known.answer(1, 'a'), a!.id, 'its name still known: the data path gives it out again');
@@ -263,9 +281,9 @@ test('NodeTable: a forgotten node with a name is kept (bounded) and can be given
   nodes.forget(a!.id, 1);
   t.equal(nodes.get(b!.id), undefined, 'a forgotten again: the oldest (b) is let go');
   t.deepEqual(gone, [b!.id], 'and reported gone');
-  t.equal(nodes.lookedUp(nodes.root, 'a', 30n), a, 'a lookup by JavaScript of a kept name gives its node');
+  t.equal(nodes.lookedUp(nodes.root, 'a', fid(30n)), a, 'a lookup by JavaScript of a kept name gives its node');
   nodes.forget(a!.id, 1);
-  t.equal(nodes.lookedUp(nodes.root, 'a2', 30n).id === a!.id, false, 'another name of its inode (a hard link, or a reused number) lets it go first');
+  t.equal(nodes.lookedUp(nodes.root, 'a2', fid(30n)).id === a!.id, false, 'another name of its inode (a hard link, or a reused number) lets it go first');
   t.equal(nodes.get(a!.id), undefined, 'a is gone');
   nodes.unlinked(nodes.root, 'c');
   t.equal(nodes.get(c!.id), undefined, 'a kept node that loses its last name goes');

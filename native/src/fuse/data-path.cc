@@ -662,8 +662,9 @@ bool DataPath::ServeByNode(const Request& request) {
   std::shared_ptr<AttachedDirectory> directory = nodes_.Directory(request.header.nodeid);
   if (!directory) return false;
   struct statx stx;
-  if (statx(directory->fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &stx) != 0) return false;
-  if (directory->ino != 0 && stx.stx_ino != directory->ino) return false;
+  if (statx(directory->fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS | STATX_BTIME, &stx) != 0)
+    return false;
+  if (directory->file.ino != 0 && !directory->file.Is(FileOf(stx))) return false;
   SendAttributes(request, stx);
   counters_.served.fetch_add(1, std::memory_order_relaxed);
   counters_.Record(kind, start_ns, 0);
@@ -673,7 +674,7 @@ bool DataPath::ServeByNode(const Request& request) {
 // A LOOKUP in an attached directory is one statx of the name relative to the directory's descriptor, made
 // here (through the ring io_uring would hand it to an io-wq worker: two thread wake-ups). A name it does
 // not have is answered here, absent for the entry timeout: the first request of every create. A name that is
-// there and that JavaScript gave a node id, still the inode it was then, is answered here with that node (its
+// there and that JavaScript gave a node id, still the file it was then (FileId), is answered here with that node (its
 // lookup counted: node-table.h, "Known names"); another name that is there goes to JavaScript, which makes
 // nodes, with the statx after the request and the count of names taken away before it was made
 // (mount/kernel/request.ts). Anything else (an error other than
@@ -697,7 +698,7 @@ bool DataPath::ServeLookup(const Request& request) {
   seen.removals = nodes_.Removals();
   struct statx& stx = seen.stx;
   if (statx(directory->fd, name, AT_SYMLINK_NOFOLLOW, kLookupStatxMask, &stx) == 0) {
-    const uint64_t nodeid = nodes_.Known(request.header.nodeid, name, stx.stx_ino);
+    const uint64_t nodeid = nodes_.Known(request.header.nodeid, name, FileOf(stx));
     if (nodeid == 0) {
       transport_.ForwardCopy(request, &seen, sizeof seen);
       return true;

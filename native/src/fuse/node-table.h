@@ -4,8 +4,8 @@
 // and under default_permissions it asks for them again (GETATTR of the parent) before the next lookup in
 // it: one request per created or removed file that needs no policy, only an fstat. JavaScript attaches a
 // directory node with the storage's descriptor of it, of which the table keeps a duplicate of its own (the
-// storage may close its descriptor when its directory cache lets it go), and the node's inode number: a
-// descriptor found to be another inode (the name was replaced while JavaScript attached it) is never
+// storage may close its descriptor when its directory cache lets it go), and the node's file (FileId): a
+// descriptor found to be another file (the name was replaced while JavaScript attached it) is never
 // answered from. JavaScript detaches the node when it loses its name or is forgotten.
 //
 // An attached directory also answers LOOKUPs of names it does not have (data-path.h, ServeLookup), except
@@ -23,9 +23,9 @@
 // of the ids it held go to JavaScript again).
 //
 // Known names: when JavaScript answers an entry (LOOKUP, CREATE, MKDIR, MKNOD, SYMLINK, LINK, a READDIRPLUS
-// entry) in an attached directory it tells the table "(parent id, name) -> (node id, inode number)" (Named).
-// A LOOKUP in an attached directory whose statx shows that inode number is answered by the data path with that
-// node (Known), without JavaScript; another inode (the name changed beside the mount), a miss, a kept name go
+// entry) in an attached directory it tells the table "(parent id, name) -> (node id, file)" (Named).
+// A LOOKUP in an attached directory whose statx shows that file is answered by the data path with that
+// node (Known), without JavaScript; another file (the name changed beside the mount), a miss, a kept name go
 // to JavaScript as before. JavaScript stays the owner of node ids: it removes a name (Unnamed) when the name
 // leaves the node (UNLINK, RMDIR, RENAME of either name, RENAME_EXCHANGE, a lookup finding another inode)
 // before that request's reply is written, so no LOOKUP the kernel sends after seeing the change can find it.
@@ -79,15 +79,35 @@
 
 namespace persistfs::fuse {
 
+// Which backing file: its inode number and its birth time in ns (0: unknown), as mount/kernel/node-table.ts
+// FileId (ext4 gives a new file the number of one just deleted). One file when the numbers are equal and
+// the birth times too where both are known.
+struct FileId {
+  uint64_t ino;
+  uint64_t born;
+
+  bool Is(const FileId& other) const {
+    return ino == other.ino && (born == other.born || born == 0 || other.born == 0);
+  }
+};
+
+// The file a statx describes (its birth time where the statx has one).
+inline FileId FileOf(const struct statx& stx) {
+  const uint64_t born = (stx.stx_mask & STATX_BTIME) != 0
+                            ? static_cast<uint64_t>(stx.stx_btime.tv_sec) * 1'000'000'000 + stx.stx_btime.tv_nsec
+                            : 0;
+  return FileId{stx.stx_ino, born};
+}
+
 // A descriptor of an attached directory, closed when the last user lets go of it.
 struct AttachedDirectory {
-  AttachedDirectory(int descriptor, uint64_t inode, std::vector<std::string> kept)
-      : fd(descriptor), ino(inode), kept_names(std::move(kept)) {}
+  AttachedDirectory(int descriptor, FileId id, std::vector<std::string> kept)
+      : fd(descriptor), file(id), kept_names(std::move(kept)) {}
   ~AttachedDirectory() { close(fd); }
   AttachedDirectory(const AttachedDirectory&) = delete;
   AttachedDirectory& operator=(const AttachedDirectory&) = delete;
   const int fd;
-  const uint64_t ino;                         // the node's inode number; 0: not checked (the root)
+  const FileId file;                          // the node's file; ino 0: not checked (the root)
   const std::vector<std::string> kept_names;  // names whose LOOKUP JavaScript answers even when absent
 
   bool LeavesToJavaScript(const char* name) const {
@@ -107,12 +127,12 @@ class NodeTable {
   // How long a removed node's GETATTR and SETATTR are ESTALE (mount/kernel/operations.ts, RECENTLY_REMOVED_MS).
   static constexpr uint64_t kRecentlyRemovedNs = 1'000'000'000;
 
-  // Node `nodeid`, inode `ino`, is the directory open as `fd` (duplicated here), whose names `kept` are
-  // JavaScript's to look up: 0, or an errno (EMFILE when full; ESTALE when fd is another inode).
-  int AttachDirectory(uint64_t nodeid, int fd, uint64_t ino, std::vector<std::string> kept) {
-    struct stat st;
-    if (fstat(fd, &st) != 0) return errno;
-    if (!S_ISDIR(st.st_mode) || (ino != 0 && static_cast<uint64_t>(st.st_ino) != ino)) return ESTALE;
+  // Node `nodeid`, file `file`, is the directory open as `fd` (duplicated here), whose names `kept` are
+  // JavaScript's to look up: 0, or an errno (EMFILE when full; ESTALE when fd is another file).
+  int AttachDirectory(uint64_t nodeid, int fd, FileId file, std::vector<std::string> kept) {
+    struct statx stx;
+    if (statx(fd, "", AT_EMPTY_PATH, STATX_TYPE | STATX_INO | STATX_BTIME, &stx) != 0) return errno;
+    if (!S_ISDIR(stx.stx_mode) || (file.ino != 0 && !file.Is(FileOf(stx)))) return ESTALE;
     std::shared_ptr<AttachedDirectory> replaced;  // closed outside the lock (or by its last user)
     std::lock_guard<std::mutex> lock(mutex_);
     if (directories_.size() >= kDirectories && directories_.count(nodeid) == 0) return EMFILE;
@@ -120,7 +140,7 @@ class NodeTable {
     if (own < 0) return errno;
     std::shared_ptr<AttachedDirectory>& slot = directories_[nodeid];
     replaced = std::move(slot);
-    slot = std::make_shared<AttachedDirectory>(own, ino, std::move(kept));
+    slot = std::make_shared<AttachedDirectory>(own, file, std::move(kept));
     return 0;
   }
 
@@ -156,20 +176,20 @@ class NodeTable {
     return now_ns - it->second < kRecentlyRemovedNs ? ESTALE : ENOENT;
   }
 
-  // JavaScript answered `name` in `parent` with node `nodeid`, inode `ino`.
-  void Named(uint64_t parent, std::string_view name, uint64_t nodeid, uint64_t ino) {
+  // JavaScript answered `name` in `parent` with node `nodeid`, file `file`.
+  void Named(uint64_t parent, std::string_view name, uint64_t nodeid, FileId file) {
     std::string key = KeyOf(parent, name);
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = names_.find(key);
     if (it != names_.end()) {
       if (it->second.nodeid == nodeid) {
-        it->second.ino = ino;
+        it->second.file = file;
         return;
       }
       LetGo(it);
     }
     if (names_.size() >= kNames) LetGo(names_.begin());
-    names_.emplace(key, KnownName{nodeid, ino});
+    names_.emplace(key, KnownName{nodeid, file});
     nodes_[nodeid].keys.push_back(std::move(key));
   }
 
@@ -187,13 +207,13 @@ class NodeTable {
   // number (a statx made before a rename or unlink finished is not learned back: operations.ts, stillTrue).
   uint64_t Removals() const { return removals_.load(std::memory_order_seq_cst); }
 
-  // A LOOKUP of `name` in `parent`, whose statx found inode `ino`: the node JavaScript gave that name, with one
-  // lookup counted for it; 0 when the name is not known as that inode (JavaScript answers).
-  uint64_t Known(uint64_t parent, const char* name, uint64_t ino) {
+  // A LOOKUP of `name` in `parent`, whose statx found file `file`: the node JavaScript gave that name, with one
+  // lookup counted for it; 0 when the name is not known as that file (JavaScript answers).
+  uint64_t Known(uint64_t parent, const char* name, FileId file) {
     std::string key = KeyOf(parent, name);
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = names_.find(key);
-    if (it == names_.end() || it->second.ino != ino) return 0;
+    if (it == names_.end() || !it->second.file.Is(file)) return 0;
     nodes_[it->second.nodeid].lookups++;
     return it->second.nodeid;
   }
@@ -225,7 +245,7 @@ class NodeTable {
  private:
   struct KnownName {
     uint64_t nodeid;
-    uint64_t ino;
+    FileId file;
   };
   struct NodeNames {
     uint64_t lookups = 0;           // LOOKUPs answered here since JavaScript last settled the node

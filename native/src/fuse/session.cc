@@ -269,20 +269,22 @@ Napi::Value FuseSession::Attach(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// attachDirectory(nodeid, fd, ino: bigint, kept: string[]): from now on the data path answers GETATTR of
-// node `nodeid`, inode `ino` (0n: not checked), the directory open as fd, with a statx of a duplicate of
+// attachDirectory(nodeid, fd, ino: bigint, born: bigint, kept: string[]): from now on the data path answers
+// GETATTR of node `nodeid`, inode `ino` born `born` (ino 0n: not checked; born 0n: the number alone, see
+// FileId in node-table.h), the directory open as fd, with a statx of a duplicate of
 // fd, and LOOKUPs of names it does not have but those in `kept` (node-table.h); 0, or an errno (EMFILE:
 // too many, ESTALE: fd is not that directory).
 Napi::Value FuseSession::AttachDirectory(const Napi::CallbackInfo& info) {
   bool lossless;
-  const uint64_t ino = info[2].As<Napi::BigInt>().Uint64Value(&lossless);
+  const FileId file{info[2].As<Napi::BigInt>().Uint64Value(&lossless),
+                    info[3].As<Napi::BigInt>().Uint64Value(&lossless)};
   std::vector<std::string> kept;
-  if (info.Length() > 3 && info[3].IsArray()) {
-    auto names = info[3].As<Napi::Array>();
+  if (info.Length() > 4 && info[4].IsArray()) {
+    auto names = info[4].As<Napi::Array>();
     for (uint32_t i = 0; i < names.Length(); i++) kept.push_back(names.Get(i).As<Napi::String>().Utf8Value());
   }
   return Napi::Number::New(
-      info.Env(), nodes_.AttachDirectory(static_cast<uint64_t>(I64(info, 0)), I32(info, 1), ino, std::move(kept)));
+      info.Env(), nodes_.AttachDirectory(static_cast<uint64_t>(I64(info, 0)), I32(info, 1), file, std::move(kept)));
 }
 
 // detachDirectory(nodeid): JavaScript answers its GETATTR again (the node lost its name, or was forgotten).
@@ -298,13 +300,15 @@ Napi::Value FuseSession::Removed(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// named(parent, name, nodeid, ino: bigint): JavaScript answered `name` (a string: its UTF-8 bytes) in directory
-// node `parent` with node `nodeid`, inode `ino`; a LOOKUP of it that finds that inode is answered natively.
+// named(parent, name, nodeid, ino: bigint, born: bigint): JavaScript answered `name` (a string: its UTF-8 bytes)
+// in directory node `parent` with node `nodeid`, file (ino, born); a LOOKUP of it that finds that file is
+// answered natively.
 Napi::Value FuseSession::Named(const Napi::CallbackInfo& info) {
   bool lossless;
-  const uint64_t ino = info[3].As<Napi::BigInt>().Uint64Value(&lossless);
+  const FileId file{info[3].As<Napi::BigInt>().Uint64Value(&lossless),
+                    info[4].As<Napi::BigInt>().Uint64Value(&lossless)};
   const std::string name = info[1].As<Napi::String>().Utf8Value();
-  nodes_.Named(static_cast<uint64_t>(I64(info, 0)), name, static_cast<uint64_t>(I64(info, 2)), ino);
+  nodes_.Named(static_cast<uint64_t>(I64(info, 0)), name, static_cast<uint64_t>(I64(info, 2)), file);
   return info.Env().Undefined();
 }
 
