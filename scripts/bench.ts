@@ -26,7 +26,7 @@ import { formatBackupTable } from './bench/backup-report.js';
 import { formatRemoteTables } from './bench/remote-report.js';
 import { BACKUP_FULL, BACKUP_QUICK, REMOTE_FULL, REMOTE_PARTS, REMOTE_QUICK, runRemoteSection, type RemoteSectionResult } from './bench/remote-section.js';
 import { formatWalTable, formatWalTargets } from './bench/wal-report.js';
-import { runWalSection, WAL_FULL, WAL_NOTES, WAL_QUICK, type WalSectionResult } from './bench/wal-section.js';
+import { runWalSection, WAL_FULL, WAL_NOTES, WAL_POLICIES, WAL_QUICK, type WalSectionResult } from './bench/wal-section.js';
 import { addMeasurements, NOTHING_MEASURED, type Measurement } from './bench/workers.js';
 import {
   allWorkloads,
@@ -80,6 +80,13 @@ async function parseArguments() {
       default: [...REMOTE_PARTS],
       describe: "the remote section's parts: the mounts (workloads 1-4) and the backup of an LSM checkpoint (workload 5)",
     })
+    .option('wal-sync', {
+      type: 'string',
+      array: true,
+      choices: WAL_POLICIES,
+      default: [...WAL_POLICIES],
+      describe: "the WAL section's sync policies (--wal-sync none: only the 'none' rows)",
+    })
     .option('lsm-peers', {
       type: 'string',
       array: true,
@@ -89,7 +96,7 @@ async function parseArguments() {
     })
     .option('fio', { type: 'boolean', default: true, describe: 'run fio as the ceiling (--no-fio to skip)' })
     .option('clean', { type: 'boolean', default: false, describe: 'delete the big data files at the end' })
-    .check(() => refuseEmptyLists(hideBin(process.argv), ['section', 'only', 'remote', 'lsm-peers']))
+    .check(() => refuseEmptyLists(hideBin(process.argv), ['section', 'only', 'remote', 'wal-sync', 'lsm-peers']))
     .strict()
     .help()
     .parseAsync();
@@ -239,7 +246,13 @@ async function main(): Promise<void> {
   if (runsStorage && args.fio && fio === undefined) note('fio is not installed: no ceiling, and the fio targets are skipped');
 
   const storage = runsStorage ? await runStorageSection(dir, settings, args.only, fio, args.clean, note) : undefined;
-  const wal = sections.includes('wal') ? await runWalSection({ benchDir: dir, settings: args.quick ? WAL_QUICK : WAL_FULL }) : undefined;
+  const wal = sections.includes('wal')
+    ? await runWalSection({
+        benchDir: dir,
+        settings: args.quick ? WAL_QUICK : WAL_FULL,
+        policies: WAL_POLICIES.filter((policy) => args['wal-sync'].includes(policy)),
+      })
+    : undefined;
   if (wal) WAL_NOTES.forEach(note);
   const lsmSettings = args.quick ? LSM_QUICK : LSM_FULL;
   const lsm = sections.includes('lsm')

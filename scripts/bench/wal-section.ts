@@ -27,13 +27,13 @@ export const WAL_FULL: WalSettings = { rounds: 2, secondsPerJob: 3, warmupSecond
 export const WAL_QUICK: WalSettings = { rounds: 1, secondsPerJob: 0.5, warmupSeconds: 0.05 };
 
 export const WAL_RECORD_SIZES: readonly number[] = [100, 4096];
+export const WAL_POLICIES: readonly WalPolicy[] = ['always', 'none'];
 /** 'none' goes past 64 writers because a batch holds at most as many records as there are writers */
 const WRITER_COUNTS: Record<WalPolicy, readonly number[]> = { always: [1, 16, 64], none: [1, 64, 256] };
 
-export function walJobs(): WalJob[] {
-  return WAL_RECORD_SIZES.flatMap((recordBytes) =>
-    (['always', 'none'] as const).flatMap((policy) => WRITER_COUNTS[policy].map((writers) => ({ recordBytes, policy, writers }))),
-  );
+/** The jobs, for the sync policies `policies` (default both). */
+export function walJobs(policies: readonly WalPolicy[] = WAL_POLICIES): WalJob[] {
+  return WAL_RECORD_SIZES.flatMap((recordBytes) => policies.flatMap((policy) => WRITER_COUNTS[policy].map((writers) => ({ recordBytes, policy, writers }))));
 }
 
 export interface WalSectionResult {
@@ -47,6 +47,8 @@ export interface WalSectionResult {
 export interface WalSectionOptions {
   benchDir: string;
   settings: WalSettings;
+  /** the sync policies whose jobs run (default both) */
+  policies?: readonly WalPolicy[];
 }
 
 const describeJob = (job: WalJob) => `${formatRecordSize(job.recordBytes).padStart(6)}  ${job.policy.padEnd(6)}  ${String(job.writers).padStart(3)} writers`;
@@ -96,7 +98,7 @@ async function runJob(job: WalJob, order: number, position: string, peers: reado
 }
 
 export async function runWalSection(options: WalSectionOptions): Promise<WalSectionResult> {
-  const jobs = walJobs();
+  const jobs = walJobs(options.policies);
   const results: WalRow[] = [];
   const peers: LogPeer[] = [];
   const progress = steps({ title: 'wal', total: jobs.length * options.settings.rounds * PEER_NAMES.length });

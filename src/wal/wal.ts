@@ -123,6 +123,16 @@ export interface RecoveryReport {
   unflushed?: { position: WalPosition; segments: number[]; mark?: WalPosition };
 }
 
+/**
+ * One executor for every append's promise: it hands the promise's resolving functions over in `captured`
+ * (the executor runs within `new Promise`), so an append allocates no closure of its own.
+ */
+const captured: { resolve: Settle; reject: (error: unknown) => void } = { resolve: () => undefined, reject: () => undefined };
+const capture = (resolve: (value: never) => void, reject: (error: unknown) => void): void => {
+  captured.resolve = resolve as Settle;
+  captured.reject = reject;
+};
+
 /** Where an appended record is: its position, and its end (where the next record starts). */
 export interface RecordSpan {
   position: WalPosition;
@@ -476,12 +486,16 @@ export class Wal {
    * policy. Records larger than maxRecordSize are refused with EINVAL and change nothing.
    */
   append(payload: Uint8Array, type = 1): Promise<WalPosition> {
-    return new Promise<WalPosition>((resolve, reject) => this.enqueue(payload, type, resolve as Settle, reject, false));
+    const promise = new Promise<WalPosition>(capture);
+    this.enqueue(payload, type, captured.resolve, captured.reject, false);
+    return promise;
   }
 
   /** As append, resolving with where the record ends too: where reading on after it starts. */
   appendSpan(payload: Uint8Array, type = 1): Promise<RecordSpan> {
-    return new Promise<RecordSpan>((resolve, reject) => this.enqueue(payload, type, resolve as Settle, reject, true));
+    const promise = new Promise<RecordSpan>(capture);
+    this.enqueue(payload, type, captured.resolve, captured.reject, true);
+    return promise;
   }
 
   private enqueue(payload: Uint8Array, type: number, resolve: Settle, reject: (error: unknown) => void, span: boolean): void {
