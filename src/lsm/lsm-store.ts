@@ -16,6 +16,7 @@ import { keyOf, toBuffer } from './bytes.js';
 import { Compactor } from './compactor.js';
 import { LsmIterator } from './iterator.js';
 import { lockStore, unlockStore } from './lock.js';
+import { claimTier } from './tier-owner.js';
 import { writeManifest } from './manifest.js';
 import { find, sourcesOf } from './read-path.js';
 import { recover, type Recovered } from './recovery.js';
@@ -121,6 +122,7 @@ export class LsmStore {
     const logger = options.logger;
     if (!settings.readOnly) await lockStore(dir);
     try {
+      if (tiering && !settings.readOnly) await claimTier(dir, tiering.dir);
       const recovered = await recover(dir, settings, logger, tiering?.dir);
       const store = new LsmStore(dir, recovered, settings, logger, tiering);
       if (!settings.readOnly) {

@@ -978,38 +978,62 @@ export class Wal {
 
   /**
    * Commits what is queued, makes it durable, and closes the current segment. Later appends are EBADF.
-   * Rejects (EIO, having closed) when an fsync failed earlier under sync 'none': records it acknowledged
-   * may not be durable.
+   * Everything is closed whatever fails on the way; then it rejects (EIO) when an fsync failed earlier
+   * under sync 'none' (records it acknowledged may not be durable), or with the first failure of its own
+   * steps (the last fsync, the segment's close).
    */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true; // refuse new appends from here on
-    while (this.committing || this.flushes.length > 0) {
-      await this.committing;
-      await this.drainFlushes();
-    }
-    if (!this.failure) await this.syncBatch();
+    let failed: unknown;
+    const step = async (work: () => Promise<unknown> | undefined): Promise<void> => {
+      try {
+        await work();
+      } catch (error) {
+        failed ??= error;
+      }
+    };
+    await step(async () => {
+      while (this.committing || this.flushes.length > 0) {
+        await this.committing;
+        await this.drainFlushes();
+      }
+      if (!this.failure) await this.syncBatch();
+    });
     clearTimeout(this.batchTimer);
     this.batchTimer = undefined;
-    await this.sealing;
-    if (!this.failure) await this.backend.sync();
-    await this.backend.close();
-    await this.dropAhead();
-    await this.archive?.idle();
+    await step(() => this.sealing);
+    if (!this.failure && failed === undefined) await step(() => this.backend.sync());
+    await step(() => this.backend.close());
+    await step(() => this.dropAhead());
+    await step(() => this.archive?.idle());
     // sync 'none' acknowledged records once written: after a failed fsync, those past the durable end
     // may be lost, and a close that resolved would say they are durable
-    const durable = this.durable ?? { segment: 0, offset: 0 };
     if (this.failure && !this.acknowledgedDurable) {
+      const durable = this.durableEnd;
       throw storageError(
         'EIO',
         `close: records acknowledged from segment ${durable.segment} offset ${durable.offset} on may not be durable (${this.failure.message}); reopen the log to recover`,
         { cause: this.failure },
       );
     }
+    if (failed !== undefined) {
+      const message = (failed as Error).message;
+      throw storageError(
+        (failed as { code?: string }).code ?? 'EIO',
+        `close: the log was closed, but its last step failed (${message}); records not acknowledged as durable may be lost; reopen the log to recover`,
+        { cause: failed },
+      );
+    }
+  }
+
+  /** Where the records known to be on disk end (the start of the log before any was). */
+  private get durableEnd(): WalPosition {
+    return this.durable ?? { segment: 0, offset: 0 };
   }
 
   /** Whether every record acknowledged so far is known to be on disk (always so unless sync is 'none'). */
   get acknowledgedDurable(): boolean {
-    return this.policy !== 'none' || !isAfter(this.end, this.durable ?? { segment: 0, offset: 0 });
+    return this.policy !== 'none' || !isAfter(this.end, this.durableEnd);
   }
 }

@@ -56,6 +56,33 @@ test('LSM tiering: levels from fromLevel on are written to the remote directory;
   t.equal(await missing(copy, 4000), 0, 'a checkpoint holds every table (the remote ones copied)');
 });
 
+// Two stores given one tiering directory would each take the other's SSTs for leftovers of a crash (and
+// delete them at open), and number their tables over each other's: the directory belongs to the first.
+test('LSM tiering: a tiering directory belongs to one store; another is refused (EBUSY) and deletes nothing', async (t) => {
+  const env = await lsmEnv(t, LOCAL);
+  const remote = (await freshStorage(t, MEMORY)).storage.root;
+  const first = await env.open({ ...SMALL, tiering: { dir: remote, fromLevel: 1 } });
+  await fill(first, 3000);
+  await first.close();
+  const held = (await tables(remote)).length;
+  t.ok(held > 0, `the first store keeps ${held} SSTs in the tiering directory`);
+  const other = await env.mkdir('other');
+  await env.open({ ...SMALL, tiering: { dir: remote, fromLevel: 1 } }, other).then(
+    () => t.fail('a second store opened on the first one tiering directory'),
+    (error: { code?: string; message?: string }) => {
+      t.equal(error.code, 'EBUSY', 'the second store is refused: EBUSY');
+      t.ok(/another LSM store/.test(error.message ?? ''), `saying whose it is (${error.message})`);
+    },
+  );
+  t.equal((await tables(remote)).length, held, 'none of the first store SSTs was deleted');
+  t.equal((await tables(other)).length, 0, 'the refused store made no table');
+  const again = await env.open({ ...SMALL, tiering: { dir: remote, fromLevel: 1 } });
+  t.equal(await missing(again, 3000), 0, 'the first store reopens with every key');
+  await again.close();
+  const reopened = await env.open({ ...SMALL, tiering: { dir: remote, fromLevel: 1 } }, other).catch((error: Error) => error);
+  t.ok(reopened instanceof Error, 'the second store is refused again at its next open');
+});
+
 test('LSM tiering: a bad tiering option is EINVAL', async (t) => {
   const env = await lsmEnv(t, LOCAL);
   for (const fromLevel of [0, 1.5, 99]) {

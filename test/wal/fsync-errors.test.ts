@@ -5,7 +5,7 @@ import test from 'tape';
 
 import { CrashingBackend } from '../../src/backend/crash-backend.js';
 import { MemorySegmentStore } from '../../src/wal/segment-store.js';
-import { Wal } from '../../src/wal/wal.js';
+import { Wal, type SyncPolicy } from '../../src/wal/wal.js';
 import { rejection } from '../helpers.js';
 import { record } from './wal-helpers.js';
 
@@ -27,3 +27,46 @@ test("sync 'none': a seal whose fsync fails in the background makes close() reje
   t.ok(crashed.recovery.records < acknowledged.length, `indeed a crash keeps fewer (${crashed.recovery.records})`);
   await crashed.close();
 });
+
+// close()'s own last fsync failing: the segment's descriptor is closed all the same (a log that could not
+// close would keep it open for the life of the process), and close() reports the failure.
+const POLICIES: Array<[string, SyncPolicy]> = [
+  ['none', 'none'],
+  ['batch', { batch: { intervalMs: 1000, bytes: 1 << 20 } }],
+  ['always', 'always'],
+];
+for (const [name, sync] of POLICIES) {
+  test(`sync '${name}': close() whose last fsync fails still closes the segment, then rejects`, async (t) => {
+    const backends: CountingBackend[] = [];
+    const store = new MemorySegmentStore((memory) => {
+      const backend = new CountingBackend(memory);
+      backends.push(backend);
+      return backend;
+    });
+    const wal = await Wal.open(store, { sync });
+    const appended = Array.from({ length: 10 }, (_, i) => wal.append(record(i, 100)));
+    await wal.sync();
+    await Promise.all(appended);
+    for (const backend of backends) backend.plan = { failSync: true };
+    await rejection(t, wal.close(), 'EIO', 'close() reports the failed fsync');
+    t.deepEqual(
+      backends.map((backend) => backend.closes),
+      backends.map(() => 1),
+      `every segment's backend was closed once (${backends.length})`,
+    );
+    await wal.close();
+    t.deepEqual(
+      backends.map((backend) => backend.closes),
+      backends.map(() => 1),
+      'a second close() closes nothing twice',
+    );
+  });
+}
+
+class CountingBackend extends CrashingBackend {
+  closes = 0;
+  override close(): Promise<void> {
+    this.closes++;
+    return super.close();
+  }
+}
