@@ -9,7 +9,7 @@
 // one at a time (it holds the inode lock for the whole write), so "at the end" is decided reliably here.
 import { publicName } from '../src/ground/name-bytes.js';
 import { kindOfMode, type EntryStat, type FsStats, type NativeAccess, type NodeKind, type RenameMode } from '../src/adapters/adapter.js';
-import { StorageError } from '../src/ground/errors.js';
+import { StorageError, traceless } from '../src/ground/errors.js';
 import type { SetTime } from '../src/ground/set-time.js';
 import type { Dir, DirEntry } from '../src/storage/dir.js';
 import type { File } from '../src/storage/file.js';
@@ -378,7 +378,8 @@ export class PosixFs {
   async getxattr(path: string, name: string): Promise<Buffer> {
     const attribute = publicName(name);
     const relative = relativeOf(path);
-    if (this.absentXattrs.get(relative)?.has(name)) throw new StorageError('ENODATA', `ENODATA: no attribute ${name}`);
+    // an answer, not a failure: without a stack trace (see traceless)
+    if (this.absentXattrs.get(relative)?.has(name)) throw traceless(() => new StorageError('ENODATA', `ENODATA: no attribute ${name}`));
     try {
       if (relative === '') return await this.storage.root.getXattr(attribute);
       return await this.atParent(path, (dir, entry) => dir.getEntryXattr(entry, attribute));

@@ -165,6 +165,26 @@ Napi::Value Fstatx(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(rc));
 }
 
+// statxCached(dirfd, name, mask, out: Uint8Array of 256 bytes) -> 0 | -errno: statx of `name` in `dirfd`
+// (not following a final symlink) on the event loop thread, but only from the dentry cache: openat2 with
+// RESOLVE_CACHED fails EAGAIN instead of reading a directory or an inode from disk, and what it finds
+// (an O_PATH descriptor: no file opened) has its inode in memory. So it never waits for IO; -EAGAIN
+// tells the caller to stat the slow way. A cached absence is ENOENT.
+Napi::Value StatxCached(const Napi::CallbackInfo& info) {
+  int dirfd = I32(info, 0);
+  const char* path = PathOf(info, 1);
+  unsigned mask = U32(info, 2);
+  auto* out = reinterpret_cast<struct statx*>(RangeOf(info, 3, 0, sizeof(struct statx)));
+  open_how how{};
+  how.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC;
+  how.resolve = RESOLVE_CACHED | RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  long fd = Check(syscall(SYS_openat2, dirfd, path, &how, sizeof(how)));
+  if (fd < 0) return Napi::Number::New(info.Env(), static_cast<double>(fd));
+  long rc = Check(statx(static_cast<int>(fd), "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, mask, out));
+  close(static_cast<int>(fd));
+  return Napi::Number::New(info.Env(), static_cast<double>(rc));
+}
+
 // readlinkat(dirfd, path) -> Buffer (the target's bytes) | -errno
 Napi::Value Readlinkat(const Napi::CallbackInfo& info) {
   int dirfd = I32(info, 0);
@@ -514,6 +534,7 @@ void DefineBlocking(Napi::Env env, Napi::Object exports) {
   exports.Set("blocking", blocking);
   exports.Set("flock", Napi::Function::New(env, Flock));
   exports.Set("fstatx", Napi::Function::New(env, Fstatx));
+  exports.Set("statxCached", Napi::Function::New(env, StatxCached));
   exports.Set("preadNoWait", Napi::Function::New(env, PreadNoWait));
 }
 

@@ -221,6 +221,11 @@ export interface NativeAddon {
   /** statx of the open descriptor `fd` itself into `out` (256 bytes), on the calling thread: 0, or -errno */
   fstatx(fd: number, mask: number, out: Uint8Array): number;
   /**
+   * statx of `path` (NUL-terminated) in `dirfd`, not following a final symlink, on the calling thread from
+   * the dentry cache only: 0, -EAGAIN where that would need IO (or a lookup), or another -errno
+   */
+  statxCached(dirfd: number, path: Uint8Array, mask: number, out: Uint8Array): number;
+  /**
    * preadv2(RWF_NOWAIT) into `buffer` at `position`, on the calling thread: what the page cache holds
    * (bytes read, possibly short), or -EAGAIN where the disk would have to be waited for; or -errno.
    */

@@ -5,7 +5,7 @@
 import { storageError, toStorageError } from '../ground/errors.js';
 import type { SetTime } from '../ground/set-time.js';
 import type { Stat } from './engine.js';
-import { statxOfDescriptor } from './statx.js';
+import { statxOfCachedName, statxOfDescriptor } from './statx.js';
 import * as pool from './thread-pool.js';
 
 /** A node:fs callback. */
@@ -67,11 +67,17 @@ export abstract class PoolCalls {
     return this.closing;
   }
 
-  /** The statx of an open descriptor, on this thread (statxOfDescriptor): no IO to wait for, no hop. */
-  protected descriptorStat(fd: number): Promise<Stat> {
-    if (this.closed) return Promise.reject(storageError('EBADF', 'the IO engine is closed', { syscall: 'statx' }));
+  /**
+   * The statx of an open descriptor (name ''), or of a name the dentry cache has, on this thread
+   * (statxOfDescriptor, statxOfCachedName): no IO to wait for, no hop. Undefined: not cached, ask the kernel
+   * the slow way.
+   */
+  protected statHere(dirfd: number, name: string): Promise<Stat> | undefined {
+    if (this.closed) return Promise.reject(storageError('EBADF', 'the IO engine is closed', { syscall: 'statx', path: name }));
     try {
-      return Promise.resolve(statxOfDescriptor(fd));
+      if (name === '') return Promise.resolve(statxOfDescriptor(dirfd));
+      const stat = statxOfCachedName(dirfd, name);
+      return stat && Promise.resolve(stat);
     } catch (error) {
       return Promise.reject(error);
     }

@@ -1,7 +1,7 @@
 // struct statx as the kernel lays it out (linux/stat.h), decoded into a Stat; device numbers as dev_t.
 import { errnoError, storageError } from '../ground/errors.js';
 import type { Stat } from './engine.js';
-import { native } from './native.js';
+import { cString, native } from './native.js';
 
 export const STATX_SIZE = 256;
 const STATX_BTIME = 0x800;
@@ -45,6 +45,24 @@ export function statxOfDescriptor(fd: number): Stat {
   const out = new Uint8Array(STATX_SIZE);
   const rc = native.fstatx(fd, STATX_MASK, out);
   if (rc < 0) throw errnoError(-rc, 'statx');
+  return decodeStatx(out);
+}
+
+const ENOENT = 2;
+
+/**
+ * statx of `name` in `dirfd` (a final symlink not followed) made on the calling thread when the dentry
+ * cache has the answer (statxCached in native/src/blocking.cc: no IO, no lookup in the file system, a few
+ * microseconds); undefined when it has not, for the caller to stat the slow way. An absence the cache
+ * knows is ENOENT; any other error is left to the slow way too, so that errors stay the kernel's statx's. A stat through io_uring (always handed to an io-wq worker) costs two thread wake-ups and
+ * 3x the CPU here (BENCHMARKS.md, branch metaperf); this blocks the event loop no longer than a read of
+ * memory, which is what the metadata requests of a mount stat (names just looked up, made or checked).
+ */
+export function statxOfCachedName(dirfd: number, name: string): Stat | undefined {
+  const out = new Uint8Array(STATX_SIZE);
+  const rc = native.statxCached(dirfd, cString(name), STATX_MASK, out);
+  if (rc === -ENOENT) throw errnoError(ENOENT, 'statx', name);
+  if (rc < 0) return undefined;
   return decodeStatx(out);
 }
 

@@ -37,7 +37,8 @@ export class SyncEngine extends PoolCalls implements IoEngine {
     return this.fsCall(datasync ? 'fdatasync' : 'fsync', (done) => (datasync ? fs.fdatasync : fs.fsync)(fd, (e) => done(e, undefined)));
   }
   statx(dirfd: number, name: string) {
-    if (name === '') return this.descriptorStat(dirfd);
+    const here = this.statHere(dirfd, name);
+    if (here) return here;
     return this.pooled('statx', () => pool.statx(dirfd, name));
   }
   renameat(fromDir: number, from: string, toDir: number, to: string, flags: number) {

@@ -159,7 +159,8 @@ export class UringEngine extends PoolCalls implements IoEngine {
     await this.run(datasync ? 'fdatasync' : 'fsync', undefined, (slot) => this.ring.fsync(slot, fd, datasync));
   }
   async statx(dirfd: number, name: string): Promise<Stat> {
-    if (name === '') return this.descriptorStat(dirfd);
+    const here = this.statHere(dirfd, name);
+    if (here) return here;
     const bytes = cString(name);
     const out = new Uint8Array(STATX_SIZE);
     await this.run('statx', name, (slot) => this.ring.statx(slot, dirfd, bytes, statxFlags(name), STATX_MASK, out));

@@ -46,6 +46,30 @@ test('io_uring: the statx of an open descriptor is made at once, without the rin
   await engine.close();
 });
 
+test('io_uring: the statx of a name the dentry cache has is made at once; one it has not goes through the ring', async (t) => {
+  const engine = new UringEngine({ queueDepth: 8, submitThreshold: 1 });
+  const dir = tempDir(t);
+  fs.writeFileSync(path.join(dir, 'f'), Buffer.alloc(4321));
+  fs.symlinkSync('f', path.join(dir, 'link'));
+  const dirfd = fs.openSync(dir, 'r');
+  t.teardown(() => fs.closeSync(dirfd));
+  const submitted = () => engine.counters().submitted;
+  const before = submitted();
+  t.equal((await engine.statx(dirfd, 'f')).size, 4321, 'the size of a file just written');
+  t.equal((await engine.statx(dirfd, 'link')).mode & 0o170000, 0o120000, 'a symlink is not followed');
+  t.equal(submitted() - before, 0, 'nothing submitted to the ring');
+  t.equal(engine.counters().poolCalls, 0, 'nor to the thread pool');
+  // a name never looked up is not in the dentry cache: the kernel's answer then, which the cache keeps
+  const code = async (name: string) => ((await engine.statx(dirfd, name).catch((e: unknown) => e)) as { code?: string }).code;
+  t.equal(await code('never-seen'), 'ENOENT', 'an absent name: ENOENT');
+  t.equal(submitted() - before, 1, 'asked through the ring');
+  t.equal(await code('never-seen'), 'ENOENT', 'again: ENOENT');
+  t.equal(submitted() - before, 1, 'from the cache this time');
+  t.equal(await code('f/x'), 'ENOTDIR', "other errors are the kernel's statx's");
+  t.equal(submitted() - before, 2, 'through the ring');
+  await engine.close();
+});
+
 test('io_uring: more requests than ring slots wait their turn and all complete', async (t) => {
   const engine = new UringEngine({ queueDepth: 4, submitThreshold: 2 });
   const fd = await withFile(t, engine, 1 << 20);
