@@ -7,6 +7,7 @@ import test from 'tape';
 
 import { createEngine } from '../../src/io/create-engine.js';
 import { AT, O, SEEK, type IoEngine } from '../../src/io/engine.js';
+import { decodeStatx, STATX_SIZE } from '../../src/io/statx.js';
 import { UringEngine } from '../../src/io/uring-engine.js';
 import { loadConfig } from '../../src/index.js';
 import { tempDir } from '../helpers.js';
@@ -266,5 +267,34 @@ test('auto mode falls back to sync, saying why, when the kernel refuses io_uring
   t.match(auto.stderr, /io_uring is not available here.*using the sync IO mode/, 'and logs a warning saying why');
   t.equal(forced.stdout.trim(), 'EPERM', 'ioMode io_uring fails with the kernel code instead');
   t.equal(open('auto', false).stdout.trim(), 'io_uring', 'without the filter, auto picks io_uring');
+  t.end();
+});
+
+// The mount tells a file from one deleted before it by its birth time (ext4 gives the new file the old one's
+// inode number): every stat of the engines carries it, and 0n where the file system keeps none.
+for (const ioMode of ['io_uring', 'sync'] as const) {
+  test(`${ioMode}: a stat carries the file's birth time, by name and of an open descriptor`, async (t) => {
+    const engine = createEngine({ ioMode, queueDepth: 8, submitThreshold: 8 });
+    const fd = await withFile(t, engine, 10);
+    const dir = path.dirname(fs.readlinkSync(`/proc/self/fd/${fd}`));
+    const dirfd = fs.openSync(dir, 'r');
+    const born = fs.statSync(path.join(dir, 'f'), { bigint: true }).birthtimeNs;
+    if (born === 0n) t.comment('this file system keeps no birth times: 0n expected');
+    t.equal((await engine.statx(dirfd, 'f')).birthtimeNs, born, 'by name');
+    t.equal((await engine.statx(fd, '')).birthtimeNs, born, 'of the open descriptor');
+    await engine.closeFd(fd);
+    fs.closeSync(dirfd);
+    await engine.close();
+  });
+}
+
+test('statx: a birth time the file system did not fill in (no STATX_BTIME in stx_mask) is 0n', (t) => {
+  const buffer = new Uint8Array(STATX_SIZE);
+  const view = new DataView(buffer.buffer);
+  view.setBigInt64(80, 1_764_000_000n, true); // stx_btime.tv_sec: whatever the kernel left there
+  view.setUint32(0, 0x7ff, true); // STATX_BASIC_STATS alone
+  t.equal(decodeStatx(buffer).birthtimeNs, 0n, 'unknown: 0n');
+  view.setUint32(0, 0x7ff | 0x800, true); // with STATX_BTIME
+  t.equal(decodeStatx(buffer).birthtimeNs, 1_764_000_000_000_000_000n, 'known: the time in ns');
   t.end();
 });
