@@ -1079,3 +1079,19 @@ test('SETATTR by path where inode numbers come from names (S3: a rename gives a 
   t.deepEqual(b.changes, [['chmod', 21n]], 'at its path');
   t.end();
 });
+
+test('LOOKUP: the inode number of a known node, born at another time, is a new file; where numbers come from names (S3) the number alone decides', async (t) => {
+  for (const inodesFromNames of [false, true]) {
+    const b = pathBacking({ f: 20n }, undefined, inodesFromNames);
+    b.files.set(20n, { birthtimeNs: 1_000n });
+    const first = await b.lookup('f');
+    // f removed beside the mount and another file made there with its number (ext4); on S3 the "birth time"
+    // is the mtime, which a write changes: the same object
+    b.files.set(20n, { birthtimeNs: 2_000n });
+    const again = await b.lookup('f');
+    if (inodesFromNames) t.equal(again, first, 'inodesFromNames: another birth time, the same node');
+    else t.notEqual(again, first, 'another birth time: another node');
+    t.equal(await b.lookup('f'), again, 'and that node when looked up again');
+  }
+  t.end();
+});
