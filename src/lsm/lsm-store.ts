@@ -365,13 +365,19 @@ export class LsmStore {
       // last fsync: harmless only if every acknowledged write was fdatasynced already (sync 'always')
       if (!isCode(error, 'EBADF') || !this.wal!.acknowledgedDurable) failure = error;
     }
-    await this.walDir?.close();
+    // every step runs whatever failed before it (a store left locked could not be reopened in this
+    // process); the first failure is reported after
+    await this.walDir?.close().catch((error: unknown) => {
+      failure ??= error;
+    });
     if (!this.settings.readOnly) {
       await unlockStore(this.dir).catch((error: unknown) => {
         if (!isCode(error, 'EBADF')) failure ??= error;
       });
     }
-    await this.versions.close();
+    await this.versions.close().catch((error: unknown) => {
+      failure ??= error;
+    });
     if (failure) throw failure;
   }
 }

@@ -171,6 +171,28 @@ test('close() twice: the second waits for the first', async (t) => {
   await first;
 });
 
+test('close(): a failed close of the WAL directory still unlocks the store and closes its versions, then reports the failure', async (t) => {
+  const env = await lsmEnv(t, LOCAL);
+  const db = await env.open();
+  await db.put('k', 'v');
+  const close = Dir.prototype.close;
+  t.teardown(() => {
+    Dir.prototype.close = close;
+  });
+  Dir.prototype.close = function (this: Dir) {
+    if (this.path.endsWith(WAL_DIR)) {
+      Dir.prototype.close = close;
+      return close.call(this).then(() => Promise.reject(storageError('EIO', 'injected close failure of the WAL directory')));
+    }
+    return close.call(this);
+  };
+  await rejection(t, db.close(), 'EIO', 'close() reports the failure');
+  t.notOk(fs.existsSync(path.join(env.root, 'db', LOCK_NAME)), 'the LOCK is removed all the same');
+  const reopened = await env.open();
+  t.equal((await reopened.get('k'))?.toString(), 'v', 'the store reopens in this process with its data');
+  await reopened.close();
+});
+
 /** A store with 'first', 'second' and 'third' written (sync 'none': nothing flushed), closed. */
 async function threeWrites(t: test.Test): Promise<LsmEnv> {
   const env = await lsmEnv(t, LOCAL);
