@@ -86,6 +86,8 @@ export class PosixFs {
   private nextListed = 1;
   /** attribute names known to be absent, by path (see getxattr) */
   private readonly absentXattrs = new Map<string, Set<string>>();
+  /** forgetXattrs calls so far (see getxattr) */
+  private xattrForgets = 0;
   private nextHandle = 1;
 
   constructor(
@@ -365,26 +367,35 @@ export class PosixFs {
     this.forgetXattrs(from, 'subtree');
     this.forgetXattrs(to, 'subtree');
     const [toParent, toName] = parentAndName(to);
-    await this.atParent(from, (dir, name) =>
-      this.dirs.use(toParent, (target) => dir.moveEntry(name, target, publicName(toName), { replace: how === 'replace', exchange: how === 'exchange' })),
-    );
+    try {
+      await this.atParent(from, (dir, name) =>
+        this.dirs.use(toParent, (target) => dir.moveEntry(name, target, publicName(toName), { replace: how === 'replace', exchange: how === 'exchange' })),
+      );
+    } finally {
+      // again: an absence found out at either path while the rename ran is not the file there now
+      this.forgetXattrs(from, 'subtree');
+      this.forgetXattrs(to, 'subtree');
+    }
     this.dirs.invalidate(relativeOf(from));
     this.dirs.invalidate(relativeOf(to));
   }
 
   // Extended attributes: one call on the entry, no open. The kernel asks for security.capability before
   // every write (to drop file capabilities), so the answer "no such attribute" is remembered per path
-  // until something changes that path's attributes or name: every change comes through this mount.
+  // until something changes that path's attributes or name: every change comes through this mount. Such a
+  // change forgets before it and after it, and an absence found out while anything was forgotten is not
+  // remembered (it may be from before the change).
   async getxattr(path: string, name: string): Promise<Buffer> {
     const attribute = publicName(name);
     const relative = relativeOf(path);
     // an answer, not a failure: without a stack trace (see traceless)
     if (this.absentXattrs.get(relative)?.has(name)) throw traceless(() => new StorageError('ENODATA', `ENODATA: no attribute ${name}`));
+    const forgets = this.xattrForgets;
     try {
       if (relative === '') return await this.storage.root.getXattr(attribute);
       return await this.atParent(path, (dir, entry) => dir.getEntryXattr(entry, attribute));
     } catch (error) {
-      if ((error as { code?: string }).code === 'ENODATA') this.rememberAbsent(relative, name);
+      if ((error as { code?: string }).code === 'ENODATA' && forgets === this.xattrForgets) this.rememberAbsent(relative, name);
       throw error;
     }
   }
@@ -405,6 +416,7 @@ export class PosixFs {
    * scan the table). Setting or removing an attribute forgets everything (`all`): the file may have other names.
    */
   private forgetXattrs(path: string, scope: 'entry' | 'subtree' | 'all' = 'entry'): void {
+    this.xattrForgets++;
     if (scope === 'all') {
       this.absentXattrs.clear();
       return;
@@ -418,10 +430,22 @@ export class PosixFs {
 
   setxattr(path: string, name: string, value: Buffer, flags: number): Promise<void> {
     const only = flags & 1 ? 'create' : flags & 2 ? 'replace' : undefined;
-    this.forgetXattrs(path, 'all');
     const attribute = publicName(name);
-    if (relativeOf(path) === '') return this.storage.root.setXattr(attribute, value, only);
-    return this.atParent(path, (dir, entry) => dir.setEntryXattr(entry, attribute, value, only));
+    return this.changeXattrs(path, () =>
+      relativeOf(path) === ''
+        ? this.storage.root.setXattr(attribute, value, only)
+        : this.atParent(path, (dir, entry) => dir.setEntryXattr(entry, attribute, value, only)),
+    );
+  }
+
+  /** A change of an attribute of `path`: everything known absent is forgotten before and after it (see getxattr). */
+  private async changeXattrs(path: string, change: () => Promise<void>): Promise<void> {
+    this.forgetXattrs(path, 'all');
+    try {
+      await change();
+    } finally {
+      this.forgetXattrs(path, 'all');
+    }
   }
 
   listxattr(path: string): Promise<Array<string | Buffer>> {
@@ -430,10 +454,10 @@ export class PosixFs {
   }
 
   removexattr(path: string, name: string): Promise<void> {
-    this.forgetXattrs(path, 'all');
     const attribute = publicName(name);
-    if (relativeOf(path) === '') return this.storage.root.removeXattr(attribute);
-    return this.atParent(path, (dir, entry) => dir.removeEntryXattr(entry, attribute));
+    return this.changeXattrs(path, () =>
+      relativeOf(path) === '' ? this.storage.root.removeXattr(attribute) : this.atParent(path, (dir, entry) => dir.removeEntryXattr(entry, attribute)),
+    );
   }
 
   /** chmod of the entry itself, without opening it (the kernel has resolved symlinks already). */

@@ -113,6 +113,8 @@ export class KernelMount {
       attachDirectory: options.nativeDataPath === false ? undefined : (node, fd, ino, born, kept) => this.session.attachDirectory(node, fd, ino, born, kept),
       detachDirectory: (node) => this.session.detachDirectory(node),
       removed: options.nativeDataPath === false ? undefined : (node) => this.session.removed(node),
+      absentXattr: options.nativeDataPath === false ? undefined : (node, name) => this.session.absentXattr(node, name),
+      forgetXattrs: () => this.session.forgetXattrs(),
       named: options.nativeDataPath === false ? undefined : (parent, name, node, ino, born) => this.session.named(parent, name, node, ino, born),
       unnamed: (parent, name) => this.session.unnamed(parent, name),
       settle: (node, lookups, drop) => this.session.settle(node, lookups, drop),

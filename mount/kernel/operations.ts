@@ -6,7 +6,7 @@
 // the mount runs as root the new entry is chowned to them (a mount by an ordinary user can only make
 // entries of its own).
 import { decodeName, encodeName, isWellFormed } from '../../src/ground/name-bytes.js';
-import { StorageError, traceless } from '../../src/ground/errors.js';
+import { isCode, StorageError, traceless } from '../../src/ground/errors.js';
 import { joinPath } from '../../src/storage/names.js';
 import { kindOfMode, type EntryStat, type NativeAccess } from '../../src/adapters/adapter.js';
 import type { SetTime } from '../../src/ground/set-time.js';
@@ -80,6 +80,12 @@ export interface NativePort {
   detachDirectory?: (node: number) => void;
   /** has the data path answer ENOENT to GETATTR and SETATTR of node `node`, which nothing can reach again */
   removed?: (node: number) => void;
+  /**
+   * absent extended attributes (native/src/fuse/node-table.h): the data path answers GETXATTR `name` (UTF-8)
+   * of node `node` ENODATA until `forgetXattrs`, which a change to any attribute calls
+   */
+  absentXattr?: (node: number, name: string) => void;
+  forgetXattrs?: () => void;
   /**
    * known names (native/src/fuse/node-table.h): the data path answers a LOOKUP of `name` (UTF-8) in
    * attached directory `parent` that finds inode `ino` born `born` (0n: any) with node `node`, counting the lookup; `unnamed`
@@ -219,6 +225,8 @@ export class KernelOps {
   /** renames begun so far, and under way */
   private renamesBegun = 0;
   private renaming = 0;
+  /** attribute changes (SETXATTR, REMOVEXATTR) begun or ended so far (see getxattr) */
+  private xattrChanges = 0;
   /** OPENs under way, by node id: a node that loses its last name meanwhile may still get a handle */
   private readonly opening = new Map<number, number>();
   /** when each node that lost its last name lost it (performance.now()) */
@@ -1239,12 +1247,37 @@ export class KernelOps {
     return value;
   }
 
-  /** GETXATTR: fuse_getxattr_in (size u32, padding u32), then the attribute name. */
+  /**
+   * GETXATTR: fuse_getxattr_in (size u32, padding u32), then the attribute name. An absence is the data
+   * path's to answer next time, unless an attribute was set or removed while it was being found out.
+   */
   private async getxattr(request: Request): Promise<ReplyBody> {
     const body = reader(request);
     const size = body.u32();
     const name = decodeName(body.skip(4).name());
-    return this.sized(await this.atPath(this.node(request.nodeid), (path) => this.posix.getxattr(path, name)), size);
+    const changes = this.xattrChanges;
+    try {
+      return this.sized(await this.atPath(this.node(request.nodeid), (path) => this.posix.getxattr(path, name)), size);
+    } catch (error) {
+      const absent = isCode(error, 'ENODATA') && changes === this.xattrChanges && isWellFormed(name);
+      if (absent) this.native?.absentXattr?.(request.nodeid, name);
+      throw error;
+    }
+  }
+
+  /**
+   * Sets or removes an attribute (`change`): what is known absent is forgotten before it (no absence is
+   * answered natively while it runs) and after it (an absence found out meanwhile is not learned: see getxattr).
+   */
+  private async changeXattr(change: () => Promise<void>): Promise<void> {
+    this.xattrChanges++;
+    this.native?.forgetXattrs?.();
+    try {
+      await change();
+    } finally {
+      this.xattrChanges++;
+      this.native?.forgetXattrs?.();
+    }
   }
 
   /** LISTXATTR: fuse_getxattr_in; the answer is the names, each NUL-terminated. */
@@ -1263,13 +1296,13 @@ export class KernelOps {
     const name = decodeName(body.name());
     const value = body.rest();
     if (value.length !== size) throw errorOf('EINVAL', `a value of ${size} bytes carried ${value.length}`);
-    await this.atOwnPath(this.node(request.nodeid), (path) => this.posix.setxattr(path, name, Buffer.from(value), flags));
+    await this.changeXattr(() => this.atOwnPath(this.node(request.nodeid), (path) => this.posix.setxattr(path, name, Buffer.from(value), flags)));
     return undefined;
   }
 
   private async removexattr(request: Request): Promise<ReplyBody> {
     const name = decodeName(reader(request).name());
-    await this.atOwnPath(this.node(request.nodeid), (path) => this.posix.removexattr(path, name));
+    await this.changeXattr(() => this.atOwnPath(this.node(request.nodeid), (path) => this.posix.removexattr(path, name)));
     return undefined;
   }
 

@@ -126,6 +126,9 @@ export interface NativeFuseSession {
   detachDirectory(nodeid: number): void;
   /** node `nodeid` lost its last name with no handle open: the data path answers its GETATTR and SETATTR with ENOENT */
   removed(nodeid: number): void;
+  /** GETXATTR `name` of node `nodeid` is answered ENODATA natively until forgetXattrs (node-table.h) */
+  absentXattr(nodeid: number, name: string): void;
+  forgetXattrs(): void;
   /**
    * known names (native/src/fuse/node-table.h): a LOOKUP of `name` in attached directory `parent` that finds
    * inode `ino` born `born` (0n: any) is answered natively with node `nodeid` (its lookup counted there); `unnamed` takes it back
@@ -179,7 +182,7 @@ export interface NativeFuseSession {
     /** the first error the kernel answered a queue's command with (0: none) */
     uringError: number;
     /** by kind of request the data path answered: errors, and latencies (32 log2 buckets of microseconds) */
-    ops: Record<'read' | 'write' | 'fsync' | 'getattr' | 'flush' | 'release', { errors: number; latency: number[] }>;
+    ops: Record<'read' | 'write' | 'fsync' | 'getattr' | 'flush' | 'release' | 'setattr' | 'lookup' | 'getxattr', { errors: number; latency: number[] }>;
   };
   /** one writev of the reply header and `body`: 0, or -errno (-ENOENT: the request was interrupted) */
   reply(unique: number, error: number, ...body: Uint8Array[]): number;

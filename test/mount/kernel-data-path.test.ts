@@ -226,6 +226,28 @@ test('persistfs stats --json shows the data path: what it served, and how its RE
   t.ok(reads(after) > reads(before!), 'and its READs show how they were answered');
 });
 
+// `ls -l` asks two attributes of every file (security.selinux, system.posix_acl_access), and the kernel asks
+// security.capability before the first write of each open: an attribute JavaScript found absent is answered
+// ENODATA by the data path after that (native/src/fuse/node-table.h, "Absent extended attributes"), until
+// an attribute is set or removed through the mount.
+test('kernel transport (data path): GETXATTR of an attribute found absent is answered natively; set, then removed, it is seen', async (t) => {
+  const m = await withMount(t, 'io_uring', ['--transport', 'kernel']);
+  m.sh('mkdir d && for i in $(seq 1 20); do echo $i > d/f$i; done && ls -l d > /dev/null');
+  const served = () => statsOf(m.mnt).dataPath!.served!;
+  const before = served();
+  const listing = m.sh('ls -l d | wc -l');
+  t.equal(listing, '21\n', 'ls -l lists the 20 files');
+  t.ok(served() - before >= 40, `the data path answered ${served() - before} requests for 20 files, two GETXATTRs each`);
+  const xattr = (code: string) => m.sh(`python3 -c "import os\n${code}"`);
+  t.equal(xattr("try: os.getxattr('d/f1', 'user.mark')\nexcept OSError as e: print(e.errno == 61)"), 'True\n', 'user.mark: absent');
+  t.equal(xattr("try: os.getxattr('d/f1', 'user.mark')\nexcept OSError as e: print(e.errno == 61)"), 'True\n', 'asked again: absent');
+  xattr("os.setxattr('d/f1', 'user.mark', b'here')");
+  t.equal(xattr("print(os.getxattr('d/f1', 'user.mark'))"), "b'here'\n", 'set through the mount: seen at once');
+  t.equal(m.sh(`python3 -c "import os; print(os.getxattr('${path.join(m.backing, 'd', 'f1')}', 'user.mark'))"`), "b'here'\n", 'and in the backing file');
+  xattr("os.removexattr('d/f1', 'user.mark')");
+  t.equal(xattr("try: os.getxattr('d/f1', 'user.mark')\nexcept OSError as e: print(e.errno == 61)"), 'True\n', 'removed: absent again');
+});
+
 // The answer to a LOOKUP of an absent name (the data path's, or JavaScript's) is an entry of node 0 with the entry timeout: the
 // kernel keeps the absence (a negative dentry) for that long, so the open(O_CREAT) that follows a failed
 // stat, and another stat of the name, ask the mount nothing; a create through the mount replaces it.

@@ -11,6 +11,7 @@ import { FATTR, InitFlag, Opcode, Size } from '../../mount/kernel/protocol.js';
 import { attrOut, direntSize, entryOut, writeDirent } from '../../mount/kernel/reply.js';
 import { BodyReader, decodeRequest, ProtocolError, writeIn } from '../../mount/kernel/request.js';
 import type { EntryStat } from '../../src/index.js';
+import { StorageError } from '../../src/ground/errors.js';
 import { decodeStatx, STATX_SIZE } from '../../src/io/statx.js';
 import { native } from '../../src/io/native.js';
 import { kindOfMode } from '../../src/adapters/adapter.js';
@@ -1093,5 +1094,42 @@ test('LOOKUP: the inode number of a known node, born at another time, is a new f
     else t.notEqual(again, first, 'another birth time: another node');
     t.equal(await b.lookup('f'), again, 'and that node when looked up again');
   }
+  t.end();
+});
+
+test('GETXATTR: an absence is handed to the data path, unless an attribute was set or removed while it was found out', async (t) => {
+  const absent = () => Promise.reject(new StorageError('ENODATA', 'no such attribute'));
+  let pending: (() => void) | undefined;
+  const posix = {
+    getxattr: (_path: string, name: string) =>
+      name === 'user.slow' ? new Promise<Buffer>((_resolve, reject) => (pending = () => reject(new StorageError('ENODATA', 'no such attribute')))) : absent(),
+    setxattr: async () => {},
+    removexattr: async () => {},
+  } as unknown as PosixFs;
+  const told: string[] = [];
+  const port: NativePort = {
+    absentXattr: (node, name) => void told.push(`absent ${node} ${name}`),
+    forgetXattrs: () => void told.push('forget'),
+    backingOpen: () => -1,
+    backingClose: () => 0,
+  };
+  const ops = new KernelOps(posix, { attrTimeout: 1, entryTimeout: 1, xattr: true }, () => {}, port).table();
+  const getxattrBody = (name: string) => Buffer.concat([Buffer.alloc(8), Buffer.from(`${name}\0`)]);
+  const get = (name: string) => ops.get(Opcode.GETXATTR)!(decodeRequest(raw(Opcode.GETXATTR, getxattrBody(name))));
+  const setxattrBody = (name: string, value: string) => {
+    const fixed = Buffer.alloc(8);
+    fixed.writeUInt32LE(value.length, 0);
+    return Buffer.concat([fixed, Buffer.from(`${name}\0${value}`)]);
+  };
+  await get('security.selinux').catch(() => undefined);
+  t.deepEqual(told.splice(0), ['absent 1 security.selinux'], 'an ENODATA: the data path answers that name of that node next time');
+  const slow = get('user.slow').catch((error: { code?: string }) => error.code);
+  await ops.get(Opcode.SETXATTR)!(decodeRequest(raw(Opcode.SETXATTR, setxattrBody('user.other', 'v'))));
+  t.deepEqual(told.splice(0), ['forget', 'forget'], 'a SETXATTR forgets every absence before and after it');
+  pending!();
+  t.equal(await slow, 'ENODATA', 'the GETXATTR begun before the change still answers ENODATA');
+  t.deepEqual(told.splice(0), [], 'but it is not handed on: the change may have been the one that made it present');
+  await ops.get(Opcode.REMOVEXATTR)!(decodeRequest(raw(Opcode.REMOVEXATTR, Buffer.from('user.other\0'))));
+  t.deepEqual(told.splice(0), ['forget', 'forget'], 'a REMOVEXATTR too');
   t.end();
 });

@@ -49,3 +49,23 @@ test('PosixFs: an absent attribute, once remembered, is forgotten by whatever ca
   t.deepEqual(await posix.getxattr('/z/d/f', 'user.x'), value, 'moved into the place of a removed directory: its attribute is seen');
   t.equal(await code(posix.getxattr('/z/d', 'user.y')), 'ENODATA', 'the directory itself has none');
 });
+
+test('PosixFs: an absence found out while the attribute was being set or the name moved is not remembered', async (t) => {
+  const storage = await openStorage('/', { adapter: 'memory', config: { logLevel: 'warn' } });
+  t.teardown(() => storage.close());
+  const posix = new PosixFs(storage);
+  const value = Buffer.from('v');
+  await posix.release(await posix.create('/f', 0o644));
+  const during = code(posix.getxattr('/f', 'user.x'));
+  await posix.setxattr('/f', 'user.x', value, 0);
+  t.ok(['ENODATA', 'no error'].includes(await during), 'a getxattr begun before the setxattr: before or after it');
+  t.deepEqual(await posix.getxattr('/f', 'user.x'), value, 'the next one sees the attribute');
+
+  await posix.release(await posix.create('/g', 0o644));
+  await posix.release(await posix.create('/h', 0o644));
+  await posix.setxattr('/h', 'user.x', value, 0);
+  const racing = code(posix.getxattr('/g', 'user.x'));
+  await posix.rename('/h', '/g');
+  await racing;
+  t.deepEqual(await posix.getxattr('/g', 'user.x'), value, 'a file renamed over a name being asked: its attribute is seen');
+});

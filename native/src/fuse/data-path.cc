@@ -129,6 +129,8 @@ unsigned StatKindOf(uint32_t opcode) {
       return kStatSetattr;
     case kLookup:
       return kStatLookup;
+    case kGetxattr:
+      return kStatGetxattr;
     default:
       return kStatRelease;
   }
@@ -228,6 +230,7 @@ bool DataPath::Serve(const Request& request, bool* kept) {
   const InHeader& header = request.header;
   if (header.total_extlen != 0) return false;  // JavaScript answers the odd ones
   if (header.opcode == kLookup) return ServeLookup(request);
+  if (header.opcode == kGetxattr) return ServeGetxattr(request);
   if (request.arg_length < sizeof(FhIn)) return false;  // JavaScript answers the odd ones
 
   uint64_t fh;
@@ -719,6 +722,26 @@ bool DataPath::ServeLookup(const Request& request) {
   transport_.Send(request, 0, &out, sizeof out);
   counters_.served.fetch_add(1, std::memory_order_relaxed);
   counters_.Record(kStatLookup, start_ns, ENOENT);
+  return true;
+}
+
+// A GETXATTR of an attribute JavaScript found absent, and nothing set or removed any attribute since
+// (node-table.h, "Absent extended attributes"): ENODATA, without JavaScript. Every other goes to JavaScript.
+bool DataPath::ServeGetxattr(const Request& request) {
+  const uint64_t start_ns = MonotonicNs();
+  if (request.arg_length < sizeof(GetxattrIn)) return false;
+  // the name, NUL-terminated: after the fixed part on /dev/fuse; the payload over io_uring
+  const bool in_arg = request.arg_length > sizeof(GetxattrIn);
+  const char* name = reinterpret_cast<const char*>(in_arg ? request.arg + sizeof(GetxattrIn) : request.data);
+  const size_t room = in_arg ? request.arg_length - sizeof(GetxattrIn) : request.data_length;
+  if (name == nullptr || room == 0) return false;
+  const void* end = std::memchr(name, 0, room);
+  if (end == nullptr || name[0] == 0) return false;
+  const std::string_view attribute(name, static_cast<const char*>(end) - name);
+  if (!nodes_.XattrAbsent(request.header.nodeid, attribute)) return false;
+  transport_.Send(request, ENODATA, nullptr, 0);
+  counters_.served.fetch_add(1, std::memory_order_relaxed);
+  counters_.Record(kStatGetxattr, start_ns, ENODATA);
   return true;
 }
 

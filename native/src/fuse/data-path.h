@@ -45,6 +45,7 @@ enum StatKind : unsigned {
   kStatRelease,
   kStatSetattr,
   kStatLookup,
+  kStatGetxattr,
   kStatKinds
 };
 // Latency buckets: bucket 0 under 1 us, bucket i from 2^(i-1) to 2^i us, the last one everything longer.
@@ -159,8 +160,9 @@ class DataPath {
   static void ClosePipe(Pipe* pipe);
   void Retire(Op* op);  // gives its buffer back, frees it, and lets go of its file
   void StartWriteback(const std::shared_ptr<OpenFile>& file, size_t written);  // see kWritebackEvery
-  bool ServeByNode(const Request& request);  // GETATTR by node or SETATTR (node-table.h); false when not ours
-  bool ServeLookup(const Request& request);  // LOOKUP in an attached directory: an absent name, a known one
+  bool ServeByNode(const Request& request);    // GETATTR by node or SETATTR (node-table.h); false when not ours
+  bool ServeLookup(const Request& request);    // LOOKUP in an attached directory: an absent name, a known one
+  bool ServeGetxattr(const Request& request);  // GETXATTR of an attribute known absent (node-table.h)
   void SendAttributes(const Request& request, const struct statx& stx);
 
   io_uring* const ring_;

@@ -56,6 +56,14 @@
 //   may show the directory from before or after a change JavaScript has or has not applied yet: JavaScript
 //   takes one that disagrees with its table again, alone with the directory's name changes (operations.ts,
 //   stillTrue), never as a change made beside the mount.
+//
+// Absent extended attributes: JavaScript reports a GETXATTR it answered ENODATA (AbsentXattr), and the data
+// path answers the next GETXATTR of that node and name ENODATA itself (`ls -l` asks two of every file,
+// security.selinux and system.posix_acl_access, and the kernel asks security.capability before the first
+// write of every open). A node's attributes are its file's, whatever its names, and every change to them
+// comes through this mount: JavaScript forgets them all (ForgetXattrs) before and after each SETXATTR and
+// REMOVEXATTR, and reports an absence only when no forget happened while it was finding it out. Bounded
+// (kAbsentXattrs): emptied when full.
 // The table of names is bounded (kNames): past it an arbitrary name is let go (its LOOKUPs go to JavaScript
 // again); counts are never let go (a node's count lives until JavaScript settles it).
 #pragma once
@@ -74,6 +82,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -234,6 +243,27 @@ class NodeTable {
     return total;
   }
 
+  // JavaScript answered GETXATTR `name` of node `nodeid` ENODATA (see "Absent extended attributes").
+  void AbsentXattr(uint64_t nodeid, std::string_view name) {
+    std::string key = KeyOf(nodeid, name);
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (absent_xattrs_.size() >= kAbsentXattrs) absent_xattrs_.clear();
+    absent_xattrs_.insert(std::move(key));
+  }
+
+  // Whether attribute `name` of node `nodeid` is known absent.
+  bool XattrAbsent(uint64_t nodeid, std::string_view name) {
+    std::string key = KeyOf(nodeid, name);
+    std::lock_guard<std::mutex> lock(mutex_);
+    return absent_xattrs_.count(key) != 0;
+  }
+
+  // An attribute is being set or removed: no absence is known any more.
+  void ForgetXattrs() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    absent_xattrs_.clear();
+  }
+
   size_t KnownNames() {
     std::lock_guard<std::mutex> lock(mutex_);
     return names_.size();
@@ -241,6 +271,8 @@ class NodeTable {
 
   // Names known at once (see above).
   static constexpr size_t kNames = 65536;
+  // Absent attributes known at once (node and name).
+  static constexpr size_t kAbsentXattrs = 65536;
 
  private:
   struct KnownName {
@@ -282,6 +314,7 @@ class NodeTable {
   std::unordered_map<uint64_t, uint64_t> removed_;  // node id -> when it was removed
   std::unordered_map<std::string, KnownName> names_;
   std::unordered_map<uint64_t, NodeNames> nodes_;
+  std::unordered_set<std::string> absent_xattrs_;  // KeyOf(node id, attribute name)
 };
 
 }  // namespace persistfs::fuse

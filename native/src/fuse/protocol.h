@@ -43,6 +43,7 @@ enum Opcode : uint32_t {
   kWrite = 16,
   kRelease = 18,
   kFsync = 20,
+  kGetxattr = 22,
   kFlush = 25,
 };
 
@@ -53,6 +54,11 @@ struct GetattrIn {
   uint64_t fh;
 };
 constexpr uint32_t kGetattrFh = 1;
+
+struct GetxattrIn {  // GETXATTR; the attribute's name follows (NUL-terminated)
+  uint32_t size;
+  uint32_t padding;
+};
 
 struct ReadIn {  // READ
   uint64_t fh;

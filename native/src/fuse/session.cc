@@ -97,6 +97,8 @@ Napi::Function FuseSession::Define(Napi::Env env) {
                          InstanceMethod<&FuseSession::AttachDirectory>("attachDirectory"),
                          InstanceMethod<&FuseSession::DetachDirectory>("detachDirectory"),
                          InstanceMethod<&FuseSession::Removed>("removed"),
+                         InstanceMethod<&FuseSession::AbsentXattr>("absentXattr"),
+                         InstanceMethod<&FuseSession::ForgetXattrs>("forgetXattrs"),
                          InstanceMethod<&FuseSession::Named>("named"),
                          InstanceMethod<&FuseSession::Unnamed>("unnamed"),
                          InstanceMethod<&FuseSession::Settle>("settle"),
@@ -300,6 +302,19 @@ Napi::Value FuseSession::Removed(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// absentXattr(nodeid, name): JavaScript answered GETXATTR `name` (a string: its UTF-8 bytes) of node `nodeid`
+// ENODATA; the data path answers the next ones (node-table.h, "Absent extended attributes").
+Napi::Value FuseSession::AbsentXattr(const Napi::CallbackInfo& info) {
+  nodes_.AbsentXattr(static_cast<uint64_t>(I64(info, 0)), info[1].As<Napi::String>().Utf8Value());
+  return info.Env().Undefined();
+}
+
+// forgetXattrs(): an attribute is being set or removed; no absence is known any more.
+Napi::Value FuseSession::ForgetXattrs(const Napi::CallbackInfo& info) {
+  nodes_.ForgetXattrs();
+  return info.Env().Undefined();
+}
+
 // named(parent, name, nodeid, ino: bigint, born: bigint): JavaScript answered `name` (a string: its UTF-8 bytes)
 // in directory node `parent` with node `nodeid`, file (ino, born); a LOOKUP of it that finds that file is
 // answered natively.
@@ -365,8 +380,8 @@ Napi::Value FuseSession::Counters(const Napi::CallbackInfo& info) {
   number("knownLookups", counters_.known_lookups.load());
   number("knownNames", nodes_.KnownNames());
   // by kind of request answered here: errors, and latencies in log2 buckets of microseconds
-  static const char* const kKinds[kStatKinds] = {"read",  "write",   "fsync",   "getattr",
-                                                 "flush", "release", "setattr", "lookup"};
+  static const char* const kKinds[kStatKinds] = {"read",    "write",   "fsync",  "getattr", "flush",
+                                                 "release", "setattr", "lookup", "getxattr"};
   auto kinds = Napi::Object::New(env);
   for (unsigned kind = 0; kind < kStatKinds; kind++) {
     auto entry = Napi::Object::New(env);

@@ -54,6 +54,8 @@ class FuseSession : public Napi::ObjectWrap<FuseSession>, public DataPath::Trans
   Napi::Value AttachDirectory(const Napi::CallbackInfo& info);
   Napi::Value DetachDirectory(const Napi::CallbackInfo& info);
   Napi::Value Removed(const Napi::CallbackInfo& info);
+  Napi::Value AbsentXattr(const Napi::CallbackInfo& info);
+  Napi::Value ForgetXattrs(const Napi::CallbackInfo& info);
   Napi::Value Named(const Napi::CallbackInfo& info);
   Napi::Value Unnamed(const Napi::CallbackInfo& info);
   Napi::Value Settle(const Napi::CallbackInfo& info);
