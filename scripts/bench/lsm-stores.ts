@@ -15,7 +15,7 @@ export const KV_PEER_NAMES: readonly KvPeerName[] = ['lsm io_uring', 'lsm sync',
 /** What a reader of the table needs to know about each store's configuration. */
 export const KV_PEER_DEFAULTS: Record<KvPeerName, string> = {
   'lsm io_uring':
-    'LsmStore defaults (4 MiB memtable, 4 KiB blocks, bloom 10 bits/key, 32 MiB block cache, 2 MiB tables, no compression, sync none) on persistfs io_uring (queueDepth 256, submitThreshold 32)',
+    'LsmStore defaults (4 MiB memtable, 4 KiB blocks, bloom 10 bits/key, 8 MiB block cache, 2 MiB tables, no compression, sync none) on persistfs io_uring (queueDepth 256, submitThreshold 32)',
   'lsm sync': 'LsmStore defaults as above, on persistfs in the sync IO mode (libuv thread pool)',
   'classic-level':
     'classic-level 3.0.0 defaults (4 MiB write buffer, 4 KiB blocks, bloom 10 bits/key, 8 MiB block cache, 2 MiB tables, sync false) with compression: false',

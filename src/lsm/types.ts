@@ -16,7 +16,7 @@ export interface LsmOptions {
   blockSize?: number;
   /** bloom filter bits per key; 0 disables filters (default 10, ~1% false positives) */
   bloomBitsPerKey?: number;
-  /** bytes of decoded data blocks kept in memory (default 32 MiB) */
+  /** bytes of decoded data blocks kept in memory (default 8 MiB, as LevelDB) */
   blockCacheSize?: number;
   /** compaction output files are cut at this size (default 2 MiB) */
   tableFileSize?: number;
