@@ -115,6 +115,7 @@ export class KernelMount {
       removed: options.nativeDataPath === false ? undefined : (node) => this.session.removed(node),
       absentXattr: options.nativeDataPath === false ? undefined : (node, name) => this.session.absentXattr(node, name),
       forgetXattrs: () => this.session.forgetXattrs(),
+      noXattrs: options.nativeDataPath === false ? undefined : (node) => this.session.noXattrs(node),
       named: options.nativeDataPath === false ? undefined : (parent, name, node, ino, born) => this.session.named(parent, name, node, ino, born),
       unnamed: (parent, name) => this.session.unnamed(parent, name),
       settle: (node, lookups, drop) => this.session.settle(node, lookups, drop),

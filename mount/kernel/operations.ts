@@ -86,6 +86,8 @@ export interface NativePort {
    */
   absentXattr?: (node: number, name: string) => void;
   forgetXattrs?: () => void;
+  /** node `node` has no attributes at all: the data path answers every GETXATTR of it ENODATA, until `forgetXattrs` */
+  noXattrs?: (node: number) => void;
   /**
    * known names (native/src/fuse/node-table.h): the data path answers a LOOKUP of `name` (UTF-8) in
    * attached directory `parent` that finds inode `ino` born `born` (0n: any) with node `node`, counting the lookup; `unnamed`
@@ -174,6 +176,8 @@ const errorOf = (code: string, message: string): StorageError => traceless(() =>
 /** A statx the data path made, as the storage's stat of an entry. */
 const entryStat = (stat: Stat): EntryStat => ({ ...stat, kind: kindOfMode(stat.mode) });
 
+/** nodes remembered as having had their attributes listed by a GETXATTR (see getxattr) */
+const XATTRS_LISTED = 65536;
 /** A timeout of nothing: what an absent name's entry carries as its attributes' */
 const NO_TIME: Timeout = { sec: 0, nsec: 0 };
 
@@ -227,6 +231,8 @@ export class KernelOps {
   private renaming = 0;
   /** attribute changes (SETXATTR, REMOVEXATTR) begun or ended so far (see getxattr) */
   private xattrChanges = 0;
+  /** nodes whose attributes a GETXATTR listed (at most XATTRS_LISTED, then emptied) */
+  private readonly xattrsListed = new Set<number>();
   /** OPENs under way, by node id: a node that loses its last name meanwhile may still get a handle */
   private readonly opening = new Map<number, number>();
   /** when each node that lost its last name lost it (performance.now()) */
@@ -1249,18 +1255,29 @@ export class KernelOps {
 
   /**
    * GETXATTR: fuse_getxattr_in (size u32, padding u32), then the attribute name. An absence is the data
-   * path's to answer next time, unless an attribute was set or removed while it was being found out.
+   * path's to answer next time, unless an attribute was set or removed while it was being found out. The
+   * first GETXATTR of a node lists its attributes instead (one call either way): most files have none,
+   * and then the data path answers every later GETXATTR of the node (`ls -l` asks two of every file).
    */
   private async getxattr(request: Request): Promise<ReplyBody> {
     const body = reader(request);
     const size = body.u32();
     const name = decodeName(body.skip(4).name());
+    const node = this.node(request.nodeid);
     const changes = this.xattrChanges;
+    const learned = () => changes === this.xattrChanges;
     try {
-      return this.sized(await this.atPath(this.node(request.nodeid), (path) => this.posix.getxattr(path, name)), size);
+      if (this.native?.noXattrs && !this.xattrsListed.has(node.id)) {
+        if (this.xattrsListed.size >= XATTRS_LISTED) this.xattrsListed.clear();
+        this.xattrsListed.add(node.id);
+        const names = await this.atPath(node, (path) => this.posix.listxattr(path));
+        if (names.length === 0 && learned()) this.native.noXattrs(node.id);
+        if (!names.includes(name)) throw errorOf('ENODATA', `no attribute ${name}`);
+      }
+      return this.sized(await this.atPath(node, (path) => this.posix.getxattr(path, name)), size);
     } catch (error) {
-      const absent = isCode(error, 'ENODATA') && changes === this.xattrChanges && isWellFormed(name);
-      if (absent) this.native?.absentXattr?.(request.nodeid, name);
+      const absent = isCode(error, 'ENODATA') && learned() && isWellFormed(name);
+      if (absent) this.native?.absentXattr?.(node.id, name);
       throw error;
     }
   }

@@ -129,6 +129,8 @@ export interface NativeFuseSession {
   /** GETXATTR `name` of node `nodeid` is answered ENODATA natively until forgetXattrs (node-table.h) */
   absentXattr(nodeid: number, name: string): void;
   forgetXattrs(): void;
+  /** node `nodeid` has no attribute: every GETXATTR of it is answered ENODATA natively until forgetXattrs */
+  noXattrs(nodeid: number): void;
   /**
    * known names (native/src/fuse/node-table.h): a LOOKUP of `name` in attached directory `parent` that finds
    * inode `ino` born `born` (0n: any) is answered natively with node `nodeid` (its lookup counted there); `unnamed` takes it back

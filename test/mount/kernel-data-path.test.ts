@@ -238,6 +238,11 @@ test('kernel transport (data path): GETXATTR of an attribute found absent is ans
   const listing = m.sh('ls -l d | wc -l');
   t.equal(listing, '21\n', 'ls -l lists the 20 files');
   t.ok(served() - before >= 40, `the data path answered ${served() - before} requests for 20 files, two GETXATTRs each`);
+  // a file never asked before: its first GETXATTR lists its attributes, none, and the data path answers the rest
+  m.sh('mkdir e && for i in $(seq 1 20); do touch e/f$i; done');
+  const first = served();
+  t.equal(m.sh('ls -l e | wc -l'), '21\n', 'ls -l of 20 files never asked before');
+  t.ok(served() - first >= 20, `the data path answered ${served() - first} requests: the second GETXATTR of each file at least`);
   const xattr = (code: string) => m.sh(`python3 -c "import os\n${code}"`);
   t.equal(xattr("try: os.getxattr('d/f1', 'user.mark')\nexcept OSError as e: print(e.errno == 61)"), 'True\n', 'user.mark: absent');
   t.equal(xattr("try: os.getxattr('d/f1', 'user.mark')\nexcept OSError as e: print(e.errno == 61)"), 'True\n', 'asked again: absent');

@@ -1133,3 +1133,46 @@ test('GETXATTR: an absence is handed to the data path, unless an attribute was s
   t.deepEqual(told.splice(0), ['forget', 'forget'], 'a REMOVEXATTR too');
   t.end();
 });
+
+test('GETXATTR: the first of a node lists its attributes; none at all is handed to the data path for every name', async (t) => {
+  const lists: Record<string, string[]> = { '': [], f: ['user.a'] };
+  const calls: string[] = [];
+  const posix = {
+    stat: async () => fileStat({ ino: 7n }),
+    listxattr: async (path: string) => {
+      calls.push(`list ${path}`);
+      return lists[path] ?? [];
+    },
+    getxattr: async (path: string, name: string) => {
+      calls.push(`get ${path} ${name}`);
+      if (name === 'user.a') return Buffer.from('A');
+      throw new StorageError('ENODATA', 'no such attribute');
+    },
+  } as unknown as PosixFs;
+  const told: string[] = [];
+  const port: NativePort = {
+    absentXattr: (node, name) => void told.push(`absent ${node} ${name}`),
+    noXattrs: (node) => void told.push(`none ${node}`),
+    forgetXattrs: () => void told.push('forget'),
+    backingOpen: () => -1,
+    backingClose: () => 0,
+  };
+  const ops = new KernelOps(posix, { attrTimeout: 1, entryTimeout: 1, xattr: true }, () => {}, port).table();
+  const sizeIn = Buffer.alloc(8);
+  sizeIn.writeUInt32LE(64, 0); // room for the value: the answer is the value, not its size
+  const get = (name: string, node = 1) =>
+    ops.get(Opcode.GETXATTR)!(decodeRequest(raw(Opcode.GETXATTR, Buffer.concat([sizeIn, Buffer.from(`${name}\0`)]), 42, node))).then(
+      (value) => value,
+      (error: { code?: string }) => error.code,
+    );
+  t.equal(await get('security.selinux'), 'ENODATA', 'the root has no attributes: ENODATA');
+  t.deepEqual(calls.splice(0), ['list '], 'found out by listing them, not by asking for the one');
+  t.deepEqual(told.splice(0), ['none 1', 'absent 1 security.selinux'], 'the data path answers every GETXATTR of the node');
+  const f = Number(((await ops.get(Opcode.LOOKUP)!(decodeRequest(raw(Opcode.LOOKUP, Buffer.from('f\0'))))) as Buffer).readBigUInt64LE(0));
+  t.equal(await get('security.selinux', f), 'ENODATA', 'a file with an attribute: the one asked is not among them');
+  t.deepEqual(calls.splice(0), ['list f'], 'listed once');
+  t.deepEqual(told.splice(0), [`absent ${f} security.selinux`], 'only that name is handed on');
+  t.deepEqual(await get('user.a', f), Buffer.from('A'), 'an attribute it has: its value');
+  t.deepEqual(calls.splice(0), ['get f user.a'], 'asked for by name from then on');
+  t.end();
+});

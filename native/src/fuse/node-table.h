@@ -57,8 +57,9 @@
 //   takes one that disagrees with its table again, alone with the directory's name changes (operations.ts,
 //   stillTrue), never as a change made beside the mount.
 //
-// Absent extended attributes: JavaScript reports a GETXATTR it answered ENODATA (AbsentXattr), and the data
-// path answers the next GETXATTR of that node and name ENODATA itself (`ls -l` asks two of every file,
+// Absent extended attributes: JavaScript reports a GETXATTR it answered ENODATA (AbsentXattr), or a node
+// whose file has no attributes at all (NoXattrs: its list was empty), and the data path answers the next
+// GETXATTR of that node and name (or any name) ENODATA itself (`ls -l` asks two of every file,
 // security.selinux and system.posix_acl_access, and the kernel asks security.capability before the first
 // write of every open). A node's attributes are its file's, whatever its names, and every change to them
 // comes through this mount: JavaScript forgets them all (ForgetXattrs) before and after each SETXATTR and
@@ -251,17 +252,25 @@ class NodeTable {
     absent_xattrs_.insert(std::move(key));
   }
 
+  // JavaScript found that node `nodeid` has no attributes at all.
+  void NoXattrs(uint64_t nodeid) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (no_xattrs_.size() >= kAbsentXattrs) no_xattrs_.clear();
+    no_xattrs_.insert(nodeid);
+  }
+
   // Whether attribute `name` of node `nodeid` is known absent.
   bool XattrAbsent(uint64_t nodeid, std::string_view name) {
     std::string key = KeyOf(nodeid, name);
     std::lock_guard<std::mutex> lock(mutex_);
-    return absent_xattrs_.count(key) != 0;
+    return no_xattrs_.count(nodeid) != 0 || absent_xattrs_.count(key) != 0;
   }
 
   // An attribute is being set or removed: no absence is known any more.
   void ForgetXattrs() {
     std::lock_guard<std::mutex> lock(mutex_);
     absent_xattrs_.clear();
+    no_xattrs_.clear();
   }
 
   size_t KnownNames() {
@@ -271,7 +280,7 @@ class NodeTable {
 
   // Names known at once (see above).
   static constexpr size_t kNames = 65536;
-  // Absent attributes known at once (node and name).
+  // Absent attributes known at once (node and name), and nodes known to have none.
   static constexpr size_t kAbsentXattrs = 65536;
 
  private:
@@ -315,6 +324,7 @@ class NodeTable {
   std::unordered_map<std::string, KnownName> names_;
   std::unordered_map<uint64_t, NodeNames> nodes_;
   std::unordered_set<std::string> absent_xattrs_;  // KeyOf(node id, attribute name)
+  std::unordered_set<uint64_t> no_xattrs_;         // nodes without any attribute
 };
 
 }  // namespace persistfs::fuse

@@ -99,6 +99,7 @@ Napi::Function FuseSession::Define(Napi::Env env) {
                          InstanceMethod<&FuseSession::Removed>("removed"),
                          InstanceMethod<&FuseSession::AbsentXattr>("absentXattr"),
                          InstanceMethod<&FuseSession::ForgetXattrs>("forgetXattrs"),
+                         InstanceMethod<&FuseSession::NoXattrs>("noXattrs"),
                          InstanceMethod<&FuseSession::Named>("named"),
                          InstanceMethod<&FuseSession::Unnamed>("unnamed"),
                          InstanceMethod<&FuseSession::Settle>("settle"),
@@ -306,6 +307,13 @@ Napi::Value FuseSession::Removed(const Napi::CallbackInfo& info) {
 // ENODATA; the data path answers the next ones (node-table.h, "Absent extended attributes").
 Napi::Value FuseSession::AbsentXattr(const Napi::CallbackInfo& info) {
   nodes_.AbsentXattr(static_cast<uint64_t>(I64(info, 0)), info[1].As<Napi::String>().Utf8Value());
+  return info.Env().Undefined();
+}
+
+// noXattrs(nodeid): JavaScript found node `nodeid` without any attribute; the data path answers every
+// GETXATTR of it ENODATA (node-table.h, "Absent extended attributes").
+Napi::Value FuseSession::NoXattrs(const Napi::CallbackInfo& info) {
+  nodes_.NoXattrs(static_cast<uint64_t>(I64(info, 0)));
   return info.Env().Undefined();
 }
 
