@@ -243,6 +243,12 @@ test('kernel transport (data path): GETXATTR of an attribute found absent is ans
   const first = served();
   t.equal(m.sh('ls -l e | wc -l'), '21\n', 'ls -l of 20 files never asked before');
   t.ok(served() - first >= 20, `the data path answered ${served() - first} requests: the second GETXATTR of each file at least`);
+  const errnoOf = (file: string, name: string) => m.sh(`python3 -c "import os\ntry: os.getxattr('${file}', '${name}')\nexcept OSError as e: print(e.errno)"`);
+  t.equal(
+    errnoOf('e/f2', 'nonamespace'),
+    errnoOf(path.join(m.backing, 'e', 'f2'), 'nonamespace'),
+    'a name the backing file system does not keep: its answer (EOPNOTSUPP), not ENODATA',
+  );
   const xattr = (code: string) => m.sh(`python3 -c "import os\n${code}"`);
   t.equal(xattr("try: os.getxattr('d/f1', 'user.mark')\nexcept OSError as e: print(e.errno == 61)"), 'True\n', 'user.mark: absent');
   t.equal(xattr("try: os.getxattr('d/f1', 'user.mark')\nexcept OSError as e: print(e.errno == 61)"), 'True\n', 'asked again: absent');

@@ -1134,11 +1134,11 @@ test('GETXATTR: an absence is handed to the data path, unless an attribute was s
   t.end();
 });
 
-test('GETXATTR: the first of a node lists its attributes; none at all is handed to the data path for every name', async (t) => {
-  const lists: Record<string, string[]> = { '': [], f: ['user.a'] };
+test('GETXATTR: the first of a node lists its attributes; none at all is handed to the data path for the names the storage answers ENODATA', async (t) => {
+  const lists: Record<string, string[]> = { '': [], f: ['user.a'], g: [] };
   const calls: string[] = [];
   const posix = {
-    stat: async () => fileStat({ ino: 7n }),
+    stat: async (path: string) => fileStat({ ino: path.endsWith('f') ? 7n : 8n }),
     listxattr: async (path: string) => {
       calls.push(`list ${path}`);
       return lists[path] ?? [];
@@ -1146,6 +1146,8 @@ test('GETXATTR: the first of a node lists its attributes; none at all is handed 
     getxattr: async (path: string, name: string) => {
       calls.push(`get ${path} ${name}`);
       if (name === 'user.a') return Buffer.from('A');
+      // a namespace the storage does not keep (ext4 has no "foo"): not an absence
+      if (!name.includes('.')) throw new StorageError('EOPNOTSUPP', 'no such namespace');
       throw new StorageError('ENODATA', 'no such attribute');
     },
   } as unknown as PosixFs;
@@ -1165,10 +1167,19 @@ test('GETXATTR: the first of a node lists its attributes; none at all is handed 
       (value) => value,
       (error: { code?: string }) => error.code,
     );
+  const lookup = async (name: string) =>
+    Number(((await ops.get(Opcode.LOOKUP)!(decodeRequest(raw(Opcode.LOOKUP, Buffer.from(`${name}\0`))))) as Buffer).readBigUInt64LE(0));
   t.equal(await get('security.selinux'), 'ENODATA', 'the root has no attributes: ENODATA');
-  t.deepEqual(calls.splice(0), ['list '], 'found out by listing them, not by asking for the one');
-  t.deepEqual(told.splice(0), ['none 1', 'absent 1 security.selinux'], 'the data path answers every GETXATTR of the node');
-  const f = Number(((await ops.get(Opcode.LOOKUP)!(decodeRequest(raw(Opcode.LOOKUP, Buffer.from('f\0'))))) as Buffer).readBigUInt64LE(0));
+  t.deepEqual(calls.splice(0), ['list ', 'get  security.selinux'], 'listed; a name not yet seen absent is asked for');
+  t.deepEqual(told.splice(0), ['none 1', 'absent 1 security.selinux'], 'the data path is told the node has none, and the absence');
+  const g = await lookup('g');
+  t.equal(await get('security.selinux', g), 'ENODATA', 'another file without attributes: ENODATA');
+  t.deepEqual(calls.splice(0), ['list g'], 'found out by listing them: that name was seen absent');
+  t.deepEqual(told.splice(0), [`none ${g}`, `absent ${g} security.selinux`], 'the data path answers the node from then on');
+  t.equal(await get('foo', g), 'EOPNOTSUPP', 'a name the storage does not keep: its answer, not ENODATA');
+  t.deepEqual(calls.splice(0), ['get g foo'], 'asked for');
+  t.deepEqual(told.splice(0), [], 'and nothing handed on');
+  const f = await lookup('f');
   t.equal(await get('security.selinux', f), 'ENODATA', 'a file with an attribute: the one asked is not among them');
   t.deepEqual(calls.splice(0), ['list f'], 'listed once');
   t.deepEqual(told.splice(0), [`absent ${f} security.selinux`], 'only that name is handed on');

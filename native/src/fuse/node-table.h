@@ -59,7 +59,9 @@
 //
 // Absent extended attributes: JavaScript reports a GETXATTR it answered ENODATA (AbsentXattr), or a node
 // whose file has no attributes at all (NoXattrs: its list was empty), and the data path answers the next
-// GETXATTR of that node and name (or any name) ENODATA itself (`ls -l` asks two of every file,
+// GETXATTR of that node and name ENODATA itself, or of that node and any name the storage was seen to
+// answer ENODATA for some node (a name it does not keep, say "foo" on ext4, is EOPNOTSUPP: asked for,
+// present or not; the S3 adapter keeps none, so no name of its is ever absent) (`ls -l` asks two of every file,
 // security.selinux and system.posix_acl_access, and the kernel asks security.capability before the first
 // write of every open). A node's attributes are its file's, whatever its names, and every change to them
 // comes through this mount: JavaScript forgets them all (ForgetXattrs) before and after each SETXATTR and
@@ -250,6 +252,8 @@ class NodeTable {
     std::lock_guard<std::mutex> lock(mutex_);
     if (absent_xattrs_.size() >= kAbsentXattrs) absent_xattrs_.clear();
     absent_xattrs_.insert(std::move(key));
+    if (absent_names_.size() >= kAbsentNames) absent_names_.clear();
+    absent_names_.emplace(name);
   }
 
   // JavaScript found that node `nodeid` has no attributes at all.
@@ -263,7 +267,8 @@ class NodeTable {
   bool XattrAbsent(uint64_t nodeid, std::string_view name) {
     std::string key = KeyOf(nodeid, name);
     std::lock_guard<std::mutex> lock(mutex_);
-    return no_xattrs_.count(nodeid) != 0 || absent_xattrs_.count(key) != 0;
+    if (absent_xattrs_.count(key) != 0) return true;
+    return no_xattrs_.count(nodeid) != 0 && absent_names_.count(std::string(name)) != 0;
   }
 
   // An attribute is being set or removed: no absence is known any more.
@@ -282,6 +287,8 @@ class NodeTable {
   static constexpr size_t kNames = 65536;
   // Absent attributes known at once (node and name), and nodes known to have none.
   static constexpr size_t kAbsentXattrs = 65536;
+  // Names known to be answered ENODATA when absent (operations.ts ABSENT_NAMES).
+  static constexpr size_t kAbsentNames = 4096;
 
  private:
   struct KnownName {
@@ -325,6 +332,7 @@ class NodeTable {
   std::unordered_map<uint64_t, NodeNames> nodes_;
   std::unordered_set<std::string> absent_xattrs_;  // KeyOf(node id, attribute name)
   std::unordered_set<uint64_t> no_xattrs_;         // nodes without any attribute
+  std::unordered_set<std::string> absent_names_;   // names the storage answered ENODATA (ForgetXattrs keeps them)
 };
 
 }  // namespace persistfs::fuse
