@@ -179,7 +179,8 @@ await yargs(args)
         .option('xattr', {
           type: 'boolean',
           default: true,
-          describe: 'serve extended attributes (--no-xattr: the kernel then skips its security.capability check before each write)',
+          describe:
+            'serve extended attributes (--no-xattr: the kernel then skips its security.capability check before each write; an s3:// bucket keeps none: off there)',
         })
         .option('writeback-cache', {
           type: 'boolean',

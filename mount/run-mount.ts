@@ -58,6 +58,9 @@ export async function runMount(options: RunMountOptions): Promise<void> {
   if (remote) {
     Object.assign(storageOptions, { adapter: 'tiered', s3: options.remote!.s3, tiered: { ...options.remote!.tiered, cacheDir: paths.backing } });
     paths.backing = options.backing;
+    // a bucket keeps no extended attributes: the mount serves none (ENOSYS), and the kernel then answers
+    // every xattr call EOPNOTSUPP itself, as the adapter would, without asking (`ls -l` asks two of each file)
+    options = { ...options, xattr: false };
   }
   const storage = await openStorage(paths.backing, storageOptions);
   const posix = new PosixFs(storage);

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import test from 'tape';
 
 import { tempDir } from '../helpers.js';
-import { mountDirs, startMountProcess, stopMount, switchUring, withMount } from './mount-helper.js';
+import { mountDirs, startMountProcess, statsOf, stopMount, switchUring, withMount } from './mount-helper.js';
 
 // One Python script through the mount: each step prints one line, compared as a whole below.
 const MIXED = String.raw`
@@ -202,12 +202,6 @@ test('kernel transport (data path): LOOKUP of an absent name in an attached dire
   t.equal((own.match(/Invalid argument/g) ?? []).length, 2, `the storage's own names at the root are its to answer: ${own.trim()}`);
 });
 
-const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'mount', 'cli.js');
-/** One line of `persistfs stats --json` of the mount at `mnt`. */
-function statsOf(mnt: string): { ops: Record<string, { count: number }>; dataPath?: Record<string, number> } {
-  const run = spawnSync(process.execPath, [CLI, 'stats', mnt, '--count', '1', '--json'], { encoding: 'utf8', timeout: 60_000 });
-  return JSON.parse(run.stdout.trim().split('\n')[0]!);
-}
 /** How many LOOKUPs the mount answered so far, natively or not (persistfs stats). */
 const lookupsServed = (mnt: string): number => statsOf(mnt).ops.lookup?.count ?? 0;
 

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import test from 'tape';
 
-import { startMountProcess, stopMount, waitMounted } from '../mount/mount-helper.js';
+import { startMountProcess, statsOf, stopMount, waitMounted } from '../mount/mount-helper.js';
 import { ceph, freshPrefix, objectBytes, type Ceph } from './ceph.js';
 import { recordsIn } from './upload-records.js';
 
@@ -109,6 +109,20 @@ test('s3 mount: files written with Unix tools reach the bucket when they close',
   t.deepEqual(m.sh('ls').trim().split('\n'), ['logs'], 'rm -r and rm');
   t.equal(m.sh('sha256sum < logs/moved.bin').length > 0, true, 'sha256sum reads');
   t.ok(local && local.length === 64, 'sha256sum of the 24 MiB file');
+});
+
+test('s3 mount: a bucket keeps no extended attributes: EOPNOTSUPP from the kernel, which asks the mount once', async (t) => {
+  const m = await s3Mount(t);
+  m.sh('mkdir d && for i in $(seq 1 20); do echo $i > d/f$i; done');
+  const errnoOf = (call: string) => m.sh(`python3 -c "import os\ntry: ${call}\nexcept OSError as e: print(e.errno)"`).trim();
+  t.equal(errnoOf("os.getxattr('d/f1', 'user.mark')"), '95', 'getxattr: EOPNOTSUPP');
+  t.equal(errnoOf("os.setxattr('d/f1', 'user.mark', b'x')"), '95', 'setxattr: EOPNOTSUPP');
+  t.equal(errnoOf("os.listxattr('d/f1')"), '95', 'listxattr: EOPNOTSUPP (as a file system without attributes, vfat say)');
+  const asked = () => statsOf(m.mnt).ops.getxattr?.count ?? 0;
+  const before = asked();
+  t.ok(before <= 1, `GETXATTRs counted by the mount: ${before} (it serves none: ENOSYS)`);
+  t.equal(m.sh('ls -l d | wc -l'), '21\n', 'ls -l of 20 files');
+  t.equal(asked(), before, 'asked the mount no GETXATTR');
 });
 
 test('s3 mount: objects put by others read through the mount; git works on it', async (t) => {
