@@ -1165,6 +1165,9 @@ export class KernelOps {
     });
     const fh = this.nextDirHandle++;
     this.dirs.set(fh, { node, dh, names: [Buffer.from('.'), Buffer.from('..'), ...entries.map((entry) => bytesOf(entry.name))] });
+    // a directory listed is given to the data path: the names of its READDIRPLUS entries become known there
+    // (a cold `ls -l` asks two GETXATTRs of each: the data path lists their attributes itself, node-table.h)
+    this.attachDirectory(node.id);
     return openOut(fh, 0);
   }
 

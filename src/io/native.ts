@@ -177,6 +177,8 @@ export interface NativeFuseSession {
     /** LOOKUPs answered with the node JavaScript gave the name, and the names known now */
     knownLookups: number;
     knownNames: number;
+    /** GETXATTRs answered ENODATA after the data path listed the file's attributes and found none */
+    xattrLists: number;
     /** reads of /dev/fuse that found no request (EAGAIN) */
     emptyReads: number;
     uringQueues: number;

@@ -7,10 +7,12 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -738,10 +740,44 @@ bool DataPath::ServeGetxattr(const Request& request) {
   const void* end = std::memchr(name, 0, room);
   if (end == nullptr || name[0] == 0) return false;
   const std::string_view attribute(name, static_cast<const char*>(end) - name);
-  if (!nodes_.XattrAbsent(request.header.nodeid, attribute)) return false;
+  if (!nodes_.XattrAbsent(request.header.nodeid, attribute)) {
+    if (!nodes_.MayList(request.header.nodeid, attribute) || !ListsNoXattrs(request.header.nodeid)) return false;
+    counters_.xattr_lists.fetch_add(1, std::memory_order_relaxed);
+  }
   transport_.Send(request, ENODATA, nullptr, 0);
   counters_.served.fetch_add(1, std::memory_order_relaxed);
   counters_.Record(kStatGetxattr, start_ns, ENODATA);
+  return true;
+}
+
+// Lists the attributes of node `nodeid`'s file through a name the table knows for it (node-table.h, "Absent
+// extended attributes"): true when it has none (remembered for the node), false when it has some or the file
+// could not be reached as the node's (JavaScript answers).
+bool DataPath::ListsNoXattrs(uint64_t nodeid) {
+  std::shared_ptr<AttachedDirectory> directory;
+  std::string name;
+  FileId file{};
+  uint64_t forgets = 0;
+  if (!nodes_.NameOf(nodeid, &directory, &name, &file, &forgets)) return false;
+  const int fd = openat(directory->fd, name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return false;
+  struct statx stx;
+  char names[256];
+  ssize_t length = -1;  // the list's length; -1: not listed
+  if (statx(fd, "", AT_EMPTY_PATH, STATX_TYPE | STATX_INO | STATX_BTIME, &stx) == 0 && file.Is(FileOf(stx)) &&
+      (S_ISREG(stx.stx_mode) || S_ISDIR(stx.stx_mode))) {
+    char path[32];
+    std::snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    length = listxattr(path, names, sizeof names);
+    if (length < 0 && errno == ERANGE) length = sizeof names;  // more than fit here: some
+  }
+  close(fd);
+  if (length < 0) return false;
+  if (length > 0) {
+    nodes_.HasXattrs(nodeid);
+    return false;
+  }
+  nodes_.NoXattrsSince(nodeid, forgets);
   return true;
 }
 

@@ -67,6 +67,7 @@ struct DataPathCounters {
   std::atomic<uint64_t> splice_pipes_busy{0};    // READs large enough to splice that found no free pipe (copied)
   std::atomic<uint64_t> splice_uncached{0};      // READs large enough to splice whose data the cache lacked (copied)
   std::atomic<uint64_t> known_lookups{0};        // LOOKUPs answered with the node JavaScript gave the name
+  std::atomic<uint64_t> xattr_lists{0};          // GETXATTRs answered ENODATA after listing the file's none
   std::atomic<uint64_t> errors[kStatKinds] = {};
   std::atomic<uint64_t> latency[kStatKinds][kLatencyBuckets] = {};
   // One answered request of `kind` that arrived at `start_ns` (CLOCK_MONOTONIC); error: its errno or 0.
@@ -163,6 +164,7 @@ class DataPath {
   bool ServeByNode(const Request& request);    // GETATTR by node or SETATTR (node-table.h); false when not ours
   bool ServeLookup(const Request& request);    // LOOKUP in an attached directory: an absent name, a known one
   bool ServeGetxattr(const Request& request);  // GETXATTR of an attribute known absent (node-table.h)
+  bool ListsNoXattrs(uint64_t nodeid);         // lists the node's attributes: none (node-table.h)
   void SendAttributes(const Request& request, const struct statx& stx);
 
   io_uring* const ring_;

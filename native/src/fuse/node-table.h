@@ -67,6 +67,11 @@
 // comes through this mount: JavaScript forgets them all (ForgetXattrs) before and after each SETXATTR and
 // REMOVEXATTR, and reports an absence only when no forget happened while it was finding it out. Bounded
 // (kAbsentXattrs): emptied when full.
+// The data path finds out itself whether a node has attributes, for a GETXATTR of a name seen absent before
+// (a cold `ls -l`: JavaScript is not asked for any file): it opens a name the table knows for the node
+// (O_PATH, in its attached directory), checks the descriptor is the node's file, and lists its attributes
+// through /proc/self/fd (as libfuse's passthrough does; regular files and directories only). The answer
+// "none" is remembered only when no ForgetXattrs came between NameOf and NoXattrsSince.
 // The table of names is bounded (kNames): past it an arbitrary name is let go (its LOOKUPs go to JavaScript
 // again); counts are never let go (a node's count lives until JavaScript settles it).
 #pragma once
@@ -263,6 +268,51 @@ class NodeTable {
     no_xattrs_.insert(nodeid);
   }
 
+  // A name of node `nodeid` in an attached directory: that directory, the name, the file JavaScript knows
+  // there, and the count of ForgetXattrs so far (see NoXattrsSince); false when the node has none.
+  bool NameOf(uint64_t nodeid, std::shared_ptr<AttachedDirectory>* directory, std::string* name, FileId* file,
+              uint64_t* xattr_forgets) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    *xattr_forgets = xattr_forgets_;
+    auto node = nodes_.find(nodeid);
+    if (node == nodes_.end()) return false;
+    for (const std::string& key : node->second.keys) {
+      uint64_t parent;
+      std::memcpy(&parent, key.data(), sizeof parent);
+      auto attached = directories_.find(parent);
+      auto known = names_.find(key);
+      if (attached == directories_.end() || known == names_.end()) continue;
+      *directory = attached->second;
+      name->assign(key, sizeof parent, std::string::npos);
+      *file = known->second.file;
+      return true;
+    }
+    return false;
+  }
+
+  // The data path listed node `nodeid`'s attributes and found none, after `xattr_forgets` forgets (NameOf):
+  // remembered unless an attribute was set or removed since (the list may be from before that change).
+  void NoXattrsSince(uint64_t nodeid, uint64_t xattr_forgets) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (xattr_forgets != xattr_forgets_) return;
+    if (no_xattrs_.size() >= kAbsentXattrs) no_xattrs_.clear();
+    no_xattrs_.insert(nodeid);
+  }
+
+  // The data path listed node `nodeid`'s attributes and found some: it leaves the node to JavaScript.
+  void HasXattrs(uint64_t nodeid) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (has_xattrs_.size() >= kAbsentXattrs) has_xattrs_.clear();
+    has_xattrs_.insert(nodeid);
+  }
+
+  // Whether the data path may list node `nodeid`'s attributes to answer GETXATTR `name`: the storage was
+  // seen to answer ENODATA for that name, and the node is not known to have attributes.
+  bool MayList(uint64_t nodeid, std::string_view name) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return has_xattrs_.count(nodeid) == 0 && absent_names_.count(std::string(name)) != 0;
+  }
+
   // Whether attribute `name` of node `nodeid` is known absent.
   bool XattrAbsent(uint64_t nodeid, std::string_view name) {
     std::string key = KeyOf(nodeid, name);
@@ -276,6 +326,8 @@ class NodeTable {
     std::lock_guard<std::mutex> lock(mutex_);
     absent_xattrs_.clear();
     no_xattrs_.clear();
+    has_xattrs_.clear();
+    xattr_forgets_++;
   }
 
   size_t KnownNames() {
@@ -333,6 +385,8 @@ class NodeTable {
   std::unordered_set<std::string> absent_xattrs_;  // KeyOf(node id, attribute name)
   std::unordered_set<uint64_t> no_xattrs_;         // nodes without any attribute
   std::unordered_set<std::string> absent_names_;   // names the storage answered ENODATA (ForgetXattrs keeps them)
+  std::unordered_set<uint64_t> has_xattrs_;        // nodes the data path listed and found attributes of
+  uint64_t xattr_forgets_ = 0;                     // ForgetXattrs calls so far
 };
 
 }  // namespace persistfs::fuse

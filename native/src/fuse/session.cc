@@ -386,6 +386,7 @@ Napi::Value FuseSession::Counters(const Napi::CallbackInfo& info) {
   number("splicePipesBusy", counters_.splice_pipes_busy.load());
   number("spliceUncached", counters_.splice_uncached.load());
   number("knownLookups", counters_.known_lookups.load());
+  number("xattrLists", counters_.xattr_lists.load());
   number("knownNames", nodes_.KnownNames());
   // by kind of request answered here: errors, and latencies in log2 buckets of microseconds
   static const char* const kKinds[kStatKinds] = {"read",    "write",   "fsync",  "getattr", "flush",
