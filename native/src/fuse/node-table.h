@@ -255,17 +255,14 @@ class NodeTable {
   void AbsentXattr(uint64_t nodeid, std::string_view name) {
     std::string key = KeyOf(nodeid, name);
     std::lock_guard<std::mutex> lock(mutex_);
-    if (absent_xattrs_.size() >= kAbsentXattrs) absent_xattrs_.clear();
-    absent_xattrs_.insert(std::move(key));
-    if (absent_names_.size() >= kAbsentNames) absent_names_.clear();
-    absent_names_.emplace(name);
+    Remember(absent_xattrs_, std::move(key), kAbsentXattrs);
+    Remember(absent_names_, std::string(name), kAbsentNames);
   }
 
   // JavaScript found that node `nodeid` has no attributes at all.
   void NoXattrs(uint64_t nodeid) {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (no_xattrs_.size() >= kAbsentXattrs) no_xattrs_.clear();
-    no_xattrs_.insert(nodeid);
+    Remember(no_xattrs_, nodeid, kAbsentXattrs);
   }
 
   // A name of node `nodeid` in an attached directory: that directory, the name, the file JavaScript knows
@@ -294,16 +291,13 @@ class NodeTable {
   // remembered unless an attribute was set or removed since (the list may be from before that change).
   void NoXattrsSince(uint64_t nodeid, uint64_t xattr_forgets) {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (xattr_forgets != xattr_forgets_) return;
-    if (no_xattrs_.size() >= kAbsentXattrs) no_xattrs_.clear();
-    no_xattrs_.insert(nodeid);
+    if (xattr_forgets == xattr_forgets_) Remember(no_xattrs_, nodeid, kAbsentXattrs);
   }
 
   // The data path listed node `nodeid`'s attributes and found some: it leaves the node to JavaScript.
   void HasXattrs(uint64_t nodeid) {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (has_xattrs_.size() >= kAbsentXattrs) has_xattrs_.clear();
-    has_xattrs_.insert(nodeid);
+    Remember(has_xattrs_, nodeid, kAbsentXattrs);
   }
 
   // Whether the data path may list node `nodeid`'s attributes to answer GETXATTR `name`: the storage was
@@ -351,6 +345,13 @@ class NodeTable {
     uint64_t lookups = 0;           // LOOKUPs answered here since JavaScript last settled the node
     std::vector<std::string> keys;  // its names in names_
   };
+
+  // Adds `value` to `set`, which is emptied first when it holds `limit` values already.
+  template <typename Value>
+  static void Remember(std::unordered_set<Value>& set, Value value, size_t limit) {
+    if (set.size() >= limit) set.clear();
+    set.insert(std::move(value));
+  }
 
   static std::string KeyOf(uint64_t parent, std::string_view name) {
     std::string key(sizeof parent, '\0');
