@@ -5,7 +5,7 @@
 // io_uring queues (native/src/fuse/uring-queue.h; the test switches the fuse module's enable_uring on).
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'tape';
@@ -287,6 +287,19 @@ print(rounds, len(wrong))
   const [rounds, wrong] = race.trim().split(' ').map(Number);
   t.ok(rounds! > 100 && wrong === 0, `set, read back, removed ${rounds} times beside listings: ${wrong} reads wrong`);
   t.ok(statsOf(m.mnt).dataPath!.xattrLists! > 40, 'while the data path listed the attributes');
+  // a file system mounted inside the backing directory may keep other namespaces than the one the absent
+  // names were learned on: its files are left to JavaScript
+  const other = path.join(m.backing, 'other');
+  fs.mkdirSync(other);
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'persistfs-test', other]);
+  try {
+    m.sh('for i in $(seq 1 10); do touch other/f$i; done');
+    const lists = statsOf(m.mnt).dataPath!.xattrLists!;
+    t.equal(m.sh('ls -l other | wc -l'), '11\n', 'ls -l of 10 files on another file system, mounted below');
+    t.equal(statsOf(m.mnt).dataPath!.xattrLists! - lists, 0, 'the data path listed none of their attributes');
+  } finally {
+    execFileSync('umount', ['-l', other]);
+  }
 });
 
 // The answer to a LOOKUP of an absent name (the data path's, or JavaScript's) is an entry of node 0 with the entry timeout: the

@@ -765,7 +765,7 @@ bool DataPath::ListsNoXattrs(uint64_t nodeid) {
   char names[256];
   ssize_t length = -1;  // the list's length; -1: not listed
   if (statx(fd, "", AT_EMPTY_PATH, STATX_TYPE | STATX_INO | STATX_BTIME, &stx) == 0 && file.Is(FileOf(stx)) &&
-      (S_ISREG(stx.stx_mode) || S_ISDIR(stx.stx_mode))) {
+      (S_ISREG(stx.stx_mode) || S_ISDIR(stx.stx_mode)) && NodeTable::DeviceOf(stx) == nodes_.RootDevice()) {
     char path[32];
     std::snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
     length = listxattr(path, names, sizeof names);

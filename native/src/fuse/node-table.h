@@ -70,7 +70,8 @@
 // The data path finds out itself whether a node has attributes, for a GETXATTR of a name seen absent before
 // (a cold `ls -l`: JavaScript is not asked for any file): it opens a name the table knows for the node
 // (O_PATH, in its attached directory), checks the descriptor is the node's file, and lists its attributes
-// through /proc/self/fd (as libfuse's passthrough does; regular files and directories only). The answer
+// through /proc/self/fd (as libfuse's passthrough does; regular files and directories on the root's file
+// system only: the names were learned there, and a file system mounted below may keep others). The answer
 // "none" is remembered only when no ForgetXattrs came between NameOf and NoXattrsSince.
 // The table of names is bounded (kNames): past it an arbitrary name is let go (its LOOKUPs go to JavaScript
 // again); counts are never let go (a node's count lives until JavaScript settles it).
@@ -93,6 +94,8 @@
 #include <unordered_set>
 #include <utility>
 #include <vector>
+
+#include "protocol.h"
 
 namespace persistfs::fuse {
 
@@ -155,6 +158,7 @@ class NodeTable {
     if (directories_.size() >= kDirectories && directories_.count(nodeid) == 0) return EMFILE;
     int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
     if (own < 0) return errno;
+    if (nodeid == kRootId) root_device_ = DeviceOf(stx);
     std::shared_ptr<AttachedDirectory>& slot = directories_[nodeid];
     replaced = std::move(slot);
     slot = std::make_shared<AttachedDirectory>(own, file, std::move(kept));
@@ -287,6 +291,17 @@ class NodeTable {
     return false;
   }
 
+  // The file system of the mount's root (0 until the root is attached): the one whose answers taught the
+  // names seen absent, for all the data path knows (a file on another one, mounted below, is left to JavaScript).
+  uint64_t RootDevice() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return root_device_;
+  }
+
+  static uint64_t DeviceOf(const struct statx& stx) {
+    return (static_cast<uint64_t>(stx.stx_dev_major) << 32) | stx.stx_dev_minor;
+  }
+
   // The data path listed node `nodeid`'s attributes and found none, after `xattr_forgets` forgets (NameOf):
   // remembered unless an attribute was set or removed since (the list may be from before that change).
   void NoXattrsSince(uint64_t nodeid, uint64_t xattr_forgets) {
@@ -388,6 +403,7 @@ class NodeTable {
   std::unordered_set<std::string> absent_names_;   // names the storage answered ENODATA (ForgetXattrs keeps them)
   std::unordered_set<uint64_t> has_xattrs_;        // nodes the data path listed and found attributes of
   uint64_t xattr_forgets_ = 0;                     // ForgetXattrs calls so far
+  uint64_t root_device_ = 0;                       // DeviceOf the root's statx, once attached
 };
 
 }  // namespace persistfs::fuse
