@@ -86,8 +86,16 @@ export interface NativePort {
    */
   absentXattr?: (node: number, name: string) => void;
   forgetXattrs?: () => void;
-  /** node `node` has no attributes at all: the data path answers every GETXATTR of it ENODATA, until `forgetXattrs` */
-  noXattrs?: (node: number) => void;
+  /**
+   * node `node` has no attributes at all: where its file is on the backing root's file system the data path
+   * answers its GETXATTRs of names known absent there ENODATA, until `forgetXattrs`, and the answer is true
+   */
+  noXattrs?: (node: number) => boolean;
+  /**
+   * whether the storage answered GETXATTR `name` of a file on the backing root's file system ENODATA (a name
+   * it does not keep, "foo" on ext4 or any on the S3 adapter, is EOPNOTSUPP instead, absent or not)
+   */
+  absentName?: (name: string) => boolean;
   /**
    * known names (native/src/fuse/node-table.h): the data path answers a LOOKUP of `name` (UTF-8) in
    * attached directory `parent` that finds inode `ino` born `born` (0n: any) with node `node`, counting the lookup; `unnamed`
@@ -178,8 +186,6 @@ const entryStat = (stat: Stat): EntryStat => ({ ...stat, kind: kindOfMode(stat.m
 
 /** nodes remembered as having had their attributes listed by a GETXATTR (see getxattr) */
 const XATTRS_LISTED = 65536;
-/** attribute names remembered as answered ENODATA when absent (see getxattr; node-table.h kAbsentNames) */
-const ABSENT_NAMES = 4096;
 /** A timeout of nothing: what an absent name's entry carries as its attributes' */
 const NO_TIME: Timeout = { sec: 0, nsec: 0 };
 
@@ -235,11 +241,6 @@ export class KernelOps {
   private xattrChanges = 0;
   /** nodes whose attributes a GETXATTR listed (at most XATTRS_LISTED, then emptied) */
   private readonly xattrsListed = new Set<number>();
-  /**
-   * attribute names the storage answered ENODATA (at most ABSENT_NAMES, then emptied): a name it does not
-   * keep (ext4 has no "foo" namespace; the S3 adapter keeps none) is EOPNOTSUPP instead, absent or not
-   */
-  private readonly absentNames = new Set<string>();
   /** OPENs under way, by node id: a node that loses its last name meanwhile may still get a handle */
   private readonly opening = new Map<number, number>();
   /** when each node that lost its last name lost it (performance.now()) */
@@ -1268,7 +1269,7 @@ export class KernelOps {
    * path's to answer next time, unless an attribute was set or removed while it was being found out. The
    * first GETXATTR of a node lists its attributes instead (one call either way): most files have none,
    * and then the data path answers every later GETXATTR of the node (`ls -l` asks two of every file) with
-   * a name the storage was seen to answer ENODATA (absentNames); another name is asked for.
+   * a name the storage was seen to answer ENODATA (absentName); another name is asked for.
    */
   private async getxattr(request: Request): Promise<ReplyBody> {
     const body = reader(request);
@@ -1282,16 +1283,12 @@ export class KernelOps {
         if (this.xattrsListed.size >= XATTRS_LISTED) this.xattrsListed.clear();
         this.xattrsListed.add(node.id);
         const names = await this.atPath(node, (path) => this.posix.listxattr(path));
-        if (names.length === 0 && learned()) this.native.noXattrs(node.id);
-        if (!names.includes(name) && this.absentNames.has(name)) throw errorOf('ENODATA', `no attribute ${name}`);
+        const none = names.length === 0 && learned() && this.native.noXattrs(node.id);
+        if (none && isWellFormed(name) && this.native.absentName?.(name)) throw errorOf('ENODATA', `no attribute ${name}`);
       }
       return this.sized(await this.atPath(node, (path) => this.posix.getxattr(path, name)), size);
     } catch (error) {
-      if (isCode(error, 'ENODATA') && isWellFormed(name)) {
-        if (this.absentNames.size >= ABSENT_NAMES) this.absentNames.clear();
-        this.absentNames.add(name);
-        if (learned()) this.native?.absentXattr?.(node.id, name);
-      }
+      if (isCode(error, 'ENODATA') && learned() && isWellFormed(name)) this.native?.absentXattr?.(node.id, name);
       throw error;
     }
   }

@@ -129,8 +129,13 @@ export interface NativeFuseSession {
   /** GETXATTR `name` of node `nodeid` is answered ENODATA natively until forgetXattrs (node-table.h) */
   absentXattr(nodeid: number, name: string): void;
   forgetXattrs(): void;
-  /** node `nodeid` has no attribute: every GETXATTR of it is answered ENODATA natively until forgetXattrs */
-  noXattrs(nodeid: number): void;
+  /**
+   * node `nodeid` has no attribute: where its file is on the root's file system, its GETXATTRs of names known
+   * absent there are answered ENODATA natively until forgetXattrs (and the answer is true)
+   */
+  noXattrs(nodeid: number): boolean;
+  /** whether GETXATTR `name` of a file on the root's file system was answered ENODATA (node-table.h) */
+  absentName(name: string): boolean;
   /**
    * known names (native/src/fuse/node-table.h): a LOOKUP of `name` in attached directory `parent` that finds
    * inode `ino` born `born` (0n: any) is answered natively with node `nodeid` (its lookup counted there); `unnamed` takes it back

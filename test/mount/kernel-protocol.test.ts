@@ -1135,10 +1135,11 @@ test('GETXATTR: an absence is handed to the data path, unless an attribute was s
 });
 
 test('GETXATTR: the first of a node lists its attributes; none at all is handed to the data path for the names the storage answers ENODATA', async (t) => {
-  const lists: Record<string, string[]> = { '': [], f: ['user.a'], g: [] };
+  const lists: Record<string, string[]> = { '': [], f: ['user.a'], g: [], h: [] };
+  const inos: Record<string, bigint> = { f: 7n, g: 8n, h: 9n };
   const calls: string[] = [];
   const posix = {
-    stat: async (path: string) => fileStat({ ino: path.endsWith('f') ? 7n : 8n }),
+    stat: async (path: string) => fileStat({ ino: inos[path] ?? 1n }),
     listxattr: async (path: string) => {
       calls.push(`list ${path}`);
       return lists[path] ?? [];
@@ -1152,9 +1153,20 @@ test('GETXATTR: the first of a node lists its attributes; none at all is handed 
     },
   } as unknown as PosixFs;
   const told: string[] = [];
+  // the data path's side: names learned from the absences it is told of (node-table.h AbsentName)
+  const learnedNames = new Set<string>();
+  let other = -1;
   const port: NativePort = {
-    absentXattr: (node, name) => void told.push(`absent ${node} ${name}`),
-    noXattrs: (node) => void told.push(`none ${node}`),
+    absentXattr: (node, name) => {
+      told.push(`absent ${node} ${name}`);
+      learnedNames.add(name);
+    },
+    // h's file is on another file system, mounted below the root (the data path's OnRootFileSystem)
+    noXattrs: (node) => {
+      told.push(`none ${node}`);
+      return node !== other;
+    },
+    absentName: (name) => learnedNames.has(name),
     forgetXattrs: () => void told.push('forget'),
     backingOpen: () => -1,
     backingClose: () => 0,
@@ -1181,9 +1193,12 @@ test('GETXATTR: the first of a node lists its attributes; none at all is handed 
   t.deepEqual(told.splice(0), [], 'and nothing handed on');
   const f = await lookup('f');
   t.equal(await get('security.selinux', f), 'ENODATA', 'a file with an attribute: the one asked is not among them');
-  t.deepEqual(calls.splice(0), ['list f'], 'listed once');
-  t.deepEqual(told.splice(0), [`absent ${f} security.selinux`], 'only that name is handed on');
+  t.deepEqual(calls.splice(0), ['list f', 'get f security.selinux'], 'listed once, and the name asked for');
+  t.deepEqual(told.splice(0), [`absent ${f} security.selinux`], 'only that absence is handed on');
   t.deepEqual(await get('user.a', f), Buffer.from('A'), 'an attribute it has: its value');
   t.deepEqual(calls.splice(0), ['get f user.a'], 'asked for by name from then on');
+  other = await lookup('h');
+  t.equal(await get('security.selinux', other), 'ENODATA', 'a file without attributes on another file system: ENODATA');
+  t.deepEqual(calls.splice(0), ['list h', 'get h security.selinux'], 'its answer, asked for by name: that file system may not keep the name');
   t.end();
 });

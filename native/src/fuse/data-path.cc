@@ -754,23 +754,14 @@ bool DataPath::ServeGetxattr(const Request& request) {
 // extended attributes"): true when it has none (remembered for the node), false when it has some or the file
 // could not be reached as the node's (JavaScript answers).
 bool DataPath::ListsNoXattrs(uint64_t nodeid) {
-  std::shared_ptr<AttachedDirectory> directory;
-  std::string name;
-  FileId file{};
   uint64_t forgets = 0;
-  if (!nodes_.NameOf(nodeid, &directory, &name, &file, &forgets)) return false;
-  const int fd = openat(directory->fd, name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  const int fd = nodes_.OpenNodeFile(nodeid, false, &forgets);
   if (fd < 0) return false;
-  struct statx stx;
+  char path[32];
+  std::snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
   char names[256];
-  ssize_t length = -1;  // the list's length; -1: not listed
-  if (statx(fd, "", AT_EMPTY_PATH, STATX_TYPE | STATX_INO | STATX_BTIME, &stx) == 0 && file.Is(FileOf(stx)) &&
-      (S_ISREG(stx.stx_mode) || S_ISDIR(stx.stx_mode)) && NodeTable::DeviceOf(stx) == nodes_.RootDevice()) {
-    char path[32];
-    std::snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-    length = listxattr(path, names, sizeof names);
-    if (length < 0 && errno == ERANGE) length = sizeof names;  // more than fit here: some
-  }
+  ssize_t length = listxattr(path, names, sizeof names);
+  if (length < 0 && errno == ERANGE) length = sizeof names;  // more than fit here: some
   close(fd);
   if (length < 0) return false;
   if (length > 0) {

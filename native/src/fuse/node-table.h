@@ -60,8 +60,10 @@
 // Absent extended attributes: JavaScript reports a GETXATTR it answered ENODATA (AbsentXattr), or a node
 // whose file has no attributes at all (NoXattrs: its list was empty), and the data path answers the next
 // GETXATTR of that node and name ENODATA itself, or of that node and any name the storage was seen to
-// answer ENODATA for some node (a name it does not keep, say "foo" on ext4, is EOPNOTSUPP: asked for,
-// present or not; the S3 adapter keeps none, so no name of its is ever absent) (`ls -l` asks two of every file,
+// answer ENODATA for a file on the root's file system (a name it does not keep, say "foo" on ext4, is
+// EOPNOTSUPP: asked for, present or not; the S3 adapter keeps none, so no name of its is ever absent; a file
+// system mounted below the root may keep other names, so names are learned from, and nodes without
+// attributes taken for, files on the root's only: OnRootFileSystem) (`ls -l` asks two of every file,
 // security.selinux and system.posix_acl_access, and the kernel asks security.capability before the first
 // write of every open). A node's attributes are its file's, whatever its names, and every change to them
 // comes through this mount: JavaScript forgets them all (ForgetXattrs) before and after each SETXATTR and
@@ -78,7 +80,9 @@
 #pragma once
 
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -255,15 +259,56 @@ class NodeTable {
     return total;
   }
 
-  // JavaScript answered GETXATTR `name` of node `nodeid` ENODATA (see "Absent extended attributes").
-  void AbsentXattr(uint64_t nodeid, std::string_view name) {
+  // JavaScript answered GETXATTR `name` of node `nodeid` ENODATA (see "Absent extended attributes"); with
+  // `learn_name` (the file is on the root's file system) the name is known to be answered ENODATA when absent.
+  void AbsentXattr(uint64_t nodeid, std::string_view name, bool learn_name) {
     std::string key = KeyOf(nodeid, name);
     std::lock_guard<std::mutex> lock(mutex_);
     Remember(absent_xattrs_, std::move(key), kAbsentXattrs);
-    Remember(absent_names_, std::string(name), kAbsentNames);
+    if (learn_name) Remember(absent_names_, std::string(name), kAbsentNames);
   }
 
-  // JavaScript found that node `nodeid` has no attributes at all.
+  // Whether the storage was seen to answer ENODATA for attribute `name` of a file on the root's file system.
+  bool AbsentName(std::string_view name) {
+    std::string key(name);
+    std::lock_guard<std::mutex> lock(mutex_);
+    return absent_names_.count(key) != 0;
+  }
+
+  // Opens node `nodeid`'s file (O_PATH) by a name the table knows for it, checked to be the node's file, a
+  // regular file or a directory, on the root's file system: the descriptor (the caller closes it) or -1.
+  // `cached_only`: from the dentry cache alone (openat2 RESOLVE_CACHED: no IO, for JavaScript's thread).
+  // `xattr_forgets`: the count of ForgetXattrs before it looked (see NoXattrsSince).
+  int OpenNodeFile(uint64_t nodeid, bool cached_only, uint64_t* xattr_forgets) {
+    std::shared_ptr<AttachedDirectory> directory;
+    std::string name;
+    FileId file{};
+    if (!NameOf(nodeid, &directory, &name, &file, xattr_forgets)) return -1;
+    open_how how{};
+    how.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | (cached_only ? RESOLVE_CACHED : 0);
+    const int fd = static_cast<int>(syscall(SYS_openat2, directory->fd, name.c_str(), &how, sizeof how));
+    if (fd < 0) return -1;
+    struct statx stx;
+    if (statx(fd, "", AT_EMPTY_PATH, STATX_TYPE | STATX_INO | STATX_BTIME, &stx) == 0 && file.Is(FileOf(stx)) &&
+        (S_ISREG(stx.stx_mode) || S_ISDIR(stx.stx_mode)) && DeviceOf(stx) == RootDevice()) {
+      return fd;
+    }
+    close(fd);
+    return -1;
+  }
+
+  // Whether node `nodeid`'s file is on the root's file system, as far as the dentry cache tells at once.
+  bool OnRootFileSystem(uint64_t nodeid) {
+    if (nodeid == kRootId) return true;
+    uint64_t forgets = 0;
+    const int fd = OpenNodeFile(nodeid, true, &forgets);
+    if (fd < 0) return false;
+    close(fd);
+    return true;
+  }
+
+  // JavaScript found that node `nodeid` has no attributes at all (its caller checks OnRootFileSystem).
   void NoXattrs(uint64_t nodeid) {
     std::lock_guard<std::mutex> lock(mutex_);
     Remember(no_xattrs_, nodeid, kAbsentXattrs);

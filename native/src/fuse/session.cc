@@ -100,6 +100,7 @@ Napi::Function FuseSession::Define(Napi::Env env) {
                          InstanceMethod<&FuseSession::AbsentXattr>("absentXattr"),
                          InstanceMethod<&FuseSession::ForgetXattrs>("forgetXattrs"),
                          InstanceMethod<&FuseSession::NoXattrs>("noXattrs"),
+                         InstanceMethod<&FuseSession::AbsentName>("absentName"),
                          InstanceMethod<&FuseSession::Named>("named"),
                          InstanceMethod<&FuseSession::Unnamed>("unnamed"),
                          InstanceMethod<&FuseSession::Settle>("settle"),
@@ -306,15 +307,28 @@ Napi::Value FuseSession::Removed(const Napi::CallbackInfo& info) {
 // absentXattr(nodeid, name): JavaScript answered GETXATTR `name` (a string: its UTF-8 bytes) of node `nodeid`
 // ENODATA; the data path answers the next ones (node-table.h, "Absent extended attributes").
 Napi::Value FuseSession::AbsentXattr(const Napi::CallbackInfo& info) {
-  nodes_.AbsentXattr(static_cast<uint64_t>(I64(info, 0)), info[1].As<Napi::String>().Utf8Value());
+  const uint64_t nodeid = static_cast<uint64_t>(I64(info, 0));
+  const std::string name = info[1].As<Napi::String>().Utf8Value();
+  // the name is learned from a file on the root's file system only (checked once per name: from the
+  // dentry cache, which the GETXATTR that found the absence has just filled)
+  nodes_.AbsentXattr(nodeid, name, !nodes_.AbsentName(name) && nodes_.OnRootFileSystem(nodeid));
   return info.Env().Undefined();
 }
 
-// noXattrs(nodeid): JavaScript found node `nodeid` without any attribute; the data path answers every
-// GETXATTR of it ENODATA (node-table.h, "Absent extended attributes").
+// noXattrs(nodeid) -> boolean: JavaScript found node `nodeid` without any attribute; where its file is on the
+// root's file system, the data path answers GETXATTRs of it ENODATA for the names known absent there, and
+// the answer is true (node-table.h, "Absent extended attributes").
 Napi::Value FuseSession::NoXattrs(const Napi::CallbackInfo& info) {
-  nodes_.NoXattrs(static_cast<uint64_t>(I64(info, 0)));
-  return info.Env().Undefined();
+  const uint64_t nodeid = static_cast<uint64_t>(I64(info, 0));
+  const bool here = nodes_.OnRootFileSystem(nodeid);
+  if (here) nodes_.NoXattrs(nodeid);
+  return Napi::Boolean::New(info.Env(), here);
+}
+
+// absentName(name) -> boolean: whether GETXATTR `name` of a file on the root's file system was answered
+// ENODATA, so that its absence from a file's list of attributes means ENODATA.
+Napi::Value FuseSession::AbsentName(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), nodes_.AbsentName(info[0].As<Napi::String>().Utf8Value()));
 }
 
 // forgetXattrs(): an attribute is being set or removed; no absence is known any more.

@@ -57,6 +57,7 @@ class FuseSession : public Napi::ObjectWrap<FuseSession>, public DataPath::Trans
   Napi::Value AbsentXattr(const Napi::CallbackInfo& info);
   Napi::Value ForgetXattrs(const Napi::CallbackInfo& info);
   Napi::Value NoXattrs(const Napi::CallbackInfo& info);
+  Napi::Value AbsentName(const Napi::CallbackInfo& info);
   Napi::Value Named(const Napi::CallbackInfo& info);
   Napi::Value Unnamed(const Napi::CallbackInfo& info);
   Napi::Value Settle(const Napi::CallbackInfo& info);
