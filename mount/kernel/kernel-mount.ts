@@ -116,7 +116,7 @@ export class KernelMount {
       absentXattr: options.nativeDataPath === false ? undefined : (node, name) => this.session.absentXattr(node, name),
       forgetXattrs: () => this.session.forgetXattrs(),
       noXattrs: options.nativeDataPath === false ? undefined : (node) => this.session.noXattrs(node),
-      absentName: (name) => this.session.absentName(name),
+      absentName: options.nativeDataPath === false ? undefined : (name) => this.session.absentName(name),
       named: options.nativeDataPath === false ? undefined : (parent, name, node, ino, born) => this.session.named(parent, name, node, ino, born),
       unnamed: (parent, name) => this.session.unnamed(parent, name),
       settle: (node, lookups, drop) => this.session.settle(node, lookups, drop),

@@ -163,7 +163,7 @@ class DataPath {
   void StartWriteback(const std::shared_ptr<OpenFile>& file, size_t written);  // see kWritebackEvery
   bool ServeByNode(const Request& request);    // GETATTR by node or SETATTR (node-table.h); false when not ours
   bool ServeLookup(const Request& request);    // LOOKUP in an attached directory: an absent name, a known one
-  bool ServeGetxattr(const Request& request);  // GETXATTR of an attribute known absent (node-table.h)
+  bool ServeGetxattr(const Request& request);  // GETXATTR of an attribute known absent, or of a file without any
   bool ListsNoXattrs(uint64_t nodeid);         // lists the node's attributes: none (node-table.h)
   void SendAttributes(const Request& request, const struct statx& stx);
 

@@ -393,7 +393,7 @@ class NodeTable {
   static constexpr size_t kNames = 65536;
   // Absent attributes known at once (node and name), and nodes known to have none.
   static constexpr size_t kAbsentXattrs = 65536;
-  // Names known to be answered ENODATA when absent (operations.ts ABSENT_NAMES).
+  // Names known to be answered ENODATA when absent, on the root's file system (AbsentName).
   static constexpr size_t kAbsentNames = 4096;
 
  private:
