@@ -33,6 +33,7 @@ import {
 import { type BodyReader, copyFileRangeIn, fhIn, lseekIn, openIn, readIn, reader, setattrIn, writeIn, type Request } from './request.js';
 import {
   attrOut,
+  statxOut,
   copyFileRangeOut,
   direntplusSize,
   direntSize,
@@ -330,6 +331,9 @@ export class KernelOps {
       [Opcode.COPY_FILE_RANGE, (r) => this.copyFileRange(r, false)],
       [Opcode.COPY_FILE_RANGE_64, (r) => this.copyFileRange(r, true)],
     ];
+    // the birth times of S3 objects are their last PUTs (inode numbers from names): no STATX there, so the
+    // kernel stops asking (ENOSYS) and statx(2) says the birth time is unknown
+    if (!this.options.inodesFromNames) ops.push([Opcode.STATX, (r) => this.statx(r)]);
     if (this.options.xattr) {
       ops.push(
         [Opcode.GETXATTR, (r) => this.getxattr(r)],
@@ -659,12 +663,26 @@ export class KernelOps {
   }
 
   private async getattr(request: Request): Promise<ReplyBody> {
+    return attrOut(await this.attributes(request), this.attrValid);
+  }
+
+  /** The attributes GETATTR and STATX ask for (their bodies begin alike: getattr_flags u32, a u32, fh u64). */
+  private async attributes(request: Request): Promise<EntryStat> {
     const r = reader(request);
     const flags = r.u32();
     const fh = r.skip(4).u64();
     const stat = await this.statOf(request.nodeid, flags & GETATTR_FH ? fh : undefined);
     if (stat.kind === 'directory') this.attachDirectory(request.nodeid);
-    return attrOut(stat, this.attrValid);
+    return stat;
+  }
+
+  /**
+   * STATX (Linux 6.6+), which the kernel sends when a statx(2) asks for the birth time: GETATTR's
+   * attributes with the storage's birth time (the request's sx_flags and sx_mask are hints the kernel
+   * leaves at their defaults; every basic stat is answered, as the kernel caches them only then).
+   */
+  private async statx(request: Request): Promise<ReplyBody> {
+    return statxOut(await this.attributes(request), this.attrValid);
   }
 
   /**

@@ -149,6 +149,8 @@ export const Size = {
   ATTR: 88,
   ENTRY_OUT: 40 + 88,
   ATTR_OUT: 16 + 88,
+  /** fuse_statx_out: 32 bytes of header, then fuse_statx (256) */
+  STATX_OUT: 32 + 256,
   OPEN_OUT: 16,
   WRITE_OUT: 8,
   STATFS_OUT: 80,

@@ -73,6 +73,47 @@ export function attrOut(stat: EntryStat, valid: Timeout): Buffer {
   return buffer;
 }
 
+/** statx(2)'s mask bits: the basic stats (type, mode, nlink, uid, gid, atime, mtime, ctime, ino, size, blocks) and btime */
+const STATX_BASIC_STATS = 0x7ff;
+const STATX_BTIME = 0x800;
+
+/** fuse_sx_time at `at`: tv_sec i64, tv_nsec u32, reserved i32. */
+function writeSxTime(buffer: Buffer, at: number, ns: bigint): void {
+  writeTime(buffer, at, at + 8, ns);
+}
+
+/**
+ * fuse_statx_out: attr_valid u64, attr_valid_nsec u32, flags u32, spare u64[2], then fuse_statx at 32:
+ * mask u32, blksize u32, attributes u64, nlink u32, uid u32, gid u32, mode u16, spare u16, ino u64,
+ * size u64, blocks u64, attributes_mask u64, atime, btime, ctime, mtime (fuse_sx_time each, from 64),
+ * rdev_major u32, rdev_minor u32, dev_major u32, dev_minor u32 (from 128), spare u64[14]. The mask says
+ * btime only when the storage keeps one (birthtimeNs not 0); the kernel fills in the device itself.
+ */
+export function statxOut(stat: EntryStat, valid: Timeout): Buffer {
+  const buffer = Buffer.alloc(Size.STATX_OUT);
+  writeU64(buffer, 0, valid.sec);
+  buffer.writeUInt32LE(valid.nsec, 8);
+  const at = 32;
+  buffer.writeUInt32LE(STATX_BASIC_STATS | (stat.birthtimeNs !== 0n ? STATX_BTIME : 0), at);
+  buffer.writeUInt32LE(stat.blksize >>> 0, at + 4);
+  buffer.writeUInt32LE(stat.nlink >>> 0, at + 16);
+  buffer.writeUInt32LE(stat.uid >>> 0, at + 20);
+  buffer.writeUInt32LE(stat.gid >>> 0, at + 24);
+  buffer.writeUInt16LE(stat.mode & 0xffff, at + 28);
+  writeU64(buffer, at + 32, stat.ino);
+  writeU64(buffer, at + 40, stat.size);
+  writeU64(buffer, at + 48, stat.blocks);
+  writeSxTime(buffer, at + 64, stat.atimeNs);
+  if (stat.birthtimeNs !== 0n) writeSxTime(buffer, at + 80, stat.birthtimeNs);
+  writeSxTime(buffer, at + 96, stat.ctimeNs);
+  writeSxTime(buffer, at + 112, stat.mtimeNs);
+  // rdev as the kernel's new_decode_dev splits the 32-bit dev_t layout GETATTR sends
+  const rdev = stat.rdev >>> 0;
+  buffer.writeUInt32LE((rdev & 0xfff00) >>> 8, at + 128);
+  buffer.writeUInt32LE(((rdev & 0xff) | ((rdev >>> 12) & 0xfff00)) >>> 0, at + 132);
+  return buffer;
+}
+
 /** fuse_open_out: fh u64, open_flags u32, backing_id i32 (with FOPEN_PASSTHROUGH) */
 export function openOut(fh: number, openFlags: number, backingId = 0): Buffer {
   const buffer = Buffer.alloc(Size.OPEN_OUT);

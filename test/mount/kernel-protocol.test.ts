@@ -1202,3 +1202,75 @@ test('GETXATTR: the first of a node lists its attributes; none at all is handed 
   t.deepEqual(calls.splice(0), ['list h', 'get h security.selinux'], 'its answer, asked for by name: that file system may not keep the name');
   t.end();
 });
+
+/** A fuse_statx_in (24 bytes): getattr_flags, reserved, fh, sx_flags, sx_mask (the kernel's: basic stats and btime). */
+const statxBody = (fh?: number) => {
+  const body = Buffer.alloc(24);
+  if (fh !== undefined) {
+    body.writeUInt32LE(1 /* FUSE_GETATTR_FH */, 0);
+    body.writeBigUInt64LE(BigInt(fh), 8);
+  }
+  body.writeUInt32LE(0xfff, 20);
+  return body;
+};
+
+test('STATX: the attributes in fuse_statx with the birth time, by path or through the handle; none on s3 (inode numbers from names)', async (t) => {
+  const b = pathBacking({ f: 20n, g: 21n });
+  b.files.set(20n, {
+    size: 5000,
+    blocks: 16,
+    mode: 0o100640,
+    nlink: 2,
+    uid: 1000,
+    gid: 100,
+    blksize: 4096,
+    atimeNs: 1_700_000_000_123_456_789n,
+    mtimeNs: 1_700_000_001_000_000_001n,
+    ctimeNs: 1_700_000_002_999_999_999n,
+    birthtimeNs: 1_600_000_000_500_000_000n,
+    rdev: 0,
+  });
+  b.files.set(21n, { mode: 0o20644, rdev: 0x301245 /* major 0x12, minor 0x345 in the kernel's new_encode_dev layout */, birthtimeNs: 0n });
+  const f = await b.lookup('f');
+  const out = (await b.call(Opcode.STATX, statxBody(), f)) as Buffer;
+  t.equal(out.length, Size.STATX_OUT, 'fuse_statx_out is 288 bytes');
+  t.equal(out.readBigUInt64LE(0), 1n, 'attr_valid: the attribute timeout');
+  const sx = out.subarray(32);
+  t.equal(sx.readUInt32LE(0), 0xfff, 'mask: the basic stats and btime');
+  t.deepEqual(
+    [sx.readUInt32LE(4), sx.readUInt32LE(16), sx.readUInt32LE(20), sx.readUInt32LE(24), sx.readUInt16LE(28)],
+    [4096, 2, 1000, 100, 0o100640],
+    'blksize, nlink, uid, gid, mode',
+  );
+  t.deepEqual([sx.readBigUInt64LE(32), sx.readBigUInt64LE(40), sx.readBigUInt64LE(48)], [20n, 5000n, 16n], 'ino, size, blocks');
+  const time = (at: number) => [sx.readBigInt64LE(at), sx.readUInt32LE(at + 8)];
+  t.deepEqual(
+    [time(64), time(80), time(96), time(112)],
+    [
+      [1_700_000_000n, 123_456_789],
+      [1_600_000_000n, 500_000_000],
+      [1_700_000_002n, 999_999_999],
+      [1_700_000_001n, 1],
+    ],
+    'atime, btime, ctime, mtime: seconds and nanoseconds',
+  );
+  // the same attributes GETATTR gives, field for field
+  const attr = (await b.call(Opcode.GETATTR, Buffer.alloc(16), f)) as Buffer;
+  t.deepEqual(
+    [attr.readBigUInt64LE(16), attr.readBigUInt64LE(24), attr.readUInt32LE(16 + 60), attr.readBigUInt64LE(16 + 32)],
+    [sx.readBigUInt64LE(32), sx.readBigUInt64LE(40), sx.readUInt32LE(28) & 0xffff, 1_700_000_001n],
+    "GETATTR's ino, size, mode and mtime are STATX's",
+  );
+  const fh = Number(((await b.call(Opcode.OPEN, openBody(O.RDONLY), f)) as Buffer).readBigUInt64LE(0));
+  b.names.delete('f'); // by its handle only: the path is gone
+  const byHandle = (await b.call(Opcode.STATX, statxBody(fh), f)) as Buffer;
+  t.deepEqual(byHandle, out, 'with FUSE_GETATTR_FH: the attributes through the handle');
+  const g = await b.lookup('g');
+  const device = ((await b.call(Opcode.STATX, statxBody(), g)) as Buffer).subarray(32);
+  t.equal(device.readUInt32LE(0), 0x7ff, 'no birth time kept: the mask says only the basic stats');
+  t.deepEqual([device.readBigInt64LE(80), device.readUInt32LE(88)], [0n, 0], 'and btime is zero');
+  t.deepEqual([device.readUInt32LE(128), device.readUInt32LE(132)], [0x12, 0x345], 'rdev as major and minor (new_decode_dev)');
+  const s3 = pathBacking({ f: 20n }, undefined, true);
+  t.equal(s3.kops.table().has(Opcode.STATX), false, 'inode numbers from names (s3://): no STATX, the kernel is answered ENOSYS');
+  t.end();
+});

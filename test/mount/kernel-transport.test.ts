@@ -104,6 +104,17 @@ test('kernel transport: symlinks, hard links, chmod, touch -d, xattrs, df', asyn
   t.match(m.sh('df -P .'), /\d+\s+\d+\s+\d+/, 'statfs');
 });
 
+test("kernel transport: stat shows each file's birth time, the backing file's (STATX), by name and through an open file", async (t) => {
+  const m = await withMount(t, 'io_uring', KERNEL);
+  m.sh('echo data > f && mkdir d && ln -s f link && mkfifo p');
+  const names = 'f d link p';
+  const births = m.sh(`stat -c '%n %W' ${names}`);
+  t.equal(births, execFileSync('sh', ['-c', `cd ${m.backing} && stat -c '%n %W' ${names}`], { encoding: 'utf8' }), 'the birth times of the backing files');
+  t.notOk(/ 0$/m.test(births), `every one known (${births.replaceAll('\n', ', ')})`);
+  t.equal(m.sh("stat -c '%n %W' - < f"), `- ${births.split('\n')[0]!.split(' ')[1]}\n`, 'through an open file (FUSE_GETATTR_FH)');
+  t.match(m.sh('stat f'), /Birth: \d{4}-/, 'stat prints it');
+});
+
 /** The requests the mount's --debug log shows from character `from` on, by operation name. */
 const requestsIn = (log: string, from: number, op: string): number[] =>
   [...log.slice(from).matchAll(new RegExp(`"op":"${op}".*?"length":(\\d+).*?"msg":"request"`, 'g'))].map((match) => Number(match[1]));
@@ -133,7 +144,8 @@ test('kernel transport: LSEEK finds data and holes (SEEK_DATA, SEEK_HOLE, ENXIO 
   // the kernel's own answer (without LSEEK) would be a hole only at the end: "0 1052672 4096 1052672"
   t.equal(m.sh(`/usr/bin/python3 -c '${SEEK_SCRIPT}'`), '0 4096 1048576 1052672\nENXIO\n1052662 7\n', 'the hole in the middle is found; ENXIO at the end');
   t.equal(requestsIn(await logSettled(m), 0, 'LSEEK').length, 5, 'each SEEK_DATA and SEEK_HOLE was an LSEEK request');
-  t.equal(m.sh("stat -c '%s %W' sparse"), '1052672 0\n', 'statx asks for the birth time: still answered from GETATTR');
+  const backing = execFileSync('stat', ['-c', '%s %W', path.join(m.backing, 'sparse')], { encoding: 'utf8' });
+  t.equal(m.sh("stat -c '%s %W' sparse"), backing, 'a statx asking for the birth time (a STATX request): the size and birth time of the backing file');
 });
 
 test("kernel transport, writeback cache: SEEK_DATA/SEEK_HOLE are the kernel's (data up to its size), never a hole over unwritten data", async (t) => {

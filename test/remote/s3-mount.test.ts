@@ -111,7 +111,7 @@ test('s3 mount: files written with Unix tools reach the bucket when they close',
   t.ok(local && local.length === 64, 'sha256sum of the 24 MiB file');
 });
 
-test('s3 mount: a bucket keeps no extended attributes: EOPNOTSUPP from the kernel, which asks the mount once', async (t) => {
+test('s3 mount: a bucket keeps no extended attributes (EOPNOTSUPP from the kernel, which asks the mount once) nor birth times', async (t) => {
   const m = await s3Mount(t);
   m.sh('mkdir d && for i in $(seq 1 20); do echo $i > d/f$i; done');
   const errnoOf = (call: string) => m.sh(`python3 -c "import os\ntry: ${call}\nexcept OSError as e: print(e.errno)"`).trim();
@@ -123,6 +123,10 @@ test('s3 mount: a bucket keeps no extended attributes: EOPNOTSUPP from the kerne
   t.ok(before <= 1, `GETXATTRs counted by the mount: ${before} (it serves none: ENOSYS)`);
   t.equal(m.sh('ls -l d | wc -l'), '21\n', 'ls -l of 20 files');
   t.equal(asked(), before, 'asked the mount no GETXATTR');
+  // an object's birth would be its last PUT: no STATX (ENOSYS once), so statx(2) says the birth time is unknown
+  t.equal(m.sh("stat -c '%W' d/f1 d/f2 d"), '0\n0\n0\n', 'no birth times');
+  const statx = statsOf(m.mnt).ops.statx?.count ?? 0;
+  t.ok(statx <= 1, `STATXs counted by the mount: ${statx} (it serves none: ENOSYS)`);
 });
 
 test('s3 mount: objects put by others read through the mount; git works on it', async (t) => {
