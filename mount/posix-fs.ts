@@ -9,7 +9,7 @@
 // one at a time (it holds the inode lock for the whole write), so "at the end" is decided reliably here.
 import { publicName } from '../src/ground/name-bytes.js';
 import { kindOfMode, type EntryStat, type FsStats, type NativeAccess, type NodeKind, type RenameMode } from '../src/adapters/adapter.js';
-import { StorageError, traceless } from '../src/ground/errors.js';
+import { isCode, StorageError, traceless } from '../src/ground/errors.js';
 import type { SetTime } from '../src/ground/set-time.js';
 import type { Dir, DirEntry } from '../src/storage/dir.js';
 import type { File } from '../src/storage/file.js';
@@ -426,6 +426,21 @@ export class PosixFs {
     if (scope === 'entry') return;
     const prefix = `${relative}/`;
     for (const key of this.absentXattrs.keys()) if (key.startsWith(prefix)) this.absentXattrs.delete(key);
+  }
+
+  /**
+   * Whether the storage keeps POSIX ACLs as the kernel means them: its root answers a read of its access
+   * ACL with one, or with ENODATA (a file system without ACLs says EOPNOTSUPP). Only a local storage's
+   * attributes are the backing file system's; another adapter's are stored, not interpreted.
+   */
+  async keepsPosixAcls(): Promise<boolean> {
+    if (this.storage.adapter.kind !== 'local') return false;
+    try {
+      await this.storage.root.getXattr('system.posix_acl_access');
+      return true;
+    } catch (error) {
+      return isCode(error, 'ENODATA');
+    }
   }
 
   setxattr(path: string, name: string, value: Buffer, flags: number): Promise<void> {

@@ -19,6 +19,16 @@
 // - PASSTHROUGH, when asked (--passthrough, root): reads and writes of regular files go from the kernel
 //   straight to the storage's backing file; max_stack_depth 1 (the backing file system is not stacked).
 //   The kernel takes it only without the writeback cache.
+// - POSIX_ACL, when the backing keeps POSIX ACLs and we serve extended attributes (run-mount.ts): the
+//   kernel then checks a file's ACL (system.posix_acl_access, asked by GETXATTR and cached) besides its
+//   mode bits, as for a local file system; the backing file system keeps the mode and the ACL's mask in
+//   step on chmod and setfacl, and applies a directory's default ACL to what is made in it. Without it
+//   the ACLs were stored but never used for a decision. With it, SETXATTR_EXT: a SETXATTR carries
+//   FUSE_SETXATTR_ACL_KILL_SGID when the caller setting an ACL may not keep the set-group-ID bit
+//   (operations.ts setxattr), as the mount sets it as root and the backing would keep the bit.
+//   DONT_MASK is not asked: the kernel applies the caller's umask to a new file's mode, also in a
+//   directory with a default ACL (where Linux would let the ACL alone decide): a new file can come out
+//   narrower than on a local file system, never wider.
 // Left out for now:
 // - EXPORT_SUPPORT: no NFS export (no lookups of "." and "..").
 // - POSIX_LOCKS / FLOCK_LOCKS: the kernel then keeps locks local to the mount, which is what we want.
@@ -58,7 +68,7 @@ export function offersUring(request: Request): boolean {
 /** The answer to INIT, and what was agreed. */
 export function negotiate(
   request: Request,
-  options: { writebackCache?: boolean; uring?: boolean; passthrough?: boolean } = {},
+  options: { writebackCache?: boolean; uring?: boolean; passthrough?: boolean; posixAcl?: boolean } = {},
 ): { reply: Buffer; agreed: Negotiated } {
   const init = initIn(request);
   if (init.major !== FUSE_KERNEL_VERSION) throw new InitError(`the kernel speaks FUSE ${init.major}.${init.minor}; persistfs speaks 7.x`);
@@ -67,7 +77,8 @@ export function negotiate(
   const asked =
     (options.writebackCache ? InitFlag.WRITEBACK_CACHE : 0n) |
     (options.uring ? InitFlag.OVER_IO_URING : 0n) |
-    (options.passthrough && !options.writebackCache ? InitFlag.PASSTHROUGH : 0n);
+    (options.passthrough && !options.writebackCache ? InitFlag.PASSTHROUGH : 0n) |
+    (options.posixAcl ? InitFlag.POSIX_ACL | InitFlag.SETXATTR_EXT : 0n);
   const flags = offered & (WANTED | asked);
   const minor = Math.min(init.minor, FUSE_KERNEL_MINOR_VERSION);
 

@@ -27,6 +27,7 @@ import {
   OPEN_KILL_SUIDGID,
   RENAME_EXCHANGE,
   RENAME_NOREPLACE,
+  SETXATTR_ACL_KILL_SGID,
   Size,
   WRITE_KILL_SUIDGID,
 } from './protocol.js';
@@ -60,6 +61,8 @@ export interface KernelOpsOptions {
    * another one): a path is not checked against the inode number of the node it names (atOwnPath)
    */
   inodesFromNames?: boolean;
+  /** offer POSIX_ACL (the backing keeps POSIX ACLs: run-mount.ts); see init.ts */
+  posixAcl?: boolean;
 }
 
 /** A reply body (one or several buffers), or undefined for an empty reply. */
@@ -162,6 +165,8 @@ const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
 const S_ISUID = 0o4000;
 const S_ISGID = 0o2000;
+/** the extended attribute holding a file's POSIX access ACL */
+const ACL_ACCESS = 'system.posix_acl_access';
 const S_IXGRP = 0o0010;
 
 /**
@@ -215,6 +220,8 @@ export class KernelOps {
   private writeback = false;
   /** passthrough was agreed at INIT: open files get a backing file */
   private passthrough = false;
+  /** SETXATTR_EXT was agreed at INIT (with POSIX_ACL): SETXATTR's header is 16 bytes, with setxattr_flags */
+  private setxattrExt = false;
   private readonly backings = new Map<number, Backing>();
   /** handles whose reads and writes bypass us (and the storage's idea of their size) */
   private readonly passedThrough = new Set<number>();
@@ -296,6 +303,7 @@ export class KernelOps {
   agreed(flags: bigint): void {
     this.writeback = (flags & InitFlag.WRITEBACK_CACHE) !== 0n;
     this.passthrough = (flags & InitFlag.PASSTHROUGH) !== 0n;
+    this.setxattrExt = (flags & InitFlag.SETXATTR_EXT) !== 0n;
   }
 
   /** The operations by opcode; an opcode without one is answered ENOSYS. */
@@ -1334,15 +1342,32 @@ export class KernelOps {
     return this.sized(list, size);
   }
 
-  /** SETXATTR: fuse_setxattr_in (size u32, flags u32; SETXATTR_EXT is not agreed), the name, the value. */
+  /**
+   * SETXATTR: fuse_setxattr_in (size u32, flags u32; with SETXATTR_EXT setxattr_flags u32 and a u32 of
+   * padding), the name, the value. An access ACL set with FUSE_SETXATTR_ACL_KILL_SGID drops the file's
+   * set-group-ID bit, as Linux does when the caller is neither in the file's group nor privileged (the
+   * mount sets it as root, so the backing file system keeps the bit).
+   */
   private async setxattr(request: Request): Promise<ReplyBody> {
     const body = reader(request);
     const size = body.u32();
     const flags = body.u32();
+    const killSgid = this.setxattrExt && (body.u32() & SETXATTR_ACL_KILL_SGID) !== 0;
+    if (this.setxattrExt) body.skip(4);
     const name = decodeName(body.name());
     const value = body.rest();
     if (value.length !== size) throw errorOf('EINVAL', `a value of ${size} bytes carried ${value.length}`);
-    await this.changeXattr(() => this.atOwnPath(this.node(request.nodeid), (path) => this.posix.setxattr(path, name, Buffer.from(value), flags)));
+    const id = request.nodeid;
+    await this.changeXattr(() =>
+      this.atOwnPath(this.node(id), async (path) => {
+        await this.posix.setxattr(path, name, Buffer.from(value), flags);
+        if (!killSgid || name !== ACL_ACCESS) return;
+        const { mode } = await this.posix.stat(path);
+        if ((mode & S_ISGID) === 0) return;
+        await this.posix.chmod(path, mode & 0o7777 & ~S_ISGID);
+        this.attributesChanged(id);
+      }),
+    );
     return undefined;
   }
 

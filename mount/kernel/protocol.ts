@@ -134,6 +134,8 @@ export const GETATTR_FH = 1 << 0;
 export const WRITE_KILL_SUIDGID = 1 << 2;
 /** fuse_open_in.open_flags: an O_TRUNC open by a writer without CAP_FSETID (HANDLE_KILLPRIV_V2) */
 export const OPEN_KILL_SUIDGID = 1 << 0;
+/** fuse_setxattr_in.setxattr_flags (SETXATTR_EXT): the caller setting an access ACL may not keep the set-group-ID bit */
+export const SETXATTR_ACL_KILL_SGID = 1 << 0;
 export const FSYNC_FDATASYNC = 1 << 0;
 /** renameat2 flags */
 export const RENAME_NOREPLACE = 1 << 0;

@@ -133,7 +133,10 @@ export class Dir extends Handle {
     return this.call(what, async () => work(this.checkEntryName(name, what)), labelOf(name));
   }
 
-  /** Creates the directory `name` (EEXIST if present) and opens it. */
+  /**
+   * Creates the directory `name` (EEXIST if present) and opens it. Its permission is exact (no umask), but
+   * in a directory with a default POSIX ACL (local storage), where the file system applies the ACL to it.
+   */
   createDirectory(name: Name, permission: Permission = Mode.ReadAndWrite): Promise<Dir> {
     return this.onEntry('createDirectory', name, async (entry) => {
       const bits = modeBits(permission, true);
@@ -148,7 +151,8 @@ export class Dir extends Handle {
    * (the name of a unix socket; a process binding it through a mount makes it live), or a 'char-device' or
    * 'block-device' node for `device` (a dev_t: deviceNumber(major, minor)). Devices need the privilege to
    * make them (root): EPERM otherwise. EINVAL for another kind, or a device number for a FIFO or socket.
-   * The permission is exact (no umask); files are made with createFile.
+   * The permission is exact (no umask; in a directory with a default POSIX ACL, the file system applies the
+   * ACL to it as for any new entry there, as createFile and createDirectory do); files are made with createFile.
    */
   makeNode(name: Name, kind: NodeKind, permission: Permission = Mode.ReadAndWrite, device = 0): Promise<void> {
     return this.onEntry('makeNode', name, async (entry) => {
@@ -217,7 +221,11 @@ export class Dir extends Handle {
     return file;
   }
 
-  /** Creates the file `name` (EEXIST if present) and opens it for reading and writing. */
+  /**
+   * Creates the file `name` (EEXIST if present) and opens it for reading and writing. Its permission is
+   * exact (no umask), but in a directory with a default POSIX ACL (local storage), where the file system
+   * applies the ACL to it.
+   */
   createFile(name: Name, permission: Permission = Mode.ReadAndWrite, options: OpenOptions = {}): Promise<File> {
     return this.onEntry('createFile', name, async (entry) => {
       const bits = modeBits(permission, false);

@@ -75,6 +75,9 @@ test('INIT: the flags we want among those offered, 1 MiB requests, the smaller m
   for (const name of ['WRITEBACK_CACHE', 'PASSTHROUGH', 'OVER_IO_URING', 'POSIX_LOCKS'] as const) {
     t.notOk(flags & InitFlag[name], `${name} not asked for`);
   }
+  t.notOk(flags & (InitFlag.POSIX_ACL | InitFlag.SETXATTR_EXT), 'POSIX_ACL and SETXATTR_EXT not asked for unless the backing keeps ACLs');
+  const acl = negotiate(decodeRequest(raw(Opcode.INIT, body)), { posixAcl: true }).agreed.flags;
+  t.ok(acl & InitFlag.POSIX_ACL && acl & InitFlag.SETXATTR_EXT, 'with posixAcl: POSIX_ACL and SETXATTR_EXT agreed');
   t.equal(reply.readUInt32LE(20), 1048576, 'max_write 1 MiB');
   t.equal(reply.readUInt16LE(28), 256, 'max_pages 256');
   t.equal(reply.readUInt32LE(24), 1, 'nanosecond time granularity');
@@ -1272,5 +1275,39 @@ test('STATX: the attributes in fuse_statx with the birth time, by path or throug
   t.deepEqual([device.readUInt32LE(128), device.readUInt32LE(132)], [0x12, 0x345], 'rdev as major and minor (new_decode_dev)');
   const s3 = pathBacking({ f: 20n }, undefined, true);
   t.equal(s3.kops.table().has(Opcode.STATX), false, 'inode numbers from names (s3://): no STATX, the kernel is answered ENOSYS');
+  t.end();
+});
+
+/** A fuse_setxattr_in as SETXATTR_EXT has it (size, flags, setxattr_flags, padding), the name, the value. */
+const setxattrExtBody = (name: string, value: string, setxattrFlags: number) => {
+  const header = Buffer.alloc(16);
+  header.writeUInt32LE(value.length, 0);
+  header.writeUInt32LE(setxattrFlags, 8);
+  return Buffer.concat([header, Buffer.from(`${name}\0${value}`)]);
+};
+
+test('SETXATTR with SETXATTR_EXT: its 16-byte header read; an access ACL set with ACL_KILL_SGID drops a set-group-ID bit', async (t) => {
+  const b = pathBacking({ sg: 20n, plain: 21n });
+  b.files.set(20n, { mode: 0o102770 });
+  b.files.set(21n, { mode: 0o100770 });
+  b.kops.agreed(InitFlag.POSIX_ACL | InitFlag.SETXATTR_EXT);
+  const sg = await b.lookup('sg');
+  const plain = await b.lookup('plain');
+  const KILL = 1; // FUSE_SETXATTR_ACL_KILL_SGID
+  await b.call(Opcode.SETXATTR, setxattrExtBody('system.posix_acl_access', 'acl', 0), sg);
+  t.deepEqual(b.changes.splice(0), [['setxattr', 20n]], 'without the flag: the attribute set, the mode left');
+  await b.call(Opcode.SETXATTR, setxattrExtBody('user.note', 'x', KILL), sg);
+  t.deepEqual(b.changes.splice(0), [['setxattr', 20n]], 'another attribute with the flag: the mode left');
+  await b.call(Opcode.SETXATTR, setxattrExtBody('system.posix_acl_access', 'acl', KILL), plain);
+  t.deepEqual(b.changes.splice(0), [['setxattr', 21n]], 'a file without the bit: nothing to drop');
+  await b.call(Opcode.SETXATTR, setxattrExtBody('system.posix_acl_access', 'acl', KILL), sg);
+  t.deepEqual(
+    b.changes.splice(0),
+    [
+      ['setxattr', 20n],
+      ['chmod', 20n],
+    ],
+    'the access ACL with the flag on a set-group-ID file: set, then chmod',
+  );
   t.end();
 });

@@ -48,17 +48,28 @@ export class LocalDir extends FdNode implements DirNode {
     super(context.engine, fd);
   }
 
-  /** Sets the exact mode where the process umask would have taken bits away at creation. */
-  private async exactMode(fd: number, mode: number): Promise<void> {
-    if ((mode & this.context.umask) !== 0) await this.engine.fchmod(fd, mode);
+  /**
+   * Whether making an entry here with `mode` lost bits to the process umask: it has some of them, and this
+   * directory has no default POSIX ACL. Where it has one, the file system applied the ACL instead of the
+   * umask (as Linux does for every new entry there): the mode and ACL it gave stand, and a chmod would widen
+   * them (an ACL's "other::---" would become the mode's other bits).
+   */
+  private async umaskTook(mode: number): Promise<boolean> {
+    if ((mode & this.context.umask) === 0) return false;
+    try {
+      await this.engine.getxattr(this.fd, '', 'system.posix_acl_default');
+      return false;
+    } catch {
+      return true; // none (ENODATA), or no ACLs here at all (EOPNOTSUPP)
+    }
   }
 
   async mkdir(name: string, mode: number): Promise<void> {
     await this.engine.mkdirat(this.fd, name, mode);
-    if ((mode & this.context.umask) !== 0) {
+    if (await this.umaskTook(mode)) {
       const dir = await this.openDir(name);
       try {
-        await this.exactMode(dir.fd, mode);
+        await this.engine.fchmod(dir.fd, mode);
       } finally {
         await dir.close();
       }
@@ -67,7 +78,7 @@ export class LocalDir extends FdNode implements DirNode {
 
   async mknod(name: string, kind: NodeKind, mode: number, device: number): Promise<void> {
     await this.engine.mknodat(this.fd, name, TYPE_BITS[kind] | mode, device);
-    if ((mode & this.context.umask) !== 0) await this.engine.lchmod(this.fd, name, mode);
+    if (await this.umaskTook(mode)) await this.engine.lchmod(this.fd, name, mode);
   }
 
   /** Opens the directory `name`; `extraFlags` O.NOFOLLOW refuses a final symlink (ELOOP). */
@@ -91,7 +102,12 @@ export class LocalDir extends FdNode implements DirNode {
 
   async createFile(name: string, mode: number, flags: OpenFlags): Promise<FileNode> {
     const fd = await this.engine.openat(this.fd, name, openFlags(flags) | O.CREAT | O.EXCL, mode);
-    await this.exactMode(fd, mode);
+    try {
+      if (await this.umaskTook(mode)) await this.engine.fchmod(fd, mode);
+    } catch (error) {
+      await this.engine.closeFd(fd).catch(() => undefined);
+      throw error;
+    }
     return this.fileNode(fd, flags);
   }
 
@@ -105,7 +121,8 @@ export class LocalDir extends FdNode implements DirNode {
     const temp = this.context.nextTempName();
     const fd = await engine.openat(tmpFd, temp, openFlags(flags) | O.CREAT | O.EXCL, mode);
     try {
-      await this.exactMode(fd, mode);
+      // made in the temporary directory, which has no default ACL: the process umask applied
+      if ((mode & this.context.umask) !== 0) await engine.fchmod(fd, mode);
       await writeFully(engine, fd, buffers, 0);
       await engine.fsync(fd, false);
       await engine.renameat(tmpFd, temp, this.fd, name, 0);
