@@ -79,6 +79,32 @@ eachBackend(
 );
 
 eachBackend(
+  "in a directory with a default POSIX ACL, the ACL decides a new entry's mode and ACL (as for any file made there), not the exact-mode chmod",
+  async (t, backend) => {
+    const root = tempDir(t);
+    const previous = process.umask(0o022);
+    t.teardown(() => process.umask(previous));
+    const storage = await openStorage(root, backend.options);
+    t.teardown(() => storage.close());
+    const shared = await storage.root.createDirectory('shared', 0o775);
+    t.teardown(() => shared.close());
+    const setfacl = spawnSync('setfacl', ['-d', '-m', 'u:nobody:rwx,o::---', path.join(root, 'shared')], { encoding: 'utf8' });
+    t.equal(setfacl.status, 0, `a default ACL set on the directory ${setfacl.stderr}`);
+    // 0o666 has group and other write bits the umask takes: without the ACL, the storage would chmod them back
+    await (await shared.createFile('file', 0o666)).close();
+    await (await shared.createDirectory('dir', 0o777)).close();
+    await shared.makeNode('fifo', 'fifo', 0o666);
+    const modeOf = (name: string) => (fs.statSync(path.join(root, 'shared', name)).mode & 0o777).toString(8);
+    t.deepEqual([modeOf('file'), modeOf('dir'), modeOf('fifo')], ['660', '770', '660'], 'the modes the ACL gave: no bits for others, the mask rw / rwx');
+    const acl = spawnSync('getfacl', ['-c', path.join(root, 'shared', 'file')], { encoding: 'utf8' }).stdout;
+    t.match(acl, /user:nobody:rwx/, 'the file inherited the named entry');
+    await (await storage.root.createFile('plain', 0o666)).close();
+    t.equal(fs.statSync(path.join(root, 'plain')).mode & 0o777, 0o666, 'beside it, without a default ACL: exact despite the umask');
+  },
+  LOCAL_MODES,
+);
+
+eachBackend(
   'a root the user may not write: EACCES naming the root directory, not an internal path',
   async (t, backend) => {
     if (process.getuid?.() !== 0) {
