@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "args.h"
+#include "open-beneath.h"
 
 namespace persistfs {
 
@@ -175,13 +176,10 @@ Napi::Value StatxCached(const Napi::CallbackInfo& info) {
   const char* path = PathOf(info, 1);
   unsigned mask = U32(info, 2);
   auto* out = reinterpret_cast<struct statx*>(RangeOf(info, 3, 0, sizeof(struct statx)));
-  open_how how{};
-  how.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC;
-  how.resolve = RESOLVE_CACHED | RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-  long fd = Check(syscall(SYS_openat2, dirfd, path, &how, sizeof(how)));
+  const int fd = OpenPathBeneath(dirfd, path, true);
   if (fd < 0) return Napi::Number::New(info.Env(), static_cast<double>(fd));
-  long rc = Check(statx(static_cast<int>(fd), "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, mask, out));
-  close(static_cast<int>(fd));
+  long rc = Check(statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, mask, out));
+  close(fd);
   return Napi::Number::New(info.Env(), static_cast<double>(rc));
 }
 

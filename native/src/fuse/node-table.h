@@ -80,9 +80,7 @@
 #pragma once
 
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -99,6 +97,7 @@
 #include <utility>
 #include <vector>
 
+#include "../open-beneath.h"
 #include "protocol.h"
 
 namespace persistfs::fuse {
@@ -283,15 +282,13 @@ class NodeTable {
     std::shared_ptr<AttachedDirectory> directory;
     std::string name;
     FileId file{};
-    if (!NameOf(nodeid, &directory, &name, &file, xattr_forgets)) return -1;
-    open_how how{};
-    how.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC;
-    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | (cached_only ? RESOLVE_CACHED : 0);
-    const int fd = static_cast<int>(syscall(SYS_openat2, directory->fd, name.c_str(), &how, sizeof how));
+    uint64_t root_device = 0;
+    if (!NameOf(nodeid, &directory, &name, &file, xattr_forgets, &root_device)) return -1;
+    const int fd = OpenPathBeneath(directory->fd, name.c_str(), cached_only);
     if (fd < 0) return -1;
     struct statx stx;
     if (statx(fd, "", AT_EMPTY_PATH, STATX_TYPE | STATX_INO | STATX_BTIME, &stx) == 0 && file.Is(FileOf(stx)) &&
-        (S_ISREG(stx.stx_mode) || S_ISDIR(stx.stx_mode)) && DeviceOf(stx) == RootDevice()) {
+        (S_ISREG(stx.stx_mode) || S_ISDIR(stx.stx_mode)) && DeviceOf(stx) == root_device) {
       return fd;
     }
     close(fd);
@@ -315,11 +312,13 @@ class NodeTable {
   }
 
   // A name of node `nodeid` in an attached directory: that directory, the name, the file JavaScript knows
-  // there, and the count of ForgetXattrs so far (see NoXattrsSince); false when the node has none.
+  // there, the count of ForgetXattrs so far (see NoXattrsSince) and the root's device (root_device_), all
+  // under one lock; false when the node has none.
   bool NameOf(uint64_t nodeid, std::shared_ptr<AttachedDirectory>* directory, std::string* name, FileId* file,
-              uint64_t* xattr_forgets) {
+              uint64_t* xattr_forgets, uint64_t* root_device) {
     std::lock_guard<std::mutex> lock(mutex_);
     *xattr_forgets = xattr_forgets_;
+    *root_device = root_device_;
     auto node = nodes_.find(nodeid);
     if (node == nodes_.end()) return false;
     for (const std::string& key : node->second.keys) {
@@ -334,13 +333,6 @@ class NodeTable {
       return true;
     }
     return false;
-  }
-
-  // The file system of the mount's root (0 until the root is attached): the one whose answers taught the
-  // names seen absent, for all the data path knows (a file on another one, mounted below, is left to JavaScript).
-  uint64_t RootDevice() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return root_device_;
   }
 
   static uint64_t DeviceOf(const struct statx& stx) {
@@ -448,7 +440,9 @@ class NodeTable {
   std::unordered_set<std::string> absent_names_;   // names the storage answered ENODATA (ForgetXattrs keeps them)
   std::unordered_set<uint64_t> has_xattrs_;        // nodes the data path listed and found attributes of
   uint64_t xattr_forgets_ = 0;                     // ForgetXattrs calls so far
-  uint64_t root_device_ = 0;                       // DeviceOf the root's statx, once attached
+  // the file system of the mount's root (0 until the root is attached): the one whose answers taught the names
+  // seen absent; a file on another one, mounted below, is left to JavaScript (OpenNodeFile)
+  uint64_t root_device_ = 0;
 };
 
 }  // namespace persistfs::fuse
