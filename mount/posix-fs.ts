@@ -443,6 +443,20 @@ export class PosixFs {
     }
   }
 
+  /**
+   * Whether directory `path` has a default POSIX ACL (what is made in it takes its ACL from it). Its absence
+   * is remembered as any attribute's (getxattr); no ACLs at all (EOPNOTSUPP) is none.
+   */
+  async hasDefaultAcl(path: string): Promise<boolean> {
+    try {
+      await this.getxattr(path, 'system.posix_acl_default');
+      return true;
+    } catch (error) {
+      if (isCode(error, 'ENODATA') || isCode(error, 'EOPNOTSUPP')) return false;
+      throw error;
+    }
+  }
+
   setxattr(path: string, name: string, value: Buffer, flags: number): Promise<void> {
     const only = flags & 1 ? 'create' : flags & 2 ? 'replace' : undefined;
     const attribute = publicName(name);

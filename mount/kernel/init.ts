@@ -25,10 +25,9 @@
 //   step on chmod and setfacl, and applies a directory's default ACL to what is made in it. Without it
 //   the ACLs were stored but never used for a decision. With it, SETXATTR_EXT: a SETXATTR carries
 //   FUSE_SETXATTR_ACL_KILL_SGID when the caller setting an ACL may not keep the set-group-ID bit
-//   (operations.ts setxattr), as the mount sets it as root and the backing would keep the bit.
-//   DONT_MASK is not asked: the kernel applies the caller's umask to a new file's mode, also in a
-//   directory with a default ACL (where Linux would let the ACL alone decide): a new file can come out
-//   narrower than on a local file system, never wider.
+//   (operations.ts setxattr), as the mount sets it as root and the backing would keep the bit. And
+//   DONT_MASK: the caller's umask comes with each MKNOD, MKDIR and CREATE for us to apply, as Linux does,
+//   except in a directory with a default ACL, where the ACL alone decides (operations.ts creationMode).
 // Left out for now:
 // - EXPORT_SUPPORT: no NFS export (no lookups of "." and "..").
 // - POSIX_LOCKS / FLOCK_LOCKS: the kernel then keeps locks local to the mount, which is what we want.
@@ -78,7 +77,7 @@ export function negotiate(
     (options.writebackCache ? InitFlag.WRITEBACK_CACHE : 0n) |
     (options.uring ? InitFlag.OVER_IO_URING : 0n) |
     (options.passthrough && !options.writebackCache ? InitFlag.PASSTHROUGH : 0n) |
-    (options.posixAcl ? InitFlag.POSIX_ACL | InitFlag.SETXATTR_EXT : 0n);
+    (options.posixAcl ? InitFlag.POSIX_ACL | InitFlag.SETXATTR_EXT | InitFlag.DONT_MASK : 0n);
   const flags = offered & (WANTED | asked);
   const minor = Math.min(init.minor, FUSE_KERNEL_MINOR_VERSION);
 

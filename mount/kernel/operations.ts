@@ -222,6 +222,8 @@ export class KernelOps {
   private passthrough = false;
   /** SETXATTR_EXT was agreed at INIT (with POSIX_ACL): SETXATTR's header is 16 bytes, with setxattr_flags */
   private setxattrExt = false;
+  /** DONT_MASK was agreed at INIT (with POSIX_ACL): the caller's umask is ours to apply (creationMode) */
+  private dontMask = false;
   private readonly backings = new Map<number, Backing>();
   /** handles whose reads and writes bypass us (and the storage's idea of their size) */
   private readonly passedThrough = new Set<number>();
@@ -304,6 +306,7 @@ export class KernelOps {
     this.writeback = (flags & InitFlag.WRITEBACK_CACHE) !== 0n;
     this.passthrough = (flags & InitFlag.PASSTHROUGH) !== 0n;
     this.setxattrExt = (flags & InitFlag.SETXATTR_EXT) !== 0n;
+    this.dontMask = (flags & InitFlag.DONT_MASK) !== 0n;
   }
 
   /** The operations by opcode; an opcode without one is answered ENOSYS. */
@@ -820,9 +823,10 @@ export class KernelOps {
     const body = reader(request);
     const mode = body.u32();
     const device = body.u32();
-    body.skip(8);
+    const umask = body.u32();
+    body.skip(4);
     const { parent, name, path } = this.child(request, body);
-    await this.posix.mknod(path, mode, device);
+    await this.posix.mknod(path, await this.creationMode(parent, mode, umask), device);
     await this.ownedByCaller(path, parent, request);
     return this.entryOf(parent, name, await this.posix.stat(path));
   }
@@ -830,11 +834,22 @@ export class KernelOps {
   private async mkdir(request: Request): Promise<ReplyBody> {
     const body = reader(request);
     const mode = body.u32();
-    body.skip(4);
+    const umask = body.u32();
     const { parent, name, path } = this.child(request, body);
-    await this.posix.mkdir(path, mode);
+    await this.posix.mkdir(path, await this.creationMode(parent, mode, umask));
     await this.ownedByCaller(path, parent, request);
     return this.entryOf(parent, name, await this.posix.stat(path));
+  }
+
+  /**
+   * The mode to make an entry with in directory `parent`, from the request's mode and the caller's umask.
+   * Without DONT_MASK the kernel applied the umask itself: `mode` as it came. With it (agreed with
+   * POSIX_ACL) the umask is ours to apply, as Linux does: not in a directory with a default ACL, whose
+   * ACL alone decides (the backing applies it to the new entry: LocalDir), else `mode` without the umask.
+   */
+  private async creationMode(parent: Node, mode: number, umask: number): Promise<number> {
+    if (!this.dontMask) return mode;
+    return (await this.posix.hasDefaultAcl(this.pathOf(parent.id))) ? mode : mode & ~(umask & 0o777);
   }
 
   private async unlink(request: Request): Promise<ReplyBody> {
@@ -1029,9 +1044,10 @@ export class KernelOps {
     const body = reader(request);
     body.u32();
     const mode = body.u32();
-    body.skip(8);
+    const umask = body.u32();
+    body.skip(4);
     const { parent, name, path } = this.child(request, body);
-    const fh = await this.posix.create(path, mode);
+    const fh = await this.posix.create(path, await this.creationMode(parent, mode, umask));
     try {
       // the file as made, unless a chown for the caller changed it since
       const stat = (await this.ownedByCaller(path, parent, request)) ? await this.posix.fstat(fh) : this.posix.openedStat(fh);

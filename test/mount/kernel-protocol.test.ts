@@ -75,9 +75,12 @@ test('INIT: the flags we want among those offered, 1 MiB requests, the smaller m
   for (const name of ['WRITEBACK_CACHE', 'PASSTHROUGH', 'OVER_IO_URING', 'POSIX_LOCKS'] as const) {
     t.notOk(flags & InitFlag[name], `${name} not asked for`);
   }
-  t.notOk(flags & (InitFlag.POSIX_ACL | InitFlag.SETXATTR_EXT), 'POSIX_ACL and SETXATTR_EXT not asked for unless the backing keeps ACLs');
+  t.notOk(
+    flags & (InitFlag.POSIX_ACL | InitFlag.SETXATTR_EXT | InitFlag.DONT_MASK),
+    'POSIX_ACL, SETXATTR_EXT, DONT_MASK not asked for unless the backing keeps ACLs',
+  );
   const acl = negotiate(decodeRequest(raw(Opcode.INIT, body)), { posixAcl: true }).agreed.flags;
-  t.ok(acl & InitFlag.POSIX_ACL && acl & InitFlag.SETXATTR_EXT, 'with posixAcl: POSIX_ACL and SETXATTR_EXT agreed');
+  t.ok(acl & InitFlag.POSIX_ACL && acl & InitFlag.SETXATTR_EXT && acl & InitFlag.DONT_MASK, 'with posixAcl: POSIX_ACL, SETXATTR_EXT and DONT_MASK agreed');
   t.equal(reply.readUInt32LE(20), 1048576, 'max_write 1 MiB');
   t.equal(reply.readUInt16LE(28), 256, 'max_pages 256');
   t.equal(reply.readUInt32LE(24), 1, 'nanosecond time granularity');

@@ -43,18 +43,26 @@ test('POSIX ACLs: an ACL entry grants and denies the caller (mode bits alone wou
   t.equal(m.sh('cat denied', { user: 'nobody' }), 'public\n', 'setfacl -b removed the ACL: the mode bits decide again');
 });
 
-test('POSIX ACLs: what is made in a directory with a default ACL comes out as the backing file system makes it (umask 002)', async (t) => {
+test('POSIX ACLs: what is made in a directory with a default ACL comes out as the backing file system makes it, whatever the umask', async (t) => {
   const m = await withMount(t, 'io_uring', KERNEL);
   const ref = referenceDir(t);
+  // umasks 002 and 077 in a directory with a default ACL (which alone decides there, as on Linux), and
+  // umasks 0 and 027 beside it (which apply)
   const make =
     'mkdir shared && setfacl -d -m u:nobody:rwx,o::--- shared && ' +
-    '(umask 002; echo x > shared/file; mkdir shared/dir; mkfifo shared/fifo; umask 0; echo y > open; mkdir opend)';
-  const look = "stat -c '%a %n' shared/file shared/dir shared/fifo open opend && getfacl -c shared/file shared/dir";
+    '(umask 002; echo x > shared/file; mkdir shared/dir; mkfifo shared/fifo; umask 077; echo z > shared/private; mkdir shared/privated; ' +
+    'umask 0; echo y > open; mkdir opend; umask 027; echo w > masked; mkdir maskedd)';
+  const look =
+    "stat -c '%a %n' shared/file shared/dir shared/fifo shared/private shared/privated open opend masked maskedd && " +
+    'getfacl -c shared/file shared/dir shared/private';
   m.sh(make);
   t.equal(ref.sh(make).status, 0, 'the same on the reference directory');
   const expected = ref.sh(look).stdout;
   t.match(expected, /660 shared\/file/, `the reference (${expected.split('\n')[0]})`);
   t.equal(m.sh(look), expected, "modes and ACLs as the backing's own: the default ACL decides, not the umask (no other:: bits)");
+  t.match(expected, /660 shared\/private\n770 shared\/privated/, 'umask 077 does not narrow what the default ACL gives');
+  t.equal(m.sh('cat shared/private', { user: 'nobody' }), 'z\n', 'so nobody reads a file made under umask 077 (its ACL entry, mask rw)');
+  t.match(expected, /666 open\n777 opend\n640 masked\n750 maskedd/, 'beside it, the umask applies');
 });
 
 test('POSIX ACLs: setfacl by an owner outside the set-group-ID file group drops the bit; by root it stays', async (t) => {
