@@ -78,6 +78,22 @@ test('POSIX ACLs: setfacl by an owner outside the set-group-ID file group drops 
   t.equal(m.sh(look), '770 sg\n2770 rootsg\n', 'the modes');
 });
 
+test('POSIX ACLs: cp -a and tar --acls carry ACLs into the mount and out of it', async (t) => {
+  const m = await withMount(t, 'io_uring', KERNEL);
+  const ref = referenceDir(t);
+  const make = 'mkdir tree && echo a > tree/f && chmod 640 tree/f && setfacl -m u:nobody:r,g:daemon:rw tree/f && setfacl -d -m u:nobody:rx tree';
+  t.equal(ref.sh(make).status, 0, 'a tree with an access ACL and a default ACL, beside the mount');
+  // getfacl -c: the ACLs of the directory, then of its file, without their names
+  const acls = (tree: string) => m.sh(`getfacl -R -c ${tree}`);
+  const original = acls(`${ref.dir}/tree`);
+  t.match(original, /default:user:nobody:r-x[\s\S]*\nuser:nobody:r--/, 'the original has both');
+  m.sh(`cp -a ${ref.dir}/tree copied`);
+  t.equal(acls('copied'), original, 'cp -a into the mount: the same ACLs');
+  m.sh(`tar --acls -cf ${ref.dir}/out.tar copied && mkdir ${ref.dir}/back && tar --acls -xf ${ref.dir}/out.tar -C ${ref.dir}/back`);
+  t.equal(acls(`${ref.dir}/back/copied`), original, 'tar --acls out of the mount and back: the same ACLs');
+  t.equal(m.sh('cat copied/f', { user: 'nobody' }), 'a\n', 'and the copy grants what the original does');
+});
+
 test('POSIX ACLs: --no-xattr serves none (setfacl is refused), and the mode bits alone decide', async (t) => {
   const m = await withMount(t, 'io_uring', [...KERNEL, '--no-xattr']);
   m.sh('echo secret > f && chmod 600 f');
