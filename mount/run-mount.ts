@@ -65,7 +65,7 @@ export async function runMount(options: RunMountOptions): Promise<void> {
   const storage = await openStorage(paths.backing, storageOptions);
   const posix = new PosixFs(storage);
   // the kernel checks POSIX ACLs where the backing keeps them and the mount serves extended attributes
-  const posixAcl = transport === 'kernel' && options.xattr !== false && (await posix.keepsPosixAcls());
+  const posixAcl = transport === 'kernel' && options.xattr === true && (await posix.keepsPosixAcls());
   const fuse =
     transport === 'kernel'
       ? // a bucket's inode numbers are its keys' hashes: a rename gives a file another one

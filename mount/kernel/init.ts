@@ -77,7 +77,9 @@ export function negotiate(
     (options.writebackCache ? InitFlag.WRITEBACK_CACHE : 0n) |
     (options.uring ? InitFlag.OVER_IO_URING : 0n) |
     (options.passthrough && !options.writebackCache ? InitFlag.PASSTHROUGH : 0n) |
-    (options.posixAcl ? InitFlag.POSIX_ACL | InitFlag.SETXATTR_EXT | InitFlag.DONT_MASK : 0n);
+    // POSIX_ACL only with SETXATTR_EXT (7.33): without it an ACL set by a caller outside the file's group
+    // could not drop its set-group-ID bit, and the backing (set by root) would keep it
+    (options.posixAcl && offered & InitFlag.SETXATTR_EXT ? InitFlag.POSIX_ACL | InitFlag.SETXATTR_EXT | InitFlag.DONT_MASK : 0n);
   const flags = offered & (WANTED | asked);
   const minor = Math.min(init.minor, FUSE_KERNEL_MINOR_VERSION);
 

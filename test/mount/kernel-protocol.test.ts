@@ -81,6 +81,10 @@ test('INIT: the flags we want among those offered, 1 MiB requests, the smaller m
   );
   const acl = negotiate(decodeRequest(raw(Opcode.INIT, body)), { posixAcl: true }).agreed.flags;
   t.ok(acl & InitFlag.POSIX_ACL && acl & InitFlag.SETXATTR_EXT && acl & InitFlag.DONT_MASK, 'with posixAcl: POSIX_ACL, SETXATTR_EXT and DONT_MASK agreed');
+  const noExt = Buffer.from(body);
+  noExt.writeUInt32LE(Number(0xffffffffn & ~InitFlag.SETXATTR_EXT), 12);
+  const old = negotiate(decodeRequest(raw(Opcode.INIT, noExt)), { posixAcl: true }).agreed.flags;
+  t.notOk(old & (InitFlag.POSIX_ACL | InitFlag.DONT_MASK), 'a kernel without SETXATTR_EXT: no POSIX_ACL (a set-group-ID bit could not be dropped)');
   t.equal(reply.readUInt32LE(20), 1048576, 'max_write 1 MiB');
   t.equal(reply.readUInt16LE(28), 256, 'max_pages 256');
   t.equal(reply.readUInt32LE(24), 1, 'nanosecond time granularity');

@@ -104,14 +104,18 @@ test('kernel transport: symlinks, hard links, chmod, touch -d, xattrs, df', asyn
   t.match(m.sh('df -P .'), /\d+\s+\d+\s+\d+/, 'statfs');
 });
 
-test("kernel transport: stat shows each file's birth time, the backing file's (STATX), by name and through an open file", async (t) => {
+test("kernel transport: stat shows each file's birth time, the backing file's (STATX), by name and of an open file", async (t) => {
   const m = await withMount(t, 'io_uring', KERNEL);
   m.sh('echo data > f && mkdir d && ln -s f link && mkfifo p');
   const names = 'f d link p';
   const births = m.sh(`stat -c '%n %W' ${names}`);
   t.equal(births, execFileSync('sh', ['-c', `cd ${m.backing} && stat -c '%n %W' ${names}`], { encoding: 'utf8' }), 'the birth times of the backing files');
   t.notOk(/ 0$/m.test(births), `every one known (${births.replaceAll('\n', ', ')})`);
-  t.equal(m.sh("stat -c '%n %W' - < f"), `- ${births.split('\n')[0]!.split(' ')[1]}\n`, 'through an open file (FUSE_GETATTR_FH)');
+  t.equal(
+    m.sh("stat -c '%n %W' - < f"),
+    `- ${births.split('\n')[0]!.split(' ')[1]}\n`,
+    "of an open file too (fstat; the handle path, FUSE_GETATTR_FH, is kernel-protocol's)",
+  );
   t.match(m.sh('stat f'), /Birth: \d{4}-/, 'stat prints it');
 });
 

@@ -51,9 +51,9 @@ test('POSIX ACLs: what is made in a directory with a default ACL comes out as th
   const make =
     'mkdir shared && setfacl -d -m u:nobody:rwx,o::--- shared && ' +
     '(umask 002; echo x > shared/file; mkdir shared/dir; mkfifo shared/fifo; umask 077; echo z > shared/private; mkdir shared/privated; ' +
-    'umask 0; echo y > open; mkdir opend; umask 027; echo w > masked; mkdir maskedd)';
+    'umask 0; echo y > open; mkdir opend; umask 027; echo w > masked; mkdir maskedd; mkfifo maskedp)';
   const look =
-    "stat -c '%a %n' shared/file shared/dir shared/fifo shared/private shared/privated open opend masked maskedd && " +
+    "stat -c '%a %n' shared/file shared/dir shared/fifo shared/private shared/privated open opend masked maskedd maskedp && " +
     'getfacl -c shared/file shared/dir shared/private';
   m.sh(make);
   t.equal(ref.sh(make).status, 0, 'the same on the reference directory');
@@ -62,7 +62,7 @@ test('POSIX ACLs: what is made in a directory with a default ACL comes out as th
   t.equal(m.sh(look), expected, "modes and ACLs as the backing's own: the default ACL decides, not the umask (no other:: bits)");
   t.match(expected, /660 shared\/private\n770 shared\/privated/, 'umask 077 does not narrow what the default ACL gives');
   t.equal(m.sh('cat shared/private', { user: 'nobody' }), 'z\n', 'so nobody reads a file made under umask 077 (its ACL entry, mask rw)');
-  t.match(expected, /666 open\n777 opend\n640 masked\n750 maskedd/, 'beside it, the umask applies');
+  t.match(expected, /666 open\n777 opend\n640 masked\n750 maskedd\n640 maskedp/, 'beside it, the umask applies (CREATE, MKDIR, MKNOD)');
 });
 
 test('POSIX ACLs: setfacl by an owner outside the set-group-ID file group drops the bit; by root it stays', async (t) => {

@@ -3,7 +3,7 @@
 // the other *at calls act on the entry itself (never following a final symlink).
 import { AT, O, RENAME_EXCHANGE, RENAME_NOREPLACE, type IoEngine, type SetTime } from '../../io/engine.js';
 import type { FsStats } from '../../io/native.js';
-import { storageError } from '../../ground/errors.js';
+import { isCode, storageError } from '../../ground/errors.js';
 import {
   kindOfMode,
   TYPE_BITS,
@@ -52,33 +52,48 @@ export class LocalDir extends FdNode implements DirNode {
    * Whether making an entry here with `mode` lost bits to the process umask: it has some of them, and this
    * directory has no default POSIX ACL. Where it has one, the file system applied the ACL instead of the
    * umask (as Linux does for every new entry there): the mode and ACL it gave stand, and a chmod would widen
-   * them (an ACL's "other::---" would become the mode's other bits).
+   * them (an ACL's "other::---" would become the mode's other bits). Another failure to tell is an error:
+   * guessing "none" would chmod past what the ACL gave.
    */
   private async umaskTook(mode: number): Promise<boolean> {
     if ((mode & this.context.umask) === 0) return false;
     try {
       await this.engine.getxattr(this.fd, '', 'system.posix_acl_default');
       return false;
-    } catch {
-      return true; // none (ENODATA), or no ACLs here at all (EOPNOTSUPP)
+    } catch (error) {
+      if (isCode(error, 'ENODATA') || isCode(error, 'EOPNOTSUPP')) return true; // none, or no ACLs here at all
+      throw error;
+    }
+  }
+
+  /** Runs `finish` on the entry `name` just made; when it fails, the entry is removed (best effort) and its error reported. */
+  private async finishMade(name: string, directory: boolean, finish: () => Promise<void>): Promise<void> {
+    try {
+      await finish();
+    } catch (error) {
+      await this.engine.unlinkat(this.fd, name, directory ? AT.REMOVEDIR : 0).catch(() => undefined);
+      throw error;
     }
   }
 
   async mkdir(name: string, mode: number): Promise<void> {
     await this.engine.mkdirat(this.fd, name, mode);
-    if (await this.umaskTook(mode)) {
+    await this.finishMade(name, true, async () => {
+      if (!(await this.umaskTook(mode))) return;
       const dir = await this.openDir(name);
       try {
         await this.engine.fchmod(dir.fd, mode);
       } finally {
         await dir.close();
       }
-    }
+    });
   }
 
   async mknod(name: string, kind: NodeKind, mode: number, device: number): Promise<void> {
     await this.engine.mknodat(this.fd, name, TYPE_BITS[kind] | mode, device);
-    if (await this.umaskTook(mode)) await this.engine.lchmod(this.fd, name, mode);
+    await this.finishMade(name, false, async () => {
+      if (await this.umaskTook(mode)) await this.engine.lchmod(this.fd, name, mode);
+    });
   }
 
   /** Opens the directory `name`; `extraFlags` O.NOFOLLOW refuses a final symlink (ELOOP). */
@@ -103,7 +118,9 @@ export class LocalDir extends FdNode implements DirNode {
   async createFile(name: string, mode: number, flags: OpenFlags): Promise<FileNode> {
     const fd = await this.engine.openat(this.fd, name, openFlags(flags) | O.CREAT | O.EXCL, mode);
     try {
-      if (await this.umaskTook(mode)) await this.engine.fchmod(fd, mode);
+      await this.finishMade(name, false, async () => {
+        if (await this.umaskTook(mode)) await this.engine.fchmod(fd, mode);
+      });
     } catch (error) {
       await this.engine.closeFd(fd).catch(() => undefined);
       throw error;
@@ -121,7 +138,8 @@ export class LocalDir extends FdNode implements DirNode {
     const temp = this.context.nextTempName();
     const fd = await engine.openat(tmpFd, temp, openFlags(flags) | O.CREAT | O.EXCL, mode);
     try {
-      // made in the temporary directory, which has no default ACL: the process umask applied
+      // made in the temporary directory, not in this one: a default ACL here does not apply to it, and its
+      // permission is set exactly (over what the umask, or the temporary directory's inherited ACL, gave)
       if ((mode & this.context.umask) !== 0) await engine.fchmod(fd, mode);
       await writeFully(engine, fd, buffers, 0);
       await engine.fsync(fd, false);
