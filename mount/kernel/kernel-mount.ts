@@ -20,7 +20,7 @@ import type { NativeAccess } from '../../src/adapters/adapter.js';
 import { storageError } from '../../src/ground/errors.js';
 import { settlesWithin } from '../../src/ground/settles-within.js';
 import { InitError, negotiate, offersUring } from './init.js';
-import { KernelOps, type KernelOpsOptions, type NativePort, type Operation, type ReplyBody } from './operations.js';
+import { KernelOps, servesStatx, type KernelOpsOptions, type NativePort, type Operation, type ReplyBody } from './operations.js';
 import { InitFlag, MAX_WRITE, Opcode, OPCODE_NAMES, READ_BUFFER_SIZE } from './protocol.js';
 import { timeout } from './reply.js';
 import { decodeRequest, ProtocolError, type Request } from './request.js';
@@ -159,7 +159,7 @@ export class KernelMount {
     const attr = timeout(this.options.attrTimeout);
     const entry = timeout(this.options.entryTimeout);
     const splice = spliceReads();
-    this.session.start(READ_BUFFER_SIZE, attr.sec, attr.nsec, entry.sec, entry.nsec, splice.minimum, splice.drain);
+    this.session.start(READ_BUFFER_SIZE, attr.sec, attr.nsec, entry.sec, entry.nsec, splice.minimum, splice.drain, servesStatx(this.options));
     this.started = true;
     return Promise.resolve();
   }

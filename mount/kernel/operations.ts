@@ -65,6 +65,13 @@ export interface KernelOpsOptions {
   posixAcl?: boolean;
 }
 
+/**
+ * Whether the mount answers STATX (the birth time). Not where inode numbers come from names (s3://): an
+ * object's birth would be its last PUT; there the kernel is answered ENOSYS once, stops asking, and statx(2)
+ * says the birth time is unknown. The data path answers STATX where it answers GETATTR when this is so.
+ */
+export const servesStatx = (options: KernelOpsOptions): boolean => !options.inodesFromNames;
+
 /** A reply body (one or several buffers), or undefined for an empty reply. */
 export type ReplyBody = Buffer | Buffer[] | undefined;
 export type Operation = (request: Request) => Promise<ReplyBody>;
@@ -342,9 +349,7 @@ export class KernelOps {
       [Opcode.COPY_FILE_RANGE, (r) => this.copyFileRange(r, false)],
       [Opcode.COPY_FILE_RANGE_64, (r) => this.copyFileRange(r, true)],
     ];
-    // the birth times of S3 objects are their last PUTs (inode numbers from names): no STATX there, so the
-    // kernel stops asking (ENOSYS) and statx(2) says the birth time is unknown
-    if (!this.options.inodesFromNames) ops.push([Opcode.STATX, (r) => this.statx(r)]);
+    if (servesStatx(this.options)) ops.push([Opcode.STATX, (r) => this.statx(r)]);
     if (this.options.xattr) {
       ops.push(
         [Opcode.GETXATTR, (r) => this.getxattr(r)],

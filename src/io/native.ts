@@ -98,7 +98,8 @@ export interface NativeFuseSession {
    * let the kernel keep attributes for `attrSeconds` + `attrNanoseconds`, its replies to a LOOKUP of an
    * absent name the absence for `entrySeconds` + `entryNanoseconds`; READ replies of at least
    * `spliceMinimum` bytes go by splice (0 or absent: none), and with `spliceDrain` (tests) each is read back
-   * from its pipe and sent by copy, the path of a splice that fell short
+   * from its pipe and sent by copy, the path of a splice that fell short; with `statx` (the mount serves
+   * STATX), the data path answers STATX where it answers GETATTR
    */
   start(
     bufferSize: number,
@@ -108,6 +109,7 @@ export interface NativeFuseSession {
     entryNanoseconds: number,
     spliceMinimum?: number,
     spliceDrain?: boolean,
+    statx?: boolean,
   ): void;
   /**
    * from now until its RELEASE (reported to onRequests), the data path serves READ, WRITE, FSYNC, FLUSH,

@@ -170,6 +170,20 @@ test('kernel transport (data path): GETATTR of a directory is answered natively 
   t.equal(m.sh('stat e/sub 2>&1 || true').includes('No such file'), true, 'a removed directory is gone');
 });
 
+test('kernel transport (data path): STATX (stat asking the birth time) of an attached directory is answered natively', async (t) => {
+  // attributes kept no time at all: every stat asks the mount
+  const m = await withMount(t, 'io_uring', ['--transport', 'kernel', '--attr-timeout', '0']);
+  m.sh('mkdir d && touch d/f && ls d > /dev/null'); // OPENDIR attaches d
+  const born = (name: string) => m.sh(`stat -c '%W' ${path.join(m.backing, name)}`);
+  const statxToJs = () => statsOf(m.mnt).ops.statx?.count ?? 0;
+  const before = statxToJs();
+  for (let i = 0; i < 10; i++) t.equal(m.sh("stat -c '%W' d"), born('d'), i === 0 ? "d's birth time, the backing directory's" : `again (${i + 1})`);
+  t.ok(statxToJs() - before <= 1, `JavaScript answered ${statxToJs() - before} of the 10 STATX of d (at most the first)`);
+  // a file's STATX, by path, goes where its GETATTR goes: to JavaScript (the data path answers a file's
+  // attributes only through a handle, which the kernel sends with GETATTR, never with STATX)
+  t.equal(m.sh("stat -c '%W' d/f"), born('d/f'), "a file's birth time, by JavaScript");
+});
+
 // A create starts with a LOOKUP of a name that is not there: in a directory JavaScript attached, the data
 // path answers it (ENOENT) from the backing directory; a name that is there, and the storage's own names at
 // the root, still go to JavaScript.

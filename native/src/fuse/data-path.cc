@@ -124,6 +124,7 @@ unsigned StatKindOf(uint32_t opcode) {
     case kFsync:
       return kStatFsync;
     case kGetattr:
+    case kStatx:
       return kStatGetattr;
     case kFlush:
       return kStatFlush;
@@ -237,6 +238,15 @@ bool DataPath::Serve(const Request& request, bool* kept) {
 
   uint64_t fh;
   switch (header.opcode) {
+    case kStatx: {
+      // by node, where GETATTR is answered here; with a handle (which this kernel never sends for STATX),
+      // JavaScript
+      if (!timeouts_.statx) return false;
+      StatxIn in;
+      if (request.arg_length < sizeof in) return false;
+      std::memcpy(&in, request.arg, sizeof in);
+      return (in.getattr_flags & kGetattrFh) == 0 && ServeByNode(request);
+    }
     case kGetattr: {
       GetattrIn in;
       std::memcpy(&in, request.arg, sizeof in);
@@ -642,6 +652,34 @@ EntryOut EntryOf(uint64_t nodeid, const struct statx& s, const DataPath::Timeout
 }
 
 void DataPath::SendAttributes(const Request& request, const struct statx& s) {
+  if (request.header.opcode == kStatx) {
+    StatxOut out{};
+    out.attr_valid = timeouts_.attr_seconds;
+    out.attr_valid_nsec = timeouts_.attr_nanoseconds;
+    Statx& x = out.stat;
+    // every basic stat (the kernel caches them only then), and the birth time where the file system keeps one
+    x.mask = STATX_BASIC_STATS | (s.stx_mask & STATX_BTIME);
+    x.blksize = s.stx_blksize;
+    x.nlink = s.stx_nlink;
+    x.uid = s.stx_uid;
+    x.gid = s.stx_gid;
+    x.mode = s.stx_mode;
+    x.ino = s.stx_ino;
+    x.size = s.stx_size;
+    x.blocks = s.stx_blocks;
+    auto time = [](SxTime* to, const struct statx_timestamp& from) {
+      to->tv_sec = from.tv_sec;
+      to->tv_nsec = from.tv_nsec;
+    };
+    time(&x.atime, s.stx_atime);
+    if (s.stx_mask & STATX_BTIME) time(&x.btime, s.stx_btime);
+    time(&x.ctime, s.stx_ctime);
+    time(&x.mtime, s.stx_mtime);
+    x.rdev_major = s.stx_rdev_major;
+    x.rdev_minor = s.stx_rdev_minor;
+    transport_.Send(request, 0, &out, sizeof out);
+    return;
+  }
   AttrOut out{};
   out.attr_valid = timeouts_.attr_seconds;
   out.attr_valid_nsec = timeouts_.attr_nanoseconds;
@@ -663,7 +701,7 @@ bool DataPath::ServeByNode(const Request& request) {
     counters_.Record(kind, start_ns, removed);
     return true;
   }
-  if (request.header.opcode != kGetattr) return false;
+  if (request.header.opcode != kGetattr && request.header.opcode != kStatx) return false;
   std::shared_ptr<AttachedDirectory> directory = nodes_.Directory(request.header.nodeid);
   if (!directory) return false;
   struct statx stx;

@@ -118,12 +118,16 @@ class DataPath {
     virtual void ForwardCopy(const Request& request, const void* extra, size_t extra_length) = 0;
   };
 
-  // How long the kernel may keep what the data path answers: attributes, and a name's entry (or absence).
+  // How long the kernel may keep what the data path answers: attributes, and a name's entry (or absence);
+  // and whether the mount answers STATX (not on s3://: JavaScript leaves it ENOSYS there), which the data
+  // path then answers where it answers GETATTR by node (an attached directory, a removed node), with the
+  // birth time.
   struct Timeouts {
     uint64_t attr_seconds = 1;
     uint32_t attr_nanoseconds = 0;
     uint64_t entry_seconds = 1;
     uint32_t entry_nanoseconds = 0;
+    bool statx = false;
   };
 
   DataPath(io_uring* ring, FileTable& files, NodeTable& nodes, Transport& transport, DataPathCounters& counters,
@@ -161,11 +165,11 @@ class DataPath {
   static void ClosePipe(Pipe* pipe);
   void Retire(Op* op);  // gives its buffer back, frees it, and lets go of its file
   void StartWriteback(const std::shared_ptr<OpenFile>& file, size_t written);  // see kWritebackEvery
-  bool ServeByNode(const Request& request);    // GETATTR by node or SETATTR (node-table.h); false when not ours
-  bool ServeLookup(const Request& request);    // LOOKUP in an attached directory: an absent name, a known one
+  bool ServeByNode(const Request& request);  // GETATTR or STATX by node, or SETATTR (node-table.h); false when not ours
+  bool ServeLookup(const Request& request);  // LOOKUP in an attached directory: an absent name, a known one
   bool ServeGetxattr(const Request& request);  // GETXATTR of an attribute known absent, or of a file without any
   bool ListsNoXattrs(uint64_t nodeid);         // lists the node's attributes: none (node-table.h)
-  void SendAttributes(const Request& request, const struct statx& stx);
+  void SendAttributes(const Request& request, const struct statx& stx);  // GETATTR's reply, or STATX's
 
   io_uring* const ring_;
   FileTable& files_;

@@ -45,6 +45,7 @@ enum Opcode : uint32_t {
   kFsync = 20,
   kGetxattr = 22,
   kFlush = 25,
+  kStatx = 52,
 };
 
 // The bodies of those requests. Each begins with the handle (fh) that OPEN or CREATE answered.
@@ -54,6 +55,14 @@ struct GetattrIn {
   uint64_t fh;
 };
 constexpr uint32_t kGetattrFh = 1;
+
+struct StatxIn {  // STATX: GETATTR's fields first, then statx(2)'s flags and mask (hints the kernel leaves at defaults)
+  uint32_t getattr_flags;
+  uint32_t reserved;
+  uint64_t fh;
+  uint32_t sx_flags;
+  uint32_t sx_mask;
+};
 
 struct GetxattrIn {  // GETXATTR; the attribute's name follows (NUL-terminated)
   uint32_t size;
@@ -108,6 +117,33 @@ struct AttrOut {
   Attr attr;
 };
 static_assert(sizeof(AttrOut) == 104, "fuse_attr_out is 104 bytes");
+
+struct SxTime {
+  int64_t tv_sec;
+  uint32_t tv_nsec;
+  int32_t reserved;
+};
+
+struct Statx {  // fuse_statx: statx(2)'s struct statx up to the device numbers, then spare room
+  uint32_t mask, blksize;
+  uint64_t attributes;
+  uint32_t nlink, uid, gid;
+  uint16_t mode, spare0;
+  uint64_t ino, size, blocks, attributes_mask;
+  SxTime atime, btime, ctime, mtime;
+  uint32_t rdev_major, rdev_minor, dev_major, dev_minor;
+  uint64_t spare2[14];
+};
+static_assert(sizeof(Statx) == 256, "fuse_statx is 256 bytes");
+
+struct StatxOut {
+  uint64_t attr_valid;  // seconds, then nanoseconds
+  uint32_t attr_valid_nsec;
+  uint32_t flags;
+  uint64_t spare[2];
+  Statx stat;
+};
+static_assert(sizeof(StatxOut) == 288, "fuse_statx_out is 288 bytes");
 
 struct EntryOut {
   uint64_t nodeid;  // 0: the name is absent, and the kernel may remember that for entry_valid

@@ -208,10 +208,11 @@ Napi::Value FuseSession::MountWithFusermount(const Napi::CallbackInfo& info) {
 }
 
 // start(bufferSize, attrValidSeconds, attrValidNanoseconds, entryValidSeconds, entryValidNanoseconds,
-// spliceMinimum, spliceDrain): starts the reader; bufferSize is max_write plus room for the headers; the
+// spliceMinimum, spliceDrain, statx): starts the reader; bufferSize is max_write plus room for the headers; the
 // attribute timeout is what the data path's GETATTR replies carry, the entry timeout its replies to a LOOKUP
 // of an absent name; READ replies of at least spliceMinimum bytes go by splice (0 or absent: none), and with
-// spliceDrain (tests) each is read back and sent by copy instead (data-path.h ReplySplice).
+// spliceDrain (tests) each is read back and sent by copy instead (data-path.h ReplySplice); with statx, the
+// data path answers STATX where it answers GETATTR (the mount serves STATX: data-path.h Timeouts).
 Napi::Value FuseSession::Start(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (fd_ < 0) throw Napi::Error::New(env, "mount first");
@@ -220,7 +221,8 @@ Napi::Value FuseSession::Start(const Napi::CallbackInfo& info) {
   stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (stop_fd_ < 0) throw ErrnoError(env, "eventfd", errno);
   timeouts_ = {static_cast<uint64_t>(I64(info, 1)), static_cast<uint32_t>(I64(info, 2)),
-               static_cast<uint64_t>(I64(info, 3)), static_cast<uint32_t>(I64(info, 4))};
+               static_cast<uint64_t>(I64(info, 3)), static_cast<uint32_t>(I64(info, 4)),
+               info.Length() > 7 && info[7].ToBoolean().Value()};
   splice_.minimum = info.Length() > 5 ? static_cast<size_t>(std::max<int64_t>(I64(info, 5), 0)) : 0;
   splice_.drain = info.Length() > 6 && info[6].ToBoolean().Value();
   uv_loop_t* loop = nullptr;
@@ -372,7 +374,7 @@ Napi::Value FuseSession::EntryOf(const Napi::CallbackInfo& info) {
   if (bytes.ByteLength() < sizeof stx) throw Napi::RangeError::New(env, "a struct statx is 256 bytes");
   std::memcpy(&stx, bytes.Data(), sizeof stx);
   DataPath::Timeouts timeouts{static_cast<uint64_t>(I64(info, 2)), static_cast<uint32_t>(I64(info, 3)),
-                              static_cast<uint64_t>(I64(info, 4)), static_cast<uint32_t>(I64(info, 5))};
+                              static_cast<uint64_t>(I64(info, 4)), static_cast<uint32_t>(I64(info, 5)), false};
   const EntryOut out = persistfs::fuse::EntryOf(static_cast<uint64_t>(I64(info, 1)), stx, timeouts);
   return Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<const uint8_t*>(&out), sizeof out);
 }
