@@ -488,7 +488,9 @@ test('kernel transport (data path, writeback cache): reads racing a truncate and
 // splice path's fallback (each spliced reply read back from its pipe and sent by copy)
 const SPLICE_MODES: Array<[string, string, (c: Record<string, number>) => string | undefined]> = [
   ['off', 'by copy', (c) => (c.splicedReads === 0 && c.spliceFallbacks === 0 ? undefined : 'nothing spliced')],
-  ['', 'by splice', (c) => (c.splicedReads! > 20 && c.spliceFallbacks === 0 ? undefined : 'READs spliced, none fell back')],
+  // a splice the file's cut made short falls back (README): the cuts here race the reads, so once in a while
+  // one does (1 of 1,175 seen); a splice path that fell back for most would still fail
+  ['', 'by splice', (c) => (c.splicedReads! > 20 && c.spliceFallbacks! * 20 <= c.splicedReads! ? undefined : 'READs spliced, almost none fell back')],
   ['drain', 'spliced, then read back and copied', (c) => (c.splicedReads === 0 && c.spliceFallbacks! > 20 ? undefined : 'every spliced READ fell back')],
 ];
 
