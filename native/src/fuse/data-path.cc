@@ -687,11 +687,11 @@ void DataPath::SendAttributes(const Request& request, const struct statx& s) {
   transport_.Send(request, 0, &out, sizeof out);
 }
 
-// A removed node's GETATTR and SETATTR are ESTALE, then ENOENT (node-table.h, "Removed nodes"). An attached directory's
-// GETATTR is a statx of its descriptor made here and now: it reads no disk (the open file pins the inode in memory),
-// and through the ring io_uring would hand it to an io-wq worker (it always does for statx), two thread wake-ups for a
-// call of a few microseconds. Anything unexpected (a failure, another inode) is left to JavaScript, which knows what
-// the node is now.
+// A removed node's GETATTR, STATX and SETATTR are ESTALE, then ENOENT (node-table.h, "Removed nodes"). An attached
+// directory's GETATTR (and STATX) is a statx of its descriptor made here and now: it reads no disk (the open file pins
+// the inode in memory), and through the ring io_uring would hand it to an io-wq worker (it always does for statx), two
+// thread wake-ups for a call of a few microseconds. Anything unexpected (a failure, another inode) is left to
+// JavaScript, which knows what the node is now.
 bool DataPath::ServeByNode(const Request& request) {
   const uint64_t start_ns = MonotonicNs();
   const unsigned kind = StatKindOf(request.header.opcode);

@@ -14,7 +14,7 @@
 //
 // Removed nodes: JavaScript reports a node whose last name was unlinked while none of its handles was
 // open (nor an OPEN under way); nothing can reach that file again (OPEN, LINK and every call by name need a
-// name), and its GETATTR and SETATTR are answered here as JavaScript would: ESTALE for a second after the
+// name), and its GETATTR, STATX and SETATTR are answered here as JavaScript would: ESTALE for a second after the
 // removal (the kernel resolved the name before a rename over it or an unlink, and on ESTALE looks it up
 // again and retries once, where a local file system would still have reached the file), ENOENT after. The
 // kernel still asks: with the writeback cache an unlink changes the file's ctime in the kernel's cache,
@@ -147,7 +147,7 @@ class NodeTable {
   static constexpr size_t kDirectories = 4096;
   // Removed nodes remembered at once.
   static constexpr size_t kRemoved = 65536;
-  // How long a removed node's GETATTR and SETATTR are ESTALE (mount/kernel/operations.ts, RECENTLY_REMOVED_MS).
+  // How long a removed node's GETATTR, STATX and SETATTR are ESTALE (mount/kernel/operations.ts, RECENTLY_REMOVED_MS).
   static constexpr uint64_t kRecentlyRemovedNs = 1'000'000'000;
 
   // Node `nodeid`, file `file`, is the directory open as `fd` (duplicated here), whose names `kept` are
