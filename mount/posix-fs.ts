@@ -8,7 +8,16 @@
 // one writev, see LocalFile); a write inside the file is writeAt. The kernel sends writes for one inode
 // one at a time (it holds the inode lock for the whole write), so "at the end" is decided reliably here.
 import { publicName } from '../src/ground/name-bytes.js';
-import { kindOfMode, type EntryStat, type FsStats, type NativeAccess, type NodeKind, type RenameMode } from '../src/adapters/adapter.js';
+import {
+  kindOfMode,
+  POSIX_ACL_ACCESS,
+  POSIX_ACL_DEFAULT,
+  type EntryStat,
+  type FsStats,
+  type NativeAccess,
+  type NodeKind,
+  type RenameMode,
+} from '../src/adapters/adapter.js';
 import { isCode, StorageError, traceless } from '../src/ground/errors.js';
 import type { SetTime } from '../src/ground/set-time.js';
 import type { Dir, DirEntry } from '../src/storage/dir.js';
@@ -436,7 +445,7 @@ export class PosixFs {
   async keepsPosixAcls(): Promise<boolean> {
     if (this.storage.adapter.kind !== 'local') return false;
     try {
-      await this.storage.root.getXattr('system.posix_acl_access');
+      await this.storage.root.getXattr(POSIX_ACL_ACCESS);
       return true;
     } catch (error) {
       return isCode(error, 'ENODATA');
@@ -449,7 +458,7 @@ export class PosixFs {
    */
   async hasDefaultAcl(path: string): Promise<boolean> {
     try {
-      await this.getxattr(path, 'system.posix_acl_default');
+      await this.getxattr(path, POSIX_ACL_DEFAULT);
       return true;
     } catch (error) {
       if (isCode(error, 'ENODATA') || isCode(error, 'EOPNOTSUPP')) return false;

@@ -8,7 +8,7 @@
 import { decodeName, encodeName, isWellFormed } from '../../src/ground/name-bytes.js';
 import { isCode, StorageError, traceless } from '../../src/ground/errors.js';
 import { joinPath } from '../../src/storage/names.js';
-import { kindOfMode, type EntryStat, type NativeAccess } from '../../src/adapters/adapter.js';
+import { kindOfMode, POSIX_ACL_ACCESS, type EntryStat, type NativeAccess } from '../../src/adapters/adapter.js';
 import type { SetTime } from '../../src/ground/set-time.js';
 import { O, type Stat } from '../../src/io/engine.js';
 import { decodeStatx } from '../../src/io/statx.js';
@@ -172,8 +172,6 @@ const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
 const S_ISUID = 0o4000;
 const S_ISGID = 0o2000;
-/** the extended attribute holding a file's POSIX access ACL */
-const ACL_ACCESS = 'system.posix_acl_access';
 const S_IXGRP = 0o0010;
 
 /**
@@ -1382,7 +1380,7 @@ export class KernelOps {
     await this.changeXattr(() =>
       this.atOwnPath(this.node(id), async (path) => {
         await this.posix.setxattr(path, name, Buffer.from(value), flags);
-        if (!killSgid || name !== ACL_ACCESS) return;
+        if (!killSgid || name !== POSIX_ACL_ACCESS) return;
         const { mode } = await this.posix.stat(path);
         if ((mode & S_ISGID) === 0) return;
         await this.posix.chmod(path, mode & 0o7777 & ~S_ISGID);

@@ -55,6 +55,10 @@ export interface OpenFlags {
 export const READ_ONLY: OpenFlags = Object.freeze({ read: true, write: false, direct: false, dsync: false });
 export const READ_WRITE: OpenFlags = Object.freeze({ read: true, write: true, direct: false, dsync: false });
 
+/** The extended attributes that hold a file's POSIX access ACL, and a directory's default ACL (for what is made in it). */
+export const POSIX_ACL_ACCESS = 'system.posix_acl_access';
+export const POSIX_ACL_DEFAULT = 'system.posix_acl_default';
+
 /** Extended attributes of a file or directory (flags: 1 create only, 2 replace only). */
 export interface XattrNode {
   getXattr(name: string): Promise<Buffer>;

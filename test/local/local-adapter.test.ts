@@ -3,6 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import type test from 'tape';
 
 import { READ_WRITE } from '../../src/adapters/adapter.js';
 import { alignedBuffer, openStorage } from '../../src/index.js';
@@ -55,14 +56,20 @@ eachBackend(
   LOCAL_MODES,
 );
 
+/** A storage on a new directory, opened with the process umask `umask` (restored, and the storage closed, after the test). */
+async function storageUnderUmask(t: test.Test, options: Parameters<typeof openStorage>[1], umask: number) {
+  const root = tempDir(t);
+  const previous = process.umask(umask);
+  t.teardown(() => process.umask(previous));
+  const storage = await openStorage(root, options);
+  t.teardown(() => storage.close());
+  return { root, storage };
+}
+
 eachBackend(
   'O_DSYNC, fsync, fdatasync and directory sync on real files; exact modes under any umask',
   async (t, backend) => {
-    const root = tempDir(t);
-    const previous = process.umask(0o077);
-    t.teardown(() => process.umask(previous));
-    const storage = await openStorage(root, backend.options);
-    t.teardown(() => storage.close());
+    const { root, storage } = await storageUnderUmask(t, backend.options, 0o077);
     const file = await storage.root.createFile('sync', 0o664, { dsync: true });
     await file.append(Buffer.from('durable'));
     await file.datasync();
@@ -81,11 +88,7 @@ eachBackend(
 eachBackend(
   "in a directory with a default POSIX ACL, the ACL decides a new entry's mode and ACL (as for any file made there), not the exact-mode chmod",
   async (t, backend) => {
-    const root = tempDir(t);
-    const previous = process.umask(0o022);
-    t.teardown(() => process.umask(previous));
-    const storage = await openStorage(root, backend.options);
-    t.teardown(() => storage.close());
+    const { root, storage } = await storageUnderUmask(t, backend.options, 0o022);
     const shared = await storage.root.createDirectory('shared', 0o775);
     t.teardown(() => shared.close());
     const setfacl = spawnSync('setfacl', ['-d', '-m', 'u:nobody:rwx,o::---', path.join(root, 'shared')], { encoding: 'utf8' });

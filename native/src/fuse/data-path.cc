@@ -640,6 +640,29 @@ void AttrOf(Attr* a, const struct statx& s) {
   a->blksize = s.stx_blksize;
 }
 
+void StatxOf(Statx* x, const struct statx& s) {
+  // every basic stat (the kernel caches them only then), and the birth time where the file system keeps one
+  x->mask = STATX_BASIC_STATS | (s.stx_mask & STATX_BTIME);
+  x->blksize = s.stx_blksize;
+  x->nlink = s.stx_nlink;
+  x->uid = s.stx_uid;
+  x->gid = s.stx_gid;
+  x->mode = s.stx_mode;
+  x->ino = s.stx_ino;
+  x->size = s.stx_size;
+  x->blocks = s.stx_blocks;
+  auto time = [](SxTime* to, const struct statx_timestamp& from) {
+    to->tv_sec = from.tv_sec;
+    to->tv_nsec = from.tv_nsec;
+  };
+  time(&x->atime, s.stx_atime);
+  if (s.stx_mask & STATX_BTIME) time(&x->btime, s.stx_btime);
+  time(&x->ctime, s.stx_ctime);
+  time(&x->mtime, s.stx_mtime);
+  x->rdev_major = s.stx_rdev_major;
+  x->rdev_minor = s.stx_rdev_minor;
+}
+
 EntryOut EntryOf(uint64_t nodeid, const struct statx& s, const DataPath::Timeouts& timeouts) {
   EntryOut out{};
   out.nodeid = nodeid;
@@ -656,27 +679,7 @@ void DataPath::SendAttributes(const Request& request, const struct statx& s) {
     StatxOut out{};
     out.attr_valid = timeouts_.attr_seconds;
     out.attr_valid_nsec = timeouts_.attr_nanoseconds;
-    Statx& x = out.stat;
-    // every basic stat (the kernel caches them only then), and the birth time where the file system keeps one
-    x.mask = STATX_BASIC_STATS | (s.stx_mask & STATX_BTIME);
-    x.blksize = s.stx_blksize;
-    x.nlink = s.stx_nlink;
-    x.uid = s.stx_uid;
-    x.gid = s.stx_gid;
-    x.mode = s.stx_mode;
-    x.ino = s.stx_ino;
-    x.size = s.stx_size;
-    x.blocks = s.stx_blocks;
-    auto time = [](SxTime* to, const struct statx_timestamp& from) {
-      to->tv_sec = from.tv_sec;
-      to->tv_nsec = from.tv_nsec;
-    };
-    time(&x.atime, s.stx_atime);
-    if (s.stx_mask & STATX_BTIME) time(&x.btime, s.stx_btime);
-    time(&x.ctime, s.stx_ctime);
-    time(&x.mtime, s.stx_mtime);
-    x.rdev_major = s.stx_rdev_major;
-    x.rdev_minor = s.stx_rdev_minor;
+    StatxOf(&out.stat, s);
     transport_.Send(request, 0, &out, sizeof out);
     return;
   }

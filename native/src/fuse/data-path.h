@@ -196,6 +196,8 @@ class DataPath {
 
 // fuse_attr_out's attributes of `s`, as JavaScript writes them from the same statx (mount/kernel/reply.ts writeAttr).
 void AttrOf(Attr* a, const struct statx& s);
+// fuse_statx_out's attributes of `s` (zeroed by the caller), as reply.ts statxOut writes them.
+void StatxOf(Statx* x, const struct statx& s);
 // fuse_entry_out of node `nodeid` with the attributes of `s` and both timeouts (reply.ts entryOut).
 EntryOut EntryOf(uint64_t nodeid, const struct statx& s, const DataPath::Timeouts& timeouts);
 

@@ -6,6 +6,7 @@ import type { FsStats } from '../../io/native.js';
 import { isCode, storageError } from '../../ground/errors.js';
 import {
   kindOfMode,
+  POSIX_ACL_DEFAULT,
   TYPE_BITS,
   type DirEntry,
   type DirNode,
@@ -58,7 +59,7 @@ export class LocalDir extends FdNode implements DirNode {
   private async umaskTook(mode: number): Promise<boolean> {
     if ((mode & this.context.umask) === 0) return false;
     try {
-      await this.engine.getxattr(this.fd, '', 'system.posix_acl_default');
+      await this.engine.getxattr(this.fd, '', POSIX_ACL_DEFAULT);
       return false;
     } catch (error) {
       if (isCode(error, 'ENODATA') || isCode(error, 'EOPNOTSUPP')) return true; // none, or no ACLs here at all
