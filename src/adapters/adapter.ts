@@ -151,6 +151,12 @@ export interface FileNode extends AttributeNode {
   stream?(offset: number): AsyncIterable<Buffer>;
   /** whether `other` is a handle on this same file (through this name or another) */
   sameFile(other: FileNode): boolean;
+  /**
+   * Gives this open file the name `name` in `to` (EEXIST if taken), as linkat(2) of the descriptor: a file
+   * made by DirNode.createUnnamed gets its first name so, once (ENOENT after that once it has none again).
+   * Absent where files cannot be named through a handle (the storage then answers EOPNOTSUPP).
+   */
+  linkInto?(to: DirNode, name: string): Promise<void>;
   /** the descriptor and size cell, where the file has a local descriptor with all its bytes (not in memory) */
   nativeAccess?(): NativeAccess | undefined;
   close(): Promise<void>;
@@ -168,6 +174,12 @@ export interface DirNode extends AttributeNode {
   openDir(name: string): Promise<DirNode>;
   /** Creates `name` (EEXIST if present) and opens it. */
   createFile(name: string, mode: number, flags: OpenFlags): Promise<FileNode>;
+  /**
+   * Creates a file with no name in this directory's file system and opens it (O_TMPFILE): nothing lists it,
+   * and it is gone at its last close unless FileNode.linkInto names it. Absent where the storage has no
+   * such files (the storage then answers EOPNOTSUPP); `flags.write` is always set.
+   */
+  createUnnamed?(mode: number, flags: OpenFlags): Promise<FileNode>;
   openFile(name: string, flags: OpenFlags): Promise<FileNode>;
   /** Atomically replaces or creates `name` with `buffers`, durable when it resolves; nothing is left on error. */
   flushWrite(name: string, buffers: readonly Uint8Array[], mode: number, flags: OpenFlags): Promise<FileNode>;

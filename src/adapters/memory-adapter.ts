@@ -36,6 +36,8 @@ interface Node {
   nlink: number;
   /** open handles: an unlinked file keeps its data while one is open */
   opens: number;
+  /** a file made without a name (createUnnamed) that was not named yet: linkInto may give it one */
+  linkable?: boolean;
   data: Buffer;
   size: number;
   /** the device of a device node (dev_t) */
@@ -293,6 +295,16 @@ class MemoryFile extends MemoryHandle implements FileNode {
     return other instanceof MemoryFile && other.node === this.node;
   }
 
+  async linkInto(to: DirNode, name: string): Promise<void> {
+    if (!(to instanceof MemoryDir)) throw storageError('EXDEV', 'a memory file is named only in a memory directory', { path: name });
+    // as linkat(2): a file that lost its names is not given one again, but for one made without a name
+    if (this.node.nlink === 0 && !this.node.linkable) throw storageError('ENOENT', 'the file has no name left', { path: name });
+    to.add(name, this.node);
+    this.node.nlink++;
+    this.node.linkable = false;
+    this.node.ctimeNs = now();
+  }
+
   async close(): Promise<void> {
     this.node.opens--;
     this.adapter.release(this.node);
@@ -314,7 +326,8 @@ class MemoryDir extends MemoryHandle implements DirNode {
     return child;
   }
 
-  private add(name: string, child: Node): void {
+  /** `child` becomes the entry `name` here (EEXIST if taken). */
+  add(name: string, child: Node): void {
     if (this.node.nlink === 0) throw storageError('ENOENT', 'directory was removed', { path: name });
     if (this.node.children.has(name)) throw storageError('EEXIST', 'entry exists', { path: name });
     this.node.children.set(name, child);
@@ -357,6 +370,14 @@ class MemoryDir extends MemoryHandle implements DirNode {
 
   async openFile(name: string, _flags: OpenFlags): Promise<FileNode> {
     return new MemoryFile(this.adapter, this.fileOf(name));
+  }
+
+  async createUnnamed(mode: number, _flags: OpenFlags): Promise<FileNode> {
+    if (this.node.nlink === 0) throw storageError('ENOENT', 'directory was removed');
+    const child = this.adapter.node('file', mode);
+    child.nlink = 0;
+    child.linkable = true;
+    return new MemoryFile(this.adapter, child);
   }
 
   async flushWrite(name: string, buffers: readonly Uint8Array[], mode: number, _flags: OpenFlags): Promise<FileNode> {

@@ -28,12 +28,15 @@ export const O = {
   CLOEXEC: 0o2000000,
   DIRECT: 0o40000,
   PATH: 0o10000000,
+  /** a file with no name, in the directory opened (with O_DIRECTORY's bit, as the kernel's O_TMPFILE has it) */
+  TMPFILE: 0o20200000,
 } as const;
 
 export const AT = {
   FDCWD: -100,
   REMOVEDIR: 0x200,
   SYMLINK_NOFOLLOW: 0x100,
+  SYMLINK_FOLLOW: 0x400,
   EMPTY_PATH: 0x1000,
 } as const;
 
@@ -116,7 +119,8 @@ export interface IoEngine {
   /** mknodat: a FIFO, socket or device node; `mode` carries its type bits, `device` is a dev_t (makedev) */
   mknodat(dirfd: number, name: string, mode: number, device: number): Promise<void>;
   symlinkat(target: string, dirfd: number, name: string): Promise<void>;
-  linkat(fromDir: number, from: string, toDir: number, to: string): Promise<void>;
+  /** flags: AT.SYMLINK_FOLLOW follows a final symlink of `from` (/proc/self/fd/N: the open file itself) */
+  linkat(fromDir: number, from: string, toDir: number, to: string, flags?: number): Promise<void>;
   readlinkat(dirfd: number, name: string): Promise<string>;
   readdir(dirfd: number): Promise<DirentRecord[]>;
   fchmod(fd: number, mode: number): Promise<void>;

@@ -53,8 +53,8 @@ export class SyncEngine extends PoolCalls implements IoEngine {
   symlinkat(target: string, dirfd: number, name: string) {
     return this.pooled('symlinkat', () => pool.symlinkat(target, dirfd, name));
   }
-  linkat(fromDir: number, from: string, toDir: number, to: string) {
-    return this.pooled('linkat', () => pool.linkat(fromDir, from, toDir, to));
+  linkat(fromDir: number, from: string, toDir: number, to: string, flags = 0) {
+    return this.pooled('linkat', () => pool.linkat(fromDir, from, toDir, to, flags));
   }
   fallocate(fd: number, mode: number, offset: number, length: number) {
     return this.pooled('fallocate', () => pool.fallocate(fd, mode, offset, length));

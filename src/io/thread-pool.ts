@@ -55,8 +55,8 @@ export async function symlinkat(target: string, dirfd: number, name: string): Pr
   check(await blocking.symlinkat(cString(target), dirfd, cString(name)), 'symlinkat', name);
 }
 
-export async function linkat(fromDir: number, from: string, toDir: number, to: string): Promise<void> {
-  check(await blocking.linkat(fromDir, cString(from), toDir, cString(to), 0), 'linkat', to);
+export async function linkat(fromDir: number, from: string, toDir: number, to: string, flags = 0): Promise<void> {
+  check(await blocking.linkat(fromDir, cString(from), toDir, cString(to), flags), 'linkat', to);
 }
 
 export async function readlinkat(dirfd: number, name: string): Promise<string> {

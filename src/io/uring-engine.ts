@@ -184,10 +184,10 @@ export class UringEngine extends PoolCalls implements IoEngine {
     const b = cString(name);
     await this.run('symlinkat', name, (slot) => this.ring.symlinkat(slot, a, dirfd, b));
   }
-  async linkat(fromDir: number, from: string, toDir: number, to: string): Promise<void> {
+  async linkat(fromDir: number, from: string, toDir: number, to: string, flags = 0): Promise<void> {
     const a = cString(from);
     const b = cString(to);
-    await this.run('linkat', to, (slot) => this.ring.linkat(slot, fromDir, a, toDir, b, 0));
+    await this.run('linkat', to, (slot) => this.ring.linkat(slot, fromDir, a, toDir, b, flags));
   }
   async fallocate(fd: number, mode: number, offset: number, length: number): Promise<void> {
     await this.run('fallocate', undefined, (slot) => this.ring.fallocate(slot, fd, mode, offset, length));

@@ -237,6 +237,46 @@ export class Dir extends Handle {
   }
 
   /**
+   * Creates a file with no name in this directory's file system (O_TMPFILE) and opens it for reading and
+   * writing (options.access Mode.Write: writing only). Nothing lists it, and it is gone at close, or at a
+   * crash, unless File.link names it: write it, sync it, then link it, and the name appears with the whole
+   * content or not at all (sync this directory after for the name to be durable too). Its permission is
+   * exact, as createFile's. EOPNOTSUPP where the storage has no such files (S3, tiered; a local file system
+   * without O_TMPFILE).
+   */
+  createUnnamedFile(permission: Permission = Mode.ReadAndWrite, options: OpenOptions = {}): Promise<File> {
+    return this.call('createUnnamedFile', async () => {
+      const bits = modeBits(permission, false);
+      this.need('createUnnamedFile', true);
+      const access = options.access === undefined ? Mode.ReadAndWrite : this.checkAccess(options.access);
+      if (!canWrite(access)) throw storageError('EINVAL', 'createUnnamedFile: a file without a name is opened for writing (Mode.Write or Mode.ReadAndWrite)');
+      if (!this.node.createUnnamed) {
+        throw storageError('EOPNOTSUPP', 'createUnnamedFile: this storage has no files without a name', {
+          path: this.path === '' ? '/' : this.path,
+          hint: 'create the file under a temporary name, then rename it',
+        });
+      }
+      const node = await this.node.createUnnamed(bits, this.flags(options, access));
+      return this.fileHandle(node, '', access, options);
+    });
+  }
+
+  /** @internal File.link: names the open file `node` `name` here (EEXIST if taken); resolves with the name string. */
+  linkFile(node: FileNode, name: Name): Promise<string> {
+    return this.onEntry('link', name, async (entry) => {
+      this.need('link', true);
+      if (!node.linkInto) {
+        throw storageError('EOPNOTSUPP', 'link: this storage cannot name a file through its handle', {
+          path: joinPath(this.path, entry),
+          hint: 'use Dir.link with a name the file has',
+        });
+      }
+      await node.linkInto(this.node, entry);
+      return entry;
+    });
+  }
+
+  /**
    * The whole content of the file `name` (opened for reading, closed after): for the small files read in
    * one piece (manifests, checkpoints, values). ENOENT when there is none; see readFileIfExists.
    */

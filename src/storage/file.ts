@@ -19,6 +19,8 @@ export interface FileParent {
   readonly readOnlyStorage: boolean;
   renameChild(from: string, to: Name, options: RenameOptions): Promise<string>;
   unlinkChild(name: string): Promise<void>;
+  /** names the open file `node` `name` in this directory; resolves with the name string */
+  linkFile(node: FileNode, name: Name): Promise<string>;
 }
 
 export interface RenameOptions {
@@ -408,14 +410,34 @@ export class File extends Handle {
   /** Renames the file within its directory; EEXIST if `newName` exists unless `replace` is set. */
   rename(newName: Name, options: RenameOptions = {}): Promise<void> {
     return this.call('rename', async () => {
-      this.fileName = await this.parent.renameChild(this.fileName, newName, options);
+      this.fileName = await this.parent.renameChild(this.named('rename'), newName, options);
     });
   }
 
   /** Removes the file's name and closes this handle. */
   async delete(): Promise<void> {
-    await this.call('delete', () => this.parent.unlinkChild(this.fileName));
+    await this.call('delete', () => this.parent.unlinkChild(this.named('delete')));
     await this.close();
+  }
+
+  /**
+   * Gives this open file the name `name` in `to` (a Dir of the same storage; EEXIST if taken), whatever
+   * names it has: a hard link through the handle. A file made by Dir.createUnnamedFile gets its first name
+   * so (once: linked, then deleted, it is gone), and the handle goes by that name when `to` is the directory
+   * it was made in. EOPNOTSUPP where the storage cannot (remote storage).
+   */
+  link(to: FileParent, name: Name): Promise<void> {
+    return this.call('link', async () => {
+      this.writable('link');
+      const linked = await to.linkFile(this.node, name);
+      if (this.fileName === '' && to === this.parent) this.fileName = linked;
+    });
+  }
+
+  /** The file's name for a call that needs it: ENOENT for a file made without one and not linked. */
+  private named(what: string): string {
+    if (this.fileName === '') throw storageError('ENOENT', `${what}: the file has no name (made by createUnnamedFile, not linked yet)`, { path: this.path });
+    return this.fileName;
   }
 
   /** Waits for this handle's calls in progress, then releases it. Later calls fail with EBADF. */

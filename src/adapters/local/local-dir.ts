@@ -118,10 +118,25 @@ export class LocalDir extends FdNode implements DirNode {
 
   async createFile(name: string, mode: number, flags: OpenFlags): Promise<FileNode> {
     const fd = await this.engine.openat(this.fd, name, openFlags(flags) | O.CREAT | O.EXCL, mode);
+    return this.madeFile(fd, name, mode, flags);
+  }
+
+  /** O_TMPFILE in this directory: a file of its file system with no name (EOPNOTSUPP where the file system has none). */
+  async createUnnamed(mode: number, flags: OpenFlags): Promise<FileNode> {
+    const fd = await this.engine.openat(this.fd, '.', openFlags(flags) | O.TMPFILE, mode);
+    return this.madeFile(fd, undefined, mode, flags);
+  }
+
+  /**
+   * The file just made as `fd`, named `name` (or none): given its exact mode where the umask took bits
+   * (umaskTook); on failure closed, and removed when it has a name.
+   */
+  private async madeFile(fd: number, name: string | undefined, mode: number, flags: OpenFlags): Promise<FileNode> {
+    const exact = async () => {
+      if (await this.umaskTook(mode)) await this.engine.fchmod(fd, mode);
+    };
     try {
-      await this.finishMade(name, false, async () => {
-        if (await this.umaskTook(mode)) await this.engine.fchmod(fd, mode);
-      });
+      await (name === undefined ? exact() : this.finishMade(name, false, exact));
     } catch (error) {
       await this.engine.closeFd(fd).catch(() => undefined);
       throw error;

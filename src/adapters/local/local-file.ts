@@ -5,10 +5,10 @@
 // consecutive appends through one descriptor become a single writev at the current end of file. If a batch
 // fails part-way (ENOSPC), the file is cut back to where the batch began, so a failed append leaves no
 // partial record and later appends continue from a clean end.
-import { FALLOC, SEEK, type IoEngine } from '../../io/engine.js';
+import { AT, FALLOC, SEEK, type IoEngine } from '../../io/engine.js';
 import { takeBatch, writeBatch } from '../../ground/append-batch.js';
 import { storageError } from '../../ground/errors.js';
-import { skipBytes, totalBytes, type EntryStat, type FileNode, type NativeAccess, type SeekTarget } from '../adapter.js';
+import { skipBytes, totalBytes, type DirNode, type EntryStat, type FileNode, type NativeAccess, type SeekTarget } from '../adapter.js';
 import { FdNode, withKind } from './fd-node.js';
 import type { InodeState, InodeTable, SizeChange } from './inode-table.js';
 
@@ -211,6 +211,16 @@ export class LocalFile extends FdNode implements FileNode {
 
   sameFile(other: FileNode): boolean {
     return other instanceof LocalFile && other.inode === this.inode;
+  }
+
+  /**
+   * linkat of the descriptor's /proc/self/fd link, followed: the open file itself, whatever its names (the
+   * way open(2) documents for an O_TMPFILE file; AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH).
+   */
+  linkInto(to: DirNode, name: string): Promise<void> {
+    const dirfd = to.descriptor?.();
+    if (dirfd === undefined) return Promise.reject(storageError('EXDEV', 'a local file is named only in a local directory', { path: name }));
+    return this.engine.linkat(AT.FDCWD, `/proc/self/fd/${this.fd}`, dirfd, name, AT.SYMLINK_FOLLOW);
   }
 
   async close(): Promise<void> {
