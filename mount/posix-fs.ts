@@ -234,6 +234,16 @@ export class PosixFs {
     return this.atParent(path, async (dir, name) => this.register(await dir.createFile(name, mode & 0o7777)));
   }
 
+  /** O_TMPFILE: a file with no name in the directory at `path`, open for reading and writing (see Dir.createUnnamedFile). */
+  createUnnamed(path: string, mode: number): Promise<number> {
+    return this.dirs.use(relativeOf(path), async (dir) => this.register(await dir.createUnnamedFile(mode & 0o7777)));
+  }
+
+  /** Whether the storage makes files without a name (createUnnamed): its root does. */
+  get makesUnnamedFiles(): boolean {
+    return this.storage.root.node.createUnnamed !== undefined;
+  }
+
   /** The storage writes (append or writeAt) the mount made: one per write request, logged at unmount. */
   readonly writes = { calls: 0, bytes: 0, largest: 0 };
 
@@ -529,6 +539,13 @@ export class PosixFs {
     this.forgetXattrs(to);
     const [toParent, toName] = parentAndName(to);
     return this.atParent(from, (dir, name) => this.dirs.use(toParent, (target) => dir.link(name, target, publicName(toName))));
+  }
+
+  /** A name at `to` for the file open as `fh` (linkat of the handle: a file made by createUnnamed included). */
+  linkHandle(fh: number, to: string): Promise<void> {
+    this.forgetXattrs(to);
+    const file = this.handle(fh);
+    return this.atParent(to, (dir, name) => file.link(dir, name));
   }
 
   async access(path: string): Promise<void> {

@@ -130,8 +130,9 @@ export class NodeTable {
    * each READDIRPLUS entry). Another name of a known file gives its node; a name that now names another
    * file than the table thought (changed behind the mount's back) is moved to that file's node. A file with
    * the inode number of a known node but another birth time is a new file (the node's was deleted).
+   * `unnamed`: the node without a name that `file` is (a file made by O_TMPFILE, named by LINK).
    */
-  lookedUp(parent: Node, name: string, file: FileId): Node {
+  lookedUp(parent: Node, name: string, file: FileId, unnamed?: Node): Node {
     const key = keyOf(parent, name);
     let node = this.byName.get(key);
     if (node && !sameFile(node, file)) {
@@ -139,21 +140,31 @@ export class NodeTable {
       node = undefined;
     }
     if (!node) {
-      node = this.byIno.get(file.ino);
+      node = unnamed ?? this.byIno.get(file.ino);
       if (node && !sameFile(node, file)) node = undefined;
       // a forgotten node is reached by its own names only (see above)
       if (node && this.forgotten.has(node) && this.letGo(node)) node = undefined;
       if (!node) {
         node = { id: this.nextId++, ino: file.ino, born: file.born, links: [], lookups: 0 };
         this.nodes.set(node.id, node);
-        this.byIno.set(file.ino, node);
       }
+      if (node.links.length === 0) this.byIno.set(file.ino, node);
       node.links.push({ parent, name });
       this.byName.set(key, node);
     }
     this.names?.named(parent, name, node);
     this.forgotten.delete(node);
     node.lookups++;
+    return node;
+  }
+
+  /**
+   * A file made without a name (O_TMPFILE), which is `file`: a new node the kernel holds once, with no path
+   * and not found by its inode number (as a node that lost its names) until a LINK names it (lookedUp).
+   */
+  unnamed(file: FileId): Node {
+    const node: Node = { id: this.nextId++, ino: file.ino, born: file.born, links: [], lookups: 1 };
+    this.nodes.set(node.id, node);
     return node;
   }
 

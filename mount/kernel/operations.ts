@@ -31,7 +31,7 @@ import {
   Size,
   WRITE_KILL_SUIDGID,
 } from './protocol.js';
-import { type BodyReader, copyFileRangeIn, fhIn, lseekIn, openIn, readIn, reader, setattrIn, writeIn, type Request } from './request.js';
+import { type BodyReader, copyFileRangeIn, createIn, fhIn, lseekIn, openIn, readIn, reader, setattrIn, writeIn, type Request } from './request.js';
 import {
   attrOut,
   statxOut,
@@ -331,6 +331,7 @@ export class KernelOps {
       [Opcode.LINK, (r) => this.link(r)],
       [Opcode.OPEN, (r) => this.open(r)],
       [Opcode.CREATE, (r) => this.alone([r.nodeid], () => this.create(r))],
+      ...(this.posix.makesUnnamedFiles ? [[Opcode.TMPFILE, (r: Request) => this.tmpfile(r)] as [number, Operation]] : []),
       [Opcode.READ, (r) => this.read(r)],
       [Opcode.WRITE, (r) => this.write(r)],
       [Opcode.FLUSH, (r) => this.posix.flush(fhIn(r).fh).then(() => undefined)],
@@ -401,13 +402,14 @@ export class KernelOps {
   /**
    * Gives a new entry to the caller, when we run as root and the caller is someone else: its uid, and its
    * gid unless the parent directory is set-group-ID (then the entry has the directory's group, which the
-   * backing file system gave it, as POSIX says).
+   * backing file system gave it, as POSIX says). `made`: the new entry's path, or a handle open on it.
    */
-  private async ownedByCaller(path: string, parent: Node, request: Request): Promise<boolean> {
+  private async ownedByCaller(made: string | { fh: number }, parent: Node, request: Request): Promise<boolean> {
     if (!this.asRoot || (request.uid === 0 && request.gid === 0)) return false;
     const parentPath = this.nodes.path(parent);
     const inherits = parentPath !== undefined && ((await this.posix.stat(parentPath)).mode & S_ISGID) !== 0;
-    await this.posix.chown(path, request.uid, inherits ? -1 : request.gid);
+    const gid = inherits ? -1 : request.gid;
+    await (typeof made === 'string' ? this.posix.chown(made, request.uid, gid) : this.posix.fchown(made.fh, request.uid, gid));
     return true;
   }
 
@@ -908,9 +910,17 @@ export class KernelOps {
     const source = this.node(body.u64());
     const named = this.nodes.path(source) !== undefined;
     return this.hold([request.nodeid], source, async (old) => {
-      if (old === undefined) throw errorOf(named ? 'ESTALE' : 'ENOENT', `node ${source.id} ${named ? 'lost its name meanwhile' : 'was removed'}`);
-      await this.ownPath(source, old);
       const { parent, name, path } = this.child(request, body);
+      if (old === undefined) {
+        // without a name: through an open handle, a file made by O_TMPFILE (linkat(2) refuses other files
+        // that have none, before the kernel asks; the backing refuses them too)
+        const fh = named ? undefined : this.anyHandle(source.id);
+        if (fh === undefined) throw errorOf(named ? 'ESTALE' : 'ENOENT', `node ${source.id} ${named ? 'lost its name meanwhile' : 'was removed'}`);
+        await this.posix.linkHandle(fh, path);
+        const stat = await this.posix.stat(path);
+        return this.entry(this.nodes.lookedUp(parent, name, this.fileOf(stat), source), stat);
+      }
+      await this.ownPath(source, old);
       await this.posix.link(old, path);
       return this.entryOf(parent, name, await this.posix.stat(path));
     });
@@ -1045,17 +1055,31 @@ export class KernelOps {
   /** CREATE: fuse_create_in (flags u32, mode u32, umask u32, open_flags u32), then the name. */
   private async create(request: Request): Promise<ReplyBody> {
     const body = reader(request);
-    body.u32();
-    const mode = body.u32();
-    const umask = body.u32();
-    body.skip(4);
+    const { mode, umask } = createIn(body);
     const { parent, name, path } = this.child(request, body);
     const fh = await this.posix.create(path, await this.creationMode(parent, mode, umask));
+    return this.madeOpen(fh, parent, request, (stat) => this.nodes.lookedUp(parent, name, this.fileOf(stat)));
+  }
+
+  /**
+   * TMPFILE (open(2) with O_TMPFILE): CREATE's body, whose name the kernel made up ("/"). A file with no name
+   * in the directory node's file system, open; its node has no path (as an unlinked open file's) until a
+   * LINK names it through the handle (link). Served where the storage makes such files (local).
+   */
+  private async tmpfile(request: Request): Promise<ReplyBody> {
+    const { mode, umask } = createIn(reader(request));
+    const parent = this.node(request.nodeid);
+    const fh = await this.atPath(parent, async (path) => this.posix.createUnnamed(path, await this.creationMode(parent, mode, umask)));
+    return this.madeOpen(fh, parent, request, (stat) => this.nodes.unnamed(this.fileOf(stat)));
+  }
+
+  /** The reply to a CREATE or TMPFILE that made and opened handle `fh` in `parent`, whose node `node` gives (released on failure). */
+  private async madeOpen(fh: number, parent: Node, request: Request, node: (stat: EntryStat) => Node): Promise<ReplyBody> {
     try {
       // the file as made, unless a chown for the caller changed it since
-      const stat = (await this.ownedByCaller(path, parent, request)) ? await this.posix.fstat(fh) : this.posix.openedStat(fh);
-      const node = this.nodes.lookedUp(parent, name, this.fileOf(stat));
-      return [this.entry(node, stat), this.opened(node.id, fh)];
+      const stat = (await this.ownedByCaller({ fh }, parent, request)) ? await this.posix.fstat(fh) : this.posix.openedStat(fh);
+      const made = node(stat);
+      return [this.entry(made, stat), this.opened(made.id, fh)];
     } catch (error) {
       await this.posix.release(fh);
       throw error;

@@ -163,6 +163,15 @@ export function openIn(request: Request): { flags: number; openFlags: number } {
   return { flags: r.u32(), openFlags: r.u32() };
 }
 
+/** fuse_create_in (CREATE, TMPFILE): flags u32, mode u32, umask u32, open_flags u32; `body` is left at the name. */
+export function createIn(body: BodyReader): { mode: number; umask: number } {
+  body.u32();
+  const mode = body.u32();
+  const umask = body.u32();
+  body.skip(4);
+  return { mode, umask };
+}
+
 /**
  * fuse_setattr_in: valid u32, padding u32, fh u64, size u64, lock_owner u64, atime u64, mtime u64, ctime
  * u64, atimensec u32, mtimensec u32, ctimensec u32, mode u32, unused u32, uid u32, gid u32, unused u32.

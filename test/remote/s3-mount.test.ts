@@ -127,6 +127,8 @@ test('s3 mount: a bucket keeps no extended attributes (EOPNOTSUPP from the kerne
   t.equal(m.sh("stat -c '%W' d/f1 d/f2 d"), '0\n0\n0\n', 'no birth times');
   const statx = statsOf(m.mnt).ops.statx?.count ?? 0;
   t.ok(statx <= 1, `STATXs counted by the mount: ${statx} (it serves none: ENOSYS)`);
+  // nor files without a name: TMPFILE is ENOSYS, which the kernel turns into EOPNOTSUPP (callers fall back)
+  t.equal(errnoOf("os.open('d', os.O_TMPFILE | os.O_RDWR, 0o600)"), '95', 'open(O_TMPFILE): EOPNOTSUPP');
 });
 
 test('s3 mount: objects put by others read through the mount; git works on it', async (t) => {
