@@ -245,6 +245,15 @@ export interface NativeAddon {
    */
   preadNoWait(fd: number, buffer: Uint8Array, position: number): number;
   alignedBuffer(size: number, alignment: number): Buffer;
+  /**
+   * The first `length` bytes of file `fd` mapped read-only and shared (the page cache's pages), as a Buffer;
+   * or -errno. Unmapped once it and every view of it are garbage: a view never outlives its memory.
+   */
+  mapFile(fd: number, length: number): Buffer | number;
+  /** Lets the file of a mapFile Buffer go now (0 or -errno): its range then reads as zeros. */
+  unmapFile(mapped: Buffer): number;
+  /** Whether every page of a mapFile Buffer is in memory now (mincore): reading it waits for no disk. */
+  resident(mapped: Buffer): boolean;
   addressAlignment(buffer: Uint8Array): number;
   /**
    * Seals the WAL records staged back to back in buffer[start, end) (CRC u32 | length u32 | type u8 |

@@ -4,6 +4,7 @@
 // a get at depth then reads into it instead of allocating (and later collecting) a new ArrayBuffer.
 import { LRUCache } from 'lru-cache';
 
+import type { Dir } from '../storage/dir.js';
 import { blockCost, type Block } from './block.js';
 
 /** Blocks per file are numbered below this: (file, block) is one number. */
@@ -19,8 +20,17 @@ export class BlockCache {
   private readonly spares = new Map<number, ArrayBufferLike[]>();
   /** blocks read into a dropped block's memory */
   recycled = 0;
+  /** blocks read through a table's mapping (Table.mappedView) */
+  mappedReads = 0;
 
-  constructor(maxBytes: number) {
+  /**
+   * `mapped`: the directory whose SSTs are read through a mapping (the store's own, with mmapReads; not
+   * the remote tier's, whose local copies are the tiered adapter's to replace)
+   */
+  constructor(
+    maxBytes: number,
+    private readonly mapped?: Dir,
+  ) {
     this.cache =
       maxBytes > 0
         ? new LRUCache<number, Block>({
@@ -86,6 +96,11 @@ export class BlockCache {
   }
 
   /** Forgets the blocks of a deleted file. */
+  /** Whether the SSTs of `dir` are read through a mapping (see the constructor). */
+  maps(dir: Dir): boolean {
+    return this.mapped !== undefined && dir === this.mapped;
+  }
+
   evictFile(file: number, blocks: number): void {
     for (let i = 0; i < blocks; i++) this.cache?.delete(BlockCache.id(file, i));
   }

@@ -334,6 +334,7 @@ export class LsmStore {
       ...this.status.counters,
       blockCacheBytes: this.cache.bytes,
       blockCacheRecycled: this.cache.recycled,
+      mappedBlockReads: this.cache.mappedReads,
       snapshots: this.snapshots.size,
     };
   }

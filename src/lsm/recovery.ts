@@ -37,7 +37,7 @@ export async function recover(dir: Dir, settings: Settings, logger: Logger | und
     manifest = { format: MANIFEST_FORMAT, nextFile: 1, lastSequence: 0, gcHorizon: 0, wal: null, levels: [], compactPointers: [] };
     await writeManifest(dir, manifest);
   }
-  const cache = new BlockCache(settings.blockCacheSize);
+  const cache = new BlockCache(settings.blockCacheSize, settings.mmapReads ? dir : undefined);
   const levels: Table[][] = Array.from({ length: MAX_LEVELS }, () => []);
   const live = new Set<number>();
   try {

@@ -21,6 +21,10 @@ export class Table extends SstShape {
   /** states (and so readers) holding this table; its file is deleted at 0 once it is obsolete */
   refs = 0;
   obsolete = false;
+  /** block reads through the mapping before its residency is looked at again, and when it last was */
+  private readsBeforeLook = 0;
+  private lookedAt = 0;
+  private resident = false;
 
   private constructor(
     readonly number: number,
@@ -33,6 +37,8 @@ export class Table extends SstShape {
     private readonly cache: BlockCache,
     /** the directory holding its file: the store's, or the remote tier's */
     readonly home: Dir,
+    /** the file mapped read-only (BlockCache.maps), for reads of its blocks without a system call (mappedView) */
+    private map: Buffer | undefined,
   ) {
     super(name, bytes, properties, index);
   }
@@ -43,7 +49,7 @@ export class Table extends SstShape {
     try {
       const size = await file.size();
       const { properties, index, filter } = await readMeta(name, size, (handle) => readChecked(file, name, handle));
-      return new Table(number, name, size, file, properties, index, filter, cache, dir);
+      return new Table(number, name, size, file, properties, index, filter, cache, dir, cache.maps(dir) ? mapOf(file, size) : undefined);
     } catch (error) {
       await file.close();
       throw error;
@@ -78,6 +84,13 @@ export class Table extends SstShape {
     const hit = this.cache.get(id);
     if (hit !== undefined) return hit;
     const handle = this.index.handles[i]!;
+    const view = this.mappedView(handle);
+    if (view !== undefined) {
+      const block = blockOf(checkBlock(view, handle.length, this.name, handle), this.name, handle.offset);
+      this.cache.mappedReads++;
+      this.cache.set(id, block);
+      return block;
+    }
     const data = this.cache.buffer(handle.length);
     if (this.readNow(handle, data)) {
       const block = blockOf(checkBlock(data, handle.length, this.name, handle), this.name, handle.offset);
@@ -86,6 +99,24 @@ export class Table extends SstShape {
       return block;
     }
     return this.cache.load(id, async () => blockOf(await readChecked(this.file, this.name, handle, data), this.name, handle.offset));
+  }
+
+  /**
+   * The bytes of the block at `handle` in the file's mapping, while every page of the file was in memory
+   * at the last look (mincore, taken again after RESIDENCY_READS such reads or RESIDENCY_MS): reading them
+   * then costs no system call and waits for no disk. Undefined otherwise (the block is read as without a
+   * mapping, which brings the file's pages in: a table being read becomes resident).
+   */
+  private mappedView(handle: BlockHandle): Buffer | undefined {
+    const map = this.map;
+    if (map === undefined || handle.offset + handle.length > map.length) return undefined;
+    const now = performance.now();
+    if (--this.readsBeforeLook < 0 || now - this.lookedAt > RESIDENCY_MS) {
+      this.resident = native.resident(map);
+      this.readsBeforeLook = RESIDENCY_READS;
+      this.lookedAt = now;
+    }
+    return this.resident ? map.subarray(handle.offset, handle.offset + handle.length) : undefined;
   }
 
   /** Reads the block at `handle` into `data` if the page cache holds all of it (preadv2 RWF_NOWAIT). */
@@ -124,8 +155,25 @@ export class Table extends SstShape {
   async delete(): Promise<void> {
     await this.file.close();
     this.cache.evictFile(this.number, this.blocks);
+    // nothing holds its blocks now (no state has it, and the cache dropped them): the deleted file's space
+    // is freed at once, not when the mapping is collected
+    if (this.map !== undefined) native.unmapFile(this.map);
+    this.map = undefined;
     await this.home.deleteFile(this.name);
   }
+}
+
+/** Block reads through a mapping between two looks at whether the file is all in memory. */
+const RESIDENCY_READS = 256;
+/** ... and the longest time between two (pages may be dropped meanwhile; reading one then waits for the disk) */
+const RESIDENCY_MS = 100;
+
+/** The SST open as `file`, of `size` bytes, mapped read-only: a local file (not O_DIRECT), else undefined. */
+function mapOf(file: File, size: number): Buffer | undefined {
+  const access = file.nativeAccess();
+  if (access === undefined || access.filling !== undefined || file.alignment !== 0 || size === 0) return undefined;
+  const mapped = native.mapFile(access.fd, size);
+  return typeof mapped === 'number' ? undefined : mapped;
 }
 
 /** The version of `key` visible at `version` in `block`, if any (a copy of its value). */

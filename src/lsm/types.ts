@@ -18,6 +18,14 @@ export interface LsmOptions {
   bloomBitsPerKey?: number;
   /** bytes of decoded data blocks kept in memory (default 8 MiB, as LevelDB) */
   blockCacheSize?: number;
+  /**
+   * read the store's own SSTs through a read-only mapping of each file while all its pages are in memory
+   * (default true, as LevelDB): a block not in the block cache costs no system call. A file not wholly in
+   * memory is read as without it (never waiting for the disk on the calling thread). The price of a
+   * mapping: a disk error while reading a mapped page, or an SST truncated under the running store by
+   * another program, ends the process (SIGBUS) where a read would fail with EIO or EBADMSG.
+   */
+  mmapReads?: boolean;
   /** compaction output files are cut at this size (default 2 MiB) */
   tableFileSize?: number;
   /** level-0 files that start a compaction into level 1 (default 4) */
@@ -126,6 +134,8 @@ export interface LsmStats {
   blockCacheBytes: number;
   /** blocks point reads read into the memory of a block the cache had dropped (instead of new memory) */
   blockCacheRecycled: number;
+  /** blocks read through an SST's mapping (mmapReads), without a system call */
+  mappedBlockReads: number;
   /** open snapshots (iterators hold their files, not a version compaction must keep) */
   snapshots: number;
 }

@@ -1,6 +1,7 @@
 // Point reads of SST blocks the page cache holds: read on the JavaScript thread (preadv2 RWF_NOWAIT), so
 // the get completes without waiting for the event loop, its block checked (CRC32C) as any block read
 // from disk; a block the page cache does not hold still goes through the IO engine.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -28,26 +29,30 @@ async function closedTable(t: test.Test, backend: Backend): Promise<{ env: LsmEn
   return { env, dir: path.join(env.root, 'db') };
 }
 
-eachBackend(
-  'a get of a block only the page cache holds completes within microtasks, with the right value',
-  async (t, backend) => {
-    const { env, dir } = await closedTable(t, backend);
-    for (const name of sstFiles(dir)) fs.readFileSync(path.join(dir, name)); // in the page cache for sure
-    const db = await env.open(OPTIONS); // a new, empty block cache
-    const got: Array<string | undefined> = [];
-    for (let i = 0; i < 20; i++) {
-      void db.get(key(i * 15)).then((value) => got.push(value?.toString()));
-      await microtasks(50);
-    }
-    t.equal(got.length, 20, '20 gets of blocks not in the block cache each resolved before the event loop turned');
-    t.deepEqual(
-      got,
-      Array.from({ length: 20 }, (_, i) => valueFor(i * 15)),
-      'with their values',
-    );
-  },
-  LOCAL_MODES,
-);
+for (const mmapReads of [true, false]) {
+  eachBackend(
+    `a get of a block only the page cache holds completes within microtasks, with the right value (${mmapReads ? 'mapped' : 'preadv2'})`,
+    async (t, backend) => {
+      const { env, dir } = await closedTable(t, backend);
+      for (const name of sstFiles(dir)) fs.readFileSync(path.join(dir, name)); // in the page cache for sure
+      const db = await env.open({ ...OPTIONS, mmapReads }); // a new, empty block cache
+      const got: Array<string | undefined> = [];
+      for (let i = 0; i < 20; i++) {
+        void db.get(key(i * 15)).then((value) => got.push(value?.toString()));
+        await microtasks(50);
+      }
+      t.equal(got.length, 20, '20 gets of blocks not in the block cache each resolved before the event loop turned');
+      t.deepEqual(
+        got,
+        Array.from({ length: 20 }, (_, i) => valueFor(i * 15)),
+        'with their values',
+      );
+      const mapped = db.stats().mappedBlockReads;
+      t.ok(mmapReads ? mapped >= 20 : mapped === 0, `blocks read through the mapping: ${mapped}`);
+    },
+    LOCAL_MODES,
+  );
+}
 
 eachBackend(
   'a block read from the page cache is checked: a flipped byte is EBADMSG',
@@ -59,6 +64,7 @@ eachBackend(
     fs.writeFileSync(file, bytes);
     const db = await env.open(OPTIONS);
     const error = await rejection(t, db.get(key(0)), 'EBADMSG', 'a get in the damaged block');
+    t.equal(db.stats().mappedBlockReads, 0, 'read through the mapping (no block of it counted: the checksum failed first)');
     t.ok(error?.message.includes('checksum mismatch'), `the CRC32C caught it (${error?.message})`);
     t.equal((await db.get(key(299)))?.toString(), valueFor(299), 'a get in an intact block still reads');
   },
@@ -70,7 +76,8 @@ eachBackend(
   async (t, backend) => {
     const { env } = await closedTable(t, backend);
     // about 12 blocks of ~256 bytes: the 300 keys' ~60 blocks go through it many times
-    const db = await env.open({ ...OPTIONS, blockCacheSize: 12 * 256 + 12 * 40 * 6 });
+    // blocks read by preadv2 (a mapped block's memory is the page cache's, never reused)
+    const db = await env.open({ ...OPTIONS, mmapReads: false, blockCacheSize: 12 * 256 + 12 * 40 * 6 });
     let wrong = 0;
     for (let round = 0; round < 5; round++) {
       for (let i = 0; i < 300; i += 7) if ((await db.get(key((i * 13 + round) % 300)))?.toString() !== valueFor((i * 13 + round) % 300)) wrong++;
@@ -93,6 +100,64 @@ eachBackend(
     }
     t.equal(wrong, 0, 'every get and every scanned entry right over 5 rounds');
     t.ok(db.stats().blockCacheRecycled > 0, `blocks read into dropped blocks' memory: ${db.stats().blockCacheRecycled}`);
+  },
+  LOCAL_MODES,
+);
+
+/** Drops the page cache's pages of `files` (fsync, then POSIX_FADV_DONTNEED): they are read from the disk next. */
+function dropPages(files: string[]): void {
+  const program =
+    'import os, sys\nfor p in sys.argv[1:]:\n    fd = os.open(p, os.O_RDONLY)\n    os.fsync(fd)\n    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)\n    os.close(fd)';
+  execFileSync('python3', ['-c', program, ...files]);
+}
+
+eachBackend(
+  'mmapReads: a table not all in memory is read as without a mapping, and through it once it is',
+  async (t, backend) => {
+    const { env, dir } = await closedTable(t, backend);
+    const files = sstFiles(dir).map((name) => path.join(dir, name));
+    dropPages(files);
+    const db = await env.open(OPTIONS);
+    t.equal((await db.get(key(10)))?.toString(), valueFor(10), 'a get of a table whose pages were dropped');
+    t.equal(db.stats().mappedBlockReads, 0, 'not through the mapping: its pages were not all in memory (the get would have waited for the disk)');
+    for (const file of files) fs.readFileSync(file);
+    await new Promise((resolve) => setTimeout(resolve, 150)); // past the time a residency look is good for
+    t.equal((await db.get(key(200)))?.toString(), valueFor(200), 'once the file is in the page cache');
+    t.equal(db.stats().mappedBlockReads, 1, 'read through the mapping');
+  },
+  LOCAL_MODES,
+);
+
+eachBackend(
+  'mmapReads: an SST a compaction deleted is mapped no longer (its space is freed at once)',
+  async (t, backend) => {
+    const env = await lsmEnv(t, backend);
+    const db = await env.open(OPTIONS);
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 300; i++) await db.put(key(i), `${valueFor(i)}${round}`);
+      await db.flush();
+    }
+    const dir = path.join(env.root, 'db');
+    const before = sstFiles(dir);
+    const mapped = () =>
+      fs
+        .readFileSync('/proc/self/maps', 'utf8')
+        .split('\n')
+        .filter((line) => line.includes(dir) && line.includes('.sst'));
+    t.ok(mapped().length >= before.length, `the ${before.length} SSTs are mapped`);
+    await db.compactAll();
+    // the replaced SSTs are deleted once no state holds them, in the background
+    for (let wait = 0; wait < 100 && before.some((name) => sstFiles(dir).includes(name)); wait++) await new Promise((resolve) => setTimeout(resolve, 20));
+    const after = sstFiles(dir);
+    const gone = before.filter((name) => !after.includes(name));
+    t.ok(gone.length >= 3, `the compaction deleted ${gone.length} of the ${before.length} SSTs`);
+    t.deepEqual(
+      mapped().filter((line) => line.includes('(deleted)')),
+      [],
+      'no deleted SST is mapped',
+    );
+    t.equal((await db.get(key(7)))?.toString(), `${valueFor(7)}2`, 'the compacted store reads');
+    await db.close();
   },
   LOCAL_MODES,
 );
