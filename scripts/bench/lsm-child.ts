@@ -2,6 +2,7 @@
 // memory figures belong to that store alone. Takes an LsmChildRequest over IPC, runs the workloads in
 // order on fresh databases below the request's root, and answers with an LsmChildReply. Its progress goes
 // to the parent as LsmChildProgress messages (the parent draws the section's bar or lines).
+import { readFileSync } from 'node:fs';
 import { readdir, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,6 +26,11 @@ export interface MemorySample {
   heapUsedMiB: number;
   /** C++ objects bound to JavaScript ones, Buffers included */
   externalMiB: number;
+  /**
+   * of rssMiB, the pages of mapped files (RssFile in /proc/self/status: the page cache's own pages, mapped
+   * SSTs among them), which the kernel takes back under memory pressure without writing anything
+   */
+  fileRssMiB: number;
 }
 
 export interface LsmWorkloadResult {
@@ -49,6 +55,8 @@ export interface LsmPeerRun {
   memoryAtEnd: MemorySample;
   /** the process's peak resident set (getrusage ru_maxrss) */
   maxRssMiB: number;
+  /** the largest anonymous resident set sampled (without mapped files' pages), every 100 ms */
+  maxAnonRssMiB: number;
   /** the files of fillrandom's database once it was filled (before the reads) */
   dbBytesAfterFill: number;
   /** the store's own counters after the reads (LsmStore.stats(), or LevelDB's leveldb.stats) */
@@ -65,9 +73,25 @@ export type LsmChildProgress = { step: 'begin'; label: string } | { step: 'detai
 const MiB = 1024 * 1024;
 const toMiB = (bytes: number) => Math.round((bytes / MiB) * 10) / 10;
 
+/** A field of /proc/self/status in kB (RssFile, RssAnon), 0 where the kernel has none. */
+const statusKiB = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0);
+
 export function memorySample(): MemorySample {
   const usage = process.memoryUsage();
-  return { rssMiB: toMiB(usage.rss), heapUsedMiB: toMiB(usage.heapUsed), externalMiB: toMiB(usage.external) };
+  return { rssMiB: toMiB(usage.rss), heapUsedMiB: toMiB(usage.heapUsed), externalMiB: toMiB(usage.external), fileRssMiB: toMiB(statusKiB('RssFile') * 1024) };
+}
+
+/** The largest anonymous resident set (RssAnon: memory the kernel cannot take back without swap) seen, every 100 ms. */
+function anonPeak(): { stop(): number } {
+  let peak = statusKiB('RssAnon');
+  const timer = setInterval(() => (peak = Math.max(peak, statusKiB('RssAnon'))), 100);
+  timer.unref();
+  return {
+    stop() {
+      clearInterval(timer);
+      return toMiB(Math.max(peak, statusKiB('RssAnon')) * 1024);
+    },
+  };
 }
 
 const unlessGone = (error: NodeJS.ErrnoException): undefined => {
@@ -92,6 +116,7 @@ async function runPeer(request: LsmChildRequest): Promise<LsmPeerRun> {
   const { settings } = request;
   const loadBefore = os.loadavg()[0]!;
   const memoryAtStart = memorySample();
+  const anon = anonPeak();
   const peer = await openKvPeer(request.peer, request.root);
   const results: LsmWorkloadResult[] = [];
   let reads: KvStore | undefined;
@@ -138,6 +163,7 @@ async function runPeer(request: LsmChildRequest): Promise<LsmPeerRun> {
     memoryAtStart,
     memoryAtEnd: memorySample(),
     maxRssMiB: toMiB(process.resourceUsage().maxRSS * 1024),
+    maxAnonRssMiB: anon.stop(),
     dbBytesAfterFill,
     storeStats,
     loadBefore,

@@ -14,6 +14,7 @@ const LSM_TARGET = 1;
 /** The ratios shown, ours first; a column appears when both of its stores ran. */
 const RATIOS: readonly [KvPeerName, KvPeerName][] = [
   ['lsm io_uring', 'classic-level'],
+  ['lsm io_uring', 'lsm io_uring pread'],
   ['lsm sync', 'classic-level'],
   ['lsm io_uring', 'classic-level snappy'],
 ];
@@ -63,7 +64,9 @@ export function formatLsmMemoryTable(runs: readonly LsmPeerRun[]): string {
     'RSS start MiB',
     'RSS after fillrandom',
     'RSS after reads',
+    'of it mapped files',
     'peak RSS',
+    'peak anon RSS',
     'heap after fillrandom',
     'heap after reads',
     'external after reads',
@@ -77,7 +80,9 @@ export function formatLsmMemoryTable(runs: readonly LsmPeerRun[]): string {
       mib(run.memoryAtStart.rssMiB),
       filled ? mib(filled.rssMiB) : '-',
       last ? mib(last.rssMiB) : '-',
+      last ? mib(last.fileRssMiB) : '-',
       mib(run.maxRssMiB),
+      mib(run.maxAnonRssMiB),
       filled ? mib(filled.heapUsedMiB) : '-',
       last ? mib(last.heapUsedMiB) : '-',
       last ? mib(last.externalMiB) : '-',

@@ -7,15 +7,17 @@ import { ClassicLevel } from 'classic-level';
 import type { Storage } from '../../src/index.js';
 import { LsmStore } from '../../src/lsm/lsm-store.js';
 import type { LsmIterator } from '../../src/lsm/iterator.js';
+import type { LsmOptions } from '../../src/lsm/types.js';
 import { openPersistfs, type PersistfsMode } from './peers.js';
 
-export type KvPeerName = 'lsm io_uring' | 'lsm sync' | 'classic-level' | 'classic-level snappy';
-export const KV_PEER_NAMES: readonly KvPeerName[] = ['lsm io_uring', 'lsm sync', 'classic-level', 'classic-level snappy'];
+export type KvPeerName = 'lsm io_uring' | 'lsm io_uring pread' | 'lsm sync' | 'classic-level' | 'classic-level snappy';
+export const KV_PEER_NAMES: readonly KvPeerName[] = ['lsm io_uring', 'lsm io_uring pread', 'lsm sync', 'classic-level', 'classic-level snappy'];
 
 /** What a reader of the table needs to know about each store's configuration. */
 export const KV_PEER_DEFAULTS: Record<KvPeerName, string> = {
   'lsm io_uring':
     'LsmStore defaults (4 MiB memtable, 4 KiB blocks, bloom 10 bits/key, 8 MiB block cache, 2 MiB tables, no compression, sync none) on persistfs io_uring (queueDepth 256, submitThreshold 32)',
+  'lsm io_uring pread': 'LsmStore as above with mmapReads: false (every block the cache dropped read by preadv2 or the ring)',
   'lsm sync': 'LsmStore defaults as above, on persistfs in the sync IO mode (libuv thread pool)',
   'classic-level':
     'classic-level 3.0.0 defaults (4 MiB write buffer, 4 KiB blocks, bloom 10 bits/key, 8 MiB block cache, 2 MiB tables, sync false) with compression: false',
@@ -54,6 +56,8 @@ export async function openKvPeer(name: KvPeerName, root: string): Promise<KvPeer
   switch (name) {
     case 'lsm io_uring':
       return new LsmPeer(name, await openPersistfs('io_uring', root));
+    case 'lsm io_uring pread':
+      return new LsmPeer(name, await openPersistfs('io_uring', root), { mmapReads: false });
     case 'lsm sync':
       return new LsmPeer(name, await openPersistfs('sync' satisfies PersistfsMode, root));
     case 'classic-level':
@@ -67,12 +71,13 @@ class LsmPeer implements KvPeer {
   constructor(
     readonly name: KvPeerName,
     private readonly storage: Storage,
+    private readonly options: LsmOptions = {},
   ) {}
 
   async create(name: string): Promise<KvStore> {
     const dir = await this.storage.createDirectory(name);
     try {
-      return new LsmKvStore(await LsmStore.open(dir, { errorIfExists: true }), () => dir.close());
+      return new LsmKvStore(await LsmStore.open(dir, { ...this.options, errorIfExists: true }), () => dir.close());
     } catch (error) {
       await dir.close();
       throw error;

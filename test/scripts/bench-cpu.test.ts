@@ -50,13 +50,14 @@ test('the storage, WAL and LSM tables print CPU per operation beside the rates',
   const wal = formatWalTable([walRow(job, 'io_uring', { ops: 400_000, seconds: 1, cpuSeconds: 0.6 }, calls)]);
   t.ok(/CPU us\/rec/.test(wal) && /\s1\.50\s/.test(wal), `WAL: 1.50 us per record\n${wal}`);
 
-  const memory = { rssMiB: 1, heapUsedMiB: 1, externalMiB: 1 };
+  const memory = { rssMiB: 1, heapUsedMiB: 1, externalMiB: 1, fileRssMiB: 0 };
   const run = (peer: LsmPeerRun['peer'], cpuUsPerOp: number): LsmPeerRun => ({
     peer,
     results: [{ workload: 'fillseq', inFlight: 1, ops: 100, seconds: 1, opsPerSecond: 100, cpuUsPerOp, found: undefined, memory }],
     memoryAtStart: memory,
     memoryAtEnd: memory,
     maxRssMiB: 1,
+    maxAnonRssMiB: 1,
     dbBytesAfterFill: 0,
     storeStats: undefined,
     loadBefore: 0,
