@@ -22,6 +22,8 @@ export class BlockCache {
   recycled = 0;
   /** blocks read through a table's mapping (Table.mappedView) */
   mappedReads = 0;
+  /** the store's tables open with a mapping */
+  mappedTables = 0;
 
   /**
    * `mapped`: the directory whose SSTs are read through a mapping (the store's own, with mmapReads; not

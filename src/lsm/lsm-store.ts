@@ -335,6 +335,7 @@ export class LsmStore {
       blockCacheBytes: this.cache.bytes,
       blockCacheRecycled: this.cache.recycled,
       mappedBlockReads: this.cache.mappedReads,
+      mappedTables: this.cache.mappedTables,
       snapshots: this.snapshots.size,
     };
   }

@@ -49,7 +49,9 @@ export class Table extends SstShape {
     try {
       const size = await file.size();
       const { properties, index, filter } = await readMeta(name, size, (handle) => readChecked(file, name, handle));
-      return new Table(number, name, size, file, properties, index, filter, cache, dir, cache.maps(dir) ? mapOf(file, size) : undefined);
+      const map = cache.maps(dir) ? mapOf(file, size) : undefined;
+      if (map !== undefined) cache.mappedTables++;
+      return new Table(number, name, size, file, properties, index, filter, cache, dir, map);
     } catch (error) {
       await file.close();
       throw error;
@@ -150,6 +152,16 @@ export class Table extends SstShape {
 
   async close(): Promise<void> {
     await this.file.close();
+    // the mapping goes once no block of it is held (an iterator of a closed store may still hold some)
+    this.unmapped();
+  }
+
+  /** This table's mapping is no longer counted (or kept) by it. */
+  private unmapped(): void {
+    if (this.map === undefined) return;
+    mappedTables--;
+    this.cache.mappedTables--;
+    this.map = undefined;
   }
 
   async delete(): Promise<void> {
@@ -158,7 +170,7 @@ export class Table extends SstShape {
     // nothing holds its blocks now (no state has it, and the cache dropped them): the deleted file's space
     // is freed at once, not when the mapping is collected
     if (this.map !== undefined) native.unmapFile(this.map);
-    this.map = undefined;
+    this.unmapped();
     await this.home.deleteFile(this.name);
   }
 }
@@ -168,12 +180,29 @@ const RESIDENCY_READS = 256;
 /** ... and the longest time between two (pages may be dropped meanwhile; reading one then waits for the disk) */
 const RESIDENCY_MS = 100;
 
+/**
+ * Tables mapped at once in this process at most (LevelDB's limit on 64-bit systems): each mapping is an
+ * area of the address space, and the kernel allows a process 65,530 of them (vm.max_map_count), which V8
+ * and malloc need too. Tables past it are read without a mapping.
+ */
+let mappedTablesLimit = 1000;
+let mappedTables = 0;
+
+/** @internal for tests: sets the limit, returns the one before */
+export function setMappedTablesLimit(limit: number): number {
+  const before = mappedTablesLimit;
+  mappedTablesLimit = limit;
+  return before;
+}
+
 /** The SST open as `file`, of `size` bytes, mapped read-only: a local file (not O_DIRECT), else undefined. */
 function mapOf(file: File, size: number): Buffer | undefined {
   const access = file.nativeAccess();
-  if (access === undefined || access.filling !== undefined || file.alignment !== 0 || size === 0) return undefined;
+  if (access === undefined || access.filling !== undefined || file.alignment !== 0 || size === 0 || mappedTables >= mappedTablesLimit) return undefined;
   const mapped = native.mapFile(access.fd, size);
-  return typeof mapped === 'number' ? undefined : mapped;
+  if (typeof mapped === 'number') return undefined;
+  mappedTables++;
+  return mapped;
 }
 
 /** The version of `key` visible at `version` in `block`, if any (a copy of its value). */

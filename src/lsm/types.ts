@@ -136,6 +136,8 @@ export interface LsmStats {
   blockCacheRecycled: number;
   /** blocks read through an SST's mapping (mmapReads), without a system call */
   mappedBlockReads: number;
+  /** SSTs open with a mapping (at most 1,000 in a process, as LevelDB) */
+  mappedTables: number;
   /** open snapshots (iterators hold their files, not a version compaction must keep) */
   snapshots: number;
 }

@@ -8,6 +8,7 @@ import path from 'node:path';
 import type test from 'tape';
 
 import { eachBackend, LOCAL_MODES, rejection, type Backend } from '../helpers.js';
+import { setMappedTablesLimit } from '../../src/lsm/table.js';
 import { lsmEnv, sstFiles, type LsmEnv } from './lsm-helpers.js';
 
 const key = (i: number): string => `key${String(i).padStart(4, '0')}`;
@@ -158,6 +159,33 @@ eachBackend(
     );
     t.equal((await db.get(key(7)))?.toString(), `${valueFor(7)}2`, 'the compacted store reads');
     await db.close();
+  },
+  LOCAL_MODES,
+);
+
+eachBackend(
+  'mmapReads: tables past the process-wide limit of mappings are read without one',
+  async (t, backend) => {
+    const env = await lsmEnv(t, backend);
+    const setup = await env.open(OPTIONS);
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 300; i++) await setup.put(key(i), `${valueFor(i)}${round}`);
+      await setup.flush();
+    }
+    await setup.close();
+    const dir = path.join(env.root, 'db');
+    const before = setMappedTablesLimit(1);
+    t.teardown(() => void setMappedTablesLimit(before));
+    const db = await env.open(OPTIONS);
+    t.equal(db.stats().mappedTables, 1, `one of the ${sstFiles(dir).length} SSTs is mapped`);
+    for (const name of sstFiles(dir)) fs.readFileSync(path.join(dir, name));
+    const got = await Promise.all(Array.from({ length: 300 }, (_, i) => db.get(key(i))));
+    t.ok(
+      got.every((value, i) => value?.toString() === `${valueFor(i)}2`),
+      'every get reads the newest value, mapped or not',
+    );
+    await db.close();
+    t.equal(db.stats().mappedTables, 0, 'none once the store is closed');
   },
   LOCAL_MODES,
 );
