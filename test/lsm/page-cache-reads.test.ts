@@ -129,15 +129,21 @@ eachBackend(
   LOCAL_MODES,
 );
 
+/** A store open on three SSTs of the 300 keys, written in three rounds (value + round: the newest ends in 2). */
+async function threeTables(env: LsmEnv) {
+  const db = await env.open(OPTIONS);
+  for (let round = 0; round < 3; round++) {
+    for (let i = 0; i < 300; i++) await db.put(key(i), `${valueFor(i)}${round}`);
+    await db.flush();
+  }
+  return db;
+}
+
 eachBackend(
   'mmapReads: an SST a compaction deleted is mapped no longer (its space is freed at once)',
   async (t, backend) => {
     const env = await lsmEnv(t, backend);
-    const db = await env.open(OPTIONS);
-    for (let round = 0; round < 3; round++) {
-      for (let i = 0; i < 300; i++) await db.put(key(i), `${valueFor(i)}${round}`);
-      await db.flush();
-    }
+    const db = await threeTables(env);
     const dir = path.join(env.root, 'db');
     const before = sstFiles(dir);
     const mapped = () =>
@@ -167,12 +173,7 @@ eachBackend(
   'mmapReads: tables past the process-wide limit of mappings are read without one',
   async (t, backend) => {
     const env = await lsmEnv(t, backend);
-    const setup = await env.open(OPTIONS);
-    for (let round = 0; round < 3; round++) {
-      for (let i = 0; i < 300; i++) await setup.put(key(i), `${valueFor(i)}${round}`);
-      await setup.flush();
-    }
-    await setup.close();
+    await (await threeTables(env)).close();
     const dir = path.join(env.root, 'db');
     const before = setMappedTablesLimit(1);
     t.teardown(() => void setMappedTablesLimit(before));
