@@ -74,6 +74,9 @@ function parentAndName(path: string): [string, string] {
   return slash < 0 ? ['', relative] : [relative.slice(0, slash), relative.slice(slash + 1)];
 }
 
+/** setxattr(2)'s flags as the storage takes them: XATTR_CREATE (1), XATTR_REPLACE (2), or neither. */
+const onlyOf = (flags: number): 'create' | 'replace' | undefined => (flags & 1 ? 'create' : flags & 2 ? 'replace' : undefined);
+
 const relativeOf = (path: string): string => path.replace(/^\/+/, '').replace(/\/+$/, '');
 
 function accessOf(flags: number): Mode {
@@ -477,7 +480,7 @@ export class PosixFs {
   }
 
   setxattr(path: string, name: string, value: Buffer, flags: number): Promise<void> {
-    const only = flags & 1 ? 'create' : flags & 2 ? 'replace' : undefined;
+    const only = onlyOf(flags);
     const attribute = publicName(name);
     return this.changeXattrs(path, () =>
       relativeOf(path) === ''
@@ -506,6 +509,25 @@ export class PosixFs {
     return this.changeXattrs(path, () =>
       relativeOf(path) === '' ? this.storage.root.removeXattr(attribute) : this.atParent(path, (dir, entry) => dir.removeEntryXattr(entry, attribute)),
     );
+  }
+
+  // The attributes through an open handle: for a file without a name (unlinked while open, or O_TMPFILE).
+  fgetxattr(fh: number, name: string): Promise<Buffer> {
+    return this.handle(fh).getXattr(publicName(name));
+  }
+
+  fsetxattr(fh: number, name: string, value: Buffer, flags: number): Promise<void> {
+    const file = this.handle(fh);
+    return this.changeXattrs('', () => file.setXattr(publicName(name), value, onlyOf(flags)));
+  }
+
+  flistxattr(fh: number): Promise<Array<string | Buffer>> {
+    return this.handle(fh).listXattrs();
+  }
+
+  fremovexattr(fh: number, name: string): Promise<void> {
+    const file = this.handle(fh);
+    return this.changeXattrs('', () => file.removeXattr(publicName(name)));
   }
 
   /** chmod of the entry itself, without opening it (the kernel has resolved symlinks already). */

@@ -1351,11 +1351,20 @@ export class KernelOps {
       if (this.native?.noXattrs && !this.xattrsListed.has(node.id)) {
         if (this.xattrsListed.size >= XATTRS_LISTED) this.xattrsListed.clear();
         this.xattrsListed.add(node.id);
-        const names = await this.atPath(node, (path) => this.posix.listxattr(path));
+        const names = await this.atPathOrHandle(
+          node,
+          (path) => this.posix.listxattr(path),
+          (fh) => this.posix.flistxattr(fh),
+        );
         const none = names.length === 0 && learned() && this.native.noXattrs(node.id);
         if (none && isWellFormed(name) && this.native.absentName?.(name)) throw errorOf('ENODATA', `no attribute ${name}`);
       }
-      return this.sized(await this.atPath(node, (path) => this.posix.getxattr(path, name)), size);
+      const value = await this.atPathOrHandle(
+        node,
+        (path) => this.posix.getxattr(path, name),
+        (fh) => this.posix.fgetxattr(fh, name),
+      );
+      return this.sized(value, size);
     } catch (error) {
       if (isCode(error, 'ENODATA') && learned() && isWellFormed(name)) this.native?.absentXattr?.(node.id, name);
       throw error;
@@ -1380,7 +1389,12 @@ export class KernelOps {
   /** LISTXATTR: fuse_getxattr_in; the answer is the names, each NUL-terminated. */
   private async listxattr(request: Request): Promise<ReplyBody> {
     const size = reader(request).u32();
-    const names = await this.atPath(this.node(request.nodeid), (path) => this.posix.listxattr(path));
+    const node = this.node(request.nodeid);
+    const names = await this.atPathOrHandle(
+      node,
+      (path) => this.posix.listxattr(path),
+      (fh) => this.posix.flistxattr(fh),
+    );
     const list = Buffer.concat(names.flatMap((name) => [typeof name === 'string' ? encodeName(name) : name, Buffer.of(0)]));
     return this.sized(list, size);
   }
@@ -1401,22 +1415,63 @@ export class KernelOps {
     const value = body.rest();
     if (value.length !== size) throw errorOf('EINVAL', `a value of ${size} bytes carried ${value.length}`);
     const id = request.nodeid;
+    const node = this.node(id);
+    // An access ACL set by a caller outside the file's group: the set-group-ID bit goes (by path or handle).
+    const killed = async (stat: () => Promise<EntryStat>, chmod: (mode: number) => Promise<void>) => {
+      if (!killSgid || name !== POSIX_ACL_ACCESS) return;
+      const { mode } = await stat();
+      if ((mode & S_ISGID) === 0) return;
+      await chmod(mode & 0o7777 & ~S_ISGID);
+      this.attributesChanged(id);
+    };
     await this.changeXattr(() =>
-      this.atOwnPath(this.node(id), async (path) => {
-        await this.posix.setxattr(path, name, Buffer.from(value), flags);
-        if (!killSgid || name !== POSIX_ACL_ACCESS) return;
-        const { mode } = await this.posix.stat(path);
-        if ((mode & S_ISGID) === 0) return;
-        await this.posix.chmod(path, mode & 0o7777 & ~S_ISGID);
-        this.attributesChanged(id);
-      }),
+      this.atPathOrHandle(
+        node,
+        async (path) => {
+          await this.posix.setxattr(path, name, Buffer.from(value), flags);
+          await killed(
+            () => this.posix.stat(path),
+            (mode) => this.posix.chmod(path, mode),
+          );
+        },
+        async (fh) => {
+          await this.posix.fsetxattr(fh, name, Buffer.from(value), flags);
+          await killed(
+            () => this.posix.fstat(fh),
+            (mode) => this.posix.fchmod(fh, mode),
+          );
+        },
+        true,
+      ),
     );
     return undefined;
   }
 
+  /**
+   * `byPath` with node `node`'s path (atPath; atOwnPath when `own`: a change), or, when the node has no
+   * name (unlinked while open, or made by O_TMPFILE), `byHandle` through one of its open handles, as
+   * fgetxattr(2) and its kind reach an open file; without one, the error of a node without a name.
+   */
+  private atPathOrHandle<T>(node: Node, byPath: (path: string) => Promise<T>, byHandle: (fh: number) => Promise<T>, own = false): Promise<T> {
+    const named = this.nodes.path(node) !== undefined;
+    const unnamed = () => {
+      const fh = this.anyHandle(node.id);
+      return fh === undefined ? Promise.reject(this.unnamedError(node, named)) : byHandle(fh);
+    };
+    return own ? this.atOwnPath(node, byPath, unnamed) : this.atPath(node, byPath, unnamed);
+  }
+
   private async removexattr(request: Request): Promise<ReplyBody> {
     const name = decodeName(reader(request).name());
-    await this.changeXattr(() => this.atOwnPath(this.node(request.nodeid), (path) => this.posix.removexattr(path, name)));
+    const node = this.node(request.nodeid);
+    await this.changeXattr(() =>
+      this.atPathOrHandle(
+        node,
+        (path) => this.posix.removexattr(path, name),
+        (fh) => this.posix.fremovexattr(fh, name),
+        true,
+      ),
+    );
     return undefined;
   }
 

@@ -136,3 +136,33 @@ test('O_TMPFILE through fuse-native: EOPNOTSUPP (libfuse 2 has no TMPFILE), so c
   t.deepEqual(run(['.', '0600', 'x', 'named']), { error: 95 }, 'open(O_TMPFILE): EOPNOTSUPP');
   t.equal(m.sh('ls'), '', 'nothing made');
 });
+
+/** fsetxattr, fgetxattr, flistxattr and fremovexattr on a file without a name, then the name it gets. */
+const XATTRS = `
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+out = []
+fd = os.open(".", os.O_TMPFILE | os.O_RDWR, 0o644)
+os.setxattr(fd, "user.kept", b"through the handle")
+os.setxattr(fd, "user.gone", b"x")
+out.append(os.getxattr(fd, "user.kept").decode())
+os.removexattr(fd, "user.gone")
+out.append(",".join(sorted(a for a in os.listxattr(fd) if a.startswith("user."))))
+libc.linkat(-100, ("/proc/self/fd/%d" % fd).encode(), -100, b"named", 0x400)
+os.close(fd)
+fd = os.open("doomed", os.O_RDWR | os.O_CREAT, 0o644)
+os.unlink("doomed")
+os.setxattr(fd, "user.late", b"after unlink")
+out.append(os.getxattr(fd, "user.late").decode())
+os.close(fd)
+print("|".join(out))
+`;
+
+test('O_TMPFILE and unlinked files: extended attributes through the open handle (fsetxattr, fgetxattr, flistxattr, fremovexattr)', async (t) => {
+  const m = await withMount(t, 'io_uring', KERNEL);
+  const program = path.join(m.backing, '..', 'xattrs.py');
+  fs.writeFileSync(program, XATTRS);
+  t.equal(m.sh(`python3 ${program}`), 'through the handle|user.kept|after unlink\n', 'set, read, removed and listed on files without a name');
+  t.equal(m.sh('getfattr --only-values -n user.kept named'), 'through the handle', 'the attribute set before the name came is the named file’s');
+  t.equal(fs.readdirSync(m.backing).filter((name) => !name.startsWith('.persistfs-')).join(), 'named', 'the unlinked file is gone');
+});
