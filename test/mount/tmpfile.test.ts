@@ -164,5 +164,12 @@ test('O_TMPFILE and unlinked files: extended attributes through the open handle 
   fs.writeFileSync(program, XATTRS);
   t.equal(m.sh(`python3 ${program}`), 'through the handle|user.kept|after unlink\n', 'set, read, removed and listed on files without a name');
   t.equal(m.sh('getfattr --only-values -n user.kept named'), 'through the handle', 'the attribute set before the name came is the named file’s');
-  t.equal(fs.readdirSync(m.backing).filter((name) => !name.startsWith('.persistfs-')).join(), 'named', 'the unlinked file is gone');
+  t.equal(
+    fs
+      .readdirSync(m.backing)
+      .filter((name) => !name.startsWith('.persistfs-'))
+      .join(),
+    'named',
+    'the unlinked file is gone',
+  );
 });
