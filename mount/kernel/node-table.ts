@@ -135,7 +135,9 @@ export class NodeTable {
   lookedUp(parent: Node, name: string, file: FileId, unnamed?: Node): Node {
     const key = keyOf(parent, name);
     let node = this.byName.get(key);
-    if (node && !sameFile(node, file)) {
+    // a node the name gave before, which is not the unnamed node being named, is stale (the file it stood
+    // for went beside the mount; without birth times its inode number may be the new file's)
+    if (node && (unnamed ? node !== unnamed : !sameFile(node, file))) {
       this.unlinked(parent, name);
       node = undefined;
     }

@@ -69,7 +69,7 @@ export class LsmIterator {
       if (wait) await wait;
       return step;
     } finally {
-      this.busy = false;
+      this.settled();
     }
   }
 
@@ -90,8 +90,14 @@ export class LsmIterator {
       if (wait) await wait;
       return entries;
     } finally {
-      this.busy = false;
+      this.settled();
     }
+  }
+
+  /** A call ended; one closed meanwhile releases what the iterator held now (close left it to the call). */
+  private settled(): void {
+    this.busy = false;
+    if (this.closed) this.release();
   }
 
   private enter(what: string): void {
@@ -143,11 +149,14 @@ export class LsmIterator {
     return key > end.key || (key === end.key && end.exclusive);
   }
 
-  /** Releases the version and the files this iterator holds. */
+  /**
+   * Releases the version and the files this iterator holds; while a next() or nextv() is under way, when
+   * it settles (it still reads the blocks it holds: a compaction could otherwise delete their file).
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.release();
+    if (!this.busy) this.release();
   }
 
   async *[Symbol.asyncIterator](): AsyncGenerator<Entry, void, undefined> {

@@ -86,12 +86,11 @@ export class Table extends SstShape {
     const hit = this.cache.get(id);
     if (hit !== undefined) return hit;
     const handle = this.index.handles[i]!;
+    // not cached, as LevelDB does not cache its mapped blocks: each read looks at the file's residency
     const view = this.mappedView(handle);
     if (view !== undefined) {
-      const block = blockOf(checkBlock(view, handle.length, this.name, handle), this.name, handle.offset);
       this.cache.mappedReads++;
-      this.cache.set(id, block);
-      return block;
+      return blockOf(checkBlock(view, handle.length, this.name, handle), this.name, handle.offset);
     }
     const data = this.cache.buffer(handle.length);
     if (this.readNow(handle, data)) {
@@ -165,12 +164,15 @@ export class Table extends SstShape {
   }
 
   async delete(): Promise<void> {
-    await this.file.close();
-    this.cache.evictFile(this.number, this.blocks);
-    // nothing holds its blocks now (no state has it, and the cache dropped them): the deleted file's space
-    // is freed at once, not when the mapping is collected
-    if (this.map !== undefined) native.unmapFile(this.map);
-    this.unmapped();
+    try {
+      await this.file.close();
+    } finally {
+      this.cache.evictFile(this.number, this.blocks);
+      // nothing holds its blocks now (no state has it, no iterator reads it: one closed during a call
+      // releases after it): the deleted file's space is freed at once, not when the mapping is collected
+      if (this.map !== undefined) native.unmapFile(this.map);
+      this.unmapped();
+    }
     await this.home.deleteFile(this.name);
   }
 }
@@ -195,10 +197,16 @@ export function setMappedTablesLimit(limit: number): number {
   return before;
 }
 
-/** The SST open as `file`, of `size` bytes, mapped read-only: a local file (not O_DIRECT), else undefined. */
+/**
+ * The SST open as `file`, of `size` bytes, mapped read-only: a local file (not O_DIRECT) that this process
+ * owns (or root), else undefined. For another's file mincore(2) says every page is in memory (Linux 5.2+:
+ * no page-cache side channel), so a mapped read could wait for the disk on the event loop unseen.
+ */
 function mapOf(file: File, size: number): Buffer | undefined {
   const access = file.nativeAccess();
   if (access === undefined || access.filling !== undefined || file.alignment !== 0 || size === 0 || mappedTables >= mappedTablesLimit) return undefined;
+  const euid = process.geteuid?.() ?? -1;
+  if (euid !== 0 && euid !== file.opened.uid) return undefined;
   const mapped = native.mapFile(access.fd, size);
   if (typeof mapped === 'number') return undefined;
   mappedTables++;

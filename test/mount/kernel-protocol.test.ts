@@ -112,6 +112,24 @@ test('NodeTable: a file with the inode number of a known node but another birth 
   t.end();
 });
 
+test('NodeTable: a file made without a name (O_TMPFILE) is its own node until LINK names it, even over a stale name', (t) => {
+  const nodes = new NodeTable();
+  const stale = nodes.lookedUp(nodes.root, 'n', fid(50n)); // a name whose file went beside the mount
+  const made = nodes.unnamed(fid(50n)); // the backing gave the number again (no birth times)
+  t.equal(nodes.path(made), undefined, 'no path');
+  t.equal(made.lookups, 1, 'the kernel holds it once');
+  t.notEqual(made.id, stale.id, 'not the node of a name');
+  t.equal(nodes.lookedUp(nodes.root, 'x', fid(50n)), stale, 'a lookup by another name of the number does not reach it');
+  const named = nodes.lookedUp(nodes.root, 'n', fid(50n), made);
+  t.equal(named, made, 'LINK names the unnamed node, not the stale node the name had');
+  t.equal(nodes.path(made), 'n', 'its path');
+  t.equal(made.lookups, 2, 'one lookup more');
+  t.equal(nodes.at(nodes.root, 'n'), made, 'the name is its');
+  nodes.forget(made.id, 2);
+  t.equal(nodes.get(made.id), undefined, 'dropped when the kernel forgot both lookups');
+  t.end();
+});
+
 test('NodeTable: lookups count, forget drops, a renamed directory moves its subtree, unlink detaches', (t) => {
   const nodes = new NodeTable();
   const dir = nodes.lookedUp(nodes.root, 'dir', fid(10n));
