@@ -482,20 +482,20 @@ export class PosixFs {
   setxattr(path: string, name: string, value: Buffer, flags: number): Promise<void> {
     const only = onlyOf(flags);
     const attribute = publicName(name);
-    return this.changeXattrs(path, () =>
+    return this.changeXattrs(() =>
       relativeOf(path) === ''
         ? this.storage.root.setXattr(attribute, value, only)
         : this.atParent(path, (dir, entry) => dir.setEntryXattr(entry, attribute, value, only)),
     );
   }
 
-  /** A change of an attribute of `path`: everything known absent is forgotten before and after it (see getxattr). */
-  private async changeXattrs(path: string, change: () => Promise<void>): Promise<void> {
-    this.forgetXattrs(path, 'all');
+  /** A change of an attribute: everything known absent is forgotten before and after it (see getxattr). */
+  private async changeXattrs(change: () => Promise<void>): Promise<void> {
+    this.forgetXattrs('', 'all');
     try {
       await change();
     } finally {
-      this.forgetXattrs(path, 'all');
+      this.forgetXattrs('', 'all');
     }
   }
 
@@ -506,7 +506,7 @@ export class PosixFs {
 
   removexattr(path: string, name: string): Promise<void> {
     const attribute = publicName(name);
-    return this.changeXattrs(path, () =>
+    return this.changeXattrs(() =>
       relativeOf(path) === '' ? this.storage.root.removeXattr(attribute) : this.atParent(path, (dir, entry) => dir.removeEntryXattr(entry, attribute)),
     );
   }
@@ -518,7 +518,7 @@ export class PosixFs {
 
   fsetxattr(fh: number, name: string, value: Buffer, flags: number): Promise<void> {
     const file = this.handle(fh);
-    return this.changeXattrs('', () => file.setXattr(publicName(name), value, onlyOf(flags)));
+    return this.changeXattrs(() => file.setXattr(publicName(name), value, onlyOf(flags)));
   }
 
   flistxattr(fh: number): Promise<Array<string | Buffer>> {
@@ -527,7 +527,7 @@ export class PosixFs {
 
   fremovexattr(fh: number, name: string): Promise<void> {
     const file = this.handle(fh);
-    return this.changeXattrs('', () => file.removeXattr(publicName(name)));
+    return this.changeXattrs(() => file.removeXattr(publicName(name)));
   }
 
   /** chmod of the entry itself, without opening it (the kernel has resolved symlinks already). */

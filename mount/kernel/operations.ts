@@ -394,9 +394,9 @@ export class KernelOps {
     return entryOut(node.id, stat, this.entryValid, this.attrValid);
   }
 
-  /** The entry of `name` in `parent` (a lookup of it), which `stat` describes. */
-  private entryOf(parent: Node, name: string, stat: EntryStat): Buffer {
-    return this.entry(this.nodes.lookedUp(parent, name, this.fileOf(stat)), stat);
+  /** The entry of `name` in `parent` (a lookup of it), which `stat` describes; `unnamed`: see NodeTable.lookedUp. */
+  private entryOf(parent: Node, name: string, stat: EntryStat, unnamed?: Node): Buffer {
+    return this.entry(this.nodes.lookedUp(parent, name, this.fileOf(stat), unnamed), stat);
   }
 
   /**
@@ -917,8 +917,7 @@ export class KernelOps {
         const fh = named ? undefined : this.anyHandle(source.id);
         if (fh === undefined) throw errorOf(named ? 'ESTALE' : 'ENOENT', `node ${source.id} ${named ? 'lost its name meanwhile' : 'was removed'}`);
         await this.posix.linkHandle(fh, path);
-        const stat = await this.posix.stat(path);
-        return this.entry(this.nodes.lookedUp(parent, name, this.fileOf(stat), source), stat);
+        return this.entryOf(parent, name, await this.posix.stat(path), source);
       }
       await this.ownPath(source, old);
       await this.posix.link(old, path);

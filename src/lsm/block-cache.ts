@@ -97,12 +97,12 @@ export class BlockCache {
     return reading;
   }
 
-  /** Forgets the blocks of a deleted file. */
   /** Whether the SSTs of `dir` are read through a mapping (see the constructor). */
   maps(dir: Dir): boolean {
     return this.mapped !== undefined && dir === this.mapped;
   }
 
+  /** Forgets the blocks of a deleted file. */
   evictFile(file: number, blocks: number): void {
     for (let i = 0; i < blocks; i++) this.cache?.delete(BlockCache.id(file, i));
   }

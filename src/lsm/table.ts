@@ -4,6 +4,7 @@ import type { Dir } from '../storage/dir.js';
 import { native } from '../io/native.js';
 import type { File } from '../storage/file.js';
 import { Mode } from '../storage/mode.js';
+import type { NativeAccess } from '../adapters/adapter.js';
 import { bloomMayContain } from './bloom.js';
 import { BlockCache } from './block-cache.js';
 import { tableName } from './file-names.js';
@@ -49,8 +50,7 @@ export class Table extends SstShape {
     try {
       const size = await file.size();
       const { properties, index, filter } = await readMeta(name, size, (handle) => readChecked(file, name, handle));
-      const map = cache.maps(dir) ? mapOf(file, size) : undefined;
-      if (map !== undefined) cache.mappedTables++;
+      const map = cache.maps(dir) ? mapOf(file, size, cache) : undefined;
       return new Table(number, name, size, file, properties, index, filter, cache, dir, map);
     } catch (error) {
       await file.close();
@@ -122,8 +122,8 @@ export class Table extends SstShape {
 
   /** Reads the block at `handle` into `data` if the page cache holds all of it (preadv2 RWF_NOWAIT). */
   private readNow(handle: BlockHandle, data: Buffer): boolean {
-    const access = this.file.nativeAccess();
-    if (access === undefined || this.file.alignment !== 0 || handle.length === 0) return false;
+    const access = bufferedAccess(this.file);
+    if (access === undefined || handle.length === 0) return false;
     return native.preadNoWait(access.fd, data, handle.offset) === handle.length;
   }
 
@@ -202,15 +202,22 @@ export function setMappedTablesLimit(limit: number): number {
  * owns (or root), else undefined. For another's file mincore(2) says every page is in memory (Linux 5.2+:
  * no page-cache side channel), so a mapped read could wait for the disk on the event loop unseen.
  */
-function mapOf(file: File, size: number): Buffer | undefined {
-  const access = file.nativeAccess();
-  if (access === undefined || access.filling !== undefined || file.alignment !== 0 || size === 0 || mappedTables >= mappedTablesLimit) return undefined;
+function mapOf(file: File, size: number, cache: BlockCache): Buffer | undefined {
+  const access = bufferedAccess(file);
+  if (access === undefined || access.filling !== undefined || size === 0 || mappedTables >= mappedTablesLimit) return undefined;
   const euid = process.geteuid?.() ?? -1;
   if (euid !== 0 && euid !== file.opened.uid) return undefined;
   const mapped = native.mapFile(access.fd, size);
   if (typeof mapped === 'number') return undefined;
   mappedTables++;
+  cache.mappedTables++;
   return mapped;
+}
+
+/** The descriptor of `file` native code may read its blocks through: a local file, not O_DIRECT. */
+function bufferedAccess(file: File): NativeAccess | undefined {
+  const access = file.nativeAccess();
+  return access === undefined || file.alignment !== 0 ? undefined : access;
 }
 
 /** The version of `key` visible at `version` in `block`, if any (a copy of its value). */
