@@ -204,7 +204,7 @@ export function setMappedTablesLimit(limit: number): number {
  */
 function mapOf(file: File, size: number, cache: BlockCache): Buffer | undefined {
   const access = bufferedAccess(file);
-  if (access === undefined || access.filling !== undefined || size === 0 || mappedTables >= mappedTablesLimit) return undefined;
+  if (access === undefined || size === 0 || mappedTables >= mappedTablesLimit) return undefined;
   const euid = process.geteuid?.() ?? -1;
   if (euid !== 0 && euid !== file.opened.uid) return undefined;
   const mapped = native.mapFile(access.fd, size);
@@ -214,10 +214,14 @@ function mapOf(file: File, size: number, cache: BlockCache): Buffer | undefined 
   return mapped;
 }
 
-/** The descriptor of `file` native code may read its blocks through: a local file, not O_DIRECT. */
+/**
+ * The descriptor of `file` native code may read its blocks through: a local file, not O_DIRECT, all of it
+ * there (a remote table's cached copy still filling has holes where blocks are not fetched yet; they read
+ * as zeros, where read() would fetch them).
+ */
 function bufferedAccess(file: File): NativeAccess | undefined {
   const access = file.nativeAccess();
-  return access === undefined || file.alignment !== 0 ? undefined : access;
+  return access === undefined || access.filling !== undefined || file.alignment !== 0 ? undefined : access;
 }
 
 /** The version of `key` visible at `version` in `block`, if any (a copy of its value). */
