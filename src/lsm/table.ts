@@ -164,14 +164,16 @@ export class Table extends SstShape {
   }
 
   async delete(): Promise<void> {
+    // nothing holds its blocks now (no state has it, no iterator reads it: one closed during a call
+    // releases after it): its mapping goes now, before the close's round trip, so the pages of the tables
+    // that replaced it (read at once, through mappings of their own) and its own are not both counted in
+    // the process's RSS; the deleted file's space is freed at once, not when the mapping is collected
+    if (this.map !== undefined) native.unmapFile(this.map);
+    this.unmapped();
     try {
       await this.file.close();
     } finally {
       this.cache.evictFile(this.number, this.blocks);
-      // nothing holds its blocks now (no state has it, no iterator reads it: one closed during a call
-      // releases after it): the deleted file's space is freed at once, not when the mapping is collected
-      if (this.map !== undefined) native.unmapFile(this.map);
-      this.unmapped();
     }
     await this.home.deleteFile(this.name);
   }
