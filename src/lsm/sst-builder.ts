@@ -12,6 +12,7 @@ import {
   encodeIndex,
   encodeProperties,
   ENTRY_HEADER_SIZE,
+  SST_FORMAT_VERSION,
   type BlockHandle,
   type Index,
   type TableProperties,
@@ -128,7 +129,7 @@ export class SstBuilder {
     const filter = this.append(this.bloomBitsPerKey > 0 ? buildBloom(this.hashes, this.bloomBitsPerKey) : Buffer.alloc(0));
     const index = this.append(encodeIndex(this.index));
     const props = this.append(encodeProperties(properties));
-    this.append(encodeFooter({ index, filter, properties: props }));
+    this.append(encodeFooter({ version: SST_FORMAT_VERSION, index, filter, properties: props }));
     return { buffers: [this.out.subarray(0, this.offset)], bytes: this.offset, properties };
   }
 }

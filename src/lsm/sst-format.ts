@@ -21,6 +21,8 @@ export interface BlockHandle {
 }
 
 export interface Footer {
+  /** the format of the data blocks (1: fixed headers, whole keys; 2: varint headers, keys prefix-compressed) */
+  version: number;
   index: BlockHandle;
   filter: BlockHandle;
   properties: BlockHandle;
@@ -147,7 +149,7 @@ export function decodeProperties(data: Buffer, file: string): TableProperties {
 export function encodeFooter(footer: Footer): Buffer {
   const out = Buffer.alloc(FOOTER_SIZE);
   SST_MAGIC.copy(out, 0);
-  out.writeUInt32LE(SST_FORMAT_VERSION, 8);
+  out.writeUInt32LE(footer.version, 8);
   let at = 12;
   for (const handle of [footer.index, footer.filter, footer.properties]) {
     writeU64(out, handle.offset, at);
@@ -166,7 +168,7 @@ export function decodeFooter(data: Buffer, file: string, offset?: number): Foote
   if (version !== SST_FORMAT_VERSION) throw corruptSst(file, `format version ${version} is not supported (this build reads ${SST_FORMAT_VERSION})`, offset);
   const handles: BlockHandle[] = [];
   for (let at = 12; at < 60; at += 16) handles.push({ offset: readU64(data, at), length: data.readUInt32LE(at + 8), crc: data.readUInt32LE(at + 12) });
-  return { index: handles[0]!, filter: handles[1]!, properties: handles[2]! };
+  return { version, index: handles[0]!, filter: handles[1]!, properties: handles[2]! };
 }
 
 /** CRC32C of a block, as stored in its handle: by the addon (ISA-L), ~4x faster than @node-rs/crc32 on 4 KiB. */
