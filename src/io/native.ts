@@ -264,10 +264,17 @@ export interface NativeAddon {
   /** CRC32C of `buffer` from `seed` (as @node-rs/crc32's crc32c); `portable`: without the CPU's CRC instruction */
   crc32c(buffer: Uint8Array, seed: number, portable?: boolean): number;
   /**
-   * In an LSM data block (src/lsm/block.ts), the offset of the entry of `key` (a latin1 string) visible at
-   * `version`: -1 when there is none, -2 when the block is malformed (the whole block is walked each time).
+   * In an LSM data block of SST `format` 1 or 2 (src/lsm/block.ts), the offset of the entry of `key` (a
+   * latin1 string) visible at `version`: -1 when there is none, -2 when the block is malformed (the whole
+   * block is walked each time).
    */
-  sstBlockFind(block: Uint8Array, key: string, version: number): number;
+  sstBlockFind(block: Uint8Array, key: string, version: number, format: number): number;
+  /**
+   * The keys of a format-2 LSM data block put together back to back in `keys`, with starts[i] = where
+   * entry i starts and keyEnds[i] = where its key ends in `keys` (both at least the block's count long,
+   * reused: see sst-block.cc): the bytes they take, -1 when `keys` is too small, -2 when it is malformed.
+   */
+  sstBlockWalk(block: Uint8Array, starts: Uint32Array, keyEnds: Uint32Array, keys: Uint8Array): number;
   /** `results`: a Float64Array(3) where calls report the entry they land on */
   Memtable: new (
     results: Float64Array,

@@ -1,10 +1,12 @@
 // A data block as read from an SST: its bytes and where each entry starts, found by one walk over the
 // entry headers the first time a scan needs them (a point read searches the bytes in the addon instead).
 // Keys are decoded (as latin1 strings) only when asked for, and kept: a scan looks at each key once.
+// Format 1 stores each key whole after a fixed header; format 2 (what this build writes) a key as the bytes
+// it does not share with the key before it, after a header of varints (sst-format.ts).
 //
 // Entries are sorted by key, and the versions of one key (a group) are adjacent, newest first.
 import { native } from '../io/native.js';
-import { corruptSst, ENTRY_HEADER_SIZE, KIND_DELETE, readU64 } from './sst-format.js';
+import { corruptSst, ENTRY_HEADER_MIN, ENTRY_HEADER_SIZE, KIND_DELETE, parsed, parseEntry, readU64 } from './sst-format.js';
 
 export class Block {
   /**
@@ -12,8 +14,11 @@ export class Block {
    * memory may serve another block once the cache drops it, unless a scan walked it (decoded)
    */
   recyclable = false;
-  private entryOffsets: Uint32Array | undefined;
+  private entryOffsets: number[] | undefined;
   private keyStrings: Array<string | undefined> | undefined;
+  /** format 2, once walked: every key whole, back to back, and where each ends */
+  keyBytes: Buffer | undefined;
+  keyEnds: number[] | undefined;
 
   constructor(
     readonly data: Buffer,
@@ -21,11 +26,13 @@ export class Block {
     /** the SST and the block's offset in it, named by a corruption error */
     private readonly file: string,
     private readonly at: number,
+    /** the SST's format version (1 or 2) */
+    readonly format: number,
   ) {}
 
   /** entry i starts at offsets[i] (the walk over the headers throws EBADMSG when they do not fit the block) */
-  get offsets(): Uint32Array {
-    if (this.entryOffsets === undefined) this.entryOffsets = walkEntries(this.data, this.count, this.file, this.at);
+  get offsets(): readonly number[] {
+    if (this.entryOffsets === undefined) this.entryOffsets = walkEntries(this);
     return this.entryOffsets;
   }
 
@@ -49,66 +56,162 @@ export class Block {
    * in the bytes by the addon, which walks the whole block; EBADMSG when it does not hold together.
    */
   find(key: string, version: number): number {
-    const at = native.sstBlockFind(this.data, key, version);
+    const at = native.sstBlockFind(this.data, key, version, this.format);
     if (at >= -1) return at;
-    walkEntries(this.data, this.count, this.file, this.at);
-    throw corruptSst(this.file, 'the data block does not hold together', this.at);
+    throw whatIsWrong(this);
+  }
+
+  corrupt(what: string): Error {
+    return corruptSst(this.file, what, this.at);
   }
 }
 
-/** A block whose entries are walked when first needed (its count checked now). */
-export function blockOf(data: Buffer, file: string, offset: number): Block {
+/** A block of an SST of `format` whose entries are walked when first needed (its count checked now). */
+export function blockOf(data: Buffer, file: string, offset: number, format: number): Block {
   if (data.length < 4) throw corruptSst(file, 'data block too short', offset);
   const end = data.length - 4;
   const count = data.readUInt32LE(end);
-  if (count * ENTRY_HEADER_SIZE > end) throw corruptSst(file, `data block claims ${count} entries`, offset);
-  return new Block(data, count, file, offset);
+  if (count * (format === 1 ? ENTRY_HEADER_SIZE : ENTRY_HEADER_MIN) > end) throw corruptSst(file, `data block claims ${count} entries`, offset);
+  return new Block(data, count, file, offset, format);
 }
 
 /** A block with its entries walked (and checked) now. */
-export const loadBlock = (data: Buffer, file: string, offset: number): Block => blockOf(data, file, offset).walked();
+export const loadBlock = (data: Buffer, file: string, offset: number, format: number): Block => blockOf(data, file, offset, format).walked();
 
-function walkEntries(data: Buffer, count: number, file: string, offset: number): Uint32Array {
+/** What the addon's walks of format-2 blocks write into (reused: see sst-block.cc), grown as needed. */
+let walkStarts = new Uint32Array(1024);
+let walkKeyEnds = new Uint32Array(1024);
+let walkKeys = Buffer.allocUnsafeSlow(64 * 1024);
+
+/**
+ * Where each entry of `block` starts (format 2: and its keys put together, by the addon); EBADMSG when the
+ * entries do not fit it exactly.
+ */
+function walkEntries(block: Block): number[] {
+  const { data, count } = block;
+  if (block.format === 2) {
+    if (count > walkStarts.length) {
+      walkStarts = new Uint32Array(count);
+      walkKeyEnds = new Uint32Array(count);
+    }
+    let bytes = native.sstBlockWalk(data, walkStarts, walkKeyEnds, walkKeys);
+    while (bytes === -1) {
+      walkKeys = Buffer.allocUnsafeSlow(2 * walkKeys.length);
+      bytes = native.sstBlockWalk(data, walkStarts, walkKeyEnds, walkKeys);
+    }
+    if (bytes < 0) throw whatIsWrong(block);
+    // a copy of its own (the scratch serves the next walk), from which keys are decoded as flat strings:
+    // slices of one string would be compared more slowly (the merge compares every key)
+    block.keyBytes = Buffer.allocUnsafe(bytes);
+    walkKeys.copy(block.keyBytes, 0, 0, bytes);
+    // plain arrays: a new typed array of this size costs ~2 us (its memory is outside V8's heap), a copy
+    // into an array of small integers ~0.06
+    const offsets = new Array<number>(count);
+    const keyEnds = new Array<number>(count);
+    for (let i = 0; i < count; i++) {
+      offsets[i] = walkStarts[i]!;
+      keyEnds[i] = walkKeyEnds[i]!;
+    }
+    block.keyEnds = keyEnds;
+    return offsets;
+  }
   const end = data.length - 4;
-  const offsets = new Uint32Array(count);
+  const offsets = new Array<number>(count);
   let at = 0;
   for (let i = 0; i < count; i++) {
-    if (at + ENTRY_HEADER_SIZE > end) throw corruptSst(file, `entry ${i} runs past the block`, offset);
+    if (at + ENTRY_HEADER_SIZE > end) throw block.corrupt(`entry ${i} runs past the block`);
     offsets[i] = at;
     at += ENTRY_HEADER_SIZE + data.readUInt32LE(at) + data.readUInt32LE(at + 4);
   }
-  if (at !== end) throw corruptSst(file, `the entries end at ${at}, not at ${end}`, offset);
+  if (at !== end) throw block.corrupt(`the entries end at ${at}, not at ${end}`);
   return offsets;
 }
 
+/** EBADMSG saying what is wrong with a block the addon found malformed: the first fault of a walk in JavaScript. */
+function whatIsWrong(block: Block): Error {
+  const { data, count } = block;
+  const end = data.length - 4;
+  if (block.format === 1) {
+    walkEntries(block);
+    return block.corrupt('the data block does not hold together');
+  }
+  let at = 0;
+  let keyLength = 0;
+  for (let i = 0; i < count; i++) {
+    if (!parseEntry(data, at, end)) return block.corrupt(`entry ${i} runs past the block`);
+    if (parsed.shared > keyLength) return block.corrupt(`entry ${i} shares ${parsed.shared} bytes of a ${keyLength}-byte key`);
+    keyLength = parsed.shared + parsed.unshared;
+    at = parsed.end;
+  }
+  return block.corrupt(at === end ? 'the data block does not hold together' : `the entries end at ${at}, not at ${end}`);
+}
+
+/** Entry i's key (decoded once, then kept by the block). */
 export function keyAt(block: Block, i: number): string {
   const keys = block.keys;
-  let key = keys[i];
-  if (key === undefined) {
-    const at = block.offsets[i]! + ENTRY_HEADER_SIZE;
-    key = block.data.toString('latin1', at, at + block.data.readUInt32LE(at - ENTRY_HEADER_SIZE));
-    keys[i] = key;
+  const key = keys[i];
+  if (key !== undefined) return key;
+  const { data, offsets } = block;
+  if (block.format === 1) {
+    const at = offsets[i]! + ENTRY_HEADER_SIZE;
+    keys[i] = data.toString('latin1', at, at + data.readUInt32LE(at - ENTRY_HEADER_SIZE));
+    return keys[i];
   }
-  return key;
+  // format 2: the walk put every key together
+  const ends = block.keyEnds!;
+  keys[i] = block.keyBytes!.toString('latin1', i === 0 ? 0 : ends[i - 1], ends[i]);
+  return keys[i];
 }
 
-/** The seq of the entry that starts at byte `at` of a block's bytes (what Block.find answers). */
-export const seqIn = (data: Buffer, at: number): number => readU64(data, at + 8);
+/** The seq of the entry that starts at byte `at` of the block (what Block.find answers). */
+export function seqIn(block: Block, at: number): number {
+  if (block.format === 1) return readU64(block.data, at + 8);
+  parseEntry(block.data, at, block.data.length - 4);
+  return parsed.seq;
+}
 
-export const isDeleteIn = (data: Buffer, at: number): boolean => data[at + 16] === KIND_DELETE;
+export function isDeleteIn(block: Block, at: number): boolean {
+  if (block.format === 1) return block.data[at + 16] === KIND_DELETE;
+  parseEntry(block.data, at, block.data.length - 4);
+  return parsed.kind === KIND_DELETE;
+}
 
 /** The value of the entry that starts at byte `at`, sharing the block's memory (copy it before handing it out). */
-export function valueIn(data: Buffer, at: number): Buffer {
-  const start = at + ENTRY_HEADER_SIZE + data.readUInt32LE(at);
-  return data.subarray(start, start + data.readUInt32LE(at + 4));
+export function valueIn(block: Block, at: number): Buffer {
+  const data = block.data;
+  if (block.format === 1) {
+    const start = at + ENTRY_HEADER_SIZE + data.readUInt32LE(at);
+    return data.subarray(start, start + data.readUInt32LE(at + 4));
+  }
+  parseEntry(data, at, data.length - 4);
+  const start = parsed.key + parsed.unshared;
+  return data.subarray(start, start + parsed.valueLength);
 }
 
-export const seqAt = (block: Block, i: number): number => seqIn(block.data, block.offsets[i]!);
+/**
+ * Appends entry i's seq to `seqs` and its value to `values` (undefined for a delete, else sharing the
+ * block's memory), its header read once (a merge takes every version this way).
+ */
+export function pushVersion(block: Block, i: number, seqs: number[], values: Array<Buffer | undefined>): void {
+  const at = block.offsets[i]!;
+  if (block.format === 1) {
+    seqs.push(seqIn(block, at));
+    values.push(isDeleteIn(block, at) ? undefined : valueIn(block, at));
+    return;
+  }
+  const data = block.data;
+  parseEntry(data, at, data.length - 4);
+  seqs.push(parsed.seq);
+  const start = parsed.key + parsed.unshared;
+  values.push(parsed.kind === KIND_DELETE ? undefined : data.subarray(start, start + parsed.valueLength));
+}
 
-export const isDelete = (block: Block, i: number): boolean => isDeleteIn(block.data, block.offsets[i]!);
+export const seqAt = (block: Block, i: number): number => seqIn(block, block.offsets[i]!);
+
+export const isDelete = (block: Block, i: number): boolean => isDeleteIn(block, block.offsets[i]!);
 
 /** Entry i's value, sharing the block's memory (copy it before handing it out). */
-export const valueAt = (block: Block, i: number): Buffer => valueIn(block.data, block.offsets[i]!);
+export const valueAt = (block: Block, i: number): Buffer => valueIn(block, block.offsets[i]!);
 
 /** The first entry whose key is >= key (count when none). */
 export function seekEntry(block: Block, key: string): number {

@@ -8,7 +8,7 @@
 // older versions go. Nothing a snapshot can read is dropped.
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 
-import { isDelete, keyAt, nextGroup, seqAt, valueAt, type Block, type MergeInput } from './block.js';
+import { keyAt, nextGroup, pushVersion, type Block, type MergeInput } from './block.js';
 
 export type { MergeInput };
 import { SstBuilder, tableSizeHint, type BuiltTable } from './sst-builder.js';
@@ -126,10 +126,7 @@ class RunReader {
   async take(group: Group): Promise<void> {
     const block = this.block!;
     const end = nextGroup(block, this.e);
-    for (let e = this.e; e < end; e++) {
-      group.seqs.push(seqAt(block, e));
-      group.values.push(isDelete(block, e) ? undefined : valueAt(block, e));
-    }
+    for (let e = this.e; e < end; e++) pushVersion(block, e, group.seqs, group.values);
     this.e = end;
     if (end < block.count) {
       this.key = keyAt(block, end);

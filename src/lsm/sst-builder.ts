@@ -1,6 +1,7 @@
 // Builds the bytes of one SST from entries given in order (key ascending, and for one key its versions
-// newest first). A data block is cut once it holds `blockSize` bytes, and only between two keys, so that
-// every version of a key sits in one block (the readers rely on it). The table is built in one buffer and
+// newest first), in the current format (2: each key stored as the bytes it does not share with the key
+// before it, whole every RESTART_INTERVAL entries). A data block is cut once it holds `blockSize` bytes,
+// and only between two keys, so that every version of a key sits in one block (the readers rely on it). The table is built in one buffer and
 // an entry is encoded into it as it is added: the builder keeps no view of the caller's value (the
 // compaction thread reuses its input buffers), and a finished table moves to another thread as it is.
 import { buildBloom } from './bloom.js';
@@ -11,7 +12,9 @@ import {
   encodeFooter,
   encodeIndex,
   encodeProperties,
-  ENTRY_HEADER_SIZE,
+  ENTRY_HEADER_MAX,
+  RESTART_INTERVAL,
+  sharedPrefix,
   SST_FORMAT_VERSION,
   type BlockHandle,
   type Index,
@@ -71,16 +74,19 @@ export class SstBuilder {
   }
 
   add(key: string, seq: number, value: Buffer | undefined): void {
-    if (key !== this.lastKey) {
+    const before = this.lastKey;
+    if (key !== before) {
       if (this.pendingBytes >= this.blockSize) this.cutBlock();
       this.hashes.push(hashKey(key));
       this.smallest ??= key;
       this.lastKey = key;
     }
     // room for the entry and the block's count
-    this.reserve(ENTRY_HEADER_SIZE + key.length + (value?.length ?? 0) + 4);
+    this.reserve(ENTRY_HEADER_MAX + key.length + (value?.length ?? 0) + 4);
     if (this.pendingCount === 0) this.pendingFirst = key;
-    this.pendingBytes = encodeEntry(this.out, this.offset + this.pendingBytes, key, seq, value) - this.offset;
+    // the versions of one key after its first share all of it
+    const shared = this.pendingCount % RESTART_INTERVAL === 0 ? 0 : key === before ? key.length : sharedPrefix(before!, key);
+    this.pendingBytes = encodeEntry(this.out, this.offset + this.pendingBytes, key, shared, seq, value) - this.offset;
     this.pendingCount++;
     this.entries++;
     if (seq < this.minSeq) this.minSeq = seq;

@@ -25,6 +25,8 @@ export function checkBlock(data: Buffer, got: number, file: string, handle: Bloc
 
 /** What an SST's metadata blocks hold: its index, bloom filter and properties. */
 export interface SstMeta {
+  /** the format of its data blocks (the footer's version) */
+  format: number;
   index: Index;
   filter: Buffer;
   properties: TableProperties;
@@ -40,7 +42,7 @@ export async function readMeta(name: string, size: number, read: (handle: BlockH
   const index = decodeIndex(await read(footer.index), name);
   const filter = await read(footer.filter);
   const properties = decodeProperties(await read(footer.properties), name);
-  return { index, filter, properties };
+  return { format: footer.version, index, filter, properties };
 }
 
 /** An SST as its metadata describes it (an open Table, or an input the compaction thread streams). */
@@ -51,6 +53,8 @@ export abstract class SstShape {
     readonly bytes: number,
     readonly properties: TableProperties,
     readonly index: Index,
+    /** the format of its data blocks */
+    readonly format: number,
   ) {}
 
   get smallest(): string {

@@ -7,9 +7,19 @@ import { storageError, type StorageError } from '../ground/errors.js';
 import { native } from '../io/native.js';
 
 export const SST_MAGIC = Buffer.from('PFS-SST\n', 'latin1');
-export const SST_FORMAT_VERSION = 1;
+/** The format this build writes: 2 (entries with varint headers and keys prefix-compressed, as LevelDB's). */
+export const SST_FORMAT_VERSION = 2;
+/** The oldest format this build reads: 1 (fixed 17-byte entry headers, whole keys). */
+export const SST_OLDEST_FORMAT = 1;
 export const FOOTER_SIZE = 64;
+/** Format 1: the size of an entry's header. */
 export const ENTRY_HEADER_SIZE = 17;
+/** Format 2: the least bytes an entry header takes (three one-byte varints, the kind, a one-byte seq) ... */
+export const ENTRY_HEADER_MIN = 5;
+/** ... and the most (three varint32, the kind, a varint of a seq below 2^53) */
+export const ENTRY_HEADER_MAX = 5 + 5 + 5 + 1 + 8;
+/** Format 2: every RESTART_INTERVAL-th entry of a block (from its first) holds its whole key. */
+export const RESTART_INTERVAL = 16;
 
 export const KIND_DELETE = 0;
 export const KIND_PUT = 1;
@@ -52,16 +62,85 @@ export function readU64(source: Buffer, at: number): number {
   return source.readUInt32LE(at) + source.readUInt32LE(at + 4) * 0x1_0000_0000;
 }
 
-/** Encodes one entry of a data block at `at`; returns the offset after it. */
-export function encodeEntry(target: Buffer, at: number, key: string, seq: number, value: Buffer | undefined): number {
-  target.writeUInt32LE(key.length, at);
-  target.writeUInt32LE(value?.length ?? 0, at + 4);
-  writeU64(target, seq, at + 8);
-  target[at + 16] = value === undefined ? KIND_DELETE : KIND_PUT;
-  at += ENTRY_HEADER_SIZE;
-  at += target.write(key, at, 'latin1');
-  if (value !== undefined) at += value.copy(target, at);
+/** Writes `value` (an integer, 0 to 2^53) as a varint (7 bits a byte, low first) at `at`; returns the offset after it. */
+export function writeVarint(target: Buffer, value: number, at: number): number {
+  while (value >= 0x80) {
+    target[at++] = (value % 0x80) | 0x80;
+    value = Math.floor(value / 0x80);
+  }
+  target[at++] = value;
   return at;
+}
+
+/**
+ * Encodes one entry of a format-2 data block at `at`: `shared` bytes of its key are those of the entry
+ * before it (0 at a restart), the rest follows the header. Returns the offset after the entry.
+ *   entry = shared varint | unshared varint | value length varint | kind u8 | version varint | key[shared:] | value
+ */
+export function encodeEntry(target: Buffer, at: number, key: string, shared: number, seq: number, value: Buffer | undefined): number {
+  at = writeVarint(target, shared, at);
+  at = writeVarint(target, key.length - shared, at);
+  at = writeVarint(target, value?.length ?? 0, at);
+  target[at++] = value === undefined ? KIND_DELETE : KIND_PUT;
+  at = writeVarint(target, seq, at);
+  // a short key's bytes one by one, a value by TypedArray set: both cheaper than Buffer's write and copy
+  // at these sizes (the compaction thread encodes every entry it keeps)
+  if (key.length - shared <= 32) for (let i = shared; i < key.length; i++) target[at++] = key.charCodeAt(i);
+  else at += target.write(shared === 0 ? key : key.slice(shared), at, 'latin1');
+  if (value !== undefined) {
+    target.set(value, at);
+    at += value.length;
+  }
+  return at;
+}
+
+/** The header of a format-2 entry, as parseEntry last read it (one object, reused: read it at once). */
+export const parsed = { shared: 0, unshared: 0, valueLength: 0, kind: 0, seq: 0, key: 0, end: 0 };
+
+/** Where the next readVarint reads. */
+let cursor = 0;
+
+/** The varint at `cursor` (before `limit`), the cursor moved past it; -1 when it runs past limit or over 8 bytes. */
+function readVarint(data: Uint8Array, limit: number): number {
+  let value = 0;
+  let scale = 1;
+  for (let n = 0; n < 8 && cursor < limit; n++) {
+    const byte = data[cursor++]!;
+    value += (byte & 0x7f) * scale;
+    if (byte < 0x80) return value;
+    scale *= 0x80;
+  }
+  return -1;
+}
+
+/**
+ * Parses the header of the format-2 entry at `at` of a block whose entries end at `limit` into `parsed`
+ * (`key`: where its unshared key bytes start; `end`: where the entry ends); false when it does not fit.
+ */
+export function parseEntry(data: Uint8Array, at: number, limit: number): boolean {
+  cursor = at;
+  const shared = readVarint(data, limit);
+  const unshared = readVarint(data, limit);
+  const valueLength = readVarint(data, limit);
+  if (shared < 0 || unshared < 0 || valueLength < 0 || cursor >= limit) return false;
+  parsed.kind = data[cursor++]!;
+  const seq = readVarint(data, limit);
+  if (seq < 0) return false;
+  parsed.shared = shared;
+  parsed.unshared = unshared;
+  parsed.valueLength = valueLength;
+  parsed.seq = seq;
+  parsed.key = cursor;
+  parsed.end = cursor + unshared + valueLength;
+  return parsed.end <= limit;
+}
+
+/** The bytes `a` and `b` (latin1 strings) start with in common, at most `limit`. */
+export function sharedPrefix(a: string, b: string): number {
+  const limit = Math.min(a.length, b.length);
+  let n = 0;
+  while (n < limit && a.charCodeAt(n) === b.charCodeAt(n)) n++;
+  return n;
 }
 
 /** The index: per data block its first and last key and where it is. */
@@ -165,7 +244,9 @@ export function decodeFooter(data: Buffer, file: string, offset?: number): Foote
   if (data.length !== FOOTER_SIZE || !data.subarray(0, 8).equals(SST_MAGIC)) throw corruptSst(file, 'no SST footer (bad magic)', offset);
   if (data.readUInt32LE(60) !== crc32c(data.subarray(0, 60))) throw corruptSst(file, 'footer checksum mismatch', offset);
   const version = data.readUInt32LE(8);
-  if (version !== SST_FORMAT_VERSION) throw corruptSst(file, `format version ${version} is not supported (this build reads ${SST_FORMAT_VERSION})`, offset);
+  if (version < SST_OLDEST_FORMAT || version > SST_FORMAT_VERSION) {
+    throw corruptSst(file, `format version ${version} is not supported (this build reads ${SST_OLDEST_FORMAT} to ${SST_FORMAT_VERSION})`, offset);
+  }
   const handles: BlockHandle[] = [];
   for (let at = 12; at < 60; at += 16) handles.push({ offset: readU64(data, at), length: data.readUInt32LE(at + 8), crc: data.readUInt32LE(at + 12) });
   return { version, index: handles[0]!, filter: handles[1]!, properties: handles[2]! };

@@ -54,7 +54,7 @@ export class StreamedRun {
     );
     for (const [t, meta] of metas.entries()) {
       const input = inputs[t]!;
-      run.tables.push(new StreamedTable(run, input.name, input.bytes, meta.properties, meta.index, run.cut(t, meta.index)));
+      run.tables.push(new StreamedTable(run, input.name, input.bytes, meta.properties, meta.index, meta.format, run.cut(t, meta.index)));
     }
     return run;
   }
@@ -125,9 +125,10 @@ export class StreamedTable extends SstShape implements MergeInput {
     bytes: number,
     properties: TableProperties,
     index: Index,
+    format: number,
     private readonly chunkOf: Uint32Array,
   ) {
-    super(name, bytes, properties, index);
+    super(name, bytes, properties, index, format);
   }
 
   /** Data block `i`, checked and decoded (its values are views of the chunk: used before the next two). */
@@ -141,6 +142,6 @@ export class StreamedTable extends SstShape implements MergeInput {
     const handle = this.index.handles[i]!;
     const start = handle.offset - this.run.chunkStart(n);
     const part = chunk.subarray(start, start + handle.length);
-    return loadBlock(checkBlock(part, part.length, this.name, handle), this.name, handle.offset);
+    return loadBlock(checkBlock(part, part.length, this.name, handle), this.name, handle.offset, this.format);
   }
 }

@@ -40,8 +40,9 @@ export class Table extends SstShape {
     readonly home: Dir,
     /** the file mapped read-only (BlockCache.maps), for reads of its blocks without a system call (mappedView) */
     private map: Buffer | undefined,
+    format: number,
   ) {
-    super(name, bytes, properties, index);
+    super(name, bytes, properties, index, format);
   }
 
   static async open(dir: Dir, number: number, cache: BlockCache): Promise<Table> {
@@ -49,9 +50,9 @@ export class Table extends SstShape {
     const file = await dir.openFile(name, { access: Mode.Read });
     try {
       const size = await file.size();
-      const { properties, index, filter } = await readMeta(name, size, (handle) => readChecked(file, name, handle));
+      const { properties, index, filter, format } = await readMeta(name, size, (handle) => readChecked(file, name, handle));
       const map = cache.maps(dir) ? mapOf(file, size, cache) : undefined;
-      return new Table(number, name, size, file, properties, index, filter, cache, dir, map);
+      return new Table(number, name, size, file, properties, index, filter, cache, dir, map, format);
     } catch (error) {
       await file.close();
       throw error;
@@ -90,16 +91,16 @@ export class Table extends SstShape {
     const view = this.mappedView(handle);
     if (view !== undefined) {
       this.cache.mappedReads++;
-      return blockOf(checkBlock(view, handle.length, this.name, handle), this.name, handle.offset);
+      return blockOf(checkBlock(view, handle.length, this.name, handle), this.name, handle.offset, this.format);
     }
     const data = this.cache.buffer(handle.length);
     if (this.readNow(handle, data)) {
-      const block = blockOf(checkBlock(data, handle.length, this.name, handle), this.name, handle.offset);
+      const block = blockOf(checkBlock(data, handle.length, this.name, handle), this.name, handle.offset, this.format);
       block.recyclable = true;
       this.cache.set(id, block);
       return block;
     }
-    return this.cache.load(id, async () => blockOf(await readChecked(this.file, this.name, handle, data), this.name, handle.offset));
+    return this.cache.load(id, async () => blockOf(await readChecked(this.file, this.name, handle, data), this.name, handle.offset, this.format));
   }
 
   /**
@@ -230,8 +231,7 @@ function bufferedAccess(file: File): NativeAccess | undefined {
 function lookup(block: Block, key: string, version: number): Hit | undefined {
   const at = block.find(key, version);
   if (at < 0) return undefined;
-  const data = block.data;
-  return { seq: seqIn(data, at), value: isDeleteIn(data, at) ? undefined : Buffer.from(valueIn(data, at)) };
+  return { seq: seqIn(block, at), value: isDeleteIn(block, at) ? undefined : Buffer.from(valueIn(block, at)) };
 }
 
 /** Reads a block into `data` and checks its length and CRC32C (crc -1: checked by its decoder instead). */

@@ -218,7 +218,7 @@ async function verifyTable(
       const what = `data block ${i + 1} of ${index.handles.length}`;
       totals.blocks++;
       const block = await step(what, handle.offset, async () => {
-        return loadBlock(await read(handle), name, handle.offset);
+        return loadBlock(await read(handle), name, handle.offset, footer.version);
       });
       progress(handle.offset + handle.length);
       if (block === undefined) {
