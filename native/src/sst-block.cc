@@ -13,7 +13,6 @@
 
 #include <cstdint>
 #include <cstring>
-#include <string>
 
 #include "args.h"
 #include "key-bytes.h"
@@ -54,7 +53,12 @@ double Find(const uint8_t* data, uint64_t length, const uint8_t* key, size_t key
 }
 
 // Reads the varint at data[*at, end) (at most 8 bytes, as src/lsm/sst-format.ts) into *value.
-bool ReadVarint(const uint8_t* data, uint64_t end, uint64_t* at, uint64_t* value) {
+inline bool ReadVarint(const uint8_t* data, uint64_t end, uint64_t* at, uint64_t* value) {
+  // most are one byte (lengths below 128, the shared count)
+  if (*at < end && data[*at] < 0x80) {
+    *value = data[(*at)++];
+    return true;
+  }
   uint64_t result = 0;
   for (int shift = 0; shift < 56 && *at < end; shift += 7) {
     uint8_t byte = data[(*at)++];
@@ -103,25 +107,34 @@ bool BlockShape(uint64_t length, const uint8_t* data, uint64_t min_entry, uint64
   return *count * min_entry <= *end;
 }
 
-// Format 2 of Find: each key put together from the bytes it shares with the one before and its own.
+// Format 2 of Find, without putting keys together: `matched` is how many first bytes the key before had in
+// common with `key` (it was below `key`). A key sharing more than that with the one before is below `key`
+// too (it has the same first differing byte); one sharing at most that has its first `shared` bytes equal
+// to key's, and only its own bytes are compared, from there.
 double FindPrefixed(const uint8_t* data, uint64_t length, const uint8_t* key, size_t key_length, double version) {
   uint64_t end = 0;
   uint64_t count = 0;
   if (!BlockShape(length, data, kEntryHeaderMin, &end, &count)) return -2;
-  // the key of the entry being looked at (kept between calls of a thread: a get allocates nothing)
-  thread_local std::string current;
-  current.clear();
   uint64_t previous_length = 0;
+  uint64_t matched = 0;
   double found = -1;
   bool decided = false;
   uint64_t at = 0;
   Entry entry;
   for (uint64_t i = 0; i < count; i++) {
     if (!NextEntry(data, end, &at, &previous_length, &entry)) return -2;
-    if (decided) continue;
-    current.resize(entry.shared);
-    current.append(reinterpret_cast<const char*>(data + entry.key), entry.unshared);
-    int order = CompareBytes(reinterpret_cast<const uint8_t*>(current.data()), current.size(), key, key_length);
+    if (decided || entry.shared > matched) continue;
+    const uint8_t* own = data + entry.key;
+    uint64_t rest = key_length - entry.shared;
+    uint64_t common = 0;
+    while (common < entry.unshared && common < rest && own[common] == key[entry.shared + common]) common++;
+    matched = entry.shared + common;
+    int order = 0;
+    if (common < entry.unshared && common < rest) {
+      order = own[common] < key[matched] ? -1 : 1;
+    } else if (entry.unshared != rest) {
+      order = entry.unshared < rest ? -1 : 1;
+    }
     if (order > 0) {
       decided = true;
     } else if (order == 0 && static_cast<double>(entry.seq) <= version) {
