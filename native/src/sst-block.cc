@@ -82,9 +82,15 @@ struct Entry {
   uint64_t key = 0;
 };
 
-// Reads the format-2 entry at *at of a block whose entries end at `end` into *entry and moves *at past it;
-// false when it does not fit, or shares more bytes than the key before it has (*previous_length).
-bool NextEntry(const uint8_t* data, uint64_t end, uint64_t* at, uint64_t* previous_length, Entry* entry) {
+// Every kRestartInterval-th entry of a format-2 block, from its first, holds its whole key (shared 0): so
+// a block's keys put together take at most kRestartInterval times its bytes.
+constexpr uint64_t kRestartInterval = 16;
+
+// Reads the format-2 entry `index` at *at of a block whose entries end at `end` into *entry and moves *at
+// past it; false when it does not fit, shares more bytes than the key before it has (*previous_length), or
+// shares any at a restart.
+bool NextEntry(const uint8_t* data, uint64_t end, uint64_t index, uint64_t* at, uint64_t* previous_length,
+               Entry* entry) {
   entry->start = *at;
   if (!ReadVarint(data, end, at, &entry->shared) || !ReadVarint(data, end, at, &entry->unshared) ||
       !ReadVarint(data, end, at, &entry->value_length) || *at >= end) {
@@ -92,6 +98,7 @@ bool NextEntry(const uint8_t* data, uint64_t end, uint64_t* at, uint64_t* previo
   }
   (*at)++;  // the kind
   if (!ReadVarint(data, end, at, &entry->seq) || entry->shared > *previous_length) return false;
+  if (index % kRestartInterval == 0 && entry->shared != 0) return false;
   if (entry->unshared > end - *at || entry->value_length > end - *at - entry->unshared) return false;
   entry->key = *at;
   *previous_length = entry->shared + entry->unshared;
@@ -122,7 +129,7 @@ double FindPrefixed(const uint8_t* data, uint64_t length, const uint8_t* key, si
   uint64_t at = 0;
   Entry entry;
   for (uint64_t i = 0; i < count; i++) {
-    if (!NextEntry(data, end, &at, &previous_length, &entry)) return -2;
+    if (!NextEntry(data, end, i, &at, &previous_length, &entry)) return -2;
     if (decided || entry.shared > matched) continue;
     const uint8_t* own = data + entry.key;
     uint64_t rest = key_length - entry.shared;
@@ -168,7 +175,7 @@ Napi::Value SstBlockWalk(const Napi::CallbackInfo& info) {
   Entry entry;
   for (uint64_t i = 0; i < count; i++) {
     uint64_t last_length = previous_length;
-    if (!NextEntry(block.data, end, &at, &previous_length, &entry)) return Napi::Number::New(env, -2);
+    if (!NextEntry(block.data, end, i, &at, &previous_length, &entry)) return Napi::Number::New(env, -2);
     if (entry.shared + entry.unshared > keys.length - written) return Napi::Number::New(env, -1);
     // the shared bytes are the first ones of the key before, the last written
     std::memcpy(keys.data + written, keys.data + written - last_length, entry.shared);

@@ -6,7 +6,7 @@
 //
 // Entries are sorted by key, and the versions of one key (a group) are adjacent, newest first.
 import { native } from '../io/native.js';
-import { corruptSst, ENTRY_HEADER_MIN, ENTRY_HEADER_SIZE, KIND_DELETE, parsed, parseEntry, readU64 } from './sst-format.js';
+import { corruptSst, ENTRY_HEADER_MIN, ENTRY_HEADER_SIZE, KIND_DELETE, parsed, parseEntry, readU64, RESTART_INTERVAL } from './sst-format.js';
 
 export class Block {
   /**
@@ -140,6 +140,7 @@ function whatIsWrong(block: Block): Error {
   for (let i = 0; i < count; i++) {
     if (!parseEntry(data, at, end)) return block.corrupt(`entry ${i} runs past the block`);
     if (parsed.shared > keyLength) return block.corrupt(`entry ${i} shares ${parsed.shared} bytes of a ${keyLength}-byte key`);
+    if (i % RESTART_INTERVAL === 0 && parsed.shared !== 0) return block.corrupt(`entry ${i} starts a restart but shares ${parsed.shared} bytes`);
     keyLength = parsed.shared + parsed.unshared;
     at = parsed.end;
   }
@@ -248,7 +249,7 @@ export function visibleInGroup(block: Block, e: number, version: number): number
 }
 
 /** Bytes the block cache counts for a block. */
-export const blockCost = (block: Block): number => block.data.length + block.count * 40;
+export const blockCost = (block: Block): number => block.data.length + block.count * 40 + (block.keyBytes?.length ?? 0);
 
 /**
  * What a merge reads of an SST: an open Table, or an SST parsed from its bytes in memory (sst-image.ts, in

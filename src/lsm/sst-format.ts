@@ -18,7 +18,10 @@ export const ENTRY_HEADER_SIZE = 17;
 export const ENTRY_HEADER_MIN = 5;
 /** ... and the most (three varint32, the kind, a varint of a seq below 2^53) */
 export const ENTRY_HEADER_MAX = 5 + 5 + 5 + 1 + 8;
-/** Format 2: every RESTART_INTERVAL-th entry of a block (from its first) holds its whole key. */
+/**
+ * Format 2: every RESTART_INTERVAL-th entry of a block (from its first) holds its whole key, which readers
+ * check: a block's keys put together then take at most RESTART_INTERVAL times its bytes.
+ */
 export const RESTART_INTERVAL = 16;
 
 export const KIND_DELETE = 0;

@@ -72,10 +72,19 @@ export class Table extends SstShape {
   block(i: number): Block | Promise<Block> {
     try {
       const loaded = this.cached(i);
-      return loaded instanceof Promise ? loaded.then((block) => block.walked()) : loaded.walked();
+      return loaded instanceof Promise ? loaded.then((block) => this.walked(i, block)) : this.walked(i, loaded);
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /** `block` (number i) walked; a format-2 block the cache holds is counted again with its keys put together. */
+  private walked(i: number, block: Block): Block {
+    if (block.decoded) return block;
+    block.walked();
+    const id = BlockCache.id(this.number, i);
+    if (block.keyBytes !== undefined && this.cache.get(id) === block) this.cache.set(id, block);
+    return block;
   }
 
   /**

@@ -5,7 +5,7 @@
 // buffer; a block that does not hold together is EBADMSG with the message the scan's decoding gives.
 import test from 'tape';
 
-import { blockOf, isDeleteIn, keyAt, loadBlock, seekEntry, visibleInGroup } from '../../src/lsm/block.js';
+import { blockCost, blockOf, isDeleteIn, keyAt, loadBlock, seekEntry, visibleInGroup } from '../../src/lsm/block.js';
 import { SstBuilder } from '../../src/lsm/sst-builder.js';
 import { decodeFooter, decodeIndex, FOOTER_SIZE, KIND_DELETE, KIND_PUT, writeU64 } from '../../src/lsm/sst-format.js';
 import { BACKENDS, prng } from '../helpers.js';
@@ -93,6 +93,7 @@ for (const format of FORMATS) {
       entries.map((entry) => entry.key),
       'the decoded keys are the keys written',
     );
+    if (format === 2) t.ok(blockCost(walked) >= data.length + walked.keyBytes!.length, 'the cache counts a walked block with its keys put together');
     t.equal(block.find('b', 100), 0, 'the first key of the block, newest version: offset 0');
     t.equal(block.find('z', 13), walked.offsets[walked.count - 1], 'the last key of the block');
     t.equal(block.find('z', 12), -1, 'the last key before its only version: none');
@@ -156,6 +157,13 @@ for (const format of FORMATS) {
     short.writeUInt32LE(2, short.length - 4);
     cases.push(['a count that stops short of the bytes', short, /the entries end at/]);
     if (format === 2) {
+      // 17 entries: the 17th (index 16) starts a restart, and may not share bytes with the key before
+      const many = encodeBlock(Array.from({ length: 17 }, (_, n) => group(`key${String(n).padStart(2, '0')}`, [50 - n])).flat(), format);
+      const restart = loadBlock(many, 'good.sst', 0, format).offsets[16]!;
+      const sharing = Buffer.from(many);
+      t.equal(sharing[restart], 0, 'the builder writes a restart every 16 entries');
+      sharing[restart] = 3; // 'key16' would take 'key' from 'key15'
+      cases.push(['a restart entry that shares bytes (keys put together could outgrow the block)', sharing, /entry 16 starts a restart but shares 3 bytes/]);
       const overShared = Buffer.from(data);
       overShared[second] = 5; // 'm' would share 5 bytes of the 1-byte key 'a'
       cases.push(['a key sharing more bytes than the key before it has', overShared, /entry 1 shares 5 bytes of a 1-byte key/]);
