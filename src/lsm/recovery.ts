@@ -48,7 +48,7 @@ export async function recover(dir: Dir, settings: Settings, logger: Logger | und
       }
     }
   } catch (error) {
-    for (const table of levels.flat()) await table.close();
+    for (const table of levels.flat()) await table.close().catch(() => undefined);
     throw error;
   }
   let wal: Recovered['wal'];

@@ -186,7 +186,20 @@ export class VersionSet {
       this.status.wakeStalled();
     });
     this.manifestChain = run.catch(() => undefined);
-    return run;
+    return run.catch(async (error: unknown) => {
+      await this.closeUninstalled(edit);
+      throw error;
+    });
+  }
+
+  /**
+   * Closes the tables a failed edit was to add that no state holds (a flush's or a merge's new SSTs; not
+   * those a move kept): nothing would close them otherwise. Their files stay (the manifest on disk may
+   * name them); the next open deletes those it does not name.
+   */
+  private async closeUninstalled(edit: Edit): Promise<void> {
+    const installed = new Set(this.state.levels.flat());
+    for (const { table } of edit.add ?? []) if (!installed.has(table)) await table.close().catch(() => undefined);
   }
 
   /** The manifest of a store holding `levels` with what this one recorded (a checkpoint's, by default). */

@@ -45,6 +45,18 @@ test('a failed manifest write during a flush loses no acknowledged write, even w
   Dir.prototype.flushWrite = flushWrite;
   await rejection(t, db.put('after', 'x'), 'EIO', 'writes are refused until a reopen');
   await db.close().catch(() => undefined);
+  // the SST the failed flush wrote was never installed: closed with the failure, not left open
+  const openSsts = fs
+    .readdirSync('/proc/self/fd')
+    .map((fd) => {
+      try {
+        return fs.readlinkSync(`/proc/self/fd/${fd}`);
+      } catch {
+        return '';
+      }
+    })
+    .filter((target) => target.startsWith(env.root) && target.includes('.sst'));
+  t.deepEqual(openSsts, [], 'no SST of the closed store is still open');
   const reopened = await env.open();
   t.equal((await reopened.get('important'))?.toString(), 'acknowledged', 'the acknowledged write is there after reopen');
   t.equal((await reopened.get('big59999'))?.toString(), 'r1', 'and the flushed data');
