@@ -24,12 +24,19 @@ namespace {
 constexpr uint64_t kEntryHeader = 17;
 constexpr uint64_t kEntryHeaderMin = 5;
 
+// The entries' end and count of a block of `length` bytes; false when the count cannot fit.
+bool BlockShape(uint64_t length, const uint8_t* data, uint64_t min_entry, uint64_t* end, uint64_t* count) {
+  if (length < 4) return false;
+  *end = length - 4;
+  *count = LoadU32(data + *end);
+  return *count * min_entry <= *end;
+}
+
 // The entry of `key` visible at `version` in data[0, length): its offset, -1, or -2 (malformed).
 double Find(const uint8_t* data, uint64_t length, const uint8_t* key, size_t key_length, double version) {
-  if (length < 4) return -2;
-  uint64_t end = length - 4;
-  uint64_t count = LoadU32(data + end);
-  if (count * kEntryHeader > end) return -2;
+  uint64_t end = 0;
+  uint64_t count = 0;
+  if (!BlockShape(length, data, kEntryHeader, &end, &count)) return -2;
   double found = -1;
   bool decided = false;
   uint64_t at = 0;
@@ -104,14 +111,6 @@ bool NextEntry(const uint8_t* data, uint64_t end, uint64_t index, uint64_t* at, 
   *previous_length = entry->shared + entry->unshared;
   *at += entry->unshared + entry->value_length;
   return true;
-}
-
-// The entries' end and count of a block of `length` bytes; false when the count cannot fit.
-bool BlockShape(uint64_t length, const uint8_t* data, uint64_t min_entry, uint64_t* end, uint64_t* count) {
-  if (length < 4) return false;
-  *end = length - 4;
-  *count = LoadU32(data + *end);
-  return *count * min_entry <= *end;
 }
 
 // Format 2 of Find, without putting keys together: `matched` is how many first bytes the key before had in

@@ -185,26 +185,34 @@ export function valueIn(block: Block, at: number): Buffer {
     return data.subarray(start, start + data.readUInt32LE(at + 4));
   }
   parseEntry(data, at, data.length - 4);
+  return parsedValue(data);
+}
+
+/** The value of the format-2 entry parseEntry read last, sharing the block's memory. */
+function parsedValue(data: Buffer): Buffer {
   const start = parsed.key + parsed.unshared;
   return data.subarray(start, start + parsed.valueLength);
 }
 
+/** What versionIn read last (one object, reused: read it at once). */
+const version: { seq: number; value: Buffer | undefined } = { seq: 0, value: undefined };
+
 /**
- * Appends entry i's seq to `seqs` and its value to `values` (undefined for a delete, else sharing the
- * block's memory), its header read once (a merge takes every version this way).
+ * The entry that starts at byte `at`: its seq and its value (undefined for a delete, else sharing the
+ * block's memory), its header read once (a get, and a merge for every version it takes). The object is
+ * the next call's too.
  */
-export function pushVersion(block: Block, i: number, seqs: number[], values: Array<Buffer | undefined>): void {
-  const at = block.offsets[i]!;
-  if (block.format === 1) {
-    seqs.push(seqIn(block, at));
-    values.push(isDeleteIn(block, at) ? undefined : valueIn(block, at));
-    return;
-  }
+export function versionIn(block: Block, at: number): { readonly seq: number; readonly value: Buffer | undefined } {
   const data = block.data;
+  if (block.format === 1) {
+    version.seq = readU64(data, at + 8);
+    version.value = data[at + 16] === KIND_DELETE ? undefined : valueIn(block, at);
+    return version;
+  }
   parseEntry(data, at, data.length - 4);
-  seqs.push(parsed.seq);
-  const start = parsed.key + parsed.unshared;
-  values.push(parsed.kind === KIND_DELETE ? undefined : data.subarray(start, start + parsed.valueLength));
+  version.seq = parsed.seq;
+  version.value = parsed.kind === KIND_DELETE ? undefined : parsedValue(data);
+  return version;
 }
 
 export const seqAt = (block: Block, i: number): number => seqIn(block, block.offsets[i]!);

@@ -8,7 +8,7 @@
 // older versions go. Nothing a snapshot can read is dropped.
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 
-import { keyAt, nextGroup, pushVersion, type Block, type MergeInput } from './block.js';
+import { keyAt, nextGroup, versionIn, type Block, type MergeInput } from './block.js';
 
 export type { MergeInput };
 import { SstBuilder, tableSizeHint, type BuiltTable } from './sst-builder.js';
@@ -126,7 +126,11 @@ class RunReader {
   async take(group: Group): Promise<void> {
     const block = this.block!;
     const end = nextGroup(block, this.e);
-    for (let e = this.e; e < end; e++) pushVersion(block, e, group.seqs, group.values);
+    for (let e = this.e; e < end; e++) {
+      const { seq, value } = versionIn(block, block.offsets[e]!);
+      group.seqs.push(seq);
+      group.values.push(value);
+    }
     this.e = end;
     if (end < block.count) {
       this.key = keyAt(block, end);

@@ -1,9 +1,10 @@
 // Builds the bytes of one SST from entries given in order (key ascending, and for one key its versions
 // newest first), in the current format (2: each key stored as the bytes it does not share with the key
 // before it, whole every RESTART_INTERVAL entries). A data block is cut once it holds `blockSize` bytes,
-// and only between two keys, so that every version of a key sits in one block (the readers rely on it). The table is built in one buffer and
-// an entry is encoded into it as it is added: the builder keeps no view of the caller's value (the
-// compaction thread reuses its input buffers), and a finished table moves to another thread as it is.
+// and only between two keys, so that every version of a key sits in one block (the readers rely on it).
+// The table is built in one buffer and an entry is encoded into it as it is added: the builder keeps no
+// view of the caller's value (the compaction thread reuses its input buffers), and a finished table moves
+// to another thread as it is.
 import { buildBloom } from './bloom.js';
 import { hashKey } from './bytes.js';
 import {

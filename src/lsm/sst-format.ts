@@ -138,7 +138,7 @@ export function parseEntry(data: Uint8Array, at: number, limit: number): boolean
   return parsed.end <= limit;
 }
 
-/** The bytes `a` and `b` (latin1 strings) start with in common, at most `limit`. */
+/** How many first bytes `a` and `b` (latin1 strings) have in common. */
 export function sharedPrefix(a: string, b: string): number {
   const limit = Math.min(a.length, b.length);
   let n = 0;

@@ -8,7 +8,7 @@ import type { NativeAccess } from '../adapters/adapter.js';
 import { bloomMayContain } from './bloom.js';
 import { BlockCache } from './block-cache.js';
 import { tableName } from './file-names.js';
-import { blockOf, isDeleteIn, seqIn, valueIn, type Block } from './block.js';
+import { blockOf, versionIn, type Block } from './block.js';
 import { checkBlock, readMeta, SstShape } from './sst-checks.js';
 import { corruptSst, type BlockHandle, type Index, type TableProperties } from './sst-format.js';
 
@@ -240,7 +240,8 @@ function bufferedAccess(file: File): NativeAccess | undefined {
 function lookup(block: Block, key: string, version: number): Hit | undefined {
   const at = block.find(key, version);
   if (at < 0) return undefined;
-  return { seq: seqIn(block, at), value: isDeleteIn(block, at) ? undefined : Buffer.from(valueIn(block, at)) };
+  const { seq, value } = versionIn(block, at);
+  return { seq, value: value === undefined ? undefined : Buffer.from(value) };
 }
 
 /** Reads a block into `data` and checks its length and CRC32C (crc -1: checked by its decoder instead). */
