@@ -14,6 +14,12 @@ const BLOCK = 4096;
 class FakeStore {
   readonly objects = new Map<string, Buffer>();
   gets = 0;
+  /** the chunks the cache gave back once written */
+  readonly givenBack: Uint8Array[] = [];
+
+  giveBack(chunks: readonly Uint8Array[]): void {
+    this.givenBack.push(...chunks);
+  }
 
   async *stream(key: string, offset: number, _etag: string | undefined, length?: number): AsyncGenerator<Buffer, void, undefined> {
     this.gets++;
@@ -80,6 +86,10 @@ test('block cache: an open of a version while its uploaded copy is adopted reads
   // another object read in full: the budget (4 blocks) evicts blocks of the first
   store.objects.set('b', pattern(3 * BLOCK, 9));
   t.ok((await readAll(cache, 'b', 'etag-b', 3 * BLOCK)).equals(store.objects.get('b')!), 'the second object reads right');
+  t.ok(
+    store.givenBack.length > 0 && store.givenBack.every((chunk) => chunk.buffer === store.objects.get('b')!.buffer),
+    `the chunks its GETs brought were given back once written (${store.givenBack.length})`,
+  );
   t.ok(cache.bytes <= 4 * BLOCK, `the cache holds ${cache.bytes} bytes, within its budget`);
   t.ok((await readAll(cache, 'a', 'etag-1', data.length)).equals(data), 'the first object reads right after the evictions');
   t.ok((await readAll(cache, 'b', 'etag-b', 3 * BLOCK)).equals(store.objects.get('b')!), 'and the second again');
@@ -143,6 +153,7 @@ test('block cache: a GET still streaming when the last handle closes and a new o
       await streamGate;
       if (offset + BLOCK < end) yield data.subarray(offset + BLOCK, end);
     },
+    giveBack(): void {},
   };
   (cache as unknown as { store: unknown }).store = store;
   // the first handle's file: its first write (block 0) waits for `writeGate`

@@ -144,5 +144,15 @@ export function countCommands(store: ObjectStore): CommandCounts {
     { step: 'initialize', name: `countCommands${Math.random()}` },
   );
   store.onDirectHead = () => add(counts.sent, 'HeadObject', 1);
+  // ranged GETs without the SDK (the block cache's fetches) count as the SDK's GetObject would
+  store.onDirectRange = (_key, phase) => {
+    if (phase === 'ended') {
+      add(counts.inFlight, 'GetObject', -1);
+      return;
+    }
+    add(counts.sent, 'GetObject', 1);
+    add(counts.inFlight, 'GetObject', 1);
+    counts.maxInFlight.set('GetObject', Math.max(counts.maxInFlight.get('GetObject') ?? 0, counts.inFlight.get('GetObject')!));
+  };
   return counts;
 }

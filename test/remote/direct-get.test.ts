@@ -4,7 +4,6 @@
 // fails with EIO naming the key and how far it got; an abort ends it.
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import type http from 'node:http';
 import path from 'node:path';
 
 import test from 'tape';
@@ -15,21 +14,9 @@ import { restoreFile } from '../../src/backup/restore-file.js';
 import { StorageError } from '../../src/ground/errors.js';
 import { tempDir } from '../helpers.js';
 
-import { type Handler, localObjectStore } from './local-object-store.js';
+import { type Handler, recordingObjectStore } from './local-object-store.js';
 
-/** A server answering with `handler`, and an ObjectStore on it, both closed when the test ends. */
-async function serve(t: test.Test, handler: Handler, requestTimeout = 60_000): Promise<{ store: ObjectStore; requests: http.IncomingMessage[] }> {
-  const requests: http.IncomingMessage[] = [];
-  const store = await localObjectStore(
-    t,
-    (request, response) => {
-      requests.push(request);
-      handler(request, response);
-    },
-    requestTimeout,
-  );
-  return { store, requests };
-}
+const serve = recordingObjectStore;
 
 /** getWhole of `key`, the pieces gathered: its outcome. */
 async function whole(

@@ -30,3 +30,21 @@ export async function localObjectStore(t: test.Test, handler: Handler, requestTi
   });
   return store;
 }
+
+/** localObjectStore serving with `handler`, each request it was sent kept in `requests` (in order). */
+export async function recordingObjectStore(
+  t: test.Test,
+  handler: Handler,
+  requestTimeout = 60_000,
+): Promise<{ store: ObjectStore; requests: http.IncomingMessage[] }> {
+  const requests: http.IncomingMessage[] = [];
+  const store = await localObjectStore(
+    t,
+    (request, response) => {
+      requests.push(request);
+      handler(request, response);
+    },
+    requestTimeout,
+  );
+  return { store, requests };
+}

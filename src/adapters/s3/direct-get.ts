@@ -1,22 +1,25 @@
-// A GET of a whole object without the SDK's HTTP stack, for a restore's worker threads: plain-http
+// A GET without the SDK's HTTP stack, of a whole object (a restore's worker threads) or of a range of one
+// while its ETag is the one given (the remote tier's block cache, 206 Partial Content): plain-http
 // connections kept alive between GETs (path-style endpoint only), each request signed by the client's own
 // signer (as direct-head.ts), the answer read into the connection's own buffer (net's `onread`: no Buffer
-// allocated per chunk, reads of up to BUFFER_BYTES) and each piece of the body handed to the caller
+// allocated per chunk, reads of up to READ_BYTES) and each piece of the body handed to the caller
 // synchronously, before the buffer is read into again. Node's HTTP client and the SDK's stream cost about
-// 2 s of CPU a GiB (BENCHMARKS.md, branch restore), most of what a restore spends; a connection a GET (its
-// connect, its close) cost about a third of a worker's CPU in a restore of 3,000 files of 4 KiB (branch
-// backupfast). Only a 200 with a Content-Length is read here; any other answer (an error, a 404, a
-// redirect, chunked encoding) or a failure to connect is 'ask-sdk', before any byte of body was handed
-// over: the caller then asks the SDK (its retries, its error mapping). A kept connection the store closed
-// while it was idle is found so before any answer came: the GET is sent again on a new one. A connection
-// that breaks or stalls (requestTimeout) once the body has begun fails with EIO naming the key.
+// 2 s of CPU a GiB (BENCHMARKS.md, branch restore), most of what a restore spends, and 4.5 ms a MiB of a
+// ranged GET on this VM against 1.5 here (BENCHMARKS.md, session 28); a connection a GET (its connect, its
+// close) cost about a third of a worker's CPU in a restore of 3,000 files of 4 KiB (branch backupfast).
+// Only the answer asked for is read here (a 200 for a whole object, a 206 of exactly the range asked for,
+// with a Content-Length); any other answer (an error, a 404, a 412 for another version, a 416, a redirect,
+// chunked encoding) or a failure to connect is 'ask-sdk', before any byte of body was handed over: the
+// caller then asks the SDK (its retries, its error mapping). A kept connection the store closed while it
+// was idle is found so before any answer came: the GET is sent again on a new one. A connection that
+// breaks or stalls (requestTimeout) once the body has begun fails with EIO naming the key.
 import net from 'node:net';
 
 import { storageError } from '../../ground/errors.js';
 import type { PathStyleSigner, SignedRequest } from './path-style-signer.js';
 
-/** The reads' buffer of a connection: what one recv takes at most. */
-const BUFFER_BYTES = 256 * 1024;
+/** The reads' buffer of a connection: what one recv takes at most (so the largest piece handed over). */
+export const READ_BYTES = 256 * 1024;
 /** An answer's headers longer than this are not one we read here. */
 const MAX_HEAD_BYTES = 64 * 1024;
 /** Idle connections kept for the next GETs (a worker runs a few GETs at once). */
@@ -95,6 +98,20 @@ class Connection {
   }
 }
 
+/** A part of an object: `length` bytes (at least 1) from `offset`, of the version whose ETag is `etag` when given. */
+export interface ByteRange {
+  offset: number;
+  length: number;
+  etag?: string | undefined;
+}
+
+/** How a GET goes: `signal` ends it; `onSent` is called once the request is on its way; `range`: only those bytes. */
+export interface GetOptions {
+  signal?: AbortSignal | undefined;
+  onSent?: (() => void) | undefined;
+  range?: ByteRange | undefined;
+}
+
 export class DirectGet {
   private readonly url: URL;
   /** connections idle, kept for the next GETs */
@@ -119,25 +136,32 @@ export class DirectGet {
   }
 
   /**
-   * The whole object `key`, each piece handed to `onBody` (a view into a buffer read into again after the
-   * call returns: use it before returning). Resolves with the body's size, or 'ask-sdk' (nothing handed
-   * over). `onSent` is called once the request is on its way (what it throws fails the GET), so that work
-   * of the caller's overlaps the store's answering.
+   * The object `key` (whole, or `options.range` of it), each piece handed to `onBody` (a view into a buffer
+   * read into again after the call returns: use it before returning). Resolves with the body's size (a
+   * range's is cut at the object's end), or 'ask-sdk' (nothing handed over). `options.onSent` is called once
+   * the request is on its way (what it throws fails the GET), so that work of the caller's overlaps the
+   * store's answering.
    */
-  async get(key: string, onBody: (piece: Buffer) => void, signal?: AbortSignal, onSent?: () => void): Promise<number | 'ask-sdk'> {
+  async get(key: string, onBody: (piece: Buffer) => void, options: GetOptions = {}): Promise<number | 'ask-sdk'> {
+    const { range } = options;
+    const headers: Record<string, string> = {};
+    if (range !== undefined) {
+      headers.range = `bytes=${range.offset}-${range.offset + range.length - 1}`;
+      if (range.etag) headers['if-match'] = range.etag;
+    }
     let signed: SignedRequest;
     try {
-      signed = await this.signer.sign('GET', key);
+      signed = await this.signer.sign('GET', key, undefined, headers);
     } catch {
       return 'ask-sdk';
     }
     const lines = [`GET ${signed.path} HTTP/1.1`, ...Object.entries(signed.headers).map(([name, value]) => `${name}: ${value}`), '', ''];
     const request = lines.join('\r\n');
     const kept = this.idle.pop();
-    const outcome = await this.exchange(kept ?? this.connect(), key, request, onBody, signal, onSent);
+    const outcome = await this.exchange(kept ?? this.connect(), key, request, onBody, options);
     // a kept connection the store had closed before it answered anything: once more on a new one
     return outcome === 'again'
-      ? this.exchange(this.connect(), key, request, onBody, signal, onSent).then((again) => (again === 'again' ? 'ask-sdk' : again))
+      ? this.exchange(this.connect(), key, request, onBody, options).then((again) => (again === 'again' ? 'ask-sdk' : again))
       : outcome;
   }
 
@@ -148,7 +172,7 @@ export class DirectGet {
 
   private connect(): Connection {
     this.connections++;
-    return new Connection(this.url, this.free.pop() ?? Buffer.allocUnsafe(BUFFER_BYTES), (connection) => {
+    return new Connection(this.url, this.free.pop() ?? Buffer.allocUnsafe(READ_BYTES), (connection) => {
       const at = this.idle.indexOf(connection);
       if (at >= 0) this.idle.splice(at, 1);
       this.free.push(connection.buffer);
@@ -161,8 +185,7 @@ export class DirectGet {
     key: string,
     request: string,
     onBody: (piece: Buffer) => void,
-    signal: AbortSignal | undefined,
-    onSent: (() => void) | undefined,
+    { signal, onSent, range }: GetOptions,
   ): Promise<number | 'ask-sdk' | 'again'> {
     return new Promise((resolve, reject) => {
       let head: Buffer | undefined = Buffer.alloc(0);
@@ -185,8 +208,18 @@ export class DirectGet {
       const broken = (why: string) =>
         storageError('EIO', `the GET of '${key}' from the object store broke after ${received} of ${length} bytes (${why})`, {
           path: `s3://${this.bucket}/${key}`,
-          hint: 'check the S3 service, then run the restore again',
+          hint: 'check that the S3 service is up and reachable, then try again',
         });
+      /** Whether the answer is the one asked for: the whole object (200), or a 206 of the range from its first byte. */
+      const asked = (status: string, headers: Map<string, string>, size: number): boolean => {
+        if (range === undefined) return status.includes(' 200');
+        const [first, last] =
+          /^bytes (\d+)-(\d+)\//
+            .exec(headers.get('content-range') ?? '')
+            ?.slice(1)
+            .map(Number) ?? [];
+        return status.includes(' 206') && first === range.offset && last === first + size - 1 && size >= 1 && size <= range.length;
+      };
       const onAbort = () => finish(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
       /** The body's bytes in `piece`; false when the GET is over. */
       const body = (piece: Buffer): boolean => {
@@ -221,7 +254,13 @@ export class DirectGet {
         const [status, ...fields] = text.split('\r\n');
         const headers = new Map(fields.map((field) => [field.slice(0, field.indexOf(':')).trim().toLowerCase(), field.slice(field.indexOf(':') + 1).trim()]));
         const size = Number(headers.get('content-length'));
-        if (!/^HTTP\/1\.[01] 200 /.test(`${status} `) || headers.has('transfer-encoding') || !Number.isSafeInteger(size) || size < 0) {
+        if (
+          !/^HTTP\/1\.[01] 20[06] /.test(`${status} `) ||
+          headers.has('transfer-encoding') ||
+          !Number.isSafeInteger(size) ||
+          size < 0 ||
+          !asked(status!, headers, size)
+        ) {
           finish('ask-sdk');
           return false;
         }

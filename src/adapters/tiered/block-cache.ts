@@ -420,6 +420,10 @@ export class BlockCache {
         }
         const write = file.write(pending, at);
         object.writes.add(write);
+        // written (or failed): the chunks' memory serves the next GETs
+        const chunks = pending;
+        const giveBack = () => this.store.giveBack(chunks);
+        write.then(giveBack, giveBack);
         const upTo = reached === end ? first + count : Math.floor(reached / object.blockSize);
         const before = written;
         written = write

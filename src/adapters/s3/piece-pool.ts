@@ -1,0 +1,37 @@
+// Buffers for the pieces of a ranged GET's body, used again once the caller has written them: a piece is
+// copied out of its connection's reads' buffer (read into again at once) into one of these. Fresh memory
+// for every piece cost more than the copy: 1.7-1.9 ms a MiB of page faults on this VM (a cold read of a
+// 64 MiB object through the S3 mount, BENCHMARKS.md session 28), where a buffer used again is already
+// faulted in. A buffer the caller never gives back is the garbage collector's, as any other.
+
+export class PiecePool {
+  private readonly free: Buffer[] = [];
+  /** the memories of the buffers lent and not given back: only those are taken back, once each */
+  private readonly lent = new WeakSet<ArrayBuffer>();
+
+  constructor(
+    /** the size of each buffer: the largest piece */
+    readonly size: number,
+    /** how many free buffers are kept at most */
+    private readonly keep: number,
+  ) {}
+
+  /** A copy of `piece` (at most `size` bytes) in a buffer of the pool. */
+  copy(piece: Uint8Array): Buffer {
+    if (piece.length > this.size) return Buffer.from(piece);
+    const buffer = this.free.pop() ?? Buffer.allocUnsafeSlow(this.size);
+    this.lent.add(buffer.buffer as ArrayBuffer);
+    buffer.set(piece);
+    return buffer.subarray(0, piece.length);
+  }
+
+  /** The pieces `copy` gave (or views of them) are no longer used by anyone: their buffers serve again. */
+  giveBack(pieces: readonly Uint8Array[]): void {
+    for (const piece of pieces) {
+      const memory = piece.buffer as ArrayBuffer;
+      if (!this.lent.has(memory)) continue;
+      this.lent.delete(memory);
+      if (this.free.length < this.keep) this.free.push(Buffer.from(memory, 0, this.size));
+    }
+  }
+}
