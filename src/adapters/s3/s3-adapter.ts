@@ -5,7 +5,7 @@
 // emptiness then deletes the marker. Symlinks, hard links, special files and extended attributes are not
 // kept (EOPNOTSUPP). Lookups and listings are answered from the listing cache (listing-cache.ts) while it
 // is fresh.
-import { storageError } from '../../ground/errors.js';
+import { storageError, traceless } from '../../ground/errors.js';
 import type { SetTime } from '../../io/engine.js';
 import type { FsStats } from '../../io/native.js';
 import type { Adapter, DirEntry, DirNode, EntryStat, FileNode, NodeKind, OpenFlags, RenameMode, XattrNode } from '../adapter.js';
@@ -87,8 +87,13 @@ export class S3Dir extends XattrsOf implements DirNode {
     return this.prefix + keyOfName(name);
   }
 
+  /** The object store's name of entry `name`, as errors give it. */
+  private pathOf(name: string): string {
+    return `s3://${this.store.bucket}/${this.keyOf(name)}`;
+  }
+
   private fail(code: string, what: string, name: string): never {
-    throw storageError(code, what, { path: `s3://${this.store.bucket}/${this.keyOf(name)}` });
+    throw storageError(code, what, { path: this.pathOf(name) });
   }
 
   /** What `name` is, from this directory's cached listing (a HEAD where `purpose` needs one), else from the bucket. */
@@ -148,7 +153,8 @@ export class S3Dir extends XattrsOf implements DirNode {
       );
     }
     const found = await this.find(name);
-    if (found.kind === 'none') this.fail('ENOENT', 'no such file or directory', name);
+    // a hot answer (the LOOKUP before every create), not a failure: no stack trace
+    if (found.kind === 'none') throw traceless(() => storageError('ENOENT', 'no such file or directory', { path: this.pathOf(name) }));
     return this.statOf(found, this.keyOf(name));
   }
 
