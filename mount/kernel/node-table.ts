@@ -53,8 +53,11 @@ export const fileName = (file: FileId): string => `inode ${file.ino}${file.born 
 
 export interface Node {
   readonly id: number;
-  /** the inode number in the backing store (0n for the root, which is never looked up) */
-  readonly ino: bigint;
+  /**
+   * the inode number in the backing store (0n for the root, which is never looked up); where numbers come
+   * from names (NodeTable's identityByName), the number its name has now
+   */
+  ino: bigint;
   /** its birth time (0n where unknown) */
   readonly born: bigint;
   /** the node's names, oldest first; empty once every name was unlinked */
@@ -95,6 +98,12 @@ export class NodeTable {
     private readonly names?: KnownNames,
     private readonly keepForgotten = 0,
     private readonly dropped: (node: Node) => void = () => {},
+    /**
+     * the backing's inode numbers are made from names (S3: a key's hash): a name is its file, whatever
+     * number it has now (a rename of it or of a directory above gives it another), and two names are never
+     * one file (no hard links), even where their numbers meet (a new file at a renamed one's old name)
+     */
+    private readonly identityByName = false,
   ) {
     this.nodes.set(this.root.id, this.root);
   }
@@ -137,12 +146,14 @@ export class NodeTable {
     let node = this.byName.get(key);
     // a node the name gave before, which is not the unnamed node being named, is stale (the file it stood
     // for went beside the mount; without birth times its inode number may be the new file's)
-    if (node && (unnamed ? node !== unnamed : !sameFile(node, file))) {
+    if (node && (unnamed ? node !== unnamed : !this.identityByName && !sameFile(node, file))) {
       this.unlinked(parent, name);
       node = undefined;
     }
+    // the number a rename gave the name's file (identityByName)
+    if (node && this.identityByName) node.ino = file.ino;
     if (!node) {
-      node = unnamed ?? this.byIno.get(file.ino);
+      node = unnamed ?? (this.identityByName ? undefined : this.byIno.get(file.ino));
       if (node && !sameFile(node, file)) node = undefined;
       // a forgotten node is reached by its own names only (see above)
       if (node && this.forgotten.has(node) && this.letGo(node)) node = undefined;
@@ -150,7 +161,7 @@ export class NodeTable {
         node = { id: this.nextId++, ino: file.ino, born: file.born, links: [], lookups: 0 };
         this.nodes.set(node.id, node);
       }
-      if (node.links.length === 0) this.byIno.set(file.ino, node);
+      if (node.links.length === 0 && !this.identityByName) this.byIno.set(file.ino, node);
       node.links.push({ parent, name });
       this.byName.set(key, node);
     }

@@ -285,7 +285,7 @@ export class KernelOps {
       this.lostName.set(node, performance.now());
       this.nodeGone(node);
     };
-    this.nodes = new NodeTable(gone, this.knownNames(names), names ? KEEP_FORGOTTEN : 0, dropped);
+    this.nodes = new NodeTable(gone, this.knownNames(names), names ? KEEP_FORGOTTEN : 0, dropped, options.inodesFromNames === true);
   }
 
   /**
@@ -385,9 +385,12 @@ export class KernelOps {
     return { ino: stat.ino, born: this.options.inodesFromNames ? 0n : stat.birthtimeNs };
   }
 
-  /** Whether `stat` describes node `node`'s file. */
+  /**
+   * Whether `stat` describes node `node`'s file. Where inode numbers come from names (S3), a node's path is
+   * its file, whatever number a rename gave it (the table's identityByName).
+   */
   private isNode(node: Node, stat: Stat): boolean {
-    return sameFile(node, this.fileOf(stat));
+    return this.options.inodesFromNames === true || sameFile(node, this.fileOf(stat));
   }
 
   private entry(node: Node, stat: EntryStat): Buffer {

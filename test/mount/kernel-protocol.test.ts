@@ -112,6 +112,26 @@ test('NodeTable: a file with the inode number of a known node but another birth 
   t.end();
 });
 
+test('NodeTable: where inode numbers come from names (S3), a renamed file keeps its node under its new number, and a new file with its old number is not a link of it', (t) => {
+  const nodes = new NodeTable(undefined, undefined, 0, undefined, true);
+  const dir = nodes.lookedUp(nodes.root, 'd', fid(10n));
+  const f = nodes.lookedUp(dir, 'f', fid(11n));
+  nodes.renamed(nodes.root, 'd', nodes.root, 'e');
+  t.equal(nodes.lookedUp(nodes.root, 'e', fid(20n)), dir, 'the renamed directory under its new number: its node');
+  t.equal(nodes.lookedUp(dir, 'f', fid(21n)), f, 'a file in it, whose key changed with it: its node');
+  t.equal(f.ino, 21n, 'which has the new number');
+  const d2 = nodes.lookedUp(nodes.root, 'd', fid(10n));
+  t.notEqual(d2, dir, 'a directory made at the old name, with the old number: a new node');
+  const f2 = nodes.lookedUp(d2, 'f', fid(11n));
+  t.notEqual(f2, f, 'a file in it with the old number of the renamed one: a new node');
+  t.deepEqual([nodes.path(f), nodes.path(f2), f.links.length], ['e/f', 'd/f', 1], 'each with its own name, none a link of the other');
+  const plain = new NodeTable();
+  const g = plain.lookedUp(plain.root, 'g', fid(30n));
+  t.equal(plain.lookedUp(plain.root, 'g2', fid(30n)), g, 'numbers not from names: the same number under another name is a hard link');
+  t.notEqual(plain.lookedUp(plain.root, 'g', fid(31n)), g, 'and a name with another number another file');
+  t.end();
+});
+
 test('NodeTable: a file made without a name (O_TMPFILE) is its own node until LINK names it, even over a stale name', (t) => {
   const nodes = new NodeTable();
   const stale = nodes.lookedUp(nodes.root, 'n', fid(50n)); // a name whose file went beside the mount

@@ -132,7 +132,7 @@ export function mountDirs(t: test.Test, owner?: number): { top: string; backing:
 
 /** Stops a mount process (SIGTERM, then SIGKILL and a lazy unmount if it hangs). */
 /** One line of `persistfs stats --json` of the mount at `mnt`: its requests by kind, and its data path's counters. */
-export function statsOf(mnt: string): { ops: Record<string, { count: number }>; dataPath?: Record<string, number> } {
+export function statsOf(mnt: string): { ops: Record<string, { count: number; errors?: number }>; dataPath?: Record<string, number> } {
   const run = spawnSync(process.execPath, [CLI, 'stats', mnt, '--count', '1', '--json'], { encoding: 'utf8', timeout: 60_000 });
   return JSON.parse(run.stdout.trim().split('\n')[0]!);
 }

@@ -212,6 +212,28 @@ test('s3 mount: a file open for reading, renamed (or its directory) before a byt
   t.equal(m.sh('ls; ls e').trim().split('\n').join(' '), 'e moved.bin in.bin', 'the names are the new ones');
 });
 
+test('s3 mount: a renamed file (or one in a renamed directory) is the same node: no ESTALE at its next open or stat; a file made later at its old name is another file', async (t) => {
+  const m = await s3Mount(t);
+  m.sh('echo one > a && mkdir d && echo two > d/f && cat a d/f > /dev/null');
+  const errors = () => {
+    const ops = statsOf(m.mnt).ops;
+    return (ops.open?.errors ?? 0) + (ops.getattr?.errors ?? 0) + (ops.lookup?.errors ?? 0);
+  };
+  const before = errors();
+  // inode numbers come from keys here: a rename gives the file another, which the mount follows
+  const inoA = m.sh('stat -c %i a').trim();
+  t.equal(m.sh('mv a b && cat b && stat -c %s b'), 'one\n4\n', 'the renamed file reads and stats');
+  t.equal(m.sh('mv d e && cat e/f && stat -c %s e/f'), 'two\n4\n', 'a file of a renamed directory reads and stats');
+  t.equal(errors(), before, 'no request failed (an ESTALE made the kernel look the name up again)');
+  // the old names again: new files, not the renamed ones under another name
+  m.sh('echo three > a && mkdir d && echo four > d/f');
+  t.equal(m.sh('cat a b d/f e/f'), 'three\none\nfour\ntwo\n', 'old names and new names hold their own bytes');
+  t.equal(m.sh('stat -c %h a b d/f e/f'), '1\n1\n1\n1\n', 'one link each');
+  const inos = m.sh('stat -c %i a b d/f e/f').trim().split('\n');
+  t.equal(new Set(inos).size, 4, `four inode numbers (${inos.join(' ')})`);
+  t.equal(inos[0], inoA, "the new 'a' has the number the old one had (made from its key)");
+});
+
 test('s3 mount: unmount waits for the uploads due; a remount of the same cache serves them', async (t) => {
   const m = await s3Mount(t);
   m.sh('for i in $(seq 1 20); do head -c 5000 /dev/urandom > f$i; done');
