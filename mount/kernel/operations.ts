@@ -472,7 +472,10 @@ export class KernelOps {
   private stillTrue(parent: Node, name: string, stat: EntryStat | undefined, seen: Seen): boolean {
     if (!stat) return this.noRenameSince(seen);
     const known = this.nodes.at(parent, name);
-    if (known) return this.isNode(known, stat);
+    // where numbers come from names (S3) a stat always "finds" the node the name has now: it says nothing of
+    // when it was taken (a stat of a file a rename has since replaced there would give its node the old
+    // file's attributes), so it is judged as one of an unknown name
+    if (known && !this.options.inodesFromNames) return this.isNode(known, stat);
     return this.noRenameSince(seen) && this.unchangedSince(parent, seen);
   }
 

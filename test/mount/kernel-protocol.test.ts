@@ -1,6 +1,8 @@
 // The kernel transport's pieces without a mount: request decoding (malformed requests are ProtocolErrors,
 // never crashes), INIT negotiation, the node table (lookup counts, forget, rename of a subtree, unlink),
 // the reply encodings, and the LSEEK and COPY_FILE_RANGE(_64) bodies and replies.
+import { createHash } from 'node:crypto';
+
 import test from 'tape';
 
 import { InitError, negotiate } from '../../mount/kernel/init.js';
@@ -130,6 +132,69 @@ test('NodeTable: where inode numbers come from names (S3), a renamed file keeps 
   t.equal(plain.lookedUp(plain.root, 'g2', fid(30n)), g, 'numbers not from names: the same number under another name is a hard link');
   t.notEqual(plain.lookedUp(plain.root, 'g', fid(31n)), g, 'and a name with another number another file');
   t.end();
+});
+
+test('KernelOps, numbers from names (S3): a LOOKUP whose stat was taken before a rename over the name is taken again, not answered with the replaced file', async (t) => {
+  // a backing whose inode numbers are its paths' hashes, each object's size its content; `holding` makes
+  // calls' answers wait (each call done at once, its answer given when released), in a chosen order
+  const inoOf = (path: string): bigint => BigInt(`0x${createHash('sha1').update(path).digest('hex').slice(0, 12)}`);
+  const sizes = new Map([
+    ['t2', 111],
+    ['tmp', 222],
+  ]);
+  const held: Array<() => void> = [];
+  let holding = false;
+  const later = <T>(work: () => T): Promise<T> => {
+    const done = work();
+    return holding ? new Promise<T>((resolve) => held.push(() => resolve(done))) : Promise.resolve(done);
+  };
+  const fileStat = (path: string, size: number) =>
+    ({
+      ino: inoOf(path),
+      size,
+      blocks: 0,
+      mode: 0o100644,
+      nlink: 1,
+      uid: 0,
+      gid: 0,
+      blksize: 4096,
+      atimeNs: 0n,
+      mtimeNs: 0n,
+      ctimeNs: 0n,
+      birthtimeNs: 0n,
+      kind: 'file',
+    }) as unknown as EntryStat;
+  const posix = {
+    stat: async (path: string) => {
+      const size = await later(() => sizes.get(path));
+      if (size === undefined) throw new StorageError('ENOENT', `no ${path}`);
+      return fileStat(path, size);
+    },
+    rename: (from: string, to: string) =>
+      later(() => {
+        sizes.set(to, sizes.get(from)!);
+        sizes.delete(from);
+      }),
+  } as unknown as PosixFs;
+  const ops = new KernelOps(posix, { attrTimeout: 1, entryTimeout: 1, xattr: false, inodesFromNames: true }).table();
+  let unique = 100;
+  const call = (opcode: number, body: Buffer) => ops.get(opcode)!(decodeRequest(raw(opcode, body, unique++, 1))) as Promise<Buffer>;
+  const names = (...parts: string[]) => Buffer.from(parts.map((part) => `${part}\0`).join(''));
+  await call(Opcode.LOOKUP, names('t2'));
+  const tmp = (await call(Opcode.LOOKUP, names('tmp'))).readBigUInt64LE(0);
+  holding = true;
+  const lookup = call(Opcode.LOOKUP, names('t2')); // its stat sees the old t2 (111 bytes)...
+  const newdir = Buffer.alloc(8);
+  newdir.writeBigUInt64LE(1n);
+  const rename = call(Opcode.RENAME, Buffer.concat([newdir, names('tmp', 't2')])); // ...t2 is tmp's object now, answered first
+  holding = false;
+  held[1]!();
+  await rename;
+  held[0]!();
+  const entry = await lookup;
+  t.equal(entry.readBigUInt64LE(0), tmp, "the name's node: the renamed one");
+  // fuse_entry_out: nodeid, generation, entry_valid, attr_valid, their nsecs (40 bytes), then fuse_attr (ino, size, ...)
+  t.equal(Number(entry.readBigUInt64LE(48)), 222, "with the renamed file's size, not the replaced one's");
 });
 
 test('NodeTable: a file made without a name (O_TMPFILE) is its own node until LINK names it, even over a stale name', (t) => {

@@ -16,9 +16,13 @@ export class PiecePool {
     private readonly keep: number,
   ) {}
 
-  /** A copy of `piece` (at most `size` bytes) in a buffer of the pool. */
+  /**
+   * A copy of `piece`: in a buffer of the pool when it is at least a quarter of `size` (and at most `size`),
+   * else of its own size (a buffer of the pool for each small read, 8 KiB on a real network, would count
+   * up to 32 times the bytes held against the heap's external memory).
+   */
   copy(piece: Uint8Array): Buffer {
-    if (piece.length > this.size) return Buffer.from(piece);
+    if (piece.length > this.size || piece.length * 4 < this.size) return Buffer.from(piece);
     const buffer = this.free.pop() ?? Buffer.allocUnsafeSlow(this.size);
     this.lent.add(buffer.buffer as ArrayBuffer);
     buffer.set(piece);
