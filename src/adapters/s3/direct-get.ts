@@ -210,15 +210,14 @@ export class DirectGet {
           path: `s3://${this.bucket}/${key}`,
           hint: 'check that the S3 service is up and reachable, then try again',
         });
-      /** Whether the answer is the one asked for: the whole object (200), or a 206 of the range from its first byte. */
-      const asked = (status: string, headers: Map<string, string>, size: number): boolean => {
-        if (range === undefined) return status.includes(' 200');
+      /** Whether a 206 holds the range asked for: from its first byte, `size` bytes, no more than asked. */
+      const holdsRange = (asked: ByteRange, headers: Map<string, string>, size: number): boolean => {
         const [first, last] =
           /^bytes (\d+)-(\d+)\//
             .exec(headers.get('content-range') ?? '')
             ?.slice(1)
             .map(Number) ?? [];
-        return status.includes(' 206') && first === range.offset && last === first + size - 1 && size >= 1 && size <= range.length;
+        return first === asked.offset && last === first + size - 1 && size >= 1 && size <= asked.length;
       };
       const onAbort = () => finish(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
       /** The body's bytes in `piece`; false when the GET is over. */
@@ -254,12 +253,14 @@ export class DirectGet {
         const [status, ...fields] = text.split('\r\n');
         const headers = new Map(fields.map((field) => [field.slice(0, field.indexOf(':')).trim().toLowerCase(), field.slice(field.indexOf(':') + 1).trim()]));
         const size = Number(headers.get('content-length'));
+        // the answer asked for: the whole object (200), or the range (206)
+        const code = /^HTTP\/1\.[01] (\d{3}) /.exec(`${status} `)?.[1];
         if (
-          !/^HTTP\/1\.[01] 20[06] /.test(`${status} `) ||
+          code !== (range === undefined ? '200' : '206') ||
           headers.has('transfer-encoding') ||
           !Number.isSafeInteger(size) ||
           size < 0 ||
-          !asked(status!, headers, size)
+          (range !== undefined && !holdsRange(range, headers, size))
         ) {
           finish('ask-sdk');
           return false;
