@@ -9,6 +9,34 @@ export const DEFAULT_TRANSPORT: Transport = 'kernel';
 export const PASSTHROUGH_NEEDS = '--passthrough needs --transport kernel, root, and no --writeback-cache (the kernel takes one or the other)';
 
 /**
+ * FUSE passthrough, as a mount takes it: 'on' (asked for: the kernel reads and writes open files' backing
+ * files itself), 'prefer' (the same where the kernel offers it at INIT, else the writeback cache), 'off'.
+ */
+export type PassthroughMode = 'on' | 'prefer' | 'off';
+
+/**
+ * Passthrough and the writeback cache for these options. Unless chosen, an s3:// mount served by the kernel
+ * transport as root prefers passthrough: its open files are whole local copies in the cache directory, and
+ * with passthrough dd's writes reach them in one copy (the writeback cache makes two more, through the
+ * kernel's page cache and the mount) and reads of cached files are local reads. A local mount keeps the
+ * writeback cache unless passthrough is asked for.
+ */
+export function cacheModes(options: { transport?: Transport; writebackCache?: boolean; passthrough?: boolean; backing: string; root: boolean }): {
+  passthrough: PassthroughMode;
+  writebackCache: boolean;
+} {
+  const kernel = (options.transport ?? DEFAULT_TRANSPORT) === 'kernel';
+  const passthrough: PassthroughMode =
+    options.passthrough === true
+      ? 'on'
+      : options.passthrough === undefined && kernel && options.root && options.writebackCache !== true && options.backing.startsWith('s3://')
+        ? 'prefer'
+        : 'off';
+  // with 'prefer', the writeback cache is what the mount falls back on where the kernel has no passthrough
+  return { passthrough, writebackCache: options.writebackCache ?? (kernel && passthrough !== 'on') };
+}
+
+/**
  * What is wrong with these options taken together, found before anything is touched (the command line
  * says it as a usage error), or undefined. `cacheDir`: the local directory in front of a bucket, if given.
  */

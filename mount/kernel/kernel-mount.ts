@@ -15,6 +15,7 @@ import { native, type NativeFuseSession } from '../../src/io/native.js';
 import { errnoOf } from '../errno.js';
 import type { PosixFs } from '../posix-fs.js';
 import type { FuseUringMode } from '../fuse-glue.js';
+import type { PassthroughMode } from '../transports.js';
 import { dataPathTotals, OpStats, type StatsSnapshot } from '../stats.js';
 import type { NativeAccess } from '../../src/adapters/adapter.js';
 import { storageError } from '../../src/ground/errors.js';
@@ -54,7 +55,8 @@ export interface KernelMountOptions extends KernelOpsOptions {
   debug: boolean;
   nativeDataPath?: boolean;
   fuseUring?: FuseUringMode;
-  passthrough?: boolean;
+  /** 'prefer': passthrough where the kernel offers it at INIT, else the writeback cache (if asked) */
+  passthrough?: PassthroughMode;
   /** mounted read-only: MS_RDONLY as root, ro through fusermount3 */
   readOnly?: boolean;
 }
@@ -313,6 +315,7 @@ export class KernelMount {
       const { reply, agreed } = negotiate(request, { ...this.options, uring });
       this.ops.agreed(agreed.flags);
       this.logger.debug({ minor: agreed.minor, flags: agreed.flags.toString(16) }, 'FUSE INIT agreed');
+      if (agreed.flags & InitFlag.PASSTHROUGH) this.logger.info("FUSE passthrough: the kernel reads and writes open files' backing files itself");
       this.reply(request, 0, reply);
       if (agreed.flags & InitFlag.OVER_IO_URING) this.session.registerUring();
     } catch (error) {
