@@ -17,16 +17,19 @@ export interface Attributes {
 
 export const nowNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
 
+/** Our process's user and group, the owner of what we make and of objects that name none (asked once: a system call each) */
+const OWN_UID = process.getuid?.() ?? 0;
+const OWN_GID = process.getgid?.() ?? 0;
+
 export function newAttributes(mode: number): Attributes {
   const t = nowNs();
-  return { mode: mode & 0o7777, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, mtimeNs: t, atimeNs: t };
+  return { mode: mode & 0o7777, uid: OWN_UID, gid: OWN_GID, mtimeNs: t, atimeNs: t };
 }
 
 function decimal(value: string | undefined, fallback: number): number {
   return value !== undefined && /^\d+$/.test(value) ? Number(value) : fallback;
 }
 
-/** The attributes stored in `metadata`; what is missing comes from `kind`'s defaults and `lastModified`. */
 /** A time kept in nanoseconds (ours), else in seconds (s3fs: whole; rclone: with a fraction), else `fallback`. */
 function timeOf(nanos: string | undefined, seconds: string | undefined, fallback: bigint): bigint {
   if (nanos !== undefined && /^-?\d{1,22}$/.test(nanos)) return BigInt(nanos);
@@ -37,12 +40,13 @@ function timeOf(nanos: string | undefined, seconds: string | undefined, fallback
   return match[1]!.startsWith('-') ? whole - fraction : whole + fraction;
 }
 
+/** The attributes stored in `metadata`; what is missing comes from `kind`'s defaults and `lastModified`. */
 export function attributesOf(metadata: ObjectMetadata, kind: EntryKind, lastModified: Date): Attributes {
   const modified = timeOf(metadata['mtime-ns'], metadata.mtime, BigInt(lastModified.getTime()) * 1_000_000n);
   return {
     mode: decimal(metadata.mode, kind === 'directory' ? 0o755 : 0o644) & 0o7777,
-    uid: decimal(metadata.uid, process.getuid?.() ?? 0),
-    gid: decimal(metadata.gid, process.getgid?.() ?? 0),
+    uid: decimal(metadata.uid, OWN_UID),
+    gid: decimal(metadata.gid, OWN_GID),
     mtimeNs: modified,
     atimeNs: timeOf(metadata['atime-ns'], metadata.atime, modified),
   };
