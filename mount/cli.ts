@@ -185,7 +185,7 @@ await yargs(args)
         .option('writeback-cache', {
           type: 'boolean',
           describe:
-            'kernel transport: the kernel gathers writes in its page cache (fewer, larger requests; written on fsync, close or memory pressure). On by default where passthrough is not used; --no-writeback-cache: each write(2) reaches the storage before it returns',
+            'kernel transport: the kernel gathers writes in its page cache (fewer, larger requests; written on fsync, close or memory pressure). On by default (not with --passthrough); --no-writeback-cache: each write(2) reaches the storage before it returns',
         })
         .option('native-data-path', {
           type: 'boolean',
@@ -201,8 +201,9 @@ await yargs(args)
         })
         .option('passthrough', {
           type: 'boolean',
+          default: false,
           describe:
-            "kernel transport, as root: the kernel reads and writes regular files' backing files itself (FUSE passthrough, Linux 6.9+; not with --writeback-cache). Default: on for s3:// as root where the kernel offers it (else the writeback cache), off for a local directory",
+            "kernel transport, as root: the kernel reads and writes regular files' backing files itself (FUSE passthrough, Linux 6.9+; not with --writeback-cache)",
         })
         .option('cache-dir', { type: 'string', describe: 'for an s3://bucket/prefix backing: the local directory in front of the bucket (must exist)' })
         .options(S3_LOCATION)

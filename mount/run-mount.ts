@@ -15,7 +15,7 @@ import { checkFuseDevice, checkFuseUring, checkMountPaths, mountedType } from '.
 import { PosixFs } from './posix-fs.js';
 import { serveStats, statsSocketPath, type StatsServer } from './stats.js';
 
-import { cacheModes, DEFAULT_TRANSPORT, mountOptionsProblem, PASSTHROUGH_NEEDS, type Transport } from './transports.js';
+import { DEFAULT_TRANSPORT, mountOptionsProblem, PASSTHROUGH_NEEDS, type Transport } from './transports.js';
 
 export { DEFAULT_TRANSPORT, TRANSPORTS, type Transport } from './transports.js';
 export { mountOptionsProblem } from './transports.js';
@@ -44,7 +44,8 @@ export async function runMount(options: RunMountOptions): Promise<void> {
   const problem = mountOptionsProblem({ ...options, cacheDir: options.remote?.tiered.cacheDir });
   if (problem !== undefined) throw new StorageError('EINVAL', `EINVAL: ${problem}`);
   if (options.passthrough && process.getuid?.() !== 0) throw new StorageError('EINVAL', `EINVAL: ${PASSTHROUGH_NEEDS}`);
-  const modes = cacheModes({ ...options, transport, root: process.getuid?.() === 0 });
+  // the writeback cache by default where there is one, and passthrough was not chosen instead
+  options = { ...options, writebackCache: options.writebackCache ?? (transport === 'kernel' && !options.passthrough) };
   await checkFuseDevice();
   if (options.fuseUring === 'on') await checkFuseUring();
   const remote = options.backing.startsWith('s3://');
@@ -68,8 +69,8 @@ export async function runMount(options: RunMountOptions): Promise<void> {
   const fuse =
     transport === 'kernel'
       ? // a bucket's inode numbers are its keys' hashes: a rename gives a file another one
-        new KernelMount(paths.mountpoint, paths.backing, posix, { ...options, ...modes, inodesFromNames: remote, posixAcl }, logger)
-      : new FuseMount(paths.mountpoint, paths.backing, posix, { ...options, writebackCache: modes.writebackCache }, logger);
+        new KernelMount(paths.mountpoint, paths.backing, posix, { ...options, inodesFromNames: remote, posixAcl }, logger)
+      : new FuseMount(paths.mountpoint, paths.backing, posix, options, logger);
   try {
     await fuse.mount();
   } catch (error) {

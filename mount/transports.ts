@@ -6,35 +6,14 @@ export const TRANSPORTS: readonly Transport[] = ['fuse-native', 'kernel'];
 /** Our own FUSE server; fuse-native (libfuse 2) stays as the second transport (README, "Transports"). */
 export const DEFAULT_TRANSPORT: Transport = 'kernel';
 
+/**
+ * Why an s3:// mount serves its files without FUSE passthrough: its uploads follow what it sees of a file
+ * (RELEASE, FSYNC, sizes), and with passthrough it would see too little (BENCHMARKS.md, "Session 29").
+ */
+export const PASSTHROUGH_NOT_ON_S3 =
+  "--passthrough is not offered on s3://: the kernel would write a file's local copy without the mount (a memory map's writes after close would never be uploaded, and a writer could be handed a reader's older copy); the mount's native data path serves s3:// files";
+
 export const PASSTHROUGH_NEEDS = '--passthrough needs --transport kernel, root, and no --writeback-cache (the kernel takes one or the other)';
-
-/**
- * FUSE passthrough, as a mount takes it: 'on' (asked for: the kernel reads and writes open files' backing
- * files itself), 'prefer' (the same where the kernel offers it at INIT, else the writeback cache), 'off'.
- */
-export type PassthroughMode = 'on' | 'prefer' | 'off';
-
-/**
- * Passthrough and the writeback cache for these options. Unless chosen, an s3:// mount served by the kernel
- * transport as root prefers passthrough: its open files are whole local copies in the cache directory, and
- * with passthrough dd's writes reach them in one copy (the writeback cache makes two more, through the
- * kernel's page cache and the mount) and reads of cached files are local reads. A local mount keeps the
- * writeback cache unless passthrough is asked for.
- */
-export function cacheModes(options: { transport?: Transport; writebackCache?: boolean; passthrough?: boolean; backing: string; root: boolean }): {
-  passthrough: PassthroughMode;
-  writebackCache: boolean;
-} {
-  const kernel = (options.transport ?? DEFAULT_TRANSPORT) === 'kernel';
-  const passthrough: PassthroughMode =
-    options.passthrough === true
-      ? 'on'
-      : options.passthrough === undefined && kernel && options.root && options.writebackCache !== true && options.backing.startsWith('s3://')
-        ? 'prefer'
-        : 'off';
-  // with 'prefer', the writeback cache is what the mount falls back on where the kernel has no passthrough
-  return { passthrough, writebackCache: options.writebackCache ?? (kernel && passthrough !== 'on') };
-}
 
 /**
  * What is wrong with these options taken together, found before anything is touched (the command line
@@ -53,6 +32,7 @@ export function mountOptionsProblem(options: {
   if (options.passthrough && (!kernel || options.writebackCache === true)) return PASSTHROUGH_NEEDS;
   if (options.fuseUring === 'on' && !kernel) return '--fuse-uring on needs --transport kernel';
   const remote = options.backing.startsWith('s3://');
+  if (remote && options.passthrough) return PASSTHROUGH_NOT_ON_S3;
   if (remote && options.cacheDir === undefined) return 'mounting s3://bucket/prefix needs --cache-dir (a local directory in front of the bucket)';
   if (!remote && options.cacheDir !== undefined) return '--cache-dir is for an s3://bucket/prefix backing; a local backing directory needs none';
   return undefined;

@@ -16,11 +16,9 @@
 //   them with SETATTR. A small random write then costs no request at all until it is written back.
 // - OVER_IO_URING, when offered and our queues are ready (--fuse-uring): requests come through one
 //   io_uring queue per CPU (native/src/fuse/uring-queue.h) instead of read(2) on /dev/fuse.
-// - PASSTHROUGH, when asked (--passthrough, root), or preferred (s3:// as root: transports.ts cacheModes)
-//   and offered: reads and writes of regular files go from the kernel straight to the storage's backing
-//   file; max_stack_depth 1 (the backing file system is not stacked). The kernel takes it only without the
-//   writeback cache: preferred and offered, it replaces the writeback cache; preferred and not offered,
-//   the writeback cache stays.
+// - PASSTHROUGH, when asked (--passthrough, root): reads and writes of regular files go from the kernel
+//   straight to the storage's backing file; max_stack_depth 1 (the backing file system is not stacked).
+//   The kernel takes it only without the writeback cache.
 // - POSIX_ACL, when the backing keeps POSIX ACLs and we serve extended attributes (run-mount.ts): the
 //   kernel then checks a file's ACL (system.posix_acl_access, asked by GETXATTR and cached) besides its
 //   mode bits, as for a local file system; the backing file system keeps the mode and the ACL's mask in
@@ -33,7 +31,6 @@
 // Left out for now:
 // - EXPORT_SUPPORT: no NFS export (no lookups of "." and "..").
 // - POSIX_LOCKS / FLOCK_LOCKS: the kernel then keeps locks local to the mount, which is what we want.
-import type { PassthroughMode } from '../transports.js';
 import type { Request } from './request.js';
 import { initIn } from './request.js';
 import { FUSE_KERNEL_MINOR_VERSION, FUSE_KERNEL_VERSION, InitFlag, MAX_PAGES, MAX_WRITE, Size } from './protocol.js';
@@ -70,18 +67,16 @@ export function offersUring(request: Request): boolean {
 /** The answer to INIT, and what was agreed. */
 export function negotiate(
   request: Request,
-  options: { writebackCache?: boolean; uring?: boolean; passthrough?: PassthroughMode; posixAcl?: boolean } = {},
+  options: { writebackCache?: boolean; uring?: boolean; passthrough?: boolean; posixAcl?: boolean } = {},
 ): { reply: Buffer; agreed: Negotiated } {
   const init = initIn(request);
   if (init.major !== FUSE_KERNEL_VERSION) throw new InitError(`the kernel speaks FUSE ${init.major}.${init.minor}; persistfs speaks 7.x`);
   if (init.minor < 28) throw new InitError(`the kernel speaks FUSE 7.${init.minor}; persistfs needs 7.28 or later`);
   const offered = init.flags & InitFlag.INIT_EXT ? init.flags : init.flags & 0xffff_ffffn;
-  const passthrough =
-    (options.passthrough === 'on' && !options.writebackCache) || (options.passthrough === 'prefer' && (offered & InitFlag.PASSTHROUGH) !== 0n);
   const asked =
-    (options.writebackCache && !passthrough ? InitFlag.WRITEBACK_CACHE : 0n) |
+    (options.writebackCache ? InitFlag.WRITEBACK_CACHE : 0n) |
     (options.uring ? InitFlag.OVER_IO_URING : 0n) |
-    (passthrough ? InitFlag.PASSTHROUGH : 0n) |
+    (options.passthrough && !options.writebackCache ? InitFlag.PASSTHROUGH : 0n) |
     // POSIX_ACL only with SETXATTR_EXT (7.33): without it an ACL set by a caller outside the file's group
     // could not drop its set-group-ID bit, and the backing (set by root) would keep it
     (options.posixAcl && offered & InitFlag.SETXATTR_EXT ? InitFlag.POSIX_ACL | InitFlag.SETXATTR_EXT | InitFlag.DONT_MASK : 0n);

@@ -15,7 +15,6 @@ import { native, type NativeFuseSession } from '../../src/io/native.js';
 import { errnoOf } from '../errno.js';
 import type { PosixFs } from '../posix-fs.js';
 import type { FuseUringMode } from '../fuse-glue.js';
-import type { PassthroughMode } from '../transports.js';
 import { dataPathTotals, OpStats, type StatsSnapshot } from '../stats.js';
 import type { NativeAccess } from '../../src/adapters/adapter.js';
 import { storageError } from '../../src/ground/errors.js';
@@ -55,8 +54,7 @@ export interface KernelMountOptions extends KernelOpsOptions {
   debug: boolean;
   nativeDataPath?: boolean;
   fuseUring?: FuseUringMode;
-  /** 'prefer': passthrough where the kernel offers it at INIT, else the writeback cache (if asked) */
-  passthrough?: PassthroughMode;
+  passthrough?: boolean;
   /** mounted read-only: MS_RDONLY as root, ro through fusermount3 */
   readOnly?: boolean;
 }

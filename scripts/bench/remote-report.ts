@@ -160,6 +160,5 @@ export function remoteNotes(settings: RemoteSettings): string[] {
     "remote: persistfs/<peer> ratios are speeds: > 1.00x means persistfs was faster (for rows in seconds, the peer's time over persistfs')",
     'remote: times are wall clock as the shell saw them; "upload done" is polled with HeadObject (every 50 ms) or ListObjectsV2 (every 100 ms) after the command returned, and counted from the command\'s start',
     'remote: rclone mount --vfs-cache-mode full uploads a closed file after --vfs-write-back (5 s by default); s3fs (defaults, no use_cache) uploads at fsync and close; persistfs (write-back) uploads once no file has closed for --write-back-delay (1 s by default; at most 5 s after the first close), durable locally at fsync (rclone does not fsync its cache file at fsync)',
-    "remote: persistfs runs with its defaults as root: FUSE passthrough where the kernel offers it (the kernel reads and writes open files' local copies), else the writeback cache; rclone and s3fs without the kernel's writeback cache (their defaults)",
   ];
 }

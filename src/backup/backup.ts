@@ -12,6 +12,7 @@ import { toStorageError } from '../ground/errors.js';
 import { MULTIPART_THRESHOLD, type ObjectStore } from '../adapters/s3/object-store.js';
 import { BlobStore, changed } from './blob-store.js';
 import { type ContentHash, type Digest, digestBytes, hashFile } from './content-hash.js';
+import { FileBuffers } from './file-buffers.js';
 import { backupId, type Entry, type FileEntry, listBackups, type Manifest, MANIFEST_FORMAT, manifestKey, readManifest, writeManifest } from './manifest.js';
 import { forEachLimited } from './pool.js';
 import { listTree, statRoot, type TreeItem } from './source-tree.js';
@@ -65,20 +66,33 @@ export const DEFAULT_CONCURRENCY = 4;
  * it, to be sent as they are (blob-store.ts says why no MD5); a larger one streams, hashed for its ETags
  * too (and streams again if it is sent).
  */
-async function hashItem(item: TreeItem & { entry: FileEntry }): Promise<{ hash: ContentHash; bytes?: undefined } | { hash: Digest; bytes: Buffer }> {
+async function hashItem(
+  item: TreeItem & { entry: FileEntry },
+  buffers: FileBuffers,
+): Promise<{ hash: ContentHash; bytes?: undefined } | { hash: Digest; bytes: Buffer }> {
   const read = async () => {
     if (item.entry.size >= MULTIPART_THRESHOLD) return { hash: await hashFile(item.location) };
-    const bytes = await fs.readFile(item.location);
-    return { hash: digestBytes(bytes), bytes };
+    const file = await fs.open(item.location, 'r');
+    try {
+      const bytes = await buffers.read(file);
+      return { hash: digestBytes(bytes), bytes };
+    } finally {
+      await file.close();
+    }
   };
   const hashed = await read().catch((error: unknown) => {
     throw toStorageError(error, 'read', item.entry.path);
   });
   const { hash } = hashed;
-  const after = await fs.lstat(item.location, { bigint: true }).catch((error: unknown) => {
-    throw toStorageError(error, 'lstat', item.entry.path);
-  });
-  if (hash.size !== item.entry.size || Number(after.size) !== item.entry.size || String(after.mtimeNs) !== item.entry.mtimeNs) throw changed(item.entry.path);
+  try {
+    const after = await fs.lstat(item.location, { bigint: true }).catch((error: unknown) => {
+      throw toStorageError(error, 'lstat', item.entry.path);
+    });
+    if (hash.size !== item.entry.size || Number(after.size) !== item.entry.size || String(after.mtimeNs) !== item.entry.mtimeNs) throw changed(item.entry.path);
+  } catch (error) {
+    if (hashed.bytes !== undefined) buffers.give(hashed.bytes);
+    throw error;
+  }
   return hashed;
 }
 
@@ -130,7 +144,10 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
   let bytesSkipped = 0;
   let filesUnread = 0;
   const progress = (path: string) => options.onProgress?.(done, total, path);
-  await forEachLimited(files, options.concurrency ?? DEFAULT_CONCURRENCY, async (item) => {
+  const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
+  // whole files under the multipart threshold are read into buffers kept for the next ones
+  const buffers = new FileBuffers(concurrency, MULTIPART_THRESHOLD - 1);
+  await forEachLimited(files, concurrency, async (item) => {
     const { entry } = item;
     progress(entry.path);
     // as the newest backup had it (path, size, mtime) and its blob whole in the store: not read again
@@ -144,16 +161,21 @@ export async function runBackup(options: BackupOptions): Promise<BackupResult> {
       progress(entry.path);
       return;
     }
-    const hashed = await hashItem(item);
+    const hashed = await hashItem(item, buffers);
     const onBytes = (count: number) => {
       done += count;
       bytesSent += count;
       progress(entry.path);
     };
-    const stored =
-      hashed.bytes === undefined
-        ? await blobs.ensure(hashed.hash, item.location, entry.path, onBytes)
-        : await blobs.ensureBytes(hashed.hash, hashed.bytes, onBytes);
+    let stored: Awaited<ReturnType<BlobStore['ensure']>>;
+    if (hashed.bytes === undefined) stored = await blobs.ensure(hashed.hash, item.location, entry.path, onBytes);
+    else {
+      try {
+        stored = await blobs.ensureBytes(hashed.hash, hashed.bytes, onBytes);
+      } finally {
+        buffers.give(hashed.bytes);
+      }
+    }
     entry.sha256 = hashed.hash.sha256;
     entry.etags = stored.etags;
     if (stored.sent) blobsSent++;

@@ -70,6 +70,11 @@ test('a usage error is one line and where to read more, exit status 2', (t) => {
       'see persistfs mount --help',
     ],
     [['mount', '/tmp', '/nonexistent-mnt', '--passthrough', '--writeback-cache'], /--passthrough needs --transport kernel/, 'see persistfs mount --help'],
+    [
+      ['mount', 's3://b/p', '/nonexistent-mnt', '--cache-dir', '/tmp', '--passthrough'],
+      /--passthrough is not offered on s3:\/\/: the kernel would write a file's local copy without the mount/,
+      'see persistfs mount --help',
+    ],
   ] as Array<[string[], RegExp, string]>) {
     const run = persistfs(...args);
     const lines = run.stderr.trim().split('\n');

@@ -135,6 +135,18 @@ test('kernel transport: --fuse-uring on refuses to mount where FUSE over io_urin
   t.deepEqual(fs.readdirSync(backing), [], 'and leaves nothing in the backing directory');
 });
 
+test('kernel transport, --passthrough: a file opened while it is held open without passthrough (set-user-ID then) is served, not failed (EIO)', async (t) => {
+  if (process.getuid?.() !== 0) {
+    t.skip('passthrough needs root');
+    return;
+  }
+  const m = await withMount(t, 'io_uring', ['--transport', 'kernel', '--passthrough']);
+  m.sh('echo data > s && chmod 4755 s');
+  // the first open is not passed through (set-user-ID); the kernel takes all opens of an inode one way
+  t.equal(m.sh('exec 3<s; chmod 755 s; cat s; echo more >> s; exec 3<&-; cat s'), 'data\ndata\nmore\n', 'cat and an append while it is held');
+  t.equal(m.sh('cat s'), 'data\nmore\n', 'and passed through once it is not');
+});
+
 test('kernel transport: --passthrough with --writeback-cache is refused (the kernel takes one or the other)', async (t) => {
   const { backing, mnt } = mountDirs(t);
   const { child, log } = startMountProcess(backing, mnt, ['--transport', 'kernel', '--passthrough', '--writeback-cache']);

@@ -87,23 +87,6 @@ test('INIT: the flags we want among those offered, 1 MiB requests, the smaller m
   noExt.writeUInt32LE(Number(0xffffffffn & ~InitFlag.SETXATTR_EXT), 12);
   const old = negotiate(decodeRequest(raw(Opcode.INIT, noExt)), { posixAcl: true }).agreed.flags;
   t.notOk(old & (InitFlag.POSIX_ACL | InitFlag.DONT_MASK), 'a kernel without SETXATTR_EXT: no POSIX_ACL (a set-group-ID bit could not be dropped)');
-  const agree = (request: Buffer, options: Parameters<typeof negotiate>[1]) => negotiate(decodeRequest(raw(Opcode.INIT, request)), options).agreed.flags;
-  const both = (flags: bigint) => [(flags & InitFlag.PASSTHROUGH) !== 0n, (flags & InitFlag.WRITEBACK_CACHE) !== 0n];
-  t.same(both(agree(body, { passthrough: 'prefer', writebackCache: true })), [true, false], 'passthrough preferred and offered: it, not the writeback cache');
-  const noPassthrough = Buffer.from(body);
-  noPassthrough.writeUInt32LE(Number((0xffff_ffff_0000_0000n & ~InitFlag.PASSTHROUGH) >> 32n), 16);
-  t.same(
-    both(agree(noPassthrough, { passthrough: 'prefer', writebackCache: true })),
-    [false, true],
-    'passthrough preferred and not offered: the writeback cache',
-  );
-  t.same(both(agree(body, { passthrough: 'on' })), [true, false], 'passthrough asked for: it');
-  t.same(
-    both(agree(body, { passthrough: 'on', writebackCache: true })),
-    [false, true],
-    'asked for with the writeback cache: not (runMount refuses that pair first)',
-  );
-  t.same(both(agree(body, { passthrough: 'off', writebackCache: true })), [false, true], 'passthrough off: the writeback cache');
   t.equal(reply.readUInt32LE(20), 1048576, 'max_write 1 MiB');
   t.equal(reply.readUInt16LE(28), 256, 'max_pages 256');
   t.equal(reply.readUInt32LE(24), 1, 'nanosecond time granularity');

@@ -28,12 +28,6 @@ interface S3Mount {
   log(): string;
 }
 
-/**
- * Arguments every mount of this file gets: none (as root, passthrough where the kernel offers it), or
- * those s3-mount-writeback.test.ts sets (the writeback cache, as a mount that is not root has it).
- */
-const MODE_ARGS = (process.env.PERSISTFS_TEST_S3_MOUNT_ARGS ?? '').split(' ').filter((arg) => arg !== '');
-
 async function s3Mount(t: test.Test, extra: string[] = [], prefix = freshPrefix('mnt'), cache?: string): Promise<S3Mount> {
   const cluster = await ceph();
   const top = fs.mkdtempSync(path.join(os.tmpdir(), 'persistfs-s3mount-'));
@@ -44,14 +38,7 @@ async function s3Mount(t: test.Test, extra: string[] = [], prefix = freshPrefix(
   // the mount process takes its credentials where the AWS tools do
   process.env.AWS_ACCESS_KEY_ID = cluster.accessKeyId;
   process.env.AWS_SECRET_ACCESS_KEY = cluster.secretAccessKey;
-  const { child, log } = startMountProcess(`s3://${cluster.bucket}/${prefix}`, mnt, [
-    '--cache-dir',
-    cacheDir,
-    '--endpoint',
-    cluster.endpoint,
-    ...MODE_ARGS,
-    ...extra,
-  ]);
+  const { child, log } = startMountProcess(`s3://${cluster.bucket}/${prefix}`, mnt, ['--cache-dir', cacheDir, '--endpoint', cluster.endpoint, ...extra]);
   const client = cluster.client();
   let stopped = false;
   const stop = async () => {
@@ -175,59 +162,8 @@ test('s3 mount: an fsync records the upload durably before it returns (the data 
   }
 });
 
-test('s3 mount: as root, passthrough where the kernel offers it: dd writes the local copy without the mount, and it is uploaded', async (t) => {
-  if (process.getuid?.() !== 0 || MODE_ARGS.length > 0) {
-    t.skip('passthrough needs root and the default mode');
-    return;
-  }
-  // an object put before the mount lists its directory (one put later is not seen within --dir-cache-time)
-  const prefix = freshPrefix('pt');
-  const cluster = await ceph();
-  const client = cluster.client();
-  for (const name of ['cold.bin', 'held.bin']) {
-    await client.send(new PutObjectCommand({ Bucket: cluster.bucket, Key: `${prefix}${name}`, Body: randomBytes(16 * 2 ** 20) }));
-  }
-  client.destroy();
-  const m = await s3Mount(t, ['--log-level', 'info'], prefix);
-  m.sh('dd if=/dev/urandom of=big.bin bs=1M count=8 conv=fsync status=none && cp big.bin again.bin && echo tail >> again.bin');
-  const again = fs.readFileSync(path.join(m.mnt, 'again.bin'));
-  t.equal(again.length, 8 * 2 ** 20 + 5, 'cp and an append through the mount');
-  t.ok((await uploaded(m.client, m.cluster.bucket, `${m.prefix}again.bin`, again))?.equals(again), 'uploaded, every byte');
-  // a cold reader open (its handle reads blocks as they come, not the local copy) while a writer opens
-  const mixed = m.sh(
-    '(dd if=cold.bin of=/dev/null bs=64k status=none 2>&1 && echo read) & r=$!; sleep 0.05; ' +
-      'printf X | dd of=cold.bin bs=1 seek=5 conv=notrunc status=none && echo written; wait $r; ' +
-      'exec 3>>cold.bin; printf Y >&3; echo "$(head -c 6 cold.bin | tail -c 1)$(tail -c 1 cold.bin)"; exec 3>&-',
-  );
-  t.same(
-    mixed
-      .split('\n')
-      .filter((line) => line !== '')
-      .sort(),
-    ['XY', 'read', 'written'],
-    'a cold reader and a writer of one file at once; then a reader while it is open for writing',
-  );
-  // the kernel takes an inode's opens all with passthrough or all without while any is open (else EIO)
-  t.equal(
-    m.sh(
-      'exec 3<held.bin; head -c 1 <&3 > /dev/null; printf Z | dd of=held.bin bs=1 seek=6 conv=notrunc status=none; head -c 7 held.bin | tail -c 1; exec 3<&-',
-    ),
-    'Z',
-    'a file opened for writing while a reader of its blocks (no passthrough) holds it open',
-  );
-  await m.stop();
-  if (!/FUSE passthrough/.test(m.log())) {
-    t.comment(`this kernel (${os.release()}) offers no passthrough: the writeback cache served`);
-    return;
-  }
-  const native = /"native":\{"native":true,.*?"bytesWritten":(\d+),/.exec(m.log());
-  t.equal(native?.[1], '1', "no write reached the mount but the byte written beside the reader's open: the kernel wrote the local copies");
-  t.doesNotMatch(m.log(), /passthrough refused/, 'every file got its backing file');
-});
-
 test('s3 mount: a large file written starts the writeback of its local copy before its fsync', async (t) => {
-  // the data path's writes: without passthrough (which leaves the writes to the kernel)
-  const m = await s3Mount(t, ['--log-level', 'info', '--no-passthrough']);
+  const m = await s3Mount(t, ['--log-level', 'info']);
   m.sh('dd if=/dev/urandom of=big.bin bs=1M count=8 conv=fsync status=none && head -c 100000 /dev/urandom > small.bin');
   await m.stop();
   const native = /"native":\{"native":true,.*?"bytesWritten":(\d+),.*?"writebacks":(\d+)/.exec(m.log());
