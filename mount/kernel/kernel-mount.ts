@@ -314,6 +314,10 @@ export class KernelMount {
       this.ops.agreed(agreed.flags);
       this.logger.debug({ minor: agreed.minor, flags: agreed.flags.toString(16) }, 'FUSE INIT agreed');
       if (agreed.flags & InitFlag.PASSTHROUGH) this.logger.info("FUSE passthrough: the kernel reads and writes open files' backing files itself");
+      else if (this.options.passthrough === true && !this.options.writebackCache)
+        this.logger.warn(
+          '--passthrough: this kernel does not offer FUSE passthrough (Linux 6.9+ built with CONFIG_FUSE_PASSTHROUGH): files are served through the mount, without the writeback cache',
+        );
       this.reply(request, 0, reply);
       if (agreed.flags & InitFlag.OVER_IO_URING) this.session.registerUring();
     } catch (error) {
