@@ -203,7 +203,7 @@ await yargs(args)
           type: 'boolean',
           default: false,
           describe:
-            "kernel transport, as root: the kernel reads and writes regular files' backing files itself (FUSE passthrough, Linux 6.9+; not with --writeback-cache)",
+            "kernel transport, as root: the kernel reads and writes regular files' backing files itself (FUSE passthrough, Linux 6.9+; not with --writeback-cache, not on s3://)",
         })
         .option('cache-dir', { type: 'string', describe: 'for an s3://bucket/prefix backing: the local directory in front of the bucket (must exist)' })
         .options(S3_LOCATION)

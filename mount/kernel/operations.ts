@@ -947,8 +947,8 @@ export class KernelOps {
     // mount (root), which keeps them, where a write by another user must remove them (HANDLE_KILLPRIV_V2).
     const privileged = privilegeBits(this.posix.openedStat(fh).mode) !== 0;
     // A file still being filled is not either: the kernel would read its holes as zeros. Nor one the kernel
-    // has open without passthrough (a reader of a file being filled, on s3://): it takes an inode's opens
-    // all one way or all the other while any is open, and fails the open (EIO) that breaks the rule.
+    // has open without passthrough (set-user-ID when that open was made): it takes an inode's opens all one
+    // way or all the other while any is open, and fails the open (EIO) that breaks the rule.
     const openWithout = [...handles].some((other) => other !== fh && !this.passedThrough.has(other));
     if (access && access.filling === undefined && this.passthrough && !openWithout && (!privileged || this.backings.has(node))) {
       const backing = this.backingOf(node, access.fd);

@@ -4,7 +4,11 @@
 // backup reads every new file whole once (a few at a time) before it sends it.
 import type { FileHandle } from 'node:fs/promises';
 
-/** A buffer's size is a multiple of this (a 4 KiB file and a 3 MiB one share sizes as little as that). */
+/**
+ * Every buffer has one size, the largest file read this way rounded up to a multiple of this. Only the
+ * pages files fill are touched; they stay with the buffer until the pool goes (at the end of a backup):
+ * at most `keep` buffers as large as the largest file each held.
+ */
 const GRAIN = 1024 * 1024;
 
 export class FileBuffers {
