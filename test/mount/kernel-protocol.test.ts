@@ -87,6 +87,15 @@ test('INIT: the flags we want among those offered, 1 MiB requests, the smaller m
   noExt.writeUInt32LE(Number(0xffffffffn & ~InitFlag.SETXATTR_EXT), 12);
   const old = negotiate(decodeRequest(raw(Opcode.INIT, noExt)), { posixAcl: true }).agreed.flags;
   t.notOk(old & (InitFlag.POSIX_ACL | InitFlag.DONT_MASK), 'a kernel without SETXATTR_EXT: no POSIX_ACL (a set-group-ID bit could not be dropped)');
+  const both = (flags: bigint) => [(flags & InitFlag.PASSTHROUGH) !== 0n, (flags & InitFlag.WRITEBACK_CACHE) !== 0n];
+  const agree = (options: Parameters<typeof negotiate>[1]) => negotiate(decodeRequest(raw(Opcode.INIT, body)), options).agreed.flags;
+  t.same(both(agree({ passthrough: true })), [true, false], 'passthrough asked for: agreed, with its max_stack_depth');
+  t.same(
+    both(agree({ passthrough: true, writebackCache: true })),
+    [false, true],
+    'with the writeback cache: that, not passthrough (runMount refuses the pair first)',
+  );
+  t.equal(negotiate(decodeRequest(raw(Opcode.INIT, body)), { passthrough: true }).reply.readUInt32LE(36), 1, 'max_stack_depth 1 with passthrough');
   t.equal(reply.readUInt32LE(20), 1048576, 'max_write 1 MiB');
   t.equal(reply.readUInt16LE(28), 256, 'max_pages 256');
   t.equal(reply.readUInt32LE(24), 1, 'nanosecond time granularity');
