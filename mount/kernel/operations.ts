@@ -1019,9 +1019,16 @@ export class KernelOps {
           throw error;
         }
       }
-      const reply = this.opened(request.nodeid, fh);
-      if (flags & O.TRUNC && openFlags & OPEN_KILL_SUIDGID) await this.killPrivileges(request.nodeid, fh);
-      return reply;
+      if (flags & O.TRUNC && openFlags & OPEN_KILL_SUIDGID) {
+        try {
+          await this.killPrivileges(request.nodeid, fh);
+        } catch (error) {
+          await this.posix.release(fh);
+          throw error;
+        }
+      }
+      // recorded once nothing can fail: a handle of a failed OPEN gets no RELEASE
+      return this.opened(request.nodeid, fh);
     } finally {
       const left = this.opening.get(node.id)! - 1;
       if (left > 0) this.opening.set(node.id, left);
