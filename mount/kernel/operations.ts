@@ -949,8 +949,8 @@ export class KernelOps {
     // A file still being filled is not either: the kernel would read its holes as zeros. Nor one the kernel
     // has open without passthrough (set-user-ID when that open was made): it takes an inode's opens all one
     // way or all the other while any is open, and fails the open (EIO) that breaks the rule.
-    const openWithout = [...handles].some((other) => other !== fh && !this.passedThrough.has(other));
-    if (access && access.filling === undefined && this.passthrough && !openWithout && (!privileged || this.backings.has(node))) {
+    const openWithout = (): boolean => [...handles].some((other) => other !== fh && !this.passedThrough.has(other));
+    if (access && access.filling === undefined && this.passthrough && (!privileged || this.backings.has(node)) && !openWithout()) {
       const backing = this.backingOf(node, access.fd);
       if (backing !== undefined) {
         backing.handles.add(fh);

@@ -4,6 +4,8 @@
 // backup reads every new file whole once (a few at a time) before it sends it.
 import type { FileHandle } from 'node:fs/promises';
 
+import { PiecePool } from '../adapters/s3/piece-pool.js';
+
 /**
  * Every buffer has one size, the largest file read this way rounded up to a multiple of this. Only the
  * pages files fill are touched; they stay with the buffer until the pool goes (at the end of a backup):
@@ -12,13 +14,13 @@ import type { FileHandle } from 'node:fs/promises';
 const GRAIN = 1024 * 1024;
 
 export class FileBuffers {
-  private readonly free: Buffer[] = [];
+  private readonly pool: PiecePool;
 
   /** `keep`: buffers kept for reuse at most (what is read at once); `largest`: the largest file read this way */
-  constructor(
-    private readonly keep: number,
-    private readonly largest: number,
-  ) {}
+  constructor(keep: number, largest: number) {
+    // one size for all: the largest file read this way, + 1 byte to see one that grew, rounded up to GRAIN
+    this.pool = new PiecePool(Math.ceil((largest + 1) / GRAIN) * GRAIN, keep);
+  }
 
   /**
    * The bytes of `file` from its start, as many as a buffer holds (more than `largest`: a file larger
@@ -26,7 +28,7 @@ export class FileBuffers {
    * give it back (give) once they are used.
    */
   async read(file: FileHandle): Promise<Buffer> {
-    const buffer = this.take();
+    const buffer = this.pool.take();
     let length = 0;
     try {
       while (length < buffer.length) {
@@ -41,18 +43,8 @@ export class FileBuffers {
     return buffer.subarray(0, length);
   }
 
-  /** Takes back the buffer of bytes that `read` gave (a view of it). */
+  /** Takes back the buffer of bytes that `read` gave (a view of it; anything else, or a second time, is ignored). */
   give(bytes: Buffer): void {
-    if (bytes.buffer.byteLength !== this.size() || this.free.length >= this.keep) return;
-    this.free.push(Buffer.from(bytes.buffer, 0, bytes.buffer.byteLength));
-  }
-
-  /** One size for all: the largest file read this way, + 1 byte to see one that grew, rounded up to GRAIN. */
-  private size(): number {
-    return Math.ceil((this.largest + 1) / GRAIN) * GRAIN;
-  }
-
-  private take(): Buffer {
-    return this.free.pop() ?? Buffer.allocUnsafeSlow(this.size());
+    this.pool.giveBack([bytes]);
   }
 }

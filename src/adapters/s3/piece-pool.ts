@@ -2,7 +2,8 @@
 // copied out of its connection's reads' buffer (read into again at once) into one of these. Fresh memory
 // for every piece cost more than the copy: 1.7-1.9 ms a MiB of page faults on this VM (a cold read of a
 // 64 MiB object through the S3 mount, BENCHMARKS.md session 28), where a buffer used again is already
-// faulted in. A buffer the caller never gives back is the garbage collector's, as any other.
+// faulted in. A buffer the caller never gives back is the garbage collector's, as any other. The backup's
+// whole-file reads take its buffers too (src/backup/file-buffers.ts).
 
 export class PiecePool {
   private readonly free: Buffer[] = [];
@@ -23,13 +24,19 @@ export class PiecePool {
    */
   copy(piece: Uint8Array): Buffer {
     if (piece.length > this.size || piece.length * 4 < this.size) return Buffer.from(piece);
-    const buffer = this.free.pop() ?? Buffer.allocUnsafeSlow(this.size);
-    this.lent.add(buffer.buffer as ArrayBuffer);
+    const buffer = this.take();
     buffer.set(piece);
     return buffer.subarray(0, piece.length);
   }
 
-  /** The pieces `copy` gave (or views of them) are no longer used by anyone: their buffers serve again. */
+  /** A buffer of the pool (`size` bytes), lent until it is given back (giveBack). */
+  take(): Buffer {
+    const buffer = this.free.pop() ?? Buffer.allocUnsafeSlow(this.size);
+    this.lent.add(buffer.buffer as ArrayBuffer);
+    return buffer;
+  }
+
+  /** The pieces `copy` or `take` gave (or views of them) are no longer used by anyone: their buffers serve again. */
   giveBack(pieces: readonly Uint8Array[]): void {
     for (const piece of pieces) {
       const memory = piece.buffer as ArrayBuffer;
