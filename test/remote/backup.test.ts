@@ -413,8 +413,10 @@ function recordRequests(store: ObjectStore): SeenRequest[] {
     { step: 'deserialize', name: 'recordRequests' },
   );
   store.onDirectHead = (key) => seen.push({ command: 'HeadObjectCommand', key, contentSha256: undefined, expect: undefined });
-  store.onDirectPut = (key, headers) =>
-    seen.push({ command: 'PutObjectCommand', key, contentSha256: headers['x-amz-content-sha256'], expect: headers.Expect ?? headers.expect });
+  store.onDirectPut = (key, phase, headers) => {
+    if (phase === 'sent')
+      seen.push({ command: 'PutObjectCommand', key, contentSha256: headers['x-amz-content-sha256'], expect: headers.Expect ?? headers.expect });
+  };
   return seen;
 }
 

@@ -144,15 +144,20 @@ export function countCommands(store: ObjectStore): CommandCounts {
     { step: 'initialize', name: `countCommands${Math.random()}` },
   );
   store.onDirectHead = () => add(counts.sent, 'HeadObject', 1);
-  // ranged GETs without the SDK (the block cache's fetches) count as the SDK's GetObject would
-  store.onDirectRange = (_key, phase) => {
+  // a request sent without the SDK counts as the SDK's command would, from when it is sent to when it ended
+  const phases = (name: string) => (phase: 'sent' | 'ended') => {
     if (phase === 'ended') {
-      add(counts.inFlight, 'GetObject', -1);
+      add(counts.inFlight, name, -1);
       return;
     }
-    add(counts.sent, 'GetObject', 1);
-    add(counts.inFlight, 'GetObject', 1);
-    counts.maxInFlight.set('GetObject', Math.max(counts.maxInFlight.get('GetObject') ?? 0, counts.inFlight.get('GetObject')!));
+    add(counts.sent, name, 1);
+    add(counts.inFlight, name, 1);
+    counts.maxInFlight.set(name, Math.max(counts.maxInFlight.get(name) ?? 0, counts.inFlight.get(name)!));
   };
+  // ranged GETs (the block cache's fetches); PUTs of content in memory (a file uploaded whole, a directory's marker)
+  const gets = phases('GetObject');
+  const puts = phases('PutObject');
+  store.onDirectRange = (_key, phase) => gets(phase);
+  store.onDirectPut = (_key, phase) => puts(phase);
   return counts;
 }

@@ -1,8 +1,9 @@
-// ObjectStore.put of content whose SHA-256 the caller gives (a backup's blob; src/adapters/s3/direct-put.ts),
-// against a local HTTP server playing the object store: it goes without the SDK's middleware, signed with
-// that SHA-256 as its payload hash, over kept-alive connections, and resolves with the ETag answered; any
-// answer but a 200 with an ETag is sent again through the SDK (whose error then is the one thrown); a PUT
-// with metadata, or without the SHA-256, is the SDK's as before.
+// ObjectStore.put of content held in memory (src/adapters/s3/direct-put.ts), against a local HTTP server
+// playing the object store: it goes without the SDK's middleware, signed with the SHA-256 the caller gives
+// (a backup's blob) or one computed (a file the mount uploads) as its payload hash, its metadata as signed
+// x-amz-meta-* headers, over kept-alive connections, and resolves with the ETag answered; any answer but a
+// 200 with an ETag is sent again through the SDK (whose error then is the one thrown); metadata that does
+// not go into a header as it is goes through the SDK.
 import { createHash } from 'node:crypto';
 import type http from 'node:http';
 
@@ -77,7 +78,7 @@ test('put with its SHA-256: without the SDK, signed with that payload hash, over
   t.equal(new Set(seen.map((request) => request.socket)).size, 1, 'one connection for the three');
 });
 
-test('put with its SHA-256: an answer but 200 is sent again through the SDK; its failure is the one thrown; metadata or no SHA-256: the SDK', async (t) => {
+test('put with its SHA-256: an answer but 200 is sent again through the SDK; its failure is the one thrown', async (t) => {
   const retried = await serve(t, (index) => (index === 0 ? 500 : 200));
   const body = Buffer.from('content');
   t.equal(await retried.store.put('p/blobs/x', body, body.length, {}, sha256(body)), md5(body), 'a 500, then the SDK: its ETag');
@@ -91,12 +92,38 @@ test('put with its SHA-256: an answer but 200 is sent again through the SDK; its
   const error = await failing.store.put('p/blobs/y', body, body.length, {}, sha256(body)).catch((failure: unknown) => failure);
   t.ok(error instanceof StorageError && error.code === 'EIO', `always 500: EIO (${(error as Error).message})`);
   t.ok(failing.seen.length >= 2 && !bySdk(failing.seen[0]!) && bySdk(failing.seen.at(-1)!), 'the last request by the SDK');
-  const plain = await serve(t, () => 200);
-  await plain.store.put('p/m', body, body.length, { mode: '644' }, sha256(body));
-  await plain.store.put('p/n', body, body.length, {});
+});
+
+test('put with metadata: signed x-amz-meta-* headers without the SDK, the SHA-256 computed when not given', async (t) => {
+  const { store, seen } = await serve(t, () => 200);
+  const body = Buffer.from('a file the mount uploads');
+  const metadata = { mode: '33188', uid: '0', 'mtime-ns': '1764806400123456789' };
+  t.equal(await store.put('p/d/f', body, body.length, metadata), md5(body), 'the ETag answered');
+  const [request] = seen;
+  t.ok(request !== undefined && !bySdk(request), 'not by the SDK');
+  t.equal(request?.headers['x-amz-content-sha256'], sha256(body), 'signed with the SHA-256 of the body, computed');
   t.deepEqual(
-    plain.seen.map((request) => bySdk(request)),
-    [true, true],
-    'with metadata, or without the SHA-256: the SDK',
+    [request?.headers['x-amz-meta-mode'], request?.headers['x-amz-meta-uid'], request?.headers['x-amz-meta-mtime-ns']],
+    ['33188', '0', '1764806400123456789'],
+    'the metadata as headers',
+  );
+  t.match(String(request?.headers.authorization), /SignedHeaders=[^,]*x-amz-meta-mode;x-amz-meta-mtime-ns;x-amz-meta-uid/, 'the metadata signed');
+  t.ok(request?.body.equals(body), 'the body whole');
+});
+
+test('put with metadata a header would change (not printable ASCII, spaces at an end, an odd name): the SDK', async (t) => {
+  const { store, seen } = await serve(t, () => 200);
+  const body = Buffer.from('x');
+  const odd: Array<Record<string, string>> = [{ note: 'café' }, { note: ' padded ' }, { note: 'line\nbreak' }, { 'a name': '1' }];
+  for (const metadata of odd) {
+    await store.put(`p/${Object.keys(metadata)[0]}`, body, body.length, metadata).catch(() => undefined);
+  }
+  t.equal(seen.length > 0 && seen.every((request) => bySdk(request)), true, `every one by the SDK (${seen.length} requests)`);
+  const direct = await serve(t, () => 200);
+  await direct.store.put('p/ok', body, body.length, { empty: '', inner: 'two words' });
+  t.deepEqual(
+    direct.seen.map((request) => [bySdk(request), request.headers['x-amz-meta-empty'], request.headers['x-amz-meta-inner']]),
+    [[false, '', 'two words']],
+    'an empty value, spaces inside: direct, as they are',
   );
 });

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import test from 'tape';
 
+import type { S3Adapter } from '../../src/adapters/s3/s3-adapter.js';
 import { openStorage, type Storage } from '../../src/index.js';
 import { bytes, rejection } from '../helpers.js';
 import { ceph, freshPrefix } from './ceph.js';
@@ -34,6 +35,8 @@ async function content(client: S3Client, bucket: string, key: string): Promise<B
 
 test('s3: a directory is a marker object, a file an object; an empty directory stays visible', async (t) => {
   const { storage, client, bucket, prefix } = await s3Storage(t);
+  const direct: string[] = [];
+  (storage.adapter as S3Adapter).store.onDirectPut = (key, phase) => phase === 'sent' && direct.push(key);
   const logs = await storage.root.createDirectory('logs');
   await (await logs.flushWrite('a.log', bytes('alpha'))).close();
   await storage.root.createDirectory('empty');
@@ -53,6 +56,12 @@ test('s3: a directory is a marker object, a file an object; an empty directory s
   await storage.root.setEntryPermission('empty', 0o700);
   const marker = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: `${prefix}empty/` }));
   t.equal(marker.Metadata?.mode, String(0o40700), "a directory's mode on its marker");
+  t.equal(head.Metadata?.['mtime-ns'], String((await storage.stat('logs/a.log')).mtimeNs), 'the mtime to the nanosecond');
+  t.deepEqual(
+    direct.sort(),
+    ['empty/', 'empty/', 'logs/', 'logs/a.log'].map((key) => `${prefix}${key}`),
+    'each of these PUTs went without the SDK, its metadata in signed headers (direct-put.ts)',
+  );
 });
 
 test('s3: objects other tools wrote: default modes, and a prefix without a marker is a directory', async (t) => {

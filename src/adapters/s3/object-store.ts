@@ -1,6 +1,7 @@
 // The object store: the few S3 calls the remote adapters need, on the AWS SDK v3 client (it signs, retries
 // and streams), with every failure turned into a StorageError that names the bucket or key and says what to
 // check. Keys here are whole object keys (the adapter's prefix already applied).
+import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { Readable } from 'node:stream';
 
@@ -11,7 +12,7 @@ import { StorageError, storageError } from '../../ground/errors.js';
 import { getObject, headBucket, type ListPage, listPage } from './direct-calls.js';
 import { DirectGet, READ_BYTES } from './direct-get.js';
 import { DirectHead } from './direct-head.js';
-import { DirectPut } from './direct-put.js';
+import { DirectPut, sendableMetadata } from './direct-put.js';
 import { PathStyleSigner } from './path-style-signer.js';
 import { PiecePool } from './piece-pool.js';
 import type { ObjectHead, ObjectMetadata } from './object-head.js';
@@ -129,8 +130,8 @@ export class ObjectStore {
   onDirectHead: ((key: string) => void) | undefined;
   /** told of each ranged GET without the SDK (stream) when it is sent and when it ended, however it did */
   onDirectRange: ((key: string, phase: 'sent' | 'ended') => void) | undefined;
-  /** told of each PUT sent without the SDK, with its headers (as onDirectHead) */
-  onDirectPut: ((key: string, headers: Record<string, string>) => void) | undefined;
+  /** told of each PUT without the SDK when it is sent and when it ended, however it did, with its headers (as onDirectRange) */
+  onDirectPut: ((key: string, phase: 'sent' | 'ended', headers: Record<string, string>) => void) | undefined;
   /** told of each HeadBucket, ListObjectsV2 and GetObject answered without the SDK (direct-calls.ts; as onDirectHead) */
   onDirectCall: ((command: 'HeadBucket' | 'ListObjectsV2' | 'GetObject', key: string | undefined) => void) | undefined;
 
@@ -390,26 +391,34 @@ export class ObjectStore {
   /**
    * Stores `body` as `key` with `metadata`, whole: readers see the old object or the new one, never a part.
    * Large bodies go up in parts (one multipart upload, completed at the end). Resolves with the new ETag.
-   * `sha256` (hex), when the caller knows the SHA-256 of a body sent in one PUT, is sent as its signed payload
-   * hash (x-amz-content-sha256): the SDK does not hash the body again, and the store refuses a body that is
-   * not that content (EIO). Such a PUT without metadata goes without the SDK's middleware when the endpoint
-   * allows (direct-put.ts), through the SDK when that is not answered 200.
+   * A body sent in one PUT is signed with its SHA-256 as the payload hash (x-amz-content-sha256; `sha256`,
+   * hex, when the caller knows it, else computed here): the store refuses a body that is not that content
+   * (EIO). Such a PUT goes without the SDK's middleware when the endpoint allows and its metadata fits into
+   * headers as it is (direct-put.ts), through the SDK otherwise or when that is not answered 200.
    */
   async put(key: string, body: Uint8Array | Readable, size: number, metadata: ObjectMetadata, sha256?: string): Promise<string> {
     if (size < MULTIPART_THRESHOLD && !(body instanceof Readable)) {
+      // hashed here when the caller did not: a few microseconds a KiB, where the SDK's stack costs ~1.5 ms a request
+      const hash = sha256 ?? (this.directPut === undefined ? undefined : createHash('sha256').update(body).digest('hex'));
+      let sent: Record<string, string> | undefined;
       const direct =
-        sha256 !== undefined && this.directPut !== undefined && Object.keys(metadata).length === 0
-          ? await this.directPut.put(key, body, sha256, (headers) => this.onDirectPut?.(key, headers))
+        hash !== undefined && this.directPut !== undefined && sendableMetadata(metadata)
+          ? await this.directPut
+              .put(key, body, hash, metadata, (headers) => {
+                sent = headers;
+                this.onDirectPut?.(key, 'sent', headers);
+              })
+              .finally(() => sent && this.onDirectPut?.(key, 'ended', sent))
           : 'ask-sdk';
       if (direct !== 'ask-sdk') {
         this.observer?.stored(key, size, direct, metadata);
         return direct;
       }
       const command = new (clientS3().PutObjectCommand)({ Bucket: this.bucket, Key: key, Body: body, ContentLength: size, Metadata: metadata });
-      if (sha256 !== undefined) {
+      if (hash !== undefined) {
         command.middlewareStack.add(
           (next) => (args) => {
-            (args.request as { headers: Record<string, string> }).headers['x-amz-content-sha256'] = sha256;
+            (args.request as { headers: Record<string, string> }).headers['x-amz-content-sha256'] = hash;
             return next(args);
           },
           { step: 'build', name: 'persistfsContentSha256' },
