@@ -144,6 +144,7 @@ export function countCommands(store: ObjectStore): CommandCounts {
     { step: 'initialize', name: `countCommands${Math.random()}` },
   );
   store.onDirectHead = () => add(counts.sent, 'HeadObject', 1);
+  store.onDirectCall = (command) => add(counts.sent, command, 1);
   // a request sent without the SDK counts as the SDK's command would, from when it is sent to when it ended
   const phases = (name: string) => (phase: 'sent' | 'ended') => {
     if (phase === 'ended') {

@@ -1,4 +1,4 @@
-// The bucket's HEAD, ListObjectsV2 and the GET of a whole object without the SDK (src/adapters/s3/direct-calls.ts),
+// The bucket's HEAD, ListObjectsV2, the GET of a whole object and an object's DELETE without the SDK (src/adapters/s3/direct-calls.ts),
 // against a real Ceph radosgw: each answers what the SDK's command answers (keys that need encoding and
 // escaping in XML, common prefixes, several pages), with no command through the SDK; what the store refuses
 // (credentials, a missing bucket or object) still goes through the SDK, with its errors. And the commands a
@@ -119,6 +119,25 @@ test("object store: the bucket's HEAD and a whole object's GET without the SDK; 
   const missing = await observedStore(t, undefined, `${cluster.bucket}-missing`);
   await rejection(t, missing.store.checkBucket(), 'ENOENT', 'a missing bucket');
   await rejection(t, pages(missing.store, missing.prefix, ''), 'ENOENT', 'a listing of a missing bucket');
+});
+
+test("object store: an object's DELETE without the SDK (of a key there or not); refused credentials go through it", async (t) => {
+  const { cluster, prefix, store, sent, direct, client } = await observedStore(t);
+  await client.send(new PutObjectCommand({ Bucket: cluster.bucket, Key: `${prefix}gone soon/ünï`, Body: 'x' }));
+  await store.delete(`${prefix}gone soon/ünï`);
+  t.equal(await store.head(`${prefix}gone soon/ünï`), undefined, 'the object is gone');
+  await store.delete(`${prefix}never there`);
+  t.deepEqual(
+    direct.filter((command) => command === 'DeleteObject'),
+    ['DeleteObject', 'DeleteObject'],
+    'both DELETEs direct (a key not there is a success too)',
+  );
+  t.notOk(sent.includes('DeleteObjectCommand'), 'none through the SDK');
+  await client.send(new PutObjectCommand({ Bucket: cluster.bucket, Key: `${prefix}kept`, Body: 'x' }));
+  const refused = await observedStore(t, { accessKeyId: cluster.accessKeyId, secretAccessKey: 'not-the-secret' });
+  await rejection(t, refused.store.delete(`${prefix}kept`), 'EACCES', 'refused credentials: the DELETE fails');
+  t.deepEqual(refused.sent, ['DeleteObjectCommand'], 'through the SDK');
+  t.notEqual(await store.head(`${prefix}kept`), undefined, 'and the object is still there');
 });
 
 test('persistfs backup, backup --list and restore with an endpoint and the credentials in the environment: the SDK client is never loaded', async (t) => {

@@ -1,13 +1,14 @@
-// The bucket's HEAD, a page of ListObjectsV2 and the GET of a whole small object (a backup's manifest)
-// without the SDK's middleware stack, as direct-head.ts does for an object's HEAD: signed by the client's
-// own signer (path-style-signer.ts) and sent by the client's own HTTP handler, an answer read here (the
-// listing's XML read for its few fields, as the SDK's deserializer reads them). Together with the
-// direct HEAD and PUT they are every request a backup of files under the multipart threshold makes, so
-// such a backup (and a restore) never loads the SDK's client (sdk.ts). Only the answer that means success
-// is read here (200; for a GET, one with a Content-Length); anything else (an error, a 404, a redirect, a
-// refusal, a failure to connect) is 'ask-sdk' and the caller makes the same request through the SDK: its
-// retries, clock skew correction and error mapping (a missing bucket still ENOENT, refused credentials
-// EACCES).
+// The bucket's HEAD, a page of ListObjectsV2, the GET of a whole small object (a backup's manifest) and an
+// object's DELETE (each file `rm` removes through the mount) without the SDK's middleware stack, as
+// direct-head.ts does for an object's HEAD: signed by the client's own signer (path-style-signer.ts) and
+// sent by the client's own HTTP handler, an answer read here (the listing's XML read for its few fields, as
+// the SDK's deserializer reads them). Together with the direct HEAD and PUT they are every request a backup
+// of files under the multipart threshold makes, so such a backup (and a restore) never loads the SDK's
+// client (sdk.ts). Only the answer that means success is read here (200; for a GET, one with a
+// Content-Length; for a DELETE, 204 or 200); anything else (an error, a 404, a redirect, a refusal, a
+// failure to connect) is 'ask-sdk' and the caller makes the same request through the SDK: its retries,
+// clock skew correction and error mapping (a missing bucket still ENOENT, refused credentials EACCES). A
+// DELETE made twice (its answer lost, then the SDK's) leaves what one leaves: the key gone.
 import type { Readable } from 'node:stream';
 
 import type { PathStyleSigner, SignedRequest } from './path-style-signer.js';
@@ -141,6 +142,16 @@ export async function listPage(
 }
 
 /** The whole object `key` (one GET, no range), or 'ask-sdk'. */
+/** DeleteObject: true when the store answered 204 or 200 (the key is gone, whether it was there or not), else 'ask-sdk'. */
+export async function deleteObject(signer: PathStyleSigner, key: string): Promise<true | 'ask-sdk'> {
+  try {
+    const answer = await exchange(signer, await signer.sign('DELETE', key));
+    return answer.status === 204 || answer.status === 200 ? true : 'ask-sdk';
+  } catch {
+    return 'ask-sdk';
+  }
+}
+
 export async function getObject(signer: PathStyleSigner, key: string): Promise<Buffer | 'ask-sdk'> {
   try {
     const answer = await exchange(signer, await signer.sign('GET', key));

@@ -9,7 +9,7 @@ import type { GetObjectCommandOutput, S3Client as S3ClientType, S3ClientConfig }
 import type { Upload as UploadType } from '@aws-sdk/lib-storage';
 
 import { StorageError, storageError } from '../../ground/errors.js';
-import { getObject, headBucket, type ListPage, listPage } from './direct-calls.js';
+import { deleteObject, getObject, headBucket, type ListPage, listPage } from './direct-calls.js';
 import { DirectGet, READ_BYTES } from './direct-get.js';
 import { DirectHead } from './direct-head.js';
 import { DirectPut, sendableMetadata } from './direct-put.js';
@@ -132,8 +132,8 @@ export class ObjectStore {
   onDirectRange: ((key: string, phase: 'sent' | 'ended') => void) | undefined;
   /** told of each PUT without the SDK when it is sent and when it ended, however it did, with its headers (as onDirectRange) */
   onDirectPut: ((key: string, phase: 'sent' | 'ended', headers: Record<string, string>) => void) | undefined;
-  /** told of each HeadBucket, ListObjectsV2 and GetObject answered without the SDK (direct-calls.ts; as onDirectHead) */
-  onDirectCall: ((command: 'HeadBucket' | 'ListObjectsV2' | 'GetObject', key: string | undefined) => void) | undefined;
+  /** told of each HeadBucket, ListObjectsV2, GetObject and DeleteObject answered without the SDK (direct-calls.ts; as onDirectHead) */
+  onDirectCall: ((command: 'HeadBucket' | 'ListObjectsV2' | 'GetObject' | 'DeleteObject', key: string | undefined) => void) | undefined;
 
   constructor(readonly settings: S3Settings) {
     this.bucket = settings.bucket;
@@ -463,7 +463,8 @@ export class ObjectStore {
   }
 
   async delete(key: string): Promise<void> {
-    await this.call('DeleteObject', key, () => this.client.send(new (clientS3().DeleteObjectCommand)({ Bucket: this.bucket, Key: key })));
+    if (this.direct !== undefined && (await deleteObject(this.direct, key)) === true) this.onDirectCall?.('DeleteObject', key);
+    else await this.call('DeleteObject', key, () => this.client.send(new (clientS3().DeleteObjectCommand)({ Bucket: this.bucket, Key: key })));
     this.observer?.deleted(key);
   }
 

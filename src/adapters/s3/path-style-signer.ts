@@ -62,7 +62,7 @@ export class PathStyleSigner {
    * next time).
    */
   async sign(
-    method: 'GET' | 'HEAD' | 'PUT',
+    method: 'GET' | 'HEAD' | 'PUT' | 'DELETE',
     key: string | undefined,
     payload = 'UNSIGNED-PAYLOAD',
     headers: Record<string, string> = {},
