@@ -112,6 +112,7 @@ export class KernelMount {
               this.session.attach(fh, access.fd, node, access.sizeCell, access.syncByStorage === true, access.filling?.readyCell, access.filling?.servedCell),
       attachDirectory: options.nativeDataPath === false ? undefined : (node, fd, ino, born, kept) => this.session.attachDirectory(node, fd, ino, born, kept),
       detachDirectory: (node) => this.session.detachDirectory(node),
+      attachAttributes: options.nativeDataPath === false ? undefined : (node, body, validNs) => this.session.attachAttributes(node, body, validNs),
       removed: options.nativeDataPath === false ? undefined : (node) => this.session.removed(node),
       absentXattr: options.nativeDataPath === false ? undefined : (node, name) => this.session.absentXattr(node, name),
       forgetXattrs: () => this.session.forgetXattrs(),

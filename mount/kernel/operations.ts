@@ -89,6 +89,11 @@ export interface NativePort {
    */
   attachDirectory?: (node: number, fd: number, ino: bigint, born: bigint, kept: readonly string[]) => number;
   detachDirectory?: (node: number) => void;
+  /**
+   * has the data path answer GETATTR of directory node `node` (a bucket's: no descriptor) with `body`, a
+   * GETATTR reply, for `validNs` from now, or until detachDirectory (native/src/fuse/node-table.h)
+   */
+  attachAttributes?: (node: number, body: Buffer, validNs: number) => void;
   /** has the data path answer ENOENT to GETATTR and SETATTR of node `node`, which nothing can reach again */
   removed?: (node: number) => void;
   /**
@@ -243,6 +248,10 @@ export class KernelOps {
   private holdEnded: { promise: Promise<void>; resolve: () => void } | undefined;
   /** directory nodes whose GETATTR the data path answers (or is being given) */
   private readonly attachedDirectories = new Set<number>();
+  /** directory nodes without a descriptor (a bucket's) whose GETATTR reply the data path was given */
+  private readonly givenAttributes = new Set<number>();
+  /** given attributes taken back so far: a GETATTR under way across one gives nothing (see getattr) */
+  private attributesTaken = 0;
   /**
    * Names taken away from the table so far (the data path counts them when it has known names: its count
    * comes with its statx), and for each directory node the count when its last name was taken away.
@@ -685,7 +694,40 @@ export class KernelOps {
   }
 
   private async getattr(request: Request): Promise<ReplyBody> {
-    return attrOut(await this.attributes(request), this.attrValid);
+    const taken = this.attributesTaken;
+    const stat = await this.attributes(request);
+    const body = attrOut(stat, this.attrValid);
+    if (stat.kind === 'directory' && taken === this.attributesTaken) this.giveAttributes(request, body);
+    return body;
+  }
+
+  /**
+   * A directory without a descriptor (a bucket's, on an s3:// mount: the data path cannot statx it): the
+   * data path is given its GETATTR reply and answers the next ones with it for the attribute timeout, as
+   * long as the kernel would have kept this one, had a create or an unlink in the directory not made it
+   * forget them (which under default_permissions brings a GETATTR of the parent before each next lookup:
+   * one request to JavaScript per file created, whose answer does not change). Taken back before any change
+   * this mount makes to a directory's attributes (SETATTR; RENAME, which changes the keys below) and when the
+   * node goes (detachDirectory); a change made elsewhere (another mount of the bucket) shows once it
+   * expires, as it would from the kernel's own cache.
+   */
+  private giveAttributes(request: Request, body: Buffer): void {
+    const give = this.native?.attachAttributes;
+    const validNs = this.attrValid.sec * 1e9 + this.attrValid.nsec;
+    if (!give || !this.options.inodesFromNames || validNs === 0 || reader(request).u32() & GETATTR_FH) return;
+    this.givenAttributes.add(request.nodeid);
+    give(request.nodeid, body, validNs);
+  }
+
+  /** Takes back the attributes given for node `id`, or for every node (see giveAttributes). */
+  private takeAttributes(id?: number): void {
+    this.attributesTaken++;
+    if (id !== undefined) {
+      if (this.givenAttributes.delete(id)) this.native?.detachDirectory?.(id);
+      return;
+    }
+    for (const given of this.givenAttributes) this.native?.detachDirectory?.(given);
+    this.givenAttributes.clear();
   }
 
   /** The attributes GETATTR and STATX ask for (their bodies begin alike: getattr_flags u32, a u32, fh u64). */
@@ -751,6 +793,7 @@ export class KernelOps {
   /** The data path no longer answers for node `id` (it lost its name, or the kernel forgot it). */
   private detachDirectory(id: number): void {
     if (this.attachedDirectories.delete(id)) this.native?.detachDirectory?.(id);
+    this.takeAttributes(id);
   }
 
   /** An open handle of node `id` (one open for writing when `write`), if it has one. */
@@ -769,6 +812,7 @@ export class KernelOps {
   private async setattr(request: Request): Promise<ReplyBody> {
     const s = setattrIn(request);
     const id = request.nodeid;
+    this.takeAttributes(id);
     if (s.valid & FATTR.FH && this.openFiles.get(id)?.has(s.fh)) return this.changeAttributes(s, id, undefined, s.fh);
     const node = this.node(id);
     // without a name (unlinked before the request came): any open handle, one open for writing when the size
@@ -892,6 +936,8 @@ export class KernelOps {
       throw errorOf('EINVAL', `rename flags ${flags} are not supported`);
     }
     const exchange = (flags & RENAME_EXCHANGE) !== 0;
+    // a bucket's directory renamed changes the keys, so the inode numbers, of it and of all below it
+    this.takeAttributes();
     // counted for stats made by path meanwhile: a directory renamed moves every path below it (stillTrue)
     this.renamesBegun++;
     this.renaming++;

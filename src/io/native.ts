@@ -126,6 +126,11 @@ export interface NativeFuseSession {
    */
   attachDirectory(nodeid: number, fd: number, ino: bigint, born: bigint, kept: readonly string[]): number;
   detachDirectory(nodeid: number): void;
+  /**
+   * until it expires `validNs` from now, or detachDirectory, the data path answers GETATTR of node `nodeid` (a
+   * directory without a descriptor) with `body`, a fuse_attr_out
+   */
+  attachAttributes(nodeid: number, body: Buffer, validNs: number): void;
   /** node `nodeid` lost its last name with no handle open: the data path answers its GETATTR and SETATTR with ENOENT */
   removed(nodeid: number): void;
   /** GETXATTR `name` of node `nodeid` is answered ENODATA natively until forgetXattrs (node-table.h) */
@@ -183,6 +188,8 @@ export interface NativeFuseSession {
     spliceUncached: number;
     /** LOOKUPs answered with the node JavaScript gave the name, and the names known now */
     knownLookups: number;
+    /** GETATTRs answered with the reply JavaScript gave (attachAttributes) */
+    givenAttributes: number;
     knownNames: number;
     /** GETXATTRs answered ENODATA after the data path listed the file's attributes and found none */
     xattrLists: number;

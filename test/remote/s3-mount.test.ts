@@ -234,6 +234,24 @@ test('s3 mount: a renamed file (or one in a renamed directory) is the same node:
   t.equal(inos[0], inoA, "the new 'a' has the number the old one had (made from its key)");
 });
 
+test("s3 mount: the GETATTR of a bucket's directory after each create is the data path's; a chmod or a rename of it shows at once", async (t) => {
+  const m = await s3Mount(t);
+  const given = () => statsOf(m.mnt).dataPath?.givenAttributes ?? 0;
+  m.sh('mkdir d && stat d > /dev/null');
+  const before = given();
+  // each create makes the kernel forget d's attributes, and ask for them before the next lookup in it
+  m.sh('for i in $(seq 20); do echo x > d/f$i; done');
+  t.ok(given() - before >= 15, `the data path answered ${given() - before} GETATTRs of d with the reply JavaScript gave`);
+  // a change of d's attributes through the mount takes the given reply back: the GETATTR after the next
+  // create (within the attribute timeout) sees the new mode, not the one given before
+  t.equal(m.sh('stat -c %a d && echo y > d/g && chmod 711 d && echo y > d/h && stat -c %a d'), '755\n711\n', 'the new mode at once');
+  // a rename changes the directory's key, so its inode number: the one a fresh mount gives it
+  const renamed = m.sh('stat d > /dev/null && echo z > d/i && mv d e && echo z > e/j && stat -c "%a %i" e').trim();
+  await m.stop();
+  const again = await s3Mount(t, [], m.prefix);
+  t.equal(again.sh('stat -c "%a %i" e').trim(), renamed, `after the rename: mode and number as a fresh mount sees them (${renamed})`);
+});
+
 test('s3 mount: unmount waits for the uploads due; a remount of the same cache serves them', async (t) => {
   const m = await s3Mount(t);
   m.sh('for i in $(seq 1 20); do head -c 5000 /dev/urandom > f$i; done');

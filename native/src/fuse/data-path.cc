@@ -690,11 +690,12 @@ void DataPath::SendAttributes(const Request& request, const struct statx& s) {
   transport_.Send(request, 0, &out, sizeof out);
 }
 
-// A removed node's GETATTR, STATX and SETATTR are ESTALE, then ENOENT (node-table.h, "Removed nodes"). An attached
-// directory's GETATTR (and STATX) is a statx of its descriptor made here and now: it reads no disk (the open file pins
-// the inode in memory), and through the ring io_uring would hand it to an io-wq worker (it always does for statx), two
-// thread wake-ups for a call of a few microseconds. Anything unexpected (a failure, another inode) is left to
-// JavaScript, which knows what the node is now.
+// A removed node's GETATTR, STATX and SETATTR are ESTALE, then ENOENT (node-table.h, "Removed nodes"). A bucket's
+// directory's GETATTR is the reply JavaScript gave, while it lasts (node-table.h, "Directories without a
+// descriptor"). An attached directory's GETATTR (and STATX) is a statx of its descriptor made here and now: it reads no
+// disk (the open file pins the inode in memory), and through the ring io_uring would hand it to an io-wq worker (it
+// always does for statx), two thread wake-ups for a call of a few microseconds. Anything unexpected (a failure, another
+// inode) is left to JavaScript, which knows what the node is now.
 bool DataPath::ServeByNode(const Request& request) {
   const uint64_t start_ns = MonotonicNs();
   const unsigned kind = StatKindOf(request.header.opcode);
@@ -705,6 +706,13 @@ bool DataPath::ServeByNode(const Request& request) {
     return true;
   }
   if (request.header.opcode != kGetattr && request.header.opcode != kStatx) return false;
+  if (AttrOut given; request.header.opcode == kGetattr && nodes_.Attributes(request.header.nodeid, start_ns, &given)) {
+    transport_.Send(request, 0, &given, sizeof given);
+    counters_.served.fetch_add(1, std::memory_order_relaxed);
+    counters_.given_attributes.fetch_add(1, std::memory_order_relaxed);
+    counters_.Record(kind, start_ns, 0);
+    return true;
+  }
   std::shared_ptr<AttachedDirectory> directory = nodes_.Directory(request.header.nodeid);
   if (!directory) return false;
   struct statx stx;

@@ -67,6 +67,7 @@ struct DataPathCounters {
   std::atomic<uint64_t> splice_pipes_busy{0};    // READs large enough to splice that found no free pipe (copied)
   std::atomic<uint64_t> splice_uncached{0};      // READs large enough to splice whose data the cache lacked (copied)
   std::atomic<uint64_t> known_lookups{0};        // LOOKUPs answered with the node JavaScript gave the name
+  std::atomic<uint64_t> given_attributes{0};     // GETATTRs answered with the reply JavaScript gave (node-table.h)
   std::atomic<uint64_t> xattr_lists{0};          // GETXATTRs answered ENODATA after listing the file's none
   std::atomic<uint64_t> errors[kStatKinds] = {};
   std::atomic<uint64_t> latency[kStatKinds][kLatencyBuckets] = {};

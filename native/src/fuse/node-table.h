@@ -12,6 +12,14 @@
 // the names JavaScript keeps for itself there (the storage's own files at its root): the storage behind an
 // attached descriptor is that local directory, all of it.
 //
+// Directories without a descriptor (a bucket's, on an s3:// mount): JavaScript gives the data path the body
+// of its GETATTR reply of such a directory (AttachAttributes), which answers the next GETATTRs with it until
+// it expires (the attribute timeout from JavaScript's answer: as long as the kernel itself would have kept
+// it, had the create not made it forget). JavaScript takes it back (DetachDirectory) before any change to
+// the directory's attributes it makes (SETATTR, RENAME of it) and when the node loses its name or is
+// forgotten; a GETATTR it answers while such a change is under way gives nothing (operations.ts). A create
+// or an unlink in a bucket's directory changes none of its attributes (they are its marker's metadata).
+//
 // Removed nodes: JavaScript reports a node whose last name was unlinked while none of its handles was
 // open (nor an OPEN under way); nothing can reach that file again (OPEN, LINK and every call by name need a
 // name), and its GETATTR, STATX and SETATTR are answered here as JavaScript would: ESTALE for a second after the
@@ -147,6 +155,8 @@ class NodeTable {
   static constexpr size_t kDirectories = 4096;
   // Removed nodes remembered at once.
   static constexpr size_t kRemoved = 65536;
+  // Directories whose attributes JavaScript gave (AttachAttributes) at once: emptied when full.
+  static constexpr size_t kAttributes = 65536;
   // How long a removed node's GETATTR, STATX and SETATTR are ESTALE (mount/kernel/operations.ts, RECENTLY_REMOVED_MS).
   static constexpr uint64_t kRecentlyRemovedNs = 1'000'000'000;
 
@@ -168,9 +178,31 @@ class NodeTable {
     return 0;
   }
 
+  // Node `nodeid`'s GETATTR is answered with `body` until `expires_ns` (CLOCK_MONOTONIC).
+  void AttachAttributes(uint64_t nodeid, const AttrOut& body, uint64_t expires_ns) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (attributes_.size() >= kAttributes && attributes_.count(nodeid) == 0) attributes_.clear();
+    attributes_[nodeid] = GivenAttributes{body, expires_ns};
+  }
+
+  // The GETATTR reply JavaScript gave for node `nodeid`, if it has not expired at `now_ns`.
+  bool Attributes(uint64_t nodeid, uint64_t now_ns, AttrOut* body) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = attributes_.find(nodeid);
+    if (it == attributes_.end()) return false;
+    if (now_ns >= it->second.expires_ns) {
+      attributes_.erase(it);
+      return false;
+    }
+    *body = it->second.body;
+    return true;
+  }
+
+  // The data path no longer answers for node `nodeid`'s directory: its descriptor or its given attributes.
   void DetachDirectory(uint64_t nodeid) {
     std::shared_ptr<AttachedDirectory> gone;  // closed outside the lock (or by its last user)
     std::lock_guard<std::mutex> lock(mutex_);
+    attributes_.erase(nodeid);
     auto it = directories_.find(nodeid);
     if (it == directories_.end()) return;
     gone = std::move(it->second);
@@ -432,7 +464,12 @@ class NodeTable {
   std::mutex mutex_;
   std::atomic<uint64_t> removals_{0};
   std::unordered_map<uint64_t, std::shared_ptr<AttachedDirectory>> directories_;
-  std::unordered_map<uint64_t, uint64_t> removed_;  // node id -> when it was removed
+  struct GivenAttributes {
+    AttrOut body;
+    uint64_t expires_ns;
+  };
+  std::unordered_map<uint64_t, GivenAttributes> attributes_;  // node id -> its GETATTR reply, given by JavaScript
+  std::unordered_map<uint64_t, uint64_t> removed_;            // node id -> when it was removed
   std::unordered_map<std::string, KnownName> names_;
   std::unordered_map<uint64_t, NodeNames> nodes_;
   std::unordered_set<std::string> absent_xattrs_;  // KeyOf(node id, attribute name)

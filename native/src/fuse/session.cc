@@ -96,6 +96,7 @@ Napi::Function FuseSession::Define(Napi::Env env) {
                          InstanceMethod<&FuseSession::Attach>("attach"),
                          InstanceMethod<&FuseSession::AttachDirectory>("attachDirectory"),
                          InstanceMethod<&FuseSession::DetachDirectory>("detachDirectory"),
+                         InstanceMethod<&FuseSession::AttachAttributes>("attachAttributes"),
                          InstanceMethod<&FuseSession::Removed>("removed"),
                          InstanceMethod<&FuseSession::AbsentXattr>("absentXattr"),
                          InstanceMethod<&FuseSession::ForgetXattrs>("forgetXattrs"),
@@ -293,7 +294,24 @@ Napi::Value FuseSession::AttachDirectory(const Napi::CallbackInfo& info) {
       info.Env(), nodes_.AttachDirectory(static_cast<uint64_t>(I64(info, 0)), I32(info, 1), file, std::move(kept)));
 }
 
-// detachDirectory(nodeid): JavaScript answers its GETATTR again (the node lost its name, or was forgotten).
+// attachAttributes(nodeid, body: Buffer, validNs: number): the data path answers GETATTR of node `nodeid` (a
+// directory without a descriptor) with `body`, a fuse_attr_out, for `validNs` from now (node-table.h).
+Napi::Value FuseSession::AttachAttributes(const Napi::CallbackInfo& info) {
+  auto body = info[1].As<Napi::Buffer<uint8_t>>();
+  if (body.Length() != sizeof(AttrOut)) {
+    Napi::TypeError::New(info.Env(), "attachAttributes: the body must be a fuse_attr_out (104 bytes)")
+        .ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  AttrOut out;
+  std::memcpy(&out, body.Data(), sizeof out);
+  nodes_.AttachAttributes(static_cast<uint64_t>(I64(info, 0)), out,
+                          MonotonicNs() + static_cast<uint64_t>(info[2].As<Napi::Number>().Int64Value()));
+  return info.Env().Undefined();
+}
+
+// detachDirectory(nodeid): JavaScript answers its GETATTR again (the node lost its name, or was forgotten, or
+// its attributes are changing): the directory's descriptor, or its given attributes, are let go.
 Napi::Value FuseSession::DetachDirectory(const Napi::CallbackInfo& info) {
   nodes_.DetachDirectory(static_cast<uint64_t>(I64(info, 0)));
   return info.Env().Undefined();
@@ -402,6 +420,7 @@ Napi::Value FuseSession::Counters(const Napi::CallbackInfo& info) {
   number("splicePipesBusy", counters_.splice_pipes_busy.load());
   number("spliceUncached", counters_.splice_uncached.load());
   number("knownLookups", counters_.known_lookups.load());
+  number("givenAttributes", counters_.given_attributes.load());
   number("xattrLists", counters_.xattr_lists.load());
   number("knownNames", nodes_.KnownNames());
   // by kind of request answered here: errors, and latencies in log2 buckets of microseconds

@@ -53,6 +53,7 @@ class FuseSession : public Napi::ObjectWrap<FuseSession>, public DataPath::Trans
   Napi::Value Attach(const Napi::CallbackInfo& info);
   Napi::Value AttachDirectory(const Napi::CallbackInfo& info);
   Napi::Value DetachDirectory(const Napi::CallbackInfo& info);
+  Napi::Value AttachAttributes(const Napi::CallbackInfo& info);
   Napi::Value Removed(const Napi::CallbackInfo& info);
   Napi::Value AbsentXattr(const Napi::CallbackInfo& info);
   Napi::Value ForgetXattrs(const Napi::CallbackInfo& info);
