@@ -248,8 +248,8 @@ export class KernelOps {
   private holdEnded: { promise: Promise<void>; resolve: () => void } | undefined;
   /** directory nodes whose GETATTR the data path answers (or is being given) */
   private readonly attachedDirectories = new Set<number>();
-  /** directory nodes without a descriptor (a bucket's) whose GETATTR reply the data path was given */
-  private readonly givenAttributes = new Set<number>();
+  /** directory nodes without a descriptor (a bucket's) whose GETATTR reply the data path was given, and until when (performance.now()) */
+  private readonly givenAttributes = new Map<number, number>();
   /** given attributes taken back so far: a GETATTR under way across one gives nothing (see getattr) */
   private attributesTaken = 0;
   /**
@@ -706,28 +706,48 @@ export class KernelOps {
    * data path is given its GETATTR reply and answers the next ones with it for the attribute timeout, as
    * long as the kernel would have kept this one, had a create or an unlink in the directory not made it
    * forget them (which under default_permissions brings a GETATTR of the parent before each next lookup:
-   * one request to JavaScript per file created, whose answer does not change). Taken back before any change
-   * this mount makes to a directory's attributes (SETATTR; RENAME, which changes the keys below) and when the
-   * node goes (detachDirectory); a change made elsewhere (another mount of the bucket) shows once it
-   * expires, as it would from the kernel's own cache.
+   * one request to JavaScript per file created, whose answer does not change: a bucket's directory's
+   * attributes are its marker's metadata). Taken back before and after any change this mount makes that can
+   * change them (changingAttributes: SETATTR; an UNLINK or RMDIR in it, as a directory without a marker goes
+   * with its last entry; RENAME, which changes the keys, so the inode numbers, below it) and when the node
+   * goes (detachDirectory); a change made elsewhere (another mount of the bucket) shows once it expires,
+   * as it would from the kernel's own cache (the data path counts the reply's age off its attr_valid).
    */
   private giveAttributes(request: Request, body: Buffer): void {
     const give = this.native?.attachAttributes;
     const validNs = this.attrValid.sec * 1e9 + this.attrValid.nsec;
     if (!give || !this.options.inodesFromNames || validNs === 0 || reader(request).u32() & GETATTR_FH) return;
-    this.givenAttributes.add(request.nodeid);
+    this.givenAttributes.set(request.nodeid, performance.now() + validNs / 1e6);
     give(request.nodeid, body, validNs);
   }
 
-  /** Takes back the attributes given for node `id`, or for every node (see giveAttributes). */
+  /**
+   * Takes back the attributes given for node `id`, or for every node (those expired need nothing: the data
+   * path drops them at their next GETATTR, or when its table is full).
+   */
   private takeAttributes(id?: number): void {
     this.attributesTaken++;
     if (id !== undefined) {
       if (this.givenAttributes.delete(id)) this.native?.detachDirectory?.(id);
       return;
     }
-    for (const given of this.givenAttributes) this.native?.detachDirectory?.(given);
+    const now = performance.now();
+    for (const [given, until] of this.givenAttributes) if (until > now) this.native?.detachDirectory?.(given);
     this.givenAttributes.clear();
+  }
+
+  /**
+   * `change`, which may change the attributes of node `id` (of every node when undefined), with any given to
+   * the data path taken back before it and again after it: a GETATTR answered from the storage meanwhile may
+   * have seen them from before the change, and given those.
+   */
+  private async changingAttributes<T>(id: number | undefined, change: () => Promise<T>): Promise<T> {
+    this.takeAttributes(id);
+    try {
+      return await change();
+    } finally {
+      this.takeAttributes(id);
+    }
   }
 
   /** The attributes GETATTR and STATX ask for (their bodies begin alike: getattr_flags u32, a u32, fh u64). */
@@ -809,10 +829,13 @@ export class KernelOps {
    * and checked (atOwnPath: a change by path cannot be taken back, so it must never reach another file);
    * through an open handle once it was unlinked (fchmod of an unlinked open file).
    */
-  private async setattr(request: Request): Promise<ReplyBody> {
+  private setattr(request: Request): Promise<ReplyBody> {
+    return this.changingAttributes(request.nodeid, () => this.changeByRequest(request));
+  }
+
+  private async changeByRequest(request: Request): Promise<ReplyBody> {
     const s = setattrIn(request);
     const id = request.nodeid;
-    this.takeAttributes(id);
     if (s.valid & FATTR.FH && this.openFiles.get(id)?.has(s.fh)) return this.changeAttributes(s, id, undefined, s.fh);
     const node = this.node(id);
     // without a name (unlinked before the request came): any open handle, one open for writing when the size
@@ -909,14 +932,15 @@ export class KernelOps {
 
   private async unlink(request: Request): Promise<ReplyBody> {
     const { parent, name, path } = this.child(request);
-    await this.posix.unlink(path);
+    // a bucket's directory without a marker goes with its last entry (see giveAttributes)
+    await this.changingAttributes(parent.id, () => this.posix.unlink(path));
     this.nodes.unlinked(parent, name);
     return undefined;
   }
 
   private async rmdir(request: Request): Promise<ReplyBody> {
     const { parent, name, path } = this.child(request);
-    await this.posix.rmdir(path);
+    await this.changingAttributes(parent.id, () => this.posix.rmdir(path));
     this.nodes.unlinked(parent, name);
     return undefined;
   }
@@ -936,13 +960,14 @@ export class KernelOps {
       throw errorOf('EINVAL', `rename flags ${flags} are not supported`);
     }
     const exchange = (flags & RENAME_EXCHANGE) !== 0;
-    // a bucket's directory renamed changes the keys, so the inode numbers, of it and of all below it
-    this.takeAttributes();
     // counted for stats made by path meanwhile: a directory renamed moves every path below it (stillTrue)
     this.renamesBegun++;
     this.renaming++;
     try {
-      await this.posix.rename(from.path, to, exchange ? 'exchange' : flags & RENAME_NOREPLACE ? 'noreplace' : 'replace');
+      // a bucket's directory renamed changes the keys, so the inode numbers, of it and of all below it
+      await this.changingAttributes(undefined, () =>
+        this.posix.rename(from.path, to, exchange ? 'exchange' : flags & RENAME_NOREPLACE ? 'noreplace' : 'replace'),
+      );
       if (exchange) this.nodes.exchanged(from.parent, from.name, newParent, newName);
       else this.nodes.renamed(from.parent, from.name, newParent, newName);
     } finally {

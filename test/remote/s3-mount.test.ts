@@ -248,8 +248,14 @@ test("s3 mount: the GETATTR of a bucket's directory after each create is the dat
   // a rename changes the directory's key, so its inode number: the one a fresh mount gives it
   const renamed = m.sh('stat d > /dev/null && echo z > d/i && mv d e && echo z > e/j && stat -c "%a %i" e').trim();
   await m.stop();
+  // a directory without a marker (a key below it put by another tool) goes with its last entry: once that
+  // is removed through the mount, its GETATTR (the kernel asks after the unlink) finds it gone
+  await m.client.send(new PutObjectCommand({ Bucket: m.cluster.bucket, Key: `${m.prefix}bare/f`, Body: 'x' }));
   const again = await s3Mount(t, [], m.prefix);
   t.equal(again.sh('stat -c "%a %i" e').trim(), renamed, `after the rename: mode and number as a fresh mount sees them (${renamed})`);
+  // the create makes the kernel forget its attributes: the stat after it is a GETATTR, whose reply is given
+  again.sh('stat bare > /dev/null && touch bare/g && stat bare > /dev/null');
+  t.equal(again.sh('rm bare/f bare/g; stat bare > /dev/null 2>&1 && echo there || echo gone').trim(), 'gone', 'after its last files went: gone');
 });
 
 test('s3 mount: unmount waits for the uploads due; a remount of the same cache serves them', async (t) => {

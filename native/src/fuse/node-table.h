@@ -15,10 +15,11 @@
 // Directories without a descriptor (a bucket's, on an s3:// mount): JavaScript gives the data path the body
 // of its GETATTR reply of such a directory (AttachAttributes), which answers the next GETATTRs with it until
 // it expires (the attribute timeout from JavaScript's answer: as long as the kernel itself would have kept
-// it, had the create not made it forget). JavaScript takes it back (DetachDirectory) before any change to
-// the directory's attributes it makes (SETATTR, RENAME of it) and when the node loses its name or is
-// forgotten; a GETATTR it answers while such a change is under way gives nothing (operations.ts). A create
-// or an unlink in a bucket's directory changes none of its attributes (they are its marker's metadata).
+// it, had the create not made it forget; each reply's attr_valid is what is left of that). JavaScript takes
+// it back (DetachDirectory) before and after any change it makes that can change the directory's
+// attributes (SETATTR, an UNLINK or RMDIR in it, any RENAME) and when the node loses its name or is
+// forgotten; a GETATTR it answers while such a change is under way gives nothing (operations.ts,
+// giveAttributes). A create in a bucket's directory changes none of its attributes (its marker's metadata).
 //
 // Removed nodes: JavaScript reports a node whose last name was unlinked while none of its handles was
 // open (nor an OPEN under way); nothing can reach that file again (OPEN, LINK and every call by name need a
@@ -185,16 +186,24 @@ class NodeTable {
     attributes_[nodeid] = GivenAttributes{body, expires_ns};
   }
 
-  // The GETATTR reply JavaScript gave for node `nodeid`, if it has not expired at `now_ns`.
+  // The GETATTR reply JavaScript gave for node `nodeid`, if it has not expired at `now_ns`, its attr_valid
+  // what is left of it: the kernel keeps the attributes no longer than it would have kept JavaScript's reply.
   bool Attributes(uint64_t nodeid, uint64_t now_ns, AttrOut* body) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    auto it = attributes_.find(nodeid);
-    if (it == attributes_.end()) return false;
-    if (now_ns >= it->second.expires_ns) {
-      attributes_.erase(it);
-      return false;
+    uint64_t expires_ns;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto it = attributes_.find(nodeid);
+      if (it == attributes_.end()) return false;
+      expires_ns = it->second.expires_ns;
+      if (now_ns >= expires_ns) {
+        attributes_.erase(it);
+        return false;
+      }
+      *body = it->second.body;
     }
-    *body = it->second.body;
+    const uint64_t left_ns = expires_ns - now_ns;
+    body->attr_valid = left_ns / 1'000'000'000;
+    body->attr_valid_nsec = static_cast<uint32_t>(left_ns % 1'000'000'000);
     return true;
   }
 

@@ -141,7 +141,6 @@ export async function listPage(
   }
 }
 
-/** The whole object `key` (one GET, no range), or 'ask-sdk'. */
 /** DeleteObject: true when the store answered 204 or 200 (the key is gone, whether it was there or not), else 'ask-sdk'. */
 export async function deleteObject(signer: PathStyleSigner, key: string): Promise<true | 'ask-sdk'> {
   try {
@@ -152,6 +151,7 @@ export async function deleteObject(signer: PathStyleSigner, key: string): Promis
   }
 }
 
+/** The whole object `key` (one GET, no range), or 'ask-sdk'. */
 export async function getObject(signer: PathStyleSigner, key: string): Promise<Buffer | 'ask-sdk'> {
   try {
     const answer = await exchange(signer, await signer.sign('GET', key));
