@@ -296,6 +296,8 @@ export class Wal {
   private durable: WalPosition | undefined;
   /** the position the last mark written says; a batch carries a mark when `durable` has moved past it */
   private marked: WalPosition | undefined;
+  /** where the log ended when it was opened: close() marks the end only if records were written since */
+  private openedAt: WalPosition | undefined;
 
   private constructor(
     private readonly store: SegmentStore,
@@ -405,6 +407,7 @@ export class Wal {
     // sealed one (the crash came before the next segment was there) is done with
     if (end.format.version < FORMAT_VERSION || end.sealed) await wal.sealAtOpen(end.sealed === true);
     wal.durable = { segment: wal.segment, offset: wal.tail };
+    wal.openedAt = wal.durable;
     wal.archive?.catchUp(segments, wal.segment);
     return wal;
   }
@@ -1004,6 +1007,7 @@ export class Wal {
     this.batchTimer = undefined;
     await step(() => this.sealing);
     if (!this.failure && failed === undefined) await step(() => this.backend.sync());
+    if (!this.failure && failed === undefined) await step(() => this.markClosed());
     await step(() => this.backend.close());
     await step(() => this.dropAhead());
     await step(() => this.archive?.idle());
@@ -1025,6 +1029,27 @@ export class Wal {
         { cause: failed },
       );
     }
+  }
+
+  /**
+   * At close, once the last sync has completed: the log ends with a mark saying every record in it is on
+   * disk (format 4; if it fits before the seal's room, and only if records were written since the open),
+   * made durable in turn. Without it the last batch had no mark after it, so damage to a record in it read
+   * as a power loss's unflushed write (recovery cut it, check warned) instead of damage to durable data.
+   */
+  private async markClosed(): Promise<void> {
+    const end = this.end;
+    this.flushedTo(end);
+    const start = { segment: 0, offset: 0 };
+    if (!this.format.marks || !isAfter(end, this.openedAt ?? start) || !isAfter(end, this.marked ?? start)) return;
+    if (this.tail + MARK_RECORD_SIZE > this.segmentSize - SEAL_RECORD_SIZE) return;
+    const stage = this.stageOf(MARK_RECORD_SIZE);
+    stageMark(stage, 0, end);
+    sealRecords(stage, 0, MARK_RECORD_SIZE, this.format.seed);
+    await this.backend.writeAt(this.tail, [stage.subarray(0, MARK_RECORD_SIZE)]);
+    this.tail += MARK_RECORD_SIZE;
+    this.marked = end;
+    await this.backend.sync();
   }
 
   /** Where the records known to be on disk end (the start of the log before any was). */

@@ -9,7 +9,7 @@ import test from 'tape';
 
 import { DirSegmentStore, FlatfsDatastore, LsmStore, openStorage, Wal } from '../../src/index.js';
 import { tempDir } from '../helpers.js';
-import { versionOneSegment } from '../wal/wal-helpers.js';
+import { closeMarkAt, versionOneSegment } from '../wal/wal-helpers.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const CLI = path.join(repo, 'dist', 'mount', 'cli.js');
@@ -35,17 +35,13 @@ async function make(root: string, name: string, fill: (dir: Awaited<ReturnType<A
 }
 
 /**
- * A WAL of three 4 KiB segments, 100 records of 100 bytes. The last goes after a sync: its batch carries a
- * mark that every record before it is on disk, so damage to any of them is damage, not a power loss's
- * unflushed writes (under sync 'none' a mark otherwise depends on when a segment's seal was flushed: a
- * rotation's seal is fsynced off the writers' path, and under load the appends after it can all come first).
+ * A WAL of three 4 KiB segments, 100 records of 100 bytes, closed: close() ends it with a mark that every
+ * record is on disk, so damage to any of them is damage, not a power loss's unflushed writes.
  */
 const makeWal = (root: string) =>
   make(root, 'wal', async (dir) => {
     const wal = await Wal.open(new DirSegmentStore(dir), { segmentSize: 4096, sync: 'none' });
-    for (let i = 0; i < 99; i++) await wal.append(Buffer.alloc(100, i));
-    await wal.sync();
-    await wal.append(Buffer.alloc(100, 99));
+    for (let i = 0; i < 100; i++) await wal.append(Buffer.alloc(100, i));
     await wal.close();
   });
 
@@ -117,6 +113,21 @@ test('persistfs check: a flipped byte in a WAL record is damage naming the segme
     'names the segment and the offset',
   );
   t.match(run.stdout, /DAMAGED: 1 problem in 1 file\n$/, 'ends saying it is damaged');
+  t.end();
+});
+
+test('persistfs check: a flipped byte in the last record of a closed log is damage too (close() marked it on disk), exit 1', async (t) => {
+  const dir = await makeWal(tempDir(t));
+  const last = path.join(dir, '0000000000000003.wal');
+  const lastRecord = closeMarkAt(fs.readFileSync(last))! - (9 + 100);
+  flipByte(last, lastRecord + 20);
+  const run = check(dir);
+  t.equal(run.status, 1, `exit status 1 (${run.stdout.trim()})`);
+  t.match(
+    run.stdout,
+    new RegExp(`damaged: \\S+/wal/0000000000000003\\.wal at offset ${lastRecord}: record fails its CRC32C`),
+    'names the segment and the offset',
+  );
   t.end();
 });
 

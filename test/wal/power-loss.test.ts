@@ -25,7 +25,7 @@ import { verifyWal } from '../../src/wal/verify.js';
 import { type SyncPolicy, Wal } from '../../src/wal/wal.js';
 import { prng, rejection, tempDir } from '../helpers.js';
 import { check, run } from './crash-steps.js';
-import { record } from './wal-helpers.js';
+import { record, withoutCloseMark } from './wal-helpers.js';
 
 const PAGE = 64; // smaller than a batch: a batch's pages reach the disk or not one by one
 const RANDOM_IMAGES = 6;
@@ -142,7 +142,7 @@ test("a record damaged before a mark that covers it (sync 'always': each fdatasy
 
 test("a record damaged with no mark after it (sync 'none': nothing was ever flushed after it) is cut by default, logged at warn and reported", async (t) => {
   const { store, positions } = await written('none', 8);
-  const bytes = store.bytes(1)!;
+  const bytes = withoutCloseMark(store.bytes(1)!); // as a crash before close() leaves it
   bytes[positions[3]!.offset + RECORD_HEADER_SIZE + 10]! ^= 1;
   store.setBytes(1, bytes);
   const { logger, lines } = capture();
@@ -161,6 +161,17 @@ test("a record damaged with no mark after it (sync 'none': nothing was ever flus
   t.deepEqual([await numbersIn(again), again.recovery.unflushed], [[0, 1, 2, 3], undefined], 'and the log opens clean');
   await again.close();
 });
+
+for (const sync of ['none', 'always'] as const) {
+  test(`a cleanly closed log ends with a mark: damage to its last record is refused, not cut as a power loss's (sync '${sync}')`, async (t) => {
+    const { store, positions } = await written(sync, 8);
+    const bytes = store.bytes(1)!;
+    bytes[positions[7]!.offset + RECORD_HEADER_SIZE + 10]! ^= 1;
+    store.setBytes(1, bytes);
+    const error = await rejection(t, Wal.open(store), 'EBADMSG', 'the default recovery');
+    t.match(error?.message ?? '', /records the log had flushed are damaged/, 'saying the record was on disk');
+  });
+}
 
 test('after a reopen the first batch is marked: damage to a record from before the reopen is refused', async (t) => {
   const { store, positions } = await written('none', 4);

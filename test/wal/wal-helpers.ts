@@ -6,7 +6,7 @@ import type test from 'tape';
 
 import type { StorageBackend } from '../../src/backend/backend.js';
 import { storageError } from '../../src/ground/errors.js';
-import { encodeRecord, encodeSegmentHeader, RECORD_HEADER_SIZE, segmentName } from '../../src/wal/format.js';
+import { decodeMark, encodeRecord, encodeSegmentHeader, MARK_MAGIC, MARK_RECORD_SIZE, RECORD_HEADER_SIZE, segmentName } from '../../src/wal/format.js';
 import { DirSegmentStore, MemorySegmentStore, type SegmentStore } from '../../src/wal/segment-store.js';
 import { BACKENDS, freshStorage } from '../helpers.js';
 
@@ -126,4 +126,26 @@ export function countingStore(inner: SegmentStore, counts: WriteCounts, failInli
     writeCheckpoint: (data) => inner.writeCheckpoint(data),
     readCheckpoint: () => inner.readCheckpoint(),
   };
+}
+
+/** Where the mark close() writes at the end of a segment's records starts: the last mark, only zeros after it. */
+export function closeMarkAt(bytes: Buffer): number | undefined {
+  const at = bytes.lastIndexOf(MARK_MAGIC) - RECORD_HEADER_SIZE;
+  if (at < 0 || at + MARK_RECORD_SIZE > bytes.length || bytes[at + 8] !== 0) return undefined;
+  if (decodeMark(bytes.subarray(at + RECORD_HEADER_SIZE, at + MARK_RECORD_SIZE)) === undefined) return undefined;
+  return bytes.subarray(at + MARK_RECORD_SIZE).every((byte) => byte === 0) ? at : undefined;
+}
+
+/**
+ * A segment's bytes as a crash just before close() would have left them: the mark close() wrote after the
+ * last record zeroed (cut off where the file ends with it). Damage to the records before it then reads as
+ * a crash's, not as damage to records a mark says were on disk.
+ */
+export function withoutCloseMark(bytes: Buffer): Buffer {
+  const at = closeMarkAt(bytes);
+  if (at === undefined) throw new Error('the segment does not end with the mark close() writes');
+  if (at + MARK_RECORD_SIZE === bytes.length) return Buffer.from(bytes.subarray(0, at));
+  const copy = Buffer.from(bytes);
+  copy.fill(0, at, at + MARK_RECORD_SIZE);
+  return copy;
 }

@@ -8,7 +8,7 @@ import { FORMAT_VERSION, MARK_RECORD_SIZE, RECORD_HEADER_SIZE, SEAL_PAYLOAD, SEA
 import { MemorySegmentStore } from '../../src/wal/segment-store.js';
 import { Wal } from '../../src/wal/wal.js';
 import { rejection } from '../helpers.js';
-import { countingStore, RAW_STORE_KINDS, record, STORE_KINDS, versionOneSegment, type WriteCounts } from './wal-helpers.js';
+import { closeMarkAt, countingStore, RAW_STORE_KINDS, record, STORE_KINDS, versionOneSegment, type WriteCounts } from './wal-helpers.js';
 
 const MiB = 1024 * 1024;
 
@@ -47,11 +47,13 @@ for (const kind of STORE_KINDS) {
     t.equal(again.recovery.records, sizes.length, 'recovery finds every record');
     t.notOk(again.recovery.dropped, 'and drops nothing');
     const next = await again.append(Buffer.from('after reopen'));
-    // the last batch may end with a mark (format 4) after its last record
+    // the last batch may end with a mark (format 4) after its last record; close() wrote one after it
     const lastEnd = positions.at(-1)!.offset + 9;
     t.ok(
-      next.segment === positions.at(-1)!.segment && next.offset === endBefore.offset && [0, MARK_RECORD_SIZE].includes(next.offset - lastEnd),
-      "appending continues after the last record (and its batch's mark)",
+      next.segment === positions.at(-1)!.segment &&
+        next.offset === endBefore.offset + MARK_RECORD_SIZE &&
+        [MARK_RECORD_SIZE, 2 * MARK_RECORD_SIZE].includes(next.offset - lastEnd),
+      "appending continues after the last record, its batch's mark and the mark close() wrote",
     );
     await again.close();
   });
@@ -122,7 +124,11 @@ for (const kind of RAW_STORE_KINDS) {
     const logEnd = wal.end.offset;
     await wal.close();
     const whole = bytes(last.segment);
-    t.ok(whole.length > logEnd && whole.subarray(logEnd).every((byte) => byte === 0), 'the segment runs on in zeros after its last record');
+    t.equal(closeMarkAt(whole), logEnd, 'close() wrote a mark after the last record');
+    t.ok(
+      whole.length > logEnd + MARK_RECORD_SIZE && whole.subarray(logEnd + MARK_RECORD_SIZE).every((byte) => byte === 0),
+      'the segment runs on in zeros after it',
+    );
     const cuts = recordEnd - last.offset;
     for (const [where, image] of [
       ['where the file ends', (keep: number) => whole.subarray(0, last.offset + keep)],
