@@ -9,9 +9,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import yargs, { type Argv } from 'yargs';
-import { hideBin } from 'yargs/helpers';
-
 import type { S3Options } from '../src/adapters/s3/s3-settings.js';
 import type { TieredOptions } from '../src/adapters/tiered/tiered-adapter.js';
 import { loadConfig, type IoModeSetting, type LogLevel } from '../src/config/config.js';
@@ -19,6 +16,7 @@ import { LOG_FORMATS, type LogFormat } from '../src/ground/log-format.js';
 import { StorageError } from '../src/ground/errors.js';
 import { DaemonError, defaultLogFile, startDaemon, takeReadyChannel } from './daemon.js';
 import { expandMountOptions, MountOptionError } from './mount-options.js';
+import { type Argv, hideBin, yargs } from './yargs.js';
 import { DEFAULT_TRANSPORT, mountOptionsProblem, TRANSPORTS } from './transports.js';
 
 /** persistfs's own version, from its package.json (dist/mount/cli.js -> the package's root), wherever it is run from. */

@@ -10,8 +10,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import yargs from 'yargs';
-import { hideBin } from 'yargs/helpers';
+import { hideBin, yargs } from '../mount/yargs.js';
 
 import { steps, type Steps } from '../mount/progress.js';
 import { printChartsOf } from './bench/charts.js';

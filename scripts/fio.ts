@@ -11,8 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import yargs from 'yargs';
-import { hideBin } from 'yargs/helpers';
+import { hideBin, yargs } from '../mount/yargs.js';
 
 import { steps, type Steps } from '../mount/progress.js';
 import { TRANSPORTS } from '../mount/run-mount.js';

@@ -7,8 +7,7 @@ import { Session, type Profiler } from 'node:inspector/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import yargs from 'yargs';
-import { hideBin } from 'yargs/helpers';
+import { hideBin, yargs } from '../../mount/yargs.js';
 
 import { formatNumber, formatTextTable } from './report.js';
 import { KV_PEER_NAMES, openKvPeer, type KvPeerName, type KvStore } from './lsm-stores.js';
