@@ -89,7 +89,8 @@ export async function listBackups(store: ObjectStore, prefix: string): Promise<B
       if (ID.test(id)) found.push({ id, key: object.key, size: object.size });
     }
   }
-  return found.sort((a, b) => a.id.localeCompare(b.id));
+  // ids are ASCII times: compared by code unit (localeCompare's first call loads ICU's collator, ~20 ms here)
+  return found.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
 const where = (store: ObjectStore, key: string): string => `s3://${store.bucket}/${key}`;
