@@ -37,8 +37,13 @@ export interface RestoreWorkerData {
   prefix: string;
 }
 
-/** Bytes are reported once this many have gathered (and at a file's end): a message per chunk would cost more than the chunk. */
+/**
+ * Bytes are reported once this many have gathered and REPORT_MS have passed since this thread's last
+ * report (and at a file's end): each message wakes the main thread, 0.2 ms of this thread's CPU here
+ * (a restore of 1 GiB at 1 MiB a message spent 130-160 ms of each worker's CPU on them).
+ */
 const REPORT_BYTES = 1024 * 1024;
+const REPORT_MS = 100;
 
 const partsOf = (error: unknown): FailureParts =>
   error instanceof StorageError
@@ -50,6 +55,7 @@ if (parentPort !== null) {
   const { settings, prefix } = workerData as RestoreWorkerData;
   const store = new ObjectStore(settings);
   let aborter = new AbortController();
+  let reported = 0;
   port.on('message', (message: ToWorker) => {
     if (message.type === 'abort') {
       aborter.abort(message.reason);
@@ -61,6 +67,9 @@ if (parentPort !== null) {
     const onBytes = (bytes: number) => {
       unreported += bytes;
       if (unreported < REPORT_BYTES) return;
+      const now = performance.now();
+      if (now - reported < REPORT_MS) return;
+      reported = now;
       port.postMessage({ type: 'bytes', id, bytes: unreported } satisfies FromWorker);
       unreported = 0;
     };
