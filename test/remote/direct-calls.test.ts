@@ -1,4 +1,4 @@
-// The bucket's HEAD, ListObjectsV2, the GET of a whole object and an object's DELETE without the SDK (src/adapters/s3/direct-calls.ts),
+// The bucket's HEAD, ListObjectsV2, the GET of a whole object, an object's DELETE and CopyObject without the SDK (src/adapters/s3/direct-calls.ts),
 // against a real Ceph radosgw: each answers what the SDK's command answers (keys that need encoding and
 // escaping in XML, common prefixes, several pages), with no command through the SDK; what the store refuses
 // (credentials, a missing bucket or object) still goes through the SDK, with its errors. And the commands a
@@ -138,6 +138,33 @@ test("object store: an object's DELETE without the SDK (of a key there or not); 
   await rejection(t, refused.store.delete(`${prefix}kept`), 'EACCES', 'refused credentials: the DELETE fails');
   t.deepEqual(refused.sent, ['DeleteObjectCommand'], 'through the SDK');
   t.notEqual(await store.head(`${prefix}kept`), undefined, 'and the object is still there');
+});
+
+test("object store: CopyObject without the SDK, keeping the source's metadata or replacing it; a copy of a key not there goes through the SDK", async (t) => {
+  const { cluster, prefix, store, sent, direct, client } = await observedStore(t);
+  const source = `${prefix}a dir/söurce (1)+x`;
+  await client.send(new PutObjectCommand({ Bucket: cluster.bucket, Key: source, Body: 'copy me', Metadata: { mode: '33188', mtime: '1700000000000' } }));
+  const kept = await store.copy(source, `${prefix}copy kept`);
+  const keptHead = await store.head(`${prefix}copy kept`);
+  t.equal(keptHead?.size, 7, 'the copy is there, whole');
+  t.equal(kept, keptHead?.etag, 'its ETag, as a HEAD answers it');
+  t.deepEqual(keptHead?.metadata, { mode: '33188', mtime: '1700000000000' }, "with the source's metadata");
+  const replaced = await store.copy(source, `${prefix}other dir/copy replaced`, { mode: '33261', uid: '0' });
+  const replacedHead = await store.head(`${prefix}other dir/copy replaced`);
+  t.equal(replaced, replacedHead?.etag, 'a copy with new metadata: its ETag');
+  t.deepEqual(replacedHead?.metadata, { mode: '33261', uid: '0' }, 'and the new metadata only');
+  const chunks: Buffer[] = [];
+  for await (const chunk of store.stream(`${prefix}other dir/copy replaced`, 0, undefined)) chunks.push(chunk);
+  t.equal(Buffer.concat(chunks).toString(), 'copy me', 'the same content');
+  t.deepEqual(
+    direct.filter((command) => command === 'CopyObject'),
+    ['CopyObject', 'CopyObject'],
+    'both copies direct',
+  );
+  t.notOk(sent.includes('CopyObjectCommand'), 'none through the SDK');
+  await rejection(t, store.copy(`${prefix}never there`, `${prefix}copy of nothing`), 'ENOENT', 'a copy of a key not there');
+  t.ok(sent.includes('CopyObjectCommand'), 'went through the SDK, for its error');
+  t.equal(await store.head(`${prefix}copy of nothing`), undefined, 'and made nothing');
 });
 
 test('persistfs backup, backup --list and restore with an endpoint and the credentials in the environment: the SDK client is never loaded', async (t) => {

@@ -1,14 +1,16 @@
-// The bucket's HEAD, a page of ListObjectsV2, the GET of a whole small object (a backup's manifest) and an
-// object's DELETE (each file `rm` removes through the mount) without the SDK's middleware stack, as
+// The bucket's HEAD, a page of ListObjectsV2, the GET of a whole small object (a backup's manifest), an
+// object's DELETE (each file `rm` removes through the mount) and CopyObject (a rename through the mount)
+// without the SDK's middleware stack, as
 // direct-head.ts does for an object's HEAD: signed by the client's own signer (path-style-signer.ts) and
 // sent by the client's own HTTP handler, an answer read here (the listing's XML read for its few fields, as
 // the SDK's deserializer reads them). Together with the direct HEAD and PUT they are every request a backup
 // of files under the multipart threshold makes, so such a backup (and a restore) never loads the SDK's
 // client (sdk.ts). Only the answer that means success is read here (200; for a GET, one with a
-// Content-Length; for a DELETE, 204 or 200); anything else (an error, a 404, a redirect, a refusal, a
+// Content-Length; for a DELETE, 204 or 200; for a copy, a 200 whose body is a CopyObjectResult, as a
+// copy can fail after its 200 was sent, its body then an Error); anything else (an error, a 404, a redirect, a refusal, a
 // failure to connect) is 'ask-sdk' and the caller makes the same request through the SDK: its retries,
 // clock skew correction and error mapping (a missing bucket still ENOENT, refused credentials EACCES). A
-// DELETE made twice (its answer lost, then the SDK's) leaves what one leaves: the key gone.
+// DELETE made twice (its answer lost, then the SDK's) leaves what one leaves: the key gone; so does a copy.
 import type { Readable } from 'node:stream';
 
 import type { PathStyleSigner, SignedRequest } from './path-style-signer.js';
@@ -157,6 +159,33 @@ export async function getObject(signer: PathStyleSigner, key: string): Promise<B
     const answer = await exchange(signer, await signer.sign('GET', key));
     if (answer.status !== 200 || String(answer.body.length) !== answer.headers['content-length']) return 'ask-sdk';
     return answer.body;
+  } catch {
+    return 'ask-sdk';
+  }
+}
+
+/**
+ * CopyObject of `source` (the x-amz-copy-source value: bucket/key, encoded) to `to`, with `metadata`
+ * instead of the source's when given (sendableMetadata): the copy's ETag, or 'ask-sdk'.
+ */
+export async function copyObject(
+  signer: PathStyleSigner,
+  source: string,
+  to: string,
+  metadata: Record<string, string> | undefined,
+): Promise<string | 'ask-sdk'> {
+  try {
+    const headers: Record<string, string> = { 'x-amz-copy-source': source, 'content-length': '0' };
+    if (metadata !== undefined) {
+      headers['x-amz-metadata-directive'] = 'REPLACE';
+      for (const [name, value] of Object.entries(metadata)) headers[`x-amz-meta-${name}`] = value;
+    }
+    const answer = await exchange(signer, await signer.sign('PUT', to, undefined, headers));
+    if (answer.status !== 200) return 'ask-sdk';
+    const xml = answer.body.toString('utf8');
+    const result = xml.indexOf('<CopyObjectResult');
+    if (result < 0 || xml.includes('<Error>')) return 'ask-sdk';
+    return element(xml.slice(result), 'ETag') || 'ask-sdk';
   } catch {
     return 'ask-sdk';
   }

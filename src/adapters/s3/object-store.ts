@@ -9,7 +9,7 @@ import type { GetObjectCommandOutput, S3Client as S3ClientType, S3ClientConfig }
 import type { Upload as UploadType } from '@aws-sdk/lib-storage';
 
 import { StorageError, storageError } from '../../ground/errors.js';
-import { deleteObject, getObject, headBucket, type ListPage, listPage } from './direct-calls.js';
+import { copyObject, deleteObject, getObject, headBucket, type ListPage, listPage } from './direct-calls.js';
 import { DirectGet, READ_BYTES } from './direct-get.js';
 import { DirectHead } from './direct-head.js';
 import { DirectPut, sendableMetadata } from './direct-put.js';
@@ -133,7 +133,7 @@ export class ObjectStore {
   /** told of each PUT without the SDK when it is sent and when it ended, however it did, with its headers (as onDirectRange) */
   onDirectPut: ((key: string, phase: 'sent' | 'ended', headers: Record<string, string>) => void) | undefined;
   /** told of each HeadBucket, ListObjectsV2, GetObject and DeleteObject answered without the SDK (direct-calls.ts; as onDirectHead) */
-  onDirectCall: ((command: 'HeadBucket' | 'ListObjectsV2' | 'GetObject' | 'DeleteObject', key: string | undefined) => void) | undefined;
+  onDirectCall: ((command: 'HeadBucket' | 'ListObjectsV2' | 'GetObject' | 'DeleteObject' | 'CopyObject', key: string | undefined) => void) | undefined;
 
   constructor(readonly settings: S3Settings) {
     this.bucket = settings.bucket;
@@ -447,17 +447,26 @@ export class ObjectStore {
 
   /** Copies `from` to `to` on the server; with `metadata`, the copy gets it instead of the source's. */
   async copy(from: string, to: string, metadata?: ObjectMetadata): Promise<string> {
-    const answer = await this.call('CopyObject', from, () =>
-      this.client.send(
-        new (clientS3().CopyObjectCommand)({
-          Bucket: this.bucket,
-          Key: to,
-          CopySource: `${this.bucket}/${encodeURIComponent(from).replaceAll('%2F', '/')}`,
-          ...(metadata === undefined ? {} : { Metadata: metadata, MetadataDirective: 'REPLACE' }),
-        }),
-      ),
-    );
-    const etag = answer.CopyObjectResult?.ETag ?? '';
+    const source = `${this.bucket}/${encodeURIComponent(from).replaceAll('%2F', '/')}`;
+    let etag =
+      this.direct !== undefined && (metadata === undefined || sendableMetadata(metadata)) ? await copyObject(this.direct, source, to, metadata) : 'ask-sdk';
+    if (etag !== 'ask-sdk') this.onDirectCall?.('CopyObject', from);
+    else {
+      const answer = await this.call('CopyObject', from, () =>
+        this.client.send(
+          new (clientS3().CopyObjectCommand)({
+            Bucket: this.bucket,
+            Key: to,
+            CopySource: source,
+            ...(metadata === undefined ? {} : { Metadata: metadata, MetadataDirective: 'REPLACE' }),
+          }),
+        ),
+      );
+      etag = answer.CopyObjectResult?.ETag ?? '';
+    }
+    // as HEAD and listings give it: radosgw's CopyObjectResult has the ETag without its quotes (the cache
+    // compares ETags to tell a changed object)
+    if (etag !== '' && !etag.startsWith('"') && !etag.startsWith('W/')) etag = `"${etag}"`;
     this.observer?.copied(from, to, etag, metadata);
     return etag;
   }
