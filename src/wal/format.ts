@@ -12,8 +12,9 @@
 // SEAL_PAYLOAD), so recovery can tell a segment whose records all reached it from one whose tail was lost:
 // the next segment is made ahead and the old one sealed off the writers' path (README.md, Rotation).
 // Version 4 (written now) adds marks: a record of type 0 with MARK_MAGIC and a position, written at the end
-// of a batch, saying every byte of the log before that position was on disk (a flush had completed) when
-// the batch was written; recovery refuses damage before a mark and cuts anything else (README.md, Marks).
+// of a batch (and by close() after the last record), saying every byte of the log before that position was
+// on disk (a flush had completed) when it was written; recovery refuses damage before a mark and cuts
+// anything else (README.md, Marks).
 // Version 1 segments (CRC unseeded, the file ends at the last record) and version 2 (no seal record: a
 // segment before the last ends at its last record) are still read.
 import { crc32c } from '@node-rs/crc32';

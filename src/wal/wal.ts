@@ -297,7 +297,9 @@ export class Wal {
   /** the position the last mark written says; a batch carries a mark when `durable` has moved past it */
   private marked: WalPosition | undefined;
   /** where the log ended when it was opened: close() marks the end only if records were written since */
-  private openedAt: WalPosition | undefined;
+  private openedAt: WalPosition;
+  /** the sync() calls and 'batch' syncs running (close() waits for them all before its mark) */
+  private readonly syncing = new Set<Promise<void>>();
 
   private constructor(
     private readonly store: SegmentStore,
@@ -310,6 +312,7 @@ export class Wal {
     options: WalOptions,
     private readonly logger: Logger | undefined,
   ) {
+    this.openedAt = { segment, offset: tail };
     this.segmentSize = options.segmentSize ?? DEFAULT_SEGMENT_SIZE;
     this.maxRecordSize = options.maxRecordSize ?? DEFAULT_MAX_RECORD;
     this.policy = options.sync ?? 'always';
@@ -739,8 +742,22 @@ export class Wal {
     while (this.flushes.length > 0 && !this.failure) await this.flushes[0]!.settled;
   }
 
+  /** `work` (a sync), counted in `syncing` while it runs. */
+  private async tracked(work: Promise<void>): Promise<void> {
+    this.syncing.add(work);
+    try {
+      await work;
+    } finally {
+      this.syncing.delete(work);
+    }
+  }
+
   /** Makes the records waiting under the 'batch' policy durable and resolves them. */
-  private async syncBatch(): Promise<void> {
+  private syncBatch(): Promise<void> {
+    return this.tracked(this.syncBatchNow());
+  }
+
+  private async syncBatchNow(): Promise<void> {
     clearTimeout(this.batchTimer);
     this.batchTimer = undefined;
     const waiting = this.unsynced;
@@ -875,6 +892,10 @@ export class Wal {
   async sync(): Promise<void> {
     const refused = this.refused('sync');
     if (refused) throw refused;
+    await this.tracked(this.syncNow());
+  }
+
+  private async syncNow(): Promise<void> {
     await this.committing;
     await this.drainFlushes();
     await this.syncBatch();
@@ -980,7 +1001,8 @@ export class Wal {
   }
 
   /**
-   * Commits what is queued, makes it durable, and closes the current segment. Later appends are EBADF.
+   * Commits what is queued, makes it durable, ends the log with a mark saying so (markClosed: best
+   * effort, its failure is logged, not thrown), and closes the current segment. Later appends are EBADF.
    * Everything is closed whatever fails on the way; then it rejects (EIO) when an fsync failed earlier
    * under sync 'none' (records it acknowledged may not be durable), or with the first failure of its own
    * steps (the last fsync, the segment's close).
@@ -1002,6 +1024,9 @@ export class Wal {
         await this.drainFlushes();
       }
       if (!this.failure) await this.syncBatch();
+      // a 'batch' sync its timer started, or a sync() not awaited: a failure of theirs must be known before
+      // the mark (two fsyncs racing on one file: the kernel may report a writeback error to one of them only)
+      while (this.syncing.size > 0) await Promise.allSettled([...this.syncing]);
     });
     clearTimeout(this.batchTimer);
     this.batchTimer = undefined;
@@ -1040,16 +1065,26 @@ export class Wal {
   private async markClosed(): Promise<void> {
     const end = this.end;
     this.flushedTo(end);
-    const start = { segment: 0, offset: 0 };
-    if (!this.format.marks || !isAfter(end, this.openedAt ?? start) || !isAfter(end, this.marked ?? start)) return;
+    if (!this.format.marks || !isAfter(end, this.openedAt) || !isAfter(end, this.marked ?? { segment: 0, offset: 0 })) return;
     if (this.tail + MARK_RECORD_SIZE > this.segmentSize - SEAL_RECORD_SIZE) return;
     const stage = this.stageOf(MARK_RECORD_SIZE);
     stageMark(stage, 0, end);
     sealRecords(stage, 0, MARK_RECORD_SIZE, this.format.seed);
-    await this.backend.writeAt(this.tail, [stage.subarray(0, MARK_RECORD_SIZE)]);
+    const before = this.backend.size();
+    // the mark only adds a claim: if it cannot be written (a full disk) or synced, the log stays as it was
+    try {
+      await this.backend.writeAt(this.tail, [stage.subarray(0, MARK_RECORD_SIZE)]);
+    } catch (error) {
+      this.logger?.warn({ err: error, segment: this.segment }, 'WAL: the mark at close could not be written; the log is whole without it');
+      await this.cutBack(this.tail, this.tail + MARK_RECORD_SIZE, before).catch(() => undefined);
+      return;
+    }
     this.tail += MARK_RECORD_SIZE;
     this.marked = end;
-    await this.backend.sync();
+    // if this fails, the mark may not be on disk: what it says (the records were synced above) stays true
+    await this.backend.sync().catch((error: unknown) => {
+      this.logger?.warn({ err: error, segment: this.segment }, 'WAL: the fsync of the mark at close failed; the records were synced before it');
+    });
   }
 
   /** Where the records known to be on disk end (the start of the log before any was). */

@@ -230,7 +230,8 @@ function flipInWal(env: LsmEnv, text: string, crashed = false): void {
 
 test('a WAL with a flushed record damaged (a mark after it covers it): strict open refuses saying what to do; point-in-time keeps what precedes it', async (t) => {
   const env = await threeWrites(t);
-  // reopened, the log is made durable; the next write's batch carries a mark saying so (WAL format 4)
+  // closed, the log ends with a mark saying every record is on disk (WAL format 4); reopened, the log is
+  // made durable, and the next write's batch carries a mark saying so
   const again = await env.open();
   await again.put('fourth', 'FOURTH-VALUE');
   await again.close();

@@ -128,11 +128,14 @@ export function countingStore(inner: SegmentStore, counts: WriteCounts, failInli
   };
 }
 
-/** Where the mark close() writes at the end of a segment's records starts: the last mark, only zeros after it. */
+/**
+ * Where the mark close() writes at the end of a segment's records starts: the last mark, only zeros after
+ * it, saying its own offset (a batch's mark says where an earlier flush ended).
+ */
 export function closeMarkAt(bytes: Buffer): number | undefined {
   const at = bytes.lastIndexOf(MARK_MAGIC) - RECORD_HEADER_SIZE;
   if (at < 0 || at + MARK_RECORD_SIZE > bytes.length || bytes[at + 8] !== 0) return undefined;
-  if (decodeMark(bytes.subarray(at + RECORD_HEADER_SIZE, at + MARK_RECORD_SIZE)) === undefined) return undefined;
+  if (decodeMark(bytes.subarray(at + RECORD_HEADER_SIZE, at + MARK_RECORD_SIZE))?.offset !== at) return undefined;
   return bytes.subarray(at + MARK_RECORD_SIZE).every((byte) => byte === 0) ? at : undefined;
 }
 
