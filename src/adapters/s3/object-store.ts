@@ -132,7 +132,7 @@ export class ObjectStore {
   onDirectRange: ((key: string, phase: 'sent' | 'ended') => void) | undefined;
   /** told of each PUT without the SDK when it is sent and when it ended, however it did, with its headers (as onDirectRange) */
   onDirectPut: ((key: string, phase: 'sent' | 'ended', headers: Record<string, string>) => void) | undefined;
-  /** told of each HeadBucket, ListObjectsV2, GetObject and DeleteObject answered without the SDK (direct-calls.ts; as onDirectHead) */
+  /** told of each HeadBucket, ListObjectsV2, GetObject, DeleteObject and CopyObject answered without the SDK (direct-calls.ts; as onDirectHead) */
   onDirectCall: ((command: 'HeadBucket' | 'ListObjectsV2' | 'GetObject' | 'DeleteObject' | 'CopyObject', key: string | undefined) => void) | undefined;
 
   constructor(readonly settings: S3Settings) {
@@ -463,6 +463,13 @@ export class ObjectStore {
         ),
       );
       etag = answer.CopyObjectResult?.ETag ?? '';
+      // the SDK takes a 200 as a success unless its body ends in </Error>: one without an ETag is no copy
+      // known to be made, and a rename must not delete its source after it
+      if (etag === '')
+        throw storageError('EIO', `the object store answered the copy of '${from}' without the copy's ETag: it may not have been made`, {
+          path: `s3://${this.bucket}/${to}`,
+          hint: 'try again; a rename leaves its source in place',
+        });
     }
     // as HEAD and listings give it: radosgw's CopyObjectResult has the ETag without its quotes (the cache
     // compares ETags to tell a changed object)

@@ -6,7 +6,7 @@
 // itself would use (its signer class with the client's options, its HTTP handler), resolved
 // from where @aws-sdk/client-s3 is installed, so they are the very modules the client would load; the
 // client (and the rest of the SDK) loads only when a request needs it (a fallback, a multipart upload,
-// a ranged read, a copy or a delete). Loaded with require, not import: the SDK is CommonJS, and Node's
+// a ranged read the direct GET leaves to it, any answer a direct request does not take). Loaded with require, not import: the SDK is CommonJS, and Node's
 // ESM loader parses a CommonJS entry for its export names (and checks its syntax for ESM) before running it.
 import { createRequire } from 'node:module';
 
