@@ -1067,13 +1067,12 @@ export class Wal {
     this.flushedTo(end);
     if (!this.format.marks || !isAfter(end, this.openedAt) || !isAfter(end, this.marked ?? { segment: 0, offset: 0 })) return;
     if (this.tail + MARK_RECORD_SIZE > this.segmentSize - SEAL_RECORD_SIZE) return;
-    const stage = this.stageOf(MARK_RECORD_SIZE);
-    stageMark(stage, 0, end);
-    sealRecords(stage, 0, MARK_RECORD_SIZE, this.format.seed);
+    // a batch of no record: its mark alone
+    const buffers = stageBatch(this.stageOf(MARK_RECORD_SIZE), [], this.format.seed, end);
     const before = this.backend.size();
     // the mark only adds a claim: if it cannot be written (a full disk) or synced, the log stays as it was
     try {
-      await this.backend.writeAt(this.tail, [stage.subarray(0, MARK_RECORD_SIZE)]);
+      await this.backend.writeAt(this.tail, buffers);
     } catch (error) {
       this.logger?.warn({ err: error, segment: this.segment }, 'WAL: the mark at close could not be written; the log is whole without it');
       await this.cutBack(this.tail, this.tail + MARK_RECORD_SIZE, before).catch(() => undefined);

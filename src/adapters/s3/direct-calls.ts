@@ -13,6 +13,7 @@
 // DELETE made twice (its answer lost, then the SDK's) leaves what one leaves: the key gone; so does a copy.
 import type { Readable } from 'node:stream';
 
+import { withMetadata } from './direct-put.js';
 import type { PathStyleSigner, SignedRequest } from './path-style-signer.js';
 
 interface Answer {
@@ -176,10 +177,7 @@ export async function copyObject(
 ): Promise<string | 'ask-sdk'> {
   try {
     const headers: Record<string, string> = { 'x-amz-copy-source': source, 'content-length': '0' };
-    if (metadata !== undefined) {
-      headers['x-amz-metadata-directive'] = 'REPLACE';
-      for (const [name, value] of Object.entries(metadata)) headers[`x-amz-meta-${name}`] = value;
-    }
+    if (metadata !== undefined) withMetadata(headers, metadata)['x-amz-metadata-directive'] = 'REPLACE';
     const answer = await exchange(signer, await signer.sign('PUT', to, undefined, headers));
     if (answer.status !== 200) return 'ask-sdk';
     const xml = answer.body.toString('utf8');

@@ -29,6 +29,12 @@ export function sendableMetadata(metadata: ObjectMetadata): boolean {
   return true;
 }
 
+/** `headers` with `metadata` (sendableMetadata) added as the x-amz-meta-* headers the store keeps it from. */
+export function withMetadata(headers: Record<string, string>, metadata: ObjectMetadata): Record<string, string> {
+  for (const [name, value] of Object.entries(metadata)) headers[`x-amz-meta-${name}`] = value;
+  return headers;
+}
+
 /** Direct PUTs of the signer's bucket, through the signer's client's own HTTP handler. */
 export class DirectPut {
   constructor(private readonly signer: PathStyleSigner) {}
@@ -45,9 +51,7 @@ export class DirectPut {
     onSend?: (headers: Record<string, string>) => void,
   ): Promise<string | 'ask-sdk'> {
     try {
-      const headers: Record<string, string> = { 'content-length': String(body.length) };
-      for (const [name, value] of Object.entries(metadata)) headers[`x-amz-meta-${name}`] = value;
-      const signed = await this.signer.sign('PUT', key, sha256, headers);
+      const signed = await this.signer.sign('PUT', key, sha256, withMetadata({ 'content-length': String(body.length) }, metadata));
       signed.body = body;
       onSend?.(signed.headers);
       const { response } = await this.signer.handler.handle(signed);

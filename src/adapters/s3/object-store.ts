@@ -473,7 +473,7 @@ export class ObjectStore {
     }
     // as HEAD and listings give it: radosgw's CopyObjectResult has the ETag without its quotes (the cache
     // compares ETags to tell a changed object)
-    if (etag !== '' && !etag.startsWith('"') && !etag.startsWith('W/')) etag = `"${etag}"`;
+    if (!etag.startsWith('"') && !etag.startsWith('W/')) etag = `"${etag}"`;
     this.observer?.copied(from, to, etag, metadata);
     return etag;
   }
