@@ -49,8 +49,8 @@ export interface LsmOptions {
    */
   walRecovery?: 'strict' | 'point-in-time';
   /**
-   * Under sync 'none', a WAL batch of at most this many bytes is written with a pwritev on the calling
-   * (JavaScript) thread, as LevelDB writes its log on the writing thread: a put then costs no round trip
+   * A WAL batch of at most this many bytes is written with a pwritev on the calling (JavaScript) thread
+   * (under sync 'always' its fdatasync still goes through the IO engine), as LevelDB writes its log on the writing thread: a put then costs no round trip
    * through the IO engine (an io-wq hand-off and an eventfd wake-up). It blocks the event loop meanwhile,
    * longer when the kernel throttles dirty pages. 0: every batch goes through the IO engine. Default 64 KiB.
    */

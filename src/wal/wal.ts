@@ -14,12 +14,13 @@
 //
 // Per record, the loop does as little JavaScript as it can (BENCHMARKS.md, WAL: 'none' is bound by it):
 // small records are copied into one staging buffer that the log keeps, and one call into the addon
-// checksums the whole run; under sync 'none', a batch of at most `inlineWriteLimit` bytes (0 unless asked:
-// it blocks the event loop) is written on this thread (a pwritev into the page cache takes less than the
-// round trip through the IO engine),
-// after which the loop lets the event loop run before the next batch. Not under 'always' or 'batch':
-// there the fdatasync after an inline write measured 2-7x slower than after one through the engine
-// (BENCHMARKS.md, WAL), which outweighs the round trip saved. Under 'none' and 'batch', writeback of the segment
+// checksums the whole run; under sync 'none' and 'always', a batch of at most `inlineWriteLimit` bytes
+// (under 'none' 0 unless asked: it blocks the event loop; 128 KiB under 'always') is written on this thread
+// (a pwritev into the page cache takes less than the round trip through the IO engine), after which the
+// loop lets the event loop run before the next batch. Under 'always' the batch's fdatasync still goes
+// through the engine; session 11 measured it 2-7x slower after an inline write, session 32 measured the
+// opposite on today's log: more records a second for less CPU a record
+// (BENCHMARKS.md, session 32). Not under 'batch'. Under 'none' and 'batch', writeback of the segment
 // is started every WRITEBACK_STEP bytes, so the fsync that seals a full segment does not stall the log
 // while the whole segment goes to the disk.
 //
@@ -99,12 +100,14 @@ export interface WalOptions {
    */
   preallocate?: 'zeros' | 'allocate' | 'off';
   /**
-   * Under sync 'none', a batch of at most this many bytes is written on the calling thread (a blocking
-   * pwritev into the page cache) where the segment's store can (StorageBackend.writeAtNow), not through
-   * the IO engine. Default 0: every batch through the engine. Faster for small records (BENCHMARKS.md,
-   * WAL: 64 KiB about doubled 100 B records/s), but each such write blocks the event loop, and for as long
-   * as the kernel makes a writer wait when too much of memory is dirty: for a process that does nothing
-   * else while it logs. Other policies always write through the engine.
+   * Under sync 'none' and 'always', a batch of at most this many bytes is written on the calling thread
+   * (a blocking pwritev into the page cache) where the segment's store can (StorageBackend.writeAtNow),
+   * not through the IO engine; under 'always' its fdatasync still goes through the engine. Default 0 under
+   * 'none' (every batch through the engine), 128 KiB under 'always'. Faster for small records
+   * (BENCHMARKS.md, WAL: under 'none' 64 KiB about doubled 100 B records/s; under 'always' it saves each
+   * batch's round trip to an IO worker), but each such write blocks the event loop, and for as long as the
+   * kernel makes a writer wait when too much of memory is dirty. Set 0 to keep every write off the event
+   * loop. Under 'batch' every write goes through the engine.
    */
   inlineWriteLimit?: number;
 }
@@ -199,8 +202,13 @@ const COPY_LIMIT = 1024;
 const FIRST_GROWTH = 64 * 1024;
 const MOST_GROWTH = 8 * 1024 * 1024;
 const ZEROS = Buffer.alloc(1024 * 1024);
-/** off unless asked: an inline write blocks the event loop (for long, when the kernel throttles dirty pages) */
-const DEFAULT_INLINE_WRITE = 0;
+/**
+ * Under 'none', off unless asked: writes follow each other without pause, so inline writes would keep the
+ * event loop busy (and stop it for long when the kernel throttles dirty pages). Under 'always', the
+ * fdatasync is each batch's cycle and the write a small part of it; on this thread it saves the write's
+ * round trip through the engine (two cross-CPU wake-ups): BENCHMARKS.md, session 32.
+ */
+const DEFAULT_INLINE_WRITE = { none: 0, always: 128 * 1024 } as const;
 /**
  * Under 'none' and 'batch', writeback of the current segment is started every time this much more of it
  * is written, so that sealing it (an fsync) does not wait for the whole segment to reach the disk.
@@ -317,7 +325,7 @@ export class Wal {
     this.maxRecordSize = options.maxRecordSize ?? DEFAULT_MAX_RECORD;
     this.policy = options.sync ?? 'always';
     this.preallocate = options.preallocate ?? (this.policy === 'none' ? 'off' : 'zeros');
-    this.inlineWriteLimit = this.policy === 'none' ? (options.inlineWriteLimit ?? DEFAULT_INLINE_WRITE) : 0;
+    this.inlineWriteLimit = typeof this.policy === 'string' ? (options.inlineWriteLimit ?? DEFAULT_INLINE_WRITE[this.policy]) : 0;
     this.writtenBack = tail;
     this.format = segmentFormat(FORMAT_VERSION, segment);
     this.archive = options.archive === undefined ? undefined : new SegmentArchive(store, options.archive, logger);

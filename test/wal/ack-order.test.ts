@@ -13,7 +13,7 @@ import { RECORD_HEADER_SIZE } from '../../src/wal/format.js';
 import { STORE_KINDS } from './wal-helpers.js';
 
 type Event =
-  | { kind: 'written'; segment: number; start: number; end: number }
+  | { kind: 'written'; segment: number; start: number; end: number; inline?: true }
   | { kind: 'flush'; segment: number; id: number }
   | { kind: 'flushed'; id: number }
   | { kind: 'resolved'; segment: number; start: number; end: number };
@@ -55,7 +55,7 @@ function recordingStore(inner: SegmentStore, events: Event[], jitterMs: number):
       ...(inline && {
         writeAtNow: (offset: number, data: readonly Uint8Array[]) => {
           const done = inline(offset, data);
-          if (done) events.push({ kind: 'written', segment, start: offset, end: offset + totalBytes(data) });
+          if (done) events.push({ kind: 'written', segment, start: offset, end: offset + totalBytes(data), inline: true });
           return done;
         },
       }),
@@ -120,9 +120,9 @@ function violations(events: readonly Event[]): { early: string[]; outOfOrder: st
 const WRITERS = 64;
 const PER_WRITER = 24;
 
-async function run(store: SegmentStore, events: Event[]): Promise<number> {
+async function run(store: SegmentStore, events: Event[], inlineWriteLimit?: number): Promise<number> {
   // small segments: the run rotates several times
-  const wal = await Wal.open(store, { sync: 'always', segmentSize: 64 * 1024 });
+  const wal = await Wal.open(store, { sync: 'always', segmentSize: 64 * 1024, inlineWriteLimit });
   let resolved = 0;
   const writer = async (w: number) => {
     for (let i = 0; i < PER_WRITER; i++) {
@@ -137,17 +137,28 @@ async function run(store: SegmentStore, events: Event[]): Promise<number> {
   return resolved;
 }
 
+// by default small batches are written on this thread (writeAtNow) where the store can; limit 0: every one through the IO engine
+const WRITE_PATHS = [
+  { name: 'writes on this thread', inlineWriteLimit: undefined },
+  { name: 'writes through the engine', inlineWriteLimit: 0 },
+];
+
 for (const kind of STORE_KINDS.filter((k) => !k.name.endsWith('memory'))) {
-  test(`sync always: every append resolves after a flush submitted once its write completed, in log order, ${WRITERS} writers [${kind.name}]`, async (t) => {
-    const { store } = await kind.make(t);
-    const events: Event[] = [];
-    const resolved = await run(recordingStore(store, events, 0), events);
-    t.equal(resolved, WRITERS * PER_WRITER, `all ${resolved} appends resolved`);
-    const { early, outOfOrder } = violations(events);
-    t.deepEqual(early.slice(0, 5), [], `no record resolved before its flush (${early.length} did)`);
-    t.deepEqual(outOfOrder.slice(0, 5), [], `records resolved in log order (${outOfOrder.length} did not)`);
-    t.ok(events.filter((e) => e.kind === 'flush').length < resolved / 4, 'with group commit (far fewer flushes than records)');
-  });
+  for (const path of WRITE_PATHS) {
+    test(`sync always: every append resolves after a flush submitted once its write completed, in log order, ${WRITERS} writers [${kind.name}, ${path.name}]`, async (t) => {
+      const { store } = await kind.make(t);
+      const events: Event[] = [];
+      const resolved = await run(recordingStore(store, events, 0), events, path.inlineWriteLimit);
+      t.equal(resolved, WRITERS * PER_WRITER, `all ${resolved} appends resolved`);
+      const inline = events.filter((e) => e.kind === 'written' && e.inline).length;
+      if (path.inlineWriteLimit === 0) t.equal(inline, 0, 'no write on this thread');
+      else if (kind.name.startsWith('dir on local/')) t.ok(inline > 0, `${inline} writes on this thread`);
+      const { early, outOfOrder } = violations(events);
+      t.deepEqual(early.slice(0, 5), [], `no record resolved before its flush (${early.length} did)`);
+      t.deepEqual(outOfOrder.slice(0, 5), [], `records resolved in log order (${outOfOrder.length} did not)`);
+      t.ok(events.filter((e) => e.kind === 'flush').length < resolved / 4, 'with group commit (far fewer flushes than records)');
+    });
+  }
 }
 
 test(`sync always: the same with writes and flushes of random duration, ${WRITERS} writers [memory segments, 3 runs]`, async (t) => {

@@ -434,24 +434,28 @@ for (const kind of LOCAL_STORE_KINDS) {
     t.deepEqual(counts, { engine: 1, inline: inlineBefore }, 'a batch of 100 KiB (past the 64 KiB limit) goes through the engine');
     await wal.close();
 
-    const durable = await Wal.open(countingStore(await reopen(), counts), { sync: 'always', inlineWriteLimit: 1024 * 1024 });
+    // (that each is made durable before its records resolve: ack-order.test)
+    const durable = await Wal.open(countingStore(await reopen(), counts), { sync: 'always' });
     const engineBefore = counts.engine;
     await Promise.all(Array.from({ length: 16 }, (_, i) => durable.append(record(65 + i, 100))));
-    t.equal(counts.inline, inlineBefore, "under sync 'always' nothing is written on this thread, whatever inlineWriteLimit says");
-    t.ok(counts.engine > engineBefore, 'its batches go through the engine');
+    t.ok(counts.inline > inlineBefore, `under sync 'always' small batches are written on this thread by default (${counts.inline - inlineBefore})`);
+    const inlineAfter = counts.inline;
+    await durable.append(record(81, 200 * 1024));
+    t.equal(counts.inline, inlineAfter, 'a batch past the 128 KiB default is not written on this thread');
+    t.ok(counts.engine > engineBefore, 'but through the engine');
     await durable.close();
 
     const viaEngine = await Wal.open(countingStore(await reopen(), counts), { sync: 'none', inlineWriteLimit: 0 });
     const inlineNow = counts.inline;
     const engineNow = counts.engine;
-    await Promise.all(Array.from({ length: 8 }, (_, i) => viaEngine.append(record(81 + i, 100))));
+    await Promise.all(Array.from({ length: 8 }, (_, i) => viaEngine.append(record(82 + i, 100))));
     t.equal(counts.inline, inlineNow, 'inlineWriteLimit 0: nothing on this thread');
     t.ok(counts.engine > engineNow, 'every batch through the engine');
     await viaEngine.close();
 
     const byDefault = await Wal.open(countingStore(await reopen(), counts), { sync: 'none' });
     const engineThen = counts.engine;
-    await Promise.all(Array.from({ length: 8 }, (_, i) => byDefault.append(record(89 + i, 100))));
+    await Promise.all(Array.from({ length: 8 }, (_, i) => byDefault.append(record(90 + i, 100))));
     t.equal(counts.inline, inlineNow, 'by default nothing on this thread (it would block the event loop)');
     t.ok(counts.engine > engineThen, 'every batch through the engine');
     await byDefault.close();
@@ -461,7 +465,7 @@ for (const kind of LOCAL_STORE_KINDS) {
     for await (const entry of again.read()) seen.push(entry.payload.readUInt32LE(0));
     t.deepEqual(
       seen,
-      Array.from({ length: 97 }, (_, i) => i),
+      Array.from({ length: 98 }, (_, i) => i),
       'every record reads back, in order, however it was written',
     );
     await again.close();
