@@ -15,7 +15,7 @@ import { hideBin, yargs } from '../mount/yargs.js';
 import { steps, type Steps } from '../mount/progress.js';
 import { printChartsOf } from './bench/charts.js';
 import { dataFile, ensureDataFile, GiB, MiB, removeQuietly, writeBack } from './bench/data-files.js';
-import { fioVersion, runFio, type FioResult } from './bench/fio.js';
+import { combinedFio, fioVersion, runFio, type FioResult } from './bench/fio.js';
 import { openPeer, PEER_NAMES, rotated, type Peer, type PeerName } from './bench/peers.js';
 import { evaluateTargets, formatTable, formatTargets, machineInfo, resultRow, saveReport, type ResultRow, type TargetResult } from './bench/report.js';
 import { formatLsmMemoryTable, formatLsmTable, formatLsmTargets, lsmFoundMismatches } from './bench/lsm-report.js';
@@ -101,6 +101,18 @@ async function parseArguments() {
     .parseAsync();
 }
 
+/** Who takes turns at a workload: the peers, and fio when it is the workload's ceiling. */
+type Member = Peer | 'fio';
+
+/**
+ * `settings.rounds` raised to a multiple of the members taking turns: the order is rotated every round, so
+ * every member then takes every place equally often and drift within a workload (the host's cache filling
+ * under O_DIRECT reads, writeback) lands on all of them alike.
+ */
+function roundsFor(settings: Settings, members: number): number {
+  return Math.ceil(settings.rounds / members) * members;
+}
+
 async function runWorkload(
   workload: Workload,
   position: string,
@@ -110,38 +122,45 @@ async function runWorkload(
   order: number,
   progress: Steps,
 ): Promise<{ rows: ResultRow[]; fio: FioResult | undefined }> {
-  const { rounds } = context.settings;
+  const members: Member[] = workload.fio && withFio ? [...peers, 'fio'] : [...peers];
+  const rounds = context.settings.rounds === 1 ? 1 : roundsFor(context.settings, members.length);
+  const turnContext: WorkloadContext = { ...context, settings: { ...context.settings, rounds } };
   const totals = new Map<PeerName, Measurement>();
-  let fio: FioResult | undefined;
+  const fioRuns: FioResult[] = [];
   try {
     for (let round = 0; round < rounds; round++) {
-      for (const peer of rotated(peers, order + round)) {
+      for (const member of rotated(members, order + round)) {
         writeBack();
-        await workload.prepare(context);
-        progress.begin(stepLabel(position, workload, `round ${round + 1}/${rounds}  ${peer.name}`));
-        const measured = await workload.turn(peer, round, context);
+        await workload.prepare(turnContext);
+        if (member === 'fio') {
+          const seconds = context.settings.fioSeconds / rounds;
+          progress.begin(stepLabel(position, workload, `round ${round + 1}/${rounds}  fio, ${seconds.toFixed(1)} s`));
+          const run = await runFio(context.files[workload.fio!.file], workload.fio!.direct, seconds, round);
+          progress.end(formatRate(run.iops));
+          fioRuns.push(run);
+          continue;
+        }
+        progress.begin(stepLabel(position, workload, `round ${round + 1}/${rounds}  ${member.name}`));
+        const measured = await workload.turn(member, round, turnContext);
         progress.end(formatRate(measured.ops / measured.seconds));
-        totals.set(peer.name, addMeasurements(totals.get(peer.name) ?? NOTHING_MEASURED, measured));
+        totals.set(member.name, addMeasurements(totals.get(member.name) ?? NOTHING_MEASURED, measured));
       }
     }
-    if (workload.fio && withFio) {
-      writeBack();
-      await workload.prepare(context);
-      progress.begin(stepLabel(position, workload, `fio, ${context.settings.fioSeconds} s`));
-      fio = await runFio(context.files[workload.fio.file], workload.fio.direct, context.settings.fioSeconds);
-      progress.end(formatRate(fio.iops));
-    }
   } finally {
-    await workload.cleanup?.(context);
+    await workload.cleanup?.(turnContext);
   }
   const rows = PEER_NAMES.map((peer) => resultRow(workload.id, peer, totals.get(peer)!, workload.bytesPerOp));
+  const fio = fioRuns.length > 0 ? combinedFio(fioRuns) : undefined;
   if (fio) rows.push(resultRow(workload.id, 'fio', { ops: fio.iops * fio.seconds, seconds: fio.seconds, cpuSeconds: fio.cpuSeconds }, workload.bytesPerOp));
   return { rows, fio };
 }
 
 /** The storage section's steps: every workload's turns, each peer in each round, and its fio run if any. */
-function storageSteps(workloads: readonly Pick<Workload, 'fio'>[], peers: number, rounds: number, withFio: boolean): number {
-  return workloads.reduce((steps, workload) => steps + peers * rounds + (workload.fio && withFio ? 1 : 0), 0);
+function storageSteps(workloads: readonly Pick<Workload, 'fio'>[], peers: number, settings: Settings, withFio: boolean): number {
+  return workloads.reduce((steps, workload) => {
+    const members = peers + (workload.fio && withFio ? 1 : 0);
+    return steps + members * (settings.rounds === 1 ? 1 : roundsFor(settings, members));
+  }, 0);
 }
 
 interface StorageSectionResult {
@@ -169,7 +188,7 @@ async function runStorageSection(
   const rows: ResultRow[] = [];
   const fioRuns: Record<string, FioResult> = {};
   const peers: Peer[] = [];
-  const progress = steps({ title: 'storage', total: storageSteps(workloads, PEER_NAMES.length, settings.rounds, fio !== undefined) });
+  const progress = steps({ title: 'storage', total: storageSteps(workloads, PEER_NAMES.length, settings, fio !== undefined) });
   try {
     for (const name of PEER_NAMES) peers.push(await openPeer(name, dir));
     for (const [index, workload] of workloads.entries()) {

@@ -21,7 +21,8 @@ export function fioVersion(): string | undefined {
   return probe.status === 0 ? probe.stdout.trim() : undefined;
 }
 
-export async function runFio(file: DataFile, direct: boolean, seconds: number): Promise<FioResult> {
+/** fio's random reads of `file` for `seconds`; `round` seeds the offsets, so that each turn reads other blocks. */
+export async function runFio(file: DataFile, direct: boolean, seconds: number, round: number): Promise<FioResult> {
   const args = [
     '--name=randread',
     `--filename=${file.path}`,
@@ -33,13 +34,23 @@ export async function runFio(file: DataFile, direct: boolean, seconds: number): 
     // fio drops the file's pages before starting by default, which would make the warm job a cold one
     ...(direct ? [] : ['--invalidate=0']),
     '--readonly',
-    `--runtime=${seconds}`,
+    `--randseed=${1000 + round}`,
+    `--runtime=${Math.round(seconds * 1000)}ms`,
     '--time_based',
     '--output-format=json',
   ];
   const { stdout } = await run('fio', args, { maxBuffer: 16 * 1024 * 1024 });
   const read = readStats(JSON.parse(stdout.slice(stdout.indexOf('{'))));
   return { ...read, commandLine: ['fio', ...args].join(' ') };
+}
+
+/** Several turns of fio as one result: their operations, time and CPU added up. */
+export function combinedFio(runs: readonly FioResult[]): FioResult {
+  const seconds = runs.reduce((sum, run) => sum + run.seconds, 0);
+  const ops = runs.reduce((sum, run) => sum + run.iops * run.seconds, 0);
+  const bytes = runs.reduce((sum, run) => sum + run.bytesPerSecond * run.seconds, 0);
+  const cpu = runs.every((run) => run.cpuSeconds !== undefined) ? runs.reduce((sum, run) => sum + run.cpuSeconds!, 0) : undefined;
+  return { iops: ops / seconds, bytesPerSecond: bytes / seconds, seconds, cpuSeconds: cpu, commandLine: runs.map((run) => run.commandLine).join('\n') };
 }
 
 /** The read side of fio's only job, checked field by field (the JSON is fio's, not ours). */

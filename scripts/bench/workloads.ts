@@ -33,7 +33,9 @@ export interface Settings {
 }
 
 export const FULL: Settings = {
-  rounds: 2,
+  // as many as there are peers: with the order rotated each round, every peer takes every place once, so
+  // drift within a workload (the host's cache filling, writeback) lands on all of them alike
+  rounds: PEER_NAMES.length,
   timedSeconds: 5,
   warmupSeconds: 0.25,
   appendBytes: 1024 * MiB,
@@ -138,11 +140,16 @@ async function onFile<T>(peer: Peer, file: DataFile, direct: boolean, work: (fil
   });
 }
 
-/** Per-worker random 4 KiB blocks of `file`: a warm-up phase, then the measured phase. */
+/**
+ * Per-worker random 4 KiB blocks of `file`: a warm-up phase, then the measured phase. Each peer's turn
+ * reads its own blocks (the seeds depend on the round and the peer): a block another peer has just read
+ * may still be in a cache below the guest's (the host's, for an O_DIRECT read on a VM), which would favour
+ * whoever comes later in a round.
+ */
 async function randomBlockJob(
   queueDepth: number,
   file: DataFile,
-  round: number,
+  turn: { round: number; peer: PeerName },
   settings: Settings,
   operation: (offset: number, buffer: Buffer) => Promise<void>,
   makeBuffer: () => Buffer,
@@ -152,8 +159,9 @@ async function randomBlockJob(
     const offsets = buffers.map((_, worker) => randomBlockOffsets(workerSeed(seedBase + worker), file.size, BLOCK));
     return runWorkers(queueDepth, limit, (worker) => operation(offsets[worker]!(), buffers[worker]!));
   };
-  await phase(WARMUP_SEED_BASE + round * queueDepth, { seconds: settings.warmupSeconds });
-  return phase(round * queueDepth, { seconds: settings.timedSeconds / settings.rounds });
+  const seedBase = (turn.round * PEER_NAMES.length + PEER_NAMES.indexOf(turn.peer)) * queueDepth;
+  await phase(WARMUP_SEED_BASE + seedBase, { seconds: settings.warmupSeconds });
+  return phase(seedBase, { seconds: settings.timedSeconds / settings.rounds });
 }
 
 function randomReads(id: WorkloadId, queueDepth: number, which: keyof BenchFiles): Workload {
@@ -171,7 +179,7 @@ function randomReads(id: WorkloadId, queueDepth: number, which: keyof BenchFiles
         randomBlockJob(
           queueDepth,
           data,
-          round,
+          { round, peer: peer.name },
           context.settings,
           async (offset, buffer) => {
             const n = await file.read(offset, buffer);
@@ -198,7 +206,7 @@ function randomWrites(id: WorkloadId, queueDepth: number): Workload {
         randomBlockJob(
           queueDepth,
           data,
-          round,
+          { round, peer: peer.name },
           context.settings,
           (offset, buffer) => file.writeAt(offset, buffer),
           () => randomFillSync(Buffer.alloc(BLOCK)),
