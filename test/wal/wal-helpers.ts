@@ -80,6 +80,8 @@ export interface WriteCounts {
   inline: number;
   /** the ranges writeback was started for, as [offset, length] */
   writebacks?: Array<[number, number]>;
+  /** fallocate calls (a segment grown by preallocate 'allocate', or 'auto' for large batches) */
+  allocations?: number;
 }
 
 /**
@@ -109,7 +111,10 @@ export function countingStore(inner: SegmentStore, counts: WriteCounts, failInli
         counts.writebacks?.push([offset, length]);
         backend.startWriteback?.(offset, length);
       },
-      allocate: (offset, length) => backend.allocate(offset, length),
+      allocate: (offset, length) => {
+        if (counts.allocations !== undefined) counts.allocations++;
+        return backend.allocate(offset, length);
+      },
       flush: () => backend.flush(),
       size: () => backend.size(),
       sync: () => backend.sync(),

@@ -492,6 +492,38 @@ for (const kind of LOCAL_STORE_KINDS) {
     await wal.close();
   });
 
+  test(`preallocate 'auto' (the default under 'always'): grown by zeros for small batches, by fallocate for large ones; 'zeros' always by zeros [${kind.name}]`, async (t) => {
+    const { store, reopen } = await kind.make(t);
+    const counts: WriteCounts = { engine: 0, inline: 0, allocations: 0 };
+    const wal = await Wal.open(countingStore(store, counts), { sync: 'always', segmentSize: 16 * MiB });
+    let n = 0;
+    const batch = (writers: number, bytes: number) => Promise.all(Array.from({ length: writers }, () => wal.append(record(n++, bytes))));
+    while (wal.end.offset < 2 * MiB) await batch(64, 100);
+    t.equal(counts.allocations, 0, `2 MiB of 7 KiB batches: the segment grew by zeros only (${counts.engine} writes through the engine)`);
+    const small = n;
+    while (wal.end.offset < 8 * MiB) await batch(16, 16 * 1024);
+    t.ok(counts.allocations! >= 1, `then 6 MiB of 256 KiB batches: by fallocate (${counts.allocations} calls)`);
+    await wal.close();
+
+    const reader = await Wal.open(await reopen());
+    const seen: number[] = [];
+    for await (const entry of reader.read()) seen.push(entry.payload.readUInt32LE(0));
+    t.deepEqual(
+      seen,
+      Array.from({ length: n }, (_, i) => i),
+      `every record reads back in order, across space grown both ways (${small} small, ${n - small} of 16 KiB)`,
+    );
+    t.notOk(reader.recovery.dropped, 'nothing cut');
+    await reader.close();
+
+    const other = await kind.make(t);
+    const zerosOnly: WriteCounts = { engine: 0, inline: 0, allocations: 0 };
+    const explicit = await Wal.open(countingStore(other.store, zerosOnly), { sync: 'always', segmentSize: 16 * MiB, preallocate: 'zeros' });
+    for (let i = 0; i < 24; i++) await Promise.all(Array.from({ length: 16 }, (_, j) => explicit.append(record(16 * i + j, 16 * 1024))));
+    t.equal(zerosOnly.allocations, 0, "preallocate 'zeros': 6 MiB of large batches grow the segment by zeros too");
+    await explicit.close();
+  });
+
   test(`under sync 'none', writeback of the segment is started every 4 MiB; under 'always' never [${kind.name}]`, async (t) => {
     const { store, reopen } = await kind.make(t);
     const counts: WriteCounts = { engine: 0, inline: 0, writebacks: [] };
