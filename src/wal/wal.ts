@@ -110,7 +110,8 @@ export interface WalOptions {
    * 'none' (every batch through the engine), 128 KiB under 'always'. Faster for small records
    * (BENCHMARKS.md, WAL: under 'none' 64 KiB about doubled 100 B records/s; under 'always' it saves each
    * batch's round trip to an IO worker), but each such write blocks the event loop, and for as long as the
-   * kernel makes a writer wait when too much of memory is dirty. Set 0 to keep every write off the event
+   * kernel makes a writer wait when too much of memory is dirty, or (under 'always', on a device with
+   * stable_writes, e.g. btrfs or dm-integrity) while the previous batch's page is under writeback. Set 0 to keep every write off the event
    * loop. Under 'batch' every write goes through the engine.
    */
   inlineWriteLimit?: number;
