@@ -110,7 +110,8 @@ type Member = Peer | 'fio';
  * under O_DIRECT reads, writeback) lands on all of them alike.
  */
 function roundsFor(settings: Settings, members: number): number {
-  return Math.ceil(settings.rounds / members) * members;
+  // one round (--quick) stays one: no order to balance
+  return settings.rounds === 1 ? 1 : Math.ceil(settings.rounds / members) * members;
 }
 
 async function runWorkload(
@@ -123,7 +124,7 @@ async function runWorkload(
   progress: Steps,
 ): Promise<{ rows: ResultRow[]; fio: FioResult | undefined }> {
   const members: Member[] = workload.fio && withFio ? [...peers, 'fio'] : [...peers];
-  const rounds = context.settings.rounds === 1 ? 1 : roundsFor(context.settings, members.length);
+  const rounds = roundsFor(context.settings, members.length);
   const turnContext: WorkloadContext = { ...context, settings: { ...context.settings, rounds } };
   const totals = new Map<PeerName, Measurement>();
   const fioRuns: FioResult[] = [];
@@ -159,7 +160,7 @@ async function runWorkload(
 function storageSteps(workloads: readonly Pick<Workload, 'fio'>[], peers: number, settings: Settings, withFio: boolean): number {
   return workloads.reduce((steps, workload) => {
     const members = peers + (workload.fio && withFio ? 1 : 0);
-    return steps + members * (settings.rounds === 1 ? 1 : roundsFor(settings, members));
+    return steps + members * roundsFor(settings, members);
   }, 0);
 }
 

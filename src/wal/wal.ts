@@ -111,8 +111,8 @@ export interface WalOptions {
    * (BENCHMARKS.md, WAL: under 'none' 64 KiB about doubled 100 B records/s; under 'always' it saves each
    * batch's round trip to an IO worker), but each such write blocks the event loop, and for as long as the
    * kernel makes a writer wait when too much of memory is dirty, or (under 'always', on a device with
-   * stable_writes, e.g. btrfs or dm-integrity) while the previous batch's page is under writeback. Set 0 to keep every write off the event
-   * loop. Under 'batch' every write goes through the engine.
+   * stable_writes, e.g. btrfs or dm-integrity) while the previous batch's page is under writeback. Set 0
+   * to keep every write off the event loop. Under 'batch' every write goes through the engine.
    */
   inlineWriteLimit?: number;
 }
@@ -208,7 +208,7 @@ const FIRST_GROWTH = 64 * 1024;
 const MOST_GROWTH = 8 * 1024 * 1024;
 /**
  * preallocate 'auto': a growth step writes zeros while the batches average less than this, else
- * fallocates. Measured (64 writers, sync 'always'): 7 KiB batches 1.2-1.4x the records a second with
+ * fallocates. Measured (64 writers, sync 'always'): 7 KiB batches 1.3-1.9x the records a second with
  * zeros, 66 KiB level, 262 KiB 1.6x with fallocate.
  */
 const AUTO_ZEROS_BELOW = 128 * 1024;

@@ -100,8 +100,13 @@ export function countingStore(inner: SegmentStore, counts: WriteCounts, failInli
       },
       ...(inline && {
         writeAtNow: (offset: number, data: readonly Uint8Array[]) => {
+          if (!failInline?.on) {
+            // counted only when the store took the write (false: the WAL writes through the engine)
+            const done = inline(offset, data);
+            if (done) counts.inline++;
+            return done;
+          }
           counts.inline++;
-          if (!failInline?.on) return inline(offset, data);
           const all = Buffer.concat(data as Uint8Array[]);
           if (failInline.after > 0) inline(offset, [all.subarray(0, failInline.after)]);
           throw storageError('ENOSPC', 'simulated full disk', { syscall: 'pwritev' });
