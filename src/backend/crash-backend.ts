@@ -7,7 +7,11 @@ import { asBuffers, type StorageBackend } from './backend.js';
 import { MemoryBackend } from './memory-backend.js';
 
 export interface CrashPlan {
-  /** appends and writes fail (with `failCode`) once the store would pass this many bytes */
+  /**
+   * The disk's room: appends, writes and allocations fail (with `failCode`) where they would make the
+   * store larger than this many bytes, after writing what fits. Writes within the store's current size
+   * never fail for it: that space is the file's already, as on a file system that does not copy on write.
+   */
   failAfterBytes?: number;
   failCode?: string;
   /** flush and sync fail with EIO */
@@ -40,9 +44,10 @@ export class CrashingBackend implements StorageBackend {
   async writeAt(offset: number, data: Uint8Array | readonly Uint8Array[]): Promise<void> {
     const { failAfterBytes, failCode = 'ENOSPC' } = this.plan;
     const buffers = asBuffers(data);
-    if (failAfterBytes !== undefined && offset + totalBytes(buffers) > failAfterBytes) {
+    const limit = failAfterBytes === undefined ? undefined : Math.max(failAfterBytes, this.inner.size());
+    if (limit !== undefined && offset + totalBytes(buffers) > limit) {
       // a full disk takes what fits, then fails: the partial write is there for the caller to clean up
-      const room = Math.max(0, failAfterBytes - offset);
+      const room = Math.max(0, limit - offset);
       if (room > 0) await this.inner.writeAt(offset, Buffer.concat(buffers as Uint8Array[]).subarray(0, room));
       throw storageError(failCode, `simulated failure after ${failAfterBytes} bytes`, { syscall: 'write' });
     }
@@ -51,7 +56,7 @@ export class CrashingBackend implements StorageBackend {
 
   async allocate(offset: number, length: number): Promise<void> {
     const { failAfterBytes, failCode = 'ENOSPC' } = this.plan;
-    if (failAfterBytes !== undefined && offset + length > failAfterBytes) {
+    if (failAfterBytes !== undefined && offset + length > Math.max(failAfterBytes, this.inner.size())) {
       throw storageError(failCode, `simulated failure after ${failAfterBytes} bytes`, { syscall: 'fallocate' });
     }
     await this.inner.allocate(offset, length);

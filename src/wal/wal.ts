@@ -32,8 +32,8 @@
 // that space by their checksums (seeded with the segment number) and finds the end where the zeros start;
 // a segment rotated away from ends with a seal record (version 3) and is cut after it. The format: README.md.
 //
-// A failed write leaves nothing behind (what it wrote is cut off or zeroed again) and the log goes
-// on. A failed fdatasync is different: the kernel may have dropped the pages, so the log stops accepting
+// A failed write leaves nothing behind (what it wrote is cut off or zeroed again, and that made durable
+// before its records are rejected, so none of them comes back after a crash) and the log goes on. A failed fdatasync is different: the kernel may have dropped the pages, so the log stops accepting
 // records (EIO) until it is reopened, which recovers what is really there.
 import type { StorageBackend } from '../backend/backend.js';
 import type { Dir } from '../storage/dir.js';
@@ -639,6 +639,22 @@ export class Wal {
     if (start < before) await this.backend.writeAt(start, zeros(Math.min(end, before) - start));
   }
 
+  /**
+   * Undoes a failed write of [start, end) (cutBack) and makes the undo durable before the batch is
+   * rejected: what the write did put in the file may already be on the disk (a flush of an earlier batch
+   * in flight, or the kernel's own writeback), and whole records of a rejected batch must not come back
+   * after a crash. If the undo cannot be made durable, the log stops as after a failed fdatasync (the
+   * records' rejection still reports the write's error).
+   */
+  private async undoWrite(start: number, end: number, before: number): Promise<void> {
+    try {
+      await this.cutBack(start, end, before);
+      await this.backend.sync();
+    } catch (error) {
+      this.fail(error, []);
+    }
+  }
+
   /** The staging buffer, at least `bytes` long. */
   private stageOf(bytes: number): Buffer {
     if (this.stage.length < bytes) this.stage = Buffer.allocUnsafe(Math.max(bytes, 2 * this.stage.length, 64 * 1024));
@@ -663,11 +679,7 @@ export class Wal {
       if (bytes <= this.inlineWriteLimit && this.backend.writeAtNow?.(start, buffers)) this.wroteInline = true;
       else await this.backend.writeAt(start, buffers);
     } catch (error) {
-      try {
-        await this.cutBack(start, end, before);
-      } catch {
-        // the write's error is the one to report
-      }
+      await this.undoWrite(start, end, before);
       for (const record of batch) record.reject(error);
       return false;
     }

@@ -26,6 +26,8 @@ class GatedBackend implements StorageBackend {
   /** writes completed, in order (the ranges written) */
   readonly writes: Array<[number, number]> = [];
   failNextWrite = false;
+  /** the failing write's part reaches the disk before the write fails (the kernel's writeback took it) */
+  partWritten = false;
 
   constructor(readonly inner: CrashingBackend) {}
 
@@ -41,6 +43,7 @@ class GatedBackend implements StorageBackend {
       this.failNextWrite = false;
       // half of it reaches the file, as a disk error part way through does
       await this.inner.writeAt(offset, all.subarray(0, all.length >> 1));
+      if (this.partWritten) await this.inner.flush();
       throw storageError('EIO', 'simulated write failure', { syscall: 'pwritev' });
     }
     await this.inner.writeAt(offset, all);
@@ -128,24 +131,43 @@ test("sync 'always': the next batch is written while the previous batch's fdatas
   await closing;
 });
 
-test("sync 'always': a failed write of the next batch leaves nothing and does not touch the batch being flushed", async (t) => {
+test("sync 'always': a failed write of the next batch leaves nothing, even on the disk, and does not touch the batch being flushed", async (t) => {
   const { wal, backend, store } = await gatedLog();
   const b = backend();
   const first = tracked(wal.append(record(0)));
   await until(() => b.gates.length === 1);
   b.failNextWrite = true;
-  const failed = tracked(wal.append(record(1)));
-  await rejection(t, failed.promise, 'EIO', 'the record whose write fails while the first is being flushed');
+  b.partWritten = true;
+  // one batch of four records: the half of it that reaches the disk holds two of them whole
+  const failed = [1, 2, 3, 4].map((i) => wal.append(record(i)));
+  await Promise.all(failed.map((promise, i) => rejection(t, promise, 'EIO', `record ${i + 1} of the failed batch (written while the first is flushed)`)));
+  t.deepEqual(await recovered(store), [0], 'a crash right after the rejection: none of the rejected records comes back');
   t.equal(first.state(), 'pending', 'the first record still waits for its fdatasync');
   b.gates[0]!.release();
   t.equal((await first.promise).offset, 28, 'and resolves when it completes');
-  const third = wal.append(record(2));
+  const third = wal.append(record(5));
   await until(() => b.gates.length === 2);
   b.gates[1]!.release();
   t.equal((await third).offset, 28 + 9 + record(0).length, 'the log goes on where the failed write began');
-  t.deepEqual(await recovered(store), [0, 2], 'after a crash: the two good records, nothing of the failed one');
+  t.deepEqual(await recovered(store), [0, 5], 'after a crash later: the two good records, nothing of the failed ones');
   const closing = wal.close();
   for (const gate of b.gates.slice(2)) gate.release();
+  await closing;
+});
+
+test("sync 'always': a failed write whose undo cannot be made durable stops the log", async (t) => {
+  const { wal, backend } = await gatedLog();
+  const b = backend();
+  const first = tracked(wal.append(record(0)));
+  await until(() => b.gates.length === 1);
+  b.failNextWrite = true;
+  b.inner.plan.failSync = true;
+  await rejection(t, wal.append(record(1)), 'EIO', "the record whose write failed: the write's error");
+  await rejection(t, first.promise, 'EIO', 'the record waiting for its fdatasync: not trusted once the log stopped');
+  await rejection(t, wal.append(record(2)), 'EIO', 'later appends: the log has stopped');
+  b.inner.plan.failSync = false;
+  const closing = wal.close();
+  for (const gate of b.gates.slice(1)) gate.release();
   await closing;
 });
 

@@ -251,11 +251,13 @@ test('ENOSPC during append: the write fails, earlier records stay, the log goes 
   // each append is a batch of its own, ending with a mark (format 4): the fdatasync before it moved the durable end
   const each = 109 + MARK_RECORD_SIZE;
   const room = Math.floor((backend!.size() - wal.end.offset) / each);
-  // the disk is full 100 bytes (less than a batch) past the room for `room` batches in the space grown ahead
-  backend!.plan = { failAfterBytes: wal.end.offset + room * each + 100 };
+  // the disk is full: the segment cannot grow past the space grown ahead, where `room` batches fit whole
+  // and the next one in part (written, then undone)
+  backend!.plan = { failAfterBytes: backend!.size() };
   const fitting = [];
   for (let i = 0; i < room; i++) fitting.push(await wal.append(record(3, 100)));
   t.equal(fitting.length, room, `the ${room} records that fit in the space already grown are written on the full disk`);
+  t.ok(backend!.size() - wal.end.offset > 0, 'and part of the next batch fits too');
   await rejection(t, wal.append(record(3, 100)), 'ENOSPC', 'an append that finds the disk full');
   await rejection(t, wal.append(record(4, 100)), 'ENOSPC', 'and the next one too');
   const seen = [];
