@@ -37,6 +37,14 @@ export class MemoryBackend implements StorageBackend {
     this.put(offset, asBuffers(data));
   }
 
+  /** writeAt done before it returns: memory needs no IO engine, so a caller may write on its own thread. */
+  writeAtNow(offset: number, data: readonly Uint8Array[]): boolean {
+    this.check('writeAt');
+    checkOffset(offset);
+    this.put(offset, data);
+    return true;
+  }
+
   async allocate(offset: number, length: number): Promise<void> {
     this.check('allocate');
     checkOffset(offset);

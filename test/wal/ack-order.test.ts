@@ -3,7 +3,8 @@
 // resolve in log order. A store wrapper records, in one sequence, each write's completion (its range), each
 // flush's submission and successful completion, and each append's resolution; 64 writers append 24
 // records each, across rotations, on the real IO engines and on memory segments whose writes and flushes
-// take random times (so writes and flushes of different batches can overlap).
+// take random times (so writes and flushes of different batches can overlap); each with the small batches
+// written on the WAL's own thread (writeAtNow) and with every write through the store's writeAt.
 import test from 'tape';
 
 import type { StorageBackend } from '../../src/backend/backend.js';
@@ -161,13 +162,18 @@ for (const kind of STORE_KINDS.filter((k) => !k.name.endsWith('memory'))) {
   }
 }
 
-test(`sync always: the same with writes and flushes of random duration, ${WRITERS} writers [memory segments, 3 runs]`, async (t) => {
-  for (let round = 0; round < 3; round++) {
-    const events: Event[] = [];
-    const resolved = await run(recordingStore(new MemorySegmentStore(), events, 3), events);
-    const { early, outOfOrder } = violations(events);
-    t.equal(resolved, WRITERS * PER_WRITER, `run ${round + 1}: all ${resolved} appends resolved`);
-    t.deepEqual(early.slice(0, 5), [], `run ${round + 1}: no record resolved before its flush (${early.length} did)`);
-    t.deepEqual(outOfOrder.slice(0, 5), [], `run ${round + 1}: records resolved in log order (${outOfOrder.length} did not)`);
-  }
-});
+for (const path of WRITE_PATHS) {
+  test(`sync always: the same with writes and flushes of random duration, ${WRITERS} writers [memory segments, ${path.name}, 3 runs]`, async (t) => {
+    for (let round = 0; round < 3; round++) {
+      const events: Event[] = [];
+      const resolved = await run(recordingStore(new MemorySegmentStore(), events, 3), events, path.inlineWriteLimit);
+      const inline = events.filter((e) => e.kind === 'written' && e.inline).length;
+      if (path.inlineWriteLimit === 0) t.equal(inline, 0, `run ${round + 1}: no write on this thread`);
+      else t.ok(inline > 0, `run ${round + 1}: ${inline} writes on this thread (the rest, past the limit or growth, through writeAt)`);
+      const { early, outOfOrder } = violations(events);
+      t.equal(resolved, WRITERS * PER_WRITER, `run ${round + 1}: all ${resolved} appends resolved`);
+      t.deepEqual(early.slice(0, 5), [], `run ${round + 1}: no record resolved before its flush (${early.length} did)`);
+      t.deepEqual(outOfOrder.slice(0, 5), [], `run ${round + 1}: records resolved in log order (${outOfOrder.length} did not)`);
+    }
+  });
+}

@@ -47,6 +47,15 @@ for (const [name, make] of MAKERS) {
   });
 }
 
+test('MemoryBackend.writeAtNow: written before it returns, past the end too; EBADF once closed', async (t) => {
+  const store = new MemoryBackend();
+  await store.append(Buffer.from('hello'));
+  t.equal(store.writeAtNow(3, [Buffer.from('LO'), Buffer.from(' world')]), true, 'it takes the write');
+  t.equal(store.snapshot().toString(), 'helLO world', 'in place and past the end, before any await');
+  await store.close();
+  t.throws(() => store.writeAtNow(0, [Buffer.from('x')]), /EBADF/, 'a closed store refuses it');
+});
+
 test('crashing backend: full disk, failed sync, and what a crash leaves', async (t) => {
   const store = new CrashingBackend(new MemoryBackend(), { failAfterBytes: 10 });
   await store.append(Buffer.from('12345'));

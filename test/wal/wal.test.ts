@@ -437,27 +437,43 @@ for (const kind of LOCAL_STORE_KINDS) {
     await wal.close();
 
     // (that each is made durable before its records resolve: ack-order.test)
-    const durable = await Wal.open(countingStore(await reopen(), counts), { sync: 'always' });
+    // (preallocate 'off': the segment grows by the records' own writes, so every write counted is a batch's)
+    const durable = await Wal.open(countingStore(await reopen(), counts), { sync: 'always', preallocate: 'off' });
     const engineBefore = counts.engine;
     await Promise.all(Array.from({ length: 16 }, (_, i) => durable.append(record(65 + i, 100))));
     t.ok(counts.inline > inlineBefore, `under sync 'always' small batches are written on this thread by default (${counts.inline - inlineBefore})`);
+    t.equal(counts.engine, engineBefore, 'none through the engine');
     const inlineAfter = counts.inline;
     await durable.append(record(81, 200 * 1024));
     t.equal(counts.inline, inlineAfter, 'a batch past the 128 KiB default is not written on this thread');
-    t.ok(counts.engine > engineBefore, 'but through the engine');
+    t.equal(counts.engine, engineBefore + 1, 'but through the engine, in one write');
     await durable.close();
+
+    const limited = await Wal.open(countingStore(await reopen(), counts), { sync: 'always', preallocate: 'off', inlineWriteLimit: 512 });
+    const [inlineLimited, engineLimited] = [counts.inline, counts.engine];
+    await limited.append(record(82, 100));
+    t.deepEqual([counts.inline, counts.engine], [inlineLimited + 1, engineLimited], "sync 'always', inlineWriteLimit 512: a record of 100 B on this thread");
+    await limited.append(record(83, 1000));
+    t.deepEqual([counts.inline, counts.engine], [inlineLimited + 1, engineLimited + 1], 'one of 1,000 B through the engine');
+    await limited.close();
+
+    const batched = await Wal.open(countingStore(await reopen(), counts), { sync: { batch: { intervalMs: 1, bytes: 1 << 20 } }, inlineWriteLimit: 64 * 1024 });
+    const inlineBatched = counts.inline;
+    await Promise.all(Array.from({ length: 8 }, (_, i) => batched.append(record(84 + i, 100))));
+    t.equal(counts.inline, inlineBatched, "sync 'batch': nothing on this thread, even with inlineWriteLimit");
+    await batched.close();
 
     const viaEngine = await Wal.open(countingStore(await reopen(), counts), { sync: 'none', inlineWriteLimit: 0 });
     const inlineNow = counts.inline;
     const engineNow = counts.engine;
-    await Promise.all(Array.from({ length: 8 }, (_, i) => viaEngine.append(record(82 + i, 100))));
+    await Promise.all(Array.from({ length: 8 }, (_, i) => viaEngine.append(record(92 + i, 100))));
     t.equal(counts.inline, inlineNow, 'inlineWriteLimit 0: nothing on this thread');
     t.ok(counts.engine > engineNow, 'every batch through the engine');
     await viaEngine.close();
 
     const byDefault = await Wal.open(countingStore(await reopen(), counts), { sync: 'none' });
     const engineThen = counts.engine;
-    await Promise.all(Array.from({ length: 8 }, (_, i) => byDefault.append(record(90 + i, 100))));
+    await Promise.all(Array.from({ length: 8 }, (_, i) => byDefault.append(record(100 + i, 100))));
     t.equal(counts.inline, inlineNow, 'by default nothing on this thread (it would block the event loop)');
     t.ok(counts.engine > engineThen, 'every batch through the engine');
     await byDefault.close();
@@ -467,7 +483,7 @@ for (const kind of LOCAL_STORE_KINDS) {
     for await (const entry of again.read()) seen.push(entry.payload.readUInt32LE(0));
     t.deepEqual(
       seen,
-      Array.from({ length: 98 }, (_, i) => i),
+      Array.from({ length: 108 }, (_, i) => i),
       'every record reads back, in order, however it was written',
     );
     await again.close();
@@ -548,27 +564,30 @@ for (const kind of LOCAL_STORE_KINDS) {
     await durable.close();
   });
 
-  test(`sync 'none': a batch written on this thread that fails is undone: its records fail, the log goes on [${kind.name}]`, async (t) => {
-    const { store, reopen } = await kind.make(t);
-    const counts: WriteCounts = { engine: 0, inline: 0 };
-    const fail = { on: false, after: 50 };
-    const wal = await Wal.open(countingStore(store, counts, fail), { sync: 'none', inlineWriteLimit: 64 * 1024 });
-    await wal.append(record(0, 100));
-    const second = await wal.append(record(1, 100));
-    fail.on = true;
-    const failed = [wal.append(record(2, 100)), wal.append(record(3, 100))];
-    await rejection(t, failed[0]!, 'ENOSPC', 'a record of the failed batch');
-    await rejection(t, failed[1]!, 'ENOSPC', 'and the other');
-    fail.on = false;
-    const next = await wal.append(record(4, 100));
-    t.deepEqual(next, { segment: second.segment, offset: second.offset + 109 }, 'the next record goes where the failed batch began');
-    await wal.close();
-    const again = await Wal.open(await reopen());
-    t.equal(again.recovery.records, 3, 'recovery finds the three records that were written');
-    t.notOk(again.recovery.dropped, 'and nothing to cut: the partial write was undone');
-    const seen = [];
-    for await (const entry of again.read()) seen.push(entry.payload.readUInt32LE(0));
-    t.deepEqual(seen, [0, 1, 4], 'in order');
-    await again.close();
-  });
+  for (const sync of ['none', 'always'] as const) {
+    test(`sync '${sync}': a batch written on this thread that fails is undone: its records fail, the log goes on [${kind.name}]`, async (t) => {
+      const { store, reopen } = await kind.make(t);
+      const counts: WriteCounts = { engine: 0, inline: 0 };
+      const fail = { on: false, after: 50 };
+      const wal = await Wal.open(countingStore(store, counts, fail), { sync, inlineWriteLimit: 64 * 1024 });
+      await wal.append(record(0, 100));
+      await wal.append(record(1, 100));
+      const end = wal.end;
+      fail.on = true;
+      const failed = [wal.append(record(2, 100)), wal.append(record(3, 100))];
+      await rejection(t, failed[0]!, 'ENOSPC', 'a record of the failed batch');
+      await rejection(t, failed[1]!, 'ENOSPC', 'and the other');
+      fail.on = false;
+      const next = await wal.append(record(4, 100));
+      t.deepEqual(next, end, 'the next record goes where the failed batch began');
+      await wal.close();
+      const again = await Wal.open(await reopen());
+      t.equal(again.recovery.records, 3, 'recovery finds the three records that were written');
+      t.notOk(again.recovery.dropped, 'and nothing to cut: the partial write was undone');
+      const seen = [];
+      for await (const entry of again.read()) seen.push(entry.payload.readUInt32LE(0));
+      t.deepEqual(seen, [0, 1, 4], 'in order');
+      await again.close();
+    });
+  }
 }
