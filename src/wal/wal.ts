@@ -15,7 +15,7 @@
 // Per record, the loop does as little JavaScript as it can (BENCHMARKS.md, WAL: 'none' is bound by it):
 // small records are copied into one staging buffer that the log keeps, and one call into the addon
 // checksums the whole run; under sync 'none' and 'always', a batch of at most `inlineWriteLimit` bytes
-// (under 'none' 0 unless asked: it blocks the event loop; 128 KiB under 'always') is written on this thread
+// (64 KiB under 'none', as the LSM's WAL and LevelDB's log; 128 KiB under 'always') is written on this thread
 // (a pwritev into the page cache takes less than the round trip through the IO engine), after which the
 // loop lets the event loop run before the next batch. Under 'always' the batch's fdatasync still goes
 // through the engine; session 11 measured it 2-7x slower after an inline write, session 32 measured the
@@ -106,10 +106,10 @@ export interface WalOptions {
   /**
    * Under sync 'none' and 'always', a batch of at most this many bytes is written on the calling thread
    * (a blocking pwritev into the page cache) where the segment's store can (StorageBackend.writeAtNow),
-   * not through the IO engine; under 'always' its fdatasync still goes through the engine. Default 0 under
-   * 'none' (every batch through the engine), 128 KiB under 'always'. Faster for small records
-   * (BENCHMARKS.md, WAL: under 'none' 64 KiB about doubled 100 B records/s; under 'always' it saves each
-   * batch's round trip to an IO worker), but each such write blocks the event loop, and for as long as the
+   * not through the IO engine; under 'always' its fdatasync still goes through the engine. Default 64 KiB
+   * under 'none', 128 KiB under 'always'. Faster for small records (BENCHMARKS.md, session 34: under
+   * 'none' 100 B records 2x at 256 writers, 14x at one; under 'always' it saves each batch's round trip
+   * to an IO worker), but each such write blocks the event loop, and for as long as the
    * kernel makes a writer wait when too much of memory is dirty, or (under 'always', on a device with
    * stable_writes, e.g. btrfs or dm-integrity) while the previous batch's page is under writeback. Set 0
    * to keep every write off the event loop. Under 'batch' every write goes through the engine.
@@ -219,7 +219,7 @@ const ZEROS = Buffer.alloc(1024 * 1024);
  * fdatasync is each batch's cycle and the write a small part of it; on this thread it saves the write's
  * round trip through the engine (two cross-CPU wake-ups): BENCHMARKS.md, session 32.
  */
-const DEFAULT_INLINE_WRITE = { none: 0, always: 128 * 1024 } as const;
+const DEFAULT_INLINE_WRITE = { none: 64 * 1024, always: 128 * 1024 } as const;
 /**
  * Under 'none' and 'batch', writeback of the current segment is started every time this much more of it
  * is written, so that sealing it (an fsync) does not wait for the whole segment to reach the disk.

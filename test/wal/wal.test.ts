@@ -427,13 +427,13 @@ for (const kind of LOCAL_STORE_KINDS) {
   test(`small batches are written on this thread, large ones and inlineWriteLimit 0 through the IO engine [${kind.name}]`, async (t) => {
     const { store, reopen } = await kind.make(t);
     const counts: WriteCounts = { engine: 0, inline: 0 };
-    const wal = await Wal.open(countingStore(store, counts), { sync: 'none', inlineWriteLimit: 64 * 1024 });
+    const wal = await Wal.open(countingStore(store, counts), { sync: 'none' });
     await Promise.all(Array.from({ length: 64 }, (_, i) => wal.append(record(i, 100))));
-    t.ok(counts.inline >= 1, `64 records of 100 B: ${counts.inline} write(s) on this thread`);
+    t.ok(counts.inline >= 1, `sync 'none' by default, 64 records of 100 B: ${counts.inline} write(s) on this thread`);
     t.equal(counts.engine, 0, 'none through the IO engine');
     const inlineBefore = counts.inline;
     await wal.append(record(64, 100 * 1024));
-    t.deepEqual(counts, { engine: 1, inline: inlineBefore }, 'a batch of 100 KiB (past the 64 KiB limit) goes through the engine');
+    t.deepEqual(counts, { engine: 1, inline: inlineBefore }, 'a batch of 100 KiB (past the 64 KiB default) goes through the engine');
     await wal.close();
 
     // (that each is made durable before its records resolve: ack-order.test)
@@ -471,12 +471,13 @@ for (const kind of LOCAL_STORE_KINDS) {
     t.ok(counts.engine > engineNow, 'every batch through the engine');
     await viaEngine.close();
 
-    const byDefault = await Wal.open(countingStore(await reopen(), counts), { sync: 'none' });
-    const engineThen = counts.engine;
-    await Promise.all(Array.from({ length: 8 }, (_, i) => byDefault.append(record(100 + i, 100))));
-    t.equal(counts.inline, inlineNow, 'by default nothing on this thread (it would block the event loop)');
-    t.ok(counts.engine > engineThen, 'every batch through the engine');
-    await byDefault.close();
+    const small = await Wal.open(countingStore(await reopen(), counts), { sync: 'none', inlineWriteLimit: 512 });
+    const [inlineThen, engineThen] = [counts.inline, counts.engine];
+    for (let i = 0; i < 7; i++) await small.append(record(100 + i, 100));
+    t.deepEqual([counts.inline, counts.engine], [inlineThen + 7, engineThen], "sync 'none', inlineWriteLimit 512: records of 100 B on this thread");
+    await small.append(record(107, 1000));
+    t.deepEqual([counts.inline, counts.engine], [inlineThen + 7, engineThen + 1], 'one of 1,000 B through the engine');
+    await small.close();
 
     const again = await Wal.open(await reopen());
     const seen = [];
