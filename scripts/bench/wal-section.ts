@@ -117,5 +117,5 @@ export async function runWalSection(options: WalSectionOptions): Promise<WalSect
 /** What a reader of the WAL table needs to know to read it right. */
 export const WAL_NOTES: readonly string[] = [
   "WAL node:fs is the naive log: one FileHandle opened 'a', per record write() and (sync 'always') datasync(), no framing or checksum; persistfs adds a 9-byte header with CRC32C per record; MiB/s counts payload bytes only",
-  "WAL records/write: records per write call (persistfs: per group-commit pwritev, on the calling thread up to the log's inlineWriteLimit (under 'always' by default 128 KiB, under 'none' 0), else through the IO engine; each followed by one fdatasync under 'always')",
+  "WAL records/write: records per write call (persistfs: per group-commit pwritev, on the calling thread up to the log's inlineWriteLimit (under 'always' by default 128 KiB, under 'none' 64 KiB), else through the IO engine; each followed by one fdatasync under 'always')",
 ];
