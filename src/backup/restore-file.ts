@@ -46,6 +46,12 @@ export interface RestoreFileOptions {
    * futex wake-ups and a promise). Never on the main thread.
    */
   syncWrites?: boolean | undefined;
+  /**
+   * called once the content is all written and matches the manifest, before the file is sealed (mode,
+   * mtime, fsync) and renamed into place: the disk's part of a file, which the caller may let overlap the
+   * next file's GET (restore.ts)
+   */
+  onWritten?: (() => void) | undefined;
 }
 
 /** Writes all of `chunk` at the end of what was written to `fd` (write(2) may take less than asked). */
@@ -103,7 +109,7 @@ export async function restoreFile(
   onBytes: (bytes: number) => void,
   options: RestoreFileOptions = {},
 ): Promise<void> {
-  const { signal, syncWrites = false } = options;
+  const { signal, syncWrites = false, onWritten } = options;
   const key = blobKey(prefix, entry.sha256);
   signal?.throwIfAborted();
   const aside = asideOf(location);
@@ -175,6 +181,7 @@ export async function restoreFile(
         },
       );
     const made = open();
+    onWritten?.();
     await made.seal(entry.mode, secondsOf(entry.mtimeNs));
     await made.close();
     signal?.throwIfAborted();

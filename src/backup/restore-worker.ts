@@ -24,11 +24,13 @@ export interface FailureParts {
 }
 
 /**
- * What a worker answers: bytes written of a file, a file done, a file failed (the last two with the file's
- * bytes not told yet: one message a file less).
+ * What a worker answers: bytes written of a file, a file's content all written and checked (its fsync and
+ * rename to come), a file done, a file failed (the last three with the file's bytes not told yet: one
+ * message a file less).
  */
 export type FromWorker =
   | { type: 'bytes'; id: number; bytes: number }
+  | { type: 'written'; id: number; bytes: number }
   | { type: 'done'; id: number; bytes: number }
   | { type: 'failed'; id: number; bytes: number; failure: FailureParts };
 
@@ -73,7 +75,11 @@ if (parentPort !== null) {
       port.postMessage({ type: 'bytes', id, bytes: unreported } satisfies FromWorker);
       unreported = 0;
     };
-    restoreFile(store, prefix, entry, Buffer.from(message.location), onBytes, { signal: aborter.signal, syncWrites: true }).then(
+    const onWritten = () => {
+      port.postMessage({ type: 'written', id, bytes: unreported } satisfies FromWorker);
+      unreported = 0;
+    };
+    restoreFile(store, prefix, entry, Buffer.from(message.location), onBytes, { signal: aborter.signal, syncWrites: true, onWritten }).then(
       () => port.postMessage({ type: 'done', id, bytes: unreported } satisfies FromWorker),
       (error: unknown) => port.postMessage({ type: 'failed', id, bytes: unreported, failure: partsOf(error) } satisfies FromWorker),
     );

@@ -15,6 +15,7 @@ interface Pending {
   resolve: () => void;
   reject: (error: unknown) => void;
   onBytes: (bytes: number) => void;
+  onWritten: () => void;
 }
 
 /** The error a worker's failure was on its thread. */
@@ -35,7 +36,8 @@ class RestoreThread {
       const file = this.pending.get(message.id);
       if (file === undefined) return;
       if (message.bytes > 0) file.onBytes(message.bytes);
-      if (message.type !== 'bytes') {
+      if (message.type === 'written') file.onWritten();
+      else if (message.type !== 'bytes') {
         this.pending.delete(message.id);
         if (message.type === 'done') file.resolve();
         else file.reject(rebuilt(message.failure));
@@ -76,10 +78,13 @@ export class RestoreWorkers {
     this.threads = Array.from({ length: Math.max(1, count) }, () => new RestoreThread(data));
   }
 
-  /** Restores `entry` at `location` on the thread with the fewest files under way. */
-  restore(entry: FileEntry, location: Buffer, onBytes: (bytes: number) => void): Promise<void> {
+  /**
+   * Restores `entry` at `location` on the thread with the fewest files under way; `onWritten` is called
+   * once its content is written and checked (restore-file.ts).
+   */
+  restore(entry: FileEntry, location: Buffer, onBytes: (bytes: number) => void, onWritten: () => void): Promise<void> {
     const thread = this.threads.reduce((best, thread) => (thread.pending.size < best.pending.size ? thread : best));
-    return new Promise((resolve, reject) => thread.send(this.nextId++, entry, location, { resolve, reject, onBytes }));
+    return new Promise((resolve, reject) => thread.send(this.nextId++, entry, location, { resolve, reject, onBytes, onWritten }));
   }
 
   /** Stops the files under way: each fails (EINTR) once its temporary is removed. */

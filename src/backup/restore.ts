@@ -1,7 +1,8 @@
 // A restore of a backup into a directory: the newest backup under the prefix unless one is named; into a
 // directory that does not exist or is empty (a non-empty one only when forced). Directories first (open to
-// us while we fill them), then the files a few at once (each checked against its SHA-256, written aside and
-// renamed: restore-file.ts; on worker threads, restore-workers.ts, unless `workers` is 0), then symbolic
+// us while we fill them), then the files a few at once (each checked against its SHA-256, written aside,
+// fsynced and renamed: restore-file.ts; the next file's GET starts once a file's content is written, not
+// after its fsync; on worker threads, restore-workers.ts, unless `workers` is 0), then symbolic
 // links, then each directory's mode and mtime, deepest first, each fsynced once its entries are in place;
 // last the parent of a directory we made. An abort of `signal` stops it with EINTR (nothing half made).
 import fs from 'node:fs/promises';
@@ -139,16 +140,43 @@ async function restoreInto(options: RestoreOptions, concurrency: number, workers
   }
   const total = files.reduce((sum, entry) => sum + entry.size, 0);
   let done = 0;
-  await forEachLimited(files, concurrency, async (entry) => {
-    signal?.throwIfAborted();
-    options.onProgress?.(done, total, entry.path);
-    const onBytes = (bytes: number) => {
-      done += bytes;
+  // A file holds its place among the `concurrency` once its content is written and checked: its fsync
+  // and rename (the disk's part) go on while the next file's GET runs, at most `concurrency` of them.
+  const sealing = new Set<Promise<void>>();
+  let sealFailure: { error: unknown } | undefined;
+  try {
+    await forEachLimited(files, concurrency, async (entry) => {
+      signal?.throwIfAborted();
+      if (sealFailure !== undefined) throw sealFailure.error;
       options.onProgress?.(done, total, entry.path);
-    };
-    const location = locate(target, entry.path);
-    await (workers === undefined ? restoreFile(store, prefix, entry, location, onBytes, { signal }) : workers.restore(entry, location, onBytes));
-  });
+      const onBytes = (bytes: number) => {
+        done += bytes;
+        options.onProgress?.(done, total, entry.path);
+      };
+      const location = locate(target, entry.path);
+      let onWritten!: () => void;
+      const written = new Promise<void>((resolve) => {
+        onWritten = resolve;
+      });
+      const whole =
+        workers === undefined
+          ? restoreFile(store, prefix, entry, location, onBytes, { signal, onWritten })
+          : workers.restore(entry, location, onBytes, onWritten);
+      await Promise.race([written, whole]);
+      const sealed: Promise<void> = whole.then(
+        () => void sealing.delete(sealed),
+        (error: unknown) => {
+          sealing.delete(sealed);
+          sealFailure ??= { error };
+        },
+      );
+      sealing.add(sealed);
+      while (sealing.size > concurrency) await Promise.race(sealing);
+    });
+  } finally {
+    await Promise.all(sealing);
+  }
+  if (sealFailure !== undefined) throw sealFailure.error;
   signal?.throwIfAborted();
   for (const entry of symlinks) {
     const location = locate(target, entry.path);

@@ -15,7 +15,10 @@ import test from 'tape';
 
 import type { ObjectStore } from '../../src/adapters/s3/object-store.js';
 import { runBackup } from '../../src/backup/backup.js';
-import { runRestore } from '../../src/backup/restore.js';
+import type { FileEntry } from '../../src/backup/manifest.js';
+import { chooseManifest, runRestore } from '../../src/backup/restore.js';
+import { restoreFile } from '../../src/backup/restore-file.js';
+import { RestoreWorkers } from '../../src/backup/restore-workers.js';
 import { StorageError } from '../../src/ground/errors.js';
 import { tempDir } from '../helpers.js';
 import { remote } from './backup-kit.js';
@@ -91,6 +94,55 @@ for (const damage of ['damaged', 'missing'] as const) {
     t.deepEqual(temporaries(path.join(root, 'spread')), [], 'no temporary is left');
     t.ok(!fs.existsSync(path.join(root, 'spread', 'logs', 'day 1.log')), 'nor the file');
     t.equal(await threadsBackTo(before), before, 'and no thread is left running');
+  });
+}
+
+test("restore: a file's written content is told before the file is sealed and in place (the next GET may start), on this thread and on a worker", async (t) => {
+  const { store, prefix, source } = await backedUp(t, 2, MiB);
+  const entry = (await chooseManifest(store, prefix, undefined)).entries.find((e): e is FileEntry => e.kind === 'file' && e.path === 'f00');
+  if (entry === undefined) throw new Error('f00 is not in the manifest');
+  const target = tempDir(t);
+  const here = path.join(target, 'here');
+  let hereAtWritten: boolean | undefined;
+  await restoreFile(store, prefix, entry, Buffer.from(here), () => {}, { onWritten: () => (hereAtWritten = fs.existsSync(here)) });
+  t.equal(hereAtWritten, false, 'on this thread: told while the file is not in place yet');
+  t.ok(fs.readFileSync(here).equals(fs.readFileSync(path.join(source, 'f00'))), 'then placed, whole');
+  const workers = new RestoreWorkers(store, prefix, 1);
+  try {
+    const there = path.join(target, 'there');
+    let thereAtWritten: boolean | undefined;
+    await workers.restore(
+      entry,
+      Buffer.from(there),
+      () => {},
+      () => (thereAtWritten = fs.existsSync(there)),
+    );
+    t.equal(thereAtWritten, false, 'on a worker thread: told (a message) while the file is not in place yet');
+    t.ok(fs.readFileSync(there).equals(fs.readFileSync(path.join(source, 'f00'))), 'then placed, whole');
+  } finally {
+    await workers.close();
+  }
+});
+
+for (const workers of [0, 2]) {
+  test(`restore (${workers} worker threads): a file that cannot be put in place after its content was written fails the restore with that error, no temporary, no thread left`, async (t) => {
+    const { store, prefix, source } = await backedUp(t, 6, MiB);
+    const before = threads();
+    const target = path.join(tempDir(t), 'out');
+    fs.mkdirSync(path.join(target, 'f03', 'in the way'), { recursive: true });
+    const error = await runRestore({ store, prefix, target, workers, concurrency: 2, force: true }).then(
+      () => undefined,
+      (failure: unknown) => failure,
+    );
+    t.ok(error instanceof StorageError && error.code === 'EISDIR', `EISDIR (${(error as Error)?.message})`);
+    t.match((error as Error).message, /'f03'/, 'naming the file');
+    const there = fs.readdirSync(target).filter((name) => /^f0[0-5]$/.test(name) && fs.statSync(path.join(target, name)).isFile());
+    t.ok(
+      there.every((name) => fs.readFileSync(path.join(target, name)).equals(fs.readFileSync(path.join(source, name)))),
+      `each file there is whole (${there.length})`,
+    );
+    t.deepEqual(temporaries(target), [], 'no temporary is left');
+    t.equal(await threadsBackTo(before), before, 'no thread is left running');
   });
 }
 
