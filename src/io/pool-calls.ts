@@ -2,6 +2,8 @@
 // once: io_uring has no opcode for them (or none the engines use), and the sync engine runs everything
 // there. A pool call is counted in flight until it settles and refused once the engine is closing; closing
 // waits until the engine is idle, which each engine defines (its pool calls, and the io_uring engine's ring).
+import fs from 'node:fs';
+
 import { storageError, toStorageError } from '../ground/errors.js';
 import type { SetTime } from '../ground/set-time.js';
 import type { Stat } from './engine.js';
@@ -34,19 +36,35 @@ export abstract class PoolCalls {
 
   /**
    * Runs `call`, a node:fs call (libuv's own request on its pool), as `syscall`: counted as pooled() counts,
-   * settled from its callback (no promise of its own to wait on, no finally).
+   * settled from its callback (no promise of its own to wait on, no finally). An argument node:fs refuses
+   * before queueing anything (it throws) is EINVAL, and nothing is left counted.
    */
   protected fsCall<T>(syscall: string, call: (done: Callback<T>) => void): Promise<T> {
     if (this.closed) return Promise.reject(storageError('EBADF', 'the IO engine is closed', { syscall }));
-    this.poolCalls++;
-    return new Promise<T>((resolve, reject) =>
-      call((error, value) => {
-        this.poolCalls--;
-        if (error) reject(toStorageError(error, syscall));
-        else resolve(value);
-        this.checkDrained();
-      }),
-    );
+    return new Promise<T>((resolve, reject) => {
+      try {
+        call((error, value) => {
+          this.poolCalls--;
+          if (error) reject(toStorageError(error, syscall));
+          else resolve(value);
+          this.checkDrained();
+        });
+      } catch (error) {
+        reject(storageError('EINVAL', `bad arguments: ${(error as Error).message}`, { syscall }));
+        return;
+      }
+      this.poolCalls++;
+    });
+  }
+
+  /** pwrite(2) of `buffer[offset, offset + length)` at `position` on the pool (node:fs). */
+  protected poolWrite(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+    return this.fsCall('write', (done) => fs.write(fd, buffer, offset, length, position, done));
+  }
+
+  /** pwritev(2) of `buffers` at `position` on the pool (node:fs). */
+  protected poolWritev(fd: number, buffers: readonly Uint8Array[], position: number): Promise<number> {
+    return this.fsCall('writev', (done) => fs.writev(fd, buffers as NodeJS.ArrayBufferView[], position, done));
   }
 
   /** A call has settled: wakes closeOnce() if it was the last. */

@@ -28,10 +28,10 @@ export class SyncEngine extends PoolCalls implements IoEngine {
     return this.fsCall('readv', (done) => fs.readv(fd, buffers as NodeJS.ArrayBufferView[], position, done));
   }
   write(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
-    return this.fsCall('write', (done) => fs.write(fd, buffer, offset, length, position, done));
+    return this.poolWrite(fd, buffer, offset, length, position);
   }
   writev(fd: number, buffers: readonly Uint8Array[], position: number): Promise<number> {
-    return this.fsCall('writev', (done) => fs.writev(fd, buffers as NodeJS.ArrayBufferView[], position, done));
+    return this.poolWritev(fd, buffers, position);
   }
   fsync(fd: number, datasync: boolean): Promise<void> {
     return this.fsCall(datasync ? 'fdatasync' : 'fsync', (done) => (datasync ? fs.fdatasync : fs.fsync)(fd, (e) => done(e, undefined)));

@@ -9,8 +9,14 @@
 //
 // The request object holds the buffers (through its prep closure) until its completion is reaped, so the
 // kernel never writes into memory that JavaScript has let go.
+//
+// Buffered writes (descriptors not opened O_DIRECT) go to libuv's pool as node:fs's do, not on the ring:
+// ext4 cannot take one without blocking, so io_uring hands each to an io-wq worker, and on a quiet machine
+// that round trip measured slower than the pool's, with more CPU for 4 KiB writes at 32 in flight
+// (BENCHMARKS.md, session 34; session 14 had measured the pool costlier at a load of 13-15). O_DIRECT
+// writes, which the kernel does without blocking, stay on the ring.
 import { errnoError, storageError, toStorageError, type StorageError } from '../ground/errors.js';
-import type { IoEngine, Stat } from './engine.js';
+import { O, type IoEngine, type Stat } from './engine.js';
 import { cString, native, type NativeRing, type RingCounters } from './native.js';
 import { decodeStatx, STATX_MASK, STATX_SIZE, statxFlags } from './statx.js';
 import { PoolCalls } from './pool-calls.js';
@@ -44,6 +50,8 @@ export class UringEngine extends PoolCalls implements IoEngine {
   private readonly threshold: number;
   private readonly kernelFtruncate: boolean;
   private readonly flushNow = () => this.flush();
+  /** descriptors this engine opened with O_DIRECT, until it closes them: their writes go on the ring */
+  private readonly directFds = new Set<number>();
 
   constructor(options: UringOptions) {
     super();
@@ -136,11 +144,14 @@ export class UringEngine extends PoolCalls implements IoEngine {
     return this.freeSlots.length === this.inSlot.length && this.parkedHead === this.parked.length && this.poolCalls === 0;
   }
 
-  openat(dirfd: number, path: string, flags: number, mode: number): Promise<number> {
+  async openat(dirfd: number, path: string, flags: number, mode: number): Promise<number> {
     const bytes = cString(path);
-    return this.run('openat2', path, (slot) => this.ring.openat2(slot, dirfd, bytes, flags, mode, pool.BENEATH));
+    const fd = await this.run('openat2', path, (slot) => this.ring.openat2(slot, dirfd, bytes, flags, mode, pool.BENEATH));
+    if ((flags & O.DIRECT) !== 0) this.directFds.add(fd);
+    return fd;
   }
   async closeFd(fd: number): Promise<void> {
+    this.directFds.delete(fd);
     await this.run('close', undefined, (slot) => this.ring.close(slot, fd));
   }
   read(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
@@ -149,10 +160,13 @@ export class UringEngine extends PoolCalls implements IoEngine {
   readv(fd: number, buffers: readonly Uint8Array[], position: number): Promise<number> {
     return this.run('readv', undefined, (slot) => this.ring.readv(slot, fd, buffers, position));
   }
+  // Writes of descriptors opened O_DIRECT go on the ring; buffered ones go to the pool (see the top).
   write(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+    if (!this.directFds.has(fd)) return this.poolWrite(fd, buffer, offset, length, position);
     return this.run('write', undefined, (slot) => this.ring.write(slot, fd, buffer, offset, length, position));
   }
   writev(fd: number, buffers: readonly Uint8Array[], position: number): Promise<number> {
+    if (!this.directFds.has(fd)) return this.poolWritev(fd, buffers, position);
     return this.run('writev', undefined, (slot) => this.ring.writev(slot, fd, buffers, position));
   }
   async fsync(fd: number, datasync: boolean): Promise<void> {
