@@ -635,7 +635,7 @@ export class Wal {
    * after `start`. What the write added past `before` is cut off, what it wrote before it zeroed again.
    */
   private async cutBack(start: number, end: number, before: number): Promise<void> {
-    if (this.backend.size() > before) await this.backend.truncate(Math.max(start, before));
+    if (end > before || this.backend.size() > before) await this.backend.truncate(Math.max(start, before));
     if (start < before) await this.backend.writeAt(start, zeros(Math.min(end, before) - start));
   }
 
@@ -825,6 +825,9 @@ export class Wal {
     this.failure = error as StorageError;
     this.logger?.error({ err: error }, 'WAL stopped: records could not be made durable');
     for (const record of records) record.reject(error);
+    // sync 'batch': the records written since the last sync are not durable either
+    for (const record of this.unsynced.splice(0)) record.reject(error);
+    this.unsyncedBytes = 0;
     // sync 'always': the batches whose flush is in flight or not yet submitted are not covered by a good one
     const flushes = this.flushes.splice(0);
     for (const { covers } of flushes) for (const { batch } of covers) for (const record of batch) record.reject(error);

@@ -201,3 +201,19 @@ test("sync 'always': close() waits for the fdatasyncs in flight and leaves none 
   await closing;
   t.equal(appended.state(), 'resolved', 'the record resolved before close() finished');
 });
+
+test("sync 'batch': a failed write whose undo cannot be made durable, then close(): the records waiting for the batch's sync settle", async (t) => {
+  let backend: GatedBackend | undefined;
+  const store = new MemorySegmentStore((memory) => (backend = new GatedBackend(new CrashingBackend(memory))));
+  const wal = await Wal.open(store, { sync: { batch: { intervalMs: 60_000, bytes: 1 << 30 } } });
+  const b = backend!;
+  const waiting = tracked(wal.append(record(0)));
+  await until(() => b.writes.length > 0 && wal.end.offset > 28);
+  b.failNextWrite = true;
+  b.inner.plan.failSync = true;
+  await rejection(t, wal.append(record(1)), 'EIO', 'the record whose write failed');
+  b.inner.plan.failSync = false;
+  await wal.close();
+  await until(() => waiting.state() !== 'pending', 50);
+  t.equal(waiting.state(), 'rejected', 'the record written before, waiting for the sync, is rejected (not left pending for ever)');
+});

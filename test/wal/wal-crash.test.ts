@@ -6,8 +6,8 @@ import path from 'node:path';
 import type test from 'tape';
 
 import { openStorage, type StorageOptions } from '../../src/index.js';
-import { SEAL_RECORD_SIZE, segmentName } from '../../src/wal/format.js';
-import { DirSegmentStore } from '../../src/wal/segment-store.js';
+import { MARK_RECORD_SIZE, SEAL_RECORD_SIZE, segmentName } from '../../src/wal/format.js';
+import { DirSegmentStore, MemorySegmentStore } from '../../src/wal/segment-store.js';
 import { Wal } from '../../src/wal/wal.js';
 import { Acknowledged, type Backend, eachBackend, LOCAL_MODES, mountTmpfs, rejection, tempDir } from '../helpers.js';
 import { record, withoutCloseMark } from './wal-helpers.js';
@@ -307,6 +307,46 @@ eachBackend(
     const after = [];
     for await (const entry of wal.read()) after.push(entry.payload.readUInt32LE(0));
     t.equal(after.at(-1), 21, 'appends work again once space frees');
+    await wal.close();
+    await filler.close();
+  },
+  LOCAL_MODES,
+);
+
+eachBackend(
+  'ENOSPC part way through a batch written through the engine past the grown end: none of its records comes back after a crash',
+  async (t, backend) => {
+    const root = mountTmpfs(t, 1024 * 1024);
+    const storage = await openStorage(root, backend.options);
+    t.teardown(() => storage.close());
+    const filler = await storage.root.createFile('filler');
+    const dir = await storage.root.createDirectory('wal');
+    // every batch through the IO engine, as any batch over the 128 KiB default is
+    const wal = await Wal.open(new DirSegmentStore(dir), { sync: 'always', inlineWriteLimit: 0, preallocate: 'zeros', segmentSize: 4 * 1024 * 1024 });
+    await wal.append(record(0, 59000)); // the segment is grown to 64 KiB past its header
+    const start = wal.end.offset;
+    for (const chunk of [64 * 1024, 4096]) {
+      try {
+        for (;;) await filler.append(Buffer.alloc(chunk));
+      } catch (error) {
+        t.equal((error as { code?: string }).code, 'ENOSPC', `the disk is full (${chunk} B chunks)`);
+      }
+    }
+    await filler.truncate((await filler.size()) - 40 * 1024); // 40 KiB free: less than the next growth step and the batch
+    const failed = Array.from({ length: 8 }, (_, i) => wal.append(record(1 + i, 8000)));
+    for (const [i, promise] of failed.entries()) await rejection(t, promise, 'ENOSPC', `record ${i + 1} of the batch that finds the disk full`);
+    // a batch that ends, with its mark, where the failed batch's second record began
+    const next = await wal.append(record(100, 8000 - MARK_RECORD_SIZE));
+    t.equal(next.offset, start, 'the next record goes where the failed batch began');
+    // a crash now: the segment's file as it is
+    const name = fs.readdirSync(path.join(root, 'wal')).find((n) => n.endsWith('.wal'))!;
+    const crashed = new MemorySegmentStore();
+    crashed.setBytes(1, fs.readFileSync(path.join(root, 'wal', name)));
+    const again = await Wal.open(crashed);
+    const seen = [];
+    for await (const entry of again.read()) seen.push(entry.payload.readUInt32LE(0));
+    t.deepEqual(seen, [0, 100], 'the acknowledged records, none of the rejected ones');
+    await again.close();
     await wal.close();
     await filler.close();
   },
