@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type test from 'tape';
 
-import { openStorage, type StorageOptions } from '../../src/index.js';
+import { type File, openStorage, type StorageOptions } from '../../src/index.js';
 import { MARK_RECORD_SIZE, SEAL_RECORD_SIZE, segmentName } from '../../src/wal/format.js';
 import { DirSegmentStore, MemorySegmentStore } from '../../src/wal/segment-store.js';
 import { Wal } from '../../src/wal/wal.js';
@@ -275,23 +275,32 @@ eachBackend(
   LOCAL_MODES,
 );
 
+/** A storage on a new 1 MiB tmpfs (closed when the test ends) and a 'wal' directory in it. */
+async function smallDisk(t: test.Test, backend: Backend) {
+  const root = mountTmpfs(t, 1024 * 1024);
+  const storage = await openStorage(root, backend.options);
+  t.teardown(() => storage.close());
+  return { root, storage, dir: await storage.root.createDirectory('wal') };
+}
+
+/** Appends `chunk` bytes at a time to `filler` until an append fails; resolves with that failure. */
+async function fillUp(filler: File, chunk: number): Promise<unknown> {
+  try {
+    for (;;) await filler.append(Buffer.alloc(chunk));
+  } catch (error) {
+    return error;
+  }
+}
+
 eachBackend(
   'ENOSPC on a real disk: the append fails, earlier records stay readable, the log goes on after space frees',
   async (t, backend) => {
-    const root = mountTmpfs(t, 1024 * 1024);
-    const storage = await openStorage(root, backend.options);
-    t.teardown(() => storage.close());
+    const { storage, dir } = await smallDisk(t, backend);
     const filler = await storage.root.createFile('filler');
-    const dir = await storage.root.createDirectory('wal');
     const wal = await Wal.open(new DirSegmentStore(dir), { segmentSize: 8 * 1024 * 1024 });
     let written = 0;
     for (; written < 20; written++) await wal.append(record(written, 1000));
-    let failure: unknown;
-    try {
-      for (;;) await filler.append(Buffer.alloc(64 * 1024));
-    } catch (error) {
-      failure = error;
-    }
+    const failure = await fillUp(filler, 64 * 1024);
     t.equal((failure as { code?: string }).code, 'ENOSPC', 'the disk is full');
     // larger than what is free plus what the segment has grown ahead of its records
     await rejection(t, wal.append(record(20, 256 * 1024)), 'ENOSPC', 'a WAL append on the full disk');
@@ -316,21 +325,14 @@ eachBackend(
 eachBackend(
   'ENOSPC part way through a batch written through the engine past the grown end: none of its records comes back after a crash',
   async (t, backend) => {
-    const root = mountTmpfs(t, 1024 * 1024);
-    const storage = await openStorage(root, backend.options);
-    t.teardown(() => storage.close());
+    const { root, storage, dir } = await smallDisk(t, backend);
     const filler = await storage.root.createFile('filler');
-    const dir = await storage.root.createDirectory('wal');
     // every batch through the IO engine, as any batch over the 128 KiB default is
     const wal = await Wal.open(new DirSegmentStore(dir), { sync: 'always', inlineWriteLimit: 0, preallocate: 'zeros', segmentSize: 4 * 1024 * 1024 });
     await wal.append(record(0, 59000)); // the segment is grown to 64 KiB past its header
     const start = wal.end.offset;
     for (const chunk of [64 * 1024, 4096]) {
-      try {
-        for (;;) await filler.append(Buffer.alloc(chunk));
-      } catch (error) {
-        t.equal((error as { code?: string }).code, 'ENOSPC', `the disk is full (${chunk} B chunks)`);
-      }
+      t.equal(((await fillUp(filler, chunk)) as { code?: string }).code, 'ENOSPC', `the disk is full (${chunk} B chunks)`);
     }
     await filler.truncate((await filler.size()) - 40 * 1024); // 40 KiB free: less than the next growth step and the batch
     const failed = Array.from({ length: 8 }, (_, i) => wal.append(record(1 + i, 8000)));
@@ -356,10 +358,8 @@ eachBackend(
 eachBackend(
   "ENOSPC under many concurrent appends (sync 'none'): every acknowledged record is whole at its position, the rest failed",
   async (t, backend) => {
-    const root = mountTmpfs(t, 1024 * 1024);
-    const storage = await openStorage(root, backend.options);
-    t.teardown(() => storage.close());
-    const wal = await Wal.open(new DirSegmentStore(await storage.root.createDirectory('wal')), { sync: 'none', segmentSize: 8 * 1024 * 1024 });
+    const { dir } = await smallDisk(t, backend);
+    const wal = await Wal.open(new DirSegmentStore(dir), { sync: 'none', segmentSize: 8 * 1024 * 1024 });
     const outcomes = await Promise.allSettled(Array.from({ length: 600 }, (_, i) => wal.append(record(i, 3000))));
     const acknowledged = new Map<string, number>();
     outcomes.forEach((outcome, i) => {
