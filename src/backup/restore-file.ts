@@ -52,6 +52,12 @@ export interface RestoreFileOptions {
    * next file's GET (restore.ts)
    */
   onWritten?: (() => void) | undefined;
+  /**
+   * called right before the file is renamed into place, after which `signal` is looked at a last time: a
+   * worker thread (restore-worker.ts) aborts `signal` there when the main thread asked for a stop whose
+   * message has not arrived yet
+   */
+  beforePlacing?: (() => void) | undefined;
 }
 
 /** Writes all of `chunk` at the end of what was written to `fd` (write(2) may take less than asked). */
@@ -109,7 +115,7 @@ export async function restoreFile(
   onBytes: (bytes: number) => void,
   options: RestoreFileOptions = {},
 ): Promise<void> {
-  const { signal, syncWrites = false, onWritten } = options;
+  const { signal, syncWrites = false, onWritten, beforePlacing } = options;
   const key = blobKey(prefix, entry.sha256);
   signal?.throwIfAborted();
   const aside = asideOf(location);
@@ -184,6 +190,7 @@ export async function restoreFile(
     onWritten?.();
     await made.seal(entry.mode, secondsOf(entry.mtimeNs));
     await made.close();
+    beforePlacing?.();
     signal?.throwIfAborted();
     if (syncWrites) fsSync.renameSync(aside, location);
     else await fs.rename(aside, location);

@@ -37,6 +37,11 @@ export type FromWorker =
 export interface RestoreWorkerData {
   settings: S3Settings;
   prefix: string;
+  /**
+   * the stops asked for so far (shared memory: the main thread counts one up before it posts 'abort'), so
+   * that a file finishing while the message is on its way is not placed after the stop
+   */
+  stops: Int32Array;
 }
 
 /**
@@ -54,7 +59,7 @@ const partsOf = (error: unknown): FailureParts =>
 
 if (parentPort !== null) {
   const port = parentPort;
-  const { settings, prefix } = workerData as RestoreWorkerData;
+  const { settings, prefix, stops } = workerData as RestoreWorkerData;
   const store = new ObjectStore(settings);
   let aborter = new AbortController();
   let reported = 0;
@@ -65,21 +70,27 @@ if (parentPort !== null) {
       return;
     }
     const { id, entry } = message;
+    const stopsAtStart = Atomics.load(stops, 0);
+    const fileAborter = aborter;
+    const beforePlacing = () => {
+      if (Atomics.load(stops, 0) !== stopsAtStart) fileAborter.abort();
+    };
     let unreported = 0;
+    /** tells the main thread of the bytes not told yet, with a 'bytes' or a 'written' message */
+    const tell = (type: 'bytes' | 'written') => {
+      port.postMessage({ type, id, bytes: unreported } satisfies FromWorker);
+      unreported = 0;
+    };
     const onBytes = (bytes: number) => {
       unreported += bytes;
       if (unreported < REPORT_BYTES) return;
       const now = performance.now();
       if (now - reported < REPORT_MS) return;
       reported = now;
-      port.postMessage({ type: 'bytes', id, bytes: unreported } satisfies FromWorker);
-      unreported = 0;
+      tell('bytes');
     };
-    const onWritten = () => {
-      port.postMessage({ type: 'written', id, bytes: unreported } satisfies FromWorker);
-      unreported = 0;
-    };
-    restoreFile(store, prefix, entry, Buffer.from(message.location), onBytes, { signal: aborter.signal, syncWrites: true, onWritten }).then(
+    const onWritten = () => tell('written');
+    restoreFile(store, prefix, entry, Buffer.from(message.location), onBytes, { signal: aborter.signal, syncWrites: true, onWritten, beforePlacing }).then(
       () => port.postMessage({ type: 'done', id, bytes: unreported } satisfies FromWorker),
       (error: unknown) => port.postMessage({ type: 'failed', id, bytes: unreported, failure: partsOf(error) } satisfies FromWorker),
     );

@@ -72,9 +72,10 @@ class RestoreThread {
 export class RestoreWorkers {
   private readonly threads: RestoreThread[];
   private nextId = 0;
+  private readonly stops = new Int32Array(new SharedArrayBuffer(4));
 
   constructor(store: ObjectStore, prefix: string, count: number) {
-    const data: RestoreWorkerData = { settings: store.settings, prefix };
+    const data: RestoreWorkerData = { settings: store.settings, prefix, stops: this.stops };
     this.threads = Array.from({ length: Math.max(1, count) }, () => new RestoreThread(data));
   }
 
@@ -89,6 +90,7 @@ export class RestoreWorkers {
 
   /** Stops the files under way: each fails (EINTR) once its temporary is removed. */
   abort(reason: unknown): void {
+    Atomics.add(this.stops, 0, 1); // seen at once by a file about to be placed (restore-worker.ts)
     for (const thread of this.threads) thread.abort(reason);
   }
 
