@@ -76,8 +76,8 @@ pjdfstest: build
 bench: build
 	node dist/scripts/bench.js $(BENCH_ARGS)
 
-# The remote section alone (not in the default run: about 15 minutes): persistfs mount s3:// against rclone
-# mount and s3fs on a Ceph radosgw that it starts and stops itself (BENCHMARKS.md, The remote tier).
+# The remote section alone (`make bench` runs it last, about 15 minutes): persistfs mount s3:// against rclone
+# mount and s3fs, backup and restore against rclone, on a Ceph radosgw that it starts and stops itself.
 bench-remote: build
 	node dist/scripts/bench.js --section remote $(BENCH_ARGS)
 

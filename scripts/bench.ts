@@ -1,9 +1,9 @@
 // The benchmark (`make bench`): persistfs in its io_uring and sync IO modes against node:fs/promises,
 // doing the same work on the same files in the same run, with fio as the ceiling for random reads (the
 // storage section), persistfs' WAL against a naive node:fs log (the WAL section), and persistfs' LSM store
-// against classic-level (LevelDB) on db_bench's workloads (the LSM section); and, asked for with
-// --section remote, persistfs mount s3:// against rclone mount and s3fs on a Ceph radosgw it starts itself
-// (the remote section: about 15 minutes, so not part of the default run).
+// against classic-level (LevelDB) on db_bench's workloads (the LSM section); and persistfs mount s3://
+// against rclone mount and s3fs on a Ceph radosgw it starts itself, with backup and restore against rclone
+// (the remote section: about 15 minutes; `--section storage wal lsm` leaves it out).
 // Prints a table per section and the targets' verdicts on stdout, progress on stderr, and saves everything
 // as JSON in bench-results/. Run with --help for the options.
 import { mkdir } from 'node:fs/promises';
@@ -46,8 +46,8 @@ const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const STORAGE_TMP_DIR = '.persistfs-tmp';
 const SECTIONS = ['storage', 'wal', 'lsm', 'remote'] as const;
 type Section = (typeof SECTIONS)[number];
-/** the remote section takes about 15 minutes and starts a Ceph cluster: run it with --section remote */
-const DEFAULT_SECTIONS: readonly Section[] = ['storage', 'wal', 'lsm'];
+/** every section; the remote one takes about 15 minutes and starts a Ceph cluster of its own */
+const DEFAULT_SECTIONS: readonly Section[] = SECTIONS;
 
 const say = (message: string) => process.stderr.write(`${message}\n`);
 const stepLabel = (position: string, workload: Workload, job: string) => `${position} ${workload.id.padEnd(28)}  ${job}`;
@@ -57,7 +57,7 @@ async function parseArguments() {
   return yargs(hideBin(process.argv))
     .scriptName('bench')
     .usage(
-      '$0 [options]\n\npersistfs (io_uring and sync IO modes) against node:fs/promises, with fio as the ceiling;\nits WAL against a naive log; its LSM store against classic-level (LevelDB);\nwith --section remote, persistfs mount s3:// against rclone and s3fs on a Ceph radosgw.',
+      '$0 [options]\n\npersistfs (io_uring and sync IO modes) against node:fs/promises, with fio as the ceiling;\nits WAL against a naive log; its LSM store against classic-level (LevelDB);\npersistfs mount s3:// against rclone and s3fs, backup and restore against rclone, on a Ceph radosgw.',
     )
     .option('dir', {
       type: 'string',
@@ -69,7 +69,7 @@ async function parseArguments() {
       type: 'string',
       array: true,
       choices: SECTIONS,
-      describe: 'run only these sections (default: storage, wal and lsm, or storage alone when --only is given; remote only when named)',
+      describe: 'run only these sections (default: all four, or storage alone when --only is given)',
     })
     .option('only', { type: 'string', array: true, choices: WORKLOAD_IDS, describe: 'run only these storage workloads' })
     .option('remote', {
