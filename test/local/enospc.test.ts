@@ -39,6 +39,16 @@ eachBackend(
     t.ok(fs.readFileSync(path.join(root, 'keep')).equals(keep), 'the old file is intact');
     t.deepEqual(fs.readdirSync(path.join(root, '.persistfs-tmp')), [], 'no temporary is left');
 
+    // a write past the end (a hole before it) that runs out of space part way: cut back like an append
+    const sizeBefore = await log.size();
+    await rejection(t, log.writeAt(sizeBefore + 4096, Buffer.alloc(SIZE, 5)), 'ENOSPC', 'a write past the end that does not fit');
+    t.equal(await log.size(), sizeBefore, 'the failed write left the size as it was');
+    t.equal(fs.statSync(path.join(root, 'log')).size, sizeBefore, 'on disk too: none of its bytes past the old end');
+    // one that starts inside the file and runs past its end: what lies past the old end is cut
+    await rejection(t, log.writeAt(sizeBefore - 100, Buffer.alloc(SIZE, 6)), 'ENOSPC', 'a write from inside the file past its end that does not fit');
+    t.equal(fs.statSync(path.join(root, 'log')).size, sizeBefore, 'the file ends where it did');
+    t.equal(await log.size(), sizeBefore, 'and the storage says so');
+
     await log.truncate(0);
     t.equal(await log.append(Buffer.from('after')), 0, 'appends work again once space is freed');
     const replaced = await dir.flushWrite('keep', Buffer.alloc(SIZE / 2, 3));

@@ -144,8 +144,14 @@ export class LocalFile extends FdNode implements FileNode {
     inode.draining = false;
   }
 
-  /** A truncate, a write away from the end, or another change that may extend the file, in its turn. */
+  /**
+   * A truncate, a write away from the end, or another change that may extend the file, in its turn. One
+   * that fails part way (a write that ran out of space after some of its bytes) is cut back to the size
+   * before it, as a failed append is: nothing it wrote past the old end is left in the file, and the size
+   * the storage knows stays the file's.
+   */
   private async changeNow(request: SizeChange): Promise<void> {
+    const before = this.inode.size;
     try {
       if (request.kind === 'truncate') {
         await this.engine.ftruncate(request.fd, request.size);
@@ -161,6 +167,7 @@ export class LocalFile extends FdNode implements FileNode {
         request.resolve(end);
       }
     } catch (error) {
+      if (request.kind !== 'truncate') await this.engine.ftruncate(request.fd, before).catch(() => {}); // the change's error is the one to report
       request.reject(error);
     }
   }
