@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import test from 'tape';
 
+import { O, type IoEngine } from '../src/io/engine.js';
 import { openStorage, type Storage, type StorageOptions } from '../src/index.js';
 import { ceph, freshPrefix } from './remote/ceph.js';
 
@@ -39,6 +40,21 @@ export function tempDir(t: test.Test, prefix = 'persistfs-test-'): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true, maxRetries: 5 }));
   return dir;
+}
+
+/**
+ * `name` in directory `dirfd` opened by `engine` with O_DIRECT (and `flags`), or undefined, the test then
+ * skipped, where the file system refuses O_DIRECT (EINVAL: tmpfs before Linux 6.6, when the temporary
+ * directory is on one).
+ */
+export async function openDirect(t: test.Test, engine: IoEngine, dirfd: number, name: string, flags: number = O.RDWR): Promise<number | undefined> {
+  try {
+    return await engine.openat(dirfd, name, flags | O.DIRECT, 0);
+  } catch (error) {
+    if ((error as { code?: string }).code !== 'EINVAL') throw error;
+    t.skip(`the file system of ${os.tmpdir()} refuses O_DIRECT`);
+    return undefined;
+  }
 }
 
 /** A tmpfs of `size` bytes, lazily unmounted and removed when the test ends (open descriptors do not block it). */

@@ -9,7 +9,7 @@ import { openStorage } from '../../src/index.js';
 import { UringEngine } from '../../src/io/uring-engine.js';
 import { O } from '../../src/io/engine.js';
 import { alignedBuffer } from '../../src/storage/aligned.js';
-import { tempDir } from '../helpers.js';
+import { openDirect, tempDir } from '../helpers.js';
 
 test('a rejected request on the ring leaves no stale SQE: later batches write only what they were given (O_DIRECT: writes on the ring)', async (t) => {
   const dir = tempDir(t);
@@ -17,7 +17,9 @@ test('a rejected request on the ring leaves no stale SQE: later batches write on
   const dirfd = fs.openSync(dir, 'r');
   t.teardown(() => fs.closeSync(dirfd));
   const engine = new UringEngine({ queueDepth: 4, submitThreshold: 4 });
-  const fd = await engine.openat(dirfd, 'g', O.RDWR | O.DIRECT, 0);
+  t.teardown(() => engine.close());
+  const fd = await openDirect(t, engine, dirfd, 'g');
+  if (fd === undefined) return;
   const block = (text: string) => {
     const buffer = alignedBuffer(4096);
     buffer.fill(0x20);
