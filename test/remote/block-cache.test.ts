@@ -1,6 +1,7 @@
 // The tiered adapter's block cache on its own (a memory directory, an object store that counts its ranged
 // GETs), with the interleavings a real radosgw leaves to chance forced: a pin of a version while its
-// uploaded copy is being adopted, and an eviction whose cached file is gone.
+// uploaded copy is being adopted, and an eviction whose cached file is gone; and which blocks go past the
+// budget (the least recently used).
 import test from 'tape';
 
 import { READ_WRITE, type DirNode } from '../../src/adapters/adapter.js';
@@ -221,4 +222,26 @@ test('block cache: a version opened again while an older handle of it is still o
   await cache.read(first, again, 0);
   await cache.unpin(first);
   t.ok(again.equals(v1.subarray(0, BLOCK)), `the handle open all along reads its bytes (${again.filter((byte) => byte === 0).length} zero bytes)`);
+});
+
+test('block cache: past its budget the least recently used block goes first, not the least recently fetched', async (t) => {
+  const { store, cache } = await setup(4 * BLOCK);
+  // one block each, fetched in this order: a first
+  for (const [seed, key] of ['a', 'b', 'c', 'd', 'e', 'f'].entries()) store.objects.set(key, pattern(BLOCK, seed));
+  const read = async (key: string) => {
+    const before = store.gets;
+    const bytes = await readAll(cache, key, `etag-${key}`, BLOCK);
+    t.ok(bytes.equals(store.objects.get(key)!), `${key} reads right`);
+    return store.gets - before;
+  };
+  for (const key of ['a', 'b', 'c', 'd']) await read(key);
+  t.equal(cache.bytes, 4 * BLOCK, 'four blocks held: the budget');
+  t.equal(await read('a'), 0, 'a, the oldest fetched, read again from the cache: now the most recently used');
+  // two new blocks: two must go, the least recently used (b and c), not the first fetched (a)
+  await read('e');
+  await read('f');
+  t.equal(cache.bytes, 4 * BLOCK, 'still four blocks held');
+  for (const key of ['a', 'd', 'e', 'f']) t.equal(await read(key), 0, `${key} is still cached (no GET)`);
+  t.equal(await read('b'), 1, 'b, least recently used, was evicted (a GET)');
+  t.equal(await read('c'), 1, 'c, next least recently used, was evicted (a GET)');
 });
