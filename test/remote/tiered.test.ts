@@ -1,5 +1,5 @@
 // The tiered adapter against a real Ceph radosgw: the block cache (smaller than the data, reads stay
-// right; an object changed behind our back is not served stale), write-back and write-through, and the
+// right; an object changed behind our back, to another size or the same, is not served stale), write-back and write-through, and the
 // faults: the gateway stopped while uploads are due, killed in the middle of a multipart upload, and our
 // own process killed with uploads pending (they resume at the next open; nothing acknowledged is lost).
 import { spawn } from 'node:child_process';
@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, ListMultipartUploadsCommand, ListPartsCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import test from 'tape';
 
 import { metadataOf, newAttributes } from '../../src/adapters/s3/object-attributes.js';
@@ -16,7 +16,7 @@ import type { ObjectStore } from '../../src/adapters/s3/object-store.js';
 import { READ_WRITE, type DirNode } from '../../src/adapters/adapter.js';
 import type { KeyLocks } from '../../src/adapters/tiered/key-locks.js';
 import type { TieredAdapter, TieredOptions } from '../../src/adapters/tiered/tiered-adapter.js';
-import { Mode, openStorage, type Storage } from '../../src/index.js';
+import { type File, Mode, openStorage, type Storage } from '../../src/index.js';
 import { Acknowledged, bytes } from '../helpers.js';
 import { ceph, countCommands, freshPrefix, objectBytes, type Ceph, type CommandCounts } from './ceph.js';
 import { recordsIn } from './upload-records.js';
@@ -309,6 +309,46 @@ test('tiered: an object changed behind our back is not served from the cache', a
   await second.close();
 });
 
+test('tiered: an object changed behind our back to one of the same size is not served from the cache', async (t) => {
+  // no read-ahead: a handle holds only the blocks it read
+  const { storage, client, cluster, prefix } = await tiered(t, { blockSize: 4096, readAhead: 0 });
+  const put = (name: string, body: Buffer) => client.send(new PutObjectCommand({ Bucket: cluster.bucket, Key: `${prefix}${name}`, Body: body }));
+  const read = async (file: File, at: number, length: number) => {
+    const buffer = Buffer.alloc(length);
+    return buffer.subarray(0, await file.read(at, buffer));
+  };
+  const one = Buffer.alloc(3 * 4096, 1);
+  const two = Buffer.alloc(3 * 4096, 2);
+
+  // both there before the directory is first listed (a new name put later shows only after dirCacheTime)
+  await put('closed', one);
+  await put('open', one);
+  // wholly cached, closed, then replaced
+  const first = await storage.openFile('closed', { access: Mode.Read });
+  t.ok((await read(first, 0, one.length)).equals(one), 'version one read (and cached)');
+  await first.close();
+  await put('closed', two);
+  const second = await storage.openFile('closed', { access: Mode.Read });
+  t.equal(await second.size(), one.length, 'the new version has the same size');
+  t.ok((await read(second, 0, two.length)).equals(two), 'a new open reads the new version, not the cached bytes of the old one');
+  await second.close();
+
+  // replaced while a handle has its first block cached and open
+  const old = await storage.openFile('open', { access: Mode.Read });
+  t.ok((await read(old, 0, 4096)).equals(one.subarray(0, 4096)), 'the first block of version one read (and cached)');
+  await put('open', two);
+  const fresh = await storage.openFile('open', { access: Mode.Read });
+  t.ok((await read(fresh, 0, two.length)).equals(two), 'a new open reads the new version, its first block too');
+  await fresh.close();
+  t.ok((await read(old, 0, 4096)).equals(one.subarray(0, 4096)), 'the handle opened before reads its own version of the block it has');
+  const rest = await read(old, 4096, 4096).then(
+    () => 'read',
+    (error: { code?: string }) => error.code,
+  );
+  t.equal(rest, 'ESTALE', 'and fails ESTALE where it would read the new version (never a mix)');
+  await old.close();
+});
+
 test('tiered: a file opened for writing and not written uploads nothing (a newer object is not overwritten)', async (t) => {
   const { storage, adapter, client, cluster, prefix } = await tiered(t);
   await client.send(new PutObjectCommand({ Bucket: cluster.bucket, Key: `${prefix}o`, Body: 'original' }));
@@ -572,17 +612,47 @@ test('tiered: with the gateway stopped, uploads wait and complete once it is bac
 
 test('tiered: radosgw killed in the middle of a multipart upload; the upload completes after it returns', async (t) => {
   const { storage, adapter, client, cluster, prefix } = await tiered(t);
-  const data = randomBytes(48 * 1024 * 1024 + 5);
+  const data = randomBytes(48 * 1024 * 1024 + 5); // four parts: three of 16 MiB and one of 5 bytes
+  // the parts after the first wait until the gateway is killed: the kill lands with part 1 stored and the others not
+  let killed!: () => void;
+  const gatewayKilled = new Promise<void>((resolve) => {
+    killed = resolve;
+  });
+  const store = (adapter as unknown as { remote: { store: ObjectStore } }).remote.store;
+  store.client.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (context.commandName === 'UploadPartCommand' && (args.input as { PartNumber?: number }).PartNumber !== 1) await gatewayKilled;
+      return next(args);
+    },
+    { step: 'initialize', name: 'holdPartsAfterTheFirst' },
+  );
   const file = await storage.root.createFile('big');
   for (let at = 0; at < data.length; at += 8 * 1024 * 1024) await file.writeAt(at, data.subarray(at, at + 8 * 1024 * 1024));
   await file.close();
-  await new Promise((resolve) => setTimeout(resolve, 300));
+  // the bucket's multipart uploads of the key, and the parts stored of the first
+  const key = `${prefix}big`;
+  let parts = 0;
+  for (const deadline = Date.now() + 30_000; parts === 0 && Date.now() < deadline; ) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const uploads = await client.send(new ListMultipartUploadsCommand({ Bucket: cluster.bucket, Prefix: key }));
+    const uploadId = uploads.Uploads?.find((upload) => upload.Key === key)?.UploadId;
+    if (uploadId === undefined) continue;
+    parts = (await client.send(new ListPartsCommand({ Bucket: cluster.bucket, Key: key, UploadId: uploadId }))).Parts?.length ?? 0;
+  }
+  t.equal(parts, 1, 'when the gateway is killed, the multipart upload has 1 part of 4 stored');
+  t.equal(await objectBytes(client, cluster.bucket, key), undefined, 'and the object is not there yet');
   cluster.stopGateway(true);
-  t.ok(adapter.pendingUploads > 0 || (await objectBytes(client, cluster.bucket, `${prefix}big`)) !== undefined, 'killed while the upload ran (or just after)');
+  let gatewayDown = true;
+  t.teardown(() => {
+    if (gatewayDown) cluster.startGateway();
+  });
+  killed();
   await new Promise((resolve) => setTimeout(resolve, 1000));
+  t.equal(adapter.pendingUploads, 1, 'the upload failed with the gateway and waits to be retried');
   cluster.startGateway();
+  gatewayDown = false;
   await adapter.drained();
-  const stored = await objectBytes(client, cluster.bucket, `${prefix}big`);
+  const stored = await objectBytes(client, cluster.bucket, key);
   t.equal(stored?.length, data.length, 'the whole object is there');
   t.equal(sha(stored ?? Buffer.alloc(0)), sha(data), 'with every byte');
 });
