@@ -2,10 +2,13 @@
 // 40 MiB file, odd names, a symbolic link, modes and mtimes) goes up and comes back identical; a second
 // backup sends only what changed; an older backup restores by id; a damaged blob fails the restore naming
 // the file; a non-empty target is refused; a missing bucket, refused credentials and an unreachable
-// endpoint are clear errors; an LSM store (closed, or a checkpoint of an open one) comes back whole.
+// endpoint are clear errors; an LSM store (closed, or a checkpoint of an open one) comes back whole; the
+// progress is plain lines off a terminal and a bar on one (a pty from script(1)).
 import { spawn } from 'node:child_process';
 import crypto, { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { syncBuiltinESMExports } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,6 +50,50 @@ function cli(cluster: Ceph, args: string[], env: NodeJS.ProcessEnv = {}): Promis
 }
 
 const sha = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
+
+/** Runs the persistfs CLI on a terminal (a pty from script(1), 200 columns wide): what it wrote there, stdout and stderr together. */
+function cliOnTerminal(cluster: Ceph, args: string[]): Promise<{ status: number | null; output: string }> {
+  const quote = (arg: string) => `'${arg.replaceAll("'", "'\\''")}'`;
+  const command = `stty cols 200 rows 50; exec ${[process.execPath, CLI, ...args].map(quote).join(' ')}`;
+  const child = spawn('script', ['-qec', command, '/dev/null'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, AWS_ACCESS_KEY_ID: cluster.accessKeyId, AWS_SECRET_ACCESS_KEY: cluster.secretAccessKey },
+  });
+  let output = '';
+  child.stdout.on('data', (chunk) => {
+    output += chunk;
+  });
+  return new Promise((resolve) => child.on('close', (status) => resolve({ status, output })));
+}
+
+/**
+ * An endpoint passing every request on to `endpoint`, each PUT and GET of a blob held `delayMs` first: a
+ * backup or restore of a few small files then takes seconds. Closed when the test ends.
+ */
+async function slowBlobs(t: test.Test, endpoint: string, delayMs: number): Promise<string> {
+  const upstream = new URL(endpoint);
+  const server = http.createServer((request, response) => {
+    const slow = (request.method === 'PUT' || request.method === 'GET') && (request.url ?? '').includes('/blobs/');
+    setTimeout(
+      () => {
+        const { expect: _, ...headers } = request.headers;
+        const forward = http.request({ host: upstream.hostname, port: upstream.port, method: request.method, path: request.url, headers }, (answer) => {
+          response.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(response);
+        });
+        forward.on('error', () => response.destroy());
+        request.pipe(forward);
+      },
+      slow ? delayMs : 0,
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
 
 /** Sets the mtime of `at` (a file, directory or link) to `seconds` plus `ns` nanoseconds, not following links. */
 function setMtime(at: string | Buffer, seconds: number, ns: number): void {
@@ -585,4 +632,47 @@ test("backup: requests that need no other's answer go together: the bucket's HEA
   t.ok(events.indexOf(`list ${prefix}backups/`) < events.indexOf('bucket answered'), 'and so is backups/');
   const lastBlob = Math.max(...events.map((event, at) => (event.startsWith(`put ${prefix}blobs/`) ? at : -1)));
   t.ok(events.indexOf(`head ${prefix}backups/${result.id}.json`) < lastBlob, "the id's HEAD goes before the last blob is up");
+});
+
+test('backup: progress off a terminal is a plain line every 5 s (bytes, rate, ETA); on a terminal a bar with bytes, rate and ETA', async (t) => {
+  const plain = await remote(t, 'progress-plain');
+  const { cluster } = plain;
+  const onTerminal = await remote(t, 'progress-tty');
+  // 700 ms a blob, one file at a time: 10 files take 7 s (plain lines come every 5 s), 3 files 2 s
+  const endpoint = ['--endpoint', await slowBlobs(t, cluster.endpoint, 700), '--concurrency', '1'];
+  const tree = (files: number) => {
+    const dir = tempDir(t);
+    for (let n = 0; n < files; n++) fs.writeFileSync(path.join(dir, `f${n}`), randomBytes(512 * 1024));
+    return dir;
+  };
+  const escapes = (text: string) => text.includes('\u001b[');
+  const amounts = '\\d+\\.\\d MiB of \\d+\\.\\d MiB';
+
+  const up = await cli(cluster, ['backup', tree(10), plain.url, ...endpoint]);
+  t.equal(up.status, 0, `backup exits 0 (${up.stderr.trim() || 'no stderr'})`);
+  const upLines = up.stderr.split('\n').filter((line) => line !== '');
+  t.ok(upLines.length > 0, `off a terminal: ${upLines.length} progress line(s) on stderr`);
+  for (const line of upLines)
+    t.match(line, new RegExp(`^persistfs backup: \\d+% backed up \\(${amounts}, \\d+\\.\\d MiB/s\\), ETA \\d+s \\(f\\d+\\)$`), `a plain line: ${line}`);
+  t.notOk(escapes(up.stderr), 'no terminal control sequences');
+  const down = await cli(cluster, ['restore', plain.url, path.join(tempDir(t), 'out'), ...endpoint]);
+  t.equal(down.status, 0, `restore exits 0 (${down.stderr.trim() || 'no stderr'})`);
+  const downLines = down.stderr.split('\n').filter((line) => line !== '');
+  t.ok(downLines.length > 0, `off a terminal: ${downLines.length} progress line(s) on stderr`);
+  for (const line of downLines)
+    t.match(line, new RegExp(`^persistfs restore: \\d+% restored \\(${amounts}, \\d+\\.\\d MiB/s\\), ETA \\d+s \\(f\\d+\\)$`), `a plain line: ${line}`);
+  t.notOk(escapes(down.stderr), 'no terminal control sequences');
+
+  // a bar: its percentage, bytes done of the total, the rate (not 0 once bytes went) and the ETA, then the file
+  const bar = (doing: string) => new RegExp(`${doing} [\u2588\u2591]+ \\d+% \\| ${amounts} \\| (?!0\\.0 )\\d+\\.\\d MiB/s \\| ETA \\d+s \\| f\\d`);
+  const upTty = await cliOnTerminal(cluster, ['backup', tree(3), onTerminal.url, ...endpoint]);
+  t.equal(upTty.status, 0, 'backup on a terminal exits 0');
+  t.match(upTty.output, bar('backing up'), 'on a terminal: a bar with bytes, rate and ETA');
+  t.doesNotMatch(upTty.output, /persistfs backup: \d+% backed up/, 'and no plain lines');
+  t.match(upTty.output, /persistfs backup: \S+ of .* 3 files \(1\.5 MiB\)/, 'the summary line');
+  const downTty = await cliOnTerminal(cluster, ['restore', onTerminal.url, path.join(tempDir(t), 'out'), ...endpoint]);
+  t.equal(downTty.status, 0, 'restore on a terminal exits 0');
+  t.match(downTty.output, bar('restoring'), 'on a terminal: a bar with bytes, rate and ETA');
+  t.doesNotMatch(downTty.output, /persistfs restore: \d+% restored/, 'and no plain lines');
+  t.match(downTty.output, /persistfs restore: \S+ from .* 3 files, 1572864 bytes/, 'the summary line');
 });
