@@ -268,7 +268,7 @@ export class PosixFs {
   }
 
   async flush(fh: number): Promise<void> {
-    this.handle(fh);
+    await this.handle(fh).flush();
   }
 
   async fsync(fh: number, datasync: boolean): Promise<void> {

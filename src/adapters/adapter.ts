@@ -134,6 +134,8 @@ export interface FileNode extends AttributeNode {
   append(buffers: readonly Uint8Array[]): Promise<number>;
   truncate(size: number): Promise<void>;
   sync(datasync: boolean): Promise<void>;
+  /** a descriptor of the file was closed (close(2), FUSE FLUSH): what must be done before that returns (none: nothing) */
+  flush?(): Promise<void>;
   stat(): Promise<EntryStat>;
   /** fallocate with `mode` (0 or FALLOC bits, checked by File); the size grows unless KEEP_SIZE */
   allocate(offset: number, length: number, mode: number): Promise<void>;

@@ -319,6 +319,11 @@ export class File extends Handle {
     return this.call('sync', () => this.node.sync(false));
   }
 
+  /** A descriptor of the file was closed (close(2)): what the storage does then (write-through: the upload). */
+  flush(): Promise<void> {
+    return this.call('flush', async () => this.node.flush?.());
+  }
+
   /** Makes the data written so far durable, and the metadata needed to read it (fdatasync). */
   datasync(): Promise<void> {
     return this.call('datasync', () => this.node.sync(true));

@@ -111,6 +111,30 @@ test('s3 mount: files written with Unix tools reach the bucket when they close',
   t.ok(local && local.length === 64, 'sha256sum of the 24 MiB file');
 });
 
+test('s3 mount: with --write-through a file is in the bucket when its close(2) returns; write-back uploads it after', async (t) => {
+  const through = await s3Mount(t, ['--write-through']);
+  const object = (m: S3Mount, name: string) => objectBytes(m.client, m.cluster.bucket, `${m.prefix}${name}`);
+  // written by this process: the bucket is asked as soon as close resolves
+  const small = randomBytes(5000);
+  await fs.promises.writeFile(path.join(through.mnt, 'small.bin'), small);
+  t.ok((await object(through, 'small.bin'))?.equals(small), 'a small file: in the bucket when close returned');
+  const large = randomBytes(20 * 1024 * 1024 + 3);
+  const handle = await fs.promises.open(path.join(through.mnt, 'large.bin'), 'w');
+  await handle.write(large);
+  await handle.close();
+  t.ok((await object(through, 'large.bin'))?.equals(large), 'a 20 MiB file (a multipart upload): in the bucket when close returned');
+  through.sh('echo "through the shell" > shell.txt');
+  t.equal((await object(through, 'shell.txt'))?.toString(), 'through the shell\n', 'echo > file: in the bucket when the shell is done');
+  await through.stop();
+
+  // write-back (the default, uploads a second after the last close): not yet there when close returns, there later
+  const back = await s3Mount(t);
+  const later = randomBytes(5000);
+  await fs.promises.writeFile(path.join(back.mnt, 'later.bin'), later);
+  t.equal(await object(back, 'later.bin'), undefined, 'write-back: not in the bucket when close returned');
+  t.ok((await uploaded(back.client, back.cluster.bucket, `${back.prefix}later.bin`, later))?.equals(later), 'write-back: uploaded after');
+});
+
 test('s3 mount: a bucket keeps no extended attributes (EOPNOTSUPP from the kernel, which asks the mount once) nor birth times', async (t) => {
   const m = await s3Mount(t);
   m.sh('mkdir d && for i in $(seq 1 20); do echo $i > d/f$i; done');

@@ -49,6 +49,8 @@ export interface TieredFiles {
   closeWritten(written: Written): Promise<void>;
   /** sync(): make the copy durable and record its upload durably (write-through: upload it now) */
   sync(written: Written, datasync: boolean): Promise<void>;
+  /** close(2) returns once the file is uploaded */
+  readonly writeThrough: boolean;
   /** a read-only handle (on a local copy, or on a remote object) closed */
   closeReader(reader: Reader): void;
   /**
@@ -202,6 +204,11 @@ export class TieredFile extends XattrsOf implements FileNode {
     await this.files.sync(this.form.written, datasync);
   }
 
+  /** Write-through: a close(2) of a descriptor of a written file returns once it is uploaded (as its sync() does). */
+  async flush(): Promise<void> {
+    if (this.form.kind === 'written' && this.files.writeThrough) await this.files.sync(this.form.written, true);
+  }
+
   async stat(): Promise<EntryStat> {
     const form = this.form;
     if (form.kind === 'cached') return entryStat('file', this.key, form.object.size, form.attributes);
@@ -237,6 +244,8 @@ export class TieredFile extends XattrsOf implements FileNode {
       return { fd: access.fd, sizeCell: form.object.sizeCell, filling: { readyCell: form.object.readyCell, servedCell: form.ahead.servedCell } };
     }
     const access = this.local!.nativeAccess?.();
+    // write-through: its FLUSH (close(2)) uploads it, so native code, which answers FLUSH at once, leaves it alone
+    if (form.kind === 'written' && this.files.writeThrough) return undefined;
     // a written copy's sync() records its upload durably too (TieredFiles.sync)
     return access && form.kind === 'written' ? { ...access, syncByStorage: true } : access;
   }
