@@ -243,9 +243,9 @@ export class TieredFile extends XattrsOf implements FileNode {
       // not all here yet: native code serves what is, read() fetches the rest
       return { fd: access.fd, sizeCell: form.object.sizeCell, filling: { readyCell: form.object.readyCell, servedCell: form.ahead.servedCell } };
     }
-    const access = this.local!.nativeAccess?.();
     // write-through: its FLUSH (close(2)) uploads it, so native code, which answers FLUSH at once, leaves it alone
     if (form.kind === 'written' && this.files.writeThrough) return undefined;
+    const access = this.local!.nativeAccess?.();
     // a written copy's sync() records its upload durably too (TieredFiles.sync)
     return access && form.kind === 'written' ? { ...access, syncByStorage: true } : access;
   }
