@@ -395,6 +395,77 @@ test('tiered: write-back uploads after close; write-through before close resolve
   t.equal(through.adapter.pendingUploads, 0, 'nothing left pending');
 });
 
+test('tiered write-through: one upload a change; a close after a sync, or of a file left as it was, sends nothing again', async (t) => {
+  const { storage, adapter, client, cluster, prefix, cacheDir } = await tiered(t, { writeMode: 'through' });
+  const object = async (name: string) => (await objectBytes(client, cluster.bucket, `${prefix}${name}`))?.toString();
+  const commands = commandsOf(adapter);
+  const puts = async () => {
+    await commands.settled();
+    return commands.sent.get('PutObject') ?? 0;
+  };
+  const file = await storage.root.createFile('once');
+  await file.writeAt(0, bytes('written once'));
+  await file.sync();
+  t.equal(await puts(), 1, 'sync: one PUT');
+  t.equal(await object('once'), 'written once', 'in the bucket when sync resolves');
+  await file.sync();
+  await file.flush();
+  t.equal(await puts(), 1, 'another sync, and a flush (a close(2)), with nothing changed: no PUT');
+  await file.close();
+  t.equal(await puts(), 1, 'the last close: no PUT either');
+  t.equal(adapter.pendingUploads, 0, 'nothing pending');
+  t.deepEqual(recordsIn(cacheDir), [], 'no upload record left');
+  const head = await client.send(new HeadObjectCommand({ Bucket: cluster.bucket, Key: `${prefix}once` }));
+  t.equal(head.Metadata?.['mtime-ns'], String((await storage.stat('once')).mtimeNs), "the object's mtime is the copy's");
+  const gets = commands.sent.get('GetObject') ?? 0;
+  const back = await storage.openFile('once', { access: Mode.Read });
+  const read = Buffer.alloc(12);
+  await back.read(0, read);
+  await back.close();
+  await commands.settled();
+  t.equal(read.toString(), 'written once', 'reads back');
+  t.equal(commands.sent.get('GetObject') ?? 0, gets, 'from the copy kept as cache (no GET)');
+
+  const again = await storage.openFile('once', { access: Mode.ReadAndWrite });
+  await again.sync();
+  await again.flush();
+  await again.close();
+  t.equal(await puts(), 1, 'opened for writing, synced and closed, never changed: no PUT');
+
+  const changed = await storage.openFile('once', { access: Mode.ReadAndWrite });
+  await changed.sync();
+  await changed.writeAt(0, bytes('WRITTEN'));
+  await changed.flush();
+  t.equal(await puts(), 2, 'a write after a sync: the next flush sends it');
+  await changed.writeAt(12, bytes(', then more'));
+  await changed.close();
+  t.equal(await puts(), 3, 'and a write after that flush: the close sends it');
+  t.equal(await object('once'), 'WRITTEN once, then more', 'the newest bytes are in the bucket');
+
+  const moved = await storage.root.createFile('before');
+  await moved.writeAt(0, bytes('moving'));
+  await moved.sync();
+  await storage.root.moveEntry('before', storage.root, 'after');
+  await moved.close();
+  t.equal(await puts(), 5, 'renamed after its sync: the close sends it under its new name');
+  t.equal(await object('after'), 'moving', 'there');
+  t.equal(await object('before'), undefined, 'and nothing under the old one');
+});
+
+test('tiered: a chmod by name of a file open for writing, never written, reaches the bucket at its close', async (t) => {
+  for (const writeMode of ['back', 'through'] as const) {
+    const { storage, adapter, client, cluster, prefix } = await tiered(t, { writeMode });
+    await client.send(new PutObjectCommand({ Bucket: cluster.bucket, Key: `${prefix}m`, Body: 'mode', Metadata: metadataOf(newAttributes(0o644)) }));
+    const file = await storage.openFile('m', { access: Mode.ReadAndWrite });
+    await storage.root.setEntryPermission('m', 0o600);
+    await file.close();
+    await adapter.drained();
+    const head = await client.send(new HeadObjectCommand({ Bucket: cluster.bucket, Key: `${prefix}m` }));
+    t.equal(head.Metadata?.mode, String(0o100600), `write-${writeMode}: the new mode is the object's`);
+    t.equal((await storage.stat('m')).mode & 0o7777, 0o600, `write-${writeMode}: and stat's`);
+  }
+});
+
 test('tiered: a new file costs nothing durable until its first sync or close; then its upload is recorded', async (t) => {
   const { storage, adapter, client, cluster, prefix, cacheDir } = await tiered(t);
   const records = () => fs.readdirSync(path.join(cacheDir, 'pending')).length;

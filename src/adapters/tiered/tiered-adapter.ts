@@ -335,6 +335,12 @@ class Tier implements TieredFiles {
       return false;
     }
     const metadata = metadataOf({ ...written.attributes, mtimeNs: stat.mtimeNs });
+    // write-through: the last sync() (a close(2)'s FLUSH, an fsync) sent this very copy
+    const sent = this.writeThrough ? this.sentAsIs(written, stat, metadata) : undefined;
+    if (sent !== undefined) {
+      await this.closeSent(written, { id: written.id, key: written.key, metadata }, sent);
+      return false;
+    }
     try {
       await this.record(written, metadata);
     } catch (error) {
@@ -369,20 +375,45 @@ class Tier implements TieredFiles {
       throw error;
     }
     this.logger?.warn({ err: recordError, key: written.key }, 'tiered: the upload of a closed file could not be recorded; it was sent at once (write-through)');
+    await this.closeSent(written, record, sent);
+    return false;
+  }
+
+  /**
+   * The last close of `written`, whose copy is in the bucket as `record` already (sent by sendNow): the
+   * copy is closed, the record of an earlier sync is done with, and the copy becomes the object's cached bytes.
+   */
+  private async closeSent(written: Written, record: UploadRecord, sent: { etag: string; size: number }): Promise<void> {
     try {
       await written.file.close();
     } catch (error) {
       this.logger?.warn({ err: error, key: written.key, copy: written.id }, 'tiered: closing the local copy of an uploaded file failed');
     }
     try {
-      // the record of an earlier sync (its rewrite failed) is done with, and its copy
-      if (written.recorded) await this.uploads.cancel(written.id);
+      if (written.recorded) await this.uploads.sent(written.id, sent);
       else await this.uploaded(record, sent.etag, sent.size);
     } catch (error) {
       this.logger?.warn({ err: error, key: written.key, copy: written.id }, 'tiered: uploaded; removing its record or keeping its copy as cache failed');
       await this.staging.unlink(written.id).catch(() => undefined);
     }
-    return false;
+  }
+
+  /**
+   * Write-through: what the bucket holds of `written` when its copy (`stat` now, `metadata` to send) is as
+   * the last upload sent it, or as it was at open with no upload due; undefined when an upload is due.
+   */
+  private sentAsIs(written: Written, stat: EntryStat, metadata: ObjectMetadata): { etag: string; size: number } | undefined {
+    const sent = written.sent;
+    if (sent === undefined) return undefined;
+    const same =
+      sent.generation === written.generation && sent.size === stat.size && sent.ctimeNs === stat.ctimeNs && sent.metadata === JSON.stringify(metadata);
+    return same ? { etag: sent.etag, size: sent.size } : undefined;
+  }
+
+  /** Write-through: the copy of `written` needs no upload: unchanged since it opened (none was due), or since sync() sent it. */
+  private inBucket(written: Written, stat: EntryStat, metadata: ObjectMetadata): boolean {
+    if (!written.changed && stat.size === written.baseline.size && stat.ctimeNs === written.baseline.ctimeNs) return true;
+    return this.sentAsIs(written, stat, metadata) !== undefined;
   }
 
   /**
@@ -455,11 +486,18 @@ class Tier implements TieredFiles {
   async sync(written: Written, datasync: boolean): Promise<void> {
     await this.withTurnOf(written, async () => {
       if (written.dropped) return written.file.sync(datasync);
+      // a change from here on (during the upload too) makes what is sent stale
+      const generation = written.generation;
       const entryDurable = written.recorded && this.uploads.isDurable(written.id);
       await Promise.all([written.file.sync(datasync), entryDurable ? undefined : this.staging.sync()]);
       const stat = await written.file.stat();
-      await this.record(written, metadataOf({ ...written.attributes, mtimeNs: stat.mtimeNs }), { size: stat.size });
-      if (this.writeThrough) await this.uploads.sendNow({ id: written.id, key: written.key, metadata: metadataOf(written.attributes) });
+      const metadata = metadataOf({ ...written.attributes, mtimeNs: stat.mtimeNs });
+      // write-through: a close(2) after an fsync, or of a file opened for writing and left as it was, sends nothing again
+      if (this.writeThrough && this.inBucket(written, stat, metadata)) return;
+      await this.record(written, metadata, { size: stat.size });
+      if (!this.writeThrough) return;
+      const sent = await this.uploads.sendNow({ id: written.id, key: written.key, metadata });
+      written.sent = { generation, size: stat.size, ctimeNs: stat.ctimeNs, metadata: JSON.stringify(metadata), etag: sent.etag };
     });
   }
 
@@ -559,6 +597,8 @@ class Tier implements TieredFiles {
     if (local === undefined) return false;
     if ('written' in local) {
       local.written.attributes = change(local.written.attributes);
+      // kept for its upload: one is due now even if no byte changes
+      local.written.change();
       return true;
     }
     const record = local.record;
@@ -655,6 +695,8 @@ class Tier implements TieredFiles {
       if (key === undefined) continue;
       this.written.delete(written.key);
       written.key = key;
+      // what the bucket held under the old name is not under the new one: the next sync() or close uploads
+      written.sent = undefined;
       this.written.set(key, written);
       if (written.recorded) await move({ id: written.id, key, metadata: metadataOf(written.attributes) });
     }

@@ -2,7 +2,7 @@
 // - written: the file is open for writing; its whole content is a local copy (staging/<id>, shared by every
 //   handle on the key), with a pending-upload record from its first sync() or close on (durable from a
 //   sync() on; one written at a close survives a kill -9 but not the machine stopping: copy-check.ts); it
-//   uploads when the last handle closes (and at sync too in write-through mode);
+//   uploads when the last handle closes (write-through: at sync, and at each close(2), only what changed since the last sent);
 // - copy: read-only on a local copy that is still waiting for its upload (the newest bytes are here);
 // - cached: read-only on a remote object, its blocks fetched into the block cache as they are read (and
 //   ahead of a sequential reader).
@@ -25,6 +25,13 @@ export class Written {
   closed = false;
   /** changed through this process's calls (writes that bypass them show in the local file's ctime) */
   changed: boolean;
+  /** counts the changes through this process's calls: what `sent` was taken at */
+  generation = 0;
+  /**
+   * write-through: what the last upload by sync() sent (taken before the copy's sync, so a change during
+   * the upload makes it stale); a later sync() or the last close sends nothing while the copy still matches
+   */
+  sent: Sent | undefined;
 
   constructor(
     public key: string,
@@ -40,6 +47,21 @@ export class Written {
   ) {
     this.changed = due;
   }
+
+  /** A change through this process's calls: an upload is due. */
+  change(): void {
+    this.changed = true;
+    this.generation++;
+  }
+}
+
+/** The copy as an upload sent it: its generation, size, ctime and metadata then, and the object's ETag. */
+export interface Sent {
+  generation: number;
+  size: number;
+  ctimeNs: bigint;
+  metadata: string;
+  etag: string;
 }
 
 /** What a tiered file calls back into its adapter for. */
@@ -118,7 +140,7 @@ export class TieredFile extends XattrsOf implements FileNode {
   /** The local copy, for a change: marked changed (an upload is due at close). */
   private get writable(): FileNode {
     if (this.form.kind !== 'written') return readOnly();
-    this.form.written.changed = true;
+    this.form.written.change();
     return this.form.written.file;
   }
 
@@ -255,7 +277,7 @@ export class TieredFile extends XattrsOf implements FileNode {
     const form = this.form;
     if (form.kind === 'written') {
       form.written.attributes = change(form.written.attributes);
-      form.written.changed = true;
+      form.written.change();
       return;
     }
     form.attributes = await this.files.changeAttributes(form.reader, form.attributes, change);

@@ -419,9 +419,27 @@ export class Uploads {
       }, delay);
       return;
     }
-    // The object store has it: the record goes, then the local copy becomes cached bytes. The upload is
-    // done whatever fails here (its waiters are told): a record left behind is dropped at the next open,
-    // its copy being gone.
+    await this.settle(pending, sent);
+  }
+
+  /**
+   * The copy of `id` is in the object store already, as `sent` (sendNow sent it, and it has not changed
+   * since): its upload is done without another.
+   */
+  async sent(id: string, sent: { etag: string; size: number }): Promise<void> {
+    const pending = this.byId.get(id);
+    if (pending === undefined) return;
+    await this.hold(id);
+    await this.settle(pending, sent);
+  }
+
+  /**
+   * The object store has the copy of `pending`: the record goes, then the local copy becomes cached bytes.
+   * The upload is done whatever fails here (its waiters are told): a record left behind is dropped at the
+   * next open, its copy being gone.
+   */
+  private async settle(pending: Pending, sent: { etag: string; size: number }): Promise<void> {
+    const { record } = pending;
     this.byId.delete(record.id);
     this.unindex(pending);
     pending.queued = false;
