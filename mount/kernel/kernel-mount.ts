@@ -77,6 +77,10 @@ export function kernelMountOptions(options: KernelMountOptions, backing: string,
   return list.join(',');
 }
 
+/** attach()'s byStorage: the storage's sync() and flush() answer FSYNC and FLUSH (src/io/native.ts) */
+const BY_STORAGE_SYNC = 1;
+const BY_STORAGE_FLUSH = 2;
+
 const opName = (opcode: number): string => OPCODE_NAMES.get(opcode) ?? `opcode ${opcode}`;
 
 export class KernelMount {
@@ -109,7 +113,16 @@ export class KernelMount {
         options.nativeDataPath === false
           ? undefined
           : (fh: number, node: number, access: NativeAccess) =>
-              this.session.attach(fh, access.fd, node, access.sizeCell, access.syncByStorage === true, access.filling?.readyCell, access.filling?.servedCell),
+              this.session.attach(
+                fh,
+                access.fd,
+                node,
+                access.sizeCell,
+                (access.syncByStorage === true ? BY_STORAGE_SYNC : 0) | (access.flushByStorage === true ? BY_STORAGE_FLUSH : 0),
+                access.filling?.readyCell,
+                access.filling?.servedCell,
+                access.changeCell,
+              ),
       attachDirectory: options.nativeDataPath === false ? undefined : (node, fd, ino, born, kept) => this.session.attachDirectory(node, fd, ino, born, kept),
       detachDirectory: (node) => this.session.detachDirectory(node),
       attachAttributes: options.nativeDataPath === false ? undefined : (node, body, validNs) => this.session.attachAttributes(node, body, validNs),

@@ -1021,7 +1021,14 @@ export class KernelOps {
     // has open without passthrough (set-user-ID when that open was made): it takes an inode's opens all one
     // way or all the other while any is open, and fails the open (EIO) that breaks the rule.
     const openWithout = (): boolean => [...handles].some((other) => other !== fh && !this.passedThrough.has(other));
-    if (access && access.filling === undefined && this.passthrough && (!privileged || this.backings.has(node)) && !openWithout()) {
+    if (
+      access &&
+      access.filling === undefined &&
+      access.changeCell === undefined &&
+      this.passthrough &&
+      (!privileged || this.backings.has(node)) &&
+      !openWithout()
+    ) {
       const backing = this.backingOf(node, access.fd);
       if (backing !== undefined) {
         backing.handles.add(fh);

@@ -110,6 +110,13 @@ export interface NativeAccess {
    * its upload durably): native code leaves fsync to sync().
    */
   syncByStorage?: boolean;
+  /** The file's flush() does something (the tiered adapter's write-through upload): native code leaves FLUSH to it. */
+  flushByStorage?: boolean;
+  /**
+   * Every write must reach the storage's count: native code raises changeCell[0] by one as each write it
+   * serves ends, and the file is not handed to the kernel for FUSE passthrough (whose writes nobody counts).
+   */
+  changeCell?: Uint32Array;
   /**
    * A file still being filled (a remote object's blocks as they arrive): native code serves only READs
    * ending at or before readyCell[0], raises servedCell[0] to the end of each it serves, and leaves the

@@ -114,10 +114,20 @@ export interface NativeFuseSession {
   /**
    * from now until its RELEASE (reported to onRequests), the data path serves READ, WRITE, FSYNC, FLUSH,
    * GETATTR and RELEASE of handle `fh` of node `nodeid` itself, on descriptor `fd`, raising sizeCell[0]
-   * when a write ends past it; with readyCell and servedCell (a file still being filled), only READs ending
-   * at or before readyCell[0], each raising servedCell[0] to its end
+   * when a write ends past it. byStorage: bit 1, its FSYNC goes to JavaScript; bit 2, its FLUSH too. With readyCell and servedCell (a file still being filled), only READs ending at or before
+   * readyCell[0], each raising servedCell[0] to its end; with changeCell, changeCell[0] raised by one as each
+   * WRITE served there ends
    */
-  attach(fh: number, fd: number, nodeid: number, sizeCell: Float64Array, syncByStorage: boolean, readyCell?: Float64Array, servedCell?: Float64Array): void;
+  attach(
+    fh: number,
+    fd: number,
+    nodeid: number,
+    sizeCell: Float64Array,
+    byStorage: number,
+    readyCell?: Float64Array,
+    servedCell?: Float64Array,
+    changeCell?: Uint32Array,
+  ): void;
   /**
    * from now until detachDirectory, the data path answers GETATTR of node `nodeid`, inode `ino` born `born`
    * (ino 0n: not checked; born 0n: the number alone), the directory open as `fd` (of which it keeps a duplicate), and LOOKUP of a name absent from

@@ -7,8 +7,7 @@
 import { spawn } from 'node:child_process';
 import crypto, { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type http from 'node:http';
 import { syncBuiltinESMExports } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +26,7 @@ import { LsmStore, openStorage } from '../../src/index.js';
 import { rejection, tempDir } from '../helpers.js';
 import { remote } from './backup-kit.js';
 import type { Ceph } from './ceph.js';
+import { s3Proxy } from './s3-proxy.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const CLI = path.join(repo, 'dist', 'mount', 'cli.js');
@@ -71,28 +71,8 @@ function cliOnTerminal(cluster: Ceph, args: string[]): Promise<{ status: number 
  * backup or restore of a few small files then takes seconds. Closed when the test ends.
  */
 async function slowBlobs(t: test.Test, endpoint: string, delayMs: number): Promise<string> {
-  const upstream = new URL(endpoint);
-  const server = http.createServer((request, response) => {
-    const slow = (request.method === 'PUT' || request.method === 'GET') && (request.url ?? '').includes('/blobs/');
-    setTimeout(
-      () => {
-        const { expect: _, ...headers } = request.headers;
-        const forward = http.request({ host: upstream.hostname, port: upstream.port, method: request.method, path: request.url, headers }, (answer) => {
-          response.writeHead(answer.statusCode ?? 502, answer.headers);
-          answer.pipe(response);
-        });
-        forward.on('error', () => response.destroy());
-        request.pipe(forward);
-      },
-      slow ? delayMs : 0,
-    );
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => {
-    server.closeAllConnections();
-    server.close();
-  });
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const slow = (request: http.IncomingMessage) => (request.method === 'PUT' || request.method === 'GET') && (request.url ?? '').includes('/blobs/');
+  return (await s3Proxy(t, endpoint, (request) => (slow(request) ? delayMs : 0))).endpoint;
 }
 
 /** Sets the mtime of `at` (a file, directory or link) to `seconds` plus `ns` nanoseconds, not following links. */

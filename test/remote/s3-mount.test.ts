@@ -1,17 +1,19 @@
 // `persistfs mount s3://bucket/prefix MNT --cache-dir DIR` against a real Ceph radosgw, used with Unix
 // tools: what they write reaches the bucket when files close, what others put in the bucket reads
 // through the mount, and the usual tools (cp, dd, mv, rm, chmod, truncate, tar, sha256sum, git) work.
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 
 import { HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import test from 'tape';
 
 import { startMountProcess, statsOf, stopMount, waitMounted } from '../mount/mount-helper.js';
 import { ceph, freshPrefix, objectBytes, type Ceph } from './ceph.js';
+import { s3Proxy } from './s3-proxy.js';
 import { recordsIn } from './upload-records.js';
 
 interface S3Mount {
@@ -21,6 +23,8 @@ interface S3Mount {
   mnt: string;
   cacheDir: string;
   sh(command: string): string;
+  /** sh() without blocking this process (whose event loop may serve the mount: a proxy) */
+  run(command: string): Promise<string>;
   stop(): Promise<void>;
   /** kill -9 of the mount process; its mountpoint is then detached (fusermount -uz) */
   kill(): Promise<void>;
@@ -28,7 +32,9 @@ interface S3Mount {
   log(): string;
 }
 
-async function s3Mount(t: test.Test, extra: string[] = [], prefix = freshPrefix('mnt'), cache?: string): Promise<S3Mount> {
+const runFile = promisify(execFile);
+
+async function s3Mount(t: test.Test, extra: string[] = [], prefix = freshPrefix('mnt'), cache?: string, endpoint?: string): Promise<S3Mount> {
   const cluster = await ceph();
   const top = fs.mkdtempSync(path.join(os.tmpdir(), 'persistfs-s3mount-'));
   const mnt = path.join(top, 'mnt');
@@ -38,7 +44,13 @@ async function s3Mount(t: test.Test, extra: string[] = [], prefix = freshPrefix(
   // the mount process takes its credentials where the AWS tools do
   process.env.AWS_ACCESS_KEY_ID = cluster.accessKeyId;
   process.env.AWS_SECRET_ACCESS_KEY = cluster.secretAccessKey;
-  const { child, log } = startMountProcess(`s3://${cluster.bucket}/${prefix}`, mnt, ['--cache-dir', cacheDir, '--endpoint', cluster.endpoint, ...extra]);
+  const { child, log } = startMountProcess(`s3://${cluster.bucket}/${prefix}`, mnt, [
+    '--cache-dir',
+    cacheDir,
+    '--endpoint',
+    endpoint ?? cluster.endpoint,
+    ...extra,
+  ]);
   const client = cluster.client();
   let stopped = false;
   const stop = async () => {
@@ -73,6 +85,13 @@ async function s3Mount(t: test.Test, extra: string[] = [], prefix = freshPrefix(
       const result = spawnSync('bash', ['-c', command], { cwd: mnt, encoding: 'utf8', timeout: 120_000 });
       if (result.status !== 0) throw new Error(`'${command}' failed (${result.status}): ${result.stderr}\nmount log: ${log()}`);
       return result.stdout;
+    },
+    async run(command) {
+      try {
+        return (await runFile('bash', ['-c', command], { cwd: mnt, encoding: 'utf8', timeout: 120_000 })).stdout;
+      } catch (error) {
+        throw new Error(`'${command}' failed: ${(error as Error).message}\nmount log: ${log()}`);
+      }
     },
   };
 }
@@ -112,19 +131,38 @@ test('s3 mount: files written with Unix tools reach the bucket when they close',
 });
 
 test('s3 mount: with --write-through a file is in the bucket when its close(2) returns; write-back uploads it after', async (t) => {
-  const through = await s3Mount(t, ['--write-through']);
+  // the mount's requests seen on their way to radosgw: its PUTs counted
+  const proxy = await s3Proxy(t, (await ceph()).endpoint);
+  const through = await s3Mount(t, ['--write-through'], undefined, undefined, proxy.endpoint);
+  const puts = (name: string) =>
+    proxy.seen.filter((request) => request.startsWith('PUT ') && request.split('?')[0]!.endsWith(`/${through.prefix}${name}`)).length;
   const object = (m: S3Mount, name: string) => objectBytes(m.client, m.cluster.bucket, `${m.prefix}${name}`);
   // written by this process: the bucket is asked as soon as close resolves
   const small = randomBytes(5000);
   await fs.promises.writeFile(path.join(through.mnt, 'small.bin'), small);
   t.ok((await object(through, 'small.bin'))?.equals(small), 'a small file: in the bucket when close returned');
   const large = randomBytes(20 * 1024 * 1024 + 3);
+  const written = () => statsOf(through.mnt).dataPath?.bytesWritten ?? 0;
+  const before = written();
   const handle = await fs.promises.open(path.join(through.mnt, 'large.bin'), 'w');
   await handle.write(large);
   await handle.close();
   t.ok((await object(through, 'large.bin'))?.equals(large), 'a 20 MiB file (a multipart upload): in the bucket when close returned');
-  through.sh('echo "through the shell" > shell.txt');
+  t.ok(written() - before >= large.length, `its writes were served by the native data path (${written() - before} bytes)`);
+  await through.run('echo "through the shell" > shell.txt');
   t.equal((await object(through, 'shell.txt'))?.toString(), 'through the shell\n', 'echo > file: in the bucket when the shell is done');
+  // the kernel sends the RELEASE after close(2) has returned: what it does is done once the mount is idle
+  const settled = () => new Promise((resolve) => setTimeout(resolve, 500));
+  await settled();
+  t.equal(puts('small.bin'), 1, 'the small file was sent once (its RELEASE did not send it again)');
+  await through.run('exec 3<>small.bin && exec 3>&-; cat small.bin > /dev/null');
+  await settled();
+  t.equal(puts('small.bin'), 1, 'opened for writing and closed unchanged: not sent again');
+  await through.run('printf X | dd of=small.bin bs=1 seek=10 conv=notrunc status=none');
+  small[10] = 'X'.charCodeAt(0);
+  t.ok((await object(through, 'small.bin'))?.equals(small), 'one byte changed in place: in the bucket when dd is done');
+  await settled();
+  t.equal(puts('small.bin'), 2, 'sent once more');
   await through.stop();
 
   // write-back (the default, uploads a second after the last close): not yet there when close returns, there later

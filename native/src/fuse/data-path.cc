@@ -287,6 +287,7 @@ bool DataPath::Serve(const Request& request, bool* kept) {
   op->start_ns = start_ns;
   switch (header.opcode) {
     case kFlush:  // nothing is buffered here: the data went down at each WRITE
+      if (file->flush_by_storage) return decline();
       return answer(0, nullptr, 0);
 
     case kRelease:
@@ -581,6 +582,9 @@ void DataPath::Completed(Op* op, int result) {
 }
 
 void DataPath::Finish(Op* op, int error) {
+  // a write that failed may have changed bytes too; counted before the reply, which the FLUSH follows
+  if (op->kind == Op::kWrite && op->file->changes != nullptr)
+    __atomic_fetch_add(op->file->changes, 1, __ATOMIC_RELEASE);
   if (error != 0) {
     transport_.Send(op->request, error, nullptr, 0);
   } else if (op->kind == Op::kRead) {

@@ -19,6 +19,8 @@ struct OpenFile {
   uint64_t nodeid;
   uint64_t* size;                      // the storage's size of the file: a float64 that JavaScript reads
   bool sync_by_storage;                // FSYNC goes to JavaScript: the storage's sync does more than an fdatasync of fd
+  bool flush_by_storage = false;       // FLUSH goes to JavaScript: the storage's flush does something (an upload)
+  uint32_t* changes = nullptr;         // raised by one (atomically) as each WRITE served here ends: JavaScript's count
   const uint64_t* ready = nullptr;     // a file still being filled: a READ ending past this float64 goes to JavaScript
   uint64_t* served = nullptr;          // with ready: raised to the end of each READ served here (a float64)
   std::atomic<uint64_t> unflushed{0};  // bytes written since its writeback was last started (data-path.cc)
@@ -35,16 +37,26 @@ class FileTable {
 
   explicit FileTable(Released released) : released_(std::move(released)) {}
 
-  void Attach(uint64_t fh, int fd, uint64_t nodeid, uint64_t* size, bool sync_by_storage,
-              const uint64_t* ready = nullptr, uint64_t* served = nullptr) {
+  // What JavaScript attaches a handle with, beyond its descriptor and size cell.
+  struct Options {
+    bool sync_by_storage = false;
+    bool flush_by_storage = false;
+    const uint64_t* ready = nullptr;
+    uint64_t* served = nullptr;
+    uint32_t* changes = nullptr;
+  };
+
+  void Attach(uint64_t fh, int fd, uint64_t nodeid, uint64_t* size, const Options& options) {
     auto file = std::make_shared<OpenFile>();
     file->fh = fh;
     file->fd = fd;
     file->nodeid = nodeid;
     file->size = size;
-    file->sync_by_storage = sync_by_storage;
-    file->ready = ready;
-    file->served = served;
+    file->sync_by_storage = options.sync_by_storage;
+    file->flush_by_storage = options.flush_by_storage;
+    file->ready = options.ready;
+    file->served = options.served;
+    file->changes = options.changes;
     std::lock_guard<std::mutex> lock(mutex_);
     files_[fh] = std::move(file);
   }

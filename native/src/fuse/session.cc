@@ -241,38 +241,49 @@ Napi::Value FuseSession::Start(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// attach(fh, fd, nodeid, size: Float64Array(1), syncByStorage[, ready, served: Float64Array(1)]): from now on
-// the data path serves handle fh, an open file of node `nodeid` whose storage descriptor is fd and whose
-// storage size is size[0] (raised by writes past it); with syncByStorage its FSYNC goes to JavaScript (the
-// storage's sync does more than an fdatasync of fd); with ready (a file still being filled), a READ ending
-// past ready[0] goes to JavaScript, and served[0] is raised to the end of each READ answered here. Until
-// RELEASE, which JavaScript learns of through onRequests' second argument.
+// attach(fh, fd, nodeid, size: Float64Array(1), byStorage[, ready, served: Float64Array(1)[, changes:
+// Uint32Array(1)]]): from now on the data path serves handle fh, an open file of node `nodeid` whose storage
+// descriptor is fd and whose storage size is size[0] (raised by writes past it). byStorage: bit 1, its FSYNC
+// goes to JavaScript (the storage's sync does more than an fdatasync of fd); bit 2, its FLUSH too (the
+// storage's flush uploads). With ready (a file still being filled), a READ ending past ready[0] goes to
+// JavaScript, and served[0] is raised to the end of each READ answered here. With changes, changes[0] is
+// raised by one as each WRITE served here ends. Until RELEASE, which JavaScript learns of through
+// onRequests' second argument.
 Napi::Value FuseSession::Attach(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (readers_.empty()) throw Napi::Error::New(env, "start first");
   auto fh = static_cast<uint64_t>(I64(info, 0));
   auto cell = info[3].As<Napi::Float64Array>();
   if (cell.ElementLength() < 1) throw Napi::RangeError::New(env, "the size cell is a Float64Array of one element");
-  auto address = [](Napi::Float64Array array) {
-    return reinterpret_cast<uint64_t*>(static_cast<uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset());
+  auto address = [](Napi::TypedArray array) {
+    return static_cast<uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
   };
-  std::vector<Napi::Reference<Napi::Float64Array>> kept;
-  kept.push_back(Napi::Persistent(cell));
-  uint64_t* ready = nullptr;
-  uint64_t* served = nullptr;
+  std::vector<Napi::Reference<Napi::TypedArray>> kept;
+  kept.push_back(Napi::Persistent(Napi::TypedArray(cell)));
+  const uint32_t by_storage = info[4].ToNumber().Uint32Value();
+  FileTable::Options options;
+  options.sync_by_storage = (by_storage & 1) != 0;
+  options.flush_by_storage = (by_storage & 2) != 0;
   if (info.Length() > 6 && info[5].IsTypedArray() && info[6].IsTypedArray()) {
     auto ready_cell = info[5].As<Napi::Float64Array>();
     auto served_cell = info[6].As<Napi::Float64Array>();
     if (ready_cell.ElementLength() < 1 || served_cell.ElementLength() < 1)
       throw Napi::RangeError::New(env, "the ready and served cells are Float64Arrays of one element");
-    ready = address(ready_cell);
-    served = address(served_cell);
-    kept.push_back(Napi::Persistent(ready_cell));
-    kept.push_back(Napi::Persistent(served_cell));
+    options.ready = reinterpret_cast<const uint64_t*>(address(ready_cell));
+    options.served = reinterpret_cast<uint64_t*>(address(served_cell));
+    kept.push_back(Napi::Persistent(Napi::TypedArray(ready_cell)));
+    kept.push_back(Napi::Persistent(Napi::TypedArray(served_cell)));
+  }
+  if (info.Length() > 7 && info[7].IsTypedArray()) {
+    auto changes_cell = info[7].As<Napi::TypedArray>();
+    if (changes_cell.TypedArrayType() != napi_uint32_array || changes_cell.ElementLength() < 1)
+      throw Napi::RangeError::New(env, "the changes cell is a Uint32Array of one element");
+    options.changes = reinterpret_cast<uint32_t*>(address(changes_cell));
+    kept.push_back(Napi::Persistent(changes_cell));
   }
   cells_[fh] = std::move(kept);
-  files_.Attach(fh, I32(info, 1), static_cast<uint64_t>(I64(info, 2)), address(cell), info[4].ToBoolean(), ready,
-                served);
+  files_.Attach(fh, I32(info, 1), static_cast<uint64_t>(I64(info, 2)), reinterpret_cast<uint64_t*>(address(cell)),
+                options);
   return env.Undefined();
 }
 

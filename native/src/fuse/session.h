@@ -101,9 +101,9 @@ class FuseSession : public Napi::ObjectWrap<FuseSession>, public DataPath::Trans
   std::atomic<bool> native_{false};                  // a reader got its ring: the data path runs
   std::atomic<uint64_t> empty_reads_{0};             // reads of /dev/fuse that found no request (EAGAIN)
   std::vector<std::unique_ptr<UringQueue>> queues_;  // FUSE over io_uring, one per CPU, once started
-  // JavaScript's thread: the cells of attached handles (size, ready, served), kept alive while the data path
+  // JavaScript's thread: the cells of attached handles (size, ready, served, changes), kept alive while the data path
   // may use them
-  std::unordered_map<uint64_t, std::vector<Napi::Reference<Napi::Float64Array>>> cells_;
+  std::unordered_map<uint64_t, std::vector<Napi::Reference<Napi::TypedArray>>> cells_;
   // The event loop's wake-up (its data this session, null once the session is gone). Not a thread-safe
   // function: that one sends its wake-up while holding its own lock, so the woken event loop found the lock
   // still held by the preempted reader and slept on it (1-2 futex waits per request on 2 CPUs).

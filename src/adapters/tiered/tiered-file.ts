@@ -23,10 +23,13 @@ export class Written {
   dropped = false;
   /** its copy was closed, by the close of its last handle: never twice (the descriptor may be another file's by then) */
   closed = false;
-  /** changed through this process's calls (writes that bypass them show in the local file's ctime) */
-  changed: boolean;
-  /** counts the changes through this process's calls: what `sent` was taken at */
-  generation = 0;
+  /** changes through the storage API's calls (chmod by name too) */
+  private changes = 0;
+  /**
+   * write-through: writes the mount's native data path served, [0] raised by one as each ends (writes that
+   * bypass both show in the local file's ctime only)
+   */
+  readonly changeCell = new Uint32Array(1);
   /**
    * write-through: what the last upload by sync() sent (taken before the copy's sync, so a change during
    * the upload makes it stale); a later sync() or the last close sends nothing while the copy still matches
@@ -41,17 +44,24 @@ export class Written {
     /** the local file's size and ctime when the copy was made: a change since means an upload is due */
     readonly baseline: { size: number; ctimeNs: bigint },
     /** new, or an upload was already due when it opened */
-    due: boolean,
+    private readonly due: boolean,
     /** its upload has a record (pending/): from the first sync() or close on, or from before it opened */
     public recorded: boolean,
-  ) {
-    this.changed = due;
+  ) {}
+
+  /** Changed since it opened through this process (the storage API, the data path), or due anyway: an upload is due. */
+  get changed(): boolean {
+    return this.due || this.generation !== 0;
   }
 
-  /** A change through this process's calls: an upload is due. */
+  /** Counts the changes through this process: what `sent` was taken at. */
+  get generation(): number {
+    return this.changes + this.changeCell[0]!;
+  }
+
+  /** A change through the storage API: an upload is due. */
   change(): void {
-    this.changed = true;
-    this.generation++;
+    this.changes++;
   }
 }
 
@@ -265,11 +275,13 @@ export class TieredFile extends XattrsOf implements FileNode {
       // not all here yet: native code serves what is, read() fetches the rest
       return { fd: access.fd, sizeCell: form.object.sizeCell, filling: { readyCell: form.object.readyCell, servedCell: form.ahead.servedCell } };
     }
-    // write-through: its FLUSH (close(2)) uploads it, so native code, which answers FLUSH at once, leaves it alone
-    if (form.kind === 'written' && this.files.writeThrough) return undefined;
     const access = this.local!.nativeAccess?.();
-    // a written copy's sync() records its upload durably too (TieredFiles.sync)
-    return access && form.kind === 'written' ? { ...access, syncByStorage: true } : access;
+    if (access === undefined || form.kind !== 'written') return access;
+    // a written copy's sync() records its upload durably too (TieredFiles.sync); write-through: its flush
+    // (close(2)) uploads it, unless nothing changed since the last upload, which the data path's count of
+    // writes tells
+    if (!this.files.writeThrough) return { ...access, syncByStorage: true };
+    return { ...access, syncByStorage: true, flushByStorage: true, changeCell: form.written.changeCell };
   }
 
   /** Applies `change` to the attributes: an open copy keeps them for its upload, others change where they are. */
