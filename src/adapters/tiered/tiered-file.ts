@@ -26,8 +26,8 @@ export class Written {
   /** changes through the storage API's calls (chmod by name too) */
   private changes = 0;
   /**
-   * write-through: writes the mount's native data path served, [0] raised by one as each ends (writes that
-   * bypass both show in the local file's ctime only)
+   * writes the mount's native data path served, [0] raised by one as each ends (writes that bypass both
+   * show in the local file's ctime only)
    */
   readonly changeCell = new Uint32Array(1);
   /**
@@ -277,11 +277,12 @@ export class TieredFile extends XattrsOf implements FileNode {
     }
     const access = this.local!.nativeAccess?.();
     if (access === undefined || form.kind !== 'written') return access;
-    // a written copy's sync() records its upload durably too (TieredFiles.sync); write-through: its flush
-    // (close(2)) uploads it, unless nothing changed since the last upload, which the data path's count of
-    // writes tells
-    if (!this.files.writeThrough) return { ...access, syncByStorage: true };
-    return { ...access, syncByStorage: true, flushByStorage: true, changeCell: form.written.changeCell };
+    // a written copy's sync() records its upload durably too (TieredFiles.sync); the data path counts its
+    // writes (whether it changed: its ctime alone can miss a write in the same clock tick as the copy's
+    // making or last upload); write-through: its flush (close(2)) uploads it, unless nothing changed since
+    // the last upload
+    const counted = { ...access, syncByStorage: true, changeCell: form.written.changeCell };
+    return this.files.writeThrough ? { ...counted, flushByStorage: true } : counted;
   }
 
   /** Applies `change` to the attributes: an open copy keeps them for its upload, others change where they are. */
