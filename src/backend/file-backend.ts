@@ -1,7 +1,7 @@
 // A StorageBackend on a storage File: appends are the File's appends (so they run on io_uring or the sync
 // IO mode like everything else), writeAt is pwritev, allocate fallocate, flush fdatasync, sync fsync.
 // writeAtNow is a pwritev on this thread through the File's descriptor (its nativeAccess), raising the
-// size the File knows as the mount's native data path does; startWriteback a sync_file_range on the
+// size the File knows (and its count of writes) as the mount's native data path does; startWriteback a sync_file_range on the
 // thread pool through the same descriptor, which close() waits for.
 import { writevSync } from 'node:fs';
 
@@ -54,6 +54,8 @@ export class FileBackend implements StorageBackend {
     } finally {
       // what did reach the file counts, even when the rest failed: the caller cuts it back by the size
       if (at > access.sizeCell[0]!) access.sizeCell[0] = at;
+      // a file whose storage counts its writes (NativeAccess.changeCell) learns of this one as of the data path's
+      if (access.changeCell !== undefined) Atomics.add(access.changeCell, 0, 1);
     }
     return true;
   }

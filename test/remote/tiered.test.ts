@@ -13,12 +13,13 @@ import test from 'tape';
 
 import { metadataOf, newAttributes } from '../../src/adapters/s3/object-attributes.js';
 import type { ObjectStore } from '../../src/adapters/s3/object-store.js';
-import { READ_WRITE, type DirNode } from '../../src/adapters/adapter.js';
+import { READ_WRITE, type DirNode, type FileNode } from '../../src/adapters/adapter.js';
 import type { KeyLocks } from '../../src/adapters/tiered/key-locks.js';
 import type { TieredAdapter, TieredOptions } from '../../src/adapters/tiered/tiered-adapter.js';
 import { type File, Mode, openStorage, type Storage } from '../../src/index.js';
 import { Acknowledged, bytes } from '../helpers.js';
 import { ceph, countCommands, freshPrefix, objectBytes, type Ceph, type CommandCounts } from './ceph.js';
+import { gate } from './tiered-kit.js';
 import { recordsIn } from './upload-records.js';
 
 interface Tiered {
@@ -450,6 +451,28 @@ test('tiered write-through: one upload a change; a close after a sync, or of a f
   t.equal(await puts(), 5, 'renamed after its sync: the close sends it under its new name');
   t.equal(await object('after'), 'moving', 'there');
   t.equal(await object('before'), undefined, 'and nothing under the old one');
+});
+
+test('tiered write-through: a write still running when a sync sends the copy is sent by the next sync (counted as it ends)', async (t) => {
+  const { storage, adapter, client, cluster, prefix } = await tiered(t, { writeMode: 'through' });
+  const file = await storage.root.createFile('inflight');
+  await file.writeAt(0, bytes('aaaa'));
+  await file.sync();
+  const written = [...(adapter as unknown as { tier: { written: Map<string, { file: FileNode }> } }).tier.written.values()][0]!.file;
+  // a file system whose clock ticks coarsely: the copy's times stay as they were, only the count tells
+  const stat = written.stat.bind(written);
+  const frozen = await stat();
+  written.stat = async () => ({ ...(await stat()), ctimeNs: frozen.ctimeNs, mtimeNs: frozen.mtimeNs });
+  const held = gate(written, 'write');
+  const writing = file.writeAt(0, bytes('bbbb'));
+  await held.entered;
+  await file.sync();
+  t.equal((await objectBytes(client, cluster.bucket, `${prefix}inflight`))?.toString(), 'aaaa', 'the sync during the write sent the copy without it');
+  held.open();
+  await writing;
+  await file.sync();
+  t.equal((await objectBytes(client, cluster.bucket, `${prefix}inflight`))?.toString(), 'bbbb', 'the next sync sends it');
+  await file.close();
 });
 
 test('tiered: a chmod by name of a file open for writing, never written, reaches the bucket at its close', async (t) => {

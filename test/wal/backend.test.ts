@@ -1,12 +1,16 @@
 // StorageBackend (seed 004): the same contract from the memory backend, the file backend (both IO modes,
 // and the memory adapter) and the crash-simulating backend.
+import fs from 'node:fs';
+import path from 'node:path';
+
 import test from 'tape';
 
 import type { StorageBackend } from '../../src/backend/backend.js';
 import { CrashingBackend } from '../../src/backend/crash-backend.js';
 import { FileBackend } from '../../src/backend/file-backend.js';
 import { MemoryBackend } from '../../src/backend/memory-backend.js';
-import { BACKENDS, freshStorage, rejection } from '../helpers.js';
+import type { File } from '../../src/storage/file.js';
+import { BACKENDS, freshStorage, rejection, tempDir } from '../helpers.js';
 
 type Maker = (t: test.Test) => Promise<StorageBackend>;
 
@@ -93,3 +97,26 @@ for (const backend of BACKENDS) {
     t.equal(store.writeAtNow(0, [Buffer.from('x')]), false, 'a closed file has no descriptor: nothing written');
   });
 }
+
+test('FileBackend.writeAtNow: a file whose storage counts its writes (a tiered copy) has each one counted, a failed one too', async (t) => {
+  const at = path.join(tempDir(t), 'copy');
+  fs.writeFileSync(at, 'hello');
+  const writable = fs.openSync(at, 'r+');
+  const readOnly = fs.openSync(at, 'r');
+  t.teardown(() => {
+    fs.closeSync(writable);
+    fs.closeSync(readOnly);
+  });
+  const changeCell = new Uint32Array(1);
+  const sizeCell = new Float64Array([5]);
+  let fd = writable;
+  const file = { alignment: 0, path: 'copy', nativeAccess: () => ({ fd, sizeCell, changeCell }) } as unknown as File;
+  const store = new FileBackend(file);
+  t.equal(store.writeAtNow(0, [Buffer.from('J')]), true, 'written on this thread');
+  t.equal(store.writeAtNow(5, [Buffer.from('!')]), true, 'and past the end');
+  t.equal(changeCell[0], 2, 'each write counted');
+  t.equal(fs.readFileSync(at, 'utf8'), 'Jello!', 'the bytes');
+  fd = readOnly;
+  t.throws(() => store.writeAtNow(0, [Buffer.from('x')]), /EBADF/, 'a write that fails');
+  t.equal(changeCell[0], 3, 'is counted too (part of it may have reached the file)');
+});

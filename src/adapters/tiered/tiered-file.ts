@@ -147,11 +147,19 @@ export class TieredFile extends XattrsOf implements FileNode {
     return form.kind === 'written' ? form.written.key : form.reader.key;
   }
 
-  /** The local copy, for a change: marked changed (an upload is due at close). */
-  private get writable(): FileNode {
+  /**
+   * `work` changing the local copy, counted as a change (an upload is due at close) when it starts and
+   * again when it has ended: a sync() that began meanwhile may have sent the copy without it
+   */
+  private async changing<T>(work: (file: FileNode) => Promise<T>): Promise<T> {
     if (this.form.kind !== 'written') return readOnly();
-    this.form.written.change();
-    return this.form.written.file;
+    const written = this.form.written;
+    written.change();
+    try {
+      return await work(written.file);
+    } finally {
+      written.change();
+    }
   }
 
   size(): number {
@@ -206,19 +214,19 @@ export class TieredFile extends XattrsOf implements FileNode {
   }
 
   write(buffers: readonly Uint8Array[], position: number): Promise<void> {
-    return this.writable.write(buffers, position);
+    return this.changing((file) => file.write(buffers, position));
   }
 
   append(buffers: readonly Uint8Array[]): Promise<number> {
-    return this.writable.append(buffers);
+    return this.changing((file) => file.append(buffers));
   }
 
   truncate(size: number): Promise<void> {
-    return this.writable.truncate(size);
+    return this.changing((file) => file.truncate(size));
   }
 
   allocate(offset: number, length: number, mode: number): Promise<void> {
-    return this.writable.allocate(offset, length, mode);
+    return this.changing((file) => file.allocate(offset, length, mode));
   }
 
   async seek(offset: number, target: SeekTarget): Promise<number> {
