@@ -77,9 +77,10 @@ export function kernelMountOptions(options: KernelMountOptions, backing: string,
   return list.join(',');
 }
 
-/** attach()'s byStorage: the storage's sync() and flush() answer FSYNC and FLUSH (src/io/native.ts) */
+/** attach()'s byStorage: the storage's sync(), flush() and stat() answer FSYNC, FLUSH and GETATTR (src/io/native.ts) */
 const BY_STORAGE_SYNC = 1;
 const BY_STORAGE_FLUSH = 2;
+const BY_STORAGE_ATTRIBUTES = 4;
 
 const opName = (opcode: number): string => OPCODE_NAMES.get(opcode) ?? `opcode ${opcode}`;
 
@@ -118,7 +119,9 @@ export class KernelMount {
                 access.fd,
                 node,
                 access.sizeCell,
-                (access.syncByStorage === true ? BY_STORAGE_SYNC : 0) | (access.flushByStorage === true ? BY_STORAGE_FLUSH : 0),
+                (access.syncByStorage === true ? BY_STORAGE_SYNC : 0) |
+                  (access.flushByStorage === true ? BY_STORAGE_FLUSH : 0) |
+                  (access.attributesByStorage === true ? BY_STORAGE_ATTRIBUTES : 0),
                 access.filling?.readyCell,
                 access.filling?.servedCell,
                 access.changeCell,

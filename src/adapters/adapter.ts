@@ -113,6 +113,11 @@ export interface NativeAccess {
   /** The file's flush() does something (the tiered adapter's write-through upload): native code leaves FLUSH to it. */
   flushByStorage?: boolean;
   /**
+   * `fd`'s own mode, owner and inode number are not the file's (the tiered adapter's local copies): native
+   * code leaves the file's attributes to stat(), and writes that may remove its privilege bits to write().
+   */
+  attributesByStorage?: boolean;
+  /**
    * Every write must reach the storage's count: native code raises changeCell[0] by one as each write it
    * serves ends, and the file is not handed to the kernel for FUSE passthrough (whose writes nobody counts).
    */

@@ -114,7 +114,8 @@ export interface NativeFuseSession {
   /**
    * from now until its RELEASE (reported to onRequests), the data path serves READ, WRITE, FSYNC, FLUSH,
    * GETATTR and RELEASE of handle `fh` of node `nodeid` itself, on descriptor `fd`, raising sizeCell[0]
-   * when a write ends past it. byStorage: bit 1, its FSYNC goes to JavaScript; bit 2, its FLUSH too. With readyCell and servedCell (a file still being filled), only READs ending at or before
+   * when a write ends past it. byStorage: bit 1, its FSYNC goes to JavaScript; bit 2, its FLUSH too; bit 4, its GETATTR
+   * and the WRITEs that may remove privilege bits too. With readyCell and servedCell (a file still being filled), only READs ending at or before
    * readyCell[0], each raising servedCell[0] to its end; with changeCell, changeCell[0] raised by one as each
    * WRITE served there ends
    */

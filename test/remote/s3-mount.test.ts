@@ -205,6 +205,45 @@ test('s3 mount: objects put by others read through the mount; git works on it', 
   t.equal(m.sh('cd repo && git status --porcelain').trim(), '', 'a clean work tree');
 });
 
+test('s3 mount: an open file keeps its own mode and inode number when the kernel asks for its attributes by handle', async (t) => {
+  const m = await s3Mount(t);
+  m.sh('echo one > f && chmod 640 f');
+  const before = m.sh('stat -c "0o100%a %i" f').trim();
+  // once the attributes expired (1 s), a write(2) with the writeback cache, and lseek(SEEK_END), ask for
+  // them by the open handle (GETATTR with its fh); fstat then says what that answer was
+  const seen = m
+    .sh(`python3 -c "
+import os, time
+def show(fd): s = os.fstat(fd); print(oct(s.st_mode), s.st_ino)
+fd = os.open('f', os.O_RDWR)
+show(fd)
+time.sleep(1.2)
+os.write(fd, b'x')
+show(fd)
+time.sleep(1.2)
+os.lseek(fd, 0, os.SEEK_END)
+show(fd)
+os.close(fd)
+fd = os.open('f', os.O_RDONLY)
+time.sleep(1.2)
+os.lseek(fd, 0, os.SEEK_END)
+show(fd)
+"`)
+    .trim()
+    .split('\n');
+  t.deepEqual(seen, [before, before, before, before], `open for writing, written, at its end, and open for reading: ${before} each time`);
+  t.equal(m.sh('stat -c "0o100%a %i %s" f').trim(), `${before} 4`, 'and by name after the close');
+});
+
+test('s3 mount: a write by another user removes the set-user-ID bit the file has (not its local copy)', async (t) => {
+  const m = await s3Mount(t, ['--allow-other']);
+  fs.chmodSync(path.dirname(m.mnt), 0o755);
+  // the kernel asks it of a write by a user without CAP_FSETID; a file open for writing has its copy's mode
+  m.sh('echo one > s && chmod 4777 s && exec 3<>s && setpriv --reuid=65534 --regid=65534 --clear-groups bash -c "echo two >> s" && exec 3>&-');
+  t.equal(m.sh('cat s'), 'one\ntwo\n', "the other user's write");
+  t.equal(m.sh('stat -c %a s').trim(), '777', 'removed the set-user-ID bit');
+});
+
 test('s3 mount: an fsync records the upload durably before it returns (the data path leaves it to the storage)', async (t) => {
   const m = await s3Mount(t);
   const records = () => recordsIn(m.cacheDir) as Array<{ key: string; synced?: { size: number } }>;

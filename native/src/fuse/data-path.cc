@@ -307,8 +307,9 @@ bool DataPath::Serve(const Request& request, bool* kept) {
     }
 
     case kGetattr:
-      // a file still being filled: its descriptor's size is how far it is written, not the file's
-      if (file->ready != nullptr) return decline();
+      // a file still being filled: its descriptor's size is how far it is written, not the file's; a file
+      // whose attributes the storage keeps: its descriptor's mode, owner and inode are not the file's
+      if (file->ready != nullptr || file->attributes_by_storage) return decline();
       op->kind = Op::kGetattr;
       break;
 
@@ -355,6 +356,8 @@ bool DataPath::Serve(const Request& request, bool* kept) {
         WriteOut out{0, 0};
         return answer(0, &out, sizeof out);
       }
+      // whether the file has privilege bits to remove: its descriptor's mode tells, unless the storage keeps it
+      if ((in.write_flags & kWriteKillSuidgid) && file->attributes_by_storage) return decline();
       op->kind = (in.write_flags & kWriteKillSuidgid) ? Op::kCheckPrivileges : Op::kWrite;
       op->data = const_cast<uint8_t*>(data);
       op->length = in.size;

@@ -14,7 +14,8 @@
 // its GETATTR goes to JavaScript. JavaScript keeps the policy and the storage's
 // state: a write past the end raises the size cell it reads, a RELEASE is reported back so it closes the storage's
 // file, an FSYNC of a file attached with syncByStorage goes to it (its sync records more than the data), as does a FLUSH
-// of one attached with flushByStorage (its flush uploads; a count JavaScript gave is raised at each WRITE), and a write
+// of one attached with flushByStorage (its flush uploads; a count JavaScript gave is raised at each WRITE), the GETATTR
+// of one attached with attributesByStorage (its descriptor's mode, owner and inode are not the file's), and a write
 // whose file still has privilege bits to remove (HANDLE_KILLPRIV_V2) is handed to it. Any other request goes to
 // JavaScript.
 //

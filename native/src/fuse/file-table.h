@@ -20,6 +20,8 @@ struct OpenFile {
   uint64_t* size;                      // the storage's size of the file: a float64 that JavaScript reads
   bool sync_by_storage;                // FSYNC goes to JavaScript: the storage's sync does more than an fdatasync of fd
   bool flush_by_storage = false;       // FLUSH goes to JavaScript: the storage's flush does something (an upload)
+  bool attributes_by_storage = false;  // GETATTR, and a WRITE that may have to remove privilege bits, go to
+                                       // JavaScript: fd's own mode, owner and inode are not the file's
   uint32_t* changes = nullptr;         // raised by one (atomically) as each WRITE served here ends: JavaScript's count
   const uint64_t* ready = nullptr;     // a file still being filled: a READ ending past this float64 goes to JavaScript
   uint64_t* served = nullptr;          // with ready: raised to the end of each READ served here (a float64)
@@ -41,6 +43,7 @@ class FileTable {
   struct Options {
     bool sync_by_storage = false;
     bool flush_by_storage = false;
+    bool attributes_by_storage = false;
     const uint64_t* ready = nullptr;
     uint64_t* served = nullptr;
     uint32_t* changes = nullptr;
@@ -54,6 +57,7 @@ class FileTable {
     file->size = size;
     file->sync_by_storage = options.sync_by_storage;
     file->flush_by_storage = options.flush_by_storage;
+    file->attributes_by_storage = options.attributes_by_storage;
     file->ready = options.ready;
     file->served = options.served;
     file->changes = options.changes;

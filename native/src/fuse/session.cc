@@ -245,7 +245,8 @@ Napi::Value FuseSession::Start(const Napi::CallbackInfo& info) {
 // Uint32Array(1)]]): from now on the data path serves handle fh, an open file of node `nodeid` whose storage
 // descriptor is fd and whose storage size is size[0] (raised by writes past it). byStorage: bit 1, its FSYNC
 // goes to JavaScript (the storage's sync does more than an fdatasync of fd); bit 2, its FLUSH too (the
-// storage's flush uploads). With ready (a file still being filled), a READ ending past ready[0] goes to
+// storage's flush uploads); bit 4, its GETATTR and its WRITEs that may remove privilege bits too (fd's own
+// mode, owner and inode are not the file's: a tiered adapter's local copy). With ready (a file still being filled), a READ ending past ready[0] goes to
 // JavaScript, and served[0] is raised to the end of each READ answered here. With changes, changes[0] is
 // raised by one as each WRITE served here ends. Until RELEASE, which JavaScript learns of through
 // onRequests' second argument.
@@ -264,6 +265,7 @@ Napi::Value FuseSession::Attach(const Napi::CallbackInfo& info) {
   FileTable::Options options;
   options.sync_by_storage = (by_storage & 1) != 0;
   options.flush_by_storage = (by_storage & 2) != 0;
+  options.attributes_by_storage = (by_storage & 4) != 0;
   if (info.Length() > 6 && info[5].IsTypedArray() && info[6].IsTypedArray()) {
     auto ready_cell = info[5].As<Napi::Float64Array>();
     auto served_cell = info[6].As<Napi::Float64Array>();

@@ -276,6 +276,13 @@ export class TieredFile extends XattrsOf implements FileNode {
   }
 
   nativeAccess(): NativeAccess | undefined {
+    const access = this.localAccess();
+    // the local file's own mode, owner and inode number are not this file's: stat() says what they are
+    return access && { ...access, attributesByStorage: true };
+  }
+
+  /** What native code needs to read (and write) the local file holding the bytes. */
+  private localAccess(): NativeAccess | undefined {
     const form = this.form;
     if (form.kind === 'cached') {
       const access = form.object.file?.nativeAccess?.();
