@@ -13,10 +13,10 @@
 // filled (a remote object's blocks as they arrive) has only the READs ending within its ready bytes served here, and
 // its GETATTR goes to JavaScript. JavaScript keeps the policy and the storage's
 // state: a write past the end raises the size cell it reads, a RELEASE is reported back so it closes the storage's
-// file, an FSYNC of a file attached with syncByStorage goes to it (its sync records more than the data), as does a FLUSH
-// of one attached with flushByStorage (its flush uploads; a count JavaScript gave is raised at each WRITE), the GETATTR
-// of one attached with attributesByStorage (its descriptor's mode, owner and inode are not the file's), and a write
-// whose file still has privilege bits to remove (HANDLE_KILLPRIV_V2) is handed to it. Any other request goes to
+// file, an FSYNC of a file attached with syncByStorage goes to it (its sync records more than the data), as does a
+// FLUSH of one attached with flushByStorage (its flush uploads; a count JavaScript gave is raised at each WRITE), the
+// GETATTR of one attached with attributesByStorage (its descriptor's mode, owner and inode are not the file's), and a
+// write whose file still has privilege bits to remove (HANDLE_KILLPRIV_V2) is handed to it. Any other request goes to
 // JavaScript.
 //
 // One DataPath per serving thread; the transport (the /dev/fuse reader, or a FUSE-over-io_uring queue)

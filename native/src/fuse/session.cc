@@ -246,10 +246,10 @@ Napi::Value FuseSession::Start(const Napi::CallbackInfo& info) {
 // descriptor is fd and whose storage size is size[0] (raised by writes past it). byStorage: bit 1, its FSYNC
 // goes to JavaScript (the storage's sync does more than an fdatasync of fd); bit 2, its FLUSH too (the
 // storage's flush uploads); bit 4, its GETATTR and its WRITEs that may remove privilege bits too (fd's own
-// mode, owner and inode are not the file's: a tiered adapter's local copy). With ready (a file still being filled), a READ ending past ready[0] goes to
-// JavaScript, and served[0] is raised to the end of each READ answered here. With changes, changes[0] is
-// raised by one as each WRITE served here ends. Until RELEASE, which JavaScript learns of through
-// onRequests' second argument.
+// mode, owner and inode are not the file's: a tiered adapter's local copy). With ready (a file still being filled), a
+// READ ending past ready[0] goes to JavaScript, and served[0] is raised to the end of each READ answered here. With
+// changes, changes[0] is raised by one as each WRITE served here ends. Until RELEASE, which JavaScript learns of
+// through onRequests' second argument.
 Napi::Value FuseSession::Attach(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (readers_.empty()) throw Napi::Error::New(env, "start first");
