@@ -125,6 +125,7 @@ export class KernelMount {
                 access.filling?.readyCell,
                 access.filling?.servedCell,
                 access.changeCell,
+                access.modeCell,
               ),
       attachDirectory: options.nativeDataPath === false ? undefined : (node, fd, ino, born, kept) => this.session.attachDirectory(node, fd, ino, born, kept),
       detachDirectory: (node) => this.session.detachDirectory(node),

@@ -114,9 +114,11 @@ export interface NativeAccess {
   flushByStorage?: boolean;
   /**
    * `fd`'s own mode, owner and inode number are not the file's (the tiered adapter's local copies): native
-   * code leaves the file's attributes to stat(), and writes that may remove its privilege bits to write().
+   * code leaves the file's attributes to stat(), and writes that may remove its privilege bits to write(),
+   * unless modeCell[0] (the file's mode, type bits included, kept current) says it has none to remove.
    */
   attributesByStorage?: boolean;
+  modeCell?: Uint32Array;
   /**
    * Every write must reach the storage's count: native code raises changeCell[0] by one as each write it
    * serves ends, and the file is not handed to the kernel for FUSE passthrough (whose writes nobody counts).

@@ -117,7 +117,7 @@ export interface NativeFuseSession {
    * when a write ends past it. byStorage: bit 1, its FSYNC goes to JavaScript; bit 2, its FLUSH too; bit 4, its GETATTR
    * and the WRITEs that may remove privilege bits too. With readyCell and servedCell (a file still being filled), only READs ending at or before
    * readyCell[0], each raising servedCell[0] to its end; with changeCell, changeCell[0] raised by one as each
-   * WRITE served there ends
+   * WRITE served there ends; with modeCell (and bit 4), modeCell[0] is the file's mode its privilege check reads
    */
   attach(
     fh: number,
@@ -128,6 +128,7 @@ export interface NativeFuseSession {
     readyCell?: Float64Array,
     servedCell?: Float64Array,
     changeCell?: Uint32Array,
+    modeCell?: Uint32Array,
   ): void;
   /**
    * from now until detachDirectory, the data path answers GETATTR of node `nodeid`, inode `ino` born `born`

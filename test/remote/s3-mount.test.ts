@@ -244,6 +244,25 @@ test('s3 mount: a write by another user removes the set-user-ID bit the file has
   t.equal(m.sh('stat -c %a s').trim(), '777', 'removed the set-user-ID bit');
 });
 
+test("s3 mount without the writeback cache: another user's writes stay on the data path unless the file has a set-user-ID bit", async (t) => {
+  const m = await s3Mount(t, ['--allow-other', '--no-writeback-cache']);
+  fs.chmodSync(path.dirname(m.mnt), 0o755);
+  // the kernel flags every write of a user without CAP_FSETID as one that may have to remove privilege bits
+  const asNobody = (command: string) => m.sh(`setpriv --reuid=65534 --regid=65534 --clear-groups bash -c '${command}'`);
+  const native = () => statsOf(m.mnt).dataPath?.bytesWritten ?? 0;
+  m.sh('echo one > plain && chmod 666 plain && echo one > s && chmod 4777 s && exec 3<>plain 4<>s');
+  const before = native();
+  asNobody('head -c 100000 /dev/zero >> plain');
+  t.ok(native() - before >= 100_000, `a file without the bit: written by the data path (${native() - before} bytes)`);
+  const then = native();
+  asNobody('echo two >> s');
+  t.equal(native() - then, 0, 'a file with it: written by JavaScript');
+  t.equal(m.sh('stat -c %a s').trim(), '777', 'which removed the bit');
+  m.sh('chmod 4777 s');
+  asNobody('echo three >> s');
+  t.equal(m.sh('stat -c %a s; cat s'), '777\none\ntwo\nthree\n', 'set again by chmod, removed again by the next write');
+});
+
 test('s3 mount: an fsync records the upload durably before it returns (the data path leaves it to the storage)', async (t) => {
   const m = await s3Mount(t);
   const records = () => recordsIn(m.cacheDir) as Array<{ key: string; synced?: { size: number } }>;

@@ -356,9 +356,13 @@ bool DataPath::Serve(const Request& request, bool* kept) {
         WriteOut out{0, 0};
         return answer(0, &out, sizeof out);
       }
-      // whether the file has privilege bits to remove: its descriptor's mode tells, unless the storage keeps it
-      if ((in.write_flags & kWriteKillSuidgid) && file->attributes_by_storage) return decline();
-      op->kind = (in.write_flags & kWriteKillSuidgid) ? Op::kCheckPrivileges : Op::kWrite;
+      // whether the file has privilege bits to remove: its descriptor's mode tells, unless the storage keeps
+      // the file's (then the mode it gave, or JavaScript's judgement)
+      const bool kill = (in.write_flags & kWriteKillSuidgid) != 0;
+      if (kill && file->attributes_by_storage &&
+          (file->mode == nullptr || HasPrivileges(__atomic_load_n(file->mode, __ATOMIC_ACQUIRE))))
+        return decline();
+      op->kind = kill && !file->attributes_by_storage ? Op::kCheckPrivileges : Op::kWrite;
       op->data = const_cast<uint8_t*>(data);
       op->length = in.size;
       op->offset = in.offset;

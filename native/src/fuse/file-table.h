@@ -23,6 +23,7 @@ struct OpenFile {
   bool attributes_by_storage = false;  // GETATTR, and a WRITE that may have to remove privilege bits, go to
                                        // JavaScript: fd's own mode, owner and inode are not the file's
   uint32_t* changes = nullptr;         // raised by one (atomically) as each WRITE served here ends: JavaScript's count
+  const uint32_t* mode = nullptr;      // attributes_by_storage: the file's mode, which JavaScript keeps current
   const uint64_t* ready = nullptr;     // a file still being filled: a READ ending past this float64 goes to JavaScript
   uint64_t* served = nullptr;          // with ready: raised to the end of each READ served here (a float64)
   std::atomic<uint64_t> unflushed{0};  // bytes written since its writeback was last started (data-path.cc)
@@ -47,6 +48,7 @@ class FileTable {
     const uint64_t* ready = nullptr;
     uint64_t* served = nullptr;
     uint32_t* changes = nullptr;
+    const uint32_t* mode = nullptr;
   };
 
   void Attach(uint64_t fh, int fd, uint64_t nodeid, uint64_t* size, const Options& options) {
@@ -61,6 +63,7 @@ class FileTable {
     file->ready = options.ready;
     file->served = options.served;
     file->changes = options.changes;
+    file->mode = options.mode;
     std::lock_guard<std::mutex> lock(mutex_);
     files_[fh] = std::move(file);
   }

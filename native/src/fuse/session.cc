@@ -248,8 +248,9 @@ Napi::Value FuseSession::Start(const Napi::CallbackInfo& info) {
 // storage's flush uploads); bit 4, its GETATTR and its WRITEs that may remove privilege bits too (fd's own
 // mode, owner and inode are not the file's: a tiered adapter's local copy). With ready (a file still being filled), a
 // READ ending past ready[0] goes to JavaScript, and served[0] is raised to the end of each READ answered here. With
-// changes, changes[0] is raised by one as each WRITE served here ends. Until RELEASE, which JavaScript learns of
-// through onRequests' second argument.
+// changes, changes[0] is raised by one as each WRITE served here ends; with mode (and bit 4), a WRITE that may
+// remove privilege bits reads the file's mode in mode[0] (JavaScript keeps it current) to know whether it must. Until
+// RELEASE, which JavaScript learns of through onRequests' second argument.
 Napi::Value FuseSession::Attach(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (readers_.empty()) throw Napi::Error::New(env, "start first");
@@ -282,6 +283,13 @@ Napi::Value FuseSession::Attach(const Napi::CallbackInfo& info) {
       throw Napi::RangeError::New(env, "the changes cell is a Uint32Array of one element");
     options.changes = reinterpret_cast<uint32_t*>(address(changes_cell));
     kept.push_back(Napi::Persistent(changes_cell));
+  }
+  if (info.Length() > 8 && info[8].IsTypedArray()) {
+    auto mode_cell = info[8].As<Napi::TypedArray>();
+    if (mode_cell.TypedArrayType() != napi_uint32_array || mode_cell.ElementLength() < 1)
+      throw Napi::RangeError::New(env, "the mode cell is a Uint32Array of one element");
+    options.mode = reinterpret_cast<const uint32_t*>(address(mode_cell));
+    kept.push_back(Napi::Persistent(mode_cell));
   }
   cells_[fh] = std::move(kept);
   files_.Attach(fh, I32(info, 1), static_cast<uint64_t>(I64(info, 2)), reinterpret_cast<uint64_t*>(address(cell)),

@@ -35,19 +35,34 @@ export class Written {
    * the upload makes it stale); a later sync() or the last close sends nothing while the copy still matches
    */
   sent: Sent | undefined;
+  /** [0]: the file's mode with its type bits, kept as `attributes` changes (the data path's privilege check) */
+  readonly modeCell = new Uint32Array(1);
+  private current!: Attributes;
 
   constructor(
     public key: string,
     readonly id: string,
     readonly file: FileNode,
-    public attributes: Attributes,
+    attributes: Attributes,
     /** the local file's size and ctime when the copy was made: a change since means an upload is due */
     readonly baseline: { size: number; ctimeNs: bigint },
     /** new, or an upload was already due when it opened */
     private readonly due: boolean,
     /** its upload has a record (pending/): from the first sync() or close on, or from before it opened */
     public recorded: boolean,
-  ) {}
+  ) {
+    this.attributes = attributes;
+  }
+
+  /** The file's mode, owner and times, kept for its upload (the local copy's own are not the file's). */
+  get attributes(): Attributes {
+    return this.current;
+  }
+
+  set attributes(attributes: Attributes) {
+    this.current = attributes;
+    this.modeCell[0] = TYPE_BITS.file | attributes.mode;
+  }
 
   /** Changed since it opened through this process (the storage API, the data path), or due anyway: an upload is due. */
   get changed(): boolean {
@@ -296,7 +311,7 @@ export class TieredFile extends XattrsOf implements FileNode {
     // writes (whether it changed: its ctime alone can miss a write in the same clock tick as the copy's
     // making or last upload); write-through: its flush (close(2)) uploads it, unless nothing changed since
     // the last upload
-    const counted = { ...access, syncByStorage: true, changeCell: form.written.changeCell };
+    const counted = { ...access, syncByStorage: true, changeCell: form.written.changeCell, modeCell: form.written.modeCell };
     return this.files.writeThrough ? { ...counted, flushByStorage: true } : counted;
   }
 
