@@ -13,12 +13,9 @@
 
 namespace persistfs::fuse {
 
-struct OpenFile {
-  uint64_t fh;
-  int fd;
-  uint64_t nodeid;
-  uint64_t* size;                      // the storage's size of the file: a float64 that JavaScript reads
-  bool sync_by_storage;                // FSYNC goes to JavaScript: the storage's sync does more than an fdatasync of fd
+// What JavaScript attaches a handle with, beyond its descriptor and size cell.
+struct AttachOptions {
+  bool sync_by_storage = false;        // FSYNC goes to JavaScript: the storage's sync does more than an fdatasync of fd
   bool flush_by_storage = false;       // FLUSH goes to JavaScript: the storage's flush does something (an upload)
   bool attributes_by_storage = false;  // GETATTR, and a WRITE that may have to remove privilege bits, go to
                                        // JavaScript: fd's own mode, owner and inode are not the file's
@@ -26,6 +23,13 @@ struct OpenFile {
   const uint32_t* mode = nullptr;      // attributes_by_storage: the file's mode, which JavaScript keeps current
   const uint64_t* ready = nullptr;     // a file still being filled: a READ ending past this float64 goes to JavaScript
   uint64_t* served = nullptr;          // with ready: raised to the end of each READ served here (a float64)
+};
+
+struct OpenFile : AttachOptions {
+  uint64_t fh;
+  int fd;
+  uint64_t nodeid;
+  uint64_t* size;                      // the storage's size of the file: a float64 that JavaScript reads
   std::atomic<uint64_t> unflushed{0};  // bytes written since its writeback was last started (data-path.cc)
 
   std::mutex mutex;       // guards what follows
@@ -40,30 +44,13 @@ class FileTable {
 
   explicit FileTable(Released released) : released_(std::move(released)) {}
 
-  // What JavaScript attaches a handle with, beyond its descriptor and size cell.
-  struct Options {
-    bool sync_by_storage = false;
-    bool flush_by_storage = false;
-    bool attributes_by_storage = false;
-    const uint64_t* ready = nullptr;
-    uint64_t* served = nullptr;
-    uint32_t* changes = nullptr;
-    const uint32_t* mode = nullptr;
-  };
-
-  void Attach(uint64_t fh, int fd, uint64_t nodeid, uint64_t* size, const Options& options) {
+  void Attach(uint64_t fh, int fd, uint64_t nodeid, uint64_t* size, const AttachOptions& options) {
     auto file = std::make_shared<OpenFile>();
+    static_cast<AttachOptions&>(*file) = options;
     file->fh = fh;
     file->fd = fd;
     file->nodeid = nodeid;
     file->size = size;
-    file->sync_by_storage = options.sync_by_storage;
-    file->flush_by_storage = options.flush_by_storage;
-    file->attributes_by_storage = options.attributes_by_storage;
-    file->ready = options.ready;
-    file->served = options.served;
-    file->changes = options.changes;
-    file->mode = options.mode;
     std::lock_guard<std::mutex> lock(mutex_);
     files_[fh] = std::move(file);
   }

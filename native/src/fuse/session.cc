@@ -263,7 +263,7 @@ Napi::Value FuseSession::Attach(const Napi::CallbackInfo& info) {
   std::vector<Napi::Reference<Napi::TypedArray>> kept;
   kept.push_back(Napi::Persistent(Napi::TypedArray(cell)));
   const uint32_t by_storage = info[4].ToNumber().Uint32Value();
-  FileTable::Options options;
+  AttachOptions options;
   options.sync_by_storage = (by_storage & 1) != 0;
   options.flush_by_storage = (by_storage & 2) != 0;
   options.attributes_by_storage = (by_storage & 4) != 0;
