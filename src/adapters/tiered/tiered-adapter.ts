@@ -329,7 +329,7 @@ class Tier implements TieredFiles {
       return false;
     }
     // opened for writing, never written: the object is as it was; nothing to upload (nor to overwrite)
-    if (!written.changed && stat.size === written.baseline.size && stat.ctimeNs === written.baseline.ctimeNs) {
+    if (written.asOpened(stat)) {
       await written.file.close();
       await this.forgetCopy(written);
       return false;
@@ -412,8 +412,7 @@ class Tier implements TieredFiles {
 
   /** Write-through: the copy of `written` needs no upload: unchanged since it opened (none was due), or since sync() sent it. */
   private inBucket(written: Written, stat: EntryStat, metadata: ObjectMetadata): boolean {
-    if (!written.changed && stat.size === written.baseline.size && stat.ctimeNs === written.baseline.ctimeNs) return true;
-    return this.sentAsIs(written, stat, metadata) !== undefined;
+    return written.asOpened(stat) || this.sentAsIs(written, stat, metadata) !== undefined;
   }
 
   /**

@@ -78,6 +78,11 @@ export class Written {
   change(): void {
     this.changes++;
   }
+
+  /** The copy, whose size and ctime are `stat`'s now, is as it opened and no upload was due: the object has its bytes. */
+  asOpened(stat: { size: number; ctimeNs: bigint }): boolean {
+    return !this.changed && stat.size === this.baseline.size && stat.ctimeNs === this.baseline.ctimeNs;
+  }
 }
 
 /** The copy as an upload sent it: its generation, size, ctime and metadata then, and the object's ETag. */
