@@ -245,3 +245,65 @@ test('block cache: past its budget the least recently used block goes first, not
   t.equal(await read('b'), 1, 'b, least recently used, was evicted (a GET)');
   t.equal(await read('c'), 1, 'c, next least recently used, was evicted (a GET)');
 });
+
+test('block cache: the GETs of a sequential read stream at once, their blocks are written into the file one write at a time', async (t) => {
+  const { dir, cache } = await setup(64 * BLOCK);
+  // read-ahead of 8 blocks in GETs of 2: several GETs in flight
+  (cache as unknown as { options: { readAhead: number; fetchSize: number } }).options.readAhead = 8 * BLOCK;
+  (cache as unknown as { options: { readAhead: number; fetchSize: number } }).options.fetchSize = 2 * BLOCK;
+  const data = pattern(16 * BLOCK, 9);
+  let streaming = 0;
+  let mostStreaming = 0;
+  const store = {
+    async *stream(_key: string, offset: number, _etag: string | undefined, length?: number): AsyncGenerator<Buffer, void, undefined> {
+      streaming++;
+      mostStreaming = Math.max(mostStreaming, streaming);
+      try {
+        const end = length === undefined ? data.length : offset + length;
+        for (let at = offset; at < end; at += BLOCK) {
+          await new Promise((resolve) => setTimeout(resolve, 2));
+          yield data.subarray(at, Math.min(end, at + BLOCK));
+        }
+      } finally {
+        streaming--;
+      }
+    },
+    giveBack(): void {},
+  };
+  (cache as unknown as { store: unknown }).store = store;
+  // each write of the cached file takes a while, and counts how many run at once
+  let writing = 0;
+  let mostWriting = 0;
+  let writes = 0;
+  const createFile = dir.createFile.bind(dir);
+  dir.createFile = async (...args: Parameters<DirNode['createFile']>) => {
+    const file = await createFile(...args);
+    return Object.create(file, {
+      write: {
+        value: async (...write: Parameters<typeof file.write>) => {
+          writing++;
+          writes++;
+          mostWriting = Math.max(mostWriting, writing);
+          try {
+            await new Promise((resolve) => setTimeout(resolve, 5));
+            return await file.write(...write);
+          } finally {
+            writing--;
+          }
+        },
+      },
+    }) as typeof file;
+  };
+  const object = await cache.pin('a', 'etag-1', data.length);
+  const ahead = cache.readAhead();
+  const read = Buffer.alloc(data.length);
+  for (let at = 0; at < data.length; at += BLOCK) {
+    const n = await cache.read(object, read.subarray(at, at + BLOCK), at, ahead);
+    t.equal(n, BLOCK, `the read at block ${at / BLOCK} is whole`);
+  }
+  t.ok(read.equals(data), 'the object read back as it is');
+  t.ok(mostStreaming >= 2, `GETs streamed at once (${mostStreaming})`);
+  t.ok(writes >= 8, `the blocks were written (${writes} writes)`);
+  t.equal(mostWriting, 1, 'never two writes of the file at once');
+  await cache.unpin(object);
+});

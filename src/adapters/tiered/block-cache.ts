@@ -60,6 +60,8 @@ export class CachedObject {
   stale = false;
   /** fetched bytes being written into `file` now: the last unpin waits for them before closing it */
   readonly writes = new Set<Promise<void>>();
+  /** the last write queued into `file` (writeInOrder), settled or not */
+  private lastWrite: Promise<void> = Promise.resolve();
   /** an adopted copy being renamed into place: a pin opens the file once this settles */
   arrival: Promise<void> = Promise.resolve();
   /** the key its blocks are fetched from: its key, or the name a rename gave the object since (BlockCache.moved) */
@@ -104,6 +106,19 @@ export class CachedObject {
 
   get blocks(): number {
     return Math.ceil(this.size / this.blockSize);
+  }
+
+  /**
+   * Writes `chunks` at `position` of `file` once the writes queued before have settled: one write into the
+   * file at a time, whatever the GETs in flight. Concurrent buffered writes of one file (each on a thread
+   * of the pool) contend for the inode's lock on ext4, whose waiters spin: a cold read of 64 MiB with 2-3
+   * GETs streaming spent 90-250 ms of CPU in 120-250 ms, against 40-60 in 80-100 one write at a time
+   * (BENCHMARKS.md, session 37). io_uring queues a file's buffered writes on one worker for the same reason.
+   */
+  writeInOrder(file: FileNode, chunks: readonly Uint8Array[], position: number): Promise<void> {
+    const write = this.lastWrite.then(() => file.write(chunks, position));
+    this.lastWrite = write.catch(() => undefined);
+    return write;
   }
 
   /** Whether every block is here (the local file then holds the whole object). */
@@ -418,7 +433,7 @@ export class BlockCache {
           dropped = true;
           break;
         }
-        const write = file.write(pending, at);
+        const write = object.writeInOrder(file, pending, at);
         object.writes.add(write);
         // written (or failed): the chunks' memory serves the next GETs
         const chunks = pending;
