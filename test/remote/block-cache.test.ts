@@ -32,14 +32,15 @@ class FakeStore {
 
 const pattern = (size: number, seed: number): Buffer => Buffer.from(Array.from({ length: size }, (_, i) => (i * 31 + seed) % 251));
 
-async function setup(cacheSize: number) {
+/** A cache of `cacheSize` bytes in a memory directory; no read-ahead unless `ahead` says how much (and in GETs of how much). */
+async function setup(cacheSize: number, ahead = { readAhead: 0, fetchSize: BLOCK }) {
   const root = await new MemoryAdapter().openRoot();
   await root.mkdir('staging', 0o755);
   await root.mkdir('cache', 0o755);
   const staging = await root.openDir('staging');
   const dir = await root.openDir('cache');
   const store = new FakeStore();
-  const cache = new BlockCache(store as unknown as ObjectStore, dir, { cacheSize, blockSize: BLOCK, readAhead: 0, fetchSize: BLOCK }, undefined);
+  const cache = new BlockCache(store as unknown as ObjectStore, dir, { cacheSize, blockSize: BLOCK, ...ahead }, undefined);
   return { staging, dir, store, cache };
 }
 
@@ -247,10 +248,8 @@ test('block cache: past its budget the least recently used block goes first, not
 });
 
 test('block cache: the GETs of a sequential read stream at once, their blocks are written into the file one write at a time', async (t) => {
-  const { dir, cache } = await setup(64 * BLOCK);
   // read-ahead of 8 blocks in GETs of 2: several GETs in flight
-  (cache as unknown as { options: { readAhead: number; fetchSize: number } }).options.readAhead = 8 * BLOCK;
-  (cache as unknown as { options: { readAhead: number; fetchSize: number } }).options.fetchSize = 2 * BLOCK;
+  const { dir, cache } = await setup(64 * BLOCK, { readAhead: 8 * BLOCK, fetchSize: 2 * BLOCK });
   const data = pattern(16 * BLOCK, 9);
   let streaming = 0;
   let mostStreaming = 0;
