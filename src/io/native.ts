@@ -184,7 +184,7 @@ export interface NativeFuseSession {
     bytesWritten: number;
     writes: number;
     largestWrite: number;
-    /** writebacks of a file's dirty pages started while it is written (files the storage syncs: a tiered copy) */
+    /** writebacks of a file's dirty pages started while it is written sequentially, ahead of its fsync */
     writebacks: number;
     /** READs whose data the page cache held, read on the reader thread (preadv2 RWF_NOWAIT) rather than through the ring */
     cachedReads: number;

@@ -36,12 +36,17 @@ constexpr size_t kInlineWrite = 64 * 1024;
 // on a cold file every READ paid a failed syscall before its ring read. BENCHMARKS.md, "rr4j".
 constexpr uint32_t kMissesBeforeSkip = 8;
 constexpr uint32_t kProbeEvery = 16;
-// Every this many bytes written to a file that syncs through the storage (a copy to upload), the data path
-// starts the writeback of its dirty pages (sync_file_range SYNC_FILE_RANGE_WRITE on the ring, answered by
-// no one): the disk writes while the file is still written, and the fsync that comes has less left to do.
-// Measured (dd of 64 MiB bs=1M conv=fsync on the S3 mount, 6 rounds alternated, load 7): 107 MiB/s without,
-// 123 every 4 MiB, 129 every 1 MiB (BENCHMARKS.md). Smaller files never start it (a close is no sync).
+// Every this many bytes a file is written sequentially, the data path starts the writeback of its dirty
+// pages (sync_file_range SYNC_FILE_RANGE_WRITE on the ring, answered by no one): the disk writes while the
+// file is still written, and the fsync that comes has less left to do. Only behind a sequential stream:
+// WRITEs that continue it, WRITEs that complete out of order (served by several threads) filling the holes
+// the ones before them left. Random rewrites, which the page cache absorbs (and the kernel's writeback
+// flushes in offset order, with gaps), start none: fio randwrite-4k went from 105-125K to 57-61K IOPS when
+// any WRITE near the stream's end counted. Measured on the S3 mount's copies (dd of 64 MiB bs=1M
+// conv=fsync, 6 rounds alternated, load 7): 107 MiB/s without, 123 every 4 MiB, 129 every 1 MiB; on the
+// local mount: BENCHMARKS.md, session 38.
 constexpr uint64_t kWritebackEvery = 1024 * 1024;
+constexpr uint64_t kStreamSlack = 4 * kWritebackEvery;
 // What the statx of a LOOKUP asks for: what JavaScript's io_uring statx asks (src/io/statx.ts STATX_MASK:
 // the basic stats, the birth time, the O_DIRECT alignments).
 constexpr unsigned kLookupStatxMask = STATX_BASIC_STATS | STATX_BTIME | 0x2000;
@@ -615,15 +620,39 @@ void DataPath::Finish(Op* op, int error) {
   }
   counters_.served.fetch_add(1, std::memory_order_relaxed);
   counters_.Record(StatKindOf(op->request.header.opcode), op->start_ns, error);
-  if (error == 0 && op->kind == Op::kWrite) StartWriteback(op->file, op->done);
+  if (error == 0 && op->kind == Op::kWrite) StartWriteback(op->file, op->offset, op->done);
   Retire(op);
 }
 
-void DataPath::StartWriteback(const std::shared_ptr<OpenFile>& file, size_t written) {
-  if (!file->sync_by_storage) return;
-  const uint64_t before = file->unflushed.fetch_add(written, std::memory_order_relaxed);
-  if (before + written < kWritebackEvery) return;
-  file->unflushed.store(0, std::memory_order_relaxed);
+void DataPath::StartWriteback(const std::shared_ptr<OpenFile>& file, uint64_t offset, size_t written) {
+  {
+    std::lock_guard<std::mutex> lock(file->mutex);
+    const uint64_t end = offset + written;
+    uint64_t& stream_end = file->stream_end;
+    if (offset > stream_end + kStreamSlack || offset + kStreamSlack < stream_end) {
+      // far from the stream: one may start here
+      stream_end = end;
+      file->holes = 0;
+      file->unflushed = written;
+    } else if (offset >= stream_end) {
+      // its next bytes, or a little past them: the skipped ones are a hole, until late WRITEs fill it
+      file->holes += offset - stream_end;
+      file->unflushed += written;
+      stream_end = end;
+    } else {
+      // behind its end: a late WRITE filling a hole (as far as holes are open), or a rewrite
+      const uint64_t fills = std::min<uint64_t>(std::min<uint64_t>(end, stream_end) - offset, file->holes);
+      const uint64_t past = end > stream_end ? end - stream_end : 0;
+      file->holes -= fills;
+      file->unflushed += fills + past;
+      stream_end += past;
+    }
+    // random WRITEs near each other (the writeback cache flushes the pages of random rewrites in offset
+    // order) leave holes that nobody fills: no writeback for them
+    if (file->unflushed < kWritebackEvery || file->holes * 8 > file->unflushed) return;
+    file->unflushed = 0;
+    file->holes = 0;
+  }
   counters_.writebacks.fetch_add(1, std::memory_order_relaxed);
   auto op = std::make_unique<Op>();
   op->kind = Op::kWriteback;

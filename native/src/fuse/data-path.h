@@ -167,7 +167,7 @@ class DataPath {
   void OpenPipe(Pipe* pipe);
   static void ClosePipe(Pipe* pipe);
   void Retire(Op* op);  // gives its buffer back, frees it, and lets go of its file
-  void StartWriteback(const std::shared_ptr<OpenFile>& file, size_t written);  // see kWritebackEvery
+  void StartWriteback(const std::shared_ptr<OpenFile>& file, uint64_t offset, size_t written);  // see kWritebackEvery
   bool ServeByNode(const Request& request);  // GETATTR or STATX by node, or SETATTR (node-table.h); false when not ours
   bool ServeLookup(const Request& request);  // LOOKUP in an attached directory: an absent name, a known one
   bool ServeGetxattr(const Request& request);  // GETXATTR of an attribute known absent, or of a file without any

@@ -29,12 +29,15 @@ struct OpenFile : AttachOptions {
   uint64_t fh;
   int fd;
   uint64_t nodeid;
-  uint64_t* size;                      // the storage's size of the file: a float64 that JavaScript reads
-  std::atomic<uint64_t> unflushed{0};  // bytes written since its writeback was last started (data-path.cc)
+  uint64_t* size;  // the storage's size of the file: a float64 that JavaScript reads
 
-  std::mutex mutex;       // guards what follows
-  uint32_t inflight = 0;  // operations using fd
-  bool released = false;  // RELEASE came: report it once inflight is 0
+  std::mutex mutex;  // guards what follows
+  // The sequential stream of WRITEs the data path starts writeback behind (data-path.cc kWritebackEvery):
+  uint64_t stream_end = 0;  // the end of its furthest WRITE
+  uint64_t holes = 0;       // bytes it skipped and no WRITE arriving late has filled yet
+  uint64_t unflushed = 0;   // bytes it wrote since its writeback was last started
+  uint32_t inflight = 0;    // operations using fd
+  bool released = false;    // RELEASE came: report it once inflight is 0
 };
 
 class FileTable {
