@@ -629,8 +629,9 @@ void DataPath::StartWriteback(const std::shared_ptr<OpenFile>& file, uint64_t of
     std::lock_guard<std::mutex> lock(file->mutex);
     const uint64_t end = offset + written;
     uint64_t& stream_end = file->stream_end;
-    if (offset > stream_end + kStreamSlack || offset + kStreamSlack < stream_end) {
-      // far from the stream: one may start here
+    if (!file->streaming || offset > stream_end + kStreamSlack || offset + kStreamSlack < stream_end) {
+      // the first WRITE of this open, or far from the stream: one may start here
+      file->streaming = true;
       stream_end = end;
       file->holes = 0;
       file->unflushed = written;

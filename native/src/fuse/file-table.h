@@ -33,6 +33,7 @@ struct OpenFile : AttachOptions {
 
   std::mutex mutex;  // guards what follows
   // The sequential stream of WRITEs the data path starts writeback behind (data-path.cc kWritebackEvery):
+  bool streaming = false;   // a WRITE has started it (the first one of this open starts it where it writes)
   uint64_t stream_end = 0;  // the end of its furthest WRITE
   uint64_t holes = 0;       // bytes it skipped and no WRITE arriving late has filled yet
   uint64_t unflushed = 0;   // bytes it wrote since its writeback was last started
