@@ -289,8 +289,10 @@ test('s3 mount: a large file written starts the writeback of its local copy befo
   const native = /"native":\{"native":true,.*?"bytesWritten":(\d+),.*?"writebacks":(\d+)/.exec(m.log());
   t.ok(native, 'the mount logged its data path counters');
   t.ok(Number(native?.[1]) >= 8 * 2 ** 20, 'the 8 MiB went through the data path');
-  // one every MiB written to a copy (data-path.cc kWritebackEvery); the 100 KB file starts none
-  t.ok(Number(native?.[2]) >= 4 && Number(native?.[2]) <= 8, `${native?.[2]} writebacks started for 8 MiB`);
+  // one every MiB written in order to a copy (data-path.cc kWritebackEvery), fewer when the readers serve
+  // WRITEs out of order (a late one fills the hole it left, and one writeback then covers several MiB);
+  // the 100 KB file starts none
+  t.ok(Number(native?.[2]) >= 1 && Number(native?.[2]) <= 8, `${native?.[2]} writebacks started for 8 MiB`);
 });
 
 test('s3 mount: a cold read is served by the data path as its blocks arrive, every byte right', async (t) => {
