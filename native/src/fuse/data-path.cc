@@ -46,6 +46,8 @@ constexpr uint32_t kProbeEvery = 16;
 // conv=fsync, 6 rounds alternated, load 7): 107 MiB/s without, 123 every 4 MiB, 129 every 1 MiB; on the
 // local mount: BENCHMARKS.md, session 38.
 constexpr uint64_t kWritebackEvery = 1024 * 1024;
+// How far from the stream's end a WRITE still belongs to it (ahead: a hole; behind: a late one); further, a
+// stream starts there.
 constexpr uint64_t kStreamSlack = 4 * kWritebackEvery;
 // What the statx of a LOOKUP asks for: what JavaScript's io_uring statx asks (src/io/statx.ts STATX_MASK:
 // the basic stats, the birth time, the O_DIRECT alignments).

@@ -4,7 +4,6 @@
 // and only once no operation of any thread still uses it: the last one out reports the release.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
