@@ -353,6 +353,11 @@ export class PosixFs {
     return this.handle(fhOut).copyFrom(source, offsetIn, offsetOut, length);
   }
 
+  /** The entry at `path` was removed by the data path, beside this: what is known of it here is forgotten. */
+  removedBeside(path: string): void {
+    this.forgetXattrs(path);
+  }
+
   unlink(path: string): Promise<void> {
     this.forgetXattrs(path);
     return this.atParent(path, (dir, name) => dir.deleteFile(name));

@@ -131,6 +131,7 @@ export class KernelMount {
       detachDirectory: (node) => this.session.detachDirectory(node),
       attachAttributes: options.nativeDataPath === false ? undefined : (node, body, validNs) => this.session.attachAttributes(node, body, validNs),
       removed: options.nativeDataPath === false ? undefined : (node) => this.session.removed(node),
+      hold: options.nativeDataPath === false ? undefined : (node, delta) => this.session.hold(node, delta),
       absentXattr: options.nativeDataPath === false ? undefined : (node, name) => this.session.absentXattr(node, name),
       forgetXattrs: () => this.session.forgetXattrs(),
       noXattrs: options.nativeDataPath === false ? undefined : (node) => this.session.noXattrs(node),
@@ -186,7 +187,7 @@ export class KernelMount {
   private released(fh: number, node: number): void {
     this.inflight++;
     this.ops
-      .released(fh, node)
+      .released(fh, node, true)
       .catch((error: unknown) => this.logger.warn({ fh, err: error }, 'closing a released file failed'))
       .finally(() => {
         if (--this.inflight === 0 && this.idle) this.idle();
@@ -217,6 +218,12 @@ export class KernelMount {
       this.logger.error({ err: error, length: raw.length }, 'a request that cannot be decoded');
       // answerable when at least the unique id arrived
       if (raw.length >= 16) this.session.reply(raw.readUInt32LE(8) + raw.readUInt32LE(12) * 0x1_0000_0000, -EINVAL);
+      return;
+    }
+    if (request.unlinkedHere) {
+      const told = request.unlinkedHere;
+      if (this.options.debug) this.logger.info({ op: opName(request.opcode), parent: request.nodeid, node: told.node }, 'made by the data path');
+      this.noReply(request, () => this.ops.unlinkedHere(request, told));
       return;
     }
     if (this.options.debug)

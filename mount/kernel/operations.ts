@@ -97,6 +97,12 @@ export interface NativePort {
   /** has the data path answer ENOENT to GETATTR and SETATTR of node `node`, which nothing can reach again */
   removed?: (node: number) => void;
   /**
+   * node `node` gains (`delta` 1) or loses (-1) a hold: an open handle, or an OPEN under way; the data path
+   * drops a handle's hold itself when it answers its RELEASE. An UNLINK the data path makes of a held node's
+   * last name leaves marking it removed to JavaScript (native/src/fuse/node-table.h, "Unlinks")
+   */
+  hold?: (node: number, delta: number) => void;
+  /**
    * absent extended attributes (native/src/fuse/node-table.h): the data path answers GETXATTR `name` (UTF-8)
    * of node `node` ENODATA until `forgetXattrs`, which a change to any attribute calls
    */
@@ -930,6 +936,22 @@ export class KernelOps {
     return (await this.posix.hasDefaultAcl(this.pathOf(parent.id))) ? mode : mode & ~(umask & 0o777);
   }
 
+  /**
+   * An UNLINK the data path made and answered (native/src/fuse/node-table.h, "Unlinks"), told after: the table
+   * learns it as after one of ours, if the name is still the file it unlinked (the data path took its own
+   * copy of the name already). Synchronous: it is learned before any request the kernel sent after the reply.
+   */
+  unlinkedHere(request: Request, told: { node: number; ino: bigint; born: bigint }): void {
+    const parent = this.nodes.get(request.nodeid);
+    if (!parent) return;
+    const name = decodeName(reader(request).name());
+    const node = this.nodes.at(parent, name);
+    if (!node || !sameFile(node, told)) return;
+    const directory = this.nodes.path(parent);
+    if (directory !== undefined) this.posix.removedBeside(joinPath(directory, name));
+    this.nodes.unlinked(parent, name);
+  }
+
   private async unlink(request: Request): Promise<ReplyBody> {
     const { parent, name, path } = this.child(request);
     // a bucket's directory without a marker goes with its last entry (see giveAttributes)
@@ -1004,14 +1026,16 @@ export class KernelOps {
 
   /**
    * A handle OPEN or CREATE made: what its reply says. With passthrough, the kernel reads and writes the
-   * node's backing file itself; otherwise the data path serves its reads and writes when it can.
+   * node's backing file itself; otherwise the data path serves its reads and writes when it can. The handle
+   * holds its node (NativePort.hold): `held` when an OPEN's hold already does.
    */
-  private opened(node: number, fh: number): Buffer {
+  private opened(node: number, fh: number, held = false): Buffer {
     let handles = this.openFiles.get(node);
     if (!handles) {
       handles = new Set();
       this.openFiles.set(node, handles);
     }
+    if (!held) this.native?.hold?.(node, 1);
     handles.add(fh);
     const access = this.native ? this.posix.nativeAccess(fh) : undefined;
     // A file with set-user-ID/set-group-ID bits is not passed through: the kernel would write it as the
@@ -1087,6 +1111,9 @@ export class KernelOps {
     const { flags, openFlags } = openIn(request);
     const node = this.node(request.nodeid);
     this.opening.set(node.id, (this.opening.get(node.id) ?? 0) + 1);
+    // held while under way; the hold becomes the handle's when it opens
+    this.native?.hold?.(node.id, 1);
+    let opened = false;
     try {
       const fh = await this.openChecked(node, (this.writeback ? readableToo(flags) : flags) & ~O.TRUNC);
       if (flags & O.TRUNC) {
@@ -1106,8 +1133,11 @@ export class KernelOps {
         }
       }
       // recorded once nothing can fail: a handle of a failed OPEN gets no RELEASE
-      return this.opened(request.nodeid, fh);
+      const reply = this.opened(request.nodeid, fh, true);
+      opened = true;
+      return reply;
     } finally {
+      if (!opened) this.native?.hold?.(node.id, -1);
       const left = this.opening.get(node.id)! - 1;
       if (left > 0) this.opening.set(node.id, left);
       else {
@@ -1227,13 +1257,14 @@ export class KernelOps {
   }
 
   /**
-   * Handle `fh` of `node` is released (here, or by the data path, which answered the RELEASE). The last one
+   * Handle `fh` of `node` is released (here, or `byDataPath`, which answered the RELEASE and dropped the
+   * handle's hold of its node). The last one
    * of a node with a handle open for writing since its last OPEN learns the file as the writes left it: the
    * page cache has them (keepCache).
    */
-  async released(fh: number, node: number): Promise<void> {
+  async released(fh: number, node: number, byDataPath = false): Promise<void> {
     const handles = this.openFiles.get(node);
-    handles?.delete(fh);
+    if (handles?.delete(fh) && !byDataPath) this.native?.hold?.(node, -1);
     const last = handles?.size === 0;
     if (last) this.openFiles.delete(node);
     const learning = last && this.cached.get(node)?.written ? this.learnWritten(node, fh) : undefined;

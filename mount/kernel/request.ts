@@ -24,7 +24,16 @@ export interface Request {
   statx?: Buffer;
   /** with `statx`: how many names JavaScript had taken away (unnamed) before the statx was made */
   removals?: number;
+  /**
+   * An UNLINK the data path made and answered (native/src/fuse/data-path.cc ServeUnlink): the node whose
+   * name it was and that node's file; JavaScript only updates its table (no reply). Comes after the
+   * request's own bytes: the u64 UNLINKED_HERE, then the node, the inode number and the birth time (u64s).
+   */
+  unlinkedHere?: { node: number; ino: bigint; born: bigint };
 }
+
+/** The marker of an UNLINK the data path made ("unlinked" in ASCII, as a little-endian u64: data-path.h kUnlinkedHere). */
+const UNLINKED_HERE = 0x64656b6e696c6e75n;
 
 /** A u64 that the kernel keeps small (node ids, uniques, file handles we made): as a number. */
 function u64(buffer: Buffer, at: number): number {
@@ -37,7 +46,8 @@ export function decodeRequest(raw: Buffer): Request {
   const len = raw.readUInt32LE(0);
   const opcode = raw.readUInt32LE(4);
   const statx = opcode === Opcode.LOOKUP && raw.length === len + STATX_SIZE + 8;
-  if (len !== raw.length && !statx) throw new ProtocolError(`a request says it has ${len} bytes, ${raw.length} arrived`);
+  const unlinkedHere = opcode === Opcode.UNLINK && raw.length === len + 32 && raw.readBigUInt64LE(len) === UNLINKED_HERE;
+  if (len !== raw.length && !statx && !unlinkedHere) throw new ProtocolError(`a request says it has ${len} bytes, ${raw.length} arrived`);
   const extensions = raw.readUInt16LE(36) * 8;
   if (Size.IN_HEADER + extensions > len) throw new ProtocolError('request extensions longer than the request');
   return {
@@ -49,6 +59,7 @@ export function decodeRequest(raw: Buffer): Request {
     pid: raw.readUInt32LE(32),
     body: raw.subarray(Size.IN_HEADER, len - extensions),
     ...(statx ? { statx: raw.subarray(len, len + STATX_SIZE), removals: u64(raw, len + STATX_SIZE) } : {}),
+    ...(unlinkedHere ? { unlinkedHere: { node: u64(raw, len + 8), ino: raw.readBigUInt64LE(len + 16), born: raw.readBigUInt64LE(len + 24) } } : {}),
   };
 }
 

@@ -145,6 +145,11 @@ export interface NativeFuseSession {
   attachAttributes(nodeid: number, body: Buffer, validNs: number): void;
   /** node `nodeid` lost its last name with no handle open: the data path answers its GETATTR and SETATTR with ENOENT */
   removed(nodeid: number): void;
+  /**
+   * node `nodeid` gains (`delta` 1) or loses (-1) a hold: a handle open, or an OPEN under way; a RELEASE the
+   * data path answers drops its handle's hold there (node-table.h, "Unlinks")
+   */
+  hold(nodeid: number, delta: number): void;
   /** GETXATTR `name` of node `nodeid` is answered ENODATA natively until forgetXattrs (node-table.h) */
   absentXattr(nodeid: number, name: string): void;
   forgetXattrs(): void;
@@ -205,6 +210,8 @@ export interface NativeFuseSession {
     knownNames: number;
     /** GETXATTRs answered ENODATA after the data path listed the file's attributes and found none */
     xattrLists: number;
+    /** UNLINKs the data path made (node-table.h, "Unlinks") */
+    unlinks: number;
     /** reads of /dev/fuse that found no request (EAGAIN) */
     emptyReads: number;
     uringQueues: number;
@@ -212,7 +219,10 @@ export interface NativeFuseSession {
     /** the first error the kernel answered a queue's command with (0: none) */
     uringError: number;
     /** by kind of request the data path answered: errors, and latencies (32 log2 buckets of microseconds) */
-    ops: Record<'read' | 'write' | 'fsync' | 'getattr' | 'flush' | 'release' | 'setattr' | 'lookup' | 'getxattr', { errors: number; latency: number[] }>;
+    ops: Record<
+      'read' | 'write' | 'fsync' | 'getattr' | 'flush' | 'release' | 'setattr' | 'lookup' | 'getxattr' | 'unlink',
+      { errors: number; latency: number[] }
+    >;
   };
   /** one writev of the reply header and `body`: 0, or -errno (-ENOENT: the request was interrupted) */
   reply(unique: number, error: number, ...body: Uint8Array[]): number;

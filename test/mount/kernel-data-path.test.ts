@@ -388,7 +388,7 @@ test('kernel transport (data path, writeback cache): the SETATTR after an unlink
   m.sh('for i in $(seq 1 10); do : > f$i; rm f$i; done; : > done');
   const logged = (op: string) => [...m.log().matchAll(new RegExp(`"op":"${op}","unique":\\d+,"node"`, 'g'))].length; // requests, not replies
   for (let i = 0; i < 200 && logged('CREATE') < 11; i++) await new Promise((resolve) => setTimeout(resolve, 25));
-  t.equal(logged('UNLINK'), 10, '10 unlinks');
+  t.equal(statsOf(m.mnt).ops.unlink?.count, 10, '10 unlinks');
   t.equal(logged('SETATTR'), 0, 'JavaScript saw no SETATTR of the unlinked files');
   const open = `
 import os, stat
@@ -408,6 +408,74 @@ print(os.path.exists('g'))
     'an unlinked open file: written, chmod-ed, stat-ed and read through its handle',
   );
 });
+
+// UNLINK of a name JavaScript gave a node, made by the data path (native/src/fuse/node-table.h, "Unlinks"):
+// JavaScript is told after and its table follows (the name made again is a new file; the removed nodes are
+// dropped); a file with another link, or one held open, stays reachable through its node; what the kernel
+// refuses (a read-only directory for another user, a sticky one) is still refused; a name the mount did not
+// know yet (made beside it) goes to JavaScript.
+for (const [how, args, uring] of [
+  ['data path, writeback cache', ['--fuse-uring', 'off', '--writeback-cache'], false],
+  ['data path, io_uring queues', ['--fuse-uring', 'on', '--no-writeback-cache'], true],
+] as Array<[string, string[], boolean]>) {
+  test(`kernel transport (${how}): UNLINK of a known name is made by the data path; JavaScript's table follows`, async (t) => {
+    if (uring && !switchUring(t, true)) {
+      t.skip('this kernel has no FUSE over io_uring');
+      return;
+    }
+    const m = await withMount(t, 'io_uring', ['--transport', 'kernel', '--allow-other', '--debug', '--log-level', 'info', ...args]);
+    const unlinks = () => statsOf(m.mnt).dataPath?.unlinks ?? 0;
+    const setattrs = () => [...m.log().matchAll(/"op":"SETATTR","unique":\d+,"node"/g)].length; // JavaScript's
+    // a request JavaScript answers (MKDIR): once it is logged, so is every request JavaScript saw before it
+    const mkdirs = () => [...m.log().matchAll(/"op":"MKDIR","unique"/g)].length;
+    m.sh('mkdir d && for i in $(seq 1 30); do echo $i > d/f$i; done; mkdir marker');
+    await until(() => mkdirs() === 2);
+    const nodes = knownOf(m.mnt).nodes;
+    const written = setattrs(); // the times the writeback cache sends at a close
+    m.sh('for i in $(seq 1 30); do rm d/f$i; done; mkdir marker2');
+    await until(() => mkdirs() === 3);
+    t.equal(unlinks(), 30, 'the data path made the 30 unlinks');
+    t.equal(setattrs() - written, 0, 'JavaScript saw none of the SETATTRs that follow them (the nodes were free: removed natively)');
+    // the kernel may send an UNLINK before the RELEASE of the close just before it: such a node is held still
+    m.sh('for i in $(seq 1 30); do echo x > d/g$i; rm d/g$i; done');
+    t.equal(unlinks(), 60, 'and 30 more, each right after the close of a new file');
+    t.equal(m.sh('ls -A d | wc -l; ls -A ../data/d | wc -l'), '0\n0\n', 'nothing left, through the mount and in the backing directory');
+    await until(() => knownOf(m.mnt).nodes <= nodes - 29);
+    t.ok(
+      knownOf(m.mnt).nodes <= nodes - 29,
+      `the node table let the removed files go (${nodes} nodes before, ${knownOf(m.mnt).nodes} after, a marker's included)`,
+    );
+
+    const again = m.sh('echo new > d/f1; cat d/f1; [ $(stat -c %i d/f1) = $(stat -c %i ../data/d/f1) ] && echo same inode');
+    t.equal(again, 'new\nsame inode\n', 'the name made again is the new file, through the mount and beside it');
+
+    const linked = m.sh('echo linked > d/h && ln d/h d/h2 && stat -c %h d/h2 && rm d/h && stat -c %h d/h2 && cat d/h2 && ls d');
+    t.equal(linked, '2\n1\nlinked\nf1\nh2\n', 'a file with two names: one unlinked, the other still stats and reads');
+
+    const open = `
+import os
+fd = os.open('d/o', os.O_RDWR | os.O_CREAT, 0o644)
+os.unlink('d/o')
+os.write(fd, b'held open')
+st = os.stat('/proc/self/fd/%d' % fd)
+os.lseek(fd, 0, 0)
+print(st.st_nlink, st.st_size, os.read(fd, 100).decode(), os.path.exists('d/o'))
+os.close(fd)
+`;
+    t.equal(m.sh(`python3 - <<'EOF'\n${open}\nEOF`), '0 9 held open False\n', 'a file held open and unlinked: stat by node, written and read');
+
+    const before = unlinks();
+    m.sh('mkdir -m 0755 ro && echo x > ro/f && chmod 0555 ro && mkdir -m 1777 sticky && echo y > sticky/root-file');
+    const refused = m.shFails('rm -f ro/f', { user: 'nobody' }) + m.shFails('rm -f sticky/root-file', { user: 'nobody' });
+    t.match(refused, /Permission denied[\s\S]*Operation not permitted/, 'another user: a read-only directory refuses (EACCES), a sticky one too (EPERM)');
+    t.equal(m.sh('cat ro/f sticky/root-file'), 'x\ny\n', 'both files still there');
+    t.equal(m.shFails('rm d/absent'), "rm: cannot remove 'd/absent': No such file or directory\n", 'an absent name: ENOENT');
+    t.equal(unlinks(), before, 'none of those reached the data path as an unlink');
+
+    fs.writeFileSync(path.join(m.backing, 'd', 'beside'), 'made beside the mount');
+    t.equal(m.sh('rm d/beside && ls d'), 'f1\nh2\n', 'a name made beside the mount is removed through it');
+  });
+}
 
 // Large READs through the mount, each page checked: at offsets up to and past the end, the whole file, then
 // read over and over while another descriptor truncates the file and writes the cut part back (every byte a

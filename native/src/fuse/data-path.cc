@@ -141,6 +141,8 @@ unsigned StatKindOf(uint32_t opcode) {
       return kStatLookup;
     case kGetxattr:
       return kStatGetxattr;
+    case kUnlink:
+      return kStatUnlink;
     default:
       return kStatRelease;
   }
@@ -241,6 +243,7 @@ bool DataPath::Serve(const Request& request, bool* kept) {
   if (header.total_extlen != 0) return false;  // JavaScript answers the odd ones
   if (header.opcode == kLookup) return ServeLookup(request);
   if (header.opcode == kGetxattr) return ServeGetxattr(request);
+  if (header.opcode == kUnlink) return ServeUnlink(request);
   if (request.arg_length < sizeof(FhIn)) return false;  // JavaScript answers the odd ones
 
   uint64_t fh;
@@ -298,6 +301,7 @@ bool DataPath::Serve(const Request& request, bool* kept) {
       return answer(0, nullptr, 0);
 
     case kRelease:
+      nodes_.Hold(header.nodeid, -1);  // the handle's hold, before the reply (node-table.h, "Unlinks")
       transport_.Send(request, 0, nullptr, 0);
       counters_.served.fetch_add(1, std::memory_order_relaxed);
       counters_.Record(kStatRelease, start_ns, 0);
@@ -777,13 +781,22 @@ bool DataPath::ServeByNode(const Request& request) {
 // (mount/kernel/request.ts). Anything else (an error other than
 // ENOENT, a name the directory leaves to JavaScript) goes to JavaScript as it came. The kernel holds the
 // directory locked against creates while it looks up, so the answer cannot race with a create through the mount.
-bool DataPath::ServeLookup(const Request& request) {
-  const uint64_t start_ns = MonotonicNs();
-  // The name, NUL-terminated: the whole body on /dev/fuse; the payload over io_uring (an empty fixed part).
+namespace {
+// The name a LOOKUP or UNLINK is about, NUL-terminated: the whole body on /dev/fuse; the payload over io_uring
+// (an empty fixed part). Null when malformed (JavaScript answers).
+const char* EntryName(const DataPath::Request& request) {
   const bool in_arg = request.arg_length > 0;
   const char* name = reinterpret_cast<const char*>(in_arg ? request.arg : request.data);
   const size_t room = in_arg ? request.arg_length : request.data_length;
-  if (name == nullptr || room == 0 || std::memchr(name, 0, room) == nullptr || name[0] == 0) return false;
+  if (name == nullptr || room == 0 || std::memchr(name, 0, room) == nullptr || name[0] == 0) return nullptr;
+  return name;
+}
+}  // namespace
+
+bool DataPath::ServeLookup(const Request& request) {
+  const uint64_t start_ns = MonotonicNs();
+  const char* name = EntryName(request);
+  if (name == nullptr) return false;
   std::shared_ptr<AttachedDirectory> directory = nodes_.Directory(request.header.nodeid);
   if (!directory || directory->LeavesToJavaScript(name)) return false;
   // forwarded: the statx, then the count of names taken away before it was made (node-table.h, Removals)
@@ -816,6 +829,44 @@ bool DataPath::ServeLookup(const Request& request) {
   transport_.Send(request, 0, &out, sizeof out);
   counters_.served.fetch_add(1, std::memory_order_relaxed);
   counters_.Record(kStatLookup, start_ns, ENOENT);
+  return true;
+}
+
+// An UNLINK in an attached directory of a name JavaScript gave a node, still that node's file and not a
+// directory (node-table.h, "Unlinks"): unlinkat on the directory's descriptor, the table told, JavaScript told
+// (queued before the reply), then the reply. Anything else, and a failed unlinkat (which changed nothing),
+// goes to JavaScript, which answers with the storage's error.
+bool DataPath::ServeUnlink(const Request& request) {
+  const uint64_t start_ns = MonotonicNs();
+  const char* name = EntryName(request);
+  if (name == nullptr || std::strcmp(name, ".") == 0 || std::strcmp(name, "..") == 0) return false;
+  const uint64_t parent = request.header.nodeid;
+  std::shared_ptr<AttachedDirectory> directory = nodes_.Directory(parent);
+  if (!directory || directory->LeavesToJavaScript(name)) return false;
+  uint64_t nodeid = 0;
+  FileId known{};
+  if (!nodes_.NameFile(parent, name, &nodeid, &known)) return false;
+  struct statx stx;
+  if (statx(directory->fd, name, AT_SYMLINK_NOFOLLOW, STATX_TYPE | STATX_INO | STATX_NLINK | STATX_BTIME, &stx) != 0 ||
+      S_ISDIR(stx.stx_mode) || !known.Is(FileOf(stx))) {
+    return false;
+  }
+  // what JavaScript is told: the request, then a marker, the node and its file (mount/kernel/request.ts)
+  const FileId file = FileOf(stx);
+  const uint64_t told[4] = {kUnlinkedHere, nodeid, file.ino, file.born};
+  size_t length;
+  uint8_t* copy = Copy(request, told, sizeof told, &length);
+  if (copy == nullptr) return false;
+  if (unlinkat(directory->fd, name, 0) != 0) {
+    std::free(copy);
+    return false;
+  }
+  nodes_.UnlinkedHere(parent, name, nodeid, stx.stx_nlink <= 1, MonotonicNs());
+  transport_.Tell(copy, length);
+  transport_.Send(request, 0, nullptr, 0);
+  counters_.served.fetch_add(1, std::memory_order_relaxed);
+  counters_.unlinks.fetch_add(1, std::memory_order_relaxed);
+  counters_.Record(kStatUnlink, start_ns, 0);
   return true;
 }
 

@@ -4,20 +4,19 @@
 // GETATTR of that handle are served here, on the thread that received them, with their IO on that
 // thread's io_uring (and, by node, node-table.h: GETATTR of a directory JavaScript attached, with one
 // statx on its descriptor there and then, LOOKUP of a name such a directory does not have, absent, LOOKUP of a
-// name JavaScript gave a node id that is still that inode, that node (node-table.h, "Known names"), and GETATTR
-// and SETATTR of a removed file, ENOENT): a READ is one preadv2(RWF_NOWAIT) on the storage's descriptor there and
-// then when the page cache holds its data, else one IORING_OP_READ, its completion the reply (after a run of
-// misses, straight to the ring: see kMissesBeforeSkip; over /dev/fuse, a large READ the page cache holds
-// whole is spliced instead: see ReplySplice) (a small WRITE is one
-// pwrite there and then: io_uring punts buffered writes on ext4 to a worker, see kInlineWrite). A file still being
-// filled (a remote object's blocks as they arrive) has only the READs ending within its ready bytes served here, and
-// its GETATTR goes to JavaScript. JavaScript keeps the policy and the storage's
-// state: a write past the end raises the size cell it reads, a RELEASE is reported back so it closes the storage's
-// file, an FSYNC of a file attached with syncByStorage goes to it (its sync records more than the data), as does a
-// FLUSH of one attached with flushByStorage (its flush uploads; a count JavaScript gave is raised at each WRITE), the
-// GETATTR of one attached with attributesByStorage (its descriptor's mode, owner and inode are not the file's), and a
-// write whose file still has privilege bits to remove (HANDLE_KILLPRIV_V2) is handed to it. Any other request goes to
-// JavaScript.
+// name JavaScript gave a node id that is still that inode, that node (node-table.h, "Known names"), GETATTR
+// and SETATTR of a removed file, ENOENT, and UNLINK of such a known name, JavaScript told after): a READ is one
+// preadv2(RWF_NOWAIT) on the storage's descriptor there and then when the page cache holds its data, else one
+// IORING_OP_READ, its completion the reply (after a run of misses, straight to the ring: see kMissesBeforeSkip; over
+// /dev/fuse, a large READ the page cache holds whole is spliced instead: see ReplySplice) (a small WRITE is one pwrite
+// there and then: io_uring punts buffered writes on ext4 to a worker, see kInlineWrite). A file still being filled (a
+// remote object's blocks as they arrive) has only the READs ending within its ready bytes served here, and its GETATTR
+// goes to JavaScript. JavaScript keeps the policy and the storage's state: a write past the end raises the size cell it
+// reads, a RELEASE is reported back so it closes the storage's file, an FSYNC of a file attached with syncByStorage
+// goes to it (its sync records more than the data), as does a FLUSH of one attached with flushByStorage (its flush
+// uploads; a count JavaScript gave is raised at each WRITE), the GETATTR of one attached with attributesByStorage (its
+// descriptor's mode, owner and inode are not the file's), and a write whose file still has privilege bits to remove
+// (HANDLE_KILLPRIV_V2) is handed to it. Any other request goes to JavaScript.
 //
 // One DataPath per serving thread; the transport (the /dev/fuse reader, or a FUSE-over-io_uring queue)
 // says where a request's bytes are and how its reply leaves.
@@ -48,6 +47,7 @@ enum StatKind : unsigned {
   kStatSetattr,
   kStatLookup,
   kStatGetxattr,
+  kStatUnlink,
   kStatKinds
 };
 // Latency buckets: bucket 0 under 1 us, bucket i from 2^(i-1) to 2^i us, the last one everything longer.
@@ -71,11 +71,16 @@ struct DataPathCounters {
   std::atomic<uint64_t> known_lookups{0};        // LOOKUPs answered with the node JavaScript gave the name
   std::atomic<uint64_t> given_attributes{0};     // GETATTRs answered with the reply JavaScript gave (node-table.h)
   std::atomic<uint64_t> xattr_lists{0};          // GETXATTRs answered ENODATA after listing the file's none
+  std::atomic<uint64_t> unlinks{0};              // UNLINKs made here (node-table.h, "Unlinks")
   std::atomic<uint64_t> errors[kStatKinds] = {};
   std::atomic<uint64_t> latency[kStatKinds][kLatencyBuckets] = {};
   // One answered request of `kind` that arrived at `start_ns` (CLOCK_MONOTONIC); error: its errno or 0.
   void Record(unsigned kind, uint64_t start_ns, int error);
 };
+
+// The first u64 after an UNLINK's copy that tells JavaScript the data path made it (DataPath::ServeUnlink; then
+// the node, its file's inode number and birth time): "unlinked" in ASCII.
+constexpr uint64_t kUnlinkedHere = 0x64656b6e696c6e75;
 
 // CLOCK_MONOTONIC in nanoseconds.
 uint64_t MonotonicNs();
@@ -119,6 +124,9 @@ class DataPath {
     // Hands a copy of `request` to JavaScript with `extra` bytes after it (past the length its header says:
     // what the data path found out for it); the request's own buffer stays with the transport.
     virtual void ForwardCopy(const Request& request, const void* extra, size_t extra_length) = 0;
+    // Tells JavaScript what the data path did: `copy` (from Copy, taken) is queued for it like a request, and
+    // nobody waits for a reply to it.
+    virtual void Tell(uint8_t* copy, size_t length) = 0;
   };
 
   // How long the kernel may keep what the data path answers: attributes, and a name's entry (or absence);
@@ -170,6 +178,7 @@ class DataPath {
   void StartWriteback(const std::shared_ptr<OpenFile>& file, uint64_t offset, size_t written);  // see kWritebackEvery
   bool ServeByNode(const Request& request);  // GETATTR or STATX by node, or SETATTR (node-table.h); false when not ours
   bool ServeLookup(const Request& request);  // LOOKUP in an attached directory: an absent name, a known one
+  bool ServeUnlink(const Request& request);  // UNLINK of a known name in an attached directory (node-table.h)
   bool ServeGetxattr(const Request& request);  // GETXATTR of an attribute known absent, or of a file without any
   bool ListsNoXattrs(uint64_t nodeid);         // lists the node's attributes: none (node-table.h)
   void SendAttributes(const Request& request, const struct statx& stx);  // GETATTR's reply, or STATX's

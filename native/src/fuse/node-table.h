@@ -66,6 +66,21 @@
 //   takes one that disagrees with its table again, alone with the directory's name changes (operations.ts,
 //   stillTrue), never as a change made beside the mount.
 //
+// Unlinks: an UNLINK in an attached directory of a name JavaScript gave a node (a regular file, symlink or other
+// non-directory) is made by the data path (unlinkat on the directory's descriptor), which then takes the name away
+// (Unnamed) and, when the file had no other link and nothing holds the node, marks the node removed, before its
+// reply; JavaScript is told after (a copy of the request with what was unlinked, queued before the reply is
+// written, so it comes before any request the kernel sends after seeing it) and updates its table then. Holds
+// (Hold): each open handle of the node and each OPEN of it under way; JavaScript adds one as an OPEN begins (which
+// becomes the handle's) or a CREATE makes a handle, and drops it as an OPEN fails or it answers a RELEASE; the data
+// path drops a handle's as it answers its RELEASE (before the reply: JavaScript hears of that RELEASE later, and an
+// unlink right after the close must find the node free). A node held when the data path looks is left for
+// JavaScript to mark removed. The kernel runs one name change at a time in a directory (the UNLINK holds its lock
+// and the file's), so no CREATE, RENAME, LINK or other UNLINK of that name or file runs beside it; an OPEN (which
+// does not hold them) either holds the node first (it is not marked) or opens after the unlinkat (and fails: the
+// name is gone). A name JavaScript keeps, one it does not know (or knows as another file: a change beside the
+// mount) and a directory go to JavaScript.
+//
 // Absent extended attributes: JavaScript reports a GETXATTR it answered ENODATA (AbsentXattr), or a node
 // whose file has no attributes at all (NoXattrs: its list was empty), and the data path answers the next
 // GETXATTR of that node and name ENODATA itself, or of that node and any name the storage was seen to
@@ -299,6 +314,40 @@ class NodeTable {
     return total;
   }
 
+  // The node and file JavaScript gave `name` in `parent`, without counting a lookup: false when unknown.
+  bool NameFile(uint64_t parent, const char* name, uint64_t* nodeid, FileId* file) {
+    std::string key = KeyOf(parent, name);
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = names_.find(key);
+    if (it == names_.end()) return false;
+    *nodeid = it->second.nodeid;
+    *file = it->second.file;
+    return true;
+  }
+
+  // Node `nodeid` gains (`delta` 1) or loses (-1) a hold: an open handle, or an OPEN under way (see "Unlinks").
+  void Hold(uint64_t nodeid, int64_t delta) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = holds_.try_emplace(nodeid, 0).first;
+    it->second += delta;
+    if (it->second <= 0) holds_.erase(it);
+  }
+
+  // The data path unlinked `name` of `parent`, node `nodeid`'s name, at `now_ns`; `last_link`: the file had no
+  // other. The name is taken away, and the node marked removed unless it is busy or has other links (see
+  // "Unlinks"). Returns whether it was marked.
+  bool UnlinkedHere(uint64_t parent, std::string_view name, uint64_t nodeid, bool last_link, uint64_t now_ns) {
+    std::string key = KeyOf(parent, name);
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = names_.find(key);
+    if (it != names_.end()) LetGo(it);
+    removals_.fetch_add(1, std::memory_order_seq_cst);
+    if (!last_link || holds_.count(nodeid) != 0) return false;
+    if (removed_.size() >= kRemoved) removed_.clear();
+    removed_[nodeid] = now_ns;
+    return true;
+  }
+
   // JavaScript answered GETXATTR `name` of node `nodeid` ENODATA (see "Absent extended attributes"); with
   // `learn_name` (the file is on the root's file system) the name is known to be answered ENODATA when absent.
   void AbsentXattr(uint64_t nodeid, std::string_view name, bool learn_name) {
@@ -479,6 +528,7 @@ class NodeTable {
   };
   std::unordered_map<uint64_t, GivenAttributes> attributes_;  // node id -> its GETATTR reply, given by JavaScript
   std::unordered_map<uint64_t, uint64_t> removed_;            // node id -> when it was removed
+  std::unordered_map<uint64_t, int64_t> holds_;               // node id -> its open handles and OPENs under way
   std::unordered_map<std::string, KnownName> names_;
   std::unordered_map<uint64_t, NodeNames> nodes_;
   std::unordered_set<std::string> absent_xattrs_;  // KeyOf(node id, attribute name)

@@ -34,19 +34,25 @@ struct OutHeader {
 };
 static_assert(sizeof(OutHeader) == 16, "fuse_out_header is 16 bytes");
 
-// The opcodes the native data path answers itself (data-path.h); JavaScript serves every other one.
+// The opcodes the native side looks at: those the data path answers itself (data-path.h), and the FORGETs
+// it hands to JavaScript without waking it (session.cc, Enqueue); JavaScript serves every other one.
 enum Opcode : uint32_t {
   kLookup = 1,
+  kForget = 2,
   kGetattr = 3,
   kSetattr = 4,
+  kUnlink = 10,
   kRead = 15,
   kWrite = 16,
   kRelease = 18,
   kFsync = 20,
   kGetxattr = 22,
   kFlush = 25,
+  kBatchForget = 42,
   kStatx = 52,
 };
+
+inline bool IsForget(const InHeader& header) { return header.opcode == kForget || header.opcode == kBatchForget; }
 
 // The bodies of those requests. Each begins with the handle (fh) that OPEN or CREATE answered.
 struct GetattrIn {

@@ -98,6 +98,7 @@ Napi::Function FuseSession::Define(Napi::Env env) {
                          InstanceMethod<&FuseSession::DetachDirectory>("detachDirectory"),
                          InstanceMethod<&FuseSession::AttachAttributes>("attachAttributes"),
                          InstanceMethod<&FuseSession::Removed>("removed"),
+                         InstanceMethod<&FuseSession::Hold>("hold"),
                          InstanceMethod<&FuseSession::AbsentXattr>("absentXattr"),
                          InstanceMethod<&FuseSession::ForgetXattrs>("forgetXattrs"),
                          InstanceMethod<&FuseSession::NoXattrs>("noXattrs"),
@@ -345,6 +346,13 @@ Napi::Value FuseSession::Removed(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// hold(nodeid, delta): node `nodeid` gains (1) or loses (-1) a hold, an open handle or an OPEN under way; an
+// UNLINK the data path makes of a held node leaves marking it removed to JavaScript (node-table.h, "Unlinks").
+Napi::Value FuseSession::Hold(const Napi::CallbackInfo& info) {
+  nodes_.Hold(static_cast<uint64_t>(I64(info, 0)), I64(info, 1));
+  return info.Env().Undefined();
+}
+
 // absentXattr(nodeid, name): JavaScript answered GETXATTR `name` (a string: its UTF-8 bytes) of node `nodeid`
 // ENODATA; the data path answers the next ones (node-table.h, "Absent extended attributes").
 Napi::Value FuseSession::AbsentXattr(const Napi::CallbackInfo& info) {
@@ -443,10 +451,11 @@ Napi::Value FuseSession::Counters(const Napi::CallbackInfo& info) {
   number("knownLookups", counters_.known_lookups.load());
   number("givenAttributes", counters_.given_attributes.load());
   number("xattrLists", counters_.xattr_lists.load());
+  number("unlinks", counters_.unlinks.load());
   number("knownNames", nodes_.KnownNames());
   // by kind of request answered here: errors, and latencies in log2 buckets of microseconds
-  static const char* const kKinds[kStatKinds] = {"read",    "write",   "fsync",  "getattr", "flush",
-                                                 "release", "setattr", "lookup", "getxattr"};
+  static const char* const kKinds[kStatKinds] = {"read",    "write",   "fsync",  "getattr",  "flush",
+                                                 "release", "setattr", "lookup", "getxattr", "unlink"};
   auto kinds = Napi::Object::New(env);
   for (unsigned kind = 0; kind < kStatKinds; kind++) {
     auto entry = Napi::Object::New(env);
@@ -486,8 +495,10 @@ Napi::Value FuseSession::StartUring(const Napi::CallbackInfo& info) {
   hooks.to_javascript = [this](uint8_t* request, size_t length, uint64_t unique, UringQueue::Entry* entry) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      in_javascript_[unique] = entry;
       queue_.push_back({request, length});
+      // no entry: what the data path did (Tell), which waits for a wake-up (see Enqueue)
+      if (entry == nullptr && lazy_.fetch_add(1, std::memory_order_relaxed) + 1 < kLazyBatch) return;
+      if (entry != nullptr) in_javascript_[unique] = entry;
     }
     Wake();
   };
@@ -559,7 +570,18 @@ void FuseSession::ReadLoop(Reader& reader) {
   watch(stop_fd_, kStopAsked, POLLIN);
   if (reading) watch(fd_, kFuseReadable, POLLIN | EPOLLEXCLUSIVE);
   while (reading || data->inflight() > 0) {
-    int submitted = io_uring_submit_and_wait(ring, 1);
+    int submitted;
+    if (LazyDue()) {  // requests wait for a wake-up: at most kLazyWaitMs (see Enqueue)
+      __kernel_timespec wait{0, kLazyWaitMs * 1'000'000};
+      io_uring_cqe* first;
+      submitted = io_uring_submit_and_wait_timeout(ring, &first, 1, &wait, nullptr);
+      if (submitted == -ETIME) {
+        if (LazyDue()) Wake();
+        continue;
+      }
+    } else {
+      submitted = io_uring_submit_and_wait(ring, 1);
+    }
     if (submitted < 0 && submitted != -EINTR && submitted != -EBUSY) {
       error = -submitted;  // the ring itself failed: IO still in it can no longer be waited for
       break;
@@ -570,7 +592,8 @@ void FuseSession::ReadLoop(Reader& reader) {
     io_uring_for_each_cqe(ring, head, cqe) {
       seen++;
       const uint64_t tag = io_uring_cqe_get_data64(cqe);
-      if (tag == kStopAsked) {
+      if (tag == LIBURING_UDATA_TIMEOUT) {  // the wait's own timeout, on a kernel without IORING_FEAT_EXT_ARG
+      } else if (tag == kStopAsked) {
         reading = false;
       } else if (tag == kFuseReadable) {
         if (reading) reading = ReadAvailable(reader, &buffer, &error);
@@ -642,7 +665,8 @@ bool FuseSession::Dispatch(Reader& reader, uint8_t** buffer, size_t length) {
     request.data = *buffer;
     *buffer = data != nullptr ? data->TakeBuffer() : static_cast<uint8_t*>(std::malloc(buffer_size_));
   }
-  if (request.data) Enqueue(request);
+  if (request.data)
+    Enqueue(request, length >= sizeof(InHeader) && IsForget(*reinterpret_cast<const InHeader*>(request.data)));
   return request.data != nullptr && *buffer != nullptr;
 }
 
@@ -675,20 +699,35 @@ void FuseSession::PollLoop(Reader& reader) {
   int error = buffer ? 0 : ENOMEM;
   while (error == 0 && ReadAvailable(reader, &buffer, &error)) {
     pollfd fds[2] = {{fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
-    if (poll(fds, 2, -1) < 0 && errno != EINTR) error = errno;
+    const int ready = poll(fds, 2, LazyDue() ? kLazyWaitMs : -1);
+    if (ready < 0 && errno != EINTR) error = errno;
+    if (ready == 0 && LazyDue()) Wake();
     if (fds[1].revents) break;  // told to stop
   }
   std::free(buffer);
   Finish(error);
 }
 
-void FuseSession::Enqueue(Request request) {
+// A request for JavaScript: queued, and the event loop woken, except for one nobody waits on (a FORGET, or what
+// the data path tells: `lazy`), which waits for the next wake-up, for kLazyBatch of them, or for a reader to
+// find it waited kLazyWaitMs (LazyDue). Each costs JavaScript little, a wake-up of its thread much: an unlink
+// brings a FORGET, and one unlinked here a report too, where its other requests are all answered natively.
+// The queue keeps its order, so whatever JavaScript is asked after them finds them learned.
+void FuseSession::Enqueue(Request request, bool lazy) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     queue_.push_back(request);
+    if (lazy && lazy_.fetch_add(1, std::memory_order_relaxed) + 1 < kLazyBatch) return;
   }
   Wake();
 }
+
+// What the data path did (an UNLINK it made), for JavaScript: queued after the requests read before it.
+void FuseSession::Tell(uint8_t* copy, size_t length) { Enqueue({copy, length}, true); }
+
+// Whether requests queued without a wake-up wait for one (see Enqueue): a reader that waited kLazyWaitMs
+// with nothing to do wakes the event loop for them.
+bool FuseSession::LazyDue() const { return lazy_.load(std::memory_order_relaxed) > 0; }
 
 // A reader stopped; the session's end is reported once all have, with the first error.
 void FuseSession::Finish(int error) {
@@ -725,6 +764,7 @@ void FuseSession::Drain(Napi::Env env) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     batch.swap(queue_);
+    lazy_.store(0, std::memory_order_relaxed);
     released.swap(released_);
     if (ended_ && !end_reported_) {
       report_end = true;

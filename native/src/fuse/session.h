@@ -55,6 +55,7 @@ class FuseSession : public Napi::ObjectWrap<FuseSession>, public DataPath::Trans
   Napi::Value DetachDirectory(const Napi::CallbackInfo& info);
   Napi::Value AttachAttributes(const Napi::CallbackInfo& info);
   Napi::Value Removed(const Napi::CallbackInfo& info);
+  Napi::Value Hold(const Napi::CallbackInfo& info);
   Napi::Value AbsentXattr(const Napi::CallbackInfo& info);
   Napi::Value ForgetXattrs(const Napi::CallbackInfo& info);
   Napi::Value NoXattrs(const Napi::CallbackInfo& info);
@@ -76,7 +77,8 @@ class FuseSession : public Napi::ObjectWrap<FuseSession>, public DataPath::Trans
   void PollLoop(Reader& reader);                                     // without io_uring
   bool ReadAvailable(Reader& reader, uint8_t** buffer, int* error);  // false once reading is over
   bool Dispatch(Reader& reader, uint8_t** buffer, size_t length);    // false when out of memory
-  void Enqueue(Request request);
+  void Enqueue(Request request, bool lazy = false);
+  bool LazyDue() const;
   void Finish(int error);
   void Wake();  // without mutex_ held: the event loop drains the queue
   static void OnWake(uv_async_t* handle);
@@ -88,6 +90,7 @@ class FuseSession : public Napi::ObjectWrap<FuseSession>, public DataPath::Trans
   void Send(const DataPath::Request& request, int error, const void* body, size_t length) override;
   void Forward(const DataPath::Request& request) override;
   void ForwardCopy(const DataPath::Request& request, const void* extra, size_t extra_length) override;
+  void Tell(uint8_t* copy, size_t length) override;
 
   int fd_ = -1;
   int stop_fd_ = -1;  // an eventfd: written to stop the reader
@@ -100,6 +103,9 @@ class FuseSession : public Napi::ObjectWrap<FuseSession>, public DataPath::Trans
   DataPath::Timeouts timeouts_;
   std::atomic<bool> native_{false};                  // a reader got its ring: the data path runs
   std::atomic<uint64_t> empty_reads_{0};             // reads of /dev/fuse that found no request (EAGAIN)
+  std::atomic<uint32_t> lazy_{0};                    // queued without a wake-up, since the last drain (Enqueue)
+  static constexpr uint32_t kLazyBatch = 256;        // ... at most this many
+  static constexpr long kLazyWaitMs = 10;            // ... for at most about this long
   std::vector<std::unique_ptr<UringQueue>> queues_;  // FUSE over io_uring, one per CPU, once started
   // JavaScript's thread: the cells of attached handles (size, ready, served, changes), kept alive while the data path
   // may use them

@@ -230,6 +230,9 @@ void UringQueue::ForwardCopy(const DataPath::Request& request, const void* extra
   hooks_.to_javascript(copy, length, request.header.unique, entry);
 }
 
+// What the data path did, for JavaScript: queued like a request, with no entry waiting for its reply.
+void UringQueue::Tell(uint8_t* copy, size_t length) { hooks_.to_javascript(copy, length, 0, nullptr); }
+
 void UringQueue::Commit(Entry* entry, int error, size_t payload_length) {
   OutHeader header{static_cast<uint32_t>(sizeof(OutHeader) + payload_length), -error, entry->unique};
   std::memcpy(entry->headers->in_out, &header, sizeof header);
