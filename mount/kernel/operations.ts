@@ -680,7 +680,13 @@ export class KernelOps {
     return this.atPath(
       node,
       async (now) => {
-        const again = await this.posix.stat(now);
+        // the data path may have unlinked the name (node-table.h, "Unlinks") since this began: JavaScript
+        // hears of it next; an open handle still answers, else ESTALE (a stat by path looks the name up again)
+        const again = await this.posix.stat(now).catch((error: unknown) => {
+          if (!isCode(error, 'ENOENT')) throw error;
+          return undefined;
+        });
+        if (!again) return this.statUnnamed(node, errorOf('ESTALE', `node ${id}: no file at its path ${now} any more`));
         return this.isNode(node, again)
           ? again
           : this.statUnnamed(

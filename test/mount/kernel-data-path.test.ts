@@ -471,6 +471,10 @@ os.close(fd)
     t.equal(m.sh('cat ro/f sticky/root-file'), 'x\ny\n', 'both files still there');
     t.equal(m.shFails('rm d/absent'), "rm: cannot remove 'd/absent': No such file or directory\n", 'an absent name: ENOENT');
     t.equal(unlinks(), before, 'none of those reached the data path as an unlink');
+    m.sh('head -c 20000000 /dev/zero > d/big && ln d/big d/big2 && rm d/big');
+    t.equal(unlinks(), before + 1, 'a large file with another name: made by the data path (no blocks freed)');
+    m.sh('rm d/big2');
+    t.equal(unlinks(), before + 1, 'its last name: left to JavaScript (the unlinkat frees 20 MB of blocks)');
 
     fs.writeFileSync(path.join(m.backing, 'd', 'beside'), 'made beside the mount');
     t.equal(m.sh('rm d/beside && ls d'), 'f1\nh2\n', 'a name made beside the mount is removed through it');

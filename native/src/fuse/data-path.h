@@ -125,8 +125,9 @@ class DataPath {
     // what the data path found out for it); the request's own buffer stays with the transport.
     virtual void ForwardCopy(const Request& request, const void* extra, size_t extra_length) = 0;
     // Tells JavaScript what the data path did: `copy` (from Copy, taken) is queued for it like a request, and
-    // nobody waits for a reply to it.
-    virtual void Tell(uint8_t* copy, size_t length) = 0;
+    // nobody waits for a reply to it. `lazy`: it may wait for JavaScript's next wake-up (nothing can reach
+    // the node any more: session.cc, Enqueue).
+    virtual void Tell(uint8_t* copy, size_t length, bool lazy) = 0;
   };
 
   // How long the kernel may keep what the data path answers: attributes, and a name's entry (or absence);

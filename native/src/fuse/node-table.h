@@ -79,7 +79,7 @@
 // and the file's), so no CREATE, RENAME, LINK or other UNLINK of that name or file runs beside it; an OPEN (which
 // does not hold them) either holds the node first (it is not marked) or opens after the unlinkat (and fails: the
 // name is gone). A name JavaScript keeps, one it does not know (or knows as another file: a change beside the
-// mount) and a directory go to JavaScript.
+// mount), a directory and the last name of a large file (data-path.cc, kUnlinkBlocks) go to JavaScript.
 //
 // Absent extended attributes: JavaScript reports a GETXATTR it answered ENODATA (AbsentXattr), or a node
 // whose file has no attributes at all (NoXattrs: its list was empty), and the data path answers the next

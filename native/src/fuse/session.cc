@@ -496,9 +496,7 @@ Napi::Value FuseSession::StartUring(const Napi::CallbackInfo& info) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       queue_.push_back({request, length});
-      // no entry: what the data path did (Tell), which waits for a wake-up (see Enqueue)
-      if (entry == nullptr && lazy_.fetch_add(1, std::memory_order_relaxed) + 1 < kLazyBatch) return;
-      if (entry != nullptr) in_javascript_[unique] = entry;
+      if (entry != nullptr) in_javascript_[unique] = entry;  // none: what the data path did (Tell)
     }
     Wake();
   };
@@ -708,11 +706,13 @@ void FuseSession::PollLoop(Reader& reader) {
   Finish(error);
 }
 
-// A request for JavaScript: queued, and the event loop woken, except for one nobody waits on (a FORGET, or what
-// the data path tells: `lazy`), which waits for the next wake-up, for kLazyBatch of them, or for a reader to
-// find it waited kLazyWaitMs (LazyDue). Each costs JavaScript little, a wake-up of its thread much: an unlink
-// brings a FORGET, and one unlinked here a report too, where its other requests are all answered natively.
-// The queue keeps its order, so whatever JavaScript is asked after them finds them learned.
+// A request for JavaScript: queued, and the event loop woken, except for one nobody waits on (`lazy`: a
+// FORGET, or the data path's report of an unlink that left its node unreachable), which waits for the next
+// wake-up, for kLazyBatch of them, or for the reader that queued it to find it waited kLazyWaitMs (LazyDue).
+// Each costs JavaScript little, a wake-up of its thread much: an unlink brings a FORGET and a report, where
+// its other requests are all answered natively. The queue keeps its order, so whatever JavaScript is asked
+// after them finds them learned. The report of an unlink whose node is still reachable (another link, an
+// open handle) wakes it: a request of that node already in JavaScript may go by the name taken away.
 void FuseSession::Enqueue(Request request, bool lazy) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -723,7 +723,7 @@ void FuseSession::Enqueue(Request request, bool lazy) {
 }
 
 // What the data path did (an UNLINK it made), for JavaScript: queued after the requests read before it.
-void FuseSession::Tell(uint8_t* copy, size_t length) { Enqueue({copy, length}, true); }
+void FuseSession::Tell(uint8_t* copy, size_t length, bool lazy) { Enqueue({copy, length}, lazy); }
 
 // Whether requests queued without a wake-up wait for one (see Enqueue): a reader that waited kLazyWaitMs
 // with nothing to do wakes the event loop for them.

@@ -230,8 +230,9 @@ void UringQueue::ForwardCopy(const DataPath::Request& request, const void* extra
   hooks_.to_javascript(copy, length, request.header.unique, entry);
 }
 
-// What the data path did, for JavaScript: queued like a request, with no entry waiting for its reply.
-void UringQueue::Tell(uint8_t* copy, size_t length) { hooks_.to_javascript(copy, length, 0, nullptr); }
+// What the data path did, for JavaScript: queued like a request, with no entry waiting for its reply. Never
+// lazy here: only the /dev/fuse readers time the wait for lazy requests (session.cc, Enqueue).
+void UringQueue::Tell(uint8_t* copy, size_t length, bool) { hooks_.to_javascript(copy, length, 0, nullptr); }
 
 void UringQueue::Commit(Entry* entry, int error, size_t payload_length) {
   OutHeader header{static_cast<uint32_t>(sizeof(OutHeader) + payload_length), -error, entry->unique};
