@@ -49,10 +49,10 @@ constexpr uint64_t kWritebackEvery = 1024 * 1024;
 // How far from the stream's end a WRITE still belongs to it (ahead: a hole; behind: a late one); further, a
 // stream starts there.
 constexpr uint64_t kStreamSlack = 4 * kWritebackEvery;
-// What the statx of a LOOKUP asks for: what JavaScript's io_uring statx asks (src/io/statx.ts STATX_MASK:
-// the basic stats, the birth time, the O_DIRECT alignments).
 // An UNLINK of the last link of a file of more blocks (512 bytes) than this goes to JavaScript (ServeUnlink).
 constexpr uint64_t kUnlinkBlocks = 16 * 1024 * 1024 / 512;
+// What the statx of a LOOKUP asks for: what JavaScript's io_uring statx asks (src/io/statx.ts STATX_MASK:
+// the basic stats, the birth time, the O_DIRECT alignments).
 constexpr unsigned kLookupStatxMask = STATX_BASIC_STATS | STATX_BTIME | 0x2000;
 // The largest file size the storage addresses exactly (its File's checkExtent): past it is EFBIG.
 constexpr uint64_t kLargestEnd = (uint64_t{1} << 53) - 1;
@@ -856,7 +856,8 @@ bool DataPath::ServeUnlink(const Request& request) {
   }
   // the last link of a large file: its blocks are freed in the unlinkat, which would hold this thread (and
   // every request behind it) for as long; JavaScript's unlinkat runs on io_uring's worker
-  if (stx.stx_nlink <= 1 && stx.stx_blocks > kUnlinkBlocks) return false;
+  const bool last_link = stx.stx_nlink <= 1;
+  if (last_link && stx.stx_blocks > kUnlinkBlocks) return false;
   // what JavaScript is told: the request, then a marker, the node and its file (mount/kernel/request.ts)
   const FileId file = FileOf(stx);
   const uint64_t told[4] = {kUnlinkedHere, nodeid, file.ino, file.born};
@@ -867,7 +868,7 @@ bool DataPath::ServeUnlink(const Request& request) {
     std::free(copy);
     return false;
   }
-  const bool removed = nodes_.UnlinkedHere(parent, name, nodeid, stx.stx_nlink <= 1, MonotonicNs());
+  const bool removed = nodes_.UnlinkedHere(parent, name, nodeid, last_link, MonotonicNs());
   transport_.Tell(copy, length, removed);
   transport_.Send(request, 0, nullptr, 0);
   counters_.served.fetch_add(1, std::memory_order_relaxed);

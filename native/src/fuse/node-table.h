@@ -243,8 +243,7 @@ class NodeTable {
   // Node `nodeid` was removed at `now_ns` (CLOCK_MONOTONIC).
   void Removed(uint64_t nodeid, uint64_t now_ns) {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (removed_.size() >= kRemoved) removed_.clear();
-    removed_[nodeid] = now_ns;
+    MarkRemoved(nodeid, now_ns);
   }
 
   // What a GETATTR or SETATTR of node `nodeid` is answered at `now_ns`: 0 when it was not removed (the
@@ -277,9 +276,7 @@ class NodeTable {
   uint64_t Unnamed(uint64_t parent, std::string_view name) {
     std::string key = KeyOf(parent, name);
     std::lock_guard<std::mutex> lock(mutex_);
-    auto it = names_.find(key);
-    if (it != names_.end()) LetGo(it);
-    return removals_.fetch_add(1, std::memory_order_seq_cst) + 1;
+    return TakeName(key);
   }
 
   // How many names JavaScript took away so far (Unnamed). A LOOKUP reads it before its statx and forwards it
@@ -334,17 +331,14 @@ class NodeTable {
   }
 
   // The data path unlinked `name` of `parent`, node `nodeid`'s name, at `now_ns`; `last_link`: the file had no
-  // other. The name is taken away, and the node marked removed unless it is busy or has other links (see
+  // other. The name is taken away, and the node marked removed unless it is held or has other links (see
   // "Unlinks"). Returns whether it was marked.
   bool UnlinkedHere(uint64_t parent, std::string_view name, uint64_t nodeid, bool last_link, uint64_t now_ns) {
     std::string key = KeyOf(parent, name);
     std::lock_guard<std::mutex> lock(mutex_);
-    auto it = names_.find(key);
-    if (it != names_.end()) LetGo(it);
-    removals_.fetch_add(1, std::memory_order_seq_cst);
+    TakeName(key);
     if (!last_link || holds_.count(nodeid) != 0) return false;
-    if (removed_.size() >= kRemoved) removed_.clear();
-    removed_[nodeid] = now_ns;
+    MarkRemoved(nodeid, now_ns);
     return true;
   }
 
@@ -500,6 +494,19 @@ class NodeTable {
     std::memcpy(key.data(), &parent, sizeof parent);
     key.append(name);
     return key;
+  }
+
+  // Takes the name `key` away, if known, and counts the removal (the mutex held): the removal's number.
+  uint64_t TakeName(const std::string& key) {
+    auto it = names_.find(key);
+    if (it != names_.end()) LetGo(it);
+    return removals_.fetch_add(1, std::memory_order_seq_cst) + 1;
+  }
+
+  // Node `nodeid` was removed at `now_ns` (the mutex held).
+  void MarkRemoved(uint64_t nodeid, uint64_t now_ns) {
+    if (removed_.size() >= kRemoved) removed_.clear();
+    removed_[nodeid] = now_ns;
   }
 
   // Removes a name (the mutex held); a node left with neither names nor a count is forgotten here.
