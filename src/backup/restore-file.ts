@@ -53,11 +53,11 @@ export interface RestoreFileOptions {
    */
   onWritten?: (() => void) | undefined;
   /**
-   * called right before the file is renamed into place, after which `signal` is looked at a last time: a
-   * worker thread (restore-worker.ts) aborts `signal` there when the main thread asked for a stop whose
-   * message has not arrived yet
+   * with syncWrites, runs `place` (which looks at `signal` a last time, then renames the file into place):
+   * a worker thread (restore-worker.ts) wraps it so that the main thread's stop, asked before its message
+   * arrives, is seen, and so that the main thread can wait for a rename already past that look
    */
-  beforePlacing?: (() => void) | undefined;
+  guardPlacing?: ((place: () => void) => void) | undefined;
 }
 
 /** Writes all of `chunk` at the end of what was written to `fd` (write(2) may take less than asked). */
@@ -115,7 +115,7 @@ export async function restoreFile(
   onBytes: (bytes: number) => void,
   options: RestoreFileOptions = {},
 ): Promise<void> {
-  const { signal, syncWrites = false, onWritten, beforePlacing } = options;
+  const { signal, syncWrites = false, onWritten, guardPlacing = (place) => place() } = options;
   const key = blobKey(prefix, entry.sha256);
   signal?.throwIfAborted();
   const aside = asideOf(location);
@@ -190,11 +190,17 @@ export async function restoreFile(
     onWritten?.();
     await made.seal(entry.mode, secondsOf(entry.mtimeNs));
     await made.close();
-    beforePlacing?.();
-    signal?.throwIfAborted();
-    if (syncWrites) fsSync.renameSync(aside, location);
-    else await fs.rename(aside, location);
-    placed = true;
+    if (syncWrites)
+      guardPlacing(() => {
+        signal?.throwIfAborted();
+        fsSync.renameSync(aside, location);
+        placed = true;
+      });
+    else {
+      signal?.throwIfAborted();
+      await fs.rename(aside, location);
+      placed = true;
+    }
   } catch (error) {
     if (signal?.aborted === true) throw interrupted(entry.path, signal.reason);
     throw toStorageError(error, 'restore', entry.path);

@@ -11,6 +11,7 @@ import type { S3Settings } from '../adapters/s3/s3-settings.js';
 import { StorageError } from '../ground/errors.js';
 import type { FileEntry } from './manifest.js';
 import { restoreFile } from './restore-file.js';
+import { placeUnlessStopped, STOPS } from './restore-stops.js';
 
 /** What the main thread sends: a file to restore, or the order to stop every file under way. */
 export type ToWorker = { type: 'file'; id: number; entry: FileEntry; location: Uint8Array } | { type: 'abort'; reason: unknown };
@@ -38,10 +39,12 @@ export interface RestoreWorkerData {
   settings: S3Settings;
   prefix: string;
   /**
-   * the stops asked for so far (shared memory: the main thread counts one up before it posts 'abort'), so
-   * that a file finishing while the message is on its way is not placed after the stop
+   * shared memory: [STOPS] the stops asked for so far (the main thread counts one up before it posts
+   * 'abort'), so that a file finishing while the message is on its way is not placed after the stop;
+   * [PLACING] the files between their last look at STOPS and the end of their rename, which the main thread
+   * waits out before its abort returns
    */
-  stops: Int32Array;
+  shared: Int32Array;
 }
 
 /**
@@ -59,7 +62,7 @@ const partsOf = (error: unknown): FailureParts =>
 
 if (parentPort !== null) {
   const port = parentPort;
-  const { settings, prefix, stops } = workerData as RestoreWorkerData;
+  const { settings, prefix, shared } = workerData as RestoreWorkerData;
   const store = new ObjectStore(settings);
   let aborter = new AbortController();
   let reported = 0;
@@ -70,11 +73,9 @@ if (parentPort !== null) {
       return;
     }
     const { id, entry } = message;
-    const stopsAtStart = Atomics.load(stops, 0);
+    const stopsAtStart = Atomics.load(shared, STOPS);
     const fileAborter = aborter;
-    const beforePlacing = () => {
-      if (Atomics.load(stops, 0) !== stopsAtStart) fileAborter.abort();
-    };
+    const guardPlacing = (place: () => void) => placeUnlessStopped(shared, stopsAtStart, () => fileAborter.abort(), place);
     let unreported = 0;
     /** tells the main thread of the bytes not told yet, with a 'bytes' or a 'written' message */
     const tell = (type: 'bytes' | 'written') => {
@@ -90,7 +91,7 @@ if (parentPort !== null) {
       tell('bytes');
     };
     const onWritten = () => tell('written');
-    restoreFile(store, prefix, entry, Buffer.from(message.location), onBytes, { signal: aborter.signal, syncWrites: true, onWritten, beforePlacing }).then(
+    restoreFile(store, prefix, entry, Buffer.from(message.location), onBytes, { signal: aborter.signal, syncWrites: true, onWritten, guardPlacing }).then(
       () => port.postMessage({ type: 'done', id, bytes: unreported } satisfies FromWorker),
       (error: unknown) => port.postMessage({ type: 'failed', id, bytes: unreported, failure: partsOf(error) } satisfies FromWorker),
     );

@@ -10,6 +10,7 @@ import { StorageError, storageError } from '../ground/errors.js';
 import type { ObjectStore } from '../adapters/s3/object-store.js';
 import type { FileEntry } from './manifest.js';
 import type { FailureParts, FromWorker, RestoreWorkerData, ToWorker } from './restore-worker.js';
+import { sharedStops, stopPlacing } from './restore-stops.js';
 
 interface Pending {
   resolve: () => void;
@@ -72,10 +73,10 @@ class RestoreThread {
 export class RestoreWorkers {
   private readonly threads: RestoreThread[];
   private nextId = 0;
-  private readonly stops = new Int32Array(new SharedArrayBuffer(4));
+  private readonly shared = sharedStops();
 
   constructor(store: ObjectStore, prefix: string, count: number) {
-    const data: RestoreWorkerData = { settings: store.settings, prefix, stops: this.stops };
+    const data: RestoreWorkerData = { settings: store.settings, prefix, shared: this.shared };
     this.threads = Array.from({ length: Math.max(1, count) }, () => new RestoreThread(data));
   }
 
@@ -88,9 +89,12 @@ export class RestoreWorkers {
     return new Promise((resolve, reject) => thread.send(this.nextId++, entry, location, { resolve, reject, onBytes, onWritten }));
   }
 
-  /** Stops the files under way: each fails (EINTR) once its temporary is removed. */
+  /**
+   * Stops the files under way: each fails (EINTR) once its temporary is removed. When this returns, no file
+   * is placed any more (one being renamed is waited for: restore-stops.ts).
+   */
   abort(reason: unknown): void {
-    Atomics.add(this.stops, 0, 1); // seen at once by a file about to be placed (restore-worker.ts)
+    stopPlacing(this.shared);
     for (const thread of this.threads) thread.abort(reason);
   }
 
