@@ -7,6 +7,7 @@
 // Writes: a write at the end of the file is an append (appends queued on one file go down together as
 // one writev, see LocalFile); a write inside the file is writeAt. The kernel sends writes for one inode
 // one at a time (it holds the inode lock for the whole write), so "at the end" is decided reliably here.
+import type { MadeFile } from '../src/adapters/adapter.js';
 import { publicName } from '../src/ground/name-bytes.js';
 import {
   kindOfMode,
@@ -232,9 +233,10 @@ export class PosixFs {
     });
   }
 
-  create(path: string, mode: number): Promise<number> {
+  /** Creates `path` (EEXIST if there) open for reading and writing; `made`: the file native code made there so, taken. */
+  create(path: string, mode: number, made?: MadeFile): Promise<number> {
     this.forgetXattrs(path);
-    return this.atParent(path, async (dir, name) => this.register(await dir.createFile(name, mode & 0o7777)));
+    return this.atParent(path, async (dir, name) => this.register(await dir.createFile(name, mode & 0o7777, {}, made)));
   }
 
   /** O_TMPFILE: a file with no name in the directory at `path`, open for reading and writing (see Dir.createUnnamedFile). */

@@ -5,10 +5,12 @@
 // New files, directories and symlinks belong to the caller: the request carries its uid and gid, and when
 // the mount runs as root the new entry is chowned to them (a mount by an ordinary user can only make
 // entries of its own).
+import { closeSync } from 'node:fs';
+
 import { decodeName, encodeName, isWellFormed } from '../../src/ground/name-bytes.js';
 import { isCode, StorageError, traceless } from '../../src/ground/errors.js';
 import { joinPath } from '../../src/storage/names.js';
-import { kindOfMode, POSIX_ACL_ACCESS, type EntryStat, type NativeAccess } from '../../src/adapters/adapter.js';
+import { kindOfMode, POSIX_ACL_ACCESS, type EntryStat, type MadeFile, type NativeAccess } from '../../src/adapters/adapter.js';
 import type { SetTime } from '../../src/ground/set-time.js';
 import { O, type Stat } from '../../src/io/engine.js';
 import { decodeStatx } from '../../src/io/statx.js';
@@ -938,7 +940,7 @@ export class KernelOps {
    * ACL alone decides (the backing applies it to the new entry: LocalDir), else `mode` without the umask.
    */
   private async creationMode(parent: Node, mode: number, umask: number): Promise<number> {
-    if (!this.dontMask) return mode;
+    if (!this.dontMask || (mode & umask & 0o777) === 0) return mode;
     return (await this.posix.hasDefaultAcl(this.pathOf(parent.id))) ? mode : mode & ~(umask & 0o777);
   }
 
@@ -1183,11 +1185,34 @@ export class KernelOps {
 
   /** CREATE: fuse_create_in (flags u32, mode u32, umask u32, open_flags u32), then the name. */
   private async create(request: Request): Promise<ReplyBody> {
-    const body = reader(request);
-    const { mode, umask } = createIn(body);
-    const { parent, name, path } = this.child(request, body);
-    const fh = await this.posix.create(path, await this.creationMode(parent, mode, umask));
-    return this.madeOpen(fh, parent, request, (stat) => this.nodes.lookedUp(parent, name, this.fileOf(stat)));
+    // the file the data path made already, when it did (native/src/fuse/data-path.cc ServeCreate): taken by the storage
+    const made: MadeFile | undefined = request.created && { fd: request.created.fd, stat: decodeStatx(request.created.statx) };
+    try {
+      const body = reader(request);
+      const { mode, umask } = createIn(body);
+      const { parent, name, path } = this.child(request, body);
+      // made: with the caller's umask applied there, the directory having no default ACL
+      const permission = made !== undefined ? made.stat.mode & 0o7777 : await this.creationMode(parent, mode, umask);
+      const fh = await this.posix.create(path, permission, made);
+      return await this.madeOpen(fh, parent, request, (stat) => this.nodes.lookedUp(parent, name, this.fileOf(stat)));
+    } catch (error) {
+      if (made !== undefined && !made.taken) await this.dropMade(request, made);
+      throw error;
+    }
+  }
+
+  /**
+   * A file the data path made for a CREATE that failed before the storage took it: its descriptor closed,
+   * its name removed if still that file (best effort; the CREATE's error is what the caller hears).
+   */
+  private async dropMade(request: Request, made: MadeFile): Promise<void> {
+    closeSync(made.fd);
+    try {
+      const { path } = this.child(request, reader(request).skip(16));
+      if ((await this.posix.stat(path)).ino === made.stat.ino) await this.posix.unlink(path);
+    } catch {
+      // its parent or its name is gone already
+    }
   }
 
   /**

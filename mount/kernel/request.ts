@@ -30,10 +30,18 @@ export interface Request {
    * request's own bytes: the u64 UNLINKED_HERE, then the node, the inode number and the birth time (u64s).
    */
   unlinkedHere?: { node: number; ino: bigint; born: bigint };
+  /**
+   * A CREATE whose file the data path made (native/src/fuse/data-path.cc ServeCreate): the descriptor it
+   * opened, now JavaScript's to keep or close, and its struct statx; JavaScript answers the request. Comes
+   * after the request's own bytes: the u64 CREATED_HERE, the descriptor (u64), the statx.
+   */
+  created?: { fd: number; statx: Buffer };
 }
 
 /** The marker of an UNLINK the data path made ("unlinked" in ASCII, as a little-endian u64: data-path.h kUnlinkedHere). */
 const UNLINKED_HERE = 0x64656b6e696c6e75n;
+/** The marker of a CREATE whose file the data path made ("created": data-path.h kCreatedHere). */
+const CREATED_HERE = 0x0064657461657263n;
 
 /** A u64 that the kernel keeps small (node ids, uniques, file handles we made): as a number. */
 function u64(buffer: Buffer, at: number): number {
@@ -47,7 +55,8 @@ export function decodeRequest(raw: Buffer): Request {
   const opcode = raw.readUInt32LE(4);
   const statx = opcode === Opcode.LOOKUP && raw.length === len + STATX_SIZE + 8;
   const unlinkedHere = opcode === Opcode.UNLINK && raw.length === len + 32 && raw.readBigUInt64LE(len) === UNLINKED_HERE;
-  if (len !== raw.length && !statx && !unlinkedHere) throw new ProtocolError(`a request says it has ${len} bytes, ${raw.length} arrived`);
+  const created = opcode === Opcode.CREATE && raw.length === len + 16 + STATX_SIZE && raw.readBigUInt64LE(len) === CREATED_HERE;
+  if (len !== raw.length && !statx && !unlinkedHere && !created) throw new ProtocolError(`a request says it has ${len} bytes, ${raw.length} arrived`);
   const extensions = raw.readUInt16LE(36) * 8;
   if (Size.IN_HEADER + extensions > len) throw new ProtocolError('request extensions longer than the request');
   return {
@@ -60,6 +69,7 @@ export function decodeRequest(raw: Buffer): Request {
     body: raw.subarray(Size.IN_HEADER, len - extensions),
     ...(statx ? { statx: raw.subarray(len, len + STATX_SIZE), removals: u64(raw, len + STATX_SIZE) } : {}),
     ...(unlinkedHere ? { unlinkedHere: { node: u64(raw, len + 8), ino: raw.readBigUInt64LE(len + 16), born: raw.readBigUInt64LE(len + 24) } } : {}),
+    ...(created ? { created: { fd: u64(raw, len + 8), statx: raw.subarray(len + 16, len + 16 + STATX_SIZE) } } : {}),
   };
 }
 

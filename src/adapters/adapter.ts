@@ -181,6 +181,17 @@ export interface FileNode extends AttributeNode {
 /** How a rename treats an existing target: replace it (rename(2)), refuse (EEXIST), or swap the two. */
 export type RenameMode = 'replace' | 'noreplace' | 'exchange';
 
+/**
+ * A file native code made in a directory as that directory's createFile makes one (the mount's data path:
+ * native/src/fuse/data-path.cc ServeCreate), open as `fd`, with `stat` its statx. Whoever takes the
+ * descriptor sets `taken`: until then, closing it (and removing the file) is its maker's job.
+ */
+export interface MadeFile {
+  fd: number;
+  stat: Stat;
+  taken?: boolean;
+}
+
 export interface DirNode extends AttributeNode {
   /** The extended attributes of the entry `name` itself (a symlink is not followed). */
   entryXattrs(name: string): XattrNode;
@@ -196,6 +207,11 @@ export interface DirNode extends AttributeNode {
    * such files (the storage then answers EOPNOTSUPP); `flags.write` is always set.
    */
   createUnnamed?(mode: number, flags: OpenFlags): Promise<FileNode>;
+  /**
+   * createFile's open file for `made` (takes it), made here as `name` with `mode` by native code instead.
+   * Where the directory has a descriptor(): native code makes files only there.
+   */
+  adoptFile?(name: string, mode: number, flags: OpenFlags, made: MadeFile): Promise<FileNode>;
   openFile(name: string, flags: OpenFlags): Promise<FileNode>;
   /** Atomically replaces or creates `name` with `buffers`, durable when it resolves; nothing is left on error. */
   flushWrite(name: string, buffers: readonly Uint8Array[], mode: number, flags: OpenFlags): Promise<FileNode>;

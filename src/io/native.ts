@@ -212,6 +212,8 @@ export interface NativeFuseSession {
     xattrLists: number;
     /** UNLINKs the data path made (node-table.h, "Unlinks") */
     unlinks: number;
+    /** CREATEs whose file the data path made (JavaScript answered them) */
+    creates: number;
     /** reads of /dev/fuse that found no request (EAGAIN) */
     emptyReads: number;
     uringQueues: number;

@@ -9,6 +9,7 @@ import {
   type EntryKind,
   type EntryStat,
   type FileNode,
+  type MadeFile,
   type FsStats,
   type NodeKind,
   type OpenFlags,
@@ -224,16 +225,26 @@ export class Dir extends Handle {
   /**
    * Creates the file `name` (EEXIST if present) and opens it for reading and writing. Its permission is
    * exact (no umask), but in a directory with a default POSIX ACL (local storage), where the file system
-   * applies the ACL to it.
+   * applies the ACL to it. (`made`, internal: the file the mount's data path made so, which the storage takes
+   * instead of making one.)
    */
-  createFile(name: Name, permission: Permission = Mode.ReadAndWrite, options: OpenOptions = {}): Promise<File> {
+  createFile(name: Name, permission: Permission = Mode.ReadAndWrite, options: OpenOptions = {}, made?: MadeFile): Promise<File> {
     return this.onEntry('createFile', name, async (entry) => {
       const bits = modeBits(permission, false);
       this.need('createFile', true);
       const access = options.access === undefined ? Mode.ReadAndWrite : this.checkAccess(options.access);
-      const node = await this.node.createFile(entry, bits, this.flags(options, access));
+      const flags = this.flags(options, access);
+      const node = made === undefined ? await this.node.createFile(entry, bits, flags) : await this.adoptFile(entry, bits, flags, made);
       return this.fileHandle(node, entry, access, options);
     });
+  }
+
+  /** @internal createFile of a file native code made (`made`, read and write): the storage takes it. */
+  private adoptFile(entry: string, bits: number, flags: OpenFlags, made: MadeFile): Promise<FileNode> {
+    if (!this.node.adoptFile || !flags.read || !flags.write || flags.direct || flags.dsync) {
+      throw storageError('EOPNOTSUPP', 'createFile: this storage does not take files made for it, or not opened so', { path: joinPath(this.path, entry) });
+    }
+    return this.node.adoptFile(entry, bits, flags, made);
   }
 
   /**

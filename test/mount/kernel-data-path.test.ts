@@ -481,6 +481,73 @@ os.close(fd)
   });
 }
 
+// A CREATE in an attached directory without a default ACL has its file made by the data path (openat and
+// statx on its thread), JavaScript answering with that file (native/src/fuse/data-path.cc ServeCreate): the
+// caller's umask applied, the file the caller's (chowned by JavaScript), written and read through the
+// handle; a directory with a default ACL, and a mode the mount's own umask would cut, go to JavaScript whole.
+for (const [how, args, uring] of [
+  ['data path, writeback cache', ['--fuse-uring', 'off', '--writeback-cache'], false],
+  ['data path, io_uring queues', ['--fuse-uring', 'on', '--no-writeback-cache'], true],
+] as Array<[string, string[], boolean]>) {
+  test(`kernel transport (${how}): a CREATE's file is made by the data path, JavaScript answering with it`, async (t) => {
+    if (uring && !switchUring(t, true)) {
+      t.skip('this kernel has no FUSE over io_uring');
+      return;
+    }
+    const m = await withMount(t, 'io_uring', ['--transport', 'kernel', '--allow-other', ...args]);
+    const creates = () => statsOf(m.mnt).dataPath?.creates ?? 0;
+    m.sh('mkdir -m 1777 d && ls d');
+    const start = creates();
+    m.sh('umask 022 && for i in $(seq 1 20); do echo $i > d/c$i; done');
+    t.equal(creates() - start, 20, 'the data path made the 20 files');
+    t.equal(m.sh('cat d/c7 d/c20; stat -c %a d/c1'), '7\n20\n644\n', 'their content, and the umask applied (0666 & ~022)');
+    t.equal(
+      m.sh('for i in $(seq 1 20); do [ $(stat -c %i d/c$i) = $(stat -c %i ../data/d/c$i) ] && echo same; done | wc -l'),
+      '20\n',
+      'each name is the backing file',
+    );
+    const handle = `
+import os
+fd = os.open('d/p', os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o640)
+os.write(fd, b'through the handle')
+os.lseek(fd, 0, 0)
+print(oct(os.fstat(fd).st_mode & 0o7777), os.read(fd, 100).decode())
+os.fsync(fd)
+os.close(fd)
+try:
+    os.open('d/p', os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o640)
+except FileExistsError:
+    print('EEXIST')
+`;
+    t.equal(
+      m.sh(`umask 077 && python3 - <<'EOF'\n${handle}\nEOF`),
+      '0o600 through the handle\nEEXIST\n',
+      'O_EXCL, mode 0640 under umask 077, written and read back',
+    );
+    t.equal(creates() - start, 21, 'made by the data path too');
+
+    m.sh('umask 022 && echo mine > d/nobody-file', { user: 'nobody' });
+    t.equal(m.sh('stat -c "%U %a" d/nobody-file ../data/d/nobody-file; cat d/nobody-file'), 'nobody 644\nnobody 644\nmine\n', "another user's file is theirs");
+    t.equal(creates() - start, 22, 'made by the data path, chowned by JavaScript');
+    m.sh('mkdir -m 2777 g && chgrp daemon g');
+    m.sh('umask 022 && echo x > g/f', { user: 'nobody' });
+    t.equal(m.sh('stat -c "%U %G" g/f'), 'nobody daemon\n', "in a set-group-ID directory, the directory's group");
+
+    const acl = spawnSync('setfacl', ['-d', '-m', 'u::rwx,g::rwx,o::rwx', path.join(m.mnt, 'd')], { encoding: 'utf8' });
+    if (acl.status === 0) {
+      const before = creates();
+      m.sh('umask 022 && echo acl > d/with-acl');
+      t.equal(m.sh('stat -c %a d/with-acl'), '666\n', 'a directory with a default ACL: the ACL, not the umask');
+      t.equal(creates(), before, 'left to JavaScript');
+      m.sh('setfacl -k d');
+    } else t.comment(`no default ACLs here: ${acl.stderr.trim()}`);
+    const before = creates();
+    m.sh('umask 0 && echo wide > d/wide');
+    t.equal(m.sh('stat -c %a d/wide ../data/d/wide'), '666\n666\n', "a mode the mount's own umask (022) would cut: exact");
+    t.equal(creates(), before, 'left to JavaScript');
+  });
+}
+
 // Large READs through the mount, each page checked: at offsets up to and past the end, the whole file, then
 // read over and over while another descriptor truncates the file and writes the cut part back (every byte a
 // read returns must be the file's at its offset; a read may end early). The mount's page cache dropped

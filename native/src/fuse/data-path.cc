@@ -246,6 +246,7 @@ bool DataPath::Serve(const Request& request, bool* kept) {
   if (header.opcode == kLookup) return ServeLookup(request);
   if (header.opcode == kGetxattr) return ServeGetxattr(request);
   if (header.opcode == kUnlink) return ServeUnlink(request);
+  if (header.opcode == kCreate) return ServeCreate(request);
   if (request.arg_length < sizeof(FhIn)) return false;  // JavaScript answers the odd ones
 
   uint64_t fh;
@@ -874,6 +875,81 @@ bool DataPath::ServeUnlink(const Request& request) {
   counters_.served.fetch_add(1, std::memory_order_relaxed);
   counters_.unlinks.fetch_add(1, std::memory_order_relaxed);
   counters_.Record(kStatUnlink, start_ns, 0);
+  return true;
+}
+
+namespace {
+// The umask of this process (the storage's files are made under it), read once: umask(2) can only be read by
+// setting it, which would let another thread's file be made under the value set meanwhile.
+mode_t ProcessUmask() {
+  static const mode_t umask = [] {
+    mode_t found = 0777;  // unknown: no CREATE is made here (every permission bit would be "taken")
+    if (FILE* status = std::fopen("/proc/self/status", "re")) {
+      char line[128];
+      unsigned value;
+      while (std::fgets(line, sizeof line, status) != nullptr) {
+        if (std::sscanf(line, "Umask: %o", &value) == 1) {
+          found = static_cast<mode_t>(value & 0777);
+          break;
+        }
+      }
+      std::fclose(status);
+    }
+    return found;
+  }();
+  return umask;
+}
+}  // namespace
+
+// A CREATE of a regular file in an attached directory without a default ACL, whose permission (the caller's
+// umask applied, under DONT_MASK) this process's umask takes no bits from: the file is made here as the storage makes
+// it (openat O_CREAT | O_EXCL, read and write, on the directory's descriptor) and its statx taken, both on this thread,
+// rather than by JavaScript through the ring (where an O_CREAT openat always goes to an io-wq worker). JavaScript gets
+// the request with the descriptor and the statx after it (mount/kernel/request.ts) and does the rest (its handle of the
+// file, the node, the owner, the reply). A failed openat changed nothing: the request goes to JavaScript as it came,
+// which answers with the storage's error.
+bool DataPath::ServeCreate(const Request& request) {
+  if (request.arg_length < sizeof(CreateIn)) return false;
+  CreateIn in;
+  std::memcpy(&in, request.arg, sizeof in);
+  // the name: after the fixed part on /dev/fuse; the payload over io_uring
+  const bool in_arg = request.arg_length > sizeof in;
+  const char* name = reinterpret_cast<const char*>(in_arg ? request.arg + sizeof in : request.data);
+  const size_t room = in_arg ? request.arg_length - sizeof in : request.data_length;
+  if (name == nullptr || room == 0 || std::memchr(name, 0, room) == nullptr || name[0] == 0) return false;
+  if (std::strcmp(name, ".") == 0 || std::strcmp(name, "..") == 0) return false;
+  if (!S_ISREG(in.mode)) return false;
+  std::shared_ptr<AttachedDirectory> directory = nodes_.Directory(request.header.nodeid);
+  if (!directory || directory->LeavesToJavaScript(name)) return false;
+  mode_t permission = in.mode & 07777;
+  if ((permission & in.umask & 0777) != 0) {
+    // the caller's umask, ours to apply (DONT_MASK) where the directory has no default ACL (which would
+    // stand instead); one with an ACL goes to JavaScript
+    if (fgetxattr(directory->fd, "system.posix_acl_default", nullptr, 0) >= 0 ||
+        (errno != ENODATA && errno != EOPNOTSUPP))
+      return false;
+    permission &= ~(in.umask & 0777);
+  }
+  if ((permission & ProcessUmask()) != 0) return false;
+  struct {
+    uint64_t marker;
+    uint64_t fd;
+    struct statx stx;
+  } made;
+  static_assert(sizeof made == 16 + sizeof(struct statx), "a marker, a descriptor, a statx");
+  const int fd = openat(directory->fd, name, O_RDWR | O_CLOEXEC | O_NONBLOCK | O_CREAT | O_EXCL, permission);
+  if (fd < 0) return false;
+  made.marker = kCreatedHere;
+  made.fd = static_cast<uint64_t>(fd);
+  // undone when JavaScript will not hear of it: a failed statx (the request goes to it as it came), or no
+  // memory for the copy (the request answered ENOMEM)
+  const bool stated = statx(fd, "", AT_EMPTY_PATH, kLookupStatxMask, &made.stx) == 0;
+  if (!stated || !transport_.ForwardCopy(request, &made, sizeof made)) {
+    close(fd);
+    unlinkat(directory->fd, name, 0);
+    return stated;
+  }
+  counters_.creates.fetch_add(1, std::memory_order_relaxed);
   return true;
 }
 

@@ -72,6 +72,7 @@ struct DataPathCounters {
   std::atomic<uint64_t> given_attributes{0};     // GETATTRs answered with the reply JavaScript gave (node-table.h)
   std::atomic<uint64_t> xattr_lists{0};          // GETXATTRs answered ENODATA after listing the file's none
   std::atomic<uint64_t> unlinks{0};              // UNLINKs made here (node-table.h, "Unlinks")
+  std::atomic<uint64_t> creates{0};              // CREATEs whose file was made here, JavaScript answering
   std::atomic<uint64_t> errors[kStatKinds] = {};
   std::atomic<uint64_t> latency[kStatKinds][kLatencyBuckets] = {};
   // One answered request of `kind` that arrived at `start_ns` (CLOCK_MONOTONIC); error: its errno or 0.
@@ -81,6 +82,10 @@ struct DataPathCounters {
 // The first u64 after an UNLINK's copy that tells JavaScript the data path made it (DataPath::ServeUnlink; then
 // the node, its file's inode number and birth time): "unlinked" in ASCII.
 constexpr uint64_t kUnlinkedHere = 0x64656b6e696c6e75;
+
+// The first u64 after a CREATE's copy that tells JavaScript the data path made the file (DataPath::ServeCreate;
+// then the descriptor, now JavaScript's, and its struct statx): "created" in ASCII.
+constexpr uint64_t kCreatedHere = 0x0064657461657263;
 
 // CLOCK_MONOTONIC in nanoseconds.
 uint64_t MonotonicNs();
@@ -122,8 +127,9 @@ class DataPath {
     // Hands `request` to JavaScript after all; a buffer it holds (request.buffer) goes along.
     virtual void Forward(const Request& request) = 0;
     // Hands a copy of `request` to JavaScript with `extra` bytes after it (past the length its header says:
-    // what the data path found out for it); the request's own buffer stays with the transport.
-    virtual void ForwardCopy(const Request& request, const void* extra, size_t extra_length) = 0;
+    // what the data path found out for it); the request's own buffer stays with the transport. False when no
+    // copy could be made (out of memory): the request is answered ENOMEM instead.
+    virtual bool ForwardCopy(const Request& request, const void* extra, size_t extra_length) = 0;
     // Tells JavaScript what the data path did: `copy` (from Copy, taken) is queued for it like a request, and
     // nobody waits for a reply to it. `lazy`: it may wait for JavaScript's next wake-up (nothing can reach
     // the node any more: session.cc, Enqueue).
@@ -180,6 +186,7 @@ class DataPath {
   bool ServeByNode(const Request& request);  // GETATTR or STATX by node, or SETATTR (node-table.h); false when not ours
   bool ServeLookup(const Request& request);  // LOOKUP in an attached directory: an absent name, a known one
   bool ServeUnlink(const Request& request);  // UNLINK of a known name in an attached directory (node-table.h)
+  bool ServeCreate(const Request& request);  // CREATE in an attached directory: the file made, JavaScript answers
   bool ServeGetxattr(const Request& request);  // GETXATTR of an attribute known absent, or of a file without any
   bool ListsNoXattrs(uint64_t nodeid);         // lists the node's attributes: none (node-table.h)
   void SendAttributes(const Request& request, const struct statx& stx);  // GETATTR's reply, or STATX's

@@ -48,6 +48,7 @@ enum Opcode : uint32_t {
   kFsync = 20,
   kGetxattr = 22,
   kFlush = 25,
+  kCreate = 35,
   kBatchForget = 42,
   kStatx = 52,
 };
@@ -68,6 +69,13 @@ struct StatxIn {  // STATX: GETATTR's fields first, then statx(2)'s flags and ma
   uint64_t fh;
   uint32_t sx_flags;
   uint32_t sx_mask;
+};
+
+struct CreateIn {  // CREATE; the name follows (NUL-terminated)
+  uint32_t flags;
+  uint32_t mode;
+  uint32_t umask;  // the caller's, which the kernel applied to mode already unless DONT_MASK was agreed
+  uint32_t open_flags;
 };
 
 struct GetxattrIn {  // GETXATTR; the attribute's name follows (NUL-terminated)

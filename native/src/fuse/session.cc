@@ -452,6 +452,7 @@ Napi::Value FuseSession::Counters(const Napi::CallbackInfo& info) {
   number("givenAttributes", counters_.given_attributes.load());
   number("xattrLists", counters_.xattr_lists.load());
   number("unlinks", counters_.unlinks.load());
+  number("creates", counters_.creates.load());
   number("knownNames", nodes_.KnownNames());
   // by kind of request answered here: errors, and latencies in log2 buckets of microseconds
   static const char* const kKinds[kStatKinds] = {"read",    "write",   "fsync",  "getattr",  "flush",
@@ -681,14 +682,15 @@ void FuseSession::Send(const DataPath::Request& request, int error, const void* 
 // The data path hands a request it holds (with its buffer) to JavaScript after all.
 void FuseSession::Forward(const DataPath::Request& request) { Enqueue({request.buffer, request.header.len}); }
 
-void FuseSession::ForwardCopy(const DataPath::Request& request, const void* extra, size_t extra_length) {
+bool FuseSession::ForwardCopy(const DataPath::Request& request, const void* extra, size_t extra_length) {
   size_t length;
   uint8_t* copy = DataPath::Copy(request, extra, extra_length, &length);
   if (copy == nullptr) {
     Send(request, ENOMEM, nullptr, 0);
-    return;
+    return false;
   }
   Enqueue({copy, length});
+  return true;
 }
 
 // The reader without io_uring: poll(2) for /dev/fuse and the stop eventfd; every request goes to JavaScript.

@@ -89,7 +89,7 @@ class FuseSession : public Napi::ObjectWrap<FuseSession>, public DataPath::Trans
   // DataPath::Transport, for the requests read from /dev/fuse
   void Send(const DataPath::Request& request, int error, const void* body, size_t length) override;
   void Forward(const DataPath::Request& request) override;
-  void ForwardCopy(const DataPath::Request& request, const void* extra, size_t extra_length) override;
+  bool ForwardCopy(const DataPath::Request& request, const void* extra, size_t extra_length) override;
   void Tell(uint8_t* copy, size_t length, bool lazy) override;
 
   int fd_ = -1;

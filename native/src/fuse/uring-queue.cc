@@ -222,12 +222,16 @@ void UringQueue::Send(const DataPath::Request& request, int error, const void* b
 // The request as /dev/fuse would have given it (header, fixed part, payload in one buffer), for JavaScript.
 void UringQueue::Forward(const DataPath::Request& request) { ForwardCopy(request, nullptr, 0); }
 
-void UringQueue::ForwardCopy(const DataPath::Request& request, const void* extra, size_t extra_length) {
+bool UringQueue::ForwardCopy(const DataPath::Request& request, const void* extra, size_t extra_length) {
   auto* entry = static_cast<Entry*>(request.context);
   size_t length;
   uint8_t* copy = DataPath::Copy(request, extra, extra_length, &length);
-  if (copy == nullptr) return Commit(entry, ENOMEM, 0);
+  if (copy == nullptr) {
+    Commit(entry, ENOMEM, 0);
+    return false;
+  }
   hooks_.to_javascript(copy, length, request.header.unique, entry);
+  return true;
 }
 
 // What the data path did, for JavaScript: queued like a request, with no entry waiting for its reply. Never

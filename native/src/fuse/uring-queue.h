@@ -62,7 +62,7 @@ class UringQueue : public DataPath::Transport {
   // DataPath::Transport
   void Send(const DataPath::Request& request, int error, const void* body, size_t length) override;
   void Forward(const DataPath::Request& request) override;
-  void ForwardCopy(const DataPath::Request& request, const void* extra, size_t extra_length) override;
+  bool ForwardCopy(const DataPath::Request& request, const void* extra, size_t extra_length) override;
   void Tell(uint8_t* copy, size_t length, bool lazy) override;
 
  private:

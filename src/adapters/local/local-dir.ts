@@ -1,7 +1,7 @@
 // A directory open in a LocalAdapter: a descriptor opened beneath the root. Every call names a single
 // entry relative to it, so nothing reaches outside the root: openat2 refuses to resolve out of it, and
 // the other *at calls act on the entry itself (never following a final symlink).
-import { AT, O, RENAME_EXCHANGE, RENAME_NOREPLACE, type IoEngine, type SetTime } from '../../io/engine.js';
+import { AT, O, RENAME_EXCHANGE, RENAME_NOREPLACE, type IoEngine, type SetTime, type Stat } from '../../io/engine.js';
 import type { FsStats } from '../../io/native.js';
 import { isCode, storageError } from '../../ground/errors.js';
 import {
@@ -13,6 +13,7 @@ import {
   type EntryKind,
   type EntryStat,
   type FileNode,
+  type MadeFile,
   type NodeKind,
   type OpenFlags,
   type RenameMode,
@@ -103,9 +104,10 @@ export class LocalDir extends FdNode implements DirNode {
     return new LocalDir(this.context, fd);
   }
 
-  private async fileNode(fd: number, flags: OpenFlags): Promise<FileNode> {
+  /** The open file `fd`; `made`: its statx, taken already (else asked for). */
+  private async fileNode(fd: number, flags: OpenFlags, made?: Stat): Promise<FileNode> {
     try {
-      const stat = await this.engine.statx(fd, '');
+      const stat = made ?? (await this.engine.statx(fd, ''));
       if (kindOfMode(stat.mode) === 'directory') throw storageError('EISDIR', 'cannot open a directory as a file');
       if (kindOfMode(stat.mode) !== 'file') throw storageError('EINVAL', 'not a regular file');
       const alignment = flags.direct ? Math.max(stat.dioMemAlign, stat.dioOffsetAlign) || DIRECT_ALIGNMENT_FALLBACK : 0;
@@ -121,6 +123,11 @@ export class LocalDir extends FdNode implements DirNode {
     return this.madeFile(fd, name, mode, flags);
   }
 
+  async adoptFile(name: string, mode: number, flags: OpenFlags, made: MadeFile): Promise<FileNode> {
+    made.taken = true;
+    return this.madeFile(made.fd, name, mode, flags, made.stat);
+  }
+
   /** O_TMPFILE in this directory: a file of its file system with no name (EOPNOTSUPP where the file system has none). */
   async createUnnamed(mode: number, flags: OpenFlags): Promise<FileNode> {
     const fd = await this.engine.openat(this.fd, '.', openFlags(flags) | O.TMPFILE, mode);
@@ -131,7 +138,7 @@ export class LocalDir extends FdNode implements DirNode {
    * The file just made as `fd`, named `name` (or none): given its exact mode where the umask took bits
    * (umaskTook); on failure closed, and removed when it has a name.
    */
-  private async madeFile(fd: number, name: string | undefined, mode: number, flags: OpenFlags): Promise<FileNode> {
+  private async madeFile(fd: number, name: string | undefined, mode: number, flags: OpenFlags, stat?: Stat): Promise<FileNode> {
     const exact = async () => {
       if (await this.umaskTook(mode)) await this.engine.fchmod(fd, mode);
     };
@@ -141,7 +148,7 @@ export class LocalDir extends FdNode implements DirNode {
       await this.engine.closeFd(fd).catch(() => undefined);
       throw error;
     }
-    return this.fileNode(fd, flags);
+    return this.fileNode(fd, flags, stat);
   }
 
   async openFile(name: string, flags: OpenFlags): Promise<FileNode> {
