@@ -5,7 +5,8 @@
 // thread's io_uring (and, by node, node-table.h: GETATTR of a directory JavaScript attached, with one
 // statx on its descriptor there and then, LOOKUP of a name such a directory does not have, absent, LOOKUP of a
 // name JavaScript gave a node id that is still that inode, that node (node-table.h, "Known names"), GETATTR
-// and SETATTR of a removed file, ENOENT, and UNLINK of such a known name, JavaScript told after): a READ is one
+// and SETATTR of a removed file, ENOENT, and UNLINK of such a known name, JavaScript told after; and the file of
+// a CREATE in an attached directory is made here, JavaScript answering the CREATE with it): a READ is one
 // preadv2(RWF_NOWAIT) on the storage's descriptor there and then when the page cache holds its data, else one
 // IORING_OP_READ, its completion the reply (after a run of misses, straight to the ring: see kMissesBeforeSkip; over
 // /dev/fuse, a large READ the page cache holds whole is spliced instead: see ReplySplice) (a small WRITE is one pwrite
