@@ -548,6 +548,34 @@ except FileExistsError:
   });
 }
 
+// open(2) with O_CREAT of a name made beside the mount while the kernel keeps its absence (a LOOKUP said
+// ENOENT within the entry timeout): the kernel sends CREATE, and the file there is opened as open(2) opens
+// an existing file (O_TRUNC and O_APPEND honoured); with O_EXCL it is EEXIST.
+test('kernel transport: O_CREAT of a name made beside the mount since the kernel learned it absent opens the file there', async (t) => {
+  const m = await withMount(t, 'io_uring', ['--transport', 'kernel', '--entry-timeout', '30']);
+  m.sh('mkdir e');
+  const beside = (name: string) => fs.writeFileSync(path.join(m.backing, 'e', name), 'beside\n');
+  const absent = (name: string) => m.shFails(`cat e/${name}`);
+  absent('x');
+  beside('x');
+  t.equal(m.sh('echo through > e/x && cat e/x'), 'through\n', 'O_CREAT|O_TRUNC: the file there, truncated and written');
+  absent('y');
+  beside('y');
+  t.equal(m.sh('echo more >> e/y && cat e/y'), 'beside\nmore\n', 'O_CREAT|O_APPEND: appended to');
+  absent('z');
+  beside('z');
+  const excl = `
+import os
+try:
+    os.open('e/z', os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+except FileExistsError:
+    print('EEXIST')
+`;
+  t.equal(m.sh(`python3 - <<'EOF'\n${excl}\nEOF`), 'EEXIST\n', 'O_CREAT|O_EXCL: EEXIST');
+  t.equal(m.sh('cat e/z'), 'beside\n', 'and the file untouched');
+  t.equal(m.sh('[ $(stat -c %i e/x) = $(stat -c %i ../data/e/x) ] && echo same'), 'same\n', 'the name is the backing file');
+});
+
 // Large READs through the mount, each page checked: at offsets up to and past the end, the whole file, then
 // read over and over while another descriptor truncates the file and writes the cut part back (every byte a
 // read returns must be the file's at its offset; a read may end early). The mount's page cache dropped
