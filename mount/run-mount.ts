@@ -71,18 +71,20 @@ export async function runMount(options: RunMountOptions): Promise<void> {
       ? // a bucket's inode numbers are its keys' hashes: a rename gives a file another one
         new KernelMount(paths.mountpoint, paths.backing, posix, { ...options, inodesFromNames: remote, posixAcl }, logger)
       : new FuseMount(paths.mountpoint, paths.backing, posix, options, logger);
-  try {
-    await fuse.mount();
-  } catch (error) {
-    await storage.close();
-    throw error;
-  }
-  // persistfs stats: a snapshot on demand; a mount without one still serves
+  // persistfs stats: a snapshot on demand; a mount without one still serves. Made before the mount serves:
+  // its socket is made under a narrowed umask, which no file made by the mount's threads may get
   let stats: StatsServer | undefined;
   try {
     stats = await serveStats(statsSocketPath(paths.mountpoint), () => fuse.statsSnapshot(), logger);
   } catch (error) {
     logger.warn({ err: error }, 'no stats socket: persistfs stats will not see this mount');
+  }
+  try {
+    await fuse.mount();
+  } catch (error) {
+    await stats?.close();
+    await storage.close();
+    throw error;
   }
   logger.info({ backing: paths.backing, mountpoint: paths.mountpoint, ioMode: storage.ioMode, transport }, 'mounted');
   options.onMounted?.({ backing: paths.backing, mountpoint: paths.mountpoint, ioMode: storage.ioMode });

@@ -178,7 +178,17 @@ export class KernelMount {
     const attr = timeout(this.options.attrTimeout);
     const entry = timeout(this.options.entryTimeout);
     const splice = spliceReads();
-    this.session.start(READ_BUFFER_SIZE, attr.sec, attr.nsec, entry.sec, entry.nsec, splice.minimum, splice.drain, servesStatx(this.options));
+    this.session.start(
+      READ_BUFFER_SIZE,
+      attr.sec,
+      attr.nsec,
+      entry.sec,
+      entry.nsec,
+      splice.minimum,
+      splice.drain,
+      servesStatx(this.options),
+      this.options.readOnly !== true,
+    );
     this.started = true;
     return Promise.resolve();
   }

@@ -1117,11 +1117,11 @@ export class KernelOps {
    */
   private async open(request: Request): Promise<ReplyBody> {
     const { flags, openFlags } = openIn(request);
-    return (await this.openNode(this.node(request.nodeid), flags, openFlags)).reply;
+    return this.openNode(this.node(request.nodeid), flags, openFlags);
   }
 
-  /** OPEN of node `node` with the request's `flags` and `openFlags`: the handle and the reply (fuse_open_out). */
-  private async openNode(node: Node, flags: number, openFlags: number): Promise<{ fh: number; reply: Buffer }> {
+  /** OPEN of node `node` with the request's `flags` and `openFlags`: the reply (fuse_open_out). */
+  private async openNode(node: Node, flags: number, openFlags: number): Promise<Buffer> {
     this.opening.set(node.id, (this.opening.get(node.id) ?? 0) + 1);
     // held while under way; the hold becomes the handle's when it opens
     this.native?.hold?.(node.id, 1);
@@ -1147,7 +1147,7 @@ export class KernelOps {
       // recorded once nothing can fail: a handle of a failed OPEN gets no RELEASE
       const reply = this.opened(node.id, fh, true);
       opened = true;
-      return { fh, reply };
+      return reply;
     } finally {
       if (!opened) this.native?.hold?.(node.id, -1);
       const left = this.opening.get(node.id)! - 1;
@@ -1191,41 +1191,25 @@ export class KernelOps {
   private async create(request: Request): Promise<ReplyBody> {
     // the file the data path made already, when it did (native/src/fuse/data-path.cc ServeCreate): taken by the storage
     const made: MadeFile | undefined = request.created && { fd: request.created.fd, stat: decodeStatx(request.created.statx) };
-    const body = reader(request);
-    const { flags, mode, umask, openFlags } = createIn(body);
-    let fh: number;
     try {
-      const { parent, path } = this.child(request, body);
-      // made: with the caller's umask applied there, the directory having no default ACL
-      const permission = made !== undefined ? made.stat.mode & 0o7777 : await this.creationMode(parent, mode, umask);
-      fh = await this.posix.create(path, permission, made);
+      const body = reader(request);
+      const { flags, mode, umask } = createIn(body);
+      const { parent, name, path } = this.child(request, body);
+      let fh: number;
+      try {
+        // made: with the caller's umask applied there, the directory having no default ACL
+        const permission = made !== undefined ? made.stat.mode & 0o7777 : await this.creationMode(parent, mode, umask);
+        fh = await this.posix.create(path, permission, made);
+      } catch (error) {
+        // without O_EXCL, a name made beside the mount while the kernel kept its absence: ESTALE has the
+        // kernel look the name up again and OPEN the file there, with its permission checks (open(2) on a
+        // name that exists; a successful CREATE would skip them)
+        if (isCode(error, 'EEXIST') && (flags & O.EXCL) === 0) throw errorOf('ESTALE', `'${name}' was made beside the mount meanwhile`);
+        throw error;
+      }
+      return await this.madeOpen(fh, parent, request, (stat) => this.nodes.lookedUp(parent, name, this.fileOf(stat)));
     } catch (error) {
       if (made !== undefined && !made.taken) await this.dropMade(request, made);
-      if (isCode(error, 'EEXIST') && (flags & O.EXCL) === 0) return this.createFound(request, flags, openFlags, error);
-      throw error;
-    }
-    const { parent, name } = this.child(request, reader(request).skip(16));
-    return this.madeOpen(fh, parent, request, (stat) => this.nodes.lookedUp(parent, name, this.fileOf(stat)));
-  }
-
-  /**
-   * A CREATE without O_EXCL whose name is there after all (made beside the mount while the kernel kept its
-   * absence): the file there opened as an OPEN would (O_TRUNC included), its entry and handle the reply, as
-   * open(2) with O_CREAT does on a name that exists. Anything but a regular file there fails with `exists`
-   * (EEXIST: the kernel drops the absence it kept, so the next try looks the name up).
-   */
-  private async createFound(request: Request, flags: number, openFlags: number, exists: unknown): Promise<ReplyBody> {
-    const { parent, name, path } = this.child(request, reader(request).skip(16));
-    const stat = await this.posix.stat(path);
-    if (stat.kind !== 'file') throw exists;
-    const node = this.nodes.lookedUp(parent, name, this.fileOf(stat));
-    try {
-      const { fh, reply } = await this.openNode(node, flags, openFlags);
-      // as opened; an O_TRUNC's size (the kernel drops the attributes of a file it truncated at open)
-      const opened = this.posix.openedStat(fh);
-      return [this.entry(node, flags & O.TRUNC ? { ...opened, size: 0, blocks: 0 } : opened), reply];
-    } catch (error) {
-      this.nodes.forget(node.id, 1); // the kernel never hears of this lookup
       throw error;
     }
   }
@@ -1238,7 +1222,8 @@ export class KernelOps {
     closeSync(made.fd);
     try {
       const { path } = this.child(request, reader(request).skip(16));
-      if ((await this.posix.stat(path)).ino === made.stat.ino) await this.posix.unlink(path);
+      const there = await this.posix.stat(path);
+      if (there.ino === made.stat.ino && there.birthtimeNs === made.stat.birthtimeNs) await this.posix.unlink(path);
     } catch {
       // its parent or its name is gone already
     }

@@ -99,7 +99,8 @@ export interface NativeFuseSession {
    * absent name the absence for `entrySeconds` + `entryNanoseconds`; READ replies of at least
    * `spliceMinimum` bytes go by splice (0 or absent: none), and with `spliceDrain` (tests) each is read back
    * from its pipe and sent by copy, the path of a splice that fell short; with `statx` (the mount serves
-   * STATX), the data path answers STATX where it answers GETATTR
+   * STATX), the data path answers STATX where it answers GETATTR; with `changesNames` (the storage is not
+   * read-only) it makes UNLINKs and CREATEs' files itself
    */
   start(
     bufferSize: number,
@@ -110,6 +111,7 @@ export interface NativeFuseSession {
     spliceMinimum?: number,
     spliceDrain?: boolean,
     statx?: boolean,
+    changesNames?: boolean,
   ): void;
   /**
    * from now until its RELEASE (reported to onRequests), the data path serves READ, WRITE, FSYNC, FLUSH,

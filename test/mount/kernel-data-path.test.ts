@@ -481,6 +481,49 @@ os.close(fd)
   });
 }
 
+// A file open for the data path has its attributes listed through that handle (flistxattr), not by its name:
+// one open and unlinked still has them listed natively.
+test('kernel transport (data path): GETXATTR of an open file with no name left is answered by listing through its handle', async (t) => {
+  const m = await withMount(t, 'io_uring', ['--transport', 'kernel']);
+  m.sh('mkdir d && echo x > d/seen');
+  const lists = () => statsOf(m.mnt).dataPath?.xattrLists ?? 0;
+  const learn = `
+import os
+try:
+    os.getxattr('d/seen', 'user.none')
+except OSError as e:
+    print(e.errno)
+`;
+  t.equal(m.sh(`python3 - <<'EOF'\n${learn}\nEOF`), '61\n', 'user.none: absent (JavaScript learns the name)');
+  const before = lists();
+  const held = `
+import os
+fd = os.open('d/held', os.O_RDWR | os.O_CREAT, 0o644)
+os.unlink('d/held')
+try:
+    os.getxattr('/proc/self/fd/%d' % fd, 'user.none')
+except OSError as e:
+    print(e.errno)
+os.close(fd)
+`;
+  t.equal(m.sh(`python3 - <<'EOF'\n${held}\nEOF`), '61\n', 'the unlinked open file: ENODATA');
+  t.equal(lists() - before, 1, 'the data path listed its attributes (through the handle: it has no name)');
+});
+
+// A read-only storage is never written by the data path, even through a mount remounted read-write (the
+// kernel then sends UNLINK and CREATE): they go to JavaScript, whose storage refuses them (EROFS).
+test('kernel transport (data path): a read-only mount remounted read-write still changes nothing', async (t) => {
+  const m = await withMount(t, 'io_uring', ['--transport', 'kernel', '--read-only']);
+  const backing = m.backing;
+  fs.mkdirSync(path.join(backing, 'd'));
+  fs.writeFileSync(path.join(backing, 'd', 'f'), 'kept\n');
+  m.sh('ls d > /dev/null && cat d/f > /dev/null');
+  execFileSync('mount', ['-i', '-o', 'remount,rw', m.mnt]);
+  t.match(m.shFails('rm d/f'), /Read-only file system/, 'rm: EROFS');
+  t.match(m.shFails('echo new > d/g'), /Read-only file system/, 'a new file: EROFS');
+  t.deepEqual(fs.readdirSync(path.join(backing, 'd')), ['f'], 'the backing directory as it was');
+});
+
 // A CREATE in an attached directory without a default ACL has its file made by the data path (openat and
 // statx on its thread), JavaScript answering with that file (native/src/fuse/data-path.cc ServeCreate): the
 // caller's umask applied, the file the caller's (chowned by JavaScript), written and read through the
@@ -549,11 +592,12 @@ except FileExistsError:
 }
 
 // open(2) with O_CREAT of a name made beside the mount while the kernel keeps its absence (a LOOKUP said
-// ENOENT within the entry timeout): the kernel sends CREATE, and the file there is opened as open(2) opens
-// an existing file (O_TRUNC and O_APPEND honoured); with O_EXCL it is EEXIST.
+// ENOENT within the entry timeout): the kernel sends CREATE, which finds the name taken and answers ESTALE;
+// the kernel then looks the name up again and opens the file there, with its permission checks (O_TRUNC and
+// O_APPEND honoured); with O_EXCL it is EEXIST.
 test('kernel transport: O_CREAT of a name made beside the mount since the kernel learned it absent opens the file there', async (t) => {
-  const m = await withMount(t, 'io_uring', ['--transport', 'kernel', '--entry-timeout', '30']);
-  m.sh('mkdir e');
+  const m = await withMount(t, 'io_uring', ['--transport', 'kernel', '--entry-timeout', '30', '--allow-other']);
+  m.sh('mkdir -m 1777 e');
   const beside = (name: string) => fs.writeFileSync(path.join(m.backing, 'e', name), 'beside\n');
   const absent = (name: string) => m.shFails(`cat e/${name}`);
   absent('x');
@@ -573,6 +617,15 @@ except FileExistsError:
 `;
   t.equal(m.sh(`python3 - <<'EOF'\n${excl}\nEOF`), 'EEXIST\n', 'O_CREAT|O_EXCL: EEXIST');
   t.equal(m.sh('cat e/z'), 'beside\n', 'and the file untouched');
+  // another user: the open's permission checks stand (root's 0600 file is not theirs to write)
+  m.shFails('cat e/private', { user: 'nobody' });
+  beside('private');
+  fs.chmodSync(path.join(m.backing, 'e', 'private'), 0o600);
+  t.match(m.shFails('echo theirs > e/private', { user: 'nobody' }), /Permission denied/, "another user's O_CREAT of root's 0600 file: EACCES");
+  t.equal(fs.readFileSync(path.join(m.backing, 'e', 'private'), 'utf8'), 'beside\n', 'the file untouched');
+  m.shFails('cat e/dir', { user: 'nobody' });
+  fs.mkdirSync(path.join(m.backing, 'e', 'dir'));
+  t.match(m.shFails('echo x > e/dir'), /Is a directory/, 'a directory made there: EISDIR');
   t.equal(m.sh('[ $(stat -c %i e/x) = $(stat -c %i ../data/e/x) ] && echo same'), 'same\n', 'the name is the backing file');
 });
 

@@ -842,7 +842,8 @@ bool DataPath::ServeLookup(const Request& request) {
 bool DataPath::ServeUnlink(const Request& request) {
   const uint64_t start_ns = MonotonicNs();
   const char* name = EntryName(request);
-  if (name == nullptr || std::strcmp(name, ".") == 0 || std::strcmp(name, "..") == 0) return false;
+  if (!timeouts_.changes_names || name == nullptr || std::strcmp(name, ".") == 0 || std::strcmp(name, "..") == 0)
+    return false;
   const uint64_t parent = request.header.nodeid;
   std::shared_ptr<AttachedDirectory> directory = nodes_.Directory(parent);
   if (!directory || directory->LeavesToJavaScript(name)) return false;
@@ -909,7 +910,7 @@ mode_t ProcessUmask() {
 // file, the node, the owner, the reply). A failed openat changed nothing: the request goes to JavaScript as it came,
 // which answers with the storage's error.
 bool DataPath::ServeCreate(const Request& request) {
-  if (request.arg_length < sizeof(CreateIn)) return false;
+  if (!timeouts_.changes_names || request.arg_length < sizeof(CreateIn)) return false;
   CreateIn in;
   std::memcpy(&in, request.arg, sizeof in);
   // the name: after the fixed part on /dev/fuse; the payload over io_uring
@@ -941,13 +942,15 @@ bool DataPath::ServeCreate(const Request& request) {
   if (fd < 0) return false;
   made.marker = kCreatedHere;
   made.fd = static_cast<uint64_t>(fd);
-  // undone when JavaScript will not hear of it: a failed statx (the request goes to it as it came), or no
-  // memory for the copy (the request answered ENOMEM)
+  // undone when JavaScript will not hear of it: a failed statx or another mode (the request goes to it as it
+  // came), or no memory for the copy (the request answered ENOMEM)
+  // a mode other than asked (the process's umask changed since it was read) is JavaScript's to make right
   const bool stated = statx(fd, "", AT_EMPTY_PATH, kLookupStatxMask, &made.stx) == 0;
-  if (!stated || !transport_.ForwardCopy(request, &made, sizeof made)) {
+  const bool as_asked = stated && (made.stx.stx_mode & 07777) == permission;
+  if (!as_asked || !transport_.ForwardCopy(request, &made, sizeof made)) {
     close(fd);
     unlinkat(directory->fd, name, 0);
-    return stated;
+    return as_asked;
   }
   counters_.creates.fetch_add(1, std::memory_order_relaxed);
   return true;
@@ -981,14 +984,31 @@ bool DataPath::ServeGetxattr(const Request& request) {
 // could not be reached as the node's (JavaScript answers).
 bool DataPath::ListsNoXattrs(uint64_t nodeid) {
   uint64_t forgets = 0;
-  const int fd = nodes_.OpenNodeFile(nodeid, false, &forgets);
-  if (fd < 0) return false;
-  char path[32];
-  std::snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
   char names[256];
-  ssize_t length = listxattr(path, names, sizeof names);
-  if (length < 0 && errno == ERANGE) length = sizeof names;  // more than fit here: some
-  close(fd);
+  ssize_t length = -1;
+  // through a handle of the node attached for the data path when there is one (a file just made and written
+  // asks for security.capability at its first write): its descriptor is the node's file where the storage's
+  // attributes are its own; else by the name
+  if (std::shared_ptr<OpenFile> file = files_.UseOfNode(nodeid)) {
+    uint64_t root_device = 0;
+    forgets = nodes_.XattrForgets(&root_device);
+    struct statx stx;
+    if (!file->attributes_by_storage && statx(file->fd, "", AT_EMPTY_PATH, STATX_TYPE, &stx) == 0 &&
+        NodeTable::DeviceOf(stx) == root_device) {
+      length = flistxattr(file->fd, names, sizeof names);
+      if (length < 0 && errno == ERANGE) length = sizeof names;  // more than fit here: some
+    }
+    files_.Done(*file);
+    if (length < 0) return false;
+  } else {
+    const int fd = nodes_.OpenNodeFile(nodeid, false, &forgets);
+    if (fd < 0) return false;
+    char path[32];
+    std::snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    length = listxattr(path, names, sizeof names);
+    if (length < 0 && errno == ERANGE) length = sizeof names;  // more than fit here: some
+    close(fd);
+  }
   if (length < 0) return false;
   if (length > 0) {
     nodes_.HasXattrs(nodeid);

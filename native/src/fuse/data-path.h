@@ -140,13 +140,15 @@ class DataPath {
   // How long the kernel may keep what the data path answers: attributes, and a name's entry (or absence);
   // and whether the mount answers STATX (not on s3://: JavaScript leaves it ENOSYS there), which the data
   // path then answers where it answers GETATTR by node (an attached directory, a removed node), with the
-  // birth time.
+  // birth time. And whether it may change the storage's names itself (UNLINK, a CREATE's file): not where the
+  // storage is read-only (a read-only mount remounted read-write must still not write it).
   struct Timeouts {
     uint64_t attr_seconds = 1;
     uint32_t attr_nanoseconds = 0;
     uint64_t entry_seconds = 1;
     uint32_t entry_nanoseconds = 0;
     bool statx = false;
+    bool changes_names = false;
   };
 
   DataPath(io_uring* ring, FileTable& files, NodeTable& nodes, Transport& transport, DataPathCounters& counters,

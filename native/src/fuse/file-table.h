@@ -55,7 +55,25 @@ class FileTable {
     file->nodeid = nodeid;
     file->size = size;
     std::lock_guard<std::mutex> lock(mutex_);
+    latest_[nodeid] = file;
     files_[fh] = std::move(file);
+  }
+
+  // The attached file of node `nodeid` attached last and not released yet, counted as in use until Done();
+  // null when there is none (another attached handle of the node may be there all the same).
+  std::shared_ptr<OpenFile> UseOfNode(uint64_t nodeid) {
+    std::shared_ptr<OpenFile> file;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto it = latest_.find(nodeid);
+      if (it == latest_.end()) return nullptr;
+      file = it->second.lock();
+    }
+    if (!file) return nullptr;
+    std::lock_guard<std::mutex> lock(file->mutex);
+    if (file->released) return nullptr;
+    file->inflight++;
+    return file;
   }
 
   // The attached file `fh` of node `nodeid`, counted as in use until Done(); null when not attached.
@@ -92,6 +110,8 @@ class FileTable {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       files_.erase(file.fh);
+      auto latest = latest_.find(file.nodeid);
+      if (latest != latest_.end() && latest->second.lock().get() == &file) latest_.erase(latest);
     }
     {
       std::lock_guard<std::mutex> lock(file.mutex);
@@ -104,6 +124,7 @@ class FileTable {
   Released released_;
   std::mutex mutex_;
   std::unordered_map<uint64_t, std::shared_ptr<OpenFile>> files_;
+  std::unordered_map<uint64_t, std::weak_ptr<OpenFile>> latest_;  // by node: the file attached last (UseOfNode)
 };
 
 }  // namespace persistfs::fuse

@@ -419,6 +419,13 @@ class NodeTable {
     return false;
   }
 
+  // The count of ForgetXattrs so far (see NoXattrsSince) and the root's device, under one lock.
+  uint64_t XattrForgets(uint64_t* root_device) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    *root_device = root_device_;
+    return xattr_forgets_;
+  }
+
   static uint64_t DeviceOf(const struct statx& stx) {
     return (static_cast<uint64_t>(stx.stx_dev_major) << 32) | stx.stx_dev_minor;
   }

@@ -210,11 +210,12 @@ Napi::Value FuseSession::MountWithFusermount(const Napi::CallbackInfo& info) {
 }
 
 // start(bufferSize, attrValidSeconds, attrValidNanoseconds, entryValidSeconds, entryValidNanoseconds,
-// spliceMinimum, spliceDrain, statx): starts the reader; bufferSize is max_write plus room for the headers; the
-// attribute timeout is what the data path's GETATTR replies carry, the entry timeout its replies to a LOOKUP
-// of an absent name; READ replies of at least spliceMinimum bytes go by splice (0 or absent: none), and with
+// spliceMinimum, spliceDrain, statx, changesNames): starts the reader; bufferSize is max_write plus room for the
+// headers; the attribute timeout is what the data path's GETATTR replies carry, the entry timeout its replies to a
+// LOOKUP of an absent name; READ replies of at least spliceMinimum bytes go by splice (0 or absent: none), and with
 // spliceDrain (tests) each is read back and sent by copy instead (data-path.h ReplySplice); with statx, the
-// data path answers STATX where it answers GETATTR (the mount serves STATX: data-path.h Timeouts).
+// data path answers STATX where it answers GETATTR (the mount serves STATX: data-path.h Timeouts); with
+// changesNames it makes UNLINKs and CREATEs' files itself (the storage is not read-only).
 Napi::Value FuseSession::Start(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (fd_ < 0) throw Napi::Error::New(env, "mount first");
@@ -222,9 +223,12 @@ Napi::Value FuseSession::Start(const Napi::CallbackInfo& info) {
   buffer_size_ = std::max<size_t>(static_cast<size_t>(I64(info, 0)), kMinReadBuffer);
   stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (stop_fd_ < 0) throw ErrnoError(env, "eventfd", errno);
-  timeouts_ = {static_cast<uint64_t>(I64(info, 1)), static_cast<uint32_t>(I64(info, 2)),
-               static_cast<uint64_t>(I64(info, 3)), static_cast<uint32_t>(I64(info, 4)),
-               info.Length() > 7 && info[7].ToBoolean().Value()};
+  timeouts_ = {static_cast<uint64_t>(I64(info, 1)),
+               static_cast<uint32_t>(I64(info, 2)),
+               static_cast<uint64_t>(I64(info, 3)),
+               static_cast<uint32_t>(I64(info, 4)),
+               info.Length() > 7 && info[7].ToBoolean().Value(),
+               info.Length() > 8 && info[8].ToBoolean().Value()};
   splice_.minimum = info.Length() > 5 ? static_cast<size_t>(std::max<int64_t>(I64(info, 5), 0)) : 0;
   splice_.drain = info.Length() > 6 && info[6].ToBoolean().Value();
   uv_loop_t* loop = nullptr;
