@@ -942,9 +942,9 @@ bool DataPath::ServeCreate(const Request& request) {
   if (fd < 0) return false;
   made.marker = kCreatedHere;
   made.fd = static_cast<uint64_t>(fd);
-  // undone when JavaScript will not hear of it: a failed statx or another mode (the request goes to it as it
-  // came), or no memory for the copy (the request answered ENOMEM)
-  // a mode other than asked (the process's umask changed since it was read) is JavaScript's to make right
+  // undone when JavaScript will not hear of it: a failed statx, or a mode other than asked (a default ACL, or
+  // the process's umask changed since it was read: the request goes to JavaScript as it came, which makes it
+  // right), or no memory for the copy (the request answered ENOMEM)
   const bool stated = statx(fd, "", AT_EMPTY_PATH, kLookupStatxMask, &made.stx) == 0;
   const bool as_asked = stated && (made.stx.stx_mode & 07777) == permission;
   if (!as_asked || !transport_.ForwardCopy(request, &made, sizeof made)) {
