@@ -1191,10 +1191,13 @@ export class KernelOps {
   private async create(request: Request): Promise<ReplyBody> {
     // the file the data path made already, when it did (native/src/fuse/data-path.cc ServeCreate): taken by the storage
     const made: MadeFile | undefined = request.created && { fd: request.created.fd, stat: decodeStatx(request.created.statx) };
+    let path: string | undefined;
     try {
       const body = reader(request);
       const { flags, mode, umask } = createIn(body);
-      const { parent, name, path } = this.child(request, body);
+      const child = this.child(request, body);
+      const { parent, name } = child;
+      path = child.path;
       let fh: number;
       try {
         // made: with the caller's umask applied there, the directory having no default ACL
@@ -1209,19 +1212,19 @@ export class KernelOps {
       }
       return await this.madeOpen(fh, parent, request, (stat) => this.nodes.lookedUp(parent, name, this.fileOf(stat)));
     } catch (error) {
-      if (made !== undefined && !made.taken) await this.dropMade(request, made);
+      if (made !== undefined && !made.taken) await this.dropMade(made, path);
       throw error;
     }
   }
 
   /**
    * A file the data path made for a CREATE that failed before the storage took it: its descriptor closed,
-   * its name removed if still that file (best effort; the CREATE's error is what the caller hears).
+   * its name `path` removed if still that file (best effort; the CREATE's error is what the caller hears).
    */
-  private async dropMade(request: Request, made: MadeFile): Promise<void> {
+  private async dropMade(made: MadeFile, path: string | undefined): Promise<void> {
     closeSync(made.fd);
+    if (path === undefined) return;
     try {
-      const { path } = this.child(request, reader(request).skip(16));
       const there = await this.posix.stat(path);
       if (there.ino === made.stat.ino && there.birthtimeNs === made.stat.birthtimeNs) await this.posix.unlink(path);
     } catch {

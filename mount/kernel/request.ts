@@ -185,12 +185,12 @@ export function openIn(request: Request): { flags: number; openFlags: number } {
 }
 
 /** fuse_create_in (CREATE, TMPFILE): flags u32, mode u32, umask u32, open_flags u32; `body` is left at the name. */
-export function createIn(body: BodyReader): { flags: number; mode: number; umask: number; openFlags: number } {
+export function createIn(body: BodyReader): { flags: number; mode: number; umask: number } {
   const flags = body.u32();
   const mode = body.u32();
   const umask = body.u32();
-  const openFlags = body.u32();
-  return { flags, mode, umask, openFlags };
+  body.skip(4);
+  return { flags, mode, umask };
 }
 
 /**

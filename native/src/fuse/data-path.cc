@@ -785,12 +785,14 @@ bool DataPath::ServeByNode(const Request& request) {
 // ENOENT, a name the directory leaves to JavaScript) goes to JavaScript as it came. The kernel holds the
 // directory locked against creates while it looks up, so the answer cannot race with a create through the mount.
 namespace {
-// The name a LOOKUP or UNLINK is about, NUL-terminated: the whole body on /dev/fuse; the payload over io_uring
-// (an empty fixed part). Null when malformed (JavaScript answers).
-const char* EntryName(const DataPath::Request& request) {
-  const bool in_arg = request.arg_length > 0;
-  const char* name = reinterpret_cast<const char*>(in_arg ? request.arg : request.data);
-  const size_t room = in_arg ? request.arg_length : request.data_length;
+// The NUL-terminated name that follows a request's fixed part of `fixed` bytes (LOOKUP and UNLINK: none;
+// GETXATTR: fuse_getxattr_in; CREATE: fuse_create_in): after that part on /dev/fuse, the payload over
+// io_uring. Null when malformed (JavaScript answers).
+const char* NameAfter(const DataPath::Request& request, size_t fixed) {
+  if (request.arg_length < fixed) return nullptr;
+  const bool in_arg = request.arg_length > fixed;
+  const char* name = reinterpret_cast<const char*>(in_arg ? request.arg + fixed : request.data);
+  const size_t room = in_arg ? request.arg_length - fixed : request.data_length;
   if (name == nullptr || room == 0 || std::memchr(name, 0, room) == nullptr || name[0] == 0) return nullptr;
   return name;
 }
@@ -798,7 +800,7 @@ const char* EntryName(const DataPath::Request& request) {
 
 bool DataPath::ServeLookup(const Request& request) {
   const uint64_t start_ns = MonotonicNs();
-  const char* name = EntryName(request);
+  const char* name = NameAfter(request, 0);
   if (name == nullptr) return false;
   std::shared_ptr<AttachedDirectory> directory = nodes_.Directory(request.header.nodeid);
   if (!directory || directory->LeavesToJavaScript(name)) return false;
@@ -841,7 +843,7 @@ bool DataPath::ServeLookup(const Request& request) {
 // goes to JavaScript, which answers with the storage's error.
 bool DataPath::ServeUnlink(const Request& request) {
   const uint64_t start_ns = MonotonicNs();
-  const char* name = EntryName(request);
+  const char* name = NameAfter(request, 0);
   if (!timeouts_.changes_names || name == nullptr || std::strcmp(name, ".") == 0 || std::strcmp(name, "..") == 0)
     return false;
   const uint64_t parent = request.header.nodeid;
@@ -910,15 +912,10 @@ mode_t ProcessUmask() {
 // file, the node, the owner, the reply). A failed openat changed nothing: the request goes to JavaScript as it came,
 // which answers with the storage's error.
 bool DataPath::ServeCreate(const Request& request) {
-  if (!timeouts_.changes_names || request.arg_length < sizeof(CreateIn)) return false;
+  const char* name = timeouts_.changes_names ? NameAfter(request, sizeof(CreateIn)) : nullptr;
+  if (name == nullptr || std::strcmp(name, ".") == 0 || std::strcmp(name, "..") == 0) return false;
   CreateIn in;
   std::memcpy(&in, request.arg, sizeof in);
-  // the name: after the fixed part on /dev/fuse; the payload over io_uring
-  const bool in_arg = request.arg_length > sizeof in;
-  const char* name = reinterpret_cast<const char*>(in_arg ? request.arg + sizeof in : request.data);
-  const size_t room = in_arg ? request.arg_length - sizeof in : request.data_length;
-  if (name == nullptr || room == 0 || std::memchr(name, 0, room) == nullptr || name[0] == 0) return false;
-  if (std::strcmp(name, ".") == 0 || std::strcmp(name, "..") == 0) return false;
   if (!S_ISREG(in.mode)) return false;
   std::shared_ptr<AttachedDirectory> directory = nodes_.Directory(request.header.nodeid);
   if (!directory || directory->LeavesToJavaScript(name)) return false;
@@ -960,15 +957,9 @@ bool DataPath::ServeCreate(const Request& request) {
 // (node-table.h, "Absent extended attributes"): ENODATA, without JavaScript. Every other goes to JavaScript.
 bool DataPath::ServeGetxattr(const Request& request) {
   const uint64_t start_ns = MonotonicNs();
-  if (request.arg_length < sizeof(GetxattrIn)) return false;
-  // the name, NUL-terminated: after the fixed part on /dev/fuse; the payload over io_uring
-  const bool in_arg = request.arg_length > sizeof(GetxattrIn);
-  const char* name = reinterpret_cast<const char*>(in_arg ? request.arg + sizeof(GetxattrIn) : request.data);
-  const size_t room = in_arg ? request.arg_length - sizeof(GetxattrIn) : request.data_length;
-  if (name == nullptr || room == 0) return false;
-  const void* end = std::memchr(name, 0, room);
-  if (end == nullptr || name[0] == 0) return false;
-  const std::string_view attribute(name, static_cast<const char*>(end) - name);
+  const char* name = NameAfter(request, sizeof(GetxattrIn));
+  if (name == nullptr) return false;
+  const std::string_view attribute(name);
   if (!nodes_.XattrAbsent(request.header.nodeid, attribute)) {
     if (!nodes_.MayList(request.header.nodeid, attribute) || !ListsNoXattrs(request.header.nodeid)) return false;
     counters_.xattr_lists.fetch_add(1, std::memory_order_relaxed);
