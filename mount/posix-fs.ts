@@ -102,6 +102,8 @@ export class PosixFs {
   /** forgetXattrs calls so far (see getxattr) */
   private xattrForgets = 0;
   private nextHandle = 1;
+  /** handles reserved for files native code makes (reserveHandle), until they are taken or released */
+  private readonly reserved = new Set<number>();
 
   constructor(
     private readonly storage: Storage,
@@ -124,11 +126,40 @@ export class PosixFs {
   }
 
   private register(file: File): number {
-    while (this.files.has(this.nextHandle) || this.nextHandle === 0) this.nextHandle = (this.nextHandle + 1) >>> 0;
-    const fh = this.nextHandle;
-    this.nextHandle = (this.nextHandle + 1) >>> 0;
+    const fh = this.freeHandle();
     this.files.set(fh, file);
     return fh;
+  }
+
+  private freeHandle(): number {
+    while (this.files.has(this.nextHandle) || this.reserved.has(this.nextHandle) || this.nextHandle === 0) this.nextHandle = (this.nextHandle + 1) >>> 0;
+    const fh = this.nextHandle;
+    this.nextHandle = (this.nextHandle + 1) >>> 0;
+    return fh;
+  }
+
+  /**
+   * A handle no file is given until `adopt` gives it one (the mount's data path answers a CREATE with it
+   * before JavaScript has the file); it stays reserved until then, or until released.
+   */
+  reserveHandle(): number {
+    const fh = this.freeHandle();
+    this.reserved.add(fh);
+    return fh;
+  }
+
+  /**
+   * The file native code made at `path` (`made`: as create() takes it) becomes reserved handle `fh`. On
+   * failure `fh` stays reserved (the kernel holds it open) until released.
+   */
+  adopt(path: string, made: MadeFile, fh: number): Promise<void> {
+    if (!this.reserved.has(fh)) return Promise.reject(new StorageError('EBADF', `EBADF: handle ${fh} was not reserved`));
+    this.forgetXattrs(path);
+    return this.atParent(path, async (dir, name) => {
+      const file = await dir.createFile(name, made.stat.mode & 0o7777, {}, made);
+      this.reserved.delete(fh);
+      this.files.set(fh, file);
+    });
   }
 
   /** The entry at `path` itself (a symlink is not followed). */
@@ -283,6 +314,7 @@ export class PosixFs {
   }
 
   async release(fh: number): Promise<void> {
+    if (this.reserved.delete(fh)) return; // never given a file (adopt failed)
     const open = this.handle(fh);
     this.files.delete(fh);
     await open.close();

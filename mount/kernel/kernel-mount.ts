@@ -139,6 +139,7 @@ export class KernelMount {
       named: options.nativeDataPath === false ? undefined : (parent, name, node, ino, born) => this.session.named(parent, name, node, ino, born),
       unnamed: (parent, name) => this.session.unnamed(parent, name),
       settle: (node, lookups, drop) => this.session.settle(node, lookups, drop),
+      giveCreateSlot: options.nativeDataPath === false ? undefined : (node, fh, sizeCell) => this.session.giveCreateSlot(node, fh, sizeCell),
       backingOpen: (fd) => this.session.backingOpen(fd),
       backingClose: (id) => this.session.backingClose(id),
     };
@@ -236,6 +237,16 @@ export class KernelMount {
       this.noReply(request, () => this.ops.unlinkedHere(request, told));
       return;
     }
+    if (request.answered) {
+      const told = request.answered;
+      if (this.options.debug)
+        this.logger.info(
+          { op: opName(request.opcode), unique: request.unique, node: request.nodeid, made: told.node, fh: told.fh },
+          'answered by the data path',
+        );
+      this.noReply(request, () => this.ops.answeredHere(request, told));
+      return;
+    }
     if (this.options.debug)
       this.logger.info(
         { op: opName(request.opcode), unique: request.unique, node: request.nodeid, uid: request.uid, pid: request.pid, length: raw.length },
@@ -270,8 +281,10 @@ export class KernelMount {
     this.inflight++;
     const start = performance.now();
     let promise: Promise<ReplyBody>;
+    // files of CREATEs the data path answered are being taken: the kernel may ask about them already
+    const taking = this.ops.takingCreated();
     try {
-      promise = operation(request);
+      promise = taking ? taking.then(() => operation(request)) : operation(request);
     } catch (error) {
       promise = Promise.reject(error);
     }

@@ -171,6 +171,27 @@ export class NodeTable {
     return node;
   }
 
+  /** A node id no node has or will be given, for a node the data path makes (created). */
+  reserveId(): number {
+    return this.nextId++;
+  }
+
+  /**
+   * A file the data path made as `name` in `parent` (O_CREAT|O_EXCL: the name was free there) and answered for
+   * with node id `id` (reserveId), which is `file`: a new node the kernel holds once. What the table had under
+   * the name went beside the mount.
+   */
+  created(parent: Node, name: string, file: FileId, id: number): Node {
+    const key = keyOf(parent, name);
+    if (this.byName.has(key)) this.unlinked(parent, name);
+    const node: Node = { id, ino: file.ino, born: file.born, links: [{ parent, name }], lookups: 1 };
+    this.nodes.set(id, node);
+    if (!this.identityByName) this.byIno.set(file.ino, node);
+    this.byName.set(key, node);
+    this.names?.named(parent, name, node);
+    return node;
+  }
+
   /**
    * A file made without a name (O_TMPFILE), which is `file`: a new node the kernel holds once, with no path
    * and not found by its inode number (as a node that lost its names) until a LINK names it (lookedUp).

@@ -17,6 +17,7 @@ import { decodeStatx } from '../../src/io/statx.js';
 import type { PosixFs } from '../posix-fs.js';
 import type { Logger } from '../../src/log.js';
 import { fileName, NodeTable, sameFile, type FileId, type KnownNames, type Node } from './node-table.js';
+import { CreateSlots, type CreateSlot } from './create-slots.js';
 import {
   COPY_FILE_RANGE_MAX_32,
   FATTR,
@@ -129,6 +130,8 @@ export interface NativePort {
   named?: (parent: number, name: string, node: number, ino: bigint, born: bigint) => void;
   unnamed?: (parent: number, name: string) => number;
   settle?: (node: number, lookups: number, drop: boolean) => number;
+  /** a slot for a CREATE the data path answers itself (create-slots.ts) */
+  giveCreateSlot?: (node: number, fh: number, sizeCell: Float64Array) => void;
   /** FUSE passthrough: a backing file id for descriptor fd, or -errno; and forgetting one */
   backingOpen(fd: number): number;
   backingClose(id: number): number;
@@ -224,6 +227,8 @@ const newDirectoryOf = (request: Request): number => reader(request).u64();
 
 /** Nodes the kernel forgot that are kept, with their names known to the data path (node-table.ts). */
 const KEEP_FORGOTTEN = 65_536;
+/** slots kept given to the data path for the CREATEs it answers (create-slots.ts) */
+const CREATE_SLOTS = 64;
 
 export class KernelOps {
   readonly nodes: NodeTable;
@@ -279,6 +284,8 @@ export class KernelOps {
   private readonly lostName = new WeakMap<Node, number>();
   /** by node id: what its page cache matches (see keepCache) */
   private readonly cached = new Map<number, Cached>();
+  /** node ids and handles the data path answers CREATEs with, when it does (agreed) */
+  private createSlots: CreateSlots | undefined;
 
   constructor(
     private readonly posix: PosixFs,
@@ -329,6 +336,18 @@ export class KernelOps {
     this.passthrough = (flags & InitFlag.PASSTHROUGH) !== 0n;
     this.setxattrExt = (flags & InitFlag.SETXATTR_EXT) !== 0n;
     this.dontMask = (flags & InitFlag.DONT_MASK) !== 0n;
+    // the data path answers a CREATE itself where it makes the file (an attached directory, a writable
+    // storage) and has a slot; not with passthrough, which JavaScript's OPEN gives files (opened)
+    const give = this.native?.giveCreateSlot;
+    if (give && this.native?.attachDirectory && !this.passthrough && !this.createSlots) {
+      this.createSlots = new CreateSlots(CREATE_SLOTS, () => ({ node: this.nodes.reserveId(), fh: this.posix.reserveHandle() }), give);
+      this.createSlots.fill();
+    }
+  }
+
+  /** Settles when the files of the CREATEs the data path answered are taken; undefined when none is being taken. */
+  takingCreated(): Promise<void> | undefined {
+    return this.createSlots?.taking();
   }
 
   /** The operations by opcode; an opcode without one is answered ENOSYS. */
@@ -1233,6 +1252,47 @@ export class KernelOps {
   }
 
   /**
+   * A CREATE the data path made and answered (native/src/fuse/data-path.cc AnswerCreate) with the slot of
+   * node `told.node` and handle `told.fh`: it attached the file (a duplicate of `told.fd`, its own), named it,
+   * and holds the node for the handle. Here, before anything else is handled, the table learns the node and
+   * the handle; then the storage takes the file (`told.fd`), while every request waits (takingCreated).
+   */
+  answeredHere(request: Request, told: { fd: number; node: number; fh: number; statx: Buffer }): void {
+    const used = this.createSlots?.use(told.fh, (slot) => this.takeAnswered(request, told, slot));
+    if (!used) {
+      closeSync(told.fd);
+      throw new Error(`a CREATE answered with handle ${told.fh}, which no slot had`);
+    }
+    this.createSlots?.fill();
+  }
+
+  /** answeredHere's work: the table's part at once, the storage's after. */
+  private async takeAnswered(request: Request, told: { fd: number; node: number; fh: number; statx: Buffer }, slot: CreateSlot): Promise<void> {
+    const made: MadeFile = { fd: told.fd, stat: decodeStatx(told.statx), sizeCell: slot.sizeCell };
+    try {
+      const body = reader(request);
+      createIn(body);
+      const parent = this.node(request.nodeid);
+      const name = decodeName(body.name());
+      const node = this.nodes.created(parent, name, this.fileOf(made.stat), told.node);
+      const handles = this.openFiles.get(node.id) ?? new Set<number>();
+      this.openFiles.set(node.id, handles.add(told.fh));
+      this.cached.set(node.id, cachedAs(made.stat, true));
+      // by the directory's path once no rename along it is under way (as the CREATE JavaScript answers)
+      await this.atPath(parent, (directory) => this.posix.adopt(joinPath(directory, name), made, told.fh));
+      // a file the storage had open already keeps its own size cell: the data path is pointed at it
+      const access = this.posix.nativeAccess(told.fh);
+      if (access && access.sizeCell !== slot.sizeCell) {
+        this.native?.attach?.(told.fh, node.id, access);
+        if (slot.sizeCell[0]! > access.sizeCell[0]!) access.sizeCell[0] = slot.sizeCell[0]!;
+      }
+    } catch (error) {
+      if (!made.taken) closeSync(made.fd);
+      this.logger?.error({ err: error, fh: told.fh }, 'the storage could not take a file the data path made: its handle is answered EBADF until released');
+    }
+  }
+
+  /**
    * TMPFILE (open(2) with O_TMPFILE): CREATE's body, whose name the kernel made up ("/"). A file with no name
    * in the directory node's file system, open; its node has no path (as an unlinked open file's) until a
    * LINK names it through the handle (link). Served where the storage makes such files (local).
@@ -1311,6 +1371,9 @@ export class KernelOps {
    * page cache has them (keepCache).
    */
   async released(fh: number, node: number, byDataPath = false): Promise<void> {
+    // a file the data path made, released before the storage took it
+    const taking = this.createSlots?.takenBy(fh);
+    if (taking) await taking;
     const handles = this.openFiles.get(node);
     if (handles?.delete(fh) && !byDataPath) this.native?.hold?.(node, -1);
     const last = handles?.size === 0;

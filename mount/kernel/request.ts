@@ -36,12 +36,21 @@ export interface Request {
    * after the request's own bytes: the u64 CREATED_HERE, the descriptor (u64), the statx.
    */
   created?: { fd: number; statx: Buffer };
+  /**
+   * A CREATE the data path made and answered (native/src/fuse/data-path.cc AnswerCreate) with a slot
+   * JavaScript reserved (giveCreateSlot): the descriptor of the file, now JavaScript's, the slot's node id and
+   * handle, and the file's struct statx; JavaScript takes the file (no reply). Comes after the request's own
+   * bytes: the u64 ANSWERED_HERE, the descriptor, the node, the handle (u64s), the statx.
+   */
+  answered?: { fd: number; node: number; fh: number; statx: Buffer };
 }
 
 /** The marker of an UNLINK the data path made ("unlinked" in ASCII, as a little-endian u64: data-path.h kUnlinkedHere). */
 const UNLINKED_HERE = 0x64656b6e696c6e75n;
 /** The marker of a CREATE whose file the data path made ("created": data-path.h kCreatedHere). */
 const CREATED_HERE = 0x0064657461657263n;
+/** The marker of a CREATE the data path made and answered ("answered": data-path.h kAnsweredHere). */
+const ANSWERED_HERE = 0x6465726577736e61n;
 
 /** A u64 that the kernel keeps small (node ids, uniques, file handles we made): as a number. */
 function u64(buffer: Buffer, at: number): number {
@@ -56,7 +65,9 @@ export function decodeRequest(raw: Buffer): Request {
   const statx = opcode === Opcode.LOOKUP && raw.length === len + STATX_SIZE + 8;
   const unlinkedHere = opcode === Opcode.UNLINK && raw.length === len + 32 && raw.readBigUInt64LE(len) === UNLINKED_HERE;
   const created = opcode === Opcode.CREATE && raw.length === len + 16 + STATX_SIZE && raw.readBigUInt64LE(len) === CREATED_HERE;
-  if (len !== raw.length && !statx && !unlinkedHere && !created) throw new ProtocolError(`a request says it has ${len} bytes, ${raw.length} arrived`);
+  const answered = opcode === Opcode.CREATE && raw.length === len + 32 + STATX_SIZE && raw.readBigUInt64LE(len) === ANSWERED_HERE;
+  if (len !== raw.length && !statx && !unlinkedHere && !created && !answered)
+    throw new ProtocolError(`a request says it has ${len} bytes, ${raw.length} arrived`);
   const extensions = raw.readUInt16LE(36) * 8;
   if (Size.IN_HEADER + extensions > len) throw new ProtocolError('request extensions longer than the request');
   return {
@@ -70,6 +81,9 @@ export function decodeRequest(raw: Buffer): Request {
     ...(statx ? { statx: raw.subarray(len, len + STATX_SIZE), removals: u64(raw, len + STATX_SIZE) } : {}),
     ...(unlinkedHere ? { unlinkedHere: { node: u64(raw, len + 8), ino: raw.readBigUInt64LE(len + 16), born: raw.readBigUInt64LE(len + 24) } } : {}),
     ...(created ? { created: { fd: u64(raw, len + 8), statx: raw.subarray(len + 16, len + 16 + STATX_SIZE) } } : {}),
+    ...(answered
+      ? { answered: { fd: u64(raw, len + 8), node: u64(raw, len + 16), fh: u64(raw, len + 24), statx: raw.subarray(len + 32, len + 32 + STATX_SIZE) } }
+      : {}),
   };
 }
 

@@ -190,6 +190,8 @@ export interface MadeFile {
   fd: number;
   stat: Stat;
   taken?: boolean;
+  /** where native code keeps the file's size already (it writes the file): the storage's size cell for it */
+  sizeCell?: Float64Array;
 }
 
 export interface DirNode extends AttributeNode {

@@ -172,6 +172,12 @@ export interface NativeFuseSession {
   /** JavaScript's count `lookups` of the node plus the lookups answered natively (taken); with `drop`, a total of 0 also removes its names */
   settle(nodeid: number, lookups: number, drop: boolean): number;
   /**
+   * a node id and a handle JavaScript gives nothing else, and a size cell (a Float64Array of one element, 0),
+   * for a CREATE the data path answers itself (native/src/fuse/file-table.h): the request then comes with
+   * the file's descriptor, the slot and the statx after it ("answered"), before the reply
+   */
+  giveCreateSlot(nodeid: number, fh: number, sizeCell: Float64Array): void;
+  /**
    * FUSE over io_uring: one queue per possible CPU with `depth` entries of `payloadSize` bytes, threads and
    * rings ready; before answering INIT with FUSE_OVER_IO_URING. Returns the number of queues; throws with errno.
    */

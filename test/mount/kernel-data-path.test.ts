@@ -538,11 +538,15 @@ for (const [how, args, uring] of [
       return;
     }
     const m = await withMount(t, 'io_uring', ['--transport', 'kernel', '--allow-other', ...args]);
-    const creates = () => statsOf(m.mnt).dataPath?.creates ?? 0;
+    // made here: answered here (with a slot JavaScript gave) or by JavaScript
+    const answered = () => statsOf(m.mnt).dataPath?.answeredCreates ?? 0;
+    const creates = () => (statsOf(m.mnt).dataPath?.creates ?? 0) + answered();
     m.sh('mkdir -m 1777 d && ls d');
     const start = creates();
+    const answeredStart = answered();
     m.sh('umask 022 && for i in $(seq 1 20); do echo $i > d/c$i; done');
     t.equal(creates() - start, 20, 'the data path made the 20 files');
+    t.equal(answered() - answeredStart, 20, 'and answered their CREATEs');
     t.equal(m.sh('cat d/c7 d/c20; stat -c %a d/c1'), '7\n20\n644\n', 'their content, and the umask applied (0666 & ~022)');
     t.equal(
       m.sh('for i in $(seq 1 20); do [ $(stat -c %i d/c$i) = $(stat -c %i ../data/d/c$i) ] && echo same; done | wc -l'),
@@ -571,7 +575,8 @@ except FileExistsError:
 
     m.sh('umask 022 && echo mine > d/nobody-file', { user: 'nobody' });
     t.equal(m.sh('stat -c "%U %a" d/nobody-file ../data/d/nobody-file; cat d/nobody-file'), 'nobody 644\nnobody 644\nmine\n', "another user's file is theirs");
-    t.equal(creates() - start, 22, 'made by the data path, chowned by JavaScript');
+    t.equal(creates() - start, 22, 'made by the data path, chowned for the caller');
+    t.equal(answered() - answeredStart, 22, 'answered there too');
     m.sh('mkdir -m 2777 g && chgrp daemon g');
     m.sh('umask 022 && echo x > g/f', { user: 'nobody' });
     t.equal(m.sh('stat -c "%U %G" g/f'), 'nobody daemon\n', "in a set-group-ID directory, the directory's group");
@@ -588,6 +593,72 @@ except FileExistsError:
     m.sh('umask 0 && echo wide > d/wide');
     t.equal(m.sh('stat -c %a d/wide ../data/d/wide'), '666\n666\n', "a mode the mount's own umask (022) would cut: exact");
     t.equal(creates(), before, 'left to JavaScript');
+  });
+}
+
+// A CREATE the data path answers itself (data-path.cc AnswerCreate, mount/kernel/create-slots.ts): the kernel
+// has the file open before JavaScript has taken it for the storage. Requests JavaScript serves on the new
+// handle right after (a truncate through it, a rename, an unlink) wait for that, and the file's size as the
+// storage knows it is the one the data path's writes left (a truncate and a write past the end after it);
+// the storage's descriptors and the data path's own are all closed after the last close.
+for (const [how, args, uring] of [
+  ['data path, writeback cache', ['--fuse-uring', 'off', '--writeback-cache'], false],
+  ['data path, io_uring queues', ['--fuse-uring', 'on', '--no-writeback-cache'], true],
+] as Array<[string, string[], boolean]>) {
+  test(`kernel transport (${how}): a CREATE answered by the data path is taken by the storage before anything else`, async (t) => {
+    if (uring && !switchUring(t, true)) {
+      t.skip('this kernel has no FUSE over io_uring');
+      return;
+    }
+    const m = await withMount(t, 'io_uring', ['--transport', 'kernel', ...args]);
+    const answered = () => statsOf(m.mnt).dataPath?.answeredCreates ?? 0;
+    m.sh('mkdir d && ls d');
+    const start = answered();
+    const script = `
+import os
+for i in range(40):
+    fd = os.open('d/t%d' % i, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+    os.write(fd, b'a' * 5000)
+    os.ftruncate(fd, 3000)
+    os.pwrite(fd, b'tail', 6000)
+    size = os.fstat(fd).st_size
+    os.close(fd)
+    if size != 6004: print('t%d: %d bytes' % (i, size))
+print('done')
+`;
+    t.equal(m.sh(`python3 - <<'EOF'\n${script}\nEOF`), 'done\n', 'written, truncated through the new handle, written past the end: 6,004 bytes each');
+    const expected = Buffer.concat([Buffer.alloc(3000, 'a'), Buffer.alloc(3000), Buffer.from('tail')]);
+    const wrong = Array.from({ length: 40 }, (_, i) => `t${i}`).filter((name) => !fs.readFileSync(path.join(m.backing, 'd', name)).equals(expected));
+    t.deepEqual(wrong, [], 'each backing file holds the write, the truncate and the write past the end');
+    t.ok(answered() - start >= 30, `the data path answered ${answered() - start} of the 40 CREATEs`);
+
+    m.sh('for i in $(seq 1 30); do echo $i > d/r$i && mv d/r$i d/s$i && ln d/s$i d/l$i && rm d/s$i; done');
+    t.deepEqual(
+      fs
+        .readdirSync(path.join(m.backing, 'd'))
+        .filter((name) => /^[rsl]\d+$/.test(name))
+        .sort(),
+      Array.from({ length: 30 }, (_, i) => `l${i + 1}`).sort(),
+      'created, renamed, linked and unlinked at once: the links are left',
+    );
+    t.equal(m.sh('cat d/l17'), '17\n', 'with their content');
+
+    m.sh('for i in $(seq 1 100); do : > d/e$i; done');
+    t.equal(m.sh('ls d | grep -c "^e"'), '100\n', '100 empty files');
+    const openInD = () =>
+      fs.readdirSync(`/proc/${m.child.pid}/fd`).filter((fd) => {
+        try {
+          return fs.readlinkSync(`/proc/${m.child.pid}/fd/${fd}`).startsWith(`${path.join(m.backing, 'd')}/`);
+        } catch {
+          return false;
+        }
+      }).length;
+    let open = openInD();
+    for (let i = 0; i < 100 && open > 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      open = openInD();
+    }
+    t.equal(open, 0, 'no descriptor of a file in d is left open in the mount process after the closes');
   });
 }
 

@@ -7,6 +7,7 @@ import test from 'tape';
 
 import { InitError, negotiate } from '../../mount/kernel/init.js';
 import { NodeTable, type FileId, type Node } from '../../mount/kernel/node-table.js';
+import { CreateSlots } from '../../mount/kernel/create-slots.js';
 import { KernelOps, type NativePort } from '../../mount/kernel/operations.js';
 import type { PosixFs } from '../../mount/posix-fs.js';
 import { FATTR, InitFlag, Opcode, Size } from '../../mount/kernel/protocol.js';
@@ -120,6 +121,73 @@ test('NodeTable: a file with the inode number of a known node but another birth 
   t.ok(again.id !== f.id && again.id !== g.id, 'under the old name, born later still: another new node');
   t.equal(nodes.path(f), 'f2', 'which took the name from the old node');
   t.equal(nodes.lookedUp(nodes.root, 'h', fid(40n)), again, 'a birth time unknown: the inode number alone decides');
+  t.end();
+});
+
+test('NodeTable: a file the data path made and answered for takes the reserved node id, over a stale node of its name', (t) => {
+  const nodes = new NodeTable();
+  const old = nodes.lookedUp(nodes.root, 'f', fid(40n, 1000n));
+  const id = nodes.reserveId();
+  t.equal(nodes.lookedUp(nodes.root, 'other', fid(41n)).id, id + 1, 'a reserved id is given to nothing else');
+  const made = nodes.created(nodes.root, 'f', fid(42n, 2000n), id);
+  t.equal(made.id, id, 'the reserved id');
+  t.equal(made.lookups, 1, 'which the kernel holds once');
+  t.equal(nodes.at(nodes.root, 'f'), made, 'under its name');
+  t.equal(nodes.path(old), undefined, 'the node the name had before lost it');
+  t.equal(nodes.lookedUp(nodes.root, 'g', fid(42n, 2000n)), made, 'a second name of the file: its node');
+  t.end();
+});
+
+test('CreateSlots: slots given ahead; requests wait while a file is taken; a release waits for its own file', async (t) => {
+  let next = 100;
+  const given: Array<[number, number, Float64Array]> = [];
+  const slots = new CreateSlots(
+    3,
+    () => ({ node: next, fh: next++ + 1000 }),
+    (node, fh, cell) => given.push([node, fh, cell]),
+  );
+  slots.fill();
+  t.deepEqual(
+    given.map(([node, fh]) => [node, fh]),
+    [
+      [100, 1100],
+      [101, 1101],
+      [102, 1102],
+    ],
+    'three slots given, each a node id and a handle',
+  );
+  t.equal(slots.taking(), undefined, 'nothing to wait for');
+  const release = slots.takenBy(1101);
+  t.ok(release, 'a release of a slot whose CREATE was not reported yet waits');
+  let finish = () => {};
+  const used = slots.use(1100, () => new Promise<void>((resolve) => (finish = resolve)));
+  t.equal(used?.node, 100, 'the reported slot');
+  t.equal(
+    slots.use(1100, () => Promise.resolve()),
+    undefined,
+    'a slot is used once',
+  );
+  t.equal(
+    slots.use(7, () => Promise.resolve()),
+    undefined,
+    'a handle no slot had: nothing',
+  );
+  const waiting = slots.taking();
+  t.ok(waiting, 'requests wait while its file is taken');
+  let settled = false;
+  void waiting!.then(() => (settled = true));
+  slots.fill();
+  t.equal(given.length, 4, 'one slot given for the one used');
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  t.notOk(settled, 'not before the file is taken');
+  finish();
+  await waiting;
+  t.equal(slots.taking(), undefined, 'then nothing to wait for');
+  let released = false;
+  void release!.then(() => (released = true));
+  slots.use(1101, () => Promise.reject(new Error('could not take it')));
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  t.ok(released, 'the release waited for its file, taken or not');
   t.end();
 });
 

@@ -54,6 +54,9 @@ constexpr uint64_t kUnlinkBlocks = 16 * 1024 * 1024 / 512;
 // What the statx of a LOOKUP asks for: what JavaScript's io_uring statx asks (src/io/statx.ts STATX_MASK:
 // the basic stats, the birth time, the O_DIRECT alignments).
 constexpr unsigned kLookupStatxMask = STATX_BASIC_STATS | STATX_BTIME | 0x2000;
+// A CREATE the data path answers wakes JavaScript when fewer slots than this are left (AnswerCreate): it gives
+// new ones then (mount/kernel/create-slots.ts keeps 64 given).
+constexpr size_t kSlotsLow = 32;
 // The largest file size the storage addresses exactly (its File's checkExtent): past it is EFBIG.
 constexpr uint64_t kLargestEnd = (uint64_t{1} << 53) - 1;
 // ReplySplice: pipes per reader (a pipe is busy from its READ's start to its reply; when all are, READs are
@@ -145,6 +148,8 @@ unsigned StatKindOf(uint32_t opcode) {
       return kStatGetxattr;
     case kUnlink:
       return kStatUnlink;
+    case kCreate:
+      return kStatCreate;
     default:
       return kStatRelease;
   }
@@ -912,6 +917,7 @@ mode_t ProcessUmask() {
 // file, the node, the owner, the reply). A failed openat changed nothing: the request goes to JavaScript as it came,
 // which answers with the storage's error.
 bool DataPath::ServeCreate(const Request& request) {
+  const uint64_t start_ns = MonotonicNs();
   const char* name = timeouts_.changes_names ? NameAfter(request, sizeof(CreateIn)) : nullptr;
   if (name == nullptr || std::strcmp(name, ".") == 0 || std::strcmp(name, "..") == 0) return false;
   CreateIn in;
@@ -944,12 +950,78 @@ bool DataPath::ServeCreate(const Request& request) {
   // right), or no memory for the copy (the request answered ENOMEM)
   const bool stated = statx(fd, "", AT_EMPTY_PATH, kLookupStatxMask, &made.stx) == 0;
   const bool as_asked = stated && (made.stx.stx_mode & 07777) == permission;
+  // answered here with a slot JavaScript reserved; a set-user-ID or set-group-ID file goes to JavaScript (a
+  // chown for the caller clears those bits)
+  // (JavaScript learns names that are UTF-8 only; an ASCII one is, cheaply checked)
+  CreateSlot slot;
+  size_t left = 0;
+  const bool ascii = std::all_of(name, name + std::strlen(name), [](char c) { return (c & 0x80) == 0; });
+  if (as_asked && (permission & 06000) == 0 && ascii && files_.TakeSlot(&slot, &left)) {
+    if (AnswerCreate(request, *directory, name, fd, &made.stx, slot, left, start_ns)) return true;
+    files_.GiveBack(slot);
+  }
   if (!as_asked || !transport_.ForwardCopy(request, &made, sizeof made)) {
     close(fd);
     unlinkat(directory->fd, name, 0);
     return as_asked;
   }
   counters_.creates.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+// The CREATE answered here: the file given to the caller when the mount runs as root (as JavaScript's
+// ownedByCaller: its uid, its gid unless the directory is set-group-ID), a duplicate of its descriptor
+// attached as handle slot.fh of node slot.nodeid (the size cell JavaScript gave with them), the name known
+// and the node held as an OPEN's handle holds it, JavaScript told (before the reply, as an UNLINK made here:
+// whatever the kernel asks about the file after the reply finds it learned), then the entry and the open
+// handle sent. JavaScript takes `fd` for the storage as it takes a file made for it (operations.ts).
+bool DataPath::AnswerCreate(const Request& request, const AttachedDirectory& directory, const char* name, int fd,
+                            struct statx* stx, const CreateSlot& slot, size_t slots_left, uint64_t start_ns) {
+  const int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (own < 0) return false;
+  const uint32_t uid = request.header.uid;
+  const uint32_t gid = request.header.gid;
+  if (geteuid() == 0 && (uid != 0 || gid != 0)) {
+    struct statx parent;
+    bool given = statx(directory.fd, "", AT_EMPTY_PATH, STATX_MODE, &parent) == 0 &&
+                 fchown(fd, uid, (parent.stx_mode & S_ISGID) != 0 ? static_cast<gid_t>(-1) : gid) == 0 &&
+                 statx(fd, "", AT_EMPTY_PATH, kLookupStatxMask, stx) == 0;
+    if (!given) {
+      close(own);
+      return false;
+    }
+  }
+  struct {
+    uint64_t marker;
+    uint64_t fd;
+    uint64_t nodeid;
+    uint64_t fh;
+    struct statx stx;
+  } told{kAnsweredHere, static_cast<uint64_t>(fd), slot.nodeid, slot.fh, *stx};
+  static_assert(sizeof told == 32 + sizeof(struct statx), "a marker, a descriptor, a node, a handle, a statx");
+  size_t length = 0;
+  uint8_t* copy = Copy(request, &told, sizeof told, &length);
+  if (copy == nullptr) {
+    close(own);
+    return false;
+  }
+  nodes_.Hold(slot.nodeid, 1);
+  nodes_.Named(request.header.nodeid, name, slot.nodeid, FileOf(*stx));
+  AttachOptions options;
+  options.owns_fd = true;
+  files_.Attach(slot.fh, own, slot.nodeid, slot.size, options);
+  // JavaScript need not hear of it at once (whatever it is asked next comes after it), but gives new slots
+  // when it does: woken when they run low
+  transport_.Tell(copy, length, slots_left >= kSlotsLow);
+  struct {
+    EntryOut entry;
+    OpenOut open;
+  } out{EntryOf(slot.nodeid, *stx, timeouts_), OpenOut{slot.fh, 0, 0}};
+  static_assert(sizeof out == sizeof(EntryOut) + sizeof(OpenOut), "fuse_entry_out, then fuse_open_out");
+  transport_.Send(request, 0, &out, sizeof out);
+  counters_.served.fetch_add(1, std::memory_order_relaxed);
+  counters_.answered_creates.fetch_add(1, std::memory_order_relaxed);
+  counters_.Record(kStatCreate, start_ns, 0);
   return true;
 }
 

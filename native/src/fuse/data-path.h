@@ -6,18 +6,19 @@
 // statx on its descriptor there and then, LOOKUP of a name such a directory does not have, absent, LOOKUP of a
 // name JavaScript gave a node id that is still that inode, that node (node-table.h, "Known names"), GETATTR
 // and SETATTR of a removed file, ENOENT, and UNLINK of such a known name, JavaScript told after; and the file of
-// a CREATE in an attached directory is made here, JavaScript answering the CREATE with it): a READ is one
-// preadv2(RWF_NOWAIT) on the storage's descriptor there and then when the page cache holds its data, else one
-// IORING_OP_READ, its completion the reply (after a run of misses, straight to the ring: see kMissesBeforeSkip; over
-// /dev/fuse, a large READ the page cache holds whole is spliced instead: see ReplySplice) (a small WRITE is one pwrite
-// there and then: io_uring punts buffered writes on ext4 to a worker, see kInlineWrite). A file still being filled (a
-// remote object's blocks as they arrive) has only the READs ending within its ready bytes served here, and its GETATTR
-// goes to JavaScript. JavaScript keeps the policy and the storage's state: a write past the end raises the size cell it
-// reads, a RELEASE is reported back so it closes the storage's file, an FSYNC of a file attached with syncByStorage
-// goes to it (its sync records more than the data), as does a FLUSH of one attached with flushByStorage (its flush
-// uploads; a count JavaScript gave is raised at each WRITE), the GETATTR of one attached with attributesByStorage (its
-// descriptor's mode, owner and inode are not the file's), and a write whose file still has privilege bits to remove
-// (HANDLE_KILLPRIV_V2) is handed to it. Any other request goes to JavaScript.
+// a CREATE in an attached directory is made here, and the CREATE answered here with a node id and handle JavaScript
+// reserved (file-table.h, CreateSlot), JavaScript told after, or by JavaScript with the file when no slot is left): a
+// READ is one preadv2(RWF_NOWAIT) on the storage's descriptor there and then when the page cache holds its data, else
+// one IORING_OP_READ, its completion the reply (after a run of misses, straight to the ring: see kMissesBeforeSkip;
+// over /dev/fuse, a large READ the page cache holds whole is spliced instead: see ReplySplice) (a small WRITE is one
+// pwrite there and then: io_uring punts buffered writes on ext4 to a worker, see kInlineWrite). A file still being
+// filled (a remote object's blocks as they arrive) has only the READs ending within its ready bytes served here, and
+// its GETATTR goes to JavaScript. JavaScript keeps the policy and the storage's state: a write past the end raises the
+// size cell it reads, a RELEASE is reported back so it closes the storage's file, an FSYNC of a file attached with
+// syncByStorage goes to it (its sync records more than the data), as does a FLUSH of one attached with flushByStorage
+// (its flush uploads; a count JavaScript gave is raised at each WRITE), the GETATTR of one attached with
+// attributesByStorage (its descriptor's mode, owner and inode are not the file's), and a write whose file still has
+// privilege bits to remove (HANDLE_KILLPRIV_V2) is handed to it. Any other request goes to JavaScript.
 //
 // One DataPath per serving thread; the transport (the /dev/fuse reader, or a FUSE-over-io_uring queue)
 // says where a request's bytes are and how its reply leaves.
@@ -49,6 +50,7 @@ enum StatKind : unsigned {
   kStatLookup,
   kStatGetxattr,
   kStatUnlink,
+  kStatCreate,
   kStatKinds
 };
 // Latency buckets: bucket 0 under 1 us, bucket i from 2^(i-1) to 2^i us, the last one everything longer.
@@ -74,6 +76,7 @@ struct DataPathCounters {
   std::atomic<uint64_t> xattr_lists{0};          // GETXATTRs answered ENODATA after listing the file's none
   std::atomic<uint64_t> unlinks{0};              // UNLINKs made here (node-table.h, "Unlinks")
   std::atomic<uint64_t> creates{0};              // CREATEs whose file was made here, JavaScript answering
+  std::atomic<uint64_t> answered_creates{0};     // CREATEs made and answered here (FileTable::GiveSlot)
   std::atomic<uint64_t> errors[kStatKinds] = {};
   std::atomic<uint64_t> latency[kStatKinds][kLatencyBuckets] = {};
   // One answered request of `kind` that arrived at `start_ns` (CLOCK_MONOTONIC); error: its errno or 0.
@@ -87,6 +90,10 @@ constexpr uint64_t kUnlinkedHere = 0x64656b6e696c6e75;
 // The first u64 after a CREATE's copy that tells JavaScript the data path made the file (DataPath::ServeCreate;
 // then the descriptor, now JavaScript's, and its struct statx): "created" in ASCII.
 constexpr uint64_t kCreatedHere = 0x0064657461657263;
+
+// The first u64 after the copy of a CREATE the data path made and answered, told to JavaScript (DataPath::ServeCreate;
+// then the descriptor, now JavaScript's, the slot's node id and handle, and the struct statx): "answered".
+constexpr uint64_t kAnsweredHere = 0x6465726577736e61;
 
 // CLOCK_MONOTONIC in nanoseconds.
 uint64_t MonotonicNs();
@@ -190,6 +197,10 @@ class DataPath {
   bool ServeLookup(const Request& request);  // LOOKUP in an attached directory: an absent name, a known one
   bool ServeUnlink(const Request& request);  // UNLINK of a known name in an attached directory (node-table.h)
   bool ServeCreate(const Request& request);  // CREATE in an attached directory: the file made, JavaScript answers
+  // CREATE's reply for the file `fd` just made as `name` in `directory` (statx `stx`), with `slot`: false when
+  // it cannot be (nothing sent, the file as it was but maybe given to the caller)
+  bool AnswerCreate(const Request& request, const AttachedDirectory& directory, const char* name, int fd,
+                    struct statx* stx, const CreateSlot& slot, size_t slots_left, uint64_t start_ns);
   bool ServeGetxattr(const Request& request);  // GETXATTR of an attribute known absent, or of a file without any
   bool ListsNoXattrs(uint64_t nodeid);         // lists the node's attributes: none (node-table.h)
   void SendAttributes(const Request& request, const struct statx& stx);  // GETATTR's reply, or STATX's

@@ -2,9 +2,17 @@
 // every thread that serves requests (the /dev/fuse reader and the FUSE-over-io_uring queues). A file is
 // attached at OPEN and detached at RELEASE; its descriptor stays the storage's, so JavaScript closes it,
 // and only once no operation of any thread still uses it: the last one out reports the release.
+//
+// The data path attaches files itself too: a CREATE it answers (data-path.cc ServeCreate) takes a slot
+// JavaScript reserved ahead (GiveSlot: a node id, a handle and a size cell nobody else is given), and attaches
+// a duplicate of the new file's descriptor that is its own (owns_fd), closed when the handle's last use is
+// done: JavaScript takes the file it made afterwards, and may close or fail to take the original meanwhile.
 #pragma once
 
+#include <unistd.h>
+
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -22,6 +30,15 @@ struct AttachOptions {
   const uint32_t* mode = nullptr;      // attributes_by_storage: the file's mode, which JavaScript keeps current
   const uint64_t* ready = nullptr;     // a file still being filled: a READ ending past this float64 goes to JavaScript
   uint64_t* served = nullptr;          // with ready: raised to the end of each READ served here (a float64)
+  bool owns_fd = false;                // fd is the data path's own duplicate: closed with the OpenFile
+};
+
+// A node id, a FUSE handle and a size cell (a float64 JavaScript keeps alive) that JavaScript reserved for a
+// file the data path makes and answers for (FileTable::GiveSlot).
+struct CreateSlot {
+  uint64_t nodeid;
+  uint64_t fh;
+  uint64_t* size;
 };
 
 struct OpenFile : AttachOptions {
@@ -38,12 +55,20 @@ struct OpenFile : AttachOptions {
   uint64_t unflushed = 0;   // bytes it wrote since its writeback was last started
   uint32_t inflight = 0;    // operations using fd
   bool released = false;    // RELEASE came: report it once inflight is 0
+
+  OpenFile() = default;
+  ~OpenFile() {
+    if (owns_fd) close(fd);
+  }
+  OpenFile(const OpenFile&) = delete;
+  OpenFile& operator=(const OpenFile&) = delete;
 };
 
 class FileTable {
  public:
-  // A handle released, and no longer used here: JavaScript closes the storage's file.
-  using Released = std::function<void(uint64_t fh, uint64_t nodeid)>;
+  // A handle released, and no longer used here: JavaScript closes the storage's file. `made_here`: a file the
+  // data path made and attached itself (owns_fd), whose release JavaScript need not hear of at once.
+  using Released = std::function<void(uint64_t fh, uint64_t nodeid, bool made_here)>;
 
   explicit FileTable(Released released) : released_(std::move(released)) {}
 
@@ -102,7 +127,7 @@ class FileTable {
       std::lock_guard<std::mutex> lock(file.mutex);
       report = --file.inflight == 0 && file.released;
     }
-    if (report) released_(file.fh, file.nodeid);
+    if (report) released_(file.fh, file.nodeid, file.owns_fd);
   }
 
   // RELEASE of `file` (which the caller has in use): detached now, reported when its last use is done.
@@ -120,9 +145,30 @@ class FileTable {
     Done(file);
   }
 
+  // A slot JavaScript reserved for a CREATE the data path answers (see the top); TakeSlot: the oldest one,
+  // false when none is left (the CREATE goes to JavaScript), *left: how many are left after it. A slot taken
+  // and not used is given back.
+  void GiveSlot(const CreateSlot& slot) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    slots_.push_back(slot);
+  }
+  bool TakeSlot(CreateSlot* slot, size_t* left) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (slots_.empty()) return false;
+    *slot = slots_.front();
+    slots_.pop_front();
+    *left = slots_.size();
+    return true;
+  }
+  void GiveBack(const CreateSlot& slot) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    slots_.push_front(slot);
+  }
+
  private:
   Released released_;
   std::mutex mutex_;
+  std::deque<CreateSlot> slots_;
   std::unordered_map<uint64_t, std::shared_ptr<OpenFile>> files_;
   std::unordered_map<uint64_t, std::weak_ptr<OpenFile>> latest_;  // by node: the file attached last (UseOfNode)
 };

@@ -32,7 +32,9 @@
 // of the ids it held go to JavaScript again).
 //
 // Known names: when JavaScript answers an entry (LOOKUP, CREATE, MKDIR, MKNOD, SYMLINK, LINK, a READDIRPLUS
-// entry) in an attached directory it tells the table "(parent id, name) -> (node id, file)" (Named).
+// entry) in an attached directory it tells the table "(parent id, name) -> (node id, file)" (Named); a CREATE
+// the data path answers (data-path.cc AnswerCreate) names its file itself, with the node id JavaScript reserved,
+// and JavaScript counts that entry's lookup when it is told (before any FORGET of the node can reach it).
 // A LOOKUP in an attached directory whose statx shows that file is answered by the data path with that
 // node (Known), without JavaScript; another file (the name changed beside the mount), a miss, a kept name go
 // to JavaScript as before. JavaScript stays the owner of node ids: it removes a name (Unnamed) when the name

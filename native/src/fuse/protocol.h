@@ -109,6 +109,12 @@ struct WriteOut {
   uint32_t padding;
 };
 
+struct OpenOut {  // OPEN's reply, and CREATE's after its EntryOut
+  uint64_t fh;
+  uint32_t open_flags;
+  int32_t backing_id;
+};
+
 struct FhIn {  // the common start of fuse_release_in, fuse_flush_in and fuse_fsync_in
   uint64_t fh;
   uint32_t flags;  // FSYNC: kFsyncFdatasync

@@ -99,6 +99,7 @@ Napi::Function FuseSession::Define(Napi::Env env) {
                          InstanceMethod<&FuseSession::AttachAttributes>("attachAttributes"),
                          InstanceMethod<&FuseSession::Removed>("removed"),
                          InstanceMethod<&FuseSession::Hold>("hold"),
+                         InstanceMethod<&FuseSession::GiveCreateSlot>("giveCreateSlot"),
                          InstanceMethod<&FuseSession::AbsentXattr>("absentXattr"),
                          InstanceMethod<&FuseSession::ForgetXattrs>("forgetXattrs"),
                          InstanceMethod<&FuseSession::NoXattrs>("noXattrs"),
@@ -115,11 +116,14 @@ Napi::Function FuseSession::Define(Napi::Env env) {
 // new FuseSession(onRequests(buffers: Buffer[], released: number[]), onEnd(errno: number)); released holds
 // pairs of handle and node that the data path answered RELEASE for.
 FuseSession::FuseSession(const Napi::CallbackInfo& info)
-    : Napi::ObjectWrap<FuseSession>(info), files_([this](uint64_t fh, uint64_t nodeid) {
+    : Napi::ObjectWrap<FuseSession>(info), files_([this](uint64_t fh, uint64_t nodeid, bool made_here) {
+        // a file the data path made closes in JavaScript at its next wake-up (see Enqueue): nothing it is
+        // asked can find the handle any more, and what it learns of the node comes in order before
         {
           std::lock_guard<std::mutex> lock(mutex_);
           released_.push_back(fh);
           released_.push_back(nodeid);
+          if (made_here && lazy_.fetch_add(1, std::memory_order_relaxed) + 1 < kLazyBatch) return;
         }
         Wake();
       }) {
@@ -357,6 +361,23 @@ Napi::Value FuseSession::Hold(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// giveCreateSlot(nodeid, fh, sizeCell): node id `nodeid` and handle `fh`, which JavaScript gives nothing else,
+// and `sizeCell` (a Float64Array of one element, 0) for a CREATE the data path answers itself (file-table.h,
+// data-path.cc AnswerCreate): the file it makes is attached as handle `fh`, its size in `sizeCell`, and
+// JavaScript hears of it before the reply (a request copy with "answered" after it).
+Napi::Value FuseSession::GiveCreateSlot(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto fh = static_cast<uint64_t>(I64(info, 1));
+  auto cell = info[2].As<Napi::Float64Array>();
+  if (cell.ElementLength() < 1) throw Napi::RangeError::New(env, "the size cell is a Float64Array of one element");
+  auto* size = reinterpret_cast<uint64_t*>(static_cast<uint8_t*>(cell.ArrayBuffer().Data()) + cell.ByteOffset());
+  std::vector<Napi::Reference<Napi::TypedArray>> kept;
+  kept.push_back(Napi::Persistent(Napi::TypedArray(cell)));
+  cells_[fh] = std::move(kept);  // until the data path reports the handle released (Drain)
+  files_.GiveSlot(CreateSlot{static_cast<uint64_t>(I64(info, 0)), fh, size});
+  return env.Undefined();
+}
+
 // absentXattr(nodeid, name): JavaScript answered GETXATTR `name` (a string: its UTF-8 bytes) of node `nodeid`
 // ENODATA; the data path answers the next ones (node-table.h, "Absent extended attributes").
 Napi::Value FuseSession::AbsentXattr(const Napi::CallbackInfo& info) {
@@ -457,10 +478,11 @@ Napi::Value FuseSession::Counters(const Napi::CallbackInfo& info) {
   number("xattrLists", counters_.xattr_lists.load());
   number("unlinks", counters_.unlinks.load());
   number("creates", counters_.creates.load());
+  number("answeredCreates", counters_.answered_creates.load());
   number("knownNames", nodes_.KnownNames());
   // by kind of request answered here: errors, and latencies in log2 buckets of microseconds
-  static const char* const kKinds[kStatKinds] = {"read",    "write",   "fsync",  "getattr",  "flush",
-                                                 "release", "setattr", "lookup", "getxattr", "unlink"};
+  static const char* const kKinds[kStatKinds] = {"read",    "write",  "fsync",    "getattr", "flush", "release",
+                                                 "setattr", "lookup", "getxattr", "unlink",  "create"};
   auto kinds = Napi::Object::New(env);
   for (unsigned kind = 0; kind < kStatKinds; kind++) {
     auto entry = Napi::Object::New(env);

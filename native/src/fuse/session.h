@@ -56,6 +56,7 @@ class FuseSession : public Napi::ObjectWrap<FuseSession>, public DataPath::Trans
   Napi::Value AttachAttributes(const Napi::CallbackInfo& info);
   Napi::Value Removed(const Napi::CallbackInfo& info);
   Napi::Value Hold(const Napi::CallbackInfo& info);
+  Napi::Value GiveCreateSlot(const Napi::CallbackInfo& info);
   Napi::Value AbsentXattr(const Napi::CallbackInfo& info);
   Napi::Value ForgetXattrs(const Napi::CallbackInfo& info);
   Napi::Value NoXattrs(const Napi::CallbackInfo& info);

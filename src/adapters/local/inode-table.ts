@@ -23,17 +23,20 @@ export interface SizeChange {
 }
 
 export class InodeState {
-  /** the size, where native code can reach it (a float64: sizes stay below 2^53) */
-  readonly sizeCell = new Float64Array(new ArrayBuffer(8));
   refs = 0;
   queue: SizeChange[] = [];
   draining = false;
 
+  /**
+   * `sizeCell`: the size, where native code can reach it (a float64: sizes stay below 2^53); given, it may
+   * have been raised already by native code writing the file (then kept where larger than `size`).
+   */
   constructor(
     readonly key: string,
     size: number,
+    readonly sizeCell: Float64Array = new Float64Array(new ArrayBuffer(8)),
   ) {
-    this.sizeCell[0] = size;
+    if (size > sizeCell[0]!) this.sizeCell[0] = size;
   }
 
   get size(): number {
@@ -48,12 +51,19 @@ export class InodeState {
 export class InodeTable {
   private readonly states = new Map<string, InodeState>();
 
-  acquire(stat: Stat): InodeState {
+  /**
+   * The state of the file `stat` describes. `sizeCell`: the cell native code keeps the size of that file in
+   * already (see InodeState), which a new state takes; a state the file has already keeps its own (the
+   * caller then points native code at it: see LocalFile.nativeAccess), the larger size of both.
+   */
+  acquire(stat: Stat, sizeCell?: Float64Array): InodeState {
     const key = `${stat.dev}:${stat.ino}`;
     let state = this.states.get(key);
     if (!state) {
-      state = new InodeState(key, stat.size);
+      state = new InodeState(key, stat.size, sizeCell);
       this.states.set(key, state);
+    } else if (sizeCell && sizeCell[0]! > state.size) {
+      state.size = sizeCell[0]!;
     }
     state.refs++;
     return state;

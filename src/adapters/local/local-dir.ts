@@ -104,14 +104,14 @@ export class LocalDir extends FdNode implements DirNode {
     return new LocalDir(this.context, fd);
   }
 
-  /** The open file `fd`; `made`: its statx, taken already (else asked for). */
-  private async fileNode(fd: number, flags: OpenFlags, made?: Stat): Promise<FileNode> {
+  /** The open file `fd`; `made`: its statx, taken already (else asked for), `sizeCell` where its size is kept already. */
+  private async fileNode(fd: number, flags: OpenFlags, made?: Stat, sizeCell?: Float64Array): Promise<FileNode> {
     try {
       const stat = made ?? (await this.engine.statx(fd, ''));
       if (kindOfMode(stat.mode) === 'directory') throw storageError('EISDIR', 'cannot open a directory as a file');
       if (kindOfMode(stat.mode) !== 'file') throw storageError('EINVAL', 'not a regular file');
       const alignment = flags.direct ? Math.max(stat.dioMemAlign, stat.dioOffsetAlign) || DIRECT_ALIGNMENT_FALLBACK : 0;
-      return new LocalFile(this.engine, this.context.inodes, fd, this.context.inodes.acquire(stat), alignment, withKind(stat));
+      return new LocalFile(this.engine, this.context.inodes, fd, this.context.inodes.acquire(stat, sizeCell), alignment, withKind(stat));
     } catch (error) {
       await this.engine.closeFd(fd).catch(() => undefined);
       throw error;
@@ -125,7 +125,7 @@ export class LocalDir extends FdNode implements DirNode {
 
   async adoptFile(name: string, mode: number, flags: OpenFlags, made: MadeFile): Promise<FileNode> {
     made.taken = true;
-    return this.madeFile(made.fd, name, mode, flags, made.stat);
+    return this.madeFile(made.fd, name, mode, flags, made.stat, made.sizeCell);
   }
 
   /** O_TMPFILE in this directory: a file of its file system with no name (EOPNOTSUPP where the file system has none). */
@@ -138,7 +138,7 @@ export class LocalDir extends FdNode implements DirNode {
    * The file just made as `fd`, named `name` (or none): given its exact mode where the umask took bits
    * (umaskTook); on failure closed, and removed when it has a name.
    */
-  private async madeFile(fd: number, name: string | undefined, mode: number, flags: OpenFlags, stat?: Stat): Promise<FileNode> {
+  private async madeFile(fd: number, name: string | undefined, mode: number, flags: OpenFlags, stat?: Stat, sizeCell?: Float64Array): Promise<FileNode> {
     const exact = async () => {
       if (await this.umaskTook(mode)) await this.engine.fchmod(fd, mode);
     };
@@ -148,7 +148,7 @@ export class LocalDir extends FdNode implements DirNode {
       await this.engine.closeFd(fd).catch(() => undefined);
       throw error;
     }
-    return this.fileNode(fd, flags, stat);
+    return this.fileNode(fd, flags, stat, sizeCell);
   }
 
   async openFile(name: string, flags: OpenFlags): Promise<FileNode> {
