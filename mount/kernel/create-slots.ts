@@ -2,8 +2,8 @@
 // (native/src/fuse/data-path.cc AnswerCreate, file-table.h). The data path makes the file, attaches it as the
 // slot's handle, names it and replies; JavaScript hears of it by a report queued before that reply, and takes
 // the file for the storage then (operations.ts answeredHere), which takes a few awaits. Meanwhile the kernel
-// may already ask about the file: every request JavaScript gets waits until no file is being taken
-// (taking()), and a RELEASE the data path answered waits for its own file (takenBy()).
+// may already ask about the file: every request JavaScript gets waits until the files being taken when it
+// came are (taking()), and a RELEASE the data path answered waits for its own file (takenBy()).
 
 /** One reservation: the node id and handle nothing else is given, the size cell the data path raises. */
 export interface CreateSlot {
@@ -23,8 +23,8 @@ export class CreateSlots {
   /** by handle: slots given to the data path, until their file was taken */
   private readonly slots = new Map<number, Entry>();
   private unused = 0;
-  private inProgress = 0;
-  private idle: { promise: Promise<void>; resolve: () => void } | undefined;
+  /** the slots whose file is being taken */
+  private readonly inProgress = new Set<Entry>();
 
   /**
    * `size` slots are kept given; `reserve` gives a node id and a handle nothing else will have, `give` hands a
@@ -58,28 +58,24 @@ export class CreateSlots {
     if (!entry || entry.used) return undefined;
     entry.used = true;
     this.unused--;
-    this.inProgress++;
+    this.inProgress.add(entry);
     const done = () => {
       this.slots.delete(fh);
+      this.inProgress.delete(entry);
       entry.settle();
-      if (--this.inProgress === 0 && this.idle) {
-        this.idle.resolve();
-        this.idle = undefined;
-      }
     };
     take(entry).then(done, done);
     return entry;
   }
 
-  /** Settles when no slot's file is being taken; undefined when none is. */
+  /**
+   * Settles when the files being taken now are (not those reported later: creates that never stop must not
+   * hold the other requests back); undefined when none is.
+   */
   taking(): Promise<void> | undefined {
-    if (this.inProgress === 0) return undefined;
-    if (!this.idle) {
-      let resolve = () => {};
-      const promise = new Promise<void>((r) => (resolve = r));
-      this.idle = { promise, resolve };
-    }
-    return this.idle.promise;
+    if (this.inProgress.size === 0) return undefined;
+    if (this.inProgress.size === 1) return this.inProgress.values().next().value!.taken;
+    return Promise.all([...this.inProgress].map((entry) => entry.taken)).then(() => undefined);
   }
 
   /**

@@ -244,7 +244,14 @@ export class KernelMount {
           { op: opName(request.opcode), unique: request.unique, node: request.nodeid, made: told.node, fh: told.fh },
           'answered by the data path',
         );
-      this.noReply(request, () => this.ops.answeredHere(request, told));
+      // counted in flight until the storage took the file: an unmount waits for it
+      this.noReply(request, () => {
+        const taken = this.ops.answeredHere(request, told);
+        this.inflight++;
+        void taken.finally(() => {
+          if (--this.inflight === 0 && this.idle) this.idle();
+        });
+      });
       return;
     }
     if (this.options.debug)

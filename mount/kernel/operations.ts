@@ -1257,13 +1257,14 @@ export class KernelOps {
    * and holds the node for the handle. Here, before anything else is handled, the table learns the node and
    * the handle; then the storage takes the file (`told.fd`), while every request waits (takingCreated).
    */
-  answeredHere(request: Request, told: { fd: number; node: number; fh: number; statx: Buffer }): void {
+  answeredHere(request: Request, told: { fd: number; node: number; fh: number; statx: Buffer }): Promise<void> {
     const used = this.createSlots?.use(told.fh, (slot) => this.takeAnswered(request, told, slot));
     if (!used) {
       closeSync(told.fd);
       throw new Error(`a CREATE answered with handle ${told.fh}, which no slot had`);
     }
     this.createSlots?.fill();
+    return used.taken;
   }
 
   /** answeredHere's work: the table's part at once, the storage's after. */
@@ -1288,7 +1289,9 @@ export class KernelOps {
       }
     } catch (error) {
       if (!made.taken) closeSync(made.fd);
-      this.logger?.error({ err: error, fh: told.fh }, 'the storage could not take a file the data path made: its handle is answered EBADF until released');
+      // the data path still serves the handle's reads and writes on its own descriptor; what JavaScript
+      // serves for it is EBADF, and the storage knows the file when it is opened again
+      this.logger?.error({ err: error, fh: told.fh }, 'the storage could not take a file the data path made and answered for');
     }
   }
 

@@ -180,8 +180,15 @@ test('CreateSlots: slots given ahead; requests wait while a file is taken; a rel
   t.equal(given.length, 4, 'one slot given for the one used');
   await new Promise((resolve) => setTimeout(resolve, 10));
   t.notOk(settled, 'not before the file is taken');
+  let finishLater = () => {};
+  slots.use(1102, () => new Promise<void>((resolve) => (finishLater = resolve)));
   finish();
   await waiting;
+  t.pass('a request waits for the files being taken when it came, not for one reported after');
+  const later = slots.taking();
+  t.ok(later, 'a request coming now waits for that one');
+  finishLater();
+  await later;
   t.equal(slots.taking(), undefined, 'then nothing to wait for');
   let released = false;
   void release!.then(() => (released = true));

@@ -26,6 +26,8 @@
 namespace persistfs::fuse {
 
 namespace {
+// Whether this thread is a /dev/fuse reader (ReadLoop), which wakes JavaScript for lazy requests in time.
+thread_local bool on_reader = false;
 
 // Requests up to this size are copied out of the read buffer into one of their own size; a larger one
 // (a big WRITE) takes the read buffer itself and the reader allocates a fresh one.
@@ -118,12 +120,14 @@ Napi::Function FuseSession::Define(Napi::Env env) {
 FuseSession::FuseSession(const Napi::CallbackInfo& info)
     : Napi::ObjectWrap<FuseSession>(info), files_([this](uint64_t fh, uint64_t nodeid, bool made_here) {
         // a file the data path made closes in JavaScript at its next wake-up (see Enqueue): nothing it is
-        // asked can find the handle any more, and what it learns of the node comes in order before
+        // asked can find the handle any more, and what it learns of the node comes in order before. Only
+        // on a /dev/fuse reader, which times such waits (a FUSE-over-io_uring queue does not)
+        const bool lazy = made_here && on_reader;
         {
           std::lock_guard<std::mutex> lock(mutex_);
           released_.push_back(fh);
           released_.push_back(nodeid);
-          if (made_here && lazy_.fetch_add(1, std::memory_order_relaxed) + 1 < kLazyBatch) return;
+          if (lazy && lazy_.fetch_add(1, std::memory_order_relaxed) + 1 < kLazyBatch) return;
         }
         Wake();
       }) {
@@ -300,7 +304,10 @@ Napi::Value FuseSession::Attach(const Napi::CallbackInfo& info) {
     options.mode = reinterpret_cast<const uint32_t*>(address(mode_cell));
     kept.push_back(Napi::Persistent(mode_cell));
   }
-  cells_[fh] = std::move(kept);
+  // added to what the handle holds already: a file the data path made keeps its slot's cell until released
+  // (an operation begun before this attach may still raise it)
+  std::vector<Napi::Reference<Napi::TypedArray>>& held = cells_[fh];
+  for (auto& reference : kept) held.push_back(std::move(reference));
   files_.Attach(fh, I32(info, 1), static_cast<uint64_t>(I64(info, 2)), reinterpret_cast<uint64_t*>(address(cell)),
                 options);
   return env.Undefined();
@@ -573,6 +580,7 @@ Napi::Value FuseSession::RegisterUring(const Napi::CallbackInfo& info) {
 // The reader: one ring for the two polls (/dev/fuse readable, told to stop) and the data path's IO. It
 // stops reading when told to or when the connection ends, and returns once no IO is left in the ring.
 void FuseSession::ReadLoop(Reader& reader) {
+  on_reader = true;
   // One thread submits and reaps; completions' task work runs when it waits, not by interrupting it.
   int setup = io_uring_queue_init(kRingEntries, &reader.ring, IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN);
   if (setup == -EINVAL) setup = io_uring_queue_init(kRingEntries, &reader.ring, 0);  // an older kernel
