@@ -196,13 +196,15 @@ export class KernelMount {
 
   /** The data path answered a RELEASE: the storage's file closes here. */
   private released(fh: number, node: number): void {
+    this.whileInFlight(this.ops.released(fh, node, true).catch((error: unknown) => this.logger.warn({ fh, err: error }, 'closing a released file failed')));
+  }
+
+  /** Counts `work` among the requests in flight until it settles (an unmount waits for them: settled). */
+  private whileInFlight(work: Promise<unknown>): void {
     this.inflight++;
-    this.ops
-      .released(fh, node, true)
-      .catch((error: unknown) => this.logger.warn({ fh, err: error }, 'closing a released file failed'))
-      .finally(() => {
-        if (--this.inflight === 0 && this.idle) this.idle();
-      });
+    void work.finally(() => {
+      if (--this.inflight === 0 && this.idle) this.idle();
+    });
   }
 
   private reply(request: Request, errno: number, body: ReplyBody): void {
@@ -244,14 +246,8 @@ export class KernelMount {
           { op: opName(request.opcode), unique: request.unique, node: request.nodeid, made: told.node, fh: told.fh },
           'answered by the data path',
         );
-      // counted in flight until the storage took the file: an unmount waits for it
-      this.noReply(request, () => {
-        const taken = this.ops.answeredHere(request, told);
-        this.inflight++;
-        void taken.finally(() => {
-          if (--this.inflight === 0 && this.idle) this.idle();
-        });
-      });
+      // in flight until the storage took the file: an unmount waits for it
+      this.noReply(request, () => this.whileInFlight(this.ops.answeredHere(request, told)));
       return;
     }
     if (this.options.debug)
@@ -285,7 +281,6 @@ export class KernelMount {
       this.reply(request, ENOSYS, undefined);
       return;
     }
-    this.inflight++;
     const start = performance.now();
     let promise: Promise<ReplyBody>;
     // files of CREATEs the data path answered are being taken: the kernel may ask about them already
@@ -295,22 +290,21 @@ export class KernelMount {
     } catch (error) {
       promise = Promise.reject(error);
     }
-    promise
-      .then(
-        (body) => {
-          this.record(request, start, 0, body);
-          this.reply(request, 0, body);
-        },
-        (error: unknown) => {
-          const errno = this.errnoOf(request, error);
-          this.record(request, start, errno, undefined);
-          this.reply(request, errno, undefined);
-        },
-      )
-      .catch((error: unknown) => this.logger.error({ op: opName(request.opcode), err: error }, 'could not answer a request'))
-      .finally(() => {
-        if (--this.inflight === 0 && this.idle) this.idle();
-      });
+    this.whileInFlight(
+      promise
+        .then(
+          (body) => {
+            this.record(request, start, 0, body);
+            this.reply(request, 0, body);
+          },
+          (error: unknown) => {
+            const errno = this.errnoOf(request, error);
+            this.record(request, start, errno, undefined);
+            this.reply(request, errno, undefined);
+          },
+        )
+        .catch((error: unknown) => this.logger.error({ op: opName(request.opcode), err: error }, 'could not answer a request')),
+    );
   }
 
   /** Counts an answered request for persistfs stats: its latency, whether it failed, the bytes it moved. */

@@ -1051,19 +1051,21 @@ export class KernelOps {
     });
   }
 
+  /** Records handle `fh` open on node `node`; the node's open handles. */
+  private openFile(node: number, fh: number): Set<number> {
+    const handles = this.openFiles.get(node) ?? new Set<number>();
+    this.openFiles.set(node, handles.add(fh));
+    return handles;
+  }
+
   /**
    * A handle OPEN or CREATE made: what its reply says. With passthrough, the kernel reads and writes the
    * node's backing file itself; otherwise the data path serves its reads and writes when it can. The handle
    * holds its node (NativePort.hold): `held` when an OPEN's hold already does.
    */
   private opened(node: number, fh: number, held = false): Buffer {
-    let handles = this.openFiles.get(node);
-    if (!handles) {
-      handles = new Set();
-      this.openFiles.set(node, handles);
-    }
     if (!held) this.native?.hold?.(node, 1);
-    handles.add(fh);
+    const handles = this.openFile(node, fh);
     const access = this.native ? this.posix.nativeAccess(fh) : undefined;
     // A file with set-user-ID/set-group-ID bits is not passed through: the kernel would write it as the
     // mount (root), which keeps them, where a write by another user must remove them (HANDLE_KILLPRIV_V2).
@@ -1136,11 +1138,7 @@ export class KernelOps {
    */
   private async open(request: Request): Promise<ReplyBody> {
     const { flags, openFlags } = openIn(request);
-    return this.openNode(this.node(request.nodeid), flags, openFlags);
-  }
-
-  /** OPEN of node `node` with the request's `flags` and `openFlags`: the reply (fuse_open_out). */
-  private async openNode(node: Node, flags: number, openFlags: number): Promise<Buffer> {
+    const node = this.node(request.nodeid);
     this.opening.set(node.id, (this.opening.get(node.id) ?? 0) + 1);
     // held while under way; the hold becomes the handle's when it opens
     this.native?.hold?.(node.id, 1);
@@ -1276,8 +1274,7 @@ export class KernelOps {
       const parent = this.node(request.nodeid);
       const name = decodeName(body.name());
       const node = this.nodes.created(parent, name, this.fileOf(made.stat), told.node);
-      const handles = this.openFiles.get(node.id) ?? new Set<number>();
-      this.openFiles.set(node.id, handles.add(told.fh));
+      this.openFile(node.id, told.fh);
       this.cached.set(node.id, cachedAs(made.stat, true));
       // by the directory's path once no rename along it is under way (as the CREATE JavaScript answers)
       await this.atPath(parent, (directory) => this.posix.adopt(joinPath(directory, name), made, told.fh));

@@ -981,7 +981,8 @@ bool DataPath::AnswerCreate(const Request& request, const AttachedDirectory& dir
   if (own < 0) return false;
   const uint32_t uid = request.header.uid;
   const uint32_t gid = request.header.gid;
-  if (geteuid() == 0 && (uid != 0 || gid != 0)) {
+  static const bool as_root = geteuid() == 0;  // the mount's, which does not change
+  if (as_root && (uid != 0 || gid != 0)) {
     struct statx parent;
     bool given = statx(directory.fd, "", AT_EMPTY_PATH, STATX_MODE, &parent) == 0 &&
                  fchown(fd, uid, (parent.stx_mode & S_ISGID) != 0 ? static_cast<gid_t>(-1) : gid) == 0 &&
