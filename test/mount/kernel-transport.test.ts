@@ -285,6 +285,27 @@ test('kernel transport: requests in flight at SIGTERM are answered, nothing hang
   t.ok(fs.statSync(path.join(backing, 'big')).size > 0, 'what was written is in the backing store');
 });
 
+test('kernel transport: at SIGTERM, readers idle in a read of /dev/fuse are woken, even while a file held open keeps the connection', async (t) => {
+  const { backing, mnt } = mountDirs(t);
+  const { child, log } = startMountProcess(backing, mnt, KERNEL);
+  t.teardown(() => stopMount(child, mnt));
+  await waitMounted(mnt, child, log);
+  fs.writeFileSync(path.join(mnt, 'held'), 'kept open');
+  // the lazy unmount leaves the connection alive while this descriptor is open: no ENODEV ends the readers
+  const holder = spawn('sh', ['-c', 'exec 3<"$1"; exec sleep 60', 'sh', path.join(mnt, 'held')], { stdio: 'ignore' });
+  t.teardown(() => holder.kill('SIGKILL'));
+  for (let i = 0; i < 400 && !fs.existsSync(`/proc/${holder.pid}/fd/3`); i++) await new Promise((r) => setTimeout(r, 25));
+  t.ok(fs.existsSync(`/proc/${holder.pid}/fd/3`), 'a process holds a file of the mount open');
+  // requests for every reader (each goes back to a blocking read once it has nothing in flight), then quiet
+  for (let round = 0; round < 5; round++) await Promise.all(Array.from({ length: 8 }, () => fs.promises.readdir(mnt)));
+  await new Promise((r) => setTimeout(r, 300));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timeout = new Promise<string>((resolve) => setTimeout(() => resolve('still running after 10 s'), 10_000).unref());
+  t.equal(await Promise.race([exited, timeout]), 0, 'the mount process exits with status 0 while the file is open');
+  t.notOk(mountedAt(mnt), 'the mount point is detached');
+});
+
 const NOBODY = 65534;
 /** setpriv execs the command itself as nobody: signals sent to the child reach it */
 const AS_NOBODY = [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups'];

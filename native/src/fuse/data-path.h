@@ -123,6 +123,7 @@ class DataPath {
     uint8_t* reply_room = nullptr;  // where a READ's data can go and be sent from (a ring entry), or null
     size_t reply_room_length = 0;
     uint8_t* buffer = nullptr;  // /dev/fuse: the buffer it was read into, which a WRITE keeps; else null
+    int fuse_fd = -1;           // /dev/fuse: the descriptor it was read from, where its reply goes
     void* context = nullptr;    // the transport's
   };
 

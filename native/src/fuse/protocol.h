@@ -35,7 +35,8 @@ struct OutHeader {
 static_assert(sizeof(OutHeader) == 16, "fuse_out_header is 16 bytes");
 
 // The opcodes the native side looks at: those the data path answers itself (data-path.h), and the FORGETs
-// it hands to JavaScript without waking it (session.cc, Enqueue); JavaScript serves every other one.
+// it hands to JavaScript without waking it (session.cc, Enqueue), and those nobody answers; JavaScript serves
+// every other one.
 enum Opcode : uint32_t {
   kLookup = 1,
   kForget = 2,
@@ -49,11 +50,14 @@ enum Opcode : uint32_t {
   kGetxattr = 22,
   kFlush = 25,
   kCreate = 35,
+  kInterrupt = 36,
   kBatchForget = 42,
   kStatx = 52,
 };
 
 inline bool IsForget(const InHeader& header) { return header.opcode == kForget || header.opcode == kBatchForget; }
+// Whether the kernel waits for a reply to the request (not to a FORGET, nor to an INTERRUPT).
+inline bool AwaitsReply(const InHeader& header) { return !IsForget(header) && header.opcode != kInterrupt; }
 
 // The bodies of those requests. Each begins with the handle (fh) that OPEN or CREATE answered.
 struct GetattrIn {

@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -16,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -56,6 +59,37 @@ void Call(Napi::FunctionReference& function, const std::initializer_list<napi_va
   } catch (const Napi::Error& error) {
     napi_fatal_exception(function.Env(), error.Value());
   }
+}
+
+// A reader blocked in a read of its clone of /dev/fuse is woken at a stop by this signal, sent to its thread
+// alone (pthread_kill): a real-time signal nothing else sends, whose handler does nothing and is installed
+// without SA_RESTART, so that the read fails with EINTR. Not taken when the process handles it already.
+int WakeSignal() { return SIGRTMIN + 5; }
+
+void Woken(int) {}
+
+bool TakeWakeSignal() {
+  static const bool taken = [] {
+    struct sigaction before {};
+    if (sigaction(WakeSignal(), nullptr, &before) != 0) return false;
+    if ((before.sa_flags & SA_SIGINFO) != 0 || before.sa_handler != SIG_DFL) return false;
+    struct sigaction action {};
+    action.sa_handler = Woken;
+    sigemptyset(&action.sa_mask);
+    return sigaction(WakeSignal(), &action, nullptr) == 0;
+  }();
+  return taken;
+}
+
+// A clone of the session's /dev/fuse descriptor (FUSE_DEV_IOC_CLONE): the same connection, its own queue of
+// requests being answered, so that a request read from it is answered through it. -1 when none can be had.
+int CloneDevice(int fd) {
+  int clone = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+  if (clone < 0) return -1;
+  uint32_t session = static_cast<uint32_t>(fd);
+  if (ioctl(clone, _IOR(229, 0, uint32_t), &session) == 0) return clone;
+  close(clone);
+  return -1;
 }
 
 // The descriptor fusermount3 sends over `socket` (one byte of data, the fd as SCM_RIGHTS), or -errno.
@@ -246,10 +280,18 @@ Napi::Value FuseSession::Start(const Napi::CallbackInfo& info) {
   uv_async_init(loop, wake_, &FuseSession::OnWake);  // referenced: the loop lives while the readers do
   // one reader per CPU: requests from several processes are read, and their IO done, side by side
   const int cpus = std::max(1, get_nprocs());
-  for (int i = 0; i < cpus; i++) readers_.push_back(std::make_unique<Reader>());
+  stopping_ = false;
+  const bool clones = TakeWakeSignal();
+  for (int i = 0; i < cpus; i++) {
+    readers_.push_back(std::make_unique<Reader>());
+    if (clones) readers_.back()->fd = CloneDevice(fd_);
+  }
   for (auto& reader : readers_) {
     Reader* r = reader.get();
-    r->thread = std::thread([this, r] { ReadLoop(*r); });
+    r->thread = std::thread([this, r] {
+      ReadLoop(*r);
+      r->done = true;
+    });
   }
   return env.Undefined();
 }
@@ -600,9 +642,31 @@ void FuseSession::ReadLoop(Reader& reader) {
   uint8_t* buffer = data->TakeBuffer();
   int error = buffer ? 0 : ENOMEM;
   bool reading = error == 0;
+  if (reader.fd >= 0) {  // the wake signal of a stop reaches this thread
+    sigset_t wake;
+    sigemptyset(&wake);
+    sigaddset(&wake, WakeSignal());
+    pthread_sigmask(SIG_UNBLOCK, &wake, nullptr);
+  }
   watch(stop_fd_, kStopAsked, POLLIN);
-  if (reading) watch(fd_, kFuseReadable, POLLIN | EPOLLEXCLUSIVE);
+  bool polling = false;  // the poll of /dev/fuse is in the ring
   while (reading || data->inflight() > 0) {
+    if (reading && !polling) {
+      if (reader.fd >= 0 && data->inflight() == 0 && !LazyDue()) {
+        // Nothing to wait for but a request: a blocking read of the clone, which wakes this thread alone
+        // and at once, as libfuse's readers. Through the ring, the poll's wake-up and its arming again cost
+        // a request 4-6 us more (BENCHMARKS.md, session 42).
+        if (io_uring_sq_ready(ring) > 0) io_uring_submit(ring);
+        reading = ReadBlocking(reader, &buffer, &error);
+        if (io_uring_sq_ready(ring) > 0) io_uring_submit(ring);
+        if (data->inflight() == 0 && io_uring_cq_ready(ring) == 0) continue;  // answered, or JavaScript's
+      }
+      // IO in flight (or a lazy request's wait to time): wait for it and for requests at once
+      if (reading && io_uring_cq_ready(ring) == 0) {
+        watch(fd_, kFuseReadable, POLLIN | EPOLLEXCLUSIVE);
+        polling = true;
+      }
+    }
     int submitted;
     if (LazyDue()) {  // requests wait for a wake-up: at most kLazyWaitMs (see Enqueue)
       __kernel_timespec wait{0, kLazyWaitMs * 1'000'000};
@@ -629,8 +693,8 @@ void FuseSession::ReadLoop(Reader& reader) {
       } else if (tag == kStopAsked) {
         reading = false;
       } else if (tag == kFuseReadable) {
+        polling = false;
         if (reading) reading = ReadAvailable(reader, &buffer, &error);
-        if (reading) watch(fd_, kFuseReadable, POLLIN | EPOLLEXCLUSIVE);
       } else {
         data->Complete(cqe);
       }
@@ -653,7 +717,7 @@ bool FuseSession::ReadAvailable(Reader& reader, uint8_t** buffer, int* error) {
   for (;;) {
     ssize_t n = read(fd_, *buffer, buffer_size_);
     if (n >= 0) {
-      if (!Dispatch(reader, buffer, static_cast<size_t>(n))) {
+      if (!Dispatch(reader, buffer, static_cast<size_t>(n), fd_)) {
         *error = ENOMEM;
         return false;
       }
@@ -671,10 +735,32 @@ bool FuseSession::ReadAvailable(Reader& reader, uint8_t** buffer, int* error) {
   }
 }
 
-// One request: the data path's, or JavaScript's. A small one is copied out for JavaScript; a large one
-// (a big WRITE) takes the read buffer itself, as does a WRITE the data path keeps; the reader then takes
-// another buffer. False when none can be had.
-bool FuseSession::Dispatch(Reader& reader, uint8_t** buffer, size_t length) {
+// One request from the reader's clone, read blocking: the reader has nothing else to wait for. It returns
+// without one when the request was interrupted before it was read (ENOENT) or the reader is to stop (EINTR:
+// StopReader's signal). False once reading is over.
+bool FuseSession::ReadBlocking(Reader& reader, uint8_t** buffer, int* error) {
+  reader.blocking = true;
+  if (stopping_) {
+    reader.blocking = false;
+    return false;
+  }
+  ssize_t n = read(reader.fd, *buffer, buffer_size_);
+  const int e = errno;
+  reader.blocking = false;
+  if (n >= 0) {
+    if (Dispatch(reader, buffer, static_cast<size_t>(n), reader.fd)) return true;
+    *error = ENOMEM;
+    return false;
+  }
+  if (e == EINTR || e == ENOENT) return !stopping_;
+  *error = e == ENODEV ? 0 : e;
+  return false;
+}
+
+// One request, read from `from` (where its reply goes): the data path's, or JavaScript's. A small one is copied out for
+// JavaScript; a large one (a big WRITE) takes the read buffer itself, as does a WRITE the data path keeps; the reader
+// then takes another buffer. False when none can be had.
+bool FuseSession::Dispatch(Reader& reader, uint8_t** buffer, size_t length, int from) {
   DataPath* data = reader.data.get();
   if (data != nullptr && length >= sizeof(InHeader)) {
     DataPath::Request request;
@@ -683,6 +769,7 @@ bool FuseSession::Dispatch(Reader& reader, uint8_t** buffer, size_t length) {
       request.arg = *buffer + sizeof(InHeader);
       request.arg_length = length - sizeof(InHeader);
       request.buffer = *buffer;
+      request.fuse_fd = from;
       bool kept = false;
       if (data->Serve(request, &kept)) {
         if (kept) *buffer = data->TakeBuffer();
@@ -699,7 +786,7 @@ bool FuseSession::Dispatch(Reader& reader, uint8_t** buffer, size_t length) {
     *buffer = data != nullptr ? data->TakeBuffer() : static_cast<uint8_t*>(std::malloc(buffer_size_));
   }
   if (request.data)
-    Enqueue(request, length >= sizeof(InHeader) && IsForget(*reinterpret_cast<const InHeader*>(request.data)));
+    Enqueue(request, length >= sizeof(InHeader) && IsForget(*reinterpret_cast<const InHeader*>(request.data)), from);
   return request.data != nullptr && *buffer != nullptr;
 }
 
@@ -709,12 +796,14 @@ bool FuseSession::Dispatch(Reader& reader, uint8_t** buffer, size_t length) {
 void FuseSession::Send(const DataPath::Request& request, int error, const void* body, size_t length) {
   OutHeader header{static_cast<uint32_t>(sizeof(OutHeader) + (error == 0 ? length : 0)), -error, request.header.unique};
   iovec iov[2] = {{&header, sizeof header}, {const_cast<void*>(body), length}};
-  ssize_t written = writev(fd_, iov, error == 0 && length > 0 ? 2 : 1);
+  ssize_t written = writev(request.fuse_fd >= 0 ? request.fuse_fd : fd_, iov, error == 0 && length > 0 ? 2 : 1);
   (void)written;
 }
 
 // The data path hands a request it holds (with its buffer) to JavaScript after all.
-void FuseSession::Forward(const DataPath::Request& request) { Enqueue({request.buffer, request.header.len}); }
+void FuseSession::Forward(const DataPath::Request& request) {
+  Enqueue({request.buffer, request.header.len}, false, request.fuse_fd);
+}
 
 bool FuseSession::ForwardCopy(const DataPath::Request& request, const void* extra, size_t extra_length) {
   size_t length;
@@ -723,7 +812,7 @@ bool FuseSession::ForwardCopy(const DataPath::Request& request, const void* extr
     Send(request, ENOMEM, nullptr, 0);
     return false;
   }
-  Enqueue({copy, length});
+  Enqueue({copy, length}, false, request.fuse_fd);
   return true;
 }
 
@@ -749,9 +838,13 @@ void FuseSession::PollLoop(Reader& reader) {
 // its other requests are all answered natively. The queue keeps its order, so whatever JavaScript is asked
 // after them finds them learned. The report of an unlink whose node is still reachable (another link, an
 // open handle) wakes it: a request of that node already in JavaScript may go by the name taken away.
-void FuseSession::Enqueue(Request request, bool lazy) {
+void FuseSession::Enqueue(Request request, bool lazy, int from) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    if (from >= 0 && from != fd_ && request.length >= sizeof(InHeader)) {  // answered through the clone
+      const auto* header = reinterpret_cast<const InHeader*>(request.data);
+      if (AwaitsReply(*header)) reply_to_[header->unique] = from;
+    }
     queue_.push_back(request);
     if (lazy && lazy_.fetch_add(1, std::memory_order_relaxed) + 1 < kLazyBatch) return;
   }
@@ -844,6 +937,7 @@ Napi::Value FuseSession::Reply(const Napi::CallbackInfo& info) {
       length += bytes.length;
     }
   }
+  int to = fd_;
   if (header.unique != 0) {
     UringQueue::Entry* entry = nullptr;
     {
@@ -852,6 +946,9 @@ Napi::Value FuseSession::Reply(const Napi::CallbackInfo& info) {
       if (it != in_javascript_.end()) {
         entry = it->second;
         in_javascript_.erase(it);
+      } else if (auto clone = reply_to_.find(header.unique); clone != reply_to_.end()) {
+        to = clone->second;
+        reply_to_.erase(clone);
       }
     }
     if (entry != nullptr) {  // the request came through a ring entry: the reply goes back through it
@@ -861,7 +958,7 @@ Napi::Value FuseSession::Reply(const Napi::CallbackInfo& info) {
   }
   header.len = static_cast<uint32_t>(length);
   iov[0] = {&header, sizeof header};
-  ssize_t n = writev(fd_, iov, static_cast<int>(parts));
+  ssize_t n = writev(to, iov, static_cast<int>(parts));
   return Napi::Number::New(env, n < 0 ? -errno : 0);
 }
 
@@ -874,12 +971,28 @@ Napi::Value FuseSession::Unmount(const Napi::CallbackInfo& info) {
 
 void FuseSession::StopReader() {
   if (readers_.empty() || !readers_.front()->thread.joinable()) return;
+  stopping_ = true;
   uint64_t one = 1;
   if (write(stop_fd_, &one, sizeof one) < 0) {
     // an eventfd write fails only on overflow, which cannot happen with one write
   }
-  // never read, the eventfd stays readable: every reader sees it
+  // never read, the eventfd stays readable: every reader sees it. A reader blocked in a read of its clone is
+  // interrupted, again until it has left (a signal that came just before its read would be lost).
+  for (;;) {
+    bool left = true;
+    for (auto& reader : readers_) {
+      if (reader->done) continue;
+      left = false;
+      if (reader->blocking) pthread_kill(reader->thread.native_handle(), WakeSignal());
+    }
+    if (left) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   for (auto& reader : readers_) reader->thread.join();
+  for (auto& reader : readers_) {
+    if (reader->fd >= 0) close(reader->fd);
+    reader->fd = -1;
+  }
   close(stop_fd_);
   stop_fd_ = -1;
 }
@@ -897,6 +1010,7 @@ Napi::Value FuseSession::Close(const Napi::CallbackInfo& info) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     in_javascript_.clear();
+    reply_to_.clear();
   }
   cells_.clear();
   return info.Env().Undefined();

@@ -67,18 +67,23 @@ class FuseSession : public Napi::ObjectWrap<FuseSession>, public DataPath::Trans
   static Napi::Value EntryOf(const Napi::CallbackInfo& info);
   Napi::Value Counters(const Napi::CallbackInfo& info);
 
-  // A thread reading /dev/fuse: its own ring (for the poll and the data path's IO) and data path.
+  // A thread reading /dev/fuse: its own ring (for the poll and the data path's IO) and data path, and its
+  // own clone of the device, read blocking while it has nothing else to wait for (see ReadLoop).
   struct Reader {
     std::thread thread;
     io_uring ring{};
-    std::unique_ptr<DataPath> data;  // null without io_uring: everything goes to JavaScript
+    std::unique_ptr<DataPath> data;     // null without io_uring: everything goes to JavaScript
+    int fd = -1;                        // the clone (no O_NONBLOCK); -1: none, the reader only polls fd_
+    std::atomic<bool> blocking{false};  // in (or about to be in) that read
+    std::atomic<bool> done{false};      // the thread has left its loop
   };
 
   void ReadLoop(Reader& reader);
-  void PollLoop(Reader& reader);                                     // without io_uring
-  bool ReadAvailable(Reader& reader, uint8_t** buffer, int* error);  // false once reading is over
-  bool Dispatch(Reader& reader, uint8_t** buffer, size_t length);    // false when out of memory
-  void Enqueue(Request request, bool lazy = false);
+  void PollLoop(Reader& reader);                                             // without io_uring
+  bool ReadAvailable(Reader& reader, uint8_t** buffer, int* error);          // false once reading is over
+  bool Dispatch(Reader& reader, uint8_t** buffer, size_t length, int from);  // false when out of memory
+  bool ReadBlocking(Reader& reader, uint8_t** buffer, int* error);           // false once reading is over
+  void Enqueue(Request request, bool lazy = false, int from = -1);
   bool LazyDue() const;
   void Finish(int error);
   void Wake();  // without mutex_ held: the event loop drains the queue
@@ -94,7 +99,8 @@ class FuseSession : public Napi::ObjectWrap<FuseSession>, public DataPath::Trans
   void Tell(uint8_t* copy, size_t length, bool lazy) override;
 
   int fd_ = -1;
-  int stop_fd_ = -1;  // an eventfd: written to stop the reader
+  int stop_fd_ = -1;                   // an eventfd: written to stop the reader
+  std::atomic<bool> stopping_{false};  // ... and this set first, for readers blocked in a read of their clone
   size_t buffer_size_ = 0;
   ReplySplice splice_;  // which READ replies go by splice (data-path.h); its descriptor is fd_
   std::vector<std::unique_ptr<Reader>> readers_;  // one per CPU
@@ -123,6 +129,7 @@ class FuseSession : public Napi::ObjectWrap<FuseSession>, public DataPath::Trans
   std::vector<Request> queue_;
   std::vector<uint64_t> released_;                                  // pairs of handle and node the data path released
   std::unordered_map<uint64_t, UringQueue::Entry*> in_javascript_;  // ring entries whose reply JavaScript owes
+  std::unordered_map<uint64_t, int> reply_to_;  // requests JavaScript answers that came through a reader's clone
   size_t readers_ended_ = 0;
   bool ended_ = false;  // every reader has stopped (end_error_ says why)
   bool end_reported_ = false;
