@@ -655,7 +655,10 @@ void FuseSession::ReadLoop(Reader& reader) {
       if (reader.fd >= 0 && data->inflight() == 0 && !LazyDue()) {
         // Nothing to wait for but a request: a blocking read of the clone, which wakes this thread alone
         // and at once, as libfuse's readers. Through the ring, the poll's wake-up and its arming again cost
-        // a request 4-6 us more (BENCHMARKS.md, session 42).
+        // a request 4-6 us more (BENCHMARKS.md, session 42). Never with the poll still in the ring: its
+        // exclusive entry in the device's wait queue takes wake-ups that only this thread's next
+        // io_uring_enter acts on (a poll cancelled just before the read left every reader asleep in read(2)
+        // with READs waiting), so the poll is only ever left once it has completed.
         if (io_uring_sq_ready(ring) > 0) io_uring_submit(ring);
         reading = ReadBlocking(reader, &buffer, &error);
         if (io_uring_sq_ready(ring) > 0) io_uring_submit(ring);
