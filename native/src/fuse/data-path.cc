@@ -483,8 +483,7 @@ bool DataPath::StartSplice(Op* op) {
 void DataPath::SendSpliced(Op* op) {
   Pipe& pipe = pipes_[op->pipe];
   const size_t total = sizeof(OutHeader) + op->length;
-  const int to = op->request.fuse_fd >= 0 ? op->request.fuse_fd : splice_.fuse_fd;
-  ssize_t n = splice(pipe.read, nullptr, to, nullptr, total, SPLICE_F_NONBLOCK);
+  ssize_t n = splice(pipe.read, nullptr, op->request.fuse_fd, nullptr, total, SPLICE_F_NONBLOCK);
   int left = 0;
   if (n != static_cast<ssize_t>(total) && (ioctl(pipe.read, FIONREAD, &left) != 0 || left > 0)) {
     return SpliceFallback(op, 0);

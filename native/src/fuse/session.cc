@@ -799,7 +799,7 @@ bool FuseSession::Dispatch(Reader& reader, uint8_t** buffer, size_t length, int 
 void FuseSession::Send(const DataPath::Request& request, int error, const void* body, size_t length) {
   OutHeader header{static_cast<uint32_t>(sizeof(OutHeader) + (error == 0 ? length : 0)), -error, request.header.unique};
   iovec iov[2] = {{&header, sizeof header}, {const_cast<void*>(body), length}};
-  ssize_t written = writev(request.fuse_fd >= 0 ? request.fuse_fd : fd_, iov, error == 0 && length > 0 ? 2 : 1);
+  ssize_t written = writev(request.fuse_fd, iov, error == 0 && length > 0 ? 2 : 1);
   (void)written;
 }
 
