@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import test from 'tape';
 
-import { mountDirs, startMountProcess, stopMount, waitMounted, withMount } from './mount-helper.js';
+import { mountDirs, startMountProcess, statsOf, stopMount, waitMounted, withMount } from './mount-helper.js';
 
 const CLI = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../mount/cli.js');
 const KERNEL = ['--transport', 'kernel'];
@@ -409,6 +409,32 @@ test('kernel transport: reads the page cache holds are answered without the ring
 
 // 4 KiB reads of pages far apart (FADV_RANDOM: no read-ahead), each a READ of its own, of a file neither cache holds,
 // and each page checked against the copy read from the backing file
+// Files made one at a time (create, a 4 KiB write, close), as a program writing many small files does
+const MAKE_FILES = `
+import os, sys
+for i in range(int(sys.argv[2])):
+    fd = os.open(f"{sys.argv[1]}/{i}", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    os.write(fd, b"x" * 4096)
+    os.close(fd)
+`;
+
+test("kernel transport: JavaScript learns what the data path did (creates, unlinks, FORGETs) without a request's wake-up, and the idle readers sleep in their reads meanwhile", async (t) => {
+  const m = await withMount(t, 'io_uring', KERNEL);
+  m.sh(`mkdir d && /usr/bin/python3 -c '${MAKE_FILES}' d 300`);
+  // nothing asks the mount anything from here on: what JavaScript learns comes by the event loop's own timer
+  const made = statsOf(m.mnt);
+  t.equal(made.dataPath?.answeredCreates, 300, 'the data path answered the 300 CREATEs');
+  t.equal(made.nodes, 302, 'JavaScript took every file the data path made (the root, d and 300 files in its node table)');
+  m.sh('rm -r d');
+  const removed = statsOf(m.mnt);
+  t.equal(removed.dataPath?.unlinks, 300, 'the data path made the 300 UNLINKs');
+  t.equal(removed.nodes, 1, "JavaScript learned of the unlinks and the kernel's FORGETs: only the root is left");
+  // a reader with a lazy request waiting once polled /dev/fuse through its ring to time it, and read it
+  // for nothing at each wake-up (5-6 times a file); now it sleeps in a blocking read of its clone
+  const empty = removed.dataPath?.emptyReads ?? Number.NaN;
+  t.ok(empty < 100, `${empty} reads of /dev/fuse found nothing over 300 creates and 300 unlinks`);
+});
+
 const RANDOM_READS = `
 import os, random, sys
 mount, backing = os.open("f", os.O_RDONLY), os.open(sys.argv[1], os.O_RDONLY)

@@ -130,12 +130,20 @@ export function mountDirs(t: test.Test, owner?: number): { top: string; backing:
   return { top, backing, mnt };
 }
 
-/** Stops a mount process (SIGTERM, then SIGKILL and a lazy unmount if it hangs). */
-/** One line of `persistfs stats --json` of the mount at `mnt`: its requests by kind, and its data path's counters. */
-export function statsOf(mnt: string): { ops: Record<string, { count: number; errors?: number }>; dataPath?: Record<string, number> } {
+/**
+ * One line of `persistfs stats --json` of the mount at `mnt` (a second's sample): its requests by kind, its
+ * data path's counters, and the nodes its node table holds.
+ */
+export function statsOf(mnt: string): {
+  ops: Record<string, { count: number; errors?: number }>;
+  dataPath?: Record<string, number>;
+  nodes?: number;
+} {
   const run = spawnSync(process.execPath, [CLI, 'stats', mnt, '--count', '1', '--json'], { encoding: 'utf8', timeout: 60_000 });
   return JSON.parse(run.stdout.trim().split('\n')[0]!);
 }
+
+/** Stops a mount process (SIGTERM, then SIGKILL and a lazy unmount if it hangs). */
 
 export async function stopMount(child: ChildProcess, mnt: string): Promise<void> {
   if (child.exitCode === null && child.signalCode === null) {

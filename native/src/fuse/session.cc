@@ -155,15 +155,15 @@ FuseSession::FuseSession(const Napi::CallbackInfo& info)
     : Napi::ObjectWrap<FuseSession>(info), files_([this](uint64_t fh, uint64_t nodeid, bool made_here) {
         // a file the data path made closes in JavaScript at its next wake-up (see Enqueue): nothing it is
         // asked can find the handle any more, and what it learns of the node comes in order before. Only
-        // on a /dev/fuse reader, which times such waits (a FUSE-over-io_uring queue does not)
-        const bool lazy = made_here && on_reader;
+        // on a /dev/fuse reader (a FUSE-over-io_uring queue's reports wake JavaScript: UringQueue::Tell)
+        Wakeup wakeup = Wakeup::kNow;
         {
           std::lock_guard<std::mutex> lock(mutex_);
           released_.push_back(fh);
           released_.push_back(nodeid);
-          if (lazy && lazy_.fetch_add(1, std::memory_order_relaxed) + 1 < kLazyBatch) return;
+          if (made_here && on_reader) wakeup = QueueLazy();
         }
-        Wake();
+        Wake(wakeup);
       }) {
   on_requests_ = Napi::Persistent(info[0].As<Napi::Function>());
   on_end_ = Napi::Persistent(info[1].As<Napi::Function>());
@@ -174,6 +174,7 @@ FuseSession::~FuseSession() {
   queues_.clear();
   if (wake_ != nullptr) {  // gone before its end was reported: nothing is left to report it to
     wake_->data = nullptr;
+    lazy_timer_->data = nullptr;
     CloseWake();
   }
   for (auto& request : queue_) std::free(request.data);
@@ -278,6 +279,9 @@ Napi::Value FuseSession::Start(const Napi::CallbackInfo& info) {
   wake_ = new uv_async_t;
   wake_->data = this;
   uv_async_init(loop, wake_, &FuseSession::OnWake);  // referenced: the loop lives while the readers do
+  lazy_timer_ = new uv_timer_t;
+  lazy_timer_->data = this;
+  uv_timer_init(loop, lazy_timer_);
   // one reader per CPU: requests from several processes are read, and their IO done, side by side
   const int cpus = std::max(1, get_nprocs());
   stopping_ = false;
@@ -652,7 +656,7 @@ void FuseSession::ReadLoop(Reader& reader) {
   bool polling = false;  // the poll of /dev/fuse is in the ring
   while (reading || data->inflight() > 0) {
     if (reading && !polling) {
-      if (reader.fd >= 0 && data->inflight() == 0 && !LazyDue()) {
+      if (reader.fd >= 0 && data->inflight() == 0) {
         // Nothing to wait for but a request: a blocking read of the clone, which wakes this thread alone
         // and at once, as libfuse's readers. Through the ring, the poll's wake-up and its arming again cost
         // a request 4-6 us more (BENCHMARKS.md, session 42). Never with the poll still in the ring: its
@@ -664,24 +668,13 @@ void FuseSession::ReadLoop(Reader& reader) {
         if (io_uring_sq_ready(ring) > 0) io_uring_submit(ring);
         if (data->inflight() == 0 && io_uring_cq_ready(ring) == 0) continue;  // answered, or JavaScript's
       }
-      // IO in flight (or a lazy request's wait to time): wait for it and for requests at once
+      // IO in flight: wait for it and for requests at once
       if (reading && io_uring_cq_ready(ring) == 0) {
         watch(fd_, kFuseReadable, POLLIN | EPOLLEXCLUSIVE);
         polling = true;
       }
     }
-    int submitted;
-    if (LazyDue()) {  // requests wait for a wake-up: at most kLazyWaitMs (see Enqueue)
-      __kernel_timespec wait{0, kLazyWaitMs * 1'000'000};
-      io_uring_cqe* first;
-      submitted = io_uring_submit_and_wait_timeout(ring, &first, 1, &wait, nullptr);
-      if (submitted == -ETIME) {
-        if (LazyDue()) Wake();
-        continue;
-      }
-    } else {
-      submitted = io_uring_submit_and_wait(ring, 1);
-    }
+    const int submitted = io_uring_submit_and_wait(ring, 1);
     if (submitted < 0 && submitted != -EINTR && submitted != -EBUSY) {
       error = -submitted;  // the ring itself failed: IO still in it can no longer be waited for
       break;
@@ -825,9 +818,7 @@ void FuseSession::PollLoop(Reader& reader) {
   int error = buffer ? 0 : ENOMEM;
   while (error == 0 && ReadAvailable(reader, &buffer, &error)) {
     pollfd fds[2] = {{fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
-    const int ready = poll(fds, 2, LazyDue() ? kLazyWaitMs : -1);
-    if (ready < 0 && errno != EINTR) error = errno;
-    if (ready == 0 && LazyDue()) Wake();
+    if (poll(fds, 2, -1) < 0 && errno != EINTR) error = errno;
     if (fds[1].revents) break;  // told to stop
   }
   std::free(buffer);
@@ -835,13 +826,14 @@ void FuseSession::PollLoop(Reader& reader) {
 }
 
 // A request for JavaScript: queued, and the event loop woken, except for one nobody waits on (`lazy`: a
-// FORGET, or the data path's report of an unlink that left its node unreachable), which waits for the next
-// wake-up, for kLazyBatch of them, or for the reader that queued it to find it waited kLazyWaitMs (LazyDue).
-// Each costs JavaScript little, a wake-up of its thread much: an unlink brings a FORGET and a report, where
-// its other requests are all answered natively. The queue keeps its order, so whatever JavaScript is asked
+// FORGET, or the data path's report of an unlink that left its node unreachable), which waits for a drain:
+// the next one something else brings, at most kLazyBatch of them, at most kLazyWaitMs (QueueLazy). Each
+// costs JavaScript little, a wake-up of its thread much: an unlink brings a FORGET and a report, where its
+// other requests are all answered natively. The queue keeps its order, so whatever JavaScript is asked
 // after them finds them learned. The report of an unlink whose node is still reachable (another link, an
 // open handle) wakes it: a request of that node already in JavaScript may go by the name taken away.
 void FuseSession::Enqueue(Request request, bool lazy, int from) {
+  Wakeup wakeup = Wakeup::kNow;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (from >= 0 && from != fd_ && request.length >= sizeof(InHeader)) {  // answered through the clone
@@ -849,17 +841,21 @@ void FuseSession::Enqueue(Request request, bool lazy, int from) {
       if (AwaitsReply(*header)) reply_to_[header->unique] = from;
     }
     queue_.push_back(request);
-    if (lazy && lazy_.fetch_add(1, std::memory_order_relaxed) + 1 < kLazyBatch) return;
+    if (lazy) wakeup = QueueLazy();
   }
-  Wake();
+  Wake(wakeup);
+}
+
+// The first lazy request since a drain wakes the event loop to start its timer (OnWake), the ones after it
+// wake nothing, the kLazyBatch-th drains them. The timer lives on the event loop, not in the readers: a
+// reader with nothing to do sleeps in its read of /dev/fuse, which no timeout ends.
+FuseSession::Wakeup FuseSession::QueueLazy() {
+  if (++lazy_ >= kLazyBatch) return Wakeup::kNow;
+  return lazy_ == 1 ? Wakeup::kTimer : Wakeup::kNone;
 }
 
 // What the data path did (an UNLINK it made), for JavaScript: queued after the requests read before it.
 void FuseSession::Tell(uint8_t* copy, size_t length, bool lazy) { Enqueue({copy, length}, lazy); }
-
-// Whether requests queued without a wake-up wait for one (see Enqueue): a reader that waited kLazyWaitMs
-// with nothing to do wakes the event loop for them.
-bool FuseSession::LazyDue() const { return lazy_.load(std::memory_order_relaxed) > 0; }
 
 // A reader stopped; the session's end is reported once all have, with the first error.
 void FuseSession::Finish(int error) {
@@ -873,10 +869,29 @@ void FuseSession::Finish(int error) {
 }
 
 // uv_async_send coalesces: many wake-ups before the loop runs are one drain.
-void FuseSession::Wake() { uv_async_send(wake_); }
+void FuseSession::Wake(Wakeup wakeup) {
+  if (wakeup == Wakeup::kNone) return;
+  if (wakeup == Wakeup::kNow) urgent_.store(true);
+  uv_async_send(wake_);
+}
 
+// The event loop's wake-up: a drain, unless only lazy requests wait; then a drain kLazyWaitMs after the
+// first of them, or sooner if something else wakes it.
 void FuseSession::OnWake(uv_async_t* handle) {
   auto* session = static_cast<FuseSession*>(handle->data);
+  if (session == nullptr) return;
+  if (!session->urgent_.load() && !session->stopped_) {
+    if (!uv_is_active(reinterpret_cast<uv_handle_t*>(session->lazy_timer_))) {
+      uv_timer_start(session->lazy_timer_, &FuseSession::OnLazyTimer, kLazyWaitMs, 0);
+    }
+    return;
+  }
+  session->Drain(session->Env());
+  if (session->stopped_ && session->end_reported_) session->CloseWake();
+}
+
+void FuseSession::OnLazyTimer(uv_timer_t* timer) {
+  auto* session = static_cast<FuseSession*>(timer->data);
   if (session == nullptr) return;
   session->Drain(session->Env());
   if (session->stopped_ && session->end_reported_) session->CloseWake();
@@ -884,7 +899,10 @@ void FuseSession::OnWake(uv_async_t* handle) {
 
 void FuseSession::CloseWake() {
   uv_close(reinterpret_cast<uv_handle_t*>(wake_), [](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
+  uv_close(reinterpret_cast<uv_handle_t*>(lazy_timer_),
+           [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
   wake_ = nullptr;
+  lazy_timer_ = nullptr;
 }
 
 // On the event loop: every request queued so far goes to JavaScript in one call; then the end, once.
@@ -896,7 +914,8 @@ void FuseSession::Drain(Napi::Env env) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     batch.swap(queue_);
-    lazy_.store(0, std::memory_order_relaxed);
+    lazy_ = 0;
+    urgent_.store(false);
     released.swap(released_);
     if (ended_ && !end_reported_) {
       report_end = true;
@@ -904,6 +923,7 @@ void FuseSession::Drain(Napi::Env env) {
       end_error = end_error_;
     }
   }
+  if (lazy_timer_ != nullptr) uv_timer_stop(lazy_timer_);  // nothing lazy waits now
   Napi::HandleScope scope(env);
   if (!batch.empty() || !released.empty()) {
     auto array = Napi::Array::New(env, batch.size());

@@ -84,10 +84,13 @@ class FuseSession : public Napi::ObjectWrap<FuseSession>, public DataPath::Trans
   bool Dispatch(Reader& reader, uint8_t** buffer, size_t length, int from);  // false when out of memory
   bool ReadBlocking(Reader& reader, uint8_t** buffer, int* error);           // false once reading is over
   void Enqueue(Request request, bool lazy = false, int from = -1);
-  bool LazyDue() const;
+  enum class Wakeup { kNone, kTimer, kNow };
+  Wakeup QueueLazy();  // with mutex_ held: the wake-up a lazy request just queued needs (see Enqueue)
   void Finish(int error);
-  void Wake();  // without mutex_ held: the event loop drains the queue
+  void Wake(Wakeup wakeup = Wakeup::kNow);  // without mutex_ held: the event loop drains the queue (kNow), or
+                                            // times the wait of the lazy requests in it (kTimer)
   static void OnWake(uv_async_t* handle);
+  static void OnLazyTimer(uv_timer_t* timer);
   void Drain(Napi::Env env);
   void StopReader();
   void CloseWake();  // on the JavaScript thread, once no reader or queue can wake it
@@ -110,9 +113,8 @@ class FuseSession : public Napi::ObjectWrap<FuseSession>, public DataPath::Trans
   DataPath::Timeouts timeouts_;
   std::atomic<bool> native_{false};                  // a reader got its ring: the data path runs
   std::atomic<uint64_t> empty_reads_{0};             // reads of /dev/fuse that found no request (EAGAIN)
-  std::atomic<uint32_t> lazy_{0};                    // queued without a wake-up, since the last drain (Enqueue)
-  static constexpr uint32_t kLazyBatch = 256;        // ... at most this many
-  static constexpr long kLazyWaitMs = 10;            // ... for at most about this long
+  static constexpr uint32_t kLazyBatch = 256;        // lazy requests wait for a drain: at most this many (Enqueue)
+  static constexpr uint64_t kLazyWaitMs = 10;        // ... for at most about this long
   std::vector<std::unique_ptr<UringQueue>> queues_;  // FUSE over io_uring, one per CPU, once started
   // JavaScript's thread: the cells of attached handles (size, ready, served, changes), kept alive while the data path
   // may use them
@@ -121,13 +123,16 @@ class FuseSession : public Napi::ObjectWrap<FuseSession>, public DataPath::Trans
   // function: that one sends its wake-up while holding its own lock, so the woken event loop found the lock
   // still held by the preempted reader and slept on it (1-2 futex waits per request on 2 CPUs).
   uv_async_t* wake_ = nullptr;
-  bool stopped_ = false;  // readers and queues stopped: the wake-up closes once the end is reported
+  uv_timer_t* lazy_timer_ = nullptr;  // the event loop's: drains lazy requests kLazyWaitMs after the first
+  std::atomic<bool> urgent_{false};   // something queued since the last drain is waited for (Wake)
+  bool stopped_ = false;              // readers and queues stopped: the wake-up closes once the end is reported
   Napi::FunctionReference on_requests_;
   Napi::FunctionReference on_end_;
 
   std::mutex mutex_;  // guards what follows
   std::vector<Request> queue_;
-  std::vector<uint64_t> released_;                                  // pairs of handle and node the data path released
+  std::vector<uint64_t> released_;  // pairs of handle and node the data path released
+  uint32_t lazy_ = 0;               // of what is queued (requests, releases), how many wait for no wake-up of their own
   std::unordered_map<uint64_t, UringQueue::Entry*> in_javascript_;  // ring entries whose reply JavaScript owes
   std::unordered_map<uint64_t, int> reply_to_;  // requests JavaScript answers that came through a reader's clone
   size_t readers_ended_ = 0;
