@@ -141,6 +141,15 @@ function expandedArguments(): string[] {
 
 const args = expandedArguments();
 
+// A reader that stops early (persistfs stats --json | head) ends a command as SIGPIPE ends a Unix tool:
+// quietly. Not the mount's: a mount outlives whatever read its output, and a lost log line must not end it.
+if (args[0] !== 'mount') {
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    process.exit(0);
+  });
+}
+
 await yargs(args)
   .scriptName('persistfs')
   .usage('$0 <command>\n\nA persistence-storage engine on io_uring, served as a FUSE file system.')

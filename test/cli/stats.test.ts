@@ -113,6 +113,19 @@ for (const transport of ['kernel', 'fuse-native']) {
     t.match(human.stdout, /^time +ops\/s +read MB\/s +write MB\/s +err\/s +inflight +busiest/, 'the table: a header');
     t.equal(human.stdout.trim().split('\n').length, 2, 'the table: a header and one line');
 
+    // a reader that stops after the first line (persistfs stats --json | head -1): the next line's write
+    // fails with EPIPE, and the command ends there, quietly (it once died on an unhandled 'error' event)
+    const endless = spawn(process.execPath, [CLI, 'stats', m.mnt, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let complaint = '';
+    endless.stderr.on('data', (chunk: Buffer) => (complaint += chunk.toString()));
+    const ended = new Promise<number | null>((resolve) => endless.on('exit', resolve));
+    await new Promise((resolve) => endless.stdout.once('data', resolve));
+    endless.stdout.destroy();
+    const guard = setTimeout(() => endless.kill('SIGKILL'), 15_000);
+    t.equal(await ended, 0, 'stats with its reader gone: exit 0');
+    clearTimeout(guard);
+    t.equal(complaint, '', 'stats with its reader gone: nothing said');
+
     await stopMount(m.child, m.mnt);
     t.notOk(fs.existsSync(socket), 'after unmount the socket is gone');
     const after = persistfs('stats', m.mnt);
