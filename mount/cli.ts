@@ -251,7 +251,8 @@ await yargs(args)
         })
         .option('log-file', {
           type: 'string',
-          describe: 'with --daemon: where its log goes (default: /var/log/persistfs/<mountpoint>.log as root, else ~/.local/state/persistfs/)',
+          describe:
+            "with --daemon: where its log goes (default: the mount point's path with its slashes as dashes, /mnt/obs as mnt-obs.log, in /var/log/persistfs/ as root, else in $XDG_STATE_HOME/persistfs/ or ~/.local/state/persistfs/)",
         })
         .option('foreground', { alias: 'f', type: 'boolean', describe: 'stay in the foreground, logging to stderr (the default)' })
         .conflicts('daemon', 'foreground')
@@ -280,7 +281,8 @@ await yargs(args)
         .example('$0 mount /var/lib/obs /mnt/obs --daemon -o allow_other', 'in the background, open to other users')
         .example('$0 mount s3://obs/data /mnt/obs --cache-dir /var/cache/obs --endpoint http://127.0.0.1:7480', 'a bucket, cached locally')
         .epilog(
-          'Every option can also be given as mount(8) takes them: -o allow_other,attr_timeout=2,no_xattr,ro. ' +
+          'Every option but -f can also be given as mount(8) takes them: -o allow_other,attr_timeout=2,no_xattr,ro ' +
+            '(an s3:// backing: -o cache_dir=/var/cache/obs,endpoint=http://127.0.0.1:7480). ' +
             'Configuration (--config, PERSISTFS_* variables) and the rest: README.md, The mount.',
         ),
     async (argv) => {

@@ -22,6 +22,14 @@ const MOUNT_OPTIONS: ReadonlyMap<string, 'flag' | 'value'> = new Map([
   ['read-only', 'flag'],
   ['daemon', 'flag'],
   ['log-file', 'value'],
+  // an s3://bucket/prefix backing's (so an fstab line can mount one)
+  ['cache-dir', 'value'],
+  ['endpoint', 'value'],
+  ['region', 'value'],
+  ['cache-size', 'value'],
+  ['write-through', 'flag'],
+  ['write-back-delay', 'value'],
+  ['dir-cache-time', 'value'],
 ]);
 
 /** mount(8)'s own names for some of them: -o ro is --read-only, -o rw its opposite. */

@@ -102,6 +102,22 @@ test('-o name[=value],... names the long options; an unknown one is a usage erro
   t.match(timeout.stderr, /--attr-timeout must be a non-negative number of seconds, got '-1'/, '-o attr_timeout=-1 reaches --attr-timeout');
   const parsed = persistfs('mount', '-oallow_other,no_xattr,io_mode=sync', '/nonexistent-backing', '/tmp');
   t.match(parsed.stderr, /the backing directory does not exist/, 'a valid list is taken: the mount goes on to check its directories');
+  // an s3:// backing's options too (an fstab line has nothing else): each reaches its long option
+  const missing = '/nonexistent-cache-dir';
+  const s3 = persistfs(
+    'mount',
+    '-o',
+    `cache_dir=${missing},endpoint=http://127.0.0.1:1,region=r,cache_size=1G,write_through,write_back_delay=5s,dir_cache_time=1m`,
+    's3://b/p',
+    '/tmp',
+  );
+  t.match(
+    s3.stderr,
+    /the cache directory \(--cache-dir\) does not exist/,
+    '-o cache_dir=... and the other S3 options are taken: the mount goes on to check its cache directory',
+  );
+  const size = persistfs('mount', '-o', 'cache_dir=/tmp,cache_size=1X', 's3://b/p', '/tmp');
+  t.match(size.stderr, /--cache-size/, '-o cache_size=1X reaches --cache-size, which refuses it');
   for (const [list, said] of [
     ['bogus', /unknown mount option -o bogus/],
     ['allow_other=1', /-o allow-other takes no value/],
