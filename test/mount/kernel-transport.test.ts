@@ -407,8 +407,6 @@ test('kernel transport: reads the page cache holds are answered without the ring
   t.ok(Number(native?.[2]) > 0, `${native?.[2]} of them from the page cache`);
 });
 
-// 4 KiB reads of pages far apart (FADV_RANDOM: no read-ahead), each a READ of its own, of a file neither cache holds,
-// and each page checked against the copy read from the backing file
 // Files made one at a time (create, a 4 KiB write, close), as a program writing many small files does
 const MAKE_FILES = `
 import os, sys
@@ -435,6 +433,8 @@ test("kernel transport: JavaScript learns what the data path did (creates, unlin
   t.ok(empty < 100, `${empty} reads of /dev/fuse found nothing over 300 creates and 300 unlinks`);
 });
 
+// 4 KiB reads of pages far apart (FADV_RANDOM: no read-ahead), each a READ of its own, of a file neither cache holds,
+// and each page checked against the copy read from the backing file
 const RANDOM_READS = `
 import os, random, sys
 mount, backing = os.open("f", os.O_RDONLY), os.open(sys.argv[1], os.O_RDONLY)

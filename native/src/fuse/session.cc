@@ -685,8 +685,7 @@ void FuseSession::ReadLoop(Reader& reader) {
     io_uring_for_each_cqe(ring, head, cqe) {
       seen++;
       const uint64_t tag = io_uring_cqe_get_data64(cqe);
-      if (tag == LIBURING_UDATA_TIMEOUT) {  // the wait's own timeout, on a kernel without IORING_FEAT_EXT_ARG
-      } else if (tag == kStopAsked) {
+      if (tag == kStopAsked) {
         reading = false;
       } else if (tag == kFuseReadable) {
         polling = false;
