@@ -183,12 +183,14 @@ export class NodeTable {
    */
   created(parent: Node, name: string, file: FileId, id: number): Node {
     const key = keyOf(parent, name);
-    if (this.byName.has(key)) this.unlinked(parent, name);
+    const replaced = this.byName.has(key);
+    if (replaced) this.unlinked(parent, name);
     const node: Node = { id, ino: file.ino, born: file.born, links: [{ parent, name }], lookups: 1 };
     this.nodes.set(id, node);
     if (!this.identityByName) this.byIno.set(file.ino, node);
     this.byName.set(key, node);
-    this.names?.named(parent, name, node);
+    // the data path named it as it answered (AnswerCreate): again only where the unlink above took that name
+    if (replaced) this.names?.named(parent, name, node);
     return node;
   }
 
