@@ -857,7 +857,7 @@ for (const [knob, how, check] of SPLICE_MODES) {
 const dropCaches = 'sync; echo 2 > /proc/sys/vm/drop_caches';
 /** `persistfs stats`' node count and known-lookup counter of the mount at `mnt`. */
 function knownOf(mnt: string): { nodes: number; knownLookups: number; knownNames: number } {
-  const stats = statsOf(mnt) as { nodes?: number; dataPath?: Record<string, number> };
+  const stats = statsOf(mnt);
   return { nodes: stats.nodes ?? -1, knownLookups: stats.dataPath?.knownLookups ?? 0, knownNames: stats.dataPath?.knownNames ?? 0 };
 }
 async function until(what: () => boolean): Promise<void> {

@@ -144,7 +144,6 @@ export function statsOf(mnt: string): {
 }
 
 /** Stops a mount process (SIGTERM, then SIGKILL and a lazy unmount if it hangs). */
-
 export async function stopMount(child: ChildProcess, mnt: string): Promise<void> {
   if (child.exitCode === null && child.signalCode === null) {
     const exited = new Promise((resolve) => child.once('exit', resolve));

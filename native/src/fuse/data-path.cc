@@ -181,7 +181,7 @@ DataPath::DataPath(io_uring* ring, FileTable& files, NodeTable& nodes, Transport
       timeouts_(timeouts),
       buffer_size_(buffer_size),
       splice_(splice) {
-  if (splice_.fuse_fd < 0 || splice_.minimum == 0) return;
+  if (!splice_.on || splice_.minimum == 0) return;
   pipes_.resize(kPipes);
   for (Pipe& pipe : pipes_) OpenPipe(&pipe);
 }

@@ -106,7 +106,7 @@ uint64_t MonotonicNs();
 // not hold is copied as before (through the ring): splicing it through the ring (IORING_OP_SPLICE, always
 // served by an io-wq worker) cost more than the copy it saves (BENCHMARKS.md, "READ replies by splice").
 struct ReplySplice {
-  int fuse_fd = -1;    // the transport's /dev/fuse (a reply goes to its request's own descriptor); -1: no splicing
+  bool on = false;  // the /dev/fuse transport (each reply goes to its request's own descriptor): READs may be spliced
   size_t minimum = 0;  // READs of at least this many bytes are spliced; 0: none
   bool drain = false;  // for tests: each spliced reply is read back from its pipe and sent by copy (the fallback)
 };

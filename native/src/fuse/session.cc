@@ -632,7 +632,7 @@ void FuseSession::ReadLoop(Reader& reader) {
   if (setup == -EINVAL) setup = io_uring_queue_init(kRingEntries, &reader.ring, 0);  // an older kernel
   if (setup != 0) return PollLoop(reader);
   reader.data = std::make_unique<DataPath>(&reader.ring, files_, nodes_, *this, counters_, timeouts_, buffer_size_,
-                                           ReplySplice{fd_, splice_.minimum, splice_.drain});
+                                           ReplySplice{true, splice_.minimum, splice_.drain});
   native_ = true;
   io_uring* ring = &reader.ring;
   DataPath* data = reader.data.get();
@@ -885,15 +885,18 @@ void FuseSession::OnWake(uv_async_t* handle) {
     }
     return;
   }
-  session->Drain(session->Env());
-  if (session->stopped_ && session->end_reported_) session->CloseWake();
+  session->DrainOnLoop();
 }
 
 void FuseSession::OnLazyTimer(uv_timer_t* timer) {
   auto* session = static_cast<FuseSession*>(timer->data);
-  if (session == nullptr) return;
-  session->Drain(session->Env());
-  if (session->stopped_ && session->end_reported_) session->CloseWake();
+  if (session != nullptr) session->DrainOnLoop();
+}
+
+// A drain; after a stop, once the end is reported, the wake-up and the timer close.
+void FuseSession::DrainOnLoop() {
+  Drain(Env());
+  if (stopped_ && end_reported_) CloseWake();
 }
 
 void FuseSession::CloseWake() {

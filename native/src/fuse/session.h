@@ -91,6 +91,7 @@ class FuseSession : public Napi::ObjectWrap<FuseSession>, public DataPath::Trans
                                             // times the wait of the lazy requests in it (kTimer)
   static void OnWake(uv_async_t* handle);
   static void OnLazyTimer(uv_timer_t* timer);
+  void DrainOnLoop();  // on the event loop
   void Drain(Napi::Env env);
   void StopReader();
   void CloseWake();  // on the JavaScript thread, once no reader or queue can wake it
