@@ -15,6 +15,9 @@
 // of a batch (and by close() after the last record), saying every byte of the log before that position was
 // on disk (a flush had completed) when it was written; recovery refuses damage before a mark and cuts
 // anything else (README.md, Marks).
+// Version 5 is version 4 in a recycled file (a segment the log no longer needed, renamed and written over
+// in place: WalOptions.recycle): after its records, or after its seal record, the file may still hold
+// another segment's bytes, which never verify under this segment's seed (README.md, Recycled segments).
 // Version 1 segments (CRC unseeded, the file ends at the last record) and version 2 (no seal record: a
 // segment before the last ends at its last record) are still read.
 import { crc32c } from '@node-rs/crc32';
@@ -22,8 +25,10 @@ import { crc32c } from '@node-rs/crc32';
 import { native } from '../io/native.js';
 
 export const MAGIC = Buffer.from('PFSWAL01', 'ascii');
-/** the version written; every version from 1 to it is read */
+/** the version a new segment is written in; every version from 1 to RECYCLED_VERSION is read */
 export const FORMAT_VERSION = 4;
+/** the version of a segment written in a recycled file: version 4, with another segment's bytes possibly after its records */
+export const RECYCLED_VERSION = 5;
 export const SEGMENT_HEADER_SIZE = 28;
 export const RECORD_HEADER_SIZE = 9;
 /** the payload of a version 3 segment's seal record (type 0); never all zeros, so never a zero header */
@@ -44,6 +49,14 @@ export function parseSegmentName(name: string): number | undefined {
   return match ? Number(match[1]) : undefined;
 }
 
+/** A spare: a segment the log no longer needs, kept (renamed) to be written over as a later segment. */
+export const spareName = (segment: number): string => `${String(segment).padStart(16, '0')}.spare`;
+
+export function parseSpareName(name: string): number | undefined {
+  const match = /^(\d{16})\.spare$/.exec(name);
+  return match ? Number(match[1]) : undefined;
+}
+
 /** A segment header (of version `version`: older ones only for tests of old logs). */
 export function encodeSegmentHeader(segment: number, version = FORMAT_VERSION): Buffer {
   const header = Buffer.alloc(SEGMENT_HEADER_SIZE);
@@ -60,7 +73,9 @@ export function encodeSegmentHeader(segment: number, version = FORMAT_VERSION): 
  * version 1 (a plain CRC32C). `zerosEnd`: a record header of zeros is where the written records end
  * (version 2: the rest of the segment is preallocated space), not a bad record. `sealed` (version 3): a
  * segment rotated away from ends with a seal record (type 0, SEAL_PAYLOAD), then nothing or zeros. `marks`
- * (version 4): batches may end with a mark record (type 0, MARK_MAGIC), which readers skip.
+ * (version 4): batches may end with a mark record (type 0, MARK_MAGIC), which readers skip. `stale`
+ * (version 5, a recycled file): after the records (a zero record header ends them) and after the seal
+ * record, the file may hold another segment's bytes: not zeros, and no record of this seed.
  */
 export interface SegmentFormat {
   version: number;
@@ -68,12 +83,13 @@ export interface SegmentFormat {
   zerosEnd: boolean;
   sealed: boolean;
   marks: boolean;
+  stale: boolean;
 }
 
 export const segmentFormat = (version: number, segment: number): SegmentFormat =>
   version === 1
-    ? { version, seed: 0, zerosEnd: false, sealed: false, marks: false }
-    : { version, seed: segment % 2 ** 32, zerosEnd: true, sealed: version >= 3, marks: version >= 4 };
+    ? { version, seed: 0, zerosEnd: false, sealed: false, marks: false, stale: false }
+    : { version, seed: segment % 2 ** 32, zerosEnd: true, sealed: version >= 3, marks: version >= 4, stale: version >= RECYCLED_VERSION };
 
 /**
  * Stages the mark record saying `durable` (every byte of the log before it was on disk) at `at` of
@@ -113,7 +129,7 @@ export function checkSegmentHeader(header: Buffer, segment: number): SegmentForm
   if (!header.subarray(0, 8).equals(MAGIC)) return 'bad magic: not a persistfs WAL segment';
   if (header.readUInt32LE(24) !== crc32c(header.subarray(0, 24))) return 'header checksum mismatch';
   const version = header.readUInt32LE(8);
-  if (version < 1 || version > FORMAT_VERSION) return `format version ${version}, this build reads 1 to ${FORMAT_VERSION}`;
+  if (version < 1 || version > RECYCLED_VERSION) return `format version ${version}, this build reads 1 to ${RECYCLED_VERSION}`;
   const named = Number(header.readBigUInt64LE(16));
   if (named !== segment) return `header says segment ${named}, file name says ${segment}`;
   return segmentFormat(version, segment);

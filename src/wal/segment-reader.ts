@@ -40,7 +40,7 @@ export class SegmentReader {
 
   constructor(
     private readonly backend: StorageBackend,
-    private readonly format: SegmentFormat,
+    readonly format: SegmentFormat,
     private offset: number,
     private readonly end = backend.size(),
   ) {

@@ -84,17 +84,25 @@ export async function readSegmentFormat(backend: StorageBackend, segment: number
 
 /**
  * Why `reader` stopped, as a WalStop (undefined at the end of the file): a stop at zeros is a clean end
- * only in the last segment and when nothing but zeros follows.
+ * only in the last segment and when nothing but zeros follows (version 5, a recycled file: when no record
+ * of this segment follows; the rest may be another segment's bytes).
  */
 export async function stopOf(reader: SegmentReader, backend: StorageBackend, segment: number, isLast: boolean): Promise<WalStop | undefined> {
   if (reader.stopReason === 'end') return undefined;
+  const position = { segment, offset: reader.stopOffset };
   if (reader.stopReason === 'sealed') {
-    const clean = await zerosFrom(backend, reader.stopOffset + SEAL_RECORD_SIZE);
-    return { position: { segment, offset: reader.stopOffset }, reason: clean ? 'sealed' : 'checksum' };
+    const clean = reader.format.stale || (await zerosFrom(backend, reader.stopOffset + SEAL_RECORD_SIZE));
+    return { position, reason: clean ? 'sealed' : 'checksum' };
   }
-  const clean = reader.stopReason === 'zeros' && isLast && (await zerosFrom(backend, reader.stopOffset));
+  const clean = reader.stopReason === 'zeros' && isLast && (await restIsNotRecords(reader, backend));
   const reason = reader.stopReason === 'zeros' && !clean ? 'checksum' : reader.stopReason;
-  return { position: { segment, offset: reader.stopOffset }, reason };
+  return { position, reason };
+}
+
+/** Whether what follows where `reader` stopped holds no record: zeros, or (a recycled file) no record of this segment. */
+async function restIsNotRecords(reader: SegmentReader, backend: StorageBackend): Promise<boolean> {
+  if (await zerosFrom(backend, reader.stopOffset)) return true;
+  return reader.format.stale && !(await scanAfter(backend, reader.stopOffset, reader.format)).goodAfter;
 }
 
 /**
@@ -133,8 +141,9 @@ export async function marksIn(backend: StorageBackend, segment: number): Promise
 async function sealedAsEarlier(reader: SegmentReader, backend: StorageBackend, format: SegmentFormat): Promise<boolean> {
   // versions 1 and 2: cut to the last record before the next segment was begun
   if (!format.sealed) return reader.stopReason === 'end';
-  // version 3: its seal record, then nothing or zeros (a crash before the seal's cut)
-  return reader.stopReason === 'sealed' && (await zerosFrom(backend, reader.stopOffset + SEAL_RECORD_SIZE));
+  // version 3: its seal record, then nothing or zeros (a crash before the seal's cut); version 5, then
+  // nothing or the recycled file's old bytes
+  return reader.stopReason === 'sealed' && (format.stale || (await zerosFrom(backend, reader.stopOffset + SEAL_RECORD_SIZE)));
 }
 
 /** What WalReader.read found about the segments at the end of the log besides their records. */

@@ -4,8 +4,8 @@ import type { StorageBackend } from '../../src/backend/backend.js';
 import { CrashingBackend } from '../../src/backend/crash-backend.js';
 import type { MemoryBackend } from '../../src/backend/memory-backend.js';
 import { SEGMENT_HEADER_SIZE } from '../../src/wal/format.js';
-import { MemorySegmentStore, type SegmentStore } from '../../src/wal/segment-store.js';
-import { Wal, type SyncPolicy } from '../../src/wal/wal.js';
+import { MemorySegmentStore, type SegmentStore, type SpareShelf } from '../../src/wal/segment-store.js';
+import { Wal, type SyncPolicy, type WalPosition } from '../../src/wal/wal.js';
 import { record } from './wal-helpers.js';
 
 export const SEGMENT = 1024;
@@ -68,14 +68,47 @@ export class StepBackend implements StorageBackend {
   }
 }
 
-/** A memory segment store whose operations are steps; a creation is durable once the directory is synced after it. */
+/** A rename of the spares (WalOptions.recycle) not yet made durable in the directory: a power loss may undo it. */
+interface SpareRename {
+  /** 'retire': segment `segment` became spare `segment`; 'reuse': spare `spare` became segment `segment` */
+  kind: 'retire' | 'reuse';
+  segment: number;
+  spare: number;
+}
+
+/**
+ * A memory segment store whose operations are steps; a creation, and a rename to or from a spare, is
+ * durable once the directory is synced after it.
+ */
 export class StepStore implements SegmentStore {
   readonly memory: MemorySegmentStore;
   /** segments created and not yet made durable in the directory (a power loss may lose them) */
   readonly undurable = new Set<number>();
+  /** renames to and from spares since the directory was last synced, in order */
+  readonly renames: SpareRename[] = [];
+  /** how many segments were written over spares */
+  reuses = 0;
+  readonly spares: SpareShelf;
 
   constructor(private readonly steps: Steps) {
     this.memory = new MemorySegmentStore((memory: MemoryBackend) => new StepBackend(new CrashingBackend(memory), steps));
+    const shelf = this.memory.spares;
+    this.spares = {
+      list: () => shelf.list(),
+      retire: (segment) =>
+        steps.step(async () => {
+          await shelf.retire(segment);
+          this.renames.push({ kind: 'retire', segment, spare: segment });
+        }),
+      open: (spare) => shelf.open(spare),
+      reuse: (spare, segment) =>
+        steps.step(async () => {
+          await shelf.reuse(spare, segment);
+          this.renames.push({ kind: 'reuse', segment, spare });
+          this.reuses++;
+        }),
+      remove: (spare) => steps.step(() => shelf.remove(spare)),
+    };
   }
   list(): Promise<number[]> {
     return this.memory.list();
@@ -94,7 +127,10 @@ export class StepStore implements SegmentStore {
     return this.steps.step(() => this.memory.remove(segment));
   }
   sync(): Promise<void> {
-    return this.steps.step(async () => this.undurable.clear());
+    return this.steps.step(async () => {
+      this.undurable.clear();
+      this.renames.length = 0;
+    });
   }
   writeCheckpoint(data: Buffer): Promise<void> {
     return this.steps.step(() => this.memory.writeCheckpoint(data));
@@ -130,7 +166,18 @@ export class StepStore implements SegmentStore {
       }
       survivor.setBytes(segment, image);
     }
+    await this.sparesInto(survivor, 'power');
     return survivor;
+  }
+
+  /** The checkpoint, and the spares as `kind` of crash leaves them: what they hold ('kill'), or what of it was made durable. */
+  private async sparesInto(survivor: MemorySegmentStore, kind: 'kill' | 'power'): Promise<void> {
+    const checkpoint = await this.memory.readCheckpoint();
+    if (checkpoint !== undefined) await survivor.writeCheckpoint(checkpoint);
+    for (const spare of await this.memory.spares.list()) {
+      const crashing = ((await this.memory.spares.open(spare)) as StepBackend).inner;
+      survivor.setSpareBytes(spare, kind === 'kill' ? crashing.inner.snapshot() : crashing.crashImage());
+    }
   }
 
   /** What the crash leaves: 'kill' (every completed write, as the page cache keeps them), 'power' (what was made durable), 'power, entries lost' (and segments not yet durable in the directory gone). */
@@ -141,6 +188,14 @@ export class StepStore implements SegmentStore {
       const crashing = ((await this.memory.open(segment)) as StepBackend).inner;
       survivor.setBytes(segment, kind === 'kill' ? crashing.inner.snapshot() : crashing.crashImage());
     }
+    await this.sparesInto(survivor, kind === 'kill' ? 'kill' : 'power');
+    if (kind === 'power, entries lost') {
+      // the renames the directory had not made durable are undone, the last first
+      for (const { kind: rename, segment, spare } of [...this.renames].reverse()) {
+        if (rename === 'retire') await survivor.spares.reuse(spare, segment);
+        else await survivor.spares.retire(segment).then(() => renameSpare(survivor, segment, spare));
+      }
+    }
     return survivor;
   }
 }
@@ -149,6 +204,16 @@ export interface Run {
   steps: number;
   acknowledged: number[];
   store: StepStore;
+  /** with checkpoints: the record of the last truncateBefore begun (a crash may leave the log beginning at it) */
+  checkpointed?: number;
+}
+
+/** Spare `from` of `store` renamed to spare `to` (undoing a reuse: the file goes back under the spare's name). */
+async function renameSpare(store: MemorySegmentStore, from: number, to: number): Promise<void> {
+  if (from === to) return;
+  const bytes = store.spareBytes(from)!;
+  await store.spares.remove(from);
+  store.setSpareBytes(to, bytes);
 }
 
 /**
@@ -160,21 +225,44 @@ export async function run(
   sync: SyncPolicy,
   stopAt: number,
   slowSync: number,
-  { records = RECORDS, writers = WRITERS, segmentSize = SEGMENT, slowFlush = 0, pace = undefined as number | undefined } = {},
+  {
+    records = RECORDS,
+    writers = WRITERS,
+    segmentSize = SEGMENT,
+    slowFlush = 0,
+    pace = undefined as number | undefined,
+    recycle = 0,
+    checkpointEvery = 0,
+  } = {},
 ): Promise<Run> {
   const steps = new Steps(stopAt, slowSync, slowFlush);
   const store = new StepStore(steps);
   const acknowledged: number[] = [];
-  const opening = Wal.open(store, { sync, segmentSize });
+  const opening = Wal.open(store, { sync, segmentSize, recycle });
   const wal = await Promise.race([opening, new Promise<undefined>((resolve) => setTimeout(resolve, 200))]);
-  if (wal === undefined) return { steps: steps.count, acknowledged, store };
+  const result: Run = { steps: steps.count, acknowledged, store };
+  if (wal === undefined) return result;
   let next = 0;
+  // checkpoints one at a time, each at a record just acknowledged (as a store does after a flush)
+  let checkpoints = Promise.resolve();
+  const checkpoint = (i: number, position: WalPosition): Promise<void> => {
+    checkpoints = checkpoints.then(() => {
+      result.checkpointed = i;
+      return wal.truncateBefore(position).then(
+        () => undefined,
+        () => undefined,
+      );
+    });
+    return checkpoints;
+  };
   const writer = async () => {
     while (next < records) {
       const i = next++;
       if (pace === undefined) {
-        await wal.append(record(i, 100));
+        const position = await wal.append(record(i, 100));
         acknowledged.push(i);
+        // the writer that reached a checkpoint's record waits for it (the others go on)
+        if (checkpointEvery > 0 && i > 0 && i % checkpointEvery === 0) await checkpoint(i, position);
         continue;
       }
       // a writer that does not wait for its acknowledgement: batches are written while flushes run
@@ -185,35 +273,48 @@ export async function run(
       await new Promise((resolve) => setTimeout(resolve, pace));
     }
   };
-  const done = Promise.all(Array.from({ length: writers }, writer)).then(() => wal.close());
+  const done = Promise.all(Array.from({ length: writers }, writer))
+    .then(() => checkpoints)
+    .then(() => wal.close());
   // a stopped run never settles: give it time to do all it can before the stop
   if (stopAt === Infinity) await done;
   else await Promise.race([done, new Promise((resolve) => setTimeout(resolve, 40 + 20 * Math.max(slowSync, slowFlush)))]);
-  return { steps: steps.count, acknowledged, store };
+  result.steps = steps.count;
+  return result;
 }
 
 /**
  * Opens `survivor` (default recovery): the problem, if any: refused, an acknowledged record (of
  * `mustHave`) missing, not 0..n-1 in order, or an append after recovery not read back.
  */
-export async function check(label: string, survivor: MemorySegmentStore, mustHave: number[], segmentSize = SEGMENT): Promise<string | undefined> {
+export async function check(
+  label: string,
+  survivor: MemorySegmentStore,
+  mustHave: number[],
+  segmentSize = SEGMENT,
+  { recycle = 0, checkpointed = undefined as number | undefined } = {},
+): Promise<string | undefined> {
   let wal: Wal;
   try {
-    wal = await Wal.open(survivor, { segmentSize });
+    wal = await Wal.open(survivor, { segmentSize, recycle });
   } catch (error) {
     return `${label}: recovery refused the log: ${(error as Error).message}`;
   }
   const seen: number[] = [];
   for await (const entry of wal.read()) seen.push(entry.payload.readUInt32LE(0));
-  const missing = mustHave.filter((i) => seen[i] !== i);
+  // with checkpoints, the log may begin later than record 0, but never after the last checkpoint's record
+  const first = checkpointed === undefined ? 0 : (seen[0] ?? 0);
+  if (checkpointed !== undefined && first > checkpointed) return `${label}: the log begins at ${first}, after the checkpoint's record ${checkpointed}`;
+  const missing = mustHave.filter((i) => i >= first && seen[i - first] !== i);
   if (missing.length > 0) return `${label}: acknowledged records missing: ${missing.join(', ')} (log: ${seen.join(',')})`;
-  if (!seen.every((n, i) => n === i)) return `${label}: the log is not 0..n-1 in order: ${seen.join(',')}`;
-  await wal.append(record(seen.length, 100));
+  if (!seen.every((n, i) => n === first + i)) return `${label}: the log is not ${first}..n-1 in order: ${seen.join(',')}`;
+  const next = first + seen.length;
+  await wal.append(record(next, 100));
   await wal.close();
-  const again = await Wal.open(survivor, { segmentSize });
+  const again = await Wal.open(survivor, { segmentSize, recycle });
   const after: number[] = [];
   for await (const entry of again.read()) after.push(entry.payload.readUInt32LE(0));
   await again.close();
-  if (after.length !== seen.length + 1 || after.at(-1) !== seen.length) return `${label}: an append after recovery is not read back (${after.join(',')})`;
+  if (after.length !== seen.length + 1 || after.at(-1) !== next) return `${label}: an append after recovery is not read back (${after.join(',')})`;
   return undefined;
 }
