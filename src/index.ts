@@ -11,7 +11,7 @@ export { deviceNumber } from './io/statx.js';
 export { loadConfig, DEFAULTS, type Config } from './config/config.js';
 export { alignedBuffer } from './storage/aligned.js';
 export { Wal, type WalOptions, type WalRecord, type WalPosition, type SyncPolicy, type RecoveryReport } from './wal/wal.js';
-export { DirSegmentStore, MemorySegmentStore, type SegmentStore } from './wal/segment-store.js';
+export { DirSegmentStore, MemorySegmentStore, type SegmentStore, type SpareShelf } from './wal/segment-store.js';
 export type { StorageBackend } from './backend/backend.js';
 export { MemoryBackend } from './backend/memory-backend.js';
 export { FileBackend } from './backend/file-backend.js';

@@ -4,13 +4,22 @@
 import { type FileHandle, mkdir, open, unlink } from 'node:fs/promises';
 import path from 'node:path';
 
-import { DirSegmentStore, Wal, type Dir, type SegmentStore, type Storage, type StorageBackend } from '../../src/index.js';
+import { DirSegmentStore, Wal, type Dir, type SegmentStore, type SpareShelf, type Storage, type StorageBackend } from '../../src/index.js';
 import { openPersistfs, type PeerName, type PersistfsMode } from './peers.js';
 
 /** The sync policies the section measures: durable before the append resolves, or written only. */
 export type WalPolicy = 'always' | 'none';
 
 export const WAL_SEGMENT_SIZE = 64 * 1024 * 1024;
+
+/**
+ * A log kept as a database keeps it (the checkpointed jobs): truncated up to its end every
+ * CHECKPOINT_INTERVAL_MS, in segments of CHECKPOINTED_SEGMENT_SIZE (the LSM store's), with RECYCLED_SPARES
+ * segments kept as spares and written over (WalOptions.recycle).
+ */
+export const CHECKPOINT_INTERVAL_MS = 50;
+export const CHECKPOINTED_SEGMENT_SIZE = 16 * 1024 * 1024;
+export const RECYCLED_SPARES = 4;
 
 /** What reached the storage under a log: write calls (pwritev through the IO engine or on the calling thread: records, and the zeros a segment grows by) and fdatasyncs. */
 export interface LogCalls {
@@ -29,8 +38,8 @@ export interface RecordLog {
 
 export interface LogPeer {
   readonly name: PeerName;
-  /** a new, empty log */
-  createLog(policy: WalPolicy): Promise<RecordLog>;
+  /** a new, empty log; `checkpointed`: truncated as it goes, its segments recycled (persistfs only) */
+  createLog(policy: WalPolicy, checkpointed?: boolean): Promise<RecordLog>;
   close(): Promise<void>;
 }
 
@@ -58,12 +67,17 @@ class WalLogPeer implements LogPeer {
     private readonly storage: Storage,
   ) {}
 
-  async createLog(policy: WalPolicy): Promise<RecordLog> {
+  async createLog(policy: WalPolicy, checkpointed = false): Promise<RecordLog> {
     const dir = await this.storage.root.createDirectory(freshName(`wal-bench-${this.name}`, this.logs++));
     try {
       const store = new CountingSegmentStore(new DirSegmentStore(dir));
-      const wal = await Wal.open(store, { sync: policy, segmentSize: WAL_SEGMENT_SIZE });
-      return new WalLog(wal, dir, store.counted);
+      const wal = await Wal.open(
+        store,
+        checkpointed
+          ? { sync: policy, segmentSize: CHECKPOINTED_SEGMENT_SIZE, recycle: RECYCLED_SPARES }
+          : { sync: policy, segmentSize: WAL_SEGMENT_SIZE },
+      );
+      return new WalLog(wal, dir, store.counted, checkpointed);
     } catch (error) {
       await dir.delete();
       throw error;
@@ -76,11 +90,26 @@ class WalLogPeer implements LogPeer {
 }
 
 class WalLog implements RecordLog {
+  private stopped = false;
+  /** the checkpoint loop (checkpointed logs) */
+  private readonly checkpoints: Promise<void>;
+
   constructor(
     private readonly wal: Wal,
     private readonly dir: Dir,
     private readonly counted: LogCalls,
-  ) {}
+    checkpointed: boolean,
+  ) {
+    this.checkpoints = checkpointed ? this.checkpointLoop() : Promise.resolve();
+  }
+
+  /** Truncates the log up to its end every CHECKPOINT_INTERVAL_MS until closed. */
+  private async checkpointLoop(): Promise<void> {
+    while (!this.stopped) {
+      await new Promise((resolve) => setTimeout(resolve, CHECKPOINT_INTERVAL_MS));
+      if (!this.stopped) await this.wal.truncateBefore(this.wal.end);
+    }
+  }
 
   // not an async wrapper: an extra promise per record would be the harness' cost, charged to the WAL
   append(record: Buffer): Promise<unknown> {
@@ -92,6 +121,8 @@ class WalLog implements RecordLog {
   }
 
   async close(): Promise<void> {
+    this.stopped = true;
+    await this.checkpoints;
     await this.wal.close();
     await this.dir.delete();
   }
@@ -103,8 +134,12 @@ class WalLog implements RecordLog {
  */
 class CountingSegmentStore implements SegmentStore {
   readonly counted: LogCalls = { writes: 0, datasyncs: 0 };
+  readonly spares: SpareShelf | undefined;
 
-  constructor(private readonly inner: SegmentStore) {}
+  constructor(private readonly inner: SegmentStore) {
+    const shelf = inner.spares;
+    this.spares = shelf && { ...shelf, open: async (spare) => new CountingBackend(await shelf.open(spare), this.counted) };
+  }
 
   list(): Promise<number[]> {
     return this.inner.list();
