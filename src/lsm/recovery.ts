@@ -118,6 +118,7 @@ async function openWal(dir: Dir, settings: Settings, logger: Logger | undefined)
         logger,
         recovery: settings.walRecovery,
         inlineWriteLimit: settings.walInlineWriteLimit,
+        recycle: settings.walRecycle,
       }),
       dir: walDir,
     };

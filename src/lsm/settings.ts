@@ -29,6 +29,7 @@ const DEFAULTS: Settings = {
   compactionThread: true,
   walRecovery: 'strict',
   walInlineWriteLimit: 64 * 1024,
+  walRecycle: 2,
 };
 
 export function checkSettings(options: LsmOptions): Settings {
@@ -40,8 +41,8 @@ export function checkSettings(options: LsmOptions): Settings {
     if (typeof value !== expected) throw storageError('EINVAL', `LSM option ${name} must be a ${expected}`);
     (settings as Record<string, unknown>)[name] = value;
   }
-  if (!Number.isSafeInteger(settings.walInlineWriteLimit) || settings.walInlineWriteLimit < 0) {
-    throw storageError('EINVAL', 'LSM option walInlineWriteLimit must be a non-negative integer');
+  for (const name of ['walInlineWriteLimit', 'walRecycle'] as const) {
+    if (!Number.isSafeInteger(settings[name]) || settings[name] < 0) throw storageError('EINVAL', `LSM option ${name} must be a non-negative integer`);
   }
   for (const name of ['memtableSize', 'blockSize', 'tableFileSize', 'l0CompactionTrigger', 'l0StopWrites', 'levelBaseBytes', 'levelMultiplier'] as const) {
     if (!Number.isSafeInteger(settings[name]) || settings[name] < 1) throw storageError('EINVAL', `LSM option ${name} must be a positive integer`);

@@ -55,6 +55,14 @@ export interface LsmOptions {
    * longer when the kernel throttles dirty pages. 0: every batch goes through the IO engine. Default 64 KiB.
    */
   walInlineWriteLimit?: number;
+  /**
+   * How many WAL segments the store keeps as spares once a flush no longer needs them, to write later
+   * segments over in place (WalOptions.recycle): under sync 'always' an fdatasync then changes no metadata
+   * and nothing is written twice (measured: 1 KiB values at 64 in flight, 1.14-1.22x the puts a second under
+   * 'always', 1.05-1.08x under 'none'; BENCHMARKS.md, session 44). Costs that many WAL segments (16 MiB
+   * each) of disk. Default 2; 0 deletes them.
+   */
+  walRecycle?: number;
   /** open an existing store (or a checkpoint) for reading only; writes are EROFS */
   readOnly?: boolean;
   /** create the store when the directory holds none (default true) */

@@ -1,7 +1,7 @@
 // The order of durable steps while a store flushes, compacts and truncates its WAL, checked on a trace
 // of the storage calls it makes: a manifest names only SSTs already written whole (flushWrite), and comes
-// after an fdatasync of the WAL; a WAL segment is deleted only once a manifest starting replay after it
-// and the WAL's checkpoint are written; an SST is deleted only once the last manifest written leaves it out.
+// after an fdatasync of the WAL; a WAL segment is deleted (or renamed to a spare: walRecycle) only once a
+// manifest starting replay after it and the WAL's checkpoint are written; an SST is deleted only once the last manifest written leaves it out.
 import test from 'tape';
 
 import { FileBackend } from '../../src/backend/file-backend.js';
@@ -21,10 +21,10 @@ for (const compactionThread of [true, false]) {
   test(`durable steps come in order through flushes, compactions and WAL truncation (compactionThread ${compactionThread})`, async (t) => {
     const env = await lsmEnv(t, BACKENDS[0]!);
     const trace: Event[] = [];
-    const { flushWrite, deleteFile } = Dir.prototype;
+    const { flushWrite, deleteFile, moveEntry } = Dir.prototype;
     const { flush, sync } = FileBackend.prototype;
     t.teardown(() => {
-      Object.assign(Dir.prototype, { flushWrite, deleteFile });
+      Object.assign(Dir.prototype, { flushWrite, deleteFile, moveEntry });
       Object.assign(FileBackend.prototype, { flush, sync });
     });
     Dir.prototype.flushWrite = async function (this: Dir, name: string, data: Uint8Array | readonly Uint8Array[], ...rest: unknown[]) {
@@ -42,6 +42,12 @@ for (const compactionThread of [true, false]) {
       if (segment !== undefined) trace.push({ kind: 'segment-deleted', number: segment });
       return deleteFile.call(this, name);
     } as Dir['deleteFile'];
+    // a segment kept as a spare leaves the log as a deleted one does
+    Dir.prototype.moveEntry = function (this: Dir, from: string, ...rest: unknown[]) {
+      const segment = parseSegmentName(from);
+      if (segment !== undefined) trace.push({ kind: 'segment-deleted', number: segment });
+      return (moveEntry as (...args: unknown[]) => Promise<void>).call(this, from, ...rest);
+    } as Dir['moveEntry'];
     const walSynced = (done: Promise<void>, backend: FileBackend) =>
       done.then(() => {
         if ((backend as unknown as { file: { path: string } }).file.path.endsWith('.wal')) trace.push({ kind: 'wal-synced' });
