@@ -73,9 +73,7 @@ class WalLogPeer implements LogPeer {
       const store = new CountingSegmentStore(new DirSegmentStore(dir));
       const wal = await Wal.open(
         store,
-        checkpointed
-          ? { sync: policy, segmentSize: CHECKPOINTED_SEGMENT_SIZE, recycle: RECYCLED_SPARES }
-          : { sync: policy, segmentSize: WAL_SEGMENT_SIZE },
+        checkpointed ? { sync: policy, segmentSize: CHECKPOINTED_SEGMENT_SIZE, recycle: RECYCLED_SPARES } : { sync: policy, segmentSize: WAL_SEGMENT_SIZE },
       );
       return new WalLog(wal, dir, store.counted, checkpointed);
     } catch (error) {

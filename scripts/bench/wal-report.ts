@@ -131,7 +131,9 @@ function unsyncedTarget(rows: readonly WalRow[]): WalTargetResult {
 }
 
 export function evaluateWalTargets(rows: readonly WalRow[], recordSizes: readonly number[]): WalTargetResult[] {
-  const checkpointed = recordSizes.filter((bytes) => findRow(rows, { recordBytes: bytes, policy: 'always', writers: GROUP_COMMIT_WRITERS, checkpointed: true }, 'io_uring'));
+  const checkpointed = recordSizes.filter((bytes) =>
+    findRow(rows, { recordBytes: bytes, policy: 'always', writers: GROUP_COMMIT_WRITERS, checkpointed: true }, 'io_uring'),
+  );
   return [
     ...recordSizes.map((bytes) => groupCommitTarget(rows, bytes, false)),
     ...checkpointed.map((bytes) => groupCommitTarget(rows, bytes, true)),

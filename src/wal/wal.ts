@@ -1202,7 +1202,10 @@ export class Wal {
       await this.backend.truncate(this.tail);
       await this.backend.sync();
     } catch (error) {
-      this.logger?.warn({ err: error, segment: this.segment }, 'WAL: cutting the recycled bytes after the records at close failed; the log is whole without it');
+      this.logger?.warn(
+        { err: error, segment: this.segment },
+        'WAL: cutting the recycled bytes after the records at close failed; the log is whole without it',
+      );
     }
   }
 

@@ -225,15 +225,7 @@ export async function run(
   sync: SyncPolicy,
   stopAt: number,
   slowSync: number,
-  {
-    records = RECORDS,
-    writers = WRITERS,
-    segmentSize = SEGMENT,
-    slowFlush = 0,
-    pace = undefined as number | undefined,
-    recycle = 0,
-    checkpointEvery = 0,
-  } = {},
+  { records = RECORDS, writers = WRITERS, segmentSize = SEGMENT, slowFlush = 0, pace = undefined as number | undefined, recycle = 0, checkpointEvery = 0 } = {},
 ): Promise<Run> {
   const steps = new Steps(stopAt, slowSync, slowFlush);
   const store = new StepStore(steps);

@@ -9,7 +9,7 @@ import { RECYCLED_VERSION, segmentName } from '../../src/wal/format.js';
 import { DirSegmentStore, MemorySegmentStore } from '../../src/wal/segment-store.js';
 import { verifyWal } from '../../src/wal/verify.js';
 import { type SyncPolicy, Wal, type WalPosition } from '../../src/wal/wal.js';
-import { BACKENDS, freshStorage, rejection } from '../helpers.js';
+import { BACKENDS, freshStorage, prng, rejection } from '../helpers.js';
 import { check, run } from './crash-steps.js';
 import { record } from './wal-helpers.js';
 
@@ -174,17 +174,23 @@ for (const [name, sync] of [
       const stopped = await run(sync, stopAt, 0, options);
       const durable = sync === 'none' ? [] : stopped.acknowledged;
       for (const kind of ['kill', 'power', 'power, entries lost'] as const) {
-        const problem = await check(`stop before operation ${stopAt} of ${full.steps}, ${kind}`, await stopped.store.image(kind), kind === 'kill' ? stopped.acknowledged : durable, SEGMENT, {
-          recycle: 2,
-          checkpointed: stopped.checkpointed ?? 0,
-        });
+        const problem = await check(
+          `stop before operation ${stopAt} of ${full.steps}, ${kind}`,
+          await stopped.store.image(kind),
+          kind === 'kill' ? stopped.acknowledged : durable,
+          SEGMENT,
+          {
+            recycle: 2,
+            checkpointed: stopped.checkpointed ?? 0,
+          },
+        );
         if (problem !== undefined) problems.push(problem);
         checked++;
       }
       if (sync === 'always') {
         // a power loss that keeps unflushed pages of 64 bytes in any order
-        let drawn = stopAt;
-        const keep = () => (drawn = (drawn * 1103515245 + 12345) % 2 ** 31) % 2 === 0;
+        const rng = prng(stopAt);
+        const keep = () => rng() < 0.5;
         const problem = await check(`stop before operation ${stopAt}, random unflushed pages`, await stopped.store.pagesImage(64, keep), durable, SEGMENT, {
           recycle: 2,
           checkpointed: stopped.checkpointed ?? 0,
