@@ -96,22 +96,54 @@ export class SegmentReader {
 
 /** CRC work allowed when looking for good records after a bad one: past it, the tail counts as torn. */
 const SCAN_BUDGET_BYTES = 256 * 1024 * 1024;
+/** candidates up to this size (header included) draw on a budget of their own, SMALL_SCAN_BUDGET_BYTES */
+const SMALL_CANDIDATE_BYTES = 64 * 1024;
+const SMALL_SCAN_BUDGET_BYTES = 1024 * 1024 * 1024;
+
+/**
+ * The CRC work a search for good records may still do. Small candidates have a budget of their own: in
+ * bytes the search cannot read as records (a recycled file's old segment, random to it), about one offset
+ * in 250 holds a length that fits a 16 MiB tail, and those long candidates alone spend SCAN_BUDGET_BYTES
+ * within a few KiB; records of ordinary size after them are still looked for.
+ */
+class ScanBudget {
+  private large = SCAN_BUDGET_BYTES;
+  private small = SMALL_SCAN_BUDGET_BYTES;
+
+  /** Whether a candidate of `bytes` may be checked, charged if so. */
+  take(bytes: number): boolean {
+    if (bytes <= SMALL_CANDIDATE_BYTES && this.small >= bytes) {
+      this.small -= bytes;
+      return true;
+    }
+    if (bytes > SMALL_CANDIDATE_BYTES && this.large >= bytes) {
+      this.large -= bytes;
+      return true;
+    }
+    return false;
+  }
+
+  /** Whether nothing more can be checked. */
+  get spent(): boolean {
+    return this.small < RECORD_HEADER_SIZE + 1;
+  }
+}
 
 /**
  * Whether any whole, valid record of this segment (its CRC from `seed`) starts after `from` (to tell a
  * torn tail, which has none, from corruption in the middle of the log, which is followed by good
- * records). Every offset is a candidate, so the CRC work is bounded (SCAN_BUDGET_BYTES); a tail too big to
+ * records). Every offset is a candidate, so the CRC work is bounded (ScanBudget); a tail too big to
  * search within it counts as torn.
  */
 export async function validRecordAfter(backend: StorageBackend, from: number, seed: number): Promise<boolean> {
   const end = backend.size();
   if (end - from <= RECORD_HEADER_SIZE) return false;
   const tail = await backend.readAt(from, end - from);
-  let budget = SCAN_BUDGET_BYTES;
-  for (let at = 1; at + RECORD_HEADER_SIZE <= tail.length && budget > 0; at++) {
+  const budget = new ScanBudget();
+  for (let at = 1; at + RECORD_HEADER_SIZE <= tail.length && !budget.spent; at++) {
     const length = tail.readUInt32LE(at + 4);
     if (tail[at + 8] === 0 || at + RECORD_HEADER_SIZE + length > tail.length) continue;
-    budget -= RECORD_HEADER_SIZE + length;
+    if (!budget.take(RECORD_HEADER_SIZE + length)) continue;
     const header = tail.subarray(at, at + RECORD_HEADER_SIZE);
     if (recordCrcMatches(header, tail.subarray(at + RECORD_HEADER_SIZE, at + RECORD_HEADER_SIZE + length), seed)) return true;
   }
@@ -135,14 +167,17 @@ export async function scanAfter(backend: StorageBackend, from: number, format: S
   const end = backend.size();
   if (end - from <= RECORD_HEADER_SIZE) return scan;
   const tail = await backend.readAt(from, end - from);
-  let budget = SCAN_BUDGET_BYTES;
-  for (let at = 1; at + RECORD_HEADER_SIZE <= tail.length && budget > 0; ) {
+  const budget = new ScanBudget();
+  for (let at = 1; at + RECORD_HEADER_SIZE <= tail.length && !budget.spent; ) {
     const length = tail.readUInt32LE(at + 4);
-    if (at + RECORD_HEADER_SIZE + length > tail.length || isZeroHeader(tail.subarray(at, at + RECORD_HEADER_SIZE))) {
+    if (
+      at + RECORD_HEADER_SIZE + length > tail.length ||
+      isZeroHeader(tail.subarray(at, at + RECORD_HEADER_SIZE)) ||
+      !budget.take(RECORD_HEADER_SIZE + length)
+    ) {
       at++;
       continue;
     }
-    budget -= RECORD_HEADER_SIZE + length;
     const header = tail.subarray(at, at + RECORD_HEADER_SIZE);
     const payload = tail.subarray(at + RECORD_HEADER_SIZE, at + RECORD_HEADER_SIZE + length);
     if (!recordCrcMatches(header, payload, format.seed)) {

@@ -493,7 +493,16 @@ export class Wal {
     const format = (await readSegmentFormat(last, number, true))!;
     if (stop === undefined) return { tail: last.size(), format };
     const { position, reason } = stop;
-    if (reason === 'zeros') return { tail: position.offset, format };
+    if (reason === 'zeros') {
+      // a recycled file: what follows the records is cut, so that no record of this segment written past
+      // them before the crash (lost pages, and a search for them that gave up in the old bytes) can be
+      // read as one later, after the log has written up to it
+      if (format.stale && last.size() > position.offset) {
+        await last.truncate(position.offset);
+        await last.sync();
+      }
+      return { tail: position.offset, format };
+    }
     if (reason === 'sealed') return { tail: position.offset, format, sealed: true };
     const bytes = last.size() - position.offset;
     if (!format.marks) {
@@ -561,7 +570,8 @@ export class Wal {
     if (shelf === undefined) return;
     let changed = false;
     for (const spare of await shelf.list()) {
-      if (this.spares.length < this.recycle) this.spares.push(spare);
+      // a spare is named by the number it had as a segment, always one before the log's (see dropAhead)
+      if (this.spares.length < this.recycle && spare < this.firstSegment) this.spares.push(spare);
       else {
         await shelf.remove(spare);
         changed = true;
@@ -577,9 +587,16 @@ export class Wal {
   /** Deletes segment `number` (no longer part of the log), or keeps it as a spare while fewer than `recycle` are. */
   private async discard(number: number): Promise<void> {
     if (this.spares.length < this.recycle) {
-      await this.store.spares!.retire(number);
-      this.spares.push(number);
-    } else await this.store.remove(number);
+      try {
+        await this.store.spares!.retire(number);
+        this.spares.push(number);
+        return;
+      } catch (error) {
+        // a spare of that name is there already (left by an older build): the segment is deleted instead
+        if (!isCode(error, 'EEXIST')) throw error;
+      }
+    }
+    await this.store.remove(number);
   }
 
   /** Where the next record will go. */
@@ -1004,9 +1021,10 @@ export class Wal {
     if (ahead === undefined) return;
     const next = await ahead.catch(() => undefined);
     await next?.backend.close();
+    // deleted, never kept as a spare: a spare is named by the number it had, and this number is the next
+    // segment's, which a later open makes from another spare (two files of one name)
     try {
-      if (next === undefined) await this.store.remove(this.segment + 1);
-      else await this.discard(this.segment + 1);
+      await this.store.remove(this.segment + 1);
     } catch (error) {
       if (!isCode(error, 'ENOENT')) throw error;
     }
@@ -1223,6 +1241,8 @@ export class Wal {
     // a batch of no record: its mark alone
     const buffers = stageBatch(this.stageOf(MARK_RECORD_SIZE), [], this.format.seed, end);
     const before = this.backend.size();
+    // a recycled file: the mark too is followed by a zero record header (cutStale then cuts the rest)
+    if (this.format.stale && this.tail + MARK_RECORD_SIZE < before) buffers.push(ZERO_HEADER);
     // the mark only adds a claim: if it cannot be written (a full disk) or synced, the log stays as it was
     try {
       await this.backend.writeAt(this.tail, buffers);

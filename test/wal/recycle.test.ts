@@ -202,3 +202,74 @@ for (const [name, sync] of [
     t.deepEqual(problems.slice(0, 5), [], `${checked} crash images, ${problems.length} with a problem`);
   });
 }
+
+test("recycle: a segment made ahead is deleted at close, never kept as a spare (its number is the next segment's): closed and reopened, the log opens and closes", async (t) => {
+  const store = new MemorySegmentStore();
+  const options = { segmentSize: SEGMENT, recycle: 3 };
+  let wal = await Wal.open(store, options);
+  let next = 0;
+  let last: WalPosition | undefined;
+  for (let i = 0; i < 40; i++) last = await wal.append(record(next++, 100));
+  // just after a rotation (no segment made ahead yet), a checkpoint at the last record
+  const segment = wal.end.segment;
+  while (wal.end.segment === segment) last = await wal.append(record(next++, 100));
+  await wal.truncateBefore(last!);
+  t.equal((await store.spares.list()).length, 3, 'three spares');
+  // past half of the current segment: the next one is made ahead, from a spare
+  while (!(await store.list()).includes(wal.end.segment + 1)) await wal.append(record(next++, 100));
+  const ahead = wal.end.segment + 1;
+  await wal.close();
+  t.notOk((await store.spares.list()).includes(ahead), `close deletes segment ${ahead}, made ahead, and keeps no spare of its number`);
+  for (let round = 0; round < 3; round++) {
+    wal = await Wal.open(store, options);
+    await wal.append(record(next++, 100)); // the current segment is past half: the next is made ahead again
+    await wal.close();
+  }
+  wal = await Wal.open(store, options);
+  const seen = await numbers(wal);
+  t.deepEqual([seen.at(-1), seen.every((n, i) => n === seen[0]! + i)], [next - 1, true], 'every record since the checkpoint, in order');
+  await wal.close();
+});
+
+test('recycle: good records of the segment after a zero header, far into old bytes, are found (a power loss, cut and reported), and the rest of the file is cut', async (t) => {
+  const { encodeRecord, encodeSegmentHeader, RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE } = await import('../../src/wal/format.js');
+  const { randomFillSync } = await import('node:crypto');
+  const size = 16 * 1024 * 1024;
+  const bytes = randomFillSync(Buffer.alloc(size)); // the old segment's bytes, random to this one
+  encodeSegmentHeader(1, RECYCLED_VERSION).copy(bytes, 0);
+  let at = SEGMENT_HEADER_SIZE;
+  for (let i = 0; i < 3; i++) {
+    const payload = record(i, 100);
+    encodeRecord(bytes, at, 1, payload, true, 1);
+    at += RECORD_HEADER_SIZE + payload.length;
+  }
+  const end = at;
+  bytes.fill(0, end, end + RECORD_HEADER_SIZE); // the zero header after the last batch that reached the disk
+  // a later batch whose first page was lost, 1 MiB further
+  const later = 1024 * 1024;
+  encodeRecord(bytes, later, 1, record(9, 100), true, 1);
+  const store = new MemorySegmentStore();
+  store.setBytes(1, bytes);
+  const wal = await Wal.open(store, { segmentSize: size, recycle: 1 });
+  t.deepEqual(await numbers(wal), [0, 1, 2], 'the records before the zero header');
+  t.deepEqual(
+    wal.recovery.unflushed,
+    { position: { segment: 1, offset: end }, segments: [] },
+    'the good record after it is found: cut as a power loss, reported',
+  );
+  t.equal(store.bytes(1)!.length, end, 'the file is cut where the records end');
+  await wal.close();
+
+  // a clean end: the zero header with only old bytes after it
+  const clean = randomFillSync(Buffer.alloc(size));
+  bytes.copy(clean, 0, 0, end + RECORD_HEADER_SIZE);
+  const cleanStore = new MemorySegmentStore();
+  cleanStore.setBytes(1, clean);
+  const opened = await Wal.open(cleanStore, { segmentSize: size, recycle: 1 });
+  t.deepEqual(
+    [await numbers(opened), opened.recovery.dropped, opened.recovery.unflushed, cleanStore.bytes(1)!.length],
+    [[0, 1, 2], undefined, undefined, end],
+    'a clean end: nothing reported, the old bytes cut',
+  );
+  await opened.close();
+});
