@@ -28,8 +28,38 @@ export interface Recovered {
   wal?: { wal: Wal; dir: Dir };
 }
 
+/** How many times a read-only open reads the store again when its writer changed it under the open. */
+const READ_ONLY_ATTEMPTS = 5;
+
+/**
+ * Opens the store in `dir`: its manifest, SSTs and the WAL written since the last flush. A store opened
+ * read-only while its writer runs can read a manifest whose SSTs a compaction then deletes, or whose WAL
+ * segments a flush then frees (deleted, or reused as spares: walRecycle): ENOENT or EBADMSG. If the
+ * manifest has changed since, the open begins again from the new one; if not, the error is real.
+ */
 export async function recover(dir: Dir, settings: Settings, logger: Logger | undefined, remote?: Dir): Promise<Recovered> {
+  for (let attempt = 1; ; attempt++) {
+    const read: { manifest?: ManifestData } = {};
+    try {
+      return await recoverOnce(dir, settings, logger, remote, read);
+    } catch (error) {
+      if (!settings.readOnly || attempt === READ_ONLY_ATTEMPTS || !(isCode(error, 'ENOENT') || isCode(error, 'EBADMSG'))) throw error;
+      const now = await readManifest(dir).catch(() => undefined);
+      if (read.manifest === undefined || now === undefined || JSON.stringify(now) === JSON.stringify(read.manifest)) throw error;
+      logger?.info({ path: dir.path, err: error }, 'LSM read-only open: the writer changed the store meanwhile; reading it again');
+    }
+  }
+}
+
+async function recoverOnce(
+  dir: Dir,
+  settings: Settings,
+  logger: Logger | undefined,
+  remote: Dir | undefined,
+  read: { manifest?: ManifestData },
+): Promise<Recovered> {
   let manifest = await readManifest(dir);
+  read.manifest = manifest;
   if (manifest !== undefined && settings.errorIfExists) throw storageError('EEXIST', 'an LSM store already exists here (errorIfExists)', { path: dir.path });
   if (manifest === undefined) {
     if (!settings.createIfMissing || settings.readOnly)

@@ -4,7 +4,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { eachBackend, freshStorage, LOCAL_MODES } from '../helpers.js';
+import test from 'tape';
+
+import { storageError } from '../../src/ground/errors.js';
+import { Dir } from '../../src/index.js';
+import { readManifest, writeManifest } from '../../src/lsm/manifest.js';
+import type { Name } from '../../src/storage/names.js';
+import { BACKENDS, eachBackend, freshStorage, LOCAL_MODES } from '../helpers.js';
 import { WAL_DIR } from '../../src/lsm/file-names.js';
 import { LsmStore } from '../../src/lsm/lsm-store.js';
 import { segmentName } from '../../src/wal/format.js';
@@ -73,3 +79,48 @@ eachBackend(
   },
   LOCAL_MODES,
 );
+
+test('LSM read-only: an SST the writer deleted during the open (a compaction wrote a new manifest) makes the open read the store again; with the manifest unchanged, the error stands', async (t) => {
+  const { storage } = await freshStorage(t, BACKENDS[0]!);
+  const dir = await storage.createDirectory('db');
+  const writer = await LsmStore.open(dir, { autoCompact: false });
+  await writer.put('a', '1');
+  await writer.flush();
+  await writer.put('b', '2');
+  await writer.close();
+
+  const { openFile } = Dir.prototype;
+  t.teardown(() => {
+    Dir.prototype.openFile = openFile;
+  });
+  let failures = 0;
+  let changeManifest = true;
+  // the first SST opened is gone (ENOENT), as after a compaction the writer ran meanwhile, which wrote a new manifest
+  Dir.prototype.openFile = async function (this: Dir, name: Name, ...rest: unknown[]) {
+    if (typeof name === 'string' && name.endsWith('.sst') && failures === 0) {
+      failures++;
+      if (changeManifest) {
+        const manifest = (await readManifest(dir))!;
+        await writeManifest(dir, { ...manifest, nextFile: manifest.nextFile + 1 });
+      }
+      throw storageError('ENOENT', 'no such file (deleted by the writer)', { path: name });
+    }
+    return (openFile as (...args: unknown[]) => ReturnType<Dir['openFile']>).call(this, name, ...rest);
+  } as Dir['openFile'];
+
+  const reader = await LsmStore.open(dir, { readOnly: true });
+  t.equal(failures, 1, 'the first open of an SST failed');
+  t.deepEqual([(await reader.get('a'))?.toString(), (await reader.get('b'))?.toString()], ['1', '2'], 'the open read the store again: every key is there');
+  await reader.close();
+
+  failures = 0;
+  changeManifest = false;
+  const error = await LsmStore.open(dir, { readOnly: true }).then(
+    async (opened) => {
+      await opened.close();
+      return undefined;
+    },
+    (e: unknown) => e as Error & { code?: string },
+  );
+  t.equal(error?.code, 'ENOENT', 'with the manifest unchanged, the missing SST is an error of the open');
+});
