@@ -93,6 +93,26 @@ test('charts: a bench report draws ratio and throughput bars, one per workload a
   for (const peer of ['io_uring', 'sync', 'node:fs']) t.ok(throughput.svg.includes(peer), `throughput: names ${peer}`);
 });
 
+test("charts: the WAL charts draw a checkpointed job apart from the plain one, its ratio over the naive log's plain row", async (t) => {
+  const wal = (peer: string, recordsPerSecond: number, checkpointed?: boolean) => ({
+    recordBytes: 4096,
+    policy: 'always',
+    writers: 64,
+    peer,
+    recordsPerSecond,
+    ...(checkpointed ? { checkpointed } : {}),
+  });
+  const report = {
+    startedAt: '2026-01-02T03:04:05.000Z',
+    wal: { results: [wal('io_uring', 90000), wal('sync', 80000), wal('node:fs', 20000), wal('io_uring', 130000, true), wal('sync', 120000, true)] },
+  };
+  const charts = await chartsOf(report);
+  const ratio = named(charts, 'wal-ratio')!;
+  t.equal(barsIn(ratio.svg), 4, 'ratio: a bar per job (plain, checkpointed) and persistfs peer');
+  t.ok(ratio.svg.includes('4096 B, always, checkpointed, 64 writers') && ratio.svg.includes('4096 B, always, 64 writers'), 'ratio: both jobs named');
+  t.equal(barsIn(named(charts, 'wal-throughput')!.svg), 5, 'throughput: a bar per row');
+});
+
 test('charts: a fio report draws each mount over the backing directory and over passthrough_hp', async (t) => {
   const charts = await chartsOf(FIO);
   t.deepEqual(
