@@ -113,23 +113,11 @@ const walJobName = (row: WalRow) =>
 
 /** The WAL rows, with the naive log's plain row also standing in each checkpointed job (it has no such job of its own). */
 function walRatioRows(wal: readonly WalRow[]): WalRow[] {
-  const naiveFor = (row: WalRow) =>
-    wal.find(
-      (naive) =>
-        naive.peer === 'node:fs' &&
-        !naive.checkpointed &&
-        naive.recordBytes === row.recordBytes &&
-        naive.policy === row.policy &&
-        naive.writers === row.writers,
-    );
-  const checkpointedJobs = wal.filter((row) => row.checkpointed && row.peer !== 'node:fs');
-  const standIns = checkpointedJobs.flatMap((row) => {
-    const naive = naiveFor(row);
-    return naive ? [{ ...naive, checkpointed: true }] : [];
-  });
-  // one stand-in per job, however many peers ran it
-  const unique = standIns.filter((row, i) => standIns.findIndex((other) => walJobName(other) === walJobName(row)) === i);
-  return [...wal, ...unique];
+  const checkpointed = wal.filter((row) => row.checkpointed);
+  const standIns = wal
+    .filter((naive) => naive.peer === 'node:fs' && checkpointed.some((row) => walJobName(row) === walJobName({ ...naive, checkpointed: true })))
+    .map((naive) => ({ ...naive, checkpointed: true }));
+  return [...wal, ...standIns];
 }
 
 function benchCharts(report: BenchReport): ChartSpec[] {

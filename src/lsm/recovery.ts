@@ -39,27 +39,27 @@ const READ_ONLY_ATTEMPTS = 5;
  */
 export async function recover(dir: Dir, settings: Settings, logger: Logger | undefined, remote?: Dir): Promise<Recovered> {
   for (let attempt = 1; ; attempt++) {
-    const read: { manifest?: ManifestData } = {};
+    const manifest = await readManifest(dir);
     try {
-      return await recoverOnce(dir, settings, logger, remote, read);
+      return await recoverFrom(dir, manifest, settings, logger, remote);
     } catch (error) {
       if (!settings.readOnly || attempt === READ_ONLY_ATTEMPTS || !(isCode(error, 'ENOENT') || isCode(error, 'EBADMSG'))) throw error;
       const now = await readManifest(dir).catch(() => undefined);
-      if (read.manifest === undefined || now === undefined || JSON.stringify(now) === JSON.stringify(read.manifest)) throw error;
+      if (manifest === undefined || now === undefined || JSON.stringify(now) === JSON.stringify(manifest)) throw error;
       logger?.info({ path: dir.path, err: error }, 'LSM read-only open: the writer changed the store meanwhile; reading it again');
     }
   }
 }
 
-async function recoverOnce(
+/** recover(), from the manifest `read` at its start (undefined: none there yet). */
+async function recoverFrom(
   dir: Dir,
+  read: ManifestData | undefined,
   settings: Settings,
   logger: Logger | undefined,
   remote: Dir | undefined,
-  read: { manifest?: ManifestData },
 ): Promise<Recovered> {
-  let manifest = await readManifest(dir);
-  read.manifest = manifest;
+  let manifest = read;
   if (manifest !== undefined && settings.errorIfExists) throw storageError('EEXIST', 'an LSM store already exists here (errorIfExists)', { path: dir.path });
   if (manifest === undefined) {
     if (!settings.createIfMissing || settings.readOnly)

@@ -587,16 +587,10 @@ export class Wal {
   /** Deletes segment `number` (no longer part of the log), or keeps it as a spare while fewer than `recycle` are. */
   private async discard(number: number): Promise<void> {
     if (this.spares.length < this.recycle) {
-      try {
-        await this.store.spares!.retire(number);
-        this.spares.push(number);
-        return;
-      } catch (error) {
-        // a spare of that name is there already (left by an older build): the segment is deleted instead
-        if (!isCode(error, 'EEXIST')) throw error;
-      }
-    }
-    await this.store.remove(number);
+      // no spare has this name: every spare's number is below the log's first segment, and this one's is not
+      await this.store.spares!.retire(number);
+      this.spares.push(number);
+    } else await this.store.remove(number);
   }
 
   /** Where the next record will go. */
