@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "args.h"
+#include "default-acl.h"
 #include "open-beneath.h"
 
 namespace persistfs {
@@ -74,6 +75,46 @@ Napi::Value Openat2(const Napi::CallbackInfo& info) {
   how.mode = U32(info, 3);
   how.resolve = U32(info, 4);
   return Call::Start(info.Env(), [=]() { return Check(syscall(SYS_openat2, dirfd, path.c_str(), &how, sizeof(how))); });
+}
+
+// createFile(dirfd, path, flags, mode, umask, mask, out: Uint8Array of 256 bytes) -> fd | -errno: the new file
+// `path` in `dirfd` as the storage's createFile makes one, in one trip to the pool instead of four: openat2
+// with O_CREAT | O_EXCL beneath `dirfd`; where `mode` has bits of `umask` and the directory has no default
+// ACL (the kernel took the umask's bits, not an ACL's), fchmod back to `mode` exactly; then the statx of the
+// new descriptor, copied into `out` on the event loop thread. A failure after the open removes the file and
+// closes the descriptor: the caller gets an error and no file.
+Napi::Value CreateFile(const Napi::CallbackInfo& info) {
+  int dirfd = I32(info, 0);
+  std::string path = PathCopy(info, 1);
+  open_how how{};
+  how.flags = U32(info, 2) | O_CREAT | O_EXCL;
+  how.mode = U32(info, 3);
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  mode_t umask_bits = U32(info, 4);
+  unsigned mask = U32(info, 5);
+  RangeOf(info, 6, 0, sizeof(struct statx));
+  auto out = std::make_shared<Napi::Reference<Napi::Uint8Array>>(Napi::Persistent(info[6].As<Napi::Uint8Array>()));
+  auto stx = std::make_shared<struct statx>();
+  return Call::Start(
+      info.Env(),
+      [=]() -> long {
+        const long fd = Check(syscall(SYS_openat2, dirfd, path.c_str(), &how, sizeof how));
+        if (fd < 0) return fd;
+        long rc = 0;
+        if ((how.mode & umask_bits) != 0) {
+          rc = HasDefaultAcl(dirfd);
+          rc = rc == 0 ? Check(fchmod(static_cast<int>(fd), static_cast<mode_t>(how.mode))) : rc > 0 ? 0 : rc;
+        }
+        if (rc == 0) rc = Check(statx(static_cast<int>(fd), "", AT_EMPTY_PATH, mask, stx.get()));
+        if (rc == 0) return fd;
+        unlinkat(dirfd, path.c_str(), 0);
+        close(static_cast<int>(fd));
+        return rc;
+      },
+      [=](Napi::Env env, long fd) {
+        memcpy(out->Value().Data(), stx.get(), sizeof(struct statx));
+        return Napi::Number::New(env, static_cast<double>(fd));
+      });
 }
 
 // close(fd)
@@ -503,6 +544,7 @@ Napi::Value PreadNoWait(const Napi::CallbackInfo& info) {
 void DefineBlocking(Napi::Env env, Napi::Object exports) {
   Napi::Object blocking = Napi::Object::New(env);
   blocking.Set("openat2", Napi::Function::New(env, Openat2));
+  blocking.Set("createFile", Napi::Function::New(env, CreateFile));
   blocking.Set("close", Napi::Function::New(env, Close));
   blocking.Set("mkdirat", Napi::Function::New(env, Mkdirat));
   blocking.Set("unlinkat", Napi::Function::New(env, Unlinkat));

@@ -102,6 +102,13 @@ export interface IoEngine {
   readonly mode: IoMode;
   /** openat2 with RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS, always: nothing opened escapes `dirfd`. */
   openat(dirfd: number, path: string, flags: number, mode: number): Promise<number>;
+  /**
+   * A new regular file `name` in `dirfd` (O_CREAT | O_EXCL with `flags`, beneath `dirfd` as openat), its
+   * permission exactly `mode` unless the directory's default ACL decided it (the umask's bits given back: a
+   * chmod where `umask` took some and no default ACL stood instead); with the statx of the new descriptor.
+   * One pool call: a failure leaves no file.
+   */
+  createFile(dirfd: number, name: string, flags: number, mode: number, umask: number): Promise<{ fd: number; stat: Stat }>;
   closeFd(fd: number): Promise<void>;
   read(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): Promise<number>;
   readv(fd: number, buffers: readonly Uint8Array[], position: number): Promise<number>;

@@ -51,6 +51,13 @@ export interface FsStats {
 /** Thread-pool system calls: each resolves with the result, or with -errno. */
 export interface NativeBlocking {
   openat2(dirfd: number, path: Uint8Array, flags: number, mode: number, resolve: number): Promise<number>;
+  /**
+   * A new file made as Dir.createFile makes one, in one pool call: openat2 O_CREAT | O_EXCL beneath `dirfd`,
+   * a chmod to exactly `mode` where `umask` took bits and the directory has no default ACL, the new
+   * descriptor's statx (`mask`) into `out` (256 bytes). Resolves with the descriptor, or -errno (and then no
+   * file is left).
+   */
+  createFile(dirfd: number, path: Uint8Array, flags: number, mode: number, umask: number, mask: number, out: Uint8Array): Promise<number>;
   close(fd: number): Promise<number>;
   mkdirat(dirfd: number, path: Uint8Array, mode: number): Promise<number>;
   /** `mode` with its file type bits; `dev` as the kernel encodes dev_t */

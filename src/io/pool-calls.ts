@@ -101,6 +101,15 @@ export abstract class PoolCalls {
     }
   }
 
+  async createFile(dirfd: number, name: string, flags: number, mode: number, umask: number): Promise<{ fd: number; stat: Stat }> {
+    const made = await this.pooled('openat2', () => pool.createFile(dirfd, name, flags, mode, umask));
+    this.opened(made.fd, flags);
+    return made;
+  }
+
+  /** A descriptor this engine opened with `flags`: the io_uring engine keeps those opened O_DIRECT. */
+  protected opened(_fd: number, _flags: number): void {}
+
   mknodat(dirfd: number, name: string, mode: number, device: number): Promise<void> {
     return this.pooled('mknodat', () => pool.mknodat(dirfd, name, mode, device));
   }

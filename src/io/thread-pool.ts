@@ -25,6 +25,13 @@ export async function openat(dirfd: number, path: string, flags: number, mode: n
   return check(await blocking.openat2(dirfd, cString(path), flags, mode, BENEATH), 'openat2', path);
 }
 
+/** blocking.createFile: the new file's descriptor and its statx, in one pool call. */
+export async function createFile(dirfd: number, name: string, flags: number, mode: number, umask: number): Promise<{ fd: number; stat: Stat }> {
+  const out = new Uint8Array(STATX_SIZE);
+  const fd = check(await blocking.createFile(dirfd, cString(name), flags, mode, umask, STATX_MASK, out), 'openat2', name);
+  return { fd, stat: decodeStatx(out) };
+}
+
 export async function closeFd(fd: number): Promise<void> {
   check(await blocking.close(fd), 'close');
 }

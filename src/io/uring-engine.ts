@@ -21,6 +21,11 @@
 // that round trip measured slower than the pool's, with more CPU for 4 KiB writes at 32 in flight
 // (BENCHMARKS.md, session 34; session 14 had measured the pool costlier at a load of 13-15). O_DIRECT
 // writes, which the kernel does without blocking, stay on the ring.
+//
+// A new file (createFile) is made in one pool call, not on the ring: its open, the chmod that gives it its
+// exact permission where the umask took bits, and its statx. On the ring the open alone goes to an io-wq
+// worker (an O_CREAT open always does), and the other two were two more round trips (BENCHMARKS.md,
+// session 45).
 import { errnoError, storageError, toStorageError, type StorageError } from '../ground/errors.js';
 import { O, type IoEngine, type Stat } from './engine.js';
 import { cString, native, type NativeRing, type RingCounters } from './native.js';
@@ -155,8 +160,11 @@ export class UringEngine extends PoolCalls implements IoEngine {
   async openat(dirfd: number, path: string, flags: number, mode: number): Promise<number> {
     const bytes = cString(path);
     const fd = await this.run('openat2', path, (slot) => this.ring.openat2(slot, dirfd, bytes, flags, mode, pool.BENEATH));
-    if ((flags & O.DIRECT) !== 0) this.directFds.add(fd);
+    this.opened(fd, flags);
     return fd;
+  }
+  protected override opened(fd: number, flags: number): void {
+    if ((flags & O.DIRECT) !== 0) this.directFds.add(fd);
   }
   async closeFd(fd: number): Promise<void> {
     this.directFds.delete(fd);

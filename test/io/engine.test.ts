@@ -185,6 +185,54 @@ for (const ioMode of ['io_uring', 'sync'] as const) {
     fs.closeSync(fd);
   });
 
+  test(`${ioMode}: createFile makes a new file with its exact permission and its statx in one pool call; a failure leaves no file`, async (t) => {
+    const engine = createEngine({ ioMode, queueDepth: 8, submitThreshold: 8 });
+    t.teardown(() => engine.close());
+    const dir = tempDir(t);
+    const dirfd = fs.openSync(dir, 'r');
+    t.teardown(() => fs.closeSync(dirfd));
+    const umask = process.umask(0o022);
+    t.teardown(() => process.umask(umask));
+    const ring = () => (engine instanceof UringEngine ? engine.counters().submitted : 0);
+    const before = ring();
+    const { fd, stat } = await engine.createFile(dirfd, 'f', O.RDWR | O.CLOEXEC, 0o666, 0o022);
+    t.equal(ring(), before, 'nothing went on the ring');
+    const fromFs = fs.fstatSync(fd, { bigint: true });
+    t.equal(fs.statSync(path.join(dir, 'f')).mode & 0o7777, 0o666, 'the permission asked for, exactly: the umask took nothing');
+    t.deepEqual([stat.ino, stat.mode, stat.size], [fromFs.ino, Number(fromFs.mode), 0], 'the statx is the new file’s, taken after the chmod');
+    t.equal(await engine.write(fd, Buffer.from('new'), 0, 3, 0), 3, 'the descriptor is open for writing');
+    await engine.closeFd(fd);
+    const { fd: plain } = await engine.createFile(dirfd, 'g', O.RDWR, 0o640, 0o022);
+    t.equal(fs.statSync(path.join(dir, 'g')).mode & 0o7777, 0o640, 'a mode the umask takes nothing of stays as asked');
+    await engine.closeFd(plain);
+    const refused = async (what: string, call: () => Promise<unknown>, code: string) => {
+      const error = await call().then(
+        () => undefined,
+        (e: unknown) => e as { code?: string; name?: string },
+      );
+      t.equal(error?.code, code, `${what}: ${code}`);
+      t.equal(error?.name, 'StorageError', `${what}: a StorageError`);
+    };
+    await refused('a name taken', () => engine.createFile(dirfd, 'f', O.RDWR, 0o666, 0o022), 'EEXIST');
+    t.equal(fs.readFileSync(path.join(dir, 'f'), 'utf8'), 'new', 'the file of that name is untouched');
+    await refused('a name outside the directory', () => engine.createFile(dirfd, '../escaped', O.RDWR, 0o666, 0o022), 'EXDEV');
+    // an O_PATH descriptor opens beneath it but has no attributes to read: the file is made, then the
+    // default ACL cannot be asked (EBADF), and the file is removed again
+    const pathOnly = fs.openSync(dir, O.PATH | O.DIRECTORY);
+    t.teardown(() => fs.closeSync(pathOnly));
+    await refused('a failure after the open', () => engine.createFile(pathOnly, 'h', O.RDWR, 0o666, 0o022), 'EBADF');
+    t.deepEqual(fs.readdirSync(dir).sort(), ['f', 'g'], 'and no file was left by it');
+    if (engine instanceof UringEngine) {
+      const direct = await engine.createFile(dirfd, 'd', O.RDWR | O.DIRECT, 0o644, 0o022).catch(() => undefined);
+      if (direct !== undefined) {
+        const submitted = ring();
+        await engine.write(direct.fd, alignedBuffer(4096), 0, 4096, 0);
+        t.equal(ring(), submitted + 1, 'a file made O_DIRECT has its writes on the ring, as one opened so');
+        await engine.closeFd(direct.fd);
+      }
+    }
+  });
+
   test(`${ioMode}: kernel errors come back as StorageErrors with the code`, async (t) => {
     const engine = createEngine({ ioMode, queueDepth: 8, submitThreshold: 8 });
     t.teardown(() => engine.close());

@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "../default-acl.h"
 #include "protocol.h"
 
 namespace persistfs::fuse {
@@ -929,9 +930,7 @@ bool DataPath::ServeCreate(const Request& request) {
   if ((permission & in.umask & 0777) != 0) {
     // the caller's umask, ours to apply (DONT_MASK) where the directory has no default ACL (which would
     // stand instead); one with an ACL goes to JavaScript
-    if (fgetxattr(directory->fd, "system.posix_acl_default", nullptr, 0) >= 0 ||
-        (errno != ENODATA && errno != EOPNOTSUPP))
-      return false;
+    if (HasDefaultAcl(directory->fd) != 0) return false;
     permission &= ~(in.umask & 0777);
   }
   if ((permission & ProcessUmask()) != 0) return false;

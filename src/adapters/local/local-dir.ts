@@ -118,9 +118,10 @@ export class LocalDir extends FdNode implements DirNode {
     }
   }
 
+  /** The file made, its exact mode given and its statx taken in one pool call (IoEngine.createFile). */
   async createFile(name: string, mode: number, flags: OpenFlags): Promise<FileNode> {
-    const fd = await this.engine.openat(this.fd, name, openFlags(flags) | O.CREAT | O.EXCL, mode);
-    return this.madeFile(fd, name, mode, flags);
+    const { fd, stat } = await this.engine.createFile(this.fd, name, openFlags(flags), mode, this.context.umask);
+    return this.fileNode(fd, flags, stat);
   }
 
   async adoptFile(name: string, mode: number, flags: OpenFlags, made: MadeFile): Promise<FileNode> {
