@@ -39,8 +39,11 @@ export const FULL: Settings = {
   timedSeconds: 5,
   warmupSeconds: 0.25,
   appendBytes: 1024 * MiB,
-  appendvBytes: 256 * MiB,
-  smallFiles: 10_000,
+  // enough that a turn is measured for about 0.3 s (appendv) and 1-2 s (small files): with 256 MiB and
+  // 10,000 files a turn took 0.1-0.2 s, and the process's first turn of a workload came out 15-30% low for
+  // whichever peer took it (BENCHMARKS.md, session 45)
+  appendvBytes: 1024 * MiB,
+  smallFiles: 30_000,
   fioSeconds: 10,
 };
 
