@@ -6,14 +6,31 @@ import { kindOfMode, XattrsOf, type EntryStat, type XattrNode } from '../adapter
 export const withKind = (stat: Stat): EntryStat => ({ ...stat, kind: kindOfMode(stat.mode) });
 
 /** The extended attributes of `fd` itself (entry '') or of its entry `entry`, not followed. */
-export function fdXattrs(engine: IoEngine, fd: number, entry: string): XattrNode {
-  return {
-    getXattr: (name) => engine.getxattr(fd, entry, name),
-    setXattr: (name, value, flags) => engine.setxattr(fd, entry, name, value, flags),
-    listXattrs: () => engine.listxattr(fd, entry),
-    removeXattr: (name) => engine.removexattr(fd, entry, name),
-  };
+class FdXattrs implements XattrNode {
+  constructor(
+    private readonly engine: IoEngine,
+    private readonly fd: number,
+    private readonly entry: string,
+  ) {}
+
+  getXattr(name: string): Promise<Buffer> {
+    return this.engine.getxattr(this.fd, this.entry, name);
+  }
+
+  setXattr(name: string, value: Uint8Array, flags: number): Promise<void> {
+    return this.engine.setxattr(this.fd, this.entry, name, value, flags);
+  }
+
+  listXattrs(): Promise<string[]> {
+    return this.engine.listxattr(this.fd, this.entry);
+  }
+
+  removeXattr(name: string): Promise<void> {
+    return this.engine.removexattr(this.fd, this.entry, name);
+  }
 }
+
+export const fdXattrs = (engine: IoEngine, fd: number, entry: string): XattrNode => new FdXattrs(engine, fd, entry);
 
 export abstract class FdNode extends XattrsOf {
   constructor(

@@ -111,7 +111,7 @@ export class LocalDir extends FdNode implements DirNode {
       if (kindOfMode(stat.mode) === 'directory') throw storageError('EISDIR', 'cannot open a directory as a file');
       if (kindOfMode(stat.mode) !== 'file') throw storageError('EINVAL', 'not a regular file');
       const alignment = flags.direct ? Math.max(stat.dioMemAlign, stat.dioOffsetAlign) || DIRECT_ALIGNMENT_FALLBACK : 0;
-      return new LocalFile(this.engine, this.context.inodes, fd, this.context.inodes.acquire(stat, sizeCell), alignment, withKind(stat));
+      return new LocalFile(this.engine, this.context.inodes, fd, this.context.inodes.acquire(stat, sizeCell), alignment, stat);
     } catch (error) {
       await this.engine.closeFd(fd).catch(() => undefined);
       throw error;

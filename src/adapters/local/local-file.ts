@@ -5,7 +5,7 @@
 // consecutive appends through one descriptor become a single writev at the current end of file. If a batch
 // fails part-way (ENOSPC), the file is cut back to where the batch began, so a failed append leaves no
 // partial record and later appends continue from a clean end.
-import { AT, FALLOC, SEEK, type IoEngine } from '../../io/engine.js';
+import { AT, FALLOC, SEEK, type IoEngine, type Stat } from '../../io/engine.js';
 import { takeBatch, writeBatch } from '../../ground/append-batch.js';
 import { storageError } from '../../ground/errors.js';
 import { skipBytes, totalBytes, type DirNode, type EntryStat, type FileNode, type NativeAccess, type SeekTarget } from '../adapter.js';
@@ -17,6 +17,7 @@ const BATCH_BYTES = 16 * 1024 * 1024;
 
 export class LocalFile extends FdNode implements FileNode {
   private closed = false;
+  private openedWithKind: EntryStat | undefined;
 
   constructor(
     engine: IoEngine,
@@ -24,9 +25,15 @@ export class LocalFile extends FdNode implements FileNode {
     fd: number,
     private readonly inode: InodeState,
     readonly alignment: number,
-    readonly opened: EntryStat,
+    /** the statx taken at the open */
+    private readonly openStat: Stat,
   ) {
     super(engine, fd);
+  }
+
+  /** The file as it was at the open (made when asked: most opens never ask). */
+  get opened(): EntryStat {
+    return (this.openedWithKind ??= withKind(this.openStat));
   }
 
   size(): number {
