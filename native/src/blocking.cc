@@ -77,17 +77,33 @@ Napi::Value Openat2(const Napi::CallbackInfo& info) {
   return Call::Start(info.Env(), [=]() { return Check(syscall(SYS_openat2, dirfd, path.c_str(), &how, sizeof(how))); });
 }
 
-// createFile(dirfd, path, flags, mode, umask, mask, out: Uint8Array of 256 bytes) -> fd | -errno: the new file
-// `path` in `dirfd` as the storage's createFile makes one, in one trip to the pool instead of four: openat2
-// with O_CREAT | O_EXCL beneath `dirfd`; where `mode` has bits of `umask` and the directory has no default
-// ACL (the kernel took the umask's bits, not an ACL's), fchmod back to `mode` exactly; then the statx of the
-// new descriptor, copied into `out` on the event loop thread. A failure after the open removes the file and
-// closes the descriptor: the caller gets an error and no file.
+// The steps of createFile, told apart in its error: -(errno + (step << 16)).
+enum CreateStep : long { kCreateOpen = 0, kCreateDirect = 1, kCreateAcl = 2, kCreateChmod = 3, kCreateStat = 4 };
+
+// After a failed step of createFile: the name removed if it is still the file made (another process may
+// have renamed it away and put a file of its own there meanwhile), the descriptor closed.
+void UndoCreate(int dirfd, const std::string& path, int fd) {
+  struct stat made {
+  }, named{};
+  if (fstat(fd, &made) == 0 && fstatat(dirfd, path.c_str(), &named, AT_SYMLINK_NOFOLLOW) == 0 &&
+      made.st_dev == named.st_dev && made.st_ino == named.st_ino)
+    unlinkat(dirfd, path.c_str(), 0);
+  close(fd);
+}
+
+// createFile(dirfd, path, flags, mode, umask, mask, out: Uint8Array of 256 bytes) -> fd | -(errno + (step
+// << 16)): the new file `path` in `dirfd` as the storage's createFile makes one, in one trip to the pool
+// instead of four: openat2 with O_CREAT | O_EXCL beneath `dirfd` (O_DIRECT set after, by fcntl: a file
+// system without it refuses only after making the file); where `mode` has bits of `umask` and the
+// directory has no default ACL (the kernel took the umask's bits, not an ACL's), fchmod back to `mode`
+// exactly; then the statx of the new descriptor, copied into `out` on the event loop thread. A failure
+// after the open removes the file made and closes the descriptor: the caller gets an error and no file.
 Napi::Value CreateFile(const Napi::CallbackInfo& info) {
   int dirfd = I32(info, 0);
   std::string path = PathCopy(info, 1);
+  const int flags = I32(info, 2);
   open_how how{};
-  how.flags = U32(info, 2) | O_CREAT | O_EXCL;
+  how.flags = static_cast<uint64_t>((flags & ~O_DIRECT) | O_CREAT | O_EXCL);
   how.mode = U32(info, 3);
   how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
   mode_t umask_bits = U32(info, 4);
@@ -98,18 +114,26 @@ Napi::Value CreateFile(const Napi::CallbackInfo& info) {
   return Call::Start(
       info.Env(),
       [=]() -> long {
-        const long fd = Check(syscall(SYS_openat2, dirfd, path.c_str(), &how, sizeof how));
-        if (fd < 0) return fd;
-        long rc = 0;
+        const long opened = syscall(SYS_openat2, dirfd, path.c_str(), &how, sizeof how);
+        if (opened < 0) return -errno;
+        const int fd = static_cast<int>(opened);
+        const auto failed = [&](CreateStep step) {
+          const long error = errno;
+          UndoCreate(dirfd, path, fd);
+          return -(error + (static_cast<long>(step) << 16));
+        };
+        if ((flags & O_DIRECT) != 0 && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_DIRECT) < 0)
+          return failed(kCreateDirect);
         if ((how.mode & umask_bits) != 0) {
-          rc = HasDefaultAcl(dirfd);
-          rc = rc == 0 ? Check(fchmod(static_cast<int>(fd), static_cast<mode_t>(how.mode))) : rc > 0 ? 0 : rc;
+          const int acl = HasDefaultAcl(dirfd);
+          if (acl < 0) {
+            errno = -acl;
+            return failed(kCreateAcl);
+          }
+          if (acl == 0 && fchmod(fd, static_cast<mode_t>(how.mode)) < 0) return failed(kCreateChmod);
         }
-        if (rc == 0) rc = Check(statx(static_cast<int>(fd), "", AT_EMPTY_PATH, mask, stx.get()));
-        if (rc == 0) return fd;
-        unlinkat(dirfd, path.c_str(), 0);
-        close(static_cast<int>(fd));
-        return rc;
+        if (statx(fd, "", AT_EMPTY_PATH, mask, stx.get()) < 0) return failed(kCreateStat);
+        return fd;
       },
       [=](Napi::Env env, long fd) {
         memcpy(out->Value().Data(), stx.get(), sizeof(struct statx));

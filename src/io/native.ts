@@ -54,8 +54,9 @@ export interface NativeBlocking {
   /**
    * A new file made as Dir.createFile makes one, in one pool call: openat2 O_CREAT | O_EXCL beneath `dirfd`,
    * a chmod to exactly `mode` where `umask` took bits and the directory has no default ACL, the new
-   * descriptor's statx (`mask`) into `out` (256 bytes). Resolves with the descriptor, or -errno (and then no
-   * file is left).
+   * descriptor's statx (`mask`) into `out` (256 bytes). Resolves with the descriptor, or -(errno + (step <<
+   * 16)), the step that failed: 0 the open, 1 O_DIRECT (set after the open), 2 the default ACL's probe, 3
+   * the chmod, 4 the statx; then the file made is removed again.
    */
   createFile(dirfd: number, path: Uint8Array, flags: number, mode: number, umask: number, mask: number, out: Uint8Array): Promise<number>;
   close(fd: number): Promise<number>;

@@ -25,11 +25,15 @@ export async function openat(dirfd: number, path: string, flags: number, mode: n
   return check(await blocking.openat2(dirfd, cString(path), flags, mode, BENEATH), 'openat2', path);
 }
 
+/** The steps of blocking.createFile, by the number its error carries above the errno. */
+const CREATE_STEPS = ['openat2', 'fcntl O_DIRECT', 'getxattr of the default ACL', 'fchmod', 'statx'];
+
 /** blocking.createFile: the new file's descriptor and its statx, in one pool call. */
 export async function createFile(dirfd: number, name: string, flags: number, mode: number, umask: number): Promise<{ fd: number; stat: Stat }> {
   const out = new Uint8Array(STATX_SIZE);
-  const fd = check(await blocking.createFile(dirfd, cString(name), flags, mode, umask, STATX_MASK, out), 'openat2', name);
-  return { fd, stat: decodeStatx(out) };
+  const result = await blocking.createFile(dirfd, cString(name), flags, mode, umask, STATX_MASK, out);
+  if (result < 0) throw errnoError(-result & 0xffff, CREATE_STEPS[-result >> 16] ?? 'openat2', name);
+  return { fd: result, stat: decodeStatx(out) };
 }
 
 export async function closeFd(fd: number): Promise<void> {

@@ -205,13 +205,14 @@ for (const ioMode of ['io_uring', 'sync'] as const) {
     const { fd: plain } = await engine.createFile(dirfd, 'g', O.RDWR, 0o640, 0o022);
     t.equal(fs.statSync(path.join(dir, 'g')).mode & 0o7777, 0o640, 'a mode the umask takes nothing of stays as asked');
     await engine.closeFd(plain);
-    const refused = async (what: string, call: () => Promise<unknown>, code: string) => {
+    const refused = async (what: string, call: () => Promise<unknown>, code: string, syscall = 'openat2') => {
       const error = await call().then(
         () => undefined,
-        (e: unknown) => e as { code?: string; name?: string },
+        (e: unknown) => e as { code?: string; name?: string; syscall?: string },
       );
       t.equal(error?.code, code, `${what}: ${code}`);
       t.equal(error?.name, 'StorageError', `${what}: a StorageError`);
+      t.equal(error?.syscall, syscall, `${what}: the step that failed named (${syscall})`);
     };
     await refused('a name taken', () => engine.createFile(dirfd, 'f', O.RDWR, 0o666, 0o022), 'EEXIST');
     t.equal(fs.readFileSync(path.join(dir, 'f'), 'utf8'), 'new', 'the file of that name is untouched');
@@ -220,7 +221,7 @@ for (const ioMode of ['io_uring', 'sync'] as const) {
     // default ACL cannot be asked (EBADF), and the file is removed again
     const pathOnly = fs.openSync(dir, O.PATH | O.DIRECTORY);
     t.teardown(() => fs.closeSync(pathOnly));
-    await refused('a failure after the open', () => engine.createFile(pathOnly, 'h', O.RDWR, 0o666, 0o022), 'EBADF');
+    await refused('a failure after the open', () => engine.createFile(pathOnly, 'h', O.RDWR, 0o666, 0o022), 'EBADF', 'getxattr of the default ACL');
     t.deepEqual(fs.readdirSync(dir).sort(), ['f', 'g'], 'and no file was left by it');
     if (engine instanceof UringEngine) {
       const direct = await engine.createFile(dirfd, 'd', O.RDWR | O.DIRECT, 0o644, 0o022).catch(() => undefined);
