@@ -33,7 +33,8 @@ export class LocalFile extends FdNode implements FileNode {
 
   /** The file as it was at the open (made when asked: most opens never ask). */
   get opened(): EntryStat {
-    return (this.openedWithKind ??= withKind(this.openStat));
+    this.openedWithKind ??= withKind(this.openStat);
+    return this.openedWithKind;
   }
 
   size(): number {
