@@ -185,6 +185,14 @@ export class Storage implements HandleRegistry {
     await Promise.all(files.map((file) => file.close()));
     for (const dir of open.filter((handle) => handle instanceof Dir && handle !== this.root)) await dir.close();
     await this.root.close();
+    // a call that was running when the close began (a createFile, an openDirectory: the directories' closes
+    // above waited for it) may have given a handle since: closed too, before the adapter takes the
+    // descriptors' engine away
+    for (;;) {
+      const late = [...this.handles].filter((handle) => !handle.isClosed);
+      if (late.length === 0) break;
+      await Promise.all(late.map((handle) => handle.close()));
+    }
     await this.adapter.close();
   }
 }

@@ -200,6 +200,28 @@ eachBackend(
 );
 
 eachBackend(
+  'storage close with opens and creates in flight: the handles they give are closed too, nothing is left open',
+  async (t, backend) => {
+    const { storage } = await freshStorage(t, backend);
+    const dir = await storage.root.createDirectory('d');
+    await (await dir.createFile('old')).close();
+    // asked in the same tick as the close: each is already running on its directory, which close waits for
+    const made = [dir.createFile('new'), dir.openFile('old'), dir.createDirectory('sub'), storage.root.openDirectory('d')];
+    const closing = storage.close();
+    const outcomes = await Promise.allSettled(made);
+    await closing;
+    t.equal(storage.openHandles, 0, 'nothing is left open');
+    const handles = outcomes.flatMap((outcome) => (outcome.status === 'fulfilled' ? [outcome.value] : []));
+    t.ok(handles.length > 0, `${handles.length} of the ${made.length} calls in flight gave a handle`);
+    t.ok(
+      handles.every((handle) => handle.isClosed),
+      'every handle they gave is closed',
+    );
+  },
+  CONFORMANCE,
+);
+
+eachBackend(
   'handles from path shortcuts can rename and delete themselves after their parent was closed',
   async (t, backend) => {
     const { storage } = await freshStorage(t, backend);
