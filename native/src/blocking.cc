@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -77,6 +78,31 @@ Napi::Value Openat2(const Napi::CallbackInfo& info) {
   return Call::Start(info.Env(), [=]() { return Check(syscall(SYS_openat2, dirfd, path.c_str(), &how, sizeof(how))); });
 }
 
+// A struct statx the pool thread fills for the Uint8Array argument `index` (256 bytes), copied into it on
+// the event loop thread by Deliver (JavaScript memory is touched only there). Copied into the work and the
+// done of a Call: both hold the same statx and the same reference to the array.
+class StatxOut {
+ public:
+  StatxOut(const Napi::CallbackInfo& info, size_t index) : stx_(std::make_shared<struct statx>()) {
+    RangeOf(info, index, 0, sizeof(struct statx));  // throws unless the array has room for one
+    out_ = std::make_shared<Napi::Reference<Napi::Uint8Array>>(Napi::Persistent(info[index].As<Napi::Uint8Array>()));
+  }
+
+  struct statx* get() const {
+    return stx_.get();
+  }
+
+  // the done of a Call whose result `rc` is not negative: the statx copied out, `rc` the answer
+  Napi::Value Deliver(Napi::Env env, long rc) const {
+    memcpy(out_->Value().Data(), stx_.get(), sizeof(struct statx));
+    return Napi::Number::New(env, static_cast<double>(rc));
+  }
+
+ private:
+  std::shared_ptr<Napi::Reference<Napi::Uint8Array>> out_;
+  std::shared_ptr<struct statx> stx_;
+};
+
 // The steps of createFile, told apart in its error: -(errno + (step << 16)).
 enum CreateStep : long { kCreateOpen = 0, kCreateDirect = 1, kCreateAcl = 2, kCreateChmod = 3, kCreateStat = 4 };
 
@@ -108,37 +134,28 @@ Napi::Value CreateFile(const Napi::CallbackInfo& info) {
   how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
   mode_t umask_bits = U32(info, 4);
   unsigned mask = U32(info, 5);
-  RangeOf(info, 6, 0, sizeof(struct statx));
-  auto out = std::make_shared<Napi::Reference<Napi::Uint8Array>>(Napi::Persistent(info[6].As<Napi::Uint8Array>()));
-  auto stx = std::make_shared<struct statx>();
+  StatxOut out(info, 6);
   return Call::Start(
       info.Env(),
       [=]() -> long {
         const long opened = syscall(SYS_openat2, dirfd, path.c_str(), &how, sizeof how);
         if (opened < 0) return -errno;
         const int fd = static_cast<int>(opened);
-        const auto failed = [&](CreateStep step) {
-          const long error = errno;
+        const auto failed = [&](CreateStep step, long error) {
           UndoCreate(dirfd, path, fd);
           return -(error + (static_cast<long>(step) << 16));
         };
         if ((flags & O_DIRECT) != 0 && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_DIRECT) < 0)
-          return failed(kCreateDirect);
+          return failed(kCreateDirect, errno);
         if ((how.mode & umask_bits) != 0) {
           const int acl = HasDefaultAcl(dirfd);
-          if (acl < 0) {
-            errno = -acl;
-            return failed(kCreateAcl);
-          }
-          if (acl == 0 && fchmod(fd, static_cast<mode_t>(how.mode)) < 0) return failed(kCreateChmod);
+          if (acl < 0) return failed(kCreateAcl, -acl);
+          if (acl == 0 && fchmod(fd, static_cast<mode_t>(how.mode)) < 0) return failed(kCreateChmod, errno);
         }
-        if (statx(fd, "", AT_EMPTY_PATH, mask, stx.get()) < 0) return failed(kCreateStat);
+        if (statx(fd, "", AT_EMPTY_PATH, mask, out.get()) < 0) return failed(kCreateStat, errno);
         return fd;
       },
-      [=](Napi::Env env, long fd) {
-        memcpy(out->Value().Data(), stx.get(), sizeof(struct statx));
-        return Napi::Number::New(env, static_cast<double>(fd));
-      });
+      [=](Napi::Env env, long fd) { return out.Deliver(env, fd); });
 }
 
 // close(fd)
@@ -208,15 +225,10 @@ Napi::Value Statx(const Napi::CallbackInfo& info) {
   std::string path = PathCopy(info, 1);
   int flags = I32(info, 2);
   unsigned mask = U32(info, 3);
-  RangeOf(info, 4, 0, sizeof(struct statx));
-  auto out = std::make_shared<Napi::Reference<Napi::Uint8Array>>(Napi::Persistent(info[4].As<Napi::Uint8Array>()));
-  auto result = std::make_shared<struct statx>();
+  StatxOut out(info, 4);
   return Call::Start(
-      info.Env(), [=]() { return Check(statx(dirfd, path.c_str(), flags, mask, result.get())); },
-      [=](Napi::Env env, long rc) {
-        memcpy(out->Value().Data(), result.get(), sizeof(struct statx));
-        return Napi::Number::New(env, static_cast<double>(rc));
-      });
+      info.Env(), [=]() { return Check(statx(dirfd, path.c_str(), flags, mask, out.get())); },
+      [=](Napi::Env env, long rc) { return out.Deliver(env, rc); });
 }
 
 // fstatx(fd, mask, out: Uint8Array of 256 bytes) -> 0 | -errno: statx of the open descriptor itself, on the
