@@ -22,10 +22,10 @@
 // (BENCHMARKS.md, session 34; session 14 had measured the pool costlier at a load of 13-15). O_DIRECT
 // writes, which the kernel does without blocking, stay on the ring.
 //
-// A new file (createFile) is made in one pool call, not on the ring: its open, the chmod that gives it its
-// exact permission where the umask took bits, and its statx. On the ring the open alone goes to an io-wq
-// worker (an O_CREAT open always does), and the other two were two more round trips (BENCHMARKS.md,
-// session 45).
+// A new file (createFile) is made in one pool call, not on the ring: its open, the default-ACL probe and
+// chmod that give it its exact permission where the umask took bits, and its statx. On the ring the open
+// alone goes to an io-wq worker (an O_CREAT open always does); the probe and the chmod were two more round
+// trips through the pool, the statx a system call on the JavaScript thread (BENCHMARKS.md, session 45).
 import { errnoError, storageError, toStorageError, type StorageError } from '../ground/errors.js';
 import { O, type IoEngine, type Stat } from './engine.js';
 import { cString, native, type NativeRing, type RingCounters } from './native.js';
