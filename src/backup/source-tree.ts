@@ -26,6 +26,8 @@ export interface Tree {
 }
 
 const SLASH = Buffer.from('/');
+/** lstats of one directory's entries in flight at once */
+const LSTATS_AT_ONCE = 128;
 
 /** `root` joined with a manifest path. */
 export const locate = (root: string | Buffer, path: string): Buffer =>
@@ -70,27 +72,38 @@ export async function listTree(root: string): Promise<Tree> {
           hint: 'back up a checkpoint of it (LsmStore.checkpoint), or close it first',
         });
     }
-    const sorted = names.map((bytes) => decodeName(bytes)).sort();
-    for (const name of sorted) {
-      if (path === '' && RESERVED_NAMES.has(name)) continue;
-      if (hasLock && name === LOCK_NAME) continue;
-      const child = path === '' ? name : `${path}/${name}`;
-      const at = Buffer.concat([location, SLASH, encodeName(name)]);
-      const stat = await fs.lstat(at, { bigint: true }).catch((error: unknown) => {
-        throw toStorageError(error, 'lstat', child);
-      });
-      const mode = permissionBits(Number(stat.mode));
-      const mtimeNs = String(stat.mtimeNs);
-      if (stat.isDirectory()) {
-        items.push({ entry: { path: child, kind: 'directory', mode, mtimeNs }, location: at });
-        await visit(child, at);
-      } else if (stat.isFile()) {
-        items.push({ entry: { path: child, kind: 'file', mode, mtimeNs, size: Number(stat.size), sha256: '' }, location: at });
-      } else if (stat.isSymbolicLink()) {
-        const target = decodeName((await fs.readlink(at, { encoding: 'buffer' })) as Buffer);
-        items.push({ entry: { path: child, kind: 'symlink', mtimeNs, target }, location: at });
-      } else {
-        skipped.push(child);
+    const children = names
+      .map((bytes) => decodeName(bytes))
+      .sort()
+      .filter((name) => !(path === '' && RESERVED_NAMES.has(name)) && !(hasLock && name === LOCK_NAME))
+      .map((name) => ({ name, path: path === '' ? name : `${path}/${name}`, at: Buffer.concat([location, SLASH, encodeName(name)]) }));
+    // a directory's lstats go out together, a slice at a time: one awaited after another cost a trip
+    // through the thread pool and the event loop each (60 ms for an LSM checkpoint of 265 files, longer
+    // than an incremental backup's requests to the bucket)
+    for (let start = 0; start < children.length; start += LSTATS_AT_ONCE) {
+      const slice = children.slice(start, start + LSTATS_AT_ONCE);
+      const stats = await Promise.all(
+        slice.map((child) =>
+          fs.lstat(child.at, { bigint: true }).catch((error: unknown) => {
+            throw toStorageError(error, 'lstat', child.path);
+          }),
+        ),
+      );
+      for (const [index, { path: childPath, at }] of slice.entries()) {
+        const stat = stats[index]!;
+        const mode = permissionBits(Number(stat.mode));
+        const mtimeNs = String(stat.mtimeNs);
+        if (stat.isDirectory()) {
+          items.push({ entry: { path: childPath, kind: 'directory', mode, mtimeNs }, location: at });
+          await visit(childPath, at);
+        } else if (stat.isFile()) {
+          items.push({ entry: { path: childPath, kind: 'file', mode, mtimeNs, size: Number(stat.size), sha256: '' }, location: at });
+        } else if (stat.isSymbolicLink()) {
+          const target = decodeName((await fs.readlink(at, { encoding: 'buffer' })) as Buffer);
+          items.push({ entry: { path: childPath, kind: 'symlink', mtimeNs, target }, location: at });
+        } else {
+          skipped.push(childPath);
+        }
       }
     }
   };
