@@ -154,6 +154,9 @@ export interface IoEngine {
   removexattr(fd: number, entry: string, name: string): Promise<void>;
   ftruncate(fd: number, length: number): Promise<void>;
   fstatfs(fd: number): Promise<FsStats>;
-  /** Waits for every request in flight, then releases the engine. Later calls fail with EBADF. */
+  /**
+   * Waits for every request in flight, then releases the engine. Later calls fail with EBADF; so does an open
+   * (openat, createFile) that gives its descriptor after the close began: the descriptor is closed first.
+   */
   close(): Promise<void>;
 }

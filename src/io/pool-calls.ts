@@ -2,6 +2,8 @@
 // once: io_uring has no opcode for them (or none the engines use), and the sync engine runs everything
 // there. A pool call is counted in flight until it settles and refused once the engine is closing; closing
 // waits until the engine is idle, which each engine defines (its pool calls, and the io_uring engine's ring).
+// A descriptor an open in flight gives after the close began is closed here, and the open fails (EBADF):
+// nobody could close it through the closed engine.
 import fs from 'node:fs';
 
 import { storageError, toStorageError } from '../ground/errors.js';
@@ -9,6 +11,13 @@ import type { SetTime } from '../ground/set-time.js';
 import type { Stat } from './engine.js';
 import { statxOfCachedName, statxOfDescriptor } from './statx.js';
 import * as pool from './thread-pool.js';
+
+/** The error of an open that gave its descriptor after the engine began to close (the descriptor is closed). */
+export const closedWhileOpening = (syscall: string, path: string) =>
+  storageError('EBADF', 'the IO engine closed while this open was in flight: the descriptor it gave is closed (a file it made stays)', {
+    syscall,
+    path,
+  });
 
 /** A node:fs callback. */
 export type Callback<T> = (error: NodeJS.ErrnoException | null, value: T) => void;
@@ -67,6 +76,32 @@ export abstract class PoolCalls {
     return this.fsCall('writev', (done) => fs.writev(fd, buffers as NodeJS.ArrayBufferView[], position, done));
   }
 
+  /**
+   * Runs `call`, an open on the pool giving a descriptor (`fdOf` finds it in its value), as pooled() does;
+   * if the engine began to close while it ran, the descriptor is closed before the call settles, and the
+   * call fails with EBADF.
+   */
+  protected pooledOpen<T>(syscall: string, path: string, fdOf: (value: T) => number, call: () => Promise<T>): Promise<T> {
+    return this.pooled(syscall, async () => {
+      const value = await call();
+      if (!this.closed) return value;
+      await new Promise<void>((resolve) => fs.close(fdOf(value), () => resolve()));
+      throw closedWhileOpening(syscall, path);
+    });
+  }
+
+  /**
+   * Closes `fd`, which an open on the ring gave after the engine began to close: on the pool, counted as a
+   * pool call (the close waits for it).
+   */
+  protected closeLate(fd: number): void {
+    this.poolCalls++;
+    fs.close(fd, () => {
+      this.poolCalls--;
+      this.checkDrained();
+    });
+  }
+
   /** A call has settled: wakes closeOnce() if it was the last. */
   protected checkDrained(): void {
     if (this.drained && this.idle()) this.drained();
@@ -79,7 +114,8 @@ export abstract class PoolCalls {
   protected closeOnce(last: () => void = () => {}): Promise<void> {
     this.closing ??= (async () => {
       this.closed = true;
-      if (!this.idle()) await new Promise<void>((resolve) => (this.drained = resolve));
+      // a call settling can start the close of a descriptor it opened (closeLate): wait for that too
+      while (!this.idle()) await new Promise<void>((resolve) => (this.drained = resolve));
       last();
     })();
     return this.closing;
@@ -102,7 +138,12 @@ export abstract class PoolCalls {
   }
 
   async createFile(dirfd: number, name: string, flags: number, mode: number, umask: number): Promise<{ fd: number; stat: Stat }> {
-    const made = await this.pooled('openat2', () => pool.createFile(dirfd, name, flags, mode, umask));
+    const made = await this.pooledOpen(
+      'openat2',
+      name,
+      (value) => value.fd,
+      () => pool.createFile(dirfd, name, flags, mode, umask),
+    );
     this.opened(made.fd, flags);
     return made;
   }

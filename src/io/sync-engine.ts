@@ -16,7 +16,12 @@ export class SyncEngine extends PoolCalls implements IoEngine {
   }
 
   openat(dirfd: number, path: string, flags: number, mode: number): Promise<number> {
-    return this.pooled('openat2', () => pool.openat(dirfd, path, flags, mode));
+    return this.pooledOpen(
+      'openat2',
+      path,
+      (fd) => fd,
+      () => pool.openat(dirfd, path, flags, mode),
+    );
   }
   closeFd(fd: number): Promise<void> {
     return this.fsCall('close', (done) => fs.close(fd, (e) => done(e, undefined)));

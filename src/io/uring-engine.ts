@@ -30,7 +30,7 @@ import { errnoError, storageError, toStorageError, type StorageError } from '../
 import { O, type IoEngine, type Stat } from './engine.js';
 import { cString, native, type NativeRing, type RingCounters } from './native.js';
 import { decodeStatx, STATX_MASK, STATX_SIZE, statxFlags } from './statx.js';
-import { PoolCalls } from './pool-calls.js';
+import { closedWhileOpening, PoolCalls } from './pool-calls.js';
 import * as pool from './thread-pool.js';
 
 const IORING_OP_FTRUNCATE = 55;
@@ -48,6 +48,8 @@ interface Request {
   reject: (error: StorageError) => void;
   syscall: string;
   path: string | undefined;
+  /** the result is a descriptor this request opened (closed, and the request failed, if the engine is closing) */
+  opens?: boolean;
 }
 
 export class UringEngine extends PoolCalls implements IoEngine {
@@ -86,10 +88,10 @@ export class UringEngine extends PoolCalls implements IoEngine {
     return { ...this.ring.counters(), parked: this.parked.length - this.parkedHead, poolCalls: this.poolCalls };
   }
 
-  private run(syscall: string, path: string | undefined, prep: (slot: number) => void, now = false): Promise<number> {
+  private run(syscall: string, path: string | undefined, prep: (slot: number) => void, now = false, opens = false): Promise<number> {
     if (this.closed) return Promise.reject(storageError('EBADF', 'the IO engine is closed', { syscall, path }));
     return new Promise<number>((resolve, reject) => {
-      const request: Request = { prep, now, resolve, reject, syscall, path };
+      const request: Request = { prep, now, resolve, reject, syscall, path, opens };
       const slot = this.freeSlots.pop();
       if (slot === undefined) this.parked.push(request);
       else this.start(slot, request);
@@ -134,7 +136,10 @@ export class UringEngine extends PoolCalls implements IoEngine {
       this.inSlot[slot] = undefined;
       this.freeSlots.push(slot);
       if (result < 0) request.reject(errnoError(-result, request.syscall, request.path));
-      else request.resolve(result);
+      else if (request.opens === true && this.closed) {
+        this.closeLate(result);
+        request.reject(closedWhileOpening(request.syscall, request.path ?? ''));
+      } else request.resolve(result);
     }
     this.unpark();
     if (this.prepared > 0) this.flush();
@@ -159,7 +164,7 @@ export class UringEngine extends PoolCalls implements IoEngine {
 
   async openat(dirfd: number, path: string, flags: number, mode: number): Promise<number> {
     const bytes = cString(path);
-    const fd = await this.run('openat2', path, (slot) => this.ring.openat2(slot, dirfd, bytes, flags, mode, pool.BENEATH));
+    const fd = await this.run('openat2', path, (slot) => this.ring.openat2(slot, dirfd, bytes, flags, mode, pool.BENEATH), false, true);
     this.opened(fd, flags);
     return fd;
   }
