@@ -82,15 +82,12 @@ export async function listTree(root: string): Promise<Tree> {
     // than an incremental backup's requests to the bucket)
     for (let start = 0; start < children.length; start += LSTATS_AT_ONCE) {
       const slice = children.slice(start, start + LSTATS_AT_ONCE);
-      const stats = await Promise.all(
-        slice.map((child) =>
-          fs.lstat(child.at, { bigint: true }).catch((error: unknown) => {
-            throw toStorageError(error, 'lstat', child.path);
-          }),
-        ),
-      );
+      // settled, not raced: a failure is told where the walk meets it, as when one lstat followed another
+      const stats = await Promise.allSettled(slice.map((child) => fs.lstat(child.at, { bigint: true })));
       for (const [index, { path: childPath, at }] of slice.entries()) {
-        const stat = stats[index]!;
+        const outcome = stats[index]!;
+        if (outcome.status === 'rejected') throw toStorageError(outcome.reason, 'lstat', childPath);
+        const stat = outcome.value;
         const mode = permissionBits(Number(stat.mode));
         const mtimeNs = String(stat.mtimeNs);
         if (stat.isDirectory()) {

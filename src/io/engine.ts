@@ -156,7 +156,8 @@ export interface IoEngine {
   fstatfs(fd: number): Promise<FsStats>;
   /**
    * Waits for every request in flight, then releases the engine. Later calls fail with EBADF; so does an open
-   * (openat, createFile) that gives its descriptor after the close began: the descriptor is closed first.
+   * (openat, createFile) that gives its descriptor after the close began: that descriptor is closed before
+   * close() resolves.
    */
   close(): Promise<void>;
 }

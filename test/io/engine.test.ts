@@ -143,30 +143,42 @@ for (const ioMode of ['io_uring', 'sync'] as const) {
     fs.closeSync(fd);
   });
 
-  test(`${ioMode}: opens in flight when the engine closes fail with EBADF, their descriptors closed before the close resolves`, async (t) => {
-    const dir = tempDir(t);
-    for (let i = 0; i < 8; i++) fs.writeFileSync(path.join(dir, `f${i}`), 'x');
-    const dirfd = fs.openSync(dir, 'r');
-    t.teardown(() => fs.closeSync(dirfd));
-    const descriptors = () => fs.readdirSync('/proc/self/fd').length;
-    const before = descriptors(); // the engine's own (its ring's) are closed by its close too
-    const engine = createEngine({ ioMode, queueDepth: 32, submitThreshold: 8 });
-    const opens = [
-      ...Array.from({ length: 8 }, (_, i) => engine.openat(dirfd, `f${i}`, O.RDONLY | O.CLOEXEC, 0)),
-      ...Array.from({ length: 8 }, (_, i) => engine.createFile(dirfd, `new${i}`, O.RDWR | O.CLOEXEC, 0o644, 0o022).then(({ fd }) => fd)),
-    ];
-    const settled = Promise.allSettled(opens);
-    await engine.close();
-    t.equal(descriptors(), before, 'when the close resolves, no descriptor any open gave is left open');
-    const outcomes = await settled;
-    const errors = outcomes.map((outcome) => (outcome.status === 'rejected' ? (outcome.reason as { code?: string; name?: string }) : undefined));
-    t.ok(
-      errors.every((error) => error?.code === 'EBADF' && error.name === 'StorageError'),
-      `every open fails with EBADF, a StorageError (${errors.map((error) => error?.code ?? 'resolved').join(' ')})`,
-    );
-    t.ok((errors[0] as Error | undefined)?.message.includes('closed while this open was in flight'), 'the message says why');
-    t.equal(descriptors(), before, 'and none is open after');
-  });
+  for (const kind of ['openat', 'createFile'] as const) {
+    test(`${ioMode}: ${kind} calls in flight when the engine closes fail with EBADF, their descriptors closed before the close resolves`, async (t) => {
+      const dir = tempDir(t);
+      for (let i = 0; i < 8; i++) fs.writeFileSync(path.join(dir, `f${i}`), 'x');
+      const dirfd = fs.openSync(dir, 'r');
+      t.teardown(() => fs.closeSync(dirfd));
+      const descriptors = () => fs.readdirSync('/proc/self/fd').length;
+      const before = descriptors(); // the engine's own (its ring's) are closed by its close too
+      const engine = createEngine({ ioMode, queueDepth: 32, submitThreshold: 8 });
+      const opens = Array.from({ length: 8 }, (_, i) =>
+        kind === 'openat'
+          ? engine.openat(dirfd, `f${i}`, O.RDONLY | O.CLOEXEC, 0)
+          : engine.createFile(dirfd, `new${i}`, O.RDWR | O.CLOEXEC, 0o644, 0o022).then(({ fd }) => fd),
+      );
+      const settled = Promise.allSettled(opens);
+      // each late descriptor's close made 50 ms late: a close() that did not wait for them would resolve first
+      const realClose = fs.close;
+      fs.close = ((fd: number, callback: (error: NodeJS.ErrnoException | null) => void) => {
+        setTimeout(() => realClose(fd, callback), 50);
+      }) as typeof fs.close;
+      t.teardown(() => {
+        fs.close = realClose;
+      });
+      await engine.close();
+      fs.close = realClose;
+      t.equal(descriptors(), before, 'when the close resolves, no descriptor an open gave is left open');
+      const outcomes = await settled;
+      const errors = outcomes.map((outcome) => (outcome.status === 'rejected' ? (outcome.reason as { code?: string; name?: string }) : undefined));
+      t.ok(
+        errors.every((error) => error?.code === 'EBADF' && error.name === 'StorageError'),
+        `every open fails with EBADF, a StorageError (${errors.map((error) => error?.code ?? 'resolved').join(' ')})`,
+      );
+      t.ok((errors[0] as Error | undefined)?.message.includes('closed while this open was in flight'), 'the message says why');
+      t.equal(descriptors(), before, 'and none is open after');
+    });
+  }
 
   test(`${ioMode}: a second close while the first waits for a request waits for it too`, async (t) => {
     const engine = createEngine({ ioMode, queueDepth: 8, submitThreshold: 8 });

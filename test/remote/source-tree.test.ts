@@ -68,7 +68,9 @@ test('source tree: an entry that cannot be lstat-ed fails the listing naming it;
   // a directory whose path is short enough to read but whose entry's is longer than PATH_MAX (4,096): its
   // readdir works and the lstat of its entry fails (ENAMETOOLONG), among more siblings than one slice
   const level = 'd'.repeat(200);
-  const levels = Math.ceil((4096 - root.length - 100) / (level.length + 1));
+  // the deepest directory's path at most 4,090 bytes (its 's150' fits under PATH_MAX), its entry's (a '/' and
+  // 255 bytes more) always over it, whatever the temporary directory's length
+  const levels = Math.floor((4095 - root.length - '/s150'.length) / (level.length + 1));
   const deepRelative = Array.from({ length: levels }, () => level).join('/');
   const name = 'n'.repeat(255);
   const shell = (script: string) => execFileSync('bash', ['-c', script], { cwd: root });
