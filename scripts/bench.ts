@@ -17,7 +17,18 @@ import { printChartsOf } from './bench/charts.js';
 import { dataFile, ensureDataFile, GiB, MiB, removeQuietly, writeBack } from './bench/data-files.js';
 import { combinedFio, fioVersion, runFio, type FioResult } from './bench/fio.js';
 import { openPeer, PEER_NAMES, rotated, type Peer, type PeerName } from './bench/peers.js';
-import { evaluateTargets, formatTable, formatTargets, machineInfo, resultRow, saveReport, type ResultRow, type TargetResult } from './bench/report.js';
+import {
+  cpuIdle,
+  cpuIdleNote,
+  evaluateTargets,
+  formatTable,
+  formatTargets,
+  machineInfo,
+  resultRow,
+  saveReport,
+  type ResultRow,
+  type TargetResult,
+} from './bench/report.js';
 import { formatLsmMemoryTable, formatLsmTable, formatLsmTargets, lsmFoundMismatches } from './bench/lsm-report.js';
 import { LSM_FULL, LSM_QUICK, lsmNotes, runLsmSection, type LsmSectionResult } from './bench/lsm-section.js';
 import { KV_PEER_NAMES } from './bench/lsm-stores.js';
@@ -308,6 +319,9 @@ async function main(): Promise<void> {
       note(`backup: 1-minute load average ${remote.backup.loadBefore.toFixed(2)} before the first round, ${remote.backup.loadAfter.toFixed(2)} after the last`);
     }
   }
+
+  const idleNote = cpuIdleNote(cpuIdle());
+  if (idleNote !== undefined) note(idleNote);
 
   if (storage) printStorageSection(storage);
   if (storage && wal) console.log();

@@ -17,7 +17,7 @@ import { steps, type Steps } from '../mount/progress.js';
 import { TRANSPORTS } from '../mount/run-mount.js';
 import { printChartsOf } from './bench/charts.js';
 import { fioVersion } from './bench/fio.js';
-import { machineInfo } from './bench/report.js';
+import { cpuIdleNote, machineInfo } from './bench/report.js';
 import { fioArguments } from './fio/fio-runner.js';
 import { FIO_JOBS, JOB_IDS, type FioJob } from './fio/jobs.js';
 import { fioPlan, type FioStep } from './fio/plan.js';
@@ -132,6 +132,8 @@ async function main(): Promise<void> {
   await prepareWorkdir(workdir);
   // now, while the work directory exists (the machine info names its file system)
   const machine = machineInfo(workdir, fio);
+  const idleNote = cpuIdleNote(machine.cpuIdle);
+  if (idleNote !== undefined) context.note(idleNote);
   let runs: RunResult[] = [];
   const problems: string[] = [];
   try {

@@ -1,6 +1,7 @@
 // What a run produced: one row per workload and peer (fio included), the ratios of io_uring to the
 // others, the targets with their verdicts, and the machine they were measured on.
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -120,6 +121,38 @@ export interface MachineInfo {
   uvThreadpoolSize: string;
   benchDirFilesystem: string;
   fio: string | undefined;
+  /** how an idle CPU waits (cpuIdle) */
+  cpuIdle: string;
+}
+
+const sysfs = (file: string): string | undefined => {
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+};
+
+/** How an idle CPU waits: the cpuidle driver, with haltpoll's polling window (a VM guest's) when it is the driver. */
+export function cpuIdle(): string {
+  const driver = sysfs('/sys/devices/system/cpu/cpuidle/current_driver') ?? 'unknown';
+  const poll = driver === 'haltpoll' ? sysfs('/sys/module/haltpoll/parameters/guest_halt_poll_ns') : undefined;
+  return poll === undefined ? driver : `${driver}, guest_halt_poll_ns ${poll}`;
+}
+
+/**
+ * A note for the figures when idle vCPUs halt at once (haltpoll with no polling window): there a wake-up of
+ * an idle vCPU is a VM exit and entry, paid by every request that hands work from one thread to another
+ * (BENCHMARKS.md, session 46: cold O_DIRECT reads at 1 in flight went from 7.8K to 20.8K a second with a
+ * 200 us window, fio's from 18K to 24K). Undefined otherwise.
+ */
+export function cpuIdleNote(idle: string): string | undefined {
+  if (idle !== 'haltpoll, guest_halt_poll_ns 0') return undefined;
+  return (
+    'idle vCPUs halt at once here (cpuidle haltpoll, guest_halt_poll_ns 0): waking one is a VM exit, which every request ' +
+    'handed between threads pays (an event loop woken by a completion, a FUSE server woken by a request); latency-bound ' +
+    'rows suffer most (BENCHMARKS.md, session 46)'
+  );
 }
 
 function filesystemOf(dir: string): string {
@@ -138,6 +171,7 @@ export function machineInfo(benchDir: string, fio: string | undefined): MachineI
     uvThreadpoolSize: process.env.UV_THREADPOOL_SIZE ?? '4 (default)',
     benchDirFilesystem: filesystemOf(benchDir),
     fio,
+    cpuIdle: cpuIdle(),
   };
 }
 

@@ -5,7 +5,7 @@ import test from 'tape';
 
 import type { LsmPeerRun } from '../../scripts/bench/lsm-child.js';
 import { evaluateLsmTargets } from '../../scripts/bench/lsm-report.js';
-import { evaluateTargets, resultRow } from '../../scripts/bench/report.js';
+import { cpuIdle, cpuIdleNote, evaluateTargets, resultRow } from '../../scripts/bench/report.js';
 import { WORKLOAD_IDS } from '../../scripts/bench/workloads.js';
 
 test('storage targets: every workload against node:fs, and 0.9x fio on the random reads', (t) => {
@@ -48,5 +48,13 @@ test('LSM targets: 1x classic-level on every workload, and peak RSS at or below 
   const verdicts = (ours: LsmPeerRun, theirs: LsmPeerRun) => evaluateLsmTargets([ours, theirs]).map((result) => `${result.workload} ${result.verdict}`);
   t.deepEqual(verdicts(run('lsm io_uring', 90, 300), run('classic-level', 100, 280)), ['fillseq MISS', 'peak-rss MISS'], '0.9x and more memory: two misses');
   t.deepEqual(verdicts(run('lsm io_uring', 100, 280), run('classic-level', 100, 280)), ['fillseq PASS', 'peak-rss PASS'], 'at par on both: two passes');
+  t.end();
+});
+
+test('machine: how idle CPUs wait is reported, with a note beside the figures only where idle vCPUs halt at once', (t) => {
+  t.ok(cpuIdle().length > 0, `the cpuidle driver, read from sysfs: ${cpuIdle()}`);
+  t.ok(cpuIdleNote('haltpoll, guest_halt_poll_ns 0')?.includes('VM exit'), 'haltpoll without a polling window: the note says what it costs');
+  t.equal(cpuIdleNote('haltpoll, guest_halt_poll_ns 200000'), undefined, 'with a polling window: no note');
+  t.equal(cpuIdleNote('intel_idle'), undefined, 'another driver: no note');
   t.end();
 });
