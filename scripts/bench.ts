@@ -18,7 +18,6 @@ import { dataFile, ensureDataFile, GiB, MiB, removeQuietly, writeBack } from './
 import { combinedFio, fioVersion, runFio, type FioResult } from './bench/fio.js';
 import { openPeer, PEER_NAMES, rotated, type Peer, type PeerName } from './bench/peers.js';
 import {
-  cpuIdle,
   cpuIdleNote,
   evaluateTargets,
   formatTable,
@@ -320,7 +319,8 @@ async function main(): Promise<void> {
     }
   }
 
-  const idleNote = cpuIdleNote(cpuIdle());
+  const machine = machineInfo(dir, fio);
+  const idleNote = cpuIdleNote(machine.cpuIdle);
   if (idleNote !== undefined) note(idleNote);
 
   if (storage) printStorageSection(storage);
@@ -334,7 +334,7 @@ async function main(): Promise<void> {
 
   const saved = await saveReport(path.join(REPO, 'bench-results'), startedAt, {
     startedAt: startedAt.toISOString(),
-    machine: machineInfo(dir, fio),
+    machine,
     benchDir: dir,
     quick: args.quick,
     sections,

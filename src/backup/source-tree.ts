@@ -76,7 +76,7 @@ export async function listTree(root: string): Promise<Tree> {
       .map((bytes) => decodeName(bytes))
       .sort()
       .filter((name) => !(path === '' && RESERVED_NAMES.has(name)) && !(hasLock && name === LOCK_NAME))
-      .map((name) => ({ name, path: path === '' ? name : `${path}/${name}`, at: Buffer.concat([location, SLASH, encodeName(name)]) }));
+      .map((name) => ({ path: path === '' ? name : `${path}/${name}`, at: Buffer.concat([location, SLASH, encodeName(name)]) }));
     // a directory's lstats go out together, a slice at a time: one awaited after another cost a trip
     // through the thread pool and the event loop each (60 ms for an LSM checkpoint of 265 files, longer
     // than an incremental backup's requests to the bucket)

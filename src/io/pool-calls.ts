@@ -78,21 +78,21 @@ export abstract class PoolCalls {
 
   /**
    * Runs `call`, an open on the pool giving a descriptor (`fdOf` finds it in its value), as pooled() does;
-   * if the engine began to close while it ran, the descriptor is closed before the call settles, and the
-   * call fails with EBADF.
+   * if the engine began to close while it ran, the descriptor is closed (closeLate) and the call fails with
+   * EBADF.
    */
   protected pooledOpen<T>(syscall: string, path: string, fdOf: (value: T) => number, call: () => Promise<T>): Promise<T> {
     return this.pooled(syscall, async () => {
       const value = await call();
       if (!this.closed) return value;
-      await new Promise<void>((resolve) => fs.close(fdOf(value), () => resolve()));
+      this.closeLate(fdOf(value));
       throw closedWhileOpening(syscall, path);
     });
   }
 
   /**
-   * Closes `fd`, which an open on the ring gave after the engine began to close: on the pool, counted as a
-   * pool call (the close waits for it).
+   * Closes `fd`, which an open (on the ring or the pool) gave after the engine began to close: on the pool,
+   * counted as a pool call from now (before the open's own count ends), so the close waits for it.
    */
   protected closeLate(fd: number): void {
     this.poolCalls++;
@@ -114,8 +114,7 @@ export abstract class PoolCalls {
   protected closeOnce(last: () => void = () => {}): Promise<void> {
     this.closing ??= (async () => {
       this.closed = true;
-      // a call settling can start the close of a descriptor it opened (closeLate): wait for that too
-      while (!this.idle()) await new Promise<void>((resolve) => (this.drained = resolve));
+      if (!this.idle()) await new Promise<void>((resolve) => (this.drained = resolve));
       last();
     })();
     return this.closing;
