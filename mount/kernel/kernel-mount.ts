@@ -209,7 +209,14 @@ export class KernelMount {
 
   private reply(request: Request, errno: number, body: ReplyBody): void {
     const parts = body === undefined ? [] : Array.isArray(body) ? body : [body];
-    const result = this.session.reply(request.unique, -errno, ...parts);
+    let result: number;
+    try {
+      result = this.session.reply(request.unique, -errno, ...parts);
+    } catch (error) {
+      // a body the native side refuses is our bug, but the caller must not wait forever for it
+      this.logger.error({ op: opName(request.opcode), unique: request.unique, err: error }, 'a reply the session refused; answered EIO');
+      result = this.session.reply(request.unique, -EIO);
+    }
     if (this.options.debug) this.logger.info({ op: opName(request.opcode), unique: request.unique, errno }, 'reply');
     // -ENOENT: the request was interrupted and the kernel no longer waits for it
     if (result !== 0 && result !== -constants.errno.ENOENT) {

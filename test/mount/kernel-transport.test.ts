@@ -104,6 +104,22 @@ test('kernel transport: symlinks, hard links, chmod, touch -d, xattrs, df', asyn
   t.match(m.sh('df -P .'), /\d+\s+\d+\s+\d+/, 'statfs');
 });
 
+test('kernel transport: a reply the session refuses is answered EIO, the caller does not wait for ever', async (t) => {
+  // the mount process loads refused-reply.js: its session throws on any reply holding the mark
+  const fixture = path.resolve(path.dirname(new URL(import.meta.url).pathname), 'refused-reply.js');
+  const mark = 'persistfs-refused-reply';
+  const m = await withMount(t, 'io_uring', KERNEL, { NODE_OPTIONS: `--import ${fixture}`, REFUSED_REPLY_MARK: mark });
+  m.sh(`echo data > f && setfattr -n user.fine -v fine f && setfattr -n user.refused -v ${mark} f`);
+  t.equal(m.sh('getfattr --only-values -n user.fine f'), 'fine', 'other replies go out');
+  const stderr = m.shFails('timeout -s KILL 20 getfattr --only-values -n user.refused f; echo "exit $?" >&2; exit 1');
+  t.match(stderr, /Input\/output error/, 'the refused reply is answered EIO');
+  t.match(stderr, /exit 1\n$/, 'getfattr ended by itself (not killed by timeout)');
+  // the log arrives through a pipe this process reads between its (blocking) shell commands
+  for (let waited = 0; !m.log().includes('a reply the session refused') && waited < 5000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+  t.match(m.log(), /a reply the session refused; answered EIO/, 'and the mount says why');
+  t.equal(m.sh('cat f'), 'data\n', 'the mount goes on serving');
+});
+
 test("kernel transport: stat shows each file's birth time, the backing file's (STATX), by name and of an open file", async (t) => {
   const m = await withMount(t, 'io_uring', KERNEL);
   m.sh('echo data > f && mkdir d && ln -s f link && mkfifo p');

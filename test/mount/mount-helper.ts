@@ -48,7 +48,7 @@ const TEST_NO_WRITEBACK = process.env.PERSISTFS_TEST_WRITEBACK === '0';
 /** PERSISTFS_TEST_URING=1: the kernel transport's mounts with FUSE over io_uring (--fuse-uring on) */
 const TEST_URING = process.env.PERSISTFS_TEST_URING === '1';
 
-export function startMountProcess(backing: string, mnt: string, args: string[]): { child: ChildProcess; log: () => string } {
+export function startMountProcess(backing: string, mnt: string, args: string[], env?: NodeJS.ProcessEnv): { child: ChildProcess; log: () => string } {
   const logLevel = args.includes('--log-level') ? [] : ['--log-level', 'warn'];
   const transport = TEST_TRANSPORT && !args.includes('--transport') ? ['--transport', TEST_TRANSPORT] : [];
   const kernel = (args.includes('--transport') ? args[args.indexOf('--transport') + 1] : (TEST_TRANSPORT ?? DEFAULT_TRANSPORT)) === 'kernel';
@@ -57,6 +57,7 @@ export function startMountProcess(backing: string, mnt: string, args: string[]):
   if (TEST_URING && kernel && !args.includes('--fuse-uring')) transport.push('--fuse-uring', 'on');
   const child = spawn(process.execPath, [CLI, 'mount', backing, mnt, ...logLevel, ...transport, ...args], {
     stdio: ['ignore', 'ignore', 'pipe'],
+    ...(env ? { env: { ...process.env, ...env } } : {}),
   });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
@@ -162,14 +163,15 @@ function shell(cwd: string, command: string, user?: string): { status: number | 
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
-export async function withMount(t: test.Test, ioMode: string, extraArgs: string[] = []): Promise<TestMount> {
+/** A mount of fresh directories; `env`: variables added to the mount process's environment. */
+export async function withMount(t: test.Test, ioMode: string, extraArgs: string[] = [], env?: NodeJS.ProcessEnv): Promise<TestMount> {
   const top = fs.mkdtempSync(path.join(os.tmpdir(), 'persistfs-mount-'));
   fs.chmodSync(top, 0o755);
   const backing = path.join(top, 'data');
   const mnt = path.join(top, 'mnt');
   fs.mkdirSync(backing);
   fs.mkdirSync(mnt);
-  const { child, log } = startMountProcess(backing, mnt, ['--io-mode', ioMode, ...extraArgs]);
+  const { child, log } = startMountProcess(backing, mnt, ['--io-mode', ioMode, ...extraArgs], env);
   t.teardown(async () => {
     await stopMount(child, mnt);
     fs.rmSync(top, { recursive: true, force: true });
