@@ -16,6 +16,9 @@ import { LsmStore } from '../../src/lsm/lsm-store.js';
 import { segmentName } from '../../src/wal/format.js';
 import { entries, filesUnder, keysOf } from './lsm-helpers.js';
 
+const key = (i: number): string => `k${String(i).padStart(5, '0')}`;
+const tablesOf = async (dir: Dir): Promise<string[]> => (await dir.read()).map((entry) => String(entry.name)).filter((name) => name.endsWith('.sst'));
+
 eachBackend('LSM read-only: a store that never flushed shows the writes of its WAL', async (t, backend) => {
   const { storage } = await freshStorage(t, backend);
   const dir = await storage.createDirectory('db');
@@ -124,3 +127,45 @@ test('LSM read-only: an SST the writer deleted during the open (a compaction wro
   );
   t.equal(error?.code, 'ENOENT', 'with the manifest unchanged, the missing SST is an error of the open');
 });
+
+eachBackend(
+  'LSM read-only beside its writer: reads are of the store as it was opened, after the writer compacted away every SST the reader opened',
+  async (t, backend) => {
+    const { storage } = await freshStorage(t, backend);
+    const dir = await storage.createDirectory('db');
+    // small tables and levels: the rewrites below flush and compact many times
+    const writer = await LsmStore.open(dir, { sync: 'none', memtableSize: 32 * 1024, tableFileSize: 32 * 1024, levelBaseBytes: 128 * 1024 });
+    t.teardown(() => writer.close().catch(() => undefined));
+    const value = (i: number, round: number) => `${round}:${i}:`.padEnd(300, 'v');
+    const KEYS = 2000;
+    for (let i = 0; i < KEYS; i++) await writer.put(key(i), value(i, 0));
+    await writer.flush();
+    await writer.del(key(0)); // in the WAL only
+    const opened = await tablesOf(dir);
+    // a block cache of one block: every read past the first goes to the tables' files
+    const reader = await LsmStore.open(dir, { readOnly: true, blockCacheSize: 4096 });
+    t.teardown(() => reader.close().catch(() => undefined));
+
+    for (let round = 1; round <= 4; round++) for (let i = 0; i < KEYS; i++) await writer.put(key(i), value(i, round));
+    await writer.flush();
+    await writer.compactAll();
+    const left = await tablesOf(dir);
+    t.equal(
+      opened.filter((name) => left.includes(name)).length,
+      0,
+      `every SST the reader opened (${opened.length}) is deleted by the writer's compactions (${left.length} now)`,
+    );
+
+    let wrong = 0;
+    for (let i = 1; i < KEYS; i++) if ((await reader.get(key(i)))?.toString() !== value(i, 0)) wrong++;
+    t.equal(wrong, 0, "every get answers the value the store had at the reader's open");
+    t.equal(await reader.get(key(0)), undefined, 'the delete the WAL held still holds');
+    const seen = await entries(reader.iterator());
+    t.equal(seen.length, KEYS - 1, 'an iterator sees every key as at the open');
+    t.ok(
+      seen.every(([k, v], at) => k === key(at + 1) && v === value(at + 1, 0)),
+      'with the values of the open',
+    );
+    t.equal((await writer.get(key(1)))?.toString(), value(1, 4), 'the writer reads its own writes');
+  },
+);
