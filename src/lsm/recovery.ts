@@ -35,29 +35,46 @@ const READ_ONLY_ATTEMPTS = 5;
  * Opens the store in `dir`: its manifest, SSTs and the WAL written since the last flush. A store opened
  * read-only while its writer runs can read a manifest whose SSTs a compaction then deletes, or whose WAL
  * segments a flush then frees (deleted, or reused as spares: walRecycle): ENOENT or EBADMSG. If the
- * manifest has changed since, the open begins again from the new one; if not, the error is real.
+ * manifest has changed since, the open begins again from the new one, keeping the SSTs it opened already
+ * (a number is never reused, and an open SST stays readable after the writer deletes it): each attempt
+ * opens only what the writer made since, so a writer that changes the store faster than a whole open
+ * reads it does not starve the open. If the manifest has not changed, the error is real.
  */
 export async function recover(dir: Dir, settings: Settings, logger: Logger | undefined, remote?: Dir): Promise<Recovered> {
-  for (let attempt = 1; ; attempt++) {
-    const manifest = await readManifest(dir);
-    try {
-      return await recoverFrom(dir, manifest, settings, logger, remote);
-    } catch (error) {
-      if (!settings.readOnly || attempt === READ_ONLY_ATTEMPTS || !(isCode(error, 'ENOENT') || isCode(error, 'EBADMSG'))) throw error;
-      const now = await readManifest(dir).catch(() => undefined);
-      if (manifest === undefined || now === undefined || JSON.stringify(now) === JSON.stringify(manifest)) throw error;
-      logger?.info({ path: dir.path, err: error }, 'LSM read-only open: the writer changed the store meanwhile; reading it again');
+  const cache = new BlockCache(settings.blockCacheSize, settings.mmapReads ? dir : undefined);
+  // by number, every SST an attempt opened: the next attempt takes those its manifest still names
+  const held = new Map<number, Table>();
+  try {
+    for (let attempt = 1; ; attempt++) {
+      const manifest = await readManifest(dir);
+      try {
+        const recovered = await recoverFrom(dir, manifest, settings, logger, remote, cache, held);
+        const used = new Set(recovered.levels.flat());
+        for (const table of held.values()) if (!used.has(table)) await table.close().catch(() => undefined);
+        return recovered;
+      } catch (error) {
+        if (!settings.readOnly || attempt === READ_ONLY_ATTEMPTS || !(isCode(error, 'ENOENT') || isCode(error, 'EBADMSG'))) throw error;
+        const now = await readManifest(dir).catch(() => undefined);
+        if (manifest === undefined || now === undefined || JSON.stringify(now) === JSON.stringify(manifest)) throw error;
+        logger?.info({ path: dir.path, err: error, tables: held.size }, 'LSM read-only open: the writer changed the store meanwhile; reading it again');
+      }
     }
+  } catch (error) {
+    // nothing a failed open took stays open
+    for (const table of held.values()) await table.close().catch(() => undefined);
+    throw error;
   }
 }
 
-/** recover(), from the manifest `read` at its start (undefined: none there yet). */
+/** recover(), from the manifest `read` at its start (undefined: none there yet), taking the SSTs `held` has and adding those it opens. */
 async function recoverFrom(
   dir: Dir,
   read: ManifestData | undefined,
   settings: Settings,
   logger: Logger | undefined,
   remote: Dir | undefined,
+  cache: BlockCache,
+  held: Map<number, Table>,
 ): Promise<Recovered> {
   let manifest = read;
   if (manifest !== undefined && settings.errorIfExists) throw storageError('EEXIST', 'an LSM store already exists here (errorIfExists)', { path: dir.path });
@@ -67,19 +84,18 @@ async function recoverFrom(
     manifest = { format: MANIFEST_FORMAT, nextFile: 1, lastSequence: 0, gcHorizon: 0, wal: null, levels: [], compactPointers: [] };
     await writeManifest(dir, manifest);
   }
-  const cache = new BlockCache(settings.blockCacheSize, settings.mmapReads ? dir : undefined);
   const levels: Table[][] = Array.from({ length: MAX_LEVELS }, () => []);
   const live = new Set<number>();
-  try {
-    for (const [level, numbers] of manifest.levels.entries()) {
-      for (const number of numbers) {
-        levels[level]!.push(await openTable(dir, remote, number, cache));
-        live.add(number);
+  for (const [level, numbers] of manifest.levels.entries()) {
+    for (const number of numbers) {
+      let table = held.get(number);
+      if (table === undefined) {
+        table = await openTable(dir, remote, number, cache);
+        held.set(number, table);
       }
+      levels[level]!.push(table);
+      live.add(number);
     }
-  } catch (error) {
-    for (const table of levels.flat()) await table.close().catch(() => undefined);
-    throw error;
   }
   let wal: Recovered['wal'];
   const mem = new Memtable();
@@ -102,12 +118,11 @@ async function recoverFrom(
       for await (const record of wal.wal.read(manifest.wal ?? undefined)) apply(record);
     }
   } catch (error) {
-    // nothing the failed open took stays open
+    // the WAL closes here; the tables stay in `held` (recover closes them, or another attempt takes them)
     if (wal) {
       await wal.wal.close().catch(() => undefined);
       await wal.dir.close().catch(() => undefined);
     }
-    for (const table of levels.flat()) await table.close().catch(() => undefined);
     throw error;
   }
   logger?.info({ path: dir.path, tables: live.size, replayed: records, version: lastSeq }, 'LSM store opened');

@@ -128,6 +128,51 @@ test('LSM read-only: an SST the writer deleted during the open (a compaction wro
   t.equal(error?.code, 'ENOENT', 'with the manifest unchanged, the missing SST is an error of the open');
 });
 
+test('LSM read-only: a writer that deletes SSTs faster than an open reads them does not starve the open (each attempt keeps the SSTs it opened)', async (t) => {
+  const { storage } = await freshStorage(t, BACKENDS[0]!);
+  const dir = await storage.createDirectory('db');
+  const writer = await LsmStore.open(dir, { autoCompact: false });
+  const TABLES = 12;
+  for (let i = 1; i <= TABLES; i++) {
+    await writer.put(key(i), `value ${i}`);
+    await writer.flush();
+  }
+  await writer.close();
+  t.equal((await readManifest(dir))!.levels.flat().length, TABLES, `${TABLES} SSTs`);
+
+  const { openFile } = Dir.prototype;
+  t.teardown(() => {
+    Dir.prototype.openFile = openFile;
+  });
+  // the writer, as the open goes: after every third SST the reader opens, it drops the SST the reader would
+  // open last (a new manifest without it, then the file deleted), as a compaction running beside it would
+  let opens = 0;
+  const dropped: string[] = [];
+  Dir.prototype.openFile = async function (this: Dir, name: Name, ...rest: unknown[]) {
+    const file = await (openFile as (...args: unknown[]) => ReturnType<Dir['openFile']>).call(this, name, ...rest);
+    if (typeof name === 'string' && name.endsWith('.sst') && ++opens % 3 === 0) {
+      const manifest = (await readManifest(dir))!;
+      const last = manifest.levels.reduce((deepest, numbers, level) => (numbers.length > 0 ? level : deepest), 0);
+      const gone = manifest.levels[last]!.at(-1)!;
+      await writeManifest(dir, { ...manifest, levels: manifest.levels.map((numbers, level) => (level === last ? numbers.slice(0, -1) : numbers)) });
+      const table = (await tablesOf(dir)).find((table) => Number.parseInt(table, 10) === gone)!;
+      await dir.deleteFile(table);
+      dropped.push(table);
+    }
+    return file;
+  } as Dir['openFile'];
+
+  const reader = await LsmStore.open(dir, { readOnly: true });
+  Dir.prototype.openFile = openFile;
+  const named = (await readManifest(dir))!.levels.flat().length;
+  t.ok(dropped.length > 0 && named === TABLES - dropped.length, `the open ended on a manifest of ${named} SSTs, after the writer dropped ${dropped.length}`);
+  t.ok(opens <= TABLES, `no SST was opened twice (${opens} opens)`);
+  const found: number[] = [];
+  for (let i = 1; i <= TABLES; i++) if ((await reader.get(key(i))) !== undefined) found.push(i);
+  t.equal(found.length, named, 'the reader holds exactly the keys of the manifest it opened');
+  await reader.close();
+});
+
 eachBackend(
   'LSM read-only beside its writer: reads are of the store as it was opened, after the writer compacted away every SST the reader opened',
   async (t, backend) => {
