@@ -38,30 +38,10 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 cli=$repo/dist/mount/cli.js
 [ -f "$cli" ] || { echo "$cli is missing: run make build" >&2; exit 2; }
 
-work=$(mktemp -d -t persistfs-pjdfstest.XXXXXX)
-backing=$work/data
-mnt=$work/mnt
-mkdir "$backing" "$mnt"
-chmod 755 "$work" "$backing" "$mnt"
-mount_log=$work/mount.log
-prove_log=$work/prove.log
-mount_pid=
+# shellcheck source=scripts/scratch-mount.sh
+. "$repo/scripts/scratch-mount.sh"
+prove_log=
 prove_pid=
-
-is_mounted() { mountpoint -q "$mnt"; }
-
-# SIGINT, as Ctrl-C would; a mount that does not end in time is killed and detached
-stop_mount() {
-  if [ -n "$mount_pid" ]; then
-    kill -INT "$mount_pid" 2>/dev/null
-    for _ in $(seq 100); do kill -0 "$mount_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$mount_pid" 2>/dev/null
-    wait "$mount_pid"
-    mount_status=$?
-  fi
-  mount_pid=
-  if is_mounted; then umount -l "$mnt"; fi
-}
 
 # timeout runs prove in a process group of its own, out of reach of Ctrl-C: it passes our TERM on to it
 stop_prove() {
@@ -70,34 +50,13 @@ stop_prove() {
     wait "$prove_pid"
   fi
   prove_pid=
+  [ -z "$prove_log" ] || rm -f "$prove_log"
 }
+on_cleanup=stop_prove
 
-cleanup() {
-  cd /
-  stop_prove
-  stop_mount
-  # the mount point is removed with rmdir only: never recurse into something still mounted there
-  rm -rf "$backing" "$mount_log" "$prove_log"
-  rmdir "$mnt" "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-mount_status=0
 # shellcheck disable=SC2086 # MOUNT_ARGS is a list of options
-node "$cli" mount "$backing" "$mnt" --transport "$transport" --allow-other --log-level warn ${MOUNT_ARGS:-} >"$mount_log" 2>&1 &
-mount_pid=$!
-for _ in $(seq 150); do
-  is_mounted && break
-  kill -0 "$mount_pid" 2>/dev/null || break
-  sleep 0.1
-done
-if ! is_mounted; then
-  echo "persistfs did not mount $mnt:" >&2
-  cat "$mount_log" >&2
-  exit 1
-fi
+scratch_mount pjdfstest "$transport" --allow-other ${MOUNT_ARGS:-} || exit 1
+prove_log=$work/prove.log
 
 echo "# pjdfstest $suite on a persistfs mount ($transport transport${MOUNT_ARGS:+ $MOUNT_ARGS}) at $mnt"
 cd "$mnt" || exit 1
@@ -113,10 +72,10 @@ wait "$tail_pid"
 cd /
 stop_mount
 # what it logged beyond its "serving ... stop with Ctrl-C" banner: warnings and errors
-mount_messages=$(grep -v '^persistfs: ' "$mount_log")
-if [ "$mount_status" != 0 ] || [ -n "$mount_messages" ]; then
+messages=$(mount_messages)
+if [ "$mount_status" != 0 ] || [ -n "$messages" ]; then
   echo "# the mount process ended with status $mount_status; it logged:"
-  sed 's/^/#   /' <<<"$mount_messages"
+  sed 's/^/#   /' <<<"$messages"
 fi
 
 # prove's "Test Summary Report" names each file that failed ("<file> (Wstat: .. Tests: N Failed: F)",

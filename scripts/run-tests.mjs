@@ -8,7 +8,7 @@
 // A file that exits non-zero without a failing assertion (a crash) counts as one failure, and the end of
 // its stderr is shown. With PJDFSTEST_DIR set (a built pjdfstest, outside this repository) and no file
 // filter, pjdfstest runs after the files (scripts/pjdfstest.sh, its transport from TRANSPORT) and its
-// subtests count too. Arguments filter the files: a file runs when its path contains one of them. Exit
+// subtests count too; with FSX set (a built fsx), so do fsx's runs (scripts/fsx.sh). Arguments filter the files: a file runs when its path contains one of them. Exit
 // status 1 when anything failed. PERSISTFS_TEST_DIR and PERSISTFS_TAP_LOG move the files and the log (the
 // runner's own test uses them).
 //
@@ -210,12 +210,13 @@ function countTap(line) {
 }
 
 /** scripts/pjdfstest.sh ends with "pjdfstest (<transport> transport): N passed, N failed" */
-function countPjdfstest(line) {
-  const match = /^pjdfstest \(.*\): (\d+) passed, (\d+) failed$/.exec(line);
+/** The last line of scripts/pjdfstest.sh or scripts/fsx.sh: "<suite> (<transport> ...): N passed, N failed". */
+function countOutsideSuite(line) {
+  const match = /^(?:pjdfstest|fsx) \(.*\): (\d+) passed, (\d+) failed$/.exec(line);
   return match ? { passed: Number(match[1]), failed: Number(match[2]) } : undefined;
 }
 
-const isFailure = (line) => (/^not ok\b/.test(line) && !/# TODO/.test(line)) || /^pjdfstest \(.*\): \d+ passed, [1-9]\d* failed$/.test(line);
+const isFailure = (line) => (/^not ok\b/.test(line) && !/# TODO/.test(line)) || /^(?:pjdfstest|fsx) \(.*\): \d+ passed, [1-9]\d* failed$/.test(line);
 
 /**
  * The lines to show for a failed run: each failing TAP line with the CONTEXT lines before it and its
@@ -268,7 +269,18 @@ const runs = [
         {
           what: `pjdfstest (${process.env.PJDFSTEST_DIR})`,
           argv: ['bash', path.join(root, 'scripts/pjdfstest.sh'), process.env.PJDFSTEST_DIR],
-          count: countPjdfstest,
+          count: countOutsideSuite,
+          env: {},
+          timeoutS: 3 * FILE_TIMEOUT_S,
+        },
+      ]
+    : []),
+  ...(process.env.FSX && only.length === 0
+    ? [
+        {
+          what: `fsx (${process.env.FSX})`,
+          argv: ['bash', path.join(root, 'scripts/fsx.sh'), process.env.FSX],
+          count: countOutsideSuite,
           env: {},
           timeoutS: 3 * FILE_TIMEOUT_S,
         },

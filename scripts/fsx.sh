@@ -1,0 +1,132 @@
+#!/bin/bash
+# Runs fsx (the file system exerciser of xfstests, ltp/fsx.c, built outside this repository) on a fresh
+# persistfs mount: random reads, writes, mapped reads and writes, truncates, fallocate, punch hole, zero
+# range and copy_file_range on one file each, every read checked against fsx's own copy of what the file
+# must hold. Several runs, two at a time, each on a file of its own (the RUNS below: sizes, close and reopen
+# with the caches dropped, fsync and invalidate, O_SYNC, O_DIRECT, io_uring IO, a whole-file check after
+# every operation); each uses a fixed seed, so a failure replays (FSX_SEED=<n> changes them all; 0: from
+# the clock). Ends with one line "fsx (<transport> transport): N passed, N failed" (runs), which
+# scripts/run-tests.mjs adds to the suite's count; a run fails when fsx finds a difference or an error, or
+# does not end in time; the mount fails the whole when it logs a warning or an error or does not end well.
+# A failing run's fsx logs (.fsxlog: the operations before the difference; .fsxops: replay them with
+# `fsx --replay-ops=<file>`) are kept under /tmp/persistfs-fsx-failed.* and named.
+#
+#   scripts/fsx.sh [--transport kernel|fuse-native] <fsx binary>
+#   (or FSX=<binary>; TRANSPORT=<transport>, kernel by default; FSX_OPS=<operations a run>, 20000;
+#   FSX_TIMEOUT=<seconds a run>, 600; MOUNT_ARGS="<more persistfs mount options>", e.g.
+#   "--no-writeback-cache", "--passthrough", "--io-mode sync" or "--fuse-uring on")
+set -u
+
+usage() {
+  echo "usage: $0 [--transport kernel|fuse-native] <fsx binary>   (xfstests' ltp/fsx.c, built: README.md, Tests)" >&2
+  exit 2
+}
+
+transport=${TRANSPORT:-kernel}
+fsx=${FSX:-}
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --transport) [ $# -ge 2 ] || usage; transport=$2; shift 2 ;;
+    --transport=*) transport=${1#--transport=}; shift ;;
+    -h|--help) usage ;;
+    -*) usage ;;
+    *) fsx=$1; shift ;;
+  esac
+done
+[ -n "$fsx" ] || usage
+fsx=$(realpath -e "$fsx") || exit 2
+[ -x "$fsx" ] || { echo "$fsx is not an executable fsx; see README.md, Tests" >&2; exit 2; }
+case "$transport" in kernel|fuse-native) ;; *) echo "unknown transport: $transport" >&2; exit 2 ;; esac
+# the reopen run drops the caches (as root) so that reads after it come from the mount
+[ "$(id -u)" = 0 ] || { echo "fsx.sh needs root (mount(2), and the runs that drop the page cache)" >&2; exit 2; }
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cli=$repo/dist/mount/cli.js
+[ -f "$cli" ] || { echo "$cli is missing: run make build" >&2; exit 2; }
+ops=${FSX_OPS:-20000}
+seed=${FSX_SEED:-}
+
+# name | fsx options (the seed is added: the run's number, or FSX_SEED)
+RUNS=(
+  "plain|-l 1048576 -o 131072"
+  "small|-l 8192 -o 1024"
+  "reopen|-c 8 -N $((ops / 8))"
+  "flush|-f -l 524288"
+  "osync|-y -N $((ops / 4))"
+  "direct|-Z -R -W -r 4096 -w 4096 -t 4096 -l 1048576"
+  "uring|-U -l 1048576"
+  "verify|-X -N $((ops / 4))"
+)
+
+# shellcheck source=scripts/scratch-mount.sh
+. "$repo/scripts/scratch-mount.sh"
+logs=
+pids=()
+stop_runs() {
+  # each run's timeout passes the TERM on to its fsx
+  [ ${#pids[@]} = 0 ] || { kill "${pids[@]}" 2>/dev/null; wait "${pids[@]}" 2>/dev/null; }
+  [ -z "$logs" ] || rm -rf "$logs"
+}
+on_cleanup=stop_runs
+
+# shellcheck disable=SC2086 # MOUNT_ARGS is a list of options
+scratch_mount fsx "$transport" ${MOUNT_ARGS:-} || exit 1
+logs=$work/logs
+mkdir "$logs"
+what="$transport transport${MOUNT_ARGS:+ $MOUNT_ARGS}"
+echo "# fsx $fsx on a persistfs mount ($what) at $mnt, ${#RUNS[@]} runs of up to $ops operations"
+
+# run <number> <name> <options>: fsx on $mnt/<name>; its output in $logs/<name>.out, its status in .status
+run() {
+  local name=$2 options=$3
+  # shellcheck disable=SC2086 # options is a list
+  timeout "${FSX_TIMEOUT:-600}" "$fsx" -q -N "$ops" -S "${seed:-$1}" -P "$logs" $options "$mnt/$name" >"$logs/$name.out" 2>&1
+  echo $? >"$logs/$name.status"
+}
+
+passed=0
+failed=0
+report() {
+  local name=$1 started=$2 status
+  status=$(cat "$logs/$name.status")
+  if [ "$status" = 0 ]; then
+    passed=$((passed + 1))
+    echo "ok $name ($(($(date +%s) - started)) s): $(tail -n 1 "$logs/$name.out")"
+  else
+    failed=$((failed + 1))
+    echo "not ok $name: fsx exit status $status$([ "$status" = 124 ] && echo ' (timed out)')"
+    # what went wrong (before fsx's dump of the operations), then where its logs went
+    sed -n '/^LOG DUMP/q;p' "$logs/$name.out" | head -n 12 | sed 's/^/#   /'
+    tail -n 4 "$logs/$name.out" | sed 's/^/#   /'
+  fi
+}
+
+# two at a time, each on its own file
+for ((i = 0; i < ${#RUNS[@]}; i += 2)); do
+  started=$(date +%s)
+  names=()
+  pids=()
+  for ((j = i; j < i + 2 && j < ${#RUNS[@]}; j++)); do
+    name=${RUNS[j]%%|*}
+    names+=("$name")
+    run $((j + 1)) "$name" "${RUNS[j]#*|}" &
+    pids+=($!)
+  done
+  wait "${pids[@]}" # not the mount's
+  for name in "${names[@]}"; do report "$name" "$started"; done
+done
+
+stop_mount
+messages=$(mount_messages)
+if [ "$mount_status" != 0 ] || [ -n "$messages" ]; then
+  echo "not ok the mount process ended with status $mount_status; it logged:"
+  sed 's/^/#   /' <<<"$messages"
+  failed=$((failed + 1))
+fi
+if [ "$failed" -gt 0 ]; then
+  kept=$(mktemp -d -t persistfs-fsx-failed.XXXXXX)
+  cp -r "$logs/." "$kept/"
+  echo "# fsx's logs kept in $kept (replay a run: $fsx --replay-ops=$kept/<name>.fsxops <file>)"
+fi
+echo "fsx ($what): $passed passed, $failed failed"
+[ "$failed" = 0 ]

@@ -1,0 +1,68 @@
+# Sourced by the scripts that run an outside test suite on a fresh persistfs mount (pjdfstest.sh, fsx.sh):
+# a new backing directory and mount point under one temporary directory, `persistfs mount` as root in the
+# background, and its stop (SIGINT, as Ctrl-C; SIGKILL and a lazy unmount if it hangs) with the
+# temporaries removed, also on failure or Ctrl-C. The caller sets `cli` (dist/mount/cli.js) and names in
+# `on_cleanup` a function that stops what it started and removes what it put in $work (run first).
+#
+#   scratch_mount <tag> <transport> [mount options...]   sets work, backing, mnt, mount_log; 1 if no mount
+#   stop_mount                                            sets mount_status (the mount process's exit status)
+#   mount_messages                                        what the mount logged beyond its banner
+
+work=
+backing=
+mnt=
+mount_log=
+mount_pid=
+mount_status=0
+on_cleanup=:
+
+is_mounted() { [ -n "$mnt" ] && mountpoint -q "$mnt"; }
+
+stop_mount() {
+  if [ -n "$mount_pid" ]; then
+    kill -INT "$mount_pid" 2>/dev/null
+    for _ in $(seq 100); do kill -0 "$mount_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$mount_pid" 2>/dev/null
+    wait "$mount_pid"
+    mount_status=$?
+  fi
+  mount_pid=
+  if is_mounted; then umount -l "$mnt"; fi
+}
+
+scratch_cleanup() {
+  cd /
+  $on_cleanup
+  stop_mount
+  [ -n "$work" ] || return 0
+  # the mount point is removed with rmdir only: never recurse into something still mounted there
+  rm -rf "$backing" "$mount_log"
+  rmdir "$mnt" "$work"
+}
+trap scratch_cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+scratch_mount() {
+  local tag=$1 transport=$2
+  shift 2
+  work=$(mktemp -d -t "persistfs-$tag.XXXXXX")
+  backing=$work/data
+  mnt=$work/mnt
+  mount_log=$work/mount.log
+  mkdir "$backing" "$mnt"
+  chmod 755 "$work" "$backing" "$mnt"
+  node "$cli" mount "$backing" "$mnt" --transport "$transport" --log-level warn "$@" >"$mount_log" 2>&1 &
+  mount_pid=$!
+  for _ in $(seq 150); do
+    is_mounted && return 0
+    kill -0 "$mount_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  is_mounted && return 0
+  echo "persistfs did not mount $mnt:" >&2
+  cat "$mount_log" >&2
+  return 1
+}
+
+mount_messages() { grep -v '^persistfs: ' "$mount_log"; }
