@@ -291,7 +291,7 @@ await yargs(args)
         try {
           const { pid } = await startDaemon([fileURLToPath(import.meta.url), ...args], logFile, argv['log-file'] === undefined);
           process.stderr.write(
-            `persistfs: serving ${path.resolve(argv.backing)} at ${path.resolve(argv.mountpoint)} in the background (pid ${pid}, log ${logFile}); ` +
+            `persistfs: serving ${argv.backing.startsWith('s3://') ? argv.backing : path.resolve(argv.backing)} at ${path.resolve(argv.mountpoint)} in the background (pid ${pid}, log ${logFile}); ` +
               `stop with: persistfs unmount ${path.resolve(argv.mountpoint)}\n`,
           );
           process.exit(0);

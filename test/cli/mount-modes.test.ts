@@ -106,6 +106,7 @@ test('--daemon: returns once the mount is live, exit 0; logs to --log-file; unmo
   t.equal(live?.source, backing, 'and the mount table shows the backing directory as its source');
   pid = Number(/\(pid (\d+),/.exec(run.stderr)?.[1]);
   t.ok(Number.isInteger(pid) && alive(pid), `it says the daemon's pid, which serves in the background (${run.stderr.trim()})`);
+  t.ok(run.stderr.startsWith(`persistfs: serving ${backing} at ${mnt} in the background`), 'it names the backing directory and the mount point');
   t.equal(sh(mnt, `mountpoint -q ${mnt} && echo through > file && cat file`).stdout, 'through\n', 'the mount works');
   t.match(fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8') : '', /"msg":"mounted"/, 'the daemon logs to the --log-file');
   const daemonLog = fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8') : '';
