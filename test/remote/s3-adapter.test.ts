@@ -8,7 +8,7 @@ import test from 'tape';
 
 import type { S3Adapter } from '../../src/adapters/s3/s3-adapter.js';
 import { openStorage, type Storage } from '../../src/index.js';
-import { bytes, rejection } from '../helpers.js';
+import { bytes, rejection, tempDir } from '../helpers.js';
 import { ceph, freshPrefix } from './ceph.js';
 
 async function s3Storage(t: test.Test): Promise<{ storage: Storage; client: S3Client; bucket: string; prefix: string }> {
@@ -186,6 +186,22 @@ test('s3: a missing bucket, refused credentials and an unreachable endpoint are 
     'unknown credentials',
   );
   t.match(refused?.message ?? '', /credentials/, `the message says what to check: ${refused?.message}`);
+  // no credentials anywhere the SDK looks (options, environment, ~/.aws; the instance metadata service off)
+  const saved = { ...process.env };
+  const restore = () => {
+    for (const name of Object.keys(process.env)) if (!(name in saved)) delete process.env[name];
+    Object.assign(process.env, saved);
+  };
+  t.teardown(restore);
+  for (const name of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE', 'AWS_CONFIG_FILE', 'AWS_SHARED_CREDENTIALS_FILE'])
+    delete process.env[name];
+  process.env.HOME = tempDir(t);
+  process.env.AWS_EC2_METADATA_DISABLED = 'true';
+  const { credentials, ...anonymous } = cluster.options();
+  t.ok(credentials, 'the cluster has credentials, left out here');
+  const none = await rejection(t, openStorage(`s3://${cluster.bucket}/x`, { adapter: 's3', s3: anonymous }), 'EACCES', 'no credentials at all');
+  t.match(none?.message ?? '', /no credentials .* AWS_ACCESS_KEY_ID/, `the message says where to give them: ${none?.message}`);
+  restore();
   const down = await rejection(
     t,
     openStorage(`s3://${cluster.bucket}/x`, { adapter: 's3', s3: { ...cluster.options(), endpoint: 'http://127.0.0.1:9', maxAttempts: 1 } }),

@@ -75,6 +75,12 @@ export function s3Error(error: unknown, action: string, bucket: string, key?: st
         ...details,
         hint: 'check the access key and secret (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or the s3 options)',
       });
+    case 'CredentialsProviderError':
+      // the SDK's chain (environment, ~/.aws, the instance's metadata) found none: nothing was sent
+      return storageError('EACCES', 'no credentials for the object store were found', {
+        ...details,
+        hint: 'set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE with ~/.aws/credentials), or give the s3 options credentials',
+      });
     case 'PreconditionFailed':
       return storageError('ESTALE', 'the object changed in the object store since it was opened', { ...details, hint: 'open it again' });
     case 'InvalidRange':
