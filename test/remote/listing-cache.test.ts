@@ -153,3 +153,29 @@ test('listing cache, tiered: new files cost no request before their upload; read
   t.deepEqual(sinceThen(requests, uploaded), {}, 'reading the 20 files back after their upload asked the bucket nothing');
   await dir.close();
 });
+
+for (const adapter of ['s3', 'tiered'] as const) {
+  test(`listing cache, ${adapter}: a directory renamed away after another was moved into it leaves no name behind (fsstress found it)`, async (t) => {
+    const { storage } = await open(t, adapter, freshPrefix('lr'));
+    const { root } = storage;
+    await (await root.createDirectory('a')).close();
+    const c = await root.createDirectory('c');
+    await root.moveEntry('a', c, 'a2');
+    await c.close();
+    // c's listing holds a2 when c's marker goes; then a2's marker goes, a listing nobody read
+    await root.moveEntry('c', root, 'd');
+    t.deepEqual(
+      (await root.read()).map((entry) => entry.name),
+      ['d'],
+      'the top lists d alone',
+    );
+    await rejection(t, root.stat('c'), 'ENOENT', 'c is gone');
+    const d = await root.openDirectory('d');
+    t.deepEqual(
+      (await d.read()).map((entry) => entry.name),
+      ['a2'],
+      'd holds a2',
+    );
+    await d.close();
+  });
+}

@@ -178,13 +178,26 @@ export class ListingCache implements StoreObserver {
     const [parent, part] = splitKey(prefix.slice(0, -1));
     const listing = this.listings.get(prefix);
     if (listing === undefined || this.loading.has(prefix)) {
-      // what is left there is not known here: the parent's listing is read again
-      this.invalidate(parent);
+      // what is left there is not known here
+      this.mayBeGone(parent, part);
       return;
     }
     if (!listing.empty) return;
     this.apply(parent, (parentListing) => parentListing.dirs.delete(part));
     this.emptied(parent);
+  }
+
+  /**
+   * Whether directory `part` of `parent` still holds anything is not known: the parent's listing is read
+   * again, and so, up the tree, is each listing that names a directory whose existence hangs on it (its
+   * listing not known, or `part` all it held: no marker, no files, no other directory).
+   */
+  private mayBeGone(parent: string, part: string): void {
+    const listing = this.listings.get(parent);
+    const hangs =
+      listing === undefined || this.loading.has(parent) || (!listing.marker && listing.files.size === 0 && listing.dirs.size === 1 && listing.dirs.has(part));
+    this.invalidate(parent);
+    if (hangs && parent !== '') this.mayBeGone(...splitKey(parent.slice(0, -1)));
   }
 
   private markerIs(key: string, head: ObjectHead | null): void {
