@@ -63,8 +63,9 @@ RUNS=(
 logs=
 pids=()
 stop_runs() {
-  # each run's timeout passes the TERM on to its fsx
+  # the runs' timeouts, which pass the TERM on to their fsx
   [ ${#pids[@]} = 0 ] || { kill "${pids[@]}" 2>/dev/null; wait "${pids[@]}" 2>/dev/null; }
+  pids=()
   [ -z "$logs" ] || rm -rf "$logs"
 }
 on_cleanup=stop_runs
@@ -76,19 +77,19 @@ mkdir "$logs"
 what="$transport transport${MOUNT_ARGS:+ $MOUNT_ARGS}"
 echo "# fsx $fsx on a persistfs mount ($what) at $mnt, ${#RUNS[@]} runs of up to $ops operations"
 
-# run <number> <name> <options>: fsx on $mnt/<name>; its output in $logs/<name>.out, its status in .status
-run() {
+# start <number> <name> <options>: fsx on $mnt/<name> in the background (its output in $logs/<name>.out),
+# under timeout; its pid (timeout's, which passes a TERM on to fsx) goes in `pids`
+start() {
   local name=$2 options=$3
   # shellcheck disable=SC2086 # options is a list
-  timeout "${FSX_TIMEOUT:-600}" "$fsx" -q -N "$ops" -S "${seed:-$1}" -P "$logs" $options "$mnt/$name" >"$logs/$name.out" 2>&1
-  echo $? >"$logs/$name.status"
+  timeout "${FSX_TIMEOUT:-600}" "$fsx" -q -N "$ops" -S "${seed:-$1}" -P "$logs" $options "$mnt/$name" >"$logs/$name.out" 2>&1 &
+  pids+=($!)
 }
 
 passed=0
 failed=0
 report() {
-  local name=$1 started=$2 status
-  status=$(cat "$logs/$name.status")
+  local name=$1 started=$2 status=$3
   if [ "$status" = 0 ]; then
     passed=$((passed + 1))
     echo "ok $name ($(($(date +%s) - started)) s): $(tail -n 1 "$logs/$name.out")"
@@ -105,15 +106,18 @@ report() {
 for ((i = 0; i < ${#RUNS[@]}; i += 2)); do
   started=$(date +%s)
   names=()
-  pids=()
   for ((j = i; j < i + 2 && j < ${#RUNS[@]}; j++)); do
     name=${RUNS[j]%%|*}
     names+=("$name")
-    run $((j + 1)) "$name" "${RUNS[j]#*|}" &
-    pids+=($!)
+    start $((j + 1)) "$name" "${RUNS[j]#*|}"
   done
-  wait "${pids[@]}" # not the mount's
-  for name in "${names[@]}"; do report "$name" "$started"; done
+  statuses=()
+  for pid in "${pids[@]}"; do
+    wait "$pid"
+    statuses+=($?)
+  done
+  pids=()
+  for k in "${!names[@]}"; do report "${names[k]}" "$started" "${statuses[k]}"; done
 done
 
 stop_mount

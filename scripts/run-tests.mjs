@@ -209,7 +209,6 @@ function countTap(line) {
   return undefined;
 }
 
-/** scripts/pjdfstest.sh ends with "pjdfstest (<transport> transport): N passed, N failed" */
 /** The last line of scripts/pjdfstest.sh or scripts/fsx.sh: "<suite> (<transport> ...): N passed, N failed". */
 function countOutsideSuite(line) {
   const match = /^(?:pjdfstest|fsx) \(.*\): (\d+) passed, (\d+) failed$/.exec(line);

@@ -40,13 +40,15 @@ scratch_cleanup() {
   rmdir "$mnt" "$work"
 }
 trap scratch_cleanup EXIT
+trap 'exit 129' HUP
 trap 'exit 130' INT
+trap 'exit 141' PIPE # a reader of our output that went (| head): the mount is still stopped
 trap 'exit 143' TERM
 
 scratch_mount() {
   local tag=$1 transport=$2
   shift 2
-  work=$(mktemp -d -t "persistfs-$tag.XXXXXX")
+  work=$(mktemp -d -t "persistfs-$tag.XXXXXX") || { work=; return 1; }
   backing=$work/data
   mnt=$work/mnt
   mount_log=$work/mount.log

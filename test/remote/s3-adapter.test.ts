@@ -193,8 +193,8 @@ test('s3: a missing bucket, refused credentials and an unreachable endpoint are 
     Object.assign(process.env, saved);
   };
   t.teardown(restore);
-  for (const name of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE', 'AWS_CONFIG_FILE', 'AWS_SHARED_CREDENTIALS_FILE'])
-    delete process.env[name];
+  for (const name of Object.keys(process.env))
+    if (/^AWS_(ACCESS_KEY|SECRET|SESSION|PROFILE|CONFIG|SHARED|CONTAINER|WEB_IDENTITY|ROLE)/.test(name)) delete process.env[name];
   process.env.HOME = tempDir(t);
   process.env.AWS_EC2_METADATA_DISABLED = 'true';
   const { credentials, ...anonymous } = cluster.options();

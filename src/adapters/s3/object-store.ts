@@ -77,7 +77,7 @@ export function s3Error(error: unknown, action: string, bucket: string, key?: st
       });
     case 'CredentialsProviderError':
       // the SDK's chain (environment, ~/.aws, the instance's metadata) found none: nothing was sent
-      return storageError('EACCES', 'no credentials for the object store were found', {
+      return storageError('EACCES', `no credentials for the object store were found (${failure.message ?? name})`, {
         ...details,
         hint: 'set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE with ~/.aws/credentials), or give the s3 options credentials',
       });
