@@ -6,7 +6,7 @@ APT_PACKAGES := liburing-dev libisal-dev libfuse2 libfuse-dev fuse3 fio pkg-conf
 ADDON := native/build/Release/persistfs_native.node
 TS_SOURCES := $(shell find src test scripts mount -name '*.ts' 2>/dev/null)
 
-.PHONY: build deps lint format test test-mount test-no-writeback test-uring pjdfstest fsx bench bench-remote fio charts run clean install uninstall
+.PHONY: build deps lint format test test-mount test-no-writeback test-uring pjdfstest fsx fsstress bench bench-remote fio charts run clean install uninstall
 build: $(ADDON) dist/.built
 
 deps: .deps-apt node_modules/.package-lock.json
@@ -48,7 +48,7 @@ format: deps
 	node_modules/.bin/biome check --write .
 	clang-format -i $(NATIVE_SOURCES)
 
-# With PJDFSTEST_DIR (or FSX) set, pjdfstest (fsx) runs after the test files and counts in the summary (README.md, Tests).
+# With PJDFSTEST_DIR, FSX or FSSTRESS set, that suite runs after the test files and counts in the summary (README.md, Tests).
 test: lint build
 	node scripts/run-tests.mjs
 
@@ -75,6 +75,10 @@ pjdfstest: build
 # fsx (xfstests' file system exerciser, built outside this repository: README.md, Tests) on a fresh mount
 fsx: build
 	scripts/fsx.sh $(FSX)
+
+# fsstress (xfstests' concurrent random operations, built outside this repository: README.md, Tests) on a fresh mount
+fsstress: build
+	scripts/fsstress.sh $(FSSTRESS)
 
 # BENCH_ARGS are bench.js' options (--help lists them), e.g. BENCH_ARGS="--section wal --quick".
 bench: build

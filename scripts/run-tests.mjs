@@ -8,7 +8,8 @@
 // A file that exits non-zero without a failing assertion (a crash) counts as one failure, and the end of
 // its stderr is shown. With PJDFSTEST_DIR set (a built pjdfstest, outside this repository) and no file
 // filter, pjdfstest runs after the files (scripts/pjdfstest.sh, its transport from TRANSPORT) and its
-// subtests count too; with FSX set (a built fsx), so do fsx's runs (scripts/fsx.sh). Arguments filter the files: a file runs when its path contains one of them. Exit
+// subtests count too; with FSX or FSSTRESS set (a built fsx, fsstress), so do their runs' checks
+// (scripts/fsx.sh, scripts/fsstress.sh). Arguments filter the files: a file runs when its path contains one of them. Exit
 // status 1 when anything failed. PERSISTFS_TEST_DIR and PERSISTFS_TAP_LOG move the files and the log (the
 // runner's own test uses them).
 //
@@ -209,13 +210,13 @@ function countTap(line) {
   return undefined;
 }
 
-/** The last line of scripts/pjdfstest.sh or scripts/fsx.sh: "<suite> (<transport> ...): N passed, N failed". */
+/** The last line of scripts/pjdfstest.sh, fsx.sh or fsstress.sh: "<suite> (<transport> ...): N passed, N failed". */
 function countOutsideSuite(line) {
-  const match = /^(?:pjdfstest|fsx) \(.*\): (\d+) passed, (\d+) failed$/.exec(line);
+  const match = /^(?:pjdfstest|fsx|fsstress) \(.*\): (\d+) passed, (\d+) failed$/.exec(line);
   return match ? { passed: Number(match[1]), failed: Number(match[2]) } : undefined;
 }
 
-const isFailure = (line) => (/^not ok\b/.test(line) && !/# TODO/.test(line)) || /^(?:pjdfstest|fsx) \(.*\): \d+ passed, [1-9]\d* failed$/.test(line);
+const isFailure = (line) => (/^not ok\b/.test(line) && !/# TODO/.test(line)) || /^(?:pjdfstest|fsx|fsstress) \(.*\): \d+ passed, [1-9]\d* failed$/.test(line);
 
 /**
  * The lines to show for a failed run: each failing TAP line with the CONTEXT lines before it and its
@@ -274,17 +275,14 @@ const runs = [
         },
       ]
     : []),
-  ...(process.env.FSX && only.length === 0
-    ? [
-        {
-          what: `fsx (${process.env.FSX})`,
-          argv: ['bash', path.join(root, 'scripts/fsx.sh'), process.env.FSX],
-          count: countOutsideSuite,
-          env: {},
-          timeoutS: 3 * FILE_TIMEOUT_S,
-        },
-      ]
-    : []),
+  ...[
+    ['fsx', process.env.FSX],
+    ['fsstress', process.env.FSSTRESS],
+  ].flatMap(([suite, binary]) =>
+    binary && only.length === 0
+      ? [{ what: `${suite} (${binary})`, argv: ['bash', path.join(root, `scripts/${suite}.sh`), binary], count: countOutsideSuite, env: {}, timeoutS: 3 * FILE_TIMEOUT_S }]
+      : [],
+  ),
 ];
 
 process.stdout.write(`${runs.length} test runs; the full TAP and stderr of each go to ${shownLog}\n`);
