@@ -280,7 +280,15 @@ const runs = [
     ['fsstress', process.env.FSSTRESS],
   ].flatMap(([suite, binary]) =>
     binary && only.length === 0
-      ? [{ what: `${suite} (${binary})`, argv: ['bash', path.join(root, `scripts/${suite}.sh`), binary], count: countOutsideSuite, env: {}, timeoutS: 3 * FILE_TIMEOUT_S }]
+      ? [
+          {
+            what: `${suite} (${binary})`,
+            argv: ['bash', path.join(root, `scripts/${suite}.sh`), binary],
+            count: countOutsideSuite,
+            env: {},
+            timeoutS: 3 * FILE_TIMEOUT_S,
+          },
+        ]
       : [],
   ),
 ];
