@@ -96,7 +96,10 @@ export function fuseOptionString(options: FuseMountOptions, backing: string): st
     'big_writes',
     'max_write=131072',
     'max_read=131072',
-    'kernel_cache', // page cache kept across opens: every change goes through this mount
+    // page cache kept across opens while the file's size and mtime are as cached (auto_cache, not
+    // kernel_cache): libfuse 2 gives each name of a hard-linked file a node of its own, so a write through
+    // one name leaves the other's pages stale unless an open compares
+    'auto_cache',
     'use_ino', // inode numbers from the backing store, so hard links show as one inode
     `attr_timeout=${options.attrTimeout}`,
     `entry_timeout=${options.entryTimeout}`,

@@ -183,3 +183,13 @@ print(len(os.listxattr('f')))"`);
   m.sh('setfattr -n user.k -v 1 a');
   t.equal(m.sh('getfattr --only-values -n user.k b'), '1', 'set through a, seen through b at once');
 });
+
+test('a file rewritten through one hard link reads new through the other once attributes expire (fuse-native gives each name its own node)', async (t) => {
+  const m = await withMount(t, 'io_uring', ['--attr-timeout', '0.2']);
+  m.sh('echo one > a && ln a b && cat b > /dev/null');
+  // the same size: only the modification time tells the other name's cached pages from the file's
+  m.sh('sleep 0.05 && echo two > a');
+  // the other name's cached attributes may stay for the attribute timeout, its pages not beyond
+  m.sh('sleep 0.5');
+  t.equal(m.sh('cat b'), 'two\n', 'the other name reads what was written');
+});
