@@ -13,37 +13,17 @@
 #   MOUNT_ARGS="<more persistfs mount options>", as for fsx.sh)
 set -u
 
-usage() {
-  echo "usage: $0 [--transport kernel|fuse-native] <fsstress binary>   (xfstests' ltp/fsstress.c, built: README.md, Tests)" >&2
-  exit 2
-}
-
-transport=${TRANSPORT:-kernel}
-fsstress=${FSSTRESS:-}
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --transport) [ $# -ge 2 ] || usage; transport=$2; shift 2 ;;
-    --transport=*) transport=${1#--transport=}; shift ;;
-    -h|--help) usage ;;
-    -*) usage ;;
-    *) fsstress=$1; shift ;;
-  esac
-done
-[ -n "$fsstress" ] || usage
-fsstress=$(realpath -e "$fsstress") || exit 2
+# shellcheck source=scripts/scratch-mount.sh
+. "$(dirname "$0")/scratch-mount.sh"
+suite_args '<fsstress binary>' "${FSSTRESS:-}" "$@"
+fsstress=$target
 [ -x "$fsstress" ] || { echo "$fsstress is not an executable fsstress; see README.md, Tests" >&2; exit 2; }
-case "$transport" in kernel|fuse-native) ;; *) echo "unknown transport: $transport" >&2; exit 2 ;; esac
 [ "$(id -u)" = 0 ] || { echo "fsstress.sh needs root (mount(2); fsstress chowns)" >&2; exit 2; }
 
-repo=$(cd "$(dirname "$0")/.." && pwd)
-cli=$repo/dist/mount/cli.js
-[ -f "$cli" ] || { echo "$cli is missing: run make build" >&2; exit 2; }
 procs=${FSSTRESS_PROCS:-8}
 ops=${FSSTRESS_OPS:-4000}
 seed=${FSSTRESS_SEED:-1}
 
-# shellcheck source=scripts/scratch-mount.sh
-. "$repo/scripts/scratch-mount.sh"
 run_pid=
 out=
 stop_run() {

@@ -17,32 +17,14 @@
 #   "--no-writeback-cache", "--passthrough", "--io-mode sync" or "--fuse-uring on")
 set -u
 
-usage() {
-  echo "usage: $0 [--transport kernel|fuse-native] <fsx binary>   (xfstests' ltp/fsx.c, built: README.md, Tests)" >&2
-  exit 2
-}
-
-transport=${TRANSPORT:-kernel}
-fsx=${FSX:-}
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --transport) [ $# -ge 2 ] || usage; transport=$2; shift 2 ;;
-    --transport=*) transport=${1#--transport=}; shift ;;
-    -h|--help) usage ;;
-    -*) usage ;;
-    *) fsx=$1; shift ;;
-  esac
-done
-[ -n "$fsx" ] || usage
-fsx=$(realpath -e "$fsx") || exit 2
+# shellcheck source=scripts/scratch-mount.sh
+. "$(dirname "$0")/scratch-mount.sh"
+suite_args '<fsx binary>' "${FSX:-}" "$@"
+fsx=$target
 [ -x "$fsx" ] || { echo "$fsx is not an executable fsx; see README.md, Tests" >&2; exit 2; }
-case "$transport" in kernel|fuse-native) ;; *) echo "unknown transport: $transport" >&2; exit 2 ;; esac
 # the reopen run drops the caches (as root) so that reads after it come from the mount
 [ "$(id -u)" = 0 ] || { echo "fsx.sh needs root (mount(2), and the runs that drop the page cache)" >&2; exit 2; }
 
-repo=$(cd "$(dirname "$0")/.." && pwd)
-cli=$repo/dist/mount/cli.js
-[ -f "$cli" ] || { echo "$cli is missing: run make build" >&2; exit 2; }
 ops=${FSX_OPS:-20000}
 seed=${FSX_SEED:-}
 
@@ -58,8 +40,6 @@ RUNS=(
   "verify|-X -N $((ops / 4))"
 )
 
-# shellcheck source=scripts/scratch-mount.sh
-. "$repo/scripts/scratch-mount.sh"
 logs=
 pids=()
 stop_runs() {

@@ -11,35 +11,14 @@
 #   MOUNT_ARGS="<more persistfs mount options>", e.g. "--no-writeback-cache" or "--fuse-uring on")
 set -u
 
-usage() {
-  echo "usage: $0 [--transport kernel|fuse-native] <pjdfstest-dir>   (a built pjdfstest: the binary and tests/)" >&2
-  exit 2
-}
-
-transport=${TRANSPORT:-kernel}
-suite=${PJDFSTEST_DIR:-}
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --transport) [ $# -ge 2 ] || usage; transport=$2; shift 2 ;;
-    --transport=*) transport=${1#--transport=}; shift ;;
-    -h|--help) usage ;;
-    -*) usage ;;
-    *) suite=$1; shift ;;
-  esac
-done
-[ -n "$suite" ] || usage
-suite=$(realpath -e "$suite") || exit 2
-case "$transport" in kernel|fuse-native) ;; *) echo "unknown transport: $transport" >&2; exit 2 ;; esac
+# shellcheck source=scripts/scratch-mount.sh
+. "$(dirname "$0")/scratch-mount.sh"
+suite_args '<pjdfstest-dir>' "${PJDFSTEST_DIR:-}" "$@"
+suite=$target
 [ -x "$suite/pjdfstest" ] && [ -d "$suite/tests" ] || { echo "$suite has no built pjdfstest (pjdfstest and tests/); see README.md, Tests" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "pjdfstest needs root (chown, mknod, other users' permissions)" >&2; exit 2; }
 command -v prove >/dev/null || { echo "prove (perl) is not installed" >&2; exit 2; }
 
-repo=$(cd "$(dirname "$0")/.." && pwd)
-cli=$repo/dist/mount/cli.js
-[ -f "$cli" ] || { echo "$cli is missing: run make build" >&2; exit 2; }
-
-# shellcheck source=scripts/scratch-mount.sh
-. "$repo/scripts/scratch-mount.sh"
 prove_log=
 prove_pid=
 

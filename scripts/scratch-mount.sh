@@ -1,13 +1,16 @@
 # Sourced by the scripts that run an outside test suite on a fresh persistfs mount (pjdfstest.sh, fsx.sh):
 # a new backing directory and mount point under one temporary directory, `persistfs mount` as root in the
 # background, and its stop (SIGINT, as Ctrl-C; SIGKILL and a lazy unmount if it hangs) with the
-# temporaries removed, also on failure or Ctrl-C. The caller sets `cli` (dist/mount/cli.js) and names in
+# temporaries removed, also on failure or Ctrl-C. The caller names in
 # `on_cleanup` a function that stops what it started and removes what it put in $work (run first).
 #
+#   suite_args <usage of the path> <default path> "$@"   parses [--transport kernel|fuse-native] <path>: sets
+#                                                         transport (TRANSPORT, else kernel) and target (resolved)
 #   scratch_mount <tag> <transport> [mount options...]   sets work, backing, mnt, mount_log; 1 if no mount
 #   stop_mount                                            sets mount_status (the mount process's exit status)
 #   mount_messages                                        what the mount logged beyond its banner
 
+cli=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/dist/mount/cli.js
 work=
 backing=
 mnt=
@@ -68,3 +71,22 @@ scratch_mount() {
 }
 
 mount_messages() { grep -v '^persistfs: ' "$mount_log"; }
+
+suite_args() {
+  local usage="usage: $0 [--transport kernel|fuse-native] $1   (built outside this repository: README.md, Tests)"
+  target=$2
+  shift 2
+  transport=${TRANSPORT:-kernel}
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --transport) [ $# -ge 2 ] || { echo "$usage" >&2; exit 2; }; transport=$2; shift 2 ;;
+      --transport=*) transport=${1#--transport=}; shift ;;
+      -*) echo "$usage" >&2; exit 2 ;;
+      *) target=$1; shift ;;
+    esac
+  done
+  [ -n "$target" ] || { echo "$usage" >&2; exit 2; }
+  target=$(realpath -e "$target") || exit 2
+  case "$transport" in kernel|fuse-native) ;; *) echo "unknown transport: $transport" >&2; exit 2 ;; esac
+  [ -f "$cli" ] || { echo "$cli is missing: run make build" >&2; exit 2; }
+}
