@@ -199,6 +199,8 @@ export interface NativeFuseSession {
   /** whether the data path runs (it needs io_uring), what it did, and the io_uring queues */
   counters(): {
     native: boolean;
+    /** the /dev/fuse reader threads (native/src/fuse/session.cc ReaderCount) */
+    readers: number;
     served: number;
     forwarded: number;
     bytesRead: number;

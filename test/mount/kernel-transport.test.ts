@@ -4,6 +4,7 @@
 // request in flight), and a mount by an ordinary user (nobody) through fusermount3.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import test from 'tape';
 
@@ -437,6 +438,9 @@ test("kernel transport: JavaScript learns what the data path did (creates, unlin
   m.sh(`mkdir d && /usr/bin/python3 -c '${MAKE_FILES}' d 300`);
   // nothing asks the mount anything from here on: what JavaScript learns comes by the event loop's own timer
   const made = statsOf(m.mnt);
+  // several readers a CPU (native/src/fuse/session.cc ReaderCount): a request wakes the one that waited longest
+  const readers = Math.min(Math.max(4 * os.cpus().length, 8), 64);
+  t.equal(made.dataPath?.readers, readers, `${readers} readers of /dev/fuse for ${os.cpus().length} CPUs`);
   // a CREATE that finds no slot left (JavaScript refills them at its next wake-up) is JavaScript's to answer
   const answered = made.dataPath?.answeredCreates ?? 0;
   t.equal(made.ops.create?.count, 300, 'the mount got the 300 CREATEs');

@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -39,6 +40,18 @@ constexpr size_t kCopyLimit = 64 * 1024;
 constexpr size_t kMaxReplyParts = 64;
 // The reader's ring: room for the IO of every request the kernel can have in flight.
 constexpr unsigned kRingEntries = 256;
+// Readers: kReadersPerCpu a CPU, at least kMinReaders, at most kMaxReaders. Requests from several processes
+// are read, and their IO done, side by side. More readers than CPUs because a request wakes the reader that
+// waited longest (the device's wait queue is exclusive and FIFO), and the CPU it is woken on decides what a
+// request at a time costs: with one reader a CPU the woken reader mostly ran on the other CPU than its caller
+// (a wake-up of a halted vCPU each way, 8-10 us more a request), with 8 on 2 CPUs mostly on the caller's.
+// Measured (BENCHMARKS.md, session 48): a cold stat loop 20-26K -> 32-34K files/s, a delete loop 5.8-6.8K ->
+// 7.4-9.4K; the data jobs within their swing.
+constexpr int kReadersPerCpu = 4;
+constexpr int kMinReaders = 8;
+constexpr int kMaxReaders = 64;
+
+int ReaderCount() { return std::clamp(kReadersPerCpu * std::max(1, get_nprocs()), kMinReaders, kMaxReaders); }
 // user_data of the reader's two polls (an operation of the data path is a pointer, never these)
 constexpr uint64_t kFuseReadable = 1;
 constexpr uint64_t kStopAsked = 2;
@@ -282,11 +295,10 @@ Napi::Value FuseSession::Start(const Napi::CallbackInfo& info) {
   lazy_timer_ = new uv_timer_t;
   lazy_timer_->data = this;
   uv_timer_init(loop, lazy_timer_);
-  // one reader per CPU: requests from several processes are read, and their IO done, side by side
-  const int cpus = std::max(1, get_nprocs());
   stopping_ = false;
   const bool clones = TakeWakeSignal();
-  for (int i = 0; i < cpus; i++) {
+  const int count = ReaderCount();
+  for (int i = 0; i < count; i++) {
     readers_.push_back(std::make_unique<Reader>());
     if (clones) readers_.back()->fd = CloneDevice(fd_);
   }
@@ -512,6 +524,7 @@ Napi::Value FuseSession::Counters(const Napi::CallbackInfo& info) {
     result.Set(name, Napi::Number::New(env, static_cast<double>(value)));
   };
   result.Set("native", Napi::Boolean::New(env, native_.load()));
+  number("readers", readers_.size());
   number("served", counters_.served.load());
   number("forwarded", counters_.forwarded.load());
   number("bytesRead", counters_.bytes_read.load());

@@ -107,7 +107,7 @@ class FuseSession : public Napi::ObjectWrap<FuseSession>, public DataPath::Trans
   std::atomic<bool> stopping_{false};  // ... and this set first, for readers blocked in a read of their clone
   size_t buffer_size_ = 0;
   ReplySplice splice_;  // which READ replies go by splice (data-path.h), each to its request's descriptor
-  std::vector<std::unique_ptr<Reader>> readers_;  // one per CPU
+  std::vector<std::unique_ptr<Reader>> readers_;  // ReaderCount(): several a CPU
   FileTable files_;
   NodeTable nodes_;
   DataPathCounters counters_;
