@@ -102,7 +102,7 @@ export interface NativeFuseSession {
   /** has fusermount3 mount `target` with `options` (any user) and keeps the descriptor it passes back */
   mountWithFusermount(target: string, options: string): void;
   /**
-   * starts the reader thread, reading into buffers of `bufferSize` bytes; the data path's GETATTR replies
+   * starts the reader threads (4 a CPU, at least 8, at most 32), reading into buffers of `bufferSize` bytes; the data path's GETATTR replies
    * let the kernel keep attributes for `attrSeconds` + `attrNanoseconds`, its replies to a LOOKUP of an
    * absent name the absence for `entrySeconds` + `entryNanoseconds`; READ replies of at least
    * `spliceMinimum` bytes go by splice (0 or absent: none), and with `spliceDrain` (tests) each is read back
@@ -199,7 +199,7 @@ export interface NativeFuseSession {
   /** whether the data path runs (it needs io_uring), what it did, and the io_uring queues */
   counters(): {
     native: boolean;
-    /** the /dev/fuse reader threads (native/src/fuse/session.cc ReaderCount) */
+    /** the /dev/fuse reader threads running (native/src/fuse/session.cc ReaderCount) */
     readers: number;
     served: number;
     forwarded: number;

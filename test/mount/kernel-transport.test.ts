@@ -439,8 +439,9 @@ test("kernel transport: JavaScript learns what the data path did (creates, unlin
   // nothing asks the mount anything from here on: what JavaScript learns comes by the event loop's own timer
   const made = statsOf(m.mnt);
   // several readers a CPU (native/src/fuse/session.cc ReaderCount): a request wakes the one that waited longest
-  const readers = Math.min(Math.max(4 * os.cpus().length, 8), 64);
-  t.equal(made.dataPath?.readers, readers, `${readers} readers of /dev/fuse for ${os.cpus().length} CPUs`);
+  const cpus = os.availableParallelism();
+  const readers = Math.min(Math.max(4 * cpus, 8), 32);
+  t.equal(made.dataPath?.readers, readers, `${readers} readers of /dev/fuse for the ${cpus} CPUs the mount may run on`);
   // a CREATE that finds no slot left (JavaScript refills them at its next wake-up) is JavaScript's to answer
   const answered = made.dataPath?.answeredCreates ?? 0;
   t.equal(made.ops.create?.count, 300, 'the mount got the 300 CREATEs');

@@ -23,8 +23,6 @@ namespace persistfs::fuse {
 
 namespace {
 
-// Buffers kept for reuse: enough for the requests the kernel has in flight at once.
-constexpr size_t kKeepBuffers = 16;
 // A READ reply up to this size gets a buffer of its own size; a larger one a reusable full-size buffer.
 constexpr size_t kSmallReply = 64 * 1024;
 // A WRITE up to this size is one pwrite(2) on the serving thread; a larger one goes through the ring. On
@@ -60,10 +58,6 @@ constexpr unsigned kLookupStatxMask = STATX_BASIC_STATS | STATX_BTIME | 0x2000;
 constexpr size_t kSlotsLow = 32;
 // The largest file size the storage addresses exactly (its File's checkExtent): past it is EFBIG.
 constexpr uint64_t kLargestEnd = (uint64_t{1} << 53) - 1;
-// ReplySplice: pipes per reader (a pipe is busy from its READ's start to its reply; when all are, READs are
-// copied). Each holds the largest reply: a pipe's size is only the room for its buffers' descriptors (40
-// bytes a page), its pages are the page cache's own while a reply passes through.
-constexpr size_t kPipes = 8;
 constexpr size_t kPageSize = 4096;
 // cachestat(2) (Linux 6.5, include/uapi/linux/mman.h; Debian 12's headers predate it)
 constexpr long kCachestat = 451;
@@ -173,7 +167,7 @@ struct DataPath::Op {
 };
 
 DataPath::DataPath(io_uring* ring, FileTable& files, NodeTable& nodes, Transport& transport, DataPathCounters& counters,
-                   Timeouts timeouts, size_t buffer_size, ReplySplice splice)
+                   Timeouts timeouts, size_t buffer_size, ReplySplice splice, size_t spares)
     : ring_(ring),
       files_(files),
       nodes_(nodes),
@@ -181,9 +175,12 @@ DataPath::DataPath(io_uring* ring, FileTable& files, NodeTable& nodes, Transport
       counters_(counters),
       timeouts_(timeouts),
       buffer_size_(buffer_size),
-      splice_(splice) {
+      splice_(splice),
+      spares_(spares) {
   if (!splice_.on || splice_.minimum == 0) return;
-  pipes_.resize(kPipes);
+  // a pipe is busy from its READ's start to its reply; each holds the largest reply: its size is only the room
+  // for its buffers' descriptors (40 bytes a page), its pages are the page cache's own while a reply passes
+  pipes_.resize(splice_.pipes);
   for (Pipe& pipe : pipes_) OpenPipe(&pipe);
 }
 
@@ -229,7 +226,7 @@ uint8_t* DataPath::TakeBuffer() {
 }
 
 void DataPath::GiveBuffer(uint8_t* buffer) {
-  if (spare_.size() < kKeepBuffers) {
+  if (spare_.size() < spares_) {
     spare_.push_back(buffer);
   } else {
     std::free(buffer);

@@ -109,6 +109,7 @@ struct ReplySplice {
   bool on = false;  // the /dev/fuse transport (each reply goes to its request's own descriptor): READs may be spliced
   size_t minimum = 0;  // READs of at least this many bytes are spliced; 0: none
   bool drain = false;  // for tests: each spliced reply is read back from its pipe and sent by copy (the fallback)
+  size_t pipes = 8;    // pipes kept for it (a READ that finds all busy is copied)
 };
 
 class DataPath {
@@ -160,7 +161,7 @@ class DataPath {
   };
 
   DataPath(io_uring* ring, FileTable& files, NodeTable& nodes, Transport& transport, DataPathCounters& counters,
-           Timeouts timeouts, size_t buffer_size, ReplySplice splice = ReplySplice());
+           Timeouts timeouts, size_t buffer_size, ReplySplice splice = ReplySplice(), size_t spares = 16);
   ~DataPath();
   DataPath(const DataPath&) = delete;
   DataPath& operator=(const DataPath&) = delete;
@@ -216,7 +217,7 @@ class DataPath {
   uint32_t inflight_ = 0;
   uint32_t cache_misses_ = 0;    // READs in a row the page cache did not hold
   uint32_t skipped_ = 0;         // READs that skipped the try, for the probes
-  std::vector<uint8_t*> spare_;  // buffers kept for reuse
+  std::vector<uint8_t*> spare_;  // buffers kept for reuse, up to spares_
   // The pipes of ReplySplice, each empty whenever it is not busy (a pipe that cannot be emptied is replaced).
   struct Pipe {
     int read = -1;
@@ -224,6 +225,7 @@ class DataPath {
     bool busy = true;  // until opened
   };
   const ReplySplice splice_;
+  const size_t spares_;
   std::vector<Pipe> pipes_;
   size_t pipe_pages_ = 0;  // pipe buffers each pipe holds: a reply needs one per page it touches, plus its header
   bool cachestat_works_ = true;

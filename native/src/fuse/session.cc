@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/epoll.h>
@@ -23,6 +24,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <system_error>
 
 #include "../args.h"
 #include "protocol.h"
@@ -40,18 +42,29 @@ constexpr size_t kCopyLimit = 64 * 1024;
 constexpr size_t kMaxReplyParts = 64;
 // The reader's ring: room for the IO of every request the kernel can have in flight.
 constexpr unsigned kRingEntries = 256;
-// Readers: kReadersPerCpu a CPU, at least kMinReaders, at most kMaxReaders. Requests from several processes
-// are read, and their IO done, side by side. More readers than CPUs because a request wakes the reader that
-// waited longest (the device's wait queue is exclusive and FIFO), and the CPU it is woken on decides what a
-// request at a time costs: with one reader a CPU the woken reader mostly ran on the other CPU than its caller
-// (a wake-up of a halted vCPU each way, 8-10 us more a request), with 8 on 2 CPUs mostly on the caller's.
-// Measured (BENCHMARKS.md, session 48): a cold stat loop 20-26K -> 32-34K files/s, a delete loop 5.8-6.8K ->
-// 7.4-9.4K; the data jobs within their swing.
+// Readers: kReadersPerCpu for each CPU this process may run on, at least kMinReaders, at most kMaxReaders.
+// Requests from several processes are read, and their IO done, side by side. More readers than CPUs because a
+// request wakes the reader that waited longest (the device's wait queue is exclusive and FIFO), and the CPU it
+// is woken on decides what a request at a time costs: with one reader a CPU the woken reader mostly ran on
+// the other CPU than its caller (a wake-up of a halted vCPU each way, 8-10 us more a request), with 8 on 2
+// CPUs mostly on the caller's. Measured (BENCHMARKS.md, session 48): a cold stat loop 20-26K -> 28-34K
+// files/s, a delete loop 5.8-6.8K -> 6.4-9.4K; the data jobs within their swing.
 constexpr int kReadersPerCpu = 4;
 constexpr int kMinReaders = 8;
-constexpr int kMaxReaders = 64;
+constexpr int kMaxReaders = 32;
+// What the readers keep between them, shared out (at least one pipe, two buffers each): the pipes READ
+// replies are spliced through (1-2 MiB each; an ordinary user may have 16,384 pages of pipes in all,
+// /proc/sys/fs/pipe-user-pages-soft) and the spare read buffers (1 MiB each) that big WRITEs are handed.
+constexpr size_t kPipesInAll = 32;
+constexpr size_t kSparesInAll = 32;
 
-int ReaderCount() { return std::clamp(kReadersPerCpu * std::max(1, get_nprocs()), kMinReaders, kMaxReaders); }
+int CpusToRunOn() {
+  cpu_set_t cpus;
+  if (sched_getaffinity(0, sizeof cpus, &cpus) == 0) return std::max(1, CPU_COUNT(&cpus));
+  return std::max(1, get_nprocs());
+}
+
+int ReaderCount() { return std::clamp(kReadersPerCpu * CpusToRunOn(), kMinReaders, kMaxReaders); }
 // user_data of the reader's two polls (an operation of the data path is a pointer, never these)
 constexpr uint64_t kFuseReadable = 1;
 constexpr uint64_t kStopAsked = 2;
@@ -302,13 +315,23 @@ Napi::Value FuseSession::Start(const Napi::CallbackInfo& info) {
     readers_.push_back(std::make_unique<Reader>());
     if (clones) readers_.back()->fd = CloneDevice(fd_);
   }
+  int failed = 0;
   for (auto& reader : readers_) {
     Reader* r = reader.get();
-    r->thread = std::thread([this, r] {
-      ReadLoop(*r);
+    try {
+      r->thread = std::thread([this, r] {
+        ReadLoop(*r);
+        r->done = true;
+      });
+      readers_started_++;
+    } catch (const std::system_error& error) {
+      // out of threads (a process or cgroup limit): the readers started serve, this one counts as ended
+      failed = error.code().value();
       r->done = true;
-    });
+      Finish(0);
+    }
   }
+  if (readers_started_ == 0) throw ErrnoError(env, "could not start a thread to read /dev/fuse", failed);
   return env.Undefined();
 }
 
@@ -524,7 +547,7 @@ Napi::Value FuseSession::Counters(const Napi::CallbackInfo& info) {
     result.Set(name, Napi::Number::New(env, static_cast<double>(value)));
   };
   result.Set("native", Napi::Boolean::New(env, native_.load()));
-  number("readers", readers_.size());
+  number("readers", readers_started_);
   number("served", counters_.served.load());
   number("forwarded", counters_.forwarded.load());
   number("bytesRead", counters_.bytes_read.load());
@@ -644,8 +667,11 @@ void FuseSession::ReadLoop(Reader& reader) {
   int setup = io_uring_queue_init(kRingEntries, &reader.ring, IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN);
   if (setup == -EINVAL) setup = io_uring_queue_init(kRingEntries, &reader.ring, 0);  // an older kernel
   if (setup != 0) return PollLoop(reader);
-  reader.data = std::make_unique<DataPath>(&reader.ring, files_, nodes_, *this, counters_, timeouts_, buffer_size_,
-                                           ReplySplice{true, splice_.minimum, splice_.drain});
+  const size_t readers = readers_.size();
+  reader.data = std::make_unique<DataPath>(
+      &reader.ring, files_, nodes_, *this, counters_, timeouts_, buffer_size_,
+      ReplySplice{true, splice_.minimum, splice_.drain, std::max<size_t>(1, kPipesInAll / readers)},
+      std::max<size_t>(2, kSparesInAll / readers));
   native_ = true;
   io_uring* ring = &reader.ring;
   DataPath* data = reader.data.get();
@@ -1026,7 +1052,9 @@ void FuseSession::StopReader() {
     if (left) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  for (auto& reader : readers_) reader->thread.join();
+  for (auto& reader : readers_) {
+    if (reader->thread.joinable()) reader->thread.join();
+  }
   for (auto& reader : readers_) {
     if (reader->fd >= 0) close(reader->fd);
     reader->fd = -1;

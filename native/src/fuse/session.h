@@ -1,12 +1,13 @@
 // FuseSession: one FUSE connection. It opens /dev/fuse and mounts it (mount(2), as root), or has
-// fusermount3 mount it and pass the descriptor back (any user), and runs a reader thread per CPU, each
-// around an io_uring of its own: the ring tells it when /dev/fuse is readable and carries the IO of the requests the
-// data path (data-path.h) answers itself. Every other request goes to JavaScript in batches: the reader queues every
-// request it can read without waiting, and one wake-up of the event loop (a uv_async of our own, sent after
-// the queue's lock is let go) drains the whole queue there (one wake-up for many requests). JavaScript writes its
-// replies itself, one writev each (a reply to /dev/fuse never blocks). Without io_uring the reader polls and JavaScript
-// answers everything. When INIT agreed on FUSE over io_uring, startUring() adds one queue per CPU (uring-queue.h); the
-// kernel then sends its requests there, and only FORGET and INTERRUPT still come through /dev/fuse.
+// fusermount3 mount it and pass the descriptor back (any user), and runs reader threads (4 a CPU, ReaderCount
+// in session.cc), each around an io_uring of its own: the ring tells it when /dev/fuse is readable and carries the IO
+// of the requests the data path (data-path.h) answers itself. Every other request goes to JavaScript in batches: the
+// reader queues every request it can read without waiting, and one wake-up of the event loop (a uv_async of our own,
+// sent after the queue's lock is let go) drains the whole queue there (one wake-up for many requests). JavaScript
+// writes its replies itself, one writev each (a reply to /dev/fuse never blocks). Without io_uring the reader polls and
+// JavaScript answers everything. When INIT agreed on FUSE over io_uring, startUring() adds one queue per CPU
+// (uring-queue.h); the kernel then sends its requests there, and only FORGET and INTERRUPT still come through
+// /dev/fuse.
 #pragma once
 
 #include <liburing.h>
@@ -137,7 +138,8 @@ class FuseSession : public Napi::ObjectWrap<FuseSession>, public DataPath::Trans
   std::unordered_map<uint64_t, UringQueue::Entry*> in_javascript_;  // ring entries whose reply JavaScript owes
   std::unordered_map<uint64_t, int> reply_to_;  // requests JavaScript answers that came through a reader's clone
   size_t readers_ended_ = 0;
-  bool ended_ = false;  // every reader has stopped (end_error_ says why)
+  size_t readers_started_ = 0;  // of readers_: the others could not have a thread (counted as ended)
+  bool ended_ = false;          // every reader has stopped (end_error_ says why)
   bool end_reported_ = false;
   int end_error_ = 0;
 };
