@@ -1,13 +1,17 @@
 # Sourced by the scripts that run an outside test suite on a fresh persistfs mount (pjdfstest.sh, fsx.sh):
 # a new backing directory and mount point under one temporary directory, `persistfs mount` as root in the
 # background, and its stop (SIGINT, as Ctrl-C; SIGKILL and a lazy unmount if it hangs) with the
-# temporaries removed, also on failure or Ctrl-C. The caller names in
-# `on_cleanup` a function that stops what it started and removes what it put in $work (run first).
+# temporaries removed, also on failure or Ctrl-C. The caller names in `on_cleanup` a function that stops
+# what it started and removes what it put in $work (run first), and in `on_stopped` one run once the mount
+# is stopped (a service the mount used).
 #
 #   suite_args <usage of the path> <default path> "$@"   parses [--transport kernel|fuse-native] <path>: sets
 #                                                         transport (TRANSPORT, else kernel) and target (resolved)
-#   scratch_mount <tag> <transport> [mount options...]   sets work, backing, mnt, mount_log; 1 if no mount
-#   stop_mount                                            sets mount_status (the mount process's exit status)
+#   scratch_dirs <tag>                                    sets work, backing, mnt, mount_log (made, nothing mounted)
+#   start_mount <source> <transport> [mount options...]  mounts <source> at $mnt; 1 if no mount
+#   scratch_mount <tag> <transport> [mount options...]   both: a mount of $backing; 1 if no mount
+#   stop_mount [seconds]                                  sets mount_status (the mount process's exit status);
+#                                                         SIGKILL after the seconds (10)
 #   mount_messages                                        what the mount logged beyond its banner
 
 cli=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/dist/mount/cli.js
@@ -18,13 +22,14 @@ mount_log=
 mount_pid=
 mount_status=0
 on_cleanup=:
+on_stopped=:
 
 is_mounted() { [ -n "$mnt" ] && mountpoint -q "$mnt"; }
 
 stop_mount() {
   if [ -n "$mount_pid" ]; then
     kill -INT "$mount_pid" 2>/dev/null
-    for _ in $(seq 100); do kill -0 "$mount_pid" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq $((${1:-10} * 10))); do kill -0 "$mount_pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$mount_pid" 2>/dev/null
     wait "$mount_pid"
     mount_status=$?
@@ -37,6 +42,7 @@ scratch_cleanup() {
   cd /
   $on_cleanup
   stop_mount
+  $on_stopped
   [ -n "$work" ] || return 0
   # the mount point is removed with rmdir only: never recurse into something still mounted there
   rm -rf "$backing" "$mount_log"
@@ -48,16 +54,26 @@ trap 'exit 130' INT
 trap 'exit 141' PIPE # a reader of our output that went (| head): the mount is still stopped
 trap 'exit 143' TERM
 
-scratch_mount() {
-  local tag=$1 transport=$2
-  shift 2
-  work=$(mktemp -d -t "persistfs-$tag.XXXXXX") || { work=; return 1; }
+scratch_dirs() {
+  work=$(mktemp -d -t "persistfs-$1.XXXXXX") || { work=; return 1; }
   backing=$work/data
   mnt=$work/mnt
   mount_log=$work/mount.log
   mkdir "$backing" "$mnt"
   chmod 755 "$work" "$backing" "$mnt"
-  node "$cli" mount "$backing" "$mnt" --transport "$transport" --log-level warn "$@" >"$mount_log" 2>&1 &
+}
+
+scratch_mount() {
+  local tag=$1 transport=$2
+  shift 2
+  scratch_dirs "$tag" || return 1
+  start_mount "$backing" "$transport" "$@"
+}
+
+start_mount() {
+  local source=$1 transport=$2
+  shift 2
+  node "$cli" mount "$source" "$mnt" --transport "$transport" --log-level warn "$@" >>"$mount_log" 2>&1 &
   mount_pid=$!
   for _ in $(seq 150); do
     is_mounted && return 0
