@@ -30,9 +30,9 @@ constexpr size_t kSmallReply = 64 * 1024;
 // hands every buffered write to an io-wq worker: measured on this machine, 9-11 us a 4 KiB write through
 // the ring, 3 us with pwrite. A large write is mostly its copy, and the worker lets several go at once.
 constexpr size_t kInlineWrite = 64 * 1024;
-// After this many READs in a row whose data the page cache did not hold (their preadv2 RWF_NOWAIT failed),
-// a READ goes straight to the ring, but for one in kProbeEvery that still tries the cache (a hit starts over):
-// on a cold file every READ paid a failed syscall before its ring read. BENCHMARKS.md, "rr4j".
+// After this many READs of a file in a row whose data the page cache did not hold (their preadv2 RWF_NOWAIT
+// failed), a READ of it goes straight to the ring, but for one in kProbeEvery that still tries the cache (a hit starts
+// over): on a cold file every READ paid a failed syscall before its ring read. BENCHMARKS.md, "rr4j".
 constexpr uint32_t kMissesBeforeSkip = 8;
 constexpr uint32_t kProbeEvery = 16;
 // Every this many bytes a file is written sequentially, the data path starts the writeback of its dirty
@@ -409,13 +409,17 @@ void DataPath::Submit(Op* op) {
     ssize_t n = splice(fd, &at, pipes_[op->pipe].write, nullptr, op->length - op->done, SPLICE_F_NONBLOCK);
     return Completed(op, n < 0 ? -errno : static_cast<int>(n));
   }
-  if (op->kind == Op::kRead && TryCache()) {
+  if (op->kind == Op::kRead && TryCache(*op->file)) {
     // What the page cache holds is read here, one preadv2 with no trip through the ring (the reply goes
     // out at once). RWF_NOWAIT fails with EAGAIN instead of waiting for the disk, and starts no IO: the
     // ring's read then reads it.
     iovec iov{op->data + op->done, op->length - op->done};
     ssize_t n = preadv2(fd, &iov, 1, static_cast<off_t>(op->offset + op->done), RWF_NOWAIT);
-    cache_misses_ = n > 0 ? 0 : cache_misses_ + 1;
+    if (n > 0) {
+      op->file->cache_misses.store(0, std::memory_order_relaxed);
+    } else {
+      op->file->cache_misses.fetch_add(1, std::memory_order_relaxed);
+    }
     if (n > 0) counters_.cached_reads.fetch_add(1, std::memory_order_relaxed);
     if (n >= 0) return Completed(op, static_cast<int>(n));
     if (errno != EAGAIN && errno != EOPNOTSUPP && errno != EINTR) return Completed(op, -errno);
@@ -446,8 +450,11 @@ void DataPath::Submit(Op* op) {
   io_uring_sqe_set_data(sqe, op);
 }
 
-bool DataPath::TryCache() {
-  if (cache_misses_ < kMissesBeforeSkip || ++skipped_ % kProbeEvery == 0) return true;
+bool DataPath::TryCache(OpenFile& file) {
+  if (file.cache_misses.load(std::memory_order_relaxed) < kMissesBeforeSkip ||
+      (file.cache_skips.fetch_add(1, std::memory_order_relaxed) + 1) % kProbeEvery == 0) {
+    return true;
+  }
   counters_.cache_tries_skipped.fetch_add(1, std::memory_order_relaxed);
   return false;
 }

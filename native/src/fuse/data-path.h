@@ -185,7 +185,7 @@ class DataPath {
   void Submit(Op* op);                 // its IO on the ring (or, a small write, done at once: see kInlineWrite)
   void Completed(Op* op, int result);  // result: bytes, or -errno
   void Finish(Op* op, int error);      // answers (error 0: with the op's result), then retires it
-  bool TryCache();                     // whether a READ tries the page cache first (see kMissesBeforeSkip)
+  bool TryCache(OpenFile& file);       // whether a READ tries the page cache first (see kMissesBeforeSkip)
   bool StartSplice(Op* op);            // a READ's header into a free pipe: false when it is copied instead
   bool Resident(int fd, uint64_t offset, size_t length);  // the page cache holds that range, read
   void SendSpliced(Op* op);                               // its data in the pipe: the pipe to /dev/fuse
@@ -215,8 +215,6 @@ class DataPath {
   const Timeouts timeouts_;
   const size_t buffer_size_;
   uint32_t inflight_ = 0;
-  uint32_t cache_misses_ = 0;    // READs in a row the page cache did not hold
-  uint32_t skipped_ = 0;         // READs that skipped the try, for the probes
   std::vector<uint8_t*> spare_;  // buffers kept for reuse, up to spares_
   // The pipes of ReplySplice, each empty whenever it is not busy (a pipe that cannot be emptied is replaced).
   struct Pipe {

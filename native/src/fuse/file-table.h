@@ -11,6 +11,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -55,6 +56,11 @@ struct OpenFile : AttachOptions {
   uint64_t unflushed = 0;   // bytes it wrote since its writeback was last started
   uint32_t inflight = 0;    // operations using fd
   bool released = false;    // RELEASE came: report it once inflight is 0
+
+  // READs of this file in a row whose data the page cache did not hold, and READs that skipped the try since
+  // (data-path.cc TryCache); every reader counts here, so the count is the file's, not one reader's share
+  std::atomic<uint32_t> cache_misses{0};
+  std::atomic<uint32_t> cache_skips{0};
 
   OpenFile() = default;
   ~OpenFile() {
