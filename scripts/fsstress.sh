@@ -4,7 +4,7 @@
 # unlink, rmdir, truncate, writes, mapped IO, fallocate, xattrs, ...), then checks that the mount shows
 # what the backing directory holds: every entry's type, size, link count, mode and owner, and every file's
 # sha256. Ends with one line "fsstress (<transport> transport): N passed, N failed" (checks: the run, the
-# tree, the contents, the mount's log), which scripts/run-tests.mjs adds to the suite's count; the
+# reads of the tree without an error, the tree, the contents, the mount's log), which scripts/run-tests.mjs adds to the suite's count; the
 # differences are printed. fsstress's verbose log of the operations is kept on failure and named.
 # With FSSTRESS_REMOTE=1 the mount serves an S3 bucket of a Ceph of its own (scripts/ceph-s3.sh, memstore,
 # stopped at the end): after the run it is unmounted (which uploads what is left) and mounted again through
@@ -14,7 +14,8 @@
 #   scripts/fsstress.sh [--transport kernel|fuse-native] <fsstress binary>
 #   (or FSSTRESS=<binary>; TRANSPORT=<transport>, kernel by default; FSSTRESS_PROCS=<processes>, 8;
 #   FSSTRESS_OPS=<operations a process>, 4000 (remote 1000); FSSTRESS_SEED=<seed>, 1; FSSTRESS_TIMEOUT=<seconds>, 900;
-#   FSSTRESS_REMOTE=1 (with FSSTRESS_RGW_PORT=<radosgw's port>, 7690; its monitor takes 3490 and 6890);
+#   FSSTRESS_REMOTE=1 (with FSSTRESS_RGW_PORT=<radosgw's port>, 7690; FSSTRESS_MON_PORT and
+#   FSSTRESS_MON_V1_PORT=<the monitor's ports>, 3490 and 3491);
 #   MOUNT_ARGS="<more persistfs mount options>", as for fsx.sh)
 set -u
 
@@ -27,8 +28,10 @@ fsstress=$target
 
 # remote: fewer by default (every close uploads the whole file, a directory's rename copies what is under it;
 # 8 x 4,000 outgrew the test cluster's memstore and took radosgw past the mount's 60 s request timeout)
+remote=
+[ "${FSSTRESS_REMOTE:-0}" = 1 ] && remote=1
 procs=${FSSTRESS_PROCS:-8}
-ops=${FSSTRESS_OPS:-$([ "${FSSTRESS_REMOTE:-0}" = 1 ] && echo 1000 || echo 4000)}
+if [ -n "$remote" ]; then ops=${FSSTRESS_OPS:-1000}; else ops=${FSSTRESS_OPS:-4000}; fi
 seed=${FSSTRESS_SEED:-1}
 
 run_pid=
@@ -41,8 +44,6 @@ stop_run() {
 }
 on_cleanup=stop_run
 
-remote=
-[ "${FSSTRESS_REMOTE:-0}" = 1 ] && remote=1
 if [ -n "$remote" ]; then
   scratch_dirs fsstress-s3 || exit 1
   scripts=$(cd "$(dirname "$0")" && pwd)

@@ -417,10 +417,10 @@ void DataPath::Submit(Op* op) {
     ssize_t n = preadv2(fd, &iov, 1, static_cast<off_t>(op->offset + op->done), RWF_NOWAIT);
     if (n > 0) {
       op->file->cache_misses.store(0, std::memory_order_relaxed);
+      counters_.cached_reads.fetch_add(1, std::memory_order_relaxed);
     } else {
       op->file->cache_misses.fetch_add(1, std::memory_order_relaxed);
     }
-    if (n > 0) counters_.cached_reads.fetch_add(1, std::memory_order_relaxed);
     if (n >= 0) return Completed(op, static_cast<int>(n));
     if (errno != EAGAIN && errno != EOPNOTSUPP && errno != EINTR) return Completed(op, -errno);
   }
