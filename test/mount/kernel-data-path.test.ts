@@ -478,6 +478,27 @@ os.close(fd)
 
     fs.writeFileSync(path.join(m.backing, 'd', 'beside'), 'made beside the mount');
     t.equal(m.sh('rm d/beside && ls d'), 'f1\nh2\n', 'a name made beside the mount is removed through it');
+
+    // the data path holds each file open (O_PATH) across its unlinkat and closes it after the reply
+    const fds = (): number => fs.readdirSync(`/proc/${m.child.pid}/fd`).length;
+    const settledFds = async (): Promise<number> => {
+      let last = fds();
+      for (let i = 0; i < 50; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        const now = fds();
+        if (now === last) break;
+        last = now;
+      }
+      return last;
+    };
+    m.sh('mkfifo d/p && ln -s nowhere d/s && for i in $(seq 1 50); do echo $i > d/k$i; done');
+    const held = await settledFds();
+    const made = unlinks();
+    m.sh('rm d/p d/s && for i in $(seq 1 50); do rm d/k$i; done');
+    t.equal(unlinks(), made + 52, 'a FIFO, a symlink and 50 files: unlinked by the data path');
+    const left = await settledFds();
+    t.ok(left <= held, `and no descriptor is left behind (${held} before the 52 unlinks, ${left} after)`);
+    t.equal(m.sh('ls d; ls ../data/d'), 'f1\nh2\nf1\nh2\n', 'all 52 gone, through the mount and in the backing directory');
   });
 }
 

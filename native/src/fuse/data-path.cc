@@ -848,9 +848,9 @@ bool DataPath::ServeLookup(const Request& request) {
 }
 
 // An UNLINK in an attached directory of a name JavaScript gave a node, still that node's file and not a
-// directory (node-table.h, "Unlinks"): unlinkat on the directory's descriptor, the table told, JavaScript told
-// (queued before the reply), then the reply. Anything else, and a failed unlinkat (which changed nothing),
-// goes to JavaScript, which answers with the storage's error.
+// directory (node-table.h, "Unlinks"): the file held open (O_PATH), unlinkat on the directory's descriptor, the
+// table told, JavaScript told (queued before the reply), the reply, then the file let go. Anything else, and a
+// failed unlinkat (which changed nothing), goes to JavaScript, which answers with the storage's error.
 bool DataPath::ServeUnlink(const Request& request) {
   const uint64_t start_ns = MonotonicNs();
   const char* name = NameAfter(request, 0);
@@ -862,24 +862,33 @@ bool DataPath::ServeUnlink(const Request& request) {
   uint64_t nodeid = 0;
   FileId known{};
   if (!nodes_.NameFile(parent, name, &nodeid, &known)) return false;
+  // The file is held open (O_PATH) across the unlinkat and let go after the reply: when the name was its last
+  // link, its blocks are freed as the descriptor closes, after the caller has its answer, rather than inside the
+  // unlinkat while the caller waits (a server keeping a descriptor per node, as libfuse's passthrough_hp does,
+  // frees them at the FORGET).
+  const int held = openat(directory->fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (held < 0) return false;
   struct statx stx;
-  if (statx(directory->fd, name, AT_SYMLINK_NOFOLLOW, STATX_TYPE | STATX_INO | STATX_NLINK | STATX_BTIME | STATX_BLOCKS,
-            &stx) != 0 ||
+  if (statx(held, "", AT_EMPTY_PATH, STATX_TYPE | STATX_INO | STATX_NLINK | STATX_BTIME | STATX_BLOCKS, &stx) != 0 ||
       S_ISDIR(stx.stx_mode) || !known.Is(FileOf(stx))) {
+    close(held);
     return false;
   }
-  // the last link of a large file: its blocks are freed in the unlinkat, which would hold this thread (and
+  // the last link of a large file: its blocks are freed as the descriptor closes, which would hold this thread (and
   // every request behind it) for as long; JavaScript's unlinkat runs on io_uring's worker
   const bool last_link = stx.stx_nlink <= 1;
-  if (last_link && stx.stx_blocks > kUnlinkBlocks) return false;
+  if (last_link && stx.stx_blocks > kUnlinkBlocks) {
+    close(held);
+    return false;
+  }
   // what JavaScript is told: the request, then a marker, the node and its file (mount/kernel/request.ts)
   const FileId file = FileOf(stx);
   const uint64_t told[4] = {kUnlinkedHere, nodeid, file.ino, file.born};
   size_t length;
   uint8_t* copy = Copy(request, told, sizeof told, &length);
-  if (copy == nullptr) return false;
-  if (unlinkat(directory->fd, name, 0) != 0) {
+  if (copy == nullptr || unlinkat(directory->fd, name, 0) != 0) {
     std::free(copy);
+    close(held);
     return false;
   }
   const bool removed = nodes_.UnlinkedHere(parent, name, nodeid, last_link, MonotonicNs());
@@ -888,6 +897,7 @@ bool DataPath::ServeUnlink(const Request& request) {
   counters_.served.fetch_add(1, std::memory_order_relaxed);
   counters_.unlinks.fetch_add(1, std::memory_order_relaxed);
   counters_.Record(kStatUnlink, start_ns, 0);
+  close(held);  // the caller has its answer: the blocks of a last link are freed now
   return true;
 }
 
