@@ -211,8 +211,12 @@ export interface NativeFuseSession {
     writebacks: number;
     /** READs whose data the page cache held, read on the reader thread (preadv2 RWF_NOWAIT) rather than through the ring */
     cachedReads: number;
-    /** READs sent to the ring without trying the page cache, after a run of misses (native/src/fuse/data-path.cc) */
+    /** READs sent on (to a reader's pread or the ring) without trying the page cache, after a run of misses (native/src/fuse/data-path.cc) */
     cacheTriesSkipped: number;
+    /** READs the page cache did not answer, read by their /dev/fuse reader's own pread (native/src/fuse/data-path.h ThreadReads) */
+    threadReads: number;
+    /** the most readers in such a pread at once (at most half of them) */
+    mostThreadReads: number;
     /** READ replies spliced from the storage's file to /dev/fuse (native/src/fuse/data-path.h ReplySplice) */
     splicedReads: number;
     /** READs begun by splice and answered by copy or an error after all (a short splice: the file shrank meanwhile) */

@@ -30,9 +30,14 @@ constexpr size_t kSmallReply = 64 * 1024;
 // hands every buffered write to an io-wq worker: measured on this machine, 9-11 us a 4 KiB write through
 // the ring, 3 us with pwrite. A large write is mostly its copy, and the worker lets several go at once.
 constexpr size_t kInlineWrite = 64 * 1024;
+// A READ the page cache did not answer, up to this size, may be read by its reader's own pread (ThreadReads). A
+// larger one is mostly the disk's time: cold sequential reads of 1 MiB (the kernel's readahead sends several at
+// once) lost a third of their MiB/s that way, where the ring lets one reader have several in flight.
+constexpr size_t kThreadReadMost = 64 * 1024;
 // After this many READs of a file in a row whose data the page cache did not hold (their preadv2 RWF_NOWAIT
-// failed), a READ of it goes straight to the ring, but for one in kProbeEvery that still tries the cache (a hit starts
-// over): on a cold file every READ paid a failed syscall before its ring read. BENCHMARKS.md, "rr4j".
+// failed), a READ of it goes on without the try (to its reader's pread or the ring), but for one in kProbeEvery that
+// still tries the cache (a hit starts over): on a cold file every READ paid a failed syscall before its ring read.
+// BENCHMARKS.md, "rr4j".
 constexpr uint32_t kMissesBeforeSkip = 8;
 constexpr uint32_t kProbeEvery = 16;
 // Every this many bytes a file is written sequentially, the data path starts the writeback of its dirty
@@ -167,7 +172,7 @@ struct DataPath::Op {
 };
 
 DataPath::DataPath(io_uring* ring, FileTable& files, NodeTable& nodes, Transport& transport, DataPathCounters& counters,
-                   Timeouts timeouts, size_t buffer_size, ReplySplice splice, size_t spares)
+                   Timeouts timeouts, size_t buffer_size, ReplySplice splice, size_t spares, ThreadReads thread_reads)
     : ring_(ring),
       files_(files),
       nodes_(nodes),
@@ -176,7 +181,8 @@ DataPath::DataPath(io_uring* ring, FileTable& files, NodeTable& nodes, Transport
       timeouts_(timeouts),
       buffer_size_(buffer_size),
       splice_(splice),
-      spares_(spares) {
+      spares_(spares),
+      thread_reads_(thread_reads) {
   if (!splice_.on || splice_.minimum == 0) return;
   // a pipe is busy from its READ's start to its reply; each holds the largest reply: its size is only the room
   // for its buffers' descriptors (40 bytes a page), its pages are the page cache's own while a reply passes
@@ -424,6 +430,7 @@ void DataPath::Submit(Op* op) {
     if (n >= 0) return Completed(op, static_cast<int>(n));
     if (errno != EAGAIN && errno != EOPNOTSUPP && errno != EINTR) return Completed(op, -errno);
   }
+  if (op->kind == Op::kRead && ReadOnThread(op)) return;
   io_uring_sqe* sqe = Sqe();
   switch (op->kind) {
     case Op::kRead:
@@ -448,6 +455,26 @@ void DataPath::Submit(Op* op) {
       break;
   }
   io_uring_sqe_set_data(sqe, op);
+}
+
+bool DataPath::ReadOnThread(Op* op) {
+  std::atomic<uint64_t>* busy = thread_reads_.busy;
+  if (busy == nullptr || inflight_ > 1 || op->length - op->done > kThreadReadMost) return false;
+  const uint64_t others = busy->fetch_add(1, std::memory_order_relaxed);
+  if (others >= thread_reads_.limit) {
+    busy->fetch_sub(1, std::memory_order_relaxed);
+    return false;
+  }
+  uint64_t most = counters_.most_thread_reads.load(std::memory_order_relaxed);
+  while (others + 1 > most && !counters_.most_thread_reads.compare_exchange_weak(most, others + 1)) {
+  }
+  counters_.thread_reads.fetch_add(1, std::memory_order_relaxed);
+  const ssize_t n =
+      pread(op->file->fd, op->data + op->done, op->length - op->done, static_cast<off_t>(op->offset + op->done));
+  const int result = n < 0 ? -errno : static_cast<int>(n);
+  busy->fetch_sub(1, std::memory_order_relaxed);
+  Completed(op, result);
+  return true;
 }
 
 bool DataPath::TryCache(OpenFile& file) {

@@ -558,6 +558,8 @@ Napi::Value FuseSession::Counters(const Napi::CallbackInfo& info) {
   number("cachedReads", counters_.cached_reads.load());
   number("cacheTriesSkipped", counters_.cache_tries_skipped.load());
   number("emptyReads", empty_reads_.load());
+  number("threadReads", counters_.thread_reads.load());
+  number("mostThreadReads", counters_.most_thread_reads.load());
   number("splicedReads", counters_.spliced_reads.load());
   number("spliceFallbacks", counters_.splice_fallbacks.load());
   number("splicePipesBusy", counters_.splice_pipes_busy.load());
@@ -671,7 +673,7 @@ void FuseSession::ReadLoop(Reader& reader) {
   reader.data = std::make_unique<DataPath>(
       &reader.ring, files_, nodes_, *this, counters_, timeouts_, buffer_size_,
       ReplySplice{true, splice_.minimum, splice_.drain, std::max<size_t>(1, kPipesInAll / readers)},
-      std::max<size_t>(2, kSparesInAll / readers));
+      std::max<size_t>(2, kSparesInAll / readers), ThreadReads{&thread_reads_, readers / 2});
   native_ = true;
   io_uring* ring = &reader.ring;
   DataPath* data = reader.data.get();
