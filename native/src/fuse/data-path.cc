@@ -167,7 +167,8 @@ struct DataPath::Op {
   size_t done = 0;           // how many so far (a short transfer is resubmitted for the rest)
   uint64_t offset = 0;
   unsigned fsync_flags = 0;
-  int pipe = -1;  // kSplice: its pipe (pipes_), the reply header in it, then the data spliced so far
+  int pipe = -1;        // kSplice: its pipe (pipes_), the reply header in it, then the data spliced so far
+  bool ringed = false;  // it went through the ring once: what is left of it goes there too (ReadOnThread)
   struct statx stx;
 };
 
@@ -454,14 +455,17 @@ void DataPath::Submit(Op* op) {
       io_uring_prep_sync_file_range(sqe, fd, 0, 0, SYNC_FILE_RANGE_WRITE);
       break;
   }
+  op->ringed = true;
   io_uring_sqe_set_data(sqe, op);
 }
 
 bool DataPath::ReadOnThread(Op* op) {
   std::atomic<uint64_t>* busy = thread_reads_.busy;
-  if (busy == nullptr || inflight_ > 1 || op->length - op->done > kThreadReadMost) return false;
+  // Not for the rest of a READ the ring read in part, or again after EAGAIN: that comes while the reader reaps its
+  // completions, with its poll of /dev/fuse armed, whose request would wait out this read.
+  if (busy == nullptr || op->ringed || inflight_ > 1 || op->length - op->done > kThreadReadMost) return false;
   const uint64_t others = busy->fetch_add(1, std::memory_order_relaxed);
-  if (others >= thread_reads_.limit) {
+  if (others >= thread_reads_.limit->load(std::memory_order_relaxed)) {
     busy->fetch_sub(1, std::memory_order_relaxed);
     return false;
   }

@@ -123,8 +123,8 @@ struct ReplySplice {
 // so any number of them can be in flight at once. Not on a FUSE-over-io_uring queue, whose one thread serves all of
 // its CPU's requests.
 struct ThreadReads {
-  std::atomic<uint64_t>* busy = nullptr;  // readers in such a pread now, shared by the session's; null: never
-  uint64_t limit = 0;
+  std::atomic<uint64_t>* busy = nullptr;         // readers in such a pread now, shared by the session's; null: never
+  const std::atomic<uint64_t>* limit = nullptr;  // half the readers that started
 };
 
 class DataPath {

@@ -332,6 +332,7 @@ Napi::Value FuseSession::Start(const Napi::CallbackInfo& info) {
     }
   }
   if (readers_started_ == 0) throw ErrnoError(env, "could not start a thread to read /dev/fuse", failed);
+  thread_reads_limit_ = readers_started_ / 2;
   return env.Undefined();
 }
 
@@ -673,7 +674,7 @@ void FuseSession::ReadLoop(Reader& reader) {
   reader.data = std::make_unique<DataPath>(
       &reader.ring, files_, nodes_, *this, counters_, timeouts_, buffer_size_,
       ReplySplice{true, splice_.minimum, splice_.drain, std::max<size_t>(1, kPipesInAll / readers)},
-      std::max<size_t>(2, kSparesInAll / readers), ThreadReads{&thread_reads_, readers / 2});
+      std::max<size_t>(2, kSparesInAll / readers), ThreadReads{&thread_reads_, &thread_reads_limit_});
   native_ = true;
   io_uring* ring = &reader.ring;
   DataPath* data = reader.data.get();
