@@ -238,6 +238,8 @@ export interface NativeFuseSession {
     creates: number;
     /** reads of /dev/fuse that found no request (EAGAIN) */
     emptyReads: number;
+    /** the event loop's wake-ups that handed the queued requests and reports to JavaScript */
+    drains: number;
     uringQueues: number;
     uringRequests: number;
     /** the first error the kernel answered a queue's command with (0: none) */

@@ -559,6 +559,7 @@ Napi::Value FuseSession::Counters(const Napi::CallbackInfo& info) {
   number("cachedReads", counters_.cached_reads.load());
   number("cacheTriesSkipped", counters_.cache_tries_skipped.load());
   number("emptyReads", empty_reads_.load());
+  number("drains", drains_.load());
   number("threadReads", counters_.thread_reads.load());
   number("mostThreadReads", counters_.most_thread_reads.load());
   number("splicedReads", counters_.spliced_reads.load());
@@ -611,13 +612,15 @@ Napi::Value FuseSession::StartUring(const Napi::CallbackInfo& info) {
   const auto payload = static_cast<size_t>(I64(info, 1));
   const int cpus = get_nprocs_conf();  // the kernel makes one queue per possible CPU
   UringQueue::Hooks hooks;
-  hooks.to_javascript = [this](uint8_t* request, size_t length, uint64_t unique, UringQueue::Entry* entry) {
+  hooks.to_javascript = [this](uint8_t* request, size_t length, uint64_t unique, UringQueue::Entry* entry, bool lazy) {
+    Wakeup wakeup = Wakeup::kNow;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       queue_.push_back({request, length});
       if (entry != nullptr) in_javascript_[unique] = entry;  // none: what the data path did (Tell)
+      if (lazy) wakeup = QueueLazy();
     }
-    Wake();
+    Wake(wakeup);
   };
   for (int cpu = 0; cpu < cpus; cpu++) {
     auto queue = std::make_unique<UringQueue>(fd_, static_cast<unsigned>(cpu), depth, payload, files_, nodes_,
@@ -937,6 +940,7 @@ void FuseSession::OnLazyTimer(uv_timer_t* timer) {
 
 // A drain; after a stop, once the end is reported, the wake-up and the timer close.
 void FuseSession::DrainOnLoop() {
+  drains_.fetch_add(1, std::memory_order_relaxed);
   Drain(Env());
   if (stopped_ && end_reported_) CloseWake();
 }

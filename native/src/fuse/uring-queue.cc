@@ -230,13 +230,13 @@ bool UringQueue::ForwardCopy(const DataPath::Request& request, const void* extra
     Commit(entry, ENOMEM, 0);
     return false;
   }
-  hooks_.to_javascript(copy, length, request.header.unique, entry);
+  hooks_.to_javascript(copy, length, request.header.unique, entry, false);
   return true;
 }
 
-// What the data path did, for JavaScript: queued like a request, with no entry waiting for its reply. Never
-// lazy here: only the /dev/fuse readers time the wait for lazy requests (session.cc, Enqueue).
-void UringQueue::Tell(uint8_t* copy, size_t length, bool) { hooks_.to_javascript(copy, length, 0, nullptr); }
+// What the data path did, for JavaScript: queued like a request, with no entry waiting for its reply; a lazy one
+// waits for JavaScript's next wake-up, as from a /dev/fuse reader (session.cc, Enqueue).
+void UringQueue::Tell(uint8_t* copy, size_t length, bool lazy) { hooks_.to_javascript(copy, length, 0, nullptr, lazy); }
 
 void UringQueue::Commit(Entry* entry, int error, size_t payload_length) {
   OutHeader header{static_cast<uint32_t>(sizeof(OutHeader) + payload_length), -error, entry->unique};

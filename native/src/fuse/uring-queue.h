@@ -35,8 +35,9 @@ class UringQueue : public DataPath::Transport {
 
   struct Hooks {
     // A request for JavaScript (malloc'ed; the callee takes it) whose reply must come back through
-    // Reply(entry, ...): `unique` is its id.
-    std::function<void(uint8_t* request, size_t length, uint64_t unique, Entry* entry)> to_javascript;
+    // Reply(entry, ...): `unique` is its id. Or, with no entry, what the data path did (Tell); `lazy`: it may
+    // wait for JavaScript's next wake-up (session.cc, Enqueue).
+    std::function<void(uint8_t* request, size_t length, uint64_t unique, Entry* entry, bool lazy)> to_javascript;
   };
 
   UringQueue(int fuse_fd, unsigned qid, unsigned depth, size_t payload_size, FileTable& files, NodeTable& nodes,
