@@ -238,8 +238,10 @@ export interface NativeFuseSession {
     creates: number;
     /** reads of /dev/fuse that found no request (EAGAIN) */
     emptyReads: number;
-    /** the event loop's wake-ups that handed the queued requests and reports to JavaScript */
+    /** the event loop's drains of the queue of requests and reports for JavaScript (some find it empty) */
     drains: number;
+    /** wake-ups of the event loop asking for a drain at once (a request to answer; lazy reports ask none) */
+    urgentWakes: number;
     uringQueues: number;
     uringRequests: number;
     /** the first error the kernel answered a queue's command with (0: none) */

@@ -32,8 +32,6 @@
 namespace persistfs::fuse {
 
 namespace {
-// Whether this thread is a /dev/fuse reader (ReadLoop), which wakes JavaScript for lazy requests in time.
-thread_local bool on_reader = false;
 
 // Requests up to this size are copied out of the read buffer into one of their own size; a larger one
 // (a big WRITE) takes the read buffer itself and the reader allocates a fresh one.
@@ -179,15 +177,15 @@ Napi::Function FuseSession::Define(Napi::Env env) {
 // pairs of handle and node that the data path answered RELEASE for.
 FuseSession::FuseSession(const Napi::CallbackInfo& info)
     : Napi::ObjectWrap<FuseSession>(info), files_([this](uint64_t fh, uint64_t nodeid, bool made_here) {
-        // a file the data path made closes in JavaScript at its next wake-up (see Enqueue): nothing it is
-        // asked can find the handle any more, and what it learns of the node comes in order before. Only
-        // on a /dev/fuse reader (a FUSE-over-io_uring queue's reports wake JavaScript: UringQueue::Tell)
+        // a file the data path made closes in JavaScript at its next wake-up (see Enqueue), from a /dev/fuse
+        // reader or an io_uring queue: nothing it is asked can find the handle any more, and what it learns of
+        // the node comes in order before
         Wakeup wakeup = Wakeup::kNow;
         {
           std::lock_guard<std::mutex> lock(mutex_);
           released_.push_back(fh);
           released_.push_back(nodeid);
-          if (made_here && on_reader) wakeup = QueueLazy();
+          if (made_here) wakeup = QueueLazy();
         }
         Wake(wakeup);
       }) {
@@ -560,6 +558,7 @@ Napi::Value FuseSession::Counters(const Napi::CallbackInfo& info) {
   number("cacheTriesSkipped", counters_.cache_tries_skipped.load());
   number("emptyReads", empty_reads_.load());
   number("drains", drains_.load());
+  number("urgentWakes", urgent_wakes_.load());
   number("threadReads", counters_.thread_reads.load());
   number("mostThreadReads", counters_.most_thread_reads.load());
   number("splicedReads", counters_.spliced_reads.load());
@@ -668,7 +667,6 @@ Napi::Value FuseSession::RegisterUring(const Napi::CallbackInfo& info) {
 // The reader: one ring for the two polls (/dev/fuse readable, told to stop) and the data path's IO. It
 // stops reading when told to or when the connection ends, and returns once no IO is left in the ring.
 void FuseSession::ReadLoop(Reader& reader) {
-  on_reader = true;
   // One thread submits and reaps; completions' task work runs when it waits, not by interrupting it.
   int setup = io_uring_queue_init(kRingEntries, &reader.ring, IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN);
   if (setup == -EINVAL) setup = io_uring_queue_init(kRingEntries, &reader.ring, 0);  // an older kernel
@@ -915,7 +913,10 @@ void FuseSession::Finish(int error) {
 // uv_async_send coalesces: many wake-ups before the loop runs are one drain.
 void FuseSession::Wake(Wakeup wakeup) {
   if (wakeup == Wakeup::kNone) return;
-  if (wakeup == Wakeup::kNow) urgent_.store(true);
+  if (wakeup == Wakeup::kNow) {
+    urgent_wakes_.fetch_add(1, std::memory_order_relaxed);
+    urgent_.store(true);
+  }
   uv_async_send(wake_);
 }
 

@@ -115,7 +115,8 @@ class FuseSession : public Napi::ObjectWrap<FuseSession>, public DataPath::Trans
   DataPath::Timeouts timeouts_;
   std::atomic<bool> native_{false};                  // a reader got its ring: the data path runs
   std::atomic<uint64_t> empty_reads_{0};             // reads of /dev/fuse that found no request (EAGAIN)
-  std::atomic<uint64_t> drains_{0};                  // wake-ups of the event loop that drained the queue
+  std::atomic<uint64_t> drains_{0};                  // the event loop's drains of the queue (some find it empty)
+  std::atomic<uint64_t> urgent_wakes_{0};            // wake-ups asking for a drain at once (Wake, kNow)
   std::atomic<uint64_t> thread_reads_{0};            // readers in a pread of a READ now (data-path.h, ThreadReads)
   std::atomic<uint64_t> thread_reads_limit_{0};      // ... at most this many: half the readers started
   static constexpr uint32_t kLazyBatch = 256;        // lazy requests wait for a drain: at most this many (Enqueue)
