@@ -612,14 +612,13 @@ Napi::Value FuseSession::StartUring(const Napi::CallbackInfo& info) {
   const int cpus = get_nprocs_conf();  // the kernel makes one queue per possible CPU
   UringQueue::Hooks hooks;
   hooks.to_javascript = [this](uint8_t* request, size_t length, uint64_t unique, UringQueue::Entry* entry, bool lazy) {
-    Wakeup wakeup = Wakeup::kNow;
+    if (entry == nullptr) return Enqueue({request, length}, lazy);  // what the data path did (Tell)
     {
       std::lock_guard<std::mutex> lock(mutex_);
       queue_.push_back({request, length});
-      if (entry != nullptr) in_javascript_[unique] = entry;  // none: what the data path did (Tell)
-      if (lazy) wakeup = QueueLazy();
+      in_javascript_[unique] = entry;
     }
-    Wake(wakeup);
+    Wake();
   };
   for (int cpu = 0; cpu < cpus; cpu++) {
     auto queue = std::make_unique<UringQueue>(fd_, static_cast<unsigned>(cpu), depth, payload, files_, nodes_,
