@@ -1,11 +1,12 @@
 // One measured run: one job on one target, after that job's preparation (fresh files, layout, the page
 // cache written back or dropped), with the mount's CPU time read around it.
-import { mkdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rename } from 'node:fs/promises';
 import path from 'node:path';
 
 import { dropCaches, MiB, removeQuietly, writeBack } from '../bench/data-files.js';
 import { runFio } from './fio-runner.js';
-import type { FioJob, JobId } from './jobs.js';
+import { type FioJob, type JobId, SET_ASIDE_DIR } from './jobs.js';
 import { jobEnvironment, type FioSettings } from './settings.js';
 import type { Target, TargetName } from './targets.js';
 
@@ -65,6 +66,15 @@ export type RunResult = SuccessfulRun | FailedRun;
 
 export const isFailed = (run: RunResult): run is FailedRun => 'error' in run;
 
+/** Moves `dir`/`name`, if there, into a new directory below `dir`/SET_ASIDE_DIR (see FioJob.setAsideBefore). */
+export async function setAside(dir: string, name: string): Promise<void> {
+  const from = path.join(dir, name);
+  if (!existsSync(from)) return;
+  const aside = path.join(dir, SET_ASIDE_DIR);
+  await mkdir(aside, { recursive: true });
+  await rename(from, path.join(await mkdtemp(path.join(aside, `${name}-`)), name));
+}
+
 /** Runs `job` once on `target`. Any failure (a verify mismatch, an IO error, a dead mount) comes back as a FailedRun. */
 export async function measuredRun(job: FioJob, target: Target, round: number, context: RunContext): Promise<RunResult> {
   const identity: RunIdentity = { job: job.id, target: target.name, round };
@@ -77,6 +87,7 @@ export async function measuredRun(job: FioJob, target: Target, round: number, co
       cwd: context.workdir,
     };
     for (const name of job.removeBefore) await removeQuietly(path.join(target.dir, name));
+    for (const name of job.setAsideBefore) await setAside(target.dir, name);
     // fio makes the files but not the directory they are in
     if (job.subdirectory !== undefined) await mkdir(path.join(target.dir, job.subdirectory), { recursive: true });
     if (job.layout) await runFio({ ...invocation, createOnly: true });
