@@ -162,6 +162,15 @@ export class PosixFs {
     });
   }
 
+  /**
+   * The file native code made at `path` for reserved handle `fh` was closed before `adopt` (nothing to
+   * take: the storage finds it as any file it did not make); what adopt forgets is forgotten.
+   */
+  madeAndClosed(path: string | undefined, fh: number): void {
+    if (path !== undefined) this.forgetXattrs(path);
+    this.reserved.delete(fh);
+  }
+
   /** The entry at `path` itself (a symlink is not followed). */
   stat(path: string): Promise<EntryStat> {
     if (relativeOf(path) === '') return this.storage.root.stat();

@@ -80,6 +80,8 @@ export interface StatsLine {
   dataPath?: Record<string, number>;
   /** kernel transport: the nodes the mount's node table holds now */
   nodes?: number;
+  /** kernel transport: files the data path made that were closed before JavaScript heard of them, since the mount */
+  madeAndClosed?: number;
 }
 
 /** What changed from `before` to `after`, per second. */
@@ -118,6 +120,7 @@ export function statsLine(before: StatsSnapshot, after: StatsSnapshot): StatsLin
     ops,
     ...(after.dataPath ? { dataPath: after.dataPath } : {}),
     ...(after.nodes !== undefined ? { nodes: after.nodes } : {}),
+    ...(after.madeAndClosed !== undefined ? { madeAndClosed: after.madeAndClosed } : {}),
   };
 }
 

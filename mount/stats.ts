@@ -42,6 +42,8 @@ export interface StatsSnapshot {
   dataPath?: Record<string, number>;
   /** kernel transport: the nodes the node table holds (the kernel's, and those it forgot that are kept) */
   nodes?: number;
+  /** kernel transport: files the data path made that were closed before JavaScript heard of them (never taken by the storage) */
+  madeAndClosed?: number;
 }
 
 /** The numbers among a data path's counters (its latencies and flags left out). */

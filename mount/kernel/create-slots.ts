@@ -68,6 +68,25 @@ export class CreateSlots {
     return entry;
   }
 
+  /** Whether the slot of handle `fh` is given and its CREATE not reported yet. */
+  isUnused(fh: number): boolean {
+    const entry = this.slots.get(fh);
+    return entry !== undefined && !entry.used;
+  }
+
+  /**
+   * The data path used the slot of handle `fh`, and the file was released before its report was handled:
+   * nothing takes it, the slot is done at once. Undefined when no such slot was given unused.
+   */
+  drop(fh: number): CreateSlot | undefined {
+    const entry = this.slots.get(fh);
+    if (!entry || entry.used) return undefined;
+    this.slots.delete(fh);
+    this.unused--;
+    entry.settle();
+    return entry;
+  }
+
   /**
    * Settles when the files being taken now are (not those reported later: creates that never stop must not
    * hold the other requests back); undefined when none is.

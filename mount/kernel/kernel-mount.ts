@@ -337,6 +337,7 @@ export class KernelMount {
       ops: this.stats.snapshot(native.native ? native : undefined),
       ...(native.native ? { dataPath: dataPathTotals(native) } : {}),
       nodes: this.ops.nodes.size,
+      madeAndClosed: this.ops.madeAndClosed,
     };
   }
 

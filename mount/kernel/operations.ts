@@ -13,7 +13,7 @@ import { joinPath } from '../../src/storage/names.js';
 import { kindOfMode, POSIX_ACL_ACCESS, type EntryStat, type MadeFile, type NativeAccess } from '../../src/adapters/adapter.js';
 import type { SetTime } from '../../src/ground/set-time.js';
 import { O, type Stat } from '../../src/io/engine.js';
-import { decodeStatx } from '../../src/io/statx.js';
+import { decodeStatx, statxOfDescriptor } from '../../src/io/statx.js';
 import type { PosixFs } from '../posix-fs.js';
 import type { Logger } from '../../src/log.js';
 import { fileName, NodeTable, sameFile, type FileId, type KnownNames, type Node } from './node-table.js';
@@ -286,6 +286,10 @@ export class KernelOps {
   private readonly cached = new Map<number, Cached>();
   /** node ids and handles the data path answers CREATEs with, when it does (agreed) */
   private createSlots: CreateSlots | undefined;
+  /** by handle, the node: files the data path made and released before their CREATE's report was handled */
+  private readonly releasedUntaken = new Map<number, number>();
+  /** files the data path made and the storage never took, released first (takeReleased) */
+  madeAndClosed = 0;
 
   constructor(
     private readonly posix: PosixFs,
@@ -1256,13 +1260,45 @@ export class KernelOps {
    * the handle; then the storage takes the file (`told.fd`), while every request waits (takingCreated).
    */
   answeredHere(request: Request, told: { fd: number; node: number; fh: number; statx: Buffer }): Promise<void> {
+    const released = this.releasedUntaken.get(told.fh);
+    this.releasedUntaken.delete(told.fh);
+    if (released !== undefined && this.takeReleased(request, told)) return Promise.resolve();
     const used = this.createSlots?.use(told.fh, (slot) => this.takeAnswered(request, told, slot));
     if (!used) {
       closeSync(told.fd);
       throw new Error(`a CREATE answered with handle ${told.fh}, which no slot had`);
     }
     this.createSlots?.fill();
-    return used.taken;
+    return released === undefined ? used.taken : used.taken.then(() => this.released(told.fh, released, true));
+  }
+
+  /**
+   * answeredHere of a file already released (a create and close, such as fio's or touch's, with both reports
+   * in one wake-up): the table learns the node, the page cache's state is noted, and the descriptor JavaScript
+   * was given is closed, at once; the storage never takes the file (it would close it again straight away).
+   * False, with nothing done, while a rename along the directory's path is under way (takeAnswered waits).
+   */
+  private takeReleased(request: Request, told: { fd: number; node: number; fh: number; statx: Buffer }): boolean {
+    const parent = this.nodes.get(request.nodeid);
+    if (!parent || !this.free([], this.sharedFor([], parent))) return false;
+    const body = reader(request);
+    createIn(body);
+    const name = decodeName(body.name());
+    const slot = this.createSlots?.drop(told.fh);
+    if (!slot) return false;
+    this.createSlots?.fill();
+    this.madeAndClosed++;
+    try {
+      let stat = decodeStatx(told.statx);
+      // written through the data path: as the writes left it (the last release's learnWritten)
+      if (slot.sizeCell[0] !== stat.size) stat = statxOfDescriptor(told.fd);
+      const node = this.nodes.created(parent, name, this.fileOf(stat), told.node);
+      this.cached.set(node.id, cachedAs(stat, false));
+      this.posix.madeAndClosed(this.nodes.path(node), told.fh);
+    } finally {
+      closeSync(told.fd);
+    }
+    return true;
   }
 
   /** answeredHere's work: the table's part at once, the storage's after. */
@@ -1371,6 +1407,12 @@ export class KernelOps {
    * page cache has them (keepCache).
    */
   async released(fh: number, node: number, byDataPath = false): Promise<void> {
+    // a file the data path made, released before JavaScript heard of its CREATE (whose report is handled
+    // after the releases of its wake-up): answeredHere closes it
+    if (byDataPath && this.createSlots?.isUnused(fh)) {
+      this.releasedUntaken.set(fh, node);
+      return;
+    }
     // a file the data path made, released before the storage took it
     const taking = this.createSlots?.takenBy(fh);
     if (taking) await taking;

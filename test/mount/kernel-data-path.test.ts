@@ -682,6 +682,8 @@ print('done')
     t.equal(m.sh('cat d/l17'), '17\n', 'with their content');
 
     // nothing asks JavaScript anything after these (on the io_uring queues either: their releases wake it)
+    const closedFirst = () => statsOf(m.mnt).madeAndClosed ?? 0;
+    const closedBefore = closedFirst();
     m.sh('for i in $(seq 1 100); do : > d/e$i; done');
     const openInD = () =>
       fs.readdirSync(`/proc/${m.child.pid}/fd`).filter((fd) => {
@@ -698,6 +700,22 @@ print('done')
     }
     t.equal(open, 0, 'no descriptor of a file in d is left open in the mount process after the closes');
     t.equal(m.sh('ls d | grep -c "^e"'), '100\n', '100 empty files');
+    // a create and close both reported in one wake-up: JavaScript learns the node, the storage never takes
+    // the file (operations.ts takeReleased); written ones keep their size and bytes
+    t.ok(closedFirst() - closedBefore >= 50, `${closedFirst() - closedBefore} of the 100 were closed before JavaScript heard of them`);
+    m.sh('for i in $(seq 1 50); do echo w$i > d/w$i; done');
+    t.equal(
+      m.sh('for i in $(seq 1 50); do [ "$(stat -c %i.%s d/w$i)" = "$(stat -c %i.%s ../data/d/w$i)" ] && [ "$(cat d/w$i)" = w$i ] && echo ok; done | wc -l'),
+      '50\n',
+      'written and closed: each name the backing file, its size and its bytes',
+    );
+    t.equal(
+      m.sh('echo 3 > /proc/sys/vm/drop_caches; cat d/w7 d/w50; : > d/w7; echo again >> d/w7; cat d/w7'),
+      'w7\nw50\nagain\n',
+      'read back cold, truncated and written again',
+    );
+    for (let i = 0; i < 100 && openInD() > 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    t.equal(openInD(), 0, 'no descriptor left after those either');
   });
 }
 

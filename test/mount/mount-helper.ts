@@ -139,6 +139,7 @@ export function statsOf(mnt: string): {
   ops: Record<string, { count: number; errors?: number }>;
   dataPath?: Record<string, number>;
   nodes?: number;
+  madeAndClosed?: number;
 } {
   const run = spawnSync(process.execPath, [CLI, 'stats', mnt, '--count', '1', '--json'], { encoding: 'utf8', timeout: 60_000 });
   return JSON.parse(run.stdout.trim().split('\n')[0]!);
