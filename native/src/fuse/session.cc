@@ -888,10 +888,12 @@ void FuseSession::Enqueue(Request request, bool lazy, int from) {
 }
 
 // The first lazy request since a drain wakes the event loop to start its timer (OnWake), the ones after it
-// wake nothing, the kLazyBatch-th drains them. The timer lives on the event loop, not in the readers: a
-// reader with nothing to do sleeps in its read of /dev/fuse, which no timeout ends.
+// wake nothing, the kLazyBatch-th drains them (once: those after it until that drain are in it). The timer
+// lives on the event loop, not in the readers: a reader with nothing to do sleeps in its read of /dev/fuse,
+// which no timeout ends.
 FuseSession::Wakeup FuseSession::QueueLazy() {
-  if (++lazy_ >= kLazyBatch) return Wakeup::kNow;
+  ++lazy_;
+  if (lazy_ == kLazyBatch) return Wakeup::kNow;
   return lazy_ == 1 ? Wakeup::kTimer : Wakeup::kNone;
 }
 
