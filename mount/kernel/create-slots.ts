@@ -3,7 +3,8 @@
 // slot's handle, names it and replies; JavaScript hears of it by a report queued before that reply, and takes
 // the file for the storage then (operations.ts answeredHere), which takes a few awaits. Meanwhile the kernel
 // may already ask about the file: every request JavaScript gets waits until the files being taken when it
-// came are (taking()), and a RELEASE the data path answered waits for its own file (takenBy()).
+// came are (taking()), and a RELEASE the data path answered waits for its own file (takenBy()), unless it came
+// before the CREATE's report: then nothing takes the file (isUnused, drop; operations.ts takeReleased).
 
 /** One reservation: the node id and handle nothing else is given, the size cell the data path raises. */
 export interface CreateSlot {
@@ -98,8 +99,8 @@ export class CreateSlots {
   }
 
   /**
-   * Settles once the file of handle `fh` was taken, when `fh` is a slot's whose file was not yet: a RELEASE
-   * the data path answered can be reported before the CREATE it follows (its report comes first in a batch).
+   * Settles once the file of handle `fh` was taken, when `fh` is a slot's whose file is being taken (a
+   * RELEASE reported before its CREATE's report was handled finds the slot unused instead: isUnused).
    */
   takenBy(fh: number): Promise<void> | undefined {
     return this.slots.get(fh)?.taken;

@@ -1269,33 +1269,41 @@ export class KernelOps {
       throw new Error(`a CREATE answered with handle ${told.fh}, which no slot had`);
     }
     this.createSlots?.fill();
-    return released === undefined ? used.taken : used.taken.then(() => this.released(told.fh, released, true));
+    if (released === undefined) return used.taken;
+    // the release it came after, as KernelMount.released does it
+    return used.taken.then(() =>
+      this.released(told.fh, released, true).catch((error: unknown) => this.logger?.warn({ fh: told.fh, err: error }, 'closing a released file failed')),
+    );
   }
 
   /**
    * answeredHere of a file already released (a create and close, such as fio's or touch's, with both reports
    * in one wake-up): the table learns the node, the page cache's state is noted, and the descriptor JavaScript
    * was given is closed, at once; the storage never takes the file (it would close it again straight away).
-   * False, with nothing done, while a rename along the directory's path is under way (takeAnswered waits).
+   * No hold is waited for: the path serves only to forget absent attributes there, which a rename under way
+   * along it forgets again for its whole subtree when it ends. False, with nothing done, when the directory
+   * or the slot is unknown (answeredHere's usual way then fails and says so).
    */
   private takeReleased(request: Request, told: { fd: number; node: number; fh: number; statx: Buffer }): boolean {
     const parent = this.nodes.get(request.nodeid);
-    if (!parent || !this.free([], this.sharedFor([], parent))) return false;
-    const body = reader(request);
-    createIn(body);
-    const name = decodeName(body.name());
-    const slot = this.createSlots?.drop(told.fh);
-    if (!slot) return false;
+    const slot = parent && this.createSlots?.drop(told.fh);
+    if (!parent || !slot) return false;
     this.createSlots?.fill();
     this.madeAndClosed++;
+    let path: string | undefined;
     try {
-      let stat = decodeStatx(told.statx);
-      // written through the data path: as the writes left it (the last release's learnWritten)
-      if (slot.sizeCell[0] !== stat.size) stat = statxOfDescriptor(told.fd);
-      const node = this.nodes.created(parent, name, this.fileOf(stat), told.node);
-      this.cached.set(node.id, cachedAs(stat, false));
-      this.posix.madeAndClosed(this.nodes.path(node), told.fh);
+      const body = reader(request);
+      createIn(body);
+      const made = decodeStatx(told.statx);
+      const node = this.nodes.created(parent, decodeName(body.name()), this.fileOf(made), told.node);
+      path = this.nodes.path(node);
+      this.cached.delete(node.id); // none known if the statx below fails
+      // written through the data path: as the writes left it (what the last release's learnWritten learns)
+      this.cached.set(node.id, cachedAs(slot.sizeCell[0] === made.size ? made : statxOfDescriptor(told.fd), false));
+    } catch (error) {
+      this.logger?.error({ err: error, fh: told.fh }, 'a file the data path made and released could not be learned');
     } finally {
+      this.posix.madeAndClosed(path, told.fh);
       closeSync(told.fd);
     }
     return true;

@@ -703,7 +703,11 @@ print('done')
     // a create and close both reported in one wake-up: JavaScript learns the node, the storage never takes
     // the file (operations.ts takeReleased); written ones keep their size and bytes
     t.ok(closedFirst() - closedBefore >= 50, `${closedFirst() - closedBefore} of the 100 were closed before JavaScript heard of them`);
+    const writtenBefore = closedFirst();
     m.sh('for i in $(seq 1 50); do echo w$i > d/w$i; done');
+    // with the writeback cache the kernel sends the written file's times (SETATTR, JavaScript's) before the
+    // RELEASE, so JavaScript has taken the file by then; without it, most are closed first
+    if (!args.includes('--writeback-cache')) t.ok(closedFirst() - writtenBefore >= 25, `${closedFirst() - writtenBefore} of 50 written files too`);
     t.equal(
       m.sh('for i in $(seq 1 50); do [ "$(stat -c %i.%s d/w$i)" = "$(stat -c %i.%s ../data/d/w$i)" ] && [ "$(cat d/w$i)" = w$i ] && echo ok; done | wc -l'),
       '50\n',
@@ -714,6 +718,8 @@ print('done')
       'w7\nw50\nagain\n',
       'read back cold, truncated and written again',
     );
+    m.sh('cat d/w8 > /dev/null; printf "W8\\n" > ../data/d/w8');
+    t.equal(m.sh('cat d/w8'), 'W8\n', 'its page cache is not taken for the file once the backing file changed (same size)');
     for (let i = 0; i < 100 && openInD() > 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
     t.equal(openInD(), 0, 'no descriptor left after those either');
   });

@@ -198,6 +198,36 @@ test('CreateSlots: slots given ahead; requests wait while a file is taken; a rel
   t.end();
 });
 
+test('CreateSlots: a slot whose file was released before its CREATE was reported is dropped, given again, and never waited for', (t) => {
+  let next = 1;
+  const given: number[] = [];
+  const slots = new CreateSlots(
+    2,
+    () => ({ node: next, fh: next++ }),
+    (_node, fh) => given.push(fh),
+  );
+  slots.fill();
+  t.ok(slots.isUnused(1), 'given, not reported: unused');
+  t.notOk(slots.isUnused(9), 'a handle no slot had: not');
+  const dropped = slots.drop(1);
+  t.equal(dropped?.node, 1, 'dropped: the slot, with its size cell');
+  t.notOk(slots.isUnused(1), 'then no longer a slot');
+  t.equal(slots.drop(1), undefined, 'dropped once');
+  t.equal(
+    slots.use(1, () => Promise.resolve()),
+    undefined,
+    'nor used after',
+  );
+  t.equal(slots.taking(), undefined, 'nothing for requests to wait for');
+  t.equal(slots.takenBy(1), undefined, 'nor for a release');
+  slots.use(2, () => new Promise<void>(() => {}));
+  t.notOk(slots.isUnused(2), 'a used slot is not unused');
+  t.equal(slots.drop(2), undefined, 'and is not dropped: its file is being taken');
+  slots.fill();
+  t.deepEqual(given, [1, 2, 3, 4], 'the two gone given again');
+  t.end();
+});
+
 test('NodeTable: where inode numbers come from names (S3), a renamed file keeps its node under its new number, and a new file with its old number is not a link of it', (t) => {
   const nodes = new NodeTable(undefined, undefined, 0, undefined, true);
   const dir = nodes.lookedUp(nodes.root, 'd', fid(10n));
