@@ -1288,7 +1288,6 @@ export class KernelOps {
     const parent = this.nodes.get(request.nodeid);
     const slot = parent && this.createSlots?.drop(told.fh);
     if (!parent || !slot) return false;
-    this.createSlots?.fill();
     this.madeAndClosed++;
     let path: string | undefined;
     try {
@@ -1297,15 +1296,15 @@ export class KernelOps {
       const made = decodeStatx(told.statx);
       const node = this.nodes.created(parent, decodeName(body.name()), this.fileOf(made), told.node);
       path = this.nodes.path(node);
-      this.cached.delete(node.id); // none known if the statx below fails
       // written through the data path: as the writes left it (what the last release's learnWritten learns)
       this.cached.set(node.id, cachedAs(slot.sizeCell[0] === made.size ? made : statxOfDescriptor(told.fd), false));
     } catch (error) {
-      this.logger?.error({ err: error, fh: told.fh }, 'a file the data path made and released could not be learned');
+      this.logger?.error({ err: error, fh: told.fh, node: told.node }, 'a file the data path made and released could not be learned');
     } finally {
       this.posix.madeAndClosed(path, told.fh);
       closeSync(told.fd);
     }
+    this.createSlots?.fill();
     return true;
   }
 

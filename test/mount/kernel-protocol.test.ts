@@ -198,7 +198,7 @@ test('CreateSlots: slots given ahead; requests wait while a file is taken; a rel
   t.end();
 });
 
-test('CreateSlots: a slot whose file was released before its CREATE was reported is dropped, given again, and never waited for', (t) => {
+test('CreateSlots: a slot whose file was released before its CREATE was reported is dropped, given again, and never waited for', async (t) => {
   let next = 1;
   const given: number[] = [];
   const slots = new CreateSlots(
@@ -211,6 +211,8 @@ test('CreateSlots: a slot whose file was released before its CREATE was reported
   t.notOk(slots.isUnused(9), 'a handle no slot had: not');
   const dropped = slots.drop(1);
   t.equal(dropped?.node, 1, 'dropped: the slot, with its size cell');
+  await dropped?.taken;
+  t.pass('and settled');
   t.notOk(slots.isUnused(1), 'then no longer a slot');
   t.equal(slots.drop(1), undefined, 'dropped once');
   t.equal(
