@@ -34,7 +34,20 @@ import {
   Size,
   WRITE_KILL_SUIDGID,
 } from './protocol.js';
-import { type BodyReader, copyFileRangeIn, createIn, fhIn, lseekIn, openIn, readIn, reader, setattrIn, writeIn, type Request } from './request.js';
+import {
+  type AnsweredCreate,
+  type BodyReader,
+  copyFileRangeIn,
+  createIn,
+  fhIn,
+  lseekIn,
+  openIn,
+  readIn,
+  reader,
+  setattrIn,
+  writeIn,
+  type Request,
+} from './request.js';
 import {
   attrOut,
   statxOut,
@@ -1259,7 +1272,7 @@ export class KernelOps {
    * and holds the node for the handle. Here, before anything else is handled, the table learns the node and
    * the handle; then the storage takes the file (`told.fd`), while every request waits (takingCreated).
    */
-  answeredHere(request: Request, told: { fd: number; node: number; fh: number; statx: Buffer }): Promise<void> {
+  answeredHere(request: Request, told: AnsweredCreate): Promise<void> {
     const released = this.releasedUntaken.get(told.fh);
     this.releasedUntaken.delete(told.fh);
     if (released !== undefined && this.takeReleased(request, told)) return Promise.resolve();
@@ -1284,17 +1297,15 @@ export class KernelOps {
    * along it forgets again for its whole subtree when it ends. False, with nothing done, when the directory
    * or the slot is unknown (answeredHere's usual way then fails and says so).
    */
-  private takeReleased(request: Request, told: { fd: number; node: number; fh: number; statx: Buffer }): boolean {
+  private takeReleased(request: Request, told: AnsweredCreate): boolean {
     const parent = this.nodes.get(request.nodeid);
     const slot = parent && this.createSlots?.drop(told.fh);
     if (!parent || !slot) return false;
     this.madeAndClosed++;
     let path: string | undefined;
     try {
-      const body = reader(request);
-      createIn(body);
       const made = decodeStatx(told.statx);
-      const node = this.nodes.created(parent, decodeName(body.name()), this.fileOf(made), told.node);
+      const { node } = this.createdHere(request, parent, made, told);
       path = this.nodes.path(node);
       // written through the data path: as the writes left it (what the last release's learnWritten learns)
       this.cached.set(node.id, cachedAs(slot.sizeCell[0] === made.size ? made : statxOfDescriptor(told.fd), false));
@@ -1308,15 +1319,20 @@ export class KernelOps {
     return true;
   }
 
+  /** The table's part of a CREATE the data path answered in `parent` (takeAnswered, takeReleased): the node of the request's name. */
+  private createdHere(request: Request, parent: Node, stat: Stat, told: AnsweredCreate): { node: Node; name: string } {
+    const body = reader(request);
+    createIn(body);
+    const name = decodeName(body.name());
+    return { node: this.nodes.created(parent, name, this.fileOf(stat), told.node), name };
+  }
+
   /** answeredHere's work: the table's part at once, the storage's after. */
-  private async takeAnswered(request: Request, told: { fd: number; node: number; fh: number; statx: Buffer }, slot: CreateSlot): Promise<void> {
+  private async takeAnswered(request: Request, told: AnsweredCreate, slot: CreateSlot): Promise<void> {
     const made: MadeFile = { fd: told.fd, stat: decodeStatx(told.statx), sizeCell: slot.sizeCell };
     try {
-      const body = reader(request);
-      createIn(body);
       const parent = this.node(request.nodeid);
-      const name = decodeName(body.name());
-      const node = this.nodes.created(parent, name, this.fileOf(made.stat), told.node);
+      const { node, name } = this.createdHere(request, parent, made.stat, told);
       this.openFile(node.id, told.fh);
       this.cached.set(node.id, cachedAs(made.stat, true));
       // by the directory's path once no rename along it is under way (as the CREATE JavaScript answers)

@@ -42,7 +42,15 @@ export interface Request {
    * handle, and the file's struct statx; JavaScript takes the file (no reply). Comes after the request's own
    * bytes: the u64 ANSWERED_HERE, the descriptor, the node, the handle (u64s), the statx.
    */
-  answered?: { fd: number; node: number; fh: number; statx: Buffer };
+  answered?: AnsweredCreate;
+}
+
+/** What the data path tells of a CREATE it made and answered (Request.answered). */
+export interface AnsweredCreate {
+  fd: number;
+  node: number;
+  fh: number;
+  statx: Buffer;
 }
 
 /** The marker of an UNLINK the data path made ("unlinked" in ASCII, as a little-endian u64: data-path.h kUnlinkedHere). */
