@@ -217,6 +217,10 @@ export interface NativeFuseSession {
     threadReads: number;
     /** the most readers in such a pread at once (at most half of them) */
     mostThreadReads: number;
+    /** WRITEs larger than a pwrite there and then, written by their /dev/fuse reader's pwrite, a file's one at a time (ThreadReads) */
+    threadWrites: number;
+    /** ... of them, those that waited for another reader's WRITE of the same file */
+    writeWaits: number;
     /** READ replies spliced from the storage's file to /dev/fuse (native/src/fuse/data-path.h ReplySplice) */
     splicedReads: number;
     /** READs begun by splice and answered by copy or an error after all (a short splice: the file shrank meanwhile) */

@@ -273,6 +273,30 @@ os.fsync(fd); os.close(fd)"`);
   t.ok(appended >= 6 && appended <= 8, `${appended} writebacks for 8 MiB written in order from 3 MiB on (one a MiB)`);
 });
 
+// A WRITE larger than the data path writes there and then is written by its reader's own pwrite, one at a time for
+// a file (native/src/fuse/data-path.h, ThreadReads): the writeback cache's flushes of one file come as several at
+// once, and O_DIRECT writers each send theirs; every byte lands where it was written.
+test("kernel transport (data path): large WRITEs are written by their readers, a file's one at a time, every byte in place", async (t) => {
+  const m = await withMount(t, 'io_uring', ['--transport', 'kernel']);
+  const source = path.join(m.backing, '..', 'source.bin');
+  execFileSync('head', ['-c', String(48 << 20), '/dev/urandom'], { stdio: ['ignore', fs.openSync(source, 'w'), 'inherit'] });
+  const threadWrites = () => statsOf(m.mnt).dataPath!.threadWrites!;
+  const start = threadWrites();
+  // through the writeback cache: the kernel flushes the dirty pages in WRITEs of up to 1 MiB
+  m.sh(`dd if=${source} of=cached.bin bs=1M conv=fsync status=none`);
+  const cached = threadWrites() - start;
+  t.ok(cached >= 24, `${cached} of the 48 MiB's WRITEs written by the readers' pwrite`);
+  // three O_DIRECT writers at once, each a third of one file, in 1 MiB WRITEs that land side by side
+  m.sh(`for i in 0 1 2; do dd if=${source} of=direct.bin bs=1M skip=$((i * 16)) seek=$((i * 16)) count=16 oflag=direct conv=notrunc status=none & done; wait`);
+  t.ok(threadWrites() - start - cached >= 24, `${threadWrites() - start - cached} of the O_DIRECT writers' 48 WRITEs too`);
+  const sum = (file: string) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+  const expected = sum(source);
+  for (const name of ['cached.bin', 'direct.bin']) {
+    t.equal(sum(path.join(m.mnt, name)), expected, `${name} reads back as written through the mount`);
+    t.equal(sum(path.join(m.backing, name)), expected, `${name} is the same in the backing directory`);
+  }
+});
+
 // `ls -l` asks two attributes of every file (security.selinux, system.posix_acl_access), and the kernel asks
 // security.capability before the first write of each open: an attribute JavaScript found absent is answered
 // ENODATA by the data path after that (native/src/fuse/node-table.h, "Absent extended attributes"), until

@@ -432,6 +432,7 @@ void DataPath::Submit(Op* op) {
     if (errno != EAGAIN && errno != EOPNOTSUPP && errno != EINTR) return Completed(op, -errno);
   }
   if (op->kind == Op::kRead && ReadOnThread(op)) return;
+  if (op->kind == Op::kWrite && WriteOnThread(op)) return;
   io_uring_sqe* sqe = Sqe();
   switch (op->kind) {
     case Op::kRead:
@@ -463,7 +464,7 @@ bool DataPath::ReadOnThread(Op* op) {
   std::atomic<uint64_t>* busy = thread_reads_.busy;
   // Not for the rest of a READ the ring read in part, or again after EAGAIN: that comes while the reader reaps its
   // completions, with its poll of /dev/fuse armed, whose request would wait out this read.
-  if (busy == nullptr || op->ringed || inflight_ > 1 || op->length - op->done > kThreadReadMost) return false;
+  if (busy == nullptr || op->ringed || !Alone() || op->length - op->done > kThreadReadMost) return false;
   const uint64_t others = busy->fetch_add(1, std::memory_order_relaxed);
   if (others >= thread_reads_.limit->load(std::memory_order_relaxed)) {
     busy->fetch_sub(1, std::memory_order_relaxed);
@@ -477,6 +478,23 @@ bool DataPath::ReadOnThread(Op* op) {
       pread(op->file->fd, op->data + op->done, op->length - op->done, static_cast<off_t>(op->offset + op->done));
   const int result = n < 0 ? -errno : static_cast<int>(n);
   busy->fetch_sub(1, std::memory_order_relaxed);
+  Completed(op, result);
+  return true;
+}
+
+bool DataPath::WriteOnThread(Op* op) {
+  // not for the rest of a WRITE the ring wrote in part: that comes while the reader reaps its completions
+  if (!thread_reads_.writes || op->ringed || !Alone()) return false;
+  counters_.thread_writes.fetch_add(1, std::memory_order_relaxed);
+  std::unique_lock<std::mutex> hold(op->file->write_mutex, std::try_to_lock);
+  if (!hold.owns_lock()) {
+    counters_.write_waits.fetch_add(1, std::memory_order_relaxed);
+    hold.lock();
+  }
+  const ssize_t n =
+      pwrite(op->file->fd, op->data + op->done, op->length - op->done, static_cast<off_t>(op->offset + op->done));
+  const int result = n < 0 ? -errno : static_cast<int>(n);
+  hold.unlock();
   Completed(op, result);
   return true;
 }
@@ -710,6 +728,7 @@ void DataPath::StartWriteback(const std::shared_ptr<OpenFile>& file, uint64_t of
   op->file = file;
   files_.Hold(*file);
   inflight_++;
+  writebacks_inflight_++;
   Submit(op.release());
 }
 
@@ -1151,6 +1170,7 @@ void DataPath::Retire(Op* op) {
     }
   }
   inflight_--;
+  if (op->kind == Op::kWriteback) writebacks_inflight_--;
   files_.Done(*op->file);
 }
 

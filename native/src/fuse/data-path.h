@@ -70,8 +70,10 @@ struct DataPathCounters {
   std::atomic<uint64_t> cache_tries_skipped{0};  // READs sent on without that try (data-path.cc)
   std::atomic<uint64_t> thread_reads{0};  // READs the cache did not answer, read by the reader's pread (ThreadReads)
   std::atomic<uint64_t> most_thread_reads{0};  // the most readers in such a pread at once
-  std::atomic<uint64_t> spliced_reads{0};      // READ replies spliced from the storage's file to /dev/fuse
-  std::atomic<uint64_t> splice_fallbacks{0};   // READs begun by splice, answered by copy or an error after all
+  std::atomic<uint64_t> thread_writes{0};     // large WRITEs by the reader's pwrite, a file's one at once (ThreadReads)
+  std::atomic<uint64_t> write_waits{0};       // ... of them, those that waited for another's WRITE of the file
+  std::atomic<uint64_t> spliced_reads{0};     // READ replies spliced from the storage's file to /dev/fuse
+  std::atomic<uint64_t> splice_fallbacks{0};  // READs begun by splice, answered by copy or an error after all
   std::atomic<uint64_t> splice_pipes_busy{0};  // READs large enough to splice that found no free pipe (copied)
   std::atomic<uint64_t> splice_uncached{0};    // READs large enough to splice whose data the cache lacked (copied)
   std::atomic<uint64_t> known_lookups{0};      // LOOKUPs answered with the node JavaScript gave the name
@@ -122,9 +124,16 @@ struct ReplySplice {
 // jobs 55-83K against 47-58K READs/s); the others keep reading /dev/fuse, and past `limit` the ring takes the reads,
 // so any number of them can be in flight at once. Not on a FUSE-over-io_uring queue, whose one thread serves all of
 // its CPU's requests.
+// And a WRITE too large to be written there and then (kInlineWrite), on such a reader with nothing else in
+// flight: one pwrite(2) on the reader, holding the file's write_mutex (file-table.h). The kernel sends a file's
+// writeback as several WRITEs at once, each to its own reader; through the rings each went to its reader's own
+// io-wq worker, and a buffered write on ext4 or tmpfs holds the inode's lock for its whole copy, so the workers
+// spun on that lock (rwsem_spin_on_owner: 15% of the mount's CPU in a 1 GiB sequential write) on the CPU the
+// writing process needed. Waiting on the mutex sleeps instead (BENCHMARKS.md, "A file's large WRITEs one at a time").
 struct ThreadReads {
   std::atomic<uint64_t>* busy = nullptr;         // readers in such a pread now, shared by the session's; null: never
   const std::atomic<uint64_t>* limit = nullptr;  // half the readers that started
+  bool writes = false;                           // large WRITEs too, as above
 };
 
 class DataPath {
@@ -203,7 +212,8 @@ class DataPath {
   void Finish(Op* op, int error);      // answers (error 0: with the op's result), then retires it
   bool TryCache(OpenFile& file);       // whether a READ tries the page cache first (see kMissesBeforeSkip)
   bool ReadOnThread(Op* op);           // a READ by pread here and now (ThreadReads): false when it goes to the ring
-  bool StartSplice(Op* op);            // a READ's header into a free pipe: false when it is copied instead
+  bool WriteOnThread(Op* op);  // a large WRITE by pwrite here and now (ThreadReads): false when it goes to the ring
+  bool StartSplice(Op* op);    // a READ's header into a free pipe: false when it is copied instead
   bool Resident(int fd, uint64_t offset, size_t length);  // the page cache holds that range, read
   void SendSpliced(Op* op);                               // its data in the pipe: the pipe to /dev/fuse
   void SpliceFallback(Op* op, int error);  // a short or failed splice: the pipe drained, the reply by copy
@@ -232,6 +242,10 @@ class DataPath {
   const Timeouts timeouts_;
   const size_t buffer_size_;
   uint32_t inflight_ = 0;
+  uint32_t writebacks_inflight_ = 0;  // of them, writebacks started (StartWriteback), whose completion nobody awaits
+  // the operation being started is the only one in flight whose completion a reply waits for: the thread may block
+  // in its IO (ReadOnThread, WriteOnThread) without holding up another's reply
+  bool Alone() const { return inflight_ - writebacks_inflight_ <= 1; }
   std::vector<uint8_t*> spare_;  // buffers kept for reuse, up to spares_
   // The pipes of ReplySplice, each empty whenever it is not busy (a pipe that cannot be emptied is replaced).
   struct Pipe {

@@ -48,7 +48,8 @@ struct OpenFile : AttachOptions {
   uint64_t nodeid;
   uint64_t* size;  // the storage's size of the file: a float64 that JavaScript reads
 
-  std::mutex mutex;  // guards what follows
+  std::mutex write_mutex;  // held by a reader through a large WRITE's pwrite (data-path.h, ThreadReads)
+  std::mutex mutex;        // guards what follows
   // The sequential stream of WRITEs the data path starts writeback behind (data-path.cc kWritebackEvery):
   bool streaming = false;   // a WRITE has started it (the first one of this open starts it where it writes)
   uint64_t stream_end = 0;  // the end of its furthest WRITE

@@ -561,6 +561,8 @@ Napi::Value FuseSession::Counters(const Napi::CallbackInfo& info) {
   number("urgentWakes", urgent_wakes_.load());
   number("threadReads", counters_.thread_reads.load());
   number("mostThreadReads", counters_.most_thread_reads.load());
+  number("threadWrites", counters_.thread_writes.load());
+  number("writeWaits", counters_.write_waits.load());
   number("splicedReads", counters_.spliced_reads.load());
   number("spliceFallbacks", counters_.splice_fallbacks.load());
   number("splicePipesBusy", counters_.splice_pipes_busy.load());
@@ -674,7 +676,7 @@ void FuseSession::ReadLoop(Reader& reader) {
   reader.data = std::make_unique<DataPath>(
       &reader.ring, files_, nodes_, *this, counters_, timeouts_, buffer_size_,
       ReplySplice{true, splice_.minimum, splice_.drain, std::max<size_t>(1, kPipesInAll / readers)},
-      std::max<size_t>(2, kSparesInAll / readers), ThreadReads{&thread_reads_, &thread_reads_limit_});
+      std::max<size_t>(2, kSparesInAll / readers), ThreadReads{&thread_reads_, &thread_reads_limit_, true});
   native_ = true;
   io_uring* ring = &reader.ring;
   DataPath* data = reader.data.get();
