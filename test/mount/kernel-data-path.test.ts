@@ -274,10 +274,11 @@ os.fsync(fd); os.close(fd)"`);
 });
 
 // A WRITE larger than the data path writes there and then is written by its reader's own pwrite, one at a time for
-// a file (native/src/fuse/data-path.h, ThreadReads): the writeback cache's flushes of one file come as several at
-// once, and O_DIRECT writers each send theirs; every byte lands where it was written.
-test("kernel transport (data path): large WRITEs are written by their readers, a file's one at a time, every byte in place", async (t) => {
-  const m = await withMount(t, 'io_uring', ['--transport', 'kernel']);
+// an open handle (native/src/fuse/data-path.h, ThreadReads): the writeback cache's flushes of one file come as several
+// at once, and O_DIRECT writers each send theirs (each through its own handle); every byte lands where it was written.
+test("kernel transport (data path): large WRITEs are written by their readers, a handle's one at a time, every byte in place", async (t) => {
+  // /dev/fuse readers (not the io_uring queues, which make test-uring would choose), with the writeback cache
+  const m = await withMount(t, 'io_uring', ['--transport', 'kernel', '--fuse-uring', 'off', '--writeback-cache']);
   const source = path.join(m.backing, '..', 'source.bin');
   execFileSync('head', ['-c', String(48 << 20), '/dev/urandom'], { stdio: ['ignore', fs.openSync(source, 'w'), 'inherit'] });
   const threadWrites = () => statsOf(m.mnt).dataPath!.threadWrites!;
