@@ -46,7 +46,11 @@ const WANTED =
   InitFlag.HANDLE_KILLPRIV_V2 |
   InitFlag.INIT_EXT;
 
-/** Requests the kernel may have in the background (readahead, async reads) at once. */
+/**
+ * Requests the kernel may have in the background (readahead, async reads, the writeback cache's WRITEs) at
+ * once: 64, or as many as the mount says (`maxBackground`: all but two of its /dev/fuse readers while they
+ * write large WRITEs themselves, so that two always read what else comes; kernel-mount.ts init).
+ */
 const MAX_BACKGROUND = 64;
 
 export interface Negotiated {
@@ -67,7 +71,7 @@ export function offersUring(request: Request): boolean {
 /** The answer to INIT, and what was agreed. */
 export function negotiate(
   request: Request,
-  options: { writebackCache?: boolean; uring?: boolean; passthrough?: boolean; posixAcl?: boolean } = {},
+  options: { writebackCache?: boolean; uring?: boolean; passthrough?: boolean; posixAcl?: boolean; maxBackground?: number } = {},
 ): { reply: Buffer; agreed: Negotiated } {
   const init = initIn(request);
   if (init.major !== FUSE_KERNEL_VERSION) throw new InitError(`the kernel speaks FUSE ${init.major}.${init.minor}; persistfs speaks 7.x`);
@@ -91,8 +95,9 @@ export function negotiate(
   reply.writeUInt32LE(minor, 4);
   reply.writeUInt32LE(init.maxReadahead, 8);
   reply.writeUInt32LE(Number(flags & 0xffff_ffffn), 12);
-  reply.writeUInt16LE(MAX_BACKGROUND, 16);
-  reply.writeUInt16LE((MAX_BACKGROUND * 3) / 4, 18);
+  const background = Math.min(Math.max(options.maxBackground ?? MAX_BACKGROUND, 1), MAX_BACKGROUND);
+  reply.writeUInt16LE(background, 16);
+  reply.writeUInt16LE(Math.max(Math.floor((background * 3) / 4), 1), 18);
   reply.writeUInt32LE(MAX_WRITE, 20);
   reply.writeUInt32LE(1, 24); // time_gran: nanosecond timestamps
   reply.writeUInt16LE(MAX_PAGES, 28);

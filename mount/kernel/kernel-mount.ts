@@ -367,7 +367,7 @@ export class KernelMount {
   private init(request: Request): void {
     try {
       const uring = this.uringReady(request);
-      const { reply, agreed } = negotiate(request, { ...this.options, uring });
+      const { reply, agreed } = negotiate(request, { ...this.options, uring, maxBackground: this.maxBackground(uring) });
       this.ops.agreed(agreed.flags);
       this.logger.debug({ minor: agreed.minor, flags: agreed.flags.toString(16) }, 'FUSE INIT agreed');
       if (agreed.flags & InitFlag.PASSTHROUGH) this.logger.info("FUSE passthrough: the kernel reads and writes open files' backing files itself");
@@ -381,6 +381,18 @@ export class KernelMount {
       this.logger.error({ err: error }, 'FUSE INIT failed');
       this.reply(request, error instanceof InitError ? EPROTO : EINVAL, undefined);
     }
+  }
+
+  /**
+   * The background requests the kernel may send at once when the /dev/fuse readers serve the data (not the
+   * io_uring queues): all but two of the readers, since each large WRITE keeps its reader until the file's
+   * writes before it are done (native/src/fuse/data-path.h, ThreadReads). With 64, a file's flush could
+   * hold every reader, and a request of another process waited for one (BENCHMARKS.md, session 51).
+   */
+  private maxBackground(uring: boolean): number | undefined {
+    if (uring || this.options.nativeDataPath === false) return undefined;
+    const { native, readers } = this.session.counters();
+    return native && readers > 2 ? readers - 2 : undefined;
   }
 
   /**
