@@ -100,6 +100,14 @@ test('INIT: the flags we want among those offered, 1 MiB requests, the smaller m
   t.equal(reply.readUInt32LE(20), 1048576, 'max_write 1 MiB');
   t.equal(reply.readUInt16LE(28), 256, 'max_pages 256');
   t.equal(reply.readUInt32LE(24), 1, 'nanosecond time granularity');
+  const background = (maxBackground?: number) => {
+    const answer = negotiate(decodeRequest(raw(Opcode.INIT, body)), { maxBackground }).reply;
+    return [answer.readUInt16LE(16), answer.readUInt16LE(18)];
+  };
+  t.same(background(), [64, 48], 'max_background 64, congestion_threshold 48 by default');
+  t.same(background(6), [6, 4], 'as many background requests as the mount says (all but two of 8 readers), the threshold 3/4 of it');
+  t.same(background(0), [1, 1], 'never fewer than one');
+  t.same(background(1000), [64, 48], 'never more than 64');
   t.equal(agreed.minor, 45, 'minor version 45');
   body.writeUInt32LE(6, 0);
   t.throws(() => negotiate(decodeRequest(raw(Opcode.INIT, body))), InitError, 'another major version is refused');
