@@ -311,7 +311,8 @@ test('kernel transport: the kernel may have all but two of the readers busy with
     });
   }
   const limitOf = (mnt: string) => {
-    const minor = fs.statSync(mnt).dev & 0xff;
+    const dev = fs.statSync(mnt).dev;
+    const minor = (dev & 0xff) | (Math.floor(dev / 4096) & 0xfff00); // Linux's dev_t: the minor's low 8 bits, then bits 20-31
     return Number(fs.readFileSync(path.join(control, String(minor), 'max_background'), 'utf8'));
   };
   const m = await withMount(t, 'io_uring', ['--transport', 'kernel', '--fuse-uring', 'off']);
