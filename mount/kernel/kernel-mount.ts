@@ -385,14 +385,16 @@ export class KernelMount {
 
   /**
    * The background requests the kernel may send at once when the /dev/fuse readers serve the data (not the
-   * io_uring queues): all but two of the readers, since each large WRITE keeps its reader until the file's
-   * writes before it are done (native/src/fuse/data-path.h, ThreadReads). With 64, a file's flush could
-   * hold every reader, and a request of another process waited for one (BENCHMARKS.md, session 51).
+   * io_uring queues) with the writeback cache, whose flushes are background WRITEs: all but two of the
+   * readers, since each large WRITE keeps its reader until the handle's writes before it are done
+   * (native/src/fuse/data-path.h, ThreadReads). With 64, a file's flush could hold every reader, and a
+   * request of another process waited for one (BENCHMARKS.md, session 51). Without the writeback cache the
+   * WRITEs are the writers' own requests, not background ones: 64 as before.
    */
   private maxBackground(uring: boolean): number | undefined {
-    if (uring || this.options.nativeDataPath === false) return undefined;
+    if (uring || this.options.nativeDataPath === false || !this.options.writebackCache) return undefined;
     const { native, readers } = this.session.counters();
-    return native && readers > 2 ? readers - 2 : undefined;
+    return native && readers > 0 ? Math.max(readers - 2, 1) : undefined;
   }
 
   /**

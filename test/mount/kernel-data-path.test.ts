@@ -300,26 +300,28 @@ test("kernel transport (data path): large WRITEs are written by their readers, a
 
 // A large WRITE keeps its reader until the handle's writes before it are done, so the kernel may send only as many
 // background requests (the writeback cache's WRITEs, readahead) as leave two readers free (kernel-mount.ts
-// maxBackground); the io_uring queues and a mount without the data path keep 64. Read from the fuse control file
-// system (mounted here for the test when it is not).
+// maxBackground); the io_uring queues, a mount without the data path and one without the writeback cache keep 64.
+// Read from the fuse control file system (mounted here for the test when it is not).
 test('kernel transport: the kernel may have all but two of the readers busy with background requests', async (t) => {
   const control = '/sys/fs/fuse/connections';
-  if (fs.readdirSync(control).length === 0) {
+  if (!fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${control} `)) {
     execFileSync('mount', ['-t', 'fusectl', 'none', control]);
     t.teardown(() => {
       spawnSync('umount', [control]);
     });
   }
   const limitOf = (mnt: string) => {
-    const dev = fs.statSync(mnt).dev;
-    const minor = (dev & 0xff) | (Math.floor(dev / 4096) & 0xfff00); // Linux's dev_t: the minor's low 8 bits, then bits 20-31
+    const dev = fs.statSync(mnt, { bigint: true }).dev;
+    const minor = (dev & 0xffn) | ((dev >> 12n) & 0xfff00n); // Linux's dev_t: the minor's low 8 bits, then bits 20-31
     return Number(fs.readFileSync(path.join(control, String(minor), 'max_background'), 'utf8'));
   };
-  const m = await withMount(t, 'io_uring', ['--transport', 'kernel', '--fuse-uring', 'off']);
+  const m = await withMount(t, 'io_uring', ['--transport', 'kernel', '--fuse-uring', 'off', '--writeback-cache']);
   const readers = statsOf(m.mnt).dataPath!.readers!;
   t.equal(limitOf(m.mnt), readers - 2, `${readers} readers: the kernel may send ${readers - 2} background requests at once`);
-  const without = await withMount(t, 'io_uring', ['--transport', 'kernel', '--fuse-uring', 'off', '--no-native-data-path']);
+  const without = await withMount(t, 'io_uring', ['--transport', 'kernel', '--fuse-uring', 'off', '--writeback-cache', '--no-native-data-path']);
   t.equal(limitOf(without.mnt), 64, 'without the data path (no reader waits in a write): 64');
+  const direct = await withMount(t, 'io_uring', ['--transport', 'kernel', '--fuse-uring', 'off', '--no-writeback-cache']);
+  t.equal(limitOf(direct.mnt), 64, "without the writeback cache (WRITEs are the writers' own requests): 64");
 });
 
 // `ls -l` asks two attributes of every file (security.selinux, system.posix_acl_access), and the kernel asks
