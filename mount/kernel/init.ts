@@ -49,7 +49,7 @@ const WANTED =
 /**
  * Requests the kernel may have in the background (readahead, async reads, the writeback cache's WRITEs) at
  * once: 64, or as many as the mount says (`maxBackground`: all but two of its /dev/fuse readers while they
- * write large WRITEs themselves, so that two always read what else comes; kernel-mount.ts init).
+ * write large WRITEs themselves, so that two are never all taken by them; kernel-mount.ts maxBackground).
  */
 const MAX_BACKGROUND = 64;
 

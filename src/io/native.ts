@@ -217,9 +217,9 @@ export interface NativeFuseSession {
     threadReads: number;
     /** the most readers in such a pread at once (at most half of them) */
     mostThreadReads: number;
-    /** WRITEs larger than a pwrite there and then, written by their /dev/fuse reader's pwrite, a file's one at a time (ThreadReads) */
+    /** WRITEs larger than a pwrite there and then, written by their /dev/fuse reader's pwrite, an open handle's one at a time (ThreadReads) */
     threadWrites: number;
-    /** ... of them, those that waited for another reader's WRITE of the same file */
+    /** ... of them, those that waited for another reader's WRITE through the same handle */
     writeWaits: number;
     /** READ replies spliced from the storage's file to /dev/fuse (native/src/fuse/data-path.h ReplySplice) */
     splicedReads: number;

@@ -70,8 +70,8 @@ struct DataPathCounters {
   std::atomic<uint64_t> cache_tries_skipped{0};  // READs sent on without that try (data-path.cc)
   std::atomic<uint64_t> thread_reads{0};  // READs the cache did not answer, read by the reader's pread (ThreadReads)
   std::atomic<uint64_t> most_thread_reads{0};  // the most readers in such a pread at once
-  std::atomic<uint64_t> thread_writes{0};     // large WRITEs by the reader's pwrite, a file's one at once (ThreadReads)
-  std::atomic<uint64_t> write_waits{0};       // ... of them, those that waited for another's WRITE of the file
+  std::atomic<uint64_t> thread_writes{0};     // large WRITEs by their reader's pwrite, a handle's in turn (ThreadReads)
+  std::atomic<uint64_t> write_waits{0};       // ... of them, those that waited for another's WRITE of the handle
   std::atomic<uint64_t> spliced_reads{0};     // READ replies spliced from the storage's file to /dev/fuse
   std::atomic<uint64_t> splice_fallbacks{0};  // READs begun by splice, answered by copy or an error after all
   std::atomic<uint64_t> splice_pipes_busy{0};  // READs large enough to splice that found no free pipe (copied)
@@ -125,7 +125,7 @@ struct ReplySplice {
 // so any number of them can be in flight at once. Not on a FUSE-over-io_uring queue, whose one thread serves all of
 // its CPU's requests.
 // And a WRITE too large to be written there and then (kInlineWrite), on such a reader with nothing else in
-// flight: one pwrite(2) on the reader, holding the file's write_mutex (file-table.h). The kernel sends a file's
+// flight: one pwrite(2) on the reader, holding the open handle's write_mutex (file-table.h). The kernel sends a file's
 // writeback as several WRITEs at once, each to its own reader; through the rings each went to its reader's own
 // io-wq worker, and a buffered write on ext4 or tmpfs holds the inode's lock for its whole copy, so the workers
 // spun on that lock (rwsem_spin_on_owner: 15% of the mount's CPU in a 1 GiB sequential write) on the CPU the
