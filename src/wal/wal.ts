@@ -15,7 +15,7 @@
 // Per record, the loop does as little JavaScript as it can (BENCHMARKS.md, WAL: 'none' is bound by it):
 // small records are copied into one staging buffer that the log keeps, and one call into the addon
 // checksums the whole run; under sync 'none' and 'always', a batch of at most `inlineWriteLimit` bytes
-// (64 KiB under 'none', as the LSM's WAL and LevelDB's log; 128 KiB under 'always') is written on this thread
+// (64 KiB under 'none', as the LSM's WAL and LevelDB's log; 512 KiB under 'always') is written on this thread
 // (a pwritev into the page cache takes less than the round trip through the IO engine), after which the
 // loop lets the event loop run before the next batch. Under 'always' the batch's fdatasync still goes
 // through the engine; session 11 measured it 2-7x slower after an inline write, session 32 measured the
@@ -108,9 +108,9 @@ export interface WalOptions {
    * Under sync 'none' and 'always', a batch of at most this many bytes is written on the calling thread
    * (a blocking pwritev into the page cache) where the segment's store can (StorageBackend.writeAtNow),
    * not through the IO engine; under 'always' its fdatasync still goes through the engine. Default 64 KiB
-   * under 'none', 128 KiB under 'always'. Faster for small records (BENCHMARKS.md, session 34: under
+   * under 'none', 512 KiB under 'always'. Faster for small records (BENCHMARKS.md, session 34: under
    * 'none' 100 B records 2x at 256 writers, 14x at one; under 'always' it saves each batch's round trip
-   * to an IO worker), but each such write blocks the event loop, and for as long as the
+   * to an IO worker: 64 writers of 4 KiB 1.2-1.6x, session 52), but each such write blocks the event loop, and for as long as the
    * kernel makes a writer wait when too much of memory is dirty, or (under 'always', on a device with
    * stable_writes, e.g. btrfs or dm-integrity) while the previous batch's page is under writeback. Set 0
    * to keep every write off the event loop. Under 'batch' every write goes through the engine.
@@ -231,12 +231,14 @@ interface NewSegment {
   version: number;
 }
 /**
- * Under 'none', off unless asked: writes follow each other without pause, so inline writes would keep the
+ * Under 'none', 64 KiB: writes follow each other without pause, so larger inline writes would keep the
  * event loop busy (and stop it for long when the kernel throttles dirty pages). Under 'always', the
  * fdatasync is each batch's cycle and the write a small part of it; on this thread it saves the write's
- * round trip through the engine (two cross-CPU wake-ups): BENCHMARKS.md, session 32.
+ * round trip through the engine (two cross-CPU wake-ups): BENCHMARKS.md, session 32. 512 KiB takes in the
+ * batch of 64 writers of 4 KiB records (263 KiB; 1.2-1.6x the records a second of 128 KiB, session 52),
+ * a pwritev into the page cache of 50-100 us.
  */
-const DEFAULT_INLINE_WRITE = { none: 64 * 1024, always: 128 * 1024 } as const;
+const DEFAULT_INLINE_WRITE = { none: 64 * 1024, always: 512 * 1024 } as const;
 /**
  * Under 'none' and 'batch', writeback of the current segment is started every time this much more of it
  * is written, so that sealing it (an fsync) does not wait for the whole segment to reach the disk.

@@ -327,7 +327,7 @@ eachBackend(
   async (t, backend) => {
     const { root, storage, dir } = await smallDisk(t, backend);
     const filler = await storage.root.createFile('filler');
-    // every batch through the IO engine, as any batch over the 128 KiB default is
+    // every batch through the IO engine, as any batch over the 512 KiB default is
     const wal = await Wal.open(new DirSegmentStore(dir), { sync: 'always', inlineWriteLimit: 0, preallocate: 'zeros', segmentSize: 4 * 1024 * 1024 });
     await wal.append(record(0, 59000)); // the segment is grown to 64 KiB past its header
     const start = wal.end.offset;

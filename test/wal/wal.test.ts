@@ -443,39 +443,41 @@ for (const kind of LOCAL_STORE_KINDS) {
     await Promise.all(Array.from({ length: 16 }, (_, i) => durable.append(record(65 + i, 100))));
     t.ok(counts.inline > inlineBefore, `under sync 'always' small batches are written on this thread by default (${counts.inline - inlineBefore})`);
     t.equal(counts.engine, engineBefore, 'none through the engine');
+    await durable.append(record(81, 260 * 1024));
+    t.equal(counts.engine, engineBefore, 'a batch of 260 KiB (64 writers of 4 KiB) on this thread too');
     const inlineAfter = counts.inline;
-    await durable.append(record(81, 200 * 1024));
-    t.equal(counts.inline, inlineAfter, 'a batch past the 128 KiB default is not written on this thread');
+    await durable.append(record(82, 600 * 1024));
+    t.equal(counts.inline, inlineAfter, 'a batch past the 512 KiB default is not written on this thread');
     t.equal(counts.engine, engineBefore + 1, 'but through the engine, in one write');
     await durable.close();
 
     const limited = await Wal.open(countingStore(await reopen(), counts), { sync: 'always', preallocate: 'off', inlineWriteLimit: 512 });
     const [inlineLimited, engineLimited] = [counts.inline, counts.engine];
-    await limited.append(record(82, 100));
+    await limited.append(record(83, 100));
     t.deepEqual([counts.inline, counts.engine], [inlineLimited + 1, engineLimited], "sync 'always', inlineWriteLimit 512: a record of 100 B on this thread");
-    await limited.append(record(83, 1000));
+    await limited.append(record(84, 1000));
     t.deepEqual([counts.inline, counts.engine], [inlineLimited + 1, engineLimited + 1], 'one of 1,000 B through the engine');
     await limited.close();
 
     const batched = await Wal.open(countingStore(await reopen(), counts), { sync: { batch: { intervalMs: 1, bytes: 1 << 20 } }, inlineWriteLimit: 64 * 1024 });
     const inlineBatched = counts.inline;
-    await Promise.all(Array.from({ length: 8 }, (_, i) => batched.append(record(84 + i, 100))));
+    await Promise.all(Array.from({ length: 8 }, (_, i) => batched.append(record(85 + i, 100))));
     t.equal(counts.inline, inlineBatched, "sync 'batch': nothing on this thread, even with inlineWriteLimit");
     await batched.close();
 
     const viaEngine = await Wal.open(countingStore(await reopen(), counts), { sync: 'none', inlineWriteLimit: 0 });
     const inlineNow = counts.inline;
     const engineNow = counts.engine;
-    await Promise.all(Array.from({ length: 8 }, (_, i) => viaEngine.append(record(92 + i, 100))));
+    await Promise.all(Array.from({ length: 8 }, (_, i) => viaEngine.append(record(93 + i, 100))));
     t.equal(counts.inline, inlineNow, 'inlineWriteLimit 0: nothing on this thread');
     t.ok(counts.engine > engineNow, 'every batch through the engine');
     await viaEngine.close();
 
     const small = await Wal.open(countingStore(await reopen(), counts), { sync: 'none', inlineWriteLimit: 512 });
     const [inlineThen, engineThen] = [counts.inline, counts.engine];
-    for (let i = 0; i < 7; i++) await small.append(record(100 + i, 100));
+    for (let i = 0; i < 7; i++) await small.append(record(101 + i, 100));
     t.deepEqual([counts.inline, counts.engine], [inlineThen + 7, engineThen], "sync 'none', inlineWriteLimit 512: records of 100 B on this thread");
-    await small.append(record(107, 1000));
+    await small.append(record(108, 1000));
     t.deepEqual([counts.inline, counts.engine], [inlineThen + 7, engineThen + 1], 'one of 1,000 B through the engine');
     await small.close();
 
@@ -484,7 +486,7 @@ for (const kind of LOCAL_STORE_KINDS) {
     for await (const entry of again.read()) seen.push(entry.payload.readUInt32LE(0));
     t.deepEqual(
       seen,
-      Array.from({ length: 108 }, (_, i) => i),
+      Array.from({ length: 109 }, (_, i) => i),
       'every record reads back, in order, however it was written',
     );
     await again.close();
