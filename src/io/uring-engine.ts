@@ -1,12 +1,16 @@
 // The io_uring IO mode. Requests are prepared into the ring's submission queue as they arrive and submitted
 // together: when `submitThreshold` are waiting, or at the end of the current tick (process.nextTick runs
 // after the microtasks of the tick drain), whichever comes first: one io_uring_enter for the batch.
-// Reads and writes of descriptors opened O_DIRECT are submitted at once, each with what waits before it:
-// they go to the device, which starts on one while the next is prepared. Measured on the development VM
-// (virtio disk, 4 KiB O_DIRECT random reads at 32 in flight): 60-61K reads/s in batches, 78K submitted one
-// at a time (fio: 79-86K), for about 1 us more CPU a read; a batch of 32 came back as one batch of 32, so
-// the device's queue emptied before each refill. Page-cache reads stay batched: submitted one at a time
-// they fell from 490K to 320K a second (BENCHMARKS.md, session 35).
+// A read or write of a descriptor opened O_DIRECT is submitted at once, with what waits before it, when the
+// ring has nothing in the kernel: the device would otherwise idle while the rest of the batch is prepared.
+// With requests in the kernel it waits for the batch like any other. Measured (virtio disk, 4 KiB O_DIRECT
+// random reads at 32 in flight): on the development VM of session 35 batches gave 60-61K reads/s, each
+// submitted at once 78K (fio: 79-86K), a batch of 32 coming back as one batch of 32 and the device's queue
+// empty before each refill; on session 52's (AMD EPYC, a 200 us halt-polling window) each at once gave
+// 31-66K at 15-32 us of CPU a read (a submission, a virtio notification and a wake-up per read), batches
+// 113-153K at 3.6-5.9 us, at once only into an idle ring 91-125K at 5.6-8.5 us (fio 58-88K in the same
+// runs). Page-cache reads stay batched: submitted one at a time they fell from 490K to 320K a second
+// (BENCHMARKS.md, session 35).
 //
 // The ring has `queueDepth` slots. A request takes a free slot (its user_data); with none free it waits in
 // `parked`, in order, until a completion frees one. Completions arrive in batches from the native poll
@@ -42,7 +46,7 @@ export interface UringOptions {
 
 interface Request {
   prep: (slot: number) => void;
-  /** submitted at once (a read or write of an O_DIRECT descriptor: see the top) */
+  /** submitted at once when the ring has nothing in the kernel (a read or write of an O_DIRECT descriptor: see the top) */
   now: boolean;
   resolve: (result: number) => void;
   reject: (error: StorageError) => void;
@@ -107,7 +111,9 @@ export class UringEngine extends PoolCalls implements IoEngine {
       return;
     }
     this.inSlot[slot] = request;
-    if (++this.prepared >= this.threshold || request.now) {
+    // in the kernel: the slots taken (this one too) but those prepared and not yet submitted
+    const idle = request.now && this.inSlot.length - this.freeSlots.length - 1 - this.prepared === 0;
+    if (++this.prepared >= this.threshold || idle) {
       this.flush();
     } else if (!this.flushScheduled) {
       this.flushScheduled = true;
