@@ -139,5 +139,5 @@ export async function runWalSection(options: WalSectionOptions): Promise<WalSect
 export const WAL_NOTES: readonly string[] = [
   "WAL node:fs is the naive log: one FileHandle opened 'a', per record write() and (sync 'always') datasync(), no framing or checksum; persistfs adds a 9-byte header with CRC32C per record; MiB/s counts payload bytes only",
   `WAL checkpointed: the log truncated up to its end every ${CHECKPOINT_INTERVAL_MS} ms as a database does after a flush (an fsync each), in segments of ${CHECKPOINTED_SEGMENT_SIZE / 2 ** 20} MiB with ${RECYCLED_SPARES} kept as spares and written over in place (WalOptions.recycle); its ratios are to the naive log's plain row`,
-  "WAL records/write: records per write call (persistfs: per group-commit pwritev, on the calling thread up to the log's inlineWriteLimit (under 'always' by default 128 KiB, under 'none' 64 KiB), else through the IO engine; each followed by one fdatasync under 'always')",
+  "WAL records/write: records per write call (persistfs: per group-commit pwritev, on the calling thread up to the log's inlineWriteLimit (under 'always' by default 512 KiB, under 'none' 64 KiB), else through the IO engine; each followed by one fdatasync under 'always')",
 ];
