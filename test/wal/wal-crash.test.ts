@@ -96,17 +96,22 @@ async function reopened(t: test.Test, root: string, options: StorageOptions, seg
   return { seen, recovery, appended };
 }
 
+/** Every record `acknowledged` before the kill is in `seen` (the log read back), which holds 0..n in order. */
+function survived(t: test.Test, acknowledged: Set<number>, seen: number[]): void {
+  t.equal([...acknowledged].filter((i) => seen[i] !== i).length, 0, `all ${acknowledged.size} acknowledged records are there (${seen.length} in the log)`);
+  t.ok(
+    seen.every((value, i) => value === i),
+    'the log holds records 0..n in order: nothing after a gap',
+  );
+}
+
 eachBackend(
   'kill -9 while segments grow ahead of their records (4 MiB segments): every acknowledged record survives, in order',
   async (t, backend) => {
     const root = tempDir(t);
     const acknowledged = await crashWriter(root, backend.options.config!.ioMode!, 20000, 4 * 1024 * 1024);
     const { seen } = await reopened(t, root, backend.options, 4 * 1024 * 1024);
-    t.equal([...acknowledged].filter((i) => seen[i] !== i).length, 0, `all ${acknowledged.size} acknowledged records are there (${seen.length} in the log)`);
-    t.ok(
-      seen.every((value, i) => value === i),
-      'the log holds records 0..n in order: nothing after a gap',
-    );
+    survived(t, acknowledged, seen);
   },
   LOCAL_MODES,
 );
@@ -120,11 +125,7 @@ for (const recordKiB of [16, 64]) {
       const root = tempDir(t);
       const acknowledged = await crashWriter(root, backend.options.config!.ioMode!, 3000, 16 * 1024 * 1024, 'always', recordKiB * 1024);
       const { seen } = await reopened(t, root, backend.options, 16 * 1024 * 1024);
-      t.equal([...acknowledged].filter((i) => seen[i] !== i).length, 0, `all ${acknowledged.size} acknowledged records are there (${seen.length} in the log)`);
-      t.ok(
-        seen.every((value, i) => value === i),
-        'the log holds records 0..n in order: nothing after a gap',
-      );
+      survived(t, acknowledged, seen);
     },
     LOCAL_MODES,
   );
@@ -139,11 +140,7 @@ for (const segmentSize of [16 * 1024, 1024]) {
       const root = tempDir(t);
       const acknowledged = await crashWriter(root, backend.options.config!.ioMode!, segmentSize === 1024 ? 1500 : 20000, segmentSize, 'none');
       const { seen } = await reopened(t, root, backend.options, segmentSize);
-      t.equal([...acknowledged].filter((i) => seen[i] !== i).length, 0, `all ${acknowledged.size} acknowledged records are there (${seen.length} in the log)`);
-      t.ok(
-        seen.every((value, i) => value === i),
-        'the log holds records 0..n in order: nothing after a gap',
-      );
+      survived(t, acknowledged, seen);
     },
     LOCAL_MODES,
   );
