@@ -389,12 +389,12 @@ export class KernelMount {
    * readers, since each large WRITE keeps its reader until the handle's writes before it are done
    * (native/src/fuse/data-path.h, ThreadReads). With 64, a file's flush could hold every reader, and a
    * request of another process waited for one (BENCHMARKS.md, session 51). Without the writeback cache the
-   * WRITEs are the writers' own requests, not background ones: 64 as before.
+   * WRITEs are the writers' own requests, not background ones: 64 as before. negotiate() keeps it within 1-64.
    */
   private maxBackground(uring: boolean): number | undefined {
     if (uring || this.options.nativeDataPath === false || !this.options.writebackCache) return undefined;
     const { native, readers } = this.session.counters();
-    return native && readers > 0 ? Math.max(readers - 2, 1) : undefined;
+    return native && readers > 0 ? readers - 2 : undefined;
   }
 
   /**
