@@ -1,5 +1,5 @@
-// What a CopyObject answer means, without a store: the object store's HTTP handler (shared by the SDK's
-// client and the direct requests) answers every request with a given status and body. A copy can fail
+// What a CopyObject answer means, without a store: the object store's HTTP (the direct requests' and the
+// SDK client's) answers every request with a given status and body. A copy can fail
 // after its 200 was sent (radosgw sends <Progress> early; the body is then an Error, or ends without the
 // ETag): the direct copy takes only a CopyObjectResult with an ETag, and the SDK's answer without an ETag
 // is an error, so that a rename never deletes its source after a copy not known to be made.
@@ -8,7 +8,6 @@ import { Readable } from 'node:stream';
 import test from 'tape';
 
 import { ObjectStore } from '../../src/adapters/s3/object-store.js';
-import type { HttpHandler } from '../../src/adapters/s3/sdk.js';
 import { rejection } from '../helpers.js';
 
 const XML = '<?xml version="1.0" encoding="UTF-8"?>';
@@ -31,11 +30,14 @@ function answering(status: number, body: string) {
   store.onDirectCall = (command) => {
     if (command === 'CopyObject') seen.direct++;
   };
-  (store as unknown as { handler: HttpHandler }).handler.handle = async (request) => {
+  const handle = async (request: { headers: Record<string, string> }) => {
     seen.requests++;
-    seen.copySources.push(String((request as { headers: Record<string, string> }).headers['x-amz-copy-source']));
-    return { response: { statusCode: status, headers: {}, body: Readable.from([Buffer.from(body)]) } } as Awaited<ReturnType<HttpHandler['handle']>>;
+    seen.copySources.push(String(request.headers['x-amz-copy-source']));
+    return { response: { statusCode: status, headers: {}, body: Readable.from([Buffer.from(body)]) } };
   };
+  // the direct requests' HTTP, and the client's (made now)
+  (store as unknown as { http: { handle: typeof handle } }).http.handle = handle;
+  (store.client.config.requestHandler as unknown as { handle: typeof handle }).handle = handle;
   return { store, seen };
 }
 

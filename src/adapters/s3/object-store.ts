@@ -12,12 +12,13 @@ import { StorageError, storageError } from '../../ground/errors.js';
 import { copyObject, deleteObject, getObject, headBucket, type ListPage, listPage } from './direct-calls.js';
 import { DirectGet, READ_BYTES } from './direct-get.js';
 import { DirectHead } from './direct-head.js';
+import { DirectHttp } from './direct-http.js';
 import { DirectPut, sendableMetadata } from './direct-put.js';
 import { PathStyleSigner } from './path-style-signer.js';
 import { PiecePool } from './piece-pool.js';
 import type { ObjectHead, ObjectMetadata } from './object-head.js';
 import type { S3Settings } from './s3-settings.js';
-import { clientS3, type HttpHandler, s3HttpHandler } from './sdk.js';
+import { clientS3, s3HttpHandler } from './sdk.js';
 
 // The SDK's client loads at the first request that needs it (sdk.ts): a store whose requests all go direct
 // (a backup, a restore's workers, with an endpoint, path-style and the credentials given) never loads it.
@@ -118,8 +119,8 @@ export class ObjectStore {
   readonly bucket: string;
   /** the SDK's client, made at the first request that needs it */
   private sdkClient: S3ClientType | undefined;
-  /** the HTTP handler of the client and of the direct requests (one pool of kept-alive connections) */
-  private readonly handler: HttpHandler;
+  /** the HTTP of the direct requests, when the endpoint allows them; the client's handler is given its agent (one pool of kept-alive connections) */
+  private readonly http: DirectHttp | undefined;
   /** the signer of the direct requests, when the endpoint allows them */
   private readonly signer: PathStyleSigner | undefined;
   /** told of our requests' outcomes (the listing cache); none by default */
@@ -145,14 +146,18 @@ export class ObjectStore {
     this.bucket = settings.bucket;
     // a silent connection (a store stalled without closing) fails the attempt instead of hanging it:
     // the socket's inactivity, not the request's whole duration (a big transfer that keeps moving goes on)
-    this.handler = s3HttpHandler({ socketTimeout: settings.requestTimeout || undefined, connectionTimeout: settings.requestTimeout || undefined });
+    const direct = settings.forcePathStyle ? settings.endpoint : undefined;
+    const http = direct === undefined ? undefined : new DirectHttp(new URL(direct).protocol, settings.requestTimeout || undefined);
+    this.http = http;
     // one signer for the direct requests (made once, asked for again after a failure)
-    this.signer = PathStyleSigner.for(
-      { client: () => this.client, made: () => this.sdkClient, credentials: settings.credentials, region: settings.region, handler: this.handler },
-      settings.endpoint,
-      settings.forcePathStyle,
-      settings.bucket,
-    );
+    this.signer =
+      direct === undefined || http === undefined
+        ? undefined
+        : new PathStyleSigner(
+            { client: () => this.client, made: () => this.sdkClient, credentials: settings.credentials, region: settings.region, handler: http },
+            direct,
+            settings.bucket,
+          );
     this.directHead = this.signer && new DirectHead(this.signer);
     this.directPut = this.signer && new DirectPut(this.signer);
   }
@@ -177,7 +182,11 @@ export class ObjectStore {
       // a body the store would refuse (bad credentials), which then fails all the same.
       expectContinueHeader: false,
       maxAttempts: settings.maxAttempts,
-      requestHandler: this.handler,
+      requestHandler: s3HttpHandler({
+        agent: this.http?.agent,
+        socketTimeout: settings.requestTimeout || undefined,
+        connectionTimeout: settings.requestTimeout || undefined,
+      }),
     };
     if (settings.endpoint !== undefined) config.endpoint = settings.endpoint;
     if (settings.credentials !== undefined) config.credentials = settings.credentials;
@@ -557,7 +566,7 @@ export class ObjectStore {
 
   close(): void {
     if (this.directGet) this.directGet.close();
-    if (this.sdkClient !== undefined) this.sdkClient.destroy();
-    else this.handler.destroy?.();
+    this.sdkClient?.destroy();
+    this.http?.destroy();
   }
 }

@@ -1,25 +1,27 @@
-// Requests signed by an S3 client's own signer, for the direct requests that skip the SDK's middleware
-// stack (direct-head.ts, direct-get.ts, direct-put.ts, direct-calls.ts): path-style (the bucket in the path
-// of the endpoint), an unsigned payload (a PUT's: its SHA-256), the client's clock skew correction once the
-// client is made. With the credentials given (the options, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)
-// the signer is the one the client would make, made without the client (sdk.ts: its class and options);
-// otherwise the client's own (the SDK's credential chain). Sent through `handler`, the HTTP handler the
-// client is given too (one pool of kept-alive connections). The signer is made once and asked for again
-// after a failure (a failure to make one is not kept).
+// Requests signed for the direct requests that skip the SDK's middleware stack (direct-head.ts,
+// direct-get.ts, direct-put.ts, direct-calls.ts): path-style (the bucket in the path of the endpoint), an
+// unsigned payload (a PUT's: its SHA-256), the client's clock skew correction once the client is made. With
+// the credentials given (the options, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) signed by aws4
+// (static-signer.ts), without the SDK; otherwise by the client's own signer (the SDK's credential chain).
+// Sent through `handler` (direct-http.ts), whose keep-alive agent the client's HTTP handler is given too
+// (one pool of connections). The signer is made once and asked for again after a failure (a failure to
+// make one is not kept).
 import type { S3Client } from '@aws-sdk/client-s3';
 
-import { type HttpHandler, type Signer, s3Signer, type StaticCredentials } from './sdk.js';
+import { type DirectHttp, type DirectRequest, uriEscape } from './direct-http.js';
+import { type StaticCredentials, StaticSigner } from './static-signer.js';
 
-export type SignedRequest = Parameters<Signer['sign']>[0];
+export type SignedRequest = DirectRequest;
+
+/** What signs a request: aws4 (static-signer.ts) or the client's signer. */
+interface RequestSigner {
+  sign(request: DirectRequest, options: { signingDate: Date }): DirectRequest | Promise<DirectRequest>;
+}
 
 /** A key as S3 wants it in a path: each segment percent-encoded as RFC 3986 says (the SDK's encoding). */
-const encodedKey = (key: string): string =>
-  key
-    .split('/')
-    .map((segment) => encodeURIComponent(segment).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`))
-    .join('/');
+const encodedKey = (key: string): string => key.split('/').map(uriEscape).join('/');
 
-/** Where the signer comes from: the client (made when asked), or the credentials and region to make the client's kind of signer with. */
+/** Where the signer comes from: the client (made when asked), or the credentials and region to sign with. */
 export interface SignerSource {
   /** the store's client (made on the first call) */
   client: () => S3Client;
@@ -27,14 +29,14 @@ export interface SignerSource {
   made: () => S3Client | undefined;
   credentials: StaticCredentials | undefined;
   region: string;
-  /** the HTTP handler the client has (or will have) */
-  handler: HttpHandler;
+  /** the HTTP of the direct requests */
+  handler: DirectHttp;
 }
 
 export class PathStyleSigner {
-  private signer: Promise<Signer> | undefined;
+  private signer: Promise<RequestSigner> | undefined;
   readonly url: URL;
-  readonly handler: HttpHandler;
+  readonly handler: DirectHttp;
 
   constructor(
     private readonly source: SignerSource,
@@ -43,12 +45,6 @@ export class PathStyleSigner {
   ) {
     this.url = new URL(endpoint);
     this.handler = source.handler;
-  }
-
-  /** A signer for direct requests, or undefined when they need the SDK's endpoint rules (no endpoint, or virtual-host style). */
-  static for(source: SignerSource, endpoint: string | undefined, forcePathStyle: boolean, bucket: string): PathStyleSigner | undefined {
-    if (endpoint === undefined || !forcePathStyle) return undefined;
-    return new PathStyleSigner(source, endpoint, bucket);
   }
 
   /** Whether signing needs the client (no credentials given: the SDK's credential chain finds them). */
@@ -70,7 +66,10 @@ export class PathStyleSigner {
   ): Promise<SignedRequest> {
     try {
       const { credentials, region } = this.source;
-      this.signer ??= credentials === undefined ? this.source.client().config.signer() : Promise.resolve(s3Signer(region, credentials));
+      this.signer ??=
+        credentials === undefined
+          ? (this.source.client().config.signer() as Promise<unknown> as Promise<RequestSigner>)
+          : Promise.resolve(new StaticSigner(region, credentials));
       const base = this.url.pathname.replace(/\/+$/, '');
       const request: SignedRequest = {
         method,
