@@ -6,6 +6,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import test from 'tape';
 
 import type { DirectRequest } from '../../src/adapters/s3/direct-http.js';
+import { encodedKey } from '../../src/adapters/s3/path-style-signer.js';
 import { StaticSigner } from '../../src/adapters/s3/static-signer.js';
 
 const credentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' };
@@ -36,6 +37,15 @@ const CASES: Array<[string, DirectRequest]> = [
   ['a copy', request('PUT', '/bucket/to', { 'x-amz-copy-source': 'bucket/dir/a%20b', 'content-length': '0', 'x-amz-metadata-directive': 'REPLACE' })],
   ['a DELETE', request('DELETE', '/bucket/blobs/0123abc')],
   ['a ranged GET of a version', request('GET', '/bucket/dir/file', { range: 'bytes=0-1048575', 'if-match': '"0123abc"' })],
+  // keys as PathStyleSigner writes them into the path (encodedKey)
+  ...['a+b %41 %2F ~x', '日本語/😀 é', "!'()*?#&=", 'a//b', 'dir/', '/lead', './../x', 'tab\tnew\nline'].map((key): [string, DirectRequest] => [
+    `the HEAD of key ${JSON.stringify(key)}`,
+    request('HEAD', `/bucket/${encodedKey(key)}`),
+  ]),
+  [
+    'a listing of an awkward prefix, an empty delimiter',
+    request('GET', '/bucket', {}, { 'list-type': '2', prefix: '%2F a~b/日本/', delimiter: '', 'continuation-token': '1/+%==' }),
+  ],
 ];
 
 test('static signer: the Authorization the SDK signer makes, for every kind of direct request', async (t) => {

@@ -8,7 +8,7 @@
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import type https from 'node:https';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 
 const require = createRequire(import.meta.url);
 
@@ -23,7 +23,8 @@ export interface DirectRequest {
   path: string;
   query?: Record<string, string | string[] | null> | undefined;
   headers: Record<string, string>;
-  body?: unknown;
+  /** the body, whole (a PUT's) */
+  body?: Uint8Array | undefined;
 }
 
 export interface DirectResponse {
@@ -47,6 +48,9 @@ export function queryString(query: DirectRequest['query']): string {
   return pairs.join('&');
 }
 
+/** connections to the store at once, at most (the SDK's NodeHttpHandler's default) */
+const MAX_SOCKETS = 50;
+
 /** The error of an attempt whose socket said nothing for `timeout` ms. */
 const silent = (timeout: number) => Object.assign(new Error(`the object store said nothing for ${timeout} ms`), { name: 'TimeoutError', code: 'ETIMEDOUT' });
 
@@ -62,7 +66,8 @@ export class DirectHttp {
   ) {
     // node:https (and TLS with it) only for an https endpoint
     const module = protocol === 'https:' ? (require('node:https') as typeof https) : http;
-    this.agent = new module.Agent({ keepAlive: true });
+    // at most 50 connections at once, as the SDK's handler allows
+    this.agent = new module.Agent({ keepAlive: true, maxSockets: MAX_SOCKETS });
     this.send = module.request;
   }
 
@@ -74,7 +79,8 @@ export class DirectHttp {
         {
           agent: this.agent,
           method: request.method,
-          hostname: request.hostname,
+          // an IPv6 address without its brackets (URL.hostname keeps them: [::1])
+          hostname: request.hostname.replace(/^\[(.*)\]$/, '$1'),
           port: request.port,
           path: query === '' ? request.path : `${request.path}?${query}`,
           headers: request.headers,
@@ -85,12 +91,7 @@ export class DirectHttp {
       outgoing.on('error', reject);
       const { timeout } = this;
       if (timeout !== undefined) outgoing.on('timeout', () => outgoing.destroy(silent(timeout)));
-      const { body } = request;
-      if (body instanceof Readable) {
-        body.on('error', (error) => outgoing.destroy(error));
-        body.pipe(outgoing);
-      } else if (body === undefined || body === null) outgoing.end();
-      else outgoing.end(body as Uint8Array | string);
+      outgoing.end(request.body);
     });
   }
 

@@ -19,7 +19,7 @@ interface RequestSigner {
 }
 
 /** A key as S3 wants it in a path: each segment percent-encoded as RFC 3986 says (the SDK's encoding). */
-const encodedKey = (key: string): string => key.split('/').map(uriEscape).join('/');
+export const encodedKey = (key: string): string => key.split('/').map(uriEscape).join('/');
 
 /** Where the signer comes from: the client (made when asked), or the credentials and region to sign with. */
 export interface SignerSource {
