@@ -1,8 +1,8 @@
 // The bucket's HEAD, a page of ListObjectsV2, the GET of a whole small object (a backup's manifest), an
 // object's DELETE (each file `rm` removes through the mount) and CopyObject (a rename through the mount)
 // without the SDK's middleware stack, as
-// direct-head.ts does for an object's HEAD: signed by the client's own signer (path-style-signer.ts) and
-// sent by the client's own HTTP handler, an answer read here (the listing's XML read for its few fields, as
+// direct-head.ts does for an object's HEAD: signed by path-style-signer.ts and sent by direct-http.ts, an
+// answer read here (the listing's XML read for its few fields, as
 // the SDK's deserializer reads them). Together with the direct HEAD and PUT they are every request a backup
 // of files under the multipart threshold makes, so such a backup (and a restore) never loads the SDK's
 // client (sdk.ts). Only the answer that means success is read here (200; for a GET, one with a
@@ -22,7 +22,7 @@ interface Answer {
   body: Buffer;
 }
 
-/** Sends `signed` through the signer's HTTP handler and reads the whole answer. */
+/** Sends `signed` through the signer's HTTP (direct-http.ts) and reads the whole answer. */
 async function exchange(signer: PathStyleSigner, signed: SignedRequest): Promise<Answer> {
   const { response } = await signer.handler.handle(signed);
   const chunks: Buffer[] = [];

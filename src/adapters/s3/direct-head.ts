@@ -1,5 +1,6 @@
-// A HEAD of an object without the SDK's middleware stack: signed by the client's own signer and sent by its
-// own HTTP handler (the same keep-alive connections and socket timeouts), its headers read here. The stack
+// A HEAD of an object without the SDK's middleware stack: signed and sent as path-style-signer.ts and
+// direct-http.ts do (the keep-alive connections the SDK's client shares, the same socket timeouts), its
+// headers read here. The stack
 // (serializer, endpoint rules, retry strategy, deserializer; a Command resolved per send) costs about 1.5 ms
 // of CPU a request when the process is otherwise idle: 4.2 against 2.7 ms a HEAD on a loopback radosgw
 // (BENCHMARKS.md, "The remote tier's reads, branch s3read"), and a cached file's open makes one.
@@ -16,7 +17,7 @@ export type DirectHeadAnswer = ObjectHead | undefined | 'ask-sdk';
 
 const META = 'x-amz-meta-';
 
-/** Direct HEADs of the signer's bucket, through the signer's client's own HTTP handler. */
+/** Direct HEADs of the signer's bucket, through the signer's HTTP (direct-http.ts). */
 export class DirectHead {
   constructor(private readonly signer: PathStyleSigner) {}
 

@@ -1,7 +1,7 @@
 // A PUT of content held in memory (a backup's blob, a file the mount uploads), without the SDK's middleware
-// stack: signed by the client's own signer with the content's SHA-256 as its payload hash (the store
-// refuses a body that is not that content), its metadata as signed x-amz-meta-* headers, and sent by the
-// client's own HTTP handler (the same keep-alive connections and socket timeouts), as direct-head.ts does
+// stack: signed (path-style-signer.ts) with the content's SHA-256 as its payload hash (the store refuses a
+// body that is not that content), its metadata as signed x-amz-meta-* headers, and sent by direct-http.ts
+// (the keep-alive connections the SDK's client shares, the same socket timeouts), as direct-head.ts does
 // for a HEAD. The stack (serializer, endpoint rules, retry strategy, deserializer, a Command resolved per
 // send) costs about 1.5 ms of CPU a request, what a backup of many small files, or the upload of many small
 // files written through the mount, spends most of its CPU on (BENCHMARKS.md, branch backupfast; session 30).
@@ -35,7 +35,7 @@ export function withMetadata(headers: Record<string, string>, metadata: ObjectMe
   return headers;
 }
 
-/** Direct PUTs of the signer's bucket, through the signer's client's own HTTP handler. */
+/** Direct PUTs of the signer's bucket, through the signer's HTTP (direct-http.ts). */
 export class DirectPut {
   constructor(private readonly signer: PathStyleSigner) {}
 
