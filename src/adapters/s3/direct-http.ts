@@ -58,10 +58,9 @@ export class DirectHttp {
   readonly agent: http.Agent;
   private readonly send: typeof http.request;
 
+  /** `protocol`: the endpoint's, 'http:' or 'https:'; `timeout`: ms of silence after which an attempt is given up (undefined: never) */
   constructor(
-    /** the endpoint's protocol: 'http:' or 'https:' */
-    readonly protocol: string,
-    /** ms of silence after which an attempt is given up (undefined: never) */
+    protocol: string,
     private readonly timeout: number | undefined,
   ) {
     // node:https (and TLS with it) only for an https endpoint

@@ -147,17 +147,15 @@ export class ObjectStore {
     // a silent connection (a store stalled without closing) fails the attempt instead of hanging it:
     // the socket's inactivity, not the request's whole duration (a big transfer that keeps moving goes on)
     const direct = settings.forcePathStyle ? settings.endpoint : undefined;
-    const http = direct === undefined ? undefined : new DirectHttp(new URL(direct).protocol, settings.requestTimeout || undefined);
-    this.http = http;
-    // one signer for the direct requests (made once, asked for again after a failure)
-    this.signer =
-      direct === undefined || http === undefined
-        ? undefined
-        : new PathStyleSigner(
-            { client: () => this.client, made: () => this.sdkClient, credentials: settings.credentials, region: settings.region, handler: http },
-            direct,
-            settings.bucket,
-          );
+    if (direct !== undefined) {
+      this.http = new DirectHttp(new URL(direct).protocol, settings.requestTimeout || undefined);
+      // one signer for the direct requests (made once, asked for again after a failure)
+      this.signer = new PathStyleSigner(
+        { client: () => this.client, made: () => this.sdkClient, credentials: settings.credentials, region: settings.region, handler: this.http },
+        direct,
+        settings.bucket,
+      );
+    }
     this.directHead = this.signer && new DirectHead(this.signer);
     this.directPut = this.signer && new DirectPut(this.signer);
   }

@@ -33,9 +33,6 @@ function fromClient<T>(name: string): T {
   return sdkRequire(name) as T;
 }
 
-/** The S3 client's signer as its config.signer() makes it. */
-export type Signer = Awaited<ReturnType<S3Client['config']['signer']>>;
-
 /** The HTTP handler an S3Client makes of its requestHandler options (NodeHttpHandler). */
 export type HttpHandler = S3Client['config']['requestHandler'];
 
