@@ -37,7 +37,8 @@ take_lock() {
 }
 
 release_lock() {
-  [ -f "$HOLDER" ] && kill "$(cat "$HOLDER")" 2>/dev/null
+  # the holder is gone already when its owner exited
+  if [ -f "$HOLDER" ]; then kill "$(cat "$HOLDER")" 2>/dev/null || true; fi
   rm -f "$HOLDER"
 }
 

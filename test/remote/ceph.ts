@@ -1,5 +1,7 @@
 // A real S3 endpoint for the tests: a single-node Ceph radosgw (scripts/ceph-s3.sh), started on first use in
-// a test process and stopped when the process's tests end (or it exits), so nothing is left running.
+// a test process and stopped when the process's tests end, when it exits (also with a test that never ended),
+// or when it is stopped by SIGTERM or SIGINT (the test runner's timeout: Ceph's daemons run in sessions of
+// their own, out of reach of a signal to the test's process group), so nothing is left running.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
@@ -32,7 +34,18 @@ let running: Promise<Ceph> | undefined;
 function stop(): void {
   if (running === undefined) return;
   running = undefined;
+  process.off('SIGINT', interrupted);
+  process.off('SIGTERM', interrupted);
   execFileSync(SCRIPT, ['down'], { stdio: 'ignore' });
+}
+
+/** A signal that would end the process before its 'exit' handlers: Ceph stopped first, then the signal's own end. */
+function interrupted(signal: NodeJS.Signals): void {
+  try {
+    stop();
+  } finally {
+    process.kill(process.pid, signal);
+  }
 }
 
 /** The running cluster, started on the first call (a few seconds). */
@@ -43,7 +56,10 @@ export function ceph(): Promise<Ceph> {
 
 async function start(): Promise<Ceph> {
   test.onFinish(stop);
-  process.once('exit', stop);
+  // before tape's own 'exit' listener, which removes every other and exits when a test never ended
+  process.prependOnceListener('exit', stop);
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
   const [endpoint, accessKeyId, secretAccessKey] = execFileSync(SCRIPT, ['up'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
     .trim()
     .split(' ') as [string, string, string];
