@@ -10,11 +10,14 @@ import type { S3Adapter } from '../../src/adapters/s3/s3-adapter.js';
 import { openStorage, type Storage } from '../../src/index.js';
 import { bytes, rejection, tempDir } from '../helpers.js';
 import { ceph, freshPrefix } from './ceph.js';
+import { s3Proxy } from './s3-proxy.js';
 
-async function s3Storage(t: test.Test): Promise<{ storage: Storage; client: S3Client; bucket: string; prefix: string }> {
+/** A store on a fresh prefix of the test bucket; through `endpoint` (a proxy) when given. */
+async function s3Storage(t: test.Test, endpoint?: string): Promise<{ storage: Storage; client: S3Client; bucket: string; prefix: string }> {
   const cluster = await ceph();
   const prefix = freshPrefix('s3');
-  const storage = await openStorage(`s3://${cluster.bucket}/${prefix}`, { adapter: 's3', s3: cluster.options(prefix), config: { logLevel: 'warn' } });
+  const s3 = { ...cluster.options(prefix), ...(endpoint === undefined ? {} : { endpoint }) };
+  const storage = await openStorage(`s3://${cluster.bucket}/${prefix}`, { adapter: 's3', s3, config: { logLevel: 'warn' } });
   const client = cluster.client();
   t.teardown(async () => {
     await storage.close();
@@ -86,7 +89,10 @@ test('s3: objects other tools wrote: default modes, and a prefix without a marke
 });
 
 test('s3: reads are ranged GETs; a stream is one GET; a large file goes up in parts', async (t) => {
-  const { storage, client, bucket, prefix } = await s3Storage(t);
+  const proxy = await s3Proxy(t, (await ceph()).endpoint);
+  const { storage, client, bucket, prefix } = await s3Storage(t, proxy.endpoint);
+  /** the GETs of the object since `from` (an index of proxy.exchanges) */
+  const gets = (from: number) => proxy.exchanges.slice(from).filter((exchange) => exchange.request.startsWith('GET ') && exchange.request.includes('/big'));
   const data = randomBytes(40 * 1024 * 1024 + 123); // above the multipart threshold (16 MiB)
   const file = await storage.root.createFile('big');
   for (let at = 0; at < data.length; at += 4 * 1024 * 1024) await file.writeAt(at, data.subarray(at, at + 4 * 1024 * 1024));
@@ -97,12 +103,26 @@ test('s3: reads are ranged GETs; a stream is one GET; a large file goes up in pa
   await file.close();
   const reader = await storage.openFile('big');
   const middle = Buffer.alloc(1000);
+  let from = proxy.exchanges.length;
   t.equal(await reader.read(25_000_000, middle), 1000, 'a ranged read');
   t.ok(middle.equals(data.subarray(25_000_000, 25_001_000)), 'of the right bytes');
+  t.deepEqual(
+    gets(from).map(({ range, answered }) => ({ range, answered })),
+    [{ range: 'bytes=25000000-25000999', answered: 1000 }],
+    'one GET of those bytes alone',
+  );
   const tail = Buffer.alloc(500);
+  from = proxy.exchanges.length;
   t.equal(await reader.read(data.length - 100, tail), 100, 'short at the end');
+  t.ok(
+    gets(from).length === 1 && gets(from)[0]!.range?.startsWith(`bytes=${data.length - 100}-`) && gets(from)[0]!.answered === 100,
+    `one GET from the offset, 100 bytes answered (${JSON.stringify(gets(from))})`,
+  );
   const chunks: Buffer[] = [];
+  from = proxy.exchanges.length;
   for await (const chunk of reader.stream(1_000_000, 1024 * 1024)) chunks.push(chunk);
+  t.equal(gets(from).length, 1, 'the stream is one GET');
+  t.ok(gets(from)[0]?.range?.startsWith('bytes=1000000-'), `from the offset (${gets(from)[0]?.range})`);
   t.ok(
     chunks.slice(0, -1).every((chunk) => chunk.length === 1024 * 1024),
     'the stream is cut into the chunks asked',
