@@ -267,8 +267,11 @@ export class PosixFs {
 
   open(path: string, flags: number): Promise<number> {
     return this.atParent(path, async (dir, name) => {
-      const file = await dir.openFile(name, { access: accessOf(flags) });
-      if (flags & O.TRUNC) await file.truncate(0);
+      const access = accessOf(flags);
+      // with write access, emptied as it opens (a remote object's content is then never fetched)
+      const truncate = (flags & O.TRUNC) !== 0 && canWrite(access);
+      const file = await dir.openFile(name, { access, truncate });
+      if (flags & O.TRUNC && !truncate) await file.truncate(0);
       return this.register(file);
     });
   }

@@ -1151,7 +1151,7 @@ export class KernelOps {
   /**
    * OPEN: the node's file by its path, checked: the file opened must be the node's inode (its stat comes
    * with the open). O_TRUNC is applied after that check, through the handle, so that only the node's file is
-   * ever truncated.
+   * ever truncated (by the open itself where inode numbers come from names).
    */
   private async open(request: Request): Promise<ReplyBody> {
     const { flags, openFlags } = openIn(request);
@@ -1161,8 +1161,11 @@ export class KernelOps {
     this.native?.hold?.(node.id, 1);
     let opened = false;
     try {
-      const fh = await this.openChecked(node, (this.writeback ? readableToo(flags) : flags) & ~O.TRUNC);
-      if (flags & O.TRUNC) {
+      // Where inode numbers come from names (S3), the file at the node's path is the node's by definition:
+      // the open empties it itself (a remote object is then not fetched whole only to be cut)
+      const truncateAtOpen = this.options.inodesFromNames === true && (flags & O.TRUNC) !== 0;
+      const fh = await this.openChecked(node, (this.writeback ? readableToo(flags) : flags) & (truncateAtOpen ? ~0 : ~O.TRUNC));
+      if (flags & O.TRUNC && !truncateAtOpen) {
         try {
           await this.posix.ftruncate(fh, 0);
         } catch (error) {

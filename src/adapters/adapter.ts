@@ -49,6 +49,11 @@ export interface OpenFlags {
   direct: boolean;
   /** O_DSYNC: every write is durable when it returns. */
   dsync: boolean;
+  /**
+   * O_TRUNC (with write): the caller empties the file right after this open (Dir.openFile does), so an
+   * adapter that copies the content in at open may leave it out. Not a truncation by itself.
+   */
+  truncate?: boolean;
 }
 
 /** Buffered, without O_DSYNC: the flags an adapter opens its own files with (records, copies, caches). */

@@ -37,6 +37,11 @@ export interface OpenOptions {
   direct?: boolean;
   /** O_DSYNC: every write is durable when it resolves */
   dsync?: boolean;
+  /**
+   * O_TRUNC: the file is emptied as it opens (write access needed); an adapter that would copy the content
+   * in at open (the tiered adapter's local copy of a remote object) leaves it out
+   */
+  truncate?: boolean;
 }
 
 /** Called by Dir for every handle it opens, and when one closes (the Storage keeps the set for close()). */
@@ -202,7 +207,13 @@ export class Dir extends Handle {
   }
 
   private flags(options: OpenOptions, access: Mode): OpenFlags {
-    return { read: canRead(access), write: canWrite(access), direct: options.direct === true, dsync: options.dsync === true };
+    return {
+      read: canRead(access),
+      write: canWrite(access),
+      direct: options.direct === true,
+      dsync: options.dsync === true,
+      ...(options.truncate === true ? { truncate: true } : {}),
+    };
   }
 
   private checkAccess(access: unknown): Mode {
@@ -323,8 +334,20 @@ export class Dir extends Handle {
       if (wanted !== undefined && canWrite(wanted)) this.writable('openFile for writing');
       let access = wanted !== undefined && !this.registry.enforcePermissions ? wanted : await this.checkedAccess(entry, wanted);
       if (this.readOnly) access = Mode.Read;
+      if (options.truncate === true && !canWrite(access)) {
+        throw storageError('EINVAL', 'openFile: truncate needs write access (Mode.Write or Mode.ReadAndWrite)', { path: entry });
+      }
       const node = await this.node.openFile(entry, this.flags(options, access));
-      return this.fileHandle(node, entry, access, options);
+      const file = this.fileHandle(node, entry, access, options);
+      if (options.truncate === true) {
+        try {
+          await file.truncate(0);
+        } catch (error) {
+          await file.close().catch(() => undefined);
+          throw error;
+        }
+      }
+      return file;
     });
   }
 

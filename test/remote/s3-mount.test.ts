@@ -205,6 +205,37 @@ test('s3 mount: objects put by others read through the mount; git works on it', 
   t.equal(m.sh('cd repo && git status --porcelain').trim(), '', 'a clean work tree');
 });
 
+test('s3 mount: a file opened with O_TRUNC over an object is not fetched first; appends and plain opens still are', async (t) => {
+  const proxy = await s3Proxy(t, (await ceph()).endpoint);
+  const m = await s3Mount(t, [], undefined, undefined, proxy.endpoint);
+  const old = randomBytes(3 * 1024 * 1024 + 17);
+  const put = (name: string) => m.client.send(new PutObjectCommand({ Bucket: m.cluster.bucket, Key: `${m.prefix}${name}`, Body: old }));
+  await put('over.bin');
+  await put('append.bin');
+  await put('dd.bin');
+  /** bytes of `name`'s content answered to GETs since `from` (an index of proxy.exchanges) */
+  const fetched = (name: string, from: number) =>
+    proxy.exchanges
+      .slice(from)
+      .filter(({ request }) => request.startsWith('GET ') && request.split('?')[0]!.endsWith(`/${m.prefix}${name}`))
+      .reduce((sum, { answered }) => sum + answered, 0);
+  const object = (name: string) => objectBytes(m.client, m.cluster.bucket, `${m.prefix}${name}`);
+  let from = proxy.exchanges.length;
+  await m.run("printf 'new' > over.bin");
+  t.equal(fetched('over.bin', from), 0, 'a shell redirection over the object fetched none of it');
+  t.equal(m.sh('cat over.bin'), 'new', 'the file holds what was written');
+  from = proxy.exchanges.length;
+  await m.run('dd if=/dev/zero of=dd.bin bs=4k count=2 status=none');
+  t.equal(fetched('dd.bin', from), 0, 'dd over the object (O_TRUNC) fetched none of it');
+  from = proxy.exchanges.length;
+  await m.run("printf 'tail' >> append.bin");
+  t.equal(fetched('append.bin', from), old.length, 'an append (no O_TRUNC) fetched the object whole');
+  await m.stop();
+  t.equal((await object('over.bin'))?.toString(), 'new', 'uploaded: the new content alone');
+  t.ok((await object('dd.bin'))?.equals(Buffer.alloc(8192)), "uploaded: dd's 8 KiB of zeros alone");
+  t.ok((await object('append.bin'))?.equals(Buffer.concat([old, Buffer.from('tail')])), 'uploaded: the old content and the append');
+});
+
 test('s3 mount: an open file keeps its own mode and inode number when the kernel asks for its attributes by handle', async (t) => {
   const m = await s3Mount(t);
   m.sh('echo one > f && chmod 640 f');

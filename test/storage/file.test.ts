@@ -21,6 +21,27 @@ eachBackend(
 );
 
 eachBackend(
+  'openFile with truncate: emptied as it opens (O_TRUNC); without write access EINVAL and the file untouched',
+  async (t, backend) => {
+    const { storage } = await freshStorage(t, backend);
+    const dir = storage.root;
+    await (await dir.flushWrite('f', bytes('old content'))).close();
+    await rejection(t, dir.openFile('f', { access: Mode.Read, truncate: true }), 'EINVAL', 'truncate with read access alone');
+    t.equal((await dir.readFile('f')).toString(), 'old content', 'the refused open left the file as it was');
+    const file = await dir.openFile('f', { access: Mode.ReadAndWrite, truncate: true });
+    t.equal(await file.size(), 0, 'empty once opened');
+    t.equal((await file.stat()).size, 0, 'its stat says so');
+    await file.writeAt(0, bytes('new'));
+    await file.close();
+    t.equal((await dir.readFile('f')).toString(), 'new', 'what was written after, alone');
+    const again = await dir.openFile('f', { access: Mode.Write, truncate: true });
+    await again.close();
+    t.equal((await storage.stat('f')).size, 0, 'emptied though nothing was written (write access alone)');
+  },
+  CONFORMANCE,
+);
+
+eachBackend(
   'opened: the attributes as the file was created or opened, without a call',
   async (t, backend) => {
     const { storage } = await freshStorage(t, backend);

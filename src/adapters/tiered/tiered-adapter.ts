@@ -32,8 +32,8 @@ import {
 } from '../adapter.js';
 import { LocalAdapter } from '../local/local-adapter.js';
 import { attributesOf, entryStat, metadataOf, newAttributes, type Attributes } from '../s3/object-attributes.js';
-import type { ObjectMetadata, ObjectStore } from '../s3/object-store.js';
-import { S3Adapter, type S3Dir } from '../s3/s3-adapter.js';
+import type { ObjectHead, ObjectMetadata, ObjectStore } from '../s3/object-store.js';
+import { type Purpose, S3Adapter, type S3Dir } from '../s3/s3-adapter.js';
 import { nameOfKey } from '../s3/key-names.js';
 import { NO_XATTRS } from '../s3/s3-file.js';
 import type { S3Options } from '../s3/s3-settings.js';
@@ -892,7 +892,9 @@ export class TieredDir extends XattrsOf implements DirNode {
     const key = this.key(name);
     const local = this.tier.local(key);
     if (flags.write || (local !== undefined && 'written' in local)) {
-      const { written, local } = await this.tier.openWritten(key, (file) => this.download(name, file), false);
+      // emptied right after this open (O_TRUNC): the object's attributes, not its content
+      const fill = flags.write && flags.truncate === true ? () => this.remoteAttributes(name) : (file: FileNode) => this.download(name, file);
+      const { written, local } = await this.tier.openWritten(key, fill, false);
       return TieredFile.open(this.tier, { kind: 'written', written }, local);
     }
     if (local !== undefined) {
@@ -910,18 +912,33 @@ export class TieredDir extends XattrsOf implements DirNode {
     return this.tier.openCached(key, object, attributesOf(found.head.metadata, 'file', found.head.lastModified));
   }
 
-  /** The whole remote object into `file` (a new local copy); resolves with its attributes. */
-  private async download(name: string, file: FileNode): Promise<Attributes> {
-    const found = await this.remote.find(name, 'fresh');
+  /** The head of the remote object `name` for `purpose` (ENOENT, EISDIR otherwise). */
+  private async remoteFile(name: string, purpose: Purpose): Promise<ObjectHead> {
+    const found = await this.remote.find(name, purpose);
     if (found.kind === 'none') this.fail('ENOENT', 'no such file', name);
     if (found.kind === 'directory') this.fail('EISDIR', 'is a directory', name);
+    return found.head;
+  }
+
+  /**
+   * The attributes of the remote object `name`, for a local copy that starts empty: as a stat gives them
+   * (the listing's and a HEAD's, cached; no version is read, so none is asked for)
+   */
+  private async remoteAttributes(name: string): Promise<Attributes> {
+    const head = await this.remoteFile(name, 'stat');
+    return attributesOf(head.metadata, 'file', head.lastModified);
+  }
+
+  /** The whole remote object into `file` (a new local copy); resolves with its attributes. */
+  private async download(name: string, file: FileNode): Promise<Attributes> {
+    const head = await this.remoteFile(name, 'fresh');
     let at = 0;
-    for await (const chunk of this.tier.store.stream(found.head.key, 0, found.head.etag)) {
+    for await (const chunk of this.tier.store.stream(head.key, 0, head.etag)) {
       await file.write([chunk], at);
       at += chunk.length;
     }
-    if (at !== found.head.size) this.fail('ESTALE', `the object changed while it was fetched (${at} of ${found.head.size} bytes)`, name);
-    return attributesOf(found.head.metadata, 'file', found.head.lastModified);
+    if (at !== head.size) this.fail('ESTALE', `the object changed while it was fetched (${at} of ${head.size} bytes)`, name);
+    return attributesOf(head.metadata, 'file', head.lastModified);
   }
 
   /** A new local copy with the whole content, durable now, uploaded as one PUT (whole, never a part). */
