@@ -80,6 +80,15 @@ const onlyOf = (flags: number): 'create' | 'replace' | undefined => (flags & 1 ?
 
 const relativeOf = (path: string): string => path.replace(/^\/+/, '').replace(/\/+$/, '');
 
+/**
+ * Open flags with O_TRUNC and O_RDONLY made O_RDWR: open(2) empties the file then too (the kernel asked
+ * for write permission, as O_TRUNC makes it), so the handle that does it needs write access; the kernel
+ * sends no write through a file it opened read-only.
+ */
+export function writableIfTruncating(flags: number): number {
+  return flags & O.TRUNC && (flags & O.ACCMODE) === O.RDONLY ? (flags & ~O.ACCMODE) | O.RDWR : flags;
+}
+
 function accessOf(flags: number): Mode {
   switch (flags & O.ACCMODE) {
     case O.WRONLY:
@@ -267,11 +276,8 @@ export class PosixFs {
 
   open(path: string, flags: number): Promise<number> {
     return this.atParent(path, async (dir, name) => {
-      const access = accessOf(flags);
-      // with write access, emptied as it opens (a remote object's content is then never fetched)
-      const truncate = (flags & O.TRUNC) !== 0 && canWrite(access);
-      const file = await dir.openFile(name, { access, truncate });
-      if (flags & O.TRUNC && !truncate) await file.truncate(0);
+      // emptied as it opens (a remote object's content is then never fetched)
+      const file = await dir.openFile(name, { access: accessOf(writableIfTruncating(flags)), truncate: (flags & O.TRUNC) !== 0 });
       return this.register(file);
     });
   }

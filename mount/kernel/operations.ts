@@ -14,7 +14,7 @@ import { kindOfMode, POSIX_ACL_ACCESS, type EntryStat, type MadeFile, type Nativ
 import type { SetTime } from '../../src/ground/set-time.js';
 import { O, type Stat } from '../../src/io/engine.js';
 import { decodeStatx, statxOfDescriptor } from '../../src/io/statx.js';
-import type { PosixFs } from '../posix-fs.js';
+import { type PosixFs, writableIfTruncating } from '../posix-fs.js';
 import type { Logger } from '../../src/log.js';
 import { fileName, NodeTable, sameFile, type FileId, type KnownNames, type Node } from './node-table.js';
 import { CreateSlots, type CreateSlot } from './create-slots.js';
@@ -1161,10 +1161,13 @@ export class KernelOps {
     this.native?.hold?.(node.id, 1);
     let opened = false;
     try {
-      // Where inode numbers come from names (S3), the file at the node's path is the node's by definition:
-      // the open empties it itself (a remote object is then not fetched whole only to be cut)
+      // O_TRUNC empties the file (with write access, O_RDONLY too). Where inode numbers come from names (S3),
+      // the file at the node's path is the node's by definition: the open empties it itself (a remote object
+      // is then not fetched whole only to be cut)
+      const wanted = writableIfTruncating(flags);
+      const opening = this.writeback ? readableToo(wanted) : wanted;
       const truncateAtOpen = this.options.inodesFromNames === true && (flags & O.TRUNC) !== 0;
-      const fh = await this.openChecked(node, (this.writeback ? readableToo(flags) : flags) & (truncateAtOpen ? ~0 : ~O.TRUNC));
+      const fh = await this.openChecked(node, opening & (truncateAtOpen ? ~0 : ~O.TRUNC));
       if (flags & O.TRUNC && !truncateAtOpen) {
         try {
           await this.posix.ftruncate(fh, 0);

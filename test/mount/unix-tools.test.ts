@@ -130,6 +130,15 @@ test('touch without a date sets the time to now (UTIME_NOW through the binding)'
   t.ok(age >= 0 && age < 60, `the modification time is now (${age} s ago)`);
 });
 
+test('open(2) with O_RDONLY | O_TRUNC empties the file, as a local file system does', async (t) => {
+  const m = await withMount(t, 'io_uring');
+  m.sh('printf hello > f');
+  m.sh(`python3 -c "import os; os.close(os.open('f', os.O_RDONLY | os.O_TRUNC))"`);
+  t.equal(m.sh('stat -c %s f').trim(), '0', 'emptied by the read-only open (it was EBADF, the file left as it was)');
+  m.sh('printf again >> f');
+  t.equal(m.sh('cat f'), 'again', 'and written after it');
+});
+
 test('large writes reach the storage in 128 KiB requests, not 4 KiB ones (big_writes, fuse-native)', async (t) => {
   const m = await withMount(t, 'io_uring', ['--debug', '--transport', 'fuse-native']);
   m.sh('dd if=/dev/zero of=big bs=1M count=4 status=none && sync big');

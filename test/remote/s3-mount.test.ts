@@ -205,7 +205,7 @@ test('s3 mount: objects put by others read through the mount; git works on it', 
   t.equal(m.sh('cd repo && git status --porcelain').trim(), '', 'a clean work tree');
 });
 
-test('s3 mount: a file opened with O_TRUNC over an object is not fetched first; appends and plain opens still are', async (t) => {
+test('s3 mount: a file opened with O_TRUNC over an object is emptied without being fetched, keeping its mode; an append still fetches it', async (t) => {
   const proxy = await s3Proxy(t, (await ceph()).endpoint);
   const m = await s3Mount(t, [], undefined, undefined, proxy.endpoint);
   const old = randomBytes(3 * 1024 * 1024 + 17);
@@ -213,6 +213,9 @@ test('s3 mount: a file opened with O_TRUNC over an object is not fetched first; 
   await put('over.bin');
   await put('append.bin');
   await put('dd.bin');
+  await put('empty.bin');
+  await put('read-only.bin');
+  await m.run('chmod 640 over.bin');
   /** bytes of `name`'s content answered to GETs since `from` (an index of proxy.exchanges) */
   const fetched = (name: string, from: number) =>
     proxy.exchanges
@@ -223,15 +226,23 @@ test('s3 mount: a file opened with O_TRUNC over an object is not fetched first; 
   let from = proxy.exchanges.length;
   await m.run("printf 'new' > over.bin");
   t.equal(fetched('over.bin', from), 0, 'a shell redirection over the object fetched none of it');
-  t.equal(m.sh('cat over.bin'), 'new', 'the file holds what was written');
+  t.equal(await m.run('cat over.bin'), 'new', 'the file holds what was written');
   from = proxy.exchanges.length;
   await m.run('dd if=/dev/zero of=dd.bin bs=4k count=2 status=none');
   t.equal(fetched('dd.bin', from), 0, 'dd over the object (O_TRUNC) fetched none of it');
+  from = proxy.exchanges.length;
+  await m.run(': > empty.bin');
+  await m.run(`python3 -c "import os; os.close(os.open('read-only.bin', os.O_RDONLY | os.O_TRUNC))"`);
+  t.equal(fetched('empty.bin', from) + fetched('read-only.bin', from), 0, '`: >` and a read-only O_TRUNC open fetched none of theirs');
   from = proxy.exchanges.length;
   await m.run("printf 'tail' >> append.bin");
   t.equal(fetched('append.bin', from), old.length, 'an append (no O_TRUNC) fetched the object whole');
   await m.stop();
   t.equal((await object('over.bin'))?.toString(), 'new', 'uploaded: the new content alone');
+  const head = await m.client.send(new HeadObjectCommand({ Bucket: m.cluster.bucket, Key: `${m.prefix}over.bin` }));
+  t.equal(Number(head.Metadata?.mode), 0o100640, 'with the mode it had before it was emptied');
+  t.equal((await object('empty.bin'))?.length, 0, 'uploaded: the object emptied though nothing was written');
+  t.equal((await object('read-only.bin'))?.length, 0, 'uploaded: the object emptied by the read-only O_TRUNC open');
   t.ok((await object('dd.bin'))?.equals(Buffer.alloc(8192)), "uploaded: dd's 8 KiB of zeros alone");
   t.ok((await object('append.bin'))?.equals(Buffer.concat([old, Buffer.from('tail')])), 'uploaded: the old content and the append');
 });

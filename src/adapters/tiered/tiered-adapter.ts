@@ -33,7 +33,7 @@ import {
 import { LocalAdapter } from '../local/local-adapter.js';
 import { attributesOf, entryStat, metadataOf, newAttributes, type Attributes } from '../s3/object-attributes.js';
 import type { ObjectHead, ObjectMetadata, ObjectStore } from '../s3/object-store.js';
-import { type Purpose, S3Adapter, type S3Dir } from '../s3/s3-adapter.js';
+import { S3Adapter, type S3Dir } from '../s3/s3-adapter.js';
 import { nameOfKey } from '../s3/key-names.js';
 import { NO_XATTRS } from '../s3/s3-file.js';
 import type { S3Options } from '../s3/s3-settings.js';
@@ -912,26 +912,26 @@ export class TieredDir extends XattrsOf implements DirNode {
     return this.tier.openCached(key, object, attributesOf(found.head.metadata, 'file', found.head.lastModified));
   }
 
-  /** The head of the remote object `name` for `purpose` (ENOENT, EISDIR otherwise). */
-  private async remoteFile(name: string, purpose: Purpose): Promise<ObjectHead> {
-    const found = await this.remote.find(name, purpose);
+  /** The head of the current remote object `name` (ENOENT, EISDIR otherwise). */
+  private async remoteFile(name: string): Promise<ObjectHead> {
+    const found = await this.remote.find(name, 'fresh');
     if (found.kind === 'none') this.fail('ENOENT', 'no such file', name);
     if (found.kind === 'directory') this.fail('EISDIR', 'is a directory', name);
     return found.head;
   }
 
   /**
-   * The attributes of the remote object `name`, for a local copy that starts empty: as a stat gives them
-   * (the listing's and a HEAD's, cached; no version is read, so none is asked for)
+   * The attributes of the remote object `name`, for a local copy that starts empty: the bucket's now (one
+   * HEAD), as a download takes them, so that a chmod or a deletion by another client is not undone
    */
   private async remoteAttributes(name: string): Promise<Attributes> {
-    const head = await this.remoteFile(name, 'stat');
+    const head = await this.remoteFile(name);
     return attributesOf(head.metadata, 'file', head.lastModified);
   }
 
   /** The whole remote object into `file` (a new local copy); resolves with its attributes. */
   private async download(name: string, file: FileNode): Promise<Attributes> {
-    const head = await this.remoteFile(name, 'fresh');
+    const head = await this.remoteFile(name);
     let at = 0;
     for await (const chunk of this.tier.store.stream(head.key, 0, head.etag)) {
       await file.write([chunk], at);
