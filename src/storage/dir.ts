@@ -38,8 +38,9 @@ export interface OpenOptions {
   /** O_DSYNC: every write is durable when it resolves */
   dsync?: boolean;
   /**
-   * O_TRUNC: the file is emptied as it opens (write access needed); an adapter that would copy the content
-   * in at open (the tiered adapter's local copy of a remote object) leaves it out
+   * O_TRUNC: the file is emptied as it opens; with `access` it must allow writing (EINVAL otherwise), without
+   * it the file's owner permission must (EACCES); EROFS on a read-only storage. An adapter that would copy
+   * the content in at open (the tiered adapter's local copy of a remote object) leaves it out
    */
   truncate?: boolean;
 }
@@ -331,11 +332,15 @@ export class Dir extends Handle {
   openFile(name: Name, options: OpenOptions = {}): Promise<File> {
     return this.onEntry('openFile', name, async (entry) => {
       const wanted = options.access === undefined ? undefined : this.checkAccess(options.access);
-      if (wanted !== undefined && canWrite(wanted)) this.writable('openFile for writing');
+      if (options.truncate === true && wanted !== undefined && !canWrite(wanted)) {
+        throw storageError('EINVAL', 'openFile: truncate needs write access (Mode.Write or Mode.ReadAndWrite)', { path: entry });
+      }
+      if ((wanted !== undefined && canWrite(wanted)) || options.truncate === true) this.writable('openFile for writing');
       let access = wanted !== undefined && !this.registry.enforcePermissions ? wanted : await this.checkedAccess(entry, wanted);
       if (this.readOnly) access = Mode.Read;
+      // no access asked: the owner permission's, which does not allow writing
       if (options.truncate === true && !canWrite(access)) {
-        throw storageError('EINVAL', 'openFile: truncate needs write access (Mode.Write or Mode.ReadAndWrite)', { path: entry });
+        throw storageError('EACCES', "openFile: truncate needs write access, which the file's permission does not give", { path: entry });
       }
       const node = await this.node.openFile(entry, this.flags(options, access));
       const file = this.fileHandle(node, entry, access, options);

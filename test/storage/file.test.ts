@@ -37,6 +37,12 @@ eachBackend(
     const again = await dir.openFile('f', { access: Mode.Write, truncate: true });
     await again.close();
     t.equal((await storage.stat('f')).size, 0, 'emptied though nothing was written (write access alone)');
+    await (await dir.flushWrite('r', bytes('kept'))).close();
+    const file2 = await dir.openFile('r');
+    await file2.setPermission(Mode.Read);
+    await file2.close();
+    await rejection(t, dir.openFile('r', { truncate: true }), 'EACCES', 'no access asked, and the owner may not write');
+    t.equal((await dir.readFile('r')).toString(), 'kept', 'that file left as it was');
   },
   CONFORMANCE,
 );

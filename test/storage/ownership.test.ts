@@ -123,6 +123,7 @@ async function everyChange(t: test.Test, storage: Storage): Promise<void> {
     ['createDirectory', () => root.createDirectory('new')],
     ['flushWrite', () => root.flushWrite('f', Buffer.from('x'))],
     ['openFile for writing', () => root.openFile('f', { access: Mode.ReadAndWrite })],
+    ['openFile with truncate', () => root.openFile('f', { truncate: true })],
     ['deleteFile', () => root.deleteFile('f')],
     ['deleteFiles', () => root.deleteFiles(['f'])],
     ['removeDirectory', () => root.removeDirectory('d')],
