@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import test from 'tape';
 
 import { tempDir } from '../helpers.js';
+import { alive } from '../../src/lsm/lock.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const version = (JSON.parse(fs.readFileSync(path.join(repo, 'package.json'), 'utf8')) as { version: string }).version;
@@ -66,15 +67,6 @@ test('make install puts persistfs and mount.fuse.persistfs under DESTDIR (PREFIX
 interface Step {
   status: number;
   output: string;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 test('mount(8) through the installed helper: an fstab line, then -t fuse.persistfs -o allow_other,ro; umount unmounts', (t) => {

@@ -9,6 +9,7 @@ import test from 'tape';
 
 import { openStorage } from '../../src/storage/storage.js';
 import { startMountProcess, stopMount, waitMounted } from '../mount/mount-helper.js';
+import { alive } from '../../src/lsm/lock.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const CLI = path.join(repo, 'dist', 'mount', 'cli.js');
@@ -45,15 +46,6 @@ function mountOptions(mnt: string): { source: string; type: string; options: str
   if (run.status !== 0) return undefined;
   const [source = '', type = '', options = ''] = run.stdout.trim().split(/\s+/);
   return { source, type, options: options.split(',') };
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function until(condition: () => boolean, timeoutMs = 20_000): Promise<boolean> {

@@ -1,12 +1,15 @@
-// The test cluster (ceph.ts) is stopped when its test process is stopped by the runner's timeout (SIGTERM):
-// Ceph's daemons run in sessions of their own, so the signal to the test's process group does not reach
-// them, and a test process that died without stopping them left them running after the suite.
+// The test cluster (ceph.ts) is stopped when its test process is stopped by the runner's timeout (SIGTERM),
+// by SIGINT, or exits with a test that never ended: Ceph's daemons run in sessions of their own, so the
+// signal to the test's process group does not reach them, and a test process that died without stopping
+// them left them running after the suite.
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
 import test from 'tape';
+
+import { alive } from '../../src/lsm/lock.js';
 
 const HERE = path.dirname(new URL(import.meta.url).pathname);
 const SCRIPT = path.resolve(HERE, '../../../scripts/ceph-s3.sh');
@@ -26,15 +29,6 @@ test('hold the cluster', async () => {
   await new Promise(() => {});
 });
 `;
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /** The pids of the cluster's daemons under `dir` (their pid files). */
 function daemons(dir: string): number[] {
