@@ -213,7 +213,7 @@ export class Dir extends Handle {
       write: canWrite(access),
       direct: options.direct === true,
       dsync: options.dsync === true,
-      ...(options.truncate === true ? { truncate: true } : {}),
+      truncate: options.truncate === true,
     };
   }
 

@@ -9,17 +9,15 @@ export interface S3Proxy {
   endpoint: string;
   /** the requests passed on so far, as "METHOD /path?query" */
   readonly seen: string[];
-  /** the same requests with their Range header and the bytes of the body answered (once it was) */
+  /** the requests passed on so far with their Range header and the bytes of the body answered (once it was) */
   readonly exchanges: Array<{ request: string; range: string | undefined; answered: number }>;
 }
 
 /** A proxy to `endpoint`; `delayOf` says how many ms to hold a request before passing it on (none: 0). */
 export async function s3Proxy(t: test.Test, endpoint: string, delayOf: (request: http.IncomingMessage) => number = () => 0): Promise<S3Proxy> {
   const upstream = new URL(endpoint);
-  const seen: string[] = [];
   const exchanges: S3Proxy['exchanges'] = [];
   const server = http.createServer((request, response) => {
-    seen.push(`${request.method} ${request.url}`);
     const exchange = { request: `${request.method} ${request.url}`, range: request.headers.range, answered: 0 };
     exchanges.push(exchange);
     setTimeout(() => {
@@ -40,5 +38,11 @@ export async function s3Proxy(t: test.Test, endpoint: string, delayOf: (request:
     server.closeAllConnections();
     server.close();
   });
-  return { endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen, exchanges };
+  return {
+    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    get seen() {
+      return exchanges.map((exchange) => exchange.request);
+    },
+    exchanges,
+  };
 }
