@@ -2,15 +2,10 @@
 // together: when `submitThreshold` are waiting, or at the end of the current tick (process.nextTick runs
 // after the microtasks of the tick drain), whichever comes first: one io_uring_enter for the batch.
 // A read or write of a descriptor opened O_DIRECT is submitted at once, with what waits before it, when the
-// ring has nothing in the kernel: the device would otherwise idle while the rest of the batch is prepared.
-// With requests in the kernel it waits for the batch like any other. Measured (virtio disk, 4 KiB O_DIRECT
-// random reads at 32 in flight): on the development VM of session 35 batches gave 60-61K reads/s, each
-// submitted at once 78K (fio: 79-86K), a batch of 32 coming back as one batch of 32 and the device's queue
-// empty before each refill; on session 52's (AMD EPYC, a 200 us halt-polling window) each at once gave
-// 31-66K at 15-32 us of CPU a read (a submission, a virtio notification and a wake-up per read), batches
-// 113-153K at 3.6-5.9 us, at once only into an idle ring 91-125K at 5.6-8.5 us (fio 58-88K in the same
-// runs). Page-cache reads stay batched: submitted one at a time they fell from 490K to 320K a second
-// (BENCHMARKS.md, session 35).
+// ring has nothing in the kernel (the device would otherwise idle while the rest of the batch is prepared),
+// and with the ring busy either at once too or with the batch: src/io/direct-pacing.ts chooses by measuring
+// both (which one is faster changed from one VM to the next). Page-cache reads stay batched: submitted one
+// at a time they fell from 490K to 320K a second (BENCHMARKS.md, session 35).
 //
 // The ring has `queueDepth` slots. A request takes a free slot (its user_data); with none free it waits in
 // `parked`, in order, until a completion frees one. Completions arrive in batches from the native poll
@@ -33,6 +28,7 @@
 import { errnoError, storageError, toStorageError, type StorageError } from '../ground/errors.js';
 import { O, type IoEngine, type Stat } from './engine.js';
 import { cString, native, type NativeRing, type RingCounters } from './native.js';
+import { DirectPacing, type DirectPacingMode } from './direct-pacing.js';
 import { decodeStatx, STATX_MASK, STATX_SIZE, statxFlags } from './statx.js';
 import { closedWhileOpening, PoolCalls } from './pool-calls.js';
 import * as pool from './thread-pool.js';
@@ -42,12 +38,17 @@ const IORING_OP_FTRUNCATE = 55;
 export interface UringOptions {
   queueDepth: number;
   submitThreshold: number;
+  /** when a read or write of an O_DIRECT descriptor is submitted while the ring is busy (default adaptive) */
+  directPacing?: DirectPacingMode;
 }
 
 interface Request {
   prep: (slot: number) => void;
-  /** submitted at once when the ring has nothing in the kernel (a read or write of an O_DIRECT descriptor: see the top) */
+  /** a read or write of an O_DIRECT descriptor: submitted at once when the ring is idle, or when the pacing says so */
   now: boolean;
+  /** for those: when it was asked (performance.now()) and whether it went the eager way */
+  asked: number;
+  eager: boolean;
   resolve: (result: number) => void;
   reject: (error: StorageError) => void;
   syscall: string;
@@ -69,6 +70,7 @@ export class UringEngine extends PoolCalls implements IoEngine {
   private readonly threshold: number;
   private readonly kernelFtruncate: boolean;
   private readonly flushNow = () => this.flush();
+  private readonly pacing: DirectPacing;
   /** descriptors this engine opened with O_DIRECT, until it closes them: their writes go on the ring */
   private readonly directFds = new Set<number>();
 
@@ -85,17 +87,18 @@ export class UringEngine extends PoolCalls implements IoEngine {
     for (let slot = depth - 1; slot >= 0; slot--) this.freeSlots.push(slot);
     this.threshold = Math.max(1, Math.min(options.submitThreshold, depth));
     this.kernelFtruncate = this.ring.supports(IORING_OP_FTRUNCATE);
+    this.pacing = new DirectPacing(options.directPacing ?? 'adaptive');
   }
 
   /** Requests prepared, in the kernel, submitted and completed: the ring made observable. */
-  counters(): RingCounters & { parked: number; poolCalls: number } {
-    return { ...this.ring.counters(), parked: this.parked.length - this.parkedHead, poolCalls: this.poolCalls };
+  counters(): RingCounters & { parked: number; poolCalls: number; directEager: boolean } {
+    return { ...this.ring.counters(), parked: this.parked.length - this.parkedHead, poolCalls: this.poolCalls, directEager: this.pacing.eager };
   }
 
   private run(syscall: string, path: string | undefined, prep: (slot: number) => void, now = false, opens = false): Promise<number> {
     if (this.closed) return Promise.reject(storageError('EBADF', 'the IO engine is closed', { syscall, path }));
     return new Promise<number>((resolve, reject) => {
-      const request: Request = { prep, now, resolve, reject, syscall, path, opens };
+      const request: Request = { prep, now, asked: now ? performance.now() : 0, eager: false, resolve, reject, syscall, path, opens };
       const slot = this.freeSlots.pop();
       if (slot === undefined) this.parked.push(request);
       else this.start(slot, request);
@@ -111,9 +114,13 @@ export class UringEngine extends PoolCalls implements IoEngine {
       return;
     }
     this.inSlot[slot] = request;
-    // in the kernel: the slots taken (this one too) but those prepared and not yet submitted
-    const idle = request.now && this.inSlot.length - this.freeSlots.length - 1 - this.prepared === 0;
-    if (++this.prepared >= this.threshold || idle) {
+    let atOnce = false;
+    if (request.now) {
+      request.eager = this.pacing.eager;
+      // in the kernel: the slots taken (this one too) but those prepared and not yet submitted
+      atOnce = request.eager || this.inSlot.length - this.freeSlots.length - 1 - this.prepared === 0;
+    }
+    if (++this.prepared >= this.threshold || atOnce) {
       this.flush();
     } else if (!this.flushScheduled) {
       this.flushScheduled = true;
@@ -134,6 +141,7 @@ export class UringEngine extends PoolCalls implements IoEngine {
 
   private complete(count: number): void {
     const results = this.results;
+    let now = 0;
     for (let i = 0; i < count; i++) {
       const slot = results[2 * i]!;
       const result = results[2 * i + 1]!;
@@ -141,6 +149,10 @@ export class UringEngine extends PoolCalls implements IoEngine {
       if (request === undefined) continue; // never prepared by us: nothing to settle
       this.inSlot[slot] = undefined;
       this.freeSlots.push(slot);
+      if (request.now) {
+        if (now === 0) now = performance.now();
+        this.pacing.completed(request.eager, now - request.asked);
+      }
       if (result < 0) request.reject(errnoError(-result, request.syscall, request.path));
       else if (request.opens === true && this.closed) {
         this.closeLate(result);

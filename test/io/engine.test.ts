@@ -6,6 +6,7 @@ import path from 'node:path';
 import test from 'tape';
 
 import { createEngine } from '../../src/io/create-engine.js';
+import { WINDOW } from '../../src/io/direct-pacing.js';
 import { AT, O, SEEK, type IoEngine } from '../../src/io/engine.js';
 import { decodeStatx, STATX_SIZE } from '../../src/io/statx.js';
 import { UringEngine } from '../../src/io/uring-engine.js';
@@ -33,8 +34,8 @@ test('io_uring: concurrent requests go down in batches (fewer submits than reque
   await engine.close();
 });
 
-test('io_uring: a read or write of an O_DIRECT descriptor is submitted at once into an idle ring (the device starts on it), the rest in a batch; buffered ones in a batch', async (t) => {
-  const engine = new UringEngine({ queueDepth: 64, submitThreshold: 32 });
+test('io_uring, batched pacing: a read or write of an O_DIRECT descriptor is submitted at once into an idle ring (the device starts on it), the rest in a batch; buffered ones in a batch', async (t) => {
+  const engine = new UringEngine({ queueDepth: 64, submitThreshold: 32, directPacing: 'batched' });
   const dir = tempDir(t);
   fs.writeFileSync(path.join(dir, 'f'), Buffer.alloc(1 << 20, 1));
   const dirfd = fs.openSync(dir, 'r');
@@ -72,6 +73,51 @@ test('io_uring: a read or write of an O_DIRECT descriptor is submitted at once i
   );
   await engine.closeFd(direct);
   await engine.closeFd(buffered);
+  await engine.close();
+});
+
+test('io_uring, eager pacing: each read or write of an O_DIRECT descriptor is submitted at once, busy ring or not; buffered ones in a batch', async (t) => {
+  const engine = new UringEngine({ queueDepth: 64, submitThreshold: 32, directPacing: 'eager' });
+  const dir = tempDir(t);
+  fs.writeFileSync(path.join(dir, 'f'), Buffer.alloc(1 << 20, 1));
+  const dirfd = fs.openSync(dir, 'r');
+  t.teardown(() => fs.closeSync(dirfd));
+  t.teardown(() => engine.close());
+  const direct = await openDirect(t, engine, dirfd, 'f');
+  if (direct === undefined) return;
+  const buffered = await engine.openat(dirfd, 'f', O.RDONLY, 0);
+  const start = engine.counters();
+  const reads = Array.from({ length: 16 }, (_, i) => engine.read(direct, alignedBuffer(4096), 0, 4096, i * 4096));
+  t.equal(engine.counters().submits - start.submits, 16, 'O_DIRECT: 16 reads asked in one tick, 16 io_uring_enter calls before the tick ends');
+  const writes = Array.from({ length: 8 }, (_, i) => engine.write(direct, alignedBuffer(4096).fill(3), 0, 4096, (16 + i) * 4096));
+  t.equal(engine.counters().submits - start.submits, 24, 'O_DIRECT writes too');
+  const cached = Array.from({ length: 16 }, (_, i) => engine.read(buffered, Buffer.alloc(4096), 0, 4096, i * 4096));
+  t.equal(engine.counters().submits - start.submits, 24, 'a buffered descriptor: its reads wait for the end of the tick');
+  await Promise.all([...reads, ...writes, ...cached]);
+  t.equal(engine.counters().submitted - start.submitted, 40, 'all 40 went to the kernel');
+  await engine.closeFd(direct);
+  await engine.closeFd(buffered);
+  await engine.close();
+});
+
+test('io_uring, adaptive pacing (the default): eager first, batched once a window of O_DIRECT completions has measured eager', async (t) => {
+  const engine = new UringEngine({ queueDepth: 64, submitThreshold: 32 });
+  const dir = tempDir(t);
+  fs.writeFileSync(path.join(dir, 'f'), Buffer.alloc(1 << 20, 1));
+  const dirfd = fs.openSync(dir, 'r');
+  t.teardown(() => fs.closeSync(dirfd));
+  t.teardown(() => engine.close());
+  const direct = await openDirect(t, engine, dirfd, 'f');
+  if (direct === undefined) return;
+  t.equal(engine.counters().directEager, true, 'eager at first');
+  const block = alignedBuffer(4096);
+  for (let round = 0; round < WINDOW / 32 - 1; round++) {
+    await Promise.all(Array.from({ length: 32 }, (_, i) => engine.read(direct, block, 0, 4096, i * 4096)));
+  }
+  t.equal(engine.counters().directEager, true, `eager until ${WINDOW} completions`);
+  await Promise.all(Array.from({ length: 32 }, (_, i) => engine.read(direct, block, 0, 4096, i * 4096)));
+  t.equal(engine.counters().directEager, false, 'then batched, to measure it');
+  await engine.closeFd(direct);
   await engine.close();
 });
 
