@@ -22,11 +22,15 @@
 //                           results[2] is 1 when its key differs from the previous entry's
 //   keyAt(index)            the key of an entry
 //   copyValue(index, out)   copies its value into `out` (RangeError when too small)
+//   encodeBlock(from, out, offset, blockSize, restartInterval, hashes, report)
+//                           the next data block of an SST of every entry, from the one after `from` (-1: the
+//                           first): EncodeBlock below
 //   bytes, keys             bytes used by entries (header, links, key, value), distinct keys
 //   free()                  returns the memory; any later call is an Error with code EBADF
 #include <napi.h>
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -46,6 +50,8 @@ constexpr size_t kBlockSize = 256 * 1024;
 constexpr uint32_t kTombstone = std::numeric_limits<uint32_t>::max();
 constexpr uint8_t kKindDelete = 0;
 constexpr uint8_t kKindPut = 1;
+// the most bytes an entry's header takes in a data block (src/lsm/sst-format.ts ENTRY_HEADER_MAX)
+constexpr size_t kEntryHeaderMax = 5 + 5 + 5 + 1 + 8;
 
 struct Node {
   uint64_t seq;
@@ -132,6 +138,7 @@ class Memtable : public Napi::ObjectWrap<Memtable> {
                            InstanceMethod("next", &Memtable::Next),
                            InstanceMethod("keyAt", &Memtable::KeyAt),
                            InstanceMethod("copyValue", &Memtable::CopyValue),
+                           InstanceMethod("encodeBlock", &Memtable::EncodeBlock),
                            InstanceMethod("free", &Memtable::Free),
                            InstanceAccessor("bytes", &Memtable::Bytes, nullptr),
                            InstanceAccessor("keys", &Memtable::Keys, nullptr),
@@ -445,6 +452,102 @@ class Memtable : public Napi::ObjectWrap<Memtable> {
     if (out.length < length) throw Napi::RangeError::New(info.Env(), "buffer too small for the value");
     if (length > 0) std::memcpy(out.data, n->value(), length);
     return Napi::Number::New(info.Env(), static_cast<double>(length));
+  }
+
+  static uint8_t* PutVarint(uint8_t* at, uint64_t value) {
+    while (value >= 0x80) {
+      *at++ = static_cast<uint8_t>(value | 0x80);
+      value >>= 7;
+    }
+    *at++ = static_cast<uint8_t>(value);
+    return at;
+  }
+
+  // encodeBlock(from, out, offset, blockSize, restartInterval, hashes: Uint32Array, report: Float64Array(7))
+  // A memtable's flush without a call for each entry: encodes the entries from the one after entry `from` (-1: the
+  // first) into out[offset, ...) as a format-2 data block, the bytes SstBuilder.add writes for them one by
+  // one (src/lsm/sst-builder.ts, sst-format.ts encodeEntry; test/lsm/sst-builder.test.ts compares the two),
+  // up to where add() would cut the block: at a key's change once it holds blockSize bytes, or the list's
+  // end. The hash of each key (src/lsm/bytes.ts hashKey, Hash here) goes to hashes[0, ...); the block's
+  // first entry always has a key of its own (a block is cut only between keys).
+  // report: [0] entries, [1] bytes (the block's count not written), [2] its first entry, [3] its last (the
+  // next call's `from`), [4] keys (hashes written), [5] the smallest seq, then [6] the largest.
+  // Returns 1; 0 when nothing is left; -1 when out (report[0] = 1) or hashes (2) has no room: nothing is
+  // kept, call again with more.
+  Napi::Value EncodeBlock(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env);
+    Node* n = info[0].As<Napi::Number>().DoubleValue() < 0 ? head()->next[0] : NodeArg(info, 0)->next[0];
+    persistfs::Bytes out = BytesOf(info[1]);
+    int64_t offset = I64(info, 2);
+    int64_t block_size = I64(info, 3);
+    int64_t restart = I64(info, 4);
+    if (!info[5].IsTypedArray() || info[5].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
+      throw Napi::TypeError::New(env, "hashes must be a Uint32Array");
+    auto hashes = info[5].As<Napi::Uint32Array>();
+    if (!info[6].IsTypedArray() || info[6].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
+        info[6].As<Napi::Float64Array>().ElementLength() < 7)
+      throw Napi::TypeError::New(env, "report must be a Float64Array of 7");
+    double* report = info[6].As<Napi::Float64Array>().Data();
+    if (offset < 0 || static_cast<size_t>(offset) > out.length || block_size < 1 || restart < 1)
+      throw Napi::RangeError::New(env, "bad offset, block size or restart interval");
+    if (n == nullptr) return Napi::Number::New(env, 0);
+    uint8_t* const start = out.data + offset;
+    uint8_t* const end = out.data + out.length;
+    uint8_t* at = start;
+    size_t count = 0;
+    size_t keys = 0;
+    const Node* first = n;
+    const Node* last = nullptr;
+    uint64_t min_seq = n->seq;
+    uint64_t max_seq = n->seq;
+    for (; n != nullptr; n = n->next[0]) {
+      bool same_key = last != nullptr && n->SameKey(last);
+      if (!same_key && count > 0 && at - start >= block_size) break;
+      size_t value_length = n->value_length == kTombstone ? 0 : n->value_length;
+      // as SstBuilder.reserve: the most a header takes, the key, the value, the block's count
+      if (static_cast<size_t>(end - at) < kEntryHeaderMax + n->key_length + value_length + 4) {
+        report[0] = 1;
+        return Napi::Number::New(env, -1);
+      }
+      if (!same_key) {
+        if (keys == hashes.ElementLength()) {
+          report[0] = 2;
+          return Napi::Number::New(env, -1);
+        }
+        hashes[keys++] = Hash(n->key(), n->key_length);
+      }
+      size_t shared = 0;
+      if (count % static_cast<size_t>(restart) != 0) {
+        if (same_key) {
+          shared = n->key_length;
+        } else {
+          size_t most = std::min(last->key_length, n->key_length);
+          while (shared < most && last->key()[shared] == n->key()[shared]) shared++;
+        }
+      }
+      at = PutVarint(at, shared);
+      at = PutVarint(at, n->key_length - shared);
+      at = PutVarint(at, value_length);
+      *at++ = n->value_length == kTombstone ? kKindDelete : kKindPut;
+      at = PutVarint(at, n->seq);
+      std::memcpy(at, n->key() + shared, n->key_length - shared);
+      at += n->key_length - shared;
+      if (value_length > 0) std::memcpy(at, n->value(), value_length);
+      at += value_length;
+      if (n->seq < min_seq) min_seq = n->seq;
+      if (n->seq > max_seq) max_seq = n->seq;
+      last = n;
+      count++;
+    }
+    report[0] = static_cast<double>(count);
+    report[1] = static_cast<double>(at - start);
+    report[2] = first->index;
+    report[3] = last->index;
+    report[4] = static_cast<double>(keys);
+    report[5] = static_cast<double>(min_seq);
+    report[6] = static_cast<double>(max_seq);
+    return Napi::Number::New(env, 1);
   }
 
   Napi::Value Free(const Napi::CallbackInfo& info) {

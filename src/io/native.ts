@@ -277,6 +277,12 @@ export interface NativeMemtable {
   next(entry: number): number;
   keyAt(entry: number): string;
   copyValue(entry: number, out: Uint8Array): number;
+  /**
+   * the next data block of an SST of every entry after `entry` (-1: from the first) into out[offset, ...),
+   * the keys' hashes into `hashes` (report: entries, bytes, first and last entry, keys, smallest and largest
+   * version): 1, 0 when none is left, -1 when out (report[0] 1) or hashes (2) has no room
+   */
+  encodeBlock(entry: number, out: Uint8Array, offset: number, blockSize: number, restartInterval: number, hashes: Uint32Array, report: Float64Array): number;
   free(): void;
   readonly bytes: number;
   readonly keys: number;

@@ -22,6 +22,21 @@ import {
   type TableProperties,
 } from './sst-format.js';
 
+/**
+ * Entries that encode themselves a data block at a time (a frozen memtable: Memtable.encodeBlock, in the
+ * addon): the bytes add() would write for them, cut where add() would cut, without a call for each entry.
+ */
+export interface EncodedBlocks {
+  /** 1 with the block in out[offset, ...) and `report` filled; 0 when none is left; -1 when out has no room (report[0] 1) or hashes (2) */
+  encodeBlock(entry: number, out: Uint8Array, offset: number, blockSize: number, restartInterval: number, hashes: Uint32Array, report: Float64Array): number;
+  keyAt(entry: number): string;
+}
+
+/** What encodeBlock reports: entries, bytes, first and last entry, keys, smallest and largest version. */
+const report = new Float64Array(7);
+/** the hashes of a block's keys, grown when a block has more */
+let blockHashes = new Uint32Array(1024);
+
 export interface BuiltTable {
   buffers: Buffer[];
   bytes: number;
@@ -92,6 +107,35 @@ export class SstBuilder {
     this.entries++;
     if (seq < this.minSeq) this.minSeq = seq;
     if (seq > this.maxSeq) this.maxSeq = seq;
+  }
+
+  /**
+   * Adds the next data block of `source`, its entries after `entry` (-1: from its first), as `source`
+   * encodes them: the same bytes as add() for each (test/lsm/sst-builder.test.ts). Returns the entry to go on
+   * from, or -1 when `source` had none left. A builder takes its entries from add() or from here, not both.
+   */
+  addBlockOf(source: EncodedBlocks, entry: number): number {
+    if (this.pendingCount !== 0) throw new Error('SstBuilder.addBlockOf after add(): a builder takes its entries one way');
+    for (;;) {
+      const status = source.encodeBlock(entry, this.out, this.offset, this.blockSize, RESTART_INTERVAL, blockHashes, report);
+      if (status === 0) return -1;
+      if (status > 0) break;
+      if (report[0] === 1)
+        this.reserve(this.out.length - this.offset + 1); // at least twice the buffer
+      else blockHashes = new Uint32Array(2 * blockHashes.length);
+    }
+    const [count, bytes, first, last, keys, minSeq, maxSeq] = report as unknown as [number, number, number, number, number, number, number];
+    this.pendingFirst = source.keyAt(first);
+    this.lastKey = keys === 1 ? this.pendingFirst : source.keyAt(last);
+    this.smallest ??= this.pendingFirst;
+    for (let i = 0; i < keys; i++) this.hashes.push(blockHashes[i]!);
+    this.pendingBytes = bytes;
+    this.pendingCount = count;
+    this.entries += count;
+    if (minSeq < this.minSeq) this.minSeq = minSeq;
+    if (maxSeq > this.maxSeq) this.maxSeq = maxSeq;
+    this.cutBlock();
+    return last;
   }
 
   /** Makes room for `bytes` more after the block being filled. */
