@@ -76,7 +76,6 @@ export class Memtable {
     return this.table.step(at, version, reverse);
   }
 
-  /** Every entry in order, every version (for a flush; the memtable is frozen by then). The value is a view valid until the next entry. */
   /** The next data block of an SST of every entry after `entry` (SstBuilder.addBlockOf; native.ts says how). */
   encodeBlock(entry: number, out: Uint8Array, offset: number, blockSize: number, restartInterval: number, hashes: Uint32Array, report: Float64Array): number {
     return this.table.encodeBlock(entry, out, offset, blockSize, restartInterval, hashes, report);
@@ -87,6 +86,7 @@ export class Memtable {
     return this.table.keyAt(entry);
   }
 
+  /** Every entry in order, every version (the flush's way before encodeBlock; tests compare the two). The value is a view valid until the next entry. */
   *sorted(): Generator<[key: string, seq: number, value: Buffer | undefined]> {
     let scratch = Buffer.allocUnsafe(4096);
     let key = '';
