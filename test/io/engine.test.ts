@@ -22,6 +22,17 @@ async function withFile(t: test.Test, engine: IoEngine, size: number): Promise<n
   return engine.openat(dirfd, 'f', O.RDWR, 0);
 }
 
+/** A 1 MiB file of ones opened O_DIRECT by `engine` (undefined, the test skipped, where the file system refuses it), its directory's descriptor; both closed, and the engine, at the test's end. */
+async function directFile(t: test.Test, engine: UringEngine): Promise<{ dirfd: number; direct: number } | undefined> {
+  const dir = tempDir(t);
+  fs.writeFileSync(path.join(dir, 'f'), Buffer.alloc(1 << 20, 1));
+  const dirfd = fs.openSync(dir, 'r');
+  t.teardown(() => fs.closeSync(dirfd));
+  t.teardown(() => engine.close());
+  const direct = await openDirect(t, engine, dirfd, 'f');
+  return direct === undefined ? undefined : { dirfd, direct };
+}
+
 test('io_uring: concurrent requests go down in batches (fewer submits than requests)', async (t) => {
   const engine = new UringEngine({ queueDepth: 64, submitThreshold: 32 });
   const fd = await withFile(t, engine, 1 << 20);
@@ -36,13 +47,9 @@ test('io_uring: concurrent requests go down in batches (fewer submits than reque
 
 test('io_uring, batched pacing: a read or write of an O_DIRECT descriptor is submitted at once into an idle ring (the device starts on it), the rest in a batch; buffered ones in a batch', async (t) => {
   const engine = new UringEngine({ queueDepth: 64, submitThreshold: 32, directPacing: 'batched' });
-  const dir = tempDir(t);
-  fs.writeFileSync(path.join(dir, 'f'), Buffer.alloc(1 << 20, 1));
-  const dirfd = fs.openSync(dir, 'r');
-  t.teardown(() => fs.closeSync(dirfd));
-  t.teardown(() => engine.close());
-  const direct = await openDirect(t, engine, dirfd, 'f');
-  if (direct === undefined) return;
+  const opened = await directFile(t, engine);
+  if (opened === undefined) return;
+  const { dirfd, direct } = opened;
   const buffered = await engine.openat(dirfd, 'f', O.RDONLY, 0);
   const block = () => alignedBuffer(4096); // O_DIRECT: memory aligned to 4 KiB
   const submitsOf = async (work: () => Promise<unknown>) => {
@@ -78,13 +85,9 @@ test('io_uring, batched pacing: a read or write of an O_DIRECT descriptor is sub
 
 test('io_uring, eager pacing: each read or write of an O_DIRECT descriptor is submitted at once, busy ring or not; buffered ones in a batch', async (t) => {
   const engine = new UringEngine({ queueDepth: 64, submitThreshold: 32, directPacing: 'eager' });
-  const dir = tempDir(t);
-  fs.writeFileSync(path.join(dir, 'f'), Buffer.alloc(1 << 20, 1));
-  const dirfd = fs.openSync(dir, 'r');
-  t.teardown(() => fs.closeSync(dirfd));
-  t.teardown(() => engine.close());
-  const direct = await openDirect(t, engine, dirfd, 'f');
-  if (direct === undefined) return;
+  const opened = await directFile(t, engine);
+  if (opened === undefined) return;
+  const { dirfd, direct } = opened;
   const buffered = await engine.openat(dirfd, 'f', O.RDONLY, 0);
   const start = engine.counters();
   const reads = Array.from({ length: 16 }, (_, i) => engine.read(direct, alignedBuffer(4096), 0, 4096, i * 4096));
@@ -102,13 +105,9 @@ test('io_uring, eager pacing: each read or write of an O_DIRECT descriptor is su
 
 test('io_uring, adaptive pacing (the default): eager first, batched once a window of O_DIRECT completions has measured eager', async (t) => {
   const engine = new UringEngine({ queueDepth: 64, submitThreshold: 32 });
-  const dir = tempDir(t);
-  fs.writeFileSync(path.join(dir, 'f'), Buffer.alloc(1 << 20, 1));
-  const dirfd = fs.openSync(dir, 'r');
-  t.teardown(() => fs.closeSync(dirfd));
-  t.teardown(() => engine.close());
-  const direct = await openDirect(t, engine, dirfd, 'f');
-  if (direct === undefined) return;
+  const opened = await directFile(t, engine);
+  if (opened === undefined) return;
+  const { direct } = opened;
   t.equal(engine.counters().directEager, true, 'eager at first');
   const block = alignedBuffer(4096);
   for (let round = 0; round < WINDOW / 32 - 1; round++) {
